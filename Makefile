@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: MIT
+# Thin wrapper around CMake: dependencies, build, test, demo, bench, eval.
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+# Debian packages the build and the test suite need.
+DEPS = cmake make gcc pkg-config libinih-dev libglpk-dev libcmocka-dev
+
+.PHONY: all deps build build-asan test test-fast demo bench eval clean help
+
+all: build
+
+help:
+	@echo "make demo   install dependencies, build, run the demo on the paper-200 cluster"
+	@echo "make test   install dependencies, build (plain and ASan+UBSan), run every test"
+	@echo "make build  build into $(BUILD)/"
+	@echo "make bench  run the benchmarks (tables on stdout)"
+	@echo "make eval   run the evaluation study"
+	@echo "make deps   install missing Debian packages (apt-get)"
+
+deps:
+	@missing=""; \
+	for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -DHARE_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(BUILD_ASAN) -DHARE_WERROR=ON -DHARE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_ASAN) -j$(JOBS)
+
+test: build build-asan
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --test-dir $(BUILD_ASAN) --output-on-failure -j$(JOBS)
+
+test-fast: build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+demo: build
+	@bash deploy/demo.sh $(BUILD)
+
+bench: build
+	@for b in $(BUILD)/tests/bench/*; do \
+		[ -x "$$b" ] || continue; echo "== $$(basename $$b)"; "$$b" || exit 1; \
+	done
+
+eval: build
+	@bash sim/eval.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

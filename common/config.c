@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* INI loading (inih) with file:line errors, and checked value parsers. */
+#include "config.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct config_ctx {
+	config_entry_cb cb;
+	void *user;
+	char reason[256];
+	int code;
+};
+
+static int config_on_entry(void *user, const char *section, const char *key, const char *value)
+{
+	struct config_ctx *ctx = user;
+	char reason[256] = "";
+	int rc;
+
+	rc = ctx->cb(ctx->user, section, key, value, reason, sizeof(reason));
+	if (rc == 0)
+		return 1;
+	if (ctx->code == 0) {
+		ctx->code = rc;
+		snprintf(ctx->reason, sizeof(ctx->reason), "%s", reason[0] ? reason : err_str(rc));
+	}
+	return 0;
+}
+
+static int config_finish(const char *name, int line, struct config_ctx *ctx, char *errbuf, size_t errlen)
+{
+	if (line == 0)
+		return 0;
+	if (line == -2) {
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	if (ctx->code != 0) {
+		snprintf(errbuf, errlen, "%s:%d: %s", name, line, ctx->reason);
+		return ctx->code == -ENOMEM ? -ENOMEM : ERR_BAD_CONFIG;
+	}
+	snprintf(errbuf, errlen, "%s:%d: syntax error (expected [section] or key = value)", name, line);
+	return ERR_BAD_CONFIG;
+}
+
+int config_load(const char *path, config_entry_cb cb, void *user, char *errbuf, size_t errlen)
+{
+	struct config_ctx ctx = { .cb = cb, .user = user };
+	FILE *f;
+	int line;
+
+	f = fopen(path, "r");
+	if (!f) {
+		int rc = -errno;
+
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	line = ini_parse_file(f, config_on_entry, &ctx);
+	fclose(f);
+	return config_finish(path, line, &ctx, errbuf, errlen);
+}
+
+int config_load_string(const char *name, const char *text, config_entry_cb cb, void *user,
+		       char *errbuf, size_t errlen)
+{
+	struct config_ctx ctx = { .cb = cb, .user = user };
+	int line = ini_parse_string(text, config_on_entry, &ctx);
+
+	return config_finish(name, line, &ctx, errbuf, errlen);
+}
+
+int config_parse_u32(const char *value, uint32_t min, uint32_t max, uint32_t *out, char *err, size_t errlen)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (errno || end == value || *end != '\0') {
+		snprintf(err, errlen, "expected a whole number, got '%s'", value);
+		return ERR_BAD_CONFIG;
+	}
+	if (v < (long long)min || v > (long long)max) {
+		snprintf(err, errlen, "must be between %u and %u, got %lld", min, max, v);
+		return ERR_BAD_CONFIG;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int config_parse_double(const char *value, double min, double max, double *out, char *err, size_t errlen)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(value, &end);
+	if (errno || end == value || *end != '\0' || !isfinite(v)) {
+		snprintf(err, errlen, "expected a number, got '%s'", value);
+		return ERR_BAD_CONFIG;
+	}
+	if (v < min || v > max) {
+		snprintf(err, errlen, "must be between %g and %g, got %g", min, max, v);
+		return ERR_BAD_CONFIG;
+	}
+	*out = v;
+	return 0;
+}
+
+int config_parse_bool(const char *value, bool *out, char *err, size_t errlen)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on" };
+	static const char *const no[] = { "0", "no", "false", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "expected yes or no, got '%s'", value);
+	return ERR_BAD_CONFIG;
+}

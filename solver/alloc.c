@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* Optimus marginal-gain allocation (Peng et al., EuroSys'18), adapted to
+ * all-reduce jobs with a fixed number of tasks per round: with k GPUs a
+ * round costs ceil(K/k) task times plus the sync for k GPUs, so a job gains
+ * from another GPU only while that shortens its busiest GPU more than it
+ * lengthens the sync. The gain is the drop in remaining time,
+ * rounds_left * (t(k) - t(k+1)), per GPU added (times the weight for hare,
+ * whose objective is weighted). Ties go to the earlier job in the order. */
+#include "alloc.h"
+
+#include "speed.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+static uint32_t alloc_max_node_gpus(const struct sched_cluster *c, uint32_t type)
+{
+	uint32_t best = 0, cur = 0, node = UINT32_MAX;
+
+	for (uint32_t g = 0; g < c->ngpus; g++) {
+		if (c->gpus[g].node != node) {
+			node = c->gpus[g].node;
+			cur = 0;
+		}
+		if (c->gpus[g].up && c->gpus[g].type == type && ++cur > best)
+			best = cur;
+	}
+	return best;
+}
+
+double alloc_round_estimate(const struct sched_cluster *c, const struct sched_job *j, uint32_t k)
+{
+	double best = INFINITY;
+
+	if (k == 0)
+		return INFINITY;
+	for (uint32_t t = 0; t < c->ntypes; t++) {
+		double tc = j->perf.compute_s[t], comp, sync, r;
+		bool spread;
+
+		if (tc <= 0)
+			continue;
+		/* Cheap upper bound on the node size: only matters for sync. */
+		spread = k > 8 && k > alloc_max_node_gpus(c, t);
+		comp = ceil((double)j->tasks / k) * tc;
+		sync = sched_sync_time(&j->perf, k, spread);
+		r = j->speed ? speed_model_predict(j->speed, comp, sync, k) : comp + sync;
+		if (r < best)
+			best = r;
+	}
+	return best;
+}
+
+struct alloc_item {
+	double gain;
+	uint32_t job, rank;
+};
+
+static bool alloc_better(const struct alloc_item *a, const struct alloc_item *b)
+{
+	return a->gain > b->gain || (a->gain == b->gain && a->rank < b->rank);
+}
+
+static void alloc_sift_up(struct alloc_item *h, uint32_t i)
+{
+	struct alloc_item it = h[i];
+
+	while (i > 0 && alloc_better(&it, &h[(i - 1) / 2])) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = it;
+}
+
+static void alloc_sift_down(struct alloc_item *h, uint32_t n, uint32_t i)
+{
+	struct alloc_item it = h[i];
+
+	for (;;) {
+		uint32_t l = 2 * i + 1, m;
+
+		if (l >= n)
+			break;
+		m = (l + 1 < n && alloc_better(&h[l + 1], &h[l])) ? l + 1 : l;
+		if (!alloc_better(&h[m], &it))
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = it;
+}
+
+static double alloc_gain(const struct sched_snapshot *snap, const struct sched_job *j, uint32_t k,
+			 bool weighted)
+{
+	uint32_t cap = j->max_gpus < j->tasks ? j->max_gpus : j->tasks;
+	double now, next;
+
+	if (k >= cap)
+		return -INFINITY;
+	now = alloc_round_estimate(snap->cluster, j, k);
+	next = alloc_round_estimate(snap->cluster, j, k + 1);
+	return (weighted ? j->weight : 1.0) * (double)sched_job_rounds_left(j) * (now - next);
+}
+
+int alloc_optimus(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,
+		  const struct alloc_opts *opts, uint32_t *width)
+{
+	uint32_t free_gpus = opts->gpus, admitted = 0, nh = 0;
+	struct alloc_item *heap;
+
+	if (!free_gpus)
+		for (uint32_t g = 0; g < snap->cluster->ngpus; g++)
+			free_gpus += snap->cluster->gpus[g].up;
+	for (uint32_t i = 0; i < snap->njobs; i++)
+		width[i] = 0;
+	heap = malloc((norder ? norder : 1) * sizeof(*heap));
+	if (!heap)
+		return -ENOMEM;
+	for (uint32_t r = 0; r < norder; r++) {
+		const struct sched_job *j = &snap->jobs[order[r]];
+		uint32_t m = j->min_gpus ? j->min_gpus : 1;
+
+		if (m > free_gpus)
+			break;
+		free_gpus -= m;
+		width[order[r]] = m;
+		heap[nh++] = (struct alloc_item){ alloc_gain(snap, j, m, opts->weighted), order[r], r };
+		alloc_sift_up(heap, nh - 1);
+		admitted++;
+	}
+	while (free_gpus > 0 && nh > 0 && heap[0].gain > 0) {
+		struct alloc_item top = heap[0];
+		const struct sched_job *j = &snap->jobs[top.job];
+
+		width[top.job]++;
+		free_gpus--;
+		heap[0].gain = alloc_gain(snap, j, width[top.job], opts->weighted);
+		alloc_sift_down(heap, nh, 0);
+	}
+	free(heap);
+	return (int)admitted;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* Hare's greedy assignment: work taken in priority order, each piece put on
+ * the GPU where it finishes earliest. Two granularities share the rule:
+ * - tasks: every task of every round explicitly (small instances, tests,
+ *   and the reference the lease planner is checked against);
+ * - leases: a job's remaining rounds as one block on one placement (the
+ *   online planner: no event or variable per round). */
+#ifndef HARE_GREEDY_H
+#define HARE_GREEDY_H
+
+#include "sched.h"
+
+/* One round of one job, as an entry of a task-level priority order. */
+struct sched_round_ref {
+	uint32_t job;	/* index into the jobs array */
+	uint32_t round;	/* 0-based, counted from the job's rounds_done */
+};
+
+/* One task placed by the task-level greedy. */
+struct sched_task_slot {
+	uint32_t job, round, task;
+	uint32_t gpu;		/* index into cluster->gpus */
+	double start_s, end_s;	/* compute only; the round syncs after its last task */
+};
+
+/*
+ * Task-level greedy. order lists every remaining round of every job exactly
+ * once, each job's rounds in increasing order (else -EINVAL). For each round
+ * in turn, its tasks go one by one to the GPU (of a type the job may use)
+ * minimising max(gpu free, round ready) + compute; round ready is the job's
+ * arrival (first round) or the previous round's last task end + its sync.
+ * With sync_holds_gpu, every GPU used by a round stays busy until the round
+ * has synchronised. Writes nslots = sum over jobs of rounds left * tasks
+ * entries into slots (caller-allocated) and each job's completion (last
+ * round end + sync) into completion_s[njobs]. -EINVAL if a job has no usable
+ * GPU type, 0 otherwise.
+ */
+int sched_greedy_tasks(const struct sched_cluster *c, const struct sched_job *jobs, uint32_t njobs,
+		       const struct sched_round_ref *order, size_t norder, double now_s,
+		       bool sync_holds_gpu, struct sched_task_slot *slots, double *completion_s);
+
+/* Sync time the task-level greedy charges job j: its table value for its
+ * task count, consolidated (the tiny-instance model). */
+double sched_greedy_sync_s(const struct sched_job *j);
+
+/*
+ * Lease-level greedy used by the online policies. Jobs are visited in
+ * `order` (indices into snap->jobs); job i may use at most width[i] GPUs
+ * (0: skip it). For each, choose the placement (at most width GPUs, at
+ * least its min_gpus, each GPU at most ceil(tasks/min_gpus) tasks) that
+ * minimises its projected completion given when each GPU frees up in the
+ * plan so far; tasks are split over the chosen GPUs by sched_split_tasks.
+ * A running job may keep its current placement (no restart cost) when that
+ * finishes no later than moving. Placements that start at now_s are marked
+ * run_now. GPUs of a placement are busy until the job's projected finish.
+ * With hetero_split false the tasks are split evenly regardless of type and
+ * the GPU choice ignores types (baselines).
+ */
+struct sched_lease_opts {
+	bool hetero;		/* type-aware choice and split (hare) */
+	bool keep_running;	/* prefer running jobs' current placement */
+	bool consolidate;	/* prefer fewest nodes among equal choices */
+	bool stop_at_blocked;	/* strict order: once a job cannot start now,
+				 * later jobs are not placed (FIFO's head of line) */
+};
+
+int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,
+			const uint32_t *width, const struct sched_lease_opts *opts, struct sched_plan *plan);
+
+#endif

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: MIT */
+/* Hare's greedy at lease granularity, for the online planner: jobs in
+ * priority order, each given the placement on which its remaining rounds
+ * finish earliest, given when every GPU frees up in the plan so far. One
+ * placement per job (no event or variable per round). Free GPUs are indexed
+ * by (node, type) count buckets so a best-fit node is found in O(1) per
+ * candidate, and per-type heaps give the earliest future starts. */
+#include "greedy.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEASE_EPS 1e-9
+
+struct lease_heap_item {
+	double key;
+	uint32_t gpu;
+};
+
+struct lease_heap {
+	struct lease_heap_item *v;
+	uint32_t n, cap;
+};
+
+struct lease_ctx {
+	const struct sched_snapshot *snap;
+	const struct sched_cluster *c;
+	const struct sched_lease_opts *opts;
+	uint32_t nt;		/* types + 1 (index nt-1: any type) */
+	uint32_t maxc;		/* largest per-node count + 1 */
+	double now;
+	double *gpu_free;
+	uint8_t *free_now;
+	uint32_t *node_first, *node_n;
+	uint32_t *cnt;		/* [node * nt + t] free-now GPUs */
+	int32_t *bk_head;	/* [t * maxc + count] first node in bucket */
+	int32_t *bk_next, *bk_prev;	/* [node * nt + t] */
+	uint32_t *type_free;	/* [t] */
+	struct lease_heap *heaps;	/* [t] */
+	uint32_t *stamp;	/* per GPU, query marks */
+	uint32_t stamp_now;
+	uint32_t *pick;		/* scratch: chosen GPUs */
+	uint16_t *ptasks;
+};
+
+struct lease_cand {
+	double finish, start, round;
+	int kind;		/* 0 none, 1 node, 2 spread-in-type, 3 mixed, 4 future, 5 keep, 6 listed */
+	uint32_t type, k, node;
+};
+
+static int heap_push(struct lease_heap *h, double key, uint32_t gpu)
+{
+	uint32_t i;
+
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 64;
+		struct lease_heap_item *v = realloc(h->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		h->v = v;
+		h->cap = cap;
+	}
+	i = h->n++;
+	while (i > 0 && h->v[(i - 1) / 2].key > key) {
+		h->v[i] = h->v[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h->v[i] = (struct lease_heap_item){ key, gpu };
+	return 0;
+}
+
+static struct lease_heap_item heap_pop(struct lease_heap *h)
+{
+	struct lease_heap_item top = h->v[0], last = h->v[--h->n];
+	uint32_t i = 0;
+
+	for (;;) {
+		uint32_t l = 2 * i + 1, m = i;
+
+		if (l >= h->n)
+			break;
+		m = (l + 1 < h->n && h->v[l + 1].key < h->v[l].key) ? l + 1 : l;
+		if (h->v[m].key >= last.key)
+			break;
+		h->v[i] = h->v[m];
+		i = m;
+	}
+	if (h->n)
+		h->v[i] = last;
+	return top;
+}
+
+static void bk_unlink(struct lease_ctx *x, uint32_t node, uint32_t t)
+{
+	uint32_t s = node * x->nt + t, c = x->cnt[s];
+
+	if (x->bk_prev[s] >= 0)
+		x->bk_next[x->bk_prev[s]] = x->bk_next[s];
+	else
+		x->bk_head[t * x->maxc + c] = x->bk_next[s];
+	if (x->bk_next[s] >= 0)
+		x->bk_prev[x->bk_next[s]] = x->bk_prev[s];
+}
+
+static void bk_link(struct lease_ctx *x, uint32_t node, uint32_t t)
+{
+	uint32_t s = node * x->nt + t;
+	int32_t *head = &x->bk_head[t * x->maxc + x->cnt[s]];
+
+	x->bk_prev[s] = -1;
+	x->bk_next[s] = *head;
+	if (*head >= 0)
+		x->bk_prev[*head] = (int32_t)s;
+	*head = (int32_t)s;
+}
+
+/* Slot index s = node * nt + t back to the node. */
+static uint32_t bk_node(const struct lease_ctx *x, int32_t s)
+{
+	return (uint32_t)s / x->nt;
+}
+
+static void lease_take_gpu(struct lease_ctx *x, uint32_t g, double until)
+{
+	const struct sched_gpu *gpu = &x->c->gpus[g];
+	uint32_t tl[2] = { gpu->type, x->nt - 1 };
+
+	if (x->free_now[g]) {
+		x->free_now[g] = 0;
+		for (int i = 0; i < 2; i++) {
+			bk_unlink(x, gpu->node, tl[i]);
+			x->cnt[gpu->node * x->nt + tl[i]]--;
+			bk_link(x, gpu->node, tl[i]);
+			x->type_free[tl[i]]--;
+		}
+	}
+	x->gpu_free[g] = until;
+	heap_push(&x->heaps[tl[0]], until, g);
+	heap_push(&x->heaps[tl[1]], until, g);
+}
+
+static void lease_ctx_free(struct lease_ctx *x)
+{
+	free(x->gpu_free);
+	free(x->free_now);
+	free(x->node_first);
+	free(x->node_n);
+	free(x->cnt);
+	free(x->bk_head);
+	free(x->bk_next);
+	free(x->bk_prev);
+	free(x->type_free);
+	if (x->heaps)
+		for (uint32_t t = 0; t < x->nt; t++)
+			free(x->heaps[t].v);
+	free(x->heaps);
+	free(x->stamp);
+	free(x->pick);
+	free(x->ptasks);
+}
+
+static int lease_ctx_alloc(struct lease_ctx *x)
+{
+	const struct sched_cluster *c = x->c;
+	uint32_t nn = c->nnodes ? c->nnodes : 1, ng = c->ngpus + 1;
+
+	x->nt = c->ntypes + 1;
+	x->gpu_free = calloc(ng, sizeof(double));
+	x->free_now = calloc(ng, 1);
+	x->node_first = calloc(nn, sizeof(uint32_t));
+	x->node_n = calloc(nn, sizeof(uint32_t));
+	x->cnt = calloc((size_t)nn * x->nt, sizeof(uint32_t));
+	x->bk_next = malloc((size_t)nn * x->nt * sizeof(int32_t));
+	x->bk_prev = malloc((size_t)nn * x->nt * sizeof(int32_t));
+	x->type_free = calloc(x->nt, sizeof(uint32_t));
+	x->heaps = calloc(x->nt, sizeof(struct lease_heap));
+	x->stamp = calloc(ng, sizeof(uint32_t));
+	x->pick = calloc(3 * (size_t)ng, sizeof(uint32_t));
+	x->ptasks = calloc(ng, sizeof(uint16_t));
+	if (!x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
+	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
+	    !x->ptasks)
+		return -ENOMEM;
+	return 0;
+}
+
+static int lease_ctx_init(struct lease_ctx *x)
+{
+	const struct sched_cluster *c = x->c;
+	int rc = lease_ctx_alloc(x);
+
+	if (rc)
+		return rc;
+	for (uint32_t g = c->ngpus; g-- > 0;) {
+		x->node_first[c->gpus[g].node] = g;
+		x->node_n[c->gpus[g].node]++;
+	}
+	x->maxc = 1;
+	for (uint32_t n = 0; n < c->nnodes; n++)
+		if (x->node_n[n] + 1 > x->maxc)
+			x->maxc = x->node_n[n] + 1;
+	x->bk_head = malloc((size_t)x->nt * x->maxc * sizeof(int32_t));
+	if (!x->bk_head)
+		return -ENOMEM;
+	memset(x->bk_head, 0xff, (size_t)x->nt * x->maxc * sizeof(int32_t));
+	for (uint32_t g = 0; g < c->ngpus; g++) {
+		x->gpu_free[g] = c->gpus[g].up ? x->now : INFINITY;
+		x->free_now[g] = c->gpus[g].up;
+		if (!c->gpus[g].up)
+			continue;
+		x->cnt[c->gpus[g].node * x->nt + c->gpus[g].type]++;
+		x->cnt[c->gpus[g].node * x->nt + x->nt - 1]++;
+		x->type_free[c->gpus[g].type]++;
+		x->type_free[x->nt - 1]++;
+		if (heap_push(&x->heaps[c->gpus[g].type], x->now, g) ||
+		    heap_push(&x->heaps[x->nt - 1], x->now, g))
+			return -ENOMEM;
+	}
+	for (uint32_t n = 0; n < c->nnodes; n++)
+		for (uint32_t t = 0; t < x->nt; t++)
+			bk_link(x, n, t);
+	return 0;
+}
+
+static bool lease_type_ok(const struct lease_ctx *x, const struct sched_job *j, uint32_t t)
+{
+	if (t == x->nt - 1)
+		return true;
+	return j->perf.compute_s[t] > 0;
+}
+
+/* True when the job may run on every type (blind policies then see one pool). */
+static bool lease_job_any_type(const struct lease_ctx *x, const struct sched_job *j)
+{
+	for (uint32_t t = 0; t + 1 < x->nt; t++)
+		if (j->perf.compute_s[t] <= 0)
+			return false;
+	return true;
+}
+
+static int32_t lease_best_fit(const struct lease_ctx *x, uint32_t t, uint32_t k)
+{
+	for (uint32_t c = k; c < x->maxc; c++)
+		if (x->bk_head[t * x->maxc + c] >= 0)
+			return (int32_t)bk_node(x, x->bk_head[t * x->maxc + c]);
+	return -1;
+}
+
+/* Up to k free-now GPUs of type t (any usable type for t == nt-1) on node. */
+static uint32_t lease_pick_node(const struct lease_ctx *x, const struct sched_job *j, uint32_t node,
+				uint32_t t, uint32_t k, uint32_t *out, uint32_t nout)
+{
+	uint32_t first = x->node_first[node], end = first + x->node_n[node];
+
+	for (uint32_t g = first; g < end && nout < k; g++) {
+		uint32_t gt = x->c->gpus[g].type;
+
+		if (!x->free_now[g] || x->stamp[g] == x->stamp_now)
+			continue;
+		if (t == x->nt - 1 ? j->perf.compute_s[gt] <= 0 : gt != t)
+			continue;
+		x->stamp[g] = x->stamp_now;
+		out[nout++] = g;
+	}
+	return nout;
+}
+
+/* k free-now GPUs of type t over as few nodes as possible (fullest first). */
+static uint32_t lease_pick_spread(const struct lease_ctx *x, const struct sched_job *j, uint32_t t,
+				  uint32_t k, uint32_t *out, uint32_t nout)
+{
+	for (uint32_t c = x->maxc; c-- > 1 && nout < k;)
+		for (int32_t s = x->bk_head[t * x->maxc + c]; s >= 0 && nout < k; s = x->bk_next[s])
+			nout = lease_pick_node(x, j, bk_node(x, s), t, k, out, nout);
+	return nout;
+}
+
+/* Busiest-GPU compute when n[t] GPUs of each type share K tasks optimally. */
+static double lease_mixed_compute(const struct lease_ctx *x, const struct sched_job *j,
+				  const uint32_t *n)
+{
+	uint32_t tasks[SCHED_MAX_TYPES + 1] = { 0 };
+	double busiest = 0;
+
+	for (uint32_t k = 0; k < j->tasks; k++) {
+		double best = INFINITY;
+		uint32_t bt = 0;
+
+		for (uint32_t t = 0; t + 1 < x->nt; t++) {
+			double fin;
+
+			if (!n[t])
+				continue;
+			fin = ceil((double)(tasks[t] + 1) / n[t]) * j->perf.compute_s[t];
+			if (fin < best) {
+				best = fin;
+				bt = t;
+			}
+		}
+		tasks[bt]++;
+		busiest = fmax(busiest, best);
+	}
+	return busiest;
+}
+
+static void lease_consider(struct lease_cand *best, const struct lease_cand *c)
+{
+	if (c->finish < best->finish - LEASE_EPS ||
+	    (fabs(c->finish - best->finish) <= LEASE_EPS && c->k < best->k))
+		*best = *c;
+}
+
+struct lease_job {
+	const struct sched_job *j;
+	uint32_t kmin, kmax;
+	double rounds, restart;
+};
+
+/* Placements of one type starting now: best-fit node, else spread. */
+static void lease_eval_type(const struct lease_ctx *x, const struct lease_job *lj, uint32_t t,
+			    struct lease_cand *best)
+{
+	const struct sched_job *j = lj->j;
+
+	for (uint32_t k = lj->kmin; k <= lj->kmax && k <= x->type_free[t]; k++) {
+		int32_t node = lease_best_fit(x, t, k);
+		double per = ceil((double)j->tasks / k) * j->perf.compute_s[t];
+		struct lease_cand c = { .type = t, .k = k, .start = x->now };
+
+		c.kind = node >= 0 ? 1 : 2;
+		c.node = node >= 0 ? (uint32_t)node : 0;
+		c.round = per + sched_sync_time(&j->perf, k, node < 0);
+		c.finish = x->now + lj->restart + lj->rounds * c.round;
+		lease_consider(best, &c);
+	}
+}
+
+/* A mix of types starting now, fastest types first. */
+static void lease_eval_mixed(const struct lease_ctx *x, const struct lease_job *lj,
+			     struct lease_cand *best)
+{
+	const struct sched_job *j = lj->j;
+	uint32_t order[SCHED_MAX_TYPES], no = 0, n[SCHED_MAX_TYPES + 1] = { 0 };
+
+	for (uint32_t t = 0; t + 1 < x->nt; t++)
+		if (j->perf.compute_s[t] > 0 && x->type_free[t] > 0)
+			order[no++] = t;
+	if (no < 2)
+		return;
+	for (uint32_t a = 1; a < no; a++)
+		for (uint32_t b = a; b > 0 && j->perf.compute_s[order[b]] < j->perf.compute_s[order[b - 1]]; b--) {
+			uint32_t tmp = order[b];
+
+			order[b] = order[b - 1];
+			order[b - 1] = tmp;
+		}
+	for (uint32_t k = 0, i = 0; k < lj->kmax && i < no; k++) {
+		struct lease_cand c = { .kind = 3, .start = x->now };
+
+		while (i < no && n[order[i]] >= x->type_free[order[i]])
+			i++;
+		if (i >= no)
+			break;
+		n[order[i]]++;
+		if (k + 1 < lj->kmin || i == 0)
+			continue;
+		c.k = k + 1;
+		c.round = lease_mixed_compute(x, j, n) + sched_sync_time(&j->perf, k + 1, true);
+		c.finish = x->now + lj->restart + lj->rounds * c.round;
+		lease_consider(best, &c);
+	}
+}
+
+/* The kmax earliest-free GPUs of type t (any type: nt-1), by popping the
+ * heap and pushing back; writes them in free-time order, returns count. */
+static uint32_t lease_earliest(struct lease_ctx *x, const struct sched_job *j, uint32_t t,
+			       uint32_t kmax, uint32_t *out)
+{
+	struct lease_heap *h = &x->heaps[t];
+	uint32_t n = 0;
+
+	x->stamp_now++;
+	while (h->n && n < kmax) {
+		struct lease_heap_item it = heap_pop(h);
+
+		if (it.key != x->gpu_free[it.gpu] || x->stamp[it.gpu] == x->stamp_now)
+			continue;	/* stale or duplicate entry: drop */
+		x->stamp[it.gpu] = x->stamp_now;
+		out[n++] = it.gpu;	/* heap t only holds GPUs the caller may use */
+	}
+	for (uint32_t i = 0; i < n; i++)
+		heap_push(h, x->gpu_free[out[i]], out[i]);
+	return n;
+}
+
+/* Placements that start when enough GPUs free up later (kind 4). For a
+ * type-blind job the busiest GPU is the slowest type among those chosen. */
+static void lease_eval_future(struct lease_ctx *x, const struct lease_job *lj, uint32_t t,
+			      struct lease_cand *best, uint32_t *fut)
+{
+	const struct sched_job *j = lj->j;
+	uint32_t *cand = x->pick + x->c->ngpus + 1;
+	uint32_t n = lease_earliest(x, j, t, lj->kmax, cand);
+	double slowest = 0;
+
+	for (uint32_t k = 1; k <= n; k++) {
+		struct lease_cand c = { .kind = 4, .type = t, .k = k };
+
+		slowest = fmax(slowest, j->perf.compute_s[x->c->gpus[cand[k - 1]].type]);
+		if (k < lj->kmin)
+			continue;
+		c.start = x->gpu_free[cand[k - 1]];
+		if (c.start <= x->now + LEASE_EPS || !isfinite(c.start))
+			continue;
+		c.round = ceil((double)j->tasks / k) * slowest + sched_sync_time(&j->perf, k, true);
+		c.finish = c.start + lj->restart + lj->rounds * c.round;
+		if (c.finish < best->finish - LEASE_EPS) {
+			*best = c;
+			memcpy(fut, cand, k * sizeof(*fut));
+		}
+	}
+}
+
+/* Keep a running job where it is if all its GPUs are still free (kind 5). */
+static void lease_eval_keep(const struct lease_ctx *x, const struct lease_job *lj,
+			    struct lease_cand *best)
+{
+	const struct sched_job *j = lj->j;
+	struct lease_cand c = { .kind = 5, .start = x->now, .k = j->nheld };
+
+	for (uint32_t i = 0; i < j->nheld; i++)
+		if (j->held_gpus[i] >= x->c->ngpus || !x->free_now[j->held_gpus[i]])
+			return;
+	c.round = sched_round_time(x->c, j, j->held_gpus, j->held_tasks, j->nheld);
+	c.finish = x->now + lj->rounds * c.round;
+	/* Staying put wins ties: moving costs a restart the estimate may miss. */
+	if (c.finish <= best->finish + LEASE_EPS)
+		*best = c;
+}
+
+/* Even split for type-blind policies: every GPU gets ceil or floor of K/k. */
+static void lease_split_even(uint32_t tasks, uint32_t k, uint16_t *out)
+{
+	for (uint32_t i = 0; i < k; i++)
+		out[i] = (uint16_t)(tasks / k + (i < tasks % k));
+}
+
+/* Turn the chosen candidate into concrete GPUs in x->pick; returns count. */
+static uint32_t lease_materialise(struct lease_ctx *x, const struct lease_job *lj,
+				  const struct lease_cand *b, const uint32_t *fut)
+{
+	const struct sched_job *j = lj->j;
+	uint32_t n = 0;
+
+	x->stamp_now++;
+	switch (b->kind) {
+	case 1:
+		return lease_pick_node(x, j, b->node, b->type, b->k, x->pick, 0);
+	case 2:
+		return lease_pick_spread(x, j, b->type, b->k, x->pick, 0);
+	case 3:
+		for (uint32_t pass = 0; pass < 1; pass++) {
+			uint32_t order[SCHED_MAX_TYPES], no = 0;
+
+			for (uint32_t t = 0; t + 1 < x->nt; t++)
+				if (j->perf.compute_s[t] > 0 && x->type_free[t] > 0)
+					order[no++] = t;
+			for (uint32_t a = 1; a < no; a++)
+				for (uint32_t c = a; c > 0 && j->perf.compute_s[order[c]] <
+							  j->perf.compute_s[order[c - 1]]; c--) {
+					uint32_t tmp = order[c];
+
+					order[c] = order[c - 1];
+					order[c - 1] = tmp;
+				}
+			for (uint32_t i = 0; i < no && n < b->k; i++)
+				n = lease_pick_spread(x, j, order[i], b->k, x->pick, n);
+		}
+		return n;
+	case 4:
+	case 6:
+		memcpy(x->pick, fut, b->k * sizeof(*fut));
+		return b->k;
+	case 5:
+		memcpy(x->pick, j->held_gpus, j->nheld * sizeof(*x->pick));
+		return j->nheld;
+	default:
+		return 0;
+	}
+}
+
+/* Type-blind placement of exactly kmax GPUs from pool t, starting now:
+ * best-fit node, else fullest nodes first; the slowest GPU sets the pace. */
+static void lease_eval_blind(struct lease_ctx *x, const struct lease_job *lj, uint32_t t,
+			     struct lease_cand *best, uint32_t *fut)
+{
+	const struct sched_job *j = lj->j;
+	uint32_t k = lj->kmax, n, *cand = x->pick + x->c->ngpus + 1;
+	int32_t node;
+	double slowest = 0;
+	struct lease_cand c = { .kind = 6, .type = t, .k = k, .start = x->now };
+
+	if (x->type_free[t] < k)
+		return;
+	node = lease_best_fit(x, t, k);
+	x->stamp_now++;
+	n = node >= 0 ? lease_pick_node(x, j, (uint32_t)node, t, k, cand, 0)
+		      : lease_pick_spread(x, j, t, k, cand, 0);
+	if (n < k)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		slowest = fmax(slowest, j->perf.compute_s[x->c->gpus[cand[i]].type]);
+	c.round = ceil((double)j->tasks / k) * slowest + sched_sync_time(&j->perf, k, node < 0);
+	c.finish = x->now + lj->restart + lj->rounds * c.round;
+	if (c.finish < best->finish - LEASE_EPS) {
+		*best = c;
+		memcpy(fut, cand, k * sizeof(*fut));
+	}
+}
+
+static void lease_eval_all(struct lease_ctx *x, const struct lease_job *lj, struct lease_cand *best,
+			   uint32_t *fut)
+{
+	const struct sched_job *j = lj->j;
+	bool any = !x->opts->hetero && lease_job_any_type(x, j);
+
+	for (uint32_t t = any ? x->nt - 1 : 0; t < (any ? x->nt : x->nt - 1); t++) {
+		if (!lease_type_ok(x, j, t))
+			continue;
+		if (x->opts->hetero)
+			lease_eval_type(x, lj, t, best);
+		else
+			lease_eval_blind(x, lj, t, best, fut);
+	}
+	if (x->opts->hetero)
+		lease_eval_mixed(x, lj, best);
+	if (x->opts->keep_running && sched_job_is_running(j))
+		lease_eval_keep(x, lj, best);
+	/* Waiting for better GPUs only pays if it finishes earlier. */
+	for (uint32_t t = any ? x->nt - 1 : 0; t < (any ? x->nt : x->nt - 1); t++)
+		if (lease_type_ok(x, j, t))
+			lease_eval_future(x, lj, t, best, fut);
+}
+
+/* Plan one job: evaluate candidates, materialise the best, book its GPUs. */
+static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uint32_t rank,
+			   struct sched_plan *plan)
+{
+	const struct sched_job *j = &x->snap->jobs[ji];
+	struct sched_assign *a = &plan->assigns[ji];
+	struct lease_job lj = { .j = j, .rounds = (double)sched_job_rounds_left(j) };
+	struct lease_cand best = { .finish = INFINITY };
+	uint32_t *fut = x->pick + 2 * ((size_t)x->c->ngpus + 1), n;
+	int rc;
+
+	a->rank = rank;
+	lj.kmax = width < j->max_gpus ? width : j->max_gpus;
+	if (lj.kmax > j->tasks)
+		lj.kmax = j->tasks;
+	lj.kmin = j->min_gpus ? j->min_gpus : 1;
+	if (!x->opts->hetero)
+		lj.kmin = lj.kmax;	/* blind policies run at the width they chose */
+	if (lj.kmax < lj.kmin || lj.rounds <= 0)
+		return 0;
+	lj.restart = j->first_start_s >= 0 ? j->perf.restart_s : 0;
+	lease_eval_all(x, &lj, &best, fut);
+	if (best.kind == 0)
+		return 0;
+	n = lease_materialise(x, &lj, &best, fut);
+	if (best.kind == 5)
+		memcpy(x->ptasks, j->held_tasks, n * sizeof(*x->ptasks));
+	else if (x->opts->hetero)
+		sched_split_tasks(x->c, j, x->pick, n, x->ptasks);
+	else
+		lease_split_even(j->tasks, n, x->ptasks);
+	rc = sched_plan_place(plan, ji, x->pick, x->ptasks, n);
+	if (rc)
+		return rc;
+	if (best.kind != 5)
+		best.round = sched_round_time(x->c, j, x->pick, x->ptasks, n);
+	best.finish = best.start + (best.kind == 5 ? 0 : lj.restart) + lj.rounds * best.round;
+	a->start_s = best.start;
+	a->round_s = best.round;
+	a->finish_s = best.finish;
+	a->run_now = best.start <= x->now + LEASE_EPS;
+	for (uint32_t i = 0; i < n; i++)
+		lease_take_gpu(x, x->pick[i], best.finish);
+	return 0;
+}
+
+int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,
+			const uint32_t *width, const struct sched_lease_opts *opts, struct sched_plan *plan)
+{
+	struct lease_ctx x = { .snap = snap, .c = snap->cluster, .opts = opts, .now = snap->now_s };
+	int rc = lease_ctx_init(&x);
+
+	for (uint32_t r = 0; rc == 0 && r < norder; r++) {
+		uint32_t ji = order[r];
+
+		if (ji >= snap->njobs) {
+			rc = -EINVAL;
+			break;
+		}
+		if (width[ji] == 0) {
+			plan->assigns[ji].rank = r;
+			continue;
+		}
+		rc = lease_place_job(&x, ji, width[ji], r, plan);
+		if (opts->stop_at_blocked && !plan->assigns[ji].run_now) {
+			for (uint32_t q = r + 1; q < norder; q++)
+				if (order[q] < snap->njobs)
+					plan->assigns[order[q]].rank = q;
+			break;
+		}
+	}
+	lease_ctx_free(&x);
+	return rc;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* Hare's LP relaxation over completion times: release and chain rows plus
+ * Queyranne/Hall parallel inequalities for m machines, solved exactly by a
+ * combinatorial algorithm (one group per job) or by GLPK with lazy cuts.
+ *
+ * Each item i is a group of a job's work: W_i fastest-GPU seconds of tasks
+ * that take at least span_i seconds end to end (the job's rounds in it,
+ * including the syncs between them). C_i is when the group's last task ends.
+ * Rows (all valid for every feasible schedule, so the optimum is a lower
+ * bound on sum weight_i * C_i):
+ *   release:  C_i >= release_i + span_i               (first group of a job)
+ *   chain:    C_i >= C_prev + gap_i + span_i          (later groups)
+ *   parallel: for every set S of items,
+ *             sum_S W_i (C_i - span_i / 2) >= W(S)^2 / (2 m)
+ * The parallel row follows from mean busy times: work is done at rate <= m,
+ * and a group's work at rate <= its task count inside [C_i - span_i, C_i].
+ * With span_i = p_i and W_i = n_i p_i it is Hall et al.'s inequality
+ * sum n p C >= (sum n p)^2/(2m) + 1/2 sum n p^2.
+ * Times are in any unit; the solvers rescale internally.
+ */
+#ifndef HARE_LP_H
+#define HARE_LP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lp_item {
+	double work;		/* W_i > 0, in machine-seconds at full speed */
+	double span_s;		/* >= 0 */
+	double release_s;	/* used when prev < 0 */
+	double gap_s;		/* >= 0, used when prev >= 0 (sync between groups) */
+	double weight;		/* >= 0, objective coefficient of C_i */
+	int32_t prev;		/* preceding group of the same job, or -1; prev < own index */
+};
+
+struct lp_input {
+	size_t n;
+	const struct lp_item *items;
+	double machines;	/* m > 0 */
+};
+
+struct lp_options {
+	double time_limit_ms;	/* GLPK: wall budget (0: none) */
+	double tolerance;	/* GLPK: stop when the max relative violation is below (1e-9) */
+	uint32_t max_rounds;	/* GLPK: separation rounds cap (0: none) */
+	uint32_t cuts_per_round;/* GLPK: violated prefixes added per round (default 32) */
+};
+
+struct lp_stats {
+	uint32_t rounds;	/* separation rounds (GLPK) */
+	uint32_t cuts;		/* parallel rows added (GLPK) */
+	uint32_t simplex_iters;
+	double max_violation;	/* relative, at the returned solution */
+};
+
+/* Default options: no time limit, tolerance 1e-9, 32 cuts per round. */
+void lp_options_default(struct lp_options *opt);
+
+/* Validate an input before any solver sees it (GLPK aborts on misuse):
+ * finite non-negative numbers, work > 0, m > 0, prev < index. 0 or -EINVAL
+ * with the reason in errbuf. */
+int lp_input_check(const struct lp_input *in, char *errbuf, size_t errlen);
+
+/*
+ * Exact combinatorial solver for inputs without chains (every prev == -1).
+ * Writes C_i into completion[n] and the objective sum weight_i C_i into
+ * *objective. O(n^2) time, O(n) memory. ERR_LP_UNSUPPORTED if the input has
+ * chains, -EINVAL if it fails lp_input_check, -ENOMEM.
+ */
+int lp_solve_exact(const struct lp_input *in, double *completion, double *objective);
+
+/*
+ * GLPK reference: build the release/chain rows, solve with the dual simplex,
+ * then repeatedly add the most violated parallel rows (exact separation: sort
+ * by C_i - span_i/2 and scan prefixes) and re-solve warm until none is
+ * violated by more than the tolerance. On ERR_LP_TIMEOUT the last (feasible
+ * for release/chain, possibly violating cuts) solution is still written.
+ * stats may be NULL.
+ */
+int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, double *completion,
+		  double *objective, struct lp_stats *stats);
+
+/*
+ * Most violated parallel inequality at C: returns the largest relative
+ * violation (rhs - lhs) / rhs over all sets (0 if none) and, if prefix_len is
+ * not NULL, the size of the violating prefix of the order written to
+ * order[n] (items sorted by C_i - span_i/2). order may be NULL.
+ */
+double lp_separate(const struct lp_input *in, const double *completion, uint32_t *order,
+		   size_t *prefix_len);
+
+#endif

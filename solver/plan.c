@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/* Plans: storage, validation, and the round-time arithmetic every policy and
+ * driver shares (sync interpolation, task split over a placement). */
+#include "sched.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double sched_sync_time(const struct sched_perf *perf, uint32_t ngpus, bool spread)
+{
+	int col = spread ? SCHED_SPREAD : SCHED_CONSOLIDATED;
+	double x, frac;
+	int lo;
+
+	if (ngpus <= 1)
+		return perf->sync_s[0][col];
+	x = log2((double)ngpus);
+	if (x >= SCHED_SYNC_POINTS - 1)
+		return perf->sync_s[SCHED_SYNC_POINTS - 1][col];
+	lo = (int)x;
+	frac = x - lo;
+	return perf->sync_s[lo][col] * (1.0 - frac) + perf->sync_s[lo + 1][col] * frac;
+}
+
+double sched_perf_fastest(const struct sched_perf *perf, uint32_t ntypes)
+{
+	double best = 0;
+
+	for (uint32_t t = 0; t < ntypes && t < SCHED_MAX_TYPES; t++)
+		if (perf->compute_s[t] > 0 && (best == 0 || perf->compute_s[t] < best))
+			best = perf->compute_s[t];
+	return best;
+}
+
+void sched_options_default(struct sched_options *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->lp_solver = SCHED_LP_EXACT;
+	opt->lp_stages = 1;
+	opt->lp_budget_ms = 200;
+	opt->sync_holds_gpu = true;
+	opt->preempt = true;
+	opt->min_lease_s = 0;
+}
+
+void sched_plan_init(struct sched_plan *plan)
+{
+	memset(plan, 0, sizeof(*plan));
+	plan->replan_at_s = INFINITY;
+}
+
+void sched_plan_destroy(struct sched_plan *plan)
+{
+	free(plan->assigns);
+	free(plan->gpus);
+	free(plan->tasks);
+	sched_plan_init(plan);
+}
+
+int sched_plan_reset(struct sched_plan *plan, uint32_t njobs)
+{
+	struct sched_assign *a;
+
+	a = realloc(plan->assigns, (njobs ? njobs : 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	plan->assigns = a;
+	plan->njobs = njobs;
+	for (uint32_t i = 0; i < njobs; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].rank = UINT32_MAX;
+		a[i].start_s = INFINITY;
+		a[i].finish_s = INFINITY;
+	}
+	plan->nused = 0;
+	plan->lp_bound = 0;
+	plan->lp_path = SCHED_LP_NONE;
+	plan->replan_at_s = INFINITY;
+	return 0;
+}
+
+static int sched_plan_grow(struct sched_plan *plan, uint32_t need)
+{
+	uint32_t cap = plan->cap ? plan->cap : 64;
+	uint32_t *g;
+	uint16_t *t;
+
+	if (need <= plan->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	g = realloc(plan->gpus, cap * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	plan->gpus = g;
+	t = realloc(plan->tasks, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	plan->tasks = t;
+	plan->cap = cap;
+	return 0;
+}
+
+int sched_plan_place(struct sched_plan *plan, uint32_t j, const uint32_t *gpus,
+		     const uint16_t *tasks, uint32_t n)
+{
+	int rc;
+
+	if (j >= plan->njobs)
+		return -EINVAL;
+	rc = sched_plan_grow(plan, plan->nused + n);
+	if (rc)
+		return rc;
+	memcpy(plan->gpus + plan->nused, gpus, n * sizeof(*gpus));
+	memcpy(plan->tasks + plan->nused, tasks, n * sizeof(*tasks));
+	plan->assigns[j].first = plan->nused;
+	plan->assigns[j].ngpus = n;
+	plan->nused += n;
+	return 0;
+}
+
+/* True when the GPUs that run tasks sit on more than one node. */
+static bool sched_gpus_spread(const struct sched_cluster *c, const uint32_t *gpus,
+			      const uint16_t *tasks, uint32_t n)
+{
+	uint32_t node = UINT32_MAX;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (!tasks[i])
+			continue;
+		if (node == UINT32_MAX)
+			node = c->gpus[gpus[i]].node;
+		else if (c->gpus[gpus[i]].node != node)
+			return true;
+	}
+	return false;
+}
+
+double sched_round_time(const struct sched_cluster *c, const struct sched_job *j,
+			const uint32_t *gpus, const uint16_t *tasks, uint32_t n)
+{
+	double busiest = 0;
+	uint32_t used = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		double t;
+
+		if (!tasks[i])
+			continue;
+		t = tasks[i] * j->perf.compute_s[c->gpus[gpus[i]].type];
+		if (t > busiest)
+			busiest = t;
+		used++;
+	}
+	if (used == 0)
+		return INFINITY;
+	return busiest + sched_sync_time(&j->perf, used, sched_gpus_spread(c, gpus, tasks, n));
+}
+
+void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
+		       const uint32_t *gpus, uint32_t n, uint16_t *tasks)
+{
+	uint32_t cap = (j->tasks + j->min_gpus - 1) / (j->min_gpus ? j->min_gpus : 1);
+
+	for (uint32_t i = 0; i < n; i++)
+		tasks[i] = 0;
+	for (uint32_t k = 0; k < j->tasks; k++) {
+		double best = INFINITY;
+		uint32_t bi = UINT32_MAX;
+
+		for (uint32_t i = 0; i < n; i++) {
+			double tc = j->perf.compute_s[c->gpus[gpus[i]].type];
+			double fin;
+
+			if (tc <= 0 || tasks[i] >= cap)
+				continue;
+			fin = (tasks[i] + 1) * tc;
+			if (fin < best) {
+				best = fin;
+				bi = i;
+			}
+		}
+		if (bi == UINT32_MAX)
+			return;
+		tasks[bi]++;
+	}
+}
+
+static int sched_check_one(const struct sched_snapshot *snap, const struct sched_plan *plan,
+			   uint32_t j, uint8_t *taken, char *errbuf, size_t errlen)
+{
+	const struct sched_cluster *c = snap->cluster;
+	const struct sched_job *job = &snap->jobs[j];
+	const struct sched_assign *a = &plan->assigns[j];
+	uint32_t sum = 0, used = 0;
+
+	for (uint32_t i = 0; i < a->ngpus; i++) {
+		uint32_t g = plan->gpus[a->first + i];
+		uint16_t t = plan->tasks[a->first + i];
+
+		if (g >= c->ngpus || !c->gpus[g].up) {
+			snprintf(errbuf, errlen, "job %u: gpu %u does not exist or is down", job->id, g);
+			return -EINVAL;
+		}
+		if (t && job->perf.compute_s[c->gpus[g].type] <= 0) {
+			snprintf(errbuf, errlen, "job %u: placed on gpu %u of a type it cannot use",
+				 job->id, g);
+			return -EINVAL;
+		}
+		if (taken[g]) {
+			snprintf(errbuf, errlen, "job %u: gpu %u given to two jobs", job->id, g);
+			return -EINVAL;
+		}
+		taken[g] = 1;
+		sum += t;
+		used += t > 0;
+	}
+	if (sum != job->tasks) {
+		snprintf(errbuf, errlen, "job %u: %u tasks placed, job has %u", job->id, sum, job->tasks);
+		return -EINVAL;
+	}
+	if (used < job->min_gpus || used > job->max_gpus) {
+		snprintf(errbuf, errlen, "job %u: %u GPUs used, allowed %u..%u", job->id, used,
+			 job->min_gpus, job->max_gpus);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sched_plan_check(const struct sched_snapshot *snap, const struct sched_plan *plan,
+		     char *errbuf, size_t errlen)
+{
+	uint8_t *taken;
+	int rc = 0;
+
+	if (plan->njobs != snap->njobs) {
+		snprintf(errbuf, errlen, "plan has %u jobs, snapshot %u", plan->njobs, snap->njobs);
+		return -EINVAL;
+	}
+	taken = calloc(snap->cluster->ngpus + 1, 1);
+	if (!taken)
+		return -ENOMEM;
+	for (uint32_t j = 0; j < snap->njobs && rc == 0; j++) {
+		if (!plan->assigns[j].run_now)
+			continue;
+		rc = sched_check_one(snap, plan, j, taken, errbuf, errlen);
+	}
+	free(taken);
+	return rc;
+}

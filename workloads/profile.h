@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Throughput profiles: per model family and GPU type, the measured time of
+ * one training step per worker and the synchronisation time, loaded from the
+ * shipped table (workloads/profiles/) and validated. */
+#ifndef HARE_PROFILE_H
+#define HARE_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+struct profile;
+
+/* Directory holding the shipped table, relative to the source tree; the
+ * installed location is given by the caller (config). */
+#define PROFILE_DEFAULT_DIR "workloads/profiles"
+
+/*
+ * Load and validate the profile table from dir (the files described in
+ * workloads/profiles/PROVENANCE.md). Returns 0, -errno when a file cannot be
+ * read, -ENOMEM, or ERR_BAD_PROFILE with "file:line: reason" in errbuf for a
+ * malformed row, an unknown column, a duplicate, a missing (model, type,
+ * workers) entry or a non-positive time. The caller frees *out.
+ */
+int profile_load(const char *dir, struct profile **out, char *errbuf, size_t errlen);
+void profile_free(struct profile *p);
+
+uint32_t profile_model_count(const struct profile *p);
+const char *profile_model_name(const struct profile *p, uint32_t model);
+/* Model index by name (case-insensitive), or ERR_UNKNOWN_MODEL. */
+int profile_model_find(const struct profile *p, const char *name);
+
+uint32_t profile_gpu_type_count(const struct profile *p);
+const char *profile_gpu_type_name(const struct profile *p, uint32_t type);
+/* GPU type index by name (case-insensitive: "v100", "V100"), or ERR_UNKNOWN_GPU. */
+int profile_gpu_type_find(const struct profile *p, const char *name);
+
+/* Reference GPU type for turning durations into rounds ("V100"). */
+const char *profile_reference_type(const struct profile *p);
+
+/* Per-task compute seconds of model on the reference type, 1 worker. */
+double profile_reference_compute_s(const struct profile *p, uint32_t model);
+
+/*
+ * Fill perf for one job of `model` on a cluster whose GPU types are
+ * type_names[0..ntypes): compute_s[t] from the profile (0 where the model has
+ * no entry for that type), sync_s from the profile's sync times (for a mix of
+ * types the largest), restart_s from the model's checkpoint/restore cost.
+ * ERR_UNKNOWN_GPU with the name in errbuf if a cluster type is not in the
+ * profile at all.
+ */
+int profile_perf_fill(const struct profile *p, uint32_t model, const char *const *type_names,
+		      uint32_t ntypes, struct sched_perf *perf, char *errbuf, size_t errlen);
+
+#endif
