@@ -54,7 +54,7 @@ double alloc_round_estimate(const struct sched_cluster *c, const struct sched_jo
 
 struct alloc_item {
 	double gain;
-	uint32_t job, rank;
+	uint32_t job, rank, step;
 };
 
 static bool alloc_better(const struct alloc_item *a, const struct alloc_item *b)
@@ -91,17 +91,30 @@ static void alloc_sift_down(struct alloc_item *h, uint32_t n, uint32_t i)
 	h[i] = it;
 }
 
-static double alloc_gain(const struct sched_snapshot *snap, const struct sched_job *j, uint32_t k,
-			 bool weighted)
+/*
+ * Next useful step for a job at width k: the smallest k' > k at which a GPU
+ * runs fewer tasks per round (between such widths only the sync changes, so
+ * single steps would see no gain and stop early). The gain is per GPU added.
+ */
+static struct alloc_item alloc_next(const struct sched_snapshot *snap, uint32_t ji, uint32_t rank,
+				    uint32_t k, bool weighted)
 {
+	const struct sched_job *j = &snap->jobs[ji];
 	uint32_t cap = j->max_gpus < j->tasks ? j->max_gpus : j->tasks;
-	double now, next;
+	struct alloc_item it = { .gain = -INFINITY, .job = ji, .rank = rank };
+	uint32_t per = (j->tasks + k - 1) / k, next;
+	double now, then;
 
-	if (k >= cap)
-		return -INFINITY;
+	if (k >= cap || per <= 1)
+		return it;
+	next = (j->tasks + per - 2) / (per - 1);	/* smallest k' with ceil(K/k') <= per - 1 */
+	if (next > cap)
+		next = cap;
 	now = alloc_round_estimate(snap->cluster, j, k);
-	next = alloc_round_estimate(snap->cluster, j, k + 1);
-	return (weighted ? j->weight : 1.0) * (double)sched_job_rounds_left(j) * (now - next);
+	then = alloc_round_estimate(snap->cluster, j, next);
+	it.step = next - k;
+	it.gain = (weighted ? j->weight : 1.0) * (double)sched_job_rounds_left(j) * (now - then) / it.step;
+	return it;
 }
 
 int alloc_optimus(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,
@@ -126,17 +139,20 @@ int alloc_optimus(const struct sched_snapshot *snap, const uint32_t *order, uint
 			break;
 		free_gpus -= m;
 		width[order[r]] = m;
-		heap[nh++] = (struct alloc_item){ alloc_gain(snap, j, m, opts->weighted), order[r], r };
+		heap[nh++] = alloc_next(snap, order[r], r, m, opts->weighted);
 		alloc_sift_up(heap, nh - 1);
 		admitted++;
 	}
 	while (free_gpus > 0 && nh > 0 && heap[0].gain > 0) {
 		struct alloc_item top = heap[0];
-		const struct sched_job *j = &snap->jobs[top.job];
 
-		width[top.job]++;
-		free_gpus--;
-		heap[0].gain = alloc_gain(snap, j, width[top.job], opts->weighted);
+		if (top.step <= free_gpus) {
+			width[top.job] += top.step;
+			free_gpus -= top.step;
+			heap[0] = alloc_next(snap, top.job, top.rank, width[top.job], opts->weighted);
+		} else {
+			heap[0].gain = -INFINITY;	/* the step no longer fits */
+		}
 		alloc_sift_down(heap, nh, 0);
 	}
 	free(heap);

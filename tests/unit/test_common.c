@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for common/: error table, INI loading with file:line errors,
+ * value parsers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "err.h"
+
+static void test_err_names(void **state)
+{
+	(void)state;
+	assert_string_equal(err_name(ERR_BAD_SPEC), "ERR_BAD_SPEC");
+	assert_string_equal(err_name(-ENOMEM), "ENOMEM");
+	assert_string_equal(err_name(0), "OK");
+	assert_string_equal(err_str(ERR_UNKNOWN_GPU), "unknown GPU type");
+	assert_string_equal(err_str(-ENOENT), strerror(ENOENT));
+	for (int c = ERR_BASE; c < ERR_END; c++)
+		assert_true(strncmp(err_name(c), "ERR_", 4) == 0);
+}
+
+struct kv {
+	int n;
+	char last_key[32];
+	uint32_t gpus;
+};
+
+static int on_kv(void *user, const char *section, const char *key, const char *value, char *err,
+		 size_t errlen)
+{
+	struct kv *kv = user;
+
+	(void)section;
+	kv->n++;
+	snprintf(kv->last_key, sizeof(kv->last_key), "%s", key);
+	if (strcmp(key, "gpus") == 0)
+		return config_parse_u32(value, 1, 64, &kv->gpus, err, errlen);
+	if (strcmp(key, "bogus") == 0) {
+		snprintf(err, errlen, "unknown key 'bogus'");
+		return ERR_BAD_CONFIG;
+	}
+	return 0;
+}
+
+static void test_config_ok(void **state)
+{
+	struct kv kv = { 0 };
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_load_string("a.ini", "[x]\ngpus = 8\nname = n\n", on_kv, &kv, err,
+					    sizeof(err)), 0);
+	assert_int_equal(kv.n, 2);
+	assert_int_equal(kv.gpus, 8);
+}
+
+static void test_config_errors(void **state)
+{
+	struct kv kv = { 0 };
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_load_string("jobs.ini", "[x]\nname = a\ngpus = 0\n", on_kv, &kv, err,
+					    sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "jobs.ini:3: must be between 1 and 64, got 0");
+	assert_int_equal(config_load_string("c.ini", "[x]\nbogus = 1\n", on_kv, &kv, err,
+					    sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "c.ini:2: unknown key 'bogus'");
+	assert_int_equal(config_load_string("s.ini", "[x]\nno equals sign here\n", on_kv, &kv, err,
+					    sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "s.ini:2: syntax error"));
+	assert_true(config_load("/nonexistent/hare.ini", on_kv, &kv, err, sizeof(err)) == -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/hare.ini"));
+}
+
+static void test_parsers(void **state)
+{
+	char err[128];
+	double d;
+	bool b;
+	uint32_t u;
+
+	(void)state;
+	assert_int_equal(config_parse_double("2.5", 0, 10, &d, err, sizeof(err)), 0);
+	assert_true(d == 2.5);
+	assert_int_equal(config_parse_double("nan", 0, 10, &d, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(config_parse_double("11", 0, 10, &d, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(config_parse_u32("-3", 0, 10, &u, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "must be between 0 and 10, got -3");
+	assert_int_equal(config_parse_u32("4x", 0, 10, &u, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(config_parse_bool("Yes", &b, err, sizeof(err)), 0);
+	assert_true(b);
+	assert_int_equal(config_parse_bool("maybe", &b, err, sizeof(err)), ERR_BAD_CONFIG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err_names),
+		cmocka_unit_test(test_config_ok),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_parsers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

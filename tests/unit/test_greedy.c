@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the lease-level greedy (solver/greedy_leases.c) and the
+ * task-level greedy's ordering contract (solver/greedy_tasks.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+
+#include "greedy.h"
+#include "sched_fixture.h"
+
+/* node 0: 2 fast GPUs (type 0), node 1: 2 slow GPUs (type 1, 4x slower). */
+static struct sched_cluster c;
+static struct sched_gpu gpus[4];
+
+static int setup(void **state)
+{
+	uint32_t per[2] = { 2, 2 };
+	uint16_t types[2] = { 0, 1 };
+
+	(void)state;
+	fx_cluster(&c, gpus, 2, per, types, 2);
+	return 0;
+}
+
+static void test_fast_first_then_wait(void **state)
+{
+	double compute[2] = { 1.0, 4.0 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 100, .cluster = &c, .njobs = 2, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true };
+	uint32_t order[2] = { 0, 1 }, width[2] = { 2, 2 };
+	struct sched_plan plan;
+
+	(void)state;
+	fx_job(&jobs[0], 1, 1, 2, 1, compute, 2, 0.1);	/* one round */
+	fx_job(&jobs[1], 2, 1, 2, 10, compute, 2, 0.1);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	/* Job 0 takes both fast GPUs now: 1 s + 0.1 sync. */
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(plan.assigns[0].ngpus, 2);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[0].first]].type, 0);
+	assert_true(fabs(plan.assigns[0].finish_s - 101.1) < 1e-9);
+	/* Job 1 finishes earlier waiting for them (101.1 + 10 * 1.1) than on
+	 * the slow GPUs now (100 + 10 * 4.1). */
+	assert_false(plan.assigns[1].run_now);
+	assert_true(fabs(plan.assigns[1].start_s - 101.1) < 1e-9);
+	assert_true(fabs(plan.assigns[1].finish_s - 112.1) < 1e-9);
+	assert_int_equal(plan.assigns[1].rank, 1);
+	sched_plan_destroy(&plan);
+}
+
+static void test_slow_now_beats_waiting(void **state)
+{
+	double compute[2] = { 1.0, 1.5 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 2, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true };
+	uint32_t order[2] = { 0, 1 }, width[2] = { 2, 2 };
+	struct sched_plan plan;
+	char err[128];
+
+	(void)state;
+	fx_job(&jobs[0], 1, 1, 2, 100, compute, 2, 0.1);
+	fx_job(&jobs[1], 2, 1, 2, 100, compute, 2, 0.1);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now && plan.assigns[1].run_now);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[1].first]].type, 1);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+	sched_plan_destroy(&plan);
+}
+
+static void test_keep_running_and_strict_order(void **state)
+{
+	double compute[2] = { 1.0, 1.0 };
+	struct sched_job jobs[3];
+	struct sched_snapshot snap = { .now_s = 50, .cluster = &c, .njobs = 3, .jobs = jobs };
+	struct sched_lease_opts lo = { .keep_running = true, .stop_at_blocked = true };
+	uint32_t order[3] = { 0, 1, 2 }, width[3] = { 2, 5, 1 }, held[2] = { 2, 3 };
+	uint16_t held_tasks[2] = { 1, 1 };
+	struct sched_plan plan;
+
+	(void)state;
+	fx_job(&jobs[0], 1, 1, 2, 10, compute, 2, 0.1);
+	fx_job(&jobs[1], 2, 1, 5, 10, compute, 2, 0.1);
+	fx_job(&jobs[2], 3, 1, 1, 10, compute, 2, 0.1);
+	jobs[0].nheld = 2;
+	jobs[0].held_gpus = held;
+	jobs[0].held_tasks = held_tasks;
+	jobs[0].first_start_s = 0;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 3), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 3, width, &lo, &plan), 0);
+	/* The running job keeps GPUs 2 and 3 (moving would cost a restart). */
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(plan.gpus[plan.assigns[0].first], 2);
+	/* Job 1 needs 5 GPUs of 4: blocked; strict order holds job 2 back. */
+	assert_false(plan.assigns[1].run_now);
+	assert_false(plan.assigns[2].run_now);
+	assert_int_equal(plan.assigns[2].ngpus, 0);
+	/* Without strict order job 2 backfills a free GPU. */
+	lo.stop_at_blocked = false;
+	assert_int_equal(sched_plan_reset(&plan, 3), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 3, width, &lo, &plan), 0);
+	assert_false(plan.assigns[1].run_now);
+	assert_true(plan.assigns[2].run_now);
+	sched_plan_destroy(&plan);
+}
+
+static void test_tasks_order_contract(void **state)
+{
+	double compute[2] = { 1.0, 2.0 };
+	struct sched_job jobs[1];
+	struct sched_round_ref bad[2] = { { 0, 1 }, { 0, 0 } }, good[2] = { { 0, 0 }, { 0, 1 } };
+	struct sched_task_slot slots[4];
+	double done[1];
+
+	(void)state;
+	fx_job(&jobs[0], 1, 1, 2, 2, compute, 2, 0.5);
+	assert_int_equal(sched_greedy_tasks(&c, jobs, 1, bad, 2, 0, true, slots, done), -EINVAL);
+	assert_int_equal(sched_greedy_tasks(&c, jobs, 1, good, 2, 0, true, slots, done), 0);
+	/* Each round: both tasks on the two fast GPUs (1 s), then 0.5 s sync. */
+	assert_true(fabs(done[0] - 3.0) < 1e-12);
+	assert_int_equal(gpus[slots[0].gpu].type, 0);
+	assert_int_equal(gpus[slots[1].gpu].type, 0);
+	assert_true(fabs(slots[2].start_s - 1.5) < 1e-12);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_fast_first_then_wait, setup),
+		cmocka_unit_test_setup(test_slow_now_beats_waiting, setup),
+		cmocka_unit_test_setup(test_keep_running_and_strict_order, setup),
+		cmocka_unit_test_setup(test_tasks_order_contract, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the policies (solver/policy*.c): registry, valid plans on
+ * random snapshots (including re-plans with running jobs), and each
+ * policy's defining choice on a hand-checked case. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "err.h"
+#include "sched.h"
+#include "sched_fixture.h"
+
+static void test_registry(void **state)
+{
+	const char *const *names = sched_policy_names();
+	struct sched_policy *p;
+	int n = 0;
+
+	(void)state;
+	for (; names[n]; n++) {
+		assert_int_equal(sched_policy_new(names[n], NULL, &p), 0);
+		assert_string_equal(sched_policy_name(p), names[n]);
+		sched_policy_free(p);
+	}
+	assert_true(n >= 4);
+	assert_int_equal(sched_policy_new("nope", NULL, &p), ERR_UNKNOWN_POLICY);
+	assert_null(p);
+}
+
+/* One plan of `name` on a single GPU of each of 2 types for two jobs. */
+static void plan_two(const char *name, struct sched_job *jobs, struct sched_plan *plan,
+		     uint32_t ngpu_per_node)
+{
+	static struct sched_cluster c;
+	static struct sched_gpu gpus[16];
+	uint32_t per[2] = { ngpu_per_node, ngpu_per_node };
+	uint16_t types[2] = { 0, 1 };
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	char err[256];
+
+	fx_cluster(&c, gpus, 2, per, types, 2);
+	assert_int_equal(sched_policy_new(name, NULL, &p), 0);
+	assert_int_equal(sched_policy_plan(p, &snap, plan), 0);
+	assert_int_equal(sched_plan_check(&snap, plan, err, sizeof(err)), 0);
+	sched_policy_free(p);
+}
+
+static void test_hare_weight_and_type(void **state)
+{
+	/* Job 1 gains 10x on type 0, job 2 only 1.1x; weights equal. */
+	double c1[2] = { 1.0, 10.0 }, c2[2] = { 1.0, 1.1 };
+	struct sched_job jobs[2];
+	struct sched_plan plan;
+
+	(void)state;
+	sched_plan_init(&plan);
+	fx_job(&jobs[0], 1, 1, 1, 100, c1, 2, 0);
+	fx_job(&jobs[1], 2, 1, 1, 100, c2, 2, 0);
+	plan_two("hare", jobs, &plan, 1);
+	assert_true(plan.assigns[0].run_now && plan.assigns[1].run_now);
+	assert_int_equal(plan.gpus[plan.assigns[0].first], 0);	/* fast GPU to the job that gains */
+	assert_int_equal(plan.gpus[plan.assigns[1].first], 1);
+	assert_int_equal(plan.lp_path, SCHED_LP_EXACT);
+	assert_true(plan.lp_bound > 0);
+	/* Same jobs, weight 8 on the second: it now goes first in the order. */
+	jobs[1].weight = 8;
+	plan_two("hare", jobs, &plan, 1);
+	assert_int_equal(plan.assigns[1].rank, 0);
+	sched_plan_destroy(&plan);
+}
+
+static void test_fifo_and_srtf_order(void **state)
+{
+	double c[2] = { 1.0, 1.0 };
+	struct sched_job jobs[2];
+	struct sched_plan plan;
+
+	(void)state;
+	sched_plan_init(&plan);
+	fx_job(&jobs[0], 1, 1, 1, 1000, c, 2, 0);	/* long, first */
+	fx_job(&jobs[1], 2, 1, 1, 10, c, 2, 0);	/* short, second */
+	jobs[1].arrival_s = 5;
+	plan_two("fifo", jobs, &plan, 1);
+	assert_int_equal(plan.assigns[0].rank, 0);
+	plan_two("srtf", jobs, &plan, 1);
+	assert_int_equal(plan.assigns[1].rank, 0);
+	plan_two("optimus", jobs, &plan, 1);
+	assert_true(plan.assigns[0].run_now && plan.assigns[1].run_now);
+	sched_plan_destroy(&plan);
+}
+
+/* Random snapshots, re-planned after running the first plan's leases: every
+ * policy's plans must pass sched_plan_check. */
+static void test_random_replans_valid(void **state)
+{
+	const char *const *names = sched_policy_names();
+	struct sched_cluster c;
+	struct sched_gpu gpus[40];
+	uint32_t per[6] = { 8, 8, 4, 4, 8, 8 };
+	uint16_t types[6] = { 0, 1, 2, 3, 0, 2 };
+	struct sched_job jobs[30];
+	uint32_t held[30][8];
+	uint16_t held_tasks[30][8];
+	struct sched_plan plan;
+	char err[256];
+
+	(void)state;
+	srand(7);
+	fx_cluster(&c, gpus, 6, per, types, 4);
+	sched_plan_init(&plan);
+	for (int iter = 0; iter < 40; iter++) {
+		uint32_t n = 1 + rand() % 30;
+		struct sched_snapshot snap = { .now_s = iter * 10.0, .cluster = &c, .njobs = n, .jobs = jobs };
+
+		for (uint32_t i = 0; i < n; i++) {
+			double comp[4];
+			uint32_t k = 1u << (rand() % 4);
+
+			for (int t = 0; t < 4; t++)
+				comp[t] = (rand() % 10 == 0) ? 0 : 0.1 + (rand() % 100) / 50.0;
+			comp[0] = 0.1;
+			fx_job(&jobs[i], i + 1, 1 << (rand() % 4), k, 1 + rand() % 1000, comp, 4, 0.05);
+			jobs[i].arrival_s = rand() % 100;
+		}
+		for (const char *const *nm = names; *nm; nm++) {
+			struct sched_policy *p;
+
+			assert_int_equal(sched_policy_new(*nm, NULL, &p), 0);
+			for (int round = 0; round < 2; round++) {
+				assert_int_equal(sched_policy_plan(p, &snap, &plan), 0);
+				if (sched_plan_check(&snap, &plan, err, sizeof(err)))
+					fail_msg("%s iter %d round %d: %s", *nm, iter, round, err);
+				/* Run the plan: jobs with run_now hold those GPUs. */
+				for (uint32_t i = 0; i < n; i++) {
+					const struct sched_assign *a = &plan.assigns[i];
+
+					jobs[i].nheld = a->run_now ? a->ngpus : 0;
+					for (uint32_t g = 0; g < jobs[i].nheld; g++) {
+						held[i][g] = plan.gpus[a->first + g];
+						held_tasks[i][g] = plan.tasks[a->first + g];
+					}
+					jobs[i].held_gpus = held[i];
+					jobs[i].held_tasks = held_tasks[i];
+					if (a->run_now)
+						jobs[i].first_start_s = snap.now_s;
+				}
+			}
+			sched_policy_free(p);
+			for (uint32_t i = 0; i < n; i++)
+				jobs[i].nheld = 0;
+		}
+	}
+	sched_plan_destroy(&plan);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_hare_weight_and_type),
+		cmocka_unit_test(test_fifo_and_srtf_order),
+		cmocka_unit_test(test_random_replans_valid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
