@@ -49,7 +49,8 @@ double sched_greedy_sync_s(const struct sched_job *j);
  * (0: skip it). For each, choose the placement (at most width GPUs, at
  * least its min_gpus, each GPU at most ceil(tasks/min_gpus) tasks) that
  * minimises its projected completion given when each GPU frees up in the
- * plan so far; tasks are split over the chosen GPUs by sched_split_tasks.
+ * plan so far (among placements that start now when there are any, unless
+ * wait_for_faster); tasks are split over the chosen GPUs by sched_split_tasks.
  * A running job may keep its current placement (no restart cost) when that
  * finishes no later than moving. Placements that start at now_s are marked
  * run_now. GPUs of a placement are busy until the job's projected finish.
@@ -62,6 +63,11 @@ struct sched_lease_opts {
 	bool consolidate;	/* prefer fewest nodes among equal choices */
 	bool stop_at_blocked;	/* strict order: once a job cannot start now,
 				 * later jobs are not placed (FIFO's head of line) */
+	bool wait_for_faster;	/* a job that could start now may instead wait
+				 * for GPUs that free up later if it would finish
+				 * earlier there (pure earliest finish); off: later
+				 * starts are only planned for jobs that cannot
+				 * start now */
 };
 
 int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,

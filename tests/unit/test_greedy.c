@@ -32,7 +32,7 @@ static void test_fast_first_then_wait(void **state)
 	double compute[2] = { 1.0, 4.0 };
 	struct sched_job jobs[2];
 	struct sched_snapshot snap = { .now_s = 100, .cluster = &c, .njobs = 2, .jobs = jobs };
-	struct sched_lease_opts lo = { .hetero = true, .keep_running = true };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .wait_for_faster = true };
 	uint32_t order[2] = { 0, 1 }, width[2] = { 2, 2 };
 	struct sched_plan plan;
 
@@ -53,6 +53,12 @@ static void test_fast_first_then_wait(void **state)
 	assert_true(fabs(plan.assigns[1].start_s - 101.1) < 1e-9);
 	assert_true(fabs(plan.assigns[1].finish_s - 112.1) < 1e-9);
 	assert_int_equal(plan.assigns[1].rank, 1);
+	/* By default a job that can start now does: slow GPUs, 100 + 10 * 4.1. */
+	lo.wait_for_faster = false;
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_true(plan.assigns[1].run_now);
+	assert_true(fabs(plan.assigns[1].finish_s - 141.0) < 1e-9);
 	sched_plan_destroy(&plan);
 }
 

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* Builds the one-item-per-job LP relaxation of a whole workload and turns
+ * its optimum into a lower bound on the weighted mean JCT. */
+#include "bound.h"
+
+#include "err.h"
+#include "lp.h"
+#include "workload.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Smallest sync time the job can have on any width it may use. */
+static double bound_min_sync(const struct sched_job *j)
+{
+	double best = INFINITY;
+
+	for (uint32_t g = 1; g <= j->tasks; g++) {
+		best = fmin(best, sched_sync_time(&j->perf, g, false));
+		best = fmin(best, sched_sync_time(&j->perf, g, true));
+	}
+	return isfinite(best) && best > 0 ? best : 0;
+}
+
+static uint32_t bound_gpus_up(const struct sched_cluster *c)
+{
+	uint32_t n = 0;
+
+	for (uint32_t g = 0; g < c->ngpus; g++)
+		n += c->gpus[g].up;
+	return n;
+}
+
+int sim_bound_compute(const struct sched_cluster *c, const struct sim_workload *w,
+		      double *bound_s, char *errbuf, size_t errlen)
+{
+	struct lp_item *items = calloc(w->njobs + 1, sizeof(*items));
+	double *completion = calloc(w->njobs + 1, sizeof(*completion));
+	struct lp_input in = { .n = w->njobs, .items = items, .machines = bound_gpus_up(c) };
+	double sum_w = 0, extra = 0, objective = 0;
+	int rc = 0;
+
+	if (!items || !completion) {
+		snprintf(errbuf, errlen, "LP bound: out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < w->njobs && rc == 0; i++) {
+		const struct sched_job *j = &w->jobs[i].spec;
+		double p = sched_perf_fastest(&j->perf, c->ntypes);
+		double s = bound_min_sync(j), rounds = (double)j->rounds_total;
+
+		if (!(p > 0)) {
+			snprintf(errbuf, errlen, "LP bound: %s runs on no GPU type of the cluster", j->name);
+			rc = ERR_NO_CAPACITY;
+			break;
+		}
+		items[i] = (struct lp_item){ .work = j->tasks * rounds * p,
+					     .span_s = rounds * p + (rounds - 1) * s,
+					     .release_s = j->arrival_s, .weight = j->weight,
+					     .prev = -1 };
+		sum_w += j->weight;
+		/* The job completes after its last round's sync, >= s after C_j. */
+		extra += j->weight * (s - j->arrival_s);
+	}
+	if (rc == 0)
+		rc = lp_input_check(&in, errbuf, errlen);
+	if (rc == 0) {
+		rc = lp_solve_exact(&in, completion, &objective);
+		if (rc < 0)
+			snprintf(errbuf, errlen, "LP bound: %s", err_str(rc));
+	}
+	if (rc == 0)
+		*bound_s = sum_w > 0 ? (objective + extra) / sum_w : 0;
+out:
+	free(items);
+	free(completion);
+	return rc;
+}

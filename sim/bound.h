@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* The offline LP lower bound on a workload's weighted mean JCT, valid for
+ * every schedule on the cluster (see sim/README.md for the argument). */
+#ifndef HARE_SIM_BOUND_H
+#define HARE_SIM_BOUND_H
+
+#include <stddef.h>
+
+#include "sched.h"
+
+struct sim_workload;
+
+/*
+ * Lower bound on sum_j w_j (C_j - a_j) / sum_j w_j for workload w on
+ * cluster c: one LP item per job (work tasks x rounds x fastest compute,
+ * span rounds x fastest compute + (rounds - 1) x smallest sync, released at
+ * arrival) solved by lp_solve_exact, plus each job's last sync. Returns 0
+ * with *bound_s set, ERR_NO_CAPACITY if a job runs on no cluster type,
+ * -ENOMEM, or the LP solver's error; errbuf says why.
+ */
+int sim_bound_compute(const struct sched_cluster *c, const struct sim_workload *w,
+		      double *bound_s, char *errbuf, size_t errlen);
+
+#endif

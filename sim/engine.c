@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+/* Discrete-event engine: virtual clock, event heap, one plan call per event
+ * time, leases applied from plans, progress in closed form per lease. */
+#include "engine.h"
+
+#include "err.h"
+#include "heap.h"
+#include "workload.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ENG_NO_JOB UINT32_MAX
+
+/* Engine-private state of one job, indexed by job id. */
+struct eng_job {
+	uint32_t *held_gpus;	/* max_gpus slots, pointed to by sched_job.held_gpus */
+	uint16_t *held_tasks;
+	uint64_t gen;		/* bumped when a lease ends: stale finish events */
+	double round_s;		/* round time on the current lease */
+	double delay_s;		/* restart cost paid at the lease's start */
+	double finish_at;	/* when the current lease completes the job */
+	double attained_at_start;
+	uint64_t rounds_at_start;
+};
+
+struct eng {
+	const struct sched_cluster *c;
+	const struct sim_workload *w;
+	struct sched_policy *p;
+	struct sim_result *r;
+	struct sim_heap heap;
+	struct sched_job *act;	/* active jobs in arrival order: the snapshot */
+	uint32_t nact;
+	struct eng_job *st;
+	uint32_t *pool_gpus;
+	uint16_t *pool_tasks;
+	uint32_t *gpu_owner;	/* job id holding the GPU, or ENG_NO_JOB */
+	uint16_t *gpu_tasks;	/* tasks per round it runs there */
+	uint32_t *gpu_stamp;	/* duplicate detection in placement compares */
+	uint32_t stamp;
+	bool *mark;		/* per active index: completed (advance), lease kept (plan) */
+	struct sched_plan plan;
+	uint64_t replan_gen;
+	size_t decision_cap;
+	char *errbuf;
+	size_t errlen;
+};
+
+/* Two times closer than this are the same instant (rounding of sums). */
+static double eng_eps(double t)
+{
+	return 1e-9 * fmax(1.0, fabs(t));
+}
+
+static int eng_fail(struct eng *e, double t, const char *what, const char *why)
+{
+	snprintf(e->errbuf, e->errlen, "policy %s: %s at t=%.3f s%s%s", sched_policy_name(e->p),
+		 what, t, why[0] ? ": " : "", why);
+	return -EINVAL;
+}
+
+static int eng_alloc(struct eng *e)
+{
+	const struct sim_workload *w = e->w;
+	struct sim_result *r = e->r;
+	size_t pool = 1, n = w->njobs + 1, g = e->c->ngpus + 1;
+
+	for (size_t i = 0; i < w->njobs; i++)
+		pool += w->jobs[i].spec.max_gpus;
+	r->start_s = malloc(n * sizeof(double));
+	r->finish_s = malloc(n * sizeof(double));
+	r->restarts = calloc(n, sizeof(uint32_t));
+	r->gpu_s = calloc(n * (e->c->ntypes ? e->c->ntypes : 1), sizeof(double));
+	e->act = calloc(n, sizeof(*e->act));
+	e->st = calloc(n, sizeof(*e->st));
+	e->mark = calloc(n, sizeof(bool));
+	e->pool_gpus = calloc(pool, sizeof(uint32_t));
+	e->pool_tasks = calloc(pool, sizeof(uint16_t));
+	e->gpu_owner = malloc(g * sizeof(uint32_t));
+	e->gpu_tasks = calloc(g, sizeof(uint16_t));
+	e->gpu_stamp = calloc(g, sizeof(uint32_t));
+	if (!r->start_s || !r->finish_s || !r->restarts || !r->gpu_s || !e->act || !e->st ||
+	    !e->mark || !e->pool_gpus || !e->pool_tasks || !e->gpu_owner || !e->gpu_tasks ||
+	    !e->gpu_stamp)
+		return -ENOMEM;
+	pool = 0;
+	for (size_t i = 0; i < w->njobs; i++) {
+		r->start_s[i] = -1;
+		r->finish_s[i] = -1;
+		e->st[i].held_gpus = e->pool_gpus + pool;
+		e->st[i].held_tasks = e->pool_tasks + pool;
+		pool += w->jobs[i].spec.max_gpus;
+	}
+	for (size_t i = 0; i < g; i++)
+		e->gpu_owner[i] = ENG_NO_JOB;
+	return 0;
+}
+
+static void eng_free(struct eng *e)
+{
+	free(e->act);
+	free(e->st);
+	free(e->mark);
+	free(e->pool_gpus);
+	free(e->pool_tasks);
+	free(e->gpu_owner);
+	free(e->gpu_tasks);
+	free(e->gpu_stamp);
+	sim_heap_destroy(&e->heap);
+	sched_plan_destroy(&e->plan);
+}
+
+/* Handle one popped event; true if it is still current (worth a plan). */
+static bool eng_event(struct eng *e, const struct sim_event *ev)
+{
+	struct sched_job *j;
+
+	switch (ev->kind) {
+	case SIM_EV_ARRIVAL:
+		j = &e->act[e->nact++];
+		*j = e->w->jobs[ev->job].spec;
+		j->held_gpus = e->st[ev->job].held_gpus;
+		j->held_tasks = e->st[ev->job].held_tasks;
+		j->nheld = 0;
+		return true;
+	case SIM_EV_FINISH:
+		return ev->gen == e->st[ev->job].gen;
+	default:
+		return ev->gen == e->replan_gen;
+	}
+}
+
+/* End job j's lease at tend: account its GPU time, free its GPUs. */
+static void eng_lease_end(struct eng *e, struct sched_job *j, double tend)
+{
+	struct eng_job *s = &e->st[j->id];
+	double dur = fmax(0.0, tend - j->lease_start_s);
+
+	for (uint32_t k = 0; k < j->nheld; k++) {
+		uint32_t g = s->held_gpus[k];
+
+		e->r->gpu_s[(size_t)j->id * e->c->ntypes + e->c->gpus[g].type] += dur;
+		e->gpu_owner[g] = ENG_NO_JOB;
+	}
+	e->r->busy_gpu_s += j->nheld * dur;
+	j->attained_gpu_s = s->attained_at_start + j->nheld * dur;
+	j->last_run_s = tend;
+	j->nheld = 0;
+	s->gen++;
+}
+
+/* Drop the jobs marked in e->mark from the active set, keeping arrival
+ * order; survivors move in blocks. */
+static void eng_compact(struct eng *e)
+{
+	uint32_t k = 0, i = 0;
+
+	while (i < e->nact) {
+		uint32_t start;
+
+		if (e->mark[i]) {
+			i++;
+			continue;
+		}
+		for (start = i; i < e->nact && !e->mark[i]; i++)
+			;
+		if (k != start)
+			memmove(&e->act[k], &e->act[start], (i - start) * sizeof(*e->act));
+		k += i - start;
+	}
+	e->nact = k;
+}
+
+/* Bring every running job to time t; completed jobs leave the active set. */
+static void eng_advance(struct eng *e, double t)
+{
+	bool any_done = false;
+
+	for (uint32_t i = 0; i < e->nact; i++) {
+		struct sched_job *j = &e->act[i];
+		struct eng_job *s = &e->st[j->id];
+
+		e->mark[i] = false;
+		if (!sched_job_is_running(j))
+			continue;
+		if (s->finish_at <= t + eng_eps(t)) {
+			eng_lease_end(e, j, s->finish_at);
+			j->rounds_done = j->rounds_total;
+			e->r->finish_s[j->id] = s->finish_at;
+			e->r->completed++;
+			sched_policy_forget(e->p, j->id);
+			e->mark[i] = any_done = true;
+			continue;
+		}
+		double run = t - j->lease_start_s - s->delay_s;
+		uint64_t done = s->rounds_at_start;
+
+		if (run > 0)
+			done += (uint64_t)floor(run / s->round_s + 1e-9);
+		j->rounds_done = done < j->rounds_total ? done : j->rounds_total - 1;
+		j->attained_gpu_s = s->attained_at_start + j->nheld * (t - j->lease_start_s);
+		j->last_run_s = t;
+	}
+	if (any_done)
+		eng_compact(e);
+}
+
+/* Is (gpus, tasks) exactly job j's current lease, in any order? GPUs given
+ * no task are not part of a lease. */
+static bool eng_same_lease(struct eng *e, const struct sched_job *j, const uint32_t *gpus,
+			   const uint16_t *tasks, uint32_t n)
+{
+	uint32_t used = 0;
+
+	if (++e->stamp == 0) {
+		memset(e->gpu_stamp, 0, e->c->ngpus * sizeof(uint32_t));
+		e->stamp = 1;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t g = gpus[k];
+
+		if (tasks[k] == 0)
+			continue;
+		if (g >= e->c->ngpus || e->gpu_owner[g] != j->id || e->gpu_tasks[g] != tasks[k] ||
+		    e->gpu_stamp[g] == e->stamp)
+			return false;
+		e->gpu_stamp[g] = e->stamp;
+		used++;
+	}
+	return used == j->nheld;
+}
+
+/* Copy the GPUs of a placement that run tasks into j's lease slots. */
+static int eng_lease_copy(struct eng *e, struct sched_job *j, const uint32_t *gpus,
+			  const uint16_t *tasks, uint32_t n, double t)
+{
+	struct eng_job *s = &e->st[j->id];
+	uint32_t used = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		if (tasks[k] == 0)
+			continue;
+		if (used == j->max_gpus)
+			return eng_fail(e, t, "placement wider than max_gpus", j->name);
+		if (gpus[k] >= e->c->ngpus || e->gpu_owner[gpus[k]] != ENG_NO_JOB)
+			return eng_fail(e, t, "placement on a missing or busy GPU", j->name);
+		s->held_gpus[used] = gpus[k];
+		s->held_tasks[used++] = tasks[k];
+		e->gpu_owner[gpus[k]] = j->id;
+		e->gpu_tasks[gpus[k]] = tasks[k];
+	}
+	j->nheld = used;
+	if (used == 0)
+		return eng_fail(e, t, "placement with no task", j->name);
+	return 0;
+}
+
+/* Start a lease for j at t on (gpus, tasks); a job that ran before pays its
+ * restart cost first. Schedules the lease's completion event. */
+static int eng_lease_start(struct eng *e, struct sched_job *j, const uint32_t *gpus,
+			   const uint16_t *tasks, uint32_t n, double t)
+{
+	struct eng_job *s = &e->st[j->id];
+	struct sim_event ev = { .kind = SIM_EV_FINISH, .job = j->id };
+	char why[96];
+	int rc;
+
+	s->round_s = sched_round_time(e->c, j, gpus, tasks, n);
+	if (!(s->round_s > 0) || !isfinite(s->round_s)) {
+		snprintf(why, sizeof(why), "%s: round time %g", j->name, s->round_s);
+		return eng_fail(e, t, "placement the job cannot run on", why);
+	}
+	rc = eng_lease_copy(e, j, gpus, tasks, n, t);
+	if (rc < 0)
+		return rc;
+	s->delay_s = 0;
+	if (j->first_start_s >= 0) {
+		s->delay_s = j->perf.restart_s;
+		j->restarts++;
+		e->r->restarts[j->id]++;
+		e->r->restarts_total++;
+	} else {
+		j->first_start_s = t;
+		e->r->start_s[j->id] = t;
+	}
+	j->lease_start_s = t;
+	j->last_run_s = t;
+	s->rounds_at_start = j->rounds_done;
+	s->attained_at_start = j->attained_gpu_s;
+	s->finish_at = t + s->delay_s + (double)sched_job_rounds_left(j) * s->round_s;
+	ev.t = s->finish_at;
+	ev.gen = ++s->gen;
+	return sim_heap_push(&e->heap, &ev);
+}
+
+/* Apply a checked plan: keep unchanged leases, stop the others, then start
+ * the new placements (stops first, so freed GPUs can be reused). */
+static int eng_plan_apply(struct eng *e, double t)
+{
+	const struct sched_plan *pl = &e->plan;
+
+	for (uint32_t i = 0; i < e->nact; i++) {
+		const struct sched_assign *a = &pl->assigns[i];
+		struct sched_job *j = &e->act[i];
+		bool want = a->run_now && a->ngpus > 0;
+
+		e->mark[i] = false;
+		if (!sched_job_is_running(j))
+			continue;
+		if (want && eng_same_lease(e, j, pl->gpus + a->first, pl->tasks + a->first, a->ngpus))
+			e->mark[i] = true;
+		else
+			eng_lease_end(e, j, t);
+	}
+	for (uint32_t i = 0; i < e->nact; i++) {
+		const struct sched_assign *a = &pl->assigns[i];
+		int rc;
+
+		if (!a->run_now || a->ngpus == 0 || e->mark[i])
+			continue;
+		rc = eng_lease_start(e, &e->act[i], pl->gpus + a->first, pl->tasks + a->first,
+				     a->ngpus, t);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int eng_decision_record(struct eng *e, double ms)
+{
+	struct sim_result *r = e->r;
+
+	if (r->plans == e->decision_cap) {
+		size_t cap = e->decision_cap ? e->decision_cap * 2 : 256;
+		double *d = realloc(r->decision_ms, cap * sizeof(double));
+
+		if (!d)
+			return -ENOMEM;
+		r->decision_ms = d;
+		e->decision_cap = cap;
+	}
+	r->decision_ms[r->plans++] = ms;
+	return 0;
+}
+
+/* One policy call at time t: plan, time it, check it, apply it, and note
+ * when the policy wants to be called again. */
+static int eng_plan(struct eng *e, double t)
+{
+	struct sched_snapshot snap = { .now_s = t, .cluster = e->c, .njobs = e->nact, .jobs = e->act };
+	struct timespec t0, t1;
+	char why[256] = "";
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = sched_policy_plan(e->p, &snap, &e->plan);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (eng_decision_record(e, (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) < 0)
+		return -ENOMEM;
+	if (rc < 0)
+		return eng_fail(e, t, "plan failed", err_str(rc));
+	if (e->plan.njobs != e->nact)
+		return eng_fail(e, t, "plan has the wrong number of jobs", "");
+	rc = sched_plan_check(&snap, &e->plan, why, sizeof(why));
+	if (rc < 0)
+		return eng_fail(e, t, "invalid plan", why);
+	rc = eng_plan_apply(e, t);
+	if (rc < 0)
+		return rc;
+	e->replan_gen++;
+	if (isfinite(e->plan.replan_at_s) && e->plan.replan_at_s > t + eng_eps(t)) {
+		struct sim_event ev = { .t = e->plan.replan_at_s, .kind = SIM_EV_REPLAN,
+					.gen = e->replan_gen };
+
+		return sim_heap_push(&e->heap, &ev);
+	}
+	return 0;
+}
+
+static int eng_arrivals_push(struct eng *e)
+{
+	for (uint32_t i = 0; i < e->w->njobs; i++) {
+		const struct sched_job *j = &e->w->jobs[i].spec;
+		struct sim_event ev = { .t = j->arrival_s, .kind = SIM_EV_ARRIVAL, .job = i };
+
+		if (j->id != i || !isfinite(j->arrival_s) || j->max_gpus == 0) {
+			snprintf(e->errbuf, e->errlen, "workload: job %u is malformed", i);
+			return -EINVAL;
+		}
+		if (sim_heap_push(&e->heap, &ev) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The event loop: pop all events of the earliest time, advance, plan. */
+static int eng_loop(struct eng *e)
+{
+	struct sim_event ev;
+	const struct sim_event *top;
+	int rc;
+
+	while (e->r->completed < e->w->njobs) {
+		if (!sim_heap_pop(&e->heap, &ev)) {
+			snprintf(e->errbuf, e->errlen, "policy %s: %u jobs left waiting with no event "
+				 "to wake them", sched_policy_name(e->p), e->nact);
+			return -EINVAL;
+		}
+		double t = ev.t;
+		bool current = eng_event(e, &ev);
+
+		while ((top = sim_heap_peek(&e->heap)) && top->t <= t + eng_eps(t)) {
+			sim_heap_pop(&e->heap, &ev);
+			current |= eng_event(e, &ev);
+		}
+		if (!current)
+			continue;
+		eng_advance(e, t);
+		if (e->nact == 0)
+			continue;
+		rc = eng_plan(e, t);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int sim_engine_run(const struct sched_cluster *c, const struct sim_workload *w,
+		   struct sched_policy *p, struct sim_result *out, char *errbuf, size_t errlen)
+{
+	struct eng e = { .c = c, .w = w, .p = p, .r = out, .errbuf = errbuf, .errlen = errlen };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->njobs = w->njobs;
+	out->ntypes = c->ntypes;
+	sim_heap_init(&e.heap);
+	sched_plan_init(&e.plan);
+	rc = eng_alloc(&e);
+	if (rc == 0)
+		rc = eng_arrivals_push(&e);
+	if (rc == 0)
+		rc = eng_loop(&e);
+	if (rc == -ENOMEM)
+		snprintf(errbuf, errlen, "simulator: out of memory");
+	eng_free(&e);
+	if (rc < 0)
+		sim_result_destroy(out);
+	return rc;
+}
+
+void sim_result_destroy(struct sim_result *r)
+{
+	free(r->start_s);
+	free(r->finish_s);
+	free(r->restarts);
+	free(r->gpu_s);
+	free(r->decision_ms);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* Simulated workloads: the jobs a run replays, and the synthetic generator
+ * behind `--generate jobs=N,seed=S[,load=L]` (Poisson arrivals, Philly-like
+ * sizes and durations, model families drawn from the profile). */
+#ifndef HARE_SIM_WORKLOAD_H
+#define HARE_SIM_WORKLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+struct profile;
+struct sim_cluster;
+
+#define SIM_MODEL_NAME_LEN 48
+#define SIM_GEN_MAX_JOBS 1000000u
+#define SIM_GEN_MAX_LOAD 1000.0
+
+/* One job to replay: its sched_job as it arrives (driver fields zeroed,
+ * perf filled for the cluster's GPU types) and its model family. */
+struct sim_job {
+	struct sched_job spec;
+	uint32_t model;		/* index into sim_workload.model_names */
+};
+
+struct sim_workload {
+	uint32_t njobs;
+	struct sim_job *jobs;	/* ids 0..njobs-1, in arrival order */
+	uint32_t nmodels;
+	char (*model_names)[SIM_MODEL_NAME_LEN];
+};
+
+struct sim_gen_spec {
+	uint32_t jobs;		/* 1 .. SIM_GEN_MAX_JOBS */
+	uint64_t seed;
+	double load;		/* offered load as a fraction of capacity, > 0 (default 1) */
+};
+
+/*
+ * Parse "jobs=N,seed=S[,load=L]". Returns 0, or ERR_BAD_SPEC with a one-line
+ * reason naming the field in errbuf ("jobs: expected a whole number between
+ * 1 and 1000000, got '0'"): unknown key, missing jobs or seed, a value that
+ * is not a number or out of range, a key given twice, an empty item.
+ */
+int sim_gen_spec_parse(const char *text, struct sim_gen_spec *out, char *errbuf, size_t errlen);
+
+/*
+ * Generate spec->jobs jobs for cluster c from profile prof (see sim/README.md
+ * for the distributions). The same spec, profile and cluster always give the
+ * same jobs. Returns 0, -ENOMEM, ERR_NO_CAPACITY when no model of the profile
+ * runs on both the reference type and a type of the cluster, or the profile's
+ * error; errbuf says why. The caller frees out with sim_workload_destroy().
+ */
+int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile *prof,
+			  const struct sim_cluster *c, struct sim_workload *out, char *errbuf,
+			  size_t errlen);
+
+/* Free a workload; safe on a zeroed one. */
+void sim_workload_destroy(struct sim_workload *w);
+
+/* Name of job j's model family. */
+const char *sim_workload_model_name(const struct sim_workload *w, uint32_t j);
+
+#endif

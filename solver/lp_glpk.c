@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: MIT */
+/* GLPK reference solver of the LP of lp.h: release and chain rows, then
+ * parallel rows added lazily from exact separation, re-solved warm with the
+ * dual simplex. The only file of Hare that includes <glpk.h>. */
+#include "lp.h"
+
+#include <errno.h>
+#include <glpk.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+
+#ifndef LP_INOUT_TRIES
+#define LP_INOUT_TRIES 30	/* midpoint halvings before separating at the LP point */
+#endif
+#ifndef LP_INOUT_ALPHA
+#define LP_INOUT_ALPHA 0.5
+#endif
+#ifndef LP_PRUNE_EVERY
+#define LP_PRUNE_EVERY 5	/* rounds between removals of slack cut rows */
+#endif
+
+/* A prefix of the separation order proposed as a cut. */
+struct lp_cand {
+	double viol;		/* relative violation */
+	uint32_t len;		/* prefix length */
+	bool peak;		/* local maximum over the prefixes that end a tie group */
+	bool pick;		/* chosen for this round */
+};
+
+/* Open-addressing set of the 64-bit hashes of the sets already cut. */
+struct lp_hset {
+	uint64_t *slot;		/* 0 marks an empty slot */
+	size_t cap, used;
+};
+
+struct lp_glpk {
+	const struct lp_input *in;
+	const struct lp_options *opt;
+	glp_prob *lp;
+	double tu, wu;		/* time and work units GLPK sees */
+	double *lb;		/* earliest completion along the chains */
+	double *sol;		/* current C, in seconds */
+	double *feas;		/* a C meeting every row: the in-out centre */
+	double *mid;		/* (sol + feas) / 2 */
+	const double *pt;	/* the point being separated: sol or mid */
+	uint32_t *order;	/* separation order */
+	double *viol;		/* viol[k]: relative violation of prefix k+1 */
+	uint64_t *key;		/* per-item random key; a set hashes to the sum */
+	uint64_t *phash;	/* phash[k]: hash of prefix k+1 */
+	struct lp_cand *cand;
+	int *ind;		/* 1-based row buffer for GLPK */
+	double *val;
+	struct lp_hset cuts;	/* hashes of the cut rows now in the LP */
+	uint64_t *row_hash;	/* row_hash[r]: hash of cut row nchain + 1 + r */
+	size_t nrow_hash, row_hash_cap;
+	int nchain;		/* chain rows come first */
+	struct timespec t0;
+	struct lp_stats st;
+};
+
+static uint64_t lp_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static double lp_pow2(double v)
+{
+	int e;
+
+	if (!(v > 0.0))
+		return 1.0;
+	frexp(v, &e);
+	return ldexp(1.0, e);
+}
+
+static bool lp_hset_has(const struct lp_hset *h, uint64_t k)
+{
+	for (size_t i = k & (h->cap - 1); h->slot[i]; i = (i + 1) & (h->cap - 1))
+		if (h->slot[i] == k)
+			return true;
+	return false;
+}
+
+static void lp_hset_put_raw(struct lp_hset *h, uint64_t k)
+{
+	size_t i = k & (h->cap - 1);
+
+	while (h->slot[i] && h->slot[i] != k)
+		i = (i + 1) & (h->cap - 1);
+	if (!h->slot[i])
+		h->used++;
+	h->slot[i] = k;
+}
+
+/* Insert k (never 0); doubles the table at half load. */
+static int lp_hset_put(struct lp_hset *h, uint64_t k)
+{
+	if (2 * (h->used + 1) > h->cap) {
+		struct lp_hset g = { calloc(2 * h->cap, sizeof(uint64_t)), 2 * h->cap, 0 };
+
+		if (!g.slot)
+			return -ENOMEM;
+		for (size_t i = 0; i < h->cap; i++)
+			if (h->slot[i])
+				lp_hset_put_raw(&g, h->slot[i]);
+		free(h->slot);
+		*h = g;
+	}
+	lp_hset_put_raw(h, k);
+	return 0;
+}
+
+static double lp_elapsed_ms(const struct lp_glpk *g)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - g->t0.tv_sec) * 1e3 + (double)(t.tv_nsec - g->t0.tv_nsec) / 1e6;
+}
+
+static int lp_glpk_alloc(struct lp_glpk *g)
+{
+	size_t n = g->in->n;
+
+	g->lb = malloc(n * sizeof(*g->lb));
+	g->sol = malloc(n * sizeof(*g->sol));
+	g->feas = malloc(n * sizeof(*g->feas));
+	g->mid = malloc(n * sizeof(*g->mid));
+	g->order = malloc(n * sizeof(*g->order));
+	g->viol = malloc(n * sizeof(*g->viol));
+	g->key = malloc(n * sizeof(*g->key));
+	g->phash = malloc(n * sizeof(*g->phash));
+	g->cand = malloc(n * sizeof(*g->cand));
+	g->ind = malloc((n + 1) * sizeof(*g->ind));
+	g->val = malloc((n + 1) * sizeof(*g->val));
+	g->cuts.cap = 64;
+	g->cuts.slot = calloc(g->cuts.cap, sizeof(uint64_t));
+	if (!g->lb || !g->sol || !g->feas || !g->mid || !g->order || !g->viol || !g->key || !g->phash || !g->cand ||
+	    !g->ind || !g->val || !g->cuts.slot)
+		return -ENOMEM;
+	return 0;
+}
+
+static void lp_glpk_free(struct lp_glpk *g)
+{
+	if (g->lp)
+		glp_delete_prob(g->lp);
+	free(g->lb);
+	free(g->sol);
+	free(g->feas);
+	free(g->mid);
+	free(g->order);
+	free(g->viol);
+	free(g->key);
+	free(g->phash);
+	free(g->cand);
+	free(g->ind);
+	free(g->val);
+	free(g->cuts.slot);
+	free(g->row_hash);
+}
+
+/* Earliest completions along the chains (the cut-free optimum, since
+ * weights are >= 0) and the units: C near 1..100, the largest W near 1. */
+static void lp_glpk_bounds(struct lp_glpk *g)
+{
+	const struct lp_input *in = g->in;
+	double wsum = 0.0, wmax = 0.0, tmax = 0.0;
+
+	for (size_t i = 0; i < in->n; i++) {
+		const struct lp_item *it = &in->items[i];
+
+		if (it->prev < 0)
+			g->lb[i] = it->release_s + it->span_s;
+		else
+			g->lb[i] = g->lb[it->prev] + it->gap_s + it->span_s;
+		g->sol[i] = g->lb[i];
+		g->key[i] = lp_mix64(i) | 1;
+		wsum += it->work;
+		wmax = fmax(wmax, it->work);
+		tmax = fmax(tmax, g->lb[i]);
+	}
+	g->tu = lp_pow2(fmax(tmax, wsum / in->machines)) / 64.0;
+	g->wu = lp_pow2(wmax);
+}
+
+/* Columns C_i >= lb_i, objective weight / max weight, one row per chain link. */
+static void lp_glpk_build(struct lp_glpk *g)
+{
+	const struct lp_input *in = g->in;
+	double wmax = 0.0;
+	int ncol = (int)in->n;
+
+	for (size_t i = 0; i < in->n; i++)
+		wmax = fmax(wmax, in->items[i].weight);
+	wmax = wmax > 0.0 ? lp_pow2(wmax) : 1.0;
+	glp_set_obj_dir(g->lp, GLP_MIN);
+	glp_add_cols(g->lp, ncol);
+	for (int j = 1; j <= ncol; j++) {
+		const struct lp_item *it = &in->items[j - 1];
+
+		glp_set_col_bnds(g->lp, j, GLP_LO, g->lb[j - 1] / g->tu, 0.0);
+		glp_set_obj_coef(g->lp, j, it->weight / wmax);
+		if (it->prev < 0)
+			continue;
+		int r = glp_add_rows(g->lp, 1);
+
+		g->nchain = r;
+
+		g->ind[1] = j;
+		g->val[1] = 1.0;
+		g->ind[2] = it->prev + 1;
+		g->val[2] = -1.0;
+		glp_set_mat_row(g->lp, r, 2, g->ind, g->val);
+		glp_set_row_bnds(g->lp, r, GLP_LO, (it->gap_s + it->span_s) / g->tu, 0.0);
+	}
+	glp_std_basis(g->lp);
+}
+
+/* Relative violation and set hash of every prefix of g->order at g->pt. */
+static void lp_glpk_prefixes(struct lp_glpk *g)
+{
+	const struct lp_input *in = g->in;
+	double wtot = 0.0;
+	long double w = 0.0L, lhs = 0.0L;
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < in->n; i++)
+		wtot += in->items[i].work;
+	for (size_t k = 0; k < in->n; k++) {
+		const struct lp_item *it = &in->items[g->order[k]];
+		double wk = it->work / wtot;
+		long double rhs;
+
+		w += wk;
+		lhs += (long double)wk * (g->pt[g->order[k]] - it->span_s / 2.0);
+		rhs = w * w * wtot / (2.0L * in->machines);
+		g->viol[k] = rhs > 0.0L ? (double)((rhs - lhs) / rhs) : 0.0;
+		h += g->key[g->order[k]];
+		g->phash[k] = h ? h : 1;
+	}
+}
+
+static double lp_glpk_mval(const struct lp_glpk *g, size_t k)
+{
+	return g->pt[g->order[k]] - g->in->items[g->order[k]].span_s / 2.0;
+}
+
+/* The prefix lengths that end a group of equal M (the most violated set holds
+ * whole tie groups), each marked if it is a local maximum of the violation
+ * among them; then only the violated ones not cut yet are kept. */
+static size_t lp_glpk_candidates(struct lp_glpk *g, double tol)
+{
+	size_t n = g->in->n, ne = 0, nc = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		if (k + 1 < n && lp_glpk_mval(g, k + 1) == lp_glpk_mval(g, k))
+			continue;
+		g->cand[ne].viol = g->viol[k];
+		g->cand[ne].len = (uint32_t)(k + 1);
+		g->cand[ne].pick = false;
+		ne++;
+	}
+	for (size_t e = 0; e < ne; e++) {
+		double left = e > 0 ? g->cand[e - 1].viol : -INFINITY;
+		double right = e + 1 < ne ? g->cand[e + 1].viol : -INFINITY;
+
+		g->cand[e].peak = g->cand[e].viol >= left && g->cand[e].viol >= right;
+	}
+	for (size_t e = 0; e < ne; e++)
+		if (g->cand[e].viol > tol && !lp_hset_has(&g->cuts, g->phash[g->cand[e].len - 1]))
+			g->cand[nc++] = g->cand[e];
+	return nc;
+}
+
+static int lp_cand_cmp(const void *pa, const void *pb)
+{
+	const struct lp_cand *a = pa, *b = pb;
+
+	if (a->pick != b->pick)
+		return a->pick ? -1 : 1;
+	if (a->viol != b->viol)
+		return a->viol > b->viol ? -1 : 1;
+	return (a->len > b->len) - (a->len < b->len);
+}
+
+/* Choose at most q candidates: the local maxima, most violated first (the
+ * global maximum is one), topped up with violated prefixes spread evenly
+ * over the order. Moves the chosen ones to the front; returns their count. */
+static size_t lp_glpk_select(struct lp_cand *c, size_t nc, size_t q)
+{
+	size_t np = 0, rest, want, seen = 0, j = 0;
+
+	for (size_t e = 0; e < nc; e++) {
+		c[e].pick = c[e].peak;
+		np += c[e].peak;
+	}
+	rest = nc - np;
+	want = np < q ? q - np : 0;
+	want = want < rest ? want : rest;
+	for (size_t e = 0; e < nc && j < want; e++) {
+		if (c[e].peak)
+			continue;
+		if (seen == (size_t)(((double)j + 0.5) * (double)rest / (double)want)) {
+			c[e].pick = true;
+			j++;
+		}
+		seen++;
+	}
+	qsort(c, nc, sizeof(*c), lp_cand_cmp);
+	return np + want < q ? np + want : q;
+}
+
+/* Remember the set hash of a new cut row. */
+static int lp_glpk_hash_push(struct lp_glpk *g, uint64_t h)
+{
+	if (g->nrow_hash == g->row_hash_cap) {
+		size_t cap = g->row_hash_cap ? 2 * g->row_hash_cap : 256;
+		uint64_t *p = realloc(g->row_hash, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		g->row_hash = p;
+		g->row_hash_cap = cap;
+	}
+	g->row_hash[g->nrow_hash++] = h;
+	return lp_hset_put(&g->cuts, h);
+}
+
+/*
+ * Drop the cut rows that are basic with real slack. Deleting basic rows
+ * keeps the basis valid, so the next solve stays warm. Done only every few
+ * rounds: dropping rows every round lets the same cuts come and go. The
+ * dropped sets may be cut again later.
+ */
+static int lp_glpk_prune(struct lp_glpk *g)
+{
+	int nrows = glp_get_num_rows(g->lp), ndel = 0;
+	int *num = malloc(((size_t)nrows + 1) * sizeof(*num));
+	size_t keep = 0;
+
+	if (!num)
+		return -ENOMEM;
+	for (int r = g->nchain + 1; r <= nrows; r++) {
+		double lo = glp_get_row_lb(g->lp, r);
+		bool slack = glp_get_row_stat(g->lp, r) == GLP_BS &&
+			     glp_get_row_prim(g->lp, r) > lo + 1e-6 * (1.0 + fabs(lo));
+
+		if (slack)
+			num[++ndel] = r;
+		else
+			g->row_hash[keep++] = g->row_hash[r - g->nchain - 1];
+	}
+	if (ndel > 0)
+		glp_del_rows(g->lp, ndel, num);
+	free(num);
+	g->nrow_hash = keep;
+	memset(g->cuts.slot, 0, g->cuts.cap * sizeof(uint64_t));
+	g->cuts.used = 0;
+	for (size_t i = 0; i < keep; i++)
+		lp_hset_put_raw(&g->cuts, g->row_hash[i]);
+	return 0;
+}
+
+/* Parallel row of the first len items of g->order, in GLPK's units and
+ * scaled so its largest coefficient is in [0.5, 1). */
+static int lp_glpk_add_row(struct lp_glpk *g, uint32_t len)
+{
+	const struct lp_input *in = g->in;
+	long double ws = 0.0L, half_span = 0.0L, rhs;
+	double amax = 0.0, s, m = in->machines * g->tu / g->wu;
+	int r;
+
+	for (uint32_t k = 0; k < len; k++) {
+		const struct lp_item *it = &in->items[g->order[k]];
+		double a = it->work / g->wu;
+
+		g->ind[k + 1] = (int)g->order[k] + 1;
+		g->val[k + 1] = a;
+		ws += a;
+		half_span += (long double)a * (it->span_s / g->tu) / 2.0L;
+		amax = fmax(amax, a);
+	}
+	rhs = ws * ws / (2.0L * m) + half_span;
+	s = lp_pow2(amax);
+	for (uint32_t k = 1; k <= len; k++)
+		g->val[k] /= s;
+	r = glp_add_rows(g->lp, 1);
+	glp_set_mat_row(g->lp, r, (int)len, g->ind, g->val);
+	glp_set_row_bnds(g->lp, r, GLP_LO, (double)(rhs / s), 0.0);
+	g->st.cuts++;
+	return lp_glpk_hash_push(g, g->phash[len - 1]);
+}
+
+/* Milliseconds GLPK may still use (INT_MAX if no budget), <= 0 when spent. */
+static int lp_glpk_tm_lim(const struct lp_glpk *g)
+{
+	double left;
+
+	if (!(g->opt->time_limit_ms > 0.0))
+		return INT32_MAX;
+	left = g->opt->time_limit_ms - lp_elapsed_ms(g);
+	if (left <= 0.0)
+		return 0;
+	return left >= INT32_MAX ? INT32_MAX : (int)ceil(left);
+}
+
+/* One simplex run; 0 if optimal, 1 if it failed, ERR_LP_TIMEOUT. */
+static int lp_glpk_run(struct lp_glpk *g, int meth, double tol_bnd)
+{
+	glp_smcp parm;
+	int rc;
+
+	glp_init_smcp(&parm);
+	parm.msg_lev = GLP_MSG_OFF;
+	parm.meth = meth;
+	parm.presolve = GLP_OFF;
+	parm.tol_bnd = tol_bnd;
+	parm.tm_lim = lp_glpk_tm_lim(g);
+	if (parm.tm_lim <= 0)
+		return ERR_LP_TIMEOUT;
+	rc = glp_simplex(g->lp, &parm);
+	g->st.simplex_iters = (uint32_t)glp_get_it_cnt(g->lp);
+	if (rc == GLP_ETMLIM)
+		return ERR_LP_TIMEOUT;
+	if (rc == 0 && glp_get_status(g->lp) == GLP_OPT)
+		return 0;
+	return 1;
+}
+
+/* Warm dual simplex; on failure once more from an advanced basis with the
+ * primal simplex. */
+static int lp_glpk_simplex(struct lp_glpk *g, double tol_bnd)
+{
+	int rc = lp_glpk_run(g, GLP_DUALP, tol_bnd), term;
+
+	if (rc <= 0)
+		return rc;
+	term = glp_term_out(GLP_OFF);
+	glp_adv_basis(g->lp, 0);
+	glp_term_out(term);
+	rc = lp_glpk_run(g, GLP_PRIMAL, tol_bnd);
+	return rc <= 0 ? rc : ERR_LP_FAILED;
+}
+
+/* Read C back in seconds, lifting each value onto its release and chain rows
+ * exactly (GLPK meets them only within its tolerance); raising C never
+ * breaks a parallel row. */
+static void lp_glpk_read(struct lp_glpk *g)
+{
+	const struct lp_input *in = g->in;
+
+	for (size_t i = 0; i < in->n; i++) {
+		const struct lp_item *it = &in->items[i];
+		double c = glp_get_col_prim(g->lp, (int)i + 1) * g->tu;
+
+		if (it->prev >= 0)
+			c = fmax(c, g->sol[it->prev] + it->gap_s + it->span_s);
+		g->sol[i] = fmax(c, g->lb[i]);
+	}
+}
+
+/* Every violated prefix is already a row: GLPK met it only within its
+ * primal tolerance. Tighten that and re-solve; 1 once it cannot go lower. */
+static int lp_glpk_stalled(struct lp_glpk *g, double *tol_bnd)
+{
+	int rc;
+
+	if (*tol_bnd <= 1e-12)
+		return 1;
+	*tol_bnd = fmax(*tol_bnd / 100.0, 1e-12);
+	rc = lp_glpk_simplex(g, *tol_bnd);
+	if (rc)
+		return rc;
+	lp_glpk_read(g);
+	return 0;
+}
+
+/*
+ * In-out separation: look for cuts at the midpoint of the LP solution and
+ * the centre (a point meeting every row). Such cuts are violated by the LP
+ * solution too, and deeper than the ones found at it. When the midpoint
+ * meets every row it becomes the centre and the midpoint moves closer.
+ * After LP_INOUT_TRIES halvings, or when only rows already in the LP are
+ * violated, separate at the LP solution itself. Returns the number of
+ * candidates (0 at the LP solution: stalled) or -ENOMEM.
+ */
+static long lp_glpk_find_cuts(struct lp_glpk *g, double tol)
+{
+	size_t n = g->in->n, nc;
+
+	for (int t = 0; t <= LP_INOUT_TRIES; t++) {
+		bool last = t == LP_INOUT_TRIES;
+		double v;
+
+		g->pt = last ? g->sol : g->mid;
+		for (size_t i = 0; !last && i < n; i++)
+			g->mid[i] = LP_INOUT_ALPHA * g->sol[i] + (1.0 - LP_INOUT_ALPHA) * g->feas[i];
+		v = lp_separate(g->in, g->pt, g->order, NULL);
+		if (isnan(v))
+			return -ENOMEM;
+		lp_glpk_prefixes(g);
+		nc = lp_glpk_candidates(g, tol);
+		if (nc > 0 || last)
+			return (long)nc;
+		if (v > tol)
+			t = LP_INOUT_TRIES - 1;
+		else
+			memcpy(g->feas, g->mid, n * sizeof(*g->feas));
+	}
+	return 0;
+}
+
+/* One separation round: 1 when no row is violated beyond tol (or nothing
+ * more can be done), 0 after adding cuts and re-solving, or an error. */
+static int lp_glpk_round(struct lp_glpk *g, double tol, double *tol_bnd)
+{
+	size_t q = g->opt->cuts_per_round ? g->opt->cuts_per_round : 32, pick;
+	double v = lp_separate(g->in, g->sol, NULL, NULL);
+	long nc;
+	int rc;
+
+	if (isnan(v))
+		return -ENOMEM;
+	g->st.max_violation = v;
+	if (v <= tol)
+		return 1;
+	if (g->opt->max_rounds && g->st.rounds >= g->opt->max_rounds)
+		return ERR_LP_TIMEOUT;
+	if (lp_glpk_tm_lim(g) <= 0)
+		return ERR_LP_TIMEOUT;
+	if (g->st.rounds > 0 && g->st.rounds % LP_PRUNE_EVERY == 0) {
+		rc = lp_glpk_prune(g);
+		if (rc)
+			return rc;
+	}
+	nc = lp_glpk_find_cuts(g, tol);
+	if (nc < 0)
+		return (int)nc;
+	if (nc == 0)
+		return lp_glpk_stalled(g, tol_bnd);
+	pick = lp_glpk_select(g->cand, (size_t)nc, q);
+	for (size_t e = 0; e < pick; e++) {
+		rc = lp_glpk_add_row(g, g->cand[e].len);
+		if (rc)
+			return rc;
+	}
+	g->st.rounds++;
+	rc = lp_glpk_simplex(g, *tol_bnd);
+	if (rc)
+		return rc;
+	lp_glpk_read(g);
+	return 0;
+}
+
+/*
+ * The in-out centre: the exact optimum of the chain-free relaxation in which
+ * each item only keeps C_i >= lb_i, lifted onto the chain rows. It meets
+ * every parallel row (lifting only raises C) and every release and chain row.
+ */
+static int lp_glpk_centre(struct lp_glpk *g)
+{
+	const struct lp_input *in = g->in;
+	struct lp_item *relaxed = malloc(in->n * sizeof(*relaxed));
+	struct lp_input rin = { .n = in->n, .items = relaxed, .machines = in->machines };
+	double obj;
+	int rc;
+
+	if (!relaxed)
+		return -ENOMEM;
+	for (size_t i = 0; i < in->n; i++) {
+		relaxed[i] = in->items[i];
+		relaxed[i].prev = -1;
+		relaxed[i].release_s = fmax(0.0, g->lb[i] - in->items[i].span_s);
+	}
+	rc = lp_solve_exact(&rin, g->feas, &obj);
+	free(relaxed);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < in->n; i++) {
+		const struct lp_item *it = &in->items[i];
+
+		if (it->prev >= 0)
+			g->feas[i] = fmax(g->feas[i], g->feas[it->prev] + it->gap_s + it->span_s);
+		g->feas[i] = fmax(g->feas[i], g->lb[i]);
+	}
+	return 0;
+}
+
+static int lp_glpk_loop(struct lp_glpk *g, double tol)
+{
+	double tol_bnd = 1e-7;
+	int rc = lp_glpk_centre(g);
+
+	if (rc)
+		return rc;
+	do
+		rc = lp_glpk_round(g, tol, &tol_bnd);
+	while (rc == 0);
+	return rc == 1 ? 0 : rc;
+}
+
+int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, double *completion,
+		  double *objective, struct lp_stats *stats)
+{
+	struct lp_glpk g = { .in = in, .opt = opt };
+	struct lp_options def;
+	long double obj = 0.0L;
+	double tol;
+	int rc = lp_input_check(in, NULL, 0);
+
+	if (rc)
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &g.t0);
+	if (!opt) {
+		lp_options_default(&def);
+		g.opt = &def;
+	}
+	tol = isfinite(g.opt->tolerance) && g.opt->tolerance >= 0.0 ? g.opt->tolerance : 1e-9;
+	if (in->n == 0)
+		goto out_result;
+	rc = lp_glpk_alloc(&g);
+	if (rc)
+		goto out_free;
+	lp_glpk_bounds(&g);
+	g.lp = glp_create_prob();
+	lp_glpk_build(&g);
+	rc = lp_glpk_loop(&g, tol);
+	if (rc && rc != ERR_LP_TIMEOUT && rc != ERR_LP_FAILED)
+		goto out_free;
+	memcpy(completion, g.sol, in->n * sizeof(*completion));
+	for (size_t i = 0; i < in->n; i++)
+		obj += (long double)in->items[i].weight * g.sol[i];
+out_result:
+	if (objective)
+		*objective = (double)obj;
+	if (stats)
+		*stats = g.st;
+out_free:
+	lp_glpk_free(&g);
+	return rc;
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# hare-sim on bad input: each case must exit 2 with exactly one line on stderr
+# naming the file or field; a good run must exit 0 and be deterministic.
+# Usage: sim_bad_input.sh BUILD_DIR SOURCE_DIR (exit 77: hare-sim not built).
+set -u
+
+build=${1:?build dir}
+src=${2:?source dir}
+sim="$build/sim/hare-sim"
+fx="$src/tests/fixtures/sim"
+tiny="$src/deploy/clusters/tiny-8.ini"
+[ -x "$sim" ] || { echo "skip: $sim not built"; exit 77; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# expect_error NAME PATTERN ARGS...: exit 2, stdout empty, one stderr line
+# matching PATTERN (grep -E).
+expect_error() {
+	local name=$1 pattern=$2 rc lines
+	shift 2
+	"$sim" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	lines=$(wc -l <"$tmp/err")
+	if [ "$rc" -ne 2 ]; then
+		fail "$name: exit $rc, want 2 ($(head -c 300 "$tmp/err"))"
+	elif [ "$lines" -ne 1 ]; then
+		fail "$name: $lines lines on stderr, want 1:"; cat "$tmp/err"
+	elif ! grep -Eq -- "$pattern" "$tmp/err"; then
+		fail "$name: stderr '$(cat "$tmp/err")' does not match '$pattern'"
+	elif [ -s "$tmp/out" ]; then
+		fail "$name: wrote to stdout"
+	else
+		echo "ok: $name: $(cat "$tmp/err")"
+	fi
+}
+
+gen="jobs=20,seed=1"
+expect_error "unknown GPU type" 'cluster_unknown_type\.ini:7: .*type: unknown GPU type .Z9000' \
+	--cluster "$fx/cluster_unknown_type.ini" --generate "$gen"
+expect_error "negative count" 'cluster_negative\.ini:3: .*nodes: .*-2' \
+	--cluster "$fx/cluster_negative.ini" --generate "$gen"
+expect_error "zero count" 'cluster_zero\.ini:4: .*gpus_per_node' \
+	--cluster "$fx/cluster_zero.ini" --generate "$gen"
+expect_error "missing key" 'cluster_missing_key\.ini:6: .*gpus_per_node: missing' \
+	--cluster "$fx/cluster_missing_key.ini" --generate "$gen"
+expect_error "unknown key" 'cluster_unknown_key\.ini:4: .*colour' \
+	--cluster "$fx/cluster_unknown_key.ini" --generate "$gen"
+expect_error "missing cluster file" 'no-such\.ini' \
+	--cluster "$tmp/no-such.ini" --generate "$gen"
+expect_error "profile with a hole" 'profile_hole/throughput\.csv:[0-9]+: .*resnet50.*T4' \
+	--profiles "$fx/profile_hole" --cluster "$tiny" --generate "$gen"
+expect_error "missing profile dir" 'no-profiles' \
+	--profiles "$tmp/no-profiles" --cluster "$tiny" --generate "$gen"
+expect_error "generate jobs=0" '^hare-sim: --generate: jobs: ' --cluster "$tiny" --generate "jobs=0,seed=1"
+expect_error "generate no seed" '--generate: seed: missing' --cluster "$tiny" --generate "jobs=5"
+expect_error "generate bad number" '--generate: jobs: .*5x' --cluster "$tiny" --generate "jobs=5x,seed=1"
+expect_error "generate load<=0" '--generate: load: ' --cluster "$tiny" --generate "jobs=5,seed=1,load=0"
+expect_error "generate unknown key" '--generate: colour: unknown key' \
+	--cluster "$tiny" --generate "jobs=5,seed=1,colour=red"
+expect_error "generate empty" '--generate: empty item' --cluster "$tiny" --generate ""
+expect_error "no arguments" '--cluster is required'
+expect_error "unknown option" "unknown option '--bogus'" --bogus
+expect_error "missing value" '--cluster needs a value' --generate "$gen" --cluster
+expect_error "unknown policy" "--policies: unknown policy 'nope'" \
+	--cluster "$tiny" --generate "$gen" --policies fifo,nope
+expect_error "stray argument" "unexpected argument 'extra'" --cluster "$tiny" --generate "$gen" extra
+
+# A good run: exit 0, summary and per-policy CSVs, same numbers twice.
+strip_clock() { sed -E 's/"(decision_ms_p50|decision_ms_p99|wall_s)":[0-9.]+/"\1":X/g' "$1"; }
+if ! "$sim" --cluster "$tiny" --generate "jobs=30,seed=5,load=0.7" --policies fifo,srtf \
+	--out "$tmp/run1" --json >"$tmp/json1" 2>"$tmp/err"; then
+	fail "good run: exit $? ($(cat "$tmp/err"))"
+else
+	grep -q '"jobs_completed":30,"jobs":30' "$tmp/json1" || fail "good run: not all jobs done"
+	[ -s "$tmp/err" ] && fail "good run: wrote to stderr: $(cat "$tmp/err")"
+	[ "$(wc -l <"$tmp/run1/fifo/jobs.csv")" -eq 31 ] || fail "good run: fifo/jobs.csv rows"
+	head -1 "$tmp/run1/srtf/jobs.csv" | grep -q '^id,name,model,arrival_s,start_s,finish_s,jct_s,weight,tasks,gpu_s_V100,gpu_s_K80,restarts$' ||
+		fail "good run: jobs.csv header"
+	cmp -s <(strip_clock "$tmp/json1") <(strip_clock "$tmp/run1/summary.json") ||
+		fail "good run: summary.json differs from --json output"
+	"$sim" --cluster "$tiny" --generate "jobs=30,seed=5,load=0.7" --policies fifo,srtf --json \
+		>"$tmp/json2" 2>/dev/null
+	cmp -s <(strip_clock "$tmp/json1") <(strip_clock "$tmp/json2") ||
+		fail "good run: not deterministic"
+	"$sim" --cluster "$tiny" --generate "jobs=30,seed=5" --policies fifo >"$tmp/table" 2>&1 &&
+		grep -q '^fifo ' "$tmp/table" || fail "good run: no table row"
+	"$sim" --help | grep -q -- '--generate' || fail "--help"
+	[ "$failures" -eq 0 ] && echo "ok: good run"
+fi
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures failure(s)"
+	exit 1
+fi
+echo "all ok"

@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the simulator (sim/): cluster files, the --generate spec
+ * and generator, the event heap, the engine's closed-form progress, and the
+ * LP bound against every policy. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bound.h"
+#include "cluster.h"
+#include "engine.h"
+#include "err.h"
+#include "heap.h"
+#include "profile.h"
+#include "report.h"
+#include "sched.h"
+#include "workload.h"
+
+#define FIXTURES HARE_SOURCE_DIR "/tests/fixtures/sim/"
+#define CLUSTERS HARE_SOURCE_DIR "/deploy/clusters/"
+
+static struct profile *prof;
+
+static int group_setup(void **state)
+{
+	char err[256];
+
+	(void)state;
+	if (profile_load(HARE_SOURCE_DIR "/workloads/profiles", &prof, err, sizeof(err)) != 0) {
+		fprintf(stderr, "profile: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	profile_free(prof);
+	return 0;
+}
+
+static uint32_t count_type(const struct sched_cluster *c, uint16_t t)
+{
+	uint32_t n = 0;
+
+	for (uint32_t g = 0; g < c->ngpus; g++)
+		n += c->gpus[g].type == t;
+	return n;
+}
+
+/* ------------------------------------------------------------ clusters -- */
+
+static void test_cluster_good(void **state)
+{
+	struct sim_cluster c;
+	char err[256], name[64];
+
+	(void)state;
+	assert_int_equal(sim_cluster_load(FIXTURES "cluster_good.ini", prof, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.sched.ntypes, 2);
+	assert_string_equal(c.sched.type_names[0], "v100");	/* as first written */
+	assert_string_equal(c.sched.type_names[1], "K80");
+	assert_int_equal(c.sched.ngpus, 2 * 4 + 8 + 2);
+	assert_int_equal(c.sched.nnodes, 4);
+	assert_int_equal(count_type(&c.sched, 0), 10);
+	assert_int_equal(count_type(&c.sched, 1), 8);
+	/* Grouped by node, nodes in file order. */
+	for (uint32_t g = 1; g < c.sched.ngpus; g++)
+		assert_true(c.sched.gpus[g].node >= c.sched.gpus[g - 1].node);
+	assert_int_equal(c.sched.gpus[4].node, 1);
+	assert_int_equal(c.sched.gpus[8].type, 1);
+	assert_int_equal(c.sched.gpus[17].node, 3);
+	assert_true(c.sched.gpus[17].up);
+	sim_cluster_node_name(&c, 1, name, sizeof(name));
+	assert_string_equal(name, "fast-1");
+	sim_cluster_node_name(&c, 2, name, sizeof(name));
+	assert_string_equal(name, "slow0");
+	sim_cluster_destroy(&c);
+}
+
+static void test_cluster_shipped(void **state)
+{
+	static const char *const types[] = { "V100", "P100", "T4", "K80" };
+	struct sim_cluster c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_cluster_load(CLUSTERS "paper-200.ini", prof, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.sched.ngpus, 200);
+	assert_int_equal(c.sched.ntypes, 4);
+	for (uint16_t t = 0; t < 4; t++) {
+		assert_string_equal(c.sched.type_names[t], types[t]);
+		assert_int_equal(count_type(&c.sched, t), 50);
+	}
+	sim_cluster_destroy(&c);
+	assert_int_equal(sim_cluster_load(CLUSTERS "tiny-8.ini", prof, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.sched.ngpus, 8);
+	sim_cluster_destroy(&c);
+}
+
+static void expect_cluster_error(const char *file, const char *where, const char *field)
+{
+	struct sim_cluster c;
+	char path[512], err[256];
+
+	snprintf(path, sizeof(path), "%s%s", FIXTURES, file);
+	assert_int_equal(sim_cluster_load(path, prof, &c, err, sizeof(err)), ERR_BAD_CONFIG);
+	snprintf(path, sizeof(path), "%s%s: ", FIXTURES, where);
+	if (strncmp(err, path, strlen(path)) != 0 || !strstr(err, field) || strchr(err, '\n'))
+		fail_msg("%s: got '%s', want '%s' ... '%s'", file, err, path, field);
+	assert_null(c.groups);
+}
+
+static void test_cluster_bad_files(void **state)
+{
+	(void)state;
+	expect_cluster_error("cluster_unknown_type.ini", "cluster_unknown_type.ini:7", "type");
+	expect_cluster_error("cluster_unknown_type.ini", "cluster_unknown_type.ini:7", "Z9000");
+	expect_cluster_error("cluster_negative.ini", "cluster_negative.ini:3", "nodes");
+	expect_cluster_error("cluster_zero.ini", "cluster_zero.ini:4", "gpus_per_node");
+	expect_cluster_error("cluster_missing_key.ini", "cluster_missing_key.ini:6",
+			     "gpus_per_node: missing");
+	expect_cluster_error("cluster_unknown_key.ini", "cluster_unknown_key.ini:4", "colour");
+}
+
+static void expect_parse_error(const char *text, const char *want)
+{
+	struct sim_cluster c;
+	char err[256];
+	int rc = sim_cluster_parse("t.ini", text, prof, &c, err, sizeof(err));
+
+	if (rc >= 0 || !strstr(err, want) || strncmp(err, "t.ini", 5) != 0)
+		fail_msg("'%s': rc %d err '%s', want '%s'", text, rc, err, want);
+}
+
+static void test_cluster_bad_text(void **state)
+{
+	(void)state;
+	expect_parse_error("", "t.ini: no node groups");
+	expect_parse_error("# only a comment\n", "no node groups");
+	expect_parse_error("type = V100\n", "t.ini:1: key outside");
+	expect_parse_error("[a]\ntype=V100\ntype=K80\nnodes=1\ngpus_per_node=1\n",
+			   "t.ini:3: [a] type: given twice");
+	expect_parse_error("[a]\ntype=V100\nnodes=1\ngpus_per_node=1\n[b]\n[a]\nnodes=2\n",
+			   "nodes: given twice");
+	expect_parse_error("[a]\ntype=V100\nnodes=1\ngpus_per_node=1\n[b]\n", "t.ini:5: [b] type: missing");
+	expect_parse_error("[a]\ntype=V100\nnodes=4096\ngpus_per_node=128\n[b]\ntype=K80\n"
+			   "nodes=4096\ngpus_per_node=128\n", "larger than 65536 GPUs");
+	expect_parse_error("[a]\ntype=V100\nnodes=1x\ngpus_per_node=1\n", "t.ini:3: [a] nodes: expected");
+	expect_parse_error("[a]\ntype=V100\nnodes=1\ngpus_per_node=1\nname_prefix=a b\n",
+			   "t.ini:5: [a] name_prefix");
+	expect_parse_error("[a]\ntype=\nnodes=1\ngpus_per_node=1\n", "t.ini:2: [a] type: empty");
+	expect_parse_error("[a]\nthis line has no equals sign\n", "t.ini:2: syntax error");
+	expect_parse_error("[abcdefghijklmnopqrstuvwxyz0123456789]\ntype=V100\n", "section name longer");
+}
+
+static void test_cluster_no_profile(void **state)
+{
+	struct sim_cluster c;
+	char err[256];
+
+	(void)state;
+	/* Syntax-only mode: any type name is accepted. */
+	assert_int_equal(sim_cluster_parse("t.ini", "[x]\ntype=Z9000\nnodes=2\ngpus_per_node=3\n", NULL,
+					   &c, err, sizeof(err)), 0);
+	assert_int_equal(c.sched.ngpus, 6);
+	assert_string_equal(c.sched.type_names[0], "Z9000");
+	sim_cluster_destroy(&c);
+	assert_true(sim_cluster_load(FIXTURES "does-not-exist.ini", NULL, &c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "does-not-exist.ini"));
+}
+
+/* -------------------------------------------------------- generator spec -- */
+
+static void test_gen_spec_good(void **state)
+{
+	struct sim_gen_spec s;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_gen_spec_parse("jobs=300,seed=1", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.jobs, 300);
+	assert_true(s.seed == 1);
+	assert_true(s.load == 1.0);
+	assert_int_equal(sim_gen_spec_parse("load=0.5,seed=18446744073709551615,jobs=1", &s, err,
+					    sizeof(err)), 0);
+	assert_true(s.seed == UINT64_MAX);
+	assert_true(s.load == 0.5);
+	assert_int_equal(s.jobs, 1);
+}
+
+static void test_gen_spec_bad(void **state)
+{
+	static const struct { const char *spec, *field; } bad[] = {
+		{ "jobs=0,seed=1", "jobs" }, { "jobs=abc,seed=1", "jobs" }, { "jobs=-3,seed=1", "jobs" },
+		{ "jobs=1000001,seed=1", "jobs" }, { "jobs=5", "seed: missing" },
+		{ "seed=5", "jobs: missing" }, { "jobs=5,seed=x", "seed" },
+		{ "jobs=5,seed=18446744073709551616", "seed" }, { "jobs=5,seed=1,load=0", "load" },
+		{ "jobs=5,seed=1,load=-1", "load" }, { "jobs=5,seed=1,load=nan", "load" },
+		{ "jobs=5,seed=1,load=inf", "load" }, { "jobs=5,seed=1,load=", "load" },
+		{ "jobs=5,seed=1,colour=3", "colour" }, { "jobs=5,,seed=1", "empty item" },
+		{ "jobs=5,seed=1,", "empty item" }, { "", "empty item" },
+		{ "jobs=5,seed=1,jobs=6", "jobs: given twice" }, { "jobs", "expected key=value" },
+		{ "jobs=5 ,seed=1", "jobs" }, { "jobs= 5,seed=1", "jobs" },
+	};
+	struct sim_gen_spec s;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = sim_gen_spec_parse(bad[i].spec, &s, err, sizeof(err));
+
+		if (rc != ERR_BAD_SPEC || !strstr(err, bad[i].field) || strchr(err, '\n'))
+			fail_msg("'%s': rc %d err '%s', want '%s'", bad[i].spec, rc, err, bad[i].field);
+	}
+}
+
+/* ------------------------------------------------------------ generator -- */
+
+static void generate(const char *cluster, const char *spec, struct sim_cluster *c,
+		     struct sim_workload *w)
+{
+	struct sim_gen_spec s;
+	char err[256];
+
+	assert_int_equal(sim_cluster_load(cluster, prof, c, err, sizeof(err)), 0);
+	assert_int_equal(sim_gen_spec_parse(spec, &s, err, sizeof(err)), 0);
+	if (sim_workload_generate(&s, prof, c, w, err, sizeof(err)) != 0)
+		fail_msg("generate: %s", err);
+}
+
+static void test_gen_deterministic(void **state)
+{
+	struct sim_cluster c;
+	struct sim_workload a, b, d;
+
+	(void)state;
+	generate(CLUSTERS "paper-200.ini", "jobs=500,seed=42", &c, &a);
+	sim_cluster_destroy(&c);
+	generate(CLUSTERS "paper-200.ini", "jobs=500,seed=42", &c, &b);
+	sim_cluster_destroy(&c);
+	generate(CLUSTERS "paper-200.ini", "jobs=500,seed=43", &c, &d);
+	assert_int_equal(a.njobs, 500);
+	uint32_t differ = 0;
+
+	for (uint32_t i = 0; i < a.njobs; i++) {
+		const struct sched_job *x = &a.jobs[i].spec, *y = &b.jobs[i].spec;
+
+		assert_int_equal(x->id, i);
+		assert_true(x->arrival_s == y->arrival_s);
+		assert_true(x->rounds_total == y->rounds_total);
+		assert_int_equal(x->tasks, y->tasks);
+		assert_true(x->weight == y->weight);
+		assert_int_equal(a.jobs[i].model, b.jobs[i].model);
+		assert_memory_equal(&x->perf, &y->perf, sizeof(x->perf));
+		differ += x->rounds_total != d.jobs[i].spec.rounds_total;
+	}
+	assert_true(differ > 400);
+	sim_workload_destroy(&a);
+	sim_workload_destroy(&b);
+	sim_workload_destroy(&d);
+	sim_cluster_destroy(&c);
+}
+
+/* The integer PRNG stream is fixed: seed 1 always draws these first sizes
+ * and weights (they depend on nothing but xoshiro256** seeded by splitmix64
+ * and the draw order; checked against an independent implementation). */
+static void test_gen_golden(void **state)
+{
+	static const uint32_t tasks[8] = { 2, 1, 4, 4, 1, 1, 1, 1 };
+	static const double weight[8] = { 8, 1, 8, 8, 4, 8, 1, 2 };
+	struct sim_cluster c;
+	struct sim_workload w;
+
+	(void)state;
+	generate(CLUSTERS "paper-200.ini", "jobs=8,seed=1", &c, &w);
+	for (uint32_t i = 0; i < 8; i++) {
+		if (w.jobs[i].spec.tasks != tasks[i] || w.jobs[i].spec.weight != weight[i])
+			fail_msg("job %u: tasks %u weight %g", i, w.jobs[i].spec.tasks,
+				 w.jobs[i].spec.weight);
+	}
+	assert_true(w.jobs[0].spec.arrival_s == 0);
+	sim_workload_destroy(&w);
+	sim_cluster_destroy(&c);
+}
+
+/* V100 seconds of one round of job j with tasks on tasks V100s. */
+static double ref_round(const struct sim_workload *w, uint32_t i)
+{
+	const char *ref = profile_reference_type(prof);
+	struct sched_perf perf;
+	char err[128];
+
+	assert_int_equal(profile_perf_fill(prof, w->jobs[i].model, &ref, 1, &perf, err, sizeof(err)), 0);
+	return perf.compute_s[0] + sched_sync_time(&perf, w->jobs[i].spec.tasks, false);
+}
+
+static void test_gen_distribution(void **state)
+{
+	const uint32_t n = 10000;
+	uint32_t sizes[9] = { 0 }, weights[9] = { 0 }, longs = 0, *models;
+	double work = 0, last = 0;
+	struct sim_cluster c;
+	struct sim_workload w;
+
+	(void)state;
+	generate(CLUSTERS "paper-200.ini", "jobs=10000,seed=7,load=0.8", &c, &w);
+	models = calloc(w.nmodels, sizeof(*models));
+	assert_non_null(models);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct sched_job *j = &w.jobs[i].spec;
+		double round = ref_round(&w, i), minutes = (double)j->rounds_total * round / 60;
+
+		assert_true(j->tasks <= 8 && j->min_gpus == 1 && j->max_gpus == j->tasks);
+		sizes[j->tasks]++;
+		weights[(int)j->weight]++;
+		models[w.jobs[i].model]++;
+		/* Durations 10^[1.5,4] minutes, up to half a round of rounding. */
+		assert_true(minutes >= pow(10, 1.5) - round / 60 && minutes <= 1e4 + round / 60);
+		longs += minutes > 1000;
+		assert_true(j->arrival_s >= last);
+		last = j->arrival_s;
+		work += j->tasks * (double)j->rounds_total * round;
+		assert_true(sched_perf_fastest(&j->perf, c.sched.ntypes) > 0);
+	}
+	assert_true(fabs(sizes[1] / (double)n - 0.70) < 0.02);
+	assert_true(fabs(sizes[2] / (double)n - 0.10) < 0.02);
+	assert_true(fabs(sizes[4] / (double)n - 0.15) < 0.02);
+	assert_true(fabs(sizes[8] / (double)n - 0.05) < 0.02);
+	assert_true(fabs(longs / (double)n - 0.20) < 0.02);
+	for (int k = 1; k <= 8; k *= 2)
+		assert_true(fabs(weights[k] / (double)n - 0.25) < 0.02);
+	for (uint32_t m = 0; m < w.nmodels; m++)	/* every model of the table runs here */
+		assert_true(fabs(models[m] / (double)n - 1.0 / w.nmodels) < 0.02);
+	/* Offered load: V100 GPU-seconds per second of arrivals per GPU. */
+	assert_true(fabs(work / (last * c.sched.ngpus) - 0.8) < 0.05);
+	free(models);
+	sim_workload_destroy(&w);
+	sim_cluster_destroy(&c);
+}
+
+/* ----------------------------------------------------------------- heap -- */
+
+static void test_heap_order(void **state)
+{
+	struct sim_heap h;
+	struct sim_event e, prev = { .t = -1 };
+	uint64_t x = 12345;
+
+	(void)state;
+	sim_heap_init(&h);
+	for (uint32_t i = 0; i < 5000; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		e = (struct sim_event){ .t = (double)(x >> 54), .kind = (uint32_t)(x >> 20) % 3, .job = i };
+		assert_int_equal(sim_heap_push(&h, &e), 0);
+	}
+	for (uint32_t i = 0; i < 5000; i++) {
+		assert_true(sim_heap_pop(&h, &e));
+		assert_true(e.t > prev.t || (e.t == prev.t && (e.kind > prev.kind ||
+				(e.kind == prev.kind && e.job > prev.job))));
+		prev = e;
+	}
+	assert_false(sim_heap_pop(&h, &e));
+	assert_null(sim_heap_peek(&h));
+	sim_heap_destroy(&h);
+}
+
+/* --------------------------------------------------------------- engine -- */
+
+static struct sched_gpu one_gpu[1] = { { .type = 0, .node = 0, .up = true } };
+static struct sched_cluster one = { .ntypes = 1, .type_names = { "V100" }, .nnodes = 1,
+				    .ngpus = 1, .gpus = one_gpu };
+static char one_model[1][SIM_MODEL_NAME_LEN] = { "m" };
+
+static void job_init(struct sim_job *sj, uint32_t id, double arrival, uint64_t rounds,
+		     double compute, double sync, double restart)
+{
+	struct sched_job *j = &sj->spec;
+
+	memset(sj, 0, sizeof(*sj));
+	j->id = id;
+	snprintf(j->name, sizeof(j->name), "j%u", id);
+	j->weight = 1;
+	j->arrival_s = arrival;
+	j->tasks = j->min_gpus = j->max_gpus = 1;
+	j->rounds_total = rounds;
+	j->perf.compute_s[0] = compute;
+	for (int i = 0; i < SCHED_SYNC_POINTS; i++)
+		j->perf.sync_s[i][0] = j->perf.sync_s[i][1] = sync;
+	j->perf.restart_s = restart;
+	j->first_start_s = -1;
+	j->last_run_s = -1;
+}
+
+static void run_policy(const char *name, const struct sched_cluster *c, const struct sim_workload *w,
+		       struct sim_result *r)
+{
+	struct sched_policy *p;
+	char err[256];
+
+	assert_int_equal(sched_policy_new(name, NULL, &p), 0);
+	if (sim_engine_run(c, w, p, r, err, sizeof(err)) != 0)
+		fail_msg("%s: %s", name, err);
+	sched_policy_free(p);
+}
+
+static void test_engine_one_job(void **state)
+{
+	struct sim_job jobs[1];
+	struct sim_workload w = { .njobs = 1, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_result r;
+
+	(void)state;
+	job_init(&jobs[0], 0, 3.0, 1000, 2.0, 0.5, 7.0);
+	run_policy("fifo", &one, &w, &r);
+	assert_int_equal(r.completed, 1);
+	/* JCT = rounds x (compute + sync), one plan (at arrival), no per-round events. */
+	assert_true(r.start_s[0] == 3.0);
+	assert_true(fabs(r.finish_s[0] - (3.0 + 1000 * 2.5)) < 1e-9);
+	assert_true(fabs(r.gpu_s[0] - 2500.0) < 1e-9);
+	assert_true(fabs(r.busy_gpu_s - 2500.0) < 1e-9);
+	assert_int_equal(r.restarts[0], 0);
+	assert_true(r.plans == 1);
+	sim_result_destroy(&r);
+}
+
+static void test_engine_fifo_two_jobs(void **state)
+{
+	struct sim_job jobs[2];
+	struct sim_workload w = { .njobs = 2, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_summary s;
+	struct sim_result r;
+
+	(void)state;
+	job_init(&jobs[0], 0, 0.0, 100, 2.0, 0.5, 5.0);		/* 250 s */
+	job_init(&jobs[1], 1, 10.0, 40, 1.0, 0.5, 5.0);	/* 60 s, waits */
+	run_policy("fifo", &one, &w, &r);
+	assert_int_equal(r.completed, 2);
+	assert_true(fabs(r.finish_s[0] - 250.0) < 1e-9);
+	assert_true(fabs(r.start_s[1] - 250.0) < 1e-9);
+	assert_true(fabs(r.finish_s[1] - 310.0) < 1e-9);
+	assert_true(r.restarts_total == 0);
+	assert_int_equal(sim_summary_compute("fifo", &one, &w, &r, false, 0, &s), 0);
+	assert_true(fabs(s.weighted_jct_s - (250.0 + 300.0) / 2) < 1e-9);
+	assert_true(fabs(s.makespan_s - 310.0) < 1e-9);
+	assert_true(fabs(s.utilisation - 1.0) < 1e-9);
+	assert_true(fabs(s.avg_queue_s - 120.0) < 1e-9);
+	assert_true(isnan(s.lp_bound_s));
+	sim_result_destroy(&r);
+}
+
+/* srtf preempts the long job; it loses its partial round and pays restart_s. */
+static void test_engine_preempt_restart(void **state)
+{
+	struct sim_job jobs[2];
+	struct sim_workload w = { .njobs = 2, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_result r;
+
+	(void)state;
+	job_init(&jobs[0], 0, 0.0, 100, 2.0, 0.5, 5.0);		/* 2.5 s rounds */
+	job_init(&jobs[1], 1, 101.0, 20, 1.0, 0.5, 5.0);	/* 30 s */
+	run_policy("srtf", &one, &w, &r);
+	assert_int_equal(r.completed, 2);
+	assert_true(fabs(r.start_s[1] - 101.0) < 1e-9);
+	assert_true(fabs(r.finish_s[1] - 131.0) < 1e-9);
+	/* 40 rounds done by 101 (the 41st is lost), 60 left after the restart. */
+	assert_int_equal(r.restarts[0], 1);
+	assert_true(fabs(r.finish_s[0] - (131.0 + 5.0 + 60 * 2.5)) < 1e-9);
+	assert_true(fabs(r.busy_gpu_s - (101.0 + 30.0 + 155.0)) < 1e-9);
+	sim_result_destroy(&r);
+}
+
+/* Every policy completes a small generated workload, deterministically,
+ * and never beats the LP lower bound. */
+static void test_engine_all_policies(void **state)
+{
+	const char *const *names = sched_policy_names();
+	struct sim_cluster c;
+	struct sim_workload w;
+	double bound;
+	char err[256];
+
+	(void)state;
+	generate(CLUSTERS "tiny-8.ini", "jobs=40,seed=3,load=0.7", &c, &w);
+	assert_int_equal(sim_bound_compute(&c.sched, &w, &bound, err, sizeof(err)), 0);
+	assert_true(bound > 0);
+	for (size_t i = 0; names[i]; i++) {
+		struct sim_result r, r2;
+		struct sim_summary s;
+
+		run_policy(names[i], &c.sched, &w, &r);
+		run_policy(names[i], &c.sched, &w, &r2);
+		assert_int_equal(r.completed, w.njobs);
+		assert_memory_equal(r.finish_s, r2.finish_s, w.njobs * sizeof(double));
+		assert_int_equal(sim_summary_compute(names[i], &c.sched, &w, &r, true, bound, &s), 0);
+		assert_int_equal(s.jobs_completed, w.njobs);
+		if (!(bound <= s.weighted_jct_s * (1 + 1e-9)))
+			fail_msg("%s: weighted JCT %f below the LP bound %f", names[i],
+				 s.weighted_jct_s, bound);
+		assert_true(s.utilisation > 0 && s.utilisation <= 1 + 1e-9);
+		for (uint32_t j = 0; j < w.njobs; j++)
+			assert_true(r.start_s[j] >= w.jobs[j].spec.arrival_s &&
+				    r.finish_s[j] > r.start_s[j]);
+		sim_result_destroy(&r);
+		sim_result_destroy(&r2);
+	}
+	sim_workload_destroy(&w);
+	sim_cluster_destroy(&c);
+}
+
+/* The bound of one job alone on one GPU is its JCT: rounds x (p + s). */
+static void test_bound_one_job(void **state)
+{
+	struct sim_job jobs[1];
+	struct sim_workload w = { .njobs = 1, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	double bound;
+	char err[256];
+
+	(void)state;
+	job_init(&jobs[0], 0, 3.0, 1000, 2.0, 0.5, 7.0);
+	assert_int_equal(sim_bound_compute(&one, &w, &bound, err, sizeof(err)), 0);
+	assert_true(fabs(bound - 2500.0) < 1e-6);
+}
+
+static void test_percentile(void **state)
+{
+	double v[100];
+
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		v[i] = 100 - i;
+	assert_true(sim_percentile(v, 100, 0.99) == 99);
+	assert_true(sim_percentile(v, 100, 0.50) == 50);
+	assert_true(sim_percentile(v, 1, 0.99) == 1);
+	assert_true(sim_percentile(v, 0, 0.99) == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cluster_good),
+		cmocka_unit_test(test_cluster_shipped),
+		cmocka_unit_test(test_cluster_bad_files),
+		cmocka_unit_test(test_cluster_bad_text),
+		cmocka_unit_test(test_cluster_no_profile),
+		cmocka_unit_test(test_gen_spec_good),
+		cmocka_unit_test(test_gen_spec_bad),
+		cmocka_unit_test(test_gen_deterministic),
+		cmocka_unit_test(test_gen_golden),
+		cmocka_unit_test(test_gen_distribution),
+		cmocka_unit_test(test_heap_order),
+		cmocka_unit_test(test_engine_one_job),
+		cmocka_unit_test(test_engine_fifo_two_jobs),
+		cmocka_unit_test(test_engine_preempt_restart),
+		cmocka_unit_test(test_engine_all_policies),
+		cmocka_unit_test(test_bound_one_job),
+		cmocka_unit_test(test_percentile),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

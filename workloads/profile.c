@@ -1,0 +1,765 @@
+/* SPDX-License-Identifier: MIT */
+/* Loads and validates the throughput profile table (models.csv and
+ * throughput.csv, format in workloads/profiles/PROVENANCE.md) and turns it
+ * into the scheduler's per-job sched_perf. */
+#include "profile.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+
+#define PROFILE_MAX_MODELS 256
+#define PROFILE_MAX_TYPES 32
+#define PROFILE_MAX_ALIASES 4
+#define PROFILE_MAX_FIELDS 16
+#define PROFILE_LINE_MAX 1024
+#define PROFILE_MAX_WORKERS (1u << (SCHED_SYNC_POINTS - 1))
+#define PROFILE_REFERENCE "V100"
+
+/* One (model, GPU type): compute time and the sync table, with the line of
+ * each row seen (0: none yet) for duplicate and hole reports. */
+struct profile_entry {
+	double compute_s;
+	double sync_s[SCHED_SYNC_POINTS][2];
+	uint32_t line[SCHED_SYNC_POINTS][2];
+	uint32_t first_line;
+};
+
+struct profile_model {
+	char name[SCHED_NAME_LEN];
+	char family[SCHED_NAME_LEN];
+	char aliases[PROFILE_MAX_ALIASES][SCHED_NAME_LEN];
+	uint32_t naliases;
+	uint32_t per_task_batch;
+	double params_m;
+	double restart_s;
+	uint32_t line;
+};
+
+struct profile {
+	uint32_t nmodels;
+	uint32_t ntypes;
+	struct profile_model models[PROFILE_MAX_MODELS];
+	char types[PROFILE_MAX_TYPES][SCHED_TYPE_NAME];
+	struct profile_entry *entries;	/* nmodels * PROFILE_MAX_TYPES */
+};
+
+/* A CSV file being read: simple comma rows, no quoting. */
+struct csv {
+	FILE *f;
+	const char *path;
+	uint32_t line;
+	char *buf;
+	size_t cap;
+	char *fields[PROFILE_MAX_FIELDS];
+	uint32_t nfields;
+	uint32_t ncols;		/* fields of the header row */
+};
+
+/* A column of a file's header: its name, whether it must be present, and
+ * the field index it was found at (-1: absent). */
+struct csv_col {
+	const char *name;
+	bool required;
+	int idx;
+};
+
+static int profile_err(char *errbuf, size_t errlen, const char *path, uint32_t line,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int profile_err(char *errbuf, size_t errlen, const char *path, uint32_t line,
+		       const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!errbuf || errlen == 0)
+		return ERR_BAD_PROFILE;
+	n = snprintf(errbuf, errlen, "%s:%u: ", path, line);
+	if (n < 0 || (size_t)n >= errlen)
+		return ERR_BAD_PROFILE;
+	va_start(ap, fmt);
+	vsnprintf(errbuf + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return ERR_BAD_PROFILE;
+}
+
+static char *profile_trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	return s;
+}
+
+/* Split the line in c->buf into c->fields; reject quotes and extra fields. */
+static int csv_split(struct csv *c, char *errbuf, size_t errlen)
+{
+	char *s = c->buf;
+
+	if (strchr(s, '"'))
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "quotes are not supported in profile tables");
+	c->nfields = 0;
+	for (;;) {
+		char *comma = strchr(s, ',');
+
+		if (c->nfields == PROFILE_MAX_FIELDS)
+			return profile_err(errbuf, errlen, c->path, c->line,
+					   "more than %d fields", PROFILE_MAX_FIELDS);
+		if (comma)
+			*comma = '\0';
+		c->fields[c->nfields++] = profile_trim(s);
+		if (!comma)
+			return 0;
+		s = comma + 1;
+	}
+}
+
+/*
+ * Read the next row that is not blank or a '#' comment. Returns 1 with the
+ * fields split, 0 at end of file, or a negative error.
+ */
+static int csv_next(struct csv *c, char *errbuf, size_t errlen)
+{
+	ssize_t n;
+
+	while ((n = getline(&c->buf, &c->cap, c->f)) >= 0) {
+		char *s;
+
+		c->line++;
+		if ((size_t)n != strlen(c->buf))
+			return profile_err(errbuf, errlen, c->path, c->line, "NUL byte in line");
+		if (n > PROFILE_LINE_MAX)
+			return profile_err(errbuf, errlen, c->path, c->line,
+					   "line longer than %d bytes", PROFILE_LINE_MAX);
+		s = profile_trim(c->buf);
+		if (*s == '\0' || *s == '#')
+			continue;
+		memmove(c->buf, s, strlen(s) + 1);
+		return csv_split(c, errbuf, errlen) ? ERR_BAD_PROFILE : 1;
+	}
+	if (ferror(c->f))
+		return profile_err(errbuf, errlen, c->path, c->line, "read error");
+	return 0;
+}
+
+/* Open path for reading; -errno with "path: reason" in errbuf. */
+static int csv_open(struct csv *c, const char *path, char *errbuf, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	c->path = path;
+	c->f = fopen(path, "r");
+	if (!c->f) {
+		int e = errno;
+
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static void csv_close(struct csv *c)
+{
+	if (c->f)
+		fclose(c->f);
+	free(c->buf);
+	c->f = NULL;
+	c->buf = NULL;
+}
+
+/* Read the header row and map it onto cols (NULL-name terminated). */
+static int csv_header(struct csv *c, struct csv_col *cols, char *errbuf, size_t errlen)
+{
+	int rc = csv_next(c, errbuf, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return profile_err(errbuf, errlen, c->path, c->line ? c->line : 1,
+				   "empty file, expected a header row");
+	for (struct csv_col *k = cols; k->name; k++)
+		k->idx = -1;
+	for (uint32_t i = 0; i < c->nfields; i++) {
+		struct csv_col *k = cols;
+
+		while (k->name && strcasecmp(k->name, c->fields[i]) != 0)
+			k++;
+		if (!k->name)
+			return profile_err(errbuf, errlen, c->path, c->line, "unknown column '%s'",
+					   c->fields[i]);
+		if (k->idx >= 0)
+			return profile_err(errbuf, errlen, c->path, c->line, "duplicate column '%s'",
+					   c->fields[i]);
+		k->idx = (int)i;
+	}
+	c->ncols = c->nfields;
+	for (struct csv_col *k = cols; k->name; k++)
+		if (k->required && k->idx < 0)
+			return profile_err(errbuf, errlen, c->path, c->line, "missing column '%s'",
+					   k->name);
+	return 0;
+}
+
+/* Next data row with as many fields as the header: 1, 0 at the end, or an error. */
+static int csv_row(struct csv *c, char *errbuf, size_t errlen)
+{
+	int rc = csv_next(c, errbuf, errlen);
+
+	if (rc == 1 && c->nfields != c->ncols)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "malformed row: expected %u comma-separated fields, got %u", c->ncols,
+				   c->nfields);
+	return rc;
+}
+
+/* The field of column col in the current row ("" for an absent optional one). */
+static const char *csv_field(const struct csv *c, const struct csv_col *col)
+{
+	return col->idx >= 0 ? c->fields[col->idx] : "";
+}
+
+static bool profile_parse_double(const char *s, double *out)
+{
+	char *end;
+
+	if (*s == '\0')
+		return false;
+	errno = 0;
+	*out = strtod(s, &end);
+	return *end == '\0' && errno == 0 && isfinite(*out);
+}
+
+static bool profile_parse_uint(const char *s, uint32_t max, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v > max)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* Names: 1..len-1 characters of [A-Za-z0-9._+-]. */
+static bool profile_name_ok(const char *s, size_t len)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= len)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || strchr("._+-", ch)))
+			return false;
+	}
+	return true;
+}
+
+static bool profile_model_matches(const struct profile_model *m, const char *name)
+{
+	if (strcasecmp(m->name, name) == 0)
+		return true;
+	for (uint32_t i = 0; i < m->naliases; i++)
+		if (strcasecmp(m->aliases[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Index of the model called name (or with that alias), or -1. */
+static int profile_model_index(const struct profile *p, const char *name)
+{
+	for (uint32_t i = 0; i < p->nmodels; i++)
+		if (profile_model_matches(&p->models[i], name))
+			return (int)i;
+	return -1;
+}
+
+static struct profile_entry *profile_entry_at(const struct profile *p, uint32_t m, uint32_t t)
+{
+	return &p->entries[(size_t)m * PROFILE_MAX_TYPES + t];
+}
+
+/* ------------------------------------------------------------ models.csv -- */
+
+enum { MC_MODEL, MC_FAMILY, MC_BATCH, MC_PARAMS, MC_RESTART, MC_ALIASES, MC_SOURCE };
+
+/* Check one name and that it is new; used for models and their aliases. */
+static int profile_model_name_add(const struct profile *p, const struct csv *c, char *dst,
+				  const char *name, const char *what, char *errbuf, size_t errlen)
+{
+	int other;
+
+	if (!profile_name_ok(name, SCHED_NAME_LEN))
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "bad %s name '%s' (1-%d characters of A-Z a-z 0-9 . _ + -)", what,
+				   name, SCHED_NAME_LEN - 1);
+	other = profile_model_index(p, name);
+	if (other >= 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "duplicate model name '%s' (first at line %u)", name,
+				   p->models[other].line);
+	strcpy(dst, name);
+	return 0;
+}
+
+static int profile_aliases_parse(struct profile *p, struct profile_model *m, const struct csv *c,
+				 const char *field, char *errbuf, size_t errlen)
+{
+	char buf[PROFILE_LINE_MAX + 1];
+	char *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", field);
+	for (char *a = strtok_r(buf, ";", &save); a; a = strtok_r(NULL, ";", &save)) {
+		int rc;
+
+		a = profile_trim(a);
+		if (m->naliases == PROFILE_MAX_ALIASES)
+			return profile_err(errbuf, errlen, c->path, c->line,
+					   "more than %d aliases", PROFILE_MAX_ALIASES);
+		if (strcasecmp(a, m->name) == 0)
+			continue;
+		rc = profile_model_name_add(p, c, m->aliases[m->naliases], a, "alias", errbuf, errlen);
+		if (rc)
+			return rc;
+		m->naliases++;
+	}
+	return 0;
+}
+
+static int profile_model_row(struct profile *p, const struct csv *c, const struct csv_col *cols,
+			     char *errbuf, size_t errlen)
+{
+	struct profile_model *m = &p->models[p->nmodels];
+	const char *batch = csv_field(c, &cols[MC_BATCH]);
+	const char *params = csv_field(c, &cols[MC_PARAMS]);
+	const char *restart = csv_field(c, &cols[MC_RESTART]);
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	m->line = c->line;
+	rc = profile_model_name_add(p, c, m->name, csv_field(c, &cols[MC_MODEL]), "model", errbuf,
+				    errlen);
+	if (rc)
+		return rc;
+	if (!profile_name_ok(csv_field(c, &cols[MC_FAMILY]), SCHED_NAME_LEN))
+		return profile_err(errbuf, errlen, c->path, c->line, "bad family name '%s'",
+				   csv_field(c, &cols[MC_FAMILY]));
+	strcpy(m->family, csv_field(c, &cols[MC_FAMILY]));
+	if (!profile_parse_uint(batch, 1000000, &m->per_task_batch) || m->per_task_batch == 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "per_task_batch must be an integer from 1 to 1000000, got '%s'", batch);
+	if (!profile_parse_double(params, &m->params_m) || m->params_m <= 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "params_millions must be a positive number, got '%s'", params);
+	if (!profile_parse_double(restart, &m->restart_s) || m->restart_s <= 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "restart_s must be a positive number of seconds, got '%s'", restart);
+	return profile_aliases_parse(p, m, c, csv_field(c, &cols[MC_ALIASES]), errbuf, errlen);
+}
+
+
+static int profile_models_read(struct profile *p, const char *path, char *errbuf, size_t errlen)
+{
+	struct csv_col cols[] = {
+		[MC_MODEL] = { "model", true, -1 },
+		[MC_FAMILY] = { "family", true, -1 },
+		[MC_BATCH] = { "per_task_batch", true, -1 },
+		[MC_PARAMS] = { "params_millions", true, -1 },
+		[MC_RESTART] = { "restart_s", true, -1 },
+		[MC_ALIASES] = { "aliases", false, -1 },
+		[MC_SOURCE] = { "source", false, -1 },
+		{ NULL, false, -1 },
+	};
+	struct csv c;
+	int rc = csv_open(&c, path, errbuf, errlen);
+
+	if (rc)
+		return rc;
+	rc = csv_header(&c, cols, errbuf, errlen);
+	while (rc == 0 && (rc = csv_row(&c, errbuf, errlen)) == 1) {
+		if (p->nmodels == PROFILE_MAX_MODELS)
+			rc = profile_err(errbuf, errlen, path, c.line, "more than %d models",
+					 PROFILE_MAX_MODELS);
+		else if ((rc = profile_model_row(p, &c, cols, errbuf, errlen)) == 0)
+			p->nmodels++;
+	}
+	if (rc == 0 && p->nmodels == 0)
+		rc = profile_err(errbuf, errlen, path, c.line, "no models");
+	csv_close(&c);
+	return rc;
+}
+
+/* -------------------------------------------------------- throughput.csv -- */
+
+enum { TC_MODEL, TC_TYPE, TC_WORKERS, TC_PLACEMENT, TC_COMPUTE, TC_SYNC, TC_SOURCE };
+
+/* One parsed throughput row. */
+struct profile_row {
+	uint32_t model;
+	uint32_t type;
+	uint32_t point;		/* log2 of workers */
+	uint32_t workers;
+	int placement;
+	double compute_s;
+	double sync_s;
+};
+
+/* GPU type index by name, adding it when new. */
+static int profile_type_intern(struct profile *p, const struct csv *c, const char *name,
+			       char *errbuf, size_t errlen)
+{
+	int t = profile_gpu_type_find(p, name);
+
+	if (t >= 0)
+		return t;
+	if (!profile_name_ok(name, SCHED_TYPE_NAME))
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "bad GPU type '%s' (1-%d characters of A-Z a-z 0-9 . _ + -)", name,
+				   SCHED_TYPE_NAME - 1);
+	if (p->ntypes == PROFILE_MAX_TYPES)
+		return profile_err(errbuf, errlen, c->path, c->line, "more than %d GPU types",
+				   PROFILE_MAX_TYPES);
+	strcpy(p->types[p->ntypes], name);
+	return (int)p->ntypes++;
+}
+
+static int profile_placement_parse(const char *s)
+{
+	if (strcasecmp(s, "consolidated") == 0)
+		return SCHED_CONSOLIDATED;
+	if (strcasecmp(s, "spread") == 0)
+		return SCHED_SPREAD;
+	return -1;
+}
+
+/* Parse the model, type, workers and placement fields of a row. */
+static int profile_row_keys(struct profile *p, const struct csv *c, const struct csv_col *cols,
+			    struct profile_row *r, char *errbuf, size_t errlen)
+{
+	const char *model = csv_field(c, &cols[TC_MODEL]);
+	const char *workers = csv_field(c, &cols[TC_WORKERS]);
+	const char *placement = csv_field(c, &cols[TC_PLACEMENT]);
+	int m = -1, t;
+
+	for (uint32_t i = 0; i < p->nmodels && m < 0; i++)
+		if (strcasecmp(p->models[i].name, model) == 0)
+			m = (int)i;
+	if (m < 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "unknown model '%s' (not in models.csv)", model);
+	t = profile_type_intern(p, c, csv_field(c, &cols[TC_TYPE]), errbuf, errlen);
+	if (t < 0)
+		return t;
+	if (!profile_parse_uint(workers, PROFILE_MAX_WORKERS, &r->workers) || r->workers == 0 ||
+	    (r->workers & (r->workers - 1)) != 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "workers must be a power of two from 1 to %u, got '%s'",
+				   PROFILE_MAX_WORKERS, workers);
+	r->placement = profile_placement_parse(placement);
+	if (r->placement < 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "placement must be consolidated or spread, got '%s'", placement);
+	r->model = (uint32_t)m;
+	r->type = (uint32_t)t;
+	r->point = 0;
+	while ((1u << r->point) < r->workers)
+		r->point++;
+	return 0;
+}
+
+/* Parse and range-check the two times of a row. */
+static int profile_row_times(const struct csv *c, const struct csv_col *cols,
+			     struct profile_row *r, char *errbuf, size_t errlen)
+{
+	const char *compute = csv_field(c, &cols[TC_COMPUTE]);
+	const char *sync = csv_field(c, &cols[TC_SYNC]);
+
+	if (!profile_parse_double(compute, &r->compute_s) || r->compute_s <= 0)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "compute_s must be a positive number of seconds, got '%s'", compute);
+	if (!profile_parse_double(sync, &r->sync_s) || r->sync_s < 0 ||
+	    (r->sync_s == 0 && r->workers > 1))
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "sync_s must be a positive number of seconds (0 allowed for 1 worker only), got '%s'",
+				   sync);
+	return 0;
+}
+
+/* Store a parsed row, rejecting duplicates and a changing compute time. */
+static int profile_row_store(struct profile *p, const struct csv *c, const struct profile_row *r,
+			     char *errbuf, size_t errlen)
+{
+	struct profile_entry *e = profile_entry_at(p, r->model, r->type);
+	uint32_t *seen = &e->line[r->point][r->placement];
+	const char *where = r->placement == SCHED_SPREAD ? "spread" : "consolidated";
+
+	if (*seen)
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "duplicate row for model %s, type %s, %u workers %s (first at line %u)",
+				   p->models[r->model].name, p->types[r->type], r->workers, where, *seen);
+	if (e->first_line == 0) {
+		e->first_line = c->line;
+		e->compute_s = r->compute_s;
+	} else if (fabs(r->compute_s - e->compute_s) > 1e-9 * e->compute_s) {
+		return profile_err(errbuf, errlen, c->path, c->line,
+				   "compute_s %g differs from %g at line %u (one value per model and type)",
+				   r->compute_s, e->compute_s, e->first_line);
+	}
+	*seen = c->line;
+	e->sync_s[r->point][r->placement] = r->sync_s;
+	return 0;
+}
+
+static int profile_throughput_read(struct profile *p, const char *path, char *errbuf,
+				   size_t errlen)
+{
+	struct csv_col cols[] = {
+		[TC_MODEL] = { "model", true, -1 },
+		[TC_TYPE] = { "gpu_type", true, -1 },
+		[TC_WORKERS] = { "workers", true, -1 },
+		[TC_PLACEMENT] = { "placement", true, -1 },
+		[TC_COMPUTE] = { "compute_s", true, -1 },
+		[TC_SYNC] = { "sync_s", true, -1 },
+		[TC_SOURCE] = { "source", false, -1 },
+		{ NULL, false, -1 },
+	};
+	struct csv c;
+	int rc = csv_open(&c, path, errbuf, errlen);
+
+	if (rc)
+		return rc;
+	rc = csv_header(&c, cols, errbuf, errlen);
+	while (rc == 0 && (rc = csv_row(&c, errbuf, errlen)) == 1) {
+		struct profile_row r;
+
+		rc = profile_row_keys(p, &c, cols, &r, errbuf, errlen);
+		if (rc == 0)
+			rc = profile_row_times(&c, cols, &r, errbuf, errlen);
+		if (rc == 0)
+			rc = profile_row_store(p, &c, &r, errbuf, errlen);
+	}
+	csv_close(&c);
+	return rc;
+}
+
+/* ------------------------------------------------------------ validation -- */
+
+/* Every (model, type) with a row must have all 2 x SCHED_SYNC_POINTS rows. */
+static int profile_holes_check(const struct profile *p, const char *path, char *errbuf,
+			       size_t errlen)
+{
+	for (uint32_t m = 0; m < p->nmodels; m++) {
+		for (uint32_t t = 0; t < p->ntypes; t++) {
+			const struct profile_entry *e = profile_entry_at(p, m, t);
+
+			if (e->first_line == 0)
+				continue;
+			for (uint32_t i = 0; i < SCHED_SYNC_POINTS; i++)
+				for (int pl = 0; pl < 2; pl++)
+					if (e->line[i][pl] == 0)
+						return profile_err(errbuf, errlen, path, e->first_line,
+								   "hole: model %s on %s has no row for %u workers %s",
+								   p->models[m].name, p->types[t], 1u << i,
+								   pl == SCHED_SPREAD ? "spread" : "consolidated");
+		}
+	}
+	return 0;
+}
+
+/* Every model needs rows, and rows on the reference type. */
+static int profile_models_check(const struct profile *p, const char *path, char *errbuf,
+				size_t errlen)
+{
+	int ref = profile_gpu_type_find(p, PROFILE_REFERENCE);
+
+	for (uint32_t m = 0; m < p->nmodels; m++) {
+		bool any = false;
+
+		for (uint32_t t = 0; t < p->ntypes; t++)
+			any = any || profile_entry_at(p, m, t)->first_line != 0;
+		if (!any)
+			return profile_err(errbuf, errlen, path, p->models[m].line,
+					   "model %s has no rows in throughput.csv", p->models[m].name);
+		if (ref < 0 || profile_entry_at(p, m, (uint32_t)ref)->first_line == 0)
+			return profile_err(errbuf, errlen, path, p->models[m].line,
+					   "model %s has no rows for the reference type %s in throughput.csv",
+					   p->models[m].name, PROFILE_REFERENCE);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- public -- */
+
+static int profile_path(char *buf, size_t len, const char *dir, const char *file)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, file);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int profile_read_all(struct profile *p, const char *dir, char *errbuf, size_t errlen)
+{
+	char models[PATH_MAX], thr[PATH_MAX];
+	int rc;
+
+	if (profile_path(models, sizeof(models), dir, "models.csv") ||
+	    profile_path(thr, sizeof(thr), dir, "throughput.csv")) {
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "%s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	rc = profile_models_read(p, models, errbuf, errlen);
+	if (rc)
+		return rc;
+	p->entries = calloc((size_t)p->nmodels * PROFILE_MAX_TYPES, sizeof(*p->entries));
+	if (!p->entries)
+		return -ENOMEM;
+	rc = profile_throughput_read(p, thr, errbuf, errlen);
+	if (rc == 0)
+		rc = profile_holes_check(p, thr, errbuf, errlen);
+	if (rc == 0)
+		rc = profile_models_check(p, models, errbuf, errlen);
+	return rc;
+}
+
+int profile_load(const char *dir, struct profile **out, char *errbuf, size_t errlen)
+{
+	struct profile *p;
+	int rc;
+
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	if (!dir || !out)
+		return -EINVAL;
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	rc = profile_read_all(p, dir, errbuf, errlen);
+	if (rc) {
+		profile_free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+void profile_free(struct profile *p)
+{
+	if (!p)
+		return;
+	free(p->entries);
+	free(p);
+}
+
+uint32_t profile_model_count(const struct profile *p)
+{
+	return p ? p->nmodels : 0;
+}
+
+const char *profile_model_name(const struct profile *p, uint32_t model)
+{
+	return p && model < p->nmodels ? p->models[model].name : NULL;
+}
+
+int profile_model_find(const struct profile *p, const char *name)
+{
+	int m = p && name ? profile_model_index(p, name) : -1;
+
+	return m >= 0 ? m : ERR_UNKNOWN_MODEL;
+}
+
+uint32_t profile_gpu_type_count(const struct profile *p)
+{
+	return p ? p->ntypes : 0;
+}
+
+const char *profile_gpu_type_name(const struct profile *p, uint32_t type)
+{
+	return p && type < p->ntypes ? p->types[type] : NULL;
+}
+
+int profile_gpu_type_find(const struct profile *p, const char *name)
+{
+	if (!p || !name)
+		return ERR_UNKNOWN_GPU;
+	for (uint32_t t = 0; t < p->ntypes; t++)
+		if (strcasecmp(p->types[t], name) == 0)
+			return (int)t;
+	return ERR_UNKNOWN_GPU;
+}
+
+const char *profile_reference_type(const struct profile *p)
+{
+	int t = profile_gpu_type_find(p, PROFILE_REFERENCE);
+
+	return t >= 0 ? p->types[t] : PROFILE_REFERENCE;
+}
+
+double profile_reference_compute_s(const struct profile *p, uint32_t model)
+{
+	int t = profile_gpu_type_find(p, PROFILE_REFERENCE);
+
+	if (t < 0 || model >= p->nmodels)
+		return 0;
+	return profile_entry_at(p, model, (uint32_t)t)->compute_s;
+}
+
+/* Raise perf's sync table to the one of entry e (the largest wins). */
+static void profile_sync_merge(struct sched_perf *perf, const struct profile_entry *e)
+{
+	for (uint32_t i = 0; i < SCHED_SYNC_POINTS; i++)
+		for (int pl = 0; pl < 2; pl++)
+			perf->sync_s[i][pl] = fmax(perf->sync_s[i][pl], e->sync_s[i][pl]);
+}
+
+int profile_perf_fill(const struct profile *p, uint32_t model, const char *const *type_names,
+		      uint32_t ntypes, struct sched_perf *perf, char *errbuf, size_t errlen)
+{
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	if (!p || !perf || (ntypes && !type_names) || ntypes > SCHED_MAX_TYPES)
+		return -EINVAL;
+	if (model >= p->nmodels)
+		return ERR_UNKNOWN_MODEL;
+	memset(perf, 0, sizeof(*perf));
+	for (uint32_t t = 0; t < ntypes; t++) {
+		int idx = profile_gpu_type_find(p, type_names[t]);
+		const struct profile_entry *e;
+
+		if (idx < 0) {
+			if (errbuf && errlen)
+				snprintf(errbuf, errlen, "unknown GPU type '%s' (not in the profile)",
+					 type_names[t] ? type_names[t] : "(null)");
+			memset(perf, 0, sizeof(*perf));
+			return ERR_UNKNOWN_GPU;
+		}
+		e = profile_entry_at(p, model, (uint32_t)idx);
+		if (e->first_line == 0)
+			continue;	/* the model cannot run on this type */
+		perf->compute_s[t] = e->compute_s;
+		profile_sync_merge(perf, e);
+	}
+	perf->restart_s = p->models[model].restart_s;
+	return 0;
+}
