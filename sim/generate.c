@@ -29,9 +29,23 @@ static const double gen_weights[] = { 1, 2, 4, 8 };
 #define GEN_LONG_LO 3.0
 #define GEN_LONG_HI 4.0
 
+/* Copy at most 40 characters of user text for a message, control
+ * characters replaced, so the message stays one printable line. */
+static const char *gen_quote(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (; *s && n + 1 < len && n < 40; s++)
+		buf[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	buf[n] = '\0';
+	return buf;
+}
+
 static int gen_fail(char *errbuf, size_t errlen, const char *key, const char *why, const char *val)
 {
-	snprintf(errbuf, errlen, "%s: %s '%.40s'", key, why, val);
+	char q[48];
+
+	snprintf(errbuf, errlen, "%s: %s '%s'", key, why, gen_quote(val, q, sizeof(q)));
 	return ERR_BAD_SPEC;
 }
 
@@ -48,8 +62,8 @@ static int gen_parse_u64(const char *key, const char *val, uint64_t min, uint64_
 	if (errno || *end != '\0')
 		return gen_fail(errbuf, errlen, key, "expected a whole number, got", val);
 	if (v < min || v > max) {
-		snprintf(errbuf, errlen, "%s: must be between %llu and %llu, got '%.40s'", key,
-			 (unsigned long long)min, (unsigned long long)max, val);
+		snprintf(errbuf, errlen, "%s: must be between %llu and %llu, got %llu", key,
+			 (unsigned long long)min, (unsigned long long)max, v);
 		return ERR_BAD_SPEC;
 	}
 	*out = v;
@@ -66,7 +80,7 @@ static int gen_parse_load(const char *val, double *out, char *errbuf, size_t err
 	if (end == val || *end != '\0' || errno || !isfinite(v) || isspace((unsigned char)val[0]))
 		return gen_fail(errbuf, errlen, "load", "expected a number, got", val);
 	if (!(v > 0) || v > SIM_GEN_MAX_LOAD) {
-		snprintf(errbuf, errlen, "load: must be > 0 and <= %g, got '%.40s'", SIM_GEN_MAX_LOAD, val);
+		snprintf(errbuf, errlen, "load: must be > 0 and <= %g, got %g", SIM_GEN_MAX_LOAD, v);
 		return ERR_BAD_SPEC;
 	}
 	*out = v;
@@ -79,20 +93,21 @@ static int gen_item_apply(const char *item, struct sim_gen_spec *out, unsigned *
 {
 	static const char *const keys[] = { "jobs", "seed", "load" };
 	const char *eq = strchr(item, '=');
-	char key[GEN_ITEM_MAX];
+	char key[GEN_ITEM_MAX], q[48];
 	uint64_t v;
 	unsigned k;
 	int rc;
 
 	if (!eq) {
-		snprintf(errbuf, errlen, "'%.40s': expected key=value", item);
+		snprintf(errbuf, errlen, "'%s': expected key=value", gen_quote(item, q, sizeof(q)));
 		return ERR_BAD_SPEC;
 	}
 	snprintf(key, sizeof(key), "%.*s", (int)(eq - item), item);
 	for (k = 0; k < 3 && strcmp(key, keys[k]) != 0; k++)
 		;
 	if (k == 3) {
-		snprintf(errbuf, errlen, "%.40s: unknown key (expected jobs, seed, load)", key);
+		snprintf(errbuf, errlen, "%s: unknown key (expected jobs, seed, load)",
+			 gen_quote(key, q, sizeof(q)));
 		return ERR_BAD_SPEC;
 	}
 	if (*seen & (1u << k)) {
@@ -120,16 +135,16 @@ int sim_gen_spec_parse(const char *text, struct sim_gen_spec *out, char *errbuf,
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		char item[GEN_ITEM_MAX];
+		char item[GEN_ITEM_MAX], q[48];
 		int rc;
 
 		if (len == 0) {
-			snprintf(errbuf, errlen, "empty item in '%.60s' (expected jobs=N,seed=S[,load=L])",
-				 text);
+			snprintf(errbuf, errlen, "empty item in '%s' (expected jobs=N,seed=S[,load=L])",
+				 gen_quote(text, q, sizeof(q)));
 			return ERR_BAD_SPEC;
 		}
 		if (len >= sizeof(item)) {
-			snprintf(errbuf, errlen, "item '%.40s...' too long", p);
+			snprintf(errbuf, errlen, "item '%s...' too long", gen_quote(p, q, sizeof(q)));
 			return ERR_BAD_SPEC;
 		}
 		memcpy(item, p, len);

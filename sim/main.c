@@ -329,6 +329,15 @@ static int sim_main(const struct sim_args *a, struct sim_run *run, double t0, ch
 	return 0;
 }
 
+/* Errors are one line on stderr, whatever bytes the input held. */
+static void sim_error_print(char *msg)
+{
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fprintf(stderr, "hare-sim: %s\n", msg);
+}
+
 int main(int argc, char **argv)
 {
 	static struct sim_args args;
@@ -338,7 +347,7 @@ int main(int argc, char **argv)
 	int status;
 
 	if (sim_args_parse(argc, argv, &args, errbuf, sizeof(errbuf)) < 0) {
-		fprintf(stderr, "hare-sim: %s\n", errbuf);
+		sim_error_print(errbuf);
 		return EXIT_USAGE;
 	}
 	if (args.help) {
@@ -347,7 +356,7 @@ int main(int argc, char **argv)
 	}
 	status = sim_main(&args, &run, t0, errbuf, sizeof(errbuf));
 	if (status != 0)
-		fprintf(stderr, "hare-sim: %s\n", errbuf);
+		sim_error_print(errbuf);
 	for (uint32_t i = 0; i < SIM_MAX_POLICIES; i++)
 		if (run.pol[i])
 			sched_policy_free(run.pol[i]);

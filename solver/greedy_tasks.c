@@ -66,10 +66,11 @@ int sched_greedy_tasks(const struct sched_cluster *c, const struct sched_job *jo
 	double *ready = calloc(njobs + 1, sizeof(double));
 	uint32_t *next = calloc(njobs + 1, sizeof(uint32_t));
 	uint32_t *used = calloc(c->ngpus + 1, sizeof(uint32_t));
+	size_t *mark = calloc(c->ngpus + 1, sizeof(size_t));
 	size_t ns = 0;
 	int rc = -ENOMEM;
 
-	if (!gpu_free || !ready || !next || !used)
+	if (!gpu_free || !ready || !next || !used || !mark)
 		goto out;
 	rc = greedy_order_check(jobs, njobs, order, norder, next);
 	if (rc)
@@ -99,7 +100,10 @@ int sched_greedy_tasks(const struct sched_cluster *c, const struct sched_job *jo
 			};
 			gpu_free[g] = slots[ns - 1].end_s;
 			round_end = fmax(round_end, gpu_free[g]);
-			used[nused++] = g;
+			if (mark[g] != i + 1) {	/* each GPU listed once per round */
+				mark[g] = i + 1;
+				used[nused++] = g;
+			}
 		}
 		if (sync_holds_gpu)
 			for (uint32_t u = 0; u < nused; u++)
@@ -113,5 +117,6 @@ out:
 	free(ready);
 	free(next);
 	free(used);
+	free(mark);
 	return rc;
 }

@@ -18,7 +18,7 @@
 #define LP_INOUT_TRIES 30	/* midpoint halvings before separating at the LP point */
 #endif
 #ifndef LP_INOUT_ALPHA
-#define LP_INOUT_ALPHA 0.5
+#define LP_INOUT_ALPHA 0.3	/* weight of the LP solution in the midpoint */
 #endif
 #ifndef LP_PRUNE_EVERY
 #define LP_PRUNE_EVERY 5	/* rounds between removals of slack cut rows */
@@ -59,6 +59,7 @@ struct lp_glpk {
 	uint64_t *row_hash;	/* row_hash[r]: hash of cut row nchain + 1 + r */
 	size_t nrow_hash, row_hash_cap;
 	int nchain;		/* chain rows come first */
+	bool inout;		/* feas holds a centre */
 	struct timespec t0;
 	struct lp_stats st;
 };
@@ -497,7 +498,7 @@ static long lp_glpk_find_cuts(struct lp_glpk *g, double tol)
 {
 	size_t n = g->in->n, nc;
 
-	for (int t = 0; t <= LP_INOUT_TRIES; t++) {
+	for (int t = g->inout ? 0 : LP_INOUT_TRIES; t <= LP_INOUT_TRIES; t++) {
 		bool last = t == LP_INOUT_TRIES;
 		double v;
 
@@ -600,8 +601,10 @@ static int lp_glpk_loop(struct lp_glpk *g, double tol)
 	double tol_bnd = 1e-7;
 	int rc = lp_glpk_centre(g);
 
-	if (rc)
+	/* Chains so long that lb leaves lp_input_check's range: no centre. */
+	if (rc && rc != -EINVAL)
 		return rc;
+	g->inout = rc == 0;
 	do
 		rc = lp_glpk_round(g, tol, &tol_bnd);
 	while (rc == 0);

@@ -336,8 +336,8 @@ static int profile_aliases_parse(struct profile *p, struct profile_model *m, con
 		if (m->naliases == PROFILE_MAX_ALIASES)
 			return profile_err(errbuf, errlen, c->path, c->line,
 					   "more than %d aliases", PROFILE_MAX_ALIASES);
-		if (strcasecmp(a, m->name) == 0)
-			continue;
+		if (profile_model_matches(m, a))
+			continue;	/* repeats the model's own name or an alias */
 		rc = profile_model_name_add(p, c, m->aliases[m->naliases], a, "alias", errbuf, errlen);
 		if (rc)
 			return rc;
@@ -376,7 +376,6 @@ static int profile_model_row(struct profile *p, const struct csv *c, const struc
 				   "restart_s must be a positive number of seconds, got '%s'", restart);
 	return profile_aliases_parse(p, m, c, csv_field(c, &cols[MC_ALIASES]), errbuf, errlen);
 }
-
 
 static int profile_models_read(struct profile *p, const char *path, char *errbuf, size_t errlen)
 {

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* hared's durable state in SQLite (WAL): jobs and their state transitions,
+ * progress in rounds, nodes, events, learned speeds. A job is acknowledged
+ * to its submitter only after store_job_insert has committed it. All calls
+ * run on the daemon's loop thread; writes that can wait are batched into
+ * one transaction by store_flush (group commit). */
+#ifndef HARE_STORE_H
+#define HARE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+enum store_job_state {
+	STORE_QUEUED = 1,
+	STORE_RUNNING = 2,
+	STORE_DONE = 3,
+	STORE_CANCELLED = 4,
+	STORE_FAILED = 5,
+};
+
+#define STORE_MAX_TYPES 16
+
+struct store_job {
+	uint64_t id;
+	char user[64];
+	char name[64];
+	char model[32];
+	uint32_t tasks, min_gpus, max_gpus;
+	uint64_t rounds_total, rounds_done;
+	double weight;
+	uint32_t ntypes;		/* allowed GPU types; 0 = any */
+	char types[STORE_MAX_TYPES][16];
+	char command[512];
+	enum store_job_state state;
+	double submit_time, start_time, finish_time;	/* unix seconds; 0 = not yet */
+	uint32_t restarts;
+	double loss;			/* last reported; NAN if none */
+};
+
+/* Open (creating if needed) the database at path, in WAL mode with
+ * synchronous=FULL, and create or check the schema (a schema version in
+ * PRAGMA user_version; a newer one is refused). 0, or a negative code with
+ * the reason in errbuf. */
+int store_open(const char *path, struct store **out, char *errbuf, size_t errlen);
+
+/* Commit pending batched writes, then close. NULL is a no-op. */
+void store_close(struct store *s);
+
+/* Insert a new job (id assigned here, written back into job->id) and commit
+ * at once, together with any batched writes. */
+int store_job_insert(struct store *s, struct store_job *job);
+
+/* Batched (committed by the next store_flush or immediate write):
+ * progress, state changes, restarts, loss, times. */
+int store_job_progress(struct store *s, uint64_t id, uint64_t rounds_done, double loss);
+int store_job_state(struct store *s, uint64_t id, enum store_job_state state, double when);
+int store_job_restarted(struct store *s, uint64_t id, uint32_t restarts);
+
+/* Append an event (kind: "submit", "start", "preempt", "done", "cancel",
+ * "node-up", "node-down", ...) with a short detail; batched. */
+int store_event(struct store *s, double when, uint64_t job_id, const char *kind, const char *detail);
+
+/* Remember a node and its GPUs ("V100:4,T4:4"); batched. */
+int store_node(struct store *s, const char *name, const char *gpus, double last_seen);
+
+/* Learned per (model, GPU type) speed: measured / profiled round-time ratio
+ * and the number of rounds behind it; batched. */
+int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio, double rounds);
+
+/* Commit every batched write in one transaction. Cheap when nothing is
+ * pending. */
+int store_flush(struct store *s);
+
+/* Load every job not in a final state (QUEUED or RUNNING) in id order, for
+ * a restart: calls cb for each; a non-zero return stops and is returned. */
+typedef int (*store_job_cb)(void *user, const struct store_job *job);
+int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *user);
+
+/* One job by id: 0, or -ENOENT. */
+int store_job_get(struct store *s, uint64_t id, struct store_job *out);
+
+/* Learned speeds, for start-up: cb(user, model, type, ratio, rounds). */
+typedef int (*store_speed_cb)(void *user, const char *model, const char *gpu_type, double ratio,
+			      double rounds);
+int store_speeds_load(struct store *s, store_speed_cb cb, void *user);
+
+#endif
