@@ -24,13 +24,24 @@ static double bound_min_sync(const struct sched_job *j)
 	return isfinite(best) && best > 0 ? best : 0;
 }
 
-static uint32_t bound_gpus_up(const struct sched_cluster *c)
+/* Effective machines (see sched_effective_gpus): per GPU, the largest
+ * speed any job of the workload has there relative to its fastest type. */
+static double bound_machines(const struct sched_cluster *c, const struct sim_workload *w)
 {
-	uint32_t n = 0;
+	double speed[SCHED_MAX_TYPES] = { 0 }, m = 0;
 
+	for (uint32_t i = 0; i < w->njobs; i++) {
+		const struct sched_perf *perf = &w->jobs[i].spec.perf;
+		double p = sched_perf_fastest(perf, c->ntypes);
+
+		for (uint32_t t = 0; t < c->ntypes && p > 0; t++)
+			if (perf->compute_s[t] > 0)
+				speed[t] = fmax(speed[t], p / perf->compute_s[t]);
+	}
 	for (uint32_t g = 0; g < c->ngpus; g++)
-		n += c->gpus[g].up;
-	return n;
+		if (c->gpus[g].up)
+			m += speed[c->gpus[g].type];
+	return m;
 }
 
 int sim_bound_compute(const struct sched_cluster *c, const struct sim_workload *w,
@@ -38,7 +49,7 @@ int sim_bound_compute(const struct sched_cluster *c, const struct sim_workload *
 {
 	struct lp_item *items = calloc(w->njobs + 1, sizeof(*items));
 	double *completion = calloc(w->njobs + 1, sizeof(*completion));
-	struct lp_input in = { .n = w->njobs, .items = items, .machines = bound_gpus_up(c) };
+	struct lp_input in = { .n = w->njobs, .items = items, .machines = bound_machines(c, w) };
 	double sum_w = 0, extra = 0, objective = 0;
 	int rc = 0;
 

@@ -361,8 +361,9 @@ static int cluster_file_read(const char *path, char **text, char *errbuf, size_t
 		snprintf(errbuf, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
+	errno = 0;
 	n = fread(*text, 1, CLUSTER_MAX_FILE_BYTES + 1, f);
-	rc = ferror(f) ? -EIO : 0;
+	rc = ferror(f) ? -(errno ? errno : EIO) : 0;
 	fclose(f);
 	if (rc == 0 && n > CLUSTER_MAX_FILE_BYTES) {
 		snprintf(errbuf, errlen, "%s: file larger than 1 MiB", path);
@@ -371,7 +372,7 @@ static int cluster_file_read(const char *path, char **text, char *errbuf, size_t
 		snprintf(errbuf, errlen, "%s: file holds a NUL byte", path);
 		rc = ERR_BAD_CONFIG;
 	} else if (rc < 0) {
-		snprintf(errbuf, errlen, "%s: read error", path);
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(-rc));
 	}
 	if (rc < 0) {
 		free(*text);

@@ -6,7 +6,7 @@
 #include "engine.h"
 #include "err.h"
 #include "profile.h"
-#include "report.h"
+#include "summary.h"
 #include "workload.h"
 
 #include <errno.h>
@@ -23,6 +23,8 @@
 #endif
 
 #define SIM_MAX_POLICIES 16
+/* The LP bound takes O(jobs^2) time: past this many jobs it is skipped. */
+#define SIM_BOUND_MAX_JOBS 50000
 #define EXIT_USAGE 2
 #define EXIT_RUN 1
 
@@ -67,7 +69,8 @@ static const char usage[] =
 	"  --profiles DIR     throughput profile directory (default: %s)\n"
 	"  --out DIR          write DIR/<policy>/jobs.csv and DIR/summary.json\n"
 	"  --json             print the summary JSON on stdout instead of the table\n"
-	"  --no-bound         skip the offline LP lower bound (O(jobs^2) time)\n"
+	"  --no-bound         skip the offline LP lower bound (O(jobs^2) time; skipped\n"
+	"                     anyway above 50000 jobs)\n"
 	"  --help             show this help\n"
 	"\n"
 	"Example:\n"
@@ -313,7 +316,7 @@ static int sim_main(const struct sim_args *a, struct sim_run *run, double t0, ch
 
 	if (rc < 0)
 		return rc == -ENOMEM ? EXIT_RUN : EXIT_USAGE;
-	if (a->bound) {
+	if (a->bound && run->work.njobs <= SIM_BOUND_MAX_JOBS) {
 		rc = sim_bound_compute(&run->cluster.sched, &run->work, &run->bound_s, errbuf, errlen);
 		if (rc < 0)
 			return EXIT_RUN;

@@ -63,6 +63,11 @@ struct sched_lease_opts {
 	bool consolidate;	/* prefer fewest nodes among equal choices */
 	bool stop_at_blocked;	/* strict order: once a job cannot start now,
 				 * later jobs are not placed (FIFO's head of line) */
+	bool preempt;		/* a job may take GPUs held by running jobs later
+				 * in the order (off: held GPUs are only ever
+				 * reused by their own job) */
+	bool pin_running;	/* a running job whose GPUs are all still free
+				 * keeps them without looking for better ones */
 	bool wait_for_faster;	/* a job that could start now may instead wait
 				 * for GPUs that free up later if it would finish
 				 * earlier there (pure earliest finish); off: later

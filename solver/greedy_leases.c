@@ -41,6 +41,7 @@ struct lease_ctx {
 	struct lease_heap *heaps;	/* [t] */
 	uint32_t *stamp;	/* per GPU, query marks */
 	uint32_t stamp_now;
+	uint32_t *owner;	/* per GPU: protected for this job index + 1, 0 none */
 	uint32_t *pick;		/* scratch: chosen GPUs */
 	uint16_t *ptasks;
 };
@@ -143,6 +144,49 @@ static void lease_take_gpu(struct lease_ctx *x, uint32_t g, double until)
 	heap_push(&x->heaps[tl[1]], until, g);
 }
 
+/* Give a protected GPU back to the free pool (its owner is being planned). */
+static void lease_release_gpu(struct lease_ctx *x, uint32_t g)
+{
+	const struct sched_gpu *gpu = &x->c->gpus[g];
+	uint32_t tl[2] = { gpu->type, x->nt - 1 };
+
+	if (x->free_now[g] || !gpu->up)
+		return;
+	x->free_now[g] = 1;
+	for (int i = 0; i < 2; i++) {
+		bk_unlink(x, gpu->node, tl[i]);
+		x->cnt[gpu->node * x->nt + tl[i]]++;
+		bk_link(x, gpu->node, tl[i]);
+		x->type_free[tl[i]]++;
+	}
+	x->gpu_free[g] = x->now;
+	heap_push(&x->heaps[tl[0]], x->now, g);
+	heap_push(&x->heaps[tl[1]], x->now, g);
+}
+
+/* Without preemption, running jobs' GPUs are kept from everyone else until
+ * their own job is planned; they are projected busy until its finish. */
+static void lease_protect_running(struct lease_ctx *x)
+{
+	for (uint32_t i = 0; i < x->snap->njobs; i++) {
+		const struct sched_job *j = &x->snap->jobs[i];
+		double until;
+
+		if (!sched_job_is_running(j))
+			continue;
+		until = x->now + (double)sched_job_rounds_left(j) *
+				 sched_round_time(x->c, j, j->held_gpus, j->held_tasks, j->nheld);
+		for (uint32_t k = 0; k < j->nheld; k++) {
+			uint32_t g = j->held_gpus[k];
+
+			if (g >= x->c->ngpus || !x->free_now[g])
+				continue;
+			x->owner[g] = i + 1;
+			lease_take_gpu(x, g, isfinite(until) ? until : x->now);
+		}
+	}
+}
+
 static void lease_ctx_free(struct lease_ctx *x)
 {
 	free(x->gpu_free);
@@ -161,6 +205,7 @@ static void lease_ctx_free(struct lease_ctx *x)
 	free(x->stamp);
 	free(x->pick);
 	free(x->ptasks);
+	free(x->owner);
 }
 
 static int lease_ctx_alloc(struct lease_ctx *x)
@@ -180,10 +225,11 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->heaps = calloc(x->nt, sizeof(struct lease_heap));
 	x->stamp = calloc(ng, sizeof(uint32_t));
 	x->pick = calloc(3 * (size_t)ng, sizeof(uint32_t));
+	x->owner = calloc(ng, sizeof(uint32_t));
 	x->ptasks = calloc(ng, sizeof(uint16_t));
 	if (!x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
 	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
-	    !x->ptasks)
+	    !x->ptasks || !x->owner)
 		return -ENOMEM;
 	return 0;
 }
@@ -571,7 +617,15 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 	if (lj.kmax < lj.kmin || lj.rounds <= 0)
 		return 0;
 	lj.restart = j->first_start_s >= 0 ? j->perf.restart_s : 0;
-	lease_eval_all(x, &lj, &best, fut);
+	for (uint32_t k = 0; k < j->nheld; k++)
+		if (j->held_gpus[k] < x->c->ngpus && x->owner[j->held_gpus[k]] == ji + 1) {
+			x->owner[j->held_gpus[k]] = 0;
+			lease_release_gpu(x, j->held_gpus[k]);
+		}
+	if (x->opts->pin_running && sched_job_is_running(j))
+		lease_eval_keep(x, &lj, &best);
+	if (best.kind == 0)
+		lease_eval_all(x, &lj, &best, fut);
 	if (best.kind == 0)
 		return 0;
 	n = lease_materialise(x, &lj, &best, fut);
@@ -602,6 +656,8 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 	struct lease_ctx x = { .snap = snap, .c = snap->cluster, .opts = opts, .now = snap->now_s };
 	int rc = lease_ctx_init(&x);
 
+	if (rc == 0 && !opts->preempt)
+		lease_protect_running(&x);
 	for (uint32_t r = 0; rc == 0 && r < norder; r++) {
 		uint32_t ji = order[r];
 

@@ -56,7 +56,7 @@ static int lp_exact_cost_cmp(const void *pa, const void *pb)
 	const struct lp_exact_item *a = pa, *b = pb;
 
 	if (a->cost != b->cost)
-		return a->cost < b->cost ? -1 : 1;
+		return a->cost > b->cost ? -1 : 1;
 	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 

@@ -37,6 +37,23 @@ double sched_perf_fastest(const struct sched_perf *perf, uint32_t ntypes)
 	return best;
 }
 
+double sched_effective_gpus(const struct sched_cluster *c, const struct sched_job *jobs, uint32_t njobs)
+{
+	double speed[SCHED_MAX_TYPES] = { 0 }, m = 0;
+
+	for (uint32_t i = 0; i < njobs; i++) {
+		double p = sched_perf_fastest(&jobs[i].perf, c->ntypes);
+
+		for (uint32_t t = 0; t < c->ntypes && p > 0; t++)
+			if (jobs[i].perf.compute_s[t] > 0)
+				speed[t] = fmax(speed[t], p / jobs[i].perf.compute_s[t]);
+	}
+	for (uint32_t g = 0; g < c->ngpus; g++)
+		if (c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES)
+			m += speed[c->gpus[g].type];
+	return m;
+}
+
 void sched_options_default(struct sched_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));

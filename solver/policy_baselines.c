@@ -23,7 +23,8 @@ static uint32_t base_requested_width(const struct sched_job *j)
 
 static int fifo_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
 {
-	struct sched_lease_opts lo = { .keep_running = true, .consolidate = true, .stop_at_blocked = true };
+	struct sched_lease_opts lo = { .keep_running = true, .consolidate = true, .stop_at_blocked = true,
+				       .pin_running = true };
 
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];
@@ -53,7 +54,8 @@ static double base_mean_compute(const struct sched_snapshot *snap, const struct 
 
 static int srtf_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
 {
-	struct sched_lease_opts lo = { .keep_running = true, .consolidate = true };
+	struct sched_lease_opts lo = { .keep_running = true, .consolidate = true, .preempt = true,
+				       .pin_running = true };
 
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];

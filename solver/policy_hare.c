@@ -156,8 +156,7 @@ static enum sched_lp_path hare_solve(struct sched_policy *p, const struct sched_
 	double obj = 0;
 	int rc;
 
-	for (uint32_t g = 0; g < snap->cluster->ngpus; g++)
-		in.machines += snap->cluster->gpus[g].up;
+	in.machines = sched_effective_gpus(snap->cluster, snap->jobs, snap->njobs);
 	if (in.machines <= 0 || n == 0)
 		return SCHED_LP_NONE;
 	lp_options_default(&lo);
@@ -203,7 +202,8 @@ static int hare_plan(struct sched_policy *p, const struct sched_snapshot *snap, 
 {
 	struct hare_state *st = p->state;
 	struct alloc_opts ao = { .weighted = true };
-	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .consolidate = true };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .consolidate = true,
+				       .preempt = p->opt.preempt };
 	double bound = 0;
 	int rc;
 

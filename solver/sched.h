@@ -42,6 +42,18 @@ double sched_sync_time(const struct sched_perf *perf, uint32_t ngpus, bool sprea
 /* Fastest per-task compute time over the types the job may use; 0 if none. */
 double sched_perf_fastest(const struct sched_perf *perf, uint32_t ntypes);
 
+struct sched_cluster;
+struct sched_job;
+
+/*
+ * Effective machine count for the LP relaxation: the sum over up GPUs of the
+ * largest speed any of the jobs has there relative to its own fastest type
+ * (p_j / compute_s[type], at most 1). Work measured in fastest-GPU seconds
+ * is never done faster than this in total, so the LP stays a valid bound
+ * and is tighter than with the plain GPU count. 0 when no job can run.
+ */
+double sched_effective_gpus(const struct sched_cluster *c, const struct sched_job *jobs, uint32_t njobs);
+
 struct sched_gpu {
 	uint16_t type;	/* index into sched_cluster.type_names */
 	uint32_t node;	/* index of the node that holds it */

@@ -32,7 +32,8 @@ static void test_fast_first_then_wait(void **state)
 	double compute[2] = { 1.0, 4.0 };
 	struct sched_job jobs[2];
 	struct sched_snapshot snap = { .now_s = 100, .cluster = &c, .njobs = 2, .jobs = jobs };
-	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .wait_for_faster = true };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .wait_for_faster = true,
+				       .preempt = true };
 	uint32_t order[2] = { 0, 1 }, width[2] = { 2, 2 };
 	struct sched_plan plan;
 
@@ -67,7 +68,7 @@ static void test_slow_now_beats_waiting(void **state)
 	double compute[2] = { 1.0, 1.5 };
 	struct sched_job jobs[2];
 	struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 2, .jobs = jobs };
-	struct sched_lease_opts lo = { .hetero = true };
+	struct sched_lease_opts lo = { .hetero = true, .preempt = true };
 	uint32_t order[2] = { 0, 1 }, width[2] = { 2, 2 };
 	struct sched_plan plan;
 	char err[128];
@@ -121,6 +122,37 @@ static void test_keep_running_and_strict_order(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* Two running jobs: the first in order would finish sooner on the second's
+ * fast GPUs. Without preemption it must not take them. */
+static void test_running_gpus_protected(void **state)
+{
+	double compute[2] = { 1.0, 4.0 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 2, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true };
+	uint32_t order[2] = { 0, 1 }, width[2] = { 2, 2 }, slow[2] = { 2, 3 }, fast[2] = { 0, 1 };
+	uint16_t one[2] = { 1, 1 };
+	struct sched_plan plan;
+
+	(void)state;
+	fx_job(&jobs[0], 1, 8, 2, 1000, compute, 2, 0.1);
+	fx_job(&jobs[1], 2, 1, 2, 1000, compute, 2, 0.1);
+	jobs[0].nheld = 2, jobs[0].held_gpus = slow, jobs[0].held_tasks = one, jobs[0].first_start_s = 0;
+	jobs[1].nheld = 2, jobs[1].held_gpus = fast, jobs[1].held_tasks = one, jobs[1].first_start_s = 0;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_int_equal(plan.gpus[plan.assigns[0].first], 2);
+	assert_int_equal(plan.gpus[plan.assigns[1].first], 0);
+	assert_true(plan.assigns[0].run_now && plan.assigns[1].run_now);
+	/* With preemption the first job moves onto the fast GPUs. */
+	lo.preempt = true;
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[0].first]].type, 0);
+	sched_plan_destroy(&plan);
+}
+
 static void test_tasks_order_contract(void **state)
 {
 	double compute[2] = { 1.0, 2.0 };
@@ -146,6 +178,7 @@ int main(void)
 		cmocka_unit_test_setup(test_fast_first_then_wait, setup),
 		cmocka_unit_test_setup(test_slow_now_beats_waiting, setup),
 		cmocka_unit_test_setup(test_keep_running_and_strict_order, setup),
+		cmocka_unit_test_setup(test_running_gpus_protected, setup),
 		cmocka_unit_test_setup(test_tasks_order_contract, setup),
 	};
 

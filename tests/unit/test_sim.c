@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,9 @@
 #include "engine.h"
 #include "err.h"
 #include "heap.h"
+#include "policy_impl.h"
 #include "profile.h"
-#include "report.h"
+#include "summary.h"
 #include "sched.h"
 #include "workload.h"
 
@@ -457,6 +459,28 @@ static void test_engine_fifo_two_jobs(void **state)
 	sim_result_destroy(&r);
 }
 
+/* Events at one instant make one plan call: two arrivals at 0, and a
+ * completion at the same time as an arrival. */
+static void test_engine_coalesce(void **state)
+{
+	struct sim_job jobs[3];
+	struct sim_workload w = { .njobs = 3, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_result r;
+
+	(void)state;
+	job_init(&jobs[0], 0, 0.0, 10, 1.0, 0.0, 5.0);		/* 0 .. 10 */
+	job_init(&jobs[1], 1, 0.0, 10, 1.0, 0.0, 5.0);		/* 10 .. 20 */
+	job_init(&jobs[2], 2, 20.0, 5, 1.0, 0.0, 5.0);		/* 20 .. 25 */
+	run_policy("fifo", &one, &w, &r);
+	assert_int_equal(r.completed, 3);
+	assert_true(fabs(r.finish_s[1] - 20.0) < 1e-9);
+	assert_true(fabs(r.finish_s[2] - 25.0) < 1e-9);
+	/* Plans at 0 (two arrivals), 10 (completion), 20 (completion + arrival);
+	 * none at 25, when nothing is left. */
+	assert_true(r.plans == 3);
+	sim_result_destroy(&r);
+}
+
 /* srtf preempts the long job; it loses its partial round and pays restart_s. */
 static void test_engine_preempt_restart(void **state)
 {
@@ -475,6 +499,138 @@ static void test_engine_preempt_restart(void **state)
 	assert_int_equal(r.restarts[0], 1);
 	assert_true(fabs(r.finish_s[0] - (131.0 + 5.0 + 60 * 2.5)) < 1e-9);
 	assert_true(fabs(r.busy_gpu_s - (101.0 + 30.0 + 155.0)) < 1e-9);
+	sim_result_destroy(&r);
+}
+
+/* ------------------------------------------------- scripted test policy -- */
+
+enum script_mode { SCRIPT_LATE, SCRIPT_BAD_GPU, SCRIPT_IDLE, SCRIPT_SWAP, SCRIPT_RESPLIT };
+
+static enum script_mode script_mode;
+static uint32_t script_calls;
+
+/* Runs job index 0 on GPUs 0 and 1 (or GPU 0 alone for one task), in a way
+ * chosen by script_mode; other jobs wait. */
+static int script_plan(struct sched_policy *p, const struct sched_snapshot *snap,
+		       struct sched_plan *out)
+{
+	const struct sched_job *j = &snap->jobs[0];
+	uint32_t gpus[2] = { 0, 1 };
+	uint16_t tasks[2] = { 1, 1 };
+	uint32_t n = j->tasks == 1 ? 1 : 2;
+	bool odd = script_calls++ % 2;
+
+	(void)p;
+	if (j->tasks == 1)
+		tasks[0] = 1;
+	else if (j->tasks == 3)
+		tasks[odd] = 2;		/* [1,2] then [2,1]: same GPUs, new split */
+	if (script_mode == SCRIPT_SWAP && odd) {
+		gpus[0] = 1;
+		gpus[1] = 0;
+	}
+	if (script_mode == SCRIPT_BAD_GPU)
+		gpus[0] = 7;
+	if (script_mode == SCRIPT_IDLE || (script_mode == SCRIPT_LATE && snap->now_s < 50)) {
+		out->replan_at_s = script_mode == SCRIPT_LATE ? 50 + 10 * (script_calls == 1) : INFINITY;
+		return 0;
+	}
+	out->assigns[0].run_now = true;
+	return sched_plan_place(out, 0, gpus, tasks, n);
+}
+
+static const struct sched_policy_ops script_ops = { .name = "script", .plan = script_plan };
+
+static struct sim_cluster two_gpus(void)
+{
+	struct sim_cluster c;
+	char err[256];
+
+	assert_int_equal(sim_cluster_parse("two.ini", "[a]\ntype=V100\nnodes=1\ngpus_per_node=2\n",
+					   NULL, &c, err, sizeof(err)), 0);
+	return c;
+}
+
+/* Run the scripted policy; returns sim_engine_run's code. */
+static int script_run(enum script_mode mode, const struct sim_workload *w, struct sim_result *r,
+		      char *err, size_t errlen)
+{
+	struct sim_cluster c = two_gpus();
+	struct sched_policy *p = calloc(1, sizeof(*p));
+	int rc;
+
+	assert_non_null(p);
+	p->ops = &script_ops;
+	script_mode = mode;
+	script_calls = 0;
+	rc = sim_engine_run(&c.sched, w, p, r, err, errlen);
+	sched_policy_free(p);
+	sim_cluster_destroy(&c);
+	return rc;
+}
+
+/* replan_at_s wakes the engine with no other event; only the latest
+ * request counts (the first call asks for 60, the second for 50). */
+static void test_engine_replan_at(void **state)
+{
+	struct sim_job jobs[2];
+	struct sim_workload w = { .njobs = 2, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_result r;
+	char err[256];
+
+	(void)state;
+	job_init(&jobs[0], 0, 0.0, 100, 1.0, 0.0, 5.0);
+	job_init(&jobs[1], 1, 10.0, 10, 1.0, 0.0, 5.0);
+	assert_int_equal(script_run(SCRIPT_LATE, &w, &r, err, sizeof(err)), 0);
+	assert_true(r.start_s[0] == 50.0);
+	assert_true(fabs(r.finish_s[0] - 150.0) < 1e-9);
+	assert_true(fabs(r.finish_s[1] - 160.0) < 1e-9);
+	assert_true(r.plans == 4);	/* 0, 10, 50, 150 (not the stale 60) */
+	sim_result_destroy(&r);
+}
+
+static void test_engine_bad_policy(void **state)
+{
+	struct sim_job jobs[1];
+	struct sim_workload w = { .njobs = 1, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_result r;
+	char err[256];
+
+	(void)state;
+	job_init(&jobs[0], 0, 4.0, 100, 1.0, 0.0, 5.0);
+	assert_int_equal(script_run(SCRIPT_BAD_GPU, &w, &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "policy script: invalid plan at t=4.000 s"));
+	assert_null(r.finish_s);
+	assert_int_equal(script_run(SCRIPT_IDLE, &w, &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "1 jobs left waiting"));
+}
+
+/* The same GPUs listed in another order are the same lease; the same GPUs
+ * with another task split are a new one (a restart). */
+static void test_engine_same_lease(void **state)
+{
+	struct sim_job jobs[3];
+	struct sim_workload w = { .njobs = 3, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_result r;
+	char err[256];
+
+	(void)state;
+	job_init(&jobs[0], 0, 0.0, 100, 1.0, 0.0, 5.0);
+	job_init(&jobs[1], 1, 10.0, 10, 1.0, 0.0, 5.0);
+	job_init(&jobs[2], 2, 20.0, 10, 1.0, 0.0, 5.0);
+	jobs[0].spec.tasks = jobs[0].spec.max_gpus = 2;
+	assert_int_equal(script_run(SCRIPT_SWAP, &w, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.restarts[0], 0);
+	assert_true(fabs(r.finish_s[0] - 100.0) < 1e-9);
+	assert_true(fabs(r.gpu_s[0] - 200.0) < 1e-9);
+	sim_result_destroy(&r);
+
+	jobs[0].spec.tasks = 3;		/* 2 s rounds on [2,1] or [1,2] */
+	assert_int_equal(script_run(SCRIPT_RESPLIT, &w, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.restarts[0], 2);
+	/* Re-split at 10 (5 rounds done) and at 20 (5 s restart, 2 rounds, the
+	 * third half done and lost): 93 rounds left from 20 + 5. */
+	assert_true(fabs(r.finish_s[0] - (25.0 + 93 * 2.0)) < 1e-9);
 	sim_result_destroy(&r);
 }
 
@@ -559,7 +715,11 @@ int main(void)
 		cmocka_unit_test(test_heap_order),
 		cmocka_unit_test(test_engine_one_job),
 		cmocka_unit_test(test_engine_fifo_two_jobs),
+		cmocka_unit_test(test_engine_coalesce),
 		cmocka_unit_test(test_engine_preempt_restart),
+		cmocka_unit_test(test_engine_replan_at),
+		cmocka_unit_test(test_engine_bad_policy),
+		cmocka_unit_test(test_engine_same_lease),
 		cmocka_unit_test(test_engine_all_policies),
 		cmocka_unit_test(test_bound_one_job),
 		cmocka_unit_test(test_percentile),

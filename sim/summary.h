@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Simulation results: per-policy summary statistics and their outputs
  * (jobs.csv, summary JSON, the human table). */
-#ifndef HARE_SIM_REPORT_H
-#define HARE_SIM_REPORT_H
+#ifndef HARE_SIM_SUMMARY_H
+#define HARE_SIM_SUMMARY_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Summary statistics of a simulation run and its three outputs: jobs.csv,
  * the summary JSON and the human-readable table. */
-#include "report.h"
+#include "summary.h"
 
 #include "engine.h"
 #include "workload.h"
