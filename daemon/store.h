@@ -53,6 +53,12 @@ void store_close(struct store *s);
  * at once, together with any batched writes. */
 int store_job_insert(struct store *s, struct store_job *job);
 
+/* Group commit: insert a job into the current batch (id assigned at once,
+ * written back into job->id). It becomes durable with the next successful
+ * store_flush (or store_job_insert); acknowledge it only then. If that
+ * flush fails the whole batch, this job included, is rolled back. */
+int store_job_add(struct store *s, struct store_job *job);
+
 /* Batched (committed by the next store_flush or immediate write):
  * progress, state changes, restarts, loss, times. */
 int store_job_progress(struct store *s, uint64_t id, uint64_t rounds_done, double loss);
@@ -74,8 +80,9 @@ int store_speed(struct store *s, const char *model, const char *gpu_type, double
  * pending. */
 int store_flush(struct store *s);
 
-/* Load every job not in a final state (QUEUED or RUNNING) in id order, for
- * a restart: calls cb for each; a non-zero return stops and is returned. */
+/* Load the jobs not in a final state (QUEUED or RUNNING), or every job with
+ * include_final, in id order (for a restart): calls cb for each; a non-zero
+ * return stops and is returned. */
 typedef int (*store_job_cb)(void *user, const struct store_job *job);
 int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *user);
 

@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: MIT */
+/* hared's durable state in one SQLite database (WAL, synchronous=FULL):
+ * jobs, events, nodes and learned speeds. Batched writes run inside one open
+ * transaction that store_flush or the next store_job_insert commits. */
+#include "store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_BUSY_TIMEOUT_MS 2000
+#define STORE_TYPES_LEN (STORE_MAX_TYPES * 16)
+
+enum store_stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_JOB_INSERT,
+	ST_JOB_PROGRESS,
+	ST_JOB_STATE,
+	ST_JOB_RESTARTED,
+	ST_EVENT,
+	ST_NODE,
+	ST_SPEED,
+	ST_JOBS_ACTIVE,
+	ST_JOBS_ALL,
+	ST_JOB_GET,
+	ST_SPEEDS,
+	ST_COUNT
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	bool in_txn;		/* a batch transaction is open */
+};
+
+/* Version 1 of the schema. Times are unix seconds (0 = not yet); a NULL loss
+ * is "none reported"; events.job_id is NULL for cluster-wide events. */
+static const char store_schema_sql[] =
+	"CREATE TABLE jobs ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" user TEXT NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL,"
+	" tasks INTEGER NOT NULL, min_gpus INTEGER NOT NULL, max_gpus INTEGER NOT NULL,"
+	" rounds_total INTEGER NOT NULL, rounds_done INTEGER NOT NULL,"
+	" weight REAL NOT NULL,"
+	" types TEXT NOT NULL,"	/* allowed GPU types, comma-joined; '' = any */
+	" command TEXT NOT NULL,"
+	" state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 5),"
+	" submit_time REAL NOT NULL, start_time REAL NOT NULL, finish_time REAL NOT NULL,"
+	" restarts INTEGER NOT NULL, loss REAL);"
+	"CREATE INDEX jobs_state ON jobs(state);"
+	"CREATE TABLE events ("
+	" id INTEGER PRIMARY KEY, time REAL NOT NULL,"
+	" job_id INTEGER REFERENCES jobs(id), kind TEXT NOT NULL, detail TEXT NOT NULL);"
+	"CREATE INDEX events_job ON events(job_id);"
+	"CREATE TABLE nodes (name TEXT PRIMARY KEY, gpus TEXT NOT NULL, last_seen REAL NOT NULL);"
+	"CREATE TABLE speeds (model TEXT NOT NULL, gpu_type TEXT NOT NULL,"
+	" ratio REAL NOT NULL, rounds REAL NOT NULL, PRIMARY KEY (model, gpu_type));"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '1');"
+	"PRAGMA user_version = 1;";
+
+#define STORE_JOB_COLS \
+	"id, user, name, model, tasks, min_gpus, max_gpus, rounds_total, rounds_done," \
+	" weight, types, command, state, submit_time, start_time, finish_time, restarts, loss"
+
+/* RUNNING sets start_time the first time only; a final state sets finish_time. */
+static const char *const store_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_JOB_INSERT] = "INSERT INTO jobs (user, name, model, tasks, min_gpus, max_gpus,"
+		" rounds_total, rounds_done, weight, types, command, state, submit_time,"
+		" start_time, finish_time, restarts, loss)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+	[ST_JOB_PROGRESS] = "UPDATE jobs SET rounds_done = ?2, loss = ?3 WHERE id = ?1",
+	[ST_JOB_STATE] = "UPDATE jobs SET state = ?2,"
+		" start_time = CASE WHEN ?2 = 2 AND start_time = 0 THEN ?3 ELSE start_time END,"
+		" finish_time = CASE WHEN ?2 >= 3 THEN ?3 ELSE finish_time END WHERE id = ?1",
+	[ST_JOB_RESTARTED] = "UPDATE jobs SET restarts = ?2 WHERE id = ?1",
+	[ST_EVENT] = "INSERT INTO events (time, job_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+	[ST_NODE] = "INSERT INTO nodes (name, gpus, last_seen) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (name) DO UPDATE SET gpus = excluded.gpus,"
+		" last_seen = excluded.last_seen",
+	[ST_SPEED] = "INSERT INTO speeds (model, gpu_type, ratio, rounds) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (model, gpu_type) DO UPDATE SET ratio = excluded.ratio,"
+		" rounds = excluded.rounds",
+	[ST_JOBS_ACTIVE] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE state IN (1, 2) ORDER BY id",
+	[ST_JOBS_ALL] = "SELECT " STORE_JOB_COLS " FROM jobs ORDER BY id",
+	[ST_JOB_GET] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",
+	[ST_SPEEDS] = "SELECT model, gpu_type, ratio, rounds FROM speeds ORDER BY model, gpu_type",
+};
+
+/* SQLite result code to a negative errno. */
+static int store_rc(sqlite3 *db, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_TOOBIG:
+		return -E2BIG;
+	case SQLITE_CONSTRAINT:
+		return rc == SQLITE_CONSTRAINT_FOREIGNKEY ? -ENOENT : -EINVAL;
+	case SQLITE_RANGE:
+	case SQLITE_MISUSE:
+	case SQLITE_MISMATCH:
+		return -EINVAL;
+	case SQLITE_CANTOPEN:
+		/* Say why the file could not be opened (ENOENT, EACCES, ...). */
+		if (db && sqlite3_system_errno(db) > 0)
+			return -sqlite3_system_errno(db);
+		return -EIO;
+	default:		/* IOERR, CORRUPT, NOTADB, PROTOCOL, ... */
+		return -EIO;
+	}
+}
+
+/* Run a prepared statement that returns no rows, and reset it. */
+static int store_step(struct store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_rc(s->db, rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
+}
+
+/* Open the batch transaction if none is open. */
+static int store_batch_begin(struct store *s)
+{
+	int rc;
+
+	if (s->in_txn)
+		return 0;
+	rc = store_step(s, s->st[ST_BEGIN]);
+	if (rc == 0)
+		s->in_txn = true;
+	return rc;
+}
+
+/* After a batched write: an I/O error, a full disk or out of memory can make
+ * SQLite roll the whole transaction back; notice it so the next batched
+ * write opens a new one. */
+static int store_batch_end(struct store *s, int rc)
+{
+	if (rc && s->in_txn && sqlite3_get_autocommit(s->db))
+		s->in_txn = false;
+	return rc;
+}
+
+/* Run a batched statement whose parameters are bound. If must_change, a
+ * statement that touched no row (unknown job id) gives -ENOENT. */
+static int store_batch_step(struct store *s, sqlite3_stmt *st, bool must_change)
+{
+	int rc = store_batch_begin(s);
+
+	if (rc) {
+		sqlite3_reset(st);
+		return rc;
+	}
+	rc = store_step(s, st);
+	if (rc == 0 && must_change && sqlite3_changes(s->db) == 0)
+		rc = -ENOENT;
+	return store_batch_end(s, rc);
+}
+
+/* Commit the open transaction. A failed commit that leaves the transaction
+ * open (busy) keeps it for the next try; one that rolled back clears it. */
+static int store_commit(struct store *s)
+{
+	int rc;
+
+	if (!s->in_txn)
+		return 0;
+	rc = store_step(s, s->st[ST_COMMIT]);
+	if (rc == 0 || sqlite3_get_autocommit(s->db))
+		s->in_txn = false;
+	return rc;
+}
+
+/* Abandon the open transaction (its batched writes are lost). */
+static void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		store_step(s, s->st[ST_ROLLBACK]);
+	s->in_txn = false;
+}
+
+/* Record the reason of a failed open: "path: what was wrong". */
+static int store_open_fail(sqlite3 *db, int rc, const char *path, const char *what, char *errbuf,
+			   size_t errlen)
+{
+	snprintf(errbuf, errlen, "%s: %s%s%s", path, what ? what : "", what ? ": " : "",
+		 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	return store_rc(db, rc);
+}
+
+/* Run one-row PRAGMA (or query) and return its first column as an integer,
+ * or its text in buf when buf is given. */
+static int store_query_one(sqlite3 *db, const char *sql, int64_t *num, char *buf, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+
+		if (num)
+			*num = sqlite3_column_int64(st, 0);
+		if (buf)
+			snprintf(buf, len, "%s", text ? text : "");
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Connection settings: WAL, synchronous=FULL, foreign keys. The first read
+ * of the file happens here, so a file that is not a database fails here. */
+static int store_configure(sqlite3 *db, const char *path, char *errbuf, size_t errlen)
+{
+	char mode[16] = "";
+	int rc;
+
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+	rc = store_query_one(db, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode));
+	if (rc != SQLITE_OK)
+		return store_open_fail(db, rc, path, "cannot open database", errbuf, errlen);
+	if (strcmp(mode, "wal") != 0) {
+		snprintf(errbuf, errlen, "%s: cannot switch to WAL mode (journal mode is '%s')", path,
+			 mode);
+		return -EIO;
+	}
+	rc = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+			  " PRAGMA journal_size_limit = 67108864;", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_open_fail(db, rc, path, "cannot configure database", errbuf, errlen);
+	return 0;
+}
+
+/* With the write lock held: create the schema in a new database, accept the
+ * current version, refuse a newer one or a foreign database. */
+static int store_schema_locked(sqlite3 *db, const char *path, char *errbuf, size_t errlen)
+{
+	int64_t version = 0, objects = 0;
+	int rc = store_query_one(db, "PRAGMA user_version", &version, NULL, 0);
+
+	if (rc == SQLITE_OK && version == 0)
+		rc = store_query_one(db, "SELECT count(*) FROM sqlite_schema", &objects, NULL, 0);
+	if (rc != SQLITE_OK)
+		return store_open_fail(db, rc, path, "cannot read schema", errbuf, errlen);
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(errbuf, errlen,
+			 "%s: schema version %lld is newer than this hared supports (%d);"
+			 " run a newer hared or use another state_dir", path, (long long)version,
+			 STORE_SCHEMA_VERSION);
+		return -ENOTSUP;
+	}
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	if (version < 0 || objects > 0) {
+		snprintf(errbuf, errlen, "%s: not a hare database (user_version %lld, %lld objects)",
+			 path, (long long)version, (long long)objects);
+		return -EINVAL;
+	}
+	rc = sqlite3_exec(db, store_schema_sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_open_fail(db, rc, path, "cannot create schema", errbuf, errlen);
+	return 0;
+}
+
+/* Create or check the schema in one write transaction, so that two
+ * processes opening a new file cannot both create it. */
+static int store_schema(sqlite3 *db, const char *path, char *errbuf, size_t errlen)
+{
+	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int err;
+
+	if (rc != SQLITE_OK)
+		return store_open_fail(db, rc, path, "cannot lock database", errbuf, errlen);
+	err = store_schema_locked(db, path, errbuf, errlen);
+	if (err) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return err;
+	}
+	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		err = store_open_fail(db, rc, path, "cannot commit schema", errbuf, errlen);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return err;
+}
+
+/* Prepare every statement for the life of the store. */
+static int store_prepare(struct store *s, const char *path, char *errbuf, size_t errlen)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					    &s->st[i], NULL);
+
+		if (rc != SQLITE_OK)
+			return store_open_fail(s->db, rc, path, "cannot prepare statement", errbuf,
+					       errlen);
+	}
+	return 0;
+}
+
+/* Finalize the statements and close the connection. */
+static void store_free(struct store *s)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+int store_open(const char *path, struct store **out, char *errbuf, size_t errlen)
+{
+	const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	char scratch[1];
+	struct store *s;
+	int rc, err;
+
+	if (!errbuf || !errlen) {
+		errbuf = scratch;
+		errlen = sizeof(scratch);
+	}
+	errbuf[0] = '\0';
+	if (!path || !out) {
+		snprintf(errbuf, errlen, "store: no database path");
+		return -EINVAL;
+	}
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(errbuf, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+	if (rc != SQLITE_OK)
+		err = store_open_fail(s->db, rc, path, "cannot open database", errbuf, errlen);
+	else
+		err = store_configure(s->db, path, errbuf, errlen);
+	if (!err)
+		err = store_schema(s->db, path, errbuf, errlen);
+	if (!err)
+		err = store_prepare(s, path, errbuf, errlen);
+	if (err) {
+		store_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (store_commit(s) != 0)
+		store_rollback(s);
+	store_free(s);
+}
+
+/* Length of a fixed-size string field, or -1 if it has no terminating NUL. */
+static int store_field_len(const char *field, size_t size)
+{
+	size_t n = strnlen(field, size);
+
+	return n < size ? (int)n : -1;
+}
+
+/* Bind a fixed-size string field; -EINVAL if it is not NUL-terminated. */
+static int store_bind_field(sqlite3_stmt *st, int idx, const char *field, size_t size)
+{
+	int n = store_field_len(field, size);
+
+	if (n < 0)
+		return -EINVAL;
+	return sqlite3_bind_text(st, idx, field, n, SQLITE_STATIC) == SQLITE_OK ? 0 : -ENOMEM;
+}
+
+/* Join the allowed GPU types with commas; -EINVAL for a bad list. */
+static int store_types_join(const struct store_job *job, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (job->ntypes > STORE_MAX_TYPES)
+		return -EINVAL;
+	for (uint32_t i = 0; i < job->ntypes; i++) {
+		int n = store_field_len(job->types[i], sizeof(job->types[i]));
+
+		if (n <= 0 || strchr(job->types[i], ','))
+			return -EINVAL;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? "," : "",
+					 job->types[i]);
+	}
+	return 0;
+}
+
+/* Bind every field of a new job to the insert statement. */
+static int store_job_bind(sqlite3_stmt *st, const struct store_job *job, const char *types)
+{
+	int err = store_bind_field(st, 1, job->user, sizeof(job->user));
+
+	if (!err)
+		err = store_bind_field(st, 2, job->name, sizeof(job->name));
+	if (!err)
+		err = store_bind_field(st, 3, job->model, sizeof(job->model));
+	if (!err)
+		err = store_bind_field(st, 11, job->command, sizeof(job->command));
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 4, job->tasks);
+	sqlite3_bind_int64(st, 5, job->min_gpus);
+	sqlite3_bind_int64(st, 6, job->max_gpus);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)job->rounds_total);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)job->rounds_done);
+	sqlite3_bind_double(st, 9, job->weight);
+	sqlite3_bind_text(st, 10, types, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 12, (int)job->state);
+	sqlite3_bind_double(st, 13, job->submit_time);
+	sqlite3_bind_double(st, 14, job->start_time);
+	sqlite3_bind_double(st, 15, job->finish_time);
+	sqlite3_bind_int64(st, 16, job->restarts);
+	/* SQLite stores a NaN as NULL, which reads back as NAN. */
+	sqlite3_bind_double(st, 17, job->loss);
+	return 0;
+}
+
+static bool store_state_valid(int state)
+{
+	return state >= STORE_QUEUED && state <= STORE_FAILED;
+}
+
+/* Insert a job into the open batch; the id is known at once, durability
+ * comes with the batch's commit. */
+static int store_job_stage(struct store *s, struct store_job *job)
+{
+	sqlite3_stmt *st;
+	char types[STORE_TYPES_LEN];
+	int err;
+
+	if (!s || !job || !store_state_valid((int)job->state))
+		return -EINVAL;
+	st = s->st[ST_JOB_INSERT];
+	err = store_types_join(job, types, sizeof(types));
+	if (!err)
+		err = store_job_bind(st, job, types);
+	if (!err)
+		err = store_batch_begin(s);
+	if (err) {
+		sqlite3_clear_bindings(st);
+		return err;
+	}
+	err = store_batch_end(s, store_step(s, st));
+	sqlite3_clear_bindings(st);
+	if (err)
+		return err;
+	job->id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+int store_job_insert(struct store *s, struct store_job *job)
+{
+	int err = store_job_stage(s, job);
+
+	if (err)
+		return err;
+	/* The submitter is told only after this commit: if it fails, roll back
+	 * so the job cannot become durable later without having been acked. */
+	err = store_commit(s);
+	if (err) {
+		store_rollback(s);
+		job->id = 0;
+		return err;
+	}
+	return 0;
+}
+
+int store_job_add(struct store *s, struct store_job *job)
+{
+	return store_job_stage(s, job);
+}
+
+int store_job_progress(struct store *s, uint64_t id, uint64_t rounds_done, double loss)
+{
+	sqlite3_stmt *st;
+
+	if (!s)
+		return -EINVAL;
+	st = s->st[ST_JOB_PROGRESS];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)rounds_done);
+	sqlite3_bind_double(st, 3, loss);
+	return store_batch_step(s, st, true);
+}
+
+int store_job_state(struct store *s, uint64_t id, enum store_job_state state, double when)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !store_state_valid((int)state))
+		return -EINVAL;
+	st = s->st[ST_JOB_STATE];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int(st, 2, (int)state);
+	sqlite3_bind_double(st, 3, when);
+	return store_batch_step(s, st, true);
+}
+
+int store_job_restarted(struct store *s, uint64_t id, uint32_t restarts)
+{
+	sqlite3_stmt *st;
+
+	if (!s)
+		return -EINVAL;
+	st = s->st[ST_JOB_RESTARTED];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(st, 2, restarts);
+	return store_batch_step(s, st, true);
+}
+
+int store_event(struct store *s, double when, uint64_t job_id, const char *kind, const char *detail)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !kind)
+		return -EINVAL;
+	st = s->st[ST_EVENT];
+	sqlite3_bind_double(st, 1, when);
+	if (job_id)
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)job_id);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, detail ? detail : "", -1, SQLITE_STATIC);
+	return store_batch_step(s, st, false);
+}
+
+int store_node(struct store *s, const char *name, const char *gpus, double last_seen)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !name)
+		return -EINVAL;
+	st = s->st[ST_NODE];
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, gpus ? gpus : "", -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 3, last_seen);
+	return store_batch_step(s, st, false);
+}
+
+int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio,
+		double rounds)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !model || !gpu_type)
+		return -EINVAL;
+	st = s->st[ST_SPEED];
+	sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, gpu_type, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 3, ratio);
+	sqlite3_bind_double(st, 4, rounds);
+	return store_batch_step(s, st, false);
+}
+
+int store_flush(struct store *s)
+{
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	err = store_commit(s);
+	if (err)
+		store_rollback(s);	/* staged jobs must not turn up unacknowledged */
+	return err;
+}
+
+/* Copy a text column into a fixed-size field (truncating). */
+static int store_col_text(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+	const char *text = "";
+
+	if (sqlite3_column_type(st, col) != SQLITE_NULL) {
+		text = (const char *)sqlite3_column_text(st, col);
+		if (!text)
+			return -ENOMEM;
+	}
+	snprintf(dst, size, "%s", text);
+	return 0;
+}
+
+/* Split the comma-joined GPU types back into the job; -EIO if the stored
+ * list cannot have been written by store_job_insert. */
+static int store_types_split(const char *joined, struct store_job *job)
+{
+	const char *p = joined;
+
+	job->ntypes = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (job->ntypes == STORE_MAX_TYPES || n == 0 || n >= sizeof(job->types[0]))
+			return -EIO;
+		memcpy(job->types[job->ntypes], p, n);
+		job->types[job->ntypes++][n] = '\0';
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			return -EIO;
+	}
+	return 0;
+}
+
+/* The text columns of a job row. */
+static int store_job_texts(sqlite3_stmt *st, struct store_job *job)
+{
+	char types[STORE_TYPES_LEN + 1];
+	int err = store_col_text(st, 1, job->user, sizeof(job->user));
+
+	if (!err)
+		err = store_col_text(st, 2, job->name, sizeof(job->name));
+	if (!err)
+		err = store_col_text(st, 3, job->model, sizeof(job->model));
+	if (!err)
+		err = store_col_text(st, 11, job->command, sizeof(job->command));
+	if (!err)
+		err = store_col_text(st, 10, types, sizeof(types));
+	if (!err)
+		err = store_types_split(types, job);
+	return err;
+}
+
+/* Read the current row of a STORE_JOB_COLS query into job. */
+static int store_job_row(sqlite3_stmt *st, struct store_job *job)
+{
+	int state = sqlite3_column_int(st, 12);
+
+	memset(job, 0, sizeof(*job));
+	if (!store_state_valid(state))
+		return -EIO;
+	job->id = (uint64_t)sqlite3_column_int64(st, 0);
+	job->tasks = (uint32_t)sqlite3_column_int64(st, 4);
+	job->min_gpus = (uint32_t)sqlite3_column_int64(st, 5);
+	job->max_gpus = (uint32_t)sqlite3_column_int64(st, 6);
+	job->rounds_total = (uint64_t)sqlite3_column_int64(st, 7);
+	job->rounds_done = (uint64_t)sqlite3_column_int64(st, 8);
+	job->weight = sqlite3_column_double(st, 9);
+	job->state = (enum store_job_state)state;
+	job->submit_time = sqlite3_column_double(st, 13);
+	job->start_time = sqlite3_column_double(st, 14);
+	job->finish_time = sqlite3_column_double(st, 15);
+	job->restarts = (uint32_t)sqlite3_column_int64(st, 16);
+	job->loss = sqlite3_column_type(st, 17) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 17);
+	return store_job_texts(st, job);
+}
+
+int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *user)
+{
+	struct store_job job;
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[include_final ? ST_JOBS_ALL : ST_JOBS_ACTIVE];
+	/* A callback that loads again would restart this very statement. */
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = store_job_row(st, &job);
+		if (!err)
+			err = cb(user, &job);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_job_get(struct store *s, uint64_t id, struct store_job *out)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (!s || !out)
+		return -EINVAL;
+	st = s->st[ST_JOB_GET];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = store_job_row(st, out);
+	else
+		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_speeds_load(struct store *s, store_speed_cb cb, void *user)
+{
+	char model[256], type[256];
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[ST_SPEEDS];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = store_col_text(st, 0, model, sizeof(model));
+		if (!err)
+			err = store_col_text(st, 1, type, sizeof(type));
+		if (!err)
+			err = cb(user, model, type, sqlite3_column_double(st, 2),
+				 sqlite3_column_double(st, 3));
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}

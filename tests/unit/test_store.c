@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for daemon/store.c: job round trips, durability of inserts and
+ * batches (seen through a second SQLite connection), reopen, and refusal of
+ * newer, corrupt or unreachable databases. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+	char err[256];
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/hare-store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/hare.db", f->dir);
+	if (store_open(f->path, &f->s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char file[160];
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+
+	store_close(f->s);
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", f->path, suffix[i]);
+		unlink(file);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Close and reopen the fixture's store. */
+static void reopen(struct fixture *f)
+{
+	char err[256] = "";
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+}
+
+static struct store_job sample_job(const char *name)
+{
+	struct store_job j;
+
+	memset(&j, 0, sizeof(j));
+	snprintf(j.user, sizeof(j.user), "alice");
+	snprintf(j.name, sizeof(j.name), "%s", name);
+	snprintf(j.model, sizeof(j.model), "resnet50");
+	j.tasks = 8;
+	j.min_gpus = 2;
+	j.max_gpus = 8;
+	j.rounds_total = 5000;
+	j.weight = 1.0;
+	j.state = STORE_QUEUED;
+	j.submit_time = 1700000000.25;
+	j.loss = NAN;
+	return j;
+}
+
+/* A value read through a second connection, as another process would. */
+static int64_t peek_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void exec_sql(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void test_job_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("bert-finetune"), got;
+
+	j.rounds_done = 17;
+	j.weight = 2.5;
+	j.ntypes = 3;
+	snprintf(j.types[0], sizeof(j.types[0]), "V100");
+	snprintf(j.types[1], sizeof(j.types[1]), "T4");
+	snprintf(j.types[2], sizeof(j.types[2]), "abcdefghijklmno");	/* 15 chars: the limit */
+	memset(j.command, 'x', sizeof(j.command) - 1);
+	memcpy(j.command, "python train.py --lr 'a b' \"c\"", 31);
+	j.state = STORE_RUNNING;
+	j.start_time = 1700000100.5;
+	j.finish_time = 0;
+	j.restarts = 3;
+	j.loss = NAN;
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_true(j.id > 0);
+
+	for (int pass = 0; pass < 2; pass++) {
+		assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+		assert_int_equal(got.id, j.id);
+		assert_string_equal(got.user, "alice");
+		assert_string_equal(got.name, "bert-finetune");
+		assert_string_equal(got.model, "resnet50");
+		assert_int_equal(got.tasks, 8);
+		assert_int_equal(got.min_gpus, 2);
+		assert_int_equal(got.max_gpus, 8);
+		assert_int_equal(got.rounds_total, 5000);
+		assert_int_equal(got.rounds_done, 17);
+		assert_true(got.weight == 2.5);
+		assert_int_equal(got.ntypes, 3);
+		assert_string_equal(got.types[0], "V100");
+		assert_string_equal(got.types[1], "T4");
+		assert_string_equal(got.types[2], "abcdefghijklmno");
+		assert_string_equal(got.command, j.command);
+		assert_int_equal(got.state, STORE_RUNNING);
+		assert_true(got.submit_time == 1700000000.25);
+		assert_true(got.start_time == 1700000100.5);
+		assert_true(got.finish_time == 0);
+		assert_int_equal(got.restarts, 3);
+		assert_true(isnan(got.loss));
+		reopen(f);
+	}
+	assert_int_equal(store_job_get(f->s, j.id + 1000, &got), -ENOENT);
+}
+
+static void test_job_no_types_and_loss(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("any-gpu"), got;
+
+	j.loss = 0.125;
+	j.rounds_total = UINT64_C(1) << 40;
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.ntypes, 0);
+	assert_true(got.loss == 0.125);
+	assert_true(got.rounds_total == (UINT64_C(1) << 40));
+	assert_string_equal(got.command, "");
+}
+
+static void test_job_insert_rejects_bad_fields(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("bad");
+
+	j.ntypes = STORE_MAX_TYPES + 1;
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	j.ntypes = 1;
+	snprintf(j.types[0], sizeof(j.types[0]), "V100,T4");
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	j.types[0][0] = '\0';
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	j.ntypes = 0;
+	memset(j.name, 'n', sizeof(j.name));	/* no terminating NUL */
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	j = sample_job("bad-state");
+	j.state = (enum store_job_state)9;
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	j = sample_job("nan-weight");
+	j.weight = NAN;
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 0);
+	/* The store is still usable afterwards. */
+	j = sample_job("good");
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
+}
+
+static void test_ids_increase(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t last = 0;
+
+	for (int i = 0; i < 20; i++) {
+		struct store_job j = sample_job("seq");
+
+		assert_int_equal(store_job_insert(f->s, &j), 0);
+		assert_true(j.id > last);
+		last = j.id;
+		if (i == 9)
+			reopen(f);
+	}
+}
+
+/* An insert is durable before store_job_insert returns: another connection
+ * sees it at once. */
+static void test_insert_is_committed(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("durable");
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
+}
+
+static void test_batch_visible_after_flush(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("batched"), got;
+	char sql[128];
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	snprintf(sql, sizeof(sql), "SELECT rounds_done FROM jobs WHERE id = %llu",
+		 (unsigned long long)j.id);
+	for (uint64_t r = 1; r <= 100; r++)
+		assert_int_equal(store_job_progress(f->s, j.id, r, 2.0 / (double)r), 0);
+	assert_int_equal(store_job_state(f->s, j.id, STORE_RUNNING, 50.0), 0);
+	assert_int_equal(store_event(f->s, 50.0, j.id, "start", "lease=1"), 0);
+	/* Not committed yet: another process still sees the old row... */
+	assert_int_equal(peek_int(f->path, sql), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM events"), 0);
+	/* ...while this connection sees its own writes. */
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.rounds_done, 100);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(peek_int(f->path, sql), 100);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM events"), 1);
+	assert_int_equal(store_flush(f->s), 0);	/* nothing pending */
+}
+
+/* Group commit: staged jobs get ids at once, become visible to others only
+ * after the flush, and all of them are durable after it. */
+static void test_job_add_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job a = sample_job("g1"), b = sample_job("g2"), c = sample_job("g3");
+
+	assert_int_equal(store_job_add(f->s, &a), 0);
+	assert_int_equal(store_job_add(f->s, &b), 0);
+	assert_int_equal(store_job_add(f->s, &c), 0);
+	assert_true(a.id > 0 && b.id > a.id && c.id > b.id);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 3);
+	reopen(f);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs WHERE name = 'g3'"), 1);
+}
+
+/* The next insert commits earlier batched writes with it. */
+static void test_insert_commits_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job a = sample_job("a"), b = sample_job("b");
+
+	assert_int_equal(store_job_insert(f->s, &a), 0);
+	assert_int_equal(store_job_progress(f->s, a.id, 42, 1.5), 0);
+	assert_int_equal(store_node(f->s, "node1", "V100:4,T4:4", 10.0), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM nodes"), 0);
+	assert_int_equal(store_job_insert(f->s, &b), 0);
+	assert_int_equal(peek_int(f->path, "SELECT max(rounds_done) FROM jobs"), 42);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM nodes"), 1);
+}
+
+/* Batched writes survive close and reopen (close commits them). */
+static void test_close_keeps_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("kept"), got;
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(store_job_progress(f->s, j.id, 1234, 0.75), 0);
+	assert_int_equal(store_job_restarted(f->s, j.id, 2), 0);
+	assert_int_equal(store_job_state(f->s, j.id, STORE_RUNNING, 100.0), 0);
+	assert_int_equal(store_job_state(f->s, j.id, STORE_QUEUED, 150.0), 0);
+	assert_int_equal(store_job_state(f->s, j.id, STORE_RUNNING, 200.0), 0);
+	assert_int_equal(store_job_state(f->s, j.id, STORE_DONE, 300.0), 0);
+	assert_int_equal(store_node(f->s, "node1", "V100:4", 1.0), 0);
+	assert_int_equal(store_node(f->s, "node1", "V100:4,K80:2", 2.0), 0);
+	reopen(f);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.rounds_done, 1234);
+	assert_true(got.loss == 0.75);
+	assert_int_equal(got.restarts, 2);
+	assert_int_equal(got.state, STORE_DONE);
+	assert_true(got.start_time == 100.0);	/* the first start */
+	assert_true(got.finish_time == 300.0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM nodes"), 1);
+	assert_int_equal(peek_int(f->path, "SELECT last_seen FROM nodes WHERE gpus = 'V100:4,K80:2'"),
+			 2);
+}
+
+static void test_batched_unknown_job(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(store_job_progress(f->s, 999, 1, 1.0), -ENOENT);
+	assert_int_equal(store_job_state(f->s, 999, STORE_DONE, 1.0), -ENOENT);
+	assert_int_equal(store_job_restarted(f->s, 999, 1), -ENOENT);
+	assert_int_equal(store_event(f->s, 1.0, 999, "start", ""), -ENOENT);
+	assert_int_equal(store_job_state(f->s, 1, (enum store_job_state)0, 1.0), -EINVAL);
+	/* Cluster events carry no job. */
+	assert_int_equal(store_event(f->s, 1.0, 0, "node-up", "node1"), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM events WHERE job_id IS NULL"), 1);
+}
+
+struct load_seen {
+	int n;
+	uint64_t ids[16];
+	struct store *s;
+	int stop_after;
+};
+
+static int on_job(void *user, const struct store_job *job)
+{
+	struct load_seen *seen = user;
+
+	if (seen->n < 16)
+		seen->ids[seen->n] = job->id;
+	seen->n++;
+	/* A restart turns RUNNING jobs back to QUEUED while loading. */
+	if (seen->s && job->state == STORE_RUNNING)
+		assert_int_equal(store_job_state(seen->s, job->id, STORE_QUEUED, 5.0), 0);
+	return seen->stop_after && seen->n == seen->stop_after ? 7 : 0;
+}
+
+static void test_jobs_load(void **state)
+{
+	struct fixture *f = *state;
+	static const enum store_job_state states[] = { STORE_QUEUED, STORE_DONE, STORE_RUNNING,
+		STORE_CANCELLED, STORE_FAILED, STORE_QUEUED };
+	uint64_t ids[6];
+	struct load_seen seen = { 0 };
+
+	for (int i = 0; i < 6; i++) {
+		struct store_job j = sample_job("load");
+
+		assert_int_equal(store_job_insert(f->s, &j), 0);
+		ids[i] = j.id;
+		if (states[i] != STORE_QUEUED)
+			assert_int_equal(store_job_state(f->s, j.id, states[i], 1.0), 0);
+	}
+	assert_int_equal(store_flush(f->s), 0);
+	reopen(f);
+	assert_int_equal(store_jobs_load(f->s, true, on_job, &seen), 0);
+	assert_int_equal(seen.n, 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(seen.ids[i], ids[i]);
+
+	memset(&seen, 0, sizeof(seen));
+	seen.s = f->s;
+	assert_int_equal(store_jobs_load(f->s, false, on_job, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.ids[0], ids[0]);
+	assert_int_equal(seen.ids[1], ids[2]);
+	assert_int_equal(seen.ids[2], ids[5]);
+
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_after = 2;
+	assert_int_equal(store_jobs_load(f->s, false, on_job, &seen), 7);
+	assert_int_equal(seen.n, 2);
+	reopen(f);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs WHERE state = 2"), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs WHERE state = 1"), 3);
+}
+
+struct speed_seen {
+	int n;
+	char model[4][32];
+	char type[4][16];
+	double ratio[4], rounds[4];
+};
+
+static int on_speed(void *user, const char *model, const char *gpu_type, double ratio,
+		    double rounds)
+{
+	struct speed_seen *seen = user;
+
+	if (seen->n < 4) {
+		snprintf(seen->model[seen->n], sizeof(seen->model[0]), "%s", model);
+		snprintf(seen->type[seen->n], sizeof(seen->type[0]), "%s", gpu_type);
+		seen->ratio[seen->n] = ratio;
+		seen->rounds[seen->n] = rounds;
+	}
+	seen->n++;
+	return 0;
+}
+
+static void test_speeds_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct speed_seen seen = { 0 };
+
+	assert_int_equal(store_speed(f->s, "resnet50", "V100", 1.5, 10), 0);
+	assert_int_equal(store_speed(f->s, "bert", "T4", 0.9, 200), 0);
+	assert_int_equal(store_speed(f->s, "resnet50", "V100", 1.25, 40), 0);	/* update */
+	assert_int_equal(store_speed(f->s, "resnet50", "K80", 1.0, 0.5), 0);
+	reopen(f);
+	assert_int_equal(store_speeds_load(f->s, on_speed, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.model[0], "bert");
+	assert_string_equal(seen.type[0], "T4");
+	assert_true(seen.ratio[0] == 0.9 && seen.rounds[0] == 200);
+	assert_string_equal(seen.model[1], "resnet50");
+	assert_string_equal(seen.type[1], "K80");
+	assert_true(seen.ratio[1] == 1.0 && seen.rounds[1] == 0.5);
+	assert_string_equal(seen.type[2], "V100");
+	assert_true(seen.ratio[2] == 1.25 && seen.rounds[2] == 40);
+	assert_int_equal(store_speed(f->s, "resnet50", "V100", NAN, 1), -EINVAL);
+}
+
+static void test_pragmas_and_schema(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+				  " AND name IN ('jobs', 'events', 'nodes', 'speeds', 'meta')"), 5);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 1);
+	/* WAL mode is stored in the file header. */
+	assert_int_equal(peek_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+static void test_newer_version_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s2 = NULL;
+	char err[256] = "";
+
+	store_close(f->s);
+	f->s = NULL;
+	exec_sql(f->path, "PRAGMA user_version = 99");
+	assert_int_equal(store_open(f->path, &s2, err, sizeof(err)), -ENOTSUP);
+	assert_null(s2);
+	assert_non_null(strstr(err, f->path));
+	assert_non_null(strstr(err, "schema version 99 is newer"));
+	/* Nothing was changed by the refused open. */
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 99);
+}
+
+static void test_foreign_database_refused(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], err[256] = "";
+	struct store *s2 = NULL;
+
+	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	exec_sql(path, "CREATE TABLE t (x)");
+	assert_int_equal(store_open(path, &s2, err, sizeof(err)), -EINVAL);
+	assert_null(s2);
+	assert_non_null(strstr(err, "not a hare database"));
+	unlink(path);
+}
+
+static void test_missing_dir_fails(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], err[256] = "";
+	struct store *s2 = NULL;
+
+	snprintf(path, sizeof(path), "%s/no/such/dir/hare.db", f->dir);
+	assert_int_equal(store_open(path, &s2, err, sizeof(err)), -ENOENT);
+	assert_null(s2);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "unable to open"));
+	assert_int_equal(store_open(NULL, &s2, err, sizeof(err)), -EINVAL);
+	assert_int_equal(store_open(path, &s2, NULL, 0), -ENOENT);
+	store_close(NULL);
+}
+
+static void test_garbage_file_fails(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], err[256] = "", junk[8192];
+	struct store *s2 = NULL;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/junk.db", f->dir);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 131 + 7);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+	fclose(fp);
+	assert_int_equal(store_open(path, &s2, err, sizeof(err)), -EIO);
+	assert_null(s2);
+	assert_non_null(strstr(err, "not a database"));
+	unlink(path);
+}
+
+/* A database whose jobs table is damaged after opening: loads fail with
+ * -EIO instead of crashing. */
+static void test_corrupt_table_fails(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "", junk[65536];
+	struct load_seen seen = { 0 };
+	struct store_job got;
+	int64_t page, psize;
+	FILE *fp;
+
+	for (int i = 0; i < 50; i++) {
+		struct store_job j = sample_job("corrupt-me");
+
+		assert_int_equal(store_job_insert(f->s, &j), 0);
+	}
+	store_close(f->s);
+	f->s = NULL;
+	page = peek_int(f->path, "SELECT rootpage FROM sqlite_schema WHERE name = 'jobs'");
+	psize = peek_int(f->path, "PRAGMA page_size");
+	exec_sql(f->path, "PRAGMA wal_checkpoint(TRUNCATE)");
+	memset(junk, 0xA5, sizeof(junk));
+	fp = fopen(f->path, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, (long)((page - 1) * psize), SEEK_SET), 0);
+	assert_true(psize > 0 && (size_t)psize <= sizeof(junk));
+	assert_int_equal(fwrite(junk, 1, (size_t)psize, fp), (size_t)psize);
+	fclose(fp);
+	/* The schema (page 1) is intact, so the open itself succeeds. */
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(store_job_get(f->s, 1, &got), -EIO);
+	assert_int_equal(store_jobs_load(f->s, true, on_job, &seen), -EIO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_job_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_no_types_and_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_insert_rejects_bad_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_increase, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_insert_is_committed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_visible_after_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_insert_commits_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_add_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_keeps_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batched_unknown_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jobs_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_dir_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_file_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_table_fails, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
