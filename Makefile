@@ -6,7 +6,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 # Debian packages the build and the test suite need.
-DEPS = cmake make gcc pkg-config libinih-dev libglpk-dev libcmocka-dev
+DEPS = cmake make gcc pkg-config libinih-dev libglpk-dev libcmocka-dev \
+	protobuf-c-compiler libprotobuf-c-dev libuv1-dev libsqlite3-dev libssl-dev libsystemd-dev
 
 .PHONY: all deps build build-asan test test-fast demo bench eval clean help
 

@@ -30,7 +30,7 @@ void wire_reader_destroy(struct wire_reader *r);
  * payload is buffered; the connection should be closed). */
 int wire_reader_feed(struct wire_reader *r, const void *data, size_t n);
 
-/* Next complete frame: returns 1 with *payload/*len pointing into the
+/* Next complete frame: returns 1 with *payload and *len pointing into the
  * reader (valid until the next feed or next call), 0 when no whole frame is
  * buffered, ERR_FRAME_TOO_BIG. */
 int wire_reader_next(struct wire_reader *r, const uint8_t **payload, size_t *len);

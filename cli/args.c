@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/* harectl's command line: global options anywhere, one command, its options
+ * and arguments; every mistake becomes one line naming it, with a hint. */
+#include "cli.h"
+
+#include "config.h"
+#include "err.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum cli_opt_id {
+	OPT_SOCKET,
+	OPT_HOST,
+	OPT_TOKEN_FILE,
+	OPT_TIMEOUT,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_ALL,
+	OPT_OUTPUT,
+	OPT_FILE,
+	OPT_JOB,
+};
+
+#define CMD_BIT(c) (1u << (c))
+#define CMDS_OUTPUT (CMD_BIT(CLI_CMD_QUEUE) | CMD_BIT(CLI_CMD_SHOW) | CMD_BIT(CLI_CMD_NODES))
+
+struct cli_opt {
+	const char *name;	/* long name, without "--" */
+	char short_name;	/* 0: none */
+	bool value;		/* takes a value */
+	enum cli_opt_id id;
+	uint32_t cmds;		/* commands it belongs to; 0: every command */
+};
+
+static const struct cli_opt cli_opts[] = {
+	{ "socket", 0, true, OPT_SOCKET, 0 },
+	{ "host", 0, true, OPT_HOST, 0 },
+	{ "token-file", 0, true, OPT_TOKEN_FILE, 0 },
+	{ "timeout", 0, true, OPT_TIMEOUT, 0 },
+	{ "help", 'h', false, OPT_HELP, 0 },
+	{ "version", 0, false, OPT_VERSION, 0 },
+	{ "all", 'a', false, OPT_ALL, CMD_BIT(CLI_CMD_QUEUE) },
+	{ "output", 'o', true, OPT_OUTPUT, CMDS_OUTPUT },
+	{ "file", 'f', true, OPT_FILE, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "name", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "model", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "min-gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "max-gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "rounds", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "weight", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "gpu-types", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "command", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+};
+#define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
+
+/* One parse: where we are and how messages start ("harectl submit"). */
+struct cli_parse {
+	int argc;
+	char *const *argv;
+	struct cli_args *a;
+	char *errbuf;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int cli_usage_fail(struct cli_parse *p, const char *fmt, ...)
+{
+	const char *cmd = cli_command_name(p->a->cmd);
+	int n = snprintf(p->errbuf, p->errlen, "harectl%s%s: ", cmd[0] ? " " : "", cmd);
+	va_list ap;
+
+	if (n < 0 || (size_t)n >= p->errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(p->errbuf + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* "harectl submit --help" or "harectl --help", for hints. */
+static const char *cli_hint(const struct cli_parse *p)
+{
+	static char hint[48];
+	const char *cmd = cli_command_name(p->a->cmd);
+
+	snprintf(hint, sizeof(hint), "harectl%s%s --help", cmd[0] ? " " : "", cmd);
+	return hint;
+}
+
+/* Edit distance, capped: close enough to suggest when <= 2. */
+static size_t cli_distance(const char *s, const char *t)
+{
+	size_t ls = strlen(s), lt = strlen(t), prev[33], cur[33];
+
+	if (ls > 32 || lt > 32)
+		return 99;
+	for (size_t j = 0; j <= lt; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= ls; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lt; j++) {
+			size_t sub = prev[j - 1] + (s[i - 1] != t[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, sizeof(cur));
+	}
+	return prev[lt];
+}
+
+static bool cli_opt_fits(const struct cli_opt *o, enum cli_command cmd)
+{
+	return o->cmds == 0 || (o->cmds & CMD_BIT(cmd));
+}
+
+static const struct cli_opt *cli_opt_long(const char *name, size_t n)
+{
+	for (size_t k = 0; k < CLI_NOPTS; k++)
+		if (strlen(cli_opts[k].name) == n && strncmp(cli_opts[k].name, name, n) == 0)
+			return &cli_opts[k];
+	return NULL;
+}
+
+static const struct cli_opt *cli_opt_short(char c)
+{
+	for (size_t k = 0; k < CLI_NOPTS; k++)
+		if (c && cli_opts[k].short_name == c)
+			return &cli_opts[k];
+	return NULL;
+}
+
+static int cli_unknown_option(struct cli_parse *p, const char *arg)
+{
+	char name[40];
+	const char *best = NULL;
+	size_t n = strcspn(arg, "=");
+
+	snprintf(name, sizeof(name), "%.*s", (int)(n < 39 ? n : 39), arg[1] == '-' ? arg + 2 : arg + 1);
+	for (size_t k = 0; k < CLI_NOPTS; k++)
+		if (cli_opt_fits(&cli_opts[k], p->a->cmd) && cli_distance(name, cli_opts[k].name) <= 2 &&
+		    strlen(name) >= 3)
+			best = cli_opts[k].name;
+	if (best)
+		return cli_usage_fail(p, "unknown option '%.*s' (did you mean --%s? see %s)", (int)n, arg, best,
+				      cli_hint(p));
+	return cli_usage_fail(p, "unknown option '%.*s' (see %s)", (int)n, arg, cli_hint(p));
+}
+
+static int cli_parse_id(struct cli_parse *p, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno || v == 0)
+		return cli_usage_fail(p, "bad job id '%.40s' (want a number like 42)", arg);
+	if (p->a->nids == CLI_IDS_MAX)
+		return cli_usage_fail(p, "at most %d job ids at once", CLI_IDS_MAX);
+	p->a->ids[p->a->nids++] = v;
+	return 0;
+}
+
+static int cli_parse_positional(struct cli_parse *p, const char *arg)
+{
+	if (p->a->cmd == CLI_CMD_SHOW || p->a->cmd == CLI_CMD_CANCEL)
+		return cli_parse_id(p, arg);
+	return cli_usage_fail(p, "unexpected argument '%.40s' (see %s)", arg, cli_hint(p));
+}
+
+/* HOST:PORT with a non-empty host and a port of digits (the connect
+ * resolves the rest). */
+static bool cli_host_ok(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+
+	return colon && colon > v && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+	       strlen(colon + 1) <= 5;
+}
+
+static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
+{
+	struct cli_args *a = p->a;
+	char reason[256];
+	double secs;
+
+	if (o->id != OPT_JOB && value[0] == '\0')
+		return cli_usage_fail(p, "%s needs a value (see %s)", label, cli_hint(p));
+	switch (o->id) {
+	case OPT_SOCKET: a->socket_path = value; return 0;
+	case OPT_HOST:
+		if (!cli_host_ok(value))
+			return cli_usage_fail(p, "%s wants HOST:PORT ([::1]:PORT for IPv6), got '%.60s'", label, value);
+		a->host = value;
+		return 0;
+	case OPT_TOKEN_FILE: a->token_file = value; return 0;
+	case OPT_FILE: a->file = value; return 0;
+	case OPT_TIMEOUT:
+		if (config_parse_double(value, 0.1, 3600, &secs, reason, sizeof(reason)) < 0)
+			return cli_usage_fail(p, "%s %s", label, reason);
+		a->timeout_ms = (uint32_t)(secs * 1000 + 0.5);
+		return 0;
+	case OPT_OUTPUT:
+		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
+			return cli_usage_fail(p, "%s wants table or json, got '%.40s'", label, value);
+		a->json = strcmp(value, "json") == 0;
+		return 0;
+	default:
+		a->job_flags = true;
+		if (cli_job_set(&a->job, label, value, reason, sizeof(reason)) < 0)
+			return cli_usage_fail(p, "%s", reason);
+		return 0;
+	}
+}
+
+static int cli_apply(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
+{
+	if (o->value)
+		return cli_apply_value(p, o, label, value);
+	if (o->id == OPT_HELP)
+		p->a->help = true;
+	else if (o->id == OPT_VERSION)
+		p->a->version = true;
+	else
+		p->a->all = true;
+	return 0;
+}
+
+/* argv[*i] starts with '-': find it, take its value (inline or the next
+ * argument), apply it. */
+static int cli_parse_option(struct cli_parse *p, int *i)
+{
+	const char *arg = p->argv[*i];
+	const char *value = NULL;
+	const struct cli_opt *o;
+	char label[48];
+
+	if (arg[1] == '-') {
+		const char *eq = strchr(arg + 2, '=');
+
+		o = cli_opt_long(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2));
+		value = eq ? eq + 1 : NULL;
+	} else {
+		o = cli_opt_short(arg[1]);
+		value = arg[2] ? arg + 2 : NULL;
+		if (o && value && !o->value)
+			o = NULL;
+	}
+	if (!o)
+		return cli_unknown_option(p, arg);
+	if (arg[1] == '-')
+		snprintf(label, sizeof(label), "--%s", o->name);
+	else
+		snprintf(label, sizeof(label), "-%c", o->short_name);
+	if (!cli_opt_fits(o, p->a->cmd))
+		return cli_usage_fail(p, "%s is not an option of %s (see %s)", label, cli_command_name(p->a->cmd),
+				      cli_hint(p));
+	if (!o->value && value)
+		return cli_usage_fail(p, "%s takes no value", label);
+	if (o->value && !value) {
+		if (*i + 1 >= p->argc)
+			return cli_usage_fail(p, "%s needs a value (see %s)", label, cli_hint(p));
+		value = p->argv[++*i];
+	}
+	return cli_apply(p, o, label, value);
+}
+
+static int cli_command_find(const char *name)
+{
+	for (int c = CLI_CMD_NONE + 1; c < CLI_CMD_COUNT; c++)
+		if (strcmp(name, cli_command_name(c)) == 0)
+			return c;
+	return -1;
+}
+
+/* Index of the command word: the first argument that is neither an option
+ * nor an option's value; 0 if there is none. */
+static int cli_command_index(int argc, char *const *argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const struct cli_opt *o;
+
+		if (strcmp(arg, "--") == 0)
+			return i + 1 < argc ? i + 1 : 0;
+		if (arg[0] != '-' || arg[1] == '\0')
+			return i;
+		if (arg[1] == '-')
+			o = strchr(arg, '=') ? NULL : cli_opt_long(arg + 2, strlen(arg + 2));
+		else
+			o = arg[2] ? NULL : cli_opt_short(arg[1]);
+		if (o && o->value)
+			i++;
+	}
+	return 0;
+}
+
+/* --help, -h or --version before any "--". */
+static bool cli_has_flag(int argc, char *const *argv, const char *lng, const char *shrt)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], lng) == 0 || (shrt && strcmp(argv[i], shrt) == 0))
+			return true;
+	return false;
+}
+
+static int cli_unknown_command(struct cli_parse *p, const char *name)
+{
+	for (int c = CLI_CMD_NONE + 1; c < CLI_CMD_COUNT; c++)
+		if (cli_distance(name, cli_command_name(c)) <= 2)
+			return cli_usage_fail(p, "unknown command '%.40s' (did you mean %s? see harectl --help)", name,
+					      cli_command_name(c));
+	return cli_usage_fail(p, "unknown command '%.40s' (see harectl --help)", name);
+}
+
+/* Set p->a->cmd from the command word; handles "help [COMMAND]". */
+static int cli_parse_command(struct cli_parse *p, int *index)
+{
+	const char *word;
+	int cmd;
+
+	if (*index == 0)
+		return 0;
+	word = p->argv[*index];
+	if (strcmp(word, "help") == 0) {
+		p->a->help = true;
+		if (*index + 1 >= p->argc)
+			return 0;
+		word = p->argv[++*index];
+	}
+	cmd = cli_command_find(word);
+	if (cmd < 0)
+		return cli_unknown_command(p, word);
+	p->a->cmd = cmd;
+	return 0;
+}
+
+/* What a command needs once every argument is read. */
+static int cli_parse_finish(struct cli_parse *p)
+{
+	struct cli_args *a = p->a;
+	char reason[256];
+
+	if (a->socket_path && a->host)
+		return cli_usage_fail(p, "--socket and --host cannot be used together");
+	switch (a->cmd) {
+	case CLI_CMD_SUBMIT:
+		if (a->file && a->job_flags)
+			return cli_usage_fail(p, "--file cannot be combined with job options such as --model");
+		if (a->file || cli_job_check(&a->job, "--", reason, sizeof(reason)) == 0)
+			return 0;
+		if (strncmp(reason, "missing", 7) == 0)
+			return cli_usage_fail(p, "%s (see %s)", reason, cli_hint(p));
+		return cli_usage_fail(p, "%s", reason);
+	case CLI_CMD_SHOW:
+		if (a->nids > 1)
+			return cli_usage_fail(p, "one job id at a time, got %u", a->nids);
+		/* fall through */
+	case CLI_CMD_CANCEL:
+		if (a->nids == 0)
+			return cli_usage_fail(p, "missing job id (see %s)", cli_hint(p));
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int cli_args_parse(int argc, char *const *argv, struct cli_args *a, char *errbuf, size_t errlen)
+{
+	struct cli_parse p = { .argc = argc, .argv = argv, .a = a, .errbuf = errbuf, .errlen = errlen };
+	int index = cli_command_index(argc, argv);
+	bool dashdash = false;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	cli_job_init(&a->job);
+	errbuf[0] = '\0';
+	rc = cli_parse_command(&p, &index);
+	if (rc < 0 || a->help || cli_has_flag(argc, argv, "--help", "-h")) {
+		a->help = rc == 0;
+		return rc;
+	}
+	if (index == 0 && !cli_has_flag(argc, argv, "--version", NULL))
+		return cli_usage_fail(&p, "no command given (see harectl --help)");
+	for (int i = 1; i < argc && rc == 0; i++) {
+		const char *arg = argv[i];
+
+		if (i == index)
+			continue;
+		if (!dashdash && strcmp(arg, "--") == 0)
+			dashdash = true;
+		else if (!dashdash && arg[0] == '-' && arg[1] != '\0')
+			rc = cli_parse_option(&p, &i);
+		else
+			rc = cli_parse_positional(&p, arg);
+	}
+	if (rc == 0 && a->version)
+		return 0;
+	return rc < 0 ? rc : cli_parse_finish(&p);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* harectl as a library: command-line parsing into struct cli_args, help
+ * texts, and cli_main, which runs one command against hared. */
+#ifndef HARE_CLI_H
+#define HARE_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "job.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1		/* hared unreachable, refused, or a job not cancelled */
+#define CLI_EXIT_USAGE 2	/* bad command line or job spec, found before sending */
+#define CLI_IDS_MAX 1024
+
+enum cli_command {
+	CLI_CMD_NONE,
+	CLI_CMD_SUBMIT,
+	CLI_CMD_QUEUE,
+	CLI_CMD_SHOW,
+	CLI_CMD_CANCEL,
+	CLI_CMD_NODES,
+	CLI_CMD_COUNT
+};
+
+/* A parsed command line. Strings point into argv. */
+struct cli_args {
+	enum cli_command cmd;
+	bool help;			/* print cli_help_text(cmd) and stop */
+	bool version;
+	const char *socket_path;	/* --socket */
+	const char *host;		/* --host */
+	const char *token_file;		/* --token-file */
+	uint32_t timeout_ms;		/* --timeout; 0: default */
+	bool all;			/* queue --all */
+	bool json;			/* -o json */
+	const char *file;		/* submit --file ("-": standard input) */
+	bool job_flags;			/* some job key was given as a flag */
+	struct cli_job job;		/* submit from flags, checked */
+	uint32_t nids;			/* show, cancel */
+	uint64_t ids[CLI_IDS_MAX];
+};
+
+/*
+ * Parse argv (argv[0] is the program). The environment is not read here.
+ * Returns 0, or a negative code with the whole line to print in errbuf
+ * ("harectl submit: --gpus must be between 1 and 64, got 0"); --help wins
+ * over any error after the command is known.
+ */
+int cli_args_parse(int argc, char *const *argv, struct cli_args *a, char *errbuf, size_t errlen);
+
+/* Help text for a command; CLI_CMD_NONE gives the overview. */
+const char *cli_help_text(enum cli_command cmd);
+
+/* Name of a command ("submit"). */
+const char *cli_command_name(enum cli_command cmd);
+
+/*
+ * Run harectl with argv, writing results to out and messages to err. Reads
+ * HARE_SOCKET and HARE_TOKEN from the environment. Returns the exit status
+ * (CLI_EXIT_*). Blocking; meant for the main thread of a process.
+ */
+int cli_main(int argc, char **argv, FILE *out, FILE *err);
+
+#endif

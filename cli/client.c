@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/* Client side of a hared session: unix or TCP connect with a deadline, the
+ * Hello/Welcome handshake, and whole-envelope send/receive using poll. */
+#include "client.h"
+
+#include "err.h"
+#include "frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint32_t cli_timeout(uint32_t timeout_ms)
+{
+	return timeout_ms ? timeout_ms : CLI_TIMEOUT_MS_DEFAULT;
+}
+
+static int64_t cli_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT,
+ * or -errno. */
+static int cli_wait(int fd, short events, int64_t deadline_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	for (;;) {
+		int64_t left = deadline_ms - cli_now_ms();
+		int rc;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int cli_write_all(int fd, const uint8_t *p, size_t n, int64_t deadline_ms)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		int rc;
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		rc = cli_wait(fd, POLLOUT, deadline_ms);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Read exactly n bytes: 0, -ECONNRESET on end of stream, -ETIMEDOUT, -errno. */
+static int cli_read_all(int fd, uint8_t *p, size_t n, int64_t deadline_ms)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		int rc;
+
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		rc = cli_wait(fd, POLLIN, deadline_ms);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void cli_io_error(int rc, uint32_t timeout_ms, const char *what, char *errbuf, size_t errlen)
+{
+	if (rc == -ETIMEDOUT)
+		snprintf(errbuf, errlen, "no %s from hared within %g s (see --timeout)", what,
+			 timeout_ms / 1000.0);
+	else if (rc == -ECONNRESET || rc == -EPIPE)
+		snprintf(errbuf, errlen, "hared closed the connection");
+	else
+		snprintf(errbuf, errlen, "talking to hared: %s", strerror(-rc));
+}
+
+int cli_client_send(int fd, const Hare__ToDaemon *m, uint32_t timeout_ms, char *errbuf, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	timeout_ms = cli_timeout(timeout_ms);
+	rc = wire_encode_to_daemon(m, 0, &buf, &len);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "cannot encode the request: %s", err_str(rc));
+		return rc;
+	}
+	rc = cli_write_all(fd, buf, len, cli_now_ms() + timeout_ms);
+	free(buf);
+	if (rc < 0)
+		cli_io_error(rc, timeout_ms, "room to send", errbuf, errlen);
+	return rc;
+}
+
+int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *errbuf, size_t errlen)
+{
+	int64_t deadline;
+	uint8_t hdr[WIRE_HEADER_LEN];
+	uint8_t *payload;
+	uint32_t plen;
+	int rc;
+
+	timeout_ms = cli_timeout(timeout_ms);
+	deadline = cli_now_ms() + timeout_ms;
+	rc = cli_read_all(fd, hdr, sizeof(hdr), deadline);
+	if (rc < 0) {
+		cli_io_error(rc, timeout_ms, "reply", errbuf, errlen);
+		return rc;
+	}
+	plen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (plen > WIRE_FRAME_MAX_DEFAULT) {
+		snprintf(errbuf, errlen, "reply from hared too large (%u bytes, limit %u)", plen,
+			 WIRE_FRAME_MAX_DEFAULT);
+		return ERR_FRAME_TOO_BIG;
+	}
+	payload = malloc(plen ? plen : 1);
+	if (!payload) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = cli_read_all(fd, payload, plen, deadline);
+	if (rc < 0)
+		cli_io_error(rc, timeout_ms, "reply", errbuf, errlen);
+	else if ((rc = wire_decode_from_daemon(payload, plen, out)) < 0)
+		snprintf(errbuf, errlen, "malformed reply from hared (%u bytes)", plen);
+	free(payload);
+	return rc;
+}
+
+int cli_client_request(int fd, const Hare__ToDaemon *req, int expect, uint32_t timeout_ms,
+		       Hare__FromDaemon **reply, char *errbuf, size_t errlen)
+{
+	Hare__FromDaemon *m = NULL;
+	int rc;
+
+	rc = cli_client_send(fd, req, timeout_ms, errbuf, errlen);
+	if (rc == 0)
+		rc = cli_client_recv(fd, timeout_ms, &m, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (m->msg_case == HARE__FROM_DAEMON__MSG_ERROR) {
+		snprintf(errbuf, errlen, "%s", m->error->message);
+		rc = m->error->code < 0 ? m->error->code : ERR_PROTO;
+	} else if ((int)m->msg_case != expect) {
+		snprintf(errbuf, errlen, "unexpected reply from hared (message %d, wanted %d)", m->msg_case, expect);
+		rc = ERR_PROTO;
+	}
+	if (rc < 0) {
+		hare__from_daemon__free_unpacked(m, NULL);
+		return rc;
+	}
+	*reply = m;
+	return 0;
+}
+
+/* Split "host:port" or "[v6]:port" into its parts; false if malformed. */
+static bool cli_host_split(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon = strrchr(spec, ':');
+	const char *h = spec;
+	size_t n;
+
+	if (!colon || colon[1] == '\0' || strlen(colon + 1) >= portlen)
+		return false;
+	n = (size_t)(colon - spec);
+	if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']') {
+		h = spec + 1;
+		n -= 2;
+	} else if (memchr(spec, ':', n)) {
+		return false;	/* bare IPv6 needs brackets */
+	}
+	if (n == 0 || n >= hostlen || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	snprintf(port, portlen, "%s", colon + 1);
+	return true;
+}
+
+/* Non-blocking connect of a fresh socket to one address, within the deadline. */
+static int cli_connect_addr(int family, const struct sockaddr *sa, socklen_t salen, int64_t deadline_ms)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int rc = 0, soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, sa, salen) == 0)
+		return fd;
+	if (errno != EINPROGRESS) {
+		rc = -errno;
+		goto out_close;
+	}
+	rc = cli_wait(fd, POLLOUT, deadline_ms);
+	if (rc < 0)
+		goto out_close;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr == 0)
+		return fd;
+	rc = -soerr;
+out_close:
+	close(fd);
+	return rc;
+}
+
+static int cli_connect_unix(const char *path, int64_t deadline_ms, char *errbuf, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(errbuf, errlen, "cannot connect to %s: socket path too long (max %zu bytes)", path,
+			 sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = cli_connect_addr(AF_UNIX, (struct sockaddr *)&sa, sizeof(sa), deadline_ms);
+	if (fd < 0)
+		snprintf(errbuf, errlen, "cannot connect to %s: %s (is hared running?)", path, strerror(-fd));
+	return fd;
+}
+
+static int cli_connect_tcp(const char *spec, int64_t deadline_ms, char *errbuf, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res, *ai;
+	char host[256], port[16];
+	int rc, fd = -ECONNREFUSED;
+
+	if (!cli_host_split(spec, host, sizeof(host), port, sizeof(port))) {
+		snprintf(errbuf, errlen, "--host wants HOST:PORT, got '%s'", spec);
+		return -EINVAL;
+	}
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(errbuf, errlen, "cannot connect to %s: %s", spec, gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = cli_connect_addr(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline_ms);
+		if (fd >= 0 || fd == -ETIMEDOUT)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		snprintf(errbuf, errlen, "cannot connect to %s: %s (is hared running?)", spec, strerror(-fd));
+	return fd;
+}
+
+static int cli_handshake(int fd, const struct cli_target *t, char *errbuf, size_t errlen)
+{
+	Hare__Hello hello = HARE__HELLO__INIT;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply = NULL;
+	int rc;
+
+	hello.version = HARE__VERSION__PROTOCOL_VERSION;
+	hello.role = HARE__ROLE__ROLE_CLIENT;
+	hello.token = (char *)t->token;
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &hello;
+	rc = cli_client_request(fd, &m, HARE__FROM_DAEMON__MSG_WELCOME, t->timeout_ms, &reply, errbuf, errlen);
+	if (rc == 0)
+		hare__from_daemon__free_unpacked(reply, NULL);
+	return rc;
+}
+
+int cli_client_connect(const struct cli_target *t, char *errbuf, size_t errlen)
+{
+	int64_t deadline = cli_now_ms() + cli_timeout(t->timeout_ms);
+	int fd, rc;
+
+	if (t->host)
+		fd = cli_connect_tcp(t->host, deadline, errbuf, errlen);
+	else
+		fd = cli_connect_unix(t->socket_path ? t->socket_path : CLI_SOCKET_DEFAULT, deadline, errbuf,
+				      errlen);
+	if (fd < 0)
+		return fd;
+	rc = cli_handshake(fd, t, errbuf, errlen);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* A client's session with hared over blocking-style I/O with deadlines: connect
+ * (unix socket or TCP), handshake, then one envelope at a time. Used by
+ * harectl and by tests and benchmarks that talk to a daemon. */
+#ifndef HARE_CLI_CLIENT_H
+#define HARE_CLI_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hare.pb-c.h"
+
+#define CLI_SOCKET_DEFAULT "/run/hare/hared.sock"
+#define CLI_TIMEOUT_MS_DEFAULT 10000u
+
+/* Where the daemon listens and how to introduce ourselves. Borrowed strings. */
+struct cli_target {
+	const char *socket_path;	/* unix socket, used when host is NULL */
+	const char *host;		/* "HOST:PORT" or "[V6ADDR]:PORT" for TCP, or NULL */
+	const char *token;		/* client token for TCP sessions, or NULL */
+	uint32_t timeout_ms;		/* for the connect and for the handshake; 0: default */
+};
+
+/*
+ * Connect to the daemon, send Hello{PROTOCOL_VERSION, ROLE_CLIENT, token}
+ * and wait for Welcome. Returns the connected socket (non-blocking,
+ * close-on-exec; the caller closes it) or a negative code with one line in
+ * errbuf: -errno for the connection ("cannot connect to PATH: No such file or
+ * directory (is hared running?)"), -ETIMEDOUT, or the code of the daemon's
+ * Error with its message when it refused the session.
+ */
+int cli_client_connect(const struct cli_target *t, char *errbuf, size_t errlen);
+
+/* Send one envelope within timeout_ms (0: default). 0, or a negative code
+ * with the reason in errbuf. */
+int cli_client_send(int fd, const Hare__ToDaemon *m, uint32_t timeout_ms, char *errbuf, size_t errlen);
+
+/*
+ * Receive one envelope within timeout_ms (0: default), reading exactly its
+ * bytes so that nothing of a following frame is consumed (no state is kept
+ * between calls). 0 with *out set (free with hare__from_daemon__free_unpacked),
+ * or -ETIMEDOUT, -ECONNRESET (the daemon closed the connection), -errno,
+ * ERR_FRAME_TOO_BIG, ERR_PROTO, each with a one-line reason in errbuf.
+ */
+int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *errbuf, size_t errlen);
+
+/*
+ * Send req and receive its reply, which must be of case `expect` (a
+ * Hare__FromDaemon__MsgCase). An Error reply is returned as its code
+ * (ERR_PROTO if the daemon sent a non-negative one) with its message in
+ * errbuf; a reply of another case is ERR_PROTO. On 0 the caller frees *reply.
+ */
+int cli_client_request(int fd, const Hare__ToDaemon *req, int expect, uint32_t timeout_ms,
+		       Hare__FromDaemon **reply, char *errbuf, size_t errlen);
+
+#endif

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/* harectl's commands: find hared (flags, then environment, then defaults),
+ * open a session, send the command's request(s), print the replies. */
+#include "cli.h"
+
+#include "client.h"
+#include "err.h"
+#include "format.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef HARE_VERSION
+#define HARE_VERSION "unknown"
+#endif
+
+#define CLI_TOKEN_MAX 1024
+
+/* One command's run: its session with hared and its streams. */
+struct cli_run {
+	const struct cli_args *a;
+	FILE *out, *err;
+	int fd;
+	char token[CLI_TOKEN_MAX + 1];
+	char msg[1024];
+};
+
+static double cli_wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The token file's first line, trailing whitespace removed. */
+static int cli_token_read(struct cli_run *r, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f) {
+		int rc = -errno;
+
+		snprintf(r->msg, sizeof(r->msg), "cannot read token file %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	n = fread(r->token, 1, CLI_TOKEN_MAX, f);
+	fclose(f);
+	r->token[n] = '\0';
+	r->token[strcspn(r->token, "\r\n")] = '\0';
+	n = strlen(r->token);
+	while (n > 0 && (r->token[n - 1] == ' ' || r->token[n - 1] == '\t'))
+		r->token[--n] = '\0';
+	if (n == 0) {
+		snprintf(r->msg, sizeof(r->msg), "token file %s is empty", path);
+		return ERR_BAD_CONFIG;
+	}
+	return 0;
+}
+
+/* Resolve the token before anything is sent: exit status 2 on a bad file. */
+static int cli_run_prepare(struct cli_run *r)
+{
+	if (r->a->token_file && cli_token_read(r, r->a->token_file) < 0) {
+		fprintf(r->err, "harectl: %s\n", r->msg);
+		return CLI_EXIT_USAGE;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int cli_run_connect(struct cli_run *r)
+{
+	const char *env_socket = getenv("HARE_SOCKET");
+	const char *env_token = getenv("HARE_TOKEN");
+	struct cli_target t = {
+		.socket_path = r->a->socket_path,
+		.host = r->a->host,
+		.timeout_ms = r->a->timeout_ms,
+	};
+
+	if (!t.socket_path)
+		t.socket_path = env_socket && env_socket[0] ? env_socket : CLI_SOCKET_DEFAULT;
+	if (r->a->token_file)
+		t.token = r->token;
+	else if (env_token && env_token[0])
+		t.token = env_token;
+	r->fd = cli_client_connect(&t, r->msg, sizeof(r->msg));
+	if (r->fd < 0) {
+		fprintf(r->err, "harectl: %s\n", r->msg);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}
+
+/* One request and its reply; prints the failure (hared's Error message
+ * included) with an optional "file:line: " before it. */
+static int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply,
+			   const char *where)
+{
+	int rc = cli_client_request(r->fd, req, expect, r->a->timeout_ms, reply, r->msg, sizeof(r->msg));
+
+	if (rc < 0)
+		fprintf(r->err, "harectl: %s%s\n", where ? where : "", r->msg);
+	return rc;
+}
+
+static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const char *file)
+{
+	char *types[CLI_JOB_TYPES_MAX];
+	Hare__JobSpec spec;
+	Hare__Submit submit = HARE__SUBMIT__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	char where[300] = "";
+
+	cli_job_to_spec(job, &spec, types);
+	submit.spec = &spec;
+	req.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	req.submit = &submit;
+	if (file)
+		snprintf(where, sizeof(where), "%s:%d: ", strcmp(file, "-") ? file : "<stdin>", job->line);
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY, &reply, where) < 0)
+		return CLI_EXIT_FAIL;
+	fprintf(r->out, "%llu\n", (unsigned long long)reply->submit_reply->job_id);
+	fflush(r->out);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+static int cli_cmd_submit(struct cli_run *r)
+{
+	const struct cli_job *jobs = &r->a->job;
+	struct cli_job *loaded = NULL;
+	uint32_t njobs = 1;
+	int status;
+
+	if (r->a->file) {
+		if (cli_jobfile_load(r->a->file, &loaded, &njobs, r->msg, sizeof(r->msg)) < 0) {
+			fprintf(r->err, "harectl: %s\n", r->msg);
+			return CLI_EXIT_USAGE;
+		}
+		jobs = loaded;
+	}
+	status = cli_run_prepare(r);
+	if (status == CLI_EXIT_OK)
+		status = cli_run_connect(r);
+	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
+		status = cli_submit_one(r, &jobs[i], r->a->file);
+		if (status != CLI_EXIT_OK && i > 0)
+			fprintf(r->err, "harectl: the %u job%s before it stay%s submitted\n", i, i > 1 ? "s" : "",
+				i > 1 ? "" : "s");
+	}
+	free(loaded);
+	return status;
+}
+
+static int cli_cmd_queue(struct cli_run *r)
+{
+	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	int rc = 0;
+
+	q.has_all = r->a->all;
+	q.all = r->a->all;
+	req.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
+	req.queue = &q;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	if (r->a->json)
+		cli_queue_print_json(r->out, reply->queue_reply);
+	else
+		rc = cli_queue_print(r->out, reply->queue_reply, cli_wall_now());
+	hare__from_daemon__free_unpacked(reply, NULL);
+	if (rc < 0)
+		fprintf(r->err, "harectl: out of memory\n");
+	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+static int cli_cmd_show(struct cli_run *r)
+{
+	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+
+	show.job_id = r->a->ids[0];
+	req.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	req.show = &show;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	if (r->a->json)
+		cli_job_print_json(r->out, reply->show_reply->job);
+	else
+		cli_job_print(r->out, reply->show_reply->job, cli_wall_now());
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+/* The result for id, each result used once (ids may repeat); NULL if none. */
+static const Hare__CancelResult *cli_cancel_result(const Hare__CancelReply *c, uint64_t id, bool *used)
+{
+	for (size_t k = 0; k < c->n_results; k++) {
+		if (!used[k] && c->results[k]->job_id == id) {
+			used[k] = true;
+			return c->results[k];
+		}
+	}
+	return NULL;
+}
+
+static int cli_cancel_print(struct cli_run *r, const Hare__CancelReply *c)
+{
+	bool *used = calloc(c->n_results + 1, sizeof(*used));
+	int status = CLI_EXIT_OK;
+
+	if (!used) {
+		fprintf(r->err, "harectl: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	for (uint32_t i = 0; i < r->a->nids; i++) {
+		unsigned long long id = r->a->ids[i];
+		const Hare__CancelResult *res = cli_cancel_result(c, id, used);
+
+		if (res && res->ok) {
+			fprintf(r->out, "cancelled %llu\n", id);
+			continue;
+		}
+		status = CLI_EXIT_FAIL;
+		fprintf(r->out, "%llu: %s\n", id,
+			!res ? "no answer from hared" : res->message && res->message[0] ? res->message : "not cancelled");
+	}
+	free(used);
+	return status;
+}
+
+static int cli_cmd_cancel(struct cli_run *r)
+{
+	Hare__CancelRequest cancel = HARE__CANCEL_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	int status;
+
+	cancel.n_job_ids = r->a->nids;
+	cancel.job_ids = (uint64_t *)r->a->ids;
+	req.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
+	req.cancel = &cancel;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_CANCEL_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	status = cli_cancel_print(r, reply->cancel_reply);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return status;
+}
+
+static int cli_cmd_nodes(struct cli_run *r)
+{
+	Hare__NodesRequest nodes = HARE__NODES_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	int rc = 0;
+
+	req.msg_case = HARE__TO_DAEMON__MSG_NODES;
+	req.nodes = &nodes;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_NODES_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	if (r->a->json)
+		cli_nodes_print_json(r->out, reply->nodes_reply);
+	else
+		rc = cli_nodes_print(r->out, reply->nodes_reply);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	if (rc < 0)
+		fprintf(r->err, "harectl: out of memory\n");
+	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/* Everything but submit: token, session, then the command. */
+static int cli_run_simple(struct cli_run *r, int (*cmd)(struct cli_run *))
+{
+	int status = cli_run_prepare(r);
+
+	if (status == CLI_EXIT_OK)
+		status = cli_run_connect(r);
+	return status == CLI_EXIT_OK ? cmd(r) : status;
+}
+
+static int cli_dispatch(struct cli_run *r)
+{
+	switch (r->a->cmd) {
+	case CLI_CMD_SUBMIT: return cli_cmd_submit(r);
+	case CLI_CMD_QUEUE: return cli_run_simple(r, cli_cmd_queue);
+	case CLI_CMD_SHOW: return cli_run_simple(r, cli_cmd_show);
+	case CLI_CMD_CANCEL: return cli_run_simple(r, cli_cmd_cancel);
+	case CLI_CMD_NODES: return cli_run_simple(r, cli_cmd_nodes);
+	default: return CLI_EXIT_USAGE;
+	}
+}
+
+int cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+	struct cli_args *a = malloc(sizeof(*a));
+	struct cli_run *r = calloc(1, sizeof(*r));
+	int status;
+
+	if (!a || !r) {
+		fprintf(err, "harectl: out of memory\n");
+		free(a);
+		free(r);
+		return CLI_EXIT_FAIL;
+	}
+	r->a = a;
+	r->out = out;
+	r->err = err;
+	r->fd = -1;
+	if (cli_args_parse(argc, argv, a, r->msg, sizeof(r->msg)) < 0) {
+		fprintf(err, "%s\n", r->msg);
+		status = CLI_EXIT_USAGE;
+	} else if (a->help) {
+		fputs(cli_help_text(a->cmd), out);
+		status = CLI_EXIT_OK;
+	} else if (a->version) {
+		fprintf(out, "harectl %s (protocol %d)\n", HARE_VERSION, HARE__VERSION__PROTOCOL_VERSION);
+		status = CLI_EXIT_OK;
+	} else {
+		status = cli_dispatch(r);
+	}
+	if (r->fd >= 0)
+		close(r->fd);
+	fflush(out);
+	free(a);
+	free(r);
+	return status;
+}

@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: MIT */
+/* Output of harectl: aligned tables, job details, JSON, and the small
+ * formatters (relative times, progress, GPU types) they share. */
+#include "format.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- JSON ---- */
+
+/* Where escaped text goes: a bounded buffer (counting what it needs) or a
+ * stream. */
+struct cli_sink {
+	FILE *f;
+	char *buf;
+	size_t cap;
+	size_t n;
+};
+
+static void cli_sink_put(struct cli_sink *k, const char *p, size_t len)
+{
+	if (k->f) {
+		fwrite(p, 1, len, k->f);
+		return;
+	}
+	for (size_t i = 0; i < len; i++, k->n++)
+		if (k->n + 1 < k->cap)
+			k->buf[k->n] = p[i];
+}
+
+static bool cli_utf8_cont(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
+/* Length (2..4) of the valid UTF-8 sequence that starts at s with a byte
+ * >= 0x80, or 0: no overlong forms, no surrogates, nothing past U+10FFFF.
+ * Stops at the first non-continuation byte, so it never reads past a NUL. */
+static size_t cli_utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c >= 0xc2 && c <= 0xdf)
+		return cli_utf8_cont(s[1]) ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (!cli_utf8_cont(s[1]) || !cli_utf8_cont(s[2]))
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (!cli_utf8_cont(s[1]) || !cli_utf8_cont(s[2]) || !cli_utf8_cont(s[3]))
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+bool cli_utf8_valid(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s) {
+		size_t n = *s < 0x80 ? 1 : cli_utf8_len(s);
+
+		if (n == 0)
+			return false;
+		s += n;
+	}
+	return true;
+}
+
+static void cli_json_escape_to(struct cli_sink *k, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s) {
+		unsigned char c = *s;
+		char esc[8];
+		size_t n;
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			cli_sink_put(k, esc, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			const char *named = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" :
+					    c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+
+			if (!named) {
+				snprintf(esc, sizeof(esc), "\\u%04x", c);
+				named = esc;
+			}
+			cli_sink_put(k, named, strlen(named));
+		} else if (c < 0x80) {
+			cli_sink_put(k, (const char *)s, 1);
+		} else if ((n = cli_utf8_len(s)) > 0) {
+			cli_sink_put(k, (const char *)s, n);
+			s += n;
+			continue;
+		} else {
+			cli_sink_put(k, "\\ufffd", 6);
+		}
+		s++;
+	}
+}
+
+size_t cli_json_escape(const char *s, char *buf, size_t buflen)
+{
+	struct cli_sink k = { .buf = buf, .cap = buflen };
+
+	cli_json_escape_to(&k, s);
+	if (buflen > 0)
+		buf[k.n < buflen ? k.n : buflen - 1] = '\0';
+	return k.n;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+	struct cli_sink k = { .f = f };
+
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	cli_json_escape_to(&k, s);
+	fputc('"', f);
+}
+
+/* Shortest of %.15g / %.17g that reads back as v; non-finite as null. */
+static void cli_json_double(FILE *f, double v)
+{
+	char b[40];
+
+	if (!isfinite(v)) {
+		fputs("null", f);
+		return;
+	}
+	snprintf(b, sizeof(b), "%.15g", v);
+	if (strtod(b, NULL) != v)
+		snprintf(b, sizeof(b), "%.17g", v);
+	fputs(b, f);
+}
+
+/* ---- small formatters ---- */
+
+const char *cli_state_name(int state)
+{
+	switch (state) {
+	case HARE__JOB_STATE__QUEUED: return "QUEUED";
+	case HARE__JOB_STATE__RUNNING: return "RUNNING";
+	case HARE__JOB_STATE__DONE: return "DONE";
+	case HARE__JOB_STATE__CANCELLED: return "CANCELLED";
+	case HARE__JOB_STATE__FAILED: return "FAILED";
+	default: return "UNKNOWN";
+	}
+}
+
+static void cli_span_format(double secs, char *buf, size_t len)
+{
+	long s = (long)secs;
+
+	if (s < 60)
+		snprintf(buf, len, "%lds", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%ldm", s / 60);
+	else
+		snprintf(buf, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+}
+
+void cli_time_format(double t, double now, bool estimate, char *buf, size_t len)
+{
+	const char *tilde = estimate ? "~" : "";
+	double d = t - now;
+	char span[32];
+
+	if (!isfinite(t)) {
+		snprintf(buf, len, "-");
+	} else if (fabs(d) < 1 || (estimate && d < 0)) {
+		snprintf(buf, len, "%snow", tilde);
+	} else if (fabs(d) >= 86400) {
+		time_t tt = (time_t)t;
+		struct tm tm;
+
+		if (localtime_r(&tt, &tm) && strftime(span, sizeof(span), "%Y-%m-%dT%H:%M", &tm))
+			snprintf(buf, len, "%s%s", tilde, span);
+		else
+			snprintf(buf, len, "-");
+	} else {
+		cli_span_format(fabs(d), span, sizeof(span));
+		snprintf(buf, len, d > 0 ? "%sin %s" : "%s%s ago", tilde, span);
+	}
+}
+
+void cli_progress_format(uint64_t done, uint64_t total, char *buf, size_t len)
+{
+	if (total == 0)
+		snprintf(buf, len, "%llu/0", (unsigned long long)done);
+	else
+		snprintf(buf, len, "%llu/%llu (%.1f%%)", (unsigned long long)done, (unsigned long long)total,
+			 100.0 * (double)done / (double)total);
+}
+
+/* Count names by first appearance and write "2xV100+1xT4". */
+static void cli_count_join(const char *const *names, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		size_t count = 0;
+		bool seen = false;
+		int w;
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(names[k], names[i]) == 0;
+		if (seen)
+			continue;
+		for (size_t k = i; k < n; k++)
+			count += strcmp(names[k], names[i]) == 0;
+		w = snprintf(buf + used, len - used, "%s%zux%s", used ? "+" : "", count, names[i]);
+		used += w > 0 ? (size_t)w : 0;
+	}
+}
+
+static const char *cli_str(const char *s)
+{
+	return s ? s : "";
+}
+
+void cli_types_format(const Hare__JobInfo *j, char *buf, size_t len)
+{
+	const char *names[256];
+	size_t n = 0;
+
+	if (len == 0)
+		return;
+	if (j->n_placement == 0) {
+		size_t used = 0;
+
+		snprintf(buf, len, "%s", j->n_gpu_types ? "" : "any");
+		for (size_t i = 0; i < j->n_gpu_types && used < len; i++) {
+			int w = snprintf(buf + used, len - used, "%s%s", i ? "," : "", cli_str(j->gpu_types[i]));
+
+			used += w > 0 ? (size_t)w : 0;
+		}
+		return;
+	}
+	for (size_t i = 0; i < j->n_placement && n < 256; i++)
+		names[n++] = j->placement[i]->gpu_type ? j->placement[i]->gpu_type : "?";
+	cli_count_join(names, n, buf, len);
+}
+
+/* ---- tables ---- */
+
+#define CLI_CELL 128
+
+struct cli_table {
+	uint32_t ncols;
+	size_t nrows;	/* header included */
+	char *cells;
+};
+
+static int cli_table_init(struct cli_table *t, uint32_t ncols, size_t nrows, const char *const *headers)
+{
+	t->ncols = ncols;
+	t->nrows = nrows + 1;
+	t->cells = calloc(t->nrows * ncols, CLI_CELL);
+	if (!t->cells)
+		return -ENOMEM;
+	for (uint32_t c = 0; c < ncols; c++)
+		snprintf(t->cells + c * CLI_CELL, CLI_CELL, "%s", headers[c]);
+	return 0;
+}
+
+/* Set a data cell (row from 0); control characters become '?' so a name
+ * cannot break the table. */
+__attribute__((format(printf, 4, 5)))
+static void cli_table_set(struct cli_table *t, size_t row, uint32_t col, const char *fmt, ...)
+{
+	char *cell = t->cells + ((row + 1) * t->ncols + col) * CLI_CELL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cell, CLI_CELL, fmt, ap);
+	va_end(ap);
+	for (char *p = cell; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+/* Display width: UTF-8 continuation bytes take no column. */
+static size_t cli_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		w += !cli_utf8_cont((unsigned char)*s);
+	return w;
+}
+
+static void cli_table_print(FILE *f, const struct cli_table *t)
+{
+	size_t width[16] = { 0 };
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (uint32_t c = 0; c < t->ncols && c < 16; c++) {
+			size_t w = cli_width(t->cells + (r * t->ncols + c) * CLI_CELL);
+
+			width[c] = w > width[c] ? w : width[c];
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (uint32_t c = 0; c < t->ncols && c < 16; c++) {
+			const char *cell = t->cells + (r * t->ncols + c) * CLI_CELL;
+
+			if (c + 1 == t->ncols)
+				fprintf(f, "%s\n", cell);
+			else
+				fprintf(f, "%s%*s  ", cell, (int)(width[c] - cli_width(cell)), "");
+		}
+	}
+}
+
+static void cli_gpus_format(const Hare__JobInfo *j, char *buf, size_t len)
+{
+	uint32_t lo = j->has_min_gpus ? j->min_gpus : 1;
+	uint32_t hi = j->has_max_gpus ? j->max_gpus : j->tasks;
+
+	if (j->n_placement > 0)
+		snprintf(buf, len, "%zu", j->n_placement);
+	else if (lo >= hi)
+		snprintf(buf, len, "%u", hi);
+	else
+		snprintf(buf, len, "%u-%u", lo, hi);
+}
+
+static bool cli_job_active(const Hare__JobInfo *j)
+{
+	return j->state == HARE__JOB_STATE__QUEUED || j->state == HARE__JOB_STATE__RUNNING;
+}
+
+/* START and FINISH: the actual time when there is one, else the plan's
+ * estimate (while the job is active), else "-". */
+static void cli_when_format(bool has_actual, double actual, bool has_est, double est, bool active, double now,
+			    char *buf, size_t len)
+{
+	if (has_actual && actual > 0)
+		cli_time_format(actual, now, false, buf, len);
+	else if (active && has_est && est > 0 && isfinite(est))
+		cli_time_format(est, now, true, buf, len);
+	else
+		snprintf(buf, len, "-");
+}
+
+static void cli_queue_row(struct cli_table *t, size_t r, const Hare__JobInfo *j, double now)
+{
+	char cell[CLI_CELL];
+	bool active = cli_job_active(j);
+
+	cli_table_set(t, r, 0, "%llu", (unsigned long long)j->job_id);
+	cli_table_set(t, r, 1, "%s", cli_str(j->user));
+	cli_table_set(t, r, 2, "%s", j->name && j->name[0] ? j->name : "-");
+	cli_table_set(t, r, 3, "%s", cli_state_name(j->state));
+	cli_gpus_format(j, cell, sizeof(cell));
+	cli_table_set(t, r, 4, "%s", cell);
+	cli_types_format(j, cell, sizeof(cell));
+	cli_table_set(t, r, 5, "%s", cell);
+	cli_progress_format(j->rounds_done, j->rounds_total, cell, sizeof(cell));
+	cli_table_set(t, r, 6, "%s", cell);
+	if (active && j->has_order)
+		cli_table_set(t, r, 7, "%u", j->order + 1);
+	else
+		cli_table_set(t, r, 7, "-");
+	cli_when_format(j->has_start_time, j->start_time, j->has_est_start, j->est_start, active, now, cell,
+			sizeof(cell));
+	cli_table_set(t, r, 8, "%s", cell);
+	cli_when_format(j->has_finish_time, j->finish_time, j->has_est_finish, j->est_finish, active, now, cell,
+			sizeof(cell));
+	cli_table_set(t, r, 9, "%s", cell);
+}
+
+int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now)
+{
+	static const char *const headers[] = { "JOBID", "USER", "NAME", "STATE", "GPUS", "TYPES", "PROGRESS",
+					       "ORDER", "START", "FINISH" };
+	struct cli_table t;
+
+	if (cli_table_init(&t, 10, q->n_jobs, headers) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < q->n_jobs; i++)
+		cli_queue_row(&t, i, q->jobs[i], now);
+	cli_table_print(f, &t);
+	free(t.cells);
+	return 0;
+}
+
+int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
+{
+	static const char *const headers[] = { "NODE", "STATE", "GPUS", "BUSY", "FREE" };
+	struct cli_table t;
+	const char *names[256];
+
+	if (cli_table_init(&t, 5, n->n_nodes, headers) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n_nodes; i++) {
+		const Hare__NodeInfo *node = n->nodes[i];
+		size_t busy = 0, k = 0;
+		char cell[CLI_CELL];
+
+		for (size_t g = 0; g < node->n_gpus; g++) {
+			busy += node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0;
+			if (k < 256)
+				names[k++] = cli_str(node->gpus[g]->type);
+		}
+		cli_count_join(names, k, cell, sizeof(cell));
+		cli_table_set(&t, i, 0, "%s", cli_str(node->name));
+		cli_table_set(&t, i, 1, "%s", node->up ? "up" : "down");
+		cli_table_set(&t, i, 2, "%s", cell[0] ? cell : "-");
+		cli_table_set(&t, i, 3, "%zu", busy);
+		cli_table_set(&t, i, 4, "%zu", node->up ? node->n_gpus - busy : 0);
+	}
+	cli_table_print(f, &t);
+	free(t.cells);
+	return 0;
+}
+
+/* ---- job details ---- */
+
+static void cli_show_time(FILE *f, const char *key, bool has, double t, bool estimate, double now)
+{
+	char iso[40] = "-", rel[48];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!has || !(t > 0) || !isfinite(t)) {
+		fprintf(f, "%-13s-\n", key);
+		return;
+	}
+	if (localtime_r(&tt, &tm))
+		strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	cli_time_format(t, now, estimate, rel, sizeof(rel));
+	fprintf(f, "%-13s%s (%s)\n", key, iso, rel);
+}
+
+static void cli_show_placement(FILE *f, const Hare__JobInfo *j)
+{
+	fprintf(f, "%-13s", "placement:");
+	if (j->n_placement == 0)
+		fputs("-", f);
+	for (size_t i = 0; i < j->n_placement; i++) {
+		const Hare__JobPlacement *p = j->placement[i];
+
+		fprintf(f, "%s%s/%u %s x%u", i ? ", " : "", cli_str(p->node), p->gpu_index, cli_str(p->gpu_type),
+			p->tasks);
+	}
+	fputc('\n', f);
+}
+
+void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
+{
+	char buf[CLI_CELL];
+
+	fprintf(f, "%-13s%llu\n", "job_id:", (unsigned long long)j->job_id);
+	fprintf(f, "%-13s%s\n", "name:", j->name && j->name[0] ? j->name : "-");
+	fprintf(f, "%-13s%s\n", "user:", cli_str(j->user));
+	fprintf(f, "%-13s%s\n", "model:", cli_str(j->model));
+	fprintf(f, "%-13s%s\n", "state:", cli_state_name(j->state));
+	fprintf(f, "%-13s%u\n", "tasks:", j->tasks);
+	fprintf(f, "%-13s%u%s\n", "min_gpus:", j->has_min_gpus ? j->min_gpus : 1, j->has_min_gpus ? "" : " (default)");
+	fprintf(f, "%-13s%u%s\n", "max_gpus:", j->has_max_gpus ? j->max_gpus : j->tasks,
+		j->has_max_gpus ? "" : " (default)");
+	fprintf(f, "%-13s", "gpu_types:");
+	for (size_t i = 0; i < j->n_gpu_types; i++)
+		fprintf(f, "%s%s", i ? "," : "", cli_str(j->gpu_types[i]));
+	fprintf(f, "%s\n", j->n_gpu_types ? "" : "any");
+	fprintf(f, "%-13s%g\n", "weight:", j->weight);
+	cli_progress_format(j->rounds_done, j->rounds_total, buf, sizeof(buf));
+	fprintf(f, "%-13s%s\n", "rounds:", buf);
+	if (j->has_loss && isfinite(j->loss))
+		fprintf(f, "%-13s%.4g\n", "loss:", j->loss);
+	else
+		fprintf(f, "%-13s-\n", "loss:");
+	if (cli_job_active(j) && j->has_order)
+		fprintf(f, "%-13s%u\n", "order:", j->order + 1);
+	else
+		fprintf(f, "%-13s-\n", "order:");
+	cli_show_placement(f, j);
+	cli_show_time(f, "submit_time:", j->has_submit_time, j->submit_time, false, now);
+	cli_show_time(f, "start_time:", j->has_start_time, j->start_time, false, now);
+	cli_show_time(f, "finish_time:", j->has_finish_time, j->finish_time, false, now);
+	cli_show_time(f, "est_start:", j->has_est_start && cli_job_active(j), j->est_start, true, now);
+	cli_show_time(f, "est_finish:", j->has_est_finish && cli_job_active(j), j->est_finish, true, now);
+	fprintf(f, "%-13s%u\n", "restarts:", j->has_restarts ? j->restarts : 0);
+}
+
+/* ---- JSON documents ---- */
+
+static void cli_json_key(FILE *f, const char *key)
+{
+	fprintf(f, ",\"%s\":", key);
+}
+
+static void cli_json_opt_u(FILE *f, const char *key, bool has, unsigned long long v)
+{
+	if (has) {
+		cli_json_key(f, key);
+		fprintf(f, "%llu", v);
+	}
+}
+
+static void cli_json_opt_d(FILE *f, const char *key, bool has, double v)
+{
+	if (has) {
+		cli_json_key(f, key);
+		cli_json_double(f, v);
+	}
+}
+
+static void cli_json_placement(FILE *f, const Hare__JobInfo *j)
+{
+	cli_json_key(f, "placement");
+	fputc('[', f);
+	for (size_t i = 0; i < j->n_placement; i++) {
+		const Hare__JobPlacement *p = j->placement[i];
+
+		fputs(i ? ",{\"node\":" : "{\"node\":", f);
+		cli_json_string(f, cli_str(p->node));
+		fprintf(f, ",\"gpu_index\":%u,\"gpu_type\":", p->gpu_index);
+		cli_json_string(f, cli_str(p->gpu_type));
+		fprintf(f, ",\"tasks\":%u}", p->tasks);
+	}
+	fputc(']', f);
+}
+
+static void cli_json_job(FILE *f, const Hare__JobInfo *j)
+{
+	fprintf(f, "{\"job_id\":%llu,\"user\":", (unsigned long long)j->job_id);
+	cli_json_string(f, cli_str(j->user));
+	cli_json_key(f, "name");
+	cli_json_string(f, cli_str(j->name));
+	cli_json_key(f, "model");
+	cli_json_string(f, cli_str(j->model));
+	fprintf(f, ",\"state\":\"%s\",\"tasks\":%u", cli_state_name(j->state), j->tasks);
+	cli_json_opt_u(f, "min_gpus", j->has_min_gpus, j->min_gpus);
+	cli_json_opt_u(f, "max_gpus", j->has_max_gpus, j->max_gpus);
+	fprintf(f, ",\"rounds_total\":%llu,\"rounds_done\":%llu", (unsigned long long)j->rounds_total,
+		(unsigned long long)j->rounds_done);
+	cli_json_opt_d(f, "weight", true, j->weight);
+	cli_json_placement(f, j);
+	cli_json_opt_u(f, "order", j->has_order, j->order);
+	cli_json_opt_d(f, "submit_time", j->has_submit_time, j->submit_time);
+	cli_json_opt_d(f, "start_time", j->has_start_time, j->start_time);
+	cli_json_opt_d(f, "finish_time", j->has_finish_time, j->finish_time);
+	cli_json_opt_d(f, "est_start", j->has_est_start, j->est_start);
+	cli_json_opt_d(f, "est_finish", j->has_est_finish, j->est_finish);
+	cli_json_opt_u(f, "restarts", j->has_restarts, j->restarts);
+	cli_json_key(f, "gpu_types");
+	fputc('[', f);
+	for (size_t i = 0; i < j->n_gpu_types; i++) {
+		if (i)
+			fputc(',', f);
+		cli_json_string(f, cli_str(j->gpu_types[i]));
+	}
+	fputc(']', f);
+	cli_json_opt_d(f, "loss", j->has_loss, j->loss);
+	fputc('}', f);
+}
+
+void cli_job_print_json(FILE *f, const Hare__JobInfo *j)
+{
+	cli_json_job(f, j);
+	fputc('\n', f);
+}
+
+void cli_queue_print_json(FILE *f, const Hare__QueueReply *q)
+{
+	fputs("{\"jobs\":[", f);
+	for (size_t i = 0; i < q->n_jobs; i++) {
+		fputs(i ? ",\n  " : "\n  ", f);
+		cli_json_job(f, q->jobs[i]);
+	}
+	fputs(q->n_jobs ? "\n]" : "]", f);
+	cli_json_opt_d(f, "lp_bound_s", q->has_lp_bound_s, q->lp_bound_s);
+	fputs("}\n", f);
+}
+
+static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
+{
+	fputs("{\"name\":", f);
+	cli_json_string(f, cli_str(node->name));
+	fprintf(f, ",\"up\":%s", node->up ? "true" : "false");
+	cli_json_opt_d(f, "last_seen", node->has_last_seen, node->last_seen);
+	fputs(",\"gpus\":[", f);
+	for (size_t g = 0; g < node->n_gpus; g++) {
+		const Hare__NodeGpu *gpu = node->gpus[g];
+
+		fprintf(f, "%s{\"index\":%u,\"type\":", g ? "," : "", gpu->index);
+		cli_json_string(f, cli_str(gpu->type));
+		fprintf(f, ",\"job_id\":%llu,\"emulated\":%s}",
+			(unsigned long long)(gpu->has_job_id ? gpu->job_id : 0),
+			gpu->has_emulated && gpu->emulated ? "true" : "false");
+	}
+	fputs("]}", f);
+}
+
+void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n)
+{
+	fputs("{\"nodes\":[", f);
+	for (size_t i = 0; i < n->n_nodes; i++) {
+		fputs(i ? ",\n  " : "\n  ", f);
+		cli_json_node(f, n->nodes[i]);
+	}
+	fputs(n->n_nodes ? "\n]}\n" : "]}\n", f);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* harectl's output: squeue/sinfo-like tables, key: value job details, and
+ * JSON (with a string escaper that always yields valid UTF-8). Functions that
+ * take `now` (unix seconds) print times relative to it. */
+#ifndef HARE_CLI_FORMAT_H
+#define HARE_CLI_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "hare.pb-c.h"
+
+/*
+ * Escape s as the inside of a JSON string (no quotes added): '"', '\\' and
+ * control characters escaped, valid UTF-8 copied, each invalid byte replaced
+ * by \ufffd. Writes at most buflen bytes including the NUL (like snprintf)
+ * and returns the length the whole escape needs, without the NUL.
+ */
+size_t cli_json_escape(const char *s, char *buf, size_t buflen);
+
+/* Whether s is entirely valid UTF-8 (no overlong forms or surrogates). */
+bool cli_utf8_valid(const char *s);
+
+/* Write s to f as a quoted JSON string; NULL is written as null. */
+void cli_json_string(FILE *f, const char *s);
+
+/* Name of a job state ("QUEUED"), or "UNKNOWN". */
+const char *cli_state_name(int state);
+
+/*
+ * Time t relative to now: "now", "in 45s", "3m ago", "in 2h05m"; a day or
+ * more away, local ISO time ("2025-03-01T14:05"). estimate prefixes "~" and
+ * shows a past estimate as "~now".
+ */
+void cli_time_format(double t, double now, bool estimate, char *buf, size_t len);
+
+/* "1234/5000 (24.7%)". */
+void cli_progress_format(uint64_t done, uint64_t total, char *buf, size_t len);
+
+/* GPUs of a job: its placement by type ("2xV100+1xT4"), or when not placed
+ * the allowed types ("V100,T4", "any"). */
+void cli_types_format(const Hare__JobInfo *j, char *buf, size_t len);
+
+/* JOBID USER NAME STATE GPUS TYPES PROGRESS ORDER START FINISH, one row per
+ * job. 0 or -ENOMEM. */
+int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now);
+
+/* {"jobs": [JobInfo...], "lp_bound_s": N}: every field the daemon set. */
+void cli_queue_print_json(FILE *f, const Hare__QueueReply *q);
+
+/* Every field of one job as "key: value" lines. */
+void cli_job_print(FILE *f, const Hare__JobInfo *j, double now);
+
+/* One JobInfo as a JSON object on its own line. */
+void cli_job_print_json(FILE *f, const Hare__JobInfo *j);
+
+/* NODE STATE GPUS BUSY FREE, one row per node. 0 or -ENOMEM. */
+int cli_nodes_print(FILE *f, const Hare__NodesReply *n);
+
+/* {"nodes": [{"name", "up", "last_seen", "gpus": [...]}]}. */
+void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n);
+
+#endif

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/* harectl's help: an overview and one page per command, with examples. */
+#include "cli.h"
+#include "client.h"
+
+static const char help_overview[] =
+	"Usage: harectl [OPTIONS] COMMAND [ARGS]\n"
+	"\n"
+	"Submit and follow distributed training jobs on a Hare GPU cluster. hared\n"
+	"orders the jobs (weighted completion time) and places each on GPUs of the\n"
+	"types that run its model fastest, possibly several types at once.\n"
+	"\n"
+	"Commands:\n"
+	"  submit    submit a job from flags, or every job of a job file (--file)\n"
+	"  queue     list active jobs in Hare's order (--all: finished ones too)\n"
+	"  show      every field of one job\n"
+	"  cancel    cancel jobs\n"
+	"  nodes     list nodes, their GPUs and which are busy\n"
+	"\n"
+	"Options (accepted before or after the command):\n"
+	"  --socket PATH      hared's unix socket (default: $HARE_SOCKET, else\n"
+	"                     " CLI_SOCKET_DEFAULT ")\n"
+	"  --host HOST:PORT   talk to hared over TCP instead ([::1]:PORT for IPv6);\n"
+	"                     needs the client token\n"
+	"  --token-file FILE  file holding the client token for --host (default:\n"
+	"                     the token in $HARE_TOKEN)\n"
+	"  --timeout SECONDS  how long to wait for hared (default 10)\n"
+	"  -h, --help         this help; harectl COMMAND --help for a command\n"
+	"  --version          print the version and protocol version\n"
+	"\n"
+	"Examples:\n"
+	"  harectl submit --model resnet50 --gpus 4 --rounds 5000\n"
+	"  harectl submit --file jobs.ini\n"
+	"  harectl queue\n"
+	"  harectl show 42\n"
+	"  harectl cancel 42 43\n"
+	"  harectl --host head.example.org:7100 --token-file ~/.hare-token queue\n"
+	"\n"
+	"Exit status: 0 done, 1 hared unreachable or it refused the request (its\n"
+	"message is printed), 2 bad command line or job spec (nothing was sent).\n";
+
+static const char help_submit[] =
+	"Usage: harectl submit --model MODEL --gpus N --rounds R [OPTIONS]\n"
+	"       harectl submit --file JOBFILE\n"
+	"\n"
+	"Submit a training job and print its id. A job runs R synchronisation\n"
+	"rounds; each round is split into N tasks (micro-batches of a fixed global\n"
+	"batch), so N is the number of GPUs at full width. Hare may give the job\n"
+	"fewer GPUs (each then runs several tasks per round) within\n"
+	"[--min-gpus, --max-gpus], and may mix GPU types.\n"
+	"\n"
+	"Options:\n"
+	"  --model MODEL      model family in hared's throughput profiles (resnet50,\n"
+	"                     bert, lm, ...); decides how fast each GPU type runs it\n"
+	"  --gpus N           tasks per round = GPUs at full width (1..64)\n"
+	"  --min-gpus A       fewest GPUs to run on (default 1)\n"
+	"  --max-gpus B       most GPUs to run on (default N; A <= B <= N)\n"
+	"  --rounds R         rounds to train (1..10^12)\n"
+	"  --weight W         importance, > 0 (default 1): Hare minimises the sum of\n"
+	"                     weight x completion time\n"
+	"  --gpu-types LIST   only these GPU types, comma-separated (default: any)\n"
+	"  --name NAME        a name shown by queue (up to 63 characters)\n"
+	"  --command CMD      your own training program, started once per GPU with\n"
+	"                     HARE_RANK, HARE_WORLD_SIZE, ... (default: the built-in\n"
+	"                     worker for MODEL)\n"
+	"  -f, --file FILE    submit every [job] section of an INI job file, in order\n"
+	"                     (\"-\" reads standard input); not with the options above\n"
+	"\n"
+	"Job file: one [job] section per job, with the option names as keys\n"
+	"(min-gpus or min_gpus). Keys start in the first column; ';' and '#' start\n"
+	"comment lines, and \" ;\" a comment at the end of a line. Every job is checked\n"
+	"before any is sent; errors name the file and line.\n"
+	"\n"
+	"  [job]\n"
+	"  name = resnet-sweep-1\n"
+	"  model = resnet50\n"
+	"  gpus = 8\n"
+	"  min-gpus = 2\n"
+	"  rounds = 20000\n"
+	"  gpu-types = V100,T4\n"
+	"\n"
+	"  [job]\n"
+	"  model = bert\n"
+	"  gpus = 4\n"
+	"  rounds = 5000\n"
+	"  weight = 2\n"
+	"\n"
+	"Examples:\n"
+	"  harectl submit --model resnet50 --gpus 4 --rounds 5000\n"
+	"  harectl submit --model bert --gpus 8 --min-gpus 2 --max-gpus 8 \\\n"
+	"                 --rounds 20000 --weight 2 --gpu-types V100,T4 --name bert-ft\n"
+	"  harectl submit --file jobs.ini\n"
+	"\n"
+	"Prints one job id per line. Exit status 1 if hared refused a job (its\n"
+	"message is printed; jobs before it in a file stay submitted), 2 if a job\n"
+	"is invalid (nothing is sent).\n";
+
+static const char help_queue[] =
+	"Usage: harectl queue [--all] [-o table|json]\n"
+	"\n"
+	"List queued and running jobs in Hare's order.\n"
+	"\n"
+	"Columns:\n"
+	"  JOBID     job id\n"
+	"  USER      who submitted it\n"
+	"  NAME      its --name, or -\n"
+	"  STATE     QUEUED, RUNNING, DONE, CANCELLED or FAILED\n"
+	"  GPUS      GPUs it runs on now, or the range it may get (1-8)\n"
+	"  TYPES     its GPUs by type (2xV100+1xT4), or the types it allows\n"
+	"  PROGRESS  rounds done/total (percent)\n"
+	"  ORDER     position in Hare's order, 1 first (- when finished)\n"
+	"  START     when it started (3m ago), or the plan's estimate (~in 5m)\n"
+	"  FINISH    when it finished, or the plan's estimate (~in 2h05m)\n"
+	"Times more than a day away are shown as local dates (2025-03-01T14:05).\n"
+	"\n"
+	"Options:\n"
+	"  -a, --all          include finished, cancelled and failed jobs\n"
+	"  -o, --output FMT   table (default) or json: {\"jobs\": [...], \"lp_bound_s\": N}\n"
+	"                     with every field hared sent; order counts from 0, times\n"
+	"                     are unix seconds\n"
+	"\n"
+	"Examples:\n"
+	"  harectl queue\n"
+	"  harectl queue --all -o json | jq '.jobs[] | select(.state == \"RUNNING\")'\n";
+
+static const char help_show[] =
+	"Usage: harectl show JOBID [-o table|json]\n"
+	"\n"
+	"Print every field of one job as \"key: value\" lines: name, user, model,\n"
+	"state, tasks, GPU range and types, weight, rounds done, last loss, order,\n"
+	"placement (node/gpu type x tasks), submit/start/finish times, the plan's\n"
+	"estimates and restarts.\n"
+	"\n"
+	"Options:\n"
+	"  -o, --output FMT   table (default) or json (one JobInfo object)\n"
+	"\n"
+	"Examples:\n"
+	"  harectl show 42\n"
+	"  harectl show 42 -o json\n";
+
+static const char help_cancel[] =
+	"Usage: harectl cancel JOBID...\n"
+	"\n"
+	"Cancel jobs: running ones are stopped (their workers get SIGTERM, then\n"
+	"SIGKILL after a grace period). Users may cancel only their own jobs.\n"
+	"Prints one line per job: \"cancelled 12\" or \"13: REASON\".\n"
+	"\n"
+	"Examples:\n"
+	"  harectl cancel 42\n"
+	"  harectl cancel 42 43 44\n"
+	"\n"
+	"Exit status 1 if any job was not cancelled.\n";
+
+static const char help_nodes[] =
+	"Usage: harectl nodes [-o table|json]\n"
+	"\n"
+	"List the nodes whose agents registered with hared.\n"
+	"\n"
+	"Columns:\n"
+	"  NODE   node name\n"
+	"  STATE  up (agent connected) or down\n"
+	"  GPUS   its GPUs by type (4xV100+4xT4)\n"
+	"  BUSY   GPUs running a job\n"
+	"  FREE   GPUs free to plan on (0 when down)\n"
+	"\n"
+	"Options:\n"
+	"  -o, --output FMT   table (default) or json (every GPU, its job id, and\n"
+	"                     whether it is emulated)\n"
+	"\n"
+	"Example:\n"
+	"  harectl nodes\n";
+
+const char *cli_help_text(enum cli_command cmd)
+{
+	switch (cmd) {
+	case CLI_CMD_SUBMIT: return help_submit;
+	case CLI_CMD_QUEUE: return help_queue;
+	case CLI_CMD_SHOW: return help_show;
+	case CLI_CMD_CANCEL: return help_cancel;
+	case CLI_CMD_NODES: return help_nodes;
+	default: return help_overview;
+	}
+}
+
+const char *cli_command_name(enum cli_command cmd)
+{
+	static const char *const names[CLI_CMD_COUNT] = {
+		[CLI_CMD_NONE] = "",
+		[CLI_CMD_SUBMIT] = "submit",
+		[CLI_CMD_QUEUE] = "queue",
+		[CLI_CMD_SHOW] = "show",
+		[CLI_CMD_CANCEL] = "cancel",
+		[CLI_CMD_NODES] = "nodes",
+	};
+
+	return cmd < CLI_CMD_COUNT ? names[cmd] : "";
+}

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+/* Job specifications for harectl submit: key parsing and validation shared
+ * by flags and job files, conversion to JobSpec, and the job-file reader. */
+#include "job.h"
+
+#include "config.h"
+#include "err.h"
+#include "format.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const cli_key_names[CLI_KEY_COUNT] = {
+	[CLI_KEY_NAME] = "name",
+	[CLI_KEY_MODEL] = "model",
+	[CLI_KEY_GPUS] = "gpus",
+	[CLI_KEY_MIN_GPUS] = "min-gpus",
+	[CLI_KEY_MAX_GPUS] = "max-gpus",
+	[CLI_KEY_ROUNDS] = "rounds",
+	[CLI_KEY_WEIGHT] = "weight",
+	[CLI_KEY_GPU_TYPES] = "gpu-types",
+	[CLI_KEY_COMMAND] = "command",
+};
+
+void cli_job_init(struct cli_job *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->weight = 1;
+}
+
+const char *cli_job_key_name(enum cli_job_key key)
+{
+	return key < CLI_KEY_COUNT ? cli_key_names[key] : "?";
+}
+
+int cli_job_key_find(const char *name)
+{
+	char norm[16];
+	size_t i;
+
+	if (strncmp(name, "--", 2) == 0)
+		name += 2;
+	for (i = 0; name[i] && i < sizeof(norm) - 1; i++)
+		norm[i] = name[i] == '_' ? '-' : name[i];
+	if (name[i])
+		return -1;
+	norm[i] = '\0';
+	for (int k = 0; k < CLI_KEY_COUNT; k++)
+		if (strcmp(norm, cli_key_names[k]) == 0)
+			return k;
+	return -1;
+}
+
+/* Range errors read "gpus must be ...", format errors "gpus: expected ...". */
+static int cli_job_fail(const char *label, const char *reason, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s%s%s", label, strncmp(reason, "must", 4) == 0 ? " " : ": ", reason);
+	return ERR_BAD_SPEC;
+}
+
+static bool cli_has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static int cli_job_text(const char *label, const char *value, size_t max, char *out, char *err, size_t errlen)
+{
+	if (value[0] == '\0') {
+		snprintf(err, errlen, "%s is empty", label);
+		return ERR_BAD_SPEC;
+	}
+	if (strlen(value) > max) {
+		snprintf(err, errlen, "%s is longer than %zu characters", label, max);
+		return ERR_BAD_SPEC;
+	}
+	if (cli_has_control(value)) {
+		snprintf(err, errlen, "%s has a control character", label);
+		return ERR_BAD_SPEC;
+	}
+	if (!cli_utf8_valid(value)) {
+		snprintf(err, errlen, "%s is not valid UTF-8", label);
+		return ERR_BAD_SPEC;
+	}
+	memcpy(out, value, strlen(value) + 1);
+	return 0;
+}
+
+/* Letters, digits, '.', '-', '_' (model and GPU type names). */
+static bool cli_is_ident(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
+			return false;
+	return n > 0;
+}
+
+static int cli_job_model(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen)
+{
+	if (strlen(value) > CLI_JOB_MODEL_MAX || !cli_is_ident(value, strlen(value))) {
+		snprintf(err, errlen, "%s must be 1 to %d letters, digits, '.', '-' or '_', got '%.40s'", label,
+			 CLI_JOB_MODEL_MAX, value);
+		return ERR_BAD_SPEC;
+	}
+	memcpy(j->model, value, strlen(value) + 1);
+	return 0;
+}
+
+static int cli_job_type_add(struct cli_job *j, const char *label, const char *s, size_t n, char *err,
+			    size_t errlen)
+{
+	if (n == 0 || n > CLI_JOB_TYPE_MAX || !cli_is_ident(s, n)) {
+		snprintf(err, errlen, "%s: '%.*s' is not a GPU type name (1 to %d letters, digits, '.', '-', '_')",
+			 label, (int)(n > 40 ? 40 : n), s, CLI_JOB_TYPE_MAX);
+		return ERR_BAD_SPEC;
+	}
+	if (j->ntypes == CLI_JOB_TYPES_MAX) {
+		snprintf(err, errlen, "%s lists more than %d types", label, CLI_JOB_TYPES_MAX);
+		return ERR_BAD_SPEC;
+	}
+	for (uint32_t i = 0; i < j->ntypes; i++) {
+		if (strlen(j->types[i]) == n && strncasecmp(j->types[i], s, n) == 0) {
+			snprintf(err, errlen, "%s lists %.*s twice", label, (int)n, s);
+			return ERR_BAD_SPEC;
+		}
+	}
+	memcpy(j->types[j->ntypes], s, n);
+	j->types[j->ntypes++][n] = '\0';
+	return 0;
+}
+
+/* "V100,T4" (spaces around names allowed). */
+static int cli_job_types(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen)
+{
+	const char *p = value;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		int rc;
+
+		while (n > 0 && isspace((unsigned char)*p)) {
+			p++;
+			n--;
+		}
+		while (n > 0 && isspace((unsigned char)p[n - 1]))
+			n--;
+		rc = cli_job_type_add(j, label, p, n, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static int cli_job_u32(const char *label, const char *value, uint32_t min, uint32_t max, uint32_t *out,
+		       char *err, size_t errlen)
+{
+	char reason[128];
+
+	if (config_parse_u32(value, min, max, out, reason, sizeof(reason)) < 0)
+		return cli_job_fail(label, reason, err, errlen);
+	return 0;
+}
+
+static int cli_job_rounds(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen)
+{
+	const char *digits = value[0] == '-' ? value + 1 : value;
+	unsigned long long v;
+
+	if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits)) {
+		snprintf(err, errlen, "%s: expected a whole number, got '%.40s'", label, value);
+		return ERR_BAD_SPEC;
+	}
+	errno = 0;
+	v = strtoull(value, NULL, 10);
+	if (value[0] == '-' || errno || v < 1 || v > CLI_JOB_ROUNDS_MAX) {
+		snprintf(err, errlen, "%s must be between 1 and %llu, got %.40s", label, CLI_JOB_ROUNDS_MAX, value);
+		return ERR_BAD_SPEC;
+	}
+	j->rounds = v;
+	return 0;
+}
+
+static int cli_job_weight(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen)
+{
+	char reason[128];
+	double w;
+
+	if (config_parse_double(value, 0, CLI_JOB_WEIGHT_MAX, &w, reason, sizeof(reason)) < 0)
+		return cli_job_fail(label, reason, err, errlen);
+	if (w <= 0) {
+		snprintf(err, errlen, "%s must be greater than 0, got %.40s", label, value);
+		return ERR_BAD_SPEC;
+	}
+	j->weight = w;
+	return 0;
+}
+
+int cli_job_set(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen)
+{
+	int key = cli_job_key_find(label);
+
+	if (key < 0) {
+		snprintf(err, errlen, "unknown key '%.40s'", label);
+		return -EINVAL;
+	}
+	if (j->set & (1u << key)) {
+		snprintf(err, errlen, "%s given twice", label);
+		return ERR_BAD_SPEC;
+	}
+	j->set |= 1u << key;
+	switch (key) {
+	case CLI_KEY_NAME:
+		return cli_job_text(label, value, CLI_JOB_NAME_MAX, j->name, err, errlen);
+	case CLI_KEY_MODEL:
+		return cli_job_model(j, label, value, err, errlen);
+	case CLI_KEY_GPUS:
+		return cli_job_u32(label, value, 1, CLI_JOB_GPUS_MAX, &j->gpus, err, errlen);
+	case CLI_KEY_MIN_GPUS:
+		return cli_job_u32(label, value, 1, CLI_JOB_GPUS_MAX, &j->min_gpus, err, errlen);
+	case CLI_KEY_MAX_GPUS:
+		return cli_job_u32(label, value, 1, CLI_JOB_GPUS_MAX, &j->max_gpus, err, errlen);
+	case CLI_KEY_ROUNDS:
+		return cli_job_rounds(j, label, value, err, errlen);
+	case CLI_KEY_WEIGHT:
+		return cli_job_weight(j, label, value, err, errlen);
+	case CLI_KEY_GPU_TYPES:
+		return cli_job_types(j, label, value, err, errlen);
+	default:
+		return cli_job_text(label, value, CLI_JOB_COMMAND_MAX, j->command, err, errlen);
+	}
+}
+
+static bool cli_job_has(const struct cli_job *j, enum cli_job_key key)
+{
+	return j->set & (1u << key);
+}
+
+int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t errlen)
+{
+	static const enum cli_job_key required[] = { CLI_KEY_MODEL, CLI_KEY_GPUS, CLI_KEY_ROUNDS };
+	uint32_t lo = cli_job_has(j, CLI_KEY_MIN_GPUS) ? j->min_gpus : 1;
+	uint32_t hi = cli_job_has(j, CLI_KEY_MAX_GPUS) ? j->max_gpus : j->gpus;
+
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		if (!cli_job_has(j, required[i])) {
+			snprintf(err, errlen, "missing %s%s", prefix, cli_key_names[required[i]]);
+			return ERR_BAD_SPEC;
+		}
+	}
+	if (cli_job_has(j, CLI_KEY_MAX_GPUS) && j->max_gpus > j->gpus) {
+		snprintf(err, errlen, "%smax-gpus (%u) is greater than %sgpus (%u)", prefix, j->max_gpus, prefix,
+			 j->gpus);
+		return ERR_BAD_SPEC;
+	}
+	if (lo > hi) {
+		snprintf(err, errlen, "%smin-gpus (%u) is greater than %s%s (%u)", prefix, lo, prefix,
+			 cli_job_has(j, CLI_KEY_MAX_GPUS) ? "max-gpus" : "gpus", hi);
+		return ERR_BAD_SPEC;
+	}
+	return 0;
+}
+
+void cli_job_to_spec(const struct cli_job *j, Hare__JobSpec *spec, char **type_ptrs)
+{
+	hare__job_spec__init(spec);
+	spec->name = cli_job_has(j, CLI_KEY_NAME) ? (char *)j->name : NULL;
+	spec->model = (char *)j->model;
+	spec->tasks = j->gpus;
+	spec->has_min_gpus = cli_job_has(j, CLI_KEY_MIN_GPUS);
+	spec->min_gpus = j->min_gpus;
+	spec->has_max_gpus = cli_job_has(j, CLI_KEY_MAX_GPUS);
+	spec->max_gpus = j->max_gpus;
+	spec->rounds = j->rounds;
+	spec->has_weight = cli_job_has(j, CLI_KEY_WEIGHT);
+	spec->weight = j->weight;
+	for (uint32_t i = 0; i < j->ntypes; i++)
+		type_ptrs[i] = (char *)j->types[i];
+	spec->n_gpu_types = j->ntypes;
+	spec->gpu_types = j->ntypes ? type_ptrs : NULL;
+	spec->command = cli_job_has(j, CLI_KEY_COMMAND) ? (char *)j->command : NULL;
+}
+
+/* ---- job files ---- */
+
+/* State of one job-file parse; a chunk is the text of one [job] section (or
+ * what precedes the first), handed to config_load_string on its own. */
+struct cli_jobfile {
+	const char *name;
+	struct cli_job *jobs;
+	uint32_t njobs, cap;
+	struct cli_job *cur;	/* NULL while in the text before the first [job] */
+	char *chunk;		/* scratch copy of the current chunk */
+	char *errbuf;
+	size_t errlen;
+};
+
+static bool cli_section_is_job(const char *s, size_t n)
+{
+	while (n > 0 && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	return n == 3 && strncasecmp(s, "job", 3) == 0;
+}
+
+static int cli_jobfile_on_key(void *user, const char *section, const char *key, const char *value, char *err,
+			      size_t errlen)
+{
+	struct cli_jobfile *jf = user;
+	int rc;
+
+	if (!jf->cur || !cli_section_is_job(section, strlen(section))) {
+		snprintf(err, errlen, "key '%.40s' outside a [job] section", key);
+		return ERR_BAD_SPEC;
+	}
+	rc = cli_job_set(jf->cur, key, value, err, errlen);
+	if (rc == -EINVAL) {
+		snprintf(err, errlen, "unknown key '%.40s' (known: name, model, gpus, min-gpus, max-gpus, rounds, "
+			 "weight, gpu-types, command)", key);
+		return ERR_BAD_SPEC;
+	}
+	return rc;
+}
+
+/* config_load_string numbers lines from the start of the chunk: rewrite
+ * "name:N: reason" to count from the start of the file. */
+static void cli_jobfile_relocate(struct cli_jobfile *jf, int first_line)
+{
+	size_t plen = strlen(jf->name);
+	char *end, reason[512];
+	long n;
+
+	if (strncmp(jf->errbuf, jf->name, plen) != 0 || jf->errbuf[plen] != ':')
+		return;
+	n = strtol(jf->errbuf + plen + 1, &end, 10);
+	if (end == jf->errbuf + plen + 1 || *end != ':')
+		return;
+	snprintf(reason, sizeof(reason), "%s", end + 1);
+	snprintf(jf->errbuf, jf->errlen, "%s:%ld:%s", jf->name, n + first_line - 1, reason);
+}
+
+static int cli_jobfile_fail(struct cli_jobfile *jf, int line, const char *reason)
+{
+	snprintf(jf->errbuf, jf->errlen, "%s:%d: %s", jf->name, line, reason);
+	return ERR_BAD_SPEC;
+}
+
+/* Parse text[0..n) (lines from first_line on) into the current job, then
+ * check that job. */
+static int cli_jobfile_chunk(struct cli_jobfile *jf, const char *text, size_t n, int first_line)
+{
+	char reason[256];
+	int rc;
+
+	memcpy(jf->chunk, text, n);
+	jf->chunk[n] = '\0';
+	rc = config_load_string(jf->name, jf->chunk, cli_jobfile_on_key, jf, jf->errbuf, jf->errlen);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0) {
+		cli_jobfile_relocate(jf, first_line);
+		return ERR_BAD_SPEC;
+	}
+	if (jf->cur && cli_job_check(jf->cur, "", reason, sizeof(reason)) < 0)
+		return cli_jobfile_fail(jf, jf->cur->line, reason);
+	return 0;
+}
+
+static int cli_jobfile_begin(struct cli_jobfile *jf, int line, const char *hdr, size_t n)
+{
+	const char *close = memchr(hdr, ']', n);
+
+	if (!close)
+		return cli_jobfile_fail(jf, line, "section header without ']'");
+	if (!cli_section_is_job(hdr + 1, (size_t)(close - hdr - 1))) {
+		char reason[128];
+
+		snprintf(reason, sizeof(reason), "unknown section [%.*s] (expected [job])",
+			 (int)(close - hdr - 1 > 40 ? 40 : close - hdr - 1), hdr + 1);
+		return cli_jobfile_fail(jf, line, reason);
+	}
+	if (jf->njobs == CLI_JOBFILE_JOBS_MAX)
+		return cli_jobfile_fail(jf, line, "too many [job] sections (at most 1000 per file)");
+	if (jf->njobs == jf->cap) {
+		uint32_t cap = jf->cap ? jf->cap * 2 : 8;
+		struct cli_job *jobs = realloc(jf->jobs, cap * sizeof(*jobs));
+
+		if (!jobs)
+			return -ENOMEM;
+		jf->jobs = jobs;
+		jf->cap = cap;
+	}
+	jf->cur = &jf->jobs[jf->njobs++];
+	cli_job_init(jf->cur);
+	jf->cur->line = line;
+	return 0;
+}
+
+/* What the INI reader makes of one line (its rules, so that sections are
+ * split where it would see them). */
+enum cli_line_kind { CLI_LINE_BLANK, CLI_LINE_COMMENT, CLI_LINE_SECTION, CLI_LINE_KEY, CLI_LINE_CONTINUATION };
+
+static enum cli_line_kind cli_line_classify(const char *line, size_t n, bool after_key, const char **start)
+{
+	const char *s = line;
+
+	while (s < line + n && isspace((unsigned char)*s))
+		s++;
+	*start = s;
+	if (s == line + n)
+		return CLI_LINE_BLANK;
+	if (*s == ';' || *s == '#')
+		return CLI_LINE_COMMENT;
+	if (after_key && s > line)
+		return CLI_LINE_CONTINUATION;
+	if (*s == '[')
+		return CLI_LINE_SECTION;
+	return CLI_LINE_KEY;
+}
+
+/* One line of the pre-scan: starts a new job at a section header. */
+static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, size_t raw, int lineno,
+			    bool *after_key, const char **chunk, int *chunk_line)
+{
+	const char *start;
+	enum cli_line_kind kind = cli_line_classify(line, n, *after_key, &start);
+	int rc;
+
+	/* The INI reader splits longer lines (CR and LF included) in two. */
+	if (raw > CLI_JOBFILE_LINE_MAX)
+		return cli_jobfile_fail(jf, lineno, "line too long (at most 198 characters)");
+	if (kind == CLI_LINE_CONTINUATION)
+		return cli_jobfile_fail(jf, lineno, "indented line would continue the previous value; start "
+					"each key in the first column");
+	/* As in the INI reader, only a well-formed key = value line makes
+	 * the next indented line its continuation. */
+	if (kind == CLI_LINE_KEY && (memchr(start, '=', (size_t)(line + n - start)) ||
+				     memchr(start, ':', (size_t)(line + n - start))))
+		*after_key = true;
+	if (kind != CLI_LINE_SECTION)
+		return 0;
+	rc = cli_jobfile_chunk(jf, *chunk, (size_t)(line - *chunk), *chunk_line);
+	if (rc == 0)
+		rc = cli_jobfile_begin(jf, lineno, start, (size_t)(line + n - start));
+	*after_key = false;
+	*chunk = line;
+	*chunk_line = lineno;
+	return rc;
+}
+
+static int cli_jobfile_scan(struct cli_jobfile *jf, const char *text)
+{
+	const char *p = text, *chunk = text;
+	int lineno = 1, chunk_line = 1, rc;
+	bool after_key = false;
+
+	if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t raw = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		size_t n = nl ? (size_t)(nl - p) : raw;
+
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		rc = cli_jobfile_line(jf, p, n, raw, lineno, &after_key, &chunk, &chunk_line);
+		if (rc < 0)
+			return rc;
+		if (!nl)
+			break;
+		p = nl + 1;
+		lineno++;
+	}
+	rc = cli_jobfile_chunk(jf, chunk, strlen(chunk), chunk_line);
+	if (rc == 0 && jf->njobs == 0) {
+		snprintf(jf->errbuf, jf->errlen, "%s: no [job] section", jf->name);
+		rc = ERR_BAD_SPEC;
+	}
+	return rc;
+}
+
+int cli_jobfile_parse(const char *name, const char *text, struct cli_job **jobs, uint32_t *njobs,
+		      char *errbuf, size_t errlen)
+{
+	struct cli_jobfile jf = { .name = name, .errbuf = errbuf, .errlen = errlen };
+	int rc;
+
+	jf.chunk = malloc(strlen(text) + 1);
+	if (!jf.chunk) {
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	rc = cli_jobfile_scan(&jf, text);
+	free(jf.chunk);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			snprintf(errbuf, errlen, "%s: out of memory", name);
+		free(jf.jobs);
+		return rc;
+	}
+	*jobs = jf.jobs;
+	*njobs = jf.njobs;
+	return 0;
+}
+
+int cli_jobfile_load(const char *path, struct cli_job **jobs, uint32_t *njobs, char *errbuf, size_t errlen)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	const char *name = is_stdin ? "<stdin>" : path;
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
+	char *text;
+	size_t n;
+	int rc;
+
+	if (!f) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	text = malloc(CLI_JOBFILE_BYTES_MAX + 1);
+	n = text ? fread(text, 1, CLI_JOBFILE_BYTES_MAX + 1, f) : 0;
+	rc = !text ? -ENOMEM : ferror(f) ? -EIO : 0;
+	if (!is_stdin)
+		fclose(f);
+	if (rc < 0)
+		snprintf(errbuf, errlen, "%s: %s", name, rc == -ENOMEM ? "out of memory" : "read error");
+	else if (n > CLI_JOBFILE_BYTES_MAX)
+		snprintf(errbuf, errlen, "%s: larger than %u bytes", name, CLI_JOBFILE_BYTES_MAX);
+	else if (memchr(text, '\0', n))
+		snprintf(errbuf, errlen, "%s: not a text file (has a NUL byte)", name);
+	else {
+		text[n] = '\0';
+		rc = cli_jobfile_parse(name, text, jobs, njobs, errbuf, errlen);
+		free(text);
+		return rc;
+	}
+	free(text);
+	return rc < 0 ? rc : ERR_BAD_SPEC;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* A job submission as harectl builds it, from flags or from an INI job file
+ * (one [job] section per job), validated before anything is sent. */
+#ifndef HARE_CLI_JOB_H
+#define HARE_CLI_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hare.pb-c.h"
+
+#define CLI_JOB_NAME_MAX 63		/* bytes */
+#define CLI_JOB_MODEL_MAX 31
+#define CLI_JOB_TYPES_MAX 16		/* allowed GPU types per job */
+#define CLI_JOB_TYPE_MAX 15		/* bytes of one type name */
+#define CLI_JOB_COMMAND_MAX 511
+#define CLI_JOB_GPUS_MAX 64
+#define CLI_JOB_ROUNDS_MAX 1000000000000ull
+#define CLI_JOB_WEIGHT_MAX 1e6
+#define CLI_JOBFILE_JOBS_MAX 1000
+#define CLI_JOBFILE_BYTES_MAX (1u << 20)
+#define CLI_JOBFILE_LINE_MAX 199	/* bytes of a line with its CR/LF: what the INI reader takes whole */
+
+/* The keys of a job; flags are "--" + name, job files may also write '_'. */
+enum cli_job_key {
+	CLI_KEY_NAME,
+	CLI_KEY_MODEL,
+	CLI_KEY_GPUS,
+	CLI_KEY_MIN_GPUS,
+	CLI_KEY_MAX_GPUS,
+	CLI_KEY_ROUNDS,
+	CLI_KEY_WEIGHT,
+	CLI_KEY_GPU_TYPES,
+	CLI_KEY_COMMAND,
+	CLI_KEY_COUNT
+};
+
+struct cli_job {
+	char name[CLI_JOB_NAME_MAX + 1];
+	char model[CLI_JOB_MODEL_MAX + 1];
+	uint32_t gpus;			/* tasks per round (GPUs at full width) */
+	uint32_t min_gpus, max_gpus;	/* meaningful when set */
+	uint64_t rounds;
+	double weight;			/* 1 unless set */
+	uint32_t ntypes;		/* 0: any type */
+	char types[CLI_JOB_TYPES_MAX][CLI_JOB_TYPE_MAX + 1];
+	char command[CLI_JOB_COMMAND_MAX + 1];
+	uint32_t set;			/* bit (1 << enum cli_job_key) per key given */
+	int line;			/* job file: line of its [job] header; 0 from flags */
+};
+
+void cli_job_init(struct cli_job *j);
+
+/* The canonical name of a key ("min-gpus"). */
+const char *cli_job_key_name(enum cli_job_key key);
+
+/* Key index of name ("min-gpus", "min_gpus" or "--min-gpus"), or -1. */
+int cli_job_key_find(const char *name);
+
+/*
+ * Set one key from its text. `label` names the key in messages as the user
+ * wrote it ("--gpus", "min_gpus"). Returns 0, -EINVAL for an unknown key, or
+ * ERR_BAD_SPEC with a one-line reason in err ("--gpus must be between 1 and
+ * 64, got 0", "gpus given twice").
+ */
+int cli_job_set(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen);
+
+/*
+ * Check the job as a whole: model, gpus and rounds given, and min-gpus <=
+ * max-gpus <= gpus. Keys are named with `prefix` before them ("--" for
+ * flags, "" for files). 0, or ERR_BAD_SPEC with the reason in err.
+ */
+int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t errlen);
+
+/*
+ * Fill spec from a checked job. spec's strings point into j and into
+ * type_ptrs (CLI_JOB_TYPES_MAX entries, owned by the caller), so both must
+ * outlive spec; nothing is allocated.
+ */
+void cli_job_to_spec(const struct cli_job *j, Hare__JobSpec *spec, char **type_ptrs);
+
+/*
+ * Parse the text of a job file: one [job] section per job, keys as above.
+ * `name` is the file name used in messages. Every job is checked. Returns 0
+ * with *jobs (free()) and *njobs >= 1, or -ENOMEM, or ERR_BAD_SPEC with
+ * "name:line: reason" in errbuf (the job's [job] line for a missing key).
+ */
+int cli_jobfile_parse(const char *name, const char *text, struct cli_job **jobs, uint32_t *njobs,
+		      char *errbuf, size_t errlen);
+
+/* Read path (at most CLI_JOBFILE_BYTES_MAX bytes; "-" is standard input,
+ * named "<stdin>" in messages) and parse it as above; -errno with
+ * "path: reason" when it cannot be read, ERR_BAD_SPEC when it is too large or
+ * not text. */
+int cli_jobfile_load(const char *path, struct cli_job **jobs, uint32_t *njobs, char *errbuf, size_t errlen);
+
+#endif

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* Fuzz target for harectl's job-file parser: any text either yields checked
+ * jobs whose Submit envelopes encode, or one "jobs.ini..." error line. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "frame.h"
+#include "job.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fuzz_check(int cond)
+{
+	if (!cond)
+		__builtin_trap();
+}
+
+/* Every parsed job passes the whole-job check and encodes as a Submit. */
+static void fuzz_job(const struct cli_job *j)
+{
+	char reason[256], *types[CLI_JOB_TYPES_MAX];
+	Hare__JobSpec spec;
+	Hare__Submit submit = HARE__SUBMIT__INIT;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	uint8_t *buf = NULL;
+	size_t len;
+
+	fuzz_check(cli_job_check(j, "", reason, sizeof(reason)) == 0);
+	fuzz_check(j->line >= 1);
+	cli_job_to_spec(j, &spec, types);
+	submit.spec = &spec;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &submit;
+	fuzz_check(wire_encode_to_daemon(&m, 0, &buf, &len) == 0);
+	free(buf);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1);
+	struct cli_job *jobs = NULL;
+	uint32_t njobs = 0;
+	char err[512];
+	int rc;
+
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	err[0] = '\0';
+	rc = cli_jobfile_parse("jobs.ini", text, &jobs, &njobs, err, sizeof(err));
+	if (rc == 0) {
+		fuzz_check(njobs >= 1 && njobs <= CLI_JOBFILE_JOBS_MAX);
+		for (uint32_t i = 0; i < njobs; i++)
+			fuzz_job(&jobs[i]);
+		free(jobs);
+	} else {
+		fuzz_check(rc == ERR_BAD_SPEC || rc == -ENOMEM);
+		fuzz_check(jobs == NULL);
+		fuzz_check(strncmp(err, "jobs.ini", 8) == 0 && !strchr(err, '\n'));
+	}
+	free(text);
+	return 0;
+}

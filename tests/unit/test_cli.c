@@ -1,0 +1,1283 @@
+/* SPDX-License-Identifier: MIT */
+/* Tests of harectl's library: argument and job-file parsing with their exact
+ * messages, table/JSON output, the JSON escaper, and whole commands against a
+ * small fake hared served by a thread on a unix socket or TCP. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "err.h"
+#include "format.h"
+#include "frame.h"
+#include "job.h"
+
+/* 2023-11-14T22:13:20Z: every relative time below is against this. */
+#define NOW 1700000000.0
+
+/* "$TMPDIR/NAME-XXXXXX" (P_tmpdir when TMPDIR is unset or too long for a
+ * unix socket path under it). */
+static void tmp_template(char *buf, size_t len, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (!tmp || !tmp[0] || strlen(tmp) > 40)
+		tmp = P_tmpdir;
+	snprintf(buf, len, "%s/%s-XXXXXX", tmp, name);
+}
+
+/* ---- argument parsing ---- */
+
+#define ARGV(...) ((char *const[]){ "harectl", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "harectl", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(a, msg, ...) cli_args_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (a), (msg), sizeof(msg))
+
+static void test_args_submit_flags(void **state)
+{
+	static struct cli_args a;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "submit", "--model", "resnet50", "--gpus=8", "--min-gpus", "2",
+			       "--max-gpus", "6", "--rounds", "5000", "--weight", "2.5", "--gpu-types",
+			       "V100, T4", "--name", "sweep 1", "--command", "python train.py"), 0);
+	assert_int_equal(a.cmd, CLI_CMD_SUBMIT);
+	assert_string_equal(a.job.model, "resnet50");
+	assert_int_equal(a.job.gpus, 8);
+	assert_int_equal(a.job.min_gpus, 2);
+	assert_int_equal(a.job.max_gpus, 6);
+	assert_int_equal(a.job.rounds, 5000);
+	assert_true(a.job.weight == 2.5);
+	assert_int_equal(a.job.ntypes, 2);
+	assert_string_equal(a.job.types[1], "T4");
+	assert_string_equal(a.job.name, "sweep 1");
+	assert_string_equal(a.job.command, "python train.py");
+	assert_true(a.job_flags);
+	assert_null(a.file);
+}
+
+static void test_args_globals_anywhere(void **state)
+{
+	static struct cli_args a;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "-o", "json", "queue", "--socket", "/tmp/h.sock", "-a", "--timeout",
+			       "2.5"), 0);
+	assert_int_equal(a.cmd, CLI_CMD_QUEUE);
+	assert_true(a.json);
+	assert_true(a.all);
+	assert_string_equal(a.socket_path, "/tmp/h.sock");
+	assert_int_equal(a.timeout_ms, 2500);
+
+	assert_int_equal(PARSE(&a, msg, "--host", "[::1]:7100", "--token-file", "tok", "cancel", "4", "5", "6"), 0);
+	assert_int_equal(a.cmd, CLI_CMD_CANCEL);
+	assert_string_equal(a.host, "[::1]:7100");
+	assert_string_equal(a.token_file, "tok");
+	assert_int_equal(a.nids, 3);
+	assert_int_equal(a.ids[2], 6);
+
+	assert_int_equal(PARSE(&a, msg, "show", "-ojson", "17"), 0);
+	assert_true(a.json);
+	assert_int_equal(a.ids[0], 17);
+
+	assert_int_equal(PARSE(&a, msg, "submit", "-f", "jobs.ini"), 0);
+	assert_string_equal(a.file, "jobs.ini");
+}
+
+static void test_args_help_version(void **state)
+{
+	static struct cli_args a;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "--help"), 0);
+	assert_true(a.help);
+	assert_int_equal(a.cmd, CLI_CMD_NONE);
+	/* --help wins over mistakes in the rest of the line. */
+	assert_int_equal(PARSE(&a, msg, "submit", "--gpus", "0", "-h"), 0);
+	assert_true(a.help);
+	assert_int_equal(a.cmd, CLI_CMD_SUBMIT);
+	assert_int_equal(PARSE(&a, msg, "help", "nodes"), 0);
+	assert_true(a.help);
+	assert_int_equal(a.cmd, CLI_CMD_NODES);
+	assert_int_equal(PARSE(&a, msg, "--version"), 0);
+	assert_true(a.version);
+	assert_non_null(strstr(cli_help_text(CLI_CMD_SUBMIT), "harectl submit --file jobs.ini"));
+	assert_non_null(strstr(cli_help_text(CLI_CMD_NONE), "Exit status"));
+}
+
+struct bad_args {
+	int argc;
+	char *argv[12];
+	const char *msg;
+};
+
+static void test_args_errors(void **state)
+{
+	static const struct bad_args cases[] = {
+		{ 1, { "harectl" }, "harectl: no command given (see harectl --help)" },
+		{ 2, { "harectl", "sumbit" }, "harectl: unknown command 'sumbit' (did you mean submit? see harectl --help)" },
+		{ 2, { "harectl", "frobnicate" }, "harectl: unknown command 'frobnicate' (see harectl --help)" },
+		{ 3, { "harectl", "submit", "--gpu" },
+		  "harectl submit: unknown option '--gpu' (did you mean --gpus? see harectl submit --help)" },
+		{ 3, { "harectl", "queue", "--zzz=1" }, "harectl queue: unknown option '--zzz' (see harectl queue --help)" },
+		{ 3, { "harectl", "queue", "-x" }, "harectl queue: unknown option '-x' (see harectl queue --help)" },
+		{ 3, { "harectl", "submit", "--all" }, "harectl submit: --all is not an option of submit (see harectl submit --help)" },
+		{ 3, { "harectl", "queue", "--all=yes" }, "harectl queue: --all takes no value" },
+		{ 3, { "harectl", "queue", "-o" }, "harectl queue: -o needs a value (see harectl queue --help)" },
+		{ 4, { "harectl", "queue", "-o", "xml" }, "harectl queue: -o wants table or json, got 'xml'" },
+		{ 4, { "harectl", "queue", "--timeout", "0" }, "harectl queue: --timeout must be between 0.1 and 3600, got 0" },
+		{ 4, { "harectl", "queue", "--timeout", "soon" }, "harectl queue: --timeout expected a number, got 'soon'" },
+		{ 3, { "harectl", "queue", "extra" }, "harectl queue: unexpected argument 'extra' (see harectl queue --help)" },
+		{ 2, { "harectl", "show" }, "harectl show: missing job id (see harectl show --help)" },
+		{ 4, { "harectl", "show", "1", "2" }, "harectl show: one job id at a time, got 2" },
+		{ 3, { "harectl", "cancel", "0" }, "harectl cancel: bad job id '0' (want a number like 42)" },
+		{ 3, { "harectl", "cancel", "12x" }, "harectl cancel: bad job id '12x' (want a number like 42)" },
+		{ 2, { "harectl", "cancel" }, "harectl cancel: missing job id (see harectl cancel --help)" },
+		{ 6, { "harectl", "--socket", "/a", "--host", "h:1", "nodes" }, "harectl nodes: --socket and --host cannot be used together" },
+		{ 4, { "harectl", "--host", "nohost", "nodes" }, "harectl nodes: --host wants HOST:PORT ([::1]:PORT for IPv6), got 'nohost'" },
+		{ 2, { "harectl", "submit" }, "harectl submit: missing --model (see harectl submit --help)" },
+		{ 6, { "harectl", "submit", "--model", "m", "--gpus", "4" }, "harectl submit: missing --rounds (see harectl submit --help)" },
+		{ 4, { "harectl", "submit", "--gpus", "0" }, "harectl submit: --gpus must be between 1 and 64, got 0" },
+		{ 4, { "harectl", "submit", "--gpus", "65" }, "harectl submit: --gpus must be between 1 and 64, got 65" },
+		{ 4, { "harectl", "submit", "--gpus", "four" }, "harectl submit: --gpus: expected a whole number, got 'four'" },
+		{ 4, { "harectl", "submit", "--rounds", "0" }, "harectl submit: --rounds must be between 1 and 1000000000000, got 0" },
+		{ 4, { "harectl", "submit", "--rounds", "-3" }, "harectl submit: --rounds must be between 1 and 1000000000000, got -3" },
+		{ 4, { "harectl", "submit", "--rounds", "1e3" }, "harectl submit: --rounds: expected a whole number, got '1e3'" },
+		{ 4, { "harectl", "submit", "--weight", "0" }, "harectl submit: --weight must be greater than 0, got 0" },
+		{ 4, { "harectl", "submit", "--weight", "nan" }, "harectl submit: --weight: expected a number, got 'nan'" },
+		{ 4, { "harectl", "submit", "--weight", "-1" }, "harectl submit: --weight must be between 0 and 1e+06, got -1" },
+		{ 4, { "harectl", "submit", "--model", "res net" },
+		  "harectl submit: --model must be 1 to 31 letters, digits, '.', '-' or '_', got 'res net'" },
+		{ 4, { "harectl", "submit", "--gpu-types", "V100,,T4" },
+		  "harectl submit: --gpu-types: '' is not a GPU type name (1 to 15 letters, digits, '.', '-', '_')" },
+		{ 4, { "harectl", "submit", "--gpu-types", "V100,v100" }, "harectl submit: --gpu-types lists v100 twice" },
+		{ 4, { "harectl", "submit", "--name", "" }, "harectl submit: --name is empty" },
+		{ 4, { "harectl", "submit", "--name", "a\tb" }, "harectl submit: --name has a control character" },
+		{ 4, { "harectl", "submit", "--command", "caf\xe9" }, "harectl submit: --command is not valid UTF-8" },
+		{ 6, { "harectl", "submit", "--gpus", "2", "--gpus", "3" }, "harectl submit: --gpus given twice" },
+		{ 8, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9" }, NULL },
+		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9", "--max-gpus", "5" },
+		  "harectl submit: --max-gpus (5) is greater than --gpus (4)" },
+		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9", "--min-gpus", "5" },
+		  "harectl submit: --min-gpus (5) is greater than --gpus (4)" },
+		{ 5, { "harectl", "submit", "-f", "j.ini", "--model=m" },
+		  "harectl submit: --file cannot be combined with job options such as --model" },
+	};
+	static struct cli_args a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char msg[256] = "";
+		int rc = cli_args_parse(cases[i].argc, cases[i].argv, &a, msg, sizeof(msg));
+
+		if (!cases[i].msg) {
+			assert_int_equal(rc, 0);
+			continue;
+		}
+		if (rc == 0 || strcmp(msg, cases[i].msg) != 0)
+			print_error("case %zu: rc %d, message '%s'\n  want '%s'\n", i, rc, msg, cases[i].msg);
+		assert_true(rc < 0);
+		assert_string_equal(msg, cases[i].msg);
+	}
+}
+
+/* ---- job files ---- */
+
+static const char good_jobfile[] =
+	"\xef\xbb\xbf; two jobs\r\n"
+	"\r\n"
+	"[job]\r\n"
+	"name = sweep-1\r\n"
+	"model = resnet50\r\n"
+	"gpus = 8\r\n"
+	"min_gpus = 2\r\n"
+	"max-gpus = 6   ; inline comment\r\n"
+	"rounds = 20000\r\n"
+	"gpu-types = V100,T4\r\n"
+	"command = python train.py;x\r\n"
+	"\r\n"
+	"[job]\r\n"
+	"  # the second\r\n"
+	"model = bert\r\n"
+	"gpus = 4\r\n"
+	"rounds = 5000\r\n"
+	"weight = 2\r\n";
+
+static void test_jobfile_good(void **state)
+{
+	struct cli_job *jobs = NULL;
+	uint32_t n = 0;
+	char err[256] = "";
+	char *types[CLI_JOB_TYPES_MAX];
+	Hare__JobSpec spec;
+
+	(void)state;
+	assert_int_equal(cli_jobfile_parse("jobs.ini", good_jobfile, &jobs, &n, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(n, 2);
+	assert_string_equal(jobs[0].name, "sweep-1");
+	assert_int_equal(jobs[0].min_gpus, 2);
+	assert_int_equal(jobs[0].max_gpus, 6);
+	assert_int_equal(jobs[0].rounds, 20000);
+	assert_string_equal(jobs[0].command, "python train.py;x");
+	assert_int_equal(jobs[0].line, 3);
+	assert_int_equal(jobs[1].line, 13);
+	assert_string_equal(jobs[1].model, "bert");
+	assert_true(jobs[1].weight == 2);
+
+	cli_job_to_spec(&jobs[0], &spec, types);
+	assert_string_equal(spec.name, "sweep-1");
+	assert_int_equal(spec.tasks, 8);
+	assert_true(spec.has_min_gpus && spec.has_max_gpus);
+	assert_false(spec.has_weight);
+	assert_int_equal(spec.n_gpu_types, 2);
+	assert_string_equal(spec.gpu_types[0], "V100");
+	cli_job_to_spec(&jobs[1], &spec, types);
+	assert_null(spec.name);
+	assert_null(spec.command);
+	assert_false(spec.has_min_gpus);
+	assert_true(spec.has_weight && spec.weight == 2);
+	assert_int_equal(spec.n_gpu_types, 0);
+	free(jobs);
+}
+
+struct bad_file {
+	const char *text;
+	const char *msg;
+};
+
+static void test_jobfile_errors(void **state)
+{
+	static char long_line[400];
+	const struct bad_file cases[] = {
+		{ "", "j.ini: no [job] section" },
+		{ "; only a comment\n", "j.ini: no [job] section" },
+		{ "model = x\n[job]\n", "j.ini:1: key 'model' outside a [job] section" },
+		{ "[job]\nmodel = m\ngpus = 2\n\n[job]\nmodel = m\nrounds = 1\n", "j.ini:1: missing rounds" },
+		{ "  [job]\nmodel = m\ngpus = 2\nrounds = 3\n\n  [job]\n", "j.ini:6: indented line would continue the "
+		  "previous value; start each key in the first column" },
+		{ "[job]\nmodel = m\ngpus = 2\nrounds = 3\n\n[job]\nmodel = m\nrounds = 1\n", "j.ini:6: missing gpus" },
+		{ "[job]\nmodel = m\ngpus = 0\n", "j.ini:3: gpus must be between 1 and 64, got 0" },
+		{ "[job]\nmodel = m\n\ngpus = 2\nrounds = 3\n[job]\nmodel = m\ngpus = x\n",
+		  "j.ini:8: gpus: expected a whole number, got 'x'" },
+		{ "[job]\nmodel = m\ngpu = 2\n", "j.ini:3: unknown key 'gpu' (known: name, model, gpus, min-gpus, "
+		  "max-gpus, rounds, weight, gpu-types, command)" },
+		{ "[job]\nmodel = m\nmodel = n\n", "j.ini:3: model given twice" },
+		{ "[jobs]\nmodel = m\n", "j.ini:1: unknown section [jobs] (expected [job])" },
+		{ "[job]\nmodel=m\ngpus=1\nrounds=1\n[other]\n", "j.ini:5: unknown section [other] (expected [job])" },
+		{ "[job]\nmodel = m\n  gpus = 2\n", "j.ini:3: indented line would continue the previous value; "
+		  "start each key in the first column" },
+		{ "[job]\nmodel = m\ngpus = 2\nrounds = 3\n\n[job]\nmodel = m\nthis is not a key\n",
+		  "j.ini:8: syntax error (expected [section] or key = value)" },
+		{ "[job\nmodel = m\n", "j.ini:1: section header without ']'" },
+		{ "[job]\nmodel = m\ngpus = 4\nrounds = 9\nmin-gpus = 3\nmax-gpus = 2\n",
+		  "j.ini:1: min-gpus (3) is greater than max-gpus (2)" },
+		{ long_line, "j.ini:2: line too long (at most 198 characters)" },
+	};
+
+	(void)state;
+	snprintf(long_line, sizeof(long_line), "[job]\ncommand = %0250d\n", 7);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cli_job *jobs = NULL;
+		uint32_t n = 0;
+		char err[256] = "";
+		int rc = cli_jobfile_parse("j.ini", cases[i].text, &jobs, &n, err, sizeof(err));
+
+		if (rc == 0 || strcmp(err, cases[i].msg) != 0)
+			print_error("case %zu: rc %d, message '%s'\n  want '%s'\n", i, rc, err, cases[i].msg);
+		assert_int_equal(rc, ERR_BAD_SPEC);
+		assert_null(jobs);
+		assert_string_equal(err, cases[i].msg);
+	}
+}
+
+static void test_jobfile_load(void **state)
+{
+	char path[80];
+	int fd;
+	struct cli_job *jobs = NULL;
+	uint32_t n = 0;
+	char err[512];
+
+	(void)state;
+	tmp_template(path, sizeof(path), "hare-test-jobfile");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, good_jobfile, strlen(good_jobfile)), (ssize_t)strlen(good_jobfile));
+	close(fd);
+	assert_int_equal(cli_jobfile_load(path, &jobs, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	free(jobs);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_int_equal(write(fd, "\0", 1), 1);
+	close(fd);
+	assert_int_equal(cli_jobfile_load(path, &jobs, &n, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_non_null(strstr(err, "not a text file (has a NUL byte)"));
+	unlink(path);
+	assert_int_equal(cli_jobfile_load(path, &jobs, &n, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, ": No such file or directory"));
+}
+
+/* ---- formatting ---- */
+
+static void test_json_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain", "plain" },
+		{ "", "" },
+		{ "a\"b\\c/d", "a\\\"b\\\\c/d" },
+		{ "\n\t\r\b\f", "\\n\\t\\r\\b\\f" },
+		{ "\x01\x1f\x7f", "\\u0001\\u001f\\u007f" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "\xff", "\\ufffd" },
+		{ "a\xc3", "a\\ufffd" },
+		{ "\xc0\xaf", "\\ufffd\\ufffd" },
+		{ "\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd" },
+		{ "\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd" },
+		{ "\xe2\x82", "\\ufffd\\ufffd" },
+		{ "\xe0\x80\x80", "\\ufffd\\ufffd\\ufffd" },
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = cli_json_escape(cases[i].in, buf, sizeof(buf));
+
+		assert_string_equal(buf, cases[i].out);
+		assert_int_equal(n, strlen(cases[i].out));
+	}
+	/* Truncated like snprintf: returns what it needs. */
+	assert_int_equal(cli_json_escape("abcdefgh", buf, 5), 8);
+	assert_string_equal(buf, "abcd");
+	assert_int_equal(cli_json_escape("\n", NULL, 0), 2);
+	assert_true(cli_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80"));
+	assert_false(cli_utf8_valid("caf\xe9"));
+	assert_false(cli_utf8_valid("\xed\xa0\x80"));
+}
+
+static void test_time_format(void **state)
+{
+	char b[64];
+
+	(void)state;
+	cli_time_format(NOW + 0.4, NOW, false, b, sizeof(b));
+	assert_string_equal(b, "now");
+	cli_time_format(NOW + 45, NOW, false, b, sizeof(b));
+	assert_string_equal(b, "in 45s");
+	cli_time_format(NOW - 150, NOW, false, b, sizeof(b));
+	assert_string_equal(b, "2m ago");
+	cli_time_format(NOW + 180, NOW, true, b, sizeof(b));
+	assert_string_equal(b, "~in 3m");
+	cli_time_format(NOW - 600, NOW, true, b, sizeof(b));
+	assert_string_equal(b, "~now");
+	cli_time_format(NOW + 2 * 3600 + 5 * 60 + 10, NOW, false, b, sizeof(b));
+	assert_string_equal(b, "in 2h05m");
+	cli_time_format(NOW + 2 * 86400, NOW, true, b, sizeof(b));
+	assert_string_equal(b, "~2023-11-16T22:13");
+	cli_time_format(NOW - 86400, NOW, false, b, sizeof(b));
+	assert_string_equal(b, "2023-11-13T22:13");
+	cli_progress_format(1234, 5000, b, sizeof(b));
+	assert_string_equal(b, "1234/5000 (24.7%)");
+	cli_progress_format(0, 0, b, sizeof(b));
+	assert_string_equal(b, "0/0");
+}
+
+/* A hand-made reply: a running job on mixed GPUs, a queued one with a name
+ * that has a newline, a finished one. */
+static Hare__JobPlacement p0 = { PROTOBUF_C_MESSAGE_INIT(&hare__job_placement__descriptor), "n1", 0, "V100", 2 };
+static Hare__JobPlacement p1 = { PROTOBUF_C_MESSAGE_INIT(&hare__job_placement__descriptor), "n1", 1, "V100", 1 };
+static Hare__JobPlacement p2 = { PROTOBUF_C_MESSAGE_INIT(&hare__job_placement__descriptor), "n2", 0, "T4", 1 };
+static Hare__JobPlacement *places[] = { &p0, &p1, &p2 };
+static char *types13[] = { "V100", "T4" };
+static Hare__JobInfo j12 = HARE__JOB_INFO__INIT, j13 = HARE__JOB_INFO__INIT, j9 = HARE__JOB_INFO__INIT;
+static Hare__JobInfo *jobs3[] = { &j12, &j13, &j9 };
+static Hare__QueueReply queue3 = HARE__QUEUE_REPLY__INIT;
+
+static Hare__NodeGpu g0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "V100", 1, 12, 1, 1 };
+static Hare__NodeGpu g1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 1, "V100", 0, 0, 1, 1 };
+static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 2, "T4", 1, 0, 0, 0 };
+static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
+static Hare__NodeGpu *n2gpus[] = { &g2 };
+static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW };
+static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0 };
+static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
+static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
+
+static void fixtures_fill(void)
+{
+	j12.job_id = 12;
+	j12.user = "alice";
+	j12.name = "resnet-a";
+	j12.model = "resnet50";
+	j12.state = HARE__JOB_STATE__RUNNING;
+	j12.tasks = 4;
+	j12.rounds_total = 5000;
+	j12.rounds_done = 1234;
+	j12.weight = 1;
+	j12.n_placement = 3;
+	j12.placement = places;
+	j12.has_order = 1;
+	j12.order = 0;
+	j12.has_submit_time = 1;
+	j12.submit_time = NOW - 300;
+	j12.has_start_time = 1;
+	j12.start_time = NOW - 120;
+	j12.has_est_finish = 1;
+	j12.est_finish = NOW + 180;
+	j12.has_loss = 1;
+	j12.loss = 0.5;
+
+	j13.job_id = 13;
+	j13.user = "bob";
+	j13.name = "sweep\n1";
+	j13.model = "bert";
+	j13.state = HARE__JOB_STATE__QUEUED;
+	j13.tasks = 8;
+	j13.has_min_gpus = 1;
+	j13.min_gpus = 2;
+	j13.rounds_total = 100;
+	j13.weight = 0.1;
+	j13.has_order = 1;
+	j13.order = 1;
+	j13.has_est_start = 1;
+	j13.est_start = NOW + 2 * 3600 + 300;
+	j13.has_est_finish = 1;
+	j13.est_finish = NOW + 2 * 86400;
+	j13.n_gpu_types = 2;
+	j13.gpu_types = types13;
+
+	j9.job_id = 9;
+	j9.user = "carol";
+	j9.name = "";
+	j9.model = "lm";
+	j9.state = HARE__JOB_STATE__DONE;
+	j9.tasks = 1;
+	j9.rounds_total = 10;
+	j9.rounds_done = 10;
+	j9.weight = 3;
+	j9.has_start_time = 1;
+	j9.start_time = NOW - 7200;
+	j9.has_finish_time = 1;
+	j9.finish_time = NOW - 45;
+	j9.has_restarts = 1;
+	j9.restarts = 2;
+
+	queue3.n_jobs = 3;
+	queue3.jobs = jobs3;
+	queue3.has_lp_bound_s = 1;
+	queue3.lp_bound_s = 1234.5;
+	nodes_reply.n_nodes = 2;
+	nodes_reply.nodes = nodes2;
+}
+
+static void test_queue_table(void **state)
+{
+	FILE *f;
+	size_t len;
+	char *buf = NULL;
+
+	(void)state;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_queue_print(f, &queue3, NOW), 0);
+	fclose(f);
+	assert_string_equal(buf,
+		"JOBID  USER   NAME      STATE    GPUS  TYPES        PROGRESS           ORDER  START      FINISH\n"
+		"12     alice  resnet-a  RUNNING  3     2xV100+1xT4  1234/5000 (24.7%)  1      2m ago     ~in 3m\n"
+		"13     bob    sweep?1   QUEUED   2-8   V100,T4      0/100 (0.0%)       2      ~in 2h05m  ~2023-11-16T22:13\n"
+		"9      carol  -         DONE     1     any          10/10 (100.0%)     -      2h00m ago  45s ago\n");
+	free(buf);
+}
+
+static void test_queue_json(void **state)
+{
+	FILE *f;
+	size_t len;
+	char *buf = NULL;
+
+	(void)state;
+	f = open_memstream(&buf, &len);
+	cli_queue_print_json(f, &queue3);
+	fclose(f);
+	assert_string_equal(buf,
+		"{\"jobs\":[\n"
+		"  {\"job_id\":12,\"user\":\"alice\",\"name\":\"resnet-a\",\"model\":\"resnet50\",\"state\":\"RUNNING\","
+		"\"tasks\":4,\"rounds_total\":5000,\"rounds_done\":1234,\"weight\":1,\"placement\":["
+		"{\"node\":\"n1\",\"gpu_index\":0,\"gpu_type\":\"V100\",\"tasks\":2},"
+		"{\"node\":\"n1\",\"gpu_index\":1,\"gpu_type\":\"V100\",\"tasks\":1},"
+		"{\"node\":\"n2\",\"gpu_index\":0,\"gpu_type\":\"T4\",\"tasks\":1}],\"order\":0,"
+		"\"submit_time\":1699999700,\"start_time\":1699999880,\"est_finish\":1700000180,\"gpu_types\":[],"
+		"\"loss\":0.5},\n"
+		"  {\"job_id\":13,\"user\":\"bob\",\"name\":\"sweep\\n1\",\"model\":\"bert\",\"state\":\"QUEUED\","
+		"\"tasks\":8,\"min_gpus\":2,\"rounds_total\":100,\"rounds_done\":0,\"weight\":0.1,\"placement\":[],"
+		"\"order\":1,\"est_start\":1700007500,\"est_finish\":1700172800,\"gpu_types\":[\"V100\",\"T4\"]},\n"
+		"  {\"job_id\":9,\"user\":\"carol\",\"name\":\"\",\"model\":\"lm\",\"state\":\"DONE\",\"tasks\":1,"
+		"\"rounds_total\":10,\"rounds_done\":10,\"weight\":3,\"placement\":[],\"start_time\":1699992800,"
+		"\"finish_time\":1699999955,\"restarts\":2,\"gpu_types\":[]}\n"
+		"],\"lp_bound_s\":1234.5}\n");
+	free(buf);
+
+	/* An empty queue is still a document. */
+	{
+		Hare__QueueReply empty = HARE__QUEUE_REPLY__INIT;
+
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_queue_print_json(f, &empty);
+		fclose(f);
+		assert_string_equal(buf, "{\"jobs\":[]}\n");
+		free(buf);
+	}
+}
+
+static void test_show(void **state)
+{
+	FILE *f;
+	size_t len;
+	char *buf = NULL;
+
+	(void)state;
+	f = open_memstream(&buf, &len);
+	cli_job_print(f, &j12, NOW);
+	fclose(f);
+	assert_string_equal(buf,
+		"job_id:      12\n"
+		"name:        resnet-a\n"
+		"user:        alice\n"
+		"model:       resnet50\n"
+		"state:       RUNNING\n"
+		"tasks:       4\n"
+		"min_gpus:    1 (default)\n"
+		"max_gpus:    4 (default)\n"
+		"gpu_types:   any\n"
+		"weight:      1\n"
+		"rounds:      1234/5000 (24.7%)\n"
+		"loss:        0.5\n"
+		"order:       1\n"
+		"placement:   n1/0 V100 x2, n1/1 V100 x1, n2/0 T4 x1\n"
+		"submit_time: 2023-11-14T22:08:20+0000 (5m ago)\n"
+		"start_time:  2023-11-14T22:11:20+0000 (2m ago)\n"
+		"finish_time: -\n"
+		"est_start:   -\n"
+		"est_finish:  2023-11-14T22:16:20+0000 (~in 3m)\n"
+		"restarts:    0\n");
+	free(buf);
+
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_job_print_json(f, &j9);
+	fclose(f);
+	assert_string_equal(buf,
+		"{\"job_id\":9,\"user\":\"carol\",\"name\":\"\",\"model\":\"lm\",\"state\":\"DONE\",\"tasks\":1,"
+		"\"rounds_total\":10,\"rounds_done\":10,\"weight\":3,\"placement\":[],\"start_time\":1699992800,"
+		"\"finish_time\":1699999955,\"restarts\":2,\"gpu_types\":[]}\n");
+	free(buf);
+}
+
+static void test_nodes_output(void **state)
+{
+	FILE *f;
+	size_t len;
+	char *buf = NULL;
+
+	(void)state;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_nodes_print(f, &nodes_reply), 0);
+	fclose(f);
+	assert_string_equal(buf,
+		"NODE  STATE  GPUS         BUSY  FREE\n"
+		"n1    up     2xV100+1xT4  1     2\n"
+		"n2    down   1xT4         0     0\n");
+	free(buf);
+
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_nodes_print_json(f, &nodes_reply);
+	fclose(f);
+	assert_string_equal(buf,
+		"{\"nodes\":[\n"
+		"  {\"name\":\"n1\",\"up\":true,\"last_seen\":1700000000,\"gpus\":["
+		"{\"index\":0,\"type\":\"V100\",\"job_id\":12,\"emulated\":true},"
+		"{\"index\":1,\"type\":\"V100\",\"job_id\":0,\"emulated\":true},"
+		"{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false}]},\n"
+		"  {\"name\":\"n2\",\"up\":false,\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false}]}\n"
+		"]}\n");
+	free(buf);
+}
+
+/* ---- a fake hared ---- */
+
+enum fake_mode {
+	FAKE_NORMAL,
+	FAKE_REFUSE_HELLO,	/* Error instead of Welcome, then close */
+	FAKE_SILENT,		/* never answer requests */
+	FAKE_CLOSE,		/* close after the handshake */
+};
+
+struct fake {
+	int lfd;
+	char dir[80];
+	char path[100];
+	char host[64];
+	pthread_t thread;
+	enum fake_mode mode;
+	const char *want_token;		/* refuse Hello without it */
+	int submit_fail_at;		/* 1-based submit to refuse; 0 none */
+	/* What it saw. */
+	int nmsgs;
+	int kinds[16];
+	char token[64];
+	uint32_t role, version;
+	int nsubmits;
+	char models[4][32];
+	uint32_t tasks[4], min_gpus[4], ntypes[4];
+	bool has_min[4], has_weight[4];
+	double weight[4];
+	bool queue_all;
+	uint64_t show_id;
+	size_t ncancel;
+};
+
+static int fake_send(int fd, Hare__FromDaemon *m)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc = wire_encode_from_daemon(m, 0, &buf, &len);
+
+	if (rc < 0)
+		return rc;
+	rc = send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -EIO;
+	free(buf);
+	return rc;
+}
+
+static int fake_send_error(int fd, int code, const char *message)
+{
+	Hare__Error e = HARE__ERROR__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+
+	e.code = code;
+	e.message = (char *)message;
+	m.msg_case = HARE__FROM_DAEMON__MSG_ERROR;
+	m.error = &e;
+	return fake_send(fd, &m);
+}
+
+static void fake_record_submit(struct fake *f, const Hare__JobSpec *s)
+{
+	int i = f->nsubmits++;
+
+	if (i >= 4)
+		return;
+	snprintf(f->models[i], sizeof(f->models[i]), "%s", s->model);
+	f->tasks[i] = s->tasks;
+	f->has_min[i] = s->has_min_gpus;
+	f->min_gpus[i] = s->min_gpus;
+	f->has_weight[i] = s->has_weight;
+	f->weight[i] = s->weight;
+	f->ntypes[i] = (uint32_t)s->n_gpu_types;
+}
+
+static int fake_hello(struct fake *f, int fd, const Hare__Hello *h)
+{
+	Hare__Welcome w = HARE__WELCOME__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+
+	f->role = h->role;
+	f->version = h->version;
+	snprintf(f->token, sizeof(f->token), "%s", h->token ? h->token : "");
+	if (f->mode == FAKE_REFUSE_HELLO || (f->want_token && strcmp(f->token, f->want_token) != 0)) {
+		fake_send_error(fd, ERR_PROTO, "bad client token");
+		return -1;
+	}
+	w.version = HARE__VERSION__PROTOCOL_VERSION;
+	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;
+	m.welcome = &w;
+	fake_send(fd, &m);
+	return f->mode == FAKE_CLOSE ? -1 : 0;
+}
+
+static int fake_cancel(int fd, const Hare__CancelRequest *c)
+{
+	Hare__CancelResult res[8], *ptrs[8];
+	Hare__CancelReply reply = HARE__CANCEL_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	size_t n = c->n_job_ids < 8 ? c->n_job_ids : 8;
+
+	/* Odd ids are ours; even ones someone else's; 99 gets no result. */
+	for (size_t i = 0; i < n; i++) {
+		hare__cancel_result__init(&res[i]);
+		res[i].job_id = c->job_ids[i];
+		res[i].ok = c->job_ids[i] % 2;
+		res[i].message = res[i].ok ? NULL : "not your job";
+		ptrs[i] = &res[i];
+	}
+	reply.n_results = n;
+	reply.results = ptrs;
+	if (n > 0 && c->job_ids[n - 1] == 99)
+		reply.n_results--;
+	m.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
+	m.cancel_reply = &reply;
+	return fake_send(fd, &m);
+}
+
+static int fake_request(struct fake *f, int fd, const Hare__ToDaemon *req)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__SubmitReply sr = HARE__SUBMIT_REPLY__INIT;
+	Hare__ShowReply show = HARE__SHOW_REPLY__INIT;
+
+	switch (req->msg_case) {
+	case HARE__TO_DAEMON__MSG_SUBMIT:
+		fake_record_submit(f, req->submit->spec);
+		if (f->nsubmits == f->submit_fail_at)
+			return fake_send_error(fd, ERR_UNKNOWN_MODEL, "unknown model 'nosuch' (known: resnet50, bert)");
+		sr.job_id = 100 + (uint64_t)f->nsubmits;
+		m.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
+		m.submit_reply = &sr;
+		return fake_send(fd, &m);
+	case HARE__TO_DAEMON__MSG_QUEUE:
+		f->queue_all = req->queue->has_all && req->queue->all;
+		m.msg_case = HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
+		m.queue_reply = &queue3;
+		return fake_send(fd, &m);
+	case HARE__TO_DAEMON__MSG_SHOW:
+		f->show_id = req->show->job_id;
+		if (f->show_id != 12)
+			return fake_send_error(fd, ERR_BAD_SPEC, "no job 77");
+		show.job = &j12;
+		m.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
+		m.show_reply = &show;
+		return fake_send(fd, &m);
+	case HARE__TO_DAEMON__MSG_CANCEL:
+		f->ncancel = req->cancel->n_job_ids;
+		return fake_cancel(fd, req->cancel);
+	case HARE__TO_DAEMON__MSG_NODES:
+		m.msg_case = HARE__FROM_DAEMON__MSG_NODES_REPLY;
+		m.nodes_reply = &nodes_reply;
+		return fake_send(fd, &m);
+	default:
+		return fake_send_error(fd, ERR_PROTO, "unexpected message");
+	}
+}
+
+/* Handle every whole frame buffered; -1 once the session should end. */
+static int fake_frames(struct fake *f, int fd, struct wire_reader *r)
+{
+	const uint8_t *p;
+	size_t n;
+
+	while (wire_reader_next(r, &p, &n) == 1) {
+		Hare__ToDaemon *m = NULL;
+		int rc = 0;
+
+		if (wire_decode_to_daemon(p, n, &m) < 0)
+			return -1;
+		if (f->nmsgs < 16)
+			f->kinds[f->nmsgs] = m->msg_case;
+		f->nmsgs++;
+		if (m->msg_case == HARE__TO_DAEMON__MSG_HELLO)
+			rc = fake_hello(f, fd, m->hello);
+		else if (f->mode != FAKE_SILENT)
+			rc = fake_request(f, fd, m);
+		hare__to_daemon__free_unpacked(m, NULL);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Serve one connection until the client closes it (or 10 s pass). */
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	struct pollfd pfd = { .fd = f->lfd, .events = POLLIN };
+	struct wire_reader r;
+	uint8_t buf[4096];
+	int fd;
+
+	if (poll(&pfd, 1, 10000) != 1)
+		return NULL;
+	fd = accept(f->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	wire_reader_init(&r, 0);
+	pfd.fd = fd;
+	while (poll(&pfd, 1, 10000) == 1) {
+		ssize_t got = read(fd, buf, sizeof(buf));
+
+		if (got <= 0 || wire_reader_feed(&r, buf, (size_t)got) < 0 || fake_frames(f, fd, &r) < 0)
+			break;
+	}
+	wire_reader_destroy(&r);
+	close(fd);
+	return NULL;
+}
+
+static struct fake *fake_start_unix(enum fake_mode mode)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	assert_non_null(f);
+	f->mode = mode;
+	tmp_template(f->dir, sizeof(f->dir), "hare-test-cli");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hared.sock", f->dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	return f;
+}
+
+static struct fake *fake_start_tcp(const char *want_token)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+
+	assert_non_null(f);
+	f->want_token = want_token;
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(f->host, sizeof(f->host), "127.0.0.1:%u", ntohs(sa.sin_port));
+	return f;
+}
+
+static void fake_run(struct fake *f)
+{
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+/* Wait for the session to end and stop listening; what the fake saw stays
+ * readable until fake_free. */
+static void fake_stop(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+	if (f->path[0]) {
+		unlink(f->path);
+		rmdir(f->dir);
+	}
+}
+
+static void fake_free(struct fake *f)
+{
+	free(f);
+}
+
+/* Run harectl with the given arguments; out/err hold what it printed. */
+static int run_cli(char **out, char **err, int argc, char **argv)
+{
+	size_t olen, elen;
+	FILE *fo, *fe;
+	int status;
+
+	*out = *err = NULL;
+	fo = open_memstream(out, &olen);
+	fe = open_memstream(err, &elen);
+	assert_non_null(fo);
+	assert_non_null(fe);
+	status = cli_main(argc, argv, fo, fe);
+	fclose(fo);
+	fclose(fe);
+	return status;
+}
+
+#define RUN(out, err, ...) run_cli((out), (err), ARGC(__VA_ARGS__), (char **)ARGV(__VA_ARGS__))
+
+static void test_cmd_submit(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "--socket", f->path, "submit", "--model", "resnet50", "--gpus", "4",
+			     "--min-gpus", "2", "--rounds", "100", "--gpu-types", "V100,T4", "--weight", "3"), 0);
+	fake_stop(f);
+	assert_string_equal(out, "101\n");
+	assert_string_equal(err, "");
+	assert_int_equal(f->nmsgs, 2);
+	assert_int_equal(f->kinds[0], HARE__TO_DAEMON__MSG_HELLO);
+	assert_int_equal(f->kinds[1], HARE__TO_DAEMON__MSG_SUBMIT);
+	assert_int_equal(f->role, HARE__ROLE__ROLE_CLIENT);
+	assert_int_equal(f->version, HARE__VERSION__PROTOCOL_VERSION);
+	assert_string_equal(f->token, "");
+	assert_string_equal(f->models[0], "resnet50");
+	assert_int_equal(f->tasks[0], 4);
+	assert_true(f->has_min[0]);
+	assert_int_equal(f->min_gpus[0], 2);
+	assert_true(f->has_weight[0] && f->weight[0] == 3);
+	assert_int_equal(f->ntypes[0], 2);
+	fake_free(f);
+	free(out);
+	free(err);
+}
+
+static void test_cmd_submit_refused(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	f->submit_fail_at = 1;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--model", "nosuch", "--gpus", "1",
+			     "--rounds", "1"), 1);
+	fake_stop(f);
+	assert_int_equal(f->nsubmits, 1);
+	fake_free(f);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: unknown model 'nosuch' (known: resnet50, bert)\n");
+	free(out);
+	free(err);
+}
+
+static void test_cmd_submit_file(void **state)
+{
+	char path[80];
+	int fd;
+	static const char text[] = "[job]\nmodel = resnet50\ngpus = 2\nrounds = 10\n\n"
+				   "[job]\nmodel = bert\ngpus = 1\nrounds = 5\nweight = 2\n\n"
+				   "[job]\nmodel = nosuch\ngpus = 1\nrounds = 5\n";
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err, want[256];
+
+	(void)state;
+	tmp_template(path, sizeof(path), "hare-test-jobs");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	f->submit_fail_at = 3;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--file", path), 1);
+	fake_stop(f);
+	assert_int_equal(f->nsubmits, 3);
+	assert_true(f->has_weight[1] && f->weight[1] == 2);
+	assert_false(f->has_weight[0]);
+	fake_free(f);
+	assert_string_equal(out, "101\n102\n");
+	snprintf(want, sizeof(want), "harectl: %s:12: unknown model 'nosuch' (known: resnet50, bert)\n"
+		 "harectl: the 2 jobs before it stay submitted\n", path);
+	assert_string_equal(err, want);
+	free(out);
+	free(err);
+
+	/* A bad file is refused before anything is sent: no daemon needed. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "[job]\nmodel = m\ngpus = 99\n", 26), 26);
+	close(fd);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", "/nonexistent/sock", "--file", path), 2);
+	snprintf(want, sizeof(want), "harectl: %s:3: gpus must be between 1 and 64, got 99\n", path);
+	assert_string_equal(err, want);
+	free(out);
+	free(err);
+	unlink(path);
+}
+
+static void test_cmd_queue(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	fake_run(f);
+	setenv("HARE_SOCKET", f->path, 1);
+	assert_int_equal(RUN(&out, &err, "queue", "--all", "-o", "json"), 0);
+	unsetenv("HARE_SOCKET");
+	fake_stop(f);
+	assert_true(f->queue_all);
+	fake_free(f);
+	assert_string_equal(err, "");
+	assert_true(strncmp(out, "{\"jobs\":[\n  {\"job_id\":12,", 25) == 0);
+	assert_non_null(strstr(out, "\"lp_bound_s\":1234.5}\n"));
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "queue", "--socket", f->path), 0);
+	fake_stop(f);
+	fake_free(f);
+	assert_true(strncmp(out, "JOBID  USER   NAME ", 19) == 0);
+	assert_non_null(strstr(out, "\n13     bob    sweep?1 "));
+	free(out);
+	free(err);
+}
+
+static void test_cmd_show_and_nodes(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "show", "12", "--socket", f->path, "-o", "json"), 0);
+	fake_stop(f);
+	fake_free(f);
+	assert_true(strncmp(out, "{\"job_id\":12,\"user\":\"alice\"", 27) == 0);
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "show", "77", "--socket", f->path), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: no job 77\n");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "nodes", "--socket", f->path), 0);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(out, "NODE  STATE  GPUS         BUSY  FREE\n"
+				 "n1    up     2xV100+1xT4  1     2\n"
+				 "n2    down   1xT4         0     0\n");
+	free(out);
+	free(err);
+}
+
+static void test_cmd_cancel(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "cancel", "--socket", f->path, "11", "12", "99"), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(out, "cancelled 11\n12: not your job\n99: no answer from hared\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "cancel", "--socket", f->path, "3", "5"), 0);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(out, "cancelled 3\ncancelled 5\n");
+	free(out);
+	free(err);
+}
+
+static void test_cmd_failures(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_REFUSE_HELLO);
+	char *out, *err, want[256], gone[160];
+
+	(void)state;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "nodes", "--socket", f->path), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(err, "harectl: bad client token\n");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_SILENT);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "queue", "--socket", f->path, "--timeout", "0.2"), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(err, "harectl: no reply from hared within 0.2 s (see --timeout)\n");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_CLOSE);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "queue", "--socket", f->path), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(err, "harectl: hared closed the connection\n");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	snprintf(gone, sizeof(gone), "%s/none.sock", f->dir);
+	assert_int_equal(RUN(&out, &err, "queue", "--socket", gone), 1);
+	snprintf(want, sizeof(want), "harectl: cannot connect to %s: No such file or directory (is hared running?)\n",
+		 gone);
+	assert_string_equal(err, want);
+	free(out);
+	free(err);
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+	fake_free(f);
+}
+
+static void test_cmd_tcp_token(void **state)
+{
+	char path[80];
+	int fd;
+	struct fake *f = fake_start_tcp("s3cret");
+	char *out, *err;
+
+	(void)state;
+	tmp_template(path, sizeof(path), "hare-test-token");
+	fd = mkstemp(path);
+	assert_int_equal(write(fd, "s3cret \n", 8), 8);
+	close(fd);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "--host", f->host, "--token-file", path, "nodes"), 0);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(err, "");
+	assert_true(strncmp(out, "NODE  STATE", 11) == 0);
+	free(out);
+	free(err);
+
+	f = fake_start_tcp("s3cret");
+	fake_run(f);
+	setenv("HARE_TOKEN", "wrong", 1);
+	assert_int_equal(RUN(&out, &err, "--host", f->host, "nodes"), 1);
+	unsetenv("HARE_TOKEN");
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(err, "harectl: bad client token\n");
+	free(out);
+	free(err);
+
+	unlink(path);
+	assert_int_equal(RUN(&out, &err, "--host", "127.0.0.1:1", "--token-file", path, "nodes"), 2);
+	assert_non_null(strstr(err, "cannot read token file"));
+	free(out);
+	free(err);
+}
+
+/* The library on its own, as benchmarks use it. */
+static void test_client_api(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	struct cli_target t = { .timeout_ms = 2000 };
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__NodesRequest nodes = HARE__NODES_REQUEST__INIT;
+	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
+	Hare__FromDaemon *reply = NULL;
+	char err[256];
+	int fd;
+
+	(void)state;
+	t.socket_path = f->path;
+	fake_run(f);
+	fd = cli_client_connect(&t, err, sizeof(err));
+	assert_true(fd >= 0);
+	req.msg_case = HARE__TO_DAEMON__MSG_NODES;
+	req.nodes = &nodes;
+	/* Two requests back to back, then both replies: nothing is lost. */
+	assert_int_equal(cli_client_send(fd, &req, 1000, err, sizeof(err)), 0);
+	assert_int_equal(cli_client_send(fd, &req, 1000, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cli_client_recv(fd, 1000, &reply, err, sizeof(err)), 0);
+		assert_int_equal(reply->msg_case, HARE__FROM_DAEMON__MSG_NODES_REPLY);
+		assert_int_equal(reply->nodes_reply->n_nodes, 2);
+		hare__from_daemon__free_unpacked(reply, NULL);
+	}
+	show.job_id = 5;
+	req.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	req.show = &show;
+	reply = NULL;
+	assert_int_equal(cli_client_request(fd, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, 1000, &reply, err,
+					    sizeof(err)), ERR_BAD_SPEC);
+	assert_string_equal(err, "no job 77");
+	assert_null(reply);
+	/* A reply of the wrong kind is a protocol error. */
+	req.msg_case = HARE__TO_DAEMON__MSG_NODES;
+	req.nodes = &nodes;
+	assert_int_equal(cli_client_request(fd, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, 1000, &reply, err,
+					    sizeof(err)), ERR_PROTO);
+	close(fd);
+	fake_stop(f);
+	fake_free(f);
+}
+
+static void test_cli_main_usage(void **state)
+{
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(RUN(&out, &err, "queue", "--bogus"), 2);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl queue: unknown option '--bogus' (see harectl queue --help)\n");
+	free(out);
+	free(err);
+	assert_int_equal(RUN(&out, &err, "cancel", "--help"), 0);
+	assert_true(strncmp(out, "Usage: harectl cancel JOBID...", 30) == 0);
+	free(out);
+	free(err);
+	assert_int_equal(RUN(&out, &err, "--version"), 0);
+	assert_true(strncmp(out, "harectl ", 8) == 0);
+	assert_non_null(strstr(out, "(protocol 1)"));
+	free(out);
+	free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_args_submit_flags),
+		cmocka_unit_test(test_args_globals_anywhere),
+		cmocka_unit_test(test_args_help_version),
+		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_jobfile_good),
+		cmocka_unit_test(test_jobfile_errors),
+		cmocka_unit_test(test_jobfile_load),
+		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_time_format),
+		cmocka_unit_test(test_queue_table),
+		cmocka_unit_test(test_queue_json),
+		cmocka_unit_test(test_show),
+		cmocka_unit_test(test_nodes_output),
+		cmocka_unit_test(test_cmd_submit),
+		cmocka_unit_test(test_cmd_submit_refused),
+		cmocka_unit_test(test_cmd_submit_file),
+		cmocka_unit_test(test_cmd_queue),
+		cmocka_unit_test(test_cmd_show_and_nodes),
+		cmocka_unit_test(test_cmd_cancel),
+		cmocka_unit_test(test_cmd_failures),
+		cmocka_unit_test(test_cmd_tcp_token),
+		cmocka_unit_test(test_client_api),
+		cmocka_unit_test(test_cli_main_usage),
+	};
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	unsetenv("HARE_SOCKET");
+	unsetenv("HARE_TOKEN");
+	fixtures_fill();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
