@@ -18,7 +18,7 @@ help:
 	@echo "make test   install dependencies, build (plain and ASan+UBSan), run every test"
 	@echo "make build  build into $(BUILD)/"
 	@echo "make bench  run the benchmarks (tables on stdout)"
-	@echo "make eval   run the evaluation study"
+	@echo "make eval   run the evaluation study into results/<date>/ (EVAL_QUICK=1: a few minutes)"
 	@echo "make deps   install missing Debian packages (apt-get)"
 
 deps:

@@ -26,11 +26,12 @@ static double bound_min_sync(const struct sched_job *j)
 
 /* Effective machines (see sched_effective_gpus): per GPU, the largest
  * speed any job of the workload has there relative to its fastest type. */
-static double bound_machines(const struct sched_cluster *c, const struct sim_workload *w)
+static double bound_machines(const struct sched_cluster *c, const struct sim_workload *w,
+			     uint32_t first, uint32_t last)
 {
 	double speed[SCHED_MAX_TYPES] = { 0 }, m = 0;
 
-	for (uint32_t i = 0; i < w->njobs; i++) {
+	for (uint32_t i = first; i < last; i++) {
 		const struct sched_perf *perf = &w->jobs[i].spec.perf;
 		double p = sched_perf_fastest(perf, c->ntypes);
 
@@ -47,9 +48,19 @@ static double bound_machines(const struct sched_cluster *c, const struct sim_wor
 int sim_bound_compute(const struct sched_cluster *c, const struct sim_workload *w,
 		      double *bound_s, char *errbuf, size_t errlen)
 {
-	struct lp_item *items = calloc(w->njobs + 1, sizeof(*items));
-	double *completion = calloc(w->njobs + 1, sizeof(*completion));
-	struct lp_input in = { .n = w->njobs, .items = items, .machines = bound_machines(c, w) };
+	return sim_bound_compute_window(c, w, 0, w->njobs, bound_s, errbuf, errlen);
+}
+
+int sim_bound_compute_window(const struct sched_cluster *c, const struct sim_workload *w,
+			     uint32_t first, uint32_t last, double *bound_s, char *errbuf,
+			     size_t errlen)
+{
+	uint32_t end = last < w->njobs ? last : w->njobs;
+	uint32_t n = end > first ? end - first : 0;
+	struct lp_item *items = calloc(n + 1, sizeof(*items));
+	double *completion = calloc(n + 1, sizeof(*completion));
+	struct lp_input in = { .n = n, .items = items,
+			       .machines = bound_machines(c, w, first, first + n) };
 	double sum_w = 0, extra = 0, objective = 0;
 	int rc = 0;
 
@@ -58,8 +69,8 @@ int sim_bound_compute(const struct sched_cluster *c, const struct sim_workload *
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < w->njobs && rc == 0; i++) {
-		const struct sched_job *j = &w->jobs[i].spec;
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		const struct sched_job *j = &w->jobs[first + i].spec;
 		double p = sched_perf_fastest(&j->perf, c->ntypes);
 		double s = bound_min_sync(j), rounds = (double)j->rounds_total;
 

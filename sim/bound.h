@@ -21,4 +21,14 @@ struct sim_workload;
 int sim_bound_compute(const struct sched_cluster *c, const struct sim_workload *w,
 		      double *bound_s, char *errbuf, size_t errlen);
 
+/*
+ * The same bound over jobs [first, last) of w only (last clamped to the
+ * workload). It bounds those jobs' weighted mean JCT in any schedule of the
+ * whole workload too: the LP's rows hold for every subset of jobs, and the
+ * other jobs only take capacity away.
+ */
+int sim_bound_compute_window(const struct sched_cluster *c, const struct sim_workload *w,
+			     uint32_t first, uint32_t last, double *bound_s, char *errbuf,
+			     size_t errlen);
+
 #endif

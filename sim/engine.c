@@ -4,6 +4,7 @@
 #include "engine.h"
 
 #include "err.h"
+#include "fairness.h"
 #include "heap.h"
 #include "workload.h"
 
@@ -48,9 +49,24 @@ struct eng {
 	struct sched_plan plan;
 	uint64_t replan_gen;
 	size_t decision_cap;
+	uint32_t busy[SCHED_MAX_TYPES];	/* GPUs held, per type */
+	uint32_t nrunning;		/* jobs holding GPUs */
+	size_t sample_cap;
+	const struct sim_engine_opts *opts;
+	double wall0_s;
+	double next_progress_s;
+	uint32_t since_clock;		/* loop turns since the clock was read */
 	char *errbuf;
 	size_t errlen;
 };
+
+static double eng_wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* Two times closer than this are the same instant (rounding of sums). */
 static double eng_eps(double t)
@@ -147,7 +163,10 @@ static void eng_lease_end(struct eng *e, struct sched_job *j, double tend)
 
 		e->r->gpu_s[(size_t)j->id * e->c->ntypes + e->c->gpus[g].type] += dur;
 		e->gpu_owner[g] = ENG_NO_JOB;
+		e->busy[e->c->gpus[g].type]--;
 	}
+	if (j->nheld > 0)
+		e->nrunning--;
 	e->r->busy_gpu_s += j->nheld * dur;
 	j->attained_gpu_s = s->attained_at_start + j->nheld * dur;
 	j->last_run_s = tend;
@@ -254,8 +273,11 @@ static int eng_lease_copy(struct eng *e, struct sched_job *j, const uint32_t *gp
 		s->held_tasks[used++] = tasks[k];
 		e->gpu_owner[gpus[k]] = j->id;
 		e->gpu_tasks[gpus[k]] = tasks[k];
+		e->busy[e->c->gpus[gpus[k]].type]++;
 	}
 	j->nheld = used;
+	if (used > 0)
+		e->nrunning++;
 	if (used == 0)
 		return eng_fail(e, t, "placement with no task", j->name);
 	return 0;
@@ -400,6 +422,71 @@ static int eng_arrivals_push(struct eng *e)
 	return 0;
 }
 
+static int eng_sample_grow(struct eng *e)
+{
+	struct sim_result *r = e->r;
+	size_t cap = e->sample_cap ? e->sample_cap * 2 : 1024, nt = e->c->ntypes ? e->c->ntypes : 1;
+	double *t = realloc(r->sample_t, cap * sizeof(*t));
+	uint32_t *busy, *run, *act;
+
+	if (t)
+		r->sample_t = t;
+	busy = t ? realloc(r->sample_busy, cap * nt * sizeof(*busy)) : NULL;
+	if (busy)
+		r->sample_busy = busy;
+	run = busy ? realloc(r->sample_running, cap * sizeof(*run)) : NULL;
+	if (run)
+		r->sample_running = run;
+	act = run ? realloc(r->sample_active, cap * sizeof(*act)) : NULL;
+	if (!act)
+		return -ENOMEM;
+	r->sample_active = act;
+	e->sample_cap = cap;
+	return 0;
+}
+
+/* Record the cluster's state at t if it changed since the last sample. */
+static int eng_sample(struct eng *e, double t)
+{
+	struct sim_result *r = e->r;
+	uint32_t nt = e->c->ntypes;
+	size_t i = r->nsamples;
+
+	if (i > 0 && r->sample_running[i - 1] == e->nrunning && r->sample_active[i - 1] == e->nact &&
+	    memcmp(&r->sample_busy[(i - 1) * nt], e->busy, nt * sizeof(uint32_t)) == 0)
+		return 0;
+	if (i > 0 && r->sample_t[i - 1] >= t)
+		i--;	/* same instant: the later state wins */
+	else if (i == e->sample_cap && eng_sample_grow(e) < 0)
+		return -ENOMEM;
+	r->sample_t[i] = t;
+	memcpy(&r->sample_busy[i * nt], e->busy, nt * sizeof(uint32_t));
+	r->sample_running[i] = e->nrunning;
+	r->sample_active[i] = e->nact;
+	r->nsamples = i + 1;
+	return 0;
+}
+
+/* Call the progress callback about every progress_every_s wall seconds;
+ * the clock is read every 64 loop turns only. */
+static void eng_progress(struct eng *e, double t)
+{
+	const struct sim_engine_opts *o = e->opts;
+	struct sim_progress pr;
+	double now;
+
+	if (!o || !o->progress || ++e->since_clock < 64)
+		return;
+	e->since_clock = 0;
+	now = eng_wall_s();
+	if (now < e->next_progress_s)
+		return;
+	e->next_progress_s = now + (o->progress_every_s > 0 ? o->progress_every_s : 1.0);
+	pr = (struct sim_progress){ .policy = sched_policy_name(e->p), .done = e->r->completed,
+				    .total = e->w->njobs, .now_s = t, .wall_s = now - e->wall0_s };
+	o->progress(&pr, o->progress_arg);
+}
+
 /* The event loop: pop all events of the earliest time, advance, plan. */
 static int eng_loop(struct eng *e)
 {
@@ -423,11 +510,11 @@ static int eng_loop(struct eng *e)
 		if (!current)
 			continue;
 		eng_advance(e, t);
-		if (e->nact == 0)
-			continue;
-		rc = eng_plan(e, t);
-		if (rc < 0)
+		if (e->nact > 0 && (rc = eng_plan(e, t)) < 0)
 			return rc;
+		if (eng_sample(e, t) < 0)
+			return -ENOMEM;
+		eng_progress(e, t);
 	}
 	return 0;
 }
@@ -435,7 +522,15 @@ static int eng_loop(struct eng *e)
 int sim_engine_run(const struct sched_cluster *c, const struct sim_workload *w,
 		   struct sched_policy *p, struct sim_result *out, char *errbuf, size_t errlen)
 {
-	struct eng e = { .c = c, .w = w, .p = p, .r = out, .errbuf = errbuf, .errlen = errlen };
+	return sim_engine_run_opts(c, w, p, NULL, out, errbuf, errlen);
+}
+
+int sim_engine_run_opts(const struct sched_cluster *c, const struct sim_workload *w,
+			struct sched_policy *p, const struct sim_engine_opts *opts,
+			struct sim_result *out, char *errbuf, size_t errlen)
+{
+	struct eng e = { .c = c, .w = w, .p = p, .r = out, .opts = opts, .errbuf = errbuf,
+			 .errlen = errlen };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -446,8 +541,14 @@ int sim_engine_run(const struct sched_cluster *c, const struct sim_workload *w,
 	rc = eng_alloc(&e);
 	if (rc == 0)
 		rc = eng_arrivals_push(&e);
+	e.wall0_s = eng_wall_s();
+	e.next_progress_s = e.wall0_s + (opts && opts->progress_every_s > 0 ? opts->progress_every_s :
+					 1.0);
 	if (rc == 0)
 		rc = eng_loop(&e);
+	if (rc == 0)
+		rc = sim_fairness_compute(c, w, out);
+	out->wall_s = eng_wall_s() - e.wall0_s;
 	if (rc == -ENOMEM)
 		snprintf(errbuf, errlen, "simulator: out of memory");
 	eng_free(&e);
@@ -463,5 +564,11 @@ void sim_result_destroy(struct sim_result *r)
 	free(r->restarts);
 	free(r->gpu_s);
 	free(r->decision_ms);
+	free(r->sample_t);
+	free(r->sample_busy);
+	free(r->sample_running);
+	free(r->sample_active);
+	free(r->alone_s);
+	free(r->rho);
 	memset(r, 0, sizeof(*r));
 }

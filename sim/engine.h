@@ -25,6 +25,35 @@ struct sim_result {
 	double *decision_ms;	/* wall time of each policy call, plans entries */
 	uint64_t restarts_total;
 	uint32_t completed;
+	/* Cluster state over time: a sample at every handled event time where
+	 * it changed; each holds until the next sample's time. */
+	size_t nsamples;
+	double *sample_t;
+	uint32_t *sample_busy;		/* [sample * ntypes + type]: GPUs held */
+	uint32_t *sample_running;	/* jobs holding GPUs */
+	uint32_t *sample_active;	/* jobs arrived and not completed */
+	double wall_s;			/* wall time of the run */
+	/* Finish-time fairness (sim/fairness.h), NaN where a job did not
+	 * complete: its time alone on its share, and JCT over that. */
+	double *alone_s;
+	double *rho;
+};
+
+/* Where a run stands, for a progress line. */
+struct sim_progress {
+	const char *policy;
+	uint32_t done;		/* jobs completed */
+	uint32_t total;
+	double now_s;		/* simulated time */
+	double wall_s;		/* wall time since the run started */
+};
+
+typedef void (*sim_progress_cb)(const struct sim_progress *p, void *arg);
+
+struct sim_engine_opts {
+	sim_progress_cb progress;	/* NULL: none */
+	void *progress_arg;
+	double progress_every_s;	/* wall seconds between calls (default 1) */
 };
 
 /*
@@ -38,6 +67,13 @@ struct sim_result {
  */
 int sim_engine_run(const struct sched_cluster *c, const struct sim_workload *w,
 		   struct sched_policy *p, struct sim_result *out, char *errbuf, size_t errlen);
+
+/* The same with options (opts may be NULL): a progress callback, called on
+ * the caller's thread from inside the run about every progress_every_s wall
+ * seconds (never for a run shorter than that). */
+int sim_engine_run_opts(const struct sched_cluster *c, const struct sim_workload *w,
+			struct sched_policy *p, const struct sim_engine_opts *opts,
+			struct sim_result *out, char *errbuf, size_t errlen);
 
 /* Free a result; safe on a zeroed one. */
 void sim_result_destroy(struct sim_result *r);

@@ -259,7 +259,7 @@ static void gen_arrivals(struct sim_rng *r, struct sim_workload *w, double work,
 	}
 }
 
-static int gen_model_names_copy(const struct profile *prof, struct sim_workload *w)
+int sim_workload_models_init(struct sim_workload *w, const struct profile *prof)
 {
 	w->nmodels = profile_model_count(prof);
 	w->model_names = calloc(w->nmodels ? w->nmodels : 1, sizeof(*w->model_names));
@@ -288,7 +288,7 @@ int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile 
 	}
 	models = calloc(profile_model_count(prof) + 1, sizeof(*models));
 	out->jobs = calloc(spec->jobs, sizeof(*out->jobs));
-	rc = models && out->jobs ? gen_model_names_copy(prof, out) : -ENOMEM;
+	rc = models && out->jobs ? sim_workload_models_init(out, prof) : -ENOMEM;
 	if (rc == 0)
 		rc = gen_models_pick(prof, &c->sched, models, &nmodels, errbuf, errlen);
 	if (rc == -ENOMEM)

@@ -56,6 +56,10 @@ int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile 
 			  const struct sim_cluster *c, struct sim_workload *out, char *errbuf,
 			  size_t errlen);
 
+/* Copy the profile's model names into w->model_names (w->nmodels); 0 or
+ * -ENOMEM. Used by the generator and the trace importer. */
+int sim_workload_models_init(struct sim_workload *w, const struct profile *prof);
+
 /* Free a workload; safe on a zeroed one. */
 void sim_workload_destroy(struct sim_workload *w);
 

@@ -21,6 +21,7 @@
 #ifndef HARE_LP_H
 #define HARE_LP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,5 +89,28 @@ int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, doubl
  */
 double lp_separate(const struct lp_input *in, const double *completion, uint32_t *order,
 		   size_t *prefix_len);
+
+/*
+ * A small general LP, for policies that need one (Gavel's allocation over
+ * jobs x GPU types): optimise obj'x subject to row_lo <= A x <= row_hi and
+ * col_lo <= x <= col_hi, A given as nnz triplets (row ia[k], column ja[k],
+ * value ar[k]; 0-based). Use -INFINITY / INFINITY for a missing bound.
+ * Solved by GLPK's simplex (lp_glpk.c). Writes x[ncols] and *objective.
+ * Returns 0, -EINVAL for a malformed problem (checked before GLPK sees it),
+ * ERR_LP_INFEASIBLE, ERR_LP_TIMEOUT, ERR_LP_FAILED, -ENOMEM.
+ */
+struct lp_general {
+	int nrows, ncols;
+	bool maximise;
+	const double *obj;		/* ncols */
+	const double *col_lo, *col_hi;	/* ncols */
+	const double *row_lo, *row_hi;	/* nrows */
+	size_t nnz;
+	const int *ia, *ja;
+	const double *ar;
+	double time_limit_ms;		/* 0: none */
+};
+
+int lp_general_solve(const struct lp_general *lp, double *x, double *objective);
 
 #endif

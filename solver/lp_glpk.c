@@ -23,6 +23,7 @@
 #ifndef LP_PRUNE_EVERY
 #define LP_PRUNE_EVERY 5	/* rounds between removals of slack cut rows */
 #endif
+#define LP_PRUNE_GAIN 1e-6	/* relative objective rise needed between removals */
 
 /* A prefix of the separation order proposed as a cut. */
 struct lp_cand {
@@ -60,6 +61,9 @@ struct lp_glpk {
 	size_t nrow_hash, row_hash_cap;
 	int nchain;		/* chain rows come first */
 	bool inout;		/* feas holds a centre */
+	double pruned_obj;	/* GLPK objective at the last removal of cuts */
+	uint32_t pruned_round;	/* round of the last removal */
+	uint32_t prune_wait;	/* rounds from one removal to the next */
 	struct timespec t0;
 	struct lp_stats st;
 };
@@ -338,16 +342,27 @@ static int lp_glpk_hash_push(struct lp_glpk *g, uint64_t h)
 
 /*
  * Drop the cut rows that are basic with real slack. Deleting basic rows
- * keeps the basis valid, so the next solve stays warm. Done only every few
- * rounds: dropping rows every round lets the same cuts come and go. The
- * dropped sets may be cut again later.
+ * keeps the basis valid, so the next solve stays warm. Done every few
+ * rounds while the objective rises; the dropped sets may be cut again
+ * later, so when it has not risen since the last removal the wait before
+ * the next one doubles, and cuts cannot come and go forever.
  */
 static int lp_glpk_prune(struct lp_glpk *g)
 {
+	double obj = glp_get_obj_val(g->lp);
 	int nrows = glp_get_num_rows(g->lp), ndel = 0;
-	int *num = malloc(((size_t)nrows + 1) * sizeof(*num));
+	int *num;
 	size_t keep = 0;
 
+	if (g->st.rounds - g->pruned_round < g->prune_wait)
+		return 0;
+	if (obj > g->pruned_obj + LP_PRUNE_GAIN * fabs(obj))
+		g->prune_wait = LP_PRUNE_EVERY;
+	else if (g->prune_wait < UINT32_MAX / 2)
+		g->prune_wait *= 2;
+	g->pruned_obj = obj;
+	g->pruned_round = g->st.rounds;
+	num = malloc(((size_t)nrows + 1) * sizeof(*num));
 	if (!num)
 		return -ENOMEM;
 	for (int r = g->nchain + 1; r <= nrows; r++) {
@@ -538,11 +553,9 @@ static int lp_glpk_round(struct lp_glpk *g, double tol, double *tol_bnd)
 		return ERR_LP_TIMEOUT;
 	if (lp_glpk_tm_lim(g) <= 0)
 		return ERR_LP_TIMEOUT;
-	if (g->st.rounds > 0 && g->st.rounds % LP_PRUNE_EVERY == 0) {
-		rc = lp_glpk_prune(g);
-		if (rc)
-			return rc;
-	}
+	rc = lp_glpk_prune(g);
+	if (rc)
+		return rc;
 	nc = lp_glpk_find_cuts(g, tol);
 	if (nc < 0)
 		return (int)nc;
@@ -635,6 +648,8 @@ int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, doubl
 		goto out_free;
 	lp_glpk_bounds(&g);
 	g.lp = glp_create_prob();
+	g.pruned_obj = -INFINITY;
+	g.prune_wait = LP_PRUNE_EVERY;
 	lp_glpk_build(&g);
 	rc = lp_glpk_loop(&g, tol);
 	if (rc && rc != ERR_LP_TIMEOUT && rc != ERR_LP_FAILED)

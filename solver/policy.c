@@ -14,6 +14,11 @@ static const struct sched_policy_ops *const policy_table[] = {
 	&policy_optimus_ops,
 	&policy_fifo_ops,
 	&policy_srtf_ops,
+	&policy_tiresias_ops,
+	&policy_gavel_ops,
+	&policy_gavel_tput_ops,
+	&policy_allox_ops,
+	&policy_gandiva_ops,
 };
 
 #define POLICY_COUNT (sizeof(policy_table) / sizeof(policy_table[0]))

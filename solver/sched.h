@@ -11,7 +11,7 @@
 
 #define SCHED_MAX_TYPES 16
 #define SCHED_TYPE_NAME 16
-#define SCHED_NAME_LEN 32
+#define SCHED_NAME_LEN 64
 /* Sync-time table points: 1, 2, 4, ..., 128 GPUs (index = log2 of the count). */
 #define SCHED_SYNC_POINTS 8
 
