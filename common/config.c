@@ -17,7 +17,38 @@ struct config_ctx {
 	void *user;
 	char reason[256];
 	int code;
+	int line;		/* line the reader returned last */
+	int err_line;		/* line of the first rejected key */
+	FILE *file;		/* source: a file, or */
+	const char *text;	/* a string (advanced as it is read) */
 };
+
+/* inih reader: one line per call; counting calls gives the current line, so
+ * a rejected key is reported at its own line even after a syntax error. */
+static char *config_read_line(char *buf, int size, void *stream)
+{
+	struct config_ctx *ctx = stream;
+	const char *nl;
+	size_t n;
+
+	if (ctx->file) {
+		if (!fgets(buf, size, ctx->file))
+			return NULL;
+		ctx->line++;
+		return buf;
+	}
+	if (!ctx->text || !*ctx->text)
+		return NULL;
+	nl = strchr(ctx->text, '\n');
+	n = nl ? (size_t)(nl - ctx->text) + 1 : strlen(ctx->text);
+	if (n > (size_t)size - 1)
+		n = (size_t)size - 1;
+	memcpy(buf, ctx->text, n);
+	buf[n] = '\0';
+	ctx->text += n;
+	ctx->line++;
+	return buf;
+}
 
 static int config_on_entry(void *user, const char *section, const char *key, const char *value)
 {
@@ -30,6 +61,7 @@ static int config_on_entry(void *user, const char *section, const char *key, con
 		return 1;
 	if (ctx->code == 0) {
 		ctx->code = rc;
+		ctx->err_line = ctx->line;
 		snprintf(ctx->reason, sizeof(ctx->reason), "%s", reason[0] ? reason : err_str(rc));
 	}
 	return 0;
@@ -43,7 +75,7 @@ static int config_finish(const char *name, int line, struct config_ctx *ctx, cha
 		snprintf(errbuf, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
-	if (ctx->code != 0) {
+	if (ctx->code != 0 && ctx->err_line == line) {
 		snprintf(errbuf, errlen, "%s:%d: %s", name, line, ctx->reason);
 		return ctx->code == -ENOMEM ? -ENOMEM : ERR_BAD_CONFIG;
 	}
@@ -64,7 +96,8 @@ int config_load(const char *path, config_entry_cb cb, void *user, char *errbuf, 
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return rc;
 	}
-	line = ini_parse_file(f, config_on_entry, &ctx);
+	ctx.file = f;
+	line = ini_parse_stream(config_read_line, &ctx, config_on_entry, &ctx);
 	fclose(f);
 	return config_finish(path, line, &ctx, errbuf, errlen);
 }
@@ -72,8 +105,8 @@ int config_load(const char *path, config_entry_cb cb, void *user, char *errbuf, 
 int config_load_string(const char *name, const char *text, config_entry_cb cb, void *user,
 		       char *errbuf, size_t errlen)
 {
-	struct config_ctx ctx = { .cb = cb, .user = user };
-	int line = ini_parse_string(text, config_on_entry, &ctx);
+	struct config_ctx ctx = { .cb = cb, .user = user, .text = text };
+	int line = ini_parse_stream(config_read_line, &ctx, config_on_entry, &ctx);
 
 	return config_finish(name, line, &ctx, errbuf, errlen);
 }

@@ -1,7 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /* GLPK reference solver of the LP of lp.h: release and chain rows, then
  * parallel rows added lazily from exact separation, re-solved warm with the
- * dual simplex. The only file of Hare that includes <glpk.h>. */
+ * dual simplex. The only file of Hare that includes <glpk.h>.
+ *
+ * - Start: with weights >= 0 the cut-free optimum is lb, the earliest
+ *   completions along the chains, so the first simplex runs with cuts.
+ * - Cuts: prefixes of the order by C - span/2 that end a tie group, the
+ *   local maxima of the relative violation first, topped up with violated
+ *   prefixes spread over the order; a set already in the LP (64-bit hash of
+ *   its members) is never added twice.
+ * - In-out separation: cuts are looked for at a point between the LP
+ *   solution and a centre that meets every row (the exact optimum of the
+ *   chain-free relaxation C_i >= lb_i, lifted onto the chains). They are
+ *   deeper, and the rounds needed drop several-fold on chained inputs. The
+ *   answer is still certified by separating at the LP solution itself.
+ * - Slack cuts are removed every few rounds, less often without progress.
+ * - Units: time so that C is ~1..100, work so that the largest W is ~1,
+ *   every cut row scaled to a largest coefficient in [0.5, 1); GLPK fails
+ *   numerically on raw seconds. Dual tolerance 1e-9 (weights may span many
+ *   orders); the primal one is tightened when GLPK's default lets a row that
+ *   is already in the LP stay violated beyond the requested tolerance.
+ * - The budget is the only clock read here (CLOCK_MONOTONIC).
+ */
 #include "lp.h"
 
 #include <errno.h>
@@ -14,16 +34,13 @@
 
 #include "err.h"
 
-#ifndef LP_INOUT_TRIES
-#define LP_INOUT_TRIES 30	/* midpoint halvings before separating at the LP point */
-#endif
-#ifndef LP_INOUT_ALPHA
-#define LP_INOUT_ALPHA 0.3	/* weight of the LP solution in the midpoint */
-#endif
-#ifndef LP_PRUNE_EVERY
+#define LP_INOUT_TRIES 30	/* moves of the centre towards the LP point per round */
+#define LP_INOUT_ALPHA 0.3	/* weight of the LP solution in the separated point */
 #define LP_PRUNE_EVERY 5	/* rounds between removals of slack cut rows */
-#endif
-#define LP_PRUNE_GAIN 1e-6	/* relative objective rise needed between removals */
+#define LP_PRUNE_GAIN 1e-6	/* relative objective rise that counts as progress */
+#define LP_TOL_DJ 1e-9		/* GLPK's dual feasibility tolerance */
+#define LP_TOL_BND 1e-7		/* GLPK's primal tolerance to start with ... */
+#define LP_TOL_BND_MIN 1e-12	/* ... and the tightest it is taken to */
 
 /* A prefix of the separation order proposed as a cut. */
 struct lp_cand {
@@ -43,11 +60,11 @@ struct lp_glpk {
 	const struct lp_input *in;
 	const struct lp_options *opt;
 	glp_prob *lp;
-	double tu, wu;		/* time and work units GLPK sees */
+	double *cs;		/* GLPK's column j is C_j / cs[j-1] */
 	double *lb;		/* earliest completion along the chains */
 	double *sol;		/* current C, in seconds */
 	double *feas;		/* a C meeting every row: the in-out centre */
-	double *mid;		/* (sol + feas) / 2 */
+	double *mid;		/* between sol and feas */
 	const double *pt;	/* the point being separated: sol or mid */
 	uint32_t *order;	/* separation order */
 	double *viol;		/* viol[k]: relative violation of prefix k+1 */
@@ -137,6 +154,7 @@ static int lp_glpk_alloc(struct lp_glpk *g)
 
 	g->lb = malloc(n * sizeof(*g->lb));
 	g->sol = malloc(n * sizeof(*g->sol));
+	g->cs = malloc(n * sizeof(*g->cs));
 	g->feas = malloc(n * sizeof(*g->feas));
 	g->mid = malloc(n * sizeof(*g->mid));
 	g->order = malloc(n * sizeof(*g->order));
@@ -148,7 +166,7 @@ static int lp_glpk_alloc(struct lp_glpk *g)
 	g->val = malloc((n + 1) * sizeof(*g->val));
 	g->cuts.cap = 64;
 	g->cuts.slot = calloc(g->cuts.cap, sizeof(uint64_t));
-	if (!g->lb || !g->sol || !g->feas || !g->mid || !g->order || !g->viol || !g->key || !g->phash || !g->cand ||
+	if (!g->lb || !g->sol || !g->cs || !g->feas || !g->mid || !g->order || !g->viol || !g->key || !g->phash || !g->cand ||
 	    !g->ind || !g->val || !g->cuts.slot)
 		return -ENOMEM;
 	return 0;
@@ -160,6 +178,7 @@ static void lp_glpk_free(struct lp_glpk *g)
 		glp_delete_prob(g->lp);
 	free(g->lb);
 	free(g->sol);
+	free(g->cs);
 	free(g->feas);
 	free(g->mid);
 	free(g->order);
@@ -173,12 +192,11 @@ static void lp_glpk_free(struct lp_glpk *g)
 	free(g->row_hash);
 }
 
-/* Earliest completions along the chains (the cut-free optimum, since
- * weights are >= 0) and the units: C near 1..100, the largest W near 1. */
+/* Earliest completions along the chains: the cut-free optimum, since
+ * weights are >= 0. */
 static void lp_glpk_bounds(struct lp_glpk *g)
 {
 	const struct lp_input *in = g->in;
-	double wsum = 0.0, wmax = 0.0, tmax = 0.0;
 
 	for (size_t i = 0; i < in->n; i++) {
 		const struct lp_item *it = &in->items[i];
@@ -189,15 +207,44 @@ static void lp_glpk_bounds(struct lp_glpk *g)
 			g->lb[i] = g->lb[it->prev] + it->gap_s + it->span_s;
 		g->sol[i] = g->lb[i];
 		g->key[i] = lp_mix64(i) | 1;
-		wsum += it->work;
-		wmax = fmax(wmax, it->work);
-		tmax = fmax(tmax, g->lb[i]);
 	}
-	g->tu = lp_pow2(fmax(tmax, wsum / in->machines)) / 64.0;
-	g->wu = lp_pow2(wmax);
 }
 
-/* Columns C_i >= lb_i, objective weight / max weight, one row per chain link. */
+/*
+ * Column scales: a power of two near each C_i's size (its value at the
+ * centre, else a lower bound), so that GLPK's absolute tolerances act as
+ * relative ones on every item, small or large. Without this, a short item
+ * next to long ones keeps a large relative violation GLPK cannot see.
+ */
+static void lp_glpk_scales(struct lp_glpk *g)
+{
+	const struct lp_input *in = g->in;
+
+	for (size_t i = 0; i < in->n; i++) {
+		const struct lp_item *it = &in->items[i];
+		double size = fmax(g->lb[i], it->work / (2.0 * in->machines) + it->span_s / 2.0);
+
+		g->cs[i] = lp_pow2(g->inout ? fmax(g->feas[i], size) : size);
+	}
+}
+
+/* Chain row C_i - C_prev >= gap_i + span_i, scaled like the columns. */
+static void lp_glpk_chain_row(struct lp_glpk *g, int col, const struct lp_item *it)
+{
+	int r = glp_add_rows(g->lp, 1);
+	double a = g->cs[col - 1], b = g->cs[it->prev], s = lp_pow2(fmax(a, b));
+
+	g->ind[1] = col;
+	g->val[1] = a / s;
+	g->ind[2] = it->prev + 1;
+	g->val[2] = -b / s;
+	glp_set_mat_row(g->lp, r, 2, g->ind, g->val);
+	glp_set_row_bnds(g->lp, r, GLP_LO, (it->gap_s + it->span_s) / s, 0.0);
+	g->nchain = r;
+}
+
+/* Columns C_i >= lb_i (which implies the release rows), objective scaled
+ * to a largest coefficient near 1, one row per chain link, all rows basic. */
 static void lp_glpk_build(struct lp_glpk *g)
 {
 	const struct lp_input *in = g->in;
@@ -205,27 +252,17 @@ static void lp_glpk_build(struct lp_glpk *g)
 	int ncol = (int)in->n;
 
 	for (size_t i = 0; i < in->n; i++)
-		wmax = fmax(wmax, in->items[i].weight);
+		wmax = fmax(wmax, in->items[i].weight * g->cs[i]);
 	wmax = wmax > 0.0 ? lp_pow2(wmax) : 1.0;
 	glp_set_obj_dir(g->lp, GLP_MIN);
 	glp_add_cols(g->lp, ncol);
 	for (int j = 1; j <= ncol; j++) {
 		const struct lp_item *it = &in->items[j - 1];
 
-		glp_set_col_bnds(g->lp, j, GLP_LO, g->lb[j - 1] / g->tu, 0.0);
-		glp_set_obj_coef(g->lp, j, it->weight / wmax);
-		if (it->prev < 0)
-			continue;
-		int r = glp_add_rows(g->lp, 1);
-
-		g->nchain = r;
-
-		g->ind[1] = j;
-		g->val[1] = 1.0;
-		g->ind[2] = it->prev + 1;
-		g->val[2] = -1.0;
-		glp_set_mat_row(g->lp, r, 2, g->ind, g->val);
-		glp_set_row_bnds(g->lp, r, GLP_LO, (it->gap_s + it->span_s) / g->tu, 0.0);
+		glp_set_col_bnds(g->lp, j, GLP_LO, g->lb[j - 1] / g->cs[j - 1], 0.0);
+		glp_set_obj_coef(g->lp, j, it->weight * g->cs[j - 1] / wmax);
+		if (it->prev >= 0)
+			lp_glpk_chain_row(g, j, it);
 	}
 	glp_std_basis(g->lp);
 }
@@ -386,26 +423,27 @@ static int lp_glpk_prune(struct lp_glpk *g)
 	return 0;
 }
 
-/* Parallel row of the first len items of g->order, in GLPK's units and
+/* Parallel row of the first len items of g->order, in GLPK's columns and
  * scaled so its largest coefficient is in [0.5, 1). */
 static int lp_glpk_add_row(struct lp_glpk *g, uint32_t len)
 {
 	const struct lp_input *in = g->in;
-	long double ws = 0.0L, half_span = 0.0L, rhs;
-	double amax = 0.0, s, m = in->machines * g->tu / g->wu;
+	long double work = 0.0L, half_span = 0.0L, rhs;
+	double amax = 0.0, s;
 	int r;
 
 	for (uint32_t k = 0; k < len; k++) {
-		const struct lp_item *it = &in->items[g->order[k]];
-		double a = it->work / g->wu;
+		uint32_t i = g->order[k];
+		const struct lp_item *it = &in->items[i];
+		double a = it->work * g->cs[i];
 
-		g->ind[k + 1] = (int)g->order[k] + 1;
+		g->ind[k + 1] = (int)i + 1;
 		g->val[k + 1] = a;
-		ws += a;
-		half_span += (long double)a * (it->span_s / g->tu) / 2.0L;
+		work += it->work;
+		half_span += (long double)it->work * it->span_s / 2.0L;
 		amax = fmax(amax, a);
 	}
-	rhs = ws * ws / (2.0L * m) + half_span;
+	rhs = work * work / (2.0L * in->machines) + half_span;
 	s = lp_pow2(amax);
 	for (uint32_t k = 1; k <= len; k++)
 		g->val[k] /= s;
@@ -440,6 +478,7 @@ static int lp_glpk_run(struct lp_glpk *g, int meth, double tol_bnd)
 	parm.meth = meth;
 	parm.presolve = GLP_OFF;
 	parm.tol_bnd = tol_bnd;
+	parm.tol_dj = LP_TOL_DJ;
 	parm.tm_lim = lp_glpk_tm_lim(g);
 	if (parm.tm_lim <= 0)
 		return ERR_LP_TIMEOUT;
@@ -476,7 +515,7 @@ static void lp_glpk_read(struct lp_glpk *g)
 
 	for (size_t i = 0; i < in->n; i++) {
 		const struct lp_item *it = &in->items[i];
-		double c = glp_get_col_prim(g->lp, (int)i + 1) * g->tu;
+		double c = glp_get_col_prim(g->lp, (int)i + 1) * g->cs[i];
 
 		if (it->prev >= 0)
 			c = fmax(c, g->sol[it->prev] + it->gap_s + it->span_s);
@@ -490,9 +529,9 @@ static int lp_glpk_stalled(struct lp_glpk *g, double *tol_bnd)
 {
 	int rc;
 
-	if (*tol_bnd <= 1e-12)
+	if (*tol_bnd <= LP_TOL_BND_MIN)
 		return 1;
-	*tol_bnd = fmax(*tol_bnd / 100.0, 1e-12);
+	*tol_bnd = fmax(*tol_bnd / 100.0, LP_TOL_BND_MIN);
 	rc = lp_glpk_simplex(g, *tol_bnd);
 	if (rc)
 		return rc;
@@ -501,47 +540,69 @@ static int lp_glpk_stalled(struct lp_glpk *g, double *tol_bnd)
 }
 
 /*
- * In-out separation: look for cuts at the midpoint of the LP solution and
- * the centre (a point meeting every row). Such cuts are violated by the LP
- * solution too, and deeper than the ones found at it. When the midpoint
- * meets every row it becomes the centre and the midpoint moves closer.
- * After LP_INOUT_TRIES halvings, or when only rows already in the LP are
- * violated, separate at the LP solution itself. Returns the number of
- * candidates (0 at the LP solution: stalled) or -ENOMEM.
+ * Separate at *pt (g->sol or g->mid): add up to q of its violated prefixes
+ * not cut yet, counting them in *added; the largest violation at *pt goes
+ * to *viol. 0 or -ENOMEM.
  */
-static long lp_glpk_find_cuts(struct lp_glpk *g, double tol)
+static int lp_glpk_cuts_at(struct lp_glpk *g, const double *pt, double tol, size_t q,
+			   size_t *added, double *viol)
 {
-	size_t n = g->in->n, nc;
+	size_t nc, pick;
 
-	for (int t = g->inout ? 0 : LP_INOUT_TRIES; t <= LP_INOUT_TRIES; t++) {
-		bool last = t == LP_INOUT_TRIES;
+	g->pt = pt;
+	*viol = lp_separate(g->in, pt, g->order, NULL);
+	if (isnan(*viol))
+		return -ENOMEM;
+	if (*viol <= tol || q == 0)
+		return 0;
+	lp_glpk_prefixes(g);
+	nc = lp_glpk_candidates(g, tol);
+	pick = lp_glpk_select(g->cand, nc, q);
+	for (size_t e = 0; e < pick; e++) {
+		int rc = lp_glpk_add_row(g, g->cand[e].len);
+
+		if (rc)
+			return rc;
+		(*added)++;
+	}
+	return 0;
+}
+
+/*
+ * In-out separation: look for cuts at a point between the LP solution and
+ * the centre (a point meeting every row). Such cuts are violated by the LP
+ * solution too, and deeper than the ones found at it. When that point meets
+ * every row it becomes the centre and the search moves closer.
+ */
+static int lp_glpk_inout(struct lp_glpk *g, double tol, size_t q, size_t *added)
+{
+	size_t n = g->in->n;
+
+	for (int t = 0; t < LP_INOUT_TRIES && q > 0; t++) {
+		size_t before = *added;
 		double v;
+		int rc;
 
-		g->pt = last ? g->sol : g->mid;
-		for (size_t i = 0; !last && i < n; i++)
+		for (size_t i = 0; i < n; i++)
 			g->mid[i] = LP_INOUT_ALPHA * g->sol[i] + (1.0 - LP_INOUT_ALPHA) * g->feas[i];
-		v = lp_separate(g->in, g->pt, g->order, NULL);
-		if (isnan(v))
-			return -ENOMEM;
-		lp_glpk_prefixes(g);
-		nc = lp_glpk_candidates(g, tol);
-		if (nc > 0 || last)
-			return (long)nc;
-		if (v > tol)
-			t = LP_INOUT_TRIES - 1;
-		else
-			memcpy(g->feas, g->mid, n * sizeof(*g->feas));
+		rc = lp_glpk_cuts_at(g, g->mid, tol, q, added, &v);
+		if (rc || *added > before || v > tol)
+			return rc;
+		memcpy(g->feas, g->mid, n * sizeof(*g->feas));
 	}
 	return 0;
 }
 
 /* One separation round: 1 when no row is violated beyond tol (or nothing
- * more can be done), 0 after adding cuts and re-solving, or an error. */
+ * more can be done), 0 after adding cuts and re-solving, or an error. The
+ * most violated prefixes at the LP solution itself always take part, so its
+ * worst violations cannot linger while the in-out cuts make progress
+ * elsewhere. */
 static int lp_glpk_round(struct lp_glpk *g, double tol, double *tol_bnd)
 {
-	size_t q = g->opt->cuts_per_round ? g->opt->cuts_per_round : 32, pick;
+	size_t q = g->opt->cuts_per_round ? g->opt->cuts_per_round : 32, added = 0;
+	size_t q_sol = g->inout ? (q + 3) / 4 : q;
 	double v = lp_separate(g->in, g->sol, NULL, NULL);
-	long nc;
 	int rc;
 
 	if (isnan(v))
@@ -554,19 +615,14 @@ static int lp_glpk_round(struct lp_glpk *g, double tol, double *tol_bnd)
 	if (lp_glpk_tm_lim(g) <= 0)
 		return ERR_LP_TIMEOUT;
 	rc = lp_glpk_prune(g);
+	if (!rc)
+		rc = lp_glpk_cuts_at(g, g->sol, tol, q_sol, &added, &v);
+	if (!rc && g->inout)
+		rc = lp_glpk_inout(g, tol, q - added, &added);
 	if (rc)
 		return rc;
-	nc = lp_glpk_find_cuts(g, tol);
-	if (nc < 0)
-		return (int)nc;
-	if (nc == 0)
+	if (added == 0)
 		return lp_glpk_stalled(g, tol_bnd);
-	pick = lp_glpk_select(g->cand, (size_t)nc, q);
-	for (size_t e = 0; e < pick; e++) {
-		rc = lp_glpk_add_row(g, g->cand[e].len);
-		if (rc)
-			return rc;
-	}
 	g->st.rounds++;
 	rc = lp_glpk_simplex(g, *tol_bnd);
 	if (rc)
@@ -611,13 +667,9 @@ static int lp_glpk_centre(struct lp_glpk *g)
 
 static int lp_glpk_loop(struct lp_glpk *g, double tol)
 {
-	double tol_bnd = 1e-7;
-	int rc = lp_glpk_centre(g);
+	double tol_bnd = LP_TOL_BND;
+	int rc;
 
-	/* Chains so long that lb leaves lp_input_check's range: no centre. */
-	if (rc && rc != -EINVAL)
-		return rc;
-	g->inout = rc == 0;
 	do
 		rc = lp_glpk_round(g, tol, &tol_bnd);
 	while (rc == 0);
@@ -647,6 +699,12 @@ int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, doubl
 	if (rc)
 		goto out_free;
 	lp_glpk_bounds(&g);
+	rc = lp_glpk_centre(&g);
+	/* Chains so long that lb leaves lp_input_check's range: no centre. */
+	if (rc && rc != -EINVAL)
+		goto out_free;
+	g.inout = rc == 0;
+	lp_glpk_scales(&g);
 	g.lp = glp_create_prob();
 	g.pruned_obj = -INFINITY;
 	g.prune_wait = LP_PRUNE_EVERY;
@@ -664,5 +722,112 @@ out_result:
 		*stats = g.st;
 out_free:
 	lp_glpk_free(&g);
+	return rc;
+}
+
+/* ---- general LP (policies such as Gavel's allocation) ---- */
+
+/* Check a general LP before GLPK sees it (GLPK aborts on misuse). */
+static int lp_general_check(const struct lp_general *lp)
+{
+	if (!lp || lp->nrows < 0 || lp->ncols < 1 || !lp->obj || !lp->col_lo || !lp->col_hi ||
+	    (lp->nrows > 0 && (!lp->row_lo || !lp->row_hi)) || (lp->nnz && (!lp->ia || !lp->ja || !lp->ar)))
+		return -EINVAL;
+	for (int j = 0; j < lp->ncols; j++)
+		if (!isfinite(lp->obj[j]) || isnan(lp->col_lo[j]) || isnan(lp->col_hi[j]) ||
+		    lp->col_lo[j] > lp->col_hi[j] || lp->col_lo[j] == INFINITY || lp->col_hi[j] == -INFINITY)
+			return -EINVAL;
+	for (int i = 0; i < lp->nrows; i++)
+		if (isnan(lp->row_lo[i]) || isnan(lp->row_hi[i]) || lp->row_lo[i] > lp->row_hi[i] ||
+		    lp->row_lo[i] == INFINITY || lp->row_hi[i] == -INFINITY)
+			return -EINVAL;
+	for (size_t k = 0; k < lp->nnz; k++)
+		if (lp->ia[k] < 0 || lp->ia[k] >= lp->nrows || lp->ja[k] < 0 || lp->ja[k] >= lp->ncols ||
+		    !isfinite(lp->ar[k]))
+			return -EINVAL;
+	return 0;
+}
+
+/* GLPK bound kind for [lo, hi] with infinities. */
+static int lp_general_kind(double lo, double hi)
+{
+	if (isinf(lo) && isinf(hi))
+		return GLP_FR;
+	if (isinf(hi))
+		return GLP_LO;
+	if (isinf(lo))
+		return GLP_UP;
+	return lo == hi ? GLP_FX : GLP_DB;
+}
+
+/* Load the problem into a new GLPK object; NULL on allocation failure. */
+static glp_prob *lp_general_build(const struct lp_general *lp, int *ia, int *ja, double *ar)
+{
+	glp_prob *p = glp_create_prob();
+
+	glp_set_obj_dir(p, lp->maximise ? GLP_MAX : GLP_MIN);
+	if (lp->nrows)
+		glp_add_rows(p, lp->nrows);
+	glp_add_cols(p, lp->ncols);
+	for (int i = 0; i < lp->nrows; i++)
+		glp_set_row_bnds(p, i + 1, lp_general_kind(lp->row_lo[i], lp->row_hi[i]),
+				 isinf(lp->row_lo[i]) ? 0 : lp->row_lo[i],
+				 isinf(lp->row_hi[i]) ? 0 : lp->row_hi[i]);
+	for (int j = 0; j < lp->ncols; j++) {
+		glp_set_col_bnds(p, j + 1, lp_general_kind(lp->col_lo[j], lp->col_hi[j]),
+				 isinf(lp->col_lo[j]) ? 0 : lp->col_lo[j],
+				 isinf(lp->col_hi[j]) ? 0 : lp->col_hi[j]);
+		glp_set_obj_coef(p, j + 1, lp->obj[j]);
+	}
+	for (size_t k = 0; k < lp->nnz; k++) {
+		ia[k + 1] = lp->ia[k] + 1;
+		ja[k + 1] = lp->ja[k] + 1;
+		ar[k + 1] = lp->ar[k];
+	}
+	if (lp->nnz)
+		glp_load_matrix(p, (int)lp->nnz, ia, ja, ar);
+	return p;
+}
+
+int lp_general_solve(const struct lp_general *lp, double *x, double *objective)
+{
+	int *ia = NULL, *ja = NULL, rc = lp_general_check(lp), st;
+	double *ar = NULL;
+	glp_prob *p;
+	glp_smcp parm;
+
+	if (rc)
+		return rc;
+	ia = malloc((lp->nnz + 1) * sizeof(*ia));
+	ja = malloc((lp->nnz + 1) * sizeof(*ja));
+	ar = malloc((lp->nnz + 1) * sizeof(*ar));
+	if (!ia || !ja || !ar) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	p = lp_general_build(lp, ia, ja, ar);
+	glp_init_smcp(&parm);
+	parm.msg_lev = GLP_MSG_OFF;
+	parm.presolve = GLP_ON;
+	if (lp->time_limit_ms > 0)
+		parm.tm_lim = (int)fmin(lp->time_limit_ms, 1e9);
+	st = glp_simplex(p, &parm);
+	if (st == GLP_ETMLIM)
+		rc = ERR_LP_TIMEOUT;
+	else if (st == GLP_ENOPFS || st == GLP_ENODFS || glp_get_status(p) == GLP_NOFEAS)
+		rc = ERR_LP_INFEASIBLE;
+	else if (st != 0 || glp_get_status(p) != GLP_OPT)
+		rc = ERR_LP_FAILED;
+	if (rc == 0) {
+		for (int j = 0; j < lp->ncols; j++)
+			x[j] = glp_get_col_prim(p, j + 1);
+		if (objective)
+			*objective = glp_get_obj_val(p);
+	}
+	glp_delete_prob(p);
+out:
+	free(ia);
+	free(ja);
+	free(ar);
 	return rc;
 }

@@ -76,6 +76,10 @@ static void test_config_errors(void **state)
 	assert_int_equal(config_load_string("s.ini", "[x]\nno equals sign here\n", on_kv, &kv, err,
 					    sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "s.ini:2: syntax error"));
+	/* A syntax error before a rejected key: each reported at its own line. */
+	assert_int_equal(config_load_string("o.ini", "[x\ngpus = 0\n", on_kv, &kv, err,
+					    sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "o.ini:1: syntax error"));
 	assert_true(config_load("/nonexistent/hare.ini", on_kv, &kv, err, sizeof(err)) == -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/hare.ini"));
 }

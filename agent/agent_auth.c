@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's side of the challenge-response: the cluster key file and
+ * HMAC-SHA256(key, nonce || node) with OpenSSL. */
+#include "agent.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int agent_read_all(int fd, uint8_t *buf, size_t cap, size_t *len)
+{
+	size_t n = 0;
+
+	for (;;) {
+		ssize_t r = read(fd, buf + n, cap - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == cap)
+			return -EFBIG;
+	}
+	*len = n;
+	return 0;
+}
+
+int agent_key_load(const char *path, uint8_t *key, size_t cap, size_t *len, bool *loose,
+		   char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t n = 0;
+	int rc;
+
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	*loose = fstat(fd, &st) == 0 && (st.st_mode & 077);
+	rc = agent_read_all(fd, key, cap, &n);
+	close(fd);
+	if (rc == -EFBIG) {
+		snprintf(err, errlen, "%s: longer than %zu bytes", path, cap - 1);
+		return ERR_BAD_CONFIG;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	while (n > 0 && key[n - 1] != 0 && strchr("\n\r\t ", key[n - 1]))
+		n--;
+	if (n < AGENT_KEY_MIN) {
+		snprintf(err, errlen, "%s: key is %zu bytes, need at least %d", path, n, AGENT_KEY_MIN);
+		return ERR_BAD_CONFIG;
+	}
+	*len = n;
+	return 0;
+}
+
+int agent_auth_mac(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
+		   const char *node, uint8_t mac[AGENT_MAC_LEN])
+{
+	uint8_t msg[256 + AGENT_NAME_MAX];
+	size_t nodelen = strlen(node);
+	unsigned int maclen = 0;
+
+	if (noncelen > 256 || nodelen >= AGENT_NAME_MAX || keylen > AGENT_KEY_MAX)
+		return -EINVAL;
+	memcpy(msg, nonce, noncelen);
+	memcpy(msg + noncelen, node, nodelen);
+	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, noncelen + nodelen, mac, &maclen) ||
+	    maclen != AGENT_MAC_LEN)
+		return -EIO;
+	return 0;
+}

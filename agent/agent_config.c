@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* hare-agent's configuration: the [agent] section of an INI file, the same
+ * checks for command-line overrides, and the derived defaults. */
+#include "agent.h"
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void agent_config_defaults(struct agent_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->work_dir, sizeof(c->work_dir), "%s", AGENT_DEFAULT_WORK_DIR);
+	c->report_interval_ms = 100;
+	c->heartbeat_ms = 3000;
+	c->stop_grace_ms = 5000;
+	c->max_frame = 4u * 1024 * 1024;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int agent_bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ERR_BAD_CONFIG;
+}
+
+int agent_addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port, char *err,
+		     size_t errlen)
+{
+	const char *colon, *h = text;
+	size_t n;
+	uint32_t p;
+	char perr[128];
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return agent_bad(err, errlen, "expected [address]:port, got '%.200s'", text);
+		h = text + 1;
+		n = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon || strchr(text, ':') != colon)
+			return agent_bad(err, errlen, "expected host:port, got '%.200s'", text);
+		n = (size_t)(colon - text);
+	}
+	if (n == 0 || n >= hostlen)
+		return agent_bad(err, errlen, "host missing or too long in '%.200s'", text);
+	if (config_parse_u32(colon + 1, 1, 65535, &p, perr, sizeof(perr)) < 0) {
+		snprintf(err, errlen, "port of '%.200s': %s", text, perr);
+		return ERR_BAD_CONFIG;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* A string key: non-empty and fits. */
+static int agent_set_str(char *dst, size_t cap, const char *key, const char *value, char *err,
+			 size_t errlen)
+{
+	size_t n = strlen(value);
+
+	if (n == 0 || n >= cap) {
+		snprintf(err, errlen, "%s must be 1 to %zu characters", key, cap - 1);
+		return ERR_BAD_CONFIG;
+	}
+	memcpy(dst, value, n + 1);
+	return 0;
+}
+
+static int agent_set_node(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	for (const char *p = value; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return agent_bad(err, errlen,
+					 "node name may hold letters, digits, '-', '_' and '.', got '%.64s'",
+					 value);
+	}
+	return agent_set_str(c->node, sizeof(c->node), "node", value, err, errlen);
+}
+
+static int agent_set_daemon(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+	int rc = agent_addr_parse(value, host, sizeof(host), &port, err, errlen);
+
+	return rc < 0 ? rc : agent_set_str(c->daemon, sizeof(c->daemon), "daemon", value, err, errlen);
+}
+
+static int agent_set_level(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(value, names[i]) == 0) {
+			snprintf(c->log_level, sizeof(c->log_level), "%s", value);
+			return 0;
+		}
+	}
+	return agent_bad(err, errlen, "log_level must be error, warn, info or debug, got '%.32s'",
+			 value);
+}
+
+int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
+		     size_t errlen)
+{
+	if (strcmp(key, "daemon") == 0)
+		return agent_set_daemon(c, value, err, errlen);
+	if (strcmp(key, "node") == 0)
+		return agent_set_node(c, value, err, errlen);
+	if (strcmp(key, "cluster_key_file") == 0)
+		return agent_set_str(c->key_file, sizeof(c->key_file), key, value, err, errlen);
+	if (strcmp(key, "gpus") == 0) {
+		c->gpus_set = true;
+		return agent_gpus_parse(value, c->gpus, AGENT_GPUS_MAX, &c->ngpus, err, errlen);
+	}
+	if (strcmp(key, "worker") == 0)
+		return agent_set_str(c->worker, sizeof(c->worker), key, value, err, errlen);
+	if (strcmp(key, "work_dir") == 0)
+		return agent_set_str(c->work_dir, sizeof(c->work_dir), key, value, err, errlen);
+	if (strcmp(key, "report_interval_ms") == 0)
+		return config_parse_u32(value, 0, 60000, &c->report_interval_ms, err, errlen);
+	if (strcmp(key, "heartbeat_ms") == 0)
+		return config_parse_u32(value, 100, 600000, &c->heartbeat_ms, err, errlen);
+	if (strcmp(key, "stop_grace_ms") == 0)
+		return config_parse_u32(value, 0, 3600000, &c->stop_grace_ms, err, errlen);
+	if (strcmp(key, "max_frame") == 0)
+		return config_parse_u32(value, 4096, 1u << 30, &c->max_frame, err, errlen);
+	if (strcmp(key, "log_level") == 0)
+		return agent_set_level(c, value, err, errlen);
+	return agent_bad(err, errlen, "unknown key '%.64s' in [agent]", key);
+}
+
+static int agent_on_entry(void *user, const char *section, const char *key, const char *value,
+			  char *err, size_t errlen)
+{
+	if (strcmp(section, "daemon") == 0)
+		return 0;
+	if (strcmp(section, "agent") != 0) {
+		if (section[0] == '\0')
+			return agent_bad(err, errlen, "key '%.64s' outside a section (expected [agent])",
+					 key);
+		return agent_bad(err, errlen, "unknown section [%.64s] (expected [agent])", section);
+	}
+	return agent_config_set(user, key, value, err, errlen);
+}
+
+int agent_config_load(struct agent_config *c, const char *path, char *err, size_t errlen)
+{
+	return config_load(path, agent_on_entry, c, err, errlen);
+}
+
+int agent_config_load_string(struct agent_config *c, const char *name, const char *text,
+			     char *err, size_t errlen)
+{
+	return config_load_string(name, text, agent_on_entry, c, err, errlen);
+}
+
+/* The hare-worker that sits next to the agent binary, or in the build tree's
+ * workloads/ beside agent/. */
+static int agent_worker_default(struct agent_config *c, const char *self_exe, char *err,
+				size_t errlen)
+{
+	static const char *const rel[] = { "hare-worker", "../workloads/hare-worker" };
+	char exe[AGENT_PATH_MAX];
+	size_t n = sizeof(exe);
+	char *slash;
+
+	if (self_exe)
+		snprintf(exe, sizeof(exe), "%s", self_exe);
+	else if (uv_exepath(exe, &n) < 0)
+		return agent_bad(err, errlen, "cannot find the agent's own path; set worker");
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(exe, sizeof(exe), ".");
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		char path[AGENT_PATH_MAX + 32];
+
+		snprintf(path, sizeof(path), "%s/%s", exe, rel[i]);
+		size_t plen = strlen(path);
+
+		if (access(path, X_OK) == 0 && plen < sizeof(c->worker)) {
+			memcpy(c->worker, path, plen + 1);
+			return 0;
+		}
+	}
+	return agent_bad(err, errlen, "no hare-worker next to %.900s; set worker in [agent]", exe);
+}
+
+int agent_config_finish(struct agent_config *c, const char *self_exe, char *err, size_t errlen)
+{
+	if (c->daemon[0] == '\0')
+		return agent_bad(err, errlen, "daemon (host:port) is not set");
+	if (c->key_file[0] == '\0')
+		return agent_bad(err, errlen, "cluster_key_file is not set");
+	if (c->node[0] == '\0') {
+		char host[256] = "";
+
+		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+			return agent_bad(err, errlen, "cannot read the host name; set node");
+		host[strcspn(host, ".")] = '\0';	/* the short name */
+		if (agent_set_node(c, host, err, errlen) < 0)
+			return ERR_BAD_CONFIG;
+	}
+	if (c->worker[0] == '\0')
+		return agent_worker_default(c, self_exe, err, errlen);
+	return 0;
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* Inside hare-agent: the agent object, its link to the daemon and the
+ * tasks (workers) it supervises, shared by agent*.c only. */
+#ifndef HARE_AGENT_IMPL_H
+#define HARE_AGENT_IMPL_H
+
+#include "agent.h"
+
+#include "frame.h"
+#include "workloads/report.h"
+
+/* How long to wait for a worker's report pipe to close after the worker
+ * exited (a child of a researcher's program may still hold it). */
+#define AGENT_EOF_WAIT_MS 1000
+/* Reports are held back (merged) while this much output is unwritten. */
+#define AGENT_WRITE_QUEUE_MAX (1u << 20)
+/* Tasks (running or with an unsent exit) one agent keeps at most. */
+#define AGENT_TASKS_MAX 1024
+/* Back-off between connection attempts: 0.2 s doubling up to 10 s. */
+#define AGENT_BACKOFF_MIN_MS 200
+#define AGENT_BACKOFF_MAX_MS 10000
+/* work_dir/tasks/JOB.LEASE.RANK, and that plus a suffix */
+#define AGENT_BASE_MAX (AGENT_PATH_MAX + 96)
+#define AGENT_FILE_MAX (AGENT_BASE_MAX + 16)
+
+enum agent_link_state {
+	LINK_IDLE,		/* not connected; maybe a retry timer runs */
+	LINK_RESOLVING,
+	LINK_CONNECTING,
+	LINK_HELLO,		/* Hello sent, waiting for Challenge */
+	LINK_AUTH,		/* Auth sent, waiting for Welcome */
+	LINK_READY,		/* registered */
+	LINK_CLOSING,
+};
+
+enum agent_task_phase {
+	TASK_RUNNING,		/* worker alive (or adopted, pipe open) */
+	TASK_ENDED,		/* outcome known, TaskExit not yet sent */
+	TASK_GONE,		/* TaskExit sent; freed once its handles close */
+};
+
+struct agent_task {
+	struct agent *agent;
+	struct agent_task *next;
+	uint64_t job_id;
+	uint64_t lease_id;
+	uint32_t rank;
+	uint32_t gpu_index;
+	uint64_t round_first;
+	uint64_t round_count;
+	int pid;
+	enum agent_task_phase phase;
+
+	uv_process_t proc;
+	uv_pipe_t pipe;
+	uv_timer_t timer;	/* stop grace, then wait for the pipe's EOF */
+	int handles;		/* open handles; freed at 0 and TASK_GONE */
+	bool proc_open, pipe_open;
+
+	bool adopted;		/* left by a previous agent: not our child */
+	bool exited;		/* exit status known */
+	bool stop_requested;
+	bool killed;		/* SIGKILL sent after the grace period */
+	int64_t exit_status;
+	int term_signal;
+
+	struct report_reader reader;
+	struct report_line pend;	/* rounds not yet relayed (count 0: none) */
+	uint64_t rounds_reported;	/* rounds relayed or pending */
+	uint64_t next_first;		/* where the next report should start */
+	uint64_t last_sent_ms;
+	uint64_t bad_lines;
+	bool saw_end;
+	struct report_line end;	/* the done / stopped line */
+
+	/* outcome, once TASK_ENDED */
+	int status;		/* Hare__TaskStatus */
+	bool has_exit_code;
+	int32_t exit_code;
+	uint64_t rounds_done;
+	char message[200];
+
+	char base[AGENT_BASE_MAX];	/* work_dir/tasks/JOB.LEASE.RANK */
+};
+
+struct agent_write {
+	uv_write_t req;
+	uint8_t *buf;
+};
+
+struct agent {
+	uv_loop_t *loop;
+	struct agent_config cfg;
+	uint8_t key[AGENT_KEY_MAX];
+	size_t keylen;
+	char host[256];
+	char port[8];
+
+	enum agent_link_state state;
+	uv_getaddrinfo_t gai;
+	uv_connect_t connect_req;
+	uv_shutdown_t shutdown_req;
+	uv_tcp_t tcp;
+	bool tcp_open;
+	struct wire_reader reader;
+	uint32_t attempt;	/* failed attempts since the last Welcome */
+	uint64_t rng;		/* back-off jitter */
+
+	uv_timer_t retry_timer;
+	uv_timer_t heartbeat_timer;
+	uv_timer_t flush_timer;
+	int handles;		/* the agent's own open handles */
+	int requests;		/* getaddrinfo / connect / shutdown in flight */
+	char rbuf[65536];	/* read buffer for the link and the report pipes */
+	uint64_t start_ms;
+
+	struct agent_task *tasks;
+	uint32_t ntasks;
+
+	agent_event_cb event_cb;
+	void *event_user;
+	bool closing;
+	agent_close_cb close_cb;
+	void *close_user;
+	bool done;
+
+	struct agent_stats stats;
+};
+
+/* agent_link.c: the session with the daemon */
+void agent_link_connect(struct agent *a);
+/* Close the connection (if any); reconnect later unless closing. */
+void agent_link_drop(struct agent *a, const char *why);
+/* Encode and queue one message; -ENOTCONN when not registered (for
+ * Register itself, when not past Welcome), else 0 or an encoding error. */
+int agent_link_send(struct agent *a, const Hare__ToDaemon *m);
+bool agent_link_is_ready(const struct agent *a);
+size_t agent_link_queued(const struct agent *a);
+void agent_on_tcp_closed(uv_handle_t *h);
+
+/* agent.c: lifecycle */
+/* Close callback of the agent's own handles (data = the agent). */
+void agent_on_handle_closed(uv_handle_t *h);
+/* Free the agent once closing and nothing is left open. */
+void agent_maybe_done(struct agent *a);
+uint64_t agent_now_ms(const struct agent *a);
+
+/* agent_task.c: workers */
+void agent_task_start(struct agent *a, const Hare__TaskStart *m);
+void agent_task_stop(struct agent *a, uint64_t job_id, uint64_t lease_id, const char *reason);
+/* Send every pending report whose batching interval passed (all with force);
+ * returns true while some remain pending. */
+bool agent_tasks_flush(struct agent *a, bool force);
+/* Send the TaskExit of every ended task (after its last report); returns
+ * true while some could not be sent yet. */
+bool agent_tasks_send_exits(struct agent *a);
+/* Running tasks as RunningTask messages (for Register and Heartbeat);
+ * *out is one allocation the caller frees. -ENOMEM. */
+int agent_tasks_running(struct agent *a, Hare__RunningTask ***out, size_t *n);
+/* Tasks whose worker runs (or may run: adopted, pipe open). */
+uint32_t agent_tasks_live(const struct agent *a);
+/* The worker's exit status arrived (spawned tasks only). */
+void agent_task_on_exit(struct agent_task *t, int64_t status, int sig);
+/* Close every task's handles, leaving the workers running. */
+void agent_tasks_close(struct agent *a);
+/* Arm the batching timer if it is not running. */
+void agent_flush_timer_arm(struct agent *a);
+
+/* agent_spawn.c: starting a worker */
+/* Why m cannot run here (bad GPU index, missing field ...) into why, or
+ * leave why empty. */
+void agent_spawn_check(const struct agent *a, const Hare__TaskStart *m, char *why, size_t len);
+/* Make the report FIFO and spawn the worker (or the job's command) for t.
+ * 0, or a negative code with the reason in why. */
+int agent_spawn(struct agent_task *t, const Hare__TaskStart *m, char *why, size_t len);
+
+/* agent_state.c: task state files and adoption */
+int agent_state_dir_make(struct agent *a, char *err, size_t errlen);
+int agent_state_write(const struct agent_task *t);
+void agent_state_remove(const struct agent_task *t);
+void agent_state_adopt_all(struct agent *a);
+/* Read reports from fd (the FIFO's read end; taken over, closed on error). */
+int agent_task_pipe_attach(struct agent_task *t, int fd);
+/* Close callback of a task's handles (data = the task). */
+void agent_task_on_handle_closed(uv_handle_t *h);
+struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);
+void agent_task_end(struct agent_task *t);
+
+#endif

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's session with hared over TCP: resolve, connect, Hello ->
+ * Challenge -> Auth -> Welcome -> Register, heartbeats, dispatch of the
+ * daemon's messages, and reconnection with jittered exponential back-off. */
+#include "agent_impl.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *agent_state_name(enum agent_link_state s)
+{
+	static const char *const names[] = { "idle", "resolving", "connecting", "hello", "auth",
+					     "ready", "closing" };
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+bool agent_link_is_ready(const struct agent *a)
+{
+	return a->state == LINK_READY;
+}
+
+size_t agent_link_queued(const struct agent *a)
+{
+	return a->tcp_open ? uv_stream_get_write_queue_size((const uv_stream_t *)&a->tcp) : 0;
+}
+
+static uint64_t agent_rand(struct agent *a)
+{
+	uint64_t x = a->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	a->rng = x;
+	return x;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	agent_link_connect(t->data);
+}
+
+/* Next attempt after 0.2 s doubling to 10 s, jittered to [d/2, d] so agents
+ * that lost the daemon together do not reconnect together. */
+static void agent_link_retry_later(struct agent *a)
+{
+	uint64_t d = AGENT_BACKOFF_MIN_MS;
+
+	for (uint32_t i = 0; i < a->attempt && d < AGENT_BACKOFF_MAX_MS; i++)
+		d *= 2;
+	if (d > AGENT_BACKOFF_MAX_MS)
+		d = AGENT_BACKOFF_MAX_MS;
+	d = d / 2 + agent_rand(a) % (d / 2 + 1);
+	a->attempt++;
+	log_debug("agent reconnect daemon=%s in_ms=%llu attempt=%u", a->cfg.daemon,
+		  (unsigned long long)d, a->attempt);
+	uv_timer_start(&a->retry_timer, on_retry, d, 0);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct agent_write *w = (struct agent_write *)req;
+	struct agent *a = req->handle->data;
+
+	free(w->buf);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED)
+		agent_link_drop(a, uv_strerror(status));
+}
+
+/* Queue one envelope on the connection, whatever the session state. */
+static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
+{
+	struct agent_write *w;
+	uv_buf_t b;
+	size_t len;
+	int rc;
+
+	if (!a->tcp_open || a->state == LINK_CLOSING)
+		return -ENOTCONN;
+	w = malloc(sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	rc = wire_encode_to_daemon(m, 0, &w->buf, &len);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	b = uv_buf_init((char *)w->buf, (unsigned int)len);
+	rc = uv_write(&w->req, (uv_stream_t *)&a->tcp, &b, 1, on_written);
+	if (rc < 0) {
+		free(w->buf);
+		free(w);
+		agent_link_drop(a, uv_strerror(rc));
+		return rc;
+	}
+	a->stats.frames_sent++;
+	return 0;
+}
+
+int agent_link_send(struct agent *a, const Hare__ToDaemon *m)
+{
+	return a->state == LINK_READY ? agent_link_write(a, m) : -ENOTCONN;
+}
+
+void agent_on_tcp_closed(uv_handle_t *h)
+{
+	struct agent *a = h->data;
+
+	a->tcp_open = false;
+	a->state = LINK_IDLE;
+	wire_reader_destroy(&a->reader);
+	wire_reader_init(&a->reader, a->cfg.max_frame);
+	if (a->closing)
+		uv_close((uv_handle_t *)&a->retry_timer, agent_on_handle_closed);
+	else
+		agent_link_retry_later(a);
+	agent_on_handle_closed(h);
+}
+
+void agent_link_drop(struct agent *a, const char *why)
+{
+	bool was_ready = a->state == LINK_READY;
+
+	if (a->state == LINK_CLOSING)
+		return;
+	uv_timer_stop(&a->heartbeat_timer);
+	if (!a->tcp_open) {
+		a->state = LINK_IDLE;
+		if (!a->closing)
+			agent_link_retry_later(a);
+		return;
+	}
+	if (was_ready || (a->attempt == 0 && !a->closing))
+		log_warn("agent link down daemon=%s state=%s: %s (retrying)", a->cfg.daemon,
+			 agent_state_name(a->state), why);
+	else
+		log_debug("agent link down daemon=%s state=%s: %s", a->cfg.daemon,
+			  agent_state_name(a->state), why);
+	a->state = LINK_CLOSING;
+	uv_close((uv_handle_t *)&a->tcp, agent_on_tcp_closed);
+	if (was_ready && a->event_cb)
+		a->event_cb(a->event_user, AGENT_EVENT_DISCONNECTED);
+}
+
+static void agent_send_hello(struct agent *a)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Hello h = HARE__HELLO__INIT;
+
+	h.version = HARE__VERSION__PROTOCOL_VERSION;
+	h.role = HARE__ROLE__ROLE_AGENT;
+	h.node = a->cfg.node;
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &h;
+	if (agent_link_write(a, &m) == 0)
+		a->state = LINK_HELLO;
+}
+
+static void agent_on_challenge(struct agent *a, const Hare__Challenge *c)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Auth auth = HARE__AUTH__INIT;
+	uint8_t mac[AGENT_MAC_LEN];
+
+	if (c->nonce.len < 16 || c->nonce.len > 256 ||
+	    agent_auth_mac(a->key, a->keylen, c->nonce.data, c->nonce.len, a->cfg.node, mac) < 0) {
+		agent_link_drop(a, "unusable challenge");
+		return;
+	}
+	auth.mac.data = mac;
+	auth.mac.len = sizeof(mac);
+	m.msg_case = HARE__TO_DAEMON__MSG_AUTH;
+	m.auth = &auth;
+	if (agent_link_write(a, &m) == 0)
+		a->state = LINK_AUTH;
+}
+
+static int agent_send_register(struct agent *a)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Register reg = HARE__REGISTER__INIT;
+	Hare__GpuInfo gpus[AGENT_GPUS_MAX], *gp[AGENT_GPUS_MAX];
+	Hare__RunningTask **running = NULL;
+	size_t nrun = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < a->cfg.ngpus; i++) {
+		const struct agent_gpu *g = &a->cfg.gpus[i];
+
+		hare__gpu_info__init(&gpus[i]);
+		gpus[i].index = g->index;
+		gpus[i].type = (char *)g->type;
+		gpus[i].has_memory_mib = g->memory_mib > 0;
+		gpus[i].memory_mib = g->memory_mib;
+		gpus[i].has_emulated = true;
+		gpus[i].emulated = g->emulated;
+		gp[i] = &gpus[i];
+	}
+	rc = agent_tasks_running(a, &running, &nrun);
+	if (rc < 0)
+		return rc;
+	reg.n_gpus = a->cfg.ngpus;
+	reg.gpus = gp;
+	reg.n_running = nrun;
+	reg.running = running;
+	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+	m.register_ = &reg;
+	rc = agent_link_send(a, &m);
+	free(running);
+	return rc;
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Heartbeat hb = HARE__HEARTBEAT__INIT;
+	Hare__RunningTask **running = NULL;
+	size_t nrun = 0;
+
+	if (agent_tasks_running(a, &running, &nrun) < 0)
+		return;
+	hb.has_uptime_s = true;
+	hb.uptime_s = (double)(agent_now_ms(a) - a->start_ms) / 1000.0;
+	hb.n_running = nrun;
+	hb.running = running;
+	m.msg_case = HARE__TO_DAEMON__MSG_HEARTBEAT;
+	m.heartbeat = &hb;
+	agent_link_send(a, &m);
+	free(running);
+}
+
+static void agent_on_welcome(struct agent *a, const Hare__Welcome *w)
+{
+	if (w->version != HARE__VERSION__PROTOCOL_VERSION)
+		log_warn("agent daemon=%s speaks protocol version %u, this agent %d", a->cfg.daemon,
+			 w->version, HARE__VERSION__PROTOCOL_VERSION);
+	a->state = LINK_READY;
+	a->attempt = 0;
+	a->stats.connects++;
+	if (agent_send_register(a) < 0) {
+		agent_link_drop(a, "cannot send Register");
+		return;
+	}
+	log_info("agent registered daemon=%s node=%s agent_id=%u gpus=%u running=%u",
+		 a->cfg.daemon, a->cfg.node, w->has_agent_id ? w->agent_id : 0, a->cfg.ngpus,
+		 agent_tasks_live(a));
+	uv_timer_start(&a->heartbeat_timer, on_heartbeat, a->cfg.heartbeat_ms, a->cfg.heartbeat_ms);
+	/* what piled up while disconnected: reports first, then exits */
+	if (agent_tasks_flush(a, true))
+		agent_flush_timer_arm(a);
+	agent_tasks_send_exits(a);
+	if (a->event_cb)
+		a->event_cb(a->event_user, AGENT_EVENT_REGISTERED);
+}
+
+static void agent_on_error(struct agent *a, const Hare__Error *e)
+{
+	log_error("agent daemon=%s refused: code=%d (%s): %s", a->cfg.daemon, e->code,
+		  err_name(e->code), e->message);
+	agent_link_drop(a, "daemon sent an error");
+}
+
+/* One decoded message; each arrives only in its session state. */
+static void agent_link_dispatch(struct agent *a, const Hare__FromDaemon *m)
+{
+	enum agent_link_state s = a->state;
+
+	if (m->msg_case == HARE__FROM_DAEMON__MSG_ERROR)
+		agent_on_error(a, m->error);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_CHALLENGE && s == LINK_HELLO)
+		agent_on_challenge(a, m->challenge);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_WELCOME && s == LINK_AUTH)
+		agent_on_welcome(a, m->welcome);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_TASK_START && s == LINK_READY)
+		agent_task_start(a, m->task_start);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP && s == LINK_READY)
+		agent_task_stop(a, m->task_stop->job_id, m->task_stop->lease_id,
+				m->task_stop->reason);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_RENDEZVOUS && s == LINK_READY)
+		log_debug("agent rendezvous job=%llu lease=%llu bytes=%zu (emulated workers need none)",
+			  (unsigned long long)m->rendezvous->job_id,
+			  (unsigned long long)m->rendezvous->lease_id, m->rendezvous->data.len);
+	else {
+		log_error("agent daemon=%s sent message %d in state %s", a->cfg.daemon,
+			  (int)m->msg_case, agent_state_name(s));
+		agent_link_drop(a, "unexpected message");
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct agent *a = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(a->rbuf, sizeof(a->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct agent *a = s->data;
+	const uint8_t *payload;
+	size_t len;
+	int rc;
+
+	if (nread < 0) {
+		agent_link_drop(a, nread == UV_EOF ? "closed by the daemon" : uv_strerror((int)nread));
+		return;
+	}
+	rc = wire_reader_feed(&a->reader, buf->base, (size_t)nread);
+	while (rc >= 0 && a->state != LINK_CLOSING &&
+	       (rc = wire_reader_next(&a->reader, &payload, &len)) == 1) {
+		Hare__FromDaemon *m = NULL;
+
+		rc = wire_decode_from_daemon(payload, len, &m);
+		if (rc < 0)
+			break;
+		agent_link_dispatch(a, m);
+		hare__from_daemon__free_unpacked(m, NULL);
+	}
+	if (rc < 0)
+		agent_link_drop(a, err_str(rc));
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+	struct agent *a = req->data;
+
+	a->requests--;
+	if (a->closing || status == UV_ECANCELED || a->state != LINK_CONNECTING) {
+		agent_maybe_done(a);
+		return;
+	}
+	if (status < 0) {
+		agent_link_drop(a, uv_strerror(status));
+		return;
+	}
+	uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read);
+	agent_send_hello(a);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct agent *a = req->data;
+	int rc;
+
+	a->requests--;
+	if (a->closing || status < 0) {
+		if (!a->closing)
+			log_warn("agent resolve daemon=%s: %s", a->cfg.daemon, uv_strerror(status));
+		uv_freeaddrinfo(res);
+		a->state = LINK_IDLE;
+		if (!a->closing)
+			agent_link_retry_later(a);
+		agent_maybe_done(a);
+		return;
+	}
+	uv_tcp_init(a->loop, &a->tcp);
+	a->tcp.data = a;
+	a->tcp_open = true;
+	a->handles++;
+	uv_tcp_nodelay(&a->tcp, 1);
+	uv_tcp_keepalive(&a->tcp, 1, 10);
+	a->state = LINK_CONNECTING;
+	a->connect_req.data = a;
+	rc = uv_tcp_connect(&a->connect_req, &a->tcp, res->ai_addr, on_connected);
+	uv_freeaddrinfo(res);
+	if (rc < 0)
+		agent_link_drop(a, uv_strerror(rc));
+	else
+		a->requests++;	/* released in on_connected */
+}
+
+void agent_link_connect(struct agent *a)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	int rc;
+
+	if (a->closing || a->state != LINK_IDLE)
+		return;
+	a->state = LINK_RESOLVING;
+	a->gai.data = a;
+	rc = uv_getaddrinfo(a->loop, &a->gai, on_resolved, a->host, a->port, &hints);
+	if (rc < 0) {
+		log_warn("agent resolve daemon=%s: %s", a->cfg.daemon, uv_strerror(rc));
+		a->state = LINK_IDLE;
+		agent_link_retry_later(a);
+		return;
+	}
+	a->requests++;
+}

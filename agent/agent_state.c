@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* Task state in the work directory, so workers outlive the agent: each task
+ * has work_dir/tasks/JOB.LEASE.RANK.fifo (its report pipe) and .task (who it
+ * is, and its outcome once ended); a starting agent adopts them. */
+#include "agent_impl.h"
+
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int agent_mkdir_p(const char *path, mode_t mode)
+{
+	char buf[AGENT_PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int agent_state_dir_make(struct agent *a, char *err, size_t errlen)
+{
+	char tasks[AGENT_PATH_MAX + 8];
+	int rc;
+
+	snprintf(tasks, sizeof(tasks), "%s/tasks", a->cfg.work_dir);
+	rc = agent_mkdir_p(a->cfg.work_dir, 0750);
+	if (rc == 0)
+		rc = agent_mkdir_p(tasks, 0700);
+	if (rc < 0)
+		snprintf(err, errlen, "work_dir %s: %s", a->cfg.work_dir, strerror(-rc));
+	return rc;
+}
+
+/* Small and rare (task start and end): written in place on the loop. */
+int agent_state_write(const struct agent_task *t)
+{
+	char path[AGENT_FILE_MAX], tmp[AGENT_FILE_MAX];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s.task", t->base);
+	snprintf(tmp, sizeof(tmp), "%s.task.tmp", t->base);
+	f = fopen(tmp, "w");
+	if (!f)
+		goto fail;
+	fprintf(f, "job=%" PRIu64 "\nlease=%" PRIu64 "\nrank=%u\ngpu=%u\npid=%d\n", t->job_id,
+		t->lease_id, t->rank, t->gpu_index, t->pid);
+	fprintf(f, "round_first=%" PRIu64 "\nround_count=%" PRIu64 "\n", t->round_first,
+		t->round_count);
+	if (t->phase == TASK_ENDED) {
+		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
+		if (t->has_exit_code)
+			fprintf(f, "exit_code=%d\n", t->exit_code);
+		fprintf(f, "message=%s\n", t->message);
+	}
+	ok = !ferror(f);
+	if (fclose(f) != 0 || !ok || rename(tmp, path) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_warn("task job=%llu lease=%llu rank=%u cannot write %s: %s",
+		 (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank, path,
+		 strerror(errno));
+	unlink(tmp);
+	return -errno;
+}
+
+void agent_state_remove(const struct agent_task *t)
+{
+	char path[AGENT_FILE_MAX];
+
+	snprintf(path, sizeof(path), "%s.task", t->base);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s.fifo", t->base);
+	unlink(path);
+}
+
+struct agent_saved {
+	uint64_t job, lease, first, count, rounds_done;
+	uint32_t rank, gpu;
+	int pid, status, exit_code;
+	bool has_status, has_exit_code;
+	char message[200];
+	int fields;		/* of job, lease, rank, pid seen */
+};
+
+static void agent_saved_line(struct agent_saved *s, const char *line)
+{
+	const char *v = strchr(line, '=');
+	size_t k = v ? (size_t)(v - line) : 0;
+
+	if (!v)
+		return;
+	v++;
+#define KEY(name) (k == sizeof(name) - 1 && strncmp(line, name, k) == 0)
+	if (KEY("job"))
+		s->fields += sscanf(v, "%" SCNu64, &s->job) == 1;
+	else if (KEY("lease"))
+		s->fields += sscanf(v, "%" SCNu64, &s->lease) == 1;
+	else if (KEY("rank"))
+		s->fields += sscanf(v, "%u", &s->rank) == 1;
+	else if (KEY("pid"))
+		s->fields += sscanf(v, "%d", &s->pid) == 1;
+	else if (KEY("gpu"))
+		sscanf(v, "%u", &s->gpu);
+	else if (KEY("round_first"))
+		sscanf(v, "%" SCNu64, &s->first);
+	else if (KEY("round_count"))
+		sscanf(v, "%" SCNu64, &s->count);
+	else if (KEY("rounds_done"))
+		sscanf(v, "%" SCNu64, &s->rounds_done);
+	else if (KEY("status"))
+		s->has_status = sscanf(v, "%d", &s->status) == 1;
+	else if (KEY("exit_code"))
+		s->has_exit_code = sscanf(v, "%d", &s->exit_code) == 1;
+	else if (KEY("message"))
+		snprintf(s->message, sizeof(s->message), "%.*s", (int)strcspn(v, "\n"), v);
+#undef KEY
+}
+
+static int agent_saved_read(const char *path, struct agent_saved *s)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	memset(s, 0, sizeof(*s));
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		agent_saved_line(s, line);
+	fclose(f);
+	return s->fields == 4 ? 0 : -EINVAL;
+}
+
+/* Take over one task a previous agent left: its outcome if it ended, else
+ * its report pipe (EOF there means the worker is gone). */
+static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
+{
+	struct agent_task *t = agent_task_alloc(a, s->job, s->lease, s->rank);
+	char fifo[AGENT_FILE_MAX];
+	int fd;
+
+	if (!t)
+		return;
+	t->adopted = true;
+	t->pid = s->pid;
+	t->gpu_index = s->gpu;
+	t->round_first = s->first;
+	t->round_count = s->count;
+	t->last_sent_ms = agent_now_ms(a);
+	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
+	if (s->has_status) {
+		t->status = s->status;
+		t->has_exit_code = s->has_exit_code;
+		t->exit_code = s->exit_code;
+		t->rounds_done = s->rounds_done;
+		snprintf(t->message, sizeof(t->message), "%s", s->message[0] ? s->message : "ended");
+		t->phase = TASK_ENDED;
+		unlink(fifo);
+		return;
+	}
+	fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || agent_task_pipe_attach(t, fd) < 0) {
+		t->status = HARE__TASK_STATUS__TASK_FAILED;
+		snprintf(t->message, sizeof(t->message), "report pipe of the adopted worker is gone");
+		agent_task_end(t);
+		return;
+	}
+	log_info("task adopt job=%llu lease=%llu rank=%u pid=%d alive=%s",
+		 (unsigned long long)s->job, (unsigned long long)s->lease, s->rank, s->pid,
+		 s->pid > 0 && (kill(s->pid, 0) == 0 || errno == EPERM) ? "yes" : "no");
+}
+
+void agent_state_adopt_all(struct agent *a)
+{
+	char dir[AGENT_PATH_MAX + 8], path[AGENT_PATH_MAX + 300];
+	struct agent_saved s;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/tasks", a->cfg.work_dir);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (n < 6 || strcmp(e->d_name + n - 5, ".task") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (agent_saved_read(path, &s) < 0) {
+			log_warn("agent ignores unreadable task state %s", path);
+			continue;
+		}
+		agent_adopt_one(a, &s);
+	}
+	closedir(d);
+}

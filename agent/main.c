@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* hare-agent: one per node; registers the node's GPUs with hared and runs
+ * the workers it is sent, under systemd (Type=notify) or by hand. */
+#include "agent.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HARE_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+static int sd_notify(int unset, const char *state)
+{
+	(void)unset;
+	(void)state;
+	return 0;
+}
+#endif
+
+enum { EXIT_USAGE = 2 };
+
+struct agent_main {
+	uv_loop_t *loop;
+	struct agent *agent;
+	uv_signal_t sig_term, sig_int;
+	bool ready_sent;
+	char daemon[256];
+};
+
+static const char agent_usage[] =
+	"usage: hare-agent [--config FILE] [--daemon HOST:PORT] [--node NAME]\n"
+	"                  [--gpus V100:4,T4:4] [--key-file FILE] [--work-dir DIR]\n"
+	"                  [--worker PATH] [--log-level LEVEL] [--list-gpus]\n"
+	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
+	"  --config FILE   INI file with an [agent] section (default " AGENT_DEFAULT_CONFIG ")\n"
+	"  --list-gpus     print the GPUs the agent would register, then exit\n"
+	"Other flags override the config file's keys of the same meaning.\n";
+
+static const struct option agent_longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "daemon", required_argument, NULL, 'd' },
+	{ "node", required_argument, NULL, 'n' },
+	{ "gpus", required_argument, NULL, 'g' },
+	{ "key-file", required_argument, NULL, 'k' },
+	{ "work-dir", required_argument, NULL, 'w' },
+	{ "worker", required_argument, NULL, 'W' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "list-gpus", no_argument, NULL, 'L' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Config key each override flag sets. */
+static const char *agent_flag_key(int c)
+{
+	switch (c) {
+	case 'd': return "daemon";
+	case 'n': return "node";
+	case 'g': return "gpus";
+	case 'k': return "cluster_key_file";
+	case 'w': return "work_dir";
+	case 'W': return "worker";
+	case 'l': return "log_level";
+	default: return NULL;
+	}
+}
+
+static const char *agent_flag_name(int c)
+{
+	for (const struct option *o = agent_longopts; o->name; o++) {
+		if (o->val == c)
+			return o->name;
+	}
+	return "?";
+}
+
+/* Load the config file, then apply the flags over it. 0, 1 (--help), or
+ * an exit code > 1 after printing why. */
+static int agent_main_config(int argc, char **argv, struct agent_config *cfg, bool *list)
+{
+	const char *path = NULL;
+	char err[512];
+	int c, rc;
+
+	agent_config_defaults(cfg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", agent_longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(agent_usage, stdout);
+			return 1;
+		}
+		if (c == '?') {
+			fprintf(stderr, "hare-agent: unknown flag or missing value '%s' (see --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		if (c == 'c')
+			path = optarg;
+		*list |= c == 'L';
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hare-agent: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (path || access(AGENT_DEFAULT_CONFIG, F_OK) == 0) {
+		rc = agent_config_load(cfg, path ? path : AGENT_DEFAULT_CONFIG, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "hare-agent: %s\n", err);
+			return EXIT_USAGE;
+		}
+	}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", agent_longopts, NULL)) != -1) {
+		const char *key = agent_flag_key(c);
+
+		if (key && agent_config_set(cfg, key, optarg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "hare-agent: --%s: %s\n", agent_flag_name(c), err);
+			return EXIT_USAGE;
+		}
+	}
+	if (cfg->log_level[0])
+		log_level_set(cfg->log_level);
+	return 0;
+}
+
+/* Real GPUs through NVML when the config lists none; none found is not an
+ * error (a CPU-only node still registers). */
+static void agent_main_discover(struct agent_config *cfg)
+{
+	uint32_t unknown = 0;
+	char err[256] = "";
+	int rc;
+
+	if (cfg->gpus_set)
+		return;
+	rc = agent_gpus_discover(cfg->gpus, AGENT_GPUS_MAX, &cfg->ngpus, &unknown, err, sizeof(err));
+	if (rc < 0)
+		log_warn("agent gpus=0: %s (set gpus = TYPE:COUNT in [agent] to emulate GPUs)", err);
+	else if (cfg->ngpus == 0)
+		log_warn("agent gpus=0: NVML found no GPU");
+	for (uint32_t i = 0; i < cfg->ngpus && unknown > 0; i++) {
+		char type[AGENT_NAME_MAX];
+
+		if (!agent_gpu_type_from_name(cfg->gpus[i].type, type, sizeof(type)))
+			log_warn("agent gpu=%u type=%s is not a known profile type; the daemon may refuse it",
+				 i, cfg->gpus[i].type);
+	}
+}
+
+static void agent_main_list(const struct agent_config *cfg)
+{
+	printf("index type memory_mib emulated\n");
+	for (uint32_t i = 0; i < cfg->ngpus; i++)
+		printf("%u %s %llu %s\n", cfg->gpus[i].index, cfg->gpus[i].type,
+		       (unsigned long long)cfg->gpus[i].memory_mib, cfg->gpus[i].emulated ? "yes" : "no");
+}
+
+static void on_agent_event(void *user, enum agent_event ev)
+{
+	struct agent_main *m = user;
+	char status[320];
+
+	if (ev == AGENT_EVENT_REGISTERED) {
+		snprintf(status, sizeof(status), "%sSTATUS=registered with %s",
+			 m->ready_sent ? "" : "READY=1\n", m->daemon);
+		m->ready_sent = true;
+	} else {
+		snprintf(status, sizeof(status), "STATUS=reconnecting to %s", m->daemon);
+	}
+	sd_notify(0, status);
+}
+
+static void on_agent_closed(void *user)
+{
+	struct agent_main *m = user;
+
+	m->agent = NULL;
+	uv_close((uv_handle_t *)&m->sig_term, NULL);
+	uv_close((uv_handle_t *)&m->sig_int, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct agent_main *m = s->data;
+
+	log_info("agent signal=%s: stopping (workers keep running)", strsignal(signum));
+	sd_notify(0, "STOPPING=1");
+	uv_signal_stop(&m->sig_term);
+	uv_signal_stop(&m->sig_int);
+	if (m->agent)
+		agent_close(m->agent, on_agent_closed, m);
+}
+
+static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
+{
+	uint8_t key[AGENT_KEY_MAX];
+	char err[512];
+	size_t keylen;
+	bool loose;
+	int rc;
+
+	rc = agent_key_load(cfg->key_file, key, sizeof(key), &keylen, &loose, err, sizeof(err));
+	if (rc < 0) {
+		log_error("agent cluster key: %s", err);
+		return EXIT_USAGE;
+	}
+	if (loose)
+		log_warn("agent cluster key %s is readable by group or others; chmod 600 it", cfg->key_file);
+	m->loop = uv_default_loop();
+	snprintf(m->daemon, sizeof(m->daemon), "%s", cfg->daemon);
+	rc = agent_new(m->loop, cfg, key, keylen, &m->agent);
+	explicit_bzero(key, sizeof(key));
+	if (rc < 0) {
+		log_error("agent: out of memory");
+		return EXIT_FAILURE;
+	}
+	agent_event_cb_set(m->agent, on_agent_event, m);
+	uv_signal_init(m->loop, &m->sig_term);
+	uv_signal_init(m->loop, &m->sig_int);
+	m->sig_term.data = m->sig_int.data = m;
+	uv_signal_start(&m->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&m->sig_int, on_signal, SIGINT);
+	rc = agent_start(m->agent, err, sizeof(err));
+	if (rc < 0) {
+		log_error("agent: %s", err);
+		agent_close(m->agent, on_agent_closed, m);
+		uv_run(m->loop, UV_RUN_DEFAULT);
+		return EXIT_FAILURE;
+	}
+	log_info("agent start node=%s daemon=%s gpus=%u worker=%s work_dir=%s", cfg->node,
+		 cfg->daemon, cfg->ngpus, cfg->worker, cfg->work_dir);
+	uv_run(m->loop, UV_RUN_DEFAULT);
+	uv_loop_close(m->loop);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_main m = { 0 };
+	struct agent_config cfg;
+	bool list = false;
+	char err[512];
+	int rc;
+
+	/* a daemon that went away must not kill the agent mid-write */
+	signal(SIGPIPE, SIG_IGN);
+	rc = agent_main_config(argc, argv, &cfg, &list);
+	if (rc != 0)
+		return rc == 1 ? 0 : rc;
+	agent_main_discover(&cfg);
+	if (list) {
+		agent_main_list(&cfg);
+		return 0;
+	}
+	if (agent_config_finish(&cfg, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hare-agent: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return agent_main_run(&m, &cfg);
+}

@@ -1,0 +1,1195 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for hare-agent's core and hare-worker: config (with file:line
+ * errors), GPU lists, NVML names, HMAC, the emulated worker's output, and
+ * the whole relay path (spawn, report lines, RoundReport/TaskExit, stop,
+ * reconnect, adoption) against a fake daemon on loopback. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "err.h"
+#include "frame.h"
+#include "log.h"
+#include "workloads/report.h"
+
+#define WORKER_BIN HARE_BINARY_DIR "/workloads/hare-worker"
+#define AGENT_BIN HARE_BINARY_DIR "/agent/hare-agent"
+#define TEST_KEY "0123456789abcdef-test-cluster-key"
+
+/* A fresh directory under $TMPDIR (or /tmp) into buf. */
+static void temp_dir(char *buf, size_t len, const char *what)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(buf, len, "%s/hare-test-%s-XXXXXX", tmp && tmp[0] ? tmp : "/tmp", what);
+	assert_non_null(mkdtemp(buf));
+}
+
+static double now_s(void)
+{
+	return (double)uv_hrtime() * 1e-9;
+}
+
+/* ---- configuration ---- */
+
+static void test_config_ok(void **state)
+{
+	struct agent_config c;
+	char err[512] = "";
+
+	(void)state;
+	agent_config_defaults(&c);
+	assert_int_equal(c.report_interval_ms, 100);
+	assert_int_equal(c.stop_grace_ms, 5000);
+	assert_int_equal(agent_config_load_string(&c, "agent.conf",
+		"[daemon]\nagent_listen = 0.0.0.0:7070\n"
+		"[agent]\ndaemon = hared.example:7070\nnode = gpu-01\n"
+		"cluster_key_file = /etc/hare/cluster.key\ngpus = V100:2, T4:1\n"
+		"worker = /opt/hare/bin/hare-worker\nwork_dir = /tmp/w\nreport_interval_ms = 50\n"
+		"heartbeat_ms = 1000\nstop_grace_ms = 300\nlog_level = debug\n", err, sizeof(err)), 0);
+	assert_string_equal(c.daemon, "hared.example:7070");
+	assert_string_equal(c.node, "gpu-01");
+	assert_string_equal(c.key_file, "/etc/hare/cluster.key");
+	assert_true(c.gpus_set);
+	assert_int_equal(c.ngpus, 3);
+	assert_string_equal(c.gpus[2].type, "T4");
+	assert_int_equal(c.gpus[2].index, 2);
+	assert_string_equal(c.worker, "/opt/hare/bin/hare-worker");
+	assert_int_equal(c.report_interval_ms, 50);
+	assert_int_equal(c.heartbeat_ms, 1000);
+	assert_int_equal(c.stop_grace_ms, 300);
+	assert_string_equal(c.log_level, "debug");
+	assert_int_equal(agent_config_finish(&c, NULL, err, sizeof(err)), 0);
+}
+
+static void test_config_example(void **state)
+{
+	struct agent_config c;
+	char err[512] = "";
+
+	(void)state;
+	agent_config_defaults(&c);
+	if (agent_config_load(&c, HARE_SOURCE_DIR "/deploy/agent.conf.example", err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.daemon, "hared.example.org:7070");
+	assert_string_equal(c.key_file, "/etc/hare/cluster.key");
+	assert_false(c.gpus_set);
+	assert_int_equal(c.report_interval_ms, 100);
+}
+
+static void test_config_bad(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *err;
+	} bad[] = {
+		{ "[agent]\ndaemon = hared\n", "a.conf:2: expected host:port, got 'hared'" },
+		{ "[agent]\ndaemon = h:0\n", "a.conf:2: port of 'h:0': must be between 1 and 65535" },
+		{ "[agent]\ndaemon = ::1:80\n", "a.conf:2: expected host:port" },
+		{ "[agent]\ndaemon = [::1:80\n", "a.conf:2: expected [address]:port" },
+		{ "[agent]\nnode = a\nbogus = 1\n", "a.conf:3: unknown key 'bogus' in [agent]" },
+		{ "[agents]\nnode = a\n", "a.conf:2: unknown section [agents]" },
+		{ "node = a\n", "a.conf:1: key 'node' outside a section" },
+		{ "[agent]\ngpus = V100:0\n", "a.conf:2: count of V100 must be between 1 and 64" },
+		{ "[agent]\n\n\ngpus = V100:4,,T4:2\n", "a.conf:4: expected TYPE:COUNT, got ''" },
+		{ "[agent]\ngpus = V100:40,T4:40\n", "a.conf:2: count of T4 must be between 1 and 24" },
+		{ "[agent]\nreport_interval_ms = -1\n", "a.conf:2: must be between 0 and 60000, got -1" },
+		{ "[agent]\nheartbeat_ms = fast\n", "a.conf:2: expected a whole number, got 'fast'" },
+		{ "[agent]\nnode = bad name\n", "a.conf:2: node name may hold letters" },
+		{ "[agent]\nlog_level = loud\n", "a.conf:2: log_level must be error, warn, info or debug" },
+		{ "[agent]\nnode = a\n[agent\n", "a.conf:3: syntax error" },
+		{ "[agent]\nworker =\n", "a.conf:2: worker must be 1 to" },
+	};
+	struct agent_config c;
+	char err[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		agent_config_defaults(&c);
+		err[0] = '\0';
+		assert_int_equal(agent_config_load_string(&c, "a.conf", bad[i].text, err, sizeof(err)),
+				 ERR_BAD_CONFIG);
+		if (!strstr(err, bad[i].err))
+			fail_msg("case %zu: got '%s', want '%s'", i, err, bad[i].err);
+	}
+	/* a missing file is -ENOENT with the path */
+	assert_int_equal(agent_config_load(&c, "/nonexistent/agent.conf", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/agent.conf"));
+}
+
+static void test_config_finish(void **state)
+{
+	struct agent_config c;
+	char err[512];
+
+	(void)state;
+	agent_config_defaults(&c);
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "daemon (host:port) is not set"));
+	assert_int_equal(agent_config_set(&c, "daemon", "127.0.0.1:7070", err, sizeof(err)), 0);
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "cluster_key_file is not set"));
+	assert_int_equal(agent_config_set(&c, "cluster_key_file", "/k", err, sizeof(err)), 0);
+	/* node from the host name, worker found from the agent's own path */
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), 0);
+	assert_true(c.node[0] != '\0');
+	assert_string_equal(c.worker, HARE_BINARY_DIR "/agent/../workloads/hare-worker");
+	agent_config_defaults(&c);
+	agent_config_set(&c, "daemon", "h:1", err, sizeof(err));
+	agent_config_set(&c, "cluster_key_file", "/k", err, sizeof(err));
+	assert_int_equal(agent_config_finish(&c, "/nonexistent/bin/hare-agent", err, sizeof(err)),
+			 ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "no hare-worker next to /nonexistent/bin"));
+}
+
+static void test_addr_parse(void **state)
+{
+	char host[64], err[256];
+	uint16_t port;
+
+	(void)state;
+	assert_int_equal(agent_addr_parse("10.1.2.3:7070", host, sizeof(host), &port, err, sizeof(err)), 0);
+	assert_string_equal(host, "10.1.2.3");
+	assert_int_equal(port, 7070);
+	assert_int_equal(agent_addr_parse("[::1]:65535", host, sizeof(host), &port, err, sizeof(err)), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 65535);
+	assert_int_equal(agent_addr_parse(":80", host, sizeof(host), &port, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_addr_parse("h:", host, sizeof(host), &port, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_addr_parse("h:1x", host, sizeof(host), &port, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_addr_parse("[]:80", host, sizeof(host), &port, err, sizeof(err)), ERR_BAD_CONFIG);
+}
+
+/* ---- GPUs ---- */
+
+static void test_gpus_parse(void **state)
+{
+	static const char *const bad[] = {
+		"", " ", "V100", "V100:", ":4", "V100:x", "V100:0", "V100:65", "V100:-1",
+		"V100:4,", ",V100:4", "V100:4,,T4:2", "V1 00:2", "V100:4;T4:4", "V100:2:3",
+		"V100:40,T4:40", "V100:99999999999999999999",
+		"AVeryLongTypeNameThatIsLongerThanSixtyThreeCharactersForSureYesIndeed:1",
+	};
+	struct agent_gpu g[AGENT_GPUS_MAX];
+	char err[256];
+	uint32_t n = 99;
+
+	(void)state;
+	assert_int_equal(agent_gpus_parse("V100:4,T4:4", g, AGENT_GPUS_MAX, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 8);
+	for (uint32_t i = 0; i < 8; i++) {
+		assert_int_equal(g[i].index, i);
+		assert_string_equal(g[i].type, i < 4 ? "V100" : "T4");
+		assert_true(g[i].emulated);
+	}
+	assert_int_equal(agent_gpus_parse(" K80:1 , A100-80GB:2 ", g, AGENT_GPUS_MAX, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(g[2].type, "A100-80GB");
+	assert_int_equal(agent_gpus_parse("none", g, AGENT_GPUS_MAX, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(agent_gpus_parse("V100:64", g, AGENT_GPUS_MAX, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 64);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (agent_gpus_parse(bad[i], g, AGENT_GPUS_MAX, &n, err, sizeof(err)) != ERR_BAD_CONFIG)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_int_equal(n, 0);
+		assert_true(err[0] != '\0');
+	}
+}
+
+static void test_nvml_names(void **state)
+{
+	static const struct {
+		const char *name, *type;
+		int known;
+	} cases[] = {
+		{ "Tesla V100-SXM2-16GB", "V100", 1 },
+		{ "Tesla V100-PCIE-32GB", "V100", 1 },
+		{ "NVIDIA H100 80GB HBM3", "H100", 1 },
+		{ "NVIDIA H100 PCIe", "H100", 1 },
+		{ "NVIDIA H200", "H200", 1 },
+		{ "Tesla T4", "T4", 1 },
+		{ "NVIDIA A100-SXM4-40GB", "A100", 1 },
+		{ "NVIDIA A100 80GB PCIe", "A100", 1 },
+		{ "NVIDIA A10", "A10", 1 },
+		{ "Tesla P100-PCIE-16GB", "P100", 1 },
+		{ "Tesla K80", "K80", 1 },
+		{ "Tesla M60", "M60", 1 },
+		{ "NVIDIA GeForce RTX 3090", "NVIDIA-GeForce-RTX-3090", 0 },
+		{ "Quadro RTX 8000", "Quadro-RTX-8000", 0 },
+		{ "NVIDIA A1000", "NVIDIA-A1000", 0 },
+	};
+	char type[AGENT_NAME_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int known = agent_gpu_type_from_name(cases[i].name, type, sizeof(type));
+
+		if (known != cases[i].known || strcmp(type, cases[i].type) != 0)
+			fail_msg("'%s' -> '%s' (%d), want '%s'", cases[i].name, type, known, cases[i].type);
+	}
+}
+
+static void test_nvml_absent(void **state)
+{
+	struct agent_gpu g[AGENT_GPUS_MAX];
+	uint32_t n = 7, unknown = 7;
+	char err[256] = "";
+	int rc;
+
+	(void)state;
+	rc = agent_gpus_discover(g, AGENT_GPUS_MAX, &n, &unknown, err, sizeof(err));
+	if (rc == 0) {
+		/* a machine with NVML: whatever it has, the types are filled */
+		for (uint32_t i = 0; i < n; i++)
+			assert_true(g[i].type[0] && !g[i].emulated && g[i].index == i);
+		return;
+	}
+	assert_true(rc == -ENOENT || rc == -EIO);
+	assert_int_equal(n, 0);
+	assert_true(err[0] != '\0');
+}
+
+/* ---- authentication ---- */
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static void test_hmac_vectors(void **state)
+{
+	/* RFC 4231 test cases 2 and 6, the message split into nonce || node */
+	uint8_t mac[AGENT_MAC_LEN], key6[131];
+	char out[2 * AGENT_MAC_LEN + 1];
+
+	(void)state;
+	assert_int_equal(agent_auth_mac((const uint8_t *)"Jefe", 4,
+					(const uint8_t *)"what do ya want ", 16, "for nothing?", mac), 0);
+	hex(mac, sizeof(mac), out);
+	assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	memset(key6, 0xaa, sizeof(key6));
+	assert_int_equal(agent_auth_mac(key6, sizeof(key6),
+					(const uint8_t *)"Test Using Larger Than Block-Size Key - ", 40,
+					"Hash Key First", mac), 0);
+	hex(mac, sizeof(mac), out);
+	assert_string_equal(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+static void test_key_load(void **state)
+{
+	char dir[200], path[256], err[256];
+	uint8_t key[AGENT_KEY_MAX];
+	size_t len = 0;
+	bool loose = false;
+
+	(void)state;
+	temp_dir(dir, sizeof(dir), "key");
+	snprintf(path, sizeof(path), "%s/k", dir);
+	write_file(path, "0123456789abcdef \r\n\n", 0600);
+	assert_int_equal(agent_key_load(path, key, sizeof(key), &len, &loose, err, sizeof(err)), 0);
+	assert_int_equal(len, 16);
+	assert_memory_equal(key, "0123456789abcdef", 16);
+	assert_false(loose);
+	chmod(path, 0644);
+	assert_int_equal(agent_key_load(path, key, sizeof(key), &len, &loose, err, sizeof(err)), 0);
+	assert_true(loose);
+	write_file(path, "short\n", 0600);
+	assert_int_equal(agent_key_load(path, key, sizeof(key), &len, &loose, err, sizeof(err)),
+			 ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "key is 5 bytes, need at least 16"));
+	unlink(path);
+	assert_int_equal(agent_key_load(path, key, sizeof(key), &len, &loose, err, sizeof(err)), -ENOENT);
+	rmdir(dir);
+}
+
+/* ---- hare-worker on its own ---- */
+
+struct worker_out {
+	int rounds_lines;
+	uint64_t rounds, next;
+	double compute, sync, times[64];
+	bool contiguous;
+	struct report_line end;
+	bool has_end;
+};
+
+static int run_worker(const char *args, struct worker_out *o, double *wall)
+{
+	char cmd[1024], line[REPORT_LINE_MAX + 2], err[160];
+	struct report_line l;
+	double t0 = now_s();
+	FILE *p;
+
+	memset(o, 0, sizeof(*o));
+	o->contiguous = true;
+	snprintf(cmd, sizeof(cmd), "%s %s", WORKER_BIN, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		if (report_line_parse(line, strlen(line), &l, err, sizeof(err)) < 0)
+			fail_msg("worker wrote a bad line '%s': %s", line, err);
+		if (l.kind != REPORT_ROUND) {
+			o->end = l;
+			o->has_end = true;
+			continue;
+		}
+		o->contiguous &= o->rounds_lines == 0 || l.first == o->next;
+		if (o->rounds_lines < 64)
+			o->times[o->rounds_lines] = l.compute_s + l.sync_s;
+		o->rounds_lines++;
+		o->next = l.first + l.count;
+		o->rounds += l.count;
+		o->compute += l.compute_s;
+		o->sync += l.sync_s;
+	}
+	if (wall)
+		*wall = now_s() - t0;
+	return pclose(p);
+}
+
+static void test_worker_flags(void **state)
+{
+	static const char *const bad[] = {
+		"--emulate --bogus", "--emulate --job 1", "--emulate --job 1 --lease 1 --rank 2 --world-size 2 --round-count 1 --round-s 1",
+		"--emulate --job 1 --lease 1 --rank 0 --world-size 1 --round-count 1",
+		"--emulate --job x --lease 1 --rank 0 --world-size 1 --round-count 1 --round-s 1",
+		"--emulate --job 1 --lease 1 --rank 0 --world-size 1 --round-count 1 --round-s -1",
+		"--emulate --job 1 --lease 1 --rank 0 --world-size 1 --round-count 1 --round-s 1 --tasks 3 --job-tasks 2",
+		"--emulate --job 1 --lease 1 --rank 0 --world-size 1 --round-count 1 --round-s 1 --time-scale 0",
+		"--emulate --job 1 --lease 1 --rank 0 --world-size 1 --round-count 1 --round-s 1 --report-fd 99",
+		"--job 1 --lease 1 --rank 0 --world-size 1 --round-count 1 --round-s 1",
+		"--emulate --job 1 --lease 1 --rank 0 --world-size 1 --round-count 1 --round-s 1 extra",
+	};
+	char cmd[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int st;
+
+		snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", WORKER_BIN, bad[i]);
+		st = system(cmd);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 2)
+			fail_msg("'%s' exited %d, want 2", bad[i], WEXITSTATUS(st));
+	}
+	snprintf(cmd, sizeof(cmd), "%s --help >/dev/null", WORKER_BIN);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_worker_emulate(void **state)
+{
+	struct worker_out r0, r1, other;
+	double wall;
+	const char *common = "--emulate --job 3 --lease 4 --world-size 2 --round-first 100 "
+			     "--round-count 50 --round-s 2 --compute-s 0.5 --tasks 2 --job-tasks 3 "
+			     "--noise-cv 0.2 --report-ms 0 --restart-s 1000 --time-scale 10000";
+	char args[512];
+
+	(void)state;
+	snprintf(args, sizeof(args), "%s --rank 0 --seed 9", common);
+	assert_int_equal(run_worker(args, &r0, &wall), 0);
+	/* one line per round (report-ms 0), contiguous from round_first, then done */
+	assert_int_equal(r0.rounds_lines, 50);
+	assert_int_equal(r0.rounds, 50);
+	assert_true(r0.contiguous && r0.next == 150);
+	assert_true(r0.has_end && r0.end.kind == REPORT_DONE && r0.end.rounds == 50);
+	/* compute share = tasks * compute_s / round_s, noise scales both */
+	assert_true(fabs(r0.compute / (r0.compute + r0.sync) - 0.5) < 1e-6);
+	for (int i = 0; i < 50; i++)
+		assert_true(r0.times[i] >= 1.0 - 1e-6 && r0.times[i] <= 6.0 + 1e-6);
+	/* restart 1000 s / 10000 = 0.1 s, rounds 50 * ~0.2 ms */
+	assert_true(wall >= 0.1 && wall < 2.0);
+	/* the other rank of the lease draws the same noise; another seed not */
+	snprintf(args, sizeof(args), "%s --rank 1 --seed 9", common);
+	assert_int_equal(run_worker(args, &r1, NULL), 0);
+	assert_memory_equal(r0.times, r1.times, sizeof(r0.times));
+	snprintf(args, sizeof(args), "%s --rank 0 --seed 10", common);
+	assert_int_equal(run_worker(args, &other, NULL), 0);
+	assert_true(memcmp(r0.times, other.times, sizeof(r0.times)) != 0);
+	/* fast rounds are batched: 20000 rounds of 5 us in a few lines */
+	assert_int_equal(run_worker("--emulate --job 1 --lease 1 --rank 0 --world-size 1 "
+				    "--round-count 20000 --round-s 1 --time-scale 200000", &r0, &wall), 0);
+	assert_int_equal(r0.rounds, 20000);
+	assert_true(r0.contiguous);
+	assert_true(r0.rounds_lines >= 1 && r0.rounds_lines <= 3 + (int)(wall * 10));
+	print_message("worker: 20000 rounds of 5 us in %.3f s, %d lines\n", wall, r0.rounds_lines);
+}
+
+static void test_worker_sigterm(void **state)
+{
+	char line[REPORT_LINE_MAX + 2], err[160];
+	struct report_line l;
+	uint64_t rounds = 0;
+	int fds[2], st;
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execl(WORKER_BIN, WORKER_BIN, "--emulate", "--job", "1", "--lease", "1", "--rank", "0",
+		      "--world-size", "1", "--round-count", "1000000", "--round-s", "0.02",
+		      "--report-ms", "0", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	assert_non_null(fgets(line, sizeof(line), f));
+	kill(pid, SIGTERM);
+	do {
+		assert_int_equal(report_line_parse(line, strlen(line), &l, err, sizeof(err)), 0);
+		if (l.kind == REPORT_ROUND)
+			rounds += l.count;
+	} while (fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(l.kind, REPORT_STOPPED);
+	assert_int_equal(l.rounds, rounds);
+	assert_true(rounds >= 1 && rounds < 20);
+}
+
+/* ---- a fake daemon on loopback ---- */
+
+#define FAKE_MSGS_MAX 100000
+
+struct fake {
+	uv_loop_t loop;
+	uv_tcp_t server, client;
+	uv_timer_t tick;
+	bool client_open;
+	struct wire_reader reader;
+	uint16_t port;
+	const char *key;	/* the daemon's key (may differ from the agent's) */
+	uint8_t nonce[32];
+	int hellos, auths_bad, registers;
+	uint32_t reg_gpus;
+	char reg_type0[16];
+	size_t reg_running;
+	uint64_t reg_running_job;
+	Hare__ToDaemon *msgs[FAKE_MSGS_MAX];
+	size_t nmsgs;
+	struct agent *agent;
+	struct agent_config cfg;
+	bool closed;
+	char dir[200];
+};
+
+#define RUN_UNTIL(f, cond, secs) do {						\
+	double deadline_ = now_s() + (secs);					\
+	while (!(cond)) {							\
+		if (now_s() > deadline_)					\
+			fail_msg("timed out after %g s waiting for %s", (double)(secs), #cond); \
+		uv_run(&(f)->loop, UV_RUN_ONCE);				\
+	}									\
+} while (0)
+
+static void fake_on_written(uv_write_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+	free(req);
+}
+
+static void fake_send(struct fake *f, const Hare__FromDaemon *m)
+{
+	uv_write_t *req = malloc(sizeof(*req));
+	uint8_t *buf;
+	size_t len;
+	uv_buf_t b;
+
+	assert_non_null(req);
+	assert_int_equal(wire_encode_from_daemon(m, 0, &buf, &len), 0);
+	if (!f->client_open) {
+		free(buf);
+		free(req);
+		return;
+	}
+	req->data = buf;
+	b = uv_buf_init((char *)buf, (unsigned int)len);
+	assert_int_equal(uv_write(req, (uv_stream_t *)&f->client, &b, 1, fake_on_written), 0);
+}
+
+static void fake_on_client_closed(uv_handle_t *h)
+{
+	struct fake *f = h->data;
+
+	f->client_open = false;
+	wire_reader_destroy(&f->reader);
+}
+
+static void fake_drop(struct fake *f)
+{
+	if (f->client_open && !uv_is_closing((uv_handle_t *)&f->client))
+		uv_close((uv_handle_t *)&f->client, fake_on_client_closed);
+}
+
+static void fake_on_hello(struct fake *f, const Hare__Hello *h)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Challenge c = HARE__CHALLENGE__INIT;
+
+	assert_int_equal(h->version, HARE__VERSION__PROTOCOL_VERSION);
+	assert_int_equal(h->role, HARE__ROLE__ROLE_AGENT);
+	assert_string_equal(h->node, "test-node");
+	f->hellos++;
+	for (size_t i = 0; i < sizeof(f->nonce); i++)
+		f->nonce[i] = (uint8_t)(i * 7 + f->hellos);
+	c.nonce.data = f->nonce;
+	c.nonce.len = sizeof(f->nonce);
+	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
+	m.challenge = &c;
+	fake_send(f, &m);
+}
+
+/* Checked with OpenSSL directly, not with the agent's own function. */
+static void fake_on_auth(struct fake *f, const Hare__Auth *a)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Welcome w = HARE__WELCOME__INIT;
+	Hare__Error e = HARE__ERROR__INIT;
+	uint8_t msg[64], want[32];
+	unsigned int len = 0;
+
+	memcpy(msg, f->nonce, 32);
+	memcpy(msg + 32, "test-node", 9);
+	HMAC(EVP_sha256(), f->key, (int)strlen(f->key), msg, 41, want, &len);
+	if (a->mac.len != 32 || memcmp(a->mac.data, want, 32) != 0) {
+		f->auths_bad++;
+		e.code = ERR_PROTO;
+		e.message = "authentication failed";
+		m.msg_case = HARE__FROM_DAEMON__MSG_ERROR;
+		m.error = &e;
+		fake_send(f, &m);
+		fake_drop(f);
+		return;
+	}
+	w.version = HARE__VERSION__PROTOCOL_VERSION;
+	w.has_agent_id = true;
+	w.agent_id = 7;
+	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;
+	m.welcome = &w;
+	fake_send(f, &m);
+}
+
+static void fake_on_register(struct fake *f, const Hare__Register *r)
+{
+	f->registers++;
+	f->reg_gpus = (uint32_t)r->n_gpus;
+	snprintf(f->reg_type0, sizeof(f->reg_type0), "%s", r->n_gpus ? r->gpus[0]->type : "");
+	if (r->n_gpus)
+		assert_true(r->gpus[0]->has_emulated && r->gpus[0]->emulated);
+	f->reg_running = r->n_running;
+	f->reg_running_job = r->n_running ? r->running[0]->job_id : 0;
+}
+
+static void fake_on_message(struct fake *f, Hare__ToDaemon *m)
+{
+	switch (m->msg_case) {
+	case HARE__TO_DAEMON__MSG_HELLO:
+		fake_on_hello(f, m->hello);
+		break;
+	case HARE__TO_DAEMON__MSG_AUTH:
+		fake_on_auth(f, m->auth);
+		break;
+	case HARE__TO_DAEMON__MSG_REGISTER:
+		fake_on_register(f, m->register_);
+		break;
+	default:
+		if (f->nmsgs < FAKE_MSGS_MAX) {
+			f->msgs[f->nmsgs++] = m;
+			return;
+		}
+		break;
+	}
+	hare__to_daemon__free_unpacked(m, NULL);
+}
+
+static void fake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	buf->base = malloc(suggested);
+	buf->len = suggested;
+}
+
+static void fake_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct fake *f = s->data;
+	const uint8_t *p;
+	size_t len;
+
+	if (nread < 0) {
+		fake_drop(f);
+	} else if (nread > 0) {
+		assert_int_equal(wire_reader_feed(&f->reader, buf->base, (size_t)nread), 0);
+		while (wire_reader_next(&f->reader, &p, &len) == 1) {
+			Hare__ToDaemon *m = NULL;
+
+			assert_int_equal(wire_decode_to_daemon(p, len, &m), 0);
+			fake_on_message(f, m);
+		}
+	}
+	free(buf->base);
+}
+
+static void fake_on_connection(uv_stream_t *server, int status)
+{
+	struct fake *f = server->data;
+
+	assert_int_equal(status, 0);
+	assert_false(f->client_open);
+	uv_tcp_init(&f->loop, &f->client);
+	f->client.data = f;
+	assert_int_equal(uv_accept(server, (uv_stream_t *)&f->client), 0);
+	f->client_open = true;
+	wire_reader_init(&f->reader, 0);
+	uv_read_start((uv_stream_t *)&f->client, fake_alloc, fake_on_read);
+}
+
+static void fake_on_tick(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static void fake_on_agent_closed(void *user)
+{
+	struct fake *f = user;
+
+	f->agent = NULL;
+	f->closed = true;
+}
+
+static void fake_agent_start(struct fake *f)
+{
+	uint8_t key[AGENT_KEY_MAX];
+	size_t keylen;
+	bool loose;
+	char err[512], path[256];
+
+	snprintf(path, sizeof(path), "%s/cluster.key", f->dir);
+	assert_int_equal(agent_key_load(path, key, sizeof(key), &keylen, &loose, err, sizeof(err)), 0);
+	f->closed = false;
+	assert_int_equal(agent_new(&f->loop, &f->cfg, key, keylen, &f->agent), 0);
+	assert_int_equal(agent_start(f->agent, err, sizeof(err)), 0);
+}
+
+static void fake_agent_stop(struct fake *f)
+{
+	if (f->agent)
+		agent_close(f->agent, fake_on_agent_closed, f);
+	RUN_UNTIL(f, f->closed, 5);
+}
+
+static struct fake *fake_new(const char *daemon_key, const char *gpus)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	struct sockaddr_in addr;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char path[256], v[256], err[512];
+
+	assert_non_null(f);
+	temp_dir(f->dir, sizeof(f->dir), "agent");
+	snprintf(path, sizeof(path), "%s/cluster.key", f->dir);
+	write_file(path, TEST_KEY "\n", 0600);
+	f->key = daemon_key;
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	uv_tcp_init(&f->loop, &f->server);
+	f->server.data = f;
+	uv_ip4_addr("127.0.0.1", 0, &addr);
+	assert_int_equal(uv_tcp_bind(&f->server, (const struct sockaddr *)&addr, 0), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&f->server, 8, fake_on_connection), 0);
+	uv_tcp_getsockname(&f->server, (struct sockaddr *)&ss, &sslen);
+	f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	uv_timer_init(&f->loop, &f->tick);
+	uv_timer_start(&f->tick, fake_on_tick, 5, 5);
+
+	agent_config_defaults(&f->cfg);
+	snprintf(v, sizeof(v), "127.0.0.1:%u", f->port);
+	assert_int_equal(agent_config_set(&f->cfg, "daemon", v, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "node", "test-node", err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "cluster_key_file", path, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "gpus", gpus, err, sizeof(err)), 0);
+	snprintf(v, sizeof(v), "%s/work", f->dir);
+	assert_int_equal(agent_config_set(&f->cfg, "work_dir", v, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "report_interval_ms", "50", err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "heartbeat_ms", "100", err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "stop_grace_ms", "300", err, sizeof(err)), 0);
+	assert_int_equal(agent_config_finish(&f->cfg, AGENT_BIN, err, sizeof(err)), 0);
+	return f;
+}
+
+static void fake_free(struct fake *f)
+{
+	char cmd[256];
+
+	fake_agent_stop(f);
+	fake_drop(f);
+	uv_close((uv_handle_t *)&f->server, NULL);
+	uv_close((uv_handle_t *)&f->tick, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	for (size_t i = 0; i < f->nmsgs; i++)
+		hare__to_daemon__free_unpacked(f->msgs[i], NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+}
+
+struct start_args {
+	uint64_t job, lease, first, count;
+	uint32_t rank, world, gpu;
+	double round_s, scale, restart_s;
+	const char *command;
+};
+
+static void fake_task_start(struct fake *f, const struct start_args *s)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__TaskStart t = HARE__TASK_START__INIT;
+
+	t.job_id = s->job;
+	t.lease_id = s->lease;
+	t.model = "resnet50";
+	t.rank = s->rank;
+	t.world_size = s->world ? s->world : 1;
+	t.gpu_index = s->gpu;
+	t.tasks = 1;
+	t.job_tasks = t.world_size;
+	t.round_first = s->first;
+	t.round_count = s->count;
+	t.has_time_scale = true;
+	t.time_scale = s->scale ? s->scale : 1;
+	t.master_addr = "10.0.0.1";
+	t.has_master_port = true;
+	t.master_port = 29500;
+	t.has_seed = true;
+	t.seed = 42;
+	t.command = (char *)s->command;
+	if (s->round_s > 0) {
+		t.has_round_s = t.has_compute_s = t.has_noise_cv = true;
+		t.round_s = s->round_s;
+		t.compute_s = 0.4 * s->round_s;
+		t.noise_cv = 0.1;
+	}
+	t.has_restart_s = s->restart_s > 0;
+	t.restart_s = s->restart_s;
+	m.msg_case = HARE__FROM_DAEMON__MSG_TASK_START;
+	m.task_start = &t;
+	fake_send(f, &m);
+}
+
+static void fake_task_stop(struct fake *f, uint64_t job, uint64_t lease)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__TaskStop s = HARE__TASK_STOP__INIT;
+
+	s.job_id = job;
+	s.lease_id = lease;
+	s.reason = "preempted";
+	m.msg_case = HARE__FROM_DAEMON__MSG_TASK_STOP;
+	m.task_stop = &s;
+	fake_send(f, &m);
+}
+
+static const Hare__TaskExit *fake_exit(const struct fake *f, uint64_t job, uint64_t lease,
+				       uint32_t rank)
+{
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		const Hare__TaskExit *e = f->msgs[i]->task_exit;
+
+		if (f->msgs[i]->msg_case == HARE__TO_DAEMON__MSG_TASK_EXIT && e->job_id == job &&
+		    e->lease_id == lease && e->rank == rank)
+			return e;
+	}
+	return NULL;
+}
+
+struct relayed {
+	int reports;
+	uint64_t rounds, next;
+	double compute, sync, loss;
+	bool contiguous, exit_after_reports;
+};
+
+/* What the daemon heard for one rank; checks that no report follows the exit. */
+static struct relayed fake_relayed(const struct fake *f, uint64_t job, uint64_t lease, uint32_t rank)
+{
+	struct relayed r = { .contiguous = true, .exit_after_reports = true, .loss = NAN };
+	bool exited = false;
+
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		const Hare__ToDaemon *m = f->msgs[i];
+
+		if (m->msg_case == HARE__TO_DAEMON__MSG_TASK_EXIT && m->task_exit->job_id == job &&
+		    m->task_exit->lease_id == lease && m->task_exit->rank == rank)
+			exited = true;
+		if (m->msg_case != HARE__TO_DAEMON__MSG_ROUND_REPORT)
+			continue;
+		const Hare__RoundReport *p = m->round_report;
+
+		if (p->job_id != job || p->lease_id != lease || p->rank != rank)
+			continue;
+		r.exit_after_reports &= !exited;
+		r.contiguous &= r.reports == 0 || p->round_first == r.next;
+		r.reports++;
+		r.next = p->round_first + p->round_count;
+		r.rounds += p->round_count;
+		r.compute += p->compute_s;
+		r.sync += p->sync_s;
+		r.loss = p->has_loss ? p->loss : NAN;
+	}
+	return r;
+}
+
+static int fake_heartbeats_running(const struct fake *f)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < f->nmsgs; i++)
+		n += f->msgs[i]->msg_case == HARE__TO_DAEMON__MSG_HEARTBEAT &&
+		     f->msgs[i]->heartbeat->n_running > 0;
+	return n;
+}
+
+static void test_relay_two_ranks(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2,T4:1");
+	struct start_args s = { .job = 1, .lease = 1, .world = 2, .first = 1000, .count = 400,
+				.round_s = 1, .scale = 1000 };
+	struct relayed r0, r1;
+	const Hare__TaskExit *e;
+
+	(void)state;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	assert_int_equal(f->reg_gpus, 3);
+	assert_string_equal(f->reg_type0, "V100");
+	assert_int_equal(f->reg_running, 0);
+	fake_task_start(f, &s);
+	s.rank = 1;
+	s.gpu = 1;
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 1, 1, 0) && fake_exit(f, 1, 1, 1), 20);
+	r0 = fake_relayed(f, 1, 1, 0);
+	r1 = fake_relayed(f, 1, 1, 1);
+	print_message("relay: 400 rounds of ~1 ms per rank in %d and %d RoundReports\n",
+		      r0.reports, r1.reports);
+	assert_int_equal(r0.rounds, 400);
+	assert_int_equal(r1.rounds, 400);
+	assert_true(r0.contiguous && r1.contiguous && r0.exit_after_reports && r1.exit_after_reports);
+	assert_int_equal(r0.next, 1400);
+	/* batched: about one report per 50 ms, not one per round */
+	assert_true(r0.reports >= 2 && r0.reports <= 60);
+	/* the same noise on both ranks, compute share 0.4 of each round */
+	assert_true(fabs(r0.compute - r1.compute) < 1e-6 && fabs(r0.sync - r1.sync) < 1e-6);
+	assert_true(fabs(r0.compute / (r0.compute + r0.sync) - 0.4) < 1e-6);
+	assert_true(r0.compute + r0.sync > 0.5 * 400 && r0.compute + r0.sync < 3.0 * 400);
+	assert_true(r0.loss > 0.1 && r0.loss < 2.6);
+	e = fake_exit(f, 1, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_true(e->has_exit_code && e->exit_code == 0);
+	assert_true(e->has_rounds_done && e->rounds_done == 400);
+	assert_true(fake_heartbeats_running(f) >= 1);
+	fake_free(f);
+}
+
+static void test_stop_and_kill(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	struct start_args s = { .job = 2, .lease = 5, .count = 100000, .round_s = 1, .scale = 100 };
+	struct start_args k = { .job = 3, .lease = 6, .gpu = 1, .command =
+		"trap '' TERM; printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; "
+		"while :; do sleep 0.05; done" };
+	const Hare__TaskExit *e;
+	struct relayed r;
+	double t0;
+
+	(void)state;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &s);
+	fake_task_start(f, &k);
+	RUN_UNTIL(f, fake_relayed(f, 2, 5, 0).reports >= 1 && fake_relayed(f, 3, 6, 0).reports >= 1, 10);
+	t0 = now_s();
+	fake_task_stop(f, 2, 5);
+	fake_task_stop(f, 3, 6);
+	fake_task_stop(f, 99, 99);	/* nothing of that runs here: ignored */
+	RUN_UNTIL(f, fake_exit(f, 2, 5, 0), 5);
+	print_message("stop: TaskExit %.0f ms after TaskStop\n", (now_s() - t0) * 1000);
+	e = fake_exit(f, 2, 5, 0);
+	r = fake_relayed(f, 2, 5, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_int_equal(e->exit_code, 0);
+	assert_true(r.rounds > 0 && e->rounds_done == r.rounds && r.exit_after_reports);
+	assert_non_null(strstr(e->message, "stopped after "));
+	assert_true(now_s() - t0 < 1.0);
+	/* the worker that ignores SIGTERM is killed after the 300 ms grace */
+	RUN_UNTIL(f, fake_exit(f, 3, 6, 0), 5);
+	e = fake_exit(f, 3, 6, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_int_equal(e->exit_code, 128 + SIGKILL);
+	assert_string_equal(e->message, "killed by signal 9 after the 300 ms grace period");
+	assert_true(now_s() - t0 >= 0.3);
+	fake_free(f);
+}
+
+static void test_command_env_and_garbage(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], path[256], got[256] = "";
+	struct start_args s = { .job = 4, .lease = 9, .world = 3, .rank = 2, .first = 7, .count = 4,
+				.command = cmd };
+	struct agent_stats st;
+	const Hare__TaskExit *e;
+	struct relayed r;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/env.txt", f->dir);
+	snprintf(cmd, sizeof(cmd),
+		 "echo \"$HARE_JOB_ID $HARE_LEASE_ID $HARE_RANK $HARE_WORLD_SIZE $HARE_MASTER_ADDR "
+		 "$HARE_MASTER_PORT [$CUDA_VISIBLE_DEVICES] $HARE_REPORT_FD $HARE_ROUND_FIRST\" > %s; "
+		 "printf 'round 7 2 1 1 2.5\\ngarbage here\\n' >&$HARE_REPORT_FD; sleep 0.1; "
+		 "printf 'rou' >&$HARE_REPORT_FD; sleep 0.1; "
+		 "printf 'nd 9 1 0.5 0.5 nan\\nround 10 1 0.5 0.5 2.25\\ndone 4\\n' >&$HARE_REPORT_FD",
+		 path);
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 4, 9, 2), 10);
+	e = fake_exit(f, 4, 9, 2);
+	r = fake_relayed(f, 4, 9, 2);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_int_equal(e->rounds_done, 4);
+	assert_int_equal(r.rounds, 4);
+	assert_true(r.contiguous && r.next == 11);
+	assert_true(r.loss == 2.25);
+	agent_stats_get(f->agent, &st);
+	assert_int_equal(st.bad_lines, 1);
+	assert_int_equal(st.report_lines, 5);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(got, sizeof(got), fp));
+	fclose(fp);
+	assert_string_equal(got, "4 9 2 3 10.0.0.1 29500 [] 3 7\n");
+	fake_free(f);
+}
+
+static void test_failures(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	struct start_args s = { .job = 5, .lease = 1, .command = "exit 3" };
+	const Hare__TaskExit *e;
+
+	(void)state;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &s);
+	s.lease = 2;
+	s.command = "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; kill -SEGV $$";
+	fake_task_start(f, &s);
+	s.lease = 3;
+	s.command = "true";
+	fake_task_start(f, &s);
+	s.lease = 4;
+	s.gpu = 9;
+	fake_task_start(f, &s);
+	s.lease = 5;
+	s.gpu = 0;
+	s.command = NULL;	/* an emulated worker without round_s */
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 5, 1, 0) && fake_exit(f, 5, 2, 0) && fake_exit(f, 5, 3, 0) &&
+		  fake_exit(f, 5, 4, 0) && fake_exit(f, 5, 5, 0), 10);
+	e = fake_exit(f, 5, 1, 0);
+	assert_true(e->status == HARE__TASK_STATUS__TASK_FAILED && e->exit_code == 3);
+	assert_string_equal(e->message, "exited with code 3");
+	e = fake_exit(f, 5, 2, 0);
+	assert_true(e->status == HARE__TASK_STATUS__TASK_FAILED && e->exit_code == 128 + SIGSEGV);
+	assert_int_equal(e->rounds_done, 1);
+	assert_non_null(strstr(e->message, "terminated by signal 11"));
+	e = fake_exit(f, 5, 3, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_string_equal(e->message, "exited with code 0 without a done line");
+	e = fake_exit(f, 5, 4, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_string_equal(e->message, "GPU 9 is not on node test-node (1 GPUs)");
+	e = fake_exit(f, 5, 5, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_non_null(strstr(e->message, "needs round_s"));
+	fake_free(f);
+}
+
+static void test_reconnect_keeps_reports(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "T4:1");
+	struct start_args s = { .job = 6, .lease = 2, .count = 1500, .round_s = 1, .scale = 1000 };
+	const Hare__TaskExit *e;
+	struct relayed r;
+
+	(void)state;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_relayed(f, 6, 2, 0).reports >= 1, 5);
+	fake_drop(f);
+	/* the agent comes back (0.1 - 0.2 s back-off) and lists the running task */
+	RUN_UNTIL(f, f->registers == 2, 5);
+	assert_int_equal(f->hellos, 2);
+	assert_int_equal(f->reg_running, 1);
+	assert_int_equal(f->reg_running_job, 6);
+	RUN_UNTIL(f, fake_exit(f, 6, 2, 0), 10);
+	e = fake_exit(f, 6, 2, 0);
+	r = fake_relayed(f, 6, 2, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_int_equal(r.rounds, 1500);
+	assert_true(r.contiguous && r.exit_after_reports);
+	fake_free(f);
+}
+
+static void test_adopt_after_agent_restart(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	struct start_args s = { .job = 7, .lease = 3, .count = 1500, .round_s = 1, .scale = 1000 };
+	const Hare__TaskExit *e;
+	struct relayed r;
+
+	(void)state;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_relayed(f, 7, 3, 0).reports >= 1, 5);
+	/* the agent goes away; its worker does not */
+	fake_agent_stop(f);
+	RUN_UNTIL(f, !f->client_open, 5);
+	assert_null(fake_exit(f, 7, 3, 0));
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 2, 5);
+	assert_int_equal(f->reg_running, 1);
+	assert_int_equal(f->reg_running_job, 7);
+	RUN_UNTIL(f, fake_exit(f, 7, 3, 0), 10);
+	e = fake_exit(f, 7, 3, 0);
+	r = fake_relayed(f, 7, 3, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_false(e->has_exit_code);	/* not the new agent's child */
+	assert_int_equal(e->rounds_done, 1500);
+	assert_int_equal(r.rounds, 1500);
+	assert_true(r.contiguous);
+	fake_free(f);
+}
+
+static void test_bad_key(void **state)
+{
+	struct fake *f = fake_new("another-key-that-does-not-match", "V100:1");
+
+	(void)state;
+	fake_agent_start(f);
+	/* refused, then retried with back-off (0.1-0.2 s, 0.2-0.4 s ...) */
+	RUN_UNTIL(f, f->auths_bad >= 3, 5);
+	assert_int_equal(f->registers, 0);
+	fake_free(f);
+}
+
+/* Lines from a file through cat, so the agent, not the writer, is measured. */
+static void test_relay_throughput(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char path[256], cmd[320];
+	struct start_args s = { .job = 8, .lease = 1, .command = cmd };
+	const int lines = 300000;
+	struct agent_stats st;
+	const Hare__TaskExit *e;
+	struct relayed r;
+	double t0, dt;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/lines.txt", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < lines; i++)
+		fprintf(fp, "round %d 1 0.25 0.05 %.4f\n", i, 2.5 - i / 1e6);
+	fprintf(fp, "done %d\n", lines);
+	fclose(fp);
+	snprintf(cmd, sizeof(cmd), "exec cat %s >&$HARE_REPORT_FD", path);
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	t0 = now_s();
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 8, 1, 0), 60);
+	dt = now_s() - t0;
+	e = fake_exit(f, 8, 1, 0);
+	r = fake_relayed(f, 8, 1, 0);
+	agent_stats_get(f->agent, &st);
+	print_message("relay: %d report lines in %.3f s = %.0f lines/s, %d RoundReports\n", lines,
+		      dt, lines / dt, r.reports);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_int_equal(r.rounds, lines);
+	assert_true(r.contiguous);
+	assert_true(fabs(r.compute - 0.25 * lines) < 1e-3);
+	assert_int_equal(st.bad_lines, 0);
+	assert_true(r.reports <= 10 + (int)(dt / 0.05) * 2);
+	fake_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_ok),
+		cmocka_unit_test(test_config_example),
+		cmocka_unit_test(test_config_bad),
+		cmocka_unit_test(test_config_finish),
+		cmocka_unit_test(test_addr_parse),
+		cmocka_unit_test(test_gpus_parse),
+		cmocka_unit_test(test_nvml_names),
+		cmocka_unit_test(test_nvml_absent),
+		cmocka_unit_test(test_hmac_vectors),
+		cmocka_unit_test(test_key_load),
+		cmocka_unit_test(test_worker_flags),
+		cmocka_unit_test(test_worker_emulate),
+		cmocka_unit_test(test_worker_sigterm),
+		cmocka_unit_test(test_relay_two_ranks),
+		cmocka_unit_test(test_stop_and_kill),
+		cmocka_unit_test(test_command_env_and_garbage),
+		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_reconnect_keeps_reports),
+		cmocka_unit_test(test_adopt_after_agent_restart),
+		cmocka_unit_test(test_bad_key),
+		cmocka_unit_test(test_relay_throughput),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	log_level_set(getenv("HARE_TEST_LOG") ? getenv("HARE_TEST_LOG") : "warn");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
