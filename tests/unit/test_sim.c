@@ -13,16 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bound.h"
 #include "cluster.h"
 #include "engine.h"
 #include "err.h"
+#include "fairness.h"
 #include "heap.h"
 #include "policy_impl.h"
 #include "profile.h"
 #include "summary.h"
 #include "sched.h"
+#include "timeline.h"
 #include "workload.h"
 
 #define FIXTURES HARE_SOURCE_DIR "/tests/fixtures/sim/"
@@ -699,6 +702,214 @@ static void test_percentile(void **state)
 	assert_true(sim_percentile(v, 0, 0.99) == 0);
 }
 
+
+/* ------------------------------------------------------------- metrics -- */
+
+/* Time-averaged active jobs over each job's life. */
+static void test_fairness_active(void **state)
+{
+	static const double arrival[] = { 0, 5, 20, 30 };
+	static const double finish[] = { 10, 15, 30, -1 };
+	double avg[4];
+
+	(void)state;
+	assert_int_equal(sim_fairness_active(arrival, finish, 4, avg), 0);
+	/* A: 1 job over [0,5], 2 over [5,10]; B: 2 over [5,10], 1 over [10,15]. */
+	assert_true(fabs(avg[0] - 1.5) < 1e-12);
+	assert_true(fabs(avg[1] - 1.5) < 1e-12);
+	/* C ends at 30 as D arrives: alone all along. */
+	assert_true(fabs(avg[2] - 1.0) < 1e-12);
+	assert_true(isnan(avg[3]));
+}
+
+static struct sim_cluster four_gpus(void)
+{
+	struct sim_cluster c;
+	char err[256];
+
+	assert_int_equal(sim_cluster_parse("four.ini", "[a]\ntype=V100\nnodes=1\ngpus_per_node=4\n",
+					   NULL, &c, err, sizeof(err)), 0);
+	return c;
+}
+
+/* Three 4-task jobs of 100 one-second rounds on 4 GPUs: two share [0, 400],
+ * the third runs alone over [1000, 1100]. */
+static double hand_start[] = { 0, 0, 1000 }, hand_finish[] = { 400, 400, 1100 };
+static double hand_gpu_s[] = { 800, 800, 400 };
+static uint32_t hand_restarts[] = { 1, 0, 3 };
+static double hand_t[] = { 0, 400, 1000, 1100 };
+static uint32_t hand_busy[] = { 4, 0, 4, 0 }, hand_run[] = { 2, 0, 1, 0 }, hand_act[] = { 2, 0, 1, 0 };
+static double hand_dec[] = { 1, 2, 3 };
+
+static void hand_workload(struct sim_job *jobs, struct sim_workload *w, struct sim_result *r)
+{
+	for (uint32_t i = 0; i < 3; i++) {
+		job_init(&jobs[i], i, i == 2 ? 1000.0 : 0.0, 100, 1.0, 0.0, 5.0);
+		jobs[i].spec.tasks = jobs[i].spec.max_gpus = 4;
+	}
+	*w = (struct sim_workload){ .njobs = 3, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	*r = (struct sim_result){ .njobs = 3, .ntypes = 1, .start_s = hand_start,
+				  .finish_s = hand_finish, .restarts = hand_restarts,
+				  .gpu_s = hand_gpu_s, .busy_gpu_s = 2000, .plans = 3,
+				  .decision_ms = hand_dec, .restarts_total = 4, .completed = 3,
+				  .nsamples = 4, .sample_t = hand_t, .sample_busy = hand_busy,
+				  .sample_running = hand_run, .sample_active = hand_act, .wall_s = 0.5 };
+}
+
+/* rho = JCT / time alone on floor(G / n) GPUs of the fastest type. */
+static void test_fairness_rho(void **state)
+{
+	struct sim_cluster c = four_gpus();
+	struct sim_job jobs[3];
+	struct sim_workload w;
+	struct sim_result r;
+
+	(void)state;
+	hand_workload(jobs, &w, &r);
+	assert_int_equal(sim_fairness_compute(&c.sched, &w, &r), 0);
+	/* n = 2: 2 GPUs, 2 tasks each, 2 s rounds: 200 s alone, JCT 400. */
+	assert_true(fabs(r.alone_s[0] - 200.0) < 1e-9 && fabs(r.rho[0] - 2.0) < 1e-12);
+	assert_true(fabs(r.rho[1] - 2.0) < 1e-12);
+	/* n = 1: all 4 GPUs, 1 s rounds: 100 s alone, JCT 100. */
+	assert_true(fabs(r.alone_s[2] - 100.0) < 1e-9 && fabs(r.rho[2] - 1.0) < 1e-12);
+	/* 3 GPUs: tasks 2,1,1, the busiest GPU sets the round: 200 s. */
+	assert_true(fabs(sim_fairness_alone_s(&c.sched, &jobs[0].spec, 3) - 200.0) < 1e-9);
+	jobs[0].spec.min_gpus = jobs[0].spec.max_gpus = 4;
+	assert_true(fabs(sim_fairness_alone_s(&c.sched, &jobs[0].spec, 1) - 100.0) < 1e-9);
+	jobs[0].spec.tasks = jobs[0].spec.min_gpus = jobs[0].spec.max_gpus = 5;
+	assert_true(isinf(sim_fairness_alone_s(&c.sched, &jobs[0].spec, 8)));
+	free(r.alone_s);
+	free(r.rho);
+	sim_cluster_destroy(&c);
+}
+
+/* --window: metrics over jobs [1, 3) only. */
+static void test_summary_window(void **state)
+{
+	struct sim_cluster c = four_gpus();
+	struct sim_window win = { 1, 3 }, wide = { 1, 99 };
+	struct sim_summary s, s2, all;
+	struct sim_job jobs[3];
+	struct sim_workload w;
+	struct sim_result r;
+
+	(void)state;
+	hand_workload(jobs, &w, &r);
+	assert_int_equal(sim_fairness_compute(&c.sched, &w, &r), 0);
+	assert_int_equal(sim_summary_compute_window("x", &c.sched, &w, &r, &win, true, 50, &s), 0);
+	assert_true(s.has_window && s.window.first == 1 && s.window.last == 3);
+	assert_int_equal(s.jobs, 2);
+	assert_int_equal(s.jobs_total, 3);
+	assert_int_equal(s.jobs_completed, 2);
+	assert_true(fabs(s.avg_jct_s - 250.0) < 1e-9);		/* (400 + 100) / 2 */
+	assert_true(s.p50_jct_s == 100.0 && s.p99_jct_s == 400.0);
+	assert_true(s.avg_queue_s == 0 && s.p99_queue_s == 0);
+	assert_true(fabs(s.makespan_s - 1100.0) < 1e-9);
+	/* 4 GPUs busy over [0, 400] and [1000, 1100] of 1100 s. */
+	assert_true(fabs(s.utilisation - 2000.0 / (4 * 1100.0)) < 1e-12);
+	assert_true(fabs(s.rho_mean - 1.5) < 1e-12 && fabs(s.rho_max - 2.0) < 1e-12);
+	assert_true(fabs(s.rho_le1_frac - 0.5) < 1e-12);
+	assert_true(fabs(s.restarts_per_job - 1.5) < 1e-12);	/* (0 + 3) / 2 */
+	assert_int_equal(s.ntypes, 1);
+	assert_string_equal(s.type_names[0], "V100");
+	assert_true(fabs(s.gpu_hours[0] - 1200.0 / 3600) < 1e-12);
+	assert_true(fabs(s.ratio_to_bound - s.weighted_jct_s / 50) < 1e-12);
+	assert_true(s.decision_ms_p50 == 2 && fabs(s.jobs_per_s - 6.0) < 1e-12);
+	/* LAST past the end is clamped; no window counts every job. */
+	assert_int_equal(sim_summary_compute_window("x", &c.sched, &w, &r, &wide, false, 0, &s2), 0);
+	assert_int_equal(s2.window.last, 3);
+	assert_true(s2.avg_jct_s == s.avg_jct_s);
+	assert_int_equal(sim_summary_compute("x", &c.sched, &w, &r, false, 0, &all), 0);
+	assert_false(all.has_window);
+	assert_int_equal(all.jobs, 3);
+	assert_true(fabs(all.avg_jct_s - 300.0) < 1e-9);
+	assert_true(fabs(all.rho_mean - 5.0 / 3) < 1e-12);
+	assert_true(fabs(all.utilisation - 2000.0 / (4 * 1100.0)) < 1e-12);
+	free(r.alone_s);
+	free(r.rho);
+	sim_cluster_destroy(&c);
+}
+
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	static char buf[8192];
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* utilisation.csv: time averages per step (the last row over what is
+ * left of the run); jobs.csv: the added columns. */
+static void test_report_files(void **state)
+{
+	struct sim_cluster c = four_gpus();
+	struct sim_window win = { 1, 3 };
+	struct sim_job jobs[3];
+	struct sim_workload w;
+	struct sim_result r;
+	char path[] = "/tmp/hare-test-sim-XXXXXX", file[64], err[256], *text;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	hand_workload(jobs, &w, &r);
+	assert_int_equal(sim_fairness_compute(&c.sched, &w, &r), 0);
+	assert_int_equal(sim_report_util_csv(path, &c.sched, &r, 300, err, sizeof(err)), 0);
+	text = read_all(path);
+	assert_non_null(strstr(text, "time_s,busy_V100,busy,util,running_jobs,queued_jobs\n"
+				     "0,4.000,4.000,1.00000,2.000,0.000\n"
+				     "300,1.333,1.333,0.33333,0.667,0.000\n"
+				     "600,0.000,0.000,0.00000,0.000,0.000\n"
+				     "900,2.000,2.000,0.50000,0.500,0.000\n"));	/* [900, 1100) */
+	assert_null(strstr(text, "\n1200,"));
+	assert_true(sim_timeline_step(1e6) == 600 && sim_timeline_step(100) == 60);
+	assert_true(fabs(sim_timeline_busy_gpu_s(&r, 1, 0, 1100) - 2000) < 1e-9);
+	assert_true(fabs(sim_timeline_busy_gpu_s(&r, 1, 300, 1050) - 600) < 1e-9);
+	assert_int_equal(sim_report_jobs_csv(path, &c.sched, &w, &r, &win, err, sizeof(err)), 0);
+	text = read_all(path);
+	assert_non_null(strstr(text, "id,name,model,arrival_s,start_s,finish_s,jct_s,weight,tasks,"
+				     "gpu_s_V100,restarts,queue_s,alone_s,rho,in_window\n"));
+	assert_non_null(strstr(text, "\n0,j0,m,0.000,0.000,400.000,400.000,1,4,800.000,1,0.000,"
+				     "200.000,2.000000,0\n"));
+	snprintf(file, sizeof(file), "\n2,j2,m,1000.000,");
+	assert_non_null(strstr(text, file));
+	assert_non_null(strstr(text, ",100.000,1.000000,1\n"));
+	unlink(path);
+	free(r.alone_s);
+	free(r.rho);
+	sim_cluster_destroy(&c);
+}
+
+/* The engine's samples integrate to the GPU time it accounted, and a run
+ * carries rho for every job. */
+static void test_engine_samples(void **state)
+{
+	struct sim_cluster c;
+	struct sim_workload w;
+	struct sim_result r;
+
+	(void)state;
+	generate(CLUSTERS "tiny-8.ini", "jobs=40,seed=3,load=0.7", &c, &w);
+	run_policy("fifo", &c.sched, &w, &r);
+	assert_true(r.nsamples > 1);
+	assert_true(fabs(sim_timeline_busy_gpu_s(&r, c.sched.ntypes, 0, INFINITY) - r.busy_gpu_s) <
+		    1e-6 * r.busy_gpu_s);
+	assert_int_equal(r.sample_running[r.nsamples - 1], 0);
+	assert_int_equal(r.sample_active[r.nsamples - 1], 0);
+	for (uint32_t i = 0; i < w.njobs; i++)
+		assert_true(isfinite(r.rho[i]) && r.rho[i] > 0 && r.alone_s[i] > 0);
+	assert_true(r.wall_s > 0);
+	sim_result_destroy(&r);
+	sim_workload_destroy(&w);
+	sim_cluster_destroy(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -723,6 +934,11 @@ int main(void)
 		cmocka_unit_test(test_engine_all_policies),
 		cmocka_unit_test(test_bound_one_job),
 		cmocka_unit_test(test_percentile),
+		cmocka_unit_test(test_fairness_active),
+		cmocka_unit_test(test_fairness_rho),
+		cmocka_unit_test(test_summary_window),
+		cmocka_unit_test(test_report_files),
+		cmocka_unit_test(test_engine_samples),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

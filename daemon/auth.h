@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* Agent authentication: a random challenge answered with
+ * HMAC-SHA256(cluster key, nonce || node name), compared in constant time;
+ * plus loading of the key and client token files. */
+#ifndef HARE_DAEMON_AUTH_H
+#define HARE_DAEMON_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUTH_NONCE_LEN 32
+#define AUTH_MAC_LEN 32
+#define AUTH_SECRET_MAX 4096
+#define AUTH_SECRET_MIN 16
+
+/* Read a secret (cluster key or client token) from path into buf (cap
+ * bytes): the file's bytes with trailing whitespace (newlines) removed.
+ * Refuses an empty or too short (< AUTH_SECRET_MIN bytes) or too long
+ * secret. 0, -errno, or ERR_BAD_CONFIG; errbuf says "path: reason". */
+int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, char *errbuf,
+		     size_t errlen);
+
+/* Fill nonce with AUTH_NONCE_LEN random bytes (getrandom). 0 or -errno. */
+int auth_nonce_fill(uint8_t *nonce);
+
+/* mac = HMAC-SHA256(key, nonce || node). 0, or -EIO if OpenSSL fails. */
+int auth_mac_compute(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
+		     const char *node, uint8_t mac[AUTH_MAC_LEN]);
+
+/* Is mac (maclen bytes, from the agent) the right answer to nonce for node?
+ * Compared in constant time; a wrong length is false. */
+bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, const char *node,
+		     const uint8_t *mac, size_t maclen);
+
+/* Does text equal the secret (len bytes)? Constant time in the secret's
+ * length. */
+bool auth_token_equal(const uint8_t *secret, size_t len, const char *text);
+
+#endif

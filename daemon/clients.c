@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: MIT */
+/* Client requests: job specs validated against the profile and committed
+ * before the reply; queue/show/cancel/nodes answered from the driver (and
+ * the store for finished jobs). */
+#include "clients.h"
+
+#include "conn.h"
+#include "driver.h"
+#include "err.h"
+#include "hared.h"
+#include "log.h"
+#include "profile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct clients_item {
+	uint64_t conn_id;
+	int rc;			/* of store_job_add */
+	struct store_job job;
+};
+
+struct clients_pending {
+	uint32_t n, cap;
+	struct clients_item *items;
+};
+
+/* Send a reply; one too large for a frame becomes an Error saying so. */
+static void clients_reply(struct conn *c, const Hare__FromDaemon *m, const char *what)
+{
+	int rc = conn_send(c, m);
+
+	if (rc == ERR_FRAME_TOO_BIG)
+		conn_send_error(c, rc, "the %s does not fit in one reply of %u bytes", what,
+				c->d->cfg.max_frame);
+	else if (rc < 0 && rc != -EPIPE)
+		conn_send_error(c, rc, "cannot send the %s: %s", what, err_str(rc));
+}
+
+/* ---- validation ---- */
+
+static int spec_text(const char *what, const char *text, size_t cap, char *errbuf, size_t errlen)
+{
+	size_t len = text ? strlen(text) : 0;
+
+	if (len >= cap) {
+		snprintf(errbuf, errlen, "%s is longer than %zu characters", what, cap - 1);
+		return ERR_BAD_SPEC;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
+			snprintf(errbuf, errlen, "%s contains control characters", what);
+			return ERR_BAD_SPEC;
+		}
+	}
+	return 0;
+}
+
+static int spec_sizes(const Hare__JobSpec *s, struct store_job *out, char *errbuf, size_t errlen)
+{
+	out->tasks = s->tasks;
+	out->min_gpus = s->has_min_gpus ? s->min_gpus : 1;
+	out->max_gpus = s->has_max_gpus ? s->max_gpus : s->tasks;
+	if (s->tasks < 1 || s->tasks > DRIVER_MAX_GPUS) {
+		snprintf(errbuf, errlen, "gpus must be between 1 and %d, got %u", DRIVER_MAX_GPUS,
+			 s->tasks);
+		return ERR_BAD_SPEC;
+	}
+	if (out->min_gpus < 1 || out->min_gpus > out->max_gpus) {
+		snprintf(errbuf, errlen, "min_gpus must be between 1 and max_gpus (%u), got %u",
+			 out->max_gpus, out->min_gpus);
+		return ERR_BAD_SPEC;
+	}
+	if (out->max_gpus > s->tasks) {
+		snprintf(errbuf, errlen, "max_gpus must be between min_gpus (%u) and gpus (%u), got %u",
+			 out->min_gpus, s->tasks, out->max_gpus);
+		return ERR_BAD_SPEC;
+	}
+	if (s->rounds < 1 || s->rounds > CLIENTS_MAX_ROUNDS) {
+		snprintf(errbuf, errlen, "rounds must be between 1 and %llu, got %" PRIu64,
+			 CLIENTS_MAX_ROUNDS, s->rounds);
+		return ERR_BAD_SPEC;
+	}
+	out->rounds_total = s->rounds;
+	out->weight = s->has_weight ? s->weight : 1.0;
+	if (!isfinite(out->weight) || out->weight <= 0 || out->weight > CLIENTS_MAX_WEIGHT) {
+		snprintf(errbuf, errlen, "weight must be a number above 0 and at most %g, got %g",
+			 CLIENTS_MAX_WEIGHT, out->weight);
+		return ERR_BAD_SPEC;
+	}
+	return 0;
+}
+
+static int spec_texts(const Hare__JobSpec *s, struct store_job *out, char *errbuf, size_t errlen)
+{
+	int rc = spec_text("name", s->name, sizeof(out->name), errbuf, errlen);
+
+	if (rc == 0)
+		rc = spec_text("model", s->model, sizeof(out->model), errbuf, errlen);
+	if (rc == 0)
+		rc = spec_text("command", s->command, sizeof(out->command), errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (!s->model[0]) {
+		snprintf(errbuf, errlen, "model is missing");
+		return ERR_BAD_SPEC;
+	}
+	if (s->n_gpu_types > STORE_MAX_TYPES) {
+		snprintf(errbuf, errlen, "at most %d GPU types may be listed, got %zu", STORE_MAX_TYPES,
+			 s->n_gpu_types);
+		return ERR_BAD_SPEC;
+	}
+	for (size_t i = 0; i < s->n_gpu_types; i++) {
+		rc = spec_text("GPU type", s->gpu_types[i], sizeof(out->types[0]), errbuf, errlen);
+		if (rc < 0)
+			return rc;
+		snprintf(out->types[i], sizeof(out->types[i]), "%s", s->gpu_types[i]);
+	}
+	out->ntypes = (uint32_t)s->n_gpu_types;
+	snprintf(out->model, sizeof(out->model), "%s", s->model);
+	snprintf(out->name, sizeof(out->name), "%s", s->name && s->name[0] ? s->name : s->model);
+	snprintf(out->command, sizeof(out->command), "%s", s->command ? s->command : "");
+	return 0;
+}
+
+int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, const char *user,
+		       struct store_job *out, char *errbuf, size_t errlen)
+{
+	struct sched_perf perf;
+	uint32_t model;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = spec_texts(spec, out, errbuf, errlen);
+	if (rc == 0)
+		rc = spec_sizes(spec, out, errbuf, errlen);
+	if (rc == 0)
+		rc = driver_perf_fill(prof, out, &model, &perf, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	snprintf(out->user, sizeof(out->user), "%s", user);
+	out->state = STORE_QUEUED;
+	out->submit_time = driver_now();
+	out->loss = NAN;
+	return 0;
+}
+
+/* ---- submit: validate now, commit after this loop iteration's I/O ---- */
+
+void clients_submit(struct conn *c, const Hare__Submit *m)
+{
+	struct hared *d = c->d;
+	struct clients_pending *p = d->pending;
+	char why[300];
+	int rc;
+
+	if (p->n == p->cap) {
+		uint32_t cap = p->cap ? p->cap * 2 : 64;
+		struct clients_item *a = realloc(p->items, cap * sizeof(*a));
+
+		if (!a) {
+			conn_send_error(c, -ENOMEM, "out of memory");
+			return;
+		}
+		p->items = a;
+		p->cap = cap;
+	}
+	rc = clients_spec_check(d->prof, m->spec, c->user, &p->items[p->n].job, why, sizeof(why));
+	if (rc < 0) {
+		log_info("conn=%" PRIu64 " user=%s submit refused: %s", c->id, c->user, why);
+		conn_send_error(c, rc, "%s", why);
+		return;
+	}
+	p->items[p->n++].conn_id = c->id;
+}
+
+static void clients_reply_id(struct hared *d, uint64_t conn_id, uint64_t job_id)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__SubmitReply r = HARE__SUBMIT_REPLY__INIT;
+	struct conn *c = conn_find(d, conn_id);
+
+	if (!c)
+		return;
+	r.job_id = job_id;
+	m.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
+	m.submit_reply = &r;
+	conn_send(c, &m);
+}
+
+/* Group commit: every submission of this loop iteration goes into one
+ * transaction, one commit (one fsync) makes them all durable, and only
+ * then are they scheduled and acknowledged. */
+void clients_commit(struct hared *d)
+{
+	struct clients_pending *p = d->pending;
+	char why[300];
+	int rc;
+
+	if (p->n == 0)
+		return;
+	for (uint32_t i = 0; i < p->n; i++)
+		p->items[i].rc = store_job_add(d->store, &p->items[i].job);
+	rc = store_flush(d->store);
+	if (rc < 0)
+		log_error("cannot store %u submitted jobs: %s", p->n, err_str(rc));
+	for (uint32_t i = 0; i < p->n; i++) {
+		struct clients_item *it = &p->items[i];
+		struct conn *c = conn_find(d, it->conn_id);
+		int err = rc < 0 ? rc : it->rc;
+
+		if (err < 0) {
+			if (c)
+				conn_send_error(c, err, "cannot store the job: %s", err_str(err));
+			continue;
+		}
+		d->submits++;
+		if (driver_job_add(d->drv, &it->job, why, sizeof(why)) < 0)
+			log_error("job=%" PRIu64 " committed but not scheduled: %s", it->job.id, why);
+		clients_reply_id(d, it->conn_id, it->job.id);
+	}
+	p->n = 0;
+}
+
+int clients_pending_init(struct hared *d)
+{
+	d->pending = calloc(1, sizeof(*d->pending));
+	return d->pending ? 0 : -ENOMEM;
+}
+
+void clients_pending_free(struct hared *d)
+{
+	if (!d->pending)
+		return;
+	free(d->pending->items);
+	free(d->pending);
+	d->pending = NULL;
+}
+
+/* ---- job info ---- */
+
+static Hare__JobState clients_state(enum store_job_state s)
+{
+	switch (s) {
+	case STORE_QUEUED: return HARE__JOB_STATE__QUEUED;
+	case STORE_RUNNING: return HARE__JOB_STATE__RUNNING;
+	case STORE_DONE: return HARE__JOB_STATE__DONE;
+	case STORE_CANCELLED: return HARE__JOB_STATE__CANCELLED;
+	case STORE_FAILED: return HARE__JOB_STATE__FAILED;
+	default: return HARE__JOB_STATE__JOB_STATE_UNSPECIFIED;
+	}
+}
+
+/* Storage for one reply's JobInfos; strings point into the records. */
+struct info_set {
+	uint32_t n, cap;
+	Hare__JobInfo *info;
+	Hare__JobInfo **ptrs;
+	Hare__JobPlacement *pl;
+	Hare__JobPlacement **plp;
+	uint32_t npl, plcap;
+	char **types;
+	uint32_t ntypes, typecap;
+};
+
+static int info_set_init(struct info_set *s, uint32_t jobs, uint32_t ranks, uint32_t types)
+{
+	memset(s, 0, sizeof(*s));
+	s->cap = jobs;
+	s->plcap = ranks;
+	s->typecap = types;
+	s->info = calloc(jobs ? jobs : 1, sizeof(*s->info));
+	s->ptrs = calloc(jobs ? jobs : 1, sizeof(*s->ptrs));
+	s->pl = calloc(ranks ? ranks : 1, sizeof(*s->pl));
+	s->plp = calloc(ranks ? ranks : 1, sizeof(*s->plp));
+	s->types = calloc(types ? types : 1, sizeof(*s->types));
+	return s->info && s->ptrs && s->pl && s->plp && s->types ? 0 : -ENOMEM;
+}
+
+static void info_set_destroy(struct info_set *s)
+{
+	free(s->info);
+	free(s->ptrs);
+	free(s->pl);
+	free(s->plp);
+	free(s->types);
+}
+
+static void info_placement(struct hared *d, const struct drv_job *j, struct info_set *s,
+			   Hare__JobInfo *in)
+{
+	in->placement = s->plp + s->npl;
+	for (uint32_t r = 0; r < j->lease.nranks && s->npl < s->plcap; r++) {
+		const struct drv_rank *rk = &j->lease.ranks[r];
+		const struct drv_node *node = driver_node_at(d->drv, rk->node);
+		Hare__JobPlacement *p = &s->pl[s->npl];
+
+		hare__job_placement__init(p);
+		p->node = (char *)node->name;
+		p->gpu_index = node->gpus[rk->slot].index;
+		p->gpu_type = (char *)driver_type_name(d->drv, node->gpus[rk->slot].type);
+		p->tasks = rk->tasks;
+		s->plp[s->npl++] = p;
+		in->n_placement++;
+	}
+}
+
+static void info_add(struct hared *d, struct info_set *s, const struct store_job *rec,
+		     const struct drv_job *j)
+{
+	Hare__JobInfo *in = &s->info[s->n];
+
+	hare__job_info__init(in);
+	in->job_id = rec->id;
+	in->user = (char *)rec->user;
+	in->name = (char *)rec->name;
+	in->model = (char *)rec->model;
+	in->state = clients_state(rec->state);
+	in->tasks = rec->tasks;
+	in->has_min_gpus = in->has_max_gpus = true;
+	in->min_gpus = rec->min_gpus;
+	in->max_gpus = rec->max_gpus;
+	in->rounds_total = rec->rounds_total;
+	in->rounds_done = rec->rounds_done;
+	in->weight = rec->weight;
+	in->has_submit_time = in->has_restarts = true;
+	in->submit_time = rec->submit_time;
+	in->restarts = rec->restarts;
+	in->has_start_time = rec->start_time > 0;
+	in->start_time = rec->start_time;
+	in->has_finish_time = rec->finish_time > 0;
+	in->finish_time = rec->finish_time;
+	in->has_loss = isfinite(rec->loss);
+	in->loss = rec->loss;
+	in->gpu_types = s->types + s->ntypes;
+	for (uint32_t t = 0; t < rec->ntypes && s->ntypes < s->typecap; t++, in->n_gpu_types++)
+		s->types[s->ntypes++] = (char *)rec->types[t];
+	if (j) {
+		in->has_order = j->order != UINT32_MAX;
+		in->order = j->order;
+		in->has_est_start = j->est_start > 0;
+		in->est_start = j->est_start;
+		in->has_est_finish = j->est_finish > 0;
+		in->est_finish = j->est_finish;
+		info_placement(d, j, s, in);
+	}
+	s->ptrs[s->n++] = in;
+}
+
+/* ---- queue ---- */
+
+struct finals {
+	struct hared *d;
+	uint32_t n, cap;
+	struct store_job *jobs;
+};
+
+static int finals_add(void *user, const struct store_job *job)
+{
+	struct finals *f = user;
+
+	if (job->state == STORE_QUEUED || job->state == STORE_RUNNING)
+		return 0;	/* active jobs come from the driver */
+	if (f->n == f->cap) {
+		uint32_t cap = f->cap ? f->cap * 2 : 256;
+		struct store_job *a = realloc(f->jobs, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		f->jobs = a;
+		f->cap = cap;
+	}
+	f->jobs[f->n++] = *job;
+	return 0;
+}
+
+static void queue_reply(struct conn *c, struct info_set *s)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__QueueReply r = HARE__QUEUE_REPLY__INIT;
+	struct driver_stats st;
+	char what[48];
+
+	driver_stats_get(c->d->drv, &st);
+	r.n_jobs = s->n;
+	r.jobs = s->ptrs;
+	r.has_lp_bound_s = st.plans > 0;
+	r.lp_bound_s = st.lp_bound_s;
+	m.msg_case = HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
+	m.queue_reply = &r;
+	snprintf(what, sizeof(what), "queue (%u jobs)", s->n);
+	clients_reply(c, &m, what);
+}
+
+void clients_queue(struct conn *c, const Hare__QueueRequest *m)
+{
+	struct hared *d = c->d;
+	struct finals f = { .d = d };
+	struct info_set s;
+	uint32_t nact = driver_job_count(d->drv), ranks = 0, types = 0, a = 0, k = 0;
+
+	/* Finished jobs come from the store; its connection sees its own
+	 * batched, not yet committed writes, so no commit is needed here. */
+	if (m->has_all && m->all) {
+		if (store_jobs_load(d->store, true, finals_add, &f) < 0) {
+			free(f.jobs);
+			conn_send_error(c, -EIO, "cannot read finished jobs from the store");
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < nact; i++) {
+		ranks += driver_job_at(d->drv, i)->lease.nranks;
+		types += driver_job_at(d->drv, i)->rec.ntypes;
+	}
+	for (uint32_t i = 0; i < f.n; i++)
+		types += f.jobs[i].ntypes;
+	if (info_set_init(&s, nact + f.n, ranks, types) < 0) {
+		conn_send_error(c, -ENOMEM, "out of memory");
+	} else {
+		/* Merge the two id-ordered lists. */
+		while (a < nact || k < f.n) {
+			const struct drv_job *j = a < nact ? driver_job_at(d->drv, a) : NULL;
+
+			if (j && (k == f.n || j->rec.id < f.jobs[k].id)) {
+				info_add(d, &s, &j->rec, j);
+				a++;
+			} else {
+				info_add(d, &s, &f.jobs[k++], NULL);
+			}
+		}
+		queue_reply(c, &s);
+	}
+	info_set_destroy(&s);
+	free(f.jobs);
+}
+
+/* ---- show, cancel, nodes ---- */
+
+void clients_show(struct conn *c, const Hare__ShowRequest *m)
+{
+	struct hared *d = c->d;
+	const struct drv_job *j = driver_job_find(d->drv, m->job_id);
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__ShowReply r = HARE__SHOW_REPLY__INIT;
+	struct store_job rec;
+	struct info_set s;
+
+	if (!j) {
+		if (store_job_get(d->store, m->job_id, &rec) < 0) {
+			conn_send_error(c, -ENOENT, "no job %" PRIu64, m->job_id);
+			return;
+		}
+	}
+	if (info_set_init(&s, 1, j ? j->lease.nranks : 0, STORE_MAX_TYPES) < 0) {
+		info_set_destroy(&s);
+		conn_send_error(c, -ENOMEM, "out of memory");
+		return;
+	}
+	info_add(d, &s, j ? &j->rec : &rec, j);
+	r.job = s.ptrs[0];
+	out.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
+	out.show_reply = &r;
+	clients_reply(c, &out, "job");
+	info_set_destroy(&s);
+}
+
+static const char *clients_state_name(enum store_job_state s)
+{
+	static const char *const names[] = { "?", "QUEUED", "RUNNING", "DONE", "CANCELLED", "FAILED" };
+
+	return (int)s >= 1 && (int)s <= 5 ? names[s] : "?";
+}
+
+static void cancel_one(struct hared *d, struct conn *c, uint64_t id, Hare__CancelResult *res,
+		       char *msg, size_t msglen)
+{
+	struct store_job rec;
+	int rc;
+
+	hare__cancel_result__init(res);
+	res->job_id = id;
+	res->message = msg;
+	rc = driver_job_cancel(d->drv, id, c->user, c->admin, msg, msglen);
+	res->ok = rc == 0;
+	if (rc == 0) {
+		log_info("job=%" PRIu64 " cancelled by user=%s", id, c->user);
+		return;
+	}
+	if (rc == -ENOENT) {
+		if (store_job_get(d->store, id, &rec) == 0)
+			snprintf(msg, msglen, "job %" PRIu64 " is already %s", id,
+				 clients_state_name(rec.state));
+		else
+			snprintf(msg, msglen, "no job %" PRIu64, id);
+	}
+}
+
+#define CLIENTS_CANCEL_MAX 4096
+#define CLIENTS_MSG_LEN 160
+
+void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__CancelReply r = HARE__CANCEL_REPLY__INIT;
+	Hare__CancelResult *res, **ptrs;
+	char *msgs;
+	size_t n = m->n_job_ids;
+
+	if (n == 0 || n > CLIENTS_CANCEL_MAX) {
+		conn_send_error(c, ERR_BAD_SPEC, "cancel needs 1 to %d job ids, got %zu",
+				CLIENTS_CANCEL_MAX, n);
+		return;
+	}
+	res = calloc(n, sizeof(*res));
+	ptrs = calloc(n, sizeof(*ptrs));
+	msgs = calloc(n, CLIENTS_MSG_LEN);
+	if (!res || !ptrs || !msgs) {
+		conn_send_error(c, -ENOMEM, "out of memory");
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			cancel_one(c->d, c, m->job_ids[i], &res[i], msgs + i * CLIENTS_MSG_LEN,
+				   CLIENTS_MSG_LEN);
+			ptrs[i] = &res[i];
+		}
+		r.n_results = n;
+		r.results = ptrs;
+		out.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
+		out.cancel_reply = &r;
+		clients_reply(c, &out, "cancel results");
+	}
+	free(res);
+	free(ptrs);
+	free(msgs);
+}
+
+void clients_nodes(struct conn *c)
+{
+	struct driver *drv = c->d->drv;
+	uint32_t nn = driver_node_count(drv), ng = 0, g = 0;
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__NodesReply r = HARE__NODES_REPLY__INIT;
+	Hare__NodeInfo *ni = calloc(nn ? nn : 1, sizeof(*ni));
+	Hare__NodeInfo **nip = calloc(nn ? nn : 1, sizeof(*nip));
+	Hare__NodeGpu *gi, **gip;
+
+	for (uint32_t i = 0; i < nn; i++)
+		ng += driver_node_at(drv, i)->ngpus;
+	gi = calloc(ng ? ng : 1, sizeof(*gi));
+	gip = calloc(ng ? ng : 1, sizeof(*gip));
+	if (!ni || !nip || !gi || !gip) {
+		conn_send_error(c, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < nn; i++) {
+		const struct drv_node *n = driver_node_at(drv, i);
+
+		hare__node_info__init(&ni[i]);
+		ni[i].name = (char *)n->name;
+		ni[i].up = n->up;
+		ni[i].has_last_seen = n->last_seen > 0;
+		ni[i].last_seen = n->last_seen;
+		ni[i].gpus = gip + g;
+		ni[i].n_gpus = n->ngpus;
+		for (uint32_t k = 0; k < n->ngpus; k++, g++) {
+			hare__node_gpu__init(&gi[g]);
+			gi[g].index = n->gpus[k].index;
+			gi[g].type = (char *)n->gpus[k].type_name;
+			gi[g].has_job_id = n->gpus[k].job_id != 0;
+			gi[g].job_id = n->gpus[k].job_id;
+			gi[g].has_emulated = true;
+			gi[g].emulated = n->gpus[k].emulated;
+			gip[g] = &gi[g];
+		}
+		nip[i] = &ni[i];
+	}
+	r.n_nodes = nn;
+	r.nodes = nip;
+	out.msg_case = HARE__FROM_DAEMON__MSG_NODES_REPLY;
+	out.nodes_reply = &r;
+	clients_reply(c, &out, "node list");
+out:
+	free(ni);
+	free(nip);
+	free(gi);
+	free(gip);
+}

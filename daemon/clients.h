@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* Client requests: submit (validate against the profile, commit, then
+ * reply with the id), queue, show, cancel and nodes, answered from the
+ * driver's state and the store. */
+#ifndef HARE_DAEMON_CLIENTS_H
+#define HARE_DAEMON_CLIENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hare.pb-c.h"
+#include "store.h"
+
+struct conn;
+struct hared;
+struct profile;
+
+#define CLIENTS_MAX_ROUNDS 1000000000000ull
+#define CLIENTS_MAX_WEIGHT 1e6
+
+/* Validate a job spec for user and turn it into a QUEUED store record
+ * (submit_time now, defaults applied). 0, or ERR_BAD_SPEC,
+ * ERR_UNKNOWN_MODEL, ERR_UNKNOWN_GPU, ERR_NO_CAPACITY with a one-line
+ * reason in errbuf ("gpus must be between 1 and 64, got 0"). */
+int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, const char *user,
+		       struct store_job *out, char *errbuf, size_t errlen);
+
+/* Request handlers (loop thread); replies go to c. A bad request gets an
+ * Error and the connection stays open. */
+void clients_submit(struct conn *c, const Hare__Submit *m);
+void clients_queue(struct conn *c, const Hare__QueueRequest *m);
+void clients_show(struct conn *c, const Hare__ShowRequest *m);
+void clients_cancel(struct conn *c, const Hare__CancelRequest *m);
+void clients_nodes(struct conn *c);
+
+/* Commit the submissions received in this loop iteration and reply to
+ * each (called once per iteration, after I/O). */
+void clients_commit(struct hared *d);
+
+/* Allocate the list of pending submissions; 0 or -ENOMEM. */
+int clients_pending_init(struct hared *d);
+
+/* Free the pending submissions (shutdown; they were never acknowledged). */
+void clients_pending_free(struct hared *d);
+
+#endif

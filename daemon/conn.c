@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MIT */
+/* Listeners and connections on the loop: accept, read into a frame reader,
+ * hand every complete frame to the dispatcher, write one allocation per
+ * frame, send Error and close on bad input, detach agents on close. */
+#include "conn.h"
+
+#include "dispatch.h"
+#include "driver.h"
+#include "err.h"
+#include "hared.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONN_HELLO_TIMEOUT_MS 30000
+/* Frames one connection may have handled in a loop iteration before its
+ * reading pauses until the next one, so a flooding agent cannot starve
+ * the others (every frame of a read is still handled). */
+#define CONN_FRAMES_PER_ITER 1024
+#define CONN_BACKLOG 1024
+
+struct conn_wreq {
+	uv_write_t req;
+	size_t len;
+	uint8_t data[];
+};
+
+/* ---- the connection table (ids ascend, so inserts append) ---- */
+
+static int conn_slot_index(const struct hared *d, uint64_t id)
+{
+	uint32_t lo = 0, hi = d->nconns;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (d->conn_slots[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < d->nconns && d->conn_slots[lo]->id == id ? (int)lo : -1;
+}
+
+static int conn_table_add(struct hared *d, struct conn *c)
+{
+	if (d->nconns == d->conn_slots_cap) {
+		uint32_t cap = d->conn_slots_cap ? d->conn_slots_cap * 2 : 64;
+		struct conn **a = realloc(d->conn_slots, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		d->conn_slots = a;
+		d->conn_slots_cap = cap;
+	}
+	d->conn_slots[d->nconns++] = c;
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	return 0;
+}
+
+static void conn_table_remove(struct hared *d, struct conn *c)
+{
+	int i = conn_slot_index(d, c->id);
+
+	if (i >= 0) {
+		memmove(&d->conn_slots[i], &d->conn_slots[i + 1],
+			(d->nconns - (uint32_t)i - 1) * sizeof(*d->conn_slots));
+		d->nconns--;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (d->conns == c)
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+struct conn *conn_find(struct hared *d, uint64_t id)
+{
+	int i = conn_slot_index(d, id);
+
+	if (i < 0 || d->conn_slots[i]->state == CONN_CLOSING)
+		return NULL;
+	return d->conn_slots[i];
+}
+
+/* ---- closing ---- */
+
+static void conn_on_close(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct hared *d = c->d;
+
+	conn_table_remove(d, c);
+	/* At shutdown agents keep their workers and the jobs stay RUNNING in
+	 * the store, to be adopted by the next daemon. */
+	if (c->agent_id && c->agent_id < d->agent_conn_cap && d->agent_conn[c->agent_id] == c->id) {
+		d->agent_conn[c->agent_id] = 0;
+		if (!d->stopping)
+			driver_agent_detach(d->drv, c->agent_id);
+	}
+	log_debug("conn=%" PRIu64 " peer=%s closed", c->id, c->peer);
+	wire_reader_destroy(&c->rd);
+	free(c);
+}
+
+void conn_close(struct conn *c)
+{
+	if (uv_is_closing(&c->h.handle))
+		return;
+	c->state = CONN_CLOSING;
+	uv_close(&c->h.handle, conn_on_close);
+}
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->handle->data;
+
+	(void)status;
+	free(req);
+	conn_close(c);
+}
+
+void conn_close_all(struct hared *d)
+{
+	for (struct conn *c = d->conns; c; c = c->next)
+		conn_close(c);
+}
+
+/* ---- writing ---- */
+
+static void conn_on_write(uv_write_t *req, int status)
+{
+	struct conn_wreq *w = (struct conn_wreq *)req;
+	struct conn *c = req->handle->data;
+
+	c->queued -= w->len;
+	free(w);
+	if (status < 0 && status != UV_ECANCELED) {
+		log_debug("conn=%" PRIu64 " peer=%s write failed: %s", c->id, c->peer,
+			  uv_strerror(status));
+		conn_close(c);
+	}
+}
+
+static size_t conn_queue_limit(const struct hared *d)
+{
+	size_t lim = (size_t)d->cfg.max_frame * 16;
+
+	return lim > 64u * 1024 * 1024 ? lim : 64u * 1024 * 1024;
+}
+
+int conn_send(struct conn *c, const Hare__FromDaemon *m)
+{
+	struct hared *d = c->d;
+	struct conn_wreq *w;
+	size_t plen;
+	uv_buf_t buf;
+	int rc;
+
+	if (c->state == CONN_CLOSING || uv_is_closing(&c->h.handle))
+		return -EPIPE;
+	if (m->msg_case == HARE__FROM_DAEMON__MSG__NOT_SET || !protobuf_c_message_check(&m->base)) {
+		log_error("conn=%" PRIu64 ": refusing to send an incomplete message (case %d)", c->id,
+			  (int)m->msg_case);
+		return ERR_PROTO;
+	}
+	plen = hare__from_daemon__get_packed_size(m);
+	if (plen > d->cfg.max_frame)
+		return ERR_FRAME_TOO_BIG;
+	w = malloc(sizeof(*w) + WIRE_HEADER_LEN + plen);
+	if (!w)
+		return -ENOMEM;
+	w->len = WIRE_HEADER_LEN + plen;
+	w->data[0] = (uint8_t)(plen >> 24);
+	w->data[1] = (uint8_t)(plen >> 16);
+	w->data[2] = (uint8_t)(plen >> 8);
+	w->data[3] = (uint8_t)plen;
+	hare__from_daemon__pack(m, w->data + WIRE_HEADER_LEN);
+	buf = uv_buf_init((char *)w->data, (unsigned int)w->len);
+	rc = uv_write(&w->req, &c->h.stream, &buf, 1, conn_on_write);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	c->queued += w->len;
+	d->frames_out++;
+	if (c->queued > conn_queue_limit(d)) {
+		log_warn("conn=%" PRIu64 " peer=%s does not read its replies (%zu bytes queued); "
+			 "closing", c->id, c->peer, c->queued);
+		conn_close(c);
+	}
+	return 0;
+}
+
+static int conn_send_errorv(struct conn *c, int code, const char *fmt, va_list ap)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Error e = HARE__ERROR__INIT;
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	e.code = code;
+	e.message = msg;
+	m.msg_case = HARE__FROM_DAEMON__MSG_ERROR;
+	m.error = &e;
+	return conn_send(c, &m);
+}
+
+int conn_send_error(struct conn *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = conn_send_errorv(c, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+void conn_fail(struct conn *c, int code, const char *fmt, ...)
+{
+	uv_shutdown_t *req;
+	char msg[512];
+	va_list ap;
+
+	if (c->state == CONN_CLOSING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info("conn=%" PRIu64 " peer=%s closing: %s (%s)", c->id, c->peer, msg, err_name(code));
+	conn_send_error(c, code, "%s", msg);
+	c->state = CONN_CLOSING;
+	uv_read_stop(&c->h.stream);
+	req = malloc(sizeof(*req));
+	if (!req || uv_shutdown(req, &c->h.stream, conn_on_shutdown) < 0) {
+		free(req);
+		conn_close(c);
+	}
+}
+
+/* ---- reading ---- */
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	/* One buffer for every connection: the loop calls on_read right after
+	 * this, and on_read copies what it keeps into the frame reader. */
+	*buf = uv_buf_init((char *)c->d->rbuf, sizeof(c->d->rbuf));
+}
+
+/* Dispatch every complete frame; stop when the connection closes. */
+static void conn_frames(struct conn *c)
+{
+	const uint8_t *p;
+	size_t len;
+
+	while (c->state != CONN_CLOSING) {
+		int rc = wire_reader_next(&c->rd, &p, &len);
+
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			conn_fail(c, ERR_FRAME_TOO_BIG, "frame larger than max_frame (%u bytes)",
+				  c->d->cfg.max_frame);
+			return;
+		}
+		c->last_seen_ms = uv_now(c->d->loop);
+		c->d->frames_in++;
+		if (c->iter != c->d->iter) {
+			c->iter = c->d->iter;
+			c->frames_iter = 0;
+		}
+		c->frames_iter++;
+		dispatch_frame(c, p, len);
+	}
+}
+
+/* Stop reading c for the rest of this loop iteration. */
+static void conn_pause(struct conn *c)
+{
+	struct hared *d = c->d;
+
+	if (d->npaused == d->paused_cap) {
+		uint32_t cap = d->paused_cap ? d->paused_cap * 2 : 16;
+		uint64_t *a = realloc(d->paused, cap * sizeof(*a));
+
+		if (!a)
+			return;	/* keep reading: fairness is not worth failing for */
+		d->paused = a;
+		d->paused_cap = cap;
+	}
+	d->paused[d->npaused++] = c->id;
+	c->paused = true;
+	uv_read_stop(&c->h.stream);
+}
+
+void conn_resume_paused(struct hared *d)
+{
+	uint32_t n = d->npaused;
+
+	d->iter++;
+	d->npaused = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct conn *c = conn_find(d, d->paused[i]);
+
+		if (!c || !c->paused)
+			continue;
+		c->paused = false;
+		if (uv_read_start(&c->h.stream, conn_on_alloc, conn_on_read) < 0)
+			conn_close(c);
+	}
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	int rc;
+
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			log_debug("conn=%" PRIu64 " peer=%s read: %s", c->id, c->peer,
+				  uv_strerror((int)nread));
+		conn_close(c);
+		return;
+	}
+	if (nread == 0 || c->state == CONN_CLOSING)
+		return;
+	rc = wire_reader_feed(&c->rd, buf->base, (size_t)nread);
+	conn_frames(c);
+	if (rc == ERR_FRAME_TOO_BIG)
+		conn_fail(c, ERR_FRAME_TOO_BIG, "frame larger than max_frame (%u bytes)",
+			  c->d->cfg.max_frame);
+	else if (rc < 0)
+		conn_fail(c, rc, "cannot buffer input: %s", err_str(rc));
+	else if (c->frames_iter >= CONN_FRAMES_PER_ITER && c->state != CONN_CLOSING && !c->paused)
+		conn_pause(c);
+}
+
+/* ---- accepting ---- */
+
+static void conn_peer_tcp(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+		else
+			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", ip);
+	uv_tcp_nodelay(&c->h.tcp, 1);
+}
+
+/* The Unix peer's uid names the user (SO_PEERCRED). */
+static void conn_peer_unix(struct conn *c)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	uv_os_fd_t fd;
+
+	snprintf(c->user, sizeof(c->user), "unknown");
+	if (uv_fileno(&c->h.handle, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		snprintf(c->peer, sizeof(c->peer), "unix");
+		return;
+	}
+	snprintf(c->peer, sizeof(c->peer), "uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
+	c->admin = cr.uid == 0;
+	if (getpwuid_r(cr.uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(c->user, sizeof(c->user), "%s", pw.pw_name);
+	else
+		snprintf(c->user, sizeof(c->user), "uid%u", (unsigned)cr.uid);
+}
+
+static void conn_on_close_orphan(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void conn_accept(uv_stream_t *srv, int status, enum conn_kind kind)
+{
+	struct hared *d = srv->data;
+	struct conn *c;
+
+	if (status < 0) {
+		log_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->d = d;
+	c->kind = kind;
+	c->h.handle.data = c;
+	if (kind == CONN_CLIENT_UNIX)
+		uv_pipe_init(d->loop, &c->h.pipe, 0);
+	else
+		uv_tcp_init(d->loop, &c->h.tcp);
+	c->id = ++d->next_conn_id;
+	if (uv_accept(srv, &c->h.stream) < 0 || d->stopping || conn_table_add(d, c) < 0) {
+		uv_close(&c->h.handle, conn_on_close_orphan);
+		return;
+	}
+	wire_reader_init(&c->rd, d->cfg.max_frame);
+	c->opened_ms = c->last_seen_ms = uv_now(d->loop);
+	if (kind == CONN_CLIENT_UNIX)
+		conn_peer_unix(c);
+	else
+		conn_peer_tcp(c);
+	log_debug("conn=%" PRIu64 " peer=%s accepted (%s)", c->id, c->peer,
+		  kind == CONN_AGENT ? "agent" : "client");
+	if (uv_read_start(&c->h.stream, conn_on_alloc, conn_on_read) < 0)
+		conn_close(c);
+}
+
+static void conn_on_agent(uv_stream_t *srv, int status)
+{
+	conn_accept(srv, status, CONN_AGENT);
+}
+
+static void conn_on_client_unix(uv_stream_t *srv, int status)
+{
+	conn_accept(srv, status, CONN_CLIENT_UNIX);
+}
+
+static void conn_on_client_tcp(uv_stream_t *srv, int status)
+{
+	conn_accept(srv, status, CONN_CLIENT_TCP);
+}
+
+/* ---- listening ---- */
+
+static int conn_listen_tcp(struct hared *d, uv_tcp_t *srv, bool *open, const char *addr,
+			   uv_connection_cb cb, int *port, char *errbuf, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), rc;
+	char why[160];
+
+	rc = hared_addr_parse(addr, &ss, why, sizeof(why));
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "%s: %s", addr, why);
+		return rc;
+	}
+	uv_tcp_init(d->loop, srv);
+	srv->data = d;
+	*open = true;
+	rc = uv_tcp_bind(srv, (struct sockaddr *)&ss, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)srv, CONN_BACKLOG, cb);
+	if (rc == 0)
+		rc = uv_tcp_getsockname(srv, (struct sockaddr *)&ss, &len);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, uv_strerror(rc));
+		return rc;
+	}
+	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+		      ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/* A socket file left by a daemon that died is removed; one that a live
+ * daemon answers on is not. */
+static int conn_unix_stale(const char *path, char *errbuf, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(errbuf, errlen, "client_socket %s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (rc == 0) {
+		snprintf(errbuf, errlen, "another daemon is listening on %s", path);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	return 0;
+}
+
+static int conn_listen_unix(struct hared *d, char *errbuf, size_t errlen)
+{
+	const char *path = d->cfg.client_socket;
+	int rc = conn_unix_stale(path, errbuf, errlen);
+
+	if (rc < 0)
+		return rc;
+	uv_pipe_init(d->loop, &d->client_srv, 0);
+	d->client_srv.data = d;
+	d->client_srv_open = true;
+	rc = uv_pipe_bind(&d->client_srv, path);
+	if (rc == 0 && chmod(path, (mode_t)d->cfg.client_socket_mode) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&d->client_srv, CONN_BACKLOG, conn_on_client_unix);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "cannot listen on %s: %s", path, uv_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+int conn_listen(struct hared *d, char *errbuf, size_t errlen)
+{
+	int rc = conn_listen_tcp(d, &d->agent_srv, &d->agent_srv_open, d->cfg.agent_listen,
+				 conn_on_agent, &d->agent_port, errbuf, errlen);
+
+	if (rc == 0)
+		rc = conn_listen_unix(d, errbuf, errlen);
+	if (rc == 0 && d->cfg.client_listen[0])
+		rc = conn_listen_tcp(d, &d->client_tcp_srv, &d->client_tcp_open,
+				     d->cfg.client_listen, conn_on_client_tcp, &d->client_port,
+				     errbuf, errlen);
+	return rc;
+}
+
+void conn_listen_stop(struct hared *d)
+{
+	if (d->agent_srv_open && !uv_is_closing((uv_handle_t *)&d->agent_srv))
+		uv_close((uv_handle_t *)&d->agent_srv, NULL);
+	if (d->client_tcp_open && !uv_is_closing((uv_handle_t *)&d->client_tcp_srv))
+		uv_close((uv_handle_t *)&d->client_tcp_srv, NULL);
+	if (d->client_srv_open && !uv_is_closing((uv_handle_t *)&d->client_srv)) {
+		uv_close((uv_handle_t *)&d->client_srv, NULL);
+		unlink(d->cfg.client_socket);
+	}
+}
+
+/* ---- agents ---- */
+
+int conn_agent_bind(struct hared *d, struct conn *c, uint32_t agent_id)
+{
+	struct conn *old;
+
+	if (agent_id >= d->agent_conn_cap) {
+		uint32_t cap = d->agent_conn_cap ? d->agent_conn_cap : 16;
+		uint64_t *a;
+
+		while (cap <= agent_id)
+			cap *= 2;
+		a = realloc(d->agent_conn, cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		memset(a + d->agent_conn_cap, 0, (cap - d->agent_conn_cap) * sizeof(*a));
+		d->agent_conn = a;
+		d->agent_conn_cap = cap;
+	}
+	old = d->agent_conn[agent_id] ? conn_find(d, d->agent_conn[agent_id]) : NULL;
+	d->agent_conn[agent_id] = c->id;
+	c->agent_id = agent_id;
+	if (old && old != c)
+		conn_fail(old, -ECONNRESET, "node %s connected again; closing this session",
+			  old->node);
+	return 0;
+}
+
+int conn_agent_send(void *user, uint32_t agent_id, const Hare__FromDaemon *m)
+{
+	struct hared *d = user;
+	struct conn *c;
+
+	if (agent_id >= d->agent_conn_cap || !d->agent_conn[agent_id])
+		return -ENOTCONN;
+	c = conn_find(d, d->agent_conn[agent_id]);
+	return c ? conn_send(c, m) : -ENOTCONN;
+}
+
+void conn_expire(struct hared *d)
+{
+	uint64_t now = uv_now(d->loop);
+	uint64_t hb_ms = (uint64_t)(d->cfg.heartbeat_timeout_s * 1000);
+
+	for (struct conn *c = d->conns; c; c = c->next) {
+		if (c->state == CONN_NEW && now - c->opened_ms > CONN_HELLO_TIMEOUT_MS)
+			conn_fail(c, -ETIMEDOUT, "no hello within %d s", CONN_HELLO_TIMEOUT_MS / 1000);
+		else if (c->kind == CONN_AGENT && c->state != CONN_CLOSING &&
+			 now - c->last_seen_ms > hb_ms)
+			conn_fail(c, -ETIMEDOUT, "agent %s silent for %.0f s", c->node[0] ? c->node : "?",
+				  d->cfg.heartbeat_timeout_s);
+	}
+}

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/* Decode a frame, check the message against the session state, run the
+ * session handshake (hello, challenge, auth, register) and hand work
+ * messages to the driver and requests to the client handlers. */
+#include "dispatch.h"
+
+#include "auth.h"
+#include "clients.h"
+#include "conn.h"
+#include "driver.h"
+#include "err.h"
+#include "frame.h"
+#include "hared.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
+{
+	switch (m) {
+	case HARE__TO_DAEMON__MSG_HELLO: return "Hello";
+	case HARE__TO_DAEMON__MSG_AUTH: return "Auth";
+	case HARE__TO_DAEMON__MSG_REGISTER: return "Register";
+	case HARE__TO_DAEMON__MSG_HEARTBEAT: return "Heartbeat";
+	case HARE__TO_DAEMON__MSG_ROUND_REPORT: return "RoundReport";
+	case HARE__TO_DAEMON__MSG_TASK_EXIT: return "TaskExit";
+	case HARE__TO_DAEMON__MSG_RENDEZVOUS: return "Rendezvous";
+	case HARE__TO_DAEMON__MSG_SUBMIT: return "Submit";
+	case HARE__TO_DAEMON__MSG_QUEUE: return "QueueRequest";
+	case HARE__TO_DAEMON__MSG_SHOW: return "ShowRequest";
+	case HARE__TO_DAEMON__MSG_CANCEL: return "CancelRequest";
+	case HARE__TO_DAEMON__MSG_NODES: return "NodesRequest";
+	default: return "unknown message";
+	}
+}
+
+static const char *dispatch_state_name(enum conn_state s)
+{
+	static const char *const names[] = {
+		[CONN_NEW] = "before hello", [CONN_CHALLENGED] = "before auth",
+		[CONN_AUTHED] = "before register", [CONN_READY] = "in an agent session",
+		[CONN_CLIENT] = "in a client session", [CONN_CLOSING] = "while closing",
+	};
+
+	return names[s];
+}
+
+/* Which state a message needs; CONN_CLOSING: never allowed. */
+static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
+{
+	switch (m) {
+	case HARE__TO_DAEMON__MSG_HELLO:
+		return s == CONN_NEW;
+	case HARE__TO_DAEMON__MSG_AUTH:
+		return s == CONN_CHALLENGED;
+	case HARE__TO_DAEMON__MSG_REGISTER:
+		return s == CONN_AUTHED || s == CONN_READY;
+	case HARE__TO_DAEMON__MSG_HEARTBEAT:
+	case HARE__TO_DAEMON__MSG_ROUND_REPORT:
+	case HARE__TO_DAEMON__MSG_TASK_EXIT:
+	case HARE__TO_DAEMON__MSG_RENDEZVOUS:
+		return s == CONN_READY;
+	case HARE__TO_DAEMON__MSG_SUBMIT:
+	case HARE__TO_DAEMON__MSG_QUEUE:
+	case HARE__TO_DAEMON__MSG_SHOW:
+	case HARE__TO_DAEMON__MSG_CANCEL:
+	case HARE__TO_DAEMON__MSG_NODES:
+		return s == CONN_CLIENT;
+	default:
+		return false;
+	}
+}
+
+static void dispatch_welcome(struct conn *c, uint32_t agent_id)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Welcome w = HARE__WELCOME__INIT;
+
+	w.version = HARE__VERSION__PROTOCOL_VERSION;
+	w.has_agent_id = agent_id != 0;
+	w.agent_id = agent_id;
+	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;
+	m.welcome = &w;
+	conn_send(c, &m);
+}
+
+static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Challenge ch = HARE__CHALLENGE__INIT;
+	size_t len = h->node ? strlen(h->node) : 0;
+
+	if (len == 0 || len >= sizeof(c->node)) {
+		conn_fail(c, ERR_PROTO, "agent hello needs a node name of 1 to %zu characters",
+			  sizeof(c->node) - 1);
+		return;
+	}
+	memcpy(c->node, h->node, len + 1);
+	if (auth_nonce_fill(c->nonce) < 0) {
+		conn_fail(c, -EIO, "cannot draw a challenge");
+		return;
+	}
+	ch.nonce.data = c->nonce;
+	ch.nonce.len = AUTH_NONCE_LEN;
+	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
+	m.challenge = &ch;
+	if (conn_send(c, &m) == 0)
+		c->state = CONN_CHALLENGED;
+}
+
+static void dispatch_hello(struct conn *c, const Hare__Hello *h)
+{
+	struct hared *d = c->d;
+	bool agent_port = c->kind == CONN_AGENT;
+
+	if (h->version != HARE__VERSION__PROTOCOL_VERSION) {
+		conn_fail(c, ERR_PROTO, "protocol version %u not supported (this daemon speaks %d)",
+			  h->version, HARE__VERSION__PROTOCOL_VERSION);
+		return;
+	}
+	if (agent_port != (h->role == HARE__ROLE__ROLE_AGENT)) {
+		conn_fail(c, ERR_PROTO, agent_port ? "this port is for agents" :
+			  "this socket is for clients; agents connect to agent_listen");
+		return;
+	}
+	if (agent_port) {
+		dispatch_hello_agent(c, h);
+		return;
+	}
+	if (c->kind == CONN_CLIENT_TCP) {
+		if (!h->token || !auth_token_equal(d->token, d->tokenlen, h->token)) {
+			conn_fail(c, -EACCES, "wrong or missing client token");
+			return;
+		}
+		snprintf(c->user, sizeof(c->user), "remote");
+	}
+	c->state = CONN_CLIENT;
+	dispatch_welcome(c, 0);
+}
+
+static void dispatch_auth(struct conn *c, const Hare__Auth *a)
+{
+	struct hared *d = c->d;
+	int id;
+
+	if (!auth_mac_verify(d->key, d->keylen, c->nonce, c->node, a->mac.data, a->mac.len)) {
+		conn_fail(c, -EACCES, "authentication failed for node %s (wrong cluster key?)",
+			  c->node);
+		return;
+	}
+	id = driver_agent_attach(d->drv, c->node, c->peer);
+	if (id < 0) {
+		conn_fail(c, id, id == -EINVAL ? "node name '%s' must be letters, digits, '.', '_' "
+			  "or '-'" : "node %s refused: too many nodes", c->node);
+		return;
+	}
+	if (conn_agent_bind(d, c, (uint32_t)id) < 0) {
+		driver_agent_detach(d->drv, (uint32_t)id);
+		conn_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	c->state = CONN_AUTHED;
+	log_info("node=%s agent=%d peer=%s authenticated", c->node, id, c->peer);
+	dispatch_welcome(c, (uint32_t)id);
+}
+
+static void dispatch_register(struct conn *c, const Hare__Register *r)
+{
+	char why[256];
+	int rc = driver_agent_register(c->d->drv, c->agent_id, r, why, sizeof(why));
+
+	if (rc < 0) {
+		conn_fail(c, rc, "register refused: %s", why);
+		return;
+	}
+	c->state = CONN_READY;
+}
+
+/* Messages of an established session. */
+static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
+{
+	struct driver *drv = c->d->drv;
+
+	switch (m->msg_case) {
+	case HARE__TO_DAEMON__MSG_HEARTBEAT:
+		driver_agent_heartbeat(drv, c->agent_id, m->heartbeat);
+		break;
+	case HARE__TO_DAEMON__MSG_ROUND_REPORT:
+		driver_round_report(drv, c->agent_id, m->round_report);
+		break;
+	case HARE__TO_DAEMON__MSG_TASK_EXIT:
+		driver_task_exit(drv, c->agent_id, m->task_exit);
+		break;
+	case HARE__TO_DAEMON__MSG_RENDEZVOUS:
+		driver_rendezvous(drv, c->agent_id, m->rendezvous);
+		break;
+	case HARE__TO_DAEMON__MSG_SUBMIT:
+		clients_submit(c, m->submit);
+		break;
+	case HARE__TO_DAEMON__MSG_QUEUE:
+		clients_queue(c, m->queue);
+		break;
+	case HARE__TO_DAEMON__MSG_SHOW:
+		clients_show(c, m->show);
+		break;
+	case HARE__TO_DAEMON__MSG_CANCEL:
+		clients_cancel(c, m->cancel);
+		break;
+	case HARE__TO_DAEMON__MSG_NODES:
+		clients_nodes(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void dispatch_msg(struct conn *c, const Hare__ToDaemon *m)
+{
+	if (!dispatch_allowed(m->msg_case, c->state)) {
+		conn_fail(c, ERR_PROTO, "unexpected %s %s", dispatch_msg_name(m->msg_case),
+			  dispatch_state_name(c->state));
+		return;
+	}
+	switch (m->msg_case) {
+	case HARE__TO_DAEMON__MSG_HELLO:
+		dispatch_hello(c, m->hello);
+		break;
+	case HARE__TO_DAEMON__MSG_AUTH:
+		dispatch_auth(c, m->auth);
+		break;
+	case HARE__TO_DAEMON__MSG_REGISTER:
+		dispatch_register(c, m->register_);
+		break;
+	default:
+		dispatch_session(c, m);
+		break;
+	}
+}
+
+void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
+{
+	Hare__ToDaemon *m = NULL;
+	int rc = wire_decode_to_daemon(payload, len, &m);
+
+	if (rc < 0) {
+		conn_fail(c, ERR_PROTO, "malformed frame (%zu bytes): not a valid ToDaemon message",
+			  len);
+		return;
+	}
+	dispatch_msg(c, m);
+	hare__to_daemon__free_unpacked(m, NULL);
+}

@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: MIT */
+/* The scheduling driver's core: the table of active jobs, their perf from
+ * the profile, leases started and stopped with TaskStart/TaskStop, job
+ * completion, and the life cycle of the driver itself (plans: driver_plan.c). */
+#include "driver_impl.h"
+
+#include "err.h"
+#include "log.h"
+#include "profile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+double driver_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int drv_speed_loaded(void *user, const char *model, const char *gpu_type, double ratio,
+			    double rounds)
+{
+	struct driver *d = user;
+	int m = profile_model_find(d->prof, model), t = profile_gpu_type_find(d->prof, gpu_type);
+
+	if (m < 0 || t < 0 || (uint32_t)t >= d->ntypes || !(ratio > 0.05 && ratio < 20) ||
+	    !isfinite(rounds))
+		return 0;	/* a model or type no longer profiled: forget it */
+	d->ratio[(size_t)m * d->ntypes + (size_t)t] = ratio;
+	d->ratio_rounds[(size_t)m * d->ntypes + (size_t)t] = rounds;
+	return 0;
+}
+
+static int drv_tables_init(struct driver *d)
+{
+	size_t n;
+
+	d->ntypes = profile_gpu_type_count(d->prof);
+	if (d->ntypes > SCHED_MAX_TYPES)
+		d->ntypes = SCHED_MAX_TYPES;
+	for (uint32_t t = 0; t < d->ntypes; t++)
+		snprintf(d->type_names[t], SCHED_TYPE_NAME, "%s", profile_gpu_type_name(d->prof, t));
+	d->nmodels = profile_model_count(d->prof);
+	n = (size_t)(d->nmodels ? d->nmodels : 1) * (d->ntypes ? d->ntypes : 1);
+	d->ratio = malloc(n * sizeof(double));
+	d->ratio_rounds = calloc(n, sizeof(double));
+	d->ratio_dirty = calloc(n, sizeof(bool));
+	if (!d->ratio || !d->ratio_rounds || !d->ratio_dirty)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		d->ratio[i] = 1.0;
+	if (d->st)
+		store_speeds_load(d->st, drv_speed_loaded, d);
+	return 0;
+}
+
+static void drv_policy_error(const char *name, int rc, char *errbuf, size_t errlen)
+{
+	const char *const *names = sched_policy_names();
+	size_t off;
+
+	if (rc != ERR_UNKNOWN_POLICY) {
+		snprintf(errbuf, errlen, "policy %s: %s", name, err_str(rc));
+		return;
+	}
+	off = (size_t)snprintf(errbuf, errlen, "unknown policy '%s' (known:", name);
+	for (size_t i = 0; names[i] && off < errlen; i++)
+		off += (size_t)snprintf(errbuf + off, errlen - off, " %s", names[i]);
+	if (off < errlen)
+		snprintf(errbuf + off, errlen - off, ")");
+}
+
+int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profile *prof,
+	       struct store *st, driver_send_cb send, void *send_user, struct driver **out,
+	       char *errbuf, size_t errlen)
+{
+	struct sched_options so;
+	struct driver *d = calloc(1, sizeof(*d));
+	int rc;
+
+	*out = NULL;
+	if (!d)
+		return -ENOMEM;
+	d->loop = loop;
+	d->o = *o;
+	snprintf(d->policy_name, sizeof(d->policy_name), "%s", o->policy ? o->policy : "hare");
+	d->o.policy = d->policy_name;
+	if (!(d->o.time_scale > 0))
+		d->o.time_scale = 1;
+	d->prof = prof;
+	d->st = st;
+	d->send = send;
+	d->send_user = send_user;
+	sched_options_default(&so);
+	rc = sched_policy_new(d->policy_name, &so, &d->policy);
+	if (rc < 0) {
+		drv_policy_error(d->policy_name, rc, errbuf, errlen);
+		free(d);
+		return rc;
+	}
+	rc = drv_tables_init(d);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "out of memory");
+		d->closing = true;
+		driver_free(d);
+		return rc;
+	}
+	d->next_lease = (uint64_t)(driver_now() * 1e6);
+	uv_timer_init(loop, &d->debounce);
+	uv_timer_init(loop, &d->replan_at);
+	uv_timer_init(loop, &d->grace_timer);
+	d->debounce.data = d->replan_at.data = d->grace_timer.data = d;
+	*out = d;
+	return 0;
+}
+
+void driver_close(struct driver *d)
+{
+	if (!d || d->closing)
+		return;
+	d->closing = true;
+	uv_close((uv_handle_t *)&d->debounce, NULL);
+	uv_close((uv_handle_t *)&d->replan_at, NULL);
+	uv_close((uv_handle_t *)&d->grace_timer, NULL);
+}
+
+static void drv_job_free(struct drv_job *j)
+{
+	if (!j)
+		return;
+	free(j->lease.ranks);
+	free(j->adopt);
+	free(j);
+}
+
+void driver_free(struct driver *d)
+{
+	if (!d)
+		return;
+	for (uint32_t i = 0; i < d->njobs; i++)
+		drv_job_free(d->jobs[i]);
+	for (uint32_t i = 0; i < d->nnodes; i++)
+		free(d->nodes[i].gpus);
+	free(d->jobs);
+	free(d->nodes);
+	free(d->forget);
+	free(d->dirty);
+	free(d->ratio);
+	free(d->ratio_rounds);
+	free(d->ratio_dirty);
+	sched_policy_free(d->policy);
+	free(d);
+}
+
+/* ---- the job table (ascending ids; ids grow, so inserts append) ---- */
+
+int driver_job_index(const struct driver *d, uint64_t id)
+{
+	uint32_t lo = 0, hi = d->njobs;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (d->jobs[mid]->rec.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < d->njobs && d->jobs[lo]->rec.id == id ? (int)lo : -1;
+}
+
+struct drv_job *driver_job_get(struct driver *d, uint64_t id)
+{
+	int i = driver_job_index(d, id);
+
+	return i < 0 ? NULL : d->jobs[i];
+}
+
+const struct drv_job *driver_job_find(const struct driver *d, uint64_t id)
+{
+	int i = driver_job_index(d, id);
+
+	return i < 0 ? NULL : d->jobs[i];
+}
+
+uint32_t driver_job_count(const struct driver *d)
+{
+	return d->njobs;
+}
+
+const struct drv_job *driver_job_at(const struct driver *d, uint32_t i)
+{
+	return i < d->njobs ? d->jobs[i] : NULL;
+}
+
+static int drv_jobs_insert(struct driver *d, struct drv_job *j)
+{
+	uint32_t pos = d->njobs;
+
+	if (d->njobs == d->jobs_cap) {
+		uint32_t cap = d->jobs_cap ? d->jobs_cap * 2 : 64;
+		struct drv_job **a = realloc(d->jobs, cap * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		d->jobs = a;
+		d->jobs_cap = cap;
+	}
+	if (driver_job_index(d, j->rec.id) >= 0)
+		return -EEXIST;
+	while (pos > 0 && d->jobs[pos - 1]->rec.id > j->rec.id)
+		pos--;
+	memmove(&d->jobs[pos + 1], &d->jobs[pos], (d->njobs - pos) * sizeof(*d->jobs));
+	d->jobs[pos] = j;
+	d->njobs++;
+	return 0;
+}
+
+static void drv_jobs_remove(struct driver *d, uint64_t id)
+{
+	int i = driver_job_index(d, id);
+
+	if (i < 0)
+		return;
+	memmove(&d->jobs[i], &d->jobs[i + 1], (d->njobs - (uint32_t)i - 1) * sizeof(*d->jobs));
+	d->njobs--;
+}
+
+/* ---- perf ---- */
+
+static void drv_names_list(const struct profile *p, bool models, char *buf, size_t len)
+{
+	uint32_t n = models ? profile_model_count(p) : profile_gpu_type_count(p);
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+					models ? profile_model_name(p, i) : profile_gpu_type_name(p, i));
+}
+
+/* Zero the compute time of every type the job does not allow. */
+static int drv_perf_restrict(const struct profile *prof, const struct store_job *job,
+			     struct sched_perf *perf, uint32_t ntypes, char *errbuf, size_t errlen)
+{
+	bool allowed[SCHED_MAX_TYPES] = { false };
+	char known[256];
+
+	if (job->ntypes == 0)
+		return 0;
+	for (uint32_t i = 0; i < job->ntypes && i < STORE_MAX_TYPES; i++) {
+		int t = profile_gpu_type_find(prof, job->types[i]);
+
+		if (t < 0 || (uint32_t)t >= ntypes) {
+			drv_names_list(prof, false, known, sizeof(known));
+			snprintf(errbuf, errlen, "unknown GPU type '%s' (known: %s)", job->types[i],
+				 known);
+			return ERR_UNKNOWN_GPU;
+		}
+		allowed[t] = true;
+	}
+	for (uint32_t t = 0; t < ntypes; t++)
+		if (!allowed[t])
+			perf->compute_s[t] = 0;
+	return 0;
+}
+
+int driver_perf_fill(const struct profile *prof, const struct store_job *job, uint32_t *model,
+		     struct sched_perf *perf, char *errbuf, size_t errlen)
+{
+	const char *names[SCHED_MAX_TYPES];
+	uint32_t ntypes = profile_gpu_type_count(prof);
+	char known[512];
+	int m, rc;
+
+	m = profile_model_find(prof, job->model);
+	if (m < 0) {
+		drv_names_list(prof, true, known, sizeof(known));
+		snprintf(errbuf, errlen, "unknown model '%s' (known: %s)", job->model, known);
+		return ERR_UNKNOWN_MODEL;
+	}
+	if (ntypes > SCHED_MAX_TYPES)
+		ntypes = SCHED_MAX_TYPES;
+	for (uint32_t t = 0; t < ntypes; t++)
+		names[t] = profile_gpu_type_name(prof, t);
+	rc = profile_perf_fill(prof, (uint32_t)m, names, ntypes, perf, errbuf, errlen);
+	if (rc == 0)
+		rc = drv_perf_restrict(prof, job, perf, ntypes, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (!(sched_perf_fastest(perf, ntypes) > 0)) {
+		snprintf(errbuf, errlen, "model '%s' has no profile on any allowed GPU type",
+			 job->model);
+		return ERR_NO_CAPACITY;
+	}
+	*model = (uint32_t)m;
+	return 0;
+}
+
+/* Plans run in wall seconds with the learned speeds: perf = perf_prof x
+ * ratio / time_scale. */
+void driver_job_perf_scale(struct driver *d, struct drv_job *j)
+{
+	double ts = d->o.time_scale;
+
+	j->perf = j->perf_prof;
+	for (uint32_t t = 0; t < d->ntypes; t++)
+		j->perf.compute_s[t] *= d->ratio[(size_t)j->model * d->ntypes + t] / ts;
+	for (uint32_t i = 0; i < SCHED_SYNC_POINTS; i++) {
+		j->perf.sync_s[i][0] /= ts;
+		j->perf.sync_s[i][1] /= ts;
+	}
+	j->perf.restart_s /= ts;
+}
+
+static struct drv_job *drv_job_new(struct driver *d, const struct store_job *rec, char *errbuf,
+				   size_t errlen, int *rc)
+{
+	struct drv_job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	j->rec = *rec;
+	*rc = driver_perf_fill(d->prof, rec, &j->model, &j->perf_prof, errbuf, errlen);
+	if (*rc < 0) {
+		free(j);
+		return NULL;
+	}
+	if (j->rec.min_gpus == 0)
+		j->rec.min_gpus = 1;
+	if (j->rec.max_gpus == 0 || j->rec.max_gpus > j->rec.tasks)
+		j->rec.max_gpus = j->rec.tasks;
+	j->order = UINT32_MAX;
+	speed_model_init(&j->speed, 0);
+	driver_job_perf_scale(d, j);
+	return j;
+}
+
+int driver_job_load(struct driver *d, const struct store_job *rec)
+{
+	char why[256];
+	struct drv_job *j;
+	int rc;
+
+	if (rec->state != STORE_QUEUED && rec->state != STORE_RUNNING)
+		return 0;
+	j = drv_job_new(d, rec, why, sizeof(why), &rc);
+	if (!j && rc == -ENOMEM)
+		return rc;
+	if (!j) {
+		/* The profile changed under a stored job: it can never run. */
+		log_warn("job=%" PRIu64 " cannot be scheduled any more: %s; marking it FAILED",
+			 rec->id, why);
+		if (d->st) {
+			store_job_state(d->st, rec->id, STORE_FAILED, driver_now());
+			store_event(d->st, driver_now(), rec->id, "fail", why);
+		}
+		return 0;
+	}
+	j->adopt_wait = rec->state == STORE_RUNNING;
+	rc = drv_jobs_insert(d, j);
+	if (rc < 0)
+		drv_job_free(j);
+	return rc == -EEXIST ? 0 : rc;
+}
+
+int driver_job_add(struct driver *d, const struct store_job *rec, char *errbuf, size_t errlen)
+{
+	struct drv_job *j;
+	char detail[160];
+	int rc;
+
+	j = drv_job_new(d, rec, errbuf, errlen, &rc);
+	if (!j)
+		return rc;
+	j->rec.state = STORE_QUEUED;
+	rc = drv_jobs_insert(d, j);
+	if (rc < 0) {
+		drv_job_free(j);
+		snprintf(errbuf, errlen, "job %" PRIu64 ": %s", rec->id, strerror(-rc));
+		return rc;
+	}
+	snprintf(detail, sizeof(detail), "user=%s model=%s tasks=%u rounds=%" PRIu64 " weight=%g",
+		 rec->user, rec->model, rec->tasks, rec->rounds_total, rec->weight);
+	if (d->st)
+		store_event(d->st, driver_now(), rec->id, "submit", detail);
+	log_info("job=%" PRIu64 " submitted %s", rec->id, detail);
+	driver_replan_request(d);
+	return 0;
+}
+
+/* ---- leases ---- */
+
+int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
+		     const char *reason)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__TaskStop ts = HARE__TASK_STOP__INIT;
+
+	if (node >= d->nnodes || !d->nodes[node].attached)
+		return -ENOTCONN;
+	ts.job_id = job;
+	ts.lease_id = lease;
+	ts.reason = (char *)reason;
+	m.msg_case = HARE__FROM_DAEMON__MSG_TASK_STOP;
+	m.task_stop = &ts;
+	return d->send(d->send_user, d->nodes[node].agent_id, &m);
+}
+
+/* "node/index*tasks,..." for logs and events. */
+void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < j->lease.nranks && off < len; i++) {
+		const struct drv_rank *r = &j->lease.ranks[i];
+		const struct drv_node *n = &d->nodes[r->node];
+
+		off += (size_t)snprintf(buf + off, len - off, "%s%s/%u*%u", i ? "," : "", n->name,
+					r->slot < n->ngpus ? n->gpus[r->slot].index : 0, r->tasks);
+	}
+}
+
+/* Release the GPUs a lease holds and account its GPU time; no messages. */
+static void drv_lease_release(struct driver *d, struct drv_job *j)
+{
+	double now = driver_now();
+
+	for (uint32_t i = 0; i < j->lease.nranks; i++) {
+		const struct drv_rank *r = &j->lease.ranks[i];
+
+		if (r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus &&
+		    d->nodes[r->node].gpus[r->slot].job_id == j->rec.id)
+			d->nodes[r->node].gpus[r->slot].job_id = 0;
+	}
+	if (j->lease.id && now > j->lease.start)
+		j->attained_gpu_s += (now - j->lease.start) * j->lease.nranks;
+	if (j->lease.id)
+		j->last_run = now;
+	free(j->lease.ranks);
+	memset(&j->lease, 0, sizeof(j->lease));
+}
+
+void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
+{
+	for (uint32_t i = 0; i < j->lease.nranks; i++) {
+		const struct drv_rank *r = &j->lease.ranks[i];
+		bool dup = false;
+
+		if (r->exited)
+			continue;
+		/* One TaskStop per agent: it stops every rank of the lease it runs. */
+		for (uint32_t k = 0; k < i && !dup; k++)
+			dup = j->lease.ranks[k].node == r->node && !j->lease.ranks[k].exited;
+		if (!dup)
+			driver_send_stop(d, r->node, j->rec.id, j->lease.id, reason);
+	}
+	drv_lease_release(d, j);
+}
+
+/* Profile-second round time of a lease and its sync part. */
+static double drv_round_s(const struct driver *d, const struct drv_job *j,
+			  const struct drv_rank *ranks, uint32_t n, double *sync_s)
+{
+	double busiest = 0;
+	bool spread = false;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct drv_gpu *g = &d->nodes[ranks[i].node].gpus[ranks[i].slot];
+		double t = ranks[i].tasks * j->perf_prof.compute_s[g->type];
+
+		busiest = fmax(busiest, t);
+		spread |= ranks[i].node != ranks[0].node;
+	}
+	*sync_s = sched_sync_time(&j->perf_prof, n, spread);
+	return busiest + *sync_s;
+}
+
+static void drv_send_start(struct driver *d, const struct drv_job *j, uint32_t rank,
+			   double sync_s, double restart_s)
+{
+	const struct drv_rank *r = &j->lease.ranks[rank];
+	const struct drv_node *n = &d->nodes[r->node];
+	const struct drv_gpu *g = &n->gpus[r->slot];
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__TaskStart ts = HARE__TASK_START__INIT;
+
+	ts.job_id = j->rec.id;
+	ts.lease_id = j->lease.id;
+	ts.model = (char *)j->rec.model;
+	ts.rank = rank;
+	ts.world_size = j->lease.nranks;
+	ts.gpu_index = g->index;
+	ts.tasks = r->tasks;
+	ts.job_tasks = j->rec.tasks;
+	ts.round_first = j->lease.round_first;
+	ts.round_count = j->rec.rounds_total - j->lease.round_first;
+	ts.has_time_scale = ts.has_seed = ts.has_compute_s = ts.has_sync_s = true;
+	ts.time_scale = d->o.time_scale;
+	ts.master_addr = (char *)d->nodes[j->lease.ranks[0].node].addr;
+	ts.has_master_port = true;
+	ts.master_port = 20000 + (uint32_t)(j->lease.id % 20000);
+	ts.seed = j->rec.id;
+	ts.command = j->rec.command[0] ? (char *)j->rec.command : NULL;
+	ts.compute_s = j->perf_prof.compute_s[g->type];
+	ts.sync_s = sync_s;
+	ts.has_noise_cv = ts.has_round_s = ts.has_restart_s = true;
+	ts.noise_cv = d->o.noise_cv;
+	ts.gpu_type = (char *)d->type_names[g->type];
+	ts.round_s = j->lease.round_s;
+	ts.restart_s = restart_s;
+	m.msg_case = HARE__FROM_DAEMON__MSG_TASK_START;
+	m.task_start = &ts;
+	if (d->send(d->send_user, n->agent_id, &m) < 0)
+		log_warn("job=%" PRIu64 " lease=%" PRIu64 " rank=%u: TaskStart to node %s failed",
+			 j->rec.id, j->lease.id, rank, n->name);
+}
+
+/* Start a lease of j on ranks (nodes and slots checked free by the caller). */
+int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_rank *ranks,
+		       uint32_t n)
+{
+	double now = driver_now(), sync_s, restart_s = 0;
+	struct drv_rank *r = calloc(n, sizeof(*r));
+	char where[512];
+
+	if (!r)
+		return -ENOMEM;
+	memcpy(r, ranks, n * sizeof(*r));
+	j->lease = (struct drv_lease){ .id = d->next_lease++, .round_first = j->rec.rounds_done,
+				       .nranks = n, .ranks = r, .start = now };
+	for (uint32_t i = 0; i < n; i++) {
+		r[i].round_end = j->rec.rounds_done;
+		r[i].exited = false;
+		d->nodes[r[i].node].gpus[r[i].slot].job_id = j->rec.id;
+	}
+	j->lease.round_s = drv_round_s(d, j, r, n, &sync_s);
+	if (j->rec.start_time > 0) {
+		restart_s = j->perf_prof.restart_s;
+		j->rec.restarts++;
+		if (d->st)
+			store_job_restarted(d->st, j->rec.id, j->rec.restarts);
+	} else {
+		j->rec.start_time = now;
+	}
+	j->rec.state = STORE_RUNNING;
+	j->last_run = now;
+	driver_rank_to_text(d, j, where, sizeof(where));
+	if (d->st) {
+		char detail[600];
+
+		snprintf(detail, sizeof(detail), "lease=%" PRIu64 " gpus=%s", j->lease.id, where);
+		store_job_state(d->st, j->rec.id, STORE_RUNNING, now);
+		store_event(d->st, now, j->rec.id, j->rec.restarts ? "restart" : "start", detail);
+	}
+	log_info("job=%" PRIu64 " lease=%" PRIu64 " start gpus=%s round_first=%" PRIu64
+		 " round_s=%.4f restarts=%u", j->rec.id, j->lease.id, where, j->lease.round_first,
+		 j->lease.round_s, j->rec.restarts);
+	for (uint32_t i = 0; i < n; i++)
+		drv_send_start(d, j, i, sync_s, restart_s);
+	return 0;
+}
+
+void driver_job_requeue_only(struct driver *d, struct drv_job *j, const char *kind, const char *why)
+{
+	double now = driver_now();
+	uint64_t lease = j->lease.id;
+
+	driver_lease_stop(d, j, why);
+	j->rec.state = STORE_QUEUED;
+	if (d->st) {
+		store_job_state(d->st, j->rec.id, STORE_QUEUED, now);
+		store_event(d->st, now, j->rec.id, kind, why);
+	}
+	log_info("job=%" PRIu64 " lease=%" PRIu64 " %s: %s", j->rec.id, lease, kind, why);
+}
+
+void driver_job_requeue(struct driver *d, struct drv_job *j, const char *kind, const char *why)
+{
+	driver_job_requeue_only(d, j, kind, why);
+	driver_replan_request(d);
+}
+
+static const char *drv_state_kind(enum store_job_state s)
+{
+	switch (s) {
+	case STORE_DONE:
+		return "done";
+	case STORE_CANCELLED:
+		return "cancel";
+	case STORE_FAILED:
+		return "fail";
+	default:
+		return "state";
+	}
+}
+
+static void drv_forget(struct driver *d, uint64_t id)
+{
+	if (!d->inflight) {
+		sched_policy_forget(d->policy, (uint32_t)id);
+		return;
+	}
+	if (d->nforget == d->forget_cap) {
+		uint32_t cap = d->forget_cap ? d->forget_cap * 2 : 16;
+		uint32_t *f = realloc(d->forget, cap * sizeof(*f));
+
+		if (!f)
+			return;	/* the policy keeps a little state for a gone job */
+		d->forget = f;
+		d->forget_cap = cap;
+	}
+	d->forget[d->nforget++] = (uint32_t)id;
+}
+
+void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state state,
+		       const char *why)
+{
+	double now = driver_now();
+
+	if (state == STORE_DONE)
+		drv_lease_release(d, j);	/* its workers end on their own */
+	else
+		driver_lease_stop(d, j, why);
+	driver_adopt_drop(d, j);
+	j->rec.state = state;
+	j->rec.finish_time = now;
+	if (d->st) {
+		store_job_progress(d->st, j->rec.id, j->rec.rounds_done, j->rec.loss);
+		store_job_state(d->st, j->rec.id, state, now);
+		store_event(d->st, now, j->rec.id, drv_state_kind(state), why);
+	}
+	log_info("job=%" PRIu64 " %s rounds=%" PRIu64 "/%" PRIu64 " restarts=%u: %s", j->rec.id,
+		 drv_state_kind(state), j->rec.rounds_done, j->rec.rounds_total, j->rec.restarts, why);
+	drv_jobs_remove(d, j->rec.id);
+	drv_forget(d, j->rec.id);
+	drv_job_free(j);
+	driver_replan_request(d);
+}
+
+int driver_job_cancel(struct driver *d, uint64_t id, const char *user, bool admin, char *msg,
+		      size_t msglen)
+{
+	struct drv_job *j = driver_job_get(d, id);
+	char why[128];
+
+	if (!j) {
+		snprintf(msg, msglen, "job %" PRIu64 " is not queued or running", id);
+		return -ENOENT;
+	}
+	if (!admin && strcmp(j->rec.user, user) != 0) {
+		snprintf(msg, msglen, "job %" PRIu64 " belongs to %s; only its owner or root may "
+			 "cancel it", id, j->rec.user);
+		return -EPERM;
+	}
+	snprintf(why, sizeof(why), "cancelled by %s", user);
+	driver_job_finish(d, j, STORE_CANCELLED, why);
+	snprintf(msg, msglen, "job %" PRIu64 " cancelled", id);
+	return 0;
+}

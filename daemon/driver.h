@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/* hared's scheduling driver: active jobs, the cluster built from registered
+ * agents, debounced re-plans with the policy off the loop thread, plans
+ * applied as leases (TaskStart/TaskStop to agents), progress from round
+ * reports, speed learning, completion, and adoption after a restart. */
+#ifndef HARE_DAEMON_DRIVER_H
+#define HARE_DAEMON_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "hare.pb-c.h"
+#include "sched.h"
+#include "speed.h"
+#include "store.h"
+
+struct profile;
+struct driver;
+struct driver_snapshot;
+
+#define DRIVER_MAX_GPUS 64		/* tasks (and so GPUs) of one job */
+#define DRIVER_MAX_NODES 4096
+#define DRIVER_MAX_NODE_GPUS 128
+#define DRIVER_NODE_NAME 64
+
+/* Deliver msg to the agent with this id (its current connection). Runs on
+ * the loop thread; msg is borrowed. 0, or a negative code (agent gone). */
+typedef int (*driver_send_cb)(void *user, uint32_t agent_id, const Hare__FromDaemon *msg);
+
+struct driver_opts {
+	const char *policy;		/* solver policy name */
+	double time_scale;		/* profile seconds per wall second, > 0 */
+	double noise_cv;		/* emulated straggler noise sent in TaskStart */
+	uint32_t replan_debounce_ms;
+	double reconnect_grace_s;	/* wait for agents after a restart */
+	uint32_t max_retries;		/* worker failures before FAILED */
+};
+
+/* A GPU of a node, as its agent registered it. */
+struct drv_gpu {
+	uint32_t index;			/* on the node */
+	int32_t type;			/* profile GPU type index, -1: unknown type (never used) */
+	char type_name[16];		/* as the agent registered it */
+	bool emulated;
+	uint64_t memory_mib;
+	uint64_t job_id;		/* job holding it, 0: free */
+};
+
+/* A node: one agent, known by name; its id is stable for the daemon's life. */
+struct drv_node {
+	char name[DRIVER_NODE_NAME];
+	char addr[64];			/* agent's peer address (rendezvous) */
+	uint32_t agent_id;		/* index + 1 */
+	bool attached;			/* an authenticated session exists */
+	bool up;			/* registered: its GPUs can be planned on */
+	double last_seen;		/* unix seconds */
+	uint32_t ngpus;
+	struct drv_gpu *gpus;
+};
+
+/* One rank (GPU) of a lease. */
+struct drv_rank {
+	uint32_t node;			/* node index */
+	uint32_t slot;			/* GPU slot on the node */
+	uint16_t tasks;			/* micro-batches per round */
+	bool exited;
+	uint64_t round_end;		/* absolute round after its last report */
+};
+
+/* A placement of a job, running rounds from round_first. */
+struct drv_lease {
+	uint64_t id;			/* 0: not running */
+	uint64_t round_first;
+	uint32_t nranks;
+	struct drv_rank *ranks;
+	double start;			/* unix seconds */
+	double round_s;			/* profile seconds per round as profiled */
+	bool adopted;			/* taken over after a restart */
+};
+
+/* An active (QUEUED or RUNNING) job. Read-only outside the driver. */
+struct drv_job {
+	struct store_job rec;		/* the durable record, kept current */
+	uint32_t model;			/* profile model index */
+	struct sched_perf perf_prof;	/* profile seconds, as profiled (for workers) */
+	struct sched_perf perf;		/* wall seconds, learned speeds applied (for plans) */
+	struct speed_model speed;	/* fitted to this job's rounds */
+	struct drv_lease lease;
+	double attained_gpu_s;
+	double last_run;		/* unix, 0: never ran */
+	uint32_t failures;
+	uint32_t order;			/* position in the last plan, UINT32_MAX: none */
+	double est_start, est_finish;	/* unix, projected by the last plan; 0: unknown */
+	bool progress_dirty;		/* progress not yet handed to the store */
+	bool adopt_wait;		/* was RUNNING at start-up: may be adopted */
+	struct drv_rank *adopt;		/* adoption candidates by rank (node UINT32_MAX: none) */
+	uint64_t adopt_lease;
+};
+
+struct driver_stats {
+	uint64_t plans;			/* plans applied */
+	double plan_p50_ms, plan_p99_ms;	/* over the last plans */
+	double lp_bound_s;		/* last plan's LP bound */
+	uint64_t reports;		/* round reports accepted */
+	uint64_t reports_ignored;	/* for unknown jobs or leases */
+};
+
+/* Create a driver over the loop; prof and st are borrowed for its life (st
+ * may be NULL: nothing is persisted). Learned speeds are read from st.
+ * 0, ERR_UNKNOWN_POLICY or -ENOMEM with the reason in errbuf. */
+int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profile *prof,
+	       struct store *st, driver_send_cb send, void *send_user, struct driver **out,
+	       char *errbuf, size_t errlen);
+
+/* Stop timers and drop a plan in flight (its result is discarded); the
+ * handles finish closing on the loop. */
+void driver_close(struct driver *d);
+/* Free the driver once driver_close's handles have closed (uv_run has
+ * returned). NULL is a no-op. */
+void driver_free(struct driver *d);
+
+/* Add a QUEUED or RUNNING job read back from the store at start-up (before
+ * driver_start). RUNNING jobs wait reconnect_grace_s for their agents. */
+int driver_job_load(struct driver *d, const struct store_job *job);
+
+/* Begin scheduling: after the loaded jobs, start the adoption grace period
+ * (if some job was RUNNING) or plan at once. */
+void driver_start(struct driver *d);
+
+/* End the adoption grace period now (its timer does this after
+ * reconnect_grace_s): candidate leases with ranks 0..n-1 reported become the
+ * jobs' leases; the other jobs are queued again and their workers stopped. */
+void driver_grace_end(struct driver *d);
+
+/* Fill a job's perf for the profile, the cluster's types and its allowed
+ * types (profile seconds), for validation and for driver_job_add. 0,
+ * ERR_UNKNOWN_MODEL, ERR_UNKNOWN_GPU, or ERR_NO_CAPACITY (no allowed type
+ * profiled for the model), with the reason in errbuf. */
+int driver_perf_fill(const struct profile *prof, const struct store_job *job, uint32_t *model,
+		     struct sched_perf *perf, char *errbuf, size_t errlen);
+
+/* Add a newly committed job (QUEUED) and schedule a re-plan. */
+int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, size_t errlen);
+
+/* Active job by id, or NULL. Valid until the next driver call. */
+const struct drv_job *driver_job_find(const struct driver *d, uint64_t id);
+/* Active jobs in id order: how many, and the i-th (NULL past the end). */
+uint32_t driver_job_count(const struct driver *d);
+const struct drv_job *driver_job_at(const struct driver *d, uint32_t i);
+
+/* Cancel an active job on behalf of user (admin: any job): stop its
+ * workers, mark it CANCELLED. 0, -ENOENT (not active), -EPERM, with a
+ * one-line reason in msg. */
+int driver_job_cancel(struct driver *d, uint64_t id, const char *user, bool admin, char *msg,
+		      size_t msglen);
+
+/* Nodes ever seen, by agent id - 1: how many, and the i-th (NULL past
+ * the end). */
+uint32_t driver_node_count(const struct driver *d);
+const struct drv_node *driver_node_at(const struct driver *d, uint32_t i);
+/* Profile type name of a GPU type index ("?" for -1). */
+const char *driver_type_name(const struct driver *d, int32_t type);
+
+/* An agent for node authenticated (addr: its peer address). Returns its
+ * agent id (stable per node name, > 0), or a negative code (too many nodes,
+ * bad name). A node that was still attached is detached first. */
+int driver_agent_attach(struct driver *d, const char *node, const char *addr);
+
+/* The agent's Register: its GPUs and running workers. 0, or ERR_PROTO /
+ * -E2BIG with the reason in errbuf (the session should be refused). */
+int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Register *reg,
+			  char *errbuf, size_t errlen);
+
+/* Heartbeat: last seen, and workers of leases no longer current are stopped. */
+void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb);
+
+/* The agent's session ended: its GPUs go down, leases using them stop. */
+void driver_agent_detach(struct driver *d, uint32_t agent_id);
+
+/* Work reports from agents (loop thread; messages borrowed): rounds done,
+ * a worker's exit, rendezvous data to relay to the lease's agents. Reports
+ * for unknown jobs or leases, or from an agent that does not run that rank,
+ * are ignored (debug log). */
+void driver_round_report(struct driver *d, uint32_t agent_id, const Hare__RoundReport *r);
+void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit *x);
+void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvous *r);
+
+/* Ask for a re-plan after the debounce delay (coalesced; one plan at a time). */
+void driver_replan_request(struct driver *d);
+
+/* Hand dirty progress and learned speeds to the store (batched writes; the
+ * caller's store_flush commits them). */
+void driver_store_sync(struct driver *d);
+
+/* Plan count, plan latency p50/p99 over the last plans, last LP bound,
+ * reports accepted and ignored. */
+void driver_stats_get(const struct driver *d, struct driver_stats *out);
+
+/* Plan machinery, exposed for tests and for the loop's work callbacks:
+ * take a snapshot (a deep copy the loop does not touch), run the policy on
+ * it (any thread), apply its plan (loop thread), free it. */
+int driver_snapshot_take(struct driver *d, struct driver_snapshot **out);
+const struct sched_snapshot *driver_snapshot_view(const struct driver_snapshot *s);
+struct sched_plan *driver_snapshot_plan(struct driver_snapshot *s);
+int driver_snapshot_plan_run(struct driver *d, struct driver_snapshot *s);
+int driver_plan_apply(struct driver *d, struct driver_snapshot *s);
+void driver_snapshot_free(struct driver_snapshot *s);
+
+/* Unix time now (seconds). */
+double driver_now(void);
+
+#endif

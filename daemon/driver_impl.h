@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* The driver's private state, shared by driver.c (jobs, plans, leases),
+ * driver_agents.c (nodes, adoption) and driver_progress.c (reports). */
+#ifndef HARE_DAEMON_DRIVER_IMPL_H
+#define HARE_DAEMON_DRIVER_IMPL_H
+
+#include "driver.h"
+
+#define DRIVER_PLAN_WINDOW 256	/* plan latencies kept for percentiles */
+#define DRIVER_NO_NODE UINT32_MAX
+
+struct driver {
+	uv_loop_t *loop;
+	struct driver_opts o;
+	char policy_name[32];
+	const struct profile *prof;
+	struct store *st;
+	driver_send_cb send;
+	void *send_user;
+	struct sched_policy *policy;
+
+	/* The cluster's GPU types are the profile's, in profile order. */
+	uint32_t ntypes;
+	char type_names[SCHED_MAX_TYPES][SCHED_TYPE_NAME];
+
+	struct drv_job **jobs;		/* active jobs, ascending id */
+	uint32_t njobs, jobs_cap;
+	struct drv_node *nodes;		/* by agent id - 1 */
+	uint32_t nnodes, nodes_cap;
+
+	uint64_t next_lease;
+	double epoch;			/* unix time of the plans' t = 0 */
+	bool started, grace, closing, want_plan;
+	struct driver_snapshot *inflight;
+	uv_timer_t debounce, replan_at, grace_timer;
+
+	uint32_t *forget;		/* job ids to drop from the policy after the plan in flight */
+	uint32_t nforget, forget_cap;
+
+	/* Learned per (model, type) ratio measured / profiled round time. */
+	uint32_t nmodels;
+	double *ratio, *ratio_rounds;
+	bool *ratio_dirty;
+
+	uint64_t *dirty;		/* ids of jobs with progress_dirty */
+	uint32_t ndirty, dirty_cap;
+
+	double plan_ms[DRIVER_PLAN_WINDOW];
+	uint32_t nplan_ms;
+	uint64_t plans;
+	double lp_bound;
+	uint64_t reports, reports_ignored;
+};
+
+struct driver_snapshot {
+	uv_work_t work;
+	struct driver *d;
+	struct sched_snapshot snap;
+	struct sched_cluster cluster;
+	struct sched_job *jobs;
+	uint64_t *lease_ids;		/* per job: its lease id when taken */
+	uint32_t *held;			/* pool for held_gpus */
+	uint16_t *held_tasks;
+	struct speed_model *speeds;
+	uint32_t *gpu_node, *gpu_slot;	/* cluster GPU -> node, slot */
+	uint32_t *node_first;		/* node -> its first cluster GPU */
+	struct sched_plan plan;
+	int rc;
+	double plan_ms;
+};
+
+/* driver.c */
+int driver_job_index(const struct driver *d, uint64_t id);
+struct drv_job *driver_job_get(struct driver *d, uint64_t id);
+void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason);
+/* Start a lease of j on ranks (their GPUs checked free by the caller). */
+int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_rank *ranks,
+		       uint32_t n);
+/* Stop j's lease and put it back in the queue, without asking for a plan. */
+void driver_job_requeue_only(struct driver *d, struct drv_job *j, const char *kind,
+			     const char *why);
+void driver_job_requeue(struct driver *d, struct drv_job *j, const char *kind, const char *why);
+void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state state,
+		       const char *why);
+int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
+		     const char *reason);
+void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len);
+void driver_job_perf_scale(struct driver *d, struct drv_job *j);
+
+/* driver_agents.c */
+void driver_adopt_drop(struct driver *d, struct drv_job *j);
+
+/* driver_progress.c */
+/* Progress = min over ranks; finishes the job when done (then j is freed:
+ * returns true). */
+bool driver_progress_update(struct driver *d, struct drv_job *j);
+
+#endif

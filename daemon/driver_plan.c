@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/* Re-plans: debounced requests, the policy run off the loop on a snapshot
+ * (one plan at a time), the plan applied as lease stops and starts, the
+ * start-up sequence, and plan latency statistics. */
+#include "driver_impl.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Worker thread: the policy on the snapshot; nothing else is touched. */
+static void drv_on_work(uv_work_t *w)
+{
+	struct driver_snapshot *s = w->data;
+
+	driver_snapshot_plan_run(s->d, s);
+}
+
+/* Loop thread: apply the plan (unless shutting down), then run what waited
+ * for it: forgotten jobs, and another plan if events came meanwhile. */
+static void drv_on_after_work(uv_work_t *w, int status)
+{
+	struct driver_snapshot *s = w->data;
+	struct driver *d = s->d;
+
+	d->inflight = NULL;
+	if (!d->closing && status == 0)
+		driver_plan_apply(d, s);
+	driver_snapshot_free(s);
+	for (uint32_t i = 0; i < d->nforget; i++)
+		sched_policy_forget(d->policy, d->forget[i]);
+	d->nforget = 0;
+	if (!d->closing && d->want_plan)
+		driver_replan_request(d);
+}
+
+/* Snapshot the state and hand it to the thread pool, unless a plan is in
+ * flight, the adoption grace period runs, or there is nothing to plan. */
+static void drv_plan_start(struct driver *d)
+{
+	struct driver_snapshot *s;
+	int rc;
+
+	if (d->closing || d->inflight || d->grace || !d->started)
+		return;
+	d->want_plan = false;
+	if (d->njobs == 0)
+		return;
+	rc = driver_snapshot_take(d, &s);
+	if (rc < 0) {
+		log_error("re-plan: cannot take a snapshot: %s", err_str(rc));
+		return;
+	}
+	s->work.data = s;
+	d->inflight = s;
+	rc = uv_queue_work(d->loop, &s->work, drv_on_work, drv_on_after_work);
+	if (rc < 0) {
+		log_error("re-plan: uv_queue_work: %s", uv_strerror(rc));
+		d->inflight = NULL;
+		driver_snapshot_free(s);
+	}
+}
+
+static void drv_on_debounce(uv_timer_t *t)
+{
+	drv_plan_start(t->data);
+}
+
+void driver_replan_request(struct driver *d)
+{
+	d->want_plan = true;
+	if (d->closing || d->grace || !d->started || d->inflight)
+		return;
+	if (uv_is_active((uv_handle_t *)&d->debounce))
+		return;
+	uv_timer_start(&d->debounce, drv_on_debounce, d->o.replan_debounce_ms, 0);
+}
+
+static void drv_on_replan_at(uv_timer_t *t)
+{
+	driver_replan_request(t->data);
+}
+
+static void drv_on_grace(uv_timer_t *t)
+{
+	driver_grace_end(t->data);
+}
+
+void driver_start(struct driver *d)
+{
+	double now = driver_now(), first = now;
+	bool adopt = false;
+
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		first = fmin(first, d->jobs[i]->rec.submit_time > 0 ? d->jobs[i]->rec.submit_time : now);
+		adopt |= d->jobs[i]->adopt_wait;
+	}
+	d->epoch = floor(first) - 1;
+	d->started = true;
+	if (adopt && d->o.reconnect_grace_s > 0) {
+		d->grace = true;
+		uv_timer_start(&d->grace_timer, drv_on_grace,
+			       (uint64_t)(d->o.reconnect_grace_s * 1000), 0);
+		log_info("waiting %.1f s for agents to report running jobs", d->o.reconnect_grace_s);
+	} else if (adopt) {
+		driver_grace_end(d);
+	}
+	driver_replan_request(d);
+}
+
+/* Keep the plan's order and projections on each job it names. */
+static void drv_plan_note(struct driver *d, struct driver_snapshot *s, struct drv_job **cur)
+{
+	for (uint32_t i = 0; i < s->snap.njobs; i++) {
+		const struct sched_assign *a = &s->plan.assigns[i];
+
+		if (!cur[i])
+			continue;
+		cur[i]->order = a->rank;
+		cur[i]->est_start = isfinite(a->start_s) ? a->start_s + d->epoch : 0;
+		cur[i]->est_finish = isfinite(a->finish_s) ? a->finish_s + d->epoch : 0;
+	}
+}
+
+/* Is the plan's placement for snapshot job i exactly j's lease? */
+static bool drv_same_lease(const struct driver_snapshot *s, uint32_t i, const struct drv_job *j)
+{
+	const struct sched_assign *a = &s->plan.assigns[i];
+	uint32_t used = 0;
+
+	for (uint32_t k = 0; k < a->ngpus; k++) {
+		uint32_t g = s->plan.gpus[a->first + k];
+		uint16_t t = s->plan.tasks[a->first + k];
+		bool found = false;
+
+		if (t == 0)
+			continue;
+		used++;
+		for (uint32_t r = 0; r < j->lease.nranks && !found; r++)
+			found = j->lease.ranks[r].node == s->gpu_node[g] &&
+				j->lease.ranks[r].slot == s->gpu_slot[g] &&
+				j->lease.ranks[r].tasks == t;
+		if (!found)
+			return false;
+	}
+	return used == j->lease.nranks;
+}
+
+/* Ranks for the plan's placement of snapshot job i, if every GPU is still
+ * there, up and free. Returns the count, 0 if the placement is stale. */
+static uint32_t drv_plan_ranks(const struct driver *d, const struct driver_snapshot *s, uint32_t i,
+			       struct drv_rank *out)
+{
+	const struct sched_assign *a = &s->plan.assigns[i];
+	uint32_t n = 0;
+
+	for (uint32_t k = 0; k < a->ngpus; k++) {
+		uint32_t g = s->plan.gpus[a->first + k];
+		uint16_t t = s->plan.tasks[a->first + k];
+		const struct drv_node *node;
+
+		if (t == 0)
+			continue;
+		if (n == DRIVER_MAX_GPUS || s->gpu_node[g] >= d->nnodes)
+			return 0;
+		node = &d->nodes[s->gpu_node[g]];
+		if (!node->up || s->gpu_slot[g] >= node->ngpus ||
+		    node->gpus[s->gpu_slot[g]].job_id != 0 ||
+		    node->gpus[s->gpu_slot[g]].type != s->cluster.gpus[g].type)
+			return 0;
+		out[n++] = (struct drv_rank){ .node = s->gpu_node[g], .slot = s->gpu_slot[g],
+					      .tasks = t };
+	}
+	return n;
+}
+
+static void drv_plan_stats(struct driver *d, const struct driver_snapshot *s)
+{
+	d->plan_ms[d->plans % DRIVER_PLAN_WINDOW] = s->plan_ms;
+	d->plans++;
+	d->lp_bound = s->plan.lp_bound;
+	log_debug("plan jobs=%u gpus=%u ms=%.3f lp_bound=%.1f path=%d", s->snap.njobs,
+		  s->cluster.ngpus, s->plan_ms, s->plan.lp_bound, (int)s->plan.lp_path);
+}
+
+/* Stop what the plan no longer runs there, then start the new placements
+ * (stops first, so freed GPUs can be reused in the same plan). */
+static int drv_plan_leases(struct driver *d, struct driver_snapshot *s, struct drv_job **cur)
+{
+	struct drv_rank ranks[DRIVER_MAX_GPUS];
+	bool stale = false;
+	int rc = 0;
+
+	for (uint32_t i = 0; i < s->snap.njobs; i++) {
+		const struct sched_assign *a = &s->plan.assigns[i];
+		struct drv_job *j = cur[i];
+
+		if (!j || !j->lease.id)
+			continue;
+		if (a->run_now && a->ngpus > 0 && drv_same_lease(s, i, j))
+			continue;
+		driver_job_requeue_only(d, j, "preempt", "preempted by the plan");
+	}
+	for (uint32_t i = 0; i < s->snap.njobs && rc == 0; i++) {
+		const struct sched_assign *a = &s->plan.assigns[i];
+		uint32_t n;
+
+		if (!cur[i] || cur[i]->lease.id || !a->run_now || a->ngpus == 0)
+			continue;
+		n = drv_plan_ranks(d, s, i, ranks);
+		if (n == 0) {
+			stale = true;
+			continue;
+		}
+		rc = driver_lease_start(d, cur[i], ranks, n);
+	}
+	if (stale)
+		driver_replan_request(d);
+	return rc;
+}
+
+int driver_plan_apply(struct driver *d, struct driver_snapshot *s)
+{
+	struct drv_job **cur;
+	char why[256] = "";
+	int rc;
+
+	if (s->rc < 0) {
+		log_warn("plan failed (%s); leases unchanged", err_str(s->rc));
+		return s->rc;
+	}
+	rc = sched_plan_check(&s->snap, &s->plan, why, sizeof(why));
+	if (rc < 0) {
+		log_error("policy %s gave an invalid plan (%s); leases unchanged", d->policy_name, why);
+		return rc;
+	}
+	drv_plan_stats(d, s);
+	cur = calloc(s->snap.njobs ? s->snap.njobs : 1, sizeof(*cur));
+	if (!cur)
+		return -ENOMEM;
+	/* Jobs that ended, or whose lease changed, since the snapshot are
+	 * left alone; the re-plan their event asked for covers them. */
+	for (uint32_t i = 0; i < s->snap.njobs; i++) {
+		struct drv_job *j = driver_job_get(d, s->snap.jobs[i].id);
+
+		cur[i] = j && j->lease.id == s->lease_ids[i] ? j : NULL;
+	}
+	drv_plan_note(d, s, cur);
+	rc = drv_plan_leases(d, s, cur);
+	free(cur);
+	if (isfinite(s->plan.replan_at_s)) {
+		double in_s = s->plan.replan_at_s + d->epoch - driver_now();
+
+		if (!d->closing && in_s > 0 && in_s < 86400 * 365)
+			uv_timer_start(&d->replan_at, drv_on_replan_at, (uint64_t)(in_s * 1000) + 1, 0);
+	}
+	return rc;
+}
+
+int driver_snapshot_plan_run(struct driver *d, struct driver_snapshot *s)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s->rc = sched_policy_plan(d->policy, &s->snap, &s->plan);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s->plan_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	return s->rc;
+}
+
+static int drv_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+void driver_stats_get(const struct driver *d, struct driver_stats *out)
+{
+	double v[DRIVER_PLAN_WINDOW];
+	uint32_t n = d->plans < DRIVER_PLAN_WINDOW ? (uint32_t)d->plans : DRIVER_PLAN_WINDOW;
+
+	memset(out, 0, sizeof(*out));
+	out->plans = d->plans;
+	out->lp_bound_s = d->lp_bound;
+	out->reports = d->reports;
+	out->reports_ignored = d->reports_ignored;
+	if (n == 0)
+		return;
+	memcpy(v, d->plan_ms, n * sizeof(double));
+	qsort(v, n, sizeof(double), drv_cmp_double);
+	out->plan_p50_ms = v[(n - 1) / 2];
+	out->plan_p99_ms = v[(uint32_t)ceil(0.99 * n) - 1];
+}

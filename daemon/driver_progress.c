@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* What agents report about work: round reports (progress = the lease's
+ * slowest rank, loss, speed learning), worker exits (done, stopped, failed,
+ * retries), rendezvous relay, and progress handed to the store in batches. */
+#include "driver_impl.h"
+
+#include "log.h"
+#include "profile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Cap on the rounds behind a learned ratio, so it keeps adapting. */
+#define DRV_RATIO_MEMORY 10000.0
+
+/* The rank behind a report, if the report is for j's current lease and
+ * comes from the agent that runs that rank. */
+static struct drv_rank *drv_rank_of(struct driver *d, struct drv_job *j, uint32_t agent_id,
+				    uint64_t lease, uint32_t rank)
+{
+	struct drv_rank *r;
+
+	if (!j || j->lease.id != lease || rank >= j->lease.nranks)
+		return NULL;
+	r = &j->lease.ranks[rank];
+	if (r->node >= d->nnodes || d->nodes[r->node].agent_id != agent_id)
+		return NULL;
+	return r;
+}
+
+static void drv_dirty_mark(struct driver *d, struct drv_job *j)
+{
+	if (j->progress_dirty)
+		return;
+	if (d->ndirty == d->dirty_cap) {
+		uint32_t cap = d->dirty_cap ? d->dirty_cap * 2 : 64;
+		uint64_t *a = realloc(d->dirty, cap * sizeof(*a));
+
+		if (!a)
+			return;	/* progress reaches the store with the next state change */
+		d->dirty = a;
+		d->dirty_cap = cap;
+	}
+	d->dirty[d->ndirty++] = j->rec.id;
+	j->progress_dirty = true;
+}
+
+bool driver_progress_update(struct driver *d, struct drv_job *j)
+{
+	uint64_t low = UINT64_MAX;
+
+	for (uint32_t i = 0; i < j->lease.nranks; i++)
+		if (j->lease.ranks[i].round_end < low)
+			low = j->lease.ranks[i].round_end;
+	if (j->lease.nranks == 0 || low <= j->rec.rounds_done)
+		return false;
+	j->rec.rounds_done = low < j->rec.rounds_total ? low : j->rec.rounds_total;
+	drv_dirty_mark(d, j);
+	if (j->rec.rounds_done < j->rec.rounds_total)
+		return false;
+	driver_job_finish(d, j, STORE_DONE, "all rounds done");
+	return true;
+}
+
+/* Learn from rank 0's measured round time (profile seconds): the job's
+ * speed model (wall seconds, as plans use) and, on a one-type lease, the
+ * (model, type) ratio measured / profiled that new jobs start from. */
+static void drv_speed_learn(struct driver *d, struct drv_job *j, const Hare__RoundReport *r)
+{
+	double measured = (r->compute_s + r->sync_s) / r->round_count, busiest = 0, obs;
+	int32_t type = -1;
+	bool spread = false, one_type = true;
+	size_t k;
+
+	if (!(measured > 0) || !isfinite(measured) || j->lease.adopted || !(j->lease.round_s > 0))
+		return;
+	for (uint32_t i = 0; i < j->lease.nranks; i++) {
+		const struct drv_rank *rk = &j->lease.ranks[i];
+		int32_t t = d->nodes[rk->node].gpus[rk->slot].type;
+
+		busiest = fmax(busiest, rk->tasks * j->perf.compute_s[t]);
+		spread |= rk->node != j->lease.ranks[0].node;
+		one_type &= type < 0 || t == type;
+		type = t;
+	}
+	speed_model_observe(&j->speed, busiest, sched_sync_time(&j->perf, j->lease.nranks, spread),
+			    j->lease.nranks, measured / d->o.time_scale, r->round_count);
+	obs = measured / j->lease.round_s;
+	if (!one_type || type < 0 || !(obs > 0.1 && obs < 10))
+		return;
+	k = (size_t)j->model * d->ntypes + (size_t)type;
+	d->ratio[k] = (d->ratio[k] * d->ratio_rounds[k] + obs * r->round_count) /
+		      (d->ratio_rounds[k] + r->round_count);
+	d->ratio_rounds[k] = fmin(d->ratio_rounds[k] + r->round_count, DRV_RATIO_MEMORY);
+	d->ratio_dirty[k] = true;
+}
+
+void driver_round_report(struct driver *d, uint32_t agent_id, const Hare__RoundReport *r)
+{
+	struct drv_job *j = driver_job_get(d, r->job_id);
+	struct drv_rank *rk = drv_rank_of(d, j, agent_id, r->lease_id, r->rank);
+	uint64_t end;
+
+	if (!rk || r->round_count == 0) {
+		d->reports_ignored++;
+		log_debug("round report job=%" PRIu64 " lease=%" PRIu64 " rank=%u: no such lease, "
+			  "ignored", r->job_id, r->lease_id, r->rank);
+		return;
+	}
+	d->reports++;
+	end = r->round_first + r->round_count;
+	if (end > j->rec.rounds_total)
+		end = j->rec.rounds_total;
+	if (end > rk->round_end)
+		rk->round_end = end;
+	if (r->rank == 0) {
+		if (r->has_loss)
+			j->rec.loss = r->loss;
+		drv_speed_learn(d, j, r);
+	}
+	driver_progress_update(d, j);
+}
+
+static void drv_exit_failed(struct driver *d, struct drv_job *j, const Hare__TaskExit *x)
+{
+	char why[300];
+
+	j->failures++;
+	snprintf(why, sizeof(why), "rank %u failed (exit code %d%s%s)", x->rank,
+		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",
+		 x->message ? x->message : "");
+	if (j->failures > d->o.max_retries) {
+		char final[400];
+
+		snprintf(final, sizeof(final), "%s; %u failures, giving up", why, j->failures);
+		driver_job_finish(d, j, STORE_FAILED, final);
+		return;
+	}
+	driver_job_requeue(d, j, "fail", why);
+}
+
+void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit *x)
+{
+	struct drv_job *j = driver_job_get(d, x->job_id);
+	struct drv_rank *rk = drv_rank_of(d, j, agent_id, x->lease_id, x->rank);
+
+	if (!rk) {
+		log_debug("task exit job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, ignored",
+			  x->job_id, x->lease_id, x->rank);
+		return;
+	}
+	rk->exited = true;
+	if (x->has_rounds_done && !j->lease.adopted) {
+		uint64_t end = j->lease.round_first + x->rounds_done;
+
+		if (end > rk->round_end)
+			rk->round_end = end < j->rec.rounds_total ? end : j->rec.rounds_total;
+	}
+	if (driver_progress_update(d, j))
+		return;
+	switch (x->status) {
+	case HARE__TASK_STATUS__TASK_OK:
+		if (rk->round_end >= j->rec.rounds_total)
+			return;	/* its part is done; the other ranks finish the last rounds */
+		driver_job_requeue(d, j, "requeue", "a worker ended before its last round");
+		return;
+	case HARE__TASK_STATUS__TASK_STOPPED:
+		driver_job_requeue(d, j, "requeue", "a worker was stopped by its agent");
+		return;
+	default:
+		drv_exit_failed(d, j, x);
+		return;
+	}
+}
+
+void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvous *r)
+{
+	struct drv_job *j = driver_job_get(d, r->job_id);
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	bool member = false;
+
+	if (!j || j->lease.id != r->lease_id)
+		return;
+	for (uint32_t i = 0; i < j->lease.nranks; i++)
+		member |= d->nodes[j->lease.ranks[i].node].agent_id == agent_id;
+	if (!member)
+		return;
+	m.msg_case = HARE__FROM_DAEMON__MSG_RENDEZVOUS;
+	m.rendezvous = (Hare__Rendezvous *)r;
+	for (uint32_t i = 0; i < j->lease.nranks; i++) {
+		uint32_t node = j->lease.ranks[i].node;
+		bool dup = false;
+
+		for (uint32_t k = 0; k < i && !dup; k++)
+			dup = j->lease.ranks[k].node == node;
+		if (!dup && d->nodes[node].attached)
+			d->send(d->send_user, d->nodes[node].agent_id, &m);
+	}
+}
+
+void driver_store_sync(struct driver *d)
+{
+	size_t n = (size_t)d->nmodels * d->ntypes;
+
+	for (uint32_t i = 0; i < d->ndirty; i++) {
+		struct drv_job *j = driver_job_get(d, d->dirty[i]);
+
+		if (!j || !j->progress_dirty)
+			continue;
+		j->progress_dirty = false;
+		if (d->st)
+			store_job_progress(d->st, j->rec.id, j->rec.rounds_done, j->rec.loss);
+	}
+	d->ndirty = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (!d->ratio_dirty[k])
+			continue;
+		d->ratio_dirty[k] = false;
+		if (d->st)
+			store_speed(d->st, profile_model_name(d->prof, (uint32_t)(k / d->ntypes)),
+				    d->type_names[k % d->ntypes], d->ratio[k], d->ratio_rounds[k]);
+	}
+}

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/* hared's life cycle: check and load the configuration's files, open the
+ * store, reload queued and running jobs, listen, group-commit on a timer,
+ * and shut down in order on SIGTERM/SIGINT. */
+#include "hared.h"
+
+#include "clients.h"
+#include "conn.h"
+#include "driver.h"
+#include "err.h"
+#include "log.h"
+#include "profile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#define HARED_TICK_MS 1000
+
+static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, char *errbuf,
+			      size_t errlen)
+{
+	int rc = auth_secret_load(cfg->cluster_key_file, d->key, sizeof(d->key), &d->keylen, errbuf,
+				  errlen);
+
+	if (rc == 0 && cfg->client_listen[0])
+		rc = auth_secret_load(cfg->client_token_file, d->token, sizeof(d->token),
+				      &d->tokenlen, errbuf, errlen);
+	return rc;
+}
+
+static int hared_state_dir(const char *dir, bool create, char *errbuf, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(errbuf, errlen, "state_dir %s is not a directory", dir);
+			return -ENOTDIR;
+		}
+		if (access(dir, W_OK | X_OK) < 0) {
+			snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(errno));
+			return -errno;
+		}
+		return 0;
+	}
+	if (create && mkdir(dir, 0750) == 0)
+		return 0;
+	if (!create && errno == ENOENT)
+		return 0;	/* created at start-up */
+	snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(errno));
+	return -errno;
+}
+
+int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
+{
+	struct hared *d = calloc(1, sizeof(*d));
+	struct sched_policy *pol = NULL;
+	struct profile *prof = NULL;
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	rc = profile_load(cfg->profiles, &prof, errbuf, errlen);
+	if (rc == 0)
+		rc = hared_secrets_load(d, cfg, errbuf, errlen);
+	if (rc == 0) {
+		rc = sched_policy_new(cfg->policy, NULL, &pol);
+		if (rc < 0)
+			snprintf(errbuf, errlen, "policy: %s '%s'", err_str(rc), cfg->policy);
+	}
+	if (rc == 0)
+		rc = hared_state_dir(cfg->state_dir, false, errbuf, errlen);
+	sched_policy_free(pol);
+	profile_free(prof);
+	memset(d->key, 0, sizeof(d->key));
+	free(d);
+	return rc;
+}
+
+static int hared_job_loaded(void *user, const struct store_job *job)
+{
+	struct hared *d = user;
+
+	return driver_job_load(d->drv, job);
+}
+
+static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)
+{
+	struct driver_opts o = {
+		.policy = d->cfg.policy,
+		.time_scale = d->cfg.time_scale,
+		.noise_cv = d->cfg.noise_cv,
+		.replan_debounce_ms = d->cfg.replan_debounce_ms,
+		.reconnect_grace_s = d->cfg.reconnect_grace_s,
+		.max_retries = d->cfg.max_retries,
+	};
+	int rc = driver_new(d->loop, &o, d->prof, d->store, conn_agent_send, d, &d->drv, errbuf,
+			    errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = store_jobs_load(d->store, false, hared_job_loaded, d);
+	if (rc < 0)
+		snprintf(errbuf, errlen, "cannot load jobs from the store: %s", err_str(rc));
+	else
+		log_info("loaded %u queued or running jobs from %s/hare.db",
+			 driver_job_count(d->drv), d->cfg.state_dir);
+	return rc;
+}
+
+int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg, char *errbuf,
+	       size_t errlen)
+{
+	char path[HARED_PATH_LEN + 16];
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->loop = loop;
+	d->cfg = *cfg;
+	log_level_set(cfg->log_level);
+	if (clients_pending_init(d) < 0)
+		return -ENOMEM;
+	rc = profile_load(cfg->profiles, &d->prof, errbuf, errlen);
+	if (rc == 0)
+		rc = hared_secrets_load(d, cfg, errbuf, errlen);
+	if (rc == 0)
+		rc = hared_state_dir(cfg->state_dir, true, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/hare.db", cfg->state_dir);
+	rc = store_open(path, &d->store, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	return hared_driver_open(d, errbuf, errlen);
+}
+
+void hared_flush(struct hared *d)
+{
+	static uint64_t failures;
+	int rc;
+
+	if (!d->drv || !d->store)
+		return;
+	driver_store_sync(d->drv);
+	rc = store_flush(d->store);
+	if (rc < 0 && (failures++ % 100) == 0)
+		log_error("store: cannot commit batched writes: %s (retrying)", err_str(rc));
+}
+
+/* Group commit: state changes, events and submissions' neighbours reach the
+ * disk within flush_ms. */
+static void hared_on_flush(uv_timer_t *t)
+{
+	struct hared *d = t->data;
+	static uint64_t failures;
+	int rc = store_flush(d->store);
+
+	if (rc < 0 && (failures++ % 100) == 0)
+		log_error("store: cannot commit batched writes: %s (retrying)", err_str(rc));
+}
+
+/* Once a second: progress and learned speeds to the store (they change with
+ * every round report, so they are written at this slower pace), and
+ * silent peers dropped. */
+static void hared_on_tick(uv_timer_t *t)
+{
+	struct hared *d = t->data;
+
+	driver_store_sync(d->drv);
+	conn_expire(d);
+}
+
+static void hared_on_check(uv_check_t *h)
+{
+	struct hared *d = h->data;
+
+	if (d->stopping)
+		return;
+	clients_commit(d);
+	conn_resume_paused(d);
+}
+
+static void hared_on_signal(uv_signal_t *s, int signum)
+{
+	struct hared *d = s->data;
+
+	log_info("signal %d: shutting down", signum);
+	hared_stop(d);
+}
+
+/* "agent_port=N\n[client_port=M\n]", written whole (rename) so a reader
+ * never sees half of it. */
+static int hared_port_file(const struct hared *d, char *errbuf, size_t errlen)
+{
+	char tmp[HARED_PATH_LEN + 8], text[96];
+	int n, fd, rc = 0;
+
+	if (!d->cfg.port_file[0])
+		return 0;
+	n = snprintf(text, sizeof(text), "agent_port=%d\n", d->agent_port);
+	if (d->client_tcp_open)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "client_port=%d\n", d->client_port);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.port_file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, (size_t)n) != n)
+		rc = -errno;
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, d->cfg.port_file) < 0)
+		rc = -errno;
+	if (rc < 0)
+		snprintf(errbuf, errlen, "port_file %s: %s", d->cfg.port_file, strerror(-rc));
+	return rc;
+}
+
+static void hared_handles_start(struct hared *d)
+{
+	uv_timer_init(d->loop, &d->flush_timer);
+	uv_timer_init(d->loop, &d->tick_timer);
+	uv_signal_init(d->loop, &d->sig_term);
+	uv_signal_init(d->loop, &d->sig_int);
+	uv_check_init(d->loop, &d->submit_check);
+	d->flush_timer.data = d->tick_timer.data = d->sig_term.data = d->sig_int.data = d;
+	d->submit_check.data = d;
+	d->handles_open = true;
+	uv_timer_start(&d->flush_timer, hared_on_flush, d->cfg.flush_ms, d->cfg.flush_ms);
+	uv_timer_start(&d->tick_timer, hared_on_tick, HARED_TICK_MS, HARED_TICK_MS);
+	uv_signal_start(&d->sig_term, hared_on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, hared_on_signal, SIGINT);
+	uv_check_start(&d->submit_check, hared_on_check);
+}
+
+int hared_start(struct hared *d, char *errbuf, size_t errlen)
+{
+	int rc;
+
+	hared_handles_start(d);
+	rc = conn_listen(d, errbuf, errlen);
+	if (rc == 0)
+		rc = hared_port_file(d, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	driver_start(d->drv);
+	sd_notify(0, "READY=1");
+	log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s%s policy=%s "
+		 "time_scale=%g", d->cfg.agent_listen, d->agent_port, d->cfg.client_socket,
+		 d->client_tcp_open ? " client_listen=on" : "", d->cfg.policy, d->cfg.time_scale);
+	return 0;
+}
+
+static void hared_handle_close(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+void hared_stop(struct hared *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	sd_notify(0, "STOPPING=1");
+	conn_listen_stop(d);
+	hared_flush(d);
+	conn_close_all(d);
+	driver_close(d->drv);
+	if (d->handles_open) {
+		hared_handle_close((uv_handle_t *)&d->flush_timer);
+		hared_handle_close((uv_handle_t *)&d->tick_timer);
+		hared_handle_close((uv_handle_t *)&d->sig_term);
+		hared_handle_close((uv_handle_t *)&d->sig_int);
+		hared_handle_close((uv_handle_t *)&d->submit_check);
+	}
+}
+
+void hared_destroy(struct hared *d)
+{
+	hared_flush(d);
+	driver_free(d->drv);
+	store_close(d->store);
+	profile_free(d->prof);
+	clients_pending_free(d);
+	free(d->conn_slots);
+	free(d->agent_conn);
+	free(d->paused);
+	memset(d->key, 0, sizeof(d->key));
+	memset(d->token, 0, sizeof(d->token));
+	d->drv = NULL;
+	d->store = NULL;
+	d->prof = NULL;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon as a whole: configuration, profile, store, driver, listeners,
+ * connections and timers on one libuv loop; start-up and orderly shutdown. */
+#ifndef HARE_DAEMON_HARED_H
+#define HARE_DAEMON_HARED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "auth.h"
+#include "hared_config.h"
+#include "store.h"
+
+struct conn;
+struct driver;
+struct profile;
+struct clients_pending;
+
+struct hared {
+	uv_loop_t *loop;
+	struct hared_config cfg;
+	struct profile *prof;
+	struct store *store;
+	struct driver *drv;
+	uint8_t key[AUTH_SECRET_MAX];
+	size_t keylen;
+	uint8_t token[AUTH_SECRET_MAX];
+	size_t tokenlen;
+
+	/* Connections: a list for iteration, an id table for lookup. */
+	struct conn *conns;
+	uint32_t nconns;
+	uint64_t next_conn_id;
+	struct conn **conn_slots;	/* open addressing on id */
+	uint32_t conn_slots_cap;
+	uint64_t *agent_conn;		/* agent id -> connection id (0: none) */
+	uint32_t agent_conn_cap;
+
+	uv_tcp_t agent_srv, client_tcp_srv;
+	uv_pipe_t client_srv;
+	bool agent_srv_open, client_srv_open, client_tcp_open;
+	int agent_port, client_port;
+
+	uv_timer_t flush_timer, tick_timer;
+	uv_signal_t sig_term, sig_int;
+	uv_check_t submit_check;
+	struct clients_pending *pending;	/* submissions waiting for their commit */
+	bool handles_open;
+
+	uint8_t rbuf[16 * 1024];		/* read buffer shared by all connections */
+	uint64_t iter;				/* loop iterations (check callbacks) */
+	uint64_t *paused;			/* connections to resume reading */
+	uint32_t npaused, paused_cap;
+	bool stopping;
+	uint64_t submits, frames_in, frames_out;
+};
+
+/* Check a configuration without starting anything: profile, key and token
+ * files, policy name, state_dir. 0 or a negative code with errbuf set. */
+int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen);
+
+/* Load the profile and secrets, open the store, create the driver and load
+ * the jobs that were queued or running. 0 or a negative code (errbuf). */
+int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg, char *errbuf,
+	       size_t errlen);
+
+/* Listen, start timers and signal handlers, write port_file, notify
+ * systemd (READY=1). 0 or a negative code (errbuf). */
+int hared_start(struct hared *d, char *errbuf, size_t errlen);
+
+/* Begin an orderly shutdown: stop listening, flush the store, close every
+ * connection and handle; uv_run returns once they are closed. */
+void hared_stop(struct hared *d);
+
+/* Free what hared_init made (after the loop has drained). */
+void hared_destroy(struct hared *d);
+
+/* Group commit: hand batched writes to the store and commit them. */
+void hared_flush(struct hared *d);
+
+#endif

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/* hared's [daemon] configuration: a key table with parsers, defaults, and the
+ * cross-key checks; host:port parsing for the listeners. */
+#include "hared_config.h"
+
+#include "config.h"
+#include "err.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum cfg_kind { CFG_STR, CFG_U32, CFG_DOUBLE, CFG_MODE, CFG_LEVEL };
+
+struct cfg_key {
+	const char *name;
+	enum cfg_kind kind;
+	size_t off;
+	size_t size;		/* CFG_STR: buffer size */
+	double min, max;	/* numbers: accepted range */
+};
+
+#define CFG_S(f) CFG_STR, offsetof(struct hared_config, f), sizeof(((struct hared_config *)0)->f)
+#define CFG_N(k, f) k, offsetof(struct hared_config, f), 0
+
+static const struct cfg_key cfg_keys[] = {
+	{ "agent_listen", CFG_S(agent_listen), 0, 0 },
+	{ "client_socket", CFG_S(client_socket), 0, 0 },
+	{ "client_socket_mode", CFG_N(CFG_MODE, client_socket_mode), 0, 0777 },
+	{ "client_listen", CFG_S(client_listen), 0, 0 },
+	{ "client_token_file", CFG_S(client_token_file), 0, 0 },
+	{ "state_dir", CFG_S(state_dir), 0, 0 },
+	{ "cluster_key_file", CFG_S(cluster_key_file), 0, 0 },
+	{ "profiles", CFG_S(profiles), 0, 0 },
+	{ "policy", CFG_S(policy), 0, 0 },
+	{ "time_scale", CFG_N(CFG_DOUBLE, time_scale), 1e-3, 1e6 },
+	{ "noise_cv", CFG_N(CFG_DOUBLE, noise_cv), 0, 1 },
+	{ "replan_debounce_ms", CFG_N(CFG_U32, replan_debounce_ms), 0, 60000 },
+	{ "reconnect_grace_s", CFG_N(CFG_DOUBLE, reconnect_grace_s), 0, 3600 },
+	{ "heartbeat_timeout_s", CFG_N(CFG_DOUBLE, heartbeat_timeout_s), 1, 3600 },
+	{ "max_frame", CFG_N(CFG_U32, max_frame), 1024, 64u * 1024 * 1024 },
+	{ "flush_ms", CFG_N(CFG_U32, flush_ms), 1, 10000 },
+	{ "max_retries", CFG_N(CFG_U32, max_retries), 0, 1000 },
+	{ "port_file", CFG_S(port_file), 0, 0 },
+	{ "log_level", CFG_N(CFG_LEVEL, log_level), 0, 0 },
+};
+
+void hared_config_defaults(struct hared_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->agent_listen, sizeof(c->agent_listen), "0.0.0.0:7070");
+	snprintf(c->client_socket, sizeof(c->client_socket), "/run/hare/hared.sock");
+	c->client_socket_mode = 0666;
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hare");
+	snprintf(c->cluster_key_file, sizeof(c->cluster_key_file), "/etc/hare/cluster.key");
+	snprintf(c->profiles, sizeof(c->profiles), "/usr/local/share/hare/profiles");
+	snprintf(c->policy, sizeof(c->policy), "hare");
+	c->time_scale = 1;
+	c->noise_cv = 0;
+	c->replan_debounce_ms = 50;
+	c->reconnect_grace_s = 10;
+	c->heartbeat_timeout_s = 15;
+	c->max_frame = 4u * 1024 * 1024;
+	c->flush_ms = 10;
+	c->max_retries = 3;
+	snprintf(c->log_level, sizeof(c->log_level), "info");
+}
+
+static int cfg_set_str(const struct cfg_key *k, char *dst, const char *value, char *err,
+		       size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (len >= k->size) {
+		snprintf(err, errlen, "%s: longer than %zu characters", k->name, k->size - 1);
+		return ERR_BAD_CONFIG;
+	}
+	memcpy(dst, value, len + 1);
+	return 0;
+}
+
+static int cfg_set_mode(const struct cfg_key *k, uint32_t *dst, const char *value, char *err,
+			size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 8);
+	if (errno || end == value || *end != '\0' || v > 0777) {
+		snprintf(err, errlen, "%s: expected octal permission bits like 0660, got '%s'",
+			 k->name, value);
+		return ERR_BAD_CONFIG;
+	}
+	*dst = (uint32_t)v;
+	return 0;
+}
+
+static int cfg_set_level(const struct cfg_key *k, char *dst, const char *value, char *err,
+			 size_t errlen)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (strcmp(value, levels[i]) == 0) {
+			snprintf(dst, 16, "%s", levels[i]);
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s: expected error, warn, info or debug, got '%s'", k->name, value);
+	return ERR_BAD_CONFIG;
+}
+
+/* Apply one key's value; the reason names the key. */
+static int cfg_key_set(const struct cfg_key *k, struct hared_config *c, const char *value,
+		       char *err, size_t errlen)
+{
+	char *field = (char *)c + k->off;
+	char why[192] = "";
+	int rc = 0;
+
+	switch (k->kind) {
+	case CFG_STR:
+		return cfg_set_str(k, field, value, err, errlen);
+	case CFG_MODE:
+		return cfg_set_mode(k, (uint32_t *)field, value, err, errlen);
+	case CFG_LEVEL:
+		return cfg_set_level(k, field, value, err, errlen);
+	case CFG_U32:
+		rc = config_parse_u32(value, (uint32_t)k->min, (uint32_t)k->max, (uint32_t *)field,
+				      why, sizeof(why));
+		break;
+	case CFG_DOUBLE:
+		rc = config_parse_double(value, k->min, k->max, (double *)field, why, sizeof(why));
+		break;
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", k->name, why);
+	return rc;
+}
+
+static int cfg_on_entry(void *user, const char *section, const char *key, const char *value,
+			char *err, size_t errlen)
+{
+	struct hared_config *c = user;
+
+	if (strcmp(section, "daemon") != 0) {
+		snprintf(err, errlen, "unknown section [%s] (hared reads [daemon])", section);
+		return ERR_BAD_CONFIG;
+	}
+	for (size_t i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+		if (strcmp(key, cfg_keys[i].name) == 0)
+			return cfg_key_set(&cfg_keys[i], c, value, err, errlen);
+	snprintf(err, errlen, "unknown key '%s' in [daemon]", key);
+	return ERR_BAD_CONFIG;
+}
+
+int hared_config_check(const char *name, const struct hared_config *c, char *errbuf,
+		       size_t errlen)
+{
+	struct sockaddr_storage ss;
+	char why[160];
+
+	if (!c->agent_listen[0] || hared_addr_parse(c->agent_listen, &ss, why, sizeof(why)) < 0) {
+		snprintf(errbuf, errlen, "%s: agent_listen: %s", name,
+			 c->agent_listen[0] ? why : "missing");
+		return ERR_BAD_CONFIG;
+	}
+	if (c->client_listen[0] && hared_addr_parse(c->client_listen, &ss, why, sizeof(why)) < 0) {
+		snprintf(errbuf, errlen, "%s: client_listen: %s", name, why);
+		return ERR_BAD_CONFIG;
+	}
+	if (c->client_listen[0] && !c->client_token_file[0]) {
+		snprintf(errbuf, errlen, "%s: client_listen needs client_token_file", name);
+		return ERR_BAD_CONFIG;
+	}
+	if (!c->client_socket[0] || strlen(c->client_socket) > HARED_SOCKET_PATH_MAX) {
+		snprintf(errbuf, errlen, "%s: client_socket: %s", name,
+			 c->client_socket[0] ? "path longer than 107 bytes" : "missing");
+		return ERR_BAD_CONFIG;
+	}
+	if (!c->state_dir[0] || !c->cluster_key_file[0] || !c->profiles[0] || !c->policy[0]) {
+		snprintf(errbuf, errlen, "%s: %s: missing", name,
+			 !c->state_dir[0] ? "state_dir" : !c->cluster_key_file[0] ?
+			 "cluster_key_file" : !c->profiles[0] ? "profiles" : "policy");
+		return ERR_BAD_CONFIG;
+	}
+	return 0;
+}
+
+int hared_config_load(const char *path, struct hared_config *c, char *errbuf, size_t errlen)
+{
+	int rc = config_load(path, cfg_on_entry, c, errbuf, errlen);
+
+	return rc < 0 ? rc : hared_config_check(path, c, errbuf, errlen);
+}
+
+int hared_config_load_string(const char *name, const char *text, struct hared_config *c,
+			     char *errbuf, size_t errlen)
+{
+	int rc = config_load_string(name, text, cfg_on_entry, c, errbuf, errlen);
+
+	return rc < 0 ? rc : hared_config_check(name, c, errbuf, errlen);
+}
+
+/* Split "host:port" / "[v6]:port" into host and port text. */
+static int addr_split(const char *text, char *host, size_t hostlen, const char **port, char *err,
+		      size_t errlen)
+{
+	const char *colon;
+	size_t len;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "expected [address]:port, got '%s'", text);
+			return ERR_BAD_CONFIG;
+		}
+		len = (size_t)(close - text - 1);
+		colon = close + 1;
+		text++;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon) {
+			snprintf(err, errlen, "expected host:port, got '%s'", text);
+			return ERR_BAD_CONFIG;
+		}
+		len = (size_t)(colon - text);
+	}
+	if (len >= hostlen) {
+		snprintf(err, errlen, "host part too long");
+		return ERR_BAD_CONFIG;
+	}
+	memcpy(host, text, len);
+	host[len] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+int hared_addr_parse(const char *text, struct sockaddr_storage *out, char *err, size_t errlen)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+	char host[64], why[128];
+	const char *port_text;
+	uint32_t port;
+	int rc = addr_split(text, host, sizeof(host), &port_text, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (config_parse_u32(port_text, 0, 65535, &port, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "port: %s", why);
+		return ERR_BAD_CONFIG;
+	}
+	memset(out, 0, sizeof(*out));
+	if (strcmp(host, "*") == 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "0.0.0.0");
+	else if (strcasecmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	snprintf(err, errlen, "'%s' is not a numeric IPv4 or IPv6 address", host);
+	return ERR_BAD_CONFIG;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* hared's configuration: the [daemon] section of an INI file (common/config.h)
+ * with defaults, range checks and "file:line: key: reason" errors. */
+#ifndef HARE_HARED_CONFIG_H
+#define HARE_HARED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define HARED_CONFIG_DEFAULT "/etc/hare/hared.conf"
+#define HARED_PATH_LEN 256
+#define HARED_ADDR_LEN 128
+/* sun_path holds 108 bytes with its terminating NUL. */
+#define HARED_SOCKET_PATH_MAX 107
+
+struct hared_config {
+	char agent_listen[HARED_ADDR_LEN];	/* host:port for agents (port 0: pick one) */
+	char client_socket[HARED_PATH_LEN];	/* Unix socket for local clients */
+	uint32_t client_socket_mode;		/* permission bits of that socket */
+	char client_listen[HARED_ADDR_LEN];	/* optional host:port for remote clients */
+	char client_token_file[HARED_PATH_LEN];	/* their shared token (required with client_listen) */
+	char state_dir[HARED_PATH_LEN];		/* holds hare.db */
+	char cluster_key_file[HARED_PATH_LEN];	/* agents' shared key */
+	char profiles[HARED_PATH_LEN];		/* throughput profile directory */
+	char policy[32];			/* scheduling policy (solver/sched.h names) */
+	double time_scale;			/* profile seconds per wall second */
+	double noise_cv;			/* emulated workers' straggler noise */
+	uint32_t replan_debounce_ms;
+	double reconnect_grace_s;
+	double heartbeat_timeout_s;
+	uint32_t max_frame;			/* cap on one frame's payload, bytes */
+	uint32_t flush_ms;			/* group-commit interval of batched writes */
+	uint32_t max_retries;			/* worker failures before a job is FAILED */
+	char port_file[HARED_PATH_LEN];		/* optional: write the bound ports here */
+	char log_level[16];
+};
+
+/* Fill every key with its default (client_socket /run/hare/hared.sock,
+ * state_dir /var/lib/hare, agent_listen 0.0.0.0:7070, policy hare, ...). */
+void hared_config_defaults(struct hared_config *c);
+
+/* Load the file at path over the defaults in *c, then check the result
+ * (hared_config_check). Returns 0, -errno if it cannot be read, or
+ * ERR_BAD_CONFIG with "path:line: key: reason" (or "path: reason" for a
+ * cross-key problem) in errbuf. */
+int hared_config_load(const char *path, struct hared_config *c, char *errbuf, size_t errlen);
+
+/* The same over text in memory; name stands for the file in messages. */
+int hared_config_load_string(const char *name, const char *text, struct hared_config *c,
+			     char *errbuf, size_t errlen);
+
+/* Check keys that depend on each other (client_listen needs
+ * client_token_file, paths not empty, socket path length). 0 or
+ * ERR_BAD_CONFIG with "name: reason" in errbuf. */
+int hared_config_check(const char *name, const struct hared_config *c, char *errbuf,
+		       size_t errlen);
+
+/* Parse "host:port" or "[v6]:port" (numeric host, or "localhost"/"*") into a
+ * socket address. 0 or ERR_BAD_CONFIG with a reason in err. */
+int hared_addr_parse(const char *text, struct sockaddr_storage *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/* hared: the Hare scheduling daemon. Parses flags, loads the configuration
+ * and runs the daemon's loop until SIGTERM or SIGINT. */
+#include "hared.h"
+
+#include "log.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hared [--config FILE] [--foreground] [--check-config] [--help]\n"
+		"\n"
+		"The Hare scheduling daemon: accepts jobs from harectl, schedules them on the\n"
+		"GPUs of the registered hare-agents, and keeps its state in state_dir/hare.db.\n"
+		"\n"
+		"  --config FILE    configuration file (default %s)\n"
+		"  --foreground     run in the foreground (the default; under systemd use\n"
+		"                   Type=notify, hared never forks)\n"
+		"  --check-config   check the configuration and the files it names, then exit\n"
+		"  --help           show this help\n"
+		"\n"
+		"Exit status: 0 after a clean shutdown (SIGTERM, SIGINT) or a good check,\n"
+		"1 when the daemon cannot start, 2 on a usage or configuration error.\n",
+		HARED_CONFIG_DEFAULT);
+}
+
+struct args {
+	const char *config;
+	bool check;
+};
+
+static int args_parse(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+
+	a->config = HARED_CONFIG_DEFAULT;
+	a->check = false;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'f':
+			break;
+		case 'k':
+			a->check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "hared: unknown or incomplete option '%s' (see --help)\n",
+				argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hared: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int run(const struct hared_config *cfg)
+{
+	struct hared *d = calloc(1, sizeof(*d));
+	char err[512] = "";
+	uv_loop_t loop;
+	int rc;
+
+	if (!d || uv_loop_init(&loop) < 0) {
+		fprintf(stderr, "hared: out of memory\n");
+		free(d);
+		return 1;
+	}
+	rc = hared_init(d, &loop, cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = hared_start(d, err, sizeof(err));
+	if (rc < 0) {
+		log_error("hared: %s", err);
+		hared_stop(d);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	hared_destroy(d);
+	uv_loop_close(&loop);
+	free(d);
+	if (rc == 0)
+		log_info("hared stopped");
+	return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct hared_config cfg;
+	struct args a;
+	char err[512] = "";
+	int rc;
+
+	if (args_parse(argc, argv, &a) < 0)
+		return 2;
+	hared_config_defaults(&cfg);
+	rc = hared_config_load(a.config, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "hared: %s\n", err);
+		return 2;
+	}
+	log_level_set(cfg.log_level);
+	if (a.check) {
+		rc = hared_check(&cfg, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "hared: %s\n", err);
+			return 2;
+		}
+		printf("hared: %s: configuration OK\n", a.config);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return run(&cfg);
+}

@@ -1,0 +1,738 @@
+/* SPDX-License-Identifier: MIT */
+/* Load on hared over loopback: fake agents (raw protocol) flood round
+ * reports for the leases the daemon gives them, while a client measures
+ * request latency; then concurrent clients submit jobs (each acknowledged
+ * only once durable). Prints a table of rates and latency percentiles. */
+#include "auth.h"
+#include "client.h"
+#include "err.h"
+#include "frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_MAX_GPUS 64
+#define BENCH_BATCH 256		/* reports written per send() */
+
+struct bench_opts {
+	const char *hared;
+	const char *log_level;	/* hared's */
+	bool keep;		/* keep the temp dir (config, hared.log) */
+	uint32_t clients, agents, gpus;
+	double seconds;
+};
+
+struct bench {
+	struct bench_opts o;
+	char dir[64], sock[128];
+	int agent_port;
+	pid_t pid;
+	uint8_t key[AUTH_SECRET_MAX];
+	size_t keylen;
+};
+
+/* Latencies of one thread (milliseconds). */
+struct lat {
+	double *v;
+	size_t n, cap;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void lat_add(struct lat *l, double ms)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		double *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = ms;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double lat_pct(struct lat *l, double p)
+{
+	if (l->n == 0)
+		return NAN;
+	qsort(l->v, l->n, sizeof(double), cmp_double);
+	return l->v[(size_t)ceil(p * (double)l->n) - (p > 0)];
+}
+
+static void lat_merge(struct lat *into, const struct lat *from)
+{
+	for (size_t i = 0; i < from->n; i++)
+		lat_add(into, from->v[i]);
+}
+
+/* ---- the daemon under test ---- */
+
+static int bench_write(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	return fclose(f) ? -errno : 0;
+}
+
+static int bench_config(struct bench *b)
+{
+	char path[128], text[1024];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/key", b->dir);
+	fd = open("/dev/urandom", O_RDONLY);
+	if (fd < 0 || read(fd, b->key, 32) != 32)
+		return -EIO;
+	close(fd);
+	for (int i = 0; i < 32; i++)
+		b->key[i] = (uint8_t)("abcdefghijklmnopqrstuvwxyz012345"[b->key[i] % 32]);
+	b->keylen = 32;
+	b->key[32] = '\0';
+	if (bench_write(path, (char *)b->key) < 0)
+		return -EIO;
+	snprintf(b->sock, sizeof(b->sock), "%s/hared.sock", b->dir);
+	snprintf(text, sizeof(text),
+		 "[daemon]\nagent_listen = 127.0.0.1:0\nclient_socket = %s\nstate_dir = %s/state\n"
+		 "cluster_key_file = %s/key\nprofiles = %s/workloads/profiles\nport_file = %s/ports\n"
+		 "log_level = %s\nheartbeat_timeout_s = 600\n",
+		 b->sock, b->dir, b->dir, HARE_SOURCE_DIR, b->dir, b->o.log_level);
+	snprintf(path, sizeof(path), "%s/hared.conf", b->dir);
+	return bench_write(path, text);
+}
+
+static int bench_port_read(struct bench *b)
+{
+	char path[128];
+	FILE *f;
+	int port = -1;
+
+	snprintf(path, sizeof(path), "%s/ports", b->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "agent_port=%d", &port) != 1)
+		port = -1;
+	fclose(f);
+	return port;
+}
+
+static int bench_start(struct bench *b)
+{
+	char conf[128], log[128];
+
+	snprintf(b->dir, sizeof(b->dir), "/tmp/hare-bench-XXXXXX");
+	if (!mkdtemp(b->dir) || bench_config(b) < 0)
+		return -EIO;
+	snprintf(conf, sizeof(conf), "%s/hared.conf", b->dir);
+	snprintf(log, sizeof(log), "%s/hared.log", b->dir);
+	b->pid = fork();
+	if (b->pid < 0)
+		return -errno;
+	if (b->pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execl(b->o.hared, "hared", "--config", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {
+		b->agent_port = bench_port_read(b);
+		if (b->agent_port > 0)
+			return 0;
+		usleep(20000);
+	}
+	return -ETIMEDOUT;
+}
+
+static void bench_stop(struct bench *b)
+{
+	char cmd[160];
+	int status;
+
+	if (b->pid > 0) {
+		kill(b->pid, SIGTERM);
+		if (waitpid(b->pid, &status, 0) == b->pid &&
+		    (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+			fprintf(stderr, "daemon_load: hared did not exit cleanly (status %#x); "
+				"its log:\n", status);
+			snprintf(cmd, sizeof(cmd), "tail -20 '%s/hared.log' >&2", b->dir);
+			if (system(cmd) != 0)
+				fprintf(stderr, "daemon_load: no log\n");
+		}
+	}
+	if (b->o.keep) {
+		printf("kept %s\n", b->dir);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "daemon_load: could not remove %s\n", b->dir);
+}
+
+/* ---- clients ---- */
+
+static int client_open(const struct bench *b)
+{
+	struct cli_target t = { .socket_path = b->sock, .timeout_ms = 10000 };
+	char err[256];
+	int fd = cli_client_connect(&t, err, sizeof(err));
+
+	if (fd < 0)
+		fprintf(stderr, "daemon_load: %s\n", err);
+	return fd;
+}
+
+/* Submit one job; its id in *id. */
+static int client_submit(int fd, const char *model, uint32_t tasks, uint64_t rounds, uint64_t *id)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit s = HARE__SUBMIT__INIT;
+	Hare__JobSpec spec = HARE__JOB_SPEC__INIT;
+	Hare__FromDaemon *r = NULL;
+	char err[256];
+	int rc;
+
+	spec.model = (char *)model;
+	spec.tasks = tasks;
+	spec.rounds = rounds;
+	s.spec = &spec;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &s;
+	rc = cli_client_request(fd, &m, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY, 30000, &r, err,
+				sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "daemon_load: submit: %s\n", err);
+		return rc;
+	}
+	*id = r->submit_reply->job_id;
+	hare__from_daemon__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* Sum of rounds_done over jobs with id >= first (a QueueRequest). */
+static int client_rounds(int fd, uint64_t first, uint64_t *sum)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
+	Hare__FromDaemon *r = NULL;
+	char err[256];
+	int rc;
+
+	m.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
+	m.queue = &q;
+	rc = cli_client_request(fd, &m, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, 30000, &r, err,
+				sizeof(err));
+	if (rc < 0)
+		return rc;
+	*sum = 0;
+	for (size_t i = 0; i < r->queue_reply->n_jobs; i++)
+		if (r->queue_reply->jobs[i]->job_id >= first)
+			*sum += r->queue_reply->jobs[i]->rounds_done;
+	hare__from_daemon__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int client_show(int fd, uint64_t id)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ShowRequest s = HARE__SHOW_REQUEST__INIT;
+	Hare__FromDaemon *r = NULL;
+	char err[256];
+	int rc;
+
+	s.job_id = id;
+	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	m.show = &s;
+	rc = cli_client_request(fd, &m, HARE__FROM_DAEMON__MSG_SHOW_REPLY, 30000, &r, err,
+				sizeof(err));
+	if (rc == 0)
+		hare__from_daemon__free_unpacked(r, NULL);
+	return rc;
+}
+
+/* ---- fake agents ---- */
+
+struct lease {
+	uint64_t job, lease, next;
+};
+
+struct agent {
+	pthread_t th;
+	const struct bench *b;
+	uint32_t idx;
+	int fd;
+	struct wire_reader rd;
+	uint32_t nleases;
+	struct lease leases[BENCH_MAX_GPUS];
+	atomic_bool *go;
+	double until;
+	uint64_t sent;
+	int rc;
+};
+
+static int agent_send(struct agent *a, const Hare__ToDaemon *m)
+{
+	uint8_t *buf = NULL;
+	size_t len, off = 0;
+	int rc = wire_encode_to_daemon(m, 0, &buf, &len);
+
+	while (rc == 0 && off < len) {
+		ssize_t n = send(a->fd, buf + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
+/* Next envelope from the daemon (blocking). */
+static int agent_recv(struct agent *a, Hare__FromDaemon **out)
+{
+	uint8_t buf[65536];
+	const uint8_t *p;
+	size_t len;
+
+	for (;;) {
+		int rc = wire_reader_next(&a->rd, &p, &len);
+		ssize_t n;
+
+		if (rc == 1)
+			return wire_decode_from_daemon(p, len, out);
+		if (rc < 0)
+			return rc;
+		n = recv(a->fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : -errno;
+		rc = wire_reader_feed(&a->rd, buf, (size_t)n);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Hello, Challenge, Auth, Welcome, Register. */
+static int agent_join(struct agent *a)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Hello h = HARE__HELLO__INIT;
+	Hare__Auth au = HARE__AUTH__INIT;
+	Hare__Register reg = HARE__REGISTER__INIT;
+	Hare__GpuInfo g[BENCH_MAX_GPUS], *gp[BENCH_MAX_GPUS];
+	Hare__FromDaemon *r = NULL;
+	uint8_t mac[AUTH_MAC_LEN];
+	char node[32];
+	int rc;
+
+	snprintf(node, sizeof(node), "bench%u", a->idx);
+	h.version = HARE__VERSION__PROTOCOL_VERSION;
+	h.role = HARE__ROLE__ROLE_AGENT;
+	h.node = node;
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &h;
+	rc = agent_send(a, &m);
+	if (rc == 0)
+		rc = agent_recv(a, &r);
+	if (rc < 0 || r->msg_case != HARE__FROM_DAEMON__MSG_CHALLENGE)
+		return rc < 0 ? rc : ERR_PROTO;
+	auth_mac_compute(a->b->key, a->b->keylen, r->challenge->nonce.data, r->challenge->nonce.len,
+			 node, mac);
+	hare__from_daemon__free_unpacked(r, NULL);
+	au.mac.data = mac;
+	au.mac.len = sizeof(mac);
+	m.msg_case = HARE__TO_DAEMON__MSG_AUTH;
+	m.auth = &au;
+	rc = agent_send(a, &m);
+	if (rc == 0)
+		rc = agent_recv(a, &r);
+	if (rc < 0 || r->msg_case != HARE__FROM_DAEMON__MSG_WELCOME)
+		return rc < 0 ? rc : ERR_PROTO;
+	hare__from_daemon__free_unpacked(r, NULL);
+	for (uint32_t i = 0; i < a->b->o.gpus; i++) {
+		hare__gpu_info__init(&g[i]);
+		g[i].index = i;
+		g[i].type = "V100";
+		gp[i] = &g[i];
+	}
+	reg.n_gpus = a->b->o.gpus;
+	reg.gpus = gp;
+	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+	m.register_ = &reg;
+	return agent_send(a, &m);
+}
+
+/* Wait for one TaskStart per GPU and remember the leases. */
+static int agent_leases(struct agent *a)
+{
+	while (a->nleases < a->b->o.gpus) {
+		Hare__FromDaemon *r = NULL;
+		int rc = agent_recv(a, &r);
+
+		if (rc < 0)
+			return rc;
+		if (r->msg_case == HARE__FROM_DAEMON__MSG_TASK_START) {
+			struct lease *l = &a->leases[a->nleases++];
+
+			l->job = r->task_start->job_id;
+			l->lease = r->task_start->lease_id;
+			l->next = r->task_start->round_first;
+		}
+		hare__from_daemon__free_unpacked(r, NULL);
+	}
+	return 0;
+}
+
+/* Pack a batch of reports (one round each, in order per lease). */
+static size_t agent_batch(struct agent *a, uint8_t *buf, size_t cap)
+{
+	Hare__RoundReport rr = HARE__ROUND_REPORT__INIT;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	size_t off = 0;
+
+	m.msg_case = HARE__TO_DAEMON__MSG_ROUND_REPORT;
+	m.round_report = &rr;
+	rr.round_count = 1;
+	rr.compute_s = 0.2;
+	rr.sync_s = 0.01;
+	rr.has_loss = true;
+	for (uint32_t i = 0; i < BENCH_BATCH; i++) {
+		struct lease *l = &a->leases[i % a->nleases];
+		size_t n;
+
+		rr.job_id = l->job;
+		rr.lease_id = l->lease;
+		rr.round_first = l->next++;
+		rr.loss = 1.0 / (double)(rr.round_first + 1);
+		n = hare__to_daemon__get_packed_size(&m);
+		if (off + WIRE_HEADER_LEN + n > cap)
+			break;
+		buf[off] = (uint8_t)(n >> 24);
+		buf[off + 1] = (uint8_t)(n >> 16);
+		buf[off + 2] = (uint8_t)(n >> 8);
+		buf[off + 3] = (uint8_t)n;
+		hare__to_daemon__pack(&m, buf + off + WIRE_HEADER_LEN);
+		off += WIRE_HEADER_LEN + n;
+		a->sent++;
+	}
+	return off;
+}
+
+static int agent_flood(struct agent *a)
+{
+	uint8_t scratch[4096], buf[BENCH_BATCH * 64];
+
+	while (!atomic_load(a->go))
+		usleep(1000);
+	while (now_s() < a->until) {
+		size_t len = agent_batch(a, buf, sizeof(buf)), off = 0;
+
+		while (off < len) {
+			ssize_t n = send(a->fd, buf + off, len - off, MSG_NOSIGNAL);
+
+			if (n < 0 && errno != EINTR)
+				return -errno;
+			if (n > 0)
+				off += (size_t)n;
+		}
+		/* The daemon sends nothing here; drain whatever it does. */
+		while (recv(a->fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
+			;
+	}
+	return 0;
+}
+
+static void *agent_main(void *p)
+{
+	struct agent *a = p;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(a->b->agent_port),
+				  .sin_addr.s_addr = htonl(0x7f000001) };
+	int one = 1;
+
+	wire_reader_init(&a->rd, 0);
+	a->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (a->fd < 0 || connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		a->rc = -errno;
+		return NULL;
+	}
+	setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	a->rc = agent_join(a);
+	if (a->rc == 0)
+		a->rc = agent_leases(a);
+	if (a->rc == 0)
+		a->rc = agent_flood(a);
+	return NULL;
+}
+
+/* ---- submit clients ---- */
+
+struct submitter {
+	pthread_t th;
+	const struct bench *b;
+	double until;
+	uint64_t done;
+	struct lat lat;
+	int rc;
+};
+
+static void *submitter_main(void *p)
+{
+	struct submitter *s = p;
+	int fd = client_open(s->b);
+
+	if (fd < 0) {
+		s->rc = fd;
+		return NULL;
+	}
+	while (now_s() < s->until) {
+		double t0 = now_s();
+		uint64_t id;
+
+		s->rc = client_submit(fd, "resnet18", 2, 1000, &id);
+		if (s->rc < 0)
+			break;
+		lat_add(&s->lat, (now_s() - t0) * 1e3);
+		s->done++;
+	}
+	close(fd);
+	return NULL;
+}
+
+/* ---- phases ---- */
+
+/* Jobs for every fake GPU (one task, endless), then the agents that get them. */
+static int agents_start(struct bench *b, int fd, struct agent *ag, atomic_bool *go, uint64_t *first)
+{
+	uint64_t id;
+	int rc = 0;
+
+	*first = 0;
+	for (uint32_t i = 0; i < b->o.agents * b->o.gpus && rc == 0; i++) {
+		rc = client_submit(fd, "resnet18", 1, 1000000000000ull, &id);
+		*first = *first ? *first : id;
+	}
+	for (uint32_t i = 0; i < b->o.agents && rc == 0; i++) {
+		ag[i] = (struct agent){ .b = b, .idx = i, .go = go };
+		rc = -pthread_create(&ag[i].th, NULL, agent_main, &ag[i]);
+	}
+	return rc;
+}
+
+/* Join the agents; the reports they sent. Their sessions stay open: a
+ * closed one would take its node down and re-plan while reports of other
+ * agents are still waiting to be read. */
+static uint64_t agents_join(struct bench *b, struct agent *ag)
+{
+	uint64_t sent = 0;
+
+	for (uint32_t i = 0; i < b->o.agents; i++) {
+		pthread_join(ag[i].th, NULL);
+		sent += ag[i].sent;
+		if (ag[i].rc < 0)
+			fprintf(stderr, "daemon_load: agent %u: %s\n", i, err_str(ag[i].rc));
+	}
+	return sent;
+}
+
+static void agents_close(struct bench *b, struct agent *ag)
+{
+	for (uint32_t i = 0; i < b->o.agents; i++) {
+		if (ag[i].fd > 0)
+			close(ag[i].fd);
+		wire_reader_destroy(&ag[i].rd);
+	}
+}
+
+/* Agents flood reports; meanwhile one client times ShowRequests. The rate
+ * is what the daemon counted (one round per report) over the time it took
+ * to count them all. */
+static int phase_reports(struct bench *b)
+{
+	struct agent *ag = calloc(b->o.agents, sizeof(*ag));
+	struct lat show = { 0 };
+	atomic_bool go = false;
+	uint64_t first = 0, sent, seen = 0;
+	double t0, t1, deadline;
+	int fd = client_open(b);
+
+	if (!ag || fd < 0 || agents_start(b, fd, ag, &go, &first) < 0)
+		return -EIO;
+	usleep(500000);	/* registrations, the plan, TaskStarts */
+	t0 = now_s();
+	for (uint32_t i = 0; i < b->o.agents; i++)
+		ag[i].until = t0 + b->o.seconds;
+	atomic_store(&go, true);
+	while (now_s() < t0 + b->o.seconds) {
+		double s0 = now_s();
+
+		if (client_show(fd, first) < 0)
+			break;
+		lat_add(&show, (now_s() - s0) * 1e3);
+		usleep(2000);
+	}
+	sent = agents_join(b, ag);
+	deadline = now_s() + 60;
+	while (now_s() < deadline && client_rounds(fd, first, &seen) == 0 && seen < sent)
+		usleep(5000);
+	t1 = now_s();
+	printf("%-34s %12.0f  (%llu reports in %.2f s, %llu counted)\n", "round reports/s",
+	       (double)seen / (t1 - t0), (unsigned long long)sent, t1 - t0, (unsigned long long)seen);
+	printf("%-34s %12.3f / %.3f ms  (%zu requests)\n", "show latency p50 / p99 under reports",
+	       lat_pct(&show, 0.5), lat_pct(&show, 0.99), show.n);
+	agents_close(b, ag);
+	free(ag);
+	free(show.v);
+	close(fd);
+	return seen == sent ? 0 : -EIO;
+}
+
+static int phase_submits(struct bench *b)
+{
+	struct submitter *s = calloc(b->o.clients, sizeof(*s));
+	struct lat all = { 0 };
+	uint64_t done = 0;
+	double t0 = now_s(), t1;
+	int rc = 0;
+
+	if (!s)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < b->o.clients; i++) {
+		s[i] = (struct submitter){ .b = b, .until = t0 + b->o.seconds };
+		pthread_create(&s[i].th, NULL, submitter_main, &s[i]);
+	}
+	for (uint32_t i = 0; i < b->o.clients; i++) {
+		pthread_join(s[i].th, NULL);
+		done += s[i].done;
+		lat_merge(&all, &s[i].lat);
+		free(s[i].lat.v);
+		if (s[i].rc < 0)
+			rc = s[i].rc;
+	}
+	t1 = now_s();
+	printf("%-34s %12.0f  (%llu jobs, %u clients, %.2f s)\n", "submits/s (durable)",
+	       (double)done / (t1 - t0), (unsigned long long)done, b->o.clients, t1 - t0);
+	printf("%-34s %12.3f / %.3f ms\n", "submit latency p50 / p99", lat_pct(&all, 0.5),
+	       lat_pct(&all, 0.99));
+	free(all.v);
+	free(s);
+	return rc;
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: daemon_load [--hared PATH] [--clients N] [--agents N] [--gpus N]\n"
+		   "                   [--seconds S] [--keep] [--log-level LEVEL]\n"
+		   "Starts hared in a temp dir and measures round reports/s from N fake agents\n"
+		   "(each with --gpus leases), request latency under that load, then durable\n"
+		   "submits/s from --clients concurrent clients. Defaults: the hared of this\n"
+		   "build tree, 32 clients, 8 agents x 8 GPUs, 3 s per phase.\n");
+}
+
+static int opts_parse(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option lo[] = {
+		{ "hared", required_argument, NULL, 'd' }, { "clients", required_argument, NULL, 'c' },
+		{ "agents", required_argument, NULL, 'a' }, { "gpus", required_argument, NULL, 'g' },
+		{ "seconds", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ "keep", no_argument, NULL, 'k' }, { "log-level", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 32);
+	int c;
+
+	if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		strcat(self, "/../../daemon/hared");
+	}
+	*o = (struct bench_opts){ .hared = self, .log_level = "warn", .clients = 32, .agents = 8,
+				  .gpus = 8, .seconds = 3 };
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->hared = optarg; break;
+		case 'c': o->clients = (uint32_t)atoi(optarg); break;
+		case 'a': o->agents = (uint32_t)atoi(optarg); break;
+		case 'g': o->gpus = (uint32_t)atoi(optarg); break;
+		case 's': o->seconds = atof(optarg); break;
+		case 'k': o->keep = true; break;
+		case 'l': o->log_level = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (o->clients < 1 || o->agents < 1 || o->gpus < 1 || o->gpus > BENCH_MAX_GPUS ||
+	    !(o->seconds > 0)) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = { 0 };
+	int rc;
+
+	if (opts_parse(argc, argv, &b.o) < 0)
+		return 2;
+	if (access(b.o.hared, X_OK) < 0) {
+		fprintf(stderr, "daemon_load: %s: not found (build hared or pass --hared)\n", b.o.hared);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = bench_start(&b);
+	if (rc < 0) {
+		fprintf(stderr, "daemon_load: cannot start hared: %s\n", err_str(rc));
+		bench_stop(&b);
+		return 1;
+	}
+	printf("hared load on loopback: %u fake agents x %u GPUs, %u submit clients, %.1f s phases\n",
+	       b.o.agents, b.o.gpus, b.o.clients, b.o.seconds);
+	printf("%-34s %12s\n", "metric", "value");
+	rc = phase_reports(&b);
+	if (rc == 0)
+		rc = phase_submits(&b);
+	bench_stop(&b);
+	if (rc < 0)
+		fprintf(stderr, "daemon_load: %s\n", err_str(rc));
+	return rc < 0 ? 1 : 0;
+}

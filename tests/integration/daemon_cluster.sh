@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# hared with four emulated agents (2 x V100:4, 2 x T4:4) at time_scale 1000:
+# a batch of jobs runs to DONE, a heavy short job overtakes a light long
+# one, cancel stops a running job's workers, and a daemon restart keeps
+# every job and adopts the running one.
+# Usage: daemon_cluster.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
+set -u
+
+build=$(cd "${1:?build dir}" && pwd)
+src=$(cd "${2:?source dir}" && pwd)
+hared="$build/daemon/hared"
+harectl="$build/cli/harectl"
+agent="$build/agent/hare-agent"
+worker="$build/workloads/hare-worker"
+for b in "$hared" "$harectl" "$agent" "$worker"; do
+	[ -x "$b" ] || { echo "skip: $b not built"; exit 77; }
+done
+command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
+# The interpreter itself: a version-manager shim can take a second per start.
+py=$(python3 -c 'import sys; print(sys.executable)')
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	pkill -f -- "--work-dir=$tmp" 2>/dev/null
+	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+export HARE_SOCKET="$tmp/hared.sock"
+t0=$(date +%s)
+
+head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
+write_conf() {
+	cat >"$tmp/hared.conf" <<EOF
+[daemon]
+agent_listen = 127.0.0.1:$1
+client_socket = $tmp/hared.sock
+state_dir = $tmp/state
+cluster_key_file = $tmp/key
+profiles = $src/workloads/profiles
+time_scale = 1000
+replan_debounce_ms = 20
+reconnect_grace_s = 4
+heartbeat_timeout_s = 10
+port_file = $tmp/ports
+log_level = debug
+EOF
+}
+
+start_hared() {
+	rm -f "$tmp/ports"
+	"$hared" --config "$tmp/hared.conf" >>"$tmp/hared.log" 2>&1 &
+	hpid=$!
+	pids+=("$hpid")
+	for _ in $(seq 100); do [ -s "$tmp/ports" ] && return 0; sleep 0.05; done
+	tail -20 "$tmp/hared.log"
+	echo "FAIL: hared did not start"
+	exit 1
+}
+
+# queue_json: every job, as JSON.
+queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
+
+# jq-like access with python: field JOB KEY (empty if missing).
+field() {
+	queue_json | "$py" -c '
+import json, sys
+jobs = {j["job_id"]: j for j in json.load(sys.stdin)["jobs"]}
+j = jobs.get(int(sys.argv[1]), {})
+print(j.get(sys.argv[2], ""))' "$1" "$2"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local secs=$1 what=$2 end
+	shift 2
+	end=$(($(date +%s) + secs))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$@" && return 0
+		sleep 0.2
+	done
+	fail "timed out after ${secs}s waiting for $what"
+	return 1
+}
+
+all_done() {
+	queue_json | "$py" -c '
+import json, sys
+jobs = json.load(sys.stdin)["jobs"]
+sys.exit(0 if jobs and all(j["state"] in ("DONE", "CANCELLED") for j in jobs) else 1)'
+}
+
+state_is() { [ "$(field "$1" state)" = "$2" ]; }
+running_with_progress() { state_is "$1" RUNNING && [ "$(field "$1" rounds_done)" -gt 0 ]; }
+
+submit() {
+	local id
+	id=$("$harectl" submit "$@") || { fail "submit $*"; echo 0; return; }
+	echo "$id"
+}
+
+write_conf 0
+start_hared
+port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
+write_conf "$port"	# a restart must come back on the same port
+i=0
+for gpus in V100:4 V100:4 T4:4 T4:4; do
+	i=$((i + 1))
+	mkdir -p "$tmp/w$i"
+	"$agent" --daemon "127.0.0.1:$port" --node "node$i" --gpus "$gpus" --key-file "$tmp/key" \
+		--work-dir="$tmp/w$i" --worker "$worker" >"$tmp/agent$i.log" 2>&1 &
+	pids+=($!)
+done
+
+nodes_ok() {
+	"$harectl" nodes -o json 2>/dev/null | "$py" -c '
+import collections, json, sys
+nodes = json.load(sys.stdin)["nodes"]
+types = collections.Counter(g["type"] for n in nodes if n["up"] for g in n["gpus"])
+sys.exit(0 if len(nodes) == 4 and types == {"V100": 8, "T4": 8} else 1)'
+}
+wait_for 10 "4 agents with 8 V100 and 8 T4" nodes_ok && echo "ok: nodes lists 4 agents, 8xV100 + 8xT4"
+
+# 1. A batch of jobs runs to completion.
+batch=()
+batch+=("$(submit --model resnet50 --gpus 4 --rounds 5000)")
+batch+=("$(submit --model resnet18 --gpus 2 --rounds 20000)")
+batch+=("$(submit --model transformer --gpus 4 --rounds 8000)")
+batch+=("$(submit --model lm --gpus 2 --rounds 50000)")
+batch+=("$(submit --model recommendation --gpus 1 --rounds 100000)")
+batch+=("$(submit --model resnet50 --gpus 8 --min-gpus 2 --rounds 4000 --weight 2)")
+batch+=("$(submit --model lm --gpus 4 --rounds 40000 --gpu-types T4)")
+batch+=("$(submit --model resnet18 --gpus 1 --rounds 30000 --name single)")
+wait_for 40 "the batch to finish" all_done
+bad=$(queue_json | "$py" -c '
+import json, sys
+jobs = {j["job_id"]: j for j in json.load(sys.stdin)["jobs"]}
+for i in map(int, sys.argv[1:]):
+    j = jobs.get(i, {})
+    if j.get("state") != "DONE" or j.get("rounds_done") != j.get("rounds_total"):
+        print(i, j.get("state"), j.get("rounds_done"), j.get("rounds_total"))' "${batch[@]}")
+[ -z "$bad" ] && echo "ok: ${#batch[@]} jobs DONE with every round ($(($(date +%s) - t0))s)" \
+	|| fail "jobs not done: $bad"
+"$harectl" show "${batch[6]}" | grep -q "T4" || fail "job ${batch[6]} limited to T4 shows no T4"
+
+# 2. Order: while a whole-cluster job runs, a light long job and a heavy
+# short one are submitted together (one job file, light first). Both wait
+# for the blocker (shorter than the light job), and the heavy one is
+# planned, and so started, first.
+blocker=$(submit --model resnet50 --gpus 16 --min-gpus 16 --rounds 8000 --name blocker)
+cat >"$tmp/pair.ini" <<EOF
+[job]
+name = light
+model = resnet50
+gpus = 16
+min-gpus = 16
+rounds = 12000
+weight = 1
+
+[job]
+name = heavy
+model = resnet50
+gpus = 16
+min-gpus = 16
+rounds = 1000
+weight = 10
+EOF
+wait_for 10 "the blocker to run" state_is "$blocker" RUNNING
+ids=$("$harectl" submit --file "$tmp/pair.ini") || fail "submit the job file"
+light=$(echo "$ids" | sed -n 1p)
+heavy=$(echo "$ids" | sed -n 2p)
+wait_for 40 "blocker, light and heavy to finish" all_done
+starts=$(queue_json | "$py" -c '
+import json, sys
+jobs = {j["job_id"]: j for j in json.load(sys.stdin)["jobs"]}
+b, l, h = (jobs[int(i)] for i in sys.argv[1:])
+print(h["start_time"], l["start_time"], b["finish_time"])' "$blocker" "$light" "$heavy")
+read -r hs ls bf <<<"$starts"
+if "$py" -c "import sys; sys.exit(0 if 0 < $hs < $ls and $bf <= $ls + 0.05 else 1)"; then
+	echo "ok: heavy short job started before the light long one ($hs < $ls)"
+else
+	fail "heavy job started at $hs, light job at $ls, blocker finished at $bf"
+fi
+
+# 3. Cancel stops a running job's workers.
+long=$(submit --model transformer --gpus 4 --rounds 1000000 --name long)
+wait_for 10 "the long job to run" running_with_progress "$long"
+n=$(pgrep -fc -- "--job=$long --lease" || true)
+[ "$n" -ge 1 ] || fail "no hare-worker found for running job $long"
+"$harectl" cancel "$long" >/dev/null || fail "cancel $long"
+state_is "$long" CANCELLED || fail "job $long is $(field "$long" state) after cancel"
+no_workers() { ! pgrep -f -- "--job=$long --lease" >/dev/null; }
+wait_for 8 "job $long's workers to exit" no_workers && echo "ok: cancel stopped $n workers of job $long"
+
+# 4. Restart: SIGTERM and start again; nothing is lost and the running job
+# is adopted, not restarted.
+keep=$(submit --model lm --gpus 2 --rounds 400000 --name survivor)
+wait_for 10 "the survivor to run" running_with_progress "$keep"
+before=$(queue_json | "$py" -c '
+import json, sys
+print(sorted((j["job_id"], j["state"]) for j in json.load(sys.stdin)["jobs"] if j["state"] != "RUNNING"))')
+restarts=$(field "$keep" restarts)
+kill -TERM "$hpid"
+wait "$hpid"
+rc=$?
+[ $rc -eq 0 ] || fail "hared exited with $rc on SIGTERM"
+start_hared
+after=$(queue_json | "$py" -c '
+import json, sys
+print(sorted((j["job_id"], j["state"]) for j in json.load(sys.stdin)["jobs"] if j["state"] != "RUNNING" and j["job_id"] != '"$keep"'))')
+[ "$before" = "$after" ] || fail "jobs changed across the restart: $before -> $after"
+wait_for 30 "the survivor to finish after the restart" state_is "$keep" DONE
+grep -q "job=$keep lease=[0-9]* adopted" "$tmp/hared.log" || fail "job $keep was not adopted"
+[ "$(field "$keep" restarts)" = "$restarts" ] || fail "job $keep restarted after the daemon restart"
+total=$(queue_json | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
+[ "$total" -eq $((${#batch[@]} + 5)) ] || fail "expected $((${#batch[@]} + 5)) jobs, queue has $total"
+[ $failures -eq 0 ] && echo "ok: restart kept all $total jobs; job $keep adopted and DONE"
+
+# Under ASan/UBSan builds the daemon reports memory errors and leaks here.
+grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
+if [ $failures -ne 0 ]; then
+	echo "--- hared log (tail)"; grep -v "conn=" "$tmp/hared.log" | tail -40
+	exit 1
+fi
+echo "all cluster checks passed in $(($(date +%s) - t0))s"

@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the evaluation baselines (solver/policy_tiresias.c,
+ * policy_gavel.c, policy_allox.c, policy_gandiva.c): each one's defining
+ * rule on a hand-checked case, AlloX's matching against brute force, and
+ * valid plans over random re-planned snapshots. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_impl.h"
+#include "sched.h"
+#include "sched_fixture.h"
+
+static const char *const baseline_names[] = { "tiresias", "gavel", "gavel-tput", "allox", "gandiva" };
+#define NBASELINES (sizeof(baseline_names) / sizeof(baseline_names[0]))
+
+/* Per-job lease storage for the tests' little driver. */
+struct lease_store {
+	uint32_t gpus[64][8];
+	uint16_t tasks[64][8];
+};
+
+/* Apply a plan as the simulator would: run_now jobs hold their placement. */
+static void apply_plan(struct sched_job *jobs, uint32_t n, const struct sched_plan *plan,
+		       struct lease_store *ls, double now)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct sched_assign *a = &plan->assigns[i];
+		bool same = a->run_now && a->ngpus == jobs[i].nheld;
+
+		for (uint32_t g = 0; same && g < a->ngpus; g++)
+			same = plan->gpus[a->first + g] == jobs[i].held_gpus[g] &&
+			       plan->tasks[a->first + g] == jobs[i].held_tasks[g];
+		jobs[i].held_gpus = ls->gpus[i];
+		jobs[i].held_tasks = ls->tasks[i];
+		jobs[i].nheld = a->run_now ? a->ngpus : 0;
+		for (uint32_t g = 0; g < jobs[i].nheld; g++) {
+			ls->gpus[i][g] = plan->gpus[a->first + g];
+			ls->tasks[i][g] = plan->tasks[a->first + g];
+		}
+		if (a->run_now && !same)
+			jobs[i].lease_start_s = now;
+		if (a->run_now && jobs[i].first_start_s < 0)
+			jobs[i].first_start_s = now;
+	}
+}
+
+/* Advance running jobs' service to `now` (GPUs x time, as the driver does). */
+static void advance(struct sched_job *jobs, uint32_t n, double from, double now)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (jobs[i].nheld) {
+			jobs[i].attained_gpu_s += jobs[i].nheld * (now - from);
+			jobs[i].last_run_s = now;
+		}
+}
+
+static void run_job(struct sched_job *j, uint32_t *gpus, uint16_t *tasks, uint32_t n, double start)
+{
+	j->held_gpus = gpus;
+	j->held_tasks = tasks;
+	j->nheld = n;
+	j->first_start_s = start;
+	j->lease_start_s = start;
+	j->last_run_s = start;
+}
+
+static void plan_ok(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *plan)
+{
+	char err[256];
+
+	assert_int_equal(sched_policy_plan(p, snap, plan), 0);
+	if (sched_plan_check(snap, plan, err, sizeof(err)))
+		fail_msg("%s: %s", sched_policy_name(p), err);
+}
+
+static uint32_t first_gpu(const struct sched_plan *plan, uint32_t i)
+{
+	return plan->gpus[plan->assigns[i].first];
+}
+
+/* ---- tiresias ---- */
+
+static void test_las_preempts_most_attained(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[2];
+	uint32_t per[1] = { 2 }, ga = 0, gb = 1;
+	uint16_t types[1] = { 0 }, one = 1;
+	struct sched_job jobs[3];
+	struct sched_snapshot snap = { .now_s = 100, .cluster = &cl, .njobs = 3, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 1000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 1000000, c, 1, 0);
+	fx_job(&jobs[2], 3, 1, 1, 1000000, c, 1, 0);
+	jobs[1].arrival_s = 10;
+	jobs[2].arrival_s = 50;
+	run_job(&jobs[0], &ga, &one, 1, 0);
+	run_job(&jobs[1], &gb, &one, 1, 10);
+	jobs[0].attained_gpu_s = 20000;	/* lowest queue */
+	jobs[1].attained_gpu_s = 90;	/* queue 0 */
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_false(plan.assigns[0].run_now);	/* most service: preempted */
+	assert_true(plan.assigns[1].run_now);
+	assert_int_equal(first_gpu(&plan, 1), 1);	/* keeps its GPU */
+	assert_true(plan.assigns[2].run_now);
+	assert_int_equal(first_gpu(&plan, 2), 0);
+	assert_int_equal(plan.assigns[2].rank, 1);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+static void test_las_threshold_demotes(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[1];
+	uint32_t per[1] = { 1 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 3000, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 1000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 1000000, c, 1, 0);
+	jobs[1].arrival_s = 5;
+	ls.gpus[0][0] = 0;
+	ls.tasks[0][0] = 1;
+	run_job(&jobs[0], ls.gpus[0], ls.tasks[0], 1, 0);
+	jobs[0].attained_gpu_s = 3000;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	/* Both in queue 0: arrival order; the runner crosses 3,250 in 250 s. */
+	assert_true(plan.assigns[0].run_now);
+	assert_false(plan.assigns[1].run_now);
+	assert_true(plan.replan_at_s > 3250 - 1e-6 && plan.replan_at_s < 3250 + 0.1);
+	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+	advance(jobs, 2, snap.now_s, plan.replan_at_s);
+	snap.now_s = plan.replan_at_s;
+	plan_ok(p, &snap, &plan);
+	assert_false(plan.assigns[0].run_now);	/* demoted to queue 1 */
+	assert_true(plan.assigns[1].run_now);
+	assert_int_equal(plan.assigns[1].rank, 0);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+static void test_las_starvation_guard(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[1];
+	uint32_t per[1] = { 1 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 20100, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	/* Job 1 is in the last queue and runs; job 2 (later) ran 20,000 s and
+	 * waits in the last queue too: promotion after 2 x 20,000 s of waiting. */
+	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
+	jobs[1].arrival_s = 100;
+	jobs[1].first_start_s = 100;
+	jobs[1].last_run_s = 20100;
+	jobs[1].attained_gpu_s = 20000;
+	ls.gpus[0][0] = 0;
+	ls.tasks[0][0] = 1;
+	run_job(&jobs[0], ls.gpus[0], ls.tasks[0], 1, 0);
+	jobs[0].attained_gpu_s = 30000;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now);
+	assert_false(plan.assigns[1].run_now);
+	assert_true(fabs(plan.replan_at_s - 60100) < 0.1);
+	/* Half-way: still waiting. */
+	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+	advance(jobs, 2, snap.now_s, 40000);
+	snap.now_s = 40000;
+	plan_ok(p, &snap, &plan);
+	assert_false(plan.assigns[1].run_now);
+	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+	advance(jobs, 2, snap.now_s, plan.replan_at_s);
+	snap.now_s = plan.replan_at_s;
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[1].run_now);	/* promoted to queue 0 */
+	assert_false(plan.assigns[0].run_now);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+/* ---- gavel ---- */
+
+/* One V100 (type 0) and one K80 (type 1); job 1 is as fast on the K80,
+ * job 2 is 4x slower there. */
+static void gavel_pair(struct sched_cluster *cl, struct sched_gpu *gpus, struct sched_job *jobs)
+{
+	double c1[2] = { 1.0, 1.0 }, c2[2] = { 1.0, 4.0 };
+	uint32_t per[2] = { 1, 1 };
+	uint16_t types[2] = { 0, 1 };
+
+	fx_cluster(cl, gpus, 2, per, types, 2);
+	fx_job(&jobs[0], 1, 1, 1, 1000000, c1, 2, 0);
+	fx_job(&jobs[1], 2, 1, 1, 1000000, c2, 2, 0);
+	jobs[1].arrival_s = 1;
+}
+
+static void test_gavel_maxmin_types(void **state)
+{
+	struct sched_cluster cl;
+	struct sched_gpu gpus[2];
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 10, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+	double x1[2], x2[2];
+
+	(void)state;
+	gavel_pair(&cl, gpus, jobs);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("gavel", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_int_equal(policy_gavel_share(p, 1, x1, 2), 0);
+	assert_int_equal(policy_gavel_share(p, 2, x2, 2), 0);
+	assert_true(x1[1] > 1 - 1e-6 && x1[0] < 1e-6);	/* the K80 to the job it does not slow */
+	assert_true(x2[0] > 1 - 1e-6 && x2[1] < 1e-6);	/* the V100 to the job that gains 4x */
+	assert_true(plan.assigns[0].run_now && plan.assigns[1].run_now);
+	assert_int_equal(first_gpu(&plan, 0), 1);
+	assert_int_equal(first_gpu(&plan, 1), 0);
+	assert_true(fabs(plan.replan_at_s - (10 + 360)) < 1e-6);
+	assert_int_equal(policy_gavel_share(p, 99, x1, 2), -ENOENT);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+static void test_gavel_extends_leases(void **state)
+{
+	struct sched_cluster cl;
+	struct sched_gpu gpus[2];
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+	uint32_t g0, g1;
+
+	(void)state;
+	gavel_pair(&cl, gpus, jobs);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("gavel", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	g0 = first_gpu(&plan, 0);
+	g1 = first_gpu(&plan, 1);
+	for (int round = 1; round <= 3; round++) {
+		double next = plan.replan_at_s;
+
+		assert_true(fabs(next - 360.0 * round) < 1e-6);
+		apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+		advance(jobs, 2, snap.now_s, next);
+		snap.now_s = next;
+		plan_ok(p, &snap, &plan);
+		for (uint32_t i = 0; i < 2; i++) {
+			assert_true(plan.assigns[i].run_now);
+			assert_int_equal(plan.assigns[i].ngpus, 1);
+			assert_int_equal(plan.tasks[plan.assigns[i].first], jobs[i].held_tasks[0]);
+		}
+		assert_int_equal(first_gpu(&plan, 0), g0);	/* same lease: no restart */
+		assert_int_equal(first_gpu(&plan, 1), g1);
+	}
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+/* Two jobs, one GPU: the rounds alternate between them. */
+static void test_gavel_rounds_share(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[1];
+	uint32_t per[1] = { 1 }, ran[2] = { 0, 0 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 1000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 1000000, c, 1, 0);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("gavel", NULL, &p), 0);
+	for (int round = 0; round < 6; round++) {
+		plan_ok(p, &snap, &plan);
+		assert_true(plan.assigns[0].run_now != plan.assigns[1].run_now);
+		ran[plan.assigns[0].run_now ? 0 : 1]++;
+		apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+		advance(jobs, 2, snap.now_s, plan.replan_at_s);
+		snap.now_s = plan.replan_at_s;
+	}
+	assert_int_equal(ran[0], 3);
+	assert_int_equal(ran[1], 3);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+/* Random clusters and jobs: X >= 0, each row sums to <= 1 and each type's
+ * width-weighted column sum stays within its GPU count. */
+static void test_gavel_lp_feasible(void **state)
+{
+	struct sched_cluster cl;
+	struct sched_gpu gpus[64];
+	uint32_t per[6] = { 8, 8, 4, 4, 8, 8 };
+	uint16_t types[6] = { 0, 1, 2, 3, 0, 2 };
+	uint32_t count[4] = { 16, 8, 12, 4 };
+	struct sched_job jobs[40];
+
+	(void)state;
+	srand(11);
+	fx_cluster(&cl, gpus, 6, per, types, 4);
+	for (int iter = 0; iter < 20; iter++) {
+		uint32_t n = 1 + rand() % 40;
+		struct sched_snapshot snap = { .now_s = 5, .cluster = &cl, .njobs = n, .jobs = jobs };
+
+		for (uint32_t i = 0; i < n; i++) {
+			double comp[4];
+
+			for (int t = 0; t < 4; t++)
+				comp[t] = rand() % 8 == 0 ? 0 : 0.05 + (rand() % 100) / 40.0;
+			comp[rand() % 4] = 0.5;
+			fx_job(&jobs[i], i + 1, 1 << (rand() % 4), 1u << (rand() % 4), 100 + rand() % 1000,
+			       comp, 4, 0.02);
+		}
+		for (int k = 1; k <= 2; k++) {
+			struct sched_policy *p;
+			struct sched_plan plan;
+			double col[4] = { 0 };
+
+			sched_plan_init(&plan);
+			assert_int_equal(sched_policy_new(baseline_names[k], NULL, &p), 0);
+			plan_ok(p, &snap, &plan);
+			for (uint32_t i = 0; i < n; i++) {
+				double x[4], row = 0;
+				uint32_t w = policy_requested_width(&jobs[i]);
+
+				assert_int_equal(policy_gavel_share(p, jobs[i].id, x, 4), 0);
+				for (int t = 0; t < 4; t++) {
+					assert_true(x[t] >= 0);
+					if (jobs[i].perf.compute_s[t] <= 0 || count[t] < w)
+						assert_true(x[t] == 0);
+					row += x[t];
+					col[t] += w * x[t];
+				}
+				assert_true(row <= 1 + 1e-6);
+			}
+			for (int t = 0; t < 4; t++)
+				assert_true(col[t] <= count[t] + 1e-6);
+			sched_policy_free(p);
+			sched_plan_destroy(&plan);
+		}
+	}
+}
+
+/* ---- allox ---- */
+
+static double brute_best;
+
+static void brute(const double *cost, uint32_t n, uint32_t m, uint32_t row, uint8_t *used, double sum)
+{
+	if (sum >= brute_best)
+		return;
+	if (row == n) {
+		brute_best = sum;
+		return;
+	}
+	for (uint32_t c = 0; c < m; c++) {
+		if (used[c])
+			continue;
+		used[c] = 1;
+		brute(cost, n, m, row + 1, used, sum + cost[row * m + c]);
+		used[c] = 0;
+	}
+}
+
+/* AlloX's matrices (2 types, position q from last costs q x time) and plain
+ * random ones: the Hungarian optimum equals the brute-force optimum. */
+static void test_allox_matching_optimal(void **state)
+{
+	double cost[6 * 12];
+	uint32_t col_of[6];
+	uint8_t used[12];
+
+	(void)state;
+	srand(3);
+	for (int iter = 0; iter < 60; iter++) {
+		uint32_t n = 1 + rand() % 6, m = 2 * n;
+		double total, check = 0;
+
+		/* Odd: AlloX's form, column (q - 1) * 2 + t, q x time (a type a
+		 * job cannot use costs a big constant); even: any costs. */
+		for (uint32_t i = 0; i < n; i++) {
+			for (uint32_t t = 0; t < 2; t++) {
+				double p = rand() % 8 ? 1 + rand() % 50 : -1;
+
+				for (uint32_t q = 1; q <= n; q++)
+					cost[i * m + (q - 1) * 2 + t] = iter % 2 ? (p > 0 ? q * p : 1e4)
+										 : rand() % 100;
+			}
+		}
+		assert_int_equal(policy_hungarian(cost, n, m, iter % 2 ? 2 : 0, col_of, &total), 0);
+		memset(used, 0, sizeof(used));
+		for (uint32_t i = 0; i < n; i++) {
+			assert_true(col_of[i] < m);
+			assert_false(used[col_of[i]]);
+			used[col_of[i]] = 1;
+			check += cost[i * m + col_of[i]];
+		}
+		assert_true(fabs(check - total) < 1e-9);
+		brute_best = INFINITY;
+		memset(used, 0, sizeof(used));
+		brute(cost, n, m, 0, used, 0);
+		assert_true(fabs(total - brute_best) < 1e-9);
+	}
+	cost[0] = 2;
+	cost[1] = 1;
+	cost[2] = 1;
+	cost[3] = 5;
+	assert_int_equal(policy_hungarian(cost, 2, 2, 0, col_of, &brute_best), 0);
+	assert_true(brute_best == 2);
+	assert_int_equal(policy_hungarian(cost, 1, 2, 1, col_of, &brute_best), -EINVAL);	/* not ordered */
+	cost[0] = INFINITY;
+	assert_int_equal(policy_hungarian(cost, 1, 2, 0, col_of, &brute_best), -EINVAL);
+	assert_int_equal(policy_hungarian(cost, 3, 2, 0, col_of, &brute_best), -EINVAL);
+}
+
+/* Job 1 is 10x slower on the K80, job 2 only 1.5x: the matching sends
+ * job 1 to the V100 and job 2 to the K80, both at once; a running job is
+ * never preempted. */
+static void test_allox_types(void **state)
+{
+	double c1[2] = { 1.0, 10.0 }, c2[2] = { 1.0, 1.5 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[2];
+	uint32_t per[2] = { 1, 1 };
+	uint16_t types[2] = { 0, 1 };
+	struct sched_job jobs[3];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 2, per, types, 2);
+	fx_job(&jobs[0], 1, 1, 1, 100, c1, 2, 0);
+	fx_job(&jobs[1], 2, 1, 1, 100, c2, 2, 0);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("allox", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now && plan.assigns[1].run_now);
+	assert_int_equal(first_gpu(&plan, 0), 0);
+	assert_int_equal(first_gpu(&plan, 1), 1);
+	/* A short job arrives: it waits for a GPU, nobody is preempted. */
+	apply_plan(jobs, 2, &plan, &ls, 0);
+	fx_job(&jobs[2], 3, 1, 1, 1, c1, 2, 0);
+	jobs[2].arrival_s = 5;
+	snap.now_s = 5;
+	snap.njobs = 3;
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now && plan.assigns[1].run_now);
+	assert_false(plan.assigns[2].run_now);
+	assert_int_equal(first_gpu(&plan, 0), 0);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+/* ---- gandiva ---- */
+
+/* Six 1-GPU jobs on four GPUs: 60 s quanta round-robin, every job runs
+ * within two quanta, and a job that keeps its turn keeps its GPU. */
+static void test_gandiva_time_slices(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[4];
+	uint32_t per[1] = { 4 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[6];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 6, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+	uint32_t quanta[6] = { 0 };
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	for (uint32_t i = 0; i < 6; i++) {
+		fx_job(&jobs[i], i + 1, 1, 1, 1000000, c, 1, 0);
+		jobs[i].arrival_s = i;
+	}
+	snap.now_s = 10;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("gandiva", NULL, &p), 0);
+	for (int q = 0; q < 3; q++) {
+		uint32_t running = 0;
+
+		plan_ok(p, &snap, &plan);
+		for (uint32_t i = 0; i < 6; i++) {
+			if (!plan.assigns[i].run_now)
+				continue;
+			running++;
+			quanta[i]++;
+			if (jobs[i].nheld)	/* kept its turn: same GPU */
+				assert_int_equal(first_gpu(&plan, i), jobs[i].held_gpus[0]);
+		}
+		assert_int_equal(running, 4);
+		assert_true(fabs(plan.replan_at_s - (snap.now_s + 60)) < 1e-6);
+		if (q == 1)
+			for (uint32_t i = 0; i < 6; i++)
+				assert_true(quanta[i] >= 1);
+		apply_plan(jobs, 6, &plan, &ls, snap.now_s);
+		advance(jobs, 6, snap.now_s, plan.replan_at_s);
+		snap.now_s = plan.replan_at_s;
+	}
+	for (uint32_t i = 0; i < 6; i++)
+		assert_int_equal(quanta[i], 2);	/* 12 turns, 6 jobs */
+	/* Fewer jobs than GPUs: nothing to slice, no timer. */
+	snap.njobs = 3;
+	plan_ok(p, &snap, &plan);
+	assert_true(isinf(plan.replan_at_s));
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+/* A 2-GPU job goes to the node whose job also has 2 GPUs. */
+static void test_gandiva_affinity(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[8];
+	uint32_t per[2] = { 4, 4 }, gx[2] = { 0, 1 }, gy[1] = { 4 };
+	uint16_t types[2] = { 0, 0 }, tx[2] = { 1, 1 }, ty[1] = { 1 };
+	struct sched_job jobs[3];
+	struct sched_snapshot snap = { .now_s = 100, .cluster = &cl, .njobs = 3, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 2, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 2, 1000, c, 1, 0.1);
+	fx_job(&jobs[1], 2, 1, 1, 1000, c, 1, 0.1);
+	fx_job(&jobs[2], 3, 1, 2, 1000, c, 1, 0.1);
+	run_job(&jobs[0], gx, tx, 2, 0);
+	run_job(&jobs[1], gy, ty, 1, 0);
+	jobs[2].arrival_s = 50;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("gandiva", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[2].run_now);
+	assert_int_equal(plan.assigns[2].ngpus, 2);
+	for (uint32_t g = 0; g < 2; g++)
+		assert_int_equal(gpus[plan.gpus[plan.assigns[2].first + g]].node, 0);
+	assert_true(isinf(plan.replan_at_s));
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+/* ---- all baselines ---- */
+
+/* Random snapshots re-planned over time (service advancing, a GPU going
+ * down, jobs finishing): every plan passes sched_plan_check and every
+ * policy keeps some job running while jobs wait. */
+static void test_random_replans_valid(void **state)
+{
+	struct sched_cluster cl;
+	struct sched_gpu gpus[40];
+	uint32_t per[6] = { 8, 8, 4, 4, 8, 8 };
+	uint16_t types[6] = { 0, 1, 2, 3, 0, 2 };
+	struct sched_job jobs[40];
+	struct lease_store ls;
+	struct sched_plan plan;
+
+	(void)state;
+	srand(7);
+	fx_cluster(&cl, gpus, 6, per, types, 4);
+	sched_plan_init(&plan);
+	for (int iter = 0; iter < 30; iter++) {
+		uint32_t n = 1 + rand() % 40;
+
+		for (size_t k = 0; k < NBASELINES; k++) {
+			struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = n, .jobs = jobs };
+			struct sched_policy *p;
+
+			srand(1000 + iter);
+			for (uint32_t i = 0; i < n; i++) {
+				double comp[4];
+
+				for (int t = 0; t < 4; t++)
+					comp[t] = rand() % 10 == 0 ? 0 : 0.1 + (rand() % 100) / 50.0;
+				comp[0] = 0.1;
+				fx_job(&jobs[i], i + 1, 1 << (rand() % 4), 1u << (rand() % 4), 1 + rand() % 1000,
+				       comp, 4, 0.05);
+				jobs[i].arrival_s = rand() % 100;
+				jobs[i].min_gpus = 1 + rand() % jobs[i].tasks;
+			}
+			for (uint32_t g = 0; g < cl.ngpus; g++)
+				gpus[g].up = true;
+			assert_int_equal(sched_policy_new(baseline_names[k], NULL, &p), 0);
+			for (int round = 0; round < 8; round++) {
+				double next;
+				uint32_t running = 0;
+
+				plan_ok(p, &snap, &plan);
+				for (uint32_t i = 0; i < snap.njobs; i++)
+					running += plan.assigns[i].run_now;
+				assert_true(running > 0);
+				apply_plan(jobs, snap.njobs, &plan, &ls, snap.now_s);
+				next = snap.now_s + 1 + rand() % 400;
+				if (isfinite(plan.replan_at_s) && plan.replan_at_s < next)
+					next = plan.replan_at_s;
+				assert_true(next > snap.now_s);
+				advance(jobs, snap.njobs, snap.now_s, next);
+				snap.now_s = next;
+				if (round == 3)
+					gpus[rand() % cl.ngpus].up = false;
+				if (round == 5 && snap.njobs > 1) {
+					sched_policy_forget(p, jobs[snap.njobs - 1].id);
+					snap.njobs--;
+				}
+			}
+			sched_policy_free(p);
+		}
+	}
+	sched_plan_destroy(&plan);
+}
+
+static void test_registry_names(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < NBASELINES; k++) {
+		struct sched_policy *p;
+
+		assert_int_equal(sched_policy_new(baseline_names[k], NULL, &p), 0);
+		assert_string_equal(sched_policy_name(p), baseline_names[k]);
+		sched_policy_free(p);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registry_names),
+		cmocka_unit_test(test_las_preempts_most_attained),
+		cmocka_unit_test(test_las_threshold_demotes),
+		cmocka_unit_test(test_las_starvation_guard),
+		cmocka_unit_test(test_gavel_maxmin_types),
+		cmocka_unit_test(test_gavel_extends_leases),
+		cmocka_unit_test(test_gavel_rounds_share),
+		cmocka_unit_test(test_gavel_lp_feasible),
+		cmocka_unit_test(test_allox_matching_optimal),
+		cmocka_unit_test(test_allox_types),
+		cmocka_unit_test(test_gandiva_time_slices),
+		cmocka_unit_test(test_gandiva_affinity),
+		cmocka_unit_test(test_random_replans_valid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

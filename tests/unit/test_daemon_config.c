@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for hared's configuration: defaults, keys and ranges, file:line
+ * errors, cross-key checks, host:port parsing, and the secret files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "err.h"
+#include "hared_config.h"
+
+static void test_defaults(void **state)
+{
+	struct hared_config c;
+	char err[256] = "";
+
+	(void)state;
+	hared_config_defaults(&c);
+	assert_string_equal(c.policy, "hare");
+	assert_true(c.time_scale == 1.0);
+	assert_int_equal(c.replan_debounce_ms, 50);
+	assert_true(c.reconnect_grace_s == 10.0);
+	assert_true(c.heartbeat_timeout_s == 15.0);
+	assert_int_equal(c.max_frame, 4194304);
+	assert_int_equal(hared_config_check("x", &c, err, sizeof(err)), 0);
+}
+
+static void test_load_keys(void **state)
+{
+	struct hared_config c;
+	char err[256] = "";
+	const char *text =
+		"; comment\n"
+		"[daemon]\n"
+		"agent_listen = 127.0.0.1:0\n"
+		"client_socket = /tmp/x.sock\n"
+		"state_dir = /tmp/state\n"
+		"policy = fifo\n"
+		"time_scale = 1000\n"
+		"noise_cv = 0.1\n"
+		"replan_debounce_ms = 20\n"
+		"reconnect_grace_s = 2.5\n"
+		"max_frame = 65536\n"
+		"client_socket_mode = 0660\n"
+		"log_level = debug\n"
+		"port_file = /tmp/ports\n";
+
+	(void)state;
+	hared_config_defaults(&c);
+	assert_int_equal(hared_config_load_string("t.conf", text, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.agent_listen, "127.0.0.1:0");
+	assert_string_equal(c.policy, "fifo");
+	assert_true(c.time_scale == 1000.0);
+	assert_true(c.noise_cv == 0.1);
+	assert_int_equal(c.replan_debounce_ms, 20);
+	assert_true(c.reconnect_grace_s == 2.5);
+	assert_int_equal(c.max_frame, 65536);
+	assert_int_equal(c.client_socket_mode, 0660);
+	assert_string_equal(c.log_level, "debug");
+	assert_string_equal(c.port_file, "/tmp/ports");
+	/* Untouched keys keep their defaults. */
+	assert_true(c.heartbeat_timeout_s == 15.0);
+}
+
+/* Load text and expect ERR_BAD_CONFIG with `want` in the message. */
+static void expect_bad(const char *text, const char *want)
+{
+	struct hared_config c;
+	char err[256] = "";
+	int rc;
+
+	hared_config_defaults(&c);
+	rc = hared_config_load_string("bad.conf", text, &c, err, sizeof(err));
+	if (rc != ERR_BAD_CONFIG || !strstr(err, want))
+		fail_msg("rc=%d err='%s', want ERR_BAD_CONFIG with '%s'", rc, err, want);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	expect_bad("[daemon]\ncolour = blue\n", "bad.conf:2: unknown key 'colour'");
+	expect_bad("[agent]\nnode = x\n", "bad.conf:2: unknown section [agent]");
+	expect_bad("[daemon]\n\ntime_scale = 0\n", "bad.conf:3: time_scale: must be between");
+	expect_bad("[daemon]\ntime_scale = fast\n", "time_scale: expected a number, got 'fast'");
+	expect_bad("[daemon]\nmax_frame = 10\n", "max_frame: must be between 1024");
+	expect_bad("[daemon]\nlog_level = loud\n", "log_level: expected error, warn, info or debug");
+	expect_bad("[daemon]\nclient_socket_mode = 999\n", "client_socket_mode: expected octal");
+	expect_bad("[daemon]\nagent_listen = nowhere\n", "agent_listen: expected host:port");
+	expect_bad("[daemon]\nagent_listen = 1.2.3.4:70000\n", "agent_listen: port: must be between");
+	expect_bad("[daemon]\nagent_listen = example.com:1\n", "not a numeric IPv4 or IPv6 address");
+	expect_bad("[daemon]\nclient_listen = 127.0.0.1:9\n", "client_listen needs client_token_file");
+	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
+	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
+}
+
+static void test_addr_parse(void **state)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(hared_addr_parse("127.0.0.1:7070", &ss, err, sizeof(err)), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohs(v4->sin_port), 7070);
+	assert_int_equal(ntohl(v4->sin_addr.s_addr), 0x7f000001);
+	assert_int_equal(hared_addr_parse("[::1]:0", &ss, err, sizeof(err)), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(ntohs(v6->sin6_port), 0);
+	assert_int_equal(hared_addr_parse("*:80", &ss, err, sizeof(err)), 0);
+	assert_int_equal(v4->sin_addr.s_addr, 0);
+	assert_int_equal(hared_addr_parse("localhost:1", &ss, err, sizeof(err)), 0);
+	assert_int_equal(ntohl(v4->sin_addr.s_addr), 0x7f000001);
+	assert_int_equal(hared_addr_parse("[::1", &ss, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(hared_addr_parse("1.2.3.4:-1", &ss, err, sizeof(err)), ERR_BAD_CONFIG);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_secret_and_mac(void **state)
+{
+	char dir[] = "/tmp/hare-cfg-XXXXXX", path[64], err[256];
+	uint8_t key[AUTH_SECRET_MAX], nonce[AUTH_NONCE_LEN] = { 1, 2, 3 }, mac[AUTH_MAC_LEN];
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/key", dir);
+	write_file(path, "0123456789abcdef-secret\n\n");
+	assert_int_equal(auth_secret_load(path, key, sizeof(key), &len, err, sizeof(err)), 0);
+	assert_int_equal(len, strlen("0123456789abcdef-secret"));
+	assert_memory_equal(key, "0123456789abcdef-secret", len);
+	assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node1", mac), 0);
+	assert_true(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac)));
+	assert_false(auth_mac_verify(key, len, nonce, "node2", mac, sizeof(mac)));
+	assert_false(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac) - 1));
+	mac[5] ^= 1;
+	assert_false(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac)));
+	assert_true(auth_token_equal(key, len, "0123456789abcdef-secret"));
+	assert_false(auth_token_equal(key, len, "0123456789abcdef-secreT"));
+	assert_false(auth_token_equal(key, len, "0123456789abcdef-secret!"));
+	assert_false(auth_token_equal(key, len, ""));
+	write_file(path, "short\n");
+	assert_int_equal(auth_secret_load(path, key, sizeof(key), &len, err, sizeof(err)),
+			 ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "need at least 16"));
+	unlink(path);
+	assert_int_equal(auth_secret_load(path, key, sizeof(key), &len, err, sizeof(err)), -ENOENT);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_load_keys),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_addr_parse),
+		cmocka_unit_test(test_secret_and_mac),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

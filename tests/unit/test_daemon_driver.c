@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for hared's scheduling driver, fed a fake cluster (agents
+ * registered by hand), jobs and hand-made plans: the TaskStart/TaskStop
+ * outbox and lease bookkeeping, progress as the minimum over ranks,
+ * failures and retries, node loss, and adoption after a restart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "err.h"
+#include "log.h"
+#include "profile.h"
+
+#define OUTBOX_MAX 512
+
+struct outbox {
+	uint32_t n;
+	uint32_t agent[OUTBOX_MAX];
+	Hare__FromDaemon *msg[OUTBOX_MAX];
+};
+
+struct fx {
+	uv_loop_t loop;
+	struct profile *prof;
+	struct driver *d;
+	struct outbox ob;
+};
+
+/* driver_send_cb: keep a decoded copy of every message. */
+static int ob_send(void *user, uint32_t agent_id, const Hare__FromDaemon *m)
+{
+	struct outbox *ob = user;
+	size_t len = hare__from_daemon__get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+
+	assert_non_null(buf);
+	assert_true(ob->n < OUTBOX_MAX);
+	hare__from_daemon__pack(m, buf);
+	ob->msg[ob->n] = hare__from_daemon__unpack(NULL, len, buf);
+	assert_non_null(ob->msg[ob->n]);
+	ob->agent[ob->n++] = agent_id;
+	free(buf);
+	return 0;
+}
+
+static void ob_clear(struct outbox *ob)
+{
+	for (uint32_t i = 0; i < ob->n; i++)
+		hare__from_daemon__free_unpacked(ob->msg[i], NULL);
+	ob->n = 0;
+}
+
+/* Messages of a case sent to agent (0: any) about job (0: any). */
+static uint32_t ob_count(const struct outbox *ob, int msg_case, uint32_t agent, uint64_t job)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < ob->n; i++) {
+		const Hare__FromDaemon *m = ob->msg[i];
+		uint64_t id = m->msg_case == HARE__FROM_DAEMON__MSG_TASK_START ? m->task_start->job_id :
+			      m->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP ? m->task_stop->job_id : 0;
+
+		if ((int)m->msg_case == msg_case && (!agent || ob->agent[i] == agent) &&
+		    (!job || id == job))
+			n++;
+	}
+	return n;
+}
+
+static int fx_setup_opts(void **state, double grace_s)
+{
+	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
+				 .reconnect_grace_s = grace_s, .max_retries = 1 };
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_non_null(f);
+	log_level_set("warn");	/* the driver logs every start and stop at info */
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	assert_int_equal(profile_load(HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR, &f->prof, err,
+				      sizeof(err)), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, NULL, ob_send, &f->ob, &f->d, err,
+				    sizeof(err)), 0);
+	*state = f;
+	return 0;
+}
+
+static int fx_setup(void **state)
+{
+	return fx_setup_opts(state, 0);
+}
+
+static int fx_setup_grace(void **state)
+{
+	return fx_setup_opts(state, 5);
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	driver_close(f->d);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(f->d);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	profile_free(f->prof);
+	ob_clear(&f->ob);
+	free(f);
+	return 0;
+}
+
+/* Attach and register an agent with n GPUs of one type and running tasks. */
+static uint32_t agent_up(struct fx *f, const char *node, const char *type, uint32_t n,
+			 Hare__RunningTask **running, size_t nrunning)
+{
+	Hare__GpuInfo g[16], *gp[16];
+	Hare__Register reg = HARE__REGISTER__INIT;
+	char err[256];
+	int id = driver_agent_attach(f->d, node, "127.0.0.1");
+
+	assert_true(id > 0);
+	for (uint32_t i = 0; i < n; i++) {
+		hare__gpu_info__init(&g[i]);
+		g[i].index = i;
+		g[i].type = (char *)type;
+		gp[i] = &g[i];
+	}
+	reg.n_gpus = n;
+	reg.gpus = gp;
+	reg.n_running = nrunning;
+	reg.running = running;
+	assert_int_equal(driver_agent_register(f->d, (uint32_t)id, &reg, err, sizeof(err)), 0);
+	return (uint32_t)id;
+}
+
+static struct store_job job_rec(uint64_t id, const char *model, uint32_t tasks, uint64_t rounds)
+{
+	struct store_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.id = id;
+	snprintf(j.user, sizeof(j.user), "alice");
+	snprintf(j.name, sizeof(j.name), "job%llu", (unsigned long long)id);
+	snprintf(j.model, sizeof(j.model), "%s", model);
+	j.tasks = tasks;
+	j.min_gpus = 1;
+	j.max_gpus = tasks;
+	j.rounds_total = rounds;
+	j.weight = 1;
+	j.state = STORE_QUEUED;
+	j.submit_time = driver_now();
+	j.loss = NAN;
+	return j;
+}
+
+static void job_add(struct fx *f, uint64_t id, const char *model, uint32_t tasks, uint64_t rounds)
+{
+	struct store_job j = job_rec(id, model, tasks, rounds);
+	char err[256];
+
+	assert_int_equal(driver_job_add(f->d, &j, err, sizeof(err)), 0);
+}
+
+/* Apply a plan made by hand: per job index, GPUs and tasks (0 GPUs: not run). */
+struct hand {
+	uint32_t n;
+	uint32_t gpus[8];
+	uint16_t tasks[8];
+};
+
+static void plan_apply(struct fx *f, const struct hand *h, uint32_t njobs)
+{
+	struct driver_snapshot *s;
+	struct sched_plan *p;
+
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	assert_int_equal(driver_snapshot_view(s)->njobs, njobs);
+	p = driver_snapshot_plan(s);
+	assert_int_equal(sched_plan_reset(p, njobs), 0);
+	for (uint32_t i = 0; i < njobs; i++) {
+		p->assigns[i].rank = i;
+		if (h[i].n == 0)
+			continue;
+		assert_int_equal(sched_plan_place(p, i, h[i].gpus, h[i].tasks, h[i].n), 0);
+		p->assigns[i].run_now = true;
+		p->assigns[i].start_s = driver_snapshot_view(s)->now_s;
+	}
+	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	driver_snapshot_free(s);
+}
+
+static void report(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, uint32_t rank,
+		   uint64_t first, uint32_t count)
+{
+	Hare__RoundReport r = HARE__ROUND_REPORT__INIT;
+
+	r.job_id = job;
+	r.lease_id = lease;
+	r.rank = rank;
+	r.round_first = first;
+	r.round_count = count;
+	r.compute_s = 0.1 * count;
+	r.sync_s = 0.01 * count;
+	r.has_loss = true;
+	r.loss = 2.0 - (double)first / 1000;
+	driver_round_report(f->d, agent, &r);
+}
+
+static const struct drv_gpu *gpu_of(struct fx *f, uint32_t node, uint32_t slot)
+{
+	return &driver_node_at(f->d, node)->gpus[slot];
+}
+
+/* Two nodes (V100 x4, T4 x4), two jobs placed by hand, then moved. */
+static void test_plan_apply(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[2] = { { 4, { 0, 1, 2, 3 }, { 1, 1, 1, 1 } }, { 2, { 4, 5 }, { 1, 1 } } };
+	struct hand h2[2] = { { 2, { 0, 1 }, { 2, 2 } }, { 0 } };
+	const struct drv_job *j1, *j2;
+	uint64_t lease1;
+	uint32_t a1, a2, ranks = 0;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "T4", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 4, 1000);
+	job_add(f, 2, "lm", 2, 500);
+	driver_start(f->d);
+	plan_apply(f, h1, 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 4);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a2, 2), 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 0), 0);
+	for (uint32_t i = 0; i < f->ob.n; i++) {
+		const Hare__TaskStart *ts = f->ob.msg[i]->task_start;
+
+		if (ts->job_id != 1)
+			continue;
+		ranks |= 1u << ts->rank;
+		assert_int_equal(ts->world_size, 4);
+		assert_int_equal(ts->tasks, 1);
+		assert_int_equal(ts->job_tasks, 4);
+		assert_int_equal(ts->round_first, 0);
+		assert_int_equal(ts->round_count, 1000);
+		assert_string_equal(ts->gpu_type, "V100");
+		assert_true(ts->time_scale == 1000);
+		assert_true(ts->round_s > ts->compute_s && ts->compute_s > 0);
+		assert_true(ts->restart_s == 0);
+		assert_string_equal(ts->model, "resnet50");
+	}
+	assert_int_equal(ranks, 0xf);
+	j1 = driver_job_find(f->d, 1);
+	assert_int_equal(j1->rec.state, STORE_RUNNING);
+	assert_int_equal(j1->lease.nranks, 4);
+	lease1 = j1->lease.id;
+	for (uint32_t g = 0; g < 4; g++)
+		assert_int_equal(gpu_of(f, 0, g)->job_id, 1);
+	assert_int_equal(gpu_of(f, 1, 0)->job_id, 2);
+	assert_int_equal(gpu_of(f, 1, 2)->job_id, 0);
+
+	/* Progress, then a plan that narrows job 1 and preempts job 2. */
+	for (uint32_t r = 0; r < 4; r++)
+		report(f, a1, 1, lease1, r, 0, 100);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 100);
+	ob_clear(&f->ob);
+	plan_apply(f, h2, 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 2), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 2), 0);
+	for (uint32_t i = 0; i < f->ob.n; i++) {
+		const Hare__FromDaemon *m = f->ob.msg[i];
+
+		if (m->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP && m->task_stop->job_id == 1)
+			assert_int_equal(m->task_stop->lease_id, lease1);
+		if (m->msg_case != HARE__FROM_DAEMON__MSG_TASK_START)
+			continue;
+		assert_int_equal(m->task_start->tasks, 2);
+		assert_int_equal(m->task_start->round_first, 100);
+		assert_int_equal(m->task_start->round_count, 900);
+		assert_true(m->task_start->restart_s > 0);	/* it ran before */
+		assert_true(m->task_start->lease_id != lease1);
+	}
+	j1 = driver_job_find(f->d, 1);
+	j2 = driver_job_find(f->d, 2);
+	assert_int_equal(j1->lease.nranks, 2);
+	assert_int_equal(j1->rec.restarts, 1);
+	assert_int_equal(j2->rec.state, STORE_QUEUED);
+	assert_int_equal(j2->lease.id, 0);
+	assert_int_equal(gpu_of(f, 0, 2)->job_id, 0);
+	assert_int_equal(gpu_of(f, 1, 0)->job_id, 0);
+
+	/* The same placement again keeps the lease: no messages. */
+	ob_clear(&f->ob);
+	lease1 = j1->lease.id;
+	plan_apply(f, h2, 2);
+	assert_int_equal(f->ob.n, 0);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.id, lease1);
+}
+
+/* A plan is stale for jobs that ended and GPUs that went away meanwhile. */
+static void test_plan_stale(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[2] = { { 2, { 0, 1 }, { 1, 1 } }, { 2, { 4, 5 }, { 1, 1 } } };
+	struct driver_snapshot *s;
+	struct sched_plan *p;
+	char msg[128];
+	uint32_t a1;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", "T4", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	job_add(f, 2, "resnet50", 2, 1000);
+	driver_start(f->d);
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	p = driver_snapshot_plan(s);
+	assert_int_equal(sched_plan_reset(p, 2), 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_int_equal(sched_plan_place(p, i, h[i].gpus, h[i].tasks, h[i].n), 0);
+		p->assigns[i].run_now = true;
+	}
+	/* Job 1 is cancelled and node n2 goes down before the plan lands. */
+	assert_int_equal(driver_job_cancel(f->d, 1, "bob", false, msg, sizeof(msg)), -EPERM);
+	assert_int_equal(driver_job_cancel(f->d, 1, "alice", false, msg, sizeof(msg)), 0);
+	driver_agent_detach(f->d, 2);
+	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	driver_snapshot_free(s);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_null(driver_job_find(f->d, 1));
+	assert_int_equal(driver_job_find(f->d, 2)->lease.id, 0);
+	assert_false(driver_node_at(f->d, 1)->up);
+	(void)a1;
+}
+
+/* The real policy on the fake cluster runs every job that fits. */
+static void test_policy_plan(void **state)
+{
+	struct fx *f = *state;
+	struct driver_snapshot *s;
+
+	agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", "T4", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	job_add(f, 2, "lm", 2, 1000);
+	job_add(f, 3, "transformer", 4, 1000);
+	driver_start(f->d);
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	assert_int_equal(driver_snapshot_plan_run(f->d, s), 0);
+	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	driver_snapshot_free(s);
+	for (uint64_t id = 1; id <= 3; id++) {
+		const struct drv_job *j = driver_job_find(f->d, id);
+		uint32_t tasks = 0;
+
+		assert_int_equal(j->rec.state, STORE_RUNNING);
+		for (uint32_t r = 0; r < j->lease.nranks; r++)
+			tasks += j->lease.ranks[r].tasks;
+		assert_int_equal(tasks, j->rec.tasks);
+		assert_true(j->order != UINT32_MAX);
+		assert_true(j->est_finish > j->est_start && j->est_start > 0);
+	}
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0),
+			 driver_job_find(f->d, 1)->lease.nranks + driver_job_find(f->d, 2)->lease.nranks +
+			 driver_job_find(f->d, 3)->lease.nranks);
+}
+
+/* Progress is the slowest rank's; bad reports are ignored; done frees all. */
+static void test_progress(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 4, { 0, 1, 2, 3 }, { 1, 1, 1, 1 } } };
+	struct driver_stats st;
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	uint64_t lease;
+	uint32_t a1, a2;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "T4", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 4, 200);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	lease = driver_job_find(f->d, 1)->lease.id;
+	for (uint32_t r = 0; r < 3; r++)
+		report(f, a1, 1, lease, r, 0, 50);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 0);
+	report(f, a1, 1, lease, 3, 0, 30);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 30);
+	report(f, a1, 1, lease, 3, 30, 40);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 50);
+	assert_true(fabs(driver_job_find(f->d, 1)->rec.loss - 2.0) < 1e-9);
+	/* Wrong lease, wrong agent, unknown job, rank out of range. */
+	report(f, a1, 1, lease + 1, 0, 50, 100);
+	report(f, a2, 1, lease, 0, 50, 100);
+	report(f, a1, 99, lease, 0, 50, 100);
+	report(f, a1, 1, lease, 7, 50, 100);
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.reports, 5);
+	assert_int_equal(st.reports_ignored, 4);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 50);
+	ob_clear(&f->ob);
+	for (uint32_t r = 0; r < 4; r++)
+		report(f, a1, 1, lease, r, 50, 500);	/* past the end: capped */
+	assert_null(driver_job_find(f->d, 1));
+	for (uint32_t g = 0; g < 4; g++)
+		assert_int_equal(gpu_of(f, 0, g)->job_id, 0);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 0), 0);
+	/* A late exit of the finished job is ignored. */
+	x.job_id = 1;
+	x.lease_id = lease;
+	x.status = HARE__TASK_STATUS__TASK_OK;
+	driver_task_exit(f->d, a1, &x);
+	assert_null(driver_job_find(f->d, 1));
+}
+
+/* A failed worker requeues the job (other ranks stopped); past
+ * max_retries (1 here) the job is FAILED. */
+static void test_failure(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 4 }, { 1, 1 } } };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	uint32_t a1, a2;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	ob_clear(&f->ob);
+	x.job_id = 1;
+	x.lease_id = driver_job_find(f->d, 1)->lease.id;
+	x.rank = 1;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.has_exit_code = true;
+	x.exit_code = 3;
+	driver_task_exit(f->d, a2, &x);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 1), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 1)->failures, 1);
+	plan_apply(f, h, 1);
+	x.lease_id = driver_job_find(f->d, 1)->lease.id;
+	driver_task_exit(f->d, a2, &x);
+	assert_null(driver_job_find(f->d, 1));
+	assert_int_equal(gpu_of(f, 0, 0)->job_id, 0);
+}
+
+/* A node that goes down takes its leases with it; the rest are stopped. */
+static void test_node_down(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[2] = { { 2, { 0, 4 }, { 1, 1 } }, { 1, { 1 }, { 1 } } };
+	uint32_t a1, a2;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	job_add(f, 2, "resnet50", 1, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 2);
+	ob_clear(&f->ob);
+	driver_agent_detach(f->d, a2);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 2)->rec.state, STORE_RUNNING);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 0), 0);
+	/* It comes back under the same name and keeps its agent id. */
+	assert_int_equal(agent_up(f, "n2", "V100", 4, NULL, 0), a2);
+	assert_true(driver_node_at(f->d, a2 - 1)->up);
+}
+
+/* Rank 0's round times teach the job's speed model and the (model, type)
+ * ratio that new jobs of the model start from. */
+static void test_speed_learning(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 1, { 0 }, { 1 } } };
+	const struct drv_job *j;
+	uint32_t a1, v100 = (uint32_t)profile_gpu_type_find(f->prof, "V100");
+	double ratio;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 1, 100000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	j = driver_job_find(f->d, 1);
+	/* report() says a round took 0.11 s; the profile says lease.round_s. */
+	ratio = 0.11 / j->lease.round_s;
+	report(f, a1, 1, j->lease.id, 0, 0, 100);
+	j = driver_job_find(f->d, 1);
+	assert_true(j->speed.weight_sum == 100);
+	assert_true(j->speed.dirty);
+	job_add(f, 2, "resnet50", 1, 1000);
+	j = driver_job_find(f->d, 2);
+	assert_true(fabs(j->perf.compute_s[v100] - j->perf_prof.compute_s[v100] * ratio / 1000) <
+		    1e-12);
+	/* Other models keep their profile. */
+	job_add(f, 3, "lm", 1, 1000);
+	j = driver_job_find(f->d, 3);
+	assert_true(fabs(j->perf.compute_s[v100] - j->perf_prof.compute_s[v100] / 1000) < 1e-15);
+}
+
+/* Rendezvous data goes to every agent of the lease, and only from one. */
+static void test_rendezvous(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 2 }, { 1, 1 } } };
+	Hare__Rendezvous r = HARE__RENDEZVOUS__INIT;
+	uint32_t a1, a2, a3;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 2, NULL, 0);
+	a3 = agent_up(f, "n3", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	ob_clear(&f->ob);
+	r.job_id = 1;
+	r.lease_id = driver_job_find(f->d, 1)->lease.id;
+	r.data.data = (uint8_t *)"nccl-id";
+	r.data.len = 7;
+	driver_rendezvous(f->d, a3, &r);	/* not in the lease */
+	assert_int_equal(f->ob.n, 0);
+	driver_rendezvous(f->d, a1, &r);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a1, 0), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a2, 0), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a3, 0), 0);
+	assert_memory_equal(f->ob.msg[0]->rendezvous->data.data, "nccl-id", 7);
+}
+
+static Hare__RunningTask rt(uint64_t job, uint64_t lease, uint32_t rank)
+{
+	Hare__RunningTask t = HARE__RUNNING_TASK__INIT;
+
+	t.job_id = job;
+	t.lease_id = lease;
+	t.rank = rank;
+	return t;
+}
+
+/* After a restart: contiguous ranks are adopted, gaps and queued or
+ * unknown jobs are stopped. */
+static void test_adoption(void **state)
+{
+	struct fx *f = *state;
+	struct store_job j5 = job_rec(5, "resnet50", 2, 1000), j6 = job_rec(6, "resnet50", 4, 1000);
+	struct store_job j7 = job_rec(7, "lm", 1, 1000);
+	const uint64_t big = 9000000000000000ull;
+	Hare__RunningTask t[6] = { rt(5, big, 0), rt(5, big, 1), rt(6, 88, 0), rt(6, 88, 2),
+				   rt(7, 99, 0), rt(42, 1, 0) };
+	Hare__RunningTask *tp[6];
+	const struct drv_job *j;
+	struct hand h[3] = { { 2, { 0, 1 }, { 1, 1 } }, { 0 }, { 1, { 6 }, { 1 } } };
+	uint32_t a1, busy = 0, tasks = 0;
+
+	j5.state = j6.state = STORE_RUNNING;
+	j5.rounds_done = 100;
+	j5.start_time = j6.start_time = driver_now() - 10;
+	assert_int_equal(driver_job_load(f->d, &j5), 0);
+	assert_int_equal(driver_job_load(f->d, &j6), 0);
+	assert_int_equal(driver_job_load(f->d, &j7), 0);
+	driver_start(f->d);
+	for (int i = 0; i < 6; i++)
+		tp[i] = &t[i];
+	a1 = agent_up(f, "n1", "V100", 8, tp, 6);
+	/* Queued job 7 and unknown job 42 are stopped at once. */
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 7), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 42), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 0), 2);
+	ob_clear(&f->ob);
+	driver_grace_end(f->d);
+	j = driver_job_find(f->d, 5);
+	assert_int_equal(j->lease.id, big);
+	assert_true(j->lease.adopted);
+	assert_int_equal(j->lease.nranks, 2);
+	for (uint32_t r = 0; r < 2; r++)
+		tasks += j->lease.ranks[r].tasks;
+	assert_int_equal(tasks, 2);
+	assert_int_equal(j->rec.state, STORE_RUNNING);
+	/* Job 6 had ranks 0 and 2 only: stopped and queued. */
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 6), 1);
+	assert_int_equal(driver_job_find(f->d, 6)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 6)->lease.id, 0);
+	for (uint32_t g = 0; g < 8; g++)
+		busy += gpu_of(f, 0, g)->job_id == 5;
+	assert_int_equal(busy, 2);
+	assert_int_equal(gpu_of(f, 0, 6)->job_id, 0);
+	/* Progress on the adopted lease comes from absolute round numbers. */
+	report(f, a1, 5, big, 0, 100, 10);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.rounds_done, 100);
+	report(f, a1, 5, big, 1, 100, 5);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.rounds_done, 105);
+	/* A plan that keeps the adopted placement keeps the lease; new leases
+	 * are numbered after the adopted one. */
+	ob_clear(&f->ob);
+	plan_apply(f, h, 3);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 7), 1);
+	assert_true(driver_job_find(f->d, 7)->lease.id > big);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, big);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 5), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_plan_apply, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_plan_stale, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_policy_plan, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_progress, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failure, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_speed_learning, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rendezvous, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adoption, fx_setup_grace, fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
