@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* GLPK reference solver of the LP of lp.h: release and chain rows, then
  * parallel rows added lazily from exact separation, re-solved warm with the
- * dual simplex. The only file of Hare that includes <glpk.h>.
+ * dual simplex. The only file of Hare that includes <glpk.h>, so it also
+ * hosts lp_general_solve, the small general LP of lp.h (at the end).
  *
  * - Start: with weights >= 0 the cut-free optimum is lb, the earliest
  *   completions along the chains, so the first simplex runs with cuts.
@@ -9,17 +10,19 @@
  *   local maxima of the relative violation first, topped up with violated
  *   prefixes spread over the order; a set already in the LP (64-bit hash of
  *   its members) is never added twice.
- * - In-out separation: cuts are looked for at a point between the LP
- *   solution and a centre that meets every row (the exact optimum of the
- *   chain-free relaxation C_i >= lb_i, lifted onto the chains). They are
- *   deeper, and the rounds needed drop several-fold on chained inputs. The
- *   answer is still certified by separating at the LP solution itself.
+ * - In-out separation: besides the most violated prefixes at the LP
+ *   solution, cuts are looked for at a point between it and a centre that
+ *   meets every row (the exact optimum of the chain-free relaxation
+ *   C_i >= lb_i, lifted onto the chains). Those are violated by the LP
+ *   solution too and deeper: several times less time on chained inputs.
+ *   The answer is still certified by separating at the LP solution itself.
  * - Slack cuts are removed every few rounds, less often without progress.
- * - Units: time so that C is ~1..100, work so that the largest W is ~1,
- *   every cut row scaled to a largest coefficient in [0.5, 1); GLPK fails
- *   numerically on raw seconds. Dual tolerance 1e-9 (weights may span many
- *   orders); the primal one is tightened when GLPK's default lets a row that
- *   is already in the LP stay violated beyond the requested tolerance.
+ * - Scaling: GLPK's column j is C_j over a power of two near C_j's size (its
+ *   value at the centre), so its absolute tolerances act relatively on every
+ *   item; every row is scaled to a largest coefficient in [0.5, 1). With raw
+ *   seconds GLPK fails numerically. Dual tolerance 1e-9 (weights may span
+ *   many orders); the primal one is tightened when GLPK's default leaves a
+ *   row that is already in the LP violated beyond the requested tolerance.
  * - The budget is the only clock read here (CLOCK_MONOTONIC).
  */
 #include "lp.h"
@@ -454,7 +457,7 @@ static int lp_glpk_add_row(struct lp_glpk *g, uint32_t len)
 	return lp_glpk_hash_push(g, g->phash[len - 1]);
 }
 
-/* Milliseconds GLPK may still use (INT_MAX if no budget), <= 0 when spent. */
+/* Milliseconds GLPK may still use (INT32_MAX without a budget), <= 0 when spent. */
 static int lp_glpk_tm_lim(const struct lp_glpk *g)
 {
 	double left;

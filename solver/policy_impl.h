@@ -113,12 +113,17 @@ int policy_admit(const struct sched_snapshot *snap, const uint32_t *order, uint3
 int policy_place_admitted(const struct sched_snapshot *snap, const uint32_t *admitted, uint32_t n,
 			  const uint32_t *type, const uint32_t *width, struct sched_plan *plan);
 
-/* Test hooks. policy_gavel_share: job job_id's row of the time-fraction
- * matrix X of a gavel/gavel-tput policy's last allocation (x[ntypes] of the
- * cluster it planned), 0 or -ENOENT. policy_hungarian: min-cost assignment
- * of n rows to distinct columns of the n x m (n <= m) row-major cost
- * matrix, col_of[n] and *total; 0, -EINVAL or -ENOMEM (AlloX's solver). */
+/* Test hook: job job_id's row of the time-fraction matrix X of a gavel or
+ * gavel-tput policy's last allocation (x[ntypes]), 0 or -ENOENT. */
 int policy_gavel_share(const struct sched_policy *p, uint32_t job_id, double *x, uint32_t ntypes);
-int policy_hungarian(const double *cost, uint32_t n, uint32_t m, uint32_t *col_of, double *total);
+
+/* AlloX's solver (policy_allox.c): min-cost assignment of n rows to distinct
+ * columns of the n x m (n <= m) row-major matrix of finite costs; writes
+ * col_of[n] and *total. stride > 0 declares columns in groups of `stride`
+ * with every cost no lower than the one `stride` columns before (positions
+ * of AlloX's slots), so that the rows can be matched one group at a time.
+ * 0, -EINVAL (malformed or not so ordered) or -ENOMEM. */
+int policy_hungarian(const double *cost, uint32_t n, uint32_t m, uint32_t stride, uint32_t *col_of,
+		     double *total);
 
 #endif
