@@ -137,6 +137,8 @@ static double lp_prefix_scan(const struct lp_input *in, const struct lp_key *key
  * lhs(S) / rhs(S), a minimising S also minimises sum_S W M - r* W(S)^2/(2m);
  * adding item j to S changes that by W_j (M_j - r* (2 W(S) + W_j) / (2m)),
  * increasing in M_j, so S is a prefix of the order by M.
+ * Returns NAN if the sort buffer cannot be allocated (lp.h has no error
+ * path here; NAN fails every "violation <= tolerance" test).
  */
 double lp_separate(const struct lp_input *in, const double *completion, uint32_t *order,
 		   size_t *prefix_len)

@@ -24,7 +24,10 @@
  * (2 W(T*) - W_b)/(2m) >= rho_b, so adding a gains
  * W_a [(2 W(T*) + W_a)/(2m) - rho_a] > 0, a contradiction. So S_k is kept
  * sorted by rho (one insertion per step) and the max is a scan of its
- * prefixes: O(k) per step. Items of weight 0 come last and get a valid C.
+ * prefixes: O(k) per step at most. The largest maximising prefix only grows
+ * from one step to the next (see lp_exact_excess), so the scan starts at its
+ * end; that often leaves little to scan. Items of weight 0 come last and
+ * get a valid C.
  *
  * Numerics: times and work are rescaled by powers of two (exact) to a unit
  * near the largest completion time, and sums are long double, because each
@@ -35,12 +38,14 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
 
 struct lp_exact_item {
 	long double w;		/* scaled work */
 	long double l;		/* scaled l_i = W_i (release_i + span_i/2) */
+	long double rho;	/* scaled release_i + span_i/2 */
 	double cost;		/* c_i = weight_i / W_i (scale-free order key) */
 	uint32_t idx;
 };
@@ -49,6 +54,8 @@ struct lp_exact {
 	struct lp_exact_item *items;	/* sorted by cost descending */
 	uint32_t *by_rho;		/* inserted items, rho ascending */
 	long double m;			/* scaled machine count */
+	size_t t_len;			/* T: the largest maximising rho-prefix, */
+	long double t_w, t_l;		/* its W(T) and l(T) */
 };
 
 static int lp_exact_cost_cmp(const void *pa, const void *pb)
@@ -101,51 +108,73 @@ static void lp_exact_load(struct lp_exact *ex, const struct lp_input *in)
 
 		e->w = it->work / wu;
 		e->l = e->w * rho;
+		e->rho = rho;
 		e->cost = it->weight / it->work;
 		e->idx = (uint32_t)i;
 	}
 	qsort(ex->items, in->n, sizeof(*ex->items), lp_exact_cost_cmp);
 }
 
-/* rho_a < rho_b, compared without division (ties: index). */
+/* rho_a < rho_b (ties: index). */
 static int lp_exact_rho_less(const struct lp_exact_item *a, const struct lp_exact_item *b)
 {
-	long double x = a->l * b->w, y = b->l * a->w;
-
-	if (x != y)
-		return x < y;
+	if (a->rho != b->rho)
+		return a->rho < b->rho;
 	return a->idx < b->idx;
 }
 
-/* Insert the k-th item (position in ex->items) into by_rho[0..k). */
+/* Insert the k-th item (position in ex->items) into by_rho[0..k); a new
+ * item before the end of T joins T. */
 static void lp_exact_insert(struct lp_exact *ex, size_t k)
 {
 	const struct lp_exact_item *e = &ex->items[k];
-	size_t pos = k;
+	size_t lo = 0, hi = k;
 
-	while (pos > 0 && lp_exact_rho_less(e, &ex->items[ex->by_rho[pos - 1]])) {
-		ex->by_rho[pos] = ex->by_rho[pos - 1];
-		pos--;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (lp_exact_rho_less(&ex->items[ex->by_rho[mid]], e))
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	ex->by_rho[pos] = (uint32_t)k;
+	memmove(&ex->by_rho[lo + 1], &ex->by_rho[lo], (k - lo) * sizeof(*ex->by_rho));
+	ex->by_rho[lo] = (uint32_t)k;
+	if (lo < ex->t_len) {
+		ex->t_len++;
+		ex->t_w += e->w;
+		ex->t_l += e->l;
+	}
 }
 
-/* max(0, max over rho-prefixes T of the first k+1 items of W(T)^2/(2m) - l(T)). */
-static long double lp_exact_excess(const struct lp_exact *ex, size_t len)
+/*
+ * max(0, max over rho-prefixes T of the first len items of
+ * W(T)^2/(2m) - l(T)), and T becomes the largest maximiser. Only prefixes
+ * that contain the previous T are scanned: g(T) = W(T)^2/(2m) - l(T) is
+ * supermodular, so if A is the largest maximiser over subsets of S and B
+ * the largest over subsets of S' (S inside S'), g(A u B) + g(A n B) >=
+ * g(A) + g(B) and g(A n B) <= g(A) make A u B a maximiser: A is inside B.
+ */
+static long double lp_exact_excess(struct lp_exact *ex, size_t len)
 {
-	long double w = 0.0L, l = 0.0L, best = 0.0L, two_m = 2.0L * ex->m;
+	long double half_inv_m = 0.5L / ex->m;
+	long double w = ex->t_w, l = ex->t_l, best = w * w * half_inv_m - l;
 
-	for (size_t p = 0; p < len; p++) {
+	for (size_t p = ex->t_len; p < len; p++) {
 		const struct lp_exact_item *e = &ex->items[ex->by_rho[p]];
 		long double v;
 
 		w += e->w;
 		l += e->l;
-		v = w * w / two_m - l;
-		if (v > best)
+		v = w * w * half_inv_m - l;
+		if (v >= best) {
 			best = v;
+			ex->t_len = p + 1;
+			ex->t_w = w;
+			ex->t_l = l;
+		}
 	}
-	return best;
+	return best > 0.0L ? best : 0.0L;
 }
 
 /* Greedy: x of the k-th cheapest-last item is l_k plus the growth of the excess. */

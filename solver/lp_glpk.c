@@ -5,7 +5,11 @@
  * hosts lp_general_solve, the small general LP of lp.h (at the end).
  *
  * - Start: with weights >= 0 the cut-free optimum is lb, the earliest
- *   completions along the chains, so the first simplex runs with cuts.
+ *   completions along the chains, so the first simplex runs with cuts:
+ *   the rows tight at the optimum of the chain-free relaxation (below),
+ *   which settle inputs without chains in one round. (GLPK cannot be
+ *   interrupted inside a factorisation, so with thousands of items a
+ *   budget can be overrun by that much.)
  * - Cuts: prefixes of the order by C - span/2 that end a tie group, the
  *   local maxima of the relative violation first, topped up with violated
  *   prefixes spread over the order; a set already in the LP (64-bit hash of
@@ -41,6 +45,7 @@
 #define LP_INOUT_ALPHA 0.3	/* weight of the LP solution in the separated point */
 #define LP_PRUNE_EVERY 5	/* rounds between removals of slack cut rows */
 #define LP_PRUNE_GAIN 1e-6	/* relative objective rise that counts as progress */
+#define LP_SEED_SLACK 1e-9	/* relative slack of a row tight at the centre */
 #define LP_TOL_DJ 1e-9		/* GLPK's dual feasibility tolerance */
 #define LP_TOL_BND 1e-7		/* GLPK's primal tolerance to start with ... */
 #define LP_TOL_BND_MIN 1e-12	/* ... and the tightest it is taken to */
@@ -658,6 +663,7 @@ static int lp_glpk_centre(struct lp_glpk *g)
 	free(relaxed);
 	if (rc)
 		return rc;
+	memcpy(g->mid, g->feas, in->n * sizeof(*g->mid));
 	for (size_t i = 0; i < in->n; i++) {
 		const struct lp_item *it = &in->items[i];
 
@@ -668,11 +674,40 @@ static int lp_glpk_centre(struct lp_glpk *g)
 	return 0;
 }
 
+/*
+ * Start from the rows that are tight at the optimum of the chain-free
+ * relaxation (left in g->mid by lp_glpk_centre): the prefixes of its order
+ * that meet their parallel row with (relative) equality. Every tight set at
+ * a point is such a prefix (the separation argument with slack instead of
+ * ratio), so on inputs without chains, where that point is the optimum,
+ * these rows alone certify it.
+ */
+static int lp_glpk_seed(struct lp_glpk *g)
+{
+	size_t nc;
+
+	g->pt = g->mid;
+	if (isnan(lp_separate(g->in, g->mid, g->order, NULL)))
+		return -ENOMEM;
+	lp_glpk_prefixes(g);
+	nc = lp_glpk_candidates(g, -LP_SEED_SLACK);
+	for (size_t e = 0; e < nc; e++) {
+		int rc = lp_glpk_add_row(g, g->cand[e].len);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Seed, then separation rounds until done, out of budget or failed. */
 static int lp_glpk_loop(struct lp_glpk *g, double tol)
 {
 	double tol_bnd = LP_TOL_BND;
-	int rc;
+	int rc = g->inout ? lp_glpk_seed(g) : 0;
 
+	if (rc)
+		return rc;
 	do
 		rc = lp_glpk_round(g, tol, &tol_bnd);
 	while (rc == 0);
@@ -730,6 +765,34 @@ out_free:
 
 /* ---- general LP (policies such as Gavel's allocation) ---- */
 
+static int lp_general_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* glp_load_matrix aborts on a repeated (row, column) entry: refuse them. */
+static int lp_general_dups(const struct lp_general *lp)
+{
+	uint64_t *key;
+	int rc = 0;
+
+	if (lp->nnz < 2)
+		return 0;
+	key = malloc(lp->nnz * sizeof(*key));
+	if (!key)
+		return -ENOMEM;
+	for (size_t k = 0; k < lp->nnz; k++)
+		key[k] = (uint64_t)(uint32_t)lp->ia[k] << 32 | (uint32_t)lp->ja[k];
+	qsort(key, lp->nnz, sizeof(*key), lp_general_cmp);
+	for (size_t k = 1; k < lp->nnz && rc == 0; k++)
+		if (key[k] == key[k - 1])
+			rc = -EINVAL;
+	free(key);
+	return rc;
+}
+
 /* Check a general LP before GLPK sees it (GLPK aborts on misuse). */
 static int lp_general_check(const struct lp_general *lp)
 {
@@ -748,7 +811,7 @@ static int lp_general_check(const struct lp_general *lp)
 		if (lp->ia[k] < 0 || lp->ia[k] >= lp->nrows || lp->ja[k] < 0 || lp->ja[k] >= lp->ncols ||
 		    !isfinite(lp->ar[k]))
 			return -EINVAL;
-	return 0;
+	return lp_general_dups(lp);
 }
 
 /* GLPK bound kind for [lo, hi] with infinities. */
