@@ -46,6 +46,8 @@ struct agent_task {
 	uint64_t lease_id;
 	uint32_t rank;
 	uint32_t gpu_index;
+	uint32_t world_size;	/* ranks of the lease (0: unknown, an old state file) */
+	uint32_t tasks;		/* micro-batches per round on this GPU (0: unknown) */
 	uint64_t round_first;
 	uint64_t round_count;
 	int pid;
@@ -157,6 +159,9 @@ bool agent_tasks_send_exits(struct agent *a);
 /* Running tasks as RunningTask messages (for Register and Heartbeat);
  * *out is one allocation the caller frees. -ENOMEM. */
 int agent_tasks_running(struct agent *a, Hare__RunningTask ***out, size_t *n);
+/* Rounds t's worker completed in its lease, as far as the agent knows
+ * (an adopted worker's earlier rounds are known once it reports again). */
+uint64_t agent_task_rounds(const struct agent_task *t);
 /* Tasks whose worker runs (or may run: adopted, pipe open). */
 uint32_t agent_tasks_live(const struct agent *a);
 /* The worker's exit status arrived (spawned tasks only). */

@@ -68,6 +68,7 @@ int agent_state_write(const struct agent_task *t)
 		t->lease_id, t->rank, t->gpu_index, t->pid);
 	fprintf(f, "round_first=%" PRIu64 "\nround_count=%" PRIu64 "\n", t->round_first,
 		t->round_count);
+	fprintf(f, "world_size=%u\ntasks=%u\n", t->world_size, t->tasks);
 	if (t->phase == TASK_ENDED) {
 		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
 		if (t->has_exit_code)
@@ -98,7 +99,7 @@ void agent_state_remove(const struct agent_task *t)
 
 struct agent_saved {
 	uint64_t job, lease, first, count, rounds_done;
-	uint32_t rank, gpu;
+	uint32_t rank, gpu, world_size, tasks;
 	int pid, status, exit_code;
 	bool has_status, has_exit_code;
 	char message[200];
@@ -124,6 +125,10 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		s->fields += sscanf(v, "%d", &s->pid) == 1;
 	else if (KEY("gpu"))
 		sscanf(v, "%u", &s->gpu);
+	else if (KEY("world_size"))
+		sscanf(v, "%u", &s->world_size);
+	else if (KEY("tasks"))
+		sscanf(v, "%u", &s->tasks);
 	else if (KEY("round_first"))
 		sscanf(v, "%" SCNu64, &s->first);
 	else if (KEY("round_count"))
@@ -166,8 +171,11 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	t->adopted = true;
 	t->pid = s->pid;
 	t->gpu_index = s->gpu;
+	t->world_size = s->world_size;
+	t->tasks = s->tasks;
 	t->round_first = s->first;
 	t->round_count = s->count;
+	t->next_first = s->first;
 	t->last_sent_ms = agent_now_ms(a);
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
 	if (s->has_status) {

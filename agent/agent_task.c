@@ -360,7 +360,7 @@ static void agent_task_outcome(struct agent_task *t)
 
 	t->has_exit_code = !t->adopted;
 	t->exit_code = t->term_signal ? 128 + t->term_signal : (int32_t)t->exit_status;
-	t->rounds_done = t->adopted && t->saw_end ? t->end.rounds : t->rounds_reported;
+	t->rounds_done = t->adopted && t->saw_end ? t->end.rounds : agent_task_rounds(t);
 	if (done && clean) {
 		t->status = HARE__TASK_STATUS__TASK_OK;
 		snprintf(t->message, sizeof(t->message), "done after %llu rounds",
@@ -436,6 +436,17 @@ bool agent_tasks_send_exits(struct agent *a)
 	return left;
 }
 
+uint64_t agent_task_rounds(const struct agent_task *t)
+{
+	uint64_t n = t->rounds_reported;
+
+	/* Reports carry absolute round numbers, so an adopted worker's first
+	 * report also tells how far it got before the agent restarted. */
+	if (t->next_first > t->round_first && t->next_first - t->round_first > n)
+		n = t->next_first - t->round_first;
+	return n;
+}
+
 uint32_t agent_tasks_live(const struct agent *a)
 {
 	uint32_t n = 0;
@@ -465,8 +476,16 @@ int agent_tasks_running(struct agent *a, Hare__RunningTask ***out, size_t *n)
 		r[i].job_id = t->job_id;
 		r[i].lease_id = t->lease_id;
 		r[i].rank = t->rank;
-		r[i].has_rounds_done = true;
-		r[i].rounds_done = t->rounds_reported;
+		/* an adopted worker that has not reported yet: its rounds are unknown */
+		r[i].has_rounds_done = !t->adopted || t->rounds_reported > 0;
+		r[i].rounds_done = agent_task_rounds(t);
+		r[i].has_gpu_index = r[i].has_round_first = true;
+		r[i].gpu_index = t->gpu_index;
+		r[i].round_first = t->round_first;
+		r[i].has_world_size = t->world_size > 0;
+		r[i].world_size = t->world_size;
+		r[i].has_tasks = t->tasks > 0;
+		r[i].tasks = t->tasks;
 		v[i] = &r[i];
 		i++;
 	}
@@ -528,6 +547,8 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 	if (!t)
 		return;
 	t->gpu_index = m->gpu_index;
+	t->world_size = m->world_size;
+	t->tasks = m->tasks;
 	t->round_first = m->round_first;
 	t->round_count = m->round_count;
 	t->next_first = m->round_first;

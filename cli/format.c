@@ -388,6 +388,18 @@ static void cli_queue_row(struct cli_table *t, size_t r, const Hare__JobInfo *j,
 	cli_table_set(t, r, 9, "%s", cell);
 }
 
+/* The daemon's plan count and decision latency, when it sent them. */
+static void cli_queue_footer(FILE *f, const Hare__QueueReply *q)
+{
+	if (!q->has_plans)
+		return;
+	fprintf(f, "plans: %llu", (unsigned long long)q->plans);
+	if (q->has_plan_p50_ms && q->has_plan_p99_ms)
+		fprintf(f, "  decision latency p50 %.3g ms, p99 %.3g ms", q->plan_p50_ms,
+			q->plan_p99_ms);
+	fputc('\n', f);
+}
+
 int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now)
 {
 	static const char *const headers[] = { "JOBID", "USER", "NAME", "STATE", "GPUS", "TYPES", "PROGRESS",
@@ -400,6 +412,7 @@ int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now)
 		cli_queue_row(&t, i, q->jobs[i], now);
 	cli_table_print(f, &t);
 	free(t.cells);
+	cli_queue_footer(f, q);
 	return 0;
 }
 
@@ -590,6 +603,9 @@ void cli_queue_print_json(FILE *f, const Hare__QueueReply *q)
 	}
 	fputs(q->n_jobs ? "\n]" : "]", f);
 	cli_json_opt_d(f, "lp_bound_s", q->has_lp_bound_s, q->lp_bound_s);
+	cli_json_opt_u(f, "plans", q->has_plans, q->plans);
+	cli_json_opt_d(f, "plan_p50_ms", q->has_plan_p50_ms, q->plan_p50_ms);
+	cli_json_opt_d(f, "plan_p99_ms", q->has_plan_p99_ms, q->plan_p99_ms);
 	fputs("}\n", f);
 }
 

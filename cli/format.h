@@ -43,10 +43,13 @@ void cli_progress_format(uint64_t done, uint64_t total, char *buf, size_t len);
 void cli_types_format(const Hare__JobInfo *j, char *buf, size_t len);
 
 /* JOBID USER NAME STATE GPUS TYPES PROGRESS ORDER START FINISH, one row per
- * job. 0 or -ENOMEM. */
+ * job, then a footer with the daemon's plan count and decision latency
+ * ("plans: 42  decision latency p50 1.2 ms, p99 3.4 ms") when it sent
+ * them. 0 or -ENOMEM. */
 int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now);
 
-/* {"jobs": [JobInfo...], "lp_bound_s": N}: every field the daemon set. */
+/* {"jobs": [JobInfo...], "lp_bound_s": N, "plans": N, "plan_p50_ms": N,
+ * "plan_p99_ms": N}: every field the daemon set. */
 void cli_queue_print_json(FILE *f, const Hare__QueueReply *q);
 
 /* Every field of one job as "key: value" lines. */

@@ -390,6 +390,11 @@ static void queue_reply(struct conn *c, struct info_set *s)
 	r.jobs = s->ptrs;
 	r.has_lp_bound_s = st.plans > 0;
 	r.lp_bound_s = st.lp_bound_s;
+	r.has_plans = true;
+	r.plans = st.plans;
+	r.has_plan_p50_ms = r.has_plan_p99_ms = st.plans > 0;
+	r.plan_p50_ms = st.plan_p50_ms;
+	r.plan_p99_ms = st.plan_p99_ms;
 	m.msg_case = HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
 	m.queue_reply = &r;
 	snprintf(what, sizeof(what), "queue (%u jobs)", s->n);

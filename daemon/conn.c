@@ -101,9 +101,9 @@ struct conn *conn_find(struct hared *d, uint64_t id)
 
 /* ---- closing ---- */
 
-static void conn_on_close(uv_handle_t *h)
+/* The session is over: out of the table, its agent detached. */
+static void conn_ended(struct conn *c)
 {
-	struct conn *c = h->data;
 	struct hared *d = c->d;
 
 	conn_table_remove(d, c);
@@ -119,8 +119,17 @@ static void conn_on_close(uv_handle_t *h)
 	free(c);
 }
 
+static void conn_on_close(uv_handle_t *h)
+{
+	conn_ended(h->data);
+}
+
 void conn_close(struct conn *c)
 {
+	if (c->sink) {
+		c->state = CONN_CLOSING;
+		return;
+	}
 	if (uv_is_closing(&c->h.handle))
 		return;
 	c->state = CONN_CLOSING;
@@ -173,7 +182,7 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 	uv_buf_t buf;
 	int rc;
 
-	if (c->state == CONN_CLOSING || uv_is_closing(&c->h.handle))
+	if (c->state == CONN_CLOSING || (!c->sink && uv_is_closing(&c->h.handle)))
 		return -EPIPE;
 	if (m->msg_case == HARE__FROM_DAEMON__MSG__NOT_SET || !protobuf_c_message_check(&m->base)) {
 		log_error("conn=%" PRIu64 ": refusing to send an incomplete message (case %d)", c->id,
@@ -192,6 +201,12 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 	w->data[2] = (uint8_t)(plen >> 8);
 	w->data[3] = (uint8_t)plen;
 	hare__from_daemon__pack(m, w->data + WIRE_HEADER_LEN);
+	if (c->sink) {
+		c->sink(c->sink_user, w->data + WIRE_HEADER_LEN, plen);
+		d->frames_out++;
+		free(w);
+		return 0;
+	}
 	buf = uv_buf_init((char *)w->data, (unsigned int)w->len);
 	rc = uv_write(&w->req, &c->h.stream, &buf, 1, conn_on_write);
 	if (rc < 0) {
@@ -250,6 +265,8 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...)
 	log_info("conn=%" PRIu64 " peer=%s closing: %s (%s)", c->id, c->peer, msg, err_name(code));
 	conn_send_error(c, code, "%s", msg);
 	c->state = CONN_CLOSING;
+	if (c->sink)
+		return;
 	uv_read_stop(&c->h.stream);
 	req = malloc(sizeof(*req));
 	if (!req || uv_shutdown(req, &c->h.stream, conn_on_shutdown) < 0) {
@@ -592,6 +609,39 @@ int conn_agent_bind(struct hared *d, struct conn *c, uint32_t agent_id)
 		conn_fail(old, -ECONNRESET, "node %s connected again; closing this session",
 			  old->node);
 	return 0;
+}
+
+int conn_fake_new(struct hared *d, enum conn_kind kind, conn_sink_cb sink, void *user,
+		  struct conn **out)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->kind = kind;
+	c->sink = sink;
+	c->sink_user = user;
+	c->id = ++d->next_conn_id;
+	if (conn_table_add(d, c) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
+	wire_reader_init(&c->rd, d->cfg.max_frame);
+	snprintf(c->peer, sizeof(c->peer), "fake");
+	if (kind == CONN_CLIENT_UNIX) {
+		snprintf(c->user, sizeof(c->user), "root");
+		c->admin = true;
+	}
+	*out = c;
+	return 0;
+}
+
+void conn_fake_free(struct conn *c)
+{
+	if (c)
+		conn_ended(c);
 }
 
 int conn_agent_send(void *user, uint32_t agent_id, const Hare__FromDaemon *m)

@@ -16,6 +16,10 @@
 
 struct hared;
 
+/* Where a connection without a socket (conn_fake_new) delivers what it
+ * would send: the packed FromDaemon payload, borrowed for the call. */
+typedef void (*conn_sink_cb)(void *user, const uint8_t *payload, size_t len);
+
 enum conn_kind { CONN_AGENT, CONN_CLIENT_UNIX, CONN_CLIENT_TCP };
 
 enum conn_state {
@@ -52,6 +56,8 @@ struct conn {
 	bool paused;			/* reading stopped until the next iteration */
 	uint64_t opened_ms;
 	size_t queued;			/* bytes in not yet completed writes */
+	conn_sink_cb sink;		/* set: no socket, frames go here (tests, fuzzing) */
+	void *sink_user;
 };
 
 /* Open the listeners of d->cfg. 0 or a negative code with errbuf set. */
@@ -94,5 +100,17 @@ void conn_resume_paused(struct hared *d);
 /* Drop agents silent for longer than the heartbeat timeout, and peers that
  * never said Hello. */
 void conn_expire(struct hared *d);
+
+/* A connection of kind without a socket, in d's table like any other, for
+ * tests and fuzzing: feed it frames with dispatch_frame; what the daemon
+ * sends goes to sink; closing it only marks it CONN_CLOSING. Clients get
+ * the user "root" (admin) on the Unix kind, agents must authenticate (or be
+ * bound with conn_agent_bind). 0 or -ENOMEM. */
+int conn_fake_new(struct hared *d, enum conn_kind kind, conn_sink_cb sink, void *user,
+		  struct conn **out);
+
+/* Free a connection made by conn_fake_new, closing its session as a socket
+ * close would (its agent is detached unless the daemon is stopping). */
+void conn_fake_free(struct conn *c);
 
 #endif

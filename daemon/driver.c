@@ -117,7 +117,8 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
 	uv_timer_init(loop, &d->debounce);
 	uv_timer_init(loop, &d->replan_at);
 	uv_timer_init(loop, &d->grace_timer);
-	d->debounce.data = d->replan_at.data = d->grace_timer.data = d;
+	uv_timer_init(loop, &d->deadline_timer);
+	d->debounce.data = d->replan_at.data = d->grace_timer.data = d->deadline_timer.data = d;
 	*out = d;
 	return 0;
 }
@@ -130,6 +131,7 @@ void driver_close(struct driver *d)
 	uv_close((uv_handle_t *)&d->debounce, NULL);
 	uv_close((uv_handle_t *)&d->replan_at, NULL);
 	uv_close((uv_handle_t *)&d->grace_timer, NULL);
+	uv_close((uv_handle_t *)&d->deadline_timer, NULL);
 }
 
 static void drv_job_free(struct drv_job *j)
@@ -138,6 +140,7 @@ static void drv_job_free(struct drv_job *j)
 		return;
 	free(j->lease.ranks);
 	free(j->adopt);
+	free(j->pend);
 	free(j);
 }
 
@@ -341,6 +344,8 @@ static struct drv_job *drv_job_new(struct driver *d, const struct store_job *rec
 	if (j->rec.max_gpus == 0 || j->rec.max_gpus > j->rec.tasks)
 		j->rec.max_gpus = j->rec.tasks;
 	j->order = UINT32_MAX;
+	j->adopt_first = UINT64_MAX;
+	j->adopt_loss = NAN;
 	speed_model_init(&j->speed, 0);
 	driver_job_perf_scale(d, j);
 	return j;
@@ -452,8 +457,24 @@ static void drv_lease_release(struct driver *d, struct drv_job *j)
 	memset(&j->lease, 0, sizeof(j->lease));
 }
 
+/* Workers of the lease that have not exited may still hold their GPUs
+ * (memory on a real one): keep those out of new leases until they exit.
+ * Ranks on an agent that is gone are skipped (its GPUs are down). */
+static void drv_lease_drain(struct driver *d, struct drv_job *j)
+{
+	for (uint32_t i = 0; i < j->lease.nranks; i++) {
+		const struct drv_rank *r = &j->lease.ranks[i];
+
+		if (r->exited || r->node >= d->nnodes || !d->nodes[r->node].attached ||
+		    r->slot >= d->nodes[r->node].ngpus)
+			continue;
+		driver_gpu_drain(d, r->node, r->slot, j->rec.id, j->lease.id, i);
+	}
+}
+
 void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
 {
+	drv_lease_drain(d, j);
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];
 		bool dup = false;
@@ -469,16 +490,16 @@ void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
 	drv_lease_release(d, j);
 }
 
-/* Profile-second round time of a lease and its sync part. */
-static double drv_round_s(const struct driver *d, const struct drv_job *j,
-			  const struct drv_rank *ranks, uint32_t n, double *sync_s)
+double driver_round_s(const struct driver *d, const struct drv_job *j,
+		      const struct drv_rank *ranks, uint32_t n, double *sync_s)
 {
 	double busiest = 0;
 	bool spread = false;
 
 	for (uint32_t i = 0; i < n; i++) {
-		const struct drv_gpu *g = &d->nodes[ranks[i].node].gpus[ranks[i].slot];
-		double t = ranks[i].tasks * j->perf_prof.compute_s[g->type];
+		const struct drv_node *node = &d->nodes[ranks[i].node];
+		int32_t type = ranks[i].slot < node->ngpus ? node->gpus[ranks[i].slot].type : -1;
+		double t = type < 0 ? 0 : ranks[i].tasks * j->perf_prof.compute_s[type];
 
 		busiest = fmax(busiest, t);
 		spread |= ranks[i].node != ranks[0].node;
@@ -545,7 +566,7 @@ int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_ran
 		r[i].exited = false;
 		d->nodes[r[i].node].gpus[r[i].slot].job_id = j->rec.id;
 	}
-	j->lease.round_s = drv_round_s(d, j, r, n, &sync_s);
+	j->lease.round_s = driver_round_s(d, j, r, n, &sync_s);
 	if (j->rec.start_time > 0) {
 		restart_s = j->perf_prof.restart_s;
 		j->rec.restarts++;
@@ -629,11 +650,14 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 {
 	double now = driver_now();
 
-	if (state == STORE_DONE)
-		drv_lease_release(d, j);	/* its workers end on their own */
-	else
+	if (state == STORE_DONE) {
+		/* its workers end on their own; their GPUs wait for that */
+		drv_lease_drain(d, j);
+		drv_lease_release(d, j);
+	} else
 		driver_lease_stop(d, j, why);
 	driver_adopt_drop(d, j);
+	driver_pend_drop(d, j);
 	j->rec.state = state;
 	j->rec.finish_time = now;
 	if (d->st) {

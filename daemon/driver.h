@@ -24,6 +24,9 @@ struct driver_snapshot;
 #define DRIVER_MAX_NODES 4096
 #define DRIVER_MAX_NODE_GPUS 128
 #define DRIVER_NODE_NAME 64
+/* A stopped worker's GPU waits for its TaskExit at most the agents' stop
+ * grace (SIGTERM to SIGKILL) plus this margin. */
+#define DRIVER_STOP_MARGIN_S 5.0
 
 /* Deliver msg to the agent with this id (its current connection). Runs on
  * the loop thread; msg is borrowed. 0, or a negative code (agent gone). */
@@ -34,7 +37,8 @@ struct driver_opts {
 	double time_scale;		/* profile seconds per wall second, > 0 */
 	double noise_cv;		/* emulated straggler noise sent in TaskStart */
 	uint32_t replan_debounce_ms;
-	double reconnect_grace_s;	/* wait for agents after a restart */
+	double reconnect_grace_s;	/* wait for agents after a restart or a disconnect */
+	double stop_grace_s;		/* the agents' SIGTERM to SIGKILL grace */
 	uint32_t max_retries;		/* worker failures before FAILED */
 };
 
@@ -45,7 +49,14 @@ struct drv_gpu {
 	char type_name[16];		/* as the agent registered it */
 	bool emulated;
 	uint64_t memory_mib;
-	uint64_t job_id;		/* job holding it, 0: free */
+	uint64_t job_id;		/* job holding it (or about to), 0: free */
+	/* A stopped worker that may still hold the GPU (memory on a real
+	 * one): no lease starts on it until that worker's TaskExit arrives
+	 * or drain_until (unix) passes. drain_lease 0: none. Plans do not
+	 * see this: a lease planned here waits (drv_job.pend). */
+	uint64_t drain_job, drain_lease;
+	uint32_t drain_rank;
+	double drain_until;
 };
 
 /* A node: one agent, known by name; its id is stable for the daemon's life. */
@@ -64,8 +75,10 @@ struct drv_node {
 struct drv_rank {
 	uint32_t node;			/* node index */
 	uint32_t slot;			/* GPU slot on the node */
-	uint16_t tasks;			/* micro-batches per round */
+	uint16_t tasks;			/* micro-batches per round (adoption candidates: 0 unknown) */
 	bool exited;
+	bool missing;			/* its agent went away and has not listed it since */
+	uint8_t status;			/* Hare__TaskStatus once exited (adoption candidates) */
 	uint64_t round_end;		/* absolute round after its last report */
 };
 
@@ -78,6 +91,10 @@ struct drv_lease {
 	double start;			/* unix seconds */
 	double round_s;			/* profile seconds per round as profiled */
 	bool adopted;			/* taken over after a restart */
+	bool guessed;			/* adopted from agents that did not say their GPU,
+					 * tasks, world size or first round */
+	double hold_until;		/* ranks missing: kept out of plans until they are
+					 * back, requeued at this unix time; 0: none */
 };
 
 /* An active (QUEUED or RUNNING) job. Read-only outside the driver. */
@@ -96,7 +113,15 @@ struct drv_job {
 	bool progress_dirty;		/* progress not yet handed to the store */
 	bool adopt_wait;		/* was RUNNING at start-up: may be adopted */
 	struct drv_rank *adopt;		/* adoption candidates by rank (node UINT32_MAX: none) */
-	uint64_t adopt_lease;
+	uint64_t adopt_lease;		/* their lease (the newest one reported) */
+	uint32_t adopt_world;		/* world size they report, 0: unknown */
+	uint64_t adopt_first;		/* round_first they report, UINT64_MAX: unknown */
+	bool adopt_exact;		/* each said its GPU, tasks, world size and first round */
+	double adopt_loss;		/* rank 0's loss reported meanwhile, NAN: none */
+	uint64_t adopt_reports;		/* round reports held for the candidates */
+	struct drv_rank *pend;		/* a planned lease waiting for stopped workers to
+					 * leave its GPUs (booked for it); NULL: none */
+	uint32_t npend;
 };
 
 struct driver_stats {
@@ -129,10 +154,24 @@ int driver_job_load(struct driver *d, const struct store_job *job);
  * (if some job was RUNNING) or plan at once. */
 void driver_start(struct driver *d);
 
-/* End the adoption grace period now (its timer does this after
- * reconnect_grace_s): candidate leases with ranks 0..n-1 reported become the
- * jobs' leases; the other jobs are queued again and their workers stopped. */
+/* End the adoption grace period now. Its timer does this after
+ * reconnect_grace_s, and so does the Register or Heartbeat that completes
+ * the last lease waiting (every rank back, each saying its GPU, tasks,
+ * world size and first round). A lease whose ranks 0..world_size-1 are all
+ * back becomes its job's lease again, booked on the GPUs and with the
+ * tasks its workers report, with the rounds and loss they reported
+ * meanwhile; any other job is queued again and its workers stopped. */
 void driver_grace_end(struct driver *d);
+
+/* Act on deadlines due by now (unix seconds): leases whose agents did not
+ * come back within reconnect_grace_s are stopped and requeued, and GPUs of
+ * stopped workers whose TaskExit did not come are freed (warning). A timer
+ * calls this; tests call it with a time of their choice. */
+void driver_deadlines_run(struct driver *d, double now);
+
+/* Whether a GPU may be given to a new lease: no job holds it and no
+ * stopped worker may still be on it. */
+bool driver_gpu_is_free(const struct drv_gpu *g);
 
 /* Fill a job's perf for the profile, the cluster's types and its allowed
  * types (profile seconds), for validation and for driver_job_add. 0,
@@ -168,15 +207,21 @@ const char *driver_type_name(const struct driver *d, int32_t type);
  * bad name). A node that was still attached is detached first. */
 int driver_agent_attach(struct driver *d, const char *node, const char *addr);
 
-/* The agent's Register: its GPUs and running workers. 0, or ERR_PROTO /
- * -E2BIG with the reason in errbuf (the session should be refused). */
+/* The agent's Register: its GPUs and running workers. Leases it runs that
+ * were waiting for it (see driver_agent_detach) go on; workers of other
+ * leases are stopped and their GPUs kept free until they exit. 0, or
+ * ERR_PROTO / -E2BIG with the reason in errbuf (the session should be
+ * refused). */
 int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Register *reg,
 			  char *errbuf, size_t errlen);
 
 /* Heartbeat: last seen, and workers of leases no longer current are stopped. */
 void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb);
 
-/* The agent's session ended: its GPUs go down, leases using them stop. */
+/* The agent's session ended: its GPUs go down. Leases with ranks there are
+ * kept for reconnect_grace_s, out of the plans (their other GPUs stay
+ * theirs): if the agent registers again and lists those workers, they go
+ * on; otherwise they are stopped and requeued when the time is up. */
 void driver_agent_detach(struct driver *d, uint32_t agent_id);
 
 /* Work reports from agents (loop thread; messages borrowed): rounds done,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Nodes and their agents: attach on authentication, GPUs on Register, down
- * on disconnect; workers of stale leases stopped; after a daemon restart,
- * running leases adopted from what agents report within the grace period. */
+ * on disconnect; what agents list as running keeps leases going, becomes
+ * adoption candidates after a restart, or is stopped. */
 #include "driver_impl.h"
 
 #include "err.h"
@@ -29,6 +29,16 @@ const struct drv_node *driver_node_at(const struct driver *d, uint32_t i)
 const char *driver_type_name(const struct driver *d, int32_t type)
 {
 	return type >= 0 && (uint32_t)type < d->ntypes ? d->type_names[type] : "?";
+}
+
+int driver_slot_find(const struct driver *d, uint32_t node, uint32_t index)
+{
+	const struct drv_node *n = &d->nodes[node];
+
+	for (uint32_t k = 0; k < n->ngpus; k++)
+		if (n->gpus[k].index == index)
+			return (int)k;
+	return -1;
 }
 
 static struct drv_node *drv_node_get(struct driver *d, uint32_t agent_id)
@@ -96,222 +106,50 @@ int driver_agent_attach(struct driver *d, const char *node, const char *addr)
 	return id;
 }
 
-/* ---- adoption (restart) ---- */
-
-static void drv_adopt_release(struct driver *d, struct drv_job *j, uint32_t only_node)
-{
-	if (!j->adopt)
-		return;
-	for (uint32_t r = 0; r < DRIVER_MAX_GPUS; r++) {
-		struct drv_rank *a = &j->adopt[r];
-
-		if (a->node == DRIVER_NO_NODE || (only_node != DRIVER_NO_NODE && a->node != only_node))
-			continue;
-		if (a->node < d->nnodes && a->slot < d->nodes[a->node].ngpus &&
-		    d->nodes[a->node].gpus[a->slot].job_id == j->rec.id)
-			d->nodes[a->node].gpus[a->slot].job_id = 0;
-		a->node = DRIVER_NO_NODE;
-	}
-}
-
-void driver_adopt_drop(struct driver *d, struct drv_job *j)
-{
-	drv_adopt_release(d, j, DRIVER_NO_NODE);
-	free(j->adopt);
-	j->adopt = NULL;
-}
-
-/* Is this running task already an adoption candidate of j on node? */
-static bool drv_adopt_has(const struct drv_job *j, uint32_t node, const Hare__RunningTask *t)
-{
-	return j->adopt && t->lease_id == j->adopt_lease && t->rank < DRIVER_MAX_GPUS &&
-	       j->adopt[t->rank].node == node;
-}
-
-/* Record a worker of j's previous lease that an agent still runs; it takes
- * the node's first free GPU of a type the job can use (RunningTask does not
- * say which GPU). False: not adoptable (stop it). */
-static bool drv_adopt_add(struct driver *d, struct drv_job *j, uint32_t node,
-			  const Hare__RunningTask *t)
-{
-	struct drv_node *n = &d->nodes[node];
-
-	if (t->rank >= DRIVER_MAX_GPUS || t->rank >= j->rec.tasks)
-		return false;
-	if (!j->adopt) {
-		j->adopt = malloc(DRIVER_MAX_GPUS * sizeof(*j->adopt));
-		if (!j->adopt)
-			return false;
-		for (uint32_t r = 0; r < DRIVER_MAX_GPUS; r++)
-			j->adopt[r] = (struct drv_rank){ .node = DRIVER_NO_NODE };
-		j->adopt_lease = t->lease_id;
-	}
-	if (t->lease_id != j->adopt_lease || j->adopt[t->rank].node != DRIVER_NO_NODE)
-		return drv_adopt_has(j, node, t);
-	for (uint32_t k = 0; k < n->ngpus; k++) {
-		struct drv_gpu *g = &n->gpus[k];
-
-		if (g->job_id || g->type < 0 || !(j->perf.compute_s[g->type] > 0))
-			continue;
-		g->job_id = j->rec.id;
-		j->adopt[t->rank] = (struct drv_rank){ .node = node, .slot = k };
-		return true;
-	}
-	return false;
-}
-
-/* Tasks per rank of an adopted lease: the heterogeneity-aware split. */
-static void drv_adopt_split(struct driver *d, struct drv_job *j, struct drv_rank *ranks,
-			    uint32_t n)
-{
-	struct sched_gpu gpus[DRIVER_MAX_GPUS];
-	uint32_t idx[DRIVER_MAX_GPUS] = { 0 };
-	uint16_t tasks[DRIVER_MAX_GPUS];
-	struct sched_cluster c = { .ntypes = d->ntypes, .nnodes = d->nnodes, .ngpus = n, .gpus = gpus };
-	struct sched_job sj = { .tasks = j->rec.tasks, .min_gpus = n, .max_gpus = n, .perf = j->perf };
-	uint32_t sum = 0, big = 0;
-
-	for (uint32_t i = 0; i < n; i++) {
-		gpus[i] = (struct sched_gpu){ .type = (uint16_t)d->nodes[ranks[i].node].gpus[ranks[i].slot].type,
-					      .node = ranks[i].node, .up = true };
-		idx[i] = i;
-	}
-	sched_split_tasks(&c, &sj, idx, n, tasks);
-	for (uint32_t i = 0; i < n; i++) {
-		if (tasks[i] == 0)
-			tasks[i] = 1;
-		sum += tasks[i];
-		big = tasks[i] > tasks[big] ? i : big;
-	}
-	while (sum > j->rec.tasks && tasks[big] > 1) {
-		tasks[big]--;
-		sum--;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		ranks[i].tasks = tasks[i];
-}
-
-/* Make j's candidates its lease if they are ranks 0..n-1 with no gap. */
-static bool drv_adopt_lease(struct driver *d, struct drv_job *j)
-{
-	uint32_t n = 0, present = 0;
-	struct drv_rank *r;
-
-	for (uint32_t k = 0; j->adopt && k < DRIVER_MAX_GPUS; k++) {
-		if (j->adopt[k].node == DRIVER_NO_NODE)
-			continue;
-		present++;
-		if (k == n)
-			n++;
-	}
-	if (n == 0 || n != present || n < j->rec.min_gpus || n > j->rec.max_gpus)
-		return false;
-	r = calloc(n, sizeof(*r));
-	if (!r)
-		return false;
-	memcpy(r, j->adopt, n * sizeof(*r));
-	drv_adopt_split(d, j, r, n);
-	j->lease = (struct drv_lease){ .id = j->adopt_lease, .round_first = j->rec.rounds_done,
-				       .nranks = n, .ranks = r, .start = driver_now(),
-				       .adopted = true };
-	j->lease.round_s = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		double t = r[i].tasks * j->perf_prof.compute_s[d->nodes[r[i].node].gpus[r[i].slot].type];
-
-		j->lease.round_s = fmax(j->lease.round_s, t);
-	}
-	j->lease.round_s += sched_sync_time(&j->perf_prof, n, false);
-	if (j->adopt_lease >= d->next_lease)
-		d->next_lease = j->adopt_lease + 1;
-	free(j->adopt);
-	j->adopt = NULL;
-	return true;
-}
-
-/* Stop the workers of candidates that are not adopted: one TaskStop per
- * agent covers every rank of the lease it runs. */
-static void drv_adopt_stop(struct driver *d, struct drv_job *j)
-{
-	for (uint32_t r = 0; j->adopt && r < DRIVER_MAX_GPUS; r++) {
-		uint32_t node = j->adopt[r].node;
-		bool dup = false;
-
-		for (uint32_t k = 0; k < r && !dup; k++)
-			dup = j->adopt[k].node == node;
-		if (node != DRIVER_NO_NODE && !dup)
-			driver_send_stop(d, node, j->rec.id, j->adopt_lease, "lease not adopted");
-	}
-}
-
-void driver_grace_end(struct driver *d)
-{
-	double now = driver_now();
-
-	d->grace = false;
-	if (!d->closing)
-		uv_timer_stop(&d->grace_timer);
-	for (uint32_t i = 0; i < d->njobs; i++) {
-		struct drv_job *j = d->jobs[i];
-
-		if (!j->adopt_wait)
-			continue;
-		j->adopt_wait = false;
-		if (drv_adopt_lease(d, j)) {
-			j->last_run = now;
-			if (d->st)
-				store_event(d->st, now, j->rec.id, "adopt", "lease kept across restart");
-			log_info("job=%" PRIu64 " lease=%" PRIu64 " adopted ranks=%u", j->rec.id,
-				 j->lease.id, j->lease.nranks);
-			continue;
-		}
-		drv_adopt_stop(d, j);
-		driver_adopt_drop(d, j);
-		driver_job_requeue(d, j, "requeue", "not running on any agent after restart");
-	}
-	driver_replan_request(d);
-}
-
 /* ---- agents' reports of what runs ---- */
 
-static bool drv_task_current(const struct driver *d, const struct drv_job *j, uint32_t node,
-			     const Hare__RunningTask *t)
+static bool drv_task_current(const struct drv_job *j, uint32_t node, const Hare__RunningTask *t)
 {
-	(void)d;
 	return j && j->lease.id == t->lease_id && t->rank < j->lease.nranks &&
 	       j->lease.ranks[t->rank].node == node;
 }
 
-/* Stop workers of leases that are not current; during the grace period
- * collect adoption candidates instead. */
+/* Stop a worker that is not part of a current lease and keep its GPU (if
+ * the agent says which and no lease holds it) until it exits. */
+static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTask *t)
+{
+	int slot = t->has_gpu_index ? driver_slot_find(d, node, t->gpu_index) : -1;
+
+	log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, stopping",
+		  d->nodes[node].name, t->job_id, t->lease_id, t->rank);
+	if (slot >= 0 && d->nodes[node].gpus[slot].job_id == 0)
+		driver_gpu_drain(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank);
+	driver_send_stop(d, node, t->job_id, t->lease_id, "not a current lease");
+}
+
+/* What an agent runs: ranks of current leases are back (a lease waiting for
+ * its agent goes on once all are), candidates are collected during the
+ * adoption grace period, anything else is stopped. */
 static void drv_running_check(struct driver *d, uint32_t node, Hare__RunningTask **tasks, size_t n)
 {
+	bool back = false;
+
 	for (size_t i = 0; i < n; i++) {
 		const Hare__RunningTask *t = tasks[i];
 		struct drv_job *j = driver_job_get(d, t->job_id);
 
-		if (drv_task_current(d, j, node, t))
+		if (drv_task_current(j, node, t)) {
+			back |= j->lease.ranks[t->rank].missing;
+			j->lease.ranks[t->rank].missing = false;
 			continue;
-		if (j && j->adopt_wait && d->grace && drv_adopt_add(d, j, node, t))
+		}
+		if (j && j->adopt_wait && d->grace && driver_adopt_add(d, j, node, t))
 			continue;
-		log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, stopping",
-			  d->nodes[node].name, t->job_id, t->lease_id, t->rank);
-		driver_send_stop(d, node, t->job_id, t->lease_id, "not a current lease");
+		drv_task_stop(d, node, t);
 	}
-}
-
-/* Requeue every job with a rank (or an adoption candidate) on node. */
-static void drv_node_clear(struct driver *d, uint32_t node, const char *kind, const char *why)
-{
-	for (uint32_t i = 0; i < d->njobs; i++) {
-		struct drv_job *j = d->jobs[i];
-		bool uses = false;
-
-		drv_adopt_release(d, j, node);
-		for (uint32_t r = 0; r < j->lease.nranks && !uses; r++)
-			uses = j->lease.ranks[r].node == node;
-		if (uses)
-			driver_job_requeue(d, j, kind, why);
-	}
+	for (uint32_t i = 0; back && i < d->njobs; i++)
+		driver_hold_check(d, d->jobs[i]);
+	driver_adopt_maybe_done(d);
 }
 
 /* "V100:4,T4:4" for the store and logs. */
@@ -362,6 +200,61 @@ static int drv_gpus_parse(struct driver *d, const Hare__Register *reg, struct dr
 	return 0;
 }
 
+/* Where rank r of a lease on node now is among gpus (the same index and
+ * type, booked for job), or UINT32_MAX. */
+static uint32_t drv_rank_slot(const struct drv_node *nd, const struct drv_rank *r,
+			      const struct drv_gpu *gpus, uint32_t n, uint64_t job)
+{
+	if (r->slot >= nd->ngpus)
+		return UINT32_MAX;
+	for (uint32_t k = 0; k < n; k++)
+		if (gpus[k].index == nd->gpus[r->slot].index && gpus[k].job_id == job)
+			return k;
+	return UINT32_MAX;
+}
+
+/* The node registers (again) with gpus (taken): each GPU keeps its booking
+ * and drain by index and type, and lease ranks follow their GPU. A job whose
+ * GPU is gone is requeued. */
+static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gpus, uint32_t n)
+{
+	struct drv_node *nd = &d->nodes[node];
+
+	for (uint32_t k = 0; k < n; k++) {
+		for (uint32_t o = 0; o < nd->ngpus; o++) {
+			const struct drv_gpu *old = &nd->gpus[o];
+
+			if (old->index != gpus[k].index || old->type != gpus[k].type)
+				continue;
+			gpus[k].job_id = old->job_id;
+			gpus[k].drain_job = old->drain_job;
+			gpus[k].drain_lease = old->drain_lease;
+			gpus[k].drain_rank = old->drain_rank;
+			gpus[k].drain_until = old->drain_until;
+		}
+	}
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		struct drv_lease *l = &d->jobs[i]->lease;
+
+		for (uint32_t r = 0; r < l->nranks; r++)
+			if (l->ranks[r].node == node)
+				l->ranks[r].slot = drv_rank_slot(nd, &l->ranks[r], gpus, n,
+								 d->jobs[i]->rec.id);
+	}
+	free(nd->gpus);
+	nd->gpus = gpus;
+	nd->ngpus = n;
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		struct drv_job *j = d->jobs[i];
+		bool gone = false;
+
+		for (uint32_t r = 0; r < j->lease.nranks; r++)
+			gone |= j->lease.ranks[r].node == node && j->lease.ranks[r].slot == UINT32_MAX;
+		if (gone)
+			driver_job_requeue(d, j, "requeue", "its GPU is no longer on the node");
+	}
+}
+
 int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Register *reg,
 			  char *errbuf, size_t errlen)
 {
@@ -383,11 +276,9 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	if (rc < 0)
 		return rc;
 	if (n->up)
-		drv_node_clear(d, agent_id - 1, "requeue", "node registered again");
-	free(n->gpus);
+		driver_node_hold(d, agent_id - 1);	/* as if it had reconnected */
+	drv_gpus_replace(d, agent_id - 1, gpus, (uint32_t)reg->n_gpus);
 	n = drv_node_get(d, agent_id);
-	n->gpus = gpus;
-	n->ngpus = (uint32_t)reg->n_gpus;
 	n->up = true;
 	n->last_seen = driver_now();
 	drv_gpus_text(d, n, text, sizeof(text));
@@ -421,7 +312,7 @@ void driver_agent_detach(struct driver *d, uint32_t agent_id)
 	was_up = n->up;
 	n->attached = false;
 	n->up = false;
-	drv_node_clear(d, agent_id - 1, "node-down", "its node went down");
+	driver_node_hold(d, agent_id - 1);
 	if (d->st)
 		store_event(d->st, driver_now(), 0, "node-down", n->name);
 	log_info("node=%s agent=%u down", n->name, agent_id);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The driver's private state, shared by driver.c (jobs, plans, leases),
- * driver_agents.c (nodes, adoption) and driver_progress.c (reports). */
+/* The driver's private state, shared by driver.c (jobs, leases),
+ * driver_plan.c (plans), driver_agents.c (nodes), driver_adopt.c (adoption
+ * after a restart), driver_hold.c (absent agents, draining GPUs) and
+ * driver_progress.c (reports). */
 #ifndef HARE_DAEMON_DRIVER_IMPL_H
 #define HARE_DAEMON_DRIVER_IMPL_H
 
@@ -32,7 +34,8 @@ struct driver {
 	double epoch;			/* unix time of the plans' t = 0 */
 	bool started, grace, closing, want_plan;
 	struct driver_snapshot *inflight;
-	uv_timer_t debounce, replan_at, grace_timer;
+	uv_timer_t debounce, replan_at, grace_timer, deadline_timer;
+	double deadline_at;		/* when deadline_timer fires (unix), 0: idle */
 
 	uint32_t *forget;		/* job ids to drop from the policy after the plan in flight */
 	uint32_t nforget, forget_cap;
@@ -58,6 +61,7 @@ struct driver_snapshot {
 	struct sched_snapshot snap;
 	struct sched_cluster cluster;
 	struct sched_job *jobs;
+	uint64_t *job_ids;		/* per job: its id (sched_job.id is 32 bits) */
 	uint64_t *lease_ids;		/* per job: its lease id when taken */
 	uint32_t *held;			/* pool for held_gpus */
 	uint16_t *held_tasks;
@@ -87,8 +91,53 @@ int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lea
 void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len);
 void driver_job_perf_scale(struct driver *d, struct drv_job *j);
 
+/* Profile-second round time of a lease on ranks, and its sync part. */
+double driver_round_s(const struct driver *d, const struct drv_job *j,
+		      const struct drv_rank *ranks, uint32_t n, double *sync_s);
+
 /* driver_agents.c */
+/* Slot of the GPU with this index on node, or -1. */
+int driver_slot_find(const struct driver *d, uint32_t node, uint32_t index);
+
+/* driver_adopt.c */
+/* Release j's candidates (their GPUs) on node (DRIVER_NO_NODE: all). */
+void driver_adopt_release(struct driver *d, struct drv_job *j, uint32_t node);
 void driver_adopt_drop(struct driver *d, struct drv_job *j);
+/* A worker an agent lists during the grace period: true when it is kept
+ * as a candidate of j's lease, false when it should be stopped. */
+bool driver_adopt_add(struct driver *d, struct drv_job *j, uint32_t node,
+		      const Hare__RunningTask *t);
+/* End the grace period early once every job waiting has its whole lease. */
+void driver_adopt_maybe_done(struct driver *d);
+/* A report or exit of a candidate (held until the lease is adopted): true
+ * when it was one. */
+bool driver_adopt_report(struct driver *d, struct drv_job *j, uint32_t node,
+			 const Hare__RoundReport *r);
+bool driver_adopt_exit(struct driver *d, struct drv_job *j, uint32_t node,
+		       const Hare__TaskExit *x);
+
+/* driver_hold.c */
+/* Keep a stopped worker's GPU (node, slot) out of new leases until its
+ * TaskExit (job, lease, rank) or the stop timeout. */
+void driver_gpu_drain(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
+		      uint64_t lease, uint32_t rank);
+/* The TaskExit of a drained worker on node: its GPU is free again (true). */
+bool driver_drain_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
+			uint32_t rank);
+/* Node's agent is gone (or registers again): ranks there become missing,
+ * and their leases wait reconnect_grace_s (or are requeued at once). */
+void driver_node_hold(struct driver *d, uint32_t node);
+/* A held lease whose ranks are all back (or exited) goes on. */
+void driver_hold_check(struct driver *d, struct drv_job *j);
+/* Book ranks for j, to start once no stopped worker is left on them (0 or
+ * -ENOMEM); drop that (its GPUs unbooked); start every waiting lease whose
+ * GPUs are free now (one whose GPUs went away is dropped, and a re-plan
+ * asked for). */
+int driver_pend_set(struct driver *d, struct drv_job *j, const struct drv_rank *ranks, uint32_t n);
+void driver_pend_drop(struct driver *d, struct drv_job *j);
+void driver_pend_try(struct driver *d);
+/* Arm the deadline timer for when (unix) unless it fires earlier. */
+void driver_deadline_arm(struct driver *d, double when);
 
 /* driver_progress.c */
 /* Progress = min over ranks; finishes the job when done (then j is freed:

@@ -58,6 +58,10 @@ static void drv_plan_start(struct driver *d)
 		log_error("re-plan: cannot take a snapshot: %s", err_str(rc));
 		return;
 	}
+	if (s->snap.njobs == 0) {
+		driver_snapshot_free(s);	/* every job waits for an agent */
+		return;
+	}
 	s->work.data = s;
 	d->inflight = s;
 	rc = uv_queue_work(d->loop, &s->work, drv_on_work, drv_on_after_work);
@@ -129,8 +133,9 @@ static void drv_plan_note(struct driver *d, struct driver_snapshot *s, struct dr
 	}
 }
 
-/* Is the plan's placement for snapshot job i exactly j's lease? */
-static bool drv_same_lease(const struct driver_snapshot *s, uint32_t i, const struct drv_job *j)
+/* Is the plan's placement for snapshot job i exactly ranks[0..n)? */
+static bool drv_same_place(const struct driver_snapshot *s, uint32_t i, const struct drv_rank *ranks,
+			   uint32_t n)
 {
 	const struct sched_assign *a = &s->plan.assigns[i];
 	uint32_t used = 0;
@@ -143,24 +148,26 @@ static bool drv_same_lease(const struct driver_snapshot *s, uint32_t i, const st
 		if (t == 0)
 			continue;
 		used++;
-		for (uint32_t r = 0; r < j->lease.nranks && !found; r++)
-			found = j->lease.ranks[r].node == s->gpu_node[g] &&
-				j->lease.ranks[r].slot == s->gpu_slot[g] &&
-				j->lease.ranks[r].tasks == t;
+		for (uint32_t r = 0; r < n && !found; r++)
+			found = ranks[r].node == s->gpu_node[g] && ranks[r].slot == s->gpu_slot[g] &&
+				ranks[r].tasks == t;
 		if (!found)
 			return false;
 	}
-	return used == j->lease.nranks;
+	return used == n;
 }
 
-/* Ranks for the plan's placement of snapshot job i, if every GPU is still
- * there, up and free. Returns the count, 0 if the placement is stale. */
+/* Ranks for the plan's placement of snapshot job i (id job), if every GPU
+ * is still there, up and free (or booked for job). Returns the count, 0 if
+ * the placement is stale; *waits when a stopped worker is still on some
+ * GPU (the lease must wait for it). */
 static uint32_t drv_plan_ranks(const struct driver *d, const struct driver_snapshot *s, uint32_t i,
-			       struct drv_rank *out)
+			       uint64_t job, struct drv_rank *out, bool *waits)
 {
 	const struct sched_assign *a = &s->plan.assigns[i];
 	uint32_t n = 0;
 
+	*waits = false;
 	for (uint32_t k = 0; k < a->ngpus; k++) {
 		uint32_t g = s->plan.gpus[a->first + k];
 		uint16_t t = s->plan.tasks[a->first + k];
@@ -172,9 +179,10 @@ static uint32_t drv_plan_ranks(const struct driver *d, const struct driver_snaps
 			return 0;
 		node = &d->nodes[s->gpu_node[g]];
 		if (!node->up || s->gpu_slot[g] >= node->ngpus ||
-		    node->gpus[s->gpu_slot[g]].job_id != 0 ||
+		    (node->gpus[s->gpu_slot[g]].job_id && node->gpus[s->gpu_slot[g]].job_id != job) ||
 		    node->gpus[s->gpu_slot[g]].type != s->cluster.gpus[g].type)
 			return 0;
+		*waits |= node->gpus[s->gpu_slot[g]].drain_lease != 0;
 		out[n++] = (struct drv_rank){ .node = s->gpu_node[g], .slot = s->gpu_slot[g],
 					      .tasks = t };
 	}
@@ -201,25 +209,34 @@ static int drv_plan_leases(struct driver *d, struct driver_snapshot *s, struct d
 	for (uint32_t i = 0; i < s->snap.njobs; i++) {
 		const struct sched_assign *a = &s->plan.assigns[i];
 		struct drv_job *j = cur[i];
+		bool keep;
 
-		if (!j || !j->lease.id)
+		if (!j || (!j->lease.id && !j->pend))
 			continue;
-		if (a->run_now && a->ngpus > 0 && drv_same_lease(s, i, j))
+		keep = a->run_now && a->ngpus > 0 &&
+		       (j->lease.id ? drv_same_place(s, i, j->lease.ranks, j->lease.nranks) :
+			drv_same_place(s, i, j->pend, j->npend));
+		if (keep)
 			continue;
-		driver_job_requeue_only(d, j, "preempt", "preempted by the plan");
+		if (j->lease.id)
+			driver_job_requeue_only(d, j, "preempt", "preempted by the plan");
+		else
+			driver_pend_drop(d, j);
 	}
 	for (uint32_t i = 0; i < s->snap.njobs && rc == 0; i++) {
 		const struct sched_assign *a = &s->plan.assigns[i];
+		bool waits;
 		uint32_t n;
 
-		if (!cur[i] || cur[i]->lease.id || !a->run_now || a->ngpus == 0)
+		if (!cur[i] || cur[i]->lease.id || cur[i]->pend || !a->run_now || a->ngpus == 0)
 			continue;
-		n = drv_plan_ranks(d, s, i, ranks);
+		n = drv_plan_ranks(d, s, i, cur[i]->rec.id, ranks, &waits);
 		if (n == 0) {
 			stale = true;
 			continue;
 		}
-		rc = driver_lease_start(d, cur[i], ranks, n);
+		/* on GPUs a stopped worker still holds, it starts once that exits */
+		rc = waits ? driver_pend_set(d, cur[i], ranks, n) : driver_lease_start(d, cur[i], ranks, n);
 	}
 	if (stale)
 		driver_replan_request(d);
@@ -245,12 +262,13 @@ int driver_plan_apply(struct driver *d, struct driver_snapshot *s)
 	cur = calloc(s->snap.njobs ? s->snap.njobs : 1, sizeof(*cur));
 	if (!cur)
 		return -ENOMEM;
-	/* Jobs that ended, or whose lease changed, since the snapshot are
-	 * left alone; the re-plan their event asked for covers them. */
+	/* Jobs that ended, or whose lease changed or lost an agent, since the
+	 * snapshot are left alone; the re-plan their event asked for covers
+	 * them. */
 	for (uint32_t i = 0; i < s->snap.njobs; i++) {
-		struct drv_job *j = driver_job_get(d, s->snap.jobs[i].id);
+		struct drv_job *j = driver_job_get(d, s->job_ids[i]);
 
-		cur[i] = j && j->lease.id == s->lease_ids[i] ? j : NULL;
+		cur[i] = j && j->lease.id == s->lease_ids[i] && j->lease.hold_until == 0 ? j : NULL;
 	}
 	drv_plan_note(d, s, cur);
 	rc = drv_plan_leases(d, s, cur);

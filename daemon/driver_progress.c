@@ -76,7 +76,7 @@ static void drv_speed_learn(struct driver *d, struct drv_job *j, const Hare__Rou
 	bool spread = false, one_type = true;
 	size_t k;
 
-	if (!(measured > 0) || !isfinite(measured) || j->lease.adopted || !(j->lease.round_s > 0))
+	if (!(measured > 0) || !isfinite(measured) || j->lease.guessed || !(j->lease.round_s > 0))
 		return;
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *rk = &j->lease.ranks[i];
@@ -105,6 +105,8 @@ void driver_round_report(struct driver *d, uint32_t agent_id, const Hare__RoundR
 	struct drv_rank *rk = drv_rank_of(d, j, agent_id, r->lease_id, r->rank);
 	uint64_t end;
 
+	if (!rk && driver_adopt_report(d, j, agent_id - 1, r))
+		return;		/* accounted once the lease is adopted */
 	if (!rk || r->round_count == 0) {
 		d->reports_ignored++;
 		log_debug("round report job=%" PRIu64 " lease=%" PRIu64 " rank=%u: no such lease, "
@@ -148,24 +150,34 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 	struct drv_job *j = driver_job_get(d, x->job_id);
 	struct drv_rank *rk = drv_rank_of(d, j, agent_id, x->lease_id, x->rank);
 
+	if (driver_drain_clear(d, agent_id - 1, x->job_id, x->lease_id, x->rank))
+		driver_pend_try(d);	/* a lease may have waited for its GPU */
+	if (!rk && driver_adopt_exit(d, j, agent_id - 1, x))
+		return;
 	if (!rk) {
 		log_debug("task exit job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, ignored",
 			  x->job_id, x->lease_id, x->rank);
 		return;
 	}
 	rk->exited = true;
-	if (x->has_rounds_done && !j->lease.adopted) {
-		uint64_t end = j->lease.round_first + x->rounds_done;
+	/* round_first <= rounds_total; a guessed one may be too high */
+	if (x->has_rounds_done && !j->lease.guessed) {
+		uint64_t left = j->rec.rounds_total - j->lease.round_first;
+		uint64_t end = x->rounds_done < left ? j->lease.round_first + x->rounds_done :
+			       j->rec.rounds_total;
 
 		if (end > rk->round_end)
-			rk->round_end = end < j->rec.rounds_total ? end : j->rec.rounds_total;
+			rk->round_end = end;
 	}
 	if (driver_progress_update(d, j))
 		return;
 	switch (x->status) {
 	case HARE__TASK_STATUS__TASK_OK:
-		if (rk->round_end >= j->rec.rounds_total)
-			return;	/* its part is done; the other ranks finish the last rounds */
+		if (rk->round_end >= j->rec.rounds_total) {
+			/* its part is done; the other ranks finish the last rounds */
+			driver_hold_check(d, j);
+			return;
+		}
 		driver_job_requeue(d, j, "requeue", "a worker ended before its last round");
 		return;
 	case HARE__TASK_STATUS__TASK_STOPPED:

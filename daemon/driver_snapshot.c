@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Snapshots for the planner: a deep copy of the cluster (from the nodes'
  * GPUs) and of the active jobs, which a worker thread may read while the
- * loop goes on changing the driver. */
+ * loop goes on changing the driver. Jobs waiting for an absent agent are
+ * left out, and their GPUs are down. GPUs of stopping workers look free: a
+ * lease planned there waits for them (driver_pend_set). */
 #include "driver_impl.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@ void driver_snapshot_free(struct driver_snapshot *s)
 		return;
 	free(s->cluster.gpus);
 	free(s->jobs);
+	free(s->job_ids);
 	free(s->lease_ids);
 	free(s->held);
 	free(s->held_tasks);
@@ -48,12 +51,13 @@ static int snap_alloc(struct driver_snapshot *s, uint32_t ngpus, uint32_t nnodes
 	s->gpu_slot = calloc(g, sizeof(uint32_t));
 	s->node_first = calloc(n, sizeof(uint32_t));
 	s->jobs = calloc(j, sizeof(*s->jobs));
+	s->job_ids = calloc(j, sizeof(uint64_t));
 	s->lease_ids = calloc(j, sizeof(uint64_t));
 	s->speeds = calloc(j, sizeof(*s->speeds));
 	s->held = calloc(h, sizeof(uint32_t));
 	s->held_tasks = calloc(h, sizeof(uint16_t));
 	if (!s->cluster.gpus || !s->gpu_node || !s->gpu_slot || !s->node_first || !s->jobs ||
-	    !s->lease_ids || !s->speeds || !s->held || !s->held_tasks)
+	    !s->job_ids || !s->lease_ids || !s->speeds || !s->held || !s->held_tasks)
 		return -ENOMEM;
 	return 0;
 }
@@ -82,10 +86,20 @@ static void snap_cluster_fill(const struct driver *d, struct driver_snapshot *s)
 	c->ngpus = g;
 }
 
-static void snap_job_fill(struct driver *d, struct driver_snapshot *s, uint32_t i, uint32_t *held,
-			  double now)
+/* A held lease's GPUs are nobody's to plan on while it waits. */
+static void snap_held_down(const struct driver *d, struct driver_snapshot *s, const struct drv_job *j)
 {
-	struct drv_job *j = d->jobs[i];
+	for (uint32_t r = 0; r < j->lease.nranks; r++) {
+		const struct drv_rank *rk = &j->lease.ranks[r];
+
+		if (rk->node < d->nnodes && rk->slot < d->nodes[rk->node].ngpus)
+			s->cluster.gpus[s->node_first[rk->node] + rk->slot].up = false;
+	}
+}
+
+static void snap_job_fill(struct driver *d, struct driver_snapshot *s, struct drv_job *j,
+			  uint32_t i, uint32_t *held, double now)
+{
 	struct sched_job *sj = &s->jobs[i];
 	double now_s = now - d->epoch;
 
@@ -110,6 +124,7 @@ static void snap_job_fill(struct driver *d, struct driver_snapshot *s, uint32_t 
 	sj->first_start_s = j->rec.start_time > 0 ? j->rec.start_time - d->epoch : -1;
 	sj->last_run_s = j->last_run > 0 ? j->last_run - d->epoch : -1;
 	sj->restarts = j->rec.restarts;
+	s->job_ids[i] = j->rec.id;
 	s->lease_ids[i] = j->lease.id;
 	if (!j->lease.id)
 		return;
@@ -128,7 +143,7 @@ static void snap_job_fill(struct driver *d, struct driver_snapshot *s, uint32_t 
 int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 {
 	struct driver_snapshot *s = calloc(1, sizeof(*s));
-	uint32_t ngpus = 0, nheld = 0, held = 0;
+	uint32_t ngpus = 0, nheld = 0, held = 0, njobs = 0;
 	double now = driver_now();
 
 	*out = NULL;
@@ -145,11 +160,15 @@ int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 		return -ENOMEM;
 	}
 	snap_cluster_fill(d, s);
-	for (uint32_t i = 0; i < d->njobs; i++)
-		snap_job_fill(d, s, i, &held, now);
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		if (d->jobs[i]->lease.hold_until > 0)
+			snap_held_down(d, s, d->jobs[i]);
+		else
+			snap_job_fill(d, s, d->jobs[i], njobs++, &held, now);
+	}
 	s->snap.now_s = now - d->epoch;
 	s->snap.cluster = &s->cluster;
-	s->snap.njobs = d->njobs;
+	s->snap.njobs = njobs;
 	s->snap.jobs = s->jobs;
 	*out = s;
 	return 0;

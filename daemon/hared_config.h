@@ -30,6 +30,7 @@ struct hared_config {
 	uint32_t replan_debounce_ms;
 	double reconnect_grace_s;
 	double heartbeat_timeout_s;
+	double stop_grace_s;			/* the agents' SIGTERM to SIGKILL grace */
 	uint32_t max_frame;			/* cap on one frame's payload, bytes */
 	uint32_t flush_ms;			/* group-commit interval of batched writes */
 	uint32_t max_retries;			/* worker failures before a job is FAILED */

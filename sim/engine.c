@@ -35,8 +35,13 @@ struct eng {
 	const struct sim_workload *w;
 	struct sched_policy *p;
 	struct sim_result *r;
-	struct sim_heap heap;
-	struct sched_job *act;	/* active jobs in arrival order: the snapshot */
+	struct sim_heap heap;	/* lease completions and replan requests */
+	uint32_t *arrivals;	/* job ids by (arrival, id): arrivals stay out of the heap */
+	uint32_t next_arrival;
+	struct sched_job *act_buf;	/* njobs + 1 slots */
+	struct sched_job *act;	/* active jobs in arrival order: the snapshot, in act_buf */
+	uint8_t *run_buf;	/* parallel to act_buf */
+	uint8_t *run;		/* per active index: holds GPUs (no need to touch the job) */
 	uint32_t nact;
 	struct eng_job *st;
 	uint32_t *pool_gpus;
@@ -93,7 +98,11 @@ static int eng_alloc(struct eng *e)
 	r->finish_s = malloc(n * sizeof(double));
 	r->restarts = calloc(n, sizeof(uint32_t));
 	r->gpu_s = calloc(n * (e->c->ntypes ? e->c->ntypes : 1), sizeof(double));
-	e->act = calloc(n, sizeof(*e->act));
+	e->act_buf = calloc(n, sizeof(*e->act_buf));
+	e->act = e->act_buf;
+	e->run_buf = calloc(n, 1);
+	e->run = e->run_buf;
+	e->arrivals = calloc(n, sizeof(uint32_t));
 	e->st = calloc(n, sizeof(*e->st));
 	e->mark = calloc(n, sizeof(bool));
 	e->pool_gpus = calloc(pool, sizeof(uint32_t));
@@ -101,7 +110,7 @@ static int eng_alloc(struct eng *e)
 	e->gpu_owner = malloc(g * sizeof(uint32_t));
 	e->gpu_tasks = calloc(g, sizeof(uint16_t));
 	e->gpu_stamp = calloc(g, sizeof(uint32_t));
-	if (!r->start_s || !r->finish_s || !r->restarts || !r->gpu_s || !e->act || !e->st ||
+	if (!r->start_s || !r->finish_s || !r->restarts || !r->gpu_s || !e->act || !e->run || !e->arrivals || !e->st ||
 	    !e->mark || !e->pool_gpus || !e->pool_tasks || !e->gpu_owner || !e->gpu_tasks ||
 	    !e->gpu_stamp)
 		return -ENOMEM;
@@ -120,7 +129,9 @@ static int eng_alloc(struct eng *e)
 
 static void eng_free(struct eng *e)
 {
-	free(e->act);
+	free(e->act_buf);
+	free(e->run_buf);
+	free(e->arrivals);
 	free(e->st);
 	free(e->mark);
 	free(e->pool_gpus);
@@ -139,6 +150,15 @@ static bool eng_event(struct eng *e, const struct sim_event *ev)
 
 	switch (ev->kind) {
 	case SIM_EV_ARRIVAL:
+		/* The window only drifts right by completions, so it always fits;
+		 * this only guards the invariant. */
+		if (e->act + e->nact >= e->act_buf + e->w->njobs + 1) {
+			memmove(e->act_buf, e->act, e->nact * sizeof(*e->act));
+			memmove(e->run_buf, e->run, e->nact);
+			e->act = e->act_buf;
+			e->run = e->run_buf;
+		}
+		e->run[e->nact] = 0;
 		j = &e->act[e->nact++];
 		*j = e->w->jobs[ev->job].spec;
 		j->held_gpus = e->st[ev->job].held_gpus;
@@ -168,6 +188,7 @@ static void eng_lease_end(struct eng *e, struct sched_job *j, double tend)
 	if (j->nheld > 0)
 		e->nrunning--;
 	e->r->busy_gpu_s += j->nheld * dur;
+	e->run[j - e->act] = 0;
 	j->attained_gpu_s = s->attained_at_start + j->nheld * dur;
 	j->last_run_s = tend;
 	j->nheld = 0;
@@ -175,25 +196,34 @@ static void eng_lease_end(struct eng *e, struct sched_job *j, double tend)
 }
 
 /* Drop the jobs marked in e->mark from the active set, keeping arrival
- * order; survivors move in blocks. */
+ * order. The front half closes its gaps by moving right (the window's start
+ * advances), the back half by moving left, so a completion near either end
+ * moves few jobs: FIFO-like policies finish the oldest jobs, near the front
+ * of a long queue. */
 static void eng_compact(struct eng *e)
 {
-	uint32_t k = 0, i = 0;
+	uint32_t n = e->nact, mid = n / 2, lo = mid, hi = mid;
 
-	while (i < e->nact) {
-		uint32_t start;
-
-		if (e->mark[i]) {
-			i++;
+	for (uint32_t i = mid; i-- > 0;) {
+		if (e->mark[i])
 			continue;
+		if (--lo != i) {
+			e->act[lo] = e->act[i];
+			e->run[lo] = e->run[i];
 		}
-		for (start = i; i < e->nact && !e->mark[i]; i++)
-			;
-		if (k != start)
-			memmove(&e->act[k], &e->act[start], (i - start) * sizeof(*e->act));
-		k += i - start;
 	}
-	e->nact = k;
+	for (uint32_t i = mid; i < n; i++) {
+		if (e->mark[i])
+			continue;
+		if (hi != i) {
+			e->act[hi] = e->act[i];
+			e->run[hi] = e->run[i];
+		}
+		hi++;
+	}
+	e->act += lo;
+	e->run += lo;
+	e->nact = hi - lo;
 }
 
 /* Bring every running job to time t; completed jobs leave the active set. */
@@ -201,13 +231,14 @@ static void eng_advance(struct eng *e, double t)
 {
 	bool any_done = false;
 
+	memset(e->mark, 0, e->nact * sizeof(*e->mark));
 	for (uint32_t i = 0; i < e->nact; i++) {
 		struct sched_job *j = &e->act[i];
-		struct eng_job *s = &e->st[j->id];
+		struct eng_job *s;
 
-		e->mark[i] = false;
-		if (!sched_job_is_running(j))
+		if (!e->run[i])
 			continue;
+		s = &e->st[j->id];
 		if (s->finish_at <= t + eng_eps(t)) {
 			eng_lease_end(e, j, s->finish_at);
 			j->rounds_done = j->rounds_total;
@@ -276,8 +307,10 @@ static int eng_lease_copy(struct eng *e, struct sched_job *j, const uint32_t *gp
 		e->busy[e->c->gpus[gpus[k]].type]++;
 	}
 	j->nheld = used;
-	if (used > 0)
+	if (used > 0) {
 		e->nrunning++;
+		e->run[j - e->act] = 1;
+	}
 	if (used == 0)
 		return eng_fail(e, t, "placement with no task", j->name);
 	return 0;
@@ -327,13 +360,13 @@ static int eng_plan_apply(struct eng *e, double t)
 {
 	const struct sched_plan *pl = &e->plan;
 
+	memset(e->mark, 0, e->nact * sizeof(*e->mark));
 	for (uint32_t i = 0; i < e->nact; i++) {
 		const struct sched_assign *a = &pl->assigns[i];
 		struct sched_job *j = &e->act[i];
 		bool want = a->run_now && a->ngpus > 0;
 
-		e->mark[i] = false;
-		if (!sched_job_is_running(j))
+		if (!e->run[i])
 			continue;
 		if (want && eng_same_lease(e, j, pl->gpus + a->first, pl->tasks + a->first, a->ngpus))
 			e->mark[i] = true;
@@ -406,20 +439,85 @@ static int eng_plan(struct eng *e, double t)
 	return 0;
 }
 
-static int eng_arrivals_push(struct eng *e)
+static int eng_arrival_cmp(const void *pa, const void *pb, void *arg)
 {
+	const struct sim_workload *w = arg;
+	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+	double ta = w->jobs[a].spec.arrival_s, tb = w->jobs[b].spec.arrival_s;
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	return (a > b) - (a < b);
+}
+
+/* Check the jobs and order them by (arrival, id), the order in which the
+ * heap would have handed them out. */
+static int eng_arrivals_sort(struct eng *e)
+{
+	bool sorted = true;
+
 	for (uint32_t i = 0; i < e->w->njobs; i++) {
 		const struct sched_job *j = &e->w->jobs[i].spec;
-		struct sim_event ev = { .t = j->arrival_s, .kind = SIM_EV_ARRIVAL, .job = i };
 
 		if (j->id != i || !isfinite(j->arrival_s) || j->max_gpus == 0) {
 			snprintf(e->errbuf, e->errlen, "workload: job %u is malformed", i);
 			return -EINVAL;
 		}
-		if (sim_heap_push(&e->heap, &ev) < 0)
-			return -ENOMEM;
+		e->arrivals[i] = i;
+		if (i > 0 && j->arrival_s < e->w->jobs[i - 1].spec.arrival_s)
+			sorted = false;
 	}
+	if (!sorted)
+		qsort_r(e->arrivals, e->w->njobs, sizeof(uint32_t), eng_arrival_cmp, (void *)e->w);
 	return 0;
+}
+
+/* Time of the next event of either source, INFINITY if none. */
+static double eng_peek_t(const struct eng *e)
+{
+	const struct sim_event *top = sim_heap_peek(&e->heap);
+	double t = top ? top->t : INFINITY;
+
+	if (e->next_arrival < e->w->njobs)
+		t = fmin(t, e->w->jobs[e->arrivals[e->next_arrival]].spec.arrival_s);
+	return t;
+}
+
+/* The next event: the next arrival or the heap's top, arrivals first at
+ * equal times (as the heap orders kinds). */
+static bool eng_next(struct eng *e, struct sim_event *ev)
+{
+	const struct sim_event *top = sim_heap_peek(&e->heap);
+
+	if (e->next_arrival < e->w->njobs) {
+		uint32_t id = e->arrivals[e->next_arrival];
+		double a = e->w->jobs[id].spec.arrival_s;
+
+		if (!top || a <= top->t) {
+			*ev = (struct sim_event){ .t = a, .kind = SIM_EV_ARRIVAL, .job = id };
+			e->next_arrival++;
+			return true;
+		}
+	}
+	return sim_heap_pop(&e->heap, ev);
+}
+
+static bool eng_event_live(const struct sim_event *ev, void *arg)
+{
+	const struct eng *e = arg;
+
+	if (ev->kind == SIM_EV_FINISH)
+		return ev->gen == e->st[ev->job].gen;
+	return ev->kind != SIM_EV_REPLAN || ev->gen == e->replan_gen;
+}
+
+/* Replaced leases and replan requests leave stale events behind; drop them
+ * once they outnumber the live ones (at most one per running job and one
+ * replan), so the heap stays small. */
+static void eng_heap_trim(struct eng *e)
+{
+	if (e->heap.n > 2 * (size_t)e->nrunning + 64)
+		sim_heap_filter(&e->heap, eng_event_live, e);
 }
 
 static int eng_sample_grow(struct eng *e)
@@ -491,11 +589,10 @@ static void eng_progress(struct eng *e, double t)
 static int eng_loop(struct eng *e)
 {
 	struct sim_event ev;
-	const struct sim_event *top;
 	int rc;
 
 	while (e->r->completed < e->w->njobs) {
-		if (!sim_heap_pop(&e->heap, &ev)) {
+		if (!eng_next(e, &ev)) {
 			snprintf(e->errbuf, e->errlen, "policy %s: %u jobs left waiting with no event "
 				 "to wake them", sched_policy_name(e->p), e->nact);
 			return -EINVAL;
@@ -503,8 +600,8 @@ static int eng_loop(struct eng *e)
 		double t = ev.t;
 		bool current = eng_event(e, &ev);
 
-		while ((top = sim_heap_peek(&e->heap)) && top->t <= t + eng_eps(t)) {
-			sim_heap_pop(&e->heap, &ev);
+		while (eng_peek_t(e) <= t + eng_eps(t)) {
+			eng_next(e, &ev);
 			current |= eng_event(e, &ev);
 		}
 		if (!current)
@@ -514,6 +611,7 @@ static int eng_loop(struct eng *e)
 			return rc;
 		if (eng_sample(e, t) < 0)
 			return -ENOMEM;
+		eng_heap_trim(e);
 		eng_progress(e, t);
 	}
 	return 0;
@@ -540,7 +638,7 @@ int sim_engine_run_opts(const struct sched_cluster *c, const struct sim_workload
 	sched_plan_init(&e.plan);
 	rc = eng_alloc(&e);
 	if (rc == 0)
-		rc = eng_arrivals_push(&e);
+		rc = eng_arrivals_sort(&e);
 	e.wall0_s = eng_wall_s();
 	e.next_progress_s = e.wall0_s + (opts && opts->progress_every_s > 0 ? opts->progress_every_s :
 					 1.0);

@@ -22,6 +22,7 @@ wanted=${EVAL_POLICIES:-hare,optimus,fifo,srtf,tiresias,gavel,gavel-tput,allox,g
 cluster_a=${EVAL_CLUSTER:-deploy/clusters/paper-200.ini}
 jobs_a=${EVAL_JOBS:-300}
 trace=${EVAL_TRACE:-workloads/traces/philly.csv}
+sim_args=${EVAL_SIM_ARGS:-}
 run_timeout=${EVAL_RUN_TIMEOUT:-300}
 budget=${EVAL_BUDGET_S:-1500}
 if [ "$quick" = 1 ]; then
@@ -29,11 +30,14 @@ if [ "$quick" = 1 ]; then
 	seeds_b=${EVAL_SCALE_SEEDS:-1}
 	sizes_b=${EVAL_SCALE_GPUS:-"50 100 200 400"}
 	jobs_b=${EVAL_SCALE_JOBS:-"100 300"}
+	trace_args=${EVAL_TRACE_ARGS-"--max-jobs 1000"}
 else
 	seeds_a=${EVAL_SEEDS:-5}
 	seeds_b=${EVAL_SCALE_SEEDS:-3}
 	sizes_b=${EVAL_SCALE_GPUS:-"50 100 200 400"}
 	jobs_b=${EVAL_SCALE_JOBS:-"100 300 600"}
+	# The whole Philly trace (82,000 jobs) takes some policies far longer than the budget.
+	trace_args=${EVAL_TRACE_ARGS-"--max-jobs 5000"}
 fi
 scale_jobs_ref=300
 scale_gpus_ref=200
@@ -72,12 +76,13 @@ t_start=$(now_us)
 elapsed() { echo $((($(now_us) - t_start) / 1000000)); }
 
 # Policies: the wanted ones that this hare-sim knows (its --help lists them after "known:").
+sim_help=$("$sim" --help 2>&1 || true)
 known_policies() {
-	"$sim" --help 2>&1 | awk '
+	awk '
 		/known:/ { on = 1; sub(/.*known:/, ""); print; next }
 		on && /^[ \t]*(--|$)/ { exit }
 		on { print }
-	' | grep -oE '[a-z][a-z0-9_-]*' || true
+	' <<<"$sim_help" | grep -oE '[a-z][a-z0-9_-]*' || true
 }
 known=$(known_policies | tr '\n' ' ')
 if [ -z "$known" ]; then
@@ -96,10 +101,13 @@ policies=${policies# }
 missing=${missing# }
 [ -n "$policies" ] || die "none of the wanted policies ($wanted) is known to $sim (known: $known)"
 [[ " $policies " == *" hare "* ]] || die "hare-sim does not know the policy hare"
-baselines=$(printf '%s\n' $policies | grep -vx hare | tr '\n' ' ')
+baselines=$(tr ' ' '\n' <<<"$policies" | grep -vx hare | tr '\n' ' ')
 baselines=${baselines% }
 
-has_flag() { "$sim" --help 2>&1 | grep -q -- "$1"; }
+has_flag() { grep -q -- "$1" <<<"$sim_help"; }
+# hare-sim's own progress line would only fill stderr.txt; keep its import notes for (c).
+quiet=""
+has_flag '--quiet' && quiet=--quiet
 trace_note=""
 if ! has_flag '--trace'; then
 	trace_note="hare-sim has no --trace option yet"
@@ -120,7 +128,8 @@ printf 'study\tcfg\tseed\tpolicy\tstatus\tseconds\tnote\n' >"$status"
 n_total=0
 n_done=0
 progress() {
-	local msg="eval: [$n_done/$n_total] $* ($(elapsed) s elapsed)"
+	local msg
+	msg="eval: [$n_done/$n_total] $* ($(elapsed) s elapsed)"
 	if [ -t 2 ]; then printf '\r\033[K%s' "$msg" >&2; else printf '%s\n' "$msg" >&2; fi
 }
 
@@ -137,7 +146,9 @@ run_sim() {
 	fi
 	progress "($study) $cfg seed $seed: $p"
 	mkdir -p "$dir/$p"
-	local cmd=("$sim" "$@" --policies "$p" --out "$dir")
+	# shellcheck disable=SC2206 # EVAL_SIM_ARGS is a list of words on purpose
+	local cmd=("$sim" "$@" $sim_args --policies "$p" --out "$dir")
+	[ "$study" = c ] || [ -z "$quiet" ] || cmd+=("$quiet")
 	printf '%s\n' "${cmd[*]}" >>"$out/commands.txt"
 	local t0 rc=0 secs
 	t0=$(now_us)
@@ -147,8 +158,9 @@ run_sim() {
 	[ -f "$dir/summary.json" ] && mv "$dir/summary.json" "$dir/$p/summary.json"
 	if [ "$rc" -ne 0 ]; then
 		local why
-		why=$(head -n 1 "$dir/$p/stderr.txt" | tr '\t' ' ')
-		[ "$rc" -eq 124 ] && why="timed out after $run_timeout s"
+		why=$(tr '\r\t' '\n ' <"$dir/$p/stderr.txt" | grep -v '^ *$' | tail -n 1 | cut -c1-300 || true)
+		why=${why:-no message on stderr}
+		[ "$rc" -ne 124 ] || why="timed out after $run_timeout s"
 		printf '%s\t%s\t%s\t%s\tfailed (exit %s)\t%s\t%s\n' \
 			"$study" "$cfg" "$seed" "$p" "$rc" "$secs" "$why" >>"$status"
 		return 0
@@ -174,9 +186,9 @@ ingest() {
 }
 
 # --- the plan -----------------------------------------------------------------------------
-npol=$(printf '%s\n' $policies | wc -l)
-nsizes=$(printf '%s\n' $sizes_b | wc -l)
-njobs_b=$(printf '%s\n' $jobs_b | wc -l)
+npol=$(wc -w <<<"$policies")
+nsizes=$(wc -w <<<"$sizes_b")
+njobs_b=$(wc -w <<<"$jobs_b")
 n_c=0
 [ -z "$trace_note" ] && n_c=$((npol < 3 ? npol : 3))
 n_total=$((seeds_a * npol + seeds_b * nsizes * njobs_b * npol + n_c))
@@ -185,8 +197,8 @@ cat >"$out/run-info.txt" <<EOF
 date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$( [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (with uncommitted changes)')
 machine=$(uname -srm), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo 'cpu unknown'), $(nproc 2>/dev/null || echo '?') cores, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || echo '? GiB') memory
-os=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s)
-gnuplot=$(gnuplot --version 2>/dev/null || echo none)
+os=$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null || uname -s)
+gnuplot=$("${EVAL_GNUPLOT:-gnuplot}" --version 2>/dev/null || echo none)
 quick=$quick
 sim=$sim
 wanted=$wanted
@@ -203,6 +215,8 @@ jobs_b=$jobs_b
 scale_jobs_ref=$scale_jobs_ref
 scale_gpus_ref=$scale_gpus_ref
 trace=$trace
+trace_args=$trace_args
+sim_args=$sim_args
 trace_note=$trace_note
 run_timeout=$run_timeout
 budget=$budget
@@ -223,9 +237,10 @@ if [ -z "$trace_note" ]; then
 	best=$(awk -F '\t' '$1 == "a" && $5 == "wjct_s" && $4 != "hare" && $6 != "n/a" { s[$4] += $6; n[$4]++ }
 		END { for (p in s) print s[p] / n[p], p }' "$runs" | sort -g | head -n 2 | awk '{ print $2 }')
 	for p in hare $best; do
-		run_sim c philly 1 "$p" "$out/c" --cluster "$cluster_a" --trace "$trace"
+		# shellcheck disable=SC2086 # EVAL_TRACE_ARGS is a list of words on purpose
+		run_sim c philly 1 "$p" "$out/c" --cluster "$cluster_a" --trace "$trace" $trace_args
 	done
-	echo "c_policies=hare $(echo $best)" >>"$out/run-info.txt"
+	echo "c_policies=hare $(tr '\n' ' ' <<<"$best")" >>"$out/run-info.txt"
 fi
 
 # (b) scaling: seed by seed, so that a time budget cuts whole seeds.

@@ -51,15 +51,9 @@ int sim_heap_push(struct sim_heap *h, const struct sim_event *e)
 	return 0;
 }
 
-bool sim_heap_pop(struct sim_heap *h, struct sim_event *out)
+/* Put `last` at hole i and move it down to its place. */
+static void heap_sift_down(struct sim_heap *h, size_t i, struct sim_event last)
 {
-	struct sim_event last;
-	size_t i = 0;
-
-	if (h->n == 0)
-		return false;
-	*out = h->ev[0];
-	last = h->ev[--h->n];
 	for (;;) {
 		size_t c = 2 * i + 1;
 
@@ -72,9 +66,31 @@ bool sim_heap_pop(struct sim_heap *h, struct sim_event *out)
 		h->ev[i] = h->ev[c];
 		i = c;
 	}
-	if (h->n > 0)
-		h->ev[i] = last;
+	h->ev[i] = last;
+}
+
+bool sim_heap_pop(struct sim_heap *h, struct sim_event *out)
+{
+	if (h->n == 0)
+		return false;
+	*out = h->ev[0];
+	if (--h->n > 0)
+		heap_sift_down(h, 0, h->ev[h->n]);
 	return true;
+}
+
+void sim_heap_filter(struct sim_heap *h, bool (*keep)(const struct sim_event *e, void *arg),
+		     void *arg)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < h->n; i++)
+		if (keep(&h->ev[i], arg))
+			h->ev[k++] = h->ev[i];
+	h->n = k;
+	/* Floyd: sift down every parent, last first. */
+	for (size_t i = k / 2; i-- > 0;)
+		heap_sift_down(h, i, h->ev[i]);
 }
 
 const struct sim_event *sim_heap_peek(const struct sim_heap *h)

@@ -39,4 +39,9 @@ bool sim_heap_pop(struct sim_heap *h, struct sim_event *out);
 /* The earliest event without removing it, or NULL when empty. */
 const struct sim_event *sim_heap_peek(const struct sim_heap *h);
 
+/* Drop every event for which keep(event, arg) is false and restore the heap
+ * order, in O(n). */
+void sim_heap_filter(struct sim_heap *h, bool (*keep)(const struct sim_event *e, void *arg),
+		     void *arg);
+
 #endif

@@ -1,22 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* hare-sim: replay a generated workload on a simulated cluster under one or
- * more scheduling policies and report weighted JCT against the LP bound. */
+/* hare-sim: replay a generated workload or an imported trace on a simulated
+ * cluster under one or more scheduling policies and report weighted JCT,
+ * fairness and utilisation against the LP bound. */
 #include "bound.h"
 #include "cluster.h"
 #include "engine.h"
 #include "err.h"
 #include "profile.h"
 #include "summary.h"
+#include "timeline.h"
+#include "trace.h"
 #include "workload.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef HARE_PROFILE_DIR
 #define HARE_PROFILE_DIR PROFILE_DEFAULT_DIR
@@ -31,13 +36,20 @@
 struct sim_args {
 	const char *cluster;
 	const char *generate;
+	const char *trace;
 	const char *policies;
 	const char *profiles;
 	const char *out_dir;
 	bool json;
 	bool bound;
 	bool help;
+	bool quiet;
+	bool has_window;
+	char trace_only[40];	/* the first trace-only option given, for the error */
+	struct sim_window window;
+	double util_step_s;
 	struct sim_gen_spec spec;
+	struct sim_trace_opts topt;
 	uint32_t npolicies;
 	char policy[SIM_MAX_POLICIES][SIM_POLICY_NAME_LEN];
 };
@@ -49,33 +61,57 @@ struct sim_run {
 	struct sim_workload work;
 	struct sched_policy *pol[SIM_MAX_POLICIES];
 	struct sim_summary sum[SIM_MAX_POLICIES];
+	struct sim_trace_info trace;
 	bool has_bound;
 	double bound_s;
+	bool progress_shown;	/* a progress line ended in \r */
 };
 
 static const char usage[] =
-	"Usage: hare-sim --cluster FILE --generate jobs=N,seed=S[,load=L] [options]\n"
+	"Usage: hare-sim --cluster FILE (--generate SPEC | --trace FILE) [options]\n"
 	"\n"
 	"Replays a workload on a simulated GPU cluster under each policy and reports\n"
-	"weighted JCT, average and p99 JCT, makespan, utilisation and the LP lower bound.\n"
+	"weighted, average, median and p99 JCT, queueing delay, finish-time fairness,\n"
+	"makespan, utilisation, GPU-hours per type and the LP lower bound.\n"
 	"\n"
 	"  --cluster FILE     cluster INI file: one [section] per node group with\n"
 	"                     type = V100, nodes = 4, gpus_per_node = 8 (see sim/README.md)\n"
 	"  --generate SPEC    synthetic workload: jobs=N (1..1000000), seed=S (whole number),\n"
 	"                     load=L (offered load as a fraction of the cluster's V100\n"
 	"                     capacity, default 1.0); Poisson arrivals, Philly-like sizes\n"
+	"  --trace FILE       replay a trace: philly (Pollux's philly.csv), gavel (Gavel's\n"
+	"                     per-VC .trace TSV) or hare (CSV, header arrival_s,model,tasks,...)\n"
 	"  --policies LIST    comma-separated policies to compare (default: hare);\n"
 	"                     known: %s\n"
 	"  --profiles DIR     throughput profile directory (default: %s)\n"
-	"  --out DIR          write DIR/<policy>/jobs.csv and DIR/summary.json\n"
-	"  --json             print the summary JSON on stdout instead of the table\n"
+	"  --out DIR          write DIR/summary.json and DIR/<policy>/{jobs,utilisation}.csv\n"
+	"  --json             print the summary JSON on stdout instead of the tables\n"
 	"  --no-bound         skip the offline LP lower bound (O(jobs^2) time; skipped\n"
 	"                     anyway above 50000 jobs)\n"
+	"  --window FIRST:LAST  metrics over jobs FIRST..LAST-1 in arrival order (0-based;\n"
+	"                     FIRST: = to the end); the run still simulates every job\n"
+	"  --util-step S      seconds per row of utilisation.csv (default: <= 2000 rows)\n"
+	"  --quiet            no progress line or import note on stderr\n"
 	"  --help             show this help\n"
 	"\n"
-	"Example:\n"
+	"Trace options (with --trace only):\n"
+	"  --format NAME      philly, gavel or hare (default: told from the first line)\n"
+	"  --skip-bad         skip malformed rows (counted on stderr) instead of failing\n"
+	"  --seed N           seed of the per-job draws: model and weight (philly),\n"
+	"                     weight (gavel), --thin (default 1)\n"
+	"  --load L           rescale arrival times so the offered load is L: V100\n"
+	"                     GPU-seconds per cluster GPU-second (default %.1f for philly\n"
+	"                     and gavel; hare traces keep their times)\n"
+	"  --arrival-scale F  multiply arrival times by F instead (1 = the trace's own)\n"
+	"  --thin P           keep each job with probability P, in (0, 1]\n"
+	"  --max-jobs N       keep the first N jobs by arrival\n"
+	"  --max-tasks N      cap philly/gavel jobs at N tasks (default: the cluster's GPUs)\n"
+	"\n"
+	"Examples:\n"
 	"  hare-sim --cluster deploy/clusters/paper-200.ini --generate jobs=300,seed=1 \\\n"
 	"           --policies hare,optimus,fifo,srtf --out results --json\n"
+	"  hare-sim --cluster deploy/clusters/paper-200.ini \\\n"
+	"           --trace workloads/traces/philly.csv --policies hare,fifo --out results\n"
 	"\n"
 	"Exit status: 0 done, 1 a policy or output failed, 2 bad usage or input.\n";
 
@@ -89,7 +125,7 @@ static void sim_usage_print(void)
 
 		snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "", names[i]);
 	}
-	printf(usage, known, HARE_PROFILE_DIR);
+	printf(usage, known, HARE_PROFILE_DIR, SIM_TRACE_DEFAULT_LOAD);
 }
 
 static int sim_policies_split(struct sim_args *a, char *errbuf, size_t errlen)
@@ -136,47 +172,189 @@ static int sim_option_bad(const char *arg, int opt, char *errbuf, size_t errlen)
 	return ERR_BAD_SPEC;
 }
 
+/* A number option: finite, in (lo, hi] (lo_open) or [lo, hi]. */
+static int sim_opt_num(const char *opt, const char *val, double lo, bool lo_open, double hi,
+		       double *out, char *errbuf, size_t errlen)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(val, &end);
+	if (end == val || *end != '\0' || errno || !isfinite(v) || v < lo || (lo_open && v == lo) ||
+	    v > hi) {
+		snprintf(errbuf, errlen, "%s: expected a number %s %g and <= %g, got '%.40s'", opt,
+			 lo_open ? ">" : ">=", lo, hi, val);
+		return ERR_BAD_SPEC;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A whole-number option in [lo, hi]. */
+static int sim_opt_whole(const char *opt, const char *val, uint64_t lo, uint64_t hi,
+			 uint64_t *out, char *errbuf, size_t errlen)
+{
+	char *end = NULL;
+	unsigned long long v = 0;
+	bool digit = val[0] >= '0' && val[0] <= '9';
+
+	errno = 0;
+	if (digit)
+		v = strtoull(val, &end, 10);
+	if (!digit || errno || *end != '\0' || v < lo || v > hi) {
+		snprintf(errbuf, errlen, "%s: expected a whole number between %llu and %llu, got "
+			 "'%.40s'", opt, (unsigned long long)lo, (unsigned long long)hi, val);
+		return ERR_BAD_SPEC;
+	}
+	*out = v;
+	return 0;
+}
+
+/* --window FIRST:LAST or FIRST: (to the end). */
+static int sim_opt_window(const char *val, struct sim_window *w, char *errbuf, size_t errlen)
+{
+	const char *colon = strchr(val, ':');
+	char first[32];
+	uint64_t a, b = UINT32_MAX;
+
+	if (!colon || (size_t)(colon - val) >= sizeof(first))
+		goto bad;
+	snprintf(first, sizeof(first), "%.*s", (int)(colon - val), val);
+	if (sim_opt_whole("--window", first, 0, UINT32_MAX - 1, &a, errbuf, errlen) < 0 ||
+	    (colon[1] && sim_opt_whole("--window", colon + 1, 1, UINT32_MAX, &b, errbuf, errlen) < 0) ||
+	    a >= b)
+		goto bad;
+	*w = (struct sim_window){ (uint32_t)a, (uint32_t)b };
+	return 0;
+bad:
+	snprintf(errbuf, errlen, "--window: expected FIRST:LAST or FIRST: (job indices by arrival, "
+		 "FIRST < LAST), got '%.40s'", val);
+	return ERR_BAD_SPEC;
+}
+
+/* The options that only a trace takes; name is "--<option>". */
+static int sim_opt_trace(struct sim_args *a, int opt, const char *name, const char *val,
+			 char *errbuf, size_t errlen)
+{
+	struct sim_trace_opts *t = &a->topt;
+	uint64_t v = 0;
+	int rc;
+
+	switch (opt) {
+	case 'F':
+		rc = sim_trace_format_parse(val, &t->format);
+		if (rc < 0)
+			snprintf(errbuf, errlen, "--format: expected philly, gavel, hare or auto, got "
+				 "'%.40s'", val);
+		return rc;
+	case 'S': t->skip_bad = true; return 0;
+	case 's': return sim_opt_whole(name, val, 0, UINT64_MAX, &t->seed, errbuf, errlen);
+	case 'L': return sim_opt_num(name, val, 0, true, SIM_TRACE_MAX_LOAD, &t->load, errbuf, errlen);
+	case 'A': return sim_opt_num(name, val, 0, true, 1e6, &t->arrival_scale, errbuf, errlen);
+	case 'T': return sim_opt_num(name, val, 0, true, 1, &t->thin, errbuf, errlen);
+	case 'M':
+		rc = sim_opt_whole(name, val, 1, SIM_TRACE_MAX_JOBS, &v, errbuf, errlen);
+		t->max_jobs = (uint32_t)v;
+		return rc;
+	default:
+		rc = sim_opt_whole(name, val, 1, 65535, &v, errbuf, errlen);
+		t->max_tasks = (uint32_t)v;
+		return rc;
+	}
+}
+
+/* Cross-option checks once every option is read. */
+static int sim_args_check(struct sim_args *a, char *errbuf, size_t errlen)
+{
+	char why[256];
+
+	if (!a->cluster || (!a->generate && !a->trace)) {
+		snprintf(errbuf, errlen, "%s is required (see --help)", !a->cluster ? "--cluster" :
+			 "--generate or --trace");
+		return ERR_BAD_SPEC;
+	}
+	if (a->generate && a->trace) {
+		snprintf(errbuf, errlen, "--generate and --trace: give one of them");
+		return ERR_BAD_SPEC;
+	}
+	if (a->generate && a->trace_only[0]) {
+		snprintf(errbuf, errlen, "%s applies to --trace only (see --help)", a->trace_only);
+		return ERR_BAD_SPEC;
+	}
+	if (a->topt.load > 0 && a->topt.arrival_scale > 0) {
+		snprintf(errbuf, errlen, "--load and --arrival-scale: give one of them");
+		return ERR_BAD_SPEC;
+	}
+	if (a->generate && sim_gen_spec_parse(a->generate, &a->spec, why, sizeof(why)) < 0) {
+		snprintf(errbuf, errlen, "--generate: %s", why);
+		return ERR_BAD_SPEC;
+	}
+	return sim_policies_split(a, errbuf, errlen);
+}
+
+/* One option of getopt_long; 0 or ERR_BAD_SPEC with errbuf set. */
+static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *errbuf,
+			 size_t errlen)
+{
+	switch (opt) {
+	case 'c': a->cluster = optarg; return 0;
+	case 'g': a->generate = optarg; return 0;
+	case 't': a->trace = optarg; return 0;
+	case 'p': a->policies = optarg; return 0;
+	case 'P': a->profiles = optarg; return 0;
+	case 'o': a->out_dir = optarg; return 0;
+	case 'j': a->json = true; return 0;
+	case 'B': a->bound = false; return 0;
+	case 'q': a->quiet = true; return 0;
+	case 'h': a->help = true; return 0;
+	case 'w':
+		a->has_window = true;
+		return sim_opt_window(optarg, &a->window, errbuf, errlen);
+	case 'u':
+		return sim_opt_num(name, optarg, 0, true, 1e9, &a->util_step_s, errbuf, errlen);
+	default:
+		if (!a->trace_only[0])
+			snprintf(a->trace_only, sizeof(a->trace_only), "%s", name);
+		return sim_opt_trace(a, opt, name, optarg, errbuf, errlen);
+	}
+}
+
 static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbuf, size_t errlen)
 {
 	static const struct option opts[] = {
 		{ "cluster", required_argument, NULL, 'c' }, { "generate", required_argument, NULL, 'g' },
-		{ "policies", required_argument, NULL, 'p' }, { "profiles", required_argument, NULL, 'P' },
-		{ "out", required_argument, NULL, 'o' }, { "json", no_argument, NULL, 'j' },
-		{ "no-bound", no_argument, NULL, 'B' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "trace", required_argument, NULL, 't' }, { "policies", required_argument, NULL, 'p' },
+		{ "profiles", required_argument, NULL, 'P' }, { "out", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' }, { "no-bound", no_argument, NULL, 'B' },
+		{ "window", required_argument, NULL, 'w' }, { "util-step", required_argument, NULL, 'u' },
+		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
+		{ "format", required_argument, NULL, 'F' }, { "skip-bad", no_argument, NULL, 'S' },
+		{ "seed", required_argument, NULL, 's' }, { "load", required_argument, NULL, 'L' },
+		{ "arrival-scale", required_argument, NULL, 'A' },
+		{ "thin", required_argument, NULL, 'T' }, { "max-jobs", required_argument, NULL, 'M' },
+		{ "max-tasks", required_argument, NULL, 'X' }, { NULL, 0, NULL, 0 },
 	};
-	char why[256];
-	int opt;
+	char name[40];
+	int opt, idx;
 
 	*a = (struct sim_args){ .policies = "hare", .profiles = HARE_PROFILE_DIR, .bound = true };
+	sim_trace_opts_default(&a->topt);
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c': a->cluster = optarg; break;
-		case 'g': a->generate = optarg; break;
-		case 'p': a->policies = optarg; break;
-		case 'P': a->profiles = optarg; break;
-		case 'o': a->out_dir = optarg; break;
-		case 'j': a->json = true; break;
-		case 'B': a->bound = false; break;
-		case 'h': a->help = true; return 0;
-		default: return sim_option_bad(argv[optind - 1], opt, errbuf, errlen);
-		}
+	while ((opt = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
+		if (opt == ':' || opt == '?')
+			return sim_option_bad(argv[optind - 1], opt, errbuf, errlen);
+		snprintf(name, sizeof(name), "--%s", opt == 'h' ? "help" : opts[idx].name);
+		if (sim_opt_apply(a, opt, name, errbuf, errlen) < 0)
+			return ERR_BAD_SPEC;
+		if (a->help)
+			return 0;
 	}
 	if (optind < argc) {
 		snprintf(errbuf, errlen, "unexpected argument '%.60s' (see --help)", argv[optind]);
 		return ERR_BAD_SPEC;
 	}
-	if (!a->cluster || !a->generate) {
-		snprintf(errbuf, errlen, "%s is required (see --help)", !a->cluster ? "--cluster" :
-			 "--generate");
-		return ERR_BAD_SPEC;
-	}
-	if (sim_gen_spec_parse(a->generate, &a->spec, why, sizeof(why)) < 0) {
-		snprintf(errbuf, errlen, "--generate: %s", why);
-		return ERR_BAD_SPEC;
-	}
-	return sim_policies_split(a, errbuf, errlen);
+	return sim_args_check(a, errbuf, errlen);
 }
 
 /* Create every policy up front so an unknown name fails before any work. */
@@ -230,29 +408,92 @@ static int sim_mkdir_p(const char *path, char *errbuf, size_t errlen)
 	}
 }
 
-static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_t i,
-			  char *errbuf, size_t errlen)
+/* "82,247": a count with thousands separators. */
+static const char *sim_count_fmt(uint32_t v, char *buf, size_t len)
 {
-	struct sim_result res;
+	char digits[16];
+	int n = snprintf(digits, sizeof(digits), "%u", v), k = 0;
+
+	for (int i = 0; i < n && (size_t)k + 2 < len; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			buf[k++] = ',';
+		buf[k++] = digits[i];
+	}
+	buf[k] = '\0';
+	return buf;
+}
+
+/* "35.2 d", "7.5 h" or "42 s". */
+static void sim_time_fmt(double s, char *buf, size_t len)
+{
+	if (s >= 86400)
+		snprintf(buf, len, "%.1f d", s / 86400);
+	else if (s >= 3600)
+		snprintf(buf, len, "%.1f h", s / 3600);
+	else
+		snprintf(buf, len, "%.0f s", s);
+}
+
+/* The progress line: rewritten in place on a terminal, one line per call
+ * otherwise (logs). */
+static void sim_progress_print(const struct sim_progress *p, void *arg)
+{
+	struct sim_run *run = arg;
+	char done[16], total[16], t[32];
+	bool tty = isatty(STDERR_FILENO);
+
+	sim_time_fmt(p->now_s, t, sizeof(t));
+	fprintf(stderr, "hare-sim: %s %s/%s jobs done, t=%s%s", p->policy,
+		sim_count_fmt(p->done, done, sizeof(done)), sim_count_fmt(p->total, total, sizeof(total)),
+		t, tty ? "   \r" : "\n");
+	fflush(stderr);
+	run->progress_shown = tty;
+}
+
+static int sim_policy_outputs(const struct sim_args *a, struct sim_run *run, uint32_t i,
+			      const struct sim_result *res, char *errbuf, size_t errlen)
+{
+	const struct sim_window *win = a->has_window ? &a->window : NULL;
 	char path[4096];
 	int rc;
 
-	rc = sim_engine_run(&run->cluster.sched, &run->work, run->pol[i], &res, errbuf, errlen);
+	snprintf(path, sizeof(path), "%s/%s", a->out_dir, a->policy[i]);
+	rc = sim_mkdir_p(path, errbuf, errlen);
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "%s/%s/jobs.csv", a->out_dir, a->policy[i]);
+		rc = sim_report_jobs_csv(path, &run->cluster.sched, &run->work, res, win, errbuf,
+					 errlen);
+	}
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "%s/%s/utilisation.csv", a->out_dir, a->policy[i]);
+		rc = sim_report_util_csv(path, &run->cluster.sched, res, a->util_step_s, errbuf, errlen);
+	}
+	return rc;
+}
+
+static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_t i,
+			  char *errbuf, size_t errlen)
+{
+	struct sim_engine_opts eo = { .progress = a->quiet ? NULL : sim_progress_print,
+				      .progress_arg = run, .progress_every_s = 1.0 };
+	struct sim_result res;
+	int rc;
+
+	rc = sim_engine_run_opts(&run->cluster.sched, &run->work, run->pol[i], &eo, &res, errbuf,
+				 errlen);
+	if (run->progress_shown) {
+		fputc('\n', stderr);
+		run->progress_shown = false;
+	}
 	if (rc < 0)
 		return rc;
-	rc = sim_summary_compute(a->policy[i], &run->cluster.sched, &run->work, &res, run->has_bound,
-				 run->bound_s, &run->sum[i]);
+	rc = sim_summary_compute_window(a->policy[i], &run->cluster.sched, &run->work, &res,
+					a->has_window ? &a->window : NULL, run->has_bound,
+					run->bound_s, &run->sum[i]);
 	if (rc < 0)
 		snprintf(errbuf, errlen, "summary: out of memory");
-	if (rc == 0 && a->out_dir) {
-		snprintf(path, sizeof(path), "%s/%s", a->out_dir, a->policy[i]);
-		rc = sim_mkdir_p(path, errbuf, errlen);
-		if (rc == 0) {
-			snprintf(path, sizeof(path), "%s/%s/jobs.csv", a->out_dir, a->policy[i]);
-			rc = sim_report_jobs_csv(path, &run->cluster.sched, &run->work, &res, errbuf,
-						 errlen);
-		}
-	}
+	if (rc == 0 && a->out_dir)
+		rc = sim_policy_outputs(a, run, i, &res, errbuf, errlen);
 	sim_result_destroy(&res);
 	return rc;
 }
@@ -265,13 +506,45 @@ static double sim_now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* What the JSON's "workload" object says about the replayed jobs. */
+static void sim_run_info_fill(const struct sim_args *a, const struct sim_run *run,
+			      struct sim_run_info *in)
+{
+	const struct sim_trace_info *t = &run->trace;
+
+	*in = (struct sim_run_info){ .source = a->trace ? "trace" : "generate",
+				     .jobs = run->work.njobs, .source_load = NAN,
+				     .arrival_scale = NAN, .offered_load = NAN,
+				     .has_window = a->has_window, .window = a->window };
+	if (a->has_window && in->window.last > run->work.njobs)
+		in->window.last = run->work.njobs;
+	if (!a->trace) {
+		in->seed = a->spec.seed;
+		in->offered_load = a->spec.load;
+		return;
+	}
+	in->format = sim_trace_format_name(t->format);
+	in->rows = t->rows;
+	in->skipped = t->skipped;
+	in->capped = t->capped;
+	in->max_tasks = t->max_tasks;
+	in->thinned = t->thinned;
+	in->truncated = t->truncated;
+	in->seed = a->topt.seed;
+	in->source_load = t->source_load;
+	in->arrival_scale = t->arrival_scale;
+	in->offered_load = t->offered_load;
+}
+
 static int sim_summary_write(const struct sim_args *a, const struct sim_run *run, double wall_s,
 			     char *errbuf, size_t errlen)
 {
+	struct sim_run_info info;
 	char path[4096];
 	FILE *f;
 	int rc;
 
+	sim_run_info_fill(a, run, &info);
 	if (a->out_dir) {
 		snprintf(path, sizeof(path), "%s/summary.json", a->out_dir);
 		f = fopen(path, "w");
@@ -280,17 +553,37 @@ static int sim_summary_write(const struct sim_args *a, const struct sim_run *run
 			snprintf(errbuf, errlen, "%.300s: %s", path, strerror(errno));
 			return rc;
 		}
-		sim_report_json(f, run->sum, a->npolicies, wall_s);
+		sim_report_json_info(f, run->sum, a->npolicies, wall_s, &info);
 		if (fclose(f) != 0) {
 			snprintf(errbuf, errlen, "%.300s: write failed", path);
 			return -EIO;
 		}
 	}
 	if (a->json)
-		sim_report_json(stdout, run->sum, a->npolicies, wall_s);
+		sim_report_json_info(stdout, run->sum, a->npolicies, wall_s, &info);
 	else
 		sim_report_table(stdout, run->sum, a->npolicies, wall_s);
 	return 0;
+}
+
+/* One line on stderr about the import: how many rows, what was skipped,
+ * capped or dropped, and how arrivals were scaled. */
+static void sim_trace_note(const struct sim_args *a, const struct sim_run *run)
+{
+	const struct sim_trace_info *t = &run->trace;
+	char jobs[16], rows[16];
+
+	if (t->skipped > 0)
+		fprintf(stderr, "hare-sim: %s: skipped %u malformed row%s of %u (first: %s)\n", a->trace,
+			t->skipped, t->skipped == 1 ? "" : "s", t->rows, t->first_skipped);
+	if (a->quiet)
+		return;
+	fprintf(stderr, "hare-sim: %s: %s jobs of %s rows (%s); %u capped at %u tasks, %u thinned, "
+		"%u beyond --max-jobs; arrivals x%.4g, offered load %.3g (trace's own %.3g)\n",
+		a->trace, sim_count_fmt(run->work.njobs, jobs, sizeof(jobs)),
+		sim_count_fmt(t->rows, rows, sizeof(rows)), sim_trace_format_name(t->format),
+		t->capped, t->max_tasks, t->thinned, t->truncated, t->arrival_scale, t->offered_load,
+		t->source_load);
 }
 
 /* Load the inputs; every failure here is the user's input: exit 2. */
@@ -301,11 +594,36 @@ static int sim_inputs_load(const struct sim_args *a, struct sim_run *run, char *
 
 	if (rc == 0)
 		rc = sim_cluster_load(a->cluster, run->prof, &run->cluster, errbuf, errlen);
-	if (rc == 0)
+	if (rc == 0 && a->trace)
+		rc = sim_trace_load(a->trace, &a->topt, run->prof, &run->cluster, &run->work,
+				    &run->trace, errbuf, errlen);
+	else if (rc == 0)
 		rc = sim_workload_generate(&a->spec, run->prof, &run->cluster, &run->work, errbuf,
 					   errlen);
+	if (rc == 0 && a->has_window && a->window.first >= run->work.njobs) {
+		snprintf(errbuf, errlen, "--window: first job %u, but the workload has %u jobs",
+			 a->window.first, run->work.njobs);
+		rc = ERR_BAD_SPEC;
+	}
 	if (rc == 0)
 		rc = sim_policies_new(a, run, errbuf, errlen);
+	return rc;
+}
+
+/* The LP bound over the jobs the metrics count, if not too many. */
+static int sim_bound(const struct sim_args *a, struct sim_run *run, char *errbuf, size_t errlen)
+{
+	uint32_t first = a->has_window ? a->window.first : 0;
+	uint32_t last = a->has_window && a->window.last < run->work.njobs ? a->window.last :
+		run->work.njobs;
+	int rc;
+
+	if (!a->bound || last - first > SIM_BOUND_MAX_JOBS)
+		return 0;
+	rc = sim_bound_compute_window(&run->cluster.sched, &run->work, first, last, &run->bound_s,
+				      errbuf, errlen);
+	if (rc == 0)
+		run->has_bound = true;
 	return rc;
 }
 
@@ -316,12 +634,10 @@ static int sim_main(const struct sim_args *a, struct sim_run *run, double t0, ch
 
 	if (rc < 0)
 		return rc == -ENOMEM ? EXIT_RUN : EXIT_USAGE;
-	if (a->bound && run->work.njobs <= SIM_BOUND_MAX_JOBS) {
-		rc = sim_bound_compute(&run->cluster.sched, &run->work, &run->bound_s, errbuf, errlen);
-		if (rc < 0)
-			return EXIT_RUN;
-		run->has_bound = true;
-	}
+	if (a->trace)
+		sim_trace_note(a, run);
+	if (sim_bound(a, run, errbuf, errlen) < 0)
+		return EXIT_RUN;
 	if (a->out_dir && sim_mkdir_p(a->out_dir, errbuf, errlen) < 0)
 		return EXIT_RUN;
 	for (uint32_t i = 0; i < a->npolicies; i++)

@@ -112,6 +112,8 @@ static int summary_decisions(const struct sim_result *r, struct sim_summary *out
 		return -ENOMEM;
 	if (r->plans)
 		memcpy(dec, r->decision_ms, r->plans * sizeof(double));
+	for (uint64_t i = 0; i < r->plans; i++)
+		out->decision_s_total += dec[i] / 1000.0;
 	out->decision_ms_p50 = sim_percentile(dec, r->plans, 0.50);
 	out->decision_ms_p99 = sim_percentile(dec, r->plans, 0.99);
 	free(dec);
@@ -277,6 +279,7 @@ static void report_json_added(FILE *f, const struct sim_summary *s)
 		{ "rho_max", offsetof(struct sim_summary, rho_max), 6 },
 		{ "rho_le1_frac", offsetof(struct sim_summary, rho_le1_frac), 6 },
 		{ "restarts_per_job", offsetof(struct sim_summary, restarts_per_job), 6 },
+		{ "decision_s_total", offsetof(struct sim_summary, decision_s_total), 3 },
 		{ "sim_wall_s", offsetof(struct sim_summary, sim_wall_s), 3 },
 		{ "jobs_per_s", offsetof(struct sim_summary, jobs_per_s), 1 },
 	};

@@ -71,6 +71,7 @@ struct sim_summary {
 	uint32_t jobs_total;	/* jobs replayed (window or not) */
 	bool has_window;
 	struct sim_window window;
+	double decision_s_total;	/* wall time of all policy calls */
 	double sim_wall_s;	/* wall time of this policy's run */
 	double jobs_per_s;	/* jobs_total / sim_wall_s */
 };

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #define WORKER_NAME_MAX 64
+#define WORKER_PATH_MAX 1024
+#define WORKER_LIST_MAX 128
 
 /* Exit codes: 0 done or stopped, 1 runtime failure, 2 bad flags. */
 enum { WORKER_EXIT_OK = 0, WORKER_EXIT_FAILED = 1, WORKER_EXIT_USAGE = 2 };
@@ -35,13 +37,35 @@ struct worker_opts {
 	uint32_t report_ms;	/* batch reports of rounds faster than this */
 	double report_wait_s;	/* how long to retry a final line nobody reads */
 	bool emulate;
+	/* real mode (without --emulate) */
+	char engine[16];	/* "cuda" (default) or "cpu" (the float64 reference) */
+	char proxy[256];	/* --proxy KEY=VALUE,... size overrides of the model */
+	char lib[WORKER_PATH_MAX];	/* libhare_worker_cuda.so; "" = next to the binary */
+	int device;		/* CUDA device ordinal (after CUDA_VISIBLE_DEVICES) */
+	char checkpoint_dir[WORKER_PATH_MAX];	/* "" = no checkpoints */
+	bool checkpoint_dir_default;	/* derived from HARE_JOB_ID; emptied at the job's end */
+	uint64_t checkpoint_every;	/* rounds between checkpoints; 0 = by time only */
+	double checkpoint_s;	/* seconds between checkpoints; 0 = only at the end */
+	uint32_t checkpoint_keep;	/* newest files kept */
+	char nccl_id_file[WORKER_PATH_MAX];	/* where the rendezvous line is shared */
+	double rendezvous_timeout_s;
+	/* --profile */
+	bool profile;
+	char profile_batches[WORKER_LIST_MAX];	/* "16,32,64"; "" = the model's batch x 1/4..2 */
+	char profile_workers[WORKER_LIST_MAX];	/* "1,2,4,8"; "" = powers of 2 up to the GPUs */
+	uint32_t profile_iters;	/* timed steps per point */
+	double profile_busbw_gbs;	/* bus bandwidth assumed when no 2 GPUs can be measured */
 };
 
 /*
  * Parse argv into *o (defaults first). Returns 0; 1 when --help was asked
  * (usage already printed to stdout); or -EINVAL with a one-line reason in
  * err. Checks ranges and the cross-field rules (rank < world size, tasks <=
- * job tasks, round_s > 0 when emulating, report fd open).
+ * job tasks, round_s > 0 when emulating, report fd open; without --emulate:
+ * a known model and valid --proxy sizes; --profile needs only --model).
+ * Without the flags, HARE_CHECKPOINT_DIR and HARE_NCCL_ID_FILE give the
+ * checkpoint directory and the rendezvous file; a real worker started by an
+ * agent (HARE_JOB_ID set) without either checkpoints to checkpoints/JOB.
  */
 int worker_opts_parse(int argc, char **argv, struct worker_opts *o, char *err, size_t errlen);
 
@@ -59,6 +83,24 @@ int worker_emulate_run(const struct worker_opts *o);
  * same value for the same round.
  */
 double worker_noise_factor(uint64_t seed, uint64_t round, double cv);
+
+/*
+ * Real training (CUDA engine loaded at run time, or --engine cpu): the
+ * proxy model of o->model, data-parallel rounds, checkpoints, report lines.
+ * Returns a WORKER_EXIT_* code; prints the reason of a failure.
+ */
+int worker_real_run(const struct worker_opts *o);
+
+/*
+ * --profile: time the proxy model's step at several batch sizes and the
+ * gradient all-reduce on the GPUs present, and print throughput.csv rows.
+ * Returns a WORKER_EXIT_* code.
+ */
+int worker_profile_run(const struct worker_opts *o);
+
+/* Parse a comma-separated list of whole numbers 1..max into out (at most
+ * cap). Returns the count, or -EINVAL. */
+int worker_list_parse(const char *s, uint32_t max, uint32_t *out, int cap);
 
 /* The emulated loss after `round` (0-based, absolute): decreasing with the
  * round, with a small deterministic wobble drawn from (seed, round). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* hare-worker: one rank of a job's lease, started by hare-agent. This build
- * runs the emulated mode; real training (CUDA/NCCL) plugs in next to it. */
+/* hare-worker: one rank of a job's lease, started by hare-agent: emulated
+ * (--emulate), real training (the CUDA engine, loaded at run time), or
+ * --profile. */
 #include "worker.h"
 
 #include "log.h"
@@ -24,9 +25,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hare-worker: %s\n", err);
 		return WORKER_EXIT_USAGE;
 	}
-	if (!o.emulate) {
-		fprintf(stderr, "hare-worker: this build has no CUDA training; run with --emulate\n");
-		return WORKER_EXIT_USAGE;
-	}
+	if (o.profile)
+		return worker_profile_run(&o);
+	if (!o.emulate)
+		return worker_real_run(&o);
 	return worker_emulate_run(&o);
 }

@@ -2,6 +2,8 @@
 /* hare-worker's command line: flags, defaults, ranges and the usage text. */
 #include "worker.h"
 
+#include "proxy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -14,7 +16,9 @@ enum {
 	OPT_JOB = 256, OPT_LEASE, OPT_RANK, OPT_WORLD, OPT_MODEL, OPT_GPU_TYPE, OPT_TASKS,
 	OPT_JOB_TASKS, OPT_ROUND_FIRST, OPT_ROUND_COUNT, OPT_ROUND_S, OPT_COMPUTE_S,
 	OPT_RESTART_S, OPT_SCALE, OPT_NOISE, OPT_SEED, OPT_REPORT_FD, OPT_REPORT_MS,
-	OPT_REPORT_WAIT, OPT_EMULATE, OPT_HELP,
+	OPT_REPORT_WAIT, OPT_EMULATE, OPT_HELP, OPT_ENGINE, OPT_PROXY, OPT_LIB, OPT_DEVICE,
+	OPT_CKPT_DIR, OPT_CKPT_EVERY, OPT_CKPT_S, OPT_CKPT_KEEP, OPT_NCCL_ID_FILE, OPT_RDV_TIMEOUT,
+	OPT_PROFILE, OPT_PROFILE_BATCHES, OPT_PROFILE_WORKERS, OPT_PROFILE_ITERS, OPT_PROFILE_BUSBW,
 };
 
 static const struct option worker_longopts[] = {
@@ -39,12 +43,30 @@ static const struct option worker_longopts[] = {
 	{ "report-wait-s", required_argument, NULL, OPT_REPORT_WAIT },
 	{ "emulate", no_argument, NULL, OPT_EMULATE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "engine", required_argument, NULL, OPT_ENGINE },
+	{ "proxy", required_argument, NULL, OPT_PROXY },
+	{ "lib", required_argument, NULL, OPT_LIB },
+	{ "device", required_argument, NULL, OPT_DEVICE },
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },
+	{ "checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY },
+	{ "checkpoint-s", required_argument, NULL, OPT_CKPT_S },
+	{ "checkpoint-keep", required_argument, NULL, OPT_CKPT_KEEP },
+	{ "nccl-id-file", required_argument, NULL, OPT_NCCL_ID_FILE },
+	{ "rendezvous-timeout-s", required_argument, NULL, OPT_RDV_TIMEOUT },
+	{ "profile", no_argument, NULL, OPT_PROFILE },
+	{ "profile-batches", required_argument, NULL, OPT_PROFILE_BATCHES },
+	{ "profile-workers", required_argument, NULL, OPT_PROFILE_WORKERS },
+	{ "profile-iters", required_argument, NULL, OPT_PROFILE_ITERS },
+	{ "profile-busbw-gbs", required_argument, NULL, OPT_PROFILE_BUSBW },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char worker_usage[] =
 	"usage: hare-worker --emulate --job ID --lease L --rank R --world-size W\n"
 	"                   --round-count C --round-s X [options]\n"
+	"       hare-worker --model M --job ID --lease L --rank R --world-size W\n"
+	"                   --round-count C [options]         (real training)\n"
+	"       hare-worker --profile --model M [--gpu-type T] (throughput.csv rows)\n"
 	"Runs one rank of a job's lease and writes one report line per round (or per\n"
 	"batch of fast rounds) on the report fd: 'round FIRST COUNT COMPUTE_S SYNC_S LOSS',\n"
 	"then 'done ROUNDS'; on SIGTERM 'stopped ROUNDS'. Times are profile seconds.\n"
@@ -63,8 +85,33 @@ static const char worker_usage[] =
 	"  --report-fd FD     where report lines go (default 1)\n"
 	"  --report-ms MS     batch rounds faster than this into one line (default 100)\n"
 	"  --report-wait-s W  retry the final line this long if nobody reads (default 30)\n"
-	"  --emulate          sleep instead of training (the only mode of a build\n"
-	"                     without CUDA)\n";
+	"  --emulate          sleep instead of training\n"
+	"Real training (without --emulate; see docs/worker.md):\n"
+	"  --model M          proxy model: resnet18 resnet50 yolov3 transformer bert lm\n"
+	"                     deepspeech2 recommendation ncf\n"
+	"  --proxy K=V,...    size overrides (batch, width, blocks=2-2-2-2, dim, layers,\n"
+	"                     lr, momentum, clip, ...)\n"
+	"  --engine E         cuda (default; loads libhare_worker_cuda.so) or cpu (the\n"
+	"                     float64 reference, for tiny sizes)\n"
+	"  --lib PATH         the CUDA engine library (default: next to hare-worker,\n"
+	"                     or $HARE_WORKER_CUDA_LIB)\n"
+	"  --device N         CUDA device ordinal (default 0)\n"
+	"  --checkpoint-dir D this job's checkpoints (default $HARE_CHECKPOINT_DIR;\n"
+	"                     under an agent: checkpoints/JOB in its work dir)\n"
+	"  --checkpoint-every N  also checkpoint every N rounds (default 0: by time)\n"
+	"  --checkpoint-s S   checkpoint when S seconds passed since the last (300)\n"
+	"  --checkpoint-keep N   newest checkpoints kept (default 2)\n"
+	"  --nccl-id-file P   where rank 0's rendezvous line is shared with the other\n"
+	"                     ranks (default $HARE_NCCL_ID_FILE)\n"
+	"  --rendezvous-timeout-s S  how long ranks > 0 wait for it (default 600)\n"
+	"Profiling (--profile):\n"
+	"  --profile-batches L   batch sizes, e.g. 16,32,64 (default: the model's\n"
+	"                     per-task batch x 1/4, 1/2, 1, 2)\n"
+	"  --profile-workers L   GPU counts to all-reduce over (default 1,2,4,..\n"
+	"                     up to the GPUs present)\n"
+	"  --profile-iters N  timed steps per point (default 20)\n"
+	"  --profile-busbw-gbs B  bus bandwidth assumed for sync when fewer than 2\n"
+	"                     GPUs can be measured (default 10)\n";
 
 static int worker_bad(char *err, size_t errlen, const char *flag, const char *why, const char *v)
 {
@@ -120,21 +167,91 @@ static int worker_dbl(const char *flag, const char *v, double min, double max, d
 	return 0;
 }
 
+static int worker_str(const char *flag, const char *v, char *out, size_t cap, char *err, size_t errlen)
+{
+	char why[48];
+
+	if (v[0] == '\0' || strlen(v) >= cap) {
+		snprintf(why, sizeof(why), "expected 1 to %zu characters", cap - 1);
+		return worker_bad(err, errlen, flag, why, v);
+	}
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
 static int worker_name(const char *flag, const char *v, char *out, char *err, size_t errlen)
 {
-	if (v[0] == '\0' || strlen(v) >= WORKER_NAME_MAX)
-		return worker_bad(err, errlen, flag, "expected 1 to 63 characters", v);
+	return worker_str(flag, v, out, WORKER_NAME_MAX, err, errlen);
+}
+
+int worker_list_parse(const char *s, uint32_t max, uint32_t *out, int cap)
+{
+	int n = 0;
+
+	while (*s) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (n == cap || *s < '0' || *s > '9' || errno || v < 1 || v > max ||
+		    (*end != ',' && *end != '\0'))
+			return -EINVAL;
+		out[n++] = (uint32_t)v;
+		s = *end ? end + 1 : end;
+		if (*end == ',' && *s == '\0')
+			return -EINVAL;
+	}
+	return n > 0 ? n : -EINVAL;
+}
+
+static int worker_list(const char *flag, const char *v, char *out, char *err, size_t errlen)
+{
+	uint32_t tmp[32];
+
+	if (strlen(v) >= WORKER_LIST_MAX || worker_list_parse(v, 1u << 20, tmp, 32) < 0)
+		return worker_bad(err, errlen, flag, "expected whole numbers >= 1 separated by commas", v);
 	strcpy(out, v);
 	return 0;
 }
 
+/* The flags of real training and profiling. */
+static int worker_opt_set_real(struct worker_opts *o, int c, const char *flag, const char *v,
+			       char *err, size_t errlen)
+{
+	switch (c) {
+	case OPT_ENGINE:
+		if (strcmp(v, "cuda") != 0 && strcmp(v, "cpu") != 0)
+			return worker_bad(err, errlen, flag, "expected cuda or cpu", v);
+		strcpy(o->engine, v);
+		return 0;
+	case OPT_PROXY: return worker_str(flag, v, o->proxy, sizeof(o->proxy), err, errlen);
+	case OPT_LIB: return worker_str(flag, v, o->lib, sizeof(o->lib), err, errlen);
+	case OPT_DEVICE: return worker_u32(flag, v, 0, 1023, (uint32_t *)&o->device, err, errlen);
+	case OPT_CKPT_DIR:
+		return worker_str(flag, v, o->checkpoint_dir, sizeof(o->checkpoint_dir), err, errlen);
+	case OPT_CKPT_EVERY: return worker_u64(flag, v, 0, UINT64_MAX / 2, &o->checkpoint_every, err, errlen);
+	case OPT_CKPT_S: return worker_dbl(flag, v, 0, 1e9, &o->checkpoint_s, err, errlen);
+	case OPT_CKPT_KEEP: return worker_u32(flag, v, 1, 1000, &o->checkpoint_keep, err, errlen);
+	case OPT_NCCL_ID_FILE:
+		return worker_str(flag, v, o->nccl_id_file, sizeof(o->nccl_id_file), err, errlen);
+	case OPT_RDV_TIMEOUT: return worker_dbl(flag, v, 0, 1e6, &o->rendezvous_timeout_s, err, errlen);
+	case OPT_PROFILE: o->profile = true; return 0;
+	case OPT_PROFILE_BATCHES: return worker_list(flag, v, o->profile_batches, err, errlen);
+	case OPT_PROFILE_WORKERS: return worker_list(flag, v, o->profile_workers, err, errlen);
+	case OPT_PROFILE_ITERS: return worker_u32(flag, v, 1, 100000, &o->profile_iters, err, errlen);
+	case OPT_PROFILE_BUSBW: return worker_dbl(flag, v, 1e-3, 1e6, &o->profile_busbw_gbs, err, errlen);
+	default: return -EINVAL;
+	}
+}
+
 /* One flag with its value; `seen` marks the required ones. */
-static int worker_opt_set(struct worker_opts *o, int c, const char *v, uint32_t *seen, char *err,
+static int worker_opt_set(struct worker_opts *o, int c, const char *v, uint64_t *seen, char *err,
 			  size_t errlen)
 {
 	const char *flag = worker_longopts[c - OPT_JOB].name;
 
-	*seen |= 1u << (c - OPT_JOB);
+	*seen |= 1ull << (c - OPT_JOB);
 	switch (c) {
 	case OPT_JOB: return worker_u64(flag, v, 0, UINT64_MAX, &o->job_id, err, errlen);
 	case OPT_LEASE: return worker_u64(flag, v, 0, UINT64_MAX, &o->lease_id, err, errlen);
@@ -156,17 +273,56 @@ static int worker_opt_set(struct worker_opts *o, int c, const char *v, uint32_t 
 	case OPT_REPORT_MS: return worker_u32(flag, v, 0, 3600000, &o->report_ms, err, errlen);
 	case OPT_REPORT_WAIT: return worker_dbl(flag, v, 0, 86400, &o->report_wait_s, err, errlen);
 	case OPT_EMULATE: o->emulate = true; return 0;
-	default: return -EINVAL;
+	default: return worker_opt_set_real(o, c, flag, v, err, errlen);
 	}
 }
 
-#define WORKER_SEEN(opt) (1u << ((opt) - OPT_JOB))
+#define WORKER_SEEN(opt) (1ull << ((opt) - OPT_JOB))
+
+/* Real training: the model must be known and the --proxy sizes valid. */
+static int worker_opts_check_real(struct worker_opts *o, uint64_t seen, char *err, size_t errlen)
+{
+	struct proxy_spec spec;
+	char why[200];
+	const char *env;
+
+	if (!(seen & WORKER_SEEN(OPT_MODEL))) {
+		snprintf(err, errlen, "--model is required without --emulate");
+		return -EINVAL;
+	}
+	if (proxy_spec_default(o->model, &spec, why, sizeof(why)) < 0 ||
+	    (o->proxy[0] && proxy_spec_apply(&spec, o->proxy, why, sizeof(why)) < 0) ||
+	    proxy_spec_check(&spec, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "--%s: %s", o->proxy[0] ? "proxy" : "model", why);
+		return -EINVAL;
+	}
+	if (!o->checkpoint_dir[0] && (env = getenv("HARE_CHECKPOINT_DIR")) && env[0] &&
+	    strlen(env) < sizeof(o->checkpoint_dir)) {
+		strcpy(o->checkpoint_dir, env);
+	} else if (!o->checkpoint_dir[0] && getenv("HARE_JOB_ID") && !o->profile) {
+		snprintf(o->checkpoint_dir, sizeof(o->checkpoint_dir), "checkpoints/%llu",
+			 (unsigned long long)o->job_id);
+		o->checkpoint_dir_default = true;
+	}
+	if (!o->nccl_id_file[0] && (env = getenv("HARE_NCCL_ID_FILE")) && env[0] &&
+	    strlen(env) < sizeof(o->nccl_id_file))
+		strcpy(o->nccl_id_file, env);
+	if (!o->lib[0] && (env = getenv("HARE_WORKER_CUDA_LIB")) && env[0] && strlen(env) < sizeof(o->lib))
+		strcpy(o->lib, env);
+	return 0;
+}
 
 /* Rules across flags, checked once all are read. */
-static int worker_opts_check(struct worker_opts *o, uint32_t seen, char *err, size_t errlen)
+static int worker_opts_check(struct worker_opts *o, uint64_t seen, char *err, size_t errlen)
 {
 	static const int required[] = { OPT_JOB, OPT_LEASE, OPT_RANK, OPT_WORLD, OPT_ROUND_COUNT };
 
+	if (o->profile && o->emulate) {
+		snprintf(err, errlen, "--profile measures real training; it cannot go with --emulate");
+		return -EINVAL;
+	}
+	if (o->profile)
+		return worker_opts_check_real(o, seen, err, errlen);
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (!(seen & WORKER_SEEN(required[i]))) {
 			snprintf(err, errlen, "--%s is required", worker_longopts[required[i] - OPT_JOB].name);
@@ -191,16 +347,19 @@ static int worker_opts_check(struct worker_opts *o, uint32_t seen, char *err, si
 		snprintf(err, errlen, "--report-fd %d is not an open file descriptor", o->report_fd);
 		return -EINVAL;
 	}
-	return 0;
+	return o->emulate ? 0 : worker_opts_check_real(o, seen, err, errlen);
 }
 
 int worker_opts_parse(int argc, char **argv, struct worker_opts *o, char *err, size_t errlen)
 {
-	uint32_t seen = 0;
+	uint64_t seen = 0;
 	int c, rc;
 
 	*o = (struct worker_opts){ .world_size = 1, .tasks = 1, .job_tasks = 1, .time_scale = 1,
-				   .seed = 1, .report_fd = 1, .report_ms = 100, .report_wait_s = 30 };
+				   .seed = 1, .report_fd = 1, .report_ms = 100, .report_wait_s = 30,
+				   .checkpoint_s = 300, .checkpoint_keep = 2, .rendezvous_timeout_s = 600,
+				   .profile_iters = 20, .profile_busbw_gbs = 10 };
+	snprintf(o->engine, sizeof(o->engine), "cuda");
 	snprintf(o->model, sizeof(o->model), "unknown");
 	snprintf(o->gpu_type, sizeof(o->gpu_type), "unknown");
 	optind = 1;

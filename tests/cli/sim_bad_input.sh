@@ -74,7 +74,9 @@ expect_error "unknown policy" "--policies: unknown policy 'nope'" \
 expect_error "stray argument" "unexpected argument 'extra'" --cluster "$tiny" --generate "$gen" extra
 
 # A good run: exit 0, summary and per-policy CSVs, same numbers twice.
-strip_clock() { sed -E 's/"(decision_ms_p50|decision_ms_p99|wall_s)":[0-9.]+/"\1":X/g' "$1"; }
+strip_clock() {
+	sed -E 's/"(decision_ms_p50|decision_ms_p99|decision_s_total|sim_wall_s|jobs_per_s|wall_s)":([0-9.]+|null)/"\1":X/g' "$1"
+}
 if ! "$sim" --cluster "$tiny" --generate "jobs=30,seed=5,load=0.7" --policies fifo,srtf \
 	--out "$tmp/run1" --json >"$tmp/json1" 2>"$tmp/err"; then
 	fail "good run: exit $? ($(cat "$tmp/err"))"
@@ -82,7 +84,7 @@ else
 	grep -q '"jobs_completed":30,"jobs":30' "$tmp/json1" || fail "good run: not all jobs done"
 	[ -s "$tmp/err" ] && fail "good run: wrote to stderr: $(cat "$tmp/err")"
 	[ "$(wc -l <"$tmp/run1/fifo/jobs.csv")" -eq 31 ] || fail "good run: fifo/jobs.csv rows"
-	head -1 "$tmp/run1/srtf/jobs.csv" | grep -q '^id,name,model,arrival_s,start_s,finish_s,jct_s,weight,tasks,gpu_s_V100,gpu_s_K80,restarts$' ||
+	head -1 "$tmp/run1/srtf/jobs.csv" | grep -q '^id,name,model,arrival_s,start_s,finish_s,jct_s,weight,tasks,gpu_s_V100,gpu_s_K80,restarts,queue_s,alone_s,rho,in_window$' ||
 		fail "good run: jobs.csv header"
 	cmp -s <(strip_clock "$tmp/json1") <(strip_clock "$tmp/run1/summary.json") ||
 		fail "good run: summary.json differs from --json output"

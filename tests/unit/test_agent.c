@@ -498,6 +498,7 @@ struct fake {
 	char reg_type0[16];
 	size_t reg_running;
 	uint64_t reg_running_job;
+	Hare__RunningTask reg_task0;	/* the first running task listed (copied) */
 	Hare__ToDaemon *msgs[FAKE_MSGS_MAX];
 	size_t nmsgs;
 	struct agent *agent;
@@ -612,6 +613,8 @@ static void fake_on_register(struct fake *f, const Hare__Register *r)
 		assert_true(r->gpus[0]->has_emulated && r->gpus[0]->emulated);
 	f->reg_running = r->n_running;
 	f->reg_running_job = r->n_running ? r->running[0]->job_id : 0;
+	if (r->n_running)
+		f->reg_task0 = *r->running[0];
 }
 
 static void fake_on_message(struct fake *f, Hare__ToDaemon *m)
@@ -1064,11 +1067,19 @@ static void test_reconnect_keeps_reports(void **state)
 	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_relayed(f, 6, 2, 0).reports >= 1, 5);
 	fake_drop(f);
-	/* the agent comes back (0.1 - 0.2 s back-off) and lists the running task */
+	/* the agent comes back (0.1 - 0.2 s back-off) and lists the running task
+	 * with all a daemon needs to book it where it runs */
 	RUN_UNTIL(f, f->registers == 2, 5);
 	assert_int_equal(f->hellos, 2);
 	assert_int_equal(f->reg_running, 1);
 	assert_int_equal(f->reg_running_job, 6);
+	assert_true(f->reg_task0.has_gpu_index && f->reg_task0.has_world_size &&
+		    f->reg_task0.has_tasks && f->reg_task0.has_round_first);
+	assert_int_equal(f->reg_task0.gpu_index, 0);
+	assert_int_equal(f->reg_task0.world_size, 1);
+	assert_int_equal(f->reg_task0.tasks, 1);
+	assert_int_equal(f->reg_task0.round_first, 0);
+	assert_true(f->reg_task0.has_rounds_done && f->reg_task0.rounds_done >= 1);
 	RUN_UNTIL(f, fake_exit(f, 6, 2, 0), 10);
 	e = fake_exit(f, 6, 2, 0);
 	r = fake_relayed(f, 6, 2, 0);
@@ -1080,8 +1091,9 @@ static void test_reconnect_keeps_reports(void **state)
 
 static void test_adopt_after_agent_restart(void **state)
 {
-	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	struct start_args s = { .job = 7, .lease = 3, .count = 1500, .round_s = 1, .scale = 1000 };
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	struct start_args s = { .job = 7, .lease = 3, .rank = 1, .world = 2, .gpu = 1, .first = 500,
+				.count = 1500, .round_s = 1, .scale = 1000 };
 	const Hare__TaskExit *e;
 	struct relayed r;
 
@@ -1089,18 +1101,25 @@ static void test_adopt_after_agent_restart(void **state)
 	fake_agent_start(f);
 	RUN_UNTIL(f, f->registers == 1, 5);
 	fake_task_start(f, &s);
-	RUN_UNTIL(f, fake_relayed(f, 7, 3, 0).reports >= 1, 5);
+	RUN_UNTIL(f, fake_relayed(f, 7, 3, 1).reports >= 1, 5);
 	/* the agent goes away; its worker does not */
 	fake_agent_stop(f);
 	RUN_UNTIL(f, !f->client_open, 5);
-	assert_null(fake_exit(f, 7, 3, 0));
+	assert_null(fake_exit(f, 7, 3, 1));
 	fake_agent_start(f);
 	RUN_UNTIL(f, f->registers == 2, 5);
 	assert_int_equal(f->reg_running, 1);
 	assert_int_equal(f->reg_running_job, 7);
-	RUN_UNTIL(f, fake_exit(f, 7, 3, 0), 10);
-	e = fake_exit(f, 7, 3, 0);
-	r = fake_relayed(f, 7, 3, 0);
+	/* what the new agent read back from the task's state file */
+	assert_int_equal(f->reg_task0.rank, 1);
+	assert_int_equal(f->reg_task0.gpu_index, 1);
+	assert_int_equal(f->reg_task0.world_size, 2);
+	assert_int_equal(f->reg_task0.tasks, 1);
+	assert_int_equal(f->reg_task0.round_first, 500);
+	assert_true(!f->reg_task0.has_rounds_done || f->reg_task0.rounds_done <= 1500);
+	RUN_UNTIL(f, fake_exit(f, 7, 3, 1), 10);
+	e = fake_exit(f, 7, 3, 1);
+	r = fake_relayed(f, 7, 3, 1);
 	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
 	assert_false(e->has_exit_code);	/* not the new agent's child */
 	assert_int_equal(e->rounds_done, 1500);

@@ -551,6 +551,47 @@ static void test_queue_json(void **state)
 	}
 }
 
+/* The daemon's plan count and decision latency: a footer line in the
+ * table, fields in JSON; absent when an older daemon did not send them. */
+static void test_queue_plans(void **state)
+{
+	Hare__QueueReply q = HARE__QUEUE_REPLY__INIT;
+	Hare__JobInfo *one[] = { &j9 };
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	q.n_jobs = 1;
+	q.jobs = one;
+	q.has_plans = q.has_plan_p50_ms = q.has_plan_p99_ms = 1;
+	q.plans = 42;
+	q.plan_p50_ms = 1.25;
+	q.plan_p99_ms = 17.5;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_queue_print(f, &q, NOW), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nplans: 42  decision latency p50 1.25 ms, p99 17.5 ms\n"));
+	assert_true(buf[len - 1] == '\n' && strstr(buf, "p99 17.5 ms\n") == buf + len - 12);
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_queue_print_json(f, &q);
+	fclose(f);
+	assert_non_null(strstr(buf, "],\"plans\":42,\"plan_p50_ms\":1.25,\"plan_p99_ms\":17.5}\n"));
+	free(buf);
+	/* No plan yet: the count only. */
+	q.has_plan_p50_ms = q.has_plan_p99_ms = 0;
+	q.plans = 0;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_queue_print(f, &q, NOW), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nplans: 0\n"));
+	assert_null(strstr(buf, "latency"));
+	free(buf);
+}
+
 static void test_show(void **state)
 {
 	FILE *f;
@@ -1260,6 +1301,7 @@ int main(void)
 		cmocka_unit_test(test_time_format),
 		cmocka_unit_test(test_queue_table),
 		cmocka_unit_test(test_queue_json),
+		cmocka_unit_test(test_queue_plans),
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),

@@ -78,7 +78,7 @@ static uint32_t ob_count(const struct outbox *ob, int msg_case, uint32_t agent, 
 static int fx_setup_opts(void **state, double grace_s)
 {
 	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
-				 .reconnect_grace_s = grace_s, .max_retries = 1 };
+				 .reconnect_grace_s = grace_s, .stop_grace_s = 2, .max_retries = 1 };
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[256];
 
@@ -214,6 +214,33 @@ static void report(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, u
 	driver_round_report(f->d, agent, &r);
 }
 
+static void task_exit(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, uint32_t rank,
+		      Hare__TaskStatus status)
+{
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+
+	x.job_id = job;
+	x.lease_id = lease;
+	x.rank = rank;
+	x.status = status;
+	driver_task_exit(f->d, agent, &x);
+}
+
+/* Every TaskStop in the outbox answered with the TaskExits of the ranks
+ * (0 .. nranks-1) the agent runs, as an agent would. */
+static void stops_exit(struct fx *f, uint32_t nranks)
+{
+	for (uint32_t i = 0; i < f->ob.n; i++) {
+		const Hare__FromDaemon *m = f->ob.msg[i];
+
+		if (m->msg_case != HARE__FROM_DAEMON__MSG_TASK_STOP)
+			continue;
+		for (uint32_t r = 0; r < nranks; r++)
+			task_exit(f, f->ob.agent[i], m->task_stop->job_id, m->task_stop->lease_id, r,
+				  HARE__TASK_STATUS__TASK_STOPPED);
+	}
+}
+
 static const struct drv_gpu *gpu_of(struct fx *f, uint32_t node, uint32_t slot)
 {
 	return &driver_node_at(f->d, node)->gpus[slot];
@@ -265,7 +292,9 @@ static void test_plan_apply(void **state)
 	assert_int_equal(gpu_of(f, 1, 0)->job_id, 2);
 	assert_int_equal(gpu_of(f, 1, 2)->job_id, 0);
 
-	/* Progress, then a plan that narrows job 1 and preempts job 2. */
+	/* Progress, then a plan that narrows job 1 and preempts job 2: the
+	 * old workers are stopped, and the new lease, booked on GPUs they
+	 * still hold, starts once they have exited. */
 	for (uint32_t r = 0; r < 4; r++)
 		report(f, a1, 1, lease1, r, 0, 100);
 	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 100);
@@ -273,6 +302,21 @@ static void test_plan_apply(void **state)
 	plan_apply(f, h2, 2);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 2), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->npend, 2);
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 0)));
+	assert_int_equal(gpu_of(f, 0, 0)->job_id, 1);		/* booked */
+	assert_int_equal(gpu_of(f, 0, 0)->drain_lease, lease1);
+	assert_int_equal(gpu_of(f, 0, 2)->job_id, 0);
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 2)));	/* draining */
+	/* The same plan again changes nothing while it waits. */
+	plan_apply(f, h2, 2);
+	assert_int_equal(driver_job_find(f->d, 1)->npend, 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	stops_exit(f, 4);
+	for (uint32_t g = 0; g < 4; g++)
+		assert_int_equal(gpu_of(f, 0, g)->drain_lease + gpu_of(f, 1, g)->drain_lease, 0);
+	assert_null(driver_job_find(f->d, 1)->pend);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 2);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 2), 0);
 	for (uint32_t i = 0; i < f->ob.n; i++) {
@@ -446,6 +490,11 @@ static void test_failure(void **state)
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 1), 0);
 	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
 	assert_int_equal(driver_job_find(f->d, 1)->failures, 1);
+	/* The failed rank's GPU is free; the stopped one's waits for its exit. */
+	assert_true(driver_gpu_is_free(gpu_of(f, 1, 0)));
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 0)));
+	task_exit(f, a1, 1, x.lease_id, 0, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_true(driver_gpu_is_free(gpu_of(f, 0, 0)));
 	plan_apply(f, h, 1);
 	x.lease_id = driver_job_find(f->d, 1)->lease.id;
 	driver_task_exit(f->d, a2, &x);
@@ -608,6 +657,327 @@ static void test_adoption(void **state)
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 5), 0);
 }
 
+/* A worker as an agent that says everything lists it. */
+static Hare__RunningTask rt_full(uint64_t job, uint64_t lease, uint32_t rank, uint32_t gpu,
+				 uint32_t tasks, uint32_t world, uint64_t first)
+{
+	Hare__RunningTask t = rt(job, lease, rank);
+
+	t.has_gpu_index = t.has_tasks = t.has_world_size = t.has_round_first = true;
+	t.gpu_index = gpu;
+	t.tasks = tasks;
+	t.world_size = world;
+	t.round_first = first;
+	return t;
+}
+
+static void load_running(struct fx *f, uint64_t id, uint32_t tasks, uint64_t rounds_done)
+{
+	struct store_job j = job_rec(id, "resnet50", tasks, 1000);
+
+	j.state = STORE_RUNNING;
+	j.rounds_done = rounds_done;
+	j.start_time = driver_now() - 10;
+	assert_int_equal(driver_job_load(f->d, &j), 0);
+}
+
+/* Is cluster GPU g up in a snapshot taken now (and how many jobs are in it)? */
+static bool snap_gpu_up(struct fx *f, uint32_t g, uint32_t *njobs)
+{
+	struct driver_snapshot *s;
+	bool up;
+
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	up = driver_snapshot_view(s)->cluster->gpus[g].up;
+	if (njobs)
+		*njobs = driver_snapshot_view(s)->njobs;
+	driver_snapshot_free(s);
+	return up;
+}
+
+/* Agents that say each worker's GPU, tasks, world size and first round:
+ * the lease is adopted exactly, as soon as its last rank is back, and the
+ * reports of the grace period count. */
+static void test_adopt_exact(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t L = 8000000000000000ull;
+	Hare__RunningTask t1[2] = { rt_full(5, L, 0, 2, 2, 3, 90), rt_full(5, L, 1, 3, 1, 3, 90) };
+	Hare__RunningTask t2[1] = { rt_full(5, L, 2, 1, 1, 3, 90) };
+	Hare__RunningTask *p1[2] = { &t1[0], &t1[1] }, *p2[1] = { &t2[0] };
+	const struct drv_job *j;
+	struct driver_stats st;
+	uint32_t a1, a2;
+
+	load_running(f, 5, 4, 100);
+	driver_start(f->d);
+	t1[0].has_rounds_done = true;
+	t1[0].rounds_done = 15;		/* round 105 */
+	t2[0].has_rounds_done = true;
+	t2[0].rounds_done = 30;		/* round 120 */
+	a1 = agent_up(f, "n1", "V100", 4, p1, 2);
+	a2 = agent_up(f, "n2", "T4", 4, NULL, 0);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);	/* rank 2 is not back */
+	report(f, a1, 5, L, 0, 105, 10);	/* held for the candidate */
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.reports + st.reports_ignored, 0);
+	/* n2 comes back with rank 2: the grace period ends at once. */
+	driver_agent_detach(f->d, a2);
+	assert_int_equal(agent_up(f, "n2", "T4", 4, p2, 1), a2);
+	j = driver_job_find(f->d, 5);
+	assert_int_equal(j->lease.id, L);
+	assert_true(j->lease.adopted && !j->lease.guessed);
+	assert_int_equal(j->lease.nranks, 3);
+	assert_int_equal(j->lease.round_first, 90);
+	assert_int_equal(j->lease.ranks[0].node, 0);
+	assert_int_equal(j->lease.ranks[0].slot, 2);
+	assert_int_equal(j->lease.ranks[0].tasks, 2);
+	assert_int_equal(j->lease.ranks[1].slot, 3);
+	assert_int_equal(j->lease.ranks[1].tasks, 1);
+	assert_int_equal(j->lease.ranks[2].node, 1);
+	assert_int_equal(j->lease.ranks[2].slot, 1);
+	assert_int_equal(gpu_of(f, 0, 2)->job_id, 5);
+	assert_int_equal(gpu_of(f, 0, 0)->job_id, 0);
+	assert_int_equal(gpu_of(f, 1, 1)->job_id, 5);
+	assert_true(j->lease.round_s > 0);
+	/* Rank 1 said nothing of its rounds: progress waits for it. */
+	assert_int_equal(j->rec.rounds_done, 100);
+	assert_true(fabs(j->rec.loss - (2.0 - 0.105)) < 1e-9);
+	report(f, a1, 5, L, 1, 100, 20);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.rounds_done, 115);
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.reports, 2);
+	assert_int_equal(st.reports_ignored, 0);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.restarts, 0);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 0), 0);
+}
+
+/* A lease whose ranks do not all come back is not adopted in part: at the
+ * end of the grace period its workers are stopped and the job requeued;
+ * their GPUs wait for the exits. */
+static void test_adopt_partial(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t L = 8000000000000000ull;
+	Hare__RunningTask t[2] = { rt_full(5, L, 0, 0, 2, 3, 0), rt_full(5, L, 1, 1, 1, 3, 0) };
+	Hare__RunningTask *p[2] = { &t[0], &t[1] };
+	uint32_t a1;
+
+	load_running(f, 5, 4, 100);
+	driver_start(f->d);
+	a1 = agent_up(f, "n1", "V100", 4, p, 2);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);
+	driver_grace_end(f->d);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 5), 1);
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 0)));
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 1)));
+	assert_true(driver_gpu_is_free(gpu_of(f, 0, 2)));
+	assert_true(snap_gpu_up(f, 0, NULL));	/* plans see it; a lease there would wait */
+	task_exit(f, a1, 5, L, 0, HARE__TASK_STATUS__TASK_STOPPED);
+	task_exit(f, a1, 5, L, 1, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_true(driver_gpu_is_free(gpu_of(f, 0, 0)) && driver_gpu_is_free(gpu_of(f, 0, 1)));
+}
+
+/* A worker that ends during the grace period (not at the last round) keeps
+ * its lease from being adopted. */
+static void test_adopt_exit_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t L = 8000000000000000ull;
+	Hare__RunningTask t[2] = { rt_full(5, L, 0, 0, 1, 2, 0), rt(5, L, 1) };
+	Hare__RunningTask *p[2] = { &t[0], &t[1] };
+	uint32_t a1;
+
+	load_running(f, 5, 2, 100);
+	driver_start(f->d);
+	a1 = agent_up(f, "n1", "V100", 4, p, 2);	/* rank 1 from an older agent: no early end */
+	task_exit(f, a1, 5, L, 1, HARE__TASK_STATUS__TASK_FAILED);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);
+	driver_grace_end(f->d);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.state, STORE_QUEUED);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 5), 1);
+}
+
+/* Workers of two leases of one job: the newer lease is the one adopted,
+ * the older one's workers are stopped, now and when listed again. */
+static void test_adopt_newer_lease(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t L = 8000000000000000ull;
+	Hare__RunningTask old[1] = { rt_full(5, L, 0, 0, 2, 1, 0) };
+	Hare__RunningTask cur[1] = { rt_full(5, L + 7, 0, 3, 2, 1, 50) };
+	Hare__RunningTask *po[1] = { &old[0] }, *pc[1] = { &cur[0] };
+	Hare__Heartbeat hb = HARE__HEARTBEAT__INIT;
+	struct store_job q = job_rec(6, "lm", 1, 1000);
+	uint32_t a1, a2;
+
+	load_running(f, 5, 2, 60);
+	assert_int_equal(driver_job_load(f->d, &q), 0);	/* keeps the grace period going */
+	load_running(f, 7, 1, 0);
+	driver_start(f->d);
+	a1 = agent_up(f, "n1", "V100", 4, po, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 0), 0);
+	a2 = agent_up(f, "n2", "V100", 4, pc, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 5), 1);
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 0)));	/* until the old worker exits */
+	hb.n_running = 1;
+	hb.running = po;
+	driver_agent_heartbeat(f->d, a1, &hb);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 5), 2);
+	driver_grace_end(f->d);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, L + 7);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.ranks[0].node, a2 - 1);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.ranks[0].slot, 3);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.round_first, 50);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.rounds_done, 60);
+	/* Job 7 was not running anywhere. */
+	assert_int_equal(driver_job_find(f->d, 7)->rec.state, STORE_QUEUED);
+}
+
+/* Two ranks on two nodes; one node's agent goes away and comes back. */
+static uint64_t away_setup(struct fx *f, uint32_t *a1, uint32_t *a2)
+{
+	struct hand h[1] = { { 2, { 0, 4 }, { 1, 1 } } };
+
+	*a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	*a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	ob_clear(&f->ob);
+	return driver_job_find(f->d, 1)->lease.id;
+}
+
+/* An agent that restarts within reconnect_grace_s and lists its workers
+ * keeps their lease: nothing is stopped or started, progress goes on, and
+ * meanwhile the lease is out of the plans. */
+static void test_agent_away_keeps_lease(void **state)
+{
+	struct fx *f = *state;
+	uint32_t a1, a2, njobs;
+	uint64_t lease = away_setup(f, &a1, &a2);
+	Hare__RunningTask t[1] = { rt_full(1, lease, 1, 0, 1, 2, 0) };
+	Hare__RunningTask *p[1] = { &t[0] };
+	const struct drv_job *j;
+
+	report(f, a1, 1, lease, 0, 0, 50);
+	report(f, a2, 1, lease, 1, 0, 40);
+	driver_agent_detach(f->d, a2);
+	j = driver_job_find(f->d, 1);
+	assert_int_equal(j->rec.state, STORE_RUNNING);
+	assert_int_equal(j->lease.id, lease);
+	assert_true(j->lease.hold_until > driver_now());
+	assert_true(j->lease.ranks[1].missing);
+	assert_int_equal(f->ob.n, 0);
+	assert_false(snap_gpu_up(f, 0, &njobs));	/* its GPU on n1 is not planned */
+	assert_int_equal(njobs, 0);
+	report(f, a1, 1, lease, 0, 50, 50);
+	/* The agent is back and lists rank 1. */
+	assert_int_equal(agent_up(f, "n2", "V100", 4, p, 1), a2);
+	j = driver_job_find(f->d, 1);
+	assert_int_equal(j->lease.hold_until, 0);
+	assert_false(j->lease.ranks[1].missing);
+	assert_int_equal(gpu_of(f, 1, 0)->job_id, 1);
+	assert_int_equal(f->ob.n, 0);
+	assert_true(snap_gpu_up(f, 0, &njobs));
+	assert_int_equal(njobs, 1);
+	report(f, a2, 1, lease, 1, 40, 60);
+	j = driver_job_find(f->d, 1);
+	assert_int_equal(j->rec.rounds_done, 100);
+	assert_int_equal(j->rec.restarts, 0);
+	assert_int_equal(j->lease.id, lease);
+	/* Nothing waits any more: deadlines change nothing. */
+	driver_deadlines_run(f->d, driver_now() + 3600);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.id, lease);
+}
+
+/* An agent that does not come back (or comes back without the workers)
+ * within the grace period: the lease is stopped and requeued then. */
+static void test_agent_away_timeout(void **state)
+{
+	struct fx *f = *state;
+	uint32_t a1, a2;
+	uint64_t lease = away_setup(f, &a1, &a2);
+
+	driver_agent_detach(f->d, a2);
+	assert_int_equal(agent_up(f, "n2", "V100", 4, NULL, 0), a2);	/* lists nothing */
+	assert_true(driver_job_find(f->d, 1)->lease.hold_until > 0);
+	driver_deadlines_run(f->d, driver_now() + 1);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.id, lease);
+	driver_deadlines_run(f->d, driver_now() + 6);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.id, 0);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 1), 1);
+	/* The stopped workers' GPUs wait for their exits, or the timeout. */
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 0)));
+	assert_false(driver_gpu_is_free(gpu_of(f, 1, 0)));
+	task_exit(f, a1, 1, lease, 0, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_true(driver_gpu_is_free(gpu_of(f, 0, 0)));
+	driver_deadlines_run(f->d, driver_now() + 2 + DRIVER_STOP_MARGIN_S + 1);
+	assert_true(driver_gpu_is_free(gpu_of(f, 1, 0)));
+}
+
+/* A job finished by its reports: its GPUs wait for the workers' exits. */
+static void test_done_drains(void **state)
+{
+	struct fx *f = *state;
+	uint32_t a1, a2;
+	uint64_t lease = away_setup(f, &a1, &a2);
+
+	report(f, a1, 1, lease, 0, 0, 1000);
+	task_exit(f, a1, 1, lease, 0, HARE__TASK_STATUS__TASK_OK);
+	report(f, a2, 1, lease, 1, 0, 1000);
+	assert_null(driver_job_find(f->d, 1));
+	assert_true(driver_gpu_is_free(gpu_of(f, 0, 0)));	/* it had exited */
+	assert_false(driver_gpu_is_free(gpu_of(f, 1, 0)));
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 0), 0);
+	task_exit(f, a2, 1, lease, 1, HARE__TASK_STATUS__TASK_OK);
+	assert_true(driver_gpu_is_free(gpu_of(f, 1, 0)));
+}
+
+/* A worker of no current lease is stopped and its GPU kept until it exits
+ * (a lease planned there waits, or gives up at the stop timeout); a node
+ * that comes back without a lease's GPU requeues that lease. */
+static void test_stale_and_gone(void **state)
+{
+	struct fx *f = *state;
+	Hare__RunningTask t[2] = { rt_full(42, 3, 0, 2, 1, 1, 0), rt_full(43, 4, 0, 1, 1, 1, 0) };
+	Hare__RunningTask *p[2] = { &t[0], &t[1] };
+	struct hand h[1] = { { 1, { 2 }, { 1 } } }, h3[1] = { { 1, { 3 }, { 1 } } };
+	uint32_t a1;
+
+	a1 = agent_up(f, "n1", "V100", 4, p, 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 42), 1);
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 2)));
+	job_add(f, 1, "resnet50", 1, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	task_exit(f, a1, 42, 3, 0, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 1);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.ranks[0].slot, 2);
+	/* Worker 43 never exits: its GPU is used again after the timeout. */
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 1)));
+	driver_deadlines_run(f->d, driver_now() + 2 + DRIVER_STOP_MARGIN_S + 1);
+	assert_true(driver_gpu_is_free(gpu_of(f, 0, 1)));
+	/* Moved to GPU 3. */
+	ob_clear(&f->ob);
+	plan_apply(f, h3, 1);
+	stops_exit(f, 1);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.ranks[0].slot, 3);
+	ob_clear(&f->ob);
+	driver_agent_detach(f->d, a1);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_RUNNING);
+	agent_up(f, "n1", "V100", 2, NULL, 0);	/* GPU 3 is gone */
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +990,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_speed_learning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rendezvous, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adoption, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_exact, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_partial, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_exit_meanwhile, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_newer_lease, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_away_keeps_lease, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_away_timeout, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_done_drains, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -427,8 +427,12 @@ static void test_parse_text(void **state)
 	static const char both[] = "arrival_s,model,tasks,rounds,duration_s\n1,lm,1,7,60\n";
 	static const char wide[] = "arrival_s,model,tasks,rounds,min_gpus\n1,lm,2,7,3\n";
 	static const char none[] = "arrival_s,model,tasks,rounds\n";
+	static const char k80[] = "arrival_s,model,tasks,rounds,gpu_types\n0,resnet50,8,100,K80\n";
+	static const char k80_min[] = "arrival_s,model,tasks,rounds,gpu_types,min_gpus\n"
+				      "0,resnet50,8,100,k80,5\n";
 	struct sim_workload w;
-	char err[512];
+	char err[512], *long_line;
+	size_t n;
 
 	(void)state;
 	assert_int_equal(parse_text(good, strlen(good), &w, err, sizeof(err)), 0);
@@ -448,8 +452,22 @@ static void test_parse_text(void **state)
 	assert_non_null(strstr(err, "mem.csv:2: give one of rounds and duration_s, not both"));
 	assert_int_equal(parse_text(wide, strlen(wide), &w, err, sizeof(err)), ERR_BAD_TRACE);
 	assert_non_null(strstr(err, "mem.csv:2: min_gpus: must be between 1 and 2, got 3"));
+	/* max_gpus is capped at the GPUs the job can use: tiny-8 has 4 K80s. */
+	assert_int_equal(parse_text(k80, strlen(k80), &w, err, sizeof(err)), 0);
+	assert_int_equal(w.jobs[0].spec.tasks, 8);
+	assert_int_equal(w.jobs[0].spec.max_gpus, 4);
+	sim_workload_destroy(&w);
+	assert_int_equal(parse_text(k80_min, strlen(k80_min), &w, err, sizeof(err)), ERR_BAD_TRACE);
+	assert_non_null(strstr(err, "mem.csv:2: min_gpus: 5 is more than the 4 GPUs"));
 	assert_int_equal(parse_text(none, strlen(none), &w, err, sizeof(err)), ERR_BAD_TRACE);
 	assert_non_null(strstr(err, "no usable rows"));
+	long_line = malloc(6000);
+	assert_non_null(long_line);
+	n = (size_t)snprintf(long_line, 6000, "arrival_s,model,tasks,rounds\n1,lm,1,");
+	memset(long_line + n, '7', 5000);
+	assert_int_equal(parse_text(long_line, n + 5000, &w, err, sizeof(err)), ERR_BAD_TRACE);
+	assert_non_null(strstr(err, "mem.csv:2: line longer than 4096 bytes"));
+	free(long_line);
 	assert_int_equal(parse_text("", 0, &w, err, sizeof(err)), ERR_BAD_TRACE);
 	assert_non_null(strstr(err, "empty trace"));
 }

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* Fuzz target for hared's decoder and dispatcher: the input's first byte
+ * picks a session (agent before Hello, agent authenticated or registered,
+ * Unix or TCP client) and daemon state (jobs running before a restart), the
+ * rest is a frame stream fed to that session on a connection without a
+ * socket. Nothing may crash, and every reply must be a valid FromDaemon.
+ * FZ_LOG=debug in the environment shows what the daemon did with an input. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clients.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "driver.h"
+#include "err.h"
+#include "frame.h"
+#include "hared.h"
+#include "log.h"
+#include "profile.h"
+#include "store.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The first byte of an input. */
+enum {
+	FZ_KIND = 3,		/* 0 agent, 1 agent authenticated, 2 Unix client, 3 TCP client */
+	FZ_REGISTERED = 4,	/* kind 1: already registered with 4 V100 */
+	FZ_RESTART = 8,		/* jobs loaded as after a restart: one RUNNING, one QUEUED */
+	FZ_GRACE_END = 16,	/* end the adoption grace period after the stream */
+	FZ_SMALL_FRAMES = 32,	/* max_frame 1024 */
+};
+
+#define FZ_NODE "fuzz-node"
+#define FZ_RUNNING_JOB 1000001
+#define FZ_QUEUED_JOB 1000002
+
+static const uint8_t fz_key[] = "fuzz-cluster-key-0123456789abcdef";
+static const char fz_token[] = "fuzz-token";
+
+static struct {
+	bool ready;
+	uv_loop_t loop;
+	struct profile *prof;
+	struct store *store;
+	char dir[64];
+} fz;
+
+/* A property the daemon promised does not hold: make the fuzzer report it. */
+static void fz_check(int cond)
+{
+	if (!cond)
+		__builtin_trap();
+}
+
+static void fz_cleanup(void)
+{
+	char path[128];
+
+	store_close(fz.store);
+	profile_free(fz.prof);
+	uv_loop_close(&fz.loop);
+	for (const char *const *s = (const char *const[]){ "", "-wal", "-shm", NULL }; *s; s++) {
+		snprintf(path, sizeof(path), "%s/hare.db%s", fz.dir, *s);
+		unlink(path);
+	}
+	rmdir(fz.dir);
+}
+
+/* Once per process: the profile, a store in a temp dir, a loop. */
+static void fz_init(void)
+{
+	char err[256], path[128];
+
+	if (fz.ready)
+		return;
+	log_level_set(getenv("FZ_LOG") ? getenv("FZ_LOG") : "error");
+	fz_check(uv_loop_init(&fz.loop) == 0);
+	fz_check(profile_load(HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR, &fz.prof, err,
+			      sizeof(err)) == 0);
+	snprintf(fz.dir, sizeof(fz.dir), "/tmp/hare-fuzz-dispatch-XXXXXX");
+	fz_check(mkdtemp(fz.dir) != NULL);
+	snprintf(path, sizeof(path), "%s/hare.db", fz.dir);
+	fz_check(store_open(path, &fz.store, err, sizeof(err)) == 0);
+	atexit(fz_cleanup);
+	fz.ready = true;
+}
+
+/* Every frame the daemon sends must decode to a set envelope. */
+static void fz_sink(void *user, const uint8_t *payload, size_t len)
+{
+	Hare__FromDaemon *m = NULL;
+
+	fz_check(wire_decode_from_daemon(payload, len, &m) == 0);
+	fz_check(m->msg_case != HARE__FROM_DAEMON__MSG__NOT_SET);
+	hare__from_daemon__free_unpacked(m, NULL);
+	(*(uint64_t *)user)++;
+}
+
+static struct store_job fz_job(uint64_t id, enum store_job_state state)
+{
+	struct store_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.id = id;
+	snprintf(j.user, sizeof(j.user), "root");
+	snprintf(j.name, sizeof(j.name), "fuzz%llu", (unsigned long long)id);
+	snprintf(j.model, sizeof(j.model), "resnet50");
+	j.tasks = 2;
+	j.min_gpus = 1;
+	j.max_gpus = 2;
+	j.rounds_total = 1000;
+	j.rounds_done = state == STORE_RUNNING ? 10 : 0;
+	j.weight = 1;
+	j.state = state;
+	j.submit_time = driver_now() - 60;
+	j.start_time = state == STORE_RUNNING ? driver_now() - 30 : 0;
+	j.loss = 1.0;
+	return j;
+}
+
+static struct hared *fz_daemon(uint8_t mode)
+{
+	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
+				 .reconnect_grace_s = 5, .stop_grace_s = 1, .max_retries = 1 };
+	struct hared *d = calloc(1, sizeof(*d));
+	char err[256];
+
+	fz_check(d != NULL);
+	d->loop = &fz.loop;
+	hared_config_defaults(&d->cfg);
+	if (mode & FZ_SMALL_FRAMES)
+		d->cfg.max_frame = 1024;
+	d->prof = fz.prof;
+	d->store = fz.store;
+	memcpy(d->key, fz_key, sizeof(fz_key) - 1);
+	d->keylen = sizeof(fz_key) - 1;
+	memcpy(d->token, fz_token, sizeof(fz_token) - 1);
+	d->tokenlen = sizeof(fz_token) - 1;
+	fz_check(clients_pending_init(d) == 0);
+	fz_check(driver_new(&fz.loop, &o, fz.prof, fz.store, conn_agent_send, d, &d->drv, err,
+			    sizeof(err)) == 0);
+	if (mode & FZ_RESTART) {
+		struct store_job run = fz_job(FZ_RUNNING_JOB, STORE_RUNNING);
+		struct store_job queued = fz_job(FZ_QUEUED_JOB, STORE_QUEUED);
+
+		fz_check(driver_job_load(d->drv, &run) == 0);
+		fz_check(driver_job_load(d->drv, &queued) == 0);
+	}
+	driver_start(d->drv);
+	return d;
+}
+
+static void fz_daemon_free(struct hared *d)
+{
+	d->stopping = true;
+	driver_close(d->drv);
+	uv_run(&fz.loop, UV_RUN_DEFAULT);
+	driver_free(d->drv);
+	clients_pending_free(d);
+	free(d->conn_slots);
+	free(d->agent_conn);
+	free(d->paused);
+	free(d);
+}
+
+/* An agent session past authentication (and Register with FZ_REGISTERED). */
+static void fz_agent_bind(struct hared *d, struct conn *c, uint8_t mode)
+{
+	Hare__GpuInfo g[4], *gp[4];
+	Hare__Register reg = HARE__REGISTER__INIT;
+	char err[256];
+	int id = driver_agent_attach(d->drv, FZ_NODE, "127.0.0.1");
+
+	fz_check(id > 0);
+	fz_check(conn_agent_bind(d, c, (uint32_t)id) == 0);
+	snprintf(c->node, sizeof(c->node), FZ_NODE);
+	c->state = CONN_AUTHED;
+	if (!(mode & FZ_REGISTERED))
+		return;
+	for (uint32_t i = 0; i < 4; i++) {
+		hare__gpu_info__init(&g[i]);
+		g[i].index = i;
+		g[i].type = "V100";
+		gp[i] = &g[i];
+	}
+	reg.n_gpus = 4;
+	reg.gpus = gp;
+	fz_check(driver_agent_register(d->drv, (uint32_t)id, &reg, err, sizeof(err)) == 0);
+	c->state = CONN_READY;
+}
+
+/* Feed the stream as the connection's reader would, until it closes. */
+static void fz_feed(struct conn *c, const uint8_t *data, size_t size)
+{
+	const uint8_t *p;
+	size_t n;
+	int rc = wire_reader_feed(&c->rd, data, size);
+
+	while (c->state != CONN_CLOSING) {
+		int got = wire_reader_next(&c->rd, &p, &n);
+
+		if (got <= 0)
+			break;
+		fz_check(n <= c->d->cfg.max_frame);
+		dispatch_frame(c, p, n);
+	}
+	if (rc < 0 && c->state != CONN_CLOSING)
+		conn_fail(c, rc, "frame larger than max_frame");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const enum conn_kind kinds[] = { CONN_AGENT, CONN_AGENT, CONN_CLIENT_UNIX,
+						CONN_CLIENT_TCP };
+	uint8_t mode = size ? data[0] : 0;
+	uint64_t sent = 0;
+	struct hared *d;
+	struct conn *c;
+
+	fz_init();
+	d = fz_daemon(mode);
+	fz_check(conn_fake_new(d, kinds[mode & FZ_KIND], fz_sink, &sent, &c) == 0);
+	if ((mode & FZ_KIND) == 1)
+		fz_agent_bind(d, c, mode);
+	if (size > 1)
+		fz_feed(c, data + 1, size - 1);
+	/* What the loop would do next: commit submissions, end the grace
+	 * period, let every deadline pass, close the session. */
+	clients_commit(d);
+	if (mode & FZ_GRACE_END)
+		driver_grace_end(d->drv);
+	driver_deadlines_run(d->drv, driver_now() + 1e6);
+	conn_fake_free(c);
+	driver_deadlines_run(d->drv, driver_now() + 2e6);
+	for (uint32_t i = 0; i < driver_job_count(d->drv); i++) {
+		const struct drv_job *j = driver_job_at(d->drv, i);
+
+		fz_check(j->rec.rounds_done <= j->rec.rounds_total);
+		fz_check(j->lease.hold_until == 0);	/* its agent is gone for good */
+	}
+	fz_daemon_free(d);
+	return 0;
+}

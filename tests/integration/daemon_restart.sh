@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Restarts under running jobs, on three emulated agents (V100:2, V100:2,
+# T4:2) at time_scale 1000: a job across two nodes and a job with uneven
+# tasks per GPU run; one agent restarts (its workers keep their lease: no
+# restart counted, progress goes on); then hared restarts and adopts both
+# leases exactly (same lease, GPUs and tasks per GPU) before the grace
+# period is over.
+# Usage: daemon_restart.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
+set -u
+
+build=$(cd "${1:?build dir}" && pwd)
+src=$(cd "${2:?source dir}" && pwd)
+hared="$build/daemon/hared"
+harectl="$build/cli/harectl"
+agent="$build/agent/hare-agent"
+worker="$build/workloads/hare-worker"
+for b in "$hared" "$harectl" "$agent" "$worker"; do
+	[ -x "$b" ] || { echo "skip: $b not built"; exit 77; }
+done
+command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
+py=$(python3 -c 'import sys; print(sys.executable)')
+
+tmp=$(mktemp -d)
+pids=()
+declare -A apid
+# Workers run in their agent's work dir, in sessions of their own: find
+# them by that directory, so nothing outside this test is touched.
+kill_workers() {
+	for p in /proc/[0-9]*; do
+		case "$(readlink "$p/cwd" 2>/dev/null)" in
+		"$tmp"/*) kill -9 "${p#/proc/}" 2>/dev/null ;;
+		esac
+	done
+}
+cleanup() {
+	for p in "${pids[@]}" "${apid[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	kill_workers
+	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+export HARE_SOCKET="$tmp/hared.sock"
+t0=$(date +%s)
+grace=8
+
+head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
+write_conf() {
+	cat >"$tmp/hared.conf" <<EOF
+[daemon]
+agent_listen = 127.0.0.1:$1
+client_socket = $tmp/hared.sock
+state_dir = $tmp/state
+cluster_key_file = $tmp/key
+profiles = $src/workloads/profiles
+time_scale = 1000
+replan_debounce_ms = 20
+reconnect_grace_s = $grace
+heartbeat_timeout_s = 10
+port_file = $tmp/ports
+log_level = debug
+EOF
+}
+
+start_hared() {
+	rm -f "$tmp/ports"
+	"$hared" --config "$tmp/hared.conf" >>"$tmp/hared.log" 2>&1 &
+	hpid=$!
+	pids+=("$hpid")
+	for _ in $(seq 100); do [ -s "$tmp/ports" ] && return 0; sleep 0.05; done
+	tail -20 "$tmp/hared.log"
+	echo "FAIL: hared did not start"
+	exit 1
+}
+
+# start_agent N GPUS: agent nodeN with its own work dir (kept across restarts).
+start_agent() {
+	mkdir -p "$tmp/w$1"
+	"$agent" --daemon "127.0.0.1:$port" --node "node$1" --gpus "$2" --key-file "$tmp/key" \
+		--work-dir="$tmp/w$1" --worker "$worker" >>"$tmp/agent$1.log" 2>&1 &
+	apid[$1]=$!
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local secs=$1 what=$2 end
+	shift 2
+	end=$(($(date +%s) + secs))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$@" && return 0
+		sleep 0.1
+	done
+	fail "timed out after ${secs}s waiting for $what"
+	return 1
+}
+
+# field JOB KEY: one JobInfo field (empty if missing).
+field() {
+	"$harectl" show "$1" -o json 2>/dev/null | "$py" -c '
+import json, sys
+print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2"
+}
+
+# placement JOB: its GPUs as sorted "node/index/type*tasks".
+placement() {
+	"$harectl" show "$1" -o json 2>/dev/null | "$py" -c '
+import json, sys
+p = json.load(sys.stdin).get("placement", [])
+print(" ".join(sorted("%s/%d/%s*%d" % (g["node"], g["gpu_index"], g["gpu_type"], g["tasks"]) for g in p)))'
+}
+
+running_with_progress() { [ "$(field "$1" state)" = RUNNING ] && [ "$(field "$1" rounds_done)" -gt 0 ]; }
+progress_beyond() { [ "$(field "$1" rounds_done)" -gt "$2" ]; }
+log_after() { tail -n +"$(($1 + 1))" "$tmp/hared.log"; }
+log_has() { log_after "$1" | grep -qE "$2"; }
+
+write_conf 0
+start_hared
+port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
+write_conf "$port"	# the restarted daemon comes back on the same port
+start_agent 1 V100:2
+start_agent 2 V100:2
+start_agent 3 T4:2
+
+nodes_up() {
+	[ "$("$harectl" nodes -o json 2>/dev/null | "$py" -c '
+import json, sys
+print(sum(n["up"] for n in json.load(sys.stdin)["nodes"]))')" = 3 ]
+}
+wait_for 10 "3 agents" nodes_up
+
+wide=$("$harectl" submit --model resnet50 --gpus 4 --min-gpus 4 --gpu-types V100 \
+	--rounds 2000000 --name wide) || fail "submit wide"
+split=$("$harectl" submit --model lm --gpus 3 --min-gpus 2 --max-gpus 2 --gpu-types T4 \
+	--rounds 2000000 --name split) || fail "submit split"
+wait_for 10 "both jobs to run" eval "running_with_progress $wide && running_with_progress $split"
+pw=$(placement "$wide")
+ps=$(placement "$split")
+case "$pw" in *node1/*node2/*) ;; *) fail "job $wide is not on node1 and node2: $pw" ;; esac
+[ "$(echo "$ps" | grep -o '\*[0-9]*' | sort | tr -d '\n')" = "*1*2" ] ||
+	fail "job $split should run 2+1 tasks on two T4: $ps"
+lease_w=$(sed -n "s/.*job=$wide lease=\([0-9]*\) start.*/\1/p" "$tmp/hared.log")
+lease_s=$(sed -n "s/.*job=$split lease=\([0-9]*\) start.*/\1/p" "$tmp/hared.log")
+[ "$(echo "$lease_w" | wc -w)" = 1 ] || fail "job $wide has leases '$lease_w'"
+echo "ok: job $wide on $pw, job $split on $ps ($(($(date +%s) - t0))s)"
+
+# 1. node2's agent restarts: its worker of job $wide is adopted by the new
+# agent and keeps its lease (no TaskStop, no new lease, no restart).
+mark=$(wc -l <"$tmp/hared.log")
+kill -TERM "${apid[2]}"
+wait "${apid[2]}"
+log_has "$mark" "job=$wide lease=$lease_w waits up to" || fail "job $wide did not wait for node2"
+[ "$(field "$wide" state)" = RUNNING ] || fail "job $wide is $(field "$wide" state) while node2 is away"
+start_agent 2 V100:2
+wait_for 10 "job $wide to go on" log_has "$mark" "job=$wide lease=$lease_w goes on"
+r1=$(field "$wide" rounds_done)
+wait_for 10 "job $wide to progress after the agent restart" progress_beyond "$wide" "$((r1 + 1000))"
+grep -q "task adopt job=$wide lease=$lease_w" "$tmp/agent2.log" || fail "node2 did not adopt its worker"
+grep -h "reason=" "$tmp"/agent*.log | grep -q "job=$wide " && fail "a worker of job $wide was stopped"
+log_has "$mark" "job=$wide lease=[0-9]* (start|requeue|node-down|preempt)" &&
+	fail "job $wide changed lease across the agent restart"
+[ "$(field "$wide" restarts)" = 0 ] || fail "job $wide counts $(field "$wide" restarts) restarts"
+[ "$(placement "$wide")" = "$pw" ] || fail "job $wide moved: $pw -> $(placement "$wide")"
+[ $failures -eq 0 ] && echo "ok: agent restart kept job $wide's lease; $r1 -> $(field "$wide" rounds_done) rounds"
+
+# 2. hared restarts: both leases are adopted as they run, as soon as every
+# rank is back (well within the grace period).
+mark=$(wc -l <"$tmp/hared.log")
+kill -TERM "$hpid"
+wait "$hpid" || fail "hared exited with $? on SIGTERM"
+t1=$(date +%s)
+start_hared
+wait_for $((grace - 2)) "the adoption to end the grace period early" \
+	log_has "$mark" "every running lease is back"
+took=$(($(date +%s) - t1))
+log_has "$mark" "job=$wide lease=$lease_w adopted ranks=4" || fail "job $wide not adopted with its lease"
+log_has "$mark" "job=$split lease=$lease_s adopted ranks=2" || fail "job $split not adopted with its lease"
+log_has "$mark" "guessed" && fail "an adoption guessed GPUs or tasks"
+[ "$(placement "$wide")" = "$pw" ] || fail "job $wide adopted on $(placement "$wide"), ran on $pw"
+[ "$(placement "$split")" = "$ps" ] || fail "job $split adopted on $(placement "$split"), ran on $ps"
+for j in "$wide" "$split"; do
+	[ "$(field "$j" restarts)" = 0 ] || fail "job $j restarted after the daemon restart"
+done
+r2=$(field "$split" rounds_done)
+wait_for 10 "job $split to progress after the daemon restart" progress_beyond "$split" "$((r2 + 1000))"
+log_has "$mark" "job=($wide|$split) lease=[0-9]* (start|requeue|preempt)" &&
+	fail "a job changed lease across the daemon restart"
+grep -h "reason=" "$tmp"/agent*.log | grep -qE "job=($wide|$split) " && fail "a worker was stopped"
+[ $failures -eq 0 ] && echo "ok: hared restart adopted both leases exactly in ${took}s (grace ${grace}s)"
+
+# 3. Cancel: the adopted workers stop.
+"$harectl" cancel "$wide" "$split" >/dev/null || fail "cancel"
+no_workers() { ! pgrep -f -- "--job=($wide|$split) --lease=($lease_w|$lease_s) " >/dev/null; }
+wait_for 8 "the workers to exit" no_workers
+
+grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
+if [ $failures -ne 0 ]; then
+	echo "--- hared log (tail)"; grep -v "conn=" "$tmp/hared.log" | tail -40
+	exit 1
+fi
+echo "all restart checks passed in $(($(date +%s) - t0))s"

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for hared's decode + dispatch layer on connections without a
+ * socket (conn_fake_new): session order, errors that close only the bad
+ * session, the queue reply's plan statistics, and an agent session that
+ * ends while its workers keep their lease. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clients.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "driver.h"
+#include "err.h"
+#include "frame.h"
+#include "hared.h"
+#include "log.h"
+#include "profile.h"
+
+#define SENT_MAX 64
+
+struct sent {
+	uint32_t n;
+	Hare__FromDaemon *msg[SENT_MAX];
+};
+
+struct fx {
+	uv_loop_t loop;
+	char dir[64];
+	struct hared d;
+	struct sent out;
+};
+
+static void sink(void *user, const uint8_t *payload, size_t len)
+{
+	struct sent *s = user;
+
+	assert_true(s->n < SENT_MAX);
+	assert_int_equal(wire_decode_from_daemon(payload, len, &s->msg[s->n]), 0);
+	s->n++;
+}
+
+static void sent_clear(struct sent *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		hare__from_daemon__free_unpacked(s->msg[i], NULL);
+	s->n = 0;
+}
+
+static const Hare__FromDaemon *last(const struct fx *f)
+{
+	assert_true(f->out.n > 0);
+	return f->out.msg[f->out.n - 1];
+}
+
+static int fx_setup(void **state)
+{
+	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
+				 .reconnect_grace_s = 5, .stop_grace_s = 1, .max_retries = 1 };
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[256], path[128];
+
+	assert_non_null(f);
+	log_level_set("warn");
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hare-test-dispatch-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
+	f->d.loop = &f->loop;
+	hared_config_defaults(&f->d.cfg);
+	assert_int_equal(profile_load(HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR, &f->d.prof, err,
+				      sizeof(err)), 0);
+	assert_int_equal(store_open(path, &f->d.store, err, sizeof(err)), 0);
+	assert_int_equal(clients_pending_init(&f->d), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->d.prof, f->d.store, conn_agent_send, &f->d,
+				    &f->d.drv, err, sizeof(err)), 0);
+	driver_start(f->d.drv);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	f->d.stopping = true;
+	driver_close(f->d.drv);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(f->d.drv);
+	store_close(f->d.store);
+	profile_free(f->d.prof);
+	clients_pending_free(&f->d);
+	free(f->d.conn_slots);
+	free(f->d.agent_conn);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	sent_clear(&f->out);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Pack m and hand it to the dispatcher as one frame on c. */
+static void frame(struct conn *c, const Hare__ToDaemon *m)
+{
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(wire_encode_to_daemon(m, 0, &buf, &len), 0);
+	dispatch_frame(c, buf + WIRE_HEADER_LEN, len - WIRE_HEADER_LEN);
+	free(buf);
+}
+
+static struct conn *client(struct fx *f)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Hello h = HARE__HELLO__INIT;
+	struct conn *c;
+
+	assert_int_equal(conn_fake_new(&f->d, CONN_CLIENT_UNIX, sink, &f->out, &c), 0);
+	h.version = HARE__VERSION__PROTOCOL_VERSION;
+	h.role = HARE__ROLE__ROLE_CLIENT;
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &h;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	assert_int_equal(c->state, CONN_CLIENT);
+	return c;
+}
+
+static const Hare__QueueReply *queue(struct fx *f, struct conn *c)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
+
+	m.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
+	m.queue = &q;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_QUEUE_REPLY);
+	return last(f)->queue_reply;
+}
+
+static void submit(struct fx *f, struct conn *c, uint32_t gpus)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit s = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+
+	j.model = "resnet50";
+	j.tasks = gpus;
+	j.rounds = 100000;
+	s.spec = &j;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &s;
+	frame(c, &m);
+	clients_commit(&f->d);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+}
+
+static void plan_now(struct fx *f)
+{
+	struct driver_snapshot *s;
+
+	assert_int_equal(driver_snapshot_take(f->d.drv, &s), 0);
+	assert_int_equal(driver_snapshot_plan_run(f->d.drv, s), 0);
+	assert_int_equal(driver_plan_apply(f->d.drv, s), 0);
+	driver_snapshot_free(s);
+}
+
+/* An agent session past authentication (as dispatch_auth leaves it). */
+static struct conn *agent(struct fx *f, const char *node)
+{
+	struct conn *c;
+	int id = driver_agent_attach(f->d.drv, node, "127.0.0.1");
+
+	assert_true(id > 0);
+	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+	assert_int_equal(conn_agent_bind(&f->d, c, (uint32_t)id), 0);
+	snprintf(c->node, sizeof(c->node), "%s", node);
+	c->state = CONN_AUTHED;
+	return c;
+}
+
+static void agent_register(struct conn *c, uint32_t ngpus)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Register r = HARE__REGISTER__INIT;
+	Hare__GpuInfo g[8], *gp[8];
+
+	for (uint32_t i = 0; i < ngpus; i++) {
+		hare__gpu_info__init(&g[i]);
+		g[i].index = i;
+		g[i].type = "V100";
+		gp[i] = &g[i];
+	}
+	r.n_gpus = ngpus;
+	r.gpus = gp;
+	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+	m.register_ = &r;
+	frame(c, &m);
+	assert_int_equal(c->state, CONN_READY);
+}
+
+/* The queue reply carries the plan count and decision latency. */
+static void test_queue_stats(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	const Hare__QueueReply *q;
+
+	agent_register(a, 4);
+	q = queue(f, c);
+	assert_true(q->has_plans);
+	assert_int_equal(q->plans, 0);
+	assert_false(q->has_plan_p50_ms || q->has_plan_p99_ms || q->has_lp_bound_s);
+	submit(f, c, 2);
+	plan_now(f);
+	plan_now(f);
+	q = queue(f, c);
+	assert_int_equal(q->plans, 2);
+	assert_true(q->has_plan_p50_ms && q->has_plan_p99_ms);
+	assert_true(q->plan_p50_ms >= 0 && q->plan_p99_ms >= q->plan_p50_ms);
+	assert_int_equal(q->n_jobs, 1);
+	assert_int_equal(q->jobs[0]->state, HARE__JOB_STATE__RUNNING);
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
+/* Bad input closes the session it came on, after an Error, and nothing
+ * else: messages out of order, undecodable bytes, an empty envelope. */
+static void test_bad_input(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1"), *c2;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__RoundReport r = HARE__ROUND_REPORT__INIT;
+
+	m.msg_case = HARE__TO_DAEMON__MSG_ROUND_REPORT;
+	m.round_report = &r;
+	frame(a, &m);		/* before Register */
+	assert_int_equal(a->state, CONN_CLOSING);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_non_null(strstr(last(f)->error->message, "unexpected RoundReport before register"));
+	frame(c, &m);		/* from a client */
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_non_null(strstr(last(f)->error->message, "in a client session"));
+	c2 = client(f);
+	dispatch_frame(c2, (const uint8_t *)"\xff\xff\xff", 3);
+	assert_int_equal(c2->state, CONN_CLOSING);
+	assert_int_equal(last(f)->error->code, ERR_PROTO);
+	conn_fake_free(c2);
+	c2 = client(f);
+	dispatch_frame(c2, (const uint8_t *)"", 0);
+	assert_int_equal(c2->state, CONN_CLOSING);
+	assert_int_equal(last(f)->error->code, ERR_PROTO);
+	conn_fake_free(c2);
+	conn_fake_free(a);
+	conn_fake_free(c);
+	c = client(f);		/* the daemon goes on serving */
+	assert_int_equal(queue(f, c)->n_jobs, 0);
+	conn_fake_free(c);
+}
+
+/* An agent whose session ends keeps its leases for reconnect_grace_s: the
+ * job stays RUNNING on its GPUs (no TaskStop), and a new session that lists
+ * the workers keeps them going. */
+static void test_agent_session_ends(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Register r = HARE__REGISTER__INIT;
+	Hare__GpuInfo g = HARE__GPU_INFO__INIT, *gp[1] = { &g };
+	Hare__RunningTask t = HARE__RUNNING_TASK__INIT, *tp[1] = { &t };
+	const Hare__QueueReply *q;
+	uint64_t lease;
+	uint32_t stops = 0;
+
+	agent_register(a, 1);
+	submit(f, c, 1);
+	plan_now(f);
+	lease = driver_job_at(f->d.drv, 0)->lease.id;
+	assert_true(lease > 0);
+	sent_clear(&f->out);
+	conn_fake_free(a);
+	q = queue(f, c);
+	assert_int_equal(q->jobs[0]->state, HARE__JOB_STATE__RUNNING);
+	assert_int_equal(q->jobs[0]->n_placement, 1);
+	a = agent(f, "n1");
+	g.index = 0;
+	g.type = "V100";
+	t.job_id = q->jobs[0]->job_id;
+	t.lease_id = lease;
+	t.has_gpu_index = t.has_tasks = t.has_world_size = t.has_round_first = true;
+	t.tasks = t.world_size = 1;
+	r.n_gpus = 1;
+	r.gpus = gp;
+	r.n_running = 1;
+	r.running = tp;
+	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+	m.register_ = &r;
+	frame(a, &m);
+	assert_int_equal(a->state, CONN_READY);
+	assert_int_equal(driver_job_at(f->d.drv, 0)->lease.id, lease);
+	assert_int_equal(driver_job_at(f->d.drv, 0)->lease.hold_until, 0);
+	for (uint32_t i = 0; i < f->out.n; i++)
+		stops += f->out.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP;
+	assert_int_equal(stops, 0);
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* Report lines of the real worker: rounds batched by --report-ms, atomic
+ * line writes, and a final line retried while nobody reads the pipe. */
+#include "worker_engine.h"
+
+#include "report.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double worker_now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+void worker_out_init(struct worker_out *w, int fd, uint32_t report_ms, double wait_s)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	w->batch_s = report_ms / 1000.0;
+	w->wait_s = wait_s;
+	w->flushed_s = worker_now_s();
+}
+
+int worker_out_raw(struct worker_out *w, const char *line, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(w->fd, line, len);
+
+		if (n >= 0) {
+			line += n;
+			len -= (size_t)n;
+		} else if (errno == EAGAIN) {
+			struct pollfd p = { .fd = w->fd, .events = POLLOUT };
+
+			poll(&p, 1, 50);
+		} else if (errno != EINTR) {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static int worker_out_emit(struct worker_out *w, const struct report_line *r)
+{
+	char line[REPORT_LINE_MAX];
+	int n = report_line_format(r, line, sizeof(line));
+
+	return n < 0 ? n : worker_out_raw(w, line, (size_t)n);
+}
+
+int worker_out_flush(struct worker_out *w, double now_s)
+{
+	struct report_line r = { .kind = REPORT_ROUND, .first = w->first, .count = w->count,
+				 .compute_s = w->compute_s, .sync_s = w->sync_s, .loss = w->loss };
+	int rc = 0;
+
+	if (w->count > 0) {
+		rc = worker_out_emit(w, &r);
+		if (rc == 0) {
+			w->reported += w->count;
+			w->count = 0;
+		}
+	}
+	w->flushed_s = now_s;
+	return rc;
+}
+
+int worker_out_round(struct worker_out *w, uint64_t round, double compute_s, double sync_s,
+		     double loss, double now_s)
+{
+	if (w->count == 0) {
+		w->first = round;
+		w->compute_s = w->sync_s = 0;
+	}
+	w->count++;
+	w->compute_s += compute_s;
+	w->sync_s += sync_s;
+	w->loss = loss;
+	if (now_s - w->flushed_s >= w->batch_s || w->count == UINT32_MAX)
+		return worker_out_flush(w, now_s);
+	return 0;
+}
+
+int worker_out_finish(struct worker_out *w, bool done, volatile sig_atomic_t *stop)
+{
+	double give_up = worker_now_s() + (done ? w->wait_s : 0);
+	int rc;
+
+	for (;;) {
+		struct report_line end = { .kind = done ? REPORT_DONE : REPORT_STOPPED };
+
+		rc = worker_out_flush(w, worker_now_s());
+		end.rounds = w->reported + w->count;
+		if (rc == 0)
+			rc = worker_out_emit(w, &end);
+		if (rc != -EPIPE || worker_now_s() >= give_up || (stop && *stop))
+			return rc;
+		usleep(500000);
+	}
+}
