@@ -48,7 +48,8 @@ die() {
 }
 
 [ -x "$sim" ] || die "$sim not built (run make build)"
-for n in "$seeds_a" "$seeds_b" "$jobs_a" "$run_timeout" "$budget"; do
+# shellcheck disable=SC2086 # the size and job lists are split into words on purpose
+for n in "$seeds_a" "$seeds_b" "$jobs_a" "$run_timeout" "$budget" $sizes_b $jobs_b; do
 	[[ $n =~ ^[0-9]+$ ]] || die "expected a whole number, got '$n' (check the EVAL_* variables)"
 done
 [ -r "$cluster_a" ] || die "cannot read cluster file $cluster_a"

@@ -258,7 +258,7 @@ static int sim_opt_trace(struct sim_args *a, int opt, const char *name, const ch
 		t->max_jobs = (uint32_t)v;
 		return rc;
 	default:
-		rc = sim_opt_whole(name, val, 1, 65535, &v, errbuf, errlen);
+		rc = sim_opt_whole(name, val, 1, SIM_TRACE_MAX_TASKS, &v, errbuf, errlen);
 		t->max_tasks = (uint32_t)v;
 		return rc;
 	}
@@ -571,19 +571,23 @@ static int sim_summary_write(const struct sim_args *a, const struct sim_run *run
 static void sim_trace_note(const struct sim_args *a, const struct sim_run *run)
 {
 	const struct sim_trace_info *t = &run->trace;
-	char jobs[16], rows[16];
+	char jobs[16], rows[16], load[96];
 
 	if (t->skipped > 0)
 		fprintf(stderr, "hare-sim: %s: skipped %u malformed row%s of %u (first: %s)\n", a->trace,
 			t->skipped, t->skipped == 1 ? "" : "s", t->rows, t->first_skipped);
 	if (a->quiet)
 		return;
+	if (isfinite(t->source_load))
+		snprintf(load, sizeof(load), "offered load %.3g (trace's own %.3g)", t->offered_load,
+			 t->source_load);
+	else
+		snprintf(load, sizeof(load), "offered load n/a (arrivals span no time)");
 	fprintf(stderr, "hare-sim: %s: %s jobs of %s rows (%s); %u capped at %u tasks, %u thinned, "
-		"%u beyond --max-jobs; arrivals x%.4g, offered load %.3g (trace's own %.3g)\n",
-		a->trace, sim_count_fmt(run->work.njobs, jobs, sizeof(jobs)),
+		"%u beyond --max-jobs; arrivals x%.4g, %s\n", a->trace,
+		sim_count_fmt(run->work.njobs, jobs, sizeof(jobs)),
 		sim_count_fmt(t->rows, rows, sizeof(rows)), sim_trace_format_name(t->format),
-		t->capped, t->max_tasks, t->thinned, t->truncated, t->arrival_scale, t->offered_load,
-		t->source_load);
+		t->capped, t->max_tasks, t->thinned, t->truncated, t->arrival_scale, load);
 }
 
 /* Load the inputs; every failure here is the user's input: exit 2. */

@@ -23,6 +23,7 @@ enum sim_trace_format {
  * otherwise (see sim/README.md: V100 GPU-seconds per GPU-second). */
 #define SIM_TRACE_DEFAULT_LOAD 0.5
 #define SIM_TRACE_MAX_JOBS 1000000u
+#define SIM_TRACE_MAX_TASKS 4096u	/* tasks per round a job may have */
 #define SIM_TRACE_MAX_LOAD 1000.0
 /* Largest file read (bytes): a bound for hostile input, far above Philly. */
 #define SIM_TRACE_MAX_BYTES (256u << 20)

@@ -17,7 +17,7 @@ struct sim_cluster;
 #define TRACE_LINE_MAX 4096
 #define TRACE_MAX_FIELDS 16
 /* Largest tasks per round a row may ask for (a bound, not a cluster size). */
-#define TRACE_MAX_TASKS 4096u
+#define TRACE_MAX_TASKS SIM_TRACE_MAX_TASKS
 #define TRACE_MAX_ROUNDS 1e12
 #define TRACE_MAX_SECONDS 1e11
 

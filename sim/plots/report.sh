@@ -205,13 +205,15 @@ y_axis() {
 
 if [ -n "$seeds_b" ]; then
 	pg=$(line_data b_gpus gpus)
+	read -ra ya <<<"$(y_axis b_gpus)"
 	[ -n "$pg" ] && gp lines.gp b_wjct_vs_gpus dir="$pd/data" prefix=b_gpus policies="$pg" \
-		xt="$sizes_b" logx="#1" $(y_axis b_gpus) \
+		xt="$sizes_b" logx="#1" "${ya[@]}" \
 		ttl="Weighted JCT vs cluster size ($jref jobs, $(seeds_phrase "$seeds_b"))" \
 		xlab="GPUs in the cluster (log scale)" ylab="weighted mean JCT (hours)"
 	pj=$(line_data b_jobs jobs)
+	read -ra ya <<<"$(y_axis b_jobs)"
 	[ -n "$pj" ] && gp lines.gp b_wjct_vs_jobs dir="$pd/data" prefix=b_jobs policies="$pj" \
-		xt="$jobs_b" logx="#0" $(y_axis b_jobs) \
+		xt="$jobs_b" logx="#0" "${ya[@]}" \
 		ttl="Weighted JCT vs number of jobs ($gref GPUs, $(seeds_phrase "$seeds_b"))" \
 		xlab="jobs in the workload" ylab="weighted mean JCT (hours)"
 fi
@@ -347,7 +349,8 @@ n_all=$(($(wc -l <"$out/status.tsv") - 1))
 mode="full"
 [ "$(info quick)" = 1 ] && mode="quick (EVAL_QUICK=1)"
 
-{
+# What was run, and the data files.
+report_header() {
 	echo "# Hare evaluation, $(info date | cut -d' ' -f1)"
 	echo
 	echo "## What was run"
@@ -372,10 +375,18 @@ mode="full"
 	echo
 	echo "Example: \`$(sed -n 2p "$out/commands.txt")\`"
 	echo
+}
+
+# The numbers-only summary.
+report_summary() {
 	echo "## Summary"
 	echo
 	summary_lines
 	echo
+}
+
+# Study (a).
+report_a() {
 	echo "## (a) The paper's setting: $cname, $jobs_a generated jobs, $(seeds_phrase "$(seq -s ' ' 1 "$seeds_a")")"
 	echo
 	if [ -n "$pa" ]; then
@@ -420,6 +431,10 @@ $(pivot_seeds ratio_to_bound 1 3 "$pa")" "$(img a_wjct_bars "weighted JCT per po
 		echo "No run of (a) completed."
 	fi
 	echo
+}
+
+# Study (b).
+report_b() {
 	echo "## (b) Scaling: cluster size × number of jobs"
 	echo
 	if [ -n "$seeds_b" ]; then
@@ -450,6 +465,10 @@ $(pivot_seeds ratio_to_bound 1 3 "$pa")" "$(img a_wjct_bars "weighted JCT per po
 		echo "No run of (b) completed."
 	fi
 	echo
+}
+
+# Study (c).
+report_c() {
 	echo "## (c) Philly trace replay on $cname"
 	echo
 	if [ -n "$trace_note" ]; then
@@ -467,6 +486,10 @@ $(pivot_seeds ratio_to_bound 1 3 "$pa")" "$(img a_wjct_bars "weighted JCT per po
 		echo "No run of (c) completed."
 	fi
 	echo
+}
+
+# What is missing, failed or partial.
+report_notes() {
 	echo "## Missing and notes"
 	echo
 	[ -n "$missing" ] && echo "- Policies wanted but not in this hare-sim (\`--help\`): $missing."
@@ -483,6 +506,15 @@ $(pivot_seeds ratio_to_bound 1 3 "$pa")" "$(img a_wjct_bars "weighted JCT per po
 				printf "- (%s) %s: %d of %d seeds completed for %s; means are over those.\n", f[1], c[go[i]], f[2], f[3], f[4] } }'
 	status_lines
 	for n in "${notes[@]+"${notes[@]}"}"; do echo "- $n"; done
+}
+
+{
+	report_header
+	report_summary
+	report_a
+	report_b
+	report_c
+	report_notes
 } >"$md.tmp"
 # An empty last section says so.
 if [ "$(tail -n 1 "$md.tmp")" = "" ] && tail -n 3 "$md.tmp" | grep -q '^## Missing and notes$'; then
