@@ -656,6 +656,7 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 		drv_lease_release(d, j);
 	} else
 		driver_lease_stop(d, j, why);
+	driver_adopt_stop(d, j, why);
 	driver_adopt_drop(d, j);
 	driver_pend_drop(d, j);
 	j->rec.state = state;

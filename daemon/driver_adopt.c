@@ -36,9 +36,7 @@ void driver_adopt_drop(struct driver *d, struct drv_job *j)
 	j->adopt = NULL;
 }
 
-/* Stop the candidates' workers (one TaskStop per agent covers every rank of
- * the lease it runs) and keep their GPUs until they exit. */
-static void drv_adopt_stop(struct driver *d, struct drv_job *j, const char *why)
+void driver_adopt_stop(struct driver *d, struct drv_job *j, const char *why)
 {
 	for (uint32_t r = 0; j->adopt && r < DRIVER_MAX_GPUS; r++) {
 		const struct drv_rank *a = &j->adopt[r];
@@ -63,7 +61,7 @@ static bool drv_adopt_reset(struct driver *d, struct drv_job *j, uint64_t lease)
 		if (!j->adopt)
 			return false;
 	} else {
-		drv_adopt_stop(d, j, "an older lease");
+		driver_adopt_stop(d, j, "an older lease");
 		driver_adopt_release(d, j, DRIVER_NO_NODE);
 		d->reports_ignored += j->adopt_reports;
 	}
@@ -122,10 +120,9 @@ static int drv_adopt_slot(const struct driver *d, const struct drv_job *j, uint3
 bool driver_adopt_add(struct driver *d, struct drv_job *j, uint32_t node,
 		      const Hare__RunningTask *t)
 {
+	bool newer = !j->adopt || t->lease_id > j->adopt_lease;
 	struct drv_rank *a;
 	int slot;
-
-	bool newer = !j->adopt || t->lease_id > j->adopt_lease;
 
 	if (!newer && t->lease_id < j->adopt_lease)
 		return false;	/* a lease older than one already seen */
@@ -360,7 +357,7 @@ static void drv_adopt_one(struct driver *d, struct drv_job *j, double now)
 		return;
 	}
 	d->reports_ignored += j->adopt ? j->adopt_reports : 0;
-	drv_adopt_stop(d, j, "lease not adopted");
+	driver_adopt_stop(d, j, "lease not adopted");
 	driver_adopt_drop(d, j);
 	driver_job_requeue(d, j, "requeue", why);
 }

@@ -115,14 +115,14 @@ static bool drv_task_current(const struct drv_job *j, uint32_t node, const Hare_
 }
 
 /* Stop a worker that is not part of a current lease and keep its GPU (if
- * the agent says which and no lease holds it) until it exits. */
+ * the agent says which) from new leases until it exits. */
 static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTask *t)
 {
 	int slot = t->has_gpu_index ? driver_slot_find(d, node, t->gpu_index) : -1;
 
 	log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, stopping",
 		  d->nodes[node].name, t->job_id, t->lease_id, t->rank);
-	if (slot >= 0 && d->nodes[node].gpus[slot].job_id == 0)
+	if (slot >= 0)
 		driver_gpu_drain(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank);
 	driver_send_stop(d, node, t->job_id, t->lease_id, "not a current lease");
 }

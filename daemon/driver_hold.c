@@ -45,8 +45,7 @@ void driver_gpu_drain(struct driver *d, uint32_t node, uint32_t slot, uint64_t j
 	struct drv_gpu *g = &d->nodes[node].gpus[slot];
 	double until = driver_now() + d->o.stop_grace_s + DRIVER_STOP_MARGIN_S;
 
-	if (g->job_id && g->job_id != job)
-		return;		/* a lease holds it: nothing new can land there anyway */
+	/* whoever holds or has booked it: only new starts wait for a drain */
 	if (g->drain_lease && (g->drain_job != job || g->drain_lease != lease ||
 			       g->drain_rank != rank)) {
 		/* another stopped worker is still on it: wait for the later */

@@ -103,6 +103,9 @@ int driver_slot_find(const struct driver *d, uint32_t node, uint32_t index);
 /* Release j's candidates (their GPUs) on node (DRIVER_NO_NODE: all). */
 void driver_adopt_release(struct driver *d, struct drv_job *j, uint32_t node);
 void driver_adopt_drop(struct driver *d, struct drv_job *j);
+/* Stop the candidates' workers (one TaskStop per agent covers every rank of
+ * the lease it runs) and keep their GPUs until they exit. */
+void driver_adopt_stop(struct driver *d, struct drv_job *j, const char *why);
 /* A worker an agent lists during the grace period: true when it is kept
  * as a candidate of j's lease, false when it should be stopped. */
 bool driver_adopt_add(struct driver *d, struct drv_job *j, uint32_t node,

@@ -23,7 +23,7 @@ done
 # V100 per task for 80% of the jobs, 10^U(2.2, 2.5) for 20% (30 minutes to
 # 5 hours); arrivals at `load` times the V100 capacity of the cluster.
 JOBS=60 SEED=7 LOAD=0.3
-DUR_LO=2.0 DUR_MID=2.3 DUR_HI=2.4
+DUR_LO=1.5 DUR_MID=1.8 DUR_HI=1.9
 WALL_TARGET_S=50	# the time scale makes the predicted makespan take this long
 NODES="K80:7 P100:6 T4:6 V100:6"	# 25 nodes of 8 GPUs: 56 + 48 + 48 + 48
 
@@ -97,7 +97,7 @@ cluster_key_file = $tmp/key
 profiles = $src/workloads/profiles
 policy = hare
 time_scale = $scale
-replan_debounce_ms = 100
+replan_debounce_ms = 50
 port_file = $tmp/ports
 log_level = ${HARE_DEMO_LOG_LEVEL:-info}
 EOF

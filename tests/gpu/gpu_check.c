@@ -6,7 +6,8 @@
  * allreduce (NCCL bus bandwidth over the GPUs present) and bench (TFLOP/s of
  * a step next to cuBLAS running the same GEMMs). Prints "TABLE<TAB>section
  * <TAB>item<TAB>value<TAB>status" rows; exits 0, 1 (a check failed) or 77
- * (no GPU). */
+ * (no GPU). Usage: hare-gpu-check [SECTION|all] [ROUNDS] [tiny] ("tiny": the
+ * small sizes below for train, resume and bench). */
 #include "cuda_api.h"
 #include "proxy.h"
 #include "proxy_ref.h"
@@ -22,6 +23,31 @@
 #define GRAD_TOL 1e-3
 
 static int failures;
+
+/* Small sizes of every model: the whole-model gradient checks, and the
+ * "tiny" mode of the other sections (for a quick run, or an emulator). */
+static const struct { const char *model, *kv; } tiny[] = {
+	{ "resnet18", "batch=4,image=16,width=8,blocks=1-1,classes=5" },
+	{ "resnet50", "batch=2,image=16,patch=4,width=8,blocks=2,classes=5" },
+	{ "yolov3", "batch=2,image=16,patch=2,width=4,blocks=1-0-1,classes=5" },
+	{ "transformer", "batch=3,vocab=50,seq=12,dim=32,heads=4,ff=64,layers=2,classes=20" },
+	{ "bert", "batch=2,vocab=40,seq=16,dim=16,heads=2,ff=32,layers=1,classes=2" },
+	{ "lm", "batch=4,vocab=60,seq=7,hidden=24,layers=2,classes=60" },
+	{ "deepspeech2", "batch=3,input=20,seq=9,hidden=24,layers=2,classes=10" },
+	{ "recommendation", "batch=16,rows=40,fields=6,dim=16,mlp=32-16,classes=40" },
+	{ "ncf", "batch=16,rows=40,fields=2,dim=8,mlp=8,classes=2,mean=0" },
+};
+
+#define NTINY (sizeof(tiny) / sizeof(tiny[0]))
+
+/* The tiny sizes of a model, or NULL. */
+static const char *tiny_kv(const char *model)
+{
+	for (size_t i = 0; i < NTINY; i++)
+		if (strcmp(tiny[i].model, model) == 0)
+			return tiny[i].kv;
+	return NULL;
+}
 
 static void row(const char *section, const char *item, const char *status, const char *fmt, ...)
 {
@@ -145,15 +171,6 @@ static void section_grad(void)
 	static const uint32_t convs[][6] = {	/* side, cin, cout, k, stride, pad */
 		{ 12, 3, 16, 3, 1, 1 }, { 12, 8, 16, 3, 2, 1 }, { 16, 3, 8, 4, 4, 0 }, { 8, 8, 8, 1, 1, 0 },
 	};
-	static const struct { const char *model, *kv; } nets[] = {
-		{ "resnet18", "batch=4,image=16,width=8,blocks=1-1,classes=5" },
-		{ "resnet50", "batch=2,image=16,patch=4,width=8,blocks=2,classes=5" },
-		{ "transformer", "batch=3,vocab=50,seq=12,dim=32,heads=4,ff=64,layers=2,classes=20" },
-		{ "lm", "batch=4,vocab=60,seq=7,hidden=24,layers=2,classes=60" },
-		{ "deepspeech2", "batch=3,input=20,seq=9,hidden=24,layers=2,classes=10" },
-		{ "recommendation", "batch=16,rows=40,fields=6,dim=16,mlp=32-16,classes=40" },
-		{ "ncf", "batch=16,rows=40,fields=2,dim=8,mlp=8,classes=2,mean=0" },
-	};
 	struct proxy_layer l;
 	char name[64];
 
@@ -199,15 +216,15 @@ static void section_grad(void)
 	l = (struct proxy_layer){ .op = PROXY_OP_XENT, .rows = 33, .in = 1000, .out = 1000,
 				  .in_size = 33000, .out_size = 1, .save_size = 33, .need_dx = true };
 	grad_layer(&l, "cross-entropy 1000 classes");
-	for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+	for (size_t i = 0; i < NTINY; i++) {
 		struct proxy_spec s;
 		struct proxy_net net;
 
-		if (proxy_spec_default(nets[i].model, &s, name, sizeof(name)) < 0 ||
-		    proxy_spec_apply(&s, nets[i].kv, name, sizeof(name)) < 0 ||
+		if (proxy_spec_default(tiny[i].model, &s, name, sizeof(name)) < 0 ||
+		    proxy_spec_apply(&s, tiny[i].kv, name, sizeof(name)) < 0 ||
 		    proxy_net_build(&s, &net, name, sizeof(name)) < 0)
 			continue;
-		snprintf(name, sizeof(name), "model %s (tiny)", nets[i].model);
+		snprintf(name, sizeof(name), "model %s (tiny)", tiny[i].model);
 		grad_check(&net, name, true);
 		proxy_net_free(&net);
 	}
@@ -232,7 +249,7 @@ static int open_engine(const struct engine_ops *ops, const char *model, const ch
 	return rc;
 }
 
-static void section_train(uint32_t rounds, const char *kv)
+static void section_train(uint32_t rounds, bool small)
 {
 	const struct engine_ops *ops = hare_worker_cuda_engine();
 	uint32_t window = rounds / 10 ? rounds / 10 : 1;
@@ -243,7 +260,7 @@ static void section_train(uint32_t rounds, const char *kv)
 		struct proxy_net net;
 		char err[512];
 		void *eng;
-		int rc = open_engine(ops, model, kv, &net, &eng, err, sizeof(err));
+		int rc = open_engine(ops, model, small ? tiny_kv(model) : NULL, &net, &eng, err, sizeof(err));
 
 		for (uint32_t r = 0; rc == 0 && r < rounds; r++) {
 			struct engine_round rr;
@@ -314,7 +331,7 @@ static int resume_run(const struct engine_ops *ops, const struct proxy_net *net,
 	return rc;
 }
 
-static void section_resume(void)
+static void section_resume(bool small)
 {
 	const struct engine_ops *ops = hare_worker_cuda_engine();
 	static const char *const models[] = { "lm", "resnet18", "transformer", "recommendation" };
@@ -327,6 +344,7 @@ static void section_resume(void)
 		int same = 1, rc;
 
 		if (proxy_spec_default(models[m], &s, err, sizeof(err)) < 0 ||
+		    (small && proxy_spec_apply(&s, tiny_kv(models[m]), err, sizeof(err)) < 0) ||
 		    proxy_net_build(&s, &net, err, sizeof(err)) < 0)
 			continue;
 		rc = resume_run(ops, &net, full, again, err, sizeof(err));
@@ -367,7 +385,7 @@ static void section_allreduce(void)
 	}
 }
 
-static void section_bench(void)
+static void section_bench(bool small)
 {
 	for (uint32_t m = 0; m < proxy_model_count(); m++) {
 		const char *model = proxy_model_name(m);
@@ -378,6 +396,7 @@ static void section_bench(void)
 		char err[512];
 
 		if (proxy_spec_default(model, &s, err, sizeof(err)) < 0 ||
+		    (small && proxy_spec_apply(&s, tiny_kv(model), err, sizeof(err)) < 0) ||
 		    proxy_net_build(&s, &net, err, sizeof(err)) < 0)
 			continue;
 		proxy_net_flops(&net, &fwd, &train);
@@ -401,6 +420,7 @@ int main(int argc, char **argv)
 	const char *what = argc > 1 ? argv[1] : "all";
 	char name[128], err[512];
 	uint32_t rounds = argc > 2 ? (uint32_t)atoi(argv[2]) : 200;
+	bool small = argc > 3 && strcmp(argv[3], "tiny") == 0;
 
 	if (ops->devices(name, sizeof(name), err, sizeof(err)) < 1) {
 		fprintf(stderr, "hare-gpu-check: %s\n", err);
@@ -410,12 +430,12 @@ int main(int argc, char **argv)
 	if (!strcmp(what, "grad") || !strcmp(what, "all"))
 		section_grad();
 	if (!strcmp(what, "train") || !strcmp(what, "all"))
-		section_train(rounds ? rounds : 200, argc > 3 ? argv[3] : NULL);
+		section_train(rounds ? rounds : 200, small);
 	if (!strcmp(what, "resume") || !strcmp(what, "all"))
-		section_resume();
+		section_resume(small);
 	if (!strcmp(what, "allreduce") || !strcmp(what, "all"))
 		section_allreduce();
 	if (!strcmp(what, "bench") || !strcmp(what, "all"))
-		section_bench();
+		section_bench(small);
 	return failures ? 1 : 0;
 }
