@@ -97,7 +97,7 @@ cluster_key_file = $tmp/key
 profiles = $src/workloads/profiles
 policy = hare
 time_scale = $scale
-replan_debounce_ms = 50
+replan_debounce_ms = 5
 port_file = $tmp/ports
 log_level = ${HARE_DEMO_LOG_LEVEL:-info}
 EOF
@@ -177,7 +177,7 @@ while :; do
 		snap=$((snap + 1))
 		q=$("$harectl" queue 2>/dev/null || true)
 		echo "--- harectl queue at ${el}s ($d of $JOBS jobs done)"
-		echo "$q" | head -13
+		printf "%s\n" "$q" | sed -n 1,13p
 		more=$(($(echo "$q" | wc -l) - 13))
 		[ $more -gt 0 ] && echo "... and $more more"
 		echo

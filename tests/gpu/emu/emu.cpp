@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/* The CPU stand-in's runtime: kernels run block by block, each CUDA thread
+ * a ucontext fiber; __syncthreads and warp shuffles are barriers among the
+ * block's live fibers. Memory is host memory, streams are synchronous,
+ * cuBLAS is plain column-major loops, NCCL handles one rank. */
+#include "cublas_v2.h"
+#include "cuda_runtime.h"
+#include "nccl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <ucontext.h>
+
+dim3 emu_tid, emu_bid, emu_bdim, emu_gdim;
+
+#define EMU_STACK (64 * 1024)
+#define EMU_MAX_THREADS 1024
+
+struct emu_fiber {
+	ucontext_t ctx;
+	bool done;
+};
+
+static ucontext_t emu_sched;
+static emu_fiber emu_fibers[EMU_MAX_THREADS];
+static char *emu_stacks;
+static unsigned emu_cur;
+static emu_body_fn emu_body;
+static void *emu_arg;
+static cudaError_t emu_last = cudaSuccess;
+
+static void emu_fiber_main(void)
+{
+	emu_body(emu_arg);
+	emu_fibers[emu_cur].done = true;
+}
+
+void __syncthreads(void)
+{
+	swapcontext(&emu_fibers[emu_cur].ctx, &emu_sched);
+}
+
+float __shfl_xor_sync(unsigned mask, float v, int lane_mask)
+{
+	static float slot[EMU_MAX_THREADS];
+	unsigned me = emu_cur;
+	float r;
+
+	(void)mask;
+	slot[me] = v;
+	__syncthreads();
+	r = slot[me ^ (unsigned)lane_mask];
+	__syncthreads();
+	return r;
+}
+
+int atomicAdd(int *p, int v)
+{
+	int old = *p;
+
+	*p = old + v;
+	return old;
+}
+
+/* Run one block: every live fiber to its next barrier, until all end. */
+static void emu_block(unsigned block)
+{
+	bool live = true;
+
+	for (unsigned i = 0; i < block; i++) {
+		getcontext(&emu_fibers[i].ctx);
+		emu_fibers[i].ctx.uc_stack.ss_sp = emu_stacks + (size_t)i * EMU_STACK;
+		emu_fibers[i].ctx.uc_stack.ss_size = EMU_STACK;
+		emu_fibers[i].ctx.uc_link = &emu_sched;
+		emu_fibers[i].done = false;
+		makecontext(&emu_fibers[i].ctx, emu_fiber_main, 0);
+	}
+	while (live) {
+		live = false;
+		for (unsigned i = 0; i < block; i++) {
+			if (emu_fibers[i].done)
+				continue;
+			emu_cur = i;
+			emu_tid = dim3(i);
+			swapcontext(&emu_sched, &emu_fibers[i].ctx);
+			live |= !emu_fibers[i].done;
+		}
+	}
+}
+
+void emu_run(unsigned grid, unsigned block, emu_body_fn body, void *arg)
+{
+	if (block == 0 || block > EMU_MAX_THREADS || grid == 0) {
+		emu_last = cudaErrorInvalidValue;
+		return;
+	}
+	if (!emu_stacks)
+		emu_stacks = (char *)malloc((size_t)EMU_MAX_THREADS * EMU_STACK);
+	emu_body = body;
+	emu_arg = arg;
+	emu_gdim = dim3(grid);
+	emu_bdim = dim3(block);
+	for (unsigned b = 0; b < grid; b++) {
+		emu_bid = dim3(b);
+		emu_block(block);
+	}
+}
+
+/* ---- runtime ---- */
+
+struct emu_event {
+	double t;
+};
+
+static double emu_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev)
+{
+	(void)dev;
+	snprintf(p->name, sizeof(p->name), "CPU emulation");
+	p->totalGlobalMem = (size_t)1 << 32;
+	return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : cudaErrorInvalidValue; }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned f) { (void)f; *s = (cudaStream_t)1; return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) { (void)s; return cudaSuccess; }
+cudaError_t cudaStreamDestroy(cudaStream_t s) { (void)s; return cudaSuccess; }
+
+cudaError_t cudaMalloc(void **p, size_t bytes)
+{
+	/* garbage, as device memory is: a missing initialisation shows */
+	*p = malloc(bytes ? bytes : 1);
+	if (*p)
+		memset(*p, 0x7f, bytes);
+	return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+
+cudaError_t cudaMallocHost(void **p, size_t bytes) { return cudaMalloc(p, bytes); }
+cudaError_t cudaFree(void *p) { free(p); return cudaSuccess; }
+cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
+
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t st)
+{
+	(void)k, (void)st;
+	memmove(d, s, n);
+	return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t st)
+{
+	(void)st;
+	memset(p, v, n);
+	return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = new emu_event{ 0 }; return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) { (void)s; e->t = emu_now(); return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { (void)e; return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) { *ms = (float)((b->t - a->t) * 1e3); return cudaSuccess; }
+cudaError_t cudaEventDestroy(cudaEvent_t e) { delete e; return cudaSuccess; }
+
+cudaError_t cudaGetLastError(void)
+{
+	cudaError_t e = emu_last;
+
+	emu_last = cudaSuccess;
+	return e;
+}
+
+const char *cudaGetErrorString(cudaError_t e)
+{
+	return e == cudaSuccess ? "no error" : e == cudaErrorMemoryAllocation ? "out of memory" : "invalid value";
+}
+
+/* ---- cuBLAS (column-major) ---- */
+
+cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (cublasHandle_t)1; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasDestroy(cublasHandle_t h) { (void)h; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { (void)h, (void)s; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) { (void)h, (void)m; return CUBLAS_STATUS_SUCCESS; }
+const char *cublasGetStatusString(cublasStatus_t s) { return s ? "CUBLAS_STATUS_INVALID_VALUE" : "CUBLAS_STATUS_SUCCESS"; }
+
+/* op(A) is m x k: A[i + p lda] (N) or A[p + i lda] (T). */
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+			   int k, const float *alpha, const float *a, int lda, const float *b, int ldb,
+			   const float *beta, float *c, int ldc)
+{
+	(void)h;
+	if (m < 0 || n < 0 || k < 0 || lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m)
+		return CUBLAS_STATUS_INVALID_VALUE;
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++) {
+			double s = 0;
+
+			for (int p = 0; p < k; p++)
+				s += (double)(ta ? a[p + (size_t)i * lda] : a[i + (size_t)p * lda]) *
+				     (tb ? b[j + (size_t)p * ldb] : b[p + (size_t)j * ldb]);
+			c[i + (size_t)j * ldc] = (float)(*alpha * s + (*beta != 0 ? *beta * c[i + (size_t)j * ldc] : 0));
+		}
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+					 int m, int n, int k, const float *alpha, const float *a,
+					 int lda, long long sa, const float *b, int ldb, long long sb,
+					 const float *beta, float *c, int ldc, long long sc, int batch)
+{
+	for (int i = 0; i < batch; i++) {
+		cublasStatus_t s = cublasSgemm(h, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb,
+					       beta, c + i * sc, ldc);
+		if (s)
+			return s;
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemv(cublasHandle_t h, cublasOperation_t t, int m, int n, const float *alpha,
+			   const float *a, int lda, const float *x, int incx, const float *beta,
+			   float *y, int incy)
+{
+	(void)h;
+	if (t != CUBLAS_OP_N || lda < m)
+		return CUBLAS_STATUS_INVALID_VALUE;
+	for (int i = 0; i < m; i++) {
+		double s = 0;
+
+		for (int j = 0; j < n; j++)
+			s += (double)a[i + (size_t)j * lda] * x[(size_t)j * incx];
+		y[(size_t)i * incy] = (float)(*alpha * s + (*beta != 0 ? *beta * y[(size_t)i * incy] : 0));
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+/* ---- NCCL, one rank ---- */
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId *id) { memset(id, 1, sizeof(*id)); return ncclSuccess; }
+ncclResult_t ncclCommInitRank(ncclComm_t *c, int n, ncclUniqueId id, int rank)
+{
+	(void)id, (void)rank;
+	*c = (ncclComm_t)1;
+	return n == 1 ? ncclSuccess : ncclInvalidUsage;
+}
+ncclResult_t ncclCommInitAll(ncclComm_t *c, int n, const int *d) { (void)c, (void)n, (void)d; return ncclInvalidUsage; }
+ncclResult_t ncclCommDestroy(ncclComm_t c) { (void)c; return ncclSuccess; }
+
+static size_t emu_size(ncclDataType_t t) { return t == ncclUint64 ? 8 : 4; }
+
+ncclResult_t ncclAllReduce(const void *s, void *r, size_t n, ncclDataType_t t, ncclRedOp_t op,
+			   ncclComm_t c, cudaStream_t st)
+{
+	(void)op, (void)c, (void)st;
+	memmove(r, s, n * emu_size(t));
+	return ncclSuccess;
+}
+
+ncclResult_t ncclAllGather(const void *s, void *r, size_t n, ncclDataType_t t, ncclComm_t c, cudaStream_t st)
+{
+	(void)c, (void)st;
+	memmove(r, s, n * emu_size(t));
+	return ncclSuccess;
+}
+
+ncclResult_t ncclBroadcast(const void *s, void *r, size_t n, ncclDataType_t t, int root, ncclComm_t c,
+			   cudaStream_t st)
+{
+	(void)root, (void)c, (void)st;
+	memmove(r, s, n * emu_size(t));
+	return ncclSuccess;
+}
+
+ncclResult_t ncclGroupStart(void) { return ncclSuccess; }
+ncclResult_t ncclGroupEnd(void) { return ncclSuccess; }
+const char *ncclGetErrorString(ncclResult_t r) { return r ? "invalid usage (emulation: one rank)" : "success"; }

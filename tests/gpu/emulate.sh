@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Run the CUDA engine's own code on the CPU: the .cu files are compiled with
+# g++ against tests/gpu/emu (a small stand-in for the CUDA runtime, cuBLAS
+# and one-rank NCCL; CUDA threads are fibers), linked with hare-gpu-check's
+# source, and the gradient, training and resume sections run at tiny sizes.
+# It checks the kernels' indexing, the row-major GEMM mapping onto
+# column-major cuBLAS, the executor and the engine's round logic; it cannot
+# check anything about real GPUs (timing, concurrency, memory, NCCL).
+# Usage (from the source root): tests/gpu/emulate.sh [SECTION [ROUNDS]]
+set -eu
+src=$(pwd)
+[ -f "$src/workloads/cuda/cuda_net.cu" ] || { echo "run from the source root"; exit 2; }
+command -v g++ >/dev/null || { echo "skip: no g++"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for f in cuda_kernels cuda_net cuda_engine; do
+	# k<<<grid, block, shm, stream>>>(args)  ->  emu_launch(grid, block, shm, stream, k)(args)
+	perl -pe 's/(\w+)<<<(.+?)>>>\(/emu_launch($2, $1)(/g' \
+		"$src/workloads/cuda/$f.cu" >"$tmp/$f.cpp"
+done
+inc=(-I"$src/tests/gpu/emu" -I"$src/workloads/cuda" -I"$src/workloads" -I"$src/common" -I"$src")
+flags=(-O1 -g -D_GNU_SOURCE -D__CUDACC__ -Wall -Wno-unused-function -Wno-unused-parameter)
+objs=()
+for f in "$tmp"/*.cpp "$src/tests/gpu/emu/emu.cpp"; do
+	o="$tmp/$(basename "$f" .cpp).o"
+	g++ -std=c++17 "${flags[@]}" "${inc[@]}" -c "$f" -o "$o"
+	objs+=("$o")
+done
+for f in tests/gpu/gpu_check.c workloads/proxy_spec.c workloads/proxy_net.c workloads/proxy_ref.c \
+	workloads/proxy_ref_net.c common/err.c; do
+	o="$tmp/$(basename "$f" .c).c.o"
+	gcc -std=gnu11 -O1 -g -D_GNU_SOURCE -Wall "${inc[@]}" -c "$src/$f" -o "$o"
+	objs+=("$o")
+done
+g++ "${objs[@]}" -lm -o "$tmp/hare-gpu-check-emu"
+section=${1:-all}
+rounds=${2:-60}
+if [ "$section" = all ]; then
+	for s in grad train resume bench; do "$tmp/hare-gpu-check-emu" "$s" "$rounds" tiny || rc=$?; done
+	exit "${rc:-0}"
+fi
+exec "$tmp/hare-gpu-check-emu" "$section" "$rounds" tiny
