@@ -31,6 +31,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.replan_debounce_ms, 50);
 	assert_true(c.reconnect_grace_s == 10.0);
 	assert_true(c.heartbeat_timeout_s == 15.0);
+	assert_true(c.stop_grace_s == 5.0);
 	assert_int_equal(c.max_frame, 4194304);
 	assert_int_equal(hared_config_check("x", &c, err, sizeof(err)), 0);
 }
@@ -50,6 +51,7 @@ static void test_load_keys(void **state)
 		"noise_cv = 0.1\n"
 		"replan_debounce_ms = 20\n"
 		"reconnect_grace_s = 2.5\n"
+		"stop_grace_s = 0.5\n"
 		"max_frame = 65536\n"
 		"client_socket_mode = 0660\n"
 		"log_level = debug\n"
@@ -64,6 +66,7 @@ static void test_load_keys(void **state)
 	assert_true(c.noise_cv == 0.1);
 	assert_int_equal(c.replan_debounce_ms, 20);
 	assert_true(c.reconnect_grace_s == 2.5);
+	assert_true(c.stop_grace_s == 0.5);
 	assert_int_equal(c.max_frame, 65536);
 	assert_int_equal(c.client_socket_mode, 0660);
 	assert_string_equal(c.log_level, "debug");
@@ -93,6 +96,7 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\n\ntime_scale = 0\n", "bad.conf:3: time_scale: must be between");
 	expect_bad("[daemon]\ntime_scale = fast\n", "time_scale: expected a number, got 'fast'");
 	expect_bad("[daemon]\nmax_frame = 10\n", "max_frame: must be between 1024");
+	expect_bad("[daemon]\nstop_grace_s = -1\n", "stop_grace_s: must be between 0");
 	expect_bad("[daemon]\nlog_level = loud\n", "log_level: expected error, warn, info or debug");
 	expect_bad("[daemon]\nclient_socket_mode = 999\n", "client_socket_mode: expected octal");
 	expect_bad("[daemon]\nagent_listen = nowhere\n", "agent_listen: expected host:port");

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The GPU checks of the real worker, on a machine with an NVIDIA GPU:
+#  (a) every layer and tiny whole models against the float64 CPU reference
+#      (relative error <= 1e-3), (b) each proxy model's loss falls over 200
+#      rounds, and a restored engine and a restored hare-worker repeat the loss
+#      trajectory bit for bit, (c) NCCL all-reduce bus bandwidth over the GPUs
+#      present, (d) TFLOP/s of each model's step next to cuBLAS running the
+#      same GEMMs (target >= 60%), (e) hared + hare-agent + real workers run 3
+#      jobs; each worker's reported (CUDA-event) round times are within 2% of
+#      its host wall time, (f) --profile rows for the GPU present.
+# Prints one table. Usage, from the source root: tests/gpu/run.sh BUILD_DIR
+# Exit: 0 all passed, 1 a check failed, 77 no GPU (or the CUDA parts not built).
+set -u
+
+build=$(cd "${1:?usage: tests/gpu/run.sh BUILD_DIR}" && pwd)
+src=$(pwd)
+check="$build/tests/gpu/hare-gpu-check"
+worker="$build/workloads/hare-worker"
+hared="$build/daemon/hared"
+agent="$build/agent/hare-agent"
+harectl="$build/cli/harectl"
+rounds=${HARE_GPU_ROUNDS:-200}
+
+[ -f "$src/workloads/profiles/models.csv" ] || { echo "run from the source root"; exit 2; }
+[ -x "$check" ] || { echo "skip: $check not built (no nvcc when configured?)"; exit 77; }
+[ -x "$worker" ] || { echo "skip: $worker not built"; exit 77; }
+"$check" none >/dev/null 2>&1
+[ $? -eq 77 ] && { echo "skip: no CUDA driver or GPU"; "$check" none; exit 77; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+table="$tmp/table"
+: >"$table"
+add() { printf 'TABLE\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$table"; }
+py=$(command -v python3 || true)
+
+# (a)-(d): the checks inside hare-gpu-check
+for s in grad train resume allreduce bench; do
+	echo "== $s" >&2
+	"$check" "$s" "$rounds" | tee -a "$table" | cut -f2- >&2
+done
+
+# (b) the same through hare-worker: checkpoint files, a stop and a resume
+wargs="--model lm --seed 3 --report-ms 0 --job 1 --lease 1 --rank 0 --world-size 1"
+losses() { awk '$1 == "round" { print $2, $6 }'; }
+"$worker" $wargs --round-count 30 2>>"$tmp/worker.log" | losses >"$tmp/full"
+"$worker" $wargs --round-count 15 --checkpoint-dir "$tmp/ck" 2>>"$tmp/worker.log" | losses >"$tmp/part"
+"$worker" $wargs --round-first 15 --round-count 15 --checkpoint-dir "$tmp/ck" 2>>"$tmp/worker.log" |
+	losses >>"$tmp/part"
+if [ -s "$tmp/full" ] && cmp -s "$tmp/full" "$tmp/part"; then
+	add resume "hare-worker lm, checkpoint at 15" "30 rounds: identical losses" ok
+else
+	add resume "hare-worker lm, checkpoint at 15" "losses differ or missing (see $tmp/worker.log)" FAIL
+fi
+
+# (f) profile rows for the GPU present
+type=""
+for m in lm recommendation resnet18; do
+	if "$worker" --profile --model "$m" --profile-iters 10 >"$tmp/profile.$m" 2>>"$tmp/worker.log"; then
+		n=$(grep -vc '^#' "$tmp/profile.$m")
+		type=$(grep -v '^#' "$tmp/profile.$m" | head -1 | cut -d, -f2)
+		c=$(grep -v '^#' "$tmp/profile.$m" | head -1 | cut -d, -f5)
+		s8=$(grep -v '^#' "$tmp/profile.$m" | awk -F, '$3 == 8 && $4 == "consolidated" { print $6 }')
+		[ "$n" -eq 16 ] && st=ok || st=FAIL
+		add profile "$m on $type" "$n rows; compute_s $c, sync_s at 8 GPUs $s8" "$st"
+	else
+		add profile "$m" "hare-worker --profile failed (see $tmp/worker.log)" FAIL
+	fi
+done
+
+# (e) hared + agent + real workers: 3 jobs on the GPU(s) of this node
+full_stack() {
+	local port key="$tmp/key" ids=() id
+	for b in "$hared" "$agent" "$harectl"; do
+		[ -x "$b" ] || { add stack "hared + agent" "skipped: $b not built" skip; return; }
+	done
+	[ -n "$py" ] || { add stack "hared + agent" "skipped: no python3" skip; return; }
+	[ -n "$type" ] || { add stack "hared + agent" "skipped: no profile rows" FAIL; return; }
+	mkdir -p "$tmp/profiles" "$tmp/work"
+	cp "$src"/workloads/profiles/*.csv "$tmp/profiles/"
+	for m in lm recommendation resnet18; do grep -v '^#' "$tmp/profile.$m" >>"$tmp/profiles/throughput.csv"; done
+	head -c 48 /dev/urandom | base64 -w0 >"$key"
+	cat >"$tmp/hared.conf" <<EOF
+[daemon]
+agent_listen = 127.0.0.1:0
+client_socket = $tmp/hared.sock
+state_dir = $tmp/state
+cluster_key_file = $key
+profiles = $tmp/profiles
+replan_debounce_ms = 20
+port_file = $tmp/ports
+log_level = debug
+EOF
+	export HARE_SOCKET="$tmp/hared.sock"
+	"$hared" --config "$tmp/hared.conf" >"$tmp/hared.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do [ -s "$tmp/ports" ] && break; sleep 0.05; done
+	port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
+	[ -n "$port" ] || { add stack "hared" "did not start (see $tmp/hared.log)" FAIL; return; }
+	# no --gpus: the agent finds the real GPUs with NVML and starts real workers
+	"$agent" --daemon "127.0.0.1:$port" --node gpu0 --key-file "$key" --work-dir="$tmp/work" \
+		--worker "$worker" --log-level info >"$tmp/agent.log" 2>&1 &
+	pids+=($!)
+	sleep 2
+	for spec in "lm 300" "recommendation 300" "resnet18 200"; do
+		set -- $spec
+		id=$("$harectl" submit --model "$1" --gpus 1 --rounds "$2") || { add stack "submit $1" "failed" FAIL; return; }
+		ids+=("$id")
+	done
+	local end=$(($(date +%s) + 900))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$harectl" queue --all -o json >"$tmp/queue.json" 2>/dev/null
+		"$py" - "$tmp/queue.json" <<'EOF' && break
+import json, sys
+jobs = json.load(open(sys.argv[1]))["jobs"]
+sys.exit(0 if jobs and all(j["state"] in ("DONE", "FAILED", "CANCELLED") for j in jobs) else 1)
+EOF
+		sleep 2
+	done
+	"$py" - "$tmp/queue.json" "$tmp/agent.log" "$table" <<'EOF'
+import json, re, sys
+jobs = json.load(open(sys.argv[1]))["jobs"]
+out = open(sys.argv[3], "a")
+def add(item, value, status):
+    out.write("TABLE\tstack\t%s\t%s\t%s\n" % (item, value, status))
+for j in jobs:
+    ok = j["state"] == "DONE" and j["rounds_done"] == j["rounds_total"] and "loss" in j
+    add("job %d %s" % (j["job_id"], j["model"]),
+        "%s, %d/%d rounds, loss %s, %d restarts" % (j["state"], j["rounds_done"], j["rounds_total"],
+        "%.4f" % j["loss"] if "loss" in j else "-", j.get("restarts", 0)), "ok" if ok else "FAIL")
+pat = re.compile(r"worker job=(\d+) lease=(\d+) rank=(\d+): (done|stopped) after (\d+) rounds; "
+                 r"device-timed ([0-9.]+) s, host wall ([0-9.]+) s")
+seen = 0
+for line in open(sys.argv[2], errors="replace"):
+    m = pat.search(line)
+    if not m or int(m.group(5)) < 20:
+        continue
+    seen += 1
+    ev, wall = float(m.group(6)), float(m.group(7))
+    dev = abs(ev - wall) / wall if wall > 0 else 1
+    add("job %s lease %s timing" % (m.group(1), m.group(2)),
+        "%s rounds: reported (events) %.3f s, host wall %.3f s, %.2f%% apart" % (m.group(5), ev, wall, 100 * dev),
+        "ok" if dev <= 0.02 else "FAIL")
+if seen == 0:
+    add("worker timing", "no worker summary line in the agent log", "FAIL")
+EOF
+}
+echo "== stack" >&2
+full_stack
+
+echo
+printf '%-10s %-40s %-8s %s\n' SECTION ITEM STATUS VALUE
+grep '^TABLE' "$table" | while IFS=$'\t' read -r _ section item value status; do
+	printf '%-10s %-40s %-8s %s\n' "$section" "$item" "$status" "$value"
+done
+fails=$(grep -c $'\tFAIL$' "$table")
+echo
+echo "$fails failed"
+[ "$fails" -eq 0 ]
