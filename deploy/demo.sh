@@ -1,10 +1,21 @@
+node_count() { "$harectl" nodes -o json 2>/dev/null | grep -c '"name"' || true; }
+# registered NAME: the daemon logs "node=NAME agent=N up" (info level and
+# up), else ask it.
+registered() {
+	case "${HARE_DEMO_LOG_LEVEL:-info}" in
+	info | debug) grep -q "node=$1 agent=[0-9]* up" "$tmp/hared.log" ;;
+	*) [ "$(node_count)" -ge "$2" ] ;;
+	esac
+}
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The demo: hared and 25 emulated 8-GPU agents on loopback run 60 generated
 # jobs in about a minute; the measured job completion times are compared
 # with hare-sim's prediction for the same workload on the same cluster.
-# Usage: demo.sh [BUILD_DIR]. HARE_KEEP_TMP=1 keeps the temporary folder,
-# HARE_DEMO_JOBS=1 prints the per-job comparison even when the error is small.
+# Usage: demo.sh [BUILD_DIR]. Environment: HARE_KEEP_TMP=1 keeps the
+# temporary folder (logs, trace, results); HARE_DEMO_JOBS=1 prints the
+# per-job comparison even when the error is small; HARE_DEMO_LOG_LEVEL sets
+# hared's log level (default info).
 set -euo pipefail
 
 build=$(cd "${1:-build}" && pwd)
@@ -19,13 +30,24 @@ for b in "$hared" "$agent" "$worker" "$harectl" "$sim"; do
 	[ -x "$b" ] || { echo "demo: $b not built (run make build)" >&2; exit 1; }
 done
 
-# The workload and the cluster. Durations: 10^U(1.5, 2.2) minutes on one
-# V100 per task for 80% of the jobs, 10^U(2.2, 2.5) for 20% (30 minutes to
-# 5 hours); arrivals at `load` times the V100 capacity of the cluster.
+# The cluster: 25 nodes of 8 GPUs, the four types of paper-200.ini (in the
+# profile's type order, which is also the order the nodes register in).
+NODES="K80:7 P100:6 T4:6 V100:6"	# 56 + 48 + 48 + 48 = 200 GPUs
+# The workload (deploy/demo/workload.awk): the generator's sizes, models,
+# weights and Poisson arrivals; durations on one V100 per task of
+# 10^U(DUR_LO, DUR_MID) minutes for 80% of the jobs and 10^U(DUR_MID,
+# DUR_HI) for 20% (30 to 80 minutes), arrivals at LOAD times the V100
+# capacity of the cluster.
 JOBS=60 SEED=7 LOAD=0.3
 DUR_LO=1.5 DUR_MID=1.8 DUR_HI=1.9
-WALL_TARGET_S=50	# the time scale makes the predicted makespan take this long
-NODES="K80:7 P100:6 T4:6 V100:6"	# 25 nodes of 8 GPUs: 56 + 48 + 48 + 48
+# The time scale is chosen so the simulated makespan takes this long.
+WALL_TARGET_S=70
+# Events within this window share one re-plan: short, since each one delays
+# every start; the simulator re-plans at the event itself.
+DEBOUNCE_MS=10
+# Workers report every REPORT_MS; a stopped lease loses the rounds since its
+# last report (the simulator loses only the round in progress).
+REPORT_MS=20
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hare-demo.XXXXXX")
 agent_pids=()
@@ -34,7 +56,8 @@ submit_pid=""
 cleanup() {
 	local rc=$? p f workers=()
 	set +e
-	trap - EXIT INT TERM
+	trap - EXIT HUP INT TERM
+	trap '' PIPE
 	[ -n "$submit_pid" ] && kill -TERM "$submit_pid" 2>/dev/null
 	# Workers outlive their agent by design: stop the agents, then the
 	# workers by the pids the agents recorded, then the daemon.
@@ -59,10 +82,14 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT
+trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 now_us() { echo "${EPOCHREALTIME/./}"; }
+since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+lower() { echo "$1" | tr 'A-Z' 'a-z'; }
 start_us=$(now_us)
 export HARE_SOCKET="$tmp/hared.sock"
 
@@ -73,16 +100,19 @@ awk -v seed=$SEED -v jobs=$JOBS -v load=$LOAD -v gpus=200 \
 	>"$tmp/trace.csv"
 for n in $NODES; do
 	printf '[%s]\ntype = %s\nnodes = %s\ngpus_per_node = 8\nname_prefix = %s-\n\n' \
-		"${n%%:*}" "${n%%:*}" "${n##*:}" "$(echo "${n%%:*}" | tr 'A-Z' 'a-z')"
+		"$(lower "${n%%:*}")" "${n%%:*}" "${n##*:}" "$(lower "${n%%:*}")"
 done >"$tmp/cluster.ini"
 "$sim" --cluster "$tmp/cluster.ini" --trace "$tmp/trace.csv" --profiles "$src/workloads/profiles" \
 	--policies hare --out "$tmp/sim" --no-bound --quiet >/dev/null
-scale=$(awk -F, -v t=$WALL_TARGET_S 'NR > 1 && $6 > m { m = $6 } END { printf "%.0f", m / t }' \
-	"$tmp/sim/hare/jobs.csv")
+scale=$(awk -F, -v t=$WALL_TARGET_S 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+	$c["finish_s"] > m { m = $c["finish_s"] } END { printf "%.0f", m / t }' "$tmp/sim/hare/jobs.csv")
 
-echo "Hare demo: hared + 25 emulated agents x 8 GPUs on loopback"
-echo "  cluster: $(echo "$NODES" | sed 's/\([A-Z0-9]*\):\([0-9]*\)/\2x8 \1/g; s/ \([0-9]\)/, \1/g') nodes (200 GPUs)"
-echo "  workload: $JOBS jobs (seed $SEED), policy hare, time scale $scale (1 s = $scale profile s)"
+echo "Hare demo: hared and 25 agents with 8 emulated GPUs each, on loopback"
+echo "  cluster:  $(echo "$NODES" | sed 's/\([A-Z0-9]*\):\([0-9]*\)/\2x8 \1/g; s/ \([0-9]\)/, \1/g') (200 GPUs)"
+awk -F, 'NR > 1 { n[$6]++; last = $1 }
+	END { printf "  workload: %d jobs (1/2/4/8 GPUs: %d/%d/%d/%d), 30-80 min on a V100, " \
+		"arriving over %.0f s\n", NR - 1, n[1], n[2], n[4], n[8], last }' "$tmp/trace.csv"
+echo "  policy hare, time scale $scale: 1 s of wall time is $scale s of profile time"
 echo
 
 # 2. The daemon and the agents.
@@ -97,13 +127,13 @@ cluster_key_file = $tmp/key
 profiles = $src/workloads/profiles
 policy = hare
 time_scale = $scale
-replan_debounce_ms = 5
+replan_debounce_ms = $DEBOUNCE_MS
 port_file = $tmp/ports
 log_level = ${HARE_DEMO_LOG_LEVEL:-info}
 EOF
 "$hared" --config "$tmp/hared.conf" >"$tmp/hared.log" 2>&1 &
 hared_pid=$!
-for _ in $(seq 200); do [ -s "$tmp/ports" ] && break; sleep 0.02; done
+for _ in $(seq 250); do [ -s "$tmp/ports" ] && break; sleep 0.02; done
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports" 2>/dev/null)
 [ -n "$port" ] || { tail -5 "$tmp/hared.log" >&2; echo "demo: hared did not start" >&2; exit 1; }
 cat >"$tmp/agent.conf" <<EOF
@@ -111,30 +141,37 @@ cat >"$tmp/agent.conf" <<EOF
 daemon = 127.0.0.1:$port
 cluster_key_file = $tmp/key
 worker = $worker
-report_interval_ms = 20
+report_interval_ms = $REPORT_MS
 log_level = warn
 EOF
 
 node_count() { "$harectl" nodes -o json 2>/dev/null | grep -c '"name"' || true; }
+# registered NAME N: hared logs "node=NAME agent=N up" at info level and
+# below; otherwise ask it how many nodes it has.
+registered() {
+	case "${HARE_DEMO_LOG_LEVEL:-info}" in
+	info | debug) grep -q "node=$1 agent=$2 up" "$tmp/hared.log" ;;
+	*) [ "$(node_count)" -ge "$2" ] ;;
+	esac
+}
 i=0
 for n in $NODES; do
-	type=${n%%:*}
 	for k in $(seq "${n##*:}"); do
 		i=$((i + 1))
-		name=$(echo "$type" | tr 'A-Z' 'a-z')-$k
+		name=$(lower "${n%%:*}")-$k
 		mkdir -p "$tmp/agents/$name"
 		# Emulated workers sleep each round against absolute deadlines; a
 		# 10 ms timer slack (inherited by the agent's workers) lets them
-		# wake less often, and costs at most 10 ms at a lease's end.
+		# wake less often, and delays a lease's end by at most 10 ms.
 		(
 			echo 10000000 >"/proc/$BASHPID/timerslack_ns" 2>/dev/null || true
-			exec "$agent" --config "$tmp/agent.conf" --node "$name" --gpus "$type:8" \
+			exec "$agent" --config "$tmp/agent.conf" --node "$name" --gpus "${n%%:*}:8" \
 				--work-dir "$tmp/agents/$name"
 		) >"$tmp/agents/$name.log" 2>&1 &
 		agent_pids+=($!)
 		# One at a time, so the daemon numbers the nodes in the order of
 		# the cluster file, as the simulator does.
-		for _ in $(seq 250); do [ "$(node_count)" -ge $i ] && break; sleep 0.02; done
+		for _ in $(seq 500); do registered "$name" $i && break; sleep 0.01; done
 	done
 done
 [ "$(node_count)" -eq 25 ] || { echo "demo: only $(node_count) of 25 agents registered" >&2; exit 1; }
@@ -164,7 +201,7 @@ run_us=$(now_us)
 done_count() { "$harectl" queue --all -o json 2>/dev/null | grep -c '"state":"DONE"' || true; }
 snap_at=($((WALL_TARGET_S / 5)) $((WALL_TARGET_S * 2 / 5)) $((WALL_TARGET_S * 3 / 5)))
 snap=0
-limit_s=$((WALL_TARGET_S * 2))
+limit_s=$((WALL_TARGET_S * 4 / 3))
 while :; do
 	el=$((($(now_us) - run_us) / 1000000))
 	d=$(done_count)
@@ -177,15 +214,16 @@ while :; do
 		snap=$((snap + 1))
 		q=$("$harectl" queue 2>/dev/null || true)
 		echo "--- harectl queue at ${el}s ($d of $JOBS jobs done)"
-		printf "%s\n" "$q" | sed -n 1,13p
-		more=$(($(echo "$q" | wc -l) - 13))
-		[ $more -gt 0 ] && echo "... and $more more"
+		printf '%s\n' "$q" | sed -n 1,13p
+		more=$(($(printf '%s\n' "$q" | wc -l) - 13))
+		[ $more -le 0 ] || echo "... and $more more"
 		echo
 	fi
-	sleep 0.25
+	sleep 0.5
 done
+run_s=$(since "$run_us")
 wait "$submit_pid"
-run_s=$(awk -v a="$run_us" -v b="$(now_us)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+submit_pid=""
 for f in "$tmp"/submit/*; do
 	grep -qx '[0-9][0-9]*' "$f" || { echo "demo: submit ${f##*/}: $(cat "$f")" >&2; exit 1; }
 done
@@ -194,14 +232,15 @@ done
 # 5. Measured against simulated, per job and in total.
 awk -v scale="$scale" -f "$here/compare.awk" "$tmp/sim/hare/jobs.csv" "$tmp/queue.json" \
 	>"$tmp/compare.txt"
-echo "All $JOBS jobs done in ${run_s}s of wall time (times below in profile seconds)."
+echo "All $JOBS jobs done after ${run_s}s (demo wall time $(since "$start_us")s). Times in" \
+	"profile seconds (wall x $scale):"
 echo
 sed -n '/^SUMMARY/,/^END/p' "$tmp/compare.txt" | sed '1d;$d'
 err=$(sed -n 's/^ERROR //p' "$tmp/compare.txt")
 if [ -n "${HARE_DEMO_JOBS:-}" ] || awk -v e="$err" 'BEGIN { exit !(e > 5) }'; then
 	echo
+	echo "Per job (start relative to the first arrival; rst: lease restarts):"
 	sed -n '/^JOBS/,/^END/p' "$tmp/compare.txt" | sed '1d;$d'
 fi
 echo
 sed -n 's/^LINE //p' "$tmp/compare.txt"
-echo "(demo wall time $(awk -v a="$start_us" -v b="$(now_us)" 'BEGIN { printf "%.0f", (b - a) / 1e6 }')s)"
