@@ -22,10 +22,34 @@ py=$(python3 -c 'import sys; print(sys.executable)')
 
 tmp=$(mktemp -d)
 pids=()
+# Workers run in their agent's work dir ($tmp/wN), in sessions of their own:
+# they are found by that directory, so other clusters on the machine do not
+# count (shell builtins only: this runs while waiting).
+in_work_dir() {
+	local w
+	for w in "$tmp"/w*; do [ "$1/cwd" -ef "$w" ] && return 0; done
+	return 1
+}
+# workers_of JOB: how many of this test's workers of JOB run.
+workers_of() {
+	local n=0 p args
+	for p in /proc/[0-9]*; do
+		in_work_dir "$p" || continue
+		mapfile -d '' args <"$p/cmdline" 2>/dev/null || continue
+		case " ${args[*]} " in *" --job=$1 --lease="*) n=$((n + 1)) ;; esac
+	done
+	echo "$n"
+}
+kill_workers() {
+	local p
+	for p in /proc/[0-9]*; do
+		in_work_dir "$p" && kill -9 "${p#/proc/}" 2>/dev/null
+	done
+}
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	pkill -f -- "--work-dir=$tmp" 2>/dev/null
+	kill_workers
 	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -190,11 +214,11 @@ fi
 # 3. Cancel stops a running job's workers.
 long=$(submit --model transformer --gpus 4 --rounds 1000000 --name long)
 wait_for 10 "the long job to run" running_with_progress "$long"
-n=$(pgrep -fc -- "--job=$long --lease" || true)
+n=$(workers_of "$long")
 [ "$n" -ge 1 ] || fail "no hare-worker found for running job $long"
 "$harectl" cancel "$long" >/dev/null || fail "cancel $long"
 state_is "$long" CANCELLED || fail "job $long is $(field "$long" state) after cancel"
-no_workers() { ! pgrep -f -- "--job=$long --lease" >/dev/null; }
+no_workers() { [ "$(workers_of "$long")" = 0 ]; }
 wait_for 8 "job $long's workers to exit" no_workers && echo "ok: cancel stopped $n workers of job $long"
 
 # 4. Restart: SIGTERM and start again; nothing is lost and the running job

@@ -24,13 +24,28 @@ py=$(python3 -c 'import sys; print(sys.executable)')
 tmp=$(mktemp -d)
 pids=()
 declare -A apid
-# Workers run in their agent's work dir, in sessions of their own: find
-# them by that directory, so nothing outside this test is touched.
-kill_workers() {
+# Workers run in their agent's work dir ($tmp/wN), in sessions of their own:
+# they are found by that directory, so other clusters on the machine do not
+# count (shell builtins only: this runs while waiting).
+in_work_dir() {
+	local w
+	for w in "$tmp"/w*; do [ "$1/cwd" -ef "$w" ] && return 0; done
+	return 1
+}
+# workers_of JOB: how many of this test's workers of JOB run.
+workers_of() {
+	local n=0 p args
 	for p in /proc/[0-9]*; do
-		case "$(readlink "$p/cwd" 2>/dev/null)" in
-		"$tmp"/*) kill -9 "${p#/proc/}" 2>/dev/null ;;
-		esac
+		in_work_dir "$p" || continue
+		mapfile -d '' args <"$p/cmdline" 2>/dev/null || continue
+		case " ${args[*]} " in *" --job=$1 --lease="*) n=$((n + 1)) ;; esac
+	done
+	echo "$n"
+}
+kill_workers() {
+	local p
+	for p in /proc/[0-9]*; do
+		in_work_dir "$p" && kill -9 "${p#/proc/}" 2>/dev/null
 	done
 }
 cleanup() {
@@ -96,23 +111,27 @@ wait_for() {
 	return 1
 }
 
-# field JOB KEY: one JobInfo field (empty if missing).
-field() {
+# info JOB: "STATE ROUNDS_DONE RESTARTS PLACEMENT", the placement as sorted
+# node/index/type*tasks words, in one request (read st rd rs pl <<<...).
+info() {
 	"$harectl" show "$1" -o json 2>/dev/null | "$py" -c '
 import json, sys
-print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2"
+j = json.load(sys.stdin)
+p = sorted("%s/%d/%s*%d" % (g["node"], g["gpu_index"], g["gpu_type"], g["tasks"])
+           for g in j.get("placement", []))
+print(j.get("state", "?"), j.get("rounds_done", 0), j.get("restarts", 0), " ".join(p))'
 }
 
-# placement JOB: its GPUs as sorted "node/index/type*tasks".
-placement() {
-	"$harectl" show "$1" -o json 2>/dev/null | "$py" -c '
-import json, sys
-p = json.load(sys.stdin).get("placement", [])
-print(" ".join(sorted("%s/%d/%s*%d" % (g["node"], g["gpu_index"], g["gpu_type"], g["tasks"]) for g in p)))'
+running_with_progress() {
+	local st rd rs pl
+	read -r st rd rs pl <<<"$(info "$1")"
+	[ "$st" = RUNNING ] && [ "$rd" -gt 0 ]
 }
-
-running_with_progress() { [ "$(field "$1" state)" = RUNNING ] && [ "$(field "$1" rounds_done)" -gt 0 ]; }
-progress_beyond() { [ "$(field "$1" rounds_done)" -gt "$2" ]; }
+progress_beyond() {
+	local st rd rs pl
+	read -r st rd rs pl <<<"$(info "$1")"
+	[ "$rd" -gt "$2" ]
+}
 log_after() { tail -n +"$(($1 + 1))" "$tmp/hared.log"; }
 log_has() { log_after "$1" | grep -qE "$2"; }
 
@@ -136,8 +155,8 @@ wide=$("$harectl" submit --model resnet50 --gpus 4 --min-gpus 4 --gpu-types V100
 split=$("$harectl" submit --model lm --gpus 3 --min-gpus 2 --max-gpus 2 --gpu-types T4 \
 	--rounds 2000000 --name split) || fail "submit split"
 wait_for 10 "both jobs to run" eval "running_with_progress $wide && running_with_progress $split"
-pw=$(placement "$wide")
-ps=$(placement "$split")
+read -r _ _ _ pw <<<"$(info "$wide")"
+read -r _ _ _ ps <<<"$(info "$split")"
 case "$pw" in *node1/*node2/*) ;; *) fail "job $wide is not on node1 and node2: $pw" ;; esac
 [ "$(echo "$ps" | grep -o '\*[0-9]*' | sort | tr -d '\n')" = "*1*2" ] ||
 	fail "job $split should run 2+1 tasks on two T4: $ps"
@@ -152,18 +171,20 @@ mark=$(wc -l <"$tmp/hared.log")
 kill -TERM "${apid[2]}"
 wait "${apid[2]}"
 log_has "$mark" "job=$wide lease=$lease_w waits up to" || fail "job $wide did not wait for node2"
-[ "$(field "$wide" state)" = RUNNING ] || fail "job $wide is $(field "$wide" state) while node2 is away"
+read -r st _ _ _ <<<"$(info "$wide")"
+[ "$st" = RUNNING ] || fail "job $wide is $st while node2 is away"
 start_agent 2 V100:2
 wait_for 10 "job $wide to go on" log_has "$mark" "job=$wide lease=$lease_w goes on"
-r1=$(field "$wide" rounds_done)
+read -r _ r1 _ _ <<<"$(info "$wide")"
 wait_for 10 "job $wide to progress after the agent restart" progress_beyond "$wide" "$((r1 + 1000))"
 grep -q "task adopt job=$wide lease=$lease_w" "$tmp/agent2.log" || fail "node2 did not adopt its worker"
 grep -h "reason=" "$tmp"/agent*.log | grep -q "job=$wide " && fail "a worker of job $wide was stopped"
 log_has "$mark" "job=$wide lease=[0-9]* (start|requeue|node-down|preempt)" &&
 	fail "job $wide changed lease across the agent restart"
-[ "$(field "$wide" restarts)" = 0 ] || fail "job $wide counts $(field "$wide" restarts) restarts"
-[ "$(placement "$wide")" = "$pw" ] || fail "job $wide moved: $pw -> $(placement "$wide")"
-[ $failures -eq 0 ] && echo "ok: agent restart kept job $wide's lease; $r1 -> $(field "$wide" rounds_done) rounds"
+read -r st rd rs pl <<<"$(info "$wide")"
+[ "$rs" = 0 ] || fail "job $wide counts $rs restarts"
+[ "$pl" = "$pw" ] || fail "job $wide moved: $pw -> $pl"
+[ $failures -eq 0 ] && echo "ok: agent restart kept job $wide's lease; $r1 -> $rd rounds"
 
 # 2. hared restarts: both leases are adopted as they run, as soon as every
 # rank is back (well within the grace period).
@@ -178,12 +199,12 @@ took=$(($(date +%s) - t1))
 log_has "$mark" "job=$wide lease=$lease_w adopted ranks=4" || fail "job $wide not adopted with its lease"
 log_has "$mark" "job=$split lease=$lease_s adopted ranks=2" || fail "job $split not adopted with its lease"
 log_has "$mark" "guessed" && fail "an adoption guessed GPUs or tasks"
-[ "$(placement "$wide")" = "$pw" ] || fail "job $wide adopted on $(placement "$wide"), ran on $pw"
-[ "$(placement "$split")" = "$ps" ] || fail "job $split adopted on $(placement "$split"), ran on $ps"
-for j in "$wide" "$split"; do
-	[ "$(field "$j" restarts)" = 0 ] || fail "job $j restarted after the daemon restart"
-done
-r2=$(field "$split" rounds_done)
+read -r st rd rs pl <<<"$(info "$wide")"
+[ "$pl" = "$pw" ] || fail "job $wide adopted on $pl, ran on $pw"
+[ "$st $rs" = "RUNNING 0" ] || fail "job $wide is $st with $rs restarts after the daemon restart"
+read -r st r2 rs pl <<<"$(info "$split")"
+[ "$pl" = "$ps" ] || fail "job $split adopted on $pl, ran on $ps"
+[ "$st $rs" = "RUNNING 0" ] || fail "job $split is $st with $rs restarts after the daemon restart"
 wait_for 10 "job $split to progress after the daemon restart" progress_beyond "$split" "$((r2 + 1000))"
 log_has "$mark" "job=($wide|$split) lease=[0-9]* (start|requeue|preempt)" &&
 	fail "a job changed lease across the daemon restart"
@@ -191,8 +212,10 @@ grep -h "reason=" "$tmp"/agent*.log | grep -qE "job=($wide|$split) " && fail "a 
 [ $failures -eq 0 ] && echo "ok: hared restart adopted both leases exactly in ${took}s (grace ${grace}s)"
 
 # 3. Cancel: the adopted workers stop.
+[ "$(workers_of "$wide")" = 4 ] && [ "$(workers_of "$split")" = 2 ] ||
+	fail "expected 4 + 2 workers, found $(workers_of "$wide") + $(workers_of "$split")"
 "$harectl" cancel "$wide" "$split" >/dev/null || fail "cancel"
-no_workers() { ! pgrep -f -- "--job=($wide|$split) --lease=($lease_w|$lease_s) " >/dev/null; }
+no_workers() { [ "$(workers_of "$wide")" = 0 ] && [ "$(workers_of "$split")" = 0 ]; }
 wait_for 8 "the workers to exit" no_workers
 
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
