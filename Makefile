@@ -15,7 +15,7 @@ DEPS = cmake make gcc pkg-config libinih-dev libglpk-dev libcmocka-dev \
 all: build
 
 help:
-	@echo "make demo   install dependencies, build, run the demo on the paper-200 cluster"
+	@echo "make demo   install dependencies, build, run hared + 25 emulated agents on loopback and compare with hare-sim"
 	@echo "make test   install dependencies, build (plain and ASan+UBSan), run every test"
 	@echo "make build  build into $(BUILD)/"
 	@echo "make bench  run the benchmarks (tables on stdout)"

@@ -1,12 +1,3 @@
-node_count() { "$harectl" nodes -o json 2>/dev/null | grep -c '"name"' || true; }
-# registered NAME: the daemon logs "node=NAME agent=N up" (info level and
-# up), else ask it.
-registered() {
-	case "${HARE_DEMO_LOG_LEVEL:-info}" in
-	info | debug) grep -q "node=$1 agent=[0-9]* up" "$tmp/hared.log" ;;
-	*) [ "$(node_count)" -ge "$2" ] ;;
-	esac
-}
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The demo: hared and 25 emulated 8-GPU agents on loopback run 60 generated
@@ -30,8 +21,7 @@ for b in "$hared" "$agent" "$worker" "$harectl" "$sim"; do
 	[ -x "$b" ] || { echo "demo: $b not built (run make build)" >&2; exit 1; }
 done
 
-# The cluster: 25 nodes of 8 GPUs, the four types of paper-200.ini (in the
-# profile's type order, which is also the order the nodes register in).
+# The cluster: 25 nodes of 8 GPUs of the four types of paper-200.ini.
 NODES="K80:7 P100:6 T4:6 V100:6"	# 56 + 48 + 48 + 48 = 200 GPUs
 # The workload (deploy/demo/workload.awk): the generator's sizes, models,
 # weights and Poisson arrivals; durations on one V100 per task of
@@ -87,9 +77,8 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
-now_us() { echo "${EPOCHREALTIME/./}"; }
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
 since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
-lower() { echo "$1" | tr 'A-Z' 'a-z'; }
 start_us=$(now_us)
 export HARE_SOCKET="$tmp/hared.sock"
 
@@ -99,8 +88,9 @@ awk -v seed=$SEED -v jobs=$JOBS -v load=$LOAD -v gpus=200 \
 	"$src/workloads/profiles/models.csv" "$src/workloads/profiles/throughput.csv" \
 	>"$tmp/trace.csv"
 for n in $NODES; do
+	t=${n%%:*}
 	printf '[%s]\ntype = %s\nnodes = %s\ngpus_per_node = 8\nname_prefix = %s-\n\n' \
-		"$(lower "${n%%:*}")" "${n%%:*}" "${n##*:}" "$(lower "${n%%:*}")"
+		"${t,,}" "$t" "${n##*:}" "${t,,}"
 done >"$tmp/cluster.ini"
 "$sim" --cluster "$tmp/cluster.ini" --trace "$tmp/trace.csv" --profiles "$src/workloads/profiles" \
 	--policies hare --out "$tmp/sim" --no-bound --quiet >/dev/null
@@ -108,10 +98,12 @@ scale=$(awk -F, -v t=$WALL_TARGET_S 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] =
 	$c["finish_s"] > m { m = $c["finish_s"] } END { printf "%.0f", m / t }' "$tmp/sim/hare/jobs.csv")
 
 echo "Hare demo: hared and 25 agents with 8 emulated GPUs each, on loopback"
-echo "  cluster:  $(echo "$NODES" | sed 's/\([A-Z0-9]*\):\([0-9]*\)/\2x8 \1/g; s/ \([0-9]\)/, \1/g') (200 GPUs)"
-awk -F, 'NR > 1 { n[$6]++; last = $1 }
-	END { printf "  workload: %d jobs (1/2/4/8 GPUs: %d/%d/%d/%d), 30-80 min on a V100, " \
-		"arriving over %.0f s\n", NR - 1, n[1], n[2], n[4], n[8], last }' "$tmp/trace.csv"
+nodes=$(echo "$NODES" | sed 's/\([A-Z0-9]*\):\([0-9]*\)/\2x8 \1/g; s/ \([0-9]\)/, \1/g')
+echo "  cluster:  $nodes (200 GPUs)"
+awk -F, -v lo=$DUR_LO -v hi=$DUR_HI 'NR > 1 { n[$6]++; last = $1 }
+	END { printf "  workload: %d jobs (1/2/4/8 GPUs: %d/%d/%d/%d), %.0f-%.0f min on a V100, " \
+		"arriving over %.0f s\n", NR - 1, n[1], n[2], n[4], n[8], 10 ^ lo, 10 ^ hi, last }' \
+	"$tmp/trace.csv"
 echo "  policy hare, time scale $scale: 1 s of wall time is $scale s of profile time"
 echo
 
@@ -145,36 +137,41 @@ report_interval_ms = $REPORT_MS
 log_level = warn
 EOF
 
-node_count() { "$harectl" nodes -o json 2>/dev/null | grep -c '"name"' || true; }
-# registered NAME N: hared logs "node=NAME agent=N up" at info level and
-# below; otherwise ask it how many nodes it has.
-registered() {
-	case "${HARE_DEMO_LOG_LEVEL:-info}" in
-	info | debug) grep -q "node=$1 agent=$2 up" "$tmp/hared.log" ;;
-	*) [ "$(node_count)" -ge "$2" ] ;;
-	esac
-}
-i=0
+mkdir "$tmp/agents"
 for n in $NODES; do
-	for k in $(seq "${n##*:}"); do
-		i=$((i + 1))
-		name=$(lower "${n%%:*}")-$k
-		mkdir -p "$tmp/agents/$name"
+	t=${n%%:*}
+	for ((k = 1; k <= ${n##*:}; k++)); do
+		name=${t,,}-$k
 		# Emulated workers sleep each round against absolute deadlines; a
 		# 10 ms timer slack (inherited by the agent's workers) lets them
 		# wake less often, and delays a lease's end by at most 10 ms.
 		(
+			mkdir -p "$tmp/agents/$name"
 			echo 10000000 >"/proc/$BASHPID/timerslack_ns" 2>/dev/null || true
-			exec "$agent" --config "$tmp/agent.conf" --node "$name" --gpus "${n%%:*}:8" \
+			exec "$agent" --config "$tmp/agent.conf" --node "$name" --gpus "$t:8" \
 				--work-dir "$tmp/agents/$name"
 		) >"$tmp/agents/$name.log" 2>&1 &
 		agent_pids+=($!)
-		# One at a time, so the daemon numbers the nodes in the order of
-		# the cluster file, as the simulator does.
-		for _ in $(seq 500); do registered "$name" $i && break; sleep 0.01; done
 	done
 done
-[ "$(node_count)" -eq 25 ] || { echo "demo: only $(node_count) of 25 agents registered" >&2; exit 1; }
+# The agents register in any order: hare's placement depends on the types
+# and free GPUs of the nodes, not on their order (hare-sim gives the same
+# schedule for any order of these nodes).
+node_count() { "$harectl" nodes -o json 2>/dev/null | grep -c '"up":true' || true; }
+# hared exits on SIGINT too: a Ctrl-C that reached only a child harectl (bash
+# then skips its own INT trap) still ends the demo here.
+alive() {
+	kill -0 "$hared_pid" 2>/dev/null && return 0
+	echo "demo: hared is gone (interrupted?)" >&2
+	exit 1
+}
+for _ in $(seq 300); do
+	alive
+	[ "$(node_count)" -ge 25 ] && break
+	sleep 0.05
+done
+n=$(node_count)
+[ "$n" -eq 25 ] || { echo "demo: only $n of 25 agents registered" >&2; exit 1; }
 
 # 3. Submit each job at its arrival time / scale, in the background; each
 # submission runs on its own, so a slow one does not delay the next.
@@ -182,11 +179,14 @@ awk -F, -v s="$scale" 'NR > 1 { printf "%.0f,%s\n", $1 / s * 1e6, $0 }' "$tmp/tr
 	>"$tmp/due.csv"
 mkdir -p "$tmp/submit"
 submit_jobs() {
-	local t0 due arrival name model lo hi tasks rounds weight delay
-	t0=$(now_us)
+	local t0 due arrival name model lo hi tasks rounds weight delay s
+	t0=${EPOCHREALTIME//[!0-9]/}
 	while IFS=, read -r due arrival name model lo hi tasks rounds weight; do
-		delay=$((t0 + due - $(now_us)))
-		[ $delay -gt 0 ] && sleep "$(printf "%d.%06d" $((delay / 1000000)) $((delay % 1000000)))"
+		delay=$((t0 + due - ${EPOCHREALTIME//[!0-9]/}))
+		if [ $delay -gt 0 ]; then
+			printf -v s '%d.%06d' $((delay / 1000000)) $((delay % 1000000))
+			sleep "$s"
+		fi
 		"$harectl" submit --name "$name" --model "$model" --gpus "$tasks" --min-gpus "$lo" \
 			--max-gpus "$hi" --rounds "$rounds" --weight "$weight" \
 			>"$tmp/submit/$name" 2>&1 &
@@ -203,6 +203,7 @@ snap_at=($((WALL_TARGET_S / 5)) $((WALL_TARGET_S * 2 / 5)) $((WALL_TARGET_S * 3 
 snap=0
 limit_s=$((WALL_TARGET_S * 4 / 3))
 while :; do
+	alive
 	el=$((($(now_us) - run_us) / 1000000))
 	d=$(done_count)
 	[ "$d" -ge $JOBS ] && break

@@ -89,7 +89,15 @@ END {
 		printf "  %-6s %-14s %5d %3d | %9.0f %9.0f %4d | %9.0f %9.0f %4d | %+6.1f%%\n", n,
 		       s_model[n], s_tasks[n], s_w[n], s_start[n], s_jct[n], s_rst[n],
 		       (m_start[n] - t0) * scale, m_jct[n], m_rst[n], pct(m_jct[n], s_jct[n])
+		# least squares of the extra wall time on the measured restarts
+		x = m_rst[n]; y = (m_jct[n] - s_jct[n]) / scale
+		lx += x; ly += y; lxx += x * x; lxy += x * y
 	}
+	d = njobs * lxx - lx * lx
+	if (d > 0)
+		printf "  measured - simulated JCT, in wall time: %.2f s per job + %.3f s per " \
+		       "restart (least squares)\n", (ly - (njobs * lxy - lx * ly) / d * lx) / njobs,
+		       (njobs * lxy - lx * ly) / d
 	print "END"
 	e = pct(mwjct, swjct)
 	printf "ERROR %.2f\n", e < 0 ? -e : e
