@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 # Debian packages the build, the test suite and the evaluation (gnuplot) need.
-DEPS = cmake make gcc pkg-config libinih-dev libglpk-dev libcmocka-dev \
+DEPS = cmake make gcc g++ pkg-config libinih-dev libglpk-dev libcmocka-dev \
 	protobuf-c-compiler libprotobuf-c-dev libuv1-dev libsqlite3-dev libssl-dev libsystemd-dev uthash-dev \
 	gnuplot-nox
 

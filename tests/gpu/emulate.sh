@@ -8,6 +8,8 @@
 # column-major cuBLAS, the executor and the engine's round logic; it cannot
 # check anything about real GPUs (timing, concurrency, memory, NCCL).
 # Usage (from the source root): tests/gpu/emulate.sh [SECTION [ROUNDS]]
+#        tests/gpu/emulate.sh lib DIR   (DIR/libhare_worker_cuda.so, emulated,
+#        for hare-worker --lib: the real mode's loop on the CPU)
 set -eu
 src=$(pwd)
 [ -f "$src/workloads/cuda/cuda_net.cu" ] || { echo "run from the source root"; exit 2; }
@@ -19,6 +21,13 @@ for f in cuda_kernels cuda_net cuda_engine; do
 	perl -pe 's/(\w+)<<<(.+?)>>>\(/emu_launch($2, $1)(/g' \
 		"$src/workloads/cuda/$f.cu" >"$tmp/$f.cpp"
 done
+if [ "${1:-}" = lib ]; then
+	out=$(cd "${2:?usage: emulate.sh lib DIR}" && pwd)
+	flags=(-O1 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -D__CUDACC__ -Wall -Wno-unused-function -Wno-unused-parameter)
+	g++ -std=c++17 -shared "${flags[@]}" -I"$src/tests/gpu/emu" -I"$src/workloads/cuda" -I"$src/workloads" \
+		-I"$src/common" "$tmp"/*.cpp "$src/tests/gpu/emu/emu.cpp" -o "$out/libhare_worker_cuda.so"
+	exit 0
+fi
 inc=(-I"$src/tests/gpu/emu" -I"$src/workloads/cuda" -I"$src/workloads" -I"$src/common" -I"$src")
 flags=(-O1 -g -D_GNU_SOURCE -D__CUDACC__ -Wall -Wno-unused-function -Wno-unused-parameter)
 objs=()

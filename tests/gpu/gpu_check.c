@@ -29,7 +29,7 @@ static int failures;
 static const struct { const char *model, *kv; } tiny[] = {
 	{ "resnet18", "batch=4,image=16,width=8,blocks=1-1,classes=5" },
 	{ "resnet50", "batch=2,image=16,patch=4,width=8,blocks=2,classes=5" },
-	{ "yolov3", "batch=2,image=16,patch=2,width=4,blocks=1-0-1,classes=5" },
+	{ "yolov3", "batch=8,image=16,patch=2,width=4,blocks=1-0-1,classes=5" },
 	{ "transformer", "batch=3,vocab=50,seq=12,dim=32,heads=4,ff=64,layers=2,classes=20" },
 	{ "bert", "batch=2,vocab=40,seq=16,dim=16,heads=2,ff=32,layers=1,classes=2" },
 	{ "lm", "batch=4,vocab=60,seq=7,hidden=24,layers=2,classes=60" },
@@ -166,7 +166,8 @@ static void grad_layer(const struct proxy_layer *l, const char *name)
 	proxy_net_free(&net);
 }
 
-static void section_grad(void)
+/* Every kind of layer alone (several convolution shapes). */
+static void grad_layers(void)
 {
 	static const uint32_t convs[][6] = {	/* side, cin, cout, k, stride, pad */
 		{ 12, 3, 16, 3, 1, 1 }, { 12, 8, 16, 3, 2, 1 }, { 16, 3, 8, 4, 4, 0 }, { 8, 8, 8, 1, 1, 0 },
@@ -216,6 +217,13 @@ static void section_grad(void)
 	l = (struct proxy_layer){ .op = PROXY_OP_XENT, .rows = 33, .in = 1000, .out = 1000,
 				  .in_size = 33000, .out_size = 1, .save_size = 33, .need_dx = true };
 	grad_layer(&l, "cross-entropy 1000 classes");
+}
+
+/* Tiny whole models (residual branches, the executor, the head). */
+static void grad_models(void)
+{
+	char name[64];
+
 	for (size_t i = 0; i < NTINY; i++) {
 		struct proxy_spec s;
 		struct proxy_net net;
@@ -228,6 +236,12 @@ static void section_grad(void)
 		grad_check(&net, name, true);
 		proxy_net_free(&net);
 	}
+}
+
+static void section_grad(void)
+{
+	grad_layers();
+	grad_models();
 }
 
 /* Open the engine on one GPU for a model (sizes overridden by kv). */

@@ -627,8 +627,10 @@ void cu_k_sgd(cudaStream_t st, struct cu_net *c, float lr, float momentum, float
 	const float *scale = c->one;
 
 	if (clip > 0) {
-		k_sqnorm<<<CU_NORM_BLOCKS, T, 0, st>>>(c->grads, n, c->norm_partial);
-		k_clip_scale<<<1, T, 0, st>>>(c->norm_partial, CU_NORM_BLOCKS, clip, c->clip_scale);
+		unsigned nb = cu_grid(n) < CU_NORM_BLOCKS ? cu_grid(n) : CU_NORM_BLOCKS;
+
+		k_sqnorm<<<nb, T, 0, st>>>(c->grads, n, c->norm_partial);
+		k_clip_scale<<<1, T, 0, st>>>(c->norm_partial, nb, clip, c->clip_scale);
 		scale = c->clip_scale;
 	}
 	k_sgd<<<cu_grid(n), T, 0, st>>>(c->params, c->mom, c->grads, n, lr, momentum, scale);
