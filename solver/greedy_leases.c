@@ -42,6 +42,9 @@ struct lease_ctx {
 	uint32_t *stamp;	/* per GPU, query marks */
 	uint32_t stamp_now;
 	uint32_t *owner;	/* per GPU: protected for this job index + 1, 0 none */
+	uint32_t *holder;	/* per GPU: running job index + 1 holding it and not
+				 * yet planned (0 none); such GPUs are taken last */
+	uint32_t placing;	/* job index + 1 being placed */
 	uint32_t *pick;		/* scratch: chosen GPUs */
 	uint16_t *ptasks;
 };
@@ -206,6 +209,7 @@ static void lease_ctx_free(struct lease_ctx *x)
 	free(x->pick);
 	free(x->ptasks);
 	free(x->owner);
+	free(x->holder);
 }
 
 static int lease_ctx_alloc(struct lease_ctx *x)
@@ -226,10 +230,11 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->stamp = calloc(ng, sizeof(uint32_t));
 	x->pick = calloc(3 * (size_t)ng, sizeof(uint32_t));
 	x->owner = calloc(ng, sizeof(uint32_t));
+	x->holder = calloc(ng, sizeof(uint32_t));
 	x->ptasks = calloc(ng, sizeof(uint16_t));
 	if (!x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
 	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
-	    !x->ptasks || !x->owner)
+	    !x->ptasks || !x->owner || !x->holder)
 		return -ENOMEM;
 	return 0;
 }
@@ -269,7 +274,25 @@ static int lease_ctx_init(struct lease_ctx *x)
 	for (uint32_t n = 0; n < c->nnodes; n++)
 		for (uint32_t t = 0; t < x->nt; t++)
 			bk_link(x, n, t);
+	for (uint32_t i = 0; i < x->snap->njobs; i++) {
+		const struct sched_job *j = &x->snap->jobs[i];
+
+		if (!sched_job_is_running(j))
+			continue;
+		for (uint32_t k = 0; k < j->nheld; k++)
+			if (j->held_gpus[k] < c->ngpus)
+				x->holder[j->held_gpus[k]] = i + 1;
+	}
 	return 0;
+}
+
+/* Preference of a free GPU for the job being placed: 0 its own, 1 nobody's,
+ * 2 held by a running job planned later (taking it would move that job). */
+static unsigned lease_gpu_class(const struct lease_ctx *x, uint32_t g)
+{
+	if (x->holder[g] == 0)
+		return 1;
+	return x->holder[g] == x->placing ? 0 : 2;
 }
 
 static bool lease_type_ok(const struct lease_ctx *x, const struct sched_job *j, uint32_t t)
@@ -296,16 +319,17 @@ static int32_t lease_best_fit(const struct lease_ctx *x, uint32_t t, uint32_t k)
 	return -1;
 }
 
-/* Up to k free-now GPUs of type t (any usable type for t == nt-1) on node. */
-static uint32_t lease_pick_node(const struct lease_ctx *x, const struct sched_job *j, uint32_t node,
-				uint32_t t, uint32_t k, uint32_t *out, uint32_t nout)
+/* Up to k free-now GPUs of type t (any usable type for t == nt-1) on node,
+ * of preference class <= maxcls (lease_gpu_class). */
+static uint32_t lease_pick_node_cls(const struct lease_ctx *x, const struct sched_job *j, uint32_t node,
+				    uint32_t t, uint32_t k, unsigned maxcls, uint32_t *out, uint32_t nout)
 {
 	uint32_t first = x->node_first[node], end = first + x->node_n[node];
 
 	for (uint32_t g = first; g < end && nout < k; g++) {
 		uint32_t gt = x->c->gpus[g].type;
 
-		if (!x->free_now[g] || x->stamp[g] == x->stamp_now)
+		if (!x->free_now[g] || x->stamp[g] == x->stamp_now || lease_gpu_class(x, g) > maxcls)
 			continue;
 		if (t == x->nt - 1 ? j->perf.compute_s[gt] <= 0 : gt != t)
 			continue;
@@ -315,14 +339,60 @@ static uint32_t lease_pick_node(const struct lease_ctx *x, const struct sched_jo
 	return nout;
 }
 
-/* k free-now GPUs of type t over as few nodes as possible (fullest first). */
+/* Up to k free-now GPUs of type t on node: the job's own first, then
+ * nobody's, then those of running jobs planned later. */
+static uint32_t lease_pick_node(const struct lease_ctx *x, const struct sched_job *j, uint32_t node,
+				uint32_t t, uint32_t k, uint32_t *out, uint32_t nout)
+{
+	for (unsigned cls = 0; cls <= 2 && nout < k; cls++)
+		nout = lease_pick_node_cls(x, j, node, t, k, cls, out, nout);
+	return nout;
+}
+
+/* k free-now GPUs of type t over as few nodes as possible (fullest first),
+ * in passes: the job's own GPUs, then nobody's, then other running jobs'. */
 static uint32_t lease_pick_spread(const struct lease_ctx *x, const struct sched_job *j, uint32_t t,
 				  uint32_t k, uint32_t *out, uint32_t nout)
 {
-	for (uint32_t c = x->maxc; c-- > 1 && nout < k;)
-		for (int32_t s = x->bk_head[t * x->maxc + c]; s >= 0 && nout < k; s = x->bk_next[s])
-			nout = lease_pick_node(x, j, bk_node(x, s), t, k, out, nout);
+	for (unsigned cls = 0; cls <= 2 && nout < k; cls++)
+		for (uint32_t c = x->maxc; c-- > 1 && nout < k;)
+			for (int32_t s = x->bk_head[t * x->maxc + c]; s >= 0 && nout < k; s = x->bk_next[s])
+				nout = lease_pick_node_cls(x, j, bk_node(x, s), t, k, cls, out, nout);
 	return nout;
+}
+
+#define LEASE_NODE_SCAN 256	/* nodes examined for a displacement-free fit */
+
+/* The node for k GPUs of type t: of the nodes with k free, the one whose
+ * pick moves the fewest other running jobs' GPUs (then: most of the job's
+ * own GPUs, then best fit), examining at most LEASE_NODE_SCAN nodes. */
+static int32_t lease_node_for(struct lease_ctx *x, const struct sched_job *j, uint32_t t, uint32_t k)
+{
+	int32_t best = -1;
+	long best_cost = 0;
+	uint32_t seen = 0, *tmp = x->pick + x->c->ngpus + 1;
+
+	for (uint32_t c = k; c < x->maxc && seen < LEASE_NODE_SCAN; c++)
+		for (int32_t s = x->bk_head[t * x->maxc + c]; s >= 0 && seen < LEASE_NODE_SCAN;
+		     s = x->bk_next[s], seen++) {
+			uint32_t node = bk_node(x, s), n;
+			long cost = 0;
+
+			x->stamp_now++;
+			n = lease_pick_node(x, j, node, t, k, tmp, 0);
+			for (uint32_t i = 0; i < n; i++) {
+				unsigned cls = lease_gpu_class(x, tmp[i]);
+
+				cost += cls == 2 ? 1000000 : cls == 0 ? -1 : 0;
+			}
+			if (n < k || (best >= 0 && cost >= best_cost))
+				continue;
+			best = (int32_t)node;
+			best_cost = cost;
+			if (cost <= -(long)k || (cost == 0 && j->nheld == 0))
+				return best;	/* cannot do better */
+		}
+	return best;
 }
 
 /* Busiest-GPU compute when n[t] GPUs of each type share K tasks optimally. */
@@ -504,8 +574,12 @@ static uint32_t lease_materialise(struct lease_ctx *x, const struct lease_job *l
 
 	x->stamp_now++;
 	switch (b->kind) {
-	case 1:
-		return lease_pick_node(x, j, b->node, b->type, b->k, x->pick, 0);
+	case 1: {
+		int32_t node = lease_node_for(x, j, b->type, b->k);
+
+		x->stamp_now++;
+		return lease_pick_node(x, j, node >= 0 ? (uint32_t)node : b->node, b->type, b->k, x->pick, 0);
+	}
 	case 2:
 		return lease_pick_spread(x, j, b->type, b->k, x->pick, 0);
 	case 3:
@@ -617,6 +691,7 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 	if (lj.kmax < lj.kmin || lj.rounds <= 0)
 		return 0;
 	lj.restart = j->first_start_s >= 0 ? j->perf.restart_s : 0;
+	x->placing = ji + 1;
 	for (uint32_t k = 0; k < j->nheld; k++)
 		if (j->held_gpus[k] < x->c->ngpus && x->owner[j->held_gpus[k]] == ji + 1) {
 			x->owner[j->held_gpus[k]] = 0;
@@ -650,6 +725,16 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 	return 0;
 }
 
+/* Job ji has been planned: its old GPUs no longer belong to a later job. */
+static void lease_unhold(struct lease_ctx *x, uint32_t ji)
+{
+	const struct sched_job *j = &x->snap->jobs[ji];
+
+	for (uint32_t k = 0; k < j->nheld; k++)
+		if (j->held_gpus[k] < x->c->ngpus && x->holder[j->held_gpus[k]] == ji + 1)
+			x->holder[j->held_gpus[k]] = 0;
+}
+
 int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,
 			const uint32_t *width, const struct sched_lease_opts *opts, struct sched_plan *plan)
 {
@@ -667,9 +752,11 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 		}
 		if (width[ji] == 0) {
 			plan->assigns[ji].rank = r;
+			lease_unhold(&x, ji);
 			continue;
 		}
 		rc = lease_place_job(&x, ji, width[ji], r, plan);
+		lease_unhold(&x, ji);
 		if (opts->stop_at_blocked && !plan->assigns[ji].run_now) {
 			for (uint32_t q = r + 1; q < norder; q++)
 				if (order[q] < snap->njobs)

@@ -587,13 +587,16 @@ static int gavel_plan(struct sched_policy *p, const struct sched_snapshot *snap,
 	policy_type_counts(snap->cluster, count);
 	gavel_throughputs(snap, count, p->width, st->thr);
 	sig = gavel_signature(snap, count);
-	if (!st->have_plan || sig != st->sig) {
+	round = !st->have_plan || snap->now_s >= st->next_round_s - 1e-9 * fmax(1.0, snap->now_s);
+	/* As in Gavel, a changed job set or capacity marks the allocation stale
+	 * and it is recomputed at the next round boundary; mid-round arrivals
+	 * may only take idle GPUs (their X is 0 until then). */
+	if (round && (!st->have_plan || sig != st->sig)) {
 		rc = gavel_allocate(p, snap, count);
 		if (rc)
 			return rc;
 		st->sig = sig;
 	}
-	round = !st->have_plan || snap->now_s >= st->next_round_s - 1e-9 * fmax(1.0, snap->now_s);
 	if (round)
 		st->next_round_s = snap->now_s + GAVEL_ROUND_S;
 	st->have_plan = true;

@@ -153,6 +153,48 @@ static void test_running_gpus_protected(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* With preemption, a job ranked before a running one takes free GPUs that
+ * nobody holds over equally good GPUs the running job holds: node 0 has 2
+ * GPUs, both held by running job 2, node 1 has 4 idle ones (one type); job
+ * 1, first in the order, needs 2. Best fit alone would pick node 0 and move
+ * job 2 for nothing. */
+static void test_avoids_running_jobs_gpus(void **state)
+{
+	struct sched_cluster c2;
+	struct sched_gpu g2[6];
+	uint32_t per[2] = { 2, 4 }, held[2] = { 0, 1 }, order[2] = { 0, 1 }, width[2] = { 2, 2 };
+	uint16_t types[2] = { 0, 0 }, tasks[2] = { 1, 1 };
+	double compute[1] = { 1.0 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 50, .cluster = &c2, .njobs = 2, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .consolidate = true,
+				       .preempt = true };
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&c2, g2, 2, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 2, 10, compute, 1, 0.1);
+	fx_job(&jobs[1], 2, 1, 2, 10, compute, 1, 0.1);
+	jobs[1].nheld = 2, jobs[1].held_gpus = held, jobs[1].held_tasks = tasks;
+	jobs[1].first_start_s = 0, jobs[1].lease_start_s = 0;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_true(plan.assigns[1].run_now);
+	assert_int_equal(plan.assigns[1].ngpus, 2);
+	/* Job 2 keeps GPUs 0 and 1; job 1 got two GPUs nobody held. */
+	assert_int_equal(plan.gpus[plan.assigns[1].first], 0);
+	assert_int_equal(plan.gpus[plan.assigns[1].first + 1], 1);
+	for (uint32_t i = 0; i < plan.assigns[0].ngpus; i++)
+		assert_true(plan.gpus[plan.assigns[0].first + i] >= 2);
+	/* Both on one node each (consolidated). */
+	assert_int_equal(g2[plan.gpus[plan.assigns[0].first]].node,
+			 g2[plan.gpus[plan.assigns[0].first + 1]].node);
+	sched_plan_destroy(&plan);
+}
+
+
 static void test_tasks_order_contract(void **state)
 {
 	double compute[2] = { 1.0, 2.0 };
@@ -179,6 +221,7 @@ int main(void)
 		cmocka_unit_test_setup(test_slow_now_beats_waiting, setup),
 		cmocka_unit_test_setup(test_keep_running_and_strict_order, setup),
 		cmocka_unit_test_setup(test_running_gpus_protected, setup),
+		cmocka_unit_test_setup(test_avoids_running_jobs_gpus, setup),
 		cmocka_unit_test_setup(test_tasks_order_contract, setup),
 	};
 
