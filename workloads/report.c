@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Worker report lines: strict parsing and formatting of "round ..." /
- * "done N" / "stopped N", and the line splitter over a pipe's byte stream. */
+ * "done N" / "stopped N" / "rendezvous BASE64", and the line splitter over
+ * a pipe's byte stream. */
 #include "report.h"
 
 #include "err.h"
@@ -165,9 +166,33 @@ static int report_parse_end(const struct report_fields *fs, enum report_kind kin
 	return report_parse_u64("ROUNDS", fs->f[1], UINT64_MAX, &out->rounds, err, errlen, 0);
 }
 
+/* The base64 field through rendezvous.h's parser (one space, whatever the
+ * line had). */
+static int report_parse_rdv(const struct report_fields *fs, struct report_line *out, char *err,
+			    size_t errlen)
+{
+	char line[REPORT_LINE_MAX + 16];
+	size_t n;
+	int len;
+
+	if (fs->n != 2) {
+		snprintf(err, errlen, "expected 'rendezvous BASE64', got %s%d fields",
+			 fs->n > REPORT_FIELDS_MAX ? "more than " : "",
+			 fs->n > REPORT_FIELDS_MAX ? REPORT_FIELDS_MAX : fs->n);
+		return ERR_PROTO;
+	}
+	len = snprintf(line, sizeof(line), "%s %s", RDV_KEYWORD, fs->f[1]);
+	if (rdv_line_parse(line, (size_t)len, out->rdv, sizeof(out->rdv), &n, err, errlen) < 0)
+		return ERR_PROTO;
+	out->kind = REPORT_RENDEZVOUS;
+	out->rdv_len = (uint32_t)n;
+	return 0;
+}
+
 static int report_unknown(const char *word, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "unknown report '%.32s' (expected round, done or stopped)", word);
+	snprintf(err, errlen, "unknown report '%.32s' (expected round, done, stopped or rendezvous)",
+		 word);
 	return ERR_PROTO;
 }
 
@@ -191,6 +216,8 @@ int report_line_parse(const char *line, size_t len, struct report_line *out, cha
 		rc = report_parse_end(&fs, REPORT_DONE, &r, err, errlen);
 	else if (strcmp(fs.f[0], "stopped") == 0)
 		rc = report_parse_end(&fs, REPORT_STOPPED, &r, err, errlen);
+	else if (strcmp(fs.f[0], RDV_KEYWORD) == 0)
+		rc = report_parse_rdv(&fs, &r, err, errlen);
 	else
 		rc = report_unknown(fs.f[0], err, errlen);
 	if (rc == 0)
@@ -225,6 +252,8 @@ int report_line_format(const struct report_line *r, char *buf, size_t len)
 		n = snprintf(buf, len, "%s %llu\n", r->kind == REPORT_DONE ? "done" : "stopped",
 			     (unsigned long long)r->rounds);
 		break;
+	case REPORT_RENDEZVOUS:
+		return rdv_line_format(r->rdv, r->rdv_len, buf, len);
 	default:
 		return -EINVAL;
 	}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rendezvous.h"
+
 /* Longest accepted line, newline included; lines are well under PIPE_BUF so
  * a single write() of one line is atomic on a pipe. */
 #define REPORT_LINE_MAX 256
@@ -22,11 +24,15 @@
  *                                             last ("nan" when unknown)
  *   done ROUNDS                               clean end, ROUNDS completed
  *   stopped ROUNDS                            stopped on SIGTERM
+ *   rendezvous BASE64                         rank 0's rendezvous data for the
+ *                                             lease's other ranks (1 to
+ *                                             RDV_DATA_MAX bytes, rendezvous.h)
  */
 enum report_kind {
 	REPORT_ROUND = 1,
 	REPORT_DONE,
 	REPORT_STOPPED,
+	REPORT_RENDEZVOUS,
 };
 
 struct report_line {
@@ -37,6 +43,8 @@ struct report_line {
 	double sync_s;		/* round: summed sync (incl. barrier wait), 0 .. 1e12 */
 	double loss;		/* round: NaN or within +-1e300 */
 	uint64_t rounds;	/* done / stopped: rounds completed */
+	uint32_t rdv_len;	/* rendezvous: bytes of rdv, 1 .. RDV_DATA_MAX */
+	uint8_t rdv[RDV_DATA_MAX];	/* rendezvous: the decoded data */
 };
 
 /*

@@ -23,7 +23,8 @@ static void fuzz_check_roundtrip(const struct report_line *l)
 	if (n < 0 || report_line_parse(buf, (size_t)n, &back, err, sizeof(err)) < 0)
 		__builtin_trap();
 	if (back.kind != l->kind || back.first != l->first || back.count != l->count ||
-	    back.rounds != l->rounds)
+	    back.rounds != l->rounds || back.rdv_len != l->rdv_len ||
+	    memcmp(back.rdv, l->rdv, l->rdv_len) != 0)
 		__builtin_trap();
 }
 

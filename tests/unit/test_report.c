@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for workloads/report.c: worker report lines, their strict
- * parser and formatter, and the line splitter over a byte stream. */
+/* Unit tests for workloads/report.c: worker report lines (rendezvous lines
+ * included), their strict parser and formatter, and the line splitter over a
+ * byte stream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +55,43 @@ static void test_parse_end(void **state)
 	assert_true(r.kind == REPORT_STOPPED && r.rounds == 0);
 }
 
+static void test_parse_rendezvous(void **state)
+{
+	struct report_line r, in = { .kind = REPORT_RENDEZVOUS };
+	char err[200], buf[REPORT_LINE_MAX];
+	int n;
+
+	(void)state;
+	assert_int_equal(parse("rendezvous AQID\n", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.kind, REPORT_RENDEZVOUS);
+	assert_int_equal(r.rdv_len, 3);
+	assert_true(r.rdv[0] == 1 && r.rdv[1] == 2 && r.rdv[2] == 3);
+	/* runs of spaces and CRLF as for every line; padding */
+	assert_int_equal(parse("rendezvous   AQ==\r\n", &r, err, sizeof(err)), 0);
+	assert_true(r.rdv_len == 1 && r.rdv[0] == 1);
+	/* the largest: RDV_DATA_MAX bytes, round trip through the formatter */
+	for (int i = 0; i < RDV_DATA_MAX; i++)
+		in.rdv[i] = (uint8_t)(i * 37 + 5);
+	in.rdv_len = RDV_DATA_MAX;
+	n = report_line_format(&in, buf, sizeof(buf));
+	assert_true(n > 0 && n < REPORT_LINE_MAX && buf[n - 1] == '\n');
+	assert_int_equal(report_line_parse(buf, (size_t)n, &r, err, sizeof(err)), 0);
+	assert_true(r.kind == REPORT_RENDEZVOUS && r.rdv_len == RDV_DATA_MAX);
+	assert_memory_equal(r.rdv, in.rdv, RDV_DATA_MAX);
+	/* 183 bytes do not fit the data (and 184 would not fit the line) */
+	memset(buf, 'A', sizeof(buf));
+	memcpy(buf, "rendezvous ", 11);
+	assert_int_equal(report_line_parse(buf, 11 + 244, &r, err, sizeof(err)), ERR_PROTO);
+	assert_non_null(strstr(err, "base64 characters in groups of 4"));
+	/* nothing, or too much, is not written */
+	in.rdv_len = 0;
+	assert_int_equal(report_line_format(&in, buf, sizeof(buf)), -EINVAL);
+	in.rdv_len = RDV_DATA_MAX + 1;
+	assert_int_equal(report_line_format(&in, buf, sizeof(buf)), -EINVAL);
+	in.rdv_len = 3;
+	assert_int_equal(report_line_format(&in, buf, 8), -ENOSPC);
+}
+
 static void test_parse_errors(void **state)
 {
 	static const struct {
@@ -88,6 +126,11 @@ static void test_parse_errors(void **state)
 		{ "stopped x\n", "ROUNDS must be a whole number" },
 		{ "Round 0 1 0 0 0\n", "unknown report 'Round'" },
 		{ "hello world\n", "unknown report 'hello'" },
+		{ "rendezvous\n", "expected 'rendezvous BASE64', got 1 fields" },
+		{ "rendezvous AQID AQID\n", "got 3 fields" },
+		{ "rendezvous AQI\n", "in groups of 4" },
+		{ "rendezvous AQ=D\n", "bad base64" },
+		{ "rendezvous A*ID\n", "bad base64" },
 	};
 	struct report_line r;
 	char err[200];
@@ -239,6 +282,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_round),
 		cmocka_unit_test(test_parse_end),
+		cmocka_unit_test(test_parse_rendezvous),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_format_roundtrip),
 		cmocka_unit_test(test_reader_split),
