@@ -108,7 +108,17 @@ struct lp_general {
 	size_t nnz;
 	const int *ia, *ja;
 	const double *ar;
-	double time_limit_ms;		/* 0: none */
+	double time_limit_ms;		/* 0: none (per stage) */
+	/* Optional second, lexicographic stage: when obj2 is not NULL, after
+	 * the first optimum, column keep_col is held within keep_slack
+	 * (relative) of its optimal value, on the side that would worsen the
+	 * first objective, and obj2 is optimised, starting from the
+	 * first stage's basis. x then holds the second stage's solution, or
+	 * the first's when the second fails; *objective is the first stage's
+	 * optimum. Meant for a first objective that is one column (max-min). */
+	const double *obj2;		/* ncols, or NULL */
+	int keep_col;
+	double keep_slack;
 };
 
 int lp_general_solve(const struct lp_general *lp, double *x, double *objective);

@@ -811,6 +811,13 @@ static int lp_general_check(const struct lp_general *lp)
 		if (lp->ia[k] < 0 || lp->ia[k] >= lp->nrows || lp->ja[k] < 0 || lp->ja[k] >= lp->ncols ||
 		    !isfinite(lp->ar[k]))
 			return -EINVAL;
+	if (lp->obj2) {
+		if (lp->keep_col < 0 || lp->keep_col >= lp->ncols || !(lp->keep_slack >= 0))
+			return -EINVAL;
+		for (int j = 0; j < lp->ncols; j++)
+			if (!isfinite(lp->obj2[j]))
+				return -EINVAL;
+	}
 	return lp_general_dups(lp);
 }
 
@@ -855,6 +862,31 @@ static glp_prob *lp_general_build(const struct lp_general *lp, int *ia, int *ja,
 	return p;
 }
 
+/* The lexicographic second stage on the solved problem p: hold keep_col
+ * near its optimum, switch to obj2 and re-optimise from the current basis
+ * (no presolve, so the basis is used). x is overwritten only on success. */
+static void lp_general_second(const struct lp_general *lp, glp_prob *p, glp_smcp *parm, double *x)
+{
+	int k = lp->keep_col, st;
+	double v = glp_get_col_prim(p, k + 1), band = lp->keep_slack * fabs(v);
+	double lo = lp->col_lo[k], hi = lp->col_hi[k];
+
+	/* Keep the column from moving the way that worsens the first objective. */
+	if ((lp->obj[k] > 0) == lp->maximise)
+		lo = fmax(lo, v - band);
+	else
+		hi = fmin(hi, v + band);
+	glp_set_col_bnds(p, k + 1, lp_general_kind(lo, hi), isinf(lo) ? 0 : lo, isinf(hi) ? 0 : hi);
+	for (int j = 0; j < lp->ncols; j++)
+		glp_set_obj_coef(p, j + 1, lp->obj2[j]);
+	parm->presolve = GLP_OFF;
+	st = glp_simplex(p, parm);
+	if (st != 0 || glp_get_status(p) != GLP_OPT)
+		return;
+	for (int j = 0; j < lp->ncols; j++)
+		x[j] = glp_get_col_prim(p, j + 1);
+}
+
 int lp_general_solve(const struct lp_general *lp, double *x, double *objective)
 {
 	int *ia = NULL, *ja = NULL, rc = lp_general_check(lp), st;
@@ -889,6 +921,8 @@ int lp_general_solve(const struct lp_general *lp, double *x, double *objective)
 			x[j] = glp_get_col_prim(p, j + 1);
 		if (objective)
 			*objective = glp_get_obj_val(p);
+		if (lp->obj2)
+			lp_general_second(lp, p, &parm, x);
 	}
 	glp_delete_prob(p);
 out:

@@ -252,13 +252,14 @@ static double gavel_equal_thr(const double *thr_row, const uint32_t *count, uint
  * count_t), then (max-min) one "z <= norm_c . X_c" per class. */
 struct gavel_lp {
 	struct lp_general g;
-	double *obj, *clo, *chi, *rlo, *rhi, *ar, *x, *norm;
+	double *obj, *obj2, *clo, *chi, *rlo, *rhi, *ar, *x, *norm;
 	int *ia, *ja;
 };
 
 static void gavel_lp_free(struct gavel_lp *l)
 {
 	free(l->obj);
+	free(l->obj2);
 	free(l->clo);
 	free(l->chi);
 	free(l->rlo);
@@ -276,6 +277,7 @@ static int gavel_lp_alloc(struct gavel_lp *l, uint32_t nj, uint32_t nt)
 
 	memset(l, 0, sizeof(*l));
 	l->obj = calloc(cols, sizeof(double));
+	l->obj2 = calloc(cols, sizeof(double));
 	l->clo = calloc(cols, sizeof(double));
 	l->chi = calloc(cols, sizeof(double));
 	l->x = calloc(cols, sizeof(double));
@@ -285,7 +287,7 @@ static int gavel_lp_alloc(struct gavel_lp *l, uint32_t nj, uint32_t nt)
 	l->ar = calloc(nnz, sizeof(double));
 	l->ia = calloc(nnz, sizeof(int));
 	l->ja = calloc(nnz, sizeof(int));
-	if (!l->obj || !l->clo || !l->chi || !l->x || !l->rlo || !l->rhi || !l->norm || !l->ar ||
+	if (!l->obj || !l->obj2 || !l->clo || !l->chi || !l->x || !l->rlo || !l->rhi || !l->norm || !l->ar ||
 	    !l->ia || !l->ja) {
 		gavel_lp_free(l);
 		return -ENOMEM;
@@ -354,23 +356,6 @@ static void gavel_lp_build(struct gavel_lp *l, const struct gavel_state *st, con
 	}
 }
 
-/* Max-min's optimum is rarely unique and a simplex vertex may leave GPUs
- * idle; a second stage keeps z near its optimum and maximises the sum of
- * the normalised throughputs (a Pareto-efficient max-min allocation). */
-static int gavel_lp_second_stage(struct gavel_lp *l, const struct gavel_state *st, uint32_t nt,
-				 double z, double budget_ms)
-{
-	uint32_t ncols_x = st->ncls * nt;
-	double obj;
-
-	for (uint32_t c = 0; c < ncols_x; c++)
-		l->obj[c] = st->mult[c / nt] * l->norm[c];
-	l->obj[ncols_x] = 0;
-	l->clo[ncols_x] = z * (1 - GAVEL_Z_SLACK);
-	l->g.time_limit_ms = budget_ms;
-	return lp_general_solve(&l->g, l->x, &obj);
-}
-
 /* Equal shares when the LP fails: X[i][t] = count_t / J scaled to <= 1,
  * on the types the job can use. */
 static void gavel_equal_x(const double *thr_row, const uint32_t *count, uint32_t nt, uint32_t nj,
@@ -384,26 +369,26 @@ static void gavel_equal_x(const double *thr_row, const uint32_t *count, uint32_t
 		x[t] = thr_row[t] > 0 ? ((double)count[t] / nj) / fmax(1.0, total) : 0;
 }
 
-/* Solve the allocation LP (two stages for max-min); x[] gets the last
- * successful stage's solution. 0 or an LP error. */
+/* Solve the allocation LP. Max-min's optimum is rarely unique and a simplex
+ * vertex may leave GPUs idle, so a second stage keeps z within
+ * GAVEL_Z_SLACK of its optimum and maximises the sum of the normalised
+ * throughputs (a Pareto-efficient max-min allocation), warm-started from
+ * the first stage's basis. 0 or an LP error. */
 static int gavel_solve(struct gavel_lp *l, const struct gavel_state *st, uint32_t nt, double budget_ms)
 {
-	uint32_t ncols = st->ncls * nt + 1;
-	double obj = 0, *first;
-	int rc;
+	uint32_t ncols_x = st->ncls * nt;
+	double obj = 0;
 
 	l->g.time_limit_ms = budget_ms;
-	rc = lp_general_solve(&l->g, l->x, &obj);
-	if (rc || st->goal != GAVEL_MAXMIN)
-		return rc;
-	first = malloc(ncols * sizeof(*first));
-	if (!first)
-		return -ENOMEM;
-	memcpy(first, l->x, ncols * sizeof(*first));
-	if (gavel_lp_second_stage(l, st, nt, obj, budget_ms) != 0)
-		memcpy(l->x, first, ncols * sizeof(*first));
-	free(first);
-	return 0;
+	if (st->goal == GAVEL_MAXMIN) {
+		for (uint32_t c = 0; c < ncols_x; c++)
+			l->obj2[c] = st->mult[c / nt] * l->norm[c];
+		l->obj2[ncols_x] = 0;
+		l->g.obj2 = l->obj2;
+		l->g.keep_col = (int)ncols_x;
+		l->g.keep_slack = GAVEL_Z_SLACK;
+	}
+	return lp_general_solve(&l->g, l->x, &obj);
 }
 
 /* Compute X for the snapshot's jobs and store it in their records, with the

@@ -2,12 +2,18 @@
 # Adds derived rows to long-format run rows "study cfg seed policy metric value": for each
 # run group (study, cfg, seed) and each policy other than -v ref (default hare), the metric
 # "hare_reduction" = (wJCT_policy - wJCT_ref) / wJCT_policy, and "wjct_vs_hare" =
-# wJCT_policy / wJCT_ref. Prints only the new rows.
+# wJCT_policy / wJCT_ref, and for every policy with a ratio to the LP bound,
+# "bound_headroom" = 1 - 1 / ratio: the largest reduction any schedule could achieve
+# against that policy (none beats the bound). Prints only the new rows.
 
 BEGIN {
 	FS = OFS = "\t"
 	if (ref == "")
 		ref = "hare"
+}
+
+$5 == "ratio_to_bound" && $6 != "n/a" && $6 + 0 > 0 {
+	print $1, $2, $3, $4, "bound_headroom", sprintf("%.6f", 1 - 1 / $6)
 }
 
 $5 == "wjct_s" && $6 != "n/a" {

@@ -307,9 +307,9 @@ summary_lines() {
 		[ "$r" = n/a ] && continue
 		lo=$(awk -F '\t' -v b="$b" '$1 == "a" && $3 == b && $4 == "hare_reduction" { print $8 }' "$out/means.tsv")
 		hi=$(awk -F '\t' -v b="$b" '$1 == "a" && $3 == b && $4 == "hare_reduction" { print $9 }' "$out/means.tsv")
-		printf -- '  - vs %s: weighted JCT %s, ratio to LP bound %s; hare'"'"'s reduction %s (mean over seeds; per seed %s to %s).\n' \
+		printf -- '  - vs %s: weighted JCT %s, ratio to LP bound %s; hare'"'"'s reduction %s (mean over seeds; per seed %s to %s); no schedule could reduce it by more than %s.\n' \
 			"$b" "$(fmt_h "$(mean a paper "$b" wjct_s)")" "$(fmt_3 "$(mean a paper "$b" ratio_to_bound)")" \
-			"$(fmt_pct "$r")" "$(fmt_pct "$lo")" "$(fmt_pct "$hi")"
+			"$(fmt_pct "$r")" "$(fmt_pct "$lo")" "$(fmt_pct "$hi")" "$(fmt_pct "$(mean a paper "$b" bound_headroom)")"
 	done
 	if [ -n "$seeds_b" ]; then
 		awk -F '\t' '$1 == "b" && $4 == "wjct_s" && $5 > 0 {
@@ -371,7 +371,9 @@ report_header() {
 	echo "(mean, standard deviation, min, max over seeds), [results.json](results.json) (both, plus each run's"
 	echo "summary fields); each run's \`jobs.csv\` and \`summary.json\` are in its folder. JCT = completion"
 	echo "time − arrival; weighted JCT = Σ w·JCT / Σ w. \"hare's reduction\" = (baseline − hare) / baseline"
-	echo "of weighted JCT, per seed, then averaged. Times are in hours unless marked."
+	echo "of weighted JCT, per seed, then averaged. No schedule beats the LP lower bound, so against a"
+	echo "baseline at ratio r to the bound no policy can reduce weighted JCT by more than 1 − 1/r (the"
+	echo "\"no schedule could reduce it by more than\" figure). Times are in hours unless marked."
 	echo
 	echo "Example: \`$(sed -n 2p "$out/commands.txt")\`"
 	echo

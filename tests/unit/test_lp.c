@@ -503,6 +503,41 @@ static void test_general_lp(void **state)
 	assert_int_equal(lp_general_solve(&lp, x, &v), -EINVAL);
 }
 
+/* The lexicographic second stage: max z with z <= x, x <= 1, y <= 1 has
+ * optimum z = 1 whatever y is; the second stage (max x + y with z kept
+ * within 1e-6 of 1) must push y to 1, and report the first optimum. */
+static void test_general_lp_second_stage(void **state)
+{
+	/* columns x, y, z; row: z - x <= 0 */
+	double obj[3] = { 0, 0, 1 }, obj2[3] = { 1, 1, 0 }, clo[3] = { 0, 0, 0 };
+	double chi[3] = { 1, 1, INFINITY }, rlo[1] = { -INFINITY }, rhi[1] = { 0 }, ar[2] = { 1, -1 };
+	int ia[2] = { 0, 0 }, ja[2] = { 2, 0 };
+	struct lp_general lp = { .nrows = 1, .ncols = 3, .maximise = true, .obj = obj, .col_lo = clo,
+				 .col_hi = chi, .row_lo = rlo, .row_hi = rhi, .nnz = 2, .ia = ia,
+				 .ja = ja, .ar = ar, .obj2 = obj2, .keep_col = 2, .keep_slack = 1e-6 };
+	double x[3], v;
+
+	(void)state;
+	assert_int_equal(lp_general_solve(&lp, x, &v), 0);
+	assert_true(fabs(v - 1) < 1e-9);
+	assert_true(x[2] >= 1 - 1e-6 - 1e-9 && x[2] <= 1 + 1e-9);
+	assert_true(fabs(x[0] - 1) < 1e-9 && fabs(x[1] - 1) < 1e-9);
+	/* Minimising -z is the same problem: z must still be kept near 1. */
+	lp.maximise = false;
+	obj[2] = -1, obj2[0] = -1, obj2[1] = -1;
+	assert_int_equal(lp_general_solve(&lp, x, &v), 0);
+	assert_true(fabs(v + 1) < 1e-9 && fabs(x[1] - 1) < 1e-9);
+	assert_true(x[2] >= 1 - 1e-6 - 1e-9);
+	/* The second stage pulls against the first (min x - y): z holds x up. */
+	obj2[0] = 1, obj2[1] = -1;
+	assert_int_equal(lp_general_solve(&lp, x, &v), 0);
+	assert_true(x[0] >= 1 - 1e-6 - 1e-9 && x[2] >= 1 - 1e-6 - 1e-9 && fabs(x[1] - 1) < 1e-9);
+	lp.keep_col = 3;	/* out of range */
+	assert_int_equal(lp_general_solve(&lp, x, &v), -EINVAL);
+	lp.keep_col = 2, obj2[1] = NAN;
+	assert_int_equal(lp_general_solve(&lp, x, &v), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_glpk_budget),
 		cmocka_unit_test(test_glpk_flat_one_round),
 		cmocka_unit_test(test_general_lp),
+		cmocka_unit_test(test_general_lp_second_stage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
