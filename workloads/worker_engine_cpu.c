@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct cpu_engine {
 	struct engine_conf c;
@@ -27,11 +28,21 @@ static int cpu_devices(char *name, size_t namelen, char *err, size_t errlen)
 	return 1;
 }
 
+/* Random bytes, as an NCCL id is. The engine cannot use them (open refuses
+ * more than one rank), but rank 0 announces them, so the rendezvous relay
+ * (worker, agent, hared, file) runs without a GPU. */
 static int cpu_uid_new(uint8_t *uid, size_t cap, size_t *len, char *err, size_t errlen)
 {
-	(void)uid, (void)cap, (void)len;
-	snprintf(err, errlen, "the cpu engine runs a single rank");
-	return -ENOTSUP;
+	size_t n = cap < WORKER_UID_BYTES ? cap : WORKER_UID_BYTES;
+
+	if (getentropy(uid, n) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "no random bytes for the rendezvous id: %s", strerror(e));
+		return -e;
+	}
+	*len = n;
+	return 0;
 }
 
 static void cpu_close(void *eng)

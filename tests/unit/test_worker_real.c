@@ -272,10 +272,28 @@ static void test_errors(void **state)
 	assert_non_null(strstr(r.err, "another job's or lease's rendezvous"));
 	unlink(path);
 	rmdir(dir);
-	/* the cpu engine runs one rank */
+	/* the cpu engine runs one rank; rank 0 still announces an id first */
 	run_worker("--model lm --engine cpu --job 1 --lease 1 --rank 0 --world-size 2 --round-count 1", &r);
 	assert_int_equal(WEXITSTATUS(r.status), 1);
-	assert_non_null(strstr(r.err, "single rank"));
+	assert_non_null(strstr(r.err, "the cpu engine runs a single rank, not 2"));
+	assert_int_equal(r.end.kind, REPORT_RENDEZVOUS);
+	assert_int_equal(r.end.rdv_len, 16 + 128);
+	assert_true(r.end.rdv[0] == 1 && r.end.rdv[8] == 1);	/* job 1, lease 1 */
+	/* ... and writes it to its id file, where rank 1 takes it (and then
+	 * fails to open the engine, not to meet rank 0) */
+	assert_non_null(mkdtemp(strcpy(dir, "/tmp/hare-rdv-XXXXXX")));
+	snprintf(path, sizeof(path), "%s/id", dir);
+	snprintf(args, sizeof(args), "--model lm --engine cpu --job 1 --lease 1 --rank 0 "
+		 "--world-size 2 --round-count 1 --nccl-id-file %s", path);
+	run_worker(args, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 1);
+	snprintf(args, sizeof(args), "--model lm --engine cpu --job 1 --lease 1 --rank 1 "
+		 "--world-size 2 --round-count 1 --nccl-id-file %s --rendezvous-timeout-s 5", path);
+	run_worker(args, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 1);
+	assert_non_null(strstr(r.err, "the cpu engine runs a single rank, not 2"));
+	unlink(path);
+	rmdir(dir);
 }
 
 /* --profile prints rows the profile loader accepts: checked by appending
