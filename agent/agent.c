@@ -69,6 +69,7 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	agent_state_adopt_all(a);
+	agent_rdv_sweep(a);
 	agent_link_connect(a);
 	return 0;
 }
@@ -179,6 +180,7 @@ void agent_close(struct agent *a, agent_close_cb cb, void *user)
 		return;
 	log_info("agent closing node=%s workers_left_running=%u", a->cfg.node, agent_tasks_live(a));
 	if (a->state == LINK_READY) {
+		agent_rdv_send_pending(a);
 		agent_tasks_flush(a, true);
 		agent_tasks_send_exits(a);
 	}

@@ -33,6 +33,7 @@ struct agent_config {
 	uint32_t ngpus;
 	struct agent_gpu gpus[AGENT_GPUS_MAX];
 	char worker[AGENT_PATH_MAX];	/* default: hare-worker next to the agent */
+	bool worker_cpu;		/* worker_engine = cpu: emulated GPUs train on the CPU engine */
 	char work_dir[AGENT_PATH_MAX];	/* report pipes and task state */
 	uint32_t report_interval_ms;	/* batch reports within this (100) */
 	uint32_t heartbeat_ms;		/* 3000 */
@@ -134,6 +135,9 @@ struct agent_stats {
 	uint64_t rounds_relayed;	/* rounds those covered */
 	uint64_t exits_sent;		/* TaskExit messages */
 	uint64_t tasks_started;
+	uint64_t rendezvous_sent;	/* Rendezvous messages from local workers */
+	uint64_t rendezvous_written;	/* lease id files written */
+	uint64_t rendezvous_ignored;	/* bad or unknown Rendezvous, single-rank lines */
 	uint32_t tasks_live;		/* workers running now */
 };
 

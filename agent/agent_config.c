@@ -119,6 +119,17 @@ static int agent_set_level(struct agent_config *c, const char *value, char *err,
 			 value);
 }
 
+/* What runs on an emulated GPU: the emulated worker, or real training on
+ * the CPU engine. */
+static int agent_set_engine(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "emulate") != 0 && strcmp(value, "cpu") != 0)
+		return agent_bad(err, errlen, "worker_engine must be emulate or cpu, got '%.32s'",
+				 value);
+	c->worker_cpu = strcmp(value, "cpu") == 0;
+	return 0;
+}
+
 int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
@@ -134,6 +145,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "worker") == 0)
 		return agent_set_str(c->worker, sizeof(c->worker), key, value, err, errlen);
+	if (strcmp(key, "worker_engine") == 0)
+		return agent_set_engine(c, value, err, errlen);
 	if (strcmp(key, "work_dir") == 0)
 		return agent_set_str(c->work_dir, sizeof(c->work_dir), key, value, err, errlen);
 	if (strcmp(key, "report_interval_ms") == 0)

@@ -82,6 +82,13 @@ struct agent_task {
 	uint64_t rounds_done;
 	char message[200];
 
+	/* rendezvous (agent_rdv.c) */
+	uint8_t rdv[RDV_DATA_MAX];	/* what the lease's id file holds (rdv_len 0: nothing yet) */
+	uint32_t rdv_len;
+	uint8_t rdv_out[RDV_DATA_MAX];	/* what this worker announced */
+	uint32_t rdv_out_len;
+	bool rdv_unsent;		/* rdv_out not yet sent to the daemon */
+
 	char base[AGENT_BASE_MAX];	/* work_dir/tasks/JOB.LEASE.RANK */
 };
 
@@ -178,6 +185,20 @@ void agent_spawn_check(const struct agent *a, const Hare__TaskStart *m, char *wh
 /* Make the report FIFO and spawn the worker (or the job's command) for t.
  * 0, or a negative code with the reason in why. */
 int agent_spawn(struct agent_task *t, const Hare__TaskStart *m, char *why, size_t len);
+
+/* agent_rdv.c: the rendezvous relay */
+/* The lease's id file: work_dir/tasks/JOB.LEASE.rdv */
+void agent_rdv_path(const struct agent *a, uint64_t job, uint64_t lease, char *buf, size_t len);
+/* A worker's rendezvous line: write the lease's file, send it to the daemon. */
+void agent_rdv_on_line(struct agent_task *t, const struct report_line *l);
+/* The daemon's Rendezvous: checked, then written for the lease's local workers. */
+void agent_rdv_on_message(struct agent *a, const Hare__Rendezvous *r);
+/* Send what workers announced while the link was down. */
+void agent_rdv_send_pending(struct agent *a);
+/* t is gone: remove the lease's file when no other task of it is left. */
+void agent_rdv_release(const struct agent_task *t);
+/* On start, after adoption: remove id files of leases with no task here. */
+void agent_rdv_sweep(struct agent *a);
 
 /* agent_state.c: task state files and adoption */
 int agent_state_dir_make(struct agent *a, char *err, size_t errlen);

@@ -252,7 +252,9 @@ static void agent_on_welcome(struct agent *a, const Hare__Welcome *w)
 		 a->cfg.daemon, a->cfg.node, w->has_agent_id ? w->agent_id : 0, a->cfg.ngpus,
 		 agent_tasks_live(a));
 	uv_timer_start(&a->heartbeat_timer, on_heartbeat, a->cfg.heartbeat_ms, a->cfg.heartbeat_ms);
-	/* what piled up while disconnected: reports first, then exits */
+	/* what piled up while disconnected: rendezvous (ranks wait for it),
+	 * reports, then exits */
+	agent_rdv_send_pending(a);
 	if (agent_tasks_flush(a, true))
 		agent_flush_timer_arm(a);
 	agent_tasks_send_exits(a);
@@ -284,9 +286,7 @@ static void agent_link_dispatch(struct agent *a, const Hare__FromDaemon *m)
 		agent_task_stop(a, m->task_stop->job_id, m->task_stop->lease_id,
 				m->task_stop->reason);
 	else if (m->msg_case == HARE__FROM_DAEMON__MSG_RENDEZVOUS && s == LINK_READY)
-		log_debug("agent rendezvous job=%llu lease=%llu bytes=%zu (emulated workers need none)",
-			  (unsigned long long)m->rendezvous->job_id,
-			  (unsigned long long)m->rendezvous->lease_id, m->rendezvous->data.len);
+		agent_rdv_on_message(a, m->rendezvous);
 	else {
 		log_error("agent daemon=%s sent message %d in state %s", a->cfg.daemon,
 			  (int)m->msg_case, agent_state_name(s));

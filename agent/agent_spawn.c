@@ -48,7 +48,7 @@ void agent_spawn_check(const struct agent *a, const Hare__TaskStart *m, char *wh
 		 !agent_num_ok(m->has_restart_s, m->restart_s) ||
 		 !agent_num_ok(m->has_noise_cv, m->noise_cv))
 		snprintf(why, len, "round_s, compute_s, restart_s and noise_cv must be finite and >= 0");
-	else if (g->emulated && !has_cmd && !(m->has_round_s && m->round_s > 0))
+	else if (g->emulated && !a->cfg.worker_cpu && !has_cmd && !(m->has_round_s && m->round_s > 0))
 		snprintf(why, len, "an emulated GPU needs round_s above 0");
 	else if ((m->master_addr && strlen(m->master_addr) > 255) ||
 		 (m->checkpoint_dir && strlen(m->checkpoint_dir) >= AGENT_PATH_MAX) ||
@@ -100,12 +100,20 @@ static void agent_strv_free(struct agent_strv *s)
 	free(s->v);
 }
 
+/* hare-worker's flags: emulated (sleeps), or real training (on the CPU
+ * engine for an emulated GPU with worker_engine = cpu). */
 static void agent_argv_worker(struct agent_strv *av, const struct agent *a,
-			      const Hare__TaskStart *m, bool emulated, uint64_t seed)
+			      const Hare__TaskStart *m, bool emulated, uint64_t seed, const char *rdv)
 {
+	bool sleeps = emulated && !a->cfg.worker_cpu;
+
 	agent_strv_add(av, "%s", a->cfg.worker);
-	if (emulated)
+	if (sleeps)
 		agent_strv_add(av, "--emulate");
+	else if (emulated)
+		agent_strv_add(av, "--engine=cpu");
+	if (rdv && !sleeps)
+		agent_strv_add(av, "--nccl-id-file=%s", rdv);
 	agent_strv_add(av, "--job=%llu", (unsigned long long)m->job_id);
 	agent_strv_add(av, "--lease=%llu", (unsigned long long)m->lease_id);
 	agent_strv_add(av, "--rank=%u", m->rank);
@@ -138,7 +146,7 @@ static bool agent_env_ours(const char *e)
 
 /* The agent's environment without HARE_* / CUDA_*, plus the task's. */
 static void agent_env_build(struct agent_strv *env, const struct agent *a,
-			    const Hare__TaskStart *m, bool emulated, uint64_t seed)
+			    const Hare__TaskStart *m, bool emulated, uint64_t seed, const char *rdv)
 {
 	for (char **e = environ; e && *e; e++) {
 		if (!agent_env_ours(*e))
@@ -163,6 +171,8 @@ static void agent_env_build(struct agent_strv *env, const struct agent *a,
 		agent_strv_add(env, "HARE_MASTER_PORT=%u", m->master_port);
 	if (m->checkpoint_dir && m->checkpoint_dir[0])
 		agent_strv_add(env, "HARE_CHECKPOINT_DIR=%s", m->checkpoint_dir);
+	if (rdv)
+		agent_strv_add(env, "HARE_NCCL_ID_FILE=%s", rdv);
 	/* CUDA ordinals in NVML's (PCI bus) order; none for an emulated GPU */
 	agent_strv_add(env, "CUDA_DEVICE_ORDER=PCI_BUS_ID");
 	if (emulated)
@@ -241,16 +251,19 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	struct agent_strv av = { 0 }, env = { 0 };
 	uv_stdio_container_t stdio[AGENT_REPORT_FD + 1];
 	uv_process_options_t o;
+	char rdv[AGENT_FILE_MAX];
 	int rc;
 
+	/* where ranks > 0 find rank 0's rendezvous (agent_rdv.c) */
+	agent_rdv_path(a, m->job_id, m->lease_id, rdv, sizeof(rdv));
 	if (m->command && m->command[0]) {
 		agent_strv_add(&av, "/bin/sh");
 		agent_strv_add(&av, "-c");
 		agent_strv_add(&av, "%s", m->command);
 	} else {
-		agent_argv_worker(&av, a, m, g->emulated, seed);
+		agent_argv_worker(&av, a, m, g->emulated, seed, m->world_size > 1 ? rdv : NULL);
 	}
-	agent_env_build(&env, a, m, g->emulated, seed);
+	agent_env_build(&env, a, m, g->emulated, seed, m->world_size > 1 ? rdv : NULL);
 	if (av.failed || env.failed) {
 		snprintf(why, len, "out of memory");
 		rc = -ENOMEM;

@@ -200,6 +200,10 @@ static void agent_task_on_line(void *user, int rc, const struct report_line *l, 
 		agent_task_on_round(t, l);
 		return;
 	}
+	if (l->kind == REPORT_RENDEZVOUS) {
+		agent_rdv_on_line(t, l);
+		return;
+	}
 	t->saw_end = true;
 	t->end = *l;
 }
@@ -428,6 +432,7 @@ bool agent_tasks_send_exits(struct agent *a)
 		}
 		t->phase = TASK_GONE;
 		agent_state_remove(t);
+		agent_rdv_release(t);
 		agent_task_close_handle(t, (uv_handle_t *)&t->timer);
 	}
 	/* held back by a full write queue: the batching timer retries */

@@ -38,7 +38,8 @@ struct agent_main {
 static const char agent_usage[] =
 	"usage: hare-agent [--config FILE] [--daemon HOST:PORT] [--node NAME]\n"
 	"                  [--gpus V100:4,T4:4] [--key-file FILE] [--work-dir DIR]\n"
-	"                  [--worker PATH] [--log-level LEVEL] [--list-gpus]\n"
+	"                  [--worker PATH] [--worker-engine emulate|cpu]\n"
+	"                  [--log-level LEVEL] [--list-gpus]\n"
 	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
 	"  --config FILE   INI file with an [agent] section (default " AGENT_DEFAULT_CONFIG ")\n"
 	"  --list-gpus     print the GPUs the agent would register, then exit\n"
@@ -52,6 +53,7 @@ static const struct option agent_longopts[] = {
 	{ "key-file", required_argument, NULL, 'k' },
 	{ "work-dir", required_argument, NULL, 'w' },
 	{ "worker", required_argument, NULL, 'W' },
+	{ "worker-engine", required_argument, NULL, 'E' },
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "list-gpus", no_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
@@ -68,6 +70,7 @@ static const char *agent_flag_key(int c)
 	case 'k': return "cluster_key_file";
 	case 'w': return "work_dir";
 	case 'W': return "worker";
+	case 'E': return "worker_engine";
 	case 'l': return "log_level";
 	default: return NULL;
 	}

@@ -61,7 +61,8 @@ static void test_config_ok(void **state)
 		"[agent]\ndaemon = hared.example:7070\nnode = gpu-01\n"
 		"cluster_key_file = /etc/hare/cluster.key\ngpus = V100:2, T4:1\n"
 		"worker = /opt/hare/bin/hare-worker\nwork_dir = /tmp/w\nreport_interval_ms = 50\n"
-		"heartbeat_ms = 1000\nstop_grace_ms = 300\nlog_level = debug\n", err, sizeof(err)), 0);
+		"heartbeat_ms = 1000\nstop_grace_ms = 300\nlog_level = debug\nworker_engine = cpu\n",
+		err, sizeof(err)), 0);
 	assert_string_equal(c.daemon, "hared.example:7070");
 	assert_string_equal(c.node, "gpu-01");
 	assert_string_equal(c.key_file, "/etc/hare/cluster.key");
@@ -74,6 +75,7 @@ static void test_config_ok(void **state)
 	assert_int_equal(c.heartbeat_ms, 1000);
 	assert_int_equal(c.stop_grace_ms, 300);
 	assert_string_equal(c.log_level, "debug");
+	assert_true(c.worker_cpu);
 	assert_int_equal(agent_config_finish(&c, NULL, err, sizeof(err)), 0);
 }
 
@@ -89,6 +91,7 @@ static void test_config_example(void **state)
 	assert_string_equal(c.daemon, "hared.example.org:7070");
 	assert_string_equal(c.key_file, "/etc/hare/cluster.key");
 	assert_false(c.gpus_set);
+	assert_false(c.worker_cpu);
 	assert_int_equal(c.report_interval_ms, 100);
 }
 
@@ -114,6 +117,7 @@ static void test_config_bad(void **state)
 		{ "[agent]\nlog_level = loud\n", "a.conf:2: log_level must be error, warn, info or debug" },
 		{ "[agent]\nnode = a\n[agent\n", "a.conf:3: syntax error" },
 		{ "[agent]\nworker =\n", "a.conf:2: worker must be 1 to" },
+		{ "[agent]\nworker_engine = cuda\n", "a.conf:2: worker_engine must be emulate or cpu" },
 	};
 	struct agent_config c;
 	char err[512];
@@ -775,6 +779,7 @@ struct start_args {
 	uint32_t rank, world, gpu;
 	double round_s, scale, restart_s;
 	const char *command;
+	const char *model;	/* default resnet50 */
 };
 
 static void fake_task_start(struct fake *f, const struct start_args *s)
@@ -784,7 +789,7 @@ static void fake_task_start(struct fake *f, const struct start_args *s)
 
 	t.job_id = s->job;
 	t.lease_id = s->lease;
-	t.model = "resnet50";
+	t.model = (char *)(s->model ? s->model : "resnet50");
 	t.rank = s->rank;
 	t.world_size = s->world ? s->world : 1;
 	t.gpu_index = s->gpu;
@@ -1182,6 +1187,233 @@ static void test_relay_throughput(void **state)
 	fake_free(f);
 }
 
+/* ---- the rendezvous relay ---- */
+
+/* The Rendezvous messages the daemon heard for a lease: how many, the last. */
+static const Hare__Rendezvous *fake_rdv(const struct fake *f, uint64_t job, uint64_t lease, int *n)
+{
+	const Hare__Rendezvous *last = NULL;
+
+	*n = 0;
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		const Hare__Rendezvous *r = f->msgs[i]->rendezvous;
+
+		if (f->msgs[i]->msg_case == HARE__TO_DAEMON__MSG_RENDEZVOUS && r->job_id == job &&
+		    r->lease_id == lease) {
+			last = r;
+			(*n)++;
+		}
+	}
+	return last;
+}
+
+static void fake_send_rdv(struct fake *f, uint64_t job, uint64_t lease, const uint8_t *data,
+			  size_t len)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Rendezvous r = HARE__RENDEZVOUS__INIT;
+
+	r.job_id = job;
+	r.lease_id = lease;
+	r.data.data = (uint8_t *)data;
+	r.data.len = len;
+	m.msg_case = HARE__FROM_DAEMON__MSG_RENDEZVOUS;
+	m.rendezvous = &r;
+	fake_send(f, &m);
+}
+
+static bool file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+/* The whole (small) file into buf; "" when missing. */
+static void read_text(const char *path, char *buf, size_t len)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n = fp ? fread(buf, 1, len - 1, fp) : 0;
+
+	buf[n] = '\0';
+	if (fp)
+		fclose(fp);
+}
+
+/* A command that waits up to 5 s for the lease's id file, copies it (and its
+ * path) to OUT and OUT.path, and ends with a done line. */
+static void rdv_reader_cmd(char *cmd, size_t len, const char *out)
+{
+	int n = snprintf(cmd, len,
+		 "i=0; while [ ! -s \"$HARE_NCCL_ID_FILE\" ] && [ $i -lt 100 ]; do sleep 0.05; "
+		 "i=$((i + 1)); done; echo \"$HARE_NCCL_ID_FILE\" > %s.path; "
+		 "cat \"$HARE_NCCL_ID_FILE\" > %s.tmp && mv %s.tmp %s; printf 'done 0\\n' >&$HARE_REPORT_FD",
+		 out, out, out, out);
+
+	assert_true(n > 0 && (size_t)n < len);
+}
+
+/* Rank 0's line reaches the daemon once, and rank 1 on the same node at
+ * once, without waiting for the daemon's echo; the file goes with the lease. */
+static void test_rendezvous_local(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:3");
+	char cmd0[1024], cmd1[1024], out[256], got[512], path[300], want[300];
+	struct start_args r0 = { .job = 10, .lease = 3, .world = 2, .command = cmd0 };
+	struct start_args r1 = { .job = 10, .lease = 3, .world = 2, .rank = 1, .gpu = 1,
+				 .command = cmd1 };
+	struct start_args single = { .job = 12, .lease = 1, .gpu = 2, .command =
+		"printf 'rendezvous AQIDBAUG\\ndone 0\\n' >&$HARE_REPORT_FD" };
+	const Hare__Rendezvous *r;
+	struct agent_stats st;
+	int n;
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/r1", f->dir);
+	/* twice the same line: one message; then wait for rank 1 to have it */
+	snprintf(cmd0, sizeof(cmd0),
+		 "printf 'rendezvous AQIDBAUG\\nrendezvous AQIDBAUG\\n' >&$HARE_REPORT_FD; i=0; "
+		 "while [ ! -e %s ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done; "
+		 "printf 'done 0\\n' >&$HARE_REPORT_FD", out);
+	rdv_reader_cmd(cmd1, sizeof(cmd1), out);
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &r0);
+	fake_task_start(f, &r1);
+	fake_task_start(f, &single);
+	RUN_UNTIL(f, fake_exit(f, 10, 3, 0) && fake_exit(f, 10, 3, 1) && fake_exit(f, 12, 1, 0), 10);
+	assert_int_equal(fake_exit(f, 10, 3, 0)->status, HARE__TASK_STATUS__TASK_OK);
+	assert_int_equal(fake_exit(f, 10, 3, 1)->status, HARE__TASK_STATUS__TASK_OK);
+	r = fake_rdv(f, 10, 3, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(r->data.len, 6);
+	assert_memory_equal(r->data.data, "\1\2\3\4\5\6", 6);
+	read_text(out, got, sizeof(got));
+	assert_string_equal(got, "rendezvous AQIDBAUG\n");
+	snprintf(want, sizeof(want), "%s/work/tasks/10.3.rdv\n", f->dir);
+	snprintf(path, sizeof(path), "%s.path", out);
+	read_text(path, got, sizeof(got));
+	assert_string_equal(got, want);
+	/* a single-rank lease has nobody to meet: not relayed */
+	fake_rdv(f, 12, 1, &n);
+	assert_int_equal(n, 0);
+	agent_stats_get(f->agent, &st);
+	assert_int_equal(st.rendezvous_sent, 1);
+	assert_int_equal(st.rendezvous_written, 1);
+	assert_int_equal(st.rendezvous_ignored, 1);
+	assert_int_equal(st.bad_lines, 0);
+	/* the lease is over here: its file is gone */
+	want[strlen(want) - 1] = '\0';
+	assert_false(file_exists(want));
+	fake_free(f);
+}
+
+/* The daemon's Rendezvous lands in the lease's file; bogus ones (unknown
+ * lease, no data, too much data) are ignored; a restarted agent removes the
+ * files of leases it has no task of. */
+static void test_rendezvous_from_daemon(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], out[256], got[512], line[RDV_LINE_MAX], path[256], stale[300], keep[300];
+	struct start_args r1 = { .job = 11, .lease = 4, .world = 2, .rank = 1, .command = cmd };
+	uint8_t data[RDV_DATA_MAX + 1];
+	struct agent_stats st;
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(255 - i);
+	snprintf(path, sizeof(path), "%s/work/tasks", f->dir);
+	assert_int_equal(system(strcat(strcpy(got, "mkdir -p "), path)), 0);
+	snprintf(stale, sizeof(stale), "%s/99.9.rdv", path);
+	write_file(stale, "rendezvous AQID\n", 0644);
+	snprintf(keep, sizeof(keep), "%s/99.9.rdv.tmp.123", path);
+	write_file(keep, "x", 0644);
+	snprintf(out, sizeof(out), "%s/r1", f->dir);
+	rdv_reader_cmd(cmd, sizeof(cmd), out);
+	fake_agent_start(f);
+	assert_false(file_exists(stale));
+	assert_false(file_exists(keep));
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &r1);
+	fake_send_rdv(f, 11, 5, data, 144);		/* not a lease of this node */
+	fake_send_rdv(f, 11, 4, data, 0);
+	fake_send_rdv(f, 11, 4, data, RDV_DATA_MAX + 1);
+	fake_send_rdv(f, 11, 4, data, 144);
+	fake_send_rdv(f, 11, 4, data, 144);		/* again: written once */
+	RUN_UNTIL(f, fake_exit(f, 11, 4, 1), 10);
+	assert_int_equal(fake_exit(f, 11, 4, 1)->status, HARE__TASK_STATUS__TASK_OK);
+	read_text(out, got, sizeof(got));
+	assert_int_equal(rdv_line_format(data, 144, line, sizeof(line)), 204);
+	assert_string_equal(got, line);
+	agent_stats_get(f->agent, &st);
+	assert_int_equal(st.rendezvous_written, 1);
+	assert_int_equal(st.rendezvous_ignored, 3);
+	assert_int_equal(st.rendezvous_sent, 0);
+	fake_rdv(f, 11, 4, &n);
+	assert_int_equal(n, 0);
+	snprintf(path, sizeof(path), "%s/work/tasks/11.4.rdv", f->dir);
+	assert_false(file_exists(path));
+	fake_free(f);
+}
+
+/* Real workers (worker_engine = cpu) get --nccl-id-file: rank 0's id
+ * reaches the daemon, rank 1 reads it and then fails on the one-rank
+ * engine, not on the rendezvous (it would wait 600 s for it). */
+static void test_rendezvous_cpu_workers(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	struct start_args r0 = { .job = 13, .lease = 2, .world = 2, .count = 5, .model = "ncf" };
+	struct start_args r1 = r0;
+	const Hare__Rendezvous *r;
+	char err[512], path[300], got[4096], wrap[300], text[600], want[400];
+	int n, saved;
+
+	(void)state;
+	/* hare-worker behind a wrapper that records its flags */
+	snprintf(wrap, sizeof(wrap), "%s/worker.sh", f->dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\necho \"$*\" >> %s/argv.txt\nexec %s \"$@\"\n",
+		 f->dir, WORKER_BIN);
+	write_file(wrap, text, 0755);
+	assert_int_equal(agent_config_set(&f->cfg, "worker", wrap, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "worker_engine", "cpu", err, sizeof(err)), 0);
+	r1.rank = r1.gpu = 1;
+	/* the workers write on the agent's stderr: catch it */
+	snprintf(path, sizeof(path), "%s/stderr.txt", f->dir);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_true(freopen(path, "w", stderr) != NULL);
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_task_start(f, &r0);
+	fake_task_start(f, &r1);
+	RUN_UNTIL(f, fake_exit(f, 13, 2, 0) && fake_exit(f, 13, 2, 1), 20);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	read_text(path, got, sizeof(got));
+	r = fake_rdv(f, 13, 2, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(r->data.len, 16 + 128);
+	assert_true(r->data.data[0] == 13 && r->data.data[8] == 2);	/* job, lease (LE) */
+	for (int rank = 0; rank < 2; rank++) {
+		const Hare__TaskExit *e = fake_exit(f, 13, 2, (uint32_t)rank);
+
+		assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+		assert_int_equal(e->exit_code, 1);
+		snprintf(want, sizeof(want), "job 13 rank %d: the cpu engine runs a single rank, not 2",
+			 rank);
+		if (!strstr(got, want))
+			fail_msg("'%s' not in the workers' output:\n%s", want, got);
+	}
+	snprintf(path, sizeof(path), "%s/argv.txt", f->dir);
+	read_text(path, got, sizeof(got));
+	snprintf(want, sizeof(want), "--engine=cpu --nccl-id-file=%s/work/tasks/13.2.rdv --job=13 ",
+		 f->dir);
+	assert_non_null(strstr(got, want));
+	assert_null(strstr(got, "--emulate"));
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1206,6 +1438,9 @@ int main(void)
 		cmocka_unit_test(test_adopt_after_agent_restart),
 		cmocka_unit_test(test_bad_key),
 		cmocka_unit_test(test_relay_throughput),
+		cmocka_unit_test(test_rendezvous_local),
+		cmocka_unit_test(test_rendezvous_from_daemon),
+		cmocka_unit_test(test_rendezvous_cpu_workers),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
