@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The real-worker path without a GPU: hared and two agents with one emulated
+# V100 each and worker_engine = cpu, so every job trains its proxy model for
+# real (hare-worker --engine cpu). (1) Small ncf jobs run to DONE, their
+# round reports arrive while they run, and hared's start/finish times match
+# the workers' own timing. (2) The rendezvous relay: a job's own program
+# announces 144 known bytes from rank 0; rank 1, on the other node, finds
+# exactly those bytes in its id file, written by its agent from hared's
+# Rendezvous. (3) A two-rank ncf job: rank 1 receives rank 0's id through
+# the relay and then fails on the one-rank CPU engine, not on the
+# rendezvous. Id files go with their leases.
+# Usage: real_worker_cpu.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
+set -u
+
+build=$(cd "${1:?build dir}" && pwd)
+src=$(cd "${2:?source dir}" && pwd)
+hared="$build/daemon/hared"
+harectl="$build/cli/harectl"
+agent="$build/agent/hare-agent"
+worker="$build/workloads/hare-worker"
+for b in "$hared" "$harectl" "$agent" "$worker"; do
+	[ -x "$b" ] || { echo "skip: $b not built"; exit 77; }
+done
+command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
+py=$(python3 -c 'import sys; print(sys.executable)')
+
+tmp=$(mktemp -d)
+pids=()
+# Workers run in their agent's work dir ($tmp/wN): found by it, so other
+# clusters on the machine are left alone.
+in_work_dir() {
+	local w
+	for w in "$tmp"/w*; do [ "$1/cwd" -ef "$w" ] && return 0; done
+	return 1
+}
+kill_workers() {
+	local p
+	for p in /proc/[0-9]*; do
+		in_work_dir "$p" && kill -9 "${p#/proc/}" 2>/dev/null
+	done
+}
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	kill_workers
+	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+export HARE_SOCKET="$tmp/hared.sock"
+t0=$(date +%s)
+
+head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
+cat >"$tmp/hared.conf" <<EOF
+[daemon]
+agent_listen = 127.0.0.1:0
+client_socket = $tmp/hared.sock
+state_dir = $tmp/state
+cluster_key_file = $tmp/key
+profiles = $src/workloads/profiles
+replan_debounce_ms = 20
+max_retries = 1
+port_file = $tmp/ports
+log_level = debug
+EOF
+"$hared" --config "$tmp/hared.conf" >"$tmp/hared.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/ports" ] && break; sleep 0.05; done
+port=$(sed -n 's/^agent_port=//p' "$tmp/ports" 2>/dev/null)
+[ -n "$port" ] || { tail -20 "$tmp/hared.log"; echo "FAIL: hared did not start"; exit 1; }
+for i in 1 2; do
+	mkdir -p "$tmp/w$i"
+	"$agent" --daemon "127.0.0.1:$port" --node "node$i" --gpus V100:1 --key-file "$tmp/key" \
+		--work-dir="$tmp/w$i" --worker "$worker" --worker-engine cpu >"$tmp/agent$i.log" 2>&1 &
+	pids+=($!)
+done
+
+queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local secs=$1 what=$2 end
+	shift 2
+	end=$(($(date +%s) + secs))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$@" && return 0
+		sleep 0.2
+	done
+	fail "timed out after ${secs}s waiting for $what"
+	return 1
+}
+
+nodes_up() {
+	"$harectl" nodes -o json 2>/dev/null | "$py" -c '
+import json, sys
+nodes = json.load(sys.stdin)["nodes"]
+sys.exit(0 if len(nodes) == 2 and all(n["up"] for n in nodes) else 1)'
+}
+
+# finished JOB...: every job listed is past RUNNING and QUEUED.
+finished() {
+	queue_json | "$py" -c '
+import json, sys
+jobs = {j["job_id"]: j for j in json.load(sys.stdin)["jobs"]}
+sys.exit(0 if all(jobs.get(int(i), {}).get("state") in ("DONE", "FAILED", "CANCELLED")
+                  for i in sys.argv[1:]) else 1)' "$@"
+}
+
+submit() {
+	local id
+	id=$("$harectl" submit "$@") || { fail "submit $*"; echo 0; return; }
+	echo "$id"
+}
+
+wait_for 10 "two agents" nodes_up && echo "ok: two agents with one emulated V100 each (cpu engine)"
+
+# 1. Small jobs train for real and finish. Progress is sampled while they
+# run: round reports must arrive before the end, not all at once.
+jobs=()
+jobs+=("$(submit --model ncf --gpus 1 --rounds 400 --name ncf-a)")
+jobs+=("$(submit --model ncf --gpus 1 --rounds 200 --name ncf-b)")
+jobs+=("$(submit --model ncf --gpus 2 --max-gpus 1 --rounds 150 --name ncf-2tasks)")
+: >"$tmp/progress"
+sample_progress() {
+	queue_json | "$py" -c '
+import json, sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["state"] == "RUNNING" and 0 < j.get("rounds_done", 0) < j["rounds_total"]:
+        print(j["job_id"], j["rounds_done"])' >>"$tmp/progress"
+	finished "${jobs[@]}"
+}
+wait_for 45 "the ncf jobs to finish" sample_progress
+partial=$(cut -d' ' -f1 "$tmp/progress" | sort -u | wc -l)
+[ "$partial" -ge 1 ] && echo "ok: round reports arrived while jobs ran (partial progress of $partial jobs seen)" \
+	|| fail "no job was ever seen part-way: round reports did not arrive while running"
+# hared's view against the workers': every round done, a loss near ln 2
+# (two classes), and start-to-finish no shorter than the workers' own
+# timed rounds and not much longer (worker start-up on a loaded machine).
+cat "$tmp"/agent*.log >"$tmp/agents.log"
+for id in "${jobs[@]}"; do
+	"$harectl" show "$id" >"$tmp/show.$id" || fail "harectl show $id"
+	"$harectl" show "$id" -o json | "$py" -c '
+import json, re, sys
+j = json.load(sys.stdin)
+jid, log = j["job_id"], open(sys.argv[1]).read()
+m = re.findall(r"worker job=%d lease=\d+ rank=0: done after (\d+) rounds; device-timed ([0-9.]+) s, host wall ([0-9.]+) s" % jid, log)
+errs = []
+if j["state"] != "DONE" or j["rounds_done"] != j["rounds_total"]:
+    errs.append("state %s, rounds %s/%s" % (j["state"], j["rounds_done"], j["rounds_total"]))
+if not m:
+    errs.append("no done line of its worker in the agent logs")
+else:
+    rounds, dev, wall = int(m[-1][0]), float(m[-1][1]), float(m[-1][2])
+    span = j["finish_time"] - j["start_time"]
+    per = span / j["rounds_total"]
+    if rounds != j["rounds_total"]:
+        errs.append("worker did %d rounds" % rounds)
+    if not (wall - 0.05 <= span <= wall + 15):
+        errs.append("start to finish %.3f s, worker rounds took %.3f s" % (span, wall))
+    if not (1e-4 < per < 0.5):
+        errs.append("%.4f s per round" % per)
+loss = j.get("loss")
+if loss is None or not (0.3 < loss < 1.2):
+    errs.append("loss %r" % loss)
+if errs:
+    print("job %d: %s" % (jid, "; ".join(errs)))
+    sys.exit(1)
+print("ok: job %d (%s) DONE, %d rounds in %.2f s (%.1f ms/round; worker %.2f s), loss %.4f"
+      % (jid, j["name"], j["rounds_total"], span, 1000 * per, wall, loss))' "$tmp/agents.log" \
+		|| fail "job $id"
+done
+grep -q "worker job=${jobs[2]} lease=[0-9]* rank=0/1 model=ncf engine=cpu .* tasks=2 first_task=0 job_tasks=2" \
+	"$tmp/agents.log" || fail "job ${jobs[2]}: not one rank running both tasks"
+grep -q "bad report line" "$tmp/agents.log" && fail "an agent logged bad report lines"
+
+# 2. The relay, byte for byte, across nodes: a job's own program.
+b64=$("$py" -c 'import base64, os; print(base64.b64encode(os.urandom(144)).decode())')
+cat >"$tmp/rdv_job.sh" <<EOF
+#!/bin/sh
+# rank 0 announces the bytes; rank 1 waits for its id file and keeps a copy
+echo "\$PWD" >"$tmp/rdv_rank\$HARE_RANK.cwd"
+if [ "\$HARE_RANK" = 0 ]; then
+	printf 'rendezvous %s\n' "$b64" >&\$HARE_REPORT_FD
+else
+	i=0
+	while [ ! -s "\$HARE_NCCL_ID_FILE" ] && [ \$i -lt 300 ]; do sleep 0.05; i=\$((i + 1)); done
+	cp "\$HARE_NCCL_ID_FILE" "$tmp/rdv_rank1.txt"
+fi
+printf 'round 0 1 0.01 0 1\ndone 1\n' >&\$HARE_REPORT_FD
+EOF
+relay=$(submit --model ncf --gpus 2 --min-gpus 2 --rounds 1 --name relay --command "sh $tmp/rdv_job.sh")
+wait_for 25 "the relay job" finished "$relay"
+got=$(cat "$tmp/rdv_rank1.txt" 2>/dev/null)
+cwd0=$(cat "$tmp/rdv_rank0.cwd" 2>/dev/null)
+cwd1=$(cat "$tmp/rdv_rank1.cwd" 2>/dev/null)
+if [ "$got" = "rendezvous $b64" ] && [ -n "$cwd0" ] && [ "$cwd0" != "$cwd1" ]; then
+	n=$(basename "$cwd1")
+	grep -q "agent rendezvous job=$relay lease=[0-9]* from=daemon bytes=144 written" \
+		"$tmp/agent${n#w}.log" || fail "rank 1's agent did not log the relayed rendezvous"
+	echo "ok: rank 1 on $n got rank 0's 144 bytes from $(basename "$cwd0") through hared"
+else
+	fail "relay: rank 1 read '${got:0:40}...' (want 'rendezvous ${b64:0:29}...'), ranks in '$cwd0' and '$cwd1'"
+fi
+
+# 3. Two ranks of real workers: rank 1 gets rank 0's id through the relay,
+# then the one-rank CPU engine refuses (the job fails after its retry).
+pair=$(submit --model ncf --gpus 2 --min-gpus 2 --rounds 10 --name pair)
+wait_for 30 "the two-rank job to end" finished "$pair"
+cat "$tmp"/agent*.log >"$tmp/agents.log"
+opened=$(grep -c "hare-worker: job $pair rank 1: the cpu engine runs a single rank, not 2" "$tmp/agents.log")
+relayed=$(grep -c "agent rendezvous job=$pair lease=[0-9]* from=daemon bytes=144 written" "$tmp/agents.log")
+if [ "$opened" -ge 1 ] && [ "$relayed" -ge 1 ] &&
+	! grep -q "hare-worker: job $pair rank 1: .*rendezvous" "$tmp/agents.log"; then
+	echo "ok: job $pair: rank 1 met rank 0 through hared $relayed time(s), then the one-rank engine refused"
+else
+	fail "job $pair: rank 1 opened the engine $opened time(s), relayed $relayed; $(grep "job $pair rank 1" "$tmp/agents.log" | head -3)"
+fi
+
+# Every lease is over: no id file is left.
+no_rdv_files() { ! ls "$tmp"/w*/tasks/*.rdv* >/dev/null 2>&1; }
+wait_for 5 "the id files to go" no_rdv_files && echo "ok: no id file left"
+
+grep -qE "Sanitizer|runtime error" "$tmp/hared.log" "$tmp"/agent*.log && fail "sanitizer report in a log"
+if [ $failures -ne 0 ]; then
+	for f in hared agent1 agent2; do
+		echo "--- $f log (tail)"; grep -v "conn=" "$tmp/$f.log" | tail -25
+	done
+	exit 1
+fi
+echo "all real-worker checks passed in $(($(date +%s) - t0))s"
