@@ -27,6 +27,13 @@ struct gavel_job {
 	double since_s;			/* when the job's share started counting */
 };
 
+/* A (job, type) pair with its sort key. */
+struct gavel_pair {
+	double prio, arrival;
+	uint32_t id, pair;
+	bool on;		/* extends the job's running lease */
+};
+
 struct gavel_state {
 	enum gavel_goal goal;
 	struct policy_ids *ids;
@@ -38,8 +45,8 @@ struct gavel_state {
 	double *thr;		/* [job * ntypes + t] rounds per second at its width */
 	uint32_t *type;		/* chosen type per job (POLICY_ANY_TYPE: none) */
 	uint32_t *admitted;
-	uint32_t *pair;		/* job * ntypes + t, sorted by priority */
-	double *prio;
+	uint32_t *pair;		/* scratch (job indices for grouping) */
+	struct gavel_pair *sortv;	/* pairs with their sort keys */
 	/* Job classes: jobs with the same width, weight and throughputs share
 	 * one row of the LP (a symmetric optimum gives them the same X). */
 	uint32_t *cls;		/* class of each job */
@@ -81,7 +88,7 @@ static void gavel_destroy(struct sched_policy *p)
 	free(st->type);
 	free(st->admitted);
 	free(st->pair);
-	free(st->prio);
+	free(st->sortv);
 	free(st->cls);
 	free(st->rep);
 	free(st->mult);
@@ -98,9 +105,9 @@ static void gavel_forget(struct sched_policy *p, uint32_t job_id)
 static int gavel_grow(struct gavel_state *st, uint32_t njobs)
 {
 	size_t n = (size_t)njobs * SCHED_MAX_TYPES;
-	void **arr[] = { (void **)&st->thr, (void **)&st->prio, (void **)&st->pair, (void **)&st->type,
+	void **arr[] = { (void **)&st->thr, (void **)&st->sortv, (void **)&st->pair, (void **)&st->type,
 			 (void **)&st->admitted, (void **)&st->cls, (void **)&st->rep, (void **)&st->mult };
-	size_t size[] = { n * sizeof(double), n * sizeof(double), n * sizeof(uint32_t),
+	size_t size[] = { n * sizeof(double), n * sizeof(struct gavel_pair), n * sizeof(uint32_t),
 			  njobs * sizeof(uint32_t), njobs * sizeof(uint32_t), njobs * sizeof(uint32_t),
 			  njobs * sizeof(uint32_t), njobs * sizeof(double) };
 	int rc = 0;
@@ -474,52 +481,72 @@ static bool gavel_on_type(const struct sched_snapshot *snap, const struct sched_
 	return sched_job_is_running(j) && gavel_held_type(snap->cluster, j) == t;
 }
 
-/* qsort context (one plan at a time per thread, as in policy.c). */
-static _Thread_local const double *gavel_sort_prio;
-static _Thread_local const struct sched_snapshot *gavel_sort_snap;
-static _Thread_local uint32_t gavel_sort_nt;
-
 static int gavel_pair_cmp(const void *pa, const void *pb)
 {
-	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
-	const struct sched_job *ja = &gavel_sort_snap->jobs[a / gavel_sort_nt];
-	const struct sched_job *jb = &gavel_sort_snap->jobs[b / gavel_sort_nt];
+	const struct gavel_pair *a = pa, *b = pb;
 
-	if (gavel_sort_prio[a] != gavel_sort_prio[b])
-		return gavel_sort_prio[a] > gavel_sort_prio[b] ? -1 : 1;
+	if (a->prio != b->prio)
+		return a->prio > b->prio ? -1 : 1;
 	/* Equal priority: the pair that extends a running lease first. */
-	if (gavel_on_type(gavel_sort_snap, ja, a % gavel_sort_nt) !=
-	    gavel_on_type(gavel_sort_snap, jb, b % gavel_sort_nt))
-		return gavel_on_type(gavel_sort_snap, ja, a % gavel_sort_nt) ? -1 : 1;
-	if (ja->arrival_s != jb->arrival_s)
-		return ja->arrival_s < jb->arrival_s ? -1 : 1;
-	if (ja->id != jb->id)
-		return ja->id < jb->id ? -1 : 1;
-	return a < b ? -1 : a > b;
+	if (a->on != b->on)
+		return a->on ? -1 : 1;
+	if (a->arrival != b->arrival)
+		return a->arrival < b->arrival ? -1 : 1;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return a->pair < b->pair ? -1 : a->pair > b->pair;
 }
 
-/* Sort the (job, type) pairs the job may use by priority. Pairs with X = 0
- * come last (priority 0), so idle GPUs still go to waiting jobs. */
-static uint32_t gavel_pairs(struct gavel_state *st, const struct sched_snapshot *snap)
+/* Restore the heap order below v[i] (the pair to serve first on top). */
+static void gavel_heap_down(struct gavel_pair *v, uint32_t n, uint32_t i)
+{
+	for (;;) {
+		uint32_t l = 2 * i + 1, m = i;
+
+		if (l < n && gavel_pair_cmp(&v[l], &v[m]) < 0)
+			m = l;
+		if (l + 1 < n && gavel_pair_cmp(&v[l + 1], &v[m]) < 0)
+			m = l + 1;
+		if (m == i)
+			return;
+		struct gavel_pair tmp = v[i];
+
+		v[i] = v[m];
+		v[m] = tmp;
+		i = m;
+	}
+}
+
+/* Collect the (job, type) pairs that could still be served -- the job not
+ * yet admitted, its width of type t still free -- into a heap in st->sortv
+ * ordered by priority (only as many are taken off as GPUs last, so no full
+ * sort). Pairs with X = 0 come last (priority 0), so idle GPUs still go to
+ * waiting jobs. Returns the count. */
+static uint32_t gavel_pairs(struct gavel_state *st, const struct sched_snapshot *snap,
+			    const uint32_t *left, const uint32_t *width)
 {
 	uint32_t nt = snap->cluster->ntypes, n = 0;
+	struct gavel_pair *v = st->sortv;
 
 	for (uint32_t i = 0; i < snap->njobs; i++) {
-		const struct gavel_job *r = policy_ids_find(st->ids, snap->jobs[i].id);
+		const struct sched_job *j = &snap->jobs[i];
+		const struct gavel_job *r;
 
-		for (uint32_t t = 0; t < nt && r; t++) {
-			if (st->thr[i * nt + t] <= 0)
+		if (st->type[i] != POLICY_ANY_TYPE || width[i] == 0)
+			continue;
+		r = NULL;
+		for (uint32_t t = 0; t < nt; t++) {
+			if (st->thr[i * nt + t] <= 0 || left[t] < width[i])
 				continue;
-			st->prio[i * nt + t] = gavel_priority(r, t, snap->now_s);
-			st->pair[n++] = i * nt + t;
+			if (!r && !(r = policy_ids_find(st->ids, j->id)))
+				break;
+			v[n++] = (struct gavel_pair){ .prio = gavel_priority(r, t, snap->now_s),
+						      .arrival = j->arrival_s, .id = j->id,
+						      .pair = i * nt + t, .on = gavel_on_type(snap, j, t) };
 		}
 	}
-	gavel_sort_prio = st->prio;
-	gavel_sort_snap = snap;
-	gavel_sort_nt = nt;
-	qsort(st->pair, n, sizeof(*st->pair), gavel_pair_cmp);
-	gavel_sort_prio = NULL;
-	gavel_sort_snap = NULL;
+	for (uint32_t k = n / 2; k-- > 0;)
+		gavel_heap_down(v, n, k);
 	return n;
 }
 
@@ -543,10 +570,16 @@ static uint32_t gavel_choose(struct gavel_state *st, const struct sched_snapshot
 		left[t] -= j->nheld;
 		st->admitted[nadm++] = i;
 	}
-	np = gavel_pairs(st, snap);
-	for (uint32_t k = 0; k < np; k++) {
-		uint32_t i = st->pair[k] / nt, t = st->pair[k] % nt;
-		uint32_t w = width[i];
+	np = gavel_pairs(st, snap, left, width);
+	while (np > 0) {
+		uint32_t i = st->sortv[0].pair / nt, t = st->sortv[0].pair % nt, w = width[i], idle = 0;
+
+		for (uint32_t u = 0; u < nt; u++)
+			idle += left[u];
+		if (idle == 0)
+			break;
+		st->sortv[0] = st->sortv[--np];
+		gavel_heap_down(st->sortv, np, 0);
 
 		if (st->type[i] != POLICY_ANY_TYPE || w == 0 || left[t] < w)
 			continue;
