@@ -49,4 +49,6 @@ if [ "$section" = all ]; then
 	for s in grad train resume bench; do "$tmp/hare-gpu-check-emu" "$s" "$rounds" tiny || rc=$?; done
 	exit "${rc:-0}"
 fi
-exec "$tmp/hare-gpu-check-emu" "$section" "$rounds" tiny
+rc=0
+"$tmp/hare-gpu-check-emu" "$section" "$rounds" tiny || rc=$?
+exit "$rc"
