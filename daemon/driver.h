@@ -83,6 +83,8 @@ struct drv_rank {
 };
 
 /* A placement of a job, running rounds from round_first. */
+#define DRIVER_RDV_MAX 256		/* largest rendezvous kept for resending */
+
 struct drv_lease {
 	uint64_t id;			/* 0: not running */
 	uint64_t round_first;
@@ -95,6 +97,9 @@ struct drv_lease {
 					 * tasks, world size or first round */
 	double hold_until;		/* ranks missing: kept out of plans until they are
 					 * back, requeued at this unix time; 0: none */
+	uint8_t rdv[DRIVER_RDV_MAX];	/* last rendezvous relayed (resent to an agent
+					 * that registers again); rdv_len 0: none */
+	uint16_t rdv_len;
 };
 
 /* An active (QUEUED or RUNNING) job. Read-only outside the driver. */

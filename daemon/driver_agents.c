@@ -288,6 +288,7 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	}
 	log_info("node=%s agent=%u up gpus=%s running=%zu", n->name, agent_id, text, reg->n_running);
 	drv_running_check(d, agent_id - 1, reg->running, reg->n_running);
+	driver_rendezvous_resend(d, agent_id - 1);
 	driver_replan_request(d);
 	return 0;
 }

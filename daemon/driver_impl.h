@@ -132,6 +132,9 @@ bool driver_drain_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t 
 void driver_node_hold(struct driver *d, uint32_t node);
 /* A held lease whose ranks are all back (or exited) goes on. */
 void driver_hold_check(struct driver *d, struct drv_job *j);
+/* Send the last relayed rendezvous of every lease with a live rank on node
+ * (0-based) to its agent, which may have missed it while disconnected. */
+void driver_rendezvous_resend(struct driver *d, uint32_t node);
 /* Book ranks for j, to start once no stopped worker is left on them (0 or
  * -ENOMEM); drop that (its GPUs unbooked); start every waiting lease whose
  * GPUs are free now (one whose GPUs went away is dropped, and a re-plan

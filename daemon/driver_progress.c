@@ -201,6 +201,10 @@ void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvo
 		member |= d->nodes[j->lease.ranks[i].node].agent_id == agent_id;
 	if (!member)
 		return;
+	if (r->data.len <= sizeof(j->lease.rdv)) {
+		memcpy(j->lease.rdv, r->data.data, r->data.len);
+		j->lease.rdv_len = (uint16_t)r->data.len;
+	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_RENDEZVOUS;
 	m.rendezvous = (Hare__Rendezvous *)r;
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
@@ -211,6 +215,32 @@ void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvo
 			dup = j->lease.ranks[k].node == node;
 		if (!dup && d->nodes[node].attached)
 			d->send(d->send_user, d->nodes[node].agent_id, &m);
+	}
+}
+
+void driver_rendezvous_resend(struct driver *d, uint32_t node)
+{
+	if (node >= d->nnodes || !d->nodes[node].attached)
+		return;
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		struct drv_job *j = d->jobs[i];
+		Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+		Hare__Rendezvous r = HARE__RENDEZVOUS__INIT;
+		bool here = false;
+
+		if (!j->lease.id || !j->lease.rdv_len)
+			continue;
+		for (uint32_t k = 0; k < j->lease.nranks && !here; k++)
+			here = j->lease.ranks[k].node == node && !j->lease.ranks[k].exited;
+		if (!here)
+			continue;
+		r.job_id = j->rec.id;
+		r.lease_id = j->lease.id;
+		r.data.data = j->lease.rdv;
+		r.data.len = j->lease.rdv_len;
+		m.msg_case = HARE__FROM_DAEMON__MSG_RENDEZVOUS;
+		m.rendezvous = &r;
+		d->send(d->send_user, d->nodes[node].agent_id, &m);
 	}
 }
 

@@ -894,6 +894,38 @@ static void test_agent_away_keeps_lease(void **state)
 	assert_int_equal(driver_job_find(f->d, 1)->lease.id, lease);
 }
 
+/* An agent that was away when rank 0's rendezvous was relayed gets it
+ * again when it registers with the lease's rank still running. */
+static void test_rendezvous_resend(void **state)
+{
+	struct fx *f = *state;
+	uint32_t a1, a2;
+	uint64_t lease = away_setup(f, &a1, &a2);
+	Hare__RunningTask t[1] = { rt_full(1, lease, 1, 0, 1, 2, 0) };
+	Hare__RunningTask *p[1] = { &t[0] };
+	Hare__Rendezvous r = HARE__RENDEZVOUS__INIT;
+
+	driver_agent_detach(f->d, a2);
+	ob_clear(&f->ob);
+	r.job_id = 1;
+	r.lease_id = lease;
+	r.data.data = (uint8_t *)"rank0-id";
+	r.data.len = 8;
+	driver_rendezvous(f->d, a1, &r);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a1, 0), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a2, 0), 0);
+	ob_clear(&f->ob);
+	assert_int_equal(agent_up(f, "n2", "V100", 4, p, 1), a2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a2, 0), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a1, 0), 0);
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_RENDEZVOUS) {
+			assert_int_equal(f->ob.msg[i]->rendezvous->lease_id, lease);
+			assert_int_equal(f->ob.msg[i]->rendezvous->data.len, 8);
+			assert_memory_equal(f->ob.msg[i]->rendezvous->data.data, "rank0-id", 8);
+		}
+}
+
 /* An agent that does not come back (or comes back without the workers)
  * within the grace period: the lease is stopped and requeued then. */
 static void test_agent_away_timeout(void **state)
@@ -989,6 +1021,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rendezvous, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rendezvous_resend, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adoption, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_exact, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_partial, fx_setup_grace, fx_teardown),
