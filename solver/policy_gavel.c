@@ -46,6 +46,7 @@ struct gavel_state {
 	uint32_t *type;		/* chosen type per job (POLICY_ANY_TYPE: none) */
 	uint32_t *admitted;
 	uint32_t *pair;		/* scratch (job indices for grouping) */
+	struct gavel_job **rec;	/* each snapshot job's record, this plan */
 	struct gavel_pair *sortv;	/* pairs with their sort keys */
 	/* Job classes: jobs with the same width, weight and throughputs share
 	 * one row of the LP (a symmetric optimum gives them the same X). */
@@ -89,6 +90,7 @@ static void gavel_destroy(struct sched_policy *p)
 	free(st->admitted);
 	free(st->pair);
 	free(st->sortv);
+	free(st->rec);
 	free(st->cls);
 	free(st->rep);
 	free(st->mult);
@@ -106,10 +108,11 @@ static int gavel_grow(struct gavel_state *st, uint32_t njobs)
 {
 	size_t n = (size_t)njobs * SCHED_MAX_TYPES;
 	void **arr[] = { (void **)&st->thr, (void **)&st->sortv, (void **)&st->pair, (void **)&st->type,
-			 (void **)&st->admitted, (void **)&st->cls, (void **)&st->rep, (void **)&st->mult };
+			 (void **)&st->admitted, (void **)&st->cls, (void **)&st->rep, (void **)&st->mult,
+			 (void **)&st->rec };
 	size_t size[] = { n * sizeof(double), n * sizeof(struct gavel_pair), n * sizeof(uint32_t),
 			  njobs * sizeof(uint32_t), njobs * sizeof(uint32_t), njobs * sizeof(uint32_t),
-			  njobs * sizeof(uint32_t), njobs * sizeof(double) };
+			  njobs * sizeof(uint32_t), njobs * sizeof(double), njobs * sizeof(struct gavel_job *) };
 	int rc = 0;
 
 	if (njobs <= st->cap)
@@ -416,10 +419,8 @@ static int gavel_allocate(struct sched_policy *p, const struct sched_snapshot *s
 	gavel_lp_build(&l, st, snap, count, p->width);
 	rc = gavel_solve(&l, st, nt, p->opt.lp_budget_ms);
 	for (uint32_t i = 0; i < snap->njobs; i++) {
-		struct gavel_job *r = policy_ids_find(st->ids, snap->jobs[i].id);
+		struct gavel_job *r = st->rec[i];
 
-		if (!r)
-			continue;
 		if (rc == 0)
 			for (uint32_t t = 0; t < nt; t++) {
 				double x = l.x[st->cls[i] * nt + t];
@@ -449,6 +450,7 @@ static int gavel_account(struct gavel_state *st, const struct sched_snapshot *sn
 
 		if (!r)
 			return -ENOMEM;
+		st->rec[i] = r;
 		if (created)
 			r->since_s = snap->now_s;
 		if (!sched_job_is_running(j) || !st->have_plan || j->held_gpus[0] >= snap->cluster->ngpus)
@@ -530,16 +532,13 @@ static uint32_t gavel_pairs(struct gavel_state *st, const struct sched_snapshot 
 
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];
-		const struct gavel_job *r;
+		const struct gavel_job *r = st->rec[i];
 
 		if (st->type[i] != POLICY_ANY_TYPE || width[i] == 0)
 			continue;
-		r = NULL;
 		for (uint32_t t = 0; t < nt; t++) {
 			if (st->thr[i * nt + t] <= 0 || left[t] < width[i])
 				continue;
-			if (!r && !(r = policy_ids_find(st->ids, j->id)))
-				break;
 			v[n++] = (struct gavel_pair){ .prio = gavel_priority(r, t, snap->now_s),
 						      .arrival = j->arrival_s, .id = j->id,
 						      .pair = i * nt + t, .on = gavel_on_type(snap, j, t) };
@@ -555,7 +554,7 @@ static uint32_t gavel_pairs(struct gavel_state *st, const struct sched_snapshot 
 static uint32_t gavel_choose(struct gavel_state *st, const struct sched_snapshot *snap, bool round,
 			     const uint32_t *count, const uint32_t *width)
 {
-	uint32_t nt = snap->cluster->ntypes, np, nadm = 0;
+	uint32_t nt = snap->cluster->ntypes, np, nadm = 0, idle = 0;
 	uint32_t left[SCHED_MAX_TYPES];
 
 	memcpy(left, count, sizeof(left));
@@ -570,21 +569,21 @@ static uint32_t gavel_choose(struct gavel_state *st, const struct sched_snapshot
 		left[t] -= j->nheld;
 		st->admitted[nadm++] = i;
 	}
-	np = gavel_pairs(st, snap, left, width);
+	for (uint32_t t = 0; t < nt; t++)
+		idle += left[t];
+	np = idle ? gavel_pairs(st, snap, left, width) : 0;
 	while (np > 0) {
-		uint32_t i = st->sortv[0].pair / nt, t = st->sortv[0].pair % nt, w = width[i], idle = 0;
+		uint32_t i = st->sortv[0].pair / nt, t = st->sortv[0].pair % nt, w = width[i];
 
-		for (uint32_t u = 0; u < nt; u++)
-			idle += left[u];
 		if (idle == 0)
 			break;
 		st->sortv[0] = st->sortv[--np];
 		gavel_heap_down(st->sortv, np, 0);
-
 		if (st->type[i] != POLICY_ANY_TYPE || w == 0 || left[t] < w)
 			continue;
 		st->type[i] = t;
 		left[t] -= w;
+		idle -= w;
 		st->admitted[nadm++] = i;
 	}
 	return nadm;
