@@ -23,6 +23,8 @@ harectl="$build/cli/harectl"
 rounds=${HARE_GPU_ROUNDS:-200}
 
 [ -f "$src/workloads/profiles/models.csv" ] || { echo "run from the source root"; exit 2; }
+# Libraries copied by tests/gpu/bundle.sh for machines without the Debian packages.
+[ -d "$build/gpu-libs" ] && export LD_LIBRARY_PATH="$build/gpu-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 [ -x "$check" ] || { echo "skip: $check not built (no nvcc when configured?)"; exit 77; }
 [ -x "$worker" ] || { echo "skip: $worker not built"; exit 77; }
 "$check" none >/dev/null 2>&1
