@@ -474,6 +474,8 @@ static void drv_lease_drain(struct driver *d, struct drv_job *j)
 
 void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
 {
+	j->prev_lease = j->lease.id;
+	j->prev_first = j->lease.round_first;
 	drv_lease_drain(d, j);
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];

@@ -125,7 +125,11 @@ struct drv_job {
 	double adopt_loss;		/* rank 0's loss reported meanwhile, NAN: none */
 	uint64_t adopt_reports;		/* round reports held for the candidates */
 	struct drv_rank *pend;		/* a planned lease waiting for stopped workers to
-					 * leave its GPUs (booked for it); NULL: none */
+					 * leave its GPUs, or for the job's own stopped
+					 * workers to exit (booked for it); NULL: none */
+	uint64_t prev_lease;		/* the job's last stopped lease (0: none): rank 0's
+					 * exit from it credits the rounds it finished */
+	uint64_t prev_first;		/* that lease's round_first */
 	uint32_t npend;
 };
 

@@ -100,11 +100,21 @@ void driver_pend_drop(struct driver *d, struct drv_job *j)
 	j->npend = 0;
 }
 
-/* 1: every GPU of j's waiting lease is free now; 0: some still drains;
- * -1: some went away (node down, GPU gone or taken). */
+bool driver_job_draining(const struct driver *d, uint64_t job)
+{
+	for (uint32_t n = 0; n < d->nnodes; n++)
+		for (uint32_t k = 0; k < d->nodes[n].ngpus; k++)
+			if (d->nodes[n].gpus[k].drain_lease && d->nodes[n].gpus[k].drain_job == job)
+				return true;
+	return false;
+}
+
+/* 1: every GPU of j's waiting lease is free now and none of j's stopped
+ * workers is left; 0: some still drains; -1: some went away (node down,
+ * GPU gone or taken). */
 static int drv_pend_ready(const struct driver *d, const struct drv_job *j)
 {
-	int ready = 1;
+	int ready = driver_job_draining(d, j->rec.id) ? 0 : 1;
 
 	for (uint32_t i = 0; i < j->npend; i++) {
 		const struct drv_rank *r = &j->pend[i];

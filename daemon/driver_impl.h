@@ -132,6 +132,9 @@ bool driver_drain_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t 
 void driver_node_hold(struct driver *d, uint32_t node);
 /* A held lease whose ranks are all back (or exited) goes on. */
 void driver_hold_check(struct driver *d, struct drv_job *j);
+/* Whether a stopped worker of job still holds a GPU (its exit not seen,
+ * its stop timeout not passed). */
+bool driver_job_draining(const struct driver *d, uint64_t job);
 /* Send the last relayed rendezvous of every lease with a live rank on node
  * (0-based) to its agent, which may have missed it while disconnected. */
 void driver_rendezvous_resend(struct driver *d, uint32_t node);

@@ -235,7 +235,10 @@ static int drv_plan_leases(struct driver *d, struct driver_snapshot *s, struct d
 			stale = true;
 			continue;
 		}
-		/* on GPUs a stopped worker still holds, it starts once that exits */
+		/* on GPUs a stopped worker still holds, or while the job's own
+		 * stopped workers write their last checkpoint, it starts once
+		 * they exit (from the round they reached) */
+		waits |= driver_job_draining(d, cur[i]->rec.id);
 		rc = waits ? driver_pend_set(d, cur[i], ranks, n) : driver_lease_start(d, cur[i], ranks, n);
 	}
 	if (stale)

@@ -145,13 +145,43 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const Hare__Tas
 	driver_job_requeue(d, j, "fail", why);
 }
 
+/* Rank 0 of the job's stopped lease exited after a whole round (a real
+ * worker checkpoints it): what it finished counts, so the next lease,
+ * which waits for this exit, starts from there instead of redoing it.
+ * True when that finished the job (j is freed then). */
+static bool drv_prev_credit(struct driver *d, struct drv_job *j, const Hare__TaskExit *x)
+{
+	uint64_t end;
+
+	if (!j || j->lease.id || x->lease_id != j->prev_lease || x->rank != 0 || !x->has_rounds_done ||
+	    (x->status != HARE__TASK_STATUS__TASK_STOPPED && x->status != HARE__TASK_STATUS__TASK_OK))
+		return false;
+	end = x->rounds_done < j->rec.rounds_total - j->prev_first ? j->prev_first + x->rounds_done :
+	      j->rec.rounds_total;
+	j->prev_lease = 0;
+	if (end <= j->rec.rounds_done)
+		return false;
+	log_debug("job=%" PRIu64 " lease=%" PRIu64 ": stopped at round %" PRIu64 " (reports had %" PRIu64 ")",
+		  j->rec.id, x->lease_id, end, j->rec.rounds_done);
+	j->rec.rounds_done = end;
+	drv_dirty_mark(d, j);
+	if (end < j->rec.rounds_total)
+		return false;
+	driver_job_finish(d, j, STORE_DONE, "all rounds done (by a stopped lease)");
+	return true;
+}
+
 void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit *x)
 {
 	struct drv_job *j = driver_job_get(d, x->job_id);
 	struct drv_rank *rk = drv_rank_of(d, j, agent_id, x->lease_id, x->rank);
 
+	bool gone = !rk && drv_prev_credit(d, j, x);
+
 	if (driver_drain_clear(d, agent_id - 1, x->job_id, x->lease_id, x->rank))
 		driver_pend_try(d);	/* a lease may have waited for its GPU */
+	if (gone)
+		return;
 	if (!rk && driver_adopt_exit(d, j, agent_id - 1, x))
 		return;
 	if (!rk) {

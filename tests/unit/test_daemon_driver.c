@@ -349,6 +349,73 @@ static void test_plan_apply(void **state)
 	assert_int_equal(driver_job_find(f->d, 1)->lease.id, lease1);
 }
 
+/* A job moved to other GPUs waits for its stopped workers: its new lease
+ * starts once rank 0 has exited, from the round rank 0 reached (its last
+ * checkpoint), not from the last report; rounds past the reports are not
+ * redone. A lease stopped on the job's last rounds finishes the job. */
+static void test_move_waits_and_credits(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[1] = { { 2, { 0, 1 }, { 1, 1 } } };
+	struct hand h2[1] = { { 2, { 4, 5 }, { 1, 1 } } };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	uint64_t lease1;
+	uint32_t a1, a2;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h1, 1);
+	lease1 = driver_job_find(f->d, 1)->lease.id;
+	report(f, a1, 1, lease1, 0, 0, 100);
+	report(f, a1, 1, lease1, 1, 0, 100);
+	ob_clear(&f->ob);
+	plan_apply(f, h2, 1);
+	/* Stopped on n1; nothing starts on the idle n2 GPUs yet, but they are booked. */
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 0), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->npend, 2);
+	assert_int_equal(gpu_of(f, 1, 0)->job_id, 1);
+	/* Rank 1 exits first: still waiting for rank 0. */
+	task_exit(f, a1, 1, lease1, 1, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	/* Rank 0 finished 120 rounds (20 past the last report) before it stopped. */
+	x.job_id = 1;
+	x.lease_id = lease1;
+	x.rank = 0;
+	x.status = HARE__TASK_STATUS__TASK_STOPPED;
+	x.has_rounds_done = true;
+	x.rounds_done = 120;
+	driver_task_exit(f->d, a1, &x);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 120);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a2, 1), 2);
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START) {
+			assert_int_equal(f->ob.msg[i]->task_start->round_first, 120);
+			assert_int_equal(f->ob.msg[i]->task_start->round_count, 880);
+		}
+	/* A late or repeated exit of the old lease changes nothing now. */
+	x.rounds_done = 500;
+	driver_task_exit(f->d, a1, &x);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 120);
+
+	/* Moved back while on its last rounds: rank 0 stops having done them all. */
+	lease1 = driver_job_find(f->d, 1)->lease.id;
+	report(f, a2, 1, lease1, 0, 120, 870);
+	report(f, a2, 1, lease1, 1, 120, 870);
+	ob_clear(&f->ob);
+	plan_apply(f, h1, 1);
+	x.lease_id = lease1;
+	x.rounds_done = 880;
+	driver_task_exit(f->d, a2, &x);
+	assert_null(driver_job_find(f->d, 1));	/* DONE */
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	task_exit(f, a2, 1, lease1, 1, HARE__TASK_STATUS__TASK_STOPPED);
+	for (uint32_t g = 0; g < 4; g++)
+		assert_true(driver_gpu_is_free(gpu_of(f, 0, g)) && driver_gpu_is_free(gpu_of(f, 1, g)));
+}
+
 /* A plan is stale for jobs that ended and GPUs that went away meanwhile. */
 static void test_plan_stale(void **state)
 {
@@ -1020,6 +1087,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_move_waits_and_credits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rendezvous, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rendezvous_resend, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adoption, fx_setup_grace, fx_teardown),
