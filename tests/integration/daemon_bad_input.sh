@@ -8,25 +8,9 @@
 # missing).
 set -u
 
-build=$(cd "${1:?build dir}" && pwd)
-src=$(cd "${2:?source dir}" && pwd)
-hared="$build/daemon/hared"
-harectl="$build/cli/harectl"
-[ -x "$hared" ] || { echo "skip: $hared not built"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
+it_setup "$@" daemon-only
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
 head -c 48 /dev/urandom | base64 -w0 >"$tmp/token"
 cat >"$tmp/hared.conf" <<EOF
 [daemon]

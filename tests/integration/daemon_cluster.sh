@@ -7,58 +7,9 @@
 # Usage: daemon_cluster.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
-build=$(cd "${1:?build dir}" && pwd)
-src=$(cd "${2:?source dir}" && pwd)
-hared="$build/daemon/hared"
-harectl="$build/cli/harectl"
-agent="$build/agent/hare-agent"
-worker="$build/workloads/hare-worker"
-for b in "$hared" "$harectl" "$agent" "$worker"; do
-	[ -x "$b" ] || { echo "skip: $b not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
-# The interpreter itself: a version-manager shim can take a second per start.
-py=$(python3 -c 'import sys; print(sys.executable)')
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
+it_setup "$@"
 
-tmp=$(mktemp -d)
-pids=()
-# Workers run in their agent's work dir ($tmp/wN), in sessions of their own:
-# they are found by that directory, so other clusters on the machine do not
-# count (shell builtins only: this runs while waiting).
-in_work_dir() {
-	local w
-	for w in "$tmp"/w*; do [ "$1/cwd" -ef "$w" ] && return 0; done
-	return 1
-}
-# workers_of JOB: how many of this test's workers of JOB run.
-workers_of() {
-	local n=0 p args
-	for p in /proc/[0-9]*; do
-		in_work_dir "$p" || continue
-		mapfile -d '' args <"$p/cmdline" 2>/dev/null || continue
-		case " ${args[*]} " in *" --job=$1 --lease="*) n=$((n + 1)) ;; esac
-	done
-	echo "$n"
-}
-kill_workers() {
-	local p
-	for p in /proc/[0-9]*; do
-		in_work_dir "$p" && kill -9 "${p#/proc/}" 2>/dev/null
-	done
-}
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	kill_workers
-	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-export HARE_SOCKET="$tmp/hared.sock"
-t0=$(date +%s)
-
-head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
 write_conf() {
 	cat >"$tmp/hared.conf" <<EOF
 [daemon]

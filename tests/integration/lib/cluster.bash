@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: MIT
+# Shared setup of the integration tests (sourced; not a test itself).
+# it_setup BUILD_DIR SOURCE_DIR [daemon-only]: sets build, src, hared,
+# harectl, agent, worker, py (the python3 interpreter itself: a version
+# manager's shim can take a second per start), tmp (a new folder, removed at
+# exit unless HARE_KEEP_TMP is set), pids (killed at exit), failures, t0,
+# HARE_SOCKET, and writes a random cluster key to $tmp/key. Exits 77 (skip)
+# when a binary or python3 is missing. Workers run in their agent's work
+# dir ($tmp/wN), in sessions of their own: they are found by that folder, so
+# other clusters on the machine are left alone. A test may define
+# it_extra_kill, called at exit before the folder goes.
+
+it_setup() {
+	local b need
+	build=$(cd "${1:?build dir}" && pwd)
+	src=$(cd "${2:?source dir}" && pwd)
+	hared="$build/daemon/hared"
+	harectl="$build/cli/harectl"
+	agent="$build/agent/hare-agent"
+	worker="$build/workloads/hare-worker"
+	need=("$hared" "$harectl")
+	[ "${3:-}" = daemon-only ] || need+=("$agent" "$worker")
+	for b in "${need[@]}"; do
+		[ -x "$b" ] || { echo "skip: $b not built"; exit 77; }
+	done
+	command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
+	py=$(python3 -c 'import sys; print(sys.executable)')
+	tmp=$(mktemp -d)
+	pids=()
+	failures=0
+	t0=$(date +%s)
+	export HARE_SOCKET="$tmp/hared.sock"
+	head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
+	trap it_cleanup EXIT
+}
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# Shell builtins only: this runs while waiting.
+in_work_dir() {
+	local w
+	for w in "$tmp"/w*; do [ "$1/cwd" -ef "$w" ] && return 0; done
+	return 1
+}
+
+# workers_of JOB: how many of this test's workers of JOB run.
+workers_of() {
+	local n=0 p args
+	for p in /proc/[0-9]*; do
+		in_work_dir "$p" || continue
+		mapfile -d '' args <"$p/cmdline" 2>/dev/null || continue
+		case " ${args[*]} " in *" --job=$1 --lease="*) n=$((n + 1)) ;; esac
+	done
+	echo "$n"
+}
+
+kill_workers() {
+	local p
+	for p in /proc/[0-9]*; do
+		in_work_dir "$p" && kill -9 "${p#/proc/}" 2>/dev/null
+	done
+}
+
+it_cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	if declare -F it_extra_kill >/dev/null; then it_extra_kill; fi
+	wait 2>/dev/null
+	kill_workers
+	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
