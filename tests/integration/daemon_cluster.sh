@@ -50,19 +50,6 @@ j = jobs.get(int(sys.argv[1]), {})
 print(j.get(sys.argv[2], ""))' "$1" "$2"
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local secs=$1 what=$2 end
-	shift 2
-	end=$(($(date +%s) + secs))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	fail "timed out after ${secs}s waiting for $what"
-	return 1
-}
-
 all_done() {
 	queue_json | "$py" -c '
 import json, sys

@@ -17,6 +17,7 @@ it_extra_kill() {
 	for p in "${apid[@]}"; do kill "$p" 2>/dev/null; done
 }
 grace=8
+wait_poll_s=0.1
 
 write_conf() {
 	cat >"$tmp/hared.conf" <<EOF
@@ -52,19 +53,6 @@ start_agent() {
 	"$agent" --daemon "127.0.0.1:$port" --node "node$1" --gpus "$2" --key-file "$tmp/key" \
 		--work-dir="$tmp/w$1" --worker "$worker" >>"$tmp/agent$1.log" 2>&1 &
 	apid[$1]=$!
-}
-
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local secs=$1 what=$2 end
-	shift 2
-	end=$(($(date +%s) + secs))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	fail "timed out after ${secs}s waiting for $what"
-	return 1
 }
 
 # info JOB: "STATE ROUNDS_DONE RESTARTS PLACEMENT", the placement as sorted

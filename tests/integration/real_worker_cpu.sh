@@ -42,19 +42,6 @@ done
 
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local secs=$1 what=$2 end
-	shift 2
-	end=$(($(date +%s) + secs))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	fail "timed out after ${secs}s waiting for $what"
-	return 1
-}
-
 nodes_up() {
 	"$harectl" nodes -o json 2>/dev/null | "$py" -c '
 import json, sys

@@ -36,6 +36,20 @@ it_setup() {
 
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds
+# (every $wait_poll_s seconds, default 0.2).
+wait_for() {
+	local secs=$1 what=$2 end
+	shift 2
+	end=$(($(date +%s) + secs))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$@" && return 0
+		sleep "${wait_poll_s:-0.2}"
+	done
+	fail "timed out after ${secs}s waiting for $what"
+	return 1
+}
+
 # Shell builtins only: this runs while waiting.
 in_work_dir() {
 	local w
