@@ -100,6 +100,9 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
 	d->send = send;
 	d->send_user = send_user;
 	sched_options_default(&so);
+	if (d->o.min_lease_s >= 0)
+		so.min_lease_s = d->o.min_lease_s;
+	so.min_lease_s /= d->o.time_scale;	/* plans run in wall seconds */
 	rc = sched_policy_new(d->policy_name, &so, &d->policy);
 	if (rc < 0) {
 		drv_policy_error(d->policy_name, rc, errbuf, errlen);

@@ -100,6 +100,7 @@ static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)
 		.noise_cv = d->cfg.noise_cv,
 		.replan_debounce_ms = d->cfg.replan_debounce_ms,
 		.reconnect_grace_s = d->cfg.reconnect_grace_s,
+		.min_lease_s = d->cfg.min_lease_s,
 		.stop_grace_s = d->cfg.stop_grace_s,
 		.max_retries = d->cfg.max_retries,
 	};

@@ -29,6 +29,8 @@ struct hared_config {
 	double noise_cv;			/* emulated workers' straggler noise */
 	uint32_t replan_debounce_ms;
 	double reconnect_grace_s;
+	double min_lease_s;		/* profile seconds a lease runs before jobs
+					 * ranked above it may take its GPUs */
 	double heartbeat_timeout_s;
 	double stop_grace_s;			/* the agents' SIGTERM to SIGKILL grace */
 	uint32_t max_frame;			/* cap on one frame's payload, bytes */

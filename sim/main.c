@@ -48,6 +48,7 @@ struct sim_args {
 	char trace_only[40];	/* the first trace-only option given, for the error */
 	struct sim_window window;
 	double util_step_s;
+	double min_lease_s;	/* < 0: the solver's default */
 	struct sim_gen_spec spec;
 	struct sim_trace_opts topt;
 	uint32_t npolicies;
@@ -91,6 +92,9 @@ static const char usage[] =
 	"  --window FIRST:LAST  metrics over jobs FIRST..LAST-1 in arrival order (0-based;\n"
 	"                     FIRST: = to the end); the run still simulates every job\n"
 	"  --util-step S      seconds per row of utilisation.csv (default: <= 2000 rows)\n"
+	"  --min-lease S      seconds a running job keeps its GPUs before jobs ranked\n"
+	"                     above it may take them (hare; default %.0f, 0: free\n"
+	"                     preemption)\n"
 	"  --quiet            no progress line or import note on stderr\n"
 	"  --help             show this help\n"
 	"\n"
@@ -125,7 +129,7 @@ static void sim_usage_print(void)
 
 		snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "", names[i]);
 	}
-	printf(usage, known, HARE_PROFILE_DIR, SIM_TRACE_DEFAULT_LOAD);
+	printf(usage, known, HARE_PROFILE_DIR, SCHED_MIN_LEASE_S, SIM_TRACE_DEFAULT_LOAD);
 }
 
 static int sim_policies_split(struct sim_args *a, char *errbuf, size_t errlen)
@@ -313,6 +317,8 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 		return sim_opt_window(optarg, &a->window, errbuf, errlen);
 	case 'u':
 		return sim_opt_num(name, optarg, 0, true, 1e9, &a->util_step_s, errbuf, errlen);
+	case 'm':
+		return sim_opt_num(name, optarg, 0, false, 1e9, &a->min_lease_s, errbuf, errlen);
 	default:
 		if (!a->trace_only[0])
 			snprintf(a->trace_only, sizeof(a->trace_only), "%s", name);
@@ -328,6 +334,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 		{ "profiles", required_argument, NULL, 'P' }, { "out", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' }, { "no-bound", no_argument, NULL, 'B' },
 		{ "window", required_argument, NULL, 'w' }, { "util-step", required_argument, NULL, 'u' },
+		{ "min-lease", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'F' }, { "skip-bad", no_argument, NULL, 'S' },
 		{ "seed", required_argument, NULL, 's' }, { "load", required_argument, NULL, 'L' },
@@ -338,7 +345,8 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 	char name[40];
 	int opt, idx;
 
-	*a = (struct sim_args){ .policies = "hare", .profiles = HARE_PROFILE_DIR, .bound = true };
+	*a = (struct sim_args){ .policies = "hare", .profiles = HARE_PROFILE_DIR, .bound = true,
+				.min_lease_s = -1 };
 	sim_trace_opts_default(&a->topt);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
@@ -364,6 +372,8 @@ static int sim_policies_new(const struct sim_args *a, struct sim_run *run, char 
 	struct sched_options opt;
 
 	sched_options_default(&opt);
+	if (a->min_lease_s >= 0)
+		opt.min_lease_s = a->min_lease_s;
 	for (uint32_t i = 0; i < a->npolicies; i++) {
 		int rc = sched_policy_new(a->policy[i], &opt, &run->pol[i]);
 

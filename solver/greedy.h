@@ -68,6 +68,9 @@ struct sched_lease_opts {
 				 * reused by their own job) */
 	bool pin_running;	/* a running job whose GPUs are all still free
 				 * keeps them without looking for better ones */
+	double min_lease_s;	/* with preempt: running jobs whose lease started
+				 * less than this ago keep their GPUs from jobs
+				 * earlier in the order (0: none do) */
 	bool wait_for_faster;	/* a job that could start now may instead wait
 				 * for GPUs that free up later if it would finish
 				 * earlier there (pure earliest finish); off: later

@@ -168,7 +168,8 @@ static void lease_release_gpu(struct lease_ctx *x, uint32_t g)
 }
 
 /* Without preemption, running jobs' GPUs are kept from everyone else until
- * their own job is planned; they are projected busy until its finish. */
+ * their own job is planned; they are projected busy until its finish. With
+ * preemption, only those of leases younger than min_lease_s are. */
 static void lease_protect_running(struct lease_ctx *x)
 {
 	for (uint32_t i = 0; i < x->snap->njobs; i++) {
@@ -176,6 +177,8 @@ static void lease_protect_running(struct lease_ctx *x)
 		double until;
 
 		if (!sched_job_is_running(j))
+			continue;
+		if (x->opts->preempt && !(x->now - j->lease_start_s < x->opts->min_lease_s))
 			continue;
 		until = x->now + (double)sched_job_rounds_left(j) *
 				 sched_round_time(x->c, j, j->held_gpus, j->held_tasks, j->nheld);
@@ -741,7 +744,7 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 	struct lease_ctx x = { .snap = snap, .c = snap->cluster, .opts = opts, .now = snap->now_s };
 	int rc = lease_ctx_init(&x);
 
-	if (rc == 0 && !opts->preempt)
+	if (rc == 0 && (!opts->preempt || opts->min_lease_s > 0))
 		lease_protect_running(&x);
 	for (uint32_t r = 0; rc == 0 && r < norder; r++) {
 		uint32_t ji = order[r];

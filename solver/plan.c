@@ -62,7 +62,7 @@ void sched_options_default(struct sched_options *opt)
 	opt->lp_budget_ms = 200;
 	opt->sync_holds_gpu = true;
 	opt->preempt = true;
-	opt->min_lease_s = 0;
+	opt->min_lease_s = SCHED_MIN_LEASE_S;
 }
 
 void sched_plan_init(struct sched_plan *plan)
