@@ -103,6 +103,8 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
 	if (d->o.min_lease_s >= 0)
 		so.min_lease_s = d->o.min_lease_s;
 	so.min_lease_s /= d->o.time_scale;	/* plans run in wall seconds */
+	if (d->o.type_slack >= 0)
+		so.type_slack = d->o.type_slack;
 	rc = sched_policy_new(d->policy_name, &so, &d->policy);
 	if (rc < 0) {
 		drv_policy_error(d->policy_name, rc, errbuf, errlen);

@@ -38,6 +38,7 @@ struct driver_opts {
 	double noise_cv;		/* emulated straggler noise sent in TaskStart */
 	uint32_t replan_debounce_ms;
 	double reconnect_grace_s;	/* wait for agents after a restart or a disconnect */
+	double type_slack;		/* hare's type slack (negative: the default) */
 	double min_lease_s;		/* profile seconds before a lease may be displaced
 					 * (negative: the solver's default) */
 	double stop_grace_s;		/* the agents' SIGTERM to SIGKILL grace */

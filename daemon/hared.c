@@ -101,6 +101,7 @@ static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)
 		.replan_debounce_ms = d->cfg.replan_debounce_ms,
 		.reconnect_grace_s = d->cfg.reconnect_grace_s,
 		.min_lease_s = d->cfg.min_lease_s,
+		.type_slack = d->cfg.type_slack,
 		.stop_grace_s = d->cfg.stop_grace_s,
 		.max_retries = d->cfg.max_retries,
 	};

@@ -43,6 +43,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "replan_debounce_ms", CFG_N(CFG_U32, replan_debounce_ms), 0, 60000 },
 	{ "reconnect_grace_s", CFG_N(CFG_DOUBLE, reconnect_grace_s), 0, 3600 },
 	{ "min_lease_s", CFG_N(CFG_DOUBLE, min_lease_s), 0, 1e7 },
+	{ "type_slack", CFG_N(CFG_DOUBLE, type_slack), 0, 10 },
 	{ "heartbeat_timeout_s", CFG_N(CFG_DOUBLE, heartbeat_timeout_s), 1, 3600 },
 	{ "stop_grace_s", CFG_N(CFG_DOUBLE, stop_grace_s), 0, 3600 },
 	{ "max_frame", CFG_N(CFG_U32, max_frame), 1024, 64u * 1024 * 1024 },
@@ -67,6 +68,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->replan_debounce_ms = 50;
 	c->reconnect_grace_s = 10;
 	c->min_lease_s = SCHED_MIN_LEASE_S;
+	c->type_slack = SCHED_TYPE_SLACK;
 	c->heartbeat_timeout_s = 15;
 	c->stop_grace_s = 5;
 	c->max_frame = 4u * 1024 * 1024;

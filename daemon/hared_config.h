@@ -29,6 +29,7 @@ struct hared_config {
 	double noise_cv;			/* emulated workers' straggler noise */
 	uint32_t replan_debounce_ms;
 	double reconnect_grace_s;
+	double type_slack;		/* hare: slower types within this fraction */
 	double min_lease_s;		/* profile seconds a lease runs before jobs
 					 * ranked above it may take its GPUs */
 	double heartbeat_timeout_s;

@@ -49,6 +49,7 @@ struct sim_args {
 	struct sim_window window;
 	double util_step_s;
 	double min_lease_s;	/* < 0: the solver's default */
+	double type_slack;	/* < 0: the solver's default */
 	struct sim_gen_spec spec;
 	struct sim_trace_opts topt;
 	uint32_t npolicies;
@@ -95,6 +96,9 @@ static const char usage[] =
 	"  --min-lease S      seconds a running job keeps its GPUs before jobs ranked\n"
 	"                     above it may take them (hare; default %.0f, 0: free\n"
 	"                     preemption)\n"
+	"  --type-slack F     a job may take a slower GPU type when it finishes within\n"
+	"                     F (a fraction) of its earliest finish (hare; default %.2g,\n"
+	"                     0: earliest finish)\n"
 	"  --quiet            no progress line or import note on stderr\n"
 	"  --help             show this help\n"
 	"\n"
@@ -129,7 +133,7 @@ static void sim_usage_print(void)
 
 		snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "", names[i]);
 	}
-	printf(usage, known, HARE_PROFILE_DIR, SCHED_MIN_LEASE_S, SIM_TRACE_DEFAULT_LOAD);
+	printf(usage, known, HARE_PROFILE_DIR, SCHED_MIN_LEASE_S, SCHED_TYPE_SLACK, SIM_TRACE_DEFAULT_LOAD);
 }
 
 static int sim_policies_split(struct sim_args *a, char *errbuf, size_t errlen)
@@ -319,6 +323,8 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 		return sim_opt_num(name, optarg, 0, true, 1e9, &a->util_step_s, errbuf, errlen);
 	case 'm':
 		return sim_opt_num(name, optarg, 0, false, 1e9, &a->min_lease_s, errbuf, errlen);
+	case 'k':
+		return sim_opt_num(name, optarg, 0, false, 10, &a->type_slack, errbuf, errlen);
 	default:
 		if (!a->trace_only[0])
 			snprintf(a->trace_only, sizeof(a->trace_only), "%s", name);
@@ -334,7 +340,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 		{ "profiles", required_argument, NULL, 'P' }, { "out", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' }, { "no-bound", no_argument, NULL, 'B' },
 		{ "window", required_argument, NULL, 'w' }, { "util-step", required_argument, NULL, 'u' },
-		{ "min-lease", required_argument, NULL, 'm' },
+		{ "min-lease", required_argument, NULL, 'm' }, { "type-slack", required_argument, NULL, 'k' },
 		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'F' }, { "skip-bad", no_argument, NULL, 'S' },
 		{ "seed", required_argument, NULL, 's' }, { "load", required_argument, NULL, 'L' },
@@ -346,7 +352,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 	int opt, idx;
 
 	*a = (struct sim_args){ .policies = "hare", .profiles = HARE_PROFILE_DIR, .bound = true,
-				.min_lease_s = -1 };
+				.min_lease_s = -1, .type_slack = -1 };
 	sim_trace_opts_default(&a->topt);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
@@ -374,6 +380,8 @@ static int sim_policies_new(const struct sim_args *a, struct sim_run *run, char 
 	sched_options_default(&opt);
 	if (a->min_lease_s >= 0)
 		opt.min_lease_s = a->min_lease_s;
+	if (a->type_slack >= 0)
+		opt.type_slack = a->type_slack;
 	for (uint32_t i = 0; i < a->npolicies; i++) {
 		int rc = sched_policy_new(a->policy[i], &opt, &run->pol[i]);
 

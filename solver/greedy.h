@@ -68,6 +68,9 @@ struct sched_lease_opts {
 				 * reused by their own job) */
 	bool pin_running;	/* a running job whose GPUs are all still free
 				 * keeps them without looking for better ones */
+	double type_slack;	/* hetero: a job starting now takes the slowest
+				 * type on which it finishes within this fraction
+				 * of its earliest finish (0: earliest finish) */
 	double min_lease_s;	/* with preempt: running jobs whose lease started
 				 * less than this ago keep their GPUs from jobs
 				 * earlier in the order (0: none do) */

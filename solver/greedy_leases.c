@@ -673,6 +673,34 @@ static void lease_eval_all(struct lease_ctx *x, const struct lease_job *lj, stru
 			lease_eval_future(x, lj, t, best, fut);
 }
 
+/* Type thrift: a job starting now on one type (or a mix) takes instead the
+ * slowest type on which it still finishes within type_slack of that finish
+ * (relative to now), leaving the faster GPUs to jobs later in the order,
+ * which may gain more from them. */
+static void lease_thrift(struct lease_ctx *x, const struct lease_job *lj, struct lease_cand *best)
+{
+	const struct sched_job *j = lj->j;
+	double lim = x->now + (best->finish - x->now) * (1 + x->opts->type_slack);
+	double pace = best->kind == 3 ? 0 : j->perf.compute_s[best->type];
+	struct lease_cand pick = *best;
+
+	if (!x->opts->hetero || !(x->opts->type_slack > 0) ||
+	    (best->kind != 1 && best->kind != 2 && best->kind != 3))
+		return;
+	for (uint32_t t = 0; t + 1 < x->nt; t++) {
+		struct lease_cand c = { .finish = INFINITY };
+
+		if (!lease_type_ok(x, j, t) || !(j->perf.compute_s[t] > pace))
+			continue;
+		lease_eval_type(x, lj, t, &c);
+		if (c.kind != 0 && c.finish <= lim) {
+			pick = c;
+			pace = j->perf.compute_s[t];
+		}
+	}
+	*best = pick;
+}
+
 /* Plan one job: evaluate candidates, materialise the best, book its GPUs. */
 static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uint32_t rank,
 			   struct sched_plan *plan)
@@ -702,8 +730,10 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 		}
 	if (x->opts->pin_running && sched_job_is_running(j))
 		lease_eval_keep(x, &lj, &best);
-	if (best.kind == 0)
+	if (best.kind == 0) {
 		lease_eval_all(x, &lj, &best, fut);
+		lease_thrift(x, &lj, &best);
+	}
 	if (best.kind == 0)
 		return 0;
 	n = lease_materialise(x, &lj, &best, fut);

@@ -63,6 +63,7 @@ void sched_options_default(struct sched_options *opt)
 	opt->sync_holds_gpu = true;
 	opt->preempt = true;
 	opt->min_lease_s = SCHED_MIN_LEASE_S;
+	opt->type_slack = SCHED_TYPE_SLACK;
 }
 
 void sched_plan_init(struct sched_plan *plan)

@@ -203,7 +203,8 @@ static int hare_plan(struct sched_policy *p, const struct sched_snapshot *snap, 
 	struct hare_state *st = p->state;
 	struct alloc_opts ao = { .weighted = true };
 	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .consolidate = true,
-				       .preempt = p->opt.preempt, .min_lease_s = p->opt.min_lease_s };
+				       .preempt = p->opt.preempt, .min_lease_s = p->opt.min_lease_s,
+				       .type_slack = p->opt.type_slack };
 	double bound = 0;
 	int rc;
 

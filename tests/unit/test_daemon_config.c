@@ -33,6 +33,7 @@ static void test_defaults(void **state)
 	assert_true(c.heartbeat_timeout_s == 15.0);
 	assert_true(c.stop_grace_s == 5.0);
 	assert_true(c.min_lease_s == 3600.0);
+	assert_true(c.type_slack == 0.3);
 	assert_int_equal(c.max_frame, 4194304);
 	assert_int_equal(hared_config_check("x", &c, err, sizeof(err)), 0);
 }
@@ -54,6 +55,7 @@ static void test_load_keys(void **state)
 		"reconnect_grace_s = 2.5\n"
 		"stop_grace_s = 0.5\n"
 		"min_lease_s = 0\n"
+		"type_slack = 0\n"
 		"max_frame = 65536\n"
 		"client_socket_mode = 0660\n"
 		"log_level = debug\n"
@@ -70,6 +72,7 @@ static void test_load_keys(void **state)
 	assert_true(c.reconnect_grace_s == 2.5);
 	assert_true(c.stop_grace_s == 0.5);
 	assert_true(c.min_lease_s == 0.0);
+	assert_true(c.type_slack == 0.0);
 	assert_int_equal(c.max_frame, 65536);
 	assert_int_equal(c.client_socket_mode, 0660);
 	assert_string_equal(c.log_level, "debug");

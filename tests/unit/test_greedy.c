@@ -195,6 +195,39 @@ static void test_avoids_running_jobs_gpus(void **state)
 }
 
 
+/* Type slack: a job that would finish at most type_slack later on a slower
+ * type takes it, leaving the fast GPUs; a much slower type is not taken. */
+static void test_type_slack(void **state)
+{
+	double near[2] = { 1.0, 1.2 }, far[2] = { 1.0, 2.0 };
+	struct sched_job jobs[1];
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 1, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .preempt = true,
+				       .type_slack = 0.3 };
+	uint32_t order[1] = { 0 }, width[1] = { 1 };
+	struct sched_plan plan;
+
+	(void)state;
+	sched_plan_init(&plan);
+	fx_job(&jobs[0], 1, 1, 1, 10, near, 2, 0.1);
+	assert_int_equal(sched_plan_reset(&plan, 1), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 1, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[0].first]].type, 1);	/* 12 s vs 10 s */
+	assert_true(fabs(plan.assigns[0].finish_s - 12.0) < 1e-9);
+	lo.type_slack = 0;
+	assert_int_equal(sched_plan_reset(&plan, 1), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 1, width, &lo, &plan), 0);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[0].first]].type, 0);
+	lo.type_slack = 0.3;
+	fx_job(&jobs[0], 1, 1, 1, 10, far, 2, 0.1);	/* 20 s vs 10 s: too slow */
+	assert_int_equal(sched_plan_reset(&plan, 1), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 1, width, &lo, &plan), 0);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[0].first]].type, 0);
+	sched_plan_destroy(&plan);
+}
+
+
 static void test_tasks_order_contract(void **state)
 {
 	double compute[2] = { 1.0, 2.0 };
@@ -222,6 +255,7 @@ int main(void)
 		cmocka_unit_test_setup(test_keep_running_and_strict_order, setup),
 		cmocka_unit_test_setup(test_running_gpus_protected, setup),
 		cmocka_unit_test_setup(test_avoids_running_jobs_gpus, setup),
+		cmocka_unit_test_setup(test_type_slack, setup),
 		cmocka_unit_test_setup(test_tasks_order_contract, setup),
 	};
 
