@@ -313,8 +313,11 @@ void report_reader_feed(struct report_reader *r, const char *data, size_t n, rep
 			report_reader_keep(r, data, take);
 			return;
 		}
-		if (r->len == 0 && !r->overlong) {
-			/* the common case: a whole line inside this read */
+		if (r->len == 0 && !r->overlong && take <= sizeof(r->buf)) {
+			/* the common case: a whole line inside this read (no
+			 * longer than the buffered path accepts, so a line's
+			 * fate does not depend on how the reads split it:
+			 * 255 bytes + "\r\n" is over the limit either way) */
 			report_reader_line(r, data, take, cb, user);
 		} else {
 			report_reader_keep(r, data, take);
