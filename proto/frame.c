@@ -227,7 +227,10 @@ static bool wire_strings_ok(const ProtobufCMessageDescriptor *d, const uint8_t *
 	while (p < end) {
 		const ProtobufCFieldDescriptor *f;
 
-		if (!wire_varint(&p, end, &key))
+		/* field number 0 is invalid; protobuf-c takes it (as an unknown
+		 * field) when the key is an overlong varint, then packs it as a
+		 * one-byte key that it refuses to unpack */
+		if (!wire_varint(&p, end, &key) || key >> 3 == 0)
 			return false;
 		f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3 & 0x1fffffff));
 		switch (key & 7) {
