@@ -26,8 +26,8 @@ pcolor(p) = p eq "hare" ? "#d55e00" : \
 	p eq "srtf" ? "#009e73" : \
 	p eq "tiresias" ? "#cc79a7" : \
 	p eq "gavel" ? "#56b4e9" : \
-	p eq "gavel-tput" ? "#e69f00" : \
+	p eq "gavel-tput" ? "#a8a800" : \
 	p eq "allox" ? "#6a3d9a" : \
-	p eq "gandiva" ? "#8c564b" : "#bcbd22"
+	p eq "gandiva" ? "#8c564b" : "#17becf"
 pwidth(p) = p eq "hare" ? 3.0 : 1.8
 ppoint(i) = (i % 7) + 4
