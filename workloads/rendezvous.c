@@ -63,20 +63,11 @@ static int rdv_group(const char *s, bool last, uint8_t out[3])
 	return 3 - pad;
 }
 
-int rdv_line_parse(const char *line, size_t len, uint8_t *data, size_t cap, size_t *n, char *err,
-		   size_t errlen)
+int rdv_data_decode(const char *s, size_t b64, size_t col, uint8_t *data, size_t cap, size_t *n,
+		    char *err, size_t errlen)
 {
-	size_t kw = sizeof(RDV_KEYWORD) - 1, got = 0, b64;
+	size_t got = 0;
 
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	if (len < kw + 1 || memcmp(line, RDV_KEYWORD, kw) != 0 || line[kw] != ' ') {
-		snprintf(err, errlen, "not a rendezvous line");
-		return -EINVAL;
-	}
-	b64 = len - kw - 1;
 	if (b64 == 0 || b64 % 4 || b64 / 4 * 3 > RDV_DATA_MAX + 2) {
 		snprintf(err, errlen, "rendezvous data must be 4 to %d base64 characters in groups of 4, got %zu",
 			 (RDV_DATA_MAX + 2) / 3 * 4, b64);
@@ -84,10 +75,10 @@ int rdv_line_parse(const char *line, size_t len, uint8_t *data, size_t cap, size
 	}
 	for (size_t i = 0; i < b64; i += 4) {
 		uint8_t bytes[3];
-		int k = rdv_group(line + kw + 1 + i, i + 4 == b64, bytes);
+		int k = rdv_group(s + i, i + 4 == b64, bytes);
 
 		if (k < 0) {
-			snprintf(err, errlen, "bad base64 in group at column %zu", kw + 2 + i);
+			snprintf(err, errlen, "bad base64 in group at column %zu", col + i);
 			return -EINVAL;
 		}
 		if (got + (size_t)k > cap) {
@@ -99,6 +90,22 @@ int rdv_line_parse(const char *line, size_t len, uint8_t *data, size_t cap, size
 	}
 	*n = got;
 	return 0;
+}
+
+int rdv_line_parse(const char *line, size_t len, uint8_t *data, size_t cap, size_t *n, char *err,
+		   size_t errlen)
+{
+	size_t kw = sizeof(RDV_KEYWORD) - 1;
+
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len < kw + 1 || memcmp(line, RDV_KEYWORD, kw) != 0 || line[kw] != ' ') {
+		snprintf(err, errlen, "not a rendezvous line");
+		return -EINVAL;
+	}
+	return rdv_data_decode(line + kw + 1, len - kw - 1, kw + 2, data, cap, n, err, errlen);
 }
 
 int rdv_file_write(const char *path, const uint8_t *data, size_t len, char *err, size_t errlen)

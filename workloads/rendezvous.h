@@ -33,6 +33,14 @@ int rdv_line_format(const uint8_t *data, size_t len, char *buf, size_t buflen);
 int rdv_line_parse(const char *line, size_t len, uint8_t *data, size_t cap, size_t *n, char *err,
 		   size_t errlen);
 
+/*
+ * Decode the BASE64 field alone (len characters at s; col is the column of
+ * s[0] in its line, for messages): the same checks and errors as
+ * rdv_line_parse.
+ */
+int rdv_data_decode(const char *s, size_t len, size_t col, uint8_t *data, size_t cap, size_t *n,
+		    char *err, size_t errlen);
+
 /* Write the line for data to path atomically (temp file + rename). 0 or
  * -errno with err. */
 int rdv_file_write(const char *path, const uint8_t *data, size_t len, char *err, size_t errlen);

@@ -123,18 +123,26 @@ static int report_parse_double(const char *name, const char *s, bool nan_ok, dou
 	return 0;
 }
 
+/* True when the line has n fields; else err says what was expected. */
+static bool report_nfields(const struct report_fields *fs, int n, const char *usage, char *err,
+			   size_t errlen)
+{
+	if (fs->n == n)
+		return true;
+	snprintf(err, errlen, "expected '%s', got %s%d fields", usage,
+		 fs->n > REPORT_FIELDS_MAX ? "more than " : "",
+		 fs->n > REPORT_FIELDS_MAX ? REPORT_FIELDS_MAX : fs->n);
+	return false;
+}
+
 static int report_parse_round(const struct report_fields *fs, struct report_line *out, char *err,
 			      size_t errlen)
 {
 	uint64_t count;
 	int rc;
 
-	if (fs->n != 6) {
-		snprintf(err, errlen, "expected 'round FIRST COUNT COMPUTE_S SYNC_S LOSS', got %s%d fields",
-			 fs->n > REPORT_FIELDS_MAX ? "more than " : "",
-			 fs->n > REPORT_FIELDS_MAX ? REPORT_FIELDS_MAX : fs->n);
+	if (!report_nfields(fs, 6, "round FIRST COUNT COMPUTE_S SYNC_S LOSS", err, errlen))
 		return ERR_PROTO;
-	}
 	out->kind = REPORT_ROUND;
 	rc = report_parse_u64("FIRST", fs->f[1], UINT64_MAX, &out->first, err, errlen, 0);
 	if (rc == 0)
@@ -156,33 +164,25 @@ static int report_parse_round(const struct report_fields *fs, struct report_line
 static int report_parse_end(const struct report_fields *fs, enum report_kind kind,
 			    struct report_line *out, char *err, size_t errlen)
 {
-	if (fs->n != 2) {
-		snprintf(err, errlen, "expected '%s ROUNDS', got %s%d fields", fs->f[0],
-			 fs->n > REPORT_FIELDS_MAX ? "more than " : "",
-			 fs->n > REPORT_FIELDS_MAX ? REPORT_FIELDS_MAX : fs->n);
+	char usage[48];
+
+	snprintf(usage, sizeof(usage), "%s ROUNDS", fs->f[0]);
+	if (!report_nfields(fs, 2, usage, err, errlen))
 		return ERR_PROTO;
-	}
 	out->kind = kind;
 	return report_parse_u64("ROUNDS", fs->f[1], UINT64_MAX, &out->rounds, err, errlen, 0);
 }
 
-/* The base64 field through rendezvous.h's parser (one space, whatever the
- * line had). */
+/* The base64 field, decoded by rendezvous.h (columns as in "rendezvous B64"). */
 static int report_parse_rdv(const struct report_fields *fs, struct report_line *out, char *err,
 			    size_t errlen)
 {
-	char line[REPORT_LINE_MAX + 16];
 	size_t n;
-	int len;
 
-	if (fs->n != 2) {
-		snprintf(err, errlen, "expected 'rendezvous BASE64', got %s%d fields",
-			 fs->n > REPORT_FIELDS_MAX ? "more than " : "",
-			 fs->n > REPORT_FIELDS_MAX ? REPORT_FIELDS_MAX : fs->n);
+	if (!report_nfields(fs, 2, "rendezvous BASE64", err, errlen))
 		return ERR_PROTO;
-	}
-	len = snprintf(line, sizeof(line), "%s %s", RDV_KEYWORD, fs->f[1]);
-	if (rdv_line_parse(line, (size_t)len, out->rdv, sizeof(out->rdv), &n, err, errlen) < 0)
+	if (rdv_data_decode(fs->f[1], strlen(fs->f[1]), sizeof(RDV_KEYWORD) + 1, out->rdv,
+			    sizeof(out->rdv), &n, err, errlen) < 0)
 		return ERR_PROTO;
 	out->kind = REPORT_RENDEZVOUS;
 	out->rdv_len = (uint32_t)n;

@@ -214,8 +214,9 @@ static void report(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, u
 	driver_round_report(f->d, agent, &r);
 }
 
-static void task_exit(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, uint32_t rank,
-		      Hare__TaskStatus status)
+/* A TaskExit; rounds >= 0 is its rounds_done, < 0 none. */
+static void task_exit_rounds(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
+			     uint32_t rank, Hare__TaskStatus status, int64_t rounds)
 {
 	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
 
@@ -223,7 +224,15 @@ static void task_exit(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease
 	x.lease_id = lease;
 	x.rank = rank;
 	x.status = status;
+	x.has_rounds_done = rounds >= 0;
+	x.rounds_done = rounds >= 0 ? (uint64_t)rounds : 0;
 	driver_task_exit(f->d, agent, &x);
+}
+
+static void task_exit(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, uint32_t rank,
+		      Hare__TaskStatus status)
+{
+	task_exit_rounds(f, agent, job, lease, rank, status, -1);
 }
 
 /* Every TaskStop in the outbox answered with the TaskExits of the ranks
@@ -358,7 +367,6 @@ static void test_move_waits_and_credits(void **state)
 	struct fx *f = *state;
 	struct hand h1[1] = { { 2, { 0, 1 }, { 1, 1 } } };
 	struct hand h2[1] = { { 2, { 4, 5 }, { 1, 1 } } };
-	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
 	uint64_t lease1;
 	uint32_t a1, a2;
 
@@ -381,13 +389,7 @@ static void test_move_waits_and_credits(void **state)
 	task_exit(f, a1, 1, lease1, 1, HARE__TASK_STATUS__TASK_STOPPED);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
 	/* Rank 0 finished 120 rounds (20 past the last report) before it stopped. */
-	x.job_id = 1;
-	x.lease_id = lease1;
-	x.rank = 0;
-	x.status = HARE__TASK_STATUS__TASK_STOPPED;
-	x.has_rounds_done = true;
-	x.rounds_done = 120;
-	driver_task_exit(f->d, a1, &x);
+	task_exit_rounds(f, a1, 1, lease1, 0, HARE__TASK_STATUS__TASK_STOPPED, 120);
 	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 120);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a2, 1), 2);
 	for (uint32_t i = 0; i < f->ob.n; i++)
@@ -396,8 +398,7 @@ static void test_move_waits_and_credits(void **state)
 			assert_int_equal(f->ob.msg[i]->task_start->round_count, 880);
 		}
 	/* A late or repeated exit of the old lease changes nothing now. */
-	x.rounds_done = 500;
-	driver_task_exit(f->d, a1, &x);
+	task_exit_rounds(f, a1, 1, lease1, 0, HARE__TASK_STATUS__TASK_STOPPED, 500);
 	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 120);
 
 	/* Moved back while on its last rounds: rank 0 stops having done them all. */
@@ -406,9 +407,7 @@ static void test_move_waits_and_credits(void **state)
 	report(f, a2, 1, lease1, 1, 120, 870);
 	ob_clear(&f->ob);
 	plan_apply(f, h1, 1);
-	x.lease_id = lease1;
-	x.rounds_done = 880;
-	driver_task_exit(f->d, a2, &x);
+	task_exit_rounds(f, a2, 1, lease1, 0, HARE__TASK_STATUS__TASK_STOPPED, 880);
 	assert_null(driver_job_find(f->d, 1));	/* DONE */
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
 	task_exit(f, a2, 1, lease1, 1, HARE__TASK_STATUS__TASK_STOPPED);

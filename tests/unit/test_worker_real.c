@@ -34,6 +34,15 @@ struct run {
 	char err[4096];
 };
 
+/* A fresh directory under $TMPDIR (or /tmp) into buf. */
+static void temp_dir(char *buf, size_t len, const char *what)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(buf, len, "%s/hare-%s-XXXXXX", tmp && tmp[0] ? tmp : "/tmp", what);
+	assert_non_null(mkdtemp(buf));
+}
+
 /* Run the worker with args; collect its round lines and stderr. */
 static void run_worker(const char *args, struct run *r)
 {
@@ -109,11 +118,11 @@ static void assert_same_losses(const struct run *a, const struct run *b, int fro
 
 static void test_resume_same_trajectory(void **state)
 {
-	char dir[] = "/tmp/hare-ckdir-XXXXXX", args[1024], path[600];
+	char dir[512], args[1024], path[600];
 	struct run full, part, resumed;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	temp_dir(dir, sizeof(dir), "ckdir");
 	run_worker(TINY " --round-count 40", &full);
 	assert_int_equal(full.status, 0);
 	assert_int_equal(full.rounds, 40);
@@ -163,7 +172,7 @@ static void test_resume_same_trajectory(void **state)
 
 static void test_sigterm_checkpoint(void **state)
 {
-	char dir[] = "/tmp/hare-ckdir-XXXXXX", args[1024], line[REPORT_LINE_MAX + 2], err[160];
+	char dir[512], args[1024], line[REPORT_LINE_MAX + 2], err[160];
 	struct report_line l = { 0 };
 	struct run full, resumed;
 	uint64_t stopped_at = 0;
@@ -172,7 +181,7 @@ static void test_sigterm_checkpoint(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	temp_dir(dir, sizeof(dir), "ckdir");
 	assert_int_equal(pipe(fds), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -218,11 +227,11 @@ static void test_sigterm_checkpoint(void **state)
  * working directory, removed when the job's last round is done. */
 static void test_default_dir(void **state)
 {
-	char dir[] = "/tmp/hare-wd-XXXXXX", cwd[512], args[512], sub[600];
+	char dir[512], cwd[512], args[512], sub[600];
 	struct run r;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	temp_dir(dir, sizeof(dir), "wd");
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir(dir), 0);
 	setenv("HARE_JOB_ID", "5", 1);
@@ -241,7 +250,7 @@ static void test_default_dir(void **state)
 
 static void test_errors(void **state)
 {
-	char dir[] = "/tmp/hare-rdv-XXXXXX", args[1024], path[600];
+	char dir[512], args[1024], path[600];
 	struct run r;
 	FILE *f;
 
@@ -256,7 +265,7 @@ static void test_errors(void **state)
 	assert_int_equal(WEXITSTATUS(r.status), 1);
 	assert_non_null(strstr(r.err, "rank 1 of 2 needs --nccl-id-file"));
 	/* ... waiting in vain, and a stale file of another lease */
-	assert_non_null(mkdtemp(dir));
+	temp_dir(dir, sizeof(dir), "rdv");
 	snprintf(path, sizeof(path), "%s/id", dir);
 	snprintf(args, sizeof(args), "--model lm --engine cpu --job 1 --lease 1 --rank 1 --world-size 2 "
 		 "--round-count 1 --nccl-id-file %s --rendezvous-timeout-s 0.3", path);
@@ -281,7 +290,7 @@ static void test_errors(void **state)
 	assert_true(r.end.rdv[0] == 1 && r.end.rdv[8] == 1);	/* job 1, lease 1 */
 	/* ... and writes it to its id file, where rank 1 takes it (and then
 	 * fails to open the engine, not to meet rank 0) */
-	assert_non_null(mkdtemp(strcpy(dir, "/tmp/hare-rdv-XXXXXX")));
+	temp_dir(dir, sizeof(dir), "rdv");
 	snprintf(path, sizeof(path), "%s/id", dir);
 	snprintf(args, sizeof(args), "--model lm --engine cpu --job 1 --lease 1 --rank 0 "
 		 "--world-size 2 --round-count 1 --nccl-id-file %s", path);
