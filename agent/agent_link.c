@@ -209,6 +209,8 @@ static int agent_send_register(struct agent *a)
 	reg.gpus = gp;
 	reg.n_running = nrun;
 	reg.running = running;
+	reg.has_stop_grace_ms = true;
+	reg.stop_grace_ms = a->cfg.stop_grace_ms;
 	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
 	m.register_ = &reg;
 	rc = agent_link_send(a, &m);

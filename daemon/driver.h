@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "hare.pb-c.h"
+#include "rendezvous.h"
 #include "sched.h"
 #include "speed.h"
 #include "store.h"
@@ -41,7 +42,7 @@ struct driver_opts {
 	double type_slack;		/* hare's type slack (negative: the default) */
 	double min_lease_s;		/* profile seconds before a lease may be displaced
 					 * (negative: the solver's default) */
-	double stop_grace_s;		/* the agents' SIGTERM to SIGKILL grace */
+	double stop_grace_s;		/* SIGTERM to SIGKILL grace of agents that do not say theirs */
 	uint32_t max_retries;		/* worker failures before FAILED */
 };
 
@@ -70,6 +71,7 @@ struct drv_node {
 	bool attached;			/* an authenticated session exists */
 	bool up;			/* registered: its GPUs can be planned on */
 	double last_seen;		/* unix seconds */
+	double stop_grace_s;		/* its agent's stop grace (Register), or stop_grace_s */
 	uint32_t ngpus;
 	struct drv_gpu *gpus;
 };
@@ -86,7 +88,10 @@ struct drv_rank {
 };
 
 /* A placement of a job, running rounds from round_first. */
-#define DRIVER_RDV_MAX 256		/* largest rendezvous kept for resending */
+#define DRIVER_MAX_STOP_GRACE_S 3600.0	/* most of an agent's stop grace believed */
+
+/* largest rendezvous relayed and kept for resending: what agents accept */
+#define DRIVER_RDV_MAX RDV_DATA_MAX
 
 struct drv_lease {
 	uint64_t id;			/* 0: not running */

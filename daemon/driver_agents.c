@@ -78,6 +78,7 @@ static int drv_node_add(struct driver *d, const char *name)
 	n = &d->nodes[d->nnodes];
 	memset(n, 0, sizeof(*n));
 	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->stop_grace_s = d->o.stop_grace_s;
 	n->agent_id = ++d->nnodes;
 	return (int)n->agent_id;
 }
@@ -281,6 +282,9 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	n = drv_node_get(d, agent_id);
 	n->up = true;
 	n->last_seen = driver_now();
+	/* the agent's own grace (its config allows at most an hour) */
+	n->stop_grace_s = reg->has_stop_grace_ms ? fmin(reg->stop_grace_ms / 1000.0, DRIVER_MAX_STOP_GRACE_S)
+						  : d->o.stop_grace_s;
 	drv_gpus_text(d, n, text, sizeof(text));
 	if (d->st) {
 		store_node(d->st, n->name, text, n->last_seen);

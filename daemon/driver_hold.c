@@ -43,7 +43,7 @@ void driver_gpu_drain(struct driver *d, uint32_t node, uint32_t slot, uint64_t j
 		      uint64_t lease, uint32_t rank)
 {
 	struct drv_gpu *g = &d->nodes[node].gpus[slot];
-	double until = driver_now() + d->o.stop_grace_s + DRIVER_STOP_MARGIN_S;
+	double until = driver_now() + d->nodes[node].stop_grace_s + DRIVER_STOP_MARGIN_S;
 
 	/* whoever holds or has booked it: only new starts wait for a drain */
 	if (g->drain_lease && (g->drain_job != job || g->drain_lease != lease ||
@@ -257,7 +257,7 @@ static double drv_drains_expire(struct driver *d, double now, bool *freed)
 			log_warn("node=%s gpu=%u: no exit from job=%" PRIu64 " lease=%" PRIu64
 				 " rank=%u within %.0f s of its stop; the GPU is used again",
 				 d->nodes[n].name, g->index, g->drain_job, g->drain_lease, g->drain_rank,
-				 d->o.stop_grace_s + DRIVER_STOP_MARGIN_S);
+				 d->nodes[n].stop_grace_s + DRIVER_STOP_MARGIN_S);
 			drv_drain_end(g);
 			*freed = true;
 		}

@@ -231,10 +231,15 @@ void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvo
 		member |= d->nodes[j->lease.ranks[i].node].agent_id == agent_id;
 	if (!member)
 		return;
-	if (r->data.len <= sizeof(j->lease.rdv)) {
-		memcpy(j->lease.rdv, r->data.data, r->data.len);
-		j->lease.rdv_len = (uint16_t)r->data.len;
+	/* agents refuse the same; relaying what nobody accepts helps no one */
+	if (r->data.len == 0 || r->data.len > sizeof(j->lease.rdv)) {
+		log_warn("job=%" PRIu64 " lease=%" PRIu64 ": rendezvous of %zu bytes from agent %u"
+			 " dropped (1 to %zu bytes)", r->job_id, r->lease_id, r->data.len, agent_id,
+			 sizeof(j->lease.rdv));
+		return;
 	}
+	memcpy(j->lease.rdv, r->data.data, r->data.len);
+	j->lease.rdv_len = (uint16_t)r->data.len;
 	m.msg_case = HARE__FROM_DAEMON__MSG_RENDEZVOUS;
 	m.rendezvous = (Hare__Rendezvous *)r;
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {

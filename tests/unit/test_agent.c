@@ -612,6 +612,9 @@ static void fake_on_register(struct fake *f, const Hare__Register *r)
 {
 	f->registers++;
 	f->reg_gpus = (uint32_t)r->n_gpus;
+	/* hared waits this long for a stopped worker's exit */
+	assert_true(r->has_stop_grace_ms);
+	assert_int_equal(r->stop_grace_ms, f->cfg.stop_grace_ms);
 	snprintf(f->reg_type0, sizeof(f->reg_type0), "%s", r->n_gpus ? r->gpus[0]->type : "");
 	if (r->n_gpus)
 		assert_true(r->gpus[0]->has_emulated && r->gpus[0]->emulated);

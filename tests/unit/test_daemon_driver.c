@@ -118,8 +118,9 @@ static int fx_teardown(void **state)
 }
 
 /* Attach and register an agent with n GPUs of one type and running tasks. */
-static uint32_t agent_up(struct fx *f, const char *node, const char *type, uint32_t n,
-			 Hare__RunningTask **running, size_t nrunning)
+/* An agent registers; grace_ms < 0: without a stop_grace_ms (older agents). */
+static uint32_t agent_up_grace(struct fx *f, const char *node, const char *type, uint32_t n,
+			       Hare__RunningTask **running, size_t nrunning, int64_t grace_ms)
 {
 	Hare__GpuInfo g[16], *gp[16];
 	Hare__Register reg = HARE__REGISTER__INIT;
@@ -137,8 +138,16 @@ static uint32_t agent_up(struct fx *f, const char *node, const char *type, uint3
 	reg.gpus = gp;
 	reg.n_running = nrunning;
 	reg.running = running;
+	reg.has_stop_grace_ms = grace_ms >= 0;
+	reg.stop_grace_ms = grace_ms >= 0 ? (uint32_t)grace_ms : 0;
 	assert_int_equal(driver_agent_register(f->d, (uint32_t)id, &reg, err, sizeof(err)), 0);
 	return (uint32_t)id;
+}
+
+static uint32_t agent_up(struct fx *f, const char *node, const char *type, uint32_t n,
+			 Hare__RunningTask **running, size_t nrunning)
+{
+	return agent_up_grace(f, node, type, n, running, nrunning, -1);
 }
 
 static struct store_job job_rec(uint64_t id, const char *model, uint32_t tasks, uint64_t rounds)
@@ -649,6 +658,20 @@ static void test_rendezvous(void **state)
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a2, 0), 1);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a3, 0), 0);
 	assert_memory_equal(f->ob.msg[0]->rendezvous->data.data, "nccl-id", 7);
+
+	/* what no agent accepts is neither relayed nor kept for resending */
+	ob_clear(&f->ob);
+	r.data.len = 0;
+	driver_rendezvous(f->d, a1, &r);
+	r.data.data = (uint8_t[DRIVER_RDV_MAX + 1]){ 0 };
+	r.data.len = DRIVER_RDV_MAX + 1;
+	driver_rendezvous(f->d, a1, &r);
+	assert_int_equal(f->ob.n, 0);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.rdv_len, 7);
+	r.data.len = DRIVER_RDV_MAX;
+	driver_rendezvous(f->d, a1, &r);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_RENDEZVOUS, a2, 0), 1);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.rdv_len, DRIVER_RDV_MAX);
 }
 
 static Hare__RunningTask rt(uint64_t job, uint64_t lease, uint32_t rank)
@@ -1037,6 +1060,28 @@ static void test_done_drains(void **state)
 	assert_true(driver_gpu_is_free(gpu_of(f, 1, 0)));
 }
 
+/* A stopped worker's GPU waits for its exit as long as its own agent's stop
+ * grace (Register.stop_grace_ms, at most an hour) plus the margin; an agent
+ * that does not say gets hared's stop_grace_s (2 s in the fixture). */
+static void test_stop_grace_per_agent(void **state)
+{
+	struct fx *f = *state;
+	Hare__RunningTask t[3] = { rt_full(42, 3, 0, 1, 1, 1, 0), rt_full(43, 4, 0, 1, 1, 1, 0),
+				   rt_full(44, 5, 0, 1, 1, 1, 0) };
+	Hare__RunningTask *p[3] = { &t[0], &t[1], &t[2] };
+	double now = driver_now();
+
+	agent_up_grace(f, "n1", "V100", 2, &p[0], 1, 30000);
+	agent_up(f, "n2", "V100", 2, &p[1], 1);
+	agent_up_grace(f, "n3", "V100", 2, &p[2], 1, 4000000000ll);
+	assert_int_equal(gpu_of(f, 0, 1)->drain_lease, 3);
+	assert_int_equal(gpu_of(f, 1, 1)->drain_lease, 4);
+	assert_int_equal(gpu_of(f, 2, 1)->drain_lease, 5);
+	assert_true(fabs(gpu_of(f, 0, 1)->drain_until - now - 35) < 1);
+	assert_true(fabs(gpu_of(f, 1, 1)->drain_until - now - 7) < 1);
+	assert_true(fabs(gpu_of(f, 2, 1)->drain_until - now - 3605) < 1);
+}
+
 /* A worker of no current lease is stopped and its GPU kept until it exits
  * (a lease planned there waits, or gives up at the stop timeout); a node
  * that comes back without a lease's GPU requeues that lease. */
@@ -1098,6 +1143,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_away_timeout, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_drains, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
