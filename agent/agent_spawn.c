@@ -53,8 +53,9 @@ void agent_spawn_check(const struct agent *a, const Hare__TaskStart *m, char *wh
 	else if ((m->master_addr && strlen(m->master_addr) > 255) ||
 		 (m->checkpoint_dir && strlen(m->checkpoint_dir) >= AGENT_PATH_MAX) ||
 		 (m->gpu_type && strlen(m->gpu_type) >= AGENT_NAME_MAX) ||
-		 (m->command && strlen(m->command) > 65536))
-		snprintf(why, len, "master_addr, checkpoint_dir, gpu_type or command too long");
+		 (m->command && strlen(m->command) > 65536) ||
+		 (m->proxy && strlen(m->proxy) > 255))
+		snprintf(why, len, "master_addr, checkpoint_dir, gpu_type, command or proxy too long");
 }
 
 /* A NULL-terminated vector of heap strings. */
@@ -114,6 +115,8 @@ static void agent_argv_worker(struct agent_strv *av, const struct agent *a,
 		agent_strv_add(av, "--engine=cpu");
 	if (rdv && !sleeps)
 		agent_strv_add(av, "--nccl-id-file=%s", rdv);
+	if (m->proxy && m->proxy[0] && !sleeps)
+		agent_strv_add(av, "--proxy=%s", m->proxy);
 	agent_strv_add(av, "--job=%llu", (unsigned long long)m->job_id);
 	agent_strv_add(av, "--lease=%llu", (unsigned long long)m->lease_id);
 	agent_strv_add(av, "--rank=%u", m->rank);

@@ -54,6 +54,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "weight", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "gpu-types", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "command", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "proxy", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 };
 #define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
 

@@ -486,6 +486,8 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 	fprintf(f, "%-13s%s\n", "name:", j->name && j->name[0] ? j->name : "-");
 	fprintf(f, "%-13s%s\n", "user:", cli_str(j->user));
 	fprintf(f, "%-13s%s\n", "model:", cli_str(j->model));
+	if (j->proxy && j->proxy[0])
+		fprintf(f, "%-13s%s\n", "proxy:", j->proxy);
 	fprintf(f, "%-13s%s\n", "state:", cli_state_name(j->state));
 	fprintf(f, "%-13s%u\n", "tasks:", j->tasks);
 	fprintf(f, "%-13s%u%s\n", "min_gpus:", j->has_min_gpus ? j->min_gpus : 1, j->has_min_gpus ? "" : " (default)");
@@ -562,6 +564,10 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 	cli_json_string(f, cli_str(j->name));
 	cli_json_key(f, "model");
 	cli_json_string(f, cli_str(j->model));
+	if (j->proxy && j->proxy[0]) {
+		cli_json_key(f, "proxy");
+		cli_json_string(f, j->proxy);
+	}
 	fprintf(f, ",\"state\":\"%s\",\"tasks\":%u", cli_state_name(j->state), j->tasks);
 	cli_json_opt_u(f, "min_gpus", j->has_min_gpus, j->min_gpus);
 	cli_json_opt_u(f, "max_gpus", j->has_max_gpus, j->max_gpus);

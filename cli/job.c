@@ -25,6 +25,7 @@ static const char *const cli_key_names[CLI_KEY_COUNT] = {
 	[CLI_KEY_WEIGHT] = "weight",
 	[CLI_KEY_GPU_TYPES] = "gpu-types",
 	[CLI_KEY_COMMAND] = "command",
+	[CLI_KEY_PROXY] = "proxy",
 };
 
 void cli_job_init(struct cli_job *j)
@@ -235,6 +236,8 @@ int cli_job_set(struct cli_job *j, const char *label, const char *value, char *e
 		return cli_job_weight(j, label, value, err, errlen);
 	case CLI_KEY_GPU_TYPES:
 		return cli_job_types(j, label, value, err, errlen);
+	case CLI_KEY_PROXY:
+		return cli_job_text(label, value, CLI_JOB_PROXY_MAX, j->proxy, err, errlen);
 	default:
 		return cli_job_text(label, value, CLI_JOB_COMMAND_MAX, j->command, err, errlen);
 	}
@@ -267,6 +270,11 @@ int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t
 			 cli_job_has(j, CLI_KEY_MAX_GPUS) ? "max-gpus" : "gpus", hi);
 		return ERR_BAD_SPEC;
 	}
+	if (cli_job_has(j, CLI_KEY_PROXY) && cli_job_has(j, CLI_KEY_COMMAND)) {
+		snprintf(err, errlen, "%sproxy sizes are for the built-in worker: not with %scommand", prefix,
+			 prefix);
+		return ERR_BAD_SPEC;
+	}
 	return 0;
 }
 
@@ -288,6 +296,7 @@ void cli_job_to_spec(const struct cli_job *j, Hare__JobSpec *spec, char **type_p
 	spec->n_gpu_types = j->ntypes;
 	spec->gpu_types = j->ntypes ? type_ptrs : NULL;
 	spec->command = cli_job_has(j, CLI_KEY_COMMAND) ? (char *)j->command : NULL;
+	spec->proxy = cli_job_has(j, CLI_KEY_PROXY) ? (char *)j->proxy : NULL;
 }
 
 /* ---- job files ---- */
@@ -328,7 +337,7 @@ static int cli_jobfile_on_key(void *user, const char *section, const char *key, 
 	rc = cli_job_set(jf->cur, key, value, err, errlen);
 	if (rc == -EINVAL) {
 		snprintf(err, errlen, "unknown key '%.40s' (known: name, model, gpus, min-gpus, max-gpus, rounds, "
-			 "weight, gpu-types, command)", key);
+			 "weight, gpu-types, command, proxy)", key);
 		return ERR_BAD_SPEC;
 	}
 	return rc;

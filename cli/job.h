@@ -14,6 +14,7 @@
 #define CLI_JOB_TYPES_MAX 16		/* allowed GPU types per job */
 #define CLI_JOB_TYPE_MAX 15		/* bytes of one type name */
 #define CLI_JOB_COMMAND_MAX 511
+#define CLI_JOB_PROXY_MAX 255
 #define CLI_JOB_GPUS_MAX 64
 #define CLI_JOB_ROUNDS_MAX 1000000000000ull
 #define CLI_JOB_WEIGHT_MAX 1e6
@@ -32,6 +33,7 @@ enum cli_job_key {
 	CLI_KEY_WEIGHT,
 	CLI_KEY_GPU_TYPES,
 	CLI_KEY_COMMAND,
+	CLI_KEY_PROXY,
 	CLI_KEY_COUNT
 };
 
@@ -45,6 +47,7 @@ struct cli_job {
 	uint32_t ntypes;		/* 0: any type */
 	char types[CLI_JOB_TYPES_MAX][CLI_JOB_TYPE_MAX + 1];
 	char command[CLI_JOB_COMMAND_MAX + 1];
+	char proxy[CLI_JOB_PROXY_MAX + 1];	/* hare-worker --proxy sizes */
 	uint32_t set;			/* bit (1 << enum cli_job_key) per key given */
 	int line;			/* job file: line of its [job] header; 0 from flags */
 };

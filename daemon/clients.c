@@ -10,6 +10,7 @@
 #include "hared.h"
 #include "log.h"
 #include "profile.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -103,6 +104,8 @@ static int spec_texts(const Hare__JobSpec *s, struct store_job *out, char *errbu
 		rc = spec_text("model", s->model, sizeof(out->model), errbuf, errlen);
 	if (rc == 0)
 		rc = spec_text("command", s->command, sizeof(out->command), errbuf, errlen);
+	if (rc == 0)
+		rc = spec_text("proxy", s->proxy, sizeof(out->proxy), errbuf, errlen);
 	if (rc < 0)
 		return rc;
 	if (!s->model[0]) {
@@ -124,6 +127,30 @@ static int spec_texts(const Hare__JobSpec *s, struct store_job *out, char *errbu
 	snprintf(out->model, sizeof(out->model), "%s", s->model);
 	snprintf(out->name, sizeof(out->name), "%s", s->name && s->name[0] ? s->name : s->model);
 	snprintf(out->command, sizeof(out->command), "%s", s->command ? s->command : "");
+	snprintf(out->proxy, sizeof(out->proxy), "%s", s->proxy ? s->proxy : "");
+	return 0;
+}
+
+/* Proxy sizes are hare-worker's --proxy for the job's model: checked here
+ * as the worker will, so a bad key fails the submit, not every worker. */
+static int spec_proxy(const struct store_job *j, char *errbuf, size_t errlen)
+{
+	struct proxy_spec ps;
+	char why[200];
+
+	if (!j->proxy[0])
+		return 0;
+	if (j->command[0]) {
+		snprintf(errbuf, errlen, "proxy sizes are for hare-worker's proxy models;"
+			 " a job with its own command cannot set them");
+		return ERR_BAD_SPEC;
+	}
+	if (proxy_spec_default(j->model, &ps, why, sizeof(why)) < 0 ||
+	    proxy_spec_apply(&ps, j->proxy, why, sizeof(why)) < 0 ||
+	    proxy_spec_check(&ps, why, sizeof(why)) < 0) {
+		snprintf(errbuf, errlen, "proxy: %s", why);
+		return ERR_BAD_SPEC;
+	}
 	return 0;
 }
 
@@ -140,6 +167,8 @@ int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, co
 		rc = spec_sizes(spec, out, errbuf, errlen);
 	if (rc == 0)
 		rc = driver_perf_fill(prof, out, &model, &perf, errbuf, errlen);
+	if (rc == 0)
+		rc = spec_proxy(out, errbuf, errlen);
 	if (rc < 0)
 		return rc;
 	snprintf(out->user, sizeof(out->user), "%s", user);
@@ -336,6 +365,7 @@ static void info_add(struct hared *d, struct info_set *s, const struct store_job
 	in->finish_time = rec->finish_time;
 	in->has_loss = isfinite(rec->loss);
 	in->loss = rec->loss;
+	in->proxy = rec->proxy[0] ? (char *)rec->proxy : NULL;
 	in->gpu_types = s->types + s->ntypes;
 	for (uint32_t t = 0; t < rec->ntypes && s->ntypes < s->typecap; t++, in->n_gpu_types++)
 		s->types[s->ntypes++] = (char *)rec->types[t];

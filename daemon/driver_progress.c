@@ -67,8 +67,9 @@ bool driver_progress_update(struct driver *d, struct drv_job *j)
 }
 
 /* Learn from rank 0's measured round time (profile seconds): the job's
- * speed model (wall seconds, as plans use) and, on a one-type lease, the
- * (model, type) ratio measured / profiled that new jobs start from. */
+ * speed model (wall seconds, as plans use) and, on a one-type lease of a job
+ * of the model's default sizes, the (model, type) ratio measured / profiled
+ * that new jobs start from. */
 static void drv_speed_learn(struct driver *d, struct drv_job *j, const Hare__RoundReport *r)
 {
 	double measured = (r->compute_s + r->sync_s) / r->round_count, busiest = 0, obs;
@@ -90,7 +91,8 @@ static void drv_speed_learn(struct driver *d, struct drv_job *j, const Hare__Rou
 	speed_model_observe(&j->speed, busiest, sched_sync_time(&j->perf, j->lease.nranks, spread),
 			    j->lease.nranks, measured / d->o.time_scale, r->round_count);
 	obs = measured / j->lease.round_s;
-	if (!one_type || type < 0 || !(obs > 0.1 && obs < 10))
+	/* a job of its own proxy sizes says nothing of its model's speed */
+	if (!one_type || type < 0 || !(obs > 0.1 && obs < 10) || j->rec.proxy[0])
 		return;
 	k = (size_t)j->model * d->ntypes + (size_t)type;
 	d->ratio[k] = (d->ratio[k] * d->ratio_rounds[k] + obs * r->round_count) /

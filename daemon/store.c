@@ -4,6 +4,8 @@
  * transaction that store_flush or the next store_job_insert commits. */
 #include "store.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +14,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_TIMEOUT_MS 2000
 #define STORE_TYPES_LEN (STORE_MAX_TYPES * 16)
 
@@ -40,7 +42,7 @@ struct store {
 	bool in_txn;		/* a batch transaction is open */
 };
 
-/* Version 1 of the schema. Times are unix seconds (0 = not yet); a NULL loss
+/* Version 2 of the schema. Times are unix seconds (0 = not yet); a NULL loss
  * is "none reported"; events.job_id is NULL for cluster-wide events. */
 static const char store_schema_sql[] =
 	"CREATE TABLE jobs ("
@@ -53,7 +55,8 @@ static const char store_schema_sql[] =
 	" command TEXT NOT NULL,"
 	" state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 5),"
 	" submit_time REAL NOT NULL, start_time REAL NOT NULL, finish_time REAL NOT NULL,"
-	" restarts INTEGER NOT NULL, loss REAL);"
+	" restarts INTEGER NOT NULL, loss REAL,"
+	" proxy TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX jobs_state ON jobs(state);"
 	"CREATE TABLE events ("
 	" id INTEGER PRIMARY KEY, time REAL NOT NULL,"
@@ -63,12 +66,20 @@ static const char store_schema_sql[] =
 	"CREATE TABLE speeds (model TEXT NOT NULL, gpu_type TEXT NOT NULL,"
 	" ratio REAL NOT NULL, rounds REAL NOT NULL, PRIMARY KEY (model, gpu_type));"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '1');"
-	"PRAGMA user_version = 1;";
+	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '2');"
+	"PRAGMA user_version = 2;";
+
+/* From version 1 (hared before job proxy sizes): jobs.proxy, '' for every
+ * job already there. Runs in the schema transaction. */
+static const char store_migrate_1_sql[] =
+	"ALTER TABLE jobs ADD COLUMN proxy TEXT NOT NULL DEFAULT '';"
+	"UPDATE meta SET value = '2' WHERE key = 'schema';"
+	"PRAGMA user_version = 2;";
 
 #define STORE_JOB_COLS \
 	"id, user, name, model, tasks, min_gpus, max_gpus, rounds_total, rounds_done," \
-	" weight, types, command, state, submit_time, start_time, finish_time, restarts, loss"
+	" weight, types, command, state, submit_time, start_time, finish_time, restarts, loss," \
+	" proxy"
 
 /* RUNNING sets start_time the first time only; a final state sets finish_time. */
 static const char *const store_sql[ST_COUNT] = {
@@ -77,8 +88,9 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_JOB_INSERT] = "INSERT INTO jobs (user, name, model, tasks, min_gpus, max_gpus,"
 		" rounds_total, rounds_done, weight, types, command, state, submit_time,"
-		" start_time, finish_time, restarts, loss)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+		" start_time, finish_time, restarts, loss, proxy)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+		" ?18)",
 	[ST_JOB_PROGRESS] = "UPDATE jobs SET rounds_done = ?2, loss = ?3 WHERE id = ?1",
 	[ST_JOB_STATE] = "UPDATE jobs SET state = ?2,"
 		" start_time = CASE WHEN ?2 = 2 AND start_time = 0 THEN ?3 ELSE start_time END,"
@@ -283,6 +295,14 @@ static int store_schema_locked(sqlite3 *db, const char *path, char *errbuf, size
 	}
 	if (version == STORE_SCHEMA_VERSION)
 		return 0;
+	if (version == 1) {
+		rc = sqlite3_exec(db, store_migrate_1_sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return store_open_fail(db, rc, path, "cannot upgrade schema 1 to 2", errbuf,
+					       errlen);
+		log_info("%s: schema upgraded from version 1 to 2 (job proxy sizes)", path);
+		return 0;
+	}
 	if (version < 0 || objects > 0) {
 		snprintf(errbuf, errlen, "%s: not a hare database (user_version %lld, %lld objects)",
 			 path, (long long)version, (long long)objects);
@@ -435,6 +455,8 @@ static int store_job_bind(sqlite3_stmt *st, const struct store_job *job, const c
 		err = store_bind_field(st, 3, job->model, sizeof(job->model));
 	if (!err)
 		err = store_bind_field(st, 11, job->command, sizeof(job->command));
+	if (!err)
+		err = store_bind_field(st, 18, job->proxy, sizeof(job->proxy));
 	if (err)
 		return err;
 	sqlite3_bind_int64(st, 4, job->tasks);
@@ -651,6 +673,8 @@ static int store_job_texts(sqlite3_stmt *st, struct store_job *job)
 		err = store_col_text(st, 3, job->model, sizeof(job->model));
 	if (!err)
 		err = store_col_text(st, 11, job->command, sizeof(job->command));
+	if (!err)
+		err = store_col_text(st, 18, job->proxy, sizeof(job->proxy));
 	if (!err)
 		err = store_col_text(st, 10, types, sizeof(types));
 	if (!err)

@@ -34,6 +34,7 @@ struct store_job {
 	uint32_t ntypes;		/* allowed GPU types; 0 = any */
 	char types[STORE_MAX_TYPES][16];
 	char command[512];
+	char proxy[256];		/* hare-worker --proxy sizes; '' = the model's defaults */
 	enum store_job_state state;
 	double submit_time, start_time, finish_time;	/* unix seconds; 0 = not yet */
 	uint32_t restarts;

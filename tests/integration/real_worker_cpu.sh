@@ -4,7 +4,8 @@
 # V100 each and worker_engine = cpu, so every job trains its proxy model for
 # real (hare-worker --engine cpu). (1) Small ncf jobs run to DONE, their
 # round reports arrive while they run, and hared's start/finish times match
-# the workers' own timing. (2) The rendezvous relay: a job's own program
+# the workers' own timing; an lm job of its own (small) proxy sizes trains
+# them. (2) The rendezvous relay: a job's own program
 # announces 144 known bytes from rank 0; rank 1, on the other node, finds
 # exactly those bytes in its id file, written by its agent from hared's
 # Rendezvous. (3) A two-rank ncf job: rank 1 receives rank 0's id through
@@ -124,6 +125,25 @@ done
 grep -q "worker job=${jobs[2]} lease=[0-9]* rank=0/1 model=ncf engine=cpu .* tasks=2 first_task=0 job_tasks=2" \
 	"$tmp/agents.log" || fail "job ${jobs[2]}: not one rank running both tasks"
 grep -q "bad report line" "$tmp/agents.log" && fail "an agent logged bad report lines"
+
+# 1b. A job of its own proxy sizes: an lm small enough for the CPU engine
+# (at its default sizes a round takes seconds here). Its workers get the
+# sizes (--proxy) and train them: a small model, and a loss below ln 64.
+lm=$(submit --model lm --gpus 1 --rounds 200 --name lm-small \
+	--proxy batch=8,vocab=64,classes=64,seq=8,hidden=32,layers=1)
+wait_for 30 "the small lm job" finished "$lm"
+cat "$tmp"/agent*.log >"$tmp/agents.log"
+params=$(sed -n "s/.*worker job=$lm lease=[0-9]* rank=0\/1 model=lm engine=cpu .* params=\([0-9]*\) .*/\1/p" \
+	"$tmp/agents.log" | head -1)
+"$harectl" show "$lm" -o json | "$py" -c '
+import json, math, sys
+j = json.load(sys.stdin)
+ok = (j["state"] == "DONE" and j["rounds_done"] == 200 and j.get("proxy", "").startswith("batch=8,")
+      and j.get("loss", 9) < math.log(64) - 0.5)
+print("job %d: %s, proxy %s, loss %s" % (j["job_id"], j["state"], j.get("proxy"), j.get("loss")))
+sys.exit(0 if ok else 1)' && [ -n "$params" ] && [ "$params" -lt 100000 ] &&
+	echo "ok: job $lm trained its own proxy sizes ($params parameters)" ||
+	fail "job $lm: proxy sizes not trained (parameters '${params}')"
 
 # 2. The relay, byte for byte, across nodes: a job's own program.
 b64=$("$py" -c 'import base64, os; print(base64.b64encode(os.urandom(144)).decode())')

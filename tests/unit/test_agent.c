@@ -783,6 +783,7 @@ struct start_args {
 	double round_s, scale, restart_s;
 	const char *command;
 	const char *model;	/* default resnet50 */
+	const char *proxy;	/* TaskStart.proxy */
 };
 
 static void fake_task_start(struct fake *f, const struct start_args *s)
@@ -808,6 +809,7 @@ static void fake_task_start(struct fake *f, const struct start_args *s)
 	t.has_seed = true;
 	t.seed = 42;
 	t.command = (char *)s->command;
+	t.proxy = (char *)s->proxy;
 	if (s->round_s > 0) {
 		t.has_round_s = t.has_compute_s = t.has_noise_cv = true;
 		t.round_s = s->round_s;
@@ -1364,7 +1366,8 @@ static void test_rendezvous_from_daemon(void **state)
 static void test_rendezvous_cpu_workers(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:2");
-	struct start_args r0 = { .job = 13, .lease = 2, .world = 2, .count = 5, .model = "ncf" };
+	struct start_args r0 = { .job = 13, .lease = 2, .world = 2, .count = 5, .model = "ncf",
+				 .proxy = "batch=8,mlp=4-2" };
 	struct start_args r1 = r0;
 	const Hare__Rendezvous *r;
 	char err[512], path[300], got[4096], wrap[300], text[600], want[400];
@@ -1410,8 +1413,8 @@ static void test_rendezvous_cpu_workers(void **state)
 	}
 	snprintf(path, sizeof(path), "%s/argv.txt", f->dir);
 	read_text(path, got, sizeof(got));
-	snprintf(want, sizeof(want), "--engine=cpu --nccl-id-file=%s/work/tasks/13.2.rdv --job=13 ",
-		 f->dir);
+	snprintf(want, sizeof(want), "--engine=cpu --nccl-id-file=%s/work/tasks/13.2.rdv"
+		 " --proxy=batch=8,mlp=4-2 --job=13 ", f->dir);
 	assert_non_null(strstr(got, want));
 	assert_null(strstr(got, "--emulate"));
 	fake_free(f);

@@ -178,6 +178,10 @@ static void test_args_errors(void **state)
 		{ 8, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9" }, NULL },
 		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9", "--max-gpus", "5" },
 		  "harectl submit: --max-gpus (5) is greater than --gpus (4)" },
+		{ 12, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9", "--proxy", "batch=2",
+			"--command", "./train" },
+		  "harectl submit: --proxy sizes are for the built-in worker: not with --command" },
+		{ 4, { "harectl", "submit", "--proxy", "" }, "harectl submit: --proxy is empty" },
 		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9", "--min-gpus", "5" },
 		  "harectl submit: --min-gpus (5) is greater than --gpus (4)" },
 		{ 5, { "harectl", "submit", "-f", "j.ini", "--model=m" },
@@ -218,6 +222,7 @@ static const char good_jobfile[] =
 	"\r\n"
 	"[job]\r\n"
 	"  # the second\r\n"
+	"proxy = layers=2,seq=16\r\n"
 	"model = bert\r\n"
 	"gpus = 4\r\n"
 	"rounds = 5000\r\n"
@@ -242,6 +247,7 @@ static void test_jobfile_good(void **state)
 	assert_string_equal(jobs[0].command, "python train.py;x");
 	assert_int_equal(jobs[0].line, 3);
 	assert_int_equal(jobs[1].line, 13);
+	assert_string_equal(jobs[1].proxy, "layers=2,seq=16");
 	assert_string_equal(jobs[1].model, "bert");
 	assert_true(jobs[1].weight == 2);
 
@@ -252,9 +258,11 @@ static void test_jobfile_good(void **state)
 	assert_false(spec.has_weight);
 	assert_int_equal(spec.n_gpu_types, 2);
 	assert_string_equal(spec.gpu_types[0], "V100");
+	assert_null(spec.proxy);
 	cli_job_to_spec(&jobs[1], &spec, types);
 	assert_null(spec.name);
 	assert_null(spec.command);
+	assert_string_equal(spec.proxy, "layers=2,seq=16");
 	assert_false(spec.has_min_gpus);
 	assert_true(spec.has_weight && spec.weight == 2);
 	assert_int_equal(spec.n_gpu_types, 0);
@@ -281,7 +289,7 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nmodel = m\n\ngpus = 2\nrounds = 3\n[job]\nmodel = m\ngpus = x\n",
 		  "j.ini:8: gpus: expected a whole number, got 'x'" },
 		{ "[job]\nmodel = m\ngpu = 2\n", "j.ini:3: unknown key 'gpu' (known: name, model, gpus, min-gpus, "
-		  "max-gpus, rounds, weight, gpu-types, command)" },
+		  "max-gpus, rounds, weight, gpu-types, command, proxy)" },
 		{ "[job]\nmodel = m\nmodel = n\n", "j.ini:3: model given twice" },
 		{ "[jobs]\nmodel = m\n", "j.ini:1: unknown section [jobs] (expected [job])" },
 		{ "[job]\nmodel=m\ngpus=1\nrounds=1\n[other]\n", "j.ini:5: unknown section [other] (expected [job])" },

@@ -632,6 +632,42 @@ static void test_speed_learning(void **state)
 	assert_true(fabs(j->perf.compute_s[v100] - j->perf_prof.compute_s[v100] / 1000) < 1e-15);
 }
 
+/* A job of its own proxy sizes: its workers get them (--proxy), its speed
+ * model learns its rounds, but the model's shared ratio does not. */
+static void test_speed_learning_proxy(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[2] = { { 1, { 0 }, { 1 } }, { 0 } };
+	struct store_job rec = job_rec(1, "resnet50", 1, 100000);
+	const struct drv_job *j;
+	uint32_t a1, v100 = (uint32_t)profile_gpu_type_find(f->prof, "V100"), starts = 0;
+	char err[256];
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	snprintf(rec.proxy, sizeof(rec.proxy), "batch=8");
+	assert_int_equal(driver_job_add(f->d, &rec, err, sizeof(err)), 0);
+	job_add(f, 2, "resnet50", 1, 1000);	/* of default sizes, not started */
+	driver_start(f->d);
+	ob_clear(&f->ob);
+	plan_apply(f, h, 2);
+	for (uint32_t i = 0; i < f->ob.n; i++) {
+		const Hare__FromDaemon *m = f->ob.msg[i];
+
+		if (m->msg_case != HARE__FROM_DAEMON__MSG_TASK_START)
+			continue;
+		starts++;
+		assert_int_equal(m->task_start->job_id, 1);
+		assert_string_equal(m->task_start->proxy, "batch=8");
+	}
+	assert_int_equal(starts, 1);
+	j = driver_job_find(f->d, 1);
+	report(f, a1, 1, j->lease.id, 0, 0, 100);
+	assert_true(driver_job_find(f->d, 1)->speed.weight_sum == 100);
+	job_add(f, 3, "resnet50", 1, 1000);
+	j = driver_job_find(f->d, 3);
+	assert_true(fabs(j->perf.compute_s[v100] - j->perf_prof.compute_s[v100] / 1000) < 1e-15);
+}
+
 /* Rendezvous data goes to every agent of the lease, and only from one. */
 static void test_rendezvous(void **state)
 {
@@ -1144,6 +1180,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_done_drains, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_speed_learning_proxy, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -141,6 +141,45 @@ static void test_bad(void **state)
 	expect_bad(&s, ERR_BAD_SPEC, "name contains control characters");
 }
 
+/* Proxy sizes are checked as hare-worker will check them, for the job's
+ * model, and only for the built-in worker. */
+static void test_proxy(void **state)
+{
+	Hare__JobSpec s;
+	struct store_job j;
+	char err[256] = "", *types[] = { "V100" }, big[300];
+
+	(void)state;
+	spec_default(&s, types);
+	s.model = "lm";
+	s.proxy = "batch=4,hidden=32,layers=1";
+	assert_int_equal(clients_spec_check(prof, &s, "alice", &j, err, sizeof(err)), 0);
+	assert_string_equal(j.proxy, "batch=4,hidden=32,layers=1");
+	s.proxy = NULL;
+	assert_int_equal(clients_spec_check(prof, &s, "alice", &j, err, sizeof(err)), 0);
+	assert_string_equal(j.proxy, "");
+	s.proxy = "width=8";		/* a resnet knob */
+	expect_bad(&s, ERR_BAD_SPEC, "proxy: ");
+	expect_bad(&s, ERR_BAD_SPEC, "width");
+	s.proxy = "batch=0";
+	expect_bad(&s, ERR_BAD_SPEC, "proxy: ");
+	s.proxy = "bogus=1";
+	expect_bad(&s, ERR_BAD_SPEC, "bogus");
+	s.proxy = "batch=4";
+	s.command = "./train.sh";
+	expect_bad(&s, ERR_BAD_SPEC, "a job with its own command cannot set them");
+	s.command = NULL;
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	s.proxy = big;
+	expect_bad(&s, ERR_BAD_SPEC, "proxy is longer than 255 characters");
+	s.proxy = "batch=4\n";
+	expect_bad(&s, ERR_BAD_SPEC, "proxy contains control characters");
+	s.model = "nosuch";
+	s.proxy = "batch=4";
+	expect_bad(&s, ERR_UNKNOWN_MODEL, "unknown model 'nosuch'");
+}
+
 static void test_perf_types(void **state)
 {
 	struct store_job j = { .ntypes = 1 };
@@ -166,6 +205,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_proxy),
 		cmocka_unit_test(test_perf_types),
 	};
 

@@ -129,6 +129,8 @@ static void test_job_round_trip(void **state)
 	snprintf(j.types[2], sizeof(j.types[2]), "abcdefghijklmno");	/* 15 chars: the limit */
 	memset(j.command, 'x', sizeof(j.command) - 1);
 	memcpy(j.command, "python train.py --lr 'a b' \"c\"", 31);
+	memset(j.proxy, 'p', sizeof(j.proxy) - 1);
+	memcpy(j.proxy, "batch=4,width=8", 15);
 	j.state = STORE_RUNNING;
 	j.start_time = 1700000100.5;
 	j.finish_time = 0;
@@ -154,6 +156,7 @@ static void test_job_round_trip(void **state)
 		assert_string_equal(got.types[1], "T4");
 		assert_string_equal(got.types[2], "abcdefghijklmno");
 		assert_string_equal(got.command, j.command);
+		assert_string_equal(got.proxy, j.proxy);
 		assert_int_equal(got.state, STORE_RUNNING);
 		assert_true(got.submit_time == 1700000000.25);
 		assert_true(got.start_time == 1700000100.5);
@@ -178,6 +181,7 @@ static void test_job_no_types_and_loss(void **state)
 	assert_true(got.loss == 0.125);
 	assert_true(got.rounds_total == (UINT64_C(1) << 40));
 	assert_string_equal(got.command, "");
+	assert_string_equal(got.proxy, "");
 }
 
 static void test_job_insert_rejects_bad_fields(void **state)
@@ -445,12 +449,46 @@ static void test_pragmas_and_schema(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 2);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 				  " AND name IN ('jobs', 'events', 'nodes', 'speeds', 'meta')"), 5);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 1);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 2);
 	/* WAL mode is stored in the file header. */
 	assert_int_equal(peek_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+/* A version 1 database (before job proxy sizes) is upgraded in place: its
+ * jobs keep every field and get no proxy sizes; new jobs store theirs. */
+static void test_version_1_upgraded(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("old"), got;
+	char err[256] = "";
+
+	j.rounds_done = 42;
+	snprintf(j.command, sizeof(j.command), "python old.py");
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	store_close(f->s);
+	f->s = NULL;
+	/* what hared of schema 1 left behind */
+	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN proxy;"
+			  "UPDATE meta SET value = '1' WHERE key = 'schema'; PRAGMA user_version = 1;");
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM pragma_table_info('jobs')"
+				  " WHERE name = 'proxy'"), 0);
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 2);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_string_equal(got.name, "old");
+	assert_string_equal(got.command, "python old.py");
+	assert_int_equal(got.rounds_done, 42);
+	assert_string_equal(got.proxy, "");
+	j = sample_job("new");
+	snprintf(j.proxy, sizeof(j.proxy), "batch=2");
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	reopen(f);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_string_equal(got.proxy, "batch=2");
 }
 
 static void test_newer_version_refused(void **state)
@@ -570,6 +608,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jobs_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_1_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir_fails, setup, teardown),
