@@ -23,26 +23,8 @@ harectl="$build/cli/harectl"
 rounds=${HARE_GPU_ROUNDS:-200}
 
 [ -f "$src/workloads/profiles/models.csv" ] || { echo "run from the source root"; exit 2; }
-# Libraries copied by tests/gpu/bundle.sh for machines without the Debian
-# packages, and the engine next to hare-worker (a build moved to another
-# folder no longer matches hare-gpu-check's run path).
-libpath="$build/workloads"
-[ -d "$build/gpu-libs" ] && libpath="$libpath:$build/gpu-libs"
-# CUDA's libraries where the loader does not already know them: a toolkit
-# outside the loader's path, or Python wheels (nvidia-cublas, nvidia-nccl).
-for lib in libcuda.so.1 libnvidia-ml.so.1 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
-	ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$lib " && continue
-	dir=$(find /usr/local /opt /usr/lib /usr/lib64 -name "$lib" -not -path "*/stubs/*" -print -quit 2>/dev/null)
-	if [ -n "$dir" ]; then
-		dir=$(dirname "$dir")
-		case ":$libpath:" in *":$dir:"*) ;; *) libpath="$libpath:$dir" ;; esac
-		echo "found $lib in $dir" >&2
-	else
-		echo "warning: $lib not found; the loader may still find it" >&2
-	fi
-done
-export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-command -v nvidia-smi >/dev/null && nvidia-smi -L >&2
+. "$src/tests/gpu/env.bash"
+gpu_env "$build"
 [ -x "$check" ] || { echo "skip: $check not built (no nvcc when configured?)"; exit 77; }
 [ -x "$worker" ] || { echo "skip: $worker not built"; exit 77; }
 "$check" none >/dev/null 2>&1
@@ -134,7 +116,7 @@ EOF
 		id=$("$harectl" submit --model "$1" --gpus 1 --rounds "$2") || { add stack "submit $1" "failed" FAIL; return; }
 		ids+=("$id")
 	done
-	local end=$(($(date +%s) + 900))
+	local end=$(($(date +%s) + ${HARE_GPU_STACK_S:-300}))
 	while [ "$(date +%s)" -lt "$end" ]; do
 		"$harectl" queue --all -o json >"$tmp/queue.json" 2>/dev/null
 		"$py" - "$tmp/queue.json" <<'EOF' && break

@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: MIT
+# Sourced by the GPU scripts: gpu_env BUILD_DIR puts on LD_LIBRARY_PATH what
+# a carried build needs on a GPU machine.
+#  - BUILD/workloads: the engine next to hare-worker (a build moved to
+#    another folder no longer matches hare-gpu-check's run path);
+#  - BUILD/gpu-libs: libraries copied by tests/gpu/bundle.sh for machines
+#    without the Debian packages (libuv, GLPK, protobuf-c, ...);
+#  - CUDA's libraries where the loader does not already know them: a toolkit
+#    outside the loader's path, or Python wheels (nvidia-cublas, nvidia-nccl).
+# It also lists the GPUs (nvidia-smi -L) on stderr.
+
+gpu_env() {
+	local build=$1 libpath lib dir
+
+	libpath="$build/workloads"
+	[ -d "$build/gpu-libs" ] && libpath="$libpath:$build/gpu-libs"
+	for lib in libcuda.so.1 libnvidia-ml.so.1 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
+		ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$lib " && continue
+		dir=$(find /usr/local /opt /usr/lib /usr/lib64 -name "$lib" -not -path "*/stubs/*" \
+			-print -quit 2>/dev/null)
+		if [ -n "$dir" ]; then
+			dir=$(dirname "$dir")
+			case ":$libpath:" in *":$dir:"*) ;; *) libpath="$libpath:$dir" ;; esac
+			echo "found $lib in $dir" >&2
+		else
+			echo "warning: $lib not found; the loader may still find it" >&2
+		fi
+	done
+	export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	if command -v nvidia-smi >/dev/null; then nvidia-smi -L >&2; fi
+	return 0
+}
