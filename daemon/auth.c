@@ -71,6 +71,20 @@ int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, ch
 	return 0;
 }
 
+int auth_token_check(const char *path, const uint8_t *secret, size_t len, char *errbuf,
+		     size_t errlen)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (secret[i] == '\n' || secret[i] == '\r' || secret[i] == '\0') {
+			snprintf(errbuf, errlen, "%s: the client token must be one line (a %s at byte %zu);"
+				 " harectl sends only the first", path,
+				 secret[i] ? "line break" : "NUL byte", i);
+			return ERR_BAD_CONFIG;
+		}
+	}
+	return 0;
+}
+
 int auth_nonce_fill(uint8_t *nonce)
 {
 	size_t n = 0;

@@ -21,6 +21,12 @@
 int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, char *errbuf,
 		     size_t errlen);
 
+/* A client token is one line of text (harectl sends its token file's first
+ * line): 0, or ERR_BAD_CONFIG with "path: reason" if the secret has a line
+ * break or a NUL byte, which no client could send. */
+int auth_token_check(const char *path, const uint8_t *secret, size_t len, char *errbuf,
+		     size_t errlen);
+
 /* Fill nonce with AUTH_NONCE_LEN random bytes (getrandom). 0 or -errno. */
 int auth_nonce_fill(uint8_t *nonce);
 

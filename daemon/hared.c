@@ -33,6 +33,8 @@ static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, c
 	if (rc == 0 && cfg->client_listen[0])
 		rc = auth_secret_load(cfg->client_token_file, d->token, sizeof(d->token),
 				      &d->tokenlen, errbuf, errlen);
+	if (rc == 0 && cfg->client_listen[0])
+		rc = auth_token_check(cfg->client_token_file, d->token, d->tokenlen, errbuf, errlen);
 	return rc;
 }
 

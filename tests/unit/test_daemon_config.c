@@ -168,6 +168,12 @@ static void test_secret_and_mac(void **state)
 	assert_false(auth_token_equal(key, len, "0123456789abcdef-secreT"));
 	assert_false(auth_token_equal(key, len, "0123456789abcdef-secret!"));
 	assert_false(auth_token_equal(key, len, ""));
+	/* a client token is one line: harectl sends only its file's first */
+	assert_int_equal(auth_token_check(path, key, len, err, sizeof(err)), 0);
+	write_file(path, "0123456789abcdef-secret\nline two\n");
+	assert_int_equal(auth_secret_load(path, key, sizeof(key), &len, err, sizeof(err)), 0);
+	assert_int_equal(auth_token_check(path, key, len, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "must be one line (a line break at byte 23)"));
 	write_file(path, "short\n");
 	assert_int_equal(auth_secret_load(path, key, sizeof(key), &len, err, sizeof(err)),
 			 ERR_BAD_CONFIG);
