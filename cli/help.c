@@ -106,7 +106,7 @@ static const char help_queue[] =
 	"Columns:\n"
 	"  JOBID     job id\n"
 	"  USER      who submitted it\n"
-	"  NAME      its --name, or -\n"
+	"  NAME      its --name (hared names a job without one after its model)\n"
 	"  STATE     QUEUED, RUNNING, DONE, CANCELLED or FAILED\n"
 	"  GPUS      GPUs it runs on now, or the range it may get (1-8)\n"
 	"  TYPES     its GPUs by type (2xV100+1xT4), or the types it allows\n"
