@@ -41,9 +41,21 @@ static const char agent_usage[] =
 	"                  [--worker PATH] [--worker-engine emulate|cpu]\n"
 	"                  [--log-level LEVEL] [--list-gpus]\n"
 	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
-	"  --config FILE   INI file with an [agent] section (default " AGENT_DEFAULT_CONFIG ")\n"
-	"  --list-gpus     print the GPUs the agent would register, then exit\n"
-	"Other flags override the config file's keys of the same meaning.\n";
+	"  --config FILE          INI file with an [agent] section\n"
+	"                         (default " AGENT_DEFAULT_CONFIG ")\n"
+	"  --daemon HOST:PORT     hared's agent address (key daemon)\n"
+	"  --node NAME            this node's name (key node; default: short host name)\n"
+	"  --gpus LIST            emulated GPUs, TYPE:COUNT,... or none (key gpus;\n"
+	"                         default: the real GPUs, found with NVML)\n"
+	"  --key-file FILE        the cluster key (key cluster_key_file)\n"
+	"  --work-dir DIR         task state, reports, checkpoints (key work_dir)\n"
+	"  --worker PATH          the hare-worker program (key worker)\n"
+	"  --worker-engine E      emulated GPUs: emulate (sleep) or cpu (real training\n"
+	"                         on the CPU engine) (key worker_engine)\n"
+	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
+	"  --list-gpus            print the GPUs the agent would register, then exit\n"
+	"  -h, --help             this help\n"
+	"Flags override the config file's keys; other keys: docs/agent.md.\n";
 
 static const struct option agent_longopts[] = {
 	{ "config", required_argument, NULL, 'c' },
