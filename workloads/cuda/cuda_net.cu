@@ -14,6 +14,7 @@ int cu_fail(struct cu_net *c, int code, const char *file, int line, const char *
 {
 	const char *base = strrchr(file, '/');
 
+	c->failed = true;
 	if (c->err && c->errlen)
 		snprintf(c->err, c->errlen, "%s:%d: %.120s: %s", base ? base + 1 : file, line, what, why);
 	return code;

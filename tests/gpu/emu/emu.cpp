@@ -134,6 +134,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev)
 cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : cudaErrorInvalidValue; }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned f) { (void)f; *s = (cudaStream_t)1; return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) { (void)s; return cudaSuccess; }
+cudaError_t cudaStreamQuery(cudaStream_t s) { (void)s; return cudaSuccess; }
 cudaError_t cudaStreamDestroy(cudaStream_t s) { (void)s; return cudaSuccess; }
 
 cudaError_t cudaMalloc(void **p, size_t bytes)
@@ -252,6 +253,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t *c, int n, ncclUniqueId id, int rank)
 }
 ncclResult_t ncclCommInitAll(ncclComm_t *c, int n, const int *d) { (void)c, (void)n, (void)d; return ncclInvalidUsage; }
 ncclResult_t ncclCommDestroy(ncclComm_t c) { (void)c; return ncclSuccess; }
+ncclResult_t ncclCommAbort(ncclComm_t c) { (void)c; return ncclSuccess; }
+ncclResult_t ncclCommGetAsyncError(ncclComm_t c, ncclResult_t *e) { (void)c; *e = ncclSuccess; return ncclSuccess; }
 
 static size_t emu_size(ncclDataType_t t) { return t == ncclUint64 ? 8 : 4; }
 
