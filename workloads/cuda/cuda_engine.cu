@@ -139,6 +139,10 @@ static int cu_comm_init(struct cu_engine *e)
 	NC_CHECK(n, ncclAllGather(e->d_tasks + c->rank, e->d_tasks, 1, ncclInt32, e->comm, n->st));
 	CU_CHECK(n, cudaMemcpyAsync(tasks, e->d_tasks, c->world_size * sizeof(int32_t),
 				    cudaMemcpyDeviceToHost, n->st));
+	/* NCCL connects an algorithm's peers at its first use: do it here, not
+	 * in the first round's sync_s (the gradients are zero, rounds reset them) */
+	NC_CHECK(n, ncclAllReduce(n->grads, n->grads, c->net->nparams + CU_SLOTS, ncclFloat, ncclSum,
+				  e->comm, n->st));
 	CU_TRY(cu_sync(e));
 	e->task_first = e->tasks_total = 0;
 	for (uint32_t r = 0; r < c->world_size; r++) {
