@@ -14,6 +14,7 @@
 #include "proxy_rng.h"
 #include "worker_engine.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -219,6 +220,23 @@ static void grad_layers(void)
 	grad_layer(&l, "cross-entropy 1000 classes");
 }
 
+/* A layer over cuBLAS's int dimensions is refused before any allocation. */
+static void grad_too_big(void)
+{
+	struct proxy_layer l = { .op = PROXY_OP_LINEAR, .rows = 3000000000u, .in = 1, .out = 1,
+				 .in_size = 3000000000ull, .out_size = 3000000000ull, .nparams = 2 };
+	struct proxy_net net;
+	char err[512] = "";
+	int rc;
+
+	if (proxy_net_single(&l, &net) < 0)
+		return;
+	rc = hare_cuda_net_check(&net, 0, NULL, NULL, NULL, NULL, NULL, 1, NULL, NULL, NULL, err,
+				 sizeof(err));
+	row("grad", "linear of 3e9 rows", rc == -EINVAL ? "ok" : "FAIL", "refused: %s", err);
+	proxy_net_free(&net);
+}
+
 /* Tiny whole models (residual branches, the executor, the head). */
 static void grad_models(void)
 {
@@ -241,6 +259,7 @@ static void grad_models(void)
 static void section_grad(void)
 {
 	grad_layers();
+	grad_too_big();
 	grad_models();
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <nccl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +79,12 @@ static void cu_close(void *eng)
 
 	if (!e)
 		return;
+	/* after a failure, only an abort ends collectives left waiting on peers */
+	if (e->comm && e->n.failed)
+		ncclCommAbort(e->comm);
 	if (e->n.st)
 		cudaStreamSynchronize(e->n.st);
-	if (e->comm)
+	if (e->comm && !e->n.failed)
 		ncclCommDestroy(e->comm);
 	for (int i = 0; i < 4; i++)
 		if (e->ev[i])
@@ -90,6 +94,32 @@ static void cu_close(void *eng)
 	cudaFree(e->d_tasks);
 	cu_net_free(&e->n);
 	free(e);
+}
+
+/*
+ * Wait for the engine's stream. With peers, also poll NCCL's asynchronous
+ * error: when a peer dies or the network fails, NCCL's kernels keep waiting
+ * and a plain synchronize never returns; the error (and cu_close's
+ * ncclCommAbort) ends them.
+ */
+static int cu_sync(struct cu_engine *e)
+{
+	struct cu_net *n = &e->n;
+	ncclResult_t async = ncclSuccess;
+	cudaError_t q;
+
+	if (!e->comm) {
+		CU_CHECK(n, cudaStreamSynchronize(n->st));
+		return 0;
+	}
+	while ((q = cudaStreamQuery(n->st)) == cudaErrorNotReady) {
+		NC_CHECK(n, ncclCommGetAsyncError(e->comm, &async));
+		if (async != ncclSuccess && async != ncclInProgress)
+			return cu_fail(n, -EIO, __FILE__, __LINE__, "NCCL", ncclGetErrorString(async));
+		sched_yield();
+	}
+	CU_CHECK(n, q);
+	return 0;
 }
 
 /* Join the other ranks and learn where this rank's tasks start. */
@@ -109,7 +139,11 @@ static int cu_comm_init(struct cu_engine *e)
 	NC_CHECK(n, ncclAllGather(e->d_tasks + c->rank, e->d_tasks, 1, ncclInt32, e->comm, n->st));
 	CU_CHECK(n, cudaMemcpyAsync(tasks, e->d_tasks, c->world_size * sizeof(int32_t),
 				    cudaMemcpyDeviceToHost, n->st));
-	CU_CHECK(n, cudaStreamSynchronize(n->st));
+	/* NCCL connects an algorithm's peers at its first use: do it here, not
+	 * in the first round's sync_s (the gradients are zero, rounds reset them) */
+	NC_CHECK(n, ncclAllReduce(n->grads, n->grads, c->net->nparams + CU_SLOTS, ncclFloat, ncclSum,
+				  e->comm, n->st));
+	CU_TRY(cu_sync(e));
 	e->task_first = e->tasks_total = 0;
 	for (uint32_t r = 0; r < c->world_size; r++) {
 		if (r < c->rank)
@@ -223,7 +257,7 @@ static int cu_state_bcast(void *eng, uint64_t *round, char *err, size_t errlen)
 	NC_CHECK(n, ncclBroadcast(e->d_round, e->d_round, 1, ncclUint64, 0, e->comm, n->st));
 	NC_CHECK(n, ncclGroupEnd());
 	CU_CHECK(n, cudaMemcpyAsync(round, e->d_round, sizeof(*round), cudaMemcpyDeviceToHost, n->st));
-	CU_CHECK(n, cudaStreamSynchronize(n->st));
+	CU_TRY(cu_sync(e));
 	return 0;
 }
 
@@ -256,7 +290,7 @@ static int cu_round_run(void *eng, uint64_t round, bool stop, struct engine_roun
 	CU_CHECK(n, cudaMemcpyAsync(e->h_slots, n->grads + net->nparams, CU_SLOTS * sizeof(float),
 				    cudaMemcpyDeviceToHost, n->st));
 	CU_CHECK(n, cudaEventRecord(e->ev[3], n->st));
-	CU_CHECK(n, cudaEventSynchronize(e->ev[3]));
+	CU_TRY(cu_sync(e));	/* ev[3] is the stream's last work */
 	CU_CHECK(n, cudaGetLastError());
 	for (int i = 0; i < 3; i++)
 		CU_CHECK(n, cudaEventElapsedTime(&ms[i], e->ev[i], e->ev[i + 1]));

@@ -47,6 +47,7 @@ struct cu_net {
 	struct cu_gemm_rec *log;	/* when logging: the GEMMs of one run */
 	uint32_t nlog, caplog;
 	bool logging;
+	bool failed;			/* cu_fail was called: NCCL must be aborted */
 	char *err;
 	size_t errlen;
 };

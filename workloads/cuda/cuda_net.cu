@@ -6,6 +6,7 @@
 #include "cuda_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ int cu_fail(struct cu_net *c, int code, const char *file, int line, const char *
 {
 	const char *base = strrchr(file, '/');
 
+	c->failed = true;
 	if (c->err && c->errlen)
 		snprintf(c->err, c->errlen, "%s:%d: %.120s: %s", base ? base + 1 : file, line, what, why);
 	return code;
@@ -450,13 +452,16 @@ int cu_net_alloc(struct cu_net *c, const struct proxy_net *net, int device)
 
 	c->net = net;
 	c->device = device;
+	cu_sizes_of(net, &s);
+	/* cuBLAS dimensions and the per-row kernels' grids are int */
+	if (s.rows > INT_MAX)
+		return cu_fail(c, -EINVAL, __FILE__, __LINE__, "net", "a layer has over 2^31 - 1 rows");
 	CU_CHECK(c, cudaSetDevice(device));
 	CU_CHECK(c, cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
 	CU_BLAS(c, cublasCreate(&c->blas));
 	CU_BLAS(c, cublasSetStream(c->blas, c->st));
 	/* plain FP32 (no TF32): the gradient check holds it to 1e-3 */
 	CU_BLAS(c, cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
-	cu_sizes_of(net, &s);
 	CU_TRY(CU_ALLOC(c, c->params, net->nparams));
 	CU_TRY(CU_ALLOC(c, c->grads, net->nparams + CU_SLOTS));
 	CU_TRY(CU_ALLOC(c, c->mom, net->nparams));

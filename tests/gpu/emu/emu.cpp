@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The CPU stand-in's runtime: kernels run block by block, each CUDA thread
- * a ucontext fiber; __syncthreads and warp shuffles are barriers among the
- * block's live fibers. Memory is host memory, streams are synchronous,
+ * a ucontext fiber, in an order that changes from launch to launch;
+ * __syncthreads and warp shuffles are barriers among the block's live
+ * fibers. Memory is host memory, streams are synchronous,
  * cuBLAS is plain column-major loops, NCCL handles one rank. */
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
@@ -29,6 +30,19 @@ static unsigned emu_cur;
 static emu_body_fn emu_body;
 static void *emu_arg;
 static cudaError_t emu_last = cudaSuccess;
+static uint64_t emu_launches;
+
+/* The k-th of n threads or blocks to run: a GPU promises no order among
+ * them, so each launch takes another rotation and direction, and code that
+ * depends on an order (e.g. of atomics) gives different results from run
+ * to run, which the resume check sees. */
+static unsigned emu_order(unsigned k, unsigned n)
+{
+	uint64_t h = (emu_launches + 1) * 0x9e3779b97f4a7c15ull;
+	unsigned rot = (unsigned)((h >> 32) % n);
+
+	return emu_launches & 1 ? (rot + k) % n : (rot + n - k) % n;
+}
 
 static void emu_fiber_main(void)
 {
@@ -78,7 +92,9 @@ static void emu_block(unsigned block)
 	}
 	while (live) {
 		live = false;
-		for (unsigned i = 0; i < block; i++) {
+		for (unsigned k = 0; k < block; k++) {
+			unsigned i = emu_order(k, block);
+
 			if (emu_fibers[i].done)
 				continue;
 			emu_cur = i;
@@ -102,9 +118,10 @@ void emu_run(unsigned grid, unsigned block, emu_body_fn body, void *arg)
 	emu_gdim = dim3(grid);
 	emu_bdim = dim3(block);
 	for (unsigned b = 0; b < grid; b++) {
-		emu_bid = dim3(b);
+		emu_bid = dim3(emu_order(b, grid));
 		emu_block(block);
 	}
+	emu_launches++;
 }
 
 /* ---- runtime ---- */
@@ -134,6 +151,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev)
 cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : cudaErrorInvalidValue; }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned f) { (void)f; *s = (cudaStream_t)1; return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) { (void)s; return cudaSuccess; }
+cudaError_t cudaStreamQuery(cudaStream_t s) { (void)s; return cudaSuccess; }
 cudaError_t cudaStreamDestroy(cudaStream_t s) { (void)s; return cudaSuccess; }
 
 cudaError_t cudaMalloc(void **p, size_t bytes)
@@ -252,6 +270,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t *c, int n, ncclUniqueId id, int rank)
 }
 ncclResult_t ncclCommInitAll(ncclComm_t *c, int n, const int *d) { (void)c, (void)n, (void)d; return ncclInvalidUsage; }
 ncclResult_t ncclCommDestroy(ncclComm_t c) { (void)c; return ncclSuccess; }
+ncclResult_t ncclCommAbort(ncclComm_t c) { (void)c; return ncclSuccess; }
+ncclResult_t ncclCommGetAsyncError(ncclComm_t c, ncclResult_t *e) { (void)c; *e = ncclSuccess; return ncclSuccess; }
 
 static size_t emu_size(ncclDataType_t t) { return t == ncclUint64 ? 8 : 4; }
 
