@@ -12,7 +12,8 @@
 # Prints one table. Usage, from the source root: tests/gpu/run.sh BUILD_DIR
 # HARE_GPU_TINY=1: small model sizes everywhere (gpu_check's "tiny" sizes,
 # the same as --proxy / job proxy sizes) for a quick smoke run; the TFLOP/s
-# and profile figures then mean nothing.
+# and profile figures then mean nothing. HARE_GPU_SECTIONS: which of
+# hare-gpu-check's sections run (default: grad train resume allreduce bench).
 # Exit: 0 all passed, 1 a check failed, 77 no GPU (or the CUDA parts not built).
 set -u
 
@@ -59,7 +60,7 @@ add() { printf 'TABLE\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$table"; }
 py=$(command -v python3 || true)
 
 # (a)-(d): the checks inside hare-gpu-check
-for s in grad train resume allreduce bench; do
+for s in ${HARE_GPU_SECTIONS:-grad train resume allreduce bench}; do
 	echo "== $s" >&2
 	"$check" "$s" "$rounds" ${tiny:+tiny} | tee -a "$table" | cut -f2- >&2
 done
@@ -130,7 +131,9 @@ EOF
 		--worker "$worker" --log-level info >"$tmp/agent.log" 2>&1 &
 	pids+=($!)
 	sleep 2
-	for spec in "lm 300" "recommendation 300" "resnet18 200"; do
+	local specs=("lm 300" "recommendation 300" "resnet18 200")
+	[ -n "$tiny" ] && specs=("lm 40" "recommendation 40" "resnet18 20")
+	for spec in "${specs[@]}"; do
 		set -- $spec
 		# shellcheck disable=SC2046
 		id=$("$harectl" submit --model "$1" $(proxy_args "$1") --gpus 1 --rounds "$2") ||
