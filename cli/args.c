@@ -21,6 +21,7 @@ enum cli_opt_id {
 	OPT_ALL,
 	OPT_OUTPUT,
 	OPT_FILE,
+	OPT_REASON,
 	OPT_JOB,
 };
 
@@ -45,6 +46,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "all", 'a', false, OPT_ALL, CMD_BIT(CLI_CMD_QUEUE) },
 	{ "output", 'o', true, OPT_OUTPUT, CMDS_OUTPUT },
 	{ "file", 'f', true, OPT_FILE, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "reason", 0, true, OPT_REASON, CMD_BIT(CLI_CMD_DRAIN) },
 	{ "name", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "model", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
@@ -171,6 +173,10 @@ static int cli_parse_positional(struct cli_parse *p, const char *arg)
 {
 	if (p->a->cmd == CLI_CMD_SHOW || p->a->cmd == CLI_CMD_CANCEL)
 		return cli_parse_id(p, arg);
+	if ((p->a->cmd == CLI_CMD_DRAIN || p->a->cmd == CLI_CMD_UNDRAIN) && !p->a->node) {
+		p->a->node = arg;
+		return 0;
+	}
 	return cli_usage_fail(p, "unexpected argument '%.40s' (see %s)", arg, cli_hint(p));
 }
 
@@ -201,6 +207,11 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 		return 0;
 	case OPT_TOKEN_FILE: a->token_file = value; return 0;
 	case OPT_FILE: a->file = value; return 0;
+	case OPT_REASON:
+		if (strlen(value) > CLI_REASON_MAX)
+			return cli_usage_fail(p, "%s is longer than %d characters", label, CLI_REASON_MAX);
+		a->reason = value;
+		return 0;
 	case OPT_TIMEOUT:
 		if (config_parse_double(value, 0.1, 3600, &secs, reason, sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s %s", label, reason);
@@ -365,6 +376,11 @@ static int cli_parse_finish(struct cli_parse *p)
 	case CLI_CMD_CANCEL:
 		if (a->nids == 0)
 			return cli_usage_fail(p, "missing job id (see %s)", cli_hint(p));
+		return 0;
+	case CLI_CMD_DRAIN:
+	case CLI_CMD_UNDRAIN:
+		if (!a->node)
+			return cli_usage_fail(p, "missing node name (see %s)", cli_hint(p));
 		return 0;
 	default:
 		return 0;

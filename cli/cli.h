@@ -15,6 +15,7 @@
 #define CLI_EXIT_FAIL 1		/* hared unreachable, refused, or a job not cancelled */
 #define CLI_EXIT_USAGE 2	/* bad command line or job spec, found before sending */
 #define CLI_IDS_MAX 1024
+#define CLI_REASON_MAX 127	/* bytes of a drain's --reason */
 
 enum cli_command {
 	CLI_CMD_NONE,
@@ -23,6 +24,8 @@ enum cli_command {
 	CLI_CMD_SHOW,
 	CLI_CMD_CANCEL,
 	CLI_CMD_NODES,
+	CLI_CMD_DRAIN,
+	CLI_CMD_UNDRAIN,
 	CLI_CMD_COUNT
 };
 
@@ -42,6 +45,8 @@ struct cli_args {
 	struct cli_job job;		/* submit from flags, checked */
 	uint32_t nids;			/* show, cancel */
 	uint64_t ids[CLI_IDS_MAX];
+	const char *node;		/* drain, undrain */
+	const char *reason;		/* drain --reason */
 };
 
 /*

@@ -276,6 +276,30 @@ static int cli_cmd_nodes(struct cli_run *r)
 	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
+static int cli_cmd_drain(struct cli_run *r)
+{
+	Hare__DrainRequest drain = HARE__DRAIN_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	const Hare__DrainReply *d;
+
+	drain.node = (char *)r->a->node;
+	drain.drain = r->a->cmd == CLI_CMD_DRAIN;
+	drain.reason = (char *)r->a->reason;
+	req.msg_case = HARE__TO_DAEMON__MSG_DRAIN;
+	req.drain = &drain;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_DRAIN_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	d = reply->drain_reply;
+	if (d->drained)
+		fprintf(r->out, "node %s drained (%u job%s moved)\n", d->node, d->jobs_moved,
+			d->jobs_moved == 1 ? "" : "s");
+	else
+		fprintf(r->out, "node %s undrained\n", d->node);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
 /* Everything but submit: token, session, then the command. */
 static int cli_run_simple(struct cli_run *r, int (*cmd)(struct cli_run *))
 {
@@ -294,6 +318,8 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_SHOW: return cli_run_simple(r, cli_cmd_show);
 	case CLI_CMD_CANCEL: return cli_run_simple(r, cli_cmd_cancel);
 	case CLI_CMD_NODES: return cli_run_simple(r, cli_cmd_nodes);
+	case CLI_CMD_DRAIN:
+	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
 	default: return CLI_EXIT_USAGE;
 	}
 }

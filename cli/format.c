@@ -416,13 +416,20 @@ int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now)
 	return 0;
 }
 
+static const char *cli_node_state(const Hare__NodeInfo *node, size_t busy)
+{
+	if (node->drained)
+		return busy ? "draining" : "drained";
+	return node->up ? "up" : "down";
+}
+
 int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 {
-	static const char *const headers[] = { "NODE", "STATE", "GPUS", "BUSY", "FREE" };
+	static const char *const headers[] = { "NODE", "STATE", "GPUS", "BUSY", "FREE", "REASON" };
 	struct cli_table t;
 	const char *names[256];
 
-	if (cli_table_init(&t, 5, n->n_nodes, headers) < 0)
+	if (cli_table_init(&t, 6, n->n_nodes, headers) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n_nodes; i++) {
 		const Hare__NodeInfo *node = n->nodes[i];
@@ -436,10 +443,12 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 		}
 		cli_count_join(names, k, cell, sizeof(cell));
 		cli_table_set(&t, i, 0, "%s", cli_str(node->name));
-		cli_table_set(&t, i, 1, "%s", node->up ? "up" : "down");
+		cli_table_set(&t, i, 1, "%s", cli_node_state(node, busy));
 		cli_table_set(&t, i, 2, "%s", cell[0] ? cell : "-");
 		cli_table_set(&t, i, 3, "%zu", busy);
-		cli_table_set(&t, i, 4, "%zu", node->up ? node->n_gpus - busy : 0);
+		cli_table_set(&t, i, 4, "%zu", node->up && !node->drained ? node->n_gpus - busy : 0);
+		cli_table_set(&t, i, 5, "%s", node->drained && node->drain_reason && node->drain_reason[0] ?
+					      node->drain_reason : "-");
 	}
 	cli_table_print(f, &t);
 	free(t.cells);
@@ -619,7 +628,12 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 {
 	fputs("{\"name\":", f);
 	cli_json_string(f, cli_str(node->name));
-	fprintf(f, ",\"up\":%s", node->up ? "true" : "false");
+	fprintf(f, ",\"up\":%s,\"drained\":%s", node->up ? "true" : "false",
+		node->drained ? "true" : "false");
+	if (node->drained && node->drain_reason && node->drain_reason[0]) {
+		cli_json_key(f, "drain_reason");
+		cli_json_string(f, node->drain_reason);
+	}
 	cli_json_opt_d(f, "last_seen", node->has_last_seen, node->last_seen);
 	fputs(",\"gpus\":[", f);
 	for (size_t g = 0; g < node->n_gpus; g++) {

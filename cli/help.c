@@ -16,6 +16,8 @@ static const char help_overview[] =
 	"  show      every field of one job\n"
 	"  cancel    cancel jobs\n"
 	"  nodes     list nodes, their GPUs and which are busy\n"
+	"  drain     take a node out of planning (root); its jobs move elsewhere\n"
+	"  undrain   give a drained node back (root)\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --socket PATH      hared's unix socket (default: $HARE_SOCKET, else\n"
@@ -162,17 +164,46 @@ static const char help_nodes[] =
 	"\n"
 	"Columns:\n"
 	"  NODE   node name\n"
-	"  STATE  up (agent connected) or down\n"
+	"  STATE  up (agent connected), down, draining (drained, jobs still on it)\n"
+	"         or drained (harectl drain)\n"
 	"  GPUS   its GPUs by type (4xV100+4xT4)\n"
 	"  BUSY   GPUs running a job\n"
-	"  FREE   GPUs free to plan on (0 when down)\n"
+	"  FREE   GPUs free to plan on (0 when down or drained)\n"
+	"  REASON why it was drained (-: not drained or no reason)\n"
 	"\n"
 	"Options:\n"
 	"  -o, --output FMT   table (default) or json (every GPU, its job id, and\n"
-	"                     whether it is emulated)\n"
+	"                     whether it is emulated; drained and drain_reason)\n"
 	"\n"
 	"Example:\n"
 	"  harectl nodes\n";
+
+static const char help_drain[] =
+	"Usage: harectl drain NODE [--reason TEXT]\n"
+	"\n"
+	"Take a node out of planning, e.g. for maintenance: no job is placed on its\n"
+	"GPUs, and the jobs running there are moved to other GPUs at the next plan\n"
+	"(their workers are stopped and they restart from their checkpoints, or\n"
+	"wait in the queue). The node stays connected and drained, across hared\n"
+	"restarts, until harectl undrain. harectl nodes shows it as draining while\n"
+	"workers still run there, then drained. Only root on the local socket.\n"
+	"\n"
+	"Options:\n"
+	"  --reason TEXT      why (up to 127 characters), shown by harectl nodes\n"
+	"\n"
+	"Prints \"node NODE drained (N jobs moved)\".\n"
+	"\n"
+	"Example:\n"
+	"  sudo harectl drain gpu07 --reason 'replace GPU 3'\n";
+
+static const char help_undrain[] =
+	"Usage: harectl undrain NODE\n"
+	"\n"
+	"Give a drained node back to planning (see harectl drain). Only root on the\n"
+	"local socket.\n"
+	"\n"
+	"Example:\n"
+	"  sudo harectl undrain gpu07\n";
 
 const char *cli_help_text(enum cli_command cmd)
 {
@@ -182,6 +213,8 @@ const char *cli_help_text(enum cli_command cmd)
 	case CLI_CMD_SHOW: return help_show;
 	case CLI_CMD_CANCEL: return help_cancel;
 	case CLI_CMD_NODES: return help_nodes;
+	case CLI_CMD_DRAIN: return help_drain;
+	case CLI_CMD_UNDRAIN: return help_undrain;
 	default: return help_overview;
 	}
 }
@@ -195,6 +228,8 @@ const char *cli_command_name(enum cli_command cmd)
 		[CLI_CMD_SHOW] = "show",
 		[CLI_CMD_CANCEL] = "cancel",
 		[CLI_CMD_NODES] = "nodes",
+		[CLI_CMD_DRAIN] = "drain",
+		[CLI_CMD_UNDRAIN] = "undrain",
 	};
 
 	return cmd < CLI_CMD_COUNT ? names[cmd] : "";

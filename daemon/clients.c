@@ -572,6 +572,37 @@ void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 	free(msgs);
 }
 
+void clients_drain(struct conn *c, const Hare__DrainRequest *m)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__DrainReply r = HARE__DRAIN_REPLY__INIT;
+	char msg[400];
+	uint32_t moved;
+	int rc;
+
+	if (!c->admin) {
+		conn_send_error(c, -EACCES, "only root on the local socket may %s a node",
+				m->drain ? "drain" : "undrain");
+		return;
+	}
+	rc = spec_text("reason", m->reason, DRIVER_DRAIN_REASON, msg, sizeof(msg));
+	if (rc == 0)
+		rc = driver_node_drain(c->d->drv, m->node, m->drain, m->reason, &moved, msg,
+				       sizeof(msg));
+	if (rc < 0) {
+		conn_send_error(c, rc, "%s", msg);
+		return;
+	}
+	log_info("conn=%" PRIu64 " user=%s: %s", c->id, c->user, msg);
+	r.node = m->node;
+	r.drained = m->drain;
+	r.has_jobs_moved = m->drain;
+	r.jobs_moved = moved;
+	out.msg_case = HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
+	out.drain_reply = &r;
+	clients_reply(c, &out, "drain reply");
+}
+
 void clients_nodes(struct conn *c)
 {
 	struct driver *drv = c->d->drv;
@@ -596,6 +627,9 @@ void clients_nodes(struct conn *c)
 		hare__node_info__init(&ni[i]);
 		ni[i].name = (char *)n->name;
 		ni[i].up = n->up;
+		ni[i].has_drained = n->drained;
+		ni[i].drained = n->drained;
+		ni[i].drain_reason = n->drained && n->drain_reason[0] ? (char *)n->drain_reason : NULL;
 		ni[i].has_last_seen = n->last_seen > 0;
 		ni[i].last_seen = n->last_seen;
 		ni[i].gpus = gip + g;

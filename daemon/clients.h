@@ -32,6 +32,8 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m);
 void clients_show(struct conn *c, const Hare__ShowRequest *m);
 void clients_cancel(struct conn *c, const Hare__CancelRequest *m);
 void clients_nodes(struct conn *c);
+/* Drain or undrain a node: root on the local socket only. */
+void clients_drain(struct conn *c, const Hare__DrainRequest *m);
 
 /* Commit the submissions received in this loop iteration and reply to
  * each (called once per iteration, after I/O). */

@@ -33,6 +33,7 @@ static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
 	case HARE__TO_DAEMON__MSG_SHOW: return "ShowRequest";
 	case HARE__TO_DAEMON__MSG_CANCEL: return "CancelRequest";
 	case HARE__TO_DAEMON__MSG_NODES: return "NodesRequest";
+	case HARE__TO_DAEMON__MSG_DRAIN: return "DrainRequest";
 	default: return "unknown message";
 	}
 }
@@ -68,6 +69,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_SHOW:
 	case HARE__TO_DAEMON__MSG_CANCEL:
 	case HARE__TO_DAEMON__MSG_NODES:
+	case HARE__TO_DAEMON__MSG_DRAIN:
 		return s == CONN_CLIENT;
 	default:
 		return false;
@@ -211,6 +213,9 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		break;
 	case HARE__TO_DAEMON__MSG_NODES:
 		clients_nodes(c);
+		break;
+	case HARE__TO_DAEMON__MSG_DRAIN:
+		clients_drain(c, m->drain);
 		break;
 	default:
 		break;

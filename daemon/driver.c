@@ -118,6 +118,7 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
 		driver_free(d);
 		return rc;
 	}
+	driver_nodes_load(d);
 	d->next_lease = (uint64_t)(driver_now() * 1e6);
 	uv_timer_init(loop, &d->debounce);
 	uv_timer_init(loop, &d->replan_at);

@@ -24,6 +24,7 @@ struct driver_snapshot;
 #define DRIVER_MAX_GPUS 64		/* tasks (and so GPUs) of one job */
 #define DRIVER_MAX_NODES 4096
 #define DRIVER_MAX_NODE_GPUS 128
+#define DRIVER_DRAIN_REASON 128		/* bytes of a drain's reason, with its NUL */
 #define DRIVER_NODE_NAME 64
 /* A stopped worker's GPU waits for its TaskExit at most the agents' stop
  * grace (SIGTERM to SIGKILL) plus this margin. */
@@ -72,6 +73,8 @@ struct drv_node {
 	bool up;			/* registered: its GPUs can be planned on */
 	double last_seen;		/* unix seconds */
 	double stop_grace_s;		/* its agent's stop grace (Register), or stop_grace_s */
+	bool drained;			/* out of planning (operator's drain; kept in the store) */
+	char drain_reason[DRIVER_DRAIN_REASON];
 	uint32_t ngpus;
 	struct drv_gpu *gpus;
 };
@@ -231,6 +234,13 @@ int driver_agent_attach(struct driver *d, const char *node, const char *addr);
  * refused). */
 int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Register *reg,
 			  char *errbuf, size_t errlen);
+
+/* An operator drains a node (drain: no lease is planned on its GPUs; jobs
+ * there are moved elsewhere at the next plan) or gives it back; kept in the
+ * store. *moved: jobs holding its GPUs now. 0, or -ENOENT (unknown node,
+ * msg lists the known ones) / -EINVAL (bad reason). */
+int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
+		      uint32_t *moved, char *msg, size_t msglen);
 
 /* Heartbeat: last seen, and workers of leases no longer current are stopped. */
 void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb);

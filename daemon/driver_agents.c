@@ -83,6 +83,89 @@ static int drv_node_add(struct driver *d, const char *name)
 	return (int)n->agent_id;
 }
 
+/* ---- operators' drains ---- */
+
+static int drv_node_find(const struct driver *d, const char *name)
+{
+	for (uint32_t i = 0; i < d->nnodes; i++)
+		if (strcmp(d->nodes[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int drv_drain_loaded(void *user, const char *name, const char *reason)
+{
+	struct driver *d = user;
+	int i = drv_node_find(d, name);
+
+	if (i < 0 && drv_name_ok(name))
+		i = drv_node_add(d, name) - 1;
+	if (i < 0) {
+		log_warn("drained node '%.64s' in the store not restored", name);
+		return 0;
+	}
+	d->nodes[i].drained = true;
+	snprintf(d->nodes[i].drain_reason, sizeof(d->nodes[i].drain_reason), "%s", reason);
+	log_info("node=%s drained (from the store): %s", name, reason[0] ? reason : "no reason");
+	return 0;
+}
+
+void driver_nodes_load(struct driver *d)
+{
+	if (d->st)
+		store_nodes_drained_load(d->st, drv_drain_loaded, d);
+}
+
+static void drv_nodes_known(const struct driver *d, char *msg, size_t msglen, const char *node)
+{
+	size_t used = (size_t)snprintf(msg, msglen, "unknown node '%.64s' (known:", node);
+
+	for (uint32_t i = 0; i < d->nnodes && used < msglen; i++)
+		used += (size_t)snprintf(msg + used, msglen - used, " %s", d->nodes[i].name);
+	if (used < msglen)
+		snprintf(msg + used, msglen - used, "%s)", d->nnodes ? "" : " none yet");
+}
+
+int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
+		      uint32_t *moved, char *msg, size_t msglen)
+{
+	int i = drv_node_find(d, node);
+	uint64_t seen[DRIVER_MAX_NODE_GPUS];
+	uint32_t nseen = 0;
+	struct drv_node *n;
+
+	*moved = 0;
+	if (i < 0) {
+		drv_nodes_known(d, msg, msglen, node);
+		return -ENOENT;
+	}
+	if (reason && strlen(reason) >= DRIVER_DRAIN_REASON) {
+		snprintf(msg, msglen, "reason is longer than %d characters", DRIVER_DRAIN_REASON - 1);
+		return -EINVAL;
+	}
+	n = &d->nodes[i];
+	for (uint32_t k = 0; k < n->ngpus && drain; k++) {
+		bool dup = false;
+
+		for (uint32_t s = 0; s < nseen && !dup; s++)
+			dup = seen[s] == n->gpus[k].job_id;
+		if (n->gpus[k].job_id && !dup && nseen < DRIVER_MAX_NODE_GPUS)
+			seen[nseen++] = n->gpus[k].job_id;
+	}
+	*moved = nseen;
+	n->drained = drain;
+	snprintf(n->drain_reason, sizeof(n->drain_reason), "%s", drain && reason ? reason : "");
+	if (d->st) {
+		store_node_drain(d->st, n->name, drain, n->drain_reason);
+		store_event(d->st, driver_now(), 0, drain ? "node-drain" : "node-undrain", n->name);
+	}
+	log_info("node=%s %s%s%s (%u jobs there)", n->name, drain ? "drained" : "undrained",
+		 n->drain_reason[0] ? ": " : "", n->drain_reason, nseen);
+	driver_replan_request(d);
+	snprintf(msg, msglen, "node %s %s", n->name, drain ? "drained" : "undrained");
+	return 0;
+}
+
 int driver_agent_attach(struct driver *d, const char *node, const char *addr)
 {
 	struct drv_node *n = NULL;

@@ -122,6 +122,9 @@ bool driver_adopt_exit(struct driver *d, struct drv_job *j, uint32_t node,
 /* driver_hold.c */
 /* Keep a stopped worker's GPU (node, slot) out of new leases until its
  * TaskExit (job, lease, rank) or the stop timeout. */
+/* Nodes the store says are drained, known before their agents attach. */
+void driver_nodes_load(struct driver *d);
+
 void driver_gpu_drain(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
 		      uint64_t lease, uint32_t rank);
 /* The TaskExit of a drained worker on node: its GPU is free again (true). */

@@ -178,7 +178,7 @@ static uint32_t drv_plan_ranks(const struct driver *d, const struct driver_snaps
 		if (n == DRIVER_MAX_GPUS || s->gpu_node[g] >= d->nnodes)
 			return 0;
 		node = &d->nodes[s->gpu_node[g]];
-		if (!node->up || s->gpu_slot[g] >= node->ngpus ||
+		if (!node->up || node->drained || s->gpu_slot[g] >= node->ngpus ||
 		    (node->gpus[s->gpu_slot[g]].job_id && node->gpus[s->gpu_slot[g]].job_id != job) ||
 		    node->gpus[s->gpu_slot[g]].type != s->cluster.gpus[g].type)
 			return 0;

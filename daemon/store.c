@@ -33,6 +33,8 @@ enum store_stmt_id {
 	ST_JOBS_ALL,
 	ST_JOB_GET,
 	ST_SPEEDS,
+	ST_NODE_DRAIN,
+	ST_NODES_DRAINED,
 	ST_COUNT
 };
 
@@ -62,17 +64,21 @@ static const char store_schema_sql[] =
 	" id INTEGER PRIMARY KEY, time REAL NOT NULL,"
 	" job_id INTEGER REFERENCES jobs(id), kind TEXT NOT NULL, detail TEXT NOT NULL);"
 	"CREATE INDEX events_job ON events(job_id);"
-	"CREATE TABLE nodes (name TEXT PRIMARY KEY, gpus TEXT NOT NULL, last_seen REAL NOT NULL);"
+	"CREATE TABLE nodes (name TEXT PRIMARY KEY, gpus TEXT NOT NULL, last_seen REAL NOT NULL,"
+	" drained INTEGER NOT NULL DEFAULT 0, drain_reason TEXT NOT NULL DEFAULT '');"
 	"CREATE TABLE speeds (model TEXT NOT NULL, gpu_type TEXT NOT NULL,"
 	" ratio REAL NOT NULL, rounds REAL NOT NULL, PRIMARY KEY (model, gpu_type));"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '2');"
 	"PRAGMA user_version = 2;";
 
-/* From version 1 (hared before job proxy sizes): jobs.proxy, '' for every
- * job already there. Runs in the schema transaction. */
+/* From version 1 (hared before job proxy sizes and node drains):
+ * jobs.proxy, '' for every job already there, and nodes.drained and
+ * drain_reason (none drained). Runs in the schema transaction. */
 static const char store_migrate_1_sql[] =
 	"ALTER TABLE jobs ADD COLUMN proxy TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE nodes ADD COLUMN drained INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE nodes ADD COLUMN drain_reason TEXT NOT NULL DEFAULT '';"
 	"UPDATE meta SET value = '2' WHERE key = 'schema';"
 	"PRAGMA user_version = 2;";
 
@@ -107,6 +113,10 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_JOBS_ALL] = "SELECT " STORE_JOB_COLS " FROM jobs ORDER BY id",
 	[ST_JOB_GET] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_SPEEDS] = "SELECT model, gpu_type, ratio, rounds FROM speeds ORDER BY model, gpu_type",
+	[ST_NODE_DRAIN] = "INSERT INTO nodes (name, gpus, last_seen, drained, drain_reason)"
+		" VALUES (?1, '', 0, ?2, ?3) ON CONFLICT (name) DO UPDATE SET"
+		" drained = excluded.drained, drain_reason = excluded.drain_reason",
+	[ST_NODES_DRAINED] = "SELECT name, drain_reason FROM nodes WHERE drained <> 0 ORDER BY name",
 };
 
 /* SQLite result code to a negative errno. */
@@ -300,7 +310,7 @@ static int store_schema_locked(sqlite3 *db, const char *path, char *errbuf, size
 		if (rc != SQLITE_OK)
 			return store_open_fail(db, rc, path, "cannot upgrade schema 1 to 2", errbuf,
 					       errlen);
-		log_info("%s: schema upgraded from version 1 to 2 (job proxy sizes)", path);
+		log_info("%s: schema upgraded from version 1 to 2 (job proxy sizes, node drains)", path);
 		return 0;
 	}
 	if (version < 0 || objects > 0) {
@@ -599,6 +609,19 @@ int store_node(struct store *s, const char *name, const char *gpus, double last_
 	return store_batch_step(s, st, false);
 }
 
+int store_node_drain(struct store *s, const char *name, bool drained, const char *reason)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !name)
+		return -EINVAL;
+	st = s->st[ST_NODE_DRAIN];
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, drained);
+	sqlite3_bind_text(st, 3, drained && reason ? reason : "", -1, SQLITE_STATIC);
+	return store_batch_step(s, st, false);
+}
+
 int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio,
 		double rounds)
 {
@@ -769,6 +792,32 @@ int store_speeds_load(struct store *s, store_speed_cb cb, void *user)
 		if (!err)
 			err = cb(user, model, type, sqlite3_column_double(st, 2),
 				 sqlite3_column_double(st, 3));
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_nodes_drained_load(struct store *s, store_drain_cb cb, void *user)
+{
+	char name[256], reason[256];
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[ST_NODES_DRAINED];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = store_col_text(st, 0, name, sizeof(name));
+		if (!err)
+			err = store_col_text(st, 1, reason, sizeof(reason));
+		if (!err)
+			err = cb(user, name, reason);
 		if (err)
 			break;
 	}

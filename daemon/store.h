@@ -73,6 +73,10 @@ int store_event(struct store *s, double when, uint64_t job_id, const char *kind,
 /* Remember a node and its GPUs ("V100:4,T4:4"); batched. */
 int store_node(struct store *s, const char *name, const char *gpus, double last_seen);
 
+/* A node drained (with a reason) or given back; batched. store_node leaves
+ * this alone. */
+int store_node_drain(struct store *s, const char *name, bool drained, const char *reason);
+
 /* Learned per (model, GPU type) speed: measured / profiled round-time ratio
  * and the number of rounds behind it; batched. */
 int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio, double rounds);
@@ -94,5 +98,9 @@ int store_job_get(struct store *s, uint64_t id, struct store_job *out);
 typedef int (*store_speed_cb)(void *user, const char *model, const char *gpu_type, double ratio,
 			      double rounds);
 int store_speeds_load(struct store *s, store_speed_cb cb, void *user);
+
+/* Drained nodes, for start-up: cb(user, name, reason), by name. */
+typedef int (*store_drain_cb)(void *user, const char *name, const char *reason);
+int store_nodes_drained_load(struct store *s, store_drain_cb cb, void *user);
 
 #endif

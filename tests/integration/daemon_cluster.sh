@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # hared with four emulated agents (2 x V100:4, 2 x T4:4) at time_scale 1000:
 # a batch of jobs runs to DONE, a heavy short job overtakes a light long
-# one, cancel stops a running job's workers, and a daemon restart keeps
-# every job and adopts the running one.
+# one, cancel stops a running job's workers, a daemon restart keeps
+# every job and adopts the running one, and a drained node's job moves to
+# another node (root only).
 # Usage: daemon_cluster.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -182,6 +183,48 @@ grep -q "job=$keep lease=[0-9]* adopted" "$tmp/hared.log" || fail "job $keep was
 total=$(queue_json | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
 [ "$total" -eq $((${#batch[@]} + 5)) ] || fail "expected $((${#batch[@]} + 5)) jobs, queue has $total"
 [ $failures -eq 0 ] && echo "ok: restart kept all $total jobs; job $keep adopted and DONE"
+
+# 5. Drain (root only): the node of a running job is drained; the job moves
+# to another node, the drained node's GPUs empty out and it stays drained
+# across a daemon restart; undrain gives it back.
+node_of() {
+	"$harectl" show "$1" -o json | "$py" -c '
+import json, sys
+p = json.load(sys.stdin).get("placement", [])
+print(p[0]["node"] if p else "")'
+}
+node_state() {
+	"$harectl" nodes -o json | "$py" -c '
+import json, sys
+n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]][0]
+busy = sum(1 for g in n["gpus"] if g["job_id"])
+print("%s %s %d %s" % (n["up"], n["drained"], busy, n.get("drain_reason", "-").replace(" ", "_")))' "$1"
+}
+moved_off() { local n; n=$(node_of "$mover"); [ -n "$n" ] && [ "$n" != "$from" ]; }
+emptied() { [ "$(node_state "$from")" = "True True 0 new_fans" ]; }
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip: drain checks need root (harectl drain is for root on the local socket)"
+else
+	mover=$(submit --model lm --gpus 2 --max-gpus 2 --rounds 2000000 --gpu-types V100 --name mover)
+	wait_for 10 "the job to drain away from to run" running_with_progress "$mover"
+	from=$(node_of "$mover")
+	out=$("$harectl" drain "$from" --reason "new fans") || fail "harectl drain $from"
+	[ "$out" = "node $from drained (1 job moved)" ] || fail "drain printed '$out'"
+	wait_for 10 "job $mover to move off $from" moved_off &&
+		wait_for 10 "$from to empty" emptied &&
+		echo "ok: drained $from; job $mover moved to $(node_of "$mover"), $from has no job left"
+	"$harectl" nodes | grep -qE "^$from +drained .* new fans$" || fail "nodes does not show $from drained"
+	kill -TERM "$hpid"
+	wait "$hpid"
+	start_hared
+	wait_for 10 "4 agents back" nodes_ok
+	[ "$(node_state "$from")" = "True True 0 new_fans" ] &&
+		echo "ok: $from still drained after a daemon restart" || fail "$from after restart: $(node_state "$from")"
+	out=$("$harectl" undrain "$from") || fail "harectl undrain $from"
+	[ "$(node_state "$from" | cut -d' ' -f2)" = False ] && echo "ok: undrained $from" ||
+		fail "$from still drained after undrain"
+	"$harectl" cancel "$mover" >/dev/null || fail "cancel $mover"
+fi
 
 # Under ASan/UBSan builds the daemon reports memory errors and leaks here.
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"

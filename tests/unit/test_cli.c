@@ -182,6 +182,9 @@ static void test_args_errors(void **state)
 			"--command", "./train" },
 		  "harectl submit: --proxy sizes are for the built-in worker: not with --command" },
 		{ 4, { "harectl", "submit", "--proxy", "" }, "harectl submit: --proxy is empty" },
+		{ 2, { "harectl", "drain" }, "harectl drain: missing node name (see harectl drain --help)" },
+		{ 4, { "harectl", "undrain", "n1", "n2" }, "harectl undrain: unexpected argument 'n2' (see harectl undrain --help)" },
+		{ 5, { "harectl", "undrain", "n1", "--reason", "x" }, "harectl undrain: --reason is not an option of undrain (see harectl undrain --help)" },
 		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9", "--min-gpus", "5" },
 		  "harectl submit: --min-gpus (5) is greater than --gpus (4)" },
 		{ 5, { "harectl", "submit", "-f", "j.ini", "--model=m" },
@@ -428,8 +431,10 @@ static Hare__NodeGpu g1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor)
 static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 2, "T4", 1, 0, 0, 0 };
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
-static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW };
-static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0 };
+static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
+				 0, 0, NULL };
+static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0,
+				 1, 1, "fan noise" };
 static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 
@@ -655,9 +660,9 @@ static void test_nodes_output(void **state)
 	assert_int_equal(cli_nodes_print(f, &nodes_reply), 0);
 	fclose(f);
 	assert_string_equal(buf,
-		"NODE  STATE  GPUS         BUSY  FREE\n"
-		"n1    up     2xV100+1xT4  1     2\n"
-		"n2    down   1xT4         0     0\n");
+		"NODE  STATE    GPUS         BUSY  FREE  REASON\n"
+		"n1    up       2xV100+1xT4  1     2     -\n"
+		"n2    drained  1xT4         0     0     fan noise\n");
 	free(buf);
 
 	buf = NULL;
@@ -666,11 +671,11 @@ static void test_nodes_output(void **state)
 	fclose(f);
 	assert_string_equal(buf,
 		"{\"nodes\":[\n"
-		"  {\"name\":\"n1\",\"up\":true,\"last_seen\":1700000000,\"gpus\":["
+		"  {\"name\":\"n1\",\"up\":true,\"drained\":false,\"last_seen\":1700000000,\"gpus\":["
 		"{\"index\":0,\"type\":\"V100\",\"job_id\":12,\"emulated\":true},"
 		"{\"index\":1,\"type\":\"V100\",\"job_id\":0,\"emulated\":true},"
 		"{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false}]},\n"
-		"  {\"name\":\"n2\",\"up\":false,\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false}]}\n"
+		"  {\"name\":\"n2\",\"up\":false,\"drained\":true,\"drain_reason\":\"fan noise\",\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false}]}\n"
 		"]}\n");
 	free(buf);
 }
@@ -706,6 +711,7 @@ struct fake {
 	bool queue_all;
 	uint64_t show_id;
 	size_t ncancel;
+	char drain_reason[160];		/* the last DrainRequest's reason */
 };
 
 static int fake_send(int fd, Hare__FromDaemon *m)
@@ -791,6 +797,23 @@ static int fake_cancel(int fd, const Hare__CancelRequest *c)
 	return fake_send(fd, &m);
 }
 
+static int fake_drain(struct fake *f, int fd, const Hare__DrainRequest *d)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__DrainReply r = HARE__DRAIN_REPLY__INIT;
+
+	snprintf(f->drain_reason, sizeof(f->drain_reason), "%s", d->reason ? d->reason : "(none)");
+	if (strcmp(d->node, "n1") != 0)
+		return fake_send_error(fd, -ENOENT, "unknown node 'n9' (known: n1 n2)");
+	r.node = d->node;
+	r.drained = d->drain;
+	r.has_jobs_moved = d->drain;
+	r.jobs_moved = 1;
+	m.msg_case = HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
+	m.drain_reply = &r;
+	return fake_send(fd, &m);
+}
+
 static int fake_request(struct fake *f, int fd, const Hare__ToDaemon *req)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
@@ -826,6 +849,8 @@ static int fake_request(struct fake *f, int fd, const Hare__ToDaemon *req)
 		m.msg_case = HARE__FROM_DAEMON__MSG_NODES_REPLY;
 		m.nodes_reply = &nodes_reply;
 		return fake_send(fd, &m);
+	case HARE__TO_DAEMON__MSG_DRAIN:
+		return fake_drain(f, fd, req->drain);
 	default:
 		return fake_send_error(fd, ERR_PROTO, "unexpected message");
 	}
@@ -1111,9 +1136,9 @@ static void test_cmd_show_and_nodes(void **state)
 	assert_int_equal(RUN(&out, &err, "nodes", "--socket", f->path), 0);
 	fake_stop(f);
 	fake_free(f);
-	assert_string_equal(out, "NODE  STATE  GPUS         BUSY  FREE\n"
-				 "n1    up     2xV100+1xT4  1     2\n"
-				 "n2    down   1xT4         0     0\n");
+	assert_string_equal(out, "NODE  STATE    GPUS         BUSY  FREE  REASON\n"
+				 "n1    up       2xV100+1xT4  1     2     -\n"
+				 "n2    drained  1xT4         0     0     fan noise\n");
 	free(out);
 	free(err);
 }
@@ -1139,6 +1164,43 @@ static void test_cmd_cancel(void **state)
 	fake_stop(f);
 	fake_free(f);
 	assert_string_equal(out, "cancelled 3\ncancelled 5\n");
+	free(out);
+	free(err);
+}
+
+static void test_cmd_drain(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "drain", "n1", "--reason", "swap GPU 3", "--socket", f->path), 0);
+	fake_stop(f);
+	assert_string_equal(f->drain_reason, "swap GPU 3");
+	fake_free(f);
+	assert_string_equal(out, "node n1 drained (1 job moved)\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "undrain", "--socket", f->path, "n1"), 0);
+	fake_stop(f);
+	assert_string_equal(f->drain_reason, "(none)");
+	fake_free(f);
+	assert_string_equal(out, "node n1 undrained\n");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "drain", "--socket", f->path, "n9"), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: unknown node 'n9' (known: n1 n2)\n");
 	free(out);
 	free(err);
 }
@@ -1318,6 +1380,7 @@ int main(void)
 		cmocka_unit_test(test_cmd_queue),
 		cmocka_unit_test(test_cmd_show_and_nodes),
 		cmocka_unit_test(test_cmd_cancel),
+		cmocka_unit_test(test_cmd_drain),
 		cmocka_unit_test(test_cmd_failures),
 		cmocka_unit_test(test_cmd_tcp_token),
 		cmocka_unit_test(test_client_api),

@@ -235,6 +235,85 @@ static void test_queue_stats(void **state)
 	conn_fake_free(c);
 }
 
+static const Hare__FromDaemon *drain(struct fx *f, struct conn *c, const char *node, bool on,
+				     const char *reason)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__DrainRequest d = HARE__DRAIN_REQUEST__INIT;
+
+	d.node = (char *)node;
+	d.drain = on;
+	d.reason = (char *)reason;
+	m.msg_case = HARE__TO_DAEMON__MSG_DRAIN;
+	m.drain = &d;
+	frame(c, &m);
+	return last(f);
+}
+
+static uint32_t sent_count(const struct fx *f, int msg_case)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < f->out.n; i++)
+		n += (int)f->out.msg[i]->msg_case == msg_case;
+	return n;
+}
+
+/* Root drains a node: the reply counts its jobs, the node list shows it,
+ * the next plan stops the job there; others are refused; a bad request
+ * gets an Error and the session goes on. */
+static void test_drain(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	const Hare__FromDaemon *r;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__NodesRequest nr = HARE__NODES_REQUEST__INIT;
+	char long_reason[200];
+
+	agent_register(a, 2);
+	submit(f, c, 2);
+	plan_now(f);
+	assert_int_equal(queue(f, c)->jobs[0]->state, HARE__JOB_STATE__RUNNING);
+	r = drain(f, c, "n1", true, "new PSU");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_DRAIN_REPLY);
+	assert_string_equal(r->drain_reply->node, "n1");
+	assert_true(r->drain_reply->drained);
+	assert_int_equal(r->drain_reply->jobs_moved, 1);
+	m.msg_case = HARE__TO_DAEMON__MSG_NODES;
+	m.nodes = &nr;
+	frame(c, &m);
+	r = last(f);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_NODES_REPLY);
+	assert_true(r->nodes_reply->nodes[0]->drained);
+	assert_string_equal(r->nodes_reply->nodes[0]->drain_reason, "new PSU");
+	sent_clear(&f->out);
+	plan_now(f);
+	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_STOP), 1);	/* one per agent and lease */
+	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_START), 0);
+	assert_int_equal(queue(f, c)->jobs[0]->state, HARE__JOB_STATE__QUEUED);
+
+	r = drain(f, c, "n7", true, NULL);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_string_equal(r->error->message, "unknown node 'n7' (known: n1)");
+	memset(long_reason, 'r', sizeof(long_reason) - 1);
+	long_reason[sizeof(long_reason) - 1] = '\0';
+	r = drain(f, c, "n1", true, long_reason);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_non_null(strstr(r->error->message, "reason is longer than 127 characters"));
+	c->admin = false;
+	r = drain(f, c, "n1", false, NULL);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EACCES);
+	assert_string_equal(r->error->message, "only root on the local socket may undrain a node");
+	assert_int_equal(c->state, CONN_CLIENT);	/* the session goes on */
+	c->admin = true;
+	r = drain(f, c, "n1", false, NULL);
+	assert_false(r->drain_reply->drained);
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* Bad input closes the session it came on, after an Error, and nothing
  * else: messages out of order, undecodable bytes, an empty envelope. */
 static void test_bad_input(void **state)
@@ -324,6 +403,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 	};
 

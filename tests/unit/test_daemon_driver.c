@@ -632,6 +632,115 @@ static void test_speed_learning(void **state)
 	assert_true(fabs(j->perf.compute_s[v100] - j->perf_prof.compute_s[v100] / 1000) < 1e-15);
 }
 
+/* Up flags of the next plan's cluster: bit i for GPU i. */
+static uint32_t snap_up_bits(struct fx *f)
+{
+	struct driver_snapshot *s;
+	const struct sched_snapshot *v;
+	uint32_t bits = 0;
+
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	v = driver_snapshot_view(s);
+	for (uint32_t g = 0; g < v->cluster->ngpus && g < 32; g++)
+		bits |= v->cluster->gpus[g].up ? 1u << g : 0;
+	driver_snapshot_free(s);
+	return bits;
+}
+
+/* A drained node's GPUs leave the plans (a plan there starts nothing) and
+ * its jobs are counted; undrain gives them back. */
+static void test_drain(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[2] = { { 1, { 0 }, { 1 } }, { 1, { 1 }, { 1 } } };
+	struct driver_snapshot *s;
+	struct sched_plan *p;
+	char msg[300];
+	uint32_t moved, a1;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	agent_up(f, "n2", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 1, 100000);
+	driver_start(f->d);
+	plan_apply(f, h1, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 1);
+	assert_int_equal(driver_node_drain(f->d, "n9", true, NULL, &moved, msg, sizeof(msg)), -ENOENT);
+	assert_string_equal(msg, "unknown node 'n9' (known: n1 n2)");
+	assert_int_equal(snap_up_bits(f), 0xf);
+	/* a plan made before the drain that puts a new job on n1 starts nothing */
+	job_add(f, 2, "resnet50", 1, 1000);
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	p = driver_snapshot_plan(s);
+	assert_int_equal(sched_plan_reset(p, 2), 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		p->assigns[i].rank = i;
+		assert_int_equal(sched_plan_place(p, i, h2[i].gpus, h2[i].tasks, 1), 0);
+		p->assigns[i].run_now = true;
+		p->assigns[i].start_s = driver_snapshot_view(s)->now_s;
+	}
+	assert_int_equal(driver_node_drain(f->d, "n1", true, "fan", &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(moved, 1);
+	assert_true(driver_node_at(f->d, 0)->drained);
+	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "fan");
+	ob_clear(&f->ob);
+	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	driver_snapshot_free(s);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 2), 0);
+	assert_int_equal(snap_up_bits(f), 0xc);
+	assert_int_equal(driver_node_drain(f->d, "n1", false, "ignored", &moved, msg, sizeof(msg)), 0);
+	assert_false(driver_node_at(f->d, 0)->drained);
+	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "");
+	assert_int_equal(snap_up_bits(f), 0xf);
+}
+
+/* A drain is kept in the store: a new driver knows the node as drained
+ * before its agent attaches, and keeps it so after. */
+static void test_drain_persists(void **state)
+{
+	struct fx *f = *state;
+	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
+				 .stop_grace_s = 2, .max_retries = 1 };
+	char dir[256], path[300], err[256], msg[300];
+	struct store *st = NULL;
+	struct driver *d2 = NULL;
+	uint32_t moved;
+
+	snprintf(dir, sizeof(dir), "%s/hare-drain.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/hare.db", dir);
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_true(driver_agent_attach(d2, "n1", "127.0.0.1") > 0);
+	assert_int_equal(driver_node_drain(d2, "n1", true, "disk", &moved, msg, sizeof(msg)), 0);
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+	store_close(st);
+
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_node_count(d2), 1);
+	assert_true(driver_node_at(d2, 0)->drained);
+	assert_string_equal(driver_node_at(d2, 0)->drain_reason, "disk");
+	assert_false(driver_node_at(d2, 0)->up);
+	assert_int_equal(driver_agent_attach(d2, "n1", "127.0.0.1"), 1);
+	assert_true(driver_node_at(d2, 0)->drained);
+	assert_int_equal(driver_node_drain(d2, "n1", false, NULL, &moved, msg, sizeof(msg)), 0);
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+	store_close(st);
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_node_count(d2), 0);	/* undrained: nothing to restore */
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+	store_close(st);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 /* A job of its own proxy sizes: its workers get them (--proxy), its speed
  * model learns its rounds, but the model's shared ratio does not. */
 static void test_speed_learning_proxy(void **state)
@@ -1181,6 +1290,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning_proxy, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_drain_persists, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

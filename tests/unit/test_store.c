@@ -457,6 +457,51 @@ static void test_pragmas_and_schema(void **state)
 	assert_int_equal(peek_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
 
+struct drains {
+	uint32_t n;
+	char names[4][32], reasons[4][64];
+};
+
+static int drain_seen(void *user, const char *name, const char *reason)
+{
+	struct drains *d = user;
+
+	assert_true(d->n < 4);
+	snprintf(d->names[d->n], sizeof(d->names[0]), "%s", name);
+	snprintf(d->reasons[d->n++], sizeof(d->reasons[0]), "%s", reason);
+	return 0;
+}
+
+/* Drains survive a reopen, store_node leaves them alone, an undrain clears
+ * the reason, and a node never seen may be drained. */
+static void test_node_drain(void **state)
+{
+	struct fixture *f = *state;
+	struct drains d = { 0 };
+
+	assert_int_equal(store_node(f->s, "n1", "V100:2", 10), 0);
+	assert_int_equal(store_node(f->s, "n2", "T4:4", 10), 0);
+	assert_int_equal(store_node_drain(f->s, "n2", true, "fans"), 0);
+	assert_int_equal(store_node_drain(f->s, "n3", true, ""), 0);
+	assert_int_equal(store_node(f->s, "n2", "T4:4", 20), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	reopen(f);
+	assert_int_equal(store_nodes_drained_load(f->s, drain_seen, &d), 0);
+	assert_int_equal(d.n, 2);
+	assert_string_equal(d.names[0], "n2");
+	assert_string_equal(d.reasons[0], "fans");
+	assert_string_equal(d.names[1], "n3");
+	assert_int_equal(peek_int(f->path, "SELECT last_seen FROM nodes WHERE name = 'n2'"), 20);
+	assert_int_equal(store_node_drain(f->s, "n2", false, "ignored"), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	d.n = 0;
+	assert_int_equal(store_nodes_drained_load(f->s, drain_seen, &d), 0);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.names[0], "n3");
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM nodes WHERE name = 'n2'"
+				  " AND drain_reason = ''"), 1);
+}
+
 /* A version 1 database (before job proxy sizes) is upgraded in place: its
  * jobs keep every field and get no proxy sizes; new jobs store theirs. */
 static void test_version_1_upgraded(void **state)
@@ -472,6 +517,8 @@ static void test_version_1_upgraded(void **state)
 	f->s = NULL;
 	/* what hared of schema 1 left behind */
 	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN proxy;"
+			  "ALTER TABLE nodes DROP COLUMN drained; ALTER TABLE nodes DROP COLUMN drain_reason;"
+			  "INSERT INTO nodes (name, gpus, last_seen) VALUES ('n1', 'V100:2', 5);"
 			  "UPDATE meta SET value = '1' WHERE key = 'schema'; PRAGMA user_version = 1;");
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM pragma_table_info('jobs')"
 				  " WHERE name = 'proxy'"), 0);
@@ -483,6 +530,8 @@ static void test_version_1_upgraded(void **state)
 	assert_string_equal(got.command, "python old.py");
 	assert_int_equal(got.rounds_done, 42);
 	assert_string_equal(got.proxy, "");
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM nodes WHERE name = 'n1' AND drained = 0"
+				  " AND drain_reason = ''"), 1);
 	j = sample_job("new");
 	snprintf(j.proxy, sizeof(j.proxy), "batch=2");
 	assert_int_equal(store_job_insert(f->s, &j), 0);
@@ -609,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_1_upgraded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir_fails, setup, teardown),
