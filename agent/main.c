@@ -107,7 +107,7 @@ static int agent_main_config(int argc, char **argv, struct agent_config *cfg, bo
 
 	agent_config_defaults(cfg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", agent_longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", agent_longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(agent_usage, stdout);
 			return 1;
@@ -133,7 +133,7 @@ static int agent_main_config(int argc, char **argv, struct agent_config *cfg, bo
 		}
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", agent_longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", agent_longopts, NULL)) != -1) {
 		const char *key = agent_flag_key(c);
 
 		if (key && agent_config_set(cfg, key, optarg, err, sizeof(err)) < 0) {

@@ -24,7 +24,7 @@ struct cli_run {
 	const struct cli_args *a;
 	FILE *out, *err;
 	int fd;
-	char token[CLI_TOKEN_MAX + 1];
+	char token[CLI_TOKEN_MAX + 2];	/* one byte more: a longer token is refused */
 	char msg[1024];
 };
 
@@ -48,11 +48,16 @@ static int cli_token_read(struct cli_run *r, const char *path)
 		snprintf(r->msg, sizeof(r->msg), "cannot read token file %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	n = fread(r->token, 1, CLI_TOKEN_MAX, f);
+	n = fread(r->token, 1, CLI_TOKEN_MAX + 1, f);
 	fclose(f);
 	r->token[n] = '\0';
 	r->token[strcspn(r->token, "\r\n")] = '\0';
 	n = strlen(r->token);
+	if (n > CLI_TOKEN_MAX) {
+		snprintf(r->msg, sizeof(r->msg), "token file %s: the token is longer than %d bytes",
+			 path, CLI_TOKEN_MAX);
+		return ERR_BAD_CONFIG;
+	}
 	while (n > 0 && (r->token[n - 1] == ' ' || r->token[n - 1] == '\t'))
 		r->token[--n] = '\0';
 	if (n == 0) {

@@ -437,7 +437,9 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 		char cell[CLI_CELL];
 
 		for (size_t g = 0; g < node->n_gpus; g++) {
-			busy += node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0;
+			/* a stopped worker still runs there until it exits */
+			busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
+				node->gpus[g]->stopping;
 			if (k < 256)
 				names[k++] = cli_str(node->gpus[g]->type);
 		}
@@ -641,9 +643,10 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 
 		fprintf(f, "%s{\"index\":%u,\"type\":", g ? "," : "", gpu->index);
 		cli_json_string(f, cli_str(gpu->type));
-		fprintf(f, ",\"job_id\":%llu,\"emulated\":%s}",
+		fprintf(f, ",\"job_id\":%llu,\"emulated\":%s,\"stopping\":%s}",
 			(unsigned long long)(gpu->has_job_id ? gpu->job_id : 0),
-			gpu->has_emulated && gpu->emulated ? "true" : "false");
+			gpu->has_emulated && gpu->emulated ? "true" : "false",
+			gpu->stopping ? "true" : "false");
 	}
 	fputs("]}", f);
 }

@@ -74,6 +74,11 @@ int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, ch
 int auth_token_check(const char *path, const uint8_t *secret, size_t len, char *errbuf,
 		     size_t errlen)
 {
+	if (len > AUTH_TOKEN_MAX) {
+		snprintf(errbuf, errlen, "%s: the client token is %zu bytes; harectl sends at most %d",
+			 path, len, AUTH_TOKEN_MAX);
+		return ERR_BAD_CONFIG;
+	}
 	for (size_t i = 0; i < len; i++) {
 		if (secret[i] == '\n' || secret[i] == '\r' || secret[i] == '\0') {
 			snprintf(errbuf, errlen, "%s: the client token must be one line (a %s at byte %zu);"

@@ -13,6 +13,7 @@
 #define AUTH_MAC_LEN 32
 #define AUTH_SECRET_MAX 4096
 #define AUTH_SECRET_MIN 16
+#define AUTH_TOKEN_MAX 1024		/* longest client token harectl sends */
 
 /* Read a secret (cluster key or client token) from path into buf (cap
  * bytes): the file's bytes with trailing whitespace (newlines) removed.
@@ -21,9 +22,9 @@
 int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, char *errbuf,
 		     size_t errlen);
 
-/* A client token is one line of text (harectl sends its token file's first
- * line): 0, or ERR_BAD_CONFIG with "path: reason" if the secret has a line
- * break or a NUL byte, which no client could send. */
+/* A client token is one line of text of at most AUTH_TOKEN_MAX bytes
+ * (harectl sends its token file's first line, up to that length): 0, or
+ * ERR_BAD_CONFIG with "path: reason" for a secret no client could send. */
 int auth_token_check(const char *path, const uint8_t *secret, size_t len, char *errbuf,
 		     size_t errlen);
 

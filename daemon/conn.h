@@ -46,7 +46,7 @@ struct conn {
 	struct wire_reader rd;
 	char peer[64];			/* address, or "uid N" */
 	char user[64];			/* clients: user name */
-	bool admin;			/* clients: root may cancel any job */
+	bool admin;			/* clients: root may cancel any job and drain nodes */
 	char node[64];			/* agents: node name */
 	uint32_t agent_id;
 	uint8_t nonce[AUTH_NONCE_LEN];

@@ -90,12 +90,12 @@ struct drv_rank {
 	uint64_t round_end;		/* absolute round after its last report */
 };
 
-/* A placement of a job, running rounds from round_first. */
 #define DRIVER_MAX_STOP_GRACE_S 3600.0	/* most of an agent's stop grace believed */
 
 /* largest rendezvous relayed and kept for resending: what agents accept */
 #define DRIVER_RDV_MAX RDV_DATA_MAX
 
+/* A placement of a job, running rounds from round_first. */
 struct drv_lease {
 	uint64_t id;			/* 0: not running */
 	uint64_t round_first;
@@ -237,8 +237,11 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 
 /* An operator drains a node (drain: no lease is planned on its GPUs; jobs
  * there are moved elsewhere at the next plan) or gives it back; kept in the
- * store. *moved: jobs holding its GPUs now. 0, or -ENOENT (unknown node,
- * msg lists the known ones) / -EINVAL (bad reason). */
+ * store. The node is one attached since start, or one the store knows (so
+ * a node still down after a restart can be drained before it returns).
+ * *moved: jobs holding its GPUs now. 0, or -ENOENT (unknown node, msg lists
+ * the known ones) / -EINVAL (reason of DRIVER_DRAIN_REASON bytes or more;
+ * clients check that first). msg: what was done, or why not. */
 int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
 		      uint32_t *moved, char *msg, size_t msglen);
 

@@ -85,6 +85,7 @@ static int drv_node_add(struct driver *d, const char *name)
 
 /* ---- operators' drains ---- */
 
+/* Index of the node called name, or -1. */
 static int drv_node_find(const struct driver *d, const char *name)
 {
 	for (uint32_t i = 0; i < d->nnodes; i++)
@@ -93,6 +94,7 @@ static int drv_node_find(const struct driver *d, const char *name)
 	return -1;
 }
 
+/* store_nodes_drained_load's callback: the node, drained, before its agent. */
 static int drv_drain_loaded(void *user, const char *name, const char *reason)
 {
 	struct driver *d = user;
@@ -116,6 +118,7 @@ void driver_nodes_load(struct driver *d)
 		store_nodes_drained_load(d->st, drv_drain_loaded, d);
 }
 
+/* "unknown node 'x' (known: a b)" for the operator. */
 static void drv_nodes_known(const struct driver *d, char *msg, size_t msglen, const char *node)
 {
 	size_t used = (size_t)snprintf(msg, msglen, "unknown node '%.64s' (known:", node);
@@ -132,9 +135,12 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	int i = drv_node_find(d, node);
 	uint64_t seen[DRIVER_MAX_NODE_GPUS];
 	uint32_t nseen = 0;
+	bool saved = true;
 	struct drv_node *n;
 
 	*moved = 0;
+	if (i < 0 && d->st && drv_name_ok(node) && store_node_known(d->st, node) == 1)
+		i = drv_node_add(d, node) - 1;	/* down since the restart */
 	if (i < 0) {
 		drv_nodes_known(d, msg, msglen, node);
 		return -ENOENT;
@@ -155,14 +161,18 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	*moved = nseen;
 	n->drained = drain;
 	snprintf(n->drain_reason, sizeof(n->drain_reason), "%s", drain && reason ? reason : "");
-	if (d->st) {
-		store_node_drain(d->st, n->name, drain, n->drain_reason);
-		store_event(d->st, driver_now(), 0, drain ? "node-drain" : "node-undrain", n->name);
-	}
+	if (d->st && (store_node_drain(d->st, n->name, drain, n->drain_reason) < 0 ||
+		      store_event(d->st, driver_now(), 0, drain ? "node-drain" : "node-undrain",
+				  n->name) < 0))
+		saved = false;
 	log_info("node=%s %s%s%s (%u jobs there)", n->name, drain ? "drained" : "undrained",
 		 n->drain_reason[0] ? ": " : "", n->drain_reason, nseen);
+	if (!saved)
+		log_warn("node=%s: the %s could not be written to the store; a restart forgets it",
+			 n->name, drain ? "drain" : "undrain");
 	driver_replan_request(d);
-	snprintf(msg, msglen, "node %s %s", n->name, drain ? "drained" : "undrained");
+	snprintf(msg, msglen, "node %s %s%s", n->name, drain ? "drained" : "undrained",
+		 saved ? "" : " (not saved: a restart forgets it)");
 	return 0;
 }
 

@@ -119,12 +119,13 @@ bool driver_adopt_report(struct driver *d, struct drv_job *j, uint32_t node,
 bool driver_adopt_exit(struct driver *d, struct drv_job *j, uint32_t node,
 		       const Hare__TaskExit *x);
 
-/* driver_hold.c */
-/* Keep a stopped worker's GPU (node, slot) out of new leases until its
- * TaskExit (job, lease, rank) or the stop timeout. */
+/* driver_agents.c */
 /* Nodes the store says are drained, known before their agents attach. */
 void driver_nodes_load(struct driver *d);
 
+/* driver_hold.c */
+/* Keep a stopped worker's GPU (node, slot) out of new leases until its
+ * TaskExit (job, lease, rank) or the stop timeout. */
 void driver_gpu_drain(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
 		      uint64_t lease, uint32_t rank);
 /* The TaskExit of a drained worker on node: its GPU is free again (true). */

@@ -35,6 +35,7 @@ enum store_stmt_id {
 	ST_SPEEDS,
 	ST_NODE_DRAIN,
 	ST_NODES_DRAINED,
+	ST_NODE_KNOWN,
 	ST_COUNT
 };
 
@@ -117,6 +118,7 @@ static const char *const store_sql[ST_COUNT] = {
 		" VALUES (?1, '', 0, ?2, ?3) ON CONFLICT (name) DO UPDATE SET"
 		" drained = excluded.drained, drain_reason = excluded.drain_reason",
 	[ST_NODES_DRAINED] = "SELECT name, drain_reason FROM nodes WHERE drained <> 0 ORDER BY name",
+	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
 };
 
 /* SQLite result code to a negative errno. */
@@ -825,4 +827,22 @@ int store_nodes_drained_load(struct store *s, store_drain_cb cb, void *user)
 		err = store_rc(s->db, rc);
 	sqlite3_reset(st);
 	return err;
+}
+
+int store_node_known(struct store *s, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s || !name)
+		return -EINVAL;
+	st = s->st[ST_NODE_KNOWN];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : store_rc(s->db, rc);
 }

@@ -77,6 +77,10 @@ int store_node(struct store *s, const char *name, const char *gpus, double last_
  * this alone. */
 int store_node_drain(struct store *s, const char *name, bool drained, const char *reason);
 
+/* Has the store a row for node name (registered once, or drained)? 1, 0,
+ * or a negative code. */
+int store_node_known(struct store *s, const char *name);
+
 /* Learned per (model, GPU type) speed: measured / profiled round-time ratio
  * and the number of rounds behind it; batched. */
 int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio, double rounds);

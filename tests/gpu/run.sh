@@ -63,6 +63,9 @@ py=$(command -v python3 || true)
 for s in ${HARE_GPU_SECTIONS:-grad train resume allreduce bench}; do
 	echo "== $s" >&2
 	"$check" "$s" "$rounds" ${tiny:+tiny} | tee -a "$table" | cut -f2- >&2
+	rc=${PIPESTATUS[0]}
+	# 1: a FAIL row says which check; anything else is a crash or an abort
+	[ "$rc" -le 1 ] || add "$s" "hare-gpu-check $s" "exited with status $rc (see above)" FAIL
 done
 
 # (b) the same through hare-worker: checkpoint files, a stop and a resume
@@ -150,7 +153,7 @@ sys.exit(0 if jobs and all(j["state"] in ("DONE", "FAILED", "CANCELLED") for j i
 EOF
 		sleep 2
 	done
-	"$py" - "$tmp/queue.json" "$tmp/agent.log" "$table" <<'EOF'
+	"$py" - "$tmp/queue.json" "$tmp/agent.log" "$table" <<'EOF' ||
 import json, re, sys
 jobs = json.load(open(sys.argv[1]))["jobs"]
 out = open(sys.argv[3], "a")
@@ -177,6 +180,7 @@ for line in open(sys.argv[2], errors="replace"):
 if seen == 0:
     add("worker timing", "no worker summary line in the agent log", "FAIL")
 EOF
+		add stack "results" "cannot read the queue or the agent log (see $tmp/hared.log)" FAIL
 }
 echo "== stack" >&2
 full_stack

@@ -197,7 +197,7 @@ node_state() {
 	"$harectl" nodes -o json | "$py" -c '
 import json, sys
 n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]][0]
-busy = sum(1 for g in n["gpus"] if g["job_id"])
+busy = sum(1 for g in n["gpus"] if g["job_id"] or g["stopping"])
 print("%s %s %d %s" % (n["up"], n["drained"], busy, n.get("drain_reason", "-").replace(" ", "_")))' "$1"
 }
 moved_off() { local n; n=$(node_of "$mover"); [ -n "$n" ] && [ "$n" != "$from" ]; }

@@ -426,9 +426,9 @@ static Hare__JobInfo j12 = HARE__JOB_INFO__INIT, j13 = HARE__JOB_INFO__INIT, j9 
 static Hare__JobInfo *jobs3[] = { &j12, &j13, &j9 };
 static Hare__QueueReply queue3 = HARE__QUEUE_REPLY__INIT;
 
-static Hare__NodeGpu g0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "V100", 1, 12, 1, 1 };
-static Hare__NodeGpu g1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 1, "V100", 0, 0, 1, 1 };
-static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 2, "T4", 1, 0, 0, 0 };
+static Hare__NodeGpu g0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "V100", 1, 12, 1, 1, 0, 0 };
+static Hare__NodeGpu g1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 1, "V100", 0, 0, 1, 1, 1, 1 };	/* stopping */
+static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 2, "T4", 1, 0, 0, 0, 0, 0 };
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
@@ -661,7 +661,7 @@ static void test_nodes_output(void **state)
 	fclose(f);
 	assert_string_equal(buf,
 		"NODE  STATE    GPUS         BUSY  FREE  REASON\n"
-		"n1    up       2xV100+1xT4  1     2     -\n"
+		"n1    up       2xV100+1xT4  2     1     -\n"
 		"n2    drained  1xT4         0     0     fan noise\n");
 	free(buf);
 
@@ -672,10 +672,10 @@ static void test_nodes_output(void **state)
 	assert_string_equal(buf,
 		"{\"nodes\":[\n"
 		"  {\"name\":\"n1\",\"up\":true,\"drained\":false,\"last_seen\":1700000000,\"gpus\":["
-		"{\"index\":0,\"type\":\"V100\",\"job_id\":12,\"emulated\":true},"
-		"{\"index\":1,\"type\":\"V100\",\"job_id\":0,\"emulated\":true},"
-		"{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false}]},\n"
-		"  {\"name\":\"n2\",\"up\":false,\"drained\":true,\"drain_reason\":\"fan noise\",\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false}]}\n"
+		"{\"index\":0,\"type\":\"V100\",\"job_id\":12,\"emulated\":true,\"stopping\":false},"
+		"{\"index\":1,\"type\":\"V100\",\"job_id\":0,\"emulated\":true,\"stopping\":true},"
+		"{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false}]},\n"
+		"  {\"name\":\"n2\",\"up\":false,\"drained\":true,\"drain_reason\":\"fan noise\",\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false}]}\n"
 		"]}\n");
 	free(buf);
 }
@@ -1137,7 +1137,7 @@ static void test_cmd_show_and_nodes(void **state)
 	fake_stop(f);
 	fake_free(f);
 	assert_string_equal(out, "NODE  STATE    GPUS         BUSY  FREE  REASON\n"
-				 "n1    up       2xV100+1xT4  1     2     -\n"
+				 "n1    up       2xV100+1xT4  2     1     -\n"
 				 "n2    drained  1xT4         0     0     fan noise\n");
 	free(out);
 	free(err);
@@ -1282,6 +1282,21 @@ static void test_cmd_tcp_token(void **state)
 	assert_string_equal(err, "harectl: bad client token\n");
 	free(out);
 	free(err);
+
+	/* a token longer than harectl sends is refused, not cut short */
+	{
+		char big[1100];
+		FILE *tf = fopen(path, "w");
+
+		memset(big, 'k', sizeof(big));
+		assert_non_null(tf);
+		assert_int_equal(fwrite(big, 1, 1025, tf), 1025);
+		fclose(tf);
+		assert_int_equal(RUN(&out, &err, "--host", "127.0.0.1:1", "--token-file", path, "nodes"), 2);
+		assert_non_null(strstr(err, "the token is longer than 1024 bytes"));
+		free(out);
+		free(err);
+	}
 
 	unlink(path);
 	assert_int_equal(RUN(&out, &err, "--host", "127.0.0.1:1", "--token-file", path, "nodes"), 2);

@@ -174,6 +174,10 @@ static void test_secret_and_mac(void **state)
 	assert_int_equal(auth_secret_load(path, key, sizeof(key), &len, err, sizeof(err)), 0);
 	assert_int_equal(auth_token_check(path, key, len, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "must be one line (a line break at byte 23)"));
+	memset(key, 't', AUTH_TOKEN_MAX + 1);
+	assert_int_equal(auth_token_check(path, key, AUTH_TOKEN_MAX, err, sizeof(err)), 0);
+	assert_int_equal(auth_token_check(path, key, AUTH_TOKEN_MAX + 1, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "the client token is 1025 bytes; harectl sends at most 1024"));
 	write_file(path, "short\n");
 	assert_int_equal(auth_secret_load(path, key, sizeof(key), &len, err, sizeof(err)),
 			 ERR_BAD_CONFIG);

@@ -292,6 +292,13 @@ static void test_drain(void **state)
 	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_STOP), 1);	/* one per agent and lease */
 	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_START), 0);
 	assert_int_equal(queue(f, c)->jobs[0]->state, HARE__JOB_STATE__QUEUED);
+	/* its workers are stopping: the node is draining, not yet empty */
+	frame(c, &m);
+	r = last(f);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_NODES_REPLY);
+	assert_false(r->nodes_reply->nodes[0]->gpus[0]->has_job_id && r->nodes_reply->nodes[0]->gpus[0]->job_id);
+	assert_true(r->nodes_reply->nodes[0]->gpus[0]->stopping);
+	assert_true(r->nodes_reply->nodes[0]->gpus[1]->stopping);
 
 	r = drain(f, c, "n7", true, NULL);
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);

@@ -733,6 +733,13 @@ static void test_drain_persists(void **state)
 	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	assert_int_equal(driver_node_count(d2), 0);	/* undrained: nothing to restore */
+	/* a node the store knows can be drained before its agent is back */
+	assert_int_equal(driver_node_drain(d2, "n9", true, NULL, &moved, msg, sizeof(msg)), -ENOENT);
+	assert_string_equal(msg, "unknown node 'n9' (known: none yet)");
+	assert_int_equal(driver_node_drain(d2, "n1", true, "rack move", &moved, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "node n1 drained");
+	assert_int_equal(driver_node_count(d2), 1);
+	assert_false(driver_node_at(d2, 0)->up);
 	driver_close(d2);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	driver_free(d2);

@@ -55,7 +55,7 @@ static Hare__CancelResult cres0 = { PROTOBUF_C_MESSAGE_INIT(&hare__cancel_result
 static Hare__CancelResult cres1 = { PROTOBUF_C_MESSAGE_INIT(&hare__cancel_result__descriptor), 5, 0, "not your job" };
 static Hare__CancelResult *cres[] = { &cres0, &cres1 };
 static Hare__CancelReply cancel_reply = HARE__CANCEL_REPLY__INIT;
-static Hare__NodeGpu ngpu0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "K80", 1, 7, 1, 1 };
+static Hare__NodeGpu ngpu0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "K80", 1, 7, 1, 1, 0, 0 };
 static Hare__NodeGpu *ngpus[] = { &ngpu0 };
 static Hare__NodeInfo node0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 1, ngpus, 1, 12.5,
 				0, 0, NULL };
