@@ -23,13 +23,13 @@ for f in cuda_kernels cuda_net cuda_engine; do
 done
 if [ "${1:-}" = lib ]; then
 	out=$(cd "${2:?usage: emulate.sh lib DIR}" && pwd)
-	flags=(-O1 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -D__CUDACC__ -Wall -Wno-unused-function -Wno-unused-parameter)
+	flags=(-O1 -g -U_FORTIFY_SOURCE -fPIC -fvisibility=hidden -D_GNU_SOURCE -D__CUDACC__ -Wall -Wno-unused-function -Wno-unused-parameter)
 	g++ -std=c++17 -shared "${flags[@]}" -I"$src/tests/gpu/emu" -I"$src/workloads/cuda" -I"$src/workloads" \
 		-I"$src/common" "$tmp"/*.cpp "$src/tests/gpu/emu/emu.cpp" -o "$out/libhare_worker_cuda.so"
 	exit 0
 fi
 inc=(-I"$src/tests/gpu/emu" -I"$src/workloads/cuda" -I"$src/workloads" -I"$src/common" -I"$src")
-flags=(-O1 -g -D_GNU_SOURCE -D__CUDACC__ -Wall -Wno-unused-function -Wno-unused-parameter)
+flags=(-O1 -g -U_FORTIFY_SOURCE -D_GNU_SOURCE -D__CUDACC__ -Wall -Wno-unused-function -Wno-unused-parameter)
 objs=()
 for f in "$tmp"/*.cpp "$src/tests/gpu/emu/emu.cpp"; do
 	o="$tmp/$(basename "$f" .cpp).o"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The CPU stand-in's runtime: kernels run block by block, each CUDA thread
- * a ucontext fiber, in an order that changes from launch to launch;
+ * a fiber, in an order that changes from launch to launch;
  * __syncthreads and warp shuffles are barriers among the block's live
  * fibers. Memory is host memory, streams are synchronous,
  * cuBLAS is plain column-major loops, NCCL handles one rank. */
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <setjmp.h>
 #include <ucontext.h>
 
 dim3 emu_tid, emu_bid, emu_bdim, emu_gdim;
@@ -18,12 +19,17 @@ dim3 emu_tid, emu_bid, emu_bdim, emu_gdim;
 #define EMU_STACK (64 * 1024)
 #define EMU_MAX_THREADS 1024
 
+/* A fiber is made once per thread slot (makecontext, whose switches cost a
+ * signal-mask system call each) and from then on switched with
+ * _setjmp/_longjmp, which save no signal mask: a launch costs no system
+ * call. Each fiber loops forever: run the body, mark done, park. */
 struct emu_fiber {
-	ucontext_t ctx;
+	jmp_buf jb;
+	bool made;
 	bool done;
 };
 
-static ucontext_t emu_sched;
+static jmp_buf emu_sched;
 static emu_fiber emu_fibers[EMU_MAX_THREADS];
 static char *emu_stacks;
 static unsigned emu_cur;
@@ -44,15 +50,28 @@ static unsigned emu_order(unsigned k, unsigned n)
 	return emu_launches & 1 ? (rot + k) % n : (rot + n - k) % n;
 }
 
+/* Back to the scheduler; returns when the scheduler resumes this fiber. */
+static void emu_yield(void)
+{
+	if (!_setjmp(emu_fibers[emu_cur].jb))
+		_longjmp(emu_sched, 1);
+}
+
 static void emu_fiber_main(void)
 {
-	emu_body(emu_arg);
-	emu_fibers[emu_cur].done = true;
+	unsigned me = emu_cur;
+
+	emu_yield(); /* made: park until the first launch */
+	for (;;) {
+		emu_body(emu_arg);
+		emu_fibers[me].done = true;
+		emu_yield();
+	}
 }
 
 void __syncthreads(void)
 {
-	swapcontext(&emu_fibers[emu_cur].ctx, &emu_sched);
+	emu_yield();
 }
 
 float __shfl_xor_sync(unsigned mask, float v, int lane_mask)
@@ -77,18 +96,31 @@ int atomicAdd(int *p, int v)
 	return old;
 }
 
+/* Thread slot i's fiber, made on first use: it parks at once. */
+static void emu_make(unsigned i)
+{
+	ucontext_t here, ctx;
+
+	getcontext(&ctx);
+	ctx.uc_stack.ss_sp = emu_stacks + (size_t)i * EMU_STACK;
+	ctx.uc_stack.ss_size = EMU_STACK;
+	ctx.uc_link = NULL; /* never returns */
+	makecontext(&ctx, emu_fiber_main, 0);
+	emu_cur = i;
+	if (!_setjmp(emu_sched))
+		swapcontext(&here, &ctx);
+	emu_fibers[i].made = true;
+}
+
 /* Run one block: every live fiber to its next barrier, until all end. */
 static void emu_block(unsigned block)
 {
 	bool live = true;
 
 	for (unsigned i = 0; i < block; i++) {
-		getcontext(&emu_fibers[i].ctx);
-		emu_fibers[i].ctx.uc_stack.ss_sp = emu_stacks + (size_t)i * EMU_STACK;
-		emu_fibers[i].ctx.uc_stack.ss_size = EMU_STACK;
-		emu_fibers[i].ctx.uc_link = &emu_sched;
+		if (!emu_fibers[i].made)
+			emu_make(i);
 		emu_fibers[i].done = false;
-		makecontext(&emu_fibers[i].ctx, emu_fiber_main, 0);
 	}
 	while (live) {
 		live = false;
@@ -99,7 +131,8 @@ static void emu_block(unsigned block)
 				continue;
 			emu_cur = i;
 			emu_tid = dim3(i);
-			swapcontext(&emu_sched, &emu_fibers[i].ctx);
+			if (!_setjmp(emu_sched))
+				_longjmp(emu_fibers[i].jb, 1);
 			live |= !emu_fibers[i].done;
 		}
 	}
