@@ -642,8 +642,8 @@ void clients_nodes(struct conn *c)
 			gi[g].job_id = n->gpus[k].job_id;
 			gi[g].has_emulated = true;
 			gi[g].emulated = n->gpus[k].emulated;
-			gi[g].has_stopping = n->gpus[k].drain_lease != 0;
-			gi[g].stopping = n->gpus[k].drain_lease != 0;
+			gi[g].has_stopping = n->gpus[k].vacate_lease != 0;
+			gi[g].stopping = n->gpus[k].vacate_lease != 0;
 			gip[g] = &gi[g];
 		}
 		nip[i] = &ni[i];

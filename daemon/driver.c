@@ -466,7 +466,7 @@ static void drv_lease_release(struct driver *d, struct drv_job *j)
 /* Workers of the lease that have not exited may still hold their GPUs
  * (memory on a real one): keep those out of new leases until they exit.
  * Ranks on an agent that is gone are skipped (its GPUs are down). */
-static void drv_lease_drain(struct driver *d, struct drv_job *j)
+static void drv_lease_vacate(struct driver *d, struct drv_job *j)
 {
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];
@@ -474,7 +474,7 @@ static void drv_lease_drain(struct driver *d, struct drv_job *j)
 		if (r->exited || r->node >= d->nnodes || !d->nodes[r->node].attached ||
 		    r->slot >= d->nodes[r->node].ngpus)
 			continue;
-		driver_gpu_drain(d, r->node, r->slot, j->rec.id, j->lease.id, i);
+		driver_gpu_vacate(d, r->node, r->slot, j->rec.id, j->lease.id, i);
 	}
 }
 
@@ -482,7 +482,7 @@ void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
 {
 	j->prev_lease = j->lease.id;
 	j->prev_first = j->lease.round_first;
-	drv_lease_drain(d, j);
+	drv_lease_vacate(d, j);
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];
 		bool dup = false;
@@ -661,7 +661,7 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 
 	if (state == STORE_DONE) {
 		/* its workers end on their own; their GPUs wait for that */
-		drv_lease_drain(d, j);
+		drv_lease_vacate(d, j);
 		drv_lease_release(d, j);
 	} else
 		driver_lease_stop(d, j, why);

@@ -57,11 +57,11 @@ struct drv_gpu {
 	uint64_t job_id;		/* job holding it (or about to), 0: free */
 	/* A stopped worker that may still hold the GPU (memory on a real
 	 * one): no lease starts on it until that worker's TaskExit arrives
-	 * or drain_until (unix) passes. drain_lease 0: none. Plans do not
+	 * or vacate_until (unix) passes. vacate_lease 0: none. Plans do not
 	 * see this: a lease planned here waits (drv_job.pend). */
-	uint64_t drain_job, drain_lease;
-	uint32_t drain_rank;
-	double drain_until;
+	uint64_t vacate_job, vacate_lease;
+	uint32_t vacate_rank;
+	double vacate_until;
 };
 
 /* A node: one agent, known by name; its id is stable for the daemon's life. */

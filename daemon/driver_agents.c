@@ -217,7 +217,7 @@ static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTa
 	log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, stopping",
 		  d->nodes[node].name, t->job_id, t->lease_id, t->rank);
 	if (slot >= 0)
-		driver_gpu_drain(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank);
+		driver_gpu_vacate(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank);
 	driver_send_stop(d, node, t->job_id, t->lease_id, "not a current lease");
 }
 
@@ -321,10 +321,10 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
 			if (old->index != gpus[k].index || old->type != gpus[k].type)
 				continue;
 			gpus[k].job_id = old->job_id;
-			gpus[k].drain_job = old->drain_job;
-			gpus[k].drain_lease = old->drain_lease;
-			gpus[k].drain_rank = old->drain_rank;
-			gpus[k].drain_until = old->drain_until;
+			gpus[k].vacate_job = old->vacate_job;
+			gpus[k].vacate_lease = old->vacate_lease;
+			gpus[k].vacate_rank = old->vacate_rank;
+			gpus[k].vacate_until = old->vacate_until;
 		}
 	}
 	for (uint32_t i = 0; i < d->njobs; i++) {

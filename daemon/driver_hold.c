@@ -16,7 +16,7 @@
 
 bool driver_gpu_is_free(const struct drv_gpu *g)
 {
-	return g->job_id == 0 && g->drain_lease == 0;
+	return g->job_id == 0 && g->vacate_lease == 0;
 }
 
 static void drv_on_deadline(uv_timer_t *t)
@@ -39,33 +39,33 @@ void driver_deadline_arm(struct driver *d, double when)
 		       in_ms > 0 ? (uint64_t)ceil(in_ms) + 1 : 0, 0);
 }
 
-void driver_gpu_drain(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
+void driver_gpu_vacate(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
 		      uint64_t lease, uint32_t rank)
 {
 	struct drv_gpu *g = &d->nodes[node].gpus[slot];
 	double until = driver_now() + d->nodes[node].stop_grace_s + DRIVER_STOP_MARGIN_S;
 
-	/* whoever holds or has booked it: only new starts wait for a drain */
-	if (g->drain_lease && (g->drain_job != job || g->drain_lease != lease ||
-			       g->drain_rank != rank)) {
+	/* whoever holds or has booked it: only new starts wait for it to be vacated */
+	if (g->vacate_lease && (g->vacate_job != job || g->vacate_lease != lease ||
+			       g->vacate_rank != rank)) {
 		/* another stopped worker is still on it: wait for the later */
-		g->drain_until = fmax(g->drain_until, until);
+		g->vacate_until = fmax(g->vacate_until, until);
 		return;
 	}
-	if (g->drain_lease)
+	if (g->vacate_lease)
 		return;		/* already waiting for this worker */
-	g->drain_job = job;
-	g->drain_lease = lease;
-	g->drain_rank = rank;
-	g->drain_until = until;
+	g->vacate_job = job;
+	g->vacate_lease = lease;
+	g->vacate_rank = rank;
+	g->vacate_until = until;
 	driver_deadline_arm(d, until);
 }
 
-static void drv_drain_end(struct drv_gpu *g)
+static void drv_vacate_end(struct drv_gpu *g)
 {
-	g->drain_job = g->drain_lease = 0;
-	g->drain_rank = 0;
-	g->drain_until = 0;
+	g->vacate_job = g->vacate_lease = 0;
+	g->vacate_rank = 0;
+	g->vacate_until = 0;
 }
 
 /* ---- leases waiting for their GPUs ---- */
@@ -100,21 +100,21 @@ void driver_pend_drop(struct driver *d, struct drv_job *j)
 	j->npend = 0;
 }
 
-bool driver_job_draining(const struct driver *d, uint64_t job)
+bool driver_job_vacating(const struct driver *d, uint64_t job)
 {
 	for (uint32_t n = 0; n < d->nnodes; n++)
 		for (uint32_t k = 0; k < d->nodes[n].ngpus; k++)
-			if (d->nodes[n].gpus[k].drain_lease && d->nodes[n].gpus[k].drain_job == job)
+			if (d->nodes[n].gpus[k].vacate_lease && d->nodes[n].gpus[k].vacate_job == job)
 				return true;
 	return false;
 }
 
 /* 1: every GPU of j's waiting lease is free now and none of j's stopped
- * workers is left; 0: some still drains; -1: some went away (node down,
+ * workers is left; 0: some GPU is still being vacated; -1: some went away (node down,
  * GPU gone or taken). */
 static int drv_pend_ready(const struct driver *d, const struct drv_job *j)
 {
-	int ready = driver_job_draining(d, j->rec.id) ? 0 : 1;
+	int ready = driver_job_vacating(d, j->rec.id) ? 0 : 1;
 
 	for (uint32_t i = 0; i < j->npend; i++) {
 		const struct drv_rank *r = &j->pend[i];
@@ -125,7 +125,7 @@ static int drv_pend_ready(const struct driver *d, const struct drv_job *j)
 		g = &d->nodes[r->node].gpus[r->slot];
 		if (g->job_id != j->rec.id)
 			return -1;
-		if (g->drain_lease)
+		if (g->vacate_lease)
 			ready = 0;
 	}
 	return ready;
@@ -162,7 +162,7 @@ void driver_pend_try(struct driver *d)
 	}
 }
 
-bool driver_drain_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
+bool driver_vacate_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 			uint32_t rank)
 {
 	bool freed = false;
@@ -172,9 +172,9 @@ bool driver_drain_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t 
 	for (uint32_t k = 0; k < d->nodes[node].ngpus; k++) {
 		struct drv_gpu *g = &d->nodes[node].gpus[k];
 
-		if (g->drain_lease != lease || g->drain_job != job || g->drain_rank != rank)
+		if (g->vacate_lease != lease || g->vacate_job != job || g->vacate_rank != rank)
 			continue;
-		drv_drain_end(g);
+		drv_vacate_end(g);
 		freed = true;
 		log_debug("node=%s gpu=%u free: job=%" PRIu64 " lease=%" PRIu64 " rank=%u exited",
 			  d->nodes[node].name, g->index, job, lease, rank);
@@ -240,7 +240,7 @@ void driver_hold_check(struct driver *d, struct drv_job *j)
 
 /* ---- deadlines ---- */
 
-static double drv_drains_expire(struct driver *d, double now, bool *freed)
+static double drv_vacates_expire(struct driver *d, double now, bool *freed)
 {
 	double next = INFINITY;
 
@@ -248,17 +248,17 @@ static double drv_drains_expire(struct driver *d, double now, bool *freed)
 		for (uint32_t k = 0; k < d->nodes[n].ngpus; k++) {
 			struct drv_gpu *g = &d->nodes[n].gpus[k];
 
-			if (!g->drain_lease)
+			if (!g->vacate_lease)
 				continue;
-			if (g->drain_until > now) {
-				next = fmin(next, g->drain_until);
+			if (g->vacate_until > now) {
+				next = fmin(next, g->vacate_until);
 				continue;
 			}
 			log_warn("node=%s gpu=%u: no exit from job=%" PRIu64 " lease=%" PRIu64
 				 " rank=%u within %.0f s of its stop; the GPU is used again",
-				 d->nodes[n].name, g->index, g->drain_job, g->drain_lease, g->drain_rank,
+				 d->nodes[n].name, g->index, g->vacate_job, g->vacate_lease, g->vacate_rank,
 				 d->nodes[n].stop_grace_s + DRIVER_STOP_MARGIN_S);
-			drv_drain_end(g);
+			drv_vacate_end(g);
 			*freed = true;
 		}
 	}
@@ -290,10 +290,10 @@ static double drv_holds_expire(struct driver *d, double now)
 void driver_deadlines_run(struct driver *d, double now)
 {
 	bool freed = false;
-	/* holds first: requeueing a lease drains its other GPUs */
+	/* holds first: requeueing a lease vacates its other GPUs */
 	double next = drv_holds_expire(d, now);
 
-	next = fmin(next, drv_drains_expire(d, now, &freed));
+	next = fmin(next, drv_vacates_expire(d, now, &freed));
 	if (freed)
 		driver_pend_try(d);
 	if (isfinite(next)) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The driver's private state, shared by driver.c (jobs, leases),
  * driver_plan.c (plans), driver_agents.c (nodes), driver_adopt.c (adoption
- * after a restart), driver_hold.c (absent agents, draining GPUs) and
+ * after a restart), driver_hold.c (absent agents, GPUs being vacated by stopped workers) and
  * driver_progress.c (reports). */
 #ifndef HARE_DAEMON_DRIVER_IMPL_H
 #define HARE_DAEMON_DRIVER_IMPL_H
@@ -126,10 +126,10 @@ void driver_nodes_load(struct driver *d);
 /* driver_hold.c */
 /* Keep a stopped worker's GPU (node, slot) out of new leases until its
  * TaskExit (job, lease, rank) or the stop timeout. */
-void driver_gpu_drain(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
+void driver_gpu_vacate(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
 		      uint64_t lease, uint32_t rank);
-/* The TaskExit of a drained worker on node: its GPU is free again (true). */
-bool driver_drain_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
+/* The TaskExit of a stopped worker on node: its GPU is free again (true). */
+bool driver_vacate_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 			uint32_t rank);
 /* Node's agent is gone (or registers again): ranks there become missing,
  * and their leases wait reconnect_grace_s (or are requeued at once). */
@@ -138,7 +138,7 @@ void driver_node_hold(struct driver *d, uint32_t node);
 void driver_hold_check(struct driver *d, struct drv_job *j);
 /* Whether a stopped worker of job still holds a GPU (its exit not seen,
  * its stop timeout not passed). */
-bool driver_job_draining(const struct driver *d, uint64_t job);
+bool driver_job_vacating(const struct driver *d, uint64_t job);
 /* Send the last relayed rendezvous of every lease with a live rank on node
  * (0-based) to its agent, which may have missed it while disconnected. */
 void driver_rendezvous_resend(struct driver *d, uint32_t node);

@@ -182,7 +182,7 @@ static uint32_t drv_plan_ranks(const struct driver *d, const struct driver_snaps
 		    (node->gpus[s->gpu_slot[g]].job_id && node->gpus[s->gpu_slot[g]].job_id != job) ||
 		    node->gpus[s->gpu_slot[g]].type != s->cluster.gpus[g].type)
 			return 0;
-		*waits |= node->gpus[s->gpu_slot[g]].drain_lease != 0;
+		*waits |= node->gpus[s->gpu_slot[g]].vacate_lease != 0;
 		out[n++] = (struct drv_rank){ .node = s->gpu_node[g], .slot = s->gpu_slot[g],
 					      .tasks = t };
 	}
@@ -238,7 +238,7 @@ static int drv_plan_leases(struct driver *d, struct driver_snapshot *s, struct d
 		/* on GPUs a stopped worker still holds, or while the job's own
 		 * stopped workers write their last checkpoint, it starts once
 		 * they exit (from the round they reached) */
-		waits |= driver_job_draining(d, cur[i]->rec.id);
+		waits |= driver_job_vacating(d, cur[i]->rec.id);
 		rc = waits ? driver_pend_set(d, cur[i], ranks, n) : driver_lease_start(d, cur[i], ranks, n);
 	}
 	if (stale)

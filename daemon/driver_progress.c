@@ -180,7 +180,7 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 
 	bool gone = !rk && drv_prev_credit(d, j, x);
 
-	if (driver_drain_clear(d, agent_id - 1, x->job_id, x->lease_id, x->rank))
+	if (driver_vacate_clear(d, agent_id - 1, x->job_id, x->lease_id, x->rank))
 		driver_pend_try(d);	/* a lease may have waited for its GPU */
 	if (gone)
 		return;

@@ -324,16 +324,16 @@ static void test_plan_apply(void **state)
 	assert_int_equal(driver_job_find(f->d, 1)->npend, 2);
 	assert_false(driver_gpu_is_free(gpu_of(f, 0, 0)));
 	assert_int_equal(gpu_of(f, 0, 0)->job_id, 1);		/* booked */
-	assert_int_equal(gpu_of(f, 0, 0)->drain_lease, lease1);
+	assert_int_equal(gpu_of(f, 0, 0)->vacate_lease, lease1);
 	assert_int_equal(gpu_of(f, 0, 2)->job_id, 0);
-	assert_false(driver_gpu_is_free(gpu_of(f, 0, 2)));	/* draining */
+	assert_false(driver_gpu_is_free(gpu_of(f, 0, 2)));	/* being vacated */
 	/* The same plan again changes nothing while it waits. */
 	plan_apply(f, h2, 2);
 	assert_int_equal(driver_job_find(f->d, 1)->npend, 2);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
 	stops_exit(f, 4);
 	for (uint32_t g = 0; g < 4; g++)
-		assert_int_equal(gpu_of(f, 0, g)->drain_lease + gpu_of(f, 1, g)->drain_lease, 0);
+		assert_int_equal(gpu_of(f, 0, g)->vacate_lease + gpu_of(f, 1, g)->vacate_lease, 0);
 	assert_null(driver_job_find(f->d, 1)->pend);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 2);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 2), 0);
@@ -1195,7 +1195,7 @@ static void test_agent_away_timeout(void **state)
 }
 
 /* A job finished by its reports: its GPUs wait for the workers' exits. */
-static void test_done_drains(void **state)
+static void test_done_vacates(void **state)
 {
 	struct fx *f = *state;
 	uint32_t a1, a2;
@@ -1226,12 +1226,12 @@ static void test_stop_grace_per_agent(void **state)
 	agent_up_grace(f, "n1", "V100", 2, &p[0], 1, 30000);
 	agent_up(f, "n2", "V100", 2, &p[1], 1);
 	agent_up_grace(f, "n3", "V100", 2, &p[2], 1, 4000000000ll);
-	assert_int_equal(gpu_of(f, 0, 1)->drain_lease, 3);
-	assert_int_equal(gpu_of(f, 1, 1)->drain_lease, 4);
-	assert_int_equal(gpu_of(f, 2, 1)->drain_lease, 5);
-	assert_true(fabs(gpu_of(f, 0, 1)->drain_until - now - 35) < 1);
-	assert_true(fabs(gpu_of(f, 1, 1)->drain_until - now - 7) < 1);
-	assert_true(fabs(gpu_of(f, 2, 1)->drain_until - now - 3605) < 1);
+	assert_int_equal(gpu_of(f, 0, 1)->vacate_lease, 3);
+	assert_int_equal(gpu_of(f, 1, 1)->vacate_lease, 4);
+	assert_int_equal(gpu_of(f, 2, 1)->vacate_lease, 5);
+	assert_true(fabs(gpu_of(f, 0, 1)->vacate_until - now - 35) < 1);
+	assert_true(fabs(gpu_of(f, 1, 1)->vacate_until - now - 7) < 1);
+	assert_true(fabs(gpu_of(f, 2, 1)->vacate_until - now - 3605) < 1);
 }
 
 /* A worker of no current lease is stopped and its GPU kept until it exits
@@ -1293,7 +1293,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_newer_lease, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_away_keeps_lease, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_away_timeout, fx_setup_grace, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_done_drains, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_done_vacates, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning_proxy, fx_setup, fx_teardown),
