@@ -537,6 +537,23 @@ static void cancel_one(struct hared *d, struct conn *c, uint64_t id, Hare__Cance
 #define CLIENTS_CANCEL_MAX 4096
 #define CLIENTS_MSG_LEN 160
 
+/* Commit the cancels in res; when that fails they hold only until hared
+ * stops, and each cancelled job's message says so. */
+static void clients_cancel_commit(struct hared *d, Hare__CancelResult *res, size_t n)
+{
+	int rc = store_flush(d->store);
+
+	if (rc == 0)
+		return;
+	log_error("cannot store %zu cancel(s): %s; those jobs may run again after a restart",
+		  n, err_str(rc));
+	for (size_t i = 0; i < n; i++)
+		if (res[i].ok)
+			snprintf(res[i].message, CLIENTS_MSG_LEN,
+				 "job %" PRIu64 " cancelled, but not saved (%s): it may run "
+				 "again if hared restarts", res[i].job_id, err_str(rc));
+}
+
 void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 {
 	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
@@ -556,11 +573,19 @@ void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 	if (!res || !ptrs || !msgs) {
 		conn_send_error(c, -ENOMEM, "out of memory");
 	} else {
+		size_t done = 0;
+
 		for (size_t i = 0; i < n; i++) {
 			cancel_one(c->d, c, m->job_ids[i], &res[i], msgs + i * CLIENTS_MSG_LEN,
 				   CLIENTS_MSG_LEN);
 			ptrs[i] = &res[i];
+			done += res[i].ok;
 		}
+		/* An acknowledged cancel must survive a crash, as a submission
+		 * does: commit now rather than at the next batched flush, or
+		 * a job the user was told is cancelled could run again. */
+		if (done)
+			clients_cancel_commit(c->d, res, n);
 		r.n_results = n;
 		r.results = ptrs;
 		out.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;

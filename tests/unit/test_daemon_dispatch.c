@@ -2,7 +2,8 @@
 /* Unit tests for hared's decode + dispatch layer on connections without a
  * socket (conn_fake_new): session order, errors that close only the bad
  * session, the queue reply's plan statistics, and an agent session that
- * ends while its workers keep their lease. */
+ * ends while its workers keep their lease, and a cancel that is on disk
+ * before it is acknowledged. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +407,60 @@ static void test_agent_session_ends(void **state)
 	conn_fake_free(c);
 }
 
+/* The state of job id as another process reads the database now: only
+ * what is committed (-1: no such row). */
+static int committed_state(const struct fx *f, uint64_t id)
+{
+	char path[128];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int state = -1;
+
+	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		state = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return state;
+}
+
+/* A cancel is committed before its reply, as a submission is: hared
+ * killed right after "cancelled" must not run the job again. */
+static void test_cancel_durable(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__CancelRequest cr = HARE__CANCEL_REQUEST__INIT;
+	const Hare__CancelReply *r;
+	uint64_t ids[2];
+
+	agent_register(a, 4);
+	submit(f, c, 2);
+	plan_now(f);
+	ids[0] = queue(f, c)->jobs[0]->job_id;
+	assert_int_equal(committed_state(f, ids[0]), 1);	/* the submission's commit */
+	ids[1] = ids[0] + 100;
+	cr.n_job_ids = 2;
+	cr.job_ids = ids;
+	m.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
+	m.cancel = &cr;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_CANCEL_REPLY);
+	r = last(f)->cancel_reply;
+	assert_int_equal(r->n_results, 2);
+	assert_true(r->results[0]->ok);
+	assert_false(r->results[1]->ok);
+	assert_string_equal(r->results[1]->message, "no job 101");
+	assert_int_equal(committed_state(f, ids[0]), 4);	/* CANCELLED, on disk */
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +468,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
