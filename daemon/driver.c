@@ -468,6 +468,8 @@ static void drv_lease_release(struct driver *d, struct drv_job *j)
  * Ranks on an agent that is gone are skipped (its GPUs are down). */
 static void drv_lease_vacate(struct driver *d, struct drv_job *j)
 {
+	if (j->lease.unsent)
+		return;		/* its workers were never told to start */
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];
 
@@ -482,6 +484,11 @@ void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
 {
 	j->prev_lease = j->lease.id;
 	j->prev_first = j->lease.round_first;
+	if (j->lease.unsent) {
+		/* no worker was ever told: nothing to stop or wait for */
+		drv_lease_release(d, j);
+		return;
+	}
 	drv_lease_vacate(d, j);
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];
@@ -597,9 +604,34 @@ int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_ran
 	log_info("job=%" PRIu64 " lease=%" PRIu64 " start gpus=%s round_first=%" PRIu64
 		 " round_s=%.4f restarts=%u", j->rec.id, j->lease.id, where, j->lease.round_first,
 		 j->lease.round_s, j->rec.restarts);
-	for (uint32_t i = 0; i < n; i++)
-		drv_send_start(d, j, i, sync_s, restart_s);
+	j->lease.unsent = true;
+	j->lease.sync_s = sync_s;
+	j->lease.restart_s = restart_s;
+	d->starts_unsent = true;
 	return 0;
+}
+
+void driver_starts_send(struct driver *d)
+{
+	int rc;
+
+	if (!d->starts_unsent)
+		return;
+	d->starts_unsent = false;
+	/* one commit for every lease started since the last call */
+	rc = d->st ? store_flush(d->st) : 0;
+	if (rc < 0)
+		log_error("cannot store lease starts: %s; starting them anyway (after a daemon "
+			  "crash their jobs would start again)", err_str(rc));
+	for (uint32_t k = 0; k < d->njobs; k++) {
+		struct drv_job *j = d->jobs[k];
+
+		if (!j->lease.unsent)
+			continue;
+		j->lease.unsent = false;
+		for (uint32_t i = 0; i < j->lease.nranks; i++)
+			drv_send_start(d, j, i, j->lease.sync_s, j->lease.restart_s);
+	}
 }
 
 void driver_job_requeue_only(struct driver *d, struct drv_job *j, const char *kind, const char *why)

@@ -111,6 +111,11 @@ struct drv_lease {
 	uint8_t rdv[DRIVER_RDV_MAX];	/* last rendezvous relayed (resent to an agent
 					 * that registers again); rdv_len 0: none */
 	uint16_t rdv_len;
+	/* Started, TaskStarts not sent yet: they leave only once the start is
+	 * committed (driver_starts_send), so a daemon that crashes never has
+	 * workers running for a job its store calls QUEUED. */
+	bool unsent;
+	double sync_s, restart_s;	/* for those TaskStarts */
 };
 
 /* An active (QUEUED or RUNNING) job. Read-only outside the driver. */

@@ -160,6 +160,7 @@ void driver_pend_try(struct driver *d)
 		}
 		free(p);
 	}
+	driver_starts_send(d);
 }
 
 bool driver_vacate_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,

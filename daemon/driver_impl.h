@@ -31,6 +31,7 @@ struct driver {
 	uint32_t nnodes, nodes_cap;
 
 	uint64_t next_lease;
+	bool starts_unsent;		/* some lease has TaskStarts to send */
 	double epoch;			/* unix time of the plans' t = 0 */
 	bool started, grace, closing, want_plan;
 	struct driver_snapshot *inflight;
@@ -77,9 +78,14 @@ struct driver_snapshot {
 int driver_job_index(const struct driver *d, uint64_t id);
 struct drv_job *driver_job_get(struct driver *d, uint64_t id);
 void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason);
-/* Start a lease of j on ranks (their GPUs checked free by the caller). */
+/* Start a lease of j on ranks (their GPUs checked free by the caller); its
+ * TaskStarts leave with the next driver_starts_send. */
 int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_rank *ranks,
 		       uint32_t n);
+/* Commit the leases started since the last call (one transaction), then
+ * send their TaskStarts. Called after a plan is applied and after pending
+ * leases start. */
+void driver_starts_send(struct driver *d);
 /* Stop j's lease and put it back in the queue, without asking for a plan. */
 void driver_job_requeue_only(struct driver *d, struct drv_job *j, const char *kind,
 			     const char *why);

@@ -276,6 +276,7 @@ int driver_plan_apply(struct driver *d, struct driver_snapshot *s)
 	drv_plan_note(d, s, cur);
 	rc = drv_plan_leases(d, s, cur);
 	free(cur);
+	driver_starts_send(d);
 	if (isfinite(s->plan.replan_at_s)) {
 		double in_s = s->plan.replan_at_s + d->epoch - driver_now();
 

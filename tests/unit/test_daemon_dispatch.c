@@ -2,8 +2,8 @@
 /* Unit tests for hared's decode + dispatch layer on connections without a
  * socket (conn_fake_new): session order, errors that close only the bad
  * session, the queue reply's plan statistics, and an agent session that
- * ends while its workers keep their lease, and a cancel that is on disk
- * before it is acknowledged. */
+ * ends while its workers keep their lease, and a cancel and a lease start
+ * that are on disk before they are acknowledged or sent. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +32,8 @@
 struct sent {
 	uint32_t n;
 	Hare__FromDaemon *msg[SENT_MAX];
+	char db[160];		/* set: record what is committed at each TaskStart */
+	int start_state;	/* the state of the last TaskStart's job, on disk */
 };
 
 struct fx {
@@ -41,12 +43,33 @@ struct fx {
 	struct sent out;
 };
 
+/* The state of job id as another process reads the database now: only
+ * what is committed (-1: no such row). */
+static int committed_state_at(const char *path, uint64_t id)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int state = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		state = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return state;
+}
+
 static void sink(void *user, const uint8_t *payload, size_t len)
 {
 	struct sent *s = user;
 
 	assert_true(s->n < SENT_MAX);
 	assert_int_equal(wire_decode_from_daemon(payload, len, &s->msg[s->n]), 0);
+	if (s->db[0] && s->msg[s->n]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START)
+		s->start_state = committed_state_at(s->db, s->msg[s->n]->task_start->job_id);
 	s->n++;
 }
 
@@ -407,25 +430,31 @@ static void test_agent_session_ends(void **state)
 	conn_fake_free(c);
 }
 
-/* The state of job id as another process reads the database now: only
- * what is committed (-1: no such row). */
 static int committed_state(const struct fx *f, uint64_t id)
 {
 	char path[128];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int state = -1;
 
 	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1, &st,
-					    NULL), SQLITE_OK);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		state = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return state;
+	return committed_state_at(path, id);
+}
+
+/* A lease's start is committed before its TaskStart leaves: hared killed
+ * right after must not find the job QUEUED while its workers run. */
+static void test_start_committed(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+
+	agent_register(a, 4);
+	snprintf(f->out.db, sizeof(f->out.db), "%s/hare.db", f->dir);
+	f->out.start_state = -1;
+	submit(f, c, 2);
+	plan_now(f);
+	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_START), 2);
+	assert_int_equal(f->out.start_state, 2);	/* RUNNING, on disk */
+	f->out.db[0] = '\0';
+	conn_fake_free(a);
+	conn_fake_free(c);
 }
 
 /* A cancel is committed before its reply, as a submission is: hared
@@ -443,7 +472,7 @@ static void test_cancel_durable(void **state)
 	submit(f, c, 2);
 	plan_now(f);
 	ids[0] = queue(f, c)->jobs[0]->job_id;
-	assert_int_equal(committed_state(f, ids[0]), 1);	/* the submission's commit */
+	assert_int_equal(committed_state(f, ids[0]), 2);	/* RUNNING: the start commit */
 	ids[1] = ids[0] + 100;
 	cr.n_job_ids = 2;
 	cr.job_ids = ids;
@@ -469,6 +498,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
