@@ -97,6 +97,10 @@ struct agent_write {
 	uint8_t *buf;
 };
 
+/* Test seam: where a link without a socket sends each encoded frame
+ * (header included; borrowed for the call). See agent_link_connect. */
+typedef void (*agent_link_sink_cb)(void *user, const uint8_t *frame, size_t len);
+
 struct agent {
 	uv_loop_t *loop;
 	struct agent_config cfg;
@@ -134,10 +138,25 @@ struct agent {
 	bool done;
 
 	struct agent_stats stats;
+
+	/* Test seams for fuzz targets, NULL in hare-agent itself. sink: the link
+	 * has no socket (agent_link_connect, agent_link_feed). spawn_hook stands
+	 * in for uv_spawn: 0 is a worker without a process or handle (pid 0) whose
+	 * exit the caller reports with agent_task_on_exit. kill_hook stands in
+	 * for kill(2) wherever a worker is signalled. */
+	agent_link_sink_cb sink;
+	void *sink_user;
+	int (*spawn_hook)(struct agent_task *t, const uv_process_options_t *o);
+	int (*kill_hook)(pid_t pid, int sig);
 };
 
 /* agent_link.c: the session with the daemon */
+/* Resolve and connect; with a sink set, "connect" at once and send Hello. */
 void agent_link_connect(struct agent *a);
+/* Handle stream bytes from the daemon: every whole frame is decoded and
+ * dispatched until the link drops (on_read's work; the fuzz targets call it
+ * with a sink in place of the socket). */
+void agent_link_feed(struct agent *a, const uint8_t *data, size_t len);
 /* Close the connection (if any); reconnect later unless closing. */
 void agent_link_drop(struct agent *a, const char *why);
 /* Encode and queue one message; -ENOTCONN when not registered (for
@@ -173,6 +192,8 @@ uint64_t agent_task_rounds(const struct agent_task *t);
 uint32_t agent_tasks_live(const struct agent *a);
 /* The worker's exit status arrived (spawned tasks only). */
 void agent_task_on_exit(struct agent_task *t, int64_t status, int sig);
+/* Signal t's worker's process group (or the worker); nothing without a pid. */
+void agent_task_signal(struct agent_task *t, int sig);
 /* Close every task's handles, leaving the workers running. */
 void agent_tasks_close(struct agent *a);
 /* Arm the batching timer if it is not running. */
@@ -210,6 +231,8 @@ int agent_task_pipe_attach(struct agent_task *t, int fd);
 /* Close callback of a task's handles (data = the task). */
 void agent_task_on_handle_closed(uv_handle_t *h);
 struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);
+/* The task (in any phase) of job, lease and rank, or NULL. */
+struct agent_task *agent_task_find(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);
 void agent_task_end(struct agent_task *t);
 
 #endif

@@ -73,6 +73,21 @@ static void on_written(uv_write_t *req, int status)
 		agent_link_drop(a, uv_strerror(status));
 }
 
+/* A link without a socket (test seam): the frame goes to the sink. */
+static int agent_link_write_sink(struct agent *a, const Hare__ToDaemon *m)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc = wire_encode_to_daemon(m, 0, &buf, &len);
+
+	if (rc < 0)
+		return rc;
+	a->sink(a->sink_user, buf, len);
+	free(buf);
+	a->stats.frames_sent++;
+	return 0;
+}
+
 /* Queue one envelope on the connection, whatever the session state. */
 static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
 {
@@ -81,8 +96,10 @@ static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
 	size_t len;
 	int rc;
 
-	if (!a->tcp_open || a->state == LINK_CLOSING)
+	if ((!a->tcp_open && !a->sink) || a->state == LINK_CLOSING)
 		return -ENOTCONN;
+	if (a->sink)
+		return agent_link_write_sink(a, m);
 	w = malloc(sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -304,19 +321,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(a->rbuf, sizeof(a->rbuf));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 {
-	struct agent *a = s->data;
 	const uint8_t *payload;
 	size_t len;
 	int rc;
 
-	if (nread < 0) {
-		agent_link_drop(a, nread == UV_EOF ? "closed by the daemon" : uv_strerror((int)nread));
-		return;
-	}
-	rc = wire_reader_feed(&a->reader, buf->base, (size_t)nread);
-	while (rc >= 0 && a->state != LINK_CLOSING &&
+	rc = wire_reader_feed(&a->reader, data, n);
+	/* a dropped link (CLOSING, or IDLE for one without a socket) reads no more */
+	while (rc >= 0 && a->state != LINK_CLOSING && a->state != LINK_IDLE &&
 	       (rc = wire_reader_next(&a->reader, &payload, &len)) == 1) {
 		Hare__FromDaemon *m = NULL;
 
@@ -328,6 +341,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (rc < 0)
 		agent_link_drop(a, err_str(rc));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct agent *a = s->data;
+
+	if (nread < 0) {
+		agent_link_drop(a, nread == UV_EOF ? "closed by the daemon" : uv_strerror((int)nread));
+		return;
+	}
+	agent_link_feed(a, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -386,6 +410,13 @@ void agent_link_connect(struct agent *a)
 
 	if (a->closing || a->state != LINK_IDLE)
 		return;
+	if (a->sink) {
+		/* test seam: connected at once, a fresh stream from the daemon */
+		wire_reader_destroy(&a->reader);
+		wire_reader_init(&a->reader, a->cfg.max_frame);
+		agent_send_hello(a);
+		return;
+	}
 	a->state = LINK_RESOLVING;
 	a->gai.data = a;
 	rc = uv_getaddrinfo(a->loop, &a->gai, on_resolved, a->host, a->port, &hints);

@@ -273,6 +273,13 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 		goto out;
 	}
 	agent_spawn_options(&o, stdio, &av, &env, a->cfg.work_dir, wfd);
+	if (a->spawn_hook) {
+		/* test seam: no process and no handle; the worker's pid stays 0 */
+		rc = a->spawn_hook(t, &o);
+		if (rc < 0)
+			snprintf(why, len, "cannot start %.200s: %s", av.v[0], uv_strerror(rc));
+		goto out;
+	}
 	t->proc.data = t;
 	rc = uv_spawn(a->loop, &t->proc, &o);
 	t->handles++;	/* initialised even when the spawn failed */
@@ -311,7 +318,7 @@ int agent_spawn(struct agent_task *t, const Hare__TaskStart *m, char *why, size_
 		snprintf(t->message, sizeof(t->message), "cannot read the report pipe: %s",
 			 uv_strerror(rc));
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
-		kill(-t->pid, SIGKILL);
+		agent_task_signal(t, SIGKILL);
 	}
 	log_info("task start job=%llu lease=%llu rank=%u/%u gpu=%u pid=%d rounds=%llu+%llu%s",
 		 (unsigned long long)m->job_id, (unsigned long long)m->lease_id, m->rank,

@@ -158,14 +158,29 @@ static int agent_saved_read(const char *path, struct agent_saved *s)
 	return s->fields == 4 ? 0 : -EINVAL;
 }
 
+static bool agent_status_known(int status)
+{
+	return status == HARE__TASK_STATUS__TASK_OK || status == HARE__TASK_STATUS__TASK_FAILED ||
+	       status == HARE__TASK_STATUS__TASK_STOPPED;
+}
+
 /* Take over one task a previous agent left: its outcome if it ended, else
  * its report pipe (EOF there means the worker is gone). */
-static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
+static void agent_adopt_one(struct agent *a, const struct agent_saved *s, const char *path)
 {
-	struct agent_task *t = agent_task_alloc(a, s->job, s->lease, s->rank);
+	struct agent_task *t;
 	char fifo[AGENT_FILE_MAX];
 	int fd;
 
+	/* the agent writes one file per task under the task's own name; a copy
+	 * under another name would make a second task with the same ids, whose
+	 * exit hared would hear twice */
+	if (agent_task_find(a, s->job, s->lease, s->rank)) {
+		log_warn("agent ignores task state %s: job=%llu lease=%llu rank=%u adopted already",
+			 path, (unsigned long long)s->job, (unsigned long long)s->lease, s->rank);
+		return;
+	}
+	t = agent_task_alloc(a, s->job, s->lease, s->rank);
 	if (!t)
 		return;
 	t->adopted = true;
@@ -179,7 +194,8 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	t->last_sent_ms = agent_now_ms(a);
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
 	if (s->has_status) {
-		t->status = s->status;
+		/* a damaged file must not put an unknown status on the wire */
+		t->status = agent_status_known(s->status) ? s->status : HARE__TASK_STATUS__TASK_FAILED;
 		t->has_exit_code = s->has_exit_code;
 		t->exit_code = s->exit_code;
 		t->rounds_done = s->rounds_done;
@@ -221,7 +237,7 @@ void agent_state_adopt_all(struct agent *a)
 			log_warn("agent ignores unreadable task state %s", path);
 			continue;
 		}
-		agent_adopt_one(a, &s);
+		agent_adopt_one(a, &s, path);
 	}
 	closedir(d);
 }

@@ -41,8 +41,7 @@ struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t leas
 	return t;
 }
 
-static struct agent_task *agent_task_find(struct agent *a, uint64_t job, uint64_t lease,
-					  uint32_t rank)
+struct agent_task *agent_task_find(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank)
 {
 	for (struct agent_task *t = a->tasks; t; t = t->next) {
 		if (t->job_id == job && t->lease_id == lease && t->rank == rank)
@@ -91,15 +90,23 @@ static void agent_task_close_handle(struct agent_task *t, uv_handle_t *h)
 		uv_close(h, agent_task_on_handle_closed);
 }
 
+static int agent_kill(const struct agent *a, pid_t pid, int sig)
+{
+	return a->kill_hook ? a->kill_hook(pid, sig) : kill(pid, sig);
+}
+
 /* Signal the worker's process group (it runs in its own session), so a
  * researcher's shell and its children are reached too. A group id is not
- * reused while the group has members; a bare pid after its exit could be. */
-static void agent_task_signal(struct agent_task *t, int sig)
+ * reused while the group has members; a bare pid after its exit could be.
+ * A pid of 0 or 1 is never a worker of ours (only a damaged state file can
+ * say so) and would reach the agent's own group or, as kill(-1), every
+ * process the agent may signal. */
+void agent_task_signal(struct agent_task *t, int sig)
 {
-	if (t->pid <= 0)
+	if (t->pid <= 1)
 		return;
-	if (kill(-t->pid, sig) < 0 && errno == ESRCH && !t->exited)
-		kill(t->pid, sig);
+	if (agent_kill(t->agent, -t->pid, sig) < 0 && errno == ESRCH && !t->exited)
+		agent_kill(t->agent, t->pid, sig);
 }
 
 static bool agent_task_send_report(struct agent_task *t)

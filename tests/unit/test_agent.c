@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_impl.h"	/* kill_hook: see test_adopt_damaged_state */
 #include "err.h"
 #include "frame.h"
 #include "log.h"
@@ -1138,6 +1140,69 @@ static void test_adopt_after_agent_restart(void **state)
 	fake_free(f);
 }
 
+static int damaged_kills;
+
+static int damaged_kill(pid_t pid, int sig)
+{
+	(void)pid;
+	(void)sig;
+	damaged_kills++;
+	return 0;
+}
+
+/* Task state files no agent wrote that way: a copy under another name, an
+ * unknown status, a worker pid of 1. The copy is not a second task, the
+ * status goes out as FAILED, and the stop signals nobody (kill(-1) would
+ * reach every process; kill_hook records instead). */
+static void test_adopt_damaged_state(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	const char *ended = "job=21\nlease=1\nrank=0\npid=0\nstatus=99\nmessage=damaged\n";
+	const Hare__TaskExit *e;
+	char dir[256], path[320];
+	double t0;
+	int fd, exits = 0;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/work", f->dir);
+	assert_int_equal(mkdir(dir, 0750), 0);
+	snprintf(dir, sizeof(dir), "%s/work/tasks", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/21.1.0.task", dir);
+	write_file(path, ended, 0600);
+	snprintf(path, sizeof(path), "%s/copy.task", dir);
+	write_file(path, ended, 0600);
+	snprintf(path, sizeof(path), "%s/22.1.0.task", dir);
+	write_file(path, "job=22\nlease=1\nrank=0\npid=1\n", 0600);
+	/* a live worker's report pipe: held open for writing */
+	snprintf(path, sizeof(path), "%s/22.1.0.fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	fd = open(path, O_RDWR | O_NONBLOCK);
+	assert_true(fd >= 0);
+	damaged_kills = 0;
+	fake_agent_start(f);
+	f->agent->kill_hook = damaged_kill;
+	RUN_UNTIL(f, f->registers == 1 && fake_exit(f, 21, 1, 0), 5);
+	assert_int_equal(f->reg_running, 1);
+	assert_int_equal(f->reg_running_job, 22);
+	fake_task_stop(f, 22, 1);
+	/* past the 300 ms grace, when SIGKILL would follow SIGTERM */
+	t0 = now_s();
+	RUN_UNTIL(f, now_s() > t0 + 0.6, 2);
+	assert_int_equal(damaged_kills, 0);
+	close(fd);
+	RUN_UNTIL(f, fake_exit(f, 22, 1, 0), 5);
+	assert_int_equal(fake_exit(f, 22, 1, 0)->status, HARE__TASK_STATUS__TASK_STOPPED);
+	e = fake_exit(f, 21, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_string_equal(e->message, "damaged");
+	for (size_t i = 0; i < f->nmsgs; i++)
+		exits += f->msgs[i]->msg_case == HARE__TO_DAEMON__MSG_TASK_EXIT &&
+			 f->msgs[i]->task_exit->job_id == 21;
+	assert_int_equal(exits, 1);
+	fake_free(f);
+}
+
 static void test_bad_key(void **state)
 {
 	struct fake *f = fake_new("another-key-that-does-not-match", "V100:1");
@@ -1442,6 +1507,7 @@ int main(void)
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_reconnect_keeps_reports),
 		cmocka_unit_test(test_adopt_after_agent_restart),
+		cmocka_unit_test(test_adopt_damaged_state),
 		cmocka_unit_test(test_bad_key),
 		cmocka_unit_test(test_relay_throughput),
 		cmocka_unit_test(test_rendezvous_local),
