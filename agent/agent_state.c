@@ -218,7 +218,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s, const 
 
 void agent_state_adopt_all(struct agent *a)
 {
-	char dir[AGENT_PATH_MAX + 8], path[AGENT_PATH_MAX + 300];
+	char dir[AGENT_PATH_MAX + 8], path[AGENT_PATH_MAX + 300], want[80];
 	struct agent_saved s;
 	struct dirent *e;
 	DIR *d;
@@ -235,6 +235,15 @@ void agent_state_adopt_all(struct agent *a)
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (agent_saved_read(path, &s) < 0) {
 			log_warn("agent ignores unreadable task state %s", path);
+			continue;
+		}
+		/* the agent names each file after its task; a file under another
+		 * name (a copy, a damaged one) is not ours to adopt, and would
+		 * outlive the task, as only the task's own name is removed */
+		snprintf(want, sizeof(want), "%llu.%llu.%u.task", (unsigned long long)s.job,
+			 (unsigned long long)s.lease, s.rank);
+		if (strcmp(e->d_name, want) != 0) {
+			log_warn("agent ignores task state %s: it describes task %s", path, want);
 			continue;
 		}
 		agent_adopt_one(a, &s, path);

@@ -138,7 +138,7 @@ static bool report_nfields(const struct report_fields *fs, int n, const char *us
 static int report_parse_round(const struct report_fields *fs, struct report_line *out, char *err,
 			      size_t errlen)
 {
-	uint64_t count;
+	uint64_t count = 0;
 	int rc;
 
 	if (!report_nfields(fs, 6, "round FIRST COUNT COMPUTE_S SYNC_S LOSS", err, errlen))

@@ -1150,8 +1150,9 @@ static int damaged_kill(pid_t pid, int sig)
 	return 0;
 }
 
-/* Task state files no agent wrote that way: a copy under another name, an
- * unknown status, a worker pid of 1. The copy is not a second task, the
+/* Task state files no agent wrote that way: a copy under another name (or
+ * a file named for another task), an unknown status, a worker pid of 1.
+ * Files not named for the task they describe are ignored, the
  * status goes out as FAILED, and the stop signals nobody (kill(-1) would
  * reach every process; kill_hook records instead). */
 static void test_adopt_damaged_state(void **state)
@@ -1172,6 +1173,10 @@ static void test_adopt_damaged_state(void **state)
 	write_file(path, ended, 0600);
 	snprintf(path, sizeof(path), "%s/copy.task", dir);
 	write_file(path, ended, 0600);
+	snprintf(path, sizeof(path), "%s/23.1.0.task.orig", dir);	/* not a .task */
+	write_file(path, "job=23\nlease=1\nrank=0\npid=0\nstatus=1\n", 0600);
+	snprintf(path, sizeof(path), "%s/24.1.1.task", dir);	/* names another task */
+	write_file(path, "job=24\nlease=1\nrank=0\npid=0\nstatus=1\n", 0600);
 	snprintf(path, sizeof(path), "%s/22.1.0.task", dir);
 	write_file(path, "job=22\nlease=1\nrank=0\npid=1\n", 0600);
 	/* a live worker's report pipe: held open for writing */
@@ -1200,6 +1205,8 @@ static void test_adopt_damaged_state(void **state)
 		exits += f->msgs[i]->msg_case == HARE__TO_DAEMON__MSG_TASK_EXIT &&
 			 f->msgs[i]->task_exit->job_id == 21;
 	assert_int_equal(exits, 1);
+	assert_null(fake_exit(f, 23, 1, 0));
+	assert_null(fake_exit(f, 24, 1, 0));
 	fake_free(f);
 }
 
