@@ -70,4 +70,18 @@ const char *cli_command_name(enum cli_command cmd);
  */
 int cli_main(int argc, char **argv, FILE *out, FILE *err);
 
+/* The reply case (Hare__FromDaemon__MsgCase) that answers cmd;
+ * HARE__FROM_DAEMON__MSG__NOT_SET for CLI_CMD_NONE. */
+int cli_reply_case(enum cli_command cmd);
+
+/*
+ * Print hared's reply m to command a->cmd as harectl does (a->json picks
+ * JSON; a->ids are what cancel asked for), to out, with messages to err.
+ * Returns the exit status; CLI_EXIT_FAIL when m is not of
+ * cli_reply_case(a->cmd). now (unix seconds) is what relative times are
+ * shown against. cli_main uses it after each request; it is public so that
+ * tests and the reply fuzzer can print replies without a daemon.
+ */
+int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *out, FILE *err, double now);
+
 #endif

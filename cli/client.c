@@ -160,6 +160,19 @@ int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *e
 	return rc;
 }
 
+int cli_client_reply_check(const Hare__FromDaemon *m, int expect, char *errbuf, size_t errlen)
+{
+	if (m->msg_case == HARE__FROM_DAEMON__MSG_ERROR) {
+		snprintf(errbuf, errlen, "%s", m->error->message);
+		return m->error->code < 0 ? m->error->code : ERR_PROTO;
+	}
+	if ((int)m->msg_case != expect) {
+		snprintf(errbuf, errlen, "unexpected reply from hared (message %d, wanted %d)", m->msg_case, expect);
+		return ERR_PROTO;
+	}
+	return 0;
+}
+
 int cli_client_request(int fd, const Hare__ToDaemon *req, int expect, uint32_t timeout_ms,
 		       Hare__FromDaemon **reply, char *errbuf, size_t errlen)
 {
@@ -171,13 +184,7 @@ int cli_client_request(int fd, const Hare__ToDaemon *req, int expect, uint32_t t
 		rc = cli_client_recv(fd, timeout_ms, &m, errbuf, errlen);
 	if (rc < 0)
 		return rc;
-	if (m->msg_case == HARE__FROM_DAEMON__MSG_ERROR) {
-		snprintf(errbuf, errlen, "%s", m->error->message);
-		rc = m->error->code < 0 ? m->error->code : ERR_PROTO;
-	} else if ((int)m->msg_case != expect) {
-		snprintf(errbuf, errlen, "unexpected reply from hared (message %d, wanted %d)", m->msg_case, expect);
-		rc = ERR_PROTO;
-	}
+	rc = cli_client_reply_check(m, expect, errbuf, errlen);
 	if (rc < 0) {
 		hare__from_daemon__free_unpacked(m, NULL);
 		return rc;

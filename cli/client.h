@@ -45,6 +45,13 @@ int cli_client_send(int fd, const Hare__ToDaemon *m, uint32_t timeout_ms, char *
 int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *errbuf, size_t errlen);
 
 /*
+ * Whether m answers a request whose reply is of case `expect`: 0, or for an
+ * Error its code (ERR_PROTO if the daemon sent a non-negative one) with its
+ * message in errbuf, or ERR_PROTO for a reply of another case.
+ */
+int cli_client_reply_check(const Hare__FromDaemon *m, int expect, char *errbuf, size_t errlen);
+
+/*
  * Send req and receive its reply, which must be of case `expect` (a
  * Hare__FromDaemon__MsgCase). An Error reply is returned as its code
  * (ERR_PROTO if the daemon sent a non-negative one) with its message in

@@ -121,6 +121,7 @@ static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const ch
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
 	char where[300] = "";
+	int status;
 
 	cli_job_to_spec(job, &spec, types);
 	submit.spec = &spec;
@@ -130,10 +131,10 @@ static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const ch
 		snprintf(where, sizeof(where), "%s:%d: ", strcmp(file, "-") ? file : "<stdin>", job->line);
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY, &reply, where) < 0)
 		return CLI_EXIT_FAIL;
-	fprintf(r->out, "%llu\n", (unsigned long long)reply->submit_reply->job_id);
+	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
 	fflush(r->out);
 	hare__from_daemon__free_unpacked(reply, NULL);
-	return CLI_EXIT_OK;
+	return status;
 }
 
 static int cli_cmd_submit(struct cli_run *r)
@@ -168,7 +169,7 @@ static int cli_cmd_queue(struct cli_run *r)
 	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
-	int rc = 0;
+	int status;
 
 	q.has_all = r->a->all;
 	q.all = r->a->all;
@@ -176,14 +177,9 @@ static int cli_cmd_queue(struct cli_run *r)
 	req.queue = &q;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, &reply, NULL) < 0)
 		return CLI_EXIT_FAIL;
-	if (r->a->json)
-		cli_queue_print_json(r->out, reply->queue_reply);
-	else
-		rc = cli_queue_print(r->out, reply->queue_reply, cli_wall_now());
+	status = cli_reply_print(r->a, reply, r->out, r->err, cli_wall_now());
 	hare__from_daemon__free_unpacked(reply, NULL);
-	if (rc < 0)
-		fprintf(r->err, "harectl: out of memory\n");
-	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	return status;
 }
 
 static int cli_cmd_show(struct cli_run *r)
@@ -191,18 +187,16 @@ static int cli_cmd_show(struct cli_run *r)
 	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
+	int status;
 
 	show.job_id = r->a->ids[0];
 	req.msg_case = HARE__TO_DAEMON__MSG_SHOW;
 	req.show = &show;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply, NULL) < 0)
 		return CLI_EXIT_FAIL;
-	if (r->a->json)
-		cli_job_print_json(r->out, reply->show_reply->job);
-	else
-		cli_job_print(r->out, reply->show_reply->job, cli_wall_now());
+	status = cli_reply_print(r->a, reply, r->out, r->err, cli_wall_now());
 	hare__from_daemon__free_unpacked(reply, NULL);
-	return CLI_EXIT_OK;
+	return status;
 }
 
 /* The result for id, each result used once (ids may repeat); NULL if none. */
@@ -217,25 +211,25 @@ static const Hare__CancelResult *cli_cancel_result(const Hare__CancelReply *c, u
 	return NULL;
 }
 
-static int cli_cancel_print(struct cli_run *r, const Hare__CancelReply *c)
+static int cli_cancel_print(const struct cli_args *a, const Hare__CancelReply *c, FILE *out, FILE *err)
 {
 	bool *used = calloc(c->n_results + 1, sizeof(*used));
 	int status = CLI_EXIT_OK;
 
 	if (!used) {
-		fprintf(r->err, "harectl: out of memory\n");
+		fprintf(err, "harectl: out of memory\n");
 		return CLI_EXIT_FAIL;
 	}
-	for (uint32_t i = 0; i < r->a->nids; i++) {
-		unsigned long long id = r->a->ids[i];
+	for (uint32_t i = 0; i < a->nids; i++) {
+		unsigned long long id = a->ids[i];
 		const Hare__CancelResult *res = cli_cancel_result(c, id, used);
 
 		if (res && res->ok) {
-			fprintf(r->out, "cancelled %llu\n", id);
+			fprintf(out, "cancelled %llu\n", id);
 			continue;
 		}
 		status = CLI_EXIT_FAIL;
-		fprintf(r->out, "%llu: %s\n", id,
+		fprintf(out, "%llu: %s\n", id,
 			!res ? "no answer from hared" : res->message && res->message[0] ? res->message : "not cancelled");
 	}
 	free(used);
@@ -255,7 +249,7 @@ static int cli_cmd_cancel(struct cli_run *r)
 	req.cancel = &cancel;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_CANCEL_REPLY, &reply, NULL) < 0)
 		return CLI_EXIT_FAIL;
-	status = cli_cancel_print(r, reply->cancel_reply);
+	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
 	hare__from_daemon__free_unpacked(reply, NULL);
 	return status;
 }
@@ -265,20 +259,15 @@ static int cli_cmd_nodes(struct cli_run *r)
 	Hare__NodesRequest nodes = HARE__NODES_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
-	int rc = 0;
+	int status;
 
 	req.msg_case = HARE__TO_DAEMON__MSG_NODES;
 	req.nodes = &nodes;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_NODES_REPLY, &reply, NULL) < 0)
 		return CLI_EXIT_FAIL;
-	if (r->a->json)
-		cli_nodes_print_json(r->out, reply->nodes_reply);
-	else
-		rc = cli_nodes_print(r->out, reply->nodes_reply);
+	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
 	hare__from_daemon__free_unpacked(reply, NULL);
-	if (rc < 0)
-		fprintf(r->err, "harectl: out of memory\n");
-	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	return status;
 }
 
 static int cli_cmd_drain(struct cli_run *r)
@@ -286,7 +275,7 @@ static int cli_cmd_drain(struct cli_run *r)
 	Hare__DrainRequest drain = HARE__DRAIN_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
-	const Hare__DrainReply *d;
+	int status;
 
 	drain.node = (char *)r->a->node;
 	drain.drain = r->a->cmd == CLI_CMD_DRAIN;
@@ -295,14 +284,72 @@ static int cli_cmd_drain(struct cli_run *r)
 	req.drain = &drain;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_DRAIN_REPLY, &reply, NULL) < 0)
 		return CLI_EXIT_FAIL;
-	d = reply->drain_reply;
+	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return status;
+}
+
+int cli_reply_case(enum cli_command cmd)
+{
+	switch (cmd) {
+	case CLI_CMD_SUBMIT: return HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
+	case CLI_CMD_QUEUE: return HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
+	case CLI_CMD_SHOW: return HARE__FROM_DAEMON__MSG_SHOW_REPLY;
+	case CLI_CMD_CANCEL: return HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
+	case CLI_CMD_NODES: return HARE__FROM_DAEMON__MSG_NODES_REPLY;
+	case CLI_CMD_DRAIN:
+	case CLI_CMD_UNDRAIN: return HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
+	default: return HARE__FROM_DAEMON__MSG__NOT_SET;
+	}
+}
+
+static void cli_drain_print(const Hare__DrainReply *d, FILE *out)
+{
 	if (d->drained)
-		fprintf(r->out, "node %s drained (%u job%s moved)\n", d->node, d->jobs_moved,
+		fprintf(out, "node %s drained (%u job%s moved)\n", d->node, d->jobs_moved,
 			d->jobs_moved == 1 ? "" : "s");
 	else
-		fprintf(r->out, "node %s undrained\n", d->node);
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return CLI_EXIT_OK;
+		fprintf(out, "node %s undrained\n", d->node);
+}
+
+/* A table printer's -ENOMEM as harectl reports it. */
+static int cli_table_status(int rc, FILE *err)
+{
+	if (rc < 0)
+		fprintf(err, "harectl: out of memory\n");
+	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *out, FILE *err, double now)
+{
+	if ((int)m->msg_case != cli_reply_case(a->cmd))
+		return CLI_EXIT_FAIL;
+	switch (a->cmd) {
+	case CLI_CMD_SUBMIT:
+		fprintf(out, "%llu\n", (unsigned long long)m->submit_reply->job_id);
+		return CLI_EXIT_OK;
+	case CLI_CMD_QUEUE:
+		if (!a->json)
+			return cli_table_status(cli_queue_print(out, m->queue_reply, now), err);
+		cli_queue_print_json(out, m->queue_reply);
+		return CLI_EXIT_OK;
+	case CLI_CMD_SHOW:
+		if (a->json)
+			cli_job_print_json(out, m->show_reply->job);
+		else
+			cli_job_print(out, m->show_reply->job, now);
+		return CLI_EXIT_OK;
+	case CLI_CMD_CANCEL:
+		return cli_cancel_print(a, m->cancel_reply, out, err);
+	case CLI_CMD_NODES:
+		if (!a->json)
+			return cli_table_status(cli_nodes_print(out, m->nodes_reply), err);
+		cli_nodes_print_json(out, m->nodes_reply);
+		return CLI_EXIT_OK;
+	default:
+		cli_drain_print(m->drain_reply, out);
+		return CLI_EXIT_OK;
+	}
 }
 
 /* Everything but submit: token, session, then the command. */

@@ -177,6 +177,18 @@ static void cli_span_format(double secs, char *buf, size_t len)
 		snprintf(buf, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
 }
 
+/* Local time of t, false where t is not a time_t at all (converting such a
+ * double is undefined) or has no calendar date. */
+static bool cli_localtime(double t, struct tm *tm)
+{
+	time_t tt;
+
+	if (!(t > -9.2e18 && t < 9.2e18))
+		return false;
+	tt = (time_t)t;
+	return localtime_r(&tt, tm) != NULL;
+}
+
 void cli_time_format(double t, double now, bool estimate, char *buf, size_t len)
 {
 	const char *tilde = estimate ? "~" : "";
@@ -188,10 +200,9 @@ void cli_time_format(double t, double now, bool estimate, char *buf, size_t len)
 	} else if (fabs(d) < 1 || (estimate && d < 0)) {
 		snprintf(buf, len, "%snow", tilde);
 	} else if (fabs(d) >= 86400) {
-		time_t tt = (time_t)t;
 		struct tm tm;
 
-		if (localtime_r(&tt, &tm) && strftime(span, sizeof(span), "%Y-%m-%dT%H:%M", &tm))
+		if (cli_localtime(t, &tm) && strftime(span, sizeof(span), "%Y-%m-%dT%H:%M", &tm))
 			snprintf(buf, len, "%s%s", tilde, span);
 		else
 			snprintf(buf, len, "-");
@@ -462,15 +473,13 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 static void cli_show_time(FILE *f, const char *key, bool has, double t, bool estimate, double now)
 {
 	char iso[40] = "-", rel[48];
-	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (!has || !(t > 0) || !isfinite(t)) {
+	if (!has || !(t > 0) || !cli_localtime(t, &tm)) {
 		fprintf(f, "%-13s-\n", key);
 		return;
 	}
-	if (localtime_r(&tt, &tm))
-		strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm);
 	cli_time_format(t, now, estimate, rel, sizeof(rel));
 	fprintf(f, "%-13s%s (%s)\n", key, iso, rel);
 }

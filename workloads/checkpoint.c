@@ -16,6 +16,8 @@
 
 #define CKPT_TENSORS 2
 #define CKPT_SUFFIX ".hckpt"
+/* Floats per tensor a file can describe: its size must fit an off_t. */
+#define CKPT_NFLOATS_MAX (((uint64_t)INT64_MAX - CKPT_HEADER_SIZE) / (CKPT_TENSORS * 4))
 
 /* ---- CRC-32C, slicing by 8 ---- */
 
@@ -231,6 +233,31 @@ int ckpt_write(const char *dir, const struct ckpt_meta *m, const float *params,
 
 /* ---- reading ---- */
 
+/* Round of a checkpoint file name, or false for any other name. */
+static bool ckpt_name_round(const char *name, uint64_t *round)
+{
+	size_t n = strlen(name);
+	uint64_t r = 0;
+
+	if (n != 6 + 20 + strlen(CKPT_SUFFIX) || strncmp(name, "round-", 6) != 0 ||
+	    strcmp(name + 26, CKPT_SUFFIX) != 0)
+		return false;
+	for (int i = 6; i < 26; i++) {
+		if (name[i] < '0' || name[i] > '9' || r > (UINT64_MAX - 9) / 10)
+			return false;
+		r = r * 10 + (uint64_t)(name[i] - '0');
+	}
+	*round = r;
+	return true;
+}
+
+static const char *ckpt_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
 static int ckpt_header_decode(const char *path, const uint8_t *h, struct ckpt_meta *m, char *err,
 			      size_t errlen)
 {
@@ -249,13 +276,25 @@ static int ckpt_header_decode(const char *path, const uint8_t *h, struct ckpt_me
 		snprintf(err, errlen, "%s: header checksum mismatch (file corrupt)", path);
 		return -EBADMSG;
 	}
-	if (get32(h + 12) != CKPT_HEADER_SIZE || get32(h + 52) != CKPT_TENSORS ||
-	    h[16 + CKPT_MODEL_MAX - 1] != '\0' || get64(h + 88) != get64(h + 80) * CKPT_TENSORS * 4) {
-		snprintf(err, errlen, "%s: inconsistent header", path);
+	if (get32(h + 12) != CKPT_HEADER_SIZE || get32(h + 52) != CKPT_TENSORS) {
+		snprintf(err, errlen, "%s: inconsistent header (header size %u, %u tensors)", path,
+			 get32(h + 12), get32(h + 52));
 		return -EBADMSG;
 	}
+	if (h[16 + CKPT_MODEL_MAX - 1] != '\0') {
+		snprintf(err, errlen, "%s: inconsistent header (model name not terminated)", path);
+		return -EBADMSG;
+	}
+	/* Bound nfloats before any product with it: a wrapped payload size
+	 * could otherwise match a small file. */
+	if (get64(h + 80) > CKPT_NFLOATS_MAX || get64(h + 88) != get64(h + 80) * CKPT_TENSORS * 4) {
+		snprintf(err, errlen, "%s: inconsistent header (%llu floats per tensor, %llu payload bytes)",
+			 path, (unsigned long long)get64(h + 80), (unsigned long long)get64(h + 88));
+		return -EBADMSG;
+	}
+	/* the model up to its NUL only, so that equal names give equal metas */
 	memset(m, 0, sizeof(*m));
-	memcpy(m->model, h + 16, CKPT_MODEL_MAX);
+	memcpy(m->model, h + 16, strnlen((const char *)h + 16, CKPT_MODEL_MAX));
 	m->family = get32(h + 48);
 	m->seed = get64(h + 56);
 	m->round = get64(h + 64);
@@ -271,25 +310,46 @@ static int ckpt_open(const char *path, struct ckpt_meta *m, uint32_t *crc, off_t
 	uint8_t h[CKPT_HEADER_SIZE];
 	struct stat st;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	uint64_t name_round;
+	/* O_NONBLOCK: a FIFO named like a checkpoint must not hang the worker */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), rc;
 
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
 		return rc;
 	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EBADMSG;
+	}
 	n = pread(fd, h, sizeof(h), 0);
-	if (n != (ssize_t)sizeof(h) || fstat(fd, &st) < 0) {
+	if (n != (ssize_t)sizeof(h)) {
+		rc = n < 0 ? -errno : -EBADMSG;
 		snprintf(err, errlen, "%s: truncated: %zd bytes, a checkpoint header has %d", path,
 			 n < 0 ? (ssize_t)0 : n, CKPT_HEADER_SIZE);
 		close(fd);
-		return -EBADMSG;
+		return rc;
 	}
 	rc = ckpt_header_decode(path, h, m, err, errlen);
 	if (rc == 0 && (uint64_t)st.st_size != CKPT_HEADER_SIZE + m->nfloats * CKPT_TENSORS * 4) {
 		snprintf(err, errlen, "%s: truncated: %lld bytes, the header says %llu", path,
 			 (long long)st.st_size,
 			 (unsigned long long)(CKPT_HEADER_SIZE + m->nfloats * CKPT_TENSORS * 4));
+		rc = -EBADMSG;
+	}
+	/* The worker resumes at the round of the name ckpt_find chose, so a
+	 * renamed file must not load another round's state under it. */
+	if (rc == 0 && ckpt_name_round(ckpt_basename(path), &name_round) && name_round != m->round) {
+		snprintf(err, errlen, "%s: the file name says round %llu, its header round %llu", path,
+			 (unsigned long long)name_round, (unsigned long long)m->round);
 		rc = -EBADMSG;
 	}
 	if (rc < 0) {
@@ -384,24 +444,6 @@ int ckpt_read(const char *path, const struct ckpt_meta *want, float *params, flo
 
 /* ---- finding and pruning ---- */
 
-/* Round of a checkpoint file name, or false for any other name. */
-static bool ckpt_name_round(const char *name, uint64_t *round)
-{
-	size_t n = strlen(name);
-	uint64_t r = 0;
-
-	if (n != 6 + 20 + strlen(CKPT_SUFFIX) || strncmp(name, "round-", 6) != 0 ||
-	    strcmp(name + 26, CKPT_SUFFIX) != 0)
-		return false;
-	for (int i = 6; i < 26; i++) {
-		if (name[i] < '0' || name[i] > '9' || r > (UINT64_MAX - 9) / 10)
-			return false;
-		r = r * 10 + (uint64_t)(name[i] - '0');
-	}
-	*round = r;
-	return true;
-}
-
 int ckpt_find(const char *dir, uint64_t max_round, char *path, size_t pathlen, uint64_t *round,
 	      char *err, size_t errlen)
 {
@@ -455,8 +497,10 @@ int ckpt_prune(const char *dir, uint32_t keep, char *err, size_t errlen)
 	char p[CKPT_PATH_MAX];
 
 	if (!d) {
-		snprintf(err, errlen, "%s: cannot list: %s", dir, strerror(errno));
-		return -errno;
+		int rc = -errno;
+
+		snprintf(err, errlen, "%s: cannot list: %s", dir, strerror(-rc));
+		return rc;
 	}
 	while ((e = readdir(d)) != NULL) {
 		uint64_t r;
@@ -474,6 +518,7 @@ int ckpt_prune(const char *dir, uint32_t keep, char *err, size_t errlen)
 			if (!grown) {
 				free(rounds);
 				closedir(d);
+				snprintf(err, errlen, "%s: out of memory", dir);
 				return -ENOMEM;
 			}
 			rounds = grown;
@@ -481,7 +526,8 @@ int ckpt_prune(const char *dir, uint32_t keep, char *err, size_t errlen)
 		rounds[n++] = r;
 	}
 	closedir(d);
-	qsort(rounds, n, sizeof(*rounds), ckpt_cmp_u64);
+	if (n > 1)	/* rounds is NULL when there is none */
+		qsort(rounds, n, sizeof(*rounds), ckpt_cmp_u64);
 	for (size_t i = keep; i < n; i++) {
 		snprintf(p, sizeof(p), "%s/round-%020" PRIu64 CKPT_SUFFIX, dir, rounds[i]);
 		deleted += unlink(p) == 0;

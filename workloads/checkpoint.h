@@ -56,9 +56,13 @@ int ckpt_write(const char *dir, const struct ckpt_meta *m, const float *params,
 	       const float *momentum, char *path, size_t pathlen, char *err, size_t errlen);
 
 /*
- * Read and check the header of path into *m. Returns 0; -errno when the file
- * cannot be read; -EBADMSG for a file that is not a checkpoint, is truncated
- * or whose header checksum is wrong; -ENOTSUP for another format version.
+ * Read and check the header of path into *m (the model zero-padded after its
+ * NUL). Returns 0; -errno when the file cannot be read (-EISDIR for a
+ * directory); -EBADMSG for a file that is not a regular file or not a
+ * checkpoint, is truncated, whose header checksum is wrong, whose sizes
+ * disagree with each other or with the file's length, or whose name
+ * (round-<N>.hckpt) names another round than its header; -ENOTSUP for
+ * another format version.
  */
 int ckpt_read_meta(const char *path, struct ckpt_meta *m, char *err, size_t errlen);
 

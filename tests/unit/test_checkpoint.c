@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for the worker's checkpoint files: round trip, the newest file
  * at or before a round, pruning, and every way a file can be refused
- * (truncated, bad checksums, wrong model, sizes or seed, another version). */
+ * (truncated, bad checksums, wrong model, sizes or seed, another version,
+ * sizes that wrap, a renamed file, a directory). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -239,6 +240,68 @@ static void test_refused(void **state)
 	assert_non_null(strstr(err, "cannot open"));
 }
 
+/* Rewrite n header bytes at off of path, fix the header checksum and cut
+ * the file to size bytes (0: keep). */
+static void patch_header(const char *path, size_t off, const void *bytes, size_t n, off_t size)
+{
+	uint8_t h[CKPT_HEADER_SIZE];
+	uint32_t crc;
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, h, sizeof(h), 0), sizeof(h));
+	memcpy(h + off, bytes, n);
+	crc = ckpt_crc32c(0, h, 124);
+	for (int i = 0; i < 4; i++)
+		h[124 + i] = (uint8_t)(crc >> (8 * i));
+	assert_int_equal(pwrite(fd, h, sizeof(h), 0), sizeof(h));
+	if (size)
+		assert_int_equal(ftruncate(fd, size), 0);
+	close(fd);
+}
+
+/* Header fields that the checksums cannot catch (found by fuzz_checkpoint). */
+static void test_refused_header(void **state)
+{
+	struct fixture *f = *state;
+	/* 2^61 + 1 floats: the payload size 8 * (2^61 + 1) wraps to 8 */
+	const uint8_t huge[16] = { 1, 0, 0, 0, 0, 0, 0, 0x20, 8, 0, 0, 0, 0, 0, 0, 0 };
+	const uint8_t garbage[] = "xyz";
+	char path[256], other[256], err[256];
+	struct ckpt_meta got;
+	uint64_t r;
+
+	assert_int_equal(ckpt_write(f->dir, &f->m, f->p, f->v, path, sizeof(path), err, sizeof(err)), 0);
+	patch_header(path, 80, huge, sizeof(huge), CKPT_HEADER_SIZE + 8);
+	assert_int_equal(ckpt_read_meta(path, &got, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "inconsistent header (2305843009213693953 floats per tensor"));
+
+	/* bytes after the model's NUL are not part of it */
+	assert_int_equal(ckpt_write(f->dir, &f->m, f->p, f->v, path, sizeof(path), err, sizeof(err)), 0);
+	patch_header(path, 16 + 9, garbage, 3, 0);
+	assert_int_equal(ckpt_read_meta(path, &got, err, sizeof(err)), 0);
+	assert_memory_equal(got.model, f->m.model, sizeof(got.model));
+
+	/* a file renamed to another round is refused, and ckpt_find's caller
+	 * moves on to an older one */
+	snprintf(other, sizeof(other), "%s/round-00000000000000000050.hckpt", f->dir);
+	assert_int_equal(rename(path, other), 0);
+	assert_int_equal(ckpt_find(f->dir, UINT64_MAX, path, sizeof(path), &r, err, sizeof(err)), 0);
+	assert_int_equal(r, 50);
+	assert_int_equal(ckpt_read_meta(path, &got, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "the file name says round 50, its header round 40"));
+	unlink(other);
+
+	/* a directory named like a checkpoint */
+	snprintf(path, sizeof(path), "%s/round-00000000000000000007.hckpt", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(ckpt_read_meta(path, &got, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "not a regular file"));
+	rmdir(path);
+	/* nothing to prune */
+	assert_int_equal(ckpt_prune(f->dir, 1, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +309,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_and_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_header, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -409,6 +409,11 @@ static void test_time_format(void **state)
 	assert_string_equal(b, "~2023-11-16T22:13");
 	cli_time_format(NOW - 86400, NOW, false, b, sizeof(b));
 	assert_string_equal(b, "2023-11-13T22:13");
+	/* no time_t holds these (found by fuzz_clireply) */
+	cli_time_format(1e300, NOW, false, b, sizeof(b));
+	assert_string_equal(b, "-");
+	cli_time_format(-9.3e18, NOW, false, b, sizeof(b));
+	assert_string_equal(b, "-");
 	cli_progress_format(1234, 5000, b, sizeof(b));
 	assert_string_equal(b, "1234/5000 (24.7%)");
 	cli_progress_format(0, 0, b, sizeof(b));
@@ -646,6 +651,36 @@ static void test_show(void **state)
 		"{\"job_id\":9,\"user\":\"carol\",\"name\":\"\",\"model\":\"lm\",\"state\":\"DONE\",\"tasks\":1,"
 		"\"rounds_total\":10,\"rounds_done\":10,\"weight\":3,\"placement\":[],\"start_time\":1699992800,"
 		"\"finish_time\":1699999955,\"restarts\":2,\"gpu_types\":[]}\n");
+	free(buf);
+}
+
+/* cli_reply_print: what harectl prints for each reply, and a reply of the
+ * wrong kind or with times no time_t holds (found by fuzz_clireply). */
+static void test_reply_print(void **state)
+{
+	Hare__ShowReply show = HARE__SHOW_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__JobInfo far = j12;
+	struct cli_args a = { .cmd = CLI_CMD_SHOW };
+	FILE *f;
+	size_t len;
+	char *buf = NULL;
+
+	(void)state;
+	far.start_time = 1e300;
+	far.est_finish = 9.3e18;
+	show.job = &far;
+	m.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
+	m.show_reply = &show;
+	assert_int_equal(cli_reply_case(CLI_CMD_UNDRAIN), HARE__FROM_DAEMON__MSG_DRAIN_REPLY);
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	a.cmd = CLI_CMD_QUEUE;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_FAIL);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nstart_time:  -\n"));
+	assert_non_null(strstr(buf, "\nest_finish:  -\n"));
+	assert_non_null(strstr(buf, "\nsubmit_time: 2023-11-14T22:08:20+0000 (5m ago)\n"));
 	free(buf);
 }
 
@@ -1388,6 +1423,7 @@ int main(void)
 		cmocka_unit_test(test_queue_json),
 		cmocka_unit_test(test_queue_plans),
 		cmocka_unit_test(test_show),
+		cmocka_unit_test(test_reply_print),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),
 		cmocka_unit_test(test_cmd_submit_refused),
