@@ -108,8 +108,11 @@ static int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, H
 {
 	int rc = cli_client_request(r->fd, req, expect, r->a->timeout_ms, reply, r->msg, sizeof(r->msg));
 
+	char clean[sizeof(r->msg)];
+
 	if (rc < 0)
-		fprintf(r->err, "harectl: %s%s\n", where ? where : "", r->msg);
+		fprintf(r->err, "harectl: %s%s\n", where ? where : "",
+			cli_text_clean(r->msg, clean, sizeof(clean)));
 	return rc;
 }
 
@@ -215,6 +218,7 @@ static int cli_cancel_print(const struct cli_args *a, const Hare__CancelReply *c
 {
 	bool *used = calloc(c->n_results + 1, sizeof(*used));
 	int status = CLI_EXIT_OK;
+	char clean[256];
 
 	if (!used) {
 		fprintf(err, "harectl: out of memory\n");
@@ -230,7 +234,8 @@ static int cli_cancel_print(const struct cli_args *a, const Hare__CancelReply *c
 		}
 		status = CLI_EXIT_FAIL;
 		fprintf(out, "%llu: %s\n", id,
-			!res ? "no answer from hared" : res->message && res->message[0] ? res->message : "not cancelled");
+			!res ? "no answer from hared" : res->message && res->message[0] ?
+			cli_text_clean(res->message, clean, sizeof(clean)) : "not cancelled");
 	}
 	free(used);
 	return status;
@@ -305,11 +310,40 @@ int cli_reply_case(enum cli_command cmd)
 
 static void cli_drain_print(const Hare__DrainReply *d, FILE *out)
 {
+	char node[128];
+
+	cli_text_clean(d->node, node, sizeof(node));
 	if (d->drained)
-		fprintf(out, "node %s drained (%u job%s moved)\n", d->node, d->jobs_moved,
+		fprintf(out, "node %s drained (%u job%s moved)\n", node, d->jobs_moved,
 			d->jobs_moved == 1 ? "" : "s");
 	else
-		fprintf(out, "node %s undrained\n", d->node);
+		fprintf(out, "node %s undrained\n", node);
+}
+
+/* show's text, its lines' control characters (but the line breaks) as '?':
+ * a job's texts come from hared, and must not drive the terminal. */
+static int cli_show_print(const Hare__JobInfo *j, FILE *out, FILE *err, double now)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f) {
+		fprintf(err, "harectl: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	cli_job_print(f, j, now);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		fprintf(err, "harectl: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)text[i] < 0x20 && text[i] != '\n') || text[i] == 0x7f)
+			text[i] = '?';
+	fwrite(text, 1, len, out);
+	free(text);
+	return CLI_EXIT_OK;
 }
 
 /* A table printer's -ENOMEM as harectl reports it. */
@@ -337,7 +371,7 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 		if (a->json)
 			cli_job_print_json(out, m->show_reply->job);
 		else
-			cli_job_print(out, m->show_reply->job, now);
+			return cli_show_print(m->show_reply->job, out, err, now);
 		return CLI_EXIT_OK;
 	case CLI_CMD_CANCEL:
 		return cli_cancel_print(a, m->cancel_reply, out, err);

@@ -293,6 +293,15 @@ static int cli_table_init(struct cli_table *t, uint32_t ncols, size_t nrows, con
 	return 0;
 }
 
+const char *cli_text_clean(const char *src, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", src ? src : "");
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return buf;
+}
+
 /* Set a data cell (row from 0); control characters become '?' so a name
  * cannot break the table. */
 __attribute__((format(printf, 4, 5)))

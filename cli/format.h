@@ -11,6 +11,11 @@
 
 #include "hare.pb-c.h"
 
+/* Copy src into buf (truncating), control characters as '?', so text from
+ * hared (its messages, names) cannot move the terminal's cursor or colours;
+ * returns buf. */
+const char *cli_text_clean(const char *src, char *buf, size_t len);
+
 /*
  * Escape s as the inside of a JSON string (no quotes added): '"', '\\' and
  * control characters escaped, valid UTF-8 copied, each invalid byte replaced

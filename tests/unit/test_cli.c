@@ -684,6 +684,51 @@ static void test_reply_print(void **state)
 	free(buf);
 }
 
+/* Texts from hared reach the terminal with their control characters as
+ * '?': show, cancel messages, drained node names. */
+static void test_reply_control_chars(void **state)
+{
+	Hare__ShowReply show = HARE__SHOW_REPLY__INIT;
+	Hare__CancelReply cancel = HARE__CANCEL_REPLY__INIT;
+	Hare__CancelResult res = HARE__CANCEL_RESULT__INIT, *resp = &res;
+	Hare__DrainReply drain = HARE__DRAIN_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__JobInfo job = j12;
+	struct cli_args a = { .cmd = CLI_CMD_SHOW, .ids = { 12 }, .nids = 1 };
+	FILE *f;
+	size_t len;
+	char *buf = NULL;
+
+	(void)state;
+	job.name = "a\x1b[2Jb";
+	show.job = &job;
+	m.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
+	m.show_reply = &show;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	res.job_id = 12;
+	res.message = "job 12 \x1b]0;title\x07 is gone";
+	cancel.n_results = 1;
+	cancel.results = &resp;
+	a.cmd = CLI_CMD_CANCEL;
+	m.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
+	m.cancel_reply = &cancel;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_FAIL);
+	drain.node = "n\r1";
+	drain.drained = true;
+	a.cmd = CLI_CMD_DRAIN;
+	m.msg_case = HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
+	m.drain_reply = &drain;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nname:        a?[2Jb\n"));
+	assert_non_null(strstr(buf, "\n12: job 12 ?]0;title? is gone\n"));
+	assert_non_null(strstr(buf, "\nnode n?1 drained (0 jobs moved)\n"));
+	assert_null(strchr(buf, 0x1b));
+	assert_null(strchr(buf, '\r'));
+	free(buf);
+}
+
 static void test_nodes_output(void **state)
 {
 	FILE *f;
@@ -1424,6 +1469,7 @@ int main(void)
 		cmocka_unit_test(test_queue_plans),
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_reply_print),
+		cmocka_unit_test(test_reply_control_chars),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),
 		cmocka_unit_test(test_cmd_submit_refused),
