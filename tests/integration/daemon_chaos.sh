@@ -21,11 +21,7 @@ it_setup "$@"
 seed=${HARE_CHAOS_SEED:-1}
 steps=${HARE_CHAOS_STEPS:-60}
 RANDOM=$seed
-declare -A apid
-it_extra_kill() {
-	local p
-	for p in "${apid[@]}"; do kill "$p" 2>/dev/null; done
-}
+echo "chaos: seed $seed, $steps steps (HARE_CHAOS_SEED, HARE_CHAOS_STEPS)"
 
 write_conf() {
 	cat >"$tmp/hared.conf" <<EOF
@@ -45,25 +41,6 @@ log_level = info
 EOF
 }
 
-start_hared() {
-	rm -f "$tmp/ports"
-	"$hared" --config "$tmp/hared.conf" >>"$tmp/hared.log" 2>&1 &
-	hpid=$!
-	pids+=("$hpid")
-	for _ in $(seq 200); do [ -s "$tmp/ports" ] && return 0; sleep 0.05; done
-	tail -20 "$tmp/hared.log"
-	echo "FAIL: hared did not start (seed $seed)"
-	exit 1
-}
-
-# start_agent N GPUS: agent nodeN with its own work dir (kept across restarts).
-start_agent() {
-	mkdir -p "$tmp/w$1"
-	"$agent" --daemon "127.0.0.1:$port" --node "node$1" --gpus "$2" --key-file "$tmp/key" \
-		--work-dir="$tmp/w$1" --worker "$worker" --log-level info >>"$tmp/agent$1.log" 2>&1 &
-	apid[$1]=$!
-}
-
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
 
 nodes_up() {
@@ -77,7 +54,7 @@ start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port"	# restarts come back on the same port
 gpus_of=([1]=V100:2 [2]=V100:2 [3]=T4:2)
-for k in 1 2 3; do start_agent "$k" "${gpus_of[$k]}"; done
+for k in 1 2 3; do start_agent "$k" "${gpus_of[$k]}" --log-level info; done
 wait_for 10 "3 agents" nodes_up || exit 1
 
 accepted=()		# ids printed by submit
@@ -171,7 +148,7 @@ for step in $(seq "$steps"); do
 		kill -9 "${apid[$k]}"
 		wait "${apid[$k]}" 2>/dev/null
 		sleep "0.$(pick 10)"
-		start_agent "$k" "${gpus_of[$k]}"
+		start_agent "$k" "${gpus_of[$k]}" --log-level info
 		log_step "$step" "agent node$k SIGKILL and restart"
 	else
 		victims=()

@@ -28,17 +28,6 @@ log_level = debug
 EOF
 }
 
-start_hared() {
-	rm -f "$tmp/ports"
-	"$hared" --config "$tmp/hared.conf" >>"$tmp/hared.log" 2>&1 &
-	hpid=$!
-	pids+=("$hpid")
-	for _ in $(seq 100); do [ -s "$tmp/ports" ] && return 0; sleep 0.05; done
-	tail -20 "$tmp/hared.log"
-	echo "FAIL: hared did not start"
-	exit 1
-}
-
 # queue_json: every job, as JSON.
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
 

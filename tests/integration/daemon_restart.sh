@@ -11,11 +11,6 @@ set -u
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
-declare -A apid
-it_extra_kill() {
-	local p
-	for p in "${apid[@]}"; do kill "$p" 2>/dev/null; done
-}
 grace=8
 wait_poll_s=0.1
 
@@ -34,25 +29,6 @@ heartbeat_timeout_s = 10
 port_file = $tmp/ports
 log_level = debug
 EOF
-}
-
-start_hared() {
-	rm -f "$tmp/ports"
-	"$hared" --config "$tmp/hared.conf" >>"$tmp/hared.log" 2>&1 &
-	hpid=$!
-	pids+=("$hpid")
-	for _ in $(seq 100); do [ -s "$tmp/ports" ] && return 0; sleep 0.05; done
-	tail -20 "$tmp/hared.log"
-	echo "FAIL: hared did not start"
-	exit 1
-}
-
-# start_agent N GPUS: agent nodeN with its own work dir (kept across restarts).
-start_agent() {
-	mkdir -p "$tmp/w$1"
-	"$agent" --daemon "127.0.0.1:$port" --node "node$1" --gpus "$2" --key-file "$tmp/key" \
-		--work-dir="$tmp/w$1" --worker "$worker" >>"$tmp/agent$1.log" 2>&1 &
-	apid[$1]=$!
 }
 
 # info JOB: "STATE ROUNDS_DONE RESTARTS PLACEMENT", the placement as sorted

@@ -77,9 +77,34 @@ kill_workers() {
 
 it_cleanup() {
 	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}" "${apid[@]}"; do kill "$p" 2>/dev/null; done
 	if declare -F it_extra_kill >/dev/null; then it_extra_kill; fi
 	wait 2>/dev/null
 	kill_workers
 	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+
+# start_hared: hared on $tmp/hared.conf (the test writes it), appending to
+# $tmp/hared.log; sets hpid. Exits 1 when it does not listen within 10 s
+# (it writes its ports to the port_file the config names: $tmp/ports).
+start_hared() {
+	rm -f "$tmp/ports"
+	"$hared" --config "$tmp/hared.conf" >>"$tmp/hared.log" 2>&1 &
+	hpid=$!
+	pids+=("$hpid")
+	for _ in $(seq 200); do [ -s "$tmp/ports" ] && return 0; sleep 0.05; done
+	tail -20 "$tmp/hared.log"
+	echo "FAIL: hared did not start"
+	exit 1
+}
+
+# start_agent N GPUS [ARGS...]: agent nodeN (emulated GPUS) on hared's
+# $port, with its own work dir $tmp/wN (kept across restarts), appending to
+# $tmp/agentN.log; apid[N] is its pid (killed at exit).
+declare -A apid
+start_agent() {
+	mkdir -p "$tmp/w$1"
+	"$agent" --daemon "127.0.0.1:$port" --node "node$1" --gpus "$2" --key-file "$tmp/key" \
+		--work-dir="$tmp/w$1" --worker "$worker" "${@:3}" >>"$tmp/agent$1.log" 2>&1 &
+	apid[$1]=$!
 }
