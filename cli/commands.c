@@ -95,7 +95,10 @@ static int cli_run_connect(struct cli_run *r)
 		t.token = env_token;
 	r->fd = cli_client_connect(&t, r->msg, sizeof(r->msg));
 	if (r->fd < 0) {
-		fprintf(r->err, "harectl: %s\n", r->msg);
+		char clean[sizeof(r->msg)];
+
+		/* may hold hared's (or, with --host, any peer's) Error text */
+		fprintf(r->err, "harectl: %s\n", cli_text_clean(r->msg, clean, sizeof(clean)));
 		return CLI_EXIT_FAIL;
 	}
 	return CLI_EXIT_OK;
@@ -338,9 +341,7 @@ static int cli_show_print(const Hare__JobInfo *j, FILE *out, FILE *err, double n
 		fprintf(err, "harectl: out of memory\n");
 		return CLI_EXIT_FAIL;
 	}
-	for (size_t i = 0; i < len; i++)
-		if (((unsigned char)text[i] < 0x20 && text[i] != '\n') || text[i] == 0x7f)
-			text[i] = '?';
+	cli_controls_mask(text, len, true);
 	fwrite(text, 1, len, out);
 	free(text);
 	return CLI_EXIT_OK;

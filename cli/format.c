@@ -293,12 +293,26 @@ static int cli_table_init(struct cli_table *t, uint32_t ncols, size_t nrows, con
 	return 0;
 }
 
+void cli_controls_mask(char *s, size_t n, bool keep_newlines)
+{
+	for (size_t i = 0; i < n && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && !(keep_newlines && c == '\n')) || c == 0x7f) {
+			s[i] = '?';
+		} else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+			   (unsigned char)s[i + 1] <= 0x9f) {
+			/* U+0080..U+009F in UTF-8: C1 controls (U+009B is a CSI) */
+			s[i] = s[i + 1] = '?';
+			i++;
+		}
+	}
+}
+
 const char *cli_text_clean(const char *src, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s", src ? src : "");
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	cli_controls_mask(buf, len, false);
 	return buf;
 }
 
@@ -313,9 +327,7 @@ static void cli_table_set(struct cli_table *t, size_t row, uint32_t col, const c
 	va_start(ap, fmt);
 	vsnprintf(cell, CLI_CELL, fmt, ap);
 	va_end(ap);
-	for (char *p = cell; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	cli_controls_mask(cell, CLI_CELL, false);
 }
 
 /* Display width: UTF-8 continuation bytes take no column. */

@@ -11,6 +11,11 @@
 
 #include "hare.pb-c.h"
 
+/* Replace the control characters among s's first n bytes (up to its NUL)
+ * with '?': C0 (line breaks kept if asked), DEL, and C1 in UTF-8 (both of
+ * its bytes). */
+void cli_controls_mask(char *s, size_t n, bool keep_newlines);
+
 /* Copy src into buf (truncating), control characters as '?', so text from
  * hared (its messages, names) cannot move the terminal's cursor or colours;
  * returns buf. */

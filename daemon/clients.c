@@ -538,20 +538,27 @@ static void cancel_one(struct hared *d, struct conn *c, uint64_t id, Hare__Cance
 #define CLIENTS_MSG_LEN 160
 
 /* Commit the cancels in res; when that fails they hold only until hared
- * stops, and each cancelled job's message says so. */
-static void clients_cancel_commit(struct hared *d, Hare__CancelResult *res, size_t n)
+ * stops: each is reported as not cancelled (harectl exits 1) with a
+ * message that says so. */
+static void clients_cancel_commit(struct hared *d, Hare__CancelResult *res, size_t n,
+				  uint64_t failures_before)
 {
-	int rc = store_flush(d->store);
+	int rc = store_flush(d->store), lost;
 
+	if (rc == 0 && store_write_failures(d->store, &lost) != failures_before)
+		rc = lost;	/* a cancel's write failed before the commit */
 	if (rc == 0)
 		return;
 	log_error("cannot store %zu cancel(s): %s; those jobs may run again after a restart",
 		  n, err_str(rc));
-	for (size_t i = 0; i < n; i++)
-		if (res[i].ok)
-			snprintf(res[i].message, CLIENTS_MSG_LEN,
-				 "job %" PRIu64 " cancelled, but not saved (%s): it may run "
-				 "again if hared restarts", res[i].job_id, err_str(rc));
+	for (size_t i = 0; i < n; i++) {
+		if (!res[i].ok)
+			continue;
+		res[i].ok = false;
+		snprintf(res[i].message, CLIENTS_MSG_LEN,
+			 "job %" PRIu64 " stopped, but the cancel was not saved (%s): it may "
+			 "run again if hared restarts", res[i].job_id, err_str(rc));
+	}
 }
 
 void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
@@ -573,6 +580,7 @@ void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 	if (!res || !ptrs || !msgs) {
 		conn_send_error(c, -ENOMEM, "out of memory");
 	} else {
+		uint64_t failures = store_write_failures(c->d->store, NULL);
 		size_t done = 0;
 
 		for (size_t i = 0; i < n; i++) {
@@ -585,7 +593,7 @@ void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 		 * does: commit now rather than at the next batched flush, or
 		 * a job the user was told is cancelled could run again. */
 		if (done)
-			clients_cancel_commit(c->d, res, n);
+			clients_cancel_commit(c->d, res, n, failures);
 		r.n_results = n;
 		r.results = ptrs;
 		out.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;

@@ -607,19 +607,23 @@ int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_ran
 	j->lease.unsent = true;
 	j->lease.sync_s = sync_s;
 	j->lease.restart_s = restart_s;
+	if (!d->starts_unsent && d->st)
+		d->starts_failures = store_write_failures(d->st, NULL);
 	d->starts_unsent = true;
 	return 0;
 }
 
 void driver_starts_send(struct driver *d)
 {
-	int rc;
+	int rc, lost = 0;
 
 	if (!d->starts_unsent)
 		return;
 	d->starts_unsent = false;
 	/* one commit for every lease started since the last call */
 	rc = d->st ? store_flush(d->st) : 0;
+	if (rc == 0 && d->st && store_write_failures(d->st, &lost) != d->starts_failures)
+		rc = lost;
 	if (rc < 0)
 		log_error("cannot store lease starts: %s; starting them anyway (after a daemon "
 			  "crash their jobs would start again)", err_str(rc));

@@ -32,6 +32,7 @@ struct driver {
 
 	uint64_t next_lease;
 	bool starts_unsent;		/* some lease has TaskStarts to send */
+	uint64_t starts_failures;	/* store_write_failures before their writes */
 	double epoch;			/* unix time of the plans' t = 0 */
 	bool started, grace, closing, want_plan;
 	struct driver_snapshot *inflight;

@@ -165,11 +165,16 @@ void hared_flush(struct hared *d)
 static void hared_on_flush(uv_timer_t *t)
 {
 	struct hared *d = t->data;
-	static uint64_t failures;
-	int rc = store_flush(d->store);
+	static uint64_t failures, lost_seen, lost_reports;
+	int rc = store_flush(d->store), last;
+	uint64_t lost = store_write_failures(d->store, &last);
 
 	if (rc < 0 && (failures++ % 100) == 0)
 		log_error("store: cannot commit batched writes: %s (retrying)", err_str(rc));
+	if (lost != lost_seen && (lost_reports++ % 100) == 0)
+		log_error("store: %" PRIu64 " batched write(s) failed (%s); their changes are not "
+			  "saved", lost - lost_seen, err_str(last));
+	lost_seen = lost;
 }
 
 /* Once a second: progress and learned speeds to the store (they change with

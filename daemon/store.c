@@ -43,6 +43,10 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	bool in_txn;		/* a batch transaction is open */
+	/* Batched writes that failed (lost: a write that never reached a
+	 * transaction is not in the next commit), and the last one's error. */
+	uint64_t write_failures;
+	int write_error;
 };
 
 /* Version 2 of the schema. Times are unix seconds (0 = not yet); a NULL loss
@@ -188,6 +192,10 @@ static int store_batch_end(struct store *s, int rc)
 {
 	if (rc && s->in_txn && sqlite3_get_autocommit(s->db))
 		s->in_txn = false;
+	if (rc && rc != -ENOENT) {
+		s->write_failures++;
+		s->write_error = rc;
+	}
 	return rc;
 }
 
@@ -199,7 +207,7 @@ static int store_batch_step(struct store *s, sqlite3_stmt *st, bool must_change)
 
 	if (rc) {
 		sqlite3_reset(st);
-		return rc;
+		return store_batch_end(s, rc);
 	}
 	rc = store_step(s, st);
 	if (rc == 0 && must_change && sqlite3_changes(s->db) == 0)
@@ -649,6 +657,13 @@ int store_flush(struct store *s)
 	if (err)
 		store_rollback(s);	/* staged jobs must not turn up unacknowledged */
 	return err;
+}
+
+uint64_t store_write_failures(const struct store *s, int *last_error)
+{
+	if (last_error)
+		*last_error = s ? s->write_error : 0;
+	return s ? s->write_failures : 0;
 }
 
 /* Copy a text column into a fixed-size field (truncating). */

@@ -86,8 +86,16 @@ int store_node_known(struct store *s, const char *name);
 int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio, double rounds);
 
 /* Commit every batched write in one transaction. Cheap when nothing is
- * pending. */
+ * pending. A batched write that failed on its own (the database locked
+ * past the busy timeout, a full disk) is not in it: see
+ * store_write_failures. */
 int store_flush(struct store *s);
+
+/* How many batched writes have failed (their changes are lost) since the
+ * store was opened, and the last one's error in *last_error (may be NULL).
+ * A caller that acknowledges its writes after a flush compares the count
+ * from before them. */
+uint64_t store_write_failures(const struct store *s, int *last_error);
 
 /* Load the jobs not in a final state (QUEUED or RUNNING), or every job with
  * include_final, in id order (for a restart): calls cb for each; a non-zero

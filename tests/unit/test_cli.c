@@ -700,7 +700,7 @@ static void test_reply_control_chars(void **state)
 	char *buf = NULL;
 
 	(void)state;
-	job.name = "a\x1b[2Jb";
+	job.name = "a\x1b[2Jb\xc2\x9b" "1m\xc3\xa9";	/* ESC, C1 CSI in UTF-8, e acute */
 	show.job = &job;
 	m.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
 	m.show_reply = &show;
@@ -721,7 +721,7 @@ static void test_reply_control_chars(void **state)
 	m.drain_reply = &drain;
 	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
 	fclose(f);
-	assert_non_null(strstr(buf, "\nname:        a?[2Jb\n"));
+	assert_non_null(strstr(buf, "\nname:        a?[2Jb??" "1m\xc3\xa9\n"));
 	assert_non_null(strstr(buf, "\n12: job 12 ?]0;title? is gone\n"));
 	assert_non_null(strstr(buf, "\nnode n?1 drained (0 jobs moved)\n"));
 	assert_null(strchr(buf, 0x1b));

@@ -490,6 +490,47 @@ static void test_cancel_durable(void **state)
 	conn_fake_free(c);
 }
 
+/* A cancel that cannot be committed (another process holds the database
+ * past the busy timeout) is not reported as cancelled: the reply says the
+ * job stopped but the cancel was not saved. */
+static void test_cancel_not_saved(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__CancelRequest cr = HARE__CANCEL_REQUEST__INIT;
+	const Hare__CancelReply *r;
+	char path[128];
+	uint64_t id;
+	sqlite3 *other;
+
+	agent_register(a, 4);
+	submit(f, c, 2);
+	plan_now(f);
+	id = queue(f, c)->jobs[0]->job_id;
+	assert_int_equal(store_flush(f->d.store), 0);
+	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	cr.n_job_ids = 1;
+	cr.job_ids = &id;
+	m.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
+	m.cancel = &cr;
+	log_level_set("error");	/* the lost write is logged */
+	frame(c, &m);
+	log_level_set("warn");
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_CANCEL_REPLY);
+	r = last(f)->cancel_reply;
+	assert_int_equal(r->n_results, 1);
+	assert_false(r->results[0]->ok);
+	assert_non_null(strstr(r->results[0]->message, "the cancel was not saved"));
+	assert_int_equal(committed_state(f, id), 2);	/* still RUNNING on disk */
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +540,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -340,6 +340,34 @@ static void test_batched_unknown_job(void **state)
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM events WHERE job_id IS NULL"), 1);
 }
 
+/* A batched write that never reached a transaction (the database was
+ * locked by another process past the busy timeout) is lost: it is counted
+ * by store_write_failures, while what came after it commits. */
+static void test_batch_error_reported(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("locked");
+	char sql[128];
+	sqlite3 *other;
+	int err = 0;
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_write_failures(f->s, NULL), 0);
+	assert_true(store_job_state(f->s, j.id, STORE_RUNNING, 5.0) < 0);	/* busy */
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	assert_int_equal(store_event(f->s, 6.0, j.id, "note", "after the lock"), 0);
+	assert_int_equal(store_flush(f->s), 0);	/* what came after commits */
+	assert_int_equal(store_write_failures(f->s, &err), 1);
+	assert_true(err < 0);
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %llu", (unsigned long long)j.id);
+	assert_int_equal(peek_int(f->path, sql), STORE_QUEUED);	/* the lost write */
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM events"), 1);
+}
+
 struct load_seen {
 	int n;
 	uint64_t ids[16];
@@ -654,6 +682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_job_add_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_keeps_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batched_unknown_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),

@@ -4,6 +4,9 @@
  * __syncthreads and warp shuffles are barriers among the block's live
  * fibers. Memory is host memory, streams are synchronous,
  * cuBLAS is plain column-major loops, NCCL handles one rank. */
+/* Fibers are switched with _longjmp between stacks, which glibc's fortified
+ * longjmp refuses ("longjmp causes uninitialized stack frame"). */
+#undef _FORTIFY_SOURCE
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
 #include "nccl.h"
