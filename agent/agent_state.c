@@ -216,9 +216,23 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s, const 
 		 s->pid > 0 && (kill(s->pid, 0) == 0 || errno == EPERM) ? "yes" : "no");
 }
 
+/* A task state file the agent will not adopt: renamed to PATH.ignored (kept
+ * for the operator, no longer a .task), so it is reported once, not at
+ * every start. */
+static void agent_state_set_aside(const char *path, const char *why)
+{
+	char aside[AGENT_PATH_MAX + 320];
+
+	snprintf(aside, sizeof(aside), "%s.ignored", path);
+	if (rename(path, aside) == 0)
+		log_warn("agent ignores task state %s (%s); moved to %s", path, why, aside);
+	else
+		log_warn("agent ignores task state %s (%s)", path, why);
+}
+
 void agent_state_adopt_all(struct agent *a)
 {
-	char dir[AGENT_PATH_MAX + 8], path[AGENT_PATH_MAX + 300], want[80];
+	char dir[AGENT_PATH_MAX + 8], path[AGENT_PATH_MAX + 300], want[80], why[120];
 	struct agent_saved s;
 	struct dirent *e;
 	DIR *d;
@@ -234,7 +248,7 @@ void agent_state_adopt_all(struct agent *a)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (agent_saved_read(path, &s) < 0) {
-			log_warn("agent ignores unreadable task state %s", path);
+			agent_state_set_aside(path, "it is unreadable");
 			continue;
 		}
 		/* the agent names each file after its task; a file under another
@@ -243,7 +257,8 @@ void agent_state_adopt_all(struct agent *a)
 		snprintf(want, sizeof(want), "%llu.%llu.%u.task", (unsigned long long)s.job,
 			 (unsigned long long)s.lease, s.rank);
 		if (strcmp(e->d_name, want) != 0) {
-			log_warn("agent ignores task state %s: it describes task %s", path, want);
+			snprintf(why, sizeof(why), "it describes task %s", want);
+			agent_state_set_aside(path, why);
 			continue;
 		}
 		agent_adopt_one(a, &s, path);

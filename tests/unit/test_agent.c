@@ -1207,6 +1207,13 @@ static void test_adopt_damaged_state(void **state)
 	assert_int_equal(exits, 1);
 	assert_null(fake_exit(f, 23, 1, 0));
 	assert_null(fake_exit(f, 24, 1, 0));
+	/* the files not adopted are set aside once, kept for the operator */
+	snprintf(path, sizeof(path), "%s/copy.task.ignored", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/24.1.1.task.ignored", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/24.1.1.task", dir);
+	assert_int_equal(access(path, F_OK), -1);
 	fake_free(f);
 }
 
