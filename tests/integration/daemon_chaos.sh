@@ -23,24 +23,6 @@ steps=${HARE_CHAOS_STEPS:-60}
 RANDOM=$seed
 echo "chaos: seed $seed, $steps steps (HARE_CHAOS_SEED, HARE_CHAOS_STEPS)"
 
-write_conf() {
-	cat >"$tmp/hared.conf" <<EOF
-[daemon]
-agent_listen = 127.0.0.1:$1
-client_socket = $tmp/hared.sock
-state_dir = $tmp/state
-cluster_key_file = $tmp/key
-profiles = $src/workloads/profiles
-time_scale = 1000
-replan_debounce_ms = 20
-reconnect_grace_s = 3
-heartbeat_timeout_s = 5
-max_retries = 1000
-port_file = $tmp/ports
-log_level = info
-EOF
-}
-
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
 
 nodes_up() {
@@ -49,10 +31,11 @@ import json, sys
 print(sum(n["up"] for n in json.load(sys.stdin)["nodes"]))')" = 3 ]
 }
 
-write_conf 0
+conf=(reconnect_grace_s=3 heartbeat_timeout_s=5 max_retries=1000 log_level=info)
+write_conf 0 "${conf[@]}"
 start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
-write_conf "$port"	# restarts come back on the same port
+write_conf "$port" "${conf[@]}"	# restarts come back on the same port
 gpus_of=([1]=V100:2 [2]=V100:2 [3]=T4:2)
 for k in 1 2 3; do start_agent "$k" "${gpus_of[$k]}" --log-level info; done
 wait_for 10 "3 agents" nodes_up || exit 1

@@ -11,23 +11,6 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-write_conf() {
-	cat >"$tmp/hared.conf" <<EOF
-[daemon]
-agent_listen = 127.0.0.1:$1
-client_socket = $tmp/hared.sock
-state_dir = $tmp/state
-cluster_key_file = $tmp/key
-profiles = $src/workloads/profiles
-time_scale = 1000
-replan_debounce_ms = 20
-reconnect_grace_s = 4
-heartbeat_timeout_s = 10
-port_file = $tmp/ports
-log_level = debug
-EOF
-}
-
 # queue_json: every job, as JSON.
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
 
@@ -56,10 +39,11 @@ submit() {
 	echo "$id"
 }
 
-write_conf 0
+conf=(reconnect_grace_s=4 heartbeat_timeout_s=10 log_level=debug)
+write_conf 0 "${conf[@]}"
 start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
-write_conf "$port"	# a restart must come back on the same port
+write_conf "$port" "${conf[@]}"	# a restart must come back on the same port
 i=0
 for gpus in V100:4 V100:4 T4:4 T4:4; do
 	i=$((i + 1))

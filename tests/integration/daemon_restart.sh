@@ -14,23 +14,6 @@ it_setup "$@"
 grace=8
 wait_poll_s=0.1
 
-write_conf() {
-	cat >"$tmp/hared.conf" <<EOF
-[daemon]
-agent_listen = 127.0.0.1:$1
-client_socket = $tmp/hared.sock
-state_dir = $tmp/state
-cluster_key_file = $tmp/key
-profiles = $src/workloads/profiles
-time_scale = 1000
-replan_debounce_ms = 20
-reconnect_grace_s = $grace
-heartbeat_timeout_s = 10
-port_file = $tmp/ports
-log_level = debug
-EOF
-}
-
 # info JOB: "STATE ROUNDS_DONE RESTARTS PLACEMENT", the placement as sorted
 # node/index/type*tasks words, in one request (read st rd rs pl <<<...).
 info() {
@@ -55,10 +38,11 @@ progress_beyond() {
 log_after() { tail -n +"$(($1 + 1))" "$tmp/hared.log"; }
 log_has() { log_after "$1" | grep -qE "$2"; }
 
-write_conf 0
+conf=(reconnect_grace_s="$grace" heartbeat_timeout_s=10 log_level=debug)
+write_conf 0 "${conf[@]}"
 start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
-write_conf "$port"	# the restarted daemon comes back on the same port
+write_conf "$port" "${conf[@]}"	# the restarted daemon comes back on the same port
 start_agent 1 V100:2
 start_agent 2 V100:2
 start_agent 3 T4:2

@@ -108,3 +108,25 @@ start_agent() {
 		--work-dir="$tmp/w$1" --worker "$worker" "${@:3}" >>"$tmp/agent$1.log" 2>&1 &
 	apid[$1]=$!
 }
+
+# write_conf PORT [KEY=VALUE...]: $tmp/hared.conf for an emulated cluster at
+# time_scale 1000, agents on 127.0.0.1:PORT (0: any; the bound port goes
+# to $tmp/ports), then each KEY = VALUE given (later keys override).
+write_conf() {
+	local kv
+	{
+		cat <<EOF
+[daemon]
+agent_listen = 127.0.0.1:$1
+client_socket = $tmp/hared.sock
+state_dir = $tmp/state
+cluster_key_file = $tmp/key
+profiles = $src/workloads/profiles
+time_scale = 1000
+replan_debounce_ms = 20
+port_file = $tmp/ports
+EOF
+		shift
+		for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
+	} >"$tmp/hared.conf"
+}
