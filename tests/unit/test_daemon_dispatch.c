@@ -457,31 +457,47 @@ static void test_start_committed(void **state)
 	conn_fake_free(c);
 }
 
-/* A cancel is committed before its reply, as a submission is: hared
- * killed right after "cancelled" must not run the job again. */
-static void test_cancel_durable(void **state)
+/* A client session and a registered 4-GPU agent, with one 2-task job
+ * submitted and started; its id in *id. */
+static void one_running_job(struct fx *f, struct conn **c, struct conn **a, uint64_t *id)
 {
-	struct fx *f = *state;
-	struct conn *c = client(f), *a = agent(f, "n1");
+	*c = client(f);
+	*a = agent(f, "n1");
+	agent_register(*a, 4);
+	submit(f, *c, 2);
+	plan_now(f);
+	*id = queue(f, *c)->jobs[0]->job_id;
+}
+
+/* Cancel ids on c; the reply. */
+static const Hare__CancelReply *cancel(struct fx *f, struct conn *c, uint64_t *ids, size_t n)
+{
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__CancelRequest cr = HARE__CANCEL_REQUEST__INIT;
-	const Hare__CancelReply *r;
-	uint64_t ids[2];
 
-	agent_register(a, 4);
-	submit(f, c, 2);
-	plan_now(f);
-	ids[0] = queue(f, c)->jobs[0]->job_id;
-	assert_int_equal(committed_state(f, ids[0]), 2);	/* RUNNING: the start commit */
-	ids[1] = ids[0] + 100;
-	cr.n_job_ids = 2;
+	cr.n_job_ids = n;
 	cr.job_ids = ids;
 	m.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
 	m.cancel = &cr;
 	frame(c, &m);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_CANCEL_REPLY);
-	r = last(f)->cancel_reply;
-	assert_int_equal(r->n_results, 2);
+	assert_int_equal(last(f)->cancel_reply->n_results, n);
+	return last(f)->cancel_reply;
+}
+
+/* A cancel is committed before its reply, as a submission is: hared
+ * killed right after "cancelled" must not run the job again. */
+static void test_cancel_durable(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c, *a;
+	const Hare__CancelReply *r;
+	uint64_t ids[2];
+
+	one_running_job(f, &c, &a, &ids[0]);
+	assert_int_equal(committed_state(f, ids[0]), 2);	/* RUNNING: the start commit */
+	ids[1] = ids[0] + 100;
+	r = cancel(f, c, ids, 2);
 	assert_true(r->results[0]->ok);
 	assert_false(r->results[1]->ok);
 	assert_string_equal(r->results[1]->message, "no job 101");
@@ -496,34 +512,22 @@ static void test_cancel_durable(void **state)
 static void test_cancel_not_saved(void **state)
 {
 	struct fx *f = *state;
-	struct conn *c = client(f), *a = agent(f, "n1");
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__CancelRequest cr = HARE__CANCEL_REQUEST__INIT;
+	struct conn *c, *a;
 	const Hare__CancelReply *r;
 	char path[128];
 	uint64_t id;
 	sqlite3 *other;
 
-	agent_register(a, 4);
-	submit(f, c, 2);
-	plan_now(f);
-	id = queue(f, c)->jobs[0]->job_id;
+	one_running_job(f, &c, &a, &id);
 	assert_int_equal(store_flush(f->d.store), 0);
 	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	cr.n_job_ids = 1;
-	cr.job_ids = &id;
-	m.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
-	m.cancel = &cr;
 	log_level_set("error");	/* the lost write is logged */
-	frame(c, &m);
+	r = cancel(f, c, &id, 1);
 	log_level_set("warn");
 	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(other);
-	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_CANCEL_REPLY);
-	r = last(f)->cancel_reply;
-	assert_int_equal(r->n_results, 1);
 	assert_false(r->results[0]->ok);
 	assert_non_null(strstr(r->results[0]->message, "the cancel was not saved"));
 	assert_int_equal(committed_state(f, id), 2);	/* still RUNNING on disk */
