@@ -231,8 +231,6 @@ int agent_task_pipe_attach(struct agent_task *t, int fd);
 /* Close callback of a task's handles (data = the task). */
 void agent_task_on_handle_closed(uv_handle_t *h);
 struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);
-/* The task (in any phase) of job, lease and rank, or NULL. */
-struct agent_task *agent_task_find(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);
 void agent_task_end(struct agent_task *t);
 
 #endif

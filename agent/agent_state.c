@@ -166,20 +166,14 @@ static bool agent_status_known(int status)
 
 /* Take over one task a previous agent left: its outcome if it ended, else
  * its report pipe (EOF there means the worker is gone). */
-static void agent_adopt_one(struct agent *a, const struct agent_saved *s, const char *path)
+static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 {
 	struct agent_task *t;
 	char fifo[AGENT_FILE_MAX];
 	int fd;
 
-	/* the agent writes one file per task under the task's own name; a copy
-	 * under another name would make a second task with the same ids, whose
-	 * exit hared would hear twice */
-	if (agent_task_find(a, s->job, s->lease, s->rank)) {
-		log_warn("agent ignores task state %s: job=%llu lease=%llu rank=%u adopted already",
-			 path, (unsigned long long)s->job, (unsigned long long)s->lease, s->rank);
-		return;
-	}
+	/* one task per (job, lease, rank): agent_state_adopt_all adopts only
+	 * the file named for its task, and names are unique */
 	t = agent_task_alloc(a, s->job, s->lease, s->rank);
 	if (!t)
 		return;
@@ -252,8 +246,10 @@ void agent_state_adopt_all(struct agent *a)
 			continue;
 		}
 		/* the agent names each file after its task; a file under another
-		 * name (a copy, a damaged one) is not ours to adopt, and would
-		 * outlive the task, as only the task's own name is removed */
+		 * name (a copy, a damaged one) is not ours to adopt: it would make
+		 * a second task with the same ids, whose exit hared would hear
+		 * twice, and would outlive the task, as only its own name is
+		 * removed */
 		snprintf(want, sizeof(want), "%llu.%llu.%u.task", (unsigned long long)s.job,
 			 (unsigned long long)s.lease, s.rank);
 		if (strcmp(e->d_name, want) != 0) {
@@ -261,7 +257,7 @@ void agent_state_adopt_all(struct agent *a)
 			agent_state_set_aside(path, why);
 			continue;
 		}
-		agent_adopt_one(a, &s, path);
+		agent_adopt_one(a, &s);
 	}
 	closedir(d);
 }

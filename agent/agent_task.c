@@ -41,7 +41,8 @@ struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t leas
 	return t;
 }
 
-struct agent_task *agent_task_find(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank)
+static struct agent_task *agent_task_find(struct agent *a, uint64_t job, uint64_t lease,
+					  uint32_t rank)
 {
 	for (struct agent_task *t = a->tasks; t; t = t->next) {
 		if (t->job_id == job && t->lease_id == lease && t->rank == rank)

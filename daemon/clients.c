@@ -543,10 +543,8 @@ static void cancel_one(struct hared *d, struct conn *c, uint64_t id, Hare__Cance
 static void clients_cancel_commit(struct hared *d, Hare__CancelResult *res, size_t n,
 				  uint64_t failures_before)
 {
-	int rc = store_flush(d->store), lost;
+	int rc = store_flush_since(d->store, failures_before);
 
-	if (rc == 0 && store_write_failures(d->store, &lost) != failures_before)
-		rc = lost;	/* a cancel's write failed before the commit */
 	if (rc == 0)
 		return;
 	log_error("cannot store %zu cancel(s): %s; those jobs may run again after a restart",

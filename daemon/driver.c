@@ -615,15 +615,13 @@ int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_ran
 
 void driver_starts_send(struct driver *d)
 {
-	int rc, lost = 0;
+	int rc;
 
 	if (!d->starts_unsent)
 		return;
 	d->starts_unsent = false;
 	/* one commit for every lease started since the last call */
-	rc = d->st ? store_flush(d->st) : 0;
-	if (rc == 0 && d->st && store_write_failures(d->st, &lost) != d->starts_failures)
-		rc = lost;
+	rc = d->st ? store_flush_since(d->st, d->starts_failures) : 0;
 	if (rc < 0)
 		log_error("cannot store lease starts: %s; starting them anyway (after a daemon "
 			  "crash their jobs would start again)", err_str(rc));

@@ -659,6 +659,15 @@ int store_flush(struct store *s)
 	return err;
 }
 
+int store_flush_since(struct store *s, uint64_t failures_before)
+{
+	int rc = store_flush(s), lost;
+
+	if (rc == 0 && store_write_failures(s, &lost) != failures_before)
+		rc = lost;
+	return rc;
+}
+
 uint64_t store_write_failures(const struct store *s, int *last_error)
 {
 	if (last_error)

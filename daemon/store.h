@@ -97,6 +97,11 @@ int store_flush(struct store *s);
  * from before them. */
 uint64_t store_write_failures(const struct store *s, int *last_error);
 
+/* store_flush for a caller about to acknowledge writes it made after
+ * taking failures_before = store_write_failures(s, NULL): 0 only when they
+ * are all committed, else the commit's or a lost write's error. */
+int store_flush_since(struct store *s, uint64_t failures_before);
+
 /* Load the jobs not in a final state (QUEUED or RUNNING), or every job with
  * include_final, in id order (for a restart): calls cb for each; a non-zero
  * return stops and is returned. */

@@ -54,8 +54,8 @@ static struct {
 	bool ready;
 	uv_loop_t loop;
 	struct agent_config cfg;
-	char dir[64];
-	char tasks[128];
+	char dir[160];
+	char tasks[176];
 	uint8_t mode;
 	struct agent *agent;
 	bool closed;
@@ -134,7 +134,8 @@ static void fz_init(void)
 	log_level_set(getenv("FZ_LOG") ? getenv("FZ_LOG") : "error");
 	signal(SIGPIPE, SIG_IGN);
 	fz_check(uv_loop_init(&fz.loop) == 0);
-	snprintf(fz.dir, sizeof(fz.dir), "/tmp/hare-fuzz-agentmsg-XXXXXX");
+	snprintf(fz.dir, sizeof(fz.dir), "%s/hare-fuzz-agentmsg-XXXXXX",
+		 getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp");
 	fz_check(mkdtemp(fz.dir) != NULL);
 	snprintf(fz.tasks, sizeof(fz.tasks), "%s/tasks", fz.dir);
 	agent_config_defaults(&fz.cfg);

@@ -23,8 +23,6 @@ steps=${HARE_CHAOS_STEPS:-60}
 RANDOM=$seed
 echo "chaos: seed $seed, $steps steps (HARE_CHAOS_SEED, HARE_CHAOS_STEPS)"
 
-queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
-
 nodes_up() {
 	[ "$("$harectl" nodes -o json 2>/dev/null | "$py" -c '
 import json, sys

@@ -11,9 +11,6 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-# queue_json: every job, as JSON.
-queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
-
 # jq-like access with python: field JOB KEY (empty if missing).
 field() {
 	queue_json | "$py" -c '

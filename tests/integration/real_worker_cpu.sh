@@ -17,31 +17,11 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-cat >"$tmp/hared.conf" <<EOF
-[daemon]
-agent_listen = 127.0.0.1:0
-client_socket = $tmp/hared.sock
-state_dir = $tmp/state
-cluster_key_file = $tmp/key
-profiles = $src/workloads/profiles
-replan_debounce_ms = 20
-max_retries = 1
-port_file = $tmp/ports
-log_level = debug
-EOF
-"$hared" --config "$tmp/hared.conf" >"$tmp/hared.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/ports" ] && break; sleep 0.05; done
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports" 2>/dev/null)
-[ -n "$port" ] || { tail -20 "$tmp/hared.log"; echo "FAIL: hared did not start"; exit 1; }
-for i in 1 2; do
-	mkdir -p "$tmp/w$i"
-	"$agent" --daemon "127.0.0.1:$port" --node "node$i" --gpus V100:1 --key-file "$tmp/key" \
-		--work-dir="$tmp/w$i" --worker "$worker" --worker-engine cpu >"$tmp/agent$i.log" 2>&1 &
-	pids+=($!)
-done
-
-queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
+# real workers: profile seconds are wall seconds
+write_conf 0 time_scale=1 max_retries=1 log_level=debug
+start_hared
+port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
+for i in 1 2; do start_agent "$i" V100:1 --worker-engine cpu; done
 
 nodes_up() {
 	"$harectl" nodes -o json 2>/dev/null | "$py" -c '

@@ -130,3 +130,6 @@ EOF
 		for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
 	} >"$tmp/hared.conf"
 }
+
+# queue_json: every job, as JSON.
+queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
