@@ -31,6 +31,7 @@ struct profile_entry {
 	double sync_s[SCHED_SYNC_POINTS][2];
 	uint32_t line[SCHED_SYNC_POINTS][2];
 	uint32_t first_line;
+	bool measured;		/* its rows come from the measured file */
 };
 
 struct profile_model {
@@ -50,6 +51,8 @@ struct profile {
 	struct profile_model models[PROFILE_MAX_MODELS];
 	char types[PROFILE_MAX_TYPES][SCHED_TYPE_NAME];
 	struct profile_entry *entries;	/* nmodels * PROFILE_MAX_TYPES */
+	uint32_t nshipped;		/* types [0, nshipped) are throughput.csv's */
+	uint32_t measured_skipped;	/* measured rows of a type throughput.csv has */
 };
 
 /* A CSV file being read: simple comma rows, no quoting. */
@@ -529,8 +532,10 @@ static int profile_row_store(struct profile *p, const struct csv *c, const struc
 	return 0;
 }
 
-static int profile_throughput_read(struct profile *p, const char *path, char *errbuf,
-				   size_t errlen)
+/* Rows of throughput.csv, or of the measured file (measured): those add
+ * GPU types only, so their rows for a type throughput.csv has are skipped. */
+static int profile_throughput_read(struct profile *p, const char *path, bool measured,
+				   char *errbuf, size_t errlen)
 {
 	struct csv_col cols[] = {
 		[TC_MODEL] = { "model", true, -1 },
@@ -545,6 +550,16 @@ static int profile_throughput_read(struct profile *p, const char *path, char *er
 	struct csv c;
 	int rc = csv_open(&c, path, errbuf, errlen);
 
+	if (rc == -ENOENT && measured) {
+		if (errbuf && errlen)
+			errbuf[0] = '\0';
+		return 0;	/* nothing measured yet */
+	}
+	if (rc == -ENOENT && measured) {
+		if (errbuf && errlen)
+			errbuf[0] = '\0';
+		return 0;	/* nothing measured yet */
+	}
 	if (rc)
 		return rc;
 	rc = csv_header(&c, cols, errbuf, errlen);
@@ -552,10 +567,16 @@ static int profile_throughput_read(struct profile *p, const char *path, char *er
 		struct profile_row r;
 
 		rc = profile_row_keys(p, &c, cols, &r, errbuf, errlen);
+		if (rc == 0 && measured && r.type < p->nshipped) {
+			p->measured_skipped++;
+			continue;
+		}
 		if (rc == 0)
 			rc = profile_row_times(&c, cols, &r, errbuf, errlen);
 		if (rc == 0)
 			rc = profile_row_store(p, &c, &r, errbuf, errlen);
+		if (rc == 0)
+			profile_entry_at(p, r.model, r.type)->measured = measured;
 	}
 	csv_close(&c);
 	return rc;
@@ -564,8 +585,8 @@ static int profile_throughput_read(struct profile *p, const char *path, char *er
 /* ------------------------------------------------------------ validation -- */
 
 /* Every (model, type) with a row must have all 2 x SCHED_SYNC_POINTS rows. */
-static int profile_holes_check(const struct profile *p, const char *path, char *errbuf,
-			       size_t errlen)
+static int profile_holes_check(const struct profile *p, const char *path, const char *measured,
+			       char *errbuf, size_t errlen)
 {
 	for (uint32_t m = 0; m < p->nmodels; m++) {
 		for (uint32_t t = 0; t < p->ntypes; t++) {
@@ -576,7 +597,9 @@ static int profile_holes_check(const struct profile *p, const char *path, char *
 			for (uint32_t i = 0; i < SCHED_SYNC_POINTS; i++)
 				for (int pl = 0; pl < 2; pl++)
 					if (e->line[i][pl] == 0)
-						return profile_err(errbuf, errlen, path, e->first_line,
+						return profile_err(errbuf, errlen,
+								   e->measured ? measured : path,
+								   e->first_line,
 								   "hole: model %s on %s has no row for %u workers %s",
 								   p->models[m].name, p->types[t], 1u << i,
 								   pl == SCHED_SPREAD ? "spread" : "consolidated");
@@ -616,7 +639,8 @@ static int profile_path(char *buf, size_t len, const char *dir, const char *file
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int profile_read_all(struct profile *p, const char *dir, char *errbuf, size_t errlen)
+static int profile_read_all(struct profile *p, const char *dir, const char *measured,
+			    char *errbuf, size_t errlen)
 {
 	char models[PATH_MAX], thr[PATH_MAX];
 	int rc;
@@ -633,15 +657,24 @@ static int profile_read_all(struct profile *p, const char *dir, char *errbuf, si
 	p->entries = calloc((size_t)p->nmodels * PROFILE_MAX_TYPES, sizeof(*p->entries));
 	if (!p->entries)
 		return -ENOMEM;
-	rc = profile_throughput_read(p, thr, errbuf, errlen);
+	rc = profile_throughput_read(p, thr, false, errbuf, errlen);
+	p->nshipped = p->ntypes;
+	if (rc == 0 && measured)
+		rc = profile_throughput_read(p, measured, true, errbuf, errlen);
 	if (rc == 0)
-		rc = profile_holes_check(p, thr, errbuf, errlen);
+		rc = profile_holes_check(p, thr, measured, errbuf, errlen);
 	if (rc == 0)
 		rc = profile_models_check(p, models, errbuf, errlen);
 	return rc;
 }
 
 int profile_load(const char *dir, struct profile **out, char *errbuf, size_t errlen)
+{
+	return profile_load_measured(dir, NULL, out, errbuf, errlen);
+}
+
+int profile_load_measured(const char *dir, const char *measured, struct profile **out,
+			  char *errbuf, size_t errlen)
 {
 	struct profile *p;
 	int rc;
@@ -654,7 +687,7 @@ int profile_load(const char *dir, struct profile **out, char *errbuf, size_t err
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	rc = profile_read_all(p, dir, errbuf, errlen);
+	rc = profile_read_all(p, dir, measured, errbuf, errlen);
 	if (rc) {
 		profile_free(p);
 		return rc;
@@ -669,6 +702,16 @@ void profile_free(struct profile *p)
 		return;
 	free(p->entries);
 	free(p);
+}
+
+uint32_t profile_measured_skipped(const struct profile *p)
+{
+	return p->measured_skipped;
+}
+
+bool profile_gpu_type_measured(const struct profile *p, uint32_t type)
+{
+	return type < p->ntypes && type >= p->nshipped;
 }
 
 uint32_t profile_model_count(const struct profile *p)

@@ -5,6 +5,7 @@
 #ifndef HARE_PROFILE_H
 #define HARE_PROFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,19 @@ struct profile;
  * workers) entry or a non-positive time. The caller frees *out.
  */
 int profile_load(const char *dir, struct profile **out, char *errbuf, size_t errlen);
+
+/*
+ * profile_load, then the rows of measured (a throughput.csv-format file of
+ * GPU types measured on the cluster; NULL or a missing file: none) with the
+ * same checks. Measured rows add GPU types only: their rows for a type
+ * throughput.csv has are skipped (profile_measured_skipped counts them), and
+ * measured types come after the shipped ones, in the file's order.
+ */
+int profile_load_measured(const char *dir, const char *measured, struct profile **out,
+			  char *errbuf, size_t errlen);
+uint32_t profile_measured_skipped(const struct profile *p);
+/* Whether type came from the measured file. */
+bool profile_gpu_type_measured(const struct profile *p, uint32_t type);
 void profile_free(struct profile *p);
 
 uint32_t profile_model_count(const struct profile *p);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -318,6 +319,77 @@ static void test_format_tolerance(void **state)
 	profile_free(p);
 }
 
+/* The 16 rows of model on type in throughput.csv format, compute c. */
+static void measured_rows(char *buf, size_t len, const char *model, const char *type, double c)
+{
+	size_t off = strlen(buf);
+
+	for (int i = 0; i < SCHED_SYNC_POINTS; i++)
+		off += (size_t)snprintf(buf + off, len - off,
+					"%s,%s,%d,consolidated,%g,%g,measured/nccl\n%s,%s,%d,spread,%g,%g,measured/nccl\n",
+					model, type, 1 << i, c, i ? 0.001 * i : 0.0, model, type, 1 << i, c,
+					i ? 0.002 * i : 0.0);
+}
+
+/* A measured file adds its GPU types after the shipped ones; its rows for a
+ * shipped type are skipped; no file is no change; a hole names the file. */
+static void test_measured_types(void **state)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir;
+	char dir[256], path[320], err[512];
+	static char rows[16384];
+	struct profile *p = NULL;
+	uint32_t shipped;
+	int h;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/hare-measured-XXXXXX", tmp);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/measured.csv", dir);
+
+	/* missing: the shipped table alone */
+	assert_int_equal(profile_load_measured(SHIPPED, path, &p, err, sizeof(err)), 0);
+	shipped = profile_gpu_type_count(p);
+	assert_false(profile_gpu_type_measured(p, shipped - 1));
+	profile_free(p);
+
+	snprintf(rows, sizeof(rows), "# H100 measured on node n1\nmodel,gpu_type,workers,placement,compute_s,sync_s,source\n");
+	measured_rows(rows, sizeof(rows), "resnet18", "H100", 0.02);
+	measured_rows(rows, sizeof(rows), "lm", "H100", 0.01);
+	measured_rows(rows, sizeof(rows), "resnet18", "V100", 7);	/* shipped type: skipped */
+	write_file(dir, "measured.csv", rows);
+	assert_int_equal(profile_load_measured(SHIPPED, path, &p, err, sizeof(err)), 0);
+	assert_int_equal(profile_gpu_type_count(p), shipped + 1);
+	h = profile_gpu_type_find(p, "h100");
+	assert_int_equal(h, (int)shipped);
+	assert_true(profile_gpu_type_measured(p, (uint32_t)h));
+	assert_int_equal(profile_measured_skipped(p), 2 * SCHED_SYNC_POINTS);
+	assert_true(compute_of(p, "resnet18", "H100") == 0.02);
+	assert_true(compute_of(p, "lm", "H100") == 0.01);
+	assert_true(compute_of(p, "resnet18", "V100") != 7);
+	assert_true(compute_of(p, "transformer", "H100") == 0);	/* not measured: not run there */
+	profile_free(p);
+
+	/* a hole in the measured rows names the measured file */
+	snprintf(rows, sizeof(rows), "model,gpu_type,workers,placement,compute_s,sync_s,source\n");
+	measured_rows(rows, sizeof(rows), "lm", "A100", 0.01);
+	*strstr(rows, "lm,A100,128,spread") = '\0';
+	write_file(dir, "measured.csv", rows);
+	p = (struct profile *)&p;
+	assert_int_equal(profile_load_measured(SHIPPED, path, &p, err, sizeof(err)), ERR_BAD_PROFILE);
+	assert_null(p);
+	assert_non_null(strstr(err, "measured.csv:2: "));
+	assert_non_null(strstr(err, "128 workers spread"));
+
+	/* a directory in its place is an error, not "nothing measured" */
+	remove_file(dir, "measured.csv");
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_true(profile_load_measured(SHIPPED, path, &p, err, sizeof(err)) != 0);
+	assert_null(p);
+	rmdir(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +403,7 @@ int main(void)
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(test_bad_tables),
 		cmocka_unit_test(test_format_tolerance),
+		cmocka_unit_test(test_measured_types),
 	};
 	int failed = cmocka_run_group_tests_name("shipped", tests, shipped_setup, shipped_teardown);
 
