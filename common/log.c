@@ -48,6 +48,11 @@ void log_write(int level, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	/* one record per line: text from peers (node names, workers' messages)
+	 * cannot start a forged line or move the cursor */
+	for (char *s = line; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
 	if (log_prefix)
 		fprintf(stderr, "<%d>%s\n", level, line);
 	else

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "hared.h"
 #include "log.h"
+#include "measure.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -111,8 +112,11 @@ static void conn_ended(struct conn *c)
 	 * the store, to be adopted by the next daemon. */
 	if (c->agent_id && c->agent_id < d->agent_conn_cap && d->agent_conn[c->agent_id] == c->id) {
 		d->agent_conn[c->agent_id] = 0;
-		if (!d->stopping)
+		if (!d->stopping) {
 			driver_agent_detach(d->drv, c->agent_id);
+			if (d->measure)
+				measure_on_detach(d->measure, c->agent_id);
+		}
 	}
 	log_debug("conn=%" PRIu64 " peer=%s closed", c->id, c->peer);
 	wire_reader_destroy(&c->rd);

@@ -12,6 +12,7 @@
 #include "frame.h"
 #include "hared.h"
 #include "log.h"
+#include "measure.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -34,6 +35,7 @@ static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
 	case HARE__TO_DAEMON__MSG_CANCEL: return "CancelRequest";
 	case HARE__TO_DAEMON__MSG_NODES: return "NodesRequest";
 	case HARE__TO_DAEMON__MSG_DRAIN: return "DrainRequest";
+	case HARE__TO_DAEMON__MSG_PROFILE_RESULT: return "ProfileResult";
 	default: return "unknown message";
 	}
 }
@@ -63,6 +65,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_ROUND_REPORT:
 	case HARE__TO_DAEMON__MSG_TASK_EXIT:
 	case HARE__TO_DAEMON__MSG_RENDEZVOUS:
+	case HARE__TO_DAEMON__MSG_PROFILE_RESULT:
 		return s == CONN_READY;
 	case HARE__TO_DAEMON__MSG_SUBMIT:
 	case HARE__TO_DAEMON__MSG_QUEUE:
@@ -179,6 +182,8 @@ static void dispatch_register(struct conn *c, const Hare__Register *r)
 		return;
 	}
 	c->state = CONN_READY;
+	if (c->d->measure)
+		measure_on_register(c->d->measure, c->agent_id, r);
 }
 
 /* Messages of an established session. */
@@ -198,6 +203,10 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		break;
 	case HARE__TO_DAEMON__MSG_RENDEZVOUS:
 		driver_rendezvous(drv, c->agent_id, m->rendezvous);
+		break;
+	case HARE__TO_DAEMON__MSG_PROFILE_RESULT:
+		if (c->d->measure)
+			measure_on_result(c->d->measure, c->agent_id, m->profile_result);
 		break;
 	case HARE__TO_DAEMON__MSG_SUBMIT:
 		clients_submit(c, m->submit);

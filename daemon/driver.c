@@ -62,6 +62,101 @@ static int drv_tables_init(struct driver *d)
 	return 0;
 }
 
+/* The learned ratios re-laid for nt types (new types start at 1). */
+static int drv_tables_widen(struct driver *d, uint32_t nt)
+{
+	size_t n = (size_t)(d->nmodels ? d->nmodels : 1) * nt;
+	double *ratio = malloc(n * sizeof(double)), *rounds = calloc(n, sizeof(double));
+	bool *dirty = calloc(n, sizeof(bool));
+
+	if (!ratio || !rounds || !dirty) {
+		free(ratio);
+		free(rounds);
+		free(dirty);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ratio[i] = 1.0;
+	for (uint32_t m = 0; m < d->nmodels; m++) {
+		for (uint32_t t = 0; t < d->ntypes; t++) {
+			size_t from = (size_t)m * d->ntypes + t, to = (size_t)m * nt + t;
+
+			ratio[to] = d->ratio[from];
+			rounds[to] = d->ratio_rounds[from];
+			dirty[to] = d->ratio_dirty[from];
+		}
+	}
+	free(d->ratio);
+	free(d->ratio_rounds);
+	free(d->ratio_dirty);
+	d->ratio = ratio;
+	d->ratio_rounds = rounds;
+	d->ratio_dirty = dirty;
+	return 0;
+}
+
+int driver_profile_set(struct driver *d, const struct profile *prof, char *errbuf, size_t errlen)
+{
+	uint32_t nt = profile_gpu_type_count(prof), old = d->ntypes;
+	int rc;
+
+	if (nt > SCHED_MAX_TYPES) {
+		snprintf(errbuf, errlen, "more than %d GPU types", SCHED_MAX_TYPES);
+		return -E2BIG;
+	}
+	if (profile_model_count(prof) != d->nmodels || nt < old) {
+		snprintf(errbuf, errlen, "the profile's models or GPU types changed on disk");
+		return -EINVAL;
+	}
+	for (uint32_t m = 0; m < d->nmodels; m++)
+		if (strcmp(profile_model_name(prof, m), profile_model_name(d->prof, m)) != 0) {
+			snprintf(errbuf, errlen, "the profile's models changed on disk");
+			return -EINVAL;
+		}
+	for (uint32_t t = 0; t < old; t++)
+		if (strcmp(profile_gpu_type_name(prof, t), d->type_names[t]) != 0) {
+			snprintf(errbuf, errlen, "the profile's GPU types changed on disk");
+			return -EINVAL;
+		}
+	rc = drv_tables_widen(d, nt);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "out of memory");
+		return rc;
+	}
+	d->prof = prof;
+	d->ntypes = nt;
+	for (uint32_t t = old; t < nt; t++)
+		snprintf(d->type_names[t], SCHED_TYPE_NAME, "%s", profile_gpu_type_name(prof, t));
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		struct drv_job *j = d->jobs[i];
+		struct sched_perf perf;
+		uint32_t model;
+		char why[256];
+
+		/* new types only add entries: this cannot fail where it passed */
+		if (driver_perf_fill(prof, &j->rec, &model, &perf, why, sizeof(why)) == 0) {
+			j->perf_prof = perf;
+			driver_job_perf_scale(d, j);
+		}
+	}
+	for (uint32_t k = 0; k < d->nnodes; k++) {
+		struct drv_node *n = &d->nodes[k];
+
+		for (uint32_t g = 0; g < n->ngpus; g++) {
+			int t = n->gpus[g].type < 0 && !n->gpus[g].type_cut ?
+				profile_gpu_type_find(prof, n->gpus[g].type_name) : -1;
+
+			if (t >= 0 && (uint32_t)t >= old) {
+				n->gpus[g].type = t;
+				snprintf(n->gpus[g].type_name, sizeof(n->gpus[g].type_name), "%s",
+					 d->type_names[t]);
+			}
+		}
+	}
+	driver_replan_request(d);
+	return 0;
+}
+
 static void drv_policy_error(const char *name, int rc, char *errbuf, size_t errlen)
 {
 	const char *const *names = sched_policy_names();

@@ -52,6 +52,7 @@ struct drv_gpu {
 	uint32_t index;			/* on the node */
 	int32_t type;			/* profile GPU type index, -1: unknown type (never used) */
 	char type_name[16];		/* as the agent registered it */
+	bool type_cut;			/* ... cut short: no profile type is named so */
 	bool emulated;
 	uint64_t memory_mib;
 	uint64_t job_id;		/* job holding it (or about to), 0: free */
@@ -204,6 +205,15 @@ bool driver_gpu_is_free(const struct drv_gpu *g);
  * profiled for the model), with the reason in errbuf. */
 int driver_perf_fill(const struct profile *prof, const struct store_job *job, uint32_t *model,
 		     struct sched_perf *perf, char *errbuf, size_t errlen);
+
+/*
+ * Use prof from now on: the same models and GPU types as the current
+ * profile, plus new types after them (measured ones). Jobs get times for the
+ * new types, GPUs of those types become plannable, and a re-plan is asked
+ * for. The caller keeps prof alive (and the old one until this returns).
+ * 0, or -E2BIG / -EINVAL / -ENOMEM with the reason in errbuf.
+ */
+int driver_profile_set(struct driver *d, const struct profile *prof, char *errbuf, size_t errlen);
 
 /* Add a newly committed job (QUEUED) and schedule a re-plan. */
 int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, size_t errlen);

@@ -286,8 +286,9 @@ static int drv_gpus_parse(struct driver *d, const Hare__Register *reg, struct dr
 					 .memory_mib = in->has_memory_mib ? in->memory_mib : 0 };
 		snprintf(g[i].type_name, sizeof(g[i].type_name), "%s",
 			 g[i].type >= 0 ? d->type_names[g[i].type] : in->type);
+		g[i].type_cut = strlen(in->type) >= sizeof(g[i].type_name);
 		if (g[i].type < 0)
-			log_warn("GPU %u of type '%s' is not in the profile; it will not be used",
+			log_warn("GPU %u of type '%s' is not in the profile; it is not planned on",
 				 in->index, in->type);
 	}
 	*out = g;

@@ -9,6 +9,7 @@
 #include "driver.h"
 #include "err.h"
 #include "log.h"
+#include "measure.h"
 #include "profile.h"
 
 #include <errno.h>
@@ -61,6 +62,32 @@ static int hared_state_dir(const char *dir, bool create, char *errbuf, size_t er
 	return -errno;
 }
 
+/* The shipped profile and the GPU types measured on this cluster. */
+static int hared_profile_load(const struct hared_config *cfg, struct profile **out, char *errbuf,
+			      size_t errlen)
+{
+	char path[HARED_PATH_LEN + 32];
+	uint32_t measured = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, MEASURE_FILE);
+	rc = profile_load_measured(cfg->profiles, path, out, errbuf, errlen);
+	if (rc < 0) {
+		if (strstr(errbuf, MEASURE_FILE))
+			snprintf(errbuf + strlen(errbuf), errlen - strlen(errbuf),
+				 " (GPU types measured on this cluster: fix or remove the file)");
+		return rc;
+	}
+	for (uint32_t t = 0; t < profile_gpu_type_count(*out); t++)
+		measured += profile_gpu_type_measured(*out, t);
+	if (measured)
+		log_info("profile: %u GPU type(s) measured on this cluster, from %s", measured, path);
+	if (profile_measured_skipped(*out))
+		log_warn("profile: %u rows of %s skipped: %s has their GPU types now",
+			 profile_measured_skipped(*out), path, cfg->profiles);
+	return 0;
+}
+
 int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
 {
 	struct hared *d = calloc(1, sizeof(*d));
@@ -70,9 +97,17 @@ int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
 
 	if (!d)
 		return -ENOMEM;
-	rc = profile_load(cfg->profiles, &prof, errbuf, errlen);
+	rc = hared_profile_load(cfg, &prof, errbuf, errlen);
 	if (rc == 0)
 		rc = hared_secrets_load(d, cfg, errbuf, errlen);
+	if (rc == 0) {
+		struct measure *m = NULL;
+
+		d->cfg = *cfg;
+		d->prof = prof;
+		rc = measure_new(d, &m, errbuf, errlen);
+		measure_free(m);
+	}
 	if (rc == 0) {
 		rc = sched_policy_new(cfg->policy, NULL, &pol);
 		if (rc < 0)
@@ -133,7 +168,7 @@ int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg,
 	log_level_set(cfg->log_level);
 	if (clients_pending_init(d) < 0)
 		return -ENOMEM;
-	rc = profile_load(cfg->profiles, &d->prof, errbuf, errlen);
+	rc = hared_profile_load(cfg, &d->prof, errbuf, errlen);
 	if (rc == 0)
 		rc = hared_secrets_load(d, cfg, errbuf, errlen);
 	if (rc == 0)
@@ -144,7 +179,10 @@ int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg,
 	rc = store_open(path, &d->store, errbuf, errlen);
 	if (rc < 0)
 		return rc;
-	return hared_driver_open(d, errbuf, errlen);
+	rc = hared_driver_open(d, errbuf, errlen);
+	if (rc == 0)
+		rc = measure_new(d, &d->measure, errbuf, errlen);
+	return rc;
 }
 
 void hared_flush(struct hared *d)
@@ -294,6 +332,7 @@ void hared_stop(struct hared *d)
 void hared_destroy(struct hared *d)
 {
 	hared_flush(d);
+	measure_free(d->measure);
 	driver_free(d->drv);
 	store_close(d->store);
 	profile_free(d->prof);
@@ -303,6 +342,7 @@ void hared_destroy(struct hared *d)
 	free(d->paused);
 	memset(d->key, 0, sizeof(d->key));
 	memset(d->token, 0, sizeof(d->token));
+	d->measure = NULL;
 	d->drv = NULL;
 	d->store = NULL;
 	d->prof = NULL;

@@ -17,6 +17,7 @@ struct conn;
 struct driver;
 struct profile;
 struct clients_pending;
+struct measure;
 
 struct hared {
 	uv_loop_t *loop;
@@ -24,6 +25,7 @@ struct hared {
 	struct profile *prof;
 	struct store *store;
 	struct driver *drv;
+	struct measure *measure;	/* GPU types agents measure (measure.h) */
 	uint8_t key[AUTH_SECRET_MAX];
 	size_t keylen;
 	uint8_t token[AUTH_SECRET_MAX];

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum cfg_kind { CFG_STR, CFG_U32, CFG_DOUBLE, CFG_MODE, CFG_LEVEL };
+enum cfg_kind { CFG_STR, CFG_U32, CFG_DOUBLE, CFG_MODE, CFG_LEVEL, CFG_BOOL };
 
 struct cfg_key {
 	const char *name;
@@ -49,6 +49,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "max_frame", CFG_N(CFG_U32, max_frame), 1024, 64u * 1024 * 1024 },
 	{ "flush_ms", CFG_N(CFG_U32, flush_ms), 1, 10000 },
 	{ "max_retries", CFG_N(CFG_U32, max_retries), 0, 1000 },
+	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0 },
+	{ "measure_models", CFG_S(measure_models), 0, 0 },
 	{ "port_file", CFG_S(port_file), 0, 0 },
 	{ "log_level", CFG_N(CFG_LEVEL, log_level), 0, 0 },
 };
@@ -74,6 +76,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->max_frame = 4u * 1024 * 1024;
 	c->flush_ms = 10;
 	c->max_retries = 3;
+	c->measure_gpus = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -143,6 +146,9 @@ static int cfg_key_set(const struct cfg_key *k, struct hared_config *c, const ch
 		break;
 	case CFG_DOUBLE:
 		rc = config_parse_double(value, k->min, k->max, (double *)field, why, sizeof(why));
+		break;
+	case CFG_BOOL:
+		rc = config_parse_bool(value, (bool *)field, why, sizeof(why));
 		break;
 	}
 	if (rc < 0)

@@ -704,6 +704,11 @@ void profile_free(struct profile *p)
 	free(p);
 }
 
+bool profile_type_name_ok(const char *name)
+{
+	return profile_name_ok(name, SCHED_TYPE_NAME);
+}
+
 uint32_t profile_measured_skipped(const struct profile *p)
 {
 	return p->measured_skipped;

@@ -36,6 +36,9 @@ int profile_load(const char *dir, struct profile **out, char *errbuf, size_t err
 int profile_load_measured(const char *dir, const char *measured, struct profile **out,
 			  char *errbuf, size_t errlen);
 uint32_t profile_measured_skipped(const struct profile *p);
+/* Whether name can be a GPU type of a profile: 1 to SCHED_TYPE_NAME - 1
+ * characters of A-Z a-z 0-9 . _ + - */
+bool profile_type_name_ok(const char *name);
 /* Whether type came from the measured file. */
 bool profile_gpu_type_measured(const struct profile *p, uint32_t type);
 void profile_free(struct profile *p);

@@ -25,6 +25,7 @@
 #include "frame.h"
 #include "hared.h"
 #include "log.h"
+#include "measure.h"
 #include "profile.h"
 
 #define SENT_MAX 64
@@ -101,12 +102,16 @@ static int fx_setup(void **state)
 	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
 	f->d.loop = &f->loop;
 	hared_config_defaults(&f->d.cfg);
+	snprintf(f->d.cfg.state_dir, sizeof(f->d.cfg.state_dir), "%s", f->dir);
+	snprintf(f->d.cfg.profiles, sizeof(f->d.cfg.profiles), "%s",
+		 HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR);
 	assert_int_equal(profile_load(HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR, &f->d.prof, err,
 				      sizeof(err)), 0);
 	assert_int_equal(store_open(path, &f->d.store, err, sizeof(err)), 0);
 	assert_int_equal(clients_pending_init(&f->d), 0);
 	assert_int_equal(driver_new(&f->loop, &o, f->d.prof, f->d.store, conn_agent_send, &f->d,
 				    &f->d.drv, err, sizeof(err)), 0);
+	assert_int_equal(measure_new(&f->d, &f->d.measure, err, sizeof(err)), 0);
 	driver_start(f->d.drv);
 	*state = f;
 	return 0;
@@ -120,6 +125,7 @@ static int fx_teardown(void **state)
 	f->d.stopping = true;
 	driver_close(f->d.drv);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
+	measure_free(f->d.measure);
 	driver_free(f->d.drv);
 	store_close(f->d.store);
 	profile_free(f->d.prof);
@@ -201,21 +207,28 @@ static void plan_now(struct fx *f)
 	driver_snapshot_free(s);
 }
 
-/* An agent session past authentication (as dispatch_auth leaves it). */
-static struct conn *agent(struct fx *f, const char *node)
+/* An agent session past authentication (as dispatch_auth leaves it),
+ * whose frames go to out. */
+static struct conn *agent_to(struct fx *f, const char *node, struct sent *out)
 {
 	struct conn *c;
 	int id = driver_agent_attach(f->d.drv, node, "127.0.0.1");
 
 	assert_true(id > 0);
-	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, out, &c), 0);
 	assert_int_equal(conn_agent_bind(&f->d, c, (uint32_t)id), 0);
 	snprintf(c->node, sizeof(c->node), "%s", node);
 	c->state = CONN_AUTHED;
 	return c;
 }
 
-static void agent_register(struct conn *c, uint32_t ngpus)
+static struct conn *agent(struct fx *f, const char *node)
+{
+	return agent_to(f, node, &f->out);
+}
+
+/* Register GPUs 0..ngpus-1 of the given types. */
+static void agent_register_types(struct conn *c, const char *const *types, uint32_t ngpus)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Register r = HARE__REGISTER__INIT;
@@ -224,7 +237,7 @@ static void agent_register(struct conn *c, uint32_t ngpus)
 	for (uint32_t i = 0; i < ngpus; i++) {
 		hare__gpu_info__init(&g[i]);
 		g[i].index = i;
-		g[i].type = "V100";
+		g[i].type = (char *)types[i];
 		gp[i] = &g[i];
 	}
 	r.n_gpus = ngpus;
@@ -233,6 +246,14 @@ static void agent_register(struct conn *c, uint32_t ngpus)
 	m.register_ = &r;
 	frame(c, &m);
 	assert_int_equal(c->state, CONN_READY);
+}
+
+static void agent_register(struct conn *c, uint32_t ngpus)
+{
+	static const char *const v100[8] = { "V100", "V100", "V100", "V100",
+					     "V100", "V100", "V100", "V100" };
+
+	agent_register_types(c, v100, ngpus);
 }
 
 /* The queue reply carries the plan count and decision latency. */
@@ -535,6 +556,189 @@ static void test_cancel_not_saved(void **state)
 	conn_fake_free(c);
 }
 
+/* ---- measuring GPU types the profile lacks ---- */
+
+static uint32_t out_count(const struct sent *o, int msg_case)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < o->n; i++)
+		n += (int)o->msg[i]->msg_case == msg_case;
+	return n;
+}
+
+static const Hare__ProfileRequest *out_request(const struct sent *o)
+{
+	for (uint32_t i = o->n; i-- > 0;)
+		if (o->msg[i]->msg_case == HARE__FROM_DAEMON__MSG_PROFILE_REQUEST)
+			return o->msg[i]->profile_request;
+	fail();
+	return NULL;
+}
+
+/* A ProfileResult for type: ok with the 16 rows of resnet50 (nrows fewer
+ * than 16 leaves a hole), or a failure. */
+static void profile_result(struct conn *a, const char *type, bool ok, uint32_t nrows)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ProfileResult r = HARE__PROFILE_RESULT__INIT;
+	Hare__ProfileRow rows[16], *rp[16];
+
+	for (uint32_t i = 0; i < nrows && i < 16; i++) {
+		hare__profile_row__init(&rows[i]);
+		rows[i].model = "resnet50";
+		rows[i].workers = 1u << (i / 2);
+		rows[i].placement = i % 2 ? "spread" : "consolidated";
+		rows[i].compute_s = 0.03;
+		rows[i].sync_s = i < 2 ? 0 : 0.001 * (i / 2) * (1 + i % 2);
+		rows[i].source = i < 2 ? "measured/none" : "measured/nccl\nforged";
+		rp[i] = &rows[i];
+	}
+	r.gpu_type = (char *)type;
+	r.ok = ok;
+	r.message = ok ? NULL : "hare-worker --profile --model resnet50 exited with status 1";
+	r.n_rows = ok ? nrows : 0;
+	r.rows = rp;
+	m.msg_case = HARE__TO_DAEMON__MSG_PROFILE_RESULT;
+	m.profile_result = &r;
+	frame(a, &m);
+}
+
+static bool measured_file(const struct fx *f, char *text, size_t len)
+{
+	char path[128];
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, MEASURE_FILE);
+	fp = fopen(path, "r");
+	if (!fp)
+		return false;
+	n = fread(text, 1, len - 1, fp);
+	text[n] = '\0';
+	fclose(fp);
+	return true;
+}
+
+/* A node with GPUs of a type the profile lacks is asked to measure it (one
+ * node per type); a failure moves the request to another node; rows with a
+ * hole are refused; good rows are saved and the GPUs are planned on at once,
+ * and a restarted daemon loads them. */
+static void test_measure_unknown_type(void **state)
+{
+	static const char *const n1_gpus[3] = { "V100", "H100", "H100" };
+	static const char *const n2_gpus[1] = { "H100" };
+	struct fx *f = *state;
+	struct sent o1 = { 0 }, o2 = { 0 };
+	struct conn *c = client(f), *a1 = agent_to(f, "n1", &o1), *a2;
+	const struct drv_node *n;
+	struct profile *p = NULL;
+	char text[8192], err[256], path[128];
+	uint32_t h100_starts = 0;
+
+	agent_register_types(a1, n1_gpus, 3);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_string_equal(out_request(&o1)->gpu_type, "H100");
+	assert_int_equal(out_request(&o1)->n_models, profile_model_count(f->d.prof));
+	assert_string_equal(measure_asked_of(f->d.measure, a1->agent_id), "H100");
+
+	/* unmeasured GPUs are not planned on */
+	submit(f, c, 2);
+	plan_now(f);
+	assert_int_equal(driver_job_at(f->d.drv, 0)->lease.nranks, 1);
+	assert_int_equal(driver_job_at(f->d.drv, 0)->lease.ranks[0].slot, 0);
+
+	/* a second node with the type waits while n1 measures */
+	a2 = agent_to(f, "n2", &o2);
+	agent_register_types(a2, n2_gpus, 1);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+
+	/* n1 fails: n2 is asked; n2's rows have a hole: refused, nothing saved */
+	profile_result(a1, "H100", false, 0);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	profile_result(a2, "H100", true, 15);
+	assert_false(measured_file(f, text, sizeof(text)));
+	assert_int_equal(profile_gpu_type_find(f->d.prof, "H100"), ERR_UNKNOWN_GPU);
+	assert_string_equal(measure_asked_of(f->d.measure, a2->agent_id), "");
+
+	/* rows for a type a node did not register are ignored */
+	profile_result(a2, "A100", true, 16);
+	assert_false(measured_file(f, text, sizeof(text)));
+
+	/* n1 registers again (its next session): asked again, and succeeds */
+	agent_register_types(a1, n1_gpus, 3);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
+	profile_result(a1, "H100", true, 16);
+	assert_true(measured_file(f, text, sizeof(text)));
+	assert_non_null(strstr(text, "model,gpu_type,workers,placement,compute_s,sync_s,source\n"));
+	assert_non_null(strstr(text, "# GPU type H100 measured by hare-worker --profile on node n1"));
+	assert_non_null(strstr(text, "\nresnet50,H100,128,spread,0.03,0.014,measured\n"));
+	assert_null(strstr(text, "forged"));	/* a source with a line break is not written */
+	assert_true(profile_gpu_type_find(f->d.prof, "H100") >= 0);
+	n = driver_node_at(f->d.drv, a1->agent_id - 1);
+	assert_true(n->gpus[1].type >= 0 && n->gpus[2].type >= 0);
+	n = driver_node_at(f->d.drv, a2->agent_id - 1);
+	assert_string_equal(driver_type_name(f->d.drv, n->gpus[0].type), "H100");
+
+	/* the next plan uses them */
+	sent_clear(&o1);
+	sent_clear(&o2);
+	submit(f, c, 2);
+	plan_now(f);
+	for (uint32_t i = 0; i < o1.n; i++)
+		h100_starts += o1.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START &&
+			       strcmp(o1.msg[i]->task_start->gpu_type, "H100") == 0;
+	for (uint32_t i = 0; i < o2.n; i++)
+		h100_starts += o2.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START &&
+			       strcmp(o2.msg[i]->task_start->gpu_type, "H100") == 0;
+	assert_true(h100_starts >= 1);
+
+	/* what a restarted daemon loads */
+	snprintf(path, sizeof(path), "%s/%s", f->dir, MEASURE_FILE);
+	assert_int_equal(profile_load_measured(f->d.cfg.profiles, path, &p, err, sizeof(err)), 0);
+	assert_true(profile_gpu_type_measured(p, (uint32_t)profile_gpu_type_find(p, "H100")));
+	profile_free(p);
+
+	conn_fake_free(a1);
+	conn_fake_free(a2);
+	conn_fake_free(c);
+	sent_clear(&o1);
+	sent_clear(&o2);
+}
+
+/* measure_models must name profile models; measure_gpus = no asks nothing. */
+static void test_measure_config(void **state)
+{
+	static const char *const gpus[1] = { "H100" };
+	struct fx *f = *state;
+	struct measure *m = (struct measure *)&m;
+	struct sent o = { 0 };
+	struct conn *a;
+	char err[256];
+
+	snprintf(f->d.cfg.measure_models, sizeof(f->d.cfg.measure_models), "resnet50, nope");
+	assert_int_equal(measure_new(&f->d, &m, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "measure_models: unknown model 'nope'"));
+	snprintf(f->d.cfg.measure_models, sizeof(f->d.cfg.measure_models), "ResNet-50,lm");
+	assert_int_equal(measure_new(&f->d, &m, err, sizeof(err)), 0);
+	measure_free(f->d.measure);
+	f->d.measure = m;
+	a = agent_to(f, "n1", &o);
+	agent_register_types(a, gpus, 1);
+	assert_int_equal(out_request(&o)->n_models, 2);
+	assert_string_equal(out_request(&o)->models[0], "resnet50");
+	assert_string_equal(out_request(&o)->models[1], "lm");
+	conn_fake_free(a);
+	sent_clear(&o);
+
+	f->d.cfg.measure_gpus = false;
+	a = agent_to(f, "n2", &o);
+	agent_register_types(a, gpus, 1);
+	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	conn_fake_free(a);
+	sent_clear(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,6 +749,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
