@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "hared.h"
 #include "log.h"
+#include "measure.h"
 #include "profile.h"
 #include "store.h"
 
@@ -134,6 +135,9 @@ static struct hared *fz_daemon(uint8_t mode)
 	hared_config_defaults(&d->cfg);
 	if (mode & FZ_SMALL_FRAMES)
 		d->cfg.max_frame = 1024;
+	snprintf(d->cfg.state_dir, sizeof(d->cfg.state_dir), "%s", fz.dir);
+	snprintf(d->cfg.profiles, sizeof(d->cfg.profiles), "%s",
+		 HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR);
 	d->prof = fz.prof;
 	d->store = fz.store;
 	memcpy(d->key, fz_key, sizeof(fz_key) - 1);
@@ -143,6 +147,7 @@ static struct hared *fz_daemon(uint8_t mode)
 	fz_check(clients_pending_init(d) == 0);
 	fz_check(driver_new(&fz.loop, &o, fz.prof, fz.store, conn_agent_send, d, &d->drv, err,
 			    sizeof(err)) == 0);
+	fz_check(measure_new(d, &d->measure, err, sizeof(err)) == 0);
 	if (mode & FZ_RESTART) {
 		struct store_job run = fz_job(FZ_RUNNING_JOB, STORE_RUNNING);
 		struct store_job queued = fz_job(FZ_QUEUED_JOB, STORE_QUEUED);
@@ -159,7 +164,19 @@ static void fz_daemon_free(struct hared *d)
 	d->stopping = true;
 	driver_close(d->drv);
 	uv_run(&fz.loop, UV_RUN_DEFAULT);
+	measure_free(d->measure);
 	driver_free(d->drv);
+	if (d->prof != fz.prof) {
+		/* a measured type was saved and put to use (the shared profile
+		 * was freed then): back to the shipped one for the next input */
+		char err[256], path[160];
+
+		profile_free(d->prof);
+		snprintf(path, sizeof(path), "%s/%s", fz.dir, MEASURE_FILE);
+		unlink(path);
+		fz_check(profile_load(HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR, &fz.prof, err,
+				      sizeof(err)) == 0);
+	}
 	clients_pending_free(d);
 	free(d->conn_slots);
 	free(d->agent_conn);
@@ -184,13 +201,14 @@ static void fz_agent_bind(struct hared *d, struct conn *c, uint8_t mode)
 	for (uint32_t i = 0; i < 4; i++) {
 		hare__gpu_info__init(&g[i]);
 		g[i].index = i;
-		g[i].type = "V100";
+		g[i].type = i < 2 ? "V100" : "H100";	/* H100: one to measure */
 		gp[i] = &g[i];
 	}
 	reg.n_gpus = 4;
 	reg.gpus = gp;
 	fz_check(driver_agent_register(d->drv, (uint32_t)id, &reg, err, sizeof(err)) == 0);
 	c->state = CONN_READY;
+	measure_on_register(d->measure, (uint32_t)id, &reg);
 }
 
 /* Feed the stream as the connection's reader would, until it closes. */
