@@ -465,13 +465,20 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n_nodes; i++) {
 		const Hare__NodeInfo *node = n->nodes[i];
-		size_t busy = 0, k = 0;
+		size_t busy = 0, k = 0, unused = 0;
+		const char *unprofiled = NULL;
+		bool measuring = false;
 		char cell[CLI_CELL];
 
 		for (size_t g = 0; g < node->n_gpus; g++) {
 			/* a stopped worker still runs there until it exits */
 			busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
 				node->gpus[g]->stopping;
+			if (node->gpus[g]->unprofiled) {
+				unused++;
+				unprofiled = cli_str(node->gpus[g]->type);
+				measuring |= node->gpus[g]->measuring;
+			}
 			if (k < 256)
 				names[k++] = cli_str(node->gpus[g]->type);
 		}
@@ -480,9 +487,15 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 		cli_table_set(&t, i, 1, "%s", cli_node_state(node, busy));
 		cli_table_set(&t, i, 2, "%s", cell[0] ? cell : "-");
 		cli_table_set(&t, i, 3, "%zu", busy);
-		cli_table_set(&t, i, 4, "%zu", node->up && !node->drained ? node->n_gpus - busy : 0);
-		cli_table_set(&t, i, 5, "%s", node->drained && node->drain_reason && node->drain_reason[0] ?
-					      node->drain_reason : "-");
+		cli_table_set(&t, i, 4, "%zu", node->up && !node->drained && node->n_gpus >= busy + unused ?
+					      node->n_gpus - busy - unused : 0);
+		if (node->drained && node->drain_reason && node->drain_reason[0])
+			cli_table_set(&t, i, 5, "%s", node->drain_reason);
+		else if (unprofiled)
+			cli_table_set(&t, i, 5, "%s %s", measuring ? "measuring" : "not profiled:",
+				      unprofiled);
+		else
+			cli_table_set(&t, i, 5, "-");
 	}
 	cli_table_print(f, &t);
 	free(t.cells);
@@ -673,10 +686,12 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 
 		fprintf(f, "%s{\"index\":%u,\"type\":", g ? "," : "", gpu->index);
 		cli_json_string(f, cli_str(gpu->type));
-		fprintf(f, ",\"job_id\":%llu,\"emulated\":%s,\"stopping\":%s}",
+		fprintf(f, ",\"job_id\":%llu,\"emulated\":%s,\"stopping\":%s,\"unprofiled\":%s,"
+			"\"measuring\":%s}",
 			(unsigned long long)(gpu->has_job_id ? gpu->job_id : 0),
 			gpu->has_emulated && gpu->emulated ? "true" : "false",
-			gpu->stopping ? "true" : "false");
+			gpu->stopping ? "true" : "false", gpu->unprofiled ? "true" : "false",
+			gpu->measuring ? "true" : "false");
 	}
 	fputs("]}", f);
 }

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "hared.h"
 #include "log.h"
+#include "measure.h"
 #include "profile.h"
 #include "proxy.h"
 
@@ -675,6 +676,10 @@ void clients_nodes(struct conn *c)
 			gi[g].emulated = n->gpus[k].emulated;
 			gi[g].has_stopping = n->gpus[k].vacate_lease != 0;
 			gi[g].stopping = n->gpus[k].vacate_lease != 0;
+			gi[g].has_unprofiled = gi[g].unprofiled = n->gpus[k].type < 0;
+			gi[g].has_measuring = gi[g].measuring = n->gpus[k].type < 0 && c->d->measure &&
+				strcmp(measure_asked_of(c->d->measure, n->agent_id),
+				       n->gpus[k].type_name) == 0;
 			gip[g] = &gi[g];
 		}
 		nip[i] = &ni[i];

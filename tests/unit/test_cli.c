@@ -431,9 +431,9 @@ static Hare__JobInfo j12 = HARE__JOB_INFO__INIT, j13 = HARE__JOB_INFO__INIT, j9 
 static Hare__JobInfo *jobs3[] = { &j12, &j13, &j9 };
 static Hare__QueueReply queue3 = HARE__QUEUE_REPLY__INIT;
 
-static Hare__NodeGpu g0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "V100", 1, 12, 1, 1, 0, 0 };
-static Hare__NodeGpu g1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 1, "V100", 0, 0, 1, 1, 1, 1 };	/* stopping */
-static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 2, "T4", 1, 0, 0, 0, 0, 0 };
+static Hare__NodeGpu g0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "V100", 1, 12, 1, 1, 0, 0, 0, 0, 0, 0 };
+static Hare__NodeGpu g1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 1, "V100", 0, 0, 1, 1, 1, 1, 0, 0, 0, 0 };	/* stopping */
+static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 2, "T4", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
@@ -752,12 +752,54 @@ static void test_nodes_output(void **state)
 	assert_string_equal(buf,
 		"{\"nodes\":[\n"
 		"  {\"name\":\"n1\",\"up\":true,\"drained\":false,\"last_seen\":1700000000,\"gpus\":["
-		"{\"index\":0,\"type\":\"V100\",\"job_id\":12,\"emulated\":true,\"stopping\":false},"
-		"{\"index\":1,\"type\":\"V100\",\"job_id\":0,\"emulated\":true,\"stopping\":true},"
-		"{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false}]},\n"
-		"  {\"name\":\"n2\",\"up\":false,\"drained\":true,\"drain_reason\":\"fan noise\",\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false}]}\n"
+		"{\"index\":0,\"type\":\"V100\",\"job_id\":12,\"emulated\":true,\"stopping\":false,\"unprofiled\":false,\"measuring\":false},"
+		"{\"index\":1,\"type\":\"V100\",\"job_id\":0,\"emulated\":true,\"stopping\":true,\"unprofiled\":false,\"measuring\":false},"
+		"{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false,\"unprofiled\":false,\"measuring\":false}]},\n"
+		"  {\"name\":\"n2\",\"up\":false,\"drained\":true,\"drain_reason\":\"fan noise\",\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false,\"unprofiled\":false,\"measuring\":false}]}\n"
 		"]}\n");
 	free(buf);
+	/* GPUs of a type the daemon has no profile for are not free; the
+	 * reason says whether the node measures it */
+	{
+		Hare__NodeGpu h[3] = { HARE__NODE_GPU__INIT, HARE__NODE_GPU__INIT, HARE__NODE_GPU__INIT };
+		Hare__NodeGpu *hp[3] = { &h[0], &h[1], &h[2] };
+		Hare__NodeInfo n3 = HARE__NODE_INFO__INIT, n4 = HARE__NODE_INFO__INIT;
+		Hare__NodeInfo *np[2] = { &n3, &n4 };
+		Hare__NodesReply r = HARE__NODES_REPLY__INIT;
+
+		for (uint32_t i = 0; i < 3; i++) {
+			h[i].index = i;
+			h[i].type = i ? "H100" : "V100";
+			h[i].has_unprofiled = h[i].unprofiled = i > 0;
+		}
+		h[1].has_measuring = h[1].measuring = true;
+		n3.name = "n3";
+		n3.up = true;
+		n3.n_gpus = 3;
+		n3.gpus = hp;
+		n4.name = "n4";
+		n4.up = true;
+		n4.n_gpus = 1;
+		n4.gpus = hp + 2;
+		r.n_nodes = 2;
+		r.nodes = np;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		assert_int_equal(cli_nodes_print(f, &r), 0);
+		fclose(f);
+		assert_string_equal(buf,
+			"NODE  STATE  GPUS           BUSY  FREE  REASON\n"
+			"n3    up     1xV100+2xH100  0     1     measuring H100\n"
+			"n4    up     1xH100         0     0     not profiled: H100\n");
+		free(buf);
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_nodes_print_json(f, &r);
+		fclose(f);
+		assert_non_null(strstr(buf, "{\"index\":1,\"type\":\"H100\",\"job_id\":0,\"emulated\":false,"
+					    "\"stopping\":false,\"unprofiled\":true,\"measuring\":true}"));
+		free(buf);
+	}
 }
 
 /* ---- a fake hared ---- */

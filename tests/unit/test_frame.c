@@ -39,6 +39,11 @@ static Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
 static uint64_t cancel_ids[] = { 3, 5, 8 };
 static Hare__CancelRequest cancel = HARE__CANCEL_REQUEST__INIT;
 static Hare__NodesRequest nodes = HARE__NODES_REQUEST__INIT;
+static Hare__ProfileRow prow0 = HARE__PROFILE_ROW__INIT;
+static Hare__ProfileRow *prows[] = { &prow0 };
+static Hare__ProfileResult presult = HARE__PROFILE_RESULT__INIT;
+static char *pmodels[] = { "resnet50", "lm" };
+static Hare__ProfileRequest prequest = HARE__PROFILE_REQUEST__INIT;
 
 static Hare__Challenge challenge = HARE__CHALLENGE__INIT;
 static Hare__Welcome welcome = HARE__WELCOME__INIT;
@@ -55,7 +60,7 @@ static Hare__CancelResult cres0 = { PROTOBUF_C_MESSAGE_INIT(&hare__cancel_result
 static Hare__CancelResult cres1 = { PROTOBUF_C_MESSAGE_INIT(&hare__cancel_result__descriptor), 5, 0, "not your job" };
 static Hare__CancelResult *cres[] = { &cres0, &cres1 };
 static Hare__CancelReply cancel_reply = HARE__CANCEL_REPLY__INIT;
-static Hare__NodeGpu ngpu0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "K80", 1, 7, 1, 1, 0, 0 };
+static Hare__NodeGpu ngpu0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "K80", 1, 7, 1, 1, 0, 0, 0, 0, 0, 0 };
 static Hare__NodeGpu *ngpus[] = { &ngpu0 };
 static Hare__NodeInfo node0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 1, ngpus, 1, 12.5,
 				0, 0, NULL };
@@ -106,6 +111,19 @@ static void fill_messages(void)
 	show.job_id = 77;
 	cancel.n_job_ids = 3;
 	cancel.job_ids = cancel_ids;
+	prow0.model = "lm";
+	prow0.workers = 4;
+	prow0.placement = "spread";
+	prow0.compute_s = 0.0125;
+	prow0.sync_s = 0.002;
+	prow0.source = "measured/nccl";
+	presult.gpu_type = "H100";
+	presult.ok = 1;
+	presult.n_rows = 1;
+	presult.rows = prows;
+	prequest.gpu_type = "H100";
+	prequest.n_models = 2;
+	prequest.models = pmodels;
 
 	challenge.nonce.data = nonce;
 	challenge.nonce.len = sizeof(nonce);
@@ -160,6 +178,7 @@ static void to_daemon_set(Hare__ToDaemon *m, int kind)
 	case HARE__TO_DAEMON__MSG_SHOW: m->show = &show; break;
 	case HARE__TO_DAEMON__MSG_CANCEL: m->cancel = &cancel; break;
 	case HARE__TO_DAEMON__MSG_NODES: m->nodes = &nodes; break;
+	case HARE__TO_DAEMON__MSG_PROFILE_RESULT: m->profile_result = &presult; break;
 	default: fail();
 	}
 }
@@ -180,6 +199,7 @@ static void from_daemon_set(Hare__FromDaemon *m, int kind)
 	case HARE__FROM_DAEMON__MSG_CANCEL_REPLY: m->cancel_reply = &cancel_reply; break;
 	case HARE__FROM_DAEMON__MSG_NODES_REPLY: m->nodes_reply = &nodes_reply; break;
 	case HARE__FROM_DAEMON__MSG_ERROR: m->error = &error; break;
+	case HARE__FROM_DAEMON__MSG_PROFILE_REQUEST: m->profile_request = &prequest; break;
 	default: fail();
 	}
 }
@@ -189,6 +209,7 @@ static const int to_kinds[] = {
 	HARE__TO_DAEMON__MSG_HEARTBEAT, HARE__TO_DAEMON__MSG_ROUND_REPORT, HARE__TO_DAEMON__MSG_TASK_EXIT,
 	HARE__TO_DAEMON__MSG_RENDEZVOUS, HARE__TO_DAEMON__MSG_SUBMIT, HARE__TO_DAEMON__MSG_QUEUE,
 	HARE__TO_DAEMON__MSG_SHOW, HARE__TO_DAEMON__MSG_CANCEL, HARE__TO_DAEMON__MSG_NODES,
+	HARE__TO_DAEMON__MSG_PROFILE_RESULT,
 };
 #define N_TO (sizeof(to_kinds) / sizeof(to_kinds[0]))
 
@@ -197,6 +218,7 @@ static const int from_kinds[] = {
 	HARE__FROM_DAEMON__MSG_TASK_STOP, HARE__FROM_DAEMON__MSG_RENDEZVOUS, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY,
 	HARE__FROM_DAEMON__MSG_QUEUE_REPLY, HARE__FROM_DAEMON__MSG_SHOW_REPLY, HARE__FROM_DAEMON__MSG_CANCEL_REPLY,
 	HARE__FROM_DAEMON__MSG_NODES_REPLY, HARE__FROM_DAEMON__MSG_ERROR,
+	HARE__FROM_DAEMON__MSG_PROFILE_REQUEST,
 };
 #define N_FROM (sizeof(from_kinds) / sizeof(from_kinds[0]))
 
@@ -260,6 +282,14 @@ static void check_to_daemon(const Hare__ToDaemon *m, int kind)
 	case HARE__TO_DAEMON__MSG_NODES:
 		assert_non_null(m->nodes);
 		break;
+	case HARE__TO_DAEMON__MSG_PROFILE_RESULT:
+		assert_string_equal(m->profile_result->gpu_type, "H100");
+		assert_true(m->profile_result->ok);
+		assert_int_equal(m->profile_result->n_rows, 1);
+		assert_string_equal(m->profile_result->rows[0]->placement, "spread");
+		assert_true(m->profile_result->rows[0]->compute_s == 0.0125);
+		assert_null(m->profile_result->message);
+		break;
 	}
 }
 
@@ -304,6 +334,11 @@ static void check_from_daemon(const Hare__FromDaemon *m, int kind)
 	case HARE__FROM_DAEMON__MSG_NODES_REPLY:
 		assert_string_equal(m->nodes_reply->nodes[0]->gpus[0]->type, "K80");
 		assert_int_equal(m->nodes_reply->nodes[0]->gpus[0]->job_id, 7);
+		break;
+	case HARE__FROM_DAEMON__MSG_PROFILE_REQUEST:
+		assert_string_equal(m->profile_request->gpu_type, "H100");
+		assert_int_equal(m->profile_request->n_models, 2);
+		assert_string_equal(m->profile_request->models[1], "lm");
 		break;
 	case HARE__FROM_DAEMON__MSG_ERROR:
 		assert_int_equal(m->error->code, ERR_BAD_SPEC);
