@@ -227,12 +227,11 @@ void measure_on_register(struct measure *m, uint32_t agent_id, const Hare__Regis
 			}
 		return;
 	}
-	/* what it had before no longer counts (it may have lost GPUs) */
-	for (uint32_t i = 0; i < m->ntypes; i++) {
+	/* what it had before no longer counts (it may have lost GPUs); a type
+	 * it was measuring is asked of it again below (an agent that still
+	 * measures it ignores the repeat), or of another node */
+	for (uint32_t i = 0; i < m->ntypes; i++)
 		measure_agent_remove(&m->types[i], agent_id);
-		if (m->types[i].asked == agent_id)
-			m->types[i].asked = 0;
-	}
 	for (size_t i = 0; i < reg->n_gpus; i++) {
 		const char *type = reg->gpus[i]->type;
 		struct measure_type *t;
@@ -260,7 +259,18 @@ void measure_on_register(struct measure *m, uint32_t agent_id, const Hare__Regis
 		}
 		if (measure_agent_add(t, agent_id) < 0)
 			continue;
-		measure_kick(m, t);
+		if (t->asked == agent_id)
+			measure_ask(m, t, agent_id);
+		else
+			measure_kick(m, t);
+	}
+	for (uint32_t i = 0; i < m->ntypes; i++) {
+		struct measure_type *t = &m->types[i];
+
+		if (t->asked == agent_id && measure_agent_index(t, agent_id) < 0) {
+			t->asked = 0;	/* it has no such GPU any more */
+			measure_kick(m, t);
+		}
 	}
 }
 

@@ -653,6 +653,12 @@ static void test_measure_unknown_type(void **state)
 	agent_register_types(a2, n2_gpus, 1);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
 
+	/* n1 registers again while measuring: asked again (it ignores the
+	 * repeat if it still measures), n2 still waits */
+	agent_register_types(a1, n1_gpus, 3);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+
 	/* n1 fails: n2 is asked; n2's rows have a hole: refused, nothing saved */
 	profile_result(a1, "H100", false, 0);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
@@ -667,7 +673,7 @@ static void test_measure_unknown_type(void **state)
 
 	/* n1 registers again (its next session): asked again, and succeeds */
 	agent_register_types(a1, n1_gpus, 3);
-	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 3);
 	profile_result(a1, "H100", true, 16);
 	assert_true(measured_file(f, text, sizeof(text)));
 	assert_non_null(strstr(text, "model,gpu_type,workers,placement,compute_s,sync_s,source\n"));
