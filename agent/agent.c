@@ -51,6 +51,7 @@ int agent_new(uv_loop_t *loop, const struct agent_config *cfg, const uint8_t *ke
 	agent_timer_init(a, &a->retry_timer);
 	agent_timer_init(a, &a->heartbeat_timer);
 	agent_timer_init(a, &a->flush_timer);
+	agent_timer_init(a, &a->prof.timer);
 	a->start_ms = uv_now(loop);
 	*out = a;
 	return 0;
@@ -112,7 +113,8 @@ void agent_maybe_done(struct agent *a)
 	agent_close_cb cb;
 	void *user;
 
-	if (!a->closing || a->done || a->handles > 0 || a->requests > 0 || a->ntasks > 0)
+	if (!a->closing || a->done || a->handles > 0 || a->requests > 0 || a->ntasks > 0 ||
+	    a->prof.handles > 0)
 		return;
 	a->done = true;
 	cb = a->close_cb;
@@ -183,6 +185,7 @@ void agent_close(struct agent *a, agent_close_cb cb, void *user)
 		agent_rdv_send_pending(a);
 		agent_tasks_flush(a, true);
 		agent_tasks_send_exits(a);
+		agent_profile_send_pending(a);
 	}
 	a->closing = true;
 	a->close_cb = cb;
@@ -192,4 +195,5 @@ void agent_close(struct agent *a, agent_close_cb cb, void *user)
 	uv_close((uv_handle_t *)&a->flush_timer, agent_on_handle_closed);
 	agent_close_link(a);
 	agent_tasks_close(a);
+	agent_profile_close(a);
 }

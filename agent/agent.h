@@ -25,6 +25,13 @@ struct agent_gpu {
 	bool emulated;
 };
 
+/* profile_unknown: whether this node measures GPU types hared's profile lacks */
+enum agent_profile_mode {
+	AGENT_PROFILE_AUTO,		/* on real (NVML) GPUs, not on emulated ones */
+	AGENT_PROFILE_YES,		/* emulated ones too (on the CPU engine) */
+	AGENT_PROFILE_NO,
+};
+
 struct agent_config {
 	char daemon[256];		/* host:port of hared's agent listener */
 	char node[AGENT_NAME_MAX];	/* default: the host name */
@@ -39,6 +46,10 @@ struct agent_config {
 	uint32_t heartbeat_ms;		/* 3000 */
 	uint32_t stop_grace_ms;		/* SIGTERM to SIGKILL (5000) */
 	uint32_t max_frame;		/* cap on one frame from the daemon */
+	enum agent_profile_mode profile_unknown;	/* auto */
+	char profile_proxy[256];	/* hare-worker --proxy when measuring ("": none) */
+	uint32_t profile_iters;		/* hare-worker --profile-iters (0: its default) */
+	uint32_t profile_timeout_s;	/* one model's measurement at most (3600) */
 	char log_level[16];		/* "" or error/warn/info/debug */
 };
 
@@ -138,6 +149,8 @@ struct agent_stats {
 	uint64_t rendezvous_sent;	/* Rendezvous messages from local workers */
 	uint64_t rendezvous_written;	/* lease id files written */
 	uint64_t rendezvous_ignored;	/* bad or unknown Rendezvous, single-rank lines */
+	uint64_t profile_workers;	/* hare-worker --profile processes started */
+	uint64_t profile_results;	/* ProfileResult messages sent */
 	uint32_t tasks_live;		/* workers running now */
 };
 

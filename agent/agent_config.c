@@ -23,6 +23,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->heartbeat_ms = 3000;
 	c->stop_grace_ms = 5000;
 	c->max_frame = 4u * 1024 * 1024;
+	c->profile_unknown = AGENT_PROFILE_AUTO;
+	c->profile_timeout_s = 3600;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -130,6 +132,20 @@ static int agent_set_engine(struct agent_config *c, const char *value, char *err
 	return 0;
 }
 
+/* Whether to measure GPU types the daemon's profile lacks. */
+static int agent_set_profile(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	static const char *const names[] = { "auto", "yes", "no" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(value, names[i]) == 0) {
+			c->profile_unknown = (enum agent_profile_mode)i;
+			return 0;
+		}
+	}
+	return agent_bad(err, errlen, "profile_unknown must be auto, yes or no, got '%.32s'", value);
+}
+
 int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
@@ -159,6 +175,15 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return config_parse_u32(value, 4096, 1u << 30, &c->max_frame, err, errlen);
 	if (strcmp(key, "log_level") == 0)
 		return agent_set_level(c, value, err, errlen);
+	if (strcmp(key, "profile_unknown") == 0)
+		return agent_set_profile(c, value, err, errlen);
+	if (strcmp(key, "profile_proxy") == 0)
+		return agent_set_str(c->profile_proxy, sizeof(c->profile_proxy), key, value, err,
+				     errlen);
+	if (strcmp(key, "profile_iters") == 0)
+		return config_parse_u32(value, 1, 100000, &c->profile_iters, err, errlen);
+	if (strcmp(key, "profile_timeout_s") == 0)
+		return config_parse_u32(value, 1, 86400, &c->profile_timeout_s, err, errlen);
 	return agent_bad(err, errlen, "unknown key '%.64s' in [agent]", key);
 }
 

@@ -92,6 +92,66 @@ struct agent_task {
 	char base[AGENT_BASE_MAX];	/* work_dir/tasks/JOB.LEASE.RANK */
 };
 
+/* Measuring GPU types the daemon's profile lacks (agent_profile.c). */
+#define AGENT_PROFILE_MODELS_MAX 32	/* models in one ProfileRequest */
+#define AGENT_PROFILE_ROWS_MAX 64	/* rows hare-worker may print per model */
+#define AGENT_PROFILE_LINE_MAX 4096	/* bytes in one line of its output */
+#define AGENT_PROFILE_MSG_MAX 512
+/* On agent close: SIGTERM to a running measurement, SIGKILL after this. */
+#define AGENT_PROFILE_KILL_MS 2000
+
+enum agent_profile_phase {
+	PROFILE_QUEUED,
+	PROFILE_RUNNING,
+	PROFILE_DONE,		/* result made, not sent yet (the link is down) */
+};
+
+/* One row of hare-worker --profile (a throughput.csv row; the type is the
+ * request's). */
+struct agent_profile_row {
+	char model[AGENT_NAME_MAX];
+	uint32_t workers;
+	bool spread;		/* placement spread, else consolidated */
+	double compute_s, sync_s;
+	char source[AGENT_NAME_MAX];
+};
+
+/* One ProfileRequest: queued, running, or its result waiting for the link. */
+struct agent_profile {
+	struct agent_profile *next;
+	char type[AGENT_NAME_MAX];
+	char models[AGENT_PROFILE_MODELS_MAX][AGENT_NAME_MAX];
+	uint32_t nmodels;
+	enum agent_profile_phase phase;
+	bool ok;
+	char message[AGENT_PROFILE_MSG_MAX];	/* why it failed ("" when ok) */
+	struct agent_profile_row *rows;		/* every model's, in order */
+	uint32_t nrows, cap;
+	uint64_t start_ms;
+};
+
+/* The one hare-worker --profile process at a time: the running request's
+ * current model. Its handles are reused for the next model once closed. */
+struct agent_profile_run {
+	struct agent_profile *p;	/* the running request (NULL: none) */
+	uint32_t model;			/* index into p->models */
+	uv_process_t proc;
+	uv_pipe_t pipe;			/* its stdout */
+	uv_timer_t timer;		/* the model's timeout, the wait for EOF after
+					 * its exit, the kill on close (an agent handle) */
+	int handles;			/* proc and pipe, until their close callbacks */
+	bool proc_open, pipe_open;	/* not uv_close'd yet */
+	bool exited, failed;
+	bool killed;			/* closing: SIGKILL sent after SIGTERM */
+	int64_t exit_status;
+	int term_signal;
+	int pid;
+	uint32_t rows;			/* rows of this model so far */
+	uint64_t start_ms;
+	char line[AGENT_PROFILE_LINE_MAX + 1];	/* the line being read */
+	size_t linelen;
+};
+
 struct agent_write {
 	uv_write_t req;
 	uint8_t *buf;
@@ -130,6 +190,9 @@ struct agent {
 	struct agent_task *tasks;
 	uint32_t ntasks;
 
+	struct agent_profile *profiles;	/* in arrival order */
+	struct agent_profile_run prof;
+
 	agent_event_cb event_cb;
 	void *event_user;
 	bool closing;
@@ -148,6 +211,11 @@ struct agent {
 	void *sink_user;
 	int (*spawn_hook)(struct agent_task *t, const uv_process_options_t *o);
 	int (*kill_hook)(pid_t pid, int sig);
+	/* profile_hook stands in for uv_spawn of hare-worker --profile: 0 is a
+	 * process without a handle (pid 0) whose output the hook writes, during
+	 * the call, to o->stdio[1].data.fd and whose exit the caller reports
+	 * with agent_profile_on_exit. */
+	int (*profile_hook)(struct agent *a, const uv_process_options_t *o);
 };
 
 /* agent_link.c: the session with the daemon */
@@ -192,6 +260,8 @@ uint64_t agent_task_rounds(const struct agent_task *t);
 uint32_t agent_tasks_live(const struct agent *a);
 /* The worker's exit status arrived (spawned tasks only). */
 void agent_task_on_exit(struct agent_task *t, int64_t status, int sig);
+/* kill(2), or the kill_hook where one is set. */
+int agent_kill(const struct agent *a, pid_t pid, int sig);
 /* Signal t's worker's process group (or the worker); nothing without a pid. */
 void agent_task_signal(struct agent_task *t, int sig);
 /* Close every task's handles, leaving the workers running. */
@@ -200,6 +270,19 @@ void agent_tasks_close(struct agent *a);
 void agent_flush_timer_arm(struct agent *a);
 
 /* agent_spawn.c: starting a worker */
+/* A NULL-terminated vector of heap strings (argv, environment). */
+struct agent_strv {
+	char **v;
+	size_t n, cap;
+	bool failed;		/* out of memory on some add: v is incomplete */
+};
+/* Append one formatted string; on failure set s->failed and add nothing more. */
+__attribute__((format(printf, 2, 3)))
+void agent_strv_add(struct agent_strv *s, const char *fmt, ...);
+void agent_strv_free(struct agent_strv *s);
+/* Append the agent's environment less what the agent sets for its children
+ * (HARE_*, CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER). */
+void agent_env_inherit(struct agent_strv *env);
 /* Why m cannot run here (bad GPU index, missing field ...) into why, or
  * leave why empty. */
 void agent_spawn_check(const struct agent *a, const Hare__TaskStart *m, char *why, size_t len);
@@ -220,6 +303,19 @@ void agent_rdv_send_pending(struct agent *a);
 void agent_rdv_release(const struct agent_task *t);
 /* On start, after adoption: remove id files of leases with no task here. */
 void agent_rdv_sweep(struct agent *a);
+
+/* agent_profile.c: measuring GPU types the daemon's profile lacks */
+/* The daemon's ProfileRequest: refused at once (ProfileResult ok=false),
+ * ignored as a duplicate, or queued to run. */
+void agent_profile_on_request(struct agent *a, const Hare__ProfileRequest *m);
+/* Send the results made while the link was down (after Register). */
+void agent_profile_send_pending(struct agent *a);
+/* The running hare-worker --profile exited (the profile_hook's caller
+ * reports it; the agent's own processes report through uv_spawn). */
+void agent_profile_on_exit(struct agent *a, int64_t status, int sig);
+/* Agent close: forget every request, SIGTERM a running measurement and
+ * close its handles once it exited (SIGKILL after AGENT_PROFILE_KILL_MS). */
+void agent_profile_close(struct agent *a);
 
 /* agent_state.c: task state files and adoption */
 int agent_state_dir_make(struct agent *a, char *err, size_t errlen);

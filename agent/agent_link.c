@@ -277,6 +277,7 @@ static void agent_on_welcome(struct agent *a, const Hare__Welcome *w)
 	if (agent_tasks_flush(a, true))
 		agent_flush_timer_arm(a);
 	agent_tasks_send_exits(a);
+	agent_profile_send_pending(a);
 	if (a->event_cb)
 		a->event_cb(a->event_user, AGENT_EVENT_REGISTERED);
 }
@@ -306,6 +307,8 @@ static void agent_link_dispatch(struct agent *a, const Hare__FromDaemon *m)
 				m->task_stop->reason);
 	else if (m->msg_case == HARE__FROM_DAEMON__MSG_RENDEZVOUS && s == LINK_READY)
 		agent_rdv_on_message(a, m->rendezvous);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_PROFILE_REQUEST && s == LINK_READY)
+		agent_profile_on_request(a, m->profile_request);
 	else {
 		log_error("agent daemon=%s sent message %d in state %s", a->cfg.daemon,
 			  (int)m->msg_case, agent_state_name(s));

@@ -58,15 +58,7 @@ void agent_spawn_check(const struct agent *a, const Hare__TaskStart *m, char *wh
 		snprintf(why, len, "master_addr, checkpoint_dir, gpu_type, command or proxy too long");
 }
 
-/* A NULL-terminated vector of heap strings. */
-struct agent_strv {
-	char **v;
-	size_t n, cap;
-	bool failed;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void agent_strv_add(struct agent_strv *s, const char *fmt, ...)
+void agent_strv_add(struct agent_strv *s, const char *fmt, ...)
 {
 	va_list ap;
 	char *str;
@@ -94,7 +86,7 @@ static void agent_strv_add(struct agent_strv *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void agent_strv_free(struct agent_strv *s)
+void agent_strv_free(struct agent_strv *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
@@ -147,14 +139,21 @@ static bool agent_env_ours(const char *e)
 	       strncmp(e, "CUDA_DEVICE_ORDER=", 18) == 0;
 }
 
-/* The agent's environment without HARE_* / CUDA_*, plus the task's. */
-static void agent_env_build(struct agent_strv *env, const struct agent *a,
-			    const Hare__TaskStart *m, bool emulated, uint64_t seed, const char *rdv)
+/* What the agent's children share of its environment: not what the agent
+ * sets for each of them. */
+void agent_env_inherit(struct agent_strv *env)
 {
 	for (char **e = environ; e && *e; e++) {
 		if (!agent_env_ours(*e))
 			agent_strv_add(env, "%s", *e);
 	}
+}
+
+/* The agent's environment without HARE_* / CUDA_*, plus the task's. */
+static void agent_env_build(struct agent_strv *env, const struct agent *a,
+			    const Hare__TaskStart *m, bool emulated, uint64_t seed, const char *rdv)
+{
+	agent_env_inherit(env);
 	agent_strv_add(env, "HARE_JOB_ID=%llu", (unsigned long long)m->job_id);
 	agent_strv_add(env, "HARE_LEASE_ID=%llu", (unsigned long long)m->lease_id);
 	agent_strv_add(env, "HARE_RANK=%u", m->rank);

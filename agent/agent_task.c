@@ -91,7 +91,7 @@ static void agent_task_close_handle(struct agent_task *t, uv_handle_t *h)
 		uv_close(h, agent_task_on_handle_closed);
 }
 
-static int agent_kill(const struct agent *a, pid_t pid, int sig)
+int agent_kill(const struct agent *a, pid_t pid, int sig)
 {
 	return a->kill_hook ? a->kill_hook(pid, sig) : kill(pid, sig);
 }

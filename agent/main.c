@@ -55,7 +55,14 @@ static const char agent_usage[] =
 	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
 	"  --list-gpus            print the GPUs the agent would register, then exit\n"
 	"  -h, --help             this help\n"
-	"Flags override the config file's keys; other keys: docs/agent.md.\n";
+	"Keys without a flag (docs/agent.md): report_interval_ms, heartbeat_ms,\n"
+	"stop_grace_ms, max_frame, and for measuring GPU types hared's profile lacks:\n"
+	"  profile_unknown M      auto (default: on real GPUs only), yes (emulated ones\n"
+	"                         too, on the CPU engine) or no\n"
+	"  profile_proxy SIZES    hare-worker --proxy when measuring (default none)\n"
+	"  profile_iters N        hare-worker --profile-iters (default: the worker's)\n"
+	"  profile_timeout_s S    one model's measurement at most (default 3600)\n"
+	"Flags override the config file's keys.\n";
 
 static const struct option agent_longopts[] = {
 	{ "config", required_argument, NULL, 'c' },

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target for hare-agent's side of the protocol: the frames hared sends
- * (Challenge, Welcome, TaskStart, TaskStop, Rendezvous, Error) and the task
+ * (Challenge, Welcome, TaskStart, TaskStop, Rendezvous, ProfileRequest,
+ * Error) and the task
  * state files a restarted agent adopts. The first byte picks where the
  * session starts and what the work directory holds; the rest is a frame
- * stream fed to a real agent whose link has no socket and whose workers are
- * not processes (the test seams in agent_impl.h). Nothing may crash, every
+ * stream fed to a real agent whose link has no socket and whose workers
+ * (hare-worker --profile included) are not processes (the test seams in
+ * agent_impl.h). Nothing may crash, every
  * frame the agent sends must be a valid ToDaemon, and the properties below
  * must hold. FZ_LOG=debug in the environment shows what the agent did. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,10 +34,12 @@ enum {
 				 * bytes are task state files, split at '\f' */
 	FZ_PIPES = 8,		/* adopted tasks 1.1.0 and 1.1.1 have live report pipes */
 	FZ_EXIT = 16,		/* after the stream, started workers exit and the
-				 * adopted ones close their pipes */
-	FZ_LINES = 32,		/* started workers write round, rendezvous, done lines */
-	FZ_CPU = 64,		/* worker_engine = cpu */
-	FZ_SMALL_FRAMES = 128,	/* max_frame 4096 */
+				 * adopted ones close their pipes; measurements
+				 * exit one after the other */
+	FZ_LINES = 32,		/* started workers write round, rendezvous, done
+				 * lines; measurements print their rows */
+	FZ_CPU = 64,		/* worker_engine = cpu, profile_unknown = yes */
+	FZ_SMALL_FRAMES = 128,	/* max_frame 4096; measurements print a bad row */
 };
 
 #define FZ_NODE "fuzz-node"
@@ -67,6 +72,11 @@ static struct {
 	/* TaskExits sent */
 	struct fz_key3 exits[FZ_KEYS_MAX];
 	size_t nexits;
+	/* ProfileRequest types in the stream (as the agent keeps them) */
+	char types[FZ_KEYS_MAX][AGENT_NAME_MAX];
+	size_t ntypes;
+	uint64_t profiled;	/* hare-worker --profile "processes" started */
+	bool profiling;		/* one of them has not exited yet */
 } fz;
 
 /* A property the agent promised does not hold: make the fuzzer report it. */
@@ -147,6 +157,7 @@ static void fz_init(void)
 	fz_set("worker", FZ_WORKER);
 	fz_set("work_dir", fz.dir);
 	fz_set("stop_grace_ms", "100");
+	fz_set("profile_iters", "2");
 	fz_check(agent_config_finish(&fz.cfg, NULL, err, sizeof(err)) == 0);
 	atexit(fz_cleanup);
 	fz.ready = true;
@@ -172,6 +183,48 @@ static void fz_check_exit(const Hare__TaskExit *e)
 	fz_check(!fz_key_in(fz.exits, fz.nexits, e->job_id, e->lease_id, &e->rank));
 	fz_check(fz_task_find(e->job_id, e->lease_id, e->rank) != NULL);
 	fz_key_add(fz.exits, &fz.nexits, e->job_id, e->lease_id, e->rank);
+}
+
+static bool fz_type_requested(const char *type)
+{
+	for (size_t i = 0; i < fz.ntypes; i++) {
+		if (strcmp(fz.types[i], type) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool fz_type_on_node(const char *type)
+{
+	for (uint32_t i = 0; i < fz.cfg.ngpus; i++) {
+		if (strcmp(fz.cfg.gpus[i].type, type) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A result answers a request of the stream; rows only with ok, measured
+ * only where measuring is on (the fuzzer's GPUs are emulated). */
+static void fz_check_profile(const Hare__ProfileResult *r)
+{
+	fz_check(strlen(r->gpu_type) < AGENT_NAME_MAX && fz_type_requested(r->gpu_type));
+	if (!r->ok) {
+		fz_check(r->n_rows == 0 && r->message && r->message[0]);
+		return;
+	}
+	fz_check((fz.mode & FZ_CPU) && fz_type_on_node(r->gpu_type));
+	fz_check(r->n_rows > 0 && !r->message);
+	for (size_t i = 0; i < r->n_rows; i++) {
+		const Hare__ProfileRow *w = r->rows[i];
+
+		fz_check(w->model[0] && strlen(w->model) < AGENT_NAME_MAX);
+		fz_check(w->workers >= 1 && w->workers <= 128);
+		fz_check(strcmp(w->placement, "consolidated") == 0 ||
+			 strcmp(w->placement, "spread") == 0);
+		fz_check(isfinite(w->compute_s) && w->compute_s > 0);
+		fz_check(isfinite(w->sync_s) && w->sync_s >= 0);
+		fz_check(w->source && strlen(w->source) < AGENT_NAME_MAX);
+	}
 }
 
 static void fz_check_register(const Hare__Register *r)
@@ -213,6 +266,9 @@ static void fz_sink(void *user, const uint8_t *frame, size_t len)
 		break;
 	case HARE__TO_DAEMON__MSG_RENDEZVOUS:
 		fz_check(m->rendezvous->data.len >= 1 && m->rendezvous->data.len <= RDV_DATA_MAX);
+		break;
+	case HARE__TO_DAEMON__MSG_PROFILE_RESULT:
+		fz_check_profile(m->profile_result);
 		break;
 	case HARE__TO_DAEMON__MSG_HEARTBEAT:
 		break;
@@ -278,6 +334,58 @@ static int fz_spawn(struct agent_task *t, const uv_process_options_t *o)
 	return 0;
 }
 
+static const char *fz_arg(char **args, const char *prefix)
+{
+	for (; *args; args++) {
+		if (strncmp(*args, prefix, strlen(prefix)) == 0)
+			return *args + strlen(prefix);
+	}
+	return NULL;
+}
+
+/* What hare-worker --profile prints for a model: a comment, its 16 rows
+ * (one of them bad with FZ_SMALL_FRAMES). */
+static void fz_profile_rows(const char *model, const char *type, int fd)
+{
+	char buf[16 * 200 + 64];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "# fuzz\n\n");
+
+	for (int i = 0; i < 16; i++) {
+		int w = (fz.mode & FZ_SMALL_FRAMES) && i == 2 ? 0 : 1 << (i / 2);
+
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s,%s,%d,%s,%g,%g,measured/nccl\n",
+				      model, type, w, i % 2 ? "spread" : "consolidated",
+				      0.25 / (i + 1), 0.01 * i);
+	}
+	fz_check(write(fd, buf, n) == (ssize_t)n);	/* far below the pipe's buffer */
+}
+
+/* Instead of uv_spawn of hare-worker --profile: one at a time, for a type
+ * of this node where measuring is on, with the flags and environment
+ * documented. */
+static int fz_profile_spawn(struct agent *a, const uv_process_options_t *o)
+{
+	const char *model = fz_arg(o->args, "--model="), *type = fz_arg(o->args, "--gpu-type=");
+
+	fz_check(a == fz.agent && !fz.profiling);
+	fz_check(fz.mode & FZ_CPU);
+	fz_check(strcmp(o->file, FZ_WORKER) == 0 && strcmp(o->args[0], FZ_WORKER) == 0);
+	fz_check(strcmp(o->args[1], "--profile") == 0);
+	fz_check(model && model[0] && type && fz_type_on_node(type) && fz_type_requested(type));
+	fz_check(fz_arg(o->args, "--engine=cpu") && fz_arg(o->args, "--profile-iters=2"));
+	fz_check(!(o->flags & UV_PROCESS_DETACHED));
+	fz_check(strcmp(o->cwd, fz.cfg.work_dir) == 0);
+	fz_check(o->stdio_count == 3 && o->stdio[1].flags == UV_INHERIT_FD);
+	fz_check(fz_env_has(o->env, "CUDA_DEVICE_ORDER=PCI_BUS_ID"));
+	fz_check(fz_arg(o->env, "CUDA_VISIBLE_DEVICES=") && !fz_arg(o->env, "CUDA_VISIBLE_DEVICES=")[0]);
+	fz_check(!fz_env_has(o->env, "HARE_"));
+	if (fz.mode & FZ_LINES)
+		fz_profile_rows(model, type, o->stdio[1].data.fd);
+	fz.profiling = true;
+	fz.profiled++;
+	return 0;
+}
+
 /* Instead of kill(2): only workers asked to stop are signalled, never the
  * agent's own group or every process. */
 static int fz_kill(pid_t pid, int sig)
@@ -300,7 +408,7 @@ static void fz_scan(const uint8_t *data, size_t size)
 	const uint8_t *p;
 	size_t n;
 
-	fz.nstarts = fz.nstops = 0;
+	fz.nstarts = fz.nstops = fz.ntypes = 0;
 	wire_reader_init(&r, fz.cfg.max_frame);
 	if (wire_reader_feed(&r, data, size) < 0)
 		size = 0;
@@ -309,6 +417,9 @@ static void fz_scan(const uint8_t *data, size_t size)
 
 		if (wire_decode_from_daemon(p, n, &m) < 0)
 			break;
+		if (m->msg_case == HARE__FROM_DAEMON__MSG_PROFILE_REQUEST && fz.ntypes < FZ_KEYS_MAX)
+			snprintf(fz.types[fz.ntypes++], AGENT_NAME_MAX, "%s",
+				 m->profile_request->gpu_type);
 		if (m->msg_case == HARE__FROM_DAEMON__MSG_TASK_START)
 			fz_key_add(fz.starts, &fz.nstarts, m->task_start->job_id,
 				   m->task_start->lease_id, m->task_start->rank);
@@ -475,6 +586,22 @@ static void fz_workers_exit(void)
 	}
 }
 
+/* Each measurement exits in turn (its successor starts when it is done
+ * with), so every request of the stream ends in a result. */
+static void fz_profiles_exit(void)
+{
+	for (int i = 0; i < 8 * AGENT_PROFILE_MODELS_MAX && fz.agent->prof.p; i++) {
+		if (fz.profiling) {
+			fz.profiling = false;
+			agent_profile_on_exit(fz.agent, 0, 0);
+		}
+		fz_run_nowait();
+	}
+	fz_check(!fz.agent->prof.p);
+	for (const struct agent_profile *p = fz.agent->profiles; p; p = p->next)
+		fz_check(p->phase == PROFILE_DONE && !agent_link_is_ready(fz.agent));
+}
+
 static void fz_on_closed(void *user)
 {
 	(void)user;
@@ -487,14 +614,17 @@ static void fz_agent_new(void)
 	struct agent_config cfg = fz.cfg;
 	char err[256];
 
-	if (fz.mode & FZ_CPU)
+	if (fz.mode & FZ_CPU) {
 		cfg.worker_cpu = true;
+		cfg.profile_unknown = AGENT_PROFILE_YES;
+	}
 	if (fz.mode & FZ_SMALL_FRAMES)
 		cfg.max_frame = 4096;
 	fz_check(agent_new(&fz.loop, &cfg, fz_key, sizeof(fz_key) - 1, &fz.agent) == 0);
 	fz.agent->sink = fz_sink;
 	fz.agent->spawn_hook = fz_spawn;
 	fz.agent->kill_hook = fz_kill;
+	fz.agent->profile_hook = fz_profile_spawn;
 	/* adopts what the work directory holds, then "connects": Hello */
 	fz_check(agent_start(fz.agent, err, sizeof(err)) == 0);
 	fz_check(fz.agent->state == LINK_HELLO);
@@ -506,7 +636,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_init();
 	fz.mode = size ? data[0] : 0;
-	fz.spawned = fz.nexits = 0;
+	fz.spawned = fz.nexits = fz.profiled = 0;
+	fz.profiling = false;
 	fz.pipe_fd[0] = fz.pipe_fd[1] = -1;
 	fz.closed = false;
 	fz_clean_dir();
@@ -527,6 +658,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_workers_exit();
 		fz_run_nowait();
 		fz_check_tasks();
+		fz_profiles_exit();
 	}
 	fz_check_rdv_files();
 	agent_close(fz.agent, fz_on_closed, NULL);
