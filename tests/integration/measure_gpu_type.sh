@@ -16,9 +16,11 @@ set -u
 it_setup "$@"
 
 # real workers: profile seconds are wall seconds
-write_conf 0 time_scale=1 max_retries=1 measure_models=ncf log_level=debug
+conf=(time_scale=1 max_retries=1 measure_models=ncf log_level=debug)
+write_conf 0 "${conf[@]}"
 start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
+write_conf "$port" "${conf[@]}"	# a restarted hared comes back on the same port
 measured="$tmp/state/measured-throughput.csv"
 printf '[agent]\nprofile_unknown = yes\nprofile_iters = 3\n' >"$tmp/measure-yes.conf"
 printf '[agent]\nprofile_unknown = no\n' >"$tmp/measure-no.conf"
@@ -88,10 +90,11 @@ j = json.load(sys.stdin)
 ok = j["state"] == "DONE" and j["rounds_done"] == 150
 print("job %d: %s, %s/150 rounds" % (j["job_id"], j["state"], j["rounds_done"]))
 sys.exit(0 if ok else 1)' || fail "job $id on H100"
-	grep -q "worker job=$id lease=[0-9]* rank=0/1 model=ncf engine=cpu" "$tmp"/agent*.log ||
-		fail "job $id: no worker started"
+	# the H100 is GPU 1 of node1 and GPU 0 of node2
+	grep -q "task start job=$id .* gpu=1 " "$tmp/agent1.log" ||
+		grep -q "task start job=$id .* gpu=0 " "$tmp/agent2.log" || fail "job $id: not started on an H100"
 done
-grep -q "task start job=${jobs[0]} .*gpu=[01] " "$tmp"/agent*.log && echo "ok: jobs for H100 ran to DONE on H100"
+[ $failures -eq 0 ] && echo "ok: jobs for H100 ran to DONE on H100 GPUs"
 
 # 3. A restarted hared loads the measured type and asks nobody.
 kill -TERM "$hpid"; wait "$hpid" 2>/dev/null
