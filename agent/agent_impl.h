@@ -104,6 +104,7 @@ enum agent_profile_phase {
 	PROFILE_QUEUED,
 	PROFILE_RUNNING,
 	PROFILE_DONE,		/* result made, not sent yet (the link is down) */
+	PROFILE_SENT,		/* rows sent: kept to answer a repeated request */
 };
 
 /* One row of hare-worker --profile (a throughput.csv row; the type is the

@@ -1892,6 +1892,37 @@ static void test_profile_duplicate(void **state)
 	fake_free(f);
 }
 
+/* Rows sent are kept: the same request again (hared asks when the agent
+ * registers before its result arrived) gets them again at once, without a
+ * new measurement; other models, or a failed type, are measured anew. */
+static void test_profile_repeat(void **state)
+{
+	static const char *const nap[] = { "nap" }, *const ncf[] = { "ncf" };
+	struct fake *f = fake_new(TEST_KEY, "T4:1");
+	struct agent_stats st;
+	int n;
+
+	(void)state;
+	profile_worker(f);
+	fake_set(f, "profile_unknown", "yes");
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_profile_request(f, "T4", nap, 1);
+	RUN_UNTIL(f, fake_has_profile(f, "T4"), 5);
+	fake_profile_request(f, "T4", nap, 1);
+	RUN_UNTIL(f, (fake_profile_result(f, "T4", &n, NULL), n == 2), 5);
+	assert_profile_rows(fake_profile_result(f, "T4", &n, NULL), "T4", nap, 1);
+	agent_stats_get(f->agent, &st);
+	assert_int_equal(st.profile_workers, 1);
+	assert_int_equal(st.profile_results, 2);
+	fake_profile_request(f, "T4", ncf, 1);
+	RUN_UNTIL(f, (fake_profile_result(f, "T4", &n, NULL), n == 3), 5);
+	assert_profile_rows(fake_profile_result(f, "T4", &n, NULL), "T4", ncf, 1);
+	agent_stats_get(f->agent, &st);
+	assert_int_equal(st.profile_workers, 2);
+	fake_free(f);
+}
+
 /* A result made while the link is down goes out right after the next
  * Register. */
 static void test_profile_after_reconnect(void **state)
@@ -1986,6 +2017,7 @@ int main(void)
 		cmocka_unit_test(test_profile_refused),
 		cmocka_unit_test(test_profile_duplicate),
 		cmocka_unit_test(test_profile_after_reconnect),
+		cmocka_unit_test(test_profile_repeat),
 		cmocka_unit_test(test_profile_close_kills),
 	};
 
