@@ -8,7 +8,9 @@
 #      present, (d) TFLOP/s of each model's step next to cuBLAS running the
 #      same GEMMs (target >= 60%), (e) hared + hare-agent + real workers run 3
 #      jobs; each worker's reported (CUDA-event) round times are within 2% of
-#      its host wall time, (f) --profile rows for the GPU present.
+#      its host wall time, (f) --profile rows for the GPU present, (g) a
+#      hared whose profile lacks the GPU's type has the agent measure it
+#      (hare-worker --profile, lm) and then runs a job on it.
 # Prints one table. Usage, from the source root: tests/gpu/run.sh BUILD_DIR
 # HARE_GPU_TINY=1: small model sizes everywhere (gpu_check's "tiny" sizes,
 # the same as --proxy / job proxy sizes) for a quick smoke run; the TFLOP/s
@@ -184,6 +186,78 @@ EOF
 }
 echo "== stack" >&2
 full_stack
+
+# (g) the cluster measures a type it lacks: hared with the shipped profile,
+# the agent on the real GPUs; hared asks it to run --profile (lm), saves the
+# rows and runs a job there
+measure_stack() {
+	local port key="$tmp/key" id t t0 rows st waited=0
+	local limit=${HARE_GPU_MEASURE_S:-600}
+	for b in "$hared" "$agent" "$harectl"; do
+		[ -x "$b" ] || { add measure "hared + agent" "skipped: $b not built" skip; return; }
+	done
+	[ -n "$py" ] || { add measure "hared + agent" "skipped: no python3" skip; return; }
+	[ -s "$key" ] || head -c 48 /dev/urandom | base64 -w0 >"$key"
+	mkdir -p "$tmp/work-m"
+	cat >"$tmp/hared-m.conf" <<EOF
+[daemon]
+agent_listen = 127.0.0.1:0
+client_socket = $tmp/hared-m.sock
+state_dir = $tmp/state-m
+cluster_key_file = $key
+profiles = $src/workloads/profiles
+measure_models = lm
+replan_debounce_ms = 20
+port_file = $tmp/ports-m
+log_level = debug
+EOF
+	{
+		echo "[agent]"
+		echo "profile_iters = $iters"
+		[ -n "$tiny" ] && echo "profile_proxy = $(tiny_proxy lm)"
+	} >"$tmp/agent-m.conf"
+	"$hared" --config "$tmp/hared-m.conf" >"$tmp/hared-m.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do [ -s "$tmp/ports-m" ] && break; sleep 0.05; done
+	port=$(sed -n 's/^agent_port=//p' "$tmp/ports-m")
+	[ -n "$port" ] || { add measure "hared" "did not start (see $tmp/hared-m.log)" FAIL; return; }
+	t0=$(date +%s)
+	"$agent" --config "$tmp/agent-m.conf" --daemon "127.0.0.1:$port" --node gpu0 --key-file "$key" \
+		--work-dir="$tmp/work-m" --worker "$worker" --log-level info >"$tmp/agent-m.log" 2>&1 &
+	pids+=($!)
+	while [ "$waited" -lt "$limit" ]; do
+		grep -qE "measured GPU type|could not measure|refused" "$tmp/hared-m.log" && break
+		if [ "$waited" -ge 10 ] && ! grep -q "measures GPU type" "$tmp/hared-m.log"; then
+			add measure "agent measures its type" "skipped: hared asked nothing (the GPU type is in the shipped profile)" skip
+			return
+		fi
+		sleep 1
+		waited=$((waited + 1))
+	done
+	t=$(sed -n 's/.*node=gpu0 measures GPU type \([^ ]*\) .*/\1/p' "$tmp/hared-m.log" | head -1)
+	rows=$(grep -c "^lm,$t," "$tmp/state-m/measured-throughput.csv" 2>/dev/null)
+	grep -q "measured GPU type $t: 16 rows saved" "$tmp/hared-m.log" && [ "${rows:-0}" -eq 16 ] && st=ok || st=FAIL
+	add measure "agent measures $t (lm)" "${rows:-0} rows saved after $(($(date +%s) - t0)) s$(grep -o 'could not measure.*\|refused: .*' "$tmp/hared-m.log" | head -1 | sed 's/^/; /')" "$st"
+	[ "$st" = ok ] || return
+	# shellcheck disable=SC2046
+	id=$(HARE_SOCKET="$tmp/hared-m.sock" "$harectl" submit --model lm $(proxy_args lm) --gpus 1 \
+		--rounds 40 --gpu-types "$t") || { add measure "job on $t" "submit refused" FAIL; return; }
+	for _ in $(seq 120); do
+		HARE_SOCKET="$tmp/hared-m.sock" "$harectl" show "$id" -o json >"$tmp/show-m.json" 2>/dev/null
+		grep -qE '"state":"(DONE|FAILED|CANCELLED)"' "$tmp/show-m.json" && break
+		sleep 1
+	done
+	"$py" - "$tmp/show-m.json" "$t" "$table" <<'EOF' || add measure "job on $t" "cannot read it (see $tmp/hared-m.log)" FAIL
+import json, sys
+j = json.load(open(sys.argv[1]))
+ok = j["state"] == "DONE" and j["rounds_done"] == j["rounds_total"]
+open(sys.argv[3], "a").write("TABLE\tmeasure\tjob %d lm on %s\t%s, %d/%d rounds, loss %s\t%s\n" % (
+    j["job_id"], sys.argv[2], j["state"], j["rounds_done"], j["rounds_total"],
+    "%.4f" % j["loss"] if "loss" in j else "-", "ok" if ok else "FAIL"))
+EOF
+}
+echo "== measure" >&2
+measure_stack
 
 echo
 printf '%-10s %-40s %-8s %s\n' SECTION ITEM STATUS VALUE
