@@ -104,7 +104,6 @@ enum agent_profile_phase {
 	PROFILE_QUEUED,
 	PROFILE_RUNNING,
 	PROFILE_DONE,		/* result made, not sent yet (the link is down) */
-	PROFILE_SENT,		/* rows sent: kept to answer a repeated request */
 };
 
 /* One row of hare-worker --profile (a throughput.csv row; the type is the
@@ -311,6 +310,9 @@ void agent_rdv_sweep(struct agent *a);
 void agent_profile_on_request(struct agent *a, const Hare__ProfileRequest *m);
 /* Send the results made while the link was down (after Register). */
 void agent_profile_send_pending(struct agent *a);
+/* The types of Register.measuring: queued, running, or with a result not
+ * sent yet (*types borrows their names; the caller frees the array). */
+int agent_profile_measuring(struct agent *a, char ***types, size_t *n);
 /* The running hare-worker --profile exited (the profile_hook's caller
  * reports it; the agent's own processes report through uv_spawn). */
 void agent_profile_on_exit(struct agent *a, int64_t status, int sig);

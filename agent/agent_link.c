@@ -228,10 +228,17 @@ static int agent_send_register(struct agent *a)
 	reg.running = running;
 	reg.has_stop_grace_ms = true;
 	reg.stop_grace_ms = a->cfg.stop_grace_ms;
+	reg.has_measures = reg.measures = true;
+	rc = agent_profile_measuring(a, &reg.measuring, &reg.n_measuring);
+	if (rc < 0) {
+		free(running);
+		return rc;
+	}
 	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
 	m.register_ = &reg;
 	rc = agent_link_send(a, &m);
 	free(running);
+	free(reg.measuring);
 	return rc;
 }
 

@@ -108,10 +108,6 @@ out:
 	return rc;
 }
 
-/* Rows that went out are kept (PROFILE_SENT): hared asks again when the
- * agent registers before its result arrives (the result follows Register on
- * the same link), and measuring again would take GPUs hared plans on by
- * then. A failure is not kept: a repeat measures anew. */
 void agent_profile_send_pending(struct agent *a)
 {
 	struct agent_profile *p = a->profiles, *next;
@@ -121,25 +117,47 @@ void agent_profile_send_pending(struct agent *a)
 		if (p->phase != PROFILE_DONE || agent_profile_send(a, p) < 0)
 			continue;
 		a->stats.profile_results++;
-		if (p->ok) {
-			p->phase = PROFILE_SENT;
-			continue;
-		}
 		agent_profile_unlink(a, p);
 		agent_profile_free(p);
 	}
 }
 
-/* p is done: an older result for its type, sent or not, is replaced by it
- * (one result per type), then it goes out if the link is up. */
+int agent_profile_measuring(struct agent *a, char ***types, size_t *n)
+{
+	size_t k = 0;
+
+	*types = NULL;
+	*n = 0;
+	for (const struct agent_profile *p = a->profiles; p; p = p->next)
+		k++;
+	if (k == 0)
+		return 0;
+	*types = calloc(k, sizeof(**types));
+	if (!*types)
+		return -ENOMEM;
+	for (struct agent_profile *p = a->profiles; p; p = p->next) {
+		bool seen = false;
+
+		/* refusals answer a request; they measure nothing */
+		if (p->phase == PROFILE_DONE && !p->ok && p->nmodels == 0)
+			continue;
+		for (size_t i = 0; i < *n; i++)
+			seen |= strcmp((*types)[i], p->type) == 0;
+		if (!seen)
+			(*types)[(*n)++] = p->type;
+	}
+	return 0;
+}
+
+/* p is done: an older result for its type not sent yet is replaced by it
+ * (one pending result per type), then it goes out if the link is up. */
 static void agent_profile_done(struct agent *a, struct agent_profile *p)
 {
 	struct agent_profile *q = a->profiles, *next;
 
 	for (; q; q = next) {
 		next = q->next;
-		if (q != p && (q->phase == PROFILE_DONE || q->phase == PROFILE_SENT) &&
-		    strcmp(q->type, p->type) == 0) {
+		if (q != p && q->phase == PROFILE_DONE && strcmp(q->type, p->type) == 0) {
 			agent_profile_unlink(a, q);
 			agent_profile_free(q);
 		}
@@ -180,7 +198,7 @@ static bool agent_profile_model_ok(const char *s)
 		return false;
 	for (; *s; s++) {
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
+		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-' || *s == '+'))
 			return false;
 	}
 	return true;
@@ -251,23 +269,7 @@ static void agent_profile_policy(const struct agent *a, const char *type, char *
 static struct agent_profile *agent_profile_find_active(struct agent *a, const char *type)
 {
 	for (struct agent_profile *p = a->profiles; p; p = p->next) {
-		if ((p->phase == PROFILE_QUEUED || p->phase == PROFILE_RUNNING) &&
-		    strcmp(p->type, type) == 0)
-			return p;
-	}
-	return NULL;
-}
-
-/* Rows of type already sent for exactly the models m asks for. */
-static struct agent_profile *agent_profile_find_sent(struct agent *a, const Hare__ProfileRequest *m)
-{
-	for (struct agent_profile *p = a->profiles; p; p = p->next) {
-		bool same = p->phase == PROFILE_SENT && strcmp(p->type, m->gpu_type) == 0 &&
-			    p->nmodels == m->n_models;
-
-		for (uint32_t i = 0; same && i < p->nmodels; i++)
-			same = strcmp(p->models[i], m->models[i]) == 0;
-		if (same)
+		if (p->phase != PROFILE_DONE && strcmp(p->type, type) == 0)
 			return p;
 	}
 	return NULL;
@@ -290,14 +292,6 @@ void agent_profile_on_request(struct agent *a, const Hare__ProfileRequest *m)
 		return;
 	}
 	agent_profile_policy(a, m->gpu_type, why, sizeof(why));
-	p = why[0] ? NULL : agent_profile_find_sent(a, m);
-	if (p) {
-		log_info("profile request type=%s: measured already, the rows are sent again",
-			 p->type);
-		p->phase = PROFILE_DONE;
-		agent_profile_send_pending(a);
-		return;
-	}
 	p = why[0] ? NULL : calloc(1, sizeof(*p));
 	if (!p) {
 		agent_profile_refuse(a, m, why[0] ? why : "out of memory", !why[0]);

@@ -518,6 +518,7 @@ struct fake {
 	int hellos, auths_bad, registers;
 	bool mute;		/* leave Hellos unanswered: the agent never registers */
 	size_t reg_msgs;	/* messages heard before the last Register */
+	char reg_measuring[256];	/* its measuring types, comma-separated */
 	uint32_t reg_gpus;
 	char reg_type0[16];
 	size_t reg_running;
@@ -641,6 +642,12 @@ static void fake_on_register(struct fake *f, const Hare__Register *r)
 	snprintf(f->reg_type0, sizeof(f->reg_type0), "%s", r->n_gpus ? r->gpus[0]->type : "");
 	if (r->n_gpus)
 		assert_true(r->gpus[0]->has_emulated && r->gpus[0]->emulated);
+	assert_true(r->has_measures && r->measures);
+	f->reg_measuring[0] = '\0';
+	for (size_t i = 0; i < r->n_measuring; i++)
+		snprintf(f->reg_measuring + strlen(f->reg_measuring),
+			 sizeof(f->reg_measuring) - strlen(f->reg_measuring), "%s%s", i ? "," : "",
+			 r->measuring[i]);
 	f->reg_running = r->n_running;
 	f->reg_running_job = r->n_running ? r->running[0]->job_id : 0;
 	if (r->n_running)
@@ -1892,34 +1899,37 @@ static void test_profile_duplicate(void **state)
 	fake_free(f);
 }
 
-/* Rows sent are kept: the same request again (hared asks when the agent
- * registers before its result arrived) gets them again at once, without a
- * new measurement; other models, or a failed type, are measured anew. */
-static void test_profile_repeat(void **state)
+/* Register lists the types the agent measures (queued or running) or has
+ * a result for that follows, so hared waits instead of asking again; a
+ * refusal is no measurement; a new request after the result measures anew. */
+static void test_profile_register_lists(void **state)
 {
-	static const char *const nap[] = { "nap" }, *const ncf[] = { "ncf" };
-	struct fake *f = fake_new(TEST_KEY, "T4:1");
+	static const char *const slow[] = { "slow" }, *const nap[] = { "nap" };
+	struct fake *f = fake_new(TEST_KEY, "V100:1,T4:1,K80:1");
 	struct agent_stats st;
 	int n;
 
 	(void)state;
 	profile_worker(f);
 	fake_set(f, "profile_unknown", "yes");
+	fake_set(f, "profile_timeout_s", "2");
 	fake_agent_start(f);
 	RUN_UNTIL(f, f->registers == 1, 5);
-	fake_profile_request(f, "T4", nap, 1);
-	RUN_UNTIL(f, fake_has_profile(f, "T4"), 5);
+	assert_string_equal(f->reg_measuring, "");
+	f->mute = true;
+	fake_profile_request(f, "V100", slow, 1);	/* running */
+	fake_profile_request(f, "T4", nap, 1);		/* queued */
+	fake_profile_request(f, "A100", nap, 1);	/* refused: not on the node */
+	fake_drop(f);
+	f->mute = false;
+	fake_drop(f);
+	RUN_UNTIL(f, f->registers == 2, 10);
+	assert_string_equal(f->reg_measuring, "V100,T4");
+	RUN_UNTIL(f, fake_has_profile(f, "T4"), 10);
 	fake_profile_request(f, "T4", nap, 1);
 	RUN_UNTIL(f, (fake_profile_result(f, "T4", &n, NULL), n == 2), 5);
-	assert_profile_rows(fake_profile_result(f, "T4", &n, NULL), "T4", nap, 1);
 	agent_stats_get(f->agent, &st);
-	assert_int_equal(st.profile_workers, 1);
-	assert_int_equal(st.profile_results, 2);
-	fake_profile_request(f, "T4", ncf, 1);
-	RUN_UNTIL(f, (fake_profile_result(f, "T4", &n, NULL), n == 3), 5);
-	assert_profile_rows(fake_profile_result(f, "T4", &n, NULL), "T4", ncf, 1);
-	agent_stats_get(f->agent, &st);
-	assert_int_equal(st.profile_workers, 2);
+	assert_int_equal(st.profile_workers, 3);	/* slow, nap, nap again */
 	fake_free(f);
 }
 
@@ -2017,7 +2027,7 @@ int main(void)
 		cmocka_unit_test(test_profile_refused),
 		cmocka_unit_test(test_profile_duplicate),
 		cmocka_unit_test(test_profile_after_reconnect),
-		cmocka_unit_test(test_profile_repeat),
+		cmocka_unit_test(test_profile_register_lists),
 		cmocka_unit_test(test_profile_close_kills),
 	};
 
