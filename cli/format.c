@@ -466,19 +466,19 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 	for (size_t i = 0; i < n->n_nodes; i++) {
 		const Hare__NodeInfo *node = n->nodes[i];
 		size_t busy = 0, k = 0, unused = 0;
-		const char *unprofiled = NULL;
-		bool measuring = false;
+		const char *unprofiled = NULL, *measuring = NULL;
 		char cell[CLI_CELL];
 
 		for (size_t g = 0; g < node->n_gpus; g++) {
 			/* a stopped worker still runs there until it exits */
 			busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
 				node->gpus[g]->stopping;
-			if (node->gpus[g]->unprofiled) {
+			if (node->gpus[g]->unprofiled || node->gpus[g]->measuring)
 				unused++;
+			if (node->gpus[g]->unprofiled && !unprofiled)
 				unprofiled = cli_str(node->gpus[g]->type);
-				measuring |= node->gpus[g]->measuring;
-			}
+			if (node->gpus[g]->measuring && !measuring)
+				measuring = cli_str(node->gpus[g]->type);
 			if (k < 256)
 				names[k++] = cli_str(node->gpus[g]->type);
 		}
@@ -491,9 +491,10 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 					      node->n_gpus - busy - unused : 0);
 		if (node->drained && node->drain_reason && node->drain_reason[0])
 			cli_table_set(&t, i, 5, "%s", node->drain_reason);
+		else if (measuring)
+			cli_table_set(&t, i, 5, "measuring %s", measuring);
 		else if (unprofiled)
-			cli_table_set(&t, i, 5, "%s %s", measuring ? "measuring" : "not profiled:",
-				      unprofiled);
+			cli_table_set(&t, i, 5, "not profiled: %s", unprofiled);
 		else
 			cli_table_set(&t, i, 5, "-");
 	}

@@ -9,7 +9,6 @@
 #include "err.h"
 #include "hared.h"
 #include "log.h"
-#include "measure.h"
 #include "profile.h"
 #include "proxy.h"
 
@@ -677,9 +676,7 @@ void clients_nodes(struct conn *c)
 			gi[g].has_stopping = n->gpus[k].vacate_lease != 0;
 			gi[g].stopping = n->gpus[k].vacate_lease != 0;
 			gi[g].has_unprofiled = gi[g].unprofiled = n->gpus[k].type < 0;
-			gi[g].has_measuring = gi[g].measuring = n->gpus[k].type < 0 && c->d->measure &&
-				strcmp(measure_asked_of(c->d->measure, n->agent_id),
-				       n->gpus[k].type_name) == 0;
+			gi[g].has_measuring = gi[g].measuring = n->gpus[k].measuring;
 			gip[g] = &gi[g];
 		}
 		nip[i] = &ni[i];

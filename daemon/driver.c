@@ -95,29 +95,54 @@ static int drv_tables_widen(struct driver *d, uint32_t nt)
 	return 0;
 }
 
-int driver_profile_set(struct driver *d, const struct profile *prof, char *errbuf, size_t errlen)
+int driver_profile_check(const struct driver *d, const struct profile *prof, char *errbuf,
+			 size_t errlen)
 {
-	uint32_t nt = profile_gpu_type_count(prof), old = d->ntypes;
-	int rc;
+	uint32_t nt = profile_gpu_type_count(prof);
 
 	if (nt > SCHED_MAX_TYPES) {
 		snprintf(errbuf, errlen, "more than %d GPU types", SCHED_MAX_TYPES);
 		return -E2BIG;
 	}
-	if (profile_model_count(prof) != d->nmodels || nt < old) {
+	if (profile_model_count(prof) != d->nmodels || nt < d->ntypes) {
 		snprintf(errbuf, errlen, "the profile's models or GPU types changed on disk");
-		return -EINVAL;
+		return -ESTALE;
 	}
 	for (uint32_t m = 0; m < d->nmodels; m++)
 		if (strcmp(profile_model_name(prof, m), profile_model_name(d->prof, m)) != 0) {
 			snprintf(errbuf, errlen, "the profile's models changed on disk");
-			return -EINVAL;
+			return -ESTALE;
 		}
-	for (uint32_t t = 0; t < old; t++)
+	for (uint32_t t = 0; t < d->ntypes; t++)
 		if (strcmp(profile_gpu_type_name(prof, t), d->type_names[t]) != 0) {
 			snprintf(errbuf, errlen, "the profile's GPU types changed on disk");
-			return -EINVAL;
+			return -ESTALE;
 		}
+	return 0;
+}
+
+void driver_node_measuring(struct driver *d, uint32_t agent_id, const char *type, bool on)
+{
+	struct drv_node *n = agent_id && agent_id <= d->nnodes ? &d->nodes[agent_id - 1] : NULL;
+	bool freed = false;
+
+	for (uint32_t g = 0; n && g < n->ngpus; g++) {
+		if (n->gpus[g].type_cut || strcasecmp(n->gpus[g].type_name, type) != 0)
+			continue;
+		freed |= n->gpus[g].measuring && !on;
+		n->gpus[g].measuring = on;
+	}
+	if (freed)
+		driver_replan_request(d);
+}
+
+int driver_profile_set(struct driver *d, const struct profile *prof, char *errbuf, size_t errlen)
+{
+	uint32_t nt = profile_gpu_type_count(prof), old = d->ntypes;
+	int rc = driver_profile_check(d, prof, errbuf, errlen);
+
+	if (rc < 0)
+		return rc;
 	rc = drv_tables_widen(d, nt);
 	if (rc < 0) {
 		snprintf(errbuf, errlen, "out of memory");
@@ -133,7 +158,8 @@ int driver_profile_set(struct driver *d, const struct profile *prof, char *errbu
 		uint32_t model;
 		char why[256];
 
-		/* new types only add entries: this cannot fail where it passed */
+		/* new types only add compute times (their sync times do not
+		 * raise the shipped ones'): this cannot fail where it passed */
 		if (driver_perf_fill(prof, &j->rec, &model, &perf, why, sizeof(why)) == 0) {
 			j->perf_prof = perf;
 			driver_job_perf_scale(d, j);

@@ -53,6 +53,7 @@ struct drv_gpu {
 	int32_t type;			/* profile GPU type index, -1: unknown type (never used) */
 	char type_name[16];		/* as the agent registered it */
 	bool type_cut;			/* ... cut short: no profile type is named so */
+	bool measuring;			/* hare-worker --profile runs on it (measure.h) */
 	bool emulated;
 	uint64_t memory_mib;
 	uint64_t job_id;		/* job holding it (or about to), 0: free */
@@ -195,8 +196,8 @@ void driver_grace_end(struct driver *d);
  * calls this; tests call it with a time of their choice. */
 void driver_deadlines_run(struct driver *d, double now);
 
-/* Whether a GPU may be given to a new lease: no job holds it and no
- * stopped worker may still be on it. */
+/* Whether a GPU may be given to a new lease: no job holds it, no stopped
+ * worker may still be on it, and it is not being measured. */
 bool driver_gpu_is_free(const struct drv_gpu *g);
 
 /* Fill a job's perf for the profile, the cluster's types and its allowed
@@ -207,13 +208,24 @@ int driver_perf_fill(const struct profile *prof, const struct store_job *job, ui
 		     struct sched_perf *perf, char *errbuf, size_t errlen);
 
 /*
- * Use prof from now on: the same models and GPU types as the current
- * profile, plus new types after them (measured ones). Jobs get times for the
+ * Whether prof can replace the current profile: the same models and GPU
+ * types, plus new types after them (measured ones), at most
+ * SCHED_MAX_TYPES. 0, or -E2BIG / -ESTALE with the reason in errbuf.
+ */
+int driver_profile_check(const struct driver *d, const struct profile *prof, char *errbuf,
+			 size_t errlen);
+
+/*
+ * Use prof (driver_profile_check passed) from now on: jobs get times for the
  * new types, GPUs of those types become plannable, and a re-plan is asked
  * for. The caller keeps prof alive (and the old one until this returns).
- * 0, or -E2BIG / -EINVAL / -ENOMEM with the reason in errbuf.
+ * 0, or an error of driver_profile_check, or -ENOMEM (nothing changed).
  */
 int driver_profile_set(struct driver *d, const struct profile *prof, char *errbuf, size_t errlen);
+
+/* hare-worker --profile runs (on) or no longer runs on the node's GPUs of
+ * type (by name, any case): they are kept out of plans meanwhile. */
+void driver_node_measuring(struct driver *d, uint32_t agent_id, const char *type, bool on);
 
 /* Add a newly committed job (QUEUED) and schedule a re-plan. */
 int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, size_t errlen);

@@ -16,7 +16,7 @@
 
 bool driver_gpu_is_free(const struct drv_gpu *g)
 {
-	return g->job_id == 0 && g->vacate_lease == 0;
+	return g->job_id == 0 && g->vacate_lease == 0 && !g->measuring;
 }
 
 static void drv_on_deadline(uv_timer_t *t)

@@ -25,16 +25,29 @@
 #define MEASURE_MAX_TYPES 16
 #define MEASURE_MAX_MODELS 32
 #define MEASURE_MAX_ROWS 4096
+#define MEASURE_MAX_S 3600.0	/* a step or an all-reduce longer than this is no measurement */
 #define MEASURE_FILE_MAX (16u << 20)
 #define MEASURE_HEADER "model,gpu_type,workers,placement,compute_s,sync_s,source\n"
 
-/* A GPU type some registered node has and the profile lacks. */
+/* A node's part in measuring a type. */
+enum measure_state {
+	MEASURE_IDLE,		/* has the type's GPUs, not asked */
+	MEASURE_ASKED,		/* measures it (asked, or said so in Register) */
+	MEASURE_FAILED,		/* failed at it; asked again after it registers again */
+};
+
+struct measure_node {
+	uint32_t agent;
+	enum measure_state st;
+};
+
+/* A GPU type some registered node has and the profile lacks, or one a node
+ * still measures after the type was measured elsewhere. */
 struct measure_type {
 	char name[SCHED_TYPE_NAME];
-	uint32_t *agents;	/* registered agents with GPUs of this type */
-	bool *failed;		/* ... whose measuring of it failed */
+	struct measure_node *nodes;
 	uint32_t n, cap;
-	uint32_t asked;		/* agent measuring it now, 0: none */
+	bool blocked;		/* rows saved but not usable until hared restarts */
 };
 
 struct measure {
@@ -62,16 +75,25 @@ static int measure_models_set(struct measure *m, const struct profile *p, const 
 		for (uint32_t i = 0; i < profile_model_count(p) && i < MEASURE_MAX_MODELS; i++)
 			snprintf(m->models[m->nmodels++], SCHED_NAME_LEN, "%s",
 				 profile_model_name(p, i));
+		if (profile_model_count(p) > MEASURE_MAX_MODELS)
+			log_warn("measure_models: the profile has %u models; agents measure the "
+				 "first %d (name them in measure_models)", profile_model_count(p),
+				 MEASURE_MAX_MODELS);
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		int k = profile_model_find(p, tok);
+		bool dup = false;
 
 		if (k < 0) {
 			snprintf(errbuf, errlen, "measure_models: unknown model '%s'", tok);
 			return ERR_BAD_CONFIG;
 		}
+		for (uint32_t i = 0; i < m->nmodels; i++)
+			dup |= strcmp(m->models[i], profile_model_name(p, (uint32_t)k)) == 0;
+		if (dup)
+			continue;
 		if (m->nmodels == MEASURE_MAX_MODELS) {
 			snprintf(errbuf, errlen, "measure_models: more than %d models",
 				 MEASURE_MAX_MODELS);
@@ -108,73 +130,101 @@ void measure_free(struct measure *m)
 {
 	if (!m)
 		return;
-	for (uint32_t i = 0; i < m->ntypes; i++) {
-		free(m->types[i].agents);
-		free(m->types[i].failed);
-	}
+	for (uint32_t i = 0; i < m->ntypes; i++)
+		free(m->types[i].nodes);
 	free(m);
 }
 
+/* Type names are matched as the profile matches them: in any case. */
 static struct measure_type *measure_type_find(struct measure *m, const char *name)
 {
 	for (uint32_t i = 0; i < m->ntypes; i++)
-		if (strcmp(m->types[i].name, name) == 0)
+		if (strcasecmp(m->types[i].name, name) == 0)
 			return &m->types[i];
 	return NULL;
 }
 
-/* The type leaves the list (measured). */
-static void measure_type_drop(struct measure *m, struct measure_type *t)
+static struct measure_type *measure_type_add(struct measure *m, const char *name)
 {
-	free(t->agents);
-	free(t->failed);
-	*t = m->types[--m->ntypes];
-	memset(&m->types[m->ntypes], 0, sizeof(m->types[0]));
+	struct measure_type *t = measure_type_find(m, name);
+
+	if (t || m->ntypes == MEASURE_MAX_TYPES)
+		return t;
+	t = &m->types[m->ntypes++];
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	return t;
 }
 
-static int measure_agent_index(const struct measure_type *t, uint32_t agent_id)
+static int measure_node_index(const struct measure_type *t, uint32_t agent_id)
 {
 	for (uint32_t i = 0; i < t->n; i++)
-		if (t->agents[i] == agent_id)
+		if (t->nodes[i].agent == agent_id)
 			return (int)i;
 	return -1;
 }
 
-static int measure_agent_add(struct measure_type *t, uint32_t agent_id)
+static bool measure_busy(const struct measure_type *t)
 {
-	if (measure_agent_index(t, agent_id) >= 0)
-		return 0;
+	for (uint32_t i = 0; i < t->n; i++)
+		if (t->nodes[i].st == MEASURE_ASKED)
+			return true;
+	return false;
+}
+
+static bool measure_known(const struct measure *m, const struct measure_type *t)
+{
+	return profile_gpu_type_find(m->d->prof, t->name) >= 0;
+}
+
+/* Drop t when no node has it any more, or once its type is in the profile
+ * and no node measures it any more. */
+static void measure_prune(struct measure *m, struct measure_type *t)
+{
+	if (t->n > 0 && !(measure_known(m, t) && !measure_busy(t)))
+		return;
+	free(t->nodes);
+	*t = m->types[--m->ntypes];
+	memset(&m->types[m->ntypes], 0, sizeof(m->types[0]));
+}
+
+static struct measure_node *measure_node_add(struct measure_type *t, uint32_t agent_id)
+{
+	int i = measure_node_index(t, agent_id);
+
+	if (i >= 0)
+		return &t->nodes[i];
 	if (t->n == t->cap) {
 		uint32_t cap = t->cap ? t->cap * 2 : 4;
-		uint32_t *a = realloc(t->agents, cap * sizeof(*a));
-		bool *f;
+		struct measure_node *n = realloc(t->nodes, cap * sizeof(*n));
 
-		if (!a)
-			return -ENOMEM;
-		t->agents = a;
-		f = realloc(t->failed, cap * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		t->failed = f;
+		if (!n)
+			return NULL;
+		t->nodes = n;
 		t->cap = cap;
 	}
-	t->agents[t->n] = agent_id;
-	t->failed[t->n++] = false;
-	return 0;
+	t->nodes[t->n] = (struct measure_node){ .agent = agent_id, .st = MEASURE_IDLE };
+	return &t->nodes[t->n++];
 }
 
-static void measure_agent_remove(struct measure_type *t, uint32_t agent_id)
+static void measure_node_remove(struct measure_type *t, uint32_t agent_id)
 {
-	int i = measure_agent_index(t, agent_id);
+	int i = measure_node_index(t, agent_id);
 
-	if (i < 0)
-		return;
-	t->n--;
-	t->agents[i] = t->agents[t->n];
-	t->failed[i] = t->failed[t->n];
+	if (i >= 0)
+		t->nodes[i] = t->nodes[--t->n];
 }
 
-static void measure_ask(struct measure *m, struct measure_type *t, uint32_t agent_id)
+/* A node measures t now (its GPUs of the type are kept out of plans), or
+ * no longer. */
+static void measure_set(struct measure *m, struct measure_type *t, struct measure_node *n,
+			enum measure_state st)
+{
+	if ((st == MEASURE_ASKED) != (n->st == MEASURE_ASKED))
+		driver_node_measuring(m->d->drv, n->agent, t->name, st == MEASURE_ASKED);
+	n->st = st;
+}
+
+static void measure_ask(struct measure *m, struct measure_type *t, struct measure_node *n)
 {
 	Hare__FromDaemon msg = HARE__FROM_DAEMON__INIT;
 	Hare__ProfileRequest req = HARE__PROFILE_REQUEST__INIT;
@@ -187,112 +237,125 @@ static void measure_ask(struct measure *m, struct measure_type *t, uint32_t agen
 	req.n_models = m->nmodels;
 	msg.msg_case = HARE__FROM_DAEMON__MSG_PROFILE_REQUEST;
 	msg.profile_request = &req;
-	t->asked = agent_id;
-	if (conn_agent_send(m->d, agent_id, &msg) < 0) {
-		log_warn("node=%s cannot be asked to measure GPU type %s", measure_node(m, agent_id),
+	if (conn_agent_send(m->d, n->agent, &msg) < 0) {
+		log_warn("node=%s cannot be asked to measure GPU type %s", measure_node(m, n->agent),
 			 t->name);
-		t->asked = 0;
+		n->st = MEASURE_FAILED;	/* its session is gone; it registers again */
 		return;
 	}
+	measure_set(m, t, n, MEASURE_ASKED);
 	log_info("node=%s measures GPU type %s (hare-worker --profile, %u models); its GPUs stay "
-		 "unused until then", measure_node(m, agent_id), t->name, m->nmodels);
+		 "unused until then", measure_node(m, n->agent), t->name, m->nmodels);
 }
 
-/* Ask the first node with the type that has not failed at it. */
+/* Ask the first node with the type that has not failed at it, unless one
+ * measures it already, the profile has it, or its rows wait for a restart. */
 static void measure_kick(struct measure *m, struct measure_type *t)
 {
-	if (t->asked)
+	for (uint32_t i = 0; i < t->n && !t->blocked && !measure_known(m, t) && !measure_busy(t); i++)
+		if (t->nodes[i].st == MEASURE_IDLE)
+			measure_ask(m, t, &t->nodes[i]);
+}
+
+static bool measure_listed(const Hare__Register *reg, const char *type)
+{
+	for (size_t i = 0; i < reg->n_measuring; i++)
+		if (reg->measuring[i] && strcasecmp(reg->measuring[i], type) == 0)
+			return true;
+	return false;
+}
+
+/* One of the node's GPU types: the profile lacks it, or the node still
+ * measures it. */
+static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Hare__Register *reg,
+				 const char *type, bool was_asked)
+{
+	bool known = profile_gpu_type_find(m->d->prof, type) >= 0;
+	bool busy = measure_listed(reg, type);
+	struct measure_type *t;
+	struct measure_node *n;
+
+	if (known && !busy)
 		return;
-	for (uint32_t i = 0; i < t->n; i++) {
-		if (!t->failed[i]) {
-			measure_ask(m, t, t->agents[i]);
-			if (t->asked)
-				return;
-			t->failed[i] = true;	/* its session is gone; it registers again */
-		}
+	if (!profile_type_name_ok(type)) {
+		log_warn("node=%s GPU type '%.64s' cannot be measured: a profile type is 1 to %d "
+			 "characters of A-Z a-z 0-9 . _ + -; its GPUs stay unused",
+			 measure_node(m, agent_id), type, SCHED_TYPE_NAME - 1);
+		return;
 	}
+	if (!known && profile_gpu_type_count(m->d->prof) + m->ntypes >= SCHED_MAX_TYPES &&
+	    !measure_type_find(m, type)) {
+		log_warn("node=%s GPU type %s cannot be measured: the cluster has %d GPU types "
+			 "already", measure_node(m, agent_id), type, SCHED_MAX_TYPES);
+		return;
+	}
+	t = measure_type_add(m, type);
+	n = t ? measure_node_add(t, agent_id) : NULL;
+	if (!n)
+		return;
+	if (busy) {
+		/* it measures the type, or its result follows: wait for that */
+		measure_set(m, t, n, MEASURE_ASKED);
+		log_info("node=%s measures GPU type %s (since before it registered)",
+			 measure_node(m, agent_id), t->name);
+		return;
+	}
+	if (was_asked && !measure_busy(t) && !t->blocked && !known)
+		measure_ask(m, t, n);	/* the request was lost with its session */
+	measure_kick(m, t);
 }
 
 void measure_on_register(struct measure *m, uint32_t agent_id, const Hare__Register *reg)
 {
 	const struct profile *p = m->d->prof;
+	char asked[MEASURE_MAX_TYPES][SCHED_TYPE_NAME];
+	uint32_t nasked = 0;
+	bool unknown = false;
 
-	if (!m->d->cfg.measure_gpus) {
-		for (size_t i = 0; i < reg->n_gpus; i++)
-			if (profile_gpu_type_find(p, reg->gpus[i]->type) < 0) {
-				log_warn("node=%s has GPUs of type '%.64s', which the profile lacks; "
-					 "with measure_gpus = no they stay unused",
-					 measure_node(m, agent_id), reg->gpus[i]->type);
-				break;
-			}
+	/* what it had before no longer counts: it may have lost GPUs, and its
+	 * GPUs' measuring marks went with the old list */
+	for (uint32_t i = m->ntypes; i-- > 0;) {
+		int k = measure_node_index(&m->types[i], agent_id);
+
+		if (k >= 0 && m->types[i].nodes[k].st == MEASURE_ASKED)
+			snprintf(asked[nasked++], SCHED_TYPE_NAME, "%s", m->types[i].name);
+		measure_node_remove(&m->types[i], agent_id);
+		measure_prune(m, &m->types[i]);
+	}
+	for (size_t i = 0; i < reg->n_gpus; i++)
+		unknown |= profile_gpu_type_find(p, reg->gpus[i]->type) < 0;
+	if (!m->d->cfg.measure_gpus || !(reg->has_measures && reg->measures)) {
+		if (unknown)
+			log_warn("node=%s has GPUs of a type the profile lacks; %s, they stay unused",
+				 measure_node(m, agent_id), m->d->cfg.measure_gpus ?
+				 "its agent does not measure GPU types (an older agent)" :
+				 "with measure_gpus = no");
 		return;
 	}
-	/* what it had before no longer counts (it may have lost GPUs); a type
-	 * it was measuring is asked of it again below (an agent that still
-	 * measures it ignores the repeat), or of another node */
-	for (uint32_t i = 0; i < m->ntypes; i++)
-		measure_agent_remove(&m->types[i], agent_id);
 	for (size_t i = 0; i < reg->n_gpus; i++) {
-		const char *type = reg->gpus[i]->type;
-		struct measure_type *t;
-		bool seen = false;
+		bool seen = false, was = false;
 
 		for (size_t k = 0; k < i; k++)
-			seen |= strcmp(reg->gpus[k]->type, type) == 0;
-		if (seen || profile_gpu_type_find(p, type) >= 0)
-			continue;
-		if (!profile_type_name_ok(type)) {
-			log_warn("node=%s GPU type '%.64s' cannot be measured: a profile type is 1 to "
-				 "%d characters of A-Z a-z 0-9 . _ + -; its GPUs stay unused",
-				 measure_node(m, agent_id), type, SCHED_TYPE_NAME - 1);
-			continue;
-		}
-		t = measure_type_find(m, type);
-		if (!t && m->ntypes + profile_gpu_type_count(p) < SCHED_MAX_TYPES) {
-			t = &m->types[m->ntypes++];
-			snprintf(t->name, sizeof(t->name), "%s", type);
-		}
-		if (!t) {
-			log_warn("node=%s GPU type %s cannot be measured: the cluster has %d GPU "
-				 "types already", measure_node(m, agent_id), type, SCHED_MAX_TYPES);
-			continue;
-		}
-		if (measure_agent_add(t, agent_id) < 0)
-			continue;
-		if (t->asked == agent_id)
-			measure_ask(m, t, agent_id);
-		else
-			measure_kick(m, t);
+			seen |= strcasecmp(reg->gpus[k]->type, reg->gpus[i]->type) == 0;
+		for (uint32_t k = 0; k < nasked; k++)
+			was |= strcasecmp(asked[k], reg->gpus[i]->type) == 0;
+		if (!seen)
+			measure_type_of_node(m, agent_id, reg, reg->gpus[i]->type, was);
 	}
-	for (uint32_t i = 0; i < m->ntypes; i++) {
-		struct measure_type *t = &m->types[i];
-
-		if (t->asked == agent_id && measure_agent_index(t, agent_id) < 0) {
-			t->asked = 0;	/* it has no such GPU any more */
-			measure_kick(m, t);
-		}
-	}
+	/* types another node's loss left unasked */
+	for (uint32_t i = 0; i < m->ntypes; i++)
+		measure_kick(m, &m->types[i]);
 }
 
 void measure_on_detach(struct measure *m, uint32_t agent_id)
 {
-	for (uint32_t i = 0; i < m->ntypes; i++) {
+	for (uint32_t i = m->ntypes; i-- > 0;) {
 		struct measure_type *t = &m->types[i];
 
-		measure_agent_remove(t, agent_id);
-		if (t->asked == agent_id) {
-			t->asked = 0;
-			measure_kick(m, t);
-		}
+		measure_node_remove(t, agent_id);
+		measure_kick(m, t);
+		measure_prune(m, t);
 	}
-}
-
-const char *measure_asked_of(const struct measure *m, uint32_t agent_id)
-{
-	for (uint32_t i = 0; i < m->ntypes; i++)
-		if (m->types[i].asked == agent_id)
-			return m->types[i].name;
-	return "";
 }
 
 /* ------------------------------------------------------- the saved rows -- */
@@ -336,8 +399,10 @@ static int measure_rows_check(const struct measure *m, const Hare__ProfileResult
 				 i + 1, row->placement);
 			return ERR_BAD_PROFILE;
 		}
-		if (!isfinite(row->compute_s) || !isfinite(row->sync_s)) {
-			snprintf(why, whylen, "row %zu: times must be finite", i + 1);
+		if (!(row->compute_s > 0 && row->compute_s <= MEASURE_MAX_S) ||
+		    !(row->sync_s >= 0 && row->sync_s <= MEASURE_MAX_S)) {
+			snprintf(why, whylen, "row %zu: compute_s %g and sync_s %g must be seconds "
+				 "between 0 and %g", i + 1, row->compute_s, row->sync_s, MEASURE_MAX_S);
 			return ERR_BAD_PROFILE;
 		}
 	}
@@ -443,7 +508,9 @@ static void measure_dir_sync(const char *dir)
 	}
 }
 
-/* Check, save and use the rows of r. 0 or a negative code with why. */
+/* Check, save and use the rows of r. 0; ERR_BAD_PROFILE when the rows are
+ * at fault; another negative code when hared cannot take them now (its
+ * state_dir, the shipped profile changed on disk); why says what. */
 static int measure_save(struct measure *m, const Hare__ProfileResult *r, uint32_t agent_id,
 			char *why, size_t whylen)
 {
@@ -466,14 +533,14 @@ static int measure_save(struct measure *m, const Hare__ProfileResult *r, uint32_
 		return rc;
 	/* the same checks as at start-up: a complete table for each model */
 	rc = profile_load_measured(d->cfg.profiles, tmp, &np, err, sizeof(err));
+	if (rc < 0 && strncmp(err, tmp, strlen(tmp)) != 0)
+		rc = -ESTALE;	/* the shipped files, not the rows */
 	if (rc == 0 && profile_gpu_type_find(np, r->gpu_type) < 0) {
 		snprintf(err, sizeof(err), "no row for the type");
 		rc = ERR_BAD_PROFILE;
 	}
-	if (rc == 0 && profile_gpu_type_count(np) > SCHED_MAX_TYPES) {
-		snprintf(err, sizeof(err), "more than %d GPU types", SCHED_MAX_TYPES);
-		rc = -E2BIG;
-	}
+	if (rc == 0)
+		rc = driver_profile_check(d->drv, np, err, sizeof(err));
 	if (rc == 0 && rename(tmp, path) < 0) {
 		snprintf(err, sizeof(err), "cannot rename %s: %s", tmp, strerror(errno));
 		rc = -EIO;
@@ -497,7 +564,7 @@ static int measure_save(struct measure *m, const Hare__ProfileResult *r, uint32_
 		if (n >= 0 && (size_t)n < whylen)
 			snprintf(why + n, whylen - (size_t)n, "%s", err);
 		profile_free(np);
-		return rc;
+		return -ESTALE;
 	}
 	d->prof = np;
 	profile_free(old);
@@ -508,39 +575,49 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 {
 	const char *node = measure_node(m, agent_id);
 	struct measure_type *t = measure_type_find(m, r->gpu_type);
-	int i = t ? measure_agent_index(t, agent_id) : -1;
+	int i = t ? measure_node_index(t, agent_id) : -1;
 	char why[1024];
+	int rc;
 
-	if (profile_gpu_type_find(m->d->prof, r->gpu_type) >= 0) {
-		log_info("node=%s measured GPU type %.64s; the profile has it already (ignored)",
-			 node, r->gpu_type);
-		return;
-	}
 	if (i < 0) {
 		log_warn("node=%s sent measurements of GPU type '%.64s', which it did not register "
 			 "as unmeasured (ignored)", node, r->gpu_type);
 		return;
 	}
-	if (t->asked == agent_id)
-		t->asked = 0;
+	/* its GPUs of the type are free again, whatever the outcome */
+	measure_set(m, t, &t->nodes[i], MEASURE_IDLE);
+	if (measure_known(m, t) || t->blocked) {
+		log_info("node=%s measured GPU type %s; %s (ignored)", node, t->name,
+			 t->blocked ? "rows for it wait for a restart" : "the profile has it already");
+		measure_prune(m, t);
+		return;
+	}
 	if (!r->ok) {
 		log_warn("node=%s could not measure GPU type %s: %.300s", node, t->name,
 			 r->message ? r->message : "no reason given");
-		t->failed[i] = true;
+		t->nodes[i].st = MEASURE_FAILED;
 		measure_kick(m, t);
-		if (!t->asked)
+		if (!measure_busy(t))
 			log_warn("GPU type %s: no other node can measure it now; its GPUs stay unused "
 				 "until a node measures it after registering again, or rows for it "
 				 "are added to the profile", t->name);
 		return;
 	}
-	if (measure_save(m, r, agent_id, why, sizeof(why)) < 0) {
+	rc = measure_save(m, r, agent_id, why, sizeof(why));
+	if (rc == ERR_BAD_PROFILE) {
 		log_error("node=%s measurements of GPU type %s refused: %s", node, t->name, why);
-		t->failed[i] = true;
+		t->nodes[i].st = MEASURE_FAILED;
 		measure_kick(m, t);
+		return;
+	}
+	if (rc < 0) {
+		/* not the node's fault: asking others would end the same way */
+		log_error("node=%s measured GPU type %s, but %s; it is not measured again until "
+			  "hared restarts", node, t->name, why);
+		t->blocked = true;
 		return;
 	}
 	log_info("node=%s measured GPU type %s: %zu rows saved in %s/%s; its GPUs are planned on "
 		 "from now", node, t->name, r->n_rows, m->d->cfg.state_dir, MEASURE_FILE);
-	measure_type_drop(m, t);
+	measure_prune(m, t);
 }

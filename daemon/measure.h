@@ -36,7 +36,5 @@ void measure_on_detach(struct measure *m, uint32_t agent_id);
  * checked, saved (fsync'd) and put to use; anything else is logged. */
 void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__ProfileResult *r);
 
-/* The type an agent measures now ("" if none), for tests and `nodes`. */
-const char *measure_asked_of(const struct measure *m, uint32_t agent_id);
 
 #endif

@@ -790,6 +790,25 @@ int profile_perf_fill(const struct profile *p, uint32_t model, const char *const
 	if (model >= p->nmodels)
 		return ERR_UNKNOWN_MODEL;
 	memset(perf, 0, sizeof(*perf));
+	/* one sync table per job: the shipped types' (largest); a measured
+	 * type's only for a model no shipped type of the list has, so
+	 * measuring a type never changes the other types' plans */
+	for (int pass = 0; pass < 2; pass++) {
+		bool synced = false;
+
+		for (uint32_t t = 0; t < ntypes; t++) {
+			int idx = profile_gpu_type_find(p, type_names[t]);
+			const struct profile_entry *e = idx < 0 ? NULL :
+							profile_entry_at(p, model, (uint32_t)idx);
+
+			if (e && e->first_line && e->measured == (pass == 1)) {
+				profile_sync_merge(perf, e);
+				synced = true;
+			}
+		}
+		if (synced)
+			break;
+	}
 	for (uint32_t t = 0; t < ntypes; t++) {
 		int idx = profile_gpu_type_find(p, type_names[t]);
 		const struct profile_entry *e;
@@ -805,7 +824,6 @@ int profile_perf_fill(const struct profile *p, uint32_t model, const char *const
 		if (e->first_line == 0)
 			continue;	/* the model cannot run on this type */
 		perf->compute_s[t] = e->compute_s;
-		profile_sync_merge(perf, e);
 	}
 	perf->restart_s = p->models[model].restart_s;
 	return 0;

@@ -63,7 +63,8 @@ double profile_reference_compute_s(const struct profile *p, uint32_t model);
  * Fill perf for one job of `model` on a cluster whose GPU types are
  * type_names[0..ntypes): compute_s[t] from the profile (0 where the model has
  * no entry for that type), sync_s from the profile's sync times (for a mix of
- * types the largest), restart_s from the model's checkpoint/restore cost.
+ * types the largest of the shipped types; measured types' only when no
+ * shipped type of the list has the model), restart_s from the model's checkpoint/restore cost.
  * ERR_UNKNOWN_GPU with the name in errbuf if a cluster type is not in the
  * profile at all.
  */

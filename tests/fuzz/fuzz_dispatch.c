@@ -206,6 +206,7 @@ static void fz_agent_bind(struct hared *d, struct conn *c, uint8_t mode)
 	}
 	reg.n_gpus = 4;
 	reg.gpus = gp;
+	reg.has_measures = reg.measures = true;
 	fz_check(driver_agent_register(d->drv, (uint32_t)id, &reg, err, sizeof(err)) == 0);
 	c->state = CONN_READY;
 	measure_on_register(d->measure, (uint32_t)id, &reg);

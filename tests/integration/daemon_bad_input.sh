@@ -222,8 +222,9 @@ r = recv(a)
 check("agent with the right key is welcomed", r is not None and r[0] == 2)
 gpu = lambda i, t: fb(1, fv(1, i) + fb(2, t.encode()))
 # A GPU of a type the profile does not know is listed but never used, so
-# this agent is sent no work: only a ProfileRequest to measure the type.
-a.sendall(frame(fb(3, gpu(0, "Z9000"))))
+# this agent is sent no work: only a ProfileRequest to measure the type
+# (Register.measures: it answers them).
+a.sendall(frame(fb(3, gpu(0, "Z9000") + fv(4, 1))))
 r = recv(a)
 check("an unknown GPU type is to be measured (ProfileRequest)",
       r is not None and r[0] == 6 and dict(fields(r[1])).get(1) == b"Z9000", "got %r" % (r,))

@@ -227,13 +227,19 @@ static struct conn *agent(struct fx *f, const char *node)
 	return agent_to(f, node, &f->out);
 }
 
-/* Register GPUs 0..ngpus-1 of the given types. */
-static void agent_register_types(struct conn *c, const char *const *types, uint32_t ngpus)
+/* Register GPUs 0..ngpus-1 of the given types, as an agent that measures
+ * GPU types and measures (or has results for) those of measuring[]. */
+static void agent_register_full(struct conn *c, const char *const *types, uint32_t ngpus,
+				bool measures, const char *const *measuring, size_t nmeasuring)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Register r = HARE__REGISTER__INIT;
 	Hare__GpuInfo g[8], *gp[8];
 
+	r.has_measures = true;
+	r.measures = measures;
+	r.n_measuring = nmeasuring;
+	r.measuring = (char **)measuring;
 	for (uint32_t i = 0; i < ngpus; i++) {
 		hare__gpu_info__init(&g[i]);
 		g[i].index = i;
@@ -246,6 +252,11 @@ static void agent_register_types(struct conn *c, const char *const *types, uint3
 	m.register_ = &r;
 	frame(c, &m);
 	assert_int_equal(c->state, CONN_READY);
+}
+
+static void agent_register_types(struct conn *c, const char *const *types, uint32_t ngpus)
+{
+	agent_register_full(c, types, ngpus, true, NULL, 0);
 }
 
 static void agent_register(struct conn *c, uint32_t ngpus)
@@ -577,8 +588,9 @@ static const Hare__ProfileRequest *out_request(const struct sent *o)
 }
 
 /* A ProfileResult for type: ok with the 16 rows of resnet50 (nrows fewer
- * than 16 leaves a hole), or a failure. */
-static void profile_result(struct conn *a, const char *type, bool ok, uint32_t nrows)
+ * than 16 leaves a hole; sync_s given for 128 workers spread), or a failure. */
+static void profile_result_sync(struct conn *a, const char *type, bool ok, uint32_t nrows,
+				double sync_last)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__ProfileResult r = HARE__PROFILE_RESULT__INIT;
@@ -590,7 +602,7 @@ static void profile_result(struct conn *a, const char *type, bool ok, uint32_t n
 		rows[i].workers = 1u << (i / 2);
 		rows[i].placement = i % 2 ? "spread" : "consolidated";
 		rows[i].compute_s = 0.03;
-		rows[i].sync_s = i < 2 ? 0 : 0.001 * (i / 2) * (1 + i % 2);
+		rows[i].sync_s = i < 2 ? 0 : i == 15 ? sync_last : 0.001 * (i / 2) * (1 + i % 2);
 		rows[i].source = i < 2 ? "measured/none" : "measured/nccl\nforged";
 		rp[i] = &rows[i];
 	}
@@ -602,6 +614,11 @@ static void profile_result(struct conn *a, const char *type, bool ok, uint32_t n
 	m.msg_case = HARE__TO_DAEMON__MSG_PROFILE_RESULT;
 	m.profile_result = &r;
 	frame(a, &m);
+}
+
+static void profile_result(struct conn *a, const char *type, bool ok, uint32_t nrows)
+{
+	profile_result_sync(a, type, ok, nrows, 0.014);
 }
 
 static bool measured_file(const struct fx *f, char *text, size_t len)
@@ -620,18 +637,27 @@ static bool measured_file(const struct fx *f, char *text, size_t len)
 	return true;
 }
 
+static const struct drv_gpu *gpu_of(const struct fx *f, const struct conn *a, uint32_t slot)
+{
+	const struct drv_node *n = driver_node_at(f->d.drv, a->agent_id - 1);
+
+	assert_non_null(n);
+	assert_true(slot < n->ngpus);
+	return &n->gpus[slot];
+}
+
 /* A node with GPUs of a type the profile lacks is asked to measure it (one
- * node per type); a failure moves the request to another node; rows with a
- * hole are refused; good rows are saved and the GPUs are planned on at once,
- * and a restarted daemon loads them. */
+ * node per type; those GPUs are kept out of plans); a failure moves the
+ * request to another node; rows with a hole or absurd times are refused;
+ * good rows are saved and the GPUs are planned on at once, and a restarted
+ * daemon loads them. */
 static void test_measure_unknown_type(void **state)
 {
 	static const char *const n1_gpus[3] = { "V100", "H100", "H100" };
-	static const char *const n2_gpus[1] = { "H100" };
+	static const char *const n2_gpus[1] = { "h100" };	/* any case: the same type */
 	struct fx *f = *state;
 	struct sent o1 = { 0 }, o2 = { 0 };
 	struct conn *c = client(f), *a1 = agent_to(f, "n1", &o1), *a2;
-	const struct drv_node *n;
 	struct profile *p = NULL;
 	char text[8192], err[256], path[128];
 	uint32_t h100_starts = 0;
@@ -640,7 +666,8 @@ static void test_measure_unknown_type(void **state)
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
 	assert_string_equal(out_request(&o1)->gpu_type, "H100");
 	assert_int_equal(out_request(&o1)->n_models, profile_model_count(f->d.prof));
-	assert_string_equal(measure_asked_of(f->d.measure, a1->agent_id), "H100");
+	assert_true(gpu_of(f, a1, 1)->measuring && gpu_of(f, a1, 2)->measuring);
+	assert_false(gpu_of(f, a1, 0)->measuring);
 
 	/* unmeasured GPUs are not planned on */
 	submit(f, c, 2);
@@ -652,28 +679,51 @@ static void test_measure_unknown_type(void **state)
 	a2 = agent_to(f, "n2", &o2);
 	agent_register_types(a2, n2_gpus, 1);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	assert_false(gpu_of(f, a2, 0)->measuring);
 
-	/* n1 registers again while measuring: asked again (it ignores the
-	 * repeat if it still measures), n2 still waits */
+	/* n1 registers again: saying it still measures, it is not asked again;
+	 * not saying so (the request was lost), it is asked again; n2 waits */
+	{
+		static const char *const h100[1] = { "H100" };
+
+		agent_register_full(a1, n1_gpus, 3, true, h100, 1);
+		assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+		assert_true(gpu_of(f, a1, 1)->measuring);
+	}
 	agent_register_types(a1, n1_gpus, 3);
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
 
-	/* n1 fails: n2 is asked; n2's rows have a hole: refused, nothing saved */
+	/* n1 fails: its GPUs are free of it, n2 is asked */
 	profile_result(a1, "H100", false, 0);
+	assert_false(gpu_of(f, a1, 1)->measuring);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_string_equal(out_request(&o2)->gpu_type, "H100");
+	assert_true(gpu_of(f, a2, 0)->measuring);
+
+	/* rows with a hole, or an absurd time, are refused: nothing saved */
 	profile_result(a2, "H100", true, 15);
 	assert_false(measured_file(f, text, sizeof(text)));
+	assert_false(gpu_of(f, a2, 0)->measuring);
+	agent_register_types(a2, n2_gpus, 1);	/* registers again: asked again */
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
+	profile_result_sync(a2, "H100", true, 16, 1e300);
+	assert_false(measured_file(f, text, sizeof(text)));
 	assert_int_equal(profile_gpu_type_find(f->d.prof, "H100"), ERR_UNKNOWN_GPU);
-	assert_string_equal(measure_asked_of(f->d.measure, a2->agent_id), "");
 
 	/* rows for a type a node did not register are ignored */
 	profile_result(a2, "A100", true, 16);
 	assert_false(measured_file(f, text, sizeof(text)));
 
-	/* n1 registers again (its next session): asked again, and succeeds */
+	/* n1 registers again (its next session): asked again; meanwhile n2
+	 * (registering again too) measures as well; n1's rows are saved */
 	agent_register_types(a1, n1_gpus, 3);
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 3);
+	{
+		static const char *const h100[1] = { "H100" };
+
+		agent_register_full(a2, n2_gpus, 1, true, h100, 1);
+	}
 	profile_result(a1, "H100", true, 16);
 	assert_true(measured_file(f, text, sizeof(text)));
 	assert_non_null(strstr(text, "model,gpu_type,workers,placement,compute_s,sync_s,source\n"));
@@ -681,12 +731,11 @@ static void test_measure_unknown_type(void **state)
 	assert_non_null(strstr(text, "\nresnet50,H100,128,spread,0.03,0.014,measured\n"));
 	assert_null(strstr(text, "forged"));	/* a source with a line break is not written */
 	assert_true(profile_gpu_type_find(f->d.prof, "H100") >= 0);
-	n = driver_node_at(f->d.drv, a1->agent_id - 1);
-	assert_true(n->gpus[1].type >= 0 && n->gpus[2].type >= 0);
-	n = driver_node_at(f->d.drv, a2->agent_id - 1);
-	assert_string_equal(driver_type_name(f->d.drv, n->gpus[0].type), "H100");
+	assert_true(gpu_of(f, a1, 1)->type >= 0 && gpu_of(f, a1, 2)->type >= 0);
+	assert_string_equal(driver_type_name(f->d.drv, gpu_of(f, a2, 0)->type), "H100");
+	assert_false(gpu_of(f, a1, 1)->measuring);
 
-	/* the next plan uses them */
+	/* the next plan uses n1's H100s, not n2's, which is still measured */
 	sent_clear(&o1);
 	sent_clear(&o2);
 	submit(f, c, 2);
@@ -694,10 +743,12 @@ static void test_measure_unknown_type(void **state)
 	for (uint32_t i = 0; i < o1.n; i++)
 		h100_starts += o1.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START &&
 			       strcmp(o1.msg[i]->task_start->gpu_type, "H100") == 0;
-	for (uint32_t i = 0; i < o2.n; i++)
-		h100_starts += o2.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START &&
-			       strcmp(o2.msg[i]->task_start->gpu_type, "H100") == 0;
 	assert_true(h100_starts >= 1);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_TASK_START), 0);
+	assert_true(gpu_of(f, a2, 0)->measuring);
+	/* n2's late result is ignored and frees its GPU */
+	profile_result(a2, "H100", true, 16);
+	assert_false(gpu_of(f, a2, 0)->measuring);
 
 	/* what a restarted daemon loads */
 	snprintf(path, sizeof(path), "%s/%s", f->dir, MEASURE_FILE);
@@ -710,6 +761,32 @@ static void test_measure_unknown_type(void **state)
 	conn_fake_free(c);
 	sent_clear(&o1);
 	sent_clear(&o2);
+}
+
+/* An agent that does not say it measures (an older one) is never asked;
+ * the request moves on when the measuring node's session ends. */
+static void test_measure_old_agent_and_detach(void **state)
+{
+	static const char *const gpus[1] = { "H100" };
+	struct fx *f = *state;
+	struct sent o1 = { 0 }, o2 = { 0 }, o3 = { 0 };
+	struct conn *a1 = agent_to(f, "old", &o1), *a2 = agent_to(f, "n2", &o2), *a3;
+
+	agent_register_full(a1, gpus, 1, false, NULL, 0);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	agent_register_types(a2, gpus, 1);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	a3 = agent_to(f, "n3", &o3);
+	agent_register_types(a3, gpus, 1);
+	assert_int_equal(out_count(&o3, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	conn_fake_free(a2);
+	assert_int_equal(out_count(&o3, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	conn_fake_free(a1);
+	conn_fake_free(a3);
+	sent_clear(&o1);
+	sent_clear(&o2);
+	sent_clear(&o3);
 }
 
 /* measure_models must name profile models; measure_gpus = no asks nothing. */
@@ -757,6 +834,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

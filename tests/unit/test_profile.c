@@ -327,8 +327,8 @@ static void measured_rows(char *buf, size_t len, const char *model, const char *
 	for (int i = 0; i < SCHED_SYNC_POINTS; i++)
 		off += (size_t)snprintf(buf + off, len - off,
 					"%s,%s,%d,consolidated,%g,%g,measured/nccl\n%s,%s,%d,spread,%g,%g,measured/nccl\n",
-					model, type, 1 << i, c, i ? 0.001 * i : 0.0, model, type, 1 << i, c,
-					i ? 0.002 * i : 0.0);
+					model, type, 1 << i, c, i ? 0.5 * i : 0.0, model, type, 1 << i, c,
+					i ? 0.6 * i : 0.0);
 }
 
 /* A measured file adds its GPU types after the shipped ones; its rows for a
@@ -368,6 +368,20 @@ static void test_measured_types(void **state)
 	assert_true(compute_of(p, "lm", "H100") == 0.01);
 	assert_true(compute_of(p, "resnet18", "V100") != 7);
 	assert_true(compute_of(p, "transformer", "H100") == 0);	/* not measured: not run there */
+	{
+		/* a measured type's (larger) sync does not raise the shipped types' */
+		const char *both[2] = { "V100", "H100" };
+		struct sched_perf v100, mixed, h100;
+		int m = profile_model_find(p, "resnet18");
+
+		perf_one(p, "resnet18", "V100", &v100);
+		perf_one(p, "resnet18", "H100", &h100);
+		assert_int_equal(profile_perf_fill(p, (uint32_t)m, both, 2, &mixed, err, sizeof(err)), 0);
+		assert_true(mixed.sync_s[3][SCHED_SPREAD] == v100.sync_s[3][SCHED_SPREAD]);
+		assert_true(v100.sync_s[3][SCHED_SPREAD] < 1.8);
+		assert_true(h100.sync_s[3][SCHED_SPREAD] == 1.8);	/* its own, alone */
+		assert_true(mixed.compute_s[1] == 0.02);
+	}
 	profile_free(p);
 
 	/* a hole in the measured rows names the measured file */
