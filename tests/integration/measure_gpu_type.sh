@@ -4,7 +4,8 @@
 # emulated H100 (a type the shipped profile does not have) that train on the
 # CPU engine. (1) node2 has measuring turned off: it refuses, and its H100
 # stays unused. (2) node1 registers: hared asks it, it runs hare-worker
-# --profile (measure_models = ncf), and hared saves the rows in
+# --profile (measure_models = ncf; hared restarts meanwhile, and node1 says
+# in its Register that it still measures), and hared saves the rows in
 # state_dir/measured-throughput.csv and plans on every H100 at once: a job
 # that may only run on H100 runs there to DONE. (3) A restarted hared loads
 # the type from the file and asks nobody. (4) A damaged file stops the start
@@ -22,7 +23,8 @@ start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port" "${conf[@]}"	# a restarted hared comes back on the same port
 measured="$tmp/state/measured-throughput.csv"
-printf '[agent]\nprofile_unknown = yes\nprofile_iters = 3\n' >"$tmp/measure-yes.conf"
+# enough timed steps that measuring takes a few seconds, to be seen
+printf '[agent]\nprofile_unknown = yes\nprofile_iters = 100\n' >"$tmp/measure-yes.conf"
 printf '[agent]\nprofile_unknown = no\n' >"$tmp/measure-no.conf"
 
 # node_gpus NODE: "TYPE:unprofiled:measuring ..." of its GPUs, from harectl.
@@ -55,10 +57,24 @@ out=$("$harectl" submit --model ncf --gpus 1 --rounds 10 --gpu-types H100 2>&1) 
 	echo "ok: a job for H100 is refused before it is measured: ${out#harectl: }"
 [ -e "$measured" ] && fail "$measured exists before anything was measured"
 
-# 2. node1 measures it; the type is used at once, on both nodes.
+# 2. node1 measures it (hared restarts meanwhile); the type is used at
+# once, on both nodes.
 start_agent 1 V100:1,H100:1 --worker-engine cpu --config "$tmp/measure-yes.conf"
 wait_for 10 "node1 to be asked" logged "node=node1 measures GPU type H100" &&
 	echo "ok: hared asked node1 to measure H100"
+measuring_seen() { [ "$(node_gpus node1)" = "V100:0:0 H100:1:1" ]; }
+wait_for 5 "node1's H100 listed as measuring" measuring_seen &&
+	"$harectl" nodes | grep -q "^node1 .* 1 *measuring H100$" &&
+	echo "ok: while node1 measures, its H100 is listed measuring and not free" ||
+	fail "while measuring: $("$harectl" nodes | grep node1)"
+# hared restarts while node1 measures: node1 says so in its Register and
+# is not asked again; its result reaches the new hared
+kill -TERM "$hpid"; wait "$hpid" 2>/dev/null
+start_hared
+wait_for 10 "node1 to say it measures" logged "node=node1 measures GPU type H100 (since before it registered)" &&
+	echo "ok: after a restart of hared, node1's Register says it still measures H100"
+[ "$(grep -c "node=node1 measures GPU type H100 (hare-worker" "$tmp/hared.log")" = 1 ] ||
+	fail "node1 was asked to measure H100 more than once"
 wait_for 60 "H100 to be measured" logged "node=node1 measured GPU type H100: 16 rows saved" &&
 	echo "ok: node1 measured H100 ($(grep -c '^ncf,H100,' "$measured" 2>/dev/null) ncf rows saved)"
 "$py" - "$measured" <<'EOF' || fail "measured file"
