@@ -39,6 +39,7 @@ struct sim_args {
 	const char *trace;
 	const char *policies;
 	const char *profiles;
+	const char *measured;	/* GPU types measured on a cluster (NULL: none) */
 	const char *out_dir;
 	bool json;
 	bool bound;
@@ -86,6 +87,8 @@ static const char usage[] =
 	"  --policies LIST    comma-separated policies to compare (default: hare);\n"
 	"                     known: %s\n"
 	"  --profiles DIR     throughput profile directory (default: %s)\n"
+	"  --measured FILE    also the GPU types a cluster measured (hared's\n"
+	"                     state_dir/measured-throughput.csv), for clusters of them\n"
 	"  --out DIR          write DIR/summary.json and DIR/<policy>/{jobs,utilisation}.csv\n"
 	"  --json             print the summary JSON on stdout instead of the tables\n"
 	"  --no-bound         skip the offline LP lower bound (O(jobs^2) time; skipped\n"
@@ -311,6 +314,7 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 	case 't': a->trace = optarg; return 0;
 	case 'p': a->policies = optarg; return 0;
 	case 'P': a->profiles = optarg; return 0;
+	case 'D': a->measured = optarg; return 0;
 	case 'o': a->out_dir = optarg; return 0;
 	case 'j': a->json = true; return 0;
 	case 'B': a->bound = false; return 0;
@@ -338,6 +342,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 		{ "cluster", required_argument, NULL, 'c' }, { "generate", required_argument, NULL, 'g' },
 		{ "trace", required_argument, NULL, 't' }, { "policies", required_argument, NULL, 'p' },
 		{ "profiles", required_argument, NULL, 'P' }, { "out", required_argument, NULL, 'o' },
+		{ "measured", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, 'j' }, { "no-bound", no_argument, NULL, 'B' },
 		{ "window", required_argument, NULL, 'w' }, { "util-step", required_argument, NULL, 'u' },
 		{ "min-lease", required_argument, NULL, 'm' }, { "type-slack", required_argument, NULL, 'k' },
@@ -612,7 +617,13 @@ static void sim_trace_note(const struct sim_args *a, const struct sim_run *run)
 static int sim_inputs_load(const struct sim_args *a, struct sim_run *run, char *errbuf,
 			   size_t errlen)
 {
-	int rc = profile_load(a->profiles, &run->prof, errbuf, errlen);
+	int rc = a->measured && access(a->measured, R_OK) < 0 ? -errno : 0;
+
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "--measured %s: %s", a->measured, strerror(-rc));
+		return rc;
+	}
+	rc = profile_load_measured(a->profiles, a->measured, &run->prof, errbuf, errlen);
 
 	if (rc == 0)
 		rc = sim_cluster_load(a->cluster, run->prof, &run->cluster, errbuf, errlen);
