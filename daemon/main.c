@@ -18,6 +18,8 @@ static void usage(FILE *f)
 		"\n"
 		"The Hare scheduling daemon: accepts jobs from harectl, schedules them on the\n"
 		"GPUs of the registered hare-agents, and keeps its state in state_dir/hare.db.\n"
+		"GPU types its profile lacks are measured by an agent that has them\n"
+		"(measure_gpus); the rows are kept in state_dir/measured-throughput.csv.\n"
 		"\n"
 		"  --config FILE    configuration file (default %s)\n"
 		"  --foreground     run in the foreground (the default; under systemd use\n"
