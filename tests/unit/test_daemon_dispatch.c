@@ -489,6 +489,50 @@ static void test_start_committed(void **state)
 	conn_fake_free(c);
 }
 
+/* A job's end is committed at once: hared killed right after the last
+ * round's report must not find it RUNNING (and run its last rounds again). */
+static void test_end_committed(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit s = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+	Hare__RoundReport r = HARE__ROUND_REPORT__INIT;
+	const struct drv_job *dj;
+	uint64_t id;
+
+	agent_register(a, 1);
+	j.model = "resnet50";
+	j.tasks = 1;
+	j.rounds = 10;
+	s.spec = &j;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &s;
+	frame(c, &m);
+	clients_commit(&f->d);
+	id = last(f)->submit_reply->job_id;
+	plan_now(f);
+	dj = driver_job_find(f->d.drv, id);
+	assert_non_null(dj);
+	assert_int_equal(committed_state(f, id), 2);	/* RUNNING */
+	r.job_id = id;
+	r.lease_id = dj->lease.id;
+	r.rank = 0;
+	r.round_first = 0;
+	r.round_count = 10;
+	r.compute_s = 1;
+	r.sync_s = 0;
+	hare__to_daemon__init(&m);
+	m.msg_case = HARE__TO_DAEMON__MSG_ROUND_REPORT;
+	m.round_report = &r;
+	frame(a, &m);
+	assert_null(driver_job_find(f->d.drv, id));
+	assert_int_equal(committed_state(f, id), 3);	/* DONE, on disk */
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* A client session and a registered 4-GPU agent, with one 2-task job
  * submitted and started; its id in *id. */
 static void one_running_job(struct fx *f, struct conn **c, struct conn **a, uint64_t *id)
@@ -831,6 +875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_end_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
