@@ -274,24 +274,19 @@ void cli_types_format(const Hare__JobInfo *j, char *buf, size_t len)
 /* ---- tables ---- */
 
 #define CLI_CELL 128
+#define CLI_COLS 16
 
+/* A table made one row at a time, twice (cli_table_print): the first pass
+ * measures the columns, the second prints; only one row is held, so a
+ * reply of many jobs needs no more memory than the reply itself. */
 struct cli_table {
 	uint32_t ncols;
-	size_t nrows;	/* header included */
-	char *cells;
+	char cells[CLI_COLS][CLI_CELL];	/* the row being made */
+	size_t width[CLI_COLS];
 };
 
-static int cli_table_init(struct cli_table *t, uint32_t ncols, size_t nrows, const char *const *headers)
-{
-	t->ncols = ncols;
-	t->nrows = nrows + 1;
-	t->cells = calloc(t->nrows * ncols, CLI_CELL);
-	if (!t->cells)
-		return -ENOMEM;
-	for (uint32_t c = 0; c < ncols; c++)
-		snprintf(t->cells + c * CLI_CELL, CLI_CELL, "%s", headers[c]);
-	return 0;
-}
+/* Fill row r's cells with cli_table_set. */
+typedef void (*cli_row_fn)(struct cli_table *t, size_t r, const void *user);
 
 void cli_controls_mask(char *s, size_t n, bool keep_newlines)
 {
@@ -316,12 +311,12 @@ const char *cli_text_clean(const char *src, char *buf, size_t len)
 	return buf;
 }
 
-/* Set a data cell (row from 0); control characters become '?' so a name
- * cannot break the table. */
-__attribute__((format(printf, 4, 5)))
-static void cli_table_set(struct cli_table *t, size_t row, uint32_t col, const char *fmt, ...)
+/* Set a cell of the row being made; control characters become '?' so a
+ * name cannot break the table. */
+__attribute__((format(printf, 3, 4)))
+static void cli_table_set(struct cli_table *t, uint32_t col, const char *fmt, ...)
 {
-	char *cell = t->cells + ((row + 1) * t->ncols + col) * CLI_CELL;
+	char *cell = t->cells[col];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -340,24 +335,43 @@ static size_t cli_width(const char *s)
 	return w;
 }
 
-static void cli_table_print(FILE *f, const struct cli_table *t)
+static void cli_table_row_print(FILE *f, const struct cli_table *t)
 {
-	size_t width[16] = { 0 };
+	for (uint32_t c = 0; c < t->ncols; c++) {
+		const char *cell = t->cells[c];
 
-	for (size_t r = 0; r < t->nrows; r++)
-		for (uint32_t c = 0; c < t->ncols && c < 16; c++) {
-			size_t w = cli_width(t->cells + (r * t->ncols + c) * CLI_CELL);
+		if (c + 1 == t->ncols)
+			fprintf(f, "%s\n", cell);
+		else
+			fprintf(f, "%s%*s  ", cell, (int)(t->width[c] - cli_width(cell)), "");
+	}
+}
 
-			width[c] = w > width[c] ? w : width[c];
-		}
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (uint32_t c = 0; c < t->ncols && c < 16; c++) {
-			const char *cell = t->cells + (r * t->ncols + c) * CLI_CELL;
+/* The header, then rows 0..nrows-1 made by fn, columns as wide as their
+ * widest cell. */
+static void cli_table_print(FILE *f, uint32_t ncols, const char *const *headers, size_t nrows,
+			    cli_row_fn fn, const void *user)
+{
+	struct cli_table t = { .ncols = ncols < CLI_COLS ? ncols : CLI_COLS };
 
-			if (c + 1 == t->ncols)
-				fprintf(f, "%s\n", cell);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t r = 0; r <= nrows; r++) {
+			for (uint32_t c = 0; c < t.ncols; c++)
+				t.cells[c][0] = '\0';
+			if (r == 0)
+				for (uint32_t c = 0; c < t.ncols; c++)
+					snprintf(t.cells[c], CLI_CELL, "%s", headers[c]);
 			else
-				fprintf(f, "%s%*s  ", cell, (int)(width[c] - cli_width(cell)), "");
+				fn(&t, r - 1, user);
+			if (pass == 1) {
+				cli_table_row_print(f, &t);
+				continue;
+			}
+			for (uint32_t c = 0; c < t.ncols; c++) {
+				size_t w = cli_width(t.cells[c]);
+
+				t.width[c] = w > t.width[c] ? w : t.width[c];
+			}
 		}
 	}
 }
@@ -393,31 +407,39 @@ static void cli_when_format(bool has_actual, double actual, bool has_est, double
 		snprintf(buf, len, "-");
 }
 
-static void cli_queue_row(struct cli_table *t, size_t r, const Hare__JobInfo *j, double now)
+struct cli_queue_rows {
+	const Hare__QueueReply *q;
+	double now;
+};
+
+static void cli_queue_row(struct cli_table *t, size_t r, const void *user)
 {
+	const struct cli_queue_rows *qr = user;
+	const Hare__JobInfo *j = qr->q->jobs[r];
+	double now = qr->now;
 	char cell[CLI_CELL];
 	bool active = cli_job_active(j);
 
-	cli_table_set(t, r, 0, "%llu", (unsigned long long)j->job_id);
-	cli_table_set(t, r, 1, "%s", cli_str(j->user));
-	cli_table_set(t, r, 2, "%s", j->name && j->name[0] ? j->name : "-");
-	cli_table_set(t, r, 3, "%s", cli_state_name(j->state));
+	cli_table_set(t, 0, "%llu", (unsigned long long)j->job_id);
+	cli_table_set(t, 1, "%s", cli_str(j->user));
+	cli_table_set(t, 2, "%s", j->name && j->name[0] ? j->name : "-");
+	cli_table_set(t, 3, "%s", cli_state_name(j->state));
 	cli_gpus_format(j, cell, sizeof(cell));
-	cli_table_set(t, r, 4, "%s", cell);
+	cli_table_set(t, 4, "%s", cell);
 	cli_types_format(j, cell, sizeof(cell));
-	cli_table_set(t, r, 5, "%s", cell);
+	cli_table_set(t, 5, "%s", cell);
 	cli_progress_format(j->rounds_done, j->rounds_total, cell, sizeof(cell));
-	cli_table_set(t, r, 6, "%s", cell);
+	cli_table_set(t, 6, "%s", cell);
 	if (active && j->has_order)
-		cli_table_set(t, r, 7, "%u", j->order + 1);
+		cli_table_set(t, 7, "%u", j->order + 1);
 	else
-		cli_table_set(t, r, 7, "-");
+		cli_table_set(t, 7, "-");
 	cli_when_format(j->has_start_time, j->start_time, j->has_est_start, j->est_start, active, now, cell,
 			sizeof(cell));
-	cli_table_set(t, r, 8, "%s", cell);
+	cli_table_set(t, 8, "%s", cell);
 	cli_when_format(j->has_finish_time, j->finish_time, j->has_est_finish, j->est_finish, active, now, cell,
 			sizeof(cell));
-	cli_table_set(t, r, 9, "%s", cell);
+	cli_table_set(t, 9, "%s", cell);
 }
 
 /* The daemon's plan count and decision latency, when it sent them. */
@@ -436,14 +458,9 @@ int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now)
 {
 	static const char *const headers[] = { "JOBID", "USER", "NAME", "STATE", "GPUS", "TYPES", "PROGRESS",
 					       "ORDER", "START", "FINISH" };
-	struct cli_table t;
+	struct cli_queue_rows qr = { .q = q, .now = now };
 
-	if (cli_table_init(&t, 10, q->n_jobs, headers) < 0)
-		return -ENOMEM;
-	for (size_t i = 0; i < q->n_jobs; i++)
-		cli_queue_row(&t, i, q->jobs[i], now);
-	cli_table_print(f, &t);
-	free(t.cells);
+	cli_table_print(f, 10, headers, q->n_jobs, cli_queue_row, &qr);
 	cli_queue_footer(f, q);
 	return 0;
 }
@@ -455,51 +472,49 @@ static const char *cli_node_state(const Hare__NodeInfo *node, size_t busy)
 	return node->up ? "up" : "down";
 }
 
+static void cli_node_row(struct cli_table *t, size_t i, const void *user)
+{
+	const Hare__NodeInfo *node = ((const Hare__NodesReply *)user)->nodes[i];
+	const char *names[256];
+	size_t busy = 0, k = 0, unused = 0;
+	const char *unprofiled = NULL, *measuring = NULL;
+	char cell[CLI_CELL];
+
+	for (size_t g = 0; g < node->n_gpus; g++) {
+		/* a stopped worker still runs there until it exits */
+		busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
+			node->gpus[g]->stopping;
+		if (node->gpus[g]->unprofiled || node->gpus[g]->measuring)
+			unused++;
+		if (node->gpus[g]->unprofiled && !unprofiled)
+			unprofiled = cli_str(node->gpus[g]->type);
+		if (node->gpus[g]->measuring && !measuring)
+			measuring = cli_str(node->gpus[g]->type);
+		if (k < 256)
+			names[k++] = cli_str(node->gpus[g]->type);
+	}
+	cli_count_join(names, k, cell, sizeof(cell));
+	cli_table_set(t, 0, "%s", cli_str(node->name));
+	cli_table_set(t, 1, "%s", cli_node_state(node, busy));
+	cli_table_set(t, 2, "%s", cell[0] ? cell : "-");
+	cli_table_set(t, 3, "%zu", busy);
+	cli_table_set(t, 4, "%zu", node->up && !node->drained && node->n_gpus >= busy + unused ?
+				      node->n_gpus - busy - unused : 0);
+	if (node->drained && node->drain_reason && node->drain_reason[0])
+		cli_table_set(t, 5, "%s", node->drain_reason);
+	else if (measuring)
+		cli_table_set(t, 5, "measuring %s", measuring);
+	else if (unprofiled)
+		cli_table_set(t, 5, "not profiled: %s", unprofiled);
+	else
+		cli_table_set(t, 5, "-");
+}
+
 int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 {
 	static const char *const headers[] = { "NODE", "STATE", "GPUS", "BUSY", "FREE", "REASON" };
-	struct cli_table t;
-	const char *names[256];
 
-	if (cli_table_init(&t, 6, n->n_nodes, headers) < 0)
-		return -ENOMEM;
-	for (size_t i = 0; i < n->n_nodes; i++) {
-		const Hare__NodeInfo *node = n->nodes[i];
-		size_t busy = 0, k = 0, unused = 0;
-		const char *unprofiled = NULL, *measuring = NULL;
-		char cell[CLI_CELL];
-
-		for (size_t g = 0; g < node->n_gpus; g++) {
-			/* a stopped worker still runs there until it exits */
-			busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
-				node->gpus[g]->stopping;
-			if (node->gpus[g]->unprofiled || node->gpus[g]->measuring)
-				unused++;
-			if (node->gpus[g]->unprofiled && !unprofiled)
-				unprofiled = cli_str(node->gpus[g]->type);
-			if (node->gpus[g]->measuring && !measuring)
-				measuring = cli_str(node->gpus[g]->type);
-			if (k < 256)
-				names[k++] = cli_str(node->gpus[g]->type);
-		}
-		cli_count_join(names, k, cell, sizeof(cell));
-		cli_table_set(&t, i, 0, "%s", cli_str(node->name));
-		cli_table_set(&t, i, 1, "%s", cli_node_state(node, busy));
-		cli_table_set(&t, i, 2, "%s", cell[0] ? cell : "-");
-		cli_table_set(&t, i, 3, "%zu", busy);
-		cli_table_set(&t, i, 4, "%zu", node->up && !node->drained && node->n_gpus >= busy + unused ?
-					      node->n_gpus - busy - unused : 0);
-		if (node->drained && node->drain_reason && node->drain_reason[0])
-			cli_table_set(&t, i, 5, "%s", node->drain_reason);
-		else if (measuring)
-			cli_table_set(&t, i, 5, "measuring %s", measuring);
-		else if (unprofiled)
-			cli_table_set(&t, i, 5, "not profiled: %s", unprofiled);
-		else
-			cli_table_set(&t, i, 5, "-");
-	}
-	cli_table_print(f, &t);
-	free(t.cells);
+	cli_table_print(f, 6, headers, n->n_nodes, cli_node_row, n);
 	return 0;
 }
 
