@@ -39,6 +39,7 @@ enum measure_state {
 struct measure_node {
 	uint32_t agent;
 	enum measure_state st;
+	char type[SCHED_TYPE_NAME];	/* the type as this node spells it */
 };
 
 /* A GPU type some registered node has and the profile lacks, or one a node
@@ -232,7 +233,7 @@ static void measure_ask(struct measure *m, struct measure_type *t, struct measur
 
 	for (uint32_t i = 0; i < m->nmodels; i++)
 		models[i] = m->models[i];
-	req.gpu_type = t->name;
+	req.gpu_type = n->type;	/* the agent checks its own spelling */
 	req.models = models;
 	req.n_models = m->nmodels;
 	msg.msg_case = HARE__FROM_DAEMON__MSG_PROFILE_REQUEST;
@@ -293,6 +294,7 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 	n = t ? measure_node_add(t, agent_id) : NULL;
 	if (!n)
 		return;
+	snprintf(n->type, sizeof(n->type), "%s", type);
 	if (busy) {
 		/* it measures the type, or its result follows: wait for that */
 		measure_set(m, t, n, MEASURE_ASKED);

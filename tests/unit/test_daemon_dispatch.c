@@ -742,7 +742,7 @@ static void test_measure_unknown_type(void **state)
 	profile_result(a1, "H100", false, 0);
 	assert_false(gpu_of(f, a1, 1)->measuring);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
-	assert_string_equal(out_request(&o2)->gpu_type, "H100");
+	assert_string_equal(out_request(&o2)->gpu_type, "h100");	/* as n2 spells it */
 	assert_true(gpu_of(f, a2, 0)->measuring);
 
 	/* rows with a hole, or an absurd time, are refused: nothing saved */
