@@ -9,12 +9,31 @@
 #    outside the loader's path, or Python wheels (nvidia-cublas, nvidia-nccl).
 # It also lists the GPUs (nvidia-smi -L) on stderr.
 
+# The CUDA libraries the build's engine and check program need, by the
+# names they were linked with (readelf), so a build made with another CUDA
+# major version finds its own; the names of a CUDA 13 build otherwise.
+gpu_env_needed() {
+	local build=$1 f names=""
+
+	command -v readelf >/dev/null || { echo "libcublas.so.13 libcublasLt.so.13 libnccl.so.2"; return; }
+	for f in "$build/workloads/libhare_worker_cuda.so" "$build/tests/gpu/hare-gpu-check"; do
+		[ -f "$f" ] || continue
+		names="$names $(readelf -d "$f" 2>/dev/null |
+			sed -n 's/.*(NEEDED).*\[\(lib\(cublas\|cublasLt\|cudart\|nccl\)\.so[.0-9]*\)\]/\1/p')"
+	done
+	[ -n "${names// /}" ] || names="libcublas.so.13 libnccl.so.2"
+	# cuBLAS loads its Lt library of the same version
+	names="$names $(echo "$names" | tr ' ' '\n' | sed -n 's/^libcublas\.so/libcublasLt.so/p')"
+	echo "$names" | tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' '
+}
+
 gpu_env() {
 	local build=$1 libpath lib dir
 
 	libpath="$build/workloads"
 	[ -d "$build/gpu-libs" ] && libpath="$libpath:$build/gpu-libs"
-	for lib in libcuda.so.1 libnvidia-ml.so.1 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
+	# shellcheck disable=SC2046
+	for lib in libcuda.so.1 libnvidia-ml.so.1 $(gpu_env_needed "$build"); do
 		ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$lib " && continue
 		dir=$(find /usr/local /opt /usr/lib /usr/lib64 -name "$lib" -not -path "*/stubs/*" \
 			-print -quit 2>/dev/null)
