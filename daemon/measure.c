@@ -178,10 +178,11 @@ static bool measure_known(const struct measure *m, const struct measure_type *t)
 }
 
 /* Drop t when no node has it any more, or once its type is in the profile
- * and no node measures it any more. */
+ * and no node measures it any more; a blocked type stays (until a restart,
+ * nobody is to measure it again). */
 static void measure_prune(struct measure *m, struct measure_type *t)
 {
-	if (t->n > 0 && !(measure_known(m, t) && !measure_busy(t)))
+	if (t->blocked || (t->n > 0 && !(measure_known(m, t) && !measure_busy(t))))
 		return;
 	free(t->nodes);
 	*t = m->types[--m->ntypes];
@@ -230,6 +231,7 @@ static void measure_ask(struct measure *m, struct measure_type *t, struct measur
 	Hare__FromDaemon msg = HARE__FROM_DAEMON__INIT;
 	Hare__ProfileRequest req = HARE__PROFILE_REQUEST__INIT;
 	char *models[MEASURE_MAX_MODELS];
+	int rc;
 
 	for (uint32_t i = 0; i < m->nmodels; i++)
 		models[i] = m->models[i];
@@ -238,10 +240,14 @@ static void measure_ask(struct measure *m, struct measure_type *t, struct measur
 	req.n_models = m->nmodels;
 	msg.msg_case = HARE__FROM_DAEMON__MSG_PROFILE_REQUEST;
 	msg.profile_request = &req;
-	if (conn_agent_send(m->d, n->agent, &msg) < 0) {
-		log_warn("node=%s cannot be asked to measure GPU type %s", measure_node(m, n->agent),
-			 t->name);
-		n->st = MEASURE_FAILED;	/* its session is gone; it registers again */
+	rc = conn_agent_send(m->d, n->agent, &msg);
+	if (rc < 0) {
+		log_warn("node=%s cannot be asked to measure GPU type %s: %s",
+			 measure_node(m, n->agent), t->name, err_str(rc));
+		/* no session: asked again when it registers again; any other
+		 * failure: asked again at the next node event */
+		if (rc == -ENOTCONN)
+			n->st = MEASURE_FAILED;
 		return;
 	}
 	measure_set(m, t, n, MEASURE_ASKED);
@@ -256,6 +262,16 @@ static void measure_kick(struct measure *m, struct measure_type *t)
 	for (uint32_t i = 0; i < t->n && !t->blocked && !measure_known(m, t) && !measure_busy(t); i++)
 		if (t->nodes[i].st == MEASURE_IDLE)
 			measure_ask(m, t, &t->nodes[i]);
+}
+
+/* Types listed that the profile lacks (each may become one more). */
+static uint32_t measure_unknown_count(const struct measure *m)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < m->ntypes; i++)
+		n += !measure_known(m, &m->types[i]);
+	return n;
 }
 
 static bool measure_listed(const Hare__Register *reg, const char *type)
@@ -284,8 +300,8 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 			 measure_node(m, agent_id), type, SCHED_TYPE_NAME - 1);
 		return;
 	}
-	if (!known && profile_gpu_type_count(m->d->prof) + m->ntypes >= SCHED_MAX_TYPES &&
-	    !measure_type_find(m, type)) {
+	if (!known && !measure_type_find(m, type) &&
+	    profile_gpu_type_count(m->d->prof) + measure_unknown_count(m) >= SCHED_MAX_TYPES) {
 		log_warn("node=%s GPU type %s cannot be measured: the cluster has %d GPU types "
 			 "already", measure_node(m, agent_id), type, SCHED_MAX_TYPES);
 		return;
@@ -319,8 +335,10 @@ void measure_on_register(struct measure *m, uint32_t agent_id, const Hare__Regis
 	for (uint32_t i = m->ntypes; i-- > 0;) {
 		int k = measure_node_index(&m->types[i], agent_id);
 
-		if (k >= 0 && m->types[i].nodes[k].st == MEASURE_ASKED)
+		if (k >= 0 && m->types[i].nodes[k].st == MEASURE_ASKED) {
 			snprintf(asked[nasked++], SCHED_TYPE_NAME, "%s", m->types[i].name);
+			measure_set(m, &m->types[i], &m->types[i].nodes[k], MEASURE_IDLE);
+		}
 		measure_node_remove(&m->types[i], agent_id);
 		measure_prune(m, &m->types[i]);
 	}
@@ -353,7 +371,11 @@ void measure_on_detach(struct measure *m, uint32_t agent_id)
 {
 	for (uint32_t i = m->ntypes; i-- > 0;) {
 		struct measure_type *t = &m->types[i];
+		int k = measure_node_index(t, agent_id);
 
+		/* its GPUs are down; `harectl nodes` should not show them measured */
+		if (k >= 0)
+			measure_set(m, t, &t->nodes[k], MEASURE_IDLE);
 		measure_node_remove(t, agent_id);
 		measure_kick(m, t);
 		measure_prune(m, t);
@@ -426,8 +448,10 @@ static int measure_text(const struct measure *m, const Hare__ProfileResult *r, u
 	f = fopen(path, "r");
 	if (f) {
 		old = malloc(MEASURE_FILE_MAX + 1);
+		errno = 0;
 		oldlen = old ? fread(old, 1, MEASURE_FILE_MAX + 1, f) : 0;
-		rc = !old ? -ENOMEM : ferror(f) ? -EIO : oldlen > MEASURE_FILE_MAX ? -EFBIG : 0;
+		rc = !old ? -ENOMEM : ferror(f) ? -(errno ? errno : EIO) :
+		     oldlen > MEASURE_FILE_MAX ? -EFBIG : 0;
 		fclose(f);
 	} else if (errno != ENOENT) {
 		rc = -errno;

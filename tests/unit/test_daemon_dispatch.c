@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -808,13 +809,15 @@ static void test_measure_unknown_type(void **state)
 }
 
 /* An agent that does not say it measures (an older one) is never asked;
- * the request moves on when the measuring node's session ends. */
+ * the request moves on when the measuring node's session ends, and the
+ * gone node's GPUs are no longer shown measured. */
 static void test_measure_old_agent_and_detach(void **state)
 {
 	static const char *const gpus[1] = { "H100" };
 	struct fx *f = *state;
 	struct sent o1 = { 0 }, o2 = { 0 }, o3 = { 0 };
 	struct conn *a1 = agent_to(f, "old", &o1), *a2 = agent_to(f, "n2", &o2), *a3;
+	uint32_t id2;
 
 	agent_register_full(a1, gpus, 1, false, NULL, 0);
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
@@ -823,7 +826,10 @@ static void test_measure_old_agent_and_detach(void **state)
 	a3 = agent_to(f, "n3", &o3);
 	agent_register_types(a3, gpus, 1);
 	assert_int_equal(out_count(&o3, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	id2 = a2->agent_id;
+	assert_true(driver_node_at(f->d.drv, id2 - 1)->gpus[0].measuring);
 	conn_fake_free(a2);
+	assert_false(driver_node_at(f->d.drv, id2 - 1)->gpus[0].measuring);
 	assert_int_equal(out_count(&o3, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
 	conn_fake_free(a1);
@@ -831,6 +837,34 @@ static void test_measure_old_agent_and_detach(void **state)
 	sent_clear(&o1);
 	sent_clear(&o2);
 	sent_clear(&o3);
+}
+
+/* When hared cannot take rows (here its measured file is a directory), the
+ * type is not asked again, not even of a node that registers again. */
+static void test_measure_blocked(void **state)
+{
+	static const char *const gpus[1] = { "H100" };
+	struct fx *f = *state;
+	struct sent o = { 0 };
+	struct conn *a = agent_to(f, "n1", &o);
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, MEASURE_FILE);
+	assert_int_equal(mkdir(path, 0700), 0);
+	agent_register_types(a, gpus, 1);
+	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	profile_result(a, "H100", true, 16);
+	assert_false(gpu_of(f, a, 0)->measuring);
+	assert_int_equal(profile_gpu_type_find(f->d.prof, "H100"), ERR_UNKNOWN_GPU);
+	agent_register_types(a, gpus, 1);
+	conn_fake_free(a);
+	a = agent_to(f, "n1", &o);
+	agent_register_types(a, gpus, 1);
+	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_false(gpu_of(f, a, 0)->measuring);
+	conn_fake_free(a);
+	sent_clear(&o);
+	rmdir(path);
 }
 
 /* measure_models must name profile models; measure_gpus = no asks nothing. */
@@ -880,6 +914,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_blocked, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
