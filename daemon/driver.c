@@ -826,18 +826,17 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 	j->rec.state = state;
 	j->rec.finish_time = now;
 	if (d->st) {
-		uint64_t before = store_write_failures(d->st, NULL);
-
+		/* an end is on disk by the end of this loop iteration
+		 * (driver_ends_commit): after a crash a job that is DONE must
+		 * not run its last rounds again; a cancel's commit is its
+		 * caller's, before the reply */
+		if (state != STORE_CANCELLED && !d->ends_unsaved) {
+			d->ends_failures = store_write_failures(d->st, NULL);
+			d->ends_unsaved = true;
+		}
 		store_job_progress(d->st, j->rec.id, j->rec.rounds_done, j->rec.loss);
 		store_job_state(d->st, j->rec.id, state, now);
 		store_event(d->st, now, j->rec.id, drv_state_kind(state), why);
-		/* an end is on disk at once: after a crash a job that is DONE
-		 * must not run its last rounds again (a cancel's commit is
-		 * its caller's, before the reply) */
-		if (state != STORE_CANCELLED && store_flush_since(d->st, before) < 0)
-			log_error("job=%" PRIu64 ": its end (%s) could not be saved; after a daemon "
-				  "crash it would run again from its last saved round", j->rec.id,
-				  drv_state_kind(state));
 	}
 	log_info("job=%" PRIu64 " %s rounds=%" PRIu64 "/%" PRIu64 " restarts=%u: %s", j->rec.id,
 		 drv_state_kind(state), j->rec.rounds_done, j->rec.rounds_total, j->rec.restarts, why);
@@ -845,6 +844,16 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 	drv_forget(d, j->rec.id);
 	drv_job_free(j);
 	driver_replan_request(d);
+}
+
+void driver_ends_commit(struct driver *d)
+{
+	if (!d->ends_unsaved)
+		return;
+	d->ends_unsaved = false;
+	if (d->st && store_flush_since(d->st, d->ends_failures) < 0)
+		log_error("the end of a job could not be saved; after a daemon crash it would run "
+			  "again from its last saved round");
 }
 
 int driver_job_cancel(struct driver *d, uint64_t id, const char *user, bool admin, char *msg,

@@ -227,6 +227,10 @@ int driver_profile_set(struct driver *d, const struct profile *prof, char *errbu
  * type (by name, any case): they are kept out of plans meanwhile. */
 void driver_node_measuring(struct driver *d, uint32_t agent_id, const char *type, bool on);
 
+/* Commit the ends (DONE, FAILED) of jobs since the last call, in one
+ * transaction; hared calls it once per loop iteration. */
+void driver_ends_commit(struct driver *d);
+
 /* Add a newly committed job (QUEUED) and schedule a re-plan. */
 int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, size_t errlen);
 

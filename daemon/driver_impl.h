@@ -33,6 +33,8 @@ struct driver {
 	uint64_t next_lease;
 	bool starts_unsent;		/* some lease has TaskStarts to send */
 	uint64_t starts_failures;	/* store_write_failures before their writes */
+	bool ends_unsaved;		/* a job ended since driver_ends_commit */
+	uint64_t ends_failures;		/* store_write_failures before its writes */
 	double epoch;			/* unix time of the plans' t = 0 */
 	bool started, grace, closing, want_plan;
 	struct driver_snapshot *inflight;

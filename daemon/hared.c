@@ -233,6 +233,7 @@ static void hared_on_check(uv_check_t *h)
 	if (d->stopping)
 		return;
 	clients_commit(d);
+	driver_ends_commit(d->drv);
 	conn_resume_paused(d);
 }
 

@@ -490,8 +490,9 @@ static void test_start_committed(void **state)
 	conn_fake_free(c);
 }
 
-/* A job's end is committed at once: hared killed right after the last
- * round's report must not find it RUNNING (and run its last rounds again). */
+/* A job's end is committed in the loop iteration of the report that ended
+ * it: hared killed right after must not find it RUNNING (and run its last
+ * rounds again). */
 static void test_end_committed(void **state)
 {
 	struct fx *f = *state;
@@ -529,6 +530,7 @@ static void test_end_committed(void **state)
 	m.round_report = &r;
 	frame(a, &m);
 	assert_null(driver_job_find(f->d.drv, id));
+	driver_ends_commit(f->d.drv);	/* what the loop does after the frame */
 	assert_int_equal(committed_state(f, id), 3);	/* DONE, on disk */
 	conn_fake_free(a);
 	conn_fake_free(c);
