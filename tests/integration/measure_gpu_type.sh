@@ -24,7 +24,7 @@ port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port" "${conf[@]}"	# a restarted hared comes back on the same port
 measured="$tmp/state/measured-throughput.csv"
 # enough timed steps that measuring takes a few seconds, to be seen
-printf '[agent]\nprofile_unknown = yes\nprofile_iters = 100\n' >"$tmp/measure-yes.conf"
+printf '[agent]\nprofile_unknown = yes\nprofile_iters = 200\n' >"$tmp/measure-yes.conf"
 printf '[agent]\nprofile_unknown = no\n' >"$tmp/measure-no.conf"
 
 # node_gpus NODE: "TYPE:unprofiled:measuring ..." of its GPUs, from harectl.
