@@ -240,7 +240,7 @@ static void agent_profile_check(const struct agent *a, const Hare__ProfileReques
 		agent_profile_quote(m->models[i], strlen(m->models[i]), AGENT_PROFILE_QUOTE, q,
 				    sizeof(q));
 		if (!agent_profile_model_ok(m->models[i])) {
-			snprintf(why, len, "model name '%s' must be 1 to %d of A-Z a-z 0-9 . _ -", q,
+			snprintf(why, len, "model name '%s' must be 1 to %d of A-Z a-z 0-9 . _ + -", q,
 				 AGENT_NAME_MAX - 1);
 			return;
 		}

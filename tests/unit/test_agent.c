@@ -1822,7 +1822,7 @@ static void test_profile_refused(void **state)
 		"GPU type 'A100' is not on node test-node",
 		"a request names 1 to 32 models, got 0",
 		"a request names 1 to 32 models, got 33",
-		"model name 'res net' must be 1 to 63 of A-Z a-z 0-9 . _ -",
+		"model name 'res net' must be 1 to 63 of A-Z a-z 0-9 . _ + -",
 		"model 'ncf' is listed twice",
 		"measuring is off on node test-node (profile_unknown = no)",
 	};
