@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "driver.h"
 #include "err.h"
+#include "fileio.h"
 #include "hared.h"
 #include "log.h"
 #include "profile.h"
@@ -496,42 +497,17 @@ static int measure_text(const struct measure *m, const Hare__ProfileResult *r, u
 static int measure_write(const char *path, const char *text, size_t len, char *why, size_t whylen)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	size_t off = 0;
+	int rc = fd < 0 ? -errno : file_write_all(fd, text, len);
 
-	if (fd < 0)
-		goto fail;
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0) {
+		snprintf(why, whylen, "%s: %s", path, strerror(-rc));
+		return -EIO;
 	}
 	return 0;
-fail:
-	snprintf(why, whylen, "%s: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -EIO;
-}
-
-static void measure_dir_sync(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
 }
 
 /* Check, save and use the rows of r. 0; ERR_BAD_PROFILE when the rows are
@@ -582,7 +558,9 @@ static int measure_save(struct measure *m, const Hare__ProfileResult *r, uint32_
 		profile_free(np);
 		return rc;
 	}
-	measure_dir_sync(d->cfg.state_dir);
+	if (file_sync_dir(d->cfg.state_dir) < 0)
+		log_warn("cannot sync %s; the measured rows may be lost in a power cut",
+			 d->cfg.state_dir);
 	rc = driver_profile_set(d->drv, np, err, sizeof(err));
 	if (rc < 0) {
 		int n = snprintf(why, whylen, "saved in %s, but not used until hared restarts: ", path);

@@ -3,6 +3,8 @@
  * reads with clear errors, finding the newest usable file and pruning. */
 #include "checkpoint.h"
 
+#include "fileio.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -138,23 +140,6 @@ static int ckpt_mkdirs(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-static int ckpt_write_all(int fd, const void *data, size_t n)
-{
-	const uint8_t *p = data;
-
-	while (n > 0) {
-		ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write header and payload to an open temp file and flush it to disk. */
 static int ckpt_write_fd(int fd, const struct ckpt_meta *m, const float *params, const float *momentum)
 {
@@ -164,25 +149,13 @@ static int ckpt_write_fd(int fd, const struct ckpt_meta *m, const float *params,
 	int rc;
 
 	ckpt_header_encode(h, m, crc);
-	rc = ckpt_write_all(fd, h, sizeof(h));
+	rc = file_write_all(fd, h, sizeof(h));
 	if (rc == 0)
-		rc = ckpt_write_all(fd, params, bytes);
+		rc = file_write_all(fd, params, bytes);
 	if (rc == 0)
-		rc = ckpt_write_all(fd, momentum, bytes);
+		rc = file_write_all(fd, momentum, bytes);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
-	return rc;
-}
-
-static int ckpt_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
 	return rc;
 }
 
@@ -221,7 +194,7 @@ int ckpt_write(const char *dir, const struct ckpt_meta *m, const float *params,
 		unlink(tmp);
 		return rc;
 	}
-	rc = ckpt_fsync_dir(dir);
+	rc = file_sync_dir(dir);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot sync the directory: %s", dir, strerror(-rc));
 		return rc;

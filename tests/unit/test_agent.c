@@ -744,6 +744,13 @@ static void fake_agent_start(struct fake *f)
 	assert_int_equal(agent_start(f->agent, err, sizeof(err)), 0);
 }
 
+/* Start the agent and wait for its first Register. */
+static void fake_agent_registered(struct fake *f)
+{
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 1, 5);
+}
+
 static void fake_agent_stop(struct fake *f)
 {
 	if (f->agent)
@@ -935,8 +942,7 @@ static void test_relay_two_ranks(void **state)
 	const Hare__TaskExit *e;
 
 	(void)state;
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	assert_int_equal(f->reg_gpus, 3);
 	assert_string_equal(f->reg_type0, "V100");
 	assert_int_equal(f->reg_running, 0);
@@ -980,8 +986,7 @@ static void test_stop_and_kill(void **state)
 	double t0;
 
 	(void)state;
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_task_start(f, &s);
 	fake_task_start(f, &k);
 	RUN_UNTIL(f, fake_relayed(f, 2, 5, 0).reports >= 1 && fake_relayed(f, 3, 6, 0).reports >= 1, 10);
@@ -1028,8 +1033,7 @@ static void test_command_env_and_garbage(void **state)
 		 "printf 'rou' >&$HARE_REPORT_FD; sleep 0.1; "
 		 "printf 'nd 9 1 0.5 0.5 nan\\nround 10 1 0.5 0.5 2.25\\ndone 4\\n' >&$HARE_REPORT_FD",
 		 path);
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_exit(f, 4, 9, 2), 10);
 	e = fake_exit(f, 4, 9, 2);
@@ -1057,8 +1061,7 @@ static void test_failures(void **state)
 	const Hare__TaskExit *e;
 
 	(void)state;
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_task_start(f, &s);
 	s.lease = 2;
 	s.command = "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; kill -SEGV $$";
@@ -1102,8 +1105,7 @@ static void test_reconnect_keeps_reports(void **state)
 	struct relayed r;
 
 	(void)state;
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_relayed(f, 6, 2, 0).reports >= 1, 5);
 	fake_drop(f);
@@ -1138,8 +1140,7 @@ static void test_adopt_after_agent_restart(void **state)
 	struct relayed r;
 
 	(void)state;
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_relayed(f, 7, 3, 1).reports >= 1, 5);
 	/* the agent goes away; its worker does not */
@@ -1279,8 +1280,7 @@ static void test_relay_throughput(void **state)
 	fprintf(fp, "done %d\n", lines);
 	fclose(fp);
 	snprintf(cmd, sizeof(cmd), "exec cat %s >&$HARE_REPORT_FD", path);
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	t0 = now_s();
 	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_exit(f, 8, 1, 0), 60);
@@ -1386,8 +1386,7 @@ static void test_rendezvous_local(void **state)
 		 "while [ ! -e %s ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done; "
 		 "printf 'done 0\\n' >&$HARE_REPORT_FD", out);
 	rdv_reader_cmd(cmd1, sizeof(cmd1), out);
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_task_start(f, &r0);
 	fake_task_start(f, &r1);
 	fake_task_start(f, &single);
@@ -1495,8 +1494,7 @@ static void test_rendezvous_cpu_workers(void **state)
 	saved = dup(STDERR_FILENO);
 	assert_true(saved >= 0);
 	assert_true(freopen(path, "w", stderr) != NULL);
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_task_start(f, &r0);
 	fake_task_start(f, &r1);
 	RUN_UNTIL(f, fake_exit(f, 13, 2, 0) && fake_exit(f, 13, 2, 1), 20);
@@ -1627,6 +1625,17 @@ static void fake_set(struct fake *f, const char *key, const char *value)
 		fail_msg("%s = %s: %s", key, value, err);
 }
 
+/* A fake daemon and an agent (not started) with GPUs gpus that measures
+ * them (profile_unknown = yes) with the stand-in worker above. */
+static struct fake *profile_fake(const char *gpus)
+{
+	struct fake *f = fake_new(TEST_KEY, gpus);
+
+	profile_worker(f);
+	fake_set(f, "profile_unknown", "yes");
+	return f;
+}
+
 /* r holds the 16 rows of profile_worker for each of models, in order. */
 static void assert_profile_rows(const Hare__ProfileResult *r, const char *type,
 				const char *const *models, size_t n)
@@ -1656,23 +1665,20 @@ static void assert_profile_rows(const Hare__ProfileResult *r, const char *type,
 static void test_profile_rows(void **state)
 {
 	static const char *const models[] = { "ncf", "resnet50" };
-	struct fake *f = fake_new(TEST_KEY, "V100:1,T4:2");
+	struct fake *f = profile_fake("V100:1,T4:2");
 	char path[300], work[300], want[2048], got[2048];
 	const Hare__ProfileResult *r;
 	struct agent_stats st;
 	int n;
 
 	(void)state;
-	profile_worker(f);
-	fake_set(f, "profile_unknown", "yes");
 	fake_set(f, "profile_proxy", "batch=8,mlp=4-2");
 	fake_set(f, "profile_iters", "3");
 	/* the T4s as NVML would have found them */
 	f->cfg.gpus[1].emulated = f->cfg.gpus[2].emulated = false;
 	setenv("HARE_LEAK", "1", 1);
 	setenv("CUDA_VISIBLE_DEVICES", "7", 1);
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_profile_request(f, "T4", models, 2);
 	fake_profile_request(f, "V100", models, 1);
 	RUN_UNTIL(f, fake_has_profile(f, "T4") && fake_has_profile(f, "V100"), 10);
@@ -1719,8 +1725,7 @@ static void test_profile_real_worker(void **state)
 	fake_set(f, "profile_unknown", "yes");
 	fake_set(f, "profile_proxy", "batch=8,dim=8,rows=100,mlp=4-2");
 	fake_set(f, "profile_iters", "1");
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_profile_request(f, "V100", models, 2);
 	RUN_UNTIL(f, fake_has_profile(f, "V100"), 20);
 	r = fake_profile_result(f, "V100", &n, NULL);
@@ -1759,7 +1764,7 @@ static void test_profile_failures(void **state)
 		  "middle of a line: 'partial,H100,1,spread'" },
 		{ "L4", "none", "hare-worker --profile --model none printed no rows" },
 	};
-	struct fake *f = fake_new(TEST_KEY, "K80:1,V100:1,T4:1,P100:1,A100:1,H100:1,L4:1");
+	struct fake *f = profile_fake("K80:1,V100:1,T4:1,P100:1,A100:1,H100:1,L4:1");
 	const char *slow[] = { "slow" }, *two[] = { NULL, "ncf" };
 	const Hare__ProfileResult *r;
 	char path[300], got[4096];
@@ -1767,11 +1772,8 @@ static void test_profile_failures(void **state)
 	int n, pid;
 
 	(void)state;
-	profile_worker(f);
-	fake_set(f, "profile_unknown", "yes");
 	fake_set(f, "profile_timeout_s", "1");
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	t0 = now_s();
 	fake_profile_request(f, "K80", slow, 1);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1835,8 +1837,7 @@ static void test_profile_refused(void **state)
 	for (size_t i = 0; i < 33; i++)
 		many[i] = "ncf";
 	profile_worker(f);
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_profile_request(f, "V100", ncf, 1);
 	fake_profile_request(f, "A100", ncf, 1);
 	fake_profile_request(f, "V100", ncf, 0);
@@ -1873,16 +1874,13 @@ static void test_profile_refused(void **state)
 static void test_profile_duplicate(void **state)
 {
 	static const char *const nap[] = { "nap" }, *const ncf[] = { "ncf" };
-	struct fake *f = fake_new(TEST_KEY, "V100:1,T4:1");
+	struct fake *f = profile_fake("V100:1,T4:1");
 	struct agent_stats st;
 	double t0;
 	int n;
 
 	(void)state;
-	profile_worker(f);
-	fake_set(f, "profile_unknown", "yes");
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_profile_request(f, "V100", nap, 1);
 	fake_profile_request(f, "T4", nap, 1);
 	fake_profile_request(f, "V100", ncf, 1);	/* running */
@@ -1905,16 +1903,13 @@ static void test_profile_duplicate(void **state)
 static void test_profile_register_lists(void **state)
 {
 	static const char *const slow[] = { "slow" }, *const nap[] = { "nap" };
-	struct fake *f = fake_new(TEST_KEY, "V100:1,T4:1,K80:1");
+	struct fake *f = profile_fake("V100:1,T4:1,K80:1");
 	struct agent_stats st;
 	int n;
 
 	(void)state;
-	profile_worker(f);
-	fake_set(f, "profile_unknown", "yes");
 	fake_set(f, "profile_timeout_s", "2");
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	assert_string_equal(f->reg_measuring, "");
 	f->mute = true;
 	fake_profile_request(f, "V100", slow, 1);	/* running */
@@ -1938,16 +1933,13 @@ static void test_profile_register_lists(void **state)
 static void test_profile_after_reconnect(void **state)
 {
 	static const char *const nap[] = { "nap" };
-	struct fake *f = fake_new(TEST_KEY, "T4:1");
+	struct fake *f = profile_fake("T4:1");
 	char path[300];
 	size_t at = 0;
 	int n;
 
 	(void)state;
-	profile_worker(f);
-	fake_set(f, "profile_unknown", "yes");
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	f->mute = true;		/* the agent's next session stops at Hello */
 	fake_profile_request(f, "T4", nap, 1);
 	snprintf(path, sizeof(path), "%s/argv.txt", f->dir);
@@ -1970,16 +1962,13 @@ static void test_profile_after_reconnect(void **state)
 static void test_profile_close_kills(void **state)
 {
 	static const char *const term[] = { "term" };
-	struct fake *f = fake_new(TEST_KEY, "T4:1");
+	struct fake *f = profile_fake("T4:1");
 	char path[300], got[64] = "";
 	double t0;
 	int pid;
 
 	(void)state;
-	profile_worker(f);
-	fake_set(f, "profile_unknown", "yes");
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->registers == 1, 5);
+	fake_agent_registered(f);
 	fake_profile_request(f, "T4", term, 1);
 	snprintf(path, sizeof(path), "%s/term.pid", f->dir);
 	RUN_UNTIL(f, (read_text(path, got, sizeof(got)), atoi(got) > 1), 5);

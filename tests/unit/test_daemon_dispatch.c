@@ -181,7 +181,8 @@ static const Hare__QueueReply *queue(struct fx *f, struct conn *c)
 	return last(f)->queue_reply;
 }
 
-static void submit(struct fx *f, struct conn *c, uint32_t gpus)
+/* Submit a resnet50 job and commit it; its id. */
+static uint64_t submit_rounds(struct fx *f, struct conn *c, uint32_t gpus, uint64_t rounds)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Submit s = HARE__SUBMIT__INIT;
@@ -189,13 +190,19 @@ static void submit(struct fx *f, struct conn *c, uint32_t gpus)
 
 	j.model = "resnet50";
 	j.tasks = gpus;
-	j.rounds = 100000;
+	j.rounds = rounds;
 	s.spec = &j;
 	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
 	m.submit = &s;
 	frame(c, &m);
 	clients_commit(&f->d);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	return last(f)->submit_reply->job_id;
+}
+
+static void submit(struct fx *f, struct conn *c, uint32_t gpus)
+{
+	submit_rounds(f, c, gpus, 100000);
 }
 
 static void plan_now(struct fx *f)
@@ -308,13 +315,18 @@ static const Hare__FromDaemon *drain(struct fx *f, struct conn *c, const char *n
 	return last(f);
 }
 
-static uint32_t sent_count(const struct fx *f, int msg_case)
+static uint32_t out_count(const struct sent *o, int msg_case)
 {
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < f->out.n; i++)
-		n += (int)f->out.msg[i]->msg_case == msg_case;
+	for (uint32_t i = 0; i < o->n; i++)
+		n += (int)o->msg[i]->msg_case == msg_case;
 	return n;
+}
+
+static uint32_t sent_count(const struct fx *f, int msg_case)
+{
+	return out_count(&f->out, msg_case);
 }
 
 /* Root drains a node: the reply counts its jobs, the node list shows it,
@@ -498,22 +510,12 @@ static void test_end_committed(void **state)
 	struct fx *f = *state;
 	struct conn *c = client(f), *a = agent(f, "n1");
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__Submit s = HARE__SUBMIT__INIT;
-	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
 	Hare__RoundReport r = HARE__ROUND_REPORT__INIT;
 	const struct drv_job *dj;
 	uint64_t id;
 
 	agent_register(a, 1);
-	j.model = "resnet50";
-	j.tasks = 1;
-	j.rounds = 10;
-	s.spec = &j;
-	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
-	m.submit = &s;
-	frame(c, &m);
-	clients_commit(&f->d);
-	id = last(f)->submit_reply->job_id;
+	id = submit_rounds(f, c, 1, 10);
 	plan_now(f);
 	dj = driver_job_find(f->d.drv, id);
 	assert_non_null(dj);
@@ -525,7 +527,6 @@ static void test_end_committed(void **state)
 	r.round_count = 10;
 	r.compute_s = 1;
 	r.sync_s = 0;
-	hare__to_daemon__init(&m);
 	m.msg_case = HARE__TO_DAEMON__MSG_ROUND_REPORT;
 	m.round_report = &r;
 	frame(a, &m);
@@ -615,15 +616,6 @@ static void test_cancel_not_saved(void **state)
 }
 
 /* ---- measuring GPU types the profile lacks ---- */
-
-static uint32_t out_count(const struct sent *o, int msg_case)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < o->n; i++)
-		n += (int)o->msg[i]->msg_case == msg_case;
-	return n;
-}
 
 static const Hare__ProfileRequest *out_request(const struct sent *o)
 {

@@ -131,5 +131,20 @@ EOF
 	} >"$tmp/hared.conf"
 }
 
+# it_finish WHAT: a sanitizer report in a log fails; with failures, the
+# tails of hared's and the agents' logs, and exit 1; else "all WHAT checks
+# passed".
+it_finish() {
+	local f
+	grep -qE "Sanitizer|runtime error" "$tmp/hared.log" "$tmp"/agent*.log && fail "sanitizer report in a log"
+	if [ $failures -ne 0 ]; then
+		for f in "$tmp/hared.log" "$tmp"/agent*.log; do
+			echo "--- $(basename "$f" .log) log (tail)"; grep -v "conn=" "$f" | tail -25
+		done
+		exit 1
+	fi
+	echo "all $1 checks passed in $(($(date +%s) - t0))s"
+}
+
 # queue_json: every job, as JSON.
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
