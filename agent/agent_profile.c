@@ -655,6 +655,9 @@ static void agent_profile_argv(struct agent_strv *av, const struct agent *a, boo
 		agent_strv_add(av, "--proxy=%s", a->cfg.profile_proxy);
 	if (a->cfg.profile_iters)
 		agent_strv_add(av, "--profile-iters=%u", a->cfg.profile_iters);
+	/* it ends with the agent, even a SIGKILLed one: a measurement nobody
+	 * reads would hold the GPUs the next agent measures on */
+	agent_strv_add(av, "--parent-pid=%d", (int)getpid());
 }
 
 /* The agent's environment with the type's GPUs (none when emulated), in

@@ -254,6 +254,15 @@ static int ckpt_header_decode(const char *path, const uint8_t *h, struct ckpt_me
 			 get32(h + 12), get32(h + 52));
 		return -EBADMSG;
 	}
+	for (int i = 100; i < 124; i++) {
+		if (h[i] != 0) {
+			/* a later format of the same version may use them: say so
+			 * rather than read the rest as if they did not matter */
+			snprintf(err, errlen, "%s: reserved header byte %d is %u, not 0 (written by a "
+				 "newer hare-worker?)", path, i, h[i]);
+			return -ENOTSUP;
+		}
+	}
 	if (h[16 + CKPT_MODEL_MAX - 1] != '\0') {
 		snprintf(err, errlen, "%s: inconsistent header (model name not terminated)", path);
 		return -EBADMSG;

@@ -55,6 +55,7 @@ struct worker_opts {
 	char profile_workers[WORKER_LIST_MAX];	/* "1,2,4,8"; "" = powers of 2 up to the GPUs */
 	uint32_t profile_iters;	/* timed steps per point */
 	double profile_busbw_gbs;	/* bus bandwidth assumed when no 2 GPUs can be measured */
+	uint32_t parent_pid;	/* end with this process, the parent (0: no) */
 };
 
 /*

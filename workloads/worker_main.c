@@ -6,8 +6,34 @@
 
 #include "log.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+/* --parent-pid: the kernel kills this process when its parent ends, even by
+ * SIGKILL. If parent ended before that took effect, this process was handed
+ * to another one already: it ends now. A parent that is alive but not the
+ * direct one (a wrapper script that does not exec) is not watched. */
+static int worker_parent_watch(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+		fprintf(stderr, "hare-worker: --parent-pid: prctl: %s\n", strerror(errno));
+		return -1;
+	}
+	if (getppid() == parent)
+		return 0;
+	if (kill(parent, 0) < 0 && errno == ESRCH) {
+		fprintf(stderr, "hare-worker: --parent-pid: process %d has ended\n", (int)parent);
+		return -1;
+	}
+	fprintf(stderr, "hare-worker: --parent-pid: process %d is not this worker's parent (a "
+		"wrapper that does not exec?); this worker will not end with it\n", (int)parent);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -25,6 +51,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hare-worker: %s\n", err);
 		return WORKER_EXIT_USAGE;
 	}
+	if (o.parent_pid && worker_parent_watch((pid_t)o.parent_pid) < 0)
+		return WORKER_EXIT_FAILED;
 	if (o.profile)
 		return worker_profile_run(&o);
 	if (!o.emulate)

@@ -19,6 +19,7 @@ enum {
 	OPT_REPORT_WAIT, OPT_EMULATE, OPT_HELP, OPT_ENGINE, OPT_PROXY, OPT_LIB, OPT_DEVICE,
 	OPT_CKPT_DIR, OPT_CKPT_EVERY, OPT_CKPT_S, OPT_CKPT_KEEP, OPT_NCCL_ID_FILE, OPT_RDV_TIMEOUT,
 	OPT_PROFILE, OPT_PROFILE_BATCHES, OPT_PROFILE_WORKERS, OPT_PROFILE_ITERS, OPT_PROFILE_BUSBW,
+	OPT_PARENT_PID,
 };
 
 static const struct option worker_longopts[] = {
@@ -58,6 +59,7 @@ static const struct option worker_longopts[] = {
 	{ "profile-workers", required_argument, NULL, OPT_PROFILE_WORKERS },
 	{ "profile-iters", required_argument, NULL, OPT_PROFILE_ITERS },
 	{ "profile-busbw-gbs", required_argument, NULL, OPT_PROFILE_BUSBW },
+	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -86,6 +88,9 @@ static const char worker_usage[] =
 	"  --report-ms MS     batch rounds faster than this into one line (default 100)\n"
 	"  --report-wait-s W  retry the final line this long if nobody reads (default 30)\n"
 	"  --emulate          sleep instead of training\n"
+	"  --parent-pid P     end (SIGKILL) when process P, this one's parent, ends;\n"
+	"                     at once if P has ended (hare-agent passes its own pid\n"
+	"                     to --profile)\n"
 	"Real training (without --emulate; see docs/worker.md):\n"
 	"  --model M          proxy model: resnet18 resnet50 yolov3 transformer bert lm\n"
 	"                     deepspeech2 recommendation ncf\n"
@@ -241,6 +246,7 @@ static int worker_opt_set_real(struct worker_opts *o, int c, const char *flag, c
 	case OPT_PROFILE_WORKERS: return worker_list(flag, v, o->profile_workers, err, errlen);
 	case OPT_PROFILE_ITERS: return worker_u32(flag, v, 1, 100000, &o->profile_iters, err, errlen);
 	case OPT_PROFILE_BUSBW: return worker_dbl(flag, v, 1e-3, 1e6, &o->profile_busbw_gbs, err, errlen);
+	case OPT_PARENT_PID: return worker_u32(flag, v, 2, 1u << 22, &o->parent_pid, err, errlen);
 	default: return -EINVAL;
 	}
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -500,6 +501,99 @@ static void test_worker_sigterm(void **state)
 	assert_int_equal(l.kind, REPORT_STOPPED);
 	assert_int_equal(l.rounds, rounds);
 	assert_true(rounds >= 1 && rounds < 20);
+}
+
+/* The scene of test_worker_parent_pid, in a child of the test (a subreaper
+ * there, so that the orphaned worker is its child to wait for): a middle
+ * process starts a long worker with --parent-pid, waits for its first
+ * report line, and dies by SIGKILL. Returns 0, or which step failed. */
+static int parent_pid_scene(void)
+{
+	int out[2], ids[2], st;
+	pid_t mid, w = 0;
+	char line[256];
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || pipe(out) < 0 || pipe(ids) < 0)
+		return 10;
+	mid = fork();
+	if (mid < 0)
+		return 11;
+	if (mid == 0) {
+		pid_t c = fork();
+		FILE *f;
+
+		if (c == 0) {
+			char pp[16];
+
+			snprintf(pp, sizeof(pp), "%d", (int)getppid());
+			dup2(out[1], 1);
+			execl(WORKER_BIN, WORKER_BIN, "--emulate", "--job", "1", "--lease", "1",
+			      "--rank", "0", "--world-size", "1", "--round-count", "1000000",
+			      "--round-s", "0.02", "--report-ms", "0", "--parent-pid", pp, (char *)NULL);
+			_exit(127);
+		}
+		close(out[1]);
+		f = fdopen(out[0], "r");
+		if (c < 0 || !f || !fgets(line, sizeof(line), f))
+			_exit(12);
+		if (write(ids[1], &c, sizeof(c)) != sizeof(c))
+			_exit(13);
+		raise(SIGKILL);
+	}
+	close(out[0]);
+	close(out[1]);
+	if (waitpid(mid, &st, 0) != mid || !WIFSIGNALED(st) || read(ids[0], &w, sizeof(w)) != sizeof(w))
+		return 14;
+	/* the worker is gone within 5 s, by the kernel's SIGKILL */
+	for (int i = 0; i < 500; i++) {
+		pid_t r = waitpid(w, &st, WNOHANG);
+
+		if (r == w)
+			return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : 15;
+		usleep(10000);
+	}
+	kill(w, SIGKILL);
+	waitpid(w, &st, 0);
+	return 16;
+}
+
+/* --parent-pid: a worker ends with the process that started it, even when
+ * that one is SIGKILLed; a pid that is not its parent is refused. */
+static void test_worker_parent_pid(void **state)
+{
+	char cmd[1024];
+	pid_t h;
+	int st;
+
+	(void)state;
+	h = fork();
+	assert_true(h >= 0);
+	if (h == 0)
+		_exit(parent_pid_scene());
+	assert_int_equal(waitpid(h, &st, 0), h);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) != 0)
+		fail_msg("parent-pid scene failed at step %d (16: the worker outlived its parent)",
+			 WEXITSTATUS(st));
+	/* a parent that has ended: the worker ends at once */
+	h = fork();
+	assert_true(h >= 0);
+	if (h == 0)
+		_exit(0);
+	assert_int_equal(waitpid(h, &st, 0), h);
+	snprintf(cmd, sizeof(cmd), "%s --emulate --job 1 --lease 1 --rank 0 --world-size 1 "
+		 "--round-count 1 --round-s 0.001 --parent-pid %d 2>&1 | grep -q 'process %d has "
+		 "ended'", WORKER_BIN, (int)h, (int)h);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s --emulate --job 1 --lease 1 --rank 0 --world-size 1 "
+		 "--round-count 1 --round-s 0.001 --parent-pid %d >/dev/null 2>&1", WORKER_BIN, (int)h);
+	st = system(cmd);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	/* alive but not its parent (a wrapper in between): it runs, and says so */
+	snprintf(cmd, sizeof(cmd), "%s --emulate --job 1 --lease 1 --rank 0 --world-size 1 "
+		 "--round-count 1 --round-s 0.001 --parent-pid %d 2>&1 | grep -q 'is not this "
+		 "worker.s parent (a wrapper'", WORKER_BIN, (int)getpid());
+	assert_int_equal(system(cmd), 0);
 }
 
 /* ---- a fake daemon on loopback ---- */
@@ -1696,12 +1790,14 @@ static void test_profile_rows(void **state)
 	assert_non_null(realpath(path, work));
 	snprintf(want, sizeof(want),
 		 "start T4 ncf: --profile --model=ncf --gpu-type=T4 --proxy=batch=8,mlp=4-2 "
-		 "--profile-iters=3 [1,2] PCI_BUS_ID none %s\nend T4 ncf\n"
+		 "--profile-iters=3 --parent-pid=%d [1,2] PCI_BUS_ID none %s\nend T4 ncf\n"
 		 "start T4 resnet50: --profile --model=resnet50 --gpu-type=T4 "
-		 "--proxy=batch=8,mlp=4-2 --profile-iters=3 [1,2] PCI_BUS_ID none %s\nend T4 resnet50\n"
+		 "--proxy=batch=8,mlp=4-2 --profile-iters=3 --parent-pid=%d [1,2] PCI_BUS_ID none "
+		 "%s\nend T4 resnet50\n"
 		 "start V100 ncf: --profile --model=ncf --gpu-type=V100 --engine=cpu "
-		 "--proxy=batch=8,mlp=4-2 --profile-iters=3 [] PCI_BUS_ID none %s\nend V100 ncf\n",
-		 work, work, work);
+		 "--proxy=batch=8,mlp=4-2 --profile-iters=3 --parent-pid=%d [] PCI_BUS_ID none "
+		 "%s\nend V100 ncf\n",
+		 (int)getpid(), work, (int)getpid(), work, (int)getpid(), work);
 	snprintf(path, sizeof(path), "%s/argv.txt", f->dir);
 	read_text(path, got, sizeof(got));
 	assert_string_equal(got, want);
@@ -1998,6 +2094,7 @@ int main(void)
 		cmocka_unit_test(test_worker_flags),
 		cmocka_unit_test(test_worker_emulate),
 		cmocka_unit_test(test_worker_sigterm),
+		cmocka_unit_test(test_worker_parent_pid),
 		cmocka_unit_test(test_relay_two_ranks),
 		cmocka_unit_test(test_stop_and_kill),
 		cmocka_unit_test(test_command_env_and_garbage),

@@ -282,6 +282,13 @@ static void test_refused_header(void **state)
 	assert_int_equal(ckpt_read_meta(path, &got, err, sizeof(err)), 0);
 	assert_memory_equal(got.model, f->m.model, sizeof(got.model));
 
+	/* reserved bytes must be zero, checksum or not */
+	assert_int_equal(ckpt_write(f->dir, &f->m, f->p, f->v, path, sizeof(path), err, sizeof(err)), 0);
+	patch_header(path, 117, garbage, 1, 0);
+	assert_int_equal(ckpt_read_meta(path, &got, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "reserved header byte 117 is 120, not 0 (written by a newer"));
+	assert_int_equal(ckpt_write(f->dir, &f->m, f->p, f->v, path, sizeof(path), err, sizeof(err)), 0);
+
 	/* a file renamed to another round is refused, and ckpt_find's caller
 	 * moves on to an older one */
 	snprintf(other, sizeof(other), "%s/round-00000000000000000050.hckpt", f->dir);

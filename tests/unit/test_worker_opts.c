@@ -102,6 +102,7 @@ static void test_real_flags(void **state)
 		{ "--profile", "--model is required" },
 		{ "--profile --model lm --profile-batches 8,,16", "--profile-batches: expected whole numbers" },
 		{ "--profile --model lm --profile-workers 0", "--profile-workers: expected whole numbers" },
+		{ "--profile --model lm --parent-pid 1", "--parent-pid: expected a whole number between 2 and" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(parse(bad[i].args, &o, err, sizeof(err)), -EINVAL);
@@ -110,8 +111,10 @@ static void test_real_flags(void **state)
 	}
 	/* --profile needs no job flags */
 	assert_int_equal(parse("--profile --model resnet50 --gpu-type H100 --profile-batches 16,32 "
-			       "--profile-workers 1,2 --profile-iters 5", &o, err, sizeof(err)), 0);
+			       "--profile-workers 1,2 --profile-iters 5 --parent-pid 4321", &o, err,
+			       sizeof(err)), 0);
 	assert_true(o.profile);
+	assert_int_equal(o.parent_pid, 4321);
 	assert_string_equal(o.gpu_type, "H100");
 	assert_string_equal(o.profile_batches, "16,32");
 	assert_int_equal(o.profile_iters, 5);
