@@ -151,6 +151,7 @@ struct agent_stats {
 	uint64_t rendezvous_ignored;	/* bad or unknown Rendezvous, single-rank lines */
 	uint64_t profile_workers;	/* hare-worker --profile processes started */
 	uint64_t profile_results;	/* ProfileResult messages sent */
+	uint64_t profile_cancels;	/* measurements (queued, running or done) cancelled */
 	uint32_t tasks_live;		/* workers running now */
 };
 

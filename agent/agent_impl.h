@@ -142,6 +142,7 @@ struct agent_profile_run {
 	int handles;			/* proc and pipe, until their close callbacks */
 	bool proc_open, pipe_open;	/* not uv_close'd yet */
 	bool exited, failed;
+	bool cancelled;			/* ProfileCancel: no result goes out */
 	bool killed;			/* closing: SIGKILL sent after SIGTERM */
 	int64_t exit_status;
 	int term_signal;
@@ -308,6 +309,10 @@ void agent_rdv_sweep(struct agent *a);
 /* The daemon's ProfileRequest: refused at once (ProfileResult ok=false),
  * ignored as a duplicate, or queued to run. */
 void agent_profile_on_request(struct agent *a, const Hare__ProfileRequest *m);
+/* The daemon's ProfileCancel: the type's measurement ends (SIGKILL), a
+ * queued request and an unsent result of it are dropped; no result goes
+ * out for it. */
+void agent_profile_on_cancel(struct agent *a, const Hare__ProfileCancel *m);
 /* Send the results made while the link was down (after Register). */
 void agent_profile_send_pending(struct agent *a);
 /* The types of Register.measuring: queued, running, or with a result not

@@ -229,6 +229,7 @@ static int agent_send_register(struct agent *a)
 	reg.has_stop_grace_ms = true;
 	reg.stop_grace_ms = a->cfg.stop_grace_ms;
 	reg.has_measures = reg.measures = true;
+	reg.has_profile_cancel = reg.profile_cancel = true;
 	rc = agent_profile_measuring(a, &reg.measuring, &reg.n_measuring);
 	if (rc < 0) {
 		free(running);
@@ -316,6 +317,8 @@ static void agent_link_dispatch(struct agent *a, const Hare__FromDaemon *m)
 		agent_rdv_on_message(a, m->rendezvous);
 	else if (m->msg_case == HARE__FROM_DAEMON__MSG_PROFILE_REQUEST && s == LINK_READY)
 		agent_profile_on_request(a, m->profile_request);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_PROFILE_CANCEL && s == LINK_READY)
+		agent_profile_on_cancel(a, m->profile_cancel);
 	else {
 		log_error("agent daemon=%s sent message %d in state %s", a->cfg.daemon,
 			  (int)m->msg_case, agent_state_name(s));

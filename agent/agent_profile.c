@@ -138,8 +138,10 @@ int agent_profile_measuring(struct agent *a, char ***types, size_t *n)
 	for (struct agent_profile *p = a->profiles; p; p = p->next) {
 		bool seen = false;
 
-		/* refusals answer a request; they measure nothing */
-		if (p->phase == PROFILE_DONE && !p->ok && p->nmodels == 0)
+		/* refusals answer a request; they measure nothing; a cancelled
+		 * measurement ends without a result */
+		if ((p->phase == PROFILE_DONE && !p->ok && p->nmodels == 0) ||
+		    (p == a->prof.p && a->prof.cancelled))
 			continue;
 		for (size_t i = 0; i < *n; i++)
 			seen |= strcmp((*types)[i], p->type) == 0;
@@ -269,7 +271,9 @@ static void agent_profile_policy(const struct agent *a, const char *type, char *
 static struct agent_profile *agent_profile_find_active(struct agent *a, const char *type)
 {
 	for (struct agent_profile *p = a->profiles; p; p = p->next) {
-		if (p->phase != PROFILE_DONE && strcmp(p->type, type) == 0)
+		/* a cancelled measurement that is still ending does not count */
+		if (p->phase != PROFILE_DONE && strcmp(p->type, type) == 0 &&
+		    !(p == a->prof.p && a->prof.cancelled))
 			return p;
 	}
 	return NULL;
@@ -540,6 +544,39 @@ static void on_profile_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 				   "middle of a line: '%s'", r->p->models[r->model], q);
 	}
 	agent_profile_pipe_close(a);
+}
+
+void agent_profile_on_cancel(struct agent *a, const Hare__ProfileCancel *m)
+{
+	struct agent_profile_run *r = &a->prof;
+	struct agent_profile *p, *next;
+	char type[AGENT_NAME_MAX];
+	uint32_t n = 0;
+
+	if (a->closing)
+		return;
+	agent_profile_quote(m->gpu_type, strlen(m->gpu_type), sizeof(type) - 4, type, sizeof(type));
+	for (p = a->profiles; p; p = next) {
+		next = p->next;
+		if (strcmp(p->type, m->gpu_type) != 0 || (p == r->p && r->cancelled))
+			continue;
+		n++;
+		a->stats.profile_cancels++;
+		if (p == r->p) {
+			/* ends through the usual steps; agent_profile_finish drops it */
+			log_info("profile cancel type=%s: stopping pid=%d (model %s)", type, r->pid,
+				 p->models[r->model]);
+			r->cancelled = true;
+			agent_profile_fail(a, "cancelled by hared");
+			continue;
+		}
+		log_info("profile cancel type=%s: %s dropped", type,
+			 p->phase == PROFILE_DONE ? "a result not sent yet" : "a queued request");
+		agent_profile_unlink(a, p);
+		agent_profile_free(p);
+	}
+	if (n == 0)
+		log_info("profile cancel type=%s: nothing measures it here", type);
 }
 
 /* ---- the process ---- */
@@ -828,6 +865,13 @@ static void agent_profile_finish(struct agent *a)
 	double secs = (double)(agent_now_ms(a) - p->start_ms) / 1000.0;
 
 	r->p = NULL;
+	if (r->cancelled) {
+		r->cancelled = false;
+		log_info("profile cancelled type=%s seconds=%.1f", p->type, secs);
+		agent_profile_unlink(a, p);
+		agent_profile_free(p);
+		return;
+	}
 	p->ok = !r->failed;
 	if (p->ok) {
 		log_info("profile done type=%s models=%u rows=%u seconds=%.1f", p->type, p->nmodels,
@@ -876,7 +920,7 @@ static void agent_profile_next(struct agent *a)
 	p->start_ms = agent_now_ms(a);
 	r->p = p;
 	r->model = 0;
-	r->failed = false;
+	r->failed = r->cancelled = false;
 	agent_profile_model_start(a);
 }
 

@@ -40,6 +40,7 @@ enum measure_state {
 struct measure_node {
 	uint32_t agent;
 	enum measure_state st;
+	bool cancels;			/* its agent takes ProfileCancel */
 	char type[SCHED_TYPE_NAME];	/* the type as this node spells it */
 };
 
@@ -256,6 +257,27 @@ static void measure_ask(struct measure *m, struct measure_type *t, struct measur
 		 "unused until then", measure_node(m, n->agent), t->name, m->nmodels);
 }
 
+/* The node measures a type that needs no measuring (any more): it is told
+ * to stop and to send no result (an agent that cannot be told is waited
+ * for). `type` as the node spells it. */
+static void measure_cancel(struct measure *m, uint32_t agent_id, const char *type, const char *why)
+{
+	Hare__FromDaemon msg = HARE__FROM_DAEMON__INIT;
+	Hare__ProfileCancel c = HARE__PROFILE_CANCEL__INIT;
+	int rc;
+
+	c.gpu_type = (char *)type;
+	msg.msg_case = HARE__FROM_DAEMON__MSG_PROFILE_CANCEL;
+	msg.profile_cancel = &c;
+	rc = conn_agent_send(m->d, agent_id, &msg);
+	if (rc < 0)
+		log_warn("node=%s cannot be told to stop measuring GPU type %.64s: %s",
+			 measure_node(m, agent_id), type, err_str(rc));
+	else
+		log_info("node=%s stops measuring GPU type %.64s: %s", measure_node(m, agent_id),
+			 type, why);
+}
+
 /* Ask the first node with the type that has not failed at it, unless one
  * measures it already, the profile has it, or its rows wait for a restart. */
 static void measure_kick(struct measure *m, struct measure_type *t)
@@ -290,21 +312,30 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 {
 	bool known = profile_gpu_type_find(m->d->prof, type) >= 0;
 	bool busy = measure_listed(reg, type);
+	bool cancels = reg->has_profile_cancel && reg->profile_cancel;
 	struct measure_type *t;
 	struct measure_node *n;
 
 	if (known && !busy)
 		return;
+	if (known && cancels) {
+		measure_cancel(m, agent_id, type, "the profile has it already");
+		return;
+	}
 	if (!profile_type_name_ok(type)) {
 		log_warn("node=%s GPU type '%.64s' cannot be measured: a profile type is 1 to %d "
 			 "characters of A-Z a-z 0-9 . _ + -; its GPUs stay unused",
 			 measure_node(m, agent_id), type, SCHED_TYPE_NAME - 1);
+		if (busy && cancels)
+			measure_cancel(m, agent_id, type, "hared cannot take its rows");
 		return;
 	}
 	if (!known && !measure_type_find(m, type) &&
 	    profile_gpu_type_count(m->d->prof) + measure_unknown_count(m) >= SCHED_MAX_TYPES) {
 		log_warn("node=%s GPU type %s cannot be measured: the cluster has %d GPU types "
 			 "already", measure_node(m, agent_id), type, SCHED_MAX_TYPES);
+		if (busy && cancels)
+			measure_cancel(m, agent_id, type, "hared cannot take its rows");
 		return;
 	}
 	t = measure_type_add(m, type);
@@ -312,6 +343,7 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 	if (!n)
 		return;
 	snprintf(n->type, sizeof(n->type), "%s", type);
+	n->cancels = cancels;
 	if (busy) {
 		/* it measures the type, or its result follows: wait for that */
 		measure_set(m, t, n, MEASURE_ASKED);
@@ -351,6 +383,11 @@ void measure_on_register(struct measure *m, uint32_t agent_id, const Hare__Regis
 				 measure_node(m, agent_id), m->d->cfg.measure_gpus ?
 				 "its agent does not measure GPU types (an older agent)" :
 				 "with measure_gpus = no");
+		/* measuring since an earlier hared session: nobody takes its rows */
+		for (size_t i = 0; i < reg->n_measuring && reg->has_profile_cancel &&
+		     reg->profile_cancel; i++)
+			if (reg->measuring[i])
+				measure_cancel(m, agent_id, reg->measuring[i], "measure_gpus = no");
 		return;
 	}
 	for (size_t i = 0; i < reg->n_gpus; i++) {
@@ -584,8 +621,13 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	int rc;
 
 	if (i < 0) {
-		log_warn("node=%s sent measurements of GPU type '%.64s', which it did not register "
-			 "as unmeasured (ignored)", node, r->gpu_type);
+		/* one sent before a ProfileCancel reached it, or a stray */
+		if (profile_gpu_type_find(m->d->prof, r->gpu_type) >= 0)
+			log_info("node=%s measured GPU type %.64s; the profile has it already "
+				 "(ignored)", node, r->gpu_type);
+		else
+			log_warn("node=%s sent measurements of GPU type '%.64s', which it did not "
+				 "register as unmeasured (ignored)", node, r->gpu_type);
 		return;
 	}
 	/* its GPUs of the type are free again, whatever the outcome */
@@ -623,5 +665,15 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	}
 	log_info("node=%s measured GPU type %s: %zu rows saved in %s/%s; its GPUs are planned on "
 		 "from now", node, t->name, r->n_rows, m->d->cfg.state_dir, MEASURE_FILE);
+	/* nodes that still measure it (since an earlier session of hared)
+	 * stop, and their GPUs are planned on at once */
+	for (uint32_t k = 0; k < t->n; k++) {
+		struct measure_node *o = &t->nodes[k];
+
+		if (o->st != MEASURE_ASKED || !o->cancels)
+			continue;
+		measure_cancel(m, o->agent, o->type, "measured on another node");
+		measure_set(m, t, o, MEASURE_IDLE);
+	}
 	measure_prune(m, t);
 }

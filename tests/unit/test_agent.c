@@ -737,6 +737,7 @@ static void fake_on_register(struct fake *f, const Hare__Register *r)
 	if (r->n_gpus)
 		assert_true(r->gpus[0]->has_emulated && r->gpus[0]->emulated);
 	assert_true(r->has_measures && r->measures);
+	assert_true(r->has_profile_cancel && r->profile_cancel);
 	f->reg_measuring[0] = '\0';
 	for (size_t i = 0; i < r->n_measuring; i++)
 		snprintf(f->reg_measuring + strlen(f->reg_measuring),
@@ -2053,6 +2054,56 @@ static void test_profile_after_reconnect(void **state)
 	fake_free(f);
 }
 
+static void fake_profile_cancel(struct fake *f, const char *type)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__ProfileCancel c = HARE__PROFILE_CANCEL__INIT;
+
+	c.gpu_type = (char *)type;
+	m.msg_case = HARE__FROM_DAEMON__MSG_PROFILE_CANCEL;
+	m.profile_cancel = &c;
+	fake_send(f, &m);
+}
+
+/* ProfileCancel: the running measurement of the type is killed and the
+ * queued one of another type dropped, no result goes out for either, and
+ * a request of the type made while the killed one still ends runs after
+ * it, as usual. */
+static void test_profile_cancel(void **state)
+{
+	static const char *const slow[] = { "slow" }, *const nap[] = { "nap" };
+	static const char *const two[] = { "nap", "ncf" };
+	struct fake *f = profile_fake("V100:1,T4:1");
+	char path[300], got[64] = "";
+	struct agent_stats st;
+	int pid, n;
+
+	(void)state;
+	fake_agent_registered(f);
+	fake_profile_request(f, "T4", slow, 1);		/* runs */
+	fake_profile_request(f, "V100", two, 2);	/* queued */
+	snprintf(path, sizeof(path), "%s/slow.pid", f->dir);
+	RUN_UNTIL(f, (read_text(path, got, sizeof(got)), atoi(got) > 1), 5);
+	pid = atoi(got);
+	fake_profile_cancel(f, "A100");			/* nothing to cancel */
+	fake_profile_cancel(f, "V100");			/* the queued one */
+	fake_profile_cancel(f, "T4");			/* the running one */
+	/* asked again while the cancelled one still ends: queued behind it */
+	fake_profile_request(f, "T4", nap, 1);
+	RUN_UNTIL(f, fake_has_profile(f, "T4"), 5);
+	/* killed, not waited for: "slow" sleeps 5 s */
+	assert_int_equal(kill(pid, 0), -1);
+	assert_int_equal(errno, ESRCH);
+	assert_profile_rows(fake_profile_result(f, "T4", &n, NULL), "T4", nap, 1);
+	assert_int_equal(n, 1);
+	agent_stats_get(f->agent, &st);
+	assert_int_equal(st.profile_cancels, 2);
+	assert_int_equal(st.profile_workers, 2);
+	assert_int_equal(st.profile_results, 1);
+	assert_false(fake_has_profile(f, "V100"));
+	fake_free(f);
+}
+
 /* The agent's close ends a measurement (SIGTERM), waits for it, and
  * leaves no handle behind (fake_free closes the loop). */
 static void test_profile_close_kills(void **state)
@@ -2115,6 +2166,7 @@ int main(void)
 		cmocka_unit_test(test_profile_after_reconnect),
 		cmocka_unit_test(test_profile_register_lists),
 		cmocka_unit_test(test_profile_close_kills),
+		cmocka_unit_test(test_profile_cancel),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

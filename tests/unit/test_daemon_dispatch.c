@@ -237,8 +237,10 @@ static struct conn *agent(struct fx *f, const char *node)
 
 /* Register GPUs 0..ngpus-1 of the given types, as an agent that measures
  * GPU types and measures (or has results for) those of measuring[]. */
-static void agent_register_full(struct conn *c, const char *const *types, uint32_t ngpus,
-				bool measures, const char *const *measuring, size_t nmeasuring)
+/* cancels: the agent takes ProfileCancel (Register.profile_cancel) */
+static void agent_register_ex(struct conn *c, const char *const *types, uint32_t ngpus,
+			      bool measures, bool cancels, const char *const *measuring,
+			      size_t nmeasuring)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Register r = HARE__REGISTER__INIT;
@@ -246,6 +248,8 @@ static void agent_register_full(struct conn *c, const char *const *types, uint32
 
 	r.has_measures = true;
 	r.measures = measures;
+	r.has_profile_cancel = cancels;
+	r.profile_cancel = cancels;
 	r.n_measuring = nmeasuring;
 	r.measuring = (char **)measuring;
 	for (uint32_t i = 0; i < ngpus; i++) {
@@ -260,6 +264,12 @@ static void agent_register_full(struct conn *c, const char *const *types, uint32
 	m.register_ = &r;
 	frame(c, &m);
 	assert_int_equal(c->state, CONN_READY);
+}
+
+static void agent_register_full(struct conn *c, const char *const *types, uint32_t ngpus,
+				bool measures, const char *const *measuring, size_t nmeasuring)
+{
+	agent_register_ex(c, types, ngpus, measures, false, measuring, nmeasuring);
 }
 
 static void agent_register_types(struct conn *c, const char *const *types, uint32_t ngpus)
@@ -861,6 +871,76 @@ static void test_measure_blocked(void **state)
 	rmdir(path);
 }
 
+static const char *out_cancel(const struct sent *o)
+{
+	for (uint32_t i = o->n; i-- > 0;)
+		if (o->msg[i]->msg_case == HARE__FROM_DAEMON__MSG_PROFILE_CANCEL)
+			return o->msg[i]->profile_cancel->gpu_type;
+	return NULL;
+}
+
+/* Agents that take ProfileCancel are told to stop measuring a type that
+ * needs it no more: once another node's rows are saved, when they register
+ * still measuring a known type, and with measure_gpus = no. Their GPUs are
+ * planned on at once; a result sent before the cancel arrived is ignored. */
+static void test_measure_cancel(void **state)
+{
+	static const char *const h100[1] = { "H100" }, *const lower[1] = { "h100" };
+	static const char *const a100[1] = { "A100" };
+	struct fx *f = *state;
+	struct sent o1 = { 0 }, o2 = { 0 }, o3 = { 0 }, o4 = { 0 };
+	struct conn *a1 = agent_to(f, "n1", &o1), *a2 = agent_to(f, "n2", &o2), *a3, *a4;
+	char text[8192];
+	const char *p;
+	int saved = 0;
+
+	/* n1 is asked; n2 measures since an earlier session of hared */
+	agent_register_ex(a1, h100, 1, true, true, NULL, 0);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	agent_register_ex(a2, h100, 1, true, true, h100, 1);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	assert_true(gpu_of(f, a1, 0)->measuring && gpu_of(f, a2, 0)->measuring);
+
+	/* n1's rows: n2 is told to stop, and its GPU is free at once */
+	profile_result(a1, "H100", true, 16);
+	assert_true(profile_gpu_type_find(f->d.prof, "H100") >= 0);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	assert_string_equal(out_cancel(&o2), "H100");
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 0);
+	assert_false(gpu_of(f, a1, 0)->measuring || gpu_of(f, a2, 0)->measuring);
+	/* n2's result crossed the cancel: ignored, nothing saved twice */
+	profile_result(a2, "H100", true, 16);
+	assert_true(measured_file(f, text, sizeof(text)));
+	for (p = text; (p = strstr(p, "# GPU type H100 measured")); p++)
+		saved++;
+	assert_int_equal(saved, 1);
+	assert_false(gpu_of(f, a2, 0)->measuring);
+
+	/* n3 registers still measuring the now known type (its spelling) */
+	a3 = agent_to(f, "n3", &o3);
+	agent_register_ex(a3, lower, 1, true, true, lower, 1);
+	assert_string_equal(out_cancel(&o3), "h100");
+	assert_false(gpu_of(f, a3, 0)->measuring);
+	assert_int_equal(out_count(&o3, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+
+	/* measure_gpus = no: nobody takes n4's rows for A100 */
+	f->d.cfg.measure_gpus = false;
+	a4 = agent_to(f, "n4", &o4);
+	agent_register_ex(a4, a100, 1, true, true, a100, 1);
+	assert_string_equal(out_cancel(&o4), "A100");
+	assert_int_equal(out_count(&o4, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	f->d.cfg.measure_gpus = true;
+
+	conn_fake_free(a1);
+	conn_fake_free(a2);
+	conn_fake_free(a3);
+	conn_fake_free(a4);
+	sent_clear(&o1);
+	sent_clear(&o2);
+	sent_clear(&o3);
+	sent_clear(&o4);
+}
+
 /* measure_models must name profile models; measure_gpus = no asks nothing. */
 static void test_measure_config(void **state)
 {
@@ -909,6 +989,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_blocked, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_cancel, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
