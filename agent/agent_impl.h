@@ -124,6 +124,7 @@ struct agent_profile {
 	uint32_t nmodels;
 	enum agent_profile_phase phase;
 	bool ok;
+	bool cancelled;				/* by a ProfileCancel (not ok) */
 	char message[AGENT_PROFILE_MSG_MAX];	/* why it failed ("" when ok) */
 	struct agent_profile_row *rows;		/* every model's, in order */
 	uint32_t nrows, cap;
@@ -142,7 +143,7 @@ struct agent_profile_run {
 	int handles;			/* proc and pipe, until their close callbacks */
 	bool proc_open, pipe_open;	/* not uv_close'd yet */
 	bool exited, failed;
-	bool cancelled;			/* ProfileCancel: no result goes out */
+	bool cancelled;			/* by a ProfileCancel: answered as such */
 	bool killed;			/* closing: SIGKILL sent after SIGTERM */
 	int64_t exit_status;
 	int term_signal;
@@ -309,9 +310,10 @@ void agent_rdv_sweep(struct agent *a);
 /* The daemon's ProfileRequest: refused at once (ProfileResult ok=false),
  * ignored as a duplicate, or queued to run. */
 void agent_profile_on_request(struct agent *a, const Hare__ProfileRequest *m);
-/* The daemon's ProfileCancel: the type's measurement ends (SIGKILL), a
- * queued request and an unsent result of it are dropped; no result goes
- * out for it. */
+/* The daemon's ProfileCancel: a running measurement of the type ends
+ * (SIGKILL) and is answered once it exited, a queued one at once, both as
+ * ProfileResult{ok = false, cancelled = true}; a result made already goes
+ * out as it is. */
 void agent_profile_on_cancel(struct agent *a, const Hare__ProfileCancel *m);
 /* Send the results made while the link was down (after Register). */
 void agent_profile_send_pending(struct agent *a);

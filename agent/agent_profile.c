@@ -99,6 +99,7 @@ static int agent_profile_send(struct agent *a, const struct agent_profile *p)
 	res.n_rows = p->nrows;
 	res.rows = rp;
 	res.message = p->message[0] ? (char *)p->message : NULL;
+	res.has_cancelled = res.cancelled = p->cancelled;
 	m.msg_case = HARE__TO_DAEMON__MSG_PROFILE_RESULT;
 	m.profile_result = &res;
 	rc = agent_link_send(a, &m);
@@ -138,10 +139,10 @@ int agent_profile_measuring(struct agent *a, char ***types, size_t *n)
 	for (struct agent_profile *p = a->profiles; p; p = p->next) {
 		bool seen = false;
 
-		/* refusals answer a request; they measure nothing; a cancelled
-		 * measurement ends without a result */
-		if ((p->phase == PROFILE_DONE && !p->ok && p->nmodels == 0) ||
-		    (p == a->prof.p && a->prof.cancelled))
+		/* refusals answer a request; they measure nothing (a cancelled
+		 * measurement is listed until its result is sent: the daemon
+		 * keeps its GPUs unused until then) */
+		if (p->phase == PROFILE_DONE && !p->ok && p->nmodels == 0)
 			continue;
 		for (size_t i = 0; i < *n; i++)
 			seen |= strcmp((*types)[i], p->type) == 0;
@@ -558,25 +559,27 @@ void agent_profile_on_cancel(struct agent *a, const Hare__ProfileCancel *m)
 	agent_profile_quote(m->gpu_type, strlen(m->gpu_type), sizeof(type) - 4, type, sizeof(type));
 	for (p = a->profiles; p; p = next) {
 		next = p->next;
-		if (strcmp(p->type, m->gpu_type) != 0 || (p == r->p && r->cancelled))
+		/* a result made already goes out as it is; a cancelled run ends */
+		if (strcmp(p->type, m->gpu_type) != 0 || p->phase == PROFILE_DONE ||
+		    (p == r->p && r->cancelled))
 			continue;
 		n++;
 		a->stats.profile_cancels++;
 		if (p == r->p) {
-			/* ends through the usual steps; agent_profile_finish drops it */
+			/* answered by agent_profile_finish once the worker exited */
 			log_info("profile cancel type=%s: stopping pid=%d (model %s)", type, r->pid,
 				 p->models[r->model]);
 			r->cancelled = true;
-			agent_profile_fail(a, "cancelled by hared");
+			agent_profile_fail(a, "cancelled by the daemon");
 			continue;
 		}
-		log_info("profile cancel type=%s: %s dropped", type,
-			 p->phase == PROFILE_DONE ? "a result not sent yet" : "a queued request");
-		agent_profile_unlink(a, p);
-		agent_profile_free(p);
+		log_info("profile cancel type=%s: a queued request, answered as cancelled", type);
+		p->cancelled = true;
+		snprintf(p->message, sizeof(p->message), "cancelled by the daemon before it started");
+		agent_profile_done(a, p);
 	}
 	if (n == 0)
-		log_info("profile cancel type=%s: nothing measures it here", type);
+		log_info("profile cancel type=%s: nothing measures it here now", type);
 }
 
 /* ---- the process ---- */
@@ -693,8 +696,10 @@ static void agent_profile_argv(struct agent_strv *av, const struct agent *a, boo
 	if (a->cfg.profile_iters)
 		agent_strv_add(av, "--profile-iters=%u", a->cfg.profile_iters);
 	/* it ends with the agent, even a SIGKILLed one: a measurement nobody
-	 * reads would hold the GPUs the next agent measures on */
-	agent_strv_add(av, "--parent-pid=%d", (int)getpid());
+	 * reads would hold the GPUs the next agent measures on (an agent that
+	 * is pid 1 takes its whole pid namespace with it anyway) */
+	if (getpid() > 1)
+		agent_strv_add(av, "--parent-pid=%d", (int)getpid());
 }
 
 /* The agent's environment with the type's GPUs (none when emulated), in
@@ -865,15 +870,15 @@ static void agent_profile_finish(struct agent *a)
 	double secs = (double)(agent_now_ms(a) - p->start_ms) / 1000.0;
 
 	r->p = NULL;
-	if (r->cancelled) {
-		r->cancelled = false;
+	p->cancelled = r->cancelled;
+	r->cancelled = false;
+	p->ok = !r->failed && !p->cancelled;
+	if (p->cancelled) {
 		log_info("profile cancelled type=%s seconds=%.1f", p->type, secs);
-		agent_profile_unlink(a, p);
-		agent_profile_free(p);
-		return;
-	}
-	p->ok = !r->failed;
-	if (p->ok) {
+		free(p->rows);
+		p->rows = NULL;
+		p->nrows = p->cap = 0;
+	} else if (p->ok) {
 		log_info("profile done type=%s models=%u rows=%u seconds=%.1f", p->type, p->nmodels,
 			 p->nrows, secs);
 	} else {

@@ -258,8 +258,9 @@ static void measure_ask(struct measure *m, struct measure_type *t, struct measur
 }
 
 /* The node measures a type that needs no measuring (any more): it is told
- * to stop and to send no result (an agent that cannot be told is waited
- * for). `type` as the node spells it. */
+ * to stop, and answers with a cancelled ProfileResult once its worker
+ * exited (a tracked node stays MEASURE_ASKED until then, its GPUs out of
+ * plans). `type` as the node spells it. */
 static void measure_cancel(struct measure *m, uint32_t agent_id, const char *type, const char *why)
 {
 	Hare__FromDaemon msg = HARE__FROM_DAEMON__INIT;
@@ -297,12 +298,13 @@ static uint32_t measure_unknown_count(const struct measure *m)
 	return n;
 }
 
-static bool measure_listed(const Hare__Register *reg, const char *type)
+/* The Register's measuring entry for type (its spelling), or NULL. */
+static const char *measure_listed(const Hare__Register *reg, const char *type)
 {
 	for (size_t i = 0; i < reg->n_measuring; i++)
 		if (reg->measuring[i] && strcasecmp(reg->measuring[i], type) == 0)
-			return true;
-	return false;
+			return reg->measuring[i];
+	return NULL;
 }
 
 /* One of the node's GPU types: the profile lacks it, or the node still
@@ -311,23 +313,19 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 				 const char *type, bool was_asked)
 {
 	bool known = profile_gpu_type_find(m->d->prof, type) >= 0;
-	bool busy = measure_listed(reg, type);
+	const char *busy = measure_listed(reg, type);
 	bool cancels = reg->has_profile_cancel && reg->profile_cancel;
 	struct measure_type *t;
 	struct measure_node *n;
 
 	if (known && !busy)
 		return;
-	if (known && cancels) {
-		measure_cancel(m, agent_id, type, "the profile has it already");
-		return;
-	}
 	if (!profile_type_name_ok(type)) {
 		log_warn("node=%s GPU type '%.64s' cannot be measured: a profile type is 1 to %d "
 			 "characters of A-Z a-z 0-9 . _ + -; its GPUs stay unused",
 			 measure_node(m, agent_id), type, SCHED_TYPE_NAME - 1);
 		if (busy && cancels)
-			measure_cancel(m, agent_id, type, "hared cannot take its rows");
+			measure_cancel(m, agent_id, busy, "hared cannot take its rows");
 		return;
 	}
 	if (!known && !measure_type_find(m, type) &&
@@ -335,20 +333,24 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 		log_warn("node=%s GPU type %s cannot be measured: the cluster has %d GPU types "
 			 "already", measure_node(m, agent_id), type, SCHED_MAX_TYPES);
 		if (busy && cancels)
-			measure_cancel(m, agent_id, type, "hared cannot take its rows");
+			measure_cancel(m, agent_id, busy, "hared cannot take its rows");
 		return;
 	}
 	t = measure_type_add(m, type);
 	n = t ? measure_node_add(t, agent_id) : NULL;
 	if (!n)
 		return;
-	snprintf(n->type, sizeof(n->type), "%s", type);
+	snprintf(n->type, sizeof(n->type), "%s", busy ? busy : type);
 	n->cancels = cancels;
 	if (busy) {
-		/* it measures the type, or its result follows: wait for that */
+		/* it measures the type, or its result follows: wait for that
+		 * (told to stop first when the profile has the type) */
 		measure_set(m, t, n, MEASURE_ASKED);
-		log_info("node=%s measures GPU type %s (since before it registered)",
-			 measure_node(m, agent_id), t->name);
+		if (known && cancels)
+			measure_cancel(m, agent_id, n->type, "the profile has it already");
+		else
+			log_info("node=%s measures GPU type %s (since before it registered)",
+				 measure_node(m, agent_id), t->name);
 		return;
 	}
 	if (was_asked && !measure_busy(t) && !t->blocked && !known)
@@ -620,9 +622,15 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	char why[1024];
 	int rc;
 
+	bool cancelled = r->has_cancelled && r->cancelled;
+
 	if (i < 0) {
-		/* one sent before a ProfileCancel reached it, or a stray */
-		if (profile_gpu_type_find(m->d->prof, r->gpu_type) >= 0)
+		/* the answer to a cancel of an untracked type, one sent before a
+		 * ProfileCancel reached it, or a stray */
+		if (cancelled)
+			log_info("node=%s stopped measuring GPU type %.64s (cancelled)", node,
+				 r->gpu_type);
+		else if (profile_gpu_type_find(m->d->prof, r->gpu_type) >= 0)
 			log_info("node=%s measured GPU type %.64s; the profile has it already "
 				 "(ignored)", node, r->gpu_type);
 		else
@@ -632,6 +640,13 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	}
 	/* its GPUs of the type are free again, whatever the outcome */
 	measure_set(m, t, &t->nodes[i], MEASURE_IDLE);
+	if (cancelled) {
+		log_info("node=%s stopped measuring GPU type %s (cancelled); its GPUs are free",
+			 node, t->name);
+		measure_kick(m, t);
+		measure_prune(m, t);
+		return;
+	}
 	if (measure_known(m, t) || t->blocked) {
 		log_info("node=%s measured GPU type %s; %s (ignored)", node, t->name,
 			 t->blocked ? "rows for it wait for a restart" : "the profile has it already");
@@ -665,15 +680,14 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	}
 	log_info("node=%s measured GPU type %s: %zu rows saved in %s/%s; its GPUs are planned on "
 		 "from now", node, t->name, r->n_rows, m->d->cfg.state_dir, MEASURE_FILE);
-	/* nodes that still measure it (since an earlier session of hared)
-	 * stop, and their GPUs are planned on at once */
+	/* nodes that still measure it (a session of theirs or of hared
+	 * ended meanwhile) are told to stop; their GPUs are planned on once
+	 * they answer */
 	for (uint32_t k = 0; k < t->n; k++) {
 		struct measure_node *o = &t->nodes[k];
 
-		if (o->st != MEASURE_ASKED || !o->cancels)
-			continue;
-		measure_cancel(m, o->agent, o->type, "measured on another node");
-		measure_set(m, t, o, MEASURE_IDLE);
+		if (o->st == MEASURE_ASKED && o->cancels)
+			measure_cancel(m, o->agent, o->type, "measured on another node");
 	}
 	measure_prune(m, t);
 }

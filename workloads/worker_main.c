@@ -7,17 +7,41 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+/* Whether process pid has ended: gone, or a zombie not reaped yet. */
+static bool worker_pid_ended(pid_t pid)
+{
+	char path[64], buf[256], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kill(pid, 0) < 0 && errno == ESRCH;	/* no /proc: ask the kernel */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;	/* it went while we looked */
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')' */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 /* --parent-pid: the kernel kills this process when its parent ends, even by
  * SIGKILL. If parent ended before that took effect, this process was handed
  * to another one already: it ends now. A parent that is alive but not the
- * direct one (a wrapper script that does not exec) is not watched. */
+ * direct one (a wrapper script that does not exec) is warned about: this
+ * process then ends with the wrapper, not with parent. */
 static int worker_parent_watch(pid_t parent)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
@@ -26,12 +50,13 @@ static int worker_parent_watch(pid_t parent)
 	}
 	if (getppid() == parent)
 		return 0;
-	if (kill(parent, 0) < 0 && errno == ESRCH) {
+	if (worker_pid_ended(parent)) {
 		fprintf(stderr, "hare-worker: --parent-pid: process %d has ended\n", (int)parent);
 		return -1;
 	}
 	fprintf(stderr, "hare-worker: --parent-pid: process %d is not this worker's parent (a "
-		"wrapper that does not exec?); this worker will not end with it\n", (int)parent);
+		"wrapper that does not exec?); this worker ends with its parent, %d, instead\n",
+		(int)parent, (int)getppid());
 	return 0;
 }
 

@@ -7,8 +7,8 @@
 # stopped (SIGSTOP) while it measures and hared restarts; node2 registers
 # and measures H100 meanwhile. When node1 comes back, its Register says it
 # still measures H100: hared tells it to stop (ProfileCancel), the
-# measurement ends, no rows come from node1, and its H100 is planned on at
-# once: two jobs for H100 run on both nodes.
+# measurement ends, node1 answers that it was cancelled (no rows), and its
+# H100 is planned on from then: two jobs for H100 run on both nodes.
 # Usage: measure_cancel.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -75,6 +75,8 @@ wait_for 5 "node1's measurement to end" gone_p2 &&
 	grep -q "profile cancelled type=H100" "$tmp/agent1.log" &&
 	echo "ok: node1's hare-worker --profile (pid $p2) ended on the cancel" ||
 	fail "node1's agent log: $(grep 'profile cancel' "$tmp/agent1.log")"
+wait_for 5 "node1's answer" logged "node=node1 stopped measuring GPU type H100 (cancelled); its GPUs are free" &&
+	echo "ok: node1 answered that its measurement was cancelled"
 node1_free() { [ "$(node_gpus node1)" = "H100:0:0" ]; }
 wait_for 5 "node1's H100 profiled and not measuring" node1_free &&
 	echo "ok: node1's H100 is profiled and not measuring"

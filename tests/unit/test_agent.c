@@ -575,15 +575,23 @@ static void test_worker_parent_pid(void **state)
 	if (WEXITSTATUS(st) != 0)
 		fail_msg("parent-pid scene failed at step %d (16: the worker outlived its parent)",
 			 WEXITSTATUS(st));
-	/* a parent that has ended: the worker ends at once */
+	/* a parent that has ended, also one not reaped yet: the worker ends at
+	 * once */
 	h = fork();
 	assert_true(h >= 0);
 	if (h == 0)
 		_exit(0);
-	assert_int_equal(waitpid(h, &st, 0), h);
+	{
+		siginfo_t si;
+
+		/* a zombie now, until reaped */
+		assert_int_equal(waitid(P_PID, (id_t)h, &si, WEXITED | WNOWAIT), 0);
+	}
 	snprintf(cmd, sizeof(cmd), "%s --emulate --job 1 --lease 1 --rank 0 --world-size 1 "
 		 "--round-count 1 --round-s 0.001 --parent-pid %d 2>&1 | grep -q 'process %d has "
 		 "ended'", WORKER_BIN, (int)h, (int)h);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(waitpid(h, &st, 0), h);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "%s --emulate --job 1 --lease 1 --rank 0 --world-size 1 "
 		 "--round-count 1 --round-s 0.001 --parent-pid %d >/dev/null 2>&1", WORKER_BIN, (int)h);
@@ -592,7 +600,8 @@ static void test_worker_parent_pid(void **state)
 	/* alive but not its parent (a wrapper in between): it runs, and says so */
 	snprintf(cmd, sizeof(cmd), "%s --emulate --job 1 --lease 1 --rank 0 --world-size 1 "
 		 "--round-count 1 --round-s 0.001 --parent-pid %d 2>&1 | grep -q 'is not this "
-		 "worker.s parent (a wrapper'", WORKER_BIN, (int)getpid());
+		 "worker.s parent (a wrapper that does not exec?); this worker ends with its "
+		 "parent'", WORKER_BIN, (int)getpid());
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -2065,17 +2074,20 @@ static void fake_profile_cancel(struct fake *f, const char *type)
 	fake_send(f, &m);
 }
 
-/* ProfileCancel: the running measurement of the type is killed and the
- * queued one of another type dropped, no result goes out for either, and
- * a request of the type made while the killed one still ends runs after
- * it, as usual. */
+/* ProfileCancel: the running measurement of the type is killed and
+ * answered as cancelled once it exited, a queued one of another type at
+ * once; a request of the type made while the killed one still ends runs
+ * after it, as usual; a second cancel and one for a type nothing measures
+ * get no answer. */
 static void test_profile_cancel(void **state)
 {
 	static const char *const slow[] = { "slow" }, *const nap[] = { "nap" };
 	static const char *const two[] = { "nap", "ncf" };
 	struct fake *f = profile_fake("V100:1,T4:1");
 	char path[300], got[64] = "";
+	const Hare__ProfileResult *r;
 	struct agent_stats st;
+	size_t at_t4 = 0, at_v100 = 0, at_nap = 0;
 	int pid, n;
 
 	(void)state;
@@ -2088,19 +2100,31 @@ static void test_profile_cancel(void **state)
 	fake_profile_cancel(f, "A100");			/* nothing to cancel */
 	fake_profile_cancel(f, "V100");			/* the queued one */
 	fake_profile_cancel(f, "T4");			/* the running one */
+	fake_profile_cancel(f, "T4");			/* again: nothing more */
 	/* asked again while the cancelled one still ends: queued behind it */
 	fake_profile_request(f, "T4", nap, 1);
-	RUN_UNTIL(f, fake_has_profile(f, "T4"), 5);
-	/* killed, not waited for: "slow" sleeps 5 s */
+	RUN_UNTIL(f, fake_has_profile(f, "V100"), 3);
+	r = fake_profile_result(f, "V100", &n, &at_v100);
+	assert_int_equal(n, 1);
+	assert_true(!r->ok && r->has_cancelled && r->cancelled && r->n_rows == 0);
+	assert_string_equal(r->message, "cancelled by the daemon before it started");
+	/* the killed one's answer comes once it exited: "slow" sleeps 5 s */
+	RUN_UNTIL(f, fake_has_profile(f, "T4"), 3);
 	assert_int_equal(kill(pid, 0), -1);
 	assert_int_equal(errno, ESRCH);
-	assert_profile_rows(fake_profile_result(f, "T4", &n, NULL), "T4", nap, 1);
-	assert_int_equal(n, 1);
+	r = fake_profile_result(f, "T4", &n, &at_t4);
+	assert_true(!r->ok && r->has_cancelled && r->cancelled && r->n_rows == 0);
+	assert_string_equal(r->message, "cancelled by the daemon");
+	RUN_UNTIL(f, (fake_profile_result(f, "T4", &n, NULL), n == 2), 5);
+	r = fake_profile_result(f, "T4", &n, &at_nap);
+	assert_profile_rows(r, "T4", nap, 1);
+	assert_false(r->has_cancelled && r->cancelled);
+	assert_true(at_v100 < at_t4 && at_t4 < at_nap);
+	RUN_UNTIL(f, !f->agent->profiles && !f->agent->prof.p, 5);
 	agent_stats_get(f->agent, &st);
 	assert_int_equal(st.profile_cancels, 2);
-	assert_int_equal(st.profile_workers, 2);
-	assert_int_equal(st.profile_results, 1);
-	assert_false(fake_has_profile(f, "V100"));
+	assert_int_equal(st.profile_workers, 2);	/* slow, nap: V100 never ran */
+	assert_int_equal(st.profile_results, 3);
 	fake_free(f);
 }
 

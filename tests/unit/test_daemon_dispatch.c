@@ -879,66 +879,119 @@ static const char *out_cancel(const struct sent *o)
 	return NULL;
 }
 
+/* The answer of an agent to a ProfileCancel once its worker exited. */
+static void profile_cancelled(struct conn *a, const char *type)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ProfileResult r = HARE__PROFILE_RESULT__INIT;
+
+	r.gpu_type = (char *)type;
+	r.ok = false;
+	r.message = "cancelled by the daemon";
+	r.has_cancelled = r.cancelled = true;
+	m.msg_case = HARE__TO_DAEMON__MSG_PROFILE_RESULT;
+	m.profile_result = &r;
+	frame(a, &m);
+}
+
 /* Agents that take ProfileCancel are told to stop measuring a type that
  * needs it no more: once another node's rows are saved, when they register
- * still measuring a known type, and with measure_gpus = no. Their GPUs are
- * planned on at once; a result sent before the cancel arrived is ignored. */
+ * still measuring a known type, and with measure_gpus = no. Their GPUs stay
+ * out of plans until they answer (the worker has exited then); a cancelled
+ * answer is no failure, and a result sent before the cancel arrived is
+ * ignored. An agent that cannot be told is waited for. */
 static void test_measure_cancel(void **state)
 {
 	static const char *const h100[1] = { "H100" }, *const lower[1] = { "h100" };
 	static const char *const a100[1] = { "A100" };
 	struct fx *f = *state;
-	struct sent o1 = { 0 }, o2 = { 0 }, o3 = { 0 }, o4 = { 0 };
-	struct conn *a1 = agent_to(f, "n1", &o1), *a2 = agent_to(f, "n2", &o2), *a3, *a4;
+	struct sent o1 = { 0 }, o2 = { 0 }, o3 = { 0 }, o4 = { 0 }, o5 = { 0 };
+	struct conn *a1 = agent_to(f, "n1", &o1), *a2 = agent_to(f, "n2", &o2), *a3, *a4, *a5;
 	char text[8192];
 	const char *p;
 	int saved = 0;
 
-	/* n1 is asked; n2 measures since an earlier session of hared */
+	/* n1 is asked; n2 measures since an earlier session of hared; old (no
+	 * ProfileCancel) too */
 	agent_register_ex(a1, h100, 1, true, true, NULL, 0);
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
 	agent_register_ex(a2, h100, 1, true, true, h100, 1);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	a5 = agent_to(f, "old", &o5);
+	agent_register_ex(a5, h100, 1, true, false, h100, 1);
 	assert_true(gpu_of(f, a1, 0)->measuring && gpu_of(f, a2, 0)->measuring);
+	assert_true(gpu_of(f, a5, 0)->measuring);
 
-	/* n1's rows: n2 is told to stop, and its GPU is free at once */
+	/* n1's rows: n2 is told to stop; its GPU is free once it answered */
 	profile_result(a1, "H100", true, 16);
 	assert_true(profile_gpu_type_find(f->d.prof, "H100") >= 0);
+	assert_false(gpu_of(f, a1, 0)->measuring);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
 	assert_string_equal(out_cancel(&o2), "H100");
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 0);
-	assert_false(gpu_of(f, a1, 0)->measuring || gpu_of(f, a2, 0)->measuring);
-	/* n2's result crossed the cancel: ignored, nothing saved twice */
-	profile_result(a2, "H100", true, 16);
+	assert_int_equal(out_count(&o5, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 0);
+	assert_true(gpu_of(f, a2, 0)->measuring);
+	profile_cancelled(a2, "H100");
+	assert_false(gpu_of(f, a2, 0)->measuring);
+	/* the old agent is waited for; its rows are ignored, nothing saved twice */
+	assert_true(gpu_of(f, a5, 0)->measuring);
+	profile_result(a5, "H100", true, 16);
+	assert_false(gpu_of(f, a5, 0)->measuring);
 	assert_true(measured_file(f, text, sizeof(text)));
 	for (p = text; (p = strstr(p, "# GPU type H100 measured")); p++)
 		saved++;
 	assert_int_equal(saved, 1);
-	assert_false(gpu_of(f, a2, 0)->measuring);
 
-	/* n3 registers still measuring the now known type (its spelling) */
+	/* n3 registers still measuring the now known type (its spelling): told
+	 * to stop, its GPU unused until it answers */
 	a3 = agent_to(f, "n3", &o3);
 	agent_register_ex(a3, lower, 1, true, true, lower, 1);
 	assert_string_equal(out_cancel(&o3), "h100");
-	assert_false(gpu_of(f, a3, 0)->measuring);
 	assert_int_equal(out_count(&o3, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	assert_true(gpu_of(f, a3, 0)->measuring);
+	/* its real result crossed the cancel: it frees the GPU too */
+	profile_result(a3, "h100", true, 16);
+	assert_false(gpu_of(f, a3, 0)->measuring);
 
-	/* measure_gpus = no: nobody takes n4's rows for A100 */
+	/* measure_gpus = no: nobody takes n4's rows for A100; its cancelled
+	 * answer is taken quietly */
 	f->d.cfg.measure_gpus = false;
 	a4 = agent_to(f, "n4", &o4);
 	agent_register_ex(a4, a100, 1, true, true, a100, 1);
 	assert_string_equal(out_cancel(&o4), "A100");
 	assert_int_equal(out_count(&o4, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	profile_cancelled(a4, "A100");
+	assert_int_equal(a4->state, CONN_READY);
 	f->d.cfg.measure_gpus = true;
 
 	conn_fake_free(a1);
 	conn_fake_free(a2);
 	conn_fake_free(a3);
 	conn_fake_free(a4);
+	conn_fake_free(a5);
 	sent_clear(&o1);
 	sent_clear(&o2);
 	sent_clear(&o3);
 	sent_clear(&o4);
+	sent_clear(&o5);
+}
+
+/* A cancelled answer for a type still unknown (an agent's own doing) is no
+ * failure: the node is asked again, not passed over. */
+static void test_measure_cancelled_unknown(void **state)
+{
+	static const char *const h100[1] = { "H100" };
+	struct fx *f = *state;
+	struct sent o = { 0 };
+	struct conn *a = agent_to(f, "n1", &o);
+
+	agent_register_ex(a, h100, 1, true, true, NULL, 0);
+	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	profile_cancelled(a, "H100");
+	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
+	assert_true(gpu_of(f, a, 0)->measuring);
+	conn_fake_free(a);
+	sent_clear(&o);
 }
 
 /* measure_models must name profile models; measure_gpus = no asks nothing. */
@@ -990,6 +1043,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_blocked, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_cancel, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_cancelled_unknown, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
