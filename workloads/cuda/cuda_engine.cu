@@ -26,6 +26,11 @@ struct cu_engine {
 	ncclComm_t comm;
 	cudaEvent_t ev[4];
 	float *h_slots;		/* pinned: the loss and stop slots after a round */
+	/* pinned: a copy to pageable memory would wait for the collective
+	 * before it inside the CUDA call, where cu_sync cannot see NCCL's
+	 * errors (a dead peer would hang this rank for good) */
+	uint64_t *h_round;
+	int32_t *h_tasks;
 	uint64_t *d_round;
 	int32_t *d_tasks;
 	uint32_t task_first, tasks_total;
@@ -90,6 +95,8 @@ static void cu_close(void *eng)
 		if (e->ev[i])
 			cudaEventDestroy(e->ev[i]);
 	cudaFreeHost(e->h_slots);
+	cudaFreeHost(e->h_round);
+	cudaFreeHost(e->h_tasks);
 	cudaFree(e->d_round);
 	cudaFree(e->d_tasks);
 	cu_net_free(&e->n);
@@ -127,15 +134,21 @@ static int cu_comm_init(struct cu_engine *e)
 {
 	const struct engine_conf *c = &e->conf;
 	struct cu_net *n = &e->n;
-	int32_t tasks[1024], mine = (int32_t)c->tasks;
+	int32_t *tasks;
 	ncclUniqueId id;
 
 	if (c->uid_len != sizeof(id) || c->world_size > 1024)
 		return cu_fail(n, -EINVAL, __FILE__, __LINE__, "rendezvous", "bad NCCL id or world size");
 	memcpy(&id, c->uid, sizeof(id));
+	CU_CHECK(n, cudaMallocHost((void **)&e->h_tasks, c->world_size * sizeof(int32_t)));
+	tasks = e->h_tasks;
+	tasks[c->rank] = (int32_t)c->tasks;
 	NC_CHECK(n, ncclCommInitRank(&e->comm, (int)c->world_size, id, (int)c->rank));
 	CU_CHECK(n, cudaMalloc((void **)&e->d_tasks, c->world_size * sizeof(int32_t)));
-	CU_CHECK(n, cudaMemcpyAsync(e->d_tasks + c->rank, &mine, sizeof(mine), cudaMemcpyHostToDevice, n->st));
+	/* in stream order: the copy in reads tasks[rank] before the copy out
+	 * writes every entry */
+	CU_CHECK(n, cudaMemcpyAsync(e->d_tasks + c->rank, tasks + c->rank, sizeof(int32_t),
+				    cudaMemcpyHostToDevice, n->st));
 	NC_CHECK(n, ncclAllGather(e->d_tasks + c->rank, e->d_tasks, 1, ncclInt32, e->comm, n->st));
 	CU_CHECK(n, cudaMemcpyAsync(tasks, e->d_tasks, c->world_size * sizeof(int32_t),
 				    cudaMemcpyDeviceToHost, n->st));
@@ -164,6 +177,7 @@ static int cu_open_on(struct cu_engine *e)
 	for (int i = 0; i < 4; i++)
 		CU_CHECK(n, cudaEventCreate(&e->ev[i]));
 	CU_CHECK(n, cudaMallocHost((void **)&e->h_slots, CU_SLOTS * sizeof(float)));
+	CU_CHECK(n, cudaMallocHost((void **)&e->h_round, sizeof(uint64_t)));
 	CU_CHECK(n, cudaMalloc((void **)&e->d_round, sizeof(uint64_t)));
 	CU_CHECK(n, cudaGetDeviceProperties(&p, c->device));
 	snprintf(e->device, sizeof(e->device), "%.63s", p.name);
@@ -250,14 +264,18 @@ static int cu_state_bcast(void *eng, uint64_t *round, char *err, size_t errlen)
 	cu_err_to(e, err, errlen);
 	if (!e->comm)
 		return 0;
-	CU_CHECK(n, cudaMemcpyAsync(e->d_round, round, sizeof(*round), cudaMemcpyHostToDevice, n->st));
+	*e->h_round = *round;
+	CU_CHECK(n, cudaMemcpyAsync(e->d_round, e->h_round, sizeof(*round), cudaMemcpyHostToDevice,
+				    n->st));
 	NC_CHECK(n, ncclGroupStart());
 	NC_CHECK(n, ncclBroadcast(n->params, n->params, np, ncclFloat, 0, e->comm, n->st));
 	NC_CHECK(n, ncclBroadcast(n->mom, n->mom, np, ncclFloat, 0, e->comm, n->st));
 	NC_CHECK(n, ncclBroadcast(e->d_round, e->d_round, 1, ncclUint64, 0, e->comm, n->st));
 	NC_CHECK(n, ncclGroupEnd());
-	CU_CHECK(n, cudaMemcpyAsync(round, e->d_round, sizeof(*round), cudaMemcpyDeviceToHost, n->st));
+	CU_CHECK(n, cudaMemcpyAsync(e->h_round, e->d_round, sizeof(*round), cudaMemcpyDeviceToHost,
+				    n->st));
 	CU_TRY(cu_sync(e));
+	*round = *e->h_round;
 	return 0;
 }
 
@@ -273,6 +291,7 @@ static int cu_round_run(void *eng, uint64_t round, bool stop, struct engine_roun
 	float gscale = 1.0f / ((float)net->label_rows * (float)e->tasks_total), ms[3];
 
 	cu_err_to(e, err, errlen);
+	(void)cudaGetLastError();	/* earlier failures were handled where they happened */
 	CU_CHECK(n, cudaEventRecord(e->ev[0], n->st));
 	CU_CHECK(n, cudaMemsetAsync(n->grads, 0, (net->nparams + CU_SLOTS) * sizeof(float), n->st));
 	if (stop)
@@ -291,7 +310,7 @@ static int cu_round_run(void *eng, uint64_t round, bool stop, struct engine_roun
 				    cudaMemcpyDeviceToHost, n->st));
 	CU_CHECK(n, cudaEventRecord(e->ev[3], n->st));
 	CU_TRY(cu_sync(e));	/* ev[3] is the stream's last work */
-	CU_CHECK(n, cudaGetLastError());
+	CU_CHECK(n, cu_launch_error());
 	for (int i = 0; i < 3; i++)
 		CU_CHECK(n, cudaEventElapsedTime(&ms[i], e->ev[i], e->ev[i + 1]));
 	out->compute_s = (ms[0] + ms[2]) / 1000.0;
@@ -507,8 +526,10 @@ static int cu_bench_gemms(struct cu_net *c, uint32_t iters, struct hare_cuda_ben
 	CU_CHECK(c, cudaMalloc((void **)&a, sa * 4));
 	CU_CHECK(c, cudaMalloc((void **)&b, sb * 4));
 	CU_CHECK(c, cudaMalloc((void **)&cm, sc * 4));
-	cudaMemsetAsync(a, 0, sa * 4, c->st);
-	cudaMemsetAsync(b, 0, sb * 4, c->st);
+	/* random operands, as the model's: on zeros the GPU draws less power
+	 * and clocks higher, which would flatter the reference rate */
+	cu_k_teacher(c->st, a, sa, 11);
+	cu_k_teacher(c->st, b, sb, 12);
 	cudaMemsetAsync(cm, 0, sc * 4, c->st);
 	cudaEventCreate(&e0);
 	cudaEventCreate(&e1);

@@ -70,6 +70,16 @@ int cu_fail(struct cu_net *c, int code, const char *file, int line, const char *
 
 #define CU_TRY(call) do { int r_ = (call); if (r_ < 0) return r_; } while (0)
 
+/* Failed kernel launches since the last call of cudaGetLastError (which is
+ * also left with the last failure of any runtime call): a "not ready" that
+ * polling a stream may leave there is no failure. */
+static inline cudaError_t cu_launch_error(void)
+{
+	cudaError_t e = cudaGetLastError();
+
+	return e == cudaErrorNotReady ? cudaSuccess : e;
+}
+
 /* ---- cuda_net.cu ---- */
 
 /* Allocate everything a net needs on the current device (c->err set first). */

@@ -321,7 +321,7 @@ int cu_net_run(struct cu_net *c, float gscale, const float *dout, float *dx)
 			which ^= 1;
 		}
 	}
-	CU_CHECK(c, cudaGetLastError());
+	CU_CHECK(c, cu_launch_error());
 	return 0;
 }
 
@@ -486,13 +486,15 @@ int cu_net_init(struct cu_net *c, uint64_t seed)
 	uint64_t teacher = (uint64_t)net->classes * (net->spec.family == PROXY_RESNET
 			   ? PROXY_IMAGE_GRID * PROXY_IMAGE_GRID * net->spec.channels : PROXY_TEACHER_RANK);
 
+	/* failures of earlier calls were handled where they happened */
+	(void)cudaGetLastError();
 	CU_CHECK(c, cudaMemsetAsync(c->params, 0, net->nparams * sizeof(float), c->st));
 	for (uint32_t i = 0; i < net->nlayers; i++)
 		if (net->layers[i].nparams)
 			cu_k_init_layer(c->st, c->params, &net->layers[i], seed);
 	CU_CHECK(c, cudaMemsetAsync(c->mom, 0, net->nparams * sizeof(float), c->st));
 	cu_k_teacher(c->st, c->teacher, teacher, seed);
-	CU_CHECK(c, cudaGetLastError());
+	CU_CHECK(c, cu_launch_error());
 	return 0;
 }
 
