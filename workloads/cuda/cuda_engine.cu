@@ -49,6 +49,13 @@ static int cu_devices(char *name, size_t namelen, char *err, size_t errlen)
 	int n = 0;
 	cudaError_t e = cudaGetDeviceCount(&n);
 
+	if (e == cudaErrorInsufficientDriver) {
+		/* a GPU may well be there: the driver is too old for this build */
+		snprintf(err, errlen, "the NVIDIA driver is older than this build's CUDA runtime %d.%d "
+			 "(%s): update the driver, or build with the driver's CUDA toolkit",
+			 CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10, cudaGetErrorString(e));
+		return -ENODEV;
+	}
 	if (e != cudaSuccess || n == 0) {
 		snprintf(err, errlen, "no CUDA driver/GPU (%s): run with --emulate",
 			 e != cudaSuccess ? cudaGetErrorString(e) : "no device");

@@ -25,11 +25,13 @@ struct dim3 {
 extern dim3 emu_tid, emu_bid, emu_bdim, emu_gdim;
 #define threadIdx emu_tid
 #define blockIdx emu_bid
+#define CUDART_VERSION 13000
 #define blockDim emu_bdim
 #define gridDim emu_gdim
 
 typedef enum {
-	cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1, cudaErrorNotReady = 600
+	cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1,
+	cudaErrorInsufficientDriver = 35, cudaErrorNotReady = 600
 } cudaError_t;
 typedef enum {
 	cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice
