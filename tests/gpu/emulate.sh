@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Run the CUDA engine's own code on the CPU: the .cu files are compiled with
 # g++ against tests/gpu/emu (a small stand-in for the CUDA runtime, cuBLAS
-# and one-rank NCCL; CUDA threads are fibers), linked with hare-gpu-check's
+# and NCCL, whose ranks are processes; CUDA threads are fibers), linked with hare-gpu-check's
 # source, and the gradient, training and resume sections run at tiny sizes.
 # It checks the kernels' indexing, the row-major GEMM mapping onto
 # column-major cuBLAS, the executor and the engine's round logic; it cannot

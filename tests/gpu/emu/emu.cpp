@@ -3,7 +3,8 @@
  * a fiber, in an order that changes from launch to launch;
  * __syncthreads and warp shuffles are barriers among the block's live
  * fibers. Memory is host memory, streams are synchronous,
- * cuBLAS is plain column-major loops, NCCL handles one rank. */
+ * cuBLAS is plain column-major loops, NCCL ranks are processes sharing
+ * memory. */
 /* Fibers are switched with _longjmp between stacks, which glibc's fortified
  * longjmp refuses ("longjmp causes uninitialized stack frame"). */
 #undef _FORTIFY_SOURCE
@@ -11,9 +12,14 @@
 #include "cuda_runtime.h"
 #include "nccl.h"
 
+#include <atomic>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <ucontext.h>
 
@@ -295,45 +301,243 @@ cublasStatus_t cublasSgemv(cublasHandle_t h, cublasOperation_t t, int m, int n, 
 	return CUBLAS_STATUS_SUCCESS;
 }
 
-/* ---- NCCL, one rank ---- */
+/* ---- NCCL: ranks are processes sharing a POSIX shared-memory segment ----
+ * named after the unique id. Collectives run at the call (streams are
+ * synchronous): each rank copies its buffer into its slot, a barrier, each
+ * reads what it needs (sums in rank order, so every rank gets the same
+ * bits), a barrier before the slots are reused. Ranks must call the same
+ * collectives in the same order, as with NCCL; a group is just its calls in
+ * order. A peer that does not arrive within HARE_EMU_NCCL_TIMEOUT_S
+ * (default 120) s fails the call. ncclCommInitAll (several ranks in one
+ * process) is refused. */
 
-ncclResult_t ncclGetUniqueId(ncclUniqueId *id) { memset(id, 1, sizeof(*id)); return ncclSuccess; }
-ncclResult_t ncclCommInitRank(ncclComm_t *c, int n, ncclUniqueId id, int rank)
+#define EMU_NCCL_MAGIC 0x4e43434cu
+#define EMU_NCCL_HEADER 4096
+
+struct emu_shared {
+	std::atomic<uint32_t> ready;	/* EMU_NCCL_MAGIC once rank 0 set it up */
+	std::atomic<uint32_t> arrived;	/* at the barrier of generation gen */
+	std::atomic<uint32_t> gen;
+	uint32_t nranks;
+	uint64_t cap;			/* bytes of each rank's slot */
+};
+
+struct emu_comm {
+	emu_shared *sh;
+	unsigned char *slots;
+	size_t map_len;
+	int rank, n;
+};
+
+static const char *emu_nccl_why = "success";
+
+static double emu_nccl_timeout(void)
 {
-	(void)id, (void)rank;
-	*c = (ncclComm_t)1;
-	return n == 1 ? ncclSuccess : ncclInvalidUsage;
+	const char *e = getenv("HARE_EMU_NCCL_TIMEOUT_S");
+
+	return e && atof(e) > 0 ? atof(e) : 120.0;
 }
-ncclResult_t ncclCommInitAll(ncclComm_t *c, int n, const int *d) { (void)c, (void)n, (void)d; return ncclInvalidUsage; }
-ncclResult_t ncclCommDestroy(ncclComm_t c) { (void)c; return ncclSuccess; }
-ncclResult_t ncclCommAbort(ncclComm_t c) { (void)c; return ncclSuccess; }
+
+static ncclResult_t emu_nccl_fail(ncclResult_t r, const char *why)
+{
+	emu_nccl_why = why;
+	return r;
+}
+
+static ncclResult_t emu_barrier(emu_comm *c)
+{
+	uint32_t g = c->sh->gen.load();
+	double end = emu_now() + emu_nccl_timeout();
+
+	if (c->sh->arrived.fetch_add(1) + 1 == (uint32_t)c->n) {
+		c->sh->arrived.store(0);
+		c->sh->gen.fetch_add(1);
+		return ncclSuccess;
+	}
+	while (c->sh->gen.load() == g) {
+		if (emu_now() > end)
+			return emu_nccl_fail(ncclSystemError, "a peer did not arrive (emulation timeout)");
+		usleep(20);
+	}
+	return ncclSuccess;
+}
+
+static unsigned char *emu_slot(emu_comm *c, int rank) { return c->slots + (size_t)rank * c->sh->cap; }
+
+static void emu_shm_name(const ncclUniqueId *id, char *name, size_t len)
+{
+	int n = snprintf(name, len, "/hare-emu-nccl-");
+
+	for (int i = 0; i < 16 && n + 2 < (int)len; i++)
+		n += snprintf(name + n, len - n, "%02x", (unsigned char)id->internal[i]);
+}
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId *id)
+{
+	FILE *f = fopen("/dev/urandom", "rb");
+	size_t got = f ? fread(id->internal, 1, sizeof(id->internal), f) : 0;
+
+	if (f)
+		fclose(f);
+	return got == sizeof(id->internal) ? ncclSuccess
+		: emu_nccl_fail(ncclSystemError, "cannot read /dev/urandom");
+}
+
+ncclResult_t ncclCommInitRank(ncclComm_t *out, int n, ncclUniqueId id, int rank)
+{
+	const char *e = getenv("HARE_EMU_NCCL_BYTES");
+	uint64_t cap = e && atoll(e) > 0 ? (uint64_t)atoll(e) : (uint64_t)64 << 20;
+	double end = emu_now() + emu_nccl_timeout();
+	char name[64];
+	emu_comm *c;
+	void *m;
+	int fd;
+
+	if (n < 1 || rank < 0 || rank >= n)
+		return emu_nccl_fail(ncclInvalidUsage, "bad rank or rank count");
+	emu_shm_name(&id, name, sizeof(name));
+	c = (emu_comm *)calloc(1, sizeof(*c));
+	fd = shm_open(name, O_CREAT | O_RDWR, 0600);
+	if (!c || fd < 0) {
+		free(c);
+		return emu_nccl_fail(ncclSystemError, "shm_open failed");
+	}
+	c->map_len = EMU_NCCL_HEADER + (size_t)n * cap;
+	if (ftruncate(fd, (off_t)c->map_len) < 0 ||
+	    (m = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		close(fd);
+		free(c);
+		return emu_nccl_fail(ncclSystemError, "cannot map the shared segment");
+	}
+	close(fd);
+	c->sh = (emu_shared *)m;
+	c->slots = (unsigned char *)m + EMU_NCCL_HEADER;
+	c->rank = rank;
+	c->n = n;
+	if (rank == 0) {
+		c->sh->nranks = (uint32_t)n;
+		c->sh->cap = cap;
+		c->sh->ready.store(EMU_NCCL_MAGIC);
+	}
+	while (c->sh->ready.load() != EMU_NCCL_MAGIC) {
+		if (emu_now() > end) {
+			munmap(m, c->map_len);
+			free(c);
+			return emu_nccl_fail(ncclSystemError, "rank 0 did not come (emulation timeout)");
+		}
+		usleep(100);
+	}
+	if (c->sh->nranks != (uint32_t)n || c->sh->cap != cap) {
+		munmap(m, c->map_len);
+		free(c);
+		return emu_nccl_fail(ncclInvalidUsage, "ranks disagree on the rank count");
+	}
+	/* once every rank has it mapped, the name can go */
+	if (emu_barrier(c) != ncclSuccess) {
+		munmap(m, c->map_len);
+		free(c);
+		return ncclSystemError;
+	}
+	if (rank == 0)
+		shm_unlink(name);
+	*out = c;
+	return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitAll(ncclComm_t *c, int n, const int *d)
+{
+	(void)c, (void)n, (void)d;
+	return emu_nccl_fail(ncclInvalidUsage, "ncclCommInitAll: not emulated (ranks are processes)");
+}
+
+static void emu_comm_free(ncclComm_t c)
+{
+	if (!c)
+		return;
+	munmap(c->sh, c->map_len);
+	free(c);
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t c) { emu_comm_free(c); return ncclSuccess; }
+ncclResult_t ncclCommAbort(ncclComm_t c) { emu_comm_free(c); return ncclSuccess; }
 ncclResult_t ncclCommGetAsyncError(ncclComm_t c, ncclResult_t *e) { (void)c; *e = ncclSuccess; return ncclSuccess; }
 
 static size_t emu_size(ncclDataType_t t) { return t == ncclUint64 ? 8 : 4; }
 
+static ncclResult_t emu_fits(emu_comm *c, size_t bytes)
+{
+	return bytes <= c->sh->cap ? ncclSuccess
+		: emu_nccl_fail(ncclInvalidUsage, "buffer larger than HARE_EMU_NCCL_BYTES");
+}
+
 ncclResult_t ncclAllReduce(const void *s, void *r, size_t n, ncclDataType_t t, ncclRedOp_t op,
 			   ncclComm_t c, cudaStream_t st)
 {
-	(void)op, (void)c, (void)st;
-	memmove(r, s, n * emu_size(t));
-	return ncclSuccess;
+	size_t bytes = n * emu_size(t);
+
+	(void)op, (void)st;
+	if (emu_fits(c, bytes) != ncclSuccess)
+		return ncclInvalidUsage;
+	memcpy(emu_slot(c, c->rank), s, bytes);
+	if (emu_barrier(c) != ncclSuccess)
+		return ncclSystemError;
+	for (size_t i = 0; i < n; i++) {
+		if (t == ncclFloat) {
+			float acc = ((const float *)emu_slot(c, 0))[i];
+
+			for (int k = 1; k < c->n; k++)
+				acc += ((const float *)emu_slot(c, k))[i];
+			((float *)r)[i] = acc;
+		} else if (t == ncclInt32) {
+			int32_t acc = 0;
+
+			for (int k = 0; k < c->n; k++)
+				acc += ((const int32_t *)emu_slot(c, k))[i];
+			((int32_t *)r)[i] = acc;
+		} else {
+			uint64_t acc = 0;
+
+			for (int k = 0; k < c->n; k++)
+				acc += ((const uint64_t *)emu_slot(c, k))[i];
+			((uint64_t *)r)[i] = acc;
+		}
+	}
+	return emu_barrier(c);
 }
 
 ncclResult_t ncclAllGather(const void *s, void *r, size_t n, ncclDataType_t t, ncclComm_t c, cudaStream_t st)
 {
-	(void)c, (void)st;
-	memmove(r, s, n * emu_size(t));
-	return ncclSuccess;
+	size_t bytes = n * emu_size(t);
+
+	(void)st;
+	if (emu_fits(c, bytes) != ncclSuccess)
+		return ncclInvalidUsage;
+	memmove(emu_slot(c, c->rank), s, bytes);
+	if (emu_barrier(c) != ncclSuccess)
+		return ncclSystemError;
+	for (int k = 0; k < c->n; k++)
+		memmove((unsigned char *)r + (size_t)k * bytes, emu_slot(c, k), bytes);
+	return emu_barrier(c);
 }
 
 ncclResult_t ncclBroadcast(const void *s, void *r, size_t n, ncclDataType_t t, int root, ncclComm_t c,
 			   cudaStream_t st)
 {
-	(void)root, (void)c, (void)st;
-	memmove(r, s, n * emu_size(t));
-	return ncclSuccess;
+	size_t bytes = n * emu_size(t);
+
+	(void)st;
+	if (root < 0 || root >= c->n)
+		return emu_nccl_fail(ncclInvalidUsage, "bad root");
+	if (emu_fits(c, bytes) != ncclSuccess)
+		return ncclInvalidUsage;
+	if (c->rank == root)
+		memmove(emu_slot(c, root), s, bytes);
+	if (emu_barrier(c) != ncclSuccess)
+		return ncclSystemError;
+	memmove(r, emu_slot(c, root), bytes);
+	return emu_barrier(c);
 }
 
 ncclResult_t ncclGroupStart(void) { return ncclSuccess; }
 ncclResult_t ncclGroupEnd(void) { return ncclSuccess; }
-const char *ncclGetErrorString(ncclResult_t r) { return r ? "invalid usage (emulation: one rank)" : "success"; }
+const char *ncclGetErrorString(ncclResult_t r) { return r ? emu_nccl_why : "success"; }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* CPU stand-in for NCCL: one rank only (collectives over one rank are
- * copies); several ranks are refused. */
+/* CPU stand-in for NCCL: ranks are processes (ncclCommInitRank) that share
+ * a POSIX shared-memory segment (emu.cpp); ncclCommInitAll is refused. */
 #ifndef HARE_EMU_NCCL_H
 #define HARE_EMU_NCCL_H
 
@@ -9,7 +9,7 @@
 #define NCCL_UNIQUE_ID_BYTES 128
 typedef struct { char internal[NCCL_UNIQUE_ID_BYTES]; } ncclUniqueId;
 typedef struct emu_comm *ncclComm_t;
-typedef enum { ncclSuccess = 0, ncclInvalidUsage = 5, ncclInProgress = 7 } ncclResult_t;
+typedef enum { ncclSuccess = 0, ncclSystemError = 2, ncclInvalidUsage = 5, ncclInProgress = 7 } ncclResult_t;
 typedef enum { ncclInt32 = 2, ncclUint64 = 5, ncclFloat = 7 } ncclDataType_t;
 typedef enum { ncclSum = 0 } ncclRedOp_t;
 
