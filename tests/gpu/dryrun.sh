@@ -29,7 +29,10 @@ done
 bash "$src/tests/gpu/emulate.sh" lib "$tmp/build/workloads" || exit 1
 mkdir -p "$tmp/nvml"
 gcc -std=gnu11 -O1 -Wall -shared -fPIC "$src/tests/gpu/emu/nvml.c" -o "$tmp/nvml/libnvidia-ml.so.1" || exit 1
+# two stand-in GPUs: the full stack also runs a job of two ranks, through
+# the emulated NCCL (ranks are processes)
 LD_LIBRARY_PATH="$tmp/nvml${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" HARE_GPU_TINY=1 \
+	HARE_EMU_GPUS=${HARE_EMU_GPUS:-2} \
 	HARE_GPU_ROUNDS="$rounds" HARE_GPU_STACK_S=${HARE_GPU_STACK_S:-120} \
 	HARE_GPU_SECTIONS=${HARE_GPU_SECTIONS:-grad allreduce} \
 	bash "$src/tests/gpu/run.sh" "$tmp/build"

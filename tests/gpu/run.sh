@@ -136,14 +136,25 @@ EOF
 		--worker "$worker" --log-level info >"$tmp/agent.log" 2>&1 &
 	pids+=($!)
 	sleep 2
-	local specs=("lm 300" "recommendation 300" "resnet18 200")
-	[ -n "$tiny" ] && specs=("lm 40" "recommendation 40" "resnet18 20")
+	# "MODEL ROUNDS GPUS": one GPU each; with two GPUs or more, also a job
+	# of two ranks (NCCL across GPUs: rendezvous, broadcast, all-reduce)
+	local ngpu id2=""
+	ngpu=$("$harectl" nodes -o json 2>/dev/null | "$py" -c 'import json, sys
+print(sum(len(n["gpus"]) for n in json.load(sys.stdin)["nodes"] if n["up"]))' 2>/dev/null)
+	local specs=("lm 300 1" "recommendation 300 1" "resnet18 200 1")
+	[ -n "$tiny" ] && specs=("lm 40 1" "recommendation 40 1" "resnet18 20 1")
+	if [ "${ngpu:-0}" -ge 2 ]; then
+		specs+=("lm $([ -n "$tiny" ] && echo 40 || echo 300) 2")
+	else
+		add stack "job of 2 ranks (NCCL)" "skipped: ${ngpu:-no} GPU(s) on this node; needs 2" skip
+	fi
 	for spec in "${specs[@]}"; do
 		set -- $spec
 		# shellcheck disable=SC2046
-		id=$("$harectl" submit --model "$1" $(proxy_args "$1") --gpus 1 --rounds "$2") ||
-			{ add stack "submit $1" "failed" FAIL; return; }
+		id=$("$harectl" submit --model "$1" $(proxy_args "$1") --gpus "$3" --min-gpus "$3" \
+			--rounds "$2") || { add stack "submit $1" "failed" FAIL; return; }
 		ids+=("$id")
+		[ "$3" -eq 2 ] && id2=$id
 	done
 	local end=$(($(date +%s) + ${HARE_GPU_STACK_S:-300}))
 	while [ "$(date +%s)" -lt "$end" ]; do
@@ -183,6 +194,15 @@ if seen == 0:
     add("worker timing", "no worker summary line in the agent log", "FAIL")
 EOF
 		add stack "results" "cannot read the queue or the agent log (see $tmp/hared.log)" FAIL
+	if [ -n "$id2" ]; then
+		# both ranks of one lease started (and the job row above says DONE)
+		if grep -q "task start job=$id2 .* rank=1/2 " "$tmp/agent.log" &&
+			grep -q "task start job=$id2 .* rank=0/2 " "$tmp/agent.log"; then
+			add stack "job $id2 lm, 2 ranks" "both ranks of a lease ran (NCCL id relayed, all-reduce across 2 GPUs)" ok
+		else
+			add stack "job $id2 lm, 2 ranks" "no lease with ranks 0/2 and 1/2 in the agent log" FAIL
+		fi
+	fi
 }
 echo "== stack" >&2
 full_stack
