@@ -5,10 +5,11 @@
 #      (relative error <= 1e-3), (b) each proxy model's loss falls over 200
 #      rounds, and a restored engine and a restored hare-worker repeat the loss
 #      trajectory bit for bit, (c) NCCL all-reduce bus bandwidth over the GPUs
-#      present, (d) TFLOP/s of each model's step next to cuBLAS running the
-#      same GEMMs (target >= 60%), (e) hared + hare-agent + real workers run 3
-#      jobs; each worker's reported (CUDA-event) round times are within 2% of
-#      its host wall time, (f) --profile rows for the GPU present, (g) a
+#      present (one GPU: world size 1, said so), (d) TFLOP/s of each model's
+#      step next to cuBLAS running the same GEMMs (target >= 60%), (e) hared +
+#      hare-agent + real workers run 3 jobs (and one of 2 ranks where the
+#      node has 2 GPUs or more); each worker's reported (CUDA-event) round
+#      times are within 2% of its host wall time, (f) --profile rows for the GPU present, (g) a
 #      hared whose profile lacks the GPU's type has the agent measure it
 #      (hare-worker --profile, lm) and then runs a job on it.
 # Prints one table. Usage, from the source root: tests/gpu/run.sh BUILD_DIR

@@ -402,7 +402,7 @@ static int cu_allreduce_time(uint64_t floats, uint32_t gpus, uint32_t iters, dou
 
 	if (ngpu < 0)
 		return ngpu;
-	if (gpus < 2 || gpus > (uint32_t)ngpu || gpus > 64 || iters == 0) {
+	if (gpus < 1 || gpus > (uint32_t)ngpu || gpus > 64 || iters == 0) {
 		snprintf(err, errlen, "an all-reduce over %u GPUs: %d visible", gpus, ngpu);
 		return -EINVAL;
 	}

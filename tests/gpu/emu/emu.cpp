@@ -308,8 +308,8 @@ cublasStatus_t cublasSgemv(cublasHandle_t h, cublasOperation_t t, int m, int n, 
  * bits), a barrier before the slots are reused. Ranks must call the same
  * collectives in the same order, as with NCCL; a group is just its calls in
  * order. A peer that does not arrive within HARE_EMU_NCCL_TIMEOUT_S
- * (default 120) s fails the call. ncclCommInitAll (several ranks in one
- * process) is refused. */
+ * (default 120) s fails the call. One rank copies in place, at any size;
+ * ncclCommInitAll takes one rank only (ranks are processes). */
 
 #define EMU_NCCL_MAGIC 0x4e43434cu
 #define EMU_NCCL_HEADER 4096
@@ -446,8 +446,15 @@ ncclResult_t ncclCommInitRank(ncclComm_t *out, int n, ncclUniqueId id, int rank)
 
 ncclResult_t ncclCommInitAll(ncclComm_t *c, int n, const int *d)
 {
-	(void)c, (void)n, (void)d;
-	return emu_nccl_fail(ncclInvalidUsage, "ncclCommInitAll: not emulated (ranks are processes)");
+	ncclUniqueId id;
+
+	(void)d;
+	if (n != 1)
+		return emu_nccl_fail(ncclInvalidUsage, "ncclCommInitAll: one rank only (ranks are "
+				     "processes)");
+	if (ncclGetUniqueId(&id) != ncclSuccess)
+		return ncclSystemError;
+	return ncclCommInitRank(c, 1, id, 0);
 }
 
 static void emu_comm_free(ncclComm_t c)
@@ -476,6 +483,10 @@ ncclResult_t ncclAllReduce(const void *s, void *r, size_t n, ncclDataType_t t, n
 	size_t bytes = n * emu_size(t);
 
 	(void)op, (void)st;
+	if (c->n == 1) {
+		memmove(r, s, bytes);
+		return ncclSuccess;
+	}
 	if (emu_fits(c, bytes) != ncclSuccess)
 		return ncclInvalidUsage;
 	memcpy(emu_slot(c, c->rank), s, bytes);
@@ -510,6 +521,10 @@ ncclResult_t ncclAllGather(const void *s, void *r, size_t n, ncclDataType_t t, n
 	size_t bytes = n * emu_size(t);
 
 	(void)st;
+	if (c->n == 1) {
+		memmove(r, s, bytes);
+		return ncclSuccess;
+	}
 	if (emu_fits(c, bytes) != ncclSuccess)
 		return ncclInvalidUsage;
 	memmove(emu_slot(c, c->rank), s, bytes);
@@ -528,6 +543,10 @@ ncclResult_t ncclBroadcast(const void *s, void *r, size_t n, ncclDataType_t t, i
 	(void)st;
 	if (root < 0 || root >= c->n)
 		return emu_nccl_fail(ncclInvalidUsage, "bad root");
+	if (c->n == 1) {
+		memmove(r, s, bytes);
+		return ncclSuccess;
+	}
 	if (emu_fits(c, bytes) != ncclSuccess)
 		return ncclInvalidUsage;
 	if (c->rank == root)

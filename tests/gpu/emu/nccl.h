@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* CPU stand-in for NCCL: ranks are processes (ncclCommInitRank) that share
- * a POSIX shared-memory segment (emu.cpp); ncclCommInitAll is refused. */
+ * a POSIX shared-memory segment (emu.cpp); ncclCommInitAll takes one rank. */
 #ifndef HARE_EMU_NCCL_H
 #define HARE_EMU_NCCL_H
 
