@@ -976,6 +976,38 @@ static void test_measure_cancel(void **state)
 	sent_clear(&o5);
 }
 
+/* A node that registers measuring a type hared cannot take rows for (a
+ * name no profile type can have, or one type too many) is told to stop. */
+static void test_measure_cancel_untaken(void **state)
+{
+	static const char *const bad[1] = { "H 100" };
+	static const char *const many_a[8] = { "X1", "X2", "X3", "X4", "X5", "X6", "X7", "X8" };
+	static const char *const many_b[8] = { "X9", "X10", "X11", "X12", "X13", "X14", "X15", "X16" };
+	static const char *const last[1] = { "X16" };
+	struct fx *f = *state;
+	struct sent o1 = { 0 }, o2 = { 0 }, o3 = { 0 };
+	struct conn *a1 = agent_to(f, "n1", &o1), *a2, *a3;
+	uint32_t known = profile_gpu_type_count(f->d.prof);
+
+	agent_register_ex(a1, bad, 1, true, true, bad, 1);
+	assert_string_equal(out_cancel(&o1), "H 100");
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	/* the profile's types and 16 new ones: the last do not fit */
+	assert_true(known + 16 > SCHED_MAX_TYPES && known + 8 <= SCHED_MAX_TYPES);
+	a2 = agent_to(f, "n2", &o2);
+	agent_register_ex(a2, many_a, 8, true, true, NULL, 0);
+	a3 = agent_to(f, "n3", &o3);
+	agent_register_ex(a3, many_b, 8, true, true, last, 1);
+	assert_string_equal(out_cancel(&o3), "X16");
+	assert_int_equal(out_count(&o3, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	conn_fake_free(a1);
+	conn_fake_free(a2);
+	conn_fake_free(a3);
+	sent_clear(&o1);
+	sent_clear(&o2);
+	sent_clear(&o3);
+}
+
 /* A cancelled answer for a type still unknown (an agent's own doing) is no
  * failure: the node is asked again, not passed over. */
 static void test_measure_cancelled_unknown(void **state)
@@ -1044,6 +1076,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_measure_blocked, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_cancel, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_cancelled_unknown, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_cancel_untaken, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
