@@ -348,6 +348,8 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 		measure_set(m, t, n, MEASURE_ASKED);
 		if (known && cancels)
 			measure_cancel(m, agent_id, n->type, "the profile has it already");
+		else if (t->blocked && cancels)
+			measure_cancel(m, agent_id, n->type, "rows for it wait for a restart of hared");
 		else
 			log_info("node=%s measures GPU type %s (since before it registered)",
 				 measure_node(m, agent_id), t->name);
@@ -676,6 +678,10 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 		log_error("node=%s measured GPU type %s, but %s; it is not measured again until "
 			  "hared restarts", node, t->name, why);
 		t->blocked = true;
+		for (uint32_t k = 0; k < t->n; k++)
+			if (t->nodes[k].st == MEASURE_ASKED && t->nodes[k].cancels)
+				measure_cancel(m, t->nodes[k].agent, t->nodes[k].type,
+					       "rows for it wait for a restart of hared");
 		return;
 	}
 	log_info("node=%s measured GPU type %s: %zu rows saved in %s/%s; its GPUs are planned on "

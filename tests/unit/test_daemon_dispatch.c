@@ -843,34 +843,6 @@ static void test_measure_old_agent_and_detach(void **state)
 	sent_clear(&o3);
 }
 
-/* When hared cannot take rows (here its measured file is a directory), the
- * type is not asked again, not even of a node that registers again. */
-static void test_measure_blocked(void **state)
-{
-	static const char *const gpus[1] = { "H100" };
-	struct fx *f = *state;
-	struct sent o = { 0 };
-	struct conn *a = agent_to(f, "n1", &o);
-	char path[128];
-
-	snprintf(path, sizeof(path), "%s/%s", f->dir, MEASURE_FILE);
-	assert_int_equal(mkdir(path, 0700), 0);
-	agent_register_types(a, gpus, 1);
-	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
-	profile_result(a, "H100", true, 16);
-	assert_false(gpu_of(f, a, 0)->measuring);
-	assert_int_equal(profile_gpu_type_find(f->d.prof, "H100"), ERR_UNKNOWN_GPU);
-	agent_register_types(a, gpus, 1);
-	conn_fake_free(a);
-	a = agent_to(f, "n1", &o);
-	agent_register_types(a, gpus, 1);
-	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
-	assert_false(gpu_of(f, a, 0)->measuring);
-	conn_fake_free(a);
-	sent_clear(&o);
-	rmdir(path);
-}
-
 static const char *out_cancel(const struct sent *o)
 {
 	for (uint32_t i = o->n; i-- > 0;)
@@ -892,6 +864,48 @@ static void profile_cancelled(struct conn *a, const char *type)
 	m.msg_case = HARE__TO_DAEMON__MSG_PROFILE_RESULT;
 	m.profile_result = &r;
 	frame(a, &m);
+}
+
+/* When hared cannot take rows (here its measured file is a directory), the
+ * type is not asked again, not even of a node that registers again; nodes
+ * that still measure it, or register measuring it, are told to stop. */
+static void test_measure_blocked(void **state)
+{
+	static const char *const gpus[1] = { "H100" };
+	struct fx *f = *state;
+	struct sent o = { 0 }, o2 = { 0 }, o3 = { 0 };
+	struct conn *a = agent_to(f, "n1", &o), *a2 = agent_to(f, "n2", &o2), *a3;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, MEASURE_FILE);
+	assert_int_equal(mkdir(path, 0700), 0);
+	agent_register_types(a, gpus, 1);
+	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	agent_register_ex(a2, gpus, 1, true, true, gpus, 1);	/* measures since before */
+	log_level_set("fatal");	/* the failed save is logged */
+	profile_result(a, "H100", true, 16);
+	log_level_set("warn");
+	assert_false(gpu_of(f, a, 0)->measuring);
+	assert_int_equal(profile_gpu_type_find(f->d.prof, "H100"), ERR_UNKNOWN_GPU);
+	assert_string_equal(out_cancel(&o2), "H100");
+	profile_cancelled(a2, "H100");
+	assert_false(gpu_of(f, a2, 0)->measuring);
+	a3 = agent_to(f, "n3", &o3);
+	agent_register_ex(a3, gpus, 1, true, true, gpus, 1);
+	assert_string_equal(out_cancel(&o3), "H100");
+	agent_register_types(a, gpus, 1);
+	conn_fake_free(a);
+	a = agent_to(f, "n1", &o);
+	agent_register_types(a, gpus, 1);
+	assert_int_equal(out_count(&o, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_false(gpu_of(f, a, 0)->measuring);
+	conn_fake_free(a);
+	conn_fake_free(a2);
+	conn_fake_free(a3);
+	sent_clear(&o);
+	sent_clear(&o2);
+	sent_clear(&o3);
+	rmdir(path);
 }
 
 /* Agents that take ProfileCancel are told to stop measuring a type that
