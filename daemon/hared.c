@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -60,6 +61,45 @@ static int hared_state_dir(const char *dir, bool create, char *errbuf, size_t er
 		return 0;	/* created at start-up */
 	snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(errno));
 	return -errno;
+}
+
+/* One hared per state_dir: a second one would requeue the first one's
+ * running jobs as "not running on any agent" and write over its state. The
+ * lock (flock, released by the kernel when hared ends, however it ends)
+ * holds its pid for the message. */
+static int hared_lock(struct hared *d, const char *dir, char *errbuf, size_t errlen)
+{
+	char path[HARED_PATH_LEN + 16], pid[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/hared.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			snprintf(errbuf, errlen, "state_dir %s is in use by another hared%s%s%s: stop it "
+				 "first, or give this one a state_dir of its own", dir,
+				 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+			return -EBUSY;
+		}
+		snprintf(errbuf, errlen, "%s: lock: %s", path, strerror(e));
+		return -e;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
+	d->lock_fd = fd;
+	d->locked = true;
+	return 0;
 }
 
 /* The shipped profile and the GPU types measured on this cluster. */
@@ -173,6 +213,8 @@ int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg,
 		rc = hared_secrets_load(d, cfg, errbuf, errlen);
 	if (rc == 0)
 		rc = hared_state_dir(cfg->state_dir, true, errbuf, errlen);
+	if (rc == 0)
+		rc = hared_lock(d, cfg->state_dir, errbuf, errlen);
 	if (rc < 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/hare.db", cfg->state_dir);
@@ -343,6 +385,9 @@ void hared_destroy(struct hared *d)
 	free(d->paused);
 	memset(d->key, 0, sizeof(d->key));
 	memset(d->token, 0, sizeof(d->token));
+	if (d->locked)
+		close(d->lock_fd);	/* after the store's last commit */
+	d->locked = false;
 	d->measure = NULL;
 	d->drv = NULL;
 	d->store = NULL;

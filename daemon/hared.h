@@ -57,6 +57,8 @@ struct hared {
 	uint32_t npaused, paused_cap;
 	bool stopping;
 	uint64_t submits, frames_in, frames_out;
+	int lock_fd;				/* state_dir/hared.lock, held (when locked) */
+	bool locked;
 };
 
 /* Check a configuration without starting anything: profile, key and token

@@ -313,6 +313,19 @@ else
 	echo "note: harectl not built; CLI checks skipped"
 fi
 
+# A second hared on the same state_dir (other listeners) is refused: it
+# would requeue the first one's running jobs and write over its state.
+sed -e "s#$tmp/hared.sock#$tmp/second.sock#" -e "s#$tmp/ports#$tmp/ports2#" \
+	"$tmp/hared.conf" >"$tmp/second.conf"
+out=$(timeout 10 "$hared" --config "$tmp/second.conf" 2>&1)
+rc=$?
+case "$rc:$out" in
+1:*"state_dir $tmp/state is in use by another hared (pid $hpid): stop it first"*)
+	echo "ok: a second hared on the same state_dir is refused: ${out##*hared: }" ;;
+*) fail "second hared: rc=$rc '$out'" ;;
+esac
+[ -e "$tmp/second.sock" ] && fail "the refused hared left its socket"
+
 kill -0 "$hpid" 2>/dev/null || fail "hared died"
 kill -TERM "$hpid"
 wait "$hpid"
