@@ -4,6 +4,8 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+# cmake --build runs make below this one: no "Entering directory" lines
+MAKEFLAGS += --no-print-directory
 
 # Debian packages the build, the test suite and the evaluation (gnuplot) need.
 DEPS = cmake make gcc g++ pkg-config libinih-dev libglpk-dev libcmocka-dev \

@@ -286,5 +286,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hare-agent: %s\n", err);
 		return EXIT_USAGE;
 	}
+	/* a node whose every task would fail to start must not register:
+	 * hared would send it jobs until their retries run out */
+	if (access(cfg.worker, X_OK) < 0) {
+		fprintf(stderr, "hare-agent: worker %s: %s (set worker in [agent] or --worker)\n",
+			cfg.worker, strerror(errno));
+		return EXIT_USAGE;
+	}
 	return agent_main_run(&m, &cfg);
 }
