@@ -483,6 +483,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	Hare__ShowReply r = HARE__SHOW_REPLY__INIT;
 	struct store_job rec;
 	struct info_set s;
+	char last_error[512];
 
 	if (!j) {
 		if (store_job_get(d->store, m->job_id, &rec) < 0) {
@@ -497,6 +498,11 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	}
 	info_add(d, &s, j ? &j->rec : &rec, j);
 	r.job = s.ptrs[0];
+	if (store_job_last_failure(d->store, m->job_id, last_error, sizeof(last_error),
+				   &r.job->last_error_time) == 0) {
+		r.job->last_error = last_error;
+		r.job->has_last_error_time = true;
+	}
 	out.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
 	out.show_reply = &r;
 	clients_reply(c, &out, "job");

@@ -768,7 +768,9 @@ void driver_job_requeue_only(struct driver *d, struct drv_job *j, const char *ki
 		store_job_state(d->st, j->rec.id, STORE_QUEUED, now);
 		store_event(d->st, now, j->rec.id, kind, why);
 	}
-	log_info("job=%" PRIu64 " lease=%" PRIu64 " %s: %s", j->rec.id, lease, kind, why);
+	/* a failure is an operator's business (a bad node, a bad program) */
+	log_at(strcmp(kind, "fail") == 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
+	       "job=%" PRIu64 " lease=%" PRIu64 " %s: %s", j->rec.id, lease, kind, why);
 }
 
 void driver_job_requeue(struct driver *d, struct drv_job *j, const char *kind, const char *why)
@@ -838,8 +840,9 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 		store_job_state(d->st, j->rec.id, state, now);
 		store_event(d->st, now, j->rec.id, drv_state_kind(state), why);
 	}
-	log_info("job=%" PRIu64 " %s rounds=%" PRIu64 "/%" PRIu64 " restarts=%u: %s", j->rec.id,
-		 drv_state_kind(state), j->rec.rounds_done, j->rec.rounds_total, j->rec.restarts, why);
+	log_at(state == STORE_FAILED ? LOG_LVL_WARN : LOG_LVL_INFO,
+	       "job=%" PRIu64 " %s rounds=%" PRIu64 "/%" PRIu64 " restarts=%u: %s", j->rec.id,
+	       drv_state_kind(state), j->rec.rounds_done, j->rec.rounds_total, j->rec.restarts, why);
 	drv_jobs_remove(d, j->rec.id);
 	drv_forget(d, j->rec.id);
 	drv_job_free(j);

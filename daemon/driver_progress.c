@@ -129,16 +129,18 @@ void driver_round_report(struct driver *d, uint32_t agent_id, const Hare__RoundR
 	driver_progress_update(d, j);
 }
 
-static void drv_exit_failed(struct driver *d, struct drv_job *j, const Hare__TaskExit *x)
+static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
+			    const Hare__TaskExit *x)
 {
-	char why[300];
+	char why[400];
 
 	j->failures++;
-	snprintf(why, sizeof(why), "rank %u failed (exit code %d%s%s)", x->rank,
+	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.250s)",
+		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,
 		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",
 		 x->message ? x->message : "");
 	if (j->failures > d->o.max_retries) {
-		char final[400];
+		char final[500];
 
 		snprintf(final, sizeof(final), "%s; %u failures, giving up", why, j->failures);
 		driver_job_finish(d, j, STORE_FAILED, final);
@@ -216,7 +218,7 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 		driver_job_requeue(d, j, "requeue", "a worker was stopped by its agent");
 		return;
 	default:
-		drv_exit_failed(d, j, x);
+		drv_exit_failed(d, j, rk, x);
 		return;
 	}
 }

@@ -36,6 +36,7 @@ enum store_stmt_id {
 	ST_NODE_DRAIN,
 	ST_NODES_DRAINED,
 	ST_NODE_KNOWN,
+	ST_JOB_LAST_FAIL,
 	ST_COUNT
 };
 
@@ -123,6 +124,8 @@ static const char *const store_sql[ST_COUNT] = {
 		" drained = excluded.drained, drain_reason = excluded.drain_reason",
 	[ST_NODES_DRAINED] = "SELECT name, drain_reason FROM nodes WHERE drained <> 0 ORDER BY name",
 	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
+	[ST_JOB_LAST_FAIL] = "SELECT time, detail FROM events WHERE job_id = ?1 AND kind = 'fail'"
+		" ORDER BY id DESC LIMIT 1",
 };
 
 /* SQLite result code to a negative errno. */
@@ -796,6 +799,32 @@ int store_job_get(struct store *s, uint64_t id, struct store_job *out)
 		err = store_job_row(st, out);
 	else
 		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (!s || !detail || len == 0)
+		return -EINVAL;
+	st = s->st[ST_JOB_LAST_FAIL];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 1);
+
+		snprintf(detail, len, "%s", t ? (const char *)t : "");
+		if (when)
+			*when = sqlite3_column_double(st, 0);
+		err = 0;
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
+	}
 	sqlite3_reset(st);
 	return err;
 }

@@ -111,6 +111,10 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 /* One job by id: 0, or -ENOENT. */
 int store_job_get(struct store *s, uint64_t id, struct store_job *out);
 
+/* Why the job's last task failure happened (its newest "fail" event, writes
+ * of this connection not committed yet included): 0, or -ENOENT when none. */
+int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when);
+
 /* Learned speeds, for start-up: cb(user, model, type, ratio, rounds). */
 typedef int (*store_speed_cb)(void *user, const char *model, const char *gpu_type, double ratio,
 			      double rounds);

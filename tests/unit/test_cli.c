@@ -652,6 +652,31 @@ static void test_show(void **state)
 		"\"rounds_total\":10,\"rounds_done\":10,\"weight\":3,\"placement\":[],\"start_time\":1699992800,"
 		"\"finish_time\":1699999955,\"restarts\":2,\"gpu_types\":[]}\n");
 	free(buf);
+
+	/* a failed lease's reason, in both forms */
+	{
+		Hare__JobInfo failed = j9;
+
+		failed.state = HARE__JOB_STATE__FAILED;
+		failed.last_error = "rank 0 on node n1 GPU 2 failed (exit code 3: \"x\")";
+		failed.has_last_error_time = true;
+		failed.last_error_time = NOW - 60;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print(f, &failed, NOW);
+		fclose(f);
+		assert_non_null(strstr(buf, "restarts:    2\n"
+					"last_error:  rank 0 on node n1 GPU 2 failed (exit code 3: \"x\")\n"
+					"error_time:  2023-11-14T22:12:20+0000 (1m ago)\n"));
+		free(buf);
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print_json(f, &failed);
+		fclose(f);
+		assert_non_null(strstr(buf, ",\"last_error\":\"rank 0 on node n1 GPU 2 failed (exit code "
+					"3: \\\"x\\\")\",\"last_error_time\":1699999940}"));
+		free(buf);
+	}
 }
 
 /* cli_reply_print: what harectl prints for each reply, and a reply of the

@@ -625,6 +625,87 @@ static void test_cancel_not_saved(void **state)
 	conn_fake_free(c);
 }
 
+/* A task of the job ended: TaskExit from its agent. */
+static void task_ended(struct conn *a, uint64_t job, uint64_t lease, uint32_t rank,
+		       Hare__TaskStatus status, int code, const char *message)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+
+	x.job_id = job;
+	x.lease_id = lease;
+	x.rank = rank;
+	x.status = status;
+	x.has_exit_code = true;
+	x.exit_code = code;
+	x.message = (char *)message;
+	m.msg_case = HARE__TO_DAEMON__MSG_TASK_EXIT;
+	m.task_exit = &x;
+	frame(a, &m);
+}
+
+static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ShowRequest r = HARE__SHOW_REQUEST__INIT;
+
+	r.job_id = id;
+	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	m.show = &r;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SHOW_REPLY);
+	return last(f)->show_reply->job;
+}
+
+/* The newest TaskStart the fixture's sink heard for job: its lease. */
+static uint64_t started_lease(const struct fx *f, uint64_t job)
+{
+	for (uint32_t i = f->out.n; i-- > 0;)
+		if (f->out.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START &&
+		    f->out.msg[i]->task_start->job_id == job)
+			return f->out.msg[i]->task_start->lease_id;
+	fail();
+	return 0;
+}
+
+/* Why a lease failed (node, rank, GPU, the agent's message) is in show's
+ * last_error, while the job is retried and once it FAILED for good; a job
+ * that never failed has none. */
+static void test_show_last_error(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c, *a;
+	const Hare__JobInfo *j;
+	uint64_t id, lease;
+
+	one_running_job(f, &c, &a, &id);
+	assert_null(show(f, c, id)->last_error);
+	log_level_set("error");	/* failures are logged as warnings */
+	lease = started_lease(f, id);
+	task_ended(a, id, lease, 0, HARE__TASK_STATUS__TASK_FAILED, 127,
+		   "cannot start /opt/x/hare-worker: no such file");
+	task_ended(a, id, lease, 1, HARE__TASK_STATUS__TASK_STOPPED, 0, NULL);
+	j = show(f, c, id);
+	assert_int_equal(j->state, HARE__JOB_STATE__QUEUED);
+	assert_non_null(j->last_error);
+	assert_non_null(strstr(j->last_error, "rank 0 on node n1 GPU "));
+	assert_non_null(strstr(j->last_error, "failed (exit code 127: cannot start /opt/x/hare-worker: "
+				"no such file)"));
+	assert_true(j->has_last_error_time && j->last_error_time > 0);
+	/* max_retries 1: the second failure is the last */
+	plan_now(f);
+	assert_int_not_equal(started_lease(f, id), lease);
+	task_ended(a, id, started_lease(f, id), 1, HARE__TASK_STATUS__TASK_FAILED, 3,
+		   "exited with code 3");
+	log_level_set("warn");
+	j = show(f, c, id);
+	assert_int_equal(j->state, HARE__JOB_STATE__FAILED);
+	assert_non_null(strstr(j->last_error, "failed (exit code 3: exited with code 3); 2 failures, "
+				"giving up"));
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* ---- measuring GPU types the profile lacks ---- */
 
 static const Hare__ProfileRequest *out_request(const struct sent *o)
@@ -1084,6 +1165,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_end_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
