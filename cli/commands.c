@@ -362,6 +362,13 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 	switch (a->cmd) {
 	case CLI_CMD_SUBMIT:
 		fprintf(out, "%llu\n", (unsigned long long)m->submit_reply->job_id);
+		if (m->submit_reply->warning && m->submit_reply->warning[0]) {
+			char text[512];
+
+			fprintf(err, "harectl: warning: job %llu: %s\n",
+				(unsigned long long)m->submit_reply->job_id,
+				cli_text_clean(m->submit_reply->warning, text, sizeof(text)));
+		}
 		return CLI_EXIT_OK;
 	case CLI_CMD_QUEUE:
 		if (!a->json)

@@ -212,10 +212,13 @@ static void clients_reply_id(struct hared *d, uint64_t conn_id, uint64_t job_id)
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__SubmitReply r = HARE__SUBMIT_REPLY__INIT;
 	struct conn *c = conn_find(d, conn_id);
+	char warning[400];
 
 	if (!c)
 		return;
 	r.job_id = job_id;
+	if (!driver_job_fit(d->drv, job_id, warning, sizeof(warning)))
+		r.warning = warning;
 	m.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
 	m.submit_reply = &r;
 	conn_send(c, &m);

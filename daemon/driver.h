@@ -253,6 +253,11 @@ const struct drv_node *driver_node_at(const struct driver *d, uint32_t i);
 /* Profile type name of a GPU type index ("?" for -1). */
 const char *driver_type_name(const struct driver *d, int32_t type);
 
+/* Whether active job id could run on the nodes up (and not drained) now:
+ * enough GPUs of types it may use and its model has times for. When not,
+ * why (for the submitter: such a job waits, it is not refused). */
+bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len);
+
 /* An agent for node authenticated (addr: its peer address). Returns its
  * agent id (stable per node name, > 0), or a negative code (too many nodes,
  * bad name). A node that was still attached is detached first. */

@@ -31,6 +31,62 @@ const char *driver_type_name(const struct driver *d, int32_t type)
 	return type >= 0 && (uint32_t)type < d->ntypes ? d->type_names[type] : "?";
 }
 
+bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
+{
+	const struct drv_job *j = driver_job_find(d, id);
+	uint32_t usable = 0, up[SCHED_MAX_TYPES] = { 0 }, need;
+	char have[256] = "";
+	size_t n = 0;
+
+	why[0] = '\0';
+	if (!j)
+		return true;
+	need = j->rec.min_gpus ? j->rec.min_gpus : 1;
+	for (uint32_t i = 0; i < d->nnodes; i++) {
+		const struct drv_node *nd = &d->nodes[i];
+
+		if (!nd->up || nd->drained)
+			continue;
+		for (uint32_t g = 0; g < nd->ngpus; g++) {
+			int32_t t = nd->gpus[g].type;
+
+			if (t < 0)
+				continue;
+			up[t]++;
+			usable += j->perf.compute_s[t] > 0;
+		}
+	}
+	if (usable >= need)
+		return true;
+	for (uint32_t t = 0; t < d->ntypes && n < sizeof(have); t++) {
+		int w;
+
+		if (!up[t])
+			continue;
+		w = snprintf(have + n, sizeof(have) - n, "%s%ux%s", n ? " " : "", up[t],
+			     d->type_names[t]);
+		n += w > 0 ? (size_t)w : 0;
+	}
+	if (usable == 0) {
+		char types[STORE_MAX_TYPES * 17] = "";
+		size_t k = 0;
+
+		for (uint32_t t = 0; t < j->rec.ntypes && k < sizeof(types); t++) {
+			int w = snprintf(types + k, sizeof(types) - k, "%s%s", t ? "," : "",
+					 j->rec.types[t]);
+
+			k += w > 0 ? (size_t)w : 0;
+		}
+		snprintf(why, len, "no GPU it can use is up now (its types: %s; up: %s); it waits "
+			 "until one is", types[0] ? types : "any its model is profiled on",
+			 have[0] ? have : "none");
+	}
+	else
+		snprintf(why, len, "it needs at least %u GPUs and %u it can use are up now (up: %s); "
+			 "it waits until enough are", need, usable, have);
+	return false;
+}
+
 int driver_slot_find(const struct driver *d, uint32_t node, uint32_t index)
 {
 	const struct drv_node *n = &d->nodes[node];

@@ -709,6 +709,33 @@ static void test_reply_print(void **state)
 	free(buf);
 }
 
+/* A submission accepted with a warning: the id on stdout, the warning on
+ * stderr (control characters masked), exit 0. */
+static void test_reply_submit_warning(void **state)
+{
+	Hare__SubmitReply r = HARE__SUBMIT_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	struct cli_args a = { .cmd = CLI_CMD_SUBMIT };
+	char *out = NULL, *err = NULL;
+	size_t olen, elen;
+	FILE *fo, *fe;
+
+	(void)state;
+	r.job_id = 7;
+	r.warning = "no GPU it can use is up now\x1b[2J";
+	m.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
+	m.submit_reply = &r;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(out, "7\n");
+	assert_string_equal(err, "harectl: warning: job 7: no GPU it can use is up now?[2J\n");
+	free(out);
+	free(err);
+}
+
 /* Texts from hared reach the terminal with their control characters as
  * '?': show, cancel messages, drained node names. */
 static void test_reply_control_chars(void **state)
@@ -1536,6 +1563,7 @@ int main(void)
 		cmocka_unit_test(test_queue_plans),
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_reply_print),
+		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_control_chars),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),

@@ -625,6 +625,59 @@ static void test_cancel_not_saved(void **state)
 	conn_fake_free(c);
 }
 
+/* Submit a job (min_gpus given, types "" = any); the reply's warning. */
+static const char *submit_warning(struct fx *f, struct conn *c, uint32_t gpus, uint32_t min,
+				  const char *type)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit s = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+	char *types[1] = { (char *)type };
+
+	j.model = "resnet50";
+	j.tasks = gpus;
+	j.rounds = 100;
+	j.has_min_gpus = true;
+	j.min_gpus = min;
+	j.gpu_types = types;
+	j.n_gpu_types = type[0] ? 1 : 0;
+	s.spec = &j;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &s;
+	frame(c, &m);
+	clients_commit(&f->d);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	return last(f)->submit_reply->warning;
+}
+
+/* A job that cannot run on the nodes up now is accepted with a warning
+ * that says why; one that can gets none. */
+static void test_submit_warning(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a;
+	const char *w;
+
+	w = submit_warning(f, c, 2, 1, "");
+	assert_non_null(w);
+	assert_string_equal(w, "no GPU it can use is up now (its types: any its model is profiled "
+			    "on; up: none); it waits until one is");
+	a = agent(f, "n1");
+	agent_register(a, 4);
+	assert_null(submit_warning(f, c, 2, 1, ""));
+	assert_null(submit_warning(f, c, 4, 4, ""));
+	w = submit_warning(f, c, 8, 8, "");
+	assert_non_null(w);
+	assert_string_equal(w, "it needs at least 8 GPUs and 4 it can use are up now (up: 4xV100); "
+			    "it waits until enough are");
+	w = submit_warning(f, c, 1, 1, "K80");
+	assert_non_null(w);
+	assert_string_equal(w, "no GPU it can use is up now (its types: K80; up: 4xV100); it waits "
+			    "until one is");
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* A task of the job ended: TaskExit from its agent. */
 static void task_ended(struct conn *a, uint64_t job, uint64_t lease, uint32_t rank,
 		       Hare__TaskStatus status, int code, const char *message)
@@ -1166,6 +1219,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
