@@ -15,6 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
+#ifndef HARE_PROFILES_INSTALLED
+#define HARE_PROFILES_INSTALLED "/usr/local/share/hare/profiles"
+#endif
+
 enum cfg_kind { CFG_STR, CFG_U32, CFG_DOUBLE, CFG_MODE, CFG_LEVEL, CFG_BOOL };
 
 struct cfg_key {
@@ -63,7 +67,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->client_socket_mode = 0666;
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hare");
 	snprintf(c->cluster_key_file, sizeof(c->cluster_key_file), "/etc/hare/cluster.key");
-	snprintf(c->profiles, sizeof(c->profiles), "/usr/local/share/hare/profiles");
+	snprintf(c->profiles, sizeof(c->profiles), "%s", HARE_PROFILES_INSTALLED);
 	snprintf(c->policy, sizeof(c->policy), "hare");
 	c->time_scale = 1;
 	c->noise_cv = 0;

@@ -26,6 +26,17 @@
 #ifndef HARE_PROFILE_DIR
 #define HARE_PROFILE_DIR PROFILE_DEFAULT_DIR
 #endif
+#ifndef HARE_PROFILE_INSTALLED
+#define HARE_PROFILE_INSTALLED HARE_PROFILE_DIR
+#endif
+
+/* The default --profiles: the source tree's (a build run from it), else
+ * the installed copy (make install). */
+static const char *sim_profiles_default(void)
+{
+	return access(HARE_PROFILE_DIR "/models.csv", R_OK) == 0 ? HARE_PROFILE_DIR
+								  : HARE_PROFILE_INSTALLED;
+}
 
 #define SIM_MAX_POLICIES 16
 /* The LP bound takes O(jobs^2) time: past this many jobs it is skipped. */
@@ -136,7 +147,7 @@ static void sim_usage_print(void)
 
 		snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "", names[i]);
 	}
-	printf(usage, known, HARE_PROFILE_DIR, SCHED_MIN_LEASE_S, SCHED_TYPE_SLACK, SIM_TRACE_DEFAULT_LOAD);
+	printf(usage, known, sim_profiles_default(), SCHED_MIN_LEASE_S, SCHED_TYPE_SLACK, SIM_TRACE_DEFAULT_LOAD);
 }
 
 static int sim_policies_split(struct sim_args *a, char *errbuf, size_t errlen)
@@ -356,7 +367,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 	char name[40];
 	int opt, idx;
 
-	*a = (struct sim_args){ .policies = "hare", .profiles = HARE_PROFILE_DIR, .bound = true,
+	*a = (struct sim_args){ .policies = "hare", .profiles = sim_profiles_default(), .bound = true,
 				.min_lease_s = -1, .type_slack = -1 };
 	sim_trace_opts_default(&a->topt);
 	opterr = 0;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# make install into a temporary prefix: the programs, the profiles, cluster
+# files, traces, docs, example configurations and systemd units land where
+# README.md says, and the installed programs run from there (hare-sim on
+# the installed profiles and cluster file, hared --check-config on the
+# example configuration pointed at the installed profiles).
+# Usage: install.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$(cd "${1:?build dir}" && pwd)
+src=$(cd "${2:?source dir}" && pwd)
+command -v cmake >/dev/null || { echo "skip: no cmake"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+p="$tmp/prefix"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+cmake --install "$build" --prefix "$p" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; exit 1; }
+for f in bin/hared bin/hare-agent bin/harectl bin/hare-worker bin/hare-sim \
+	share/hare/profiles/models.csv share/hare/profiles/throughput.csv \
+	share/hare/profiles/PROVENANCE.md share/hare/clusters/paper-200.ini \
+	share/hare/traces/philly.csv share/hare/traces/PROVENANCE.md \
+	share/doc/hare/README.md share/doc/hare/hared.md share/doc/hare/sim.md \
+	share/doc/hare/examples/hared.conf.example share/doc/hare/examples/agent.conf.example \
+	lib/systemd/system/hared.service lib/systemd/system/hare-agent.service; do
+	[ -s "$p/$f" ] || fail "$f not installed"
+done
+grep -q "^# Hare" "$p/share/doc/hare/README.md" || fail "README.md is not the project's"
+# nothing of the build machine's paths outside the prefix was written
+grep -v "^-- Installing: $p/\|^-- Up-to-date: $p/\|^-- Install configuration" "$tmp/install.log" |
+	grep -q "Installing" && fail "installed outside the prefix: $(grep Installing "$tmp/install.log" | grep -v "$p/")"
+[ $failures -eq 0 ] && echo "ok: $(find "$p" -type f | wc -l) files installed under the prefix"
+
+# the installed simulator on the installed data
+if out=$("$p/bin/hare-sim" --cluster "$p/share/hare/clusters/tiny-8.ini" --profiles \
+	"$p/share/hare/profiles" --generate jobs=20,seed=1 --policies hare 2>&1); then
+	echo "ok: installed hare-sim runs on the installed profiles and cluster file"
+else
+	fail "installed hare-sim: $out"
+fi
+# the example configuration with its paths pointed into the prefix
+head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
+chmod 600 "$tmp/key"
+sed -e "s#^profiles = .*#profiles = $p/share/hare/profiles#" \
+	-e "s#^state_dir = .*#state_dir = $tmp/state#" \
+	-e "s#^cluster_key_file = .*#cluster_key_file = $tmp/key#" \
+	-e "s#^client_token_file = .*#client_token_file = $tmp/key#" \
+	"$p/share/doc/hare/examples/hared.conf.example" >"$tmp/hared.conf"
+if out=$("$p/bin/hared" --config "$tmp/hared.conf" --check-config 2>&1); then
+	echo "ok: installed hared accepts the installed example configuration: $out"
+else
+	fail "installed hared --check-config: $out"
+fi
+[ $failures -eq 0 ] || exit 1
+echo "all install checks passed"
