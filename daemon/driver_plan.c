@@ -119,9 +119,14 @@ void driver_start(struct driver *d)
 	driver_replan_request(d);
 }
 
-/* Keep the plan's order and projections on each job it names. */
+/* Keep the plan's order and projections on each job it names; a job it
+ * does not name (held for its agent, changed since the snapshot) has no
+ * place in it, rather than its place in an older plan, which the new one
+ * may give to another job. */
 static void drv_plan_note(struct driver *d, struct driver_snapshot *s, struct drv_job **cur)
 {
+	for (uint32_t i = 0; i < d->njobs; i++)
+		d->jobs[i]->order = UINT32_MAX;
 	for (uint32_t i = 0; i < s->snap.njobs; i++) {
 		const struct sched_assign *a = &s->plan.assigns[i];
 

@@ -1167,6 +1167,27 @@ static void test_rendezvous_resend(void **state)
 		}
 }
 
+/* A lease held for its agent is out of the plans, and so out of their
+ * order: a plan made meanwhile gives its place to another job, and the
+ * held job shows none rather than a place another job has. */
+static void test_held_job_no_order(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 1, { 1 }, { 1 } } };
+	uint32_t a1, a2;
+	uint64_t lease = away_setup(f, &a1, &a2);
+
+	assert_int_equal(driver_job_find(f->d, 1)->order, 0);
+	report(f, a1, 1, lease, 0, 0, 50);
+	report(f, a2, 1, lease, 1, 0, 40);
+	driver_agent_detach(f->d, a2);
+	assert_true(driver_job_find(f->d, 1)->lease.hold_until > 0);
+	job_add(f, 2, "resnet50", 1, 1000);
+	plan_apply(f, h, 1);		/* job 2 only: job 1 is held */
+	assert_int_equal(driver_job_find(f->d, 2)->order, 0);
+	assert_int_equal(driver_job_find(f->d, 1)->order, UINT32_MAX);
+}
+
 /* An agent that does not come back (or comes back without the workers)
  * within the grace period: the lease is stopped and requeued then. */
 static void test_agent_away_timeout(void **state)
@@ -1292,6 +1313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_exit_meanwhile, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_newer_lease, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_away_keeps_lease, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_held_job_no_order, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_away_timeout, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_vacates, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
