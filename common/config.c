@@ -60,9 +60,17 @@ static int config_on_entry(void *user, const char *section, const char *key, con
 	if (rc == 0)
 		return 1;
 	if (ctx->code == 0) {
+		size_t k = strlen(key);
+
 		ctx->code = rc;
 		ctx->err_line = ctx->line;
-		snprintf(ctx->reason, sizeof(ctx->reason), "%s", reason[0] ? reason : err_str(rc));
+		/* a bad value ("must be ...", "expected ...") says whose:
+		 * "file:line: key: reason" */
+		if ((strncmp(reason, "must be", 7) == 0 || strncmp(reason, "expected", 8) == 0) &&
+		    !(strncmp(reason, key, k) == 0 && reason[k] == ':'))
+			snprintf(ctx->reason, sizeof(ctx->reason), "%s: %s", key, reason);
+		else
+			snprintf(ctx->reason, sizeof(ctx->reason), "%s", reason[0] ? reason : err_str(rc));
 	}
 	return 0;
 }

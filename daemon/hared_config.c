@@ -160,6 +160,26 @@ static int cfg_key_set(const struct cfg_key *k, struct hared_config *c, const ch
 	return rc;
 }
 
+/* One of the scheduling policies (sched_policy_names), named in the error. */
+static int cfg_set_policy(struct hared_config *c, const char *value, char *err, size_t errlen)
+{
+	const char *const *names = sched_policy_names();
+	size_t n = 0;
+
+	for (size_t i = 0; names[i]; i++) {
+		if (strcmp(value, names[i]) == 0) {
+			snprintf(c->policy, sizeof(c->policy), "%s", value);
+			return 0;
+		}
+	}
+	n = (size_t)snprintf(err, errlen, "policy: unknown scheduling policy '%.64s' (known:", value);
+	for (size_t i = 0; names[i] && n < errlen; i++)
+		n += (size_t)snprintf(err + n, errlen - n, "%s %s", i ? "," : "", names[i]);
+	if (n < errlen)
+		snprintf(err + n, errlen - n, ")");
+	return ERR_BAD_CONFIG;
+}
+
 static int cfg_on_entry(void *user, const char *section, const char *key, const char *value,
 			char *err, size_t errlen)
 {
@@ -169,6 +189,8 @@ static int cfg_on_entry(void *user, const char *section, const char *key, const 
 		snprintf(err, errlen, "unknown section [%s] (hared reads [daemon])", section);
 		return ERR_BAD_CONFIG;
 	}
+	if (strcmp(key, "policy") == 0)
+		return cfg_set_policy(c, value, err, errlen);
 	for (size_t i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
 		if (strcmp(key, cfg_keys[i].name) == 0)
 			return cfg_key_set(&cfg_keys[i], c, value, err, errlen);

@@ -115,18 +115,18 @@ static void test_config_bad(void **state)
 		const char *text;
 		const char *err;
 	} bad[] = {
-		{ "[agent]\ndaemon = hared\n", "a.conf:2: expected host:port, got 'hared'" },
+		{ "[agent]\ndaemon = hared\n", "a.conf:2: daemon: expected host:port, got 'hared'" },
 		{ "[agent]\ndaemon = h:0\n", "a.conf:2: port of 'h:0': must be between 1 and 65535" },
-		{ "[agent]\ndaemon = ::1:80\n", "a.conf:2: expected host:port" },
-		{ "[agent]\ndaemon = [::1:80\n", "a.conf:2: expected [address]:port" },
+		{ "[agent]\ndaemon = ::1:80\n", "a.conf:2: daemon: expected host:port" },
+		{ "[agent]\ndaemon = [::1:80\n", "a.conf:2: daemon: expected [address]:port" },
 		{ "[agent]\nnode = a\nbogus = 1\n", "a.conf:3: unknown key 'bogus' in [agent]" },
 		{ "[agents]\nnode = a\n", "a.conf:2: unknown section [agents]" },
 		{ "node = a\n", "a.conf:1: key 'node' outside a section" },
 		{ "[agent]\ngpus = V100:0\n", "a.conf:2: count of V100 must be between 1 and 64" },
-		{ "[agent]\n\n\ngpus = V100:4,,T4:2\n", "a.conf:4: expected TYPE:COUNT, got ''" },
+		{ "[agent]\n\n\ngpus = V100:4,,T4:2\n", "a.conf:4: gpus: expected TYPE:COUNT, got ''" },
 		{ "[agent]\ngpus = V100:40,T4:40\n", "a.conf:2: count of T4 must be between 1 and 24" },
-		{ "[agent]\nreport_interval_ms = -1\n", "a.conf:2: must be between 0 and 60000, got -1" },
-		{ "[agent]\nheartbeat_ms = fast\n", "a.conf:2: expected a whole number, got 'fast'" },
+		{ "[agent]\nreport_interval_ms = -1\n", "a.conf:2: report_interval_ms: must be between 0 and 60000, got -1" },
+		{ "[agent]\nheartbeat_ms = fast\n", "a.conf:2: heartbeat_ms: expected a whole number, got 'fast'" },
 		{ "[agent]\nnode = bad name\n", "a.conf:2: node name may hold letters" },
 		{ "[agent]\nlog_level = loud\n", "a.conf:2: log_level must be error, warn, info or debug" },
 		{ "[agent]\nnode = a\n[agent\n", "a.conf:3: syntax error" },
@@ -134,8 +134,8 @@ static void test_config_bad(void **state)
 		{ "[agent]\nworker_engine = cuda\n", "a.conf:2: worker_engine must be emulate or cpu" },
 		{ "[agent]\nprofile_unknown = maybe\n",
 		  "a.conf:2: profile_unknown must be auto, yes or no, got 'maybe'" },
-		{ "[agent]\nprofile_iters = 0\n", "a.conf:2: must be between 1 and 100000, got 0" },
-		{ "[agent]\nprofile_timeout_s = 86401\n", "a.conf:2: must be between 1 and 86400" },
+		{ "[agent]\nprofile_iters = 0\n", "a.conf:2: profile_iters: must be between 1 and 100000, got 0" },
+		{ "[agent]\nprofile_timeout_s = 86401\n", "a.conf:2: profile_timeout_s: must be between 1 and 86400" },
 		{ "[agent]\nprofile_proxy =\n", "a.conf:2: profile_proxy must be 1 to 255" },
 	};
 	struct agent_config c;

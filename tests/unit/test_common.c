@@ -69,7 +69,7 @@ static void test_config_errors(void **state)
 	(void)state;
 	assert_int_equal(config_load_string("jobs.ini", "[x]\nname = a\ngpus = 0\n", on_kv, &kv, err,
 					    sizeof(err)), ERR_BAD_CONFIG);
-	assert_string_equal(err, "jobs.ini:3: must be between 1 and 64, got 0");
+	assert_string_equal(err, "jobs.ini:3: gpus: must be between 1 and 64, got 0");
 	assert_int_equal(config_load_string("c.ini", "[x]\nbogus = 1\n", on_kv, &kv, err,
 					    sizeof(err)), ERR_BAD_CONFIG);
 	assert_string_equal(err, "c.ini:2: unknown key 'bogus'");

@@ -97,6 +97,8 @@ static void expect_bad(const char *text, const char *want)
 static void test_errors(void **state)
 {
 	(void)state;
+	expect_bad("[daemon]\npolicy = hares\n", "bad.conf:2: policy: unknown scheduling policy "
+		   "'hares' (known: hare, optimus, fifo, srtf, tiresias, gavel, gavel-tput, allox, gandiva)");
 	expect_bad("[daemon]\ncolour = blue\n", "bad.conf:2: unknown key 'colour'");
 	expect_bad("[agent]\nnode = x\n", "bad.conf:2: unknown section [agent]");
 	expect_bad("[daemon]\n\ntime_scale = 0\n", "bad.conf:3: time_scale: must be between");
