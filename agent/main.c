@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "hare.pb-c.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -55,6 +56,7 @@ static const char agent_usage[] =
 	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
 	"  --list-gpus            print the GPUs the agent would register, then exit\n"
 	"  -h, --help             this help\n"
+	"  --version              the version and the protocol version\n"
 	"Keys without a flag (docs/agent.md): report_interval_ms, heartbeat_ms,\n"
 	"stop_grace_ms, max_frame, and for measuring GPU types hared's profile lacks:\n"
 	"  profile_unknown M      auto (default: on real GPUs only), yes (emulated ones\n"
@@ -76,6 +78,7 @@ static const struct option agent_longopts[] = {
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "list-gpus", no_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -117,6 +120,11 @@ static int agent_main_config(int argc, char **argv, struct agent_config *cfg, bo
 	while ((c = getopt_long(argc, argv, "h", agent_longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(agent_usage, stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf("hare-agent %s (protocol %d)\n", HARE_VERSION,
+			       HARE__VERSION__PROTOCOL_VERSION);
 			return 1;
 		}
 		if (c == '?') {

@@ -540,11 +540,12 @@ int cli_jobfile_load(const char *path, struct cli_job **jobs, uint32_t *njobs, c
 	}
 	text = malloc(CLI_JOBFILE_BYTES_MAX + 1);
 	n = text ? fread(text, 1, CLI_JOBFILE_BYTES_MAX + 1, f) : 0;
-	rc = !text ? -ENOMEM : ferror(f) ? -EIO : 0;
+	rc = !text ? -ENOMEM : ferror(f) ? (errno ? -errno : -EIO) : 0;
 	if (!is_stdin)
 		fclose(f);
 	if (rc < 0)
-		snprintf(errbuf, errlen, "%s: %s", name, rc == -ENOMEM ? "out of memory" : "read error");
+		snprintf(errbuf, errlen, "%s: %s", name, rc == -ENOMEM ? "out of memory" :
+			 rc == -EISDIR ? "is a directory, not a job file" : strerror(-rc));
 	else if (n > CLI_JOBFILE_BYTES_MAX)
 		snprintf(errbuf, errlen, "%s: larger than %u bytes", name, CLI_JOBFILE_BYTES_MAX);
 	else if (memchr(text, '\0', n))

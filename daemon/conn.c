@@ -266,7 +266,9 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_info("conn=%" PRIu64 " peer=%s closing: %s (%s)", c->id, c->peer, msg, err_name(code));
+	/* a peer with the wrong key or token is an operator's business */
+	log_at(code == -EACCES ? LOG_LVL_WARN : LOG_LVL_INFO, "conn=%" PRIu64 " peer=%s closing: %s (%s)",
+	       c->id, c->peer, msg, err_name(code));
 	conn_send_error(c, code, "%s", msg);
 	c->state = CONN_CLOSING;
 	if (c->sink)

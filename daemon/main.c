@@ -4,6 +4,7 @@
 #include "hared.h"
 
 #include "log.h"
+#include "hare.pb-c.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 		"                   Type=notify, hared never forks)\n"
 		"  --check-config   check the configuration and the files it names, then exit\n"
 		"  --help           show this help\n"
+		"  --version        print the version and the protocol version\n"
 		"\n"
 		"Exit status: 0 after a clean shutdown (SIGTERM, SIGINT) or a good check,\n"
 		"1 when the daemon cannot start, 2 on a usage or configuration error.\n",
@@ -44,6 +46,7 @@ static int args_parse(int argc, char **argv, struct args *a)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check-config", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -63,6 +66,9 @@ static int args_parse(int argc, char **argv, struct args *a)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("hared %s (protocol %d)\n", HARE_VERSION, HARE__VERSION__PROTOCOL_VERSION);
 			exit(0);
 		default:
 			fprintf(stderr, "hared: unknown or incomplete option '%s' (see --help)\n",

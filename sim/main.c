@@ -115,6 +115,7 @@ static const char usage[] =
 	"                     0: earliest finish)\n"
 	"  --quiet            no progress line or import note on stderr\n"
 	"  --help             show this help\n"
+	"  --version          print the version\n"
 	"\n"
 	"Trace options (with --trace only):\n"
 	"  --format NAME      philly, gavel or hare (default: told from the first line)\n"
@@ -331,6 +332,7 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 	case 'B': a->bound = false; return 0;
 	case 'q': a->quiet = true; return 0;
 	case 'h': a->help = true; return 0;
+	case 'V': printf("hare-sim %s\n", HARE_VERSION); exit(0);
 	case 'w':
 		a->has_window = true;
 		return sim_opt_window(optarg, &a->window, errbuf, errlen);
@@ -358,6 +360,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 		{ "window", required_argument, NULL, 'w' }, { "util-step", required_argument, NULL, 'u' },
 		{ "min-lease", required_argument, NULL, 'm' }, { "type-slack", required_argument, NULL, 'k' },
 		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "format", required_argument, NULL, 'F' }, { "skip-bad", no_argument, NULL, 'S' },
 		{ "seed", required_argument, NULL, 's' }, { "load", required_argument, NULL, 'L' },
 		{ "arrival-scale", required_argument, NULL, 'A' },

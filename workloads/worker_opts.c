@@ -3,6 +3,7 @@
 #include "worker.h"
 
 #include "proxy.h"
+#include "worker_engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,7 @@ enum {
 	OPT_REPORT_WAIT, OPT_EMULATE, OPT_HELP, OPT_ENGINE, OPT_PROXY, OPT_LIB, OPT_DEVICE,
 	OPT_CKPT_DIR, OPT_CKPT_EVERY, OPT_CKPT_S, OPT_CKPT_KEEP, OPT_NCCL_ID_FILE, OPT_RDV_TIMEOUT,
 	OPT_PROFILE, OPT_PROFILE_BATCHES, OPT_PROFILE_WORKERS, OPT_PROFILE_ITERS, OPT_PROFILE_BUSBW,
-	OPT_PARENT_PID,
+	OPT_PARENT_PID, OPT_VERSION,
 };
 
 static const struct option worker_longopts[] = {
@@ -60,6 +61,7 @@ static const struct option worker_longopts[] = {
 	{ "profile-iters", required_argument, NULL, OPT_PROFILE_ITERS },
 	{ "profile-busbw-gbs", required_argument, NULL, OPT_PROFILE_BUSBW },
 	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -88,6 +90,7 @@ static const char worker_usage[] =
 	"  --report-ms MS     batch rounds faster than this into one line (default 100)\n"
 	"  --report-wait-s W  retry the final line this long if nobody reads (default 30)\n"
 	"  --emulate          sleep instead of training\n"
+	"  --version          the version and the engine ABI\n"
 	"  --parent-pid P     end (SIGKILL) when process P, this one's parent, ends;\n"
 	"                     at once if P has ended (hare-agent passes its own pid\n"
 	"                     to --profile)\n"
@@ -373,6 +376,10 @@ int worker_opts_parse(int argc, char **argv, struct worker_opts *o, char *err, s
 	while ((c = getopt_long(argc, argv, "", worker_longopts, NULL)) != -1) {
 		if (c == OPT_HELP) {
 			fputs(worker_usage, stdout);
+			return 1;
+		}
+		if (c == OPT_VERSION) {
+			printf("hare-worker %s (engine ABI %d)\n", HARE_VERSION, WORKER_ENGINE_ABI);
 			return 1;
 		}
 		if (c == '?' || c == ':') {

@@ -32,6 +32,14 @@ grep -v "^-- Installing: $p/\|^-- Up-to-date: $p/\|^-- Install configuration" "$
 	grep -q "Installing" && fail "installed outside the prefix: $(grep Installing "$tmp/install.log" | grep -v "$p/")"
 [ $failures -eq 0 ] && echo "ok: $(find "$p" -type f | wc -l) files installed under the prefix"
 
+# every program says its version
+ver=$(sed -n 's/^project(hare VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+for b in hared hare-agent harectl hare-worker hare-sim; do
+	out=$("$p/bin/$b" --version 2>&1)
+	case "$out" in "$b $ver"*) ;; *) fail "$b --version: '$out' (want '$b $ver ...')" ;; esac
+done
+[ $failures -eq 0 ] && echo "ok: each installed program's --version says $ver"
+
 # the installed simulator on the installed data
 if out=$("$p/bin/hare-sim" --cluster "$p/share/hare/clusters/tiny-8.ini" --profiles \
 	"$p/share/hare/profiles" --generate jobs=20,seed=1 --policies hare 2>&1); then
