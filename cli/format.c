@@ -472,26 +472,60 @@ static const char *cli_node_state(const Hare__NodeInfo *node, size_t busy)
 	return node->up ? "up" : "down";
 }
 
+/* Whether a comma-separated list holds name. */
+static bool cli_list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t w = end ? (size_t)(end - p) : strlen(p);
+
+		if (w == n && strncmp(p, name, n) == 0)
+			return true;
+		p += w + (end != NULL);
+	}
+	return false;
+}
+
+/* Append name to a comma-separated list unless it is there already. */
+static void cli_list_add(char *list, size_t len, const char *name)
+{
+	size_t used = strlen(list);
+
+	if (!cli_list_has(list, name))
+		snprintf(list + used, len - used, "%s%s", used ? "," : "", name);
+}
+
 static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 {
 	const Hare__NodeInfo *node = ((const Hare__NodesReply *)user)->nodes[i];
 	const char *names[256];
 	size_t busy = 0, k = 0, unused = 0;
-	const char *unprofiled = NULL, *measuring = NULL;
-	char cell[CLI_CELL];
+	char cell[CLI_CELL], unprofiled[CLI_CELL] = "", measuring[CLI_CELL] = "";
 
 	for (size_t g = 0; g < node->n_gpus; g++) {
+		const char *type = cli_str(node->gpus[g]->type);
+
 		/* a stopped worker still runs there until it exits */
 		busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
 			node->gpus[g]->stopping;
 		if (node->gpus[g]->unprofiled || node->gpus[g]->measuring)
 			unused++;
-		if (node->gpus[g]->unprofiled && !unprofiled)
-			unprofiled = cli_str(node->gpus[g]->type);
-		if (node->gpus[g]->measuring && !measuring)
-			measuring = cli_str(node->gpus[g]->type);
+		/* every such type, once each */
+		if (node->gpus[g]->measuring)
+			cli_list_add(measuring, sizeof(measuring), type);
 		if (k < 256)
-			names[k++] = cli_str(node->gpus[g]->type);
+			names[k++] = type;
+	}
+	/* types not profiled that are not being measured on this node */
+	for (size_t g = 0; g < node->n_gpus; g++) {
+		char one[CLI_CELL] = "";
+
+		cli_list_add(one, sizeof(one), cli_str(node->gpus[g]->type));
+		if (!node->gpus[g]->unprofiled || cli_list_has(measuring, one))
+			continue;
+		cli_list_add(unprofiled, sizeof(unprofiled), one);
 	}
 	cli_count_join(names, k, cell, sizeof(cell));
 	cli_table_set(t, 0, "%s", cli_str(node->name));
@@ -502,9 +536,11 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 				      node->n_gpus - busy - unused : 0);
 	if (node->drained && node->drain_reason && node->drain_reason[0])
 		cli_table_set(t, 5, "%s", node->drain_reason);
-	else if (measuring)
+	else if (measuring[0] && unprofiled[0])
+		cli_table_set(t, 5, "measuring %s; not profiled: %s", measuring, unprofiled);
+	else if (measuring[0])
 		cli_table_set(t, 5, "measuring %s", measuring);
-	else if (unprofiled)
+	else if (unprofiled[0])
 		cli_table_set(t, 5, "not profiled: %s", unprofiled);
 	else
 		cli_table_set(t, 5, "-");
@@ -582,7 +618,9 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 	cli_show_time(f, "submit_time:", j->has_submit_time, j->submit_time, false, now);
 	cli_show_time(f, "start_time:", j->has_start_time, j->start_time, false, now);
 	cli_show_time(f, "finish_time:", j->has_finish_time, j->finish_time, false, now);
-	cli_show_time(f, "est_start:", j->has_est_start && cli_job_active(j), j->est_start, true, now);
+	/* a running job has its start_time; est_start is for one that waits */
+	cli_show_time(f, "est_start:", j->has_est_start && j->state == HARE__JOB_STATE__QUEUED,
+		      j->est_start, true, now);
 	cli_show_time(f, "est_finish:", j->has_est_finish && cli_job_active(j), j->est_finish, true, now);
 	fprintf(f, "%-13s%u\n", "restarts:", j->has_restarts ? j->restarts : 0);
 	if (j->last_error && j->last_error[0]) {

@@ -844,6 +844,17 @@ static void test_nodes_output(void **state)
 			"n3    up     1xV100+2xH100  0     1     measuring H100\n"
 			"n4    up     1xH100         0     0     not profiled: H100\n");
 		free(buf);
+		/* every type not profiled is named: n3 also has a V10O now */
+		h[0].type = "V10O";
+		h[0].unprofiled = true;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		assert_int_equal(cli_nodes_print(f, &r), 0);
+		fclose(f);
+		assert_non_null(strstr(buf, "measuring H100; not profiled: V10O\n"));
+		free(buf);
+		h[0].type = "V100";
+		h[0].unprofiled = false;
 		buf = NULL;
 		f = open_memstream(&buf, &len);
 		cli_nodes_print_json(f, &r);
