@@ -316,9 +316,13 @@ static void cli_drain_print(const Hare__DrainReply *d, FILE *out)
 	char node[128];
 
 	cli_text_clean(d->node, node, sizeof(node));
-	if (d->drained)
+	if (d->drained && d->has_was_drained && d->was_drained)
+		fprintf(out, "node %s was drained already (reason updated)\n", node);
+	else if (d->drained)
 		fprintf(out, "node %s drained (%u job%s moved)\n", node, d->jobs_moved,
 			d->jobs_moved == 1 ? "" : "s");
+	else if (d->has_was_drained && !d->was_drained)
+		fprintf(out, "node %s was not drained\n", node);
 	else
 		fprintf(out, "node %s undrained\n", node);
 }

@@ -192,7 +192,8 @@ static const char help_drain[] =
 	"Options:\n"
 	"  --reason TEXT      why (up to 127 characters), shown by harectl nodes\n"
 	"\n"
-	"Prints \"node NODE drained (N jobs moved)\".\n"
+	"Prints \"node NODE drained (N jobs moved)\", or \"node NODE was drained\n"
+	"already (reason updated)\".\n"
 	"\n"
 	"Example:\n"
 	"  sudo harectl drain gpu07 --reason 'replace GPU 3'\n";

@@ -618,7 +618,7 @@ void clients_drain(struct conn *c, const Hare__DrainRequest *m)
 	Hare__DrainReply r = HARE__DRAIN_REPLY__INIT;
 	char msg[400];
 	uint32_t moved;
-	int rc;
+	int rc, was;
 
 	if (!c->admin) {
 		conn_send_error(c, -EACCES, "only root on the local socket may %s a node",
@@ -626,6 +626,7 @@ void clients_drain(struct conn *c, const Hare__DrainRequest *m)
 		return;
 	}
 	rc = spec_text("reason", m->reason, DRIVER_DRAIN_REASON, msg, sizeof(msg));
+	was = driver_node_is_drained(c->d->drv, m->node);
 	if (rc == 0)
 		rc = driver_node_drain(c->d->drv, m->node, m->drain, m->reason, &moved, msg,
 				       sizeof(msg));
@@ -638,6 +639,10 @@ void clients_drain(struct conn *c, const Hare__DrainRequest *m)
 	r.drained = m->drain;
 	r.has_jobs_moved = m->drain;
 	r.jobs_moved = moved;
+	/* a node known only to the store (down since the restart) was looked
+	 * up by the drain itself */
+	r.has_was_drained = true;
+	r.was_drained = was >= 0 ? was == 1 : false;
 	out.msg_case = HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
 	out.drain_reply = &r;
 	clients_reply(c, &out, "drain reply");

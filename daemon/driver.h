@@ -278,6 +278,8 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
  * *moved: jobs holding its GPUs now. 0, or -ENOENT (unknown node, msg lists
  * the known ones) / -EINVAL (reason of DRIVER_DRAIN_REASON bytes or more;
  * clients check that first). msg: what was done, or why not. */
+/* 1 drained, 0 not, -1 no such node (up or down) in this session yet. */
+int driver_node_is_drained(const struct driver *d, const char *node);
 int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
 		      uint32_t *moved, char *msg, size_t msglen);
 

@@ -185,6 +185,13 @@ static void drv_nodes_known(const struct driver *d, char *msg, size_t msglen, co
 		snprintf(msg + used, msglen - used, "%s)", d->nnodes ? "" : " none yet");
 }
 
+int driver_node_is_drained(const struct driver *d, const char *node)
+{
+	int i = drv_node_find(d, node);
+
+	return i < 0 ? -1 : d->nodes[i].drained;
+}
+
 int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
 		      uint32_t *moved, char *msg, size_t msglen)
 {

@@ -161,8 +161,17 @@ node_count() { "$harectl" nodes -o json 2>/dev/null | grep -c '"up":true' || tru
 # hared exits on SIGINT too: a Ctrl-C that reached only a child harectl (bash
 # then skips its own INT trap) still ends the demo here.
 alive() {
+	local rc
 	kill -0 "$hared_pid" 2>/dev/null && return 0
-	echo "demo: hared is gone (interrupted?)" >&2
+	wait "$hared_pid" 2>/dev/null
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		# it stopped cleanly: a Ctrl-C (SIGINT) reached it
+		echo "demo: interrupted; stopping" >&2
+		exit 130
+	fi
+	echo "demo: hared stopped with status $rc (HARE_KEEP_TMP=1 keeps its log)" >&2
+	tail -5 "$tmp/hared.log" >&2 2>/dev/null
 	exit 1
 }
 for _ in $(seq 300); do

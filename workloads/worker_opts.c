@@ -334,7 +334,8 @@ static int worker_opts_check(struct worker_opts *o, uint64_t seen, char *err, si
 		return worker_opts_check_real(o, seen, err, errlen);
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (!(seen & WORKER_SEEN(required[i]))) {
-			snprintf(err, errlen, "--%s is required", worker_longopts[required[i] - OPT_JOB].name);
+			snprintf(err, errlen, "--%s is required (see --help)",
+				 worker_longopts[required[i] - OPT_JOB].name);
 			return -EINVAL;
 		}
 	}

@@ -736,6 +736,36 @@ static void test_reply_submit_warning(void **state)
 	free(err);
 }
 
+/* drain/undrain of a node already in that state says so. */
+static void test_reply_drain_state(void **state)
+{
+	Hare__DrainReply r = HARE__DRAIN_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	struct cli_args a = { .cmd = CLI_CMD_DRAIN };
+	char *out = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	r.node = "n2";
+	r.has_was_drained = true;
+	m.msg_case = HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
+	m.drain_reply = &r;
+	f = open_memstream(&out, &len);
+	r.drained = r.was_drained = true;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	r.drained = r.was_drained = false;
+	a.cmd = CLI_CMD_UNDRAIN;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	r.was_drained = true;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	fclose(f);
+	assert_string_equal(out, "node n2 was drained already (reason updated)\n"
+			    "node n2 was not drained\n"
+			    "node n2 undrained\n");
+	free(out);
+}
+
 /* Texts from hared reach the terminal with their control characters as
  * '?': show, cancel messages, drained node names. */
 static void test_reply_control_chars(void **state)
@@ -1575,6 +1605,7 @@ int main(void)
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_reply_print),
 		cmocka_unit_test(test_reply_submit_warning),
+		cmocka_unit_test(test_reply_drain_state),
 		cmocka_unit_test(test_reply_control_chars),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),

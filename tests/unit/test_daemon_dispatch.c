@@ -360,6 +360,7 @@ static void test_drain(void **state)
 	assert_string_equal(r->drain_reply->node, "n1");
 	assert_true(r->drain_reply->drained);
 	assert_int_equal(r->drain_reply->jobs_moved, 1);
+	assert_true(r->drain_reply->has_was_drained && !r->drain_reply->was_drained);
 	m.msg_case = HARE__TO_DAEMON__MSG_NODES;
 	m.nodes = &nr;
 	frame(c, &m);
@@ -395,8 +396,14 @@ static void test_drain(void **state)
 	assert_string_equal(r->error->message, "only root on the local socket may undrain a node");
 	assert_int_equal(c->state, CONN_CLIENT);	/* the session goes on */
 	c->admin = true;
+	r = drain(f, c, "n1", true, "again");	/* drained already: says so */
+	assert_true(r->drain_reply->drained && r->drain_reply->was_drained);
 	r = drain(f, c, "n1", false, NULL);
 	assert_false(r->drain_reply->drained);
+	assert_true(r->drain_reply->was_drained);
+	r = drain(f, c, "n1", false, NULL);	/* not drained: says so */
+	assert_false(r->drain_reply->drained || r->drain_reply->was_drained);
+	assert_true(r->drain_reply->has_was_drained);
 	conn_fake_free(a);
 	conn_fake_free(c);
 }
