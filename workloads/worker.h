@@ -56,6 +56,7 @@ struct worker_opts {
 	uint32_t profile_iters;	/* timed steps per point */
 	double profile_busbw_gbs;	/* bus bandwidth assumed when no 2 GPUs can be measured */
 	uint32_t parent_pid;	/* end with this process, the parent (0: no) */
+	double orphan_timeout_s;	/* stop when nobody read the reports this long (0: never) */
 };
 
 /*

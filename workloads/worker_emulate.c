@@ -72,6 +72,7 @@ struct worker_emu {
 	double flushed_s;	/* when the last report was written */
 	struct report_line pend;	/* rounds not yet written (count 0: none) */
 	uint64_t done;		/* rounds completed */
+	double orphan_since;	/* since when writes find no reader (EPIPE), s after t0; 0: read */
 };
 
 static double worker_since(const struct timespec *t0)
@@ -152,8 +153,12 @@ static int worker_flush(struct worker_emu *e)
 
 	if (e->pend.count > 0) {
 		rc = worker_emit(e, &e->pend);
-		if (rc == 0)
+		if (rc == 0) {
 			e->pend.count = 0;
+			e->orphan_since = 0;
+		} else if (rc == -EPIPE && e->orphan_since == 0) {
+			e->orphan_since = e->now_s > 0 ? e->now_s : 1e-9;
+		}
 	}
 	e->flushed_s = e->now_s;
 	return rc;
@@ -194,6 +199,13 @@ static int worker_rounds(struct worker_emu *e)
 		worker_add_round(e, round, f);
 		if (e->now_s - e->flushed_s >= batch_s || e->pend.count == UINT32_MAX)
 			worker_flush(e);
+		if (o->orphan_timeout_s > 0 && e->orphan_since > 0 &&
+		    e->now_s - e->orphan_since >= o->orphan_timeout_s) {
+			log_warn("worker job=%llu lease=%llu rank=%u: nobody has read its reports for "
+				 "%.1f s (its agent is gone); stopping", (unsigned long long)o->job_id,
+				 (unsigned long long)o->lease_id, o->rank, e->now_s - e->orphan_since);
+			return 1;
+		}
 	}
 	return 0;
 }

@@ -109,6 +109,7 @@ struct worker_out {
 	uint32_t count;		/* pending rounds */
 	uint64_t first;
 	double compute_s, sync_s, loss;
+	double orphan_since;	/* since when writes find no reader (EPIPE); 0: read */
 };
 
 void worker_out_init(struct worker_out *w, int fd, uint32_t report_ms, double wait_s);

@@ -20,7 +20,7 @@ enum {
 	OPT_REPORT_WAIT, OPT_EMULATE, OPT_HELP, OPT_ENGINE, OPT_PROXY, OPT_LIB, OPT_DEVICE,
 	OPT_CKPT_DIR, OPT_CKPT_EVERY, OPT_CKPT_S, OPT_CKPT_KEEP, OPT_NCCL_ID_FILE, OPT_RDV_TIMEOUT,
 	OPT_PROFILE, OPT_PROFILE_BATCHES, OPT_PROFILE_WORKERS, OPT_PROFILE_ITERS, OPT_PROFILE_BUSBW,
-	OPT_PARENT_PID, OPT_VERSION,
+	OPT_PARENT_PID, OPT_VERSION, OPT_ORPHAN,
 };
 
 static const struct option worker_longopts[] = {
@@ -62,6 +62,7 @@ static const struct option worker_longopts[] = {
 	{ "profile-busbw-gbs", required_argument, NULL, OPT_PROFILE_BUSBW },
 	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "orphan-timeout-s", required_argument, NULL, OPT_ORPHAN },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -89,6 +90,9 @@ static const char worker_usage[] =
 	"  --report-fd FD     where report lines go (default 1)\n"
 	"  --report-ms MS     batch rounds faster than this into one line (default 100)\n"
 	"  --report-wait-s W  retry the final line this long if nobody reads (default 30)\n"
+	"  --orphan-timeout-s S  stop (as on SIGTERM) once nobody has read the reports\n"
+	"                     for S seconds: its agent is gone and no new one adopted\n"
+	"                     it (default 600; 0: never)\n"
 	"  --emulate          sleep instead of training\n"
 	"  --version          the version and the engine ABI\n"
 	"  --parent-pid P     end (SIGKILL) when process P, this one's parent, ends;\n"
@@ -250,6 +254,7 @@ static int worker_opt_set_real(struct worker_opts *o, int c, const char *flag, c
 	case OPT_PROFILE_ITERS: return worker_u32(flag, v, 1, 100000, &o->profile_iters, err, errlen);
 	case OPT_PROFILE_BUSBW: return worker_dbl(flag, v, 1e-3, 1e6, &o->profile_busbw_gbs, err, errlen);
 	case OPT_PARENT_PID: return worker_u32(flag, v, 2, 1u << 22, &o->parent_pid, err, errlen);
+	case OPT_ORPHAN: return worker_dbl(flag, v, 0, 1e7, &o->orphan_timeout_s, err, errlen);
 	default: return -EINVAL;
 	}
 }
@@ -368,7 +373,8 @@ int worker_opts_parse(int argc, char **argv, struct worker_opts *o, char *err, s
 	*o = (struct worker_opts){ .world_size = 1, .tasks = 1, .job_tasks = 1, .time_scale = 1,
 				   .seed = 1, .report_fd = 1, .report_ms = 100, .report_wait_s = 30,
 				   .checkpoint_s = 300, .checkpoint_keep = 2, .rendezvous_timeout_s = 600,
-				   .profile_iters = 20, .profile_busbw_gbs = 10 };
+				   .profile_iters = 20, .profile_busbw_gbs = 10,
+				   .orphan_timeout_s = 600 };
 	snprintf(o->engine, sizeof(o->engine), "cuda");
 	snprintf(o->model, sizeof(o->model), "unknown");
 	snprintf(o->gpu_type, sizeof(o->gpu_type), "unknown");

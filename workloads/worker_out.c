@@ -66,6 +66,9 @@ int worker_out_flush(struct worker_out *w, double now_s)
 		if (rc == 0) {
 			w->reported += w->count;
 			w->count = 0;
+			w->orphan_since = 0;
+		} else if (rc == -EPIPE && w->orphan_since == 0) {
+			w->orphan_since = now_s;	/* its agent is gone, for now */
 		}
 	}
 	w->flushed_s = now_s;

@@ -285,6 +285,16 @@ static int real_rounds(struct real *r, uint64_t start, uint64_t *next)
 			r->wall_s += t1 - t0;
 			worker_out_round(&r->out, round, rr.compute_s, rr.sync_s, rr.loss, t1);
 		}
+		if (o->orphan_timeout_s > 0 && r->out.orphan_since > 0 && !real_stop &&
+		    t1 - r->out.orphan_since >= o->orphan_timeout_s) {
+			/* its agent is gone and no new one adopted it: the job runs
+			 * elsewhere by now; stop (every rank, after the next
+			 * round, with a checkpoint) instead of holding the GPU */
+			log_warn("worker job=%llu lease=%llu rank=%u: nobody has read its reports for "
+				 "%.1f s (its agent is gone); stopping", (unsigned long long)o->job_id,
+				 (unsigned long long)o->lease_id, o->rank, t1 - r->out.orphan_since);
+			real_stop = 1;
+		}
 		if (real_ckpt_due(r, round + 1) || (rr.stop && o->rank == 0 && o->checkpoint_dir[0]))
 			real_checkpoint(r, round + 1);
 		if (rr.stop)

@@ -503,6 +503,47 @@ static void test_worker_sigterm(void **state)
 	assert_true(rounds >= 1 && rounds < 20);
 }
 
+/* A worker whose reports nobody reads any more (its agent is gone, and no
+ * new one adopted it) stops after --orphan-timeout-s; one whose reader
+ * comes back in time goes on. */
+static void test_worker_orphan(void **state)
+{
+	char line[REPORT_LINE_MAX + 2];
+	int fds[2], st;
+	double t0;
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl(WORKER_BIN, WORKER_BIN, "--emulate", "--job", "1", "--lease", "1", "--rank", "0",
+		      "--world-size", "1", "--round-count", "1000000", "--round-s", "0.02",
+		      "--report-ms", "0", "--orphan-timeout-s", "0.5", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	assert_non_null(fgets(line, sizeof(line), f));	/* it runs and reports */
+	fclose(f);					/* its agent is gone */
+	t0 = now_s();
+	for (int i = 0; i < 500 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (kill(pid, 0) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		fail_msg("an orphaned worker still ran 5 s after its reader went");
+	}
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(now_s() - t0 >= 0.4);
+	print_message("orphaned worker stopped %.2f s after its reader went\n", now_s() - t0);
+}
+
 /* The scene of test_worker_parent_pid, in a child of the test (a subreaper
  * there, so that the orphaned worker is its child to wait for): a middle
  * process starts a long worker with --parent-pid, waits for its first
@@ -2170,6 +2211,7 @@ int main(void)
 		cmocka_unit_test(test_worker_emulate),
 		cmocka_unit_test(test_worker_sigterm),
 		cmocka_unit_test(test_worker_parent_pid),
+		cmocka_unit_test(test_worker_orphan),
 		cmocka_unit_test(test_relay_two_ranks),
 		cmocka_unit_test(test_stop_and_kill),
 		cmocka_unit_test(test_command_env_and_garbage),

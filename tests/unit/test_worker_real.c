@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "workloads/checkpoint.h"
 #include "workloads/report.h"
 
 #include <dirent.h>
@@ -223,6 +224,55 @@ static void test_sigterm_checkpoint(void **state)
 	rm_dir(dir);
 }
 
+/* Orphaned (nobody reads its reports: its agent is gone for good), a real
+ * worker stops after --orphan-timeout-s with a checkpoint at the stop, from
+ * which the job resumes on its trajectory. */
+static void test_orphan_stop(void **state)
+{
+	char dir[512], line[REPORT_LINE_MAX + 2], path[600];
+	uint64_t round = 0;
+	int fds[2], st;
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	temp_dir(dir, sizeof(dir), "orphan");
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl(WORKER, WORKER, "--model", "lm", "--engine", "cpu", "--proxy",
+		      "batch=4,vocab=16,seq=5,hidden=8,classes=16", "--seed", "11", "--report-ms", "0",
+		      "--job", "5", "--lease", "3", "--world-size", "1", "--rank", "0", "--round-count",
+		      "100000000", "--checkpoint-dir", dir, "--orphan-timeout-s", "0.3", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	for (int i = 0; i < 1000 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (kill(pid, 0) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		fail_msg("an orphaned real worker still ran 10 s after its reader went");
+	}
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* it left a checkpoint where it stopped */
+	{
+		char err[256];
+
+		assert_int_equal(ckpt_find(dir, UINT64_MAX, path, sizeof(path), &round, err,
+					   sizeof(err)), 0);
+		assert_true(round >= 1);
+	}
+	rm_dir(dir);
+}
+
 /* Under an agent (HARE_JOB_ID) with no directory: checkpoints/JOB in the
  * working directory, removed when the job's last round is done. */
 static void test_default_dir(void **state)
@@ -349,6 +399,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resume_same_trajectory),
 		cmocka_unit_test(test_sigterm_checkpoint),
+		cmocka_unit_test(test_orphan_stop),
 		cmocka_unit_test(test_default_dir),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_profile_rows),
