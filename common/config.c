@@ -68,7 +68,7 @@ static int config_on_entry(void *user, const char *section, const char *key, con
 		 * "file:line: key: reason" */
 		if ((strncmp(reason, "must be", 7) == 0 || strncmp(reason, "expected", 8) == 0) &&
 		    !(strncmp(reason, key, k) == 0 && reason[k] == ':'))
-			snprintf(ctx->reason, sizeof(ctx->reason), "%s: %s", key, reason);
+			snprintf(ctx->reason, sizeof(ctx->reason), "%.48s: %.200s", key, reason);
 		else
 			snprintf(ctx->reason, sizeof(ctx->reason), "%s", reason[0] ? reason : err_str(rc));
 	}
