@@ -360,6 +360,9 @@ static int cli_parse_finish(struct cli_parse *p)
 
 	if (a->socket_path && a->host)
 		return cli_usage_fail(p, "--socket and --host cannot be used together");
+	/* the token goes with TCP only; on the local socket it would be ignored */
+	if (a->token_file && !a->host)
+		return cli_usage_fail(p, "--token-file goes with --host (the local socket needs no token)");
 	switch (a->cmd) {
 	case CLI_CMD_SUBMIT:
 		if (a->file && a->job_flags)

@@ -93,6 +93,11 @@ static int cli_run_connect(struct cli_run *r)
 		t.token = r->token;
 	else if (env_token && env_token[0])
 		t.token = env_token;
+	if (t.host && !t.token) {
+		fprintf(r->err, "harectl: --host needs the client token: --token-file FILE or "
+			"$HARE_TOKEN\n");
+		return CLI_EXIT_USAGE;
+	}
 	r->fd = cli_client_connect(&t, r->msg, sizeof(r->msg));
 	if (r->fd < 0) {
 		char clean[sizeof(r->msg)];

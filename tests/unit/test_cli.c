@@ -155,6 +155,7 @@ static void test_args_errors(void **state)
 		{ 2, { "harectl", "cancel" }, "harectl cancel: missing job id (see harectl cancel --help)" },
 		{ 6, { "harectl", "--socket", "/a", "--host", "h:1", "nodes" }, "harectl nodes: --socket and --host cannot be used together" },
 		{ 4, { "harectl", "--host", "nohost", "nodes" }, "harectl nodes: --host wants HOST:PORT ([::1]:PORT for IPv6), got 'nohost'" },
+		{ 4, { "harectl", "--token-file", "t", "nodes" }, "harectl nodes: --token-file goes with --host (the local socket needs no token)" },
 		{ 2, { "harectl", "submit" }, "harectl submit: missing --model (see harectl submit --help)" },
 		{ 6, { "harectl", "submit", "--model", "m", "--gpus", "4" }, "harectl submit: missing --rounds (see harectl submit --help)" },
 		{ 4, { "harectl", "submit", "--gpus", "0" }, "harectl submit: --gpus must be between 1 and 64, got 0" },
@@ -1431,6 +1432,14 @@ static void test_cmd_failures(void **state)
 	fake_stop(f);
 	fake_free(f);
 	assert_string_equal(err, "harectl: bad client token\n");
+	free(out);
+	free(err);
+
+	/* no token at all: said before connecting, exit 2 */
+	unsetenv("HARE_TOKEN");
+	assert_int_equal(RUN(&out, &err, "--host", "127.0.0.1:1", "nodes"), 2);
+	assert_string_equal(err, "harectl: --host needs the client token: --token-file FILE or "
+			    "$HARE_TOKEN\n");
 	free(out);
 	free(err);
 
