@@ -107,6 +107,9 @@ static const char *agent_flag_name(int c)
 	return "?";
 }
 
+/* Whether a config file was read (a missing setting's hint names it). */
+static bool agent_config_read;
+
 /* Load the config file, then apply the flags over it. 0, 1 (--help), or
  * an exit code > 1 after printing why. */
 static int agent_main_config(int argc, char **argv, struct agent_config *cfg, bool *list)
@@ -140,7 +143,8 @@ static int agent_main_config(int argc, char **argv, struct agent_config *cfg, bo
 		fprintf(stderr, "hare-agent: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (path || access(AGENT_DEFAULT_CONFIG, F_OK) == 0) {
+	agent_config_read = path || access(AGENT_DEFAULT_CONFIG, F_OK) == 0;
+	if (agent_config_read) {
 		rc = agent_config_load(cfg, path ? path : AGENT_DEFAULT_CONFIG, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "hare-agent: %s\n", err);
@@ -291,7 +295,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (agent_config_finish(&cfg, NULL, err, sizeof(err)) < 0) {
-		fprintf(stderr, "hare-agent: %s\n", err);
+		fprintf(stderr, "hare-agent: %s%s\n", err, agent_config_read ? "" :
+			" (no " AGENT_DEFAULT_CONFIG " and no --config: give the settings as flags, "
+			"see --help)");
 		return EXIT_USAGE;
 	}
 	/* a node whose every task would fail to start must not register:
