@@ -379,7 +379,11 @@ static void agent_task_outcome(struct agent_task *t)
 			 (unsigned long long)t->rounds_done);
 		return;
 	}
-	t->status = t->stop_requested ? HARE__TASK_STATUS__TASK_STOPPED : HARE__TASK_STATUS__TASK_FAILED;
+	/* a worker that stopped cleanly on its own (its reports went unread:
+	 * hare-worker --orphan-timeout-s) ended like a stopped one, with a
+	 * checkpoint; no failure to count */
+	t->status = t->stop_requested || (clean && t->saw_end && t->end.kind == REPORT_STOPPED)
+		? HARE__TASK_STATUS__TASK_STOPPED : HARE__TASK_STATUS__TASK_FAILED;
 	agent_task_explain(t);
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef HARE_HAVE_SYSTEMD
@@ -105,6 +106,39 @@ static const char *agent_flag_name(int c)
 			return o->name;
 	}
 	return "?";
+}
+
+static bool agent_executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Whether the worker can be started as uv_spawn starts it: a name without
+ * '/' from PATH (execvp), a relative path from work_dir (the workers' cwd). */
+static bool agent_worker_found(const char *worker, const char *work_dir)
+{
+	char path[4096];
+	const char *env = getenv("PATH"), *p;
+
+	if (strchr(worker, '/')) {
+		if (worker[0] == '/')
+			return agent_executable(worker);
+		snprintf(path, sizeof(path), "%s/%s", work_dir, worker);
+		return agent_executable(path);
+	}
+	for (p = env && env[0] ? env : "/usr/local/bin:/usr/bin:/bin"; ; p++) {
+		const char *end = strchr(p, ':');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		snprintf(path, sizeof(path), "%.*s/%s", (int)n, n ? p : ".", worker);
+		if (agent_executable(path))
+			return true;
+		if (!end)
+			return false;
+		p = end;
+	}
 }
 
 /* Whether a config file was read (a missing setting's hint names it). */
@@ -302,9 +336,10 @@ int main(int argc, char **argv)
 	}
 	/* a node whose every task would fail to start must not register:
 	 * hared would send it jobs until their retries run out */
-	if (access(cfg.worker, X_OK) < 0) {
-		fprintf(stderr, "hare-agent: worker %s: %s (set worker in [agent] or --worker)\n",
-			cfg.worker, strerror(errno));
+	if (!agent_worker_found(cfg.worker, cfg.work_dir)) {
+		fprintf(stderr, "hare-agent: worker %s is not an executable file (a name without '/' "
+			"is looked up in PATH, a relative path in work_dir %s); set worker in [agent] "
+			"or --worker\n", cfg.worker, cfg.work_dir);
 		return EXIT_USAGE;
 	}
 	return agent_main_run(&m, &cfg);

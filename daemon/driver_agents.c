@@ -50,7 +50,8 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 		for (uint32_t g = 0; g < nd->ngpus; g++) {
 			int32_t t = nd->gpus[g].type;
 
-			if (t < 0)
+			/* unknown types and GPUs being measured are not planned on */
+			if (t < 0 || nd->gpus[g].measuring)
 				continue;
 			up[t]++;
 			usable += j->perf.compute_s[t] > 0;

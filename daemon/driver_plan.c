@@ -125,8 +125,10 @@ void driver_start(struct driver *d)
  * may give to another job. */
 static void drv_plan_note(struct driver *d, struct driver_snapshot *s, struct drv_job **cur)
 {
-	for (uint32_t i = 0; i < d->njobs; i++)
+	for (uint32_t i = 0; i < d->njobs; i++) {
 		d->jobs[i]->order = UINT32_MAX;
+		d->jobs[i]->est_start = d->jobs[i]->est_finish = 0;
+	}
 	for (uint32_t i = 0; i < s->snap.njobs; i++) {
 		const struct sched_assign *a = &s->plan.assigns[i];
 

@@ -167,8 +167,8 @@ static int cfg_set_policy(struct hared_config *c, const char *value, char *err, 
 	size_t n = 0;
 
 	for (size_t i = 0; names[i]; i++) {
-		if (strcmp(value, names[i]) == 0) {
-			snprintf(c->policy, sizeof(c->policy), "%s", value);
+		if (strcasecmp(value, names[i]) == 0) {
+			snprintf(c->policy, sizeof(c->policy), "%s", names[i]);
 			return 0;
 		}
 	}

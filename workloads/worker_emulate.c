@@ -197,7 +197,9 @@ static int worker_rounds(struct worker_emu *e)
 		if (worker_sleep_until(e))
 			return 1;
 		worker_add_round(e, round, f);
-		if (e->now_s - e->flushed_s >= batch_s || e->pend.count == UINT32_MAX)
+		/* orphaned: try every round, so a new reader is seen at once */
+		if (e->now_s - e->flushed_s >= batch_s || e->pend.count == UINT32_MAX ||
+		    e->orphan_since > 0)
 			worker_flush(e);
 		if (o->orphan_timeout_s > 0 && e->orphan_since > 0 &&
 		    e->now_s - e->orphan_since >= o->orphan_timeout_s) {
@@ -215,7 +217,9 @@ static int worker_rounds(struct worker_emu *e)
 static int worker_finish(struct worker_emu *e, enum report_kind kind)
 {
 	struct report_line end = { .kind = kind, .rounds = e->done };
-	double give_up = worker_since(&e->t0) + (kind == REPORT_DONE ? e->o->report_wait_s : 0);
+	/* orphaned, its stop is its own: keep trying, an agent may adopt it */
+	double give_up = worker_since(&e->t0) +
+			 (kind == REPORT_DONE || e->orphan_since > 0 ? e->o->report_wait_s : 0);
 	int rc;
 
 	for (;;) {

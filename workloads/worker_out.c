@@ -86,14 +86,18 @@ int worker_out_round(struct worker_out *w, uint64_t round, double compute_s, dou
 	w->compute_s += compute_s;
 	w->sync_s += sync_s;
 	w->loss = loss;
-	if (now_s - w->flushed_s >= w->batch_s || w->count == UINT32_MAX)
+	/* orphaned: try every round, so a new reader is seen at once */
+	if (now_s - w->flushed_s >= w->batch_s || w->count == UINT32_MAX || w->orphan_since > 0)
 		return worker_out_flush(w, now_s);
 	return 0;
 }
 
 int worker_out_finish(struct worker_out *w, bool done, volatile sig_atomic_t *stop)
 {
-	double give_up = worker_now_s() + (done ? w->wait_s : 0);
+	/* orphaned, the stop is its own: an agent that adopts it in time must
+	 * read that it stopped, not a worker gone without a word */
+	bool orphan = w->orphan_since > 0;
+	double give_up = worker_now_s() + (done || orphan ? w->wait_s : 0);
 	int rc;
 
 	for (;;) {
@@ -103,7 +107,7 @@ int worker_out_finish(struct worker_out *w, bool done, volatile sig_atomic_t *st
 		end.rounds = w->reported + w->count;
 		if (rc == 0)
 			rc = worker_out_emit(w, &end);
-		if (rc != -EPIPE || worker_now_s() >= give_up || (stop && *stop))
+		if (rc != -EPIPE || worker_now_s() >= give_up || (stop && *stop && !orphan))
 			return rc;
 		usleep(500000);
 	}

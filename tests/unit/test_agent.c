@@ -505,7 +505,7 @@ static void test_worker_sigterm(void **state)
 
 /* A worker whose reports nobody reads any more (its agent is gone, and no
  * new one adopted it) stops after --orphan-timeout-s; one whose reader
- * comes back in time goes on. */
+ * comes back in time goes on, though it batches rounds for longer. */
 static void test_worker_orphan(void **state)
 {
 	char line[REPORT_LINE_MAX + 2];
@@ -524,7 +524,8 @@ static void test_worker_orphan(void **state)
 		close(fds[1]);
 		execl(WORKER_BIN, WORKER_BIN, "--emulate", "--job", "1", "--lease", "1", "--rank", "0",
 		      "--world-size", "1", "--round-count", "1000000", "--round-s", "0.02",
-		      "--report-ms", "0", "--orphan-timeout-s", "0.5", (char *)NULL);
+		      "--report-ms", "0", "--orphan-timeout-s", "0.5", "--report-wait-s", "0.2",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -542,6 +543,45 @@ static void test_worker_orphan(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(now_s() - t0 >= 0.4);
 	print_message("orphaned worker stopped %.2f s after its reader went\n", now_s() - t0);
+
+	/* a new reader (an agent that adopts it) within the timeout, even with
+	 * rounds batched for longer than it: it goes on, and reports to it */
+	{
+		char fifo[256], dir[] = "/tmp/hare-orphan-XXXXXX";
+		int rfd, wfd;
+
+		assert_non_null(mkdtemp(dir));
+		snprintf(fifo, sizeof(fifo), "%s/report.fifo", dir);
+		assert_int_equal(mkfifo(fifo, 0600), 0);
+		rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+		wfd = open(fifo, O_WRONLY | O_NONBLOCK);
+		assert_true(rfd >= 0 && wfd >= 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dup2(wfd, 1);
+			close(rfd);
+			close(wfd);
+			execl(WORKER_BIN, WORKER_BIN, "--emulate", "--job", "1", "--lease", "1",
+			      "--rank", "0", "--world-size", "1", "--round-count", "1000000",
+			      "--round-s", "0.02", "--report-ms", "2000", "--orphan-timeout-s", "1",
+			      (char *)NULL);
+			_exit(127);
+		}
+		close(wfd);
+		close(rfd);			/* the agent goes: the flush at 2 s fails */
+		usleep(2400000);
+		rfd = open(fifo, O_RDONLY | O_NONBLOCK);	/* a new one adopts it */
+		assert_true(rfd >= 0);
+		usleep(1100000);		/* past the timeout, before the next batch */
+		assert_int_equal(waitpid(pid, &st, WNOHANG), 0);
+		assert_true(read(rfd, line, sizeof(line)) > 0);	/* its reports come */
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		close(rfd);
+		unlink(fifo);
+		rmdir(dir);
+	}
 }
 
 /* The scene of test_worker_parent_pid, in a child of the test (a subreaper
@@ -1221,8 +1261,14 @@ static void test_failures(void **state)
 	s.gpu = 0;
 	s.command = NULL;	/* an emulated worker without round_s */
 	fake_task_start(f, &s);
+	s.lease = 6;		/* stopped on its own, cleanly (an orphan's stop) */
+	s.command = "printf 'round 0 2 1 1 1\nstopped 2\n' >&$HARE_REPORT_FD";
+	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_exit(f, 5, 1, 0) && fake_exit(f, 5, 2, 0) && fake_exit(f, 5, 3, 0) &&
-		  fake_exit(f, 5, 4, 0) && fake_exit(f, 5, 5, 0), 10);
+		  fake_exit(f, 5, 4, 0) && fake_exit(f, 5, 5, 0) && fake_exit(f, 5, 6, 0), 10);
+	e = fake_exit(f, 5, 6, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_int_equal(e->rounds_done, 2);
 	e = fake_exit(f, 5, 1, 0);
 	assert_true(e->status == HARE__TASK_STATUS__TASK_FAILED && e->exit_code == 3);
 	assert_string_equal(e->message, "exited with code 3");

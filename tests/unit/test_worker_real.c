@@ -247,7 +247,8 @@ static void test_orphan_stop(void **state)
 		execl(WORKER, WORKER, "--model", "lm", "--engine", "cpu", "--proxy",
 		      "batch=4,vocab=16,seq=5,hidden=8,classes=16", "--seed", "11", "--report-ms", "0",
 		      "--job", "5", "--lease", "3", "--world-size", "1", "--rank", "0", "--round-count",
-		      "100000000", "--checkpoint-dir", dir, "--orphan-timeout-s", "0.3", (char *)NULL);
+		      "100000000", "--checkpoint-dir", dir, "--orphan-timeout-s", "0.3", "--report-wait-s", "0.2",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
