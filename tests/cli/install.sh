@@ -32,6 +32,13 @@ grep -v "^-- Installing: $p/\|^-- Up-to-date: $p/\|^-- Install configuration" "$
 	grep -q "Installing" && fail "installed outside the prefix: $(grep Installing "$tmp/install.log" | grep -v "$p/")"
 [ $failures -eq 0 ] && echo "ok: $(find "$p" -type f | wc -l) files installed under the prefix"
 
+# the units start the programs where the configured prefix puts them
+cfg_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
+grep -q "^ExecStart=$cfg_prefix/bin/hared " "$p/lib/systemd/system/hared.service" &&
+	grep -q "^ExecStart=$cfg_prefix/bin/hare-agent " "$p/lib/systemd/system/hare-agent.service" &&
+	echo "ok: the installed units start $cfg_prefix/bin/hared and hare-agent" ||
+	fail "units: $(grep -h ExecStart "$p"/lib/systemd/system/*.service)"
+
 # every program says its version
 ver=$(sed -n 's/^project(hare VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 for b in hared hare-agent harectl hare-worker hare-sim; do
