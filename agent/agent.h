@@ -101,6 +101,8 @@ int agent_gpus_parse(const char *spec, struct agent_gpu *gpus, uint32_t max, uin
  * itself, blanks turned into '-').
  */
 int agent_gpu_type_from_name(const char *name, char *type, size_t len);
+/* The type names agent_gpu_type_from_name knows, blank-separated. */
+void agent_gpu_types_known(char *buf, size_t len);
 
 /*
  * Discover this node's GPUs with NVML, loaded at run time with dlopen (the

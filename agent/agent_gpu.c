@@ -102,6 +102,18 @@ static const char *const agent_known_types[] = {
 	"L4", "L40", "L40S", "H100", "H200",
 };
 
+void agent_gpu_types_known(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(agent_known_types) / sizeof(agent_known_types[0]) && n < len; i++) {
+		int w = snprintf(buf + n, len - n, "%s%s", i ? " " : "", agent_known_types[i]);
+
+		n += w > 0 ? (size_t)w : 0;
+	}
+}
+
 int agent_gpu_type_from_name(const char *name, char *type, size_t len)
 {
 	const char *p = name;

@@ -342,5 +342,21 @@ int main(int argc, char **argv)
 			"or --worker\n", cfg.worker, cfg.work_dir);
 		return EXIT_USAGE;
 	}
+	/* a typo in an emulated type is a type nobody profiled: say so */
+	for (uint32_t i = 0; i < cfg.ngpus; i++) {
+		char known[AGENT_NAME_MAX], all[256];
+		bool seen = false;
+
+		for (uint32_t k = 0; k < i; k++)
+			seen |= strcmp(cfg.gpus[k].type, cfg.gpus[i].type) == 0;
+		if (seen || !cfg.gpus[i].emulated)
+			continue;
+		if (agent_gpu_type_from_name(cfg.gpus[i].type, known, sizeof(known)) &&
+		    strcmp(known, cfg.gpus[i].type) == 0)
+			continue;
+		agent_gpu_types_known(all, sizeof(all));
+		log_warn("agent emulated GPU type '%s' is none of %s: unless hared's profile has it, "
+			 "its GPUs stay unused or are measured (profile_unknown)", cfg.gpus[i].type, all);
+	}
 	return agent_main_run(&m, &cfg);
 }

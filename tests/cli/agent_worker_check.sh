@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # hare-agent refuses to start (exit 2) when its worker could not be started
 # as tasks start it: a missing file, a directory; a name without '/' is
-# looked up in PATH, as the spawn does.
+# looked up in PATH, as the spawn does. An emulated GPU type nobody knows
+# (a typo) is warned about.
 # Usage: agent_worker_check.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$(cd "${1:?build dir}" && pwd)
@@ -28,6 +29,12 @@ rc=$?
 case "$rc:$out" in
 2:*"no-such-key"*) echo "ok: a worker named without '/' is found in PATH" ;;
 *) fail "worker from PATH: rc=$rc '$out'" ;;
+esac
+# an emulated type no profile knows (a typo) is warned about
+out=$(PATH="$build/workloads:$PATH" "$agent" "${args[@]}" --gpus V10O:1 --worker hare-worker 2>&1)
+case "$out" in
+*"emulated GPU type 'V10O' is none of K80 "*) echo "ok: an unknown emulated GPU type is warned about" ;;
+*) fail "no warning for V10O: '$out'" ;;
 esac
 [ $failures -eq 0 ] || exit 1
 echo "all agent worker checks passed"
