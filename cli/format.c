@@ -622,6 +622,8 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 	cli_show_time(f, "est_start:", j->has_est_start && j->state == HARE__JOB_STATE__QUEUED,
 		      j->est_start, true, now);
 	cli_show_time(f, "est_finish:", j->has_est_finish && cli_job_active(j), j->est_finish, true, now);
+	if (j->waiting && j->waiting[0])
+		fprintf(f, "%-13s%s\n", "waiting:", j->waiting);
 	fprintf(f, "%-13s%u\n", "restarts:", j->has_restarts ? j->restarts : 0);
 	if (j->last_error && j->last_error[0]) {
 		/* why a lease failed: node, rank and what the agent saw */
@@ -704,6 +706,10 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 	}
 	fputc(']', f);
 	cli_json_opt_d(f, "loss", j->has_loss, j->loss);
+	if (j->waiting && j->waiting[0]) {
+		cli_json_key(f, "waiting");
+		cli_json_string(f, j->waiting);
+	}
 	if (j->last_error && j->last_error[0]) {
 		cli_json_key(f, "last_error");
 		cli_json_string(f, j->last_error);

@@ -486,7 +486,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	Hare__ShowReply r = HARE__SHOW_REPLY__INIT;
 	struct store_job rec;
 	struct info_set s;
-	char last_error[512];
+	char last_error[512], waiting[400];
 
 	if (!j) {
 		if (store_job_get(d->store, m->job_id, &rec) < 0) {
@@ -501,6 +501,9 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	}
 	info_add(d, &s, j ? &j->rec : &rec, j);
 	r.job = s.ptrs[0];
+	if (j && j->rec.state == STORE_QUEUED &&
+	    !driver_job_fit(d->drv, m->job_id, waiting, sizeof(waiting)))
+		r.job->waiting = waiting;
 	if (store_job_last_failure(d->store, m->job_id, last_error, sizeof(last_error),
 				   &r.job->last_error_time) == 0) {
 		r.job->last_error = last_error;

@@ -659,6 +659,7 @@ static void test_show(void **state)
 		Hare__JobInfo failed = j9;
 
 		failed.state = HARE__JOB_STATE__FAILED;
+		failed.waiting = "no GPU it can use is up now";
 		failed.last_error = "rank 0 on node n1 GPU 2 failed (exit code 3: \"x\")";
 		failed.has_last_error_time = true;
 		failed.last_error_time = NOW - 60;
@@ -666,6 +667,7 @@ static void test_show(void **state)
 		f = open_memstream(&buf, &len);
 		cli_job_print(f, &failed, NOW);
 		fclose(f);
+		assert_non_null(strstr(buf, "\nwaiting:     no GPU it can use is up now\n"));
 		assert_non_null(strstr(buf, "restarts:    2\n"
 					"last_error:  rank 0 on node n1 GPU 2 failed (exit code 3: \"x\")\n"
 					"error_time:  2023-11-14T22:12:20+0000 (1m ago)\n"));

@@ -632,6 +632,19 @@ static void test_cancel_not_saved(void **state)
 	conn_fake_free(c);
 }
 
+static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ShowRequest r = HARE__SHOW_REQUEST__INIT;
+
+	r.job_id = id;
+	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	m.show = &r;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SHOW_REPLY);
+	return last(f)->show_reply->job;
+}
+
 /* Submit a job (min_gpus given, types "" = any); the reply's warning. */
 static const char *submit_warning(struct fx *f, struct conn *c, uint32_t gpus, uint32_t min,
 				  const char *type)
@@ -681,6 +694,16 @@ static void test_submit_warning(void **state)
 	assert_non_null(w);
 	assert_string_equal(w, "no GPU it can use is up now (its types: K80; up: 4xV100); it waits "
 			    "until one is");
+	/* show says the same of it while it waits; a job that can run has none */
+	{
+		uint64_t id = last(f)->submit_reply->job_id;
+
+		assert_non_null(show(f, c, id)->waiting);
+		assert_string_equal(show(f, c, id)->waiting, "no GPU it can use is up now (its types: "
+				    "K80; up: 4xV100); it waits until one is");
+		assert_non_null(strstr(show(f, c, id - 1)->waiting, "it needs at least 8 GPUs"));
+		assert_null(show(f, c, id - 2)->waiting);	/* 4 GPUs of 4 up */
+	}
 	conn_fake_free(a);
 	conn_fake_free(c);
 }
@@ -704,18 +727,6 @@ static void task_ended(struct conn *a, uint64_t job, uint64_t lease, uint32_t ra
 	frame(a, &m);
 }
 
-static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
-{
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__ShowRequest r = HARE__SHOW_REQUEST__INIT;
-
-	r.job_id = id;
-	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
-	m.show = &r;
-	frame(c, &m);
-	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SHOW_REPLY);
-	return last(f)->show_reply->job;
-}
 
 /* The newest TaskStart the fixture's sink heard for job: its lease. */
 static uint64_t started_lease(const struct fx *f, uint64_t job)
