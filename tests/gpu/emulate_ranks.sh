@@ -31,14 +31,7 @@ export HARE_EMU_NCCL_TIMEOUT_S=30
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-# The small sizes of hare-gpu-check's "tiny" mode (as tests/gpu/run.sh).
-tiny_proxy() {
-	case $1 in
-	lm) echo "batch=4,vocab=60,seq=7,hidden=24,layers=2,classes=60" ;;
-	recommendation) echo "batch=16,rows=40,fields=6,dim=16,mlp=32-16,classes=40" ;;
-	resnet18) echo "batch=4,image=16,width=8,blocks=1-1,classes=5" ;;
-	esac
-}
+. "$src/tests/gpu/env.bash"	# tiny_proxy
 # "ROUND LOSS" of each round line
 losses() { awk '$1 == "round" { print $2, $6 }' "$@"; }
 

@@ -7,7 +7,8 @@
 #    without the Debian packages (libuv, GLPK, protobuf-c, ...);
 #  - CUDA's libraries where the loader does not already know them: a toolkit
 #    outside the loader's path, or Python wheels (nvidia-cublas, nvidia-nccl).
-# It also lists the GPUs (nvidia-smi -L) on stderr.
+# It also lists the GPUs (nvidia-smi -L) on stderr. tiny_proxy MODEL: the
+# --proxy sizes of hare-gpu-check's "tiny" mode.
 
 # The CUDA libraries the build's engine and check program need, by the
 # names they were linked with (readelf), so a build made with another CUDA
@@ -48,4 +49,13 @@ gpu_env() {
 	export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 	if command -v nvidia-smi >/dev/null; then nvidia-smi -L >&2; fi
 	return 0
+}
+
+# The small sizes of hare-gpu-check's "tiny" mode (tests/gpu/gpu_check.c).
+tiny_proxy() {
+	case $1 in
+	lm) echo "batch=4,vocab=60,seq=7,hidden=24,layers=2,classes=60" ;;
+	recommendation) echo "batch=16,rows=40,fields=6,dim=16,mlp=32-16,classes=40" ;;
+	resnet18) echo "batch=4,image=16,width=8,blocks=1-1,classes=5" ;;
+	esac
 }

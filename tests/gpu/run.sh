@@ -30,14 +30,6 @@ harectl="$build/cli/harectl"
 rounds=${HARE_GPU_ROUNDS:-200}
 tiny=${HARE_GPU_TINY:-}
 
-# The small sizes of hare-gpu-check's "tiny" mode (tests/gpu/gpu_check.c).
-tiny_proxy() {
-	case $1 in
-	lm) echo "batch=4,vocab=60,seq=7,hidden=24,layers=2,classes=60" ;;
-	recommendation) echo "batch=16,rows=40,fields=6,dim=16,mlp=32-16,classes=40" ;;
-	resnet18) echo "batch=4,image=16,width=8,blocks=1-1,classes=5" ;;
-	esac
-}
 # --proxy flags for model $1 in tiny mode, nothing otherwise
 proxy_args() { [ -n "$tiny" ] && echo "--proxy $(tiny_proxy "$1")"; }
 

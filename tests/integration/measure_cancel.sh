@@ -24,19 +24,11 @@ write_conf "$port" "${conf[@]}"	# a restarted hared comes back on the same port
 printf '[agent]\nprofile_unknown = yes\nprofile_iters = 100000\n' >"$tmp/slow.conf"
 printf '[agent]\nprofile_unknown = yes\nprofile_iters = 20\n' >"$tmp/fast.conf"
 
-logged() { grep -q "$1" "$tmp/hared.log"; }
 # profile_pid N: the pid of agent N's latest hare-worker --profile
 profile_pid() { sed -n 's/.*profile start type=H100 .* pid=\([0-9]*\).*/\1/p' "$tmp/agent$1.log" | tail -1; }
 # gone PID: no such process, or a zombie nobody reaped yet
 gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 running() { [ -n "$1" ] && ! gone "$1"; }
-node_gpus() {
-	"$harectl" nodes -o json 2>/dev/null | "$py" -c '
-import json, sys
-for n in json.load(sys.stdin)["nodes"]:
-    if n["name"] == sys.argv[1] and n["up"]:
-        print(" ".join("%s:%d:%d" % (g["type"], g["unprofiled"], g["measuring"]) for g in n["gpus"]))' "$1"
-}
 # the last profile worker seen, in case the test fails with it running
 it_extra_kill() { local p; for p in $(profile_pid 1) $(profile_pid 2); do kill -9 "$p" 2>/dev/null; done; }
 

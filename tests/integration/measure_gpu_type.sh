@@ -27,15 +27,6 @@ measured="$tmp/state/measured-throughput.csv"
 printf '[agent]\nprofile_unknown = yes\nprofile_iters = 200\n' >"$tmp/measure-yes.conf"
 printf '[agent]\nprofile_unknown = no\n' >"$tmp/measure-no.conf"
 
-# node_gpus NODE: "TYPE:unprofiled:measuring ..." of its GPUs, from harectl.
-node_gpus() {
-	"$harectl" nodes -o json 2>/dev/null | "$py" -c '
-import json, sys
-for n in json.load(sys.stdin)["nodes"]:
-    if n["name"] == sys.argv[1] and n["up"]:
-        print(" ".join("%s:%d:%d" % (g["type"], g["unprofiled"], g["measuring"]) for g in n["gpus"]))' "$1"
-}
-logged() { grep -q "$1" "$tmp/hared.log"; }
 finished() {
 	queue_json | "$py" -c '
 import json, sys

@@ -503,6 +503,20 @@ static void test_worker_sigterm(void **state)
 	assert_true(rounds >= 1 && rounds < 20);
 }
 
+/* Whether child pid ends within secs (its wait status in *st); one that
+ * does not is SIGKILLed and reaped. */
+static bool child_ends(pid_t pid, double secs, int *st)
+{
+	for (int i = 0; i < (int)(secs * 100); i++) {
+		if (waitpid(pid, st, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, st, 0);
+	return false;
+}
+
 /* A worker whose reports nobody reads any more (its agent is gone, and no
  * new one adopted it) stops after --orphan-timeout-s; one whose reader
  * comes back in time goes on, though it batches rounds for longer. */
@@ -533,13 +547,8 @@ static void test_worker_orphan(void **state)
 	assert_non_null(fgets(line, sizeof(line), f));	/* it runs and reports */
 	fclose(f);					/* its agent is gone */
 	t0 = now_s();
-	for (int i = 0; i < 500 && waitpid(pid, &st, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (kill(pid, 0) == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
+	if (!child_ends(pid, 5.0, &st))
 		fail_msg("an orphaned worker still ran 5 s after its reader went");
-	}
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(now_s() - t0 >= 0.4);
 	print_message("orphaned worker stopped %.2f s after its reader went\n", now_s() - t0);
@@ -547,10 +556,10 @@ static void test_worker_orphan(void **state)
 	/* a new reader (an agent that adopts it) within the timeout, even with
 	 * rounds batched for longer than it: it goes on, and reports to it */
 	{
-		char fifo[256], dir[] = "/tmp/hare-orphan-XXXXXX";
+		char fifo[600], dir[512];
 		int rfd, wfd;
 
-		assert_non_null(mkdtemp(dir));
+		temp_dir(dir, sizeof(dir), "orphan");
 		snprintf(fifo, sizeof(fifo), "%s/report.fifo", dir);
 		assert_int_equal(mkfifo(fifo, 0600), 0);
 		rfd = open(fifo, O_RDONLY | O_NONBLOCK);
@@ -626,16 +635,9 @@ static int parent_pid_scene(void)
 	if (waitpid(mid, &st, 0) != mid || !WIFSIGNALED(st) || read(ids[0], &w, sizeof(w)) != sizeof(w))
 		return 14;
 	/* the worker is gone within 5 s, by the kernel's SIGKILL */
-	for (int i = 0; i < 500; i++) {
-		pid_t r = waitpid(w, &st, WNOHANG);
-
-		if (r == w)
-			return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : 15;
-		usleep(10000);
-	}
-	kill(w, SIGKILL);
-	waitpid(w, &st, 0);
-	return 16;
+	if (!child_ends(w, 5.0, &st))
+		return 16;
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : 15;
 }
 
 /* --parent-pid: a worker ends with the process that started it, even when

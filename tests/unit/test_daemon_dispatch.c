@@ -182,22 +182,29 @@ static const Hare__QueueReply *queue(struct fx *f, struct conn *c)
 }
 
 /* Submit a resnet50 job and commit it; its id. */
-static uint64_t submit_rounds(struct fx *f, struct conn *c, uint32_t gpus, uint64_t rounds)
+/* Submit spec on c and commit it; the reply. */
+static const Hare__SubmitReply *submit_spec(struct fx *f, struct conn *c, Hare__JobSpec *j)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Submit s = HARE__SUBMIT__INIT;
-	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
 
-	j.model = "resnet50";
-	j.tasks = gpus;
-	j.rounds = rounds;
-	s.spec = &j;
+	s.spec = j;
 	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
 	m.submit = &s;
 	frame(c, &m);
 	clients_commit(&f->d);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
-	return last(f)->submit_reply->job_id;
+	return last(f)->submit_reply;
+}
+
+static uint64_t submit_rounds(struct fx *f, struct conn *c, uint32_t gpus, uint64_t rounds)
+{
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+
+	j.model = "resnet50";
+	j.tasks = gpus;
+	j.rounds = rounds;
+	return submit_spec(f, c, &j)->job_id;
 }
 
 static void submit(struct fx *f, struct conn *c, uint32_t gpus)
@@ -649,8 +656,6 @@ static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
 static const char *submit_warning(struct fx *f, struct conn *c, uint32_t gpus, uint32_t min,
 				  const char *type)
 {
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__Submit s = HARE__SUBMIT__INIT;
 	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
 	char *types[1] = { (char *)type };
 
@@ -661,13 +666,7 @@ static const char *submit_warning(struct fx *f, struct conn *c, uint32_t gpus, u
 	j.min_gpus = min;
 	j.gpu_types = types;
 	j.n_gpu_types = type[0] ? 1 : 0;
-	s.spec = &j;
-	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
-	m.submit = &s;
-	frame(c, &m);
-	clients_commit(&f->d);
-	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
-	return last(f)->submit_reply->warning;
+	return submit_spec(f, c, &j)->warning;
 }
 
 /* A job that cannot run on the nodes up now is accepted with a warning

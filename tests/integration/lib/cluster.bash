@@ -148,3 +148,15 @@ it_finish() {
 
 # queue_json: every job, as JSON.
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
+
+# logged PATTERN: hared's log has a line matching it.
+logged() { grep -q "$1" "$tmp/hared.log"; }
+
+# node_gpus NODE: "TYPE:unprofiled:measuring ..." of its GPUs, from harectl.
+node_gpus() {
+	"$harectl" nodes -o json 2>/dev/null | "$py" -c '
+import json, sys
+for n in json.load(sys.stdin)["nodes"]:
+    if n["name"] == sys.argv[1] and n["up"]:
+        print(" ".join("%s:%d:%d" % (g["type"], g["unprofiled"], g["measuring"]) for g in n["gpus"]))' "$1"
+}
