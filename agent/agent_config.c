@@ -165,6 +165,12 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return agent_set_engine(c, value, err, errlen);
 	if (strcmp(key, "work_dir") == 0)
 		return agent_set_str(c->work_dir, sizeof(c->work_dir), key, value, err, errlen);
+	if (strcmp(key, "task_logs") == 0) {
+		if (value[0] != '/' && strcmp(value, "none") != 0)
+			return agent_bad(err, errlen, "expected an absolute directory or "
+					 "none, got '%.200s'", value);
+		return agent_set_str(c->task_logs, sizeof(c->task_logs), key, value, err, errlen);
+	}
 	if (strcmp(key, "report_interval_ms") == 0)
 		return config_parse_u32(value, 0, 60000, &c->report_interval_ms, err, errlen);
 	if (strcmp(key, "heartbeat_ms") == 0)

@@ -62,6 +62,7 @@ struct agent_task {
 	bool adopted;		/* left by a previous agent: not our child */
 	bool exited;		/* exit status known */
 	bool stop_requested;
+	char stop_reason[128];	/* the TaskStop's reason ("": none given) */
 	bool killed;		/* SIGKILL sent after the grace period */
 	int64_t exit_status;
 	int term_signal;
@@ -80,7 +81,10 @@ struct agent_task {
 	bool has_exit_code;
 	int32_t exit_code;
 	uint64_t rounds_done;
-	char message[200];
+	char message[400];
+	/* where this lease's output starts in the rank's log file (-1: no
+	 * file, or not known for an adopted task) */
+	int64_t log_off;
 
 	/* rendezvous (agent_rdv.c) */
 	uint8_t rdv[RDV_DATA_MAX];	/* what the lease's id file holds (rdv_len 0: nothing yet) */
@@ -242,6 +246,22 @@ void agent_on_handle_closed(uv_handle_t *h);
 /* Free the agent once closing and nothing is left open. */
 void agent_maybe_done(struct agent *a);
 uint64_t agent_now_ms(const struct agent *a);
+
+/* agent_log.c: workers' output files */
+/* The task log directory; false when task_logs = none. */
+bool agent_log_dir(const struct agent *a, char *buf, size_t len);
+/* DIR/job-JOB.rank-RANK.log; false when none or too long. */
+bool agent_log_path(const struct agent *a, uint64_t job, uint32_t rank, char *buf, size_t len);
+/* Open (append) the output file of m's rank and write the lease's header;
+ * sets t->log_off. The fd for the worker's stdout and stderr, or -1 (none:
+ * they go to the agent's own stderr). */
+int agent_log_open(struct agent_task *t, const Hare__TaskStart *m, const char *gpu_type);
+/* Append a line saying how t's lease ended (when it has a file). */
+void agent_log_end(const struct agent_task *t);
+/* The last non-empty line t's worker wrote in its lease ("" if unknown). */
+void agent_log_last_line(const struct agent_task *t, char *out, size_t len);
+/* Answer a LogFetch with the end of the rank's file here. */
+void agent_log_on_fetch(struct agent *a, const Hare__LogFetch *m);
 
 /* agent_task.c: workers */
 void agent_task_start(struct agent *a, const Hare__TaskStart *m);

@@ -204,6 +204,7 @@ static int agent_send_register(struct agent *a)
 	Hare__Register reg = HARE__REGISTER__INIT;
 	Hare__GpuInfo gpus[AGENT_GPUS_MAX], *gp[AGENT_GPUS_MAX];
 	Hare__RunningTask **running = NULL;
+	char logdir[AGENT_PATH_MAX + 8];
 	size_t nrun = 0;
 	int rc;
 
@@ -230,6 +231,7 @@ static int agent_send_register(struct agent *a)
 	reg.stop_grace_ms = a->cfg.stop_grace_ms;
 	reg.has_measures = reg.measures = true;
 	reg.has_profile_cancel = reg.profile_cancel = true;
+	reg.has_logs = reg.logs = agent_log_dir(a, logdir, sizeof(logdir));
 	rc = agent_profile_measuring(a, &reg.measuring, &reg.n_measuring);
 	if (rc < 0) {
 		free(running);
@@ -319,6 +321,8 @@ static void agent_link_dispatch(struct agent *a, const Hare__FromDaemon *m)
 		agent_profile_on_request(a, m->profile_request);
 	else if (m->msg_case == HARE__FROM_DAEMON__MSG_PROFILE_CANCEL && s == LINK_READY)
 		agent_profile_on_cancel(a, m->profile_cancel);
+	else if (m->msg_case == HARE__FROM_DAEMON__MSG_LOG_FETCH && s == LINK_READY)
+		agent_log_on_fetch(a, m->log_fetch);
 	else {
 		log_error("agent daemon=%s sent message %d in state %s", a->cfg.daemon,
 			  (int)m->msg_case, agent_state_name(s));

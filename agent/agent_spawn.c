@@ -219,18 +219,19 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
 	agent_task_on_exit(t, status, sig);
 }
 
-/* stdin /dev/null, stdout and stderr to the agent's log, reports on fd 3;
- * its own session, so it survives the agent and is one group to signal. */
+/* stdin /dev/null, stdout and stderr to the rank's output file (logfd;
+ * -1: the agent's own stderr), reports on fd 3; its own session, so it
+ * survives the agent and is one group to signal. */
 static void agent_spawn_options(uv_process_options_t *o, uv_stdio_container_t *stdio,
 				const struct agent_strv *av, const struct agent_strv *env,
-				const char *cwd, int wfd)
+				const char *cwd, int wfd, int logfd)
 {
 	memset(o, 0, sizeof(*o));
 	memset(stdio, 0, (AGENT_REPORT_FD + 1) * sizeof(*stdio));
 	stdio[0].flags = UV_IGNORE;
 	for (int i = 1; i <= 2; i++) {
 		stdio[i].flags = UV_INHERIT_FD;
-		stdio[i].data.fd = STDERR_FILENO;
+		stdio[i].data.fd = logfd >= 0 ? logfd : STDERR_FILENO;
 	}
 	stdio[AGENT_REPORT_FD].flags = UV_INHERIT_FD;
 	stdio[AGENT_REPORT_FD].data.fd = wfd;
@@ -254,7 +255,7 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	uv_stdio_container_t stdio[AGENT_REPORT_FD + 1];
 	uv_process_options_t o;
 	char rdv[AGENT_FILE_MAX];
-	int rc;
+	int rc, logfd = -1;
 
 	/* where ranks > 0 find rank 0's rendezvous (agent_rdv.c) */
 	agent_rdv_path(a, m->job_id, m->lease_id, rdv, sizeof(rdv));
@@ -271,7 +272,8 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 		rc = -ENOMEM;
 		goto out;
 	}
-	agent_spawn_options(&o, stdio, &av, &env, a->cfg.work_dir, wfd);
+	logfd = agent_log_open(t, m, g->type);
+	agent_spawn_options(&o, stdio, &av, &env, a->cfg.work_dir, wfd, logfd);
 	if (a->spawn_hook) {
 		/* test seam: no process and no handle; the worker's pid stays 0 */
 		rc = a->spawn_hook(t, &o);
@@ -290,6 +292,8 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 		t->pid = t->proc.pid;
 	}
 out:
+	if (logfd >= 0)
+		close(logfd);
 	agent_strv_free(&av);
 	agent_strv_free(&env);
 	return rc;

@@ -40,15 +40,22 @@ static int agent_mkdir_p(const char *path, mode_t mode)
 
 int agent_state_dir_make(struct agent *a, char *err, size_t errlen)
 {
-	char tasks[AGENT_PATH_MAX + 8];
+	char tasks[AGENT_PATH_MAX + 8], logs[AGENT_PATH_MAX + 8];
 	int rc;
 
 	snprintf(tasks, sizeof(tasks), "%s/tasks", a->cfg.work_dir);
 	rc = agent_mkdir_p(a->cfg.work_dir, 0750);
 	if (rc == 0)
 		rc = agent_mkdir_p(tasks, 0700);
-	if (rc < 0)
+	if (rc < 0) {
 		snprintf(err, errlen, "work_dir %s: %s", a->cfg.work_dir, strerror(-rc));
+		return rc;
+	}
+	if (agent_log_dir(a, logs, sizeof(logs))) {
+		rc = agent_mkdir_p(logs, 0750);
+		if (rc < 0)
+			snprintf(err, errlen, "task_logs %s: %s", logs, strerror(-rc));
+	}
 	return rc;
 }
 
@@ -69,6 +76,8 @@ int agent_state_write(const struct agent_task *t)
 	fprintf(f, "round_first=%" PRIu64 "\nround_count=%" PRIu64 "\n", t->round_first,
 		t->round_count);
 	fprintf(f, "world_size=%u\ntasks=%u\n", t->world_size, t->tasks);
+	if (t->log_off >= 0)
+		fprintf(f, "log_offset=%" PRId64 "\n", t->log_off);
 	if (t->phase == TASK_ENDED) {
 		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
 		if (t->has_exit_code)
@@ -102,7 +111,8 @@ struct agent_saved {
 	uint32_t rank, gpu, world_size, tasks;
 	int pid, status, exit_code;
 	bool has_status, has_exit_code;
-	char message[200];
+	int64_t log_off;
+	char message[400];
 	int fields;		/* of job, lease, rank, pid seen */
 };
 
@@ -133,6 +143,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		sscanf(v, "%" SCNu64, &s->first);
 	else if (KEY("round_count"))
 		sscanf(v, "%" SCNu64, &s->count);
+	else if (KEY("log_offset"))
+		sscanf(v, "%" SCNd64, &s->log_off);
 	else if (KEY("rounds_done"))
 		sscanf(v, "%" SCNu64, &s->rounds_done);
 	else if (KEY("status"))
@@ -146,10 +158,11 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 
 static int agent_saved_read(const char *path, struct agent_saved *s)
 {
-	char line[512];
+	char line[1024];
 	FILE *f = fopen(path, "r");
 
 	memset(s, 0, sizeof(*s));
+	s->log_off = -1;
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f))
@@ -184,6 +197,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	t->tasks = s->tasks;
 	t->round_first = s->first;
 	t->round_count = s->count;
+	t->log_off = s->log_off;
 	t->next_first = s->first;
 	t->last_sent_ms = agent_now_ms(a);
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);

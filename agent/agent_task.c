@@ -29,6 +29,7 @@ struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t leas
 	t->lease_id = lease;
 	t->rank = rank;
 	t->phase = TASK_RUNNING;
+	t->log_off = -1;
 	report_reader_init(&t->reader);
 	snprintf(t->base, sizeof(t->base), "%s/tasks/%llu.%llu.%u", a->cfg.work_dir,
 		 (unsigned long long)job, (unsigned long long)lease, rank);
@@ -325,6 +326,7 @@ void agent_task_stop(struct agent *a, uint64_t job_id, uint64_t lease_id, const 
 		if (t->stop_requested)
 			continue;
 		t->stop_requested = true;
+		snprintf(t->stop_reason, sizeof(t->stop_reason), "%s", reason ? reason : "");
 		log_info("task stop job=%llu lease=%llu rank=%u pid=%d reason=%s",
 			 (unsigned long long)job_id, (unsigned long long)lease_id, t->rank, t->pid,
 			 reason ? reason : "-");
@@ -385,6 +387,15 @@ static void agent_task_outcome(struct agent_task *t)
 	t->status = t->stop_requested || (clean && t->saw_end && t->end.kind == REPORT_STOPPED)
 		? HARE__TASK_STATUS__TASK_STOPPED : HARE__TASK_STATUS__TASK_FAILED;
 	agent_task_explain(t);
+	if (t->status == HARE__TASK_STATUS__TASK_FAILED) {
+		/* what the worker said last is usually why (a traceback's end) */
+		char last[200];
+		size_t n = strlen(t->message);
+
+		agent_log_last_line(t, last, sizeof(last));
+		if (last[0])
+			snprintf(t->message + n, sizeof(t->message) - n, "; last output: %s", last);
+	}
 }
 
 void agent_task_end(struct agent_task *t)
@@ -400,6 +411,7 @@ void agent_task_end(struct agent_task *t)
 			 (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank,
 			 t->status == HARE__TASK_STATUS__TASK_STOPPED ? "stopped" : "failed",
 			 (unsigned long long)t->rounds_done, t->message);
+	agent_log_end(t);
 	agent_state_write(t);	/* so a restarted agent still sends the exit */
 	agent_tasks_send_exits(a);
 }

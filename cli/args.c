@@ -22,6 +22,9 @@ enum cli_opt_id {
 	OPT_OUTPUT,
 	OPT_FILE,
 	OPT_REASON,
+	OPT_RANK,
+	OPT_BYTES,
+	OPT_LINES,
 	OPT_JOB,
 };
 
@@ -47,6 +50,9 @@ static const struct cli_opt cli_opts[] = {
 	{ "output", 'o', true, OPT_OUTPUT, CMDS_OUTPUT },
 	{ "file", 'f', true, OPT_FILE, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "reason", 0, true, OPT_REASON, CMD_BIT(CLI_CMD_DRAIN) },
+	{ "rank", 'r', true, OPT_RANK, CMD_BIT(CLI_CMD_LOGS) },
+	{ "bytes", 'c', true, OPT_BYTES, CMD_BIT(CLI_CMD_LOGS) },
+	{ "lines", 'n', true, OPT_LINES, CMD_BIT(CLI_CMD_LOGS) },
 	{ "name", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "model", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
@@ -171,7 +177,7 @@ static int cli_parse_id(struct cli_parse *p, const char *arg)
 
 static int cli_parse_positional(struct cli_parse *p, const char *arg)
 {
-	if (p->a->cmd == CLI_CMD_SHOW || p->a->cmd == CLI_CMD_CANCEL)
+	if (p->a->cmd == CLI_CMD_SHOW || p->a->cmd == CLI_CMD_CANCEL || p->a->cmd == CLI_CMD_LOGS)
 		return cli_parse_id(p, arg);
 	if ((p->a->cmd == CLI_CMD_DRAIN || p->a->cmd == CLI_CMD_UNDRAIN) && !p->a->node) {
 		p->a->node = arg;
@@ -211,6 +217,19 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 		if (strlen(value) > CLI_REASON_MAX)
 			return cli_usage_fail(p, "%s is longer than %d characters", label, CLI_REASON_MAX);
 		a->reason = value;
+		return 0;
+	case OPT_RANK:
+		if (config_parse_u32(value, 0, 4095, &a->rank, reason, sizeof(reason)) < 0)
+			return cli_usage_fail(p, "%s %s", label, reason);
+		a->has_rank = true;
+		return 0;
+	case OPT_BYTES:
+		if (config_parse_u32(value, 1, CLI_LOG_BYTES_MAX, &a->max_bytes, reason, sizeof(reason)) < 0)
+			return cli_usage_fail(p, "%s %s", label, reason);
+		return 0;
+	case OPT_LINES:
+		if (config_parse_u32(value, 1, 1000000, &a->lines, reason, sizeof(reason)) < 0)
+			return cli_usage_fail(p, "%s %s", label, reason);
 		return 0;
 	case OPT_TIMEOUT:
 		if (config_parse_double(value, 0.1, 3600, &secs, reason, sizeof(reason)) < 0)
@@ -373,6 +392,7 @@ static int cli_parse_finish(struct cli_parse *p)
 			return cli_usage_fail(p, "%s (see %s)", reason, cli_hint(p));
 		return cli_usage_fail(p, "%s", reason);
 	case CLI_CMD_SHOW:
+	case CLI_CMD_LOGS:
 		if (a->nids > 1)
 			return cli_usage_fail(p, "one job id at a time, got %u", a->nids);
 		/* fall through */

@@ -16,6 +16,7 @@
 #define CLI_EXIT_USAGE 2	/* bad command line or job spec, found before sending */
 #define CLI_IDS_MAX 1024
 #define CLI_REASON_MAX 127	/* bytes of a drain's --reason */
+#define CLI_LOG_BYTES_MAX 1048576	/* logs --bytes */
 
 enum cli_command {
 	CLI_CMD_NONE,
@@ -26,6 +27,7 @@ enum cli_command {
 	CLI_CMD_NODES,
 	CLI_CMD_DRAIN,
 	CLI_CMD_UNDRAIN,
+	CLI_CMD_LOGS,
 	CLI_CMD_COUNT
 };
 
@@ -43,10 +45,14 @@ struct cli_args {
 	const char *file;		/* submit --file ("-": standard input) */
 	bool job_flags;			/* some job key was given as a flag */
 	struct cli_job job;		/* submit from flags, checked */
-	uint32_t nids;			/* show, cancel */
+	uint32_t nids;			/* show, cancel, logs */
 	uint64_t ids[CLI_IDS_MAX];
 	const char *node;		/* drain, undrain */
 	const char *reason;		/* drain --reason */
+	bool has_rank;			/* logs --rank */
+	uint32_t rank;
+	uint32_t max_bytes;		/* logs --bytes; 0: hared's default */
+	uint32_t lines;			/* logs --lines; 0: all it got */
 };
 
 /*

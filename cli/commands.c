@@ -267,6 +267,27 @@ static int cli_cmd_cancel(struct cli_run *r)
 	return status;
 }
 
+static int cli_cmd_logs(struct cli_run *r)
+{
+	Hare__LogsRequest logs = HARE__LOGS_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	int status;
+
+	logs.job_id = r->a->ids[0];
+	logs.has_rank = r->a->has_rank;
+	logs.rank = r->a->rank;
+	logs.has_max_bytes = r->a->max_bytes > 0;
+	logs.max_bytes = r->a->max_bytes;
+	req.msg_case = HARE__TO_DAEMON__MSG_LOGS;
+	req.logs = &logs;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_LOGS_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return status;
+}
+
 static int cli_cmd_nodes(struct cli_run *r)
 {
 	Hare__NodesRequest nodes = HARE__NODES_REQUEST__INIT;
@@ -312,6 +333,7 @@ int cli_reply_case(enum cli_command cmd)
 	case CLI_CMD_NODES: return HARE__FROM_DAEMON__MSG_NODES_REPLY;
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
+	case CLI_CMD_LOGS: return HARE__FROM_DAEMON__MSG_LOGS_REPLY;
 	default: return HARE__FROM_DAEMON__MSG__NOT_SET;
 	}
 }
@@ -397,6 +419,8 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 			return cli_table_status(cli_nodes_print(out, m->nodes_reply), err);
 		cli_nodes_print_json(out, m->nodes_reply);
 		return CLI_EXIT_OK;
+	case CLI_CMD_LOGS:
+		return cli_logs_print(a, m->logs_reply, out, err);
 	default:
 		cli_drain_print(m->drain_reply, out);
 		return CLI_EXIT_OK;
@@ -421,6 +445,7 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_SHOW: return cli_run_simple(r, cli_cmd_show);
 	case CLI_CMD_CANCEL: return cli_run_simple(r, cli_cmd_cancel);
 	case CLI_CMD_NODES: return cli_run_simple(r, cli_cmd_nodes);
+	case CLI_CMD_LOGS: return cli_run_simple(r, cli_cmd_logs);
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
 	default: return CLI_EXIT_USAGE;

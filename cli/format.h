@@ -74,4 +74,9 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n);
 /* {"nodes": [{"name", "up", "last_seen", "gpus": [...]}]}. */
 void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n);
 
+struct cli_args;
+/* harectl logs: the reply's output to out (the last a->lines lines when
+ * set), notes on err. CLI_EXIT_FAIL when no node had any. */
+int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out, FILE *err);
+
 #endif

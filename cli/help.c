@@ -18,6 +18,7 @@ static const char help_overview[] =
 	"  nodes     list nodes, their GPUs and which are busy\n"
 	"  drain     take a node out of planning (root); its jobs move elsewhere\n"
 	"  undrain   give a drained node back (root)\n"
+	"  logs      the end of a job's output (its workers' stdout and stderr)\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --socket PATH      hared's unix socket (default: $HARE_SOCKET, else\n"
@@ -36,6 +37,7 @@ static const char help_overview[] =
 	"  harectl queue\n"
 	"  harectl show 42\n"
 	"  harectl cancel 42 43\n"
+	"  harectl logs 42\n"
 	"  harectl --host head.example.org:7100 --token-file ~/.hare-token queue\n"
 	"\n"
 	"Exit status: 0 done, 1 hared unreachable or it refused the request (its\n"
@@ -207,6 +209,31 @@ static const char help_undrain[] =
 	"Example:\n"
 	"  sudo harectl undrain gpu07\n";
 
+static const char help_logs[] =
+	"Usage: harectl logs JOBID [--rank R] [--lines N] [--bytes N]\n"
+	"\n"
+	"Print the end of a job's output: what its worker of one rank (0 unless\n"
+	"--rank) wrote on stdout and stderr, your own program's with a --command\n"
+	"job. Each node keeps a rank's output in one file, with a line from the\n"
+	"agent before each lease (when, which node and GPU, which rounds), so a\n"
+	"failed run's last lines are there after it ended. A job that ran on\n"
+	"several nodes has a file on each: every node up is asked, and the files\n"
+	"are printed oldest first, each under a \"==> node NODE: FILE <==\" line.\n"
+	"Control characters are shown as '?'. Your own jobs only; root reads any.\n"
+	"\n"
+	"Options:\n"
+	"  -r, --rank R       which rank's output (default 0)\n"
+	"  -n, --lines N      only the last N lines of what was fetched\n"
+	"  -c, --bytes N      fetch the last N bytes in all (default 65536, at most\n"
+	"                     1048576)\n"
+	"\n"
+	"Nodes that are down, or whose agent does not answer within 5 s, are named\n"
+	"on stderr. Exit status 1 when no node up has any output of the rank.\n"
+	"\n"
+	"Examples:\n"
+	"  harectl logs 42\n"
+	"  harectl logs 42 --rank 3 -n 20\n";
+
 const char *cli_help_text(enum cli_command cmd)
 {
 	switch (cmd) {
@@ -217,6 +244,7 @@ const char *cli_help_text(enum cli_command cmd)
 	case CLI_CMD_NODES: return help_nodes;
 	case CLI_CMD_DRAIN: return help_drain;
 	case CLI_CMD_UNDRAIN: return help_undrain;
+	case CLI_CMD_LOGS: return help_logs;
 	default: return help_overview;
 	}
 }
@@ -232,6 +260,7 @@ const char *cli_command_name(enum cli_command cmd)
 		[CLI_CMD_NODES] = "nodes",
 		[CLI_CMD_DRAIN] = "drain",
 		[CLI_CMD_UNDRAIN] = "undrain",
+		[CLI_CMD_LOGS] = "logs",
 	};
 
 	return cmd < CLI_CMD_COUNT ? names[cmd] : "";

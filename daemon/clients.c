@@ -486,7 +486,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	Hare__ShowReply r = HARE__SHOW_REPLY__INIT;
 	struct store_job rec;
 	struct info_set s;
-	char last_error[512], waiting[400];
+	char last_error[768], waiting[400];
 
 	if (!j) {
 		if (store_job_get(d->store, m->job_id, &rec) < 0) {

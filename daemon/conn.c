@@ -9,6 +9,7 @@
 #include "err.h"
 #include "hared.h"
 #include "log.h"
+#include "logs.h"
 #include "measure.h"
 
 #include <arpa/inet.h>
@@ -116,6 +117,7 @@ static void conn_ended(struct conn *c)
 			driver_agent_detach(d->drv, c->agent_id);
 			if (d->measure)
 				measure_on_detach(d->measure, c->agent_id);
+			logs_on_detach(d, c->agent_id);
 		}
 	}
 	log_debug("conn=%" PRIu64 " peer=%s closed", c->id, c->peer);

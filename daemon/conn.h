@@ -48,6 +48,7 @@ struct conn {
 	char user[64];			/* clients: user name */
 	bool admin;			/* clients: root may cancel any job and drain nodes */
 	char node[64];			/* agents: node name */
+	bool logs;			/* agents: keeps workers' output (Register.logs) */
 	uint32_t agent_id;
 	uint8_t nonce[AUTH_NONCE_LEN];
 	uint64_t last_seen_ms;		/* uv_now of the last frame */

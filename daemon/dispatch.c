@@ -12,6 +12,7 @@
 #include "frame.h"
 #include "hared.h"
 #include "log.h"
+#include "logs.h"
 #include "measure.h"
 
 #include <errno.h>
@@ -36,6 +37,8 @@ static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
 	case HARE__TO_DAEMON__MSG_NODES: return "NodesRequest";
 	case HARE__TO_DAEMON__MSG_DRAIN: return "DrainRequest";
 	case HARE__TO_DAEMON__MSG_PROFILE_RESULT: return "ProfileResult";
+	case HARE__TO_DAEMON__MSG_LOG_DATA: return "LogData";
+	case HARE__TO_DAEMON__MSG_LOGS: return "LogsRequest";
 	default: return "unknown message";
 	}
 }
@@ -66,6 +69,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_TASK_EXIT:
 	case HARE__TO_DAEMON__MSG_RENDEZVOUS:
 	case HARE__TO_DAEMON__MSG_PROFILE_RESULT:
+	case HARE__TO_DAEMON__MSG_LOG_DATA:
 		return s == CONN_READY;
 	case HARE__TO_DAEMON__MSG_SUBMIT:
 	case HARE__TO_DAEMON__MSG_QUEUE:
@@ -73,6 +77,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_CANCEL:
 	case HARE__TO_DAEMON__MSG_NODES:
 	case HARE__TO_DAEMON__MSG_DRAIN:
+	case HARE__TO_DAEMON__MSG_LOGS:
 		return s == CONN_CLIENT;
 	default:
 		return false;
@@ -182,6 +187,7 @@ static void dispatch_register(struct conn *c, const Hare__Register *r)
 		return;
 	}
 	c->state = CONN_READY;
+	c->logs = r->has_logs && r->logs;
 	if (c->d->measure)
 		measure_on_register(c->d->measure, c->agent_id, r);
 }
@@ -225,6 +231,12 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		break;
 	case HARE__TO_DAEMON__MSG_DRAIN:
 		clients_drain(c, m->drain);
+		break;
+	case HARE__TO_DAEMON__MSG_LOG_DATA:
+		logs_on_data(c->d, c->agent_id, m->log_data);
+		break;
+	case HARE__TO_DAEMON__MSG_LOGS:
+		logs_request(c, m->logs);
 		break;
 	default:
 		break;

@@ -132,15 +132,15 @@ void driver_round_report(struct driver *d, uint32_t agent_id, const Hare__RoundR
 static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
 			    const Hare__TaskExit *x)
 {
-	char why[400];
+	char why[600];
 
 	j->failures++;
-	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.250s)",
+	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.420s)",
 		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,
 		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",
 		 x->message ? x->message : "");
 	if (j->failures > d->o.max_retries) {
-		char final[500];
+		char final[700];
 
 		snprintf(final, sizeof(final), "%s; %u failures, giving up", why, j->failures);
 		driver_job_finish(d, j, STORE_FAILED, final);

@@ -9,6 +9,7 @@
 #include "driver.h"
 #include "err.h"
 #include "log.h"
+#include "logs.h"
 #include "measure.h"
 #include "profile.h"
 
@@ -266,6 +267,7 @@ static void hared_on_tick(uv_timer_t *t)
 
 	driver_store_sync(d->drv);
 	conn_expire(d);
+	logs_expire(d);
 }
 
 static void hared_on_check(uv_check_t *h)
@@ -376,6 +378,7 @@ void hared_destroy(struct hared *d)
 {
 	hared_flush(d);
 	measure_free(d->measure);
+	logs_free_all(d);
 	driver_free(d->drv);
 	store_close(d->store);
 	profile_free(d->prof);

@@ -57,6 +57,9 @@ struct hared {
 	uint32_t npaused, paused_cap;
 	bool stopping;
 	uint64_t submits, frames_in, frames_out;
+	struct logs_req *logs;			/* harectl logs waiting for nodes (logs.h) */
+	uint32_t nlogs;
+	uint64_t next_log_id;
 	int lock_fd;				/* state_dir/hared.lock, held (when locked) */
 	bool locked;
 };

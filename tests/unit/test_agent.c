@@ -708,6 +708,7 @@ struct fake {
 	uint32_t reg_gpus;
 	char reg_type0[16];
 	size_t reg_running;
+	bool reg_logs;		/* Register.logs */
 	uint64_t reg_running_job;
 	Hare__RunningTask reg_task0;	/* the first running task listed (copied) */
 	Hare__ToDaemon *msgs[FAKE_MSGS_MAX];
@@ -830,6 +831,7 @@ static void fake_on_register(struct fake *f, const Hare__Register *r)
 		assert_true(r->gpus[0]->has_emulated && r->gpus[0]->emulated);
 	assert_true(r->has_measures && r->measures);
 	assert_true(r->has_profile_cancel && r->profile_cancel);
+	f->reg_logs = r->has_logs && r->logs;
 	f->reg_measuring[0] = '\0';
 	for (size_t i = 0; i < r->n_measuring; i++)
 		snprintf(f->reg_measuring + strlen(f->reg_measuring),
@@ -1290,6 +1292,128 @@ static void test_failures(void **state)
 	fake_free(f);
 }
 
+static void fake_set(struct fake *f, const char *key, const char *value);
+static bool file_exists(const char *path);
+static void read_text(const char *path, char *buf, size_t len);
+
+static void fake_log_fetch(struct fake *f, uint64_t req, uint64_t job, uint32_t rank,
+			   uint32_t max_bytes)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__LogFetch q = HARE__LOG_FETCH__INIT;
+
+	q.request_id = req;
+	q.job_id = job;
+	q.rank = rank;
+	q.max_bytes = max_bytes;
+	m.msg_case = HARE__FROM_DAEMON__MSG_LOG_FETCH;
+	m.log_fetch = &q;
+	fake_send(f, &m);
+}
+
+static const Hare__LogData *fake_log_data(const struct fake *f, uint64_t req)
+{
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		if (f->msgs[i]->msg_case == HARE__TO_DAEMON__MSG_LOG_DATA &&
+		    f->msgs[i]->log_data->request_id == req)
+			return f->msgs[i]->log_data;
+	}
+	return NULL;
+}
+
+/* A worker's stdout and stderr go to its rank's file, between the agent's
+ * lines on the lease; a failure quotes the last line; LogFetch sends the
+ * file's end (none for a job without one); task_logs = none keeps no file
+ * and tells the daemon so. */
+static void test_task_output(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	struct start_args s = { .job = 6, .lease = 1, .count = 5,
+				.command = "echo out1; printf 'err: bad\tthing\n\n' >&2; exit 4" };
+	char path[300], text[2048], want[600];
+	const Hare__TaskExit *e;
+	const Hare__LogData *d;
+	const char *p;
+
+	(void)state;
+	fake_agent_registered(f);
+	assert_true(f->reg_logs);
+	fake_task_start(f, &s);
+	s.lease = 2;
+	s.command = "echo second lease; exit 5";
+	RUN_UNTIL(f, fake_exit(f, 6, 1, 0), 10);
+	fake_task_start(f, &s);
+	s.job = 7;
+	s.lease = 3;
+	s.gpu = 1;
+	s.command = "echo x; sleep 30";
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 6, 2, 0), 10);
+	e = fake_exit(f, 6, 1, 0);
+	assert_string_equal(e->message, "exited with code 4; last output: err: bad thing");
+	e = fake_exit(f, 6, 2, 0);
+	assert_string_equal(e->message, "exited with code 5; last output: second lease");
+	snprintf(path, sizeof(path), "%s/work/logs/job-6.rank-0.log", f->dir);
+	read_text(path, text, sizeof(text));
+	p = strstr(text, ": job 6 lease 1 rank 0/1 on node test-node GPU 0 (V100), rounds 0..5\n"
+		   "out1\nerr: bad\tthing\n\nhare-agent ");
+	assert_non_null(p);
+	p = strstr(p, ": job 6 lease 1 rank 0 failed: exited with code 4\nhare-agent ");
+	assert_non_null(p);
+	p = strstr(p, ": job 6 lease 2 rank 0/1 on node test-node GPU 0 (V100), rounds 0..5\n"
+		   "second lease\nhare-agent ");
+	assert_non_null(p);
+	assert_non_null(strstr(p, ": job 6 lease 2 rank 0 failed: exited with code 5\n"));
+	assert_int_equal(text[strlen(text) - 1], '\n');
+
+	/* the end of the file, and of a file that does not exist */
+	fake_log_fetch(f, 41, 6, 0, 20);
+	fake_log_fetch(f, 42, 6, 0, 1000000);
+	fake_log_fetch(f, 43, 6, 1, 100);
+	RUN_UNTIL(f, fake_log_data(f, 41) && fake_log_data(f, 42) && fake_log_data(f, 43), 5);
+	d = fake_log_data(f, 41);
+	assert_non_null(d->part);
+	assert_string_equal(d->part->node, "test-node");
+	assert_string_equal(d->part->path, path);
+	assert_int_equal(d->part->size, strlen(text));
+	assert_int_equal(d->part->data.len, 20);
+	assert_memory_equal(d->part->data.data, text + strlen(text) - 20, 20);
+	assert_true(d->part->has_mtime && d->part->mtime > 1e9);
+	d = fake_log_data(f, 42);
+	assert_int_equal(d->part->data.len, strlen(text));
+	assert_memory_equal(d->part->data.data, text, strlen(text));
+	d = fake_log_data(f, 43);
+	assert_null(d->part);
+	assert_null(d->message);
+
+	/* a stopped task's end line has the daemon's reason */
+	RUN_UNTIL(f, (snprintf(path, sizeof(path), "%s/work/logs/job-7.rank-0.log", f->dir),
+		      read_text(path, text, sizeof(text)), strstr(text, "\nx\n")), 5);
+	fake_task_stop(f, 7, 3);
+	RUN_UNTIL(f, fake_exit(f, 7, 3, 0), 10);
+	read_text(path, text, sizeof(text));
+	snprintf(want, sizeof(want), ": job 7 lease 3 rank 0 stopped (preempted): stopped by "
+		 "signal %d (%s)\n", SIGTERM, strsignal(SIGTERM));
+	assert_non_null(strstr(text, want));
+	fake_free(f);
+
+	/* none: output to the agent's stderr, no file, Register says so */
+	f = fake_new(TEST_KEY, "V100:1");
+	fake_set(f, "task_logs", "none");
+	fake_agent_registered(f);
+	assert_false(f->reg_logs);
+	s.job = 8;
+	s.lease = 4;
+	s.gpu = 0;
+	s.command = "echo to the agent; exit 6";
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 8, 4, 0), 10);
+	assert_string_equal(fake_exit(f, 8, 4, 0)->message, "exited with code 6");
+	snprintf(path, sizeof(path), "%s/work/logs", f->dir);
+	assert_false(file_exists(path));
+	fake_free(f);
+}
+
 static void test_reconnect_keeps_reports(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "T4:1");
@@ -1670,7 +1794,7 @@ static void test_rendezvous_cpu_workers(void **state)
 	struct start_args r1 = r0;
 	const Hare__Rendezvous *r;
 	char err[512], path[300], got[4096], wrap[300], text[600], want[400];
-	int n, saved;
+	int n;
 
 	(void)state;
 	/* hare-worker behind a wrapper that records its flags */
@@ -1681,20 +1805,10 @@ static void test_rendezvous_cpu_workers(void **state)
 	assert_int_equal(agent_config_set(&f->cfg, "worker", wrap, err, sizeof(err)), 0);
 	assert_int_equal(agent_config_set(&f->cfg, "worker_engine", "cpu", err, sizeof(err)), 0);
 	r1.rank = r1.gpu = 1;
-	/* the workers write on the agent's stderr: catch it */
-	snprintf(path, sizeof(path), "%s/stderr.txt", f->dir);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0);
-	assert_true(freopen(path, "w", stderr) != NULL);
 	fake_agent_registered(f);
 	fake_task_start(f, &r0);
 	fake_task_start(f, &r1);
 	RUN_UNTIL(f, fake_exit(f, 13, 2, 0) && fake_exit(f, 13, 2, 1), 20);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	read_text(path, got, sizeof(got));
 	r = fake_rdv(f, 13, 2, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(r->data.len, 16 + 128);
@@ -1706,8 +1820,13 @@ static void test_rendezvous_cpu_workers(void **state)
 		assert_int_equal(e->exit_code, 1);
 		snprintf(want, sizeof(want), "job 13 rank %d: the cpu engine runs a single rank, not 2",
 			 rank);
+		/* each rank's output is in its own file, and the exit quotes it */
+		snprintf(path, sizeof(path), "%s/work/logs/job-13.rank-%d.log", f->dir, rank);
+		read_text(path, got, sizeof(got));
 		if (!strstr(got, want))
-			fail_msg("'%s' not in the workers' output:\n%s", want, got);
+			fail_msg("'%s' not in the worker's output:\n%s", want, got);
+		if (!strstr(e->message, want))
+			fail_msg("'%s' not in the exit's message '%s'", want, e->message);
 	}
 	snprintf(path, sizeof(path), "%s/argv.txt", f->dir);
 	read_text(path, got, sizeof(got));
@@ -2264,6 +2383,7 @@ int main(void)
 		cmocka_unit_test(test_stop_and_kill),
 		cmocka_unit_test(test_command_env_and_garbage),
 		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_task_output),
 		cmocka_unit_test(test_reconnect_keeps_reports),
 		cmocka_unit_test(test_adopt_after_agent_restart),
 		cmocka_unit_test(test_adopt_damaged_state),

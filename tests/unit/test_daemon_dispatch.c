@@ -26,6 +26,7 @@
 #include "frame.h"
 #include "hared.h"
 #include "log.h"
+#include "logs.h"
 #include "measure.h"
 #include "profile.h"
 
@@ -776,6 +777,207 @@ static void test_show_last_error(void **state)
 	conn_fake_free(c);
 }
 
+/* ---- harectl logs ---- */
+
+/* An agent session registered with one V100 that keeps workers' output
+ * (Register.logs) or not. */
+static struct conn *logs_agent(struct fx *f, const char *node, struct sent *out, bool logs)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Register r = HARE__REGISTER__INIT;
+	Hare__GpuInfo g = HARE__GPU_INFO__INIT, *gp = &g;
+	struct conn *c = agent_to(f, node, out);
+
+	g.type = "V100";
+	r.n_gpus = 1;
+	r.gpus = &gp;
+	r.has_logs = true;
+	r.logs = logs;
+	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+	m.register_ = &r;
+	frame(c, &m);
+	assert_int_equal(c->state, CONN_READY);
+	return c;
+}
+
+static void logs_ask(struct conn *c, uint64_t job, int rank, int max_bytes)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__LogsRequest r = HARE__LOGS_REQUEST__INIT;
+
+	r.job_id = job;
+	r.has_rank = rank >= 0;
+	r.rank = rank >= 0 ? (uint32_t)rank : 0;
+	r.has_max_bytes = max_bytes >= 0;
+	r.max_bytes = max_bytes >= 0 ? (uint32_t)max_bytes : 0;
+	m.msg_case = HARE__TO_DAEMON__MSG_LOGS;
+	m.logs = &r;
+	frame(c, &m);
+}
+
+/* The LogFetch an agent got last (its request id). */
+static const Hare__LogFetch *fetched(const struct sent *s)
+{
+	assert_true(s->n > 0);
+	assert_int_equal(s->msg[s->n - 1]->msg_case, HARE__FROM_DAEMON__MSG_LOG_FETCH);
+	return s->msg[s->n - 1]->log_fetch;
+}
+
+/* Agent c answers request req with a part (data NULL: no part; message:
+ * why it could not read). */
+static void logs_answer(struct conn *c, uint64_t req, const char *data, uint64_t size,
+			double mtime, const char *message)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__LogData d = HARE__LOG_DATA__INIT;
+	Hare__LogPart p = HARE__LOG_PART__INIT;
+
+	d.request_id = req;
+	d.message = (char *)message;
+	if (data) {
+		p.node = "ignored";
+		p.path = "/var/lib/hare-agent/logs/job-1.rank-1.log";
+		p.data.data = (uint8_t *)data;
+		p.data.len = strlen(data);
+		p.size = size;
+		p.has_mtime = true;
+		p.mtime = mtime;
+		d.part = &p;
+	}
+	m.msg_case = HARE__TO_DAEMON__MSG_LOG_DATA;
+	m.log_data = &d;
+	frame(c, &m);
+}
+
+static void assert_error(const struct fx *f, int code, const char *text)
+{
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(last(f)->error->code, code);
+	if (!strstr(last(f)->error->message, text))
+		fail_msg("'%s' not in '%s'", text, last(f)->error->message);
+}
+
+/* A client's LogsRequest goes to every node up whose agent keeps output;
+ * the answers make one reply, oldest part first, the newest output kept
+ * within max_bytes; nodes that are down, keep no files, cannot read or
+ * disconnect are named. Bad requests get an error at once. */
+static void test_logs_relay(void **state)
+{
+	struct fx *f = *state;
+	struct sent o1 = { 0 }, o2 = { 0 }, o3 = { 0 }, o4 = { 0 };
+	struct conn *c = client(f);
+	struct conn *a1 = logs_agent(f, "n1", &o1, true), *a2 = logs_agent(f, "n2", &o2, false);
+	struct conn *a3 = logs_agent(f, "n3", &o3, true), *a4 = logs_agent(f, "n4", &o4, true);
+	const Hare__LogsReply *r;
+	uint64_t id, req;
+	uint32_t before;
+
+	id = submit_rounds(f, c, 2, 100);
+	conn_fake_free(a3);	/* n3 is down */
+
+	/* rank 1, 8 bytes: n1's newer part keeps its last 8 bytes, n4's is left out */
+	logs_ask(c, id, 1, 8);
+	assert_int_equal(o2.n, 0);
+	req = fetched(&o1)->request_id;
+	assert_int_equal(fetched(&o4)->request_id, req);
+	assert_int_equal(fetched(&o1)->job_id, id);
+	assert_int_equal(fetched(&o1)->rank, 1);
+	assert_int_equal(fetched(&o1)->max_bytes, 8);
+	before = f->out.n;
+	logs_answer(a1, req, "0123456789ABCDEF", 100, 200, NULL);
+	logs_answer(a1, req, "again", 5, 300, NULL);	/* answered already: ignored */
+	logs_answer(a4, req + 1000, "no such request", 15, 1, NULL);
+	assert_int_equal(f->out.n, before);
+	logs_answer(a4, req, "abcdef", 6, 100, NULL);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_LOGS_REPLY);
+	r = last(f)->logs_reply;
+	assert_int_equal(r->job_id, id);
+	assert_int_equal(r->rank, 1);
+	assert_int_equal(r->n_parts, 1);
+	assert_string_equal(r->parts[0]->node, "n1");
+	assert_memory_equal(r->parts[0]->data.data, "89ABCDEF", 8);
+	assert_int_equal(r->parts[0]->data.len, 8);
+	assert_int_equal(r->parts[0]->size, 100);
+	assert_true(r->has_cut_bytes);
+	assert_int_equal(r->cut_bytes, 6);	/* n4's; n1 sent more than asked: clipped */
+	assert_int_equal(r->n_missing, 2);
+	assert_string_equal(r->missing[0], "n2: its agent keeps no output files (task_logs = none, "
+			    "or an older hare-agent)");
+	assert_string_equal(r->missing[1], "n3: down");
+	assert_int_equal(f->d.nlogs, 0);
+
+	/* whole parts oldest first; a node that cannot read, one without a
+	 * file, one that disconnects */
+	logs_ask(c, id, -1, -1);
+	req = fetched(&o1)->request_id;
+	assert_int_equal(fetched(&o1)->rank, 0);
+	assert_int_equal(fetched(&o1)->max_bytes, LOGS_DEFAULT_BYTES);
+	logs_answer(a1, req, "newer\n", 6, 50, NULL);
+	logs_answer(a4, req, "older\n", 6, 40, NULL);
+	r = last(f)->logs_reply;
+	assert_int_equal(r->n_parts, 2);
+	assert_string_equal(r->parts[0]->node, "n4");
+	assert_string_equal(r->parts[1]->node, "n1");
+	assert_false(r->has_cut_bytes);
+	logs_ask(c, id, 0, 100);
+	req = fetched(&o1)->request_id;
+	logs_answer(a1, req, NULL, 0, 0, "cannot open /x/job-1.rank-0.log: Permission denied");
+	assert_int_equal(f->d.nlogs, 1);
+	conn_fake_free(a4);
+	r = last(f)->logs_reply;
+	assert_int_equal(r->n_parts, 0);
+	assert_int_equal(r->n_missing, 4);
+	assert_string_equal(r->missing[2], "n1: cannot open /x/job-1.rank-0.log: Permission denied");
+	assert_string_equal(r->missing[3], "n4: disconnected before answering");
+	logs_ask(c, id, 0, 100);	/* n1 has no file: no part, not missing */
+	logs_answer(a1, fetched(&o1)->request_id, NULL, 0, 0, NULL);
+	r = last(f)->logs_reply;
+	assert_int_equal(r->n_parts, 0);
+	assert_int_equal(r->n_missing, 3);
+	assert_int_equal(f->d.nlogs, 0);
+
+	/* a client that left before the answer: nothing sent, nothing kept */
+	{
+		struct sent oc = { 0 };
+		struct conn *gone;
+
+		assert_int_equal(conn_fake_new(&f->d, CONN_CLIENT_UNIX, sink, &oc, &gone), 0);
+		gone->state = CONN_CLIENT;
+		logs_ask(gone, id, 0, 100);
+		req = fetched(&o1)->request_id;
+		conn_fake_free(gone);
+		logs_answer(a1, req, "late", 4, 1, NULL);
+		assert_int_equal(oc.n, 0);
+		assert_int_equal(f->d.nlogs, 0);
+	}
+
+	/* refused at once */
+	before = o1.n;
+	logs_ask(c, id + 50, 0, -1);
+	assert_error(f, -ENOENT, "no job");
+	logs_ask(c, id, 2, -1);
+	assert_error(f, ERR_BAD_SPEC, "has ranks 0..1; there is no rank 2");
+	logs_ask(c, id, 0, 0);
+	assert_error(f, ERR_BAD_SPEC, "max_bytes must be between 1 and 1048576, got 0");
+	logs_ask(c, id, 0, LOGS_MAX_BYTES + 1);
+	assert_error(f, ERR_BAD_SPEC, "max_bytes must be between");
+	snprintf(c->user, sizeof(c->user), "mallory");
+	c->admin = false;
+	logs_ask(c, id, 0, -1);
+	assert_error(f, -EPERM, "belongs to root; only its owner or root may read its output");
+	assert_int_equal(o1.n, before);
+	assert_int_equal(c->state, CONN_CLIENT);	/* errors leave the session open */
+
+	logs_free_all(&f->d);
+	sent_clear(&o1);
+	sent_clear(&o2);
+	sent_clear(&o3);
+	sent_clear(&o4);
+	conn_fake_free(a1);
+	conn_fake_free(a2);
+	conn_fake_free(c);
+}
+
 /* ---- measuring GPU types the profile lacks ---- */
 
 static const Hare__ProfileRequest *out_request(const struct sent *o)
@@ -1236,6 +1438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_logs_relay, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),

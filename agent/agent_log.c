@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/* Workers' output: each rank's stdout and stderr go to one file per (job,
+ * rank) in the task log directory, appended lease after lease behind a line
+ * that says which lease it is; a failed task's message quotes its last line;
+ * LogFetch sends the file's end to the daemon (harectl logs). */
+#include "agent_impl.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How much of the file's end a failed task's last line is looked for in. */
+#define AGENT_LOG_TAIL 4096
+/* The most a LogFetch returns (the daemon asks for at most 1 MiB). */
+#define AGENT_LOG_FETCH_MAX (1u << 20)
+
+bool agent_log_dir(const struct agent *a, char *buf, size_t len)
+{
+	const char *d = a->cfg.task_logs;
+
+	if (strcmp(d, "none") == 0)
+		return false;
+	if (d[0])
+		snprintf(buf, len, "%s", d);
+	else
+		snprintf(buf, len, "%s/logs", a->cfg.work_dir);
+	return true;
+}
+
+bool agent_log_path(const struct agent *a, uint64_t job, uint32_t rank, char *buf, size_t len)
+{
+	char dir[AGENT_PATH_MAX + 8];
+
+	if (!agent_log_dir(a, dir, sizeof(dir)))
+		return false;
+	return (size_t)snprintf(buf, len, "%s/job-%llu.rank-%u.log", dir, (unsigned long long)job,
+				rank) < len;
+}
+
+int agent_log_open(struct agent_task *t, const Hare__TaskStart *m, const char *gpu_type)
+{
+	struct agent *a = t->agent;
+	char path[AGENT_FILE_MAX], when[32], head[512];
+	time_t now = time(NULL);
+	struct tm tm;
+	off_t end;
+	int fd, n;
+
+	t->log_off = -1;
+	if (!agent_log_path(a, m->job_id, m->rank, path, sizeof(path)))
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_warn("task job=%llu rank=%u: cannot open its output file %s: %s; its output "
+			 "goes to the agent's log", (unsigned long long)m->job_id, m->rank, path,
+			 strerror(errno));
+		return -1;
+	}
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(head, sizeof(head),
+		     "hare-agent %s: job %llu lease %llu rank %u/%u on node %s GPU %u (%s), "
+		     "rounds %llu..%llu\n", when, (unsigned long long)m->job_id,
+		     (unsigned long long)m->lease_id, m->rank, m->world_size, a->cfg.node,
+		     m->gpu_index, gpu_type, (unsigned long long)m->round_first,
+		     (unsigned long long)(m->round_first + m->round_count));
+	if (write(fd, head, (size_t)n) != n)
+		log_warn("task job=%llu rank=%u: cannot write to %s: %s",
+			 (unsigned long long)m->job_id, m->rank, path, strerror(errno));
+	end = lseek(fd, 0, SEEK_END);
+	t->log_off = end < 0 ? -1 : (int64_t)end;
+	return fd;
+}
+
+void agent_log_end(const struct agent_task *t)
+{
+	char path[AGENT_FILE_MAX], when[32], line[800];
+	const char *status = t->status == HARE__TASK_STATUS__TASK_OK ? "done" :
+			     t->status == HARE__TASK_STATUS__TASK_STOPPED ? "stopped" : "failed";
+	const char *cut = strstr(t->message, "; last output: ");
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd, n;
+
+	if (t->log_off < 0 || !agent_log_path(t->agent, t->job_id, t->rank, path, sizeof(path)))
+		return;
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "hare-agent %s: job %llu lease %llu rank %u %s%s%s%s: %.*s\n",
+		     when, (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank,
+		     status, t->stop_reason[0] ? " (" : "", t->stop_reason,
+		     t->stop_reason[0] ? ")" : "",
+		     (int)(cut ? (size_t)(cut - t->message) : strlen(t->message)), t->message);
+	if (n >= (int)sizeof(line)) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	if (n > 0 && write(fd, line, (size_t)n) < 0)
+		log_debug("task job=%llu rank=%u: cannot write to %s: %s",
+			  (unsigned long long)t->job_id, t->rank, path, strerror(errno));
+	close(fd);
+}
+
+/* The last non-empty line of what the task wrote, printable, at most len-1
+ * bytes (the end of a longer line). "" when none is known. */
+void agent_log_last_line(const struct agent_task *t, char *out, size_t len)
+{
+	char path[AGENT_FILE_MAX], buf[AGENT_LOG_TAIL + 1];
+	struct stat st;
+	off_t from;
+	ssize_t n;
+	size_t e, b, k = 0;
+	int fd;
+
+	out[0] = '\0';
+	if (t->log_off < 0 || len < 2 || !agent_log_path(t->agent, t->job_id, t->rank, path,
+							      sizeof(path)))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || st.st_size <= t->log_off) {
+		close(fd);
+		return;
+	}
+	from = st.st_size - t->log_off > AGENT_LOG_TAIL ? st.st_size - AGENT_LOG_TAIL : t->log_off;
+	n = pread(fd, buf, AGENT_LOG_TAIL, from);
+	close(fd);
+	if (n <= 0)
+		return;
+	/* the last line that is not blank and not the agent's own (a lease of
+	 * the job that ended meanwhile on another GPU of the node) */
+	e = (size_t)n;
+	for (;;) {
+		while (e > 0 && (buf[e - 1] == '\n' || buf[e - 1] == '\r' || buf[e - 1] == ' ' ||
+				 buf[e - 1] == '\t'))
+			e--;
+		if (e == 0)
+			return;
+		b = e;
+		while (b > 0 && buf[b - 1] != '\n')
+			b--;
+		if (e - b < 11 || memcmp(buf + b, "hare-agent ", 11) != 0)
+			break;
+		e = b;
+	}
+	if (e - b > len - 1)
+		b = e - (len - 1);
+	for (size_t i = b; i < e; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		out[k++] = c == '\t' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	out[k] = '\0';
+}
+
+static void agent_log_reply(struct agent *a, const Hare__LogFetch *m, Hare__LogPart *part,
+			    const char *message)
+{
+	Hare__ToDaemon out = HARE__TO_DAEMON__INIT;
+	Hare__LogData r = HARE__LOG_DATA__INIT;
+
+	r.request_id = m->request_id;
+	r.part = part;
+	r.message = (char *)message;
+	out.msg_case = HARE__TO_DAEMON__MSG_LOG_DATA;
+	out.log_data = &r;
+	agent_link_send(a, &out);
+}
+
+void agent_log_on_fetch(struct agent *a, const Hare__LogFetch *m)
+{
+	Hare__LogPart part = HARE__LOG_PART__INIT;
+	char path[AGENT_FILE_MAX], msg[AGENT_FILE_MAX + 64];
+	uint32_t want = m->max_bytes < AGENT_LOG_FETCH_MAX ? m->max_bytes : AGENT_LOG_FETCH_MAX;
+	struct stat st;
+	uint8_t *buf = NULL;
+	ssize_t n = 0;
+	int fd;
+
+	if (!agent_log_path(a, m->job_id, m->rank, path, sizeof(path))) {
+		agent_log_reply(a, m, NULL, NULL);	/* none kept here */
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			agent_log_reply(a, m, NULL, NULL);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(msg, sizeof(msg), "%s is not a readable file", path);
+		close(fd);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size < want)
+		want = (uint32_t)st.st_size;
+	buf = malloc(want ? want : 1);
+	if (buf && want)
+		n = pread(fd, buf, want, st.st_size - (off_t)want);
+	close(fd);
+	if (!buf || n < 0) {
+		snprintf(msg, sizeof(msg), "cannot read %s: %s", path, buf ? strerror(errno) :
+			 "out of memory");
+		goto fail;
+	}
+	part.node = a->cfg.node;
+	part.path = path;
+	part.data.data = buf;
+	part.data.len = (size_t)n;
+	part.size = (uint64_t)st.st_size;
+	part.has_mtime = true;
+	part.mtime = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+	agent_log_reply(a, m, &part, NULL);
+	free(buf);
+	return;
+fail:
+	free(buf);
+	log_warn("log fetch job=%llu rank=%u: %s", (unsigned long long)m->job_id, m->rank, msg);
+	agent_log_reply(a, m, NULL, msg);
+}

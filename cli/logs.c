@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* harectl logs: print the parts of a LogsReply oldest first (a header per
+ * part when there are several, as tail(1) does), the last --lines lines of
+ * them, with control characters masked so a job's output cannot drive the
+ * terminal; what could not be read is said on stderr. */
+#include "cli.h"
+#include "format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Write data with C0 controls but tab and newline as '?' (a lone carriage
+ * return, a progress bar's, as a newline), DEL and UTF-8 C1 controls too. */
+static void cli_logs_write(FILE *out, const uint8_t *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = s[i];
+
+		if (c == '\r')
+			c = i + 1 < n && s[i + 1] == '\n' ? 0 : '\n';
+		else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+			c = '?';
+		else if (c == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+			fputs("??", out);
+			i++;
+			continue;
+		}
+		if (c)
+			fputc(c, out);
+	}
+}
+
+/* Where the last `lines` lines of the parts begin: part *first, byte *off.
+ * A final line without its newline counts as a line. */
+static void cli_logs_from(const Hare__LogsReply *r, uint32_t lines, size_t *first, size_t *off)
+{
+	uint32_t seen = 0;
+	bool tail = true;	/* at the very end: a trailing newline closes the last line */
+
+	*first = 0;
+	*off = 0;
+	if (lines == 0)
+		return;
+	for (size_t k = r->n_parts; k-- > 0;) {
+		const ProtobufCBinaryData *d = &r->parts[k]->data;
+
+		for (size_t i = d->len; i-- > 0;) {
+			if (d->data[i] != '\n') {
+				tail = false;
+				continue;
+			}
+			if (tail) {
+				tail = false;
+				continue;
+			}
+			if (++seen == lines) {
+				*first = k;
+				*off = i + 1;
+				return;
+			}
+		}
+	}
+}
+
+int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out, FILE *err)
+{
+	size_t first, off;
+	bool older = r->has_cut_bytes && r->cut_bytes > 0;
+	char node[128], path[512], why[512];
+
+	cli_logs_from(r, a->lines, &first, &off);
+	for (size_t k = first; k < r->n_parts; k++) {
+		const Hare__LogPart *p = r->parts[k];
+		size_t from = k == first ? off : 0;
+
+		if (p->size > p->data.len || from > 0)
+			older = true;
+		if (r->n_parts > 1)
+			fprintf(out, "%s==> node %s: %s <==\n", k > first ? "\n" : "",
+				cli_text_clean(p->node, node, sizeof(node)),
+				cli_text_clean(p->path, path, sizeof(path)));
+		cli_logs_write(out, p->data.data + from, p->data.len - from);
+		if (p->data.len > from && p->data.data[p->data.len - 1] != '\n' && k + 1 < r->n_parts)
+			fputc('\n', out);
+	}
+	if (first > 0)
+		older = true;
+	for (size_t i = 0; i < r->n_missing; i++)
+		fprintf(err, "harectl: not read: %s\n", cli_text_clean(r->missing[i], why, sizeof(why)));
+	if (r->n_parts == 0) {
+		fprintf(err, "harectl: no output of job %llu rank %u on the nodes up (it has not run "
+			"there yet, or ran only on nodes that are down)\n",
+			(unsigned long long)r->job_id, r->rank);
+		return CLI_EXIT_FAIL;
+	}
+	if (older && a->lines == 0)
+		fprintf(err, "harectl: older output not shown (--bytes N, up to %d, shows more)\n",
+			CLI_LOG_BYTES_MAX);
+	return CLI_EXIT_OK;
+}
