@@ -31,29 +31,34 @@ static void cli_logs_write(FILE *out, const uint8_t *s, size_t n)
 }
 
 /* Where the last `lines` lines of the parts begin: part *first, byte *off.
- * A final line without its newline counts as a line. */
+ * Lines end at a newline, a lone carriage return (as cli_logs_write shows
+ * it) or a part's end; a part's final line end closes its last line. */
 static void cli_logs_from(const Hare__LogsReply *r, uint32_t lines, size_t *first, size_t *off)
 {
 	uint32_t seen = 0;
-	bool tail = true;	/* at the very end: a trailing newline closes the last line */
 
 	*first = 0;
 	*off = 0;
 	if (lines == 0)
 		return;
 	for (size_t k = r->n_parts; k-- > 0;) {
-		const ProtobufCBinaryData *d = &r->parts[k]->data;
+		const uint8_t *d = r->parts[k]->data.data;
+		size_t i = r->parts[k]->data.len;
 
-		for (size_t i = d->len; i-- > 0;) {
-			if (d->data[i] != '\n') {
-				tail = false;
-				continue;
-			}
-			if (tail) {
-				tail = false;
-				continue;
-			}
-			if (++seen == lines) {
+		/* the end of part k is the end of a line of the next part's text */
+		if (k + 1 < r->n_parts && ++seen == lines) {
+			*first = k + 1;
+			return;
+		}
+		if (i > 0 && d[i - 1] == '\n')
+			i--;
+		if (i > 0 && d[i - 1] == '\r')
+			i--;
+		while (i-- > 0) {
+			bool end = d[i] == '\n' || (d[i] == '\r' && (i + 1 >= r->parts[k]->data.len ||
+								 d[i + 1] != '\n'));
+
+			if (end && ++seen == lines) {
 				*first = k;
 				*off = i + 1;
 				return;
@@ -75,11 +80,12 @@ int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out
 
 		if (p->size > p->data.len || from > 0)
 			older = true;
-		if (r->n_parts > 1)
+		if (r->n_parts - first > 1)
 			fprintf(out, "%s==> node %s: %s <==\n", k > first ? "\n" : "",
 				cli_text_clean(p->node, node, sizeof(node)),
 				cli_text_clean(p->path, path, sizeof(path)));
-		cli_logs_write(out, p->data.data + from, p->data.len - from);
+		if (p->data.len > from)
+			cli_logs_write(out, p->data.data + from, p->data.len - from);
 		if (p->data.len > from && p->data.data[p->data.len - 1] != '\n' && k + 1 < r->n_parts)
 			fputc('\n', out);
 	}

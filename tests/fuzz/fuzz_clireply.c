@@ -232,6 +232,7 @@ static void fz_print(const Hare__FromDaemon *m, enum cli_command cmd, bool json,
 		return;
 	a->cmd = cmd;
 	a->json = json;
+	a->lines = json ? 3 : 0;	/* logs: the last lines, or all */
 	fz_cancel_ids(a, m);
 	rc = cli_client_reply_check(m, cli_reply_case(cmd), errbuf, sizeof(errbuf));
 	if (rc < 0) {

@@ -153,6 +153,12 @@ static void test_args_errors(void **state)
 		{ 3, { "harectl", "cancel", "0" }, "harectl cancel: bad job id '0' (want a number like 42)" },
 		{ 3, { "harectl", "cancel", "12x" }, "harectl cancel: bad job id '12x' (want a number like 42)" },
 		{ 2, { "harectl", "cancel" }, "harectl cancel: missing job id (see harectl cancel --help)" },
+		{ 2, { "harectl", "logs" }, "harectl logs: missing job id (see harectl logs --help)" },
+		{ 4, { "harectl", "logs", "1", "2" }, "harectl logs: one job id at a time, got 2" },
+		{ 4, { "harectl", "logs", "1", "--bytes=0" }, "harectl logs: --bytes must be between 1 and 1048576, got 0" },
+		{ 5, { "harectl", "logs", "1", "-n", "x" }, "harectl logs: -n expected a whole number, got 'x'" },
+		{ 5, { "harectl", "logs", "1", "--rank", "-1" }, "harectl logs: --rank must be between 0 and 4095, got -1" },
+		{ 5, { "harectl", "show", "1", "--lines", "3" }, "harectl show: --lines is not an option of show (see harectl show --help)" },
 		{ 6, { "harectl", "--socket", "/a", "--host", "h:1", "nodes" }, "harectl nodes: --socket and --host cannot be used together" },
 		{ 4, { "harectl", "--host", "nohost", "nodes" }, "harectl nodes: --host wants HOST:PORT ([::1]:PORT for IPv6), got 'nohost'" },
 		{ 4, { "harectl", "--token-file", "t", "nodes" }, "harectl nodes: --token-file goes with --host (the local socket needs no token)" },
@@ -735,6 +741,104 @@ static void test_reply_submit_warning(void **state)
 	fclose(fe);
 	assert_string_equal(out, "7\n");
 	assert_string_equal(err, "harectl: warning: job 7: no GPU it can use is up now?[2J\n");
+	free(out);
+	free(err);
+}
+
+/* harectl logs: parsing; parts oldest first under headers when there are
+ * several, control characters masked (a lone CR as a line break), --lines
+ * across parts, notes on stderr; no part is exit 1. */
+static void test_logs_output(void **state)
+{
+	Hare__LogPart lp1 = HARE__LOG_PART__INIT, lp2 = HARE__LOG_PART__INIT, *pp[2] = { &lp1, &lp2 };
+	Hare__LogsReply r = HARE__LOGS_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	char *missing[] = { "n3: down\x1b[2J" };
+	struct cli_args a;
+	char msg[256], *out = NULL, *err = NULL;
+	size_t olen, elen;
+	FILE *fo, *fe;
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "logs", "12", "-r", "3", "-n", "5", "--bytes", "100"), 0);
+	assert_true(a.cmd == CLI_CMD_LOGS && a.nids == 1 && a.ids[0] == 12);
+	assert_true(a.has_rank && a.rank == 3 && a.lines == 5 && a.max_bytes == 100);
+	assert_int_equal(PARSE(&a, msg, "logs", "12"), 0);
+	assert_true(!a.has_rank && a.lines == 0 && a.max_bytes == 0);
+	assert_non_null(strstr(cli_help_text(CLI_CMD_LOGS), "Usage: harectl logs JOBID"));
+	assert_non_null(strstr(cli_help_text(CLI_CMD_NONE), "  logs      "));
+
+	lp1.node = "n1";
+	lp1.path = "/w/logs/job-12.rank-0.log";
+	lp1.data.data = (uint8_t *)"old 1\nold 2";	/* no newline at its end */
+	lp1.data.len = 11;
+	lp1.size = 11;
+	lp2.node = "n2";
+	lp2.path = "/w/logs/job-12.rank-0.log";
+	lp2.data.data = (uint8_t *)"new\x1b[31m 1\r\nbar 10%\rbar 20%\n\0x\n";
+	lp2.data.len = 31;
+	lp2.size = 31;
+	r.job_id = 12;
+	r.parts = pp;
+	r.n_parts = 2;
+	r.missing = missing;
+	r.n_missing = 1;
+	m.msg_case = HARE__FROM_DAEMON__MSG_LOGS_REPLY;
+	m.logs_reply = &r;
+	memset(&a, 0, sizeof(a));
+	a.cmd = CLI_CMD_LOGS;
+	for (int lines = 0; lines <= 6; lines++) {
+		static const char *const want[] = {
+			"==> node n1: /w/logs/job-12.rank-0.log <==\nold 1\nold 2\n\n"
+			"==> node n2: /w/logs/job-12.rank-0.log <==\nnew?[31m 1\nbar 10%\nbar 20%\n?x\n",
+			"?x\n",
+			"bar 20%\n?x\n",
+			"bar 10%\nbar 20%\n?x\n",
+			"new?[31m 1\nbar 10%\nbar 20%\n?x\n",
+			"==> node n1: /w/logs/job-12.rank-0.log <==\nold 2\n\n"
+			"==> node n2: /w/logs/job-12.rank-0.log <==\nnew?[31m 1\nbar 10%\nbar 20%\n?x\n",
+			"==> node n1: /w/logs/job-12.rank-0.log <==\nold 1\nold 2\n\n"
+			"==> node n2: /w/logs/job-12.rank-0.log <==\nnew?[31m 1\nbar 10%\nbar 20%\n?x\n",
+		};
+
+		a.lines = (uint32_t)lines;
+		fo = open_memstream(&out, &olen);
+		fe = open_memstream(&err, &elen);
+		assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+		fclose(fo);
+		fclose(fe);
+		if (strcmp(out, want[lines]) != 0)
+			fail_msg("-n %d printed:\n%s\nwanted:\n%s", lines, out, want[lines]);
+		assert_string_equal(err, "harectl: not read: n3: down?[2J\n");
+		free(out);
+		free(err);
+	}
+	/* one part: no header; older output left out is said (not with -n) */
+	r.parts = &pp[1];
+	r.n_parts = 1;
+	r.n_missing = 0;
+	lp2.size = 1000;
+	a.lines = 0;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(out, "new?[31m 1\nbar 10%\nbar 20%\n?x\n");
+	assert_string_equal(err, "harectl: older output not shown (--bytes N, up to 1048576, shows "
+			    "more)\n");
+	free(out);
+	free(err);
+	/* nothing anywhere */
+	r.n_parts = 0;
+	r.rank = 2;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_FAIL);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(out, "");
+	assert_non_null(strstr(err, "harectl: no output of job 12 rank 2 on the nodes up"));
 	free(out);
 	free(err);
 }
@@ -1617,6 +1721,7 @@ int main(void)
 		cmocka_unit_test(test_reply_print),
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
+		cmocka_unit_test(test_logs_output),
 		cmocka_unit_test(test_reply_control_chars),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),
