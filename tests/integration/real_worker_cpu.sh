@@ -69,7 +69,7 @@ partial=$(cut -d' ' -f1 "$tmp/progress" | sort -u | wc -l)
 # hared's view against the workers': every round done, a loss near ln 2
 # (two classes), and start-to-finish no shorter than the workers' own
 # timed rounds and not much longer (worker start-up on a loaded machine).
-cat "$tmp"/agent*.log >"$tmp/agents.log"
+cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/agents.log"	# with the workers' output
 for id in "${jobs[@]}"; do
 	"$harectl" show "$id" >"$tmp/show.$id" || fail "harectl show $id"
 	"$harectl" show "$id" -o json | "$py" -c '
@@ -81,7 +81,7 @@ errs = []
 if j["state"] != "DONE" or j["rounds_done"] != j["rounds_total"]:
     errs.append("state %s, rounds %s/%s" % (j["state"], j["rounds_done"], j["rounds_total"]))
 if not m:
-    errs.append("no done line of its worker in the agent logs")
+    errs.append("no done line of its worker in the agent logs or its output files")
 else:
     rounds, dev, wall = int(m[-1][0]), float(m[-1][1]), float(m[-1][2])
     span = j["finish_time"] - j["start_time"]
@@ -112,7 +112,7 @@ grep -q "bad report line" "$tmp/agents.log" && fail "an agent logged bad report 
 lm=$(submit --model lm --gpus 1 --rounds 200 --name lm-small \
 	--proxy batch=8,vocab=64,classes=64,seq=8,hidden=32,layers=1)
 wait_for 30 "the small lm job" finished "$lm"
-cat "$tmp"/agent*.log >"$tmp/agents.log"
+cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/agents.log"	# with the workers' output
 params=$(sed -n "s/.*worker job=$lm lease=[0-9]* rank=0\/1 model=lm engine=cpu .* params=\([0-9]*\) .*/\1/p" \
 	"$tmp/agents.log" | head -1)
 "$harectl" show "$lm" -o json | "$py" -c '
@@ -158,7 +158,7 @@ fi
 # then the one-rank CPU engine refuses (the job fails after its retry).
 pair=$(submit --model ncf --gpus 2 --min-gpus 2 --rounds 10 --name pair)
 wait_for 30 "the two-rank job to end" finished "$pair"
-cat "$tmp"/agent*.log >"$tmp/agents.log"
+cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/agents.log"	# with the workers' output
 opened=$(grep -c "hare-worker: job $pair rank 1: the cpu engine runs a single rank, not 2" "$tmp/agents.log")
 relayed=$(grep -c "agent rendezvous job=$pair lease=[0-9]* from=daemon bytes=144 written" "$tmp/agents.log")
 if [ "$opened" -ge 1 ] && [ "$relayed" -ge 1 ] &&
