@@ -21,6 +21,24 @@
 /* The most a LogFetch returns (the daemon asks for at most 1 MiB). */
 #define AGENT_LOG_FETCH_MAX (1u << 20)
 
+/* Open an output file without following a symlink or waiting on a FIFO
+ * planted under its name; anything but a regular file is refused
+ * (-EINVAL). The fd (blocking again) or -errno. */
+static int agent_log_open_file(const char *path, int flags)
+{
+	struct stat st;
+	int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
 bool agent_log_dir(const struct agent *a, char *buf, size_t len)
 {
 	const char *d = a->cfg.task_logs;
@@ -56,11 +74,11 @@ int agent_log_open(struct agent_task *t, const Hare__TaskStart *m, const char *g
 	t->log_off = -1;
 	if (!agent_log_path(a, m->job_id, m->rank, path, sizeof(path)))
 		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	fd = agent_log_open_file(path, O_WRONLY | O_CREAT | O_APPEND);
 	if (fd < 0) {
 		log_warn("task job=%llu rank=%u: cannot open its output file %s: %s; its output "
 			 "goes to the agent's log", (unsigned long long)m->job_id, m->rank, path,
-			 strerror(errno));
+			 strerror(-fd));
 		return -1;
 	}
 	gmtime_r(&now, &tm);
@@ -91,7 +109,7 @@ void agent_log_end(const struct agent_task *t)
 
 	if (t->log_off < 0 || !agent_log_path(t->agent, t->job_id, t->rank, path, sizeof(path)))
 		return;
-	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	fd = agent_log_open_file(path, O_WRONLY | O_APPEND);
 	if (fd < 0)
 		return;
 	gmtime_r(&now, &tm);
@@ -126,7 +144,7 @@ void agent_log_last_line(const struct agent_task *t, char *out, size_t len)
 	if (t->log_off < 0 || len < 2 || !agent_log_path(t->agent, t->job_id, t->rank, path,
 							      sizeof(path)))
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = agent_log_open_file(path, O_RDONLY);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) < 0 || st.st_size <= t->log_off) {
@@ -159,6 +177,12 @@ void agent_log_last_line(const struct agent_task *t, char *out, size_t len)
 	for (size_t i = b; i < e; i++) {
 		unsigned char c = (unsigned char)buf[i];
 
+		if (c == 0xc2 && i + 1 < e && (unsigned char)buf[i + 1] >= 0x80 &&
+		    (unsigned char)buf[i + 1] <= 0x9f) {
+			out[k++] = '?';	/* a C1 control in UTF-8 (U+009B is a CSI) */
+			i++;
+			continue;
+		}
 		out[k++] = c == '\t' ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
 	}
 	out[k] = '\0';
@@ -192,17 +216,18 @@ void agent_log_on_fetch(struct agent *a, const Hare__LogFetch *m)
 		agent_log_reply(a, m, NULL, NULL);	/* none kept here */
 		return;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = agent_log_open_file(path, O_RDONLY);
+	if (fd == -ENOENT) {
+		agent_log_reply(a, m, NULL, NULL);
+		return;
+	}
 	if (fd < 0) {
-		if (errno == ENOENT) {
-			agent_log_reply(a, m, NULL, NULL);
-			return;
-		}
-		snprintf(msg, sizeof(msg), "cannot open %s: %s", path, strerror(errno));
+		snprintf(msg, sizeof(msg), "cannot open %s: %s", path, fd == -EINVAL || fd == -ELOOP ?
+			 "not a regular file" : strerror(-fd));
 		goto fail;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(msg, sizeof(msg), "%s is not a readable file", path);
+	if (fstat(fd, &st) < 0) {
+		snprintf(msg, sizeof(msg), "cannot read %s: %s", path, strerror(errno));
 		close(fd);
 		goto fail;
 	}

@@ -613,9 +613,11 @@ int conn_agent_bind(struct hared *d, struct conn *c, uint32_t agent_id)
 	old = d->agent_conn[agent_id] ? conn_find(d, d->agent_conn[agent_id]) : NULL;
 	d->agent_conn[agent_id] = c->id;
 	c->agent_id = agent_id;
-	if (old && old != c)
+	if (old && old != c) {
+		logs_on_detach(d, agent_id);	/* the old session answers no more */
 		conn_fail(old, -ECONNRESET, "node %s connected again; closing this session",
 			  old->node);
+	}
 	return 0;
 }
 

@@ -21,6 +21,8 @@
 #include <string.h>
 
 #define LOGS_WHY_LEN 256
+/* Nodes named in a reply's missing list; the rest are counted in one line. */
+#define LOGS_MISSING_MAX 32
 
 struct logs_ask {
 	uint32_t agent_id;
@@ -109,7 +111,8 @@ static void logs_finish(struct hared *d, struct logs_req *r)
 	Hare__LogPart **pp = calloc(r->nask ? r->nask : 1, sizeof(*pp));
 	char **missing = calloc(r->nmissing + r->nask + 1, sizeof(*missing));
 	uint64_t budget = r->max_bytes, cut = 0;
-	uint32_t nf = 0, np = 0;
+	uint32_t nf = 0, np = 0, more = 0;
+	char more_text[64];
 	int rc;
 
 	logs_unlink(d, r);
@@ -119,15 +122,25 @@ static void logs_finish(struct hared *d, struct logs_req *r)
 		conn_send_error(c, -ENOMEM, "out of memory");
 		goto out;
 	}
-	for (uint32_t i = 0; i < r->nmissing; i++)
-		missing[rep.n_missing++] = r->missing[i];
+	for (uint32_t i = 0; i < r->nmissing; i++) {
+		if (rep.n_missing < LOGS_MISSING_MAX)
+			missing[rep.n_missing++] = r->missing[i];
+		else
+			more++;
+	}
 	for (uint32_t i = 0; i < r->nask; i++) {
 		struct logs_ask *a = &r->ask[i];
 
 		if (a->found)
 			found[nf++] = a;
-		else if (a->why[0])
+		else if (a->why[0] && rep.n_missing < LOGS_MISSING_MAX)
 			missing[rep.n_missing++] = a->why;
+		else if (a->why[0])
+			more++;
+	}
+	if (more) {
+		snprintf(more_text, sizeof(more_text), "%u more node%s", more, more == 1 ? "" : "s");
+		missing[rep.n_missing++] = more_text;
 	}
 	qsort(found, nf, sizeof(*found), logs_by_mtime);
 	/* newest first into the budget; parts[] is filled oldest first */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target for hare-agent's side of the protocol: the frames hared sends
  * (Challenge, Welcome, TaskStart, TaskStop, Rendezvous, ProfileRequest,
- * Error) and the task
+ * ProfileCancel, LogFetch, Error) and the task
  * state files a restarted agent adopts. The first byte picks where the
  * session starts and what the work directory holds; the rest is a frame
  * stream fed to a real agent whose link has no socket and whose workers
@@ -102,9 +102,9 @@ static void fz_key_add(struct fz_key3 *v, size_t *n, uint64_t job, uint64_t leas
 		v[(*n)++] = (struct fz_key3){ job, lease, rank };
 }
 
-static void fz_clean_dir(void)
+static void fz_clean_one(const char *dir)
 {
-	DIR *d = opendir(fz.tasks);
+	DIR *d = opendir(dir);
 	struct dirent *e;
 	char path[512];
 
@@ -113,16 +113,30 @@ static void fz_clean_dir(void)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", fz.tasks, e->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		unlink(path);
 	}
 	closedir(d);
 }
 
+/* The task state files and the workers' output files (work_dir/logs). */
+static void fz_clean_dir(void)
+{
+	char logs[200];
+
+	snprintf(logs, sizeof(logs), "%s/logs", fz.dir);
+	fz_clean_one(fz.tasks);
+	fz_clean_one(logs);
+}
+
 static void fz_cleanup(void)
 {
+	char logs[200];
+
+	snprintf(logs, sizeof(logs), "%s/logs", fz.dir);
 	fz_clean_dir();
 	rmdir(fz.tasks);
+	rmdir(logs);
 	rmdir(fz.dir);
 	uv_loop_close(&fz.loop);
 }
@@ -271,6 +285,15 @@ static void fz_sink(void *user, const uint8_t *frame, size_t len)
 		fz_check_profile(m->profile_result);
 		break;
 	case HARE__TO_DAEMON__MSG_HEARTBEAT:
+		break;
+	case HARE__TO_DAEMON__MSG_LOG_DATA:
+		/* the end of a file of this node, never more than 1 MiB of it */
+		if (m->log_data->part) {
+			const Hare__LogPart *p = m->log_data->part;
+
+			fz_check(strcmp(p->node, FZ_NODE) == 0);
+			fz_check(p->data.len <= (1u << 20) && p->data.len <= p->size);
+		}
 		break;
 	default:
 		fz_check(0);	/* nothing a client would send */

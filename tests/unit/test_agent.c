@@ -1386,6 +1386,39 @@ static void test_task_output(void **state)
 	assert_null(d->part);
 	assert_null(d->message);
 
+	/* something else planted under a file's name: a FIFO is neither waited
+	 * on nor written (the worker's output goes to the agent's stderr), a
+	 * symlink is not followed; a C1 control in the quoted line is masked */
+	snprintf(path, sizeof(path), "%s/work/logs/job-9.rank-0.log", f->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/work/logs/job-9.rank-1.log", f->dir);
+	snprintf(want, sizeof(want), "%s/elsewhere", f->dir);
+	assert_int_equal(symlink(want, path), 0);
+	s.job = 9;
+	s.lease = 5;
+	s.command = "printf 'x\\302\\2332Jboom\\n'; exit 2";
+	fake_task_start(f, &s);
+	s.rank = 1;
+	s.gpu = 1;
+	s.world = 2;
+	fake_task_start(f, &s);
+	s.job = 10;
+	s.rank = 0;
+	s.world = 1;
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 9, 5, 0) && fake_exit(f, 9, 5, 1) && fake_exit(f, 10, 5, 0), 10);
+	assert_string_equal(fake_exit(f, 9, 5, 0)->message, "exited with code 2");
+	assert_string_equal(fake_exit(f, 9, 5, 1)->message, "exited with code 2");
+	assert_string_equal(fake_exit(f, 10, 5, 0)->message, "exited with code 2; last output: x?2Jboom");
+	assert_false(file_exists(want));
+	fake_log_fetch(f, 44, 9, 0, 100);
+	fake_log_fetch(f, 45, 9, 1, 100);
+	RUN_UNTIL(f, fake_log_data(f, 44) && fake_log_data(f, 45), 5);
+	assert_null(fake_log_data(f, 44)->part);
+	assert_non_null(strstr(fake_log_data(f, 44)->message, "job-9.rank-0.log: not a regular file"));
+	assert_non_null(strstr(fake_log_data(f, 45)->message, "job-9.rank-1.log: not a regular file"));
+	s.gpu = 0;
+
 	/* a stopped task's end line has the daemon's reason */
 	RUN_UNTIL(f, (snprintf(path, sizeof(path), "%s/work/logs/job-7.rank-0.log", f->dir),
 		      read_text(path, text, sizeof(text)), strstr(text, "\nx\n")), 5);
@@ -2133,8 +2166,8 @@ static void test_profile_refused(void **state)
 	static const char *const badname[] = { "ncf", "res net" };
 	const char *many[33];
 	static const char *const want[] = {
-		"measuring is off on node test-node (profile_unknown = auto and its V100 GPUs are "
-		"emulated)",
+		("measuring is off on node test-node (profile_unknown = auto and its V100 GPUs are "
+		 "emulated)"),
 		"GPU type 'A100' is not on node test-node",
 		"a request names 1 to 32 models, got 0",
 		"a request names 1 to 32 models, got 33",

@@ -929,6 +929,22 @@ static void test_logs_relay(void **state)
 	assert_int_equal(r->n_missing, 4);
 	assert_string_equal(r->missing[2], "n1: cannot open /x/job-1.rank-0.log: Permission denied");
 	assert_string_equal(r->missing[3], "n4: disconnected before answering");
+	/* n1 connects again while asked: its old session answers no more */
+	{
+		struct sent o5 = { 0 };
+		struct conn *a5;
+
+		logs_ask(c, id, 0, 100);
+		assert_int_equal(f->d.nlogs, 1);
+		a5 = agent_to(f, "n1", &o5);
+		assert_int_equal(f->d.nlogs, 0);
+		r = last(f)->logs_reply;
+		assert_string_equal(r->missing[r->n_missing - 1], "n1: disconnected before answering");
+		conn_fake_free(a5);
+		conn_fake_free(a1);
+		sent_clear(&o5);
+	}
+	a1 = logs_agent(f, "n1", &o1, true);
 	logs_ask(c, id, 0, 100);	/* n1 has no file: no part, not missing */
 	logs_answer(a1, fetched(&o1)->request_id, NULL, 0, 0, NULL);
 	r = last(f)->logs_reply;
