@@ -71,6 +71,7 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		return rc;
 	agent_state_adopt_all(a);
 	agent_rdv_sweep(a);
+	agent_log_prune(a, time(NULL));
 	agent_link_connect(a);
 	return 0;
 }

@@ -44,6 +44,8 @@ struct agent_config {
 	char work_dir[AGENT_PATH_MAX];	/* report pipes and task state */
 	char task_logs[AGENT_PATH_MAX];	/* workers' output files ("": work_dir/logs;
 					 * "none": the agent's own stderr) */
+	uint32_t task_log_keep_days;	/* output files unchanged this long are
+					 * deleted (30; 0: kept for ever) */
 	uint32_t report_interval_ms;	/* batch reports within this (100) */
 	uint32_t heartbeat_ms;		/* 3000 */
 	uint32_t stop_grace_ms;		/* SIGTERM to SIGKILL (5000) */

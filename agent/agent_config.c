@@ -25,6 +25,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->max_frame = 4u * 1024 * 1024;
 	c->profile_unknown = AGENT_PROFILE_AUTO;
 	c->profile_timeout_s = 3600;
+	c->task_log_keep_days = 30;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -171,6 +172,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 					 "none, got '%.200s'", value);
 		return agent_set_str(c->task_logs, sizeof(c->task_logs), key, value, err, errlen);
 	}
+	if (strcmp(key, "task_log_keep_days") == 0)
+		return config_parse_u32(value, 0, 36500, &c->task_log_keep_days, err, errlen);
 	if (strcmp(key, "report_interval_ms") == 0)
 		return config_parse_u32(value, 0, 60000, &c->report_interval_ms, err, errlen);
 	if (strcmp(key, "heartbeat_ms") == 0)

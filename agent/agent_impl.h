@@ -9,6 +9,8 @@
 #include "frame.h"
 #include "workloads/report.h"
 
+#include <time.h>
+
 /* How long to wait for a worker's report pipe to close after the worker
  * exited (a child of a researcher's program may still hold it). */
 #define AGENT_EOF_WAIT_MS 1000
@@ -192,6 +194,7 @@ struct agent {
 	int requests;		/* getaddrinfo / connect / shutdown in flight */
 	char rbuf[65536];	/* read buffer for the link and the report pipes */
 	uint64_t start_ms;
+	uint64_t pruned_ms;	/* when output files were last pruned */
 
 	struct agent_task *tasks;
 	uint32_t ntasks;
@@ -260,6 +263,11 @@ int agent_log_open(struct agent_task *t, const Hare__TaskStart *m, const char *g
 void agent_log_end(const struct agent_task *t);
 /* The last non-empty line t's worker wrote in its lease ("" if unknown). */
 void agent_log_last_line(const struct agent_task *t, char *out, size_t len);
+/* Delete output files unchanged for task_log_keep_days of jobs with no
+ * worker here (at start, then every AGENT_LOG_PRUNE_MS from the heartbeat
+ * timer). Returns how many were deleted. */
+#define AGENT_LOG_PRUNE_MS (6 * 3600 * 1000ull)
+uint32_t agent_log_prune(struct agent *a, time_t now);
 /* Answer a LogFetch with the end of the rank's file here. */
 void agent_log_on_fetch(struct agent *a, const Hare__LogFetch *m);
 

@@ -253,6 +253,8 @@ static void on_heartbeat(uv_timer_t *t)
 	Hare__RunningTask **running = NULL;
 	size_t nrun = 0;
 
+	if (agent_now_ms(a) - a->pruned_ms >= AGENT_LOG_PRUNE_MS)
+		agent_log_prune(a, time(NULL));
 	if (agent_tasks_running(a, &running, &nrun) < 0)
 		return;
 	hb.has_uptime_s = true;

@@ -7,6 +7,7 @@
 
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -200,6 +201,53 @@ static void agent_log_reply(struct agent *a, const Hare__LogFetch *m, Hare__LogP
 	out.msg_case = HARE__TO_DAEMON__MSG_LOG_DATA;
 	out.log_data = &r;
 	agent_link_send(a, &out);
+}
+
+static bool agent_log_job_here(const struct agent *a, uint64_t job)
+{
+	for (const struct agent_task *t = a->tasks; t; t = t->next) {
+		if (t->job_id == job)
+			return true;
+	}
+	return false;
+}
+
+uint32_t agent_log_prune(struct agent *a, time_t now)
+{
+	char dir[AGENT_PATH_MAX + 8], path[AGENT_FILE_MAX + 300];
+	time_t cutoff = now - (time_t)a->cfg.task_log_keep_days * 86400;
+	uint32_t n = 0;
+	struct dirent *e;
+	DIR *d;
+
+	a->pruned_ms = agent_now_ms(a);
+	if (a->cfg.task_log_keep_days == 0 || !agent_log_dir(a, dir, sizeof(dir)))
+		return 0;
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		unsigned long long job;
+		unsigned rank;
+		struct stat st;
+		int end = 0;
+
+		if (sscanf(e->d_name, "job-%llu.rank-%u.log%n", &job, &rank, &end) != 2 ||
+		    e->d_name[end] != '\0' || agent_log_job_here(a, job))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_mtime >= cutoff)
+			continue;
+		if (unlink(path) == 0)
+			n++;
+		else
+			log_warn("cannot delete old output file %s: %s", path, strerror(errno));
+	}
+	closedir(d);
+	if (n)
+		log_info("deleted %u output file(s) unchanged for %u days from %s", n,
+			 a->cfg.task_log_keep_days, dir);
+	return n;
 }
 
 void agent_log_on_fetch(struct agent *a, const Hare__LogFetch *m)

@@ -1447,6 +1447,60 @@ static void test_task_output(void **state)
 	fake_free(f);
 }
 
+/* An output file of age_days in the agent's log folder. */
+static void old_file(const struct fake *f, const char *name, double age_days)
+{
+	char path[400];
+	struct timespec ts[2];
+
+	snprintf(path, sizeof(path), "%s/work/logs/%s", f->dir, name);
+	write_file(path, "x\n", 0640);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= (time_t)(age_days * 86400);
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static bool log_exists(const struct fake *f, const char *name)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/work/logs/%s", f->dir, name);
+	return file_exists(path);
+}
+
+/* Output files unchanged for task_log_keep_days go, unless a worker of
+ * their job is here; other files stay; 0 keeps everything. */
+static void test_task_output_prune(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	struct start_args s = { .job = 21, .lease = 1, .count = 5, .command = "sleep 30" };
+
+	(void)state;
+	fake_set(f, "task_log_keep_days", "7");
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, log_exists(f, "job-21.rank-0.log"), 5);
+	old_file(f, "job-20.rank-0.log", 8);
+	old_file(f, "job-20.rank-3.log", 30);
+	old_file(f, "job-21.rank-0.log", 8);	/* its worker runs */
+	old_file(f, "job-22.rank-0.log", 6);
+	old_file(f, "notes.txt", 100);
+	old_file(f, "job-23.rank-0.log.1", 100);
+	assert_int_equal(agent_log_prune(f->agent, time(NULL)), 2);
+	assert_false(log_exists(f, "job-20.rank-0.log") || log_exists(f, "job-20.rank-3.log"));
+	assert_true(log_exists(f, "job-21.rank-0.log") && log_exists(f, "job-22.rank-0.log"));
+	assert_true(log_exists(f, "notes.txt") && log_exists(f, "job-23.rank-0.log.1"));
+	assert_int_equal(agent_log_prune(f->agent, time(NULL) + 2 * 86400), 1);	/* job-22 */
+	old_file(f, "job-24.rank-0.log", 1000);
+	f->agent->cfg.task_log_keep_days = 0;
+	assert_int_equal(agent_log_prune(f->agent, time(NULL)), 0);
+	assert_true(log_exists(f, "job-24.rank-0.log"));
+	fake_task_stop(f, 21, 1);
+	RUN_UNTIL(f, fake_exit(f, 21, 1, 0), 10);
+	fake_free(f);
+}
+
 static void test_reconnect_keeps_reports(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "T4:1");
@@ -2417,6 +2471,7 @@ int main(void)
 		cmocka_unit_test(test_command_env_and_garbage),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_task_output),
+		cmocka_unit_test(test_task_output_prune),
 		cmocka_unit_test(test_reconnect_keeps_reports),
 		cmocka_unit_test(test_adopt_after_agent_restart),
 		cmocka_unit_test(test_adopt_damaged_state),
