@@ -25,6 +25,7 @@ enum cli_opt_id {
 	OPT_RANK,
 	OPT_BYTES,
 	OPT_LINES,
+	OPT_FOLLOW,
 	OPT_JOB,
 };
 
@@ -53,6 +54,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "rank", 'r', true, OPT_RANK, CMD_BIT(CLI_CMD_LOGS) },
 	{ "bytes", 'c', true, OPT_BYTES, CMD_BIT(CLI_CMD_LOGS) },
 	{ "lines", 'n', true, OPT_LINES, CMD_BIT(CLI_CMD_LOGS) },
+	{ "follow", 'f', false, OPT_FOLLOW, CMD_BIT(CLI_CMD_LOGS) },
 	{ "name", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "model", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
@@ -135,12 +137,21 @@ static const struct cli_opt *cli_opt_long(const char *name, size_t n)
 	return NULL;
 }
 
-static const struct cli_opt *cli_opt_short(char c)
+/* A letter may mean different options to different commands (-f: submit
+ * --file, logs --follow): the command's own first. */
+static const struct cli_opt *cli_opt_short(char c, enum cli_command cmd)
 {
-	for (size_t k = 0; k < CLI_NOPTS; k++)
-		if (c && cli_opts[k].short_name == c)
+	const struct cli_opt *any = NULL;
+
+	for (size_t k = 0; k < CLI_NOPTS; k++) {
+		if (!c || cli_opts[k].short_name != c)
+			continue;
+		if (cli_opt_fits(&cli_opts[k], cmd))
 			return &cli_opts[k];
-	return NULL;
+		if (!any)
+			any = &cli_opts[k];
+	}
+	return any;
 }
 
 static int cli_unknown_option(struct cli_parse *p, const char *arg)
@@ -257,6 +268,8 @@ static int cli_apply(struct cli_parse *p, const struct cli_opt *o, const char *l
 		p->a->help = true;
 	else if (o->id == OPT_VERSION)
 		p->a->version = true;
+	else if (o->id == OPT_FOLLOW)
+		p->a->follow = true;
 	else
 		p->a->all = true;
 	return 0;
@@ -277,7 +290,7 @@ static int cli_parse_option(struct cli_parse *p, int *i)
 		o = cli_opt_long(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2));
 		value = eq ? eq + 1 : NULL;
 	} else {
-		o = cli_opt_short(arg[1]);
+		o = cli_opt_short(arg[1], p->a->cmd);
 		value = arg[2] ? arg + 2 : NULL;
 		if (o && value && !o->value)
 			o = NULL;
@@ -324,7 +337,7 @@ static int cli_command_index(int argc, char *const *argv)
 		if (arg[1] == '-')
 			o = strchr(arg, '=') ? NULL : cli_opt_long(arg + 2, strlen(arg + 2));
 		else
-			o = arg[2] ? NULL : cli_opt_short(arg[1]);
+			o = arg[2] ? NULL : cli_opt_short(arg[1], CLI_CMD_NONE);
 		if (o && o->value)
 			i++;
 	}

@@ -17,6 +17,7 @@
 #define CLI_IDS_MAX 1024
 #define CLI_REASON_MAX 127	/* bytes of a drain's --reason */
 #define CLI_LOG_BYTES_MAX 1048576	/* logs --bytes */
+#define CLI_FOLLOW_MS 1000		/* logs --follow: one poll a second */
 
 enum cli_command {
 	CLI_CMD_NONE,
@@ -53,6 +54,7 @@ struct cli_args {
 	uint32_t rank;
 	uint32_t max_bytes;		/* logs --bytes; 0: hared's default */
 	uint32_t lines;			/* logs --lines; 0: all it got */
+	bool follow;			/* logs --follow */
 };
 
 /*

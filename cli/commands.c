@@ -267,11 +267,54 @@ static int cli_cmd_cancel(struct cli_run *r)
 	return status;
 }
 
+/* Whether the job has ended (DONE, CANCELLED, FAILED); -1 when hared
+ * cannot say (the error is printed). */
+static int cli_job_ended(struct cli_run *r, uint64_t id)
+{
+	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	int ended;
+
+	show.job_id = id;
+	req.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	req.show = &show;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply, NULL) < 0)
+		return -1;
+	ended = reply->show_reply->job->state != HARE__JOB_STATE__QUEUED &&
+		reply->show_reply->job->state != HARE__JOB_STATE__RUNNING;
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return ended;
+}
+
+/* --follow: poll once a second, print what is new, and end after the poll
+ * that follows the job's end. */
+static int cli_logs_follow_loop(struct cli_run *r, Hare__ToDaemon *req,
+				struct cli_logs_follow *f)
+{
+	const struct timespec pause = { CLI_FOLLOW_MS / 1000, (CLI_FOLLOW_MS % 1000) * 1000000L };
+	Hare__FromDaemon *reply;
+	int ended = 0;
+
+	while (!ended) {
+		nanosleep(&pause, NULL);
+		ended = cli_job_ended(r, r->a->ids[0]);
+		if (ended < 0)
+			return CLI_EXIT_FAIL;
+		if (cli_run_request(r, req, HARE__FROM_DAEMON__MSG_LOGS_REPLY, &reply, NULL) < 0)
+			return CLI_EXIT_FAIL;
+		cli_logs_follow_print(f, reply->logs_reply, r->out, r->err);
+		hare__from_daemon__free_unpacked(reply, NULL);
+	}
+	return CLI_EXIT_OK;
+}
+
 static int cli_cmd_logs(struct cli_run *r)
 {
 	Hare__LogsRequest logs = HARE__LOGS_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
+	struct cli_logs_follow f;
 	int status;
 
 	logs.job_id = r->a->ids[0];
@@ -284,8 +327,12 @@ static int cli_cmd_logs(struct cli_run *r)
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_LOGS_REPLY, &reply, NULL) < 0)
 		return CLI_EXIT_FAIL;
 	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
+	cli_logs_follow_init(&f, reply->logs_reply);
 	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
+	fflush(r->out);
+	if (status != CLI_EXIT_OK || !r->a->follow)
+		return status;
+	return cli_logs_follow_loop(r, &req, &f);
 }
 
 static int cli_cmd_nodes(struct cli_run *r)

@@ -79,4 +79,20 @@ struct cli_args;
  * set), notes on err. CLI_EXIT_FAIL when no node had any. */
 int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out, FILE *err);
 
+/* harectl logs --follow: which file was printed last and how much of it. */
+struct cli_logs_follow {
+	bool known;			/* a file was printed */
+	char node[128];
+	char path[1024];
+	uint64_t size;			/* its bytes shown (its size then) */
+	double mtime;
+};
+
+/* Remember the newest part of r as printed in full (after cli_logs_print). */
+void cli_logs_follow_init(struct cli_logs_follow *f, const Hare__LogsReply *r);
+/* Print what r adds to what f says was printed: the rest of the same file,
+ * then newer files (a job that moved) under their headers; update f. */
+void cli_logs_follow_print(struct cli_logs_follow *f, const Hare__LogsReply *r, FILE *out,
+			   FILE *err);
+
 #endif

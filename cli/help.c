@@ -210,7 +210,7 @@ static const char help_undrain[] =
 	"  sudo harectl undrain gpu07\n";
 
 static const char help_logs[] =
-	"Usage: harectl logs JOBID [--rank R] [--lines N] [--bytes N]\n"
+	"Usage: harectl logs JOBID [--rank R] [--lines N] [--bytes N] [--follow]\n"
 	"\n"
 	"Print the end of a job's output: what its worker of one rank (0 unless\n"
 	"--rank) wrote on stdout and stderr, your own program's with a --command\n"
@@ -226,13 +226,16 @@ static const char help_logs[] =
 	"  -n, --lines N      only the last N lines of what was fetched\n"
 	"  -c, --bytes N      fetch the last N bytes in all (default 65536, at most\n"
 	"                     1048576)\n"
+	"  -f, --follow       then print what is added, once a second, until the job\n"
+	"                     has ended (also when it moves to another node)\n"
 	"\n"
 	"Nodes that are down, or whose agent does not answer within 5 s, are named\n"
 	"on stderr. Exit status 1 when no node up has any output of the rank.\n"
 	"\n"
 	"Examples:\n"
 	"  harectl logs 42\n"
-	"  harectl logs 42 --rank 3 -n 20\n";
+	"  harectl logs 42 --rank 3 -n 20\n"
+	"  harectl logs -f 42\n";
 
 const char *cli_help_text(enum cli_command cmd)
 {

@@ -67,6 +67,79 @@ static void cli_logs_from(const Hare__LogsReply *r, uint32_t lines, size_t *firs
 	}
 }
 
+static void cli_logs_remember(struct cli_logs_follow *f, const Hare__LogPart *p)
+{
+	f->known = true;
+	snprintf(f->node, sizeof(f->node), "%s", p->node);
+	snprintf(f->path, sizeof(f->path), "%s", p->path);
+	f->size = p->size;
+	f->mtime = p->has_mtime ? p->mtime : 0;
+}
+
+void cli_logs_follow_init(struct cli_logs_follow *f, const Hare__LogsReply *r)
+{
+	memset(f, 0, sizeof(*f));
+	if (r->n_parts > 0)
+		cli_logs_remember(f, r->parts[r->n_parts - 1]);
+}
+
+static void cli_logs_header(FILE *out, const Hare__LogPart *p)
+{
+	char node[128], path[512];
+
+	fprintf(out, "==> node %s: %s <==\n", cli_text_clean(p->node, node, sizeof(node)),
+		cli_text_clean(p->path, path, sizeof(path)));
+}
+
+void cli_logs_follow_print(struct cli_logs_follow *f, const Hare__LogsReply *r, FILE *out,
+			   FILE *err)
+{
+	size_t k = r->n_parts, next = 0;
+
+	for (size_t i = 0; f->known && i < r->n_parts; i++) {
+		if (strcmp(r->parts[i]->node, f->node) == 0 && strcmp(r->parts[i]->path, f->path) == 0)
+			k = i;
+	}
+	if (k < r->n_parts) {
+		const Hare__LogPart *p = r->parts[k];
+
+		if (p->size < f->size) {
+			fprintf(err, "harectl: the output file on node %s was cut short; from its "
+				"end again\n", f->node);
+			f->size = p->size > p->data.len ? p->size - p->data.len : 0;
+		}
+		if (p->size > f->size) {
+			uint64_t add = p->size - f->size;
+			size_t show = add < p->data.len ? (size_t)add : p->data.len;
+
+			if (add > show)
+				fprintf(err, "harectl: %llu bytes of output not shown (more than --bytes "
+					"came within a poll)\n", (unsigned long long)(add - show));
+			cli_logs_write(out, p->data.data + (p->data.len - show), show);
+		}
+		cli_logs_remember(f, p);
+		next = k + 1;
+	} else {
+		/* files newer than the one printed last (all, before any) */
+		while (next < r->n_parts && f->known && r->parts[next]->has_mtime &&
+		       r->parts[next]->mtime <= f->mtime)
+			next++;
+	}
+	for (size_t i = next; i < r->n_parts; i++) {
+		const Hare__LogPart *p = r->parts[i];
+
+		if (f->known || i > next)
+			fputc('\n', out);
+		cli_logs_header(out, p);
+		if (p->size > p->data.len)
+			fprintf(err, "harectl: older output of node %s's file not shown\n", p->node);
+		if (p->data.len)
+			cli_logs_write(out, p->data.data, p->data.len);
+		cli_logs_remember(f, p);
+	}
+	fflush(out);
+}
+
 int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out, FILE *err)
 {
 	size_t first, off;
@@ -93,6 +166,11 @@ int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out
 		older = true;
 	for (size_t i = 0; i < r->n_missing; i++)
 		fprintf(err, "harectl: not read: %s\n", cli_text_clean(r->missing[i], why, sizeof(why)));
+	if (r->n_parts == 0 && a->follow) {
+		fprintf(err, "harectl: no output of job %llu rank %u on the nodes up yet; waiting "
+			"(Ctrl-C stops)\n", (unsigned long long)r->job_id, r->rank);
+		return CLI_EXIT_OK;
+	}
 	if (r->n_parts == 0) {
 		fprintf(err, "harectl: no output of job %llu rank %u on the nodes up (it has not run "
 			"there yet, or ran only on nodes that are down)\n",

@@ -71,6 +71,20 @@ expect_fail 2 "--bytes must be between 1 and 1048576" "$id" --bytes 0
 expect_fail 2 "missing job id" --rank 0
 [ $failures -eq 0 ] && echo "ok: bad requests refused (rank, job, --bytes, no id)"
 
+# --follow from before the job starts to after it FAILED: every line of
+# both leases once, in order, then exit 0.
+cmd='for i in 1 2 3 4 5; do echo "tick $i"; sleep 0.3; done; exit 1'
+fid=$("$harectl" submit --model lm --gpus 1 --rounds 10 --gpu-types V100 --command "$cmd")
+timeout 60 "$harectl" logs -f "$fid" >"$tmp/follow.out" 2>"$tmp/follow.err"; rc=$?
+ffile="$tmp/w1/logs/job-$fid.rank-0.log"
+if [ $rc -eq 0 ] && [ "$(state_of "$fid")" = FAILED ] &&
+	[ "$(grep -v '^==> node ' "$tmp/follow.out" | grep -v '^$')" = "$(cat "$ffile")" ] &&
+	[ "$(grep -c '^tick' "$tmp/follow.out")" = 10 ]; then
+	echo "ok: logs -f printed both leases' $(wc -l <"$ffile") lines as they came and ended with the job"
+else
+	fail "logs -f: exit $rc, state $(state_of "$fid"), printed '$(cat "$tmp/follow.out")' / '$(cat "$tmp/follow.err")', file '$(cat "$ffile")'"
+fi
+
 # 2. A job moved between nodes has output on both (drain needs root).
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip: the two-node checks need root (harectl drain is for root on the local socket)"

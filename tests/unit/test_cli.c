@@ -843,6 +843,85 @@ static void test_logs_output(void **state)
 	free(err);
 }
 
+/* One LogsReply of parts (node, data, size, mtime) for the follow tests. */
+struct follow_part {
+	const char *node, *data;
+	uint64_t size;
+	double mtime;
+};
+
+/* What cli_logs_follow_print adds for the reply of parts[0..n). */
+static void follow_step(struct cli_logs_follow *f, const struct follow_part *parts, size_t n,
+			const char *want_out, const char *want_err)
+{
+	Hare__LogPart p[4], *pp[4];
+	Hare__LogsReply r = HARE__LOGS_REPLY__INIT;
+	char *out = NULL, *err = NULL;
+	size_t olen, elen;
+	FILE *fo = open_memstream(&out, &olen), *fe = open_memstream(&err, &elen);
+
+	for (size_t i = 0; i < n; i++) {
+		hare__log_part__init(&p[i]);
+		p[i].node = (char *)parts[i].node;
+		p[i].path = "/l/job-5.rank-0.log";
+		p[i].data.data = (uint8_t *)parts[i].data;
+		p[i].data.len = strlen(parts[i].data);
+		p[i].size = parts[i].size;
+		p[i].has_mtime = true;
+		p[i].mtime = parts[i].mtime;
+		pp[i] = &p[i];
+	}
+	r.job_id = 5;
+	r.parts = pp;
+	r.n_parts = n;
+	if (want_out)
+		cli_logs_follow_print(f, &r, fo, fe);
+	else
+		cli_logs_follow_init(f, &r);
+	fclose(fo);
+	fclose(fe);
+	if (want_out && strcmp(out, want_out) != 0)
+		fail_msg("printed '%s', wanted '%s'", out, want_out);
+	if (want_err && strcmp(err, want_err) != 0)
+		fail_msg("said '%s', wanted '%s'", err, want_err);
+	free(out);
+	free(err);
+}
+
+/* --follow: the rest of the same file; a newer file (the job moved) under
+ * its header; a node that went down adds nothing; more than a poll's bytes
+ * and a file cut short are said on stderr; -f is --follow for logs and
+ * --file for submit. */
+static void test_logs_follow(void **state)
+{
+	struct cli_logs_follow f;
+	struct cli_args a;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "logs", "-f", "12"), 0);
+	assert_true(a.follow && a.ids[0] == 12);
+	assert_int_equal(PARSE(&a, msg, "submit", "-f", "jobs.ini"), 0);
+	assert_string_equal(a.file, "jobs.ini");
+	follow_step(&f, (struct follow_part[]){ { "n1", "a\n", 2, 10 } }, 1, NULL, NULL);
+	assert_true(f.known && f.size == 2);
+	follow_step(&f, (struct follow_part[]){ { "n1", "a\n", 2, 10 } }, 1, "", "");
+	follow_step(&f, (struct follow_part[]){ { "n1", "a\nb\n", 4, 11 } }, 1, "b\n", "");
+	follow_step(&f, (struct follow_part[]){ { "n1", "a\nb\n", 4, 11 }, { "n2", "c\n", 2, 20 } },
+		    2, "\n==> node n2: /l/job-5.rank-0.log <==\nc\n", "");
+	assert_string_equal(f.node, "n2");
+	follow_step(&f, (struct follow_part[]){ { "n1", "a\nb\n", 4, 11 } }, 1, "", "");
+	follow_step(&f, (struct follow_part[]){ { "n2", "xyz", 10, 21 } }, 1, "xyz",
+		    "harectl: 5 bytes of output not shown (more than --bytes came within a poll)\n");
+	follow_step(&f, (struct follow_part[]){ { "n2", "q\n", 2, 22 } }, 1, "q\n",
+		    "harectl: the output file on node n2 was cut short; from its end again\n");
+	/* nothing printed before: every part, each under its header */
+	memset(&f, 0, sizeof(f));
+	follow_step(&f, (struct follow_part[]){ { "n1", "a\n", 2, 10 }, { "n2", "c", 1, 20 } }, 2,
+		    "==> node n1: /l/job-5.rank-0.log <==\na\n\n"
+		    "==> node n2: /l/job-5.rank-0.log <==\nc", "");
+}
+
 /* drain/undrain of a node already in that state says so. */
 static void test_reply_drain_state(void **state)
 {
@@ -1722,6 +1801,7 @@ int main(void)
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
 		cmocka_unit_test(test_logs_output),
+		cmocka_unit_test(test_logs_follow),
 		cmocka_unit_test(test_reply_control_chars),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),
