@@ -57,7 +57,22 @@ struct worker_opts {
 	double profile_busbw_gbs;	/* bus bandwidth assumed when no 2 GPUs can be measured */
 	uint32_t parent_pid;	/* end with this process, the parent (0: no) */
 	double orphan_timeout_s;	/* stop when nobody read the reports this long (0: never) */
+	double progress_s;		/* a progress line on stderr this often (0: none) */
 };
+
+/* Progress lines for the job's output (stderr, which the agent keeps per
+ * rank): every progress_s of wall time, the round reached, the loss and the
+ * mean round time since the last line. */
+struct worker_progress {
+	double last_s;			/* monotonic seconds of the last line (or start) */
+	uint64_t rounds;		/* rounds since then */
+	double compute_s, sync_s;	/* their sums */
+};
+
+void worker_progress_init(struct worker_progress *p, double now_s);
+/* Count round `round` (done at now_s, monotonic); writes the line when due. */
+void worker_progress_round(struct worker_progress *p, const struct worker_opts *o, uint64_t round,
+			   double compute_s, double sync_s, double loss, double now_s);
 
 /*
  * Parse argv into *o (defaults first). Returns 0; 1 when --help was asked

@@ -73,6 +73,7 @@ struct worker_emu {
 	struct report_line pend;	/* rounds not yet written (count 0: none) */
 	uint64_t done;		/* rounds completed */
 	double orphan_since;	/* since when writes find no reader (EPIPE), s after t0; 0: read */
+	struct worker_progress progress;
 };
 
 static double worker_since(const struct timespec *t0)
@@ -178,6 +179,8 @@ static void worker_add_round(struct worker_emu *e, uint64_t round, double factor
 	e->pend.sync_s += round_s - compute;
 	e->pend.loss = worker_emulated_loss(o->seed, round);
 	e->done++;
+	worker_progress_round(&e->progress, o, round, compute, round_s - compute, e->pend.loss,
+			      e->now_s);
 }
 
 /* Run the rounds; returns 1 when stopped, 0 when all ran. */
@@ -189,6 +192,7 @@ static int worker_rounds(struct worker_emu *e)
 	e->due_s += o->restart_s / o->time_scale;
 	if (worker_sleep_until(e))
 		return 1;
+	worker_progress_init(&e->progress, e->now_s);
 	for (uint64_t i = 0; i < o->round_count; i++) {
 		uint64_t round = o->round_first + i;
 		double f = worker_noise_factor(o->seed, round, o->noise_cv);

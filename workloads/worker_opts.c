@@ -20,7 +20,7 @@ enum {
 	OPT_REPORT_WAIT, OPT_EMULATE, OPT_HELP, OPT_ENGINE, OPT_PROXY, OPT_LIB, OPT_DEVICE,
 	OPT_CKPT_DIR, OPT_CKPT_EVERY, OPT_CKPT_S, OPT_CKPT_KEEP, OPT_NCCL_ID_FILE, OPT_RDV_TIMEOUT,
 	OPT_PROFILE, OPT_PROFILE_BATCHES, OPT_PROFILE_WORKERS, OPT_PROFILE_ITERS, OPT_PROFILE_BUSBW,
-	OPT_PARENT_PID, OPT_VERSION, OPT_ORPHAN,
+	OPT_PARENT_PID, OPT_VERSION, OPT_ORPHAN, OPT_PROGRESS,
 };
 
 static const struct option worker_longopts[] = {
@@ -63,6 +63,7 @@ static const struct option worker_longopts[] = {
 	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "orphan-timeout-s", required_argument, NULL, OPT_ORPHAN },
+	{ "progress-s", required_argument, NULL, OPT_PROGRESS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -93,6 +94,8 @@ static const char worker_usage[] =
 	"  --orphan-timeout-s S  stop (as on SIGTERM) once nobody has read the reports\n"
 	"                     for S seconds: its agent is gone and no new one adopted\n"
 	"                     it (default 600; 0: never)\n"
+	"  --progress-s S     a progress line on stderr every S seconds: round, loss,\n"
+	"                     mean round time (default 60; 0: none)\n"
 	"  --emulate          sleep instead of training\n"
 	"  --version          the version and the engine ABI\n"
 	"  --parent-pid P     end (SIGKILL) when process P, this one's parent, ends;\n"
@@ -255,6 +258,7 @@ static int worker_opt_set_real(struct worker_opts *o, int c, const char *flag, c
 	case OPT_PROFILE_BUSBW: return worker_dbl(flag, v, 1e-3, 1e6, &o->profile_busbw_gbs, err, errlen);
 	case OPT_PARENT_PID: return worker_u32(flag, v, 2, 1u << 22, &o->parent_pid, err, errlen);
 	case OPT_ORPHAN: return worker_dbl(flag, v, 0, 1e7, &o->orphan_timeout_s, err, errlen);
+	case OPT_PROGRESS: return worker_dbl(flag, v, 0, 1e7, &o->progress_s, err, errlen);
 	default: return -EINVAL;
 	}
 }
@@ -374,7 +378,7 @@ int worker_opts_parse(int argc, char **argv, struct worker_opts *o, char *err, s
 				   .seed = 1, .report_fd = 1, .report_ms = 100, .report_wait_s = 30,
 				   .checkpoint_s = 300, .checkpoint_keep = 2, .rendezvous_timeout_s = 600,
 				   .profile_iters = 20, .profile_busbw_gbs = 10,
-				   .orphan_timeout_s = 600 };
+				   .orphan_timeout_s = 600, .progress_s = 60 };
 	snprintf(o->engine, sizeof(o->engine), "cuda");
 	snprintf(o->model, sizeof(o->model), "unknown");
 	snprintf(o->gpu_type, sizeof(o->gpu_type), "unknown");

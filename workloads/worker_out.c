@@ -4,6 +4,8 @@
 #include "worker_engine.h"
 
 #include "report.h"
+#include "log.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -111,4 +113,31 @@ int worker_out_finish(struct worker_out *w, bool done, volatile sig_atomic_t *st
 			return rc;
 		usleep(500000);
 	}
+}
+
+void worker_progress_init(struct worker_progress *p, double now_s)
+{
+	memset(p, 0, sizeof(*p));
+	p->last_s = now_s;
+}
+
+void worker_progress_round(struct worker_progress *p, const struct worker_opts *o, uint64_t round,
+			   double compute_s, double sync_s, double loss, double now_s)
+{
+	double n;
+
+	p->rounds++;
+	p->compute_s += compute_s;
+	p->sync_s += sync_s;
+	if (o->progress_s <= 0 || now_s - p->last_s < o->progress_s)
+		return;
+	n = (double)p->rounds;
+	log_info("worker job=%llu lease=%llu rank=%u: round %llu of %llu, loss %.4g; %llu rounds in "
+		 "%.1f s, %.4g s a round (compute %.4g s, sync %.4g s)",
+		 (unsigned long long)o->job_id, (unsigned long long)o->lease_id, o->rank,
+		 (unsigned long long)(round + 1),
+		 (unsigned long long)(o->round_first + o->round_count), loss,
+		 (unsigned long long)p->rounds, now_s - p->last_s, (p->compute_s + p->sync_s) / n,
+		 p->compute_s / n, p->sync_s / n);
+	worker_progress_init(p, now_s);
 }

@@ -34,6 +34,7 @@ struct real {
 	const struct engine_ops *ops;
 	void *eng;
 	struct worker_out out;
+	struct worker_progress progress;
 	struct ckpt_meta meta;
 	float *hp, *hv;		/* host copies for checkpoints */
 	uint64_t last_ckpt;	/* round of the newest checkpoint written or read */
@@ -271,6 +272,7 @@ static int real_rounds(struct real *r, uint64_t start, uint64_t *next)
 	const struct worker_opts *o = r->o;
 	uint64_t end = o->round_first + o->round_count;
 
+	worker_progress_init(&r->progress, worker_now_s());
 	for (uint64_t round = start; round < end; round++) {
 		struct engine_round rr;
 		double t0 = worker_now_s(), t1;
@@ -285,6 +287,7 @@ static int real_rounds(struct real *r, uint64_t start, uint64_t *next)
 			r->wall_s += t1 - t0;
 			worker_out_round(&r->out, round, rr.compute_s, rr.sync_s, rr.loss, t1);
 		}
+		worker_progress_round(&r->progress, o, round, rr.compute_s, rr.sync_s, rr.loss, t1);
 		if (o->orphan_timeout_s > 0 && r->out.orphan_since > 0 && !real_stop &&
 		    t1 - r->out.orphan_since >= o->orphan_timeout_s) {
 			/* its agent is gone and no new one adopted it: the job runs

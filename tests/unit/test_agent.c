@@ -50,6 +50,9 @@ static double now_s(void)
 
 /* ---- configuration ---- */
 
+static bool file_exists(const char *path);
+static void read_text(const char *path, char *buf, size_t len);
+
 static void test_config_ok(void **state)
 {
 	struct agent_config c;
@@ -463,6 +466,48 @@ static void test_worker_emulate(void **state)
 	assert_true(r0.contiguous);
 	assert_true(r0.rounds_lines >= 1 && r0.rounds_lines <= 3 + (int)(wall * 10));
 	print_message("worker: 20000 rounds of 5 us in %.3f s, %d lines\n", wall, r0.rounds_lines);
+}
+
+/* --progress-s: a line on stderr every so often with the round reached, the
+ * loss and the mean round time; none with 0. */
+static void test_worker_progress(void **state)
+{
+	char cmd[1024], text[8192];
+	char path[256];
+	const char *p;
+	int lines = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/hare-progress-%d.txt", P_tmpdir, (int)getpid());
+	/* 40 rounds of 10 ms (emulated 2 s at time scale 200), a line each 0.1 s */
+	snprintf(cmd, sizeof(cmd), "%s --emulate --job 7 --lease 2 --rank 0 --world-size 1 "
+		 "--round-first 10 --round-count 40 --round-s 2 --compute-s 1.5 --time-scale 200 "
+		 "--progress-s 0.1 --report-fd 1 >/dev/null 2>%s", WORKER_BIN, path);
+	assert_int_equal(system(cmd), 0);
+	read_text(path, text, sizeof(text));
+	for (p = text; (p = strstr(p, "worker job=7 lease=2 rank=0: round ")); p++) {
+		unsigned long long round, end, n;
+		double loss, secs, per, compute, sync;
+
+		if (sscanf(p, "worker job=7 lease=2 rank=0: round %llu of %llu, loss %lf; %llu rounds in "
+			   "%lf s, %lf s a round (compute %lf s, sync %lf s)", &round, &end, &loss, &n,
+			   &secs, &per, &compute, &sync) != 8)
+			fail_msg("bad progress line: %.200s", p);
+		assert_true(round > 10 && round <= 50 && end == 50);
+		assert_true(loss > 0 && n >= 1 && secs >= 0.1);
+		assert_true(fabs(per - 2) < 1e-9 && fabs(compute - 1.5) < 1e-9 && fabs(sync - 0.5) < 1e-9);
+		lines++;
+	}
+	/* about 0.4 s of rounds: 2 to 4 lines */
+	if (lines < 2 || lines > 4)
+		fail_msg("%d progress lines:\n%s", lines, text);
+	snprintf(cmd, sizeof(cmd), "%s --emulate --job 7 --lease 2 --rank 0 --world-size 1 "
+		 "--round-count 20 --round-s 2 --time-scale 200 --progress-s 0 --report-fd 1 "
+		 ">/dev/null 2>%s", WORKER_BIN, path);
+	assert_int_equal(system(cmd), 0);
+	read_text(path, text, sizeof(text));
+	assert_null(strstr(text, ": round "));
+	unlink(path);
 }
 
 static void test_worker_sigterm(void **state)
@@ -1293,8 +1338,6 @@ static void test_failures(void **state)
 }
 
 static void fake_set(struct fake *f, const char *key, const char *value);
-static bool file_exists(const char *path);
-static void read_text(const char *path, char *buf, size_t len);
 
 static void fake_log_fetch(struct fake *f, uint64_t req, uint64_t job, uint32_t rank,
 			   uint32_t max_bytes)
@@ -2463,6 +2506,7 @@ int main(void)
 		cmocka_unit_test(test_key_load),
 		cmocka_unit_test(test_worker_flags),
 		cmocka_unit_test(test_worker_emulate),
+		cmocka_unit_test(test_worker_progress),
 		cmocka_unit_test(test_worker_sigterm),
 		cmocka_unit_test(test_worker_parent_pid),
 		cmocka_unit_test(test_worker_orphan),

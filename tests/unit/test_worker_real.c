@@ -129,6 +129,17 @@ static void test_resume_same_trajectory(void **state)
 	assert_int_equal(full.rounds, 40);
 	assert_true(full.end.kind == REPORT_DONE && full.end.rounds == 40);
 	assert_true(strtod(full.loss[39], NULL) < strtod(full.loss[0], NULL));
+	/* a progress line per round when asked that often, with the loss reported */
+	run_worker(TINY " --round-count 5 --progress-s 1e-9", &part);
+	assert_int_equal(part.status, 0);
+	for (int i = 0; i < 5; i++) {
+		char want[160];
+
+		snprintf(want, sizeof(want), ": round %d of 5, loss %.4g; 1 rounds in ", i + 1,
+			 strtod(full.loss[i], NULL));
+		if (!strstr(part.err, want))
+			fail_msg("'%s' not in the worker's stderr:\n%s", want, part.err);
+	}
 
 	/* 25 rounds, a checkpoint every 10 and at the end; the newest 2 kept */
 	snprintf(args, sizeof(args), TINY " --round-count 25 --checkpoint-dir %s --checkpoint-every 10", dir);
