@@ -32,6 +32,8 @@ enum agent_profile_mode {
 	AGENT_PROFILE_NO,
 };
 
+#define AGENT_UNSET UINT32_MAX	/* a worker setting left to hare-worker */
+
 struct agent_config {
 	char daemon[256];		/* host:port of hared's agent listener */
 	char node[AGENT_NAME_MAX];	/* default: the host name */
@@ -44,6 +46,9 @@ struct agent_config {
 	char work_dir[AGENT_PATH_MAX];	/* report pipes and task state */
 	char task_logs[AGENT_PATH_MAX];	/* workers' output files ("": work_dir/logs;
 					 * "none": the agent's own stderr) */
+	uint32_t worker_orphan_timeout_s;	/* hare-worker --orphan-timeout-s
+						 * (AGENT_UNSET: the worker's default) */
+	uint32_t worker_progress_s;	/* hare-worker --progress-s (AGENT_UNSET: its default) */
 	uint32_t task_log_keep_days;	/* output files unchanged this long are
 					 * deleted (30; 0: kept for ever) */
 	uint32_t report_interval_ms;	/* batch reports within this (100) */

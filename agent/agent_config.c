@@ -26,6 +26,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->profile_unknown = AGENT_PROFILE_AUTO;
 	c->profile_timeout_s = 3600;
 	c->task_log_keep_days = 30;
+	c->worker_orphan_timeout_s = AGENT_UNSET;
+	c->worker_progress_s = AGENT_UNSET;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -172,6 +174,10 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 					 "none, got '%.200s'", value);
 		return agent_set_str(c->task_logs, sizeof(c->task_logs), key, value, err, errlen);
 	}
+	if (strcmp(key, "worker_orphan_timeout_s") == 0)
+		return config_parse_u32(value, 0, 864000, &c->worker_orphan_timeout_s, err, errlen);
+	if (strcmp(key, "worker_progress_s") == 0)
+		return config_parse_u32(value, 0, 86400, &c->worker_progress_s, err, errlen);
 	if (strcmp(key, "task_log_keep_days") == 0)
 		return config_parse_u32(value, 0, 36500, &c->task_log_keep_days, err, errlen);
 	if (strcmp(key, "report_interval_ms") == 0)

@@ -131,6 +131,10 @@ static void agent_argv_worker(struct agent_strv *av, const struct agent *a,
 	agent_strv_add(av, "--seed=%llu", (unsigned long long)seed);
 	agent_strv_add(av, "--report-fd=%d", AGENT_REPORT_FD);
 	agent_strv_add(av, "--report-ms=%u", a->cfg.report_interval_ms);
+	if (a->cfg.worker_orphan_timeout_s != AGENT_UNSET)
+		agent_strv_add(av, "--orphan-timeout-s=%u", a->cfg.worker_orphan_timeout_s);
+	if (a->cfg.worker_progress_s != AGENT_UNSET)
+		agent_strv_add(av, "--progress-s=%u", a->cfg.worker_progress_s);
 }
 
 static bool agent_env_ours(const char *e)

@@ -132,6 +132,9 @@ static void test_config_bad(void **state)
 		{ "[agent]\nheartbeat_ms = fast\n", "a.conf:2: heartbeat_ms: expected a whole number, got 'fast'" },
 		{ "[agent]\nnode = bad name\n", "a.conf:2: node name may hold letters" },
 		{ "[agent]\nlog_level = loud\n", "a.conf:2: log_level must be error, warn, info or debug" },
+		{ "[agent]\ntask_logs = logs\n", "a.conf:2: task_logs: expected an absolute directory or none, got 'logs'" },
+		{ "[agent]\ntask_log_keep_days = -2\n", "a.conf:2: task_log_keep_days: must be between 0 and 36500, got -2" },
+		{ "[agent]\nworker_progress_s = 1e3\n", "a.conf:2: worker_progress_s: expected a whole number, got '1e3'" },
 		{ "[agent]\nnode = a\n[agent\n", "a.conf:3: syntax error" },
 		{ "[agent]\nworker =\n", "a.conf:2: worker must be 1 to" },
 		{ "[agent]\nworker_engine = cuda\n", "a.conf:2: worker_engine must be emulate or cpu" },
@@ -1544,6 +1547,31 @@ static void test_task_output_prune(void **state)
 	fake_free(f);
 }
 
+/* worker_orphan_timeout_s and worker_progress_s reach hare-worker. */
+static void test_worker_settings(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	struct start_args s = { .job = 30, .lease = 1, .count = 2, .round_s = 0.001 };
+	char wrap[300], text[600], got[2048];
+
+	(void)state;
+	snprintf(wrap, sizeof(wrap), "%s/worker.sh", f->dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\necho \"$*\" >> %s/argv.txt\nexec %s \"$@\"\n",
+		 f->dir, WORKER_BIN);
+	write_file(wrap, text, 0755);
+	fake_set(f, "worker", wrap);
+	fake_set(f, "worker_orphan_timeout_s", "77");
+	fake_set(f, "worker_progress_s", "0");
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 30, 1, 0), 10);
+	assert_int_equal(fake_exit(f, 30, 1, 0)->status, HARE__TASK_STATUS__TASK_OK);
+	snprintf(text, sizeof(text), "%s/argv.txt", f->dir);
+	read_text(text, got, sizeof(got));
+	assert_non_null(strstr(got, " --orphan-timeout-s=77 --progress-s=0"));
+	fake_free(f);
+}
+
 static void test_reconnect_keeps_reports(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "T4:1");
@@ -1964,6 +1992,9 @@ static void test_rendezvous_cpu_workers(void **state)
 		 " --proxy=batch=8,mlp=4-2 --job=13 ", f->dir);
 	assert_non_null(strstr(got, want));
 	assert_null(strstr(got, "--emulate"));
+	/* the worker settings are the worker's own unless set */
+	assert_null(strstr(got, "--orphan-timeout-s"));
+	assert_null(strstr(got, "--progress-s"));
 	fake_free(f);
 }
 
@@ -2516,6 +2547,7 @@ int main(void)
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_task_output),
 		cmocka_unit_test(test_task_output_prune),
+		cmocka_unit_test(test_worker_settings),
 		cmocka_unit_test(test_reconnect_keeps_reports),
 		cmocka_unit_test(test_adopt_after_agent_restart),
 		cmocka_unit_test(test_adopt_damaged_state),
