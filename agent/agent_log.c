@@ -215,7 +215,7 @@ static bool agent_log_job_here(const struct agent *a, uint64_t job)
 uint32_t agent_log_prune(struct agent *a, time_t now)
 {
 	char dir[AGENT_PATH_MAX + 8], path[AGENT_FILE_MAX + 300];
-	time_t cutoff = now - (time_t)a->cfg.task_log_keep_days * 86400;
+	int64_t cutoff = (int64_t)now - (int64_t)a->cfg.task_log_keep_days * 86400;
 	uint32_t n = 0;
 	struct dirent *e;
 	DIR *d;
@@ -230,13 +230,17 @@ uint32_t agent_log_prune(struct agent *a, time_t now)
 		unsigned long long job;
 		unsigned rank;
 		struct stat st;
-		int end = 0;
+		char name[64];
 
-		if (sscanf(e->d_name, "job-%llu.rank-%u.log%n", &job, &rank, &end) != 2 ||
-		    e->d_name[end] != '\0' || agent_log_job_here(a, job))
+		/* only names the agent makes, exactly (no sign, blank or zero
+		 * sscanf would let through) */
+		if (sscanf(e->d_name, "job-%llu.rank-%u.log", &job, &rank) != 2)
+			continue;
+		snprintf(name, sizeof(name), "job-%llu.rank-%u.log", job, rank);
+		if (strcmp(name, e->d_name) != 0 || agent_log_job_here(a, job))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_mtime >= cutoff)
+		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (int64_t)st.st_mtime >= cutoff)
 			continue;
 		if (unlink(path) == 0)
 			n++;

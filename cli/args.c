@@ -322,8 +322,20 @@ static int cli_command_find(const char *name)
 	return -1;
 }
 
+/* Whether some command's short option c takes no value (-f: logs --follow,
+ * while submit's -f takes a file). */
+static bool cli_short_flag(char c)
+{
+	for (size_t k = 0; k < CLI_NOPTS; k++)
+		if (cli_opts[k].short_name == c && !cli_opts[k].value)
+			return true;
+	return false;
+}
+
 /* Index of the command word: the first argument that is neither an option
- * nor an option's value; 0 if there is none. */
+ * nor an option's value; 0 if there is none. A letter that takes a value
+ * for one command and none for another takes the next argument unless that
+ * is a command name ("harectl -f logs 42", "harectl -f jobs.ini submit"). */
 static int cli_command_index(int argc, char *const *argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -338,6 +350,9 @@ static int cli_command_index(int argc, char *const *argv)
 			o = strchr(arg, '=') ? NULL : cli_opt_long(arg + 2, strlen(arg + 2));
 		else
 			o = arg[2] ? NULL : cli_opt_short(arg[1], CLI_CMD_NONE);
+		if (o && o->value && arg[1] != '-' && cli_short_flag(arg[1]) && i + 1 < argc &&
+		    cli_command_find(argv[i + 1]) > 0)
+			continue;
 		if (o && o->value)
 			i++;
 	}

@@ -18,6 +18,7 @@
 #define CLI_REASON_MAX 127	/* bytes of a drain's --reason */
 #define CLI_LOG_BYTES_MAX 1048576	/* logs --bytes */
 #define CLI_FOLLOW_MS 1000		/* logs --follow: one poll a second */
+#define CLI_FOLLOW_END_POLLS 10		/* polls after the job's end, at most */
 
 enum cli_command {
 	CLI_CMD_NONE,

@@ -287,16 +287,21 @@ static int cli_job_ended(struct cli_run *r, uint64_t id)
 	return ended;
 }
 
-/* --follow: poll once a second, print what is new, and end after the poll
- * that follows the job's end. */
+/* --follow: poll once a second and print what is new. Once the job has
+ * ended, polls go on until the newest file ends with the agent's line on
+ * how the lease ended (a worker may still write after hared counted its
+ * last round, or within its stop grace), at most CLI_FOLLOW_END_POLLS. */
 static int cli_logs_follow_loop(struct cli_run *r, Hare__ToDaemon *req,
 				struct cli_logs_follow *f)
 {
 	const struct timespec pause = { CLI_FOLLOW_MS / 1000, (CLI_FOLLOW_MS % 1000) * 1000000L };
+	uint32_t rank = req->logs->has_rank ? req->logs->rank : 0, after = 0;
 	Hare__FromDaemon *reply;
-	int ended = 0;
+	bool last = false;
 
-	while (!ended) {
+	while (!last) {
+		int ended;
+
 		nanosleep(&pause, NULL);
 		ended = cli_job_ended(r, r->a->ids[0]);
 		if (ended < 0)
@@ -304,7 +309,14 @@ static int cli_logs_follow_loop(struct cli_run *r, Hare__ToDaemon *req,
 		if (cli_run_request(r, req, HARE__FROM_DAEMON__MSG_LOGS_REPLY, &reply, NULL) < 0)
 			return CLI_EXIT_FAIL;
 		cli_logs_follow_print(f, reply->logs_reply, r->out, r->err);
+		last = ended && (cli_logs_lease_ended(reply->logs_reply, rank) ||
+				 ++after >= CLI_FOLLOW_END_POLLS);
 		hare__from_daemon__free_unpacked(reply, NULL);
+	}
+	if (!f->printed) {
+		fprintf(r->err, "harectl: job %llu ended without output of rank %u on the nodes up\n",
+			(unsigned long long)r->a->ids[0], rank);
+		return CLI_EXIT_FAIL;
 	}
 	return CLI_EXIT_OK;
 }

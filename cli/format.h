@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "hare.pb-c.h"
@@ -79,20 +80,29 @@ struct cli_args;
  * set), notes on err. CLI_EXIT_FAIL when no node had any. */
 int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out, FILE *err);
 
-/* harectl logs --follow: which file was printed last and how much of it. */
-struct cli_logs_follow {
-	bool known;			/* a file was printed */
+/* harectl logs --follow: how much of each file was printed. */
+#define CLI_FOLLOW_FILES 32
+struct cli_logs_seen {
 	char node[128];
-	char path[1024];
-	uint64_t size;			/* its bytes shown (its size then) */
-	double mtime;
+	char path[512];
+	uint64_t size;			/* its bytes printed (or left out) */
+};
+struct cli_logs_follow {
+	uint32_t n;
+	struct cli_logs_seen seen[CLI_FOLLOW_FILES];
+	int32_t current;		/* the file printed last (-1: none) */
+	bool printed;			/* anything printed */
 };
 
-/* Remember the newest part of r as printed in full (after cli_logs_print). */
+/* Remember every part of r as printed in full (after cli_logs_print). */
 void cli_logs_follow_init(struct cli_logs_follow *f, const Hare__LogsReply *r);
-/* Print what r adds to what f says was printed: the rest of the same file,
- * then newer files (a job that moved) under their headers; update f. */
+/* Print what r adds to what f says was printed, file by file, oldest first:
+ * a file's new bytes under its header when another file was printed last
+ * (a job that moved); update f. */
 void cli_logs_follow_print(struct cli_logs_follow *f, const Hare__LogsReply *r, FILE *out,
 			   FILE *err);
+/* Whether r's newest file ends with the agent's line on how the lease's
+ * rank ended (done, stopped, failed): nothing more comes of that lease. */
+bool cli_logs_lease_ended(const Hare__LogsReply *r, uint32_t rank);
 
 #endif

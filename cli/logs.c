@@ -67,20 +67,45 @@ static void cli_logs_from(const Hare__LogsReply *r, uint32_t lines, size_t *firs
 	}
 }
 
-static void cli_logs_remember(struct cli_logs_follow *f, const Hare__LogPart *p)
+/* The file p names among those printed, or a new entry for it (the
+ * oldest entry is reused when the list is full); *fresh says it is new. */
+static struct cli_logs_seen *cli_logs_seen_of(struct cli_logs_follow *f, const Hare__LogPart *p,
+					      bool *fresh)
 {
-	f->known = true;
-	snprintf(f->node, sizeof(f->node), "%s", p->node);
-	snprintf(f->path, sizeof(f->path), "%s", p->path);
-	f->size = p->size;
-	f->mtime = p->has_mtime ? p->mtime : 0;
+	struct cli_logs_seen *s;
+
+	*fresh = false;
+	for (uint32_t i = 0; i < f->n; i++) {
+		if (strcmp(f->seen[i].node, p->node) == 0 && strcmp(f->seen[i].path, p->path) == 0)
+			return &f->seen[i];
+	}
+	*fresh = true;
+	if (f->n < CLI_FOLLOW_FILES) {
+		s = &f->seen[f->n++];
+	} else {
+		memmove(&f->seen[0], &f->seen[1], (CLI_FOLLOW_FILES - 1) * sizeof(f->seen[0]));
+		s = &f->seen[CLI_FOLLOW_FILES - 1];
+		if (f->current >= 0)
+			f->current--;
+	}
+	snprintf(s->node, sizeof(s->node), "%s", p->node);
+	snprintf(s->path, sizeof(s->path), "%s", p->path);
+	s->size = 0;
+	return s;
 }
 
 void cli_logs_follow_init(struct cli_logs_follow *f, const Hare__LogsReply *r)
 {
 	memset(f, 0, sizeof(*f));
-	if (r->n_parts > 0)
-		cli_logs_remember(f, r->parts[r->n_parts - 1]);
+	f->current = -1;
+	for (size_t i = 0; i < r->n_parts; i++) {
+		bool fresh;
+		struct cli_logs_seen *s = cli_logs_seen_of(f, r->parts[i], &fresh);
+
+		s->size = r->parts[i]->size;	/* printed up to here (or left out) */
+		f->current = (int32_t)(s - f->seen);
+		f->printed = true;
+	}
 }
 
 static void cli_logs_header(FILE *out, const Hare__LogPart *p)
@@ -94,50 +119,67 @@ static void cli_logs_header(FILE *out, const Hare__LogPart *p)
 void cli_logs_follow_print(struct cli_logs_follow *f, const Hare__LogsReply *r, FILE *out,
 			   FILE *err)
 {
-	size_t k = r->n_parts, next = 0;
-
-	for (size_t i = 0; f->known && i < r->n_parts; i++) {
-		if (strcmp(r->parts[i]->node, f->node) == 0 && strcmp(r->parts[i]->path, f->path) == 0)
-			k = i;
-	}
-	if (k < r->n_parts) {
-		const Hare__LogPart *p = r->parts[k];
-
-		if (p->size < f->size) {
-			fprintf(err, "harectl: the output file on node %s was cut short; from its "
-				"end again\n", f->node);
-			f->size = p->size > p->data.len ? p->size - p->data.len : 0;
-		}
-		if (p->size > f->size) {
-			uint64_t add = p->size - f->size;
-			size_t show = add < p->data.len ? (size_t)add : p->data.len;
-
-			if (add > show)
-				fprintf(err, "harectl: %llu bytes of output not shown (more than --bytes "
-					"came within a poll)\n", (unsigned long long)(add - show));
-			cli_logs_write(out, p->data.data + (p->data.len - show), show);
-		}
-		cli_logs_remember(f, p);
-		next = k + 1;
-	} else {
-		/* files newer than the one printed last (all, before any) */
-		while (next < r->n_parts && f->known && r->parts[next]->has_mtime &&
-		       r->parts[next]->mtime <= f->mtime)
-			next++;
-	}
-	for (size_t i = next; i < r->n_parts; i++) {
+	for (size_t i = 0; i < r->n_parts; i++) {
 		const Hare__LogPart *p = r->parts[i];
+		bool fresh;
+		struct cli_logs_seen *s = cli_logs_seen_of(f, p, &fresh);
+		uint64_t add;
+		size_t show;
 
-		if (f->known || i > next)
-			fputc('\n', out);
-		cli_logs_header(out, p);
-		if (p->size > p->data.len)
-			fprintf(err, "harectl: older output of node %s's file not shown\n", p->node);
-		if (p->data.len)
-			cli_logs_write(out, p->data.data, p->data.len);
-		cli_logs_remember(f, p);
+		if (p->size < s->size) {
+			fprintf(err, "harectl: the output file on node %s was cut short; from its "
+				"end again\n", s->node);
+			s->size = p->size > p->data.len ? p->size - p->data.len : 0;
+		}
+		add = p->size - s->size;
+		if (add == 0)
+			continue;
+		show = add < p->data.len ? (size_t)add : p->data.len;
+		if (f->current != (int32_t)(s - f->seen)) {
+			if (f->printed)
+				fputc('\n', out);
+			cli_logs_header(out, p);
+		}
+		if (add > show && fresh)
+			fprintf(err, "harectl: older output of node %s's file not shown\n", s->node);
+		else if (add > show)
+			fprintf(err, "harectl: %llu bytes of output on node %s not shown (more than "
+				"--bytes came within a poll)\n", (unsigned long long)(add - show),
+				s->node);
+		if (show)
+			cli_logs_write(out, p->data.data + (p->data.len - show), show);
+		s->size = p->size;
+		f->current = (int32_t)(s - f->seen);
+		f->printed = true;
 	}
 	fflush(out);
+}
+
+bool cli_logs_lease_ended(const Hare__LogsReply *r, uint32_t rank)
+{
+	const Hare__LogPart *p;
+	const uint8_t *d;
+	size_t e, b;
+	char tail[512], want[3][48];
+
+	if (r->n_parts == 0)
+		return false;
+	p = r->parts[r->n_parts - 1];
+	d = p->data.data;
+	e = p->data.len;
+	while (e > 0 && (d[e - 1] == '\n' || d[e - 1] == '\r'))
+		e--;
+	b = e;
+	while (b > 0 && d[b - 1] != '\n')
+		b--;
+	if (e - b < 11 || e - b >= sizeof(tail) || memcmp(d + b, "hare-agent ", 11) != 0)
+		return false;
+	memcpy(tail, d + b, e - b);
+	tail[e - b] = '\0';
+	snprintf(want[0], sizeof(want[0]), " rank %u done: ", rank);
+	snprintf(want[1], sizeof(want[1]), " rank %u stopped", rank);
+	snprintf(want[2], sizeof(want[2]), " rank %u failed: ", rank);
+	return strstr(tail, want[0]) || strstr(tail, want[1]) || strstr(tail, want[2]);
 }
 
 int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out, FILE *err)

@@ -601,6 +601,27 @@ static void drv_lease_vacate(struct driver *d, struct drv_job *j)
 	}
 }
 
+/* A DONE job's workers: their GPUs are vacated, and they are not stopped
+ * before finish_grace_s has passed (drv_task_stop). */
+static void drv_lease_finish(struct driver *d, struct drv_job *j, double now)
+{
+	drv_lease_vacate(d, j);
+	for (uint32_t i = 0; i < j->lease.nranks && !j->lease.unsent; i++) {
+		const struct drv_rank *r = &j->lease.ranks[i];
+		struct drv_gpu *g;
+
+		if (r->exited || r->node >= d->nnodes || r->slot >= d->nodes[r->node].ngpus)
+			continue;
+		g = &d->nodes[r->node].gpus[r->slot];
+		if (g->vacate_job != j->rec.id || g->vacate_lease != j->lease.id || g->vacate_rank != i)
+			continue;
+		g->finish_until = now + d->o.finish_grace_s;
+		g->vacate_until = fmax(g->vacate_until, g->finish_until + d->nodes[r->node].stop_grace_s +
+				       DRIVER_STOP_MARGIN_S);
+		driver_deadline_arm(d, g->vacate_until);
+	}
+}
+
 void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
 {
 	j->prev_lease = j->lease.id;
@@ -817,8 +838,9 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 	double now = driver_now();
 
 	if (state == STORE_DONE) {
-		/* its workers end on their own; their GPUs wait for that */
-		drv_lease_vacate(d, j);
+		/* its workers end on their own (a researcher's program may save
+		 * its model first); their GPUs wait for that */
+		drv_lease_finish(d, j, now);
 		drv_lease_release(d, j);
 	} else
 		driver_lease_stop(d, j, why);

@@ -45,6 +45,7 @@ struct driver_opts {
 					 * (negative: the solver's default) */
 	double stop_grace_s;		/* SIGTERM to SIGKILL grace of agents that do not say theirs */
 	uint32_t max_retries;		/* worker failures before FAILED */
+	double finish_grace_s;		/* a DONE job's workers end on their own within this */
 };
 
 /* A GPU of a node, as its agent registered it. */
@@ -64,6 +65,9 @@ struct drv_gpu {
 	uint64_t vacate_job, vacate_lease;
 	uint32_t vacate_rank;
 	double vacate_until;
+	/* The worker is of a job that is DONE: it may finish on its own (save
+	 * a model, print, exit) until this unix time, and is stopped after. */
+	double finish_until;
 };
 
 /* A node: one agent, known by name; its id is stable for the daemon's life. */

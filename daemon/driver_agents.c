@@ -277,6 +277,15 @@ static bool drv_task_current(const struct drv_job *j, uint32_t node, const Hare_
 static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTask *t)
 {
 	int slot = t->has_gpu_index ? driver_slot_find(d, node, t->gpu_index) : -1;
+	const struct drv_gpu *g = slot >= 0 ? &d->nodes[node].gpus[slot] : NULL;
+
+	if (g && g->finish_until > driver_now() && g->vacate_job == t->job_id &&
+	    g->vacate_lease == t->lease_id && g->vacate_rank == t->rank) {
+		log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: the job is done; its "
+			  "worker finishes on its own", d->nodes[node].name, t->job_id, t->lease_id,
+			  t->rank);
+		return;
+	}
 
 	log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, stopping",
 		  d->nodes[node].name, t->job_id, t->lease_id, t->rank);

@@ -66,6 +66,7 @@ static void drv_vacate_end(struct drv_gpu *g)
 	g->vacate_job = g->vacate_lease = 0;
 	g->vacate_rank = 0;
 	g->vacate_until = 0;
+	g->finish_until = 0;
 }
 
 /* ---- leases waiting for their GPUs ---- */

@@ -53,6 +53,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "max_frame", CFG_N(CFG_U32, max_frame), 1024, 64u * 1024 * 1024 },
 	{ "flush_ms", CFG_N(CFG_U32, flush_ms), 1, 10000 },
 	{ "max_retries", CFG_N(CFG_U32, max_retries), 0, 1000 },
+	{ "finish_grace_s", CFG_N(CFG_DOUBLE, finish_grace_s), 0, 86400 },
 	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0 },
 	{ "measure_models", CFG_S(measure_models), 0, 0 },
 	{ "port_file", CFG_S(port_file), 0, 0 },
@@ -80,6 +81,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->max_frame = 4u * 1024 * 1024;
 	c->flush_ms = 10;
 	c->max_retries = 3;
+	c->finish_grace_s = 60;
 	c->measure_gpus = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }

@@ -37,6 +37,7 @@ struct hared_config {
 	uint32_t max_frame;			/* cap on one frame's payload, bytes */
 	uint32_t flush_ms;			/* group-commit interval of batched writes */
 	uint32_t max_retries;			/* worker failures before a job is FAILED */
+	double finish_grace_s;			/* a DONE job's workers exit on their own within */
 	bool measure_gpus;			/* ask agents to measure GPU types the profile lacks */
 	char measure_models[HARED_PATH_LEN];	/* models they measure ("a,b"; "": every model) */
 	char port_file[HARED_PATH_LEN];		/* optional: write the bound ports here */

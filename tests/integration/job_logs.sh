@@ -84,6 +84,18 @@ if [ $rc -eq 0 ] && [ "$(state_of "$fid")" = FAILED ] &&
 else
 	fail "logs -f: exit $rc, state $(state_of "$fid"), printed '$(cat "$tmp/follow.out")' / '$(cat "$tmp/follow.err")', file '$(cat "$ffile")'"
 fi
+# a job is DONE once its last round is reported; what its program prints
+# after that (saving a model ...) is followed to the end too
+cmd='printf "round 0 10 1 1 1\n" >&$HARE_REPORT_FD; sleep 1.5; echo "saving model"; sleep 1; echo bye; printf "done 10\n" >&$HARE_REPORT_FD'
+did=$("$harectl" submit --model lm --gpus 1 --rounds 10 --gpu-types V100 --command "$cmd")
+timeout 60 "$harectl" logs -f "$did" >"$tmp/follow.out" 2>"$tmp/follow.err"; rc=$?
+dfile="$tmp/w1/logs/job-$did.rank-0.log"
+if [ $rc -eq 0 ] && [ "$(state_of "$did")" = DONE ] && grep -qx bye "$tmp/follow.out" &&
+	[ "$(grep -v '^==> node ' "$tmp/follow.out" | grep -v '^$')" = "$(cat "$dfile")" ]; then
+	echo "ok: logs -f of a job DONE before its program ended printed it to the agent's last line"
+else
+	fail "logs -f after DONE: exit $rc, state $(state_of "$did"), printed '$(cat "$tmp/follow.out")' / '$(cat "$tmp/follow.err")', file '$(cat "$dfile")'"
+fi
 
 # 2. A job moved between nodes has output on both (drain needs root).
 if [ "$(id -u)" -ne 0 ]; then

@@ -1533,10 +1533,15 @@ static void test_task_output_prune(void **state)
 	old_file(f, "job-22.rank-0.log", 6);
 	old_file(f, "notes.txt", 100);
 	old_file(f, "job-23.rank-0.log.1", 100);
+	old_file(f, "job- 5.rank-0.log", 100);
+	old_file(f, "job-+5.rank-0.log", 100);
+	old_file(f, "job-05.rank-0.log", 100);
 	assert_int_equal(agent_log_prune(f->agent, time(NULL)), 2);
 	assert_false(log_exists(f, "job-20.rank-0.log") || log_exists(f, "job-20.rank-3.log"));
 	assert_true(log_exists(f, "job-21.rank-0.log") && log_exists(f, "job-22.rank-0.log"));
 	assert_true(log_exists(f, "notes.txt") && log_exists(f, "job-23.rank-0.log.1"));
+	assert_true(log_exists(f, "job- 5.rank-0.log") && log_exists(f, "job-+5.rank-0.log") &&
+		    log_exists(f, "job-05.rank-0.log"));
 	assert_int_equal(agent_log_prune(f->agent, time(NULL) + 2 * 86400), 1);	/* job-22 */
 	old_file(f, "job-24.rank-0.log", 1000);
 	f->agent->cfg.task_log_keep_days = 0;

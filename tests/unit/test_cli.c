@@ -101,6 +101,11 @@ static void test_args_globals_anywhere(void **state)
 
 	assert_int_equal(PARSE(&a, msg, "submit", "-f", "jobs.ini"), 0);
 	assert_string_equal(a.file, "jobs.ini");
+	/* before the command word too */
+	assert_int_equal(PARSE(&a, msg, "-f", "logs", "12"), 0);
+	assert_true(a.cmd == CLI_CMD_LOGS && a.follow && a.nids == 1 && a.ids[0] == 12);
+	assert_int_equal(PARSE(&a, msg, "-f", "jobs.ini", "submit"), 0);
+	assert_true(a.cmd == CLI_CMD_SUBMIT && strcmp(a.file, "jobs.ini") == 0);
 }
 
 static void test_args_help_version(void **state)
@@ -904,22 +909,65 @@ static void test_logs_follow(void **state)
 	assert_int_equal(PARSE(&a, msg, "submit", "-f", "jobs.ini"), 0);
 	assert_string_equal(a.file, "jobs.ini");
 	follow_step(&f, (struct follow_part[]){ { "n1", "a\n", 2, 10 } }, 1, NULL, NULL);
-	assert_true(f.known && f.size == 2);
+	assert_true(f.n == 1 && f.current == 0 && f.printed && f.seen[0].size == 2);
 	follow_step(&f, (struct follow_part[]){ { "n1", "a\n", 2, 10 } }, 1, "", "");
 	follow_step(&f, (struct follow_part[]){ { "n1", "a\nb\n", 4, 11 } }, 1, "b\n", "");
 	follow_step(&f, (struct follow_part[]){ { "n1", "a\nb\n", 4, 11 }, { "n2", "c\n", 2, 20 } },
 		    2, "\n==> node n2: /l/job-5.rank-0.log <==\nc\n", "");
-	assert_string_equal(f.node, "n2");
 	follow_step(&f, (struct follow_part[]){ { "n1", "a\nb\n", 4, 11 } }, 1, "", "");
 	follow_step(&f, (struct follow_part[]){ { "n2", "xyz", 10, 21 } }, 1, "xyz",
-		    "harectl: 5 bytes of output not shown (more than --bytes came within a poll)\n");
+		    "harectl: 5 bytes of output on node n2 not shown (more than --bytes came "
+		    "within a poll)\n");
 	follow_step(&f, (struct follow_part[]){ { "n2", "q\n", 2, 22 } }, 1, "q\n",
 		    "harectl: the output file on node n2 was cut short; from its end again\n");
+	/* back on n1: only what is new there, under its header again */
+	follow_step(&f, (struct follow_part[]){ { "n2", "q\n", 2, 22 }, { "n1", "a\nb\nd\n", 6, 30 } },
+		    2, "\n==> node n1: /l/job-5.rank-0.log <==\nd\n", "");
+	/* a new node whose clock is behind sorts first: still printed */
+	follow_step(&f, (struct follow_part[]){ { "n3", "e\n", 2, 5 }, { "n1", "a\nb\nd\n", 6, 30 } },
+		    2, "\n==> node n3: /l/job-5.rank-0.log <==\ne\n", "");
 	/* nothing printed before: every part, each under its header */
 	memset(&f, 0, sizeof(f));
+	f.current = -1;
 	follow_step(&f, (struct follow_part[]){ { "n1", "a\n", 2, 10 }, { "n2", "c", 1, 20 } }, 2,
 		    "==> node n1: /l/job-5.rank-0.log <==\na\n\n"
 		    "==> node n2: /l/job-5.rank-0.log <==\nc", "");
+}
+
+/* The agent's line on a lease's end closes a rank's output; its start line
+ * or a worker's line does not. */
+static void test_logs_lease_ended(void **state)
+{
+	Hare__LogPart p = HARE__LOG_PART__INIT, *pp = &p;
+	Hare__LogsReply r = HARE__LOGS_REPLY__INIT;
+	static const struct {
+		const char *data;
+		uint32_t rank;
+		bool ended;
+	} cases[] = {
+		{ "x\nhare-agent 2026-12-06T10:29:07Z: job 5 lease 3 rank 0 done: done after 10 rounds\n", 0, true },
+		{ "hare-agent 2026-12-06T10:29:07Z: job 5 lease 3 rank 2 stopped (preempted by the plan): "
+		  "stopped by signal 15 (Terminated)\n", 2, true },
+		{ "hare-agent T: job 5 lease 3 rank 1 failed: exited with code 1\r\n\n", 1, true },
+		{ "hare-agent T: job 5 lease 3 rank 1 failed: exited with code 1\n", 0, false },
+		{ "hare-agent T: job 5 lease 3 rank 0/1 on node n1 GPU 0 (V100), rounds 0..10\n", 0, false },
+		{ "hare-agent T: job 5 lease 3 rank 0 done: done after 10 rounds\nmore\n", 0, false },
+		{ "", 0, false },
+	};
+
+	(void)state;
+	p.node = "n1";
+	p.path = "/l/job-5.rank-0.log";
+	r.parts = &pp;
+	r.n_parts = 1;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		p.data.data = (uint8_t *)cases[i].data;
+		p.data.len = strlen(cases[i].data);
+		if (cli_logs_lease_ended(&r, cases[i].rank) != cases[i].ended)
+			fail_msg("case %zu: '%s' rank %u", i, cases[i].data, cases[i].rank);
+	}
+	r.n_parts = 0;
+	assert_false(cli_logs_lease_ended(&r, 0));
 }
 
 /* drain/undrain of a node already in that state says so. */
@@ -1802,6 +1850,7 @@ int main(void)
 		cmocka_unit_test(test_reply_drain_state),
 		cmocka_unit_test(test_logs_output),
 		cmocka_unit_test(test_logs_follow),
+		cmocka_unit_test(test_logs_lease_ended),
 		cmocka_unit_test(test_reply_control_chars),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),

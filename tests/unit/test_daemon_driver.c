@@ -75,10 +75,11 @@ static uint32_t ob_count(const struct outbox *ob, int msg_case, uint32_t agent, 
 	return n;
 }
 
-static int fx_setup_opts(void **state, double grace_s)
+static int fx_setup_opts2(void **state, double grace_s, double finish_s)
 {
 	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
-				 .reconnect_grace_s = grace_s, .stop_grace_s = 2, .max_retries = 1 };
+				 .reconnect_grace_s = grace_s, .stop_grace_s = 2, .max_retries = 1,
+				 .finish_grace_s = finish_s };
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[256];
 
@@ -93,9 +94,19 @@ static int fx_setup_opts(void **state, double grace_s)
 	return 0;
 }
 
+static int fx_setup_opts(void **state, double grace_s)
+{
+	return fx_setup_opts2(state, grace_s, 0);
+}
+
 static int fx_setup(void **state)
 {
 	return fx_setup_opts(state, 0);
+}
+
+static int fx_setup_finish(void **state)
+{
+	return fx_setup_opts2(state, 0, 60);
 }
 
 static int fx_setup_grace(void **state)
@@ -1233,6 +1244,54 @@ static void test_done_vacates(void **state)
 	assert_true(driver_gpu_is_free(gpu_of(f, 1, 0)));
 }
 
+/* A DONE job's worker that still runs (saving a model) is stopped at the
+ * agent's next report without finish_grace_s (0 here), and left to end on
+ * its own within it (60 s: test_done_finishes). */
+static void done_then_heartbeat(struct fx *f, uint32_t *a2, uint64_t *lease)
+{
+	Hare__RunningTask t[1];
+	Hare__RunningTask *pt[1] = { &t[0] };
+	Hare__Heartbeat hb = HARE__HEARTBEAT__INIT;
+	uint32_t a1;
+
+	*lease = away_setup(f, &a1, a2);
+	report(f, a1, 1, *lease, 0, 0, 1000);
+	task_exit(f, a1, 1, *lease, 0, HARE__TASK_STATUS__TASK_OK);
+	report(f, *a2, 1, *lease, 1, 0, 1000);
+	assert_null(driver_job_find(f->d, 1));
+	t[0] = rt_full(1, *lease, 1, 0, 1, 2, 0);
+	hb.n_running = 1;
+	hb.running = pt;
+	driver_agent_heartbeat(f->d, *a2, &hb);
+}
+
+static void test_done_stopped(void **state)
+{
+	struct fx *f = *state;
+	uint32_t a2;
+	uint64_t lease;
+
+	done_then_heartbeat(f, &a2, &lease);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 1), 1);
+	assert_false(driver_gpu_is_free(gpu_of(f, 1, 0)));
+}
+
+static void test_done_finishes(void **state)
+{
+	struct fx *f = *state;
+	uint32_t a2;
+	uint64_t lease;
+
+	done_then_heartbeat(f, &a2, &lease);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 0), 0);
+	assert_false(driver_gpu_is_free(gpu_of(f, 1, 0)));	/* held until it exits */
+	assert_true(gpu_of(f, 1, 0)->finish_until > 0);
+	assert_true(gpu_of(f, 1, 0)->vacate_until >= gpu_of(f, 1, 0)->finish_until + 2);
+	task_exit(f, a2, 1, lease, 1, HARE__TASK_STATUS__TASK_OK);
+	assert_true(driver_gpu_is_free(gpu_of(f, 1, 0)));
+	assert_true(gpu_of(f, 1, 0)->finish_until == 0);
+}
+
 /* A stopped worker's GPU waits for its exit as long as its own agent's stop
  * grace (Register.stop_grace_ms, at most an hour) plus the margin; an agent
  * that does not say gets hared's stop_grace_s (2 s in the fixture). */
@@ -1316,6 +1375,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_held_job_no_order, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_away_timeout, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_vacates, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_done_stopped, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_done_finishes, fx_setup_finish, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning_proxy, fx_setup, fx_teardown),
