@@ -278,20 +278,22 @@ static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTa
 {
 	int slot = t->has_gpu_index ? driver_slot_find(d, node, t->gpu_index) : -1;
 	const struct drv_gpu *g = slot >= 0 ? &d->nodes[node].gpus[slot] : NULL;
+	bool finishing = g && g->finish_until > 0 && g->vacate_job == t->job_id &&
+			 g->vacate_lease == t->lease_id && g->vacate_rank == t->rank;
 
-	if (g && g->finish_until > driver_now() && g->vacate_job == t->job_id &&
-	    g->vacate_lease == t->lease_id && g->vacate_rank == t->rank) {
+	if (finishing && g->finish_until > driver_now()) {
 		log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: the job is done; its "
 			  "worker finishes on its own", d->nodes[node].name, t->job_id, t->lease_id,
 			  t->rank);
 		return;
 	}
-
 	log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, stopping",
 		  d->nodes[node].name, t->job_id, t->lease_id, t->rank);
 	if (slot >= 0)
 		driver_gpu_vacate(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank);
-	driver_send_stop(d, node, t->job_id, t->lease_id, "not a current lease");
+	driver_send_stop(d, node, t->job_id, t->lease_id, finishing ?
+			 "the job is done and its worker still ran after finish_grace_s" :
+			 "not a current lease");
 }
 
 /* What an agent runs: ranks of current leases are back (a lease waiting for
