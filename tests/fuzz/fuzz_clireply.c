@@ -253,6 +253,22 @@ out:
 	free(a);
 }
 
+/* logs --follow over the stream's LogsReplies: the first starts it, each
+ * later one prints what it adds; the state never points past its files. */
+static void fz_follow(const Hare__FromDaemon *m, struct cli_logs_follow *f, bool *started,
+		      FILE *devnull)
+{
+	if (m->msg_case != HARE__FROM_DAEMON__MSG_LOGS_REPLY)
+		return;
+	if (!*started)
+		cli_logs_follow_init(f, m->logs_reply);
+	else
+		cli_logs_follow_print(f, m->logs_reply, devnull, devnull);
+	*started = true;
+	(void)cli_logs_lease_ended(m->logs_reply, m->logs_reply->rank);
+	fz_check(f->n <= CLI_FOLLOW_FILES && f->current < (int32_t)f->n);
+}
+
 static void fz_reply(const Hare__FromDaemon *m, FILE *devnull)
 {
 	for (int cmd = CLI_CMD_SUBMIT; cmd < CLI_CMD_COUNT; cmd++) {
@@ -267,8 +283,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	Hare__FromDaemon *m;
 	char errbuf[1024];
 	FILE *devnull;
+	struct cli_logs_follow *follow = calloc(1, sizeof(*follow));
+	bool started = false;
 	int fd, rc;
 
+	if (!follow)
+		return 0;
 	if (!selftested) {
 		fz_json_selftest();
 		selftested = true;
@@ -276,8 +296,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the client reads a socket; a file gives it the same bytes, then end
 	 * of stream, without a peer */
 	fd = memfd_create("fuzz-clireply", MFD_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		free(follow);
 		return 0;
+	}
 	devnull = fopen("/dev/null", "w");
 	if (!devnull || (size && write(fd, data, size) != (ssize_t)size) || lseek(fd, 0, SEEK_SET) != 0)
 		goto out;
@@ -291,11 +313,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		fz_check(m != NULL && m->msg_case != HARE__FROM_DAEMON__MSG__NOT_SET);
 		fz_reply(m, devnull);
+		fz_follow(m, follow, &started, devnull);
 		hare__from_daemon__free_unpacked(m, NULL);
 	}
 out:
 	if (devnull)
 		fclose(devnull);
 	close(fd);
+	free(follow);
 	return 0;
 }
