@@ -41,6 +41,7 @@ struct logs_req {
 	struct logs_req *next;
 	uint64_t id;
 	uint64_t conn_id;
+	char user[64];		/* who asked */
 	uint64_t job_id;
 	uint32_t rank;
 	uint32_t max_bytes;
@@ -207,6 +208,7 @@ static int logs_check(struct conn *c, const Hare__LogsRequest *m, uint32_t *max_
 	const struct drv_job *j = driver_job_find(d->drv, m->job_id);
 	struct store_job rec;
 	const struct store_job *job = j ? &j->rec : NULL;
+	uint32_t mine = 0;
 
 	if (!job) {
 		if (store_job_get(d->store, m->job_id, &rec) < 0) {
@@ -243,6 +245,13 @@ static int logs_check(struct conn *c, const Hare__LogsRequest *m, uint32_t *max_
 			 "in a few seconds", d->nlogs);
 		return -EBUSY;
 	}
+	for (const struct logs_req *r = d->logs; r; r = r->next)
+		mine += strcmp(r->user, c->user) == 0;
+	if (mine >= LOGS_PENDING_USER) {
+		snprintf(why, len, "%u of your requests for output are waiting for nodes already; "
+			 "try again in a few seconds", mine);
+		return -EBUSY;
+	}
 	return 0;
 }
 
@@ -270,6 +279,7 @@ void logs_request(struct conn *c, const Hare__LogsRequest *m)
 	}
 	r->id = ++d->next_log_id;
 	r->conn_id = c->id;
+	snprintf(r->user, sizeof(r->user), "%s", c->user);
 	r->job_id = m->job_id;
 	r->rank = m->has_rank ? m->rank : 0;
 	r->max_bytes = max_bytes;

@@ -16,6 +16,7 @@ struct hared;
 #define LOGS_MAX_BYTES (1u << 20)
 #define LOGS_TIMEOUT_MS 5000u
 #define LOGS_PENDING_MAX 64u	/* requests waiting for nodes at once */
+#define LOGS_PENDING_USER 8u	/* ... of one user */
 
 /* A client's request: the job's owner or root; errors go back at once. */
 void logs_request(struct conn *c, const Hare__LogsRequest *m);

@@ -967,6 +967,14 @@ static void test_logs_relay(void **state)
 		assert_int_equal(f->d.nlogs, 0);
 	}
 
+	/* one user has at most LOGS_PENDING_USER requests waiting */
+	for (uint32_t k = 0; k < LOGS_PENDING_USER; k++)
+		logs_ask(c, id, 0, 10);
+	assert_int_equal(f->d.nlogs, LOGS_PENDING_USER);
+	logs_ask(c, id, 0, 10);
+	assert_error(f, -EBUSY, "8 of your requests for output are waiting for nodes already");
+	logs_free_all(&f->d);
+
 	/* refused at once */
 	before = o1.n;
 	logs_ask(c, id + 50, 0, -1);
