@@ -29,6 +29,8 @@ struct driver_snapshot;
 /* A stopped worker's GPU waits for its TaskExit at most the agents' stop
  * grace (SIGTERM to SIGKILL) plus this margin. */
 #define DRIVER_STOP_MARGIN_S 5.0
+/* The longest a failed job waits before its next lease. */
+#define DRIVER_RETRY_MAX_S 600.0
 
 /* Deliver msg to the agent with this id (its current connection). Runs on
  * the loop thread; msg is borrowed. 0, or a negative code (agent gone). */
@@ -46,6 +48,8 @@ struct driver_opts {
 	double stop_grace_s;		/* SIGTERM to SIGKILL grace of agents that do not say theirs */
 	uint32_t max_retries;		/* worker failures before FAILED */
 	double finish_grace_s;		/* a DONE job's workers end on their own within this */
+	double retry_backoff_s;		/* a failed job waits this long before its next lease,
+					 * doubled each failure up to DRIVER_RETRY_MAX_S (0: none) */
 };
 
 /* A GPU of a node, as its agent registered it. */
@@ -135,6 +139,7 @@ struct drv_job {
 	double attained_gpu_s;
 	double last_run;		/* unix, 0: never ran */
 	uint32_t failures;
+	double retry_at;		/* unix: failed, kept out of plans until then; 0: not */
 	uint32_t order;			/* position in the last plan, UINT32_MAX: none */
 	double est_start, est_finish;	/* unix, projected by the last plan; 0: unknown */
 	bool progress_dirty;		/* progress not yet handed to the store */

@@ -41,6 +41,11 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 	why[0] = '\0';
 	if (!j)
 		return true;
+	if (j->retry_at > driver_now()) {
+		snprintf(why, len, "it failed %u time%s; retried in %.0f s", j->failures,
+			 j->failures == 1 ? "" : "s", ceil(j->retry_at - driver_now()));
+		return false;
+	}
 	need = j->rec.min_gpus ? j->rec.min_gpus : 1;
 	for (uint32_t i = 0; i < d->nnodes; i++) {
 		const struct drv_node *nd = &d->nodes[i];

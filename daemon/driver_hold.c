@@ -289,12 +289,37 @@ static double drv_holds_expire(struct driver *d, double now)
 	return next;
 }
 
+/* Failed jobs whose wait is over go back into plans. */
+static double drv_retries_expire(struct driver *d, double now)
+{
+	double next = INFINITY;
+	bool due = false;
+
+	for (uint32_t i = 0; i < d->njobs; i++) {
+		struct drv_job *j = d->jobs[i];
+
+		if (j->retry_at == 0)
+			continue;
+		if (j->retry_at > now) {
+			next = fmin(next, j->retry_at);
+			continue;
+		}
+		j->retry_at = 0;
+		due = true;
+		log_debug("job=%" PRIu64 ": retried after its failure %u", j->rec.id, j->failures);
+	}
+	if (due)
+		driver_replan_request(d);
+	return next;
+}
+
 void driver_deadlines_run(struct driver *d, double now)
 {
 	bool freed = false;
 	/* holds first: requeueing a lease vacates its other GPUs */
 	double next = drv_holds_expire(d, now);
 
+	next = fmin(next, drv_retries_expire(d, now));
 	next = fmin(next, drv_vacates_expire(d, now, &freed));
 	if (freed)
 		driver_pend_try(d);

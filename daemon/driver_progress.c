@@ -146,6 +146,16 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 		driver_job_finish(d, j, STORE_FAILED, final);
 		return;
 	}
+	if (d->o.retry_backoff_s > 0) {
+		/* a broken node or a passing fault: wait before the next lease
+		 * (10, 20, 40 ... s) instead of spending every retry at once,
+		 * perhaps on the same GPU; others may take it meanwhile */
+		double wait = fmin(d->o.retry_backoff_s * ldexp(1.0, (int)fmin(j->failures - 1, 30)),
+				   DRIVER_RETRY_MAX_S);
+
+		j->retry_at = driver_now() + wait;
+		driver_deadline_arm(d, j->retry_at);
+	}
 	driver_job_requeue(d, j, "fail", why);
 }
 

@@ -165,6 +165,8 @@ int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 	for (uint32_t i = 0; i < d->njobs; i++) {
 		if (d->jobs[i]->lease.hold_until > 0)
 			snap_held_down(d, s, d->jobs[i]);
+		else if (d->jobs[i]->retry_at > now && !d->jobs[i]->lease.id)
+			continue;	/* failed: waits before its next lease */
 		else
 			snap_job_fill(d, s, d->jobs[i], njobs++, &held, now);
 	}

@@ -29,7 +29,7 @@ import json, sys
 print(sum(n["up"] for n in json.load(sys.stdin)["nodes"]))')" = 3 ]
 }
 
-conf=(reconnect_grace_s=3 heartbeat_timeout_s=5 max_retries=1000 log_level=info)
+conf=(reconnect_grace_s=3 heartbeat_timeout_s=5 max_retries=1000 retry_backoff_s=0.1 log_level=info)
 write_conf 0 "${conf[@]}"
 start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")

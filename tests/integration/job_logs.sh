@@ -14,7 +14,7 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-write_conf 0 time_scale=1 max_retries=1 log_level=debug
+write_conf 0 time_scale=1 max_retries=1 retry_backoff_s=1 log_level=debug
 start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 start_agent 1 V100:1
@@ -36,6 +36,10 @@ file="$tmp/w1/logs/job-$id.rank-0.log"
 [ "$(grep -c "^hare-agent .*: job $id lease [0-9]* rank 0/1 on node node1 GPU 0 (V100), rounds 0\.\.10$" "$file")" = 2 ] ||
 	fail "expected 2 lease lines in $file: $(cat "$file")"
 [ "$(grep -c '^ValueError: boom$' "$file")" = 2 ] || fail "stderr not in $file"
+# retry_backoff_s = 1: the second lease started a second or more after the first
+starts=$(sed -n 's/^hare-agent \([^ ]*\): job [0-9]* lease [0-9]* rank 0\/1 on .*/\1/p' "$file")
+gap=$(( $(date -d "$(echo "$starts" | sed -n 2p)" +%s) - $(date -d "$(echo "$starts" | sed -n 1p)" +%s) ))
+[ "$gap" -ge 1 ] && echo "ok: the retry waited (leases ${gap} s apart)" || fail "leases $gap s apart: $starts"
 [ "$(grep -c "^hare-agent .*: job $id lease [0-9]* rank 0 failed: exited with code 3$" "$file")" = 2 ] ||
 	fail "expected 2 lines saying how the leases ended in $file: $(cat "$file")"
 err=$("$harectl" show "$id" -o json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["last_error"])')

@@ -15,7 +15,7 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-conf=(time_scale=1 max_retries=1 measure_models=ncf log_level=debug)
+conf=(time_scale=1 max_retries=1 retry_backoff_s=0.5 measure_models=ncf log_level=debug)
 write_conf 0 "${conf[@]}"
 start_hared
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "driver.h"
 #include "err.h"
@@ -75,11 +76,12 @@ static uint32_t ob_count(const struct outbox *ob, int msg_case, uint32_t agent, 
 	return n;
 }
 
-static int fx_setup_opts2(void **state, double grace_s, double finish_s)
+static int fx_setup_opts3(void **state, double grace_s, double finish_s, double retry_s)
 {
 	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
-				 .reconnect_grace_s = grace_s, .stop_grace_s = 2, .max_retries = 1,
-				 .finish_grace_s = finish_s };
+				 .reconnect_grace_s = grace_s, .stop_grace_s = 2,
+				 .max_retries = retry_s > 0 ? 3 : 1, .finish_grace_s = finish_s,
+				 .retry_backoff_s = retry_s };
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[256];
 
@@ -96,7 +98,12 @@ static int fx_setup_opts2(void **state, double grace_s, double finish_s)
 
 static int fx_setup_opts(void **state, double grace_s)
 {
-	return fx_setup_opts2(state, grace_s, 0);
+	return fx_setup_opts3(state, grace_s, 0, 0);
+}
+
+static int fx_setup_retry(void **state)
+{
+	return fx_setup_opts3(state, 0, 0, 0.2);
 }
 
 static int fx_setup(void **state)
@@ -106,7 +113,7 @@ static int fx_setup(void **state)
 
 static int fx_setup_finish(void **state)
 {
-	return fx_setup_opts2(state, 0, 60);
+	return fx_setup_opts3(state, 0, 60, 0);
 }
 
 static int fx_setup_grace(void **state)
@@ -1244,6 +1251,62 @@ static void test_done_vacates(void **state)
 	assert_true(driver_gpu_is_free(gpu_of(f, 1, 0)));
 }
 
+static double now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint32_t snap_jobs(struct fx *f)
+{
+	struct driver_snapshot *s;
+	uint32_t n;
+
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	n = driver_snapshot_view(s)->njobs;
+	driver_snapshot_free(s);
+	return n;
+}
+
+/* A failed job is kept out of plans for retry_backoff_s (0.2 s here),
+ * doubled at each failure, and says so in show's waiting; then it is
+ * planned again. */
+static void test_failure_backoff(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 1, { 0 }, { 1 } } };
+	char why[200];
+	double t0;
+	uint32_t a1;
+	const struct drv_job *j;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 1, 1000);
+	driver_start(f->d);
+	assert_int_equal(snap_jobs(f), 1);
+	for (uint32_t k = 1; k <= 2; k++) {
+		plan_apply(f, h, 1);
+		j = driver_job_find(f->d, 1);
+		t0 = now_wall();
+		task_exit(f, a1, 1, j->lease.id, 0, HARE__TASK_STATUS__TASK_FAILED);
+		j = driver_job_find(f->d, 1);
+		assert_int_equal(j->failures, k);
+		assert_true(fabs(j->retry_at - t0 - 0.2 * k) < 0.05);
+		assert_int_equal(snap_jobs(f), 0);
+		assert_false(driver_job_fit(f->d, 1, why, sizeof(why)));
+		assert_non_null(strstr(why, k == 1 ? "it failed 1 time; retried in 1 s" :
+				       "it failed 2 times; retried in 1 s"));
+		while (driver_job_find(f->d, 1)->retry_at > 0 && now_wall() - t0 < 2)
+			uv_run(&f->loop, UV_RUN_ONCE);
+		assert_true(driver_job_find(f->d, 1)->retry_at == 0);
+		assert_true(now_wall() - t0 >= 0.2 * k - 0.01);
+		assert_int_equal(snap_jobs(f), 1);
+		assert_true(driver_job_fit(f->d, 1, why, sizeof(why)));
+	}
+}
+
 /* A DONE job's worker that still runs (saving a model) is stopped at the
  * agent's next report without finish_grace_s (0 here), and left to end on
  * its own within it (60 s: test_done_finishes). */
@@ -1376,6 +1439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_away_timeout, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_vacates, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_stopped, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_finishes, fx_setup_finish, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
