@@ -40,6 +40,16 @@ static int agent_log_open_file(const char *path, int flags)
 	return fd;
 }
 
+/* Now, for the agent's lines: 2026-12-06T10:29:07Z. */
+static void agent_log_when(char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 bool agent_log_dir(const struct agent *a, char *buf, size_t len)
 {
 	const char *d = a->cfg.task_logs;
@@ -67,8 +77,6 @@ int agent_log_open(struct agent_task *t, const Hare__TaskStart *m, const char *g
 {
 	struct agent *a = t->agent;
 	char path[AGENT_FILE_MAX], when[32], head[512];
-	time_t now = time(NULL);
-	struct tm tm;
 	off_t end;
 	int fd, n;
 
@@ -82,8 +90,7 @@ int agent_log_open(struct agent_task *t, const Hare__TaskStart *m, const char *g
 			 strerror(-fd));
 		return -1;
 	}
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	agent_log_when(when, sizeof(when));
 	n = snprintf(head, sizeof(head),
 		     "hare-agent %s: job %llu lease %llu rank %u/%u on node %s GPU %u (%s), "
 		     "rounds %llu..%llu\n", when, (unsigned long long)m->job_id,
@@ -104,8 +111,6 @@ void agent_log_end(const struct agent_task *t)
 	const char *status = t->status == HARE__TASK_STATUS__TASK_OK ? "done" :
 			     t->status == HARE__TASK_STATUS__TASK_STOPPED ? "stopped" : "failed";
 	const char *cut = strstr(t->message, "; last output: ");
-	time_t now = time(NULL);
-	struct tm tm;
 	int fd, n;
 
 	if (t->log_off < 0 || !agent_log_path(t->agent, t->job_id, t->rank, path, sizeof(path)))
@@ -113,8 +118,7 @@ void agent_log_end(const struct agent_task *t)
 	fd = agent_log_open_file(path, O_WRONLY | O_APPEND);
 	if (fd < 0)
 		return;
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	agent_log_when(when, sizeof(when));
 	n = snprintf(line, sizeof(line), "hare-agent %s: job %llu lease %llu rank %u %s%s%s%s: %.*s\n",
 		     when, (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank,
 		     status, t->stop_reason[0] ? " (" : "", t->stop_reason,
@@ -130,31 +134,44 @@ void agent_log_end(const struct agent_task *t)
 	close(fd);
 }
 
+/* The end of output file path: at most max bytes, none before byte from,
+ * into buf; its stat in *st. The bytes read, or -errno (-EINVAL: not a
+ * regular file). */
+static ssize_t agent_log_read_end(const char *path, uint64_t from, size_t max, void *buf,
+				  struct stat *st)
+{
+	int fd = agent_log_open_file(path, O_RDONLY);
+	uint64_t size, start;
+	ssize_t n = 0;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, st) < 0) {
+		n = -errno;
+	} else if ((size = (uint64_t)st->st_size) > from) {
+		start = size - from > max ? size - max : from;
+		n = pread(fd, buf, (size_t)(size - start), (off_t)start);
+		if (n < 0)
+			n = -errno;
+	}
+	close(fd);
+	return n;
+}
+
 /* The last non-empty line of what the task wrote, printable, at most len-1
  * bytes (the end of a longer line). "" when none is known. */
 void agent_log_last_line(const struct agent_task *t, char *out, size_t len)
 {
-	char path[AGENT_FILE_MAX], buf[AGENT_LOG_TAIL + 1];
+	char path[AGENT_FILE_MAX], buf[AGENT_LOG_TAIL];
 	struct stat st;
-	off_t from;
 	ssize_t n;
 	size_t e, b, k = 0;
-	int fd;
 
 	out[0] = '\0';
 	if (t->log_off < 0 || len < 2 || !agent_log_path(t->agent, t->job_id, t->rank, path,
 							      sizeof(path)))
 		return;
-	fd = agent_log_open_file(path, O_RDONLY);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) < 0 || st.st_size <= t->log_off) {
-		close(fd);
-		return;
-	}
-	from = st.st_size - t->log_off > AGENT_LOG_TAIL ? st.st_size - AGENT_LOG_TAIL : t->log_off;
-	n = pread(fd, buf, AGENT_LOG_TAIL, from);
-	close(fd);
+	n = agent_log_read_end(path, (uint64_t)t->log_off, sizeof(buf), buf, &st);
 	if (n <= 0)
 		return;
 	/* the last line that is not blank and not the agent's own (a lease of
@@ -261,37 +278,26 @@ void agent_log_on_fetch(struct agent *a, const Hare__LogFetch *m)
 	uint32_t want = m->max_bytes < AGENT_LOG_FETCH_MAX ? m->max_bytes : AGENT_LOG_FETCH_MAX;
 	struct stat st;
 	uint8_t *buf = NULL;
-	ssize_t n = 0;
-	int fd;
+	ssize_t n;
 
 	if (!agent_log_path(a, m->job_id, m->rank, path, sizeof(path))) {
 		agent_log_reply(a, m, NULL, NULL);	/* none kept here */
 		return;
 	}
-	fd = agent_log_open_file(path, O_RDONLY);
-	if (fd == -ENOENT) {
+	buf = malloc(want ? want : 1);
+	if (!buf) {
+		snprintf(msg, sizeof(msg), "cannot read %s: out of memory", path);
+		goto fail;
+	}
+	n = agent_log_read_end(path, 0, want, buf, &st);
+	if (n == -ENOENT) {
+		free(buf);
 		agent_log_reply(a, m, NULL, NULL);
 		return;
 	}
-	if (fd < 0) {
-		snprintf(msg, sizeof(msg), "cannot open %s: %s", path, fd == -EINVAL || fd == -ELOOP ?
-			 "not a regular file" : strerror(-fd));
-		goto fail;
-	}
-	if (fstat(fd, &st) < 0) {
-		snprintf(msg, sizeof(msg), "cannot read %s: %s", path, strerror(errno));
-		close(fd);
-		goto fail;
-	}
-	if ((uint64_t)st.st_size < want)
-		want = (uint32_t)st.st_size;
-	buf = malloc(want ? want : 1);
-	if (buf && want)
-		n = pread(fd, buf, want, st.st_size - (off_t)want);
-	close(fd);
-	if (!buf || n < 0) {
-		snprintf(msg, sizeof(msg), "cannot read %s: %s", path, buf ? strerror(errno) :
-			 "out of memory");
+	if (n < 0) {
+		snprintf(msg, sizeof(msg), "cannot read %s: %s", path, n == -EINVAL || n == -ELOOP ?
+			 "not a regular file" : strerror((int)-n));
 		goto fail;
 	}
 	part.node = a->cfg.node;

@@ -193,17 +193,27 @@ static int cli_cmd_queue(struct cli_run *r)
 	return status;
 }
 
-static int cli_cmd_show(struct cli_run *r)
+/* ShowRequest for job id: the reply, or NULL (the error is printed). */
+static Hare__FromDaemon *cli_show_request(struct cli_run *r, uint64_t id)
 {
 	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
-	int status;
 
-	show.job_id = r->a->ids[0];
+	show.job_id = id;
 	req.msg_case = HARE__TO_DAEMON__MSG_SHOW;
 	req.show = &show;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply, NULL) < 0)
+		return NULL;
+	return reply;
+}
+
+static int cli_cmd_show(struct cli_run *r)
+{
+	Hare__FromDaemon *reply = cli_show_request(r, r->a->ids[0]);
+	int status;
+
+	if (!reply)
 		return CLI_EXIT_FAIL;
 	status = cli_reply_print(r->a, reply, r->out, r->err, cli_wall_now());
 	hare__from_daemon__free_unpacked(reply, NULL);
@@ -271,15 +281,10 @@ static int cli_cmd_cancel(struct cli_run *r)
  * cannot say (the error is printed). */
 static int cli_job_ended(struct cli_run *r, uint64_t id)
 {
-	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
-	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
-	Hare__FromDaemon *reply;
+	Hare__FromDaemon *reply = cli_show_request(r, id);
 	int ended;
 
-	show.job_id = id;
-	req.msg_case = HARE__TO_DAEMON__MSG_SHOW;
-	req.show = &show;
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply, NULL) < 0)
+	if (!reply)
 		return -1;
 	ended = reply->show_reply->job->state != HARE__JOB_STATE__QUEUED &&
 		reply->show_reply->job->state != HARE__JOB_STATE__RUNNING;

@@ -186,7 +186,7 @@ int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out
 {
 	size_t first, off;
 	bool older = r->has_cut_bytes && r->cut_bytes > 0;
-	char node[128], path[512], why[512];
+	char why[512];
 
 	cli_logs_from(r, a->lines, &first, &off);
 	for (size_t k = first; k < r->n_parts; k++) {
@@ -195,10 +195,10 @@ int cli_logs_print(const struct cli_args *a, const Hare__LogsReply *r, FILE *out
 
 		if (p->size > p->data.len || from > 0)
 			older = true;
+		if (r->n_parts - first > 1 && k > first)
+			fputc('\n', out);
 		if (r->n_parts - first > 1)
-			fprintf(out, "%s==> node %s: %s <==\n", k > first ? "\n" : "",
-				cli_text_clean(p->node, node, sizeof(node)),
-				cli_text_clean(p->path, path, sizeof(path)));
+			cli_logs_header(out, p);
 		if (p->data.len > from)
 			cli_logs_write(out, p->data.data + from, p->data.len - from);
 		if (p->data.len > from && p->data.data[p->data.len - 1] != '\n' && k + 1 < r->n_parts)

@@ -586,8 +586,10 @@ static void drv_lease_release(struct driver *d, struct drv_job *j)
 
 /* Workers of the lease that have not exited may still hold their GPUs
  * (memory on a real one): keep those out of new leases until they exit.
- * Ranks on an agent that is gone are skipped (its GPUs are down). */
-static void drv_lease_vacate(struct driver *d, struct drv_job *j)
+ * Ranks on an agent that is gone are skipped (its GPUs are down).
+ * finish_until: a DONE job's, which end on their own until then (0: the
+ * lease is stopped). */
+static void drv_lease_vacate(struct driver *d, struct drv_job *j, double finish_until)
 {
 	if (j->lease.unsent)
 		return;		/* its workers were never told to start */
@@ -597,28 +599,7 @@ static void drv_lease_vacate(struct driver *d, struct drv_job *j)
 		if (r->exited || r->node >= d->nnodes || !d->nodes[r->node].attached ||
 		    r->slot >= d->nodes[r->node].ngpus)
 			continue;
-		driver_gpu_vacate(d, r->node, r->slot, j->rec.id, j->lease.id, i);
-	}
-}
-
-/* A DONE job's workers: their GPUs are vacated, and they are not stopped
- * before finish_grace_s has passed (drv_task_stop). */
-static void drv_lease_finish(struct driver *d, struct drv_job *j, double now)
-{
-	drv_lease_vacate(d, j);
-	for (uint32_t i = 0; i < j->lease.nranks && !j->lease.unsent; i++) {
-		const struct drv_rank *r = &j->lease.ranks[i];
-		struct drv_gpu *g;
-
-		if (r->exited || r->node >= d->nnodes || r->slot >= d->nodes[r->node].ngpus)
-			continue;
-		g = &d->nodes[r->node].gpus[r->slot];
-		if (g->vacate_job != j->rec.id || g->vacate_lease != j->lease.id || g->vacate_rank != i)
-			continue;
-		g->finish_until = now + d->o.finish_grace_s;
-		g->vacate_until = fmax(g->vacate_until, g->finish_until + d->nodes[r->node].stop_grace_s +
-				       DRIVER_STOP_MARGIN_S);
-		driver_deadline_arm(d, g->vacate_until);
+		driver_gpu_vacate(d, r->node, r->slot, j->rec.id, j->lease.id, i, finish_until);
 	}
 }
 
@@ -631,7 +612,7 @@ void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason)
 		drv_lease_release(d, j);
 		return;
 	}
-	drv_lease_vacate(d, j);
+	drv_lease_vacate(d, j, 0);
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];
 		bool dup = false;
@@ -840,7 +821,7 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 	if (state == STORE_DONE) {
 		/* its workers end on their own (a researcher's program may save
 		 * its model first); their GPUs wait for that */
-		drv_lease_finish(d, j, now);
+		drv_lease_vacate(d, j, now + d->o.finish_grace_s);
 		drv_lease_release(d, j);
 	} else
 		driver_lease_stop(d, j, why);

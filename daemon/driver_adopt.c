@@ -45,7 +45,7 @@ void driver_adopt_stop(struct driver *d, struct drv_job *j, const char *why)
 		if (a->node == DRIVER_NO_NODE || a->exited)
 			continue;
 		if (a->node < d->nnodes && a->slot < d->nodes[a->node].ngpus)
-			driver_gpu_vacate(d, a->node, a->slot, j->rec.id, j->adopt_lease, r);
+			driver_gpu_vacate(d, a->node, a->slot, j->rec.id, j->adopt_lease, r, 0);
 		for (uint32_t k = 0; k < r && !dup; k++)
 			dup = j->adopt[k].node == a->node && !j->adopt[k].exited;
 		if (!dup)

@@ -295,7 +295,7 @@ static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTa
 	log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, stopping",
 		  d->nodes[node].name, t->job_id, t->lease_id, t->rank);
 	if (slot >= 0)
-		driver_gpu_vacate(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank);
+		driver_gpu_vacate(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank, 0);
 	driver_send_stop(d, node, t->job_id, t->lease_id, finishing ?
 			 "the job is done and its worker still ran after finish_grace_s" :
 			 "not a current lease");

@@ -40,10 +40,11 @@ void driver_deadline_arm(struct driver *d, double when)
 }
 
 void driver_gpu_vacate(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
-		      uint64_t lease, uint32_t rank)
+		      uint64_t lease, uint32_t rank, double finish_until)
 {
 	struct drv_gpu *g = &d->nodes[node].gpus[slot];
-	double until = driver_now() + d->nodes[node].stop_grace_s + DRIVER_STOP_MARGIN_S;
+	double until = fmax(driver_now(), finish_until) + d->nodes[node].stop_grace_s +
+		       DRIVER_STOP_MARGIN_S;
 
 	/* whoever holds or has booked it: only new starts wait for it to be vacated */
 	if (g->vacate_lease && (g->vacate_job != job || g->vacate_lease != lease ||
@@ -58,6 +59,7 @@ void driver_gpu_vacate(struct driver *d, uint32_t node, uint32_t slot, uint64_t 
 	g->vacate_lease = lease;
 	g->vacate_rank = rank;
 	g->vacate_until = until;
+	g->finish_until = finish_until;
 	driver_deadline_arm(d, until);
 }
 

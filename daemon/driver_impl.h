@@ -134,9 +134,10 @@ void driver_nodes_load(struct driver *d);
 
 /* driver_hold.c */
 /* Keep a stopped worker's GPU (node, slot) out of new leases until its
- * TaskExit (job, lease, rank) or the stop timeout. */
+ * TaskExit (job, lease, rank) or the stop timeout. finish_until > 0: the
+ * worker of a DONE job, left to end on its own until then (drv_gpu). */
 void driver_gpu_vacate(struct driver *d, uint32_t node, uint32_t slot, uint64_t job,
-		      uint64_t lease, uint32_t rank);
+		      uint64_t lease, uint32_t rank, double finish_until);
 /* The TaskExit of a stopped worker on node: its GPU is free again (true). */
 bool driver_vacate_clear(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 			uint32_t rank);

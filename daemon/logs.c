@@ -52,11 +52,6 @@ struct logs_req {
 	char (*missing)[DRIVER_NODE_NAME + LOGS_WHY_LEN];
 };
 
-static struct logs_req *logs_list(struct hared *d)
-{
-	return d->logs;
-}
-
 static void logs_req_free(struct logs_req *r)
 {
 	if (!r)
@@ -223,12 +218,12 @@ static int logs_check(struct conn *c, const Hare__LogsRequest *m, uint32_t *max_
 		return -EPERM;
 	}
 	if (m->has_rank && m->rank >= job->max_gpus) {
-		snprintf(why, len, "job %" PRIu64 " has rank%s 0%s%u; there is no rank %u",
-			 m->job_id, job->max_gpus > 1 ? "s" : "", job->max_gpus > 1 ? ".." : "",
-			 job->max_gpus > 1 ? job->max_gpus - 1 : 0, m->rank);
 		if (job->max_gpus == 1)
 			snprintf(why, len, "job %" PRIu64 " has only rank 0; there is no rank %u",
 				 m->job_id, m->rank);
+		else
+			snprintf(why, len, "job %" PRIu64 " has ranks 0..%u; there is no rank %u",
+				 m->job_id, job->max_gpus - 1, m->rank);
 		return ERR_BAD_SPEC;
 	}
 	*max_bytes = m->has_max_bytes ? m->max_bytes : LOGS_DEFAULT_BYTES;
@@ -341,7 +336,7 @@ static void logs_answered(struct hared *d, struct logs_req *r, struct logs_ask *
 
 void logs_on_data(struct hared *d, uint32_t agent_id, const Hare__LogData *m)
 {
-	struct logs_req *r = logs_list(d);
+	struct logs_req *r = d->logs;
 	struct logs_ask *a = NULL;
 
 	while (r && r->id != m->request_id)
@@ -375,7 +370,7 @@ void logs_on_data(struct hared *d, uint32_t agent_id, const Hare__LogData *m)
 
 void logs_on_detach(struct hared *d, uint32_t agent_id)
 {
-	struct logs_req *r = logs_list(d), *next;
+	struct logs_req *r = d->logs, *next;
 
 	for (; r; r = next) {
 		struct logs_ask *a = logs_ask_of(r, agent_id);
@@ -391,7 +386,7 @@ void logs_on_detach(struct hared *d, uint32_t agent_id)
 void logs_expire(struct hared *d)
 {
 	uint64_t now = uv_now(d->loop);
-	struct logs_req *r = logs_list(d), *next;
+	struct logs_req *r = d->logs, *next;
 
 	for (; r; r = next) {
 		next = r->next;

@@ -32,7 +32,6 @@ print(sum(n["up"] for n in json.load(sys.stdin)["nodes"]))')" = 3 ]
 conf=(reconnect_grace_s=3 heartbeat_timeout_s=5 max_retries=1000 retry_backoff_s=0.1 log_level=info)
 write_conf 0 "${conf[@]}"
 start_hared
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port" "${conf[@]}"	# restarts come back on the same port
 gpus_of=([1]=V100:2 [2]=V100:2 [3]=T4:2)
 for k in 1 2 3; do start_agent "$k" "${gpus_of[$k]}" --log-level info; done

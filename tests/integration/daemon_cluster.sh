@@ -11,15 +11,6 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-# jq-like access with python: field JOB KEY (empty if missing).
-field() {
-	queue_json | "$py" -c '
-import json, sys
-jobs = {j["job_id"]: j for j in json.load(sys.stdin)["jobs"]}
-j = jobs.get(int(sys.argv[1]), {})
-print(j.get(sys.argv[2], ""))' "$1" "$2"
-}
-
 all_done() {
 	queue_json | "$py" -c '
 import json, sys
@@ -39,7 +30,6 @@ submit() {
 conf=(reconnect_grace_s=4 heartbeat_timeout_s=10 log_level=debug)
 write_conf 0 "${conf[@]}"
 start_hared
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port" "${conf[@]}"	# a restart must come back on the same port
 i=0
 for gpus in V100:4 V100:4 T4:4 T4:4; do

@@ -41,7 +41,6 @@ log_has() { log_after "$1" | grep -qE "$2"; }
 conf=(reconnect_grace_s="$grace" heartbeat_timeout_s=10 log_level=debug)
 write_conf 0 "${conf[@]}"
 start_hared
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port" "${conf[@]}"	# the restarted daemon comes back on the same port
 start_agent 1 V100:2
 start_agent 2 V100:2

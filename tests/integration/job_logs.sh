@@ -16,14 +16,11 @@ it_setup "$@"
 
 write_conf 0 time_scale=1 max_retries=1 retry_backoff_s=1 log_level=debug
 start_hared
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 start_agent 1 V100:1
 up() { [ "$(node_gpus "$1")" = "V100:0:0" ]; }
 wait_for 10 "node1 to register" up node1
 
-state_of() {
-	"$harectl" show "$1" -o json 2>/dev/null | "$py" -c 'import json,sys; print(json.load(sys.stdin)["state"])'
-}
+state_of() { field "$1" state; }
 state_is() { [ "$(state_of "$1")" = "$2" ]; }
 
 # 1. A job that fails twice (max_retries = 1), saying why on stderr.
@@ -42,7 +39,7 @@ gap=$(( $(date -d "$(echo "$starts" | sed -n 2p)" +%s) - $(date -d "$(echo "$sta
 [ "$gap" -ge 1 ] && echo "ok: the retry waited (leases ${gap} s apart)" || fail "leases $gap s apart: $starts"
 [ "$(grep -c "^hare-agent .*: job $id lease [0-9]* rank 0 failed: exited with code 3$" "$file")" = 2 ] ||
 	fail "expected 2 lines saying how the leases ended in $file: $(cat "$file")"
-err=$("$harectl" show "$id" -o json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["last_error"])')
+err=$(field "$id" last_error)
 case "$err" in
 *"exited with code 3; last output: ValueError: boom); 2 failures, giving up") echo "ok: show's last_error quotes the output: $err" ;;
 *) fail "last_error is '$err'" ;;

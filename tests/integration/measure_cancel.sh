@@ -18,7 +18,6 @@ it_setup "$@"
 conf=(time_scale=1 max_retries=1 retry_backoff_s=0.5 measure_models=ncf log_level=debug)
 write_conf 0 "${conf[@]}"
 start_hared
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port" "${conf[@]}"	# a restarted hared comes back on the same port
 # node1 would measure for many minutes; node2 in a second or two
 printf '[agent]\nprofile_unknown = yes\nprofile_iters = 100000\n' >"$tmp/slow.conf"

@@ -20,7 +20,6 @@ it_setup "$@"
 conf=(time_scale=1 max_retries=1 retry_backoff_s=0.5 measure_models=ncf log_level=debug)
 write_conf 0 "${conf[@]}"
 start_hared
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 write_conf "$port" "${conf[@]}"	# a restarted hared comes back on the same port
 measured="$tmp/state/measured-throughput.csv"
 # enough timed steps that measuring takes a few seconds, to be seen

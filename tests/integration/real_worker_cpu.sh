@@ -20,7 +20,6 @@ it_setup "$@"
 # real workers: profile seconds are wall seconds
 write_conf 0 time_scale=1 max_retries=1 retry_backoff_s=1 log_level=debug
 start_hared
-port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 for i in 1 2; do start_agent "$i" V100:1 --worker-engine cpu; done
 
 nodes_up() {

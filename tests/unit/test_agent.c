@@ -28,6 +28,7 @@
 #include "err.h"
 #include "frame.h"
 #include "log.h"
+#include "spawn_stdout.h"
 #include "workloads/report.h"
 
 #define WORKER_BIN HARE_BINARY_DIR "/workloads/hare-worker"
@@ -515,27 +516,20 @@ static void test_worker_progress(void **state)
 
 static void test_worker_sigterm(void **state)
 {
+	static const char *const argv[] = {
+		WORKER_BIN, "--emulate", "--job", "1", "--lease", "1", "--rank", "0", "--world-size",
+		"1", "--round-count", "1000000", "--round-s", "0.02", "--report-ms", "0", NULL
+	};
 	char line[REPORT_LINE_MAX + 2], err[160];
 	struct report_line l;
 	uint64_t rounds = 0;
-	int fds[2], st;
+	int st;
 	FILE *f;
 	pid_t pid;
 
 	(void)state;
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		execl(WORKER_BIN, WORKER_BIN, "--emulate", "--job", "1", "--lease", "1", "--rank", "0",
-		      "--world-size", "1", "--round-count", "1000000", "--round-s", "0.02",
-		      "--report-ms", "0", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
+	f = spawn_stdout(argv, &pid);
+	assert_non_null(f);
 	assert_non_null(fgets(line, sizeof(line), f));
 	kill(pid, SIGTERM);
 	do {
@@ -570,28 +564,20 @@ static bool child_ends(pid_t pid, double secs, int *st)
  * comes back in time goes on, though it batches rounds for longer. */
 static void test_worker_orphan(void **state)
 {
+	static const char *const argv[] = {
+		WORKER_BIN, "--emulate", "--job", "1", "--lease", "1", "--rank", "0", "--world-size",
+		"1", "--round-count", "1000000", "--round-s", "0.02", "--report-ms", "0",
+		"--orphan-timeout-s", "0.5", "--report-wait-s", "0.2", NULL
+	};
 	char line[REPORT_LINE_MAX + 2];
-	int fds[2], st;
+	int st;
 	double t0;
 	FILE *f;
 	pid_t pid;
 
 	(void)state;
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execl(WORKER_BIN, WORKER_BIN, "--emulate", "--job", "1", "--lease", "1", "--rank", "0",
-		      "--world-size", "1", "--round-count", "1000000", "--round-s", "0.02",
-		      "--report-ms", "0", "--orphan-timeout-s", "0.5", "--report-wait-s", "0.2",
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
+	f = spawn_stdout(argv, &pid);
+	assert_non_null(f);
 	assert_non_null(fgets(line, sizeof(line), f));	/* it runs and reports */
 	fclose(f);					/* its agent is gone */
 	t0 = now_s();

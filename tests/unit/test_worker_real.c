@@ -11,6 +11,7 @@
 
 #include "workloads/checkpoint.h"
 #include "workloads/report.h"
+#include "spawn_stdout.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +26,10 @@
 #define WORKER HARE_BINARY_DIR "/workloads/hare-worker"
 #define TINY "--model lm --engine cpu --proxy batch=4,vocab=16,seq=5,hidden=8,classes=16 " \
 	     "--seed 11 --report-ms 0 --job 5 --lease 1 --world-size 1 --rank 0"
+/* TINY as argv words, without --lease (for spawn_stdout) */
+#define TINY_ARGV "--model", "lm", "--engine", "cpu", "--proxy", \
+	"batch=4,vocab=16,seq=5,hidden=8,classes=16", "--seed", "11", "--report-ms", "0", "--job", \
+	"5", "--world-size", "1", "--rank", "0"
 #define MAXR 64
 
 struct run {
@@ -188,26 +193,15 @@ static void test_sigterm_checkpoint(void **state)
 	struct report_line l = { 0 };
 	struct run full, resumed;
 	uint64_t stopped_at = 0;
-	int fds[2], st, rounds = 0;
+	int st, rounds = 0;
 	pid_t pid;
 	FILE *f;
 
 	(void)state;
 	temp_dir(dir, sizeof(dir), "ckdir");
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		execl(WORKER, WORKER, "--model", "lm", "--engine", "cpu", "--proxy",
-		      "batch=4,vocab=16,seq=5,hidden=8,classes=16", "--seed", "11", "--report-ms", "0",
-		      "--job", "5", "--lease", "2", "--world-size", "1", "--rank", "0", "--round-count",
-		      "100000000", "--checkpoint-dir", dir, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
+	f = spawn_stdout((const char *const[]){ WORKER, TINY_ARGV, "--lease", "2", "--round-count",
+						"100000000", "--checkpoint-dir", dir, NULL }, &pid);
+	assert_non_null(f);
 	while (rounds < 5 && fgets(line, sizeof(line), f))
 		rounds++;
 	kill(pid, SIGTERM);
@@ -242,28 +236,16 @@ static void test_orphan_stop(void **state)
 {
 	char dir[512], line[REPORT_LINE_MAX + 2], path[600];
 	uint64_t round = 0;
-	int fds[2], st;
+	int st;
 	FILE *f;
 	pid_t pid;
 
 	(void)state;
 	temp_dir(dir, sizeof(dir), "orphan");
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execl(WORKER, WORKER, "--model", "lm", "--engine", "cpu", "--proxy",
-		      "batch=4,vocab=16,seq=5,hidden=8,classes=16", "--seed", "11", "--report-ms", "0",
-		      "--job", "5", "--lease", "3", "--world-size", "1", "--rank", "0", "--round-count",
-		      "100000000", "--checkpoint-dir", dir, "--orphan-timeout-s", "0.3", "--report-wait-s", "0.2",
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
+	f = spawn_stdout((const char *const[]){ WORKER, TINY_ARGV, "--lease", "3", "--round-count",
+						"100000000", "--checkpoint-dir", dir, "--orphan-timeout-s",
+						"0.3", "--report-wait-s", "0.2", NULL }, &pid);
+	assert_non_null(f);
 	assert_non_null(fgets(line, sizeof(line), f));
 	fclose(f);
 	for (int i = 0; i < 1000 && waitpid(pid, &st, WNOHANG) == 0; i++)

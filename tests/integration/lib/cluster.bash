@@ -85,14 +85,21 @@ it_cleanup() {
 }
 
 # start_hared: hared on $tmp/hared.conf (the test writes it), appending to
-# $tmp/hared.log; sets hpid. Exits 1 when it does not listen within 10 s
-# (it writes its ports to the port_file the config names: $tmp/ports).
+# $tmp/hared.log; sets hpid, and port (its agent port). Exits 1 when it does
+# not listen within 10 s (it writes its ports to the port_file the config
+# names: $tmp/ports).
 start_hared() {
 	rm -f "$tmp/ports"
 	"$hared" --config "$tmp/hared.conf" >>"$tmp/hared.log" 2>&1 &
 	hpid=$!
 	pids+=("$hpid")
-	for _ in $(seq 200); do [ -s "$tmp/ports" ] && return 0; sleep 0.05; done
+	for _ in $(seq 200); do
+		if [ -s "$tmp/ports" ]; then
+			port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
+			return 0
+		fi
+		sleep 0.05
+	done
 	tail -20 "$tmp/hared.log"
 	echo "FAIL: hared did not start"
 	exit 1
@@ -148,6 +155,17 @@ it_finish() {
 
 # queue_json: every job, as JSON.
 queue_json() { "$harectl" queue --all -o json 2>/dev/null; }
+
+# field JOB KEY: a field of harectl show -o json (empty if missing).
+field() {
+	"$harectl" show "$1" -o json 2>/dev/null | "$py" -c '
+import json, sys
+try:
+    j = json.load(sys.stdin)
+except ValueError:
+    j = {}
+print(j.get(sys.argv[1], ""))' "$2"
+}
 
 # logged PATTERN: hared's log has a line matching it.
 logged() { grep -q "$1" "$tmp/hared.log"; }
