@@ -31,6 +31,7 @@ enum cli_opt_id {
 
 #define CMD_BIT(c) (1u << (c))
 #define CMDS_OUTPUT (CMD_BIT(CLI_CMD_QUEUE) | CMD_BIT(CLI_CMD_SHOW) | CMD_BIT(CLI_CMD_NODES))
+#define CMDS_JOB_SET (CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_UPDATE))
 
 struct cli_opt {
 	const char *name;	/* long name, without "--" */
@@ -55,13 +56,13 @@ static const struct cli_opt cli_opts[] = {
 	{ "bytes", 'c', true, OPT_BYTES, CMD_BIT(CLI_CMD_LOGS) },
 	{ "lines", 'n', true, OPT_LINES, CMD_BIT(CLI_CMD_LOGS) },
 	{ "follow", 'f', false, OPT_FOLLOW, CMD_BIT(CLI_CMD_LOGS) },
-	{ "name", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "name", 0, true, OPT_JOB, CMDS_JOB_SET },
 	{ "model", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
-	{ "min-gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
-	{ "max-gpus", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "min-gpus", 0, true, OPT_JOB, CMDS_JOB_SET },
+	{ "max-gpus", 0, true, OPT_JOB, CMDS_JOB_SET },
 	{ "rounds", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
-	{ "weight", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "weight", 0, true, OPT_JOB, CMDS_JOB_SET },
 	{ "gpu-types", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "command", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "proxy", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
@@ -188,8 +189,17 @@ static int cli_parse_id(struct cli_parse *p, const char *arg)
 
 static int cli_parse_positional(struct cli_parse *p, const char *arg)
 {
-	if (p->a->cmd == CLI_CMD_SHOW || p->a->cmd == CLI_CMD_CANCEL || p->a->cmd == CLI_CMD_LOGS)
+	switch (p->a->cmd) {
+	case CLI_CMD_SHOW:
+	case CLI_CMD_CANCEL:
+	case CLI_CMD_LOGS:
+	case CLI_CMD_HOLD:
+	case CLI_CMD_RELEASE:
+	case CLI_CMD_UPDATE:
 		return cli_parse_id(p, arg);
+	default:
+		break;
+	}
 	if ((p->a->cmd == CLI_CMD_DRAIN || p->a->cmd == CLI_CMD_UNDRAIN) && !p->a->node) {
 		p->a->node = arg;
 		return 0;
@@ -419,12 +429,25 @@ static int cli_parse_finish(struct cli_parse *p)
 		if (strncmp(reason, "missing", 7) == 0)
 			return cli_usage_fail(p, "%s (see %s)", reason, cli_hint(p));
 		return cli_usage_fail(p, "%s", reason);
+	case CLI_CMD_UPDATE:
+		if (a->nids == 0)
+			return cli_usage_fail(p, "missing job id (see %s)", cli_hint(p));
+		if (a->job.set == 0)
+			return cli_usage_fail(p, "nothing to change: give --weight, --min-gpus, "
+					      "--max-gpus or --name (see %s)", cli_hint(p));
+		if (cli_job_has(&a->job, CLI_KEY_MIN_GPUS) && cli_job_has(&a->job, CLI_KEY_MAX_GPUS) &&
+		    a->job.min_gpus > a->job.max_gpus)
+			return cli_usage_fail(p, "--min-gpus (%u) is above --max-gpus (%u)",
+					      a->job.min_gpus, a->job.max_gpus);
+		return 0;
 	case CLI_CMD_SHOW:
 	case CLI_CMD_LOGS:
 		if (a->nids > 1)
 			return cli_usage_fail(p, "one job id at a time, got %u", a->nids);
 		/* fall through */
 	case CLI_CMD_CANCEL:
+	case CLI_CMD_HOLD:
+	case CLI_CMD_RELEASE:
 		if (a->nids == 0)
 			return cli_usage_fail(p, "missing job id (see %s)", cli_hint(p));
 		return 0;

@@ -12,7 +12,7 @@
 #include "job.h"
 
 #define CLI_EXIT_OK 0
-#define CLI_EXIT_FAIL 1		/* hared unreachable, refused, or a job not cancelled */
+#define CLI_EXIT_FAIL 1		/* hared unreachable, refused, or a job not cancelled (changed) */
 #define CLI_EXIT_USAGE 2	/* bad command line or job spec, found before sending */
 #define CLI_IDS_MAX 1024
 #define CLI_REASON_MAX 127	/* bytes of a drain's --reason */
@@ -30,6 +30,9 @@ enum cli_command {
 	CLI_CMD_DRAIN,
 	CLI_CMD_UNDRAIN,
 	CLI_CMD_LOGS,
+	CLI_CMD_HOLD,
+	CLI_CMD_RELEASE,
+	CLI_CMD_UPDATE,
 	CLI_CMD_COUNT
 };
 
@@ -46,8 +49,9 @@ struct cli_args {
 	bool json;			/* -o json */
 	const char *file;		/* submit --file ("-": standard input) */
 	bool job_flags;			/* some job key was given as a flag */
-	struct cli_job job;		/* submit from flags, checked */
-	uint32_t nids;			/* show, cancel, logs */
+	struct cli_job job;		/* submit from flags, checked; update's
+					 * weight, min-gpus, max-gpus, name */
+	uint32_t nids;			/* show, cancel, logs, hold, release, update */
 	uint64_t ids[CLI_IDS_MAX];
 	const char *node;		/* drain, undrain */
 	const char *reason;		/* drain --reason */

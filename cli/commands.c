@@ -221,22 +221,26 @@ static int cli_cmd_show(struct cli_run *r)
 }
 
 /* The result for id, each result used once (ids may repeat); NULL if none. */
-static const Hare__CancelResult *cli_cancel_result(const Hare__CancelReply *c, uint64_t id, bool *used)
+static const Hare__CancelResult *cli_result_for(Hare__CancelResult *const *results, size_t n,
+						uint64_t id, bool *used)
 {
-	for (size_t k = 0; k < c->n_results; k++) {
-		if (!used[k] && c->results[k]->job_id == id) {
+	for (size_t k = 0; k < n; k++) {
+		if (!used[k] && results[k]->job_id == id) {
 			used[k] = true;
-			return c->results[k];
+			return results[k];
 		}
 	}
 	return NULL;
 }
 
-static int cli_cancel_print(const struct cli_args *a, const Hare__CancelReply *c, FILE *out, FILE *err)
+/* A line per job asked for: cancel says "cancelled 12", the others print
+ * hared's message ("job 12: weight 1 -> 4"); a job not done is "13: REASON". */
+static int cli_results_print(const struct cli_args *a, Hare__CancelResult *const *results, size_t n,
+			     FILE *out, FILE *err)
 {
-	bool *used = calloc(c->n_results + 1, sizeof(*used));
+	bool *used = calloc(n + 1, sizeof(*used));
 	int status = CLI_EXIT_OK;
-	char clean[256];
+	char clean[320];
 
 	if (!used) {
 		fprintf(err, "harectl: out of memory\n");
@@ -244,16 +248,21 @@ static int cli_cancel_print(const struct cli_args *a, const Hare__CancelReply *c
 	}
 	for (uint32_t i = 0; i < a->nids; i++) {
 		unsigned long long id = a->ids[i];
-		const Hare__CancelResult *res = cli_cancel_result(c, id, used);
+		const Hare__CancelResult *res = cli_result_for(results, n, id, used);
+		bool said = res && res->message && res->message[0];
 
+		if (res && res->ok && (a->cmd == CLI_CMD_CANCEL || !said)) {
+			fprintf(out, "%s %llu\n", a->cmd == CLI_CMD_CANCEL ? "cancelled" : "changed", id);
+			continue;
+		}
 		if (res && res->ok) {
-			fprintf(out, "cancelled %llu\n", id);
+			fprintf(out, "%s\n", cli_text_clean(res->message, clean, sizeof(clean)));
 			continue;
 		}
 		status = CLI_EXIT_FAIL;
-		fprintf(out, "%llu: %s\n", id,
-			!res ? "no answer from hared" : res->message && res->message[0] ?
-			cli_text_clean(res->message, clean, sizeof(clean)) : "not cancelled");
+		fprintf(out, "%llu: %s\n", id, !res ? "no answer from hared" : said ?
+			cli_text_clean(res->message, clean, sizeof(clean)) :
+			a->cmd == CLI_CMD_CANCEL ? "not cancelled" : "not changed");
 	}
 	free(used);
 	return status;
@@ -271,6 +280,35 @@ static int cli_cmd_cancel(struct cli_run *r)
 	req.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
 	req.cancel = &cancel;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_CANCEL_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return status;
+}
+
+/* hold, release, update: one UpdateRequest for every job named. */
+static int cli_cmd_update(struct cli_run *r)
+{
+	Hare__UpdateRequest u = HARE__UPDATE_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	const struct cli_job *j = &r->a->job;
+	Hare__FromDaemon *reply;
+	int status;
+
+	u.n_job_ids = r->a->nids;
+	u.job_ids = (uint64_t *)r->a->ids;
+	u.has_hold = r->a->cmd != CLI_CMD_UPDATE;
+	u.hold = r->a->cmd == CLI_CMD_HOLD;
+	u.has_weight = cli_job_has(j, CLI_KEY_WEIGHT);
+	u.weight = j->weight;
+	u.has_min_gpus = cli_job_has(j, CLI_KEY_MIN_GPUS);
+	u.min_gpus = j->min_gpus;
+	u.has_max_gpus = cli_job_has(j, CLI_KEY_MAX_GPUS);
+	u.max_gpus = j->max_gpus;
+	u.name = cli_job_has(j, CLI_KEY_NAME) ? (char *)j->name : NULL;
+	req.msg_case = HARE__TO_DAEMON__MSG_UPDATE;
+	req.update = &u;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_UPDATE_REPLY, &reply, NULL) < 0)
 		return CLI_EXIT_FAIL;
 	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
 	hare__from_daemon__free_unpacked(reply, NULL);
@@ -398,6 +436,9 @@ int cli_reply_case(enum cli_command cmd)
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return HARE__FROM_DAEMON__MSG_DRAIN_REPLY;
 	case CLI_CMD_LOGS: return HARE__FROM_DAEMON__MSG_LOGS_REPLY;
+	case CLI_CMD_HOLD:
+	case CLI_CMD_RELEASE:
+	case CLI_CMD_UPDATE: return HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
 	default: return HARE__FROM_DAEMON__MSG__NOT_SET;
 	}
 }
@@ -477,7 +518,13 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 			return cli_show_print(m->show_reply->job, out, err, now);
 		return CLI_EXIT_OK;
 	case CLI_CMD_CANCEL:
-		return cli_cancel_print(a, m->cancel_reply, out, err);
+		return cli_results_print(a, m->cancel_reply->results, m->cancel_reply->n_results, out,
+					 err);
+	case CLI_CMD_HOLD:
+	case CLI_CMD_RELEASE:
+	case CLI_CMD_UPDATE:
+		return cli_results_print(a, m->update_reply->results, m->update_reply->n_results, out,
+					 err);
 	case CLI_CMD_NODES:
 		if (!a->json)
 			return cli_table_status(cli_nodes_print(out, m->nodes_reply), err);
@@ -510,6 +557,9 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_CANCEL: return cli_run_simple(r, cli_cmd_cancel);
 	case CLI_CMD_NODES: return cli_run_simple(r, cli_cmd_nodes);
 	case CLI_CMD_LOGS: return cli_run_simple(r, cli_cmd_logs);
+	case CLI_CMD_HOLD:
+	case CLI_CMD_RELEASE:
+	case CLI_CMD_UPDATE: return cli_run_simple(r, cli_cmd_update);
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
 	default: return CLI_EXIT_USAGE;

@@ -153,6 +153,17 @@ static void cli_json_double(FILE *f, double v)
 
 /* ---- small formatters ---- */
 
+/* Held by harectl hold (by its owner or by root)? */
+static bool cli_job_held(const Hare__JobInfo *j)
+{
+	return j->has_held && j->held != HARE__JOB_HELD__JOB_HELD_NONE;
+}
+
+static const char *cli_held_by(const Hare__JobInfo *j)
+{
+	return j->held == HARE__JOB_HELD__JOB_HELD_ADMIN ? "root" : "owner";
+}
+
 const char *cli_state_name(int state)
 {
 	switch (state) {
@@ -423,7 +434,8 @@ static void cli_queue_row(struct cli_table *t, size_t r, const void *user)
 	cli_table_set(t, 0, "%llu", (unsigned long long)j->job_id);
 	cli_table_set(t, 1, "%s", cli_str(j->user));
 	cli_table_set(t, 2, "%s", j->name && j->name[0] ? j->name : "-");
-	cli_table_set(t, 3, "%s", cli_state_name(j->state));
+	cli_table_set(t, 3, "%s", cli_job_held(j) && j->state == HARE__JOB_STATE__QUEUED ? "HELD" :
+		      cli_state_name(j->state));
 	cli_gpus_format(j, cell, sizeof(cell));
 	cli_table_set(t, 4, "%s", cell);
 	cli_types_format(j, cell, sizeof(cell));
@@ -595,6 +607,11 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 	if (j->proxy && j->proxy[0])
 		fprintf(f, "%-13s%s\n", "proxy:", j->proxy);
 	fprintf(f, "%-13s%s\n", "state:", cli_state_name(j->state));
+	if (cli_job_held(j))
+		fprintf(f, "%-13syes, by %s%s (harectl release %llu)\n", "held:",
+			j->held == HARE__JOB_HELD__JOB_HELD_ADMIN ? "root" : "its owner",
+			j->held == HARE__JOB_HELD__JOB_HELD_ADMIN ? ", who alone may release it" : "",
+			(unsigned long long)j->job_id);
 	fprintf(f, "%-13s%u\n", "tasks:", j->tasks);
 	fprintf(f, "%-13s%u%s\n", "min_gpus:", j->has_min_gpus ? j->min_gpus : 1, j->has_min_gpus ? "" : " (default)");
 	fprintf(f, "%-13s%u%s\n", "max_gpus:", j->has_max_gpus ? j->max_gpus : j->tasks,
@@ -706,6 +723,10 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 	}
 	fputc(']', f);
 	cli_json_opt_d(f, "loss", j->has_loss, j->loss);
+	if (cli_job_held(j)) {
+		cli_json_key(f, "held");
+		cli_json_string(f, cli_held_by(j));
+	}
 	if (j->waiting && j->waiting[0]) {
 		cli_json_key(f, "waiting");
 		cli_json_string(f, j->waiting);

@@ -15,6 +15,9 @@ static const char help_overview[] =
 	"  queue     list active jobs in Hare's order (--all: finished ones too)\n"
 	"  show      every field of one job\n"
 	"  cancel    cancel jobs\n"
+	"  hold      keep jobs out of the plans (a running one is stopped)\n"
+	"  release   let held jobs run again\n"
+	"  update    change jobs' weight, GPU range or name\n"
 	"  nodes     list nodes, their GPUs and which are busy\n"
 	"  drain     take a node out of planning (root); its jobs move elsewhere\n"
 	"  undrain   give a drained node back (root)\n"
@@ -37,6 +40,7 @@ static const char help_overview[] =
 	"  harectl queue\n"
 	"  harectl show 42\n"
 	"  harectl cancel 42 43\n"
+	"  harectl update 42 --weight 4\n"
 	"  harectl logs 42\n"
 	"  harectl --host head.example.org:7100 --token-file ~/.hare-token queue\n"
 	"\n"
@@ -111,7 +115,8 @@ static const char help_queue[] =
 	"  JOBID     job id\n"
 	"  USER      who submitted it\n"
 	"  NAME      its --name (hared names a job without one after its model)\n"
-	"  STATE     QUEUED, RUNNING, DONE, CANCELLED or FAILED\n"
+	"  STATE     QUEUED, HELD (harectl hold), RUNNING, DONE, CANCELLED or\n"
+	"            FAILED\n"
 	"  GPUS      GPUs it runs on now, or the range it may get (1-8)\n"
 	"  TYPES     its GPUs by type (2xV100+1xT4), or the types it allows\n"
 	"  PROGRESS  rounds done/total (percent)\n"
@@ -237,6 +242,56 @@ static const char help_logs[] =
 	"  harectl logs 42 --rank 3 -n 20\n"
 	"  harectl logs -f 42\n";
 
+static const char help_hold[] =
+	"Usage: harectl hold JOBID...\n"
+	"\n"
+	"Keep queued or running jobs out of Hare's plans until harectl release.\n"
+	"A running job is stopped first: its workers get SIGTERM, write their\n"
+	"checkpoint, and the job resumes from it once released. Held jobs show as\n"
+	"HELD in harectl queue and are kept across restarts of hared. Users hold\n"
+	"their own jobs; root holds any, and only root releases a job root held.\n"
+	"Prints one line per job: \"job 12: held\" or \"13: REASON\".\n"
+	"\n"
+	"Examples:\n"
+	"  harectl hold 42\n"
+	"  harectl hold 42 43 && harectl release 43\n"
+	"\n"
+	"Exit status 1 if any job was not held.\n";
+
+static const char help_release[] =
+	"Usage: harectl release JOBID...\n"
+	"\n"
+	"Let held jobs (harectl hold) be planned again: each goes back to its\n"
+	"place in Hare's order. A job held by root is released by root only.\n"
+	"Prints one line per job: \"job 12: released\" or \"13: REASON\".\n"
+	"\n"
+	"Example:\n"
+	"  harectl release 42\n"
+	"\n"
+	"Exit status 1 if any job was not released.\n";
+
+static const char help_update[] =
+	"Usage: harectl update JOBID... [--weight W] [--min-gpus A] [--max-gpus B]\n"
+	"                               [--name NAME]\n"
+	"\n"
+	"Change queued or running jobs. The next plan orders and sizes them with\n"
+	"the new values; a running job keeps its GPUs when its width still fits\n"
+	"[A, B], else it is stopped (its workers checkpoint) and placed again.\n"
+	"Prints one line per job: \"job 12: weight 1 -> 4\" or \"13: REASON\".\n"
+	"\n"
+	"Options:\n"
+	"  --weight W         importance, > 0: Hare minimises the sum of weight x\n"
+	"                     completion time, so a higher weight runs sooner\n"
+	"  --min-gpus A       fewest GPUs to run on (1 <= A <= B)\n"
+	"  --max-gpus B       most GPUs to run on (at most the job's --gpus)\n"
+	"  --name NAME        the name shown by queue (up to 63 characters)\n"
+	"\n"
+	"Examples:\n"
+	"  harectl update 42 --weight 4\n"
+	"  harectl update 42 43 --max-gpus 2\n"
+	"\n"
+	"Exit status 1 if any job was not changed.\n";
+
 const char *cli_help_text(enum cli_command cmd)
 {
 	switch (cmd) {
@@ -248,6 +303,9 @@ const char *cli_help_text(enum cli_command cmd)
 	case CLI_CMD_DRAIN: return help_drain;
 	case CLI_CMD_UNDRAIN: return help_undrain;
 	case CLI_CMD_LOGS: return help_logs;
+	case CLI_CMD_HOLD: return help_hold;
+	case CLI_CMD_RELEASE: return help_release;
+	case CLI_CMD_UPDATE: return help_update;
 	default: return help_overview;
 	}
 }
@@ -264,6 +322,9 @@ const char *cli_command_name(enum cli_command cmd)
 		[CLI_CMD_DRAIN] = "drain",
 		[CLI_CMD_UNDRAIN] = "undrain",
 		[CLI_CMD_LOGS] = "logs",
+		[CLI_CMD_HOLD] = "hold",
+		[CLI_CMD_RELEASE] = "release",
+		[CLI_CMD_UPDATE] = "update",
 	};
 
 	return cmd < CLI_CMD_COUNT ? names[cmd] : "";

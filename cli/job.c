@@ -243,7 +243,7 @@ int cli_job_set(struct cli_job *j, const char *label, const char *value, char *e
 	}
 }
 
-static bool cli_job_has(const struct cli_job *j, enum cli_job_key key)
+bool cli_job_has(const struct cli_job *j, enum cli_job_key key)
 {
 	return j->set & (1u << key);
 }

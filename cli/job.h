@@ -4,6 +4,7 @@
 #ifndef HARE_CLI_JOB_H
 #define HARE_CLI_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,9 @@ int cli_job_key_find(const char *name);
  * 64, got 0", "gpus given twice").
  */
 int cli_job_set(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen);
+
+/* Whether key was given. */
+bool cli_job_has(const struct cli_job *j, enum cli_job_key key);
 
 /*
  * Check the job as a whole: model, gpus and rounds given, and min-gpus <=

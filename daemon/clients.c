@@ -369,6 +369,10 @@ static void info_add(struct hared *d, struct info_set *s, const struct store_job
 	in->has_loss = isfinite(rec->loss);
 	in->loss = rec->loss;
 	in->proxy = rec->proxy[0] ? (char *)rec->proxy : NULL;
+	in->has_held = rec->held != STORE_HELD_NONE;
+	in->held = rec->held == STORE_HELD_ADMIN ? HARE__JOB_HELD__JOB_HELD_ADMIN :
+		   rec->held == STORE_HELD_OWNER ? HARE__JOB_HELD__JOB_HELD_OWNER :
+		   HARE__JOB_HELD__JOB_HELD_NONE;
 	in->gpu_types = s->types + s->ntypes;
 	for (uint32_t t = 0; t < rec->ntypes && s->ntypes < s->typecap; t++, in->n_gpu_types++)
 		s->types[s->ntypes++] = (char *)rec->types[t];
@@ -522,10 +526,21 @@ static const char *clients_state_name(enum store_job_state s)
 	return (int)s >= 1 && (int)s <= 5 ? names[s] : "?";
 }
 
+/* Why job id, not active, cannot be changed: it ended, or never was. */
+static void clients_not_active(struct hared *d, uint64_t id, char *msg, size_t msglen)
+{
+	struct store_job rec;
+
+	if (store_job_get(d->store, id, &rec) == 0)
+		snprintf(msg, msglen, "job %" PRIu64 " is already %s", id,
+			 clients_state_name(rec.state));
+	else
+		snprintf(msg, msglen, "no job %" PRIu64, id);
+}
+
 static void cancel_one(struct hared *d, struct conn *c, uint64_t id, Hare__CancelResult *res,
 		       char *msg, size_t msglen)
 {
-	struct store_job rec;
 	int rc;
 
 	hare__cancel_result__init(res);
@@ -537,17 +552,12 @@ static void cancel_one(struct hared *d, struct conn *c, uint64_t id, Hare__Cance
 		log_info("job=%" PRIu64 " cancelled by user=%s", id, c->user);
 		return;
 	}
-	if (rc == -ENOENT) {
-		if (store_job_get(d->store, id, &rec) == 0)
-			snprintf(msg, msglen, "job %" PRIu64 " is already %s", id,
-				 clients_state_name(rec.state));
-		else
-			snprintf(msg, msglen, "no job %" PRIu64, id);
-	}
+	if (rc == -ENOENT)
+		clients_not_active(d, id, msg, msglen);
 }
 
 #define CLIENTS_CANCEL_MAX 4096
-#define CLIENTS_MSG_LEN 160
+#define CLIENTS_MSG_LEN 256
 
 /* Commit the cancels in res; when that fails they hold only until hared
  * stops: each is reported as not cancelled (harectl exits 1) with a
@@ -610,6 +620,104 @@ void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 		out.cancel_reply = &r;
 		clients_reply(c, &out, "cancel results");
 	}
+	free(res);
+	free(ptrs);
+	free(msgs);
+}
+
+/* The request's changes, checked as a submission's are (a GPU range is
+ * checked per job, against its gpus). 0, or ERR_BAD_SPEC with the reason. */
+static int update_parse(const Hare__UpdateRequest *m, struct driver_update *u, char *msg,
+			size_t msglen)
+{
+	int rc;
+
+	*u = (struct driver_update){ .hold = m->has_hold ? m->hold : -1 };
+	if (m->n_job_ids == 0 || m->n_job_ids > CLIENTS_CANCEL_MAX) {
+		snprintf(msg, msglen, "update needs 1 to %d job ids, got %zu", CLIENTS_CANCEL_MAX,
+			 m->n_job_ids);
+		return ERR_BAD_SPEC;
+	}
+	if (m->has_weight && (!isfinite(m->weight) || m->weight <= 0 ||
+			      m->weight > CLIENTS_MAX_WEIGHT)) {
+		snprintf(msg, msglen, "weight must be a number above 0 and at most %g, got %g",
+			 CLIENTS_MAX_WEIGHT, m->weight);
+		return ERR_BAD_SPEC;
+	}
+	u->has_weight = m->has_weight;
+	u->weight = m->weight;
+	u->has_min_gpus = m->has_min_gpus;
+	u->min_gpus = m->min_gpus;
+	u->has_max_gpus = m->has_max_gpus;
+	u->max_gpus = m->max_gpus;
+	if (m->name) {
+		rc = spec_text("name", m->name, sizeof(((struct store_job *)0)->name), msg, msglen);
+		if (rc < 0)
+			return rc;
+		if (!m->name[0]) {
+			snprintf(msg, msglen, "name is empty");
+			return ERR_BAD_SPEC;
+		}
+		u->name = m->name;
+	}
+	return 0;
+}
+
+void clients_update(struct conn *c, const Hare__UpdateRequest *m)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__UpdateReply r = HARE__UPDATE_REPLY__INIT;
+	Hare__CancelResult *res = NULL, **ptrs = NULL;
+	struct driver_update u;
+	char *msgs = NULL, err[200];
+	size_t n = m->n_job_ids, done = 0;
+	uint64_t failures;
+	int rc = update_parse(m, &u, err, sizeof(err));
+
+	if (rc < 0) {
+		conn_send_error(c, rc, "%s", err);
+		return;
+	}
+	res = calloc(n, sizeof(*res));
+	ptrs = calloc(n, sizeof(*ptrs));
+	msgs = calloc(n, CLIENTS_MSG_LEN);
+	if (!res || !ptrs || !msgs) {
+		conn_send_error(c, -ENOMEM, "out of memory");
+		goto out;
+	}
+	failures = store_write_failures(c->d->store, NULL);
+	for (size_t i = 0; i < n; i++) {
+		char *msg = msgs + i * CLIENTS_MSG_LEN;
+
+		hare__cancel_result__init(&res[i]);
+		res[i].job_id = m->job_ids[i];
+		res[i].message = msg;
+		rc = driver_job_update(c->d->drv, m->job_ids[i], c->user, c->admin, &u, msg,
+				       CLIENTS_MSG_LEN);
+		if (rc == -ENOENT)
+			clients_not_active(c->d, m->job_ids[i], msg, CLIENTS_MSG_LEN);
+		res[i].ok = rc == 0;
+		done += res[i].ok;
+		ptrs[i] = &res[i];
+	}
+	/* as a cancel: acknowledged changes must survive a crash (a held
+	 * job must not run again after a restart) */
+	if (done && store_flush_since(c->d->store, failures) < 0) {
+		log_error("cannot store the changes to %zu job(s); a restart forgets them", done);
+		for (size_t i = 0; i < n; i++) {
+			if (!res[i].ok)
+				continue;
+			res[i].ok = false;
+			snprintf(res[i].message, CLIENTS_MSG_LEN, "job %" PRIu64 " changed, but the "
+				 "change was not saved: a restart of hared forgets it", res[i].job_id);
+		}
+	}
+	r.n_results = n;
+	r.results = ptrs;
+	out.msg_case = HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
+	out.update_reply = &r;
+	clients_reply(c, &out, "update results");
+out:
 	free(res);
 	free(ptrs);
 	free(msgs);

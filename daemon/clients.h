@@ -32,6 +32,9 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m);
 void clients_show(struct conn *c, const Hare__ShowRequest *m);
 void clients_cancel(struct conn *c, const Hare__CancelRequest *m);
 void clients_nodes(struct conn *c);
+/* harectl update, hold and release: each job answered on its own; the
+ * changes are committed before the reply. */
+void clients_update(struct conn *c, const Hare__UpdateRequest *m);
 /* Drain or undrain a node: root on the local socket only. */
 void clients_drain(struct conn *c, const Hare__DrainRequest *m);
 

@@ -39,6 +39,7 @@ static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
 	case HARE__TO_DAEMON__MSG_PROFILE_RESULT: return "ProfileResult";
 	case HARE__TO_DAEMON__MSG_LOG_DATA: return "LogData";
 	case HARE__TO_DAEMON__MSG_LOGS: return "LogsRequest";
+	case HARE__TO_DAEMON__MSG_UPDATE: return "UpdateRequest";
 	default: return "unknown message";
 	}
 }
@@ -78,6 +79,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_NODES:
 	case HARE__TO_DAEMON__MSG_DRAIN:
 	case HARE__TO_DAEMON__MSG_LOGS:
+	case HARE__TO_DAEMON__MSG_UPDATE:
 		return s == CONN_CLIENT;
 	default:
 		return false;
@@ -237,6 +239,9 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		break;
 	case HARE__TO_DAEMON__MSG_LOGS:
 		logs_request(c, m->logs);
+		break;
+	case HARE__TO_DAEMON__MSG_UPDATE:
+		clients_update(c, m->update);
 		break;
 	default:
 		break;

@@ -255,6 +255,27 @@ const struct drv_job *driver_job_at(const struct driver *d, uint32_t i);
 int driver_job_cancel(struct driver *d, uint64_t id, const char *user, bool admin, char *msg,
 		      size_t msglen);
 
+/* What harectl update, hold and release change in an active job; fields
+ * not set are left as they are. */
+struct driver_update {
+	int hold;			/* 1 hold, 0 release, -1 leave */
+	bool has_weight;
+	double weight;			/* checked by the caller: > 0 */
+	bool has_min_gpus, has_max_gpus;
+	uint32_t min_gpus, max_gpus;	/* checked here against each job's tasks */
+	const char *name;		/* NULL: leave; checked by the caller */
+};
+
+/* Change an active job on behalf of user (admin: any job; a job held by
+ * root is released by root only). Holding a job takes it out of plans; a
+ * running one is stopped first (its workers checkpoint) and queued again.
+ * A running job whose width leaves a new GPU range is queued again too.
+ * The change is batched in the store: the caller commits it before it
+ * replies. 0 (msg says what changed, or that nothing did), -ENOENT (not
+ * active), -EPERM, -EINVAL (a GPU range that does not fit the job). */
+int driver_job_update(struct driver *d, uint64_t id, const char *user, bool admin,
+		      const struct driver_update *u, char *msg, size_t msglen);
+
 /* Nodes ever seen, by agent id - 1: how many, and the i-th (NULL past
  * the end). */
 uint32_t driver_node_count(const struct driver *d);

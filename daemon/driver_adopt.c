@@ -353,7 +353,10 @@ static void drv_adopt_one(struct driver *d, struct drv_job *j, double now)
 		log_info("job=%" PRIu64 " lease=%" PRIu64 " adopted ranks=%u gpus=%s%s", j->rec.id,
 			 j->lease.id, j->lease.nranks, where, j->lease.guessed ?
 			 " (tasks or GPUs guessed: an older agent)" : "");
-		driver_progress_update(d, j);
+		if (driver_progress_update(d, j))
+			return;
+		if (j->rec.held)	/* a held job's lease is never kept */
+			driver_job_requeue(d, j, "hold", "held; not adopted");
 		return;
 	}
 	d->reports_ignored += j->adopt ? j->adopt_reports : 0;

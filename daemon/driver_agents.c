@@ -41,6 +41,11 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 	why[0] = '\0';
 	if (!j)
 		return true;
+	if (j->rec.held) {
+		snprintf(why, len, "held by %s; harectl release %" PRIu64 " lets it run",
+			 j->rec.held == STORE_HELD_ADMIN ? "root" : "its owner", j->rec.id);
+		return false;
+	}
 	if (j->retry_at > driver_now()) {
 		snprintf(why, len, "it failed %u time%s; retried in %.0f s", j->failures,
 			 j->failures == 1 ? "" : "s", ceil(j->retry_at - driver_now()));

@@ -140,6 +140,13 @@ static void drv_plan_note(struct driver *d, struct driver_snapshot *s, struct dr
 	}
 }
 
+/* Was the job held (harectl hold) or its GPU range changed (harectl
+ * update) since the snapshot? Then the plan does not apply to it. */
+static bool drv_plan_current(const struct drv_job *j, const struct sched_job *sj)
+{
+	return !j->rec.held && j->rec.min_gpus == sj->min_gpus && j->rec.max_gpus == sj->max_gpus;
+}
+
 /* Is the plan's placement for snapshot job i exactly ranks[0..n)? */
 static bool drv_same_place(const struct driver_snapshot *s, uint32_t i, const struct drv_rank *ranks,
 			   uint32_t n)
@@ -278,7 +285,8 @@ int driver_plan_apply(struct driver *d, struct driver_snapshot *s)
 	for (uint32_t i = 0; i < s->snap.njobs; i++) {
 		struct drv_job *j = driver_job_get(d, s->job_ids[i]);
 
-		cur[i] = j && j->lease.id == s->lease_ids[i] && j->lease.hold_until == 0 ? j : NULL;
+		cur[i] = j && j->lease.id == s->lease_ids[i] && j->lease.hold_until == 0 &&
+			 drv_plan_current(j, &s->snap.jobs[i]) ? j : NULL;
 	}
 	drv_plan_note(d, s, cur);
 	rc = drv_plan_leases(d, s, cur);

@@ -167,6 +167,8 @@ int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 			snap_held_down(d, s, d->jobs[i]);
 		else if (d->jobs[i]->retry_at > now && !d->jobs[i]->lease.id)
 			continue;	/* failed: waits before its next lease */
+		else if (d->jobs[i]->rec.held && !d->jobs[i]->lease.id)
+			continue;	/* harectl hold */
 		else
 			snap_job_fill(d, s, d->jobs[i], njobs++, &held, now);
 	}

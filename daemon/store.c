@@ -14,7 +14,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_BUSY_TIMEOUT_MS 2000
 #define STORE_TYPES_LEN (STORE_MAX_TYPES * 16)
 
@@ -37,6 +37,7 @@ enum store_stmt_id {
 	ST_NODES_DRAINED,
 	ST_NODE_KNOWN,
 	ST_JOB_LAST_FAIL,
+	ST_JOB_SETTINGS,
 	ST_COUNT
 };
 
@@ -50,8 +51,9 @@ struct store {
 	int write_error;
 };
 
-/* Version 2 of the schema. Times are unix seconds (0 = not yet); a NULL loss
- * is "none reported"; events.job_id is NULL for cluster-wide events. */
+/* Version 3 of the schema. Times are unix seconds (0 = not yet); a NULL loss
+ * is "none reported"; events.job_id is NULL for cluster-wide events;
+ * jobs.held is 0 (not held), 1 (by its owner) or 2 (by root). */
 static const char store_schema_sql[] =
 	"CREATE TABLE jobs ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -64,7 +66,8 @@ static const char store_schema_sql[] =
 	" state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 5),"
 	" submit_time REAL NOT NULL, start_time REAL NOT NULL, finish_time REAL NOT NULL,"
 	" restarts INTEGER NOT NULL, loss REAL,"
-	" proxy TEXT NOT NULL DEFAULT '');"
+	" proxy TEXT NOT NULL DEFAULT '',"
+	" held INTEGER NOT NULL DEFAULT 0 CHECK (held BETWEEN 0 AND 2));"
 	"CREATE INDEX jobs_state ON jobs(state);"
 	"CREATE TABLE events ("
 	" id INTEGER PRIMARY KEY, time REAL NOT NULL,"
@@ -75,8 +78,8 @@ static const char store_schema_sql[] =
 	"CREATE TABLE speeds (model TEXT NOT NULL, gpu_type TEXT NOT NULL,"
 	" ratio REAL NOT NULL, rounds REAL NOT NULL, PRIMARY KEY (model, gpu_type));"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '2');"
-	"PRAGMA user_version = 2;";
+	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '3');"
+	"PRAGMA user_version = 3;";
 
 /* From version 1 (hared before job proxy sizes and node drains):
  * jobs.proxy, '' for every job already there, and nodes.drained and
@@ -88,10 +91,16 @@ static const char store_migrate_1_sql[] =
 	"UPDATE meta SET value = '2' WHERE key = 'schema';"
 	"PRAGMA user_version = 2;";
 
+/* From version 2 (hared before harectl hold): jobs.held, none held. */
+static const char store_migrate_2_sql[] =
+	"ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held BETWEEN 0 AND 2);"
+	"UPDATE meta SET value = '3' WHERE key = 'schema';"
+	"PRAGMA user_version = 3;";
+
 #define STORE_JOB_COLS \
 	"id, user, name, model, tasks, min_gpus, max_gpus, rounds_total, rounds_done," \
 	" weight, types, command, state, submit_time, start_time, finish_time, restarts, loss," \
-	" proxy"
+	" proxy, held"
 
 /* RUNNING sets start_time the first time only; a final state sets finish_time. */
 static const char *const store_sql[ST_COUNT] = {
@@ -100,9 +109,9 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_JOB_INSERT] = "INSERT INTO jobs (user, name, model, tasks, min_gpus, max_gpus,"
 		" rounds_total, rounds_done, weight, types, command, state, submit_time,"
-		" start_time, finish_time, restarts, loss, proxy)"
+		" start_time, finish_time, restarts, loss, proxy, held)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-		" ?18)",
+		" ?18, ?19)",
 	[ST_JOB_PROGRESS] = "UPDATE jobs SET rounds_done = ?2, loss = ?3 WHERE id = ?1",
 	[ST_JOB_STATE] = "UPDATE jobs SET state = ?2,"
 		" start_time = CASE WHEN ?2 = 2 AND start_time = 0 THEN ?3 ELSE start_time END,"
@@ -126,6 +135,8 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
 	[ST_JOB_LAST_FAIL] = "SELECT time, detail FROM events WHERE job_id = ?1 AND kind = 'fail'"
 		" ORDER BY id DESC LIMIT 1",
+	[ST_JOB_SETTINGS] = "UPDATE jobs SET name = ?2, weight = ?3, min_gpus = ?4, max_gpus = ?5,"
+		" held = ?6 WHERE id = ?1",
 };
 
 /* SQLite result code to a negative errno. */
@@ -324,6 +335,14 @@ static int store_schema_locked(sqlite3 *db, const char *path, char *errbuf, size
 			return store_open_fail(db, rc, path, "cannot upgrade schema 1 to 2", errbuf,
 					       errlen);
 		log_info("%s: schema upgraded from version 1 to 2 (job proxy sizes, node drains)", path);
+		version = 2;
+	}
+	if (version == 2) {
+		rc = sqlite3_exec(db, store_migrate_2_sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return store_open_fail(db, rc, path, "cannot upgrade schema 2 to 3", errbuf,
+					       errlen);
+		log_info("%s: schema upgraded from version 2 to 3 (held jobs)", path);
 		return 0;
 	}
 	if (version < 0 || objects > 0) {
@@ -496,6 +515,7 @@ static int store_job_bind(sqlite3_stmt *st, const struct store_job *job, const c
 	sqlite3_bind_int64(st, 16, job->restarts);
 	/* SQLite stores a NaN as NULL, which reads back as NAN. */
 	sqlite3_bind_double(st, 17, job->loss);
+	sqlite3_bind_int(st, 19, job->held);
 	return 0;
 }
 
@@ -589,6 +609,25 @@ int store_job_restarted(struct store *s, uint64_t id, uint32_t restarts)
 	st = s->st[ST_JOB_RESTARTED];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	sqlite3_bind_int64(st, 2, restarts);
+	return store_batch_step(s, st, true);
+}
+
+int store_job_settings(struct store *s, const struct store_job *job)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !job || job->held > STORE_HELD_ADMIN)
+		return -EINVAL;
+	st = s->st[ST_JOB_SETTINGS];
+	if (store_bind_field(st, 2, job->name, sizeof(job->name)) < 0) {
+		sqlite3_clear_bindings(st);
+		return -EINVAL;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)job->id);
+	sqlite3_bind_double(st, 3, job->weight);
+	sqlite3_bind_int64(st, 4, job->min_gpus);
+	sqlite3_bind_int64(st, 5, job->max_gpus);
+	sqlite3_bind_int(st, 6, job->held);
 	return store_batch_step(s, st, true);
 }
 
@@ -737,7 +776,7 @@ static int store_job_texts(sqlite3_stmt *st, struct store_job *job)
 /* Read the current row of a STORE_JOB_COLS query into job. */
 static int store_job_row(sqlite3_stmt *st, struct store_job *job)
 {
-	int state = sqlite3_column_int(st, 12);
+	int state = sqlite3_column_int(st, 12), held;
 
 	memset(job, 0, sizeof(*job));
 	if (!store_state_valid(state))
@@ -755,6 +794,10 @@ static int store_job_row(sqlite3_stmt *st, struct store_job *job)
 	job->finish_time = sqlite3_column_double(st, 15);
 	job->restarts = (uint32_t)sqlite3_column_int64(st, 16);
 	job->loss = sqlite3_column_type(st, 17) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 17);
+	held = sqlite3_column_int(st, 19);
+	if (held < STORE_HELD_NONE || held > STORE_HELD_ADMIN)
+		return -EIO;
+	job->held = (enum store_held)held;
 	return store_job_texts(st, job);
 }
 

@@ -23,6 +23,14 @@ enum store_job_state {
 
 #define STORE_MAX_TYPES 16
 
+/* Who holds a job back from planning (harectl hold): its owner may release
+ * only its own hold; root releases either. */
+enum store_held {
+	STORE_HELD_NONE = 0,
+	STORE_HELD_OWNER = 1,
+	STORE_HELD_ADMIN = 2,
+};
+
 struct store_job {
 	uint64_t id;
 	char user[64];
@@ -39,6 +47,7 @@ struct store_job {
 	double submit_time, start_time, finish_time;	/* unix seconds; 0 = not yet */
 	uint32_t restarts;
 	double loss;			/* last reported; NAN if none */
+	enum store_held held;
 };
 
 /* Open (creating if needed) the database at path, in WAL mode with
@@ -65,6 +74,10 @@ int store_job_add(struct store *s, struct store_job *job);
 int store_job_progress(struct store *s, uint64_t id, uint64_t rounds_done, double loss);
 int store_job_state(struct store *s, uint64_t id, enum store_job_state state, double when);
 int store_job_restarted(struct store *s, uint64_t id, uint32_t restarts);
+
+/* Batched: the settings harectl update and hold change (name, weight,
+ * min_gpus, max_gpus, held) from job, by job->id. */
+int store_job_settings(struct store *s, const struct store_job *job);
 
 /* Append an event (kind: "submit", "start", "preempt", "done", "cancel",
  * "node-up", "node-down", ...) with a short detail; batched. */

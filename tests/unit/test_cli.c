@@ -74,6 +74,27 @@ static void test_args_submit_flags(void **state)
 	assert_null(a.file);
 }
 
+static void test_args_update(void **state)
+{
+	static struct cli_args a;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "update", "4", "5", "--weight", "2.5", "--max-gpus=3"), 0);
+	assert_int_equal(a.cmd, CLI_CMD_UPDATE);
+	assert_int_equal(a.nids, 2);
+	assert_int_equal(a.ids[1], 5);
+	assert_true(a.job.weight == 2.5 && cli_job_has(&a.job, CLI_KEY_WEIGHT));
+	assert_int_equal(a.job.max_gpus, 3);
+	assert_false(cli_job_has(&a.job, CLI_KEY_MIN_GPUS));
+	assert_false(cli_job_has(&a.job, CLI_KEY_NAME));
+	assert_int_equal(PARSE(&a, msg, "hold", "7", "8"), 0);
+	assert_int_equal(a.cmd, CLI_CMD_HOLD);
+	assert_int_equal(a.nids, 2);
+	assert_int_equal(PARSE(&a, msg, "release", "7"), 0);
+	assert_int_equal(a.cmd, CLI_CMD_RELEASE);
+}
+
 static void test_args_globals_anywhere(void **state)
 {
 	static struct cli_args a;
@@ -159,6 +180,14 @@ static void test_args_errors(void **state)
 		{ 3, { "harectl", "cancel", "12x" }, "harectl cancel: bad job id '12x' (want a number like 42)" },
 		{ 2, { "harectl", "cancel" }, "harectl cancel: missing job id (see harectl cancel --help)" },
 		{ 2, { "harectl", "logs" }, "harectl logs: missing job id (see harectl logs --help)" },
+		{ 2, { "harectl", "hold" }, "harectl hold: missing job id (see harectl hold --help)" },
+		{ 4, { "harectl", "release", "1", "--weight=2" }, "harectl release: --weight is not an option of release (see harectl release --help)" },
+		{ 3, { "harectl", "update", "4" }, "harectl update: nothing to change: give --weight, --min-gpus, --max-gpus or --name (see harectl update --help)" },
+		{ 4, { "harectl", "update", "--weight", "2" }, "harectl update: missing job id (see harectl update --help)" },
+		{ 5, { "harectl", "update", "4", "--weight", "0" }, "harectl update: --weight must be greater than 0, got 0" },
+		{ 5, { "harectl", "update", "4", "--rounds", "9" }, "harectl update: --rounds is not an option of update (see harectl update --help)" },
+		{ 7, { "harectl", "update", "4", "--min-gpus", "3", "--max-gpus", "2" }, "harectl update: --min-gpus (3) is above --max-gpus (2)" },
+		{ 4, { "harectl", "update", "4", "--name=" }, "harectl update: --name is empty" },
 		{ 4, { "harectl", "logs", "1", "2" }, "harectl logs: one job id at a time, got 2" },
 		{ 4, { "harectl", "logs", "1", "--bytes=0" }, "harectl logs: --bytes must be between 1 and 1048576, got 0" },
 		{ 5, { "harectl", "logs", "1", "-n", "x" }, "harectl logs: -n expected a whole number, got 'x'" },
@@ -665,6 +694,44 @@ static void test_show(void **state)
 		"\"finish_time\":1699999955,\"restarts\":2,\"gpu_types\":[]}\n");
 	free(buf);
 
+	/* a job held by root: show says so, queue shows HELD, JSON "held" */
+	{
+		Hare__JobInfo held = j13;
+		Hare__JobInfo *one[] = { &held };
+		Hare__QueueReply q = HARE__QUEUE_REPLY__INIT;
+
+		held.has_held = true;
+		held.held = HARE__JOB_HELD__JOB_HELD_ADMIN;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print(f, &held, NOW);
+		fclose(f);
+		assert_non_null(strstr(buf, "state:       QUEUED\n"
+					"held:        yes, by root, who alone may release it (harectl release 13)\n"));
+		free(buf);
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print_json(f, &held);
+		fclose(f);
+		assert_non_null(strstr(buf, ",\"held\":\"root\""));
+		free(buf);
+		q.n_jobs = 1;
+		q.jobs = one;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		assert_int_equal(cli_queue_print(f, &q, NOW), 0);
+		fclose(f);
+		assert_non_null(strstr(buf, "\n13     bob   sweep?1  HELD "));
+		free(buf);
+		held.held = HARE__JOB_HELD__JOB_HELD_OWNER;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print(f, &held, NOW);
+		fclose(f);
+		assert_non_null(strstr(buf, "held:        yes, by its owner (harectl release 13)\n"));
+		free(buf);
+	}
+
 	/* a failed lease's reason, in both forms */
 	{
 		Hare__JobInfo failed = j9;
@@ -1160,6 +1227,7 @@ struct fake {
 	bool queue_all;
 	uint64_t show_id;
 	size_t ncancel;
+	Hare__UpdateRequest update;	/* the last UpdateRequest's fields (no ids) */
 	char drain_reason[160];		/* the last DrainRequest's reason */
 };
 
@@ -1246,6 +1314,35 @@ static int fake_cancel(int fd, const Hare__CancelRequest *c)
 	return fake_send(fd, &m);
 }
 
+/* Odd ids: changed (hared's message); even: refused; 99: no result. */
+static int fake_update(struct fake *f, int fd, const Hare__UpdateRequest *u)
+{
+	Hare__CancelResult res[8], *ptrs[8];
+	Hare__UpdateReply reply = HARE__UPDATE_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	size_t n = u->n_job_ids < 8 ? u->n_job_ids : 8;
+	char msgs[8][64];
+
+	f->update = *u;
+	f->update.name = NULL;
+	for (size_t i = 0; i < n; i++) {
+		hare__cancel_result__init(&res[i]);
+		res[i].job_id = u->job_ids[i];
+		res[i].ok = u->job_ids[i] % 2;
+		snprintf(msgs[i], sizeof(msgs[i]), "job %llu: %s", (unsigned long long)u->job_ids[i],
+			 u->has_hold ? (u->hold ? "held" : "released") : "weight 1 -> 2");
+		res[i].message = res[i].ok ? msgs[i] : "job belongs to bob";
+		ptrs[i] = &res[i];
+	}
+	reply.n_results = n;
+	reply.results = ptrs;
+	if (n > 0 && u->job_ids[n - 1] == 99)
+		reply.n_results--;
+	m.msg_case = HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
+	m.update_reply = &reply;
+	return fake_send(fd, &m);
+}
+
 static int fake_drain(struct fake *f, int fd, const Hare__DrainRequest *d)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
@@ -1300,6 +1397,8 @@ static int fake_request(struct fake *f, int fd, const Hare__ToDaemon *req)
 		return fake_send(fd, &m);
 	case HARE__TO_DAEMON__MSG_DRAIN:
 		return fake_drain(f, fd, req->drain);
+	case HARE__TO_DAEMON__MSG_UPDATE:
+		return fake_update(f, fd, req->update);
 	default:
 		return fake_send_error(fd, ERR_PROTO, "unexpected message");
 	}
@@ -1617,6 +1716,47 @@ static void test_cmd_cancel(void **state)
 	free(err);
 }
 
+static void test_cmd_update(void **state)
+{
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "hold", "--socket", f->path, "11", "12", "99"), 1);
+	fake_stop(f);
+	assert_true(f->update.has_hold && f->update.hold && !f->update.has_weight);
+	fake_free(f);
+	assert_string_equal(out, "job 11: held\n12: job belongs to bob\n99: no answer from hared\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "release", "--socket", f->path, "3"), 0);
+	fake_stop(f);
+	assert_true(f->update.has_hold && !f->update.hold);
+	fake_free(f);
+	assert_string_equal(out, "job 3: released\n");
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "update", "--socket", f->path, "5", "--weight", "2", "--min-gpus",
+			     "2"), 0);
+	fake_stop(f);
+	assert_false(f->update.has_hold);
+	assert_true(f->update.has_weight && f->update.weight == 2);
+	assert_true(f->update.has_min_gpus && f->update.min_gpus == 2);
+	assert_false(f->update.has_max_gpus);
+	fake_free(f);
+	assert_string_equal(out, "job 5: weight 1 -> 2\n");
+	free(out);
+	free(err);
+}
+
 static void test_cmd_drain(void **state)
 {
 	struct fake *f = fake_start_unix(FAKE_NORMAL);
@@ -1833,6 +1973,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_args_submit_flags),
+		cmocka_unit_test(test_args_update),
 		cmocka_unit_test(test_args_globals_anywhere),
 		cmocka_unit_test(test_args_help_version),
 		cmocka_unit_test(test_args_errors),
@@ -1859,6 +2000,7 @@ int main(void)
 		cmocka_unit_test(test_cmd_queue),
 		cmocka_unit_test(test_cmd_show_and_nodes),
 		cmocka_unit_test(test_cmd_cancel),
+		cmocka_unit_test(test_cmd_update),
 		cmocka_unit_test(test_cmd_drain),
 		cmocka_unit_test(test_cmd_failures),
 		cmocka_unit_test(test_cmd_tcp_token),

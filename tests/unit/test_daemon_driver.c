@@ -1307,6 +1307,142 @@ static void test_failure_backoff(void **state)
 	}
 }
 
+/* harectl update/hold/release through driver_job_update. */
+static int upd(struct fx *f, uint64_t id, const char *user, bool admin, int hold, double weight,
+	       uint32_t lo, uint32_t hi, char *msg, size_t len)
+{
+	struct driver_update u = { .hold = hold, .has_weight = weight > 0, .weight = weight,
+				   .has_min_gpus = lo > 0, .min_gpus = lo,
+				   .has_max_gpus = hi > 0, .max_gpus = hi };
+
+	return driver_job_update(f->d, id, user, admin, &u, msg, len);
+}
+
+/* A queued job held by its owner leaves the plans (show says why) until
+ * released; bob may not touch it; a hold by root is released by root only
+ * and is not weakened by the owner's. */
+static void test_update_hold_queued(void **state)
+{
+	struct fx *f = *state;
+	char msg[256], why[200];
+
+	agent_up(f, "n1", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	assert_int_equal(snap_jobs(f), 1);
+	assert_int_equal(upd(f, 1, "bob", false, 1, 0, 0, 0, msg, sizeof(msg)), -EPERM);
+	assert_string_equal(msg, "job 1 belongs to alice; only its owner or root may change it");
+	assert_int_equal(upd(f, 2, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), -ENOENT);
+	assert_int_equal(upd(f, 1, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: held");
+	assert_int_equal(driver_job_find(f->d, 1)->rec.held, STORE_HELD_OWNER);
+	assert_int_equal(snap_jobs(f), 0);
+	assert_false(driver_job_fit(f->d, 1, why, sizeof(why)));
+	assert_string_equal(why, "held by its owner; harectl release 1 lets it run");
+	assert_int_equal(upd(f, 1, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: already held");
+	/* root holds it too: now only root releases it */
+	assert_int_equal(upd(f, 1, "root", true, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: held by root");
+	assert_int_equal(upd(f, 1, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.held, STORE_HELD_ADMIN);
+	assert_int_equal(upd(f, 1, "alice", false, 0, 0, 0, 0, msg, sizeof(msg)), -EPERM);
+	assert_string_equal(msg, "job 1 was held by root; only root may release it");
+	assert_int_equal(snap_jobs(f), 0);
+	assert_int_equal(upd(f, 1, "root", true, 0, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: released");
+	assert_int_equal(snap_jobs(f), 1);
+	assert_true(driver_job_fit(f->d, 1, why, sizeof(why)));
+	assert_int_equal(upd(f, 1, "alice", false, 0, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: was not held");
+}
+
+/* Holding a running job stops its workers and queues it; a plan made
+ * before the hold does not start it again; released, it is planned. */
+static void test_update_hold_running(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 1 }, { 1, 1 } } };
+	struct driver_snapshot *s;
+	struct sched_plan *p;
+	char msg[256];
+	uint32_t a1;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_RUNNING);
+	ob_clear(&f->ob);
+	assert_int_equal(upd(f, 1, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.id, 0);
+	stops_exit(f, 2);
+	assert_int_equal(snap_jobs(f), 0);
+
+	/* released, then held again while a plan is being made */
+	assert_int_equal(upd(f, 1, "alice", false, 0, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	assert_int_equal(driver_snapshot_view(s)->njobs, 1);
+	p = driver_snapshot_plan(s);
+	assert_int_equal(sched_plan_reset(p, 1), 0);
+	assert_int_equal(sched_plan_place(p, 0, h[0].gpus, h[0].tasks, h[0].n), 0);
+	p->assigns[0].run_now = true;
+	assert_int_equal(upd(f, 1, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	ob_clear(&f->ob);
+	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	driver_snapshot_free(s);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.id, 0);
+
+	assert_int_equal(upd(f, 1, "alice", false, 0, 0, 0, 0, msg, sizeof(msg)), 0);
+	plan_apply(f, h, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 2);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_RUNNING);
+}
+
+/* Weight and GPU range: the snapshot carries them; a range the job does
+ * not fit is refused; a running job keeps its GPUs when its width still
+ * fits and is queued again (workers stopped) when it does not. */
+static void test_update_weight_range(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 1 }, { 2, 2 } } };
+	struct driver_snapshot *s;
+	char msg[256];
+	uint32_t a1;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 4, 1000);
+	driver_start(f->d);
+	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 0, 5, msg, sizeof(msg)), -EINVAL);
+	assert_string_equal(msg, "job 1: max_gpus must be between 1 and its gpus (4), got 5");
+	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 3, 2, msg, sizeof(msg)), -EINVAL);
+	assert_string_equal(msg, "job 1: min_gpus must be between 1 and max_gpus (2), got 3");
+	assert_int_equal(driver_job_find(f->d, 1)->rec.max_gpus, 4);
+	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: nothing to change");
+	assert_int_equal(upd(f, 1, "alice", false, -1, 3.5, 0, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: weight 1 -> 3.5");
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	assert_true(driver_snapshot_view(s)->jobs[0].weight == 3.5);
+	driver_snapshot_free(s);
+
+	plan_apply(f, h, 1);
+	ob_clear(&f->ob);
+	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 1, 3, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: GPUs 1-4 -> 1-3");
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, 0, 0), 0);
+	assert_int_not_equal(driver_job_find(f->d, 1)->lease.id, 0);
+	assert_int_equal(upd(f, 1, "root", true, -1, 2, 3, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "job 1: weight 3.5 -> 2, GPUs 1-3 -> 3-3");
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(driver_job_find(f->d, 1)->lease.id, 0);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.min_gpus, 3);
+}
+
 /* A DONE job's worker that still runs (saving a model) is stopped at the
  * agent's next report without finish_grace_s (0 here), and left to end on
  * its own within it (60 s: test_done_finishes). */
@@ -1440,6 +1576,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_done_vacates, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_stopped, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_hold_queued, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_hold_running, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_weight_range, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_finishes, fx_setup_finish, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),

@@ -477,10 +477,10 @@ static void test_pragmas_and_schema(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 3);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 				  " AND name IN ('jobs', 'events', 'nodes', 'speeds', 'meta')"), 5);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 2);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 3);
 	/* WAL mode is stored in the file header. */
 	assert_int_equal(peek_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -544,16 +544,17 @@ static void test_version_1_upgraded(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	/* what hared of schema 1 left behind */
-	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN proxy;"
+	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN proxy; ALTER TABLE jobs DROP COLUMN held;"
 			  "ALTER TABLE nodes DROP COLUMN drained; ALTER TABLE nodes DROP COLUMN drain_reason;"
 			  "INSERT INTO nodes (name, gpus, last_seen) VALUES ('n1', 'V100:2', 5);"
 			  "UPDATE meta SET value = '1' WHERE key = 'schema'; PRAGMA user_version = 1;");
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM pragma_table_info('jobs')"
 				  " WHERE name = 'proxy'"), 0);
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 2);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 2);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 3);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.held, STORE_HELD_NONE);
 	assert_string_equal(got.name, "old");
 	assert_string_equal(got.command, "python old.py");
 	assert_int_equal(got.rounds_done, 42);
@@ -566,6 +567,55 @@ static void test_version_1_upgraded(void **state)
 	reopen(f);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_string_equal(got.proxy, "batch=2");
+}
+
+/* A version 2 database (before harectl hold) gets jobs.held, none held;
+ * then settings (name, weight, GPU range, hold) survive a reopen and
+ * write nothing else. */
+static void test_version_2_upgraded_and_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("two"), got;
+	char err[256] = "";
+
+	j.rounds_done = 7;
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	store_close(f->s);
+	f->s = NULL;
+	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN held;"
+			  "UPDATE meta SET value = '2' WHERE key = 'schema'; PRAGMA user_version = 2;");
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.held, STORE_HELD_NONE);
+	assert_int_equal(got.rounds_done, 7);
+	snprintf(got.name, sizeof(got.name), "renamed");
+	got.weight = 4.5;
+	got.min_gpus = 2;
+	got.max_gpus = 3;
+	got.held = STORE_HELD_ADMIN;
+	got.rounds_done = 999;	/* not a setting: left as stored */
+	assert_int_equal(store_job_settings(f->s, &got), 0);
+	got.id = 12345;
+	assert_int_equal(store_job_settings(f->s, &got), -ENOENT);
+	got.id = j.id;
+	got.held = (enum store_held)7;
+	assert_int_equal(store_job_settings(f->s, &got), -EINVAL);
+	assert_int_equal(store_flush(f->s), 0);
+	reopen(f);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_string_equal(got.name, "renamed");
+	assert_true(got.weight == 4.5);
+	assert_int_equal(got.min_gpus, 2);
+	assert_int_equal(got.max_gpus, 3);
+	assert_int_equal(got.held, STORE_HELD_ADMIN);
+	assert_int_equal(got.rounds_done, 7);
+	/* a held value no hared writes is refused on load */
+	store_close(f->s);
+	f->s = NULL;
+	exec_sql(f->path, "PRAGMA ignore_check_constraints = 1; UPDATE jobs SET held = 9;");
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(store_job_get(f->s, j.id, &got), -EIO);
 }
 
 static void test_newer_version_refused(void **state)
@@ -686,6 +736,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jobs_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_2_upgraded_and_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_1_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
