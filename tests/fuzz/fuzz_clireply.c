@@ -215,6 +215,9 @@ static void fz_cancel_ids(struct cli_args *a, const Hare__FromDaemon *m)
 	if (m->msg_case == HARE__FROM_DAEMON__MSG_CANCEL_REPLY)
 		for (size_t k = 0; k < m->cancel_reply->n_results && a->nids < 8; k++)
 			a->ids[a->nids++] = m->cancel_reply->results[k]->job_id;
+	if (m->msg_case == HARE__FROM_DAEMON__MSG_UPDATE_REPLY)
+		for (size_t k = 0; k < m->update_reply->n_results && a->nids < 8; k++)
+			a->ids[a->nids++] = m->update_reply->results[k]->job_id;
 	a->ids[a->nids++] = 7;
 	a->ids[a->nids++] = a->ids[0];
 }

@@ -653,6 +653,91 @@ static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
 	return last(f)->show_reply->job;
 }
 
+/* One UpdateRequest on c (hold: 1 hold, 0 release, -1 none; weight 0:
+ * none); the reply. */
+static const Hare__UpdateReply *update(struct fx *f, struct conn *c, uint64_t id, int hold,
+				       double weight)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__UpdateRequest u = HARE__UPDATE_REQUEST__INIT;
+
+	u.n_job_ids = 1;
+	u.job_ids = &id;
+	u.has_hold = hold >= 0;
+	u.hold = hold == 1;
+	u.has_weight = weight != 0;
+	u.weight = weight;
+	m.msg_case = HARE__TO_DAEMON__MSG_UPDATE;
+	m.update = &u;
+	frame(c, &m);
+	if (last(f)->msg_case != HARE__FROM_DAEMON__MSG_UPDATE_REPLY)
+		return NULL;
+	assert_int_equal(last(f)->update_reply->n_results, 1);
+	return last(f)->update_reply;
+}
+
+static int committed_int(struct fx *f, const char *sql)
+{
+	char path[128];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int v = -1;
+
+	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A hold is on disk (held, QUEUED) before its reply; show and queue say
+ * the job is held; a bad weight is refused with an Error; another user's
+ * job is not changed; release clears it on disk. */
+static void test_update_hold_durable(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c, *a;
+	const Hare__UpdateReply *r;
+	const Hare__JobInfo *j;
+	uint64_t id;
+
+	one_running_job(f, &c, &a, &id);
+	c->admin = false;
+	r = update(f, c, id, 1, 0);
+	assert_true(r->results[0]->ok);
+	assert_string_equal(r->results[0]->message, "job 1: held");
+	assert_int_equal(committed_state(f, id), 1);	/* QUEUED, on disk */
+	assert_int_equal(committed_int(f, "SELECT held FROM jobs WHERE id = 1"), 1);
+	j = show(f, c, id);
+	assert_true(j->has_held && j->held == HARE__JOB_HELD__JOB_HELD_OWNER);
+	assert_non_null(strstr(j->waiting, "held by its owner"));
+	assert_int_equal(j->state, HARE__JOB_STATE__QUEUED);
+	assert_true(queue(f, c)->jobs[0]->has_held);
+	assert_null(update(f, c, id, -1, -2));
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_non_null(strstr(last(f)->error->message, "weight must be a number above 0"));
+	r = update(f, c, id, -1, 2.5);
+	assert_true(r->results[0]->ok);
+	assert_int_equal(committed_int(f, "SELECT weight * 10 FROM jobs WHERE id = 1"), 25);
+	snprintf(c->user, sizeof(c->user), "mallory");
+	r = update(f, c, id, 0, 0);
+	assert_false(r->results[0]->ok);
+	assert_non_null(strstr(r->results[0]->message, "only its owner or root may change it"));
+	assert_int_equal(committed_int(f, "SELECT held FROM jobs WHERE id = 1"), 1);
+	c->admin = true;
+	r = update(f, c, id, 0, 0);
+	assert_true(r->results[0]->ok);
+	assert_int_equal(committed_int(f, "SELECT held FROM jobs WHERE id = 1"), 0);
+	r = update(f, c, id + 7, 1, 0);
+	assert_false(r->results[0]->ok);
+	assert_string_equal(r->results[0]->message, "no job 8");
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* Submit a job (min_gpus given, types "" = any); the reply's warning. */
 static const char *submit_warning(struct fx *f, struct conn *c, uint32_t gpus, uint32_t min,
 				  const char *type)
@@ -1461,6 +1546,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_end_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_hold_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_logs_relay, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
