@@ -133,8 +133,11 @@ int driver_job_update(struct driver *d, uint64_t id, const char *user, bool admi
 		return 0;
 	}
 	if (d->st) {
+		char detail[320];
+
+		snprintf(detail, sizeof(detail), "%s (by %s)", msg, user);
 		store_job_settings(d->st, &j->rec);
-		store_event(d->st, driver_now(), id, "update", msg);
+		store_event(d->st, driver_now(), id, "update", detail);
 	}
 	log_info("%s (by user=%s)", msg, user);
 	if (j->rec.held != STORE_HELD_NONE && (j->lease.id || j->pend || j->adopt_wait)) {
