@@ -49,17 +49,23 @@ static int upd_range(const struct drv_job *j, const struct driver_update *u, uin
 	return 0;
 }
 
-/* Stop whatever runs or is about to run for j, and queue it again. */
+/* Stop whatever runs or is about to run for j, and queue it again. A job
+ * only waiting to start (its GPUs still being vacated) just lets them go:
+ * its last stopped lease may still credit the rounds it finished. */
 static void upd_requeue(struct driver *d, struct drv_job *j, const char *kind, const char *why)
 {
+	driver_pend_drop(d, j);
 	if (j->adopt_wait) {
 		/* hared restarted and the job's workers may still report */
 		j->adopt_wait = false;
 		driver_adopt_stop(d, j, why);
 		driver_adopt_drop(d, j);
+		driver_job_requeue(d, j, kind, why);
+	} else if (j->lease.id) {
+		driver_job_requeue(d, j, kind, why);
+	} else {
+		driver_replan_request(d);
 	}
-	driver_pend_drop(d, j);
-	driver_job_requeue(d, j, kind, why);
 }
 
 /* The hold after u in *want: 0, or -EPERM. */

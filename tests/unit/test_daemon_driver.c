@@ -1402,6 +1402,41 @@ static void test_update_hold_running(void **state)
 	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_RUNNING);
 }
 
+/* A job moved to other GPUs waits there for its stopped workers to exit;
+ * held meanwhile, it lets those GPUs go, starts nothing when the old
+ * workers exit, and still gets the rounds they finished. */
+static void test_update_hold_pending(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[1] = { { 2, { 0, 1 }, { 1, 1 } } };
+	struct hand h2[1] = { { 2, { 4, 5 }, { 1, 1 } } };
+	char msg[256];
+	uint64_t lease1;
+	uint32_t a1;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h1, 1);
+	lease1 = driver_job_find(f->d, 1)->lease.id;
+	report(f, a1, 1, lease1, 0, 0, 100);
+	report(f, a1, 1, lease1, 1, 0, 100);
+	plan_apply(f, h2, 1);
+	assert_int_equal(driver_job_find(f->d, 1)->npend, 2);
+	assert_int_equal(gpu_of(f, 1, 0)->job_id, 1);
+	assert_int_equal(upd(f, 1, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->npend, 0);
+	assert_int_equal(gpu_of(f, 1, 0)->job_id, 0);
+	ob_clear(&f->ob);
+	task_exit(f, a1, 1, lease1, 1, HARE__TASK_STATUS__TASK_STOPPED);
+	task_exit_rounds(f, a1, 1, lease1, 0, HARE__TASK_STATUS__TASK_STOPPED, 130);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.rounds_done, 130);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+	assert_int_equal(snap_jobs(f), 0);
+}
+
 /* Weight and GPU range: the snapshot carries them; a range the job does
  * not fit is refused; a running job keeps its GPUs when its width still
  * fits and is queued again (workers stopped) when it does not. */
@@ -1579,6 +1614,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_hold_queued, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_running, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_weight_range, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_hold_pending, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_finishes, fx_setup_finish, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
