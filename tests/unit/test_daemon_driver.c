@@ -1437,6 +1437,36 @@ static void test_update_hold_pending(void **state)
 	assert_int_equal(snap_jobs(f), 0);
 }
 
+/* While hared waits for the agents after a restart: a job whose GPU range
+ * no longer holds its lease's width is queued again once adopted (its
+ * workers stopped), and a job held meanwhile is not adopted at all. */
+static void test_update_during_grace(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t L = 8000000000000000ull;
+	Hare__RunningTask t1[3] = { rt_full(5, L, 0, 0, 2, 3, 90), rt_full(5, L, 1, 1, 1, 3, 90),
+				    rt_full(5, L, 2, 2, 1, 3, 90) };
+	Hare__RunningTask t2[1] = { rt_full(6, L + 1, 0, 3, 1, 1, 10) };
+	Hare__RunningTask *p1[4] = { &t1[0], &t1[1], &t1[2], &t2[0] };
+	char msg[256];
+	uint32_t a1;
+
+	load_running(f, 5, 4, 100);
+	load_running(f, 6, 1, 10);
+	driver_start(f->d);
+	assert_int_equal(upd(f, 5, "alice", false, -1, 0, 1, 2, msg, sizeof(msg)), 0);
+	assert_int_equal(upd(f, 6, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(driver_job_find(f->d, 6)->rec.state, STORE_QUEUED);
+	a1 = agent_up(f, "n1", "V100", 4, p1, 4);
+	driver_grace_end(f->d);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 6)->lease.id, 0);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 5), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 6), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+}
+
 /* Weight and GPU range: the snapshot carries them; a range the job does
  * not fit is refused; a running job keeps its GPUs when its width still
  * fits and is queued again (workers stopped) when it does not. */
@@ -1615,6 +1645,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_hold_running, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_weight_range, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_pending, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_during_grace, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_finishes, fx_setup_finish, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
