@@ -45,6 +45,8 @@ struct lease_ctx {
 	uint32_t *holder;	/* per GPU: running job index + 1 holding it and not
 				 * yet planned (0 none); such GPUs are taken last */
 	uint32_t placing;	/* job index + 1 being placed */
+	double *hidden_free;	/* per GPU: gpu_free while hidden (lease_hide) */
+	uint8_t *hidden;	/* per GPU: 0, or 1 + free_now while hidden */
 	uint32_t *pick;		/* scratch: chosen GPUs */
 	uint16_t *ptasks;
 };
@@ -128,20 +130,35 @@ static uint32_t bk_node(const struct lease_ctx *x, int32_t s)
 	return (uint32_t)s / x->nt;
 }
 
+/* GPU g joins (free 1) or leaves (0) the free-now pool: its node's
+ * buckets for its type and for any type, and the type counts. */
+static void lease_free_set(struct lease_ctx *x, uint32_t g, uint8_t free)
+{
+	const struct sched_gpu *gpu = &x->c->gpus[g];
+	uint32_t tl[2] = { gpu->type, x->nt - 1 };
+
+	x->free_now[g] = free;
+	for (int i = 0; i < 2; i++) {
+		bk_unlink(x, gpu->node, tl[i]);
+		if (free)
+			x->cnt[gpu->node * x->nt + tl[i]]++;
+		else
+			x->cnt[gpu->node * x->nt + tl[i]]--;
+		bk_link(x, gpu->node, tl[i]);
+		if (free)
+			x->type_free[tl[i]]++;
+		else
+			x->type_free[tl[i]]--;
+	}
+}
+
 static void lease_take_gpu(struct lease_ctx *x, uint32_t g, double until)
 {
 	const struct sched_gpu *gpu = &x->c->gpus[g];
 	uint32_t tl[2] = { gpu->type, x->nt - 1 };
 
-	if (x->free_now[g]) {
-		x->free_now[g] = 0;
-		for (int i = 0; i < 2; i++) {
-			bk_unlink(x, gpu->node, tl[i]);
-			x->cnt[gpu->node * x->nt + tl[i]]--;
-			bk_link(x, gpu->node, tl[i]);
-			x->type_free[tl[i]]--;
-		}
-	}
+	if (x->free_now[g])
+		lease_free_set(x, g, 0);
 	x->gpu_free[g] = until;
 	heap_push(&x->heaps[tl[0]], until, g);
 	heap_push(&x->heaps[tl[1]], until, g);
@@ -155,13 +172,7 @@ static void lease_release_gpu(struct lease_ctx *x, uint32_t g)
 
 	if (x->free_now[g] || !gpu->up)
 		return;
-	x->free_now[g] = 1;
-	for (int i = 0; i < 2; i++) {
-		bk_unlink(x, gpu->node, tl[i]);
-		x->cnt[gpu->node * x->nt + tl[i]]++;
-		bk_link(x, gpu->node, tl[i]);
-		x->type_free[tl[i]]++;
-	}
+	lease_free_set(x, g, 1);
 	x->gpu_free[g] = x->now;
 	heap_push(&x->heaps[tl[0]], x->now, g);
 	heap_push(&x->heaps[tl[1]], x->now, g);
@@ -213,6 +224,8 @@ static void lease_ctx_free(struct lease_ctx *x)
 	free(x->ptasks);
 	free(x->owner);
 	free(x->holder);
+	free(x->hidden_free);
+	free(x->hidden);
 }
 
 static int lease_ctx_alloc(struct lease_ctx *x)
@@ -235,9 +248,11 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->owner = calloc(ng, sizeof(uint32_t));
 	x->holder = calloc(ng, sizeof(uint32_t));
 	x->ptasks = calloc(ng, sizeof(uint16_t));
+	x->hidden_free = calloc(ng, sizeof(double));
+	x->hidden = calloc(ng, 1);
 	if (!x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
 	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
-	    !x->ptasks || !x->owner || !x->holder)
+	    !x->ptasks || !x->owner || !x->holder || !x->hidden_free || !x->hidden)
 		return -ENOMEM;
 	return 0;
 }
@@ -701,6 +716,63 @@ static void lease_thrift(struct lease_ctx *x, const struct lease_job *lj, struct
 	*best = pick;
 }
 
+/* Hide (on) or show again the GPUs of the nodes job j avoids, for its own
+ * placement: hidden ones are neither free now nor ever free (their heap
+ * entries go stale and are pushed again when shown). */
+static void lease_hide(struct lease_ctx *x, const struct sched_job *j, bool on)
+{
+	for (uint32_t a = 0; a < j->navoid; a++) {
+		uint32_t node = j->avoid_nodes[a], first, end;
+
+		if (node >= x->c->nnodes)
+			continue;
+		first = x->node_first[node];
+		end = first + x->node_n[node];
+		for (uint32_t g = first; g < end; g++) {
+			const struct sched_gpu *gpu = &x->c->gpus[g];
+
+			if (on && !x->hidden[g]) {
+				x->hidden[g] = (uint8_t)(1 + x->free_now[g]);
+				x->hidden_free[g] = x->gpu_free[g];
+				if (x->free_now[g])
+					lease_free_set(x, g, 0);
+				x->gpu_free[g] = INFINITY;
+			} else if (!on && x->hidden[g]) {
+				if (x->hidden[g] == 2)
+					lease_free_set(x, g, 1);
+				x->hidden[g] = 0;
+				x->gpu_free[g] = x->hidden_free[g];
+				if (gpu->up && isfinite(x->gpu_free[g])) {
+					heap_push(&x->heaps[gpu->type], x->gpu_free[g], g);
+					heap_push(&x->heaps[x->nt - 1], x->gpu_free[g], g);
+				}
+			}
+		}
+	}
+}
+
+/* The best placement for job j, materialised in x->pick (count in *n);
+ * best->kind 0: none. */
+static void lease_choose(struct lease_ctx *x, const struct lease_job *lj, struct lease_cand *best,
+			 uint32_t *fut, uint32_t *n)
+{
+	const struct sched_job *j = lj->j;
+
+	*n = 0;
+	if (x->opts->pin_running && sched_job_is_running(j))
+		lease_eval_keep(x, lj, best);
+	if (best->kind == 0) {
+		lease_hide(x, j, true);
+		lease_eval_all(x, lj, best, fut);
+		lease_thrift(x, lj, best);
+		if (best->kind != 0)
+			*n = lease_materialise(x, lj, best, fut);
+		lease_hide(x, j, false);
+		return;
+	}
+	*n = lease_materialise(x, lj, best, fut);
+}
+
 /* Plan one job: evaluate candidates, materialise the best, book its GPUs. */
 static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uint32_t rank,
 			   struct sched_plan *plan)
@@ -728,15 +800,9 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 			x->owner[j->held_gpus[k]] = 0;
 			lease_release_gpu(x, j->held_gpus[k]);
 		}
-	if (x->opts->pin_running && sched_job_is_running(j))
-		lease_eval_keep(x, &lj, &best);
-	if (best.kind == 0) {
-		lease_eval_all(x, &lj, &best, fut);
-		lease_thrift(x, &lj, &best);
-	}
+	lease_choose(x, &lj, &best, fut, &n);
 	if (best.kind == 0)
 		return 0;
-	n = lease_materialise(x, &lj, &best, fut);
 	if (best.kind == 5)
 		memcpy(x->ptasks, j->held_tasks, n * sizeof(*x->ptasks));
 	else if (x->opts->hetero)

@@ -209,6 +209,127 @@ void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
 	}
 }
 
+bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, uint32_t ji)
+{
+	const struct sched_assign *a = &plan->assigns[ji];
+	uint32_t used = 0;
+
+	for (uint32_t i = 0; i < a->ngpus; i++) {
+		uint32_t g = plan->gpus[a->first + i];
+		bool held = false;
+
+		if (plan->tasks[a->first + i] == 0)
+			continue;
+		used++;
+		for (uint32_t k = 0; k < j->nheld && !held; k++)
+			held = j->held_gpus[k] == g;
+		if (!held)
+			return false;
+	}
+	return used > 0 && used == j->nheld;
+}
+
+/* A free GPU of type for job j to take instead of one on a node it avoids:
+ * up, in no run_now placement, not avoided; on a node of the placement
+ * first (fewer nodes to synchronise over). UINT32_MAX: none. */
+static uint32_t sched_avoid_swap(const struct sched_cluster *c, const struct sched_job *j,
+				 const struct sched_plan *plan, const struct sched_assign *a,
+				 const uint8_t *used, uint16_t type)
+{
+	uint32_t other = UINT32_MAX;
+
+	for (uint32_t g = 0; g < c->ngpus; g++) {
+		if (used[g] || !c->gpus[g].up || c->gpus[g].type != type ||
+		    sched_job_avoids(j, c->gpus[g].node))
+			continue;
+		for (uint32_t i = 0; i < a->ngpus; i++)
+			if (c->gpus[plan->gpus[a->first + i]].node == c->gpus[g].node)
+				return g;
+		if (other == UINT32_MAX)
+			other = g;
+	}
+	return other;
+}
+
+/* Job ji's run_now placement, with GPUs on nodes it avoids swapped for free
+ * ones of the same type; false when some cannot be (used[] unchanged then). */
+static bool sched_avoid_fix(const struct sched_snapshot *snap, struct sched_plan *plan, uint32_t ji,
+			    uint8_t *used)
+{
+	const struct sched_cluster *c = snap->cluster;
+	const struct sched_job *j = &snap->jobs[ji];
+	struct sched_assign *a = &plan->assigns[ji];
+	uint32_t from[SCHED_AVOID_SWAPS], to[SCHED_AVOID_SWAPS], n = 0;
+	double rounds = (double)sched_job_rounds_left(j), restart;
+
+	for (uint32_t i = 0; i < a->ngpus; i++) {
+		uint32_t *g = &plan->gpus[a->first + i], to_g;
+
+		if (*g >= c->ngpus || !sched_job_avoids(j, c->gpus[*g].node))
+			continue;
+		to_g = n < SCHED_AVOID_SWAPS ? sched_avoid_swap(c, j, plan, a, used, c->gpus[*g].type) :
+		       UINT32_MAX;
+		if (to_g == UINT32_MAX) {
+			while (n-- > 0) {	/* undo */
+				for (uint32_t k = 0; k < a->ngpus; k++)
+					if (plan->gpus[a->first + k] == to[n])
+						plan->gpus[a->first + k] = from[n];
+				used[to[n]] = 0;
+			}
+			return false;
+		}
+		from[n] = *g;
+		to[n++] = to_g;
+		used[to_g] = 1;
+		*g = to_g;
+	}
+	for (uint32_t k = 0; k < n; k++)
+		used[from[k]] = 0;
+	if (n == 0)
+		return true;
+	restart = j->first_start_s >= 0 ? j->perf.restart_s : 0;
+	a->round_s = sched_round_time(c, j, plan->gpus + a->first, plan->tasks + a->first, a->ngpus);
+	a->finish_s = a->start_s + restart + rounds * a->round_s;
+	return true;
+}
+
+int sched_plan_avoid(const struct sched_snapshot *snap, struct sched_plan *plan)
+{
+	const struct sched_cluster *c = snap->cluster;
+	uint8_t *used;
+	bool any = false;
+
+	for (uint32_t j = 0; j < snap->njobs && !any; j++)
+		any = snap->jobs[j].navoid > 0 && plan->assigns[j].run_now;
+	if (!any)
+		return 0;
+	used = calloc(c->ngpus + 1, 1);
+	if (!used)
+		return -ENOMEM;
+	for (uint32_t j = 0; j < snap->njobs; j++) {
+		const struct sched_assign *a = &plan->assigns[j];
+
+		for (uint32_t i = 0; a->run_now && i < a->ngpus; i++)
+			if (plan->gpus[a->first + i] < c->ngpus)
+				used[plan->gpus[a->first + i]] = 1;
+	}
+	for (uint32_t j = 0; j < snap->njobs; j++) {
+		struct sched_assign *a = &plan->assigns[j];
+
+		if (!a->run_now || snap->jobs[j].navoid == 0 || sched_plan_keeps(&snap->jobs[j], plan, j) ||
+		    sched_avoid_fix(snap, plan, j, used))
+			continue;
+		/* it waits for GPUs off those nodes; the ones it was given stay free */
+		for (uint32_t i = 0; i < a->ngpus; i++)
+			if (plan->gpus[a->first + i] < c->ngpus)
+				used[plan->gpus[a->first + i]] = 0;
+		a->run_now = false;
+		a->start_s = a->finish_s = INFINITY;
+	}
+	free(used);
+	return 0;
+}
+
 static int sched_check_one(const struct sched_snapshot *snap, const struct sched_plan *plan,
 			   uint32_t j, uint8_t *taken, char *errbuf, size_t errlen)
 {
@@ -232,6 +353,11 @@ static int sched_check_one(const struct sched_snapshot *snap, const struct sched
 		}
 		if (taken[g]) {
 			snprintf(errbuf, errlen, "job %u: gpu %u given to two jobs", job->id, g);
+			return -EINVAL;
+		}
+		if (t && sched_job_avoids(job, c->gpus[g].node) && !sched_plan_keeps(job, plan, j)) {
+			snprintf(errbuf, errlen, "job %u: started on node %u, which it avoids", job->id,
+				 c->gpus[g].node);
 			return -EINVAL;
 		}
 		taken[g] = 1;

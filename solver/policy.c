@@ -88,6 +88,8 @@ int sched_policy_plan(struct sched_policy *p, const struct sched_snapshot *snap,
 	if (rc)
 		return rc;
 	rc = p->ops->plan(p, snap, out);
+	if (rc == 0)
+		rc = sched_plan_avoid(snap, out);
 	if (rc)
 		sched_plan_reset(out, snap->njobs);
 	return rc;

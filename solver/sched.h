@@ -102,7 +102,21 @@ struct sched_job {
 	const uint32_t *held_gpus;
 	const uint16_t *held_tasks;
 	double lease_start_s;
+
+	/* Nodes (cluster node indices) the job is not started on: its workers
+	 * failed there. The driver leaves out nodes it cannot avoid. NULL: none. */
+	uint32_t navoid;
+	const uint32_t *avoid_nodes;
 };
+
+/* Whether job j must not be started on node. */
+static inline bool sched_job_avoids(const struct sched_job *j, uint32_t node)
+{
+	for (uint32_t i = 0; i < j->navoid; i++)
+		if (j->avoid_nodes[i] == node)
+			return true;
+	return false;
+}
 
 static inline bool sched_job_is_running(const struct sched_job *j)
 {
@@ -167,10 +181,26 @@ int sched_plan_place(struct sched_plan *plan, uint32_t j, const uint32_t *gpus,
 		     const uint16_t *tasks, uint32_t n);
 
 /* Check a plan against its snapshot: run_now GPUs disjoint and up, tasks sum
- * to the job's tasks, widths within [min,max], types allowed. Returns 0 or
- * -EINVAL with a reason in errbuf. */
+ * to the job's tasks, widths within [min,max], types allowed, no new
+ * placement on a node the job avoids. Returns 0 or -EINVAL with a reason in
+ * errbuf. */
 int sched_plan_check(const struct sched_snapshot *snap, const struct sched_plan *plan,
 		     char *errbuf, size_t errlen);
+
+/* Whether plan entry ji keeps job j's current lease (the same GPUs). */
+bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, uint32_t ji);
+
+/* Most GPUs of one placement moved off avoided nodes by sched_plan_avoid. */
+#define SCHED_AVOID_SWAPS 64
+
+/*
+ * Make a policy's plan respect sched_job.avoid_nodes: a new run_now
+ * placement with GPUs on nodes its job avoids gets free GPUs of the same
+ * types elsewhere instead (its round and finish recomputed), or, when there
+ * are none, does not start now. sched_policy_plan runs it after every
+ * policy; Hare's greedy never needs it. 0 or -ENOMEM.
+ */
+int sched_plan_avoid(const struct sched_snapshot *snap, struct sched_plan *plan);
 
 /* Round time of job j on a placement (compute of the busiest GPU + sync). */
 double sched_round_time(const struct sched_cluster *c, const struct sched_job *j,

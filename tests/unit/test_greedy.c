@@ -228,6 +228,138 @@ static void test_type_slack(void **state)
 }
 
 
+/* Nodes a job avoids (its workers failed there): it is not placed on them
+ * now nor projected there later; the jobs after it still use them. */
+static void test_avoid_nodes(void **state)
+{
+	double compute[2] = { 1.0, 4.0 };
+	struct sched_job jobs[3];
+	struct sched_snapshot snap = { .now_s = 100, .cluster = &c, .njobs = 3, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .wait_for_faster = true,
+				       .preempt = true };
+	uint32_t order[3] = { 0, 1, 2 }, width[3] = { 2, 2, 2 }, node0 = 0, node1 = 1;
+	struct sched_plan plan;
+	char err[128];
+
+	(void)state;
+	/* job 1 avoids the fast node: the slow one now, though waiting for the
+	 * fast one would pay; job 2 takes the fast node */
+	fx_job(&jobs[0], 1, 1, 2, 10, compute, 2, 0.1);
+	fx_job(&jobs[1], 2, 1, 2, 10, compute, 2, 0.1);
+	snap.njobs = 2;
+	jobs[0].navoid = 1;
+	jobs[0].avoid_nodes = &node0;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(plan.assigns[0].ngpus, 2);
+	for (uint32_t i = 0; i < 2; i++)
+		assert_int_equal(gpus[plan.gpus[plan.assigns[0].first + i]].node, 1);
+	assert_true(plan.assigns[1].run_now);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[1].first]].node, 0);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+
+	/* job 1 takes the fast node; job 2 avoids the slow one, so it waits for
+	 * the fast one (not projected on the slow one); job 3 gets the slow one */
+	fx_job(&jobs[2], 3, 1, 2, 10, compute, 2, 0.1);
+	snap.njobs = 3;
+	jobs[0].navoid = 0;
+	jobs[1].navoid = 1;
+	jobs[1].avoid_nodes = &node1;
+	lo.wait_for_faster = false;
+	assert_int_equal(sched_plan_reset(&plan, 3), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 3, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[0].first]].node, 0);
+	assert_false(plan.assigns[1].run_now);
+	assert_true(fabs(plan.assigns[1].start_s - plan.assigns[0].finish_s) < 1e-9);
+	for (uint32_t i = 0; i < plan.assigns[1].ngpus; i++)
+		assert_int_equal(gpus[plan.gpus[plan.assigns[1].first + i]].node, 0);
+	assert_true(plan.assigns[2].run_now);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[2].first]].node, 1);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+
+	/* the check refuses a job started on a node it avoids */
+	assert_int_equal(sched_plan_reset(&plan, 3), 0);
+	{
+		uint32_t g[2] = { 2, 3 };
+		uint16_t t[2] = { 1, 1 };
+
+		assert_int_equal(sched_plan_place(&plan, 1, g, t, 2), 0);
+		plan.assigns[1].run_now = true;
+	}
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "job 2: started on node 1, which it avoids");
+	sched_plan_destroy(&plan);
+}
+
+/* sched_plan_avoid, for policies that place jobs their own way: GPUs on an
+ * avoided node are swapped for free ones of the same type elsewhere; with
+ * none free the job does not start now; a kept lease is left alone. */
+static void test_plan_avoid_fix(void **state)
+{
+	static struct sched_cluster c2;
+	static struct sched_gpu g2[6];
+	uint32_t per[3] = { 2, 2, 2 };
+	uint16_t types[3] = { 0, 0, 1 };
+	double compute[2] = { 1.0, 2.0 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &c2, .njobs = 2, .jobs = jobs };
+	uint32_t avoid = 0, a0[2] = { 0, 2 }, a1[2] = { 3, 4 }, held[2] = { 0, 1 };
+	uint16_t t11[2] = { 1, 1 }, held_t[2] = { 1, 1 };
+	struct sched_plan plan;
+	char err[128];
+
+	(void)state;
+	fx_cluster(&c2, g2, 3, per, types, 2);
+	fx_job(&jobs[0], 1, 1, 2, 10, compute, 2, 0.1);
+	fx_job(&jobs[1], 2, 1, 2, 10, compute, 2, 0.1);
+	jobs[0].navoid = 1;
+	jobs[0].avoid_nodes = &avoid;
+	sched_plan_init(&plan);
+	/* job 1 on GPU 0 (node 0, avoided) and 2; job 2 on 3 and 4: GPU 1 is on
+	 * node 0 too, so only a node-1 V100 would do, and 3 is taken: none */
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_plan_place(&plan, 0, a0, t11, 2), 0);
+	assert_int_equal(sched_plan_place(&plan, 1, a1, t11, 2), 0);
+	plan.assigns[0].run_now = plan.assigns[1].run_now = true;
+	assert_int_equal(sched_plan_avoid(&snap, &plan), 0);
+	assert_false(plan.assigns[0].run_now);
+	assert_true(isinf(plan.assigns[0].start_s));
+	assert_int_equal(plan.gpus[plan.assigns[0].first], 0);	/* undone */
+	assert_true(plan.assigns[1].run_now);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+
+	/* job 2 on GPUs 4 (T4) and 5: GPU 3 (node 1, V100) is free for job 1 */
+	a1[0] = 5;
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_plan_place(&plan, 0, a0, t11, 2), 0);
+	assert_int_equal(sched_plan_place(&plan, 1, a1, t11, 2), 0);
+	plan.assigns[0].run_now = plan.assigns[1].run_now = true;
+	plan.assigns[0].start_s = 0;
+	assert_int_equal(sched_plan_avoid(&snap, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(plan.gpus[plan.assigns[0].first], 3);
+	assert_int_equal(plan.gpus[plan.assigns[0].first + 1], 2);
+	assert_true(fabs(plan.assigns[0].round_s - (1.0 + 0.1)) < 1e-9);
+	assert_true(fabs(plan.assigns[0].finish_s - 10 * 1.1) < 1e-9);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+
+	/* running on the avoided node and kept there: left alone */
+	jobs[0].nheld = 2;
+	jobs[0].held_gpus = held;
+	jobs[0].held_tasks = held_t;
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_plan_place(&plan, 0, held, held_t, 2), 0);
+	plan.assigns[0].run_now = true;
+	assert_int_equal(sched_plan_avoid(&snap, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(plan.gpus[plan.assigns[0].first], 0);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+	sched_plan_destroy(&plan);
+}
+
 static void test_tasks_order_contract(void **state)
 {
 	double compute[2] = { 1.0, 2.0 };
@@ -256,6 +388,8 @@ int main(void)
 		cmocka_unit_test_setup(test_running_gpus_protected, setup),
 		cmocka_unit_test_setup(test_avoids_running_jobs_gpus, setup),
 		cmocka_unit_test_setup(test_type_slack, setup),
+		cmocka_unit_test_setup(test_avoid_nodes, setup),
+		cmocka_unit_test(test_plan_avoid_fix),
 		cmocka_unit_test_setup(test_tasks_order_contract, setup),
 	};
 
