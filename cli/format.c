@@ -641,6 +641,12 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 	cli_show_time(f, "est_finish:", j->has_est_finish && cli_job_active(j), j->est_finish, true, now);
 	if (j->waiting && j->waiting[0])
 		fprintf(f, "%-13s%s\n", "waiting:", j->waiting);
+	if (j->n_avoided_nodes > 0) {
+		fprintf(f, "%-13s", "avoiding:");
+		for (size_t i = 0; i < j->n_avoided_nodes; i++)
+			fprintf(f, "%s%s", i ? ", " : "", cli_str(j->avoided_nodes[i]));
+		fprintf(f, " (its workers failed there)\n");
+	}
 	fprintf(f, "%-13s%u\n", "restarts:", j->has_restarts ? j->restarts : 0);
 	if (j->last_error && j->last_error[0]) {
 		/* why a lease failed: node, rank and what the agent saw */
@@ -723,6 +729,16 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 	}
 	fputc(']', f);
 	cli_json_opt_d(f, "loss", j->has_loss, j->loss);
+	if (j->n_avoided_nodes > 0) {
+		cli_json_key(f, "avoided_nodes");
+		fputc('[', f);
+		for (size_t i = 0; i < j->n_avoided_nodes; i++) {
+			if (i)
+				fputc(',', f);
+			cli_json_string(f, cli_str(j->avoided_nodes[i]));
+		}
+		fputc(']', f);
+	}
 	if (cli_job_held(j)) {
 		cli_json_key(f, "held");
 		cli_json_string(f, cli_held_by(j));

@@ -341,6 +341,17 @@ static void info_placement(struct hared *d, const struct drv_job *j, struct info
 	}
 }
 
+/* The nodes the job avoids now, by name (strings in the set's pool). */
+static void info_avoided(struct hared *d, const struct drv_job *j, struct info_set *s,
+			 Hare__JobInfo *in)
+{
+	uint32_t nodes[DRIVER_AVOID_MAX], n = driver_job_avoids(d->drv, j, nodes);
+
+	in->avoided_nodes = s->types + s->ntypes;
+	for (uint32_t k = 0; k < n && s->ntypes < s->typecap; k++, in->n_avoided_nodes++)
+		s->types[s->ntypes++] = (char *)driver_node_at(d->drv, nodes[k])->name;
+}
+
 static void info_add(struct hared *d, struct info_set *s, const struct store_job *rec,
 		     const struct drv_job *j)
 {
@@ -384,6 +395,7 @@ static void info_add(struct hared *d, struct info_set *s, const struct store_job
 		in->has_est_finish = j->est_finish > 0;
 		in->est_finish = j->est_finish;
 		info_placement(d, j, s, in);
+		info_avoided(d, j, s, in);
 	}
 	s->ptrs[s->n++] = in;
 }
@@ -456,7 +468,7 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m)
 	}
 	for (uint32_t i = 0; i < nact; i++) {
 		ranks += driver_job_at(d->drv, i)->lease.nranks;
-		types += driver_job_at(d->drv, i)->rec.ntypes;
+		types += driver_job_at(d->drv, i)->rec.ntypes + DRIVER_AVOID_MAX;
 	}
 	for (uint32_t i = 0; i < f.n; i++)
 		types += f.jobs[i].ntypes;
@@ -498,7 +510,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 			return;
 		}
 	}
-	if (info_set_init(&s, 1, j ? j->lease.nranks : 0, STORE_MAX_TYPES) < 0) {
+	if (info_set_init(&s, 1, j ? j->lease.nranks : 0, STORE_MAX_TYPES + DRIVER_AVOID_MAX) < 0) {
 		info_set_destroy(&s);
 		conn_send_error(c, -ENOMEM, "out of memory");
 		return;

@@ -50,6 +50,16 @@ struct driver_opts {
 	double finish_grace_s;		/* a DONE job's workers end on their own within this */
 	double retry_backoff_s;		/* a failed job waits this long before its next lease,
 					 * doubled each failure up to DRIVER_RETRY_MAX_S (0: none) */
+	double failed_node_avoid_s;	/* a job is not started on a node where its worker
+					 * failed for this long (0: it may be at once) */
+};
+
+#define DRIVER_AVOID_MAX 8		/* nodes one job avoids at a time */
+
+/* A node a job avoids: its worker failed there. */
+struct drv_avoid {
+	uint32_t node;			/* agent id - 1 */
+	double until;			/* unix */
 };
 
 /* A GPU of a node, as its agent registered it. */
@@ -139,6 +149,8 @@ struct drv_job {
 	double attained_gpu_s;
 	double last_run;		/* unix, 0: never ran */
 	uint32_t failures;
+	struct drv_avoid avoid[DRIVER_AVOID_MAX];
+	uint32_t navoid;
 	double retry_at;		/* unix: failed, kept out of plans until then; 0: not */
 	uint32_t order;			/* position in the last plan, UINT32_MAX: none */
 	double est_start, est_finish;	/* unix, projected by the last plan; 0: unknown */
@@ -242,6 +254,11 @@ void driver_ends_commit(struct driver *d);
 
 /* Add a newly committed job (QUEUED) and schedule a re-plan. */
 int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, size_t errlen);
+
+/* The nodes job j avoids now (its workers failed there within
+ * failed_node_avoid_s), as node indices into out (DRIVER_AVOID_MAX);
+ * returns how many. */
+uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint32_t *out);
 
 /* Active job by id, or NULL. Valid until the next driver call. */
 const struct drv_job *driver_job_find(const struct driver *d, uint64_t id);

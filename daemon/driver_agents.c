@@ -235,6 +235,11 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	*moved = nseen;
 	n->drained = drain;
 	snprintf(n->drain_reason, sizeof(n->drain_reason), "%s", drain && reason ? reason : "");
+	/* given back after maintenance: jobs that failed there may use it again */
+	for (uint32_t k = 0; k < d->njobs && !drain; k++)
+		for (uint32_t a = 0; a < d->jobs[k]->navoid; a++)
+			if (d->jobs[k]->avoid[a].node == (uint32_t)i)
+				d->jobs[k]->avoid[a].until = 0;
 	if (d->st && (store_node_drain(d->st, n->name, drain, n->drain_reason) < 0 ||
 		      store_event(d->st, driver_now(), 0, drain ? "node-drain" : "node-undrain",
 				  n->name) < 0))

@@ -72,6 +72,7 @@ struct driver_snapshot {
 	struct speed_model *speeds;
 	uint32_t *gpu_node, *gpu_slot;	/* cluster GPU -> node, slot */
 	uint32_t *node_first;		/* node -> its first cluster GPU */
+	uint32_t *avoid;		/* per job DRIVER_AVOID_MAX: pool for avoid_nodes */
 	struct sched_plan plan;
 	int rc;
 	double plan_ms;

@@ -129,12 +129,44 @@ void driver_round_report(struct driver *d, uint32_t agent_id, const Hare__RoundR
 	driver_progress_update(d, j);
 }
 
+/* j's worker failed on node: keep j off it for failed_node_avoid_s (the
+ * oldest entry gives way when the list is full). */
+static void drv_avoid_add(struct driver *d, struct drv_job *j, uint32_t node)
+{
+	double until = driver_now() + d->o.failed_node_avoid_s;
+	uint32_t k = 0;
+
+	if (!(d->o.failed_node_avoid_s > 0))
+		return;
+	while (k < j->navoid && j->avoid[k].node != node)
+		k++;
+	if (k == j->navoid && j->navoid < DRIVER_AVOID_MAX)
+		j->navoid++;
+	else if (k == j->navoid)
+		for (uint32_t i = k = 0; i < j->navoid; i++)
+			if (j->avoid[i].until < j->avoid[k].until)
+				k = i;
+	j->avoid[k] = (struct drv_avoid){ .node = node, .until = until };
+}
+
+uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint32_t *out)
+{
+	double now = driver_now();
+	uint32_t n = 0;
+
+	for (uint32_t k = 0; k < j->navoid; k++)
+		if (j->avoid[k].until > now && j->avoid[k].node < d->nnodes)
+			out[n++] = j->avoid[k].node;
+	return n;
+}
+
 static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
 			    const Hare__TaskExit *x)
 {
 	char why[600];
 
 	j->failures++;
+	drv_avoid_add(d, j, rk->node);
 	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.420s)",
 		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,
 		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",

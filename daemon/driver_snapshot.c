@@ -6,7 +6,10 @@
  * lease planned there waits for them (driver_pend_set). */
 #include "driver_impl.h"
 
+#include "log.h"
+
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@ void driver_snapshot_free(struct driver_snapshot *s)
 	free(s->gpu_node);
 	free(s->gpu_slot);
 	free(s->node_first);
+	free(s->avoid);
 	sched_plan_destroy(&s->plan);
 	free(s);
 }
@@ -56,8 +60,9 @@ static int snap_alloc(struct driver_snapshot *s, uint32_t ngpus, uint32_t nnodes
 	s->speeds = calloc(j, sizeof(*s->speeds));
 	s->held = calloc(h, sizeof(uint32_t));
 	s->held_tasks = calloc(h, sizeof(uint16_t));
+	s->avoid = calloc(j * DRIVER_AVOID_MAX, sizeof(uint32_t));
 	if (!s->cluster.gpus || !s->gpu_node || !s->gpu_slot || !s->node_first || !s->jobs ||
-	    !s->job_ids || !s->lease_ids || !s->speeds || !s->held || !s->held_tasks)
+	    !s->job_ids || !s->lease_ids || !s->speeds || !s->held || !s->held_tasks || !s->avoid)
 		return -ENOMEM;
 	return 0;
 }
@@ -99,6 +104,31 @@ static void snap_held_down(const struct driver *d, struct driver_snapshot *s, co
 	}
 }
 
+/* The nodes job sj (snapshot index i) avoids, when the GPUs it may use
+ * elsewhere are at least its min_gpus; else none (it may retry anywhere
+ * rather than wait for GPUs that are not there). */
+static void snap_job_avoid(const struct driver *d, struct driver_snapshot *s, const struct drv_job *j,
+			   uint32_t i)
+{
+	struct sched_job *sj = &s->jobs[i];
+	uint32_t *nodes = s->avoid + (size_t)i * DRIVER_AVOID_MAX, usable = 0;
+
+	sj->navoid = driver_job_avoids(d, j, nodes);
+	sj->avoid_nodes = sj->navoid ? nodes : NULL;
+	for (uint32_t g = 0; g < s->cluster.ngpus && sj->navoid; g++) {
+		const struct sched_gpu *gpu = &s->cluster.gpus[g];
+
+		usable += gpu->up && sj->perf.compute_s[gpu->type] > 0 &&
+			  !sched_job_avoids(sj, gpu->node);
+	}
+	if (sj->navoid && usable < sj->min_gpus) {
+		log_debug("job=%" PRIu64 ": %u GPUs it may use off the nodes where it failed, "
+			  "fewer than its %u: it may go back there", j->rec.id, usable, sj->min_gpus);
+		sj->navoid = 0;
+		sj->avoid_nodes = NULL;
+	}
+}
+
 static void snap_job_fill(struct driver *d, struct driver_snapshot *s, struct drv_job *j,
 			  uint32_t i, uint32_t *held, double now)
 {
@@ -128,6 +158,7 @@ static void snap_job_fill(struct driver *d, struct driver_snapshot *s, struct dr
 	sj->restarts = j->rec.restarts;
 	s->job_ids[i] = j->rec.id;
 	s->lease_ids[i] = j->lease.id;
+	snap_job_avoid(d, s, j, i);
 	if (!j->lease.id)
 		return;
 	sj->attained_gpu_s += fmax(0, now - j->lease.start) * j->lease.nranks;

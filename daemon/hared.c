@@ -183,6 +183,7 @@ static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)
 		.stop_grace_s = d->cfg.stop_grace_s,
 		.max_retries = d->cfg.max_retries,
 		.finish_grace_s = d->cfg.finish_grace_s,
+		.failed_node_avoid_s = d->cfg.failed_node_avoid_s,
 		.retry_backoff_s = d->cfg.retry_backoff_s,
 	};
 	int rc = driver_new(d->loop, &o, d->prof, d->store, conn_agent_send, d, &d->drv, errbuf,

@@ -54,6 +54,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "flush_ms", CFG_N(CFG_U32, flush_ms), 1, 10000 },
 	{ "max_retries", CFG_N(CFG_U32, max_retries), 0, 1000 },
 	{ "finish_grace_s", CFG_N(CFG_DOUBLE, finish_grace_s), 0, 86400 },
+	{ "failed_node_avoid_s", CFG_N(CFG_DOUBLE, failed_node_avoid_s), 0, 30 * 86400 },
 	{ "retry_backoff_s", CFG_N(CFG_DOUBLE, retry_backoff_s), 0, 600 },
 	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0 },
 	{ "measure_models", CFG_S(measure_models), 0, 0 },
@@ -83,6 +84,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->flush_ms = 10;
 	c->max_retries = 3;
 	c->finish_grace_s = 60;
+	c->failed_node_avoid_s = 3600;
 	c->retry_backoff_s = 10;
 	c->measure_gpus = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");

@@ -38,6 +38,7 @@ struct hared_config {
 	uint32_t flush_ms;			/* group-commit interval of batched writes */
 	uint32_t max_retries;			/* worker failures before a job is FAILED */
 	double finish_grace_s;			/* a DONE job's workers exit on their own within */
+	double failed_node_avoid_s;		/* a job is not placed where its worker failed */
 	double retry_backoff_s;			/* a failed job's first wait before a retry */
 	bool measure_gpus;			/* ask agents to measure GPU types the profile lacks */
 	char measure_models[HARED_PATH_LEN];	/* models they measure ("a,b"; "": every model) */

@@ -76,12 +76,13 @@ static uint32_t ob_count(const struct outbox *ob, int msg_case, uint32_t agent, 
 	return n;
 }
 
-static int fx_setup_opts3(void **state, double grace_s, double finish_s, double retry_s)
+static int fx_setup_opts4(void **state, double grace_s, double finish_s, double retry_s,
+			  double avoid_s)
 {
 	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
 				 .reconnect_grace_s = grace_s, .stop_grace_s = 2,
-				 .max_retries = retry_s > 0 ? 3 : 1, .finish_grace_s = finish_s,
-				 .retry_backoff_s = retry_s };
+				 .max_retries = retry_s > 0 || avoid_s > 0 ? 3 : 1, .finish_grace_s = finish_s,
+				 .retry_backoff_s = retry_s, .failed_node_avoid_s = avoid_s };
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[256];
 
@@ -94,6 +95,16 @@ static int fx_setup_opts3(void **state, double grace_s, double finish_s, double 
 				    sizeof(err)), 0);
 	*state = f;
 	return 0;
+}
+
+static int fx_setup_opts3(void **state, double grace_s, double finish_s, double retry_s)
+{
+	return fx_setup_opts4(state, grace_s, finish_s, retry_s, 0);
+}
+
+static int fx_setup_avoid(void **state)
+{
+	return fx_setup_opts4(state, 0, 0, 0, 0.3);
 }
 
 static int fx_setup_opts(void **state, double grace_s)
@@ -1307,6 +1318,93 @@ static void test_failure_backoff(void **state)
 	}
 }
 
+/* The nodes of job index 0 in a fresh snapshot, as a bit mask (-1: no job). */
+static int snap_avoid_bits(struct fx *f)
+{
+	struct driver_snapshot *s;
+	const struct sched_snapshot *v;
+	int bits = -1;
+
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	v = driver_snapshot_view(s);
+	if (v->njobs > 0) {
+		bits = 0;
+		for (uint32_t k = 0; k < v->jobs[0].navoid; k++)
+			bits |= 1 << v->jobs[0].avoid_nodes[k];
+	}
+	driver_snapshot_free(s);
+	return bits;
+}
+
+/* A job whose worker failed on a node avoids it for failed_node_avoid_s
+ * (0.3 s here) in the snapshots the policy gets, unless that would leave
+ * it fewer GPUs than its min_gpus; an undrained node is no longer avoided. */
+static void test_failed_node_avoided(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[1] = { { 1, { 2 }, { 1 } } };
+	uint32_t nodes[DRIVER_AVOID_MAX], moved, a1, a2;
+	char msg[128];
+	double t0;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 1, 1000);
+	driver_start(f->d);
+	assert_int_equal(snap_avoid_bits(f), 0);
+	plan_apply(f, h1, 1);
+	t0 = now_wall();
+	task_exit(f, a1, 1, driver_job_find(f->d, 1)->lease.id, 0, HARE__TASK_STATUS__TASK_FAILED);
+	assert_int_equal(driver_job_avoids(f->d, driver_job_find(f->d, 1), nodes), 1);
+	assert_int_equal(nodes[0], 0);
+	assert_int_equal(snap_avoid_bits(f), 1);
+	/* n2 drained: nowhere else to go, so n1 is allowed */
+	assert_int_equal(driver_node_drain(f->d, "n2", true, "", &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(snap_avoid_bits(f), 0);
+	assert_int_equal(driver_node_drain(f->d, "n2", false, "", &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(snap_avoid_bits(f), 1);
+	/* it fails on n2 too: both avoided, so neither is (it must run somewhere) */
+	plan_apply(f, h2, 1);
+	task_exit(f, a2, 1, driver_job_find(f->d, 1)->lease.id, 0, HARE__TASK_STATUS__TASK_FAILED);
+	assert_int_equal(driver_job_avoids(f->d, driver_job_find(f->d, 1), nodes), 2);
+	assert_int_equal(snap_avoid_bits(f), 0);
+	/* n1 was repaired (drained, undrained): only n2 is avoided now */
+	assert_int_equal(driver_node_drain(f->d, "n1", true, "", &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(driver_node_drain(f->d, "n1", false, "", &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(snap_avoid_bits(f), 2);
+	/* and not after failed_node_avoid_s */
+	while (now_wall() - t0 < 0.35)
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(snap_avoid_bits(f), 0);
+	assert_int_equal(driver_job_avoids(f->d, driver_job_find(f->d, 1), nodes), 0);
+}
+
+/* The policy itself then places the job off the node it failed on (n2,
+ * where it would go again otherwise). */
+static void test_failed_node_replanned(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[1] = { { 1, { 2 }, { 2 } } };
+	struct driver_snapshot *s;
+	const struct sched_plan *p;
+	uint32_t a2;
+
+	agent_up(f, "n1", "V100", 2, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h1, 1);
+	task_exit(f, a2, 1, driver_job_find(f->d, 1)->lease.id, 0, HARE__TASK_STATUS__TASK_FAILED);
+	stops_exit(f, 1);
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	assert_int_equal(driver_snapshot_plan_run(f->d, s), 0);
+	p = driver_snapshot_plan(s);
+	assert_true(p->assigns[0].run_now);
+	for (uint32_t i = 0; i < p->assigns[0].ngpus; i++)
+		assert_int_equal(driver_snapshot_view(s)->cluster->gpus[p->gpus[p->assigns[0].first + i]].node, 0);
+	driver_snapshot_free(s);
+}
+
 /* harectl update/hold/release through driver_job_update. */
 static int upd(struct fx *f, uint64_t id, const char *user, bool admin, int hold, double weight,
 	       uint32_t lo, uint32_t hi, char *msg, size_t len)
@@ -1641,6 +1739,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_done_vacates, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_stopped, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_node_replanned, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_queued, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_running, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_weight_range, fx_setup, fx_teardown),
