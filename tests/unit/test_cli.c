@@ -723,6 +723,26 @@ static void test_show(void **state)
 		fclose(f);
 		assert_non_null(strstr(buf, "\n13     bob   sweep?1  HELD "));
 		free(buf);
+		{
+			char *nodes[2] = { "n1", "n3" };
+
+			held.n_avoided_nodes = 2;
+			held.avoided_nodes = nodes;
+			buf = NULL;
+			f = open_memstream(&buf, &len);
+			cli_job_print(f, &held, NOW);
+			fclose(f);
+			assert_non_null(strstr(buf, "\navoiding:    n1, n3 (its workers failed there)\n"));
+			free(buf);
+			buf = NULL;
+			f = open_memstream(&buf, &len);
+			cli_job_print_json(f, &held);
+			fclose(f);
+			assert_non_null(strstr(buf, ",\"avoided_nodes\":[\"n1\",\"n3\"]"));
+			free(buf);
+			held.n_avoided_nodes = 0;
+			held.avoided_nodes = NULL;
+		}
 		held.held = HARE__JOB_HELD__JOB_HELD_OWNER;
 		buf = NULL;
 		f = open_memstream(&buf, &len);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A job whose worker fails on a broken node is retried on another one.
+# node1 has one V100, node2 two: a 1-GPU job best fits node1, where its
+# program fails (as on a node with a bad GPU). The retry avoids node1, where
+# the plan would put it again and max_retries = 1 would fail it, and the job
+# finishes on node2. harectl show names the node it avoids meanwhile.
+# Usage: job_retry_elsewhere.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
+set -u
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
+it_setup "$@"
+
+write_conf 0 time_scale=1 max_retries=1 retry_backoff_s=2
+start_hared
+start_agent 1 V100:1
+start_agent 2 V100:2
+up() { [ "$(node_gpus "$1")" = "$2" ]; }
+wait_for 10 "node1 to register" up node1 "V100:0:0"
+wait_for 10 "node2 to register" up node2 "V100:0:0 V100:0:0"
+
+# fails in node1's work dir, trains 5 rounds anywhere else
+cmd='case "$PWD" in */w1|*/w1/*) echo "CUDA error: uncorrectable ECC error" >&2; exit 3;; esac; '
+cmd+='printf "round 0 5 0.1 0.01 1\n" >&$HARE_REPORT_FD; printf "done 5\n" >&$HARE_REPORT_FD'
+id=$("$harectl" submit --model lm --gpus 1 --rounds 5 --gpu-types V100 --command "$cmd") ||
+	fail "submit"
+failed_once() { [ -n "$(field "$id" last_error)" ]; }
+wait_for 20 "job $id to fail on node1" failed_once
+case "$(field "$id" last_error)" in
+*"on node node1 GPU 0 failed (exit code 3: exited with code 3; last output: CUDA error: uncorrectable ECC error)"*)
+	echo "ok: the first lease failed on node1" ;;
+*) fail "last_error: $(field "$id" last_error)" ;;
+esac
+avoiding=$("$harectl" show "$id" | sed -n 's/^avoiding: *//p')
+[ "$avoiding" = "node1 (its workers failed there)" ] && echo "ok: show says it avoids node1" ||
+	fail "show's avoiding line is '$avoiding'"
+state_is() { [ "$(field "$1" state)" = "$2" ]; }
+wait_for 30 "job $id to finish" state_is "$id" DONE
+[ "$(field "$id" rounds_done)" = 5 ] && grep -q "^hare-agent .*: job $id lease [0-9]* rank 0/1 on node node2" \
+	"$tmp/w2/logs/job-$id.rank-0.log" 2>/dev/null &&
+	echo "ok: retried on node2, where it finished (max_retries = 1)" ||
+	fail "job $id: $(field "$id" state), node2's output file: $(cat "$tmp/w2/logs/job-$id.rank-0.log" 2>&1)"
+[ "$(grep -c "lease [0-9]* rank 0/1 on node node1" "$tmp/w1/logs/job-$id.rank-0.log")" = 1 ] ||
+	fail "node1 ran job $id more than once: $(cat "$tmp/w1/logs/job-$id.rank-0.log")"
+
+it_finish "retry elsewhere"
