@@ -257,7 +257,8 @@ int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, 
 
 /* The nodes job j avoids now (its workers failed there within
  * failed_node_avoid_s), as node indices into out (DRIVER_AVOID_MAX);
- * returns how many. */
+ * returns how many: none when the GPUs it may use on the other nodes (up,
+ * not drained, of its types) are fewer than its min_gpus. */
 uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint32_t *out);
 
 /* Active job by id, or NULL. Valid until the next driver call. */

@@ -152,12 +152,26 @@ static void drv_avoid_add(struct driver *d, struct drv_job *j, uint32_t node)
 uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint32_t *out)
 {
 	double now = driver_now();
-	uint32_t n = 0;
+	uint32_t n = 0, usable = 0;
 
 	for (uint32_t k = 0; k < j->navoid; k++)
 		if (j->avoid[k].until > now && j->avoid[k].node < d->nnodes)
 			out[n++] = j->avoid[k].node;
-	return n;
+	/* GPUs it may use off those nodes: fewer than its min_gpus, and it
+	 * goes where it can rather than wait for GPUs that are not there */
+	for (uint32_t i = 0; i < d->nnodes && n > 0; i++) {
+		const struct drv_node *nd = &d->nodes[i];
+		bool avoided = false;
+
+		for (uint32_t k = 0; k < n && !avoided; k++)
+			avoided = out[k] == i;
+		if (avoided || !nd->up || nd->drained)
+			continue;
+		for (uint32_t g = 0; g < nd->ngpus; g++)
+			usable += nd->gpus[g].type >= 0 && !nd->gpus[g].measuring &&
+				  j->perf.compute_s[nd->gpus[g].type] > 0;
+	}
+	return n > 0 && usable >= (j->rec.min_gpus ? j->rec.min_gpus : 1) ? n : 0;
 }
 
 static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,

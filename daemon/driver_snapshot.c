@@ -6,10 +6,7 @@
  * lease planned there waits for them (driver_pend_set). */
 #include "driver_impl.h"
 
-#include "log.h"
-
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,29 +101,15 @@ static void snap_held_down(const struct driver *d, struct driver_snapshot *s, co
 	}
 }
 
-/* The nodes job sj (snapshot index i) avoids, when the GPUs it may use
- * elsewhere are at least its min_gpus; else none (it may retry anywhere
- * rather than wait for GPUs that are not there). */
+/* The nodes job j (snapshot index i) avoids (driver_job_avoids). */
 static void snap_job_avoid(const struct driver *d, struct driver_snapshot *s, const struct drv_job *j,
 			   uint32_t i)
 {
 	struct sched_job *sj = &s->jobs[i];
-	uint32_t *nodes = s->avoid + (size_t)i * DRIVER_AVOID_MAX, usable = 0;
+	uint32_t *nodes = s->avoid + (size_t)i * DRIVER_AVOID_MAX;
 
 	sj->navoid = driver_job_avoids(d, j, nodes);
 	sj->avoid_nodes = sj->navoid ? nodes : NULL;
-	for (uint32_t g = 0; g < s->cluster.ngpus && sj->navoid; g++) {
-		const struct sched_gpu *gpu = &s->cluster.gpus[g];
-
-		usable += gpu->up && sj->perf.compute_s[gpu->type] > 0 &&
-			  !sched_job_avoids(sj, gpu->node);
-	}
-	if (sj->navoid && usable < sj->min_gpus) {
-		log_debug("job=%" PRIu64 ": %u GPUs it may use off the nodes where it failed, "
-			  "fewer than its %u: it may go back there", j->rec.id, usable, sj->min_gpus);
-		sj->navoid = 0;
-		sj->avoid_nodes = NULL;
-	}
 }
 
 static void snap_job_fill(struct driver *d, struct driver_snapshot *s, struct drv_job *j,

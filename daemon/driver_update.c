@@ -51,16 +51,15 @@ static int upd_range(const struct drv_job *j, const struct driver_update *u, uin
 
 /* Stop whatever runs or is about to run for j, and queue it again. A job
  * only waiting to start (its GPUs still being vacated) just lets them go:
- * its last stopped lease may still credit the rounds it finished. */
+ * its last stopped lease may still credit the rounds it finished. One whose
+ * workers hared waits for after a restart is left to the end of that wait,
+ * which adopts their lease and then stops it (held) or checks it against
+ * the new GPU range, so the rounds they did are counted. */
 static void upd_requeue(struct driver *d, struct drv_job *j, const char *kind, const char *why)
 {
 	driver_pend_drop(d, j);
 	if (j->adopt_wait) {
-		/* hared restarted and the job's workers may still report */
-		j->adopt_wait = false;
-		driver_adopt_stop(d, j, why);
-		driver_adopt_drop(d, j);
-		driver_job_requeue(d, j, kind, why);
+		driver_replan_request(d);
 	} else if (j->lease.id) {
 		driver_job_requeue(d, j, kind, why);
 	} else {

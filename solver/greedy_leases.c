@@ -759,16 +759,24 @@ static void lease_choose(struct lease_ctx *x, const struct lease_job *lj, struct
 	const struct sched_job *j = lj->j;
 
 	*n = 0;
-	if (x->opts->pin_running && sched_job_is_running(j))
+	/* a lease it holds on a node it avoids may stay (hidden, it could not) */
+	if ((x->opts->pin_running || (x->opts->keep_running && j->navoid)) &&
+	    sched_job_is_running(j))
 		lease_eval_keep(x, lj, best);
-	if (best->kind == 0) {
+	if (best->kind == 0 || (!x->opts->pin_running && j->navoid)) {
 		lease_hide(x, j, true);
 		lease_eval_all(x, lj, best, fut);
 		lease_thrift(x, lj, best);
 		if (best->kind != 0)
 			*n = lease_materialise(x, lj, best, fut);
 		lease_hide(x, j, false);
-		return;
+		if (best->kind != 0 || j->navoid == 0)
+			return;
+		/* it fits nowhere else (a blind policy's fixed width): there */
+		lease_eval_all(x, lj, best, fut);
+		lease_thrift(x, lj, best);
+		if (best->kind == 0)
+			return;
 	}
 	*n = lease_materialise(x, lj, best, fut);
 }

@@ -216,17 +216,41 @@ bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, 
 
 	for (uint32_t i = 0; i < a->ngpus; i++) {
 		uint32_t g = plan->gpus[a->first + i];
+		uint16_t t = plan->tasks[a->first + i];
 		bool held = false;
 
-		if (plan->tasks[a->first + i] == 0)
+		if (t == 0)
 			continue;
 		used++;
 		for (uint32_t k = 0; k < j->nheld && !held; k++)
-			held = j->held_gpus[k] == g;
+			held = j->held_gpus[k] == g && j->held_tasks[k] == t;
 		if (!held)
 			return false;
 	}
 	return used > 0 && used == j->nheld;
+}
+
+/* Could job ji's placement be had off the nodes it avoids: for each type
+ * it uses, as many GPUs of it up elsewhere? When not, it may go there. */
+static bool sched_avoid_possible(const struct sched_cluster *c, const struct sched_job *j,
+				 const struct sched_plan *plan, const struct sched_assign *a)
+{
+	uint32_t need[SCHED_MAX_TYPES] = { 0 }, have[SCHED_MAX_TYPES] = { 0 };
+
+	for (uint32_t i = 0; i < a->ngpus; i++) {
+		uint32_t g = plan->gpus[a->first + i];
+
+		if (g < c->ngpus && plan->tasks[a->first + i] && c->gpus[g].type < SCHED_MAX_TYPES)
+			need[c->gpus[g].type]++;
+	}
+	for (uint32_t g = 0; g < c->ngpus; g++)
+		if (c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES &&
+		    !sched_job_avoids(j, c->gpus[g].node))
+			have[c->gpus[g].type]++;
+	for (uint32_t t = 0; t < SCHED_MAX_TYPES; t++)
+		if (need[t] > have[t])
+			return false;
+	return true;
 }
 
 /* A free GPU of type for job j to take instead of one on a node it avoids:
@@ -243,7 +267,8 @@ static uint32_t sched_avoid_swap(const struct sched_cluster *c, const struct sch
 		    sched_job_avoids(j, c->gpus[g].node))
 			continue;
 		for (uint32_t i = 0; i < a->ngpus; i++)
-			if (c->gpus[plan->gpus[a->first + i]].node == c->gpus[g].node)
+			if (plan->gpus[a->first + i] < c->ngpus &&
+			    c->gpus[plan->gpus[a->first + i]].node == c->gpus[g].node)
 				return g;
 		if (other == UINT32_MAX)
 			other = g;
@@ -317,7 +342,7 @@ int sched_plan_avoid(const struct sched_snapshot *snap, struct sched_plan *plan)
 		struct sched_assign *a = &plan->assigns[j];
 
 		if (!a->run_now || snap->jobs[j].navoid == 0 || sched_plan_keeps(&snap->jobs[j], plan, j) ||
-		    sched_avoid_fix(snap, plan, j, used))
+		    !sched_avoid_possible(c, &snap->jobs[j], plan, a) || sched_avoid_fix(snap, plan, j, used))
 			continue;
 		/* it waits for GPUs off those nodes; the ones it was given stay free */
 		for (uint32_t i = 0; i < a->ngpus; i++)
@@ -355,7 +380,8 @@ static int sched_check_one(const struct sched_snapshot *snap, const struct sched
 			snprintf(errbuf, errlen, "job %u: gpu %u given to two jobs", job->id, g);
 			return -EINVAL;
 		}
-		if (t && sched_job_avoids(job, c->gpus[g].node) && !sched_plan_keeps(job, plan, j)) {
+		if (t && sched_job_avoids(job, c->gpus[g].node) && !sched_plan_keeps(job, plan, j) &&
+		    sched_avoid_possible(c, job, plan, a)) {
 			snprintf(errbuf, errlen, "job %u: started on node %u, which it avoids", job->id,
 				 c->gpus[g].node);
 			return -EINVAL;

@@ -182,12 +182,13 @@ int sched_plan_place(struct sched_plan *plan, uint32_t j, const uint32_t *gpus,
 
 /* Check a plan against its snapshot: run_now GPUs disjoint and up, tasks sum
  * to the job's tasks, widths within [min,max], types allowed, no new
- * placement on a node the job avoids. Returns 0 or -EINVAL with a reason in
- * errbuf. */
+ * placement on a node the job avoids where the cluster has the GPUs for it
+ * elsewhere. Returns 0 or -EINVAL with a reason in errbuf. */
 int sched_plan_check(const struct sched_snapshot *snap, const struct sched_plan *plan,
 		     char *errbuf, size_t errlen);
 
-/* Whether plan entry ji keeps job j's current lease (the same GPUs). */
+/* Whether plan entry ji keeps job j's current lease (the same GPUs and
+ * tasks per GPU). */
 bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, uint32_t ji);
 
 /* Most GPUs of one placement moved off avoided nodes by sched_plan_avoid. */
@@ -197,8 +198,10 @@ bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, 
  * Make a policy's plan respect sched_job.avoid_nodes: a new run_now
  * placement with GPUs on nodes its job avoids gets free GPUs of the same
  * types elsewhere instead (its round and finish recomputed), or, when there
- * are none, does not start now. sched_policy_plan runs it after every
- * policy; Hare's greedy never needs it. 0 or -ENOMEM.
+ * are none free now, does not start now. A placement the cluster could not
+ * give it elsewhere even when idle (too few GPUs of its types up off those
+ * nodes) stays: the job would wait for ever. sched_policy_plan runs it
+ * after every policy; Hare's greedy never needs it. 0 or -ENOMEM.
  */
 int sched_plan_avoid(const struct sched_snapshot *snap, struct sched_plan *plan);
 

@@ -1366,7 +1366,7 @@ static void test_failed_node_avoided(void **state)
 	/* it fails on n2 too: both avoided, so neither is (it must run somewhere) */
 	plan_apply(f, h2, 1);
 	task_exit(f, a2, 1, driver_job_find(f->d, 1)->lease.id, 0, HARE__TASK_STATUS__TASK_FAILED);
-	assert_int_equal(driver_job_avoids(f->d, driver_job_find(f->d, 1), nodes), 2);
+	assert_int_equal(driver_job_avoids(f->d, driver_job_find(f->d, 1), nodes), 0);
 	assert_int_equal(snap_avoid_bits(f), 0);
 	/* n1 was repaired (drained, undrained): only n2 is avoided now */
 	assert_int_equal(driver_node_drain(f->d, "n1", true, "", &moved, msg, sizeof(msg)), 0);
@@ -1536,8 +1536,9 @@ static void test_update_hold_pending(void **state)
 }
 
 /* While hared waits for the agents after a restart: a job whose GPU range
- * no longer holds its lease's width is queued again once adopted (its
- * workers stopped), and a job held meanwhile is not adopted at all. */
+ * no longer holds its lease's width is queued again once they are back
+ * (its workers stopped), and a job held meanwhile is stopped then, its
+ * workers' last rounds counted. */
 static void test_update_during_grace(void **state)
 {
 	struct fx *f = *state;
@@ -1554,7 +1555,7 @@ static void test_update_during_grace(void **state)
 	driver_start(f->d);
 	assert_int_equal(upd(f, 5, "alice", false, -1, 0, 1, 2, msg, sizeof(msg)), 0);
 	assert_int_equal(upd(f, 6, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
-	assert_int_equal(driver_job_find(f->d, 6)->rec.state, STORE_QUEUED);
+	assert_string_equal(msg, "job 6: held");
 	a1 = agent_up(f, "n1", "V100", 4, p1, 4);
 	driver_grace_end(f->d);
 	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);
@@ -1563,6 +1564,10 @@ static void test_update_during_grace(void **state)
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 5), 1);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 6), 1);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 0);
+	assert_int_equal(driver_job_find(f->d, 6)->rec.state, STORE_QUEUED);
+	task_exit_rounds(f, a1, 6, L + 1, 0, HARE__TASK_STATUS__TASK_STOPPED, 7);
+	assert_int_equal(driver_job_find(f->d, 6)->rec.rounds_done, 17);
+	assert_int_equal(snap_jobs(f), 1);	/* job 5 only */
 }
 
 /* Weight and GPU range: the snapshot carries them; a range the job does

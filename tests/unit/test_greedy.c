@@ -280,17 +280,42 @@ static void test_avoid_nodes(void **state)
 	assert_int_equal(gpus[plan.gpus[plan.assigns[2].first]].node, 1);
 	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
 
-	/* the check refuses a job started on a node it avoids */
-	assert_int_equal(sched_plan_reset(&plan, 3), 0);
-	{
-		uint32_t g[2] = { 2, 3 };
-		uint16_t t[2] = { 1, 1 };
+	/* a blind policy's fixed width (2 GPUs of one pool) that only the
+	 * avoided node has: it goes there rather than wait for ever */
+	lo = (struct sched_lease_opts){ .preempt = true };
+	compute[1] = 1.0;
+	snap.njobs = 1;
+	jobs[0].navoid = 1;
+	jobs[0].avoid_nodes = &node0;
+	fx_job(&jobs[0], 1, 1, 2, 10, compute, 2, 0.1);
+	jobs[0].navoid = 1;
+	jobs[0].avoid_nodes = &node0;
+	width[0] = 2;
+	gpus[2].up = false;
+	assert_int_equal(sched_plan_reset(&plan, 1), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 1, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(gpus[plan.gpus[plan.assigns[0].first]].node, 0);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+	gpus[2].up = true;
 
-		assert_int_equal(sched_plan_place(&plan, 1, g, t, 2), 0);
-		plan.assigns[1].run_now = true;
+	/* a lease it already holds there is kept (hare: keep_running) */
+	{
+		uint32_t held[2] = { 0, 1 };
+		uint16_t held_t[2] = { 1, 1 };
+
+		lo = (struct sched_lease_opts){ .hetero = true, .keep_running = true };
+		jobs[0].nheld = 2;
+		jobs[0].held_gpus = held;
+		jobs[0].held_tasks = held_t;
+		jobs[0].first_start_s = 50;
+		jobs[0].lease_start_s = 50;
+		assert_int_equal(sched_plan_reset(&plan, 1), 0);
+		assert_int_equal(sched_greedy_leases(&snap, order, 1, width, &lo, &plan), 0);
+		assert_true(plan.assigns[0].run_now);
+		assert_true(sched_plan_keeps(&jobs[0], &plan, 0));
+		assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
 	}
-	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "job 2: started on node 1, which it avoids");
 	sched_plan_destroy(&plan);
 }
 
@@ -345,6 +370,20 @@ static void test_plan_avoid_fix(void **state)
 	assert_true(fabs(plan.assigns[0].round_s - (1.0 + 0.1)) < 1e-9);
 	assert_true(fabs(plan.assigns[0].finish_s - 10 * 1.1) < 1e-9);
 	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+
+	/* the check refuses a new placement on node 0 while node 1 has the
+	 * V100s for it, and accepts it (as sched_plan_avoid leaves it) when
+	 * node 1 is down */
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_plan_place(&plan, 0, held, held_t, 2), 0);
+	plan.assigns[0].run_now = true;
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "job 1: started on node 0, which it avoids");
+	g2[2].up = g2[3].up = false;
+	assert_int_equal(sched_plan_avoid(&snap, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+	g2[2].up = g2[3].up = true;
 
 	/* running on the avoided node and kept there: left alone */
 	jobs[0].nheld = 2;
