@@ -830,6 +830,8 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 	driver_pend_drop(d, j);
 	j->rec.state = state;
 	j->rec.finish_time = now;
+	if (state >= STORE_DONE && state <= STORE_FAILED)
+		d->ended[state - STORE_DONE]++;
 	if (d->st) {
 		/* an end is on disk by the end of this loop iteration
 		 * (driver_ends_commit): after a crash a job that is DONE must

@@ -178,6 +178,9 @@ struct driver_stats {
 	double lp_bound_s;		/* last plan's LP bound */
 	uint64_t reports;		/* round reports accepted */
 	uint64_t reports_ignored;	/* for unknown jobs or leases */
+	uint64_t done, cancelled, failed;	/* jobs ended so, since the driver started */
+	uint64_t worker_failures;	/* leases ended by a failed worker */
+	uint64_t preemptions;		/* leases stopped by a plan to run other jobs */
 };
 
 /* Create a driver over the loop; prof and st are borrowed for its life (st

@@ -57,6 +57,9 @@ struct driver {
 	uint64_t plans;
 	double lp_bound;
 	uint64_t reports, reports_ignored;
+	uint64_t ended[3];		/* jobs DONE, CANCELLED, FAILED since start */
+	uint64_t worker_failures;	/* failed workers (each re-queued or ended its job) */
+	uint64_t preemptions;		/* leases a plan stopped to run others */
 };
 
 struct driver_snapshot {

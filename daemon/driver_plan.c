@@ -232,8 +232,10 @@ static int drv_plan_leases(struct driver *d, struct driver_snapshot *s, struct d
 			drv_same_place(s, i, j->pend, j->npend));
 		if (keep)
 			continue;
-		if (j->lease.id)
+		if (j->lease.id) {
+			d->preemptions++;
 			driver_job_requeue_only(d, j, "preempt", "preempted by the plan");
+		}
 		else
 			driver_pend_drop(d, j);
 	}
@@ -329,6 +331,11 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	out->lp_bound_s = d->lp_bound;
 	out->reports = d->reports;
 	out->reports_ignored = d->reports_ignored;
+	out->done = d->ended[0];
+	out->cancelled = d->ended[1];
+	out->failed = d->ended[2];
+	out->worker_failures = d->worker_failures;
+	out->preemptions = d->preemptions;
 	if (n == 0)
 		return;
 	memcpy(v, d->plan_ms, n * sizeof(double));

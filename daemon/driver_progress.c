@@ -180,6 +180,7 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	char why[600];
 
 	j->failures++;
+	d->worker_failures++;
 	drv_avoid_add(d, j, rk->node);
 	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.420s)",
 		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,

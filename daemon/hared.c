@@ -11,6 +11,7 @@
 #include "log.h"
 #include "logs.h"
 #include "measure.h"
+#include "metrics.h"
 #include "profile.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HARED_TICK_MS 1000
@@ -264,6 +266,27 @@ static void hared_on_flush(uv_timer_t *t)
 /* Once a second: progress and learned speeds to the store (they change with
  * every round report, so they are written at this slower pace), and
  * silent peers dropped. */
+/* metrics_file, logging a failure once until a write succeeds again. */
+static void hared_metrics(struct hared *d, int up)
+{
+	char err[HARED_PATH_LEN + 96];
+	int rc = metrics_write(d, up, err, sizeof(err));
+
+	if (rc < 0 && rc != d->metrics_error)
+		log_warn("metrics: %s (tried again every %u s)", err, d->cfg.metrics_interval_s);
+	else if (rc == 0 && d->metrics_error < 0)
+		log_info("metrics: %s written again", d->cfg.metrics_file);
+	d->metrics_error = rc;
+}
+
+static double hared_wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void hared_on_tick(uv_timer_t *t)
 {
 	struct hared *d = t->data;
@@ -271,6 +294,10 @@ static void hared_on_tick(uv_timer_t *t)
 	driver_store_sync(d->drv);
 	conn_expire(d);
 	logs_expire(d);
+	if (d->metrics_due > 0 && --d->metrics_due == 0) {
+		hared_metrics(d, 1);
+		d->metrics_due = d->cfg.metrics_interval_s;
+	}
 }
 
 static void hared_on_check(uv_check_t *h)
@@ -345,6 +372,11 @@ int hared_start(struct hared *d, char *errbuf, size_t errlen)
 	if (rc < 0)
 		return rc;
 	driver_start(d->drv);
+	d->start_time = hared_wall_now();
+	if (d->cfg.metrics_file[0]) {
+		hared_metrics(d, 1);
+		d->metrics_due = d->cfg.metrics_interval_s;
+	}
 	sd_notify(0, "READY=1");
 	log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s%s policy=%s "
 		 "time_scale=%g", d->cfg.agent_listen, d->agent_port, d->cfg.client_socket,
@@ -366,6 +398,8 @@ void hared_stop(struct hared *d)
 	sd_notify(0, "STOPPING=1");
 	conn_listen_stop(d);
 	hared_flush(d);
+	if (d->start_time > 0)
+		hared_metrics(d, 0);	/* hare_up 0: stopped, not lost */
 	conn_close_all(d);
 	driver_close(d->drv);
 	if (d->handles_open) {

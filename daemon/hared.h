@@ -60,6 +60,9 @@ struct hared {
 	struct logs_req *logs;			/* harectl logs waiting for nodes (logs.h) */
 	uint32_t nlogs;
 	uint64_t next_log_id;
+	double start_time;			/* unix seconds, at hared_start */
+	uint32_t metrics_due;			/* ticks until the next metrics write */
+	int metrics_error;			/* last metrics write's error (logged once) */
 	int lock_fd;				/* state_dir/hared.lock, held (when locked) */
 	bool locked;
 };

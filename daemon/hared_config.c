@@ -59,6 +59,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0 },
 	{ "measure_models", CFG_S(measure_models), 0, 0 },
 	{ "port_file", CFG_S(port_file), 0, 0 },
+	{ "metrics_file", CFG_S(metrics_file), 0, 0 },
+	{ "metrics_interval_s", CFG_N(CFG_U32, metrics_interval_s), 1, 3600 },
 	{ "log_level", CFG_N(CFG_LEVEL, log_level), 0, 0 },
 };
 
@@ -85,6 +87,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->max_retries = 3;
 	c->finish_grace_s = 60;
 	c->failed_node_avoid_s = 3600;
+	c->metrics_interval_s = 15;
 	c->retry_backoff_s = 10;
 	c->measure_gpus = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");

@@ -43,6 +43,8 @@ struct hared_config {
 	bool measure_gpus;			/* ask agents to measure GPU types the profile lacks */
 	char measure_models[HARED_PATH_LEN];	/* models they measure ("a,b"; "": every model) */
 	char port_file[HARED_PATH_LEN];		/* optional: write the bound ports here */
+	char metrics_file[HARED_PATH_LEN];	/* optional: Prometheus text metrics (metrics.h) */
+	uint32_t metrics_interval_s;		/* ... written this often */
 	char log_level[16];
 };
 

@@ -7,14 +7,15 @@
 # a queued job's weight and so its place in Hare's order, and its GPU
 # range and name. When setpriv can run harectl as another user, that
 # user's own hold is released by that user, but root's hold only by root,
-# and a job of root's cannot be touched.
+# and a job of root's cannot be touched. Along the way, metrics_file shows
+# the held and running jobs and the busy GPU, and hare_up 0 once hared stops.
 # Usage: job_hold.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-conf=(retry_backoff_s=0.1 reconnect_grace_s=5)
+conf=(retry_backoff_s=0.1 reconnect_grace_s=5 metrics_file="$tmp/hare.prom" metrics_interval_s=1)
 write_conf 0 "${conf[@]}"
 start_hared
 write_conf "$port" "${conf[@]}"	# the restarted daemon comes back on the same port
@@ -46,6 +47,11 @@ done_a=$(field "$a" rounds_done)
 	fail "show of held job $a: $("$harectl" show "$a")"
 b=$(submit --name b) || fail "submit b"
 wait_for 20 "job $b to run on the GPU job $a left" progressed "$b"
+metric() { grep -qx "$1" "$tmp/hare.prom" 2>/dev/null; }
+metrics_now() { metric 'hare_jobs{state="held"} 1' && metric 'hare_jobs{state="running"} 1' &&
+	metric 'hare_gpus{type="V100",state="busy"} 1' && metric 'hare_nodes{state="up"} 1'; }
+wait_for 5 "the metrics file to show one job held and one running" metrics_now &&
+	echo "ok: the metrics file shows the held job, the running one and the busy GPU"
 sleep 0.5
 [ "$(field "$a" rounds_done)" = "$done_a" ] && state_is "$a" QUEUED &&
 	echo "ok: the held job stays out of the plans" || fail "job $a moved while held"
@@ -53,6 +59,8 @@ sleep 0.5
 # 2. The hold survives a restart of hared.
 kill -TERM "$hpid"
 wait "$hpid" 2>/dev/null
+metric 'hare_up 0' && [ ! -e "$tmp/hare.prom.tmp" ] && echo "ok: a stopped hared leaves hare_up 0 in its metrics file" ||
+	fail "metrics file after stop: $(grep '^hare_up' "$tmp/hare.prom")"
 start_hared
 wait_for 15 "job $b to run again" progressed "$b" "$(field "$b" rounds_done)"
 [ "$(field "$a" held)" = root ] && [ "$(queue_state "$a")" = HELD ] && [ "$(workers_of "$a")" = 0 ] &&

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "logs.h"
 #include "measure.h"
+#include "metrics.h"
 #include "profile.h"
 
 #define SENT_MAX 64
@@ -736,6 +737,81 @@ static void test_update_hold_durable(void **state)
 	assert_string_equal(r->results[0]->message, "no job 8");
 	conn_fake_free(a);
 	conn_fake_free(c);
+}
+
+/* The metrics file's text: jobs by state (one running, one held, one
+ * queued), GPUs by type and state, sessions; written whole by
+ * metrics_write, and an error naming the file when it cannot be. */
+static void test_metrics(void **state)
+{
+	struct fx *f = *state;
+	struct metrics_sample m;
+	struct conn *c, *a;
+	char *text = NULL, path[200], err[300];
+	size_t len = 0;
+	uint64_t id;
+	FILE *mf;
+
+	one_running_job(f, &c, &a, &id);
+	submit(f, c, 2);
+	submit(f, c, 4);
+	assert_non_null(update(f, c, id + 1, 1, 0));
+	metrics_gather(&f->d, &m);
+	mf = open_memstream(&text, &len);
+	assert_int_equal(metrics_format(&m, mf), 0);
+	fclose(mf);
+	assert_non_null(strstr(text, "\nhare_up 1\n"));
+	assert_non_null(strstr(text, "\nhare_jobs{state=\"queued\"} 1\nhare_jobs{state=\"backoff\"} 0\n"
+				"hare_jobs{state=\"held\"} 1\nhare_jobs{state=\"running\"} 1\n"));
+	assert_non_null(strstr(text, "\nhare_gpus{type=\"V100\",state=\"busy\"} 2\n"
+				"hare_gpus{type=\"V100\",state=\"free\"} 2\n"
+				"hare_gpus{type=\"V100\",state=\"unavailable\"} 0\n"));
+	assert_non_null(strstr(text, "\nhare_nodes{state=\"up\"} 1\n"));
+	assert_non_null(strstr(text, "\nhare_connections{role=\"agent\"} 1\n"
+				"hare_connections{role=\"client\"} 1\n"));
+	assert_non_null(strstr(text, "\n# TYPE hare_jobs_ended_total counter\n"));
+	free(text);
+
+	snprintf(f->d.cfg.metrics_file, sizeof(f->d.cfg.metrics_file), "%s/hare.prom", f->dir);
+	assert_int_equal(metrics_write(&f->d, 0, err, sizeof(err)), 0);
+	mf = fopen(f->d.cfg.metrics_file, "r");
+	assert_non_null(mf);
+	text = calloc(1, 65536);
+	len = fread(text, 1, 65535, mf);
+	fclose(mf);
+	assert_true(len > 0 && strncmp(text, "# HELP hare_up ", 15) == 0);
+	assert_non_null(strstr(text, "\nhare_up 0\n"));
+	assert_non_null(strstr(text, "\nhare_jobs{state=\"held\"} 1\n"));
+	free(text);
+	snprintf(path, sizeof(path), "%s/hare.prom.tmp", f->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	unlink(f->d.cfg.metrics_file);
+	snprintf(f->d.cfg.metrics_file, sizeof(f->d.cfg.metrics_file), "%s/no/such/dir/m.prom", f->dir);
+	assert_int_equal(metrics_write(&f->d, 1, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "no/such/dir/m.prom.tmp: No such file or directory"));
+	f->d.cfg.metrics_file[0] = '\0';
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
+/* Label values are escaped; types past METRICS_TYPES_MAX are "other". */
+static void test_metrics_labels(void **state)
+{
+	struct metrics_sample m;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mf;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.ntypes = 1;
+	snprintf(m.gpus[0].type, sizeof(m.gpus[0].type), "A\"1\\x");
+	m.gpus[0].free = 3;
+	mf = open_memstream(&text, &len);
+	assert_int_equal(metrics_format(&m, mf), 0);
+	fclose(mf);
+	assert_non_null(strstr(text, "\nhare_gpus{type=\"A\\\"1\\\\x\",state=\"free\"} 3\n"));
+	free(text);
 }
 
 /* Submit a job (min_gpus given, types "" = any); the reply's warning. */
@@ -1547,6 +1623,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_committed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_durable, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
+		cmocka_unit_test(test_metrics_labels),
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_logs_relay, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),

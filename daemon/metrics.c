@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/* Metrics in the Prometheus text format: what an operator graphs and
+ * alerts on (queue length, GPUs busy per type, failures, plan latency). */
+#include "metrics.h"
+
+#include "conn.h"
+#include "driver.h"
+#include "hared.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The row of GPU type name (a new one, or "other" past the last). */
+static struct metrics_gpus *metrics_type_row(struct metrics_sample *m, const char *name)
+{
+	for (uint32_t t = 0; t < m->ntypes; t++)
+		if (strcmp(m->gpus[t].type, name) == 0)
+			return &m->gpus[t];
+	if (m->ntypes == METRICS_TYPES_MAX)
+		name = "other";
+	for (uint32_t t = 0; t < m->ntypes; t++)
+		if (strcmp(m->gpus[t].type, name) == 0)
+			return &m->gpus[t];
+	snprintf(m->gpus[m->ntypes].type, sizeof(m->gpus[0].type), "%s", name);
+	return &m->gpus[m->ntypes++];
+}
+
+static void metrics_nodes(struct hared *d, struct metrics_sample *m)
+{
+	for (uint32_t i = 0; i < driver_node_count(d->drv); i++) {
+		const struct drv_node *n = driver_node_at(d->drv, i);
+
+		if (n->drained)
+			m->nodes_drained++;
+		else if (n->up)
+			m->nodes_up++;
+		else
+			m->nodes_down++;
+		for (uint32_t g = 0; g < n->ngpus; g++) {
+			const struct drv_gpu *gpu = &n->gpus[g];
+			struct metrics_gpus *row = metrics_type_row(m, gpu->type_name);
+
+			if (!n->up || n->drained || gpu->type < 0 || gpu->measuring)
+				row->unavailable++;
+			else if (gpu->job_id || gpu->vacate_lease)
+				row->busy++;
+			else
+				row->free++;
+		}
+	}
+}
+
+void metrics_gather(struct hared *d, struct metrics_sample *m)
+{
+	struct driver_stats st;
+	struct timespec ts;
+
+	memset(m, 0, sizeof(*m));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	m->start_time = d->start_time;
+	m->up = 1;
+	for (uint32_t i = 0; i < driver_job_count(d->drv); i++) {
+		const struct drv_job *j = driver_job_at(d->drv, i);
+
+		if (j->lease.id)
+			m->jobs_running++;
+		else if (j->rec.held)
+			m->jobs_held++;
+		else if (j->retry_at > m->now)
+			m->jobs_backoff++;
+		else
+			m->jobs_queued++;
+	}
+	driver_stats_get(d->drv, &st);
+	m->done = st.done;
+	m->cancelled = st.cancelled;
+	m->failed = st.failed;
+	m->worker_failures = st.worker_failures;
+	m->preemptions = st.preemptions;
+	m->plans = st.plans;
+	m->plan_p50_ms = st.plan_p50_ms;
+	m->plan_p99_ms = st.plan_p99_ms;
+	m->lp_bound_s = st.lp_bound_s;
+	m->reports = st.reports;
+	m->reports_ignored = st.reports_ignored;
+	m->submits = d->submits;
+	m->store_write_failures = store_write_failures(d->store, NULL);
+	metrics_nodes(d, m);
+	for (const struct conn *c = d->conns; c; c = c->next) {
+		m->agents += c->state == CONN_READY;
+		m->clients += c->state == CONN_CLIENT;
+	}
+}
+
+/* A label value: backslash, double quote and line feed escaped. */
+static void metrics_label(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(f, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+static void metrics_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int metrics_format(const struct metrics_sample *m, FILE *f)
+{
+	static const char *const gpu_states[] = { "busy", "free", "unavailable" };
+
+	metrics_head(f, "hare_up", "gauge", "1 while hared runs; 0 written as it stops.");
+	fprintf(f, "hare_up %d\n", m->up);
+	metrics_head(f, "hare_start_time_seconds", "gauge", "When hared started, unix seconds.");
+	fprintf(f, "hare_start_time_seconds %.3f\n", m->start_time);
+	metrics_head(f, "hare_metrics_time_seconds", "gauge",
+		     "When this file was written, unix seconds (an old one: hared is gone).");
+	fprintf(f, "hare_metrics_time_seconds %.3f\n", m->now);
+	metrics_head(f, "hare_jobs", "gauge",
+		     "Active jobs: queued, backoff (waiting after a failure), held, running.");
+	fprintf(f, "hare_jobs{state=\"queued\"} %u\nhare_jobs{state=\"backoff\"} %u\n"
+		"hare_jobs{state=\"held\"} %u\nhare_jobs{state=\"running\"} %u\n", m->jobs_queued,
+		m->jobs_backoff, m->jobs_held, m->jobs_running);
+	metrics_head(f, "hare_jobs_ended_total", "counter", "Jobs that ended since hared started.");
+	fprintf(f, "hare_jobs_ended_total{state=\"done\"} %llu\n"
+		"hare_jobs_ended_total{state=\"cancelled\"} %llu\n"
+		"hare_jobs_ended_total{state=\"failed\"} %llu\n", (unsigned long long)m->done,
+		(unsigned long long)m->cancelled, (unsigned long long)m->failed);
+	metrics_head(f, "hare_submissions_total", "counter", "Jobs submitted since hared started.");
+	fprintf(f, "hare_submissions_total %llu\n", (unsigned long long)m->submits);
+	metrics_head(f, "hare_worker_failures_total", "counter",
+		     "Leases ended by a failed worker (the job retried or FAILED).");
+	fprintf(f, "hare_worker_failures_total %llu\n", (unsigned long long)m->worker_failures);
+	metrics_head(f, "hare_preemptions_total", "counter",
+		     "Leases a plan stopped to run other jobs.");
+	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->preemptions);
+	metrics_head(f, "hare_nodes", "gauge", "Nodes known: up, down (agent away), drained.");
+	fprintf(f, "hare_nodes{state=\"up\"} %u\nhare_nodes{state=\"down\"} %u\n"
+		"hare_nodes{state=\"drained\"} %u\n", m->nodes_up, m->nodes_down, m->nodes_drained);
+	metrics_head(f, "hare_gpus", "gauge",
+		     "GPUs by type: busy (a worker on it), free, unavailable (down, drained, "
+		     "unprofiled or being measured).");
+	for (uint32_t t = 0; t < m->ntypes; t++) {
+		const uint32_t v[3] = { m->gpus[t].busy, m->gpus[t].free, m->gpus[t].unavailable };
+
+		for (int s = 0; s < 3; s++) {
+			fputs("hare_gpus{type=\"", f);
+			metrics_label(f, m->gpus[t].type);
+			fprintf(f, "\",state=\"%s\"} %u\n", gpu_states[s], v[s]);
+		}
+	}
+	metrics_head(f, "hare_plans_total", "counter", "Plans applied since hared started.");
+	fprintf(f, "hare_plans_total %llu\n", (unsigned long long)m->plans);
+	metrics_head(f, "hare_plan_latency_milliseconds", "gauge",
+		     "Policy wall time per plan over the last plans, by quantile.");
+	fprintf(f, "hare_plan_latency_milliseconds{quantile=\"0.5\"} %.3f\n"
+		"hare_plan_latency_milliseconds{quantile=\"0.99\"} %.3f\n", m->plan_p50_ms,
+		m->plan_p99_ms);
+	metrics_head(f, "hare_lp_bound_seconds", "gauge",
+		     "The last plan's LP bound on weighted completion time (0: none).");
+	fprintf(f, "hare_lp_bound_seconds %.3f\n", isfinite(m->lp_bound_s) ? m->lp_bound_s : 0.0);
+	metrics_head(f, "hare_round_reports_total", "counter",
+		     "Round reports from workers: accepted, or ignored (unknown job or lease).");
+	fprintf(f, "hare_round_reports_total{result=\"accepted\"} %llu\n"
+		"hare_round_reports_total{result=\"ignored\"} %llu\n", (unsigned long long)m->reports,
+		(unsigned long long)m->reports_ignored);
+	metrics_head(f, "hare_store_write_failures_total", "counter",
+		     "Batched database writes lost (locked past the timeout, disk full).");
+	fprintf(f, "hare_store_write_failures_total %llu\n",
+		(unsigned long long)m->store_write_failures);
+	metrics_head(f, "hare_connections", "gauge", "Open sessions: registered agents, clients.");
+	fprintf(f, "hare_connections{role=\"agent\"} %u\nhare_connections{role=\"client\"} %u\n",
+		m->agents, m->clients);
+	return ferror(f) ? -EIO : 0;
+}
+
+int metrics_write(struct hared *d, int up, char *errbuf, size_t errlen)
+{
+	char tmp[HARED_PATH_LEN + 8];
+	struct metrics_sample m;
+	FILE *f;
+	int fd, rc;
+
+	if (!d->cfg.metrics_file[0])
+		return 0;
+	metrics_gather(d, &m);
+	m.up = up;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.metrics_file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "cannot write %s: %s", tmp, strerror(-rc));
+		return rc;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		unlink(tmp);
+		snprintf(errbuf, errlen, "cannot write %s: %s", tmp, strerror(-rc));
+		return rc;
+	}
+	rc = metrics_format(&m, f);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc == 0 && rename(tmp, d->cfg.metrics_file) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		snprintf(errbuf, errlen, "cannot write %s: %s", d->cfg.metrics_file, strerror(-rc));
+	}
+	return rc;
+}

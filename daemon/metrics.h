@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* hared's metrics for monitoring, in the Prometheus text format, written
+ * every metrics_interval_s to metrics_file (a new file renamed over the
+ * old, for node_exporter's textfile collector or any scraper). */
+#ifndef HARE_DAEMON_METRICS_H
+#define HARE_DAEMON_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct hared;
+
+#define METRICS_TYPES_MAX 32		/* GPU types listed; the rest as type="other" */
+
+struct metrics_gpus {
+	char type[24];
+	uint32_t busy, free, unavailable;
+};
+
+/* One reading of the daemon's state. */
+struct metrics_sample {
+	double now, start_time;			/* unix seconds */
+	int up;					/* 0: hared is stopping */
+	uint32_t jobs_queued, jobs_backoff, jobs_held, jobs_running;
+	uint64_t done, cancelled, failed, worker_failures, preemptions, submits;
+	uint32_t nodes_up, nodes_down, nodes_drained;
+	uint32_t ntypes;
+	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];
+	uint64_t plans, reports, reports_ignored, store_write_failures;
+	double plan_p50_ms, plan_p99_ms, lp_bound_s;
+	uint32_t agents, clients;
+};
+
+/* Read the sample from the daemon (loop thread). */
+void metrics_gather(struct hared *d, struct metrics_sample *m);
+
+/* Write m in the Prometheus text exposition format (0.0.4). 0, or -EIO
+ * when f reports a write error. */
+int metrics_format(const struct metrics_sample *m, FILE *f);
+
+/* Gather and write to cfg.metrics_file (path.tmp, then renamed over it);
+ * up 0 for the last write at shutdown. 0, or a negative code with the
+ * reason in errbuf. No-op without a metrics_file. */
+int metrics_write(struct hared *d, int up, char *errbuf, size_t errlen);
+
+#endif
