@@ -287,6 +287,29 @@ static bool drv_task_current(const struct drv_job *j, uint32_t node, const Hare_
 	       j->lease.ranks[t->rank].node == node;
 }
 
+/* A worker of a job that is no longer active: if the store says the job
+ * ended DONE less than finish_grace_s ago (hared restarted while its
+ * program saved its model, say), its GPU is marked as finishing until
+ * then, as it was before the restart, and true is returned. */
+static bool drv_task_done_lately(struct driver *d, uint32_t node, int slot,
+				 const Hare__RunningTask *t)
+{
+	struct store_job rec;
+	double until;
+
+	if (!d->st || slot < 0 || !(d->o.finish_grace_s > 0) ||
+	    store_job_get(d->st, t->job_id, &rec) < 0 || rec.state != STORE_DONE)
+		return false;
+	until = rec.finish_time + d->o.finish_grace_s;
+	if (until <= driver_now())
+		return false;
+	driver_gpu_vacate(d, node, (uint32_t)slot, t->job_id, t->lease_id, t->rank, until);
+	log_info("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: the job is done; its worker "
+		 "finishes on its own (%.0f s left of finish_grace_s)", d->nodes[node].name,
+		 t->job_id, t->lease_id, t->rank, until - driver_now());
+	return true;
+}
+
 /* Stop a worker that is not part of a current lease and keep its GPU (if
  * the agent says which) from new leases until it exits. */
 static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTask *t)
@@ -295,6 +318,9 @@ static void drv_task_stop(struct driver *d, uint32_t node, const Hare__RunningTa
 	const struct drv_gpu *g = slot >= 0 ? &d->nodes[node].gpus[slot] : NULL;
 	bool finishing = g && g->finish_until > 0 && g->vacate_job == t->job_id &&
 			 g->vacate_lease == t->lease_id && g->vacate_rank == t->rank;
+
+	if (!finishing && !driver_job_find(d, t->job_id) && drv_task_done_lately(d, node, slot, t))
+		return;
 
 	if (finishing && g->finish_until > driver_now()) {
 		log_debug("node=%s job=%" PRIu64 " lease=%" PRIu64 " rank=%u: the job is done; its "

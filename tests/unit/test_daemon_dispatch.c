@@ -93,7 +93,8 @@ static const Hare__FromDaemon *last(const struct fx *f)
 static int fx_setup(void **state)
 {
 	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
-				 .reconnect_grace_s = 5, .stop_grace_s = 1, .max_retries = 1 };
+				 .reconnect_grace_s = 5, .stop_grace_s = 1, .max_retries = 1,
+				 .finish_grace_s = 60 };
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[256], path[128];
 
@@ -737,6 +738,70 @@ static void test_update_hold_durable(void **state)
 	assert_string_equal(r->results[0]->message, "no job 8");
 	conn_fake_free(a);
 	conn_fake_free(c);
+}
+
+/* A job DONE in the store (hared restarted since) whose worker an agent
+ * still runs: left to finish within finish_grace_s of the job's end, its
+ * GPU not planned on meanwhile; one that ended longer ago, or a cancelled
+ * job's, is stopped. */
+static void test_done_worker_after_restart(void **state)
+{
+	struct fx *f = *state;
+	struct store_job rec;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Register r = HARE__REGISTER__INIT;
+	Hare__GpuInfo g[3], *gp[3];
+	Hare__RunningTask t[3], *tp[3];
+	const int states[3] = { STORE_DONE, STORE_DONE, STORE_CANCELLED };
+	const double ago[3] = { 5, 1000, 5 };
+	uint64_t ids[3];
+	struct conn *a;
+	const struct drv_node *n;
+
+	for (int i = 0; i < 3; i++) {
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.user, sizeof(rec.user), "alice");
+		snprintf(rec.name, sizeof(rec.name), "saver");
+		snprintf(rec.model, sizeof(rec.model), "resnet50");
+		rec.tasks = rec.min_gpus = rec.max_gpus = 1;
+		rec.rounds_total = rec.rounds_done = 10;
+		rec.weight = 1;
+		rec.state = (enum store_job_state)states[i];
+		rec.submit_time = driver_now() - 2000;
+		rec.start_time = driver_now() - 1500;
+		rec.finish_time = driver_now() - ago[i];
+		rec.loss = NAN;
+		assert_int_equal(store_job_insert(f->d.store, &rec), 0);
+		ids[i] = rec.id;
+		hare__gpu_info__init(&g[i]);
+		g[i].index = (uint32_t)i;
+		g[i].type = "V100";
+		gp[i] = &g[i];
+		hare__running_task__init(&t[i]);
+		t[i].job_id = ids[i];
+		t[i].lease_id = 77 + (uint64_t)i;
+		t[i].has_gpu_index = true;
+		t[i].gpu_index = (uint32_t)i;
+		tp[i] = &t[i];
+	}
+	a = agent(f, "n1");
+	r.n_gpus = r.n_running = 3;
+	r.gpus = gp;
+	r.running = tp;
+	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+	m.register_ = &r;
+	sent_clear(&f->out);
+	frame(a, &m);
+	assert_int_equal(a->state, CONN_READY);
+	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_STOP), 2);
+	for (uint32_t i = 0; i < f->out.n; i++)
+		if (f->out.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			assert_int_not_equal(f->out.msg[i]->task_stop->job_id, ids[0]);
+	n = driver_node_at(f->d.drv, 0);
+	assert_int_equal(n->gpus[0].vacate_job, ids[0]);
+	assert_true(n->gpus[0].finish_until > driver_now() + 50);
+	assert_false(driver_gpu_is_free(&n->gpus[0]));
+	conn_fake_free(a);
 }
 
 /* The metrics file's text: jobs by state (one running, one held, one
@@ -1624,6 +1689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_done_worker_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test(test_metrics_labels),
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_logs_relay, fx_setup, fx_teardown),
