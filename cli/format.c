@@ -546,23 +546,28 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 	cli_table_set(t, 3, "%zu", busy);
 	cli_table_set(t, 4, "%zu", node->up && !node->drained && node->n_gpus >= busy + unused ?
 				      node->n_gpus - busy - unused : 0);
-	if (node->drained && node->drain_reason && node->drain_reason[0])
-		cli_table_set(t, 5, "%s", node->drain_reason);
-	else if (measuring[0] && unprofiled[0])
-		cli_table_set(t, 5, "measuring %s; not profiled: %s", measuring, unprofiled);
-	else if (measuring[0])
-		cli_table_set(t, 5, "measuring %s", measuring);
-	else if (unprofiled[0])
-		cli_table_set(t, 5, "not profiled: %s", unprofiled);
+	if (node->has_recent_failures && node->recent_failures > 0)
+		cli_table_set(t, 5, "%u", node->recent_failures);
 	else
 		cli_table_set(t, 5, "-");
+	if (node->drained && node->drain_reason && node->drain_reason[0])
+		cli_table_set(t, 6, "%s", node->drain_reason);
+	else if (measuring[0] && unprofiled[0])
+		cli_table_set(t, 6, "measuring %s; not profiled: %s", measuring, unprofiled);
+	else if (measuring[0])
+		cli_table_set(t, 6, "measuring %s", measuring);
+	else if (unprofiled[0])
+		cli_table_set(t, 6, "not profiled: %s", unprofiled);
+	else
+		cli_table_set(t, 6, "-");
 }
 
 int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
 {
-	static const char *const headers[] = { "NODE", "STATE", "GPUS", "BUSY", "FREE", "REASON" };
+	static const char *const headers[] = { "NODE", "STATE", "GPUS", "BUSY", "FREE", "FAILS",
+					       "REASON" };
 
-	cli_table_print(f, 6, headers, n->n_nodes, cli_node_row, n);
+	cli_table_print(f, 7, headers, n->n_nodes, cli_node_row, n);
 	return 0;
 }
 
@@ -787,6 +792,7 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 		cli_json_string(f, node->drain_reason);
 	}
 	cli_json_opt_d(f, "last_seen", node->has_last_seen, node->last_seen);
+	cli_json_opt_u(f, "recent_failures", node->has_recent_failures, node->recent_failures);
 	fputs(",\"gpus\":[", f);
 	for (size_t g = 0; g < node->n_gpus; g++) {
 		const Hare__NodeGpu *gpu = node->gpus[g];

@@ -798,6 +798,8 @@ void clients_nodes(struct conn *c)
 		ni[i].has_drained = n->drained;
 		ni[i].drained = n->drained;
 		ni[i].drain_reason = n->drained && n->drain_reason[0] ? (char *)n->drain_reason : NULL;
+		ni[i].has_recent_failures = true;
+		ni[i].recent_failures = driver_node_failures(drv, i);
 		ni[i].has_last_seen = n->last_seen > 0;
 		ni[i].last_seen = n->last_seen;
 		ni[i].gpus = gip + g;

@@ -55,6 +55,8 @@ struct driver_opts {
 };
 
 #define DRIVER_AVOID_MAX 8		/* nodes one job avoids at a time */
+#define DRIVER_NODE_FAILS 64		/* worker failures remembered per node */
+#define DRIVER_FAIL_WINDOW_S 3600.0	/* ... counted by driver_node_failures */
 
 /* A node a job avoids: its worker failed there. */
 struct drv_avoid {
@@ -97,6 +99,9 @@ struct drv_node {
 	char drain_reason[DRIVER_DRAIN_REASON];
 	uint32_t ngpus;
 	struct drv_gpu *gpus;
+	double fail_at[DRIVER_NODE_FAILS];	/* when its workers failed, newest last
+						 * (ring from fail_next; 0: none) */
+	uint32_t fail_next;
 };
 
 /* One rank (GPU) of a lease. */
@@ -301,6 +306,10 @@ int driver_job_update(struct driver *d, uint64_t id, const char *user, bool admi
  * the end). */
 uint32_t driver_node_count(const struct driver *d);
 const struct drv_node *driver_node_at(const struct driver *d, uint32_t i);
+/* Workers that failed on node i within DRIVER_FAIL_WINDOW_S (at most
+ * DRIVER_NODE_FAILS). */
+uint32_t driver_node_failures(const struct driver *d, uint32_t i);
+
 /* Profile type name of a GPU type index ("?" for -1). */
 const char *driver_type_name(const struct driver *d, int32_t type);
 

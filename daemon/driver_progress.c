@@ -149,6 +149,16 @@ static void drv_avoid_add(struct driver *d, struct drv_job *j, uint32_t node)
 	j->avoid[k] = (struct drv_avoid){ .node = node, .until = until };
 }
 
+uint32_t driver_node_failures(const struct driver *d, uint32_t i)
+{
+	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
+	uint32_t n = 0;
+
+	for (uint32_t k = 0; i < d->nnodes && k < DRIVER_NODE_FAILS; k++)
+		n += d->nodes[i].fail_at[k] > 0 && d->nodes[i].fail_at[k] >= since;
+	return n;
+}
+
 uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint32_t *out)
 {
 	double now = driver_now();
@@ -182,6 +192,12 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	j->failures++;
 	d->worker_failures++;
 	drv_avoid_add(d, j, rk->node);
+	if (rk->node < d->nnodes) {
+		struct drv_node *n = &d->nodes[rk->node];
+
+		n->fail_at[n->fail_next] = driver_now();
+		n->fail_next = (n->fail_next + 1) % DRIVER_NODE_FAILS;
+	}
 	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.420s)",
 		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,
 		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",

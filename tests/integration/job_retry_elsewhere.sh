@@ -4,7 +4,8 @@
 # node1 has one V100, node2 two: a 1-GPU job best fits node1, where its
 # program fails (as on a node with a bad GPU). The retry avoids node1, where
 # the plan would put it again and max_retries = 1 would fail it, and the job
-# finishes on node2. harectl show names the node it avoids meanwhile.
+# finishes on node2. harectl show names the node it avoids meanwhile, and
+# harectl nodes counts the failure on node1.
 # Usage: job_retry_elsewhere.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -34,6 +35,10 @@ esac
 avoiding=$("$harectl" show "$id" | sed -n 's/^avoiding: *//p')
 [ "$avoiding" = "node1 (its workers failed there)" ] && echo "ok: show says it avoids node1" ||
 	fail "show's avoiding line is '$avoiding'"
+nodes=$("$harectl" nodes)
+fails="$(echo "$nodes" | awk '$1 == "node1" { print $6 }') $(echo "$nodes" | awk '$1 == "node2" { print $6 }')"
+[ "$fails" = "1 -" ] && echo "ok: harectl nodes counts the failure on node1 (FAILS 1, node2 -)" ||
+	fail "FAILS column: '$fails'; $nodes"
 state_is() { [ "$(field "$1" state)" = "$2" ]; }
 wait_for 30 "job $id to finish" state_is "$id" DONE
 [ "$(field "$id" rounds_done)" = 5 ] && grep -q "^hare-agent .*: job $id lease [0-9]* rank 0/1 on node node2" \

@@ -478,9 +478,9 @@ static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor)
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
-				 0, 0, NULL };
+				 0, 0, NULL, 1, 3 };
 static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0,
-				 1, 1, "fan noise" };
+				 1, 1, "fan noise", 0, 0 };
 static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 
@@ -1143,9 +1143,9 @@ static void test_nodes_output(void **state)
 	assert_int_equal(cli_nodes_print(f, &nodes_reply), 0);
 	fclose(f);
 	assert_string_equal(buf,
-		"NODE  STATE    GPUS         BUSY  FREE  REASON\n"
-		"n1    up       2xV100+1xT4  2     1     -\n"
-		"n2    drained  1xT4         0     0     fan noise\n");
+		"NODE  STATE    GPUS         BUSY  FREE  FAILS  REASON\n"
+		"n1    up       2xV100+1xT4  2     1     3      -\n"
+		"n2    drained  1xT4         0     0     -      fan noise\n");
 	free(buf);
 
 	buf = NULL;
@@ -1154,7 +1154,7 @@ static void test_nodes_output(void **state)
 	fclose(f);
 	assert_string_equal(buf,
 		"{\"nodes\":[\n"
-		"  {\"name\":\"n1\",\"up\":true,\"drained\":false,\"last_seen\":1700000000,\"gpus\":["
+		"  {\"name\":\"n1\",\"up\":true,\"drained\":false,\"last_seen\":1700000000,\"recent_failures\":3,\"gpus\":["
 		"{\"index\":0,\"type\":\"V100\",\"job_id\":12,\"emulated\":true,\"stopping\":false,\"unprofiled\":false,\"measuring\":false},"
 		"{\"index\":1,\"type\":\"V100\",\"job_id\":0,\"emulated\":true,\"stopping\":true,\"unprofiled\":false,\"measuring\":false},"
 		"{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false,\"unprofiled\":false,\"measuring\":false}]},\n"
@@ -1191,9 +1191,9 @@ static void test_nodes_output(void **state)
 		assert_int_equal(cli_nodes_print(f, &r), 0);
 		fclose(f);
 		assert_string_equal(buf,
-			"NODE  STATE  GPUS           BUSY  FREE  REASON\n"
-			"n3    up     1xV100+2xH100  0     1     measuring H100\n"
-			"n4    up     1xH100         0     0     not profiled: H100\n");
+			"NODE  STATE  GPUS           BUSY  FREE  FAILS  REASON\n"
+			"n3    up     1xV100+2xH100  0     1     -      measuring H100\n"
+			"n4    up     1xH100         0     0     -      not profiled: H100\n");
 		free(buf);
 		/* every type not profiled is named: n3 also has a V10O now */
 		h[0].type = "V10O";
@@ -1704,9 +1704,9 @@ static void test_cmd_show_and_nodes(void **state)
 	assert_int_equal(RUN(&out, &err, "nodes", "--socket", f->path), 0);
 	fake_stop(f);
 	fake_free(f);
-	assert_string_equal(out, "NODE  STATE    GPUS         BUSY  FREE  REASON\n"
-				 "n1    up       2xV100+1xT4  2     1     -\n"
-				 "n2    drained  1xT4         0     0     fan noise\n");
+	assert_string_equal(out, "NODE  STATE    GPUS         BUSY  FREE  FAILS  REASON\n"
+				 "n1    up       2xV100+1xT4  2     1     3      -\n"
+				 "n2    drained  1xT4         0     0     -      fan noise\n");
 	free(out);
 	free(err);
 }

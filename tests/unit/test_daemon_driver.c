@@ -1358,6 +1358,8 @@ static void test_failed_node_avoided(void **state)
 	assert_int_equal(driver_job_avoids(f->d, driver_job_find(f->d, 1), nodes), 1);
 	assert_int_equal(nodes[0], 0);
 	assert_int_equal(snap_avoid_bits(f), 1);
+	assert_int_equal(driver_node_failures(f->d, 0), 1);
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
 	/* n2 drained: nowhere else to go, so n1 is allowed */
 	assert_int_equal(driver_node_drain(f->d, "n2", true, "", &moved, msg, sizeof(msg)), 0);
 	assert_int_equal(snap_avoid_bits(f), 0);
