@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum cli_opt_id {
 	OPT_SOCKET,
@@ -19,6 +20,8 @@ enum cli_opt_id {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_ALL,
+	OPT_USER,
+	OPT_STATE,
 	OPT_OUTPUT,
 	OPT_FILE,
 	OPT_REASON,
@@ -49,6 +52,8 @@ static const struct cli_opt cli_opts[] = {
 	{ "help", 'h', false, OPT_HELP, 0 },
 	{ "version", 0, false, OPT_VERSION, 0 },
 	{ "all", 'a', false, OPT_ALL, CMD_BIT(CLI_CMD_QUEUE) },
+	{ "user", 'u', true, OPT_USER, CMD_BIT(CLI_CMD_QUEUE) },
+	{ "state", 's', true, OPT_STATE, CMD_BIT(CLI_CMD_QUEUE) },
 	{ "output", 'o', true, OPT_OUTPUT, CMDS_OUTPUT },
 	{ "file", 'f', true, OPT_FILE, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "reason", 0, true, OPT_REASON, CMD_BIT(CLI_CMD_DRAIN) },
@@ -217,6 +222,29 @@ static bool cli_host_ok(const char *v)
 	       strlen(colon + 1) <= 5;
 }
 
+/* "running,held" into a CLI_STATE_* mask; -EINVAL for an unknown name. */
+static int cli_states_parse(const char *value, uint32_t *mask)
+{
+	static const char *const names[] = { "queued", "held", "running", "done", "cancelled", "failed" };
+	const char *p = value;
+
+	*mask = 0;
+	while (*p) {
+		size_t n = strcspn(p, ","), k;
+
+		for (k = 0; k < 6; k++)
+			if (strlen(names[k]) == n && strncasecmp(p, names[k], n) == 0)
+				break;
+		if (k == 6)
+			return -EINVAL;
+		*mask |= 1u << k;
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			return -EINVAL;
+	}
+	return *mask ? 0 : -EINVAL;
+}
+
 static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
 {
 	struct cli_args *a = p->a;
@@ -256,6 +284,16 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 		if (config_parse_double(value, 0.1, 3600, &secs, reason, sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s %s", label, reason);
 		a->timeout_ms = (uint32_t)(secs * 1000 + 0.5);
+		return 0;
+	case OPT_USER:
+		if (strlen(value) > 63)
+			return cli_usage_fail(p, "%s is longer than 63 characters", label);
+		a->user = value;
+		return 0;
+	case OPT_STATE:
+		if (cli_states_parse(value, &a->states) < 0)
+			return cli_usage_fail(p, "%s wants states among queued, held, running, done, "
+					      "cancelled, failed (comma-separated), got '%.60s'", label, value);
 		return 0;
 	case OPT_OUTPUT:
 		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)

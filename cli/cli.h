@@ -20,6 +20,17 @@
 #define CLI_FOLLOW_MS 1000		/* logs --follow: one poll a second */
 #define CLI_FOLLOW_END_POLLS 10		/* polls after the job's end, at most */
 
+/* queue --state bits */
+enum {
+	CLI_STATE_QUEUED = 1u << 0,
+	CLI_STATE_HELD = 1u << 1,
+	CLI_STATE_RUNNING = 1u << 2,
+	CLI_STATE_DONE = 1u << 3,
+	CLI_STATE_CANCELLED = 1u << 4,
+	CLI_STATE_FAILED = 1u << 5,
+	CLI_STATES_FINAL = CLI_STATE_DONE | CLI_STATE_CANCELLED | CLI_STATE_FAILED,
+};
+
 enum cli_command {
 	CLI_CMD_NONE,
 	CLI_CMD_SUBMIT,
@@ -46,6 +57,8 @@ struct cli_args {
 	const char *token_file;		/* --token-file */
 	uint32_t timeout_ms;		/* --timeout; 0: default */
 	bool all;			/* queue --all */
+	const char *user;		/* queue --user: only this user's jobs */
+	uint32_t states;		/* queue --state: CLI_STATE_* bits; 0: any */
 	bool json;			/* -o json */
 	const char *file;		/* submit --file ("-": standard input) */
 	bool job_flags;			/* some job key was given as a flag */

@@ -182,8 +182,8 @@ static int cli_cmd_queue(struct cli_run *r)
 	Hare__FromDaemon *reply;
 	int status;
 
-	q.has_all = r->a->all;
-	q.all = r->a->all;
+	q.all = r->a->all || (r->a->states & CLI_STATES_FINAL);
+	q.has_all = q.all;
 	req.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
 	req.queue = &q;
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, &reply, NULL) < 0)
@@ -491,6 +491,56 @@ static int cli_table_status(int rc, FILE *err)
 	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
+/* A job's queue --state bit (QUEUED and held: HELD). */
+static uint32_t cli_state_bit(const Hare__JobInfo *j)
+{
+	switch (j->state) {
+	case HARE__JOB_STATE__QUEUED:
+		return j->has_held && j->held != HARE__JOB_HELD__JOB_HELD_NONE ? CLI_STATE_HELD :
+		       CLI_STATE_QUEUED;
+	case HARE__JOB_STATE__RUNNING: return CLI_STATE_RUNNING;
+	case HARE__JOB_STATE__DONE: return CLI_STATE_DONE;
+	case HARE__JOB_STATE__CANCELLED: return CLI_STATE_CANCELLED;
+	case HARE__JOB_STATE__FAILED: return CLI_STATE_FAILED;
+	default: return 0;
+	}
+}
+
+/* queue's reply, with only the jobs --user and --state ask for. */
+static int cli_queue_filtered(const struct cli_args *a, const Hare__QueueReply *q, FILE *out,
+			      FILE *err, double now)
+{
+	Hare__QueueReply sub = *q;
+	Hare__JobInfo **keep = NULL;
+	int rc;
+
+	if (a->user || a->states) {
+		keep = calloc(q->n_jobs ? q->n_jobs : 1, sizeof(*keep));
+		if (!keep) {
+			fprintf(err, "harectl: out of memory\n");
+			return CLI_EXIT_FAIL;
+		}
+		sub.n_jobs = 0;
+		sub.jobs = keep;
+		for (size_t i = 0; i < q->n_jobs; i++) {
+			const Hare__JobInfo *j = q->jobs[i];
+
+			if ((a->user && (!j->user || strcmp(j->user, a->user) != 0)) ||
+			    (a->states && !(a->states & cli_state_bit(j))))
+				continue;
+			keep[sub.n_jobs++] = q->jobs[i];
+		}
+	}
+	if (a->json) {
+		cli_queue_print_json(out, &sub);
+		rc = 0;
+	} else {
+		rc = cli_queue_print(out, &sub, now);
+	}
+	free(keep);
+	return cli_table_status(rc, err);
+}
+
 int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *out, FILE *err, double now)
 {
 	if ((int)m->msg_case != cli_reply_case(a->cmd))
@@ -507,10 +557,7 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 		}
 		return CLI_EXIT_OK;
 	case CLI_CMD_QUEUE:
-		if (!a->json)
-			return cli_table_status(cli_queue_print(out, m->queue_reply, now), err);
-		cli_queue_print_json(out, m->queue_reply);
-		return CLI_EXIT_OK;
+		return cli_queue_filtered(a, m->queue_reply, out, err, now);
 	case CLI_CMD_SHOW:
 		if (a->json)
 			cli_job_print_json(out, m->show_reply->job);

@@ -107,7 +107,7 @@ static const char help_submit[] =
 	"is invalid (nothing is sent).\n";
 
 static const char help_queue[] =
-	"Usage: harectl queue [--all] [-o table|json]\n"
+	"Usage: harectl queue [--all] [--user USER] [--state LIST] [-o table|json]\n"
 	"\n"
 	"List queued and running jobs in Hare's order.\n"
 	"\n"
@@ -128,12 +128,18 @@ static const char help_queue[] =
 	"\n"
 	"Options:\n"
 	"  -a, --all          include finished, cancelled and failed jobs\n"
+	"  -u, --user USER    only USER's jobs\n"
+	"  -s, --state LIST   only jobs in these states, comma-separated: queued,\n"
+	"                     held, running, done, cancelled, failed (finished\n"
+	"                     states imply --all)\n"
 	"  -o, --output FMT   table (default) or json: {\"jobs\": [...], \"lp_bound_s\": N,\n"
 	"                     \"plans\": N, \"plan_p50_ms\": N, \"plan_p99_ms\": N} with every\n"
 	"                     field hared sent; order counts from 0, times are unix seconds\n"
 	"\n"
 	"Examples:\n"
 	"  harectl queue\n"
+	"  harectl queue --user alice --state running,held\n"
+	"  harectl queue --state failed\n"
 	"  harectl queue --all -o json | jq '.jobs[] | select(.state == \"RUNNING\")'\n";
 
 static const char help_show[] =

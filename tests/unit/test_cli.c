@@ -181,6 +181,8 @@ static void test_args_errors(void **state)
 		{ 2, { "harectl", "cancel" }, "harectl cancel: missing job id (see harectl cancel --help)" },
 		{ 2, { "harectl", "logs" }, "harectl logs: missing job id (see harectl logs --help)" },
 		{ 2, { "harectl", "hold" }, "harectl hold: missing job id (see harectl hold --help)" },
+		{ 4, { "harectl", "queue", "--state", "runing" }, "harectl queue: --state wants states among queued, held, running, done, cancelled, failed (comma-separated), got 'runing'" },
+		{ 4, { "harectl", "show", "-u", "x" }, "harectl show: -u is not an option of show (see harectl show --help)" },
 		{ 4, { "harectl", "release", "1", "--weight=2" }, "harectl release: --weight is not an option of release (see harectl release --help)" },
 		{ 3, { "harectl", "update", "4" }, "harectl update: nothing to change: give --weight, --min-gpus, --max-gpus or --name (see harectl update --help)" },
 		{ 4, { "harectl", "update", "--weight", "2" }, "harectl update: missing job id (see harectl update --help)" },
@@ -1671,6 +1673,30 @@ static void test_cmd_queue(void **state)
 	fake_free(f);
 	assert_true(strncmp(out, "JOBID  USER   NAME ", 19) == 0);
 	assert_non_null(strstr(out, "\n13     bob    sweep?1 "));
+	free(out);
+	free(err);
+
+	/* --state with a finished state asks for every job; --user and
+	 * --state keep only the matching rows, in both forms */
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "queue", "--socket", f->path, "-s", "done,RUNNING"), 0);
+	fake_stop(f);
+	assert_true(f->queue_all);
+	fake_free(f);
+	assert_non_null(strstr(out, "\n12     alice "));
+	assert_non_null(strstr(out, "\n9      carol "));
+	assert_null(strstr(out, "\n13 "));
+	free(out);
+	free(err);
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "queue", "--socket", f->path, "--user", "bob", "-o", "json"), 0);
+	fake_stop(f);
+	assert_false(f->queue_all);
+	fake_free(f);
+	assert_true(strncmp(out, "{\"jobs\":[\n  {\"job_id\":13,", 25) == 0);
+	assert_null(strstr(out, "\"job_id\":12"));
 	free(out);
 	free(err);
 }
