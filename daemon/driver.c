@@ -493,6 +493,7 @@ int driver_job_load(struct driver *d, const struct store_job *rec)
 		/* The profile changed under a stored job: it can never run. */
 		log_warn("job=%" PRIu64 " cannot be scheduled any more: %s; marking it FAILED",
 			 rec->id, why);
+		d->ended[STORE_FAILED - STORE_DONE]++;
 		if (d->st) {
 			store_job_state(d->st, rec->id, STORE_FAILED, driver_now());
 			store_event(d->st, driver_now(), rec->id, "fail", why);

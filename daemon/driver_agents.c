@@ -294,10 +294,14 @@ static bool drv_task_current(const struct drv_job *j, uint32_t node, const Hare_
 static bool drv_task_done_lately(struct driver *d, uint32_t node, int slot,
 				 const Hare__RunningTask *t)
 {
+	const struct drv_gpu *g = slot >= 0 ? &d->nodes[node].gpus[slot] : NULL;
 	struct store_job rec;
 	double until;
 
-	if (!d->st || slot < 0 || !(d->o.finish_grace_s > 0) ||
+	/* only on a GPU no lease has and no other stopped worker holds */
+	if (!d->st || !g || !(d->o.finish_grace_s > 0) || g->job_id ||
+	    (g->vacate_lease && (g->vacate_job != t->job_id || g->vacate_lease != t->lease_id ||
+				 g->vacate_rank != t->rank)) ||
 	    store_job_get(d->st, t->job_id, &rec) < 0 || rec.state != STORE_DONE)
 		return false;
 	until = rec.finish_time + d->o.finish_grace_s;
@@ -442,6 +446,7 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
 			gpus[k].vacate_lease = old->vacate_lease;
 			gpus[k].vacate_rank = old->vacate_rank;
 			gpus[k].vacate_until = old->vacate_until;
+			gpus[k].finish_until = old->finish_until;
 		}
 	}
 	for (uint32_t i = 0; i < d->njobs; i++) {

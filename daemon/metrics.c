@@ -22,7 +22,7 @@ static struct metrics_gpus *metrics_type_row(struct metrics_sample *m, const cha
 	for (uint32_t t = 0; t < m->ntypes; t++)
 		if (strcmp(m->gpus[t].type, name) == 0)
 			return &m->gpus[t];
-	if (m->ntypes == METRICS_TYPES_MAX)
+	if (m->ntypes >= METRICS_TYPES_MAX)
 		name = "other";
 	for (uint32_t t = 0; t < m->ntypes; t++)
 		if (strcmp(m->gpus[t].type, name) == 0)
@@ -69,7 +69,8 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 	for (uint32_t i = 0; i < driver_job_count(d->drv); i++) {
 		const struct drv_job *j = driver_job_at(d->drv, i);
 
-		if (j->lease.id)
+		/* adopt_wait: ran before a restart, its workers awaited */
+		if (j->lease.id || j->adopt_wait)
 			m->jobs_running++;
 		else if (j->rec.held)
 			m->jobs_held++;
@@ -99,16 +100,20 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 	}
 }
 
-/* A label value: backslash, double quote and line feed escaped. */
+/* A label value: backslash and double quote escaped; bytes other than
+ * printable ASCII (an agent's type name may be anything, and one bad
+ * UTF-8 sequence would make the whole file unreadable) as '_'. */
 static void metrics_label(FILE *f, const char *v)
 {
 	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			fprintf(f, "\\%c", *v);
-		else if (*v == '\n')
-			fputs("\\n", f);
+		unsigned char ch = (unsigned char)*v;
+
+		if (ch == '\\' || ch == '"')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fputc('_', f);
 		else
-			fputc(*v, f);
+			fputc(ch, f);
 	}
 }
 
@@ -144,7 +149,7 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		     "Leases ended by a failed worker (the job retried or FAILED).");
 	fprintf(f, "hare_worker_failures_total %llu\n", (unsigned long long)m->worker_failures);
 	metrics_head(f, "hare_preemptions_total", "counter",
-		     "Leases a plan stopped to run other jobs.");
+		     "Leases a plan stopped (to run other jobs, or to move or resize the job).");
 	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->preemptions);
 	metrics_head(f, "hare_nodes", "gauge", "Nodes known: up, down (agent away), drained.");
 	fprintf(f, "hare_nodes{state=\"up\"} %u\nhare_nodes{state=\"down\"} %u\n"
@@ -198,7 +203,14 @@ int metrics_write(struct hared *d, int up, char *errbuf, size_t errlen)
 	metrics_gather(d, &m);
 	m.up = up;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.metrics_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* a new regular file: whatever is there (a FIFO that would block the
+	 * loop, a link to another file) goes first */
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "cannot remove %s: %s", tmp, strerror(-rc));
+		return rc;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(errbuf, errlen, "cannot write %s: %s", tmp, strerror(-rc));

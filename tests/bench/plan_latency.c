@@ -2,8 +2,9 @@
 /* Benchmark: wall time of one full re-plan of the `hare` policy (and the
  * baselines side by side) for clusters and queues of growing size. Jobs
  * get the shipped profile's timings; half the cluster is busy with running
- * leases from a previous plan, as in steady operation. Prints a table, or
- * JSON with --json. */
+ * leases from a previous plan, as in steady operation. "hare+avoid" is hare
+ * with every tenth job avoiding one node (as after worker failures), for
+ * the cost of sched_job.avoid_nodes. Prints a table, or JSON with --json. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -117,9 +118,22 @@ static void bench_hold(struct sched_job *jobs, uint32_t n, const struct sched_pl
 	}
 }
 
+/* Every tenth job avoids one node (nodes holds one entry per job). */
+static void bench_avoid(struct sched_job *jobs, uint32_t n, const struct sched_cluster *c,
+			uint32_t *nodes)
+{
+	for (uint32_t i = 0; i < n; i += 10) {
+		nodes[i] = bench_rand(c->nnodes);
+		jobs[i].navoid = 1;
+		jobs[i].avoid_nodes = &nodes[i];
+	}
+}
+
 static int bench_run(const struct profile *prof, const char *policy, struct bench_case bc, int reps,
 		     double *median, double *p99)
 {
+	bool avoid = strcmp(policy, "hare+avoid") == 0;
+	uint32_t *nodes = calloc(bc.jobs, sizeof(uint32_t));
 	struct sched_cluster c;
 	struct sched_job *jobs = calloc(bc.jobs, sizeof(*jobs));
 	struct sched_plan first, plan;
@@ -129,15 +143,17 @@ static int bench_run(const struct profile *prof, const char *policy, struct benc
 
 	sched_plan_init(&first);
 	sched_plan_init(&plan);
-	if (!jobs || !ms)
+	if (!jobs || !ms || !nodes)
 		goto out;
 	bench_rng = 88172645463325252ull;
 	rc = bench_cluster(prof, bc.gpus, &c);
 	if (rc)
 		goto out;
 	rc = bench_jobs(prof, &c, bc.jobs, jobs);
+	if (rc == 0 && avoid)
+		bench_avoid(jobs, bc.jobs, &c, nodes);
 	if (rc == 0)
-		rc = sched_policy_new(policy, NULL, &p);
+		rc = sched_policy_new(avoid ? "hare" : policy, NULL, &p);
 	if (rc)
 		goto out_cluster;
 	struct sched_snapshot snap = { .now_s = 3600, .cluster = &c, .njobs = bc.jobs, .jobs = jobs };
@@ -164,13 +180,14 @@ out:
 	sched_plan_destroy(&plan);
 	free(jobs);
 	free(ms);
+	free(nodes);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct bench_case cases[] = { { 300, 200 }, { 1000, 2000 }, { 4000, 16000 } };
-	static const char *policies[] = { "hare", "optimus", "fifo", "srtf" };
+	static const char *policies[] = { "hare", "hare+avoid", "optimus", "fifo", "srtf" };
 	bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
 	const char *dir = getenv("HARE_PROFILES") ? getenv("HARE_PROFILES")
 						 : HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR;
@@ -192,8 +209,8 @@ int main(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-8s %6s %6s %11s %11s\n", "policy", "jobs", "gpus", "median_ms", "p99_ms");
-	for (size_t pi = 0; pi < (json ? 1 : 4); pi++) {
+		printf("%-10s %6s %6s %11s %11s\n", "policy", "jobs", "gpus", "median_ms", "p99_ms");
+	for (size_t pi = 0; pi < (json ? 1 : 5); pi++) {
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			int reps = cases[i].jobs >= 4000 ? 15 : cases[i].jobs >= 1000 ? 40 : 200;
 			double med = 0, p99 = 0;
@@ -208,7 +225,7 @@ int main(int argc, char **argv)
 				printf("%s{\"jobs\":%u,\"gpus\":%u,\"median_ms\":%.3f,\"p99_ms\":%.3f}",
 				       i ? "," : "", cases[i].jobs, cases[i].gpus, med, p99);
 			else
-				printf("%-8s %6u %6u %11.3f %11.3f\n", policies[pi], cases[i].jobs,
+				printf("%-10s %6u %6u %11.3f %11.3f\n", policies[pi], cases[i].jobs,
 				       cases[i].gpus, med, p99);
 			fflush(stdout);
 		}

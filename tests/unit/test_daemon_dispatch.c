@@ -254,8 +254,9 @@ static void agent_register_ex(struct conn *c, const char *const *types, uint32_t
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Register r = HARE__REGISTER__INIT;
-	Hare__GpuInfo g[8], *gp[8];
+	Hare__GpuInfo g[64], *gp[64];
 
+	assert_true(ngpus <= 64);
 	r.has_measures = true;
 	r.measures = measures;
 	r.has_profile_cancel = cancels;
@@ -801,6 +802,21 @@ static void test_done_worker_after_restart(void **state)
 	assert_int_equal(n->gpus[0].vacate_job, ids[0]);
 	assert_true(n->gpus[0].finish_until > driver_now() + 50);
 	assert_false(driver_gpu_is_free(&n->gpus[0]));
+	/* the agent reconnects: the GPU is still finishing, no stop, no
+	 * store lookup needed */
+	conn_fake_free(a);
+	a = agent(f, "n1");
+	sent_clear(&f->out);
+	frame(a, &m);
+	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_STOP), 2);
+	n = driver_node_at(f->d.drv, 0);
+	assert_true(n->gpus[0].finish_until > driver_now() + 50);
+	/* a worker of the DONE job on a GPU another stopped worker holds is
+	 * stopped as before */
+	t[0].gpu_index = 1;
+	sent_clear(&f->out);
+	frame(a, &m);
+	assert_int_equal(sent_count(f, HARE__FROM_DAEMON__MSG_TASK_STOP), 3);
 	conn_fake_free(a);
 }
 
@@ -859,24 +875,74 @@ static void test_metrics(void **state)
 	conn_fake_free(c);
 }
 
-/* Label values are escaped; types past METRICS_TYPES_MAX are "other". */
+/* Label values are escaped, bytes other than printable ASCII are '_';
+ * GPU types past METRICS_TYPES_MAX (an agent may register any names) are
+ * counted as "other". */
 static void test_metrics_labels(void **state)
 {
+	struct fx *f = *state;
+	static char names[40][8];
+	const char *types[40];
 	struct metrics_sample m;
+	struct conn *a;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *mf;
 
-	(void)state;
 	memset(&m, 0, sizeof(m));
 	m.ntypes = 1;
-	snprintf(m.gpus[0].type, sizeof(m.gpus[0].type), "A\"1\\x");
+	snprintf(m.gpus[0].type, sizeof(m.gpus[0].type), "A\"1\\x\xc3\n");
 	m.gpus[0].free = 3;
 	mf = open_memstream(&text, &len);
 	assert_int_equal(metrics_format(&m, mf), 0);
 	fclose(mf);
-	assert_non_null(strstr(text, "\nhare_gpus{type=\"A\\\"1\\\\x\",state=\"free\"} 3\n"));
+	assert_non_null(strstr(text, "\nhare_gpus{type=\"A\\\"1\\\\x__\",state=\"free\"} 3\n"));
 	free(text);
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "Y%d", i);
+		types[i] = names[i];
+	}
+	a = agent(f, "many");
+	log_level_set("error");	/* 40 types the profile lacks */
+	agent_register_types(a, types, 40);
+	log_level_set("warn");
+	metrics_gather(&f->d, &m);
+	assert_int_equal(m.ntypes, METRICS_TYPES_MAX + 1);
+	assert_string_equal(m.gpus[METRICS_TYPES_MAX - 1].type, "Y31");
+	assert_string_equal(m.gpus[METRICS_TYPES_MAX].type, "other");
+	assert_int_equal(m.gpus[METRICS_TYPES_MAX].unavailable, 8);
+	conn_fake_free(a);
+}
+
+/* The metrics file's temporary is made anew: a FIFO or a link left at
+ * its name is removed, not opened (it would block hared, or overwrite
+ * the linked file). */
+static void test_metrics_tmp_replaced(void **state)
+{
+	struct fx *f = *state;
+	char tmp[300], other[300], err[300], buf[16] = "";
+	FILE *o;
+
+	snprintf(f->d.cfg.metrics_file, sizeof(f->d.cfg.metrics_file), "%s/m.prom", f->dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->d.cfg.metrics_file);
+	assert_int_equal(mkfifo(tmp, 0600), 0);
+	assert_int_equal(metrics_write(&f->d, 1, err, sizeof(err)), 0);
+	snprintf(other, sizeof(other), "%s/precious", f->dir);
+	o = fopen(other, "w");
+	assert_non_null(o);
+	fputs("keep me", o);
+	fclose(o);
+	assert_int_equal(link(other, tmp), 0);
+	assert_int_equal(metrics_write(&f->d, 1, err, sizeof(err)), 0);
+	o = fopen(other, "r");
+	assert_non_null(fgets(buf, sizeof(buf), o));
+	fclose(o);
+	assert_string_equal(buf, "keep me");
+	assert_int_equal(access(tmp, F_OK), -1);
+	unlink(other);
+	unlink(f->d.cfg.metrics_file);
+	f->d.cfg.metrics_file[0] = '\0';
 }
 
 /* Submit a job (min_gpus given, types "" = any); the reply's warning. */
@@ -1690,7 +1756,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_hold_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_worker_after_restart, fx_setup, fx_teardown),
-		cmocka_unit_test(test_metrics_labels),
+		cmocka_unit_test_setup_teardown(test_metrics_labels, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_tmp_replaced, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_logs_relay, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
