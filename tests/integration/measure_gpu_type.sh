@@ -40,7 +40,7 @@ wait_for 10 "node2 to refuse measuring" logged "node=node2 could not measure GPU
 	echo "ok: node2 was asked to measure H100 and refused (profile_unknown = no)"
 [ "$(node_gpus node2)" = "H100:1:0" ] && echo "ok: node2's H100 is listed unprofiled, not measuring" ||
 	fail "node2 GPUs: '$(node_gpus node2)'"
-"$harectl" nodes | grep -q "^node2 .* 0 *not profiled: H100$" && echo "ok: harectl nodes: no free GPU on node2, reason 'not profiled: H100'" ||
+"$harectl" nodes | grep -q "^node2 .* 0 *- *not profiled: H100$" && echo "ok: harectl nodes: no free GPU on node2, reason 'not profiled: H100'" ||
 	fail "harectl nodes: $("$harectl" nodes | grep node2)"
 out=$("$harectl" submit --model ncf --gpus 1 --rounds 10 --gpu-types H100 2>&1) &&
 	fail "a job for H100 was accepted before H100 was measured: $out" ||
@@ -54,7 +54,7 @@ wait_for 10 "node1 to be asked" logged "node=node1 measures GPU type H100" &&
 	echo "ok: hared asked node1 to measure H100"
 measuring_seen() { [ "$(node_gpus node1)" = "V100:0:0 H100:1:1" ]; }
 wait_for 5 "node1's H100 listed as measuring" measuring_seen &&
-	"$harectl" nodes | grep -q "^node1 .* 1 *measuring H100$" &&
+	"$harectl" nodes | grep -q "^node1 .* 1 *- *measuring H100$" &&
 	echo "ok: while node1 measures, its H100 is listed measuring and not free" ||
 	fail "while measuring: $("$harectl" nodes | grep node1)"
 # hared restarts while node1 measures: node1 says so in its Register and
