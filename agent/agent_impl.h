@@ -264,10 +264,13 @@ void agent_log_end(const struct agent_task *t);
 /* The last non-empty line t's worker wrote in its lease ("" if unknown). */
 void agent_log_last_line(const struct agent_task *t, char *out, size_t len);
 /* Delete output files unchanged for task_log_keep_days of jobs with no
- * worker here (at start, then every AGENT_LOG_PRUNE_MS from the heartbeat
- * timer). Returns how many were deleted. */
+ * worker here (at start, then every AGENT_LOG_PRUNE_MS: agent_log_prune_due).
+ * Returns how many were deleted. */
 #define AGENT_LOG_PRUNE_MS (6 * 3600 * 1000ull)
 uint32_t agent_log_prune(struct agent *a, time_t now);
+/* agent_log_prune when AGENT_LOG_PRUNE_MS have passed since the last one
+ * (heartbeats while connected, reconnect attempts while not). */
+void agent_log_prune_due(struct agent *a);
 /* Answer a LogFetch with the end of the rank's file here. */
 void agent_log_on_fetch(struct agent *a, const Hare__LogFetch *m);
 

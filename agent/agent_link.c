@@ -42,7 +42,11 @@ static uint64_t agent_rand(struct agent *a)
 
 static void on_retry(uv_timer_t *t)
 {
-	agent_link_connect(t->data);
+	struct agent *a = t->data;
+
+	/* while hared is away too: old output files do not pile up */
+	agent_log_prune_due(a);
+	agent_link_connect(a);
 }
 
 /* Next attempt after 0.2 s doubling to 10 s, jittered to [d/2, d] so agents
@@ -253,8 +257,7 @@ static void on_heartbeat(uv_timer_t *t)
 	Hare__RunningTask **running = NULL;
 	size_t nrun = 0;
 
-	if (agent_now_ms(a) - a->pruned_ms >= AGENT_LOG_PRUNE_MS)
-		agent_log_prune(a, time(NULL));
+	agent_log_prune_due(a);
 	if (agent_tasks_running(a, &running, &nrun) < 0)
 		return;
 	hb.has_uptime_s = true;

@@ -229,6 +229,12 @@ static bool agent_log_job_here(const struct agent *a, uint64_t job)
 	return false;
 }
 
+void agent_log_prune_due(struct agent *a)
+{
+	if (agent_now_ms(a) - a->pruned_ms >= AGENT_LOG_PRUNE_MS)
+		agent_log_prune(a, time(NULL));
+}
+
 uint32_t agent_log_prune(struct agent *a, time_t now)
 {
 	char dir[AGENT_PATH_MAX + 8], path[AGENT_FILE_MAX + 300];
