@@ -1529,6 +1529,13 @@ static void test_task_output_prune(void **state)
 	assert_true(log_exists(f, "job- 5.rank-0.log") && log_exists(f, "job-+5.rank-0.log") &&
 		    log_exists(f, "job-05.rank-0.log"));
 	assert_int_equal(agent_log_prune(f->agent, time(NULL) + 2 * 86400), 1);	/* job-22 */
+	/* agent_log_prune_due: not again within AGENT_LOG_PRUNE_MS, then yes */
+	old_file(f, "job-25.rank-0.log", 8);
+	agent_log_prune_due(f->agent);
+	assert_true(log_exists(f, "job-25.rank-0.log"));
+	f->agent->pruned_ms = agent_now_ms(f->agent) - AGENT_LOG_PRUNE_MS - 1;
+	agent_log_prune_due(f->agent);
+	assert_false(log_exists(f, "job-25.rank-0.log"));
 	old_file(f, "job-24.rank-0.log", 1000);
 	f->agent->cfg.task_log_keep_days = 0;
 	assert_int_equal(agent_log_prune(f->agent, time(NULL)), 0);
