@@ -35,6 +35,7 @@ enum cli_opt_id {
 #define CMD_BIT(c) (1u << (c))
 #define CMDS_OUTPUT (CMD_BIT(CLI_CMD_QUEUE) | CMD_BIT(CLI_CMD_SHOW) | CMD_BIT(CLI_CMD_NODES))
 #define CMDS_JOB_SET (CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_UPDATE))
+#define CMDS_OUTPUT_MORE (CMDS_OUTPUT | CMD_BIT(CLI_CMD_HISTORY))
 
 struct cli_opt {
 	const char *name;	/* long name, without "--" */
@@ -54,12 +55,12 @@ static const struct cli_opt cli_opts[] = {
 	{ "all", 'a', false, OPT_ALL, CMD_BIT(CLI_CMD_QUEUE) },
 	{ "user", 'u', true, OPT_USER, CMD_BIT(CLI_CMD_QUEUE) },
 	{ "state", 's', true, OPT_STATE, CMD_BIT(CLI_CMD_QUEUE) },
-	{ "output", 'o', true, OPT_OUTPUT, CMDS_OUTPUT },
+	{ "output", 'o', true, OPT_OUTPUT, CMDS_OUTPUT_MORE },
 	{ "file", 'f', true, OPT_FILE, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "reason", 0, true, OPT_REASON, CMD_BIT(CLI_CMD_DRAIN) },
 	{ "rank", 'r', true, OPT_RANK, CMD_BIT(CLI_CMD_LOGS) },
 	{ "bytes", 'c', true, OPT_BYTES, CMD_BIT(CLI_CMD_LOGS) },
-	{ "lines", 'n', true, OPT_LINES, CMD_BIT(CLI_CMD_LOGS) },
+	{ "lines", 'n', true, OPT_LINES, CMD_BIT(CLI_CMD_LOGS) | CMD_BIT(CLI_CMD_HISTORY) },
 	{ "follow", 'f', false, OPT_FOLLOW, CMD_BIT(CLI_CMD_LOGS) },
 	{ "name", 0, true, OPT_JOB, CMDS_JOB_SET },
 	{ "model", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
@@ -198,6 +199,7 @@ static int cli_parse_positional(struct cli_parse *p, const char *arg)
 	case CLI_CMD_SHOW:
 	case CLI_CMD_CANCEL:
 	case CLI_CMD_LOGS:
+	case CLI_CMD_HISTORY:
 	case CLI_CMD_HOLD:
 	case CLI_CMD_RELEASE:
 	case CLI_CMD_UPDATE:
@@ -478,6 +480,11 @@ static int cli_parse_finish(struct cli_parse *p)
 			return cli_usage_fail(p, "--min-gpus (%u) is above --max-gpus (%u)",
 					      a->job.min_gpus, a->job.max_gpus);
 		return 0;
+	case CLI_CMD_HISTORY:
+		if (a->lines > CLI_HISTORY_MAX)
+			return cli_usage_fail(p, "--lines must be between 1 and %d, got %u",
+					      CLI_HISTORY_MAX, a->lines);
+		/* fall through */
 	case CLI_CMD_SHOW:
 	case CLI_CMD_LOGS:
 		if (a->nids > 1)

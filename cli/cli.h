@@ -19,6 +19,7 @@
 #define CLI_LOG_BYTES_MAX 1048576	/* logs --bytes */
 #define CLI_FOLLOW_MS 1000		/* logs --follow: one poll a second */
 #define CLI_FOLLOW_END_POLLS 10		/* polls after the job's end, at most */
+#define CLI_HISTORY_MAX 1000		/* history --lines */
 
 /* queue --state bits */
 enum {
@@ -44,6 +45,7 @@ enum cli_command {
 	CLI_CMD_HOLD,
 	CLI_CMD_RELEASE,
 	CLI_CMD_UPDATE,
+	CLI_CMD_HISTORY,
 	CLI_CMD_COUNT
 };
 
@@ -71,7 +73,8 @@ struct cli_args {
 	bool has_rank;			/* logs --rank */
 	uint32_t rank;
 	uint32_t max_bytes;		/* logs --bytes; 0: hared's default */
-	uint32_t lines;			/* logs --lines; 0: all it got */
+	uint32_t lines;			/* logs --lines (0: all it got); history --lines
+					 * (0: hared's default) */
 	bool follow;			/* logs --follow */
 };
 

@@ -315,6 +315,25 @@ static int cli_cmd_update(struct cli_run *r)
 	return status;
 }
 
+static int cli_cmd_history(struct cli_run *r)
+{
+	Hare__HistoryRequest h = HARE__HISTORY_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
+	int status;
+
+	h.job_id = r->a->ids[0];
+	h.has_max = r->a->lines > 0;
+	h.max = r->a->lines;
+	req.msg_case = HARE__TO_DAEMON__MSG_HISTORY;
+	req.history = &h;
+	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_HISTORY_REPLY, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return status;
+}
+
 /* Whether the job has ended (DONE, CANCELLED, FAILED); -1 when hared
  * cannot say (the error is printed). */
 static int cli_job_ended(struct cli_run *r, uint64_t id)
@@ -439,6 +458,7 @@ int cli_reply_case(enum cli_command cmd)
 	case CLI_CMD_HOLD:
 	case CLI_CMD_RELEASE:
 	case CLI_CMD_UPDATE: return HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
+	case CLI_CMD_HISTORY: return HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
 	default: return HARE__FROM_DAEMON__MSG__NOT_SET;
 	}
 }
@@ -572,6 +592,12 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 	case CLI_CMD_UPDATE:
 		return cli_results_print(a, m->update_reply->results, m->update_reply->n_results, out,
 					 err);
+	case CLI_CMD_HISTORY:
+		if (a->json) {
+			cli_history_print_json(out, m->history_reply);
+			return CLI_EXIT_OK;
+		}
+		return cli_table_status(cli_history_print(out, m->history_reply, err), err);
 	case CLI_CMD_NODES:
 		if (!a->json)
 			return cli_table_status(cli_nodes_print(out, m->nodes_reply), err);
@@ -607,6 +633,7 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_HOLD:
 	case CLI_CMD_RELEASE:
 	case CLI_CMD_UPDATE: return cli_run_simple(r, cli_cmd_update);
+	case CLI_CMD_HISTORY: return cli_run_simple(r, cli_cmd_history);
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
 	default: return CLI_EXIT_USAGE;

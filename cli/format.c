@@ -818,3 +818,51 @@ void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n)
 	}
 	fputs(n->n_nodes ? "\n]}\n" : "]}\n", f);
 }
+
+/* ---- history ---- */
+
+static void cli_history_row(struct cli_table *t, size_t r, const void *user)
+{
+	const Hare__JobEvent *e = ((const Hare__HistoryReply *)user)->events[r];
+	char iso[40] = "-";
+	struct tm tm;
+
+	if (e->time > 0 && cli_localtime(e->time, &tm))
+		strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	cli_table_set(t, 0, "%s", iso);
+	cli_table_set(t, 1, "%s", cli_str(e->kind));
+	cli_table_set(t, 2, "%s", e->detail && e->detail[0] ? e->detail : "-");
+}
+
+int cli_history_print(FILE *f, const Hare__HistoryReply *h, FILE *err)
+{
+	static const char *const headers[] = { "TIME", "EVENT", "DETAIL" };
+
+	if (h->n_events == 0) {
+		fprintf(err, "harectl: job %llu has no events\n", (unsigned long long)h->job_id);
+		return 0;
+	}
+	cli_table_print(f, 3, headers, h->n_events, cli_history_row, h);
+	if (h->has_cut && h->cut)
+		fprintf(err, "harectl: older events of job %llu not shown (--lines N for more)\n",
+			(unsigned long long)h->job_id);
+	return 0;
+}
+
+void cli_history_print_json(FILE *f, const Hare__HistoryReply *h)
+{
+	fprintf(f, "{\"job_id\":%llu,\"events\":[", (unsigned long long)h->job_id);
+	for (size_t i = 0; i < h->n_events; i++) {
+		const Hare__JobEvent *e = h->events[i];
+
+		fprintf(f, "%s{", i ? "," : "");
+		fprintf(f, "\"time\":");
+		cli_json_double(f, e->time);
+		cli_json_key(f, "kind");
+		cli_json_string(f, cli_str(e->kind));
+		cli_json_key(f, "detail");
+		cli_json_string(f, e->detail ? e->detail : "");
+		fputc('}', f);
+	}
+	fprintf(f, "],\"cut\":%s}\n", h->has_cut && h->cut ? "true" : "false");
+}

@@ -75,6 +75,13 @@ int cli_nodes_print(FILE *f, const Hare__NodesReply *n);
 /* {"nodes": [{"name", "up", "last_seen", "gpus": [...]}]}. */
 void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n);
 
+/* harectl history: TIME EVENT DETAIL rows (local ISO times, control
+ * characters masked); a note on err when older events were left out.
+ * 0 or -ENOMEM. */
+int cli_history_print(FILE *f, const Hare__HistoryReply *h, FILE *err);
+/* {"job_id": N, "events": [{"time", "kind", "detail"}], "cut": BOOL}. */
+void cli_history_print_json(FILE *f, const Hare__HistoryReply *h);
+
 struct cli_args;
 /* harectl logs: the reply's output to out (the last a->lines lines when
  * set), notes on err. CLI_EXIT_FAIL when no node had any. */

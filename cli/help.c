@@ -22,6 +22,7 @@ static const char help_overview[] =
 	"  drain     take a node out of planning (root); its jobs move elsewhere\n"
 	"  undrain   give a drained node back (root)\n"
 	"  logs      the end of a job's output (its workers' stdout and stderr)\n"
+	"  history   what happened to a job: starts, preemptions, failures, ...\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --socket PATH      hared's unix socket (default: $HARE_SOCKET, else\n"
@@ -301,6 +302,26 @@ static const char help_update[] =
 	"\n"
 	"Exit status 1 if any job was not changed.\n";
 
+static const char help_history[] =
+	"Usage: harectl history JOBID [-n N] [-o table|json]\n"
+	"\n"
+	"What happened to a job, oldest first, from hared's event log: submitted,\n"
+	"started (where), preempted, failed (node, rank and why), re-queued, held,\n"
+	"changed (by whom), adopted after a restart, done or cancelled. Users see\n"
+	"their own jobs; root any.\n"
+	"\n"
+	"Columns: TIME (local), EVENT, DETAIL.\n"
+	"\n"
+	"Options:\n"
+	"  -n, --lines N      the last N events (default 100, at most 1000); a note\n"
+	"                     on stderr says when older ones were left out\n"
+	"  -o, --output FMT   table (default) or json: {\"job_id\": N, \"events\":\n"
+	"                     [{\"time\", \"kind\", \"detail\"}], \"cut\": BOOL}\n"
+	"\n"
+	"Examples:\n"
+	"  harectl history 42\n"
+	"  harectl history 42 -n 10\n";
+
 const char *cli_help_text(enum cli_command cmd)
 {
 	switch (cmd) {
@@ -315,6 +336,7 @@ const char *cli_help_text(enum cli_command cmd)
 	case CLI_CMD_HOLD: return help_hold;
 	case CLI_CMD_RELEASE: return help_release;
 	case CLI_CMD_UPDATE: return help_update;
+	case CLI_CMD_HISTORY: return help_history;
 	default: return help_overview;
 	}
 }
@@ -334,6 +356,7 @@ const char *cli_command_name(enum cli_command cmd)
 		[CLI_CMD_HOLD] = "hold",
 		[CLI_CMD_RELEASE] = "release",
 		[CLI_CMD_UPDATE] = "update",
+		[CLI_CMD_HISTORY] = "history",
 	};
 
 	return cmd < CLI_CMD_COUNT ? names[cmd] : "";

@@ -735,6 +735,108 @@ out:
 	free(msgs);
 }
 
+/* ---- history ---- */
+
+struct history {
+	Hare__JobEvent *ev;
+	Hare__JobEvent **ptrs;
+	char **texts;			/* kind and detail copies, 2 per event */
+	uint32_t n, cap;
+};
+
+static int history_add(void *user, double time, const char *kind, const char *detail)
+{
+	struct history *h = user;
+	Hare__JobEvent *e;
+
+	if (h->n == h->cap)
+		return -E2BIG;
+	e = &h->ev[h->n];
+	hare__job_event__init(e);
+	e->time = time;
+	h->texts[2 * h->n] = strdup(kind);
+	h->texts[2 * h->n + 1] = strdup(detail);
+	if (!h->texts[2 * h->n] || !h->texts[2 * h->n + 1])
+		return -ENOMEM;
+	e->kind = h->texts[2 * h->n];
+	e->detail = h->texts[2 * h->n + 1];
+	h->ptrs[h->n++] = e;
+	return 0;
+}
+
+static void history_free(struct history *h)
+{
+	for (uint32_t i = 0; i < 2 * h->cap && h->texts; i++)
+		free(h->texts[i]);
+	free(h->texts);
+	free(h->ev);
+	free(h->ptrs);
+}
+
+void clients_history(struct conn *c, const Hare__HistoryRequest *m)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__HistoryReply r = HARE__HISTORY_REPLY__INIT;
+	const struct drv_job *j = driver_job_find(c->d->drv, m->job_id);
+	uint32_t max = m->has_max ? m->max : CLIENTS_HISTORY_DEFAULT;
+	struct history h = { 0 };
+	struct store_job rec;
+	const char *user;
+	int rc;
+
+	if (max < 1 || max > CLIENTS_HISTORY_MAX) {
+		conn_send_error(c, ERR_BAD_SPEC, "max must be between 1 and %d, got %u",
+				CLIENTS_HISTORY_MAX, max);
+		return;
+	}
+	if (j) {
+		user = j->rec.user;
+	} else if (store_job_get(c->d->store, m->job_id, &rec) == 0) {
+		user = rec.user;
+	} else {
+		conn_send_error(c, -ENOENT, "no job %" PRIu64, m->job_id);
+		return;
+	}
+	if (!c->admin && strcmp(user, c->user) != 0) {
+		conn_send_error(c, -EPERM, "job %" PRIu64 " belongs to %s; only its owner or root "
+				"may read its history", m->job_id, user);
+		return;
+	}
+	/* one more than asked for, to know whether older ones were left out */
+	h.cap = max + 1;
+	h.ev = calloc(h.cap, sizeof(*h.ev));
+	h.ptrs = calloc(h.cap, sizeof(*h.ptrs));
+	h.texts = calloc(2 * (size_t)h.cap, sizeof(*h.texts));
+	rc = h.ev && h.ptrs && h.texts ? store_job_events(c->d->store, m->job_id, h.cap, history_add,
+							  &h) : -ENOMEM;
+	if (rc < 0) {
+		conn_send_error(c, rc, "cannot read the events of job %" PRIu64 ": %s", m->job_id,
+				err_str(rc));
+		history_free(&h);
+		return;
+	}
+	r.job_id = m->job_id;
+	r.has_cut = true;
+	r.cut = h.n > max;
+	r.events = h.ptrs + (r.cut ? 1 : 0);
+	r.n_events = r.cut ? max : h.n;
+	out.msg_case = HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
+	out.history_reply = &r;
+	/* the newest events that fit in half a frame (an event's field costs
+	 * its size, a one-byte tag and its length as a varint) */
+	for (size_t total = hare__from_daemon__get_packed_size(&out);
+	     r.n_events > 1 && total > c->d->cfg.max_frame / 2; r.events++, r.n_events--) {
+		size_t size = hare__job_event__get_packed_size(r.events[0]), field = 1 + size;
+
+		for (size_t v = size; v >= 0x80; v >>= 7)
+			field++;
+		total -= field + 1;
+		r.cut = true;
+	}
+	clients_reply(c, &out, "history");
+	history_free(&h);
+}
+
 void clients_drain(struct conn *c, const Hare__DrainRequest *m)
 {
 	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;

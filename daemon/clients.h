@@ -17,6 +17,8 @@ struct profile;
 
 #define CLIENTS_MAX_ROUNDS 1000000000000ull
 #define CLIENTS_MAX_WEIGHT 1e6
+#define CLIENTS_HISTORY_DEFAULT 100	/* events of harectl history */
+#define CLIENTS_HISTORY_MAX 1000
 
 /* Validate a job spec for user and turn it into a QUEUED store record
  * (submit_time now, defaults applied). 0, or ERR_BAD_SPEC,
@@ -35,6 +37,8 @@ void clients_nodes(struct conn *c);
 /* harectl update, hold and release: each job answered on its own; the
  * changes are committed before the reply. */
 void clients_update(struct conn *c, const Hare__UpdateRequest *m);
+/* harectl history: a job's events from the store (owner or root). */
+void clients_history(struct conn *c, const Hare__HistoryRequest *m);
 /* Drain or undrain a node: root on the local socket only. */
 void clients_drain(struct conn *c, const Hare__DrainRequest *m);
 

@@ -40,6 +40,7 @@ static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
 	case HARE__TO_DAEMON__MSG_LOG_DATA: return "LogData";
 	case HARE__TO_DAEMON__MSG_LOGS: return "LogsRequest";
 	case HARE__TO_DAEMON__MSG_UPDATE: return "UpdateRequest";
+	case HARE__TO_DAEMON__MSG_HISTORY: return "HistoryRequest";
 	default: return "unknown message";
 	}
 }
@@ -80,6 +81,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_DRAIN:
 	case HARE__TO_DAEMON__MSG_LOGS:
 	case HARE__TO_DAEMON__MSG_UPDATE:
+	case HARE__TO_DAEMON__MSG_HISTORY:
 		return s == CONN_CLIENT;
 	default:
 		return false;
@@ -242,6 +244,9 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		break;
 	case HARE__TO_DAEMON__MSG_UPDATE:
 		clients_update(c, m->update);
+		break;
+	case HARE__TO_DAEMON__MSG_HISTORY:
+		clients_history(c, m->history);
 		break;
 	default:
 		break;

@@ -38,6 +38,7 @@ enum store_stmt_id {
 	ST_NODE_KNOWN,
 	ST_JOB_LAST_FAIL,
 	ST_JOB_SETTINGS,
+	ST_JOB_EVENTS,
 	ST_COUNT
 };
 
@@ -137,6 +138,9 @@ static const char *const store_sql[ST_COUNT] = {
 		" ORDER BY id DESC LIMIT 1",
 	[ST_JOB_SETTINGS] = "UPDATE jobs SET name = ?2, weight = ?3, min_gpus = ?4, max_gpus = ?5,"
 		" held = ?6 WHERE id = ?1",
+	/* the newest ?2, oldest first */
+	[ST_JOB_EVENTS] = "SELECT time, kind, detail FROM (SELECT id, time, kind, detail FROM events"
+		" WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
 };
 
 /* SQLite result code to a negative errno. */
@@ -842,6 +846,31 @@ int store_job_get(struct store *s, uint64_t id, struct store_job *out)
 		err = store_job_row(st, out);
 	else
 		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[ST_JOB_EVENTS];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(st, 2, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
+		const unsigned char *kind = sqlite3_column_text(st, 1);
+		const unsigned char *detail = sqlite3_column_text(st, 2);
+
+		err = cb(user, sqlite3_column_double(st, 0), kind ? (const char *)kind : "",
+			 detail ? (const char *)detail : "");
+	}
+	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = store_rc(s->db, rc);
 	sqlite3_reset(st);
 	return err;
 }

@@ -124,6 +124,12 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 /* One job by id: 0, or -ENOENT. */
 int store_job_get(struct store *s, uint64_t id, struct store_job *out);
 
+/* A job's newest max events, oldest first (writes of this connection not
+ * committed yet included): cb(user, time, kind, detail); a non-zero return
+ * stops and is returned. */
+typedef int (*store_event_cb)(void *user, double time, const char *kind, const char *detail);
+int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user);
+
 /* Why the job's last task failure happened (its newest "fail" event, writes
  * of this connection not committed yet included): 0, or -ENOENT when none. */
 int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when);

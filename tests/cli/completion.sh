@@ -25,7 +25,7 @@ sorted() { tr ' ' '\n' | grep -v '^$' | sort -u | tr '\n' ' '; }
 
 # 1. Commands and options as harectl --help has them.
 cmds=$("$harectl" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }' | sorted)
-comp=$(echo submit queue show cancel hold release update nodes drain undrain logs | sorted)
+comp=$(echo "$_harectl_commands" | sorted)
 [ "$cmds" = "$comp" ] && echo "ok: the commands match harectl --help ($cmds)" ||
 	fail "commands: harectl has '$cmds', the completion '$comp'"
 for c in $cmds; do
@@ -74,6 +74,9 @@ check "n1 n2" drain ""
 check "--rank" logs -f 12 --r
 check "" submit --model ""
 check "update" help up
+check "hold history help" h
+check "12 13" history ""
+check "--lines" history 12 --l
 [ $failures -eq 0 ] && echo "ok: commands, options, --state lists, job ids and node names complete"
 
 if [ $failures -ne 0 ]; then

@@ -5,7 +5,7 @@
 # program fails (as on a node with a bad GPU). The retry avoids node1, where
 # the plan would put it again and max_retries = 1 would fail it, and the job
 # finishes on node2. harectl show names the node it avoids meanwhile, and
-# harectl nodes counts the failure on node1.
+# harectl nodes counts the failure on node1; harectl history tells it all.
 # Usage: job_retry_elsewhere.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -47,5 +47,17 @@ wait_for 30 "job $id to finish" state_is "$id" DONE
 	fail "job $id: $(field "$id" state), node2's output file: $(cat "$tmp/w2/logs/job-$id.rank-0.log" 2>&1)"
 [ "$(grep -c "lease [0-9]* rank 0/1 on node node1" "$tmp/w1/logs/job-$id.rank-0.log")" = 1 ] ||
 	fail "node1 ran job $id more than once: $(cat "$tmp/w1/logs/job-$id.rank-0.log")"
+
+# harectl history tells the story: submitted, started on node1, failed
+# there, started again on node2, done
+events=$("$harectl" history "$id" | awk 'NR > 1 { print $2 }' | tr '\n' ' ')
+[ "$events" = "submit start fail restart done " ] && "$harectl" history "$id" | grep -q " fail .*node node1 GPU 0" &&
+	echo "ok: harectl history: $events" || fail "history: $("$harectl" history "$id")"
+last=$("$harectl" history "$id" -n 1 -o json 2>"$tmp/hist.err")
+case "$last" in
+'{"job_id":'"$id"',"events":[{"time":'*',"kind":"done","detail":'*'}],"cut":true}')
+	echo "ok: history -n 1 -o json gives the last event, cut" ;;
+*) fail "history -n 1 -o json: $last" ;;
+esac
 
 it_finish "retry elsewhere"

@@ -181,6 +181,9 @@ static void test_args_errors(void **state)
 		{ 2, { "harectl", "cancel" }, "harectl cancel: missing job id (see harectl cancel --help)" },
 		{ 2, { "harectl", "logs" }, "harectl logs: missing job id (see harectl logs --help)" },
 		{ 2, { "harectl", "hold" }, "harectl hold: missing job id (see harectl hold --help)" },
+		{ 2, { "harectl", "history" }, "harectl history: missing job id (see harectl history --help)" },
+		{ 5, { "harectl", "history", "4", "-n", "1001" }, "harectl history: --lines must be between 1 and 1000, got 1001" },
+		{ 4, { "harectl", "history", "4", "5" }, "harectl history: one job id at a time, got 2" },
 		{ 4, { "harectl", "queue", "--state", "runing" }, "harectl queue: --state wants states among queued, held, running, done, cancelled, failed (comma-separated), got 'runing'" },
 		{ 4, { "harectl", "show", "-u", "x" }, "harectl show: -u is not an option of show (see harectl show --help)" },
 		{ 4, { "harectl", "release", "1", "--weight=2" }, "harectl release: --weight is not an option of release (see harectl release --help)" },
@@ -1803,6 +1806,62 @@ static void test_cmd_update(void **state)
 	free(err);
 }
 
+/* history: rows with local times, a detail's control characters masked,
+ * a note when older events were left out; JSON; an empty history. */
+static void test_history_output(void **state)
+{
+	Hare__JobEvent e[2] = { HARE__JOB_EVENT__INIT, HARE__JOB_EVENT__INIT };
+	Hare__JobEvent *ep[2] = { &e[0], &e[1] };
+	Hare__HistoryReply h = HARE__HISTORY_REPLY__INIT;
+	char *out = NULL, *err = NULL;
+	size_t olen = 0, elen = 0;
+	FILE *fo, *fe;
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	e[0].time = NOW - 60;
+	e[0].kind = "submit";
+	e[0].detail = "user=alice model=lm";
+	e[1].time = NOW;
+	e[1].kind = "fail";
+	e[1].detail = "rank 0 \033[31mred";
+	h.job_id = 7;
+	h.n_events = 2;
+	h.events = ep;
+	h.has_cut = h.cut = true;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_history_print(fo, &h, fe), 0);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(out, "TIME                      EVENT   DETAIL\n"
+				 "2023-11-14T22:12:20+0000  submit  user=alice model=lm\n"
+				 "2023-11-14T22:13:20+0000  fail    rank 0 ?[31mred\n");
+	assert_string_equal(err, "harectl: older events of job 7 not shown (--lines N for more)\n");
+	free(out);
+	free(err);
+	out = NULL;
+	fo = open_memstream(&out, &olen);
+	cli_history_print_json(fo, &h);
+	fclose(fo);
+	assert_string_equal(out, "{\"job_id\":7,\"events\":[{\"time\":1699999940,\"kind\":\"submit\","
+				 "\"detail\":\"user=alice model=lm\"},{\"time\":1700000000,\"kind\":\"fail\","
+				 "\"detail\":\"rank 0 \\u001b[31mred\"}],\"cut\":true}\n");
+	free(out);
+	h.n_events = 0;
+	out = err = NULL;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_history_print(fo, &h, fe), 0);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: job 7 has no events\n");
+	free(out);
+	free(err);
+}
+
 static void test_cmd_drain(void **state)
 {
 	struct fake *f = fake_start_unix(FAKE_NORMAL);
@@ -2047,6 +2106,7 @@ int main(void)
 		cmocka_unit_test(test_cmd_show_and_nodes),
 		cmocka_unit_test(test_cmd_cancel),
 		cmocka_unit_test(test_cmd_update),
+		cmocka_unit_test(test_history_output),
 		cmocka_unit_test(test_cmd_drain),
 		cmocka_unit_test(test_cmd_failures),
 		cmocka_unit_test(test_cmd_tcp_token),

@@ -820,6 +820,69 @@ static void test_done_worker_after_restart(void **state)
 	conn_fake_free(a);
 }
 
+static const Hare__FromDaemon *history(struct fx *f, struct conn *c, uint64_t id, uint32_t max)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__HistoryRequest h = HARE__HISTORY_REQUEST__INIT;
+
+	h.job_id = id;
+	h.has_max = max > 0;
+	h.max = max;
+	m.msg_case = HARE__TO_DAEMON__MSG_HISTORY;
+	m.history = &h;
+	frame(c, &m);
+	return last(f);
+}
+
+/* harectl history: a job's events, oldest first, for its owner or root;
+ * the newest max (cut says older ones were left out); the newest that
+ * fit in half a frame; bad requests get an Error. */
+static void test_history(void **state)
+{
+	struct fx *f = *state;
+	const Hare__FromDaemon *r;
+	struct conn *c, *a;
+	uint64_t id;
+
+	one_running_job(f, &c, &a, &id);
+	assert_non_null(update(f, c, id, 1, 0));
+	r = history(f, c, id, 0);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_HISTORY_REPLY);
+	assert_int_equal(r->history_reply->n_events, 4);
+	assert_string_equal(r->history_reply->events[0]->kind, "submit");
+	assert_string_equal(r->history_reply->events[1]->kind, "start");
+	assert_non_null(strstr(r->history_reply->events[1]->detail, "gpus=n1/"));
+	assert_string_equal(r->history_reply->events[2]->kind, "update");
+	assert_string_equal(r->history_reply->events[3]->kind, "hold");
+	assert_false(r->history_reply->cut);
+	r = history(f, c, id, 2);
+	assert_int_equal(r->history_reply->n_events, 2);
+	assert_string_equal(r->history_reply->events[0]->kind, "update");
+	assert_true(r->history_reply->cut);
+	r = history(f, c, id, 4);
+	assert_int_equal(r->history_reply->n_events, 4);
+	assert_false(r->history_reply->cut);
+	f->d.cfg.max_frame = 200;	/* half: room for the newest one or two */
+	r = history(f, c, id, 10);
+	f->d.cfg.max_frame = WIRE_FRAME_MAX_DEFAULT;
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_HISTORY_REPLY);
+	assert_true(r->history_reply->n_events >= 1 && r->history_reply->n_events < 4);
+	assert_true(r->history_reply->cut);
+	assert_true(hare__history_reply__get_packed_size(r->history_reply) <= 100);
+	r = history(f, c, id, 1001);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_string_equal(r->error->message, "max must be between 1 and 1000, got 1001");
+	r = history(f, c, id + 50, 0);
+	assert_string_equal(r->error->message, "no job 51");
+	c->admin = false;
+	snprintf(c->user, sizeof(c->user), "mallory");
+	r = history(f, c, id, 0);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_non_null(strstr(r->error->message, "only its owner or root may read its history"));
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* The metrics file's text: jobs by state (one running, one held, one
  * queued), GPUs by type and state, sessions; written whole by
  * metrics_write, and an error naming the file when it cannot be. */
@@ -1755,6 +1818,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_history, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_worker_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_labels, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_tmp_replaced, fx_setup, fx_teardown),

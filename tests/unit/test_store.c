@@ -618,6 +618,52 @@ static void test_version_2_upgraded_and_settings(void **state)
 	assert_int_equal(store_job_get(f->s, j.id, &got), -EIO);
 }
 
+struct events_seen {
+	uint32_t n;
+	double time[8];
+	char kind[8][16], detail[8][32];
+};
+
+static int event_seen(void *user, double time, const char *kind, const char *detail)
+{
+	struct events_seen *e = user;
+
+	assert_true(e->n < 8);
+	e->time[e->n] = time;
+	snprintf(e->kind[e->n], sizeof(e->kind[0]), "%s", kind);
+	snprintf(e->detail[e->n++], sizeof(e->detail[0]), "%s", detail);
+	return 0;
+}
+
+/* A job's newest events, oldest first, its own only, uncommitted ones too. */
+static void test_job_events(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("a"), k = sample_job("b");
+	struct events_seen e = { 0 };
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(store_job_insert(f->s, &k), 0);
+	assert_int_equal(store_event(f->s, 10, j.id, "submit", "one"), 0);
+	assert_int_equal(store_event(f->s, 11, k.id, "submit", "other job"), 0);
+	assert_int_equal(store_event(f->s, 12, j.id, "start", "two"), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(store_event(f->s, 13, j.id, "done", "three"), 0);	/* batched */
+	assert_int_equal(store_job_events(f->s, j.id, 10, event_seen, &e), 0);
+	assert_int_equal(e.n, 3);
+	assert_string_equal(e.kind[0], "submit");
+	assert_string_equal(e.detail[2], "three");
+	assert_true(e.time[1] == 12);
+	e.n = 0;
+	assert_int_equal(store_job_events(f->s, j.id, 2, event_seen, &e), 0);
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.kind[0], "start");
+	assert_string_equal(e.kind[1], "done");
+	e.n = 0;
+	assert_int_equal(store_job_events(f->s, 999, 5, event_seen, &e), 0);
+	assert_int_equal(e.n, 0);
+}
+
 static void test_newer_version_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -737,6 +783,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_2_upgraded_and_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_1_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
