@@ -17,6 +17,7 @@
 #include <time.h>
 
 #define ENG_NO_JOB UINT32_MAX
+#define DRIVER_AVOID_SIM 8	/* nodes one job avoids, as in hared */
 
 /* Engine-private state of one job, indexed by job id. */
 struct eng_job {
@@ -28,6 +29,10 @@ struct eng_job {
 	double finish_at;	/* when the current lease completes the job */
 	double attained_at_start;
 	uint64_t rounds_at_start;
+	uint32_t avoid[DRIVER_AVOID_SIM];	/* nodes it avoids (failure model) */
+	uint32_t navoid;
+	uint32_t fails;
+	bool fail_pending;	/* its lease fails at the current event time */
 };
 
 struct eng {
@@ -164,9 +169,16 @@ static bool eng_event(struct eng *e, const struct sim_event *ev)
 		j->held_gpus = e->st[ev->job].held_gpus;
 		j->held_tasks = e->st[ev->job].held_tasks;
 		j->nheld = 0;
+		j->avoid_nodes = e->st[ev->job].avoid;
+		j->navoid = 0;
 		return true;
 	case SIM_EV_FINISH:
 		return ev->gen == e->st[ev->job].gen;
+	case SIM_EV_FAIL:
+		if (ev->gen != e->st[ev->job].gen)
+			return false;
+		e->st[ev->job].fail_pending = true;
+		return true;
 	default:
 		return ev->gen == e->replan_gen;
 	}
@@ -224,6 +236,52 @@ static void eng_compact(struct eng *e)
 	e->act += lo;
 	e->run += lo;
 	e->nact = hi - lo;
+}
+
+static bool eng_node_bad(const struct eng *e, uint32_t node)
+{
+	for (uint32_t i = 0; e->opts && i < e->opts->nbad; i++)
+		if (e->opts->bad_nodes[i] == node)
+			return true;
+	return false;
+}
+
+/* The leases whose failure events fired at t end now (after eng_advance
+ * credited their rounds); with avoid_bad their jobs avoid those nodes. */
+static void eng_failures(struct eng *e, double t)
+{
+	bool any_failed = false;
+
+	memset(e->mark, 0, e->nact * sizeof(*e->mark));
+	for (uint32_t i = 0; i < e->nact; i++) {
+		struct sched_job *j = &e->act[i];
+		struct eng_job *s = &e->st[j->id];
+
+		if (!e->run[i] || !s->fail_pending)
+			continue;
+		s->fail_pending = false;
+		for (uint32_t k = 0; e->opts->avoid_bad && k < j->nheld; k++) {
+			uint32_t node = e->c->gpus[s->held_gpus[k]].node;
+			bool dup = false;
+
+			for (uint32_t a = 0; a < s->navoid && !dup; a++)
+				dup = s->avoid[a] == node;
+			if (!dup && eng_node_bad(e, node) && s->navoid < DRIVER_AVOID_SIM)
+				s->avoid[s->navoid++] = node;
+		}
+		j->navoid = s->navoid;
+		eng_lease_end(e, j, t);
+		s->fails++;
+		e->r->failures_total++;
+		if (s->fails > e->opts->max_retries) {
+			/* FAILED: it leaves without completing (finish_s stays < 0) */
+			e->r->failed++;
+			sched_policy_forget(e->p, j->id);
+			e->mark[i] = any_failed = true;
+		}
+	}
+	if (any_failed)
+		eng_compact(e);
 }
 
 /* Bring every running job to time t; completed jobs leave the active set. */
@@ -351,7 +409,20 @@ static int eng_lease_start(struct eng *e, struct sched_job *j, const uint32_t *g
 	s->finish_at = t + s->delay_s + (double)sched_job_rounds_left(j) * s->round_s;
 	ev.t = s->finish_at;
 	ev.gen = ++s->gen;
-	return sim_heap_push(&e->heap, &ev);
+	rc = sim_heap_push(&e->heap, &ev);
+	if (rc == 0 && e->opts && e->opts->nbad > 0 &&
+	    t + e->opts->fail_after_s < s->finish_at - eng_eps(s->finish_at)) {
+		bool bad = false;
+
+		for (uint32_t k = 0; k < j->nheld && !bad; k++)
+			bad = eng_node_bad(e, e->c->gpus[s->held_gpus[k]].node);
+		if (bad) {
+			ev.kind = SIM_EV_FAIL;
+			ev.t = t + e->opts->fail_after_s;
+			rc = sim_heap_push(&e->heap, &ev);
+		}
+	}
+	return rc;
 }
 
 /* Apply a checked plan: keep unchanged leases, stop the others, then start
@@ -506,17 +577,17 @@ static bool eng_event_live(const struct sim_event *ev, void *arg)
 {
 	const struct eng *e = arg;
 
-	if (ev->kind == SIM_EV_FINISH)
+	if (ev->kind == SIM_EV_FINISH || ev->kind == SIM_EV_FAIL)
 		return ev->gen == e->st[ev->job].gen;
 	return ev->kind != SIM_EV_REPLAN || ev->gen == e->replan_gen;
 }
 
 /* Replaced leases and replan requests leave stale events behind; drop them
- * once they outnumber the live ones (at most one per running job and one
- * replan), so the heap stays small. */
+ * once they outnumber the live ones (at most two per running job, its end
+ * and its failure, and one replan), so the heap stays small. */
 static void eng_heap_trim(struct eng *e)
 {
-	if (e->heap.n > 2 * (size_t)e->nrunning + 64)
+	if (e->heap.n > 4 * (size_t)e->nrunning + 64)
 		sim_heap_filter(&e->heap, eng_event_live, e);
 }
 
@@ -591,7 +662,7 @@ static int eng_loop(struct eng *e)
 	struct sim_event ev;
 	int rc;
 
-	while (e->r->completed < e->w->njobs) {
+	while (e->r->completed + e->r->failed < e->w->njobs) {
 		if (!eng_next(e, &ev)) {
 			snprintf(e->errbuf, e->errlen, "policy %s: %u jobs left waiting with no event "
 				 "to wake them", sched_policy_name(e->p), e->nact);
@@ -607,6 +678,8 @@ static int eng_loop(struct eng *e)
 		if (!current)
 			continue;
 		eng_advance(e, t);
+		if (e->opts && e->opts->nbad > 0)
+			eng_failures(e, t);
 		if (e->nact > 0 && (rc = eng_plan(e, t)) < 0)
 			return rc;
 		if (eng_sample(e, t) < 0)

@@ -24,6 +24,8 @@ struct sim_result {
 	uint64_t plans;		/* policy calls */
 	double *decision_ms;	/* wall time of each policy call, plans entries */
 	uint64_t restarts_total;
+	uint64_t failures_total;	/* leases ended by the failure model */
+	uint32_t failed;		/* jobs it ended FAILED (max_retries) */
 	uint32_t completed;
 	/* Cluster state over time: a sample at every handled event time where
 	 * it changed; each holds until the next sample's time. */
@@ -54,7 +56,18 @@ struct sim_engine_opts {
 	sim_progress_cb progress;	/* NULL: none */
 	void *progress_arg;
 	double progress_every_s;	/* wall seconds between calls (default 1) */
+	/* Failure model: a lease with a GPU on one of these nodes fails
+	 * fail_after_s after it starts (unless it ends first). The job keeps
+	 * the rounds it finished and is planned again; with avoid_bad it then
+	 * avoids the node (sched_job.avoid_nodes), as hared does. */
+	uint32_t nbad;
+	const uint32_t *bad_nodes;	/* node indices */
+	double fail_after_s;		/* > 0 */
+	bool avoid_bad;
+	uint32_t max_retries;		/* failures a job survives; one more and it
+					 * FAILED (never completes), as in hared */
 };
+
 
 /*
  * Run workload w on cluster c under policy p, from time 0 until every job

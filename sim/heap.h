@@ -12,12 +12,13 @@ enum sim_event_kind {
 	SIM_EV_ARRIVAL = 0,	/* job arrives */
 	SIM_EV_FINISH = 1,	/* job's lease would complete its last round */
 	SIM_EV_REPLAN = 2,	/* the policy asked to be called again */
+	SIM_EV_FAIL = 3,	/* job's lease fails (the failure model, engine.h) */
 };
 
 struct sim_event {
 	double t;
 	uint32_t kind;
-	uint32_t job;		/* job id (arrival, finish) */
+	uint32_t job;		/* job id (arrival, finish, fail) */
 	uint64_t gen;		/* lease or replan generation; stale events are skipped */
 };
 

@@ -44,6 +44,8 @@ static const char *sim_profiles_default(void)
 #define EXIT_USAGE 2
 #define EXIT_RUN 1
 
+#define SIM_BAD_NODES_MAX 64
+
 struct sim_args {
 	const char *cluster;
 	const char *generate;
@@ -62,6 +64,11 @@ struct sim_args {
 	double util_step_s;
 	double min_lease_s;	/* < 0: the solver's default */
 	double type_slack;	/* < 0: the solver's default */
+	uint32_t nbad;		/* --bad-nodes: node indices */
+	uint32_t bad[SIM_BAD_NODES_MAX];
+	double fail_after_s;	/* --fail-after */
+	bool no_avoid;		/* --no-avoid */
+	uint32_t max_retries;	/* --max-retries */
 	struct sim_gen_spec spec;
 	struct sim_trace_opts topt;
 	uint32_t npolicies;
@@ -113,6 +120,16 @@ static const char usage[] =
 	"  --type-slack F     a job may take a slower GPU type when it finishes within\n"
 	"                     F (a fraction) of its earliest finish (hare; default %.2g,\n"
 	"                     0: earliest finish)\n"
+	"  --bad-nodes LIST   failure model: comma-separated node indices (0-based, in\n"
+	"                     the cluster file's order); a lease with a GPU there fails\n"
+	"                     --fail-after seconds after it starts, its job keeps its\n"
+	"                     rounds and is planned again, avoiding the node (as hared\n"
+	"                     does after a worker failure)\n"
+	"  --fail-after S     seconds before such a lease fails (default 1800)\n"
+	"  --no-avoid         the failed job does not avoid the node (hared with\n"
+	"                     failed_node_avoid_s = 0), for comparison\n"
+	"  --max-retries N    failures a job survives; one more and it FAILED, never\n"
+	"                     completes and is left out of the JCTs (default 3, as hared)\n"
 	"  --quiet            no progress line or import note on stderr\n"
 	"  --help             show this help\n"
 	"  --version          print the version\n"
@@ -316,6 +333,38 @@ static int sim_args_check(struct sim_args *a, char *errbuf, size_t errlen)
 	return sim_policies_split(a, errbuf, errlen);
 }
 
+/* --bad-nodes 0,3,7: node indices, checked against the cluster later. */
+static int sim_opt_bad_nodes(struct sim_args *a, const char *v, char *errbuf, size_t errlen)
+{
+	const char *p = v;
+
+	a->nbad = 0;
+	while (*p) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(p, &end, 10);
+		if (end == p || *p == '-' || *p == '+' || errno || n > UINT32_MAX - 1 ||
+		    (*end && *end != ',') || a->nbad == SIM_BAD_NODES_MAX) {
+			snprintf(errbuf, errlen, "--bad-nodes wants up to %d node indices like 0,3, got "
+				 "'%.60s'", SIM_BAD_NODES_MAX, v);
+			return ERR_BAD_SPEC;
+		}
+		a->bad[a->nbad++] = (uint32_t)n;
+		p = *end ? end + 1 : end;
+		if (*end == ',' && !*p) {
+			snprintf(errbuf, errlen, "--bad-nodes ends with a comma: '%.60s'", v);
+			return ERR_BAD_SPEC;
+		}
+	}
+	if (a->nbad == 0) {
+		snprintf(errbuf, errlen, "--bad-nodes needs node indices like 0,3");
+		return ERR_BAD_SPEC;
+	}
+	return 0;
+}
+
 /* One option of getopt_long; 0 or ERR_BAD_SPEC with errbuf set. */
 static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *errbuf,
 			 size_t errlen)
@@ -342,6 +391,22 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 		return sim_opt_num(name, optarg, 0, false, 1e9, &a->min_lease_s, errbuf, errlen);
 	case 'k':
 		return sim_opt_num(name, optarg, 0, false, 10, &a->type_slack, errbuf, errlen);
+	case 'b':
+		return sim_opt_bad_nodes(a, optarg, errbuf, errlen);
+	case 'f':
+		return sim_opt_num(name, optarg, 0, true, 1e9, &a->fail_after_s, errbuf, errlen);
+	case 'N': a->no_avoid = true; return 0;
+	case 'R': {
+		double v;
+		int rc = sim_opt_num(name, optarg, 0, false, 1e6, &v, errbuf, errlen);
+
+		if (rc == 0 && v != floor(v)) {
+			snprintf(errbuf, errlen, "%s wants a whole number, got '%.40s'", name, optarg);
+			rc = ERR_BAD_SPEC;
+		}
+		a->max_retries = (uint32_t)v;
+		return rc;
+	}
 	default:
 		if (!a->trace_only[0])
 			snprintf(a->trace_only, sizeof(a->trace_only), "%s", name);
@@ -365,13 +430,17 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 		{ "seed", required_argument, NULL, 's' }, { "load", required_argument, NULL, 'L' },
 		{ "arrival-scale", required_argument, NULL, 'A' },
 		{ "thin", required_argument, NULL, 'T' }, { "max-jobs", required_argument, NULL, 'M' },
-		{ "max-tasks", required_argument, NULL, 'X' }, { NULL, 0, NULL, 0 },
+		{ "max-tasks", required_argument, NULL, 'X' },
+		{ "bad-nodes", required_argument, NULL, 'b' }, { "fail-after", required_argument, NULL, 'f' },
+		{ "no-avoid", no_argument, NULL, 'N' }, { "max-retries", required_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
 	};
 	char name[40];
 	int opt, idx;
 
 	*a = (struct sim_args){ .policies = "hare", .profiles = sim_profiles_default(), .bound = true,
-				.min_lease_s = -1, .type_slack = -1 };
+				.min_lease_s = -1, .type_slack = -1, .fail_after_s = 1800,
+				.max_retries = 3 };
 	sim_trace_opts_default(&a->topt);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
@@ -512,7 +581,9 @@ static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_
 			  char *errbuf, size_t errlen)
 {
 	struct sim_engine_opts eo = { .progress = a->quiet ? NULL : sim_progress_print,
-				      .progress_arg = run, .progress_every_s = 1.0 };
+				      .progress_arg = run, .progress_every_s = 1.0, .nbad = a->nbad,
+				      .bad_nodes = a->bad, .fail_after_s = a->fail_after_s,
+				      .avoid_bad = !a->no_avoid, .max_retries = a->max_retries };
 	struct sim_result res;
 	int rc;
 
@@ -529,6 +600,8 @@ static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_
 					run->bound_s, &run->sum[i]);
 	if (rc < 0)
 		snprintf(errbuf, errlen, "summary: out of memory");
+	run->sum[i].has_failures = a->nbad > 0;
+	run->sum[i].failures = res.failures_total;
 	if (rc == 0 && a->out_dir)
 		rc = sim_policy_outputs(a, run, i, &res, errbuf, errlen);
 	sim_result_destroy(&res);
@@ -647,6 +720,13 @@ static int sim_inputs_load(const struct sim_args *a, struct sim_run *run, char *
 	else if (rc == 0)
 		rc = sim_workload_generate(&a->spec, run->prof, &run->cluster, &run->work, errbuf,
 					   errlen);
+	for (uint32_t k = 0; rc == 0 && k < a->nbad; k++) {
+		if (a->bad[k] >= run->cluster.sched.nnodes) {
+			snprintf(errbuf, errlen, "--bad-nodes: node %u, but the cluster has nodes 0..%u",
+				 a->bad[k], run->cluster.sched.nnodes - 1);
+			rc = ERR_BAD_SPEC;
+		}
+	}
 	if (rc == 0 && a->has_window && a->window.first >= run->work.njobs) {
 		snprintf(errbuf, errlen, "--window: first job %u, but the workload has %u jobs",
 			 a->window.first, run->work.njobs);

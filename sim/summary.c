@@ -296,6 +296,8 @@ static void report_json_added(FILE *f, const struct sim_summary *s)
 		fprintf(f, ":%.3f", s->gpu_hours[t]);
 	}
 	fprintf(f, "},\"jobs_total\":%u,", s->jobs_total);
+	if (s->has_failures)
+		fprintf(f, "\"failures\":%llu,", (unsigned long long)s->failures);
 	if (s->has_window)
 		fprintf(f, "\"window\":[%u,%u]", s->window.first, s->window.last);
 	else
@@ -463,6 +465,12 @@ void sim_report_table(FILE *f, const struct sim_summary *s, uint32_t n, double w
 	report_table_more(f, s, n);
 	fputc('\n', f);
 	report_table_gpu_hours(f, s, n);
+	if (n > 0 && s[0].has_failures) {
+		fputs("lease failures on the bad nodes:", f);
+		for (uint32_t i = 0; i < n; i++)
+			fprintf(f, "%s %s %llu", i ? "," : "", s[i].name, (unsigned long long)s[i].failures);
+		fputc('\n', f);
+	}
 	if (n > 0 && s[0].has_window)
 		fprintf(f, "(window: jobs %u to %u of %u, by arrival)\n", s[0].window.first,
 			s[0].window.last, s[0].jobs_total);

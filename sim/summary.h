@@ -65,6 +65,8 @@ struct sim_summary {
 	double rho_max;
 	double rho_le1_frac;	/* fraction of jobs with rho <= 1 */
 	double restarts_per_job;
+	bool has_failures;	/* the failure model ran (--bad-nodes) */
+	uint64_t failures;	/* leases it ended */
 	uint32_t ntypes;
 	char type_names[SCHED_MAX_TYPES][SCHED_TYPE_NAME];
 	double gpu_hours[SCHED_MAX_TYPES];	/* GPU-hours held per type */

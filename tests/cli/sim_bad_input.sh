@@ -43,6 +43,14 @@ expect_error() {
 }
 
 gen="jobs=20,seed=1"
+expect_error "bad node out of range" 'bad-nodes: node 9, but the cluster has nodes 0\.\.[0-9]+' \
+	--cluster "$tiny" --generate "$gen" --bad-nodes 0,9
+expect_error "bad node list" 'bad-nodes wants up to 64 node indices like 0,3, got .0,x.' \
+	--cluster "$tiny" --generate "$gen" --bad-nodes 0,x
+expect_error "bad node list comma" 'bad-nodes ends with a comma' \
+	--cluster "$tiny" --generate "$gen" --bad-nodes 0,
+expect_error "max retries" 'max-retries wants a whole number' \
+	--cluster "$tiny" --generate "$gen" --bad-nodes 0 --max-retries 1.5
 expect_error "unknown GPU type" 'cluster_unknown_type\.ini:7: .*type: unknown GPU type .Z9000' \
 	--cluster "$fx/cluster_unknown_type.ini" --generate "$gen"
 expect_error "negative count" 'cluster_negative\.ini:3: .*nodes: .*-2' \

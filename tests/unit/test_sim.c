@@ -675,6 +675,53 @@ static void test_engine_all_policies(void **state)
 	sim_cluster_destroy(&c);
 }
 
+/* The failure model on two one-GPU nodes, node 0 bad: a job placed there
+ * fails after fail_after_s keeping its rounds; avoiding the node it
+ * finishes on node 1; not avoiding it, it fails again until max_retries is
+ * spent and is FAILED, never completing. */
+static void test_engine_failure_model(void **state)
+{
+	static struct sched_gpu g2[2] = { { .type = 0, .node = 0, .up = true },
+					  { .type = 0, .node = 1, .up = true } };
+	static struct sched_cluster two = { .ntypes = 1, .type_names = { "V100" }, .nnodes = 2,
+					    .ngpus = 2, .gpus = g2 };
+	const uint32_t bad = 0;
+	struct sim_job jobs[2];
+	struct sim_workload w = { .njobs = 2, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_engine_opts o = { .nbad = 1, .bad_nodes = &bad, .fail_after_s = 50,
+				     .avoid_bad = true, .max_retries = 1 };
+	struct sched_policy *p;
+	struct sim_result r;
+	char err[256];
+
+	(void)state;
+	/* job 0 takes node 1 (the best fit comes first), job 1 the bad node 0 */
+	job_init(&jobs[0], 0, 0.0, 200, 1.0, 0.0, 5.0);	/* node 1 until 200 s */
+	job_init(&jobs[1], 1, 0.0, 100, 1.0, 0.0, 5.0);	/* 100 s alone */
+	assert_int_equal(sched_policy_new("fifo", NULL, &p), 0);
+	assert_int_equal(sim_engine_run_opts(&two, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.completed, 2);
+	assert_int_equal(r.failed, 0);
+	assert_true(r.failures_total == 1);
+	/* 50 rounds on node 0, a failure at 50 s, then node 1 once job 0 is
+	 * done: restart 5 s + the other 50 rounds */
+	assert_true(fabs(r.finish_s[0] - 200.0) < 1e-9);
+	assert_true(fabs(r.finish_s[1] - (200.0 + 5.0 + 50.0)) < 1e-9);
+	assert_int_equal(r.restarts[1], 1);
+	sim_result_destroy(&r);
+
+	/* not avoiding: back on node 0 at once, fails again at 100 s, FAILED
+	 * after max_retries 1 */
+	o.avoid_bad = false;
+	assert_int_equal(sim_engine_run_opts(&two, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.completed, 1);
+	assert_int_equal(r.failed, 1);
+	assert_true(r.finish_s[1] < 0);
+	assert_true(r.failures_total == 2);
+	sim_result_destroy(&r);
+	sched_policy_free(p);
+}
+
 /* The bound of one job alone on one GPU is its JCT: rounds x (p + s). */
 static void test_bound_one_job(void **state)
 {
@@ -932,6 +979,7 @@ int main(void)
 		cmocka_unit_test(test_engine_bad_policy),
 		cmocka_unit_test(test_engine_same_lease),
 		cmocka_unit_test(test_engine_all_policies),
+		cmocka_unit_test(test_engine_failure_model),
 		cmocka_unit_test(test_bound_one_job),
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_fairness_active),
