@@ -844,7 +844,7 @@ int cli_history_print(FILE *f, const Hare__HistoryReply *h, FILE *err)
 	}
 	cli_table_print(f, 3, headers, h->n_events, cli_history_row, h);
 	if (h->has_cut && h->cut)
-		fprintf(err, "harectl: older events of job %llu not shown (--lines N for more)\n",
+		fprintf(err, "harectl: older events of job %llu not shown\n",
 			(unsigned long long)h->job_id);
 	return 0;
 }

@@ -101,6 +101,7 @@ static int eng_alloc(struct eng *e)
 		pool += w->jobs[i].spec.max_gpus;
 	r->start_s = malloc(n * sizeof(double));
 	r->finish_s = malloc(n * sizeof(double));
+	r->failed_s = malloc(n * sizeof(double));
 	r->restarts = calloc(n, sizeof(uint32_t));
 	r->gpu_s = calloc(n * (e->c->ntypes ? e->c->ntypes : 1), sizeof(double));
 	e->act_buf = calloc(n, sizeof(*e->act_buf));
@@ -115,7 +116,7 @@ static int eng_alloc(struct eng *e)
 	e->gpu_owner = malloc(g * sizeof(uint32_t));
 	e->gpu_tasks = calloc(g, sizeof(uint16_t));
 	e->gpu_stamp = calloc(g, sizeof(uint32_t));
-	if (!r->start_s || !r->finish_s || !r->restarts || !r->gpu_s || !e->act || !e->run || !e->arrivals || !e->st ||
+	if (!r->start_s || !r->finish_s || !r->failed_s || !r->restarts || !r->gpu_s || !e->act || !e->run || !e->arrivals || !e->st ||
 	    !e->mark || !e->pool_gpus || !e->pool_tasks || !e->gpu_owner || !e->gpu_tasks ||
 	    !e->gpu_stamp)
 		return -ENOMEM;
@@ -123,6 +124,7 @@ static int eng_alloc(struct eng *e)
 	for (size_t i = 0; i < w->njobs; i++) {
 		r->start_s[i] = -1;
 		r->finish_s[i] = -1;
+		r->failed_s[i] = -1;
 		e->st[i].held_gpus = e->pool_gpus + pool;
 		e->st[i].held_tasks = e->pool_tasks + pool;
 		pool += w->jobs[i].spec.max_gpus;
@@ -266,8 +268,13 @@ static void eng_failures(struct eng *e, double t)
 
 			for (uint32_t a = 0; a < s->navoid && !dup; a++)
 				dup = s->avoid[a] == node;
-			if (!dup && eng_node_bad(e, node) && s->navoid < DRIVER_AVOID_SIM)
-				s->avoid[s->navoid++] = node;
+			if (dup || !eng_node_bad(e, node))
+				continue;
+			if (s->navoid == DRIVER_AVOID_SIM) {	/* the oldest gives way */
+				memmove(s->avoid, s->avoid + 1, (DRIVER_AVOID_SIM - 1) * sizeof(*s->avoid));
+				s->navoid--;
+			}
+			s->avoid[s->navoid++] = node;
 		}
 		j->navoid = s->navoid;
 		eng_lease_end(e, j, t);
@@ -276,6 +283,7 @@ static void eng_failures(struct eng *e, double t)
 		if (s->fails > e->opts->max_retries) {
 			/* FAILED: it leaves without completing (finish_s stays < 0) */
 			e->r->failed++;
+			e->r->failed_s[j->id] = t;
 			sched_policy_forget(e->p, j->id);
 			e->mark[i] = any_failed = true;
 		}
@@ -651,7 +659,8 @@ static void eng_progress(struct eng *e, double t)
 	if (now < e->next_progress_s)
 		return;
 	e->next_progress_s = now + (o->progress_every_s > 0 ? o->progress_every_s : 1.0);
-	pr = (struct sim_progress){ .policy = sched_policy_name(e->p), .done = e->r->completed,
+	pr = (struct sim_progress){ .policy = sched_policy_name(e->p),
+				    .done = e->r->completed + e->r->failed,
 				    .total = e->w->njobs, .now_s = t, .wall_s = now - e->wall0_s };
 	o->progress(&pr, o->progress_arg);
 }
@@ -732,6 +741,7 @@ void sim_result_destroy(struct sim_result *r)
 {
 	free(r->start_s);
 	free(r->finish_s);
+	free(r->failed_s);
 	free(r->restarts);
 	free(r->gpu_s);
 	free(r->decision_ms);

@@ -18,6 +18,7 @@ struct sim_result {
 	uint32_t ntypes;
 	double *start_s;	/* first start, < 0 if never started */
 	double *finish_s;	/* completion (last round synchronised), < 0 if not */
+	double *failed_s;	/* when it ended FAILED (failure model), < 0 if not */
 	uint32_t *restarts;	/* placement changes paid with restart_s */
 	double *gpu_s;		/* [job * ntypes + type]: GPU-seconds held per type */
 	double busy_gpu_s;	/* GPU-seconds held by any job (restarts included) */

@@ -221,7 +221,7 @@ int sim_fairness_compute(const struct sched_cluster *c, const struct sim_workloa
 			 struct sim_result *r)
 {
 	size_t n = (size_t)w->njobs + 1;
-	double *arrival = malloc(n * sizeof(double));
+	double *arrival = malloc(n * sizeof(double)), *leave = malloc(n * sizeof(double));
 	struct fair_types ft;
 	int rc = -ENOMEM;
 
@@ -229,11 +229,14 @@ int sim_fairness_compute(const struct sched_cluster *c, const struct sim_workloa
 	free(r->rho);
 	r->alone_s = malloc(n * sizeof(double));
 	r->rho = malloc(n * sizeof(double));
-	if (!arrival || !r->alone_s || !r->rho || fair_types_init(&ft, c) < 0)
+	if (!arrival || !leave || !r->alone_s || !r->rho || fair_types_init(&ft, c) < 0)
 		goto out;
-	for (uint32_t i = 0; i < w->njobs; i++)
+	/* a job that ended FAILED (the failure model) is active until then */
+	for (uint32_t i = 0; i < w->njobs; i++) {
 		arrival[i] = w->jobs[i].spec.arrival_s;
-	rc = sim_fairness_active(arrival, r->finish_s, w->njobs, r->rho);
+		leave[i] = r->finish_s[i] >= 0 || !r->failed_s ? r->finish_s[i] : r->failed_s[i];
+	}
+	rc = sim_fairness_active(arrival, leave, w->njobs, r->rho);
 	for (uint32_t i = 0; rc == 0 && i < w->njobs; i++) {
 		const struct sched_job *j = &w->jobs[i].spec;
 		double share = floor((double)c->ngpus / fmax(1.0, r->rho[i]));
@@ -250,5 +253,6 @@ int sim_fairness_compute(const struct sched_cluster *c, const struct sim_workloa
 	fair_types_destroy(&ft);
 out:
 	free(arrival);
+	free(leave);
 	return rc;
 }

@@ -404,7 +404,8 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 			snprintf(errbuf, errlen, "%s wants a whole number, got '%.40s'", name, optarg);
 			rc = ERR_BAD_SPEC;
 		}
-		a->max_retries = (uint32_t)v;
+		if (rc == 0)
+			a->max_retries = (uint32_t)v;
 		return rc;
 	}
 	default:

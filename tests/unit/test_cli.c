@@ -1838,7 +1838,7 @@ static void test_history_output(void **state)
 	assert_string_equal(out, "TIME                      EVENT   DETAIL\n"
 				 "2023-11-14T22:12:20+0000  submit  user=alice model=lm\n"
 				 "2023-11-14T22:13:20+0000  fail    rank 0 ?[31mred\n");
-	assert_string_equal(err, "harectl: older events of job 7 not shown (--lines N for more)\n");
+	assert_string_equal(err, "harectl: older events of job 7 not shown\n");
 	free(out);
 	free(err);
 	out = NULL;

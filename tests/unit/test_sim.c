@@ -717,6 +717,8 @@ static void test_engine_failure_model(void **state)
 	assert_int_equal(r.completed, 1);
 	assert_int_equal(r.failed, 1);
 	assert_true(r.finish_s[1] < 0);
+	assert_true(fabs(r.failed_s[1] - 100.0) < 1e-9);	/* active for fairness until then */
+	assert_true(isnan(r.rho[1]) && isfinite(r.rho[0]));
 	assert_true(r.failures_total == 2);
 	sim_result_destroy(&r);
 	sched_policy_free(p);
