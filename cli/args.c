@@ -279,7 +279,8 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 			return cli_usage_fail(p, "%s %s", label, reason);
 		return 0;
 	case OPT_LINES:
-		if (config_parse_u32(value, 1, 1000000, &a->lines, reason, sizeof(reason)) < 0)
+		if (config_parse_u32(value, 1, a->cmd == CLI_CMD_HISTORY ? CLI_HISTORY_MAX : 1000000,
+				     &a->lines, reason, sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s %s", label, reason);
 		return 0;
 	case OPT_TIMEOUT:
@@ -481,6 +482,7 @@ static int cli_parse_finish(struct cli_parse *p)
 					      a->job.min_gpus, a->job.max_gpus);
 		return 0;
 	case CLI_CMD_HISTORY:
+		/* --lines given before the command word was read as logs' */
 		if (a->lines > CLI_HISTORY_MAX)
 			return cli_usage_fail(p, "--lines must be between 1 and %d, got %u",
 					      CLI_HISTORY_MAX, a->lines);

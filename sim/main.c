@@ -69,6 +69,7 @@ struct sim_args {
 	double fail_after_s;	/* --fail-after */
 	bool no_avoid;		/* --no-avoid */
 	uint32_t max_retries;	/* --max-retries */
+	char failure_opt[40];	/* the first of --fail-after, --no-avoid, --max-retries given */
 	struct sim_gen_spec spec;
 	struct sim_trace_opts topt;
 	uint32_t npolicies;
@@ -326,6 +327,10 @@ static int sim_args_check(struct sim_args *a, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "--load and --arrival-scale: give one of them");
 		return ERR_BAD_SPEC;
 	}
+	if (a->nbad == 0 && a->failure_opt[0]) {
+		snprintf(errbuf, errlen, "%s applies with --bad-nodes only (see --help)", a->failure_opt);
+		return ERR_BAD_SPEC;
+	}
 	if (a->generate && sim_gen_spec_parse(a->generate, &a->spec, why, sizeof(why)) < 0) {
 		snprintf(errbuf, errlen, "--generate: %s", why);
 		return ERR_BAD_SPEC;
@@ -365,6 +370,32 @@ static int sim_opt_bad_nodes(struct sim_args *a, const char *v, char *errbuf, si
 	return 0;
 }
 
+/* --fail-after, --no-avoid, --max-retries (the first is remembered: they
+ * need --bad-nodes). */
+static int sim_opt_failure(struct sim_args *a, int opt, const char *name, char *errbuf,
+			   size_t errlen)
+{
+	double v;
+	int rc;
+
+	if (!a->failure_opt[0])
+		snprintf(a->failure_opt, sizeof(a->failure_opt), "%s", name);
+	if (opt == 'f')
+		return sim_opt_num(name, optarg, 0, true, 1e9, &a->fail_after_s, errbuf, errlen);
+	if (opt == 'N') {
+		a->no_avoid = true;
+		return 0;
+	}
+	rc = sim_opt_num(name, optarg, 0, false, 1e6, &v, errbuf, errlen);
+	if (rc == 0 && v != floor(v)) {
+		snprintf(errbuf, errlen, "%s wants a whole number, got '%.40s'", name, optarg);
+		rc = ERR_BAD_SPEC;
+	}
+	if (rc == 0)
+		a->max_retries = (uint32_t)v;
+	return rc;
+}
+
 /* One option of getopt_long; 0 or ERR_BAD_SPEC with errbuf set. */
 static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *errbuf,
 			 size_t errlen)
@@ -394,20 +425,9 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 	case 'b':
 		return sim_opt_bad_nodes(a, optarg, errbuf, errlen);
 	case 'f':
-		return sim_opt_num(name, optarg, 0, true, 1e9, &a->fail_after_s, errbuf, errlen);
-	case 'N': a->no_avoid = true; return 0;
-	case 'R': {
-		double v;
-		int rc = sim_opt_num(name, optarg, 0, false, 1e6, &v, errbuf, errlen);
-
-		if (rc == 0 && v != floor(v)) {
-			snprintf(errbuf, errlen, "%s wants a whole number, got '%.40s'", name, optarg);
-			rc = ERR_BAD_SPEC;
-		}
-		if (rc == 0)
-			a->max_retries = (uint32_t)v;
-		return rc;
-	}
+	case 'N':
+	case 'R':
+		return sim_opt_failure(a, opt, name, errbuf, errlen);
 	default:
 		if (!a->trace_only[0])
 			snprintf(a->trace_only, sizeof(a->trace_only), "%s", name);

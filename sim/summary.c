@@ -62,13 +62,14 @@ static int summary_jct(const struct sim_workload *w, const struct sim_result *r,
 		n++;
 	}
 	out->jobs_completed = n;
-	out->weighted_jct_s = sum_w > 0 ? sum_wjct / sum_w : 0;
-	out->avg_jct_s = n ? sum_jct / n : 0;
-	out->avg_queue_s = n ? sum_queue / n : 0;
-	out->p50_jct_s = sim_percentile(jct, n, 0.50);
-	out->p99_jct_s = sim_percentile(jct, n, 0.99);
-	out->p99_queue_s = sim_percentile(queue, n, 0.99);
-	out->makespan_s = n ? last_finish - first_arrival : 0;
+	/* no job completed (the failure model can do that): no value, not 0 */
+	out->weighted_jct_s = sum_w > 0 ? sum_wjct / sum_w : n ? 0 : NAN;
+	out->avg_jct_s = n ? sum_jct / n : NAN;
+	out->avg_queue_s = n ? sum_queue / n : NAN;
+	out->p50_jct_s = n ? sim_percentile(jct, n, 0.50) : NAN;
+	out->p99_jct_s = n ? sim_percentile(jct, n, 0.99) : NAN;
+	out->p99_queue_s = n ? sim_percentile(queue, n, 0.99) : NAN;
+	out->makespan_s = n ? last_finish - first_arrival : NAN;
 	free(jct);
 	free(queue);
 	return 0;
@@ -148,6 +149,7 @@ int sim_summary_compute_window(const char *policy, const struct sched_cluster *c
 	first_arrival = INFINITY;
 	for (uint32_t i = all.first; i < all.last; i++)
 		first_arrival = fmin(first_arrival, w->jobs[i].spec.arrival_s);
+	out->utilisation = out->jobs_completed ? 0 : NAN;
 	if (out->makespan_s > 0 && c->ngpus > 0)
 		out->utilisation = (win ? sim_timeline_busy_gpu_s(r, c->ntypes, first_arrival,
 								   first_arrival + out->makespan_s) :
@@ -400,7 +402,10 @@ static void report_table_main(FILE *f, const struct sim_summary *s, uint32_t n)
 		report_table_hours(f, s[i].avg_jct_s, 10);
 		report_table_hours(f, s[i].p99_jct_s, 10);
 		report_table_hours(f, s[i].makespan_s, 10);
-		fprintf(f, " %5.1f%%", 100.0 * s[i].utilisation);
+		if (isfinite(s[i].utilisation))
+			fprintf(f, " %5.1f%%", 100.0 * s[i].utilisation);
+		else
+			fprintf(f, " %6s", "-");
 		report_table_hours(f, s[i].lp_bound_s, 10);
 		if (isfinite(s[i].ratio_to_bound))
 			fprintf(f, " %7.3f", s[i].ratio_to_bound);

@@ -49,6 +49,8 @@ expect_error "bad node list" 'bad-nodes wants up to 64 node indices like 0,3, go
 	--cluster "$tiny" --generate "$gen" --bad-nodes 0,x
 expect_error "bad node list comma" 'bad-nodes ends with a comma' \
 	--cluster "$tiny" --generate "$gen" --bad-nodes 0,
+expect_error "failure option alone" '--no-avoid applies with --bad-nodes only' \
+	--cluster "$tiny" --generate "$gen" --no-avoid
 expect_error "max retries" 'max-retries wants a whole number' \
 	--cluster "$tiny" --generate "$gen" --bad-nodes 0 --max-retries 1.5
 expect_error "unknown GPU type" 'cluster_unknown_type\.ini:7: .*type: unknown GPU type .Z9000' \
