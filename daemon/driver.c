@@ -501,6 +501,9 @@ int driver_job_load(struct driver *d, const struct store_job *rec)
 		return 0;
 	}
 	j->adopt_wait = rec->state == STORE_RUNNING;
+	/* its failures so far count against max_retries across restarts */
+	if (d->st && store_job_failures(d->st, rec->id, &j->failures) < 0)
+		j->failures = 0;
 	rc = drv_jobs_insert(d, j);
 	if (rc < 0)
 		drv_job_free(j);

@@ -39,6 +39,7 @@ enum store_stmt_id {
 	ST_JOB_LAST_FAIL,
 	ST_JOB_SETTINGS,
 	ST_JOB_EVENTS,
+	ST_JOB_FAILURES,
 	ST_COUNT
 };
 
@@ -139,6 +140,7 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_JOB_SETTINGS] = "UPDATE jobs SET name = ?2, weight = ?3, min_gpus = ?4, max_gpus = ?5,"
 		" held = ?6 WHERE id = ?1",
 	/* the newest ?2, oldest first */
+	[ST_JOB_FAILURES] = "SELECT count(*) FROM events WHERE job_id = ?1 AND kind = 'fail'",
 	[ST_JOB_EVENTS] = "SELECT time, kind, detail FROM (SELECT id, time, kind, detail FROM events"
 		" WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
 };
@@ -846,6 +848,26 @@ int store_job_get(struct store *s, uint64_t id, struct store_job *out)
 		err = store_job_row(st, out);
 	else
 		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_job_failures(struct store *s, uint64_t id, uint32_t *count)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !count)
+		return -EINVAL;
+	st = s->st[ST_JOB_FAILURES];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*count = (uint32_t)sqlite3_column_int64(st, 0);
+	else
+		err = store_rc(s->db, rc);
 	sqlite3_reset(st);
 	return err;
 }

@@ -124,6 +124,10 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 /* One job by id: 0, or -ENOENT. */
 int store_job_get(struct store *s, uint64_t id, struct store_job *out);
 
+/* How many worker failures (events of kind "fail") job id has had: 0 or a
+ * negative code. */
+int store_job_failures(struct store *s, uint64_t id, uint32_t *count);
+
 /* A job's newest max events, oldest first (writes of this connection not
  * committed yet included): cb(user, time, kind, detail); a non-zero return
  * stops and is returned. */

@@ -883,6 +883,35 @@ static void test_history(void **state)
 	conn_fake_free(c);
 }
 
+/* A job loaded after a restart keeps its failures against max_retries
+ * (its "fail" events), rather than starting again from none. */
+static void test_failures_kept_across_restart(void **state)
+{
+	struct fx *f = *state;
+	struct store_job rec;
+	uint32_t n = 9;
+
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.user, sizeof(rec.user), "alice");
+	snprintf(rec.name, sizeof(rec.name), "flaky");
+	snprintf(rec.model, sizeof(rec.model), "resnet50");
+	rec.tasks = rec.min_gpus = rec.max_gpus = 1;
+	rec.rounds_total = 10;
+	rec.weight = 1;
+	rec.state = STORE_QUEUED;
+	rec.submit_time = driver_now();
+	rec.loss = NAN;
+	assert_int_equal(store_job_insert(f->d.store, &rec), 0);
+	assert_int_equal(store_job_failures(f->d.store, rec.id, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_event(f->d.store, 1, rec.id, "fail", "rank 0 on node n1 GPU 0 failed"), 0);
+	assert_int_equal(store_event(f->d.store, 2, rec.id, "requeue", "a worker was stopped"), 0);
+	assert_int_equal(store_event(f->d.store, 3, rec.id, "fail", "rank 0 on node n2 GPU 0 failed"), 0);
+	assert_int_equal(store_flush(f->d.store), 0);
+	assert_int_equal(driver_job_load(f->d.drv, &rec), 0);
+	assert_int_equal(driver_job_find(f->d.drv, rec.id)->failures, 2);
+}
+
 /* The metrics file's text: jobs by state (one running, one held, one
  * queued), GPUs by type and state, sessions; written whole by
  * metrics_write, and an error naming the file when it cannot be. */
@@ -1819,6 +1848,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_hold_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_history, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failures_kept_across_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_worker_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_labels, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_tmp_replaced, fx_setup, fx_teardown),
