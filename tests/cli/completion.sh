@@ -66,6 +66,7 @@ check "show" --socket /x sh
 check "--state" queue --st
 check "running" queue --state run
 check "held,running" queue --state held,ru
+check "running,queued running,held running,done running,cancelled running,failed" queue --state running,
 check "json" queue -o j
 check "--weight" update 12 --w
 check "12 13" show ""
