@@ -175,22 +175,30 @@ static int cli_cmd_submit(struct cli_run *r)
 	return status;
 }
 
+/* Send req, print its reply (reply_case) as harectl does, times against
+ * now, and free it: the exit status. */
+static int cli_request_print(struct cli_run *r, Hare__ToDaemon *req, int reply_case, double now)
+{
+	Hare__FromDaemon *reply;
+	int status;
+
+	if (cli_run_request(r, req, reply_case, &reply, NULL) < 0)
+		return CLI_EXIT_FAIL;
+	status = cli_reply_print(r->a, reply, r->out, r->err, now);
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return status;
+}
+
 static int cli_cmd_queue(struct cli_run *r)
 {
 	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
-	Hare__FromDaemon *reply;
-	int status;
 
 	q.all = r->a->all || (r->a->states & CLI_STATES_FINAL);
 	q.has_all = q.all;
 	req.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
 	req.queue = &q;
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, &reply, NULL) < 0)
-		return CLI_EXIT_FAIL;
-	status = cli_reply_print(r->a, reply, r->out, r->err, cli_wall_now());
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, cli_wall_now());
 }
 
 /* ShowRequest for job id: the reply, or NULL (the error is printed). */
@@ -272,18 +280,12 @@ static int cli_cmd_cancel(struct cli_run *r)
 {
 	Hare__CancelRequest cancel = HARE__CANCEL_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
-	Hare__FromDaemon *reply;
-	int status;
 
 	cancel.n_job_ids = r->a->nids;
 	cancel.job_ids = (uint64_t *)r->a->ids;
 	req.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
 	req.cancel = &cancel;
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_CANCEL_REPLY, &reply, NULL) < 0)
-		return CLI_EXIT_FAIL;
-	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_CANCEL_REPLY, 0);
 }
 
 /* hold, release, update: one UpdateRequest for every job named. */
@@ -292,8 +294,6 @@ static int cli_cmd_update(struct cli_run *r)
 	Hare__UpdateRequest u = HARE__UPDATE_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	const struct cli_job *j = &r->a->job;
-	Hare__FromDaemon *reply;
-	int status;
 
 	u.n_job_ids = r->a->nids;
 	u.job_ids = (uint64_t *)r->a->ids;
@@ -308,30 +308,20 @@ static int cli_cmd_update(struct cli_run *r)
 	u.name = cli_job_has(j, CLI_KEY_NAME) ? (char *)j->name : NULL;
 	req.msg_case = HARE__TO_DAEMON__MSG_UPDATE;
 	req.update = &u;
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_UPDATE_REPLY, &reply, NULL) < 0)
-		return CLI_EXIT_FAIL;
-	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_UPDATE_REPLY, 0);
 }
 
 static int cli_cmd_history(struct cli_run *r)
 {
 	Hare__HistoryRequest h = HARE__HISTORY_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
-	Hare__FromDaemon *reply;
-	int status;
 
 	h.job_id = r->a->ids[0];
 	h.has_max = r->a->lines > 0;
 	h.max = r->a->lines;
 	req.msg_case = HARE__TO_DAEMON__MSG_HISTORY;
 	req.history = &h;
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_HISTORY_REPLY, &reply, NULL) < 0)
-		return CLI_EXIT_FAIL;
-	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_HISTORY_REPLY, 0);
 }
 
 /* Whether the job has ended (DONE, CANCELLED, FAILED); -1 when hared
@@ -413,35 +403,23 @@ static int cli_cmd_nodes(struct cli_run *r)
 {
 	Hare__NodesRequest nodes = HARE__NODES_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
-	Hare__FromDaemon *reply;
-	int status;
 
 	req.msg_case = HARE__TO_DAEMON__MSG_NODES;
 	req.nodes = &nodes;
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_NODES_REPLY, &reply, NULL) < 0)
-		return CLI_EXIT_FAIL;
-	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_NODES_REPLY, 0);
 }
 
 static int cli_cmd_drain(struct cli_run *r)
 {
 	Hare__DrainRequest drain = HARE__DRAIN_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
-	Hare__FromDaemon *reply;
-	int status;
 
 	drain.node = (char *)r->a->node;
 	drain.drain = r->a->cmd == CLI_CMD_DRAIN;
 	drain.reason = (char *)r->a->reason;
 	req.msg_case = HARE__TO_DAEMON__MSG_DRAIN;
 	req.drain = &drain;
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_DRAIN_REPLY, &reply, NULL) < 0)
-		return CLI_EXIT_FAIL;
-	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_DRAIN_REPLY, 0);
 }
 
 int cli_reply_case(enum cli_command cmd)

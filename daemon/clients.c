@@ -61,6 +61,17 @@ static int spec_text(const char *what, const char *text, size_t cap, char *errbu
 	return 0;
 }
 
+/* A job's weight (submit, update): 0 or ERR_BAD_SPEC. */
+static int spec_weight(double w, char *errbuf, size_t errlen)
+{
+	if (!isfinite(w) || w <= 0 || w > CLIENTS_MAX_WEIGHT) {
+		snprintf(errbuf, errlen, "weight must be a number above 0 and at most %g, got %g",
+			 CLIENTS_MAX_WEIGHT, w);
+		return ERR_BAD_SPEC;
+	}
+	return 0;
+}
+
 static int spec_sizes(const Hare__JobSpec *s, struct store_job *out, char *errbuf, size_t errlen)
 {
 	out->tasks = s->tasks;
@@ -88,12 +99,7 @@ static int spec_sizes(const Hare__JobSpec *s, struct store_job *out, char *errbu
 	}
 	out->rounds_total = s->rounds;
 	out->weight = s->has_weight ? s->weight : 1.0;
-	if (!isfinite(out->weight) || out->weight <= 0 || out->weight > CLIENTS_MAX_WEIGHT) {
-		snprintf(errbuf, errlen, "weight must be a number above 0 and at most %g, got %g",
-			 CLIENTS_MAX_WEIGHT, out->weight);
-		return ERR_BAD_SPEC;
-	}
-	return 0;
+	return spec_weight(out->weight, errbuf, errlen);
 }
 
 static int spec_texts(const Hare__JobSpec *s, struct store_job *out, char *errbuf, size_t errlen)
@@ -550,59 +556,40 @@ static void clients_not_active(struct hared *d, uint64_t id, char *msg, size_t m
 		snprintf(msg, msglen, "no job %" PRIu64, id);
 }
 
-static void cancel_one(struct hared *d, struct conn *c, uint64_t id, Hare__CancelResult *res,
-		       char *msg, size_t msglen)
-{
-	int rc;
-
-	hare__cancel_result__init(res);
-	res->job_id = id;
-	res->message = msg;
-	rc = driver_job_cancel(d->drv, id, c->user, c->admin, msg, msglen);
-	res->ok = rc == 0;
-	if (rc == 0) {
-		log_info("job=%" PRIu64 " cancelled by user=%s", id, c->user);
-		return;
-	}
-	if (rc == -ENOENT)
-		clients_not_active(d, id, msg, msglen);
-}
-
 #define CLIENTS_CANCEL_MAX 4096
 #define CLIENTS_MSG_LEN 256
 
-/* Commit the cancels in res; when that fails they hold only until hared
- * stops: each is reported as not cancelled (harectl exits 1) with a
- * message that says so. */
-static void clients_cancel_commit(struct hared *d, Hare__CancelResult *res, size_t n,
-				  uint64_t failures_before)
-{
-	int rc = store_flush_since(d->store, failures_before);
+/* What the per-job requests (cancel, update) do to one job: 0, or a
+ * negative code with why in msg (-ENOENT: not active). */
+typedef int (*clients_job_fn)(struct conn *c, uint64_t id, const void *arg, char *msg, size_t len);
 
-	if (rc == 0)
-		return;
-	log_error("cannot store %zu cancel(s): %s; those jobs may run again after a restart",
-		  n, err_str(rc));
-	for (size_t i = 0; i < n; i++) {
-		if (!res[i].ok)
-			continue;
-		res[i].ok = false;
-		snprintf(res[i].message, CLIENTS_MSG_LEN,
-			 "job %" PRIu64 " stopped, but the cancel was not saved (%s): it may "
-			 "run again if hared restarts", res[i].job_id, err_str(rc));
-	}
-}
+/* How a per-job request reports a change it could not commit. */
+struct clients_job_words {
+	const char *request;	/* "cancel" (in messages: "cancel needs 1 to ...") */
+	const char *done;	/* "stopped": what happened to the job anyway */
+	const char *noun;	/* "cancel": what was not saved */
+	const char *then;	/* what that means: "it may run again if hared restarts" */
+};
 
-void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
+/* Run fn on each of ids and reply with a CancelResult per job, in a
+ * CancelReply or (update) an UpdateReply. An acknowledged change must
+ * survive a crash, as a submission does: what fn changed is committed
+ * before the reply, and when that fails each changed job is answered as
+ * not changed. */
+static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clients_job_fn fn,
+			    const void *arg, const struct clients_job_words *w, bool update)
 {
 	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
-	Hare__CancelReply r = HARE__CANCEL_REPLY__INIT;
+	Hare__CancelReply cr = HARE__CANCEL_REPLY__INIT;
+	Hare__UpdateReply ur = HARE__UPDATE_REPLY__INIT;
 	Hare__CancelResult *res, **ptrs;
-	char *msgs;
-	size_t n = m->n_job_ids;
+	char *msgs, what[48];
+	size_t done = 0;
+	uint64_t failures;
+	int rc;
 
 	if (n == 0 || n > CLIENTS_CANCEL_MAX) {
-		conn_send_error(c, ERR_BAD_SPEC, "cancel needs 1 to %d job ids, got %zu",
+		conn_send_error(c, ERR_BAD_SPEC, "%s needs 1 to %d job ids, got %zu", w->request,
 				CLIENTS_CANCEL_MAX, n);
 		return;
 	}
@@ -611,30 +598,69 @@ void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 	msgs = calloc(n, CLIENTS_MSG_LEN);
 	if (!res || !ptrs || !msgs) {
 		conn_send_error(c, -ENOMEM, "out of memory");
-	} else {
-		uint64_t failures = store_write_failures(c->d->store, NULL);
-		size_t done = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			cancel_one(c->d, c, m->job_ids[i], &res[i], msgs + i * CLIENTS_MSG_LEN,
-				   CLIENTS_MSG_LEN);
-			ptrs[i] = &res[i];
-			done += res[i].ok;
-		}
-		/* An acknowledged cancel must survive a crash, as a submission
-		 * does: commit now rather than at the next batched flush, or
-		 * a job the user was told is cancelled could run again. */
-		if (done)
-			clients_cancel_commit(c->d, res, n, failures);
-		r.n_results = n;
-		r.results = ptrs;
-		out.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
-		out.cancel_reply = &r;
-		clients_reply(c, &out, "cancel results");
+		goto out;
 	}
+	failures = store_write_failures(c->d->store, NULL);
+	for (size_t i = 0; i < n; i++) {
+		char *msg = msgs + i * CLIENTS_MSG_LEN;
+
+		hare__cancel_result__init(&res[i]);
+		res[i].job_id = ids[i];
+		res[i].message = msg;
+		rc = fn(c, ids[i], arg, msg, CLIENTS_MSG_LEN);
+		if (rc == -ENOENT)
+			clients_not_active(c->d, ids[i], msg, CLIENTS_MSG_LEN);
+		res[i].ok = rc == 0;
+		done += res[i].ok;
+		ptrs[i] = &res[i];
+	}
+	rc = done ? store_flush_since(c->d->store, failures) : 0;
+	if (rc < 0) {
+		log_error("cannot store %zu %s(s): %s; %s", done, w->noun, err_str(rc), w->then);
+		for (size_t i = 0; i < n; i++) {
+			if (!res[i].ok)
+				continue;
+			res[i].ok = false;
+			snprintf(res[i].message, CLIENTS_MSG_LEN, "job %" PRIu64 " %s, but the %s was "
+				 "not saved (%s): %s", res[i].job_id, w->done, w->noun, err_str(rc),
+				 w->then);
+		}
+	}
+	if (update) {
+		ur.n_results = n;
+		ur.results = ptrs;
+		out.msg_case = HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
+		out.update_reply = &ur;
+	} else {
+		cr.n_results = n;
+		cr.results = ptrs;
+		out.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
+		out.cancel_reply = &cr;
+	}
+	snprintf(what, sizeof(what), "%s results", w->request);
+	clients_reply(c, &out, what);
+out:
 	free(res);
 	free(ptrs);
 	free(msgs);
+}
+
+static int cancel_one(struct conn *c, uint64_t id, const void *arg, char *msg, size_t len)
+{
+	int rc = driver_job_cancel(c->d->drv, id, c->user, c->admin, msg, len);
+
+	(void)arg;
+	if (rc == 0)
+		log_info("job=%" PRIu64 " cancelled by user=%s", id, c->user);
+	return rc;
+}
+
+void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
+{
+	static const struct clients_job_words w = { "cancel", "stopped", "cancel",
+						    "it may run again if hared restarts" };
+
+	clients_per_job(c, m->job_ids, m->n_job_ids, cancel_one, NULL, &w, false);
 }
 
 /* The request's changes, checked as a submission's are (a GPU range is
@@ -645,17 +671,8 @@ static int update_parse(const Hare__UpdateRequest *m, struct driver_update *u, c
 	int rc;
 
 	*u = (struct driver_update){ .hold = m->has_hold ? m->hold : -1 };
-	if (m->n_job_ids == 0 || m->n_job_ids > CLIENTS_CANCEL_MAX) {
-		snprintf(msg, msglen, "update needs 1 to %d job ids, got %zu", CLIENTS_CANCEL_MAX,
-			 m->n_job_ids);
-		return ERR_BAD_SPEC;
-	}
-	if (m->has_weight && (!isfinite(m->weight) || m->weight <= 0 ||
-			      m->weight > CLIENTS_MAX_WEIGHT)) {
-		snprintf(msg, msglen, "weight must be a number above 0 and at most %g, got %g",
-			 CLIENTS_MAX_WEIGHT, m->weight);
-		return ERR_BAD_SPEC;
-	}
+	if (m->has_weight && (rc = spec_weight(m->weight, msg, msglen)) < 0)
+		return rc;
 	u->has_weight = m->has_weight;
 	u->weight = m->weight;
 	u->has_min_gpus = m->has_min_gpus;
@@ -675,64 +692,25 @@ static int update_parse(const Hare__UpdateRequest *m, struct driver_update *u, c
 	return 0;
 }
 
+static int update_one(struct conn *c, uint64_t id, const void *arg, char *msg, size_t len)
+{
+	return driver_job_update(c->d->drv, id, c->user, c->admin, arg, msg, len);
+}
+
 void clients_update(struct conn *c, const Hare__UpdateRequest *m)
 {
-	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
-	Hare__UpdateReply r = HARE__UPDATE_REPLY__INIT;
-	Hare__CancelResult *res = NULL, **ptrs = NULL;
+	/* a held job must not run again after a restart */
+	static const struct clients_job_words w = { "update", "changed", "change",
+						    "a restart of hared forgets it" };
 	struct driver_update u;
-	char *msgs = NULL, err[200];
-	size_t n = m->n_job_ids, done = 0;
-	uint64_t failures;
+	char err[200];
 	int rc = update_parse(m, &u, err, sizeof(err));
 
 	if (rc < 0) {
 		conn_send_error(c, rc, "%s", err);
 		return;
 	}
-	res = calloc(n, sizeof(*res));
-	ptrs = calloc(n, sizeof(*ptrs));
-	msgs = calloc(n, CLIENTS_MSG_LEN);
-	if (!res || !ptrs || !msgs) {
-		conn_send_error(c, -ENOMEM, "out of memory");
-		goto out;
-	}
-	failures = store_write_failures(c->d->store, NULL);
-	for (size_t i = 0; i < n; i++) {
-		char *msg = msgs + i * CLIENTS_MSG_LEN;
-
-		hare__cancel_result__init(&res[i]);
-		res[i].job_id = m->job_ids[i];
-		res[i].message = msg;
-		rc = driver_job_update(c->d->drv, m->job_ids[i], c->user, c->admin, &u, msg,
-				       CLIENTS_MSG_LEN);
-		if (rc == -ENOENT)
-			clients_not_active(c->d, m->job_ids[i], msg, CLIENTS_MSG_LEN);
-		res[i].ok = rc == 0;
-		done += res[i].ok;
-		ptrs[i] = &res[i];
-	}
-	/* as a cancel: acknowledged changes must survive a crash (a held
-	 * job must not run again after a restart) */
-	if (done && store_flush_since(c->d->store, failures) < 0) {
-		log_error("cannot store the changes to %zu job(s); a restart forgets them", done);
-		for (size_t i = 0; i < n; i++) {
-			if (!res[i].ok)
-				continue;
-			res[i].ok = false;
-			snprintf(res[i].message, CLIENTS_MSG_LEN, "job %" PRIu64 " changed, but the "
-				 "change was not saved: a restart of hared forgets it", res[i].job_id);
-		}
-	}
-	r.n_results = n;
-	r.results = ptrs;
-	out.msg_case = HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
-	out.update_reply = &r;
-	clients_reply(c, &out, "update results");
-out:
-	free(res);
-	free(ptrs);
-	free(msgs);
+	clients_per_job(c, m->job_ids, m->n_job_ids, update_one, &u, &w, true);
 }
 
 /* ---- history ---- */

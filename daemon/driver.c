@@ -868,21 +868,33 @@ void driver_ends_commit(struct driver *d)
 			  "again from its last saved round");
 }
 
+struct drv_job *driver_job_mine(struct driver *d, uint64_t id, const char *user, bool admin,
+				const char *verb, int *rc, char *msg, size_t msglen)
+{
+	struct drv_job *j = driver_job_get(d, id);
+
+	*rc = 0;
+	if (!j) {
+		snprintf(msg, msglen, "job %" PRIu64 " is not queued or running", id);
+		*rc = -ENOENT;
+	} else if (!admin && strcmp(j->rec.user, user) != 0) {
+		snprintf(msg, msglen, "job %" PRIu64 " belongs to %s; only its owner or root may "
+			 "%s it", id, j->rec.user, verb);
+		*rc = -EPERM;
+		j = NULL;
+	}
+	return j;
+}
+
 int driver_job_cancel(struct driver *d, uint64_t id, const char *user, bool admin, char *msg,
 		      size_t msglen)
 {
-	struct drv_job *j = driver_job_get(d, id);
 	char why[128];
+	int rc;
+	struct drv_job *j = driver_job_mine(d, id, user, admin, "cancel", &rc, msg, msglen);
 
-	if (!j) {
-		snprintf(msg, msglen, "job %" PRIu64 " is not queued or running", id);
-		return -ENOENT;
-	}
-	if (!admin && strcmp(j->rec.user, user) != 0) {
-		snprintf(msg, msglen, "job %" PRIu64 " belongs to %s; only its owner or root may "
-			 "cancel it", id, j->rec.user);
-		return -EPERM;
-	}
+	if (!j)
+		return rc;
 	snprintf(why, sizeof(why), "cancelled by %s", user);
 	driver_job_finish(d, j, STORE_CANCELLED, why);
 	snprintf(msg, msglen, "job %" PRIu64 " cancelled", id);

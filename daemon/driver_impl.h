@@ -84,6 +84,10 @@ struct driver_snapshot {
 /* driver.c */
 int driver_job_index(const struct driver *d, uint64_t id);
 struct drv_job *driver_job_get(struct driver *d, uint64_t id);
+/* Active job id if user may verb it ("cancel", "change": its owner, or
+ * root); else NULL with *rc -ENOENT or -EPERM and why in msg. */
+struct drv_job *driver_job_mine(struct driver *d, uint64_t id, const char *user, bool admin,
+				const char *verb, int *rc, char *msg, size_t msglen);
 void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason);
 /* Start a lease of j on ranks (their GPUs checked free by the caller); its
  * TaskStarts leave with the next driver_starts_send. */

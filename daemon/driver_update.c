@@ -89,22 +89,15 @@ static int upd_hold(const struct drv_job *j, const struct driver_update *u, bool
 int driver_job_update(struct driver *d, uint64_t id, const char *user, bool admin,
 		      const struct driver_update *u, char *msg, size_t msglen)
 {
-	struct drv_job *j = driver_job_get(d, id);
 	bool requeue = false, first = true;
 	enum store_held held;
 	uint32_t lo, hi, width;
 	char why[128];
 	int rc;
+	struct drv_job *j = driver_job_mine(d, id, user, admin, "change", &rc, msg, msglen);
 
-	if (!j) {
-		snprintf(msg, msglen, "job %" PRIu64 " is not queued or running", id);
-		return -ENOENT;
-	}
-	if (!admin && strcmp(j->rec.user, user) != 0) {
-		snprintf(msg, msglen, "job %" PRIu64 " belongs to %s; only its owner or root may "
-			 "change it", id, j->rec.user);
-		return -EPERM;
-	}
+	if (!j)
+		return rc;
 	rc = upd_range(j, u, &lo, &hi, msg, msglen);
 	if (rc == 0)
 		rc = upd_hold(j, u, admin, &held, msg, msglen);

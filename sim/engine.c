@@ -61,6 +61,7 @@ struct eng {
 	size_t decision_cap;
 	uint32_t busy[SCHED_MAX_TYPES];	/* GPUs held, per type */
 	uint32_t nrunning;		/* jobs holding GPUs */
+	uint32_t fails_pending;		/* jobs with fail_pending set */
 	size_t sample_cap;
 	const struct sim_engine_opts *opts;
 	double wall0_s;
@@ -179,6 +180,8 @@ static bool eng_event(struct eng *e, const struct sim_event *ev)
 	case SIM_EV_FAIL:
 		if (ev->gen != e->st[ev->job].gen)
 			return false;
+		if (!e->st[ev->job].fail_pending)
+			e->fails_pending++;
 		e->st[ev->job].fail_pending = true;
 		return true;
 	default:
@@ -254,14 +257,17 @@ static void eng_failures(struct eng *e, double t)
 {
 	bool any_failed = false;
 
+	if (e->fails_pending == 0)
+		return;
 	memset(e->mark, 0, e->nact * sizeof(*e->mark));
-	for (uint32_t i = 0; i < e->nact; i++) {
+	for (uint32_t i = 0; i < e->nact && e->fails_pending > 0; i++) {
 		struct sched_job *j = &e->act[i];
 		struct eng_job *s = &e->st[j->id];
 
 		if (!e->run[i] || !s->fail_pending)
 			continue;
 		s->fail_pending = false;
+		e->fails_pending--;
 		for (uint32_t k = 0; e->opts->avoid_bad && k < j->nheld; k++) {
 			uint32_t node = e->c->gpus[s->held_gpus[k]].node;
 			bool dup = false;
@@ -687,8 +693,7 @@ static int eng_loop(struct eng *e)
 		if (!current)
 			continue;
 		eng_advance(e, t);
-		if (e->opts && e->opts->nbad > 0)
-			eng_failures(e, t);
+		eng_failures(e, t);
 		if (e->nact > 0 && (rc = eng_plan(e, t)) < 0)
 			return rc;
 		if (eng_sample(e, t) < 0)

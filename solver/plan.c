@@ -361,6 +361,9 @@ static int sched_check_one(const struct sched_snapshot *snap, const struct sched
 	const struct sched_cluster *c = snap->cluster;
 	const struct sched_job *job = &snap->jobs[j];
 	const struct sched_assign *a = &plan->assigns[j];
+	/* a new placement on nodes it avoids, though the GPUs are there elsewhere */
+	bool must_avoid = job->navoid > 0 && !sched_plan_keeps(job, plan, j) &&
+			  sched_avoid_possible(c, job, plan, a);
 	uint32_t sum = 0, used = 0;
 
 	for (uint32_t i = 0; i < a->ngpus; i++) {
@@ -380,8 +383,7 @@ static int sched_check_one(const struct sched_snapshot *snap, const struct sched
 			snprintf(errbuf, errlen, "job %u: gpu %u given to two jobs", job->id, g);
 			return -EINVAL;
 		}
-		if (t && sched_job_avoids(job, c->gpus[g].node) && !sched_plan_keeps(job, plan, j) &&
-		    sched_avoid_possible(c, job, plan, a)) {
+		if (t && must_avoid && sched_job_avoids(job, c->gpus[g].node)) {
 			snprintf(errbuf, errlen, "job %u: started on node %u, which it avoids", job->id,
 				 c->gpus[g].node);
 			return -EINVAL;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -49,21 +50,29 @@ struct fx {
 
 /* The state of job id as another process reads the database now: only
  * what is committed (-1: no such row). */
-static int committed_state_at(const char *path, uint64_t id)
+/* The first column of sql's first row in the database at path, as another
+ * process sees it (committed writes only); -1 when there is no row. */
+static int db_int(const char *path, const char *sql)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	int state = -1;
+	int v = -1;
 
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1, &st,
-					    NULL), SQLITE_OK);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
-		state = sqlite3_column_int(st, 0);
+		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	return state;
+	return v;
+}
+
+static int committed_state_at(const char *path, uint64_t id)
+{
+	char sql[80];
+
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %" PRIu64, id);
+	return db_int(path, sql);
 }
 
 static void sink(void *user, const uint8_t *payload, size_t len)
@@ -682,18 +691,9 @@ static const Hare__UpdateReply *update(struct fx *f, struct conn *c, uint64_t id
 static int committed_int(struct fx *f, const char *sql)
 {
 	char path[128];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int v = -1;
 
 	snprintf(path, sizeof(path), "%s/hare.db", f->dir);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
+	return db_int(path, sql);
 }
 
 /* A hold is on disk (held, QUEUED) before its reply; show and queue say
