@@ -144,6 +144,19 @@ static const struct cli_opt *cli_opt_long(const char *name, size_t n)
 	return NULL;
 }
 
+/* Whether arg is one of harectl's long options ("--weight", "--name=x"):
+ * taken as the value of an option before it, it is almost surely a value
+ * left out ("update 4 --name --weight 2"). */
+static bool cli_is_long_option(const char *arg)
+{
+	const char *eq;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return false;
+	eq = strchr(arg + 2, '=');
+	return cli_opt_long(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2)) != NULL;
+}
+
 /* A letter may mean different options to different commands (-f: submit
  * --file, logs --follow): the command's own first. */
 static const struct cli_opt *cli_opt_short(char c, enum cli_command cmd)
@@ -187,6 +200,9 @@ static int cli_parse_id(struct cli_parse *p, const char *arg)
 	v = strtoull(arg, &end, 10);
 	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno || v == 0)
 		return cli_usage_fail(p, "bad job id '%.40s' (want a number like 42)", arg);
+	for (uint32_t k = 0; k < p->a->nids; k++)
+		if (p->a->ids[k] == v)
+			return 0;	/* a repeat: one answer per job */
 	if (p->a->nids == CLI_IDS_MAX)
 		return cli_usage_fail(p, "at most %d job ids at once", CLI_IDS_MAX);
 	p->a->ids[p->a->nids++] = v;
@@ -266,7 +282,7 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 	case OPT_FILE: a->file = value; return 0;
 	case OPT_REASON:
 		if (strlen(value) > CLI_REASON_MAX)
-			return cli_usage_fail(p, "%s is longer than %d characters", label, CLI_REASON_MAX);
+			return cli_usage_fail(p, "%s is longer than %d bytes", label, CLI_REASON_MAX);
 		a->reason = value;
 		return 0;
 	case OPT_RANK:
@@ -290,7 +306,7 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 		return 0;
 	case OPT_USER:
 		if (strlen(value) > 63)
-			return cli_usage_fail(p, "%s is longer than 63 characters", label);
+			return cli_usage_fail(p, "%s is longer than 63 bytes", label);
 		a->user = value;
 		return 0;
 	case OPT_STATE:
@@ -361,6 +377,9 @@ static int cli_parse_option(struct cli_parse *p, int *i)
 		if (*i + 1 >= p->argc)
 			return cli_usage_fail(p, "%s needs a value (see %s)", label, cli_hint(p));
 		value = p->argv[++*i];
+		if (cli_is_long_option(value))
+			return cli_usage_fail(p, "%s needs a value, got the option '%.40s' (write "
+					      "%s=VALUE for a value that starts with --)", label, value, label);
 	}
 	return cli_apply(p, o, label, value);
 }

@@ -79,7 +79,7 @@ static int cli_job_text(const char *label, const char *value, size_t max, char *
 		return ERR_BAD_SPEC;
 	}
 	if (strlen(value) > max) {
-		snprintf(err, errlen, "%s is longer than %zu characters", label, max);
+		snprintf(err, errlen, "%s is longer than %zu bytes", label, max);
 		return ERR_BAD_SPEC;
 	}
 	if (cli_has_control(value)) {
@@ -449,7 +449,7 @@ static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, 
 
 	/* The INI reader splits longer lines (CR and LF included) in two. */
 	if (raw > CLI_JOBFILE_LINE_MAX)
-		return cli_jobfile_fail(jf, lineno, "line too long (at most 198 characters)");
+		return cli_jobfile_fail(jf, lineno, "line too long (at most 198 bytes)");
 	if (kind == CLI_LINE_CONTINUATION)
 		return cli_jobfile_fail(jf, lineno, "indented line would continue the previous value; start "
 					"each key in the first column");

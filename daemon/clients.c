@@ -49,7 +49,7 @@ static int spec_text(const char *what, const char *text, size_t cap, char *errbu
 	size_t len = text ? strlen(text) : 0;
 
 	if (len >= cap) {
-		snprintf(errbuf, errlen, "%s is longer than %zu characters", what, cap - 1);
+		snprintf(errbuf, errlen, "%s is longer than %zu bytes", what, cap - 1);
 		return ERR_BAD_SPEC;
 	}
 	for (size_t i = 0; i < len; i++) {

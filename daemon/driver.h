@@ -180,6 +180,7 @@ struct drv_job {
 struct driver_stats {
 	uint64_t plans;			/* plans applied */
 	double plan_p50_ms, plan_p99_ms;	/* over the last plans */
+	double plan_ms_sum;		/* over every plan applied */
 	double lp_bound_s;		/* last plan's LP bound */
 	uint64_t reports;		/* round reports accepted */
 	uint64_t reports_ignored;	/* for unknown jobs or leases */

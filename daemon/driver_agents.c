@@ -220,7 +220,7 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 		return -ENOENT;
 	}
 	if (reason && strlen(reason) >= DRIVER_DRAIN_REASON) {
-		snprintf(msg, msglen, "reason is longer than %d characters", DRIVER_DRAIN_REASON - 1);
+		snprintf(msg, msglen, "reason is longer than %d bytes", DRIVER_DRAIN_REASON - 1);
 		return -EINVAL;
 	}
 	n = &d->nodes[i];

@@ -53,6 +53,7 @@ struct driver {
 	uint32_t ndirty, dirty_cap;
 
 	double plan_ms[DRIVER_PLAN_WINDOW];
+	double plan_ms_sum;		/* every plan's policy time since the start */
 	uint32_t nplan_ms;
 	uint64_t plans;
 	double lp_bound;

@@ -207,6 +207,7 @@ static void drv_plan_stats(struct driver *d, const struct driver_snapshot *s)
 {
 	d->plan_ms[d->plans % DRIVER_PLAN_WINDOW] = s->plan_ms;
 	d->plans++;
+	d->plan_ms_sum += s->plan_ms;
 	d->lp_bound = s->plan.lp_bound;
 	log_debug("plan jobs=%u gpus=%u ms=%.3f lp_bound=%.1f path=%d", s->snap.njobs,
 		  s->cluster.ngpus, s->plan_ms, s->plan.lp_bound, (int)s->plan.lp_path);
@@ -328,6 +329,7 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	out->plans = d->plans;
+	out->plan_ms_sum = d->plan_ms_sum;
 	out->lp_bound_s = d->lp_bound;
 	out->reports = d->reports;
 	out->reports_ignored = d->reports_ignored;

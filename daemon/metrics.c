@@ -88,6 +88,7 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 	m->plans = st.plans;
 	m->plan_p50_ms = st.plan_p50_ms;
 	m->plan_p99_ms = st.plan_p99_ms;
+	m->plan_ms_sum = st.plan_ms_sum;
 	m->lp_bound_s = st.lp_bound_s;
 	m->reports = st.reports;
 	m->reports_ignored = st.reports_ignored;
@@ -168,11 +169,14 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	}
 	metrics_head(f, "hare_plans_total", "counter", "Plans applied since hared started.");
 	fprintf(f, "hare_plans_total %llu\n", (unsigned long long)m->plans);
-	metrics_head(f, "hare_plan_latency_milliseconds", "gauge",
-		     "Policy wall time per plan over the last plans, by quantile.");
+	metrics_head(f, "hare_plan_latency_milliseconds", "summary",
+		     "Policy wall time per plan: quantiles over the last plans, sum and count "
+		     "over all.");
 	fprintf(f, "hare_plan_latency_milliseconds{quantile=\"0.5\"} %.3f\n"
-		"hare_plan_latency_milliseconds{quantile=\"0.99\"} %.3f\n", m->plan_p50_ms,
-		m->plan_p99_ms);
+		"hare_plan_latency_milliseconds{quantile=\"0.99\"} %.3f\n"
+		"hare_plan_latency_milliseconds_sum %.3f\n"
+		"hare_plan_latency_milliseconds_count %llu\n", m->plan_p50_ms, m->plan_p99_ms,
+		m->plan_ms_sum, (unsigned long long)m->plans);
 	metrics_head(f, "hare_lp_bound_seconds", "gauge",
 		     "The last plan's LP bound on weighted completion time (0: none).");
 	fprintf(f, "hare_lp_bound_seconds %.3f\n", isfinite(m->lp_bound_s) ? m->lp_bound_s : 0.0);

@@ -27,7 +27,7 @@ struct metrics_sample {
 	uint32_t ntypes;
 	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];
 	uint64_t plans, reports, reports_ignored, store_write_failures;
-	double plan_p50_ms, plan_p99_ms, lp_bound_s;
+	double plan_p50_ms, plan_p99_ms, plan_ms_sum, lp_bound_s;
 	uint32_t agents, clients;
 };
 

@@ -73,7 +73,9 @@ struct sched_lease_opts {
 				 * of its earliest finish (0: earliest finish) */
 	double min_lease_s;	/* with preempt: running jobs whose lease started
 				 * less than this ago keep their GPUs from jobs
-				 * earlier in the order (0: none do) */
+				 * earlier in the order (0: none do); while one of
+				 * those jobs waits, plan->replan_at_s is when the
+				 * first such protection ends */
 	bool wait_for_faster;	/* a job that could start now may instead wait
 				 * for GPUs that free up later if it would finish
 				 * earlier there (pure earliest finish); off: later

@@ -178,6 +178,16 @@ static void lease_release_gpu(struct lease_ctx *x, uint32_t g)
 	heap_push(&x->heaps[tl[1]], x->now, g);
 }
 
+/* With preemption, the time a running job's lease stops being protected by
+ * min_lease_s; -inf when it is not protected now. The same sum decides both,
+ * so a re-plan at that time finds the lease unprotected. */
+static double lease_protected_until(const struct lease_ctx *x, const struct sched_job *j)
+{
+	double until = j->lease_start_s + x->opts->min_lease_s;
+
+	return sched_job_is_running(j) && x->now < until ? until : -INFINITY;
+}
+
 /* Without preemption, running jobs' GPUs are kept from everyone else until
  * their own job is planned; they are projected busy until its finish. With
  * preemption, only those of leases younger than min_lease_s are. */
@@ -189,7 +199,7 @@ static void lease_protect_running(struct lease_ctx *x)
 
 		if (!sched_job_is_running(j))
 			continue;
-		if (x->opts->preempt && !(x->now - j->lease_start_s < x->opts->min_lease_s))
+		if (x->opts->preempt && lease_protected_until(x, j) == -INFINITY)
 			continue;
 		until = x->now + (double)sched_job_rounds_left(j) *
 				 sched_round_time(x->c, j, j->held_gpus, j->held_tasks, j->nheld);
@@ -842,6 +852,35 @@ static void lease_unhold(struct lease_ctx *x, uint32_t ji)
 			x->holder[j->held_gpus[k]] = 0;
 }
 
+/* With preemption, a protected lease keeps its GPUs from jobs ranked above
+ * it only until its protection ends; if one of those jobs waits, or runs on
+ * fewer GPUs than its width, the plan asks to be re-run then, or it would
+ * wait for an unrelated event. */
+static void lease_replan_at_expiry(const struct lease_ctx *x, const uint32_t *order,
+				   uint32_t norder, const uint32_t *width, struct sched_plan *plan)
+{
+	uint32_t first_short = UINT32_MAX;
+
+	for (uint32_t r = 0; r < norder && first_short == UINT32_MAX; r++) {
+		uint32_t ji = order[r], want = width[ji];
+		const struct sched_job *j = &x->snap->jobs[ji];
+		const struct sched_assign *a = &plan->assigns[ji];
+
+		want = want < j->max_gpus ? want : j->max_gpus;
+		want = want < j->tasks ? want : j->tasks;
+		if (want && sched_job_rounds_left(j) > 0 && (!a->run_now || a->ngpus < want))
+			first_short = r;
+	}
+	if (first_short == UINT32_MAX)
+		return;
+	for (uint32_t i = 0; i < x->snap->njobs; i++) {
+		double until = lease_protected_until(x, &x->snap->jobs[i]);
+
+		if (until > x->now && plan->assigns[i].rank > first_short && until < plan->replan_at_s)
+			plan->replan_at_s = until;
+	}
+}
+
 int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,
 			const uint32_t *width, const struct sched_lease_opts *opts, struct sched_plan *plan)
 {
@@ -871,6 +910,8 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 			break;
 		}
 	}
+	if (rc == 0 && opts->preempt && opts->min_lease_s > 0)
+		lease_replan_at_expiry(&x, order, norder, width, plan);
 	lease_ctx_free(&x);
 	return rc;
 }

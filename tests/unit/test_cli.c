@@ -93,6 +93,15 @@ static void test_args_update(void **state)
 	assert_int_equal(a.nids, 2);
 	assert_int_equal(PARSE(&a, msg, "release", "7"), 0);
 	assert_int_equal(a.cmd, CLI_CMD_RELEASE);
+	/* A repeated id is asked for, and answered, once. */
+	assert_int_equal(PARSE(&a, msg, "cancel", "7", "8", "7", "8", "9"), 0);
+	assert_int_equal(a.nids, 3);
+	assert_int_equal(a.ids[2], 9);
+	/* A value that starts with -- but is no option of harectl's is a value. */
+	assert_int_equal(PARSE(&a, msg, "update", "4", "--name", "--x"), 0);
+	assert_string_equal(a.job.name, "--x");
+	assert_int_equal(PARSE(&a, msg, "update", "4", "--name=--weight"), 0);
+	assert_string_equal(a.job.name, "--weight");
 }
 
 static void test_args_globals_anywhere(void **state)
@@ -194,6 +203,10 @@ static void test_args_errors(void **state)
 		{ 5, { "harectl", "update", "4", "--rounds", "9" }, "harectl update: --rounds is not an option of update (see harectl update --help)" },
 		{ 7, { "harectl", "update", "4", "--min-gpus", "3", "--max-gpus", "2" }, "harectl update: --min-gpus (3) is above --max-gpus (2)" },
 		{ 4, { "harectl", "update", "4", "--name=" }, "harectl update: --name is empty" },
+		{ 6, { "harectl", "update", "4", "--name", "--weight", "2" },
+		  "harectl update: --name needs a value, got the option '--weight' (write --name=VALUE for a value that starts with --)" },
+		{ 4, { "harectl", "submit", "--model", "--gpus=2" },
+		  "harectl submit: --model needs a value, got the option '--gpus=2' (write --model=VALUE for a value that starts with --)" },
 		{ 4, { "harectl", "logs", "1", "2" }, "harectl logs: one job id at a time, got 2" },
 		{ 4, { "harectl", "logs", "1", "--bytes=0" }, "harectl logs: --bytes must be between 1 and 1048576, got 0" },
 		{ 5, { "harectl", "logs", "1", "-n", "x" }, "harectl logs: -n expected a whole number, got 'x'" },
@@ -350,7 +363,7 @@ static void test_jobfile_errors(void **state)
 		{ "[job\nmodel = m\n", "j.ini:1: section header without ']'" },
 		{ "[job]\nmodel = m\ngpus = 4\nrounds = 9\nmin-gpus = 3\nmax-gpus = 2\n",
 		  "j.ini:1: min-gpus (3) is greater than max-gpus (2)" },
-		{ long_line, "j.ini:2: line too long (at most 198 characters)" },
+		{ long_line, "j.ini:2: line too long (at most 198 bytes)" },
 	};
 
 	(void)state;

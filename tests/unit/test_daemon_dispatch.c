@@ -408,7 +408,7 @@ static void test_drain(void **state)
 	long_reason[sizeof(long_reason) - 1] = '\0';
 	r = drain(f, c, "n1", true, long_reason);
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
-	assert_non_null(strstr(r->error->message, "reason is longer than 127 characters"));
+	assert_non_null(strstr(r->error->message, "reason is longer than 127 bytes"));
 	c->admin = false;
 	r = drain(f, c, "n1", false, NULL);
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
@@ -943,6 +943,14 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(text, "\nhare_connections{role=\"agent\"} 1\n"
 				"hare_connections{role=\"client\"} 1\n"));
 	assert_non_null(strstr(text, "\n# TYPE hare_jobs_ended_total counter\n"));
+	/* A summary: quantiles, then the sum and count of every plan. */
+	assert_true(m.plans > 0 && m.plan_ms_sum > 0);
+	assert_non_null(strstr(text, "\n# TYPE hare_plan_latency_milliseconds summary\n"
+				"hare_plan_latency_milliseconds{quantile=\"0.5\"} "));
+	snprintf(path, sizeof(path), "\nhare_plan_latency_milliseconds_sum %.3f\n"
+		 "hare_plan_latency_milliseconds_count %llu\n", m.plan_ms_sum,
+		 (unsigned long long)m.plans);
+	assert_non_null(strstr(text, path));
 	free(text);
 
 	snprintf(f->d.cfg.metrics_file, sizeof(f->d.cfg.metrics_file), "%s/hare.prom", f->dir);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "err.h"
@@ -76,13 +77,18 @@ static uint32_t ob_count(const struct outbox *ob, int msg_case, uint32_t agent, 
 	return n;
 }
 
-static int fx_setup_opts4(void **state, double grace_s, double finish_s, double retry_s,
-			  double avoid_s)
+static struct driver_opts fx_opts(double grace_s, double finish_s, double retry_s, double avoid_s)
 {
 	struct driver_opts o = { .policy = "hare", .time_scale = 1000, .replan_debounce_ms = 10,
 				 .reconnect_grace_s = grace_s, .stop_grace_s = 2,
 				 .max_retries = retry_s > 0 || avoid_s > 0 ? 3 : 1, .finish_grace_s = finish_s,
 				 .retry_backoff_s = retry_s, .failed_node_avoid_s = avoid_s };
+
+	return o;
+}
+
+static int fx_setup_o(void **state, const struct driver_opts *o)
+{
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[256];
 
@@ -91,10 +97,27 @@ static int fx_setup_opts4(void **state, double grace_s, double finish_s, double 
 	assert_int_equal(uv_loop_init(&f->loop), 0);
 	assert_int_equal(profile_load(HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR, &f->prof, err,
 				      sizeof(err)), 0);
-	assert_int_equal(driver_new(&f->loop, &o, f->prof, NULL, ob_send, &f->ob, &f->d, err,
+	assert_int_equal(driver_new(&f->loop, o, f->prof, NULL, ob_send, &f->ob, &f->d, err,
 				    sizeof(err)), 0);
 	*state = f;
 	return 0;
+}
+
+static int fx_setup_opts4(void **state, double grace_s, double finish_s, double retry_s,
+			  double avoid_s)
+{
+	struct driver_opts o = fx_opts(grace_s, finish_s, retry_s, avoid_s);
+
+	return fx_setup_o(state, &o);
+}
+
+/* Leases are protected for 300 profile seconds: 0.3 s of wall time. */
+static int fx_setup_lease(void **state)
+{
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+
+	o.min_lease_s = 300;
+	return fx_setup_o(state, &o);
 }
 
 static int fx_setup_opts3(void **state, double grace_s, double finish_s, double retry_s)
@@ -1318,6 +1341,48 @@ static void test_failure_backoff(void **state)
 	}
 }
 
+/* Run the loop until job id has a message of msg_case in the outbox, or
+ * limit_s pass; the time it took, or -1. */
+static double run_until_msg(struct fx *f, int msg_case, uint64_t id, double limit_s)
+{
+	double t0 = now_wall();
+
+	while (now_wall() - t0 < limit_s) {
+		if (ob_count(&f->ob, msg_case, 0, id))
+			return now_wall() - t0;
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	return -1;
+}
+
+/* min_lease_s: a job ranked above a young lease waits for its GPU, and hared
+ * re-plans when the protection ends, without waiting for another event, and
+ * the waiting job takes the GPU then. */
+static void test_min_lease_expiry_replans(void **state)
+{
+	struct fx *f = *state;
+	struct store_job hi = job_rec(2, "resnet50", 1, 100000);
+	double started, waited;
+	char err[256];
+
+	agent_up(f, "n1", "V100", 1, NULL, 0);
+	job_add(f, 1, "resnet50", 1, 100000);
+	driver_start(f->d);
+	assert_true(run_until_msg(f, HARE__FROM_DAEMON__MSG_TASK_START, 1, 2) >= 0);
+	started = now_wall();
+	hi.weight = 10;
+	assert_int_equal(driver_job_add(f->d, &hi, err, sizeof(err)), 0);
+	waited = run_until_msg(f, HARE__FROM_DAEMON__MSG_TASK_STOP, 1, 3);
+	assert_true(waited >= 0);
+	assert_true(now_wall() - started >= 0.3 - 0.02);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 2), 0);
+	stops_exit(f, 1);
+	assert_true(run_until_msg(f, HARE__FROM_DAEMON__MSG_TASK_START, 2, 2) >= 0);
+	assert_int_equal(driver_job_find(f->d, 2)->rec.state, STORE_RUNNING);
+	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
+}
+
 /* The nodes of job index 0 in a fresh snapshot, as a bit mask (-1: no job). */
 static int snap_avoid_bits(struct fx *f)
 {
@@ -1746,6 +1811,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_done_vacates, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_stopped, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_min_lease_expiry_replans, fx_setup_lease, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_replanned, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_queued, fx_setup, fx_teardown),

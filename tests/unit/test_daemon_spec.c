@@ -136,7 +136,7 @@ static void test_bad(void **state)
 	memset(name, 'x', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
 	s.name = name;
-	expect_bad(&s, ERR_BAD_SPEC, "name is longer than 63 characters");
+	expect_bad(&s, ERR_BAD_SPEC, "name is longer than 63 bytes");
 	s.name = "tab\there";
 	expect_bad(&s, ERR_BAD_SPEC, "name contains control characters");
 }
@@ -172,7 +172,7 @@ static void test_proxy(void **state)
 	memset(big, 'b', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	s.proxy = big;
-	expect_bad(&s, ERR_BAD_SPEC, "proxy is longer than 255 characters");
+	expect_bad(&s, ERR_BAD_SPEC, "proxy is longer than 255 bytes");
 	s.proxy = "batch=4\n";
 	expect_bad(&s, ERR_BAD_SPEC, "proxy contains control characters");
 	s.model = "nosuch";

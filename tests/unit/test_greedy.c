@@ -227,6 +227,61 @@ static void test_type_slack(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* Minimum lease: a job ranked above a young lease waits for its GPUs, and
+ * the plan asks to be re-run when the protection ends, where the waiting
+ * job takes them; nothing asks for it when no job ranked above it waits. */
+static void test_min_lease_replan_at_expiry(void **state)
+{
+	struct sched_cluster c2;
+	struct sched_gpu g2[2];
+	uint32_t per[1] = { 2 }, held[2] = { 0, 1 }, order[2] = { 0, 1 }, width[2] = { 2, 2 };
+	uint16_t types[1] = { 0 }, tasks[2] = { 1, 1 };
+	double compute[1] = { 1.0 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 100, .cluster = &c2, .njobs = 2, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .consolidate = true,
+				       .preempt = true, .min_lease_s = 600 };
+	struct sched_plan plan;
+	char err[128];
+
+	(void)state;
+	fx_cluster(&c2, g2, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 8, 2, 1000, compute, 1, 0.1);
+	fx_job(&jobs[1], 2, 1, 2, 1000, compute, 1, 0.1);
+	jobs[1].nheld = 2, jobs[1].held_gpus = held, jobs[1].held_tasks = tasks;
+	jobs[1].first_start_s = 50, jobs[1].lease_start_s = 50;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_false(plan.assigns[0].run_now);
+	assert_true(plan.assigns[1].run_now);
+	assert_true(plan.replan_at_s == 650.0);
+	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
+	/* At 650 the lease is no longer protected: job 1 takes the GPUs. */
+	snap.now_s = plan.replan_at_s;
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(plan.assigns[0].ngpus, 2);
+	assert_false(plan.assigns[1].run_now);
+	assert_true(isinf(plan.replan_at_s));
+	/* Job 2 ranked first: the waiting job could not take its GPUs anyway. */
+	snap.now_s = 100;
+	order[0] = 1, order[1] = 0;
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_false(plan.assigns[0].run_now);
+	assert_true(isinf(plan.replan_at_s));
+	/* Free preemption (0): job 1 takes them at once, nothing to wait for. */
+	order[0] = 0, order[1] = 1;
+	lo.min_lease_s = 0;
+	assert_int_equal(sched_plan_reset(&plan, 2), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 2, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_true(isinf(plan.replan_at_s));
+	sched_plan_destroy(&plan);
+}
+
 
 /* Nodes a job avoids (its workers failed there): it is not placed on them
  * now nor projected there later; the jobs after it still use them. */
@@ -427,6 +482,7 @@ int main(void)
 		cmocka_unit_test_setup(test_running_gpus_protected, setup),
 		cmocka_unit_test_setup(test_avoids_running_jobs_gpus, setup),
 		cmocka_unit_test_setup(test_type_slack, setup),
+		cmocka_unit_test(test_min_lease_replan_at_expiry),
 		cmocka_unit_test_setup(test_avoid_nodes, setup),
 		cmocka_unit_test(test_plan_avoid_fix),
 		cmocka_unit_test_setup(test_tasks_order_contract, setup),
