@@ -52,6 +52,10 @@ struct driver_opts {
 					 * doubled each failure up to DRIVER_RETRY_MAX_S (0: none) */
 	double failed_node_avoid_s;	/* a job is not started on a node where its worker
 					 * failed for this long (0: it may be at once) */
+	uint32_t quarantine_jobs;	/* drain a node once workers of this many jobs
+					 * failed there within DRIVER_FAIL_WINDOW_S (0: never) */
+	uint32_t quarantine_users;	/* ... jobs of at least this many users */
+	uint32_t quarantine_max_nodes;	/* ... while fewer nodes than this are so drained */
 };
 
 #define DRIVER_AVOID_MAX 8		/* nodes one job avoids at a time */
@@ -101,7 +105,10 @@ struct drv_node {
 	struct drv_gpu *gpus;
 	double fail_at[DRIVER_NODE_FAILS];	/* when its workers failed, newest last
 						 * (ring from fail_next; 0: none) */
+	uint64_t fail_job[DRIVER_NODE_FAILS];	/* ... whose jobs */
+	char fail_user[DRIVER_NODE_FAILS][64];	/* ... of which users */
 	uint32_t fail_next;
+	bool quarantine_held;		/* quarantine was due but the cap held it back (said once) */
 };
 
 /* One rank (GPU) of a lease. */

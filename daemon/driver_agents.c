@@ -235,7 +235,12 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	*moved = nseen;
 	n->drained = drain;
 	snprintf(n->drain_reason, sizeof(n->drain_reason), "%s", drain && reason ? reason : "");
-	/* given back after maintenance: jobs that failed there may use it again */
+	/* given back after maintenance: jobs that failed there may use it
+	 * again, and its old failures no longer count towards a quarantine */
+	if (!drain) {
+		memset(n->fail_at, 0, sizeof(n->fail_at));
+		n->quarantine_held = false;
+	}
 	for (uint32_t k = 0; k < d->njobs && !drain; k++)
 		for (uint32_t a = 0; a < d->jobs[k]->navoid; a++)
 			if (d->jobs[k]->avoid[a].node == (uint32_t)i)
@@ -253,6 +258,69 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	snprintf(msg, msglen, "node %s %s%s", n->name, drain ? "drained" : "undrained",
 		 saved ? "" : " (not saved: a restart forgets it)");
 	return 0;
+}
+
+#define DRV_QUARANTINE_PREFIX "quarantined by hared"
+
+/* Drained by driver_node_quarantine (the reason says so, also after a
+ * restart). */
+static bool drv_node_quarantined(const struct drv_node *n)
+{
+	return n->drained && strncmp(n->drain_reason, DRV_QUARANTINE_PREFIX,
+				     sizeof(DRV_QUARANTINE_PREFIX) - 1) == 0;
+}
+
+/* Distinct jobs and users among node i's worker failures of the last
+ * DRIVER_FAIL_WINDOW_S. */
+static void drv_node_fail_spread(const struct driver *d, uint32_t i, uint32_t *jobs,
+				 uint32_t *users)
+{
+	const struct drv_node *n = &d->nodes[i];
+	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
+	uint32_t seen[DRIVER_NODE_FAILS], nseen = 0;
+
+	*jobs = *users = 0;
+	for (uint32_t k = 0; k < DRIVER_NODE_FAILS; k++) {
+		bool new_job = true, new_user = true;
+
+		if (!(n->fail_at[k] > 0 && n->fail_at[k] >= since))
+			continue;
+		for (uint32_t s = 0; s < nseen; s++) {
+			new_job &= n->fail_job[seen[s]] != n->fail_job[k];
+			new_user &= strcmp(n->fail_user[seen[s]], n->fail_user[k]) != 0;
+		}
+		*jobs += new_job;
+		*users += new_user;
+		seen[nseen++] = k;
+	}
+}
+
+void driver_node_quarantine(struct driver *d, uint32_t i)
+{
+	struct drv_node *n = &d->nodes[i];
+	uint32_t jobs, users, held = 0, moved;
+	char reason[DRIVER_DRAIN_REASON], msg[256];
+
+	if (d->o.quarantine_jobs == 0 || i >= d->nnodes || n->drained)
+		return;
+	drv_node_fail_spread(d, i, &jobs, &users);
+	if (jobs < d->o.quarantine_jobs || users < d->o.quarantine_users)
+		return;
+	for (uint32_t k = 0; k < d->nnodes; k++)
+		held += drv_node_quarantined(&d->nodes[k]);
+	if (held >= d->o.quarantine_max_nodes) {
+		if (!n->quarantine_held)
+			log_warn("node=%s: workers of %u jobs of %u users failed here within the hour; "
+				 "left in service, as %u node%s quarantined already "
+				 "(quarantine_max_nodes): check it", n->name, jobs, users, held,
+				 held == 1 ? " is" : "s are");
+		n->quarantine_held = true;
+		return;
+	}
+	snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": workers of %u jobs of %u user%s "
+		 "failed here within the hour", jobs, users, users == 1 ? "" : "s");
+	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) == 0)
+		log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
 }
 
 int driver_agent_attach(struct driver *d, const char *node, const char *addr)

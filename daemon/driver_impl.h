@@ -107,6 +107,11 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 		     const char *reason);
 void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len);
+/* A worker failed on node i: drain it when workers of quarantine_jobs jobs
+ * of quarantine_users users failed there within DRIVER_FAIL_WINDOW_S, and
+ * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,
+ * once). Off when quarantine_jobs is 0. */
+void driver_node_quarantine(struct driver *d, uint32_t i);
 void driver_job_perf_scale(struct driver *d, struct drv_job *j);
 
 /* Profile-second round time of a lease on ranks, and its sync part. */

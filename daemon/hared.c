@@ -187,6 +187,9 @@ static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)
 		.finish_grace_s = d->cfg.finish_grace_s,
 		.failed_node_avoid_s = d->cfg.failed_node_avoid_s,
 		.retry_backoff_s = d->cfg.retry_backoff_s,
+		.quarantine_jobs = d->cfg.quarantine_jobs,
+		.quarantine_users = d->cfg.quarantine_users,
+		.quarantine_max_nodes = d->cfg.quarantine_max_nodes,
 	};
 	int rc = driver_new(d->loop, &o, d->prof, d->store, conn_agent_send, d, &d->drv, errbuf,
 			    errlen);

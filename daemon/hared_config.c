@@ -56,6 +56,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "finish_grace_s", CFG_N(CFG_DOUBLE, finish_grace_s), 0, 86400 },
 	{ "failed_node_avoid_s", CFG_N(CFG_DOUBLE, failed_node_avoid_s), 0, 30 * 86400 },
 	{ "retry_backoff_s", CFG_N(CFG_DOUBLE, retry_backoff_s), 0, 600 },
+	{ "quarantine_jobs", CFG_N(CFG_U32, quarantine_jobs), 0, 64 },
+	{ "quarantine_users", CFG_N(CFG_U32, quarantine_users), 1, 64 },
+	{ "quarantine_max_nodes", CFG_N(CFG_U32, quarantine_max_nodes), 1, 100000 },
 	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0 },
 	{ "measure_models", CFG_S(measure_models), 0, 0 },
 	{ "port_file", CFG_S(port_file), 0, 0 },
@@ -87,6 +90,9 @@ void hared_config_defaults(struct hared_config *c)
 	c->max_retries = 3;
 	c->finish_grace_s = 60;
 	c->failed_node_avoid_s = 3600;
+	c->quarantine_jobs = 0;
+	c->quarantine_users = 2;
+	c->quarantine_max_nodes = 1;
 	c->metrics_interval_s = 15;
 	c->retry_backoff_s = 10;
 	c->measure_gpus = true;
@@ -235,6 +241,12 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 		snprintf(errbuf, errlen, "%s: %s: missing", name,
 			 !c->state_dir[0] ? "state_dir" : !c->cluster_key_file[0] ?
 			 "cluster_key_file" : !c->profiles[0] ? "profiles" : "policy");
+		return ERR_BAD_CONFIG;
+	}
+	if (c->quarantine_jobs > 0 && c->quarantine_users > c->quarantine_jobs) {
+		snprintf(errbuf, errlen, "%s: quarantine_users (%u) is above quarantine_jobs (%u): "
+			 "no node would ever be quarantined", name, c->quarantine_users,
+			 c->quarantine_jobs);
 		return ERR_BAD_CONFIG;
 	}
 	return 0;

@@ -40,6 +40,10 @@ struct hared_config {
 	double finish_grace_s;			/* a DONE job's workers exit on their own within */
 	double failed_node_avoid_s;		/* a job is not placed where its worker failed */
 	double retry_backoff_s;			/* a failed job's first wait before a retry */
+	uint32_t quarantine_jobs;		/* drain a node where workers of this many jobs
+						 * failed within the hour (0: never) */
+	uint32_t quarantine_users;		/* ... of at least this many users */
+	uint32_t quarantine_max_nodes;		/* ... while fewer nodes are so drained */
 	bool measure_gpus;			/* ask agents to measure GPU types the profile lacks */
 	char measure_models[HARED_PATH_LEN];	/* models they measure ("a,b"; "": every model) */
 	char port_file[HARED_PATH_LEN];		/* optional: write the bound ports here */

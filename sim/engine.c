@@ -36,7 +36,12 @@ struct eng_job {
 };
 
 struct eng {
-	const struct sched_cluster *c;
+	const struct sched_cluster *c;	/* the run's cluster, or qc */
+	struct sched_cluster qc;	/* quarantine: a copy whose GPUs go down */
+	struct sched_gpu *qgpus;
+	double *qfail_t;		/* [node * SIM_QUARANTINE_FAILS + k]: failures there */
+	uint32_t *qfail_job;		/* ... of which jobs */
+	uint32_t *qfail_next;		/* [node]: ring position */
 	const struct sim_workload *w;
 	struct sched_policy *p;
 	struct sim_result *r;
@@ -117,6 +122,22 @@ static int eng_alloc(struct eng *e)
 	e->gpu_owner = malloc(g * sizeof(uint32_t));
 	e->gpu_tasks = calloc(g, sizeof(uint16_t));
 	e->gpu_stamp = calloc(g, sizeof(uint32_t));
+	if (e->opts && e->opts->quarantine_jobs > 0) {
+		size_t nn = e->c->nnodes ? e->c->nnodes : 1;
+
+		e->qgpus = malloc(g * sizeof(*e->qgpus));
+		e->qfail_t = calloc(nn * SIM_QUARANTINE_FAILS, sizeof(double));
+		e->qfail_job = calloc(nn * SIM_QUARANTINE_FAILS, sizeof(uint32_t));
+		e->qfail_next = calloc(nn, sizeof(uint32_t));
+		if (!e->qgpus || !e->qfail_t || !e->qfail_job || !e->qfail_next)
+			return -ENOMEM;
+		memcpy(e->qgpus, e->c->gpus, e->c->ngpus * sizeof(*e->qgpus));
+		e->qc = *e->c;
+		e->qc.gpus = e->qgpus;
+		e->c = &e->qc;
+		for (size_t i = 0; i < nn * SIM_QUARANTINE_FAILS; i++)
+			e->qfail_t[i] = -INFINITY;
+	}
 	if (!r->start_s || !r->finish_s || !r->failed_s || !r->restarts || !r->gpu_s || !e->act || !e->run || !e->arrivals || !e->st ||
 	    !e->mark || !e->pool_gpus || !e->pool_tasks || !e->gpu_owner || !e->gpu_tasks ||
 	    !e->gpu_stamp)
@@ -147,6 +168,10 @@ static void eng_free(struct eng *e)
 	free(e->gpu_owner);
 	free(e->gpu_tasks);
 	free(e->gpu_stamp);
+	free(e->qgpus);
+	free(e->qfail_t);
+	free(e->qfail_job);
+	free(e->qfail_next);
 	sim_heap_destroy(&e->heap);
 	sched_plan_destroy(&e->plan);
 }
@@ -251,6 +276,49 @@ static bool eng_node_bad(const struct eng *e, uint32_t node)
 	return false;
 }
 
+/* A lease of job id failed at t on node: remember it, and take the node out
+ * of service when the quarantine says so (hared's driver_node_quarantine,
+ * without its users guard: the simulator has no users). The leases there
+ * end at t; the caller re-plans. */
+static void eng_quarantine(struct eng *e, uint32_t node, uint32_t id, double t)
+{
+	double *ft = e->qfail_t + (size_t)node * SIM_QUARANTINE_FAILS;
+	uint32_t *fj = e->qfail_job + (size_t)node * SIM_QUARANTINE_FAILS, jobs = 0;
+
+	ft[e->qfail_next[node]] = t;
+	fj[e->qfail_next[node]] = id;
+	e->qfail_next[node] = (e->qfail_next[node] + 1) % SIM_QUARANTINE_FAILS;
+	if (e->r->quarantined >= e->opts->quarantine_max_nodes)
+		return;
+	for (uint32_t k = 0; k < SIM_QUARANTINE_FAILS; k++) {
+		bool seen = false;
+
+		if (!(ft[k] >= t - SIM_QUARANTINE_WINDOW_S))
+			continue;
+		for (uint32_t q = 0; q < k && !seen; q++)
+			seen = ft[q] >= t - SIM_QUARANTINE_WINDOW_S && fj[q] == fj[k];
+		jobs += !seen;
+	}
+	if (jobs < e->opts->quarantine_jobs)
+		return;
+	e->r->quarantined++;
+	for (uint32_t g = 0; g < e->qc.ngpus; g++) {
+		if (e->qgpus[g].node != node || !e->qgpus[g].up)
+			continue;
+		e->qgpus[g].up = false;
+		for (uint32_t i = 0; i < e->nact && e->gpu_owner[g] != ENG_NO_JOB; i++)
+			if (e->run[i] && e->act[i].id == e->gpu_owner[g]) {
+				if (e->st[e->act[i].id].fail_pending) {
+					e->st[e->act[i].id].fail_pending = false;
+					e->fails_pending--;
+				}
+				eng_lease_end(e, &e->act[i], t);
+			}
+	}
+	for (uint32_t k = 0; k < SIM_QUARANTINE_FAILS; k++)
+		ft[k] = -INFINITY;
+}
+
 /* The leases whose failure events fired at t end now (after eng_advance
  * credited their rounds); with avoid_bad their jobs avoid those nodes. */
 static void eng_failures(struct eng *e, double t)
@@ -283,7 +351,17 @@ static void eng_failures(struct eng *e, double t)
 			s->avoid[s->navoid++] = node;
 		}
 		j->navoid = s->navoid;
-		eng_lease_end(e, j, t);
+		for (uint32_t k = 0; e->opts->quarantine_jobs > 0 && k < j->nheld; k++) {
+			uint32_t node = e->c->gpus[s->held_gpus[k]].node;
+			bool dup = false;
+
+			for (uint32_t q = 0; q < k && !dup; q++)
+				dup = e->c->gpus[s->held_gpus[q]].node == node;
+			if (!dup && eng_node_bad(e, node) && e->c->gpus[s->held_gpus[k]].up)
+				eng_quarantine(e, node, j->id, t);
+		}
+		if (j->nheld > 0)
+			eng_lease_end(e, j, t);
 		s->fails++;
 		e->r->failures_total++;
 		if (s->fails > e->opts->max_retries) {

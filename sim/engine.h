@@ -27,6 +27,7 @@ struct sim_result {
 	uint64_t restarts_total;
 	uint64_t failures_total;	/* leases ended by the failure model */
 	uint32_t failed;		/* jobs it ended FAILED (max_retries) */
+	uint32_t quarantined;		/* nodes the quarantine took out of service */
 	uint32_t completed;
 	/* Cluster state over time: a sample at every handled event time where
 	 * it changed; each holds until the next sample's time. */
@@ -67,7 +68,16 @@ struct sim_engine_opts {
 	bool avoid_bad;
 	uint32_t max_retries;		/* failures a job survives; one more and it
 					 * FAILED (never completes), as in hared */
+	/* Quarantine, as hared's quarantine_jobs (0: off): a bad node where
+	 * leases of this many distinct jobs failed within SIM_QUARANTINE_WINDOW_S
+	 * goes out of service (its GPUs down, the leases there end and are
+	 * planned again), while fewer than quarantine_max_nodes nodes are. */
+	uint32_t quarantine_jobs;
+	uint32_t quarantine_max_nodes;
 };
+
+#define SIM_QUARANTINE_WINDOW_S 3600.0	/* hared's FAILS window */
+#define SIM_QUARANTINE_FAILS 64		/* failures remembered per node, as hared */
 
 
 /*

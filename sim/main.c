@@ -69,7 +69,10 @@ struct sim_args {
 	double fail_after_s;	/* --fail-after */
 	bool no_avoid;		/* --no-avoid */
 	uint32_t max_retries;	/* --max-retries */
-	char failure_opt[40];	/* the first of --fail-after, --no-avoid, --max-retries given */
+	uint32_t quarantine;	/* --quarantine (0: off) */
+	uint32_t quarantine_max;	/* --quarantine-max */
+	char failure_opt[40];	/* the first of --fail-after, --no-avoid, --max-retries,
+				 * --quarantine, --quarantine-max given */
 	struct sim_gen_spec spec;
 	struct sim_trace_opts topt;
 	uint32_t npolicies;
@@ -131,6 +134,10 @@ static const char usage[] =
 	"                     failed_node_avoid_s = 0), for comparison\n"
 	"  --max-retries N    failures a job survives; one more and it FAILED, never\n"
 	"                     completes and is left out of the JCTs (default 3, as hared)\n"
+	"  --quarantine K     a bad node where leases of K distinct jobs failed within\n"
+	"                     an hour goes out of service, its leases planned again\n"
+	"                     (hared's quarantine_jobs; default 0: off)\n"
+	"  --quarantine-max N  nodes it takes out at most (default 1, as hared)\n"
 	"  --quiet            no progress line or import note on stderr\n"
 	"  --help             show this help\n"
 	"  --version          print the version\n"
@@ -370,8 +377,8 @@ static int sim_opt_bad_nodes(struct sim_args *a, const char *v, char *errbuf, si
 	return 0;
 }
 
-/* --fail-after, --no-avoid, --max-retries (the first is remembered: they
- * need --bad-nodes). */
+/* --fail-after, --no-avoid, --max-retries, --quarantine, --quarantine-max
+ * (the first is remembered: they need --bad-nodes). */
 static int sim_opt_failure(struct sim_args *a, int opt, const char *name, char *errbuf,
 			   size_t errlen)
 {
@@ -386,13 +393,15 @@ static int sim_opt_failure(struct sim_args *a, int opt, const char *name, char *
 		a->no_avoid = true;
 		return 0;
 	}
-	rc = sim_opt_num(name, optarg, 0, false, 1e6, &v, errbuf, errlen);
+	rc = sim_opt_num(name, optarg, opt == 'Z' ? 1 : 0, false, opt == 'Q' ? 64 : 1e6, &v,
+			 errbuf, errlen);
 	if (rc == 0 && v != floor(v)) {
 		snprintf(errbuf, errlen, "%s wants a whole number, got '%.40s'", name, optarg);
 		rc = ERR_BAD_SPEC;
 	}
 	if (rc == 0)
-		a->max_retries = (uint32_t)v;
+		*(opt == 'Q' ? &a->quarantine : opt == 'Z' ? &a->quarantine_max : &a->max_retries) =
+			(uint32_t)v;
 	return rc;
 }
 
@@ -427,6 +436,8 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 	case 'f':
 	case 'N':
 	case 'R':
+	case 'Q':
+	case 'Z':
 		return sim_opt_failure(a, opt, name, errbuf, errlen);
 	default:
 		if (!a->trace_only[0])
@@ -454,6 +465,8 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 		{ "max-tasks", required_argument, NULL, 'X' },
 		{ "bad-nodes", required_argument, NULL, 'b' }, { "fail-after", required_argument, NULL, 'f' },
 		{ "no-avoid", no_argument, NULL, 'N' }, { "max-retries", required_argument, NULL, 'R' },
+		{ "quarantine", required_argument, NULL, 'Q' },
+		{ "quarantine-max", required_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char name[40];
@@ -461,7 +474,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 
 	*a = (struct sim_args){ .policies = "hare", .profiles = sim_profiles_default(), .bound = true,
 				.min_lease_s = -1, .type_slack = -1, .fail_after_s = 1800,
-				.max_retries = 3 };
+				.max_retries = 3, .quarantine_max = 1 };
 	sim_trace_opts_default(&a->topt);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
@@ -604,7 +617,9 @@ static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_
 	struct sim_engine_opts eo = { .progress = a->quiet ? NULL : sim_progress_print,
 				      .progress_arg = run, .progress_every_s = 1.0, .nbad = a->nbad,
 				      .bad_nodes = a->bad, .fail_after_s = a->fail_after_s,
-				      .avoid_bad = !a->no_avoid, .max_retries = a->max_retries };
+				      .avoid_bad = !a->no_avoid, .max_retries = a->max_retries,
+				      .quarantine_jobs = a->quarantine,
+				      .quarantine_max_nodes = a->quarantine_max };
 	struct sim_result res;
 	int rc;
 
@@ -623,6 +638,8 @@ static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_
 		snprintf(errbuf, errlen, "summary: out of memory");
 	run->sum[i].has_failures = a->nbad > 0;
 	run->sum[i].failures = res.failures_total;
+	run->sum[i].has_quarantine = a->quarantine > 0;
+	run->sum[i].quarantined = res.quarantined;
 	if (rc == 0 && a->out_dir)
 		rc = sim_policy_outputs(a, run, i, &res, errbuf, errlen);
 	sim_result_destroy(&res);

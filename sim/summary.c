@@ -299,7 +299,8 @@ static void report_json_added(FILE *f, const struct sim_summary *s)
 	}
 	fprintf(f, "},\"jobs_total\":%u,", s->jobs_total);
 	if (s->has_failures)
-		fprintf(f, "\"failures\":%llu,", (unsigned long long)s->failures);
+		fprintf(f, "\"failures\":%llu,\"quarantined_nodes\":%u,",
+			(unsigned long long)s->failures, s->quarantined);
 	if (s->has_window)
 		fprintf(f, "\"window\":[%u,%u]", s->window.first, s->window.last);
 	else
@@ -474,6 +475,12 @@ void sim_report_table(FILE *f, const struct sim_summary *s, uint32_t n, double w
 		fputs("lease failures on the bad nodes:", f);
 		for (uint32_t i = 0; i < n; i++)
 			fprintf(f, "%s %s %llu", i ? "," : "", s[i].name, (unsigned long long)s[i].failures);
+		fputc('\n', f);
+	}
+	if (n > 0 && s[0].has_quarantine) {
+		fputs("nodes quarantined:", f);
+		for (uint32_t i = 0; i < n; i++)
+			fprintf(f, "%s %s %u", i ? "," : "", s[i].name, s[i].quarantined);
 		fputc('\n', f);
 	}
 	if (n > 0 && s[0].has_window)

@@ -67,6 +67,8 @@ struct sim_summary {
 	double restarts_per_job;
 	bool has_failures;	/* the failure model ran (--bad-nodes) */
 	uint64_t failures;	/* leases it ended */
+	bool has_quarantine;	/* --quarantine ran */
+	uint32_t quarantined;	/* nodes it took out of service */
 	uint32_t ntypes;
 	char type_names[SCHED_MAX_TYPES][SCHED_TYPE_NAME];
 	double gpu_hours[SCHED_MAX_TYPES];	/* GPU-hours held per type */

@@ -53,6 +53,12 @@ expect_error "failure option alone" '--no-avoid applies with --bad-nodes only' \
 	--cluster "$tiny" --generate "$gen" --no-avoid
 expect_error "max retries" 'max-retries wants a whole number' \
 	--cluster "$tiny" --generate "$gen" --bad-nodes 0 --max-retries 1.5
+expect_error "quarantine alone" '--quarantine applies with --bad-nodes only' \
+	--cluster "$tiny" --generate "$gen" --quarantine 2
+expect_error "quarantine range" "--quarantine: expected a number >= 0 and <= 64, got '65'" \
+	--cluster "$tiny" --generate "$gen" --bad-nodes 0 --quarantine 65
+expect_error "quarantine-max range" '--quarantine-max: expected a number >= 1' \
+	--cluster "$tiny" --generate "$gen" --bad-nodes 0 --quarantine 2 --quarantine-max 0
 expect_error "unknown GPU type" 'cluster_unknown_type\.ini:7: .*type: unknown GPU type .Z9000' \
 	--cluster "$fx/cluster_unknown_type.ini" --generate "$gen"
 expect_error "negative count" 'cluster_negative\.ini:3: .*nodes: .*-2' \

@@ -6,13 +6,15 @@
 # the plan would put it again and max_retries = 1 would fail it, and the job
 # finishes on node2. harectl show names the node it avoids meanwhile, and
 # harectl nodes counts the failure on node1; harectl history tells it all.
+# With quarantine_jobs = 2 (and quarantine_users = 1), a second job failing
+# on node1 gets node1 drained, and finishes on node2 too.
 # Usage: job_retry_elsewhere.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-write_conf 0 time_scale=1 max_retries=1 retry_backoff_s=2
+write_conf 0 time_scale=1 max_retries=1 retry_backoff_s=2 quarantine_jobs=2 quarantine_users=1
 start_hared
 start_agent 1 V100:1
 start_agent 2 V100:2
@@ -59,5 +61,22 @@ case "$last" in
 	echo "ok: history -n 1 -o json gives the last event, cut" ;;
 *) fail "history -n 1 -o json: $last" ;;
 esac
+
+# A second job fails on node1 too: node1 is quarantined (drained, with a
+# reason), and the job finishes on node2.
+node1_state() {
+	"$harectl" nodes -o json | "$py" -c '
+import json, sys
+n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == "node1"][0]
+print("%s|%s" % (n["drained"], n.get("drain_reason", "")))'
+}
+[ "$(node1_state)" = "False|" ] || fail "node1 before the second job: $(node1_state)"
+id2=$("$harectl" submit --model lm --gpus 1 --rounds 5 --gpu-types V100 --command "$cmd") ||
+	fail "submit the second job"
+wait_for 30 "job $id2 to finish" state_is "$id2" DONE
+want="True|quarantined by hared: workers of 2 jobs of 1 user failed here within the hour"
+[ "$(node1_state)" = "$want" ] && logged "node=node1 quarantined by hared: .*harectl undrain node1 gives it back" &&
+	echo "ok: the second failure on node1 quarantined it; job $id2 finished on node2" ||
+	fail "node1 after job $id2 ($(field "$id2" state)): $(node1_state)"
 
 it_finish "retry elsewhere"

@@ -35,6 +35,9 @@ static void test_defaults(void **state)
 	assert_true(c.min_lease_s == 3600.0);
 	assert_true(c.type_slack == 0.3);
 	assert_int_equal(c.max_frame, 4194304);
+	assert_int_equal(c.quarantine_jobs, 0);	/* off unless an operator asks */
+	assert_int_equal(c.quarantine_users, 2);
+	assert_int_equal(c.quarantine_max_nodes, 1);
 	assert_int_equal(hared_config_check("x", &c, err, sizeof(err)), 0);
 }
 
@@ -59,6 +62,9 @@ static void test_load_keys(void **state)
 		"max_frame = 65536\n"
 		"client_socket_mode = 0660\n"
 		"log_level = debug\n"
+		"quarantine_jobs = 3\n"
+		"quarantine_users = 3\n"
+		"quarantine_max_nodes = 4\n"
 		"port_file = /tmp/ports\n";
 
 	(void)state;
@@ -77,6 +83,9 @@ static void test_load_keys(void **state)
 	assert_int_equal(c.client_socket_mode, 0660);
 	assert_string_equal(c.log_level, "debug");
 	assert_string_equal(c.port_file, "/tmp/ports");
+	assert_int_equal(c.quarantine_jobs, 3);
+	assert_int_equal(c.quarantine_users, 3);
+	assert_int_equal(c.quarantine_max_nodes, 4);
 	/* Untouched keys keep their defaults. */
 	assert_true(c.heartbeat_timeout_s == 15.0);
 }
@@ -113,6 +122,11 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nclient_listen = 127.0.0.1:9\n", "client_listen needs client_token_file");
 	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
+	expect_bad("[daemon]\nquarantine_jobs = 2\nquarantine_users = 3\n",
+		   "bad.conf: quarantine_users (3) is above quarantine_jobs (2): no node would ever "
+		   "be quarantined");
+	expect_bad("[daemon]\nquarantine_users = 0\n", "quarantine_users: must be between 1");
+	expect_bad("[daemon]\nquarantine_max_nodes = 0\n", "quarantine_max_nodes: must be between 1");
 }
 
 static void test_addr_parse(void **state)

@@ -111,6 +111,19 @@ static int fx_setup_opts4(void **state, double grace_s, double finish_s, double 
 	return fx_setup_o(state, &o);
 }
 
+/* A node is quarantined once workers of 3 jobs of 2 users failed there,
+ * one node at most; a failure ends a job (max_retries 0). */
+static int fx_setup_quarantine(void **state)
+{
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+
+	o.max_retries = 0;
+	o.quarantine_jobs = 3;
+	o.quarantine_users = 2;
+	o.quarantine_max_nodes = 1;
+	return fx_setup_o(state, &o);
+}
+
 /* Leases are protected for 300 profile seconds: 0.3 s of wall time. */
 static int fx_setup_lease(void **state)
 {
@@ -1383,6 +1396,66 @@ static void test_min_lease_expiry_replans(void **state)
 	assert_int_equal(driver_job_find(f->d, 1)->rec.state, STORE_QUEUED);
 }
 
+/* Job id of user's, alone in the queue, is started on GPU gpu (of agent)
+ * and its worker fails there. */
+static void fail_on(struct fx *f, uint64_t id, const char *user, uint32_t gpu, uint32_t agent)
+{
+	struct store_job rec = job_rec(id, "resnet50", 1, 1000);
+	struct hand h[1] = { { 1, { gpu }, { 1 } } };
+	char err[256];
+
+	snprintf(rec.user, sizeof(rec.user), "%s", user);
+	assert_int_equal(driver_job_add(f->d, &rec, err, sizeof(err)), 0);
+	plan_apply(f, h, 1);
+	task_exit(f, agent, id, driver_job_find(f->d, id)->lease.id, 0, HARE__TASK_STATUS__TASK_FAILED);
+	assert_null(driver_job_find(f->d, id));	/* FAILED */
+}
+
+/* quarantine_jobs: a node where workers of 3 jobs of 2 users failed within
+ * the hour is drained, with a reason that says so; one user's failing jobs
+ * alone do not drain it; past quarantine_max_nodes the next node is left
+ * in service; an undrain forgets the node's failures, and frees the cap. */
+static void test_quarantine(void **state)
+{
+	struct fx *f = *state;
+	const struct drv_node *n1, *n2;
+	char msg[300];
+	uint32_t a1, a2, moved;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 2, NULL, 0);
+	agent_up(f, "n3", "V100", 2, NULL, 0);
+	driver_start(f->d);
+	n1 = driver_node_at(f->d, 0);
+	n2 = driver_node_at(f->d, 1);
+	fail_on(f, 1, "alice", 0, a1);
+	fail_on(f, 2, "alice", 1, a1);
+	fail_on(f, 2, "alice", 0, a1);	/* the same job id again: still 2 jobs */
+	fail_on(f, 3, "alice", 1, a1);
+	assert_false(n1->drained);	/* 3 jobs, but all alice's */
+	assert_int_equal(driver_node_failures(f->d, 0), 4);
+	fail_on(f, 4, "bob", 0, a1);
+	assert_true(n1->drained);
+	assert_string_equal(n1->drain_reason, "quarantined by hared: workers of 4 jobs of 2 users "
+			    "failed here within the hour");
+	assert_int_equal(driver_node_is_drained(f->d, "n1"), 1);
+	/* n2 qualifies too, but one node is quarantined already */
+	fail_on(f, 5, "alice", 2, a2);
+	fail_on(f, 6, "bob", 3, a2);
+	fail_on(f, 7, "carol", 2, a2);
+	assert_false(n2->drained);
+	/* an operator's drain does not count against the cap */
+	assert_int_equal(driver_node_drain(f->d, "n3", true, "fan", &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(driver_node_drain(f->d, "n1", false, NULL, &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(driver_node_failures(f->d, 0), 0);
+	fail_on(f, 8, "bob", 0, a1);
+	assert_false(n1->drained);	/* its old failures are forgotten */
+	fail_on(f, 9, "dave", 3, a2);
+	assert_true(n2->drained);
+	assert_string_equal(n2->drain_reason, "quarantined by hared: workers of 4 jobs of 4 users "
+			    "failed here within the hour");
+}
+
 /* The nodes of job index 0 in a fresh snapshot, as a bit mask (-1: no job). */
 static int snap_avoid_bits(struct fx *f)
 {
@@ -1812,6 +1885,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_done_stopped, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_min_lease_expiry_replans, fx_setup_lease, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_quarantine, fx_setup_quarantine, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_replanned, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_queued, fx_setup, fx_teardown),

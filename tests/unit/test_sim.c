@@ -724,6 +724,45 @@ static void test_engine_failure_model(void **state)
 	sched_policy_free(p);
 }
 
+/* Quarantine: once leases of 2 distinct jobs failed on the bad node, it
+ * goes out of service and no lease fails there again; without it every
+ * job that is placed there fails once. */
+static void test_engine_quarantine(void **state)
+{
+	static struct sched_gpu g2[2] = { { .type = 0, .node = 0, .up = true },
+					  { .type = 0, .node = 1, .up = true } };
+	static struct sched_cluster two = { .ntypes = 1, .type_names = { "V100" }, .nnodes = 2,
+					    .ngpus = 2, .gpus = g2 };
+	const uint32_t bad = 0;
+	struct sim_job jobs[5];
+	struct sim_workload w = { .njobs = 5, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_engine_opts o = { .nbad = 1, .bad_nodes = &bad, .fail_after_s = 10,
+				     .avoid_bad = true, .max_retries = 3, .quarantine_jobs = 2,
+				     .quarantine_max_nodes = 1 };
+	struct sched_policy *p;
+	struct sim_result r;
+	char err[256];
+
+	(void)state;
+	for (uint32_t i = 0; i < 5; i++)
+		job_init(&jobs[i], i, (double)i, 100, 1.0, 0.0, 5.0);
+	assert_int_equal(sched_policy_new("fifo", NULL, &p), 0);
+	assert_int_equal(sim_engine_run_opts(&two, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.completed, 5);
+	assert_int_equal(r.quarantined, 1);
+	assert_true(r.failures_total == 2);
+	assert_true(g2[0].up);	/* the caller's cluster is left as it was */
+	sim_result_destroy(&r);
+
+	o.quarantine_jobs = 0;
+	assert_int_equal(sim_engine_run_opts(&two, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.completed, 5);
+	assert_int_equal(r.quarantined, 0);
+	assert_true(r.failures_total >= 3);
+	sim_result_destroy(&r);
+	sched_policy_free(p);
+}
+
 /* The bound of one job alone on one GPU is its JCT: rounds x (p + s). */
 static void test_bound_one_job(void **state)
 {
@@ -982,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(test_engine_same_lease),
 		cmocka_unit_test(test_engine_all_policies),
 		cmocka_unit_test(test_engine_failure_model),
+		cmocka_unit_test(test_engine_quarantine),
 		cmocka_unit_test(test_bound_one_job),
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_fairness_active),
