@@ -194,6 +194,7 @@ struct driver_stats {
 	uint64_t done, cancelled, failed;	/* jobs ended so, since the driver started */
 	uint64_t worker_failures;	/* leases ended by a failed worker */
 	uint64_t preemptions;		/* leases stopped by a plan to run other jobs */
+	uint64_t quarantines;		/* nodes drained by the quarantine */
 };
 
 /* Create a driver over the loop; prof and st are borrowed for its life (st

@@ -319,8 +319,10 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 	}
 	snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": workers of %u jobs of %u user%s "
 		 "failed here within the hour", jobs, users, users == 1 ? "" : "s");
-	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) == 0)
-		log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
+	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
+		return;
+	d->quarantines++;
+	log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
 }
 
 int driver_agent_attach(struct driver *d, const char *node, const char *addr)

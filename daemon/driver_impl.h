@@ -61,6 +61,7 @@ struct driver {
 	uint64_t ended[3];		/* jobs DONE, CANCELLED, FAILED since start */
 	uint64_t worker_failures;	/* failed workers (each re-queued or ended its job) */
 	uint64_t preemptions;		/* leases a plan stopped to run others */
+	uint64_t quarantines;		/* nodes driver_node_quarantine drained */
 };
 
 struct driver_snapshot {

@@ -338,6 +338,7 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	out->failed = d->ended[2];
 	out->worker_failures = d->worker_failures;
 	out->preemptions = d->preemptions;
+	out->quarantines = d->quarantines;
 	if (n == 0)
 		return;
 	memcpy(v, d->plan_ms, n * sizeof(double));

@@ -85,6 +85,7 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 	m->failed = st.failed;
 	m->worker_failures = st.worker_failures;
 	m->preemptions = st.preemptions;
+	m->quarantines = st.quarantines;
 	m->plans = st.plans;
 	m->plan_p50_ms = st.plan_p50_ms;
 	m->plan_p99_ms = st.plan_p99_ms;
@@ -152,6 +153,10 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_head(f, "hare_preemptions_total", "counter",
 		     "Leases a plan stopped (to run other jobs, or to move or resize the job).");
 	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->preemptions);
+	metrics_head(f, "hare_node_quarantines_total", "counter",
+		     "Nodes hared drained because workers of many jobs failed there "
+		     "(quarantine_jobs).");
+	fprintf(f, "hare_node_quarantines_total %llu\n", (unsigned long long)m->quarantines);
 	metrics_head(f, "hare_nodes", "gauge", "Nodes known: up, down (agent away), drained.");
 	fprintf(f, "hare_nodes{state=\"up\"} %u\nhare_nodes{state=\"down\"} %u\n"
 		"hare_nodes{state=\"drained\"} %u\n", m->nodes_up, m->nodes_down, m->nodes_drained);

@@ -22,7 +22,7 @@ struct metrics_sample {
 	double now, start_time;			/* unix seconds */
 	int up;					/* 0: hared is stopping */
 	uint32_t jobs_queued, jobs_backoff, jobs_held, jobs_running;
-	uint64_t done, cancelled, failed, worker_failures, preemptions, submits;
+	uint64_t done, cancelled, failed, worker_failures, preemptions, quarantines, submits;
 	uint32_t nodes_up, nodes_down, nodes_drained;
 	uint32_t ntypes;
 	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];

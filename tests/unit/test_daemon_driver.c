@@ -1419,6 +1419,7 @@ static void test_quarantine(void **state)
 {
 	struct fx *f = *state;
 	const struct drv_node *n1, *n2;
+	struct driver_stats st;
 	char msg[300];
 	uint32_t a1, a2, moved;
 
@@ -1439,6 +1440,8 @@ static void test_quarantine(void **state)
 	assert_string_equal(n1->drain_reason, "quarantined by hared: workers of 4 jobs of 2 users "
 			    "failed here within the hour");
 	assert_int_equal(driver_node_is_drained(f->d, "n1"), 1);
+	driver_stats_get(f->d, &st);
+	assert_true(st.quarantines == 1);
 	/* n2 qualifies too, but one node is quarantined already */
 	fail_on(f, 5, "alice", 2, a2);
 	fail_on(f, 6, "bob", 3, a2);
