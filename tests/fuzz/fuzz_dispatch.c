@@ -33,6 +33,7 @@ enum {
 	FZ_RESTART = 8,		/* jobs loaded as after a restart: one RUNNING, one QUEUED */
 	FZ_GRACE_END = 16,	/* end the adoption grace period after the stream */
 	FZ_SMALL_FRAMES = 32,	/* max_frame 1024 */
+	FZ_QUARANTINE = 64,	/* a worker failure quarantines its node (quarantine_jobs 1) */
 };
 
 #define FZ_NODE "fuzz-node"
@@ -131,6 +132,11 @@ static struct hared *fz_daemon(uint8_t mode)
 	char err[256];
 
 	fz_check(d != NULL);
+	if (mode & FZ_QUARANTINE) {
+		o.quarantine_jobs = 1;
+		o.quarantine_users = 1;
+		o.quarantine_max_nodes = 1;
+	}
 	d->loop = &fz.loop;
 	hared_config_defaults(&d->cfg);
 	if (mode & FZ_SMALL_FRAMES)
