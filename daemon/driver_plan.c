@@ -295,10 +295,12 @@ int driver_plan_apply(struct driver *d, struct driver_snapshot *s)
 	rc = drv_plan_leases(d, s, cur);
 	free(cur);
 	driver_starts_send(d);
-	if (isfinite(s->plan.replan_at_s)) {
-		double in_s = s->plan.replan_at_s + d->epoch - driver_now();
+	/* a time after the snapshot's that has passed while the plan ran
+	 * (a lease protection ending within milliseconds) fires at once */
+	if (isfinite(s->plan.replan_at_s) && s->plan.replan_at_s > s->snap.now_s) {
+		double in_s = fmax(0.0, s->plan.replan_at_s + d->epoch - driver_now());
 
-		if (!d->closing && in_s > 0 && in_s < 86400 * 365)
+		if (!d->closing && in_s < 86400 * 365)
 			uv_timer_start(&d->replan_at, drv_on_replan_at, (uint64_t)(in_s * 1000) + 1, 0);
 	}
 	return rc;
