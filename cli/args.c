@@ -379,7 +379,8 @@ static int cli_parse_option(struct cli_parse *p, int *i)
 		value = p->argv[++*i];
 		if (cli_is_long_option(value))
 			return cli_usage_fail(p, "%s needs a value, got the option '%.40s' (write "
-					      "%s=VALUE for a value that starts with --)", label, value, label);
+					      "--%s=VALUE for a value that starts with --)", label, value,
+					      o->name);
 	}
 	return cli_apply(p, o, label, value);
 }

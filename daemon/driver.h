@@ -108,7 +108,8 @@ struct drv_node {
 	uint64_t fail_job[DRIVER_NODE_FAILS];	/* ... whose jobs */
 	char fail_user[DRIVER_NODE_FAILS][64];	/* ... of which users */
 	uint32_t fail_next;
-	bool quarantine_held;		/* quarantine was due but the cap held it back (said once) */
+	bool quarantine_held;		/* quarantine was due but the cap held it back (said
+					 * once while it stays due) */
 };
 
 /* One rank (GPU) of a lease. */

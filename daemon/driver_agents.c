@@ -304,8 +304,10 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 	if (d->o.quarantine_jobs == 0 || i >= d->nnodes || n->drained)
 		return;
 	drv_node_fail_spread(d, i, &jobs, &users);
-	if (jobs < d->o.quarantine_jobs || users < d->o.quarantine_users)
+	if (jobs < d->o.quarantine_jobs || users < d->o.quarantine_users) {
+		n->quarantine_held = false;	/* a later burst is warned about again */
 		return;
+	}
 	for (uint32_t k = 0; k < d->nnodes; k++)
 		held += drv_node_quarantined(&d->nodes[k]);
 	if (held >= d->o.quarantine_max_nodes) {

@@ -177,11 +177,17 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_head(f, "hare_plan_latency_milliseconds", "summary",
 		     "Policy wall time per plan: quantiles over the last plans, sum and count "
 		     "over all.");
-	fprintf(f, "hare_plan_latency_milliseconds{quantile=\"0.5\"} %.3f\n"
-		"hare_plan_latency_milliseconds{quantile=\"0.99\"} %.3f\n"
-		"hare_plan_latency_milliseconds_sum %.3f\n"
-		"hare_plan_latency_milliseconds_count %llu\n", m->plan_p50_ms, m->plan_p99_ms,
-		m->plan_ms_sum, (unsigned long long)m->plans);
+	/* no plan yet: quantiles of nothing are NaN, as Prometheus' clients write */
+	if (m->plans == 0)
+		fputs("hare_plan_latency_milliseconds{quantile=\"0.5\"} NaN\n"
+		      "hare_plan_latency_milliseconds{quantile=\"0.99\"} NaN\n", f);
+	else
+		fprintf(f, "hare_plan_latency_milliseconds{quantile=\"0.5\"} %.3f\n"
+			"hare_plan_latency_milliseconds{quantile=\"0.99\"} %.3f\n", m->plan_p50_ms,
+			m->plan_p99_ms);
+	fprintf(f, "hare_plan_latency_milliseconds_sum %.3f\n"
+		"hare_plan_latency_milliseconds_count %llu\n", m->plan_ms_sum,
+		(unsigned long long)m->plans);
 	metrics_head(f, "hare_lp_bound_seconds", "gauge",
 		     "The last plan's LP bound on weighted completion time (0: none).");
 	fprintf(f, "hare_lp_bound_seconds %.3f\n", isfinite(m->lp_bound_s) ? m->lp_bound_s : 0.0);

@@ -276,18 +276,25 @@ static bool eng_node_bad(const struct eng *e, uint32_t node)
 	return false;
 }
 
-/* A lease of job id failed at t on node: remember it, and take the node out
- * of service when the quarantine says so (hared's driver_node_quarantine,
- * without its users guard: the simulator has no users). The leases there
- * end at t; the caller re-plans. */
-static void eng_quarantine(struct eng *e, uint32_t node, uint32_t id, double t)
+/* A lease of job id failed at t on node: remember it. */
+static void eng_quarantine_note(struct eng *e, uint32_t node, uint32_t id, double t)
+{
+	size_t at = (size_t)node * SIM_QUARANTINE_FAILS + e->qfail_next[node];
+
+	e->qfail_t[at] = t;
+	e->qfail_job[at] = id;
+	e->qfail_next[node] = (e->qfail_next[node] + 1) % SIM_QUARANTINE_FAILS;
+}
+
+/* Take node out of service at t when the quarantine says so (hared's
+ * driver_node_quarantine, without its users guard: the simulator has no
+ * users). The leases there end at t (a failure of theirs at t is still
+ * counted by eng_failures); the caller re-plans. */
+static void eng_quarantine(struct eng *e, uint32_t node, double t)
 {
 	double *ft = e->qfail_t + (size_t)node * SIM_QUARANTINE_FAILS;
 	uint32_t *fj = e->qfail_job + (size_t)node * SIM_QUARANTINE_FAILS, jobs = 0;
 
-	ft[e->qfail_next[node]] = t;
-	fj[e->qfail_next[node]] = id;
-	e->qfail_next[node] = (e->qfail_next[node] + 1) % SIM_QUARANTINE_FAILS;
 	if (e->r->quarantined >= e->opts->quarantine_max_nodes)
 		return;
 	for (uint32_t k = 0; k < SIM_QUARANTINE_FAILS; k++) {
@@ -307,16 +314,32 @@ static void eng_quarantine(struct eng *e, uint32_t node, uint32_t id, double t)
 			continue;
 		e->qgpus[g].up = false;
 		for (uint32_t i = 0; i < e->nact && e->gpu_owner[g] != ENG_NO_JOB; i++)
-			if (e->run[i] && e->act[i].id == e->gpu_owner[g]) {
-				if (e->st[e->act[i].id].fail_pending) {
-					e->st[e->act[i].id].fail_pending = false;
-					e->fails_pending--;
-				}
+			if (e->run[i] && e->act[i].id == e->gpu_owner[g])
 				eng_lease_end(e, &e->act[i], t);
-			}
 	}
 	for (uint32_t k = 0; k < SIM_QUARANTINE_FAILS; k++)
 		ft[k] = -INFINITY;
+}
+
+/* For each distinct bad node still in service among the first n GPUs of
+ * s's lease: note job id's failure there, or (note false) quarantine it if
+ * due. held_gpus keeps its entries after the lease ends. */
+static void eng_bad_nodes_each(struct eng *e, const struct eng_job *s, uint32_t n, uint32_t id,
+			       double t, bool note)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t node = e->c->gpus[s->held_gpus[k]].node;
+		bool dup = false;
+
+		for (uint32_t q = 0; q < k && !dup; q++)
+			dup = e->c->gpus[s->held_gpus[q]].node == node;
+		if (dup || !eng_node_bad(e, node) || !e->c->gpus[s->held_gpus[k]].up)
+			continue;
+		if (note)
+			eng_quarantine_note(e, node, id, t);
+		else
+			eng_quarantine(e, node, t);
+	}
 }
 
 /* The leases whose failure events fired at t end now (after eng_advance
@@ -332,7 +355,8 @@ static void eng_failures(struct eng *e, double t)
 		struct sched_job *j = &e->act[i];
 		struct eng_job *s = &e->st[j->id];
 
-		if (!e->run[i] || !s->fail_pending)
+		/* not running: a quarantine at t ended its lease (below) */
+		if (!s->fail_pending)
 			continue;
 		s->fail_pending = false;
 		e->fails_pending--;
@@ -351,14 +375,12 @@ static void eng_failures(struct eng *e, double t)
 			s->avoid[s->navoid++] = node;
 		}
 		j->navoid = s->navoid;
-		for (uint32_t k = 0; e->opts->quarantine_jobs > 0 && k < j->nheld; k++) {
-			uint32_t node = e->c->gpus[s->held_gpus[k]].node;
-			bool dup = false;
+		if (e->opts->quarantine_jobs > 0) {
+			uint32_t n = j->nheld;
 
-			for (uint32_t q = 0; q < k && !dup; q++)
-				dup = e->c->gpus[s->held_gpus[q]].node == node;
-			if (!dup && eng_node_bad(e, node) && e->c->gpus[s->held_gpus[k]].up)
-				eng_quarantine(e, node, j->id, t);
+			/* every bad node of the lease first: a quarantine ends it */
+			eng_bad_nodes_each(e, s, n, j->id, t, true);
+			eng_bad_nodes_each(e, s, n, j->id, t, false);
 		}
 		if (j->nheld > 0)
 			eng_lease_end(e, j, t);

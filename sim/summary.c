@@ -299,8 +299,9 @@ static void report_json_added(FILE *f, const struct sim_summary *s)
 	}
 	fprintf(f, "},\"jobs_total\":%u,", s->jobs_total);
 	if (s->has_failures)
-		fprintf(f, "\"failures\":%llu,\"quarantined_nodes\":%u,",
-			(unsigned long long)s->failures, s->quarantined);
+		fprintf(f, "\"failures\":%llu,", (unsigned long long)s->failures);
+	if (s->has_quarantine)
+		fprintf(f, "\"quarantined_nodes\":%u,", s->quarantined);
 	if (s->has_window)
 		fprintf(f, "\"window\":[%u,%u]", s->window.first, s->window.last);
 	else

@@ -179,13 +179,15 @@ static void lease_release_gpu(struct lease_ctx *x, uint32_t g)
 }
 
 /* With preemption, the time a running job's lease stops being protected by
- * min_lease_s; -inf when it is not protected now. The same sum decides both,
- * so a re-plan at that time finds the lease unprotected. */
+ * min_lease_s; -inf when it is not protected now. A re-plan at that time,
+ * or a rounding error before it (a simulator batches events that close),
+ * finds the lease unprotected. */
 static double lease_protected_until(const struct lease_ctx *x, const struct sched_job *j)
 {
 	double until = j->lease_start_s + x->opts->min_lease_s;
 
-	return sched_job_is_running(j) && x->now < until ? until : -INFINITY;
+	return sched_job_is_running(j) && x->now < until - 1e-9 * fmax(1.0, fabs(until)) ?
+	       until : -INFINITY;
 }
 
 /* Without preemption, running jobs' GPUs are kept from everyone else until

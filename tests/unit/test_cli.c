@@ -205,6 +205,8 @@ static void test_args_errors(void **state)
 		{ 4, { "harectl", "update", "4", "--name=" }, "harectl update: --name is empty" },
 		{ 6, { "harectl", "update", "4", "--name", "--weight", "2" },
 		  "harectl update: --name needs a value, got the option '--weight' (write --name=VALUE for a value that starts with --)" },
+		{ 5, { "harectl", "logs", "4", "-n", "--follow" },
+		  "harectl logs: -n needs a value, got the option '--follow' (write --lines=VALUE for a value that starts with --)" },
 		{ 4, { "harectl", "submit", "--model", "--gpus=2" },
 		  "harectl submit: --model needs a value, got the option '--gpus=2' (write --model=VALUE for a value that starts with --)" },
 		{ 4, { "harectl", "logs", "1", "2" }, "harectl logs: one job id at a time, got 2" },

@@ -997,6 +997,11 @@ static void test_metrics_labels(void **state)
 	assert_int_equal(metrics_format(&m, mf), 0);
 	fclose(mf);
 	assert_non_null(strstr(text, "\nhare_gpus{type=\"A\\\"1\\\\x__\",state=\"free\"} 3\n"));
+	/* no plan yet: no quantiles */
+	assert_non_null(strstr(text, "\nhare_plan_latency_milliseconds{quantile=\"0.5\"} NaN\n"
+				"hare_plan_latency_milliseconds{quantile=\"0.99\"} NaN\n"
+				"hare_plan_latency_milliseconds_sum 0.000\n"
+				"hare_plan_latency_milliseconds_count 0\n"));
 	free(text);
 
 	for (int i = 0; i < 40; i++) {
