@@ -348,6 +348,11 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
  * *moved: jobs holding its GPUs now. 0, or -ENOENT (unknown node, msg lists
  * the known ones) / -EINVAL (reason of DRIVER_DRAIN_REASON bytes or more;
  * clients check that first). msg: what was done, or why not. */
+/* After the jobs are loaded at start: the worker failures the store holds
+ * of the last hour (FAILS, quarantine) and of failed_node_avoid_s (the
+ * active jobs' avoided nodes), except those before a node's undrain. */
+void driver_failures_load(struct driver *d);
+
 /* 1 drained, 0 not, -1 no such node (up or down) in this session yet. */
 int driver_node_is_drained(const struct driver *d, const char *node);
 int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,

@@ -327,6 +327,105 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 	log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
 }
 
+/* ---- worker failures of before a restart ---- */
+
+struct drv_fail_row {
+	double t;
+	uint64_t job;
+	uint32_t node;
+	bool undrain;
+	char user[64];
+};
+
+struct drv_fail_load {
+	struct driver *d;
+	struct drv_fail_row *rows;	/* newest first */
+	size_t n, cap;
+};
+
+/* store_failures_load's callback: a worker failure on a node ("rank R on
+ * node N GPU G failed ..."), or a node's undrain, which ends what its
+ * earlier failures count for. */
+static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind, const char *detail,
+			   const char *job_user)
+{
+	struct drv_fail_load *l = user;
+	bool undrain = strcmp(kind, "node-undrain") == 0;
+	char name[DRIVER_NODE_NAME];
+	int i;
+
+	if (undrain)
+		snprintf(name, sizeof(name), "%s", detail);
+	else if (sscanf(detail, "rank %*u on node %63s GPU", name) != 1)
+		return 0;	/* not a worker's failure (a job the profile lost) */
+	i = drv_node_find(l->d, name);
+	if (i < 0 && drv_name_ok(name) && store_node_known(l->d->st, name) == 1)
+		i = drv_node_add(l->d, name) - 1;
+	if (i < 0)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct drv_fail_row *r = realloc(l->rows, cap * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		l->rows = r;
+		l->cap = cap;
+	}
+	l->rows[l->n] = (struct drv_fail_row){ .t = t, .job = job, .node = (uint32_t)i,
+					       .undrain = undrain };
+	snprintf(l->rows[l->n++].user, sizeof(l->rows[0].user), "%s", job_user);
+	return 0;
+}
+
+void driver_failures_load(struct driver *d)
+{
+	double now = driver_now(), *cut;
+	struct drv_fail_load l = { .d = d };
+	uint32_t nodes = 0, avoids = 0;
+	int rc;
+
+	if (!d->st)
+		return;
+	rc = store_failures_load(d->st, now - fmax(DRIVER_FAIL_WINDOW_S, d->o.failed_node_avoid_s),
+				 drv_fail_loaded, &l);
+	cut = calloc(d->nnodes ? d->nnodes : 1, sizeof(*cut));
+	if (rc < 0 || !cut) {
+		log_warn("cannot read recent worker failures from the store (%s): nodes' FAILS "
+			 "counts and jobs' avoided nodes start empty", err_str(rc < 0 ? rc : -ENOMEM));
+		free(l.rows);
+		free(cut);
+		return;
+	}
+	for (size_t k = 0; k < l.n; k++)
+		if (l.rows[k].undrain && cut[l.rows[k].node] == 0)
+			cut[l.rows[k].node] = l.rows[k].t;
+	for (size_t k = l.n; k-- > 0;) {
+		const struct drv_fail_row *r = &l.rows[k];
+		struct drv_node *n = &d->nodes[r->node];
+		struct drv_job *j = driver_job_get(d, r->job);
+
+		if (r->undrain || r->t <= cut[r->node])
+			continue;
+		if (r->t >= now - DRIVER_FAIL_WINDOW_S) {
+			nodes += driver_node_failures(d, r->node) == 0;
+			n->fail_at[n->fail_next] = r->t;
+			n->fail_job[n->fail_next] = r->job;
+			snprintf(n->fail_user[n->fail_next], sizeof(n->fail_user[0]), "%s", r->user);
+			n->fail_next = (n->fail_next + 1) % DRIVER_NODE_FAILS;
+		}
+		if (j && r->t + d->o.failed_node_avoid_s > now) {
+			driver_job_avoid_add(d, j, r->node, r->t + d->o.failed_node_avoid_s);
+			avoids++;
+		}
+	}
+	if (nodes || avoids)
+		log_info("restored from the store: worker failures of the last hour on %u nodes; "
+			 "%u failures whose node their job still avoids", nodes, avoids);
+	free(l.rows);
+	free(cut);
+}
+
 int driver_agent_attach(struct driver *d, const char *node, const char *addr)
 {
 	struct drv_node *n = NULL;

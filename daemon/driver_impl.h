@@ -108,6 +108,9 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 		     const char *reason);
 void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len);
+/* j's worker failed on node: keep j off it until then (the entry that ends
+ * first gives way when the list is full); nothing with failed_node_avoid_s 0. */
+void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until);
 /* A worker failed on node i: drain it when workers of quarantine_jobs jobs
  * of quarantine_users users failed there within DRIVER_FAIL_WINDOW_S, and
  * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,

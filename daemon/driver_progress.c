@@ -129,11 +129,8 @@ void driver_round_report(struct driver *d, uint32_t agent_id, const Hare__RoundR
 	driver_progress_update(d, j);
 }
 
-/* j's worker failed on node: keep j off it for failed_node_avoid_s (the
- * oldest entry gives way when the list is full). */
-static void drv_avoid_add(struct driver *d, struct drv_job *j, uint32_t node)
+void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until)
 {
-	double until = driver_now() + d->o.failed_node_avoid_s;
 	uint32_t k = 0;
 
 	if (!(d->o.failed_node_avoid_s > 0))
@@ -191,7 +188,7 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 
 	j->failures++;
 	d->worker_failures++;
-	drv_avoid_add(d, j, rk->node);
+	driver_job_avoid_add(d, j, rk->node, driver_now() + d->o.failed_node_avoid_s);
 	if (rk->node < d->nnodes) {
 		struct drv_node *n = &d->nodes[rk->node];
 

@@ -202,6 +202,8 @@ static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)
 	else
 		log_info("loaded %u queued or running jobs from %s/hare.db",
 			 driver_job_count(d->drv), d->cfg.state_dir);
+	if (rc >= 0)
+		driver_failures_load(d->drv);
 	return rc;
 }
 

@@ -40,6 +40,7 @@ enum store_stmt_id {
 	ST_JOB_SETTINGS,
 	ST_JOB_EVENTS,
 	ST_JOB_FAILURES,
+	ST_RECENT_EVENTS,
 	ST_COUNT
 };
 
@@ -143,6 +144,9 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_JOB_FAILURES] = "SELECT count(*) FROM events WHERE job_id = ?1 AND kind = 'fail'",
 	[ST_JOB_EVENTS] = "SELECT time, kind, detail FROM (SELECT id, time, kind, detail FROM events"
 		" WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+	/* newest first, read back from the end of the table (see store_failures_load) */
+	[ST_RECENT_EVENTS] = "SELECT e.time, e.job_id, e.kind, e.detail, coalesce(j.user, '')"
+		" FROM events e LEFT JOIN jobs j ON j.id = e.job_id ORDER BY e.id DESC",
 };
 
 /* SQLite result code to a negative errno. */
@@ -890,6 +894,37 @@ int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb 
 
 		err = cb(user, sqlite3_column_double(st, 0), kind ? (const char *)kind : "",
 			 detail ? (const char *)detail : "");
+	}
+	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_failures_load(struct store *s, double since, store_failure_cb cb, void *user)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[ST_RECENT_EVENTS];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	/* rows are appended in time order: stop at the first one before since,
+	 * so only the recent end of the table is read */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
+		const char *kind = (const char *)sqlite3_column_text(st, 2);
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+		const char *who = (const char *)sqlite3_column_text(st, 4);
+		double t = sqlite3_column_double(st, 0);
+
+		if (t < since)
+			break;
+		if (!kind || (strcmp(kind, "fail") != 0 && strcmp(kind, "node-undrain") != 0))
+			continue;
+		err = cb(user, t, (uint64_t)sqlite3_column_int64(st, 1), kind, detail ? detail : "",
+			 who ? who : "");
 	}
 	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		err = store_rc(s->db, rc);

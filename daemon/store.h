@@ -134,6 +134,14 @@ int store_job_failures(struct store *s, uint64_t id, uint32_t *count);
 typedef int (*store_event_cb)(void *user, double time, const char *kind, const char *detail);
 int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user);
 
+/* The "fail" and "node-undrain" events since a unix time, newest first (it
+ * stops at the first event older than since): cb(user, time, job id (0:
+ * none), kind, detail, the job's user ("" if none)); a non-zero return
+ * stops and is returned. For hared's start: where workers failed lately. */
+typedef int (*store_failure_cb)(void *user, double time, uint64_t job_id, const char *kind,
+				const char *detail, const char *job_user);
+int store_failures_load(struct store *s, double since, store_failure_cb cb, void *user);
+
 /* Why the job's last task failure happened (its newest "fail" event, writes
  * of this connection not committed yet included): 0, or -ENOENT when none. */
 int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when);

@@ -7,7 +7,8 @@
 # finishes on node2. harectl show names the node it avoids meanwhile, and
 # harectl nodes counts the failure on node1; harectl history tells it all.
 # With quarantine_jobs = 2 (and quarantine_users = 1), a second job failing
-# on node1 gets node1 drained, and finishes on node2 too.
+# on node1 gets node1 drained, and finishes on node2 too; a restarted hared
+# remembers both failures.
 # Usage: job_retry_elsewhere.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -78,5 +79,15 @@ want="True|quarantined by hared: workers of 2 jobs of 1 user failed here within 
 [ "$(node1_state)" = "$want" ] && logged "node=node1 quarantined by hared: .*harectl undrain node1 gives it back" &&
 	echo "ok: the second failure on node1 quarantined it; job $id2 finished on node2" ||
 	fail "node1 after job $id2 ($(field "$id2" state)): $(node1_state)"
+
+# A restarted hared still counts node1's two failures (from its database)
+# and keeps it quarantined.
+kill -TERM "$hpid"
+wait "$hpid"
+start_hared
+node1_fails() { [ "$("$harectl" nodes | awk '$1 == "node1" { print $6 }')" = 2 ]; }
+wait_for 10 "node1's FAILS to read 2 after a restart" node1_fails &&
+	[ "$(node1_state)" = "$want" ] && echo "ok: after a restart node1 is still quarantined, FAILS 2" ||
+	fail "node1 after restart: $(node1_state); $("$harectl" nodes)"
 
 it_finish "retry elsewhere"

@@ -1354,6 +1354,80 @@ static void test_failure_backoff(void **state)
 	}
 }
 
+/* Index of node name in d, or -1. */
+static int node_index(const struct driver *d, const char *name)
+{
+	for (uint32_t i = 0; i < driver_node_count(d); i++)
+		if (strcmp(driver_node_at(d, i)->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* After a restart, the store's recent worker failures come back: the
+ * nodes' FAILS counts (last hour) and the active jobs' avoided nodes
+ * (failed_node_avoid_s), but not those from before a node's undrain, nor
+ * failures that are no worker's. */
+static void test_failures_restored(void **state)
+{
+	struct fx *f = *state;
+	struct driver_opts o = fx_opts(0, 0, 0, 1800);
+	struct store_job a = job_rec(0, "resnet50", 1, 1000), b = job_rec(0, "resnet50", 1, 1000);
+	char dir[256], path[300], err[256];
+	struct store *st = NULL;
+	struct driver *d2 = NULL;
+	const struct drv_job *ja, *jb;
+	double t0 = driver_now();
+	int n1, n2;
+
+	o.quarantine_jobs = 2;
+	o.quarantine_users = 1;
+	o.quarantine_max_nodes = 1;
+	snprintf(dir, sizeof(dir), "%s/hare-fails.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/hare.db", dir);
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	snprintf(b.user, sizeof(b.user), "bob");
+	assert_int_equal(store_job_insert(st, &a), 0);
+	assert_int_equal(store_job_insert(st, &b), 0);
+	assert_int_equal(store_node_drain(st, "n1", false, ""), 0);
+	assert_int_equal(store_node_drain(st, "n2", false, ""), 0);
+	/* too old for both */
+	assert_int_equal(store_event(st, t0 - 7200, a.id, "fail", "rank 0 on node n2 GPU 0 failed (exit code 3)"), 0);
+	/* older than the hour, but a avoids n2 for 1800 s */
+	assert_int_equal(store_event(st, t0 - 1500, a.id, "fail", "rank 0 on node n2 GPU 1 failed (exit code 3)"), 0);
+	assert_int_equal(store_event(st, t0 - 1400, 0, "node-undrain", "n2"), 0);
+	assert_int_equal(store_event(st, t0 - 100, a.id, "fail", "rank 1 on node n1 GPU 0 failed (exit code 3)"), 0);
+	assert_int_equal(store_event(st, t0 - 90, a.id, "requeue", "rank 0 on node n1 GPU 0 stopped"), 0);
+	assert_int_equal(store_event(st, t0 - 80, b.id, "fail", "model gone from the profile"), 0);
+	assert_int_equal(store_event(st, t0 - 60, b.id, "fail", "rank 0 on node n1 GPU 1 failed "
+				     "(exit code 1); 4 failures, giving up"), 0);
+	assert_int_equal(store_flush(st), 0);
+
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d2, &a), 0);
+	assert_int_equal(driver_job_load(d2, &b), 0);
+	driver_failures_load(d2);
+	n1 = node_index(d2, "n1");
+	n2 = node_index(d2, "n2");
+	assert_true(n1 >= 0 && n2 >= 0);
+	assert_int_equal(driver_node_failures(d2, (uint32_t)n1), 2);
+	assert_int_equal(driver_node_failures(d2, (uint32_t)n2), 0);	/* undrained since */
+	assert_false(driver_node_at(d2, (uint32_t)n1)->drained);	/* loading quarantines nothing */
+	ja = driver_job_find(d2, a.id);
+	jb = driver_job_find(d2, b.id);
+	assert_int_equal(ja->navoid, 1);
+	assert_int_equal(ja->avoid[0].node, (uint32_t)n1);
+	assert_true(fabs(ja->avoid[0].until - (t0 - 100 + 1800)) < 1e-3);
+	assert_int_equal(jb->navoid, 1);
+	assert_int_equal(jb->failures, 2);
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+	store_close(st);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 /* Run the loop until job id has a message of msg_case in the outbox, or
  * limit_s pass; the time it took, or -1. */
 static double run_until_msg(struct fx *f, int msg_case, uint64_t id, double limit_s)
@@ -1889,6 +1963,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_min_lease_expiry_replans, fx_setup_lease, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, fx_setup_quarantine, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_replanned, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_queued, fx_setup, fx_teardown),
