@@ -144,19 +144,6 @@ static const struct cli_opt *cli_opt_long(const char *name, size_t n)
 	return NULL;
 }
 
-/* Whether arg is one of harectl's long options ("--weight", "--name=x"):
- * taken as the value of an option before it, it is almost surely a value
- * left out ("update 4 --name --weight 2"). */
-static bool cli_is_long_option(const char *arg)
-{
-	const char *eq;
-
-	if (strncmp(arg, "--", 2) != 0)
-		return false;
-	eq = strchr(arg + 2, '=');
-	return cli_opt_long(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2)) != NULL;
-}
-
 /* A letter may mean different options to different commands (-f: submit
  * --file, logs --follow): the command's own first. */
 static const struct cli_opt *cli_opt_short(char c, enum cli_command cmd)
@@ -172,6 +159,22 @@ static const struct cli_opt *cli_opt_short(char c, enum cli_command cmd)
 			any = &cli_opts[k];
 	}
 	return any;
+}
+
+/* Whether arg is one of harectl's options: a long one ("--weight",
+ * "--name=x") or a short one alone ("-o"). Taken as the value of an option
+ * before it, it is almost surely a value left out ("update 4 --name
+ * --weight 2"). */
+static bool cli_is_option(const struct cli_parse *p, const char *arg)
+{
+	const char *eq;
+
+	if (arg[0] != '-' || arg[1] == '\0')
+		return false;
+	if (arg[1] != '-')
+		return arg[2] == '\0' && cli_opt_short(arg[1], p->a->cmd) != NULL;
+	eq = strchr(arg + 2, '=');
+	return cli_opt_long(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2)) != NULL;
 }
 
 static int cli_unknown_option(struct cli_parse *p, const char *arg)
@@ -377,9 +380,9 @@ static int cli_parse_option(struct cli_parse *p, int *i)
 		if (*i + 1 >= p->argc)
 			return cli_usage_fail(p, "%s needs a value (see %s)", label, cli_hint(p));
 		value = p->argv[++*i];
-		if (cli_is_long_option(value))
+		if (cli_is_option(p, value))
 			return cli_usage_fail(p, "%s needs a value, got the option '%.40s' (write "
-					      "--%s=VALUE for a value that starts with --)", label, value,
+					      "--%s=VALUE for a value that starts with -)", label, value,
 					      o->name);
 	}
 	return cli_apply(p, o, label, value);

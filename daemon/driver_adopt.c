@@ -298,6 +298,19 @@ static bool drv_adopt_tasks(struct driver *d, struct drv_job *j, struct drv_rank
 }
 
 /* Make j's candidates its lease. False (why set) when they cannot be. */
+/* When the adopted lease began (its start event in the store), so that its
+ * min_lease_s protection, and the job's attained service, go on from there
+ * instead of starting again at each restart of hared; now if unknown. */
+static double drv_adopt_start(struct driver *d, const struct drv_job *j)
+{
+	double now = driver_now(), when;
+
+	if (d->st && store_lease_start(d->st, j->rec.id, j->adopt_lease, &when) == 0 &&
+	    when > 0 && when <= now)
+		return when;
+	return now;
+}
+
 static bool drv_adopt_lease(struct driver *d, struct drv_job *j, const char **why)
 {
 	uint32_t n = drv_adopt_count(j, why);
@@ -324,7 +337,8 @@ static bool drv_adopt_lease(struct driver *d, struct drv_job *j, const char **wh
 			r[i].round_end = j->rec.rounds_done;
 	}
 	j->lease = (struct drv_lease){ .id = j->adopt_lease, .nranks = n, .ranks = r,
-				       .start = driver_now(), .adopted = true, .guessed = !exact };
+				       .start = drv_adopt_start(d, j), .adopted = true,
+				       .guessed = !exact };
 	j->lease.round_first = j->adopt_first != UINT64_MAX ? j->adopt_first : j->rec.rounds_done;
 	j->lease.round_s = driver_round_s(d, j, r, n, &sync_s);
 	if (isfinite(j->adopt_loss))

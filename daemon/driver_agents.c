@@ -249,8 +249,8 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 		      store_event(d->st, driver_now(), 0, drain ? "node-drain" : "node-undrain",
 				  n->name) < 0))
 		saved = false;
-	log_info("node=%s %s%s%s (%u jobs there)", n->name, drain ? "drained" : "undrained",
-		 n->drain_reason[0] ? ": " : "", n->drain_reason, nseen);
+	log_info("node=%s %s%s%s (%u job%s there)", n->name, drain ? "drained" : "undrained",
+		 n->drain_reason[0] ? ": " : "", n->drain_reason, nseen, nseen == 1 ? "" : "s");
 	if (!saved)
 		log_warn("node=%s: the %s could not be written to the store; a restart forgets it",
 			 n->name, drain ? "drain" : "undrain");
@@ -312,10 +312,10 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 		held += drv_node_quarantined(&d->nodes[k]);
 	if (held >= d->o.quarantine_max_nodes) {
 		if (!n->quarantine_held)
-			log_warn("node=%s: workers of %u jobs of %u users failed here within the hour; "
-				 "left in service, as %u node%s quarantined already "
-				 "(quarantine_max_nodes): check it", n->name, jobs, users, held,
-				 held == 1 ? " is" : "s are");
+			log_warn("node=%s: workers of %u jobs of %u user%s failed here within the "
+				 "hour; left in service, as %u node%s quarantined already "
+				 "(quarantine_max_nodes): check it", n->name, jobs, users,
+				 users == 1 ? "" : "s", held, held == 1 ? " is" : "s are");
 		n->quarantine_held = true;
 		return;
 	}

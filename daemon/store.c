@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ enum store_stmt_id {
 	ST_JOB_EVENTS,
 	ST_JOB_FAILURES,
 	ST_RECENT_EVENTS,
+	ST_LEASE_START,
 	ST_COUNT
 };
 
@@ -147,6 +149,8 @@ static const char *const store_sql[ST_COUNT] = {
 	/* newest first, read back from the end of the table (see store_failures_load) */
 	[ST_RECENT_EVENTS] = "SELECT e.time, e.job_id, e.kind, e.detail, coalesce(j.user, '')"
 		" FROM events e LEFT JOIN jobs j ON j.id = e.job_id ORDER BY e.id DESC",
+	[ST_LEASE_START] = "SELECT time FROM events WHERE job_id = ?1 AND kind IN ('start', 'restart')"
+		" AND substr(detail, 1, length(?2)) = ?2 ORDER BY id DESC LIMIT 1",
 };
 
 /* SQLite result code to a negative errno. */
@@ -928,6 +932,31 @@ int store_failures_load(struct store *s, double since, store_failure_cb cb, void
 	}
 	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_lease_start(struct store *s, uint64_t job_id, uint64_t lease_id, double *when)
+{
+	char prefix[40];
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (!s || !when)
+		return -EINVAL;
+	st = s->st[ST_LEASE_START];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	snprintf(prefix, sizeof(prefix), "lease=%" PRIu64 " ", lease_id);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)job_id);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*when = sqlite3_column_double(st, 0);
+		err = 0;
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
+	}
 	sqlite3_reset(st);
 	return err;
 }

@@ -142,6 +142,10 @@ typedef int (*store_failure_cb)(void *user, double time, uint64_t job_id, const 
 				const char *detail, const char *job_user);
 int store_failures_load(struct store *s, double since, store_failure_cb cb, void *user);
 
+/* When the job's lease lease_id started (its "start" or "restart" event,
+ * whose detail begins "lease=ID "): 0, or -ENOENT when none. */
+int store_lease_start(struct store *s, uint64_t job_id, uint64_t lease_id, double *when);
+
 /* Why the job's last task failure happened (its newest "fail" event, writes
  * of this connection not committed yet included): 0, or -ENOENT when none. */
 int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when);

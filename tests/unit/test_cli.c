@@ -100,6 +100,8 @@ static void test_args_update(void **state)
 	/* A value that starts with -- but is no option of harectl's is a value. */
 	assert_int_equal(PARSE(&a, msg, "update", "4", "--name", "--x"), 0);
 	assert_string_equal(a.job.name, "--x");
+	assert_int_equal(PARSE(&a, msg, "update", "4", "--name", "-x"), 0);
+	assert_string_equal(a.job.name, "-x");
 	assert_int_equal(PARSE(&a, msg, "update", "4", "--name=--weight"), 0);
 	assert_string_equal(a.job.name, "--weight");
 }
@@ -204,11 +206,13 @@ static void test_args_errors(void **state)
 		{ 7, { "harectl", "update", "4", "--min-gpus", "3", "--max-gpus", "2" }, "harectl update: --min-gpus (3) is above --max-gpus (2)" },
 		{ 4, { "harectl", "update", "4", "--name=" }, "harectl update: --name is empty" },
 		{ 6, { "harectl", "update", "4", "--name", "--weight", "2" },
-		  "harectl update: --name needs a value, got the option '--weight' (write --name=VALUE for a value that starts with --)" },
+		  "harectl update: --name needs a value, got the option '--weight' (write --name=VALUE for a value that starts with -)" },
 		{ 5, { "harectl", "logs", "4", "-n", "--follow" },
-		  "harectl logs: -n needs a value, got the option '--follow' (write --lines=VALUE for a value that starts with --)" },
+		  "harectl logs: -n needs a value, got the option '--follow' (write --lines=VALUE for a value that starts with -)" },
+		{ 6, { "harectl", "update", "5", "--name", "-o", "json" },
+		  "harectl update: --name needs a value, got the option '-o' (write --name=VALUE for a value that starts with -)" },
 		{ 4, { "harectl", "submit", "--model", "--gpus=2" },
-		  "harectl submit: --model needs a value, got the option '--gpus=2' (write --model=VALUE for a value that starts with --)" },
+		  "harectl submit: --model needs a value, got the option '--gpus=2' (write --model=VALUE for a value that starts with -)" },
 		{ 4, { "harectl", "logs", "1", "2" }, "harectl logs: one job id at a time, got 2" },
 		{ 4, { "harectl", "logs", "1", "--bytes=0" }, "harectl logs: --bytes must be between 1 and 1048576, got 0" },
 		{ 5, { "harectl", "logs", "1", "-n", "x" }, "harectl logs: -n expected a whole number, got 'x'" },

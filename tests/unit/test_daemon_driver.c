@@ -1004,6 +1004,48 @@ static bool snap_gpu_up(struct fx *f, uint32_t g, uint32_t *njobs)
 /* Agents that say each worker's GPU, tasks, world size and first round:
  * the lease is adopted exactly, as soon as its last rank is back, and the
  * reports of the grace period count. */
+/* An adopted lease keeps the start its store event gives (so a restart of
+ * hared does not renew its min_lease_s protection); without one, now. */
+static void test_adopt_keeps_lease_start(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 0);
+	struct store_job rec = job_rec(0, "resnet50", 1, 100000);
+	Hare__RunningTask t[1];
+	Hare__RunningTask *pt[1] = { &t[0] };
+	char dir[256], path[300], err[256];
+	struct store *st = NULL;
+	double t0 = driver_now();
+
+	snprintf(dir, sizeof(dir), "%s/hare-adopt.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/hare.db", dir);
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	rec.state = STORE_RUNNING;
+	rec.start_time = t0 - 9000;
+	assert_int_equal(store_job_insert(st, &rec), 0);
+	assert_int_equal(store_event(st, t0 - 9000, rec.id, "start", "lease=77 gpus=n1:1"), 0);
+	assert_int_equal(store_event(st, t0 - 5000, rec.id, "restart", "lease=777 gpus=n1:0"), 0);
+	assert_int_equal(store_event(st, t0 - 4000, rec.id, "preempt", "lease=777 stopped"), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d2, &rec), 0);
+	f->d = d2;
+	driver_start(d2);
+	t[0] = rt_full(rec.id, 777, 0, 0, 1, 1, 0);
+	agent_up(f, "n1", "V100", 2, pt, 1);
+	assert_int_equal(driver_job_find(d2, rec.id)->lease.id, 777);
+	assert_true(fabs(driver_job_find(d2, rec.id)->lease.start - (t0 - 5000)) < 1e-3);
+	f->d = keep;
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+	store_close(st);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 static void test_adopt_exact(void **state)
 {
 	struct fx *f = *state;
@@ -1963,6 +2005,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_min_lease_expiry_replans, fx_setup_lease, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, fx_setup_quarantine, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_keeps_lease_start, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_replanned, fx_setup_avoid, fx_teardown),
