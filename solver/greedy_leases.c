@@ -854,6 +854,47 @@ static void lease_unhold(struct lease_ctx *x, uint32_t ji)
 			x->holder[j->held_gpus[k]] = 0;
 }
 
+/* A waiting job projected onto GPUs that protected leases of jobs ranked
+ * after it hold now starts, in fact, when the last of those protections
+ * ends (the re-plan then gives it the GPUs), not when those jobs finish:
+ * its estimated start and finish say so. Estimates only: nothing is
+ * booked differently. */
+static void lease_estimate_at_expiry(const struct lease_ctx *x, struct sched_plan *plan)
+{
+	const struct sched_snapshot *snap = x->snap;
+	uint32_t *held_by = calloc((size_t)x->c->ngpus + 1, sizeof(*held_by));
+
+	if (!held_by)
+		return;
+	for (uint32_t i = 0; i < snap->njobs; i++)
+		for (uint32_t k = 0; sched_job_is_running(&snap->jobs[i]) && k < snap->jobs[i].nheld; k++)
+			if (snap->jobs[i].held_gpus[k] < x->c->ngpus)
+				held_by[snap->jobs[i].held_gpus[k]] = i + 1;
+	for (uint32_t i = 0; i < snap->njobs; i++) {
+		struct sched_assign *a = &plan->assigns[i];
+		double start = -INFINITY, holders_end = -INFINITY;
+		bool all = a->ngpus > 0 && !a->run_now && isfinite(a->start_s);
+
+		for (uint32_t k = 0; all && k < a->ngpus; k++) {
+			uint32_t h = held_by[plan->gpus[a->first + k]];
+			double until = h ? lease_protected_until(x, &snap->jobs[h - 1]) : -INFINITY;
+
+			all = h != i + 1 && until > x->now && plan->assigns[h - 1].rank > a->rank;
+			start = fmax(start, until);
+			if (all)
+				holders_end = fmax(holders_end, plan->assigns[h - 1].finish_s);
+		}
+		/* it waits for those jobs, not for others planned there before it */
+		all = all && start < a->start_s &&
+		      a->start_s <= holders_end + LEASE_EPS * fmax(1.0, holders_end);
+		if (all) {
+			a->finish_s -= a->start_s - start;
+			a->start_s = start;
+		}
+	}
+	free(held_by);
+}
+
 /* With preemption, a protected lease keeps its GPUs from jobs ranked above
  * it only until its protection ends; if one of those jobs waits, or runs on
  * fewer GPUs than its width, the plan asks to be re-run then, or it would
@@ -881,6 +922,7 @@ static void lease_replan_at_expiry(const struct lease_ctx *x, const uint32_t *or
 		if (until > x->now && plan->assigns[i].rank > first_short && until < plan->replan_at_s)
 			plan->replan_at_s = until;
 	}
+	lease_estimate_at_expiry(x, plan);
 }
 
 int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,

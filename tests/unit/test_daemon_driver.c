@@ -1502,6 +1502,12 @@ static void test_min_lease_expiry_replans(void **state)
 	started = now_wall();
 	hi.weight = 10;
 	assert_int_equal(driver_job_add(f->d, &hi, err, sizeof(err)), 0);
+	while (driver_job_find(f->d, 2)->est_start == 0 && now_wall() - started < 0.2) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	/* estimated to start when the protection ends, not when job 1 ends */
+	assert_true(fabs(driver_job_find(f->d, 2)->est_start - (started + 0.3)) < 0.05);
 	waited = run_until_msg(f, HARE__FROM_DAEMON__MSG_TASK_STOP, 1, 3);
 	assert_true(waited >= 0);
 	assert_true(now_wall() - started >= 0.3 - 0.02);

@@ -256,6 +256,9 @@ static void test_min_lease_replan_at_expiry(void **state)
 	assert_false(plan.assigns[0].run_now);
 	assert_true(plan.assigns[1].run_now);
 	assert_true(plan.replan_at_s == 650.0);
+	/* its estimate: from then, not from job 2's finish */
+	assert_true(plan.assigns[0].start_s == 650.0);
+	assert_true(fabs(plan.assigns[0].finish_s - (650.0 + 1000 * plan.assigns[0].round_s)) < 1e-6);
 	assert_int_equal(sched_plan_check(&snap, &plan, err, sizeof(err)), 0);
 	/* At 650 the lease is no longer protected: job 1 takes the GPUs. */
 	snap.now_s = plan.replan_at_s;
