@@ -758,6 +758,32 @@ static void test_drain(void **state)
 	assert_int_equal(snap_up_bits(f), 0xf);
 }
 
+/* A store in a fresh temporary folder dir (of 256 bytes). */
+static struct store *tmp_store(char *dir, const char *name)
+{
+	char path[300], err[256];
+	struct store *st = NULL;
+
+	snprintf(dir, 256, "%s/hare-%s.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/hare.db", dir);
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	return st;
+}
+
+/* Close a second driver and its store, and remove the store's folder. */
+static void tmp_driver_free(struct fx *f, struct driver *d2, struct store *st, const char *dir)
+{
+	char cmd[300];
+
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* A drain is kept in the store: a new driver knows the node as drained
  * before its agent attaches, and keeps it so after. */
 static void test_drain_persists(void **state)
@@ -805,12 +831,7 @@ static void test_drain_persists(void **state)
 	assert_string_equal(msg, "node n1 drained");
 	assert_int_equal(driver_node_count(d2), 1);
 	assert_false(driver_node_at(d2, 0)->up);
-	driver_close(d2);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	driver_free(d2);
-	store_close(st);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	assert_int_equal(system(path), 0);
+	tmp_driver_free(f, d2, st, dir);
 }
 
 /* A job of its own proxy sizes: its workers get them (--proxy), its speed
@@ -1014,14 +1035,11 @@ static void test_adopt_keeps_lease_start(void **state)
 	struct store_job rec = job_rec(0, "resnet50", 1, 100000);
 	Hare__RunningTask t[1];
 	Hare__RunningTask *pt[1] = { &t[0] };
-	char dir[256], path[300], err[256];
+	char dir[256], err[256];
 	struct store *st = NULL;
 	double t0 = driver_now();
 
-	snprintf(dir, sizeof(dir), "%s/hare-adopt.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/hare.db", dir);
-	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	st = tmp_store(dir, "adopt");
 	rec.state = STORE_RUNNING;
 	rec.start_time = t0 - 9000;
 	assert_int_equal(store_job_insert(st, &rec), 0);
@@ -1038,12 +1056,7 @@ static void test_adopt_keeps_lease_start(void **state)
 	assert_int_equal(driver_job_find(d2, rec.id)->lease.id, 777);
 	assert_true(fabs(driver_job_find(d2, rec.id)->lease.start - (t0 - 5000)) < 1e-3);
 	f->d = keep;
-	driver_close(d2);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	driver_free(d2);
-	store_close(st);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	assert_int_equal(system(path), 0);
+	tmp_driver_free(f, d2, st, dir);
 }
 
 static void test_adopt_exact(void **state)
@@ -1414,7 +1427,7 @@ static void test_failures_restored(void **state)
 	struct fx *f = *state;
 	struct driver_opts o = fx_opts(0, 0, 0, 1800);
 	struct store_job a = job_rec(0, "resnet50", 1, 1000), b = job_rec(0, "resnet50", 1, 1000);
-	char dir[256], path[300], err[256];
+	char dir[256], err[256];
 	struct store *st = NULL;
 	struct driver *d2 = NULL;
 	const struct drv_job *ja, *jb;
@@ -1424,10 +1437,7 @@ static void test_failures_restored(void **state)
 	o.quarantine_jobs = 2;
 	o.quarantine_users = 1;
 	o.quarantine_max_nodes = 1;
-	snprintf(dir, sizeof(dir), "%s/hare-fails.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/hare.db", dir);
-	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	st = tmp_store(dir, "fails");
 	snprintf(b.user, sizeof(b.user), "bob");
 	assert_int_equal(store_job_insert(st, &a), 0);
 	assert_int_equal(store_job_insert(st, &b), 0);
@@ -1462,12 +1472,7 @@ static void test_failures_restored(void **state)
 	assert_true(fabs(ja->avoid[0].until - (t0 - 100 + 1800)) < 1e-3);
 	assert_int_equal(jb->navoid, 1);
 	assert_int_equal(jb->failures, 2);
-	driver_close(d2);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	driver_free(d2);
-	store_close(st);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	assert_int_equal(system(path), 0);
+	tmp_driver_free(f, d2, st, dir);
 }
 
 /* Run the loop until job id has a message of msg_case in the outbox, or
