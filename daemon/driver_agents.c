@@ -312,15 +312,17 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 		held += drv_node_quarantined(&d->nodes[k]);
 	if (held >= d->o.quarantine_max_nodes) {
 		if (!n->quarantine_held)
-			log_warn("node=%s: workers of %u jobs of %u user%s failed here within the "
-				 "hour; left in service, as %u node%s quarantined already "
-				 "(quarantine_max_nodes): check it", n->name, jobs, users,
-				 users == 1 ? "" : "s", held, held == 1 ? " is" : "s are");
+			log_warn("node=%s: workers of %u job%s of %u user%s failed here within "
+				 "the hour; left in service, as %u node%s quarantined already "
+				 "(quarantine_max_nodes): check it", n->name, jobs,
+				 jobs == 1 ? "" : "s", users, users == 1 ? "" : "s", held,
+				 held == 1 ? " is" : "s are");
 		n->quarantine_held = true;
 		return;
 	}
-	snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": workers of %u jobs of %u user%s "
-		 "failed here within the hour", jobs, users, users == 1 ? "" : "s");
+	snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": workers of %u job%s of %u user%s "
+		 "failed here within the hour", jobs, jobs == 1 ? "" : "s", users,
+		 users == 1 ? "" : "s");
 	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
 		return;
 	d->quarantines++;
@@ -333,88 +335,103 @@ struct drv_fail_row {
 	double t;
 	uint64_t job;
 	uint32_t node;
-	bool undrain;
 	char user[64];
 };
 
 struct drv_fail_load {
 	struct driver *d;
+	double now;
 	struct drv_fail_row *rows;	/* newest first */
 	size_t n, cap;
+	char (*undrained)[DRIVER_NODE_NAME];	/* nodes undrained since the rows read */
+	size_t nu, capu;
 };
 
-/* store_failures_load's callback: a worker failure on a node ("rank R on
- * node N GPU G failed ..."), or a node's undrain, which ends what its
- * earlier failures count for. */
+/* Room for one more of size bytes at *v (n used of *cap). */
+static int drv_grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	void **p = v, *q;
+
+	if (n < *cap)
+		return 0;
+	q = realloc(*p, (*cap ? *cap * 2 : 16) * size);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = *cap ? *cap * 2 : 16;
+	return 0;
+}
+
+static bool drv_fail_undrained(const struct drv_fail_load *l, const char *name)
+{
+	for (size_t k = 0; k < l->nu; k++)
+		if (strcmp(l->undrained[k], name) == 0)
+			return true;
+	return false;
+}
+
+/* store_failures_load's callback, newest first: a worker failure on a node
+ * ("rank R on node N GPU G failed ..."), kept if it still counts for
+ * something (FAILS, or its active job's avoided nodes) and is not older than
+ * the node's last undrain. */
 static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind, const char *detail,
 			   const char *job_user)
 {
 	struct drv_fail_load *l = user;
-	bool undrain = strcmp(kind, "node-undrain") == 0;
 	char name[DRIVER_NODE_NAME];
 	int i;
 
-	if (undrain)
-		snprintf(name, sizeof(name), "%s", detail);
-	else if (sscanf(detail, "rank %*u on node %63s GPU", name) != 1)
+	if (strcmp(kind, "node-undrain") == 0) {
+		if (drv_fail_undrained(l, detail) || strlen(detail) >= sizeof(name))
+			return 0;
+		if (drv_grow(&l->undrained, &l->capu, l->nu, sizeof(*l->undrained)) < 0)
+			return -ENOMEM;
+		snprintf(l->undrained[l->nu++], sizeof(name), "%s", detail);
+		return 0;
+	}
+	if (sscanf(detail, "rank %*u on node %63s GPU", name) != 1)
 		return 0;	/* not a worker's failure (a job the profile lost) */
+	if (drv_fail_undrained(l, name) ||
+	    (t < l->now - DRIVER_FAIL_WINDOW_S && !driver_job_get(l->d, job)))
+		return 0;
 	i = drv_node_find(l->d, name);
 	if (i < 0 && drv_name_ok(name) && store_node_known(l->d->st, name) == 1)
 		i = drv_node_add(l->d, name) - 1;
 	if (i < 0)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct drv_fail_row *r = realloc(l->rows, cap * sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		l->rows = r;
-		l->cap = cap;
-	}
-	l->rows[l->n] = (struct drv_fail_row){ .t = t, .job = job, .node = (uint32_t)i,
-					       .undrain = undrain };
+	if (drv_grow(&l->rows, &l->cap, l->n, sizeof(*l->rows)) < 0)
+		return -ENOMEM;
+	l->rows[l->n] = (struct drv_fail_row){ .t = t, .job = job, .node = (uint32_t)i };
 	snprintf(l->rows[l->n++].user, sizeof(l->rows[0].user), "%s", job_user);
 	return 0;
 }
 
 void driver_failures_load(struct driver *d)
 {
-	double now = driver_now(), *cut;
-	struct drv_fail_load l = { .d = d };
+	struct drv_fail_load l = { .d = d, .now = driver_now() };
 	uint32_t nodes = 0, avoids = 0;
 	int rc;
 
 	if (!d->st)
 		return;
-	rc = store_failures_load(d->st, now - fmax(DRIVER_FAIL_WINDOW_S, d->o.failed_node_avoid_s),
+	rc = store_failures_load(d->st, l.now - fmax(DRIVER_FAIL_WINDOW_S, d->o.failed_node_avoid_s),
 				 drv_fail_loaded, &l);
-	cut = calloc(d->nnodes ? d->nnodes : 1, sizeof(*cut));
-	if (rc < 0 || !cut) {
+	if (rc < 0)
 		log_warn("cannot read recent worker failures from the store (%s): nodes' FAILS "
-			 "counts and jobs' avoided nodes start empty", err_str(rc < 0 ? rc : -ENOMEM));
-		free(l.rows);
-		free(cut);
-		return;
-	}
-	for (size_t k = 0; k < l.n; k++)
-		if (l.rows[k].undrain && cut[l.rows[k].node] == 0)
-			cut[l.rows[k].node] = l.rows[k].t;
-	for (size_t k = l.n; k-- > 0;) {
+			 "counts and jobs' avoided nodes start empty", err_str(rc));
+	for (size_t k = rc < 0 ? 0 : l.n; k-- > 0;) {	/* oldest first */
 		const struct drv_fail_row *r = &l.rows[k];
 		struct drv_node *n = &d->nodes[r->node];
 		struct drv_job *j = driver_job_get(d, r->job);
 
-		if (r->undrain || r->t <= cut[r->node])
-			continue;
-		if (r->t >= now - DRIVER_FAIL_WINDOW_S) {
+		if (r->t >= l.now - DRIVER_FAIL_WINDOW_S) {
 			nodes += driver_node_failures(d, r->node) == 0;
 			n->fail_at[n->fail_next] = r->t;
 			n->fail_job[n->fail_next] = r->job;
 			snprintf(n->fail_user[n->fail_next], sizeof(n->fail_user[0]), "%s", r->user);
 			n->fail_next = (n->fail_next + 1) % DRIVER_NODE_FAILS;
 		}
-		if (j && r->t + d->o.failed_node_avoid_s > now) {
+		if (j && r->t + d->o.failed_node_avoid_s > l.now) {
 			driver_job_avoid_add(d, j, r->node, r->t + d->o.failed_node_avoid_s);
 			avoids++;
 		}
@@ -423,7 +440,7 @@ void driver_failures_load(struct driver *d)
 		log_info("restored from the store: worker failures of the last hour on %u nodes; "
 			 "%u failures whose node their job still avoids", nodes, avoids);
 	free(l.rows);
-	free(cut);
+	free(l.undrained);
 }
 
 int driver_agent_attach(struct driver *d, const char *node, const char *addr)

@@ -244,10 +244,9 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 		return ERR_BAD_CONFIG;
 	}
 	if (c->quarantine_jobs > 0 && c->quarantine_users > c->quarantine_jobs) {
-		snprintf(errbuf, errlen, "%s: quarantine_users (%u%s) is above quarantine_jobs (%u): "
-			 "no node would ever be quarantined; set quarantine_users to at most %u",
-			 name, c->quarantine_users, c->quarantine_users == 2 ? ", the default" : "",
-			 c->quarantine_jobs, c->quarantine_jobs);
+		snprintf(errbuf, errlen, "%s: quarantine_users (%u; default 2) is above quarantine_jobs "
+			 "(%u): no node would ever be quarantined; set quarantine_users to at most %u",
+			 name, c->quarantine_users, c->quarantine_jobs, c->quarantine_jobs);
 		return ERR_BAD_CONFIG;
 	}
 	return 0;

@@ -123,10 +123,10 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
 	expect_bad("[daemon]\nquarantine_jobs = 2\nquarantine_users = 3\n",
-		   "bad.conf: quarantine_users (3) is above quarantine_jobs (2): no node would ever "
-		   "be quarantined; set quarantine_users to at most 2");
+		   "bad.conf: quarantine_users (3; default 2) is above quarantine_jobs (2): no node "
+		   "would ever be quarantined; set quarantine_users to at most 2");
 	expect_bad("[daemon]\nquarantine_jobs = 1\n",
-		   "bad.conf: quarantine_users (2, the default) is above quarantine_jobs (1)");
+		   "bad.conf: quarantine_users (2; default 2) is above quarantine_jobs (1)");
 	expect_bad("[daemon]\nquarantine_users = 0\n", "quarantine_users: must be between 1");
 	expect_bad("[daemon]\nquarantine_max_nodes = 0\n", "quarantine_max_nodes: must be between 1");
 }
