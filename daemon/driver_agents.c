@@ -260,6 +260,14 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	return 0;
 }
 
+void driver_node_fail_note(struct drv_node *n, double t, uint64_t job, const char *user)
+{
+	n->fail_at[n->fail_next] = t;
+	n->fail_job[n->fail_next] = job;
+	snprintf(n->fail_user[n->fail_next], sizeof(n->fail_user[0]), "%s", user);
+	n->fail_next = (n->fail_next + 1) % DRIVER_NODE_FAILS;
+}
+
 #define DRV_QUARANTINE_PREFIX "quarantined by hared"
 
 /* Drained by driver_node_quarantine (the reason says so, also after a
@@ -421,15 +429,11 @@ void driver_failures_load(struct driver *d)
 			 "counts and jobs' avoided nodes start empty", err_str(rc));
 	for (size_t k = rc < 0 ? 0 : l.n; k-- > 0;) {	/* oldest first */
 		const struct drv_fail_row *r = &l.rows[k];
-		struct drv_node *n = &d->nodes[r->node];
 		struct drv_job *j = driver_job_get(d, r->job);
 
 		if (r->t >= l.now - DRIVER_FAIL_WINDOW_S) {
 			nodes += driver_node_failures(d, r->node) == 0;
-			n->fail_at[n->fail_next] = r->t;
-			n->fail_job[n->fail_next] = r->job;
-			snprintf(n->fail_user[n->fail_next], sizeof(n->fail_user[0]), "%s", r->user);
-			n->fail_next = (n->fail_next + 1) % DRIVER_NODE_FAILS;
+			driver_node_fail_note(&d->nodes[r->node], r->t, r->job, r->user);
 		}
 		if (j && r->t + d->o.failed_node_avoid_s > l.now) {
 			driver_job_avoid_add(d, j, r->node, r->t + d->o.failed_node_avoid_s);

@@ -111,6 +111,9 @@ void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *
 /* j's worker failed on node: keep j off it until then (the entry that ends
  * first gives way when the list is full); nothing with failed_node_avoid_s 0. */
 void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until);
+/* A worker of job (of user) failed on node n at t: its failure ring, the
+ * oldest entry giving way. */
+void driver_node_fail_note(struct drv_node *n, double t, uint64_t job, const char *user);
 /* A worker failed on node i: drain it when workers of quarantine_jobs jobs
  * of quarantine_users users failed there within DRIVER_FAIL_WINDOW_S, and
  * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,

@@ -190,12 +190,7 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	d->worker_failures++;
 	driver_job_avoid_add(d, j, rk->node, driver_now() + d->o.failed_node_avoid_s);
 	if (rk->node < d->nnodes) {
-		struct drv_node *n = &d->nodes[rk->node];
-
-		n->fail_at[n->fail_next] = driver_now();
-		n->fail_job[n->fail_next] = j->rec.id;
-		snprintf(n->fail_user[n->fail_next], sizeof(n->fail_user[0]), "%s", j->rec.user);
-		n->fail_next = (n->fail_next + 1) % DRIVER_NODE_FAILS;
+		driver_node_fail_note(&d->nodes[rk->node], driver_now(), j->rec.id, j->rec.user);
 		driver_node_quarantine(d, rk->node);
 	}
 	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.420s)",

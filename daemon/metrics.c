@@ -58,7 +58,6 @@ static void metrics_nodes(struct hared *d, struct metrics_sample *m)
 
 void metrics_gather(struct hared *d, struct metrics_sample *m)
 {
-	struct driver_stats st;
 	struct timespec ts;
 
 	memset(m, 0, sizeof(*m));
@@ -79,20 +78,7 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 		else
 			m->jobs_queued++;
 	}
-	driver_stats_get(d->drv, &st);
-	m->done = st.done;
-	m->cancelled = st.cancelled;
-	m->failed = st.failed;
-	m->worker_failures = st.worker_failures;
-	m->preemptions = st.preemptions;
-	m->quarantines = st.quarantines;
-	m->plans = st.plans;
-	m->plan_p50_ms = st.plan_p50_ms;
-	m->plan_p99_ms = st.plan_p99_ms;
-	m->plan_ms_sum = st.plan_ms_sum;
-	m->lp_bound_s = st.lp_bound_s;
-	m->reports = st.reports;
-	m->reports_ignored = st.reports_ignored;
+	driver_stats_get(d->drv, &m->drv);
 	m->submits = d->submits;
 	m->store_write_failures = store_write_failures(d->store, NULL);
 	metrics_nodes(d, m);
@@ -143,20 +129,20 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_head(f, "hare_jobs_ended_total", "counter", "Jobs that ended since hared started.");
 	fprintf(f, "hare_jobs_ended_total{state=\"done\"} %llu\n"
 		"hare_jobs_ended_total{state=\"cancelled\"} %llu\n"
-		"hare_jobs_ended_total{state=\"failed\"} %llu\n", (unsigned long long)m->done,
-		(unsigned long long)m->cancelled, (unsigned long long)m->failed);
+		"hare_jobs_ended_total{state=\"failed\"} %llu\n", (unsigned long long)m->drv.done,
+		(unsigned long long)m->drv.cancelled, (unsigned long long)m->drv.failed);
 	metrics_head(f, "hare_submissions_total", "counter", "Jobs submitted since hared started.");
 	fprintf(f, "hare_submissions_total %llu\n", (unsigned long long)m->submits);
 	metrics_head(f, "hare_worker_failures_total", "counter",
 		     "Leases ended by a failed worker (the job retried or FAILED).");
-	fprintf(f, "hare_worker_failures_total %llu\n", (unsigned long long)m->worker_failures);
+	fprintf(f, "hare_worker_failures_total %llu\n", (unsigned long long)m->drv.worker_failures);
 	metrics_head(f, "hare_preemptions_total", "counter",
 		     "Leases a plan stopped (to run other jobs, or to move or resize the job).");
-	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->preemptions);
+	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->drv.preemptions);
 	metrics_head(f, "hare_node_quarantines_total", "counter",
 		     "Nodes hared drained because workers of many jobs failed there "
 		     "(quarantine_jobs).");
-	fprintf(f, "hare_node_quarantines_total %llu\n", (unsigned long long)m->quarantines);
+	fprintf(f, "hare_node_quarantines_total %llu\n", (unsigned long long)m->drv.quarantines);
 	metrics_head(f, "hare_nodes", "gauge", "Nodes known: up, down (agent away), drained.");
 	fprintf(f, "hare_nodes{state=\"up\"} %u\nhare_nodes{state=\"down\"} %u\n"
 		"hare_nodes{state=\"drained\"} %u\n", m->nodes_up, m->nodes_down, m->nodes_drained);
@@ -173,29 +159,29 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		}
 	}
 	metrics_head(f, "hare_plans_total", "counter", "Plans applied since hared started.");
-	fprintf(f, "hare_plans_total %llu\n", (unsigned long long)m->plans);
+	fprintf(f, "hare_plans_total %llu\n", (unsigned long long)m->drv.plans);
 	metrics_head(f, "hare_plan_latency_milliseconds", "summary",
 		     "Policy wall time per plan: quantiles over the last plans, sum and count "
 		     "over all.");
 	/* no plan yet: quantiles of nothing are NaN, as Prometheus' clients write */
-	if (m->plans == 0)
+	if (m->drv.plans == 0)
 		fputs("hare_plan_latency_milliseconds{quantile=\"0.5\"} NaN\n"
 		      "hare_plan_latency_milliseconds{quantile=\"0.99\"} NaN\n", f);
 	else
 		fprintf(f, "hare_plan_latency_milliseconds{quantile=\"0.5\"} %.3f\n"
-			"hare_plan_latency_milliseconds{quantile=\"0.99\"} %.3f\n", m->plan_p50_ms,
-			m->plan_p99_ms);
+			"hare_plan_latency_milliseconds{quantile=\"0.99\"} %.3f\n", m->drv.plan_p50_ms,
+			m->drv.plan_p99_ms);
 	fprintf(f, "hare_plan_latency_milliseconds_sum %.3f\n"
-		"hare_plan_latency_milliseconds_count %llu\n", m->plan_ms_sum,
-		(unsigned long long)m->plans);
+		"hare_plan_latency_milliseconds_count %llu\n", m->drv.plan_ms_sum,
+		(unsigned long long)m->drv.plans);
 	metrics_head(f, "hare_lp_bound_seconds", "gauge",
 		     "The last plan's LP bound on weighted completion time (0: none).");
-	fprintf(f, "hare_lp_bound_seconds %.3f\n", isfinite(m->lp_bound_s) ? m->lp_bound_s : 0.0);
+	fprintf(f, "hare_lp_bound_seconds %.3f\n", isfinite(m->drv.lp_bound_s) ? m->drv.lp_bound_s : 0.0);
 	metrics_head(f, "hare_round_reports_total", "counter",
 		     "Round reports from workers: accepted, or ignored (unknown job or lease).");
 	fprintf(f, "hare_round_reports_total{result=\"accepted\"} %llu\n"
-		"hare_round_reports_total{result=\"ignored\"} %llu\n", (unsigned long long)m->reports,
-		(unsigned long long)m->reports_ignored);
+		"hare_round_reports_total{result=\"ignored\"} %llu\n", (unsigned long long)m->drv.reports,
+		(unsigned long long)m->drv.reports_ignored);
 	metrics_head(f, "hare_store_write_failures_total", "counter",
 		     "Batched database writes lost (locked past the timeout, disk full).");
 	fprintf(f, "hare_store_write_failures_total %llu\n",

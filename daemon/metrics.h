@@ -5,6 +5,8 @@
 #ifndef HARE_DAEMON_METRICS_H
 #define HARE_DAEMON_METRICS_H
 
+#include "driver.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -22,12 +24,12 @@ struct metrics_sample {
 	double now, start_time;			/* unix seconds */
 	int up;					/* 0: hared is stopping */
 	uint32_t jobs_queued, jobs_backoff, jobs_held, jobs_running;
-	uint64_t done, cancelled, failed, worker_failures, preemptions, quarantines, submits;
+	struct driver_stats drv;		/* plans, reports, ended jobs ... */
+	uint64_t submits;
 	uint32_t nodes_up, nodes_down, nodes_drained;
 	uint32_t ntypes;
 	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];
-	uint64_t plans, reports, reports_ignored, store_write_failures;
-	double plan_p50_ms, plan_p99_ms, plan_ms_sum, lp_bound_s;
+	uint64_t store_write_failures;
 	uint32_t agents, clients;
 };
 

@@ -944,12 +944,12 @@ static void test_metrics(void **state)
 				"hare_connections{role=\"client\"} 1\n"));
 	assert_non_null(strstr(text, "\n# TYPE hare_jobs_ended_total counter\n"));
 	/* A summary: quantiles, then the sum and count of every plan. */
-	assert_true(m.plans > 0 && m.plan_ms_sum > 0);
+	assert_true(m.drv.plans > 0 && m.drv.plan_ms_sum > 0);
 	assert_non_null(strstr(text, "\n# TYPE hare_plan_latency_milliseconds summary\n"
 				"hare_plan_latency_milliseconds{quantile=\"0.5\"} "));
 	snprintf(path, sizeof(path), "\nhare_plan_latency_milliseconds_sum %.3f\n"
-		 "hare_plan_latency_milliseconds_count %llu\n", m.plan_ms_sum,
-		 (unsigned long long)m.plans);
+		 "hare_plan_latency_milliseconds_count %llu\n", m.drv.plan_ms_sum,
+		 (unsigned long long)m.drv.plans);
 	assert_non_null(strstr(text, path));
 	free(text);
 
