@@ -213,6 +213,16 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		return;
 	}
 	fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		/* A FIFO opened for reading without a writer shows no hang-up
+		 * until a writer has come and gone: a worker that died while the
+		 * agent was away would stay "running" for good. Be that writer
+		 * for a moment; a live worker still holds its own write end. */
+		int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (w >= 0)
+			close(w);
+	}
 	if (fd < 0 || agent_task_pipe_attach(t, fd) < 0) {
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
 		snprintf(t->message, sizeof(t->message), "report pipe of the adopted worker is gone");

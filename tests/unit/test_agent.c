@@ -1642,6 +1642,66 @@ static void test_adopt_after_agent_restart(void **state)
 	fake_free(f);
 }
 
+/* The state letter of /proc/PID/stat ('Z' for a zombie), or 0. */
+static char proc_state(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* A worker that died while its agent was away (a zombie here, as under a
+ * parent that reaps late) ends when the next agent adopts it: FAILED, not
+ * "running" for good (its report FIFO then has no writer, and a FIFO
+ * opened without one shows no hang-up by itself). */
+static void test_adopt_worker_died_while_away(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	struct start_args s = { .job = 8, .lease = 4, .rank = 0, .world = 1, .gpu = 0, .first = 0,
+				.count = 100000, .round_s = 1, .scale = 1000 };
+	const Hare__TaskExit *e;
+	char path[512], line[256];
+	FILE *fp;
+	int pid = 0;
+
+	(void)state;
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_relayed(f, 8, 4, 0).reports >= 1, 5);
+	fake_agent_stop(f);
+	snprintf(path, sizeof(path), "%s/work/tasks/8.4.0.task", f->dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "pid=%d", &pid) == 1)
+			break;
+	fclose(fp);
+	assert_true(pid > 1);
+	/* killed, and left unreaped: a zombie still answers kill(pid, 0) */
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	for (int i = 0; i < 500 && proc_state(pid) != 'Z'; i++)
+		usleep(10000);
+	assert_int_equal(proc_state(pid), 'Z');
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 2, 5);
+	RUN_UNTIL(f, fake_exit(f, 8, 4, 0), 5);
+	e = fake_exit(f, 8, 4, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_string_equal(e->message, "worker ended without a done line while the agent was away");
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	fake_free(f);
+}
+
 static int damaged_kills;
 
 static int damaged_kill(pid_t pid, int sig)
@@ -2549,6 +2609,7 @@ int main(void)
 		cmocka_unit_test(test_reconnect_keeps_reports),
 		cmocka_unit_test(test_adopt_after_agent_restart),
 		cmocka_unit_test(test_adopt_damaged_state),
+		cmocka_unit_test(test_adopt_worker_died_while_away),
 		cmocka_unit_test(test_bad_key),
 		cmocka_unit_test(test_relay_throughput),
 		cmocka_unit_test(test_rendezvous_local),
