@@ -325,6 +325,18 @@ void agent_task_stop(struct agent *a, uint64_t job_id, uint64_t lease_id, const 
 		n++;
 		if (t->stop_requested)
 			continue;
+		if (t->exited) {
+			/* it ended on its own before the stop came (a child of it
+			 * still holds the pipe): its exit says how, a failure stays
+			 * one (hared blames the node of a rank that failed by
+			 * itself); the child goes */
+			log_info("task stop job=%llu lease=%llu rank=%u: the worker had exited already "
+				 "(status %lld signal %d)", (unsigned long long)job_id,
+				 (unsigned long long)lease_id, t->rank, (long long)t->exit_status,
+				 t->term_signal);
+			agent_task_signal(t, SIGTERM);
+			continue;
+		}
 		t->stop_requested = true;
 		snprintf(t->stop_reason, sizeof(t->stop_reason), "%s", reason ? reason : "");
 		log_info("task stop job=%llu lease=%llu rank=%u pid=%d reason=%s",
@@ -358,6 +370,9 @@ static void agent_task_explain(struct agent_task *t)
 	else if (t->stop_requested)
 		snprintf(m, n, "stopped after %llu rounds (exit code %lld)",
 			 (unsigned long long)t->rounds_done, (long long)t->exit_status);
+	else if (t->exit_status == REPORT_EXIT_PEER)
+		snprintf(m, n, "exited with code %d (a peer rank or the network failed)",
+			 REPORT_EXIT_PEER);
 	else if (t->exit_status != 0)
 		snprintf(m, n, "exited with code %lld", (long long)t->exit_status);
 	else

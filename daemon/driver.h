@@ -61,6 +61,9 @@ struct driver_opts {
 #define DRIVER_AVOID_MAX 8		/* nodes one job avoids at a time */
 #define DRIVER_NODE_FAILS 64		/* worker failures remembered per node */
 #define DRIVER_FAIL_WINDOW_S 3600.0	/* ... counted by driver_node_failures */
+#define DRIVER_UNBLAMED_MAX 32		/* leases a peer failure ended, waiting for the
+					 * exit of the rank that failed by itself */
+#define DRIVER_BLAME_WAIT_S 120.0	/* ... for this long (unix seconds) */
 
 /* A node a job avoids: its worker failed there. */
 struct drv_avoid {
@@ -196,6 +199,10 @@ struct driver_stats {
 	uint64_t worker_failures;	/* leases ended by a failed worker */
 	uint64_t preemptions;		/* leases stopped by a plan to run other jobs */
 	uint64_t quarantines;		/* nodes drained by the quarantine */
+	uint64_t peer_failures;		/* of worker_failures: a peer or the network failed,
+					 * the reporting node not charged */
+	uint64_t late_blames;		/* nodes charged after such a failure, when the
+					 * rank that failed by itself reported */
 };
 
 /* Create a driver over the loop; prof and st are borrowed for its life (st

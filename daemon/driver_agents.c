@@ -378,8 +378,9 @@ static bool drv_fail_undrained(const struct drv_fail_load *l, const char *name)
 	return false;
 }
 
-/* store_failures_load's callback, newest first: a worker failure on a node
- * ("rank R on node N GPU G failed ..."), kept if it still counts for
+/* store_failures_load's callback, newest first: a worker failure charged to
+ * a node ("rank R on node N GPU G failed ...", or a "blame" event's "rank R
+ * on node N failed ... after a peer's failure"), kept if it still counts for
  * something (FAILS, or its active job's avoided nodes) and is not older than
  * the node's last undrain. */
 static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind, const char *detail,
@@ -397,8 +398,8 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 		snprintf(l->undrained[l->nu++], sizeof(name), "%s", detail);
 		return 0;
 	}
-	if (sscanf(detail, "rank %*u on node %63s GPU", name) != 1)
-		return 0;	/* not a worker's failure (a job the profile lost) */
+	if (sscanf(detail, "rank %*u on node %63s", name) != 1)
+		return 0;	/* not charged to a node (a peer failure, a job the profile lost) */
 	if (drv_fail_undrained(l, name) ||
 	    (t < l->now - DRIVER_FAIL_WINDOW_S && !driver_job_get(l->d, job)))
 		return 0;

@@ -62,6 +62,18 @@ struct driver {
 	uint64_t worker_failures;	/* failed workers (each re-queued or ended its job) */
 	uint64_t preemptions;		/* leases a plan stopped to run others */
 	uint64_t quarantines;		/* nodes driver_node_quarantine drained */
+	uint64_t peer_failures, late_blames;	/* see struct driver_stats */
+
+	/* Leases of several nodes that a rank's peer failure ended (exit code
+	 * REPORT_EXIT_PEER) without charging its node: the first rank of the
+	 * lease that then reports a failure of its own, within
+	 * DRIVER_BLAME_WAIT_S, charges its node (a ring; until 0: free). */
+	struct drv_unblamed {
+		uint64_t job, lease;
+		double until;
+		char user[64];
+	} unblamed[DRIVER_UNBLAMED_MAX];
+	uint32_t unblamed_next;
 };
 
 struct driver_snapshot {

@@ -341,6 +341,8 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	out->worker_failures = d->worker_failures;
 	out->preemptions = d->preemptions;
 	out->quarantines = d->quarantines;
+	out->peer_failures = d->peer_failures;
+	out->late_blames = d->late_blames;
 	if (n == 0)
 		return;
 	memcpy(v, d->plan_ms, n * sizeof(double));

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "profile.h"
+#include "report.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -181,22 +182,96 @@ uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint
 	return n > 0 && usable >= (j->rec.min_gpus ? j->rec.min_gpus : 1) ? n : 0;
 }
 
+/* Rank rk of j's lease failed because a peer rank or the network did (its
+ * exit code says so), and the lease has a rank on another node to blame;
+ * on its node alone, its node is the one to charge all the same. */
+static bool drv_exit_peer(const struct drv_job *j, const struct drv_rank *rk,
+			  const Hare__TaskExit *x)
+{
+	if (!x->has_exit_code || x->exit_code != REPORT_EXIT_PEER)
+		return false;
+	for (uint32_t i = 0; i < j->lease.nranks; i++)
+		if (j->lease.ranks[i].node != rk->node)
+			return true;
+	return false;
+}
+
+/* A worker of job (j, NULL once the job ended) of user failed on node by
+ * itself: the job avoids the node, the node's failure ring counts it, and
+ * the quarantine may drain the node. */
+static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, uint64_t job,
+			    const char *user)
+{
+	if (j)
+		driver_job_avoid_add(d, j, node, driver_now() + d->o.failed_node_avoid_s);
+	if (node < d->nnodes) {
+		driver_node_fail_note(&d->nodes[node], driver_now(), job, user);
+		driver_node_quarantine(d, node);
+	}
+}
+
+/* A failed exit of a lease that is no longer current, from the agent of
+ * node: when a peer failure ended that lease without charging a node
+ * (d->unblamed), this rank failed by itself, and its node is charged now.
+ * True when it was. */
+static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
+			   const Hare__TaskExit *x)
+{
+	double now = driver_now();
+	struct drv_unblamed *u = NULL;
+	char why[600];
+
+	if (x->status != HARE__TASK_STATUS__TASK_FAILED || node >= d->nnodes ||
+	    (x->has_exit_code && x->exit_code == REPORT_EXIT_PEER))
+		return false;
+	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
+		if (d->unblamed[k].until > now && d->unblamed[k].job == x->job_id &&
+		    d->unblamed[k].lease == x->lease_id)
+			u = &d->unblamed[k];
+	if (!u)
+		return false;
+	u->until = 0;	/* one node per failure, as when it reports first */
+	d->late_blames++;
+	drv_node_charge(d, j, node, u->job, u->user);
+	snprintf(why, sizeof(why), "rank %u on node %s failed (exit code %d%s%.420s) after a peer's "
+		 "failure had ended the lease", x->rank, d->nodes[node].name,
+		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",
+		 x->message ? x->message : "");
+	if (d->st)
+		store_event(d->st, now, x->job_id, "blame", why);
+	log_warn("job=%" PRIu64 " lease=%" PRIu64 ": %s; node %s charged", x->job_id, x->lease_id,
+		 why, d->nodes[node].name);
+	return true;
+}
+
 static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
 			    const Hare__TaskExit *x)
 {
+	bool peer = drv_exit_peer(j, rk, x);
 	char why[600];
 
 	j->failures++;
 	d->worker_failures++;
-	driver_job_avoid_add(d, j, rk->node, driver_now() + d->o.failed_node_avoid_s);
-	if (rk->node < d->nnodes) {
-		driver_node_fail_note(&d->nodes[rk->node], driver_now(), j->rec.id, j->rec.user);
-		driver_node_quarantine(d, rk->node);
+	if (peer) {
+		/* the rank that failed by itself, when it reports, is charged
+		 * (drv_late_blame); a partition charges nobody */
+		struct drv_unblamed *u = &d->unblamed[d->unblamed_next];
+
+		d->unblamed_next = (d->unblamed_next + 1) % DRIVER_UNBLAMED_MAX;
+		*u = (struct drv_unblamed){ .job = j->rec.id, .lease = j->lease.id,
+					    .until = driver_now() + DRIVER_BLAME_WAIT_S };
+		snprintf(u->user, sizeof(u->user), "%s", j->rec.user);
+		d->peer_failures++;
+	} else {
+		drv_node_charge(d, j, rk->node, j->rec.id, j->rec.user);
 	}
-	snprintf(why, sizeof(why), "rank %u on node %s GPU %u failed (exit code %d%s%.420s)",
-		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,
+	/* only a charged failure's text starts "rank R on node N GPU G": a
+	 * restarted hared counts those (drv_fail_loaded) */
+	snprintf(why, sizeof(why), "%srank %u on node %s GPU %u %s (exit code %d%s%.400s)%s",
+		 peer ? "peer failure: " : "", x->rank, d->nodes[rk->node].name,
+		 d->nodes[rk->node].gpus[rk->slot].index, peer ? "lost a peer" : "failed",
 		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",
-		 x->message ? x->message : "");
+		 x->message ? x->message : "", peer ? "; its node is not charged" : "");
 	if (j->failures > d->o.max_retries) {
 		char final[700];
 
@@ -255,6 +330,8 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 	if (gone)
 		return;
 	if (!rk && driver_adopt_exit(d, j, agent_id - 1, x))
+		return;
+	if (!rk && drv_late_blame(d, j, agent_id - 1, x))
 		return;
 	if (!rk) {
 		log_debug("task exit job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, ignored",

@@ -136,6 +136,15 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_head(f, "hare_worker_failures_total", "counter",
 		     "Leases ended by a failed worker (the job retried or FAILED).");
 	fprintf(f, "hare_worker_failures_total %llu\n", (unsigned long long)m->drv.worker_failures);
+	metrics_head(f, "hare_worker_peer_failures_total", "counter",
+		     "Of those, leases a worker ended because a peer rank or the network "
+		     "failed (exit code 75): its node not charged.");
+	fprintf(f, "hare_worker_peer_failures_total %llu\n",
+		(unsigned long long)m->drv.peer_failures);
+	metrics_head(f, "hare_worker_late_blames_total", "counter",
+		     "Nodes charged after a peer failure, when the rank that failed by itself "
+		     "reported.");
+	fprintf(f, "hare_worker_late_blames_total %llu\n", (unsigned long long)m->drv.late_blames);
 	metrics_head(f, "hare_preemptions_total", "counter",
 		     "Leases a plan stopped (to run other jobs, or to move or resize the job).");
 	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->drv.preemptions);

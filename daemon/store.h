@@ -134,7 +134,7 @@ int store_job_failures(struct store *s, uint64_t id, uint32_t *count);
 typedef int (*store_event_cb)(void *user, double time, const char *kind, const char *detail);
 int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user);
 
-/* The "fail" and "node-undrain" events since a unix time, newest first (it
+/* The "fail", "blame" and "node-undrain" events since a unix time, newest first (it
  * stops at the first event older than since): cb(user, time, job id (0:
  * none), kind, detail, the job's user ("" if none)); a non-zero return
  * stops and is returned. For hared's start: where workers failed lately. */

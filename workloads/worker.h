@@ -9,12 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "report.h"
+
 #define WORKER_NAME_MAX 64
 #define WORKER_PATH_MAX 1024
 #define WORKER_LIST_MAX 128
 
-/* Exit codes: 0 done or stopped, 1 runtime failure, 2 bad flags. */
-enum { WORKER_EXIT_OK = 0, WORKER_EXIT_FAILED = 1, WORKER_EXIT_USAGE = 2 };
+/* Exit codes: 0 done or stopped, 1 runtime failure, 2 bad flags, 75 a peer
+ * rank or the network failed (REPORT_EXIT_PEER: hared charges no node). */
+enum { WORKER_EXIT_OK = 0, WORKER_EXIT_FAILED = 1, WORKER_EXIT_USAGE = 2,
+       WORKER_EXIT_PEER = REPORT_EXIT_PEER };
 
 struct worker_opts {
 	uint64_t job_id;

@@ -52,7 +52,8 @@ struct engine_round {
 /*
  * Every function returns 0 (or a count) or a negative code with a one-line
  * reason in err: -ENODEV (no driver or GPU), -EIO (a CUDA, cuBLAS or NCCL
- * failure), -ENOMEM, -ENOTSUP, -EINVAL. An engine is used from one thread.
+ * failure), -ECONNRESET (NCCL says a peer rank or the network failed:
+ * ncclRemoteError), -ENOMEM, -ENOTSUP, -EINVAL. An engine is used from one thread.
  */
 struct engine_ops {
 	uint32_t abi;		/* WORKER_ENGINE_ABI */

@@ -129,6 +129,8 @@ static int real_rdv_wait(struct real *r, uint8_t *uid)
 		int rc = rdv_file_wait(o->nccl_id_file, end - worker_now_s(), &real_stop, data,
 				       sizeof(data), &n, r->err, sizeof(r->err));
 
+		if (rc == -ETIMEDOUT)
+			return -ECONNRESET;	/* rank 0 or its agent failed, not us */
 		if (rc < 0)
 			return rc;
 		if (n == sizeof(data) && real_get64(data) == o->job_id && real_get64(data + 8) == o->lease_id) {
@@ -140,7 +142,7 @@ static int real_rdv_wait(struct real *r, uint8_t *uid)
 		if (worker_now_s() >= end) {
 			snprintf(r->err, sizeof(r->err), "%.400s: holds another job's or lease's rendezvous",
 				 o->nccl_id_file);
-			return -ETIMEDOUT;
+			return -ECONNRESET;
 		}
 	}
 }
@@ -373,12 +375,15 @@ int worker_real_run(const struct worker_opts *o)
 	if (rc < 0 && r.out.count > 0)
 		worker_out_flush(&r.out, worker_now_s());	/* completed rounds are progress */
 	if (rc < 0)
-		fprintf(stderr, "hare-worker: job %llu rank %u: %s\n", (unsigned long long)o->job_id,
-			o->rank, r.err[0] ? r.err : strerror(-rc));
+		fprintf(stderr, "hare-worker: job %llu rank %u: %s%s\n", (unsigned long long)o->job_id,
+			o->rank, r.err[0] ? r.err : strerror(-rc),
+			rc == -ECONNRESET ? " (a peer rank or the network failed)" : "");
 	if (r.eng)
 		r.ops->close(r.eng);
 	proxy_net_free(&r.net);
 	free(r.hp);
 	free(r.hv);
+	if (rc == -ECONNRESET && o->world_size > 1)
+		return WORKER_EXIT_PEER;
 	return rc < 0 ? WORKER_EXIT_FAILED : WORKER_EXIT_OK;
 }

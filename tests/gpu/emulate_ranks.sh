@@ -8,8 +8,8 @@
 # same training: task offsets from the all-gather, gradients summed by the
 # all-reduce); (2) the two ranks stopped at a checkpoint and resumed (rank
 # 0 reads it and broadcasts parameters, momentum and round) repeat the
-# uninterrupted losses exactly. It checks the engine's rank logic, not NCCL
-# or a GPU.
+# uninterrupted losses exactly; (3) a rank whose peer is killed exits 75.
+# It checks the engine's rank logic, not NCCL or a GPU.
 # Usage, from the source root: tests/gpu/emulate_ranks.sh BUILD_DIR [ROUNDS]
 # Exit: 0 passed, 1 a check failed, 77 without g++ or hare-worker.
 set -u
@@ -88,6 +88,29 @@ for m in lm recommendation resnet18; do
 		fail "$m: the resumed ranks' losses differ from the uninterrupted run"
 	fi
 done
+
+# (3) a rank whose peer dies mid-training gets NCCL's remote error and exits
+# 75, a peer's failure (hared then charges the dead rank's node, not its own)
+common=(--lib "$lib" --model lm --proxy "$(tiny_proxy lm)" --seed 5 --report-ms 0 --job 2 --lease 1
+	--world-size 2 --tasks 1 --job-tasks 2 --round-count 1000000 --nccl-id-file "$tmp/dead.id")
+"$worker" "${common[@]}" --rank 0 >"$tmp/dead.0" 2>>"$tmp/worker.log" &
+p0=$!
+HARE_EMU_NCCL_TIMEOUT_S=2 "$worker" "${common[@]}" --rank 1 >"$tmp/dead.1" 2>"$tmp/dead.err" &
+p1=$!
+for ((i = 0; i < 300; i++)); do
+	grep -q '^round' "$tmp/dead.1" 2>/dev/null && break
+	sleep 0.1
+done
+kill -KILL "$p0"
+wait "$p0" 2>/dev/null
+wait "$p1"
+rc=$?
+if [ $rc -eq 75 ] && grep -q "(a peer rank or the network failed)" "$tmp/dead.err"; then
+	echo "ok: rank 1 exits 75 when rank 0 is killed after round $(grep -c "^round" "$tmp/dead.1")"
+else
+	fail "rank 1 of a dead rank 0 exited $rc: $(tail -2 "$tmp/dead.err")"
+fi
+
 if [ $failures -ne 0 ]; then
 	echo "--- worker log (tail)"
 	tail -20 "$tmp/worker.log"

@@ -1236,6 +1236,35 @@ static void test_stop_and_kill(void **state)
 	fake_free(f);
 }
 
+/* A worker that failed by itself before its stop came (a child of it still
+ * holds the report pipe) is reported FAILED with its exit code, not
+ * STOPPED: hared charges the node of the rank that failed by itself; the
+ * child is ended. */
+static void test_stop_after_exit(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	struct start_args s = { .job = 4, .lease = 2, .command =
+		"sleep 30 & printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; exit 3" };
+	const Hare__TaskExit *e;
+	double t0;
+
+	(void)state;
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_relayed(f, 4, 2, 0).reports >= 1, 5);
+	t0 = now_s();
+	RUN_UNTIL(f, now_s() - t0 > 0.3, 2);	/* exited; the pipe held open */
+	assert_null(fake_exit(f, 4, 2, 0));
+	fake_task_stop(f, 4, 2);
+	RUN_UNTIL(f, fake_exit(f, 4, 2, 0), 5);
+	e = fake_exit(f, 4, 2, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_int_equal(e->exit_code, 3);
+	assert_string_equal(e->message, "exited with code 3");
+	assert_true(now_s() - t0 < 0.9);	/* before the 1 s wait for EOF: the child was ended */
+	fake_free(f);
+}
+
 static void test_command_env_and_garbage(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
@@ -1302,8 +1331,15 @@ static void test_failures(void **state)
 	s.lease = 6;		/* stopped on its own, cleanly (an orphan's stop) */
 	s.command = "printf 'round 0 2 1 1 1\nstopped 2\n' >&$HARE_REPORT_FD";
 	fake_task_start(f, &s);
+	s.lease = 7;		/* a peer failed (REPORT_EXIT_PEER) */
+	s.command = "exit 75";
+	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_exit(f, 5, 1, 0) && fake_exit(f, 5, 2, 0) && fake_exit(f, 5, 3, 0) &&
-		  fake_exit(f, 5, 4, 0) && fake_exit(f, 5, 5, 0) && fake_exit(f, 5, 6, 0), 10);
+		  fake_exit(f, 5, 4, 0) && fake_exit(f, 5, 5, 0) && fake_exit(f, 5, 6, 0) &&
+		  fake_exit(f, 5, 7, 0), 10);
+	e = fake_exit(f, 5, 7, 0);
+	assert_true(e->status == HARE__TASK_STATUS__TASK_FAILED && e->exit_code == REPORT_EXIT_PEER);
+	assert_string_equal(e->message, "exited with code 75 (a peer rank or the network failed)");
 	e = fake_exit(f, 5, 6, 0);
 	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
 	assert_int_equal(e->rounds_done, 2);
@@ -2601,6 +2637,7 @@ int main(void)
 		cmocka_unit_test(test_worker_orphan),
 		cmocka_unit_test(test_relay_two_ranks),
 		cmocka_unit_test(test_stop_and_kill),
+		cmocka_unit_test(test_stop_after_exit),
 		cmocka_unit_test(test_command_env_and_garbage),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_task_output),

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "log.h"
 #include "profile.h"
+#include "report.h"
 
 #define OUTBOX_MAX 512
 
@@ -121,6 +122,14 @@ static int fx_setup_quarantine(void **state)
 	o.quarantine_jobs = 3;
 	o.quarantine_users = 2;
 	o.quarantine_max_nodes = 1;
+	return fx_setup_o(state, &o);
+}
+
+/* A failed job avoids the node charged for 600 s, and is retried 3 times. */
+static int fx_setup_blame(void **state)
+{
+	struct driver_opts o = fx_opts(0, 0, 0, 600);
+
 	return fx_setup_o(state, &o);
 }
 
@@ -300,6 +309,21 @@ static void task_exit_rounds(struct fx *f, uint32_t agent, uint64_t job, uint64_
 	x.status = status;
 	x.has_rounds_done = rounds >= 0;
 	x.rounds_done = rounds >= 0 ? (uint64_t)rounds : 0;
+	driver_task_exit(f->d, agent, &x);
+}
+
+/* A failed TaskExit with an exit code (REPORT_EXIT_PEER: a peer failed). */
+static void task_fail_code(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
+			   uint32_t rank, int32_t code)
+{
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+
+	x.job_id = job;
+	x.lease_id = lease;
+	x.rank = rank;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.has_exit_code = true;
+	x.exit_code = code;
 	driver_task_exit(f->d, agent, &x);
 }
 
@@ -1450,6 +1474,10 @@ static void test_failures_restored(void **state)
 	assert_int_equal(store_event(st, t0 - 1400, 0, "node-undrain", "n2"), 0);
 	assert_int_equal(store_event(st, t0 - 100, a.id, "fail", "rank 1 on node n1 GPU 0 failed (exit code 3)"), 0);
 	assert_int_equal(store_event(st, t0 - 90, a.id, "requeue", "rank 0 on node n1 GPU 0 stopped"), 0);
+	assert_int_equal(store_event(st, t0 - 85, a.id, "fail", "peer failure: rank 1 on node n1 GPU 0 "
+				     "lost a peer (exit code 75); its node is not charged"), 0);
+	assert_int_equal(store_event(st, t0 - 84, a.id, "blame", "rank 0 on node n1 failed (exit "
+				     "code 1) after a peer's failure had ended the lease"), 0);
 	assert_int_equal(store_event(st, t0 - 80, b.id, "fail", "model gone from the profile"), 0);
 	assert_int_equal(store_event(st, t0 - 60, b.id, "fail", "rank 0 on node n1 GPU 1 failed "
 				     "(exit code 1); 4 failures, giving up"), 0);
@@ -1462,7 +1490,7 @@ static void test_failures_restored(void **state)
 	n1 = node_index(d2, "n1");
 	n2 = node_index(d2, "n2");
 	assert_true(n1 >= 0);
-	assert_int_equal(driver_node_failures(d2, (uint32_t)n1), 2);
+	assert_int_equal(driver_node_failures(d2, (uint32_t)n1), 3);	/* the blame, not the peer's */
 	assert_int_equal(n2, -1);	/* undrained since: nothing to list it for */
 	assert_false(driver_node_at(d2, (uint32_t)n1)->drained);	/* loading quarantines nothing */
 	ja = driver_job_find(d2, a.id);
@@ -1470,7 +1498,8 @@ static void test_failures_restored(void **state)
 	assert_int_equal(ja->navoid, 1);
 	assert_int_equal(ja->avoid[0].node, (uint32_t)n1);
 	assert_int_equal(driver_node_count(d2), 1);
-	assert_true(fabs(ja->avoid[0].until - (t0 - 100 + 1800)) < 1e-3);
+	assert_true(fabs(ja->avoid[0].until - (t0 - 84 + 1800)) < 1e-3);
+	assert_int_equal(ja->failures, 4);	/* its "fail" events, peer failure included */
 	assert_int_equal(jb->navoid, 1);
 	assert_int_equal(jb->failures, 2);
 	tmp_driver_free(f, d2, st, dir);
@@ -1585,6 +1614,101 @@ static void test_quarantine(void **state)
 	assert_true(n2->drained);
 	assert_string_equal(n2->drain_reason, "quarantined by hared: workers of 4 jobs of 4 users "
 			    "failed here within the hour");
+}
+
+/* A rank of a lease across nodes that exits REPORT_EXIT_PEER re-queues its
+ * job and counts a failure, but charges no node; the first rank of that
+ * lease that then fails by itself charges its node (once); when every rank
+ * lost a peer, nobody is charged; a lease on one node is charged to it
+ * whatever the exit code. */
+static void test_peer_failure_blame(void **state)
+{
+	struct fx *f = *state;
+	struct hand across[1] = { { 2, { 0, 2 }, { 1, 1 } } }, off_n1[1] = { { 2, { 2, 4 }, { 1, 1 } } },
+		    one[1] = { { 2, { 4, 5 }, { 1, 1 } } };
+	uint32_t a1, a2, a3, nodes[DRIVER_AVOID_MAX];
+	struct driver_stats st;
+	const struct drv_job *j;
+	uint64_t lease;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 2, NULL, 0);
+	a3 = agent_up(f, "n3", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, across, 1);
+	j = driver_job_find(f->d, 1);
+	lease = j->lease.id;
+	/* rank 1 on n2 reports first: its peer on n1 died */
+	task_fail_code(f, a2, 1, lease, 1, REPORT_EXIT_PEER);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->failures, 1);
+	assert_int_equal(driver_node_failures(f->d, 0), 0);
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	assert_int_equal(j->navoid, 0);
+	/* then rank 0 on n1, which failed by itself: n1 is charged */
+	task_fail_code(f, a1, 1, lease, 0, 134);
+	assert_int_equal(j->failures, 1);	/* one failure of the job, not two */
+	assert_int_equal(driver_node_failures(f->d, 0), 1);
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	assert_int_equal(driver_job_avoids(f->d, j, nodes), 1);
+	assert_int_equal(nodes[0], 0);
+	/* one node per failure: a third exit of the lease charges nobody */
+	task_fail_code(f, a2, 1, lease, 1, 1);
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	driver_stats_get(f->d, &st);
+	assert_true(st.worker_failures == 1 && st.peer_failures == 1 && st.late_blames == 1);
+
+	/* a partition: both ranks lost a peer (n2 and n3: the job avoids n1) */
+	plan_apply(f, off_n1, 1);
+	lease = j->lease.id;
+	task_fail_code(f, a2, 1, lease, 0, REPORT_EXIT_PEER);
+	task_fail_code(f, a3, 1, lease, 1, REPORT_EXIT_PEER);
+	assert_int_equal(j->failures, 2);
+	assert_int_equal(driver_node_failures(f->d, 0), 1);
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	assert_int_equal(driver_node_failures(f->d, 2), 0);
+
+	/* on one node: charged to it */
+	plan_apply(f, one, 1);
+	task_fail_code(f, a3, 1, j->lease.id, 0, REPORT_EXIT_PEER);
+	assert_int_equal(j->failures, 3);
+	assert_int_equal(driver_node_failures(f->d, 2), 1);
+	driver_stats_get(f->d, &st);
+	assert_true(st.worker_failures == 3 && st.peer_failures == 2 && st.late_blames == 1);
+}
+
+/* The rank that failed by itself charges its node also when the peer
+ * failure ended the job (max_retries 0), and then counts for the
+ * quarantine (3 jobs of 2 users) as any failure does. */
+static void test_peer_failure_job_ended(void **state)
+{
+	struct fx *f = *state;
+	struct hand across[1] = { { 2, { 0, 2 }, { 1, 1 } } };
+	const char *users[3] = { "alice", "bob", "alice" };
+	uint32_t a1, a2;
+	char err[256];
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 2, NULL, 0);
+	driver_start(f->d);
+	for (uint64_t id = 1; id <= 3; id++) {
+		struct store_job rec = job_rec(id, "resnet50", 2, 1000);
+		uint64_t lease;
+
+		snprintf(rec.user, sizeof(rec.user), "%s", users[id - 1]);
+		assert_int_equal(driver_job_add(f->d, &rec, err, sizeof(err)), 0);
+		plan_apply(f, across, 1);
+		lease = driver_job_find(f->d, id)->lease.id;
+		task_fail_code(f, a2, id, lease, 1, REPORT_EXIT_PEER);
+		assert_null(driver_job_find(f->d, id));	/* FAILED */
+		assert_int_equal(driver_node_failures(f->d, 0), id - 1);
+		task_exit(f, a1, id, lease, 0, HARE__TASK_STATUS__TASK_FAILED);
+		assert_int_equal(driver_node_failures(f->d, 0), id);
+	}
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	assert_true(driver_node_at(f->d, 0)->drained);
+	assert_false(driver_node_at(f->d, 1)->drained);
 }
 
 /* The nodes of job index 0 in a fresh snapshot, as a bit mask (-1: no job). */
@@ -2017,6 +2141,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure_backoff, fx_setup_retry, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_min_lease_expiry_replans, fx_setup_lease, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, fx_setup_quarantine, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_peer_failure_blame, fx_setup_blame, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_keeps_lease_start, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),

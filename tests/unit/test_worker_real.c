@@ -314,14 +314,17 @@ static void test_errors(void **state)
 	snprintf(args, sizeof(args), "--model lm --engine cpu --job 1 --lease 1 --rank 1 --world-size 2 "
 		 "--round-count 1 --nccl-id-file %s --rendezvous-timeout-s 0.3", path);
 	run_worker(args, &r);
-	assert_int_equal(WEXITSTATUS(r.status), 1);
+	/* rank 0 (or its node) failed, not this one: hared charges no node */
+	assert_int_equal(WEXITSTATUS(r.status), REPORT_EXIT_PEER);
+	assert_int_equal(REPORT_EXIT_PEER, 75);
 	assert_non_null(strstr(r.err, "no rendezvous from rank 0 within"));
+	assert_non_null(strstr(r.err, "(a peer rank or the network failed)"));
 	f = fopen(path, "w");
 	/* job 1, lease 9: not ours */
 	fputs("rendezvous AQAAAAAAAAAJAAAAAAAAAA==\n", f);
 	fclose(f);
 	run_worker(args, &r);
-	assert_int_equal(WEXITSTATUS(r.status), 1);
+	assert_int_equal(WEXITSTATUS(r.status), REPORT_EXIT_PEER);
 	assert_non_null(strstr(r.err, "another job's or lease's rendezvous"));
 	unlink(path);
 	rmdir(dir);

@@ -14,10 +14,14 @@
 #include <string.h>
 #include <time.h>
 
+/* NCCL's own word that a peer rank or the network failed: -ECONNRESET, so
+ * the worker exits WORKER_EXIT_PEER and hared charges another node */
+#define NC_RC(r) ((r) == ncclRemoteError ? -ECONNRESET : -EIO)
+
 #define NC_CHECK(c, call) do { \
 	ncclResult_t r_ = (call); \
 	if (r_ != ncclSuccess) \
-		return cu_fail((c), -EIO, __FILE__, __LINE__, #call, ncclGetErrorString(r_)); \
+		return cu_fail((c), NC_RC(r_), __FILE__, __LINE__, #call, ncclGetErrorString(r_)); \
 } while (0)
 
 struct cu_engine {
@@ -129,7 +133,8 @@ static int cu_sync(struct cu_engine *e)
 	while ((q = cudaStreamQuery(n->st)) == cudaErrorNotReady) {
 		NC_CHECK(n, ncclCommGetAsyncError(e->comm, &async));
 		if (async != ncclSuccess && async != ncclInProgress)
-			return cu_fail(n, -EIO, __FILE__, __LINE__, "NCCL", ncclGetErrorString(async));
+			return cu_fail(n, NC_RC(async), __FILE__, __LINE__, "NCCL",
+				       ncclGetErrorString(async));
 		sched_yield();
 	}
 	CU_CHECK(n, q);

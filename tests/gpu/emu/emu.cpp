@@ -308,7 +308,7 @@ cublasStatus_t cublasSgemv(cublasHandle_t h, cublasOperation_t t, int m, int n, 
  * bits), a barrier before the slots are reused. Ranks must call the same
  * collectives in the same order, as with NCCL; a group is just its calls in
  * order. A peer that does not arrive within HARE_EMU_NCCL_TIMEOUT_S
- * (default 120) s fails the call. One rank copies in place, at any size;
+ * (default 120) s fails the call with ncclRemoteError. One rank copies in place, at any size;
  * ncclCommInitAll takes one rank only (ranks are processes). */
 
 #define EMU_NCCL_MAGIC 0x4e43434cu
@@ -356,7 +356,8 @@ static ncclResult_t emu_barrier(emu_comm *c)
 	}
 	while (c->sh->gen.load() == g) {
 		if (emu_now() > end)
-			return emu_nccl_fail(ncclSystemError, "a peer did not arrive (emulation timeout)");
+			/* a dead peer, as NCCL reports one */
+			return emu_nccl_fail(ncclRemoteError, "a peer did not arrive (emulation timeout)");
 		usleep(20);
 	}
 	return ncclSuccess;
@@ -433,10 +434,10 @@ ncclResult_t ncclCommInitRank(ncclComm_t *out, int n, ncclUniqueId id, int rank)
 		return emu_nccl_fail(ncclInvalidUsage, "ranks disagree on the rank count");
 	}
 	/* once every rank has it mapped, the name can go */
-	if (emu_barrier(c) != ncclSuccess) {
+	if (ncclResult_t br = emu_barrier(c); br != ncclSuccess) {
 		munmap(m, c->map_len);
 		free(c);
-		return ncclSystemError;
+		return br;
 	}
 	if (rank == 0)
 		shm_unlink(name);
@@ -490,8 +491,8 @@ ncclResult_t ncclAllReduce(const void *s, void *r, size_t n, ncclDataType_t t, n
 	if (emu_fits(c, bytes) != ncclSuccess)
 		return ncclInvalidUsage;
 	memcpy(emu_slot(c, c->rank), s, bytes);
-	if (emu_barrier(c) != ncclSuccess)
-		return ncclSystemError;
+	if (ncclResult_t br = emu_barrier(c); br != ncclSuccess)
+		return br;
 	for (size_t i = 0; i < n; i++) {
 		if (t == ncclFloat) {
 			float acc = ((const float *)emu_slot(c, 0))[i];
@@ -528,8 +529,8 @@ ncclResult_t ncclAllGather(const void *s, void *r, size_t n, ncclDataType_t t, n
 	if (emu_fits(c, bytes) != ncclSuccess)
 		return ncclInvalidUsage;
 	memmove(emu_slot(c, c->rank), s, bytes);
-	if (emu_barrier(c) != ncclSuccess)
-		return ncclSystemError;
+	if (ncclResult_t br = emu_barrier(c); br != ncclSuccess)
+		return br;
 	for (int k = 0; k < c->n; k++)
 		memmove((unsigned char *)r + (size_t)k * bytes, emu_slot(c, k), bytes);
 	return emu_barrier(c);
@@ -551,8 +552,8 @@ ncclResult_t ncclBroadcast(const void *s, void *r, size_t n, ncclDataType_t t, i
 		return ncclInvalidUsage;
 	if (c->rank == root)
 		memmove(emu_slot(c, root), s, bytes);
-	if (emu_barrier(c) != ncclSuccess)
-		return ncclSystemError;
+	if (ncclResult_t br = emu_barrier(c); br != ncclSuccess)
+		return br;
 	memmove(r, emu_slot(c, root), bytes);
 	return emu_barrier(c);
 }
