@@ -213,6 +213,23 @@ static void drv_plan_stats(struct driver *d, const struct driver_snapshot *s)
 		  s->cluster.ngpus, s->plan_ms, s->plan.lp_bound, (int)s->plan.lp_path);
 }
 
+/* Why the plan stops j's lease, for its history and its workers' output: a
+ * move off a drained node (by an operator or the quarantine) says so. */
+static void drv_preempt_why(const struct driver *d, const struct drv_job *j, char *why, size_t len)
+{
+	for (uint32_t k = 0; k < j->lease.nranks; k++) {
+		const struct drv_node *n = &d->nodes[j->lease.ranks[k].node];
+
+		if (j->lease.ranks[k].node < d->nnodes && n->drained) {
+			snprintf(why, len, "moved off node %s, drained%s%.200s%s", n->name,
+				 n->drain_reason[0] ? " (" : "", n->drain_reason,
+				 n->drain_reason[0] ? ")" : "");
+			return;
+		}
+	}
+	snprintf(why, len, "preempted by the plan");
+}
+
 /* Stop what the plan no longer runs there, then start the new placements
  * (stops first, so freed GPUs can be reused in the same plan). */
 static int drv_plan_leases(struct driver *d, struct driver_snapshot *s, struct drv_job **cur)
@@ -234,8 +251,11 @@ static int drv_plan_leases(struct driver *d, struct driver_snapshot *s, struct d
 		if (keep)
 			continue;
 		if (j->lease.id) {
+			char why[320];
+
+			drv_preempt_why(d, j, why, sizeof(why));
 			d->preemptions++;
-			driver_job_requeue_only(d, j, "preempt", "preempted by the plan");
+			driver_job_requeue_only(d, j, "preempt", why);
 		}
 		else
 			driver_pend_drop(d, j);

@@ -741,7 +741,8 @@ static uint32_t snap_up_bits(struct fx *f)
 static void test_drain(void **state)
 {
 	struct fx *f = *state;
-	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[2] = { { 1, { 0 }, { 1 } }, { 1, { 1 }, { 1 } } };
+	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[2] = { { 1, { 0 }, { 1 } }, { 1, { 1 }, { 1 } } },
+		    h3[2] = { { 1, { 2 }, { 1 } }, { 0 } };
 	struct driver_snapshot *s;
 	struct sched_plan *p;
 	char msg[300];
@@ -776,6 +777,14 @@ static void test_drain(void **state)
 	driver_snapshot_free(s);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 2), 0);
 	assert_int_equal(snap_up_bits(f), 0xc);
+	/* the plan that moves job 1 off n1 tells its workers why */
+	ob_clear(&f->ob);
+	plan_apply(f, h3, 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			assert_string_equal(f->ob.msg[i]->task_stop->reason,
+					    "moved off node n1, drained (fan)");
 	assert_int_equal(driver_node_drain(f->d, "n1", false, "ignored", &moved, msg, sizeof(msg)), 0);
 	assert_false(driver_node_at(f->d, 0)->drained);
 	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "");
