@@ -264,9 +264,12 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	/* where ranks > 0 find rank 0's rendezvous (agent_rdv.c) */
 	agent_rdv_path(a, m->job_id, m->lease_id, rdv, sizeof(rdv));
 	if (m->command && m->command[0]) {
+		/* SIGPIPE ignored (and so for what the shell runs): a report
+		 * written while no agent reads (one restarting) fails with EPIPE
+		 * instead of killing the program; the next agent adopts it */
 		agent_strv_add(&av, "/bin/sh");
 		agent_strv_add(&av, "-c");
-		agent_strv_add(&av, "%s", m->command);
+		agent_strv_add(&av, "trap '' PIPE; %s", m->command);
 	} else {
 		agent_argv_worker(&av, a, m, g->emulated, seed, m->world_size > 1 ? rdv : NULL);
 	}

@@ -421,6 +421,14 @@ void agent_task_end(struct agent_task *t)
 	if (t->message[0] == '\0')
 		agent_task_outcome(t);
 	t->phase = TASK_ENDED;
+	/* What the worker left in its process group (a child that ignores
+	 * SIGTERM, a daemonized data loader) must not hold the GPU the next
+	 * lease gets. The group outlives its leader while it has members, so
+	 * its id is still ours; an adopted worker's is not known to be. */
+	if (!t->adopted && t->pid > 1 && agent_kill(a, -t->pid, SIGKILL) == 0)
+		log_info("task end job=%llu lease=%llu rank=%u: killed what was left of its process "
+			 "group", (unsigned long long)t->job_id, (unsigned long long)t->lease_id,
+			 t->rank);
 	if (t->status != HARE__TASK_STATUS__TASK_OK)
 		log_info("task end job=%llu lease=%llu rank=%u status=%s rounds=%llu: %s",
 			 (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank,

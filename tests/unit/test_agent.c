@@ -1236,6 +1236,24 @@ static void test_stop_and_kill(void **state)
 	fake_free(f);
 }
 
+/* The state letter of /proc/PID/stat ('Z' for a zombie), or 0. */
+static char proc_state(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
 /* A worker that failed by itself before its stop came (a child of it still
  * holds the report pipe) is reported FAILED with its exit code, not
  * STOPPED: hared charges the node of the rank that failed by itself; the
@@ -1262,6 +1280,47 @@ static void test_stop_after_exit(void **state)
 	assert_int_equal(e->exit_code, 3);
 	assert_string_equal(e->message, "exited with code 3");
 	assert_true(now_s() - t0 < 0.9);	/* before the 1 s wait for EOF: the child was ended */
+	fake_free(f);
+}
+
+/* What a task leaves in its process group (here a child that ignores
+ * SIGTERM, after a stop) is killed when the task ends; and a researcher's
+ * command runs with SIGPIPE ignored, so it survives writing a report while
+ * no agent reads. */
+static void test_task_group_killed(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], path[300], line[64];
+	struct start_args s = { .job = 4, .lease = 3, .command = cmd };
+	const Hare__TaskExit *e;
+	FILE *fp;
+	int pid = 0;
+	char st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/left.pid", f->dir);
+	snprintf(cmd, sizeof(cmd), "sh -c 'trap \"\" TERM; exec sleep 60' & echo $! > %s; "
+		 "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; "
+		 "m=$(awk '/^SigIgn/ { print $2 }' /proc/$$/status); [ $((0x$m & 0x1000)) -ne 0 ] || exit 9; "
+		 "while :; do sleep 0.05; done", path);
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_relayed(f, 4, 3, 0).reports >= 1, 5);
+	fake_task_stop(f, 4, 3);
+	RUN_UNTIL(f, fake_exit(f, 4, 3, 0), 5);
+	e = fake_exit(f, 4, 3, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);	/* not exit 9: PIPE ignored */
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	pid = atoi(line);
+	assert_true(pid > 1);
+	for (int i = 0; i < 200 && (st = proc_state(pid)) != 0 && st != 'Z'; i++)
+		usleep(10000);
+	st = proc_state(pid);
+	if (st != 0 && st != 'Z')
+		fail_msg("the child that ignores SIGTERM (pid %d) still runs: state %c", pid, st);
 	fake_free(f);
 }
 
@@ -1678,23 +1737,6 @@ static void test_adopt_after_agent_restart(void **state)
 	fake_free(f);
 }
 
-/* The state letter of /proc/PID/stat ('Z' for a zombie), or 0. */
-static char proc_state(int pid)
-{
-	char path[64], buf[512], *p;
-	FILE *fp;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fp = fopen(path, "r");
-	if (!fp)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
-}
 
 /* A worker that died while its agent was away (a zombie here, as under a
  * parent that reaps late) ends when the next agent adopts it: FAILED, not
@@ -2638,6 +2680,7 @@ int main(void)
 		cmocka_unit_test(test_relay_two_ranks),
 		cmocka_unit_test(test_stop_and_kill),
 		cmocka_unit_test(test_stop_after_exit),
+		cmocka_unit_test(test_task_group_killed),
 		cmocka_unit_test(test_command_env_and_garbage),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_task_output),
