@@ -62,6 +62,7 @@ struct agent_task {
 	bool proc_open, pipe_open;
 
 	bool adopted;		/* left by a previous agent: not our child */
+	bool adopted_dead;	/* ... already gone (or a zombie) when adopted */
 	bool exited;		/* exit status known */
 	bool stop_requested;
 	char stop_reason[128];	/* the TaskStop's reason ("": none given) */

@@ -359,8 +359,9 @@ static void agent_task_explain(struct agent_task *t)
 	int sig = t->term_signal;
 
 	if (t->adopted)
-		snprintf(m, n, "%s", t->stop_requested ? "stopped" :
-			 "worker ended without a done line while the agent was away");
+		snprintf(m, n, "%s", t->stop_requested ? "stopped" : t->adopted_dead ?
+			 "worker ended without a done line while the agent was away" :
+			 "adopted worker ended without a done line (its exit code is unknown)");
 	else if (sig && t->killed)
 		snprintf(m, n, "killed by signal %d after the %u ms grace period", sig,
 			 t->agent->cfg.stop_grace_ms);

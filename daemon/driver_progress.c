@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,12 +184,13 @@ uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint
 }
 
 /* Rank rk of j's lease failed because a peer rank or the network did (its
- * exit code says so), and the lease has a rank on another node to blame;
- * on its node alone, its node is the one to charge all the same. */
+ * exit code says so), or for a reason nobody knows (no exit code: a worker
+ * an agent adopted), and the lease has a rank on another node to blame; on
+ * its node alone, its node is the one to charge all the same. */
 static bool drv_exit_peer(const struct drv_job *j, const struct drv_rank *rk,
 			  const Hare__TaskExit *x)
 {
-	if (!x->has_exit_code || x->exit_code != REPORT_EXIT_PEER)
+	if (x->has_exit_code && x->exit_code != REPORT_EXIT_PEER)
 		return false;
 	for (uint32_t i = 0; i < j->lease.nranks; i++)
 		if (j->lease.ranks[i].node != rk->node)
@@ -210,9 +212,25 @@ static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, 
 	}
 }
 
-/* A failed exit of a lease that is no longer current, from the agent of
- * node: when a peer failure ended that lease without charging a node
- * (d->unblamed), this rank failed by itself, and its node is charged now.
+/* An exit that shows its worker failed by itself: a failure with an exit
+ * code other than REPORT_EXIT_PEER, or a stopped worker that crashed (a
+ * signal no stop sends) while its stop was under way. */
+static bool drv_exit_own_failure(const Hare__TaskExit *x)
+{
+	int sig = x->exit_code - 128;
+
+	if (!x->has_exit_code || x->exit_code == REPORT_EXIT_PEER)
+		return false;
+	if (x->status == HARE__TASK_STATUS__TASK_FAILED)
+		return true;
+	return x->status == HARE__TASK_STATUS__TASK_STOPPED &&
+	       (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE);
+}
+
+/* An exit of a lease that is no longer current, from the agent of node:
+ * when a peer failure ended that lease without charging a node
+ * (d->unblamed) and this rank failed by itself, its node is charged now,
+ * and a next lease of the job waiting to start there is planned again.
  * True when it was. */
 static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 			   const Hare__TaskExit *x)
@@ -221,8 +239,7 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 	struct drv_unblamed *u = NULL;
 	char why[600];
 
-	if (x->status != HARE__TASK_STATUS__TASK_FAILED || node >= d->nnodes ||
-	    (x->has_exit_code && x->exit_code == REPORT_EXIT_PEER))
+	if (!drv_exit_own_failure(x) || node >= d->nnodes)
 		return false;
 	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
 		if (d->unblamed[k].until > now && d->unblamed[k].job == x->job_id &&
@@ -233,10 +250,16 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 	u->until = 0;	/* one node per failure, as when it reports first */
 	d->late_blames++;
 	drv_node_charge(d, j, node, u->job, u->user);
+	for (uint32_t k = 0; j && j->pend && k < j->npend; k++) {
+		if (j->pend[k].node == node) {
+			driver_pend_drop(d, j);
+			driver_replan_request(d);
+			break;
+		}
+	}
 	snprintf(why, sizeof(why), "rank %u on node %s failed (exit code %d%s%.420s) after a peer's "
-		 "failure had ended the lease", x->rank, d->nodes[node].name,
-		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",
-		 x->message ? x->message : "");
+		 "failure had ended the lease", x->rank, d->nodes[node].name, x->exit_code,
+		 x->message ? ": " : "", x->message ? x->message : "");
 	if (d->st)
 		store_event(d->st, now, x->job_id, "blame", why);
 	log_warn("job=%" PRIu64 " lease=%" PRIu64 ": %s; node %s charged", x->job_id, x->lease_id,
@@ -248,7 +271,7 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 			    const Hare__TaskExit *x)
 {
 	bool peer = drv_exit_peer(j, rk, x);
-	char why[600];
+	char why[600], code[32];
 
 	j->failures++;
 	d->worker_failures++;
@@ -267,11 +290,16 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	}
 	/* only a charged failure's text starts "rank R on node N GPU G": a
 	 * restarted hared counts those (drv_fail_loaded) */
-	snprintf(why, sizeof(why), "%srank %u on node %s GPU %u %s (exit code %d%s%.400s)%s",
-		 peer ? "peer failure: " : "", x->rank, d->nodes[rk->node].name,
-		 d->nodes[rk->node].gpus[rk->slot].index, peer ? "lost a peer" : "failed",
-		 x->has_exit_code ? x->exit_code : -1, x->message ? ": " : "",
-		 x->message ? x->message : "", peer ? "; its node is not charged" : "");
+	if (x->has_exit_code)
+		snprintf(code, sizeof(code), "exit code %d", x->exit_code);
+	else
+		snprintf(code, sizeof(code), "no exit code");
+	snprintf(why, sizeof(why), "%srank %u on node %s GPU %u %s (%s%s%.400s)%s",
+		 !peer ? "" : x->has_exit_code ? "peer failure: " : "failure of unknown cause: ",
+		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,
+		 !peer ? "failed" : x->has_exit_code ? "lost a peer" : "ended", code,
+		 x->message ? ": " : "", x->message ? x->message : "",
+		 peer ? "; its node is not charged" : "");
 	if (j->failures > d->o.max_retries) {
 		char final[700];
 
@@ -324,14 +352,15 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 	struct drv_rank *rk = drv_rank_of(d, j, agent_id, x->lease_id, x->rank);
 
 	bool gone = !rk && drv_prev_credit(d, j, x);
+	/* before the GPU is cleared: a lease of the job waiting for it must
+	 * not start on the node this exit charges */
+	bool blamed = !rk && drv_late_blame(d, gone ? NULL : j, agent_id - 1, x);
 
 	if (driver_vacate_clear(d, agent_id - 1, x->job_id, x->lease_id, x->rank))
 		driver_pend_try(d);	/* a lease may have waited for its GPU */
-	if (gone)
+	if (gone || blamed)
 		return;
 	if (!rk && driver_adopt_exit(d, j, agent_id - 1, x))
-		return;
-	if (!rk && drv_late_blame(d, j, agent_id - 1, x))
 		return;
 	if (!rk) {
 		log_debug("task exit job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, ignored",

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,19 +313,26 @@ static void task_exit_rounds(struct fx *f, uint32_t agent, uint64_t job, uint64_
 	driver_task_exit(f->d, agent, &x);
 }
 
-/* A failed TaskExit with an exit code (REPORT_EXIT_PEER: a peer failed). */
-static void task_fail_code(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
-			   uint32_t rank, int32_t code)
+/* A TaskExit with an exit code. */
+static void task_exit_code(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
+			   uint32_t rank, Hare__TaskStatus status, int32_t code)
 {
 	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
 
 	x.job_id = job;
 	x.lease_id = lease;
 	x.rank = rank;
-	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.status = status;
 	x.has_exit_code = true;
 	x.exit_code = code;
 	driver_task_exit(f->d, agent, &x);
+}
+
+/* A failed TaskExit with an exit code (REPORT_EXIT_PEER: a peer failed). */
+static void task_fail_code(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
+			   uint32_t rank, int32_t code)
+{
+	task_exit_code(f, agent, job, lease, rank, HARE__TASK_STATUS__TASK_FAILED, code);
 }
 
 static void task_exit(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, uint32_t rank,
@@ -1634,7 +1642,7 @@ static void test_peer_failure_blame(void **state)
 {
 	struct fx *f = *state;
 	struct hand across[1] = { { 2, { 0, 2 }, { 1, 1 } } }, off_n1[1] = { { 2, { 2, 4 }, { 1, 1 } } },
-		    one[1] = { { 2, { 4, 5 }, { 1, 1 } } };
+		    one[1] = { { 2, { 4, 5 }, { 1, 1 } } }, pend_n1[1] = { { 2, { 0, 4 }, { 1, 1 } } };
 	uint32_t a1, a2, a3, nodes[DRIVER_AVOID_MAX];
 	struct driver_stats st;
 	const struct drv_job *j;
@@ -1655,8 +1663,16 @@ static void test_peer_failure_blame(void **state)
 	assert_int_equal(driver_node_failures(f->d, 0), 0);
 	assert_int_equal(driver_node_failures(f->d, 1), 0);
 	assert_int_equal(j->navoid, 0);
-	/* then rank 0 on n1, which failed by itself: n1 is charged */
+	/* the next lease, planned at once (no backoff) on n1 and n3, waits
+	 * for the GPU rank 0 of the failed lease still holds on n1 */
+	plan_apply(f, pend_n1, 1);
+	assert_non_null(j->pend);
+	ob_clear(&f->ob);
+	/* then rank 0 on n1, which failed by itself: n1 is charged, and the
+	 * waiting lease does not start there */
 	task_fail_code(f, a1, 1, lease, 0, 134);
+	assert_null(j->pend);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 1), 0);
 	assert_int_equal(j->failures, 1);	/* one failure of the job, not two */
 	assert_int_equal(driver_node_failures(f->d, 0), 1);
 	assert_int_equal(driver_node_failures(f->d, 1), 0);
@@ -1673,18 +1689,35 @@ static void test_peer_failure_blame(void **state)
 	lease = j->lease.id;
 	task_fail_code(f, a2, 1, lease, 0, REPORT_EXIT_PEER);
 	task_fail_code(f, a3, 1, lease, 1, REPORT_EXIT_PEER);
+	/* a later exit that says nothing of its cause (no exit code: an
+	 * adopted worker) charges nobody either */
+	task_exit(f, a2, 1, lease, 0, HARE__TASK_STATUS__TASK_FAILED);
 	assert_int_equal(j->failures, 2);
 	assert_int_equal(driver_node_failures(f->d, 0), 1);
 	assert_int_equal(driver_node_failures(f->d, 1), 0);
 	assert_int_equal(driver_node_failures(f->d, 2), 0);
 
+	/* a rank whose cause is unknown (no exit code) charges nobody at once;
+	 * a rank that crashed while being stopped (SIGSEGV) is charged */
+	plan_apply(f, off_n1, 1);
+	lease = j->lease.id;
+	task_exit(f, a3, 1, lease, 1, HARE__TASK_STATUS__TASK_FAILED);
+	assert_int_equal(j->failures, 3);
+	assert_int_equal(driver_node_failures(f->d, 2), 0);
+	task_exit(f, a2, 1, lease, 0, HARE__TASK_STATUS__TASK_STOPPED);	/* stopped cleanly */
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	task_exit_code(f, a2, 1, lease, 0, HARE__TASK_STATUS__TASK_STOPPED, 128 + SIGTERM);
+	assert_int_equal(driver_node_failures(f->d, 1), 0);	/* ended by the stop */
+	task_exit_code(f, a2, 1, lease, 0, HARE__TASK_STATUS__TASK_STOPPED, 128 + SIGSEGV);
+	assert_int_equal(driver_node_failures(f->d, 1), 1);
+
 	/* on one node: charged to it */
 	plan_apply(f, one, 1);
 	task_fail_code(f, a3, 1, j->lease.id, 0, REPORT_EXIT_PEER);
-	assert_int_equal(j->failures, 3);
+	assert_int_equal(j->failures, 4);
 	assert_int_equal(driver_node_failures(f->d, 2), 1);
 	driver_stats_get(f->d, &st);
-	assert_true(st.worker_failures == 3 && st.peer_failures == 2 && st.late_blames == 1);
+	assert_true(st.worker_failures == 4 && st.peer_failures == 3 && st.late_blames == 2);
 }
 
 /* The rank that failed by itself charges its node also when the peer
@@ -1712,7 +1745,7 @@ static void test_peer_failure_job_ended(void **state)
 		task_fail_code(f, a2, id, lease, 1, REPORT_EXIT_PEER);
 		assert_null(driver_job_find(f->d, id));	/* FAILED */
 		assert_int_equal(driver_node_failures(f->d, 0), id - 1);
-		task_exit(f, a1, id, lease, 0, HARE__TASK_STATUS__TASK_FAILED);
+		task_fail_code(f, a1, id, lease, 0, 3);
 		assert_int_equal(driver_node_failures(f->d, 0), id);
 	}
 	assert_int_equal(driver_node_failures(f->d, 1), 0);
