@@ -323,16 +323,25 @@ const char *cli_text_clean(const char *src, char *buf, size_t len)
 }
 
 /* Set a cell of the row being made; control characters become '?' so a
- * name cannot break the table. */
+ * name cannot break the table, and a cut one ends with "..." (-o json has
+ * it whole). */
 __attribute__((format(printf, 3, 4)))
 static void cli_table_set(struct cli_table *t, uint32_t col, const char *fmt, ...)
 {
 	char *cell = t->cells[col];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(cell, CLI_CELL, fmt, ap);
+	n = vsnprintf(cell, CLI_CELL, fmt, ap);
 	va_end(ap);
+	if (n >= CLI_CELL) {
+		size_t end = CLI_CELL - 4;
+
+		while (end > 0 && cli_utf8_cont((unsigned char)cell[end]))
+			end--;	/* not in the middle of a character */
+		memcpy(cell + end, "...", 4);
+	}
 	cli_controls_mask(cell, CLI_CELL, false);
 }
 

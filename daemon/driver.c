@@ -501,6 +501,8 @@ int driver_job_load(struct driver *d, const struct store_job *rec)
 		return 0;
 	}
 	j->adopt_wait = rec->state == STORE_RUNNING;
+	if (j->adopt_wait && d->st && store_job_last_lease(d->st, rec->id, &j->run_lease) < 0)
+		j->run_lease = 0;
 	/* its failures so far count against max_retries across restarts */
 	if (d->st && store_job_failures(d->st, rec->id, &j->failures) < 0)
 		j->failures = 0;

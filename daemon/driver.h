@@ -172,6 +172,7 @@ struct drv_job {
 	double est_start, est_finish;	/* unix, projected by the last plan; 0: unknown */
 	bool progress_dirty;		/* progress not yet handed to the store */
 	bool adopt_wait;		/* was RUNNING at start-up: may be adopted */
+	uint64_t run_lease;		/* ... its lease then, from the store (0: unknown) */
 	struct drv_rank *adopt;		/* adoption candidates by rank (node UINT32_MAX: none) */
 	uint64_t adopt_lease;		/* their lease (the newest one reported) */
 	uint32_t adopt_world;		/* world size they report, 0: unknown */

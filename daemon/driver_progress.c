@@ -212,6 +212,43 @@ static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, 
 	}
 }
 
+/* A failure of job's lease that charged no node: the first rank of it that
+ * then fails by itself is charged (drv_late_blame). */
+static void drv_unblamed_add(struct driver *d, uint64_t job, uint64_t lease, const char *user)
+{
+	struct drv_unblamed *u = &d->unblamed[d->unblamed_next];
+
+	d->unblamed_next = (d->unblamed_next + 1) % DRIVER_UNBLAMED_MAX;
+	*u = (struct drv_unblamed){ .job = job, .lease = lease,
+				    .until = driver_now() + DRIVER_BLAME_WAIT_S };
+	snprintf(u->user, sizeof(u->user), "%s", user);
+	d->peer_failures++;
+}
+
+/* j's lease failed (why says how): FAILED after max_retries failures, else
+ * queued again, after the backoff. */
+static void drv_fail_requeue(struct driver *d, struct drv_job *j, const char *why)
+{
+	if (j->failures > d->o.max_retries) {
+		char final[700];
+
+		snprintf(final, sizeof(final), "%s; %u failures, giving up", why, j->failures);
+		driver_job_finish(d, j, STORE_FAILED, final);
+		return;
+	}
+	if (d->o.retry_backoff_s > 0) {
+		/* a broken node or a passing fault: wait before the next lease
+		 * (10, 20, 40 ... s) instead of spending every retry at once,
+		 * perhaps on the same GPU; others may take it meanwhile */
+		double wait = fmin(d->o.retry_backoff_s * ldexp(1.0, (int)fmin(j->failures - 1, 30)),
+				   DRIVER_RETRY_MAX_S);
+
+		j->retry_at = driver_now() + wait;
+		driver_deadline_arm(d, j->retry_at);
+	}
+	driver_job_requeue(d, j, "fail", why);
+}
+
 /* An exit that shows its worker failed by itself: a failure with an exit
  * code other than REPORT_EXIT_PEER, or a stopped worker that crashed (a
  * signal no stop sends) while its stop was under way. */
@@ -278,13 +315,7 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	if (peer) {
 		/* the rank that failed by itself, when it reports, is charged
 		 * (drv_late_blame); a partition charges nobody */
-		struct drv_unblamed *u = &d->unblamed[d->unblamed_next];
-
-		d->unblamed_next = (d->unblamed_next + 1) % DRIVER_UNBLAMED_MAX;
-		*u = (struct drv_unblamed){ .job = j->rec.id, .lease = j->lease.id,
-					    .until = driver_now() + DRIVER_BLAME_WAIT_S };
-		snprintf(u->user, sizeof(u->user), "%s", j->rec.user);
-		d->peer_failures++;
+		drv_unblamed_add(d, j->rec.id, j->lease.id, j->rec.user);
 	} else {
 		drv_node_charge(d, j, rk->node, j->rec.id, j->rec.user);
 	}
@@ -300,24 +331,40 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 		 !peer ? "failed" : x->has_exit_code ? "lost a peer" : "ended", code,
 		 x->message ? ": " : "", x->message ? x->message : "",
 		 peer ? "; its node is not charged" : "");
-	if (j->failures > d->o.max_retries) {
-		char final[700];
+	drv_fail_requeue(d, j, why);
+}
 
-		snprintf(final, sizeof(final), "%s; %u failures, giving up", why, j->failures);
-		driver_job_finish(d, j, STORE_FAILED, final);
-		return;
-	}
-	if (d->o.retry_backoff_s > 0) {
-		/* a broken node or a passing fault: wait before the next lease
-		 * (10, 20, 40 ... s) instead of spending every retry at once,
-		 * perhaps on the same GPU; others may take it meanwhile */
-		double wait = fmin(d->o.retry_backoff_s * ldexp(1.0, (int)fmin(j->failures - 1, 30)),
-				   DRIVER_RETRY_MAX_S);
+/* A worker of the lease job j ran before hared's restart (j->adopt_wait)
+ * failed, from node, before the lease could be adopted: the same failure as
+ * in a current lease (counted, its node charged unless a peer failed or
+ * the cause is unknown, as the lease's nodes are not known yet), and the
+ * job stops waiting: its other workers are stopped. */
+static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
+			     const Hare__TaskExit *x)
+{
+	bool peer = !x->has_exit_code || x->exit_code == REPORT_EXIT_PEER;
+	char why[600], code[32];
 
-		j->retry_at = driver_now() + wait;
-		driver_deadline_arm(d, j->retry_at);
-	}
-	driver_job_requeue(d, j, "fail", why);
+	j->failures++;
+	d->worker_failures++;
+	j->adopt_wait = false;
+	driver_adopt_stop(d, j, "a worker of the lease failed");
+	driver_adopt_drop(d, j);
+	if (peer)
+		drv_unblamed_add(d, j->rec.id, x->lease_id, j->rec.user);
+	else
+		drv_node_charge(d, j, node, j->rec.id, j->rec.user);
+	if (x->has_exit_code)
+		snprintf(code, sizeof(code), "exit code %d", x->exit_code);
+	else
+		snprintf(code, sizeof(code), "no exit code");
+	snprintf(why, sizeof(why), "%srank %u on node %s %s while hared restarted (%s%s%.400s)%s",
+		 !peer ? "" : x->has_exit_code ? "peer failure: " : "failure of unknown cause: ",
+		 x->rank, d->nodes[node].name, !peer ? "failed" : x->has_exit_code ? "lost a peer" :
+		 "ended", code, x->message ? ": " : "", x->message ? x->message : "",
+		 peer ? "; its node is not charged" : "");
+	drv_fail_requeue(d, j, why);
+	driver_adopt_maybe_done(d);
 }
 
 /* Rank 0 of the job's stopped lease exited after a whole round (a real
@@ -360,6 +407,12 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 		driver_pend_try(d);	/* a lease may have waited for its GPU */
 	if (gone || blamed)
 		return;
+	if (!rk && j && j->adopt_wait && x->status == HARE__TASK_STATUS__TASK_FAILED &&
+	    agent_id - 1 < d->nnodes &&
+	    (x->lease_id == j->run_lease || (j->adopt && x->lease_id == j->adopt_lease))) {
+		drv_adopt_failed(d, j, agent_id - 1, x);
+		return;
+	}
 	if (!rk && driver_adopt_exit(d, j, agent_id - 1, x))
 		return;
 	if (!rk) {

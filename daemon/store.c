@@ -43,6 +43,7 @@ enum store_stmt_id {
 	ST_JOB_FAILURES,
 	ST_RECENT_EVENTS,
 	ST_LEASE_START,
+	ST_LAST_LEASE,
 	ST_COUNT
 };
 
@@ -151,6 +152,8 @@ static const char *const store_sql[ST_COUNT] = {
 		" FROM events e LEFT JOIN jobs j ON j.id = e.job_id ORDER BY e.id DESC",
 	[ST_LEASE_START] = "SELECT time FROM events WHERE job_id = ?1 AND kind IN ('start', 'restart')"
 		" AND substr(detail, 1, length(?2)) = ?2 ORDER BY id DESC LIMIT 1",
+	[ST_LAST_LEASE] = "SELECT detail FROM events WHERE job_id = ?1 AND kind IN ('start', 'restart')"
+		" ORDER BY id DESC LIMIT 1",
 };
 
 /* SQLite result code to a negative errno. */
@@ -957,6 +960,30 @@ int store_lease_start(struct store *s, uint64_t job_id, uint64_t lease_id, doubl
 		err = 0;
 	} else {
 		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_job_last_lease(struct store *s, uint64_t job_id, uint64_t *lease_id)
+{
+	sqlite3_stmt *st;
+	int rc, err = -ENOENT;
+
+	if (!s || !lease_id)
+		return -EINVAL;
+	st = s->st[ST_LAST_LEASE];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)job_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 0);
+
+		if (detail && sscanf(detail, "lease=%" SCNu64, lease_id) == 1 && *lease_id > 0)
+			err = 0;
+	} else if (rc != SQLITE_DONE) {
+		err = store_rc(s->db, rc);
 	}
 	sqlite3_reset(st);
 	return err;

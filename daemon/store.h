@@ -146,6 +146,10 @@ int store_failures_load(struct store *s, double since, store_failure_cb cb, void
  * whose detail begins "lease=ID "): 0, or -ENOENT when none. */
 int store_lease_start(struct store *s, uint64_t job_id, uint64_t lease_id, double *when);
 
+/* The job's newest lease (of its newest "start" or "restart" event): 0, or
+ * -ENOENT when it has none. */
+int store_job_last_lease(struct store *s, uint64_t job_id, uint64_t *lease_id);
+
 /* Why the job's last task failure happened (its newest "fail" event, writes
  * of this connection not committed yet included): 0, or -ENOENT when none. */
 int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when);

@@ -1880,6 +1880,28 @@ static void test_history_output(void **state)
 	assert_string_equal(err, "harectl: job 7 has no events\n");
 	free(out);
 	free(err);
+	/* a detail longer than a cell ends with "...", not in a character */
+	{
+		char big[300], *nl;
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		memcpy(big + 122, "\xc3\xa9\xc3\xa9", 4);	/* two e-acute across the cut */
+		e[0].detail = big;
+		h.n_events = 1;
+		h.has_cut = h.cut = false;
+		out = NULL;
+		fo = open_memstream(&out, &olen);
+		fe = open_memstream(&err, &elen);
+		assert_int_equal(cli_history_print(fo, &h, fe), 0);
+		fclose(fo);
+		fclose(fe);
+		nl = strchr(strchr(out, '\n') + 1, '\n');
+		assert_non_null(nl);
+		assert_memory_equal(nl - 5, "\xc3\xa9...", 5);
+		free(out);
+		free(err);
+	}
 }
 
 static void test_cmd_drain(void **state)

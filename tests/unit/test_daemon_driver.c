@@ -1100,6 +1100,59 @@ static void test_adopt_keeps_lease_start(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+/* A worker of a lease that ran before a restart fails before the agent
+ * lists it (hared was away when it ended): a failure of the job, with an
+ * event, its node charged, and the job queued again at once; an exit of
+ * an older lease of the job is ignored. */
+static void test_adopt_failed_unlisted(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 600);
+	struct store_job rec = job_rec(0, "resnet50", 1, 100000);
+	const struct drv_job *j;
+	char dir[256], err[256], detail[512];
+	struct store *st = NULL;
+	double t0 = driver_now(), when;
+	uint32_t a1, nodes[DRIVER_AVOID_MAX];
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+
+	st = tmp_store(dir, "adoptfail");
+	rec.state = STORE_RUNNING;
+	assert_int_equal(store_job_insert(st, &rec), 0);
+	assert_int_equal(store_event(st, t0 - 90, rec.id, "start", "lease=76 gpus=n1:1"), 0);
+	assert_int_equal(store_event(st, t0 - 60, rec.id, "restart", "lease=77 gpus=n1:0"), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d2, &rec), 0);
+	f->d = d2;
+	driver_start(d2);
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	j = driver_job_find(d2, rec.id);
+	assert_int_equal(j->run_lease, 77);
+	task_exit_code(f, a1, rec.id, 76, 0, HARE__TASK_STATUS__TASK_FAILED, 3);	/* older */
+	assert_true(j->adopt_wait);
+	assert_int_equal(j->failures, 0);
+	x.job_id = rec.id;
+	x.lease_id = 77;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.has_exit_code = true;
+	x.exit_code = 3;
+	x.message = "exited with code 3; last output: CUDA error: uncorrectable ECC error";
+	driver_task_exit(d2, a1, &x);
+	assert_false(j->adopt_wait);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->failures, 1);
+	assert_int_equal(driver_node_failures(d2, 0), 1);
+	assert_int_equal(driver_job_avoids(d2, j, nodes), 0);	/* n1 is all there is */
+	assert_int_equal(j->navoid, 1);
+	assert_int_equal(store_job_last_failure(st, rec.id, detail, sizeof(detail), &when), 0);
+	assert_string_equal(detail, "rank 0 on node n1 failed while hared restarted (exit code 3: "
+			    "exited with code 3; last output: CUDA error: uncorrectable ECC error)");
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
 static void test_adopt_exact(void **state)
 {
 	struct fx *f = *state;
@@ -1198,6 +1251,11 @@ static void test_adopt_exit_meanwhile(void **state)
 	a1 = agent_up(f, "n1", "V100", 4, p, 2);	/* rank 1 from an older agent: no early end */
 	task_exit(f, a1, 5, L, 1, HARE__TASK_STATUS__TASK_FAILED);
 	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);
+	/* a failure, counted at once (an adopted worker's: no exit code, so
+	 * no node charged), and its job queued again */
+	assert_int_equal(driver_job_find(f->d, 5)->failures, 1);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_node_failures(f->d, 0), 0);
 	driver_grace_end(f->d);
 	assert_int_equal(driver_job_find(f->d, 5)->rec.state, STORE_QUEUED);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 5), 1);
@@ -2186,6 +2244,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_failure_blame, fx_setup_blame, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_keeps_lease_start, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
