@@ -242,13 +242,14 @@ static const Hare__CancelResult *cli_result_for(Hare__CancelResult *const *resul
 }
 
 /* A line per job asked for: cancel says "cancelled 12", the others print
- * hared's message ("job 12: weight 1 -> 4"); a job not done is "13: REASON". */
+ * hared's message ("job 12: weight 1 -> 4"); a job not done is "13: REASON",
+ * or hared's reason alone when it names the job ("job 13: ..."). */
 static int cli_results_print(const struct cli_args *a, Hare__CancelResult *const *results, size_t n,
 			     FILE *out, FILE *err)
 {
 	bool *used = calloc(n + 1, sizeof(*used));
 	int status = CLI_EXIT_OK;
-	char clean[320];
+	char clean[320], named[32];
 
 	if (!used) {
 		fprintf(err, "harectl: out of memory\n");
@@ -268,9 +269,14 @@ static int cli_results_print(const struct cli_args *a, Hare__CancelResult *const
 			continue;
 		}
 		status = CLI_EXIT_FAIL;
-		fprintf(out, "%llu: %s\n", id, !res ? "no answer from hared" : said ?
-			cli_text_clean(res->message, clean, sizeof(clean)) :
-			a->cmd == CLI_CMD_CANCEL ? "not cancelled" : "not changed");
+		snprintf(named, sizeof(named), "job %llu", id);
+		if (said && strncmp(res->message, named, strlen(named)) == 0 &&
+		    strchr(" :", res->message[strlen(named)]))	/* names the job itself */
+			fprintf(out, "%s\n", cli_text_clean(res->message, clean, sizeof(clean)));
+		else
+			fprintf(out, "%llu: %s\n", id, !res ? "no answer from hared" : said ?
+				cli_text_clean(res->message, clean, sizeof(clean)) :
+				a->cmd == CLI_CMD_CANCEL ? "not cancelled" : "not changed");
 	}
 	free(used);
 	return status;

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,10 +197,11 @@ static int cli_job_weight(struct cli_job *j, const char *label, const char *valu
 	char reason[128];
 	double w;
 
-	if (config_parse_double(value, 0, CLI_JOB_WEIGHT_MAX, &w, reason, sizeof(reason)) < 0)
+	if (config_parse_double(value, -HUGE_VAL, HUGE_VAL, &w, reason, sizeof(reason)) < 0)
 		return cli_job_fail(label, reason, err, errlen);
-	if (w <= 0) {
-		snprintf(err, errlen, "%s must be greater than 0, got %.40s", label, value);
+	if (!(w > 0 && w <= CLI_JOB_WEIGHT_MAX)) {
+		snprintf(err, errlen, "%s must be greater than 0 and at most %g, got %.40s", label,
+			 CLI_JOB_WEIGHT_MAX, value);
 		return ERR_BAD_SPEC;
 	}
 	j->weight = w;

@@ -334,6 +334,25 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	drv_fail_requeue(d, j, why);
 }
 
+/* Rank rk of j's current lease ended cleanly (done before the last round,
+ * or stopped though nobody asked) without the lease making progress: a
+ * program that would end so at every start. It counts as a failure (the
+ * backoff, max_retries), charged to no node. */
+static void drv_exit_idle(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
+			  const Hare__TaskExit *x, const char *how)
+{
+	char why[600];
+
+	j->failures++;
+	d->worker_failures++;
+	/* not "rank R on node N ...": no node is charged, now or after a restart */
+	snprintf(why, sizeof(why), "no progress: rank %u on node %s GPU %u %s at round %" PRIu64
+		 " of %" PRIu64 "%s%.400s", x->rank, d->nodes[rk->node].name,
+		 d->nodes[rk->node].gpus[rk->slot].index, how, rk->round_end, j->rec.rounds_total,
+		 x->message ? ": " : "", x->message ? x->message : "");
+	drv_fail_requeue(d, j, why);
+}
+
 /* A worker of the lease job j ran before hared's restart (j->adopt_wait)
  * failed, from node, before the lease could be adopted: the same failure as
  * in a current lease (counted, its node charged unless a peer failed or
@@ -439,9 +458,17 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 			driver_hold_check(d, j);
 			return;
 		}
+		if (j->rec.rounds_done <= j->lease.round_first) {
+			drv_exit_idle(d, j, rk, x, "said it was done");
+			return;
+		}
 		driver_job_requeue(d, j, "requeue", "a worker ended before its last round");
 		return;
 	case HARE__TASK_STATUS__TASK_STOPPED:
+		if (j->rec.rounds_done <= j->lease.round_first) {
+			drv_exit_idle(d, j, rk, x, "stopped unasked");
+			return;
+		}
 		driver_job_requeue(d, j, "requeue", "a worker was stopped by its agent");
 		return;
 	default:

@@ -139,8 +139,8 @@ static const char *const store_sql[ST_COUNT] = {
 		" drained = excluded.drained, drain_reason = excluded.drain_reason",
 	[ST_NODES_DRAINED] = "SELECT name, drain_reason FROM nodes WHERE drained <> 0 ORDER BY name",
 	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
-	[ST_JOB_LAST_FAIL] = "SELECT time, detail FROM events WHERE job_id = ?1 AND kind = 'fail'"
-		" ORDER BY id DESC LIMIT 1",
+	[ST_JOB_LAST_FAIL] = "SELECT time, detail FROM events WHERE job_id = ?1"
+		" AND kind IN ('fail', 'blame') ORDER BY id DESC LIMIT 1",
 	[ST_JOB_SETTINGS] = "UPDATE jobs SET name = ?2, weight = ?3, min_gpus = ?4, max_gpus = ?5,"
 		" held = ?6 WHERE id = ?1",
 	/* the newest ?2, oldest first */

@@ -150,7 +150,8 @@ int store_lease_start(struct store *s, uint64_t job_id, uint64_t lease_id, doubl
  * -ENOENT when it has none. */
 int store_job_last_lease(struct store *s, uint64_t job_id, uint64_t *lease_id);
 
-/* Why the job's last task failure happened (its newest "fail" event, writes
+/* Why the job's last task failure happened (its newest "fail" event, or the
+ * "blame" that named the rank that failed by itself after it; writes
  * of this connection not committed yet included): 0, or -ENOENT when none. */
 int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when);
 

@@ -81,7 +81,7 @@ out=$("$harectl" update "$c" --min-gpus 2 --max-gpus 2); rc=$?
 [ $rc -eq 0 ] && [ "$out" = "job $c: GPUs 1-1 -> 2-2" ] && [ "$(field "$c" min_gpus)" = 2 ] ||
 	fail "update $c range: exit $rc, '$out'"
 out=$("$harectl" update "$c" --max-gpus 3 2>&1); rc=$?
-[ $rc -eq 1 ] && [ "$out" = "$c: job $c: max_gpus must be between 1 and its gpus (2), got 3" ] ||
+[ $rc -eq 1 ] && [ "$out" = "job $c: max_gpus must be between 1 and its gpus (2), got 3" ] ||
 	fail "update $c --max-gpus 3: exit $rc, '$out'"
 out=$("$harectl" update 9999 "$c" --weight 2 2>&1); rc=$?
 [ $rc -eq 1 ] && [ "$out" = $'9999: no job 9999\njob '"$c"': weight 1 -> 2' ] ||
@@ -110,10 +110,10 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
 	[ "$out" = "job $e: held" ] || fail "nobody holds $e: '$out'"
 	"$harectl" hold "$e" >/dev/null
 	out=$(as_nobody release "$e"); rc=$?
-	[ $rc -eq 1 ] && [ "$out" = "$e: job $e was held by root; only root may release it" ] ||
+	[ $rc -eq 1 ] && [ "$out" = "job $e was held by root; only root may release it" ] ||
 		fail "nobody releases root's hold: exit $rc, '$out'"
 	out=$(as_nobody update "$a" --weight 9); rc=$?
-	[ $rc -eq 1 ] && [ "$out" = "$a: job $a belongs to root; only its owner or root may change it" ] ||
+	[ $rc -eq 1 ] && [ "$out" = "job $a belongs to root; only its owner or root may change it" ] ||
 		fail "nobody updates root's job: exit $rc, '$out'"
 	[ "$(field "$e" held)" = root ] && [ "$(field "$a" weight)" = 1 ] &&
 		echo "ok: another user holds its own job, cannot release root's hold or change root's job" ||

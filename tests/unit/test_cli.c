@@ -201,7 +201,7 @@ static void test_args_errors(void **state)
 		{ 4, { "harectl", "release", "1", "--weight=2" }, "harectl release: --weight is not an option of release (see harectl release --help)" },
 		{ 3, { "harectl", "update", "4" }, "harectl update: nothing to change: give --weight, --min-gpus, --max-gpus or --name (see harectl update --help)" },
 		{ 4, { "harectl", "update", "--weight", "2" }, "harectl update: missing job id (see harectl update --help)" },
-		{ 5, { "harectl", "update", "4", "--weight", "0" }, "harectl update: --weight must be greater than 0, got 0" },
+		{ 5, { "harectl", "update", "4", "--weight", "0" }, "harectl update: --weight must be greater than 0 and at most 1e+06, got 0" },
 		{ 5, { "harectl", "update", "4", "--rounds", "9" }, "harectl update: --rounds is not an option of update (see harectl update --help)" },
 		{ 7, { "harectl", "update", "4", "--min-gpus", "3", "--max-gpus", "2" }, "harectl update: --min-gpus (3) is above --max-gpus (2)" },
 		{ 4, { "harectl", "update", "4", "--name=" }, "harectl update: --name is empty" },
@@ -229,9 +229,10 @@ static void test_args_errors(void **state)
 		{ 4, { "harectl", "submit", "--rounds", "0" }, "harectl submit: --rounds must be between 1 and 1000000000000, got 0" },
 		{ 4, { "harectl", "submit", "--rounds", "-3" }, "harectl submit: --rounds must be between 1 and 1000000000000, got -3" },
 		{ 4, { "harectl", "submit", "--rounds", "1e3" }, "harectl submit: --rounds: expected a whole number, got '1e3'" },
-		{ 4, { "harectl", "submit", "--weight", "0" }, "harectl submit: --weight must be greater than 0, got 0" },
+		{ 4, { "harectl", "submit", "--weight", "0" }, "harectl submit: --weight must be greater than 0 and at most 1e+06, got 0" },
 		{ 4, { "harectl", "submit", "--weight", "nan" }, "harectl submit: --weight: expected a number, got 'nan'" },
-		{ 4, { "harectl", "submit", "--weight", "-1" }, "harectl submit: --weight must be between 0 and 1e+06, got -1" },
+		{ 4, { "harectl", "submit", "--weight", "-1" }, "harectl submit: --weight must be greater than 0 and at most 1e+06, got -1" },
+		{ 4, { "harectl", "submit", "--weight", "2e6" }, "harectl submit: --weight must be greater than 0 and at most 1e+06, got 2e6" },
 		{ 4, { "harectl", "submit", "--model", "res net" },
 		  "harectl submit: --model must be 1 to 31 letters, digits, '.', '-' or '_', got 'res net'" },
 		{ 4, { "harectl", "submit", "--gpu-types", "V100,,T4" },
@@ -1150,7 +1151,7 @@ static void test_reply_control_chars(void **state)
 	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
 	fclose(f);
 	assert_non_null(strstr(buf, "\nname:        a?[2Jb??" "1m\xc3\xa9\n"));
-	assert_non_null(strstr(buf, "\n12: job 12 ?]0;title? is gone\n"));
+	assert_non_null(strstr(buf, "\njob 12 ?]0;title? is gone\n"));
 	assert_non_null(strstr(buf, "\nnode n?1 drained (0 jobs moved)\n"));
 	assert_null(strchr(buf, 0x1b));
 	assert_null(strchr(buf, '\r'));

@@ -1811,6 +1811,38 @@ static void test_peer_failure_job_ended(void **state)
 	assert_false(driver_node_at(f->d, 1)->drained);
 }
 
+/* A worker that ends cleanly before the last round (done too early, or
+ * stopped though nobody asked) without progress in its lease counts as a
+ * failure (max_retries 1 here: the second one ends the job), charged to no
+ * node; with progress it is only queued again. */
+static void test_idle_exit_counts(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 1, { 0 }, { 1 } } };
+	const struct drv_job *j;
+	uint32_t a1;
+
+	a1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+	job_add(f, 1, "resnet50", 1, 1000);
+	driver_start(f->d);
+	j = driver_job_find(f->d, 1);
+	plan_apply(f, h, 1);
+	report(f, a1, 1, j->lease.id, 0, 0, 10);
+	task_exit_rounds(f, a1, 1, j->lease.id, 0, HARE__TASK_STATUS__TASK_STOPPED, 10);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->failures, 0);	/* 10 rounds done: only queued again */
+	plan_apply(f, h, 1);
+	task_exit_rounds(f, a1, 1, j->lease.id, 0, HARE__TASK_STATUS__TASK_OK, 0);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->failures, 1);
+	assert_true(j->retry_at == 0);	/* no backoff configured */
+	assert_int_equal(driver_node_failures(f->d, 0), 0);
+	plan_apply(f, h, 1);
+	task_exit_rounds(f, a1, 1, j->lease.id, 0, HARE__TASK_STATUS__TASK_STOPPED, 0);
+	assert_null(driver_job_find(f->d, 1));	/* FAILED after 2 */
+	assert_int_equal(driver_node_failures(f->d, 0), 0);
+}
+
 /* The nodes of job index 0 in a fresh snapshot, as a bit mask (-1: no job). */
 static int snap_avoid_bits(struct fx *f)
 {
@@ -2242,6 +2274,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_min_lease_expiry_replans, fx_setup_lease, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, fx_setup_quarantine, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_blame, fx_setup_blame, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_idle_exit_counts, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
