@@ -15,7 +15,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: hared [--config FILE] [--foreground] [--check-config] [--help]\n"
+		"usage: hared [--config FILE] [--foreground] [--check-config] [--version] [--help]\n"
 		"\n"
 		"The Hare scheduling daemon: accepts jobs from harectl, schedules them on the\n"
 		"GPUs of the registered hare-agents, and keeps its state in state_dir/hare.db.\n"
