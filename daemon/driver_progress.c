@@ -304,11 +304,36 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 	return true;
 }
 
+/* A worker failure in words: "rank R on node N GPU G failed (exit code E:
+ * MESSAGE)" (gpu < 0: no GPU; when after "failed"), or, when no node is
+ * charged (peer), "peer failure: rank ... lost a peer (...); its node is not
+ * charged" or "failure of unknown cause: rank ... ended (no exit code ...)".
+ * Only a charged failure's text starts "rank R on node N": a restarted
+ * hared counts those (drv_fail_loaded). */
+static void drv_fail_text(const struct driver *d, uint32_t node, int gpu, const char *when,
+			  bool peer, const Hare__TaskExit *x, char *why, size_t len)
+{
+	char code[32], at[24] = "";
+
+	if (x->has_exit_code)
+		snprintf(code, sizeof(code), "exit code %d", x->exit_code);
+	else
+		snprintf(code, sizeof(code), "no exit code");
+	if (gpu >= 0)
+		snprintf(at, sizeof(at), " GPU %d", gpu);
+	snprintf(why, len, "%srank %u on node %s%s %s%s (%s%s%.400s)%s",
+		 !peer ? "" : x->has_exit_code ? "peer failure: " : "failure of unknown cause: ",
+		 x->rank, d->nodes[node].name, at,
+		 !peer ? "failed" : x->has_exit_code ? "lost a peer" : "ended", when, code,
+		 x->message ? ": " : "", x->message ? x->message : "",
+		 peer ? "; its node is not charged" : "");
+}
+
 static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
 			    const Hare__TaskExit *x)
 {
 	bool peer = drv_exit_peer(j, rk, x);
-	char why[600], code[32];
+	char why[600];
 
 	j->failures++;
 	d->worker_failures++;
@@ -319,18 +344,8 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	} else {
 		drv_node_charge(d, j, rk->node, j->rec.id, j->rec.user);
 	}
-	/* only a charged failure's text starts "rank R on node N GPU G": a
-	 * restarted hared counts those (drv_fail_loaded) */
-	if (x->has_exit_code)
-		snprintf(code, sizeof(code), "exit code %d", x->exit_code);
-	else
-		snprintf(code, sizeof(code), "no exit code");
-	snprintf(why, sizeof(why), "%srank %u on node %s GPU %u %s (%s%s%.400s)%s",
-		 !peer ? "" : x->has_exit_code ? "peer failure: " : "failure of unknown cause: ",
-		 x->rank, d->nodes[rk->node].name, d->nodes[rk->node].gpus[rk->slot].index,
-		 !peer ? "failed" : x->has_exit_code ? "lost a peer" : "ended", code,
-		 x->message ? ": " : "", x->message ? x->message : "",
-		 peer ? "; its node is not charged" : "");
+	drv_fail_text(d, rk->node, (int)d->nodes[rk->node].gpus[rk->slot].index, "", peer, x, why,
+		      sizeof(why));
 	drv_fail_requeue(d, j, why);
 }
 
@@ -362,7 +377,7 @@ static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
 			     const Hare__TaskExit *x)
 {
 	bool peer = !x->has_exit_code || x->exit_code == REPORT_EXIT_PEER;
-	char why[600], code[32];
+	char why[600];
 
 	j->failures++;
 	d->worker_failures++;
@@ -373,15 +388,7 @@ static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
 		drv_unblamed_add(d, j->rec.id, x->lease_id, j->rec.user);
 	else
 		drv_node_charge(d, j, node, j->rec.id, j->rec.user);
-	if (x->has_exit_code)
-		snprintf(code, sizeof(code), "exit code %d", x->exit_code);
-	else
-		snprintf(code, sizeof(code), "no exit code");
-	snprintf(why, sizeof(why), "%srank %u on node %s %s while hared restarted (%s%s%.400s)%s",
-		 !peer ? "" : x->has_exit_code ? "peer failure: " : "failure of unknown cause: ",
-		 x->rank, d->nodes[node].name, !peer ? "failed" : x->has_exit_code ? "lost a peer" :
-		 "ended", code, x->message ? ": " : "", x->message ? x->message : "",
-		 peer ? "; its node is not charged" : "");
+	drv_fail_text(d, node, -1, " while hared restarted", peer, x, why, sizeof(why));
 	drv_fail_requeue(d, j, why);
 	driver_adopt_maybe_done(d);
 }

@@ -298,9 +298,10 @@ static void report(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, u
 	driver_round_report(f->d, agent, &r);
 }
 
-/* A TaskExit; rounds >= 0 is its rounds_done, < 0 none. */
-static void task_exit_rounds(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
-			     uint32_t rank, Hare__TaskStatus status, int64_t rounds)
+/* A TaskExit; rounds >= 0 is its rounds_done, < 0 none; code INT32_MIN:
+ * no exit code. */
+static void task_exit_full(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
+			   uint32_t rank, Hare__TaskStatus status, int64_t rounds, int32_t code)
 {
 	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
 
@@ -310,22 +311,22 @@ static void task_exit_rounds(struct fx *f, uint32_t agent, uint64_t job, uint64_
 	x.status = status;
 	x.has_rounds_done = rounds >= 0;
 	x.rounds_done = rounds >= 0 ? (uint64_t)rounds : 0;
+	x.has_exit_code = code != INT32_MIN;
+	x.exit_code = code != INT32_MIN ? code : 0;
 	driver_task_exit(f->d, agent, &x);
+}
+
+static void task_exit_rounds(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
+			     uint32_t rank, Hare__TaskStatus status, int64_t rounds)
+{
+	task_exit_full(f, agent, job, lease, rank, status, rounds, INT32_MIN);
 }
 
 /* A TaskExit with an exit code. */
 static void task_exit_code(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease,
 			   uint32_t rank, Hare__TaskStatus status, int32_t code)
 {
-	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
-
-	x.job_id = job;
-	x.lease_id = lease;
-	x.rank = rank;
-	x.status = status;
-	x.has_exit_code = true;
-	x.exit_code = code;
-	driver_task_exit(f->d, agent, &x);
+	task_exit_full(f, agent, job, lease, rank, status, -1, code);
 }
 
 /* A failed TaskExit with an exit code (REPORT_EXIT_PEER: a peer failed). */
