@@ -14,6 +14,7 @@
 /* How long to wait for a worker's report pipe to close after the worker
  * exited (a child of a researcher's program may still hold it). */
 #define AGENT_EOF_WAIT_MS 1000
+#define AGENT_ADOPT_WATCH_MS 500	/* how often an adopted worker is looked at */
 /* Reports are held back (merged) while this much output is unwritten. */
 #define AGENT_WRITE_QUEUE_MAX (1u << 20)
 /* Tasks (running or with an unsent exit) one agent keeps at most. */
@@ -366,6 +367,11 @@ void agent_state_remove(const struct agent_task *t);
 void agent_state_adopt_all(struct agent *a);
 /* Read reports from fd (the FIFO's read end; taken over, closed on error). */
 int agent_task_pipe_attach(struct agent_task *t, int fd);
+/* An adopted worker is not our child: look every AGENT_ADOPT_WATCH_MS
+ * whether it is gone, to end its task as a child's exit would. */
+void agent_task_watch(struct agent_task *t);
+/* pid runs (a zombie does not; pids 0 and 1 are never a worker of ours). */
+bool agent_pid_alive(int pid);
 /* Close callback of a task's handles (data = the task). */
 void agent_task_on_handle_closed(uv_handle_t *h);
 struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);

@@ -177,26 +177,6 @@ static bool agent_status_known(int status)
 	       status == HARE__TASK_STATUS__TASK_STOPPED;
 }
 
-/* pid runs (a zombie does not). */
-static bool agent_pid_alive(int pid)
-{
-	char path[64], buf[512], *p;
-	size_t n;
-	FILE *f;
-
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return true;	/* no procfs: kill says it is there */
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
-}
-
 /* Take over one task a previous agent left: its outcome if it ended, else
  * its report pipe (EOF there means the worker is gone). */
 static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
@@ -249,6 +229,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		agent_task_end(t);
 		return;
 	}
+	agent_task_watch(t);
 	t->adopted_dead = !agent_pid_alive(s->pid);
 	log_info("task adopt job=%llu lease=%llu rank=%u pid=%d alive=%s",
 		 (unsigned long long)s->job, (unsigned long long)s->lease, s->rank, s->pid,

@@ -233,9 +233,32 @@ static void agent_task_pipe_close(struct agent_task *t)
 	agent_task_close_handle(t, (uv_handle_t *)&t->pipe);
 }
 
+/* pid runs (a zombie does not). */
+bool agent_pid_alive(int pid)
+{
+	char path[64], buf[512], *p;
+	size_t n;
+	FILE *f;
+
+	if (pid <= 1 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;	/* no procfs: kill says it is there */
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+/* A task ends when its worker has exited and its pipe is closed; an
+ * adopted worker, not our child, when it is gone (agent_task_watch). */
 static void agent_task_maybe_end(struct agent_task *t)
 {
-	if (t->phase == TASK_RUNNING && !t->pipe_open && (t->exited || t->adopted))
+	if (t->phase == TASK_RUNNING && !t->pipe_open &&
+	    (t->exited || (t->adopted && !agent_pid_alive(t->pid))))
 		agent_task_end(t);
 }
 
@@ -285,6 +308,18 @@ static void on_task_timer(uv_timer_t *timer)
 
 	if (t->phase != TASK_RUNNING)
 		return;
+	if (t->adopted && !t->exited && !agent_pid_alive(t->pid)) {
+		/* the adopted worker is gone (its exit status is not ours to
+		 * know): as after a child's exit, wait a moment for the pipe */
+		t->exited = true;
+		uv_timer_stop(&t->timer);
+		if (t->pipe_open)
+			uv_timer_start(&t->timer, on_task_timer, AGENT_EOF_WAIT_MS, 0);
+		agent_task_maybe_end(t);
+		return;
+	}
+	if (t->adopted && !t->exited && (!t->stop_requested || t->killed))
+		return;	/* alive: agent_task_watch's timer looks again */
 	if (t->exited) {
 		/* the worker is gone but something it started holds the pipe */
 		log_warn("task job=%llu lease=%llu rank=%u report pipe still open %d ms after exit; closing it",
@@ -299,6 +334,13 @@ static void on_task_timer(uv_timer_t *timer)
 		 t->agent->cfg.stop_grace_ms);
 	t->killed = true;
 	agent_task_signal(t, SIGKILL);
+	if (t->adopted)
+		agent_task_watch(t);
+}
+
+void agent_task_watch(struct agent_task *t)
+{
+	uv_timer_start(&t->timer, on_task_timer, AGENT_ADOPT_WATCH_MS, AGENT_ADOPT_WATCH_MS);
 }
 
 void agent_task_on_exit(struct agent_task *t, int64_t status, int sig)

@@ -1780,6 +1780,55 @@ static void test_adopt_worker_died_while_away(void **state)
 	fake_free(f);
 }
 
+/* An adopted worker is watched as a child would be: one that closed its
+ * report pipe but still runs stays running until it exits; one that died
+ * while a child of it holds the pipe ends about a second later. */
+static void test_adopt_watch(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	char closed[512], held[512], path[300], line[32];
+	struct start_args a = { .job = 9, .lease = 1, .command = closed },
+			  b = { .job = 9, .lease = 2, .gpu = 1, .command = held };
+	const Hare__TaskExit *e;
+	double t0;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/child.pid", f->dir);
+	snprintf(closed, sizeof(closed), "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; "
+		 "eval \"exec $HARE_REPORT_FD>&-\"; sleep 2; exit 4");
+	snprintf(held, sizeof(held), "sleep 30 & echo $! > %s; printf 'round 0 1 1 1 1\\n' "
+		 ">&$HARE_REPORT_FD; sleep 1; exit 3", path);
+	fake_agent_registered(f);
+	fake_task_start(f, &a);
+	fake_task_start(f, &b);
+	RUN_UNTIL(f, fake_relayed(f, 9, 1, 0).reports >= 1 && fake_relayed(f, 9, 2, 0).reports >= 1, 5);
+	fake_agent_stop(f);
+	t0 = now_s();
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 2, 5);
+	assert_int_equal(f->reg_running, 2);
+	/* b's worker exits at about 1 s; its child holds the pipe */
+	RUN_UNTIL(f, fake_exit(f, 9, 2, 0), 5);
+	print_message("adopted worker with a child on its pipe: TaskExit %.0f ms after the restart\n",
+		      (now_s() - t0) * 1000);
+	e = fake_exit(f, 9, 2, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_string_equal(e->message, "adopted worker ended without a done line (its exit code is "
+			    "unknown)");
+	/* a's worker closed its pipe but ran on until about 2 s */
+	RUN_UNTIL(f, fake_exit(f, 9, 1, 0), 5);
+	assert_true(now_s() - t0 > 1.5);
+	e = fake_exit(f, 9, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	fp = fopen(path, "r");
+	if (fp && fgets(line, sizeof(line), fp) && atoi(line) > 1)
+		kill(atoi(line), SIGKILL);
+	if (fp)
+		fclose(fp);
+	fake_free(f);
+}
+
 static int damaged_kills;
 
 static int damaged_kill(pid_t pid, int sig)
@@ -2690,6 +2739,7 @@ int main(void)
 		cmocka_unit_test(test_adopt_after_agent_restart),
 		cmocka_unit_test(test_adopt_damaged_state),
 		cmocka_unit_test(test_adopt_worker_died_while_away),
+		cmocka_unit_test(test_adopt_watch),
 		cmocka_unit_test(test_bad_key),
 		cmocka_unit_test(test_relay_throughput),
 		cmocka_unit_test(test_rendezvous_local),
