@@ -70,6 +70,7 @@ struct driver {
 	 * DRIVER_BLAME_WAIT_S, charges its node (a ring; until 0: free). */
 	struct drv_unblamed {
 		uint64_t job, lease;
+		uint64_t nodes;		/* bit node % 64 of each node of the lease */
 		double until;
 		char user[64];
 	} unblamed[DRIVER_UNBLAMED_MAX];

@@ -213,14 +213,27 @@ static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, 
 }
 
 /* A failure of job's lease that charged no node: the first rank of it that
- * then fails by itself is charged (drv_late_blame). */
-static void drv_unblamed_add(struct driver *d, uint64_t job, uint64_t lease, const char *user)
+ * then fails by itself, on one of nodes (bit node % 64 each), is charged
+ * (drv_late_blame). A free or expired entry is taken first; the oldest
+ * one waiting gives way, with a warning, when all are waiting. */
+static void drv_unblamed_add(struct driver *d, uint64_t job, uint64_t lease, uint64_t nodes,
+			     const char *user)
 {
-	struct drv_unblamed *u = &d->unblamed[d->unblamed_next];
+	double now = driver_now();
+	struct drv_unblamed *u = NULL;
 
-	d->unblamed_next = (d->unblamed_next + 1) % DRIVER_UNBLAMED_MAX;
-	*u = (struct drv_unblamed){ .job = job, .lease = lease,
-				    .until = driver_now() + DRIVER_BLAME_WAIT_S };
+	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
+		if (!(d->unblamed[k].until > now))
+			u = &d->unblamed[k];
+	if (!u) {
+		u = &d->unblamed[d->unblamed_next];
+		d->unblamed_next = (d->unblamed_next + 1) % DRIVER_UNBLAMED_MAX;
+		log_warn("job=%" PRIu64 " lease=%" PRIu64 ": more than %d peer failures wait for the "
+			 "rank that failed by itself; that lease's culprit will not be charged",
+			 u->job, u->lease, DRIVER_UNBLAMED_MAX);
+	}
+	*u = (struct drv_unblamed){ .job = job, .lease = lease, .nodes = nodes,
+				    .until = now + DRIVER_BLAME_WAIT_S };
 	snprintf(u->user, sizeof(u->user), "%s", user);
 	d->peer_failures++;
 }
@@ -280,7 +293,8 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 		return false;
 	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
 		if (d->unblamed[k].until > now && d->unblamed[k].job == x->job_id &&
-		    d->unblamed[k].lease == x->lease_id)
+		    d->unblamed[k].lease == x->lease_id &&
+		    (d->unblamed[k].nodes & (1ull << (node % 64))))
 			u = &d->unblamed[k];
 	if (!u)
 		return false;
@@ -340,7 +354,11 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	if (peer) {
 		/* the rank that failed by itself, when it reports, is charged
 		 * (drv_late_blame); a partition charges nobody */
-		drv_unblamed_add(d, j->rec.id, j->lease.id, j->rec.user);
+		uint64_t nodes = 0;
+
+		for (uint32_t i = 0; i < j->lease.nranks; i++)
+			nodes |= 1ull << (j->lease.ranks[i].node % 64);
+		drv_unblamed_add(d, j->rec.id, j->lease.id, nodes, j->rec.user);
 	} else {
 		drv_node_charge(d, j, rk->node, j->rec.id, j->rec.user);
 	}
@@ -385,7 +403,7 @@ static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
 	driver_adopt_stop(d, j, "a worker of the lease failed");
 	driver_adopt_drop(d, j);
 	if (peer)
-		drv_unblamed_add(d, j->rec.id, x->lease_id, j->rec.user);
+		drv_unblamed_add(d, j->rec.id, x->lease_id, UINT64_MAX, j->rec.user);	/* nodes unknown */
 	else
 		drv_node_charge(d, j, node, j->rec.id, j->rec.user);
 	drv_fail_text(d, node, -1, " while hared restarted", peer, x, why, sizeof(why));

@@ -1722,6 +1722,9 @@ static void test_peer_failure_blame(void **state)
 	assert_int_equal(driver_node_failures(f->d, 0), 0);
 	assert_int_equal(driver_node_failures(f->d, 1), 0);
 	assert_int_equal(j->navoid, 0);
+	/* an exit of that lease from a node it did not run on charges nobody */
+	task_fail_code(f, a3, 1, lease, 0, 1);
+	assert_int_equal(driver_node_failures(f->d, 2), 0);
 	/* the next lease, planned at once (no backoff) on n1 and n3, waits
 	 * for the GPU rank 0 of the failed lease still holds on n1 */
 	plan_apply(f, pend_n1, 1);
