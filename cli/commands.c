@@ -241,6 +241,13 @@ static const Hare__CancelResult *cli_result_for(Hare__CancelResult *const *resul
 	return NULL;
 }
 
+static int cli_node_cmp(const void *a, const void *b)
+{
+	const Hare__NodeInfo *x = *(Hare__NodeInfo *const *)a, *y = *(Hare__NodeInfo *const *)b;
+
+	return strverscmp(x->name ? x->name : "", y->name ? y->name : "");
+}
+
 /* A line per job asked for: cancel says "cancelled 12", the others print
  * hared's message ("job 12: weight 1 -> 4"); a job not done is "13: REASON",
  * or hared's reason alone when it names the job ("job 13: ..."). */
@@ -583,6 +590,10 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 		}
 		return cli_table_status(cli_history_print(out, m->history_reply, err), err);
 	case CLI_CMD_NODES:
+		/* by name, node2 before node10; hared lists them as they came */
+		if (m->nodes_reply->n_nodes > 1)
+			qsort(m->nodes_reply->nodes, m->nodes_reply->n_nodes,
+			      sizeof(*m->nodes_reply->nodes), cli_node_cmp);
 		if (!a->json)
 			return cli_table_status(cli_nodes_print(out, m->nodes_reply), err);
 		cli_nodes_print_json(out, m->nodes_reply);

@@ -1113,6 +1113,41 @@ static void test_reply_drain_state(void **state)
 	free(out);
 }
 
+/* harectl nodes lists nodes by name, numbers in names compared as numbers,
+ * in the table and in JSON. */
+static void test_nodes_sorted(void **state)
+{
+	Hare__NodeInfo n[3] = { HARE__NODE_INFO__INIT, HARE__NODE_INFO__INIT, HARE__NODE_INFO__INIT };
+	Hare__NodeInfo *np[3] = { &n[0], &n[1], &n[2] };
+	Hare__NodesReply r = HARE__NODES_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	struct cli_args a = { .cmd = CLI_CMD_NODES };
+	char *buf = NULL, *at10, *at2, *atg;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	n[0].name = "node10";
+	n[1].name = "node2";
+	n[2].name = "gpu-a";
+	r.n_nodes = 3;
+	r.nodes = np;
+	m.msg_case = HARE__FROM_DAEMON__MSG_NODES_REPLY;
+	m.nodes_reply = &r;
+	for (int json = 0; json < 2; json++) {
+		a.json = json;
+		f = open_memstream(&buf, &len);
+		assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+		fclose(f);
+		atg = strstr(buf, "gpu-a");
+		at2 = strstr(buf, "node2");
+		at10 = strstr(buf, "node10");
+		assert_true(atg && at2 && at10 && atg < at2 && at2 < at10);
+		free(buf);
+		buf = NULL;
+	}
+}
+
 /* Texts from hared reach the terminal with their control characters as
  * '?': show, cancel messages, drained node names. */
 static void test_reply_control_chars(void **state)
@@ -2141,6 +2176,7 @@ int main(void)
 		cmocka_unit_test(test_logs_follow),
 		cmocka_unit_test(test_logs_lease_ended),
 		cmocka_unit_test(test_reply_control_chars),
+		cmocka_unit_test(test_nodes_sorted),
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),
 		cmocka_unit_test(test_cmd_submit_refused),
