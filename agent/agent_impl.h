@@ -66,7 +66,7 @@ struct agent_task {
 	bool adopted_dead;	/* ... already gone (or a zombie) when adopted */
 	bool exited;		/* exit status known */
 	bool stop_requested;
-	char stop_reason[128];	/* the TaskStop's reason ("": none given) */
+	char stop_reason[320];	/* the TaskStop's reason ("": none given) */
 	bool killed;		/* SIGKILL sent after the grace period */
 	int64_t exit_status;
 	int term_signal;

@@ -107,7 +107,7 @@ int agent_log_open(struct agent_task *t, const Hare__TaskStart *m, const char *g
 
 void agent_log_end(const struct agent_task *t)
 {
-	char path[AGENT_FILE_MAX], when[32], line[800];
+	char path[AGENT_FILE_MAX], when[32], line[1024];
 	const char *status = t->status == HARE__TASK_STATUS__TASK_OK ? "done" :
 			     t->status == HARE__TASK_STATUS__TASK_STOPPED ? "stopped" : "failed";
 	const char *cut = strstr(t->message, "; last output: ");
