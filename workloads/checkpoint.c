@@ -216,9 +216,12 @@ static bool ckpt_name_round(const char *name, uint64_t *round)
 	    strcmp(name + 26, CKPT_SUFFIX) != 0)
 		return false;
 	for (int i = 6; i < 26; i++) {
-		if (name[i] < '0' || name[i] > '9' || r > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(name[i] - '0');
+
+		/* up to UINT64_MAX itself: every round has a name */
+		if (name[i] < '0' || name[i] > '9' || r > (UINT64_MAX - digit) / 10)
 			return false;
-		r = r * 10 + (uint64_t)(name[i] - '0');
+		r = r * 10 + digit;
 	}
 	*round = r;
 	return true;

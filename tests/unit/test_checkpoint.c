@@ -298,6 +298,18 @@ static void test_refused_header(void **state)
 	assert_int_equal(ckpt_read_meta(path, &got, err, sizeof(err)), -EBADMSG);
 	assert_non_null(strstr(err, "the file name says round 50, its header round 40"));
 	unlink(other);
+	/* also at the largest rounds (a name up to UINT64_MAX parses) */
+	f->m.round = UINT64_MAX;
+	assert_int_equal(ckpt_write(f->dir, &f->m, f->p, f->v, path, sizeof(path), err, sizeof(err)), 0);
+	assert_int_equal(ckpt_find(f->dir, UINT64_MAX, other, sizeof(other), &r, err, sizeof(err)), 0);
+	assert_true(r == UINT64_MAX);
+	snprintf(other, sizeof(other), "%s/round-18446744073709551614.hckpt", f->dir);
+	assert_int_equal(rename(path, other), 0);
+	assert_int_equal(ckpt_read_meta(other, &got, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "the file name says round 18446744073709551614, its header round "
+			       "18446744073709551615"));
+	unlink(other);
+	f->m.round = 40;
 
 	/* a directory named like a checkpoint */
 	snprintf(path, sizeof(path), "%s/round-00000000000000000007.hckpt", f->dir);
