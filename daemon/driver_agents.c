@@ -185,15 +185,28 @@ void driver_nodes_load(struct driver *d)
 		store_nodes_drained_load(d->st, drv_drain_loaded, d);
 }
 
-/* "unknown node 'x' (known: a b)" for the operator. */
+static int drv_name_cmp(const void *a, const void *b)
+{
+	return strverscmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "unknown node 'x' (known: a b)" for the operator, by name (as harectl
+ * nodes lists them). */
 static void drv_nodes_known(const struct driver *d, char *msg, size_t msglen, const char *node)
 {
 	size_t used = (size_t)snprintf(msg, msglen, "unknown node '%.64s' (known:", node);
+	const char **names = d->nnodes ? malloc(d->nnodes * sizeof(*names)) : NULL;
 
+	for (uint32_t i = 0; names && i < d->nnodes; i++)
+		names[i] = d->nodes[i].name;
+	if (names)
+		qsort(names, d->nnodes, sizeof(*names), drv_name_cmp);
 	for (uint32_t i = 0; i < d->nnodes && used < msglen; i++)
-		used += (size_t)snprintf(msg + used, msglen - used, " %s", d->nodes[i].name);
+		used += (size_t)snprintf(msg + used, msglen - used, " %s",
+					 names ? names[i] : d->nodes[i].name);
 	if (used < msglen)
 		snprintf(msg + used, msglen - used, "%s)", d->nnodes ? "" : " none yet");
+	free(names);
 }
 
 int driver_node_is_drained(const struct driver *d, const char *node)

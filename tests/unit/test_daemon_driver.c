@@ -800,6 +800,21 @@ static void test_drain(void **state)
 	assert_int_equal(snap_up_bits(f), 0xf);
 }
 
+/* A drain of an unknown node names the known ones by name, as harectl
+ * nodes lists them, not in the order they came. */
+static void test_unknown_node_sorted(void **state)
+{
+	struct fx *f = *state;
+	uint32_t moved;
+	char msg[300];
+
+	agent_up(f, "node10", "V100", 1, NULL, 0);
+	agent_up(f, "node2", "V100", 1, NULL, 0);
+	agent_up(f, "gpu-a", "V100", 1, NULL, 0);
+	assert_int_equal(driver_node_drain(f->d, "x", true, NULL, &moved, msg, sizeof(msg)), -ENOENT);
+	assert_string_equal(msg, "unknown node 'x' (known: gpu-a node2 node10)");
+}
+
 /* A store in a fresh temporary folder dir (of 256 bytes). */
 static struct store *tmp_store(char *dir, const char *name)
 {
@@ -2279,6 +2294,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quarantine, fx_setup_quarantine, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_blame, fx_setup_blame, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_idle_exit_counts, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_node_sorted, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
