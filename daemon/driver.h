@@ -64,6 +64,20 @@ struct driver_opts {
 #define DRIVER_UNBLAMED_MAX 32		/* leases a peer failure ended, waiting for the
 					 * exit of the rank that failed by itself */
 #define DRIVER_BLAME_WAIT_S 120.0	/* ... for this long (unix seconds) */
+#define DRIVER_SUSPECT_NODES 8		/* nodes of a lease whose failure nobody was
+					 * blamed for that a node remembers (more: not kept) */
+#define DRIVER_NODE_SUSPECTS 16		/* such failures remembered per node */
+
+/* A lease of several nodes that failed on a node with no rank to blame:
+ * every rank lost a peer, or the culprit never said so within
+ * DRIVER_BLAME_WAIT_S (a bad network link, a hung rank). */
+struct drv_suspect {
+	double at;			/* unix; 0: none */
+	uint64_t job;
+	char user[64];
+	uint32_t peer[DRIVER_SUSPECT_NODES - 1];	/* the lease's other nodes */
+	uint32_t npeer;
+};
 
 /* A node a job avoids: its worker failed there. */
 struct drv_avoid {
@@ -111,6 +125,8 @@ struct drv_node {
 	uint64_t fail_job[DRIVER_NODE_FAILS];	/* ... whose jobs */
 	char fail_user[DRIVER_NODE_FAILS][64];	/* ... of which users */
 	uint32_t fail_next;
+	struct drv_suspect sus[DRIVER_NODE_SUSPECTS];	/* ring from sus_next */
+	uint32_t sus_next;
 	bool quarantine_held;		/* quarantine was due but the cap held it back (said
 					 * once while it stays due) */
 };
@@ -204,6 +220,8 @@ struct driver_stats {
 					 * the reporting node not charged */
 	uint64_t late_blames;		/* nodes charged after such a failure, when the
 					 * rank that failed by itself reported */
+	uint64_t unexplained;		/* such failures whose culprit never reported: their
+					 * nodes noted a suspect failure */
 };
 
 /* Create a driver over the loop; prof and st are borrowed for its life (st

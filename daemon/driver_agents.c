@@ -252,6 +252,7 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	 * again, and its old failures no longer count towards a quarantine */
 	if (!drain) {
 		memset(n->fail_at, 0, sizeof(n->fail_at));
+		memset(n->sus, 0, sizeof(n->sus));
 		n->quarantine_held = false;
 	}
 	for (uint32_t k = 0; k < d->njobs && !drain; k++)
@@ -281,6 +282,50 @@ void driver_node_fail_note(struct drv_node *n, double t, uint64_t job, const cha
 	n->fail_next = (n->fail_next + 1) % DRIVER_NODE_FAILS;
 }
 
+void driver_node_suspect_note(struct drv_node *n, double t, uint64_t job, const char *user,
+			      const uint32_t *peer, uint32_t npeer)
+{
+	struct drv_suspect *s = &n->sus[n->sus_next];
+
+	*s = (struct drv_suspect){ .at = t, .job = job,
+				   .npeer = npeer < DRIVER_SUSPECT_NODES ? npeer
+									 : DRIVER_SUSPECT_NODES - 1 };
+	memcpy(s->peer, peer, s->npeer * sizeof(*peer));
+	snprintf(s->user, sizeof(s->user), "%s", user);
+	n->sus_next = (n->sus_next + 1) % DRIVER_NODE_SUSPECTS;
+}
+
+uint32_t driver_node_singled(const struct driver *d, uint32_t i, uint32_t *idx)
+{
+	const struct drv_node *n = &d->nodes[i];
+	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
+	uint32_t m = 0, common[DRIVER_SUSPECT_NODES], ncommon = 0;
+
+	for (uint32_t k = 0; k < DRIVER_NODE_SUSPECTS; k++) {
+		const struct drv_suspect *s = &n->sus[k];
+		uint32_t keep = 0;
+
+		if (!(s->at > 0 && s->at >= since))
+			continue;
+		if (m == 0) {
+			memcpy(common, s->peer, s->npeer * sizeof(*common));
+			ncommon = s->npeer;
+		}
+		/* the other nodes all of them had: each as likely the cause */
+		for (uint32_t c = 0; c < ncommon; c++) {
+			bool in = false;
+
+			for (uint32_t p = 0; p < s->npeer && !in; p++)
+				in = s->peer[p] == common[c];
+			if (in)
+				common[keep++] = common[c];
+		}
+		ncommon = keep;
+		idx[m++] = k;
+	}
+	return m >= 2 && ncommon == 0 ? m : 0;
+}
+
 #define DRV_QUARANTINE_PREFIX "quarantined by hared"
 
 /* Drained by driver_node_quarantine (the reason says so, also after a
@@ -292,39 +337,48 @@ static bool drv_node_quarantined(const struct drv_node *n)
 }
 
 /* Distinct jobs and users among node i's worker failures of the last
- * DRIVER_FAIL_WINDOW_S. */
+ * DRIVER_FAIL_WINDOW_S: those charged to it, and its suspect ones when they
+ * single it out (*singled of them). */
 static void drv_node_fail_spread(const struct driver *d, uint32_t i, uint32_t *jobs,
-				 uint32_t *users)
+				 uint32_t *users, uint32_t *singled)
 {
 	const struct drv_node *n = &d->nodes[i];
 	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
-	uint32_t seen[DRIVER_NODE_FAILS], nseen = 0;
+	uint32_t idx[DRIVER_NODE_SUSPECTS], nseen = 0;
+	uint64_t seen_job[DRIVER_NODE_FAILS + DRIVER_NODE_SUSPECTS];
+	const char *seen_user[DRIVER_NODE_FAILS + DRIVER_NODE_SUSPECTS];
 
 	*jobs = *users = 0;
-	for (uint32_t k = 0; k < DRIVER_NODE_FAILS; k++) {
+	*singled = driver_node_singled(d, i, idx);
+	for (uint32_t k = 0; k < DRIVER_NODE_FAILS + *singled; k++) {
 		bool new_job = true, new_user = true;
+		const struct drv_suspect *s = k < DRIVER_NODE_FAILS ? NULL
+								      : &n->sus[idx[k - DRIVER_NODE_FAILS]];
+		uint64_t job = s ? s->job : n->fail_job[k];
+		const char *user = s ? s->user : n->fail_user[k];
 
-		if (!(n->fail_at[k] > 0 && n->fail_at[k] >= since))
+		if (!s && !(n->fail_at[k] > 0 && n->fail_at[k] >= since))
 			continue;
-		for (uint32_t s = 0; s < nseen; s++) {
-			new_job &= n->fail_job[seen[s]] != n->fail_job[k];
-			new_user &= strcmp(n->fail_user[seen[s]], n->fail_user[k]) != 0;
+		for (uint32_t q = 0; q < nseen; q++) {
+			new_job &= seen_job[q] != job;
+			new_user &= strcmp(seen_user[q], user) != 0;
 		}
 		*jobs += new_job;
 		*users += new_user;
-		seen[nseen++] = k;
+		seen_job[nseen] = job;
+		seen_user[nseen++] = user;
 	}
 }
 
 void driver_node_quarantine(struct driver *d, uint32_t i)
 {
 	struct drv_node *n = &d->nodes[i];
-	uint32_t jobs, users, held = 0, moved;
-	char reason[DRIVER_DRAIN_REASON], msg[256];
+	uint32_t jobs, users, singled, held = 0, moved;
+	char reason[DRIVER_DRAIN_REASON], msg[256], more[48] = "";
 
 	if (d->o.quarantine_jobs == 0 || i >= d->nnodes || n->drained)
 		return;
-	drv_node_fail_spread(d, i, &jobs, &users);
+	drv_node_fail_spread(d, i, &jobs, &users, &singled);
 	if (jobs < d->o.quarantine_jobs || users < d->o.quarantine_users) {
 		n->quarantine_held = false;	/* a later burst is warned about again */
 		return;
@@ -341,9 +395,12 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 		n->quarantine_held = true;
 		return;
 	}
+	if (singled)
+		snprintf(more, sizeof(more), " (%u of them lease%s with no culprit)", singled,
+			 singled == 1 ? "" : "s");
 	snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": workers of %u job%s of %u user%s "
-		 "failed here within the hour", jobs, jobs == 1 ? "" : "s", users,
-		 users == 1 ? "" : "s");
+		 "failed here within the hour%s", jobs, jobs == 1 ? "" : "s", users,
+		 users == 1 ? "" : "s", more);
 	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
 		return;
 	d->quarantines++;
@@ -359,11 +416,23 @@ struct drv_fail_row {
 	char user[64];
 };
 
+/* An "unexplained" event: a lease whose ranks all lost a peer. */
+struct drv_sus_row {
+	double t;			/* of its failure */
+	uint64_t job;
+	uint32_t node[DRIVER_SUSPECT_NODES];
+	uint32_t nnode;
+	uint32_t undrained;		/* bit k: node[k] was undrained since */
+	char user[64];
+};
+
 struct drv_fail_load {
 	struct driver *d;
 	double now;
 	struct drv_fail_row *rows;	/* newest first */
 	size_t n, cap;
+	struct drv_sus_row *sus;	/* newest first */
+	size_t nsus, capsus;
 	char (*undrained)[DRIVER_NODE_NAME];	/* nodes undrained since the rows read */
 	size_t nu, capu;
 };
@@ -391,6 +460,60 @@ static bool drv_fail_undrained(const struct drv_fail_load *l, const char *name)
 	return false;
 }
 
+/* Node name to index, adding a node the store knows that has not
+ * reconnected yet; -1 when neither. */
+static int drv_fail_node(struct drv_fail_load *l, const char *name)
+{
+	int i = drv_node_find(l->d, name);
+
+	if (i < 0 && drv_name_ok(name) && store_node_known(l->d->st, name) == 1)
+		i = drv_node_add(l->d, name) - 1;
+	return i;
+}
+
+/* An "unexplained" event's detail, "no culprit: lease L on nodes A, B, C
+ * ended in a peer failure, ...": its nodes into a row (a detail cut short,
+ * or naming a node the store does not know, gives none). */
+static int drv_sus_loaded(struct drv_fail_load *l, double t, uint64_t job, const char *detail,
+			  const char *job_user)
+{
+	struct drv_sus_row r = { .t = t - DRIVER_BLAME_WAIT_S, .job = job };
+	const char *p;
+	int off = -1;
+
+	if (r.t < l->now - DRIVER_FAIL_WINDOW_S)
+		return 0;
+	if (sscanf(detail, "no culprit: lease %*u on nodes %n", &off) != 0 || off < 0)
+		return 0;
+	for (p = detail + off;; p += 2) {
+		char name[DRIVER_NODE_NAME];
+		size_t len = strcspn(p, ", ");
+		int i;
+
+		if (len == 0 || len >= sizeof(name) || r.nnode == DRIVER_SUSPECT_NODES)
+			return 0;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		i = drv_fail_node(l, name);
+		if (i < 0)
+			return 0;	/* its peers would be unknown: no node is singled out */
+		/* a node undrained since counts it no more; it stays a peer */
+		if (drv_fail_undrained(l, name))
+			r.undrained |= 1u << r.nnode;
+		r.node[r.nnode++] = (uint32_t)i;
+		p += len;
+		if (strncmp(p, ", ", 2) != 0)
+			break;
+	}
+	if (strncmp(p, " ended in a peer failure", 24) != 0 || r.nnode < 2)
+		return 0;
+	snprintf(r.user, sizeof(r.user), "%s", job_user);
+	if (drv_grow(&l->sus, &l->capsus, l->nsus, sizeof(*l->sus)) < 0)
+		return -ENOMEM;
+	l->sus[l->nsus++] = r;
+	return 0;
+}
+
 /* store_failures_load's callback, newest first: a worker failure charged to
  * a node ("rank R on node N GPU G failed ...", or a "blame" event's "rank R
  * on node N failed ... after a peer's failure"), kept if it still counts for
@@ -411,14 +534,14 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 		snprintf(l->undrained[l->nu++], sizeof(name), "%s", detail);
 		return 0;
 	}
+	if (strcmp(kind, "unexplained") == 0)
+		return drv_sus_loaded(l, t, job, detail, job_user);
 	if (sscanf(detail, "rank %*u on node %63s", name) != 1)
 		return 0;	/* not charged to a node (a peer failure, a job the profile lost) */
 	if (drv_fail_undrained(l, name) ||
 	    (t < l->now - DRIVER_FAIL_WINDOW_S && !driver_job_get(l->d, job)))
 		return 0;
-	i = drv_node_find(l->d, name);
-	if (i < 0 && drv_name_ok(name) && store_node_known(l->d->st, name) == 1)
-		i = drv_node_add(l->d, name) - 1;
+	i = drv_fail_node(l, name);
 	if (i < 0)
 		return 0;
 	if (drv_grow(&l->rows, &l->cap, l->n, sizeof(*l->rows)) < 0)
@@ -431,7 +554,7 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 void driver_failures_load(struct driver *d)
 {
 	struct drv_fail_load l = { .d = d, .now = driver_now() };
-	uint32_t nodes = 0, avoids = 0;
+	uint32_t nodes = 0, avoids = 0, sus = 0;
 	int rc;
 
 	if (!d->st)
@@ -454,10 +577,28 @@ void driver_failures_load(struct driver *d)
 			avoids++;
 		}
 	}
-	if (nodes || avoids)
+	for (size_t k = rc < 0 ? 0 : l.nsus; k-- > 0;) {	/* oldest first */
+		const struct drv_sus_row *r = &l.sus[k];
+
+		for (uint32_t i = 0; i < r->nnode; i++) {
+			uint32_t peer[DRIVER_SUSPECT_NODES], np = 0;
+
+			if (r->undrained & (1u << i))
+				continue;
+			for (uint32_t p = 0; p < r->nnode; p++)
+				if (p != i)
+					peer[np++] = r->node[p];
+			driver_node_suspect_note(&d->nodes[r->node[i]], r->t, r->job, r->user, peer,
+						 np);
+			sus++;
+		}
+	}
+	if (nodes || avoids || sus)
 		log_info("restored from the store: worker failures of the last hour on %u nodes; "
-			 "%u failures whose node their job still avoids", nodes, avoids);
+			 "%u failures whose node their job still avoids; %u suspect failures of "
+			 "leases with no culprit", nodes, avoids, sus);
 	free(l.rows);
+	free(l.sus);
 	free(l.undrained);
 }
 

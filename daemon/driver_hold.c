@@ -322,6 +322,7 @@ void driver_deadlines_run(struct driver *d, double now)
 	double next = drv_holds_expire(d, now);
 
 	next = fmin(next, drv_retries_expire(d, now));
+	next = fmin(next, driver_unblamed_expire(d, now));
 	next = fmin(next, drv_vacates_expire(d, now, &freed));
 	if (freed)
 		driver_pend_try(d);

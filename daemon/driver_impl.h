@@ -62,15 +62,21 @@ struct driver {
 	uint64_t worker_failures;	/* failed workers (each re-queued or ended its job) */
 	uint64_t preemptions;		/* leases a plan stopped to run others */
 	uint64_t quarantines;		/* nodes driver_node_quarantine drained */
-	uint64_t peer_failures, late_blames;	/* see struct driver_stats */
+	uint64_t peer_failures, late_blames, unexplained;	/* see struct driver_stats */
 
 	/* Leases of several nodes that a rank's peer failure ended (exit code
 	 * REPORT_EXIT_PEER) without charging its node: the first rank of the
 	 * lease that then reports a failure of its own, within
-	 * DRIVER_BLAME_WAIT_S, charges its node (a ring; until 0: free). */
+	 * DRIVER_BLAME_WAIT_S, charges its node (a ring; until 0: free). When
+	 * none does, each node of the lease notes it as a suspect failure
+	 * (driver_unblamed_expire). */
 	struct drv_unblamed {
 		uint64_t job, lease;
-		uint64_t nodes;		/* bit node % 64 of each node of the lease */
+		uint64_t nodes;		/* bit node % 64 of each node of the lease
+					 * (UINT64_MAX: not known) */
+		uint32_t node[DRIVER_SUSPECT_NODES];	/* its nodes, when it had at most so many */
+		uint32_t nnode;		/* 0: not known, or too many */
+		uint32_t avoided;	/* bit k: the job began avoiding node[k] for this */
 		double until;
 		char user[64];
 	} unblamed[DRIVER_UNBLAMED_MAX];
@@ -127,6 +133,18 @@ void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, do
 /* A worker of job (of user) failed on node n at t: its failure ring, the
  * oldest entry giving way. */
 void driver_node_fail_note(struct drv_node *n, double t, uint64_t job, const char *user);
+/* A lease of job (of user) on node i and peer[0..npeer) failed with no
+ * rank to blame: node i's suspect ring, the oldest entry giving way. */
+void driver_node_suspect_note(struct drv_node *n, double t, uint64_t job, const char *user,
+			      const uint32_t *peer, uint32_t npeer);
+/* Node i's suspect failures within DRIVER_FAIL_WINDOW_S when they single it
+ * out (at least two, and no other node in all of their leases), as indices
+ * into its ring (idx: DRIVER_NODE_SUSPECTS); their number, else 0. */
+uint32_t driver_node_singled(const struct driver *d, uint32_t i, uint32_t *idx);
+/* Leases a peer failure ended whose culprit did not report in time: each
+ * of their nodes notes a suspect failure, then the quarantine looks at it.
+ * The next such deadline (INFINITY: none). */
+double driver_unblamed_expire(struct driver *d, double now);
 /* A worker failed on node i: drain it when workers of quarantine_jobs jobs
  * of quarantine_users users failed there within DRIVER_FAIL_WINDOW_S, and
  * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,

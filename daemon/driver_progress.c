@@ -153,9 +153,11 @@ uint32_t driver_node_failures(const struct driver *d, uint32_t i)
 	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
 	uint32_t n = 0;
 
+	uint32_t idx[DRIVER_NODE_SUSPECTS];
+
 	for (uint32_t k = 0; i < d->nnodes && k < DRIVER_NODE_FAILS; k++)
 		n += d->nodes[i].fail_at[k] > 0 && d->nodes[i].fail_at[k] >= since;
-	return n;
+	return n + (i < d->nnodes ? driver_node_singled(d, i, idx) : 0);
 }
 
 uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint32_t *out)
@@ -213,17 +215,19 @@ static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, 
 }
 
 /* A failure of job's lease that charged no node: the first rank of it that
- * then fails by itself, on one of nodes (bit node % 64 each), is charged
- * (drv_late_blame). A free or expired entry is taken first; the oldest
- * one waiting gives way, with a warning, when all are waiting. */
-static void drv_unblamed_add(struct driver *d, uint64_t job, uint64_t lease, uint64_t nodes,
-			     const char *user)
+ * then fails by itself, on one of its nodes (nnode of node[]; 0: any node),
+ * is charged (drv_late_blame). Meanwhile the job (j, when known) avoids
+ * all of them. A free or expired entry is taken first; the oldest one
+ * waiting gives way, with a warning, when all are waiting. */
+static void drv_unblamed_add(struct driver *d, struct drv_job *j, uint64_t lease,
+			     const uint32_t *node, uint32_t nnode)
 {
 	double now = driver_now();
 	struct drv_unblamed *u = NULL;
 
+	driver_unblamed_expire(d, now);
 	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
-		if (!(d->unblamed[k].until > now))
+		if (!(d->unblamed[k].until > 0))
 			u = &d->unblamed[k];
 	if (!u) {
 		u = &d->unblamed[d->unblamed_next];
@@ -232,10 +236,85 @@ static void drv_unblamed_add(struct driver *d, uint64_t job, uint64_t lease, uin
 			 "rank that failed by itself; that lease's culprit will not be charged",
 			 u->job, u->lease, DRIVER_UNBLAMED_MAX);
 	}
-	*u = (struct drv_unblamed){ .job = job, .lease = lease, .nodes = nodes,
+	*u = (struct drv_unblamed){ .job = j->rec.id, .lease = lease,
+				    .nodes = nnode ? 0 : UINT64_MAX,
+				    .nnode = nnode <= DRIVER_SUSPECT_NODES ? nnode : 0,
 				    .until = now + DRIVER_BLAME_WAIT_S };
-	snprintf(u->user, sizeof(u->user), "%s", user);
+	snprintf(u->user, sizeof(u->user), "%s", j->rec.user);
+	for (uint32_t k = 0; k < nnode; k++) {
+		bool had = false;
+
+		u->nodes |= 1ull << (node[k] % 64);
+		if (k >= DRIVER_SUSPECT_NODES)
+			continue;
+		u->node[k] = node[k];
+		for (uint32_t a = 0; a < j->navoid && !had; a++)
+			had = j->avoid[a].node == node[k] && j->avoid[a].until > now;
+		/* the culprit is among them: keep off all until it is known */
+		if (!had && d->o.failed_node_avoid_s > 0) {
+			driver_job_avoid_add(d, j, node[k], now + d->o.failed_node_avoid_s);
+			u->avoided |= 1u << k;
+		}
+	}
+	driver_deadline_arm(d, u->until);
 	d->peer_failures++;
+}
+
+/* The leases of unblamed entries past their wait: each node of one
+ * (when known) notes a suspect failure with the others as its peers, and
+ * the job's history says so ("unexplained", read back at a restart). */
+double driver_unblamed_expire(struct driver *d, double now)
+{
+	double next = INFINITY;
+
+	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX; k++) {
+		struct drv_unblamed *u = &d->unblamed[k];
+		char why[600];
+		double failed_at;
+		size_t len;
+
+		if (!(u->until > 0))
+			continue;
+		if (u->until > now) {
+			next = fmin(next, u->until);
+			continue;
+		}
+		failed_at = u->until - DRIVER_BLAME_WAIT_S;
+		u->until = 0;
+		if (u->nnode < 2) {
+			log_debug("job=%" PRIu64 " lease=%" PRIu64 ": no rank failed by itself after "
+				  "its peer failure; its nodes are not known", u->job, u->lease);
+			continue;
+		}
+		d->unexplained++;
+		len = (size_t)snprintf(why, sizeof(why), "no culprit: lease %" PRIu64 " on nodes",
+				       u->lease);
+		for (uint32_t i = 0; i < u->nnode; i++) {
+			uint32_t peer[DRIVER_SUSPECT_NODES], np = 0;
+
+			for (uint32_t p = 0; p < u->nnode; p++)
+				if (p != i)
+					peer[np++] = u->node[p];
+			if (u->node[i] < d->nnodes) {
+				driver_node_suspect_note(&d->nodes[u->node[i]], failed_at, u->job,
+							 u->user, peer, np);
+				if (len < sizeof(why))
+					len += (size_t)snprintf(why + len, sizeof(why) - len, "%s %s",
+								i ? "," : "",
+								d->nodes[u->node[i]].name);
+			}
+		}
+		if (len < sizeof(why))
+			snprintf(why + len, sizeof(why) - len, " ended in a peer failure, and no rank "
+				 "of it failed by itself within %.0f s", DRIVER_BLAME_WAIT_S);
+		if (d->st)
+			store_event(d->st, now, u->job, "unexplained", why);
+		log_warn("job=%" PRIu64 ": %s; its nodes note a suspect failure (charged to the "
+			 "one node such failures have in common)", u->job, why);
+		for (uint32_t i = 0; i < u->nnode; i++)
+			driver_node_quarantine(d, u->node[i]);
+	}
+	return next;
 }
 
 /* j's lease failed (why says how): FAILED after max_retries failures, else
@@ -300,6 +379,13 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 		return false;
 	u->until = 0;	/* one node per failure, as when it reports first */
 	d->late_blames++;
+	/* the others were not the cause: the job may use them again */
+	for (uint32_t k = 0; j && k < u->nnode; k++) {
+		for (uint32_t a = 0; (u->avoided & (1u << k)) && u->node[k] != node &&
+				     a < j->navoid; a++)
+			if (j->avoid[a].node == u->node[k])
+				j->avoid[a].until = 0;
+	}
 	drv_node_charge(d, j, node, u->job, u->user);
 	for (uint32_t k = 0; j && j->pend && k < j->npend; k++) {
 		if (j->pend[k].node == node) {
@@ -354,11 +440,22 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	if (peer) {
 		/* the rank that failed by itself, when it reports, is charged
 		 * (drv_late_blame); a partition charges nobody */
-		uint64_t nodes = 0;
+		uint32_t *nodes = calloc(j->lease.nranks, sizeof(*nodes)), n = 0;
 
-		for (uint32_t i = 0; i < j->lease.nranks; i++)
-			nodes |= 1ull << (j->lease.ranks[i].node % 64);
-		drv_unblamed_add(d, j->rec.id, j->lease.id, nodes, j->rec.user);
+		for (uint32_t i = 0; nodes && i < j->lease.nranks; i++) {
+			uint32_t k = 0;
+
+			while (k < n && nodes[k] != j->lease.ranks[i].node)
+				k++;
+			if (k == n)
+				nodes[n++] = j->lease.ranks[i].node;
+		}
+		if (nodes)
+			drv_unblamed_add(d, j, j->lease.id, nodes, n);
+		else
+			log_warn("job=%" PRIu64 ": out of memory: the culprit of its peer failure "
+				 "will not be charged", j->rec.id);
+		free(nodes);
 	} else {
 		drv_node_charge(d, j, rk->node, j->rec.id, j->rec.user);
 	}
@@ -403,7 +500,7 @@ static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
 	driver_adopt_stop(d, j, "a worker of the lease failed");
 	driver_adopt_drop(d, j);
 	if (peer)
-		drv_unblamed_add(d, j->rec.id, x->lease_id, UINT64_MAX, j->rec.user);	/* nodes unknown */
+		drv_unblamed_add(d, j, x->lease_id, NULL, 0);	/* its nodes are not known */
 	else
 		drv_node_charge(d, j, node, j->rec.id, j->rec.user);
 	drv_fail_text(d, node, -1, " while hared restarted", peer, x, why, sizeof(why));

@@ -145,6 +145,11 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		     "Nodes charged after a peer failure, when the rank that failed by itself "
 		     "reported.");
 	fprintf(f, "hare_worker_late_blames_total %llu\n", (unsigned long long)m->drv.late_blames);
+	metrics_head(f, "hare_worker_unexplained_failures_total", "counter",
+		     "Peer failures whose culprit never reported within 120 s: each node of the "
+		     "lease noted a suspect failure.");
+	fprintf(f, "hare_worker_unexplained_failures_total %llu\n",
+		(unsigned long long)m->drv.unexplained);
 	metrics_head(f, "hare_preemptions_total", "counter",
 		     "Leases a plan stopped (to run other jobs, or to move or resize the job).");
 	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->drv.preemptions);
