@@ -13,43 +13,113 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-static uint32_t alloc_max_node_gpus(const struct sched_cluster *c, uint32_t type)
+/* The up GPUs of each type: how many, and the most on one node. */
+struct alloc_shape {
+	uint32_t count[SCHED_MAX_TYPES];
+	uint32_t node_max[SCHED_MAX_TYPES];
+};
+
+static void alloc_shape_of(const struct sched_cluster *c, struct alloc_shape *s)
 {
-	uint32_t best = 0, cur = 0, node = UINT32_MAX;
+	uint32_t cur[SCHED_MAX_TYPES] = { 0 }, node = UINT32_MAX;
 
+	memset(s, 0, sizeof(*s));
 	for (uint32_t g = 0; g < c->ngpus; g++) {
+		uint32_t t = c->gpus[g].type;
+
 		if (c->gpus[g].node != node) {
 			node = c->gpus[g].node;
-			cur = 0;
+			memset(cur, 0, sizeof(cur));
 		}
-		if (c->gpus[g].up && c->gpus[g].type == type && ++cur > best)
-			best = cur;
+		if (!c->gpus[g].up || t >= SCHED_MAX_TYPES)
+			continue;
+		s->count[t]++;
+		if (++cur[t] > s->node_max[t])
+			s->node_max[t] = cur[t];
+	}
+}
+
+/* Busiest-GPU compute of j's tasks on the k fastest up GPUs of any type,
+ * each next task to the type where it finishes first (as the lease greedy
+ * splits a mix); INFINITY when there are fewer than k. */
+static double alloc_mixed_compute(const struct sched_cluster *c, const struct alloc_shape *s,
+				  const struct sched_job *j, uint32_t k)
+{
+	uint32_t n[SCHED_MAX_TYPES] = { 0 }, tasks[SCHED_MAX_TYPES] = { 0 };
+	double busiest = 0;
+
+	for (uint32_t left = k; left > 0;) {
+		uint32_t bt = UINT32_MAX, take;
+
+		for (uint32_t t = 0; t < c->ntypes && t < SCHED_MAX_TYPES; t++)
+			if (j->perf.compute_s[t] > 0 && n[t] < s->count[t] &&
+			    (bt == UINT32_MAX || j->perf.compute_s[t] < j->perf.compute_s[bt]))
+				bt = t;
+		if (bt == UINT32_MAX)
+			return INFINITY;
+		take = s->count[bt] - n[bt] < left ? s->count[bt] - n[bt] : left;
+		n[bt] += take;
+		left -= take;
+	}
+	for (uint32_t q = 0; q < j->tasks; q++) {
+		double best = INFINITY;
+		uint32_t bt = 0;
+
+		for (uint32_t t = 0; t < c->ntypes && t < SCHED_MAX_TYPES; t++) {
+			double fin;
+
+			if (!n[t])
+				continue;
+			fin = ceil((double)(tasks[t] + 1) / n[t]) * j->perf.compute_s[t];
+			if (fin < best) {
+				best = fin;
+				bt = t;
+			}
+		}
+		tasks[bt]++;
+		busiest = fmax(busiest, best);
+	}
+	return busiest;
+}
+
+static double alloc_estimate(const struct sched_cluster *c, const struct alloc_shape *s,
+			     const struct sched_job *j, uint32_t k)
+{
+	double best = INFINITY, comp;
+
+	if (k == 0)
+		return INFINITY;
+	for (uint32_t t = 0; t < c->ntypes && t < SCHED_MAX_TYPES; t++) {
+		double tc = j->perf.compute_s[t], sync, r;
+
+		if (tc <= 0 || s->count[t] < k)
+			continue;
+		comp = ceil((double)j->tasks / k) * tc;
+		sync = sched_sync_time(&j->perf, k, k > s->node_max[t]);
+		r = j->speed ? speed_model_predict(j->speed, comp, sync, k) : comp + sync;
+		if (r < best)
+			best = r;
+	}
+	/* no type has k GPUs, or a mix beats those that do: across nodes */
+	comp = alloc_mixed_compute(c, s, j, k);
+	if (isfinite(comp)) {
+		double sync = sched_sync_time(&j->perf, k, true);
+		double r = j->speed ? speed_model_predict(j->speed, comp, sync, k) : comp + sync;
+
+		if (r < best)
+			best = r;
 	}
 	return best;
 }
 
 double alloc_round_estimate(const struct sched_cluster *c, const struct sched_job *j, uint32_t k)
 {
-	double best = INFINITY;
+	struct alloc_shape s;
 
-	if (k == 0)
-		return INFINITY;
-	for (uint32_t t = 0; t < c->ntypes; t++) {
-		double tc = j->perf.compute_s[t], comp, sync, r;
-		bool spread;
-
-		if (tc <= 0)
-			continue;
-		/* Cheap upper bound on the node size: only matters for sync. */
-		spread = k > 8 && k > alloc_max_node_gpus(c, t);
-		comp = ceil((double)j->tasks / k) * tc;
-		sync = sched_sync_time(&j->perf, k, spread);
-		r = j->speed ? speed_model_predict(j->speed, comp, sync, k) : comp + sync;
-		if (r < best)
-			best = r;
-	}
-	return best;
+	alloc_shape_of(c, &s);
+	return alloc_estimate(c, &s, j, k);
 }
 
 struct alloc_item {
@@ -96,8 +166,8 @@ static void alloc_sift_down(struct alloc_item *h, uint32_t n, uint32_t i)
  * runs fewer tasks per round (between such widths only the sync changes, so
  * single steps would see no gain and stop early). The gain is per GPU added.
  */
-static struct alloc_item alloc_next(const struct sched_snapshot *snap, uint32_t ji, uint32_t rank,
-				    uint32_t k, bool weighted)
+static struct alloc_item alloc_next(const struct sched_snapshot *snap, const struct alloc_shape *s,
+				    uint32_t ji, uint32_t rank, uint32_t k, bool weighted)
 {
 	const struct sched_job *j = &snap->jobs[ji];
 	uint32_t cap = j->max_gpus < j->tasks ? j->max_gpus : j->tasks;
@@ -110,9 +180,11 @@ static struct alloc_item alloc_next(const struct sched_snapshot *snap, uint32_t 
 	next = (j->tasks + per - 2) / (per - 1);	/* smallest k' with ceil(K/k') <= per - 1 */
 	if (next > cap)
 		next = cap;
-	now = alloc_round_estimate(snap->cluster, j, k);
-	then = alloc_round_estimate(snap->cluster, j, next);
+	now = alloc_estimate(snap->cluster, s, j, k);
+	then = alloc_estimate(snap->cluster, s, j, next);
 	it.step = next - k;
+	if (!isfinite(now) || !isfinite(then))
+		return it;	/* more GPUs than it can use */
 	it.gain = (weighted ? j->weight : 1.0) * (double)sched_job_rounds_left(j) * (now - then) / it.step;
 	return it;
 }
@@ -122,12 +194,14 @@ int alloc_optimus(const struct sched_snapshot *snap, const uint32_t *order, uint
 {
 	uint32_t free_gpus = opts->gpus, admitted = 0, nh = 0;
 	struct alloc_item *heap;
+	struct alloc_shape shape;
 
 	if (!free_gpus)
 		for (uint32_t g = 0; g < snap->cluster->ngpus; g++)
 			free_gpus += snap->cluster->gpus[g].up;
 	for (uint32_t i = 0; i < snap->njobs; i++)
 		width[i] = 0;
+	alloc_shape_of(snap->cluster, &shape);
 	heap = malloc((norder ? norder : 1) * sizeof(*heap));
 	if (!heap)
 		return -ENOMEM;
@@ -139,7 +213,7 @@ int alloc_optimus(const struct sched_snapshot *snap, const uint32_t *order, uint
 			break;
 		free_gpus -= m;
 		width[order[r]] = m;
-		heap[nh++] = alloc_next(snap, order[r], r, m, opts->weighted);
+		heap[nh++] = alloc_next(snap, &shape, order[r], r, m, opts->weighted);
 		alloc_sift_up(heap, nh - 1);
 		admitted++;
 	}
@@ -149,7 +223,8 @@ int alloc_optimus(const struct sched_snapshot *snap, const uint32_t *order, uint
 		if (top.step <= free_gpus) {
 			width[top.job] += top.step;
 			free_gpus -= top.step;
-			heap[0] = alloc_next(snap, top.job, top.rank, width[top.job], opts->weighted);
+			heap[0] = alloc_next(snap, &shape, top.job, top.rank, width[top.job],
+						     opts->weighted);
 		} else {
 			heap[0].gain = -INFINITY;	/* the step no longer fits */
 		}

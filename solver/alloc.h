@@ -14,9 +14,10 @@ struct alloc_opts {
 };
 
 /*
- * Estimated round time of job j on k GPUs of its fastest type (consolidated
- * when k fits on one node of the cluster), corrected by the job's speed
- * model when it has one.
+ * Estimated round time of job j on k up GPUs: the best of one type that has
+ * k (consolidated when k fits on one of its nodes) and of the k fastest
+ * GPUs of any type (across nodes), corrected by the job's speed model when
+ * it has one. INFINITY when the cluster has fewer than k it can use.
  */
 double alloc_round_estimate(const struct sched_cluster *c, const struct sched_job *j, uint32_t k);
 

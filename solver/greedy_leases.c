@@ -425,21 +425,28 @@ static int32_t lease_node_for(struct lease_ctx *x, const struct sched_job *j, ui
 	return best;
 }
 
-/* Busiest-GPU compute when n[t] GPUs of each type share K tasks optimally. */
+/* Busiest-GPU compute when n[t] GPUs of each type share the tasks as
+ * sched_split_tasks does: each next task to the least loaded GPU of the type
+ * where it finishes first, at most ceil(tasks / min_gpus) per GPU, and the
+ * last ones to GPUs without a task while fewer than min_gpus have one. */
 static double lease_mixed_compute(const struct lease_ctx *x, const struct sched_job *j,
 				  const uint32_t *n)
 {
-	uint32_t tasks[SCHED_MAX_TYPES + 1] = { 0 };
+	uint32_t tasks[SCHED_MAX_TYPES + 1] = { 0 }, kmin = j->min_gpus ? j->min_gpus : 1;
+	uint32_t cap = (j->tasks + kmin - 1) / kmin, used = 0, have = 0;
 	double busiest = 0;
 
+	for (uint32_t t = 0; t + 1 < x->nt; t++)
+		have += n[t];
 	for (uint32_t k = 0; k < j->tasks; k++) {
+		bool fresh = used < kmin && kmin <= have && j->tasks - k <= kmin - used;
 		double best = INFINITY;
-		uint32_t bt = 0;
+		uint32_t bt = UINT32_MAX;
 
 		for (uint32_t t = 0; t + 1 < x->nt; t++) {
 			double fin;
 
-			if (!n[t])
+			if (!n[t] || tasks[t] / n[t] >= cap || (fresh && tasks[t] >= n[t]))
 				continue;
 			fin = ceil((double)(tasks[t] + 1) / n[t]) * j->perf.compute_s[t];
 			if (fin < best) {
@@ -447,6 +454,9 @@ static double lease_mixed_compute(const struct lease_ctx *x, const struct sched_
 				bt = t;
 			}
 		}
+		if (bt == UINT32_MAX)
+			return INFINITY;	/* full: cannot happen with at least kmin GPUs */
+		used += tasks[bt] < n[bt];
 		tasks[bt]++;
 		busiest = fmax(busiest, best);
 	}

@@ -183,11 +183,18 @@ double sched_round_time(const struct sched_cluster *c, const struct sched_job *j
 void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
 		       const uint32_t *gpus, uint32_t n, uint16_t *tasks)
 {
-	uint32_t cap = (j->tasks + j->min_gpus - 1) / (j->min_gpus ? j->min_gpus : 1);
+	uint32_t kmin = j->min_gpus ? j->min_gpus : 1;
+	uint32_t cap = (j->tasks + kmin - 1) / kmin, used = 0, usable = 0;
 
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		tasks[i] = 0;
+		usable += j->perf.compute_s[c->gpus[gpus[i]].type] > 0;
+	}
 	for (uint32_t k = 0; k < j->tasks; k++) {
+		/* as many tasks left as GPUs still short of min_gpus: each
+		 * goes to a GPU without one (the fastest), or fast GPUs
+		 * would take them all and leave the job below its minimum */
+		bool fresh = used < kmin && kmin <= usable && j->tasks - k <= kmin - used;
 		double best = INFINITY;
 		uint32_t bi = UINT32_MAX;
 
@@ -195,7 +202,7 @@ void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
 			double tc = j->perf.compute_s[c->gpus[gpus[i]].type];
 			double fin;
 
-			if (tc <= 0 || tasks[i] >= cap)
+			if (tc <= 0 || tasks[i] >= cap || (fresh && tasks[i]))
 				continue;
 			fin = (tasks[i] + 1) * tc;
 			if (fin < best) {
@@ -205,6 +212,7 @@ void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
 		}
 		if (bi == UINT32_MAX)
 			return;
+		used += tasks[bi] == 0;
 		tasks[bi]++;
 	}
 }

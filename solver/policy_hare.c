@@ -129,13 +129,9 @@ static void hare_wspt_keys(const struct sched_snapshot *snap, double *key)
 static void hare_previous_keys(const struct sched_snapshot *snap, const struct hare_state *st,
 			       double *key)
 {
-	double big = 0;
-
 	hare_wspt_keys(snap, key);
-	for (uint32_t i = 0; i < snap->njobs; i++)
-		big = fmax(big, key[i]);
 	for (uint32_t i = 0; i < snap->njobs; i++) {
-		key[i] += big + 1;
+		key[i] += st->nprev;	/* Smith's keys are >= 0: after every rank */
 		for (uint32_t r = 0; r < st->nprev; r++)
 			if (st->prev_ids[r] == snap->jobs[i].id) {
 				key[i] = r;
@@ -157,8 +153,14 @@ static enum sched_lp_path hare_solve(struct sched_policy *p, const struct sched_
 	int rc;
 
 	in.machines = sched_effective_gpus(snap->cluster, snap->jobs, snap->njobs);
-	if (in.machines <= 0 || n == 0)
+	if (in.machines <= 0 || n == 0) {
+		/* nothing can run now (no GPU up): an order all the same */
+		if (st->nprev)
+			hare_previous_keys(snap, st, key);
+		else
+			hare_wspt_keys(snap, key);
 		return SCHED_LP_NONE;
+	}
 	lp_options_default(&lo);
 	lo.time_limit_ms = p->opt.lp_budget_ms;
 	if (p->opt.lp_solver == SCHED_LP_GLPK)

@@ -210,8 +210,10 @@ double sched_round_time(const struct sched_cluster *c, const struct sched_job *j
 			const uint32_t *gpus, const uint16_t *tasks, uint32_t n);
 
 /* Split job j's tasks over the given GPUs to minimise the round's compute
- * time (each next task to the GPU where it finishes first). Writes tasks[n];
- * GPUs that get no task keep 0. */
+ * time (each next task to the GPU where it finishes first), at most
+ * ceil(tasks / min_gpus) per GPU, and on at least min_gpus GPUs when n
+ * holds that many it can use. Writes tasks[n]; GPUs that get no task keep
+ * 0. */
 void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
 		       const uint32_t *gpus, uint32_t n, uint16_t *tasks);
 

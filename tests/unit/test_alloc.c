@@ -82,12 +82,44 @@ static void test_speed_model_changes_estimate(void **state)
 	assert_true(fabs(alloc_round_estimate(&c, &j, 1) - 8.0) < 0.1);
 }
 
+/* On nodes of 4 GPUs, 4 fit on a node (sync 1 s) and 8 do not (2 s),
+ * whatever the count; with 4 fast and 4 slow GPUs, 8 GPUs are a mix (no
+ * type has 8), and 12 are more than there are. */
+static void test_estimate_shape(void **state)
+{
+	struct sched_cluster c4;
+	struct sched_gpu g4[12];
+	uint32_t per[3] = { 4, 4, 4 };
+	uint16_t one[3] = { 0, 0, 0 }, two[3] = { 0, 1, 1 };
+	double compute[2] = { 1.0, 3.0 };
+	struct sched_job j;
+
+	(void)state;
+	fx_cluster(&c4, g4, 3, per, one, 1);
+	fx_job(&j, 1, 1, 8, 100, compute, 1, 1.0);
+	assert_true(fabs(alloc_round_estimate(&c4, &j, 4) - (2.0 + 1.0)) < 1e-12);
+	assert_true(fabs(alloc_round_estimate(&c4, &j, 8) - (1.0 + 2.0)) < 1e-12);
+	/* 4 fast GPUs on node 0, 8 slow ones on nodes 1-2 */
+	fx_cluster(&c4, g4, 3, per, two, 2);
+	fx_job(&j, 1, 1, 8, 100, compute, 2, 1.0);
+	/* 8: 8 slow ones (3 s + 2 s), or 4 fast + 4 slow: the fast take 2
+	 * tasks each (2 s), the rest nothing, 2 + 2 s */
+	assert_true(fabs(alloc_round_estimate(&c4, &j, 8) - 4.0) < 1e-12);
+	/* 12: all of them, the fast ones 2 tasks each (2 s), a slow one none */
+	assert_true(fabs(alloc_round_estimate(&c4, &j, 12) - 4.0) < 1e-12);
+	assert_true(isinf(alloc_round_estimate(&c4, &j, 13)));
+	g4[0].up = false;
+	/* 3 fast up: 12 is more than there are */
+	assert_true(isinf(alloc_round_estimate(&c4, &j, 12)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_gain_stops_when_sync_dominates, setup),
 		cmocka_unit_test_setup(test_weight_and_admission, setup),
 		cmocka_unit_test_setup(test_speed_model_changes_estimate, setup),
+		cmocka_unit_test(test_estimate_shape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

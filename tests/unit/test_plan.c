@@ -59,6 +59,62 @@ static void test_split_and_round(void **state)
 	sched_split_tasks(&c, &j, ids, 4, tasks);
 	assert_int_equal(tasks[0], 2);
 	assert_int_equal(tasks[3], 2);
+	/* 5 tasks, min_gpus 4 (cap 2): the fast GPUs alone would take 4 and
+	 * one slow GPU the fifth, 3 GPUs; the last tasks go to GPUs without
+	 * one, so all 4 get work */
+	j.tasks = 5;
+	compute[1] = 10.0;
+	fx_job(&j, 1, 1, 5, 10, compute, 2, 0.5);
+	j.min_gpus = 4;
+	sched_split_tasks(&c, &j, ids, 4, tasks);
+	assert_int_equal(tasks[0], 2);
+	assert_int_equal(tasks[1], 1);
+	assert_int_equal(tasks[2], 1);
+	assert_int_equal(tasks[3], 1);
+}
+
+/* Every policy's plan for a job whose min_gpus does not divide its tasks,
+ * on a mix of types where no type alone has min_gpus free GPUs, uses at
+ * least min_gpus GPUs (sched_plan_check), and its round time is the one
+ * of the GPUs it places. */
+static void test_min_gpus_mixed(void **state)
+{
+	struct sched_cluster c;
+	struct sched_gpu g[4];
+	struct sched_job j;
+	uint32_t per[2] = { 2, 2 };
+	uint16_t ty[2] = { 0, 1 };
+	double comp[2] = { 1.0, 10.0 };
+	const char *const *names = sched_policy_names();
+
+	(void)state;
+	fx_cluster(&c, g, 2, per, ty, 2);
+	fx_job(&j, 1, 1.0, 5, 100, comp, 2, 0.1);
+	j.min_gpus = j.max_gpus = 4;
+	for (size_t p = 0; names[p]; p++) {
+		struct sched_snapshot s = { .now_s = 0, .cluster = &c, .njobs = 1, .jobs = &j };
+		struct sched_policy *pol = NULL;
+		struct sched_plan plan;
+		const struct sched_assign *a;
+		char why[256] = "";
+		uint32_t used = 0;
+
+		sched_plan_init(&plan);
+		assert_int_equal(sched_policy_new(names[p], NULL, &pol), 0);
+		assert_int_equal(sched_policy_plan(pol, &s, &plan), 0);
+		if (sched_plan_check(&s, &plan, why, sizeof(why)) != 0)
+			fail_msg("policy %s: %s", names[p], why);
+		a = &plan.assigns[0];
+		for (uint32_t i = 0; i < a->ngpus; i++)
+			used += plan.tasks[a->first + i] > 0;
+		assert_true(used == 0 || used == 4);
+		if (used)
+			assert_true(fabs(a->round_s - sched_round_time(&c, &j, plan.gpus + a->first,
+								       plan.tasks + a->first,
+								       a->ngpus)) < 1e-9);
+		sched_plan_destroy(&plan);
+		sched_policy_free(pol);
+	}
 }
 
 static void test_plan_check(void **state)
@@ -102,6 +158,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sync_interp),
 		cmocka_unit_test(test_split_and_round),
+		cmocka_unit_test(test_min_gpus_mixed),
 		cmocka_unit_test(test_plan_check),
 	};
 

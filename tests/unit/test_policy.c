@@ -160,6 +160,62 @@ static void test_random_replans_valid(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* When the LP cannot be had (its budget spent), hare keeps its previous
+ * order and puts new jobs after it, by Smith's rule, however small their
+ * keys; with no GPU up (no LP at all) the order is the previous one too. */
+static void test_hare_fallback_order(void **state)
+{
+	struct sched_cluster c;
+	struct sched_gpu g[1];
+	uint32_t per[1] = { 1 };
+	uint16_t ty[1] = { 0 };
+	struct sched_job j[8];
+	double comp[1] = { 0.05 };
+	struct sched_options o;
+	struct sched_policy *p = NULL;
+	struct sched_plan plan;
+	struct sched_snapshot s = { .now_s = 0, .cluster = &c, .njobs = 6, .jobs = j };
+	uint32_t rank1[6];
+
+	(void)state;
+	fx_cluster(&c, g, 1, per, ty, 1);
+	for (int i = 0; i < 8; i++)
+		fx_job(&j[i], 100 + (uint32_t)i, 1.0 + i, 1, 10, comp, 1, 0.0);
+	sched_options_default(&o);
+	o.lp_solver = SCHED_LP_GLPK;
+	o.lp_budget_ms = 1e-6;	/* spent before GLPK starts */
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("hare", &o, &p), 0);
+	assert_int_equal(sched_policy_plan(p, &s, &plan), 0);
+	assert_int_equal(plan.lp_path, SCHED_LP_WSPT);
+	for (int i = 0; i < 6; i++) {
+		rank1[i] = plan.assigns[i].rank;
+		assert_int_equal(rank1[i], 5 - i);	/* heavier first */
+	}
+	/* two new jobs: a light one and one heavier than all (the smallest key) */
+	j[6].weight = 0.5;
+	j[7].weight = 100;
+	s.njobs = 8;
+	assert_int_equal(sched_policy_plan(p, &s, &plan), 0);
+	assert_int_equal(plan.lp_path, SCHED_LP_PREVIOUS);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(plan.assigns[i].rank, rank1[i]);
+	assert_int_equal(plan.assigns[7].rank, 6);
+	assert_int_equal(plan.assigns[6].rank, 7);
+	/* the GPU goes down: no LP; the order stays */
+	g[0].up = false;
+	for (int rep = 0; rep < 2; rep++) {
+		assert_int_equal(sched_policy_plan(p, &s, &plan), 0);
+		assert_int_equal(plan.lp_path, SCHED_LP_NONE);
+		for (int i = 0; i < 6; i++)
+			assert_int_equal(plan.assigns[i].rank, rank1[i]);
+		assert_int_equal(plan.assigns[7].rank, 6);
+		assert_int_equal(plan.assigns[6].rank, 7);
+	}
+	sched_plan_destroy(&plan);
+	sched_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_hare_weight_and_type),
 		cmocka_unit_test(test_fifo_and_srtf_order),
 		cmocka_unit_test(test_random_replans_valid),
+		cmocka_unit_test(test_hare_fallback_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
