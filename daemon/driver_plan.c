@@ -294,6 +294,18 @@ int driver_plan_apply(struct driver *d, struct driver_snapshot *s)
 		return s->rc;
 	}
 	rc = sched_plan_check(&s->snap, &s->plan, why, sizeof(why));
+	if (rc == -EINVAL) {
+		/* a wrong placement of a job that waits: the others go ahead */
+		rc = sched_plan_drop_invalid(&s->snap, &s->plan, why, sizeof(why));
+		if (rc > 0 && sched_plan_check(&s->snap, &s->plan, why, sizeof(why)) == 0) {
+			log_error("policy %s placed %d waiting job%s wrongly (%s); %s not started, "
+				  "the rest of the plan is", d->policy_name, rc, rc == 1 ? "" : "s",
+				  why, rc == 1 ? "it is" : "they are");
+			rc = 0;
+		} else if (rc >= 0) {
+			rc = -EINVAL;
+		}
+	}
 	if (rc < 0) {
 		log_error("policy %s gave an invalid plan (%s); leases unchanged", d->policy_name, why);
 		return rc;

@@ -412,6 +412,45 @@ static int sched_check_one(const struct sched_snapshot *snap, const struct sched
 	return 0;
 }
 
+int sched_plan_drop_invalid(const struct sched_snapshot *snap, struct sched_plan *plan,
+			    char *errbuf, size_t errlen)
+{
+	size_t n = (size_t)snap->cluster->ngpus + 1;
+	uint8_t *taken, *was;
+	char why[256];
+	int dropped = 0;
+
+	if (plan->njobs != snap->njobs) {
+		snprintf(errbuf, errlen, "plan has %u jobs, snapshot %u", plan->njobs, snap->njobs);
+		return -EINVAL;
+	}
+	taken = calloc(2 * n, 1);
+	if (!taken)
+		return -ENOMEM;
+	was = taken + n;
+	for (uint32_t j = 0; j < snap->njobs; j++) {
+		struct sched_assign *a = &plan->assigns[j];
+
+		if (!a->run_now)
+			continue;
+		memcpy(was, taken, n);
+		if (sched_check_one(snap, plan, j, taken, why, sizeof(why)) == 0)
+			continue;
+		if (dropped == 0 || sched_job_is_running(&snap->jobs[j]))
+			snprintf(errbuf, errlen, "%s", why);
+		if (sched_job_is_running(&snap->jobs[j])) {
+			dropped = -EINVAL;
+			break;
+		}
+		memcpy(taken, was, n);	/* its GPUs stay free for the jobs after it */
+		a->run_now = false;
+		a->start_s = a->finish_s = INFINITY;
+		dropped++;
+	}
+	free(taken);
+	return dropped;
+}
+
 int sched_plan_check(const struct sched_snapshot *snap, const struct sched_plan *plan,
 		     char *errbuf, size_t errlen)
 {

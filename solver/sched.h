@@ -187,6 +187,13 @@ int sched_plan_place(struct sched_plan *plan, uint32_t j, const uint32_t *gpus,
 int sched_plan_check(const struct sched_snapshot *snap, const struct sched_plan *plan,
 		     char *errbuf, size_t errlen);
 
+/* Take the run_now placements sched_plan_check would refuse off jobs that
+ * are not running (they wait for another plan); the first reason goes to
+ * errbuf. Returns how many, or -EINVAL (errbuf says why) when a running
+ * job's placement is wrong: that plan cannot be used. */
+int sched_plan_drop_invalid(const struct sched_snapshot *snap, struct sched_plan *plan,
+			    char *errbuf, size_t errlen);
+
 /* Whether plan entry ji keeps job j's current lease (the same GPUs and
  * tasks per GPU). */
 bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, uint32_t ji);

@@ -260,10 +260,12 @@ struct hand {
 	uint16_t tasks[8];
 };
 
-static void plan_apply(struct fx *f, const struct hand *h, uint32_t njobs)
+/* ... and return driver_plan_apply's result. */
+static int plan_apply_rc(struct fx *f, const struct hand *h, uint32_t njobs)
 {
 	struct driver_snapshot *s;
 	struct sched_plan *p;
+	int rc;
 
 	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
 	assert_int_equal(driver_snapshot_view(s)->njobs, njobs);
@@ -277,8 +279,14 @@ static void plan_apply(struct fx *f, const struct hand *h, uint32_t njobs)
 		p->assigns[i].run_now = true;
 		p->assigns[i].start_s = driver_snapshot_view(s)->now_s;
 	}
-	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	rc = driver_plan_apply(f->d, s);
 	driver_snapshot_free(s);
+	return rc;
+}
+
+static void plan_apply(struct fx *f, const struct hand *h, uint32_t njobs)
+{
+	assert_int_equal(plan_apply_rc(f, h, njobs), 0);
 }
 
 static void report(struct fx *f, uint32_t agent, uint64_t job, uint64_t lease, uint32_t rank,
@@ -1836,6 +1844,31 @@ static void test_peer_failure_job_ended(void **state)
 	assert_false(driver_node_at(f->d, 1)->drained);
 }
 
+/* A plan that places a waiting job wrongly (2 tasks placed of 3) still
+ * starts the others; one that places a running job wrongly is not used. */
+static void test_plan_partly_invalid(void **state)
+{
+	struct fx *f = *state;
+	struct hand bad_new[2] = { { 1, { 0 }, { 2 } }, { 1, { 1 }, { 1 } } },
+		    bad_running[2] = { { 0, { 0 }, { 0 } }, { 1, { 1 }, { 2 } } };
+	const struct drv_job *j1, *j2;
+	uint64_t lease2;
+
+	agent_up(f, "n1", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 3, 1000);
+	job_add(f, 2, "resnet50", 1, 1000);
+	driver_start(f->d);
+	j1 = driver_job_find(f->d, 1);
+	j2 = driver_job_find(f->d, 2);
+	assert_int_equal(plan_apply_rc(f, bad_new, 2), 0);
+	assert_int_equal(j1->rec.state, STORE_QUEUED);
+	assert_int_equal(j2->rec.state, STORE_RUNNING);
+	lease2 = j2->lease.id;
+	assert_int_equal(plan_apply_rc(f, bad_running, 2), -EINVAL);
+	assert_int_equal(j2->rec.state, STORE_RUNNING);
+	assert_int_equal(j2->lease.id, lease2);
+}
+
 /* Leases whose ranks all lost a peer (a bad link, a hung rank) charge no
  * node at once; once the wait for a culprit is over, each of their nodes
  * notes a suspect failure. A node is charged for them (FAILS, quarantine:
@@ -2421,6 +2454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_failure_blame, fx_setup_blame, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_idle_exit_counts, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_node_sorted, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_plan_partly_invalid, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unexplained_singled, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unexplained_restored, fx_setup, fx_teardown),
