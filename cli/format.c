@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 /* ---- JSON ---- */
 
@@ -156,7 +157,9 @@ static void cli_json_double(FILE *f, double v)
 /* Held by harectl hold (by its owner or by root)? */
 static bool cli_job_held(const Hare__JobInfo *j)
 {
-	return j->has_held && j->held != HARE__JOB_HELD__JOB_HELD_NONE;
+	/* an ended job's hold means nothing any more */
+	return j->has_held && j->held != HARE__JOB_HELD__JOB_HELD_NONE &&
+	       (j->state == HARE__JOB_STATE__QUEUED || j->state == HARE__JOB_STATE__RUNNING);
 }
 
 static const char *cli_held_by(const Hare__JobInfo *j)
@@ -345,13 +348,31 @@ static void cli_table_set(struct cli_table *t, uint32_t col, const char *fmt, ..
 	cli_controls_mask(cell, CLI_CELL, false);
 }
 
-/* Display width: UTF-8 continuation bytes take no column. */
-static size_t cli_width(const char *s)
+/* Display width of a cell (valid UTF-8 once masked): each character's
+ * wcwidth where the locale knows it (2 for CJK, 0 for a combining mark),
+ * else 1. */
+static size_t cli_width(const char *str)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	size_t w = 0;
 
-	for (; *s; s++)
-		w += !cli_utf8_cont((unsigned char)*s);
+	while (*s) {
+		size_t n = *s < 0x80 ? 1 : cli_utf8_len(s);
+		wchar_t cp;
+		int cw;
+
+		if (n <= 1) {	/* ASCII, or a byte the mask left */
+			w++;
+			s++;
+			continue;
+		}
+		cp = (wchar_t)(s[0] & (0x7f >> n));
+		for (size_t i = 1; i < n; i++)
+			cp = (wchar_t)((cp << 6) | (s[i] & 0x3f));
+		cw = wcwidth(cp);
+		w += cw >= 0 ? (size_t)cw : 1;
+		s += n;
+	}
 	return w;
 }
 

@@ -209,7 +209,7 @@ static const char help_drain[] =
 	"workers still run there, then drained. Only root on the local socket.\n"
 	"\n"
 	"Options:\n"
-	"  --reason TEXT      why (up to 127 bytes), shown by harectl nodes\n"
+	"  --reason TEXT      why (one line, up to 127 bytes), shown by harectl nodes\n"
 	"\n"
 	"Prints \"node NODE drained (N jobs moved)\", or \"node NODE was drained\n"
 	"already (reason updated)\".\n"

@@ -386,7 +386,9 @@ static void info_add(struct hared *d, struct info_set *s, const struct store_job
 	in->has_loss = isfinite(rec->loss);
 	in->loss = rec->loss;
 	in->proxy = rec->proxy[0] ? (char *)rec->proxy : NULL;
-	in->has_held = rec->held != STORE_HELD_NONE;
+	/* an ended job is held no more (a hold before its cancel stays stored) */
+	in->has_held = rec->held != STORE_HELD_NONE &&
+		       (rec->state == STORE_QUEUED || rec->state == STORE_RUNNING);
 	in->held = rec->held == STORE_HELD_ADMIN ? HARE__JOB_HELD__JOB_HELD_ADMIN :
 		   rec->held == STORE_HELD_OWNER ? HARE__JOB_HELD__JOB_HELD_OWNER :
 		   HARE__JOB_HELD__JOB_HELD_NONE;

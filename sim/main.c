@@ -117,7 +117,8 @@ static const char usage[] =
 	"                     anyway above 50000 jobs)\n"
 	"  --window FIRST:LAST  metrics over jobs FIRST..LAST-1 in arrival order (0-based;\n"
 	"                     FIRST: = to the end); the run still simulates every job\n"
-	"  --util-step S      seconds per row of utilisation.csv (default: <= 2000 rows)\n"
+	"  --util-step S      seconds per row of utilisation.csv (default: <= 2000 rows;\n"
+	"                     a step giving more than 1000000 rows is refused)\n"
 	"  --min-lease S      seconds a running job keeps its GPUs before jobs ranked\n"
 	"                     above it may take them (hare; default %.0f, 0: free\n"
 	"                     preemption)\n"
@@ -711,6 +712,10 @@ static int sim_summary_write(const struct sim_args *a, const struct sim_run *run
 		sim_report_json_info(stdout, run->sum, a->npolicies, wall_s, &info);
 	else
 		sim_report_table(stdout, run->sum, a->npolicies, wall_s);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		snprintf(errbuf, errlen, "standard output: %s", errno ? strerror(errno) : "write failed");
+		return -EIO;
+	}
 	return 0;
 }
 

@@ -93,7 +93,7 @@ static void summary_jobs(const struct sched_cluster *c, const struct sim_result 
 			continue;
 		sum += rho;
 		max = fmax(max, rho);
-		le1 += rho <= 1.0;
+		le1 += rho <= 1.0 + 1e-9;	/* exactly its fair share, up to rounding */
 		n++;
 	}
 	out->rho_mean = n ? sum / n : NAN;
@@ -156,7 +156,10 @@ int sim_summary_compute_window(const char *policy, const struct sched_cluster *c
 				   r->busy_gpu_s) / ((double)c->ngpus * out->makespan_s);
 	out->has_bound = has_bound;
 	out->lp_bound_s = has_bound ? lp_bound_s : NAN;
-	out->ratio_to_bound = has_bound && lp_bound_s > 0 ? out->weighted_jct_s / lp_bound_s : NAN;
+	/* the bound covers every counted job, the weighted JCT the completed
+	 * ones: with some failed or left waiting, their ratio means nothing */
+	out->ratio_to_bound = has_bound && lp_bound_s > 0 && out->jobs_completed == out->jobs
+				      ? out->weighted_jct_s / lp_bound_s : NAN;
 	return summary_decisions(r, out);
 }
 

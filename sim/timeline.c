@@ -102,9 +102,19 @@ static void tl_rows_write(FILE *f, const struct sched_cluster *c, const struct s
 int sim_report_util_csv(const char *path, const struct sched_cluster *c,
 			const struct sim_result *r, double step_s, char *errbuf, size_t errlen)
 {
-	FILE *f = fopen(path, "w");
+	double span = r->nsamples > 0 ? r->sample_t[r->nsamples - 1] - r->sample_t[0] : 0;
+	FILE *f;
 	int rc;
 
+	/* a step far too fine for the run would fill the disk */
+	if (step_s > 0 && span / step_s + 2 > SIM_UTIL_MAX_ROWS) {
+		snprintf(errbuf, errlen, "%s: --util-step %g s would write %.0f rows over the %.0f s "
+			 "simulated (at most %d): use --util-step %.3g or more", path, step_s,
+			 floor(span / step_s) + 2, span, SIM_UTIL_MAX_ROWS,
+			 span / (SIM_UTIL_MAX_ROWS - 2));
+		return -EFBIG;
+	}
+	f = fopen(path, "w");
 	if (!f) {
 		rc = -errno;
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
@@ -115,7 +125,6 @@ int sim_report_util_csv(const char *path, const struct sched_cluster *c,
 		fprintf(f, ",busy_%s", c->type_names[t]);
 	fputs(",busy,util,running_jobs,queued_jobs\n", f);
 	if (r->nsamples > 0) {
-		double span = r->sample_t[r->nsamples - 1] - r->sample_t[0];
 		double step = step_s > 0 ? step_s : sim_timeline_step(span);
 
 		tl_rows_write(f, c, r, floor(r->sample_t[0] / step) * step, step);

@@ -23,11 +23,14 @@ double sim_timeline_busy_gpu_s(const struct sim_result *r, uint32_t ntypes, doub
  * that keeps the rows within SIM_TIMELINE_MAX_ROWS. */
 double sim_timeline_step(double span_s);
 
+#define SIM_UTIL_MAX_ROWS 1000000	/* rows of utilisation.csv at most */
+
 /*
  * Write r's timeline to path: header time_s,busy_<type>...,busy,util,
  * running_jobs,queued_jobs; one row per step_s (<= 0: sim_timeline_step)
  * from the first sample, each value the time average over
- * [time_s, time_s + step_s). 0, or -errno with "path: reason" in errbuf.
+ * [time_s, time_s + step_s). 0, or -errno with "path: reason" in errbuf
+ * (-EFBIG, nothing written: step_s would give more than SIM_UTIL_MAX_ROWS).
  */
 int sim_report_util_csv(const char *path, const struct sched_cluster *c,
 			const struct sim_result *r, double step_s, char *errbuf, size_t errlen);

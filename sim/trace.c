@@ -244,7 +244,8 @@ static int trace_read_rows(struct trace_ctx *x, struct trace_cursor *cur,
 			return -ENOMEM;
 	}
 	if (!started)
-		return trace_fail(x, cur->line, "empty trace");
+		return trace_fail(x, cur->line, "empty trace (no header%s)",
+				  cur->line ? ", only blank or comment lines" : ": the file is empty");
 	return 0;
 }
 
@@ -392,6 +393,8 @@ int sim_trace_parse(const char *name, const char *text, size_t len, const struct
 	struct sim_trace_info local;
 	int rc;
 
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		cur.p += 3;	/* a UTF-8 byte order mark, as spreadsheets write */
 	memset(out, 0, sizeof(*out));
 	if (!info)
 		info = &local;
@@ -428,6 +431,7 @@ static int trace_file_read(const char *path, char **text, size_t *len, char *err
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return rc;
 	}
+	errno = 0;
 	for (;;) {
 		char *b = n + 1 >= cap || !buf ? realloc(buf, cap *= 2) : buf;
 
@@ -443,7 +447,7 @@ static int trace_file_read(const char *path, char **text, size_t *len, char *err
 			break;
 	}
 	if (rc == 0 && ferror(f))
-		rc = -EIO;
+		rc = -(errno ? errno : EIO);	/* EISDIR for a folder */
 	if (rc == 0 && n > SIM_TRACE_MAX_BYTES)
 		rc = -EFBIG;
 	fclose(f);

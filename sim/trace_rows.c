@@ -38,7 +38,9 @@ enum { GV_JOB_TYPE, GV_COMMAND, GV_STEPS_ARG, GV_DATA_DIR, GV_TOTAL_STEPS, GV_AR
 int trace_fail(struct trace_ctx *x, uint32_t line, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(x->errbuf, x->errlen, "%s:%u: ", x->name, line);
+	/* line 0: the file as a whole (nothing in it) */
+	int n = line ? snprintf(x->errbuf, x->errlen, "%s:%u: ", x->name, line)
+		     : snprintf(x->errbuf, x->errlen, "%s: ", x->name);
 
 	if (n >= 0 && (size_t)n < x->errlen) {
 		va_start(ap, fmt);

@@ -145,6 +145,11 @@ static int csv_next(struct csv *c, char *errbuf, size_t errlen)
 		c->line++;
 		if ((size_t)n != strlen(c->buf))
 			return profile_err(errbuf, errlen, c->path, c->line, "NUL byte in line");
+		if (c->line == 1 && strncmp(c->buf, "\xef\xbb\xbf", 3) == 0) {
+			/* a UTF-8 byte order mark, as spreadsheets write */
+			memmove(c->buf, c->buf + 3, (size_t)n - 2);
+			n -= 3;
+		}
 		if (n > PROFILE_LINE_MAX)
 			return profile_err(errbuf, errlen, c->path, c->line,
 					   "line longer than %d bytes", PROFILE_LINE_MAX);

@@ -88,6 +88,46 @@ expect_error "missing value" '--cluster needs a value' --generate "$gen" --clust
 expect_error "unknown policy" "--policies: unknown policy 'nope'" \
 	--cluster "$tiny" --generate "$gen" --policies fifo,nope
 expect_error "stray argument" "unexpected argument 'extra'" --cluster "$tiny" --generate "$gen" extra
+: >"$tmp/empty.csv"
+expect_error "empty trace" 'empty\.csv: empty trace \(no header: the file is empty\)$' \
+	--cluster "$tiny" --trace "$tmp/empty.csv"
+printf '# nothing\n\n' >"$tmp/blank.csv"
+expect_error "blank trace" 'blank\.csv:2: empty trace \(no header, only blank or comment lines\)$' \
+	--cluster "$tiny" --trace "$tmp/blank.csv"
+mkdir "$tmp/adir"
+expect_error "trace is a folder" 'adir: Is a directory$' --cluster "$tiny" --trace "$tmp/adir"
+
+# A trace with a UTF-8 byte order mark (a spreadsheet's CSV export) reads
+# as one without.
+printf '\xef\xbb\xbfarrival_s,model,tasks,rounds\n0,resnet50,1,10\n' >"$tmp/bom.csv"
+if "$sim" --cluster "$tiny" --trace "$tmp/bom.csv" --policies fifo --json >"$tmp/bom.json" 2>"$tmp/err" &&
+	grep -q '"jobs_completed":1,"jobs":1' "$tmp/bom.json"; then
+	echo "ok: trace with a byte order mark"
+else
+	fail "trace with a byte order mark: $(cat "$tmp/err")"
+fi
+
+# Output that cannot be written (a full disk) is an error, not success.
+if [ -w /dev/full ]; then
+	"$sim" --cluster "$tiny" --generate "$gen" --policies fifo --json >/dev/full 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq 1 ] && grep -q 'standard output: No space left on device' "$tmp/err"; then
+		echo "ok: full standard output"
+	else
+		fail "full standard output: exit $rc, $(cat "$tmp/err")"
+	fi
+fi
+
+# A --util-step far too fine for the run is refused before writing a row.
+"$sim" --cluster "$tiny" --generate "$gen" --policies fifo --util-step 0.001 --out "$tmp/fine" \
+	>/dev/null 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q 'would write [0-9]* rows .*at most 1000000.*use --util-step' "$tmp/err" &&
+	[ ! -e "$tmp/fine/fifo/utilisation.csv" ]; then
+	echo "ok: util-step too fine"
+else
+	fail "util-step too fine: exit $rc, $(cat "$tmp/err")"
+fi
 
 # A good run: exit 0, summary and per-policy CSVs, same numbers twice.
 strip_clock() {

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -252,6 +253,7 @@ static void test_args_errors(void **state)
 		{ 2, { "harectl", "drain" }, "harectl drain: missing node name (see harectl drain --help)" },
 		{ 4, { "harectl", "undrain", "n1", "n2" }, "harectl undrain: unexpected argument 'n2' (see harectl undrain --help)" },
 		{ 5, { "harectl", "undrain", "n1", "--reason", "x" }, "harectl undrain: --reason is not an option of undrain (see harectl undrain --help)" },
+		{ 5, { "harectl", "drain", "n1", "--reason", "fan\nbroken" }, "harectl drain: --reason contains control characters (a newline, a tab ...): one line of text" },
 		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "4", "--rounds", "9", "--min-gpus", "5" },
 		  "harectl submit: --min-gpus (5) is greater than --gpus (4)" },
 		{ 5, { "harectl", "submit", "-f", "j.ini", "--model=m" },
@@ -595,6 +597,35 @@ static void test_queue_table(void **state)
 	free(buf);
 }
 
+/* A name of wide characters (CJK, 2 columns each) pads by display width,
+ * so the next column lines up (harectl's main sets LC_CTYPE to C.UTF-8). */
+static void test_queue_table_wide(void **state)
+{
+	char *old = j12.name;
+	char *saved = strdup(setlocale(LC_CTYPE, NULL));
+	FILE *f;
+	size_t len;
+	char *buf = NULL;
+
+	(void)state;
+	if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "C.utf8")) {
+		free(saved);
+		skip();
+	}
+	j12.name = (char *)"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e";	/* 3 CJK characters, 6 columns */
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_queue_print(f, &queue3, NOW), 0);
+	fclose(f);
+	j12.name = old;
+	setlocale(LC_CTYPE, saved);
+	free(saved);
+	/* NAME is 7 columns wide (sweep?1) */
+	assert_non_null(strstr(buf, "JOBID  USER   NAME     STATE"));
+	assert_non_null(strstr(buf, "12     alice  \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e   RUNNING"));
+	assert_non_null(strstr(buf, "13     bob    sweep?1  QUEUED"));
+	free(buf);
+}
+
 static void test_queue_json(void **state)
 {
 	FILE *f;
@@ -741,6 +772,16 @@ static void test_show(void **state)
 		fclose(f);
 		assert_non_null(strstr(buf, ",\"held\":\"root\""));
 		free(buf);
+		/* cancelled while held (an older hared still sends the hold): not held */
+		held.state = HARE__JOB_STATE__CANCELLED;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print_json(f, &held);
+		cli_job_print(f, &held, NOW);
+		fclose(f);
+		assert_null(strstr(buf, "held"));
+		free(buf);
+		held.state = HARE__JOB_STATE__QUEUED;
 		q.n_jobs = 1;
 		q.jobs = one;
 		buf = NULL;
@@ -2166,6 +2207,7 @@ int main(void)
 		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test(test_time_format),
 		cmocka_unit_test(test_queue_table),
+		cmocka_unit_test(test_queue_table_wide),
 		cmocka_unit_test(test_queue_json),
 		cmocka_unit_test(test_queue_plans),
 		cmocka_unit_test(test_show),

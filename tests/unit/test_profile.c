@@ -384,6 +384,14 @@ static void test_measured_types(void **state)
 	}
 	profile_free(p);
 
+	/* a UTF-8 byte order mark before the header (a spreadsheet's export) */
+	snprintf(rows, sizeof(rows), "\xef\xbb\xbfmodel,gpu_type,workers,placement,compute_s,sync_s,source\n");
+	measured_rows(rows, sizeof(rows), "resnet18", "H100", 0.02);
+	write_file(dir, "measured.csv", rows);
+	assert_int_equal(profile_load_measured(SHIPPED, path, &p, err, sizeof(err)), 0);
+	assert_true(compute_of(p, "resnet18", "H100") == 0.02);
+	profile_free(p);
+
 	/* a hole in the measured rows names the measured file */
 	snprintf(rows, sizeof(rows), "model,gpu_type,workers,placement,compute_s,sync_s,source\n");
 	measured_rows(rows, sizeof(rows), "lm", "A100", 0.01);

@@ -913,6 +913,22 @@ static void test_summary_window(void **state)
 	assert_true(fabs(all.avg_jct_s - 300.0) < 1e-9);
 	assert_true(fabs(all.rho_mean - 5.0 / 3) < 1e-12);
 	assert_true(fabs(all.utilisation - 2000.0 / (4 * 1100.0)) < 1e-12);
+	/* a rho of exactly its fair share, but for rounding, is <= 1 */
+	r.rho[1] = 1.0 + 4e-16;
+	assert_int_equal(sim_summary_compute_window("x", &c.sched, &w, &r, &win, true, 50, &s), 0);
+	assert_true(s.rho_le1_frac == 1.0);
+	/* a job that did not complete: the bound counts it, the weighted JCT
+	 * does not, so there is no ratio */
+	{
+		double fin[3] = { 400, -1, 1100 };
+
+		r.finish_s = fin;
+		assert_int_equal(sim_summary_compute_window("x", &c.sched, &w, &r, &win, true, 50,
+							    &s), 0);
+		r.finish_s = hand_finish;
+	}
+	assert_int_equal(s.jobs_completed, 1);
+	assert_true(isnan(s.ratio_to_bound));
 	free(r.alone_s);
 	free(r.rho);
 	sim_cluster_destroy(&c);
