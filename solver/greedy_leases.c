@@ -269,6 +269,42 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	return 0;
 }
 
+struct lease_node_key {
+	uint64_t key;
+	uint32_t node;
+};
+
+static int lease_node_key_cmp(const void *pa, const void *pb)
+{
+	const struct lease_node_key *a = pa, *b = pb;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return (a->node > b->node) - (a->node < b->node);
+}
+
+/* Fill the free-count buckets. Equally free nodes are taken in the order of
+ * sched_node_tiebreak, not in the order the cluster lists them: a type-blind
+ * policy, whose pool mixes the types, then gets them in proportion to what
+ * is free instead of always the types listed last (each link went first). */
+static int lease_link_nodes(struct lease_ctx *x)
+{
+	uint32_t nn = x->c->nnodes;
+	struct lease_node_key *k = malloc((nn ? nn : 1) * sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	for (uint32_t n = 0; n < nn; n++)
+		k[n] = (struct lease_node_key){ .key = sched_node_tiebreak(n), .node = n };
+	qsort(k, nn, sizeof(*k), lease_node_key_cmp);
+	/* each link goes first in its bucket: link the first in order last */
+	for (uint32_t i = nn; i-- > 0;)
+		for (uint32_t t = 0; t < x->nt; t++)
+			bk_link(x, k[i].node, t);
+	free(k);
+	return 0;
+}
+
 static int lease_ctx_init(struct lease_ctx *x)
 {
 	const struct sched_cluster *c = x->c;
@@ -301,9 +337,9 @@ static int lease_ctx_init(struct lease_ctx *x)
 		    heap_push(&x->heaps[x->nt - 1], x->now, g))
 			return -ENOMEM;
 	}
-	for (uint32_t n = 0; n < c->nnodes; n++)
-		for (uint32_t t = 0; t < x->nt; t++)
-			bk_link(x, n, t);
+	rc = lease_link_nodes(x);
+	if (rc)
+		return rc;
 	for (uint32_t i = 0; i < x->snap->njobs; i++) {
 		const struct sched_job *j = &x->snap->jobs[i];
 

@@ -109,6 +109,20 @@ struct sched_job {
 	const uint32_t *avoid_nodes;
 };
 
+/* Order among equally good nodes (the lease greedy, the baselines'
+ * placement): a fixed pseudo-random order of the node indices (splitmix64),
+ * not the order the cluster lists them, so a type-blind policy gets the
+ * types in proportion to what is free rather than the types listed first.
+ * Smaller goes first. */
+static inline uint64_t sched_node_tiebreak(uint32_t node)
+{
+	uint64_t z = (uint64_t)node + 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 /* Whether job j must not be started on node. */
 static inline bool sched_job_avoids(const struct sched_job *j, uint32_t node)
 {

@@ -659,6 +659,52 @@ static void test_random_replans_valid(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* Type-blind policies take equally free nodes in sched_node_tiebreak's
+ * order, not the cluster's: on 32 V100 nodes listed before 32 K80 nodes
+ * (one GPU each), 16 one-GPU jobs land on both types, not all on the
+ * types listed first or last. */
+static void test_blind_type_mix(void **state)
+{
+	static const char *const blind[] = { "fifo", "srtf", "optimus", "tiresias", "gandiva" };
+	static struct sched_gpu gpus[64];
+	struct sched_cluster c;
+	struct sched_job jobs[16];
+	uint32_t per[64];
+	uint16_t types[64];
+	double compute[2] = { 1.0, 3.0 };
+
+	(void)state;
+	for (uint32_t n = 0; n < 64; n++) {
+		per[n] = 1;
+		types[n] = n < 32 ? 0 : 1;
+	}
+	fx_cluster(&c, gpus, 64, per, types, 2);
+	for (uint32_t i = 0; i < 16; i++)
+		fx_job(&jobs[i], i + 1, 1, 1, 100, compute, 2, 0);
+	for (size_t p = 0; p < sizeof(blind) / sizeof(blind[0]); p++) {
+		struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 16, .jobs = jobs };
+		struct sched_policy *pol = NULL;
+		struct sched_plan plan;
+		uint32_t fast = 0, placed = 0;
+
+		sched_plan_init(&plan);
+		assert_int_equal(sched_policy_new(blind[p], NULL, &pol), 0);
+		assert_int_equal(sched_policy_plan(pol, &snap, &plan), 0);
+		for (uint32_t i = 0; i < 16; i++) {
+			const struct sched_assign *a = &plan.assigns[i];
+
+			for (uint32_t k = 0; a->run_now && k < a->ngpus; k++) {
+				placed++;
+				fast += gpus[plan.gpus[a->first + k]].type == 0;
+			}
+		}
+		if (placed != 16 || fast < 4 || fast > 12)
+			fail_msg("%s: %u of %u jobs on the V100s listed first", blind[p], fast, placed);
+		sched_plan_destroy(&plan);
+		sched_policy_free(pol);
+	}
+}
+
 static void test_registry_names(void **state)
 {
 	(void)state;
@@ -687,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_gandiva_time_slices),
 		cmocka_unit_test(test_gandiva_affinity),
 		cmocka_unit_test(test_random_replans_valid),
+		cmocka_unit_test(test_blind_type_mix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
