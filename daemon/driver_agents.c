@@ -481,7 +481,7 @@ static int drv_sus_loaded(struct drv_fail_load *l, double t, uint64_t job, const
 	const char *p;
 	int off = -1;
 
-	if (r.t < l->now - DRIVER_FAIL_WINDOW_S)
+	if (r.t < l->now - fmax(DRIVER_FAIL_WINDOW_S, l->d->o.failed_node_avoid_s))
 		return 0;
 	if (sscanf(detail, "no culprit: lease %*u on nodes %n", &off) != 0 || off < 0)
 		return 0;
@@ -579,11 +579,18 @@ void driver_failures_load(struct driver *d)
 	}
 	for (size_t k = rc < 0 ? 0 : l.nsus; k-- > 0;) {	/* oldest first */
 		const struct drv_sus_row *r = &l.sus[k];
+		struct drv_job *j = driver_job_get(d, r->job);
 
 		for (uint32_t i = 0; i < r->nnode; i++) {
 			uint32_t peer[DRIVER_SUSPECT_NODES], np = 0;
 
 			if (r->undrained & (1u << i))
+				continue;
+			/* its job kept off the lease's nodes, as before the restart */
+			if (j && r->t + d->o.failed_node_avoid_s > l.now)
+				avoids += driver_job_avoid_spare(d, j, r->node[i],
+								 r->t + d->o.failed_node_avoid_s);
+			if (r->t < l.now - DRIVER_FAIL_WINDOW_S)
 				continue;
 			for (uint32_t p = 0; p < r->nnode; p++)
 				if (p != i)

@@ -130,6 +130,9 @@ void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *
 /* j's worker failed on node: keep j off it until then (the entry that ends
  * first gives way when the list is full); nothing with failed_node_avoid_s 0. */
 void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until);
+/* ... only where that takes no room from another node it avoids (a free or
+ * expired entry), and node is not avoided yet; true when it was added. */
+bool driver_job_avoid_spare(struct driver *d, struct drv_job *j, uint32_t node, double until);
 /* A worker of job (of user) failed on node n at t: its failure ring, the
  * oldest entry giving way. */
 void driver_node_fail_note(struct drv_node *n, double t, uint64_t job, const char *user);

@@ -148,6 +148,27 @@ void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, do
 	j->avoid[k] = (struct drv_avoid){ .node = node, .until = until };
 }
 
+bool driver_job_avoid_spare(struct driver *d, struct drv_job *j, uint32_t node, double until)
+{
+	double now = driver_now();
+	uint32_t k = 0;
+
+	if (!(d->o.failed_node_avoid_s > 0))
+		return false;
+	for (uint32_t a = 0; a < j->navoid; a++)
+		if (j->avoid[a].node == node && j->avoid[a].until > now)
+			return false;	/* avoided already, on its own account */
+	while (k < j->navoid && j->avoid[k].until > now)
+		k++;
+	if (k == j->navoid) {
+		if (j->navoid == DRIVER_AVOID_MAX)
+			return false;	/* no room but what real failures hold */
+		j->navoid++;
+	}
+	j->avoid[k] = (struct drv_avoid){ .node = node, .until = until };
+	return true;
+}
+
 uint32_t driver_node_failures(const struct driver *d, uint32_t i)
 {
 	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
@@ -216,9 +237,10 @@ static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, 
 
 /* A failure of job's lease that charged no node: the first rank of it that
  * then fails by itself, on one of its nodes (nnode of node[]; 0: any node),
- * is charged (drv_late_blame). Meanwhile the job (j, when known) avoids
- * all of them. A free or expired entry is taken first; the oldest one
- * waiting gives way, with a warning, when all are waiting. */
+ * is charged (drv_late_blame). Meanwhile the job avoids all of them, when
+ * they are at most DRIVER_SUSPECT_NODES (driver_job_avoid_spare). A free
+ * or expired entry is taken first; the oldest one waiting gives way, with a
+ * warning, when all are waiting. */
 static void drv_unblamed_add(struct driver *d, struct drv_job *j, uint64_t lease,
 			     const uint32_t *node, uint32_t nnode)
 {
@@ -241,20 +263,13 @@ static void drv_unblamed_add(struct driver *d, struct drv_job *j, uint64_t lease
 				    .nnode = nnode <= DRIVER_SUSPECT_NODES ? nnode : 0,
 				    .until = now + DRIVER_BLAME_WAIT_S };
 	snprintf(u->user, sizeof(u->user), "%s", j->rec.user);
-	for (uint32_t k = 0; k < nnode; k++) {
-		bool had = false;
-
+	for (uint32_t k = 0; k < nnode; k++)
 		u->nodes |= 1ull << (node[k] % 64);
-		if (k >= DRIVER_SUSPECT_NODES)
-			continue;
+	/* the culprit is among them: keep off all until it is known */
+	for (uint32_t k = 0; k < u->nnode; k++) {
 		u->node[k] = node[k];
-		for (uint32_t a = 0; a < j->navoid && !had; a++)
-			had = j->avoid[a].node == node[k] && j->avoid[a].until > now;
-		/* the culprit is among them: keep off all until it is known */
-		if (!had && d->o.failed_node_avoid_s > 0) {
-			driver_job_avoid_add(d, j, node[k], now + d->o.failed_node_avoid_s);
+		if (driver_job_avoid_spare(d, j, node[k], now + d->o.failed_node_avoid_s))
 			u->avoided |= 1u << k;
-		}
 	}
 	driver_deadline_arm(d, u->until);
 	d->peer_failures++;
@@ -269,7 +284,7 @@ double driver_unblamed_expire(struct driver *d, double now)
 
 	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX; k++) {
 		struct drv_unblamed *u = &d->unblamed[k];
-		char why[600];
+		char why[1024];	/* 8 names of up to 63 bytes fit */
 		double failed_at;
 		size_t len;
 
@@ -356,6 +371,22 @@ static bool drv_exit_own_failure(const Hare__TaskExit *x)
 	       (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE);
 }
 
+/* Another failed lease of job waits for its culprit with the job kept off
+ * node on its account. */
+static bool drv_unblamed_holds(const struct driver *d, uint64_t job, uint32_t node)
+{
+	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX; k++) {
+		const struct drv_unblamed *w = &d->unblamed[k];
+
+		if (!(w->until > 0) || w->job != job)
+			continue;
+		for (uint32_t i = 0; i < w->nnode; i++)
+			if (w->node[i] == node && (w->avoided & (1u << i)))
+				return true;
+	}
+	return false;
+}
+
 /* An exit of a lease that is no longer current, from the agent of node:
  * when a peer failure ended that lease without charging a node
  * (d->unblamed) and this rank failed by itself, its node is charged now,
@@ -379,10 +410,13 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 		return false;
 	u->until = 0;	/* one node per failure, as when it reports first */
 	d->late_blames++;
-	/* the others were not the cause: the job may use them again */
+	/* the others were not the cause: the job may use them again, unless
+	 * another of its failed leases still waits for its culprit there */
 	for (uint32_t k = 0; j && k < u->nnode; k++) {
-		for (uint32_t a = 0; (u->avoided & (1u << k)) && u->node[k] != node &&
-				     a < j->navoid; a++)
+		if (!(u->avoided & (1u << k)) || u->node[k] == node ||
+		    drv_unblamed_holds(d, j->rec.id, u->node[k]))
+			continue;
+		for (uint32_t a = 0; a < j->navoid; a++)
 			if (j->avoid[a].node == u->node[k])
 				j->avoid[a].until = 0;
 	}

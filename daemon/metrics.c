@@ -146,8 +146,8 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		     "reported.");
 	fprintf(f, "hare_worker_late_blames_total %llu\n", (unsigned long long)m->drv.late_blames);
 	metrics_head(f, "hare_worker_unexplained_failures_total", "counter",
-		     "Peer failures whose culprit never reported within 120 s: each node of the "
-		     "lease noted a suspect failure.");
+		     "Peer failures of leases on 2 to 8 known nodes whose culprit never reported "
+		     "within 120 s: each node of the lease noted a suspect failure.");
 	fprintf(f, "hare_worker_unexplained_failures_total %llu\n",
 		(unsigned long long)m->drv.unexplained);
 	metrics_head(f, "hare_preemptions_total", "counter",

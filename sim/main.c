@@ -708,6 +708,7 @@ static int sim_summary_write(const struct sim_args *a, const struct sim_run *run
 			return -EIO;
 		}
 	}
+	errno = 0;
 	if (a->json)
 		sim_report_json_info(stdout, run->sum, a->npolicies, wall_s, &info);
 	else

@@ -108,10 +108,13 @@ int sim_report_util_csv(const char *path, const struct sched_cluster *c,
 
 	/* a step far too fine for the run would fill the disk */
 	if (step_s > 0 && span / step_s + 2 > SIM_UTIL_MAX_ROWS) {
+		double least = span / (SIM_UTIL_MAX_ROWS - 2);
+		double unit = pow(10, floor(log10(least)) - 2);	/* 3 digits, rounded up */
+
 		snprintf(errbuf, errlen, "%s: --util-step %g s would write %.0f rows over the %.0f s "
-			 "simulated (at most %d): use --util-step %.3g or more", path, step_s,
+			 "simulated (at most %d): use --util-step %g or more", path, step_s,
 			 floor(span / step_s) + 2, span, SIM_UTIL_MAX_ROWS,
-			 span / (SIM_UTIL_MAX_ROWS - 2));
+			 ceil(least / unit * (1 + 1e-12)) * unit);
 		return -EFBIG;
 	}
 	f = fopen(path, "w");

@@ -448,6 +448,19 @@ int sched_plan_drop_invalid(const struct sched_snapshot *snap, struct sched_plan
 		dropped++;
 	}
 	free(taken);
+	/* a running job stopped or moved may have been for a dropped one: its
+	 * GPUs would stand idle, and the same mistake at the next plan would
+	 * stop it again */
+	for (uint32_t j = 0; dropped > 0 && j < snap->njobs; j++) {
+		if (sched_job_is_running(&snap->jobs[j]) &&
+		    !(plan->assigns[j].run_now && sched_plan_keeps(&snap->jobs[j], plan, j))) {
+			size_t len = strlen(errbuf);
+
+			snprintf(errbuf + len, errlen > len ? errlen - len : 0,
+				 "; the plan also stops or moves running job %u", snap->jobs[j].id);
+			return -EINVAL;
+		}
+	}
 	return dropped;
 }
 

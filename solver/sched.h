@@ -204,7 +204,9 @@ int sched_plan_check(const struct sched_snapshot *snap, const struct sched_plan 
 /* Take the run_now placements sched_plan_check would refuse off jobs that
  * are not running (they wait for another plan); the first reason goes to
  * errbuf. Returns how many, or -EINVAL (errbuf says why) when a running
- * job's placement is wrong: that plan cannot be used. */
+ * job's placement is wrong, or when some were taken off and the plan also
+ * stops or moves a running job (perhaps for one of them): that plan cannot
+ * be used. */
 int sched_plan_drop_invalid(const struct sched_snapshot *snap, struct sched_plan *plan,
 			    char *errbuf, size_t errlen);
 

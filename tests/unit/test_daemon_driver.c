@@ -256,8 +256,8 @@ static void job_add(struct fx *f, uint64_t id, const char *model, uint32_t tasks
 /* Apply a plan made by hand: per job index, GPUs and tasks (0 GPUs: not run). */
 struct hand {
 	uint32_t n;
-	uint32_t gpus[8];
-	uint16_t tasks[8];
+	uint32_t gpus[12];
+	uint16_t tasks[12];
 };
 
 /* ... and return driver_plan_apply's result. */
@@ -1811,6 +1811,63 @@ static void test_peer_failure_blame(void **state)
 	assert_true(st.worker_failures == 4 && st.peer_failures == 3 && st.late_blames == 2);
 }
 
+/* While a peer failure waits for its culprit, the job keeps off the lease's
+ * nodes only where that takes no room from a node it avoids for a failure of
+ * its own (8 at most), and not at all for a lease of more than 8 nodes;
+ * the late blame lifts only what the peer failure added. 11 nodes of 1 GPU:
+ * n1 = GPU 0 ... n11 = GPU 10. */
+static void test_peer_failure_avoids(void **state)
+{
+	struct fx *f = *state;
+	struct hand own[1] = { { 1, { 8 }, { 9 } } },
+		    eight[1] = { { 8, { 0, 1, 2, 3, 4, 5, 6, 7 }, { 2, 1, 1, 1, 1, 1, 1, 1 } } },
+		    nine[1] = { { 9, { 0, 1, 2, 3, 4, 5, 6, 7, 9 }, { 1, 1, 1, 1, 1, 1, 1, 1, 1 } } };
+	uint32_t a[11], nodes[DRIVER_AVOID_MAX], n, moved;
+	char name[8], msg[256];
+	const struct drv_job *j;
+	uint64_t lease;
+	bool n9;
+
+	for (int i = 0; i < 11; i++) {
+		snprintf(name, sizeof(name), "n%d", i + 1);
+		a[i] = agent_up(f, name, "V100", 1, NULL, 0);
+	}
+	job_add(f, 1, "resnet50", 9, 1000);
+	driver_start(f->d);
+	j = driver_job_find(f->d, 1);
+	plan_apply(f, own, 1);
+	task_fail_code(f, a[8], 1, j->lease.id, 0, 3);		/* its own failure on n9 */
+	assert_int_equal(driver_job_avoids(f->d, j, nodes), 1);
+	plan_apply(f, eight, 1);
+	lease = j->lease.id;
+	task_fail_code(f, a[1], 1, lease, 1, REPORT_EXIT_PEER);
+	n = driver_job_avoids(f->d, j, nodes);
+	assert_int_equal(n, 8);		/* n9 and 7 of the lease's nodes */
+	n9 = false;
+	for (uint32_t k = 0; k < n; k++)
+		n9 |= nodes[k] == 8;
+	assert_true(n9);
+	task_fail_code(f, a[0], 1, lease, 0, 3);		/* the culprit, n1 */
+	n = driver_job_avoids(f->d, j, nodes);
+	assert_int_equal(n, 2);
+	assert_true((nodes[0] == 8 && nodes[1] == 0) || (nodes[0] == 0 && nodes[1] == 8));
+	/* 9 nodes (n11 drained: no room to avoid them all, so the lease is
+	 * possible): no node added, and the culprit is still charged */
+	for (uint32_t r = 2; r < 8; r++)	/* the rest of that lease ends */
+		task_exit(f, a[r], 1, lease, r, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_int_equal(driver_node_drain(f->d, "n11", true, NULL, &moved, msg, sizeof(msg)), 0);
+	plan_apply(f, nine, 1);
+	assert_null(j->pend);
+	lease = j->lease.id;
+	task_fail_code(f, a[1], 1, lease, 1, REPORT_EXIT_PEER);
+	assert_int_equal(j->navoid, 8);
+	for (uint32_t k = 0; k < j->navoid; k++)
+		assert_true(j->avoid[k].node == 0 || j->avoid[k].node == 8 ||
+			    !(j->avoid[k].until > driver_now()));
+	task_fail_code(f, a[9], 1, lease, 8, 3);		/* the culprit, n10 */
+	assert_int_equal(driver_node_failures(f->d, 9), 1);
+}
+
 /* The rank that failed by itself charges its node also when the peer
  * failure ended the job (max_retries 0), and then counts for the
  * quarantine (3 jobs of 2 users) as any failure does. */
@@ -1845,12 +1902,14 @@ static void test_peer_failure_job_ended(void **state)
 }
 
 /* A plan that places a waiting job wrongly (2 tasks placed of 3) still
- * starts the others; one that places a running job wrongly is not used. */
+ * starts the others; one that places a running job wrongly, or that drops
+ * a wrong placement and stops a running job, is not used. */
 static void test_plan_partly_invalid(void **state)
 {
 	struct fx *f = *state;
 	struct hand bad_new[2] = { { 1, { 0 }, { 2 } }, { 1, { 1 }, { 1 } } },
-		    bad_running[2] = { { 0, { 0 }, { 0 } }, { 1, { 1 }, { 2 } } };
+		    bad_running[2] = { { 0, { 0 }, { 0 } }, { 1, { 1 }, { 2 } } },
+		    bad_and_stop[2] = { { 1, { 1 }, { 2 } }, { 0, { 0 }, { 0 } } };
 	const struct drv_job *j1, *j2;
 	uint64_t lease2;
 
@@ -1867,6 +1926,10 @@ static void test_plan_partly_invalid(void **state)
 	assert_int_equal(plan_apply_rc(f, bad_running, 2), -EINVAL);
 	assert_int_equal(j2->rec.state, STORE_RUNNING);
 	assert_int_equal(j2->lease.id, lease2);
+	assert_int_equal(plan_apply_rc(f, bad_and_stop, 2), -EINVAL);
+	assert_int_equal(j2->rec.state, STORE_RUNNING);
+	assert_int_equal(j2->lease.id, lease2);
+	assert_int_equal(j1->rec.state, STORE_QUEUED);
 }
 
 /* Leases whose ranks all lost a peer (a bad link, a hung rank) charge no
@@ -1931,20 +1994,21 @@ static void test_unexplained_singled(void **state)
 }
 
 /* The suspect failures are read back at a restart from the "unexplained"
- * events the first driver wrote: n1 is singled out again. An event naming
- * a node the store does not know, or cut short, is left out. */
+ * events the first driver wrote: n1 is singled out again, and each job
+ * avoids its failed lease's nodes again. An event naming a node the store
+ * does not know, or cut short, is left out. */
 static void test_unexplained_restored(void **state)
 {
 	struct fx *f = *state;
 	struct driver *keep = f->d, *d2 = NULL, *d3 = NULL;
-	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct driver_opts o = fx_opts(0, 0, 0, 1800);
 	struct hand with_n2[1] = { { 2, { 0, 2 }, { 1, 1 } } }, with_n3[1] = { { 2, { 0, 4 }, { 1, 1 } } };
 	char dir[256], err[256];
 	struct store *st = tmp_store(dir, "unexplained");
-	uint32_t a[3];
+	struct store_job recs[2];
+	uint32_t a[3], nodes[DRIVER_AVOID_MAX];
 	int n1, n2, n3;
 
-	o.max_retries = 0;
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	f->d = d2;
 	a[0] = agent_up(f, "n1", "V100", 2, NULL, 0);
@@ -1952,15 +2016,19 @@ static void test_unexplained_restored(void **state)
 	a[2] = agent_up(f, "n3", "V100", 2, NULL, 0);
 	driver_start(d2);
 	for (uint64_t id = 1; id <= 2; id++) {
-		struct store_job rec = job_rec(0, "resnet50", 2, 1000);
+		struct store_job *rec = &recs[id - 1];
+		struct hand none[1] = { { 0, { 0 }, { 0 } } }, both[2];
 		uint64_t lease;
 
-		assert_int_equal(store_job_insert(st, &rec), 0);
-		assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
-		plan_apply(f, id == 1 ? with_n2 : with_n3, 1);
-		lease = driver_job_find(d2, rec.id)->lease.id;
-		task_fail_code(f, a[id], rec.id, lease, 1, REPORT_EXIT_PEER);
-		task_fail_code(f, a[0], rec.id, lease, 0, REPORT_EXIT_PEER);
+		*rec = job_rec(0, "resnet50", 2, 1000);
+		assert_int_equal(store_job_insert(st, rec), 0);
+		assert_int_equal(driver_job_add(d2, rec, err, sizeof(err)), 0);
+		both[0] = none[0];
+		both[1] = id == 1 ? with_n2[0] : with_n3[0];
+		plan_apply(f, id == 1 ? with_n2 : both, (uint32_t)id);
+		lease = driver_job_find(d2, rec->id)->lease.id;
+		task_fail_code(f, a[id], rec->id, lease, 1, REPORT_EXIT_PEER);
+		task_fail_code(f, a[0], rec->id, lease, 0, REPORT_EXIT_PEER);
 		driver_deadlines_run(d2, driver_now() + DRIVER_BLAME_WAIT_S + 1);
 	}
 	assert_int_equal(driver_node_failures(d2, 0), 2);
@@ -1977,6 +2045,8 @@ static void test_unexplained_restored(void **state)
 	driver_free(d2);
 
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d3, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d3, &recs[0]), 0);
+	assert_int_equal(driver_job_load(d3, &recs[1]), 0);
 	driver_failures_load(d3);
 	n1 = node_index(d3, "n1");
 	n2 = node_index(d3, "n2");
@@ -1986,6 +2056,20 @@ static void test_unexplained_restored(void **state)
 	assert_int_equal(driver_node_failures(d3, (uint32_t)n2), 0);
 	assert_int_equal(driver_node_failures(d3, (uint32_t)n3), 0);
 	assert_int_equal(node_index(d3, "n9"), -1);
+	/* the jobs kept off their failed leases' nodes (the nodes are down
+	 * after the restart: the list itself, not driver_job_avoids) */
+	{
+		const struct drv_job *j1 = driver_job_find(d3, recs[0].id);
+		const struct drv_job *j2 = driver_job_find(d3, recs[1].id);
+
+		assert_int_equal(j1->navoid, 2);
+		assert_int_equal(j2->navoid, 2);
+		nodes[0] = j2->avoid[0].node;
+		nodes[1] = j2->avoid[1].node;
+		assert_true((nodes[0] == (uint32_t)n1 && nodes[1] == (uint32_t)n3) ||
+			    (nodes[0] == (uint32_t)n3 && nodes[1] == (uint32_t)n1));
+		assert_true(j1->avoid[0].until > driver_now() + 1500);
+	}
 	tmp_driver_free(f, d3, st, dir);
 }
 
@@ -2455,6 +2539,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_exit_counts, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_node_sorted, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_plan_partly_invalid, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_peer_failure_avoids, fx_setup_blame, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unexplained_singled, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unexplained_restored, fx_setup, fx_teardown),
