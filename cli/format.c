@@ -3,6 +3,8 @@
  * formatters (relative times, progress, GPU types) they share. */
 #include "format.h"
 
+#include "utf8.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -39,44 +41,15 @@ static bool cli_utf8_cont(unsigned char c)
 	return (c & 0xc0) == 0x80;
 }
 
-/* Length (2..4) of the valid UTF-8 sequence that starts at s with a byte
- * >= 0x80, or 0: no overlong forms, no surrogates, nothing past U+10FFFF.
- * Stops at the first non-continuation byte, so it never reads past a NUL. */
+/* Length (2..4) of the valid UTF-8 sequence at s (a byte >= 0x80), or 0. */
 static size_t cli_utf8_len(const unsigned char *s)
 {
-	unsigned char c = s[0];
-
-	if (c >= 0xc2 && c <= 0xdf)
-		return cli_utf8_cont(s[1]) ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (!cli_utf8_cont(s[1]) || !cli_utf8_cont(s[2]))
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (!cli_utf8_cont(s[1]) || !cli_utf8_cont(s[2]) || !cli_utf8_cont(s[3]))
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
+	return s[0] < 0x80 ? 0 : utf8_seq_len(s);
 }
 
 bool cli_utf8_valid(const char *str)
 {
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s) {
-		size_t n = *s < 0x80 ? 1 : cli_utf8_len(s);
-
-		if (n == 0)
-			return false;
-		s += n;
-	}
-	return true;
+	return utf8_valid(str);
 }
 
 static void cli_json_escape_to(struct cli_sink *k, const char *str)
@@ -314,6 +287,15 @@ void cli_controls_mask(char *s, size_t n, bool keep_newlines)
 			/* U+0080..U+009F in UTF-8: C1 controls (U+009B is a CSI) */
 			s[i] = s[i + 1] = '?';
 			i++;
+		} else if (c >= 0x80) {
+			/* a byte that starts no valid character (an older hared
+			 * stored anything) is shown as '?'; a valid one is kept */
+			size_t len = utf8_seq_len((const unsigned char *)s + i);
+
+			if (len == 0 || i + len > n)
+				s[i] = '?';
+			else
+				i += len - 1;
 		}
 	}
 }

@@ -44,19 +44,14 @@ const char *err_name(int code)
 		return e->name;
 	if (code == 0)
 		return "OK";
-	switch (-code) {
-	case ENOMEM: return "ENOMEM";
-	case EINVAL: return "EINVAL";
-	case ENOENT: return "ENOENT";
-	case EACCES: return "EACCES";
-	case EIO: return "EIO";
-	case ERANGE: return "ERANGE";
-	case EEXIST: return "EEXIST";
-	case ENOSPC: return "ENOSPC";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	default: return "EUNKNOWN";
+	/* a negative errno: its symbolic name (glibc >= 2.32) */
+	if (code < 0 && code > -4096) {
+		const char *name = strerrorname_np(-code);
+
+		if (name)
+			return name;
 	}
+	return "EUNKNOWN";
 }
 
 const char *err_str(int code)

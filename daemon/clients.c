@@ -11,6 +11,7 @@
 #include "log.h"
 #include "profile.h"
 #include "proxy.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +58,15 @@ static int spec_text(const char *what, const char *text, size_t cap, char *errbu
 			snprintf(errbuf, errlen, "%s contains control characters", what);
 			return ERR_BAD_SPEC;
 		}
+	}
+	/* protobuf strings are UTF-8; a terminal would act on a C1 control */
+	if (text && !utf8_valid(text)) {
+		snprintf(errbuf, errlen, "%s is not valid UTF-8", what);
+		return ERR_BAD_SPEC;
+	}
+	if (text && utf8_has_c1(text)) {
+		snprintf(errbuf, errlen, "%s contains control characters", what);
+		return ERR_BAD_SPEC;
 	}
 	return 0;
 }

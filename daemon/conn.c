@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,7 +31,20 @@
  * reading pauses until the next one, so a flooding agent cannot starve
  * the others (every frame of a read is still handled). */
 #define CONN_FRAMES_PER_ITER 1024
-#define CONN_BACKLOG 1024
+#define CONN_BACKLOG 4096
+/* Before a peer has said Hello (and authenticated, on the agent port) its
+ * frames may be this large (Hello and Auth are tiny), and at most
+ * CONN_PENDING_MAX such peers wait at once: strangers cannot pin memory or
+ * file descriptors. */
+#define CONN_PREAUTH_FRAME (64u * 1024)
+#define CONN_PENDING_MAX 256
+/* Client sessions one user may hold at once (root: no limit). */
+#define CONN_USER_MAX 64
+/* Bytes queued for all peers together; past it the peer with the most is
+ * dropped (each one alone: conn_queue_limit). */
+#define CONN_QUEUE_TOTAL (512u * 1024 * 1024)
+/* File descriptors kept free of connections (store, logs, workers' files). */
+#define CONN_FD_RESERVE 64
 
 struct conn_wreq {
 	uv_write_t req;
@@ -101,6 +115,59 @@ struct conn *conn_find(struct hared *d, uint64_t id)
 	return d->conn_slots[i];
 }
 
+/* ---- limits ---- */
+
+/* The peer has said Hello (agents: authenticated): full frames, and it no
+ * longer counts as pending. */
+void conn_admitted(struct conn *c)
+{
+	if (c->pending) {
+		c->pending = false;
+		c->d->npending--;
+	}
+	c->rd.max_frame = c->d->cfg.max_frame;
+}
+
+/* Connections hared may hold: the descriptor limit less a reserve. */
+static uint32_t conn_max(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > 1000000)
+		return 1000000;
+	return rl.rlim_cur > 2 * CONN_FD_RESERVE ? (uint32_t)(rl.rlim_cur - CONN_FD_RESERVE)
+						 : CONN_FD_RESERVE;
+}
+
+/* Say, at most once every 10 s, that connections were turned away. */
+static void conn_refused_note(struct hared *d, const char *why)
+{
+	uint64_t now = uv_now(d->loop);
+
+	d->conns_refused++;
+	if (d->refused_logged_ms && now - d->refused_logged_ms < 10000)
+		return;
+	log_warn("connections refused: %s (%" PRIu64 " so far; said at most every 10 s)", why,
+		 d->conns_refused);
+	d->refused_logged_ms = now;
+}
+
+/* Client sessions of user now open (root's are not counted). */
+static uint32_t conn_user_sessions(const struct hared *d, const char *user)
+{
+	uint32_t n = 0;
+
+	for (const struct conn *c = d->conns; c; c = c->next)
+		n += c->kind != CONN_AGENT && c->state == CONN_CLIENT && strcmp(c->user, user) == 0;
+	return n;
+}
+
+bool conn_user_full(const struct conn *c)
+{
+	return !c->admin && conn_user_sessions(c->d, c->user) >= CONN_USER_MAX;
+}
+
 /* ---- closing ---- */
 
 /* The session is over: out of the table, its agent detached. */
@@ -109,6 +176,10 @@ static void conn_ended(struct conn *c)
 	struct hared *d = c->d;
 
 	conn_table_remove(d, c);
+	if (c->pending) {
+		c->pending = false;
+		d->npending--;
+	}
 	/* At shutdown agents keep their workers and the jobs stay RUNNING in
 	 * the store, to be adopted by the next daemon. */
 	if (c->agent_id && c->agent_id < d->agent_conn_cap && d->agent_conn[c->agent_id] == c->id) {
@@ -165,6 +236,7 @@ static void conn_on_write(uv_write_t *req, int status)
 	struct conn *c = req->handle->data;
 
 	c->queued -= w->len;
+	c->d->queued_total -= w->len;
 	free(w);
 	if (status < 0 && status != UV_ECANCELED) {
 		log_debug("conn=%" PRIu64 " peer=%s write failed: %s", c->id, c->peer,
@@ -220,11 +292,22 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 		return rc;
 	}
 	c->queued += w->len;
+	d->queued_total += w->len;
 	d->frames_out++;
 	if (c->queued > conn_queue_limit(d)) {
 		log_warn("conn=%" PRIu64 " peer=%s does not read its replies (%zu bytes queued); "
 			 "closing", c->id, c->peer, c->queued);
 		conn_close(c);
+	} else if (d->queued_total > CONN_QUEUE_TOTAL) {
+		struct conn *big = c;
+
+		for (struct conn *o = d->conns; o; o = o->next)
+			if (o->queued > big->queued && o->state != CONN_CLOSING)
+				big = o;
+		log_warn("conn=%" PRIu64 " peer=%s: %zu bytes queued for all peers (at most %u); "
+			 "closing this one, which does not read its %zu", big->id, big->peer,
+			 d->queued_total, CONN_QUEUE_TOTAL, big->queued);
+		conn_close(big);
 	}
 	return 0;
 }
@@ -287,6 +370,16 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...)
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+static void conn_frame_too_big(struct conn *c)
+{
+	if (c->pending)
+		conn_fail(c, ERR_FRAME_TOO_BIG, "frame larger than %u bytes before hello%s",
+			  c->rd.max_frame, c->kind == CONN_AGENT ? " and authentication" : "");
+	else
+		conn_fail(c, ERR_FRAME_TOO_BIG, "frame larger than max_frame (%u bytes)",
+			  c->rd.max_frame);
+}
+
 static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
@@ -309,8 +402,7 @@ static void conn_frames(struct conn *c)
 		if (rc == 0)
 			return;
 		if (rc < 0) {
-			conn_fail(c, ERR_FRAME_TOO_BIG, "frame larger than max_frame (%u bytes)",
-				  c->d->cfg.max_frame);
+			conn_frame_too_big(c);
 			return;
 		}
 		c->last_seen_ms = uv_now(c->d->loop);
@@ -377,8 +469,7 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	rc = wire_reader_feed(&c->rd, buf->base, (size_t)nread);
 	conn_frames(c);
 	if (rc == ERR_FRAME_TOO_BIG)
-		conn_fail(c, ERR_FRAME_TOO_BIG, "frame larger than max_frame (%u bytes)",
-			  c->d->cfg.max_frame);
+		conn_frame_too_big(c);
 	else if (rc < 0)
 		conn_fail(c, rc, "cannot buffer input: %s", err_str(rc));
 	else if (c->frames_iter >= CONN_FRAMES_PER_ITER && c->state != CONN_CLOSING && !c->paused)
@@ -451,11 +542,25 @@ static void conn_accept(uv_stream_t *srv, int status, enum conn_kind kind)
 	else
 		uv_tcp_init(d->loop, &c->h.tcp);
 	c->id = ++d->next_conn_id;
-	if (uv_accept(srv, &c->h.stream) < 0 || d->stopping || conn_table_add(d, c) < 0) {
+	if (uv_accept(srv, &c->h.stream) < 0 || d->stopping) {
 		uv_close(&c->h.handle, conn_on_close_orphan);
 		return;
 	}
-	wire_reader_init(&c->rd, d->cfg.max_frame);
+	if (d->nconns >= d->conn_max || d->npending >= CONN_PENDING_MAX) {
+		conn_refused_note(d, d->nconns >= d->conn_max
+			? "as many connections as file descriptors allow are open"
+			: "too many peers have connected without saying hello yet");
+		uv_close(&c->h.handle, conn_on_close_orphan);
+		return;
+	}
+	if (conn_table_add(d, c) < 0) {
+		uv_close(&c->h.handle, conn_on_close_orphan);
+		return;
+	}
+	c->pending = true;
+	d->npending++;
+	wire_reader_init(&c->rd, d->cfg.max_frame < CONN_PREAUTH_FRAME ? d->cfg.max_frame
+									 : CONN_PREAUTH_FRAME);
 	c->opened_ms = c->last_seen_ms = uv_now(d->loop);
 	if (kind == CONN_CLIENT_UNIX)
 		conn_peer_unix(c);
@@ -567,7 +672,17 @@ static int conn_listen_unix(struct hared *d, char *errbuf, size_t errlen)
 
 int conn_listen(struct hared *d, char *errbuf, size_t errlen)
 {
-	int rc = conn_listen_tcp(d, &d->agent_srv, &d->agent_srv_open, d->cfg.agent_listen,
+	struct rlimit rl;
+	int rc;
+
+	/* connections are descriptors: take all the hard limit allows */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_debug("cannot raise the open-file limit: %s", strerror(errno));
+	}
+	d->conn_max = conn_max();
+	rc = conn_listen_tcp(d, &d->agent_srv, &d->agent_srv_open, d->cfg.agent_listen,
 				 conn_on_agent, &d->agent_port, errbuf, errlen);
 
 	if (rc == 0)

@@ -57,11 +57,21 @@ struct conn {
 	bool paused;			/* reading stopped until the next iteration */
 	uint64_t opened_ms;
 	size_t queued;			/* bytes in not yet completed writes */
+	bool pending;			/* no Hello (agents: no Auth) yet: counted in
+					 * hared.npending, small frames only */
 	conn_sink_cb sink;		/* set: no socket, frames go here (tests, fuzzing) */
 	void *sink_user;
 };
 
-/* Open the listeners of d->cfg. 0 or a negative code with errbuf set. */
+/* The peer said Hello (a client) or authenticated (an agent): it may send
+ * frames up to max_frame and no longer counts among the peers waiting. */
+void conn_admitted(struct conn *c);
+
+/* The client's user holds as many sessions as one user may (root: never). */
+bool conn_user_full(const struct conn *c);
+
+/* Open the listeners of d->cfg (raising the soft limit of open files to the
+ * hard one first). 0 or a negative code with errbuf set. */
 int conn_listen(struct hared *d, char *errbuf, size_t errlen);
 
 /* Close the listeners (the Unix socket file is removed). */

@@ -135,6 +135,10 @@ static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 			  h->version, HARE__VERSION__PROTOCOL_VERSION);
 		return;
 	}
+	if (h->role != HARE__ROLE__ROLE_AGENT && h->role != HARE__ROLE__ROLE_CLIENT) {
+		conn_fail(c, ERR_PROTO, "unknown role %d in hello (1: agent, 2: client)", (int)h->role);
+		return;
+	}
 	if (agent_port != (h->role == HARE__ROLE__ROLE_AGENT)) {
 		conn_fail(c, ERR_PROTO, agent_port ? "this port is for agents" :
 			  "this socket is for clients; agents connect to agent_listen");
@@ -151,7 +155,13 @@ static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 		}
 		snprintf(c->user, sizeof(c->user), "remote");
 	}
+	if (conn_user_full(c)) {
+		conn_fail(c, -EUSERS, "user %s already has the most sessions one user may hold; "
+			  "close some (harectl logs -f?) and retry", c->user);
+		return;
+	}
 	c->state = CONN_CLIENT;
+	conn_admitted(c);
 	dispatch_welcome(c, 0);
 }
 
@@ -166,6 +176,10 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 		return;
 	}
 	id = driver_agent_attach(d->drv, c->node, c->peer);
+	if (id == -E2BIG)
+		log_warn("node=%s peer=%s refused: hared knows %d nodes already, down ones "
+			 "included (a restart forgets those that do not come back)", c->node, c->peer,
+			 DRIVER_MAX_NODES);
 	if (id < 0) {
 		conn_fail(c, id, id == -EINVAL ? "node name '%s' must be letters, digits, '.', '_' "
 			  "or '-'" : "node %s refused: too many nodes", c->node);
@@ -177,6 +191,7 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 		return;
 	}
 	c->state = CONN_AUTHED;
+	conn_admitted(c);
 	log_info("node=%s agent=%d peer=%s authenticated", c->node, id, c->peer);
 	dispatch_welcome(c, (uint32_t)id);
 }

@@ -748,6 +748,14 @@ static int drv_gpus_parse(struct driver *d, const Hare__Register *reg, struct dr
 		const Hare__GpuInfo *in = reg->gpus[i];
 		int t = profile_gpu_type_find(d->prof, in->type);
 
+		/* an agent numbers its GPUs 0, 1, ... (CUDA order) */
+		if (in->index >= DRIVER_MAX_NODE_GPUS || !in->type || !in->type[0]) {
+			snprintf(errbuf, errlen, in->index >= DRIVER_MAX_NODE_GPUS
+				 ? "GPU index %u: a node's GPUs are numbered below %d"
+				 : "GPU %u has no type", in->index, DRIVER_MAX_NODE_GPUS);
+			free(g);
+			return ERR_PROTO;
+		}
 		for (size_t k = 0; k < i; k++) {
 			if (g[k].index == in->index) {
 				snprintf(errbuf, errlen, "GPU index %u registered twice", in->index);

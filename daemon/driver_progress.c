@@ -643,8 +643,11 @@ void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvo
 		return;
 	for (uint32_t i = 0; i < j->lease.nranks; i++)
 		member |= d->nodes[j->lease.ranks[i].node].agent_id == agent_id;
-	if (!member)
+	if (!member) {
+		log_warn("job=%" PRIu64 " lease=%" PRIu64 ": rendezvous from agent %u, which runs "
+			 "no rank of the lease, dropped", r->job_id, r->lease_id, agent_id);
 		return;
+	}
 	/* agents refuse the same; relaying what nobody accepts helps no one */
 	if (r->data.len == 0 || r->data.len > sizeof(j->lease.rdv)) {
 		log_warn("job=%" PRIu64 " lease=%" PRIu64 ": rendezvous of %zu bytes from agent %u"

@@ -34,6 +34,11 @@ struct hared {
 	/* Connections: a list for iteration, an id table for lookup. */
 	struct conn *conns;
 	uint32_t nconns;
+	uint32_t npending;		/* connections before Hello / Auth */
+	uint32_t conn_max;		/* connections at most (file descriptors) */
+	uint64_t conns_refused;		/* turned away at accept by those limits */
+	uint64_t refused_logged_ms;	/* uv_now of the last warning about them */
+	size_t queued_total;		/* bytes queued for all peers */
 	uint64_t next_conn_id;
 	struct conn **conn_slots;	/* open addressing on id */
 	uint32_t conn_slots_cap;

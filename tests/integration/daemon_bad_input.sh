@@ -22,7 +22,7 @@ client_listen = 127.0.0.1:0
 client_token_file = $tmp/token
 profiles = $src/workloads/profiles
 port_file = $tmp/ports
-max_frame = 65536
+max_frame = 131072
 replan_debounce_ms = 10
 log_level = debug
 EOF
@@ -171,8 +171,18 @@ s = client_session(); s.sendall(frame(fb(99, b"x")))
 expect_error("unknown field only", s, ERR_PROTO, "malformed frame")
 s = client_session(); s.sendall(frame(fb(10, b"")))
 expect_error("submit without its required spec", s, ERR_PROTO, "malformed frame")
-s = client(); s.sendall(struct.pack(">I", 0x7FFFFFFF) + b"xxxx")
-expect_error("oversized frame header", s, ERR_FRAME_TOO_BIG, "larger than max_frame (65536")
+s = client_session(); s.sendall(struct.pack(">I", 0x7FFFFFFF) + b"xxxx")
+expect_error("oversized frame header", s, ERR_FRAME_TOO_BIG, "larger than max_frame (131072")
+# Before hello a peer may send 64 KiB frames at most; after it, max_frame.
+s = client(); s.sendall(struct.pack(">I", 100000) + b"xxxx")
+expect_error("large frame before hello", s, ERR_FRAME_TOO_BIG, "larger than 65536 bytes before hello")
+a = socket.create_connection(("127.0.0.1", port)); a.sendall(struct.pack(">I", 100000) + b"xxxx")
+expect_error("large frame before authentication", a, ERR_FRAME_TOO_BIG,
+             "larger than 65536 bytes before hello and authentication")
+s = client_session(); s.sendall(frame(b"\x08" * 100000))
+expect_error("large frame after hello is read (and is malformed)", s, ERR_PROTO, "malformed frame")
+s = client(); s.sendall(frame(hello(99)))
+expect_error("unknown role", s, ERR_PROTO, "unknown role 99")
 s = client(); s.sendall(frame(spec()))
 expect_error("submit before hello", s, ERR_PROTO, "unexpected Submit before hello")
 s = client(); s.sendall(frame(hello(2, version=7)))
@@ -282,6 +292,31 @@ for i in range(300):
 s = client_session(); s.sendall(frame(QUEUE))
 r = recv(s)
 check("daemon still answers after 300 random and mutated frames", r is not None and r[0] == 11)
+
+# At most 256 peers wait for their hello at once: the next is closed at
+# once; peers that said hello are not held back, and the room comes back.
+silent = []
+for _ in range(256):
+    silent.append(agent())
+time.sleep(0.3)
+def closed_soon(x):
+    """The peer closed x within 3 s, without a reply."""
+    x.settimeout(3.0)
+    try:
+        x.sendall(frame(hello(2)))
+        return x.recv(16) == b""
+    except ConnectionError:
+        return True
+    except socket.timeout:
+        return False
+check("peer 257 without a hello is turned away", closed_soon(agent()))
+check("so is a client while 256 peers wait", closed_soon(client()))
+for x in silent:
+    x.close()
+time.sleep(0.3)
+s = client_session(); s.sendall(frame(QUEUE))
+r = recv(s)
+check("room again once they are gone", r is not None and r[0] == 11)
 sys.exit(1 if bad else 0)
 PY
 

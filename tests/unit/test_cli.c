@@ -453,6 +453,13 @@ static void test_json_escape(void **state)
 	assert_string_equal(buf, "abcd");
 	assert_int_equal(cli_json_escape("\n", NULL, 0), 2);
 	assert_true(cli_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80"));
+	{
+		/* a cell shows bytes that start no valid character as '?' */
+		char cell[32] = "a\xff\xfe\xc3\xa9" "b\xe6\x97";
+
+		cli_controls_mask(cell, sizeof(cell), false);
+		assert_string_equal(cell, "a??\xc3\xa9" "b??");
+	}
 	assert_false(cli_utf8_valid("caf\xe9"));
 	assert_false(cli_utf8_valid("\xed\xa0\x80"));
 }

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "utf8.h"
 
 static void test_err_names(void **state)
 {
@@ -24,6 +25,27 @@ static void test_err_names(void **state)
 	assert_string_equal(err_str(-ENOENT), strerror(ENOENT));
 	for (int c = ERR_BASE; c < ERR_END; c++)
 		assert_true(strncmp(err_name(c), "ERR_", 4) == 0);
+	/* any errno has its name, not EUNKNOWN */
+	assert_string_equal(err_name(-E2BIG), "E2BIG");
+	assert_string_equal(err_name(-ECONNRESET), "ECONNRESET");
+	assert_string_equal(err_name(-EUSERS), "EUSERS");
+	assert_string_equal(err_name(-99999), "EUNKNOWN");
+}
+
+static void test_utf8(void **state)
+{
+	(void)state;
+	assert_true(utf8_valid(""));
+	assert_true(utf8_valid("caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"));
+	assert_false(utf8_valid("\xff"));
+	assert_false(utf8_valid("\xc3"));		/* cut short */
+	assert_false(utf8_valid("\xc0\xaf"));		/* overlong '/' */
+	assert_false(utf8_valid("\xed\xa0\x80"));	/* a surrogate */
+	assert_false(utf8_valid("\xf4\x90\x80\x80"));	/* past U+10FFFF */
+	assert_int_equal(utf8_seq_len((const unsigned char *)"a"), 1);
+	assert_int_equal(utf8_seq_len((const unsigned char *)"\xe6\x97\xa5"), 3);
+	assert_true(utf8_has_c1("x\xc2\x9b"));
+	assert_false(utf8_has_c1("\xc2\xa0"));	/* no-break space */
 }
 
 struct kv {
@@ -108,6 +130,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_err_names),
+		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_config_ok),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_parsers),

@@ -428,6 +428,42 @@ static void test_drain(void **state)
 	conn_fake_free(c);
 }
 
+/* One user holds at most 64 client sessions at once (a 65th is refused
+ * with -EUSERS, and one comes free when another closes); root is not
+ * limited. */
+static void test_user_session_cap(void **state)
+{
+	struct fx *f = *state;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Hello h = HARE__HELLO__INIT;
+	struct conn *c[66], *root;
+
+	h.version = HARE__VERSION__PROTOCOL_VERSION;
+	h.role = HARE__ROLE__ROLE_CLIENT;
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &h;
+	for (int i = 0; i < 66; i++) {
+		assert_int_equal(conn_fake_new(&f->d, CONN_CLIENT_UNIX, sink, &f->out, &c[i]), 0);
+		snprintf(c[i]->user, sizeof(c[i]->user), "alice");
+		c[i]->admin = false;
+		if (i == 65)
+			conn_fake_free(c[0]);	/* one of hers closes */
+		sent_clear(&f->out);
+		frame(c[i], &m);
+		if (i == 64) {
+			assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+			assert_int_equal(last(f)->error->code, -EUSERS);
+			assert_non_null(strstr(last(f)->error->message, "user alice already has"));
+		} else {
+			assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+		}
+	}
+	root = client(f);	/* root: not limited */
+	conn_fake_free(root);
+	for (int i = 1; i < 66; i++)
+		conn_fake_free(c[i]);
+}
+
 /* Bad input closes the session it came on, after an Error, and nothing
  * else: messages out of order, undecodable bytes, an empty envelope. */
 static void test_bad_input(void **state)
@@ -1852,6 +1888,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),

@@ -139,6 +139,10 @@ static void test_bad(void **state)
 	expect_bad(&s, ERR_BAD_SPEC, "name is longer than 63 bytes");
 	s.name = "tab\there";
 	expect_bad(&s, ERR_BAD_SPEC, "name contains control characters");
+	s.name = "\xff\xfe";
+	expect_bad(&s, ERR_BAD_SPEC, "name is not valid UTF-8");
+	s.name = "csi\xc2\x9b" "2J";	/* U+009B, a terminal's CSI */
+	expect_bad(&s, ERR_BAD_SPEC, "name contains control characters");
 }
 
 /* Proxy sizes are checked as hare-worker will check them, for the job's

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* UTF-8 checks (utf8.h). */
+#include "utf8.h"
+
+static bool utf8_cont(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
+size_t utf8_seq_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return utf8_cont(s[1]) ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (!utf8_cont(s[1]) || !utf8_cont(s[2]))
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (!utf8_cont(s[1]) || !utf8_cont(s[2]) || !utf8_cont(s[3]))
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+bool utf8_valid(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s) {
+		size_t n = utf8_seq_len(s);
+
+		if (n == 0)
+			return false;
+		s += n;
+	}
+	return true;
+}
+
+bool utf8_has_c1(const char *str)
+{
+	for (const unsigned char *s = (const unsigned char *)str; *s; s++)
+		if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+			return true;
+	return false;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* UTF-8 checks shared by hared (job specs) and harectl (tables, JSON). */
+#ifndef HARE_COMMON_UTF8_H
+#define HARE_COMMON_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Length of the UTF-8 sequence that starts at s (at a byte other than
+ * NUL): 1 for ASCII, 2..4 for a valid sequence (no overlong forms, no
+ * surrogates, nothing past U+10FFFF), 0 for an invalid one. Stops at the
+ * first non-continuation byte, so it never reads past a NUL. */
+size_t utf8_seq_len(const unsigned char *s);
+
+/* The NUL-terminated s is valid UTF-8. */
+bool utf8_valid(const char *s);
+
+/* s holds a C1 control character (U+0080..U+009F; U+009B is a terminal's
+ * CSI), as UTF-8. */
+bool utf8_has_c1(const char *s);
+
+#endif
