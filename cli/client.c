@@ -256,8 +256,14 @@ static int cli_connect_unix(const char *path, int64_t deadline_ms, char *errbuf,
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = cli_connect_addr(AF_UNIX, (struct sockaddr *)&sa, sizeof(sa), deadline_ms);
-	if (fd < 0)
+	/* EAGAIN: hared is there but its backlog is full; wait for room */
+	while ((fd = cli_connect_addr(AF_UNIX, (struct sockaddr *)&sa, sizeof(sa), deadline_ms)) ==
+		       -EAGAIN && cli_now_ms() + 50 < deadline_ms)
+		poll(NULL, 0, 50);
+	if (fd == -EAGAIN)
+		snprintf(errbuf, errlen, "cannot connect to %s: hared's queue of new connections "
+			 "stayed full (it is running, but busy or flooded)", path);
+	else if (fd < 0)
 		snprintf(errbuf, errlen, "cannot connect to %s: %s (is hared running?)", path, strerror(-fd));
 	return fd;
 }
