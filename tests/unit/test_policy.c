@@ -160,6 +160,19 @@ static void test_random_replans_valid(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* A plan of the 8 jobs of test_hare_fallback_order by path: the first 6
+ * in their earlier ranks, then the heavy new job, then the light one. */
+static void fallback_check(struct sched_policy *p, const struct sched_snapshot *s,
+			   struct sched_plan *plan, enum sched_lp_path path, const uint32_t *rank1)
+{
+	assert_int_equal(sched_policy_plan(p, s, plan), 0);
+	assert_int_equal(plan->lp_path, path);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(plan->assigns[i].rank, rank1[i]);
+	assert_int_equal(plan->assigns[7].rank, 6);
+	assert_int_equal(plan->assigns[6].rank, 7);
+}
+
 /* When the LP cannot be had (its budget spent), hare keeps its previous
  * order and puts new jobs after it, by Smith's rule, however small their
  * keys; with no GPU up (no LP at all) the order is the previous one too. */
@@ -196,22 +209,11 @@ static void test_hare_fallback_order(void **state)
 	j[6].weight = 0.5;
 	j[7].weight = 100;
 	s.njobs = 8;
-	assert_int_equal(sched_policy_plan(p, &s, &plan), 0);
-	assert_int_equal(plan.lp_path, SCHED_LP_PREVIOUS);
-	for (int i = 0; i < 6; i++)
-		assert_int_equal(plan.assigns[i].rank, rank1[i]);
-	assert_int_equal(plan.assigns[7].rank, 6);
-	assert_int_equal(plan.assigns[6].rank, 7);
+	fallback_check(p, &s, &plan, SCHED_LP_PREVIOUS, rank1);
 	/* the GPU goes down: no LP; the order stays */
 	g[0].up = false;
-	for (int rep = 0; rep < 2; rep++) {
-		assert_int_equal(sched_policy_plan(p, &s, &plan), 0);
-		assert_int_equal(plan.lp_path, SCHED_LP_NONE);
-		for (int i = 0; i < 6; i++)
-			assert_int_equal(plan.assigns[i].rank, rank1[i]);
-		assert_int_equal(plan.assigns[7].rank, 6);
-		assert_int_equal(plan.assigns[6].rank, 7);
-	}
+	fallback_check(p, &s, &plan, SCHED_LP_NONE, rank1);
+	fallback_check(p, &s, &plan, SCHED_LP_NONE, rank1);
 	sched_plan_destroy(&plan);
 	sched_policy_free(p);
 }
