@@ -13,8 +13,9 @@
 
 /*
  * The exit code of a worker (hare-worker, or a researcher's program) that
- * failed because a peer rank or the network did (NCCL's ncclRemoteError, no
- * rendezvous from rank 0 in time), not because of anything on its own node:
+ * failed because a peer rank or the network did (NCCL's ncclRemoteError, a
+ * system error joining the communicator, no rendezvous from rank 0 in
+ * time), not because of anything on its own node:
  * 75, EX_TEMPFAIL of sysexits.h. hared then retries the job as after any
  * failure, but charges no node for it unless the lease ran on this node
  * alone; the first rank of the lease that reports a failure of its own

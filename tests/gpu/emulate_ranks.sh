@@ -8,7 +8,8 @@
 # same training: task offsets from the all-gather, gradients summed by the
 # all-reduce); (2) the two ranks stopped at a checkpoint and resumed (rank
 # 0 reads it and broadcasts parameters, momentum and round) repeat the
-# uninterrupted losses exactly; (3) a rank whose peer is killed exits 75.
+# uninterrupted losses exactly; (3) a rank whose peer is killed exits 75;
+# (4) so does one whose peer never joins the communicator.
 # It checks the engine's rank logic, not NCCL or a GPU.
 # Usage, from the source root: tests/gpu/emulate_ranks.sh BUILD_DIR [ROUNDS]
 # Exit: 0 passed, 1 a check failed, 77 without g++ or hare-worker.
@@ -109,6 +110,32 @@ if [ $rc -eq 75 ] && grep -q "(a peer rank or the network failed)" "$tmp/dead.er
 	echo "ok: rank 1 exits 75 when rank 0 is killed after round $(grep -c "^round" "$tmp/dead.1")"
 else
 	fail "rank 1 of a dead rank 0 exited $rc: $(tail -2 "$tmp/dead.err")"
+fi
+
+# (4) a rank that cannot join the communicator because its peer never does
+# (NCCL's bootstrap fails: ncclSystemError) exits 75 too. Rank 0 writes the
+# id and is killed; its emulated communicator (a shared-memory segment named
+# by the id's first 16 bytes) is removed, so rank 1 waits in
+# ncclCommInitRank for a rank 0 that never comes.
+common=(--lib "$lib" --model lm --proxy "$(tiny_proxy lm)" --seed 5 --report-ms 0 --job 3 --lease 1
+	--world-size 2 --tasks 1 --job-tasks 2 --round-count 100 --nccl-id-file "$tmp/join.id")
+"$worker" "${common[@]}" --rank 0 >"$tmp/join.0" 2>>"$tmp/worker.log" &
+p0=$!
+for ((i = 0; i < 300; i++)); do
+	[ -s "$tmp/join.id" ] && break
+	sleep 0.05
+done
+kill -KILL "$p0"
+wait "$p0" 2>/dev/null
+seg=/dev/shm/hare-emu-nccl-$(awk '{ print $2 }' "$tmp/join.id" | base64 -d | od -An -tx1 -j16 -N16 | tr -d ' \n')
+rm -f "$seg"
+HARE_EMU_NCCL_TIMEOUT_S=2 "$worker" "${common[@]}" --rank 1 >"$tmp/join.1" 2>"$tmp/join.err"
+rc=$?
+rm -f "$seg"
+if [ $rc -eq 75 ] && grep -q "ncclCommInitRank: .*(a peer rank or the network failed)" "$tmp/join.err"; then
+	echo "ok: rank 1 exits 75 when its peer never joins the communicator"
+else
+	fail "rank 1 of a communicator rank 0 never joined exited $rc: $(tail -2 "$tmp/join.err")"
 fi
 
 if [ $failures -ne 0 ]; then

@@ -17,6 +17,11 @@
 /* NCCL's own word that a peer rank or the network failed: -ECONNRESET, so
  * the worker exits WORKER_EXIT_PEER and hared charges another node */
 #define NC_RC(r) ((r) == ncclRemoteError ? -ECONNRESET : -EIO)
+/* Joining: a system error there is the bootstrap's sockets (a peer that
+ * never came, a link down) as often as this node; exit 75 charges no node
+ * at once, and hared names the node that such failures keep meeting
+ * (docs/hared.md, "Failures with no culprit") */
+#define NC_INIT_RC(r) ((r) == ncclRemoteError || (r) == ncclSystemError ? -ECONNRESET : -EIO)
 
 #define NC_CHECK(c, call) do { \
 	ncclResult_t r_ = (call); \
@@ -155,7 +160,13 @@ static int cu_comm_init(struct cu_engine *e)
 	CU_CHECK(n, cudaMallocHost((void **)&e->h_tasks, c->world_size * sizeof(int32_t)));
 	tasks = e->h_tasks;
 	tasks[c->rank] = (int32_t)c->tasks;
-	NC_CHECK(n, ncclCommInitRank(&e->comm, (int)c->world_size, id, (int)c->rank));
+	{
+		ncclResult_t r = ncclCommInitRank(&e->comm, (int)c->world_size, id, (int)c->rank);
+
+		if (r != ncclSuccess)
+			return cu_fail(n, NC_INIT_RC(r), __FILE__, __LINE__, "ncclCommInitRank",
+				       ncclGetErrorString(r));
+	}
 	CU_CHECK(n, cudaMalloc((void **)&e->d_tasks, c->world_size * sizeof(int32_t)));
 	/* in stream order: the copy in reads tasks[rank] before the copy out
 	 * writes every entry */
