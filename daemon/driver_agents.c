@@ -416,10 +416,12 @@ struct drv_fail_row {
 	char user[64];
 };
 
-/* An "unexplained" event: a lease whose ranks all lost a peer. */
+/* An "unexplained" event: a lease whose ranks all lost a peer; or a peer
+ * failure's "fail" event of the last DRIVER_BLAME_WAIT_S: a lease that
+ * still waits for its culprit. */
 struct drv_sus_row {
 	double t;			/* of its failure */
-	uint64_t job;
+	uint64_t job, lease;
 	uint32_t node[DRIVER_SUSPECT_NODES];
 	uint32_t nnode;
 	uint32_t undrained;		/* bit k: node[k] was undrained since */
@@ -433,6 +435,14 @@ struct drv_fail_load {
 	size_t n, cap;
 	struct drv_sus_row *sus;	/* newest first */
 	size_t nsus, capsus;
+	struct drv_sus_row *peer;	/* newest first */
+	size_t npeer, cappeer;
+	/* events of the last DRIVER_BLAME_WAIT_S that settled a peer failure
+	 * read before it: "blame" (job; lease 0) and "unexplained" (job, lease) */
+	struct drv_settled {
+		uint64_t job, lease;
+	} *settled;
+	size_t nsettled, capsettled;
 	char (*undrained)[DRIVER_NODE_NAME];	/* nodes undrained since the rows read */
 	size_t nu, capu;
 };
@@ -471,6 +481,32 @@ static int drv_fail_node(struct drv_fail_load *l, const char *name)
 	return i;
 }
 
+/* The node list "A, B, C" at p into r (each known to the store, at most
+ * DRIVER_SUSPECT_NODES); what follows it, or NULL. */
+static const char *drv_nodes_parse(struct drv_fail_load *l, const char *p, struct drv_sus_row *r)
+{
+	for (;; p += 2) {
+		char name[DRIVER_NODE_NAME];
+		size_t len = strcspn(p, ", )");
+		int i;
+
+		if (len == 0 || len >= sizeof(name) || r->nnode == DRIVER_SUSPECT_NODES)
+			return NULL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		i = drv_fail_node(l, name);
+		if (i < 0)
+			return NULL;	/* its peers would be unknown: no node is singled out */
+		/* a node undrained since counts it no more; it stays a peer */
+		if (drv_fail_undrained(l, name))
+			r->undrained |= 1u << r->nnode;
+		r->node[r->nnode++] = (uint32_t)i;
+		p += len;
+		if (strncmp(p, ", ", 2) != 0)
+			return r->nnode >= 2 ? p : NULL;
+	}
+}
+
 /* An "unexplained" event's detail, "no culprit: lease L on nodes A, B, C
  * ended in a peer failure, ...": its nodes into a row (a detail cut short,
  * or naming a node the store does not know, gives none). */
@@ -483,34 +519,47 @@ static int drv_sus_loaded(struct drv_fail_load *l, double t, uint64_t job, const
 
 	if (r.t < l->now - fmax(DRIVER_FAIL_WINDOW_S, l->d->o.failed_node_avoid_s))
 		return 0;
-	if (sscanf(detail, "no culprit: lease %*u on nodes %n", &off) != 0 || off < 0)
+	if (sscanf(detail, "no culprit: lease %" SCNu64 " on nodes %n", &r.lease, &off) != 1 ||
+	    off < 0)
 		return 0;
-	for (p = detail + off;; p += 2) {
-		char name[DRIVER_NODE_NAME];
-		size_t len = strcspn(p, ", ");
-		int i;
-
-		if (len == 0 || len >= sizeof(name) || r.nnode == DRIVER_SUSPECT_NODES)
-			return 0;
-		memcpy(name, p, len);
-		name[len] = '\0';
-		i = drv_fail_node(l, name);
-		if (i < 0)
-			return 0;	/* its peers would be unknown: no node is singled out */
-		/* a node undrained since counts it no more; it stays a peer */
-		if (drv_fail_undrained(l, name))
-			r.undrained |= 1u << r.nnode;
-		r.node[r.nnode++] = (uint32_t)i;
-		p += len;
-		if (strncmp(p, ", ", 2) != 0)
-			break;
-	}
-	if (strncmp(p, " ended in a peer failure", 24) != 0 || r.nnode < 2)
+	p = drv_nodes_parse(l, detail + off, &r);
+	if (!p || strncmp(p, " ended in a peer failure", 24) != 0)
 		return 0;
 	snprintf(r.user, sizeof(r.user), "%s", job_user);
 	if (drv_grow(&l->sus, &l->capsus, l->nsus, sizeof(*l->sus)) < 0)
 		return -ENOMEM;
 	l->sus[l->nsus++] = r;
+	return 0;
+}
+
+/* A "fail" event of a peer failure of the last DRIVER_BLAME_WAIT_S, "peer
+ * failure: ... (lease L on nodes A, B)" (or "failure of unknown cause:"):
+ * a row whose lease waits for its culprit again. */
+static int drv_peer_loaded(struct drv_fail_load *l, double t, uint64_t job, const char *detail,
+			   const char *job_user)
+{
+	struct drv_sus_row r = { .t = t, .job = job };
+	const char *p, *q = NULL;
+	int off = -1;
+
+	if (t + DRIVER_BLAME_WAIT_S <= l->now || (strncmp(detail, "peer failure: ", 14) != 0 &&
+						 strncmp(detail, "failure of unknown cause: ", 26) != 0))
+		return 0;
+	for (p = strstr(detail, " (lease "); p; p = strstr(p + 1, " (lease "))
+		q = p;	/* the last one: the worker's own words come before it */
+	if (!q || sscanf(q, " (lease %" SCNu64 " on nodes %n", &r.lease, &off) != 1 || off < 0)
+		return 0;
+	/* a blame of the job since, or the lease's "unexplained": settled */
+	for (size_t k = 0; k < l->nsettled; k++)
+		if (l->settled[k].job == job && (!l->settled[k].lease || l->settled[k].lease == r.lease))
+			return 0;
+	p = drv_nodes_parse(l, q + off, &r);
+	if (!p || *p != ')')
+		return 0;
+	snprintf(r.user, sizeof(r.user), "%s", job_user);
+	if (drv_grow(&l->peer, &l->cappeer, l->npeer, sizeof(*l->peer)) < 0)
+		return -ENOMEM;
+	l->peer[l->npeer++] = r;
 	return 0;
 }
 
@@ -534,8 +583,20 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 		snprintf(l->undrained[l->nu++], sizeof(name), "%s", detail);
 		return 0;
 	}
+	if ((strcmp(kind, "unexplained") == 0 || strcmp(kind, "blame") == 0) &&
+	    t + 2 * DRIVER_BLAME_WAIT_S > l->now) {
+		uint64_t lease = 0;
+
+		if (kind[0] == 'u' && sscanf(detail, "no culprit: lease %" SCNu64, &lease) != 1)
+			lease = UINT64_MAX;	/* settles nothing */
+		if (drv_grow(&l->settled, &l->capsettled, l->nsettled, sizeof(*l->settled)) < 0)
+			return -ENOMEM;
+		l->settled[l->nsettled++] = (struct drv_settled){ .job = job, .lease = lease };
+	}
 	if (strcmp(kind, "unexplained") == 0)
 		return drv_sus_loaded(l, t, job, detail, job_user);
+	if (strcmp(kind, "fail") == 0 && drv_peer_loaded(l, t, job, detail, job_user) < 0)
+		return -ENOMEM;
 	if (sscanf(detail, "rank %*u on node %63s", name) != 1)
 		return 0;	/* not charged to a node (a peer failure, a job the profile lost) */
 	if (drv_fail_undrained(l, name) ||
@@ -600,12 +661,20 @@ void driver_failures_load(struct driver *d)
 			sus++;
 		}
 	}
-	if (nodes || avoids || sus)
+	for (size_t k = rc < 0 ? 0 : l.npeer; k-- > 0;) {	/* oldest first */
+		const struct drv_sus_row *r = &l.peer[k];
+
+		driver_unblamed_restore(d, r->job, r->lease, r->node, r->nnode, r->t, r->user);
+	}
+	if (nodes || avoids || sus || l.npeer)
 		log_info("restored from the store: worker failures of the last hour on %u nodes; "
 			 "%u failures whose node their job still avoids; %u suspect failures of "
-			 "leases with no culprit", nodes, avoids, sus);
+			 "leases with no culprit; %zu peer failures that wait for their culprit",
+			 nodes, avoids, sus, rc < 0 ? 0 : l.npeer);
 	free(l.rows);
 	free(l.sus);
+	free(l.peer);
+	free(l.settled);
 	free(l.undrained);
 }
 

@@ -148,6 +148,12 @@ uint32_t driver_node_singled(const struct driver *d, uint32_t i, uint32_t *idx);
  * of their nodes notes a suspect failure, then the quarantine looks at it.
  * The next such deadline (INFINITY: none). */
 double driver_unblamed_expire(struct driver *d, double now);
+/* A peer failure of job's lease on node[0..nnode) at failed_at, read back at
+ * a restart: it waits for its culprit for the rest of DRIVER_BLAME_WAIT_S
+ * (the job, if active, avoiding those nodes meanwhile), as if hared had not
+ * stopped. Nothing when every entry is taken. */
+void driver_unblamed_restore(struct driver *d, uint64_t job, uint64_t lease, const uint32_t *node,
+			     uint32_t nnode, double failed_at, const char *user);
 /* A worker failed on node i: drain it when workers of quarantine_jobs jobs
  * of quarantine_users users failed there within DRIVER_FAIL_WINDOW_S, and
  * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,

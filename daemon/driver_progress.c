@@ -275,6 +275,29 @@ static void drv_unblamed_add(struct driver *d, struct drv_job *j, uint64_t lease
 	d->peer_failures++;
 }
 
+void driver_unblamed_restore(struct driver *d, uint64_t job, uint64_t lease, const uint32_t *node,
+			     uint32_t nnode, double failed_at, const char *user)
+{
+	struct drv_job *j = driver_job_get(d, job);
+	struct drv_unblamed *u = NULL;
+
+	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
+		if (!(d->unblamed[k].until > 0))
+			u = &d->unblamed[k];
+	if (!u || nnode > DRIVER_SUSPECT_NODES)
+		return;
+	*u = (struct drv_unblamed){ .job = job, .lease = lease, .nnode = nnode,
+				    .until = failed_at + DRIVER_BLAME_WAIT_S };
+	snprintf(u->user, sizeof(u->user), "%s", user);
+	for (uint32_t k = 0; k < nnode; k++) {
+		u->nodes |= 1ull << (node[k] % 64);
+		u->node[k] = node[k];
+		if (j && driver_job_avoid_spare(d, j, node[k], failed_at + d->o.failed_node_avoid_s))
+			u->avoided |= 1u << k;
+	}
+	driver_deadline_arm(d, u->until);
+}
+
 /* The leases of unblamed entries past their wait: each node of one
  * (when known) notes a suspect failure with the others as its peers, and
  * the job's history says so ("unexplained", read back at a restart). */
@@ -337,7 +360,7 @@ double driver_unblamed_expire(struct driver *d, double now)
 static void drv_fail_requeue(struct driver *d, struct drv_job *j, const char *why)
 {
 	if (j->failures > d->o.max_retries) {
-		char final[700];
+		char final[1200];
 
 		snprintf(final, sizeof(final), "%s; %u failures, giving up", why, j->failures);
 		driver_job_finish(d, j, STORE_FAILED, final);
@@ -467,15 +490,15 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 			    const Hare__TaskExit *x)
 {
 	bool peer = drv_exit_peer(j, rk, x);
-	char why[600];
+	char why[1100];
+	uint32_t n = 0, *nodes = NULL;
 
 	j->failures++;
 	d->worker_failures++;
 	if (peer) {
 		/* the rank that failed by itself, when it reports, is charged
 		 * (drv_late_blame); a partition charges nobody */
-		uint32_t *nodes = calloc(j->lease.nranks, sizeof(*nodes)), n = 0;
-
+		nodes = calloc(j->lease.nranks, sizeof(*nodes));
 		for (uint32_t i = 0; nodes && i < j->lease.nranks; i++) {
 			uint32_t k = 0;
 
@@ -489,12 +512,25 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 		else
 			log_warn("job=%" PRIu64 ": out of memory: the culprit of its peer failure "
 				 "will not be charged", j->rec.id);
-		free(nodes);
 	} else {
 		drv_node_charge(d, j, rk->node, j->rec.id, j->rec.user);
 	}
 	drv_fail_text(d, rk->node, (int)d->nodes[rk->node].gpus[rk->slot].index, "", peer, x, why,
 		      sizeof(why));
+	if (nodes && n >= 2 && n <= DRIVER_SUSPECT_NODES) {
+		/* the lease's nodes: a restarted hared waits for its culprit
+		 * (driver_unblamed_restore) */
+		size_t len = strlen(why);
+
+		len += (size_t)snprintf(why + len, sizeof(why) - len, " (lease %" PRIu64 " on nodes",
+					j->lease.id);
+		for (uint32_t i = 0; i < n && len < sizeof(why); i++)
+			len += (size_t)snprintf(why + len, sizeof(why) - len, "%s %s", i ? "," : "",
+						d->nodes[nodes[i]].name);
+		if (len < sizeof(why))
+			snprintf(why + len, sizeof(why) - len, ")");
+	}
+	free(nodes);
 	drv_fail_requeue(d, j, why);
 }
 

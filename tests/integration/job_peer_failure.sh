@@ -45,7 +45,7 @@ hist=$("$harectl" history "$id")
 fail_line=$(detail_of fail)
 blame_line=$(detail_of blame)
 case "$fail_line" in
-"peer failure: rank "[01]" on node node2 GPU 0 lost a peer (exit code 75: exited with code 75 (a peer rank or the network failed)"*"; its node is not charged")
+"peer failure: rank "[01]" on node node2 GPU 0 lost a peer (exit code 75: exited with code 75 (a peer rank or the network failed)"*"; its node is not charged (lease "*" on nodes node"[12]", node"[12]")")
 	echo "ok: node2's rank lost its peer: the lease failed, node2 not charged" ;;
 *) fail "fail event: $hist" ;;
 esac

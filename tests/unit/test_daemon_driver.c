@@ -2073,6 +2073,79 @@ static void test_unexplained_restored(void **state)
 	tmp_driver_free(f, d3, st, dir);
 }
 
+/* A peer failure that still waited for its culprit when hared stopped
+ * waits again after the restart (its "fail" event names the lease's nodes):
+ * the culprit's exit then charges its node, and the job, which avoided both
+ * nodes meanwhile, may use the other again. A second one whose culprit
+ * never comes ends as "unexplained". A third, settled before the restart
+ * (its culprit blamed), does not wait again. */
+static void test_peer_failure_restored(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL, *d3 = NULL;
+	struct driver_opts o = fx_opts(0, 0, 0, 1800);
+	struct hand h[3] = { { 2, { 0, 3 }, { 1, 1 } }, { 2, { 1, 4 }, { 1, 1 } },
+			     { 2, { 2, 5 }, { 1, 1 } } };
+	char dir[256], err[256], detail[1024];
+	struct store *st = tmp_store(dir, "peerwait");
+	struct store_job recs[3];
+	uint64_t lease[3];
+	uint32_t a[2], nodes[DRIVER_AVOID_MAX];
+	const struct drv_job *j;
+	struct driver_stats stats;
+	double when;
+
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	f->d = d2;
+	a[0] = agent_up(f, "n1", "V100", 3, NULL, 0);
+	a[1] = agent_up(f, "n2", "V100", 3, NULL, 0);
+	driver_start(d2);
+	for (int i = 0; i < 3; i++) {
+		recs[i] = job_rec(0, "resnet50", 2, 1000);
+		assert_int_equal(store_job_insert(st, &recs[i]), 0);
+		assert_int_equal(driver_job_add(d2, &recs[i], err, sizeof(err)), 0);
+	}
+	plan_apply(f, h, 3);
+	for (int i = 0; i < 3; i++)
+		lease[i] = driver_job_find(d2, recs[i].id)->lease.id;
+	for (int i = 0; i < 3; i++)
+		task_fail_code(f, a[1], recs[i].id, lease[i], 1, REPORT_EXIT_PEER);
+	task_fail_code(f, a[0], recs[2].id, lease[2], 0, 3);	/* job 3's culprit, before */
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(store_job_last_failure(st, recs[0].id, detail, sizeof(detail), &when), 0);
+	assert_non_null(strstr(detail, "its node is not charged (lease "));
+	assert_non_null(strstr(detail, " on nodes n1, n2)"));
+	recs[0].state = recs[1].state = recs[2].state = STORE_QUEUED;
+	assert_int_equal(store_flush(st), 0);
+	f->d = keep;
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d3, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(driver_job_load(d3, &recs[i]), 0);
+	driver_failures_load(d3);
+	f->d = d3;
+	a[0] = agent_up(f, "n1", "V100", 3, NULL, 0);
+	a[1] = agent_up(f, "n2", "V100", 3, NULL, 0);
+	j = driver_job_find(d3, recs[0].id);
+	assert_int_equal(j->navoid, 2);
+	assert_int_equal(driver_node_failures(d3, 0), 1);	/* job 3's blame */
+	task_fail_code(f, a[0], recs[0].id, lease[0], 0, 3);	/* job 1's culprit, on n1 */
+	assert_int_equal(driver_node_failures(d3, 0), 2);
+	assert_int_equal(driver_node_failures(d3, 1), 0);
+	task_fail_code(f, a[1], recs[2].id, lease[2], 1, 3);	/* settled: charges nobody */
+	assert_int_equal(driver_node_failures(d3, 1), 0);
+	assert_int_equal(driver_job_avoids(d3, j, nodes), 1);
+	assert_int_equal(nodes[0], 0);
+	driver_deadlines_run(d3, driver_now() + DRIVER_BLAME_WAIT_S + 1);	/* job 2's never came */
+	driver_stats_get(d3, &stats);
+	assert_true(stats.late_blames == 1 && stats.unexplained == 1);
+	f->d = keep;
+	tmp_driver_free(f, d3, st, dir);
+}
+
 /* A worker that ends cleanly before the last round (done too early, or
  * stopped though nobody asked) without progress in its lease counts as a
  * failure (max_retries 1 here: the second one ends the job), charged to no
@@ -2543,6 +2616,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unexplained_singled, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unexplained_restored, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_peer_failure_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
