@@ -43,6 +43,7 @@
 /* Bytes queued for all peers together; past it the peer with the most is
  * dropped (each one alone: conn_queue_limit). */
 #define CONN_QUEUE_TOTAL (512u * 1024 * 1024)
+#define CONN_QUEUE_HOG (16u * 1024 * 1024)	/* ... if it has this much */
 /* File descriptors kept free of connections (store, logs, workers' files). */
 #define CONN_FD_RESERVE 64
 
@@ -304,6 +305,10 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 		for (struct conn *o = d->conns; o; o = o->next)
 			if (o->queued > big->queued && o->state != CONN_CLOSING)
 				big = o;
+		/* the rest is held by peers already closing: it is on its way
+		 * out, and a peer that reads is not to pay for it */
+		if (big->queued < CONN_QUEUE_HOG)
+			return 0;
 		log_warn("conn=%" PRIu64 " peer=%s: %zu bytes queued for all peers (at most %u); "
 			 "closing this one, which does not read its %zu", big->id, big->peer,
 			 d->queued_total, CONN_QUEUE_TOTAL, big->queued);
