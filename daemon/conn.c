@@ -236,8 +236,8 @@ static void conn_on_write(uv_write_t *req, int status)
 	struct conn_wreq *w = (struct conn_wreq *)req;
 	struct conn *c = req->handle->data;
 
-	c->queued -= w->len;
-	c->d->queued_total -= w->len;
+	c->queued -= sizeof(*w) + w->len;
+	c->d->queued_total -= sizeof(*w) + w->len;
 	free(w);
 	if (status < 0 && status != UV_ECANCELED) {
 		log_debug("conn=%" PRIu64 " peer=%s write failed: %s", c->id, c->peer,
@@ -292,8 +292,10 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 		free(w);
 		return rc;
 	}
-	c->queued += w->len;
-	d->queued_total += w->len;
+	/* what the write holds, its request included: small replies cost
+	 * more in uv_write_t than in bytes */
+	c->queued += sizeof(*w) + w->len;
+	d->queued_total += sizeof(*w) + w->len;
 	d->frames_out++;
 	if (c->queued > conn_queue_limit(d)) {
 		log_warn("conn=%" PRIu64 " peer=%s does not read its replies (%zu bytes queued); "

@@ -56,7 +56,7 @@ struct conn {
 	uint32_t frames_iter;		/* frames handled in that iteration */
 	bool paused;			/* reading stopped until the next iteration */
 	uint64_t opened_ms;
-	size_t queued;			/* bytes in not yet completed writes */
+	size_t queued;			/* memory of not yet completed writes */
 	bool pending;			/* no Hello (agents: no Auth) yet: counted in
 					 * hared.npending, small frames only */
 	conn_sink_cb sink;		/* set: no socket, frames go here (tests, fuzzing) */
