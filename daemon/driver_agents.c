@@ -507,6 +507,17 @@ static const char *drv_nodes_parse(struct drv_fail_load *l, const char *p, struc
 	}
 }
 
+/* Append r, of user, to the rows *v (*n of *cap). */
+static int drv_row_push(struct drv_sus_row **v, size_t *n, size_t *cap, struct drv_sus_row *r,
+			const char *user)
+{
+	snprintf(r->user, sizeof(r->user), "%s", user);
+	if (drv_grow(v, cap, *n, sizeof(**v)) < 0)
+		return -ENOMEM;
+	(*v)[(*n)++] = *r;
+	return 0;
+}
+
 /* An "unexplained" event's detail, "no culprit: lease L on nodes A, B, C
  * ended in a peer failure, ...": its nodes into a row (a detail cut short,
  * or naming a node the store does not know, gives none). */
@@ -525,11 +536,7 @@ static int drv_sus_loaded(struct drv_fail_load *l, double t, uint64_t job, const
 	p = drv_nodes_parse(l, detail + off, &r);
 	if (!p || strncmp(p, " ended in a peer failure", 24) != 0)
 		return 0;
-	snprintf(r.user, sizeof(r.user), "%s", job_user);
-	if (drv_grow(&l->sus, &l->capsus, l->nsus, sizeof(*l->sus)) < 0)
-		return -ENOMEM;
-	l->sus[l->nsus++] = r;
-	return 0;
+	return drv_row_push(&l->sus, &l->nsus, &l->capsus, &r, job_user);
 }
 
 /* A "fail" event of a peer failure of the last DRIVER_BLAME_WAIT_S, "peer
@@ -556,11 +563,7 @@ static int drv_peer_loaded(struct drv_fail_load *l, double t, uint64_t job, cons
 	p = drv_nodes_parse(l, q + off, &r);
 	if (!p || *p != ')')
 		return 0;
-	snprintf(r.user, sizeof(r.user), "%s", job_user);
-	if (drv_grow(&l->peer, &l->cappeer, l->npeer, sizeof(*l->peer)) < 0)
-		return -ENOMEM;
-	l->peer[l->npeer++] = r;
-	return 0;
+	return drv_row_push(&l->peer, &l->npeer, &l->cappeer, &r, job_user);
 }
 
 /* store_failures_load's callback, newest first: a worker failure charged to

@@ -1993,6 +1993,22 @@ static void test_unexplained_singled(void **state)
 	assert_int_equal(driver_node_failures(f->d, 0), 0);
 }
 
+/* Flush st, close and free d2 (hared stops), and a new driver on st (it
+ * starts again; nothing loaded yet). */
+static struct driver *driver_restart(struct fx *f, struct driver *d2, struct store *st,
+				     const struct driver_opts *o)
+{
+	struct driver *d3 = NULL;
+	char err[256];
+
+	assert_int_equal(store_flush(st), 0);
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+	assert_int_equal(driver_new(&f->loop, o, f->prof, st, ob_send, &f->ob, &d3, err, sizeof(err)), 0);
+	return d3;
+}
+
 /* The suspect failures are read back at a restart from the "unexplained"
  * events the first driver wrote: n1 is singled out again, and each job
  * avoids its failed lease's nodes again. An event naming a node the store
@@ -2038,13 +2054,8 @@ static void test_unexplained_restored(void **state)
 				     "itself within 120 s"), 0);
 	assert_int_equal(store_event(st, driver_now(), 1, "unexplained", "no culprit: lease 10 on "
 				     "nodes n2, n3"), 0);
-	assert_int_equal(store_flush(st), 0);
 	f->d = keep;
-	driver_close(d2);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	driver_free(d2);
-
-	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d3, err, sizeof(err)), 0);
+	d3 = driver_restart(f, d2, st, &o);
 	assert_int_equal(driver_job_load(d3, &recs[0]), 0);
 	assert_int_equal(driver_job_load(d3, &recs[1]), 0);
 	driver_failures_load(d3);
@@ -2116,13 +2127,8 @@ static void test_peer_failure_restored(void **state)
 	assert_non_null(strstr(detail, "its node is not charged (lease "));
 	assert_non_null(strstr(detail, " on nodes n1, n2)"));
 	recs[0].state = recs[1].state = recs[2].state = STORE_QUEUED;
-	assert_int_equal(store_flush(st), 0);
 	f->d = keep;
-	driver_close(d2);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	driver_free(d2);
-
-	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d3, err, sizeof(err)), 0);
+	d3 = driver_restart(f, d2, st, &o);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(driver_job_load(d3, &recs[i]), 0);
 	driver_failures_load(d3);
