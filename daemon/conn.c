@@ -40,10 +40,10 @@
 #define CONN_PENDING_MAX 256
 /* Client sessions one user may hold at once (root: no limit). */
 #define CONN_USER_MAX 64
-/* Bytes queued for all peers together; past it the peer with the most is
- * dropped (each one alone: conn_queue_limit). */
-#define CONN_QUEUE_TOTAL (512u * 1024 * 1024)
-#define CONN_QUEUE_HOG (16u * 1024 * 1024)	/* ... if it has this much */
+/* Past max_queued_mib for all peers together, the peer with the most queued
+ * is dropped if it holds this much, or a quarter of the budget if less
+ * (each one alone: conn_queue_limit). */
+#define CONN_QUEUE_HOG (16u * 1024 * 1024)
 /* File descriptors kept free of connections (store, logs, workers' files). */
 #define CONN_FD_RESERVE 64
 
@@ -253,6 +253,11 @@ static size_t conn_queue_limit(const struct hared *d)
 	return lim > 64u * 1024 * 1024 ? lim : 64u * 1024 * 1024;
 }
 
+static size_t conn_queue_total(const struct hared *d)
+{
+	return (size_t)(d->cfg.max_queued_mib ? d->cfg.max_queued_mib : 512) << 20;
+}
+
 int conn_send(struct conn *c, const Hare__FromDaemon *m)
 {
 	struct hared *d = c->d;
@@ -301,7 +306,7 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 		log_warn("conn=%" PRIu64 " peer=%s does not read its replies (%zu bytes queued); "
 			 "closing", c->id, c->peer, c->queued);
 		conn_close(c);
-	} else if (d->queued_total > CONN_QUEUE_TOTAL) {
+	} else if (d->queued_total > conn_queue_total(d)) {
 		struct conn *big = c;
 
 		for (struct conn *o = d->conns; o; o = o->next)
@@ -309,11 +314,11 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 				big = o;
 		/* the rest is held by peers already closing: it is on its way
 		 * out, and a peer that reads is not to pay for it */
-		if (big->queued < CONN_QUEUE_HOG)
+		if (big->queued < CONN_QUEUE_HOG && big->queued < conn_queue_total(d) / 4)
 			return 0;
-		log_warn("conn=%" PRIu64 " peer=%s: %zu bytes queued for all peers (at most %u); "
-			 "closing this one, which does not read its %zu", big->id, big->peer,
-			 d->queued_total, CONN_QUEUE_TOTAL, big->queued);
+		log_warn("conn=%" PRIu64 " peer=%s: %zu bytes queued for all peers (max_queued_mib "
+			 "%u); closing this one, which does not read its %zu", big->id, big->peer,
+			 d->queued_total, d->cfg.max_queued_mib, big->queued);
 		conn_close(big);
 	}
 	return 0;

@@ -51,6 +51,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "heartbeat_timeout_s", CFG_N(CFG_DOUBLE, heartbeat_timeout_s), 1, 3600 },
 	{ "stop_grace_s", CFG_N(CFG_DOUBLE, stop_grace_s), 0, 3600 },
 	{ "max_frame", CFG_N(CFG_U32, max_frame), 1024, 64u * 1024 * 1024 },
+	{ "max_queued_mib", CFG_N(CFG_U32, max_queued_mib), 16, 65536 },
 	{ "flush_ms", CFG_N(CFG_U32, flush_ms), 1, 10000 },
 	{ "max_retries", CFG_N(CFG_U32, max_retries), 0, 1000 },
 	{ "finish_grace_s", CFG_N(CFG_DOUBLE, finish_grace_s), 0, 86400 },
@@ -86,6 +87,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->heartbeat_timeout_s = 15;
 	c->stop_grace_s = 5;
 	c->max_frame = 4u * 1024 * 1024;
+	c->max_queued_mib = 512;
 	c->flush_ms = 10;
 	c->max_retries = 3;
 	c->finish_grace_s = 60;

@@ -35,6 +35,7 @@ struct hared_config {
 	double heartbeat_timeout_s;
 	double stop_grace_s;			/* the agents' SIGTERM to SIGKILL grace */
 	uint32_t max_frame;			/* cap on one frame's payload, bytes */
+	uint32_t max_queued_mib;		/* replies queued for all peers at most */
 	uint32_t flush_ms;			/* group-commit interval of batched writes */
 	uint32_t max_retries;			/* worker failures before a job is FAILED */
 	double finish_grace_s;			/* a DONE job's workers exit on their own within */

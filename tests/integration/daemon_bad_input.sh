@@ -23,6 +23,7 @@ client_token_file = $tmp/token
 profiles = $src/workloads/profiles
 port_file = $tmp/ports
 max_frame = 131072
+max_queued_mib = 16
 replan_debounce_ms = 10
 log_level = debug
 EOF
@@ -317,6 +318,31 @@ time.sleep(0.3)
 s = client_session(); s.sendall(frame(QUEUE))
 r = recv(s)
 check("room again once they are gone", r is not None and r[0] == 11)
+
+# Clients that pipeline requests and never read their replies: past
+# max_queued_mib (16 here) for all of them, the one with the most queued is
+# closed; a client that reads is still answered.
+hogs = [client_session() for _ in range(3)]
+for h in hogs:
+    h.setblocking(False)
+burst = frame(QUEUE) * 2000
+closed = set()
+end = time.time() + 20
+while time.time() < end and not closed:
+    for n, h in enumerate(hogs):
+        try:
+            h.send(burst)
+        except BlockingIOError:
+            pass
+        except (BrokenPipeError, ConnectionResetError):
+            closed.add(n)
+check("a client that never reads is closed past max_queued_mib", bool(closed),
+      "%d of 3 closed" % len(closed))
+for h in hogs:
+    h.close()
+s = client_session(); s.sendall(frame(QUEUE))
+r = recv(s)
+check("a client that reads is answered meanwhile", r is not None and r[0] == 11)
 sys.exit(1 if bad else 0)
 PY
 
@@ -368,6 +394,8 @@ rc=$?
 [ $rc -eq 0 ] && echo "ok: hared exits 0 on SIGTERM" || fail "hared exit status $rc on SIGTERM"
 [ -e "$tmp/hared.sock" ] && fail "client socket left behind"
 grep -q "round report job=999" "$tmp/hared.log" || fail "no debug line for the unknown report"
+grep -q "queued for all peers (max_queued_mib 16); closing this one" "$tmp/hared.log" ||
+	fail "no warning for the clients that did not read"
 # Under ASan/UBSan builds the daemon reports memory errors and leaks here.
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
 if [ $failures -ne 0 ]; then
