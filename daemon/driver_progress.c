@@ -235,6 +235,37 @@ static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, 
 	}
 }
 
+/* A free (or expired and noted) entry of d->unblamed, or NULL. */
+static struct drv_unblamed *drv_unblamed_free(struct driver *d)
+{
+	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX; k++)
+		if (!(d->unblamed[k].until > 0))
+			return &d->unblamed[k];
+	return NULL;
+}
+
+/* Fill u: job's lease on node[0..nnode) (0: not known) failed at failed_at;
+ * it waits for its culprit until failed_at + DRIVER_BLAME_WAIT_S, and the
+ * job (j, when active) keeps off those nodes meanwhile, where it has room. */
+static void drv_unblamed_set(struct driver *d, struct drv_unblamed *u, struct drv_job *j,
+			     uint64_t job, uint64_t lease, const uint32_t *node, uint32_t nnode,
+			     double failed_at, const char *user)
+{
+	*u = (struct drv_unblamed){ .job = job, .lease = lease, .nodes = nnode ? 0 : UINT64_MAX,
+				    .nnode = nnode <= DRIVER_SUSPECT_NODES ? nnode : 0,
+				    .until = failed_at + DRIVER_BLAME_WAIT_S };
+	snprintf(u->user, sizeof(u->user), "%s", user);
+	for (uint32_t k = 0; k < nnode; k++)
+		u->nodes |= 1ull << (node[k] % 64);
+	/* the culprit is among them: keep off all until it is known */
+	for (uint32_t k = 0; k < u->nnode; k++) {
+		u->node[k] = node[k];
+		if (j && driver_job_avoid_spare(d, j, node[k], failed_at + d->o.failed_node_avoid_s))
+			u->avoided |= 1u << k;
+	}
+	driver_deadline_arm(d, u->until);
+}
+
 /* A failure of job's lease that charged no node: the first rank of it that
  * then fails by itself, on one of its nodes (nnode of node[]; 0: any node),
  * is charged (drv_late_blame). Meanwhile the job avoids all of them, when
@@ -245,12 +276,10 @@ static void drv_unblamed_add(struct driver *d, struct drv_job *j, uint64_t lease
 			     const uint32_t *node, uint32_t nnode)
 {
 	double now = driver_now();
-	struct drv_unblamed *u = NULL;
+	struct drv_unblamed *u;
 
 	driver_unblamed_expire(d, now);
-	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
-		if (!(d->unblamed[k].until > 0))
-			u = &d->unblamed[k];
+	u = drv_unblamed_free(d);
 	if (!u) {
 		u = &d->unblamed[d->unblamed_next];
 		d->unblamed_next = (d->unblamed_next + 1) % DRIVER_UNBLAMED_MAX;
@@ -258,44 +287,18 @@ static void drv_unblamed_add(struct driver *d, struct drv_job *j, uint64_t lease
 			 "rank that failed by itself; that lease's culprit will not be charged",
 			 u->job, u->lease, DRIVER_UNBLAMED_MAX);
 	}
-	*u = (struct drv_unblamed){ .job = j->rec.id, .lease = lease,
-				    .nodes = nnode ? 0 : UINT64_MAX,
-				    .nnode = nnode <= DRIVER_SUSPECT_NODES ? nnode : 0,
-				    .until = now + DRIVER_BLAME_WAIT_S };
-	snprintf(u->user, sizeof(u->user), "%s", j->rec.user);
-	for (uint32_t k = 0; k < nnode; k++)
-		u->nodes |= 1ull << (node[k] % 64);
-	/* the culprit is among them: keep off all until it is known */
-	for (uint32_t k = 0; k < u->nnode; k++) {
-		u->node[k] = node[k];
-		if (driver_job_avoid_spare(d, j, node[k], now + d->o.failed_node_avoid_s))
-			u->avoided |= 1u << k;
-	}
-	driver_deadline_arm(d, u->until);
+	drv_unblamed_set(d, u, j, j->rec.id, lease, node, nnode, now, j->rec.user);
 	d->peer_failures++;
 }
 
 void driver_unblamed_restore(struct driver *d, uint64_t job, uint64_t lease, const uint32_t *node,
 			     uint32_t nnode, double failed_at, const char *user)
 {
-	struct drv_job *j = driver_job_get(d, job);
-	struct drv_unblamed *u = NULL;
+	struct drv_unblamed *u = drv_unblamed_free(d);
 
-	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX && !u; k++)
-		if (!(d->unblamed[k].until > 0))
-			u = &d->unblamed[k];
-	if (!u || nnode > DRIVER_SUSPECT_NODES)
-		return;
-	*u = (struct drv_unblamed){ .job = job, .lease = lease, .nnode = nnode,
-				    .until = failed_at + DRIVER_BLAME_WAIT_S };
-	snprintf(u->user, sizeof(u->user), "%s", user);
-	for (uint32_t k = 0; k < nnode; k++) {
-		u->nodes |= 1ull << (node[k] % 64);
-		u->node[k] = node[k];
-		if (j && driver_job_avoid_spare(d, j, node[k], failed_at + d->o.failed_node_avoid_s))
-			u->avoided |= 1u << k;
-	}
-	driver_deadline_arm(d, u->until);
+	if (u && nnode >= 2 && nnode <= DRIVER_SUSPECT_NODES)
+		drv_unblamed_set(d, u, driver_job_get(d, job), job, lease, node, nnode, failed_at,
+				 user);
 }
 
 /* The leases of unblamed entries past their wait: each node of one

@@ -110,6 +110,13 @@ static void metrics_head(FILE *f, const char *name, const char *type, const char
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter of one value, without labels. */
+static void metrics_counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	metrics_head(f, name, "counter", help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
 int metrics_format(const struct metrics_sample *m, FILE *f)
 {
 	static const char *const gpu_states[] = { "busy", "free", "unavailable" };
@@ -131,32 +138,31 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		"hare_jobs_ended_total{state=\"cancelled\"} %llu\n"
 		"hare_jobs_ended_total{state=\"failed\"} %llu\n", (unsigned long long)m->drv.done,
 		(unsigned long long)m->drv.cancelled, (unsigned long long)m->drv.failed);
-	metrics_head(f, "hare_submissions_total", "counter", "Jobs submitted since hared started.");
-	fprintf(f, "hare_submissions_total %llu\n", (unsigned long long)m->submits);
-	metrics_head(f, "hare_worker_failures_total", "counter",
-		     "Leases ended by a failed worker (the job retried or FAILED).");
-	fprintf(f, "hare_worker_failures_total %llu\n", (unsigned long long)m->drv.worker_failures);
-	metrics_head(f, "hare_worker_peer_failures_total", "counter",
-		     "Of those, leases a worker ended because a peer rank or the network "
-		     "failed (exit code 75): its node not charged.");
-	fprintf(f, "hare_worker_peer_failures_total %llu\n",
-		(unsigned long long)m->drv.peer_failures);
-	metrics_head(f, "hare_worker_late_blames_total", "counter",
-		     "Nodes charged after a peer failure, when the rank that failed by itself "
-		     "reported.");
-	fprintf(f, "hare_worker_late_blames_total %llu\n", (unsigned long long)m->drv.late_blames);
-	metrics_head(f, "hare_worker_unexplained_failures_total", "counter",
-		     "Peer failures of leases on 2 to 8 known nodes whose culprit never reported "
-		     "within 120 s: each node of the lease noted a suspect failure.");
-	fprintf(f, "hare_worker_unexplained_failures_total %llu\n",
-		(unsigned long long)m->drv.unexplained);
-	metrics_head(f, "hare_preemptions_total", "counter",
-		     "Leases a plan stopped (to run other jobs, or to move or resize the job).");
-	fprintf(f, "hare_preemptions_total %llu\n", (unsigned long long)m->drv.preemptions);
-	metrics_head(f, "hare_node_quarantines_total", "counter",
-		     "Nodes hared drained because workers of many jobs failed there "
-		     "(quarantine_jobs).");
-	fprintf(f, "hare_node_quarantines_total %llu\n", (unsigned long long)m->drv.quarantines);
+	metrics_counter(f, "hare_submissions_total",
+			"Jobs submitted since hared started.",
+			m->submits);
+	metrics_counter(f, "hare_worker_failures_total",
+			"Leases ended by a failed worker (the job retried or FAILED).",
+			m->drv.worker_failures);
+	metrics_counter(f, "hare_worker_peer_failures_total",
+			"Of those, leases a worker ended because a peer rank or the network "
+			"failed (exit code 75): its node not charged.",
+			m->drv.peer_failures);
+	metrics_counter(f, "hare_worker_late_blames_total",
+			"Nodes charged after a peer failure, when the rank that failed by itself "
+			"reported.",
+			m->drv.late_blames);
+	metrics_counter(f, "hare_worker_unexplained_failures_total",
+			"Peer failures of leases on 2 to 8 known nodes whose culprit never reported "
+			"within 120 s: each node of the lease noted a suspect failure.",
+			m->drv.unexplained);
+	metrics_counter(f, "hare_preemptions_total",
+			"Leases a plan stopped (to run other jobs, or to move or resize the job).",
+			m->drv.preemptions);
+	metrics_counter(f, "hare_node_quarantines_total",
+			"Nodes hared drained because workers of many jobs failed there "
+			"(quarantine_jobs).",
+			m->drv.quarantines);
 	metrics_head(f, "hare_nodes", "gauge", "Nodes known: up, down (agent away), drained.");
 	fprintf(f, "hare_nodes{state=\"up\"} %u\nhare_nodes{state=\"down\"} %u\n"
 		"hare_nodes{state=\"drained\"} %u\n", m->nodes_up, m->nodes_down, m->nodes_drained);
@@ -172,8 +178,9 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			fprintf(f, "\",state=\"%s\"} %u\n", gpu_states[s], v[s]);
 		}
 	}
-	metrics_head(f, "hare_plans_total", "counter", "Plans applied since hared started.");
-	fprintf(f, "hare_plans_total %llu\n", (unsigned long long)m->drv.plans);
+	metrics_counter(f, "hare_plans_total",
+			"Plans applied since hared started.",
+			m->drv.plans);
 	metrics_head(f, "hare_plan_latency_milliseconds", "summary",
 		     "Policy wall time per plan: quantiles over the last plans, sum and count "
 		     "over all.");
@@ -196,10 +203,9 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	fprintf(f, "hare_round_reports_total{result=\"accepted\"} %llu\n"
 		"hare_round_reports_total{result=\"ignored\"} %llu\n", (unsigned long long)m->drv.reports,
 		(unsigned long long)m->drv.reports_ignored);
-	metrics_head(f, "hare_store_write_failures_total", "counter",
-		     "Batched database writes lost (locked past the timeout, disk full).");
-	fprintf(f, "hare_store_write_failures_total %llu\n",
-		(unsigned long long)m->store_write_failures);
+	metrics_counter(f, "hare_store_write_failures_total",
+			"Batched database writes lost (locked past the timeout, disk full).",
+			m->store_write_failures);
 	metrics_head(f, "hare_connections", "gauge", "Open sessions: registered agents, clients.");
 	fprintf(f, "hare_connections{role=\"agent\"} %u\nhare_connections{role=\"client\"} %u\n",
 		m->agents, m->clients);
