@@ -243,17 +243,19 @@ static void gavel_classes(struct gavel_state *st, const struct sched_snapshot *s
 	gavel_cls_width = NULL;
 }
 
-/* Equal-share throughput: every job gets count_t / J of each type, the row
- * scaled down to a total of at most 1 (Gavel's X_equal). */
-static double gavel_equal_thr(const double *thr_row, const uint32_t *count, uint32_t nt, uint32_t njobs)
+/* Throughput under Gavel's equal share X_equal (its ProportionalPolicy):
+ * count_t / J of each type, every row divided by the largest row sum, which
+ * leaves count_t / (sum_k count_k) whatever J. Types where the job cannot
+ * run count in the sum, as there. */
+static double gavel_equal_thr(const double *thr_row, const uint32_t *count, uint32_t nt)
 {
 	double total = 0, eq = 0;
 
-	for (uint32_t t = 0; t < nt; t++)
-		total += (double)count[t] / njobs;
-	for (uint32_t t = 0; t < nt; t++)
-		eq += thr_row[t] * ((double)count[t] / njobs) / fmax(1.0, total);
-	return eq;
+	for (uint32_t t = 0; t < nt; t++) {
+		total += count[t];
+		eq += thr_row[t] * count[t];
+	}
+	return total > 0 ? eq / total : 0;
 }
 
 /* The LP, built once per allocation over the job classes. Columns:
@@ -313,9 +315,11 @@ static void gavel_lp_entry(struct gavel_lp *l, int row, int col, double v)
 }
 
 /* Fill the rows and the per-column "normalised throughput" norm[] (the
- * max-min rows' coefficients: T / (weight * T_equal); for max-sum
- * throughput: T / the job's best T). The objective is z (max-min) or the
- * sum over jobs of their normalised throughput (max-sum). */
+ * max-min rows' coefficients: width * T / (weight * T_equal), the width
+ * being Gavel's scale factor, so that equal throughputs get equal GPU time
+ * rather than equal time fractions; for max-sum throughput: T / the job's
+ * best T). The objective is z (max-min) or the sum over jobs of their
+ * normalised throughput (max-sum). */
 static void gavel_lp_build(struct gavel_lp *l, const struct gavel_state *st, const struct sched_snapshot *snap,
 			   const uint32_t *count, const uint32_t *width)
 {
@@ -329,7 +333,7 @@ static void gavel_lp_build(struct gavel_lp *l, const struct gavel_state *st, con
 	for (uint32_t c = 0; c < nc; c++) {
 		uint32_t i = st->rep[c];
 		const double *row = st->thr + (size_t)i * nt;
-		double best = 0, eq = gavel_equal_thr(row, count, nt, snap->njobs);
+		double best = 0, eq = gavel_equal_thr(row, count, nt);
 
 		for (uint32_t t = 0; t < nt; t++)
 			best = fmax(best, row[t]);
@@ -340,7 +344,7 @@ static void gavel_lp_build(struct gavel_lp *l, const struct gavel_state *st, con
 
 			l->chi[col] = row[t] > 0 ? 1 : 0;
 			if (maxmin)
-				l->norm[col] = eq > 0 ? row[t] / (snap->jobs[i].weight * eq) : 0;
+				l->norm[col] = eq > 0 ? width[i] * row[t] / (snap->jobs[i].weight * eq) : 0;
 			else
 				l->norm[col] = best > 0 ? row[t] / best : 0;
 			l->obj[col] = maxmin ? 0 : st->mult[c] * l->norm[col];

@@ -258,6 +258,38 @@ static void test_gavel_maxmin_types(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* Gavel multiplies a job's max-min coefficients by its scale factor (its
+ * width), so equal throughputs give equal GPU time, not equal time
+ * fractions: on 2 GPUs a 1-GPU job gets X = 1 and a 2-GPU job X = 1/2 (z =
+ * 1); without the factor both would get 2/3. */
+static void test_gavel_maxmin_scale_factor(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[2];
+	uint32_t per[1] = { 2 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+	double x1[1], x2[1];
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 1000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 2, 1000000, c, 1, 0);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("gavel", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_int_equal(policy_gavel_share(p, 1, x1, 1), 0);
+	assert_int_equal(policy_gavel_share(p, 2, x2, 1), 0);
+	assert_true(fabs(x1[0] - 1.0) < 1e-6);
+	assert_true(fabs(x2[0] - 0.5) < 1e-6);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
 static void test_gavel_extends_leases(void **state)
 {
 	struct sched_cluster cl;
@@ -725,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_las_threshold_demotes),
 		cmocka_unit_test(test_las_starvation_guard),
 		cmocka_unit_test(test_gavel_maxmin_types),
+		cmocka_unit_test(test_gavel_maxmin_scale_factor),
 		cmocka_unit_test(test_gavel_extends_leases),
 		cmocka_unit_test(test_gavel_rounds_share),
 		cmocka_unit_test(test_gavel_lp_feasible),
