@@ -41,19 +41,20 @@ static void alloc_shape_of(const struct sched_cluster *c, struct alloc_shape *s)
 	}
 }
 
-/* Busiest-GPU compute of j's tasks on the k fastest up GPUs of any type,
- * each next task to the type where it finishes first (as the lease greedy
- * splits a mix); INFINITY when there are fewer than k. */
+/* Busiest-GPU compute of j's tasks on the k fastest up GPUs of any type
+ * (fastest types first, as the lease greedy builds a mix), split as the
+ * placement splits them (sched_split_compute: at most ceil(tasks /
+ * min_gpus) per GPU, min_gpus of them used); INFINITY when there are
+ * fewer than k. */
 static double alloc_mixed_compute(const struct sched_cluster *c, const struct alloc_shape *s,
 				  const struct sched_job *j, uint32_t k)
 {
-	uint32_t n[SCHED_MAX_TYPES] = { 0 }, tasks[SCHED_MAX_TYPES] = { 0 };
-	double busiest = 0;
+	uint32_t n[SCHED_MAX_TYPES] = { 0 }, nt = c->ntypes < SCHED_MAX_TYPES ? c->ntypes : SCHED_MAX_TYPES;
 
 	for (uint32_t left = k; left > 0;) {
 		uint32_t bt = UINT32_MAX, take;
 
-		for (uint32_t t = 0; t < c->ntypes && t < SCHED_MAX_TYPES; t++)
+		for (uint32_t t = 0; t < nt; t++)
 			if (j->perf.compute_s[t] > 0 && n[t] < s->count[t] &&
 			    (bt == UINT32_MAX || j->perf.compute_s[t] < j->perf.compute_s[bt]))
 				bt = t;
@@ -63,25 +64,7 @@ static double alloc_mixed_compute(const struct sched_cluster *c, const struct al
 		n[bt] += take;
 		left -= take;
 	}
-	for (uint32_t q = 0; q < j->tasks; q++) {
-		double best = INFINITY;
-		uint32_t bt = 0;
-
-		for (uint32_t t = 0; t < c->ntypes && t < SCHED_MAX_TYPES; t++) {
-			double fin;
-
-			if (!n[t])
-				continue;
-			fin = ceil((double)(tasks[t] + 1) / n[t]) * j->perf.compute_s[t];
-			if (fin < best) {
-				best = fin;
-				bt = t;
-			}
-		}
-		tasks[bt]++;
-		busiest = fmax(busiest, best);
-	}
-	return busiest;
+	return sched_split_compute(j, n, nt);
 }
 
 static double alloc_estimate(const struct sched_cluster *c, const struct alloc_shape *s,

@@ -16,8 +16,9 @@ struct alloc_opts {
 /*
  * Estimated round time of job j on k up GPUs: the best of one type that has
  * k (consolidated when k fits on one of its nodes) and of the k fastest
- * GPUs of any type (across nodes), corrected by the job's speed model when
- * it has one. INFINITY when the cluster has fewer than k it can use.
+ * GPUs of any type (across nodes, the tasks split as the placement splits
+ * them: sched_split_compute), corrected by the job's speed model when it
+ * has one. INFINITY when the cluster has fewer than k it can use.
  */
 double alloc_round_estimate(const struct sched_cluster *c, const struct sched_job *j, uint32_t k);
 

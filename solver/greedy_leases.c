@@ -461,44 +461,6 @@ static int32_t lease_node_for(struct lease_ctx *x, const struct sched_job *j, ui
 	return best;
 }
 
-/* Busiest-GPU compute when n[t] GPUs of each type share the tasks as
- * sched_split_tasks does: each next task to the least loaded GPU of the type
- * where it finishes first, at most ceil(tasks / min_gpus) per GPU, and the
- * last ones to GPUs without a task while fewer than min_gpus have one. */
-static double lease_mixed_compute(const struct lease_ctx *x, const struct sched_job *j,
-				  const uint32_t *n)
-{
-	uint32_t tasks[SCHED_MAX_TYPES + 1] = { 0 }, kmin = j->min_gpus ? j->min_gpus : 1;
-	uint32_t cap = (j->tasks + kmin - 1) / kmin, used = 0, have = 0;
-	double busiest = 0;
-
-	for (uint32_t t = 0; t + 1 < x->nt; t++)
-		have += n[t];
-	for (uint32_t k = 0; k < j->tasks; k++) {
-		bool fresh = used < kmin && kmin <= have && j->tasks - k <= kmin - used;
-		double best = INFINITY;
-		uint32_t bt = UINT32_MAX;
-
-		for (uint32_t t = 0; t + 1 < x->nt; t++) {
-			double fin;
-
-			if (!n[t] || tasks[t] / n[t] >= cap || (fresh && tasks[t] >= n[t]))
-				continue;
-			fin = ceil((double)(tasks[t] + 1) / n[t]) * j->perf.compute_s[t];
-			if (fin < best) {
-				best = fin;
-				bt = t;
-			}
-		}
-		if (bt == UINT32_MAX)
-			return INFINITY;	/* full: cannot happen with at least kmin GPUs */
-		used += tasks[bt] < n[bt];
-		tasks[bt]++;
-		busiest = fmax(busiest, best);
-	}
-	return busiest;
-}
-
 static void lease_consider(struct lease_cand *best, const struct lease_cand *c)
 {
 	if (c->finish < best->finish - LEASE_EPS ||
@@ -561,7 +523,7 @@ static void lease_eval_mixed(const struct lease_ctx *x, const struct lease_job *
 		if (k + 1 < lj->kmin || i == 0)
 			continue;
 		c.k = k + 1;
-		c.round = lease_mixed_compute(x, j, n) + sched_sync_time(&j->perf, k + 1, true);
+		c.round = sched_split_compute(j, n, x->nt - 1) + sched_sync_time(&j->perf, k + 1, true);
 		c.finish = x->now + lj->restart + lj->rounds * c.round;
 		lease_consider(best, &c);
 	}

@@ -217,6 +217,44 @@ void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
 	}
 }
 
+double sched_split_compute(const struct sched_job *j, const uint32_t *n, uint32_t ntypes)
+{
+	uint32_t tasks[SCHED_MAX_TYPES] = { 0 }, kmin = j->min_gpus ? j->min_gpus : 1;
+	uint32_t cap = (j->tasks + kmin - 1) / kmin, used = 0, usable = 0;
+	double busiest = 0;
+
+	if (ntypes > SCHED_MAX_TYPES)
+		ntypes = SCHED_MAX_TYPES;
+	for (uint32_t t = 0; t < ntypes; t++)
+		usable += j->perf.compute_s[t] > 0 ? n[t] : 0;
+	for (uint32_t k = 0; k < j->tasks; k++) {
+		/* as in sched_split_tasks; a type's least loaded GPU holds
+		 * floor(tasks / n) and has none while tasks < n */
+		bool fresh = used < kmin && kmin <= usable && j->tasks - k <= kmin - used;
+		double best = INFINITY;
+		uint32_t bt = UINT32_MAX;
+
+		for (uint32_t t = 0; t < ntypes; t++) {
+			double fin;
+
+			if (!n[t] || j->perf.compute_s[t] <= 0 || tasks[t] / n[t] >= cap ||
+			    (fresh && tasks[t] >= n[t]))
+				continue;
+			fin = ceil((double)(tasks[t] + 1) / n[t]) * j->perf.compute_s[t];
+			if (fin < best) {
+				best = fin;
+				bt = t;
+			}
+		}
+		if (bt == UINT32_MAX)
+			return INFINITY;
+		used += tasks[bt] < n[bt];
+		tasks[bt]++;
+		busiest = fmax(busiest, best);
+	}
+	return busiest;
+}
+
 bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, uint32_t ji)
 {
 	const struct sched_assign *a = &plan->assigns[ji];

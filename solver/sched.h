@@ -240,6 +240,15 @@ double sched_round_time(const struct sched_cluster *c, const struct sched_job *j
 void sched_split_tasks(const struct sched_cluster *c, const struct sched_job *j,
 		       const uint32_t *gpus, uint32_t n, uint16_t *tasks);
 
+/* The busiest GPU's compute time when sched_split_tasks splits job j's
+ * tasks over n[t] GPUs of each type t < ntypes, listed type by type: a
+ * type's GPUs stay balanced, so only the per-type counts are needed. Types
+ * the job cannot run on are skipped. INFINITY when the tasks do not fit
+ * (fewer usable GPUs than min_gpus) or no GPU is usable. For estimates
+ * that must agree with the placement (the lease greedy's mixes, the
+ * Optimus widths). */
+double sched_split_compute(const struct sched_job *j, const uint32_t *n, uint32_t ntypes);
+
 /* Default minimum lease before a running job can be displaced (hare): one
  * hour of the snapshot's time. Against free preemption it lowered weighted
  * JCT on generated workloads (50-400 GPUs, 100-600 jobs: 1.3% on average,

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "alloc.h"
 #include "sched_fixture.h"
@@ -113,6 +114,115 @@ static void test_estimate_shape(void **state)
 	assert_true(isinf(alloc_round_estimate(&c4, &j, 12)));
 }
 
+/* The round time the placement gets for k GPUs: sched_split_tasks over
+ * them, timed by sched_round_time. */
+static double placed_round(const struct sched_cluster *cl, const struct sched_job *j, const uint32_t *ids,
+			   uint32_t k)
+{
+	uint16_t tasks[64];
+
+	sched_split_tasks(cl, j, ids, k, tasks);
+	return sched_round_time(cl, j, ids, tasks, k);
+}
+
+/* A mix is split as the placement splits it: at most ceil(tasks /
+ * min_gpus) tasks per GPU, so with min_gpus = 4 over 2 fast and 2 slow
+ * GPUs the slow ones take 2 of the 8 tasks each (20 s), not none (4 s). */
+static void test_estimate_min_gpus_cap(void **state)
+{
+	struct sched_cluster c2;
+	struct sched_gpu g2[4];
+	uint32_t per[2] = { 2, 2 }, ids[4] = { 0, 1, 2, 3 };
+	uint16_t types[2] = { 0, 1 };
+	double compute[2] = { 1.0, 10.0 };
+	struct sched_job j;
+
+	(void)state;
+	fx_cluster(&c2, g2, 2, per, types, 2);
+	fx_job(&j, 1, 1, 8, 100, compute, 2, 0);
+	j.min_gpus = 4;
+	assert_true(fabs(placed_round(&c2, &j, ids, 4) - 20.0) < 1e-12);
+	assert_true(fabs(alloc_round_estimate(&c2, &j, 4) - 20.0) < 1e-12);
+	j.min_gpus = 1;	/* no cap: the fast GPUs take all 8 */
+	assert_true(fabs(placed_round(&c2, &j, ids, 4) - 4.0) < 1e-12);
+	assert_true(fabs(alloc_round_estimate(&c2, &j, 4) - 4.0) < 1e-12);
+}
+
+/* Random clusters and jobs (no sync time): the estimate for k GPUs is the
+ * best round the placement gets from k GPUs of one type or from the k
+ * fastest of any type, each split by sched_split_tasks. */
+static void test_estimate_mirrors_split(void **state)
+{
+	struct sched_cluster cr;
+	struct sched_gpu gr[64];
+	uint32_t per[8];
+	uint16_t types[8];
+	struct sched_job j;
+
+	(void)state;
+	srand(7);
+	for (int iter = 0; iter < 500; iter++) {
+		uint32_t nt = 1 + rand() % 4, nn = 1 + rand() % 8, ids[64], nids = 0;
+		uint32_t tasks = 1 + rand() % 24, order[4], no = 0;
+		double compute[4];
+
+		for (uint32_t n = 0; n < nn; n++) {
+			per[n] = 1 + rand() % 8;
+			types[n] = (uint16_t)(rand() % nt);
+		}
+		fx_cluster(&cr, gr, nn, per, types, nt);
+		for (uint32_t t = 0; t < nt; t++)
+			compute[t] = rand() % 6 == 0 ? 0 : 0.5 * (1 + rand() % 12);
+		fx_job(&j, 1, 1, tasks, 100, compute, nt, 0);
+		j.min_gpus = 1 + rand() % tasks;
+		/* the types by compute time, fastest first (ties: lower index) */
+		for (uint32_t t = 0; t < nt; t++) {
+			uint32_t b = no++;
+
+			if (compute[t] <= 0) {
+				no--;
+				continue;
+			}
+			for (; b > 0 && compute[order[b - 1]] > compute[t]; b--)
+				order[b] = order[b - 1];
+			order[b] = t;
+		}
+		for (uint32_t k = j.min_gpus; k <= tasks; k++) {
+			double want = INFINITY;
+			uint32_t take[4] = { 0 }, left = k;
+
+			for (uint32_t t = 0; t < nt; t++) {
+				nids = 0;
+				for (uint32_t g = 0; g < cr.ngpus && nids < k; g++)
+					if (gr[g].type == t)
+						ids[nids++] = g;
+				if (compute[t] > 0 && nids == k)
+					want = fmin(want, placed_round(&cr, &j, ids, k));
+			}
+			for (uint32_t i = 0; i < no && left; i++) {
+				uint32_t have = 0;
+
+				for (uint32_t g = 0; g < cr.ngpus; g++)
+					have += gr[g].type == order[i];
+				take[order[i]] = have < left ? have : left;
+				left -= take[order[i]];
+			}
+			/* the k fastest, listed type by type */
+			nids = 0;
+			for (uint32_t t = 0; t < nt; t++)
+				for (uint32_t g = 0, n = 0; g < cr.ngpus && n < take[t]; g++)
+					if (gr[g].type == t) {
+						ids[nids++] = g;
+						n++;
+					}
+			if (left == 0)
+				want = fmin(want, placed_round(&cr, &j, ids, k));
+			assert_true(fabs(alloc_round_estimate(&cr, &j, k) - want) < 1e-9 ||
+				    (isinf(want) && isinf(alloc_round_estimate(&cr, &j, k))));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +230,8 @@ int main(void)
 		cmocka_unit_test_setup(test_weight_and_admission, setup),
 		cmocka_unit_test_setup(test_speed_model_changes_estimate, setup),
 		cmocka_unit_test(test_estimate_shape),
+		cmocka_unit_test(test_estimate_min_gpus_cap),
+		cmocka_unit_test(test_estimate_mirrors_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
