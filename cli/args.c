@@ -226,7 +226,8 @@ static int cli_parse_positional(struct cli_parse *p, const char *arg)
 	default:
 		break;
 	}
-	if ((p->a->cmd == CLI_CMD_DRAIN || p->a->cmd == CLI_CMD_UNDRAIN) && !p->a->node) {
+	if ((p->a->cmd == CLI_CMD_DRAIN || p->a->cmd == CLI_CMD_UNDRAIN ||
+	     p->a->cmd == CLI_CMD_FORGET) && !p->a->node) {
 		p->a->node = arg;
 		return 0;
 	}
@@ -527,6 +528,7 @@ static int cli_parse_finish(struct cli_parse *p)
 		return 0;
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN:
+	case CLI_CMD_FORGET:
 		if (!a->node)
 			return cli_usage_fail(p, "missing node name (see %s)", cli_hint(p));
 		return 0;

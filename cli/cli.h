@@ -46,6 +46,7 @@ enum cli_command {
 	CLI_CMD_RELEASE,
 	CLI_CMD_UPDATE,
 	CLI_CMD_HISTORY,
+	CLI_CMD_FORGET,
 	CLI_CMD_COUNT
 };
 
@@ -68,7 +69,7 @@ struct cli_args {
 					 * weight, min-gpus, max-gpus, name */
 	uint32_t nids;			/* show, cancel, logs, hold, release, update */
 	uint64_t ids[CLI_IDS_MAX];
-	const char *node;		/* drain, undrain */
+	const char *node;		/* drain, undrain, forget */
 	const char *reason;		/* drain --reason */
 	bool has_rank;			/* logs --rank */
 	uint32_t rank;

@@ -435,6 +435,17 @@ static int cli_cmd_drain(struct cli_run *r)
 	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_DRAIN_REPLY, 0);
 }
 
+static int cli_cmd_forget(struct cli_run *r)
+{
+	Hare__ForgetRequest forget = HARE__FORGET_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+
+	forget.node = (char *)r->a->node;
+	req.msg_case = HARE__TO_DAEMON__MSG_FORGET;
+	req.forget = &forget;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_FORGET_REPLY, 0);
+}
+
 int cli_reply_case(enum cli_command cmd)
 {
 	switch (cmd) {
@@ -450,6 +461,7 @@ int cli_reply_case(enum cli_command cmd)
 	case CLI_CMD_RELEASE:
 	case CLI_CMD_UPDATE: return HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
 	case CLI_CMD_HISTORY: return HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
+	case CLI_CMD_FORGET: return HARE__FROM_DAEMON__MSG_FORGET_REPLY;
 	default: return HARE__FROM_DAEMON__MSG__NOT_SET;
 	}
 }
@@ -468,6 +480,23 @@ static void cli_drain_print(const Hare__DrainReply *d, FILE *out)
 		fprintf(out, "node %s was not drained\n", node);
 	else
 		fprintf(out, "node %s undrained\n", node);
+}
+
+static void cli_forget_print(const Hare__ForgetReply *f, FILE *out)
+{
+	char node[128], more[96] = "";
+	uint32_t n = f->has_recent_failures ? f->recent_failures : 0;
+
+	cli_text_clean(f->node, node, sizeof(node));
+	if (f->has_was_drained && f->was_drained && n)
+		snprintf(more, sizeof(more), " (with its drain and %u failure%s of the last hour)", n,
+			 n == 1 ? "" : "s");
+	else if (f->has_was_drained && f->was_drained)
+		snprintf(more, sizeof(more), " (with its drain)");
+	else if (n)
+		snprintf(more, sizeof(more), " (with %u failure%s of the last hour)", n,
+			 n == 1 ? "" : "s");
+	fprintf(out, "node %s forgotten%s\n", node, more);
 }
 
 /* show's text, its lines' control characters (but the line breaks) as '?':
@@ -600,6 +629,9 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 		return CLI_EXIT_OK;
 	case CLI_CMD_LOGS:
 		return cli_logs_print(a, m->logs_reply, out, err);
+	case CLI_CMD_FORGET:
+		cli_forget_print(m->forget_reply, out);
+		return CLI_EXIT_OK;
 	default:
 		cli_drain_print(m->drain_reply, out);
 		return CLI_EXIT_OK;
@@ -631,6 +663,7 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_HISTORY: return cli_run_simple(r, cli_cmd_history);
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
+	case CLI_CMD_FORGET: return cli_run_simple(r, cli_cmd_forget);
 	default: return CLI_EXIT_USAGE;
 	}
 }

@@ -21,6 +21,7 @@ static const char help_overview[] =
 	"  nodes     list nodes, their GPUs and which are busy\n"
 	"  drain     take a node out of planning (root); its jobs move elsewhere\n"
 	"  undrain   give a drained node back (root)\n"
+	"  forget    forget a node gone for good (root)\n"
 	"  logs      the end of a job's output (its workers' stdout and stderr)\n"
 	"  history   what happened to a job: starts, preemptions, failures, ...\n"
 	"\n"
@@ -226,6 +227,26 @@ static const char help_undrain[] =
 	"Example:\n"
 	"  sudo harectl undrain gpu07\n";
 
+static const char help_forget[] =
+	"Usage: harectl forget NODE\n"
+	"\n"
+	"Forget a node that is gone for good (decommissioned, renamed): harectl\n"
+	"nodes no longer lists it, and its drain, its failures and jobs' avoidance\n"
+	"of it go with it. The jobs' histories keep what happened there. Refused\n"
+	"while its agent is connected (stop hare-agent there first) and while a\n"
+	"job still has a worker there (its lease waits reconnect_grace_s for the\n"
+	"agent, then the job is requeued), and for up to two minutes after a\n"
+	"peer failure there that may still be charged to it. A node that\n"
+	"registers with this name later is a new node. hared keeps up to 4096\n"
+	"nodes; when that many are known, a new node takes the place of the one\n"
+	"down longest (for an hour at least, and neither drained nor failed\n"
+	"within the hour). Only root on the local socket.\n"
+	"\n"
+	"Prints \"node NODE forgotten\", and what went with it.\n"
+	"\n"
+	"Example:\n"
+	"  sudo harectl forget gpu07\n";
+
 static const char help_logs[] =
 	"Usage: harectl logs JOBID [--rank R] [--lines N] [--bytes N] [--follow]\n"
 	"\n"
@@ -342,6 +363,7 @@ const char *cli_help_text(enum cli_command cmd)
 	case CLI_CMD_RELEASE: return help_release;
 	case CLI_CMD_UPDATE: return help_update;
 	case CLI_CMD_HISTORY: return help_history;
+	case CLI_CMD_FORGET: return help_forget;
 	default: return help_overview;
 	}
 }
@@ -362,6 +384,7 @@ const char *cli_command_name(enum cli_command cmd)
 		[CLI_CMD_RELEASE] = "release",
 		[CLI_CMD_UPDATE] = "update",
 		[CLI_CMD_HISTORY] = "history",
+		[CLI_CMD_FORGET] = "forget",
 	};
 
 	return cmd < CLI_CMD_COUNT ? names[cmd] : "";

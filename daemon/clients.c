@@ -863,6 +863,37 @@ void clients_drain(struct conn *c, const Hare__DrainRequest *m)
 	clients_reply(c, &out, "drain reply");
 }
 
+void clients_forget(struct conn *c, const Hare__ForgetRequest *m)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__ForgetReply r = HARE__FORGET_REPLY__INIT;
+	char msg[400];
+	uint32_t fails;
+	bool drained;
+	int rc;
+
+	if (!c->admin) {
+		conn_send_error(c, -EACCES, "only root on the local socket may forget a node");
+		return;
+	}
+	rc = spec_text("node", m->node, DRIVER_NODE_NAME, msg, sizeof(msg));
+	if (rc == 0)
+		rc = driver_node_forget(c->d->drv, m->node, &drained, &fails, msg, sizeof(msg));
+	if (rc < 0) {
+		conn_send_error(c, rc, "%s", msg);
+		return;
+	}
+	log_info("conn=%" PRIu64 " user=%s: %s", c->id, c->user, msg);
+	r.node = m->node;
+	r.has_was_drained = true;
+	r.was_drained = drained;
+	r.has_recent_failures = true;
+	r.recent_failures = fails;
+	out.msg_case = HARE__FROM_DAEMON__MSG_FORGET_REPLY;
+	out.forget_reply = &r;
+	clients_reply(c, &out, "forget reply");
+}
+
 void clients_nodes(struct conn *c)
 {
 	struct driver *drv = c->d->drv;
@@ -874,7 +905,7 @@ void clients_nodes(struct conn *c)
 	Hare__NodeGpu *gi, **gip;
 
 	for (uint32_t i = 0; i < nn; i++)
-		ng += driver_node_at(drv, i)->ngpus;
+		ng += driver_node_at(drv, i) ? driver_node_at(drv, i)->ngpus : 0;
 	gi = calloc(ng ? ng : 1, sizeof(*gi));
 	gip = calloc(ng ? ng : 1, sizeof(*gip));
 	if (!ni || !nip || !gi || !gip) {
@@ -883,19 +914,22 @@ void clients_nodes(struct conn *c)
 	}
 	for (uint32_t i = 0; i < nn; i++) {
 		const struct drv_node *n = driver_node_at(drv, i);
+		Hare__NodeInfo *o = &ni[r.n_nodes];
 
-		hare__node_info__init(&ni[i]);
-		ni[i].name = (char *)n->name;
-		ni[i].up = n->up;
-		ni[i].has_drained = n->drained;
-		ni[i].drained = n->drained;
-		ni[i].drain_reason = n->drained && n->drain_reason[0] ? (char *)n->drain_reason : NULL;
-		ni[i].has_recent_failures = true;
-		ni[i].recent_failures = driver_node_failures(drv, i);
-		ni[i].has_last_seen = n->last_seen > 0;
-		ni[i].last_seen = n->last_seen;
-		ni[i].gpus = gip + g;
-		ni[i].n_gpus = n->ngpus;
+		if (!n)
+			continue;	/* forgotten */
+		hare__node_info__init(o);
+		o->name = (char *)n->name;
+		o->up = n->up;
+		o->has_drained = n->drained;
+		o->drained = n->drained;
+		o->drain_reason = n->drained && n->drain_reason[0] ? (char *)n->drain_reason : NULL;
+		o->has_recent_failures = true;
+		o->recent_failures = driver_node_failures(drv, i);
+		o->has_last_seen = n->last_seen > 0;
+		o->last_seen = n->last_seen;
+		o->gpus = gip + g;
+		o->n_gpus = n->ngpus;
 		for (uint32_t k = 0; k < n->ngpus; k++, g++) {
 			hare__node_gpu__init(&gi[g]);
 			gi[g].index = n->gpus[k].index;
@@ -910,9 +944,8 @@ void clients_nodes(struct conn *c)
 			gi[g].has_measuring = gi[g].measuring = n->gpus[k].measuring;
 			gip[g] = &gi[g];
 		}
-		nip[i] = &ni[i];
+		nip[r.n_nodes++] = o;
 	}
-	r.n_nodes = nn;
 	r.nodes = nip;
 	out.msg_case = HARE__FROM_DAEMON__MSG_NODES_REPLY;
 	out.nodes_reply = &r;

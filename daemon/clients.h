@@ -41,6 +41,8 @@ void clients_update(struct conn *c, const Hare__UpdateRequest *m);
 void clients_history(struct conn *c, const Hare__HistoryRequest *m);
 /* Drain or undrain a node: root on the local socket only. */
 void clients_drain(struct conn *c, const Hare__DrainRequest *m);
+/* Forget a node gone for good: root on the local socket only. */
+void clients_forget(struct conn *c, const Hare__ForgetRequest *m);
 
 /* Commit the submissions received in this loop iteration and reply to
  * each (called once per iteration, after I/O). */

@@ -41,6 +41,7 @@ static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
 	case HARE__TO_DAEMON__MSG_LOGS: return "LogsRequest";
 	case HARE__TO_DAEMON__MSG_UPDATE: return "UpdateRequest";
 	case HARE__TO_DAEMON__MSG_HISTORY: return "HistoryRequest";
+	case HARE__TO_DAEMON__MSG_FORGET: return "ForgetRequest";
 	default: return "unknown message";
 	}
 }
@@ -82,6 +83,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_LOGS:
 	case HARE__TO_DAEMON__MSG_UPDATE:
 	case HARE__TO_DAEMON__MSG_HISTORY:
+	case HARE__TO_DAEMON__MSG_FORGET:
 		return s == CONN_CLIENT;
 	default:
 		return false;
@@ -262,6 +264,9 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		break;
 	case HARE__TO_DAEMON__MSG_HISTORY:
 		clients_history(c, m->history);
+		break;
+	case HARE__TO_DAEMON__MSG_FORGET:
+		clients_forget(c, m->forget);
 		break;
 	default:
 		break;

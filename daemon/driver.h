@@ -222,6 +222,7 @@ struct driver_stats {
 					 * rank that failed by itself reported */
 	uint64_t unexplained;		/* such failures whose culprit never reported: their
 					 * nodes noted a suspect failure */
+	uint64_t nodes_forgotten;	/* by operators, or to make room for new nodes */
 };
 
 /* Create a driver over the loop; prof and st are borrowed for its life (st
@@ -338,8 +339,8 @@ struct driver_update {
 int driver_job_update(struct driver *d, uint64_t id, const char *user, bool admin,
 		      const struct driver_update *u, char *msg, size_t msglen);
 
-/* Nodes ever seen, by agent id - 1: how many, and the i-th (NULL past
- * the end). */
+/* Nodes seen, by agent id - 1: how many slots, and the i-th (NULL past
+ * the end, and for the free slot of a node forgotten). */
 uint32_t driver_node_count(const struct driver *d);
 const struct drv_node *driver_node_at(const struct driver *d, uint32_t i);
 /* Workers that failed on node i within DRIVER_FAIL_WINDOW_S (at most
@@ -383,6 +384,19 @@ void driver_failures_load(struct driver *d);
 int driver_node_is_drained(const struct driver *d, const char *node);
 int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
 		      uint32_t *moved, char *msg, size_t msglen);
+
+/* An operator forgets a node gone for good (driver_node_drain's node):
+ * refused (-EBUSY, msg says why) while its agent is connected or any
+ * lease, planned lease or adoption candidate has a rank there, or a peer
+ * failure waits for its culprit there. Its drain, failures and suspect
+ * failures go, and jobs no longer avoid it; a node that registers with its
+ * name later is a new one. *was_drained, *fails (driver_node_failures) as
+ * they were. 0, -ENOENT (msg lists the known nodes), -EBUSY. When the
+ * table is full, a new node takes the place of the node down longest (for
+ * an hour at least, neither drained nor failed within the hour) the same
+ * way. */
+int driver_node_forget(struct driver *d, const char *node, bool *was_drained, uint32_t *fails,
+		       char *msg, size_t msglen);
 
 /* Heartbeat: last seen, and workers of leases no longer current are stopped. */
 void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb);

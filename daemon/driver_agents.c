@@ -23,7 +23,7 @@ uint32_t driver_node_count(const struct driver *d)
 
 const struct drv_node *driver_node_at(const struct driver *d, uint32_t i)
 {
-	return i < d->nnodes ? &d->nodes[i] : NULL;
+	return i < d->nnodes && d->nodes[i].name[0] ? &d->nodes[i] : NULL;
 }
 
 const char *driver_type_name(const struct driver *d, int32_t type)
@@ -127,13 +127,29 @@ static bool drv_name_ok(const char *name)
 	return true;
 }
 
+static uint32_t drv_node_evict(struct driver *d, const char *name);
+
+/* A new node called name: a forgotten node's slot, a new one, or (the
+ * table full) the slot of a node long gone (drv_node_evict). Its agent id,
+ * or -E2BIG / -ENOMEM. */
 static int drv_node_add(struct driver *d, const char *name)
 {
+	uint32_t i = d->nnodes;
 	struct drv_node *n;
 
-	if (d->nnodes == DRIVER_MAX_NODES)
-		return -E2BIG;
-	if (d->nnodes == d->nodes_cap) {
+	for (uint32_t k = 0; k < d->nnodes && d->nfree > 0; k++)
+		if (!d->nodes[k].name[0]) {
+			i = k;
+			d->nfree--;
+			break;
+		}
+	if (i == DRIVER_MAX_NODES) {
+		i = drv_node_evict(d, name);
+		if (i == DRIVER_NO_NODE)
+			return -E2BIG;
+		d->nfree--;
+	}
+	if (i == d->nnodes && d->nnodes == d->nodes_cap) {
 		uint32_t cap = d->nodes_cap ? d->nodes_cap * 2 : 16;
 		struct drv_node *a = realloc(d->nodes, cap * sizeof(*a));
 
@@ -142,11 +158,13 @@ static int drv_node_add(struct driver *d, const char *name)
 		d->nodes = a;
 		d->nodes_cap = cap;
 	}
-	n = &d->nodes[d->nnodes];
+	if (i == d->nnodes)
+		d->nnodes++;
+	n = &d->nodes[i];
 	memset(n, 0, sizeof(*n));
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->stop_grace_s = d->o.stop_grace_s;
-	n->agent_id = ++d->nnodes;
+	n->agent_id = i + 1;
 	return (int)n->agent_id;
 }
 
@@ -155,7 +173,7 @@ static int drv_node_add(struct driver *d, const char *name)
 /* Index of the node called name, or -1. */
 static int drv_node_find(const struct driver *d, const char *name)
 {
-	for (uint32_t i = 0; i < d->nnodes; i++)
+	for (uint32_t i = 0; i < d->nnodes && name[0]; i++)
 		if (strcmp(d->nodes[i].name, name) == 0)
 			return (int)i;
 	return -1;
@@ -196,16 +214,17 @@ static void drv_nodes_known(const struct driver *d, char *msg, size_t msglen, co
 {
 	size_t used = (size_t)snprintf(msg, msglen, "unknown node '%.64s' (known:", node);
 	const char **names = d->nnodes ? malloc(d->nnodes * sizeof(*names)) : NULL;
+	uint32_t n = 0;
 
 	for (uint32_t i = 0; names && i < d->nnodes; i++)
-		names[i] = d->nodes[i].name;
+		if (d->nodes[i].name[0])
+			names[n++] = d->nodes[i].name;
 	if (names)
-		qsort(names, d->nnodes, sizeof(*names), drv_name_cmp);
-	for (uint32_t i = 0; i < d->nnodes && used < msglen; i++)
-		used += (size_t)snprintf(msg + used, msglen - used, " %s",
-					 names ? names[i] : d->nodes[i].name);
+		qsort(names, n, sizeof(*names), drv_name_cmp);
+	for (uint32_t i = 0; names && i < n && used < msglen; i++)
+		used += (size_t)snprintf(msg + used, msglen - used, " %s", names[i]);
 	if (used < msglen)
-		snprintf(msg + used, msglen - used, "%s)", d->nnodes ? "" : " none yet");
+		snprintf(msg + used, msglen - used, "%s)", d->nnodes > d->nfree ? "" : " none yet");
 	free(names);
 }
 
@@ -271,6 +290,162 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	driver_replan_request(d);
 	snprintf(msg, msglen, "node %s %s%s", n->name, drain ? "drained" : "undrained",
 		 saved ? "" : " (not saved: a restart forgets it)");
+	return 0;
+}
+
+/* ---- forgetting nodes ---- */
+
+/* Whether node i holds anything that names it by index (false: it may be
+ * forgotten); why, for the operator. */
+static bool drv_node_busy(const struct driver *d, uint32_t i, char *why, size_t len)
+{
+	const struct drv_node *n = &d->nodes[i];
+	double now = driver_now();
+
+	if (n->attached) {
+		snprintf(why, len, "its agent is connected; stop hare-agent there first");
+		return true;
+	}
+	for (uint32_t k = 0; k < n->ngpus; k++) {
+		const struct drv_gpu *g = &n->gpus[k];
+
+		if (g->vacate_lease && !g->job_id) {
+			snprintf(why, len, "a stopped worker of job %" PRIu64 " may still hold its GPU "
+				 "%u (for %.0f s more)", g->vacate_job, g->index,
+				 fmax(0, ceil(g->vacate_until - now)));
+			return true;
+		}
+	}
+	for (uint32_t k = 0; k < d->njobs; k++) {
+		const struct drv_job *j = d->jobs[k];
+		bool ranks = false;
+
+		for (uint32_t r = 0; j->lease.id && r < j->lease.nranks; r++)
+			ranks |= j->lease.ranks[r].node == i;
+		for (uint32_t r = 0; j->pend && r < j->npend; r++)
+			ranks |= j->pend[r].node == i;
+		for (uint32_t r = 0; j->adopt && r < DRIVER_MAX_GPUS; r++)
+			ranks |= j->adopt[r].node == i;
+		if (ranks) {
+			snprintf(why, len, "job %" PRIu64 " has a worker there (its lease waits for "
+				 "the agent; it is requeued after reconnect_grace_s)", j->rec.id);
+			return true;
+		}
+	}
+	for (uint32_t k = 0; k < n->ngpus; k++) {
+		if (n->gpus[k].job_id) {	/* booked for a lease: not expected here */
+			snprintf(why, len, "job %" PRIu64 " holds its GPU %u", n->gpus[k].job_id,
+				 n->gpus[k].index);
+			return true;
+		}
+	}
+	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX; k++) {
+		const struct drv_unblamed *u = &d->unblamed[k];
+
+		if (u->until > now && (u->nodes & (1ull << (i % 64)))) {
+			snprintf(why, len, "a peer failure of job %" PRIu64 " may still be charged "
+				 "to it (for %.0f s more)", u->job, ceil(u->until - now));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Drop node i (not busy): the store's row and a "node-forget" event (its
+ * older failures no longer count after a restart either), the jobs'
+ * avoidance of it, and its place in other nodes' suspect failures, where it
+ * becomes a peer no node is (so they single out as before). Its slot is
+ * reused by the next new node. False when the store could not be written. */
+static bool drv_node_free(struct driver *d, uint32_t i)
+{
+	struct drv_node *n = &d->nodes[i];
+	uint32_t gone = DRIVER_NODE_GONE | (d->gone_next++ & ~DRIVER_NODE_GONE);
+	bool saved = !d->st || (store_node_forget(d->st, n->name) == 0 &&
+				store_event(d->st, driver_now(), 0, "node-forget", n->name) == 0);
+
+	for (uint32_t k = 0; k < d->njobs; k++)
+		for (uint32_t a = 0; a < d->jobs[k]->navoid; a++)
+			if (d->jobs[k]->avoid[a].node == i)
+				d->jobs[k]->avoid[a] = (struct drv_avoid){ .node = DRIVER_NO_NODE };
+	for (uint32_t k = 0; k < d->nnodes; k++)
+		for (uint32_t s = 0; s < DRIVER_NODE_SUSPECTS; s++)
+			for (uint32_t p = 0; p < d->nodes[k].sus[s].npeer; p++)
+				if (d->nodes[k].sus[s].peer[p] == i)
+					d->nodes[k].sus[s].peer[p] = gone;
+	free(n->gpus);
+	memset(n, 0, sizeof(*n));
+	n->agent_id = i + 1;
+	d->nfree++;
+	d->nodes_forgotten++;
+	return saved;
+}
+
+/* The table is full: forget the node down longest, once it has been down
+ * DRIVER_FAIL_WINDOW_S and is neither drained, nor charged with a failure
+ * within it, nor busy. Its index, or DRIVER_NO_NODE. */
+static uint32_t drv_node_evict(struct driver *d, const char *name)
+{
+	double now = driver_now();
+	uint32_t best = DRIVER_NO_NODE;
+	char why[160], gone[DRIVER_NODE_NAME];
+	double since;
+
+	for (uint32_t i = 0; i < d->nnodes; i++) {
+		const struct drv_node *n = &d->nodes[i];
+
+		if (n->drained || n->last_seen > now - DRIVER_FAIL_WINDOW_S ||
+		    (best != DRIVER_NO_NODE && n->last_seen >= d->nodes[best].last_seen) ||
+		    driver_node_failures(d, i) > 0 || drv_node_busy(d, i, why, sizeof(why)))
+			continue;
+		best = i;
+	}
+	if (best == DRIVER_NO_NODE)
+		return best;
+	snprintf(gone, sizeof(gone), "%s", d->nodes[best].name);
+	since = d->nodes[best].last_seen;
+	if (!drv_node_free(d, best))
+		log_warn("node=%s: its forgetting could not be written to the store", gone);
+	if (since > 0)
+		log_warn("node table full (%d nodes): forgot node=%s, down for %.1f h, for node=%s",
+			 DRIVER_MAX_NODES, gone, (now - since) / 3600, name);
+	else
+		log_warn("node table full (%d nodes): forgot node=%s, down since before hared "
+			 "started, for node=%s", DRIVER_MAX_NODES, gone, name);
+	return best;
+}
+
+int driver_node_forget(struct driver *d, const char *node, bool *was_drained, uint32_t *fails,
+		       char *msg, size_t msglen)
+{
+	int i = drv_node_find(d, node);
+	char why[200];
+	bool saved;
+
+	*was_drained = false;
+	*fails = 0;
+	if (i < 0 && !(d->st && drv_name_ok(node) && store_node_known(d->st, node) == 1)) {
+		drv_nodes_known(d, msg, msglen, node);
+		return -ENOENT;
+	}
+	if (i >= 0 && drv_node_busy(d, (uint32_t)i, why, sizeof(why))) {
+		snprintf(msg, msglen, "node %s is not forgotten: %s", node, why);
+		return -EBUSY;
+	}
+	if (i >= 0) {
+		*was_drained = d->nodes[i].drained;
+		*fails = driver_node_failures(d, (uint32_t)i);
+		saved = drv_node_free(d, (uint32_t)i);
+	} else {	/* known only to the store: down since the restart */
+		saved = store_node_forget(d->st, node) == 0 &&
+			store_event(d->st, driver_now(), 0, "node-forget", node) == 0;
+	}
+	log_info("node=%s forgotten%s (%u failure%s of the last hour with it)", node,
+		 *was_drained ? ", and its drain" : "", *fails, *fails == 1 ? "" : "s");
+	if (!saved)
+		log_warn("node=%s: its forgetting could not be written to the store; a restart "
+			 "remembers it", node);
+	snprintf(msg, msglen, "node %s forgotten%s", node,
+		 saved ? "" : " (not saved: a restart remembers it)");
 	return 0;
 }
 
@@ -462,12 +637,14 @@ static int drv_grow(void *v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static bool drv_fail_undrained(const struct drv_fail_load *l, const char *name)
+/* Whether node name was undrained or forgotten after the rows read so far
+ * (newest first): its place in that list, or -1. */
+static int drv_fail_undrained(const struct drv_fail_load *l, const char *name)
 {
 	for (size_t k = 0; k < l->nu; k++)
 		if (strcmp(l->undrained[k], name) == 0)
-			return true;
-	return false;
+			return (int)k;
+	return -1;
 }
 
 /* Node name to index, adding a node the store knows that has not
@@ -481,26 +658,29 @@ static int drv_fail_node(struct drv_fail_load *l, const char *name)
 	return i;
 }
 
-/* The node list "A, B, C" at p into r (each known to the store, at most
- * DRIVER_SUSPECT_NODES); what follows it, or NULL. */
+/* The node list "A, B, C" at p into r (each known to the store, or
+ * forgotten since: DRIVER_NODE_GONE; at most DRIVER_SUSPECT_NODES); what
+ * follows it, or NULL. */
 static const char *drv_nodes_parse(struct drv_fail_load *l, const char *p, struct drv_sus_row *r)
 {
 	for (;; p += 2) {
 		char name[DRIVER_NODE_NAME];
 		size_t len = strcspn(p, ", )");
-		int i;
+		int i, u;
 
 		if (len == 0 || len >= sizeof(name) || r->nnode == DRIVER_SUSPECT_NODES)
 			return NULL;
 		memcpy(name, p, len);
 		name[len] = '\0';
 		i = drv_fail_node(l, name);
-		if (i < 0)
+		u = drv_fail_undrained(l, name);
+		if (i < 0 && u < 0)
 			return NULL;	/* its peers would be unknown: no node is singled out */
-		/* a node undrained since counts it no more; it stays a peer */
-		if (drv_fail_undrained(l, name))
+		/* a node undrained since counts it no more; it stays a peer, and
+		 * one forgotten since stays a peer that is no node */
+		if (u >= 0)
 			r->undrained |= 1u << r->nnode;
-		r->node[r->nnode++] = (uint32_t)i;
+		r->node[r->nnode++] = i >= 0 ? (uint32_t)i : DRIVER_NODE_GONE | (uint32_t)u;
 		p += len;
 		if (strncmp(p, ", ", 2) != 0)
 			return r->nnode >= 2 ? p : NULL;
@@ -563,6 +743,9 @@ static int drv_peer_loaded(struct drv_fail_load *l, double t, uint64_t job, cons
 	p = drv_nodes_parse(l, q + off, &r);
 	if (!p || *p != ')')
 		return 0;
+	for (uint32_t k = 0; k < r.nnode; k++)
+		if (r.node[k] & DRIVER_NODE_GONE)
+			return 0;	/* forgotten since: nothing to wait for there */
 	return drv_row_push(&l->peer, &l->npeer, &l->cappeer, &r, job_user);
 }
 
@@ -578,8 +761,10 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 	char name[DRIVER_NODE_NAME];
 	int i;
 
-	if (strcmp(kind, "node-undrain") == 0) {
-		if (drv_fail_undrained(l, detail) || strlen(detail) >= sizeof(name))
+	/* failures before an undrain count no more; nor do those before a
+	 * node was forgotten (a node of that name since is another one) */
+	if (strcmp(kind, "node-undrain") == 0 || strcmp(kind, "node-forget") == 0) {
+		if (drv_fail_undrained(l, detail) >= 0 || strlen(detail) >= sizeof(name))
 			return 0;
 		if (drv_grow(&l->undrained, &l->capu, l->nu, sizeof(*l->undrained)) < 0)
 			return -ENOMEM;
@@ -602,7 +787,7 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 		return -ENOMEM;
 	if (sscanf(detail, "rank %*u on node %63s", name) != 1)
 		return 0;	/* not charged to a node (a peer failure, a job the profile lost) */
-	if (drv_fail_undrained(l, name) ||
+	if (drv_fail_undrained(l, name) >= 0 ||
 	    (t < l->now - DRIVER_FAIL_WINDOW_S && !driver_job_get(l->d, job)))
 		return 0;
 	i = drv_fail_node(l, name);
@@ -664,6 +849,7 @@ void driver_failures_load(struct driver *d)
 			sus++;
 		}
 	}
+	d->gone_next = (uint32_t)l.nu;	/* the markers drv_nodes_parse gave */
 	for (size_t k = rc < 0 ? 0 : l.npeer; k-- > 0;) {	/* oldest first */
 		const struct drv_sus_row *r = &l.peer[k];
 

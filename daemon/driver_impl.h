@@ -10,6 +10,9 @@
 
 #define DRIVER_PLAN_WINDOW 256	/* plan latencies kept for percentiles */
 #define DRIVER_NO_NODE UINT32_MAX
+/* In a suspect failure's peers: a node forgotten since (this bit and a
+ * number of its own, driver.gone_next), equal to no node index. */
+#define DRIVER_NODE_GONE 0x80000000u
 
 struct driver {
 	uv_loop_t *loop;
@@ -27,8 +30,12 @@ struct driver {
 
 	struct drv_job **jobs;		/* active jobs, ascending id */
 	uint32_t njobs, jobs_cap;
-	struct drv_node *nodes;		/* by agent id - 1 */
+	struct drv_node *nodes;		/* by agent id - 1 (name "": a forgotten
+					 * node's slot, free for the next new node) */
 	uint32_t nnodes, nodes_cap;
+	uint32_t nfree;			/* such slots */
+	uint64_t nodes_forgotten;	/* since start: by harectl forget, or to make room */
+	uint32_t gone_next;		/* next DRIVER_NODE_GONE marker */
 
 	uint64_t next_lease;
 	bool starts_unsent;		/* some lease has TaskStarts to send */

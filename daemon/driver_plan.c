@@ -375,6 +375,7 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	out->quarantines = d->quarantines;
 	out->peer_failures = d->peer_failures;
 	out->late_blames = d->late_blames;
+	out->nodes_forgotten = d->nodes_forgotten;
 	out->unexplained = d->unexplained;
 	if (n == 0)
 		return;

@@ -288,6 +288,8 @@ void logs_request(struct conn *c, const Hare__LogsRequest *m)
 		Hare__LogFetch f = HARE__LOG_FETCH__INIT;
 		struct logs_ask *a;
 
+		if (!n)
+			continue;	/* forgotten */
 		if (!n->up) {
 			logs_missing(r, n->name, "down");
 			continue;

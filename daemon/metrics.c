@@ -36,6 +36,8 @@ static void metrics_nodes(struct hared *d, struct metrics_sample *m)
 	for (uint32_t i = 0; i < driver_node_count(d->drv); i++) {
 		const struct drv_node *n = driver_node_at(d->drv, i);
 
+		if (!n)
+			continue;	/* forgotten */
 		if (n->drained)
 			m->nodes_drained++;
 		else if (n->up)
@@ -163,6 +165,10 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			"Nodes hared drained because workers of many jobs failed there "
 			"(quarantine_jobs).",
 			m->drv.quarantines);
+	metrics_counter(f, "hare_nodes_forgotten_total",
+			"Nodes forgotten: by harectl forget, or, the node table full, to make "
+			"room for a new node.",
+			m->drv.nodes_forgotten);
 	metrics_head(f, "hare_nodes", "gauge", "Nodes known: up, down (agent away), drained.");
 	fprintf(f, "hare_nodes{state=\"up\"} %u\nhare_nodes{state=\"down\"} %u\n"
 		"hare_nodes{state=\"drained\"} %u\n", m->nodes_up, m->nodes_down, m->nodes_drained);

@@ -37,6 +37,7 @@ enum store_stmt_id {
 	ST_NODE_DRAIN,
 	ST_NODES_DRAINED,
 	ST_NODE_KNOWN,
+	ST_NODE_FORGET,
 	ST_JOB_LAST_FAIL,
 	ST_JOB_SETTINGS,
 	ST_JOB_EVENTS,
@@ -139,6 +140,7 @@ static const char *const store_sql[ST_COUNT] = {
 		" drained = excluded.drained, drain_reason = excluded.drain_reason",
 	[ST_NODES_DRAINED] = "SELECT name, drain_reason FROM nodes WHERE drained <> 0 ORDER BY name",
 	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
+	[ST_NODE_FORGET] = "DELETE FROM nodes WHERE name = ?1",
 	[ST_JOB_LAST_FAIL] = "SELECT time, detail FROM events WHERE job_id = ?1"
 		" AND kind IN ('fail', 'blame') ORDER BY id DESC LIMIT 1",
 	[ST_JOB_SETTINGS] = "UPDATE jobs SET name = ?2, weight = ?3, min_gpus = ?4, max_gpus = ?5,"
@@ -691,6 +693,17 @@ int store_node_drain(struct store *s, const char *name, bool drained, const char
 	return store_batch_step(s, st, false);
 }
 
+int store_node_forget(struct store *s, const char *name)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !name)
+		return -EINVAL;
+	st = s->st[ST_NODE_FORGET];
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	return store_batch_step(s, st, false);
+}
+
 int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio,
 		double rounds)
 {
@@ -929,7 +942,8 @@ int store_failures_load(struct store *s, double since, store_failure_cb cb, void
 		if (t < since)
 			break;
 		if (!kind || (strcmp(kind, "fail") != 0 && strcmp(kind, "blame") != 0 &&
-			      strcmp(kind, "unexplained") != 0 && strcmp(kind, "node-undrain") != 0))
+			      strcmp(kind, "unexplained") != 0 && strcmp(kind, "node-undrain") != 0 &&
+			      strcmp(kind, "node-forget") != 0))
 			continue;
 		err = cb(user, t, (uint64_t)sqlite3_column_int64(st, 1), kind, detail ? detail : "",
 			 who ? who : "");

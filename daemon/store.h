@@ -94,6 +94,10 @@ int store_node_drain(struct store *s, const char *name, bool drained, const char
  * or a negative code. */
 int store_node_known(struct store *s, const char *name);
 
+/* Forget node name: its row (GPUs, drain) goes; events naming it stay;
+ * batched. */
+int store_node_forget(struct store *s, const char *name);
+
 /* Learned per (model, GPU type) speed: measured / profiled round-time ratio
  * and the number of rounds behind it; batched. */
 int store_speed(struct store *s, const char *model, const char *gpu_type, double ratio, double rounds);
@@ -134,7 +138,8 @@ int store_job_failures(struct store *s, uint64_t id, uint32_t *count);
 typedef int (*store_event_cb)(void *user, double time, const char *kind, const char *detail);
 int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user);
 
-/* The "fail", "blame" and "node-undrain" events since a unix time, newest first (it
+/* The "fail", "blame", "unexplained", "node-undrain" and "node-forget"
+ * events since a unix time, newest first (it
  * stops at the first event older than since): cb(user, time, job id (0:
  * none), kind, detail, the job's user ("" if none)); a non-zero return
  * stops and is returned. For hared's start: where workers failed lately. */

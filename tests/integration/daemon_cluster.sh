@@ -3,8 +3,8 @@
 # hared with four emulated agents (2 x V100:4, 2 x T4:4) at time_scale 1000:
 # a batch of jobs runs to DONE, a heavy short job overtakes a light long
 # one, cancel stops a running job's workers, a daemon restart keeps
-# every job and adopts the running one, and a drained node's job moves to
-# another node (root only).
+# every job and adopts the running one, a drained node's job moves to
+# another node, and a node whose agent stopped is forgotten (root only).
 # Usage: daemon_cluster.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -38,6 +38,7 @@ for gpus in V100:4 V100:4 T4:4 T4:4; do
 	"$agent" --daemon "127.0.0.1:$port" --node "node$i" --gpus "$gpus" --key-file "$tmp/key" \
 		--work-dir="$tmp/w$i" --worker "$worker" >"$tmp/agent$i.log" 2>&1 &
 	pids+=($!)
+	node_pid[i]=$!
 done
 
 nodes_ok() {
@@ -184,6 +185,21 @@ else
 	[ "$(node_state "$from" | cut -d' ' -f2)" = False ] && echo "ok: undrained $from" ||
 		fail "$from still drained after undrain"
 	"$harectl" cancel "$mover" >/dev/null || fail "cancel $mover"
+
+	# 6. Forget (root only): refused while the node's agent is connected;
+	# once it is stopped, the node leaves the list.
+	out=$("$harectl" forget node4 2>&1) && fail "forget of a connected node succeeded"
+	[ "$out" = "harectl: node node4 is not forgotten: its agent is connected; stop hare-agent there first" ] ||
+		fail "forget of a connected node printed '$out'"
+	kill -TERM "${node_pid[4]}"
+	forgot() { out=$("$harectl" forget node4 2>&1); }
+	wait_for 15 "node4 to be forgotten" forgot
+	[ "$out" = "node node4 forgotten" ] || fail "forget printed '$out'"
+	names=$("$harectl" nodes -o json | "$py" -c '
+import json, sys
+print(" ".join(n["name"] for n in json.load(sys.stdin)["nodes"]))')
+	[ "$names" = "node1 node2 node3" ] && echo "ok: node4 forgotten once its agent stopped" ||
+		fail "nodes after forget: $names"
 fi
 
 # Under ASan/UBSan builds the daemon reports memory errors and leaks here.

@@ -251,6 +251,9 @@ static void test_args_errors(void **state)
 		  "harectl submit: --proxy sizes are for the built-in worker: not with --command" },
 		{ 4, { "harectl", "submit", "--proxy", "" }, "harectl submit: --proxy is empty" },
 		{ 2, { "harectl", "drain" }, "harectl drain: missing node name (see harectl drain --help)" },
+		{ 2, { "harectl", "forget" }, "harectl forget: missing node name (see harectl forget --help)" },
+		{ 4, { "harectl", "forget", "n1", "n2" }, "harectl forget: unexpected argument 'n2' (see harectl forget --help)" },
+		{ 4, { "harectl", "forget", "n1", "--reason", "x" }, "harectl forget: --reason is not an option of forget (see harectl forget --help)" },
 		{ 4, { "harectl", "undrain", "n1", "n2" }, "harectl undrain: unexpected argument 'n2' (see harectl undrain --help)" },
 		{ 5, { "harectl", "undrain", "n1", "--reason", "x" }, "harectl undrain: --reason is not an option of undrain (see harectl undrain --help)" },
 		{ 5, { "harectl", "drain", "n1", "--reason", "fan\nbroken" }, "harectl drain: --reason contains control characters (a newline, a tab ...): one line of text" },
@@ -1158,6 +1161,38 @@ static void test_reply_drain_state(void **state)
 	assert_string_equal(out, "node n2 was drained already (reason updated)\n"
 			    "node n2 was not drained\n"
 			    "node n2 undrained\n");
+	free(out);
+}
+
+/* forget says what went with the node. */
+static void test_reply_forget(void **state)
+{
+	Hare__ForgetReply r = HARE__FORGET_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	struct cli_args a = { .cmd = CLI_CMD_FORGET };
+	char *out = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	r.node = "n\0339";
+	m.msg_case = HARE__FROM_DAEMON__MSG_FORGET_REPLY;
+	m.forget_reply = &r;
+	f = open_memstream(&out, &len);
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	r.has_was_drained = r.was_drained = true;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	r.has_recent_failures = true;
+	r.recent_failures = 1;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	r.was_drained = false;
+	r.recent_failures = 3;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	fclose(f);
+	assert_string_equal(out, "node n?9 forgotten\n"
+			    "node n?9 forgotten (with its drain)\n"
+			    "node n?9 forgotten (with its drain and 1 failure of the last hour)\n"
+			    "node n?9 forgotten (with 3 failures of the last hour)\n");
 	free(out);
 }
 
@@ -2221,6 +2256,7 @@ int main(void)
 		cmocka_unit_test(test_reply_print),
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
+		cmocka_unit_test(test_reply_forget),
 		cmocka_unit_test(test_logs_output),
 		cmocka_unit_test(test_logs_follow),
 		cmocka_unit_test(test_logs_lease_ended),

@@ -345,6 +345,67 @@ static const Hare__FromDaemon *drain(struct fx *f, struct conn *c, const char *n
 	return last(f);
 }
 
+static const Hare__FromDaemon *forget(struct fx *f, struct conn *c, const char *node)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ForgetRequest fr = HARE__FORGET_REQUEST__INIT;
+
+	fr.node = (char *)node;
+	m.msg_case = HARE__TO_DAEMON__MSG_FORGET;
+	m.forget = &fr;
+	frame(c, &m);
+	return last(f);
+}
+
+/* Root forgets a node once its agent is gone: refused while it is
+ * attached, and to others; afterwards the node list no longer has it, and
+ * a bad request leaves the session going. */
+static void test_forget(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1"), *b = agent(f, "n2");
+	const Hare__FromDaemon *r;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__NodesRequest nr = HARE__NODES_REQUEST__INIT;
+
+	agent_register(a, 2);
+	agent_register(b, 2);
+	r = forget(f, c, "n1");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EBUSY);
+	assert_string_equal(r->error->message, "node n1 is not forgotten: its agent is connected; "
+			    "stop hare-agent there first");
+	conn_fake_free(a);	/* its agent goes away */
+	c->admin = false;
+	r = forget(f, c, "n1");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EACCES);
+	assert_string_equal(r->error->message, "only root on the local socket may forget a node");
+	c->admin = true;
+	r = forget(f, c, "n\tx");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_string_equal(r->error->message, "node contains control characters");
+	r = forget(f, c, "n1");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_FORGET_REPLY);
+	assert_string_equal(r->forget_reply->node, "n1");
+	assert_true(r->forget_reply->has_was_drained && !r->forget_reply->was_drained);
+	assert_true(r->forget_reply->has_recent_failures && r->forget_reply->recent_failures == 0);
+	m.msg_case = HARE__TO_DAEMON__MSG_NODES;
+	m.nodes = &nr;
+	frame(c, &m);
+	r = last(f);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_NODES_REPLY);
+	assert_int_equal(r->nodes_reply->n_nodes, 1);
+	assert_string_equal(r->nodes_reply->nodes[0]->name, "n2");
+	r = forget(f, c, "n1");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -ENOENT);
+	assert_string_equal(r->error->message, "unknown node 'n1' (known: n2)");
+	assert_int_equal(c->state, CONN_CLIENT);
+	conn_fake_free(b);
+	conn_fake_free(c);
+}
+
 static uint32_t out_count(const struct sent *o, int msg_case)
 {
 	uint32_t n = 0;
@@ -1890,6 +1951,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_forget, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),

@@ -1536,7 +1536,7 @@ static void test_failure_backoff(void **state)
 static int node_index(const struct driver *d, const char *name)
 {
 	for (uint32_t i = 0; i < driver_node_count(d); i++)
-		if (strcmp(driver_node_at(d, i)->name, name) == 0)
+		if (driver_node_at(d, i) && strcmp(driver_node_at(d, i)->name, name) == 0)
 			return (int)i;
 	return -1;
 }
@@ -2084,6 +2084,198 @@ static void test_unexplained_restored(void **state)
 	tmp_driver_free(f, d3, st, dir);
 }
 
+/* An operator forgets a node gone for good: refused while its agent is
+ * attached and while a lease waits there for it; then its drain, failures
+ * and the jobs' avoidance of it go, the store forgets it (a restart neither
+ * brings back its drain nor counts its failures for a new node of the same
+ * name), other nodes' suspect failures single out as before (also after a
+ * restart), and a new node takes its slot. */
+static void test_node_forget(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL, *d3 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 1800);
+	struct hand on_n1[1] = { { 2, { 0, 1 }, { 1, 1 } } };
+	struct hand with_n1[1] = { { 2, { 0, 2 }, { 1, 1 } } }, with_n3[1] = { { 2, { 2, 4 }, { 1, 1 } } };
+	char dir[256], err[400];
+	struct store *st = tmp_store(dir, "forget");
+	struct store_job recs[5];
+	uint32_t a[3], fails, moved;
+	bool drained;
+	int n1, n2;
+
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	f->d = d2;
+	a[0] = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a[1] = agent_up(f, "n2", "V100", 2, NULL, 0);
+	a[2] = agent_up(f, "n3", "V100", 2, NULL, 0);
+	driver_start(d2);
+	/* jobs 1 and 2: leases n1+n2 and n2+n3 end in peer failures nobody
+	 * owns (n2 is singled out: 2 FAILS); job 1 avoids n1 and n2 */
+	for (uint64_t id = 1; id <= 2; id++) {
+		struct store_job *rec = &recs[id - 1];
+		struct hand none[1] = { { 0, { 0 }, { 0 } } }, both[2];
+		uint64_t lease;
+
+		*rec = job_rec(0, "resnet50", 2, 1000);
+		assert_int_equal(store_job_insert(st, rec), 0);
+		assert_int_equal(driver_job_add(d2, rec, err, sizeof(err)), 0);
+		both[0] = none[0];
+		both[1] = with_n3[0];
+		plan_apply(f, id == 1 ? with_n1 : both, (uint32_t)id);
+		lease = driver_job_find(d2, rec->id)->lease.id;
+		/* n2 is rank 1 of job 1's lease, rank 0 of job 2's */
+		task_fail_code(f, a[1], rec->id, lease, id == 1 ? 1 : 0, REPORT_EXIT_PEER);
+		task_fail_code(f, a[id == 1 ? 0 : 2], rec->id, lease, id == 1 ? 0 : 1,
+			       REPORT_EXIT_PEER);
+		if (id == 1) {
+			/* the wait for a culprit holds n1, also once its agent is gone */
+			driver_agent_detach(d2, a[0]);
+			assert_int_equal(driver_node_forget(d2, "n1", &drained, &fails, err,
+							    sizeof(err)), -EBUSY);
+			assert_non_null(strstr(err, "a peer failure of job 1 may still be charged"));
+			assert_int_equal(agent_up(f, "n1", "V100", 2, NULL, 0), a[0]);
+		}
+		driver_deadlines_run(d2, driver_now() + DRIVER_BLAME_WAIT_S + 1);
+	}
+	assert_int_equal(driver_node_failures(d2, 1), 2);
+	assert_int_equal(driver_job_find(d2, recs[0].id)->navoid, 2);
+	/* job 3 fails on n1 by itself (n1 charged); job 4 runs on n1 */
+	for (uint32_t k = 2; k < 4; k++) {
+		struct hand none = { 0, { 0 }, { 0 } }, h[4] = { none, none, none, none };
+
+		recs[k] = job_rec(0, "resnet50", 2, 1000);
+		assert_int_equal(store_job_insert(st, &recs[k]), 0);
+		assert_int_equal(driver_job_add(d2, &recs[k], err, sizeof(err)), 0);
+		h[k] = on_n1[0];
+		plan_apply(f, h, k + 1);
+		assert_true(driver_job_find(d2, recs[k].id)->lease.id > 0);
+		if (k == 2) {
+			uint64_t lease = driver_job_find(d2, recs[k].id)->lease.id;
+
+			task_fail_code(f, a[0], recs[k].id, lease, 0, 1);
+			task_exit(f, a[0], recs[k].id, lease, 1, HARE__TASK_STATUS__TASK_STOPPED);
+		}
+	}
+	assert_int_equal(driver_node_failures(d2, 0), 1);
+	assert_int_equal(driver_node_drain(d2, "n1", true, "dead PSU", &moved, err, sizeof(err)), 0);
+	assert_int_equal(driver_node_forget(d2, "n1", &drained, &fails, err, sizeof(err)), -EBUSY);
+	assert_string_equal(err, "node n1 is not forgotten: its agent is connected; stop hare-agent "
+				 "there first");
+	assert_int_equal(driver_node_forget(d2, "n9", &drained, &fails, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "unknown node 'n9' (known: n1 n2 n3)");
+	/* gone: job 4's lease waits reconnect_grace_s for it */
+	driver_agent_detach(d2, a[0]);
+	assert_int_equal(driver_node_forget(d2, "n1", &drained, &fails, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "job 4 has a worker there"));
+	driver_deadlines_run(d2, driver_now() + 6);
+	assert_int_equal(driver_job_find(d2, recs[3].id)->lease.id, 0);
+	{
+		const struct drv_node *nd = driver_node_at(d2, 1);
+		uint32_t peers_n1 = 0;
+
+		for (uint32_t k = 0; k < DRIVER_NODE_SUSPECTS; k++)
+			for (uint32_t p = 0; nd->sus[k].at > 0 && p < nd->sus[k].npeer; p++)
+				peers_n1 += nd->sus[k].peer[p] == 0;
+		assert_int_equal(peers_n1, 1);
+	}
+	assert_int_equal(driver_node_forget(d2, "n1", &drained, &fails, err, sizeof(err)), 0);
+	assert_string_equal(err, "node n1 forgotten");
+	assert_true(drained);
+	assert_int_equal(fails, 1);
+	assert_null(driver_node_at(d2, 0));
+	assert_int_equal(store_node_known(st, "n1"), 0);
+	assert_int_equal(driver_node_forget(d2, "n1", &drained, &fails, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "unknown node 'n1' (known: n2 n3)");
+	assert_int_equal(driver_node_drain(d2, "n1", true, NULL, &moved, err, sizeof(err)), -ENOENT);
+	assert_int_equal(driver_node_is_drained(d2, ""), -1);	/* the free slot is no node */
+	/* job 1 avoids n2 only; n2 is still singled out, its lease with n1
+	 * now with a peer that is no node */
+	assert_int_equal(driver_job_avoids(d2, driver_job_find(d2, recs[0].id),
+					   (uint32_t[DRIVER_AVOID_MAX]){ 0 }), 1);
+	assert_int_equal(driver_node_failures(d2, 1), 2);
+	for (uint32_t k = 0; k < DRIVER_NODE_SUSPECTS; k++)
+		for (uint32_t p = 0; p < driver_node_at(d2, 1)->sus[k].npeer; p++)
+			assert_int_not_equal(driver_node_at(d2, 1)->sus[k].peer[p], 0);
+	/* a new node of the same name takes the slot: not the old n1 */
+	assert_int_equal(agent_up(f, "n1", "V100", 2, NULL, 0), a[0]);
+	assert_int_equal(driver_node_failures(d2, 0), 0);
+	assert_false(driver_node_at(d2, 0)->drained);
+	/* job 5 on it, cancelled: its stopped workers may hold its GPUs */
+	recs[4] = job_rec(0, "resnet50", 2, 1000);
+	assert_int_equal(store_job_insert(st, &recs[4]), 0);
+	assert_int_equal(driver_job_add(d2, &recs[4], err, sizeof(err)), 0);
+	{
+		struct hand none = { 0, { 0 }, { 0 } }, h[5] = { none, none, none, none, on_n1[0] };
+
+		plan_apply(f, h, 5);
+	}
+	assert_true(driver_job_find(d2, recs[4].id)->lease.id > 0);
+	assert_int_equal(driver_job_cancel(d2, recs[4].id, "root", true, err, sizeof(err)), 0);
+	driver_agent_detach(d2, a[0]);
+	assert_int_equal(driver_node_forget(d2, "n1", &drained, &fails, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "a stopped worker of job 5 may still hold its GPU"));
+	/* n8, forgotten before this restart, in a third such lease of n2 */
+	assert_int_equal(store_event(st, driver_now(), recs[1].id, "unexplained", "no culprit: lease "
+				     "77 on nodes n2, n8 ended in a peer failure, and no rank of it "
+				     "failed by itself within 120 s"), 0);
+	assert_int_equal(store_event(st, driver_now(), 0, "node-forget", "n8"), 0);
+	f->d = keep;
+	d3 = driver_restart(f, d2, st, &o);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(driver_job_load(d3, &recs[i]), 0);
+	driver_failures_load(d3);
+	/* the new n1 is neither drained nor charged with the old one's failure */
+	n1 = node_index(d3, "n1");
+	assert_true(n1 >= 0);
+	assert_false(driver_node_at(d3, (uint32_t)n1)->drained);
+	assert_int_equal(driver_node_failures(d3, (uint32_t)n1), 0);
+	n2 = node_index(d3, "n2");
+	assert_true(n2 >= 0);
+	/* its leases' other nodes: the old n1, n3, and n8 (forgotten since) */
+	assert_int_equal(driver_node_failures(d3, (uint32_t)n2), 3);
+	assert_int_equal(node_index(d3, "n8"), -1);
+	assert_int_equal(driver_job_find(d3, recs[0].id)->navoid, 1);
+	tmp_driver_free(f, d3, st, dir);
+}
+
+/* The node table full, a new node takes the place of the node down
+ * longest, once it has been down an hour, and neither drained nor failed
+ * within the hour; else it is refused. */
+static void test_node_table_full(void **state)
+{
+	struct fx *f = *state;
+	double now = driver_now();
+	char name[32], err[256];
+	uint32_t moved;
+	int id;
+
+	for (uint32_t i = 0; i < DRIVER_MAX_NODES; i++) {
+		snprintf(name, sizeof(name), "g%u", i);
+		id = driver_agent_attach(f->d, name, "127.0.0.1");
+		assert_int_equal(id, (int)i + 1);
+		driver_agent_detach(f->d, (uint32_t)id);
+	}
+	assert_int_equal(driver_agent_attach(f->d, "new1", "127.0.0.1"), -E2BIG);
+	/* the test reaches into the nodes for what only hours would do */
+	((struct drv_node *)driver_node_at(f->d, 3))->last_seen = now - 3000;	/* not an hour */
+	((struct drv_node *)driver_node_at(f->d, 5))->last_seen = now - 7200;
+	((struct drv_node *)driver_node_at(f->d, 7))->last_seen = now - 9000;
+	((struct drv_node *)driver_node_at(f->d, 9))->last_seen = now - 8000;
+	((struct drv_node *)driver_node_at(f->d, 9))->fail_at[0] = now - 60;
+	assert_int_equal(driver_node_drain(f->d, "g7", true, NULL, &moved, err, sizeof(err)), 0);
+	assert_int_equal(driver_agent_attach(f->d, "new1", "127.0.0.1"), 6);
+	assert_string_equal(driver_node_at(f->d, 5)->name, "new1");
+	assert_int_equal(node_index(f->d, "g5"), -1);
+	assert_int_equal(driver_agent_attach(f->d, "new2", "127.0.0.1"), -E2BIG);
+	{
+		struct driver_stats st;
+
+		driver_stats_get(f->d, &st);
+		assert_int_equal(st.nodes_forgotten, 1);
+	}
+}
+
 /* A peer failure that still waited for its culprit when hared stopped
  * waits again after the restart (its "fail" event names the lease's nodes):
  * the culprit's exit then charges its node, and the job, which avoided both
@@ -2623,6 +2815,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unexplained_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_restored, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_forget, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_table_full, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
