@@ -4,7 +4,7 @@
 # are exactly those harectl's --help lists (so the two cannot drift), and
 # completing words gives what a user expects: commands, options, option
 # values (--state lists), job ids and node names (asked of a stand-in
-# harectl that prints a queue and a node table).
+# harectl that prints a queue, with --all one more job, and a node table).
 # Usage: completion.sh BUILD_DIR SOURCE_DIR (exit 77: harectl not built).
 set -u
 
@@ -41,7 +41,9 @@ cat >"$tmp/harectl" <<'STUB'
 #!/usr/bin/env bash
 for a in "$@"; do
 	case "$a" in
-	queue) printf 'JOBID  USER  NAME\n12     al    a\n13     bo    b\nplans: 3\n'; exit 0 ;;
+	--all) printf 'JOBID  USER  NAME\n11     al    x\n12     al    a\n13     bo    b\nplans: 3\n'; exit 0 ;;
+	queue) [ "${*: -1}" = --all ] && continue
+		printf 'JOBID  USER  NAME\n12     al    a\n13     bo    b\nplans: 3\n'; exit 0 ;;
 	nodes) printf 'NODE  STATE\nn1    up\nn2    down\n'; exit 0 ;;
 	esac
 done
@@ -69,14 +71,17 @@ check "held,running" queue --state held,ru
 check "running,queued running,held running,done running,cancelled running,failed" queue --state running,
 check "json" queue -o j
 check "--weight" update 12 --w
-check "12 13" show ""
+check "11 12 13" show ""
+check "12 13" cancel ""
 check "12 13" --host h:1 hold 1
 check "n1 n2" drain ""
+check "n2" forget ""
 check "--rank" logs -f 12 --r
 check "" submit --model ""
 check "update" help up
 check "hold history help" h
-check "12 13" history ""
+check "11 12 13" history ""
+check "11 12 13" logs ""
 check "--lines" history 12 --l
 [ $failures -eq 0 ] && echo "ok: commands, options, --state lists, job ids and node names complete"
 
