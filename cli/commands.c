@@ -419,7 +419,7 @@ static int cli_cmd_nodes(struct cli_run *r)
 
 	req.msg_case = HARE__TO_DAEMON__MSG_NODES;
 	req.nodes = &nodes;
-	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_NODES_REPLY, 0);
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_NODES_REPLY, cli_wall_now());
 }
 
 static int cli_cmd_drain(struct cli_run *r)
@@ -624,7 +624,7 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 			qsort(m->nodes_reply->nodes, m->nodes_reply->n_nodes,
 			      sizeof(*m->nodes_reply->nodes), cli_node_cmp);
 		if (!a->json)
-			return cli_table_status(cli_nodes_print(out, m->nodes_reply), err);
+			return cli_table_status(cli_nodes_print(out, m->nodes_reply, now), err);
 		cli_nodes_print_json(out, m->nodes_reply);
 		return CLI_EXIT_OK;
 	case CLI_CMD_LOGS:

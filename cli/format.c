@@ -521,9 +521,15 @@ static void cli_list_add(char *list, size_t len, const char *name)
 		snprintf(list + used, len - used, "%s%s", used ? "," : "", name);
 }
 
+struct cli_node_rows {
+	const Hare__NodesReply *n;
+	double now;
+};
+
 static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 {
-	const Hare__NodeInfo *node = ((const Hare__NodesReply *)user)->nodes[i];
+	const struct cli_node_rows *nr = user;
+	const Hare__NodeInfo *node = nr->n->nodes[i];
 	const char *names[256];
 	size_t busy = 0, k = 0, unused = 0;
 	char cell[CLI_CELL], unprofiled[CLI_CELL] = "", measuring[CLI_CELL] = "";
@@ -570,16 +576,24 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 6, "measuring %s", measuring);
 	else if (unprofiled[0])
 		cli_table_set(t, 6, "not profiled: %s", unprofiled);
-	else
+	else if (!node->up && node->has_last_seen && node->last_seen > 0) {
+		/* how long gone: a node gone for good is for harectl forget */
+		cli_time_format(node->last_seen, nr->now, false, cell, sizeof(cell));
+		cli_table_set(t, 6, "last seen %s", cell);
+	} else if (!node->up) {
+		cli_table_set(t, 6, "not back since hared started");
+	} else {
 		cli_table_set(t, 6, "-");
+	}
 }
 
-int cli_nodes_print(FILE *f, const Hare__NodesReply *n)
+int cli_nodes_print(FILE *f, const Hare__NodesReply *n, double now)
 {
 	static const char *const headers[] = { "NODE", "STATE", "GPUS", "BUSY", "FREE", "FAILS",
 					       "REASON" };
+	struct cli_node_rows nr = { .n = n, .now = now };
 
-	cli_table_print(f, 7, headers, n->n_nodes, cli_node_row, n);
+	cli_table_print(f, 7, headers, n->n_nodes, cli_node_row, &nr);
 	return 0;
 }
 

@@ -69,8 +69,9 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now);
 /* One JobInfo as a JSON object on its own line. */
 void cli_job_print_json(FILE *f, const Hare__JobInfo *j);
 
-/* NODE STATE GPUS BUSY FREE, one row per node. 0 or -ENOMEM. */
-int cli_nodes_print(FILE *f, const Hare__NodesReply *n);
+/* NODE STATE GPUS BUSY FREE FAILS REASON, one row per node (a down node's
+ * REASON: when it was last seen, relative to now). 0 or -ENOMEM. */
+int cli_nodes_print(FILE *f, const Hare__NodesReply *n, double now);
 
 /* {"nodes": [{"name", "up", "last_seen", "gpus": [...]}]}. */
 void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n);

@@ -1164,6 +1164,35 @@ static void test_reply_drain_state(void **state)
 	free(out);
 }
 
+/* A down node's REASON says when its agent was last seen. */
+static void test_nodes_down_seen(void **state)
+{
+	Hare__NodeInfo a = HARE__NODE_INFO__INIT, b = HARE__NODE_INFO__INIT, c = HARE__NODE_INFO__INIT;
+	Hare__NodeInfo *np[3] = { &a, &b, &c };
+	Hare__NodesReply r = HARE__NODES_REPLY__INIT;
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	a.name = "a";
+	a.has_last_seen = true;
+	a.last_seen = NOW - 7500;
+	b.name = "b";		/* down since before hared's restart */
+	c.name = "c";
+	c.has_last_seen = true;
+	c.last_seen = NOW - 3 * 86400;
+	r.n_nodes = 3;
+	r.nodes = np;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_nodes_print(f, &r, NOW), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\na     down   -     0     0     -      last seen 2h05m ago\n"));
+	assert_non_null(strstr(buf, "\nb     down   -     0     0     -      not back since hared started\n"));
+	assert_non_null(strstr(buf, "\nc     down   -     0     0     -      last seen 2023-"));
+	free(buf);
+}
+
 /* forget says what went with the node. */
 static void test_reply_forget(void **state)
 {
@@ -1284,7 +1313,7 @@ static void test_nodes_output(void **state)
 
 	(void)state;
 	f = open_memstream(&buf, &len);
-	assert_int_equal(cli_nodes_print(f, &nodes_reply), 0);
+	assert_int_equal(cli_nodes_print(f, &nodes_reply, NOW), 0);
 	fclose(f);
 	assert_string_equal(buf,
 		"NODE  STATE    GPUS         BUSY  FREE  FAILS  REASON\n"
@@ -1332,7 +1361,7 @@ static void test_nodes_output(void **state)
 		r.nodes = np;
 		buf = NULL;
 		f = open_memstream(&buf, &len);
-		assert_int_equal(cli_nodes_print(f, &r), 0);
+		assert_int_equal(cli_nodes_print(f, &r, NOW), 0);
 		fclose(f);
 		assert_string_equal(buf,
 			"NODE  STATE  GPUS           BUSY  FREE  FAILS  REASON\n"
@@ -1344,7 +1373,7 @@ static void test_nodes_output(void **state)
 		h[0].unprofiled = true;
 		buf = NULL;
 		f = open_memstream(&buf, &len);
-		assert_int_equal(cli_nodes_print(f, &r), 0);
+		assert_int_equal(cli_nodes_print(f, &r, NOW), 0);
 		fclose(f);
 		assert_non_null(strstr(buf, "measuring H100; not profiled: V10O\n"));
 		free(buf);
@@ -2257,6 +2286,7 @@ int main(void)
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
 		cmocka_unit_test(test_reply_forget),
+		cmocka_unit_test(test_nodes_down_seen),
 		cmocka_unit_test(test_logs_output),
 		cmocka_unit_test(test_logs_follow),
 		cmocka_unit_test(test_logs_lease_ended),
