@@ -867,6 +867,8 @@ void driver_failures_load(struct driver *d)
 	free(l.undrained);
 }
 
+static void drv_agent_detach(struct driver *d, uint32_t agent_id, bool replaced);
+
 int driver_agent_attach(struct driver *d, const char *node, const char *addr)
 {
 	struct drv_node *n = NULL;
@@ -883,7 +885,7 @@ int driver_agent_attach(struct driver *d, const char *node, const char *addr)
 		return id;
 	n = drv_node_get(d, (uint32_t)id);
 	if (n->attached)
-		driver_agent_detach(d, (uint32_t)id);
+		drv_agent_detach(d, (uint32_t)id, true);
 	n->attached = true;
 	n->up = false;
 	n->last_seen = driver_now();
@@ -1142,7 +1144,8 @@ void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Hea
 	drv_running_check(d, agent_id - 1, hb->running, hb->n_running);
 }
 
-void driver_agent_detach(struct driver *d, uint32_t agent_id)
+/* The session of agent_id ends (replaced: by a new session of the node). */
+static void drv_agent_detach(struct driver *d, uint32_t agent_id, bool replaced)
 {
 	struct drv_node *n = drv_node_get(d, agent_id);
 	bool was_up;
@@ -1155,7 +1158,16 @@ void driver_agent_detach(struct driver *d, uint32_t agent_id)
 	driver_node_hold(d, agent_id - 1);
 	if (d->st)
 		store_event(d->st, driver_now(), 0, "node-down", n->name);
-	log_info("node=%s agent=%u down", n->name, agent_id);
+	if (replaced)
+		log_info("node=%s agent=%u: its session %sis replaced by a new one", n->name,
+			 agent_id, was_up ? "" : "(not registered yet) ");
+	else
+		log_info("node=%s agent=%u down", n->name, agent_id);
 	if (was_up)
 		driver_replan_request(d);
+}
+
+void driver_agent_detach(struct driver *d, uint32_t agent_id)
+{
+	drv_agent_detach(d, agent_id, false);
 }
