@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Queue limits in attained GPU-seconds (Tiresias' simulator defaults): a
- * job is in queue q while its service is below limit q. */
-static const double tiresias_limits[] = { 3250, 7200, 18000 };
+/* Queue limits in attained GPU-seconds: a job is in queue q while its
+ * service is below limit q. Tiresias' simulator has num_queue = 3 with
+ * queue_limit = [3250, 7200, 18000] and demotes only below its last queue,
+ * so its third limit is never used: three queues. */
+static const double tiresias_limits[] = { 3250, 7200 };
 #define TIRESIAS_QUEUES (sizeof(tiresias_limits) / sizeof(tiresias_limits[0]) + 1)
 /* Starvation knob: a job in a lower queue that has waited knob x its
  * executed time since it last ran goes back to queue 0. */

@@ -165,6 +165,40 @@ static void test_las_threshold_demotes(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* Tiresias' simulator has three queues (num_queue = 3): the limits 3,250
+ * and 7,200 GPU-s; its third limit, 18,000, is never used, so 10,000 and
+ * 20,000 GPU-s are both in the last queue, where the earlier arrival goes
+ * first (with a fourth queue the later job, at 10,000, went first). */
+static void test_las_three_queues(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[1];
+	uint32_t per[1] = { 1 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 40000, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
+	jobs[1].arrival_s = 10;
+	jobs[0].first_start_s = jobs[1].first_start_s = 10;
+	jobs[0].last_run_s = jobs[1].last_run_s = 39990;
+	jobs[0].attained_gpu_s = 20000;
+	jobs[1].attained_gpu_s = 10000;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now);
+	assert_false(plan.assigns[1].run_now);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
 static void test_las_starvation_guard(void **state)
 {
 	double c[1] = { 1.0 };
@@ -756,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_las_preempts_most_attained),
 		cmocka_unit_test(test_las_threshold_demotes),
 		cmocka_unit_test(test_las_starvation_guard),
+		cmocka_unit_test(test_las_three_queues),
 		cmocka_unit_test(test_gavel_maxmin_types),
 		cmocka_unit_test(test_gavel_maxmin_scale_factor),
 		cmocka_unit_test(test_gavel_extends_leases),
