@@ -25,6 +25,8 @@ static const double tiresias_limits[] = { 3250, 7200 };
 
 struct tiresias_job {
 	double base_gpu_s;	/* service when the job last entered queue 0 */
+	double run_from_s;	/* when it first ran since then; < 0: not yet */
+	bool seen;		/* record filled in */
 };
 
 struct tiresias_state {
@@ -91,31 +93,41 @@ static uint32_t tiresias_queue(double service_gpu_s)
 }
 
 /* Job j's queue at now (its record updated); the starvation guard may send
- * it back to queue 0: a job of a lower queue that has waited, since it last
- * ran, knob x its executed time (service since it entered queue 0 / width).
- * *wake is lowered to the next time this job changes queue on its own (a
- * crossing while it runs, a promotion while it waits). */
+ * it back to queue 0. As in Tiresias' simulator, a job of a lower queue is
+ * promoted when its pending time since it entered queue 0, counted from its
+ * first run after that, reaches knob x its executed time since then
+ * (service / width): the time since that first run, less the executed
+ * time. *wake is lowered to the next time this job changes queue on its own
+ * (a crossing while it runs, a promotion while it waits). */
 static uint32_t tiresias_job_queue(struct tiresias_job *r, const struct sched_job *j, double now,
 				   double *wake)
 {
 	double service = fmax(0.0, j->attained_gpu_s - r->base_gpu_s);
 	double exec_s = service / policy_requested_width(j);
-	double waited_since = j->first_start_s >= 0 ? j->last_run_s : j->arrival_s;
 	uint32_t q = tiresias_queue(service);
 
+	if (!r->seen) {
+		r->seen = true;
+		r->run_from_s = j->first_start_s;
+	}
+	if (r->run_from_s < 0 && sched_job_is_running(j))
+		r->run_from_s = j->lease_start_s;
+	else if (r->run_from_s < 0 && service > 0)
+		r->run_from_s = j->last_run_s - exec_s;	/* ran between two plans */
 	if (sched_job_is_running(j)) {
 		if (q + 1 < TIRESIAS_QUEUES)
 			*wake = fmin(*wake, now + (tiresias_limits[q] - service) / j->nheld +
 						    TIRESIAS_MARGIN_S);
 		return q;
 	}
-	if (q == 0 || TIRESIAS_KNOB <= 0)
+	if (q == 0 || TIRESIAS_KNOB <= 0 || r->run_from_s < 0)
 		return q;
-	if (now - waited_since >= TIRESIAS_KNOB * exec_s) {
+	if (now - r->run_from_s - exec_s >= TIRESIAS_KNOB * exec_s) {
 		r->base_gpu_s = j->attained_gpu_s;
+		r->run_from_s = -1;
 		return 0;
 	}
-	*wake = fmin(*wake, waited_since + TIRESIAS_KNOB * exec_s + TIRESIAS_MARGIN_S);
+	*wake = fmin(*wake, r->run_from_s + (1 + TIRESIAS_KNOB) * exec_s + TIRESIAS_MARGIN_S);
 	return q;
 }
 

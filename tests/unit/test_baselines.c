@@ -165,6 +165,52 @@ static void test_las_threshold_demotes(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* Tiresias counts a waiting job's pending time since it entered queue 0
+ * (from its first run after that), not since it last ran: job 2 ran 20,000
+ * s from t = 100 with a wait in between and last ran at 40,100, so at
+ * 50,100 it has waited 30,000 s and is promoted at 100 + 20,000 + 2 x
+ * 20,000 = 60,100 (before: 40,100 + 40,000 = 80,100). */
+static void test_las_starvation_cumulative(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[1];
+	uint32_t per[1] = { 1 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 50100, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
+	jobs[1].arrival_s = 100;
+	jobs[1].first_start_s = 100;
+	jobs[1].last_run_s = 40100;
+	jobs[1].attained_gpu_s = 20000;
+	ls.gpus[0][0] = 0;
+	ls.tasks[0][0] = 1;
+	run_job(&jobs[0], ls.gpus[0], ls.tasks[0], 1, 0);
+	jobs[0].attained_gpu_s = 30000;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now);
+	assert_false(plan.assigns[1].run_now);
+	assert_true(fabs(plan.replan_at_s - 60100) < 0.1);
+	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+	advance(jobs, 2, snap.now_s, plan.replan_at_s);
+	snap.now_s = plan.replan_at_s;
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[1].run_now);	/* promoted to queue 0 */
+	assert_false(plan.assigns[0].run_now);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
 /* Tiresias' simulator has three queues (num_queue = 3): the limits 3,250
  * and 7,200 GPU-s; its third limit, 18,000, is never used, so 10,000 and
  * 20,000 GPU-s are both in the last queue, where the earlier arrival goes
@@ -186,7 +232,7 @@ static void test_las_three_queues(void **state)
 	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
 	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
 	jobs[1].arrival_s = 10;
-	jobs[0].first_start_s = jobs[1].first_start_s = 10;
+	jobs[0].first_start_s = jobs[1].first_start_s = 20000;
 	jobs[0].last_run_s = jobs[1].last_run_s = 39990;
 	jobs[0].attained_gpu_s = 20000;
 	jobs[1].attained_gpu_s = 10000;
@@ -791,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_las_threshold_demotes),
 		cmocka_unit_test(test_las_starvation_guard),
 		cmocka_unit_test(test_las_three_queues),
+		cmocka_unit_test(test_las_starvation_cumulative),
 		cmocka_unit_test(test_gavel_maxmin_types),
 		cmocka_unit_test(test_gavel_maxmin_scale_factor),
 		cmocka_unit_test(test_gavel_extends_leases),
