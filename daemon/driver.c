@@ -250,6 +250,23 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
 	return 0;
 }
 
+void driver_opts_get(const struct driver *d, struct driver_opts *o)
+{
+	*o = d->o;
+}
+
+void driver_opts_set(struct driver *d, const struct driver_opts *o)
+{
+	struct driver_opts keep = d->o;
+
+	d->o = *o;
+	d->o.policy = keep.policy;
+	d->o.time_scale = keep.time_scale;
+	d->o.noise_cv = keep.noise_cv;
+	d->o.type_slack = keep.type_slack;
+	d->o.min_lease_s = keep.min_lease_s;
+}
+
 void driver_close(struct driver *d)
 {
 	if (!d || d->closing)

@@ -232,6 +232,16 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
 	       struct store *st, driver_send_cb send, void *send_user, struct driver **out,
 	       char *errbuf, size_t errlen);
 
+/* The options in use; set: a reload's (hared_reload). Those read when
+ * used change at once: replan_debounce_ms, reconnect_grace_s, stop_grace_s
+ * (of agents that register from now on without their own), max_retries,
+ * finish_grace_s, failed_node_avoid_s (failures from now on),
+ * retry_backoff_s and the quarantine's; policy, time_scale, noise_cv,
+ * type_slack and min_lease_s are kept as they were (the policy was made
+ * with them). */
+void driver_opts_get(const struct driver *d, struct driver_opts *o);
+void driver_opts_set(struct driver *d, const struct driver_opts *o);
+
 /* Stop timers and drop a plan in flight (its result is discarded); the
  * handles finish closing on the loop. */
 void driver_close(struct driver *d);

@@ -324,6 +324,84 @@ static void hared_on_signal(uv_signal_t *s, int signum)
 	hared_stop(d);
 }
 
+struct hared_reload_count {
+	uint32_t now, later;
+};
+
+static void hared_reload_key(void *user, const char *key, const char *from, const char *to,
+			     bool live)
+{
+	struct hared_reload_count *n = user;
+
+	if (live) {
+		n->now++;
+		log_info("reload: %s %s -> %s", key, from, to);
+	} else {
+		n->later++;
+		log_warn("reload: %s %s -> %s takes effect when hared restarts", key, from, to);
+	}
+}
+
+uint32_t hared_reload(struct hared *d, const struct hared_config *next)
+{
+	struct hared_reload_count n = { 0, 0 };
+	uint32_t flush_ms = d->cfg.flush_ms, metrics_s = d->cfg.metrics_interval_s;
+	uint32_t diff = hared_config_diff(&d->cfg, next, hared_reload_key, &n);
+	struct driver_opts o;
+
+	log_level_set(d->cfg.log_level);
+	driver_opts_get(d->drv, &o);
+	o.replan_debounce_ms = d->cfg.replan_debounce_ms;
+	o.reconnect_grace_s = d->cfg.reconnect_grace_s;
+	o.stop_grace_s = d->cfg.stop_grace_s;
+	o.max_retries = d->cfg.max_retries;
+	o.finish_grace_s = d->cfg.finish_grace_s;
+	o.failed_node_avoid_s = d->cfg.failed_node_avoid_s;
+	o.retry_backoff_s = d->cfg.retry_backoff_s;
+	o.quarantine_jobs = d->cfg.quarantine_jobs;
+	o.quarantine_users = d->cfg.quarantine_users;
+	o.quarantine_max_nodes = d->cfg.quarantine_max_nodes;
+	driver_opts_set(d->drv, &o);
+	if (d->handles_open && flush_ms != d->cfg.flush_ms)
+		uv_timer_start(&d->flush_timer, hared_on_flush, d->cfg.flush_ms, d->cfg.flush_ms);
+	if (d->metrics_due > d->cfg.metrics_interval_s || (metrics_s != d->cfg.metrics_interval_s &&
+							   d->metrics_due == 0 && d->cfg.metrics_file[0]))
+		d->metrics_due = d->cfg.metrics_interval_s;
+	d->reloads++;
+	log_info("reload: %u setting%s changed now, %u at the next start", n.now,
+		 n.now == 1 ? "" : "s", n.later);
+	return diff;
+}
+
+int hared_reload_file(struct hared *d)
+{
+	struct hared_config next;
+	char err[512];
+	int rc;
+
+	if (!d->config_path)
+		return 0;
+	hared_config_defaults(&next);
+	rc = hared_config_load(d->config_path, &next, err, sizeof(err));
+	if (rc < 0) {
+		log_error("reload: %s; the configuration in use is kept", err);
+		return rc;
+	}
+	hared_reload(d, &next);
+	return 0;
+}
+
+static void hared_on_hup(uv_signal_t *s, int signum)
+{
+	struct hared *d = s->data;
+
+	(void)signum;
+	sd_notify(0, "RELOADING=1");
+	log_info("SIGHUP: reading %s again", d->config_path ? d->config_path : "(no file)");
+	hared_reload_file(d);
+	sd_notify(0, "READY=1");
+}
+
 /* "agent_port=N\n[client_port=M\n]", written whole (rename) so a reader
  * never sees half of it. */
 static int hared_port_file(const struct hared *d, char *errbuf, size_t errlen)
@@ -355,14 +433,17 @@ static void hared_handles_start(struct hared *d)
 	uv_timer_init(d->loop, &d->tick_timer);
 	uv_signal_init(d->loop, &d->sig_term);
 	uv_signal_init(d->loop, &d->sig_int);
+	uv_signal_init(d->loop, &d->sig_hup);
 	uv_check_init(d->loop, &d->submit_check);
 	d->flush_timer.data = d->tick_timer.data = d->sig_term.data = d->sig_int.data = d;
+	d->sig_hup.data = d;
 	d->submit_check.data = d;
 	d->handles_open = true;
 	uv_timer_start(&d->flush_timer, hared_on_flush, d->cfg.flush_ms, d->cfg.flush_ms);
 	uv_timer_start(&d->tick_timer, hared_on_tick, HARED_TICK_MS, HARED_TICK_MS);
 	uv_signal_start(&d->sig_term, hared_on_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, hared_on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, hared_on_hup, SIGHUP);
 	uv_check_start(&d->submit_check, hared_on_check);
 }
 
@@ -412,6 +493,7 @@ void hared_stop(struct hared *d)
 		hared_handle_close((uv_handle_t *)&d->tick_timer);
 		hared_handle_close((uv_handle_t *)&d->sig_term);
 		hared_handle_close((uv_handle_t *)&d->sig_int);
+		hared_handle_close((uv_handle_t *)&d->sig_hup);
 		hared_handle_close((uv_handle_t *)&d->submit_check);
 	}
 }

@@ -51,7 +51,7 @@ struct hared {
 	int agent_port, client_port;
 
 	uv_timer_t flush_timer, tick_timer;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_check_t submit_check;
 	struct clients_pending *pending;	/* submissions waiting for their commit */
 	bool handles_open;
@@ -70,6 +70,8 @@ struct hared {
 	int metrics_error;			/* last metrics write's error (logged once) */
 	int lock_fd;				/* state_dir/hared.lock, held (when locked) */
 	bool locked;
+	const char *config_path;		/* re-read on SIGHUP (NULL: no reload) */
+	uint64_t reloads;			/* configurations applied by a reload */
 };
 
 /* Check a configuration without starting anything: profile, key and token
@@ -91,6 +93,18 @@ void hared_stop(struct hared *d);
 
 /* Free what hared_init made (after the loop has drained). */
 void hared_destroy(struct hared *d);
+
+/* A reload (SIGHUP; systemctl reload): the settings of next that may change
+ * while hared runs take effect at once (log_level, retries, quarantine,
+ * limits, timers; hared_config_diff), each logged with its old and new
+ * value; any other change is logged as waiting for the next start. The
+ * number of settings that differ. */
+uint32_t hared_reload(struct hared *d, const struct hared_config *next);
+
+/* SIGHUP: read config_path again and hared_reload it; a file that cannot be
+ * read or is not valid changes nothing (an error says why). 0, or the
+ * load's negative code. */
+int hared_reload_file(struct hared *d);
 
 /* Group commit: hand batched writes to the store and commit them. */
 void hared_flush(struct hared *d);

@@ -27,45 +27,47 @@ struct cfg_key {
 	size_t off;
 	size_t size;		/* CFG_STR: buffer size */
 	double min, max;	/* numbers: accepted range */
+	bool live;		/* a reload (SIGHUP) applies it at once */
 };
 
 #define CFG_S(f) CFG_STR, offsetof(struct hared_config, f), sizeof(((struct hared_config *)0)->f)
 #define CFG_N(k, f) k, offsetof(struct hared_config, f), 0
 
 static const struct cfg_key cfg_keys[] = {
-	{ "agent_listen", CFG_S(agent_listen), 0, 0 },
-	{ "client_socket", CFG_S(client_socket), 0, 0 },
-	{ "client_socket_mode", CFG_N(CFG_MODE, client_socket_mode), 0, 0777 },
-	{ "client_listen", CFG_S(client_listen), 0, 0 },
-	{ "client_token_file", CFG_S(client_token_file), 0, 0 },
-	{ "state_dir", CFG_S(state_dir), 0, 0 },
-	{ "cluster_key_file", CFG_S(cluster_key_file), 0, 0 },
-	{ "profiles", CFG_S(profiles), 0, 0 },
-	{ "policy", CFG_S(policy), 0, 0 },
-	{ "time_scale", CFG_N(CFG_DOUBLE, time_scale), 1e-3, 1e6 },
-	{ "noise_cv", CFG_N(CFG_DOUBLE, noise_cv), 0, 1 },
-	{ "replan_debounce_ms", CFG_N(CFG_U32, replan_debounce_ms), 0, 60000 },
-	{ "reconnect_grace_s", CFG_N(CFG_DOUBLE, reconnect_grace_s), 0, 3600 },
-	{ "min_lease_s", CFG_N(CFG_DOUBLE, min_lease_s), 0, 1e7 },
-	{ "type_slack", CFG_N(CFG_DOUBLE, type_slack), 0, 10 },
-	{ "heartbeat_timeout_s", CFG_N(CFG_DOUBLE, heartbeat_timeout_s), 1, 3600 },
-	{ "stop_grace_s", CFG_N(CFG_DOUBLE, stop_grace_s), 0, 3600 },
-	{ "max_frame", CFG_N(CFG_U32, max_frame), 1024, 64u * 1024 * 1024 },
-	{ "max_queued_mib", CFG_N(CFG_U32, max_queued_mib), 16, 65536 },
-	{ "flush_ms", CFG_N(CFG_U32, flush_ms), 1, 10000 },
-	{ "max_retries", CFG_N(CFG_U32, max_retries), 0, 1000 },
-	{ "finish_grace_s", CFG_N(CFG_DOUBLE, finish_grace_s), 0, 86400 },
-	{ "failed_node_avoid_s", CFG_N(CFG_DOUBLE, failed_node_avoid_s), 0, 30 * 86400 },
-	{ "retry_backoff_s", CFG_N(CFG_DOUBLE, retry_backoff_s), 0, 600 },
-	{ "quarantine_jobs", CFG_N(CFG_U32, quarantine_jobs), 0, 64 },
-	{ "quarantine_users", CFG_N(CFG_U32, quarantine_users), 1, 64 },
-	{ "quarantine_max_nodes", CFG_N(CFG_U32, quarantine_max_nodes), 1, 100000 },
-	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0 },
-	{ "measure_models", CFG_S(measure_models), 0, 0 },
-	{ "port_file", CFG_S(port_file), 0, 0 },
-	{ "metrics_file", CFG_S(metrics_file), 0, 0 },
-	{ "metrics_interval_s", CFG_N(CFG_U32, metrics_interval_s), 1, 3600 },
-	{ "log_level", CFG_N(CFG_LEVEL, log_level), 0, 0 },
+	{ "agent_listen", CFG_S(agent_listen), 0, 0, false },
+	{ "client_socket", CFG_S(client_socket), 0, 0, false },
+	{ "client_socket_mode", CFG_N(CFG_MODE, client_socket_mode), 0, 0777, false },
+	{ "client_listen", CFG_S(client_listen), 0, 0, false },
+	{ "client_token_file", CFG_S(client_token_file), 0, 0, false },
+	{ "state_dir", CFG_S(state_dir), 0, 0, false },
+	{ "cluster_key_file", CFG_S(cluster_key_file), 0, 0, false },
+	{ "profiles", CFG_S(profiles), 0, 0, false },
+	{ "policy", CFG_S(policy), 0, 0, false },
+	{ "time_scale", CFG_N(CFG_DOUBLE, time_scale), 1e-3, 1e6, false },
+	{ "noise_cv", CFG_N(CFG_DOUBLE, noise_cv), 0, 1, false },
+	{ "replan_debounce_ms", CFG_N(CFG_U32, replan_debounce_ms), 0, 60000, true },
+	{ "reconnect_grace_s", CFG_N(CFG_DOUBLE, reconnect_grace_s), 0, 3600, true },
+	{ "min_lease_s", CFG_N(CFG_DOUBLE, min_lease_s), 0, 1e7, false },
+	{ "type_slack", CFG_N(CFG_DOUBLE, type_slack), 0, 10, false },
+	{ "heartbeat_timeout_s", CFG_N(CFG_DOUBLE, heartbeat_timeout_s), 1, 3600, true },
+	{ "stop_grace_s", CFG_N(CFG_DOUBLE, stop_grace_s), 0, 3600, true },
+	{ "max_frame", CFG_N(CFG_U32, max_frame), 1024, 64u * 1024 * 1024, true },
+	{ "max_queued_mib", CFG_N(CFG_U32, max_queued_mib), 16, 65536, true },
+	{ "flush_ms", CFG_N(CFG_U32, flush_ms), 1, 10000, true },
+	{ "max_retries", CFG_N(CFG_U32, max_retries), 0, 1000, true },
+	{ "finish_grace_s", CFG_N(CFG_DOUBLE, finish_grace_s), 0, 86400, true },
+	{ "failed_node_avoid_s", CFG_N(CFG_DOUBLE, failed_node_avoid_s), 0, 30 * 86400, true },
+	{ "retry_backoff_s", CFG_N(CFG_DOUBLE, retry_backoff_s), 0, 600, true },
+	{ "quarantine_jobs", CFG_N(CFG_U32, quarantine_jobs), 0, 64, true },
+	{ "quarantine_users", CFG_N(CFG_U32, quarantine_users), 1, 64, true },
+	{ "quarantine_max_nodes", CFG_N(CFG_U32, quarantine_max_nodes), 1, 100000, true },
+	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0, false },
+	{ "measure_models", CFG_S(measure_models), 0, 0, false },
+	{ "port_file", CFG_S(port_file), 0, 0, false },
+	{ "metrics_file", CFG_S(metrics_file), 0, 0, false },
+	{ "metrics_interval_s", CFG_N(CFG_U32, metrics_interval_s), 1, 3600, true },
+	{ "log_level", CFG_LEVEL, offsetof(struct hared_config, log_level),
+	  sizeof(((struct hared_config *)0)->log_level), 0, 0, true },
 };
 
 void hared_config_defaults(struct hared_config *c)
@@ -336,4 +338,58 @@ int hared_addr_parse(const char *text, struct sockaddr_storage *out, char *err, 
 	}
 	snprintf(err, errlen, "'%s' is not a numeric IPv4 or IPv6 address", host);
 	return ERR_BAD_CONFIG;
+}
+
+/* A key's value in c as text. */
+static void cfg_key_text(const struct cfg_key *k, const struct hared_config *c, char *buf,
+			 size_t len)
+{
+	const char *p = (const char *)c + k->off;
+
+	switch (k->kind) {
+	case CFG_STR:
+	case CFG_LEVEL:
+		snprintf(buf, len, "%s", p[0] ? p : "(none)");
+		break;
+	case CFG_U32:
+		snprintf(buf, len, "%u", *(const uint32_t *)(const void *)p);
+		break;
+	case CFG_MODE:
+		snprintf(buf, len, "%04o", *(const uint32_t *)(const void *)p);
+		break;
+	case CFG_DOUBLE:
+		snprintf(buf, len, "%g", *(const double *)(const void *)p);
+		break;
+	case CFG_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)(const void *)p ? "yes" : "no");
+		break;
+	}
+}
+
+uint32_t hared_config_diff(struct hared_config *cur, const struct hared_config *next,
+			   hared_config_diff_cb cb, void *user)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		size_t size = k->kind == CFG_STR || k->kind == CFG_LEVEL ? k->size
+			    : k->kind == CFG_DOUBLE ? sizeof(double)
+			    : k->kind == CFG_BOOL ? sizeof(bool) : sizeof(uint32_t);
+		char from[HARED_PATH_LEN + 8], to[HARED_PATH_LEN + 8];
+		bool same = k->kind == CFG_STR || k->kind == CFG_LEVEL
+			  ? strcmp((const char *)cur + k->off, (const char *)next + k->off) == 0
+			  : memcmp((const char *)cur + k->off, (const char *)next + k->off, size) == 0;
+
+		if (same)
+			continue;
+		n++;
+		cfg_key_text(k, cur, from, sizeof(from));
+		cfg_key_text(k, next, to, sizeof(to));
+		if (cb)
+			cb(user, k->name, from, to, k->live);
+		if (k->live)
+			memcpy((char *)cur + k->off, (const char *)next + k->off, size);
+	}
+	return n;
 }

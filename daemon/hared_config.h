@@ -73,6 +73,15 @@ int hared_config_load_string(const char *name, const char *text, struct hared_co
 int hared_config_check(const char *name, const struct hared_config *c, char *errbuf,
 		       size_t errlen);
 
+/* A reload: each key whose value differs between cur and next is passed to
+ * cb (its name, the old and new value as text, and whether it applies at
+ * once: live), and a live one is copied into cur; the others keep their
+ * value until hared restarts. The number of keys that differ. */
+typedef void (*hared_config_diff_cb)(void *user, const char *key, const char *from,
+				     const char *to, bool live);
+uint32_t hared_config_diff(struct hared_config *cur, const struct hared_config *next,
+			   hared_config_diff_cb cb, void *user);
+
 /* Parse "host:port" or "[v6]:port" (numeric host, or "localhost"/"*") into a
  * socket address. 0 or ERR_BAD_CONFIG with a reason in err. */
 int hared_addr_parse(const char *text, struct sockaddr_storage *out, char *err, size_t errlen);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* hared: the Hare scheduling daemon. Parses flags, loads the configuration
- * and runs the daemon's loop until SIGTERM or SIGINT. */
+ * and runs the daemon's loop until SIGTERM or SIGINT (SIGHUP: reload). */
 #include "hared.h"
 
 #include "log.h"
@@ -28,6 +28,10 @@ static void usage(FILE *f)
 		"  --check-config   check the configuration and the files it names, then exit\n"
 		"  --help           show this help\n"
 		"  --version        print the version and the protocol version\n"
+		"\n"
+		"SIGHUP reads the configuration again: log_level, retries, quarantine,\n"
+		"limits and timers change at once; other keys at the next start (the log\n"
+		"says which). A configuration that is not valid changes nothing.\n"
 		"\n"
 		"Exit status: 0 after a clean shutdown (SIGTERM, SIGINT) or a good check,\n"
 		"1 when the daemon cannot start, 2 on a usage or configuration error.\n",
@@ -83,7 +87,7 @@ static int args_parse(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-static int run(const struct hared_config *cfg)
+static int run(const struct hared_config *cfg, const char *path)
 {
 	struct hared *d = calloc(1, sizeof(*d));
 	char err[512] = "";
@@ -96,6 +100,7 @@ static int run(const struct hared_config *cfg)
 		return 1;
 	}
 	rc = hared_init(d, &loop, cfg, err, sizeof(err));
+	d->config_path = path;
 	if (rc == 0)
 		rc = hared_start(d, err, sizeof(err));
 	if (rc < 0) {
@@ -137,5 +142,5 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	return run(&cfg);
+	return run(&cfg, a.config);
 }

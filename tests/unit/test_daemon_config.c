@@ -131,6 +131,59 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nquarantine_max_nodes = 0\n", "quarantine_max_nodes: must be between 1");
 }
 
+struct diff_seen {
+	char lines[8][160];
+	uint32_t n;
+};
+
+static void diff_note(void *user, const char *key, const char *from, const char *to, bool live)
+{
+	struct diff_seen *d = user;
+
+	if (d->n < 8)
+		snprintf(d->lines[d->n++], sizeof(d->lines[0]), "%s %s -> %s%s", key, from, to,
+			 live ? "" : " (restart)");
+}
+
+/* A reload: the keys that differ are named with their old and new values;
+ * live ones are applied, the others keep the running value. */
+static void test_reload_diff(void **state)
+{
+	struct hared_config cur, next;
+	struct diff_seen seen = { .n = 0 };
+	char err[256] = "";
+
+	(void)state;
+	hared_config_defaults(&cur);
+	assert_int_equal(hared_config_load_string("a.conf", "[daemon]\nclient_socket = /tmp/x.sock\n",
+						  &cur, err, sizeof(err)), 0);
+	next = cur;
+	assert_int_equal(hared_config_diff(&cur, &next, diff_note, &seen), 0);
+	assert_int_equal(hared_config_load_string("b.conf", "[daemon]\nclient_socket = /tmp/x.sock\n"
+						  "log_level = debug\nquarantine_jobs = 3\n"
+						  "policy = fifo\nmeasure_gpus = no\n"
+						  "client_socket_mode = 0660\nretry_backoff_s = 2.5\n",
+						  &next, err, sizeof(err)), 0);
+	assert_int_equal(hared_config_diff(&cur, &next, diff_note, &seen), 6);
+	assert_int_equal(seen.n, 6);
+	assert_string_equal(seen.lines[0], "client_socket_mode 0666 -> 0660 (restart)");
+	assert_string_equal(seen.lines[1], "policy hare -> fifo (restart)");
+	assert_string_equal(seen.lines[2], "retry_backoff_s 10 -> 2.5");
+	assert_string_equal(seen.lines[3], "quarantine_jobs 0 -> 3");
+	assert_string_equal(seen.lines[4], "measure_gpus yes -> no (restart)");
+	assert_string_equal(seen.lines[5], "log_level info -> debug");
+	/* applied: the live ones only */
+	assert_string_equal(cur.log_level, "debug");
+	assert_int_equal(cur.quarantine_jobs, 3);
+	assert_true(cur.retry_backoff_s == 2.5);
+	assert_string_equal(cur.policy, "hare");
+	assert_true(cur.measure_gpus);
+	assert_int_equal(cur.client_socket_mode, 0666);
+	/* again: only what still differs, the keys that wait for a restart */
+	seen.n = 0;
+	assert_int_equal(hared_config_diff(&cur, &next, diff_note, &seen), 3);
+}
+
 static void test_addr_parse(void **state)
 {
 	struct sockaddr_storage ss;
@@ -212,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_load_keys),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_addr_parse),
+		cmocka_unit_test(test_reload_diff),
 		cmocka_unit_test(test_secret_and_mac),
 	};
 

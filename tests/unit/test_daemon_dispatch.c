@@ -345,6 +345,32 @@ static const Hare__FromDaemon *drain(struct fx *f, struct conn *c, const char *n
 	return last(f);
 }
 
+/* A reload hands the keys hared reads as it goes to the driver, and keeps
+ * the policy and the time scale the driver was made with. */
+static void test_reload_applies(void **state)
+{
+	struct fx *f = *state;
+	struct hared_config next = f->d.cfg;
+	struct driver_opts o;
+
+	next.max_retries = 7;
+	next.quarantine_jobs = 4;
+	next.failed_node_avoid_s = 120;
+	snprintf(next.policy, sizeof(next.policy), "fifo");
+	next.time_scale = 5;
+	snprintf(next.log_level, sizeof(next.log_level), "warn");
+	assert_int_equal(hared_reload(&f->d, &next), 6);
+	driver_opts_get(f->d.drv, &o);
+	assert_int_equal(o.max_retries, 7);
+	assert_int_equal(o.quarantine_jobs, 4);
+	assert_true(o.failed_node_avoid_s == 120);
+	assert_string_equal(o.policy, "hare");
+	assert_true(o.time_scale == 1000);
+	assert_string_equal(f->d.cfg.policy, "hare");
+	assert_true(f->d.cfg.time_scale == 1);
+	assert_int_equal(f->d.reloads, 1);
+}
+
 static const Hare__FromDaemon *forget(struct fx *f, struct conn *c, const char *node)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
@@ -1952,6 +1978,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forget, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_applies, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
