@@ -32,7 +32,7 @@ enum { EXIT_USAGE = 2 };
 struct agent_main {
 	uv_loop_t *loop;
 	struct agent *agent;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sig_term, sig_int, sig_hup;
 	bool ready_sent;
 	char daemon[256];
 };
@@ -253,6 +253,16 @@ static void on_agent_closed(void *user)
 	m->agent = NULL;
 	uv_close((uv_handle_t *)&m->sig_term, NULL);
 	uv_close((uv_handle_t *)&m->sig_int, NULL);
+	uv_close((uv_handle_t *)&m->sig_hup, NULL);
+}
+
+/* SIGHUP (a closed terminal, a reload by habit): the agent goes on. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+	(void)s;
+	(void)signum;
+	log_warn("agent signal=SIGHUP ignored: restart hare-agent to apply a new configuration "
+		 "(its workers keep running)");
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -293,9 +303,11 @@ static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
 	agent_event_cb_set(m->agent, on_agent_event, m);
 	uv_signal_init(m->loop, &m->sig_term);
 	uv_signal_init(m->loop, &m->sig_int);
-	m->sig_term.data = m->sig_int.data = m;
+	uv_signal_init(m->loop, &m->sig_hup);
+	m->sig_term.data = m->sig_int.data = m->sig_hup.data = m;
 	uv_signal_start(&m->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&m->sig_int, on_signal, SIGINT);
+	uv_signal_start(&m->sig_hup, on_hup, SIGHUP);
 	rc = agent_start(m->agent, err, sizeof(err));
 	if (rc < 0) {
 		log_error("agent: %s", err);

@@ -49,6 +49,11 @@ types = collections.Counter(g["type"] for n in nodes if n["up"] for g in n["gpus
 sys.exit(0 if len(nodes) == 4 and types == {"V100": 8, "T4": 8} else 1)'
 }
 wait_for 10 "4 agents with 8 V100 and 8 T4" nodes_ok && echo "ok: nodes lists 4 agents, 8xV100 + 8xT4"
+# an agent that gets SIGHUP goes on
+kill -HUP "${node_pid[1]}"
+hup_logged() { grep -q "agent signal=SIGHUP ignored" "$tmp/agent1.log"; }
+wait_for 5 "agent 1 to log the SIGHUP" hup_logged && kill -0 "${node_pid[1]}" &&
+	echo "ok: an agent goes on after SIGHUP" || fail "agent 1 after SIGHUP"
 
 # 1. A batch of jobs runs to completion.
 batch=()
