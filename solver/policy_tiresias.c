@@ -26,6 +26,8 @@ static const double tiresias_limits[] = { 3250, 7200 };
 struct tiresias_job {
 	double base_gpu_s;	/* service when the job last entered queue 0 */
 	double run_from_s;	/* when it first ran since then; < 0: not yet */
+	uint32_t seq;		/* place in its queue's list (smaller first) */
+	uint32_t q;		/* its queue at the last plan */
 	bool seen;		/* record filled in */
 };
 
@@ -33,6 +35,8 @@ struct tiresias_state {
 	struct policy_ids *ids;
 	uint32_t *type;		/* all POLICY_ANY_TYPE: type-blind */
 	uint32_t *admitted;
+	uint32_t *fresh;	/* jobs new to a queue this plan */
+	uint32_t next_seq;	/* seq of the next job appended to a queue */
 	uint32_t cap;
 };
 
@@ -55,6 +59,7 @@ static void tiresias_destroy(struct sched_policy *p)
 	policy_ids_free(st->ids);
 	free(st->type);
 	free(st->admitted);
+	free(st->fresh);
 	free(st);
 }
 
@@ -67,7 +72,7 @@ static void tiresias_forget(struct sched_policy *p, uint32_t job_id)
 
 static int tiresias_grow(struct tiresias_state *st, uint32_t n)
 {
-	uint32_t *a, *b;
+	uint32_t *a, *b, *c;
 
 	if (n <= st->cap)
 		return 0;
@@ -77,7 +82,10 @@ static int tiresias_grow(struct tiresias_state *st, uint32_t n)
 	b = realloc(st->admitted, n * sizeof(*b));
 	if (b)
 		st->admitted = b;
-	if (!a || !b)
+	c = realloc(st->fresh, n * sizeof(*c));
+	if (c)
+		st->fresh = c;
+	if (!a || !b || !c)
 		return -ENOMEM;
 	st->cap = n;
 	return 0;
@@ -131,18 +139,18 @@ static uint32_t tiresias_job_queue(struct tiresias_job *r, const struct sched_jo
 	return q;
 }
 
-/* Sort key: queue, then arrival (FIFO inside a queue). */
+/*
+ * Order inside a queue, as Tiresias' simulator keeps its queue lists: a job
+ * is appended at the end of its queue when it arrives, is demoted or is
+ * promoted, and after every plan the jobs that do not run move behind those
+ * that do (a stable partition), so a waiting job never overtakes a running
+ * job of its own queue. Key: queue, then the job's place in the list.
+ */
 static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *snap, double *wake)
 {
 	struct tiresias_state *st = p->state;
-	double lo = INFINITY, hi = -INFINITY, span;
-	uint32_t *q = p->width;
+	uint32_t *q = p->width, nfresh = 0;
 
-	for (uint32_t i = 0; i < snap->njobs; i++) {
-		lo = fmin(lo, snap->jobs[i].arrival_s);
-		hi = fmax(hi, snap->jobs[i].arrival_s);
-	}
-	span = snap->njobs ? hi - lo + 1 : 1;
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];
 		bool created;
@@ -151,11 +159,46 @@ static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *sn
 		if (!r)
 			return -ENOMEM;
 		q[i] = tiresias_job_queue(r, j, snap->now_s, wake);
-		p->key[i] = (double)q[i] * span + (j->arrival_s - lo);
+		if (created || r->q != q[i]) {
+			r->q = q[i];
+			st->fresh[nfresh++] = i;
+		}
 		p->order[i] = i;
 		st->type[i] = POLICY_ANY_TYPE;
 	}
+	/* Appended in arrival order. */
+	for (uint32_t k = 0; k < nfresh; k++)
+		p->key[st->fresh[k]] = snap->jobs[st->fresh[k]].arrival_s;
+	policy_sort_by_key(snap, st->fresh, nfresh, p->key);
+	for (uint32_t k = 0; k < nfresh; k++)
+		((struct tiresias_job *)policy_ids_find(st->ids, snap->jobs[st->fresh[k]].id))->seq =
+			st->next_seq++;
+	for (uint32_t i = 0; i < snap->njobs; i++) {
+		const struct tiresias_job *r = policy_ids_find(st->ids, snap->jobs[i].id);
+
+		p->key[i] = (double)q[i] * st->next_seq + r->seq;
+	}
 	return 0;
+}
+
+/* After a plan: every queue's list with its running jobs first, each part
+ * in its old order; seqs renumbered from 0. */
+static void tiresias_requeue(struct sched_policy *p, const struct sched_snapshot *snap,
+			     const struct sched_plan *out)
+{
+	struct tiresias_state *st = p->state;
+	double span = st->next_seq;
+
+	for (uint32_t i = 0; i < snap->njobs; i++) {
+		const struct tiresias_job *r = policy_ids_find(st->ids, snap->jobs[i].id);
+
+		p->order[i] = i;
+		p->key[i] = (2.0 * p->width[i] + (out->assigns[i].run_now ? 0 : 1)) * span + r->seq;
+	}
+	policy_sort_by_key(snap, p->order, snap->njobs, p->key);
+	for (uint32_t k = 0; k < snap->njobs; k++)
+		((struct tiresias_job *)policy_ids_find(st->ids, snap->jobs[p->order[k]].id))->seq = k;
+	st->next_seq = snap->njobs;
 }
 
 static int tiresias_plan(struct sched_policy *p, const struct sched_snapshot *snap,
@@ -176,6 +219,8 @@ static int tiresias_plan(struct sched_policy *p, const struct sched_snapshot *sn
 	rc = policy_admit(snap, p->order, snap->njobs, st->type, NULL, st->admitted, &nadm);
 	if (rc == 0)
 		rc = policy_place_admitted(snap, st->admitted, nadm, st->type, NULL, out);
+	if (rc == 0)
+		tiresias_requeue(p, snap, out);
 	out->replan_at_s = wake;
 	return rc;
 }

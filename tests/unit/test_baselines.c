@@ -211,6 +211,59 @@ static void test_las_starvation_cumulative(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* Tiresias appends a promoted job at the end of queue 0 and keeps a
+ * queue's running jobs ahead of its waiting ones: job 1 (the earlier
+ * arrival) is promoted at 60,100 while job 2 runs in queue 0, and waits
+ * until job 2 is demoted at 3,250 GPU-s, at 61,250 (before: the promoted
+ * job went by arrival and preempted job 2 at once). */
+static void test_las_promoted_queues_last(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[1];
+	uint32_t per[1] = { 1 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 59000, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
+	jobs[0].first_start_s = 100;
+	jobs[0].last_run_s = 20100;
+	jobs[0].attained_gpu_s = 20000;
+	jobs[1].arrival_s = 50;
+	ls.gpus[1][0] = 0;
+	ls.tasks[1][0] = 1;
+	run_job(&jobs[1], ls.gpus[1], ls.tasks[1], 1, 58000);
+	jobs[1].attained_gpu_s = 1000;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_false(plan.assigns[0].run_now);
+	assert_true(plan.assigns[1].run_now);
+	assert_true(fabs(plan.replan_at_s - 60100) < 0.1);
+	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+	advance(jobs, 2, snap.now_s, plan.replan_at_s);
+	snap.now_s = plan.replan_at_s;
+	plan_ok(p, &snap, &plan);
+	assert_false(plan.assigns[0].run_now);	/* promoted, behind job 2 */
+	assert_true(plan.assigns[1].run_now);
+	assert_true(fabs(plan.replan_at_s - 61250) < 0.1);
+	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+	advance(jobs, 2, snap.now_s, plan.replan_at_s);
+	snap.now_s = plan.replan_at_s;
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now);
+	assert_false(plan.assigns[1].run_now);	/* demoted to queue 1 */
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
 /* Tiresias' simulator has three queues (num_queue = 3): the limits 3,250
  * and 7,200 GPU-s; its third limit, 18,000, is never used, so 10,000 and
  * 20,000 GPU-s are both in the last queue, where the earlier arrival goes
@@ -838,6 +891,7 @@ int main(void)
 		cmocka_unit_test(test_las_starvation_guard),
 		cmocka_unit_test(test_las_three_queues),
 		cmocka_unit_test(test_las_starvation_cumulative),
+		cmocka_unit_test(test_las_promoted_queues_last),
 		cmocka_unit_test(test_gavel_maxmin_types),
 		cmocka_unit_test(test_gavel_maxmin_scale_factor),
 		cmocka_unit_test(test_gavel_extends_leases),
