@@ -2009,6 +2009,44 @@ static struct driver *driver_restart(struct fx *f, struct driver *d2, struct sto
 	return d3;
 }
 
+/* A driver on st in place of f->d (kept by the caller) with n1, n2 and n3
+ * up (2 V100 each; agent ids in a), started. */
+static struct driver *driver_three_nodes(struct fx *f, const struct driver_opts *o,
+					 struct store *st, uint32_t *a)
+{
+	struct driver *d2 = NULL;
+	char err[256];
+
+	assert_int_equal(driver_new(&f->loop, o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	f->d = d2;
+	a[0] = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a[1] = agent_up(f, "n2", "V100", 2, NULL, 0);
+	a[2] = agent_up(f, "n3", "V100", 2, NULL, 0);
+	driver_start(d2);
+	return d2;
+}
+
+/* A new job (written to st, into *rec), the n-th active one, leased on
+ * the two GPUs of h (the jobs before it placed nowhere); rank 1 (on agent
+ * r1), then rank 0 (on r0) end in a peer failure. */
+static void peer_failed_job(struct fx *f, struct store *st, struct store_job *rec, uint32_t n,
+			    const struct hand *h, uint32_t r0, uint32_t r1)
+{
+	struct hand hs[8] = { { 0, { 0 }, { 0 } } };
+	char err[256];
+	uint64_t lease;
+
+	assert_true(n >= 1 && n <= 8);
+	*rec = job_rec(0, "resnet50", 2, 1000);
+	assert_int_equal(store_job_insert(st, rec), 0);
+	assert_int_equal(driver_job_add(f->d, rec, err, sizeof(err)), 0);
+	hs[n - 1] = *h;
+	plan_apply(f, hs, n);
+	lease = driver_job_find(f->d, rec->id)->lease.id;
+	task_fail_code(f, r1, rec->id, lease, 1, REPORT_EXIT_PEER);
+	task_fail_code(f, r0, rec->id, lease, 0, REPORT_EXIT_PEER);
+}
+
 /* The suspect failures are read back at a restart from the "unexplained"
  * events the first driver wrote: n1 is singled out again, and each job
  * avoids its failed lease's nodes again. An event naming a node the store
@@ -2019,32 +2057,15 @@ static void test_unexplained_restored(void **state)
 	struct driver *keep = f->d, *d2 = NULL, *d3 = NULL;
 	struct driver_opts o = fx_opts(0, 0, 0, 1800);
 	struct hand with_n2[1] = { { 2, { 0, 2 }, { 1, 1 } } }, with_n3[1] = { { 2, { 0, 4 }, { 1, 1 } } };
-	char dir[256], err[256];
+	char dir[256];
 	struct store *st = tmp_store(dir, "unexplained");
 	struct store_job recs[2];
 	uint32_t a[3], nodes[DRIVER_AVOID_MAX];
 	int n1, n2, n3;
 
-	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
-	f->d = d2;
-	a[0] = agent_up(f, "n1", "V100", 2, NULL, 0);
-	a[1] = agent_up(f, "n2", "V100", 2, NULL, 0);
-	a[2] = agent_up(f, "n3", "V100", 2, NULL, 0);
-	driver_start(d2);
-	for (uint64_t id = 1; id <= 2; id++) {
-		struct store_job *rec = &recs[id - 1];
-		struct hand none[1] = { { 0, { 0 }, { 0 } } }, both[2];
-		uint64_t lease;
-
-		*rec = job_rec(0, "resnet50", 2, 1000);
-		assert_int_equal(store_job_insert(st, rec), 0);
-		assert_int_equal(driver_job_add(d2, rec, err, sizeof(err)), 0);
-		both[0] = none[0];
-		both[1] = id == 1 ? with_n2[0] : with_n3[0];
-		plan_apply(f, id == 1 ? with_n2 : both, (uint32_t)id);
-		lease = driver_job_find(d2, rec->id)->lease.id;
-		task_fail_code(f, a[id], rec->id, lease, 1, REPORT_EXIT_PEER);
-		task_fail_code(f, a[0], rec->id, lease, 0, REPORT_EXIT_PEER);
+	d2 = driver_three_nodes(f, &o, st, a);
+	for (uint32_t id = 1; id <= 2; id++) {
+		peer_failed_job(f, st, &recs[id - 1], id, id == 1 ? with_n2 : with_n3, a[0], a[id]);
 		driver_deadlines_run(d2, driver_now() + DRIVER_BLAME_WAIT_S + 1);
 	}
 	assert_int_equal(driver_node_failures(d2, 0), 2);
@@ -2104,30 +2125,12 @@ static void test_node_forget(void **state)
 	bool drained;
 	int n1, n2;
 
-	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
-	f->d = d2;
-	a[0] = agent_up(f, "n1", "V100", 2, NULL, 0);
-	a[1] = agent_up(f, "n2", "V100", 2, NULL, 0);
-	a[2] = agent_up(f, "n3", "V100", 2, NULL, 0);
-	driver_start(d2);
+	d2 = driver_three_nodes(f, &o, st, a);
 	/* jobs 1 and 2: leases n1+n2 and n2+n3 end in peer failures nobody
 	 * owns (n2 is singled out: 2 FAILS); job 1 avoids n1 and n2 */
-	for (uint64_t id = 1; id <= 2; id++) {
-		struct store_job *rec = &recs[id - 1];
-		struct hand none[1] = { { 0, { 0 }, { 0 } } }, both[2];
-		uint64_t lease;
-
-		*rec = job_rec(0, "resnet50", 2, 1000);
-		assert_int_equal(store_job_insert(st, rec), 0);
-		assert_int_equal(driver_job_add(d2, rec, err, sizeof(err)), 0);
-		both[0] = none[0];
-		both[1] = with_n3[0];
-		plan_apply(f, id == 1 ? with_n1 : both, (uint32_t)id);
-		lease = driver_job_find(d2, rec->id)->lease.id;
-		/* n2 is rank 1 of job 1's lease, rank 0 of job 2's */
-		task_fail_code(f, a[1], rec->id, lease, id == 1 ? 1 : 0, REPORT_EXIT_PEER);
-		task_fail_code(f, a[id == 1 ? 0 : 2], rec->id, lease, id == 1 ? 0 : 1,
-			       REPORT_EXIT_PEER);
+	for (uint32_t id = 1; id <= 2; id++) {
+		peer_failed_job(f, st, &recs[id - 1], id, id == 1 ? with_n1 : with_n3,
+				a[id - 1], a[id]);
 		if (id == 1) {
 			/* the wait for a culprit holds n1, also once its agent is gone */
 			driver_agent_detach(d2, a[0]);
