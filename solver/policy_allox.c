@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Waiting jobs matched per plan, in arrival order; later arrivals queue
- * after the matched ones, each on its fastest type. The matching costs
+ * after the matched ones, each on its fastest type with room. The matching costs
  * O(n^3) time and O(types * n^2) memory. */
 #ifndef ALLOX_CAP
 #define ALLOX_CAP 200
@@ -240,10 +240,12 @@ static double allox_remaining(const struct sched_job *j, uint32_t t, uint32_t w,
 /*
  * Cost matrix: row i = waiting job, column (q - 1) * types + t = position q
  * from last on type t (position-major, so the matching may grow a position
- * at a time: policy_hungarian's stride). Each type's pool of count_t GPUs is one machine of speed
+ * at a time: policy_hungarian's stride). Each type's pool of count_t free
+ * GPUs (count: those no running job holds) is one machine of speed
  * count_t, on which job i takes w_i * p(i, t) / count_t; the jobs on one
  * machine add q x their time to the total completion time. Types a job
- * cannot use cost more than any feasible matching.
+ * cannot use, or whose free GPUs are fewer than its width, cost more than
+ * any feasible matching.
  */
 static int allox_costs(struct allox_state *st, const struct sched_snapshot *snap, uint32_t n,
 		       const uint32_t *width, const uint32_t *count)
@@ -346,12 +348,13 @@ static int allox_match(struct allox_state *st, const struct sched_snapshot *snap
 static int allox_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
 {
 	struct allox_state *st = p->state;
-	uint32_t count[SCHED_MAX_TYPES], nw = 0, no = 0, nadm;
+	uint32_t count[SCHED_MAX_TYPES], nfree[SCHED_MAX_TYPES], nw = 0, no = 0, nadm;
 	int rc = allox_grow(st, snap->njobs + 1);
 
 	if (rc)
 		return rc;
 	policy_type_counts(snap->cluster, count);
+	memcpy(nfree, count, sizeof(nfree));
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];
 
@@ -361,6 +364,13 @@ static int allox_plan(struct sched_policy *p, const struct sched_snapshot *snap,
 			/* Not preempted: it keeps its lease (or its type). */
 			st->type[i] = snap->cluster->gpus[j->held_gpus[0]].type;
 			st->order[no++] = i;
+			for (uint32_t g = 0; g < j->nheld; g++) {
+				const struct sched_gpu *gpu = &snap->cluster->gpus[j->held_gpus[g]];
+
+				if (j->held_gpus[g] < snap->cluster->ngpus && gpu->up &&
+				    gpu->type < SCHED_MAX_TYPES && nfree[gpu->type] > 0)
+					nfree[gpu->type]--;
+			}
 		}
 		else
 			st->wait[nw++] = i;
@@ -369,7 +379,8 @@ static int allox_plan(struct sched_policy *p, const struct sched_snapshot *snap,
 	for (uint32_t i = 0; i < nw; i++)
 		p->key[st->wait[i]] = snap->jobs[st->wait[i]].arrival_s;
 	policy_sort_by_key(snap, st->wait, nw, p->key);
-	rc = allox_match(st, snap, nw, p->width, count);
+	/* As AlloX's online matching, over the GPUs free of running jobs. */
+	rc = allox_match(st, snap, nw, p->width, nfree);
 	if (rc)
 		return rc;
 	allox_sort_st = st;

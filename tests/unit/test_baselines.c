@@ -664,6 +664,39 @@ static void test_allox_types(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* AlloX matches the waiting jobs to the free GPUs only (Gavel's AlloX
+ * counts a type's workers less those its allocated jobs hold): with the
+ * V100 held by a running job, a waiting job twice as slow on the K80
+ * starts there now (before: matched to the busy V100's pool, it waited). */
+static void test_allox_free_gpus(void **state)
+{
+	double c[2] = { 1.0, 2.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[2];
+	uint32_t per[2] = { 1, 1 }, g0 = 0;
+	uint16_t types[2] = { 0, 1 }, one = 1;
+	struct sched_job jobs[2];
+	struct sched_snapshot snap = { .now_s = 10, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 2, per, types, 2);
+	fx_job(&jobs[0], 1, 1, 1, 100, c, 2, 0);
+	fx_job(&jobs[1], 2, 1, 1, 100, c, 2, 0);
+	jobs[1].arrival_s = 5;
+	run_job(&jobs[0], &g0, &one, 1, 0);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("allox", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(first_gpu(&plan, 0), 0);
+	assert_true(plan.assigns[1].run_now);
+	assert_int_equal(first_gpu(&plan, 1), 1);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
 /* ---- gandiva ---- */
 
 /* Six 1-GPU jobs on four GPUs: 60 s quanta round-robin, every job runs
@@ -899,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_gavel_lp_feasible),
 		cmocka_unit_test(test_allox_matching_optimal),
 		cmocka_unit_test(test_allox_types),
+		cmocka_unit_test(test_allox_free_gpus),
 		cmocka_unit_test(test_gandiva_time_slices),
 		cmocka_unit_test(test_gandiva_affinity),
 		cmocka_unit_test(test_random_replans_valid),
