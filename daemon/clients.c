@@ -347,6 +347,8 @@ static void info_placement(struct hared *d, const struct drv_job *j, struct info
 		const struct drv_node *node = driver_node_at(d->drv, rk->node);
 		Hare__JobPlacement *p = &s->pl[s->npl];
 
+		if (!node || rk->slot >= node->ngpus)
+			continue;	/* not expected: a lease keeps its nodes */
 		hare__job_placement__init(p);
 		p->node = (char *)node->name;
 		p->gpu_index = node->gpus[rk->slot].index;
@@ -364,8 +366,14 @@ static void info_avoided(struct hared *d, const struct drv_job *j, struct info_s
 	uint32_t nodes[DRIVER_AVOID_MAX], n = driver_job_avoids(d->drv, j, nodes);
 
 	in->avoided_nodes = s->types + s->ntypes;
-	for (uint32_t k = 0; k < n && s->ntypes < s->typecap; k++, in->n_avoided_nodes++)
-		s->types[s->ntypes++] = (char *)driver_node_at(d->drv, nodes[k])->name;
+	for (uint32_t k = 0; k < n && s->ntypes < s->typecap; k++) {
+		const struct drv_node *node = driver_node_at(d->drv, nodes[k]);
+
+		if (node) {
+			s->types[s->ntypes++] = (char *)node->name;
+			in->n_avoided_nodes++;
+		}
+	}
 }
 
 static void info_add(struct hared *d, struct info_set *s, const struct store_job *rec,

@@ -180,7 +180,8 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 	id = driver_agent_attach(d->drv, c->node, c->peer);
 	if (id == -E2BIG)
 		log_warn("node=%s peer=%s refused: hared knows %d nodes already, down ones "
-			 "included (a restart forgets those that do not come back)", c->node, c->peer,
+			 "included, and none has been down for an hour without failures or a "
+			 "drain (harectl forget removes a node gone for good)", c->node, c->peer,
 			 DRIVER_MAX_NODES);
 	if (id < 0) {
 		conn_fail(c, id, id == -EINVAL ? "node name '%s' must be letters, digits, '.', '_' "

@@ -144,7 +144,7 @@ static int drv_node_add(struct driver *d, const char *name)
 			break;
 		}
 	if (i == DRIVER_MAX_NODES) {
-		i = drv_node_evict(d, name);
+		i = d->loading ? DRIVER_NO_NODE : drv_node_evict(d, name);
 		if (i == DRIVER_NO_NODE)
 			return -E2BIG;
 		d->nfree--;
@@ -342,9 +342,14 @@ static bool drv_node_busy(const struct driver *d, uint32_t i, char *why, size_t 
 	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX; k++) {
 		const struct drv_unblamed *u = &d->unblamed[k];
 
-		if (u->until > now && (u->nodes & (1ull << (i % 64)))) {
+		bool in = u->nnode == 0 && (u->nodes & (1ull << (i % 64)));
+
+		for (uint32_t p = 0; p < u->nnode; p++)
+			in |= u->node[p] == i;
+		/* also one due but not expired yet: it would note a suspect here */
+		if (u->until > 0 && in) {
 			snprintf(why, len, "a peer failure of job %" PRIu64 " may still be charged "
-				 "to it (for %.0f s more)", u->job, ceil(u->until - now));
+				 "to it (for %.0f s more)", u->job, fmax(0, ceil(u->until - now)));
 			return true;
 		}
 	}
@@ -390,14 +395,18 @@ static uint32_t drv_node_evict(struct driver *d, const char *name)
 	char why[160], gone[DRIVER_NODE_NAME];
 	double since;
 
+	double best_seen = INFINITY;
+
 	for (uint32_t i = 0; i < d->nnodes; i++) {
 		const struct drv_node *n = &d->nodes[i];
+		/* not seen since the start: down since then at least */
+		double seen = n->last_seen > 0 ? n->last_seen : d->started_at;
 
-		if (n->drained || n->last_seen > now - DRIVER_FAIL_WINDOW_S ||
-		    (best != DRIVER_NO_NODE && n->last_seen >= d->nodes[best].last_seen) ||
+		if (n->drained || seen > now - DRIVER_FAIL_WINDOW_S || seen >= best_seen ||
 		    driver_node_failures(d, i) > 0 || drv_node_busy(d, i, why, sizeof(why)))
 			continue;
 		best = i;
+		best_seen = seen;
 	}
 	if (best == DRIVER_NO_NODE)
 		return best;
@@ -405,12 +414,9 @@ static uint32_t drv_node_evict(struct driver *d, const char *name)
 	since = d->nodes[best].last_seen;
 	if (!drv_node_free(d, best))
 		log_warn("node=%s: its forgetting could not be written to the store", gone);
-	if (since > 0)
-		log_warn("node table full (%d nodes): forgot node=%s, down for %.1f h, for node=%s",
-			 DRIVER_MAX_NODES, gone, (now - since) / 3600, name);
-	else
-		log_warn("node table full (%d nodes): forgot node=%s, down since before hared "
-			 "started, for node=%s", DRIVER_MAX_NODES, gone, name);
+	log_warn("node table full (%d nodes): forgot node=%s, down for %.1f h%s, for node=%s",
+		 DRIVER_MAX_NODES, gone, (now - best_seen) / 3600,
+		 since > 0 ? "" : " (since hared started at least)", name);
 	return best;
 }
 
@@ -438,6 +444,7 @@ int driver_node_forget(struct driver *d, const char *node, bool *was_drained, ui
 	} else {	/* known only to the store: down since the restart */
 		saved = store_node_forget(d->st, node) == 0 &&
 			store_event(d->st, driver_now(), 0, "node-forget", node) == 0;
+		d->nodes_forgotten++;
 	}
 	log_info("node=%s forgotten%s (%u failure%s of the last hour with it)", node,
 		 *was_drained ? ", and its drain" : "", *fails, *fails == 1 ? "" : "s");
@@ -618,8 +625,18 @@ struct drv_fail_load {
 		uint64_t job, lease;
 	} *settled;
 	size_t nsettled, capsettled;
-	char (*undrained)[DRIVER_NODE_NAME];	/* nodes undrained since the rows read */
+	char (*undrained)[DRIVER_NODE_NAME];	/* nodes undrained or forgotten since
+						 * the rows read */
 	size_t nu, capu;
+	/* nodes forgotten since the rows read: in them, that name is the node
+	 * forgotten last before them, a peer that is no node (its marker, one
+	 * per "node-forget" event, as the running hared gave one per forget) */
+	struct drv_forgot {
+		char name[DRIVER_NODE_NAME];
+		uint32_t marker;
+	} *forgot;
+	size_t nforgot, capforgot;
+	uint32_t next_marker;
 };
 
 /* Room for one more of size bytes at *v (n used of *cap). */
@@ -647,6 +664,33 @@ static int drv_fail_undrained(const struct drv_fail_load *l, const char *name)
 	return -1;
 }
 
+/* Node name's entry in the nodes forgotten since the rows read, or -1. */
+static int drv_fail_forgot(const struct drv_fail_load *l, const char *name)
+{
+	for (size_t k = 0; k < l->nforgot; k++)
+		if (strcmp(l->forgot[k].name, name) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* A "node-forget" event of name: the rows read from now on (older) name
+ * the node then forgotten, a new marker. */
+static int drv_fail_forgot_add(struct drv_fail_load *l, const char *name)
+{
+	int k = drv_fail_forgot(l, name);
+
+	if (strlen(name) >= DRIVER_NODE_NAME)
+		return 0;
+	if (k < 0) {
+		if (drv_grow(&l->forgot, &l->capforgot, l->nforgot, sizeof(*l->forgot)) < 0)
+			return -ENOMEM;
+		k = (int)l->nforgot++;
+		snprintf(l->forgot[k].name, sizeof(l->forgot[k].name), "%s", name);
+	}
+	l->forgot[k].marker = l->next_marker++ & ~DRIVER_NODE_GONE;
+	return 0;
+}
+
 /* Node name to index, adding a node the store knows that has not
  * reconnected yet; -1 when neither. */
 static int drv_fail_node(struct drv_fail_load *l, const char *name)
@@ -672,15 +716,16 @@ static const char *drv_nodes_parse(struct drv_fail_load *l, const char *p, struc
 			return NULL;
 		memcpy(name, p, len);
 		name[len] = '\0';
-		i = drv_fail_node(l, name);
-		u = drv_fail_undrained(l, name);
+		/* forgotten since: a peer that is no node (a node of that name
+		 * now is another one) */
+		u = drv_fail_forgot(l, name);
+		i = u >= 0 ? -1 : drv_fail_node(l, name);
 		if (i < 0 && u < 0)
 			return NULL;	/* its peers would be unknown: no node is singled out */
-		/* a node undrained since counts it no more; it stays a peer, and
-		 * one forgotten since stays a peer that is no node */
-		if (u >= 0)
+		/* a node undrained since counts it no more; it stays a peer */
+		if (u >= 0 || drv_fail_undrained(l, name) >= 0)
 			r->undrained |= 1u << r->nnode;
-		r->node[r->nnode++] = i >= 0 ? (uint32_t)i : DRIVER_NODE_GONE | (uint32_t)u;
+		r->node[r->nnode++] = i >= 0 ? (uint32_t)i : DRIVER_NODE_GONE | l->forgot[u].marker;
 		p += len;
 		if (strncmp(p, ", ", 2) != 0)
 			return r->nnode >= 2 ? p : NULL;
@@ -763,6 +808,8 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 
 	/* failures before an undrain count no more; nor do those before a
 	 * node was forgotten (a node of that name since is another one) */
+	if (strcmp(kind, "node-forget") == 0 && drv_fail_forgot_add(l, detail) < 0)
+		return -ENOMEM;
 	if (strcmp(kind, "node-undrain") == 0 || strcmp(kind, "node-forget") == 0) {
 		if (drv_fail_undrained(l, detail) >= 0 || strlen(detail) >= sizeof(name))
 			return 0;
@@ -849,7 +896,7 @@ void driver_failures_load(struct driver *d)
 			sus++;
 		}
 	}
-	d->gone_next = (uint32_t)l.nu;	/* the markers drv_nodes_parse gave */
+	d->gone_next = l.next_marker;	/* past the markers drv_nodes_parse gave */
 	for (size_t k = rc < 0 ? 0 : l.npeer; k-- > 0;) {	/* oldest first */
 		const struct drv_sus_row *r = &l.peer[k];
 
@@ -865,6 +912,7 @@ void driver_failures_load(struct driver *d)
 	free(l.peer);
 	free(l.settled);
 	free(l.undrained);
+	free(l.forgot);
 }
 
 static void drv_agent_detach(struct driver *d, uint32_t agent_id, bool replaced);

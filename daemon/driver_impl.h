@@ -36,6 +36,10 @@ struct driver {
 	uint32_t nfree;			/* such slots */
 	uint64_t nodes_forgotten;	/* since start: by harectl forget, or to make room */
 	uint32_t gone_next;		/* next DRIVER_NODE_GONE marker */
+	double started_at;		/* unix, driver_new: nodes not seen since are
+					 * down at least since then */
+	bool loading;			/* reading the store at start: no node is
+					 * evicted (the loaders hold indices) */
 
 	uint64_t next_lease;
 	bool starts_unsent;		/* some lease has TaskStarts to send */

@@ -187,7 +187,8 @@ uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint
 	uint32_t n = 0, usable = 0;
 
 	for (uint32_t k = 0; k < j->navoid; k++)
-		if (j->avoid[k].until > now && j->avoid[k].node < d->nnodes)
+		if (j->avoid[k].until > now && j->avoid[k].node < d->nnodes &&
+		    d->nodes[j->avoid[k].node].name[0])
 			out[n++] = j->avoid[k].node;
 	/* GPUs it may use off those nodes: fewer than its min_gpus, and it
 	 * goes where it can rather than wait for GPUs that are not there */
@@ -336,7 +337,7 @@ double driver_unblamed_expire(struct driver *d, double now)
 			for (uint32_t p = 0; p < u->nnode; p++)
 				if (p != i)
 					peer[np++] = u->node[p];
-			if (u->node[i] < d->nnodes) {
+			if (u->node[i] < d->nnodes && d->nodes[u->node[i]].name[0]) {
 				driver_node_suspect_note(&d->nodes[u->node[i]], failed_at, u->job,
 							 u->user, peer, np);
 				if (len < sizeof(why))

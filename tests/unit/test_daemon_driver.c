@@ -2123,7 +2123,7 @@ static void test_node_forget(void **state)
 	struct store_job recs[5];
 	uint32_t a[3], fails, moved;
 	bool drained;
-	int n1, n2;
+	int n2;
 
 	d2 = driver_three_nodes(f, &o, st, a);
 	/* jobs 1 and 2: leases n1+n2 and n2+n3 end in peer failures nobody
@@ -2228,17 +2228,64 @@ static void test_node_forget(void **state)
 	for (uint32_t i = 0; i < 4; i++)
 		assert_int_equal(driver_job_load(d3, &recs[i]), 0);
 	driver_failures_load(d3);
-	/* the new n1 is neither drained nor charged with the old one's failure */
-	n1 = node_index(d3, "n1");
-	assert_true(n1 >= 0);
-	assert_false(driver_node_at(d3, (uint32_t)n1)->drained);
-	assert_int_equal(driver_node_failures(d3, (uint32_t)n1), 0);
+	/* the new n1 is neither drained nor charged with the old one's failure
+	 * (so not read back at all: it is known again when its agent attaches) */
+	assert_int_equal(node_index(d3, "n1"), -1);
+	/* known to the store only, it may be forgotten too, and counts */
+	{
+		struct driver_stats stats;
+
+		assert_int_equal(driver_node_forget(d3, "n1", &drained, &fails, err, sizeof(err)), 0);
+		assert_int_equal(store_node_known(st, "n1"), 0);
+		driver_stats_get(d3, &stats);
+		assert_int_equal(stats.nodes_forgotten, 1);
+	}
 	n2 = node_index(d3, "n2");
 	assert_true(n2 >= 0);
 	/* its leases' other nodes: the old n1, n3, and n8 (forgotten since) */
 	assert_int_equal(driver_node_failures(d3, (uint32_t)n2), 3);
 	assert_int_equal(node_index(d3, "n8"), -1);
 	assert_int_equal(driver_job_find(d3, recs[0].id)->navoid, 1);
+	tmp_driver_free(f, d3, st, dir);
+}
+
+/* A node forgotten twice and back again under its name: the suspect
+ * failures of its two former selves stay two different peers of n2, also
+ * when a restart reads them back (n2 singled out before and after), and
+ * are not the node of that name now. */
+static void test_forget_twice_restart(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2, *d3;
+	struct driver_opts o = fx_opts(0, 0, 0, 1800);
+	struct hand with_n1[1] = { { 2, { 0, 2 }, { 1, 1 } } };
+	char dir[256], err[400];
+	struct store *st = tmp_store(dir, "forget2");
+	struct store_job recs[2];
+	uint32_t a[3], fails;
+	bool drained;
+	int n2;
+
+	d2 = driver_three_nodes(f, &o, st, a);
+	for (uint32_t k = 0; k < 2; k++) {
+		peer_failed_job(f, st, &recs[k], k + 1, with_n1, a[0], a[1]);
+		driver_deadlines_run(d2, driver_now() + DRIVER_BLAME_WAIT_S + 1);
+		driver_agent_detach(d2, a[0]);
+		assert_int_equal(driver_node_forget(d2, "n1", &drained, &fails, err, sizeof(err)), 0);
+		assert_int_equal(agent_up(f, "n1", "V100", 2, NULL, 0), a[0]);	/* its slot */
+	}
+	assert_int_equal(driver_node_failures(d2, 1), 2);
+	assert_int_equal(driver_node_failures(d2, 0), 0);
+	f->d = keep;
+	d3 = driver_restart(f, d2, st, &o);
+	for (uint32_t k = 0; k < 2; k++)
+		assert_int_equal(driver_job_load(d3, &recs[k]), 0);
+	driver_failures_load(d3);
+	/* the n1 of now is none of the two: nothing to read back for it */
+	assert_int_equal(node_index(d3, "n1"), -1);
+	n2 = node_index(d3, "n2");
+	assert_true(n2 >= 0);
+	assert_int_equal(driver_node_failures(d3, (uint32_t)n2), 2);
 	tmp_driver_free(f, d3, st, dir);
 }
 
@@ -2266,6 +2313,8 @@ static void test_node_table_full(void **state)
 	((struct drv_node *)driver_node_at(f->d, 7))->last_seen = now - 9000;
 	((struct drv_node *)driver_node_at(f->d, 9))->last_seen = now - 8000;
 	((struct drv_node *)driver_node_at(f->d, 9))->fail_at[0] = now - 60;
+	/* not seen since hared started (read from the store): down since then */
+	((struct drv_node *)driver_node_at(f->d, 11))->last_seen = 0;
 	assert_int_equal(driver_node_drain(f->d, "g7", true, NULL, &moved, err, sizeof(err)), 0);
 	assert_int_equal(driver_agent_attach(f->d, "new1", "127.0.0.1"), 6);
 	assert_string_equal(driver_node_at(f->d, 5)->name, "new1");
@@ -2820,6 +2869,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_failure_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_forget, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_table_full, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_forget_twice_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
