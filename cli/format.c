@@ -533,6 +533,7 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 	const char *names[256];
 	size_t busy = 0, k = 0, unused = 0;
 	char cell[CLI_CELL], unprofiled[CLI_CELL] = "", measuring[CLI_CELL] = "";
+	char seen[CLI_CELL + 16] = "";
 
 	for (size_t g = 0; g < node->n_gpus; g++) {
 		const char *type = cli_str(node->gpus[g]->type);
@@ -568,7 +569,17 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 5, "%u", node->recent_failures);
 	else
 		cli_table_set(t, 5, "-");
-	if (node->drained && node->drain_reason && node->drain_reason[0])
+	if (!node->up && node->has_last_seen && node->last_seen > 0) {
+		/* how long gone: a node gone for good is for harectl forget (a
+		 * clock behind hared's: "now", not "in 3m") */
+		cli_time_format(fmin(node->last_seen, nr->now), nr->now, false, cell, sizeof(cell));
+		snprintf(seen, sizeof(seen), "last seen %s", cell);
+	} else if (!node->up) {
+		snprintf(seen, sizeof(seen), "not back since hared started");
+	}
+	if (node->drained && node->drain_reason && node->drain_reason[0] && !node->up)
+		cli_table_set(t, 6, "%s; down, %s", node->drain_reason, seen);
+	else if (node->drained && node->drain_reason && node->drain_reason[0])
 		cli_table_set(t, 6, "%s", node->drain_reason);
 	else if (measuring[0] && unprofiled[0])
 		cli_table_set(t, 6, "measuring %s; not profiled: %s", measuring, unprofiled);
@@ -576,15 +587,10 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 6, "measuring %s", measuring);
 	else if (unprofiled[0])
 		cli_table_set(t, 6, "not profiled: %s", unprofiled);
-	else if (!node->up && node->has_last_seen && node->last_seen > 0) {
-		/* how long gone: a node gone for good is for harectl forget */
-		cli_time_format(node->last_seen, nr->now, false, cell, sizeof(cell));
-		cli_table_set(t, 6, "last seen %s", cell);
-	} else if (!node->up) {
-		cli_table_set(t, 6, "not back since hared started");
-	} else {
+	else if (!node->up)
+		cli_table_set(t, 6, "%s", seen);
+	else
 		cli_table_set(t, 6, "-");
-	}
 }
 
 int cli_nodes_print(FILE *f, const Hare__NodesReply *n, double now)

@@ -265,7 +265,6 @@ void driver_opts_set(struct driver *d, const struct driver_opts *o)
 	d->o = *o;
 	d->o.policy = keep.policy;
 	d->o.time_scale = keep.time_scale;
-	d->o.noise_cv = keep.noise_cv;
 	d->o.type_slack = keep.type_slack;
 	d->o.min_lease_s = keep.min_lease_s;
 }

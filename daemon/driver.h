@@ -236,9 +236,10 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
  * used change at once: replan_debounce_ms, reconnect_grace_s, stop_grace_s
  * (of agents that register from now on without their own), max_retries,
  * finish_grace_s, failed_node_avoid_s (failures from now on),
- * retry_backoff_s and the quarantine's; policy, time_scale, noise_cv,
- * type_slack and min_lease_s are kept as they were (the policy was made
- * with them). */
+ * retry_backoff_s, the quarantine's (checked at the next failure) and
+ * noise_cv (leases started from now on); policy, time_scale, type_slack
+ * and min_lease_s are kept as they were (the policy and the jobs' speeds
+ * were made with them). */
 void driver_opts_get(const struct driver *d, struct driver_opts *o);
 void driver_opts_set(struct driver *d, const struct driver_opts *o);
 
@@ -396,9 +397,10 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 		      uint32_t *moved, char *msg, size_t msglen);
 
 /* An operator forgets a node gone for good (driver_node_drain's node):
- * refused (-EBUSY, msg says why) while its agent is connected or any
- * lease, planned lease or adoption candidate has a rank there, or a peer
- * failure waits for its culprit there. Its drain, failures and suspect
+ * refused (-EBUSY, msg says why) while its agent is connected, any
+ * lease, planned lease or adoption candidate has a rank there, a stopped
+ * worker may still hold a GPU there, or a peer failure there may still be
+ * charged to it. Its drain, failures and suspect
  * failures go, and jobs no longer avoid it; a node that registers with its
  * name later is a new one. *was_drained, *fails (driver_node_failures) as
  * they were. 0, -ENOENT (msg lists the known nodes), -EBUSY. When the

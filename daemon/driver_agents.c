@@ -855,6 +855,7 @@ void driver_failures_load(struct driver *d)
 
 	if (!d->st)
 		return;
+	d->loading = true;	/* the rows hold node indices: no eviction */
 	rc = store_failures_load(d->st, l.now - fmax(DRIVER_FAIL_WINDOW_S, d->o.failed_node_avoid_s),
 				 drv_fail_loaded, &l);
 	if (rc < 0)
@@ -913,6 +914,7 @@ void driver_failures_load(struct driver *d)
 	free(l.settled);
 	free(l.undrained);
 	free(l.forgot);
+	d->loading = false;
 }
 
 static void drv_agent_detach(struct driver *d, uint32_t agent_id, bool replaced);

@@ -345,10 +345,12 @@ static void hared_reload_key(void *user, const char *key, const char *from, cons
 uint32_t hared_reload(struct hared *d, const struct hared_config *next)
 {
 	struct hared_reload_count n = { 0, 0 };
-	uint32_t flush_ms = d->cfg.flush_ms, metrics_s = d->cfg.metrics_interval_s;
-	uint32_t diff = hared_config_diff(&d->cfg, next, hared_reload_key, &n);
+	uint32_t flush_ms = d->cfg.flush_ms, diff;
 	struct driver_opts o;
 
+	if (d->stopping)
+		return 0;
+	diff = hared_config_diff(&d->cfg, next, hared_reload_key, &n);
 	log_level_set(d->cfg.log_level);
 	driver_opts_get(d->drv, &o);
 	o.replan_debounce_ms = d->cfg.replan_debounce_ms;
@@ -361,11 +363,11 @@ uint32_t hared_reload(struct hared *d, const struct hared_config *next)
 	o.quarantine_jobs = d->cfg.quarantine_jobs;
 	o.quarantine_users = d->cfg.quarantine_users;
 	o.quarantine_max_nodes = d->cfg.quarantine_max_nodes;
+	o.noise_cv = d->cfg.noise_cv;
 	driver_opts_set(d->drv, &o);
 	if (d->handles_open && flush_ms != d->cfg.flush_ms)
 		uv_timer_start(&d->flush_timer, hared_on_flush, d->cfg.flush_ms, d->cfg.flush_ms);
-	if (d->metrics_due > d->cfg.metrics_interval_s || (metrics_s != d->cfg.metrics_interval_s &&
-							   d->metrics_due == 0 && d->cfg.metrics_file[0]))
+	if (d->metrics_due > d->cfg.metrics_interval_s)	/* a shorter interval: from now */
 		d->metrics_due = d->cfg.metrics_interval_s;
 	d->reloads++;
 	log_info("reload: %u setting%s changed now, %u at the next start", n.now,
@@ -388,6 +390,15 @@ int hared_reload_file(struct hared *d)
 		return rc;
 	}
 	hared_reload(d, &next);
+	/* what waits for a restart: would hared start with it? */
+	{
+		struct hared_config rest = d->cfg;
+
+		if (hared_config_diff(&rest, &next, NULL, NULL) > 0 &&
+		    hared_check(&next, err, sizeof(err)) < 0)
+			log_warn("reload: hared would not start again with %s: %s", d->config_path,
+				 err);
+	}
 	return 0;
 }
 
@@ -396,6 +407,10 @@ static void hared_on_hup(uv_signal_t *s, int signum)
 	struct hared *d = s->data;
 
 	(void)signum;
+	if (d->stopping) {
+		log_info("SIGHUP: ignored, hared is stopping");
+		return;
+	}
 	sd_notify(0, "RELOADING=1");
 	log_info("SIGHUP: reading %s again", d->config_path ? d->config_path : "(no file)");
 	hared_reload_file(d);
@@ -493,9 +508,20 @@ void hared_stop(struct hared *d)
 		hared_handle_close((uv_handle_t *)&d->tick_timer);
 		hared_handle_close((uv_handle_t *)&d->sig_term);
 		hared_handle_close((uv_handle_t *)&d->sig_int);
-		hared_handle_close((uv_handle_t *)&d->sig_hup);
 		hared_handle_close((uv_handle_t *)&d->submit_check);
+		/* closing it would give SIGHUP back its default, ending hared
+		 * while it drains: hared_signals_close, after the loop */
+		uv_unref((uv_handle_t *)&d->sig_hup);
 	}
+}
+
+void hared_signals_close(struct hared *d)
+{
+	if (d->handles_open && !uv_is_closing((uv_handle_t *)&d->sig_hup)) {
+		uv_close((uv_handle_t *)&d->sig_hup, NULL);
+		uv_run(d->loop, UV_RUN_DEFAULT);
+	}
+	signal(SIGHUP, SIG_IGN);
 }
 
 void hared_destroy(struct hared *d)

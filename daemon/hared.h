@@ -91,6 +91,11 @@ int hared_start(struct hared *d, char *errbuf, size_t errlen);
  * connection and handle; uv_run returns once they are closed. */
 void hared_stop(struct hared *d);
 
+/* After the loop has drained: close the SIGHUP handler hared_stop left
+ * open (a SIGHUP while hared stops is ignored, not fatal), and ignore
+ * SIGHUP from then on. */
+void hared_signals_close(struct hared *d);
+
 /* Free what hared_init made (after the loop has drained). */
 void hared_destroy(struct hared *d);
 

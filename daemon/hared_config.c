@@ -44,7 +44,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "profiles", CFG_S(profiles), 0, 0, false },
 	{ "policy", CFG_S(policy), 0, 0, false },
 	{ "time_scale", CFG_N(CFG_DOUBLE, time_scale), 1e-3, 1e6, false },
-	{ "noise_cv", CFG_N(CFG_DOUBLE, noise_cv), 0, 1, false },
+	{ "noise_cv", CFG_N(CFG_DOUBLE, noise_cv), 0, 1, true },
 	{ "replan_debounce_ms", CFG_N(CFG_U32, replan_debounce_ms), 0, 60000, true },
 	{ "reconnect_grace_s", CFG_N(CFG_DOUBLE, reconnect_grace_s), 0, 3600, true },
 	{ "min_lease_s", CFG_N(CFG_DOUBLE, min_lease_s), 0, 1e7, false },

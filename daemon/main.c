@@ -108,6 +108,7 @@ static int run(const struct hared_config *cfg, const char *path)
 		hared_stop(d);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	hared_signals_close(d);
 	hared_destroy(d);
 	uv_loop_close(&loop);
 	free(d);
@@ -142,5 +143,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);	/* until hared_start installs the reload */
 	return run(&cfg, a.config);
 }

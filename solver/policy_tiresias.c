@@ -28,6 +28,7 @@ struct tiresias_job {
 	double run_from_s;	/* when it first ran since then; < 0: not yet */
 	uint32_t seq;		/* place in its queue's list (smaller first) */
 	uint32_t q;		/* its queue at the last plan */
+	uint64_t plan;		/* the last plan it was in (tiresias_state.plans) */
 	bool seen;		/* record filled in */
 };
 
@@ -37,6 +38,7 @@ struct tiresias_state {
 	uint32_t *admitted;
 	uint32_t *fresh;	/* jobs new to a queue this plan */
 	uint32_t next_seq;	/* seq of the next job appended to a queue */
+	uint64_t plans;		/* plans made, this one included */
 	uint32_t cap;
 };
 
@@ -144,13 +146,16 @@ static uint32_t tiresias_job_queue(struct tiresias_job *r, const struct sched_jo
  * is appended at the end of its queue when it arrives, is demoted or is
  * promoted, and after every plan the jobs that do not run move behind those
  * that do (a stable partition), so a waiting job never overtakes a running
- * job of its own queue. Key: queue, then the job's place in the list.
+ * job of its own queue. A job that was not in the last plan (held, or
+ * waiting out a retry back-off in hared) comes back at the end of its
+ * queue, as a new one. Key: queue, then the job's place in the list.
  */
 static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *snap, double *wake)
 {
 	struct tiresias_state *st = p->state;
 	uint32_t *q = p->width, nfresh = 0;
 
+	st->plans++;
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];
 		bool created;
@@ -159,10 +164,11 @@ static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *sn
 		if (!r)
 			return -ENOMEM;
 		q[i] = tiresias_job_queue(r, j, snap->now_s, wake);
-		if (created || r->q != q[i]) {
+		if (created || r->q != q[i] || r->plan + 1 != st->plans) {
 			r->q = q[i];
 			st->fresh[nfresh++] = i;
 		}
+		r->plan = st->plans;
 		p->order[i] = i;
 		st->type[i] = POLICY_ANY_TYPE;
 	}

@@ -44,7 +44,11 @@ for a in "$@"; do
 	--all) printf 'JOBID  USER  NAME\n11     al    x\n12     al    a\n13     bo    b\nplans: 3\n'; exit 0 ;;
 	queue) [ "${*: -1}" = --all ] && continue
 		printf 'JOBID  USER  NAME\n12     al    a\n13     bo    b\nplans: 3\n'; exit 0 ;;
-	nodes) printf 'NODE  STATE\nn1    up\nn2    down\n'; exit 0 ;;
+	nodes) [ "${*: -1}" = json ] && continue
+		printf 'NODE  STATE\nn1    up\nn2    down\nn3    drained\n'; exit 0 ;;
+	json) printf '{"nodes":[\n  {"name":"n1","up":true,"drained":false,"gpus":[]},\n'
+		printf '  {"name":"n2","up":false,"drained":false,"gpus":[]},\n'
+		printf '  {"name":"n3","up":false,"drained":true,"gpus":[]}\n]}\n'; exit 0 ;;
 	esac
 done
 exit 1
@@ -74,8 +78,8 @@ check "--weight" update 12 --w
 check "11 12 13" show ""
 check "12 13" cancel ""
 check "12 13" --host h:1 hold 1
-check "n1 n2" drain ""
-check "n2" forget ""
+check "n1 n2 n3" drain ""
+check "n2 n3" forget ""
 check "--rank" logs -f 12 --r
 check "" submit --model ""
 check "update" help up

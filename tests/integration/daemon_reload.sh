@@ -18,10 +18,13 @@ in_log() { grep -qF -- "$1" "$tmp/hared.log"; }
 debug_before=$(grep -c '^<7>' "$tmp/hared.log")
 
 # 1. Live and restart-only keys.
-write_conf 0 log_level=debug quarantine_jobs=3 policy=fifo
+mode_before=$(stat -c %a "$tmp/hared.sock")
+write_conf 0 log_level=debug quarantine_jobs=3 policy=fifo client_socket_mode=0600
 kill -HUP "$hpid"
-wait_for 10 "the reload" in_log "reload: 2 settings changed now, 1 at the next start" &&
-	echo "ok: reload applied 2 settings, 1 waits for a restart"
+wait_for 10 "the reload" in_log "reload: 2 settings changed now, 2 at the next start" &&
+	echo "ok: reload applied 2 settings, 2 wait for a restart"
+[ "$(stat -c %a "$tmp/hared.sock")" = "$mode_before" ] ||
+	fail "client_socket_mode changed by a reload (it waits for a restart)"
 in_log "reload: log_level info -> debug" || fail "log_level change not logged"
 in_log "reload: quarantine_jobs 0 -> 3" || fail "quarantine_jobs change not logged"
 in_log "reload: policy hare -> fifo takes effect when hared restarts" ||
@@ -40,10 +43,16 @@ in_log "log_level: expected error, warn, info or debug, got 'loud'" ||
 "$harectl" queue >/dev/null || fail "harectl queue after a refused reload"
 kill -0 "$hpid" 2>/dev/null || fail "hared is gone"
 
-# 3. Nothing changed: nothing to apply.
-write_conf 0 log_level=debug quarantine_jobs=3 policy=fifo
+# 3. Nothing changed: nothing to apply. A profile folder that is not
+# there waits for a restart, but the reload warns that hared would not
+# start with it.
+write_conf 0 log_level=debug quarantine_jobs=3 policy=fifo client_socket_mode=0600 \
+	profiles="$tmp/nowhere"
 kill -HUP "$hpid"
-wait_for 10 "the third reload" in_log "reload: 0 settings changed now, 1 at the next start"
+wait_for 10 "the third reload" in_log "reload: 0 settings changed now, 3 at the next start"
+in_log "reload: hared would not start again with $tmp/hared.conf" ||
+	fail "no warning that the configuration would not start"
+"$harectl" queue >/dev/null || fail "harectl queue after the third reload"
 
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
 if [ $failures -ne 0 ]; then

@@ -211,6 +211,55 @@ static void test_las_starvation_cumulative(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* A job that leaves Tiresias' snapshot (held, or waiting out a retry
+ * back-off in hared) and comes back is appended at the end of its queue,
+ * as a new one: job 2 ran first, is held while job 1 takes the GPU, and on
+ * its return waits behind job 1 (before: it kept its old place, ahead of
+ * job 1, and preempted it). */
+static void test_las_returning_job_last(void **state)
+{
+	double c[1] = { 1.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[1];
+	uint32_t per[1] = { 1 };
+	uint16_t types[1] = { 0 };
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 1000, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
+	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
+	jobs[0].arrival_s = 100;
+	jobs[1].arrival_s = 50;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_false(plan.assigns[0].run_now);
+	assert_true(plan.assigns[1].run_now);
+	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+	advance(jobs, 2, snap.now_s, snap.now_s + 10);
+	snap.now_s += 10;
+	/* job 2 held: out of the snapshot, its lease stopped */
+	jobs[1].nheld = 0;
+	snap.njobs = 1;
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now);
+	apply_plan(jobs, 1, &plan, &ls, snap.now_s);
+	advance(jobs, 1, snap.now_s, snap.now_s + 10);
+	snap.now_s += 10;
+	/* back: behind job 1, which runs on */
+	snap.njobs = 2;
+	plan_ok(p, &snap, &plan);
+	assert_true(plan.assigns[0].run_now);
+	assert_false(plan.assigns[1].run_now);
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
 /* Tiresias appends a promoted job at the end of queue 0 and keeps a
  * queue's running jobs ahead of its waiting ones: job 1 (the earlier
  * arrival) is promoted at 60,100 while job 2 runs in queue 0, and waits
@@ -925,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_las_three_queues),
 		cmocka_unit_test(test_las_starvation_cumulative),
 		cmocka_unit_test(test_las_promoted_queues_last),
+		cmocka_unit_test(test_las_returning_job_last),
 		cmocka_unit_test(test_gavel_maxmin_types),
 		cmocka_unit_test(test_gavel_maxmin_scale_factor),
 		cmocka_unit_test(test_gavel_extends_leases),

@@ -253,7 +253,7 @@ static void test_args_errors(void **state)
 		{ 2, { "harectl", "drain" }, "harectl drain: missing node name (see harectl drain --help)" },
 		{ 2, { "harectl", "forget" }, "harectl forget: missing node name (see harectl forget --help)" },
 		{ 4, { "harectl", "forget", "n1", "n2" }, "harectl forget: unexpected argument 'n2' (see harectl forget --help)" },
-		{ 4, { "harectl", "forget", "n1", "--reason", "x" }, "harectl forget: --reason is not an option of forget (see harectl forget --help)" },
+		{ 5, { "harectl", "forget", "n1", "--reason", "x" }, "harectl forget: --reason is not an option of forget (see harectl forget --help)" },
 		{ 4, { "harectl", "undrain", "n1", "n2" }, "harectl undrain: unexpected argument 'n2' (see harectl undrain --help)" },
 		{ 5, { "harectl", "undrain", "n1", "--reason", "x" }, "harectl undrain: --reason is not an option of undrain (see harectl undrain --help)" },
 		{ 5, { "harectl", "drain", "n1", "--reason", "fan\nbroken" }, "harectl drain: --reason contains control characters (a newline, a tab ...): one line of text" },
@@ -1168,7 +1168,8 @@ static void test_reply_drain_state(void **state)
 static void test_nodes_down_seen(void **state)
 {
 	Hare__NodeInfo a = HARE__NODE_INFO__INIT, b = HARE__NODE_INFO__INIT, c = HARE__NODE_INFO__INIT;
-	Hare__NodeInfo *np[3] = { &a, &b, &c };
+	Hare__NodeInfo d = HARE__NODE_INFO__INIT, e = HARE__NODE_INFO__INIT;
+	Hare__NodeInfo *np[5] = { &a, &b, &c, &d, &e };
 	Hare__NodesReply r = HARE__NODES_REPLY__INIT;
 	char *buf = NULL;
 	size_t len;
@@ -1182,14 +1183,24 @@ static void test_nodes_down_seen(void **state)
 	c.name = "c";
 	c.has_last_seen = true;
 	c.last_seen = NOW - 3 * 86400;
-	r.n_nodes = 3;
+	d.name = "d";		/* drained, then its agent stopped */
+	d.has_drained = d.drained = true;
+	d.drain_reason = "psu";
+	d.has_last_seen = true;
+	d.last_seen = NOW - 7500;
+	e.name = "e";		/* hared's clock ahead of this one */
+	e.has_last_seen = true;
+	e.last_seen = NOW + 200;
+	r.n_nodes = 5;
 	r.nodes = np;
 	f = open_memstream(&buf, &len);
 	assert_int_equal(cli_nodes_print(f, &r, NOW), 0);
 	fclose(f);
-	assert_non_null(strstr(buf, "\na     down   -     0     0     -      last seen 2h05m ago\n"));
-	assert_non_null(strstr(buf, "\nb     down   -     0     0     -      not back since hared started\n"));
-	assert_non_null(strstr(buf, "\nc     down   -     0     0     -      last seen 2023-"));
+	assert_non_null(strstr(buf, "\nd     drained  -     0     0     -      psu; down, last seen 2h05m ago\n"));
+	assert_non_null(strstr(buf, "\ne     down     -     0     0     -      last seen now\n"));
+	assert_non_null(strstr(buf, "\na     down     -     0     0     -      last seen 2h05m ago\n"));
+	assert_non_null(strstr(buf, "\nb     down     -     0     0     -      not back since hared started\n"));
+	assert_non_null(strstr(buf, "\nc     down     -     0     0     -      last seen 2023-"));
 	free(buf);
 }
 
@@ -1318,7 +1329,7 @@ static void test_nodes_output(void **state)
 	assert_string_equal(buf,
 		"NODE  STATE    GPUS         BUSY  FREE  FAILS  REASON\n"
 		"n1    up       2xV100+1xT4  2     1     3      -\n"
-		"n2    drained  1xT4         0     0     -      fan noise\n");
+		"n2    drained  1xT4         0     0     -      fan noise; down, not back since hared started\n");
 	free(buf);
 
 	buf = NULL;
@@ -1903,7 +1914,7 @@ static void test_cmd_show_and_nodes(void **state)
 	fake_free(f);
 	assert_string_equal(out, "NODE  STATE    GPUS         BUSY  FREE  FAILS  REASON\n"
 				 "n1    up       2xV100+1xT4  2     1     3      -\n"
-				 "n2    drained  1xT4         0     0     -      fan noise\n");
+				 "n2    drained  1xT4         0     0     -      fan noise; down, not back since hared started\n");
 	free(out);
 	free(err);
 }

@@ -345,30 +345,61 @@ static const Hare__FromDaemon *drain(struct fx *f, struct conn *c, const char *n
 	return last(f);
 }
 
-/* A reload hands the keys hared reads as it goes to the driver, and keeps
- * the policy and the time scale the driver was made with. */
+/* A reload hands each key hared reads as it goes to the driver (every one
+ * a value of its own, so that a swapped key shows), clips the wait for the
+ * next metrics write, and keeps the policy and the time scale the driver
+ * was made with. */
 static void test_reload_applies(void **state)
 {
 	struct fx *f = *state;
 	struct hared_config next = f->d.cfg;
 	struct driver_opts o;
 
-	next.max_retries = 7;
-	next.quarantine_jobs = 4;
-	next.failed_node_avoid_s = 120;
+	next.replan_debounce_ms = 11;
+	next.reconnect_grace_s = 12;
+	next.stop_grace_s = 13;
+	next.max_retries = 14;
+	next.finish_grace_s = 15;
+	next.failed_node_avoid_s = 16;
+	next.retry_backoff_s = 17;
+	next.quarantine_jobs = 18;
+	next.quarantine_users = 19;
+	next.quarantine_max_nodes = 20;
+	next.noise_cv = 0.21;
+	next.metrics_interval_s = 5;
+	next.heartbeat_timeout_s = 23;
 	snprintf(next.policy, sizeof(next.policy), "fifo");
 	next.time_scale = 5;
 	snprintf(next.log_level, sizeof(next.log_level), "warn");
-	assert_int_equal(hared_reload(&f->d, &next), 6);
+	f->d.metrics_due = 100;
+	assert_int_equal(hared_reload(&f->d, &next), 16);
 	driver_opts_get(f->d.drv, &o);
-	assert_int_equal(o.max_retries, 7);
-	assert_int_equal(o.quarantine_jobs, 4);
-	assert_true(o.failed_node_avoid_s == 120);
+	assert_int_equal(o.replan_debounce_ms, 11);
+	assert_true(o.reconnect_grace_s == 12);
+	assert_true(o.stop_grace_s == 13);
+	assert_int_equal(o.max_retries, 14);
+	assert_true(o.finish_grace_s == 15);
+	assert_true(o.failed_node_avoid_s == 16);
+	assert_true(o.retry_backoff_s == 17);
+	assert_int_equal(o.quarantine_jobs, 18);
+	assert_int_equal(o.quarantine_users, 19);
+	assert_int_equal(o.quarantine_max_nodes, 20);
+	assert_true(o.noise_cv == 0.21);
+	assert_true(f->d.cfg.heartbeat_timeout_s == 23);
+	assert_int_equal(f->d.metrics_due, 5);
 	assert_string_equal(o.policy, "hare");
 	assert_true(o.time_scale == 1000);
 	assert_string_equal(f->d.cfg.policy, "hare");
 	assert_true(f->d.cfg.time_scale == 1);
 	assert_int_equal(f->d.reloads, 1);
+	/* while hared stops, nothing changes */
+	next.max_retries = 99;
+	f->d.stopping = true;
+	assert_int_equal(hared_reload(&f->d, &next), 0);
+	f->d.stopping = false;
+	driver_opts_get(f->d.drv, &o);
+	assert_int_equal(o.max_retries, 14);
+	log_level_set("warn");
 }
 
 static const Hare__FromDaemon *forget(struct fx *f, struct conn *c, const char *node)
