@@ -179,8 +179,11 @@ static int drv_node_find(const struct driver *d, const char *name)
 	return -1;
 }
 
-/* store_nodes_drained_load's callback: the node, drained, before its agent. */
-static int drv_drain_loaded(void *user, const char *name, const char *reason)
+/* store_nodes_load's callback: a node the store knows, down until its
+ * agent attaches (drained, if so), listed by harectl nodes and counted as
+ * down meanwhile. */
+static int drv_node_loaded(void *user, const char *name, bool drained, const char *reason,
+			   double last_seen)
 {
 	struct driver *d = user;
 	int i = drv_node_find(d, name);
@@ -188,9 +191,15 @@ static int drv_drain_loaded(void *user, const char *name, const char *reason)
 	if (i < 0 && drv_name_ok(name))
 		i = drv_node_add(d, name) - 1;
 	if (i < 0) {
-		log_warn("drained node '%.64s' in the store not restored", name);
+		if (drained)
+			log_warn("drained node '%.64s' in the store not restored", name);
+		else
+			d->nodes_unloaded++;
 		return 0;
 	}
+	d->nodes[i].last_seen = last_seen;
+	if (!drained)
+		return 0;
 	d->nodes[i].drained = true;
 	snprintf(d->nodes[i].drain_reason, sizeof(d->nodes[i].drain_reason), "%s", reason);
 	log_info("node=%s drained (from the store): %s", name, reason[0] ? reason : "no reason");
@@ -199,8 +208,18 @@ static int drv_drain_loaded(void *user, const char *name, const char *reason)
 
 void driver_nodes_load(struct driver *d)
 {
-	if (d->st)
-		store_nodes_drained_load(d->st, drv_drain_loaded, d);
+	if (!d->st)
+		return;
+	d->nodes_unloaded = 0;
+	if (store_nodes_load(d->st, drv_node_loaded, d) < 0)
+		log_warn("cannot read the nodes from the store: nodes that are down are not listed "
+			 "until their agents attach");
+	if (d->nodes_unloaded)
+		log_warn("%u nodes of the store not restored: the node table holds %d (harectl "
+			 "forget removes nodes gone for good)", d->nodes_unloaded, DRIVER_MAX_NODES);
+	if (d->nnodes)
+		log_info("restored %u nodes from the store (down until their agents attach)",
+			 d->nnodes);
 }
 
 static int drv_name_cmp(const void *a, const void *b)
@@ -1205,7 +1224,14 @@ static void drv_agent_detach(struct driver *d, uint32_t agent_id, bool replaced)
 	was_up = n->up;
 	n->attached = false;
 	n->up = false;
+	n->last_seen = driver_now();
 	driver_node_hold(d, agent_id - 1);
+	if (d->st && was_up) {	/* last seen now: what a restart shows of it */
+		char text[256];
+
+		drv_gpus_text(d, n, text, sizeof(text));
+		store_node(d->st, n->name, text, n->last_seen);
+	}
 	if (d->st)
 		store_event(d->st, driver_now(), 0, "node-down", n->name);
 	if (replaced)

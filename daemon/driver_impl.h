@@ -40,6 +40,7 @@ struct driver {
 					 * down at least since then */
 	bool loading;			/* reading the store at start: no node is
 					 * evicted (the loaders hold indices) */
+	uint32_t nodes_unloaded;	/* store's nodes past a full table at start */
 
 	uint64_t next_lease;
 	bool starts_unsent;		/* some lease has TaskStarts to send */
@@ -201,7 +202,8 @@ bool driver_adopt_exit(struct driver *d, struct drv_job *j, uint32_t node,
 		       const Hare__TaskExit *x);
 
 /* driver_agents.c */
-/* Nodes the store says are drained, known before their agents attach. */
+/* The nodes the store knows (drained ones first, then the most lately
+ * seen), down until their agents attach; no eviction meanwhile. */
 void driver_nodes_load(struct driver *d);
 
 /* driver_hold.c */

@@ -138,7 +138,8 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_NODE_DRAIN] = "INSERT INTO nodes (name, gpus, last_seen, drained, drain_reason)"
 		" VALUES (?1, '', 0, ?2, ?3) ON CONFLICT (name) DO UPDATE SET"
 		" drained = excluded.drained, drain_reason = excluded.drain_reason",
-	[ST_NODES_DRAINED] = "SELECT name, drain_reason FROM nodes WHERE drained <> 0 ORDER BY name",
+	[ST_NODES_DRAINED] = "SELECT name, drained, drain_reason, last_seen FROM nodes"
+		" ORDER BY drained DESC, last_seen DESC, name",
 	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
 	[ST_NODE_FORGET] = "DELETE FROM nodes WHERE name = ?1",
 	[ST_JOB_LAST_FAIL] = "SELECT time, detail FROM events WHERE job_id = ?1"
@@ -1056,7 +1057,7 @@ int store_speeds_load(struct store *s, store_speed_cb cb, void *user)
 	return err;
 }
 
-int store_nodes_drained_load(struct store *s, store_drain_cb cb, void *user)
+int store_nodes_load(struct store *s, store_node_cb cb, void *user)
 {
 	char name[256], reason[256];
 	sqlite3_stmt *st;
@@ -1070,9 +1071,10 @@ int store_nodes_drained_load(struct store *s, store_drain_cb cb, void *user)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = store_col_text(st, 0, name, sizeof(name));
 		if (!err)
-			err = store_col_text(st, 1, reason, sizeof(reason));
+			err = store_col_text(st, 2, reason, sizeof(reason));
 		if (!err)
-			err = cb(user, name, reason);
+			err = cb(user, name, sqlite3_column_int(st, 1) != 0, reason,
+				 sqlite3_column_double(st, 3));
 		if (err)
 			break;
 	}

@@ -165,8 +165,11 @@ typedef int (*store_speed_cb)(void *user, const char *model, const char *gpu_typ
 			      double rounds);
 int store_speeds_load(struct store *s, store_speed_cb cb, void *user);
 
-/* Drained nodes, for start-up: cb(user, name, reason), by name. */
-typedef int (*store_drain_cb)(void *user, const char *name, const char *reason);
-int store_nodes_drained_load(struct store *s, store_drain_cb cb, void *user);
+/* Every node, for start-up: cb(user, name, drained, its reason, last seen
+ * (unix; 0: never registered)), drained ones first, then the most lately
+ * seen first. */
+typedef int (*store_node_cb)(void *user, const char *name, bool drained, const char *reason,
+			     double last_seen);
+int store_nodes_load(struct store *s, store_node_cb cb, void *user);
 
 #endif

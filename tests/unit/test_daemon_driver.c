@@ -888,10 +888,12 @@ static void test_drain_persists(void **state)
 	store_close(st);
 	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
-	assert_int_equal(driver_node_count(d2), 0);	/* undrained: nothing to restore */
+	/* undrained: down, not drained, until its agent is back */
+	assert_int_equal(driver_node_count(d2), 1);
+	assert_false(driver_node_at(d2, 0)->drained);
 	/* a node the store knows can be drained before its agent is back */
 	assert_int_equal(driver_node_drain(d2, "n9", true, NULL, &moved, msg, sizeof(msg)), -ENOENT);
-	assert_string_equal(msg, "unknown node 'n9' (known: none yet)");
+	assert_string_equal(msg, "unknown node 'n9' (known: n1)");
 	assert_int_equal(driver_node_drain(d2, "n1", true, "rack move", &moved, msg, sizeof(msg)), 0);
 	assert_string_equal(msg, "node n1 drained");
 	assert_int_equal(driver_node_count(d2), 1);
@@ -1590,13 +1592,15 @@ static void test_failures_restored(void **state)
 	n2 = node_index(d2, "n2");
 	assert_true(n1 >= 0);
 	assert_int_equal(driver_node_failures(d2, (uint32_t)n1), 3);	/* the blame, not the peer's */
-	assert_int_equal(n2, -1);	/* undrained since: nothing to list it for */
+	assert_true(n2 >= 0);	/* down, as the store knows it */
+	assert_int_equal(driver_node_failures(d2, (uint32_t)n2), 0);	/* undrained since */
+	assert_false(driver_node_at(d2, (uint32_t)n2)->drained);
 	assert_false(driver_node_at(d2, (uint32_t)n1)->drained);	/* loading quarantines nothing */
 	ja = driver_job_find(d2, a.id);
 	jb = driver_job_find(d2, b.id);
 	assert_int_equal(ja->navoid, 1);
 	assert_int_equal(ja->avoid[0].node, (uint32_t)n1);
-	assert_int_equal(driver_node_count(d2), 1);
+	assert_int_equal(driver_node_count(d2), 2);	/* n1 and n2, down */
 	assert_true(fabs(ja->avoid[0].until - (t0 - 84 + 1800)) < 1e-3);
 	assert_int_equal(ja->failures, 4);	/* its "fail" events, peer failure included */
 	assert_int_equal(jb->navoid, 1);
@@ -2123,7 +2127,7 @@ static void test_node_forget(void **state)
 	struct store_job recs[5];
 	uint32_t a[3], fails, moved;
 	bool drained;
-	int n2;
+	int n1, n2;
 
 	d2 = driver_three_nodes(f, &o, st, a);
 	/* jobs 1 and 2: leases n1+n2 and n2+n3 end in peer failures nobody
@@ -2228,10 +2232,13 @@ static void test_node_forget(void **state)
 	for (uint32_t i = 0; i < 4; i++)
 		assert_int_equal(driver_job_load(d3, &recs[i]), 0);
 	driver_failures_load(d3);
-	/* the new n1 is neither drained nor charged with the old one's failure
-	 * (so not read back at all: it is known again when its agent attaches) */
-	assert_int_equal(node_index(d3, "n1"), -1);
-	/* known to the store only, it may be forgotten too, and counts */
+	/* the new n1 is neither drained nor charged with the old one's failure */
+	n1 = node_index(d3, "n1");
+	assert_true(n1 >= 0);
+	assert_false(driver_node_at(d3, (uint32_t)n1)->drained);
+	assert_false(driver_node_at(d3, (uint32_t)n1)->up);
+	assert_int_equal(driver_node_failures(d3, (uint32_t)n1), 0);
+	/* down since the restart, it may be forgotten too, and counts */
 	{
 		struct driver_stats stats;
 
@@ -2264,7 +2271,7 @@ static void test_forget_twice_restart(void **state)
 	struct store_job recs[2];
 	uint32_t a[3], fails;
 	bool drained;
-	int n2;
+	int n1, n2;
 
 	d2 = driver_three_nodes(f, &o, st, a);
 	for (uint32_t k = 0; k < 2; k++) {
@@ -2281,10 +2288,11 @@ static void test_forget_twice_restart(void **state)
 	for (uint32_t k = 0; k < 2; k++)
 		assert_int_equal(driver_job_load(d3, &recs[k]), 0);
 	driver_failures_load(d3);
-	/* the n1 of now is none of the two: nothing to read back for it */
-	assert_int_equal(node_index(d3, "n1"), -1);
+	/* the n1 of now is none of the two: nothing is charged to it */
+	n1 = node_index(d3, "n1");
 	n2 = node_index(d3, "n2");
-	assert_true(n2 >= 0);
+	assert_true(n1 >= 0 && n2 >= 0);
+	assert_int_equal(driver_node_failures(d3, (uint32_t)n1), 0);
 	assert_int_equal(driver_node_failures(d3, (uint32_t)n2), 2);
 	tmp_driver_free(f, d3, st, dir);
 }
@@ -2381,14 +2389,14 @@ static void test_peer_failure_restored(void **state)
 	a[1] = agent_up(f, "n2", "V100", 3, NULL, 0);
 	j = driver_job_find(d3, recs[0].id);
 	assert_int_equal(j->navoid, 2);
-	assert_int_equal(driver_node_failures(d3, 0), 1);	/* job 3's blame */
+	assert_int_equal(driver_node_failures(d3, a[0] - 1), 1);	/* job 3's blame */
 	task_fail_code(f, a[0], recs[0].id, lease[0], 0, 3);	/* job 1's culprit, on n1 */
-	assert_int_equal(driver_node_failures(d3, 0), 2);
-	assert_int_equal(driver_node_failures(d3, 1), 0);
+	assert_int_equal(driver_node_failures(d3, a[0] - 1), 2);
+	assert_int_equal(driver_node_failures(d3, a[1] - 1), 0);
 	task_fail_code(f, a[1], recs[2].id, lease[2], 1, 3);	/* settled: charges nobody */
-	assert_int_equal(driver_node_failures(d3, 1), 0);
+	assert_int_equal(driver_node_failures(d3, a[1] - 1), 0);
 	assert_int_equal(driver_job_avoids(d3, j, nodes), 1);
-	assert_int_equal(nodes[0], 0);
+	assert_int_equal(nodes[0], a[0] - 1);
 	driver_deadlines_run(d3, driver_now() + DRIVER_BLAME_WAIT_S + 1);	/* job 2's never came */
 	driver_stats_get(d3, &stats);
 	assert_true(stats.late_blames == 1 && stats.unexplained == 1);

@@ -488,20 +488,25 @@ static void test_pragmas_and_schema(void **state)
 struct drains {
 	uint32_t n;
 	char names[4][32], reasons[4][64];
+	double seen[4];
 };
 
-static int drain_seen(void *user, const char *name, const char *reason)
+static int drain_seen(void *user, const char *name, bool drained, const char *reason,
+		      double last_seen)
 {
 	struct drains *d = user;
 
 	assert_true(d->n < 4);
-	snprintf(d->names[d->n], sizeof(d->names[0]), "%s", name);
-	snprintf(d->reasons[d->n++], sizeof(d->reasons[0]), "%s", reason);
+	snprintf(d->names[d->n], sizeof(d->names[0]), "%s%s", drained ? "" : "up:", name);
+	snprintf(d->reasons[d->n], sizeof(d->reasons[0]), "%s", reason);
+	d->seen[d->n++] = last_seen;
 	return 0;
 }
 
 /* Drains survive a reopen, store_node leaves them alone, an undrain clears
- * the reason, and a node never seen may be drained. */
+ * the reason, and a node never seen may be drained; every node is read
+ * back, drained ones first, then the most lately seen ("up:": not
+ * drained). */
 static void test_node_drain(void **state)
 {
 	struct fixture *f = *state;
@@ -514,18 +519,24 @@ static void test_node_drain(void **state)
 	assert_int_equal(store_node(f->s, "n2", "T4:4", 20), 0);
 	assert_int_equal(store_flush(f->s), 0);
 	reopen(f);
-	assert_int_equal(store_nodes_drained_load(f->s, drain_seen, &d), 0);
-	assert_int_equal(d.n, 2);
+	assert_int_equal(store_nodes_load(f->s, drain_seen, &d), 0);
+	assert_int_equal(d.n, 3);
 	assert_string_equal(d.names[0], "n2");
 	assert_string_equal(d.reasons[0], "fans");
+	assert_true(d.seen[0] == 20);
 	assert_string_equal(d.names[1], "n3");
+	assert_true(d.seen[1] == 0);
+	assert_string_equal(d.names[2], "up:n1");
+	assert_true(d.seen[2] == 10);
 	assert_int_equal(peek_int(f->path, "SELECT last_seen FROM nodes WHERE name = 'n2'"), 20);
 	assert_int_equal(store_node_drain(f->s, "n2", false, "ignored"), 0);
 	assert_int_equal(store_flush(f->s), 0);
 	d.n = 0;
-	assert_int_equal(store_nodes_drained_load(f->s, drain_seen, &d), 0);
-	assert_int_equal(d.n, 1);
+	assert_int_equal(store_nodes_load(f->s, drain_seen, &d), 0);
+	assert_int_equal(d.n, 3);
 	assert_string_equal(d.names[0], "n3");
+	assert_string_equal(d.names[1], "up:n2");	/* seen at 20 */
+	assert_string_equal(d.names[2], "up:n1");
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM nodes WHERE name = 'n2'"
 				  " AND drain_reason = ''"), 1);
 }
