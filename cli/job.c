@@ -455,6 +455,13 @@ static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, 
 	if (kind == CLI_LINE_CONTINUATION)
 		return cli_jobfile_fail(jf, lineno, "indented line would continue the previous value; start "
 					"each key in the first column");
+	/* " ;" starts a comment: a shell's "a ; b" would quietly lose "; b" */
+	if (kind == CLI_LINE_KEY && (size_t)(line + n - start) > 7 && strncmp(start, "command", 7) == 0 &&
+	    (start[7] == ' ' || start[7] == '=' || start[7] == ':' || start[7] == '\t') &&
+	    memmem(start, (size_t)(line + n - start), " ;", 2))
+		return cli_jobfile_fail(jf, lineno, "command: \" ;\" starts a comment here, so the "
+					"command would end before it; put the commands in a script, or "
+					"write ';' with no space before it");
 	/* As in the INI reader, only a well-formed key = value line makes
 	 * the next indented line its continuation. */
 	if (kind == CLI_LINE_KEY && (memchr(start, '=', (size_t)(line + n - start)) ||

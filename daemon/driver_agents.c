@@ -34,8 +34,9 @@ const char *driver_type_name(const struct driver *d, int32_t type)
 bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 {
 	const struct drv_job *j = driver_job_find(d, id);
-	uint32_t usable = 0, up[SCHED_MAX_TYPES] = { 0 }, need;
-	char have[256] = "";
+	uint32_t usable = 0, drained = 0, up[SCHED_MAX_TYPES] = { 0 }, need;
+	bool whole = sched_policy_requested_width(d->policy);
+	char have[256] = "", more[96] = "";
 	size_t n = 0;
 
 	why[0] = '\0';
@@ -51,11 +52,15 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 			 j->failures == 1 ? "" : "s", ceil(j->retry_at - driver_now()));
 		return false;
 	}
-	need = j->rec.min_gpus ? j->rec.min_gpus : 1;
+	/* the baselines run a job at its requested width, hare and optimus
+	 * from min_gpus up */
+	need = whole ? (j->rec.max_gpus < j->rec.tasks ? j->rec.max_gpus : j->rec.tasks)
+		     : j->rec.min_gpus;
+	need = need ? need : 1;
 	for (uint32_t i = 0; i < d->nnodes; i++) {
 		const struct drv_node *nd = &d->nodes[i];
 
-		if (!nd->up || nd->drained)
+		if (!nd->up)
 			continue;
 		for (uint32_t g = 0; g < nd->ngpus; g++) {
 			int32_t t = nd->gpus[g].type;
@@ -63,12 +68,19 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 			/* unknown types and GPUs being measured are not planned on */
 			if (t < 0 || nd->gpus[g].measuring)
 				continue;
+			if (nd->drained) {
+				drained += j->perf.compute_s[t] > 0;
+				continue;
+			}
 			up[t]++;
 			usable += j->perf.compute_s[t] > 0;
 		}
 	}
 	if (usable >= need)
 		return true;
+	if (drained)
+		snprintf(more, sizeof(more), "; %u more on drained nodes (harectl undrain gives "
+			 "them back)", drained);
 	for (uint32_t t = 0; t < d->ntypes && n < sizeof(have); t++) {
 		int w;
 
@@ -88,13 +100,18 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 
 			k += w > 0 ? (size_t)w : 0;
 		}
-		snprintf(why, len, "no GPU it can use is up now (its types: %s; up: %s); it waits "
-			 "until one is", types[0] ? types : "any its model is profiled on",
-			 have[0] ? have : "none");
+		snprintf(why, len, "no GPU it can use is up now (its types: %s; up: %s%s); it "
+			 "waits until one is", types[0] ? types : "any its model is profiled on",
+			 have[0] ? have : "none", more);
+	} else if (whole) {
+		snprintf(why, len, "policy %s runs it on %u GPUs at once (min(max_gpus, tasks)) and "
+			 "%u it can use are up now (up: %s%s); it waits until enough are, or "
+			 "harectl update --max-gpus lowers it", d->policy_name, need, usable, have,
+			 more);
+	} else {
+		snprintf(why, len, "it needs at least %u GPUs and %u it can use are up now (up: "
+			 "%s%s); it waits until enough are", need, usable, have, more);
 	}
-	else
-		snprintf(why, len, "it needs at least %u GPUs and %u it can use are up now (up: %s); "
-			 "it waits until enough are", need, usable, have);
 	return false;
 }
 

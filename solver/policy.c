@@ -78,6 +78,11 @@ const char *sched_policy_name(const struct sched_policy *p)
 	return p->ops->name;
 }
 
+bool sched_policy_requested_width(const struct sched_policy *p)
+{
+	return p->ops->requested_width;
+}
+
 int sched_policy_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
 {
 	int rc = sched_plan_reset(out, snap->njobs);

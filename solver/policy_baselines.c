@@ -92,12 +92,14 @@ static int optimus_plan(struct sched_policy *p, const struct sched_snapshot *sna
 
 const struct sched_policy_ops policy_fifo_ops = {
 	.name = "fifo",
+	.requested_width = true,
 	.summary = "first come first served, requested width, no preemption, type-blind",
 	.plan = fifo_plan,
 };
 
 const struct sched_policy_ops policy_srtf_ops = {
 	.name = "srtf",
+	.requested_width = true,
 	.summary = "shortest remaining time first, preemptive, type-blind",
 	.plan = srtf_plan,
 };

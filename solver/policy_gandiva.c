@@ -278,6 +278,7 @@ static int gandiva_plan(struct sched_policy *p, const struct sched_snapshot *sna
 
 const struct sched_policy_ops policy_gandiva_ops = {
 	.name = "gandiva",
+	.requested_width = true,
 	.summary = "Gandiva affinity placement and 60 s round-robin time-slicing, type-blind",
 	.init = gandiva_init,
 	.plan = gandiva_plan,

@@ -233,6 +233,7 @@ static int tiresias_plan(struct sched_policy *p, const struct sched_snapshot *sn
 
 const struct sched_policy_ops policy_tiresias_ops = {
 	.name = "tiresias",
+	.requested_width = true,
 	.summary = "Tiresias discretised 2D-LAS, starvation guard, requested width, type-blind",
 	.init = tiresias_init,
 	.plan = tiresias_plan,

@@ -289,6 +289,10 @@ const char *const *sched_policy_names(void);
 int sched_policy_new(const char *name, const struct sched_options *opt, struct sched_policy **out);
 void sched_policy_free(struct sched_policy *p);
 const char *sched_policy_name(const struct sched_policy *p);
+/* Whether it runs every job at its requested width, min(max_gpus, tasks)
+ * GPUs (the baselines but gavel), rather than choosing a width from
+ * min_gpus up. */
+bool sched_policy_requested_width(const struct sched_policy *p);
 
 /* Compute a plan for the snapshot. The policy may keep state between calls
  * (previous order, queues) keyed by job id. Returns 0 or a negative error;

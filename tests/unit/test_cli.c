@@ -376,6 +376,9 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nmodel = m\ngpus = 4\nrounds = 9\nmin-gpus = 3\nmax-gpus = 2\n",
 		  "j.ini:1: min-gpus (3) is greater than max-gpus (2)" },
 		{ long_line, "j.ini:2: line too long (at most 198 bytes)" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\ncommand = echo a ; echo b\n",
+		  "j.ini:5: command: \" ;\" starts a comment here, so the command would end before "
+		  "it; put the commands in a script, or write ';' with no space before it" },
 	};
 
 	(void)state;

@@ -2297,6 +2297,52 @@ static void test_forget_twice_restart(void **state)
 	tmp_driver_free(f, d3, st, dir);
 }
 
+/* Why a job cannot run: GPUs on drained nodes are named as such; under a
+ * policy that runs every job at its requested width (tiresias), a job wider
+ * than the GPUs up waits, and says so (hare would run it narrower). */
+static void test_job_fit_width(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct store_job rec = job_rec(1, "resnet50", 16, 100);
+	char why[400], err[256];
+	uint32_t moved;
+
+	agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", "V100", 4, NULL, 0);
+	assert_int_equal(driver_job_add(f->d, &rec, err, sizeof(err)), 0);
+	assert_true(driver_job_fit(f->d, 1, why, sizeof(why)));	/* hare: 1 to 16 GPUs */
+	assert_int_equal(driver_node_drain(f->d, "n2", true, NULL, &moved, err, sizeof(err)), 0);
+	rec = job_rec(2, "resnet50", 8, 100);
+	rec.min_gpus = 8;
+	assert_int_equal(driver_job_add(f->d, &rec, err, sizeof(err)), 0);
+	assert_false(driver_job_fit(f->d, 2, why, sizeof(why)));
+	assert_string_equal(why, "it needs at least 8 GPUs and 4 it can use are up now (up: 4xV100; "
+			    "4 more on drained nodes (harectl undrain gives them back)); it waits "
+			    "until enough are");
+	o.policy = "tiresias";
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, NULL, ob_send, &f->ob, &d2, err,
+				    sizeof(err)), 0);
+	f->d = d2;
+	agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", "V100", 4, NULL, 0);
+	rec = job_rec(1, "resnet50", 16, 100);
+	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
+	assert_false(driver_job_fit(d2, 1, why, sizeof(why)));
+	assert_string_equal(why, "policy tiresias runs it on 16 GPUs at once (min(max_gpus, tasks)) "
+			    "and 8 it can use are up now (up: 8xV100); it waits until enough are, "
+			    "or harectl update --max-gpus lowers it");
+	rec = job_rec(2, "resnet50", 16, 100);
+	rec.max_gpus = 8;
+	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
+	assert_true(driver_job_fit(d2, 2, why, sizeof(why)));
+	f->d = keep;
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+}
+
 /* The node table full, a new node takes the place of the node down
  * longest, once it has been down an hour, and neither drained nor failed
  * within the hour; else it is refused. */
@@ -2878,6 +2924,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_forget, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_table_full, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forget_twice_restart, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_job_fit_width, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
