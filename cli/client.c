@@ -263,6 +263,10 @@ static int cli_connect_unix(const char *path, int64_t deadline_ms, char *errbuf,
 	if (fd == -EAGAIN)
 		snprintf(errbuf, errlen, "cannot connect to %s: hared's queue of new connections "
 			 "stayed full (it is running, but busy or flooded)", path);
+	else if (fd == -EACCES || fd == -EPERM)
+		snprintf(errbuf, errlen, "cannot connect to %s: %s (the socket, or a folder above "
+			 "it, is not open to this user: client_socket_mode, or ask the operator)",
+			 path, strerror(-fd));
 	else if (fd < 0)
 		snprintf(errbuf, errlen, "cannot connect to %s: %s (is hared running?)", path, strerror(-fd));
 	return fd;

@@ -573,7 +573,7 @@ static void clients_not_active(struct hared *d, uint64_t id, char *msg, size_t m
 		snprintf(msg, msglen, "job %" PRIu64 " is already %s", id,
 			 clients_state_name(rec.state));
 	else
-		snprintf(msg, msglen, "no job %" PRIu64, id);
+		snprintf(msg, msglen, "job %" PRIu64 " does not exist", id);
 }
 
 #define CLIENTS_CANCEL_MAX 4096

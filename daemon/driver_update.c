@@ -122,6 +122,10 @@ int driver_job_update(struct driver *d, uint64_t id, const char *user, bool admi
 	}
 	if (held != j->rec.held) {
 		j->rec.held = held;
+		if (held != STORE_HELD_NONE) {	/* out of the order now, not at the next plan */
+			j->order = UINT32_MAX;
+			j->est_start = j->est_finish = 0;
+		}
 		upd_say(msg, msglen, &first, "%s", j->rec.held == STORE_HELD_ADMIN ? "held by root" :
 			j->rec.held == STORE_HELD_OWNER ? "held" : "released");
 	}

@@ -84,7 +84,7 @@ out=$("$harectl" update "$c" --max-gpus 3 2>&1); rc=$?
 [ $rc -eq 1 ] && [ "$out" = "job $c: max_gpus must be between 1 and its gpus (2), got 3" ] ||
 	fail "update $c --max-gpus 3: exit $rc, '$out'"
 out=$("$harectl" update 9999 "$c" --weight 2 2>&1); rc=$?
-[ $rc -eq 1 ] && [ "$out" = $'9999: no job 9999\njob '"$c"': weight 1 -> 2' ] ||
+[ $rc -eq 1 ] && [ "$out" = $'job 9999 does not exist\njob '"$c"': weight 1 -> 2' ] ||
 	fail "update 9999 $c: exit $rc, '$out'"
 [ $failures -eq 0 ] && echo "ok: update changes range and name, refuses bad ranges and unknown jobs"
 

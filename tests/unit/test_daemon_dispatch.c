@@ -771,7 +771,7 @@ static void test_cancel_durable(void **state)
 	r = cancel(f, c, ids, 2);
 	assert_true(r->results[0]->ok);
 	assert_false(r->results[1]->ok);
-	assert_string_equal(r->results[1]->message, "no job 101");
+	assert_string_equal(r->results[1]->message, "job 101 does not exist");
 	assert_int_equal(committed_state(f, ids[0]), 4);	/* CANCELLED, on disk */
 	conn_fake_free(a);
 	conn_fake_free(c);
@@ -890,7 +890,7 @@ static void test_update_hold_durable(void **state)
 	assert_int_equal(committed_int(f, "SELECT held FROM jobs WHERE id = 1"), 0);
 	r = update(f, c, id + 7, 1, 0);
 	assert_false(r->results[0]->ok);
-	assert_string_equal(r->results[0]->message, "no job 8");
+	assert_string_equal(r->results[0]->message, "job 8 does not exist");
 	conn_fake_free(a);
 	conn_fake_free(c);
 }

@@ -2597,9 +2597,15 @@ static void test_update_hold_queued(void **state)
 	assert_int_equal(upd(f, 1, "bob", false, 1, 0, 0, 0, msg, sizeof(msg)), -EPERM);
 	assert_string_equal(msg, "job 1 belongs to alice; only its owner or root may change it");
 	assert_int_equal(upd(f, 2, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), -ENOENT);
+	/* as a plan would have left it: first, finishing in 100 s */
+	((struct drv_job *)driver_job_find(f->d, 1))->order = 0;
+	((struct drv_job *)driver_job_find(f->d, 1))->est_finish = driver_now() + 100;
 	assert_int_equal(upd(f, 1, "alice", false, 1, 0, 0, 0, msg, sizeof(msg)), 0);
 	assert_string_equal(msg, "job 1: held");
 	assert_int_equal(driver_job_find(f->d, 1)->rec.held, STORE_HELD_OWNER);
+	/* out of the order at once, not at the next plan */
+	assert_int_equal(driver_job_find(f->d, 1)->order, UINT32_MAX);
+	assert_true(driver_job_find(f->d, 1)->est_finish == 0);
 	assert_int_equal(snap_jobs(f), 0);
 	assert_false(driver_job_fit(f->d, 1, why, sizeof(why)));
 	assert_string_equal(why, "held by its owner; harectl release 1 lets it run");
