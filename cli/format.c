@@ -643,6 +643,8 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 	fprintf(f, "%-13s%s\n", "model:", cli_str(j->model));
 	if (j->proxy && j->proxy[0])
 		fprintf(f, "%-13s%s\n", "proxy:", j->proxy);
+	if (j->command && j->command[0])
+		fprintf(f, "%-13s%s\n", "command:", j->command);
 	fprintf(f, "%-13s%s\n", "state:", cli_state_name(j->state));
 	if (cli_job_held(j))
 		fprintf(f, "%-13syes, by %s%s (harectl release %llu)\n", "held:",
@@ -742,6 +744,10 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 	if (j->proxy && j->proxy[0]) {
 		cli_json_key(f, "proxy");
 		cli_json_string(f, j->proxy);
+	}
+	if (j->command && j->command[0]) {
+		cli_json_key(f, "command");
+		cli_json_string(f, j->command);
 	}
 	fprintf(f, ",\"state\":\"%s\",\"tasks\":%u", cli_state_name(j->state), j->tasks);
 	cli_json_opt_u(f, "min_gpus", j->has_min_gpus, j->min_gpus);

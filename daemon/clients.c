@@ -543,6 +543,13 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	}
 	info_add(d, &s, j ? &j->rec : &rec, j);
 	r.job = s.ptrs[0];
+	/* what runs for it, as submitted: its owner's and root's business */
+	{
+		const struct store_job *jr = j ? &j->rec : &rec;
+
+		if (jr->command[0] && (c->admin || strcmp(c->user, jr->user) == 0))
+			r.job->command = (char *)jr->command;
+	}
 	if (j && j->rec.state == STORE_QUEUED &&
 	    !driver_job_fit(d->drv, m->job_id, waiting, sizeof(waiting)))
 		r.job->waiting = waiting;

@@ -764,6 +764,21 @@ static void test_show(void **state)
 		"\"finish_time\":1699999955,\"restarts\":2,\"gpu_types\":[]}\n");
 	free(buf);
 
+	/* its command, when hared gives it (its owner, root) */
+	{
+		Hare__JobInfo cmd = j13;
+
+		cmd.command = "python3 train.py --lr 0.1";
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print(f, &cmd, NOW);
+		cli_job_print_json(f, &cmd);
+		fclose(f);
+		assert_non_null(strstr(buf, "\ncommand:     python3 train.py --lr 0.1\nstate:"));
+		assert_non_null(strstr(buf, ",\"command\":\"python3 train.py --lr 0.1\","));
+		free(buf);
+	}
+
 	/* a job held by root: show says so, queue shows HELD, JSON "held" */
 	{
 		Hare__JobInfo held = j13;

@@ -819,6 +819,28 @@ static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
 	return last(f)->show_reply->job;
 }
 
+/* show gives a job's command to its owner and root, not to other users. */
+static void test_show_command(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f);
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+	uint64_t id;
+
+	j.model = "resnet50";
+	j.tasks = 1;
+	j.rounds = 10;
+	j.command = "python3 train.py --lr 0.1";
+	id = submit_spec(f, c, &j)->job_id;
+	assert_string_equal(show(f, c, id)->command, "python3 train.py --lr 0.1");
+	c->admin = false;
+	snprintf(c->user, sizeof(c->user), "mallory");
+	assert_null(show(f, c, id)->command);
+	snprintf(c->user, sizeof(c->user), "root");	/* its owner, by name */
+	assert_non_null(show(f, c, id)->command);
+	conn_fake_free(c);
+}
+
 /* One UpdateRequest on c (hold: 1 hold, 0 release, -1 none; weight 0:
  * none); the reply. */
 static const Hare__UpdateReply *update(struct fx *f, struct conn *c, uint64_t id, int hold,
@@ -2010,6 +2032,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forget, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_applies, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_show_command, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
