@@ -125,44 +125,77 @@ static void test_las_preempts_most_attained(void **state)
 	sched_plan_destroy(&plan);
 }
 
-static void test_las_threshold_demotes(void **state)
-{
-	double c[1] = { 1.0 };
+/* The frame of the 2D-LAS tests: one GPU, jobs 1 and 2 of one task each (1
+ * s a round, rounds rounds) under tiresias at now. */
+struct las {
+	double c[1];
 	struct sched_cluster cl;
 	struct sched_gpu gpus[1];
-	uint32_t per[1] = { 1 };
-	uint16_t types[1] = { 0 };
+	uint32_t per[1];
+	uint16_t types[1];
 	struct sched_job jobs[2];
 	struct lease_store ls;
-	struct sched_snapshot snap = { .now_s = 3000, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_snapshot snap;
 	struct sched_policy *p;
 	struct sched_plan plan;
+};
+
+static void las_init(struct las *t, double now, uint64_t rounds)
+{
+	memset(t, 0, sizeof(*t));
+	t->c[0] = 1.0;
+	t->per[0] = 1;
+	fx_cluster(&t->cl, t->gpus, 1, t->per, t->types, 1);
+	fx_job(&t->jobs[0], 1, 1, 1, rounds, t->c, 1, 0);
+	fx_job(&t->jobs[1], 2, 1, 1, rounds, t->c, 1, 0);
+	t->snap = (struct sched_snapshot){ .now_s = now, .cluster = &t->cl, .njobs = 2,
+					   .jobs = t->jobs };
+	sched_plan_init(&t->plan);
+	assert_int_equal(sched_policy_new("tiresias", NULL, &t->p), 0);
+}
+
+/* Job i holds the GPU since start. */
+static void las_running(struct las *t, uint32_t i, double start)
+{
+	t->ls.gpus[i][0] = 0;
+	t->ls.tasks[i][0] = 1;
+	run_job(&t->jobs[i], t->ls.gpus[i], t->ls.tasks[i], 1, start);
+}
+
+/* The last plan's leases run until to; then the next plan. */
+static void las_step(struct las *t, double to)
+{
+	apply_plan(t->jobs, t->snap.njobs, &t->plan, &t->ls, t->snap.now_s);
+	advance(t->jobs, t->snap.njobs, t->snap.now_s, to);
+	t->snap.now_s = to;
+	plan_ok(t->p, &t->snap, &t->plan);
+}
+
+static void las_free(struct las *t)
+{
+	sched_policy_free(t->p);
+	sched_plan_destroy(&t->plan);
+}
+
+static void test_las_threshold_demotes(void **state)
+{
+	struct las t;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 1, per, types, 1);
-	fx_job(&jobs[0], 1, 1, 1, 1000000, c, 1, 0);
-	fx_job(&jobs[1], 2, 1, 1, 1000000, c, 1, 0);
-	jobs[1].arrival_s = 5;
-	ls.gpus[0][0] = 0;
-	ls.tasks[0][0] = 1;
-	run_job(&jobs[0], ls.gpus[0], ls.tasks[0], 1, 0);
-	jobs[0].attained_gpu_s = 3000;
-	sched_plan_init(&plan);
-	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
-	plan_ok(p, &snap, &plan);
+	las_init(&t, 3000, 1000000);
+	t.jobs[1].arrival_s = 5;
+	las_running(&t, 0, 0);
+	t.jobs[0].attained_gpu_s = 3000;
+	plan_ok(t.p, &t.snap, &t.plan);
 	/* Both in queue 0: arrival order; the runner crosses 3,250 in 250 s. */
-	assert_true(plan.assigns[0].run_now);
-	assert_false(plan.assigns[1].run_now);
-	assert_true(plan.replan_at_s > 3250 - 1e-6 && plan.replan_at_s < 3250 + 0.1);
-	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
-	advance(jobs, 2, snap.now_s, plan.replan_at_s);
-	snap.now_s = plan.replan_at_s;
-	plan_ok(p, &snap, &plan);
-	assert_false(plan.assigns[0].run_now);	/* demoted to queue 1 */
-	assert_true(plan.assigns[1].run_now);
-	assert_int_equal(plan.assigns[1].rank, 0);
-	sched_policy_free(p);
-	sched_plan_destroy(&plan);
+	assert_true(t.plan.assigns[0].run_now);
+	assert_false(t.plan.assigns[1].run_now);
+	assert_true(t.plan.replan_at_s > 3250 - 1e-6 && t.plan.replan_at_s < 3250 + 0.1);
+	las_step(&t, t.plan.replan_at_s);
+	assert_false(t.plan.assigns[0].run_now);	/* demoted to queue 1 */
+	assert_true(t.plan.assigns[1].run_now);
+	assert_int_equal(t.plan.assigns[1].rank, 0);
+	las_free(&t);
 }
 
 /* Tiresias counts a waiting job's pending time since it entered queue 0
@@ -172,43 +205,24 @@ static void test_las_threshold_demotes(void **state)
  * 20,000 = 60,100 (before: 40,100 + 40,000 = 80,100). */
 static void test_las_starvation_cumulative(void **state)
 {
-	double c[1] = { 1.0 };
-	struct sched_cluster cl;
-	struct sched_gpu gpus[1];
-	uint32_t per[1] = { 1 };
-	uint16_t types[1] = { 0 };
-	struct sched_job jobs[2];
-	struct lease_store ls;
-	struct sched_snapshot snap = { .now_s = 50100, .cluster = &cl, .njobs = 2, .jobs = jobs };
-	struct sched_policy *p;
-	struct sched_plan plan;
+	struct las t;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 1, per, types, 1);
-	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
-	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
-	jobs[1].arrival_s = 100;
-	jobs[1].first_start_s = 100;
-	jobs[1].last_run_s = 40100;
-	jobs[1].attained_gpu_s = 20000;
-	ls.gpus[0][0] = 0;
-	ls.tasks[0][0] = 1;
-	run_job(&jobs[0], ls.gpus[0], ls.tasks[0], 1, 0);
-	jobs[0].attained_gpu_s = 30000;
-	sched_plan_init(&plan);
-	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[0].run_now);
-	assert_false(plan.assigns[1].run_now);
-	assert_true(fabs(plan.replan_at_s - 60100) < 0.1);
-	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
-	advance(jobs, 2, snap.now_s, plan.replan_at_s);
-	snap.now_s = plan.replan_at_s;
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[1].run_now);	/* promoted to queue 0 */
-	assert_false(plan.assigns[0].run_now);
-	sched_policy_free(p);
-	sched_plan_destroy(&plan);
+	las_init(&t, 50100, 10000000);
+	t.jobs[1].arrival_s = 100;
+	t.jobs[1].first_start_s = 100;
+	t.jobs[1].last_run_s = 40100;
+	t.jobs[1].attained_gpu_s = 20000;
+	las_running(&t, 0, 0);
+	t.jobs[0].attained_gpu_s = 30000;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_true(t.plan.assigns[0].run_now);
+	assert_false(t.plan.assigns[1].run_now);
+	assert_true(fabs(t.plan.replan_at_s - 60100) < 0.1);
+	las_step(&t, t.plan.replan_at_s);
+	assert_true(t.plan.assigns[1].run_now);	/* promoted to queue 0 */
+	assert_false(t.plan.assigns[0].run_now);
+	las_free(&t);
 }
 
 /* A job that leaves Tiresias' snapshot (held, or waiting out a retry
@@ -218,46 +232,30 @@ static void test_las_starvation_cumulative(void **state)
  * job 1, and preempted it). */
 static void test_las_returning_job_last(void **state)
 {
-	double c[1] = { 1.0 };
-	struct sched_cluster cl;
-	struct sched_gpu gpus[1];
-	uint32_t per[1] = { 1 };
-	uint16_t types[1] = { 0 };
-	struct sched_job jobs[2];
-	struct lease_store ls;
-	struct sched_snapshot snap = { .now_s = 1000, .cluster = &cl, .njobs = 2, .jobs = jobs };
-	struct sched_policy *p;
-	struct sched_plan plan;
+	struct las t;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 1, per, types, 1);
-	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
-	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
-	jobs[0].arrival_s = 100;
-	jobs[1].arrival_s = 50;
-	sched_plan_init(&plan);
-	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
-	plan_ok(p, &snap, &plan);
-	assert_false(plan.assigns[0].run_now);
-	assert_true(plan.assigns[1].run_now);
-	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
-	advance(jobs, 2, snap.now_s, snap.now_s + 10);
-	snap.now_s += 10;
+	las_init(&t, 1000, 10000000);
+	t.jobs[0].arrival_s = 100;
+	t.jobs[1].arrival_s = 50;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_false(t.plan.assigns[0].run_now);
+	assert_true(t.plan.assigns[1].run_now);
+	apply_plan(t.jobs, 2, &t.plan, &t.ls, t.snap.now_s);
+	advance(t.jobs, 2, t.snap.now_s, t.snap.now_s + 10);
+	t.snap.now_s += 10;
 	/* job 2 held: out of the snapshot, its lease stopped */
-	jobs[1].nheld = 0;
-	snap.njobs = 1;
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[0].run_now);
-	apply_plan(jobs, 1, &plan, &ls, snap.now_s);
-	advance(jobs, 1, snap.now_s, snap.now_s + 10);
-	snap.now_s += 10;
+	t.jobs[1].nheld = 0;
+	t.snap.njobs = 1;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_true(t.plan.assigns[0].run_now);
+	las_step(&t, t.snap.now_s + 10);
 	/* back: behind job 1, which runs on */
-	snap.njobs = 2;
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[0].run_now);
-	assert_false(plan.assigns[1].run_now);
-	sched_policy_free(p);
-	sched_plan_destroy(&plan);
+	t.snap.njobs = 2;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_true(t.plan.assigns[0].run_now);
+	assert_false(t.plan.assigns[1].run_now);
+	las_free(&t);
 }
 
 /* Tiresias appends a promoted job at the end of queue 0 and keeps a
@@ -267,50 +265,28 @@ static void test_las_returning_job_last(void **state)
  * job went by arrival and preempted job 2 at once). */
 static void test_las_promoted_queues_last(void **state)
 {
-	double c[1] = { 1.0 };
-	struct sched_cluster cl;
-	struct sched_gpu gpus[1];
-	uint32_t per[1] = { 1 };
-	uint16_t types[1] = { 0 };
-	struct sched_job jobs[2];
-	struct lease_store ls;
-	struct sched_snapshot snap = { .now_s = 59000, .cluster = &cl, .njobs = 2, .jobs = jobs };
-	struct sched_policy *p;
-	struct sched_plan plan;
+	struct las t;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 1, per, types, 1);
-	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
-	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
-	jobs[0].first_start_s = 100;
-	jobs[0].last_run_s = 20100;
-	jobs[0].attained_gpu_s = 20000;
-	jobs[1].arrival_s = 50;
-	ls.gpus[1][0] = 0;
-	ls.tasks[1][0] = 1;
-	run_job(&jobs[1], ls.gpus[1], ls.tasks[1], 1, 58000);
-	jobs[1].attained_gpu_s = 1000;
-	sched_plan_init(&plan);
-	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
-	plan_ok(p, &snap, &plan);
-	assert_false(plan.assigns[0].run_now);
-	assert_true(plan.assigns[1].run_now);
-	assert_true(fabs(plan.replan_at_s - 60100) < 0.1);
-	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
-	advance(jobs, 2, snap.now_s, plan.replan_at_s);
-	snap.now_s = plan.replan_at_s;
-	plan_ok(p, &snap, &plan);
-	assert_false(plan.assigns[0].run_now);	/* promoted, behind job 2 */
-	assert_true(plan.assigns[1].run_now);
-	assert_true(fabs(plan.replan_at_s - 61250) < 0.1);
-	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
-	advance(jobs, 2, snap.now_s, plan.replan_at_s);
-	snap.now_s = plan.replan_at_s;
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[0].run_now);
-	assert_false(plan.assigns[1].run_now);	/* demoted to queue 1 */
-	sched_policy_free(p);
-	sched_plan_destroy(&plan);
+	las_init(&t, 59000, 10000000);
+	t.jobs[0].first_start_s = 100;
+	t.jobs[0].last_run_s = 20100;
+	t.jobs[0].attained_gpu_s = 20000;
+	t.jobs[1].arrival_s = 50;
+	las_running(&t, 1, 58000);
+	t.jobs[1].attained_gpu_s = 1000;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_false(t.plan.assigns[0].run_now);
+	assert_true(t.plan.assigns[1].run_now);
+	assert_true(fabs(t.plan.replan_at_s - 60100) < 0.1);
+	las_step(&t, t.plan.replan_at_s);
+	assert_false(t.plan.assigns[0].run_now);	/* promoted, behind job 2 */
+	assert_true(t.plan.assigns[1].run_now);
+	assert_true(fabs(t.plan.replan_at_s - 61250) < 0.1);
+	las_step(&t, t.plan.replan_at_s);
+	assert_true(t.plan.assigns[0].run_now);
+	assert_false(t.plan.assigns[1].run_now);	/* demoted to queue 1 */
+	las_free(&t);
 }
 
 /* Tiresias' simulator has three queues (num_queue = 3): the limits 3,250
@@ -319,81 +295,46 @@ static void test_las_promoted_queues_last(void **state)
  * first (with a fourth queue the later job, at 10,000, went first). */
 static void test_las_three_queues(void **state)
 {
-	double c[1] = { 1.0 };
-	struct sched_cluster cl;
-	struct sched_gpu gpus[1];
-	uint32_t per[1] = { 1 };
-	uint16_t types[1] = { 0 };
-	struct sched_job jobs[2];
-	struct sched_snapshot snap = { .now_s = 40000, .cluster = &cl, .njobs = 2, .jobs = jobs };
-	struct sched_policy *p;
-	struct sched_plan plan;
+	struct las t;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 1, per, types, 1);
-	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
-	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
-	jobs[1].arrival_s = 10;
-	jobs[0].first_start_s = jobs[1].first_start_s = 20000;
-	jobs[0].last_run_s = jobs[1].last_run_s = 39990;
-	jobs[0].attained_gpu_s = 20000;
-	jobs[1].attained_gpu_s = 10000;
-	sched_plan_init(&plan);
-	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[0].run_now);
-	assert_false(plan.assigns[1].run_now);
-	sched_policy_free(p);
-	sched_plan_destroy(&plan);
+	las_init(&t, 40000, 10000000);
+	t.jobs[1].arrival_s = 10;
+	t.jobs[0].first_start_s = t.jobs[1].first_start_s = 20000;
+	t.jobs[0].last_run_s = t.jobs[1].last_run_s = 39990;
+	t.jobs[0].attained_gpu_s = 20000;
+	t.jobs[1].attained_gpu_s = 10000;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_true(t.plan.assigns[0].run_now);
+	assert_false(t.plan.assigns[1].run_now);
+	las_free(&t);
 }
 
 static void test_las_starvation_guard(void **state)
 {
-	double c[1] = { 1.0 };
-	struct sched_cluster cl;
-	struct sched_gpu gpus[1];
-	uint32_t per[1] = { 1 };
-	uint16_t types[1] = { 0 };
-	struct sched_job jobs[2];
-	struct lease_store ls;
-	struct sched_snapshot snap = { .now_s = 20100, .cluster = &cl, .njobs = 2, .jobs = jobs };
-	struct sched_policy *p;
-	struct sched_plan plan;
+	struct las t;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 1, per, types, 1);
+	las_init(&t, 20100, 10000000);
 	/* Job 1 is in the last queue and runs; job 2 (later) ran 20,000 s and
 	 * waits in the last queue too: promotion after 2 x 20,000 s of waiting. */
-	fx_job(&jobs[0], 1, 1, 1, 10000000, c, 1, 0);
-	fx_job(&jobs[1], 2, 1, 1, 10000000, c, 1, 0);
-	jobs[1].arrival_s = 100;
-	jobs[1].first_start_s = 100;
-	jobs[1].last_run_s = 20100;
-	jobs[1].attained_gpu_s = 20000;
-	ls.gpus[0][0] = 0;
-	ls.tasks[0][0] = 1;
-	run_job(&jobs[0], ls.gpus[0], ls.tasks[0], 1, 0);
-	jobs[0].attained_gpu_s = 30000;
-	sched_plan_init(&plan);
-	assert_int_equal(sched_policy_new("tiresias", NULL, &p), 0);
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[0].run_now);
-	assert_false(plan.assigns[1].run_now);
-	assert_true(fabs(plan.replan_at_s - 60100) < 0.1);
+	t.jobs[1].arrival_s = 100;
+	t.jobs[1].first_start_s = 100;
+	t.jobs[1].last_run_s = 20100;
+	t.jobs[1].attained_gpu_s = 20000;
+	las_running(&t, 0, 0);
+	t.jobs[0].attained_gpu_s = 30000;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_true(t.plan.assigns[0].run_now);
+	assert_false(t.plan.assigns[1].run_now);
+	assert_true(fabs(t.plan.replan_at_s - 60100) < 0.1);
 	/* Half-way: still waiting. */
-	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
-	advance(jobs, 2, snap.now_s, 40000);
-	snap.now_s = 40000;
-	plan_ok(p, &snap, &plan);
-	assert_false(plan.assigns[1].run_now);
-	apply_plan(jobs, 2, &plan, &ls, snap.now_s);
-	advance(jobs, 2, snap.now_s, plan.replan_at_s);
-	snap.now_s = plan.replan_at_s;
-	plan_ok(p, &snap, &plan);
-	assert_true(plan.assigns[1].run_now);	/* promoted to queue 0 */
-	assert_false(plan.assigns[0].run_now);
-	sched_policy_free(p);
-	sched_plan_destroy(&plan);
+	las_step(&t, 40000);
+	assert_false(t.plan.assigns[1].run_now);
+	las_step(&t, t.plan.replan_at_s);
+	assert_true(t.plan.assigns[1].run_now);	/* promoted to queue 0 */
+	assert_false(t.plan.assigns[0].run_now);
+	las_free(&t);
 }
 
 /* ---- gavel ---- */
