@@ -3,7 +3,10 @@
  * picks a session (agent before Hello, agent authenticated or registered,
  * Unix or TCP client) and daemon state (jobs running before a restart), the
  * rest is a frame stream fed to that session on a connection without a
- * socket. Nothing may crash, and every reply must be a valid FromDaemon.
+ * socket; with FZ_THEN_CLIENT an agent's stream is followed by a root Unix
+ * client's (the second byte says where the stream splits, and whether the
+ * agent's session ends first), so that a client acts on a node an agent
+ * made. Nothing may crash, and every reply must be a valid FromDaemon.
  * FZ_LOG=debug in the environment shows what the daemon did with an input. */
 #include <errno.h>
 #include <stdint.h>
@@ -34,6 +37,9 @@ enum {
 	FZ_GRACE_END = 16,	/* end the adoption grace period after the stream */
 	FZ_SMALL_FRAMES = 32,	/* max_frame 1024 */
 	FZ_QUARANTINE = 64,	/* a worker failure quarantines its node (quarantine_jobs 1) */
+	FZ_THEN_CLIENT = 128,	/* kinds 0, 1: then a root Unix client; the second byte:
+				 * bit 7 the agent's session ends first, bits 0-6 the
+				 * agent's share of the stream in 127ths */
 };
 
 #define FZ_NODE "fuzz-node"
@@ -242,6 +248,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const enum conn_kind kinds[] = { CONN_AGENT, CONN_AGENT, CONN_CLIENT_UNIX,
 						CONN_CLIENT_TCP };
 	uint8_t mode = size ? data[0] : 0;
+	bool then_client = (mode & FZ_THEN_CLIENT) && (mode & FZ_KIND) <= 1 && size > 2;
+	const uint8_t *stream = size > 1 ? data + 1 : data;
+	size_t nstream = size > 1 ? size - 1 : 0, split = nstream;
 	uint64_t sent = 0;
 	struct hared *d;
 	struct conn *c;
@@ -251,15 +260,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_check(conn_fake_new(d, kinds[mode & FZ_KIND], fz_sink, &sent, &c) == 0);
 	if ((mode & FZ_KIND) == 1)
 		fz_agent_bind(d, c, mode);
-	if (size > 1)
-		fz_feed(c, data + 1, size - 1);
+	if (then_client) {
+		stream = data + 2;
+		nstream = size - 2;
+		split = (size_t)(data[1] & 0x7f) * nstream / 127;
+	}
+	if (split > 0)
+		fz_feed(c, stream, split);
+	if (then_client) {
+		struct conn *cl;
+
+		clients_commit(d);
+		if (data[1] & 0x80) {
+			conn_fake_free(c);	/* the agent is gone */
+			c = NULL;
+		}
+		fz_check(conn_fake_new(d, CONN_CLIENT_UNIX, fz_sink, &sent, &cl) == 0);
+		if (nstream > split)
+			fz_feed(cl, stream + split, nstream - split);
+		clients_commit(d);
+		conn_fake_free(cl);
+	}
 	/* What the loop would do next: commit submissions, end the grace
 	 * period, let every deadline pass, close the session. */
 	clients_commit(d);
 	if (mode & FZ_GRACE_END)
 		driver_grace_end(d->drv);
 	driver_deadlines_run(d->drv, driver_now() + 1e6);
-	conn_fake_free(c);
+	if (c)
+		conn_fake_free(c);
 	driver_deadlines_run(d->drv, driver_now() + 2e6);
 	for (uint32_t i = 0; i < driver_job_count(d->drv); i++) {
 		const struct drv_job *j = driver_job_at(d->drv, i);
