@@ -196,11 +196,49 @@ static int drv_node_find(const struct driver *d, const char *name)
 	return -1;
 }
 
+/* A down node's GPUs from the store's text ("V100:4,T4:2", drv_gpus_text),
+ * numbered 0, 1, ... (its agent's Register replaces them); nothing from a
+ * text that is not of that form. */
+static void drv_gpus_restore(struct driver *d, struct drv_node *n, const char *text)
+{
+	struct drv_gpu *g = calloc(DRIVER_MAX_NODE_GPUS, sizeof(*g));
+	uint32_t ng = 0;
+
+	for (const char *p = text; g && *p;) {
+		char type[64];
+		unsigned count;
+		int used = 0, t;
+
+		if (sscanf(p, "%63[^:,]:%u%n", type, &count, &used) != 2 || count == 0 ||
+		    count > DRIVER_MAX_NODE_GPUS - ng || (p[used] && p[used] != ',')) {
+			ng = 0;
+			break;
+		}
+		t = profile_gpu_type_find(d->prof, type);
+		for (uint32_t k = 0; k < count; k++, ng++) {
+			g[ng] = (struct drv_gpu){ .index = ng,
+						  .type = t >= 0 && (uint32_t)t < d->ntypes ? t : -1 };
+			/* the table holds type_name, cut short where it was */
+			snprintf(g[ng].type_name, sizeof(g[ng].type_name), "%.*s",
+				 (int)sizeof(g[ng].type_name) - 1, type);
+			g[ng].type_cut = strlen(type) >= sizeof(g[ng].type_name) - 1;
+		}
+		p += used + (p[used] == ',');
+	}
+	if (!g || ng == 0) {
+		free(g);
+		return;
+	}
+	free(n->gpus);
+	n->gpus = g;
+	n->ngpus = ng;
+}
+
 /* store_nodes_load's callback: a node the store knows, down until its
- * agent attaches (drained, if so), listed by harectl nodes and counted as
- * down meanwhile. */
+ * agent attaches (drained, if so), listed by harectl nodes with its GPUs
+ * and counted as down meanwhile. */
 static int drv_node_loaded(void *user, const char *name, bool drained, const char *reason,
-			   double last_seen)
+			   double last_seen, const char *gpus)
 {
 	struct driver *d = user;
 	int i = drv_node_find(d, name);
@@ -215,6 +253,7 @@ static int drv_node_loaded(void *user, const char *name, bool drained, const cha
 		return 0;
 	}
 	d->nodes[i].last_seen = last_seen;
+	drv_gpus_restore(d, &d->nodes[i], gpus);
 	if (!drained)
 		return 0;
 	d->nodes[i].drained = true;

@@ -138,7 +138,7 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_NODE_DRAIN] = "INSERT INTO nodes (name, gpus, last_seen, drained, drain_reason)"
 		" VALUES (?1, '', 0, ?2, ?3) ON CONFLICT (name) DO UPDATE SET"
 		" drained = excluded.drained, drain_reason = excluded.drain_reason",
-	[ST_NODES_DRAINED] = "SELECT name, drained, drain_reason, last_seen FROM nodes"
+	[ST_NODES_DRAINED] = "SELECT name, drained, drain_reason, last_seen, gpus FROM nodes"
 		" ORDER BY drained DESC, last_seen DESC, name",
 	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
 	[ST_NODE_FORGET] = "DELETE FROM nodes WHERE name = ?1",
@@ -1059,7 +1059,7 @@ int store_speeds_load(struct store *s, store_speed_cb cb, void *user)
 
 int store_nodes_load(struct store *s, store_node_cb cb, void *user)
 {
-	char name[256], reason[256];
+	char name[256], reason[256], gpus[512];
 	sqlite3_stmt *st;
 	int rc, err = 0;
 
@@ -1072,9 +1072,11 @@ int store_nodes_load(struct store *s, store_node_cb cb, void *user)
 		err = store_col_text(st, 0, name, sizeof(name));
 		if (!err)
 			err = store_col_text(st, 2, reason, sizeof(reason));
+		if (!err && store_col_text(st, 4, gpus, sizeof(gpus)) < 0)
+			gpus[0] = '\0';	/* too long to be ours: not shown */
 		if (!err)
 			err = cb(user, name, sqlite3_column_int(st, 1) != 0, reason,
-				 sqlite3_column_double(st, 3));
+				 sqlite3_column_double(st, 3), gpus);
 		if (err)
 			break;
 	}

@@ -166,10 +166,11 @@ typedef int (*store_speed_cb)(void *user, const char *model, const char *gpu_typ
 int store_speeds_load(struct store *s, store_speed_cb cb, void *user);
 
 /* Every node, for start-up: cb(user, name, drained, its reason, last seen
- * (unix; 0: never registered)), drained ones first, then the most lately
- * seen first. */
+ * (unix; 0: never registered), its GPUs as store_node wrote them ("" if
+ * none or not readable)), drained ones first, then the most lately seen
+ * first. */
 typedef int (*store_node_cb)(void *user, const char *name, bool drained, const char *reason,
-			     double last_seen);
+			     double last_seen, const char *gpus);
 int store_nodes_load(struct store *s, store_node_cb cb, void *user);
 
 #endif

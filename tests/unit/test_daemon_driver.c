@@ -2343,6 +2343,49 @@ static void test_job_fit_width(void **state)
 	driver_free(d2);
 }
 
+/* At start every node of the store is listed down, with its last-seen
+ * time and its GPUs as the table has them (a text not of that form gives
+ * none); its agent's Register replaces them. */
+static void test_nodes_restored(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	char dir[256], err[256];
+	struct store *st = tmp_store(dir, "restored");
+	double now = driver_now();
+	const struct drv_node *n;
+	int a, b, c;
+
+	assert_int_equal(store_node(st, "a", "V100:2,X9:1", now - 100), 0);
+	assert_int_equal(store_node(st, "b", "bogus", now - 50), 0);
+	assert_int_equal(store_node(st, "c", "V100:999", now - 10), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	f->d = d2;
+	a = node_index(d2, "a");
+	b = node_index(d2, "b");
+	c = node_index(d2, "c");
+	assert_true(a >= 0 && b >= 0 && c >= 0);
+	assert_true(c < b && b < a);	/* the most lately seen first */
+	n = driver_node_at(d2, (uint32_t)a);
+	assert_false(n->up);
+	assert_true(fabs(n->last_seen - (now - 100)) < 1e-3);
+	assert_int_equal(n->ngpus, 3);
+	assert_string_equal(n->gpus[1].type_name, "V100");
+	assert_true(n->gpus[1].type >= 0);
+	assert_int_equal(n->gpus[2].index, 2);
+	assert_string_equal(n->gpus[2].type_name, "X9");
+	assert_int_equal(n->gpus[2].type, -1);
+	assert_int_equal(driver_node_at(d2, (uint32_t)b)->ngpus, 0);
+	assert_int_equal(driver_node_at(d2, (uint32_t)c)->ngpus, 0);
+	assert_int_equal(agent_up(f, "a", "T4", 1, NULL, 0), a + 1);
+	assert_int_equal(driver_node_at(d2, (uint32_t)a)->ngpus, 1);
+	assert_true(driver_node_at(d2, (uint32_t)a)->up);
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
 /* The node table full, a new node takes the place of the node down
  * longest, once it has been down an hour, and neither drained nor failed
  * within the hour; else it is refused. */
@@ -2931,6 +2974,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_table_full, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forget_twice_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_job_fit_width, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_nodes_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_failure_job_ended, fx_setup_quarantine,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),

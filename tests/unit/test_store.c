@@ -487,18 +487,19 @@ static void test_pragmas_and_schema(void **state)
 
 struct drains {
 	uint32_t n;
-	char names[4][32], reasons[4][64];
+	char names[4][32], reasons[4][64], gpus[4][32];
 	double seen[4];
 };
 
 static int drain_seen(void *user, const char *name, bool drained, const char *reason,
-		      double last_seen)
+		      double last_seen, const char *gpus)
 {
 	struct drains *d = user;
 
 	assert_true(d->n < 4);
 	snprintf(d->names[d->n], sizeof(d->names[0]), "%s%s", drained ? "" : "up:", name);
 	snprintf(d->reasons[d->n], sizeof(d->reasons[0]), "%s", reason);
+	snprintf(d->gpus[d->n], sizeof(d->gpus[0]), "%s", gpus);
 	d->seen[d->n++] = last_seen;
 	return 0;
 }
@@ -528,6 +529,9 @@ static void test_node_drain(void **state)
 	assert_true(d.seen[1] == 0);
 	assert_string_equal(d.names[2], "up:n1");
 	assert_true(d.seen[2] == 10);
+	assert_string_equal(d.gpus[0], "T4:4");
+	assert_string_equal(d.gpus[1], "");	/* drained, never registered */
+	assert_string_equal(d.gpus[2], "V100:2");
 	assert_int_equal(peek_int(f->path, "SELECT last_seen FROM nodes WHERE name = 'n2'"), 20);
 	assert_int_equal(store_node_drain(f->s, "n2", false, "ignored"), 0);
 	assert_int_equal(store_flush(f->s), 0);
