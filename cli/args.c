@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -287,10 +288,9 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 	case OPT_REASON:
 		if (strlen(value) > CLI_REASON_MAX)
 			return cli_usage_fail(p, "%s is longer than %d bytes", label, CLI_REASON_MAX);
-		for (const char *c = value; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				return cli_usage_fail(p, "%s contains control characters (a newline, "
-						      "a tab ...): one line of text", label);
+		if (utf8_has_c0(value))
+			return cli_usage_fail(p, "%s contains control characters (a newline, a tab "
+					      "...): one line of text", label);
 		a->reason = value;
 		return 0;
 	case OPT_RANK:

@@ -41,12 +41,6 @@ static bool cli_utf8_cont(unsigned char c)
 	return (c & 0xc0) == 0x80;
 }
 
-/* Length (2..4) of the valid UTF-8 sequence at s (a byte >= 0x80), or 0. */
-static size_t cli_utf8_len(const unsigned char *s)
-{
-	return s[0] < 0x80 ? 0 : utf8_seq_len(s);
-}
-
 bool cli_utf8_valid(const char *str)
 {
 	return utf8_valid(str);
@@ -76,7 +70,7 @@ static void cli_json_escape_to(struct cli_sink *k, const char *str)
 			cli_sink_put(k, named, strlen(named));
 		} else if (c < 0x80) {
 			cli_sink_put(k, (const char *)s, 1);
-		} else if ((n = cli_utf8_len(s)) > 0) {
+		} else if ((n = utf8_seq_len(s)) > 0) {	/* c >= 0x80: 2..4, or 0 */
 			cli_sink_put(k, (const char *)s, n);
 			s += n;
 			continue;
@@ -339,7 +333,7 @@ static size_t cli_width(const char *str)
 	size_t w = 0;
 
 	while (*s) {
-		size_t n = *s < 0x80 ? 1 : cli_utf8_len(s);
+		size_t n = utf8_seq_len(s);
 		wchar_t cp;
 		int cw;
 

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "err.h"
 #include "format.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -65,14 +66,6 @@ static int cli_job_fail(const char *label, const char *reason, char *err, size_t
 	return ERR_BAD_SPEC;
 }
 
-static bool cli_has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
 static int cli_job_text(const char *label, const char *value, size_t max, char *out, char *err, size_t errlen)
 {
 	if (value[0] == '\0') {
@@ -83,7 +76,7 @@ static int cli_job_text(const char *label, const char *value, size_t max, char *
 		snprintf(err, errlen, "%s is longer than %zu bytes", label, max);
 		return ERR_BAD_SPEC;
 	}
-	if (cli_has_control(value)) {
+	if (utf8_has_c0(value)) {
 		snprintf(err, errlen, "%s has a control character", label);
 		return ERR_BAD_SPEC;
 	}

@@ -46,6 +46,14 @@ bool utf8_valid(const char *str)
 	return true;
 }
 
+bool utf8_has_c0(const char *str)
+{
+	for (const unsigned char *s = (const unsigned char *)str; *s; s++)
+		if (*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 bool utf8_has_c1(const char *str)
 {
 	for (const unsigned char *s = (const unsigned char *)str; *s; s++)

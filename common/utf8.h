@@ -15,6 +15,10 @@ size_t utf8_seq_len(const unsigned char *s);
 /* The NUL-terminated s is valid UTF-8. */
 bool utf8_valid(const char *s);
 
+/* s holds a C0 control character (a byte below 0x20: a newline, a tab
+ * ...) or DEL. */
+bool utf8_has_c0(const char *s);
+
 /* s holds a C1 control character (U+0080..U+009F; U+009B is a terminal's
  * CSI), as UTF-8. */
 bool utf8_has_c1(const char *s);

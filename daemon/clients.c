@@ -53,11 +53,9 @@ static int spec_text(const char *what, const char *text, size_t cap, char *errbu
 		snprintf(errbuf, errlen, "%s is longer than %zu bytes", what, cap - 1);
 		return ERR_BAD_SPEC;
 	}
-	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
-			snprintf(errbuf, errlen, "%s contains control characters", what);
-			return ERR_BAD_SPEC;
-		}
+	if (text && utf8_has_c0(text)) {
+		snprintf(errbuf, errlen, "%s contains control characters", what);
+		return ERR_BAD_SPEC;
 	}
 	/* protobuf strings are UTF-8; a terminal would act on a C1 control */
 	if (text && !utf8_valid(text)) {
@@ -366,14 +364,9 @@ static void info_avoided(struct hared *d, const struct drv_job *j, struct info_s
 	uint32_t nodes[DRIVER_AVOID_MAX], n = driver_job_avoids(d->drv, j, nodes);
 
 	in->avoided_nodes = s->types + s->ntypes;
-	for (uint32_t k = 0; k < n && s->ntypes < s->typecap; k++) {
-		const struct drv_node *node = driver_node_at(d->drv, nodes[k]);
-
-		if (node) {
-			s->types[s->ntypes++] = (char *)node->name;
-			in->n_avoided_nodes++;
-		}
-	}
+	/* driver_job_avoids names no forgotten node */
+	for (uint32_t k = 0; k < n && s->ntypes < s->typecap; k++, in->n_avoided_nodes++)
+		s->types[s->ntypes++] = (char *)driver_node_at(d->drv, nodes[k])->name;
 }
 
 static void info_add(struct hared *d, struct info_set *s, const struct store_job *rec,

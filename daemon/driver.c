@@ -240,9 +240,7 @@ int driver_new(uv_loop_t *loop, const struct driver_opts *o, const struct profil
 		return rc;
 	}
 	d->started_at = driver_now();
-	d->loading = true;
 	driver_nodes_load(d);
-	d->loading = false;
 	d->next_lease = (uint64_t)(driver_now() * 1e6);
 	uv_timer_init(loop, &d->debounce);
 	uv_timer_init(loop, &d->replan_at);

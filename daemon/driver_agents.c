@@ -234,13 +234,19 @@ static void drv_gpus_restore(struct driver *d, struct drv_node *n, const char *t
 	n->ngpus = ng;
 }
 
+struct drv_nodes_load {
+	struct driver *d;
+	uint32_t unloaded;		/* nodes past a full table */
+};
+
 /* store_nodes_load's callback: a node the store knows, down until its
  * agent attaches (drained, if so), listed by harectl nodes with its GPUs
  * and counted as down meanwhile. */
 static int drv_node_loaded(void *user, const char *name, bool drained, const char *reason,
 			   double last_seen, const char *gpus)
 {
-	struct driver *d = user;
+	struct drv_nodes_load *l = user;
+	struct driver *d = l->d;
 	int i = drv_node_find(d, name);
 
 	if (i < 0 && drv_name_ok(name))
@@ -249,7 +255,7 @@ static int drv_node_loaded(void *user, const char *name, bool drained, const cha
 		if (drained)
 			log_warn("drained node '%.64s' in the store not restored", name);
 		else
-			d->nodes_unloaded++;
+			l->unloaded++;
 		return 0;
 	}
 	d->nodes[i].last_seen = last_seen;
@@ -264,15 +270,18 @@ static int drv_node_loaded(void *user, const char *name, bool drained, const cha
 
 void driver_nodes_load(struct driver *d)
 {
+	struct drv_nodes_load l = { .d = d };
+
 	if (!d->st)
 		return;
-	d->nodes_unloaded = 0;
-	if (store_nodes_load(d->st, drv_node_loaded, d) < 0)
+	d->loading = true;	/* no eviction: the table fills from the most lately seen */
+	if (store_nodes_load(d->st, drv_node_loaded, &l) < 0)
 		log_warn("cannot read the nodes from the store: nodes that are down are not listed "
 			 "until their agents attach");
-	if (d->nodes_unloaded)
+	d->loading = false;
+	if (l.unloaded)
 		log_warn("%u nodes of the store not restored: the node table holds %d (harectl "
-			 "forget removes nodes gone for good)", d->nodes_unloaded, DRIVER_MAX_NODES);
+			 "forget removes nodes gone for good)", l.unloaded, DRIVER_MAX_NODES);
 	if (d->nnodes)
 		log_info("restored %u nodes from the store (down until their agents attach)",
 			 d->nnodes);
@@ -416,7 +425,6 @@ static bool drv_node_busy(const struct driver *d, uint32_t i, char *why, size_t 
 	}
 	for (uint32_t k = 0; k < DRIVER_UNBLAMED_MAX; k++) {
 		const struct drv_unblamed *u = &d->unblamed[k];
-
 		bool in = u->nnode == 0 && (u->nodes & (1ull << (i % 64)));
 
 		for (uint32_t p = 0; p < u->nnode; p++)
@@ -468,9 +476,7 @@ static uint32_t drv_node_evict(struct driver *d, const char *name)
 	double now = driver_now();
 	uint32_t best = DRIVER_NO_NODE;
 	char why[160], gone[DRIVER_NODE_NAME];
-	double since;
-
-	double best_seen = INFINITY;
+	double since, best_seen = INFINITY;
 
 	for (uint32_t i = 0; i < d->nnodes; i++) {
 		const struct drv_node *n = &d->nodes[i];
@@ -766,20 +772,10 @@ static int drv_fail_forgot_add(struct drv_fail_load *l, const char *name)
 	return 0;
 }
 
-/* Node name to index, adding a node the store knows that has not
- * reconnected yet; -1 when neither. */
-static int drv_fail_node(struct drv_fail_load *l, const char *name)
-{
-	int i = drv_node_find(l->d, name);
-
-	if (i < 0 && drv_name_ok(name) && store_node_known(l->d->st, name) == 1)
-		i = drv_node_add(l->d, name) - 1;
-	return i;
-}
-
-/* The node list "A, B, C" at p into r (each known to the store, or
- * forgotten since: DRIVER_NODE_GONE; at most DRIVER_SUSPECT_NODES); what
- * follows it, or NULL. */
+/* The node list "A, B, C" at p into r (each a node of the table, which
+ * driver_nodes_load filled from the store, or forgotten since:
+ * DRIVER_NODE_GONE; at most DRIVER_SUSPECT_NODES); what follows it, or
+ * NULL. */
 static const char *drv_nodes_parse(struct drv_fail_load *l, const char *p, struct drv_sus_row *r)
 {
 	for (;; p += 2) {
@@ -794,7 +790,7 @@ static const char *drv_nodes_parse(struct drv_fail_load *l, const char *p, struc
 		/* forgotten since: a peer that is no node (a node of that name
 		 * now is another one) */
 		u = drv_fail_forgot(l, name);
-		i = u >= 0 ? -1 : drv_fail_node(l, name);
+		i = u >= 0 ? -1 : drv_node_find(l->d, name);
 		if (i < 0 && u < 0)
 			return NULL;	/* its peers would be unknown: no node is singled out */
 		/* a node undrained since counts it no more; it stays a peer */
@@ -912,7 +908,7 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 	if (drv_fail_undrained(l, name) >= 0 ||
 	    (t < l->now - DRIVER_FAIL_WINDOW_S && !driver_job_get(l->d, job)))
 		return 0;
-	i = drv_fail_node(l, name);
+	i = drv_node_find(l->d, name);	/* driver_nodes_load knows the store's */
 	if (i < 0)
 		return 0;
 	if (drv_grow(&l->rows, &l->cap, l->n, sizeof(*l->rows)) < 0)
@@ -930,7 +926,6 @@ void driver_failures_load(struct driver *d)
 
 	if (!d->st)
 		return;
-	d->loading = true;	/* the rows hold node indices: no eviction */
 	rc = store_failures_load(d->st, l.now - fmax(DRIVER_FAIL_WINDOW_S, d->o.failed_node_avoid_s),
 				 drv_fail_loaded, &l);
 	if (rc < 0)
@@ -989,7 +984,6 @@ void driver_failures_load(struct driver *d)
 	free(l.settled);
 	free(l.undrained);
 	free(l.forgot);
-	d->loading = false;
 }
 
 static void drv_agent_detach(struct driver *d, uint32_t agent_id, bool replaced);

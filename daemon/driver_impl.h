@@ -40,7 +40,6 @@ struct driver {
 					 * down at least since then */
 	bool loading;			/* reading the store at start: no node is
 					 * evicted (the loaders hold indices) */
-	uint32_t nodes_unloaded;	/* store's nodes past a full table at start */
 
 	uint64_t next_lease;
 	bool starts_unsent;		/* some lease has TaskStarts to send */

@@ -172,9 +172,7 @@ bool driver_job_avoid_spare(struct driver *d, struct drv_job *j, uint32_t node, 
 uint32_t driver_node_failures(const struct driver *d, uint32_t i)
 {
 	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
-	uint32_t n = 0;
-
-	uint32_t idx[DRIVER_NODE_SUSPECTS];
+	uint32_t n = 0, idx[DRIVER_NODE_SUSPECTS];
 
 	for (uint32_t k = 0; i < d->nnodes && k < DRIVER_NODE_FAILS; k++)
 		n += d->nodes[i].fail_at[k] > 0 && d->nodes[i].fail_at[k] >= since;
@@ -234,6 +232,24 @@ static void drv_node_charge(struct driver *d, struct drv_job *j, uint32_t node, 
 		driver_node_fail_note(&d->nodes[node], driver_now(), job, user);
 		driver_node_quarantine(d, node);
 	}
+}
+
+/* Append " A, B, C", the names of node[0..n) (forgotten ones left out), to
+ * buf of len bytes, used of them so far; the new length, which may reach
+ * len (the text cut short). */
+static size_t drv_node_names(const struct driver *d, const uint32_t *node, uint32_t n, char *buf,
+			     size_t len, size_t used)
+{
+	bool first = true;
+
+	for (uint32_t i = 0; i < n && used < len; i++) {
+		if (node[i] >= d->nnodes || !d->nodes[node[i]].name[0])
+			continue;
+		used += (size_t)snprintf(buf + used, len - used, "%s %s", first ? "" : ",",
+					 d->nodes[node[i]].name);
+		first = false;
+	}
+	return used;
 }
 
 /* A free (or expired and noted) entry of d->unblamed, or NULL. */
@@ -331,20 +347,16 @@ double driver_unblamed_expire(struct driver *d, double now)
 		d->unexplained++;
 		len = (size_t)snprintf(why, sizeof(why), "no culprit: lease %" PRIu64 " on nodes",
 				       u->lease);
+		len = drv_node_names(d, u->node, u->nnode, why, sizeof(why), len);
 		for (uint32_t i = 0; i < u->nnode; i++) {
 			uint32_t peer[DRIVER_SUSPECT_NODES], np = 0;
 
 			for (uint32_t p = 0; p < u->nnode; p++)
 				if (p != i)
 					peer[np++] = u->node[p];
-			if (u->node[i] < d->nnodes && d->nodes[u->node[i]].name[0]) {
+			if (u->node[i] < d->nnodes && d->nodes[u->node[i]].name[0])
 				driver_node_suspect_note(&d->nodes[u->node[i]], failed_at, u->job,
 							 u->user, peer, np);
-				if (len < sizeof(why))
-					len += (size_t)snprintf(why + len, sizeof(why) - len, "%s %s",
-								i ? "," : "",
-								d->nodes[u->node[i]].name);
-			}
 		}
 		if (len < sizeof(why))
 			snprintf(why + len, sizeof(why) - len, " ended in a peer failure, and no rank "
@@ -495,15 +507,14 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 {
 	bool peer = drv_exit_peer(j, rk, x);
 	char why[1100];
-	uint32_t n = 0, *nodes = NULL;
+	uint32_t n = 0, nodes[DRIVER_MAX_GPUS];	/* a lease has at most so many ranks */
 
 	j->failures++;
 	d->worker_failures++;
 	if (peer) {
 		/* the rank that failed by itself, when it reports, is charged
 		 * (drv_late_blame); a partition charges nobody */
-		nodes = calloc(j->lease.nranks, sizeof(*nodes));
-		for (uint32_t i = 0; nodes && i < j->lease.nranks; i++) {
+		for (uint32_t i = 0; i < j->lease.nranks && i < DRIVER_MAX_GPUS; i++) {
 			uint32_t k = 0;
 
 			while (k < n && nodes[k] != j->lease.ranks[i].node)
@@ -511,30 +522,23 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 			if (k == n)
 				nodes[n++] = j->lease.ranks[i].node;
 		}
-		if (nodes)
-			drv_unblamed_add(d, j, j->lease.id, nodes, n);
-		else
-			log_warn("job=%" PRIu64 ": out of memory: the culprit of its peer failure "
-				 "will not be charged", j->rec.id);
+		drv_unblamed_add(d, j, j->lease.id, nodes, n);
 	} else {
 		drv_node_charge(d, j, rk->node, j->rec.id, j->rec.user);
 	}
 	drv_fail_text(d, rk->node, (int)d->nodes[rk->node].gpus[rk->slot].index, "", peer, x, why,
 		      sizeof(why));
-	if (nodes && n >= 2 && n <= DRIVER_SUSPECT_NODES) {
+	if (n >= 2 && n <= DRIVER_SUSPECT_NODES) {
 		/* the lease's nodes: a restarted hared waits for its culprit
 		 * (driver_unblamed_restore) */
 		size_t len = strlen(why);
 
 		len += (size_t)snprintf(why + len, sizeof(why) - len, " (lease %" PRIu64 " on nodes",
 					j->lease.id);
-		for (uint32_t i = 0; i < n && len < sizeof(why); i++)
-			len += (size_t)snprintf(why + len, sizeof(why) - len, "%s %s", i ? "," : "",
-						d->nodes[nodes[i]].name);
+		len = drv_node_names(d, nodes, n, why, sizeof(why), len);
 		if (len < sizeof(why))
 			snprintf(why + len, sizeof(why) - len, ")");
 	}
-	free(nodes);
 	drv_fail_requeue(d, j, why);
 }
 

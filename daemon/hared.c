@@ -172,25 +172,31 @@ static int hared_job_loaded(void *user, const struct store_job *job)
 	return driver_job_load(d->drv, job);
 }
 
+/* The driver's options from the configuration (at start, and at a reload). */
+static struct driver_opts hared_driver_opts(const struct hared_config *cfg)
+{
+	return (struct driver_opts){
+		.policy = cfg->policy,
+		.time_scale = cfg->time_scale,
+		.noise_cv = cfg->noise_cv,
+		.replan_debounce_ms = cfg->replan_debounce_ms,
+		.reconnect_grace_s = cfg->reconnect_grace_s,
+		.min_lease_s = cfg->min_lease_s,
+		.type_slack = cfg->type_slack,
+		.stop_grace_s = cfg->stop_grace_s,
+		.max_retries = cfg->max_retries,
+		.finish_grace_s = cfg->finish_grace_s,
+		.failed_node_avoid_s = cfg->failed_node_avoid_s,
+		.retry_backoff_s = cfg->retry_backoff_s,
+		.quarantine_jobs = cfg->quarantine_jobs,
+		.quarantine_users = cfg->quarantine_users,
+		.quarantine_max_nodes = cfg->quarantine_max_nodes,
+	};
+}
+
 static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)
 {
-	struct driver_opts o = {
-		.policy = d->cfg.policy,
-		.time_scale = d->cfg.time_scale,
-		.noise_cv = d->cfg.noise_cv,
-		.replan_debounce_ms = d->cfg.replan_debounce_ms,
-		.reconnect_grace_s = d->cfg.reconnect_grace_s,
-		.min_lease_s = d->cfg.min_lease_s,
-		.type_slack = d->cfg.type_slack,
-		.stop_grace_s = d->cfg.stop_grace_s,
-		.max_retries = d->cfg.max_retries,
-		.finish_grace_s = d->cfg.finish_grace_s,
-		.failed_node_avoid_s = d->cfg.failed_node_avoid_s,
-		.retry_backoff_s = d->cfg.retry_backoff_s,
-		.quarantine_jobs = d->cfg.quarantine_jobs,
-		.quarantine_users = d->cfg.quarantine_users,
-		.quarantine_max_nodes = d->cfg.quarantine_max_nodes,
-	};
+	struct driver_opts o = hared_driver_opts(&d->cfg);
 	int rc = driver_new(d->loop, &o, d->prof, d->store, conn_agent_send, d, &d->drv, errbuf,
 			    errlen);
 
@@ -352,18 +358,8 @@ uint32_t hared_reload(struct hared *d, const struct hared_config *next)
 		return 0;
 	diff = hared_config_diff(&d->cfg, next, hared_reload_key, &n);
 	log_level_set(d->cfg.log_level);
-	driver_opts_get(d->drv, &o);
-	o.replan_debounce_ms = d->cfg.replan_debounce_ms;
-	o.reconnect_grace_s = d->cfg.reconnect_grace_s;
-	o.stop_grace_s = d->cfg.stop_grace_s;
-	o.max_retries = d->cfg.max_retries;
-	o.finish_grace_s = d->cfg.finish_grace_s;
-	o.failed_node_avoid_s = d->cfg.failed_node_avoid_s;
-	o.retry_backoff_s = d->cfg.retry_backoff_s;
-	o.quarantine_jobs = d->cfg.quarantine_jobs;
-	o.quarantine_users = d->cfg.quarantine_users;
-	o.quarantine_max_nodes = d->cfg.quarantine_max_nodes;
-	o.noise_cv = d->cfg.noise_cv;
+	/* d->cfg holds the new live keys; driver_opts_set keeps the others */
+	o = hared_driver_opts(&d->cfg);
 	driver_opts_set(d->drv, &o);
 	if (d->handles_open && flush_ms != d->cfg.flush_ms)
 		uv_timer_start(&d->flush_timer, hared_on_flush, d->cfg.flush_ms, d->cfg.flush_ms);

@@ -35,7 +35,7 @@ enum store_stmt_id {
 	ST_JOB_GET,
 	ST_SPEEDS,
 	ST_NODE_DRAIN,
-	ST_NODES_DRAINED,
+	ST_NODES_LOAD,
 	ST_NODE_KNOWN,
 	ST_NODE_FORGET,
 	ST_JOB_LAST_FAIL,
@@ -138,7 +138,7 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_NODE_DRAIN] = "INSERT INTO nodes (name, gpus, last_seen, drained, drain_reason)"
 		" VALUES (?1, '', 0, ?2, ?3) ON CONFLICT (name) DO UPDATE SET"
 		" drained = excluded.drained, drain_reason = excluded.drain_reason",
-	[ST_NODES_DRAINED] = "SELECT name, drained, drain_reason, last_seen, gpus FROM nodes"
+	[ST_NODES_LOAD] = "SELECT name, drained, drain_reason, last_seen, gpus FROM nodes"
 		" ORDER BY drained DESC, last_seen DESC, name",
 	[ST_NODE_KNOWN] = "SELECT 1 FROM nodes WHERE name = ?1",
 	[ST_NODE_FORGET] = "DELETE FROM nodes WHERE name = ?1",
@@ -1065,7 +1065,7 @@ int store_nodes_load(struct store *s, store_node_cb cb, void *user)
 
 	if (!s || !cb)
 		return -EINVAL;
-	st = s->st[ST_NODES_DRAINED];
+	st = s->st[ST_NODES_LOAD];
 	if (sqlite3_stmt_busy(st))
 		return -EBUSY;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

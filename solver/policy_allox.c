@@ -345,6 +345,19 @@ static int allox_match(struct allox_state *st, const struct sched_snapshot *snap
 	return 0;
 }
 
+/* Take the GPUs running job j holds out of nfree (per type). */
+static void allox_take_held(const struct sched_cluster *c, const struct sched_job *j,
+			    uint32_t *nfree)
+{
+	for (uint32_t k = 0; k < j->nheld; k++) {
+		uint32_t g = j->held_gpus[k];
+
+		if (g < c->ngpus && c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES &&
+		    nfree[c->gpus[g].type] > 0)
+			nfree[c->gpus[g].type]--;
+	}
+}
+
 static int allox_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
 {
 	struct allox_state *st = p->state;
@@ -364,13 +377,7 @@ static int allox_plan(struct sched_policy *p, const struct sched_snapshot *snap,
 			/* Not preempted: it keeps its lease (or its type). */
 			st->type[i] = snap->cluster->gpus[j->held_gpus[0]].type;
 			st->order[no++] = i;
-			for (uint32_t g = 0; g < j->nheld; g++) {
-				const struct sched_gpu *gpu = &snap->cluster->gpus[j->held_gpus[g]];
-
-				if (j->held_gpus[g] < snap->cluster->ngpus && gpu->up &&
-				    gpu->type < SCHED_MAX_TYPES && nfree[gpu->type] > 0)
-					nfree[gpu->type]--;
-			}
+			allox_take_held(snap->cluster, j, nfree);
 		}
 		else
 			st->wait[nw++] = i;

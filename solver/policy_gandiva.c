@@ -144,9 +144,8 @@ static uint32_t gandiva_pick(const struct sched_cluster *c, const struct sched_j
 
 		if (node_cnt[nd] < n)
 			continue;
-		if (cls < best_class || (cls == best_class && node_cnt[nd] < node_cnt[best]) ||
-		    (cls == best_class && node_cnt[nd] == node_cnt[best] &&
-		     sched_node_tiebreak(nd) < sched_node_tiebreak(best))) {
+		if (cls < best_class ||
+		    (cls == best_class && policy_node_before(node_cnt, nd, best, true))) {
 			best = nd;
 			best_class = cls;
 		}

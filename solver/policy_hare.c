@@ -125,7 +125,7 @@ static void hare_wspt_keys(const struct sched_snapshot *snap, double *key)
 }
 
 /* Budget fallback: previous order first (by its rank), new jobs after it by
- * Smith's rule. */
+ * Smith's rule (with no previous order: Smith's rule alone). */
 static void hare_previous_keys(const struct sched_snapshot *snap, const struct hare_state *st,
 			       double *key)
 {
@@ -155,10 +155,7 @@ static enum sched_lp_path hare_solve(struct sched_policy *p, const struct sched_
 	in.machines = sched_effective_gpus(snap->cluster, snap->jobs, snap->njobs);
 	if (in.machines <= 0 || n == 0) {
 		/* nothing can run now (no GPU up): an order all the same */
-		if (st->nprev)
-			hare_previous_keys(snap, st, key);
-		else
-			hare_wspt_keys(snap, key);
+		hare_previous_keys(snap, st, key);
 		return SCHED_LP_NONE;
 	}
 	lp_options_default(&lo);
@@ -168,12 +165,8 @@ static enum sched_lp_path hare_solve(struct sched_policy *p, const struct sched_
 	else
 		rc = lp_solve_exact(&in, st->completion, &obj);
 	if (rc) {
-		if (st->nprev) {
-			hare_previous_keys(snap, st, key);
-			return SCHED_LP_PREVIOUS;
-		}
-		hare_wspt_keys(snap, key);
-		return SCHED_LP_WSPT;
+		hare_previous_keys(snap, st, key);
+		return st->nprev ? SCHED_LP_PREVIOUS : SCHED_LP_WSPT;
 	}
 	*bound = obj;
 	for (uint32_t i = 0; i < n; i++)

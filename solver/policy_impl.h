@@ -127,4 +127,14 @@ int policy_gavel_share(const struct sched_policy *p, uint32_t job_id, double *x,
 int policy_hungarian(const double *cost, uint32_t n, uint32_t m, uint32_t stride, uint32_t *col_of,
 		     double *total);
 
+/* Node a before node b: fewer free GPUs (cnt) first, or more when !fewer;
+ * among equals, sched_node_tiebreak's order (not the cluster file's, which
+ * would hand a type-blind policy the types listed first). */
+static inline bool policy_node_before(const uint32_t *cnt, uint32_t a, uint32_t b, bool fewer)
+{
+	if (cnt[a] != cnt[b])
+		return fewer ? cnt[a] < cnt[b] : cnt[a] > cnt[b];
+	return sched_node_tiebreak(a) < sched_node_tiebreak(b);
+}
+
 #endif

@@ -53,12 +53,10 @@ uint32_t policy_pick_gpus(const struct sched_cluster *c, const struct sched_job 
 		}
 	if (total < n)
 		return 0;
-	/* best fit; among equals, sched_node_tiebreak's order (not the
-	 * cluster's, which would hand a type-blind policy the types listed first) */
+	/* best fit (policy_node_before breaks ties) */
 	for (uint32_t nd = 0; nd < c->nnodes; nd++)
-		if (node_cnt[nd] >= n && (best == UINT32_MAX || node_cnt[nd] < node_cnt[best] ||
-					  (node_cnt[nd] == node_cnt[best] &&
-					   sched_node_tiebreak(nd) < sched_node_tiebreak(best))))
+		if (node_cnt[nd] >= n &&
+		    (best == UINT32_MAX || policy_node_before(node_cnt, nd, best, true)))
 			best = nd;
 	/* GPUs are grouped by node, so one pass in GPU order takes a node's
 	 * GPUs together; the fullest node goes first when spreading. */
@@ -67,9 +65,8 @@ uint32_t policy_pick_gpus(const struct sched_cluster *c, const struct sched_job 
 
 		if (nd == UINT32_MAX)
 			for (uint32_t k = 0; k < c->nnodes; k++)
-				if (node_cnt[k] && (nd == UINT32_MAX || node_cnt[k] > node_cnt[nd] ||
-						    (node_cnt[k] == node_cnt[nd] &&
-						     sched_node_tiebreak(k) < sched_node_tiebreak(nd))))
+				if (node_cnt[k] && (nd == UINT32_MAX ||
+						    policy_node_before(node_cnt, k, nd, false)))
 					nd = k;
 		for (uint32_t g = 0; g < c->ngpus; g++)
 			if (c->gpus[g].node == nd) {

@@ -29,7 +29,6 @@ struct tiresias_job {
 	uint32_t seq;		/* place in its queue's list (smaller first) */
 	uint32_t q;		/* its queue at the last plan */
 	uint64_t plan;		/* the last plan it was in (tiresias_state.plans) */
-	bool seen;		/* record filled in */
 };
 
 struct tiresias_state {
@@ -116,10 +115,6 @@ static uint32_t tiresias_job_queue(struct tiresias_job *r, const struct sched_jo
 	double exec_s = service / policy_requested_width(j);
 	uint32_t q = tiresias_queue(service);
 
-	if (!r->seen) {
-		r->seen = true;
-		r->run_from_s = j->first_start_s;
-	}
 	if (r->run_from_s < 0 && sched_job_is_running(j))
 		r->run_from_s = j->lease_start_s;
 	else if (r->run_from_s < 0 && service > 0)
@@ -163,6 +158,8 @@ static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *sn
 
 		if (!r)
 			return -ENOMEM;
+		if (created)	/* new to the policy: in queue 0 since it first ran */
+			r->run_from_s = j->first_start_s;
 		q[i] = tiresias_job_queue(r, j, snap->now_s, wake);
 		if (created || r->q != q[i] || r->plan + 1 != st->plans) {
 			r->q = q[i];
