@@ -434,6 +434,16 @@ static enum cli_line_kind cli_line_classify(const char *line, size_t n, bool aft
 	return CLI_LINE_KEY;
 }
 
+/* Whether the INI reader would see an inline comment in the n bytes at s:
+ * a ';' after a space or a tab. */
+static bool cli_comment_at(const char *s, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (s[i] == ';' && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+			return true;
+	return false;
+}
+
 /* One line of the pre-scan: starts a new job at a section header. */
 static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, size_t raw, int lineno,
 			    bool *after_key, const char **chunk, int *chunk_line)
@@ -448,10 +458,11 @@ static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, 
 	if (kind == CLI_LINE_CONTINUATION)
 		return cli_jobfile_fail(jf, lineno, "indented line would continue the previous value; start "
 					"each key in the first column");
-	/* " ;" starts a comment: a shell's "a ; b" would quietly lose "; b" */
+	/* ';' after a space or tab starts a comment: a shell's "a ; b" would
+	 * quietly lose "; b" */
 	if (kind == CLI_LINE_KEY && (size_t)(line + n - start) > 7 && strncmp(start, "command", 7) == 0 &&
 	    (start[7] == ' ' || start[7] == '=' || start[7] == ':' || start[7] == '\t') &&
-	    memmem(start, (size_t)(line + n - start), " ;", 2))
+	    cli_comment_at(start, (size_t)(line + n - start)))
 		return cli_jobfile_fail(jf, lineno, "command: \" ;\" starts a comment here, so the "
 					"command would end before it; put the commands in a script, or "
 					"write ';' with no space before it");

@@ -379,6 +379,9 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\ncommand = echo a ; echo b\n",
 		  "j.ini:5: command: \" ;\" starts a comment here, so the command would end before "
 		  "it; put the commands in a script, or write ';' with no space before it" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\ncommand = echo a\t; echo b\n",
+		  "j.ini:5: command: \" ;\" starts a comment here, so the command would end before "
+		  "it; put the commands in a script, or write ';' with no space before it" },
 	};
 
 	(void)state;
