@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 enum cli_opt_id {
 	OPT_SOCKET,
@@ -31,12 +32,14 @@ enum cli_opt_id {
 	OPT_LINES,
 	OPT_FOLLOW,
 	OPT_JOB,
+	OPT_SINCE,
+	OPT_UNTIL,
 };
 
 #define CMD_BIT(c) (1u << (c))
 #define CMDS_OUTPUT (CMD_BIT(CLI_CMD_QUEUE) | CMD_BIT(CLI_CMD_SHOW) | CMD_BIT(CLI_CMD_NODES))
 #define CMDS_JOB_SET (CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_UPDATE))
-#define CMDS_OUTPUT_MORE (CMDS_OUTPUT | CMD_BIT(CLI_CMD_HISTORY))
+#define CMDS_OUTPUT_MORE (CMDS_OUTPUT | CMD_BIT(CLI_CMD_HISTORY) | CMD_BIT(CLI_CMD_USAGE))
 
 struct cli_opt {
 	const char *name;	/* long name, without "--" */
@@ -54,7 +57,9 @@ static const struct cli_opt cli_opts[] = {
 	{ "help", 'h', false, OPT_HELP, 0 },
 	{ "version", 0, false, OPT_VERSION, 0 },
 	{ "all", 'a', false, OPT_ALL, CMD_BIT(CLI_CMD_QUEUE) },
-	{ "user", 'u', true, OPT_USER, CMD_BIT(CLI_CMD_QUEUE) },
+	{ "user", 'u', true, OPT_USER, CMD_BIT(CLI_CMD_QUEUE) | CMD_BIT(CLI_CMD_USAGE) },
+	{ "since", 0, true, OPT_SINCE, CMD_BIT(CLI_CMD_USAGE) },
+	{ "until", 0, true, OPT_UNTIL, CMD_BIT(CLI_CMD_USAGE) },
 	{ "state", 's', true, OPT_STATE, CMD_BIT(CLI_CMD_QUEUE) },
 	{ "output", 'o', true, OPT_OUTPUT, CMDS_OUTPUT_MORE },
 	{ "file", 'f', true, OPT_FILE, CMD_BIT(CLI_CMD_SUBMIT) },
@@ -268,6 +273,60 @@ static int cli_states_parse(const char *value, uint32_t *mask)
 	return *mask ? 0 : -EINVAL;
 }
 
+/* A usage window's end: "now", a span before now (N followed by s, m, h, d
+ * or w: "7d"), "@" and unix seconds, or a local date and time
+ * YYYY-MM-DD[THH:MM[:SS]] (a blank for the T too). */
+static int cli_when_parse(const char *v, struct cli_when *w)
+{
+	static const char *const formats[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+					       "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d" };
+	static const struct { char unit; double secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
+	};
+	char *end;
+	double x;
+
+	*w = (struct cli_when){ .set = true, .ago = true };
+	if (strcmp(v, "now") == 0)
+		return 0;
+	if (v[0] == '@' && v[1] >= '0' && v[1] <= '9') {
+		errno = 0;
+		x = strtod(v + 1, &end);
+		if (errno || *end || !(x < 1e11))
+			return -EINVAL;
+		w->ago = false;
+		w->value = x;
+		return 0;
+	}
+	if (v[0] >= '0' && v[0] <= '9' && strspn(v, "0123456789") == strlen(v) - 1) {
+		x = strtod(v, &end);
+		for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+			if (*end == units[k].unit && x * units[k].secs <= 1e10) {
+				w->value = x * units[k].secs;
+				return 0;
+			}
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++) {
+		struct tm tm;
+		const char *rest;
+		time_t t;
+
+		memset(&tm, 0, sizeof(tm));
+		rest = strptime(v, formats[k], &tm);
+		if (!rest || *rest)
+			continue;
+		tm.tm_isdst = -1;
+		t = mktime(&tm);
+		if (t == (time_t)-1 || t < 0)
+			return -EINVAL;
+		w->ago = false;
+		w->value = (double)t;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
 {
 	struct cli_args *a = p->a;
@@ -321,6 +380,13 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 		if (cli_states_parse(value, &a->states) < 0)
 			return cli_usage_fail(p, "%s wants states among queued, held, running, done, "
 					      "cancelled, failed (comma-separated), got '%.60s'", label, value);
+		return 0;
+	case OPT_SINCE:
+	case OPT_UNTIL:
+		if (cli_when_parse(value, o->id == OPT_SINCE ? &a->since : &a->until) < 0)
+			return cli_usage_fail(p, "%s wants now, a span before now (30m, 12h, 7d, 2w), "
+					      "a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, "
+					      "got '%.40s'", label, value);
 		return 0;
 	case OPT_OUTPUT:
 		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
@@ -525,6 +591,12 @@ static int cli_parse_finish(struct cli_parse *p)
 	case CLI_CMD_RELEASE:
 		if (a->nids == 0)
 			return cli_usage_fail(p, "missing job id (see %s)", cli_hint(p));
+		return 0;
+	case CLI_CMD_USAGE:
+		/* both before now, or both dates: their order is known here */
+		if (a->since.set && a->until.set && a->since.ago == a->until.ago &&
+		    (a->since.ago ? a->since.value <= a->until.value : a->since.value >= a->until.value))
+			return cli_usage_fail(p, "--since must be before --until");
 		return 0;
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN:

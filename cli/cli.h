@@ -47,7 +47,16 @@ enum cli_command {
 	CLI_CMD_UPDATE,
 	CLI_CMD_HISTORY,
 	CLI_CMD_FORGET,
+	CLI_CMD_USAGE,
 	CLI_CMD_COUNT
+};
+
+/* usage --since / --until: a time, or a span before now (resolved when the
+ * command runs). */
+struct cli_when {
+	bool set;
+	bool ago;			/* value: seconds before now; else unix seconds */
+	double value;
 };
 
 /* A parsed command line. Strings point into argv. */
@@ -60,7 +69,8 @@ struct cli_args {
 	const char *token_file;		/* --token-file */
 	uint32_t timeout_ms;		/* --timeout; 0: default */
 	bool all;			/* queue --all */
-	const char *user;		/* queue --user: only this user's jobs */
+	const char *user;		/* queue, usage --user: only this user's jobs */
+	struct cli_when since, until;	/* usage's window */
 	uint32_t states;		/* queue --state: CLI_STATE_* bits; 0: any */
 	bool json;			/* -o json */
 	const char *file;		/* submit --file ("-": standard input) */

@@ -337,6 +337,34 @@ static int cli_cmd_history(struct cli_run *r)
 	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_HISTORY_REPLY, 0);
 }
 
+/* A usage window's end in unix seconds (a span before now resolved). */
+static double cli_when_resolve(const struct cli_when *w, double now)
+{
+	return w->ago ? now - w->value : w->value;
+}
+
+static int cli_cmd_usage(struct cli_run *r)
+{
+	Hare__UsageRequest u = HARE__USAGE_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	const struct cli_args *a = r->a;
+	double now = cli_wall_now();
+
+	/* until now: hared's clock says when now is */
+	u.has_until = a->until.set && !(a->until.ago && a->until.value == 0);
+	u.until = u.has_until ? cli_when_resolve(&a->until, now) : now;
+	u.has_since = a->since.set;
+	u.since = cli_when_resolve(&a->since, now);
+	if (u.has_since && u.since >= u.until) {
+		fprintf(r->err, "harectl usage: --since must be before --until\n");
+		return CLI_EXIT_USAGE;
+	}
+	u.user = (char *)a->user;
+	req.msg_case = HARE__TO_DAEMON__MSG_USAGE;
+	req.usage = &u;
+	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_USAGE_REPLY, now);
+}
+
 /* Whether the job has ended (DONE, CANCELLED, FAILED); -1 when hared
  * cannot say (the error is printed). */
 static int cli_job_ended(struct cli_run *r, uint64_t id)
@@ -462,6 +490,7 @@ int cli_reply_case(enum cli_command cmd)
 	case CLI_CMD_UPDATE: return HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
 	case CLI_CMD_HISTORY: return HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
 	case CLI_CMD_FORGET: return HARE__FROM_DAEMON__MSG_FORGET_REPLY;
+	case CLI_CMD_USAGE: return HARE__FROM_DAEMON__MSG_USAGE_REPLY;
 	default: return HARE__FROM_DAEMON__MSG__NOT_SET;
 	}
 }
@@ -632,6 +661,12 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 	case CLI_CMD_FORGET:
 		cli_forget_print(m->forget_reply, out);
 		return CLI_EXIT_OK;
+	case CLI_CMD_USAGE:
+		if (a->json) {
+			cli_usage_print_json(out, m->usage_reply);
+			return CLI_EXIT_OK;
+		}
+		return cli_table_status(cli_usage_print(out, m->usage_reply, err), err);
 	default:
 		cli_drain_print(m->drain_reply, out);
 		return CLI_EXIT_OK;
@@ -664,6 +699,7 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
 	case CLI_CMD_FORGET: return cli_run_simple(r, cli_cmd_forget);
+	case CLI_CMD_USAGE: return cli_run_simple(r, cli_cmd_usage);
 	default: return CLI_EXIT_USAGE;
 	}
 }

@@ -627,6 +627,29 @@ static void cli_show_placement(FILE *f, const Hare__JobInfo *j)
 	fputc('\n', f);
 }
 
+/* GPU-hours: two decimals (36 GPU-seconds each). */
+static void cli_hours_format(double gpu_s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.2f", isfinite(gpu_s) && gpu_s > 0 ? gpu_s / 3600 : 0.0);
+}
+
+/* "gpu_hours:   3.50 (V100 2.50, T4 1.00)": what its leases held so far. */
+static void cli_show_gpu_time(FILE *f, const Hare__JobInfo *j)
+{
+	double total = 0;
+	char h[32];
+
+	for (size_t i = 0; i < j->n_gpu_time; i++)
+		total += isfinite(j->gpu_time[i]->gpu_s) ? j->gpu_time[i]->gpu_s : 0;
+	cli_hours_format(total, h, sizeof(h));
+	fprintf(f, "%-13s%s", "gpu_hours:", j->n_gpu_time ? h : "-");
+	for (size_t i = 0; i < j->n_gpu_time && j->n_gpu_time > 0; i++) {
+		cli_hours_format(j->gpu_time[i]->gpu_s, h, sizeof(h));
+		fprintf(f, "%s%s %s", i ? ", " : " (", cli_str(j->gpu_time[i]->gpu_type), h);
+	}
+	fprintf(f, "%s\n", j->n_gpu_time ? ")" : "");
+}
+
 void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 {
 	char buf[CLI_CELL];
@@ -680,6 +703,7 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 			fprintf(f, "%s%s", i ? ", " : "", cli_str(j->avoided_nodes[i]));
 		fprintf(f, " (its workers failed there)\n");
 	}
+	cli_show_gpu_time(f, j);
 	fprintf(f, "%-13s%u\n", "restarts:", j->has_restarts ? j->restarts : 0);
 	if (j->last_error && j->last_error[0]) {
 		/* why a lease failed: node, rank and what the agent saw */
@@ -725,6 +749,20 @@ static void cli_json_placement(FILE *f, const Hare__JobInfo *j)
 		fprintf(f, ",\"tasks\":%u}", p->tasks);
 	}
 	fputc(']', f);
+}
+
+/* {"V100": GPU-seconds, ...} */
+static void cli_json_gpu_times(FILE *f, Hare__GpuTime *const *t, size_t n)
+{
+	fputc('{', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		cli_json_string(f, cli_str(t[i]->gpu_type));
+		fputc(':', f);
+		cli_json_double(f, t[i]->gpu_s);
+	}
+	fputc('}', f);
 }
 
 static void cli_json_job(FILE *f, const Hare__JobInfo *j)
@@ -788,6 +826,10 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 		cli_json_key(f, "last_error");
 		cli_json_string(f, j->last_error);
 		cli_json_opt_d(f, "last_error_time", j->has_last_error_time, j->last_error_time);
+	}
+	if (j->n_gpu_time > 0) {
+		cli_json_key(f, "gpu_seconds");
+		cli_json_gpu_times(f, j->gpu_time, j->n_gpu_time);
 	}
 	fputc('}', f);
 }
@@ -897,4 +939,134 @@ void cli_history_print_json(FILE *f, const Hare__HistoryReply *h)
 		fputc('}', f);
 	}
 	fprintf(f, "],\"cut\":%s}\n", h->has_cut && h->cut ? "true" : "false");
+}
+
+/* ---- usage ---- */
+
+#define CLI_USAGE_TYPES (CLI_COLS - 4)	/* type columns; the rest in OTHER */
+
+/* The usage table: the GPU types of every user's rows, by name. */
+struct cli_usage {
+	const Hare__UsageReply *u;
+	const char *types[CLI_USAGE_TYPES];
+	uint32_t ntypes;
+	bool other;			/* more types than columns */
+};
+
+static int cli_str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Column of a type, or CLI_USAGE_TYPES for OTHER. */
+static uint32_t cli_usage_col(const struct cli_usage *c, const char *type)
+{
+	for (uint32_t k = 0; k < c->ntypes; k++)
+		if (strcmp(c->types[k], type) == 0)
+			return k;
+	return CLI_USAGE_TYPES;
+}
+
+static void cli_usage_row(struct cli_table *t, size_t r, const void *user)
+{
+	const struct cli_usage *c = user;
+	const Hare__UsageReply *u = c->u;
+	double col[CLI_USAGE_TYPES + 1] = { 0 }, total = 0;
+	bool has[CLI_USAGE_TYPES + 1] = { false };
+	uint64_t jobs = 0;
+	char h[32];
+
+	/* rows 0..n-1: the users; row n: TOTAL */
+	for (size_t i = r < u->n_users ? r : 0; i < (r < u->n_users ? r + 1 : u->n_users); i++) {
+		const Hare__UserUsage *x = u->users[i];
+
+		jobs += x->jobs;
+		total += isfinite(x->gpu_s) ? x->gpu_s : 0;
+		for (size_t k = 0; k < x->n_types; k++) {
+			uint32_t at = cli_usage_col(c, cli_str(x->types[k]->gpu_type));
+
+			col[at] += isfinite(x->types[k]->gpu_s) ? x->types[k]->gpu_s : 0;
+			has[at] = true;
+		}
+	}
+	cli_table_set(t, 0, "%s", r < u->n_users ? cli_str(u->users[r]->user) : "TOTAL");
+	cli_table_set(t, 1, "%llu", (unsigned long long)jobs);
+	cli_hours_format(total, h, sizeof(h));
+	cli_table_set(t, 2, "%s", h);
+	for (uint32_t k = 0; k < c->ntypes + (c->other ? 1 : 0); k++) {
+		uint32_t at = k < c->ntypes ? k : CLI_USAGE_TYPES;
+
+		cli_hours_format(col[at], h, sizeof(h));
+		cli_table_set(t, 3 + k, "%s", has[at] ? h : "-");
+	}
+}
+
+int cli_usage_print(FILE *f, const Hare__UsageReply *u, FILE *err)
+{
+	struct cli_usage c = { .u = u };
+	const char *headers[CLI_COLS] = { "USER", "JOBS", "GPU-HOURS" };
+	const char **all = NULL;
+	size_t nall = 0, cap = 0;
+	char from[40] = "-", to[40] = "-";
+	struct tm tm;
+
+	if (cli_localtime(u->since, &tm))
+		strftime(from, sizeof(from), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	if (cli_localtime(u->until, &tm))
+		strftime(to, sizeof(to), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	fprintf(f, "GPU time from %s to %s\n", from, to);
+	if (u->n_users == 0) {
+		fprintf(f, "no job held a GPU then\n");
+		return 0;
+	}
+	for (size_t i = 0; i < u->n_users; i++)
+		cap += u->users[i]->n_types;
+	all = calloc(cap ? cap : 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < u->n_users; i++)
+		for (size_t k = 0; k < u->users[i]->n_types; k++)
+			all[nall++] = cli_str(u->users[i]->types[k]->gpu_type);
+	qsort(all, nall, sizeof(*all), cli_str_cmp);
+	for (size_t i = 0; i < nall; i++) {
+		if (i > 0 && strcmp(all[i], all[i - 1]) == 0)
+			continue;
+		if (c.ntypes == CLI_USAGE_TYPES)
+			c.other = true;
+		else
+			c.types[c.ntypes++] = all[i];
+	}
+	for (uint32_t k = 0; k < c.ntypes; k++)
+		headers[3 + k] = c.types[k];
+	if (c.other)
+		headers[3 + c.ntypes] = "OTHER";
+	cli_table_print(f, 3 + c.ntypes + (c.other ? 1 : 0), headers,
+			u->n_users + (u->n_users > 1 ? 1 : 0), cli_usage_row, &c);
+	free(all);
+	if (u->has_cut && u->cut)
+		fprintf(err, "harectl: more users than one reply holds; the rest are not shown "
+			"(--user NAME gives one)\n");
+	return 0;
+}
+
+void cli_usage_print_json(FILE *f, const Hare__UsageReply *u)
+{
+	fputs("{\"since\":", f);
+	cli_json_double(f, u->since);
+	cli_json_key(f, "until");
+	cli_json_double(f, u->until);
+	fputs(",\"users\":[", f);
+	for (size_t i = 0; i < u->n_users; i++) {
+		const Hare__UserUsage *x = u->users[i];
+
+		fputs(i ? ",\n  {\"user\":" : "\n  {\"user\":", f);
+		cli_json_string(f, cli_str(x->user));
+		fprintf(f, ",\"jobs\":%u", x->jobs);
+		cli_json_key(f, "gpu_seconds");
+		cli_json_double(f, x->gpu_s);
+		cli_json_key(f, "types");
+		cli_json_gpu_times(f, x->types, x->n_types);
+		fputc('}', f);
+	}
+	fprintf(f, "%s],\"cut\":%s}\n", u->n_users ? "\n" : "", u->has_cut && u->cut ? "true" : "false");
 }

@@ -82,6 +82,13 @@ void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n);
 int cli_history_print(FILE *f, const Hare__HistoryReply *h, FILE *err);
 /* {"job_id": N, "events": [{"time", "kind", "detail"}], "cut": BOOL}. */
 void cli_history_print_json(FILE *f, const Hare__HistoryReply *h);
+/* harectl usage: the window, then GPU-hours per user (and TOTAL), one
+ * column per GPU type; a note on err when hared cut the list. 0, or
+ * -ENOMEM. */
+int cli_usage_print(FILE *f, const Hare__UsageReply *u, FILE *err);
+/* {"since", "until", "users": [{"user", "jobs", "gpu_seconds", "types":
+ * {TYPE: GPU-seconds}}], "cut"} */
+void cli_usage_print_json(FILE *f, const Hare__UsageReply *u);
 
 struct cli_args;
 /* harectl logs: the reply's output to out (the last a->lines lines when

@@ -24,6 +24,7 @@ static const char help_overview[] =
 	"  forget    forget a node gone for good (root)\n"
 	"  logs      the end of a job's output (its workers' stdout and stderr)\n"
 	"  history   what happened to a job: starts, preemptions, failures, ...\n"
+	"  usage     GPU-hours used, by user and GPU type, over a time window\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --socket PATH      hared's unix socket (default: $HARE_SOCKET, else\n"
@@ -151,7 +152,9 @@ static const char help_show[] =
 	"Print every field of one job as \"key: value\" lines: name, user, model,\n"
 	"state, tasks, GPU range and types, weight, rounds done, last loss, order,\n"
 	"placement (node/gpu type x tasks), submit/start/finish times, the plan's\n"
-	"estimates and restarts.\n"
+	"estimates, restarts and gpu_hours: the GPU time its leases have held so\n"
+	"far, by type (a GPU is counted from its lease's start to its end, restarts\n"
+	"included; -o json gives gpu_seconds).\n"
 	"\n"
 	"Options:\n"
 	"  -o, --output FMT   table (default) or json (one JobInfo object)\n"
@@ -250,6 +253,37 @@ static const char help_forget[] =
 	"\n"
 	"Example:\n"
 	"  sudo harectl forget gpu07\n";
+
+static const char help_usage[] =
+	"Usage: harectl usage [--since WHEN] [--until WHEN] [--user USER] [-o table|json]\n"
+	"\n"
+	"GPU time used (accounting): the GPU-hours that jobs' leases held inside\n"
+	"a window, per user and per GPU type, with the number of jobs that held\n"
+	"GPUs in it and a TOTAL row. A GPU counts from the start of its lease to\n"
+	"its end, whether the rounds were useful or the lease was later\n"
+	"preempted; a running lease counts until now. A lease that ended while\n"
+	"hared was down and that it did not find again at its restart counts\n"
+	"until hared last wrote it down (every 30 s). Leases from before hared\n"
+	"kept this table (schema 4) are not counted. Anyone may ask.\n"
+	"\n"
+	"Columns: USER, JOBS, GPU-HOURS, then one column per GPU type (at most\n"
+	"12; the rest are summed in OTHER); - where the user held none of a type.\n"
+	"\n"
+	"Options:\n"
+	"  --since WHEN       the window's start (default: 7 days before its end)\n"
+	"  --until WHEN       its end (default: now)\n"
+	"                     WHEN: now; a span before now: 30m, 12h, 7d, 2w;\n"
+	"                     a local date: 2026-11-01 or 2026-11-01T09:30[:00];\n"
+	"                     or @UNIXSECONDS\n"
+	"  -u, --user USER    only USER's jobs\n"
+	"  -o, --output FMT   table (default) or json: {\"since\", \"until\",\n"
+	"                     \"users\": [{\"user\", \"jobs\", \"gpu_seconds\",\n"
+	"                     \"types\": {TYPE: GPU-seconds}}], \"cut\": BOOL}\n"
+	"\n"
+	"Examples:\n"
+	"  harectl usage\n"
+	"  harectl usage --since 2026-11-01 --until 2026-12-01\n"
+	"  harectl usage --since 24h --user alice\n";
 
 static const char help_logs[] =
 	"Usage: harectl logs JOBID [--rank R] [--lines N] [--bytes N] [--follow]\n"
@@ -368,6 +402,7 @@ const char *cli_help_text(enum cli_command cmd)
 	case CLI_CMD_UPDATE: return help_update;
 	case CLI_CMD_HISTORY: return help_history;
 	case CLI_CMD_FORGET: return help_forget;
+	case CLI_CMD_USAGE: return help_usage;
 	default: return help_overview;
 	}
 }
@@ -389,6 +424,7 @@ const char *cli_command_name(enum cli_command cmd)
 		[CLI_CMD_UPDATE] = "update",
 		[CLI_CMD_HISTORY] = "history",
 		[CLI_CMD_FORGET] = "forget",
+		[CLI_CMD_USAGE] = "usage",
 	};
 
 	return cmd < CLI_CMD_COUNT ? names[cmd] : "";

@@ -513,6 +513,30 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m)
 
 /* ---- show, cancel, nodes ---- */
 
+/* show: a job's GPU time by type (the first SHOW_TYPES_MAX type names). */
+#define SHOW_TYPES_MAX 32
+struct show_times {
+	Hare__GpuTime t[SHOW_TYPES_MAX];
+	Hare__GpuTime *ptrs[SHOW_TYPES_MAX];
+	char names[SHOW_TYPES_MAX][64];
+	uint32_t n;
+};
+
+static int show_gpu_time(void *user, const char *gpu_type, double gpu_s)
+{
+	struct show_times *g = user;
+
+	if (g->n == SHOW_TYPES_MAX)
+		return 0;
+	hare__gpu_time__init(&g->t[g->n]);
+	snprintf(g->names[g->n], sizeof(g->names[0]), "%s", gpu_type);
+	g->t[g->n].gpu_type = g->names[g->n];
+	g->t[g->n].gpu_s = fmax(0, gpu_s);
+	g->ptrs[g->n] = &g->t[g->n];
+	g->n++;
+	return 0;
+}
+
 void clients_show(struct conn *c, const Hare__ShowRequest *m)
 {
 	struct hared *d = c->d;
@@ -521,6 +545,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	Hare__ShowReply r = HARE__SHOW_REPLY__INIT;
 	struct store_job rec;
 	struct info_set s;
+	struct show_times gt = { 0 };
 	char last_error[768], waiting[400];
 
 	if (!j) {
@@ -550,6 +575,12 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 				   &r.job->last_error_time) == 0) {
 		r.job->last_error = last_error;
 		r.job->has_last_error_time = true;
+	}
+	if (j && j->lease.id)
+		driver_usage_sync(d->drv);	/* its running lease until now */
+	if (store_usage_job(d->store, m->job_id, 0, show_gpu_time, &gt) == 0 && gt.n > 0) {
+		r.job->gpu_time = gt.ptrs;
+		r.job->n_gpu_time = gt.n;
 	}
 	out.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
 	out.show_reply = &r;
@@ -963,4 +994,167 @@ out:
 	free(nip);
 	free(gi);
 	free(gip);
+}
+
+/* ---- harectl usage: GPU time by user and type ---- */
+
+#define CLIENTS_USAGE_DAYS 7		/* the window when since is not given */
+
+/* The users (ST_USAGE_USERS order), then their types' rows, in the same
+ * user order, one run per user. */
+struct usage {
+	Hare__UserUsage *users;
+	Hare__UserUsage **ptrs;
+	uint32_t n, cap;
+	Hare__GpuTime *types;
+	Hare__GpuTime **tptrs;
+	uint32_t ntypes, tcap;
+	uint32_t at;			/* the user the type rows have reached */
+	int err;
+};
+
+/* Grow an array of size-byte items to hold one more than *cap items. */
+static void *usage_grow(void *p, uint32_t *cap, size_t size)
+{
+	uint32_t want = *cap ? 2 * *cap : 16;
+	void *q = want > *cap ? realloc(p, (size_t)want * size) : NULL;
+
+	if (q)
+		*cap = want;
+	return q;
+}
+
+static int usage_user_row(void *user, const char *name, uint32_t jobs, double gpu_s)
+{
+	struct usage *u = user;
+	Hare__UserUsage *r;
+
+	if (u->n == u->cap) {
+		uint32_t cap = u->cap;
+		void *p = usage_grow(u->users, &cap, sizeof(*u->users));
+
+		if (!p)
+			return -ENOMEM;
+		u->users = p;
+		u->cap = cap;
+	}
+	r = &u->users[u->n];
+	hare__user_usage__init(r);
+	r->user = strdup(name);
+	if (!r->user)
+		return -ENOMEM;
+	r->jobs = jobs;
+	r->gpu_s = fmax(0, gpu_s);
+	u->n++;
+	return 0;
+}
+
+static int usage_type_row(void *user, const char *name, const char *type, double gpu_s)
+{
+	struct usage *u = user;
+	Hare__GpuTime *t;
+
+	while (u->at < u->n && strcmp(u->users[u->at].user, name) != 0)
+		u->at++;
+	if (u->at == u->n)
+		return 0;	/* a user the first query did not have: none */
+	if (u->ntypes == u->tcap) {
+		uint32_t cap = u->tcap;
+		void *p = usage_grow(u->types, &cap, sizeof(*u->types));
+
+		if (!p)
+			return -ENOMEM;
+		u->types = p;
+		u->tcap = cap;
+	}
+	t = &u->types[u->ntypes];
+	hare__gpu_time__init(t);
+	t->gpu_type = strdup(type);
+	if (!t->gpu_type)
+		return -ENOMEM;
+	t->gpu_s = fmax(0, gpu_s);
+	u->users[u->at].n_types++;	/* its run; usage_link points at it */
+	u->ntypes++;
+	return 0;
+}
+
+/* Pointer arrays for the reply: users, and each user's run of types. */
+static int usage_link(struct usage *u)
+{
+	uint32_t next = 0;
+
+	u->ptrs = calloc(u->n ? u->n : 1, sizeof(*u->ptrs));
+	u->tptrs = calloc(u->ntypes ? u->ntypes : 1, sizeof(*u->tptrs));
+	if (!u->ptrs || !u->tptrs)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < u->ntypes; k++)
+		u->tptrs[k] = &u->types[k];
+	for (uint32_t i = 0; i < u->n; i++) {
+		u->ptrs[i] = &u->users[i];
+		u->users[i].types = u->users[i].n_types ? &u->tptrs[next] : NULL;
+		next += (uint32_t)u->users[i].n_types;
+	}
+	return 0;
+}
+
+static void usage_free(struct usage *u)
+{
+	for (uint32_t i = 0; i < u->n; i++)
+		free(u->users[i].user);
+	for (uint32_t k = 0; k < u->ntypes; k++)
+		free(u->types[k].gpu_type);
+	free(u->users);
+	free(u->ptrs);
+	free(u->types);
+	free(u->tptrs);
+}
+
+/* Bytes a length-delimited field of size bytes takes (one-byte tag). */
+static size_t clients_field_size(size_t size)
+{
+	size_t n = 2 + size;	/* tag, length's first byte */
+
+	for (size_t v = size; v >= 0x80; v >>= 7)
+		n++;
+	return n;
+}
+
+void clients_usage(struct conn *c, const Hare__UsageRequest *m)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__UsageReply r = HARE__USAGE_REPLY__INIT;
+	double now = driver_now();
+	double until = m->has_until ? m->until : now;
+	double since = m->has_since ? m->since : until - CLIENTS_USAGE_DAYS * 86400.0;
+	struct usage u = { 0 };
+	int rc;
+
+	if (!isfinite(since) || !isfinite(until) || since < 0 || !(since < until)) {
+		conn_send_error(c, ERR_BAD_SPEC, "the window must have since before until (unix seconds"
+				" >= 0), got %.0f to %.0f", since, until);
+		return;
+	}
+	driver_usage_sync(c->d->drv);	/* running leases count until now */
+	rc = store_usage_sum(c->d->store, since, until, m->user, usage_user_row, usage_type_row, &u);
+	if (rc == 0)
+		rc = usage_link(&u);
+	if (rc < 0) {
+		conn_send_error(c, rc, "cannot read GPU time from the store: %s", err_str(rc));
+		usage_free(&u);
+		return;
+	}
+	r.since = since;
+	r.until = until;
+	r.users = u.ptrs;
+	r.n_users = u.n;
+	out.msg_case = HARE__FROM_DAEMON__MSG_USAGE_REPLY;
+	out.usage_reply = &r;
+	/* the first users (by name) that fit in half a frame */
+	for (size_t total = hare__from_daemon__get_packed_size(&out);
+	     r.n_users > 0 && total > c->d->cfg.max_frame / 2; r.n_users--) {
+		total -= clients_field_size(hare__user_usage__get_packed_size(r.users[r.n_users - 1]));
+		r.has_cut = r.cut = true;
+	}
+	clients_reply(c, &out, "usage");
+	usage_free(&u);
 }

@@ -43,6 +43,8 @@ void clients_history(struct conn *c, const Hare__HistoryRequest *m);
 void clients_drain(struct conn *c, const Hare__DrainRequest *m);
 /* Forget a node gone for good: root on the local socket only. */
 void clients_forget(struct conn *c, const Hare__ForgetRequest *m);
+/* harectl usage: GPU-seconds by user and GPU type over a window (anyone). */
+void clients_usage(struct conn *c, const Hare__UsageRequest *m);
 
 /* Commit the submissions received in this loop iteration and reply to
  * each (called once per iteration, after I/O). */

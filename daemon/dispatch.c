@@ -42,6 +42,7 @@ static const char *dispatch_msg_name(Hare__ToDaemon__MsgCase m)
 	case HARE__TO_DAEMON__MSG_UPDATE: return "UpdateRequest";
 	case HARE__TO_DAEMON__MSG_HISTORY: return "HistoryRequest";
 	case HARE__TO_DAEMON__MSG_FORGET: return "ForgetRequest";
+	case HARE__TO_DAEMON__MSG_USAGE: return "UsageRequest";
 	default: return "unknown message";
 	}
 }
@@ -84,6 +85,7 @@ static bool dispatch_allowed(Hare__ToDaemon__MsgCase m, enum conn_state s)
 	case HARE__TO_DAEMON__MSG_UPDATE:
 	case HARE__TO_DAEMON__MSG_HISTORY:
 	case HARE__TO_DAEMON__MSG_FORGET:
+	case HARE__TO_DAEMON__MSG_USAGE:
 		return s == CONN_CLIENT;
 	default:
 		return false;
@@ -268,6 +270,9 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		break;
 	case HARE__TO_DAEMON__MSG_FORGET:
 		clients_forget(c, m->forget);
+		break;
+	case HARE__TO_DAEMON__MSG_USAGE:
+		clients_usage(c, m->usage);
 		break;
 	default:
 		break;

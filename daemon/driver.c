@@ -523,6 +523,9 @@ int driver_job_load(struct driver *d, const struct store_job *rec)
 	/* its failures so far count against max_retries across restarts */
 	if (d->st && store_job_failures(d->st, rec->id, &j->failures) < 0)
 		j->failures = 0;
+	/* the GPU time it had, but for the lease it may adopt (counted when
+	 * that ends) */
+	driver_attained_load(d, j, j->adopt_wait ? j->run_lease : 0);
 	rc = drv_jobs_insert(d, j);
 	if (rc < 0)
 		drv_job_free(j);
@@ -587,10 +590,69 @@ void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *
 	}
 }
 
+void driver_usage_open(struct driver *d, const struct drv_job *j, double start)
+{
+	const char *type[DRIVER_MAX_GPUS];
+	uint32_t count[DRIVER_MAX_GPUS], ntypes = 0;
+
+	if (!d->st)
+		return;
+	for (uint32_t i = 0; i < j->lease.nranks && i < DRIVER_MAX_GPUS; i++) {
+		const struct drv_rank *r = &j->lease.ranks[i];
+		const char *name = "unknown";
+		uint32_t k = 0;
+
+		if (r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus)
+			name = d->nodes[r->node].gpus[r->slot].type_name;
+		while (k < ntypes && strcmp(type[k], name) != 0)
+			k++;
+		if (k == ntypes) {
+			type[ntypes] = name;
+			count[ntypes++] = 0;
+		}
+		count[k]++;
+	}
+	for (uint32_t k = 0; k < ntypes; k++)
+		store_usage_start(d->st, j->rec.id, j->lease.id, type[k], count[k], start);
+}
+
+static int drv_attained_add(void *user, const char *gpu_type, double gpu_s)
+{
+	struct drv_job *j = user;
+
+	(void)gpu_type;
+	if (gpu_s > 0)
+		j->attained_gpu_s += gpu_s;
+	return 0;
+}
+
+void driver_attained_load(struct driver *d, struct drv_job *j, uint64_t except_lease)
+{
+	j->attained_gpu_s = 0;
+	if (d->st)
+		store_usage_job(d->st, j->rec.id, except_lease, drv_attained_add, j);
+}
+
+void driver_usage_sync(struct driver *d)
+{
+	double now = driver_now();
+
+	d->usage_synced = now;
+	for (uint32_t k = 0; d->st && k < d->njobs; k++) {
+		const struct drv_job *j = d->jobs[k];
+
+		if (j->lease.id && !j->lease.unsent)
+			store_usage_until(d->st, j->rec.id, j->lease.id, now);
+	}
+}
+
 /* Release the GPUs a lease holds and account its GPU time; no messages. */
 static void drv_lease_release(struct driver *d, struct drv_job *j)
 {
 	double now = driver_now();
+
+	if (j->lease.id && d->st)
+		store_usage_until(d->st, j->rec.id, j->lease.id, now);
 
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
 		const struct drv_rank *r = &j->lease.ranks[i];
@@ -746,6 +808,7 @@ int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_ran
 		snprintf(detail, sizeof(detail), "lease=%" PRIu64 " gpus=%s", j->lease.id, where);
 		store_job_state(d->st, j->rec.id, STORE_RUNNING, now);
 		store_event(d->st, now, j->rec.id, j->rec.restarts ? "restart" : "start", detail);
+		driver_usage_open(d, j, now);
 	}
 	log_info("job=%" PRIu64 " lease=%" PRIu64 " start gpus=%s round_first=%" PRIu64
 		 " round_s=%.4f restarts=%u", j->rec.id, j->lease.id, where, j->lease.round_first,

@@ -22,6 +22,9 @@ struct driver;
 struct driver_snapshot;
 
 #define DRIVER_MAX_GPUS 64		/* tasks (and so GPUs) of one job */
+/* How often running leases' GPU time is written down: what a crash of
+ * hared can lose of a lease that is not adopted after it. */
+#define DRIVER_USAGE_SYNC_S 30
 #define DRIVER_MAX_NODES 4096
 #define DRIVER_MAX_NODE_GPUS 128
 #define DRIVER_DRAIN_REASON 128		/* bytes of a drain's reason, with its NUL */
@@ -431,8 +434,12 @@ void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvo
 void driver_replan_request(struct driver *d);
 
 /* Hand dirty progress and learned speeds to the store (batched writes; the
- * caller's store_flush commits them). */
+ * caller's store_flush commits them), and every DRIVER_USAGE_SYNC_S the
+ * running leases' GPU time. */
 void driver_store_sync(struct driver *d);
+/* Write the running leases' GPU time up to now into the store (batched),
+ * for a reader of the usage table (harectl usage, show). */
+void driver_usage_sync(struct driver *d);
 
 /* Plan count, plan latency p50/p99 over the last plans, last LP bound,
  * reports accepted and ignored. */

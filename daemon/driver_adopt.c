@@ -362,8 +362,13 @@ static void drv_adopt_one(struct driver *d, struct drv_job *j, double now)
 	if (drv_adopt_lease(d, j, &why)) {
 		j->last_run = now;
 		driver_rank_to_text(d, j, where, sizeof(where));
-		if (d->st)
+		if (d->st) {
 			store_event(d->st, now, j->rec.id, "adopt", "lease kept across restart");
+			/* its rows, if hared had written them, and its time since */
+			driver_usage_open(d, j, j->lease.start);
+			store_usage_until(d->st, j->rec.id, j->lease.id, now);
+		}
+		driver_attained_load(d, j, j->lease.id);
 		log_info("job=%" PRIu64 " lease=%" PRIu64 " adopted ranks=%u gpus=%s%s", j->rec.id,
 			 j->lease.id, j->lease.nranks, where, j->lease.guessed ?
 			 " (tasks or GPUs guessed: an older agent)" : "");
@@ -376,6 +381,7 @@ static void drv_adopt_one(struct driver *d, struct drv_job *j, double now)
 	d->reports_ignored += j->adopt ? j->adopt_reports : 0;
 	driver_adopt_stop(d, j, "lease not adopted");
 	driver_adopt_drop(d, j);
+	driver_attained_load(d, j, 0);	/* its last lease ended as the store has it */
 	driver_job_requeue(d, j, "requeue", why);
 }
 

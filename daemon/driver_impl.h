@@ -42,6 +42,7 @@ struct driver {
 					 * evicted (the loaders hold indices) */
 
 	uint64_t next_lease;
+	double usage_synced;		/* unix: running leases' GPU time last written */
 	bool starts_unsent;		/* some lease has TaskStarts to send */
 	uint64_t starts_failures;	/* store_write_failures before their writes */
 	bool ends_unsaved;		/* a job ended since driver_ends_commit */
@@ -138,6 +139,13 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 		     const char *reason);
 void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len);
+/* GPU time in the store: the GPUs of each type j's lease holds from start
+ * (a lease adopted after a restart keeps the rows it has). */
+void driver_usage_open(struct driver *d, const struct drv_job *j, double start);
+/* j's attained GPU-seconds (the LAS policies' service) from the store: every
+ * lease but except_lease (0: none), which is running and counted when it
+ * ends. */
+void driver_attained_load(struct driver *d, struct drv_job *j, uint64_t except_lease);
 /* j's worker failed on node: keep j off it until then (the entry that ends
  * first gives way when the list is full); nothing with failed_node_avoid_s 0. */
 void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until);

@@ -744,6 +744,8 @@ void driver_store_sync(struct driver *d)
 {
 	size_t n = (size_t)d->nmodels * d->ntypes;
 
+	if (driver_now() - d->usage_synced >= DRIVER_USAGE_SYNC_S)
+		driver_usage_sync(d);
 	for (uint32_t i = 0; i < d->ndirty; i++) {
 		struct drv_job *j = driver_job_get(d, d->dirty[i]);
 

@@ -494,6 +494,8 @@ void hared_stop(struct hared *d)
 	d->stopping = true;
 	sd_notify(0, "STOPPING=1");
 	conn_listen_stop(d);
+	if (d->drv)
+		driver_usage_sync(d->drv);	/* running leases' GPU time until now */
 	hared_flush(d);
 	if (d->start_time > 0)
 		hared_metrics(d, 0);	/* hare_up 0: stopped, not lost */

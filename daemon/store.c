@@ -15,7 +15,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_BUSY_TIMEOUT_MS 2000
 #define STORE_TYPES_LEN (STORE_MAX_TYPES * 16)
 
@@ -45,6 +45,11 @@ enum store_stmt_id {
 	ST_RECENT_EVENTS,
 	ST_LEASE_START,
 	ST_LAST_LEASE,
+	ST_USAGE_START,
+	ST_USAGE_UNTIL,
+	ST_USAGE_JOB,
+	ST_USAGE_USERS,
+	ST_USAGE_TYPES,
 	ST_COUNT
 };
 
@@ -58,9 +63,18 @@ struct store {
 	int write_error;
 };
 
-/* Version 3 of the schema. Times are unix seconds (0 = not yet); a NULL loss
+/* Version 4 of the schema. Times are unix seconds (0 = not yet); a NULL loss
  * is "none reported"; events.job_id is NULL for cluster-wide events;
- * jobs.held is 0 (not held), 1 (by its owner) or 2 (by root). */
+ * jobs.held is 0 (not held), 1 (by its owner) or 2 (by root). usage: the
+ * GPUs of each type a lease held, from its start to end_time (the lease's
+ * end, or while it runs the last time hared wrote it down). */
+#define STORE_USAGE_SQL \
+	"CREATE TABLE usage (job_id INTEGER NOT NULL REFERENCES jobs(id)," \
+	" lease_id INTEGER NOT NULL, gpu_type TEXT NOT NULL, gpus INTEGER NOT NULL," \
+	" start_time REAL NOT NULL, end_time REAL NOT NULL," \
+	" PRIMARY KEY (job_id, lease_id, gpu_type));" \
+	"CREATE INDEX usage_end ON usage(end_time);"
+
 static const char store_schema_sql[] =
 	"CREATE TABLE jobs ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -85,8 +99,9 @@ static const char store_schema_sql[] =
 	"CREATE TABLE speeds (model TEXT NOT NULL, gpu_type TEXT NOT NULL,"
 	" ratio REAL NOT NULL, rounds REAL NOT NULL, PRIMARY KEY (model, gpu_type));"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '3');"
-	"PRAGMA user_version = 3;";
+	STORE_USAGE_SQL
+	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '4');"
+	"PRAGMA user_version = 4;";
 
 /* From version 1 (hared before job proxy sizes and node drains):
  * jobs.proxy, '' for every job already there, and nodes.drained and
@@ -103,6 +118,13 @@ static const char store_migrate_2_sql[] =
 	"ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held BETWEEN 0 AND 2);"
 	"UPDATE meta SET value = '3' WHERE key = 'schema';"
 	"PRAGMA user_version = 3;";
+
+/* From version 3 (hared before GPU-time accounting): the usage table, empty
+ * (leases before it are not counted). */
+static const char store_migrate_3_sql[] =
+	STORE_USAGE_SQL
+	"UPDATE meta SET value = '4' WHERE key = 'schema';"
+	"PRAGMA user_version = 4;";
 
 #define STORE_JOB_COLS \
 	"id, user, name, model, tasks, min_gpus, max_gpus, rounds_total, rounds_done," \
@@ -157,6 +179,24 @@ static const char *const store_sql[ST_COUNT] = {
 		" AND substr(detail, 1, length(?2)) = ?2 ORDER BY id DESC LIMIT 1",
 	[ST_LAST_LEASE] = "SELECT detail FROM events WHERE job_id = ?1 AND kind IN ('start', 'restart')"
 		" ORDER BY id DESC LIMIT 1",
+	/* a lease adopted after a restart already has its rows */
+	[ST_USAGE_START] = "INSERT INTO usage (job_id, lease_id, gpu_type, gpus, start_time, end_time)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING",
+	[ST_USAGE_UNTIL] = "UPDATE usage SET end_time = max(end_time, ?3)"
+		" WHERE job_id = ?1 AND lease_id = ?2",
+	[ST_USAGE_JOB] = "SELECT gpu_type, sum(gpus * (end_time - start_time)) FROM usage"
+		" WHERE job_id = ?1 AND lease_id != ?2 GROUP BY gpu_type ORDER BY gpu_type",
+	/* the part of each lease inside [?1, ?2], by user (?3: one user) */
+	[ST_USAGE_USERS] = "SELECT j.user, count(DISTINCT u.job_id),"
+		" sum(u.gpus * (min(u.end_time, ?2) - max(u.start_time, ?1)))"
+		" FROM usage u JOIN jobs j ON j.id = u.job_id"
+		" WHERE u.end_time > ?1 AND u.start_time < ?2 AND (?3 IS NULL OR j.user = ?3)"
+		" GROUP BY j.user ORDER BY j.user",
+	[ST_USAGE_TYPES] = "SELECT j.user, u.gpu_type,"
+		" sum(u.gpus * (min(u.end_time, ?2) - max(u.start_time, ?1)))"
+		" FROM usage u JOIN jobs j ON j.id = u.job_id"
+		" WHERE u.end_time > ?1 AND u.start_time < ?2 AND (?3 IS NULL OR j.user = ?3)"
+		" GROUP BY j.user, u.gpu_type ORDER BY j.user, u.gpu_type",
 };
 
 /* SQLite result code to a negative errno. */
@@ -363,6 +403,14 @@ static int store_schema_locked(sqlite3 *db, const char *path, char *errbuf, size
 			return store_open_fail(db, rc, path, "cannot upgrade schema 2 to 3", errbuf,
 					       errlen);
 		log_info("%s: schema upgraded from version 2 to 3 (held jobs)", path);
+		version = 3;
+	}
+	if (version == 3) {
+		rc = sqlite3_exec(db, store_migrate_3_sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return store_open_fail(db, rc, path, "cannot upgrade schema 3 to 4", errbuf,
+					       errlen);
+		log_info("%s: schema upgraded from version 3 to 4 (GPU time of each lease)", path);
 		return 0;
 	}
 	if (version < 0 || objects > 0) {
@@ -1102,4 +1150,114 @@ int store_node_known(struct store *s, const char *name)
 	if (rc == SQLITE_ROW)
 		return 1;
 	return rc == SQLITE_DONE ? 0 : store_rc(s->db, rc);
+}
+
+int store_usage_start(struct store *s, uint64_t job_id, uint64_t lease_id, const char *gpu_type,
+		      uint32_t gpus, double start)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !gpu_type || gpus == 0)
+		return -EINVAL;
+	st = s->st[ST_USAGE_START];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)job_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)lease_id);
+	sqlite3_bind_text(st, 3, gpu_type, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, gpus);
+	sqlite3_bind_double(st, 5, start);
+	return store_batch_step(s, st, false);
+}
+
+int store_usage_until(struct store *s, uint64_t job_id, uint64_t lease_id, double until)
+{
+	sqlite3_stmt *st;
+
+	if (!s)
+		return -EINVAL;
+	st = s->st[ST_USAGE_UNTIL];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)job_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)lease_id);
+	sqlite3_bind_double(st, 3, until);
+	return store_batch_step(s, st, false);
+}
+
+int store_usage_job(struct store *s, uint64_t job_id, uint64_t except_lease,
+		    store_usage_type_cb cb, void *user)
+{
+	char type[64];
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[ST_USAGE_JOB];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)job_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)except_lease);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = store_col_text(st, 0, type, sizeof(type));
+		if (!err)
+			err = cb(user, type, sqlite3_column_double(st, 1));
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+/* Bind the window and the user (NULL: everyone) of a usage sum. */
+static void store_usage_bind(sqlite3_stmt *st, double since, double until, const char *user)
+{
+	sqlite3_bind_double(st, 1, since);
+	sqlite3_bind_double(st, 2, until);
+	if (user)
+		sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+}
+
+int store_usage_sum(struct store *s, double since, double until, const char *user,
+		    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user)
+{
+	char name[64], type[64];
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	if (!s || !user_cb || !type_cb || !(since < until))
+		return -EINVAL;
+	st = s->st[ST_USAGE_USERS];
+	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(s->st[ST_USAGE_TYPES]))
+		return -EBUSY;
+	store_usage_bind(st, since, until, user);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = store_col_text(st, 0, name, sizeof(name));
+		if (!err)
+			err = user_cb(cb_user, name, (uint32_t)sqlite3_column_int64(st, 1),
+				      sqlite3_column_double(st, 2));
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	if (err)
+		return err;
+	st = s->st[ST_USAGE_TYPES];
+	store_usage_bind(st, since, until, user);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = store_col_text(st, 0, name, sizeof(name));
+		if (!err)
+			err = store_col_text(st, 1, type, sizeof(type));
+		if (!err)
+			err = type_cb(cb_user, name, type, sqlite3_column_double(st, 2));
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
 }

@@ -173,4 +173,28 @@ typedef int (*store_node_cb)(void *user, const char *name, bool drained, const c
 			     double last_seen, const char *gpus);
 int store_nodes_load(struct store *s, store_node_cb cb, void *user);
 
+/* GPU time (harectl usage, show): the GPUs of one type that lease lease_id
+ * of job_id holds from start; batched. A lease that has its rows already (one
+ * adopted after a restart) keeps them. */
+int store_usage_start(struct store *s, uint64_t job_id, uint64_t lease_id, const char *gpu_type,
+		      uint32_t gpus, double start);
+/* The lease held its GPUs until at least until (its end, or while it runs,
+ * now); batched. */
+int store_usage_until(struct store *s, uint64_t job_id, uint64_t lease_id, double until);
+/* A job's GPU-seconds per GPU type, by type name, leaving out lease
+ * except_lease (0: none): cb(user, type, gpu_s); a non-zero return stops
+ * and is returned. */
+typedef int (*store_usage_type_cb)(void *user, const char *gpu_type, double gpu_s);
+int store_usage_job(struct store *s, uint64_t job_id, uint64_t except_lease,
+		    store_usage_type_cb cb, void *user);
+/* GPU-seconds held inside [since, until) (unix seconds, since < until), by
+ * the jobs' users (only user's when not NULL): first user_cb(cb_user, user,
+ * the jobs that held GPUs then, GPU-seconds) for each user by name, then
+ * type_cb(cb_user, user, GPU type, GPU-seconds) for each user and type, by
+ * user and type name; a non-zero return stops and is returned. */
+typedef int (*store_usage_user_cb)(void *cb_user, const char *user, uint32_t jobs, double gpu_s);
+typedef int (*store_usage_user_type_cb)(void *cb_user, const char *user, const char *gpu_type,
+					double gpu_s);
+int store_usage_sum(struct store *s, double since, double until, const char *user,
+		    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user);
 #endif

@@ -76,6 +76,47 @@ for i in map(int, sys.argv[1:]):
 [ -z "$bad" ] && echo "ok: ${#batch[@]} jobs DONE with every round ($(($(date +%s) - t0))s)" \
 	|| fail "jobs not done: $bad"
 "$harectl" show "${batch[6]}" | grep -q "T4" || fail "job ${batch[6]} limited to T4 shows no T4"
+# GPU time: each job's (show) lies within its run times its tasks, and
+# usage's sums over all time are the jobs' own, by user and by type
+gpu_time() {
+	local id
+	for id in "$@"; do "$harectl" show "$id" -o json || return 1; done | "$py" -c '
+import json, sys
+dec = json.JSONDecoder()
+text, at, jobs = sys.stdin.read(), 0, []
+while text[at:].strip():
+    j, at = dec.raw_decode(text, at + len(text[at:]) - len(text[at:].lstrip()))
+    jobs.append(j)
+total = {}
+for j in jobs:
+    secs = j.get("gpu_seconds", {})
+    span = j["finish_time"] - j["start_time"]
+    s = sum(secs.values())
+    if not (0 < s <= span * j["tasks"] + 0.5):
+        print("job %d: %.3f GPU-s in a run of %.3f s with %d tasks" % (j["job_id"], s, span, j["tasks"]))
+    for t, v in secs.items():
+        total[t] = total.get(t, 0) + v
+print(json.dumps(total))'
+}
+usage_all() { "$harectl" usage --since @0 -o json; }
+jobs_time=$(gpu_time "${batch[@]}") || fail "show of the batch"
+bad=$(echo "$jobs_time" | grep -v '^{')
+[ -z "$bad" ] || fail "GPU time of a job: $bad"
+bad=$(usage_all | "$py" -c '
+import json, sys
+u = json.load(sys.stdin)
+want = json.loads(sys.argv[1])
+if len(u["users"]) != 1 or u["users"][0]["jobs"] != int(sys.argv[2]) or u["cut"]:
+    print("users:", u["users"]); sys.exit()
+got = u["users"][0]["types"]
+if set(got) != set(want) or set(got) != {"V100", "T4"} or any(abs(got[t] - want[t]) > 1e-6 * want[t] for t in want):
+    print("usage", got, "jobs", want)
+if abs(u["users"][0]["gpu_seconds"] - sum(got.values())) > 1e-6 * sum(got.values()):
+    print("total", u["users"][0]["gpu_seconds"], "types", got)' "$(echo "$jobs_time" | tail -1)" "${#batch[@]}")
+[ -z "$bad" ] && echo "ok: usage gives the batch's GPU time by type, as the jobs' own: $(echo "$jobs_time" | tail -1)" ||
+	fail "usage: $bad"
+"$harectl" usage --user nobody-here | grep -q "^no job held a GPU then$" || fail "usage of a user with no jobs"
+"$harectl" usage | grep -qE "^TOTAL|^$(id -un) +${#batch[@]} +[0-9]+\.[0-9]{2} " || fail "usage table: $("$harectl" usage)"
 
 # 2. Order: while a whole-cluster job runs, a light long job and a heavy
 # short one are submitted together (one job file, light first). Both wait
@@ -146,6 +187,14 @@ print(sorted((j["job_id"], j["state"]) for j in json.load(sys.stdin)["jobs"] if 
 wait_for 30 "the survivor to finish after the restart" state_is "$keep" DONE
 grep -q "job=$keep lease=[0-9]* adopted" "$tmp/hared.log" || fail "job $keep was not adopted"
 [ "$(field "$keep" restarts)" = "$restarts" ] || fail "job $keep restarted after the daemon restart"
+# its GPU time covers the whole run, hared's down time included
+bad=$("$harectl" show "$keep" -o json | "$py" -c '
+import json, sys
+j = json.load(sys.stdin)
+s, span = sum(j.get("gpu_seconds", {}).values()), j["finish_time"] - j["start_time"]
+if not (0.95 * span <= s <= 2 * span + 0.5):
+    print("%.3f GPU-s in a run of %.3f s on 1-2 GPUs" % (s, span))')
+[ -z "$bad" ] || fail "GPU time of the adopted job $keep: $bad"
 total=$(queue_json | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
 [ "$total" -eq $((${#batch[@]} + 5)) ] || fail "expected $((${#batch[@]} + 5)) jobs, queue has $total"
 [ $failures -eq 0 ] && echo "ok: restart kept all $total jobs; job $keep adopted and DONE"

@@ -250,6 +250,15 @@ static void test_args_errors(void **state)
 			"--command", "./train" },
 		  "harectl submit: --proxy sizes are for the built-in worker: not with --command" },
 		{ 4, { "harectl", "submit", "--proxy", "" }, "harectl submit: --proxy is empty" },
+		{ 4, { "harectl", "usage", "--since", "3x" }, "harectl usage: --since wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '3x'" },
+		{ 4, { "harectl", "usage", "--until", "2026-13-01" }, "harectl usage: --until wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '2026-13-01'" },
+		{ 4, { "harectl", "usage", "--since", "7" }, "harectl usage: --since wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '7'" },
+		{ 4, { "harectl", "usage", "--since", "@1e20" }, "harectl usage: --since wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '@1e20'" },
+		{ 6, { "harectl", "usage", "--since", "1d", "--until", "2d" }, "harectl usage: --since must be before --until" },
+		{ 6, { "harectl", "usage", "--since", "2026-02-01", "--until", "2026-01-31T23:00" }, "harectl usage: --since must be before --until" },
+		{ 3, { "harectl", "usage", "5" }, "harectl usage: unexpected argument '5' (see harectl usage --help)" },
+		{ 3, { "harectl", "usage", "-a" }, "harectl usage: -a is not an option of usage (see harectl usage --help)" },
+		{ 4, { "harectl", "queue", "--since", "1d" }, "harectl queue: --since is not an option of queue (see harectl queue --help)" },
 		{ 2, { "harectl", "drain" }, "harectl drain: missing node name (see harectl drain --help)" },
 		{ 2, { "harectl", "forget" }, "harectl forget: missing node name (see harectl forget --help)" },
 		{ 4, { "harectl", "forget", "n1", "n2" }, "harectl forget: unexpected argument 'n2' (see harectl forget --help)" },
@@ -754,6 +763,7 @@ static void test_show(void **state)
 		"finish_time: -\n"
 		"est_start:   -\n"
 		"est_finish:  2023-11-14T22:16:20+0000 (~in 3m)\n"
+		"gpu_hours:   -\n"
 		"restarts:    0\n");
 	free(buf);
 
@@ -1254,6 +1264,188 @@ static void test_reply_forget(void **state)
 			    "node n?9 forgotten (with its drain)\n"
 			    "node n?9 forgotten (with its drain and 1 failure of the last hour)\n"
 			    "node n?9 forgotten (with 3 failures of the last hour)\n");
+	free(out);
+}
+
+/* usage's window: spans before now, unix seconds and local dates (TZ=UTC
+ * here), now; --user and -o json. */
+static void test_usage_args(void **state)
+{
+	char *const v1[] = { "harectl", "usage", "--since", "90m", "--until=now", "-u", "bob", "-o", "json" };
+	char *const v2[] = { "harectl", "usage", "--since", "2023-11-14", "--until", "2023-11-14T22:13:20" };
+	char *const v3[] = { "harectl", "usage", "--since", "@1700000000.5", "--until", "2023-11-15 01:02" };
+	char *const v4[] = { "harectl", "usage", "--since", "2w" };
+	static struct cli_args a;
+	char msg[256];
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	assert_int_equal(cli_args_parse(9, v1, &a, msg, sizeof(msg)), 0);
+	assert_int_equal(a.cmd, CLI_CMD_USAGE);
+	assert_true(a.since.set && a.since.ago && a.since.value == 5400);
+	assert_true(a.until.set && a.until.ago && a.until.value == 0);
+	assert_string_equal(a.user, "bob");
+	assert_true(a.json);
+	assert_int_equal(cli_args_parse(6, v2, &a, msg, sizeof(msg)), 0);
+	assert_true(a.since.set && !a.since.ago && a.since.value == 1699920000);
+	assert_true(a.until.set && !a.until.ago && a.until.value == NOW);
+	assert_int_equal(cli_args_parse(6, v3, &a, msg, sizeof(msg)), 0);
+	assert_true(!a.since.ago && a.since.value == NOW + 0.5);
+	assert_true(!a.until.ago && a.until.value == 1700010120);
+	assert_int_equal(cli_args_parse(4, v4, &a, msg, sizeof(msg)), 0);
+	assert_true(a.since.ago && a.since.value == 14 * 86400.0);
+	assert_false(a.until.set);
+}
+
+/* usage's table: one column per type by name, '-' where a user held none,
+ * a TOTAL row; thirteen types or more put the rest in OTHER; no users, a
+ * cut reply; JSON. */
+static void test_usage_output(void **state)
+{
+	Hare__GpuTime t[16];
+	Hare__GpuTime *ta[2] = { &t[0], &t[1] }, *tb[1] = { &t[2] }, *tc[14];
+	Hare__UserUsage u[3] = { HARE__USER_USAGE__INIT, HARE__USER_USAGE__INIT, HARE__USER_USAGE__INIT };
+	Hare__UserUsage *up[3] = { &u[0], &u[1], &u[2] };
+	Hare__UsageReply r = HARE__USAGE_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	struct cli_args a = { .cmd = CLI_CMD_USAGE };
+	static char names[14][8];
+	char *out = NULL, *err = NULL;
+	size_t olen = 0, elen = 0;
+	FILE *fo, *fe;
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	for (int i = 0; i < 16; i++)
+		hare__gpu_time__init(&t[i]);
+	t[0].gpu_type = "V100";
+	t[0].gpu_s = 7200;
+	t[1].gpu_type = "T4";
+	t[1].gpu_s = 1800;
+	t[2].gpu_type = "V100";
+	t[2].gpu_s = 36;
+	u[0].user = "alice";
+	u[0].jobs = 3;
+	u[0].gpu_s = 9000;
+	u[0].n_types = 2;
+	u[0].types = ta;
+	u[1].user = "b\033ob";
+	u[1].jobs = 1;
+	u[1].gpu_s = 36;
+	u[1].n_types = 1;
+	u[1].types = tb;
+	r.since = NOW - 86400;
+	r.until = NOW;
+	r.n_users = 2;
+	r.users = up;
+	m.msg_case = HARE__FROM_DAEMON__MSG_USAGE_REPLY;
+	m.usage_reply = &r;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(out, "GPU time from 2023-11-13T22:13:20+0000 to 2023-11-14T22:13:20+0000\n"
+				 "USER   JOBS  GPU-HOURS  T4    V100\n"
+				 "alice  3     2.50       0.50  2.00\n"
+				 "b?ob   1     0.01       -     0.01\n"
+				 "TOTAL  4     2.51       0.50  2.01\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+	/* one user: no TOTAL; 14 types: 12 columns and OTHER; cut */
+	for (int i = 0; i < 14; i++) {
+		snprintf(names[i], sizeof(names[i]), "G%02d", 13 - i);
+		t[i].gpu_type = names[i];
+		t[i].gpu_s = 3600;
+		tc[i] = &t[i];
+	}
+	u[2].user = "carol";
+	u[2].jobs = 2;
+	u[2].gpu_s = 14 * 3600;
+	u[2].n_types = 14;
+	u[2].types = tc;
+	r.users = &up[2];
+	r.n_users = 1;
+	r.has_cut = r.cut = true;
+	out = err = NULL;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_non_null(strstr(out, "USER   JOBS  GPU-HOURS  G00   G01   G02   G03   G04   G05   G06   G07"
+				    "   G08   G09   G10   G11   OTHER\n"
+				    "carol  2     14.00      1.00  1.00  1.00  1.00  1.00  1.00  1.00  1.00"
+				    "  1.00  1.00  1.00  1.00  2.00\n"));
+	assert_null(strstr(out, "TOTAL"));
+	assert_string_equal(err, "harectl: more users than one reply holds; the rest are not shown "
+				 "(--user NAME gives one)\n");
+	free(out);
+	free(err);
+	/* nobody */
+	r.n_users = 0;
+	r.has_cut = r.cut = false;
+	out = NULL;
+	fo = open_memstream(&out, &olen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, stderr, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	assert_string_equal(out, "GPU time from 2023-11-13T22:13:20+0000 to 2023-11-14T22:13:20+0000\n"
+				 "no job held a GPU then\n");
+	free(out);
+	/* JSON */
+	t[0].gpu_type = "V100";
+	t[0].gpu_s = 7200;
+	t[1].gpu_type = "T4";
+	t[1].gpu_s = 1800.5;
+	u[0].gpu_s = 9000.5;
+	r.users = up;
+	r.n_users = 1;
+	a.json = true;
+	out = NULL;
+	fo = open_memstream(&out, &olen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, stderr, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	assert_string_equal(out, "{\"since\":1699913600,\"until\":1700000000,\"users\":[\n"
+				 "  {\"user\":\"alice\",\"jobs\":3,\"gpu_seconds\":9000.5,"
+				 "\"types\":{\"V100\":7200,\"T4\":1800.5}}\n],\"cut\":false}\n");
+	free(out);
+}
+
+/* show: gpu_hours, total and by type; '-' with none; JSON gpu_seconds. */
+static void test_show_gpu_hours(void **state)
+{
+	Hare__GpuTime t[2] = { HARE__GPU_TIME__INIT, HARE__GPU_TIME__INIT };
+	Hare__GpuTime *tp[2] = { &t[0], &t[1] };
+	Hare__JobInfo j = HARE__JOB_INFO__INIT;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	j.job_id = 4;
+	j.user = "alice";
+	j.name = "n";
+	j.model = "lm";
+	j.tasks = 2;
+	j.rounds_total = 10;
+	j.weight = 1;
+	f = open_memstream(&out, &len);
+	cli_job_print(f, &j, NOW);
+	t[0].gpu_type = "T4";
+	t[0].gpu_s = 900;
+	t[1].gpu_type = "V100";
+	t[1].gpu_s = 5400;
+	j.gpu_time = tp;
+	j.n_gpu_time = 2;
+	cli_job_print(f, &j, NOW);
+	cli_job_print_json(f, &j);
+	fclose(f);
+	assert_non_null(strstr(out, "\ngpu_hours:   -\n"));
+	assert_non_null(strstr(out, "\ngpu_hours:   1.75 (T4 0.25, V100 1.50)\n"));
+	assert_non_null(strstr(out, ",\"gpu_seconds\":{\"T4\":900,\"V100\":5400}}\n"));
 	free(out);
 }
 
@@ -2318,6 +2510,9 @@ int main(void)
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
 		cmocka_unit_test(test_reply_forget),
+		cmocka_unit_test(test_usage_args),
+		cmocka_unit_test(test_usage_output),
+		cmocka_unit_test(test_show_gpu_hours),
 		cmocka_unit_test(test_nodes_down_seen),
 		cmocka_unit_test(test_logs_output),
 		cmocka_unit_test(test_logs_follow),

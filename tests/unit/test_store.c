@@ -477,10 +477,10 @@ static void test_pragmas_and_schema(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
-				  " AND name IN ('jobs', 'events', 'nodes', 'speeds', 'meta')"), 5);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 3);
+				  " AND name IN ('jobs', 'events', 'nodes', 'speeds', 'meta', 'usage')"), 6);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 4);
 	/* WAL mode is stored in the file header. */
 	assert_int_equal(peek_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -559,15 +559,15 @@ static void test_version_1_upgraded(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	/* what hared of schema 1 left behind */
-	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN proxy; ALTER TABLE jobs DROP COLUMN held;"
+	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN proxy; ALTER TABLE jobs DROP COLUMN held;"
 			  "ALTER TABLE nodes DROP COLUMN drained; ALTER TABLE nodes DROP COLUMN drain_reason;"
 			  "INSERT INTO nodes (name, gpus, last_seen) VALUES ('n1', 'V100:2', 5);"
 			  "UPDATE meta SET value = '1' WHERE key = 'schema'; PRAGMA user_version = 1;");
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM pragma_table_info('jobs')"
 				  " WHERE name = 'proxy'"), 0);
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 3);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 3);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 4);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.held, STORE_HELD_NONE);
 	assert_string_equal(got.name, "old");
@@ -597,10 +597,10 @@ static void test_version_2_upgraded_and_settings(void **state)
 	assert_int_equal(store_job_insert(f->s, &j), 0);
 	store_close(f->s);
 	f->s = NULL;
-	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN held;"
+	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN held;"
 			  "UPDATE meta SET value = '2' WHERE key = 'schema'; PRAGMA user_version = 2;");
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.held, STORE_HELD_NONE);
 	assert_int_equal(got.rounds_done, 7);
@@ -631,6 +631,147 @@ static void test_version_2_upgraded_and_settings(void **state)
 	exec_sql(f->path, "PRAGMA ignore_check_constraints = 1; UPDATE jobs SET held = 9;");
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
 	assert_int_equal(store_job_get(f->s, j.id, &got), -EIO);
+}
+
+struct usage_seen {
+	uint32_t nusers, ntypes;
+	char user[4][16], tuser[8][16], type[8][16];
+	uint32_t jobs[4];
+	double user_s[4], type_s[8];
+};
+
+static int usage_user(void *u, const char *user, uint32_t jobs, double gpu_s)
+{
+	struct usage_seen *s = u;
+
+	assert_true(s->nusers < 4);
+	snprintf(s->user[s->nusers], sizeof(s->user[0]), "%s", user);
+	s->jobs[s->nusers] = jobs;
+	s->user_s[s->nusers++] = gpu_s;
+	return 0;
+}
+
+static int usage_type(void *u, const char *user, const char *type, double gpu_s)
+{
+	struct usage_seen *s = u;
+
+	assert_true(s->ntypes < 8);
+	snprintf(s->tuser[s->ntypes], sizeof(s->tuser[0]), "%s", user);
+	snprintf(s->type[s->ntypes], sizeof(s->type[0]), "%s", type);
+	s->type_s[s->ntypes++] = gpu_s;
+	return 0;
+}
+
+static int usage_job_type(void *u, const char *type, double gpu_s)
+{
+	return usage_type(u, "", type, gpu_s);
+}
+
+static struct usage_seen usage_sum(struct store *st, double since, double until, const char *user)
+{
+	struct usage_seen s;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_usage_sum(st, since, until, user, usage_user, usage_type, &s), 0);
+	return s;
+}
+
+/* Three leases of two users: each lease's GPUs by type, from its start to
+ * its last end written (which only grows; an adopted lease's second start
+ * changes nothing); sums over a window take the part of each lease inside
+ * it, by user and by user and type; one job's sum leaves a lease out. */
+static void test_usage_windows(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job a1 = sample_job("a1"), a2 = sample_job("a2"), b1 = sample_job("b1");
+	struct usage_seen s;
+
+	snprintf(b1.user, sizeof(b1.user), "bob");
+	assert_int_equal(store_job_insert(f->s, &a1), 0);
+	assert_int_equal(store_job_insert(f->s, &a2), 0);
+	assert_int_equal(store_job_insert(f->s, &b1), 0);
+	assert_int_equal(store_usage_start(f->s, a1.id, 1, "V100", 2, 100), 0);
+	assert_int_equal(store_usage_start(f->s, a1.id, 1, "T4", 1, 100), 0);
+	assert_int_equal(store_usage_start(f->s, a1.id, 1, "V100", 5, 150), 0);	/* adopted: kept */
+	assert_int_equal(store_usage_until(f->s, a1.id, 1, 200), 0);
+	assert_int_equal(store_usage_until(f->s, a1.id, 1, 150), 0);		/* never shrinks */
+	assert_int_equal(store_usage_start(f->s, a2.id, 2, "V100", 1, 150), 0);
+	assert_int_equal(store_usage_until(f->s, a2.id, 2, 400), 0);
+	assert_int_equal(store_usage_start(f->s, b1.id, 3, "T4", 4, 300), 0);
+	assert_int_equal(store_usage_until(f->s, b1.id, 3, 350), 0);
+	assert_int_equal(store_usage_start(f->s, b1.id, 4, "T4", 0, 300), -EINVAL);
+	/* before the commit (the same connection reads its own writes) */
+	s = usage_sum(f->s, 0, 1000, NULL);
+	assert_int_equal(s.nusers, 2);
+	assert_int_equal(store_flush(f->s), 0);
+	reopen(f);
+	s = usage_sum(f->s, 0, 1000, NULL);
+	assert_int_equal(s.nusers, 2);
+	assert_string_equal(s.user[0], "alice");
+	assert_int_equal(s.jobs[0], 2);
+	assert_true(s.user_s[0] == 550);
+	assert_string_equal(s.user[1], "bob");
+	assert_int_equal(s.jobs[1], 1);
+	assert_true(s.user_s[1] == 200);
+	assert_int_equal(s.ntypes, 3);
+	assert_string_equal(s.tuser[0], "alice");
+	assert_string_equal(s.type[0], "T4");
+	assert_true(s.type_s[0] == 100);
+	assert_string_equal(s.type[1], "V100");
+	assert_true(s.type_s[1] == 450);
+	assert_string_equal(s.tuser[2], "bob");
+	assert_true(s.type_s[2] == 200);
+	/* the parts inside [180, 320) */
+	s = usage_sum(f->s, 180, 320, NULL);
+	assert_int_equal(s.nusers, 2);
+	assert_true(s.user_s[0] == 40 + 20 + 140);
+	assert_true(s.user_s[1] == 80);
+	assert_true(s.type_s[0] == 20 && s.type_s[1] == 180);
+	/* one user; a window where nothing ran; a lease that ended at since */
+	s = usage_sum(f->s, 0, 1000, "bob");
+	assert_int_equal(s.nusers, 1);
+	assert_string_equal(s.user[0], "bob");
+	assert_int_equal(s.ntypes, 1);
+	s = usage_sum(f->s, 500, 600, NULL);
+	assert_int_equal(s.nusers + s.ntypes, 0);
+	s = usage_sum(f->s, 400, 600, NULL);
+	assert_int_equal(s.nusers, 0);
+	assert_int_equal(store_usage_sum(f->s, 10, 10, NULL, usage_user, usage_type, &s), -EINVAL);
+	/* one job, all its leases or all but one */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_usage_job(f->s, a1.id, 0, usage_job_type, &s), 0);
+	assert_int_equal(s.ntypes, 2);
+	assert_string_equal(s.type[0], "T4");
+	assert_true(s.type_s[0] == 100 && s.type_s[1] == 200);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_usage_job(f->s, a1.id, 1, usage_job_type, &s), 0);
+	assert_int_equal(s.ntypes, 0);
+}
+
+/* A version 3 database (before GPU-time accounting) gets an empty usage
+ * table; its jobs stay. */
+static void test_version_3_upgraded(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("three");
+	struct usage_seen s;
+	char err[256] = "";
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	store_close(f->s);
+	f->s = NULL;
+	exec_sql(f->path, "DROP TABLE usage;"
+			  "UPDATE meta SET value = '3' WHERE key = 'schema'; PRAGMA user_version = 3;");
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 4);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM usage"), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
+	assert_int_equal(store_usage_start(f->s, j.id, 9, "K80", 3, 10), 0);
+	assert_int_equal(store_usage_until(f->s, j.id, 9, 20), 0);
+	s = usage_sum(f->s, 0, 100, NULL);
+	assert_int_equal(s.nusers, 1);
+	assert_true(s.user_s[0] == 30);
 }
 
 struct events_seen {
@@ -801,6 +942,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_job_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_1_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_windows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_3_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir_fails, setup, teardown),
