@@ -368,7 +368,6 @@ static void drv_adopt_one(struct driver *d, struct drv_job *j, double now)
 			driver_usage_open(d, j, j->lease.start);
 			store_usage_until(d->st, j->rec.id, j->lease.id, now);
 		}
-		driver_attained_load(d, j, j->lease.id);
 		log_info("job=%" PRIu64 " lease=%" PRIu64 " adopted ranks=%u gpus=%s%s", j->rec.id,
 			 j->lease.id, j->lease.nranks, where, j->lease.guessed ?
 			 " (tasks or GPUs guessed: an older agent)" : "");

@@ -414,6 +414,94 @@ static const Hare__FromDaemon *forget(struct fx *f, struct conn *c, const char *
 	return last(f);
 }
 
+static const Hare__FromDaemon *usage(struct fx *f, struct conn *c, double since, double until,
+				     const char *user)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__UsageRequest u = HARE__USAGE_REQUEST__INIT;
+
+	u.has_since = !(since < 0);	/* NAN is sent */
+	u.since = since;
+	u.has_until = until >= 0;
+	u.until = until;
+	u.user = (char *)user;
+	m.msg_case = HARE__TO_DAEMON__MSG_USAGE;
+	m.usage = &u;
+	frame(c, &m);
+	return last(f);
+}
+
+/* harectl usage over a client session: the last 7 days by default, by
+ * user and type; one user; a window in the wrong order is refused and the
+ * session goes on; a reply too big for half a frame drops the last users
+ * and says so; show gives the job's own GPU time. */
+static void test_usage(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f);
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ShowRequest sr = HARE__SHOW_REQUEST__INIT;
+	struct store_job rec;
+	const Hare__FromDaemon *r;
+	const Hare__UsageReply *u;
+	double now = driver_now();
+	uint64_t id = submit_rounds(f, c, 2, 1000);
+
+	assert_int_equal(store_job_get(f->d.store, id, &rec), 0);
+	snprintf(rec.user, sizeof(rec.user), "zed");
+	assert_int_equal(store_job_insert(f->d.store, &rec), 0);
+	assert_int_equal(store_usage_start(f->d.store, id, 1, "V100", 2, now - 3600), 0);
+	assert_int_equal(store_usage_until(f->d.store, id, 1, now - 1800), 0);
+	assert_int_equal(store_usage_start(f->d.store, id, 2, "T4", 1, now - 8 * 86400), 0);
+	assert_int_equal(store_usage_until(f->d.store, id, 2, now - 7 * 86400 + 100), 0);
+	assert_int_equal(store_usage_start(f->d.store, rec.id, 3, "T4", 4, now - 100), 0);
+	assert_int_equal(store_usage_until(f->d.store, rec.id, 3, now - 50), 0);
+	r = usage(f, c, -1, -1, NULL);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_USAGE_REPLY);
+	u = r->usage_reply;
+	assert_true(u->until >= now && u->until - u->since == 7 * 86400.0);
+	assert_int_equal(u->n_users, 2);
+	assert_string_equal(u->users[0]->user, c->user);
+	assert_int_equal(u->users[0]->jobs, 1);
+	assert_int_equal(u->users[0]->n_types, 2);
+	assert_string_equal(u->users[0]->types[0]->gpu_type, "T4");
+	assert_true(u->users[0]->types[0]->gpu_s <= 100 && u->users[0]->types[0]->gpu_s > 99);
+	assert_string_equal(u->users[0]->types[1]->gpu_type, "V100");
+	assert_true(u->users[0]->types[1]->gpu_s == 3600);
+	assert_string_equal(u->users[1]->user, "zed");
+	assert_true(u->users[1]->gpu_s == 200 && u->users[1]->n_types == 1);
+	assert_false(u->has_cut && u->cut);
+	r = usage(f, c, now - 2000, now - 1900, "zed");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_USAGE_REPLY);
+	assert_int_equal(r->usage_reply->n_users, 0);
+	r = usage(f, c, 0, now, "zed");
+	assert_int_equal(r->usage_reply->n_users, 1);
+	r = usage(f, c, now, now - 10, NULL);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, ERR_BAD_SPEC);
+	assert_non_null(strstr(r->error->message, "the window must have since before until"));
+	r = usage(f, c, NAN, -1, NULL);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(c->state, CONN_CLIENT);
+	f->d.cfg.max_frame = 160;	/* half: room for one user */
+	r = usage(f, c, 0, now, NULL);
+	f->d.cfg.max_frame = WIRE_FRAME_MAX_DEFAULT;
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_USAGE_REPLY);
+	assert_int_equal(r->usage_reply->n_users, 1);
+	assert_true(r->usage_reply->has_cut && r->usage_reply->cut);
+	sr.job_id = id;
+	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	m.show = &sr;
+	frame(c, &m);
+	r = last(f);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_SHOW_REPLY);
+	assert_int_equal(r->show_reply->job->n_gpu_time, 2);
+	assert_string_equal(r->show_reply->job->gpu_time[1]->gpu_type, "V100");
+	assert_true(r->show_reply->job->gpu_time[1]->gpu_s == 3600);
+	assert_true(fabs(r->show_reply->job->gpu_time[0]->gpu_s - 86500) < 1e-3);	/* all of it */
+	conn_fake_free(c);
+}
+
 /* Root forgets a node once its agent is gone: refused while it is
  * attached, and to others; afterwards the node list no longer has it, and
  * a bad request leaves the session going. */
@@ -2031,6 +2119,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forget, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_usage, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_applies, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_command, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),

@@ -1126,6 +1126,150 @@ static void test_adopt_keeps_lease_start(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+struct gpu_secs {
+	uint32_t n;
+	char type[4][16];
+	double s[4];
+};
+
+static int gpu_secs_add(void *user, const char *type, double gpu_s)
+{
+	struct gpu_secs *g = user;
+
+	assert_true(g->n < 4);
+	snprintf(g->type[g->n], sizeof(g->type[0]), "%s", type);
+	g->s[g->n++] = gpu_s;
+	return 0;
+}
+
+static struct gpu_secs gpu_secs_of(struct store *st, uint64_t id, uint64_t except)
+{
+	struct gpu_secs g = { 0 };
+
+	assert_int_equal(store_usage_job(st, id, except, gpu_secs_add, &g), 0);
+	return g;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* GPU time: a lease's GPUs by type from its start; driver_usage_sync
+ * writes a running lease's time until now, its end stops it. */
+static void test_usage_lease(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 0);
+	struct store_job rec = job_rec(0, "resnet50", 3, 100000);
+	struct hand h[1] = { { 3, { 0, 1, 4 }, { 1, 1, 1 } } };
+	struct gpu_secs g;
+	char dir[256], err[256], msg[256];
+	struct store *st = tmp_store(dir, "usage");
+	double t0, t1, ran;
+
+	assert_int_equal(store_job_insert(st, &rec), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	f->d = d2;
+	agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", "T4", 4, NULL, 0);
+	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
+	driver_start(d2);
+	t0 = driver_now();
+	plan_apply(f, h, 1);
+	t1 = driver_now();
+	g = gpu_secs_of(st, rec.id, 0);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.type[0], "T4");
+	assert_string_equal(g.type[1], "V100");
+	assert_true(g.s[0] == 0 && g.s[1] == 0);
+	sleep_ms(60);
+	driver_usage_sync(d2);
+	ran = driver_now() - t0;
+	g = gpu_secs_of(st, rec.id, 0);
+	assert_true(g.s[0] >= 0.05 && g.s[0] <= ran);
+	assert_true(fabs(g.s[1] - 2 * g.s[0]) < 1e-9);
+	/* only its own lease: another lease number of the job has none */
+	assert_int_equal(gpu_secs_of(st, rec.id, driver_job_find(d2, rec.id)->lease.id).n, 0);
+	sleep_ms(40);
+	assert_int_equal(driver_job_cancel(d2, rec.id, "alice", false, msg, sizeof(msg)), 0);
+	ran = driver_now() - t1;
+	g = gpu_secs_of(st, rec.id, 0);
+	sleep_ms(20);
+	driver_usage_sync(d2);
+	assert_true(gpu_secs_of(st, rec.id, 0).s[0] == g.s[0]);	/* ended: no more */
+	assert_true(g.s[0] >= 0.1 && g.s[0] <= ran + (t1 - t0));
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
+/* A restart: a job's attained GPU time (the LAS policies' service) is what
+ * the store has of its leases but the one it may adopt; an adopted lease's
+ * time runs on from its first start, hared's down time included. */
+static void test_usage_restart(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 0);
+	struct store_job run = job_rec(0, "resnet50", 1, 100000), wait = job_rec(0, "lm", 2, 1000);
+	struct store_job lost = job_rec(0, "lm", 1, 1000);
+	Hare__RunningTask t[1];
+	Hare__RunningTask *pt[1] = { &t[0] };
+	struct gpu_secs g;
+	char dir[256], err[256];
+	struct store *st = tmp_store(dir, "usage-restart");
+	double t0 = driver_now();
+
+	run.state = STORE_RUNNING;
+	run.start_time = t0 - 9000;
+	assert_int_equal(store_job_insert(st, &run), 0);
+	assert_int_equal(store_job_insert(st, &wait), 0);
+	/* run: an old lease (50 GPU-s) and lease 7, written down until 1000 s
+	 * after its start; wait: 120 GPU-s in lease 5 */
+	assert_int_equal(store_usage_start(st, run.id, 3, "T4", 1, t0 - 9500), 0);
+	assert_int_equal(store_usage_until(st, run.id, 3, t0 - 9450), 0);
+	assert_int_equal(store_event(st, t0 - 9000, run.id, "restart", "lease=7 gpus=n1/0*1"), 0);
+	assert_int_equal(store_usage_start(st, run.id, 7, "V100", 1, t0 - 9000), 0);
+	assert_int_equal(store_usage_until(st, run.id, 7, t0 - 8000), 0);
+	assert_int_equal(store_usage_start(st, wait.id, 5, "V100", 2, t0 - 200), 0);
+	assert_int_equal(store_usage_until(st, wait.id, 5, t0 - 140), 0);
+	/* lost: lease 9 (30 GPU-s), which no agent has any more */
+	lost.state = STORE_RUNNING;
+	lost.start_time = t0 - 100;
+	assert_int_equal(store_job_insert(st, &lost), 0);
+	assert_int_equal(store_event(st, t0 - 100, lost.id, "start", "lease=9 gpus=n2/0*1"), 0);
+	assert_int_equal(store_usage_start(st, lost.id, 9, "T4", 1, t0 - 100), 0);
+	assert_int_equal(store_usage_until(st, lost.id, 9, t0 - 70), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d2, &run), 0);
+	assert_int_equal(driver_job_load(d2, &wait), 0);
+	assert_int_equal(driver_job_load(d2, &lost), 0);
+	assert_true(driver_job_find(d2, run.id)->attained_gpu_s == 50);
+	assert_true(driver_job_find(d2, wait.id)->attained_gpu_s == 120);
+	assert_true(driver_job_find(d2, lost.id)->attained_gpu_s == 0);
+	f->d = d2;
+	driver_start(d2);
+	t[0] = rt_full(run.id, 7, 0, 0, 1, 1, 0);
+	agent_up(f, "n1", "V100", 2, pt, 1);
+	driver_grace_end(d2);	/* lost's lease is not back */
+	assert_int_equal(driver_job_find(d2, run.id)->lease.id, 7);
+	assert_true(driver_job_find(d2, run.id)->attained_gpu_s == 50);
+	/* lease 7 ran all along: 9000 s, not the 1000 written before */
+	g = gpu_secs_of(st, run.id, 3);
+	assert_int_equal(g.n, 1);
+	assert_true(g.s[0] >= 9000 && g.s[0] < 9000 + (driver_now() - t0) + 1e-6);
+	/* lost is not adopted: its lease ended as the store has it */
+	assert_int_equal(driver_job_find(d2, lost.id)->rec.state, STORE_QUEUED);
+	assert_true(driver_job_find(d2, lost.id)->attained_gpu_s == 30);
+	assert_true(gpu_secs_of(st, lost.id, 0).s[0] == 30);
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
 /* A worker of a lease that ran before a restart fails before the agent
  * lists it (hared was away when it ended): a failure of the job, with an
  * event, its node charged, and the job queued again at once; an exit of
@@ -2979,6 +3123,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_failed_unlisted, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_keeps_lease_start, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_lease, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_replanned, fx_setup_avoid, fx_teardown),
