@@ -999,6 +999,7 @@ out:
 /* ---- harectl usage: GPU time by user and type ---- */
 
 #define CLIENTS_USAGE_DAYS 7		/* the window when since is not given */
+#define CLIENTS_USAGE_INFLIGHT 4	/* sums running at once; more are told to wait */
 
 /* The users (ST_USAGE_USERS order), then their types' rows, in the same
  * user order, one run per user. */
@@ -1119,14 +1120,84 @@ static size_t clients_field_size(size_t size)
 	return n;
 }
 
-void clients_usage(struct conn *c, const Hare__UsageRequest *m)
+/* A usage sum on libuv's thread pool, with its own read-only connection:
+ * a window over a long history must not hold up the loop. */
+struct usage_work {
+	uv_work_t work;
+	struct hared *d;
+	uint64_t conn_id;
+	char *path, *user;
+	double since, until;
+	struct usage u;
+	int rc;
+	char err[256];
+};
+
+static void usage_on_work(uv_work_t *w)
 {
+	struct usage_work *x = w->data;
+	struct store *st;
+
+	x->rc = store_open_reader(x->path, &st, x->err, sizeof(x->err));
+	if (x->rc < 0)
+		return;
+	x->rc = store_usage_sum(st, x->since, x->until, x->user, usage_user_row, usage_type_row,
+				&x->u);
+	store_close(st);
+	if (x->rc == 0)
+		x->rc = usage_link(&x->u);
+	if (x->rc < 0)
+		snprintf(x->err, sizeof(x->err), "%s", err_str(x->rc));
+}
+
+static void usage_work_free(struct usage_work *x)
+{
+	usage_free(&x->u);
+	free(x->path);
+	free(x->user);
+	free(x);
+}
+
+static void usage_on_after_work(uv_work_t *w, int status)
+{
+	struct usage_work *x = w->data;
+	struct conn *c = conn_find(x->d, x->conn_id);
 	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
 	Hare__UsageReply r = HARE__USAGE_REPLY__INIT;
+
+	x->d->usage_inflight--;
+	if (!c || status < 0) {
+		usage_work_free(x);	/* the client left, or hared stops */
+		return;
+	}
+	if (x->rc < 0) {
+		conn_send_error(c, x->rc, "cannot read GPU time from the store: %s", x->err);
+		usage_work_free(x);
+		return;
+	}
+	r.since = x->since;
+	r.until = x->until;
+	r.users = x->u.ptrs;
+	r.n_users = x->u.n;
+	out.msg_case = HARE__FROM_DAEMON__MSG_USAGE_REPLY;
+	out.usage_reply = &r;
+	/* the first users (by name) that fit in half a frame */
+	for (size_t total = hare__from_daemon__get_packed_size(&out);
+	     r.n_users > 0 && total > x->d->cfg.max_frame / 2; r.n_users--) {
+		total -= clients_field_size(hare__user_usage__get_packed_size(r.users[r.n_users - 1]));
+		r.has_cut = r.cut = true;
+	}
+	clients_reply(c, &out, "usage");
+	usage_work_free(x);
+}
+
+void clients_usage(struct conn *c, const Hare__UsageRequest *m)
+{
+	struct hared *d = c->d;
 	double now = driver_now();
 	double until = m->has_until ? m->until : now;
 	double since = m->has_since ? m->since : until - CLIENTS_USAGE_DAYS * 86400.0;
-	struct usage u = { 0 };
+	struct usage_work *x;
 	int rc;
 
 	if (!isfinite(since) || !isfinite(until) || since < 0 || !(since < until)) {
@@ -1134,27 +1205,36 @@ void clients_usage(struct conn *c, const Hare__UsageRequest *m)
 				" >= 0), got %.0f to %.0f", since, until);
 		return;
 	}
-	driver_usage_sync(c->d->drv);	/* running leases count until now */
-	rc = store_usage_sum(c->d->store, since, until, m->user, usage_user_row, usage_type_row, &u);
-	if (rc == 0)
-		rc = usage_link(&u);
-	if (rc < 0) {
-		conn_send_error(c, rc, "cannot read GPU time from the store: %s", err_str(rc));
-		usage_free(&u);
+	if (d->usage_inflight >= CLIENTS_USAGE_INFLIGHT) {
+		conn_send_error(c, -EBUSY, "%u usage sums are in progress; try again in a moment",
+				d->usage_inflight);
 		return;
 	}
-	r.since = since;
-	r.until = until;
-	r.users = u.ptrs;
-	r.n_users = u.n;
-	out.msg_case = HARE__FROM_DAEMON__MSG_USAGE_REPLY;
-	out.usage_reply = &r;
-	/* the first users (by name) that fit in half a frame */
-	for (size_t total = hare__from_daemon__get_packed_size(&out);
-	     r.n_users > 0 && total > c->d->cfg.max_frame / 2; r.n_users--) {
-		total -= clients_field_size(hare__user_usage__get_packed_size(r.users[r.n_users - 1]));
-		r.has_cut = r.cut = true;
+	x = calloc(1, sizeof(*x));
+	if (x) {
+		x->path = strdup(store_path(d->store));
+		x->user = m->user ? strdup(m->user) : NULL;
 	}
-	clients_reply(c, &out, "usage");
-	usage_free(&u);
+	if (!x || !x->path || (m->user && !x->user)) {
+		if (x)
+			usage_work_free(x);
+		conn_send_error(c, -ENOMEM, "out of memory");
+		return;
+	}
+	x->work.data = x;
+	x->d = d;
+	x->conn_id = c->id;
+	x->since = since;
+	x->until = until;
+	/* what the other connection reads is committed: the running leases'
+	 * time until now with it */
+	driver_usage_sync(d->drv);
+	store_flush(d->store);	/* failed: the flush timer logs it and tries again */
+	rc = uv_queue_work(d->loop, &x->work, usage_on_work, usage_on_after_work);
+	if (rc < 0) {
+		conn_send_error(c, rc, "cannot sum GPU time: %s", uv_strerror(rc));
+		usage_work_free(x);
+		return;
+	}
+	d->usage_inflight++;
 }

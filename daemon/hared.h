@@ -65,6 +65,7 @@ struct hared {
 	struct logs_req *logs;			/* harectl logs waiting for nodes (logs.h) */
 	uint32_t nlogs;
 	uint64_t next_log_id;
+	uint32_t usage_inflight;		/* harectl usage sums on the thread pool */
 	double start_time;			/* unix seconds, at hared_start */
 	uint32_t metrics_due;			/* ticks until the next metrics write */
 	int metrics_error;			/* last metrics write's error (logged once) */

@@ -469,6 +469,52 @@ static void store_free(struct store *s)
 	free(s);
 }
 
+const char *store_path(const struct store *s)
+{
+	const char *path = s ? sqlite3_db_filename(s->db, "main") : NULL;
+
+	return path ? path : "";
+}
+
+int store_open_reader(const char *path, struct store **out, char *errbuf, size_t errlen)
+{
+	struct store *s;
+	int64_t version = 0;
+	int rc, err = 0;
+
+	*out = NULL;
+	if (!path || !path[0]) {
+		snprintf(errbuf, errlen, "store: no database file to read");
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(errbuf, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		err = store_open_fail(s->db, rc, path, "cannot open database", errbuf, errlen);
+	if (!err) {
+		sqlite3_extended_result_codes(s->db, 1);
+		sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+		rc = store_query_one(s->db, "PRAGMA user_version", &version, NULL, 0);
+		if (rc != SQLITE_OK)
+			err = store_open_fail(s->db, rc, path, "cannot read schema", errbuf, errlen);
+		else if (version != STORE_SCHEMA_VERSION)
+			err = store_open_fail(s->db, SQLITE_MISMATCH, path, "schema changed", errbuf,
+					      errlen);
+	}
+	if (!err)
+		err = store_prepare(s, path, errbuf, errlen);
+	if (err) {
+		store_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
 int store_open(const char *path, struct store **out, char *errbuf, size_t errlen)
 {
 	const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;

@@ -56,6 +56,13 @@ struct store_job {
  * the reason in errbuf. */
 int store_open(const char *path, struct store **out, char *errbuf, size_t errlen);
 
+/* The database file's path ("" for none). */
+const char *store_path(const struct store *s);
+/* Another, read-only connection to the database at path (store_path), of
+ * this schema version, for use by one thread: long reads off the daemon's
+ * loop, which see what was committed. store_close closes it. 0, or a
+ * negative code with the reason in errbuf. */
+int store_open_reader(const char *path, struct store **out, char *errbuf, size_t errlen);
 /* Commit pending batched writes, then close. NULL is a no-op. */
 void store_close(struct store *s);
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Store throughput on this disk: durable job inserts (one fsync'd commit
- * each), batched progress updates committed by periodic flushes, and what
- * committing several rows per fsync (group commit) would give.
+ * each), batched progress updates committed by periodic flushes, what
+ * committing several rows per fsync (group commit) would give, and GPU-time
+ * accounting: a year of leases written, hared's 30-s write of the running
+ * leases' ends, and harectl usage's sums over windows of that year.
  * Usage: store_bench [parent-dir] (default $TMPDIR or /tmp). */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,9 @@
 #define BENCH_JOBS 1000
 #define BENCH_INSERT_S 3.0
 #define BENCH_UPDATES 200000
+#define BENCH_LEASES 200000		/* a year of leases, over the BENCH_JOBS jobs */
+#define BENCH_RUNNING 1000		/* leases running at once: the 30-s write */
+#define BENCH_QUERIES 20
 
 struct bench_lat {
 	double *ms;
@@ -196,6 +201,82 @@ static int bench_group(struct store *s, uint64_t last_id, int group, struct benc
 	return err;
 }
 
+static int bench_usage_row(void *u, const char *user, uint32_t jobs, double gpu_s)
+{
+	(void)user;
+	(void)jobs;
+	*(double *)u += gpu_s;
+	return 0;
+}
+
+static int bench_usage_type(void *u, const char *user, const char *type, double gpu_s)
+{
+	(void)u;
+	(void)user;
+	(void)type;
+	(void)gpu_s;
+	return 0;
+}
+
+/* BENCH_LEASES leases of 1-8 GPUs of one or two types over a year, then the
+ * ends of BENCH_RUNNING running ones written and committed (hared does it
+ * every 30 s), then usage sums over the last day, week, month and year,
+ * and one user's week. */
+static int bench_usage(struct store *s, uint64_t last_id, struct bench_lat *lat)
+{
+	static const struct { const char *what; double days; const char *user; } windows[] = {
+		{ "usage sum, last day of a year's leases", 1, NULL },
+		{ "usage sum, last 7 days (the default)", 7, NULL },
+		{ "usage sum, last 7 days, one user", 7, "user3" },
+		{ "usage sum, last 30 days", 30, NULL },
+		{ "usage sum, the whole year", 366, NULL },
+	};
+	const double year = 365 * 86400.0, end = 1700000000.0 + year;
+	double t0 = bench_now(), total = 0;
+	int err = 0;
+
+	srand(7);
+	for (int i = 0; i < BENCH_LEASES && !err; i++) {
+		uint64_t job = last_id - (uint64_t)(i % BENCH_JOBS);
+		double start = end - year + year * i / BENCH_LEASES, len = 600 + rand() % 36000;
+
+		err = store_usage_start(s, job, (uint64_t)i + 1, "V100", 1 + (uint32_t)(rand() % 8), start);
+		if (!err && i % 3 == 0)
+			err = store_usage_start(s, job, (uint64_t)i + 1, "T4", 1 + (uint32_t)(rand() % 4), start);
+		if (!err)
+			err = store_usage_until(s, job, (uint64_t)i + 1, start + len);
+		if (!err && i % 10000 == 9999)
+			err = store_flush(s);
+	}
+	if (!err)
+		err = store_flush(s);
+	bench_row("lease rows written (start, end; batched)", BENCH_LEASES, bench_now() - t0, lat);
+	t0 = bench_now();
+	for (int r = 0; r < BENCH_QUERIES && !err; r++) {
+		double a = bench_now();
+
+		for (int i = 0; i < BENCH_RUNNING && !err; i++)
+			err = store_usage_until(s, last_id - (uint64_t)(i % BENCH_JOBS),
+						(uint64_t)(BENCH_LEASES - i), end + r);
+		if (!err)
+			err = store_flush(s);
+		bench_lat_add(lat, (bench_now() - a) * 1e3);
+	}
+	bench_row("ends of 1000 running leases, one commit", BENCH_QUERIES, bench_now() - t0, lat);
+	for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]) && !err; w++) {
+		t0 = bench_now();
+		for (int r = 0; r < BENCH_QUERIES && !err; r++) {
+			double a = bench_now();
+
+			err = store_usage_sum(s, end - windows[w].days * 86400, end + 1, windows[w].user,
+					      bench_usage_row, bench_usage_type, &total);
+			bench_lat_add(lat, (bench_now() - a) * 1e3);
+		}
+		bench_row(windows[w].what, BENCH_QUERIES, bench_now() - t0, lat);
+	}
+	return err;
+}
+
 static int bench_run(const char *dir)
 {
 	static const int batches[] = { 200, 2000, 20000 };
@@ -221,6 +302,8 @@ static int bench_run(const char *dir)
 		rc = bench_progress(s, last_id, batches[i], &lat);
 	for (size_t i = 0; !rc && i < sizeof(groups) / sizeof(groups[0]); i++)
 		rc = bench_group(s, last_id, groups[i], &lat);
+	if (!rc)
+		rc = bench_usage(s, last_id, &lat);
 	store_close(s);
 	free(lat.ms);
 	if (rc)

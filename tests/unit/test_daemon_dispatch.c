@@ -419,6 +419,7 @@ static const Hare__FromDaemon *usage(struct fx *f, struct conn *c, double since,
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__UsageRequest u = HARE__USAGE_REQUEST__INIT;
+	uint32_t sent;
 
 	u.has_since = !(since < 0);	/* NAN is sent */
 	u.since = since;
@@ -427,14 +428,19 @@ static const Hare__FromDaemon *usage(struct fx *f, struct conn *c, double since,
 	u.user = (char *)user;
 	m.msg_case = HARE__TO_DAEMON__MSG_USAGE;
 	m.usage = &u;
+	sent = f->out.n;
 	frame(c, &m);
+	while (f->out.n == sent)	/* the sum runs on the thread pool */
+		uv_run(&f->loop, UV_RUN_ONCE);
 	return last(f);
 }
 
-/* harectl usage over a client session: the last 7 days by default, by
- * user and type; one user; a window in the wrong order is refused and the
- * session goes on; a reply too big for half a frame drops the last users
- * and says so; show gives the job's own GPU time. */
+/* harectl usage over a client session (the sums on the thread pool, with
+ * what the session's store had not committed yet): the last 7 days by
+ * default, by user and type; one user; a window in the wrong order is
+ * refused and the session goes on, as is a sum while enough are running; a
+ * reply too big for half a frame drops the last users and says so; show
+ * gives the job's own GPU time. */
 static void test_usage(void **state)
 {
 	struct fx *f = *state;
@@ -482,6 +488,12 @@ static void test_usage(void **state)
 	assert_non_null(strstr(r->error->message, "the window must have since before until"));
 	r = usage(f, c, NAN, -1, NULL);
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	f->d.usage_inflight = 100;	/* sums enough on the thread pool */
+	r = usage(f, c, -1, -1, NULL);
+	f->d.usage_inflight = 0;
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EBUSY);
+	assert_string_equal(r->error->message, "100 usage sums are in progress; try again in a moment");
 	assert_int_equal(c->state, CONN_CLIENT);
 	f->d.cfg.max_frame = 160;	/* half: room for one user */
 	r = usage(f, c, 0, now, NULL);

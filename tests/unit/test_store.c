@@ -748,6 +748,38 @@ static void test_usage_windows(void **state)
 	assert_int_equal(s.ntypes, 0);
 }
 
+/* A reader (another connection, read-only) sees what was committed, not
+ * the batch; it cannot write; a database of another schema version or no
+ * path is refused. */
+static void test_reader(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("r");
+	struct store *r = NULL;
+	struct usage_seen s;
+	char err[256] = "";
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(store_usage_start(f->s, j.id, 1, "V100", 1, 10), 0);
+	assert_int_equal(store_usage_until(f->s, j.id, 1, 20), 0);
+	assert_string_equal(store_path(f->s), f->path);
+	assert_int_equal(store_open_reader(store_path(f->s), &r, err, sizeof(err)), 0);
+	s = usage_sum(r, 0, 100, NULL);
+	assert_int_equal(s.nusers, 0);		/* batched, not committed */
+	assert_int_equal(store_flush(f->s), 0);
+	s = usage_sum(r, 0, 100, NULL);
+	assert_int_equal(s.nusers, 1);
+	assert_true(s.user_s[0] == 10);
+	assert_int_equal(store_usage_until(r, j.id, 1, 50), -EROFS);
+	store_close(r);
+	assert_int_equal(store_open_reader("", &r, err, sizeof(err)), -EINVAL);
+	exec_sql(f->path, "PRAGMA user_version = 3");
+	assert_true(store_open_reader(f->path, &r, err, sizeof(err)) < 0);
+	assert_null(r);
+	assert_non_null(strstr(err, "schema changed"));
+	exec_sql(f->path, "PRAGMA user_version = 4");
+}
+
 /* A version 3 database (before GPU-time accounting) gets an empty usage
  * table; its jobs stay. */
 static void test_version_3_upgraded(void **state)
@@ -944,6 +976,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_3_upgraded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir_fails, setup, teardown),
