@@ -646,10 +646,28 @@ void driver_usage_sync(struct driver *d)
 	}
 }
 
+void driver_lease_gpu_s(const struct driver *d, const struct drv_job *j, double now, double *gpu_s)
+{
+	/* since the driver started: an adopted lease began before */
+	double held = now - fmax(j->lease.start, d->started_at);
+
+	for (uint32_t i = 0; i < j->lease.nranks && held > 0; i++) {
+		const struct drv_rank *r = &j->lease.ranks[i];
+		int32_t t = r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus ?
+			    d->nodes[r->node].gpus[r->slot].type : -1;
+
+		if (t >= 0 && (uint32_t)t < d->ntypes)
+			gpu_s[t] += held;
+	}
+}
+
 /* Release the GPUs a lease holds and account its GPU time; no messages. */
 static void drv_lease_release(struct driver *d, struct drv_job *j)
 {
 	double now = driver_now();
+
+	if (j->lease.id)
+		driver_lease_gpu_s(d, j, now, d->gpu_s_ended);
 
 	if (j->lease.id && d->st)
 		store_usage_until(d->st, j->rec.id, j->lease.id, now);

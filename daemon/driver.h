@@ -226,6 +226,9 @@ struct driver_stats {
 	uint64_t unexplained;		/* such failures whose culprit never reported: their
 					 * nodes noted a suspect failure */
 	uint64_t nodes_forgotten;	/* by operators, or to make room for new nodes */
+	uint32_t ntypes;		/* the profile's GPU types */
+	double gpu_s[SCHED_MAX_TYPES];	/* GPU-seconds leases held since the driver started,
+					 * by profile type (running ones until now) */
 };
 
 /* Create a driver over the loop; prof and st are borrowed for its life (st

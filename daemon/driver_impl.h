@@ -75,6 +75,7 @@ struct driver {
 	uint64_t preemptions;		/* leases a plan stopped to run others */
 	uint64_t quarantines;		/* nodes driver_node_quarantine drained */
 	uint64_t peer_failures, late_blames, unexplained;	/* see struct driver_stats */
+	double gpu_s_ended[SCHED_MAX_TYPES];	/* GPU-seconds of leases ended since the start */
 
 	/* Leases of several nodes that a rank's peer failure ended (exit code
 	 * REPORT_EXIT_PEER) without charging its node: the first rank of the
@@ -139,6 +140,9 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 		     const char *reason);
 void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len);
+/* Add the GPU-seconds j's lease has held since the driver started, until
+ * now, to gpu_s (by profile type). */
+void driver_lease_gpu_s(const struct driver *d, const struct drv_job *j, double now, double *gpu_s);
 /* GPU time in the store: the GPUs of each type j's lease holds from start
  * (a lease adopted after a restart keeps the rows it has). */
 void driver_usage_open(struct driver *d, const struct drv_job *j, double start);

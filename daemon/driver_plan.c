@@ -377,6 +377,11 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	out->late_blames = d->late_blames;
 	out->nodes_forgotten = d->nodes_forgotten;
 	out->unexplained = d->unexplained;
+	out->ntypes = d->ntypes;
+	memcpy(out->gpu_s, d->gpu_s_ended, sizeof(out->gpu_s));
+	for (uint32_t k = 0; k < d->njobs; k++)
+		if (d->jobs[k]->lease.id)
+			driver_lease_gpu_s(d, d->jobs[k], driver_now(), out->gpu_s);
 	if (n == 0)
 		return;
 	memcpy(v, d->plan_ms, n * sizeof(double));

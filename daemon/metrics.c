@@ -81,6 +81,8 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 			m->jobs_queued++;
 	}
 	driver_stats_get(d->drv, &m->drv);
+	for (uint32_t t = 0; t < m->drv.ntypes && t < SCHED_MAX_TYPES; t++)
+		m->type_names[t] = driver_type_name(d->drv, (int32_t)t);
 	m->submits = d->submits;
 	m->store_write_failures = store_write_failures(d->store, NULL);
 	metrics_nodes(d, m);
@@ -183,6 +185,14 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			metrics_label(f, m->gpus[t].type);
 			fprintf(f, "\",state=\"%s\"} %u\n", gpu_states[s], v[s]);
 		}
+	}
+	metrics_head(f, "hare_gpu_seconds_total", "counter",
+		     "GPU-seconds that leases held since hared started, by GPU type (harectl "
+		     "usage sums the store's whole history).");
+	for (uint32_t t = 0; t < m->drv.ntypes && t < SCHED_MAX_TYPES; t++) {
+		fputs("hare_gpu_seconds_total{type=\"", f);
+		metrics_label(f, m->type_names[t] ? m->type_names[t] : "?");
+		fprintf(f, "\"} %.3f\n", m->drv.gpu_s[t]);
 	}
 	metrics_counter(f, "hare_plans_total",
 			"Plans applied since hared started.",

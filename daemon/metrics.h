@@ -30,6 +30,7 @@ struct metrics_sample {
 	uint32_t ntypes;
 	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];
 	uint64_t store_write_failures;
+	const char *type_names[SCHED_MAX_TYPES];	/* of drv.gpu_s */
 	uint32_t agents, clients;
 };
 

@@ -1189,7 +1189,8 @@ static void test_failures_kept_across_restart(void **state)
 }
 
 /* The metrics file's text: jobs by state (one running, one held, one
- * queued), GPUs by type and state, sessions; written whole by
+ * queued), GPUs by type and state, sessions, GPU-seconds by type (the
+ * running lease's until now, an ended one's as it ended); written whole by
  * metrics_write, and an error naming the file when it cannot be. */
 static void test_metrics(void **state)
 {
@@ -1228,6 +1229,39 @@ static void test_metrics(void **state)
 		 (unsigned long long)m.drv.plans);
 	assert_non_null(strstr(text, path));
 	free(text);
+	/* GPU time: the running job's two V100s, until now; after its end, no
+	 * more */
+	{
+		int v = -1;
+		double t0, g0, g1;
+
+		for (uint32_t t = 0; t < m.drv.ntypes; t++)
+			if (strcmp(m.type_names[t], "V100") == 0)
+				v = (int)t;
+		assert_true(v >= 0);
+		t0 = driver_now();
+		g0 = m.drv.gpu_s[v];
+		assert_true(g0 >= 0);
+		for (uint32_t t = 0; t < m.drv.ntypes; t++)
+			assert_true(t == (uint32_t)v || m.drv.gpu_s[t] == 0);
+		usleep(20000);
+		cancel(f, c, &id, 1);
+		metrics_gather(&f->d, &m);
+		g1 = m.drv.gpu_s[v];
+		assert_true(g1 >= g0 + 2 * 0.02 && g1 <= g0 + 2 * (driver_now() - t0) + 1e-6);
+		usleep(20000);
+		metrics_gather(&f->d, &m);
+		assert_true(m.drv.gpu_s[v] == g1);
+		mf = open_memstream(&text, &len);
+		assert_int_equal(metrics_format(&m, mf), 0);
+		fclose(mf);
+		snprintf(path, sizeof(path), "\n# TYPE hare_gpu_seconds_total counter\n"
+			 "hare_gpu_seconds_total{type=\"%s\"} %.3f\n", m.type_names[0], m.drv.gpu_s[0]);
+		assert_non_null(strstr(text, path));
+		snprintf(path, sizeof(path), "\nhare_gpu_seconds_total{type=\"V100\"} %.3f\n", g1);
+		assert_non_null(strstr(text, path));
+		free(text);
+	}
 
 	snprintf(f->d.cfg.metrics_file, sizeof(f->d.cfg.metrics_file), "%s/hare.prom", f->dir);
 	assert_int_equal(metrics_write(&f->d, 0, err, sizeof(err)), 0);
