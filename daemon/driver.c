@@ -602,8 +602,13 @@ void driver_usage_open(struct driver *d, const struct drv_job *j, double start)
 		const char *name = "unknown";
 		uint32_t k = 0;
 
-		if (r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus)
-			name = d->nodes[r->node].gpus[r->slot].type_name;
+		if (r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus) {
+			const struct drv_gpu *g = &d->nodes[r->node].gpus[r->slot];
+
+			/* the profile's name: one row per type, however agents spell it */
+			name = g->type >= 0 && (uint32_t)g->type < d->ntypes ? d->type_names[g->type] :
+			       g->type_name;
+		}
 		while (k < ntypes && strcmp(type[k], name) != 0)
 			k++;
 		if (k == ntypes) {

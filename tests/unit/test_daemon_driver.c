@@ -1175,7 +1175,7 @@ static void test_usage_lease(void **state)
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	f->d = d2;
 	agent_up(f, "n1", "V100", 4, NULL, 0);
-	agent_up(f, "n2", "T4", 4, NULL, 0);
+	agent_up(f, "n2", "t4", 4, NULL, 0);	/* written as the profile names it */
 	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
 	driver_start(d2);
 	t0 = driver_now();
