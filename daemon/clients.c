@@ -576,8 +576,8 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 		r.job->last_error = last_error;
 		r.job->has_last_error_time = true;
 	}
-	if (j && j->lease.id)
-		driver_usage_sync(d->drv);	/* its running lease until now */
+	if (j && j->lease.id && !j->lease.unsent)	/* its running lease until now */
+		store_usage_until(d->store, j->rec.id, j->lease.id, driver_now());
 	if (store_usage_job(d->store, m->job_id, 0, show_gpu_time, &gt) == 0 && gt.n > 0) {
 		r.job->gpu_time = gt.ptrs;
 		r.job->n_gpu_time = gt.n;
@@ -999,7 +999,10 @@ out:
 /* ---- harectl usage: GPU time by user and type ---- */
 
 #define CLIENTS_USAGE_DAYS 7		/* the window when since is not given */
-#define CLIENTS_USAGE_INFLIGHT 4	/* sums running at once; more are told to wait */
+/* Sums running at once (more are told to wait): one, so that plans, on the
+ * same thread pool (4 threads), never wait for them. */
+#define CLIENTS_USAGE_INFLIGHT 1
+#define CLIENTS_USAGE_MAX_S 60		/* a longer sum is given up */
 
 /* The users (ST_USAGE_USERS order), then their types' rows, in the same
  * user order, one run per user. */
@@ -1055,10 +1058,14 @@ static int usage_type_row(void *user, const char *name, const char *type, double
 	struct usage *u = user;
 	Hare__GpuTime *t;
 
-	while (u->at < u->n && strcmp(u->users[u->at].user, name) != 0)
-		u->at++;
-	if (u->at == u->n)
-		return 0;	/* a user the first query did not have: none */
+	uint32_t at = u->at;
+
+	/* by name, as the users came (one snapshot: every user is there) */
+	while (at < u->n && strcmp(u->users[at].user, name) != 0)
+		at++;
+	if (at == u->n)
+		return 0;
+	u->at = at;
 	if (u->ntypes == u->tcap) {
 		uint32_t cap = u->tcap;
 		void *p = usage_grow(u->types, &cap, sizeof(*u->types));
@@ -1129,9 +1136,22 @@ struct usage_work {
 	char *path, *user;
 	double since, until;
 	struct usage u;
+	const atomic_bool *stop;	/* hared stops */
+	uint64_t deadline_ns;		/* uv_hrtime: the sum gives up then */
+	bool late;
 	int rc;
 	char err[256];
 };
+
+/* The reading thread's check, now and then: give up when hared stops or
+ * the sum takes too long. */
+static int usage_stop(void *user)
+{
+	struct usage_work *x = user;
+
+	x->late = uv_hrtime() > x->deadline_ns;
+	return atomic_load(x->stop) || x->late;
+}
 
 static void usage_on_work(uv_work_t *w)
 {
@@ -1141,12 +1161,16 @@ static void usage_on_work(uv_work_t *w)
 	x->rc = store_open_reader(x->path, &st, x->err, sizeof(x->err));
 	if (x->rc < 0)
 		return;
+	store_interrupt_set(st, usage_stop, x);
 	x->rc = store_usage_sum(st, x->since, x->until, x->user, usage_user_row, usage_type_row,
 				&x->u);
 	store_close(st);
 	if (x->rc == 0)
 		x->rc = usage_link(&x->u);
-	if (x->rc < 0)
+	if (x->rc == -ECANCELED && x->late)
+		snprintf(x->err, sizeof(x->err), "it took over %d s; ask for a shorter window or one "
+			 "--user", CLIENTS_USAGE_MAX_S);
+	else if (x->rc < 0)
 		snprintf(x->err, sizeof(x->err), "%s", err_str(x->rc));
 }
 
@@ -1196,7 +1220,7 @@ void clients_usage(struct conn *c, const Hare__UsageRequest *m)
 	struct hared *d = c->d;
 	double now = driver_now();
 	double until = m->has_until ? m->until : now;
-	double since = m->has_since ? m->since : until - CLIENTS_USAGE_DAYS * 86400.0;
+	double since = m->has_since ? m->since : fmax(0, until - CLIENTS_USAGE_DAYS * 86400.0);
 	struct usage_work *x;
 	int rc;
 
@@ -1206,8 +1230,7 @@ void clients_usage(struct conn *c, const Hare__UsageRequest *m)
 		return;
 	}
 	if (d->usage_inflight >= CLIENTS_USAGE_INFLIGHT) {
-		conn_send_error(c, -EBUSY, "%u usage sums are in progress; try again in a moment",
-				d->usage_inflight);
+		conn_send_error(c, -EBUSY, "another usage sum is in progress; try again in a moment");
 		return;
 	}
 	x = calloc(1, sizeof(*x));
@@ -1226,10 +1249,15 @@ void clients_usage(struct conn *c, const Hare__UsageRequest *m)
 	x->conn_id = c->id;
 	x->since = since;
 	x->until = until;
+	x->stop = &d->usage_stop;
+	x->deadline_ns = uv_hrtime() + (uint64_t)CLIENTS_USAGE_MAX_S * 1000000000u;
 	/* what the other connection reads is committed: the running leases'
 	 * time until now with it */
 	driver_usage_sync(d->drv);
-	store_flush(d->store);	/* failed: the flush timer logs it and tries again */
+	rc = store_flush(d->store);
+	if (rc < 0)	/* counted lost: a job end among them is not reported saved */
+		log_error("store: cannot commit batched writes before a usage sum: %s",
+			  err_str(rc));
 	rc = uv_queue_work(d->loop, &x->work, usage_on_work, usage_on_after_work);
 	if (rc < 0) {
 		conn_send_error(c, rc, "cannot sum GPU time: %s", uv_strerror(rc));

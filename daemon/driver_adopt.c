@@ -378,6 +378,9 @@ static void drv_adopt_one(struct driver *d, struct drv_job *j, double now)
 		return;
 	}
 	d->reports_ignored += j->adopt ? j->adopt_reports : 0;
+	/* workers of it were back: it ran until they are stopped, now */
+	if (j->adopt && d->st)
+		store_usage_until(d->st, j->rec.id, j->adopt_lease, driver_now());
 	driver_adopt_stop(d, j, "lease not adopted");
 	driver_adopt_drop(d, j);
 	driver_attained_load(d, j, 0);	/* its last lease ended as the store has it */

@@ -492,6 +492,7 @@ void hared_stop(struct hared *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	atomic_store(&d->usage_stop, true);	/* harectl usage sums give up */
 	sd_notify(0, "STOPPING=1");
 	conn_listen_stop(d);
 	if (d->drv)

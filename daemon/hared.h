@@ -4,6 +4,7 @@
 #ifndef HARE_DAEMON_HARED_H
 #define HARE_DAEMON_HARED_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +67,7 @@ struct hared {
 	uint32_t nlogs;
 	uint64_t next_log_id;
 	uint32_t usage_inflight;		/* harectl usage sums on the thread pool */
+	atomic_bool usage_stop;			/* hared stops: running sums give up */
 	double start_time;			/* unix seconds, at hared_start */
 	uint32_t metrics_due;			/* ticks until the next metrics write */
 	int metrics_error;			/* last metrics write's error (logged once) */

@@ -185,17 +185,19 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_USAGE_UNTIL] = "UPDATE usage SET end_time = max(end_time, ?3)"
 		" WHERE job_id = ?1 AND lease_id = ?2",
 	[ST_USAGE_JOB] = "SELECT gpu_type, sum(gpus * (end_time - start_time)) FROM usage"
-		" WHERE job_id = ?1 AND lease_id != ?2 GROUP BY gpu_type ORDER BY gpu_type",
+		" WHERE job_id = ?1 AND lease_id != ?2 AND end_time > start_time"
+		" GROUP BY gpu_type ORDER BY gpu_type",
 	/* the part of each lease inside [?1, ?2], by user (?3: one user) */
 	[ST_USAGE_USERS] = "SELECT j.user, count(DISTINCT u.job_id),"
 		" sum(u.gpus * (min(u.end_time, ?2) - max(u.start_time, ?1)))"
 		" FROM usage u JOIN jobs j ON j.id = u.job_id"
-		" WHERE u.end_time > ?1 AND u.start_time < ?2 AND (?3 IS NULL OR j.user = ?3)"
-		" GROUP BY j.user ORDER BY j.user",
+		" WHERE u.end_time > ?1 AND u.start_time < ?2 AND u.end_time > u.start_time"
+		" AND (?3 IS NULL OR j.user = ?3) GROUP BY j.user ORDER BY j.user",
 	[ST_USAGE_TYPES] = "SELECT j.user, u.gpu_type,"
 		" sum(u.gpus * (min(u.end_time, ?2) - max(u.start_time, ?1)))"
 		" FROM usage u JOIN jobs j ON j.id = u.job_id"
-		" WHERE u.end_time > ?1 AND u.start_time < ?2 AND (?3 IS NULL OR j.user = ?3)"
+		" WHERE u.end_time > ?1 AND u.start_time < ?2 AND u.end_time > u.start_time"
+		" AND (?3 IS NULL OR j.user = ?3)"
 		" GROUP BY j.user, u.gpu_type ORDER BY j.user, u.gpu_type",
 };
 
@@ -221,6 +223,8 @@ static int store_rc(sqlite3 *db, int rc)
 		return -EACCES;
 	case SQLITE_TOOBIG:
 		return -E2BIG;
+	case SQLITE_INTERRUPT:
+		return -ECANCELED;
 	case SQLITE_CONSTRAINT:
 		return rc == SQLITE_CONSTRAINT_FOREIGNKEY ? -ENOENT : -EINVAL;
 	case SQLITE_RANGE:
@@ -821,8 +825,15 @@ int store_flush(struct store *s)
 	if (!s)
 		return -EINVAL;
 	err = store_commit(s);
-	if (err)
+	if (err) {
+		bool lost = s->in_txn || !sqlite3_get_autocommit(s->db);
+
 		store_rollback(s);	/* staged jobs must not turn up unacknowledged */
+		if (lost) {		/* the batch's writes are gone: store_flush_since sees it */
+			s->write_failures++;
+			s->write_error = err;
+		}
+	}
 	return err;
 }
 
@@ -1265,18 +1276,46 @@ static void store_usage_bind(sqlite3_stmt *st, double since, double until, const
 		sqlite3_bind_null(st, 3);
 }
 
+static int store_usage_rows(struct store *s, double since, double until, const char *user,
+			    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user);
+
 int store_usage_sum(struct store *s, double since, double until, const char *user,
 		    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user)
 {
-	char name[64], type[64];
 	sqlite3_stmt *st;
-	int rc, err = 0;
+	bool snap;
+	int rc, err;
 
 	if (!s || !user_cb || !type_cb || !(since < until))
 		return -EINVAL;
 	st = s->st[ST_USAGE_USERS];
 	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(s->st[ST_USAGE_TYPES]))
 		return -EBUSY;
+	/* both queries read one snapshot (a reader's commit may come between
+	 * them); a connection inside its batch reads that already */
+	snap = sqlite3_get_autocommit(s->db);
+	if (snap && (rc = sqlite3_exec(s->db, "BEGIN DEFERRED", NULL, NULL, NULL)) != SQLITE_OK)
+		return store_rc(s->db, rc);
+	err = store_usage_rows(s, since, until, user, user_cb, type_cb, cb_user);
+	if (snap)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	return err;
+}
+
+void store_interrupt_set(struct store *s, int (*stop)(void *), void *user)
+{
+	if (s)
+		sqlite3_progress_handler(s->db, stop ? 10000 : 0, stop, user);
+}
+
+/* store_usage_sum's two queries. */
+static int store_usage_rows(struct store *s, double since, double until, const char *user,
+			    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user)
+{
+	char name[64], type[64];
+	sqlite3_stmt *st = s->st[ST_USAGE_USERS];
+	int rc, err = 0;
+
 	store_usage_bind(st, since, until, user);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = store_col_text(st, 0, name, sizeof(name));

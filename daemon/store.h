@@ -195,7 +195,8 @@ typedef int (*store_usage_type_cb)(void *user, const char *gpu_type, double gpu_
 int store_usage_job(struct store *s, uint64_t job_id, uint64_t except_lease,
 		    store_usage_type_cb cb, void *user);
 /* GPU-seconds held inside [since, until) (unix seconds, since < until), by
- * the jobs' users (only user's when not NULL): first user_cb(cb_user, user,
+ * the jobs' users (only user's when not NULL), read from one snapshot
+ * (leases of no length left out): first user_cb(cb_user, user,
  * the jobs that held GPUs then, GPU-seconds) for each user by name, then
  * type_cb(cb_user, user, GPU type, GPU-seconds) for each user and type, by
  * user and type name; a non-zero return stops and is returned. */
@@ -204,4 +205,7 @@ typedef int (*store_usage_user_type_cb)(void *cb_user, const char *user, const c
 					double gpu_s);
 int store_usage_sum(struct store *s, double since, double until, const char *user,
 		    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user);
+/* A long read of s asks stop(user) now and then (from the reading thread);
+ * a non-zero answer ends it with -ECANCELED. NULL: never. */
+void store_interrupt_set(struct store *s, int (*stop)(void *), void *user);
 #endif

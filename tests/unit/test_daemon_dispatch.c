@@ -493,7 +493,7 @@ static void test_usage(void **state)
 	f->d.usage_inflight = 0;
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
 	assert_int_equal(r->error->code, -EBUSY);
-	assert_string_equal(r->error->message, "100 usage sums are in progress; try again in a moment");
+	assert_string_equal(r->error->message, "another usage sum is in progress; try again in a moment");
 	assert_int_equal(c->state, CONN_CLIENT);
 	f->d.cfg.max_frame = 160;	/* half: room for one user */
 	r = usage(f, c, 0, now, NULL);

@@ -1181,15 +1181,14 @@ static void test_usage_lease(void **state)
 	t0 = driver_now();
 	plan_apply(f, h, 1);
 	t1 = driver_now();
-	g = gpu_secs_of(st, rec.id, 0);
-	assert_int_equal(g.n, 2);
-	assert_string_equal(g.type[0], "T4");
-	assert_string_equal(g.type[1], "V100");
-	assert_true(g.s[0] == 0 && g.s[1] == 0);
+	assert_int_equal(gpu_secs_of(st, rec.id, 0).n, 0);	/* no time yet */
 	sleep_ms(60);
 	driver_usage_sync(d2);
 	ran = driver_now() - t0;
 	g = gpu_secs_of(st, rec.id, 0);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.type[0], "T4");
+	assert_string_equal(g.type[1], "V100");
 	assert_true(g.s[0] >= 0.05 && g.s[0] <= ran);
 	assert_true(fabs(g.s[1] - 2 * g.s[0]) < 1e-9);
 	/* only its own lease: another lease number of the job has none */
@@ -1215,9 +1214,9 @@ static void test_usage_restart(void **state)
 	struct driver *keep = f->d, *d2 = NULL;
 	struct driver_opts o = fx_opts(5, 0, 0, 0);
 	struct store_job run = job_rec(0, "resnet50", 1, 100000), wait = job_rec(0, "lm", 2, 1000);
-	struct store_job lost = job_rec(0, "lm", 1, 1000);
-	Hare__RunningTask t[1];
-	Hare__RunningTask *pt[1] = { &t[0] };
+	struct store_job lost = job_rec(0, "lm", 1, 1000), half = job_rec(0, "lm", 2, 1000);
+	Hare__RunningTask t[2];
+	Hare__RunningTask *pt[2] = { &t[0], &t[1] };
 	struct gpu_secs g;
 	char dir[256], err[256];
 	struct store *st = tmp_store(dir, "usage-restart");
@@ -1243,19 +1242,29 @@ static void test_usage_restart(void **state)
 	assert_int_equal(store_event(st, t0 - 100, lost.id, "start", "lease=9 gpus=n2/0*1"), 0);
 	assert_int_equal(store_usage_start(st, lost.id, 9, "T4", 1, t0 - 100), 0);
 	assert_int_equal(store_usage_until(st, lost.id, 9, t0 - 70), 0);
+	/* half: lease 11 on 2 GPUs (600 s, written until 100 s after its
+	 * start), of whose workers only rank 0 comes back */
+	half.state = STORE_RUNNING;
+	half.start_time = t0 - 600;
+	assert_int_equal(store_job_insert(st, &half), 0);
+	assert_int_equal(store_event(st, t0 - 600, half.id, "start", "lease=11 gpus=n1/1*1,n2/0*1"), 0);
+	assert_int_equal(store_usage_start(st, half.id, 11, "V100", 2, t0 - 600), 0);
+	assert_int_equal(store_usage_until(st, half.id, 11, t0 - 500), 0);
 	assert_int_equal(store_flush(st), 0);
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	assert_int_equal(driver_job_load(d2, &run), 0);
 	assert_int_equal(driver_job_load(d2, &wait), 0);
 	assert_int_equal(driver_job_load(d2, &lost), 0);
+	assert_int_equal(driver_job_load(d2, &half), 0);
 	assert_true(driver_job_find(d2, run.id)->attained_gpu_s == 50);
 	assert_true(driver_job_find(d2, wait.id)->attained_gpu_s == 120);
 	assert_true(driver_job_find(d2, lost.id)->attained_gpu_s == 0);
 	f->d = d2;
 	driver_start(d2);
 	t[0] = rt_full(run.id, 7, 0, 0, 1, 1, 0);
-	agent_up(f, "n1", "V100", 2, pt, 1);
-	driver_grace_end(d2);	/* lost's lease is not back */
+	t[1] = rt_full(half.id, 11, 0, 1, 1, 2, 0);
+	agent_up(f, "n1", "V100", 2, pt, 2);
+	driver_grace_end(d2);	/* lost's lease is not back, half's is not whole */
 	assert_int_equal(driver_job_find(d2, run.id)->lease.id, 7);
 	assert_true(driver_job_find(d2, run.id)->attained_gpu_s == 50);
 	/* lease 7 ran all along: 9000 s, not the 1000 written before */
@@ -1266,6 +1275,11 @@ static void test_usage_restart(void **state)
 	assert_int_equal(driver_job_find(d2, lost.id)->rec.state, STORE_QUEUED);
 	assert_true(driver_job_find(d2, lost.id)->attained_gpu_s == 30);
 	assert_true(gpu_secs_of(st, lost.id, 0).s[0] == 30);
+	/* half's rank 0 ran until hared stopped it at the grace's end */
+	assert_int_equal(driver_job_find(d2, half.id)->rec.state, STORE_QUEUED);
+	g = gpu_secs_of(st, half.id, 0);
+	assert_true(g.s[0] >= 2 * 600 && g.s[0] < 2 * (600 + driver_now() - t0) + 1e-6);
+	assert_true(driver_job_find(d2, half.id)->attained_gpu_s == g.s[0]);
 	f->d = keep;
 	tmp_driver_free(f, d2, st, dir);
 }
