@@ -308,7 +308,7 @@ static int cli_when_parse(const char *v, struct cli_when *w)
 		return -EINVAL;
 	}
 	for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++) {
-		struct tm tm;
+		struct tm tm, want;
 		const char *rest;
 		time_t t;
 
@@ -317,8 +317,11 @@ static int cli_when_parse(const char *v, struct cli_when *w)
 		if (!rest || *rest)
 			continue;
 		tm.tm_isdst = -1;
+		want = tm;
 		t = mktime(&tm);
-		if (t == (time_t)-1 || t < 0)
+		/* mktime moves a day that does not exist (02-30) to one that does */
+		if (t == (time_t)-1 || t < 0 || tm.tm_year != want.tm_year || tm.tm_mon != want.tm_mon ||
+		    tm.tm_mday != want.tm_mday || tm.tm_hour != want.tm_hour || tm.tm_min != want.tm_min)
 			return -EINVAL;
 		w->ago = false;
 		w->value = (double)t;

@@ -8,6 +8,7 @@
 #include "format.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -343,6 +344,25 @@ static double cli_when_resolve(const struct cli_when *w, double now)
 	return w->ago ? now - w->value : w->value;
 }
 
+/* usage's window at now: 0, or CLI_EXIT_USAGE with the message printed
+ * (a span and a date in the wrong order, a --since still to come). */
+static int cli_usage_window(struct cli_run *r, double now, Hare__UsageRequest *u)
+{
+	const struct cli_args *a = r->a;
+
+	/* until now: hared's clock says when now is */
+	u->has_until = a->until.set && !(a->until.ago && a->until.value == 0);
+	u->until = u->has_until ? cli_when_resolve(&a->until, now) : now;
+	u->has_since = a->since.set;
+	u->since = fmax(0, cli_when_resolve(&a->since, now));	/* a span back past 1970 */
+	if (u->has_since && u->since >= u->until) {
+		fprintf(r->err, a->until.set ? "harectl usage: --since must be before --until\n" :
+			"harectl usage: --since is not in the past\n");
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
 static int cli_cmd_usage(struct cli_run *r)
 {
 	Hare__UsageRequest u = HARE__USAGE_REQUEST__INIT;
@@ -350,15 +370,8 @@ static int cli_cmd_usage(struct cli_run *r)
 	const struct cli_args *a = r->a;
 	double now = cli_wall_now();
 
-	/* until now: hared's clock says when now is */
-	u.has_until = a->until.set && !(a->until.ago && a->until.value == 0);
-	u.until = u.has_until ? cli_when_resolve(&a->until, now) : now;
-	u.has_since = a->since.set;
-	u.since = cli_when_resolve(&a->since, now);
-	if (u.has_since && u.since >= u.until) {
-		fprintf(r->err, "harectl usage: --since must be before --until\n");
+	if (cli_usage_window(r, now, &u) != 0)
 		return CLI_EXIT_USAGE;
-	}
 	u.user = (char *)a->user;
 	req.msg_case = HARE__TO_DAEMON__MSG_USAGE;
 	req.usage = &u;
@@ -699,7 +712,14 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
 	case CLI_CMD_FORGET: return cli_run_simple(r, cli_cmd_forget);
-	case CLI_CMD_USAGE: return cli_run_simple(r, cli_cmd_usage);
+	case CLI_CMD_USAGE: {
+		Hare__UsageRequest u = HARE__USAGE_REQUEST__INIT;
+
+		/* a window that cannot be is found before hared is asked */
+		if (cli_usage_window(r, cli_wall_now(), &u) != 0)
+			return CLI_EXIT_USAGE;
+		return cli_run_simple(r, cli_cmd_usage);
+	}
 	default: return CLI_EXIT_USAGE;
 	}
 }

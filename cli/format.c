@@ -1044,8 +1044,8 @@ int cli_usage_print(FILE *f, const Hare__UsageReply *u, FILE *err)
 			u->n_users + (u->n_users > 1 ? 1 : 0), cli_usage_row, &c);
 	free(all);
 	if (u->has_cut && u->cut)
-		fprintf(err, "harectl: more users than one reply holds; the rest are not shown "
-			"(--user NAME gives one)\n");
+		fprintf(err, "harectl: more users than one reply holds; the rest are not shown and "
+			"not in TOTAL (--user NAME gives one)\n");
 	return 0;
 }
 

@@ -252,6 +252,8 @@ static void test_args_errors(void **state)
 		{ 4, { "harectl", "submit", "--proxy", "" }, "harectl submit: --proxy is empty" },
 		{ 4, { "harectl", "usage", "--since", "3x" }, "harectl usage: --since wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '3x'" },
 		{ 4, { "harectl", "usage", "--until", "2026-13-01" }, "harectl usage: --until wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '2026-13-01'" },
+		{ 4, { "harectl", "usage", "--since", "2026-02-30" }, "harectl usage: --since wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '2026-02-30'" },
+		{ 4, { "harectl", "usage", "--until", "2026-01-01T24:30" }, "harectl usage: --until wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '2026-01-01T24:30'" },
 		{ 4, { "harectl", "usage", "--since", "7" }, "harectl usage: --since wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '7'" },
 		{ 4, { "harectl", "usage", "--since", "@1e20" }, "harectl usage: --since wants now, a span before now (30m, 12h, 7d, 2w), a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, got '@1e20'" },
 		{ 6, { "harectl", "usage", "--since", "1d", "--until", "2d" }, "harectl usage: --since must be before --until" },
@@ -1268,9 +1270,16 @@ static void test_reply_forget(void **state)
 }
 
 /* usage's window: spans before now, unix seconds and local dates (TZ=UTC
- * here), now; --user and -o json. */
+ * here), now; --user and -o json. A --since in the future is refused
+ * before hared is asked. */
 static void test_usage_args(void **state)
 {
+	char *const future[] = { "harectl", "--socket", "/nonexistent/h.sock", "usage", "--since",
+				 "@9999999999" };
+	char *out = NULL, *errs = NULL;
+	size_t olen = 0, elen = 0;
+	FILE *fo, *fe;
+
 	char *const v1[] = { "harectl", "usage", "--since", "90m", "--until=now", "-u", "bob", "-o", "json" };
 	char *const v2[] = { "harectl", "usage", "--since", "2023-11-14", "--until", "2023-11-14T22:13:20" };
 	char *const v3[] = { "harectl", "usage", "--since", "@1700000000.5", "--until", "2023-11-15 01:02" };
@@ -1296,6 +1305,14 @@ static void test_usage_args(void **state)
 	assert_int_equal(cli_args_parse(4, v4, &a, msg, sizeof(msg)), 0);
 	assert_true(a.since.ago && a.since.value == 14 * 86400.0);
 	assert_false(a.until.set);
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&errs, &elen);
+	assert_int_equal(cli_main(6, (char **)future, fo, fe), CLI_EXIT_USAGE);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(errs, "harectl usage: --since is not in the past\n");
+	free(out);
+	free(errs);
 }
 
 /* usage's table: one column per type by name, '-' where a user held none,
@@ -1382,7 +1399,7 @@ static void test_usage_output(void **state)
 				    "  1.00  1.00  1.00  1.00  2.00\n"));
 	assert_null(strstr(out, "TOTAL"));
 	assert_string_equal(err, "harectl: more users than one reply holds; the rest are not shown "
-				 "(--user NAME gives one)\n");
+				 "and not in TOTAL (--user NAME gives one)\n");
 	free(out);
 	free(err);
 	/* nobody */

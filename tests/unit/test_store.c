@@ -780,6 +780,89 @@ static void test_reader(void **state)
 	exec_sql(f->path, "PRAGMA user_version = 4");
 }
 
+/* While a reader sums, the writer commits a new user's lease between the
+ * users query and the types query: one snapshot, so neither sees it. */
+struct usage_race {
+	struct store *w;
+	uint64_t job;
+	bool done;
+	struct usage_seen seen;
+};
+
+static int race_user(void *u, const char *user, uint32_t jobs, double gpu_s)
+{
+	struct usage_race *r = u;
+
+	if (!r->done) {
+		r->done = true;
+		assert_int_equal(store_usage_start(r->w, r->job, 99, "K80", 1, 10), 0);
+		assert_int_equal(store_usage_until(r->w, r->job, 99, 30), 0);
+		assert_int_equal(store_flush(r->w), 0);
+	}
+	return usage_user(&r->seen, user, jobs, gpu_s);
+}
+
+static int race_type(void *u, const char *user, const char *type, double gpu_s)
+{
+	return usage_type(&((struct usage_race *)u)->seen, user, type, gpu_s);
+}
+
+static int stop_now(void *user)
+{
+	(*(int *)user)++;
+	return 1;
+}
+
+static void test_usage_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job b = sample_job("b"), a = sample_job("a"), b2 = sample_job("b2");
+	struct usage_race r = { .w = f->s };
+	struct store *rd = NULL;
+	char err[256];
+	int asked = 0;
+
+	snprintf(b.user, sizeof(b.user), "bob");
+	snprintf(b2.user, sizeof(b2.user), "bob");
+	snprintf(a.user, sizeof(a.user), "aaron");	/* before bob by name */
+	assert_int_equal(store_job_insert(f->s, &b), 0);
+	assert_int_equal(store_job_insert(f->s, &b2), 0);
+	assert_int_equal(store_job_insert(f->s, &a), 0);
+	r.job = a.id;
+	assert_int_equal(store_usage_start(f->s, b.id, 1, "V100", 2, 10), 0);
+	assert_int_equal(store_usage_until(f->s, b.id, 1, 20), 0);
+	/* no length: left out of sums and of the job's time */
+	assert_int_equal(store_usage_start(f->s, b.id, 2, "T4", 3, 15), 0);
+	assert_int_equal(store_usage_start(f->s, b2.id, 3, "T4", 1, 12), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(store_open_reader(f->path, &rd, err, sizeof(err)), 0);
+	assert_int_equal(store_usage_sum(rd, 0, 100, NULL, race_user, race_type, &r), 0);
+	assert_true(r.done);
+	assert_int_equal(r.seen.nusers, 1);
+	assert_string_equal(r.seen.user[0], "bob");
+	assert_int_equal(r.seen.jobs[0], 1);
+	assert_int_equal(r.seen.ntypes, 1);
+	assert_string_equal(r.seen.type[0], "V100");
+	memset(&r.seen, 0, sizeof(r.seen));
+	assert_int_equal(store_usage_sum(rd, 0, 100, NULL, race_user, race_type, &r), 0);
+	assert_int_equal(r.seen.nusers, 2);	/* committed before this one */
+	memset(&r.seen, 0, sizeof(r.seen));
+	assert_int_equal(store_usage_job(rd, b.id, 0, usage_job_type, &r.seen), 0);
+	assert_int_equal(r.seen.ntypes, 1);
+	/* a reader told to stop gives up */
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(store_usage_start(f->s, b.id, 100 + (uint64_t)i, "V100", 1, i), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	store_interrupt_set(rd, stop_now, &asked);
+	memset(&r.seen, 0, sizeof(r.seen));
+	assert_int_equal(store_usage_sum(rd, 0, 1e6, NULL, race_user, race_type, &r), -ECANCELED);
+	assert_true(asked > 0);
+	store_interrupt_set(rd, NULL, NULL);
+	memset(&r.seen, 0, sizeof(r.seen));
+	assert_int_equal(store_usage_sum(rd, 0, 1e6, NULL, race_user, race_type, &r), 0);
+	store_close(rd);
+}
+
 /* A version 3 database (before GPU-time accounting) gets an empty usage
  * table; its jobs stay. */
 static void test_version_3_upgraded(void **state)
@@ -977,6 +1060,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usage_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_3_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir_fails, setup, teardown),
