@@ -375,9 +375,9 @@ static void cli_table_print(FILE *f, uint32_t ncols, const char *const *headers,
 		for (size_t r = 0; r <= nrows; r++) {
 			for (uint32_t c = 0; c < t.ncols; c++)
 				t.cells[c][0] = '\0';
-			if (r == 0)
+			if (r == 0)	/* masked and cut as cells (usage's are GPU type names) */
 				for (uint32_t c = 0; c < t.ncols; c++)
-					snprintf(t.cells[c], CLI_CELL, "%s", headers[c]);
+					cli_table_set(&t, c, "%s", headers[c]);
 			else
 				fn(&t, r - 1, user);
 			if (pass == 1) {

@@ -1224,7 +1224,12 @@ void clients_usage(struct conn *c, const Hare__UsageRequest *m)
 	struct usage_work *x;
 	int rc;
 
-	if (!isfinite(since) || !isfinite(until) || since < 0 || !(since < until)) {
+	if (!isfinite(since) || !isfinite(until)) {
+		conn_send_error(c, ERR_BAD_SPEC, "the window's since and until must be numbers (unix "
+				"seconds)");
+		return;
+	}
+	if (since < 0 || !(since < until)) {
 		conn_send_error(c, ERR_BAD_SPEC, "the window must have since before until (unix seconds"
 				" >= 0), got %.0f to %.0f", since, until);
 		return;

@@ -6,7 +6,9 @@
  * socket; with FZ_THEN_CLIENT an agent's stream is followed by a root Unix
  * client's (the second byte says where the stream splits, and whether the
  * agent's session ends first), so that a client acts on a node an agent
- * made. Nothing may crash, and every reply must be a valid FromDaemon.
+ * made. The store has GPU time of FZ_USERS users for harectl usage, whose
+ * sums (on the thread pool) are answered before a session closes.
+ * Nothing may crash, and every reply must be a valid FromDaemon.
  * FZ_LOG=debug in the environment shows what the daemon did with an input. */
 #include <errno.h>
 #include <stdint.h>
@@ -27,6 +29,8 @@
 #include "profile.h"
 #include "store.h"
 
+#include <sqlite3.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The first byte of an input. */
@@ -45,6 +49,7 @@ enum {
 #define FZ_NODE "fuzz-node"
 #define FZ_RUNNING_JOB 1000001
 #define FZ_QUEUED_JOB 1000002
+#define FZ_USERS 40		/* users with GPU time in the store */
 
 static const uint8_t fz_key[] = "fuzz-cluster-key-0123456789abcdef";
 static const char fz_token[] = "fuzz-token";
@@ -78,7 +83,11 @@ static void fz_cleanup(void)
 	rmdir(fz.dir);
 }
 
-/* Once per process: the profile, a store in a temp dir, a loop. */
+static struct store_job fz_job(uint64_t id, enum store_job_state state);
+static void fz_store_fill(const char *path);
+
+/* Once per process: the profile, a store in a temp dir (with GPU time of
+ * FZ_USERS users), a loop. */
 static void fz_init(void)
 {
 	char err[256], path[128];
@@ -93,8 +102,49 @@ static void fz_init(void)
 	fz_check(mkdtemp(fz.dir) != NULL);
 	snprintf(path, sizeof(path), "%s/hare.db", fz.dir);
 	fz_check(store_open(path, &fz.store, err, sizeof(err)) == 0);
+	fz_store_fill(path);
 	atexit(fz_cleanup);
 	fz.ready = true;
+}
+
+/* harectl usage sums run on the thread pool: their replies, to the session
+ * that asked, before it closes. */
+static void fz_usage_drain(struct hared *d)
+{
+	while (d->usage_inflight > 0)
+		uv_run(&fz.loop, UV_RUN_ONCE);
+}
+
+/* The store's GPU time: FZ_USERS users' jobs with leases of V100 and T4
+ * over the last week (store_usage_*), and the two jobs of FZ_RESTART as
+ * rows of the jobs table (their fixed ids, with SQL), so that leases of
+ * theirs can be written. */
+static void fz_store_fill(const char *path)
+{
+	double now = driver_now();
+	sqlite3 *db;
+
+	for (int u = 0; u < FZ_USERS; u++) {
+		struct store_job j = fz_job(0, STORE_DONE);
+
+		snprintf(j.user, sizeof(j.user), "user%02d", u);
+		fz_check(store_job_insert(fz.store, &j) == 0);
+		for (uint64_t l = 1; l <= 3; l++) {
+			fz_check(store_usage_start(fz.store, j.id, l, l == 2 ? "T4" : "V100",
+						   (uint32_t)l, now - 86400.0 * (double)l) == 0);
+			fz_check(store_usage_until(fz.store, j.id, l, now - 86400.0 * (double)l +
+						   3600.0 * (u + 1)) == 0);
+		}
+	}
+	fz_check(store_flush(fz.store) == 0);
+	fz_check(sqlite3_open(path, &db) == SQLITE_OK);
+	fz_check(sqlite3_exec(db, "INSERT INTO jobs (id, user, name, model, tasks, min_gpus, max_gpus,"
+			      " rounds_total, rounds_done, weight, types, command, state, submit_time,"
+			      " start_time, finish_time, restarts) VALUES"
+			      " (1000001, 'root', 'fuzz1000001', 'resnet50', 2, 1, 2, 1000, 10, 1, '',"
+			      " '', 2, 0, 0, 0, 0), (1000002, 'root', 'fuzz1000002', 'resnet50', 2, 1,"
+			      " 2, 1000, 0, 1, '', '', 1, 0, 0, 0, 0)", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
 }
 
 /* Every frame the daemon sends must decode to a set envelope. */
@@ -279,6 +329,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (nstream > split)
 			fz_feed(cl, stream + split, nstream - split);
 		clients_commit(d);
+		fz_usage_drain(d);
 		conn_fake_free(cl);
 	}
 	/* What the loop would do next: commit submissions, end the grace
@@ -287,6 +338,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mode & FZ_GRACE_END)
 		driver_grace_end(d->drv);
 	driver_deadlines_run(d->drv, driver_now() + 1e6);
+	fz_usage_drain(d);
 	if (c)
 		conn_fake_free(c);
 	driver_deadlines_run(d->drv, driver_now() + 2e6);

@@ -1412,6 +1412,18 @@ static void test_usage_output(void **state)
 	assert_string_equal(out, "GPU time from 2023-11-13T22:13:20+0000 to 2023-11-14T22:13:20+0000\n"
 				 "no job held a GPU then\n");
 	free(out);
+	/* a type name is a header: masked as cells are */
+	t[0].gpu_type = "X\033[2J";
+	r.users = up;
+	r.n_users = 1;
+	u[0].n_types = 1;
+	out = NULL;
+	fo = open_memstream(&out, &olen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, stderr, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	assert_non_null(strstr(out, "\nUSER   JOBS  GPU-HOURS  X?[2J\n"));
+	free(out);
+	u[0].n_types = 2;
 	/* JSON */
 	t[0].gpu_type = "V100";
 	t[0].gpu_s = 7200;
