@@ -59,6 +59,7 @@ static struct {
 	uv_loop_t loop;
 	struct profile *prof;
 	struct store *store;
+	sqlite3 *db;		/* another connection: puts the store back after each input */
 	char dir[64];
 } fz;
 
@@ -73,6 +74,7 @@ static void fz_cleanup(void)
 {
 	char path[128];
 
+	sqlite3_close(fz.db);
 	store_close(fz.store);
 	profile_free(fz.prof);
 	uv_loop_close(&fz.loop);
@@ -115,14 +117,11 @@ static void fz_usage_drain(struct hared *d)
 		uv_run(&fz.loop, UV_RUN_ONCE);
 }
 
-/* The store's GPU time: FZ_USERS users' jobs with leases of V100 and T4
- * over the last week (store_usage_*), and the two jobs of FZ_RESTART as
- * rows of the jobs table (their fixed ids, with SQL), so that leases of
- * theirs can be written. */
+/* The store's GPU time: FZ_USERS users' jobs (ids 1 to FZ_USERS) with
+ * leases of V100 and T4 over the last week. */
 static void fz_store_fill(const char *path)
 {
 	double now = driver_now();
-	sqlite3 *db;
 
 	for (int u = 0; u < FZ_USERS; u++) {
 		struct store_job j = fz_job(0, STORE_DONE);
@@ -137,14 +136,23 @@ static void fz_store_fill(const char *path)
 		}
 	}
 	fz_check(store_flush(fz.store) == 0);
-	fz_check(sqlite3_open(path, &db) == SQLITE_OK);
-	fz_check(sqlite3_exec(db, "INSERT INTO jobs (id, user, name, model, tasks, min_gpus, max_gpus,"
-			      " rounds_total, rounds_done, weight, types, command, state, submit_time,"
-			      " start_time, finish_time, restarts) VALUES"
-			      " (1000001, 'root', 'fuzz1000001', 'resnet50', 2, 1, 2, 1000, 10, 1, '',"
-			      " '', 2, 0, 0, 0, 0), (1000002, 'root', 'fuzz1000002', 'resnet50', 2, 1,"
-			      " 2, 1000, 0, 1, '', '', 1, 0, 0, 0, 0)", NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
+	fz_check(sqlite3_open(path, &fz.db) == SQLITE_OK);
+	sqlite3_busy_timeout(fz.db, 5000);
+}
+
+/* After an input: the store as fz_store_fill left it (what the input
+ * wrote, committed or not, goes; job ids start again after the filled
+ * ones), so that an input does the same alone as after others. */
+static void fz_store_reset(void)
+{
+	char sql[400];
+
+	store_flush(fz.store);
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; DELETE FROM usage WHERE job_id > %d;"
+		 " DELETE FROM events; DELETE FROM jobs WHERE id > %d; DELETE FROM nodes;"
+		 " DELETE FROM speeds; UPDATE sqlite_sequence SET seq = %d WHERE name = 'jobs';"
+		 " COMMIT;", FZ_USERS, FZ_USERS, FZ_USERS);
+	fz_check(sqlite3_exec(fz.db, sql, NULL, NULL, NULL) == SQLITE_OK);
 }
 
 /* Every frame the daemon sends must decode to a set envelope. */
@@ -240,6 +248,7 @@ static void fz_daemon_free(struct hared *d)
 				      sizeof(err)) == 0);
 	}
 	clients_pending_free(d);
+	fz_store_reset();
 	free(d->conn_slots);
 	free(d->agent_conn);
 	free(d->paused);
