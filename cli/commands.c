@@ -353,6 +353,10 @@ static int cli_usage_window(struct cli_run *r, double now, Hare__UsageRequest *u
 	/* until now: hared's clock says when now is */
 	u->has_until = a->until.set && !(a->until.ago && a->until.value == 0);
 	u->until = u->has_until ? cli_when_resolve(&a->until, now) : now;
+	if (u->until <= 0) {
+		fprintf(r->err, "harectl usage: --until is not after 1970\n");
+		return CLI_EXIT_USAGE;
+	}
 	u->has_since = a->since.set;
 	u->since = fmax(0, cli_when_resolve(&a->since, now));	/* a span back past 1970 */
 	if (u->has_since && u->since >= u->until) {

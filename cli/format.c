@@ -643,7 +643,7 @@ static void cli_show_gpu_time(FILE *f, const Hare__JobInfo *j)
 		total += isfinite(j->gpu_time[i]->gpu_s) ? j->gpu_time[i]->gpu_s : 0;
 	cli_hours_format(total, h, sizeof(h));
 	fprintf(f, "%-13s%s", "gpu_hours:", j->n_gpu_time ? h : "-");
-	for (size_t i = 0; i < j->n_gpu_time && j->n_gpu_time > 0; i++) {
+	for (size_t i = 0; i < j->n_gpu_time; i++) {
 		cli_hours_format(j->gpu_time[i]->gpu_s, h, sizeof(h));
 		fprintf(f, "%s%s %s", i ? ", " : " (", cli_str(j->gpu_time[i]->gpu_type), h);
 	}

@@ -31,8 +31,7 @@ struct clients_pending {
 	struct clients_item *items;
 };
 
-/* Send a reply; one too large for a frame becomes an Error saying so. */
-static void clients_reply(struct conn *c, const Hare__FromDaemon *m, const char *what)
+void clients_reply(struct conn *c, const Hare__FromDaemon *m, const char *what)
 {
 	int rc = conn_send(c, m);
 
@@ -41,6 +40,15 @@ static void clients_reply(struct conn *c, const Hare__FromDaemon *m, const char 
 				c->d->cfg.max_frame);
 	else if (rc < 0 && rc != -EPIPE)
 		conn_send_error(c, rc, "cannot send the %s: %s", what, err_str(rc));
+}
+
+size_t clients_field_size(size_t size)
+{
+	size_t n = 2 + size;	/* tag, length's first byte */
+
+	for (size_t v = size; v >= 0x80; v >>= 7)
+		n++;
+	return n;
 }
 
 /* ---- validation ---- */
@@ -851,15 +859,10 @@ void clients_history(struct conn *c, const Hare__HistoryRequest *m)
 	r.n_events = r.cut ? max : h.n;
 	out.msg_case = HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
 	out.history_reply = &r;
-	/* the newest events that fit in half a frame (an event's field costs
-	 * its size, a one-byte tag and its length as a varint) */
+	/* the newest events that fit in half a frame */
 	for (size_t total = hare__from_daemon__get_packed_size(&out);
 	     r.n_events > 1 && total > c->d->cfg.max_frame / 2; r.events++, r.n_events--) {
-		size_t size = hare__job_event__get_packed_size(r.events[0]), field = 1 + size;
-
-		for (size_t v = size; v >= 0x80; v >>= 7)
-			field++;
-		total -= field + 1;
+		total -= clients_field_size(hare__job_event__get_packed_size(r.events[0]));
 		r.cut = true;
 	}
 	clients_reply(c, &out, "history");
@@ -994,280 +997,4 @@ out:
 	free(nip);
 	free(gi);
 	free(gip);
-}
-
-/* ---- harectl usage: GPU time by user and type ---- */
-
-#define CLIENTS_USAGE_DAYS 7		/* the window when since is not given */
-/* Sums running at once (more are told to wait): one, so that plans, on the
- * same thread pool (4 threads), never wait for them. */
-#define CLIENTS_USAGE_INFLIGHT 1
-#define CLIENTS_USAGE_MAX_S 60		/* a longer sum is given up */
-
-/* The users (ST_USAGE_USERS order), then their types' rows, in the same
- * user order, one run per user. */
-struct usage {
-	Hare__UserUsage *users;
-	Hare__UserUsage **ptrs;
-	uint32_t n, cap;
-	Hare__GpuTime *types;
-	Hare__GpuTime **tptrs;
-	uint32_t ntypes, tcap;
-	uint32_t at;			/* the user the type rows have reached */
-	int err;
-};
-
-/* Grow an array of size-byte items to hold one more than *cap items. */
-static void *usage_grow(void *p, uint32_t *cap, size_t size)
-{
-	uint32_t want = *cap ? 2 * *cap : 16;
-	void *q = want > *cap ? realloc(p, (size_t)want * size) : NULL;
-
-	if (q)
-		*cap = want;
-	return q;
-}
-
-static int usage_user_row(void *user, const char *name, uint32_t jobs, double gpu_s)
-{
-	struct usage *u = user;
-	Hare__UserUsage *r;
-
-	if (u->n == u->cap) {
-		uint32_t cap = u->cap;
-		void *p = usage_grow(u->users, &cap, sizeof(*u->users));
-
-		if (!p)
-			return -ENOMEM;
-		u->users = p;
-		u->cap = cap;
-	}
-	r = &u->users[u->n];
-	hare__user_usage__init(r);
-	r->user = strdup(name);
-	if (!r->user)
-		return -ENOMEM;
-	r->jobs = jobs;
-	r->gpu_s = fmax(0, gpu_s);
-	u->n++;
-	return 0;
-}
-
-static int usage_type_row(void *user, const char *name, const char *type, double gpu_s)
-{
-	struct usage *u = user;
-	Hare__GpuTime *t;
-
-	uint32_t at = u->at;
-
-	/* by name, as the users came (one snapshot: every user is there) */
-	while (at < u->n && strcmp(u->users[at].user, name) != 0)
-		at++;
-	if (at == u->n)
-		return 0;
-	u->at = at;
-	if (u->ntypes == u->tcap) {
-		uint32_t cap = u->tcap;
-		void *p = usage_grow(u->types, &cap, sizeof(*u->types));
-
-		if (!p)
-			return -ENOMEM;
-		u->types = p;
-		u->tcap = cap;
-	}
-	t = &u->types[u->ntypes];
-	hare__gpu_time__init(t);
-	t->gpu_type = strdup(type);
-	if (!t->gpu_type)
-		return -ENOMEM;
-	t->gpu_s = fmax(0, gpu_s);
-	u->users[u->at].n_types++;	/* its run; usage_link points at it */
-	u->ntypes++;
-	return 0;
-}
-
-/* Pointer arrays for the reply: users, and each user's run of types. */
-static int usage_link(struct usage *u)
-{
-	uint32_t next = 0;
-
-	u->ptrs = calloc(u->n ? u->n : 1, sizeof(*u->ptrs));
-	u->tptrs = calloc(u->ntypes ? u->ntypes : 1, sizeof(*u->tptrs));
-	if (!u->ptrs || !u->tptrs)
-		return -ENOMEM;
-	for (uint32_t k = 0; k < u->ntypes; k++)
-		u->tptrs[k] = &u->types[k];
-	for (uint32_t i = 0; i < u->n; i++) {
-		u->ptrs[i] = &u->users[i];
-		u->users[i].types = u->users[i].n_types ? &u->tptrs[next] : NULL;
-		next += (uint32_t)u->users[i].n_types;
-	}
-	return 0;
-}
-
-static void usage_free(struct usage *u)
-{
-	for (uint32_t i = 0; i < u->n; i++)
-		free(u->users[i].user);
-	for (uint32_t k = 0; k < u->ntypes; k++)
-		free(u->types[k].gpu_type);
-	free(u->users);
-	free(u->ptrs);
-	free(u->types);
-	free(u->tptrs);
-}
-
-/* Bytes a length-delimited field of size bytes takes (one-byte tag). */
-static size_t clients_field_size(size_t size)
-{
-	size_t n = 2 + size;	/* tag, length's first byte */
-
-	for (size_t v = size; v >= 0x80; v >>= 7)
-		n++;
-	return n;
-}
-
-/* A usage sum on libuv's thread pool, with its own read-only connection:
- * a window over a long history must not hold up the loop. */
-struct usage_work {
-	uv_work_t work;
-	struct hared *d;
-	uint64_t conn_id;
-	char *path, *user;
-	double since, until;
-	struct usage u;
-	const atomic_bool *stop;	/* hared stops */
-	uint64_t deadline_ns;		/* uv_hrtime: the sum gives up then */
-	bool late;
-	int rc;
-	char err[256];
-};
-
-/* The reading thread's check, now and then: give up when hared stops or
- * the sum takes too long. */
-static int usage_stop(void *user)
-{
-	struct usage_work *x = user;
-
-	x->late = uv_hrtime() > x->deadline_ns;
-	return atomic_load(x->stop) || x->late;
-}
-
-static void usage_on_work(uv_work_t *w)
-{
-	struct usage_work *x = w->data;
-	struct store *st;
-
-	x->rc = store_open_reader(x->path, &st, x->err, sizeof(x->err));
-	if (x->rc < 0)
-		return;
-	store_interrupt_set(st, usage_stop, x);
-	x->rc = store_usage_sum(st, x->since, x->until, x->user, usage_user_row, usage_type_row,
-				&x->u);
-	store_close(st);
-	if (x->rc == 0)
-		x->rc = usage_link(&x->u);
-	if (x->rc == -ECANCELED && x->late)
-		snprintf(x->err, sizeof(x->err), "it took over %d s; ask for a shorter window or one "
-			 "--user", CLIENTS_USAGE_MAX_S);
-	else if (x->rc < 0)
-		snprintf(x->err, sizeof(x->err), "%s", err_str(x->rc));
-}
-
-static void usage_work_free(struct usage_work *x)
-{
-	usage_free(&x->u);
-	free(x->path);
-	free(x->user);
-	free(x);
-}
-
-static void usage_on_after_work(uv_work_t *w, int status)
-{
-	struct usage_work *x = w->data;
-	struct conn *c = conn_find(x->d, x->conn_id);
-	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
-	Hare__UsageReply r = HARE__USAGE_REPLY__INIT;
-
-	x->d->usage_inflight--;
-	if (!c || status < 0) {
-		usage_work_free(x);	/* the client left, or hared stops */
-		return;
-	}
-	if (x->rc < 0) {
-		conn_send_error(c, x->rc, "cannot read GPU time from the store: %s", x->err);
-		usage_work_free(x);
-		return;
-	}
-	r.since = x->since;
-	r.until = x->until;
-	r.users = x->u.ptrs;
-	r.n_users = x->u.n;
-	out.msg_case = HARE__FROM_DAEMON__MSG_USAGE_REPLY;
-	out.usage_reply = &r;
-	/* the first users (by name) that fit in half a frame */
-	for (size_t total = hare__from_daemon__get_packed_size(&out);
-	     r.n_users > 0 && total > x->d->cfg.max_frame / 2; r.n_users--) {
-		total -= clients_field_size(hare__user_usage__get_packed_size(r.users[r.n_users - 1]));
-		r.has_cut = r.cut = true;
-	}
-	clients_reply(c, &out, "usage");
-	usage_work_free(x);
-}
-
-void clients_usage(struct conn *c, const Hare__UsageRequest *m)
-{
-	struct hared *d = c->d;
-	double now = driver_now();
-	double until = m->has_until ? m->until : now;
-	double since = m->has_since ? m->since : fmax(0, until - CLIENTS_USAGE_DAYS * 86400.0);
-	struct usage_work *x;
-	int rc;
-
-	if (!isfinite(since) || !isfinite(until)) {
-		conn_send_error(c, ERR_BAD_SPEC, "the window's since and until must be numbers (unix "
-				"seconds)");
-		return;
-	}
-	if (since < 0 || !(since < until)) {
-		conn_send_error(c, ERR_BAD_SPEC, "the window must have since before until (unix seconds"
-				" >= 0), got %.0f to %.0f", since, until);
-		return;
-	}
-	if (d->usage_inflight >= CLIENTS_USAGE_INFLIGHT) {
-		conn_send_error(c, -EBUSY, "another usage sum is in progress; try again in a moment");
-		return;
-	}
-	x = calloc(1, sizeof(*x));
-	if (x) {
-		x->path = strdup(store_path(d->store));
-		x->user = m->user ? strdup(m->user) : NULL;
-	}
-	if (!x || !x->path || (m->user && !x->user)) {
-		if (x)
-			usage_work_free(x);
-		conn_send_error(c, -ENOMEM, "out of memory");
-		return;
-	}
-	x->work.data = x;
-	x->d = d;
-	x->conn_id = c->id;
-	x->since = since;
-	x->until = until;
-	x->stop = &d->usage_stop;
-	x->deadline_ns = uv_hrtime() + (uint64_t)CLIENTS_USAGE_MAX_S * 1000000000u;
-	/* what the other connection reads is committed: the running leases'
-	 * time until now with it */
-	driver_usage_sync(d->drv);
-	rc = store_flush(d->store);
-	if (rc < 0)	/* counted lost: a job end among them is not reported saved */
-		log_error("store: cannot commit batched writes before a usage sum: %s",
-			  err_str(rc));
-	rc = uv_queue_work(d->loop, &x->work, usage_on_work, usage_on_after_work);
-	if (rc < 0) {
-		conn_send_error(c, rc, "cannot sum GPU time: %s", uv_strerror(rc));
-		usage_work_free(x);
-		return;
-	}
-	d->usage_inflight++;
 }

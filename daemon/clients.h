@@ -43,8 +43,13 @@ void clients_history(struct conn *c, const Hare__HistoryRequest *m);
 void clients_drain(struct conn *c, const Hare__DrainRequest *m);
 /* Forget a node gone for good: root on the local socket only. */
 void clients_forget(struct conn *c, const Hare__ForgetRequest *m);
-/* harectl usage: GPU-seconds by user and GPU type over a window (anyone). */
-void clients_usage(struct conn *c, const Hare__UsageRequest *m);
+
+/* Send a reply; one too large for a frame becomes an Error saying what
+ * (the "usage", the "history") did not fit. */
+void clients_reply(struct conn *c, const Hare__FromDaemon *m, const char *what);
+/* Bytes a length-delimited field of size bytes takes in a reply (a one-byte
+ * tag, the length as a varint, the bytes): what leaving it out saves. */
+size_t clients_field_size(size_t size);
 
 /* Commit the submissions received in this loop iteration and reply to
  * each (called once per iteration, after I/O). */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "logs.h"
 #include "measure.h"
+#include "usage.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -272,7 +273,7 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		clients_forget(c, m->forget);
 		break;
 	case HARE__TO_DAEMON__MSG_USAGE:
-		clients_usage(c, m->usage);
+		usage_request(c, m->usage);
 		break;
 	default:
 		break;

@@ -602,13 +602,11 @@ void driver_usage_open(struct driver *d, const struct drv_job *j, double start)
 		const char *name = "unknown";
 		uint32_t k = 0;
 
-		if (r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus) {
-			const struct drv_gpu *g = &d->nodes[r->node].gpus[r->slot];
-
-			/* the profile's name: one row per type, however agents spell it */
-			name = g->type >= 0 && (uint32_t)g->type < d->ntypes ? d->type_names[g->type] :
-			       g->type_name;
-		}
+		/* the profile's name: one row per type, however agents spell it */
+		if (r->type >= 0 && (uint32_t)r->type < d->ntypes)
+			name = d->type_names[r->type];
+		else if (r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus)
+			name = d->nodes[r->node].gpus[r->slot].type_name;
 		while (k < ntypes && strcmp(type[k], name) != 0)
 			k++;
 		if (k == ntypes) {
@@ -657,9 +655,7 @@ void driver_lease_gpu_s(const struct driver *d, const struct drv_job *j, double 
 	double held = now - fmax(j->lease.start, d->started_at);
 
 	for (uint32_t i = 0; i < j->lease.nranks && held > 0; i++) {
-		const struct drv_rank *r = &j->lease.ranks[i];
-		int32_t t = r->node < d->nnodes && r->slot < d->nodes[r->node].ngpus ?
-			    d->nodes[r->node].gpus[r->slot].type : -1;
+		int32_t t = j->lease.ranks[i].type;	/* as it began: a node may register again */
 
 		if (t >= 0 && (uint32_t)t < d->ntypes)
 			gpu_s[t] += held;
@@ -674,7 +670,7 @@ static void drv_lease_release(struct driver *d, struct drv_job *j)
 	if (j->lease.id)
 		driver_lease_gpu_s(d, j, now, d->gpu_s_ended);
 
-	if (j->lease.id && d->st)
+	if (j->lease.id && !j->lease.unsent && d->st)	/* unsent: held nothing */
 		store_usage_until(d->st, j->rec.id, j->lease.id, now);
 
 	for (uint32_t i = 0; i < j->lease.nranks; i++) {
@@ -811,6 +807,7 @@ int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_ran
 	for (uint32_t i = 0; i < n; i++) {
 		r[i].round_end = j->rec.rounds_done;
 		r[i].exited = false;
+		r[i].type = d->nodes[r[i].node].gpus[r[i].slot].type;
 		d->nodes[r[i].node].gpus[r[i].slot].job_id = j->rec.id;
 	}
 	j->lease.round_s = driver_round_s(d, j, r, n, &sync_s);

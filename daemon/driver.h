@@ -142,6 +142,7 @@ struct drv_rank {
 	bool exited;
 	bool missing;			/* its agent went away and has not listed it since */
 	uint8_t status;			/* Hare__TaskStatus once exited (adoption candidates) */
+	int32_t type;			/* its GPU's profile type when the lease began (-1: none) */
 	uint64_t round_end;		/* absolute round after its last report */
 };
 

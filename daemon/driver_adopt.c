@@ -333,6 +333,8 @@ static bool drv_adopt_lease(struct driver *d, struct drv_job *j, const char **wh
 		j->rec.rounds_done = j->adopt_first;
 	for (uint32_t i = 0; i < n; i++) {
 		r[i].missing = false;
+		r[i].type = r[i].node < d->nnodes && r[i].slot < d->nodes[r[i].node].ngpus ?
+			    d->nodes[r[i].node].gpus[r[i].slot].type : -1;
 		if (r[i].round_end < j->rec.rounds_done)
 			r[i].round_end = j->rec.rounds_done;
 	}
@@ -368,6 +370,10 @@ static void drv_adopt_one(struct driver *d, struct drv_job *j, double now)
 			driver_usage_open(d, j, j->lease.start);
 			store_usage_until(d->st, j->rec.id, j->lease.id, now);
 		}
+		/* all but the lease adopted, which counts when it ends (the load
+		 * left out the newest lease of the store; the workers may have
+		 * named another, or the store none) */
+		driver_attained_load(d, j, j->lease.id);
 		log_info("job=%" PRIu64 " lease=%" PRIu64 " adopted ranks=%u gpus=%s%s", j->rec.id,
 			 j->lease.id, j->lease.nranks, where, j->lease.guessed ?
 			 " (tasks or GPUs guessed: an older agent)" : "");

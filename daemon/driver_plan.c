@@ -358,7 +358,7 @@ static int drv_cmp_double(const void *a, const void *b)
 
 void driver_stats_get(const struct driver *d, struct driver_stats *out)
 {
-	double v[DRIVER_PLAN_WINDOW];
+	double v[DRIVER_PLAN_WINDOW], now = driver_now();
 	uint32_t n = d->plans < DRIVER_PLAN_WINDOW ? (uint32_t)d->plans : DRIVER_PLAN_WINDOW;
 
 	memset(out, 0, sizeof(*out));
@@ -381,7 +381,7 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	memcpy(out->gpu_s, d->gpu_s_ended, sizeof(out->gpu_s));
 	for (uint32_t k = 0; k < d->njobs; k++)
 		if (d->jobs[k]->lease.id)
-			driver_lease_gpu_s(d, d->jobs[k], driver_now(), out->gpu_s);
+			driver_lease_gpu_s(d, d->jobs[k], now, out->gpu_s);
 	if (n == 0)
 		return;
 	memcpy(v, d->plan_ms, n * sizeof(double));

@@ -575,8 +575,12 @@ static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
 	j->failures++;
 	d->worker_failures++;
 	j->adopt_wait = false;
+	/* workers of it were back: it ran until they are stopped, now */
+	if (j->adopt && d->st)
+		store_usage_until(d->st, j->rec.id, j->adopt_lease, driver_now());
 	driver_adopt_stop(d, j, "a worker of the lease failed");
 	driver_adopt_drop(d, j);
+	driver_attained_load(d, j, 0);	/* its last lease ended as the store has it */
 	if (peer)
 		drv_unblamed_add(d, j, x->lease_id, NULL, 0);	/* its nodes are not known */
 	else

@@ -820,16 +820,16 @@ int store_speed(struct store *s, const char *model, const char *gpu_type, double
 
 int store_flush(struct store *s)
 {
+	bool open;
 	int err;
 
 	if (!s)
 		return -EINVAL;
+	open = s->in_txn;
 	err = store_commit(s);
 	if (err) {
-		bool lost = s->in_txn || !sqlite3_get_autocommit(s->db);
-
 		store_rollback(s);	/* staged jobs must not turn up unacknowledged */
-		if (lost) {		/* the batch's writes are gone: store_flush_since sees it */
+		if (open) {		/* the batch's writes are gone: store_flush_since sees it */
 			s->write_failures++;
 			s->write_error = err;
 		}
@@ -1276,38 +1276,6 @@ static void store_usage_bind(sqlite3_stmt *st, double since, double until, const
 		sqlite3_bind_null(st, 3);
 }
 
-static int store_usage_rows(struct store *s, double since, double until, const char *user,
-			    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user);
-
-int store_usage_sum(struct store *s, double since, double until, const char *user,
-		    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user)
-{
-	sqlite3_stmt *st;
-	bool snap;
-	int rc, err;
-
-	if (!s || !user_cb || !type_cb || !(since < until))
-		return -EINVAL;
-	st = s->st[ST_USAGE_USERS];
-	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(s->st[ST_USAGE_TYPES]))
-		return -EBUSY;
-	/* both queries read one snapshot (a reader's commit may come between
-	 * them); a connection inside its batch reads that already */
-	snap = sqlite3_get_autocommit(s->db);
-	if (snap && (rc = sqlite3_exec(s->db, "BEGIN DEFERRED", NULL, NULL, NULL)) != SQLITE_OK)
-		return store_rc(s->db, rc);
-	err = store_usage_rows(s, since, until, user, user_cb, type_cb, cb_user);
-	if (snap)
-		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-	return err;
-}
-
-void store_interrupt_set(struct store *s, int (*stop)(void *), void *user)
-{
-	if (s)
-		sqlite3_progress_handler(s->db, stop ? 10000 : 0, stop, user);
-}
-
 /* store_usage_sum's two queries. */
 static int store_usage_rows(struct store *s, double since, double until, const char *user,
 			    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user)
@@ -1346,3 +1314,33 @@ static int store_usage_rows(struct store *s, double since, double until, const c
 	sqlite3_reset(st);
 	return err;
 }
+
+int store_usage_sum(struct store *s, double since, double until, const char *user,
+		    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user)
+{
+	sqlite3_stmt *st;
+	bool snap;
+	int rc, err;
+
+	if (!s || !user_cb || !type_cb || !(since < until))
+		return -EINVAL;
+	st = s->st[ST_USAGE_USERS];
+	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(s->st[ST_USAGE_TYPES]))
+		return -EBUSY;
+	/* both queries read one snapshot (a reader's commit may come between
+	 * them); a connection inside its batch reads that already */
+	snap = sqlite3_get_autocommit(s->db);
+	if (snap && (rc = sqlite3_exec(s->db, "BEGIN DEFERRED", NULL, NULL, NULL)) != SQLITE_OK)
+		return store_rc(s->db, rc);
+	err = store_usage_rows(s, since, until, user, user_cb, type_cb, cb_user);
+	if (snap)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	return err;
+}
+
+void store_interrupt_set(struct store *s, store_stop_cb stop, void *user)
+{
+	if (s)
+		sqlite3_progress_handler(s->db, stop ? 10000 : 0, stop, user);
+}
+

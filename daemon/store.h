@@ -207,5 +207,6 @@ int store_usage_sum(struct store *s, double since, double until, const char *use
 		    store_usage_user_cb user_cb, store_usage_user_type_cb type_cb, void *cb_user);
 /* A long read of s asks stop(user) now and then (from the reading thread);
  * a non-zero answer ends it with -ECANCELED. NULL: never. */
-void store_interrupt_set(struct store *s, int (*stop)(void *), void *user);
+typedef int (*store_stop_cb)(void *user);
+void store_interrupt_set(struct store *s, store_stop_cb stop, void *user);
 #endif

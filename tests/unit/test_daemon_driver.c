@@ -1284,6 +1284,71 @@ static void test_usage_restart(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+/* After a restart: a lease whose worker fails before it is adopted counts
+ * until then (its other worker was back), and the job's attained service
+ * takes it in; a lease adopted that the store has no start event of (so
+ * the load could not leave it out) is not counted twice. */
+static void test_usage_adopt_failed(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 0);
+	struct store_job fl = job_rec(0, "resnet50", 2, 100000), nev = job_rec(0, "lm", 1, 100000);
+	Hare__RunningTask t[2];
+	Hare__RunningTask *pt[2] = { &t[0], &t[1] };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	const struct drv_job *j;
+	char dir[256], err[256];
+	struct store *st = tmp_store(dir, "usage-adoptfail");
+	double t0 = driver_now(), got;
+	uint32_t a1;
+
+	fl.state = nev.state = STORE_RUNNING;
+	assert_int_equal(store_job_insert(st, &fl), 0);
+	assert_int_equal(store_job_insert(st, &nev), 0);
+	assert_int_equal(store_event(st, t0 - 60, fl.id, "restart", "lease=77 gpus=n1/0*1,n1/1*1"), 0);
+	assert_int_equal(store_usage_start(st, fl.id, 76, "T4", 1, t0 - 100), 0);
+	assert_int_equal(store_usage_until(st, fl.id, 76, t0 - 80), 0);
+	assert_int_equal(store_usage_start(st, fl.id, 77, "V100", 2, t0 - 60), 0);
+	assert_int_equal(store_usage_until(st, fl.id, 77, t0 - 50), 0);
+	/* nev: rows of leases 5 and 9, no start event */
+	assert_int_equal(store_usage_start(st, nev.id, 5, "V100", 1, t0 - 500), 0);
+	assert_int_equal(store_usage_until(st, nev.id, 5, t0 - 470), 0);
+	assert_int_equal(store_usage_start(st, nev.id, 9, "V100", 1, t0 - 100), 0);
+	assert_int_equal(store_usage_until(st, nev.id, 9, t0 - 90), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d2, &fl), 0);
+	assert_int_equal(driver_job_load(d2, &nev), 0);
+	assert_true(driver_job_find(d2, fl.id)->attained_gpu_s == 20);
+	assert_true(driver_job_find(d2, nev.id)->attained_gpu_s == 40);	/* no lease to leave out */
+	f->d = d2;
+	driver_start(d2);
+	t[0] = rt_full(fl.id, 77, 0, 0, 1, 2, 0);
+	t[1] = rt_full(nev.id, 9, 0, 2, 1, 1, 0);
+	a1 = agent_up(f, "n1", "V100", 4, pt, 2);
+	j = driver_job_find(d2, fl.id);
+	assert_true(j->adopt_wait);
+	x.job_id = fl.id;
+	x.lease_id = 77;
+	x.rank = 1;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.has_exit_code = true;
+	x.exit_code = 3;
+	driver_task_exit(d2, a1, &x);
+	assert_false(j->adopt_wait);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	got = gpu_secs_of(st, fl.id, 76).s[0];
+	assert_true(got >= 2 * 60 && got < 2 * (60 + driver_now() - t0) + 1e-6);
+	assert_true(j->attained_gpu_s == 20 + got);
+	/* nobody waits for more: nev's lease is adopted */
+	j = driver_job_find(d2, nev.id);
+	assert_int_equal(j->lease.id, 9);
+	assert_true(j->attained_gpu_s == 30);	/* lease 9 counts when it ends */
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
 /* A worker of a lease that ran before a restart fails before the agent
  * lists it (hared was away when it ended): a failure of the job, with an
  * event, its node charged, and the job queued again at once; an exit of
@@ -3139,6 +3204,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_keeps_lease_start, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_lease, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_restart, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_adopt_failed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_replanned, fx_setup_avoid, fx_teardown),
