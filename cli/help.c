@@ -259,7 +259,7 @@ static const char help_usage[] =
 	"\n"
 	"GPU time used (accounting): the GPU-hours that jobs' leases held inside\n"
 	"a window, per user and per GPU type, with the number of jobs that held\n"
-	"GPUs in it and a TOTAL row. A GPU counts from the start of its lease to\n"
+	"GPUs in it (and a TOTAL row with more than one user). A GPU counts from the start of its lease to\n"
 	"its end, whether the rounds were useful or the lease was later\n"
 	"preempted; a running lease counts until now. A lease that ended while\n"
 	"hared was down and that it did not find again at its restart counts\n"

@@ -1276,6 +1276,8 @@ static void test_usage_args(void **state)
 {
 	char *const future[] = { "harectl", "--socket", "/nonexistent/h.sock", "usage", "--since",
 				 "@9999999999" };
+	char *const old[] = { "harectl", "--socket", "/nonexistent/h.sock", "usage", "--until",
+			      "10000w" };
 	char *out = NULL, *errs = NULL;
 	size_t olen = 0, elen = 0;
 	FILE *fo, *fe;
@@ -1311,6 +1313,15 @@ static void test_usage_args(void **state)
 	fclose(fo);
 	fclose(fe);
 	assert_string_equal(errs, "harectl usage: --since is not in the past\n");
+	free(out);
+	free(errs);
+	out = errs = NULL;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&errs, &elen);
+	assert_int_equal(cli_main(6, (char **)old, fo, fe), CLI_EXIT_USAGE);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(errs, "harectl usage: --until is not after 1970\n");
 	free(out);
 	free(errs);
 }

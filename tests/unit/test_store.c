@@ -10,9 +10,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -863,6 +866,43 @@ static void test_usage_snapshot(void **state)
 	store_close(rd);
 }
 
+/* A commit that fails (here the file size limit stops the WAL growing:
+ * SQLite rolls the batch back itself) loses the batch: counted, so that
+ * store_flush_since of a caller who wrote into it says so. */
+static void test_flush_failure_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("big");
+	struct rlimit old, lim;
+	char wal[300];
+	struct stat sb;
+	uint64_t before;
+	int rc, last = 0;
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	before = store_write_failures(f->s, NULL);
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(store_usage_start(f->s, j.id, (uint64_t)i + 1, "V100", 1, i), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = store_flush_since(f->s, before);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_true(rc < 0);
+	assert_int_equal(store_write_failures(f->s, &last), before + 1);
+	assert_int_equal(last, rc);
+	/* the batch is gone, and the store goes on */
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM usage"), 0);
+	assert_int_equal(store_usage_start(f->s, j.id, 1, "V100", 1, 0), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM usage"), 1);
+}
+
 /* A version 3 database (before GPU-time accounting) gets an empty usage
  * table; its jobs stay. */
 static void test_version_3_upgraded(void **state)
@@ -1061,6 +1101,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_3_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_failure_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_dir_fails, setup, teardown),
