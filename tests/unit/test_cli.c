@@ -1269,19 +1269,29 @@ static void test_reply_forget(void **state)
 	free(out);
 }
 
-/* usage's window: spans before now, unix seconds and local dates (TZ=UTC
- * here), now; --user and -o json. A --since in the future is refused
- * before hared is asked. */
-static void test_usage_args(void **state)
+/* harectl usage OPT WHEN, with no hared there: refused before it is asked
+ * (exit 2), with message want on stderr. */
+static void usage_refused(const char *opt, const char *when, const char *want)
 {
-	char *const future[] = { "harectl", "--socket", "/nonexistent/h.sock", "usage", "--since",
-				 "@9999999999" };
-	char *const old[] = { "harectl", "--socket", "/nonexistent/h.sock", "usage", "--until",
-			      "10000w" };
+	char *const argv[] = { "harectl", "--socket", "/nonexistent/h.sock", "usage", (char *)opt,
+			       (char *)when };
 	char *out = NULL, *errs = NULL;
 	size_t olen = 0, elen = 0;
-	FILE *fo, *fe;
+	FILE *fo = open_memstream(&out, &olen), *fe = open_memstream(&errs, &elen);
 
+	assert_int_equal(cli_main(6, (char **)argv, fo, fe), CLI_EXIT_USAGE);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(errs, want);
+	free(out);
+	free(errs);
+}
+
+/* usage's window: spans before now, unix seconds and local dates (TZ=UTC
+ * here), now; --user and -o json. A --since in the future, an --until
+ * before 1970, are refused before hared is asked. */
+static void test_usage_args(void **state)
+{
 	char *const v1[] = { "harectl", "usage", "--since", "90m", "--until=now", "-u", "bob", "-o", "json" };
 	char *const v2[] = { "harectl", "usage", "--since", "2023-11-14", "--until", "2023-11-14T22:13:20" };
 	char *const v3[] = { "harectl", "usage", "--since", "@1700000000.5", "--until", "2023-11-15 01:02" };
@@ -1307,23 +1317,8 @@ static void test_usage_args(void **state)
 	assert_int_equal(cli_args_parse(4, v4, &a, msg, sizeof(msg)), 0);
 	assert_true(a.since.ago && a.since.value == 14 * 86400.0);
 	assert_false(a.until.set);
-	fo = open_memstream(&out, &olen);
-	fe = open_memstream(&errs, &elen);
-	assert_int_equal(cli_main(6, (char **)future, fo, fe), CLI_EXIT_USAGE);
-	fclose(fo);
-	fclose(fe);
-	assert_string_equal(errs, "harectl usage: --since is not in the past\n");
-	free(out);
-	free(errs);
-	out = errs = NULL;
-	fo = open_memstream(&out, &olen);
-	fe = open_memstream(&errs, &elen);
-	assert_int_equal(cli_main(6, (char **)old, fo, fe), CLI_EXIT_USAGE);
-	fclose(fo);
-	fclose(fe);
-	assert_string_equal(errs, "harectl usage: --until is not after 1970\n");
-	free(out);
-	free(errs);
+	usage_refused("--since", "@9999999999", "harectl usage: --since is not in the past\n");
+	usage_refused("--until", "10000w", "harectl usage: --until is not after 1970\n");
 }
 
 /* usage's table: one column per type by name, '-' where a user held none,
