@@ -1126,6 +1126,14 @@ static void test_adopt_keeps_lease_start(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+/* A lease's GPU time in the store: gpus of type from start to end. */
+static void lease_row(struct store *st, uint64_t job, uint64_t lease, const char *type,
+		      uint32_t gpus, double start, double end)
+{
+	assert_int_equal(store_usage_start(st, job, lease, type, gpus, start), 0);
+	assert_int_equal(store_usage_until(st, job, lease, end), 0);
+}
+
 struct gpu_secs {
 	uint32_t n;
 	char type[4][16];
@@ -1228,28 +1236,23 @@ static void test_usage_restart(void **state)
 	assert_int_equal(store_job_insert(st, &wait), 0);
 	/* run: an old lease (50 GPU-s) and lease 7, written down until 1000 s
 	 * after its start; wait: 120 GPU-s in lease 5 */
-	assert_int_equal(store_usage_start(st, run.id, 3, "T4", 1, t0 - 9500), 0);
-	assert_int_equal(store_usage_until(st, run.id, 3, t0 - 9450), 0);
+	lease_row(st, run.id, 3, "T4", 1, t0 - 9500, t0 - 9450);
 	assert_int_equal(store_event(st, t0 - 9000, run.id, "restart", "lease=7 gpus=n1/0*1"), 0);
-	assert_int_equal(store_usage_start(st, run.id, 7, "V100", 1, t0 - 9000), 0);
-	assert_int_equal(store_usage_until(st, run.id, 7, t0 - 8000), 0);
-	assert_int_equal(store_usage_start(st, wait.id, 5, "V100", 2, t0 - 200), 0);
-	assert_int_equal(store_usage_until(st, wait.id, 5, t0 - 140), 0);
+	lease_row(st, run.id, 7, "V100", 1, t0 - 9000, t0 - 8000);
+	lease_row(st, wait.id, 5, "V100", 2, t0 - 200, t0 - 140);
 	/* lost: lease 9 (30 GPU-s), which no agent has any more */
 	lost.state = STORE_RUNNING;
 	lost.start_time = t0 - 100;
 	assert_int_equal(store_job_insert(st, &lost), 0);
 	assert_int_equal(store_event(st, t0 - 100, lost.id, "start", "lease=9 gpus=n2/0*1"), 0);
-	assert_int_equal(store_usage_start(st, lost.id, 9, "T4", 1, t0 - 100), 0);
-	assert_int_equal(store_usage_until(st, lost.id, 9, t0 - 70), 0);
+	lease_row(st, lost.id, 9, "T4", 1, t0 - 100, t0 - 70);
 	/* half: lease 11 on 2 GPUs (600 s, written until 100 s after its
 	 * start), of whose workers only rank 0 comes back */
 	half.state = STORE_RUNNING;
 	half.start_time = t0 - 600;
 	assert_int_equal(store_job_insert(st, &half), 0);
 	assert_int_equal(store_event(st, t0 - 600, half.id, "start", "lease=11 gpus=n1/1*1,n2/0*1"), 0);
-	assert_int_equal(store_usage_start(st, half.id, 11, "V100", 2, t0 - 600), 0);
-	assert_int_equal(store_usage_until(st, half.id, 11, t0 - 500), 0);
+	lease_row(st, half.id, 11, "V100", 2, t0 - 600, t0 - 500);
 	assert_int_equal(store_flush(st), 0);
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	assert_int_equal(driver_job_load(d2, &run), 0);
@@ -1307,15 +1310,11 @@ static void test_usage_adopt_failed(void **state)
 	assert_int_equal(store_job_insert(st, &fl), 0);
 	assert_int_equal(store_job_insert(st, &nev), 0);
 	assert_int_equal(store_event(st, t0 - 60, fl.id, "restart", "lease=77 gpus=n1/0*1,n1/1*1"), 0);
-	assert_int_equal(store_usage_start(st, fl.id, 76, "T4", 1, t0 - 100), 0);
-	assert_int_equal(store_usage_until(st, fl.id, 76, t0 - 80), 0);
-	assert_int_equal(store_usage_start(st, fl.id, 77, "V100", 2, t0 - 60), 0);
-	assert_int_equal(store_usage_until(st, fl.id, 77, t0 - 50), 0);
+	lease_row(st, fl.id, 76, "T4", 1, t0 - 100, t0 - 80);
+	lease_row(st, fl.id, 77, "V100", 2, t0 - 60, t0 - 50);
 	/* nev: rows of leases 5 and 9, no start event */
-	assert_int_equal(store_usage_start(st, nev.id, 5, "V100", 1, t0 - 500), 0);
-	assert_int_equal(store_usage_until(st, nev.id, 5, t0 - 470), 0);
-	assert_int_equal(store_usage_start(st, nev.id, 9, "V100", 1, t0 - 100), 0);
-	assert_int_equal(store_usage_until(st, nev.id, 9, t0 - 90), 0);
+	lease_row(st, nev.id, 5, "V100", 1, t0 - 500, t0 - 470);
+	lease_row(st, nev.id, 9, "V100", 1, t0 - 100, t0 - 90);
 	assert_int_equal(store_flush(st), 0);
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	assert_int_equal(driver_job_load(d2, &fl), 0);

@@ -636,6 +636,14 @@ static void test_version_2_upgraded_and_settings(void **state)
 	assert_int_equal(store_job_get(f->s, j.id, &got), -EIO);
 }
 
+/* A lease's GPU time in the store: gpus of type from start to end. */
+static void lease_row(struct store *st, uint64_t job, uint64_t lease, const char *type,
+		      uint32_t gpus, double start, double end)
+{
+	assert_int_equal(store_usage_start(st, job, lease, type, gpus, start), 0);
+	assert_int_equal(store_usage_until(st, job, lease, end), 0);
+}
+
 struct usage_seen {
 	uint32_t nusers, ntypes;
 	char user[4][16], tuser[8][16], type[8][16];
@@ -698,10 +706,8 @@ static void test_usage_windows(void **state)
 	assert_int_equal(store_usage_start(f->s, a1.id, 1, "V100", 5, 150), 0);	/* adopted: kept */
 	assert_int_equal(store_usage_until(f->s, a1.id, 1, 200), 0);
 	assert_int_equal(store_usage_until(f->s, a1.id, 1, 150), 0);		/* never shrinks */
-	assert_int_equal(store_usage_start(f->s, a2.id, 2, "V100", 1, 150), 0);
-	assert_int_equal(store_usage_until(f->s, a2.id, 2, 400), 0);
-	assert_int_equal(store_usage_start(f->s, b1.id, 3, "T4", 4, 300), 0);
-	assert_int_equal(store_usage_until(f->s, b1.id, 3, 350), 0);
+	lease_row(f->s, a2.id, 2, "V100", 1, 150, 400);
+	lease_row(f->s, b1.id, 3, "T4", 4, 300, 350);
 	assert_int_equal(store_usage_start(f->s, b1.id, 4, "T4", 0, 300), -EINVAL);
 	/* before the commit (the same connection reads its own writes) */
 	s = usage_sum(f->s, 0, 1000, NULL);
@@ -763,8 +769,7 @@ static void test_reader(void **state)
 	char err[256] = "";
 
 	assert_int_equal(store_job_insert(f->s, &j), 0);
-	assert_int_equal(store_usage_start(f->s, j.id, 1, "V100", 1, 10), 0);
-	assert_int_equal(store_usage_until(f->s, j.id, 1, 20), 0);
+	lease_row(f->s, j.id, 1, "V100", 1, 10, 20);
 	assert_string_equal(store_path(f->s), f->path);
 	assert_int_equal(store_open_reader(store_path(f->s), &r, err, sizeof(err)), 0);
 	s = usage_sum(r, 0, 100, NULL);
@@ -832,8 +837,7 @@ static void test_usage_snapshot(void **state)
 	assert_int_equal(store_job_insert(f->s, &b2), 0);
 	assert_int_equal(store_job_insert(f->s, &a), 0);
 	r.job = a.id;
-	assert_int_equal(store_usage_start(f->s, b.id, 1, "V100", 2, 10), 0);
-	assert_int_equal(store_usage_until(f->s, b.id, 1, 20), 0);
+	lease_row(f->s, b.id, 1, "V100", 2, 10, 20);
 	/* no length: left out of sums and of the job's time */
 	assert_int_equal(store_usage_start(f->s, b.id, 2, "T4", 3, 15), 0);
 	assert_int_equal(store_usage_start(f->s, b2.id, 3, "T4", 1, 12), 0);
@@ -922,8 +926,7 @@ static void test_version_3_upgraded(void **state)
 	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 4);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM usage"), 0);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
-	assert_int_equal(store_usage_start(f->s, j.id, 9, "K80", 3, 10), 0);
-	assert_int_equal(store_usage_until(f->s, j.id, 9, 20), 0);
+	lease_row(f->s, j.id, 9, "K80", 3, 10, 20);
 	s = usage_sum(f->s, 0, 100, NULL);
 	assert_int_equal(s.nusers, 1);
 	assert_true(s.user_s[0] == 30);
