@@ -153,6 +153,33 @@ static int spec_texts(const Hare__JobSpec *s, struct store_job *out, char *errbu
 	return 0;
 }
 
+/* The jobs it runs after: how many, each once, none 0 (that they exist is
+ * the driver's to say: driver_after_check). */
+static int spec_after(const Hare__JobSpec *s, struct store_job *out, char *errbuf, size_t errlen)
+{
+	if (s->n_after > STORE_MAX_AFTER) {
+		snprintf(errbuf, errlen, "after lists %zu jobs; at most %d", s->n_after,
+			 STORE_MAX_AFTER);
+		return ERR_BAD_SPEC;
+	}
+	for (size_t i = 0; i < s->n_after; i++) {
+		if (s->after[i] == 0 || s->after[i] > INT64_MAX) {
+			snprintf(errbuf, errlen, "after: no job %" PRIu64, s->after[i]);
+			return ERR_BAD_SPEC;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (s->after[k] == s->after[i]) {
+				snprintf(errbuf, errlen, "after lists job %" PRIu64 " twice",
+					 s->after[i]);
+				return ERR_BAD_SPEC;
+			}
+		}
+		out->after[i] = s->after[i];
+	}
+	out->nafter = (uint32_t)s->n_after;
+	return 0;
+}
+
 /* Proxy sizes are hare-worker's --proxy for the job's model: checked here
  * as the worker will, so a bad key fails the submit, not every worker. */
 static int spec_proxy(const struct store_job *j, char *errbuf, size_t errlen)
@@ -188,6 +215,8 @@ int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, co
 	if (rc == 0)
 		rc = spec_sizes(spec, out, errbuf, errlen);
 	if (rc == 0)
+		rc = spec_after(spec, out, errbuf, errlen);
+	if (rc == 0)
 		rc = driver_perf_fill(prof, out, &model, &perf, errbuf, errlen);
 	if (rc == 0)
 		rc = spec_proxy(out, errbuf, errlen);
@@ -221,6 +250,9 @@ void clients_submit(struct conn *c, const Hare__Submit *m)
 		p->cap = cap;
 	}
 	rc = clients_spec_check(d->prof, m->spec, c->user, &p->items[p->n].job, why, sizeof(why));
+	if (rc == 0)
+		rc = driver_after_check(d->drv, p->items[p->n].job.after, p->items[p->n].job.nafter,
+					why, sizeof(why));
 	if (rc < 0) {
 		log_info("conn=%" PRIu64 " user=%s submit refused: %s", c->id, c->user, why);
 		conn_send_error(c, rc, "%s", why);
@@ -414,7 +446,11 @@ static void info_add(struct hared *d, struct info_set *s, const struct store_job
 	in->gpu_types = s->types + s->ntypes;
 	for (uint32_t t = 0; t < rec->ntypes && s->ntypes < s->typecap; t++, in->n_gpu_types++)
 		s->types[s->ntypes++] = (char *)rec->types[t];
+	in->n_after = rec->nafter;
+	in->after = (uint64_t *)rec->after;
 	if (j) {
+		in->n_after_pending = j->nafter_wait;
+		in->after_pending = (uint64_t *)j->after_wait;
 		in->has_order = j->order != UINT32_MAX;
 		in->order = j->order;
 		in->has_est_start = j->est_start > 0;

@@ -526,6 +526,9 @@ int driver_job_load(struct driver *d, const struct store_job *rec)
 	/* the GPU time it had, but for the lease it may adopt (counted when
 	 * that ends) */
 	driver_attained_load(d, j, j->adopt_wait ? j->run_lease : 0);
+	/* the jobs it runs after have smaller ids: loaded already, or ended
+	 * (a broken dependency is cancelled by driver_start) */
+	driver_after_resolve(d, j);
 	rc = drv_jobs_insert(d, j);
 	if (rc < 0)
 		drv_job_free(j);
@@ -542,6 +545,7 @@ int driver_job_add(struct driver *d, const struct store_job *rec, char *errbuf, 
 	if (!j)
 		return rc;
 	j->rec.state = STORE_QUEUED;
+	driver_after_resolve(d, j);
 	rc = drv_jobs_insert(d, j);
 	if (rc < 0) {
 		drv_job_free(j);
@@ -553,6 +557,8 @@ int driver_job_add(struct driver *d, const struct store_job *rec, char *errbuf, 
 	if (d->st)
 		store_event(d->st, driver_now(), rec->id, "submit", detail);
 	log_info("job=%" PRIu64 " submitted %s", rec->id, detail);
+	/* a job it runs after ended between the submit's check and its commit */
+	driver_after_cancel(d);
 	driver_replan_request(d);
 	return 0;
 }
@@ -923,6 +929,7 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 		       const char *why)
 {
 	double now = driver_now();
+	uint64_t id;
 
 	if (state == STORE_DONE) {
 		/* its workers end on their own (a researcher's program may save
@@ -954,9 +961,12 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 	log_at(state == STORE_FAILED ? LOG_LVL_WARN : LOG_LVL_INFO,
 	       "job=%" PRIu64 " %s rounds=%" PRIu64 "/%" PRIu64 " restarts=%u: %s", j->rec.id,
 	       drv_state_kind(state), j->rec.rounds_done, j->rec.rounds_total, j->rec.restarts, why);
-	drv_jobs_remove(d, j->rec.id);
-	drv_forget(d, j->rec.id);
+	id = j->rec.id;
+	drv_jobs_remove(d, id);
+	drv_forget(d, id);
 	drv_job_free(j);
+	driver_after_ended(d, id, state);
+	driver_after_cancel(d);
 	driver_replan_request(d);
 }
 

@@ -45,6 +45,7 @@ struct driver {
 	double usage_synced;		/* unix: running leases' GPU time last written */
 	bool starts_unsent;		/* some lease has TaskStarts to send */
 	uint64_t starts_failures;	/* store_write_failures before their writes */
+	bool after_cancelling;		/* driver_after_cancel is at work */
 	bool ends_unsaved;		/* a job ended since driver_ends_commit */
 	uint64_t ends_failures;		/* store_write_failures before its writes */
 	double epoch;			/* unix time of the plans' t = 0 */
@@ -216,6 +217,17 @@ bool driver_adopt_exit(struct driver *d, struct drv_job *j, uint32_t node,
 /* The nodes the store knows (drained ones first, then the most lately
  * seen), down until their agents attach; no eviction meanwhile. */
 void driver_nodes_load(struct driver *d);
+
+/* driver_after.c */
+/* Set j's after_wait from rec.after (the jobs not DONE yet); a job
+ * CANCELLED, FAILED or unknown sets after_broken. */
+void driver_after_resolve(struct driver *d, struct drv_job *j);
+/* Job id ended in state (removed from the jobs): its dependents stop
+ * waiting for it (DONE), or are marked to be cancelled. */
+void driver_after_ended(struct driver *d, uint64_t id, enum store_job_state state);
+/* Cancel the jobs marked so, and theirs in turn; their ends are committed
+ * with this loop iteration's (driver_ends_commit). */
+void driver_after_cancel(struct driver *d);
 
 /* driver_hold.c */
 /* Keep a stopped worker's GPU (node, slot) out of new leases until its

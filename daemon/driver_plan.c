@@ -102,6 +102,9 @@ void driver_start(struct driver *d)
 	double now = driver_now(), first = now;
 	bool adopt = false;
 
+	/* a job it runs after ended CANCELLED or FAILED while it was stored
+	 * (hared stopped before it cancelled this one) */
+	driver_after_cancel(d);
 	for (uint32_t i = 0; i < d->njobs; i++) {
 		first = fmin(first, d->jobs[i]->rec.submit_time > 0 ? d->jobs[i]->rec.submit_time : now);
 		adopt |= d->jobs[i]->adopt_wait;

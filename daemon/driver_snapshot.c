@@ -183,6 +183,8 @@ int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 			continue;	/* failed: waits before its next lease */
 		else if (d->jobs[i]->rec.held && !d->jobs[i]->lease.id)
 			continue;	/* harectl hold */
+		else if (d->jobs[i]->nafter_wait && !d->jobs[i]->lease.id)
+			continue;	/* waits for the jobs it runs after */
 		else
 			snap_job_fill(d, s, d->jobs[i], njobs++, &held, now);
 	}

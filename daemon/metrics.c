@@ -75,6 +75,8 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 			m->jobs_running++;
 		else if (j->rec.held)
 			m->jobs_held++;
+		else if (j->nafter_wait)
+			m->jobs_waiting++;
 		else if (j->retry_at > m->now)
 			m->jobs_backoff++;
 		else
@@ -133,10 +135,12 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		     "When this file was written, unix seconds (an old one: hared is gone).");
 	fprintf(f, "hare_metrics_time_seconds %.3f\n", m->now);
 	metrics_head(f, "hare_jobs", "gauge",
-		     "Active jobs: queued, backoff (waiting after a failure), held, running.");
+		     "Active jobs: queued, backoff (waiting after a failure), held, waiting (for "
+		     "jobs they run after), running.");
 	fprintf(f, "hare_jobs{state=\"queued\"} %u\nhare_jobs{state=\"backoff\"} %u\n"
-		"hare_jobs{state=\"held\"} %u\nhare_jobs{state=\"running\"} %u\n", m->jobs_queued,
-		m->jobs_backoff, m->jobs_held, m->jobs_running);
+		"hare_jobs{state=\"held\"} %u\nhare_jobs{state=\"waiting\"} %u\n"
+		"hare_jobs{state=\"running\"} %u\n", m->jobs_queued, m->jobs_backoff, m->jobs_held,
+		m->jobs_waiting, m->jobs_running);
 	metrics_head(f, "hare_jobs_ended_total", "counter", "Jobs that ended since hared started.");
 	fprintf(f, "hare_jobs_ended_total{state=\"done\"} %llu\n"
 		"hare_jobs_ended_total{state=\"cancelled\"} %llu\n"

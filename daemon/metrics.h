@@ -23,7 +23,7 @@ struct metrics_gpus {
 struct metrics_sample {
 	double now, start_time;			/* unix seconds */
 	int up;					/* 0: hared is stopping */
-	uint32_t jobs_queued, jobs_backoff, jobs_held, jobs_running;
+	uint32_t jobs_queued, jobs_backoff, jobs_held, jobs_waiting, jobs_running;
 	struct driver_stats drv;		/* plans, reports, ended jobs ... */
 	uint64_t submits;
 	uint32_t nodes_up, nodes_down, nodes_drained;

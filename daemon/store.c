@@ -15,9 +15,10 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_BUSY_TIMEOUT_MS 2000
 #define STORE_TYPES_LEN (STORE_MAX_TYPES * 16)
+#define STORE_AFTER_LEN (STORE_MAX_AFTER * 21)	/* 20 digits and a comma each */
 
 enum store_stmt_id {
 	ST_BEGIN,
@@ -63,9 +64,10 @@ struct store {
 	int write_error;
 };
 
-/* Version 4 of the schema. Times are unix seconds (0 = not yet); a NULL loss
+/* Version 5 of the schema. Times are unix seconds (0 = not yet); a NULL loss
  * is "none reported"; events.job_id is NULL for cluster-wide events;
- * jobs.held is 0 (not held), 1 (by its owner) or 2 (by root). usage: the
+ * jobs.held is 0 (not held), 1 (by its owner) or 2 (by root); jobs.after
+ * the ids of the jobs it runs after, comma-joined ('' = none). usage: the
  * GPUs of each type a lease held, from its start to end_time (the lease's
  * end, or while it runs the last time hared wrote it down). */
 #define STORE_USAGE_SQL \
@@ -88,7 +90,8 @@ static const char store_schema_sql[] =
 	" submit_time REAL NOT NULL, start_time REAL NOT NULL, finish_time REAL NOT NULL,"
 	" restarts INTEGER NOT NULL, loss REAL,"
 	" proxy TEXT NOT NULL DEFAULT '',"
-	" held INTEGER NOT NULL DEFAULT 0 CHECK (held BETWEEN 0 AND 2));"
+	" held INTEGER NOT NULL DEFAULT 0 CHECK (held BETWEEN 0 AND 2),"
+	" after TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX jobs_state ON jobs(state);"
 	"CREATE TABLE events ("
 	" id INTEGER PRIMARY KEY, time REAL NOT NULL,"
@@ -100,8 +103,8 @@ static const char store_schema_sql[] =
 	" ratio REAL NOT NULL, rounds REAL NOT NULL, PRIMARY KEY (model, gpu_type));"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	STORE_USAGE_SQL
-	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '4');"
-	"PRAGMA user_version = 4;";
+	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '5');"
+	"PRAGMA user_version = 5;";
 
 /* From version 1 (hared before job proxy sizes and node drains):
  * jobs.proxy, '' for every job already there, and nodes.drained and
@@ -126,10 +129,16 @@ static const char store_migrate_3_sql[] =
 	"UPDATE meta SET value = '4' WHERE key = 'schema';"
 	"PRAGMA user_version = 4;";
 
+/* From version 4 (hared before job dependencies): jobs.after, none. */
+static const char store_migrate_4_sql[] =
+	"ALTER TABLE jobs ADD COLUMN after TEXT NOT NULL DEFAULT '';"
+	"UPDATE meta SET value = '5' WHERE key = 'schema';"
+	"PRAGMA user_version = 5;";
+
 #define STORE_JOB_COLS \
 	"id, user, name, model, tasks, min_gpus, max_gpus, rounds_total, rounds_done," \
 	" weight, types, command, state, submit_time, start_time, finish_time, restarts, loss," \
-	" proxy, held"
+	" proxy, held, after"
 
 /* RUNNING sets start_time the first time only; a final state sets finish_time. */
 static const char *const store_sql[ST_COUNT] = {
@@ -138,9 +147,9 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_JOB_INSERT] = "INSERT INTO jobs (user, name, model, tasks, min_gpus, max_gpus,"
 		" rounds_total, rounds_done, weight, types, command, state, submit_time,"
-		" start_time, finish_time, restarts, loss, proxy, held)"
+		" start_time, finish_time, restarts, loss, proxy, held, after)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-		" ?18, ?19)",
+		" ?18, ?19, ?20)",
 	[ST_JOB_PROGRESS] = "UPDATE jobs SET rounds_done = ?2, loss = ?3 WHERE id = ?1",
 	[ST_JOB_STATE] = "UPDATE jobs SET state = ?2,"
 		" start_time = CASE WHEN ?2 = 2 AND start_time = 0 THEN ?3 ELSE start_time END,"
@@ -415,6 +424,14 @@ static int store_schema_locked(sqlite3 *db, const char *path, char *errbuf, size
 			return store_open_fail(db, rc, path, "cannot upgrade schema 3 to 4", errbuf,
 					       errlen);
 		log_info("%s: schema upgraded from version 3 to 4 (GPU time of each lease)", path);
+		version = 4;
+	}
+	if (version == 4) {
+		rc = sqlite3_exec(db, store_migrate_4_sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return store_open_fail(db, rc, path, "cannot upgrade schema 4 to 5", errbuf,
+					       errlen);
+		log_info("%s: schema upgraded from version 4 to 5 (job dependencies)", path);
 		return 0;
 	}
 	if (version < 0 || objects > 0) {
@@ -604,8 +621,26 @@ static int store_types_join(const struct store_job *job, char *buf, size_t len)
 	return 0;
 }
 
+/* Join the ids of the jobs it runs after with commas; -EINVAL for a bad list. */
+static int store_after_join(const struct store_job *job, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (job->nafter > STORE_MAX_AFTER)
+		return -EINVAL;
+	for (uint32_t i = 0; i < job->nafter; i++) {
+		if (job->after[i] == 0 || job->after[i] > INT64_MAX)
+			return -EINVAL;
+		used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64, i ? "," : "",
+					 job->after[i]);
+	}
+	return 0;
+}
+
 /* Bind every field of a new job to the insert statement. */
-static int store_job_bind(sqlite3_stmt *st, const struct store_job *job, const char *types)
+static int store_job_bind(sqlite3_stmt *st, const struct store_job *job, const char *types,
+			  const char *after)
 {
 	int err = store_bind_field(st, 1, job->user, sizeof(job->user));
 
@@ -634,6 +669,7 @@ static int store_job_bind(sqlite3_stmt *st, const struct store_job *job, const c
 	/* SQLite stores a NaN as NULL, which reads back as NAN. */
 	sqlite3_bind_double(st, 17, job->loss);
 	sqlite3_bind_int(st, 19, job->held);
+	sqlite3_bind_text(st, 20, after, -1, SQLITE_STATIC);
 	return 0;
 }
 
@@ -647,7 +683,7 @@ static bool store_state_valid(int state)
 static int store_job_stage(struct store *s, struct store_job *job)
 {
 	sqlite3_stmt *st;
-	char types[STORE_TYPES_LEN];
+	char types[STORE_TYPES_LEN], after[STORE_AFTER_LEN];
 	int err;
 
 	if (!s || !job || !store_state_valid((int)job->state))
@@ -655,7 +691,9 @@ static int store_job_stage(struct store *s, struct store_job *job)
 	st = s->st[ST_JOB_INSERT];
 	err = store_types_join(job, types, sizeof(types));
 	if (!err)
-		err = store_job_bind(st, job, types);
+		err = store_after_join(job, after, sizeof(after));
+	if (!err)
+		err = store_job_bind(st, job, types, after);
 	if (!err)
 		err = store_batch_begin(s);
 	if (err) {
@@ -888,10 +926,35 @@ static int store_types_split(const char *joined, struct store_job *job)
 	return 0;
 }
 
+/* Split the comma-joined ids of the jobs it runs after back into the job;
+ * -EIO if store_job_insert cannot have written the list. */
+static int store_after_split(const char *joined, struct store_job *job)
+{
+	const char *p = joined;
+
+	job->nafter = 0;
+	while (*p) {
+		char *end;
+		unsigned long long v;
+
+		if (job->nafter == STORE_MAX_AFTER || *p < '1' || *p > '9')
+			return -EIO;
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (errno || v > INT64_MAX || (*end && *end != ','))
+			return -EIO;
+		job->after[job->nafter++] = v;
+		p = end;
+		if (*p == ',' && *++p == '\0')
+			return -EIO;
+	}
+	return 0;
+}
+
 /* The text columns of a job row. */
 static int store_job_texts(sqlite3_stmt *st, struct store_job *job)
 {
-	char types[STORE_TYPES_LEN + 1];
+	char types[STORE_TYPES_LEN + 1], after[STORE_AFTER_LEN + 1];
 	int err = store_col_text(st, 1, job->user, sizeof(job->user));
 
 	if (!err)
@@ -906,6 +969,10 @@ static int store_job_texts(sqlite3_stmt *st, struct store_job *job)
 		err = store_col_text(st, 10, types, sizeof(types));
 	if (!err)
 		err = store_types_split(types, job);
+	if (!err)
+		err = store_col_text(st, 20, after, sizeof(after));
+	if (!err)
+		err = store_after_split(after, job);
 	return err;
 }
 

@@ -22,6 +22,7 @@ enum store_job_state {
 };
 
 #define STORE_MAX_TYPES 16
+#define STORE_MAX_AFTER 16		/* jobs one job runs after */
 
 /* Who holds a job back from planning (harectl hold): its owner may release
  * only its own hold; root releases either. */
@@ -48,6 +49,8 @@ struct store_job {
 	uint32_t restarts;
 	double loss;			/* last reported; NAN if none */
 	enum store_held held;
+	uint32_t nafter;		/* jobs it runs after (JobSpec.after) */
+	uint64_t after[STORE_MAX_AFTER];
 };
 
 /* Open (creating if needed) the database at path, in WAL mode with

@@ -1212,7 +1212,8 @@ static void test_metrics(void **state)
 	fclose(mf);
 	assert_non_null(strstr(text, "\nhare_up 1\n"));
 	assert_non_null(strstr(text, "\nhare_jobs{state=\"queued\"} 1\nhare_jobs{state=\"backoff\"} 0\n"
-				"hare_jobs{state=\"held\"} 1\nhare_jobs{state=\"running\"} 1\n"));
+				"hare_jobs{state=\"held\"} 1\nhare_jobs{state=\"waiting\"} 0\n"
+				"hare_jobs{state=\"running\"} 1\n"));
 	assert_non_null(strstr(text, "\nhare_gpus{type=\"V100\",state=\"busy\"} 2\n"
 				"hare_gpus{type=\"V100\",state=\"free\"} 2\n"
 				"hare_gpus{type=\"V100\",state=\"unavailable\"} 0\n"));

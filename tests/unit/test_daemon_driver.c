@@ -1287,6 +1287,233 @@ static void test_usage_restart(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+/* ---- jobs that run after others ---- */
+
+/* A driver over a store of its own in dir (tmp_driver_free ends both). */
+static struct driver *after_driver(struct fx *f, const struct driver_opts *o, char *dir,
+				   struct store **st)
+{
+	struct driver *d2 = NULL;
+	char err[256];
+
+	*st = tmp_store(dir, "after");
+	assert_int_equal(driver_new(&f->loop, o, f->prof, *st, ob_send, &f->ob, &d2, err,
+				    sizeof(err)), 0);
+	return d2;
+}
+
+/* Put the fixture's driver back and end the one after_driver made. */
+static void after_driver_free(struct fx *f, struct driver *keep, struct store *st, const char *dir)
+{
+	struct driver *d2 = f->d;
+
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
+/* Commit a job as hared does (the store gives its id), then add it; after
+ * the jobs it runs after (0 ends the list). */
+static uint64_t after_submit(struct fx *f, struct store *st, uint32_t tasks, uint64_t rounds,
+			     const uint64_t *after)
+{
+	struct store_job j = job_rec(0, "resnet50", tasks, rounds);
+	char err[256];
+
+	while (after && after[j.nafter])
+		j.after[j.nafter] = after[j.nafter], j.nafter++;
+	assert_int_equal(store_job_insert(st, &j), 0);
+	assert_int_equal(driver_job_add(f->d, &j, err, sizeof(err)), 0);
+	return j.id;
+}
+
+static int after_event(void *user, double time, const char *kind, const char *detail)
+{
+	(void)time;
+	snprintf(user, 200, "%s: %s", kind, detail);
+	return 0;
+}
+
+/* The job's state in the store and its newest event. */
+static enum store_job_state after_stored(struct store *st, uint64_t id, char *event)
+{
+	struct store_job rec;
+
+	assert_int_equal(store_job_get(st, id, &rec), 0);
+	assert_int_equal(store_job_events(st, id, 1, after_event, event), 0);
+	return rec.state;
+}
+
+static uint32_t snap_njobs(struct driver *d)
+{
+	struct driver_snapshot *s;
+	uint32_t n;
+
+	assert_int_equal(driver_snapshot_take(d, &s), 0);
+	n = driver_snapshot_view(s)->njobs;
+	driver_snapshot_free(s);
+	return n;
+}
+
+/* A job waits out of the plans until the jobs it runs after are DONE; a
+ * cancel of one cancels the jobs after it, theirs in turn; the submit's
+ * check refuses unknown, ended-badly and repeated jobs. */
+static void test_after_waits(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct hand h[2] = { { 1, { 0 }, { 1 } }, { 0 } };
+	struct driver_stats ds;
+	struct store *st;
+	char dir[256], err[256], ev[200];
+	uint64_t a, b, c, d, e, g, list[3];
+	uint32_t n1;
+
+	f->d = after_driver(f, &o, dir, &st);
+	n1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a = after_submit(f, st, 1, 100, NULL);
+	b = after_submit(f, st, 1, 100, (uint64_t[]){ a, 0 });
+	c = after_submit(f, st, 1, 100, (uint64_t[]){ b, 0 });
+	d = after_submit(f, st, 1, 100, (uint64_t[]){ a, b, 0 });
+	e = after_submit(f, st, 1, 100, NULL);
+	driver_start(f->d);
+	assert_int_equal(snap_njobs(f->d), 2);		/* a and e */
+	assert_int_equal(driver_job_find(f->d, b)->nafter_wait, 1);
+	assert_int_equal(driver_job_find(f->d, b)->after_wait[0], a);
+	assert_int_equal(driver_job_find(f->d, d)->nafter_wait, 2);
+	list[0] = a;
+	list[1] = e;
+	assert_int_equal(driver_after_check(f->d, list, 2, err, sizeof(err)), 0);
+	list[1] = a;
+	assert_int_equal(driver_after_check(f->d, list, 2, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_string_equal(err, "after lists job 1 twice");
+	list[1] = 999;
+	assert_int_equal(driver_after_check(f->d, list, 2, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_string_equal(err, "after: no job 999");
+	/* a runs to its end: b and d wait no more for it */
+	plan_apply(f, h, 2);
+	for (uint32_t k = 0; k < 2; k++)
+		report(f, n1, a, driver_job_find(f->d, a)->lease.id, 0, 50 * k, 50);
+	assert_null(driver_job_find(f->d, a));
+	assert_int_equal(driver_job_find(f->d, b)->nafter_wait, 0);
+	assert_int_equal(driver_job_find(f->d, d)->nafter_wait, 1);
+	assert_int_equal(driver_job_find(f->d, d)->after_wait[0], b);
+	assert_int_equal(driver_job_find(f->d, c)->nafter_wait, 1);
+	assert_int_equal(snap_njobs(f->d), 2);		/* b and e */
+	assert_int_equal(driver_after_check(f->d, &a, 1, err, sizeof(err)), 0);	/* DONE */
+	/* b is cancelled: c and d after it go too, e stays */
+	assert_int_equal(driver_job_cancel(f->d, b, "alice", false, err, sizeof(err)), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_null(driver_job_find(f->d, c));
+	assert_null(driver_job_find(f->d, d));
+	assert_non_null(driver_job_find(f->d, e));
+	assert_int_equal(after_stored(st, c, ev), STORE_CANCELLED);
+	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after, ended CANCELLED",
+		 (unsigned long long)b);
+	assert_string_equal(ev, err);
+	assert_int_equal(after_stored(st, d, ev), STORE_CANCELLED);
+	assert_string_equal(ev, err);
+	driver_stats_get(f->d, &ds);
+	assert_int_equal(ds.cancelled, 3);
+	assert_int_equal(ds.done, 1);
+	assert_int_equal(driver_after_check(f->d, &c, 1, err, sizeof(err)), ERR_BAD_SPEC);
+	snprintf(ev, sizeof(ev), "after: job %llu is CANCELLED, so this job would never run",
+		 (unsigned long long)c);
+	assert_string_equal(err, ev);
+	/* c ended between a submit's check and its commit: the job is
+	 * cancelled as it is added */
+	g = after_submit(f, st, 1, 100, (uint64_t[]){ e, c, 0 });
+	assert_null(driver_job_find(f->d, g));
+	assert_int_equal(after_stored(st, g, ev), STORE_CANCELLED);
+	after_driver_free(f, keep, st, dir);
+}
+
+/* A job that FAILED cancels the jobs after it; a chain of 2000 jobs each
+ * after the one before is cancelled whole by a cancel of its first. */
+static void test_after_failed_chain(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct hand h[2] = { { 1, { 0 }, { 1 } }, { 0 } };
+	struct store *st;
+	char dir[256], err[256], ev[200];
+	uint64_t x, y, first, prev;
+	uint32_t n1;
+
+	o.max_retries = 0;
+	f->d = after_driver(f, &o, dir, &st);
+	n1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+	x = after_submit(f, st, 1, 100, NULL);
+	y = after_submit(f, st, 1, 100, (uint64_t[]){ x, 0 });
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	task_fail_code(f, n1, x, driver_job_find(f->d, x)->lease.id, 0, 1);
+	assert_null(driver_job_find(f->d, x));
+	assert_null(driver_job_find(f->d, y));
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(after_stored(st, x, ev), STORE_FAILED);
+	assert_int_equal(after_stored(st, y, ev), STORE_CANCELLED);
+	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after, ended FAILED",
+		 (unsigned long long)x);
+	assert_string_equal(ev, err);
+	first = prev = after_submit(f, st, 1, 100, NULL);
+	for (uint32_t i = 1; i < 2000; i++)
+		prev = after_submit(f, st, 1, 100, (uint64_t[]){ prev, 0 });
+	assert_int_equal(driver_job_count(f->d), 2000);
+	assert_int_equal(driver_job_cancel(f->d, first, "root", true, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_count(f->d), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(after_stored(st, prev, ev), STORE_CANCELLED);
+	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after, ended CANCELLED",
+		 (unsigned long long)prev - 1);
+	assert_string_equal(ev, err);
+	after_driver_free(f, keep, st, dir);
+}
+
+/* After a restart: a job after one DONE may run, one after a FAILED one
+ * (hared stopped before it cancelled it) is cancelled at the start, and
+ * one after a job still queued waits for it. */
+static void test_after_restart(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct store_job done = job_rec(0, "resnet50", 1, 10), failed = job_rec(0, "resnet50", 1, 10);
+	struct store_job ok = job_rec(0, "resnet50", 1, 10), broken = job_rec(0, "resnet50", 1, 10);
+	struct store_job later = job_rec(0, "resnet50", 1, 10);
+	struct store *st;
+	char dir[256], err[256], ev[200];
+
+	f->d = after_driver(f, &o, dir, &st);
+	done.state = STORE_DONE;
+	failed.state = STORE_FAILED;
+	assert_int_equal(store_job_insert(st, &done), 0);
+	assert_int_equal(store_job_insert(st, &failed), 0);
+	ok.nafter = broken.nafter = later.nafter = 1;
+	ok.after[0] = done.id;
+	broken.after[0] = failed.id;
+	assert_int_equal(store_job_insert(st, &ok), 0);
+	assert_int_equal(store_job_insert(st, &broken), 0);
+	later.after[0] = ok.id;
+	assert_int_equal(store_job_insert(st, &later), 0);
+	assert_int_equal(driver_job_load(f->d, &ok), 0);
+	assert_int_equal(driver_job_load(f->d, &broken), 0);
+	assert_int_equal(driver_job_load(f->d, &later), 0);
+	driver_start(f->d);
+	driver_ends_commit(f->d);
+	assert_int_equal(driver_job_find(f->d, ok.id)->nafter_wait, 0);
+	assert_null(driver_job_find(f->d, broken.id));
+	assert_int_equal(after_stored(st, broken.id, ev), STORE_CANCELLED);
+	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after, ended FAILED",
+		 (unsigned long long)failed.id);
+	assert_string_equal(ev, err);
+	assert_int_equal(driver_job_find(f->d, later.id)->nafter_wait, 1);
+	assert_int_equal(driver_job_find(f->d, later.id)->after_wait[0], ok.id);
+	assert_int_equal(snap_njobs(f->d), 1);
+	after_driver_free(f, keep, st, dir);
+}
+
 /* After a restart: a lease whose worker fails before it is adopted counts
  * until then (its other worker was back), and the job's attained service
  * takes it in; a lease adopted that the store has no start event of (so
@@ -3203,6 +3430,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_keeps_lease_start, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_lease, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_restart, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_waits, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_failed_chain, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_adopt_failed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),

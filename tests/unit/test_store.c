@@ -480,10 +480,10 @@ static void test_pragmas_and_schema(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 				  " AND name IN ('jobs', 'events', 'nodes', 'speeds', 'meta', 'usage')"), 6);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 4);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
 	/* WAL mode is stored in the file header. */
 	assert_int_equal(peek_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -563,14 +563,15 @@ static void test_version_1_upgraded(void **state)
 	f->s = NULL;
 	/* what hared of schema 1 left behind */
 	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN proxy; ALTER TABLE jobs DROP COLUMN held;"
+			  "ALTER TABLE jobs DROP COLUMN after;"
 			  "ALTER TABLE nodes DROP COLUMN drained; ALTER TABLE nodes DROP COLUMN drain_reason;"
 			  "INSERT INTO nodes (name, gpus, last_seen) VALUES ('n1', 'V100:2', 5);"
 			  "UPDATE meta SET value = '1' WHERE key = 'schema'; PRAGMA user_version = 1;");
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM pragma_table_info('jobs')"
 				  " WHERE name = 'proxy'"), 0);
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 4);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.held, STORE_HELD_NONE);
 	assert_string_equal(got.name, "old");
@@ -600,10 +601,10 @@ static void test_version_2_upgraded_and_settings(void **state)
 	assert_int_equal(store_job_insert(f->s, &j), 0);
 	store_close(f->s);
 	f->s = NULL;
-	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN held;"
+	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN held; ALTER TABLE jobs DROP COLUMN after;"
 			  "UPDATE meta SET value = '2' WHERE key = 'schema'; PRAGMA user_version = 2;");
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.held, STORE_HELD_NONE);
 	assert_int_equal(got.rounds_done, 7);
@@ -781,11 +782,11 @@ static void test_reader(void **state)
 	assert_int_equal(store_usage_until(r, j.id, 1, 50), -EROFS);
 	store_close(r);
 	assert_int_equal(store_open_reader("", &r, err, sizeof(err)), -EINVAL);
-	exec_sql(f->path, "PRAGMA user_version = 3");
+	exec_sql(f->path, "PRAGMA user_version = 4");
 	assert_true(store_open_reader(f->path, &r, err, sizeof(err)) < 0);
 	assert_null(r);
 	assert_non_null(strstr(err, "schema changed"));
-	exec_sql(f->path, "PRAGMA user_version = 4");
+	exec_sql(f->path, "PRAGMA user_version = 5");
 }
 
 /* While a reader sums, the writer commits a new user's lease between the
@@ -919,17 +920,77 @@ static void test_version_3_upgraded(void **state)
 	assert_int_equal(store_job_insert(f->s, &j), 0);
 	store_close(f->s);
 	f->s = NULL;
-	exec_sql(f->path, "DROP TABLE usage;"
+	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN after;"
 			  "UPDATE meta SET value = '3' WHERE key = 'schema'; PRAGMA user_version = 3;");
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 4);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 4);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM usage"), 0);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
 	lease_row(f->s, j.id, 9, "K80", 3, 10, 20);
 	s = usage_sum(f->s, 0, 100, NULL);
 	assert_int_equal(s.nusers, 1);
 	assert_true(s.user_s[0] == 30);
+}
+
+/* A version 4 database (before job dependencies): its jobs run after
+ * none, and new jobs keep theirs. */
+static void test_version_4_upgraded(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("four"), k = sample_job("after"), got;
+	char err[256] = "";
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	store_close(f->s);
+	f->s = NULL;
+	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN after;"
+			  "UPDATE meta SET value = '4' WHERE key = 'schema'; PRAGMA user_version = 4;");
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.nafter, 0);
+	k.nafter = 1;
+	k.after[0] = j.id;
+	assert_int_equal(store_job_insert(f->s, &k), 0);
+	assert_int_equal(store_job_get(f->s, k.id, &got), 0);
+	assert_int_equal(got.nafter, 1);
+	assert_int_equal(got.after[0], j.id);
+}
+
+/* The jobs a job runs after come back in order, the largest id included;
+ * a list store_job_insert cannot have written is refused (-EIO), and so
+ * is a job with an id 0 or too many of them (-EINVAL, nothing written). */
+static void test_job_after_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("after"), got;
+	static const char *const bad[] = { "1,", ",1", "0", "1,,2", "x", "1;2", "01",
+					   "9223372036854775808", "1 2" };
+
+	j.nafter = STORE_MAX_AFTER;
+	for (uint32_t i = 0; i < STORE_MAX_AFTER; i++)
+		j.after[i] = 100 - i;
+	j.after[3] = INT64_MAX;
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.nafter, STORE_MAX_AFTER);
+	assert_memory_equal(got.after, j.after, sizeof(j.after));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char sql[160];
+
+		snprintf(sql, sizeof(sql), "UPDATE jobs SET after = '%s' WHERE id = %llu", bad[i],
+			 (unsigned long long)j.id);
+		exec_sql(f->path, sql);
+		assert_int_equal(store_job_get(f->s, j.id, &got), -EIO);
+	}
+	j.after[0] = 0;
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	j.after[0] = 7;
+	j.nafter = STORE_MAX_AFTER + 1;
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
 }
 
 struct events_seen {
@@ -1102,6 +1163,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_3_upgraded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_4_upgraded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_after_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_failure_counted, setup, teardown),
