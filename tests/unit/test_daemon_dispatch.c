@@ -972,6 +972,90 @@ static int committed_int(struct fx *f, const char *sql)
 	return db_int(path, sql);
 }
 
+/* Submit a resnet50 job on c after the jobs in after[0..n); the reply (a
+ * SubmitReply or an Error), the submission committed. */
+static const Hare__FromDaemon *submit_after(struct fx *f, struct conn *c, uint64_t *after, size_t n)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit sub = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+
+	j.model = "resnet50";
+	j.tasks = 1;
+	j.rounds = 100000;
+	j.n_after = n;
+	j.after = after;
+	sub.spec = &j;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &sub;
+	frame(c, &m);
+	clients_commit(&f->d);
+	return last(f);
+}
+
+/* A job after another waits (show and queue list what it waits for, the
+ * metrics count it), is cancelled with it, on disk with the cancel's
+ * commit; a submission after an unknown or cancelled job, or after one
+ * job twice, is refused and nothing is stored. */
+static void test_after(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	const Hare__FromDaemon *r;
+	const Hare__JobInfo *in;
+	struct metrics_sample ms;
+	uint64_t first, after[2], id;
+	char want[128];
+
+	agent_register(a, 4);
+	first = submit_rounds(f, c, 1, 100000);
+	after[0] = first;
+	r = submit_after(f, c, after, 1);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	id = r->submit_reply->job_id;
+	plan_now(f);
+	in = show(f, c, id);
+	assert_int_equal(in->state, HARE__JOB_STATE__QUEUED);
+	assert_int_equal(in->n_after, 1);
+	assert_int_equal(in->after[0], first);
+	assert_int_equal(in->n_after_pending, 1);
+	assert_int_equal(in->after_pending[0], first);
+	assert_false(in->has_order);
+	assert_int_equal(queue(f, c)->jobs[1]->n_after_pending, 1);
+	assert_int_equal(show(f, c, first)->state, HARE__JOB_STATE__RUNNING);
+	metrics_gather(&f->d, &ms);
+	assert_int_equal(ms.jobs_waiting, 1);
+	assert_int_equal(ms.jobs_running, 1);
+	after[1] = 999;
+	r = submit_after(f, c, after, 2);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, ERR_BAD_SPEC);
+	assert_string_equal(r->error->message, "after: no job 999");
+	after[1] = first;
+	r = submit_after(f, c, after, 2);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	snprintf(want, sizeof(want), "after lists job %llu twice", (unsigned long long)first);
+	assert_string_equal(r->error->message, want);
+	assert_int_equal(committed_int(f, "SELECT count(*) FROM jobs"), 2);
+	/* the first is cancelled: the one after it too, both on disk */
+	assert_true(cancel(f, c, &first, 1)->results[0]->ok);
+	assert_int_equal(committed_state(f, first), 4);
+	assert_int_equal(committed_state(f, id), 4);
+	in = show(f, c, id);
+	assert_int_equal(in->state, HARE__JOB_STATE__CANCELLED);
+	assert_int_equal(in->n_after, 1);
+	assert_int_equal(in->after[0], first);
+	assert_int_equal(in->n_after_pending, 0);
+	r = submit_after(f, c, &id, 1);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	snprintf(want, sizeof(want), "after: job %llu is CANCELLED, so this job would never run",
+		 (unsigned long long)id);
+	assert_string_equal(r->error->message, want);
+	assert_int_equal(committed_int(f, "SELECT count(*) FROM jobs"), 2);
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* A hold is on disk (held, QUEUED) before its reply; show and queue say
  * the job is held; a bad weight is refused with an Error; another user's
  * job is not changed; release clears it on disk. */
@@ -2169,6 +2253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usage, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_applies, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_command, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
