@@ -612,9 +612,20 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 		if (jr->command[0] && (c->admin || strcmp(c->user, jr->user) == 0))
 			r.job->command = (char *)jr->command;
 	}
-	if (j && j->rec.state == STORE_QUEUED &&
-	    !driver_job_fit(d->drv, m->job_id, waiting, sizeof(waiting)))
+	if (j && j->rec.state == STORE_QUEUED && j->nafter_wait && !j->rec.held) {
+		size_t off = (size_t)snprintf(waiting, sizeof(waiting), "it runs after job%s ",
+					      j->nafter_wait > 1 ? "s" : "");
+
+		for (uint32_t i = 0; i < j->nafter_wait && off < sizeof(waiting); i++)
+			off += (size_t)snprintf(waiting + off, sizeof(waiting) - off, "%s%" PRIu64,
+						i ? ", " : "", j->after_wait[i]);
+		if (off < sizeof(waiting))
+			snprintf(waiting + off, sizeof(waiting) - off, ", not DONE yet");
 		r.job->waiting = waiting;
+	} else if (j && j->rec.state == STORE_QUEUED &&
+		   !driver_job_fit(d->drv, m->job_id, waiting, sizeof(waiting))) {
+		r.job->waiting = waiting;
+	}
 	if (store_job_last_failure(d->store, m->job_id, last_error, sizeof(last_error),
 				   &r.job->last_error_time) == 0) {
 		r.job->last_error = last_error;

@@ -1021,6 +1021,8 @@ static void test_after(void **state)
 	assert_int_equal(in->n_after_pending, 1);
 	assert_int_equal(in->after_pending[0], first);
 	assert_false(in->has_order);
+	snprintf(want, sizeof(want), "it runs after job %llu, not DONE yet", (unsigned long long)first);
+	assert_string_equal(in->waiting, want);
 	assert_int_equal(queue(f, c)->jobs[1]->n_after_pending, 1);
 	assert_int_equal(show(f, c, first)->state, HARE__JOB_STATE__RUNNING);
 	metrics_gather(&f->d, &ms);
