@@ -78,6 +78,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "gpu-types", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "command", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "proxy", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "after", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 };
 #define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
 
@@ -253,19 +254,24 @@ static bool cli_host_ok(const char *v)
 /* "running,held" into a CLI_STATE_* mask; -EINVAL for an unknown name. */
 static int cli_states_parse(const char *value, uint32_t *mask)
 {
-	static const char *const names[] = { "queued", "held", "running", "done", "cancelled", "failed" };
+	static const struct { const char *name; uint32_t bit; } states[] = {
+		{ "queued", CLI_STATE_QUEUED }, { "waiting", CLI_STATE_WAITING }, { "held", CLI_STATE_HELD },
+		{ "running", CLI_STATE_RUNNING }, { "done", CLI_STATE_DONE },
+		{ "cancelled", CLI_STATE_CANCELLED }, { "failed", CLI_STATE_FAILED },
+	};
+	const size_t nstates = sizeof(states) / sizeof(states[0]);
 	const char *p = value;
 
 	*mask = 0;
 	while (*p) {
 		size_t n = strcspn(p, ","), k;
 
-		for (k = 0; k < 6; k++)
-			if (strlen(names[k]) == n && strncasecmp(p, names[k], n) == 0)
+		for (k = 0; k < nstates; k++)
+			if (strlen(states[k].name) == n && strncasecmp(p, states[k].name, n) == 0)
 				break;
-		if (k == 6)
+		if (k == nstates)
 			return -EINVAL;
-		*mask |= 1u << k;
+		*mask |= states[k].bit;
 		p += n;
 		if (*p == ',' && *++p == '\0')
 			return -EINVAL;
@@ -381,8 +387,9 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 		return 0;
 	case OPT_STATE:
 		if (cli_states_parse(value, &a->states) < 0)
-			return cli_usage_fail(p, "%s wants states among queued, held, running, done, "
-					      "cancelled, failed (comma-separated), got '%.60s'", label, value);
+			return cli_usage_fail(p, "%s wants states among queued, waiting, held, running, "
+					      "done, cancelled, failed (comma-separated), got '%.60s'", label,
+					      value);
 		return 0;
 	case OPT_SINCE:
 	case OPT_UNTIL:

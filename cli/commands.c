@@ -125,9 +125,12 @@ static int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, H
 	return rc;
 }
 
-static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const char *file)
+/* Submit one job; ids: those hared gave the file's jobs before it (NULL
+ * from flags), where its id goes on success. */
+static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const char *file, uint64_t *ids,
+			  uint32_t index)
 {
-	char *types[CLI_JOB_TYPES_MAX];
+	struct cli_spec_refs refs;
 	Hare__JobSpec spec;
 	Hare__Submit submit = HARE__SUBMIT__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
@@ -135,7 +138,7 @@ static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const ch
 	char where[300] = "";
 	int status;
 
-	cli_job_to_spec(job, &spec, types);
+	cli_job_to_spec(job, ids, &spec, &refs);
 	submit.spec = &spec;
 	req.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
 	req.submit = &submit;
@@ -145,6 +148,8 @@ static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const ch
 		return CLI_EXIT_FAIL;
 	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
 	fflush(r->out);
+	if (ids)
+		ids[index] = reply->submit_reply->job_id;
 	hare__from_daemon__free_unpacked(reply, NULL);
 	return status;
 }
@@ -153,6 +158,7 @@ static int cli_cmd_submit(struct cli_run *r)
 {
 	const struct cli_job *jobs = &r->a->job;
 	struct cli_job *loaded = NULL;
+	uint64_t *ids = NULL;		/* a file's: what hared gave each job */
 	uint32_t njobs = 1;
 	int status;
 
@@ -161,17 +167,25 @@ static int cli_cmd_submit(struct cli_run *r)
 			fprintf(r->err, "harectl: %s\n", r->msg);
 			return CLI_EXIT_USAGE;
 		}
+		ids = calloc(njobs, sizeof(*ids));
+		if (!ids) {
+			fprintf(r->err, "harectl: out of memory\n");
+			free(loaded);
+			return CLI_EXIT_FAIL;
+		}
 		jobs = loaded;
 	}
 	status = cli_run_prepare(r);
 	if (status == CLI_EXIT_OK)
 		status = cli_run_connect(r);
+	/* in file order: a job names only earlier ones, whose ids are known */
 	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
-		status = cli_submit_one(r, &jobs[i], r->a->file);
+		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i);
 		if (status != CLI_EXIT_OK && i > 0)
 			fprintf(r->err, "harectl: the %u job%s before it stay%s submitted\n", i, i > 1 ? "s" : "",
 				i > 1 ? "" : "s");
 	}
+	free(ids);
 	free(loaded);
 	return status;
 }
@@ -577,13 +591,15 @@ static int cli_table_status(int rc, FILE *err)
 	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
-/* A job's queue --state bit (QUEUED and held: HELD). */
+/* A job's queue --state bit (QUEUED and held: HELD; else QUEUED with jobs
+ * it runs after not done: WAITING). */
 static uint32_t cli_state_bit(const Hare__JobInfo *j)
 {
 	switch (j->state) {
 	case HARE__JOB_STATE__QUEUED:
-		return j->has_held && j->held != HARE__JOB_HELD__JOB_HELD_NONE ? CLI_STATE_HELD :
-		       CLI_STATE_QUEUED;
+		if (j->has_held && j->held != HARE__JOB_HELD__JOB_HELD_NONE)
+			return CLI_STATE_HELD;
+		return j->n_after_pending > 0 ? CLI_STATE_WAITING : CLI_STATE_QUEUED;
 	case HARE__JOB_STATE__RUNNING: return CLI_STATE_RUNNING;
 	case HARE__JOB_STATE__DONE: return CLI_STATE_DONE;
 	case HARE__JOB_STATE__CANCELLED: return CLI_STATE_CANCELLED;

@@ -129,6 +129,12 @@ static bool cli_job_held(const Hare__JobInfo *j)
 	       (j->state == HARE__JOB_STATE__QUEUED || j->state == HARE__JOB_STATE__RUNNING);
 }
 
+/* Queued until the jobs it runs after are DONE (harectl queue: WAITING)? */
+static bool cli_job_waiting(const Hare__JobInfo *j)
+{
+	return j->state == HARE__JOB_STATE__QUEUED && j->n_after_pending > 0;
+}
+
 static const char *cli_held_by(const Hare__JobInfo *j)
 {
 	return j->held == HARE__JOB_HELD__JOB_HELD_ADMIN ? "root" : "owner";
@@ -440,8 +446,9 @@ static void cli_queue_row(struct cli_table *t, size_t r, const void *user)
 	cli_table_set(t, 0, "%llu", (unsigned long long)j->job_id);
 	cli_table_set(t, 1, "%s", cli_str(j->user));
 	cli_table_set(t, 2, "%s", j->name && j->name[0] ? j->name : "-");
+	/* a hold outranks the wait: release is what it needs first */
 	cli_table_set(t, 3, "%s", cli_job_held(j) && j->state == HARE__JOB_STATE__QUEUED ? "HELD" :
-		      cli_state_name(j->state));
+		      cli_job_waiting(j) ? "WAITING" : cli_state_name(j->state));
 	cli_gpus_format(j, cell, sizeof(cell));
 	cli_table_set(t, 4, "%s", cell);
 	cli_types_format(j, cell, sizeof(cell));
@@ -627,6 +634,36 @@ static void cli_show_placement(FILE *f, const Hare__JobInfo *j)
 	fputc('\n', f);
 }
 
+/* Whether id is among the n ids at v. */
+static bool cli_ids_have(const uint64_t *v, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == id)
+			return true;
+	return false;
+}
+
+/* "after:       41 (done), 42 (waiting)". hared lists the ones pending of
+ * an active job only: a job that ran (RUNNING, DONE, FAILED) did so once
+ * each was DONE, and of a CANCELLED one (by its owner, or because one of
+ * them ended badly) nothing is known: bare ids. */
+static void cli_show_after(FILE *f, const Hare__JobInfo *j)
+{
+	bool queued = j->state == HARE__JOB_STATE__QUEUED;
+	bool known = j->state != HARE__JOB_STATE__CANCELLED;
+
+	if (j->n_after == 0)
+		return;
+	fprintf(f, "%-13s", "after:");
+	for (size_t i = 0; i < j->n_after; i++) {
+		bool pending = cli_ids_have(j->after_pending, j->n_after_pending, j->after[i]);
+
+		fprintf(f, "%s%llu%s", i ? ", " : "", (unsigned long long)j->after[i],
+			!known ? "" : !pending ? " (done)" : queued ? " (waiting)" : "");
+	}
+	fputc('\n', f);
+}
+
 /* GPU-hours: two decimals (36 GPU-seconds each). */
 static void cli_hours_format(double gpu_s, char *buf, size_t len)
 {
@@ -668,6 +705,7 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 			j->held == HARE__JOB_HELD__JOB_HELD_ADMIN ? "root" : "its owner",
 			j->held == HARE__JOB_HELD__JOB_HELD_ADMIN ? ", who alone may release it" : "",
 			(unsigned long long)j->job_id);
+	cli_show_after(f, j);
 	fprintf(f, "%-13s%u\n", "tasks:", j->tasks);
 	fprintf(f, "%-13s%u%s\n", "min_gpus:", j->has_min_gpus ? j->min_gpus : 1, j->has_min_gpus ? "" : " (default)");
 	fprintf(f, "%-13s%u%s\n", "max_gpus:", j->has_max_gpus ? j->max_gpus : j->tasks,
@@ -751,6 +789,18 @@ static void cli_json_placement(FILE *f, const Hare__JobInfo *j)
 	fputc(']', f);
 }
 
+/* ,"key":[1,2] when n > 0 */
+static void cli_json_ids(FILE *f, const char *key, const uint64_t *v, size_t n)
+{
+	if (n == 0)
+		return;
+	cli_json_key(f, key);
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)v[i]);
+	fputc(']', f);
+}
+
 /* {"V100": GPU-seconds, ...} */
 static void cli_json_gpu_times(FILE *f, Hare__GpuTime *const *t, size_t n)
 {
@@ -818,6 +868,8 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 		cli_json_key(f, "held");
 		cli_json_string(f, cli_held_by(j));
 	}
+	cli_json_ids(f, "after", j->after, j->n_after);
+	cli_json_ids(f, "after_pending", j->after_pending, j->n_after_pending);
 	if (j->waiting && j->waiting[0]) {
 		cli_json_key(f, "waiting");
 		cli_json_string(f, j->waiting);

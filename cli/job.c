@@ -28,7 +28,11 @@ static const char *const cli_key_names[CLI_KEY_COUNT] = {
 	[CLI_KEY_GPU_TYPES] = "gpu-types",
 	[CLI_KEY_COMMAND] = "command",
 	[CLI_KEY_PROXY] = "proxy",
+	[CLI_KEY_AFTER] = "after",
 };
+
+/* after_ref of a job file's item that names a [job], until it is resolved */
+#define CLI_AFTER_NAMED (-2)
 
 void cli_job_init(struct cli_job *j)
 {
@@ -131,29 +135,124 @@ static int cli_job_type_add(struct cli_job *j, const char *label, const char *s,
 	return 0;
 }
 
+/* The next item of the comma-separated list at *p, without the spaces
+ * around it: *item and *n; *p moves past its comma, or to NULL after the
+ * last item. */
+static void cli_list_next(const char **p, const char **item, size_t *n)
+{
+	const char *s = *p, *end = strchr(s, ',');
+	size_t len = end ? (size_t)(end - s) : strlen(s);
+
+	while (len > 0 && isspace((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	*item = s;
+	*n = len;
+	*p = end ? end + 1 : NULL;
+}
+
 /* "V100,T4" (spaces around names allowed). */
 static int cli_job_types(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen)
 {
 	const char *p = value;
 
-	for (;;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
+	while (p) {
+		const char *s;
+		size_t n;
 		int rc;
 
-		while (n > 0 && isspace((unsigned char)*p)) {
-			p++;
-			n--;
-		}
-		while (n > 0 && isspace((unsigned char)p[n - 1]))
-			n--;
-		rc = cli_job_type_add(j, label, p, n, err, errlen);
+		cli_list_next(&p, &s, &n);
+		rc = cli_job_type_add(j, label, s, n, err, errlen);
 		if (rc < 0)
 			return rc;
-		if (!end)
-			return 0;
-		p = end + 1;
 	}
+	return 0;
+}
+
+/* How many of the n bytes at s are in set, from the start. */
+static size_t cli_span(const char *s, size_t n, const char *set)
+{
+	size_t i = 0;
+
+	while (i < n && s[i] && strchr(set, s[i]))
+		i++;
+	return i;
+}
+
+/* s[0..n) as a job id (1 and up), or 0 when it is none. */
+static uint64_t cli_job_id_parse(const char *s, size_t n)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || cli_span(s, n, "0123456789") != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return 0;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	return v;
+}
+
+/* One item of an after list: a job id; in a job file (a label without
+ * "--"), anything but digits names an earlier [job], resolved once the
+ * whole job is read. */
+static int cli_job_after_add(struct cli_job *j, const char *label, const char *s, size_t n, char *err,
+			     size_t errlen)
+{
+	bool digits = n > 0 && cli_span(s, n, "0123456789") == n;
+	uint64_t id = cli_job_id_parse(s, n);
+	int w = (int)(n > 40 ? 40 : n);
+
+	if (n == 0) {
+		snprintf(err, errlen, "%s has an empty item", label);
+		return ERR_BAD_SPEC;
+	}
+	if ((digits && id == 0) || (!digits && strncmp(label, "--", 2) == 0)) {
+		/* names are for job files; "-3" or "4.5" is a number gone wrong */
+		snprintf(err, errlen, "%s: '%.*s' is not a job id (%s)", label, w, s,
+			 !digits && cli_span(s, n, "+-.0123456789") != n ?
+			 "names of earlier [job] sections are for job files" : "want a number like 42");
+		return ERR_BAD_SPEC;
+	}
+	if (j->nafter == CLI_JOB_AFTER_MAX) {
+		snprintf(err, errlen, "%s lists more than %d jobs", label, CLI_JOB_AFTER_MAX);
+		return ERR_BAD_SPEC;
+	}
+	for (uint32_t i = 0; digits && i < j->nafter; i++) {
+		if (j->after_ref[i] < 0 && j->after[i] == id) {
+			snprintf(err, errlen, "%s lists job %llu twice", label, (unsigned long long)id);
+			return ERR_BAD_SPEC;
+		}
+	}
+	j->after[j->nafter] = id;
+	j->after_ref[j->nafter++] = digits ? -1 : CLI_AFTER_NAMED;
+	return 0;
+}
+
+/* "41, 42" (and in a job file "prep, 42"). */
+static int cli_job_after(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen)
+{
+	const char *p = value;
+
+	if (value[strspn(value, " \t")] == '\0') {
+		snprintf(err, errlen, "%s is empty", label);
+		return ERR_BAD_SPEC;
+	}
+	while (p) {
+		const char *s;
+		size_t n;
+		int rc;
+
+		cli_list_next(&p, &s, &n);
+		rc = cli_job_after_add(j, label, s, n, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int cli_job_u32(const char *label, const char *value, uint32_t min, uint32_t max, uint32_t *out,
@@ -233,6 +332,8 @@ int cli_job_set(struct cli_job *j, const char *label, const char *value, char *e
 		return cli_job_types(j, label, value, err, errlen);
 	case CLI_KEY_PROXY:
 		return cli_job_text(label, value, CLI_JOB_PROXY_MAX, j->proxy, err, errlen);
+	case CLI_KEY_AFTER:
+		return cli_job_after(j, label, value, err, errlen);
 	default:
 		return cli_job_text(label, value, CLI_JOB_COMMAND_MAX, j->command, err, errlen);
 	}
@@ -273,7 +374,8 @@ int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t
 	return 0;
 }
 
-void cli_job_to_spec(const struct cli_job *j, Hare__JobSpec *spec, char **type_ptrs)
+void cli_job_to_spec(const struct cli_job *j, const uint64_t *ids, Hare__JobSpec *spec,
+		     struct cli_spec_refs *refs)
 {
 	hare__job_spec__init(spec);
 	spec->name = cli_job_has(j, CLI_KEY_NAME) ? (char *)j->name : NULL;
@@ -287,11 +389,16 @@ void cli_job_to_spec(const struct cli_job *j, Hare__JobSpec *spec, char **type_p
 	spec->has_weight = cli_job_has(j, CLI_KEY_WEIGHT);
 	spec->weight = j->weight;
 	for (uint32_t i = 0; i < j->ntypes; i++)
-		type_ptrs[i] = (char *)j->types[i];
+		refs->types[i] = (char *)j->types[i];
 	spec->n_gpu_types = j->ntypes;
-	spec->gpu_types = j->ntypes ? type_ptrs : NULL;
+	spec->gpu_types = j->ntypes ? refs->types : NULL;
 	spec->command = cli_job_has(j, CLI_KEY_COMMAND) ? (char *)j->command : NULL;
 	spec->proxy = cli_job_has(j, CLI_KEY_PROXY) ? (char *)j->proxy : NULL;
+	/* an earlier [job] of the file: the id hared gave it */
+	for (uint32_t i = 0; i < j->nafter; i++)
+		refs->after[i] = j->after_ref[i] >= 0 && ids ? ids[j->after_ref[i]] : j->after[i];
+	spec->n_after = j->nafter;
+	spec->after = j->nafter ? refs->after : NULL;
 }
 
 /* ---- job files ---- */
@@ -303,6 +410,7 @@ struct cli_jobfile {
 	struct cli_job *jobs;
 	uint32_t njobs, cap;
 	struct cli_job *cur;	/* NULL while in the text before the first [job] */
+	char after[CLI_JOBFILE_LINE_MAX + 1];	/* cur's after value, its names resolved at its end */
 	char *chunk;		/* scratch copy of the current chunk */
 	char *errbuf;
 	size_t errlen;
@@ -332,8 +440,16 @@ static int cli_jobfile_on_key(void *user, const char *section, const char *key, 
 	rc = cli_job_set(jf->cur, key, value, err, errlen);
 	if (rc == -EINVAL) {
 		snprintf(err, errlen, "unknown key '%.40s' (known: name, model, gpus, min-gpus, max-gpus, rounds, "
-			 "weight, gpu-types, command, proxy)", key);
+			 "weight, gpu-types, command, proxy, after)", key);
 		return ERR_BAD_SPEC;
+	}
+	if (rc == 0 && cli_job_key_find(key) == CLI_KEY_AFTER) {
+		/* a line holds it whole (longer ones are refused) */
+		if (strlen(value) >= sizeof(jf->after)) {
+			snprintf(err, errlen, "%s is longer than %zu bytes", key, sizeof(jf->after) - 1);
+			return ERR_BAD_SPEC;
+		}
+		memcpy(jf->after, value, strlen(value) + 1);
 	}
 	return rc;
 }
@@ -361,6 +477,63 @@ static int cli_jobfile_fail(struct cli_jobfile *jf, int line, const char *reason
 	return ERR_BAD_SPEC;
 }
 
+/* Index of the one [job] before the current one named name[0..n), or
+ * ERR_BAD_SPEC with the reason: none (the job itself is not earlier), or
+ * several. */
+static int cli_jobfile_after_find(const struct cli_jobfile *jf, const char *name, size_t n, char *reason,
+				  size_t len)
+{
+	uint32_t cur = (uint32_t)(jf->cur - jf->jobs), found = 0;
+	int index = -1, w = (int)(n > CLI_JOB_NAME_MAX ? CLI_JOB_NAME_MAX : n);
+
+	for (uint32_t i = 0; i < cur; i++) {
+		const struct cli_job *e = &jf->jobs[i];
+
+		if (cli_job_has(e, CLI_KEY_NAME) && strlen(e->name) == n && memcmp(e->name, name, n) == 0 &&
+		    found++ == 0)
+			index = (int)i;
+	}
+	if (found == 1)
+		return index;
+	if (found == 0)
+		snprintf(reason, len, "after: no earlier [job] is named '%.*s'", w, name);
+	else
+		snprintf(reason, len, "after: %u earlier [job] sections are named '%.*s'", found, w, name);
+	return ERR_BAD_SPEC;
+}
+
+/* The current job's after names (its value in jf->after, item k being
+ * after[k]) to the indexes of the earlier [job] sections they name; errors
+ * name the job's [job] line, as for a missing key. */
+static int cli_jobfile_after(struct cli_jobfile *jf)
+{
+	struct cli_job *j = jf->cur;
+	const char *p = jf->after;
+	char reason[160];
+
+	for (uint32_t k = 0; p && k < j->nafter; k++) {
+		const char *s;
+		size_t n;
+		int index;
+
+		cli_list_next(&p, &s, &n);
+		if (j->after_ref[k] != CLI_AFTER_NAMED)
+			continue;
+		index = cli_jobfile_after_find(jf, s, n, reason, sizeof(reason));
+		if (index < 0)
+			return cli_jobfile_fail(jf, j->line, reason);
+		for (uint32_t m = 0; m < k; m++) {
+			if (j->after_ref[m] == index) {
+				snprintf(reason, sizeof(reason), "after lists '%.*s' twice",
+					 (int)(n > CLI_JOB_NAME_MAX ? CLI_JOB_NAME_MAX : n), s);
+				return cli_jobfile_fail(jf, j->line, reason);
+			}
+		}
+		j->after_ref[k] = index;
+	}
+	return 0;
+}
+
 /* Parse text[0..n) (lines from first_line on) into the current job, then
  * check that job. */
 static int cli_jobfile_chunk(struct cli_jobfile *jf, const char *text, size_t n, int first_line)
@@ -379,7 +552,7 @@ static int cli_jobfile_chunk(struct cli_jobfile *jf, const char *text, size_t n,
 	}
 	if (jf->cur && cli_job_check(jf->cur, "", reason, sizeof(reason)) < 0)
 		return cli_jobfile_fail(jf, jf->cur->line, reason);
-	return 0;
+	return jf->cur ? cli_jobfile_after(jf) : 0;
 }
 
 static int cli_jobfile_begin(struct cli_jobfile *jf, int line, const char *hdr, size_t n)
@@ -409,6 +582,7 @@ static int cli_jobfile_begin(struct cli_jobfile *jf, int line, const char *hdr, 
 	jf->cur = &jf->jobs[jf->njobs++];
 	cli_job_init(jf->cur);
 	jf->cur->line = line;
+	jf->after[0] = '\0';
 	return 0;
 }
 

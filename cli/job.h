@@ -19,6 +19,7 @@
 #define CLI_JOB_GPUS_MAX 64
 #define CLI_JOB_ROUNDS_MAX 1000000000000ull
 #define CLI_JOB_WEIGHT_MAX 1e6
+#define CLI_JOB_AFTER_MAX 16		/* jobs one runs after */
 #define CLI_JOBFILE_JOBS_MAX 1000
 #define CLI_JOBFILE_BYTES_MAX (1u << 20)
 #define CLI_JOBFILE_LINE_MAX 199	/* bytes of a line with its CR/LF: what the INI reader takes whole */
@@ -35,6 +36,7 @@ enum cli_job_key {
 	CLI_KEY_GPU_TYPES,
 	CLI_KEY_COMMAND,
 	CLI_KEY_PROXY,
+	CLI_KEY_AFTER,
 	CLI_KEY_COUNT
 };
 
@@ -49,6 +51,10 @@ struct cli_job {
 	char types[CLI_JOB_TYPES_MAX][CLI_JOB_TYPE_MAX + 1];
 	char command[CLI_JOB_COMMAND_MAX + 1];
 	char proxy[CLI_JOB_PROXY_MAX + 1];	/* hare-worker --proxy sizes */
+	uint32_t nafter;		/* jobs it runs after, in the order given */
+	uint64_t after[CLI_JOB_AFTER_MAX];	/* job ids (0 where after_ref names a job) */
+	int32_t after_ref[CLI_JOB_AFTER_MAX];	/* job file: index of the earlier [job] it
+						 * named; -1 for an id */
 	uint32_t set;			/* bit (1 << enum cli_job_key) per key given */
 	int line;			/* job file: line of its [job] header; 0 from flags */
 };
@@ -65,7 +71,9 @@ int cli_job_key_find(const char *name);
  * Set one key from its text. `label` names the key in messages as the user
  * wrote it ("--gpus", "min_gpus"). Returns 0, -EINVAL for an unknown key, or
  * ERR_BAD_SPEC with a one-line reason in err ("--gpus must be between 1 and
- * 64, got 0", "gpus given twice").
+ * 64, got 0", "gpus given twice"). after's items are job ids; from a flag
+ * ("--" label) nothing else is taken, while a job file's other items are
+ * names of earlier [job] sections, which cli_jobfile_parse resolves.
  */
 int cli_job_set(struct cli_job *j, const char *label, const char *value, char *err, size_t errlen);
 
@@ -79,18 +87,29 @@ bool cli_job_has(const struct cli_job *j, enum cli_job_key key);
  */
 int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t errlen);
 
+/* What a JobSpec filled by cli_job_to_spec points into besides its job;
+ * the caller's, alive as long as the spec. */
+struct cli_spec_refs {
+	char *types[CLI_JOB_TYPES_MAX];
+	uint64_t after[CLI_JOB_AFTER_MAX];
+};
+
 /*
- * Fill spec from a checked job. spec's strings point into j and into
- * type_ptrs (CLI_JOB_TYPES_MAX entries, owned by the caller), so both must
- * outlive spec; nothing is allocated.
+ * Fill spec from a checked job. ids are the ids hared gave the jobs of j's
+ * file so far, by index (NULL for a job from flags): an after item naming an
+ * earlier [job] is sent as that job's id. spec's strings point into j and
+ * refs, so both must outlive spec; nothing is allocated.
  */
-void cli_job_to_spec(const struct cli_job *j, Hare__JobSpec *spec, char **type_ptrs);
+void cli_job_to_spec(const struct cli_job *j, const uint64_t *ids, Hare__JobSpec *spec,
+		     struct cli_spec_refs *refs);
 
 /*
  * Parse the text of a job file: one [job] section per job, keys as above.
- * `name` is the file name used in messages. Every job is checked. Returns 0
- * with *jobs (free()) and *njobs >= 1, or -ENOMEM, or ERR_BAD_SPEC with
- * "name:line: reason" in errbuf (the job's [job] line for a missing key).
+ * `name` is the file name used in messages. Every job is checked, and the
+ * names in its after list are resolved to earlier [job] sections (each name
+ * must be that of exactly one). Returns 0 with *jobs (free()) and *njobs >=
+ * 1, or -ENOMEM, or ERR_BAD_SPEC with "name:line: reason" in errbuf (the
+ * job's [job] line for a missing key or a name not resolved).
  */
 int cli_jobfile_parse(const char *name, const char *text, struct cli_job **jobs, uint32_t *njobs,
 		      char *errbuf, size_t errlen);

@@ -72,7 +72,9 @@ check "show" --socket /x sh
 check "--state" queue --st
 check "running" queue --state run
 check "held,running" queue --state held,ru
-check "running,queued running,held running,done running,cancelled running,failed" queue --state running,
+check "running,queued running,waiting running,held running,done running,cancelled running,failed" queue --state running,
+check "waiting" queue --state wa
+check "" submit --after ""
 check "json" queue -o j
 check "--weight" update 12 --w
 check "11 12 13" show ""

@@ -239,7 +239,7 @@ static void fz_print(const Hare__FromDaemon *m, enum cli_command cmd, bool json,
 	a->lines = json ? 3 : 0;	/* logs: the last lines, or all */
 	/* queue: the JSON form filtered by user and state, the table not */
 	a->user = json ? "alice" : NULL;
-	a->states = json ? CLI_STATE_HELD | CLI_STATE_RUNNING | CLI_STATE_FAILED : 0;
+	a->states = json ? CLI_STATE_HELD | CLI_STATE_WAITING | CLI_STATE_RUNNING | CLI_STATE_FAILED : 0;
 	fz_cancel_ids(a, m);
 	rc = cli_client_reply_check(m, cli_reply_case(cmd), errbuf, sizeof(errbuf));
 	if (rc < 0) {

@@ -18,10 +18,13 @@ static void fuzz_check(int cond)
 		__builtin_trap();
 }
 
-/* Every parsed job passes the whole-job check and encodes as a Submit. */
-static void fuzz_job(const struct cli_job *j)
+/* Every parsed job passes the whole-job check, names only jobs before it
+ * (index i; ids: what hared would have given them), and encodes as a
+ * Submit. */
+static void fuzz_job(const struct cli_job *j, uint32_t i, const uint64_t *ids)
 {
-	char reason[256], *types[CLI_JOB_TYPES_MAX];
+	char reason[256];
+	struct cli_spec_refs refs;
 	Hare__JobSpec spec;
 	Hare__Submit submit = HARE__SUBMIT__INIT;
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
@@ -30,7 +33,12 @@ static void fuzz_job(const struct cli_job *j)
 
 	fuzz_check(cli_job_check(j, "", reason, sizeof(reason)) == 0);
 	fuzz_check(j->line >= 1);
-	cli_job_to_spec(j, &spec, types);
+	fuzz_check(j->nafter <= CLI_JOB_AFTER_MAX);
+	for (uint32_t k = 0; k < j->nafter; k++)
+		fuzz_check(j->after_ref[k] < 0 ? j->after_ref[k] == -1 && j->after[k] > 0 :
+			   (uint32_t)j->after_ref[k] < i);
+	cli_job_to_spec(j, ids, &spec, &refs);
+	fuzz_check(spec.n_after == j->nafter);
 	submit.spec = &spec;
 	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
 	m.submit = &submit;
@@ -53,9 +61,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	rc = cli_jobfile_parse("jobs.ini", text, &jobs, &njobs, err, sizeof(err));
 	if (rc == 0) {
+		uint64_t ids[CLI_JOBFILE_JOBS_MAX];
+
 		fuzz_check(njobs >= 1 && njobs <= CLI_JOBFILE_JOBS_MAX);
 		for (uint32_t i = 0; i < njobs; i++)
-			fuzz_job(&jobs[i]);
+			ids[i] = 1000 + i;
+		for (uint32_t i = 0; i < njobs; i++)
+			fuzz_job(&jobs[i], i, ids);
 		free(jobs);
 	} else {
 		fuzz_check(rc == ERR_BAD_SPEC || rc == -ENOMEM);

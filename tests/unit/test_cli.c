@@ -75,6 +75,38 @@ static void test_args_submit_flags(void **state)
 	assert_null(a.file);
 }
 
+/* --after: job ids, spaces around them allowed, in the order given. */
+static void test_args_after(void **state)
+{
+	static struct cli_args a;
+	char msg[256];
+	struct cli_spec_refs refs;
+	Hare__JobSpec spec;
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "submit", "--model", "m", "--gpus", "1", "--rounds", "1", "--after",
+			       " 42, 7 ,18446744073709551615"), 0);
+	assert_true(cli_job_has(&a.job, CLI_KEY_AFTER));
+	assert_int_equal(a.job.nafter, 3);
+	assert_int_equal(a.job.after[0], 42);
+	assert_int_equal(a.job.after[1], 7);
+	assert_true(a.job.after[2] == UINT64_MAX);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(a.job.after_ref[i], -1);
+	cli_job_to_spec(&a.job, NULL, &spec, &refs);
+	assert_int_equal(spec.n_after, 3);
+	assert_int_equal(spec.after[0], 42);
+	assert_int_equal(spec.after[1], 7);
+	/* 16 is the most; no --after: none sent */
+	assert_int_equal(PARSE(&a, msg, "submit", "--model", "m", "--gpus", "1", "--rounds", "1", "--after=1,2,3,4,"
+			       "5,6,7,8,9,10,11,12,13,14,15,16"), 0);
+	assert_int_equal(a.job.nafter, CLI_JOB_AFTER_MAX);
+	assert_int_equal(PARSE(&a, msg, "submit", "--model", "m", "--gpus", "1", "--rounds", "1"), 0);
+	cli_job_to_spec(&a.job, NULL, &spec, &refs);
+	assert_int_equal(spec.n_after, 0);
+	assert_null(spec.after);
+}
+
 static void test_args_update(void **state)
 {
 	static struct cli_args a;
@@ -197,7 +229,7 @@ static void test_args_errors(void **state)
 		{ 5, { "harectl", "history", "4", "-n", "1001" }, "harectl history: -n must be between 1 and 1000, got 1001" },
 		{ 5, { "harectl", "history", "4", "-n", "0" }, "harectl history: -n must be between 1 and 1000, got 0" },
 		{ 4, { "harectl", "history", "4", "5" }, "harectl history: one job id at a time, got 2" },
-		{ 4, { "harectl", "queue", "--state", "runing" }, "harectl queue: --state wants states among queued, held, running, done, cancelled, failed (comma-separated), got 'runing'" },
+		{ 4, { "harectl", "queue", "--state", "runing" }, "harectl queue: --state wants states among queued, waiting, held, running, done, cancelled, failed (comma-separated), got 'runing'" },
 		{ 4, { "harectl", "show", "-u", "x" }, "harectl show: -u is not an option of show (see harectl show --help)" },
 		{ 4, { "harectl", "release", "1", "--weight=2" }, "harectl release: --weight is not an option of release (see harectl release --help)" },
 		{ 3, { "harectl", "update", "4" }, "harectl update: nothing to change: give --weight, --min-gpus, --max-gpus or --name (see harectl update --help)" },
@@ -272,6 +304,21 @@ static void test_args_errors(void **state)
 		  "harectl submit: --min-gpus (5) is greater than --gpus (4)" },
 		{ 5, { "harectl", "submit", "-f", "j.ini", "--model=m" },
 		  "harectl submit: --file cannot be combined with job options such as --model" },
+		{ 4, { "harectl", "submit", "--after", "41, 42,41" }, "harectl submit: --after lists job 41 twice" },
+		{ 4, { "harectl", "submit", "--after", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17" },
+		  "harectl submit: --after lists more than 16 jobs" },
+		{ 4, { "harectl", "submit", "--after", "0" }, "harectl submit: --after: '0' is not a job id (want a number like 42)" },
+		{ 4, { "harectl", "submit", "--after", "-3" }, "harectl submit: --after: '-3' is not a job id (want a number like 42)" },
+		{ 4, { "harectl", "submit", "--after", "18446744073709551616" },
+		  "harectl submit: --after: '18446744073709551616' is not a job id (want a number like 42)" },
+		{ 4, { "harectl", "submit", "--after", "41,prep" },
+		  "harectl submit: --after: 'prep' is not a job id (names of earlier [job] sections are for job files)" },
+		{ 4, { "harectl", "submit", "--after", "41,,42" }, "harectl submit: --after has an empty item" },
+		{ 3, { "harectl", "submit", "--after=" }, "harectl submit: --after is empty" },
+		{ 6, { "harectl", "submit", "--after", "4", "--after", "5" }, "harectl submit: --after given twice" },
+		{ 5, { "harectl", "update", "4", "--after", "3" },
+		  "harectl update: --after is not an option of update (see harectl update --help)" },
+		{ 4, { "harectl", "queue", "--state", "waiting,wait" }, "harectl queue: --state wants states among queued, waiting, held, running, done, cancelled, failed (comma-separated), got 'waiting,wait'" },
 	};
 	static struct cli_args a;
 
@@ -319,7 +366,7 @@ static void test_jobfile_good(void **state)
 	struct cli_job *jobs = NULL;
 	uint32_t n = 0;
 	char err[256] = "";
-	char *types[CLI_JOB_TYPES_MAX];
+	struct cli_spec_refs refs;
 	Hare__JobSpec spec;
 
 	(void)state;
@@ -337,7 +384,7 @@ static void test_jobfile_good(void **state)
 	assert_string_equal(jobs[1].model, "bert");
 	assert_true(jobs[1].weight == 2);
 
-	cli_job_to_spec(&jobs[0], &spec, types);
+	cli_job_to_spec(&jobs[0], NULL, &spec, &refs);
 	assert_string_equal(spec.name, "sweep-1");
 	assert_int_equal(spec.tasks, 8);
 	assert_true(spec.has_min_gpus && spec.has_max_gpus);
@@ -345,7 +392,7 @@ static void test_jobfile_good(void **state)
 	assert_int_equal(spec.n_gpu_types, 2);
 	assert_string_equal(spec.gpu_types[0], "V100");
 	assert_null(spec.proxy);
-	cli_job_to_spec(&jobs[1], &spec, types);
+	cli_job_to_spec(&jobs[1], NULL, &spec, &refs);
 	assert_null(spec.name);
 	assert_null(spec.command);
 	assert_string_equal(spec.proxy, "layers=2,seq=16");
@@ -375,7 +422,7 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nmodel = m\n\ngpus = 2\nrounds = 3\n[job]\nmodel = m\ngpus = x\n",
 		  "j.ini:8: gpus: expected a whole number, got 'x'" },
 		{ "[job]\nmodel = m\ngpu = 2\n", "j.ini:3: unknown key 'gpu' (known: name, model, gpus, min-gpus, "
-		  "max-gpus, rounds, weight, gpu-types, command, proxy)" },
+		  "max-gpus, rounds, weight, gpu-types, command, proxy, after)" },
 		{ "[job]\nmodel = m\nmodel = n\n", "j.ini:3: model given twice" },
 		{ "[jobs]\nmodel = m\n", "j.ini:1: unknown section [jobs] (expected [job])" },
 		{ "[job]\nmodel=m\ngpus=1\nrounds=1\n[other]\n", "j.ini:5: unknown section [other] (expected [job])" },
@@ -393,6 +440,23 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\ncommand = echo a\t; echo b\n",
 		  "j.ini:5: command: \" ;\" starts a comment here, so the command would end before "
 		  "it; put the commands in a script, or write ';' with no space before it" },
+		/* after: names of earlier [job]s, errors at the job's [job] line */
+		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n\n[job]\nmodel = m\ngpus = 1\n"
+		  "rounds = 1\nafter = prepp\n", "j.ini:7: after: no earlier [job] is named 'prepp'" },
+		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nname = prep\nmodel = m\n"
+		  "gpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 3, prep\n",
+		  "j.ini:11: after: 2 earlier [job] sections are named 'prep'" },
+		{ "[job]\nname = self\nmodel = m\ngpus = 1\nrounds = 1\nafter = self\n",
+		  "j.ini:1: after: no earlier [job] is named 'self'" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = later\n[job]\nname = later\nmodel = m\n"
+		  "gpus = 1\nrounds = 1\n", "j.ini:1: after: no earlier [job] is named 'later'" },
+		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
+		  "rounds = 1\nafter = prep, 4, prep\n", "j.ini:6: after lists 'prep' twice" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4, 4\n", "j.ini:5: after lists job 4 twice" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 0\n",
+		  "j.ini:5: after: '0' is not a job id (want a number like 42)" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4,\n", "j.ini:5: after has an empty item" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter =\n", "j.ini:5: after is empty" },
 	};
 
 	(void)state;
@@ -409,6 +473,78 @@ static void test_jobfile_errors(void **state)
 		assert_null(jobs);
 		assert_string_equal(err, cases[i].msg);
 	}
+}
+
+/* A pipeline: after names earlier [job]s; digits are always an id (not the
+ * [job] named 7); the spec sends the ids hared gave the jobs named. */
+static const char after_jobfile[] =
+	"[job]\n"
+	"name = prep\n"
+	"model = m\n"
+	"gpus = 1\n"
+	"rounds = 1\n"
+	"\n"
+	"[job]\n"
+	"name = 7\n"
+	"model = m\n"
+	"gpus = 1\n"
+	"rounds = 1\n"
+	"after = 41\n"
+	"\n"
+	"[job]\n"
+	"name = train run\n"
+	"model = m\n"
+	"gpus = 2\n"
+	"rounds = 9\n"
+	"after =  prep , 7\n"
+	"\n"
+	"[job]\n"
+	"model = m\n"
+	"gpus = 1\n"
+	"rounds = 1\n"
+	"after = train run,prep,41\n";
+
+static void test_jobfile_after(void **state)
+{
+	static const uint64_t ids[] = { 101, 102, 103, 104 };
+	struct cli_job *jobs = NULL;
+	uint32_t n = 0;
+	char err[256] = "";
+	struct cli_spec_refs refs;
+	Hare__JobSpec spec;
+
+	(void)state;
+	assert_int_equal(cli_jobfile_parse("jobs.ini", after_jobfile, &jobs, &n, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(n, 4);
+	assert_int_equal(jobs[0].nafter, 0);
+	/* "41" is job 41 */
+	assert_int_equal(jobs[1].nafter, 1);
+	assert_int_equal(jobs[1].after[0], 41);
+	assert_int_equal(jobs[1].after_ref[0], -1);
+	/* by name, and "7" is job 7, not the [job] named 7 */
+	assert_int_equal(jobs[2].nafter, 2);
+	assert_int_equal(jobs[2].after_ref[0], 0);
+	assert_int_equal(jobs[2].after_ref[1], -1);
+	assert_int_equal(jobs[2].after[1], 7);
+	assert_int_equal(jobs[3].nafter, 3);
+	assert_int_equal(jobs[3].after_ref[0], 2);
+	assert_int_equal(jobs[3].after_ref[1], 0);
+	assert_int_equal(jobs[3].after_ref[2], -1);
+
+	cli_job_to_spec(&jobs[2], ids, &spec, &refs);
+	assert_int_equal(spec.n_after, 2);
+	assert_int_equal(spec.after[0], 101);
+	assert_int_equal(spec.after[1], 7);
+	cli_job_to_spec(&jobs[3], ids, &spec, &refs);
+	assert_int_equal(spec.n_after, 3);
+	assert_int_equal(spec.after[0], 103);
+	assert_int_equal(spec.after[1], 101);
+	assert_int_equal(spec.after[2], 41);
+	cli_job_to_spec(&jobs[0], ids, &spec, &refs);
+	assert_int_equal(spec.n_after, 0);
+	assert_null(spec.after);
+	free(jobs);
 }
 
 static void test_jobfile_load(void **state)
@@ -888,6 +1024,130 @@ static void test_show(void **state)
 					"3: \\\"x\\\")\",\"last_error_time\":1699999940}"));
 		free(buf);
 	}
+}
+
+/* Print q as harectl queue with the given arguments: the exit status, the
+ * output in *buf (free()). */
+static int queue_print_args(const Hare__QueueReply *q, char **buf, int argc, char *const *argv)
+{
+	static struct cli_args a;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	char msg[256];
+	size_t len;
+	FILE *f;
+	int rc;
+
+	assert_int_equal(cli_args_parse(argc, argv, &a, msg, sizeof(msg)), 0);
+	m.msg_case = HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
+	m.queue_reply = (Hare__QueueReply *)q;
+	*buf = NULL;
+	f = open_memstream(buf, &len);
+	rc = cli_reply_print(&a, &m, f, stderr, NOW);
+	fclose(f);
+	return rc;
+}
+
+#define QUEUE_PRINT(q, buf, ...) queue_print_args((q), (buf), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+/* Jobs that run after others: WAITING in queue's table (HELD wins), the
+ * waiting bit of --state (not in queued), show's after line, JSON. */
+static void test_after_output(void **state)
+{
+	static uint64_t after[] = { 41, 42 }, pending[] = { 42 };
+	Hare__JobInfo waiting = j13, held = j13, plain = j13, done = j9;
+	Hare__JobInfo *jobs[] = { &waiting, &held, &plain, &done };
+	Hare__QueueReply q = HARE__QUEUE_REPLY__INIT;
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	waiting.job_id = 20;
+	waiting.name = "train";
+	waiting.n_after = 2;
+	waiting.after = after;
+	waiting.n_after_pending = 1;
+	waiting.after_pending = pending;
+	held = waiting;
+	held.job_id = 21;
+	held.name = "held";
+	held.has_held = true;
+	held.held = HARE__JOB_HELD__JOB_HELD_OWNER;
+	plain.job_id = 22;
+	plain.name = "plain";
+	done.job_id = 23;
+	done.n_after = 2;
+	done.after = after;
+	q.n_jobs = 4;
+	q.jobs = jobs;
+
+	assert_int_equal(QUEUE_PRINT(&q, &buf, "queue"), CLI_EXIT_OK);
+	assert_non_null(strstr(buf, "\n20     bob    train  WAITING  "));
+	assert_non_null(strstr(buf, "\n21     bob    held   HELD     "));
+	assert_non_null(strstr(buf, "\n22     bob    plain  QUEUED   "));
+	assert_non_null(strstr(buf, "\n23     carol  -      DONE     "));
+	free(buf);
+	assert_int_equal(QUEUE_PRINT(&q, &buf, "queue", "--state", "waiting"), CLI_EXIT_OK);
+	assert_non_null(strstr(buf, "\n20 "));
+	assert_null(strstr(buf, "\n21 "));
+	assert_null(strstr(buf, "\n22 "));
+	assert_null(strstr(buf, "\n23 "));
+	free(buf);
+	assert_int_equal(QUEUE_PRINT(&q, &buf, "queue", "-s", "queued"), CLI_EXIT_OK);
+	assert_null(strstr(buf, "\n20 "));
+	assert_null(strstr(buf, "\n21 "));
+	assert_non_null(strstr(buf, "\n22 "));
+	free(buf);
+	assert_int_equal(QUEUE_PRINT(&q, &buf, "queue", "-s", "held,WAITING"), CLI_EXIT_OK);
+	assert_non_null(strstr(buf, "\n20 "));
+	assert_non_null(strstr(buf, "\n21 "));
+	assert_null(strstr(buf, "\n22 "));
+	free(buf);
+	assert_int_equal(QUEUE_PRINT(&q, &buf, "queue", "-s", "waiting", "-o", "json"), CLI_EXIT_OK);
+	assert_true(strncmp(buf, "{\"jobs\":[\n  {\"job_id\":20,", 25) == 0);
+	assert_non_null(strstr(buf, ",\"after\":[41,42],\"after_pending\":[42]"));
+	assert_null(strstr(buf, "\"job_id\":21"));
+	free(buf);
+
+	/* show: after the state (and held) lines */
+	f = open_memstream(&buf, &len);
+	cli_job_print(f, &waiting, NOW);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nstate:       QUEUED\nafter:       41 (done), 42 (waiting)\ntasks:"));
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_job_print(f, &held, NOW);
+	fclose(f);
+	assert_non_null(strstr(buf, "(harectl release 21)\nafter:       41 (done), 42 (waiting)\ntasks:"));
+	free(buf);
+	/* cancelled: bare ids (hared does not say which were done) */
+	held.state = HARE__JOB_STATE__CANCELLED;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_job_print(f, &held, NOW);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nstate:       CANCELLED\nafter:       41, 42\ntasks:"));
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_job_print(f, &done, NOW);
+	cli_job_print(f, &plain, NOW);
+	fclose(f);
+	assert_non_null(strstr(buf, "\nafter:       41 (done), 42 (done)\n"));
+	assert_null(strstr(strstr(buf, "job_id:      22"), "after:"));
+	free(buf);
+
+	/* JSON: both lists when not empty, none without them */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_job_print_json(f, &done);
+	cli_job_print_json(f, &plain);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"restarts\":2,\"gpu_types\":[],\"after\":[41,42]}\n"));
+	assert_null(strstr(buf, "after_pending"));
+	assert_null(strstr(strchr(buf, '\n'), "after"));
+	free(buf);
 }
 
 /* cli_reply_print: what harectl prints for each reply, and a reply of the
@@ -1676,6 +1936,8 @@ struct fake {
 	uint32_t tasks[4], min_gpus[4], ntypes[4];
 	bool has_min[4], has_weight[4];
 	double weight[4];
+	uint32_t nafter[4];
+	uint64_t after[4][CLI_JOB_AFTER_MAX];
 	bool queue_all;
 	uint64_t show_id;
 	size_t ncancel;
@@ -1721,6 +1983,9 @@ static void fake_record_submit(struct fake *f, const Hare__JobSpec *s)
 	f->has_weight[i] = s->has_weight;
 	f->weight[i] = s->weight;
 	f->ntypes[i] = (uint32_t)s->n_gpu_types;
+	f->nafter[i] = (uint32_t)s->n_after;
+	for (size_t k = 0; k < s->n_after && k < CLI_JOB_AFTER_MAX; k++)
+		f->after[i][k] = s->after[k];
 }
 
 static int fake_hello(struct fake *f, int fd, const Hare__Hello *h)
@@ -2075,6 +2340,66 @@ static void test_cmd_submit_file(void **state)
 	free(out);
 	free(err);
 	unlink(path);
+}
+
+/* A job file's after names go out as the ids hared gave those jobs; --after
+ * ids as given. */
+static void test_cmd_submit_after(void **state)
+{
+	char path[80];
+	int fd;
+	static const char text[] = "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n\n"
+				   "[job]\nname = train\nmodel = m\ngpus = 1\nrounds = 1\nafter = prep, 41\n\n"
+				   "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 7,train,prep\n";
+	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	char *out, *err;
+
+	(void)state;
+	tmp_template(path, sizeof(path), "hare-test-after");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--file", path), 0);
+	fake_stop(f);
+	unlink(path);
+	assert_string_equal(out, "101\n102\n103\n");
+	assert_string_equal(err, "");
+	assert_int_equal(f->nsubmits, 3);
+	assert_int_equal(f->nafter[0], 0);
+	assert_int_equal(f->nafter[1], 2);
+	assert_int_equal(f->after[1][0], 101);
+	assert_int_equal(f->after[1][1], 41);
+	assert_int_equal(f->nafter[2], 3);
+	assert_int_equal(f->after[2][0], 7);
+	assert_int_equal(f->after[2][1], 102);
+	assert_int_equal(f->after[2][2], 101);
+	fake_free(f);
+	free(out);
+	free(err);
+
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--model", "m", "--gpus", "1",
+			     "--rounds", "1", "--after", "9, 8"), 0);
+	fake_stop(f);
+	assert_string_equal(out, "101\n");
+	assert_int_equal(f->nafter[0], 2);
+	assert_int_equal(f->after[0][0], 9);
+	assert_int_equal(f->after[0][1], 8);
+	fake_free(f);
+	free(out);
+	free(err);
+
+	/* a name from flags is refused before anything is sent */
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", "/nonexistent/sock", "--model", "m", "--gpus",
+			     "1", "--rounds", "1", "--after", "prep"), 2);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl submit: --after: 'prep' is not a job id (names of earlier [job] "
+			    "sections are for job files)\n");
+	free(out);
+	free(err);
 }
 
 static void test_cmd_queue(void **state)
@@ -2527,12 +2852,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_args_submit_flags),
+		cmocka_unit_test(test_args_after),
 		cmocka_unit_test(test_args_update),
 		cmocka_unit_test(test_args_globals_anywhere),
 		cmocka_unit_test(test_args_help_version),
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_jobfile_good),
 		cmocka_unit_test(test_jobfile_errors),
+		cmocka_unit_test(test_jobfile_after),
 		cmocka_unit_test(test_jobfile_load),
 		cmocka_unit_test(test_json_escape),
 		cmocka_unit_test(test_time_format),
@@ -2541,6 +2868,7 @@ int main(void)
 		cmocka_unit_test(test_queue_json),
 		cmocka_unit_test(test_queue_plans),
 		cmocka_unit_test(test_show),
+		cmocka_unit_test(test_after_output),
 		cmocka_unit_test(test_reply_print),
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
@@ -2558,6 +2886,7 @@ int main(void)
 		cmocka_unit_test(test_cmd_submit),
 		cmocka_unit_test(test_cmd_submit_refused),
 		cmocka_unit_test(test_cmd_submit_file),
+		cmocka_unit_test(test_cmd_submit_after),
 		cmocka_unit_test(test_cmd_queue),
 		cmocka_unit_test(test_cmd_show_and_nodes),
 		cmocka_unit_test(test_cmd_cancel),
