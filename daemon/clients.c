@@ -231,6 +231,39 @@ int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, co
 
 /* ---- submit: validate now, commit after this loop iteration's I/O ---- */
 
+/* max_user_weight: a weight above it is root's to give. 0, or ERR_BAD_SPEC. */
+static int clients_weight_allowed(const struct conn *c, double weight, char *errbuf,
+				  size_t errlen)
+{
+	double max = c->d->cfg.max_user_weight;
+
+	if (c->admin || max <= 0 || weight <= max)
+		return 0;
+	snprintf(errbuf, errlen, "weight %g is above max_user_weight (%g); only root may give a "
+		 "job more", weight, max);
+	return ERR_BAD_SPEC;
+}
+
+/* max_user_jobs: c's user's active jobs, those submitted in this loop
+ * iteration included, are fewer. 0, or -EDQUOT with the reason. */
+static int clients_jobs_allowed(const struct conn *c, char *errbuf, size_t errlen)
+{
+	const struct clients_pending *p = c->d->pending;
+	uint32_t max = c->d->cfg.max_user_jobs, n = 0;
+
+	if (c->admin || max == 0)
+		return 0;
+	for (uint32_t i = 0; i < driver_job_count(c->d->drv); i++)
+		n += strcmp(driver_job_at(c->d->drv, i)->rec.user, c->user) == 0;
+	for (uint32_t i = 0; i < p->n; i++)
+		n += strcmp(p->items[i].job.user, c->user) == 0;
+	if (n < max)
+		return 0;
+	snprintf(errbuf, errlen, "user %s has %u active jobs (queued or running), the most "
+		 "max_user_jobs allows; submit more as these end", c->user, n);
+	return -EDQUOT;
+}
+
 void clients_submit(struct conn *c, const Hare__Submit *m)
 {
 	struct hared *d = c->d;
@@ -250,6 +283,10 @@ void clients_submit(struct conn *c, const Hare__Submit *m)
 		p->cap = cap;
 	}
 	rc = clients_spec_check(d->prof, m->spec, c->user, &p->items[p->n].job, why, sizeof(why));
+	if (rc == 0)
+		rc = clients_weight_allowed(c, p->items[p->n].job.weight, why, sizeof(why));
+	if (rc == 0)
+		rc = clients_jobs_allowed(c, why, sizeof(why));
 	if (rc == 0)
 		rc = driver_after_check(d->drv, p->items[p->n].job.after, p->items[p->n].job.nafter,
 					why, sizeof(why));
@@ -812,6 +849,8 @@ void clients_update(struct conn *c, const Hare__UpdateRequest *m)
 	char err[200];
 	int rc = update_parse(m, &u, err, sizeof(err));
 
+	if (rc == 0 && u.has_weight)
+		rc = clients_weight_allowed(c, u.weight, err, sizeof(err));
 	if (rc < 0) {
 		conn_send_error(c, rc, "%s", err);
 		return;

@@ -61,6 +61,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "quarantine_jobs", CFG_N(CFG_U32, quarantine_jobs), 0, 64, true },
 	{ "quarantine_users", CFG_N(CFG_U32, quarantine_users), 1, 64, true },
 	{ "quarantine_max_nodes", CFG_N(CFG_U32, quarantine_max_nodes), 1, 100000, true },
+	{ "max_user_jobs", CFG_N(CFG_U32, max_user_jobs), 0, 1000000, true },
+	{ "max_user_weight", CFG_N(CFG_DOUBLE, max_user_weight), 0, 1e6, true },	/* CLIENTS_MAX_WEIGHT */
 	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0, false },
 	{ "measure_models", CFG_S(measure_models), 0, 0, false },
 	{ "port_file", CFG_S(port_file), 0, 0, false },

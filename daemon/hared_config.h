@@ -45,6 +45,8 @@ struct hared_config {
 						 * failed within the hour (0: never) */
 	uint32_t quarantine_users;		/* ... of at least this many users */
 	uint32_t quarantine_max_nodes;		/* ... while fewer nodes are so drained */
+	uint32_t max_user_jobs;			/* active jobs of one user (not root); 0: no limit */
+	double max_user_weight;			/* highest weight a user (not root) may give; 0: none */
 	bool measure_gpus;			/* ask agents to measure GPU types the profile lacks */
 	char measure_models[HARED_PATH_LEN];	/* models they measure ("a,b"; "": every model) */
 	char port_file[HARED_PATH_LEN];		/* optional: write the bound ports here */

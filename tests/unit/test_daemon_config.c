@@ -65,6 +65,8 @@ static void test_load_keys(void **state)
 		"quarantine_jobs = 3\n"
 		"quarantine_users = 3\n"
 		"quarantine_max_nodes = 4\n"
+		"max_user_jobs = 500\n"
+		"max_user_weight = 10\n"
 		"port_file = /tmp/ports\n";
 
 	(void)state;
@@ -86,6 +88,8 @@ static void test_load_keys(void **state)
 	assert_int_equal(c.quarantine_jobs, 3);
 	assert_int_equal(c.quarantine_users, 3);
 	assert_int_equal(c.quarantine_max_nodes, 4);
+	assert_int_equal(c.max_user_jobs, 500);
+	assert_true(c.max_user_weight == 10.0);
 	/* Untouched keys keep their defaults. */
 	assert_true(c.heartbeat_timeout_s == 15.0);
 }

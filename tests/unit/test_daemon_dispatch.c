@@ -972,6 +972,72 @@ static int committed_int(struct fx *f, const char *sql)
 	return db_int(path, sql);
 }
 
+/* max_user_jobs and max_user_weight hold users back, not root; a reload
+ * changes them at once. Jobs of one loop iteration count before their
+ * commit; a refused submission stores nothing. */
+static void test_user_limits(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *r = client(f);
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit sub = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+	struct hared_config next = f->d.cfg;
+	const Hare__UpdateReply *u;
+	uint64_t id;
+
+	c->admin = false;
+	snprintf(c->user, sizeof(c->user), "alice");
+	next.max_user_jobs = 2;
+	next.max_user_weight = 10;
+	hared_reload(&f->d, &next);
+	j.model = "resnet50";
+	j.tasks = 1;
+	j.rounds = 100;
+	j.has_weight = true;
+	j.weight = 10;
+	id = submit_spec(f, c, &j)->job_id;
+	j.weight = 10.5;
+	sub.spec = &j;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &sub;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(last(f)->error->code, ERR_BAD_SPEC);
+	assert_string_equal(last(f)->error->message,
+			    "weight 10.5 is above max_user_weight (10); only root may give a job more");
+	j.weight = 1;
+	frame(c, &m);		/* two in one loop iteration: the second is one too many */
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(last(f)->error->code, -EDQUOT);
+	assert_string_equal(last(f)->error->message, "user alice has 2 active jobs (queued or "
+			    "running), the most max_user_jobs allows; submit more as these end");
+	clients_commit(&f->d);
+	assert_int_equal(committed_int(f, "SELECT count(*) FROM jobs"), 2);
+	/* root is held to neither */
+	j.weight = 1000;
+	assert_true(submit_spec(f, r, &j)->job_id > 0);
+	/* an update of a weight: the same limit */
+	u = update(f, c, id, -1, 5);
+	assert_true(u->results[0]->ok);
+	assert_null(update(f, c, id, -1, 11));
+	assert_int_equal(last(f)->error->code, ERR_BAD_SPEC);
+	assert_true(update(f, r, id, -1, 11)->results[0]->ok);
+	assert_true(show(f, c, id)->weight == 11);
+	/* a cancel makes room; a reload lifts the limits */
+	assert_true(cancel(f, c, &id, 1)->results[0]->ok);
+	j.weight = 1;
+	assert_true(submit_spec(f, c, &j)->job_id > 0);
+	next.max_user_jobs = 0;
+	next.max_user_weight = 0;
+	hared_reload(&f->d, &next);
+	j.weight = 1e6;
+	assert_true(submit_spec(f, c, &j)->job_id > 0);
+	conn_fake_free(r);
+	conn_fake_free(c);
+}
+
 /* Submit a resnet50 job on c after the jobs in after[0..n); the reply (a
  * SubmitReply or an Error), the submission committed. */
 static const Hare__FromDaemon *submit_after(struct fx *f, struct conn *c, uint64_t *after, size_t n)
@@ -2256,6 +2322,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_applies, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_command, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_user_limits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_start_committed, fx_setup, fx_teardown),
