@@ -312,9 +312,13 @@ static int cli_handshake(int fd, const struct cli_target *t, char *errbuf, size_
 	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
 	m.hello = &hello;
 	rc = cli_client_request(fd, &m, HARE__FROM_DAEMON__MSG_WELCOME, t->timeout_ms, &reply, errbuf, errlen);
-	if (rc == 0)
-		hare__from_daemon__free_unpacked(reply, NULL);
-	return rc;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; t->features && i < reply->welcome->n_features; i++)
+		if (strcmp(reply->welcome->features[i], "after") == 0)
+			*t->features |= CLI_FEATURE_AFTER;
+	hare__from_daemon__free_unpacked(reply, NULL);
+	return 0;
 }
 
 int cli_client_connect(const struct cli_target *t, char *errbuf, size_t errlen)

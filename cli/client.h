@@ -19,6 +19,13 @@ struct cli_target {
 	const char *host;		/* "HOST:PORT" or "[V6ADDR]:PORT" for TCP, or NULL */
 	const char *token;		/* client token for TCP sessions, or NULL */
 	uint32_t timeout_ms;		/* for the connect and for the handshake; 0: default */
+	uint32_t *features;		/* where the Welcome's features go (CLI_FEATURE_*
+					 * bits), or NULL */
+};
+
+/* What a daemon does beyond its protocol version (Welcome.features). */
+enum {
+	CLI_FEATURE_AFTER = 1u << 0,	/* "after": JobSpec.after is honoured */
 };
 
 /*

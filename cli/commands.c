@@ -27,6 +27,7 @@ struct cli_run {
 	int fd;
 	char token[CLI_TOKEN_MAX + 2];	/* one byte more: a longer token is refused */
 	char msg[1024];
+	uint32_t features;		/* the daemon's (CLI_FEATURE_*) */
 };
 
 static double cli_wall_now(void)
@@ -86,6 +87,7 @@ static int cli_run_connect(struct cli_run *r)
 		.socket_path = r->a->socket_path,
 		.host = r->a->host,
 		.timeout_ms = r->a->timeout_ms,
+		.features = &r->features,
 	};
 
 	if (!t.socket_path)
@@ -178,6 +180,14 @@ static int cli_cmd_submit(struct cli_run *r)
 	status = cli_run_prepare(r);
 	if (status == CLI_EXIT_OK)
 		status = cli_run_connect(r);
+	/* an older hared would ignore the list and run the jobs at once */
+	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
+		if (jobs[i].nafter && !(r->features & CLI_FEATURE_AFTER)) {
+			fprintf(r->err, "harectl: this hared does not run jobs after others (it is older "
+				"than harectl); nothing was submitted\n");
+			status = CLI_EXIT_FAIL;
+		}
+	}
 	/* in file order: a job names only earlier ones, whose ids are known */
 	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
 		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i);
@@ -282,8 +292,16 @@ static int cli_results_print(const struct cli_args *a, Hare__CancelResult *const
 		const Hare__CancelResult *res = cli_result_for(results, n, id, used);
 		bool said = res && res->message && res->message[0];
 
-		if (res && res->ok && (a->cmd == CLI_CMD_CANCEL || !said)) {
-			fprintf(out, "%s %llu\n", a->cmd == CLI_CMD_CANCEL ? "cancelled" : "changed", id);
+		if (res && res->ok && a->cmd == CLI_CMD_CANCEL) {
+			/* hared's "job 41 cancelled, and 2 jobs after it" */
+			const char *more = said ? strstr(res->message, " cancelled, and ") : NULL;
+
+			fprintf(out, "cancelled %llu%s\n", id, more ? cli_text_clean(more + 10, clean,
+									 sizeof(clean)) : "");
+			continue;
+		}
+		if (res && res->ok && !said) {
+			fprintf(out, "changed %llu\n", id);
 			continue;
 		}
 		if (res && res->ok) {

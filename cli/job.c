@@ -214,7 +214,7 @@ static int cli_job_after_add(struct cli_job *j, const char *label, const char *s
 	if ((digits && id == 0) || (!digits && strncmp(label, "--", 2) == 0)) {
 		/* names are for job files; "-3" or "4.5" is a number gone wrong */
 		snprintf(err, errlen, "%s: '%.*s' is not a job id (%s)", label, w, s,
-			 !digits && cli_span(s, n, "+-.0123456789") != n ?
+			 !digits && !strchr("+-.0123456789", s[0]) ?
 			 "names of earlier [job] sections are for job files" : "want a number like 42");
 		return ERR_BAD_SPEC;
 	}
@@ -517,8 +517,16 @@ static int cli_jobfile_after(struct cli_jobfile *jf)
 		int index;
 
 		cli_list_next(&p, &s, &n);
-		if (j->after_ref[k] != CLI_AFTER_NAMED)
+		if (j->after_ref[k] != CLI_AFTER_NAMED) {
+			/* digits are a job id: a [job] named so would be mistaken */
+			if (cli_jobfile_after_find(jf, s, n, reason, sizeof(reason)) >= 0) {
+				snprintf(reason, sizeof(reason), "after: '%.*s' is a job id, and also the "
+					 "name of an earlier [job]: rename that [job] to run after it",
+					 (int)(n > 20 ? 20 : n), s);
+				return cli_jobfile_fail(jf, j->line, reason);
+			}
 			continue;
+		}
 		index = cli_jobfile_after_find(jf, s, n, reason, sizeof(reason));
 		if (index < 0)
 			return cli_jobfile_fail(jf, j->line, reason);

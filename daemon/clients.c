@@ -308,7 +308,11 @@ static void clients_reply_id(struct hared *d, uint64_t conn_id, uint64_t job_id)
 	if (!c)
 		return;
 	r.job_id = job_id;
-	if (!driver_job_fit(d->drv, job_id, warning, sizeof(warning)))
+	if (!driver_job_find(d->drv, job_id))	/* a job it runs after ended meanwhile */
+		snprintf(r.warning = warning, sizeof(warning), "cancelled at once: a job it runs after "
+			 "ended CANCELLED or FAILED since it was checked (harectl history %" PRIu64 ")",
+			 job_id);
+	else if (!driver_job_fit(d->drv, job_id, warning, sizeof(warning)))
 		r.warning = warning;
 	m.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
 	m.submit_reply = &r;
@@ -719,6 +723,22 @@ struct clients_job_words {
  * survive a crash, as a submission does: what fn changed is committed
  * before the reply, and when that fails each changed job is answered as
  * not changed. */
+/* A request's job id and its place in the request. */
+struct clients_id {
+	uint64_t id;
+	size_t at;
+};
+
+/* Largest id first; ties in request order. */
+static int clients_id_newer(const void *a, const void *b)
+{
+	const struct clients_id *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id > y->id ? -1 : 1;
+	return (x->at > y->at) - (x->at < y->at);
+}
+
 static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clients_job_fn fn,
 			    const void *arg, const struct clients_job_words *w, bool update)
 {
@@ -726,6 +746,7 @@ static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clien
 	Hare__CancelReply cr = HARE__CANCEL_REPLY__INIT;
 	Hare__UpdateReply ur = HARE__UPDATE_REPLY__INIT;
 	Hare__CancelResult *res, **ptrs;
+	struct clients_id *order;
 	char *msgs, what[48];
 	size_t done = 0;
 	uint64_t failures;
@@ -739,12 +760,20 @@ static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clien
 	res = calloc(n, sizeof(*res));
 	ptrs = calloc(n, sizeof(*ptrs));
 	msgs = calloc(n, CLIENTS_MSG_LEN);
-	if (!res || !ptrs || !msgs) {
+	order = calloc(n, sizeof(*order));
+	if (!res || !ptrs || !msgs || !order) {
 		conn_send_error(c, -ENOMEM, "out of memory");
 		goto out;
 	}
 	failures = store_write_failures(c->d->store, NULL);
-	for (size_t i = 0; i < n; i++) {
+	/* a cancel newest first: a job after another (a larger id) is
+	 * cancelled as asked, not found gone with the one it ran after */
+	for (size_t k = 0; k < n; k++)
+		order[k] = (struct clients_id){ ids[k], k };
+	if (!update)
+		qsort(order, n, sizeof(*order), clients_id_newer);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k].at;
 		char *msg = msgs + i * CLIENTS_MSG_LEN;
 
 		hare__cancel_result__init(&res[i]);
@@ -786,6 +815,7 @@ out:
 	free(res);
 	free(ptrs);
 	free(msgs);
+	free(order);
 }
 
 static int cancel_one(struct conn *c, uint64_t id, const void *arg, char *msg, size_t len)

@@ -97,8 +97,13 @@ static void dispatch_welcome(struct conn *c, uint32_t agent_id)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Welcome w = HARE__WELCOME__INIT;
+	static char *features[] = { "after" };
 
 	w.version = HARE__VERSION__PROTOCOL_VERSION;
+	if (agent_id == 0) {	/* a client's session */
+		w.n_features = sizeof(features) / sizeof(features[0]);
+		w.features = features;
+	}
 	w.has_agent_id = agent_id != 0;
 	w.agent_id = agent_id;
 	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;

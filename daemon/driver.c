@@ -303,6 +303,7 @@ void driver_free(struct driver *d)
 	free(d->ratio);
 	free(d->ratio_rounds);
 	free(d->ratio_dirty);
+	driver_after_free(d);
 	sched_policy_free(d->policy);
 	free(d);
 }
@@ -526,13 +527,15 @@ int driver_job_load(struct driver *d, const struct store_job *rec)
 	/* the GPU time it had, but for the lease it may adopt (counted when
 	 * that ends) */
 	driver_attained_load(d, j, j->adopt_wait ? j->run_lease : 0);
+	rc = drv_jobs_insert(d, j);
+	if (rc < 0) {
+		drv_job_free(j);
+		return rc == -EEXIST ? 0 : rc;
+	}
 	/* the jobs it runs after have smaller ids: loaded already, or ended
 	 * (a broken dependency is cancelled by driver_start) */
 	driver_after_resolve(d, j);
-	rc = drv_jobs_insert(d, j);
-	if (rc < 0)
-		drv_job_free(j);
-	return rc == -EEXIST ? 0 : rc;
+	return 0;
 }
 
 int driver_job_add(struct driver *d, const struct store_job *rec, char *errbuf, size_t errlen)
@@ -545,13 +548,13 @@ int driver_job_add(struct driver *d, const struct store_job *rec, char *errbuf, 
 	if (!j)
 		return rc;
 	j->rec.state = STORE_QUEUED;
-	driver_after_resolve(d, j);
 	rc = drv_jobs_insert(d, j);
 	if (rc < 0) {
 		drv_job_free(j);
 		snprintf(errbuf, errlen, "job %" PRIu64 ": %s", rec->id, strerror(-rc));
 		return rc;
 	}
+	driver_after_resolve(d, j);
 	snprintf(detail, sizeof(detail), "user=%s model=%s tasks=%u rounds=%" PRIu64 " weight=%g",
 		 rec->user, rec->model, rec->tasks, rec->rounds_total, rec->weight);
 	if (d->st)
@@ -962,10 +965,14 @@ void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state
 	       "job=%" PRIu64 " %s rounds=%" PRIu64 "/%" PRIu64 " restarts=%u: %s", j->rec.id,
 	       drv_state_kind(state), j->rec.rounds_done, j->rec.rounds_total, j->rec.restarts, why);
 	id = j->rec.id;
+	driver_after_forget(d, j);
 	drv_jobs_remove(d, id);
 	drv_forget(d, id);
 	drv_job_free(j);
-	driver_after_ended(d, id, state);
+	if (state == STORE_DONE)
+		driver_after_done(d, id);	/* once its workers have exited */
+	else
+		driver_after_ended(d, id, state);
 	driver_after_cancel(d);
 	driver_replan_request(d);
 }
@@ -1004,11 +1011,18 @@ int driver_job_cancel(struct driver *d, uint64_t id, const char *user, bool admi
 	char why[128];
 	int rc;
 	struct drv_job *j = driver_job_mine(d, id, user, admin, "cancel", &rc, msg, msglen);
+	uint64_t before = d->ended[STORE_CANCELLED - STORE_DONE], after;
 
 	if (!j)
 		return rc;
 	snprintf(why, sizeof(why), "cancelled by %s", user);
 	driver_job_finish(d, j, STORE_CANCELLED, why);
-	snprintf(msg, msglen, "job %" PRIu64 " cancelled", id);
+	/* the jobs that ran after it went with it */
+	after = d->ended[STORE_CANCELLED - STORE_DONE] - before - 1;
+	if (after)
+		snprintf(msg, msglen, "job %" PRIu64 " cancelled, and %" PRIu64 " job%s after it",
+			 id, after, after == 1 ? "" : "s");
+	else
+		snprintf(msg, msglen, "job %" PRIu64 " cancelled", id);
 	return 0;
 }

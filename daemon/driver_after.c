@@ -7,10 +7,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
 #include "log.h"
+
+#include <uthash.h>
 
 static const char *after_state_name(enum store_job_state s)
 {
@@ -25,27 +28,31 @@ static const char *after_state_name(enum store_job_state s)
 }
 
 /* The state of job id: an active job's, else the store's (a batched end
- * included: the store's connection reads its own open batch). 0, or
- * -ENOENT for a job neither knows. */
+ * included: the store's connection reads its own open batch). 0, -ENOENT
+ * for a job neither knows, or the store's error. */
 static int after_state(struct driver *d, uint64_t id, enum store_job_state *state)
 {
 	const struct drv_job *k = driver_job_get(d, id);
 	struct store_job rec;
+	int rc;
 
 	if (k) {
 		*state = k->rec.state;
 		return 0;
 	}
-	if (!d->st || id > INT64_MAX || store_job_get(d->st, id, &rec) < 0)
+	if (!d->st || id > INT64_MAX)
 		return -ENOENT;
-	*state = rec.state;
-	return 0;
+	rc = store_job_get(d->st, id, &rec);
+	if (rc == 0)
+		*state = rec.state;
+	return rc;
 }
 
 int driver_after_check(struct driver *d, const uint64_t *after, size_t n, char *errbuf,
 		       size_t errlen)
 {
 	enum store_job_state state;
+	int rc;
 
 	if (n > STORE_MAX_AFTER) {
 		snprintf(errbuf, errlen, "after lists %zu jobs; at most %d", n, STORE_MAX_AFTER);
@@ -58,9 +65,15 @@ int driver_after_check(struct driver *d, const uint64_t *after, size_t n, char *
 				return ERR_BAD_SPEC;
 			}
 		}
-		if (after[i] == 0 || after_state(d, after[i], &state) < 0) {
+		rc = after[i] ? after_state(d, after[i], &state) : -ENOENT;
+		if (rc == -ENOENT) {
 			snprintf(errbuf, errlen, "after: no job %" PRIu64, after[i]);
 			return ERR_BAD_SPEC;
+		}
+		if (rc < 0) {
+			snprintf(errbuf, errlen, "after: job %" PRIu64 " cannot be read from the store: %s",
+				 after[i], err_str(rc));
+			return rc;
 		}
 		if (state == STORE_CANCELLED || state == STORE_FAILED) {
 			snprintf(errbuf, errlen, "after: job %" PRIu64 " is %s, so this job would never run",
@@ -71,6 +84,51 @@ int driver_after_check(struct driver *d, const uint64_t *after, size_t n, char *
 	return 0;
 }
 
+/* The jobs after one job: uthash's entry. */
+struct drv_after_dep {
+	uint64_t dep;
+	uint64_t *jobs;
+	uint32_t n, cap;
+	UT_hash_handle hh;
+};
+
+/* Note that job runs after dep; false when memory ran out (ends then look
+ * at every job: after_scan). */
+static bool after_index_add(struct driver *d, uint64_t dep, uint64_t job)
+{
+	struct drv_after_dep *e;
+
+	HASH_FIND(hh, d->after_deps, &dep, sizeof(dep), e);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return false;
+		e->dep = dep;
+		HASH_ADD(hh, d->after_deps, dep, sizeof(e->dep), e);
+	}
+	if (e->n == e->cap) {
+		uint32_t cap = e->cap ? e->cap * 2 : 4;
+		uint64_t *jobs = realloc(e->jobs, cap * sizeof(*jobs));
+
+		if (!jobs)
+			return false;
+		e->jobs = jobs;
+		e->cap = cap;
+	}
+	e->jobs[e->n++] = job;
+	return true;
+}
+
+static void after_broken_set(struct driver *d, struct drv_job *j, uint64_t id,
+			     enum store_job_state state)
+{
+	if (j->after_broken)
+		return;
+	j->after_broken = id;
+	j->after_broken_state = state;
+	d->after_nbroken++;
+}
+
 void driver_after_resolve(struct driver *d, struct drv_job *j)
 {
 	enum store_job_state state;
@@ -78,46 +136,165 @@ void driver_after_resolve(struct driver *d, struct drv_job *j)
 	j->nafter_wait = 0;
 	for (uint32_t i = 0; i < j->rec.nafter && i < STORE_MAX_AFTER; i++) {
 		uint64_t id = j->rec.after[i];
+		/* hared took only jobs that existed, so smaller ids: another
+		 * could never end before this one (a store edited by hand) */
+		int rc = id < j->rec.id ? after_state(d, id, &state) : -ENOENT;
 
-		if (after_state(d, id, &state) < 0)
+		if (rc == -ENOENT) {
 			state = (enum store_job_state)0;
+		} else if (rc < 0) {
+			/* a job that is not active will not end: waiting, the
+			 * next start of hared reads it again */
+			log_error("job=%" PRIu64 ": job %" PRIu64 ", which it runs after, cannot be read "
+				  "from the store (%s); it waits until hared starts again", j->rec.id, id,
+				  err_str(rc));
+			j->after_wait[j->nafter_wait++] = id;
+			continue;
+		}
 		if (state == STORE_DONE)
 			continue;
-		if (state == STORE_QUEUED || state == STORE_RUNNING) {
-			j->after_wait[j->nafter_wait++] = id;
-		} else if (!j->after_broken) {
-			j->after_broken = id;
-			j->after_broken_state = state;
+		if (state != STORE_QUEUED && state != STORE_RUNNING) {
+			after_broken_set(d, j, id, state);
+			continue;
 		}
+		j->after_wait[j->nafter_wait++] = id;
+		if (!d->after_scan && !after_index_add(d, id, j->rec.id)) {
+			log_error("out of memory for the jobs after job %" PRIu64 "; every job's end "
+				  "now looks at every job", id);
+			d->after_scan = true;
+		}
+	}
+}
+
+/* Job id ended in state: j waits for it no more. */
+static void after_job_ended(struct driver *d, struct drv_job *j, uint64_t id,
+			    enum store_job_state state)
+{
+	for (uint32_t k = 0; k < j->nafter_wait; k++) {
+		if (j->after_wait[k] != id)
+			continue;
+		j->after_wait[k] = j->after_wait[--j->nafter_wait];
+		if (state != STORE_DONE)
+			after_broken_set(d, j, id, state);
+		else if (j->nafter_wait == 0)
+			log_info("job=%" PRIu64 " may run: the jobs it runs after are DONE", j->rec.id);
+		return;
 	}
 }
 
 void driver_after_ended(struct driver *d, uint64_t id, enum store_job_state state)
 {
-	for (uint32_t i = 0; i < d->njobs; i++) {
-		struct drv_job *j = d->jobs[i];
+	struct drv_after_dep *e;
 
-		for (uint32_t k = 0; k < j->nafter_wait; k++) {
-			if (j->after_wait[k] != id)
-				continue;
-			j->after_wait[k] = j->after_wait[--j->nafter_wait];
-			if (state != STORE_DONE && !j->after_broken) {
-				j->after_broken = id;
-				j->after_broken_state = state;
-			} else if (state == STORE_DONE && j->nafter_wait == 0) {
-				log_info("job=%" PRIu64 " may run: the jobs it runs after are DONE",
-					 j->rec.id);
-			}
-			break;
+	if (d->after_scan) {
+		for (uint32_t i = 0; i < d->njobs; i++)
+			after_job_ended(d, d->jobs[i], id, state);
+		return;
+	}
+	HASH_FIND(hh, d->after_deps, &id, sizeof(id), e);
+	if (!e)
+		return;
+	HASH_DEL(d->after_deps, e);
+	for (uint32_t i = 0; i < e->n; i++) {
+		struct drv_job *j = driver_job_get(d, e->jobs[i]);
+
+		if (j)		/* NULL: it ended meanwhile */
+			after_job_ended(d, j, id, state);
+	}
+	free(e->jobs);
+	free(e);
+}
+
+/* Whether a worker of job id may still run on a GPU. */
+static bool after_vacating(const struct driver *d, uint64_t id)
+{
+	for (uint32_t n = 0; n < d->nnodes; n++)
+		for (uint32_t k = 0; k < d->nodes[n].ngpus; k++)
+			if (d->nodes[n].gpus[k].vacate_lease && d->nodes[n].gpus[k].vacate_job == id)
+				return true;
+	return false;
+}
+
+void driver_after_done(struct driver *d, uint64_t id)
+{
+	struct drv_after_dep *e = NULL;
+
+	if (!d->after_scan)
+		HASH_FIND(hh, d->after_deps, &id, sizeof(id), e);
+	if ((!e && !d->after_scan) || !after_vacating(d, id)) {
+		driver_after_ended(d, id, STORE_DONE);
+		return;
+	}
+	if (d->nafter_done == d->after_done_cap) {
+		uint32_t cap = d->after_done_cap ? d->after_done_cap * 2 : 8;
+		uint64_t *a = realloc(d->after_done, cap * sizeof(*a));
+
+		if (!a) {	/* they wait no more for its workers than for it */
+			driver_after_ended(d, id, STORE_DONE);
+			return;
 		}
+		d->after_done = a;
+		d->after_done_cap = cap;
+	}
+	d->after_done[d->nafter_done++] = id;
+	log_debug("job=%" PRIu64 " DONE: the jobs after it wait for its workers to exit", id);
+}
+
+void driver_after_vacated(struct driver *d)
+{
+	bool released = false;
+
+	for (uint32_t i = 0; i < d->nafter_done;) {
+		uint64_t id = d->after_done[i];
+
+		if (after_vacating(d, id)) {
+			i++;
+			continue;
+		}
+		d->after_done[i] = d->after_done[--d->nafter_done];
+		driver_after_ended(d, id, STORE_DONE);
+		released = true;
+	}
+	if (released)
+		driver_replan_request(d);
+}
+
+void driver_after_forget(struct driver *d, const struct drv_job *j)
+{
+	int i = driver_job_index(d, j->rec.id);
+
+	if (j->after_broken && d->after_nbroken > 0)
+		d->after_nbroken--;
+	/* the jobs after it come after it (larger ids): look there first */
+	if (i >= 0)
+		d->after_cursor = (uint32_t)i;
+}
+
+void driver_after_free(struct driver *d)
+{
+	struct drv_after_dep *e, *tmp;
+
+	free(d->after_done);
+	HASH_ITER(hh, d->after_deps, e, tmp) {
+		HASH_DEL(d->after_deps, e);
+		free(e->jobs);
+		free(e);
 	}
 }
 
+/* A job to cancel, looking from after_cursor on (then from the start). */
 static struct drv_job *after_next_broken(struct driver *d)
 {
-	for (uint32_t i = 0; i < d->njobs; i++)
-		if (d->jobs[i]->after_broken)
-			return d->jobs[i];
+	uint32_t from = d->after_cursor < d->njobs ? d->after_cursor : 0;
+
+	if (d->after_nbroken == 0)
+		return NULL;
+	for (uint32_t k = 0; k < d->njobs; k++) {
+		struct drv_job *j = d->jobs[(from + k) % d->njobs];
+
+		if (j->after_broken)
+			return j;
+	}
 	return NULL;
 }
 

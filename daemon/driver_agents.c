@@ -465,6 +465,7 @@ static bool drv_node_free(struct driver *d, uint32_t i)
 	n->agent_id = i + 1;
 	d->nfree++;
 	d->nodes_forgotten++;
+	driver_after_vacated(d);	/* its GPUs' workers are nobody's wait now */
 	return saved;
 }
 

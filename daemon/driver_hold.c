@@ -324,8 +324,10 @@ void driver_deadlines_run(struct driver *d, double now)
 	next = fmin(next, drv_retries_expire(d, now));
 	next = fmin(next, driver_unblamed_expire(d, now));
 	next = fmin(next, drv_vacates_expire(d, now, &freed));
-	if (freed)
+	if (freed) {
+		driver_after_vacated(d);
 		driver_pend_try(d);
+	}
 	if (isfinite(next)) {
 		d->deadline_at = 0;
 		driver_deadline_arm(d, next);

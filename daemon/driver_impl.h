@@ -14,6 +14,8 @@
  * number of its own, driver.gone_next), equal to no node index. */
 #define DRIVER_NODE_GONE 0x80000000u
 
+struct drv_after_dep;
+
 struct driver {
 	uv_loop_t *loop;
 	struct driver_opts o;
@@ -45,6 +47,15 @@ struct driver {
 	double usage_synced;		/* unix: running leases' GPU time last written */
 	bool starts_unsent;		/* some lease has TaskStarts to send */
 	uint64_t starts_failures;	/* store_write_failures before their writes */
+	/* Jobs that run after others (driver_after.c): by the job they wait
+	 * for, the ids of the jobs after it (some may have ended since). */
+	struct drv_after_dep *after_deps;
+	bool after_scan;		/* an entry could not be made: ends look at every job */
+	uint32_t after_nbroken;		/* active jobs with after_broken set */
+	uint32_t after_cursor;		/* where driver_after_cancel looks first */
+	uint64_t *after_done;		/* DONE jobs with jobs after them whose workers
+					 * may still run (finish_grace_s) */
+	uint32_t nafter_done, after_done_cap;
 	bool after_cancelling;		/* driver_after_cancel is at work */
 	bool ends_unsaved;		/* a job ended since driver_ends_commit */
 	uint64_t ends_failures;		/* store_write_failures before its writes */
@@ -228,6 +239,17 @@ void driver_after_ended(struct driver *d, uint64_t id, enum store_job_state stat
 /* Cancel the jobs marked so, and theirs in turn; their ends are committed
  * with this loop iteration's (driver_ends_commit). */
 void driver_after_cancel(struct driver *d);
+/* Job id is DONE (removed from the jobs): the jobs after it wait no more
+ * once none of its workers may still run (they may save a model within
+ * finish_grace_s); driver_after_vacated looks again as GPUs are freed. */
+void driver_after_done(struct driver *d, uint64_t id);
+/* GPUs were freed of workers: release the jobs after DONE jobs whose last
+ * worker that was. */
+void driver_after_vacated(struct driver *d);
+/* j is about to be removed from the jobs (it ended). */
+void driver_after_forget(struct driver *d, const struct drv_job *j);
+/* Free the index of driver_after_resolve (driver_free). */
+void driver_after_free(struct driver *d);
 
 /* driver_hold.c */
 /* Keep a stopped worker's GPU (node, slot) out of new leases until its

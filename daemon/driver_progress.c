@@ -626,8 +626,10 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 	 * not start on the node this exit charges */
 	bool blamed = !rk && drv_late_blame(d, gone ? NULL : j, agent_id - 1, x);
 
-	if (driver_vacate_clear(d, agent_id - 1, x->job_id, x->lease_id, x->rank))
-		driver_pend_try(d);	/* a lease may have waited for its GPU */
+	if (driver_vacate_clear(d, agent_id - 1, x->job_id, x->lease_id, x->rank)) {
+		driver_after_vacated(d);	/* a DONE job's last worker may be gone */
+		driver_pend_try(d);		/* a lease may have waited for its GPU */
+	}
 	if (gone || blamed)
 		return;
 	if (!rk && j && j->adopt_wait && x->status == HARE__TASK_STATUS__TASK_FAILED &&

@@ -79,7 +79,8 @@ long=$("$harectl" submit --model resnet50 --gpus 1 --rounds 50000000 --name long
 next=$("$harectl" submit --model resnet50 --gpus 1 --rounds 100 --after "$long" --name next) ||
 	fail "submit next"
 wait_for 20 "job $long to run" progressed "$long"
-"$harectl" cancel "$long" >/dev/null || fail "cancel $long"
+out=$("$harectl" cancel "$long") || fail "cancel $long"
+[ "$out" = "cancelled $long, and 1 job after it" ] || fail "cancel $long printed '$out'"
 state_is "$next" CANCELLED &&
 	"$harectl" history "$next" | grep -q "job $long, which it runs after, ended CANCELLED" &&
 	echo "ok: the job after a cancelled job is cancelled, and its history says why" ||

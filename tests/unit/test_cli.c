@@ -309,6 +309,7 @@ static void test_args_errors(void **state)
 		  "harectl submit: --after lists more than 16 jobs" },
 		{ 4, { "harectl", "submit", "--after", "0" }, "harectl submit: --after: '0' is not a job id (want a number like 42)" },
 		{ 4, { "harectl", "submit", "--after", "-3" }, "harectl submit: --after: '-3' is not a job id (want a number like 42)" },
+		{ 4, { "harectl", "submit", "--after", "4 1" }, "harectl submit: --after: '4 1' is not a job id (want a number like 42)" },
 		{ 4, { "harectl", "submit", "--after", "18446744073709551616" },
 		  "harectl submit: --after: '18446744073709551616' is not a job id (want a number like 42)" },
 		{ 4, { "harectl", "submit", "--after", "41,prep" },
@@ -453,6 +454,10 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
 		  "rounds = 1\nafter = prep, 4, prep\n", "j.ini:6: after lists 'prep' twice" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4, 4\n", "j.ini:5: after lists job 4 twice" },
+		/* digits are a job id: an earlier [job] named so is refused */
+		{ "[job]\nname = 1\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
+		  "rounds = 1\nafter = 1\n", "j.ini:6: after: '1' is a job id, and also the name of an "
+		  "earlier [job]: rename that [job] to run after it" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 0\n",
 		  "j.ini:5: after: '0' is not a job id (want a number like 42)" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4,\n", "j.ini:5: after has an empty item" },
@@ -475,8 +480,9 @@ static void test_jobfile_errors(void **state)
 	}
 }
 
-/* A pipeline: after names earlier [job]s; digits are always an id (not the
- * [job] named 7); the spec sends the ids hared gave the jobs named. */
+/* A pipeline: after names earlier [job]s; digits are always an id (a
+ * [job] named 8 is no [job] named 7); the spec sends the ids hared gave
+ * the jobs named. */
 static const char after_jobfile[] =
 	"[job]\n"
 	"name = prep\n"
@@ -485,7 +491,7 @@ static const char after_jobfile[] =
 	"rounds = 1\n"
 	"\n"
 	"[job]\n"
-	"name = 7\n"
+	"name = 8\n"
 	"model = m\n"
 	"gpus = 1\n"
 	"rounds = 1\n"
@@ -522,7 +528,7 @@ static void test_jobfile_after(void **state)
 	assert_int_equal(jobs[1].nafter, 1);
 	assert_int_equal(jobs[1].after[0], 41);
 	assert_int_equal(jobs[1].after_ref[0], -1);
-	/* by name, and "7" is job 7, not the [job] named 7 */
+	/* by name, and "7" is job 7 */
 	assert_int_equal(jobs[2].nafter, 2);
 	assert_int_equal(jobs[2].after_ref[0], 0);
 	assert_int_equal(jobs[2].after_ref[1], -1);
@@ -1915,6 +1921,7 @@ enum fake_mode {
 	FAKE_REFUSE_HELLO,	/* Error instead of Welcome, then close */
 	FAKE_SILENT,		/* never answer requests */
 	FAKE_CLOSE,		/* close after the handshake */
+	FAKE_OLD,		/* a hared older than JobSpec.after: no features */
 };
 
 struct fake {
@@ -2000,7 +2007,13 @@ static int fake_hello(struct fake *f, int fd, const Hare__Hello *h)
 		fake_send_error(fd, ERR_PROTO, "bad client token");
 		return -1;
 	}
+	static char *features[] = { "after" };
+
 	w.version = HARE__VERSION__PROTOCOL_VERSION;
+	if (f->mode != FAKE_OLD) {
+		w.n_features = 1;
+		w.features = features;
+	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;
 	m.welcome = &w;
 	fake_send(fd, &m);
@@ -2014,12 +2027,14 @@ static int fake_cancel(int fd, const Hare__CancelRequest *c)
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	size_t n = c->n_job_ids < 8 ? c->n_job_ids : 8;
 
-	/* Odd ids are ours; even ones someone else's; 99 gets no result. */
+	/* Odd ids are ours (5: the jobs after it went too); even ones
+	 * someone else's; 99 gets no result. */
 	for (size_t i = 0; i < n; i++) {
 		hare__cancel_result__init(&res[i]);
 		res[i].job_id = c->job_ids[i];
 		res[i].ok = c->job_ids[i] % 2;
-		res[i].message = res[i].ok ? NULL : "not your job";
+		res[i].message = !res[i].ok ? "not your job" : c->job_ids[i] == 5 ?
+				 "job 5 cancelled, and 2 jobs after it" : NULL;
 		ptrs[i] = &res[i];
 	}
 	reply.n_results = n;
@@ -2392,6 +2407,31 @@ static void test_cmd_submit_after(void **state)
 	free(out);
 	free(err);
 
+	/* a hared that would ignore the list: nothing is sent; a job without
+	 * one still goes */
+	f = fake_start_unix(FAKE_OLD);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--model", "m", "--gpus", "1",
+			     "--rounds", "1", "--after", "9"), 1);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: this hared does not run jobs after others (it is older than "
+			    "harectl); nothing was submitted\n");
+	fake_stop(f);
+	assert_int_equal(f->nsubmits, 0);
+	fake_free(f);
+	free(out);
+	free(err);
+	f = fake_start_unix(FAKE_OLD);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--model", "m", "--gpus", "1",
+			     "--rounds", "1"), 0);
+	fake_stop(f);
+	assert_int_equal(f->nsubmits, 1);
+	assert_int_equal(f->nafter[0], 0);
+	fake_free(f);
+	free(out);
+	free(err);
+
 	/* a name from flags is refused before anything is sent */
 	assert_int_equal(RUN(&out, &err, "submit", "--socket", "/nonexistent/sock", "--model", "m", "--gpus",
 			     "1", "--rounds", "1", "--after", "prep"), 2);
@@ -2512,7 +2552,7 @@ static void test_cmd_cancel(void **state)
 	assert_int_equal(RUN(&out, &err, "cancel", "--socket", f->path, "3", "5"), 0);
 	fake_stop(f);
 	fake_free(f);
-	assert_string_equal(out, "cancelled 3\ncancelled 5\n");
+	assert_string_equal(out, "cancelled 3\ncancelled 5, and 2 jobs after it\n");
 	free(out);
 	free(err);
 }

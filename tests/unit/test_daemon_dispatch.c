@@ -177,6 +177,8 @@ static struct conn *client(struct fx *f)
 	m.hello = &h;
 	frame(c, &m);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	assert_int_equal(last(f)->welcome->n_features, 1);
+	assert_string_equal(last(f)->welcome->features[0], "after");
 	assert_int_equal(c->state, CONN_CLIENT);
 	return c;
 }
@@ -1070,8 +1072,12 @@ static void test_after(void **state)
 	const Hare__FromDaemon *r;
 	const Hare__JobInfo *in;
 	struct metrics_sample ms;
-	uint64_t first, after[2], id;
-	char want[128];
+	const Hare__CancelReply *cr;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit sub = HARE__SUBMIT__INIT;
+	Hare__JobSpec spec = HARE__JOB_SPEC__INIT;
+	uint64_t first, after[2], id, ids[2];
+	char want[160];
 
 	agent_register(a, 4);
 	first = submit_rounds(f, c, 1, 100000);
@@ -1106,7 +1112,10 @@ static void test_after(void **state)
 	assert_string_equal(r->error->message, want);
 	assert_int_equal(committed_int(f, "SELECT count(*) FROM jobs"), 2);
 	/* the first is cancelled: the one after it too, both on disk */
-	assert_true(cancel(f, c, &first, 1)->results[0]->ok);
+	cr = cancel(f, c, &first, 1);
+	assert_true(cr->results[0]->ok);
+	snprintf(want, sizeof(want), "job %llu cancelled, and 1 job after it", (unsigned long long)first);
+	assert_string_equal(cr->results[0]->message, want);
 	assert_int_equal(committed_state(f, first), 4);
 	assert_int_equal(committed_state(f, id), 4);
 	in = show(f, c, id);
@@ -1120,6 +1129,33 @@ static void test_after(void **state)
 		 (unsigned long long)id);
 	assert_string_equal(r->error->message, want);
 	assert_int_equal(committed_int(f, "SELECT count(*) FROM jobs"), 2);
+	/* both asked for, the one after first: each answered as cancelled */
+	ids[0] = submit_rounds(f, c, 1, 100000);
+	ids[1] = submit_after(f, c, ids, 1)->submit_reply->job_id;
+	cr = cancel(f, c, ids, 2);
+	assert_true(cr->results[0]->ok && cr->results[1]->ok);
+	assert_int_equal(cr->results[0]->job_id, ids[0]);
+	snprintf(want, sizeof(want), "job %llu cancelled", (unsigned long long)ids[0]);
+	assert_string_equal(cr->results[0]->message, want);
+	/* the job waited for is cancelled between the submit's check and
+	 * its commit: the reply says it went at once */
+	ids[0] = submit_rounds(f, c, 1, 100000);
+	sub.spec = &spec;
+	spec.model = "resnet50";
+	spec.tasks = 1;
+	spec.rounds = 10;
+	spec.n_after = 1;
+	spec.after = ids;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &sub;
+	frame(c, &m);
+	assert_true(cancel(f, c, ids, 1)->results[0]->ok);
+	clients_commit(&f->d);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	id = last(f)->submit_reply->job_id;
+	assert_non_null(strstr(last(f)->submit_reply->warning, "cancelled at once"));
+	driver_ends_commit(f->d.drv);	/* hared's, at the end of the loop iteration */
+	assert_int_equal(committed_state(f, id), 4);
 	conn_fake_free(a);
 	conn_fake_free(c);
 }

@@ -1366,7 +1366,7 @@ static void test_after_waits(void **state)
 	struct driver_stats ds;
 	struct store *st;
 	char dir[256], err[256], ev[200];
-	uint64_t a, b, c, d, e, g, list[3];
+	uint64_t a, b, c, d, e, g, list[3], lease;
 	uint32_t n1;
 
 	f->d = after_driver(f, &o, dir, &st);
@@ -1390,11 +1390,16 @@ static void test_after_waits(void **state)
 	list[1] = 999;
 	assert_int_equal(driver_after_check(f->d, list, 2, err, sizeof(err)), ERR_BAD_SPEC);
 	assert_string_equal(err, "after: no job 999");
-	/* a runs to its end: b and d wait no more for it */
+	/* a runs to its end: b and d wait no more for it once its worker
+	 * has exited (it may save its model within finish_grace_s) */
 	plan_apply(f, h, 2);
+	lease = driver_job_find(f->d, a)->lease.id;
 	for (uint32_t k = 0; k < 2; k++)
-		report(f, n1, a, driver_job_find(f->d, a)->lease.id, 0, 50 * k, 50);
+		report(f, n1, a, lease, 0, 50 * k, 50);
 	assert_null(driver_job_find(f->d, a));
+	assert_int_equal(driver_job_find(f->d, b)->nafter_wait, 1);
+	assert_int_equal(snap_njobs(f->d), 1);		/* e */
+	task_exit(f, n1, a, lease, 0, HARE__TASK_STATUS__TASK_OK);
 	assert_int_equal(driver_job_find(f->d, b)->nafter_wait, 0);
 	assert_int_equal(driver_job_find(f->d, d)->nafter_wait, 1);
 	assert_int_equal(driver_job_find(f->d, d)->after_wait[0], b);
@@ -1468,6 +1473,42 @@ static void test_after_failed_chain(void **state)
 	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after, ended CANCELLED",
 		 (unsigned long long)prev - 1);
 	assert_string_equal(ev, err);
+	after_driver_free(f, keep, st, dir);
+}
+
+/* A DONE job whose worker never exits: the job after it waits as long as
+ * its GPU does (finish_grace_s, 60 s here, and a stop's grace), then runs. */
+static void test_after_done_worker_stuck(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 60, 0, 0);
+	struct hand h[1] = { { 1, { 0 }, { 1 } } };
+	struct store *st;
+	char dir[256];
+	uint64_t x, y, lease;
+	uint32_t n1;
+	double now;
+
+	f->d = after_driver(f, &o, dir, &st);
+	n1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+	x = after_submit(f, st, 1, 100, NULL);
+	y = after_submit(f, st, 1, 100, (uint64_t[]){ x, 0 });
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	lease = driver_job_find(f->d, x)->lease.id;
+	report(f, n1, x, lease, 0, 0, 100);
+	assert_null(driver_job_find(f->d, x));
+	now = driver_now();
+	driver_deadlines_run(f->d, now + 30);
+	assert_int_equal(driver_job_find(f->d, y)->nafter_wait, 1);
+	/* the GPU waits for the worker's exit finish_grace_s, then its
+	 * agent's stop grace (2 s) and DRIVER_STOP_MARGIN_S */
+	driver_deadlines_run(f->d, now + 61);
+	assert_int_equal(driver_job_find(f->d, y)->nafter_wait, 1);
+	driver_deadlines_run(f->d, now + 68);
+	assert_int_equal(driver_job_find(f->d, y)->nafter_wait, 0);
+	assert_int_equal(snap_njobs(f->d), 1);
 	after_driver_free(f, keep, st, dir);
 }
 
@@ -3433,6 +3474,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_after_waits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_failed_chain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_restart, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_done_worker_stuck, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_adopt_failed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
