@@ -1513,8 +1513,9 @@ static void test_after_done_worker_stuck(void **state)
 }
 
 /* After a restart: a job after one DONE may run, one after a FAILED one
- * (hared stopped before it cancelled it) is cancelled at the start, and
- * one after a job still queued waits for it. */
+ * (hared stopped before it cancelled it) is cancelled at the start, one
+ * after a job still queued waits for it, and one after a larger id (not
+ * written by hared) is cancelled as after an unknown job. */
 static void test_after_restart(void **state)
 {
 	struct fx *f = *state;
@@ -1522,7 +1523,8 @@ static void test_after_restart(void **state)
 	struct driver_opts o = fx_opts(0, 0, 0, 0);
 	struct store_job done = job_rec(0, "resnet50", 1, 10), failed = job_rec(0, "resnet50", 1, 10);
 	struct store_job ok = job_rec(0, "resnet50", 1, 10), broken = job_rec(0, "resnet50", 1, 10);
-	struct store_job later = job_rec(0, "resnet50", 1, 10);
+	struct store_job later = job_rec(0, "resnet50", 1, 10), forward = job_rec(0, "resnet50", 1, 10);
+	struct store_job target = job_rec(0, "resnet50", 1, 10);
 	struct store *st;
 	char dir[256], err[256], ev[200];
 
@@ -1538,9 +1540,17 @@ static void test_after_restart(void **state)
 	assert_int_equal(store_job_insert(st, &broken), 0);
 	later.after[0] = ok.id;
 	assert_int_equal(store_job_insert(st, &later), 0);
+	/* forward: after a job with a larger id (hared never writes one) */
+	forward.nafter = 1;
+	forward.after[0] = later.id + 2;
+	assert_int_equal(store_job_insert(st, &forward), 0);
+	assert_int_equal(store_job_insert(st, &target), 0);
+	assert_int_equal(target.id, later.id + 2);
 	assert_int_equal(driver_job_load(f->d, &ok), 0);
 	assert_int_equal(driver_job_load(f->d, &broken), 0);
 	assert_int_equal(driver_job_load(f->d, &later), 0);
+	assert_int_equal(driver_job_load(f->d, &forward), 0);
+	assert_int_equal(driver_job_load(f->d, &target), 0);
 	driver_start(f->d);
 	driver_ends_commit(f->d);
 	assert_int_equal(driver_job_find(f->d, ok.id)->nafter_wait, 0);
@@ -1551,7 +1561,12 @@ static void test_after_restart(void **state)
 	assert_string_equal(ev, err);
 	assert_int_equal(driver_job_find(f->d, later.id)->nafter_wait, 1);
 	assert_int_equal(driver_job_find(f->d, later.id)->after_wait[0], ok.id);
-	assert_int_equal(snap_njobs(f->d), 1);
+	assert_null(driver_job_find(f->d, forward.id));
+	assert_int_equal(after_stored(st, forward.id, ev), STORE_CANCELLED);
+	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after, is unknown",
+		 (unsigned long long)target.id);
+	assert_string_equal(ev, err);
+	assert_int_equal(snap_njobs(f->d), 2);		/* ok and target */
 	after_driver_free(f, keep, st, dir);
 }
 
