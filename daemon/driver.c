@@ -534,7 +534,7 @@ int driver_job_load(struct driver *d, const struct store_job *rec)
 	}
 	/* the jobs it runs after have smaller ids: loaded already, or ended
 	 * (a broken dependency is cancelled by driver_start) */
-	driver_after_resolve(d, j);
+	driver_after_resolve(d, j, true);
 	return 0;
 }
 
@@ -554,7 +554,7 @@ int driver_job_add(struct driver *d, const struct store_job *rec, char *errbuf, 
 		snprintf(errbuf, errlen, "job %" PRIu64 ": %s", rec->id, strerror(-rc));
 		return rc;
 	}
-	driver_after_resolve(d, j);
+	driver_after_resolve(d, j, false);
 	snprintf(detail, sizeof(detail), "user=%s model=%s tasks=%u rounds=%" PRIu64 " weight=%g",
 		 rec->user, rec->model, rec->tasks, rec->rounds_total, rec->weight);
 	if (d->st)

@@ -129,16 +129,16 @@ static void after_broken_set(struct driver *d, struct drv_job *j, uint64_t id,
 	d->after_nbroken++;
 }
 
-void driver_after_resolve(struct driver *d, struct drv_job *j)
+void driver_after_resolve(struct driver *d, struct drv_job *j, bool stored)
 {
 	enum store_job_state state;
 
 	j->nafter_wait = 0;
 	for (uint32_t i = 0; i < j->rec.nafter && i < STORE_MAX_AFTER; i++) {
 		uint64_t id = j->rec.after[i];
-		/* hared took only jobs that existed, so smaller ids: another
-		 * could never end before this one (a store edited by hand) */
-		int rc = id < j->rec.id ? after_state(d, id, &state) : -ENOENT;
+		/* hared took only jobs that existed, so smaller ids: in a
+		 * store edited by hand another might never end before it */
+		int rc = id < j->rec.id || !stored ? after_state(d, id, &state) : -ENOENT;
 
 		if (rc == -ENOENT) {
 			state = (enum store_job_state)0;

@@ -231,8 +231,9 @@ void driver_nodes_load(struct driver *d);
 
 /* driver_after.c */
 /* Set j's after_wait from rec.after (the jobs not DONE yet); a job
- * CANCELLED, FAILED or unknown sets after_broken. */
-void driver_after_resolve(struct driver *d, struct drv_job *j);
+ * CANCELLED, FAILED or unknown sets after_broken. stored: j was read from
+ * the store at start (an id not below its own counts as unknown). */
+void driver_after_resolve(struct driver *d, struct drv_job *j, bool stored);
 /* Job id ended in state (removed from the jobs): its dependents stop
  * waiting for it (DONE), or are marked to be cancelled. */
 void driver_after_ended(struct driver *d, uint64_t id, enum store_job_state state);

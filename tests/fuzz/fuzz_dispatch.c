@@ -8,6 +8,9 @@
  * agent's session ends first), so that a client acts on a node an agent
  * made. The store has GPU time of FZ_USERS users for harectl usage, whose
  * sums (on the thread pool) are answered before a session closes.
+ * A TCP client's frames, and those of the root client after an agent, are
+ * each handled in a loop iteration of their own (submissions committed
+ * before the next frame), a Unix client's all in one.
  * Nothing may crash, and every reply must be a valid FromDaemon.
  * FZ_LOG=debug in the environment shows what the daemon did with an input. */
 #include <errno.h>
@@ -283,8 +286,11 @@ static void fz_agent_bind(struct hared *d, struct conn *c, uint8_t mode)
 	measure_on_register(d->measure, (uint32_t)id, &reg);
 }
 
-/* Feed the stream as the connection's reader would, until it closes. */
-static void fz_feed(struct conn *c, const uint8_t *data, size_t size)
+/* Feed the stream as the connection's reader would, until it closes.
+ * each: every frame in a loop iteration of its own (submissions committed,
+ * and the ends they cause, before the next frame: a job after one just
+ * submitted, a cancel that takes such jobs along); else all in one. */
+static void fz_feed(struct conn *c, const uint8_t *data, size_t size, bool each)
 {
 	const uint8_t *p;
 	size_t n;
@@ -297,6 +303,10 @@ static void fz_feed(struct conn *c, const uint8_t *data, size_t size)
 			break;
 		fz_check(n <= c->d->cfg.max_frame);
 		dispatch_frame(c, p, n);
+		if (each) {
+			clients_commit(c->d);
+			driver_ends_commit(c->d->drv);
+		}
 	}
 	if (rc < 0 && c->state != CONN_CLOSING)
 		conn_fail(c, rc, "frame larger than max_frame");
@@ -324,8 +334,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nstream = size - 2;
 		split = (size_t)(data[1] & 0x7f) * nstream / 127;
 	}
+	/* a TCP client's frames each in a loop iteration, a Unix client's
+	 * all in one (one group commit) */
 	if (split > 0)
-		fz_feed(c, stream, split);
+		fz_feed(c, stream, split, (mode & FZ_KIND) == 3);
 	if (then_client) {
 		struct conn *cl;
 
@@ -336,7 +348,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		fz_check(conn_fake_new(d, CONN_CLIENT_UNIX, fz_sink, &sent, &cl) == 0);
 		if (nstream > split)
-			fz_feed(cl, stream + split, nstream - split);
+			fz_feed(cl, stream + split, nstream - split, true);
 		clients_commit(d);
 		fz_usage_drain(d);
 		conn_fake_free(cl);
