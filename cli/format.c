@@ -459,8 +459,13 @@ static void cli_queue_row(struct cli_table *t, size_t r, const void *user)
 		cli_table_set(t, 7, "%u", j->order + 1);
 	else
 		cli_table_set(t, 7, "-");
-	cli_when_format(j->has_start_time, j->start_time, j->has_est_start, j->est_start, active, now, cell,
-			sizeof(cell));
+	if (cli_job_waiting(j) && !(j->has_start_time && j->start_time > 0))
+		/* no estimate: it starts once these are DONE */
+		snprintf(cell, sizeof(cell), "after %llu%s", (unsigned long long)j->after_pending[0],
+			 j->n_after_pending > 1 ? " +more" : "");
+	else
+		cli_when_format(j->has_start_time, j->start_time, j->has_est_start, j->est_start, active,
+				now, cell, sizeof(cell));
 	cli_table_set(t, 8, "%s", cell);
 	cli_when_format(j->has_finish_time, j->finish_time, j->has_est_finish, j->est_finish, active, now, cell,
 			sizeof(cell));

@@ -1063,7 +1063,7 @@ static void test_after_output(void **state)
 	Hare__JobInfo waiting = j13, held = j13, plain = j13, done = j9;
 	Hare__JobInfo *jobs[] = { &waiting, &held, &plain, &done };
 	Hare__QueueReply q = HARE__QUEUE_REPLY__INIT;
-	char *buf = NULL;
+	char *buf = NULL, *line;
 	size_t len;
 	FILE *f;
 
@@ -1089,6 +1089,9 @@ static void test_after_output(void **state)
 
 	assert_int_equal(QUEUE_PRINT(&q, &buf, "queue"), CLI_EXIT_OK);
 	assert_non_null(strstr(buf, "\n20     bob    train  WAITING  "));
+	/* START: no estimate, the job it waits for */
+	line = strstr(buf, "\n20 ");
+	assert_true(strstr(line, "  after 42  ") && strstr(line, "  after 42  ") < strchr(line + 1, '\n'));
 	assert_non_null(strstr(buf, "\n21     bob    held   HELD     "));
 	assert_non_null(strstr(buf, "\n22     bob    plain  QUEUED   "));
 	assert_non_null(strstr(buf, "\n23     carol  -      DONE     "));
