@@ -18,7 +18,6 @@ jobs = json.load(sys.stdin)["jobs"]
 sys.exit(0 if jobs and all(j["state"] in ("DONE", "CANCELLED") for j in jobs) else 1)'
 }
 
-state_is() { [ "$(field "$1" state)" = "$2" ]; }
 running_with_progress() { state_is "$1" RUNNING && [ "$(field "$1" rounds_done)" -gt 0 ]; }
 
 submit() {

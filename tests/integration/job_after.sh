@@ -22,13 +22,6 @@ start_agent 1 V100:1
 up() { [ "$(node_gpus "$1")" = "V100:0:0" ]; }
 wait_for 10 "node1 to register" up node1
 
-state_is() { [ "$(field "$1" state)" = "$2" ]; }
-progressed() { [ "$(field "$1" rounds_done)" -gt "${2:-0}" ] 2>/dev/null; }
-queue_state() {	# queue_state JOB: its STATE cell in harectl queue's table
-	"$harectl" queue --all | awk -v id="$1" '$1 == id { print $4 }'
-}
-metric() { grep -qx "$1" "$tmp/hare.prom" 2>/dev/null; }
-
 # 1. A pipeline from one job file: prep, then train, then eval.
 cat >"$tmp/pipeline.ini" <<EOF
 [job]

@@ -23,11 +23,6 @@ start_agent 1 V100:1
 up() { [ "$(node_gpus "$1")" = "V100:0:0" ]; }
 wait_for 10 "node1 to register" up node1
 
-state_is() { [ "$(field "$1" state)" = "$2" ]; }
-progressed() { [ "$(field "$1" rounds_done)" -gt "${2:-0}" ] 2>/dev/null; }
-queue_state() {	# queue_state JOB: its STATE cell in harectl queue's table
-	"$harectl" queue | awk -v id="$1" '$1 == id { print $4 }'
-}
 submit() { "$harectl" submit --model resnet50 --gpus 2 --max-gpus 1 --rounds 5000000 "$@"; }
 
 # 1. Hold a running job.
@@ -47,7 +42,6 @@ done_a=$(field "$a" rounds_done)
 	fail "show of held job $a: $("$harectl" show "$a")"
 b=$(submit --name b) || fail "submit b"
 wait_for 20 "job $b to run on the GPU job $a left" progressed "$b"
-metric() { grep -qx "$1" "$tmp/hare.prom" 2>/dev/null; }
 metrics_now() { metric 'hare_jobs{state="held"} 1' && metric 'hare_jobs{state="running"} 1' &&
 	metric 'hare_gpus{type="V100",state="busy"} 1' && metric 'hare_nodes{state="up"} 1'; }
 wait_for 5 "the metrics file to show one job held and one running" metrics_now &&

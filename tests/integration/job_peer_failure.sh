@@ -66,7 +66,6 @@ wait_for 10 "node3 to register" up node3 "V100:0:0"
 avoiding=$("$harectl" show "$id" | sed -n 's/^avoiding: *//p')
 [ "$avoiding" = "node1 (its workers failed there)" ] && echo "ok: the job avoids node1" ||
 	fail "show's avoiding line is '$avoiding'"
-state_is() { [ "$(field "$1" state)" = "$2" ]; }
 wait_for 40 "job $id to finish" state_is "$id" DONE
 events=$("$harectl" history "$id" | awk 'NR > 1 { print $2 }' | tr '\n' ' ')
 ran_on() { grep -c "^hare-agent .*: job $id lease [0-9]* rank [01]/2 on node $1" "$tmp/w${1#node}/logs/job-$id.rank-"[01].log 2>/dev/null | awk -F: '{ s += $NF } END { print s + 0 }'; }

@@ -42,7 +42,6 @@ nodes=$("$harectl" nodes)
 fails="$(echo "$nodes" | awk '$1 == "node1" { print $6 }') $(echo "$nodes" | awk '$1 == "node2" { print $6 }')"
 [ "$fails" = "1 -" ] && echo "ok: harectl nodes counts the failure on node1 (FAILS 1, node2 -)" ||
 	fail "FAILS column: '$fails'; $nodes"
-state_is() { [ "$(field "$1" state)" = "$2" ]; }
 wait_for 30 "job $id to finish" state_is "$id" DONE
 [ "$(field "$id" rounds_done)" = 5 ] && grep -q "^hare-agent .*: job $id lease [0-9]* rank 0/1 on node node2" \
 	"$tmp/w2/logs/job-$id.rank-0.log" 2>/dev/null &&

@@ -1326,6 +1326,22 @@ static uint64_t after_submit(struct fx *f, struct store *st, uint32_t tasks, uin
 	return j.id;
 }
 
+/* A driver over a store of its own with one V100 (node n1, its agent
+ * id in *n1), job *x running on it and job *y after it. */
+static struct driver *after_pair(struct fx *f, const struct driver_opts *o, char *dir,
+				 struct store **st, uint32_t *n1, uint64_t *x, uint64_t *y)
+{
+	struct hand h[1] = { { 1, { 0 }, { 1 } } };
+
+	f->d = after_driver(f, o, dir, st);
+	*n1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+	*x = after_submit(f, *st, 1, 100, NULL);
+	*y = after_submit(f, *st, 1, 100, (uint64_t[]){ *x, 0 });
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	return f->d;
+}
+
 static int after_event(void *user, double time, const char *kind, const char *detail)
 {
 	(void)time;
@@ -1440,19 +1456,13 @@ static void test_after_failed_chain(void **state)
 	struct fx *f = *state;
 	struct driver *keep = f->d;
 	struct driver_opts o = fx_opts(0, 0, 0, 0);
-	struct hand h[2] = { { 1, { 0 }, { 1 } }, { 0 } };
 	struct store *st;
 	char dir[256], err[256], ev[200];
 	uint64_t x, y, first, prev;
 	uint32_t n1;
 
 	o.max_retries = 0;
-	f->d = after_driver(f, &o, dir, &st);
-	n1 = agent_up(f, "n1", "V100", 1, NULL, 0);
-	x = after_submit(f, st, 1, 100, NULL);
-	y = after_submit(f, st, 1, 100, (uint64_t[]){ x, 0 });
-	driver_start(f->d);
-	plan_apply(f, h, 1);
+	after_pair(f, &o, dir, &st, &n1, &x, &y);
 	task_fail_code(f, n1, x, driver_job_find(f->d, x)->lease.id, 0, 1);
 	assert_null(driver_job_find(f->d, x));
 	assert_null(driver_job_find(f->d, y));
@@ -1483,19 +1493,13 @@ static void test_after_done_worker_stuck(void **state)
 	struct fx *f = *state;
 	struct driver *keep = f->d;
 	struct driver_opts o = fx_opts(0, 60, 0, 0);
-	struct hand h[1] = { { 1, { 0 }, { 1 } } };
 	struct store *st;
 	char dir[256];
 	uint64_t x, y, lease;
 	uint32_t n1;
 	double now;
 
-	f->d = after_driver(f, &o, dir, &st);
-	n1 = agent_up(f, "n1", "V100", 1, NULL, 0);
-	x = after_submit(f, st, 1, 100, NULL);
-	y = after_submit(f, st, 1, 100, (uint64_t[]){ x, 0 });
-	driver_start(f->d);
-	plan_apply(f, h, 1);
+	after_pair(f, &o, dir, &st, &n1, &x, &y);
 	lease = driver_job_find(f->d, x)->lease.id;
 	report(f, n1, x, lease, 0, 0, 100);
 	assert_null(driver_job_find(f->d, x));

@@ -167,6 +167,18 @@ except ValueError:
 print(j.get(sys.argv[1], ""))' "$2"
 }
 
+# state_is JOB STATE: harectl show says the job is in STATE.
+state_is() { [ "$(field "$1" state)" = "$2" ]; }
+
+# progressed JOB [N]: the job has done more than N rounds (default 0).
+progressed() { [ "$(field "$1" rounds_done)" -gt "${2:-0}" ] 2>/dev/null; }
+
+# queue_state JOB: its STATE cell in harectl queue's table (HELD, WAITING).
+queue_state() { "$harectl" queue --all | awk -v id="$1" '$1 == id { print $4 }'; }
+
+# metric LINE: the metrics file ($tmp/hare.prom) has this line.
+metric() { grep -qx "$1" "$tmp/hare.prom" 2>/dev/null; }
+
 # logged PATTERN: hared's log has a line matching it.
 logged() { grep -q "$1" "$tmp/hared.log"; }
 
