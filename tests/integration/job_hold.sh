@@ -16,12 +16,7 @@ set -u
 it_setup "$@"
 
 conf=(retry_backoff_s=0.1 reconnect_grace_s=5 metrics_file="$tmp/hare.prom" metrics_interval_s=1)
-write_conf 0 "${conf[@]}"
-start_hared
-write_conf "$port" "${conf[@]}"	# the restarted daemon comes back on the same port
-start_agent 1 V100:1
-up() { [ "$(node_gpus "$1")" = "V100:0:0" ]; }
-wait_for 10 "node1 to register" up node1
+one_v100 "${conf[@]}"
 
 submit() { "$harectl" submit --model resnet50 --gpus 2 --max-gpus 1 --rounds 5000000 "$@"; }
 

@@ -167,6 +167,18 @@ except ValueError:
 print(j.get(sys.argv[1], ""))' "$2"
 }
 
+# one_v100 [KEY=VALUE...]: hared with this configuration (a restart of it
+# comes back on the same port) and node1's agent with one emulated V100,
+# registered.
+one_v100() {
+	write_conf 0 "$@"
+	start_hared
+	write_conf "$port" "$@"
+	start_agent 1 V100:1
+	one_v100_up() { [ "$(node_gpus node1)" = "V100:0:0" ]; }
+	wait_for 10 "node1 to register" one_v100_up
+}
+
 # state_is JOB STATE: harectl show says the job is in STATE.
 state_is() { [ "$(field "$1" state)" = "$2" ]; }
 
