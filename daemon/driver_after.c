@@ -259,6 +259,32 @@ void driver_after_vacated(struct driver *d)
 		driver_replan_request(d);
 }
 
+double *driver_after_weights(const struct driver *d)
+{
+	double *w;
+	uint32_t i;
+
+	for (i = 0; i < d->njobs && !d->jobs[i]->nafter_wait; i++)
+		;
+	if (i == d->njobs || !(w = malloc(d->njobs * sizeof(*w))))
+		return NULL;	/* none waits (or no memory: their own weights) */
+	for (i = 0; i < d->njobs; i++)
+		w[i] = d->jobs[i]->rec.weight;
+	/* a job waits only for smaller ids: each job's total is complete
+	 * before it is shared out */
+	for (i = d->njobs; i-- > 0;) {
+		const struct drv_job *j = d->jobs[i];
+
+		for (uint32_t k = 0; k < j->nafter_wait; k++) {
+			int at = driver_job_index(d, j->after_wait[k]);
+
+			if (at >= 0 && (uint32_t)at < i)
+				w[at] += w[i] / j->nafter_wait;
+		}
+	}
+	return w;
+}
+
 void driver_after_forget(struct driver *d, const struct drv_job *j)
 {
 	int i = driver_job_index(d, j->rec.id);

@@ -247,6 +247,11 @@ void driver_after_done(struct driver *d, uint64_t id);
 /* GPUs were freed of workers: release the jobs after DONE jobs whose last
  * worker that was. */
 void driver_after_vacated(struct driver *d);
+/* The weights to plan with, by job index (malloc'd; NULL when no job
+ * waits for another: each job's own). A job that others wait for is
+ * planned with its weight plus theirs, shared among the jobs each waits
+ * for, down the chains: a delay of it delays them. */
+double *driver_after_weights(const struct driver *d);
 /* j is about to be removed from the jobs (it ended). */
 void driver_after_forget(struct driver *d, const struct drv_job *j);
 /* Free the index of driver_after_resolve (driver_free). */

@@ -113,7 +113,7 @@ static void snap_job_avoid(const struct driver *d, struct driver_snapshot *s, co
 }
 
 static void snap_job_fill(struct driver *d, struct driver_snapshot *s, struct drv_job *j,
-			  uint32_t i, uint32_t *held, double now)
+			  uint32_t i, uint32_t *held, double now, double weight)
 {
 	struct sched_job *sj = &s->jobs[i];
 	double now_s = now - d->epoch;
@@ -121,7 +121,7 @@ static void snap_job_fill(struct driver *d, struct driver_snapshot *s, struct dr
 	sj->id = (uint32_t)j->rec.id;
 	snprintf(sj->name, sizeof(sj->name), "%.*s", (int)sizeof(sj->name) - 1,
 		 j->rec.name[0] ? j->rec.name : "job");
-	sj->weight = j->rec.weight;
+	sj->weight = weight;
 	sj->arrival_s = j->rec.submit_time > 0 ? j->rec.submit_time - d->epoch : now_s;
 	sj->tasks = j->rec.tasks;
 	sj->min_gpus = j->rec.min_gpus;
@@ -160,7 +160,7 @@ int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 {
 	struct driver_snapshot *s = calloc(1, sizeof(*s));
 	uint32_t ngpus = 0, nheld = 0, held = 0, njobs = 0;
-	double now = driver_now();
+	double now = driver_now(), *weights;
 
 	*out = NULL;
 	if (!s)
@@ -176,6 +176,7 @@ int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 		return -ENOMEM;
 	}
 	snap_cluster_fill(d, s);
+	weights = driver_after_weights(d);
 	for (uint32_t i = 0; i < d->njobs; i++) {
 		if (d->jobs[i]->lease.hold_until > 0)
 			snap_held_down(d, s, d->jobs[i]);
@@ -186,8 +187,10 @@ int driver_snapshot_take(struct driver *d, struct driver_snapshot **out)
 		else if (d->jobs[i]->nafter_wait && !d->jobs[i]->lease.id)
 			continue;	/* waits for the jobs it runs after */
 		else
-			snap_job_fill(d, s, d->jobs[i], njobs++, &held, now);
+			snap_job_fill(d, s, d->jobs[i], njobs++, &held, now,
+				      weights ? weights[i] : d->jobs[i]->rec.weight);
 	}
+	free(weights);
 	s->snap.now_s = now - d->epoch;
 	s->snap.cluster = &s->cluster;
 	s->snap.njobs = njobs;

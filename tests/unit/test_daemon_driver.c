@@ -1486,6 +1486,51 @@ static void test_after_failed_chain(void **state)
 	after_driver_free(f, keep, st, dir);
 }
 
+/* A job others wait for is planned with their weight too, shared among
+ * the jobs each waits for, down the chains: of two jobs alike, the one a
+ * chain waits for goes first. The jobs keep their own weights. */
+static void test_after_weights(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct driver_snapshot *s;
+	const struct sched_snapshot *v;
+	struct store *st;
+	char dir[256];
+	uint64_t a, b, c;
+	uint32_t ia = 0, ib = 0;
+
+	f->d = after_driver(f, &o, dir, &st);
+	agent_up(f, "n1", "V100", 1, NULL, 0);
+	a = after_submit(f, st, 1, 1000, NULL);
+	b = after_submit(f, st, 1, 1000, NULL);
+	c = after_submit(f, st, 1, 1000, (uint64_t[]){ b, 0 });
+	after_submit(f, st, 1, 1000, (uint64_t[]){ c, 0 });	/* d: c 2, b 3 */
+	after_submit(f, st, 1, 1000, (uint64_t[]){ a, b, 0 });	/* e: a, b 0.5 each */
+	driver_start(f->d);
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	v = driver_snapshot_view(s);
+	assert_int_equal(v->njobs, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		if (v->jobs[i].id == a)
+			ia = i;
+		else
+			ib = i;
+	}
+	assert_int_equal(v->jobs[ia].id, a);
+	assert_int_equal(v->jobs[ib].id, b);
+	assert_true(fabs(v->jobs[ia].weight - 1.5) < 1e-12);
+	assert_true(fabs(v->jobs[ib].weight - 3.5) < 1e-12);
+	assert_int_equal(driver_snapshot_plan_run(f->d, s), 0);
+	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	driver_snapshot_free(s);
+	assert_true(driver_job_find(f->d, b)->order < driver_job_find(f->d, a)->order);
+	assert_int_equal(driver_job_find(f->d, b)->rec.state, STORE_RUNNING);
+	assert_true(driver_job_find(f->d, b)->rec.weight == 1);
+	after_driver_free(f, keep, st, dir);
+}
+
 /* A DONE job whose worker never exits: the job after it waits as long as
  * its GPU does (finish_grace_s, 60 s here, and a stop's grace), then runs. */
 static void test_after_done_worker_stuck(void **state)
@@ -3494,6 +3539,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_after_failed_chain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_done_worker_stuck, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_weights, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_adopt_failed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
