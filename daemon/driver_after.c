@@ -261,27 +261,39 @@ void driver_after_vacated(struct driver *d)
 
 double *driver_after_weights(const struct driver *d)
 {
+	uint32_t i, n = 0, *from, *idx;
 	double *w;
-	uint32_t i;
 
-	for (i = 0; i < d->njobs && !d->jobs[i]->nafter_wait; i++)
-		;
-	if (i == d->njobs || !(w = malloc(d->njobs * sizeof(*w))))
-		return NULL;	/* none waits (or no memory: their own weights) */
 	for (i = 0; i < d->njobs; i++)
-		w[i] = d->jobs[i]->rec.weight;
-	/* a job waits only for smaller ids: each job's total is complete
-	 * before it is shared out */
-	for (i = d->njobs; i-- > 0;) {
+		n += d->jobs[i]->nafter_wait;
+	if (n == 0)
+		return NULL;	/* none waits: their own weights */
+	w = malloc(d->njobs * sizeof(*w));
+	from = malloc((d->njobs + 1) * sizeof(*from));
+	idx = malloc(n * sizeof(*idx));
+	if (!w || !from || !idx) {	/* no memory: their own weights */
+		free(w);
+		free(from);
+		free(idx);
+		return NULL;
+	}
+	n = 0;
+	for (i = 0; i < d->njobs; i++) {
 		const struct drv_job *j = d->jobs[i];
 
+		w[i] = j->rec.weight;
+		from[i] = n;
 		for (uint32_t k = 0; k < j->nafter_wait; k++) {
 			int at = driver_job_index(d, j->after_wait[k]);
 
-			if (at >= 0 && (uint32_t)at < i)
-				w[at] += w[i] / j->nafter_wait;
+			/* an index not below i (a store edited by hand) is skipped */
+			idx[n++] = at >= 0 ? (uint32_t)at : i;
 		}
 	}
+	from[d->njobs] = n;
+	sched_after_weights(d->njobs, w, from, idx);
+	free(from);
+	free(idx);
 	return w;
 }
 

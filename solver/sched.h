@@ -194,6 +194,17 @@ int sched_plan_reset(struct sched_plan *plan, uint32_t njobs);
 int sched_plan_place(struct sched_plan *plan, uint32_t j, const uint32_t *gpus,
 		     const uint16_t *tasks, uint32_t n);
 
+/*
+ * Weights to plan with when jobs wait for others to finish (hared's submit
+ * --after): a delay of a job delays the jobs waiting for it, so for the
+ * weighted completion time it weighs as much as they do. On entry w[i] is
+ * job i's own weight; job i waits for the jobs wait_idx[wait_from[i] ..
+ * wait_from[i + 1]) (n + 1 offsets), which must have smaller indices (others
+ * are skipped). Each job's weight, its own plus what it received, is added
+ * in equal shares to the jobs it waits for, down the chains. In place.
+ */
+void sched_after_weights(uint32_t n, double *w, const uint32_t *wait_from, const uint32_t *wait_idx);
+
 /* Check a plan against its snapshot: run_now GPUs disjoint and up, tasks sum
  * to the job's tasks, widths within [min,max], types allowed, no new
  * placement on a node the job avoids where the cluster has the GPUs for it
