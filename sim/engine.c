@@ -33,6 +33,8 @@ struct eng_job {
 	uint32_t navoid;
 	uint32_t fails;
 	bool fail_pending;	/* its lease fails at the current event time */
+	bool waiting;		/* arrived, waits for jobs it runs after */
+	uint32_t waits;		/* ... how many of them have not completed */
 };
 
 struct eng {
@@ -68,6 +70,15 @@ struct eng {
 	uint32_t nrunning;		/* jobs holding GPUs */
 	uint32_t fails_pending;		/* jobs with fail_pending set */
 	size_t sample_cap;
+	/* Jobs that run after others: the jobs after each job (offsets by id,
+	 * NULL when no job waits), those released to be admitted, and the
+	 * plan weights (sched_after_weights over every job id). */
+	uint32_t *dep_from, *dep_list;
+	uint32_t *release, nrelease;
+	uint32_t nwaiting;		/* arrived jobs that wait */
+	bool weights_changed;		/* some act[].weight is not the job's own */
+	double *aw;
+	uint32_t *aw_from, *aw_idx;
 	const struct sim_engine_opts *opts;
 	double wall0_s;
 	double next_progress_s;
@@ -156,8 +167,62 @@ static int eng_alloc(struct eng *e)
 	return 0;
 }
 
+/* The jobs after each job, and the buffers of the plan weights: only when
+ * some job runs after another. 0, -ENOMEM or -EINVAL (a job after a later
+ * one, or after more than SIM_MAX_AFTER). */
+static int eng_after_alloc(struct eng *e)
+{
+	const struct sim_workload *w = e->w;
+	uint32_t n = w->njobs, edges = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct sim_job *j = &w->jobs[i];
+
+		if (j->nafter > SIM_MAX_AFTER) {
+			snprintf(e->errbuf, e->errlen, "workload: job %u runs after %u jobs (at most %d)",
+				 i, j->nafter, SIM_MAX_AFTER);
+			return -EINVAL;
+		}
+		for (uint32_t k = 0; k < j->nafter; k++) {
+			if (j->after[k] >= i) {
+				snprintf(e->errbuf, e->errlen, "workload: job %u runs after job %u, "
+					 "not an earlier one", i, j->after[k]);
+				return -EINVAL;
+			}
+		}
+		edges += j->nafter;
+	}
+	if (edges == 0)
+		return 0;
+	e->dep_from = calloc(n + 1, sizeof(uint32_t));
+	e->dep_list = malloc(edges * sizeof(uint32_t));
+	e->release = malloc(n * sizeof(uint32_t));
+	e->aw = malloc(n * sizeof(double));
+	e->aw_from = malloc((n + 1) * sizeof(uint32_t));
+	e->aw_idx = malloc(edges * sizeof(uint32_t));
+	if (!e->dep_from || !e->dep_list || !e->release || !e->aw || !e->aw_from || !e->aw_idx)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < w->jobs[i].nafter; k++)
+			e->dep_from[w->jobs[i].after[k] + 1]++;
+	for (uint32_t i = 0; i < n; i++)
+		e->dep_from[i + 1] += e->dep_from[i];
+	for (uint32_t i = 0, *at = e->aw_from; i < n; i++)	/* aw_from: a cursor for now */
+		at[i] = e->dep_from[i];
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < w->jobs[i].nafter; k++)
+			e->dep_list[e->aw_from[w->jobs[i].after[k]]++] = i;
+	return 0;
+}
+
 static void eng_free(struct eng *e)
 {
+	free(e->dep_from);
+	free(e->dep_list);
+	free(e->release);
+	free(e->aw);
+	free(e->aw_from);
+	free(e->aw_idx);
 	free(e->act_buf);
 	free(e->run_buf);
 	free(e->arrivals);
@@ -176,29 +241,146 @@ static void eng_free(struct eng *e)
 	sched_plan_destroy(&e->plan);
 }
 
-/* Handle one popped event; true if it is still current (worth a plan). */
-static bool eng_event(struct eng *e, const struct sim_event *ev)
+/* Job id joins the active set (it arrived, or what it waited for has
+ * completed). */
+static void eng_admit(struct eng *e, uint32_t id)
 {
 	struct sched_job *j;
 
+	/* The window only drifts right by completions, so it always fits;
+	 * this only guards the invariant. */
+	if (e->act + e->nact >= e->act_buf + e->w->njobs + 1) {
+		memmove(e->act_buf, e->act, e->nact * sizeof(*e->act));
+		memmove(e->run_buf, e->run, e->nact);
+		e->act = e->act_buf;
+		e->run = e->run_buf;
+	}
+	e->run[e->nact] = 0;
+	j = &e->act[e->nact++];
+	*j = e->w->jobs[id].spec;
+	j->held_gpus = e->st[id].held_gpus;
+	j->held_tasks = e->st[id].held_tasks;
+	j->nheld = 0;
+	j->avoid_nodes = e->st[id].avoid;
+	j->navoid = 0;
+}
+
+/* A job that a job waiting for it needs has FAILED at t: so does the
+ * waiting one, and the jobs waiting for it in turn (hared cancels them;
+ * here they end FAILED, left out of the JCTs as FAILED jobs are). */
+static void eng_after_fail(struct eng *e, uint32_t id, double t)
+{
+	uint32_t *stack = e->release + e->nrelease, n = 0;
+
+	/* the release list's free end holds the stack: no job is on both */
+	stack[n++] = id;
+	while (n > 0) {
+		uint32_t f = stack[--n];
+
+		for (uint32_t k = e->dep_from[f]; k < e->dep_from[f + 1]; k++) {
+			uint32_t d = e->dep_list[k];
+
+			if (!e->st[d].waiting)
+				continue;	/* not arrived: it sees the failure then */
+			e->st[d].waiting = false;
+			e->nwaiting--;
+			e->r->failed++;
+			e->r->failed_s[d] = t;
+			stack[n++] = d;
+		}
+	}
+}
+
+/* Job id (just arrived at t) waits for jobs it runs after: true when it
+ * does, or when one of them FAILED (then so has it). */
+static bool eng_after_waits(struct eng *e, uint32_t id, double t)
+{
+	const struct sim_job *j = &e->w->jobs[id];
+	uint32_t waits = 0;
+
+	for (uint32_t k = 0; k < j->nafter; k++) {
+		if (e->r->failed_s[j->after[k]] >= 0) {
+			e->r->failed++;
+			e->r->failed_s[id] = t;
+			eng_after_fail(e, id, t);
+			return true;
+		}
+		waits += e->r->finish_s[j->after[k]] < 0;
+	}
+	if (waits == 0)
+		return false;
+	e->st[id].waiting = true;
+	e->st[id].waits = waits;
+	e->nwaiting++;
+	return true;
+}
+
+/* Job id has completed (ok) or FAILED at t: the jobs waiting for it. */
+static void eng_after_end(struct eng *e, uint32_t id, bool ok, double t)
+{
+	if (!e->dep_from)
+		return;
+	if (!ok) {
+		eng_after_fail(e, id, t);
+		return;
+	}
+	for (uint32_t k = e->dep_from[id]; k < e->dep_from[id + 1]; k++) {
+		uint32_t d = e->dep_list[k];
+
+		if (!e->st[d].waiting || --e->st[d].waits > 0)
+			continue;
+		e->st[d].waiting = false;
+		e->nwaiting--;
+		e->release[e->nrelease++] = d;
+	}
+}
+
+/* Admit the jobs released since the last call. */
+static void eng_after_admit(struct eng *e)
+{
+	for (uint32_t i = 0; i < e->nrelease; i++)
+		eng_admit(e, e->release[i]);
+	e->nrelease = 0;
+}
+
+/* The active jobs' plan weights: their own, plus, while jobs wait, those of
+ * the jobs waiting for them (sched_after_weights over every job id). */
+static void eng_after_weights(struct eng *e)
+{
+	const struct sim_workload *w = e->w;
+	uint32_t n = 0;
+
+	if (e->nwaiting == 0 || (e->opts && e->opts->own_weights)) {
+		if (e->weights_changed)
+			for (uint32_t i = 0; i < e->nact; i++)
+				e->act[i].weight = w->jobs[e->act[i].id].spec.weight;
+		e->weights_changed = false;
+		return;
+	}
+	for (uint32_t i = 0; i < w->njobs; i++) {
+		e->aw[i] = w->jobs[i].spec.weight;
+		e->aw_from[i] = n;
+		if (!e->st[i].waiting)
+			continue;
+		for (uint32_t k = 0; k < w->jobs[i].nafter; k++)
+			if (e->r->finish_s[w->jobs[i].after[k]] < 0)
+				e->aw_idx[n++] = w->jobs[i].after[k];
+	}
+	e->aw_from[w->njobs] = n;
+	sched_after_weights(w->njobs, e->aw, e->aw_from, e->aw_idx);
+	for (uint32_t i = 0; i < e->nact; i++)
+		e->act[i].weight = e->aw[e->act[i].id];
+	e->weights_changed = true;
+}
+
+/* Handle one popped event; true if it is still current (worth a plan). */
+static bool eng_event(struct eng *e, const struct sim_event *ev)
+{
 	switch (ev->kind) {
 	case SIM_EV_ARRIVAL:
-		/* The window only drifts right by completions, so it always fits;
-		 * this only guards the invariant. */
-		if (e->act + e->nact >= e->act_buf + e->w->njobs + 1) {
-			memmove(e->act_buf, e->act, e->nact * sizeof(*e->act));
-			memmove(e->run_buf, e->run, e->nact);
-			e->act = e->act_buf;
-			e->run = e->run_buf;
-		}
-		e->run[e->nact] = 0;
-		j = &e->act[e->nact++];
-		*j = e->w->jobs[ev->job].spec;
-		j->held_gpus = e->st[ev->job].held_gpus;
-		j->held_tasks = e->st[ev->job].held_tasks;
-		j->nheld = 0;
-		j->avoid_nodes = e->st[ev->job].avoid;
-		j->navoid = 0;
+		if (eng_after_waits(e, ev->job, ev->t))
+			return false;
+		eng_admit(e, ev->job);
 		return true;
 	case SIM_EV_FINISH:
 		return ev->gen == e->st[ev->job].gen;
@@ -391,6 +573,7 @@ static void eng_failures(struct eng *e, double t)
 			e->r->failed++;
 			e->r->failed_s[j->id] = t;
 			sched_policy_forget(e->p, j->id);
+			eng_after_end(e, j->id, false, t);
 			e->mark[i] = any_failed = true;
 		}
 	}
@@ -417,6 +600,7 @@ static void eng_advance(struct eng *e, double t)
 			e->r->finish_s[j->id] = s->finish_at;
 			e->r->completed++;
 			sched_policy_forget(e->p, j->id);
+			eng_after_end(e, j->id, true, t);
 			e->mark[i] = any_done = true;
 			continue;
 		}
@@ -598,6 +782,7 @@ static int eng_plan(struct eng *e, double t)
 	char why[256] = "";
 	int rc;
 
+	eng_after_weights(e);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = sched_policy_plan(e->p, &snap, &e->plan);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -794,6 +979,7 @@ static int eng_loop(struct eng *e)
 			continue;
 		eng_advance(e, t);
 		eng_failures(e, t);
+		eng_after_admit(e);
 		if (e->nact > 0 && (rc = eng_plan(e, t)) < 0)
 			return rc;
 		if (eng_sample(e, t) < 0)
@@ -826,6 +1012,8 @@ int sim_engine_run_opts(const struct sched_cluster *c, const struct sim_workload
 	rc = eng_alloc(&e);
 	if (rc == 0)
 		rc = eng_arrivals_sort(&e);
+	if (rc == 0)
+		rc = eng_after_alloc(&e);
 	e.wall0_s = eng_wall_s();
 	e.next_progress_s = e.wall0_s + (opts && opts->progress_every_s > 0 ? opts->progress_every_s :
 					 1.0);

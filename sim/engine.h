@@ -74,6 +74,11 @@ struct sim_engine_opts {
 	 * planned again), while fewer than quarantine_max_nodes nodes are. */
 	uint32_t quarantine_jobs;
 	uint32_t quarantine_max_nodes;
+	/* Jobs that run after others (sim_job.after) are planned once those
+	 * have completed; the jobs they wait for are planned with their
+	 * weight too (sched_after_weights, as hared). own_weights: with each
+	 * job's own weight only, for comparison. */
+	bool own_weights;
 };
 
 #define SIM_QUARANTINE_WINDOW_S 3600.0	/* hared's FAILS window */

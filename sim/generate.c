@@ -70,28 +70,36 @@ static int gen_parse_u64(const char *key, const char *val, uint64_t min, uint64_
 	return 0;
 }
 
-static int gen_parse_load(const char *val, double *out, char *errbuf, size_t errlen)
+/* load (> 0, at most SIM_GEN_MAX_LOAD) or pipeline (0 to 1). */
+static int gen_parse_fraction(const char *key, const char *val, double *out, char *errbuf,
+			      size_t errlen)
 {
+	bool load = strcmp(key, "load") == 0;
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(val, &end);
 	if (end == val || *end != '\0' || errno || !isfinite(v) || isspace((unsigned char)val[0]))
-		return gen_fail(errbuf, errlen, "load", "expected a number, got", val);
-	if (!(v > 0) || v > SIM_GEN_MAX_LOAD) {
+		return gen_fail(errbuf, errlen, key, "expected a number, got", val);
+	if (load && (!(v > 0) || v > SIM_GEN_MAX_LOAD)) {
 		snprintf(errbuf, errlen, "load: must be > 0 and <= %g, got %g", SIM_GEN_MAX_LOAD, v);
+		return ERR_BAD_SPEC;
+	}
+	if (!load && !(v >= 0 && v <= 1)) {
+		snprintf(errbuf, errlen, "pipeline: must be between 0 and 1, got %g", v);
 		return ERR_BAD_SPEC;
 	}
 	*out = v;
 	return 0;
 }
 
-/* Apply one "key=value" item; seen has bit 1 jobs, 2 seed, 4 load. */
+/* Apply one "key=value" item; seen has bit 1 jobs, 2 seed, 4 load, 8
+ * pipeline. */
 static int gen_item_apply(const char *item, struct sim_gen_spec *out, unsigned *seen, char *errbuf,
 			  size_t errlen)
 {
-	static const char *const keys[] = { "jobs", "seed", "load" };
+	static const char *const keys[] = { "jobs", "seed", "load", "pipeline" };
 	const char *eq = strchr(item, '=');
 	char key[GEN_ITEM_MAX], q[48];
 	uint64_t v;
@@ -103,10 +111,10 @@ static int gen_item_apply(const char *item, struct sim_gen_spec *out, unsigned *
 		return ERR_BAD_SPEC;
 	}
 	snprintf(key, sizeof(key), "%.*s", (int)(eq - item), item);
-	for (k = 0; k < 3 && strcmp(key, keys[k]) != 0; k++)
+	for (k = 0; k < 4 && strcmp(key, keys[k]) != 0; k++)
 		;
-	if (k == 3) {
-		snprintf(errbuf, errlen, "%s: unknown key (expected jobs, seed, load)",
+	if (k == 4) {
+		snprintf(errbuf, errlen, "%s: unknown key (expected jobs, seed, load, pipeline)",
 			 gen_quote(key, q, sizeof(q)));
 		return ERR_BAD_SPEC;
 	}
@@ -115,8 +123,9 @@ static int gen_item_apply(const char *item, struct sim_gen_spec *out, unsigned *
 		return ERR_BAD_SPEC;
 	}
 	*seen |= 1u << k;
-	if (k == 2)
-		return gen_parse_load(eq + 1, &out->load, errbuf, errlen);
+	if (k >= 2)
+		return gen_parse_fraction(key, eq + 1, k == 2 ? &out->load : &out->pipeline, errbuf,
+					  errlen);
 	rc = gen_parse_u64(key, eq + 1, k == 0 ? 1 : 0, k == 0 ? SIM_GEN_MAX_JOBS : UINT64_MAX, &v,
 			   errbuf, errlen);
 	if (rc == 0 && k == 0)
@@ -139,7 +148,7 @@ int sim_gen_spec_parse(const char *text, struct sim_gen_spec *out, char *errbuf,
 		int rc;
 
 		if (len == 0) {
-			snprintf(errbuf, errlen, "empty item in '%s' (expected jobs=N,seed=S[,load=L])",
+			snprintf(errbuf, errlen, "empty item in '%s' (expected jobs=N,seed=S[,load=L][,pipeline=P])",
 				 gen_quote(text, q, sizeof(q)));
 			return ERR_BAD_SPEC;
 		}
@@ -157,7 +166,7 @@ int sim_gen_spec_parse(const char *text, struct sim_gen_spec *out, char *errbuf,
 		p = comma + 1;
 	}
 	if (!(seen & 1) || !(seen & 2)) {
-		snprintf(errbuf, errlen, "%s: missing (expected jobs=N,seed=S[,load=L])",
+		snprintf(errbuf, errlen, "%s: missing (expected jobs=N,seed=S[,load=L][,pipeline=P])",
 			 !(seen & 1) ? "jobs" : "seed");
 		return ERR_BAD_SPEC;
 	}
@@ -259,6 +268,24 @@ static void gen_arrivals(struct sim_rng *r, struct sim_workload *w, double work,
 	}
 }
 
+/* Pipelines: each job after the first, with probability p, runs after one
+ * of the SIM_GEN_PIPELINE_BACK jobs before it. A stream of its own, so the
+ * jobs themselves are those of the same spec without pipelines. */
+static void gen_pipelines(uint64_t seed, double p, struct sim_workload *w)
+{
+	struct sim_rng r;
+
+	sim_rng_seed(&r, seed ^ 0x706970656c696e65ull);	/* "pipeline" */
+	for (uint32_t i = 1; i < w->njobs; i++) {
+		uint32_t back = i < SIM_GEN_PIPELINE_BACK ? i : SIM_GEN_PIPELINE_BACK;
+
+		if (sim_rng_uniform(&r) >= p)
+			continue;
+		w->jobs[i].nafter = 1;
+		w->jobs[i].after[0] = i - 1 - (uint32_t)sim_rng_below(&r, back);
+	}
+}
+
 int sim_workload_models_init(struct sim_workload *w, const struct profile *prof)
 {
 	w->nmodels = profile_model_count(prof);
@@ -299,6 +326,8 @@ int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile 
 		for (uint32_t i = 0; i < out->njobs; i++)
 			work += gen_job_draw(&rng, models, nmodels, i, &out->jobs[i]);
 		gen_arrivals(&rng, out, work, (double)c->sched.ngpus, spec->load);
+		if (spec->pipeline > 0)
+			gen_pipelines(spec->seed, spec->pipeline, out);
 	}
 	free(models);
 	if (rc < 0)

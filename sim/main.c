@@ -68,6 +68,7 @@ struct sim_args {
 	uint32_t bad[SIM_BAD_NODES_MAX];
 	double fail_after_s;	/* --fail-after */
 	bool no_avoid;		/* --no-avoid */
+	bool own_weights;	/* --own-weights */
 	uint32_t max_retries;	/* --max-retries */
 	uint32_t quarantine;	/* --quarantine (0: off) */
 	uint32_t quarantine_max;	/* --quarantine-max */
@@ -103,7 +104,9 @@ static const char usage[] =
 	"                     type = V100, nodes = 4, gpus_per_node = 8 (see sim/README.md)\n"
 	"  --generate SPEC    synthetic workload: jobs=N (1..1000000), seed=S (whole number),\n"
 	"                     load=L (offered load as a fraction of the cluster's V100\n"
-	"                     capacity, default 1.0); Poisson arrivals, Philly-like sizes\n"
+	"                     capacity, default 1.0), pipeline=P (the fraction of jobs\n"
+	"                     that run after one of the 8 before them, as with harectl\n"
+	"                     submit --after; default 0); Poisson arrivals, Philly-like sizes\n"
 	"  --trace FILE       replay a trace: philly (Pollux's philly.csv), gavel (Gavel's\n"
 	"                     per-VC .trace TSV) or hare (CSV, header arrival_s,model,tasks,...)\n"
 	"  --policies LIST    comma-separated policies to compare (default: hare);\n"
@@ -131,6 +134,8 @@ static const char usage[] =
 	"                     rounds and is planned again, avoiding the node (as hared\n"
 	"                     does after a worker failure)\n"
 	"  --fail-after S     seconds before such a lease fails (default 1800)\n"
+	"  --own-weights      plan jobs that others wait for (pipeline=P) with their\n"
+	"                     own weight only, not theirs too as hared does, for comparison\n"
 	"  --no-avoid         the failed job does not avoid the node (hared with\n"
 	"                     failed_node_avoid_s = 0), for comparison\n"
 	"  --max-retries N    failures a job survives; one more and it FAILED, never\n"
@@ -421,6 +426,7 @@ static int sim_opt_apply(struct sim_args *a, int opt, const char *name, char *er
 	case 'j': a->json = true; return 0;
 	case 'B': a->bound = false; return 0;
 	case 'q': a->quiet = true; return 0;
+	case 'W': a->own_weights = true; return 0;
 	case 'h': a->help = true; return 0;
 	case 'V': printf("hare-sim %s\n", HARE_VERSION); exit(0);
 	case 'w':
@@ -468,6 +474,7 @@ static int sim_args_parse(int argc, char **argv, struct sim_args *a, char *errbu
 		{ "no-avoid", no_argument, NULL, 'N' }, { "max-retries", required_argument, NULL, 'R' },
 		{ "quarantine", required_argument, NULL, 'Q' },
 		{ "quarantine-max", required_argument, NULL, 'Z' },
+		{ "own-weights", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char name[40];
@@ -620,7 +627,8 @@ static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_
 				      .bad_nodes = a->bad, .fail_after_s = a->fail_after_s,
 				      .avoid_bad = !a->no_avoid, .max_retries = a->max_retries,
 				      .quarantine_jobs = a->quarantine,
-				      .quarantine_max_nodes = a->quarantine_max };
+				      .quarantine_max_nodes = a->quarantine_max,
+				      .own_weights = a->own_weights };
 	struct sim_result res;
 	int rc;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Simulated workloads: the jobs a run replays, and the synthetic generator
- * behind `--generate jobs=N,seed=S[,load=L]` (Poisson arrivals, Philly-like
+ * behind `--generate jobs=N,seed=S[,load=L][,pipeline=P]` (Poisson arrivals, Philly-like
  * sizes and durations, model families drawn from the profile). */
 #ifndef HARE_SIM_WORKLOAD_H
 #define HARE_SIM_WORKLOAD_H
@@ -17,11 +17,19 @@ struct sim_cluster;
 #define SIM_GEN_MAX_JOBS 1000000u
 #define SIM_GEN_MAX_LOAD 1000.0
 
+#define SIM_MAX_AFTER 4		/* jobs one job runs after */
+#define SIM_GEN_PIPELINE_BACK 8	/* pipeline: the job waited for is one of the 8 before */
+
 /* One job to replay: its sched_job as it arrives (driver fields zeroed,
  * perf filled for the cluster's GPU types) and its model family. */
 struct sim_job {
 	struct sched_job spec;
 	uint32_t model;		/* index into sim_workload.model_names */
+	/* Jobs it runs after (ids below its own), as hared's submit --after:
+	 * it is planned once each has completed, and FAILED with any that
+	 * FAILED. */
+	uint32_t nafter;
+	uint32_t after[SIM_MAX_AFTER];
 };
 
 struct sim_workload {
@@ -35,10 +43,12 @@ struct sim_gen_spec {
 	uint32_t jobs;		/* 1 .. SIM_GEN_MAX_JOBS */
 	uint64_t seed;
 	double load;		/* offered load as a fraction of capacity, > 0 (default 1) */
+	double pipeline;	/* fraction of jobs (after the first) that run after one of
+				 * the SIM_GEN_PIPELINE_BACK jobs before them, 0..1 (default 0) */
 };
 
 /*
- * Parse "jobs=N,seed=S[,load=L]". Returns 0, or ERR_BAD_SPEC with a one-line
+ * Parse "jobs=N,seed=S[,load=L][,pipeline=P]". Returns 0, or ERR_BAD_SPEC with a one-line
  * reason naming the field in errbuf ("jobs: expected a whole number between
  * 1 and 1000000, got '0'"): unknown key, missing jobs or seed, a value that
  * is not a number or out of range, a key given twice, an empty item.

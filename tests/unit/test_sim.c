@@ -200,7 +200,11 @@ static void test_gen_spec_good(void **state)
 	assert_true(s.seed == UINT64_MAX);
 	assert_true(s.load == 0.5);
 	assert_int_equal(s.jobs, 1);
+	assert_true(s.pipeline == 0);
+	assert_int_equal(sim_gen_spec_parse("jobs=3,seed=1,pipeline=0.25", &s, err, sizeof(err)), 0);
+	assert_true(s.pipeline == 0.25);
 }
+
 
 static void test_gen_spec_bad(void **state)
 {
@@ -215,6 +219,9 @@ static void test_gen_spec_bad(void **state)
 		{ "jobs=5,seed=1,", "empty item" }, { "", "empty item" },
 		{ "jobs=5,seed=1,jobs=6", "jobs: given twice" }, { "jobs", "expected key=value" },
 		{ "jobs=5 ,seed=1", "jobs" }, { "jobs= 5,seed=1", "jobs" },
+		{ "jobs=5,seed=1,pipeline=1.5", "pipeline: must be between 0 and 1" },
+		{ "jobs=5,seed=1,pipeline=-0.1", "pipeline" }, { "jobs=5,seed=1,pipeline=x", "pipeline" },
+		{ "jobs=5,seed=1,pipeline=0,pipeline=1", "pipeline: given twice" },
 	};
 	struct sim_gen_spec s;
 	char err[256];
@@ -269,6 +276,41 @@ static void test_gen_deterministic(void **state)
 		differ += x->rounds_total != d.jobs[i].spec.rounds_total;
 	}
 	assert_true(differ > 400);
+	sim_workload_destroy(&a);
+	sim_workload_destroy(&b);
+	sim_workload_destroy(&d);
+	sim_cluster_destroy(&c);
+}
+
+/* pipeline=P: the same jobs as without it, about P of them (after the
+ * first) each after one of the 8 before it; the same for the same seed. */
+static void test_gen_pipeline(void **state)
+{
+	struct sim_cluster c;
+	struct sim_workload a, b, d;
+	uint32_t after = 0;
+
+	(void)state;
+	generate(CLUSTERS "paper-200.ini", "jobs=2000,seed=5", &c, &a);
+	sim_cluster_destroy(&c);
+	generate(CLUSTERS "paper-200.ini", "jobs=2000,seed=5,pipeline=0.3", &c, &b);
+	sim_cluster_destroy(&c);
+	generate(CLUSTERS "paper-200.ini", "jobs=2000,seed=5,pipeline=0.3", &c, &d);
+	for (uint32_t i = 0; i < a.njobs; i++) {
+		assert_int_equal(a.jobs[i].nafter, 0);
+		assert_true(a.jobs[i].spec.arrival_s == b.jobs[i].spec.arrival_s);
+		assert_true(a.jobs[i].spec.rounds_total == b.jobs[i].spec.rounds_total);
+		assert_true(a.jobs[i].spec.weight == b.jobs[i].spec.weight);
+		assert_int_equal(b.jobs[i].nafter, d.jobs[i].nafter);
+		if (b.jobs[i].nafter == 0)
+			continue;
+		assert_int_equal(b.jobs[i].nafter, 1);
+		assert_int_equal(b.jobs[i].after[0], d.jobs[i].after[0]);
+		assert_true(b.jobs[i].after[0] < i && b.jobs[i].after[0] + SIM_GEN_PIPELINE_BACK >= i);
+		after++;
+	}
+	assert_int_equal(b.jobs[0].nafter, 0);
+	assert_true(fabs(after / 1999.0 - 0.3) < 0.04);
 	sim_workload_destroy(&a);
 	sim_workload_destroy(&b);
 	sim_workload_destroy(&d);
@@ -724,6 +766,103 @@ static void test_engine_failure_model(void **state)
 	sched_policy_free(p);
 }
 
+/* Jobs that run after others: job 1 (arriving at once) starts when job 0
+ * completes; a job waiting for a job that FAILS (max_retries 0) FAILS with
+ * it, and so does one arriving after that. */
+static void test_engine_after(void **state)
+{
+	/* node 0 (bad) has the only GPU of type 0, node 1 of type 1 */
+	static struct sched_gpu g2[2] = { { .type = 0, .node = 0, .up = true },
+					  { .type = 1, .node = 1, .up = true } };
+	static struct sched_cluster two = { .ntypes = 2, .type_names = { "V100", "T4" }, .nnodes = 2,
+					    .ngpus = 2, .gpus = g2 };
+	struct sim_job jobs[4];
+	struct sim_workload w = { .njobs = 2, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	const uint32_t bad = 0;
+	struct sim_engine_opts o = { .nbad = 1, .bad_nodes = &bad, .fail_after_s = 50,
+				     .avoid_bad = true, .max_retries = 0 };
+	struct sched_policy *p;
+	struct sim_result r;
+	char err[256];
+
+	(void)state;
+	job_init(&jobs[0], 0, 0.0, 100, 1.0, 0.0, 5.0);
+	job_init(&jobs[1], 1, 0.0, 100, 1.0, 0.0, 5.0);
+	jobs[1].nafter = 1;
+	jobs[1].after[0] = 0;
+	run_policy("fifo", &one, &w, &r);
+	assert_int_equal(r.completed, 2);
+	assert_true(fabs(r.finish_s[0] - 100.0) < 1e-9);
+	assert_true(fabs(r.start_s[1] - 100.0) < 1e-9);
+	assert_true(fabs(r.finish_s[1] - 200.0) < 1e-9);
+	sim_result_destroy(&r);
+
+	/* job 0 runs only on the bad node's type: it fails at 50 s and 2,
+	 * waiting for it, with it; 3 arrives after that, after 1 and 2, and
+	 * fails at its arrival; 1 (the other type) completes */
+	jobs[1].nafter = 0;
+	jobs[1].spec.perf.compute_s[0] = 0;
+	jobs[1].spec.perf.compute_s[1] = 1.0;
+	job_init(&jobs[2], 2, 0.0, 100, 1.0, 0.0, 5.0);
+	jobs[2].nafter = 1;
+	jobs[2].after[0] = 0;
+	job_init(&jobs[3], 3, 60.0, 100, 1.0, 0.0, 5.0);
+	jobs[3].nafter = 2;
+	jobs[3].after[0] = 1;
+	jobs[3].after[1] = 2;
+	w.njobs = 4;
+	assert_int_equal(sched_policy_new("fifo", NULL, &p), 0);
+	assert_int_equal(sim_engine_run_opts(&two, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.completed, 1);
+	assert_int_equal(r.failed, 3);
+	assert_true(fabs(r.finish_s[1] - 100.0) < 1e-9);
+	assert_true(fabs(r.failed_s[0] - 50.0) < 1e-9);
+	assert_true(fabs(r.failed_s[2] - 50.0) < 1e-9);
+	assert_true(r.start_s[2] < 0);
+	assert_true(fabs(r.failed_s[3] - 60.0) < 1e-9);
+	sim_result_destroy(&r);
+	/* a job after a later one is refused */
+	jobs[2].after[0] = 3;
+	assert_int_equal(sim_engine_run_opts(&two, &w, p, &o, &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "job 2 runs after job 3"));
+	sched_policy_free(p);
+}
+
+/* With jobs waiting, the jobs they wait for are planned with their weight
+ * too: of two jobs alike on one GPU, srtf-like ties aside, hare runs first
+ * the one a heavy job waits for; with own_weights the other (its id). */
+static void test_engine_after_weights(void **state)
+{
+	struct sim_job jobs[3];
+	struct sim_workload w = { .njobs = 3, .jobs = jobs, .nmodels = 1, .model_names = one_model };
+	struct sim_engine_opts o = { .max_retries = 3 };
+	struct sched_policy *p;
+	struct sim_result r;
+	char err[256];
+
+	(void)state;
+	job_init(&jobs[0], 0, 0.0, 100, 1.0, 0.0, 5.0);
+	job_init(&jobs[1], 1, 0.0, 100, 1.0, 0.0, 5.0);
+	job_init(&jobs[2], 2, 0.0, 100, 1.0, 0.0, 5.0);
+	jobs[2].spec.weight = 8;
+	jobs[2].nafter = 1;
+	jobs[2].after[0] = 1;
+	assert_int_equal(sched_policy_new("hare", NULL, &p), 0);
+	assert_int_equal(sim_engine_run_opts(&one, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.completed, 3);
+	assert_true(r.start_s[1] < r.start_s[0]);
+	assert_true(r.start_s[2] < r.start_s[0]);
+	sim_result_destroy(&r);
+	sched_policy_free(p);
+	o.own_weights = true;
+	assert_int_equal(sched_policy_new("hare", NULL, &p), 0);
+	assert_int_equal(sim_engine_run_opts(&one, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.completed, 3);
+	assert_true(r.start_s[0] < r.start_s[1]);
+	sim_result_destroy(&r);
+	sched_policy_free(p);
+}
+
 /* Quarantine: once leases of 2 distinct jobs failed on the bad node, it
  * goes out of service and no lease fails there again; without it every
  * job that is placed there fails once. */
@@ -1025,6 +1164,7 @@ int main(void)
 		cmocka_unit_test(test_gen_spec_good),
 		cmocka_unit_test(test_gen_spec_bad),
 		cmocka_unit_test(test_gen_deterministic),
+		cmocka_unit_test(test_gen_pipeline),
 		cmocka_unit_test(test_gen_golden),
 		cmocka_unit_test(test_gen_distribution),
 		cmocka_unit_test(test_heap_order),
@@ -1037,6 +1177,8 @@ int main(void)
 		cmocka_unit_test(test_engine_same_lease),
 		cmocka_unit_test(test_engine_all_policies),
 		cmocka_unit_test(test_engine_failure_model),
+		cmocka_unit_test(test_engine_after),
+		cmocka_unit_test(test_engine_after_weights),
 		cmocka_unit_test(test_engine_quarantine),
 		cmocka_unit_test(test_bound_one_job),
 		cmocka_unit_test(test_percentile),
