@@ -308,12 +308,22 @@ static void clients_reply_id(struct hared *d, uint64_t conn_id, uint64_t job_id)
 	if (!c)
 		return;
 	r.job_id = job_id;
-	if (!driver_job_find(d->drv, job_id))	/* a job it runs after ended meanwhile */
-		snprintf(r.warning = warning, sizeof(warning), "cancelled at once: a job it runs after "
-			 "ended CANCELLED or FAILED since it was checked (harectl history %" PRIu64 ")",
-			 job_id);
-	else if (!driver_job_fit(d->drv, job_id, warning, sizeof(warning)))
+	if (!driver_job_find(d->drv, job_id)) {
+		struct store_job rec;
+
+		/* a job it runs after ended meanwhile, or the driver could not
+		 * take it (its log says why): stored, it runs after a restart */
+		if (store_job_get(d->store, job_id, &rec) == 0 && rec.state == STORE_CANCELLED)
+			snprintf(warning, sizeof(warning), "cancelled at once: a job it runs after "
+				 "ended CANCELLED or FAILED since it was checked (harectl history %"
+				 PRIu64 ")", job_id);
+		else
+			snprintf(warning, sizeof(warning), "stored, but not scheduled (see hared's "
+				 "log); it is scheduled when hared starts again");
 		r.warning = warning;
+	} else if (!driver_job_fit(d->drv, job_id, warning, sizeof(warning))) {
+		r.warning = warning;
+	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
 	m.submit_reply = &r;
 	conn_send(c, &m);
@@ -657,9 +667,12 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 		size_t off = (size_t)snprintf(waiting, sizeof(waiting), "it runs after job%s ",
 					      j->nafter_wait > 1 ? "s" : "");
 
+		/* one that is not active is DONE, its workers still exiting */
 		for (uint32_t i = 0; i < j->nafter_wait && off < sizeof(waiting); i++)
-			off += (size_t)snprintf(waiting + off, sizeof(waiting) - off, "%s%" PRIu64,
-						i ? ", " : "", j->after_wait[i]);
+			off += (size_t)snprintf(waiting + off, sizeof(waiting) - off, "%s%" PRIu64 "%s",
+						i ? ", " : "", j->after_wait[i],
+						driver_job_find(d->drv, j->after_wait[i]) ? "" :
+						" (DONE, its workers still exiting)");
 		if (off < sizeof(waiting))
 			snprintf(waiting + off, sizeof(waiting) - off, ", not DONE yet");
 		r.job->waiting = waiting;
@@ -718,11 +731,6 @@ struct clients_job_words {
 	const char *then;	/* what that means: "it may run again if hared restarts" */
 };
 
-/* Run fn on each of ids and reply with a CancelResult per job, in a
- * CancelReply or (update) an UpdateReply. An acknowledged change must
- * survive a crash, as a submission does: what fn changed is committed
- * before the reply, and when that fails each changed job is answered as
- * not changed. */
 /* A request's job id and its place in the request. */
 struct clients_id {
 	uint64_t id;
@@ -739,6 +747,11 @@ static int clients_id_newer(const void *a, const void *b)
 	return (x->at > y->at) - (x->at < y->at);
 }
 
+/* Run fn on each of ids and reply with a CancelResult per job, in a
+ * CancelReply or (update) an UpdateReply. An acknowledged change must
+ * survive a crash, as a submission does: what fn changed is committed
+ * before the reply, and when that fails each changed job is answered as
+ * not changed. */
 static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clients_job_fn fn,
 			    const void *arg, const struct clients_job_words *w, bool update)
 {

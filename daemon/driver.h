@@ -59,6 +59,8 @@ struct driver_opts {
 					 * failed there within DRIVER_FAIL_WINDOW_S (0: never) */
 	uint32_t quarantine_users;	/* ... jobs of at least this many users */
 	uint32_t quarantine_max_nodes;	/* ... while fewer nodes than this are so drained */
+	double max_user_weight;		/* > 0: the most weight a job of a user (not root)
+					 * is planned with, the jobs after it included */
 };
 
 #define DRIVER_AVOID_MAX 8		/* nodes one job avoids at a time */

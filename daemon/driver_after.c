@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include "err.h"
 #include "log.h"
 
+/* uthash exits on a failed allocation unless told otherwise */
+static int after_oom;
+#define uthash_nonfatal_oom(obj) (after_oom = 1)
 #include <uthash.h>
 
 static const char *after_state_name(enum store_job_state s)
@@ -104,7 +108,12 @@ static bool after_index_add(struct driver *d, uint64_t dep, uint64_t job)
 		if (!e)
 			return false;
 		e->dep = dep;
+		after_oom = 0;
 		HASH_ADD(hh, d->after_deps, dep, sizeof(e->dep), e);
+		if (after_oom) {
+			free(e);
+			return false;
+		}
 	}
 	if (e->n == e->cap) {
 		uint32_t cap = e->cap ? e->cap * 2 : 4;
@@ -129,6 +138,27 @@ static void after_broken_set(struct driver *d, struct drv_job *j, uint64_t id,
 	d->after_nbroken++;
 }
 
+/* Note DONE job id as one whose workers may still run (once); false when
+ * memory ran out (the jobs after it then wait no more for its workers than
+ * for it). */
+static bool after_done_add(struct driver *d, uint64_t id)
+{
+	for (uint32_t i = 0; i < d->nafter_done; i++)
+		if (d->after_done[i] == id)
+			return true;
+	if (d->nafter_done == d->after_done_cap) {
+		uint32_t cap = d->after_done_cap ? d->after_done_cap * 2 : 8;
+		uint64_t *a = realloc(d->after_done, cap * sizeof(*a));
+
+		if (!a)
+			return false;
+		d->after_done = a;
+		d->after_done_cap = cap;
+	}
+	d->after_done[d->nafter_done++] = id;
+	return true;
+}
+
 void driver_after_resolve(struct driver *d, struct drv_job *j, bool stored)
 {
 	enum store_job_state state;
@@ -151,9 +181,11 @@ void driver_after_resolve(struct driver *d, struct drv_job *j, bool stored)
 			j->after_wait[j->nafter_wait++] = id;
 			continue;
 		}
-		if (state == STORE_DONE)
+		/* DONE, but its workers may still run (saving what this one
+		 * reads): waited for as the jobs after it already are */
+		if (state == STORE_DONE && !(driver_job_vacating(d, id) && after_done_add(d, id)))
 			continue;
-		if (state != STORE_QUEUED && state != STORE_RUNNING) {
+		if (state != STORE_QUEUED && state != STORE_RUNNING && state != STORE_DONE) {
 			after_broken_set(d, j, id, state);
 			continue;
 		}
@@ -205,38 +237,16 @@ void driver_after_ended(struct driver *d, uint64_t id, enum store_job_state stat
 	free(e);
 }
 
-/* Whether a worker of job id may still run on a GPU. */
-static bool after_vacating(const struct driver *d, uint64_t id)
-{
-	for (uint32_t n = 0; n < d->nnodes; n++)
-		for (uint32_t k = 0; k < d->nodes[n].ngpus; k++)
-			if (d->nodes[n].gpus[k].vacate_lease && d->nodes[n].gpus[k].vacate_job == id)
-				return true;
-	return false;
-}
-
 void driver_after_done(struct driver *d, uint64_t id)
 {
 	struct drv_after_dep *e = NULL;
 
 	if (!d->after_scan)
 		HASH_FIND(hh, d->after_deps, &id, sizeof(id), e);
-	if ((!e && !d->after_scan) || !after_vacating(d, id)) {
+	if ((!e && !d->after_scan) || !driver_job_vacating(d, id) || !after_done_add(d, id)) {
 		driver_after_ended(d, id, STORE_DONE);
 		return;
 	}
-	if (d->nafter_done == d->after_done_cap) {
-		uint32_t cap = d->after_done_cap ? d->after_done_cap * 2 : 8;
-		uint64_t *a = realloc(d->after_done, cap * sizeof(*a));
-
-		if (!a) {	/* they wait no more for its workers than for it */
-			driver_after_ended(d, id, STORE_DONE);
-			return;
-		}
-		d->after_done = a;
-		d->after_done_cap = cap;
-	}
-	d->after_done[d->nafter_done++] = id;
 	log_debug("job=%" PRIu64 " DONE: the jobs after it wait for its workers to exit", id);
 }
 
@@ -247,7 +257,7 @@ void driver_after_vacated(struct driver *d)
 	for (uint32_t i = 0; i < d->nafter_done;) {
 		uint64_t id = d->after_done[i];
 
-		if (after_vacating(d, id)) {
+		if (driver_job_vacating(d, id)) {
 			i++;
 			continue;
 		}
@@ -265,9 +275,9 @@ double *driver_after_weights(const struct driver *d)
 	double *w;
 
 	for (i = 0; i < d->njobs; i++)
-		n += d->jobs[i]->nafter_wait;
+		n += d->jobs[i]->rec.held ? 0 : d->jobs[i]->nafter_wait;
 	if (n == 0)
-		return NULL;	/* none waits: their own weights */
+		return NULL;	/* none waits (but held ones): their own weights */
 	w = malloc(d->njobs * sizeof(*w));
 	from = malloc((d->njobs + 1) * sizeof(*from));
 	idx = malloc(n * sizeof(*idx));
@@ -283,15 +293,23 @@ double *driver_after_weights(const struct driver *d)
 
 		w[i] = j->rec.weight;
 		from[i] = n;
-		for (uint32_t k = 0; k < j->nafter_wait; k++) {
+		/* a held job will not run soon: it lends no weight */
+		for (uint32_t k = 0; k < j->nafter_wait && !j->rec.held; k++) {
 			int at = driver_job_index(d, j->after_wait[k]);
 
-			/* an index not below i (a store edited by hand) is skipped */
-			idx[n++] = at >= 0 ? (uint32_t)at : i;
+			/* shares go to active jobs only (one DONE whose workers
+			 * are exiting, or unreadable, takes none) */
+			if (at >= 0)
+				idx[n++] = (uint32_t)at;
 		}
 	}
 	from[d->njobs] = n;
 	sched_after_weights(d->njobs, w, from, idx);
+	/* max_user_weight bounds what a user's job is planned with too: jobs
+	 * after it (a user's own, held or tiny ones) must not lift it past */
+	for (i = 0; d->o.max_user_weight > 0 && i < d->njobs; i++)
+		if (strcmp(d->jobs[i]->rec.user, "root") != 0)
+			w[i] = fmin(w[i], fmax(d->jobs[i]->rec.weight, d->o.max_user_weight));
 	free(from);
 	free(idx);
 	return w;

@@ -465,7 +465,6 @@ static bool drv_node_free(struct driver *d, uint32_t i)
 	n->agent_id = i + 1;
 	d->nfree++;
 	d->nodes_forgotten++;
-	driver_after_vacated(d);	/* its GPUs' workers are nobody's wait now */
 	return saved;
 }
 
@@ -1236,6 +1235,7 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	if (n->up)
 		driver_node_hold(d, agent_id - 1);	/* as if it had reconnected */
 	drv_gpus_replace(d, agent_id - 1, gpus, (uint32_t)reg->n_gpus);
+	driver_after_vacated(d);	/* a GPU gone: its worker is nobody's wait now */
 	n = drv_node_get(d, agent_id);
 	n->up = true;
 	n->last_seen = driver_now();

@@ -324,10 +324,10 @@ void driver_deadlines_run(struct driver *d, double now)
 	next = fmin(next, drv_retries_expire(d, now));
 	next = fmin(next, driver_unblamed_expire(d, now));
 	next = fmin(next, drv_vacates_expire(d, now, &freed));
-	if (freed) {
-		driver_after_vacated(d);
+	if (freed)
 		driver_pend_try(d);
-	}
+	/* GPUs freed here, or dropped when a node registered other GPUs */
+	driver_after_vacated(d);
 	if (isfinite(next)) {
 		d->deadline_at = 0;
 		driver_deadline_arm(d, next);

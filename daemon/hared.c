@@ -191,6 +191,7 @@ static struct driver_opts hared_driver_opts(const struct hared_config *cfg)
 		.quarantine_jobs = cfg->quarantine_jobs,
 		.quarantine_users = cfg->quarantine_users,
 		.quarantine_max_nodes = cfg->quarantine_max_nodes,
+		.max_user_weight = cfg->max_user_weight,
 	};
 }
 

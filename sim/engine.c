@@ -965,7 +965,7 @@ static int eng_loop(struct eng *e)
 	while (e->r->completed + e->r->failed < e->w->njobs) {
 		if (!eng_next(e, &ev)) {
 			snprintf(e->errbuf, e->errlen, "policy %s: %u jobs left waiting with no event "
-				 "to wake them", sched_policy_name(e->p), e->nact);
+				 "to wake them", sched_policy_name(e->p), e->nact + e->nwaiting);
 			return -EINVAL;
 		}
 		double t = ev.t;

@@ -1486,6 +1486,22 @@ static void test_after_failed_chain(void **state)
 	after_driver_free(f, keep, st, dir);
 }
 
+/* The weight job id is planned with now (0: not in a plan). */
+static double after_weight_of(struct fx *f, uint64_t id)
+{
+	struct driver_snapshot *s;
+	const struct sched_snapshot *v;
+	double w = 0;
+
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	v = driver_snapshot_view(s);
+	for (uint32_t i = 0; i < v->njobs; i++)
+		if (v->jobs[i].id == id)
+			w = v->jobs[i].weight;
+	driver_snapshot_free(s);
+	return w;
+}
+
 /* A job others wait for is planned with their weight too, shared among
  * the jobs each waits for, down the chains: of two jobs alike, the one a
  * chain waits for goes first. The jobs keep their own weights. */
@@ -1496,9 +1512,10 @@ static void test_after_weights(void **state)
 	struct driver_opts o = fx_opts(0, 0, 0, 0);
 	struct driver_snapshot *s;
 	const struct sched_snapshot *v;
+	struct driver_update hold = { .hold = 1 };
 	struct store *st;
-	char dir[256];
-	uint64_t a, b, c;
+	char dir[256], msg[200];
+	uint64_t a, b, c, e;
 	uint32_t ia = 0, ib = 0;
 
 	f->d = after_driver(f, &o, dir, &st);
@@ -1507,7 +1524,7 @@ static void test_after_weights(void **state)
 	b = after_submit(f, st, 1, 1000, NULL);
 	c = after_submit(f, st, 1, 1000, (uint64_t[]){ b, 0 });
 	after_submit(f, st, 1, 1000, (uint64_t[]){ c, 0 });	/* d: c 2, b 3 */
-	after_submit(f, st, 1, 1000, (uint64_t[]){ a, b, 0 });	/* e: a, b 0.5 each */
+	e = after_submit(f, st, 1, 1000, (uint64_t[]){ a, b, 0 });	/* a, b 0.5 each */
 	driver_start(f->d);
 	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
 	v = driver_snapshot_view(s);
@@ -1528,6 +1545,41 @@ static void test_after_weights(void **state)
 	assert_true(driver_job_find(f->d, b)->order < driver_job_find(f->d, a)->order);
 	assert_int_equal(driver_job_find(f->d, b)->rec.state, STORE_RUNNING);
 	assert_true(driver_job_find(f->d, b)->rec.weight == 1);
+	/* a held job lends no weight: a 1, b 3 (c and d); max_user_weight
+	 * bounds a user's job (not root's) however many jobs are after it */
+	assert_int_equal(driver_job_update(f->d, e, "alice", false, &hold, msg, sizeof(msg)), 0);
+	assert_true(after_weight_of(f, a) == 1 && after_weight_of(f, b) == 3);
+	o.max_user_weight = 2;
+	driver_opts_set(f->d, &o);
+	assert_true(after_weight_of(f, a) == 1 && after_weight_of(f, b) == 2);
+	after_driver_free(f, keep, st, dir);
+}
+
+/* A job after one DONE whose worker has not exited waits for that exit as
+ * the jobs already after it do; a worker whose GPU is gone when its node
+ * registers again (another type) is waited for no more. */
+static void test_after_done_exiting(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 60, 0, 0);
+	struct store *st;
+	char dir[256];
+	uint64_t x, y, z;
+	uint32_t n1;
+
+	after_pair(f, &o, dir, &st, &n1, &x, &y);
+	agent_up(f, "n2", "V100", 1, NULL, 0);
+	report(f, n1, x, driver_job_find(f->d, x)->lease.id, 0, 0, 100);
+	assert_null(driver_job_find(f->d, x));
+	z = after_submit(f, st, 1, 100, (uint64_t[]){ x, 0 });
+	assert_int_equal(driver_job_find(f->d, y)->nafter_wait, 1);
+	assert_int_equal(driver_job_find(f->d, z)->nafter_wait, 1);
+	assert_int_equal(snap_njobs(f->d), 0);
+	agent_up(f, "n1", "K80", 1, NULL, 0);		/* the same node, another GPU */
+	assert_int_equal(driver_job_find(f->d, y)->nafter_wait, 0);
+	assert_int_equal(driver_job_find(f->d, z)->nafter_wait, 0);
+	assert_int_equal(snap_njobs(f->d), 2);
 	after_driver_free(f, keep, st, dir);
 }
 
@@ -3540,6 +3592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_done_worker_stuck, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_weights, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_done_exiting, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_adopt_failed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_node_avoided, fx_setup_avoid, fx_teardown),
