@@ -964,6 +964,13 @@ static int eng_loop(struct eng *e)
 
 	while (e->r->completed + e->r->failed < e->w->njobs) {
 		if (!eng_next(e, &ev)) {
+			if (e->r->quarantined > 0) {
+				/* the GPUs these jobs could use went out of service
+				 * (a baseline runs a job at its requested width, too
+				 * wide for what is left): they never run */
+				e->r->stranded = e->nact + e->nwaiting;
+				return 0;
+			}
 			snprintf(e->errbuf, e->errlen, "policy %s: %u jobs left waiting with no event "
 				 "to wake them", sched_policy_name(e->p), e->nact + e->nwaiting);
 			return -EINVAL;

@@ -28,6 +28,9 @@ struct sim_result {
 	uint64_t failures_total;	/* leases ended by the failure model */
 	uint32_t failed;		/* jobs it ended FAILED (max_retries) */
 	uint32_t quarantined;		/* nodes the quarantine took out of service */
+	uint32_t stranded;		/* jobs that could never run once the quarantine
+					 * took GPUs away (none of theirs left): the run
+					 * ends without them, as with a FAILED job */
 	uint32_t completed;
 	/* Cluster state over time: a sample at every handled event time where
 	 * it changed; each holds until the next sample's time. */

@@ -649,6 +649,7 @@ static int sim_policy_run(const struct sim_args *a, struct sim_run *run, uint32_
 	run->sum[i].failures = res.failures_total;
 	run->sum[i].has_quarantine = a->quarantine > 0;
 	run->sum[i].quarantined = res.quarantined;
+	run->sum[i].stranded = res.stranded;
 	if (rc == 0 && a->out_dir)
 		rc = sim_policy_outputs(a, run, i, &res, errbuf, errlen);
 	sim_result_destroy(&res);

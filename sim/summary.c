@@ -304,7 +304,8 @@ static void report_json_added(FILE *f, const struct sim_summary *s)
 	if (s->has_failures)
 		fprintf(f, "\"failures\":%llu,", (unsigned long long)s->failures);
 	if (s->has_quarantine)
-		fprintf(f, "\"quarantined_nodes\":%u,", s->quarantined);
+		fprintf(f, "\"quarantined_nodes\":%u,\"stranded_jobs\":%u,", s->quarantined,
+			s->stranded);
 	if (s->has_window)
 		fprintf(f, "\"window\":[%u,%u]", s->window.first, s->window.last);
 	else
@@ -485,6 +486,10 @@ void sim_report_table(FILE *f, const struct sim_summary *s, uint32_t n, double w
 		fputs("nodes quarantined:", f);
 		for (uint32_t i = 0; i < n; i++)
 			fprintf(f, "%s %s %u", i ? "," : "", s[i].name, s[i].quarantined);
+		fputc('\n', f);
+		fputs("jobs that could never run after it (no GPUs left they can use):", f);
+		for (uint32_t i = 0; i < n; i++)
+			fprintf(f, "%s %s %u", i ? "," : "", s[i].name, s[i].stranded);
 		fputc('\n', f);
 	}
 	if (n > 0 && s[0].has_window)

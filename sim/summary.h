@@ -69,6 +69,7 @@ struct sim_summary {
 	uint64_t failures;	/* leases it ended */
 	bool has_quarantine;	/* --quarantine ran */
 	uint32_t quarantined;	/* nodes it took out of service */
+	uint32_t stranded;	/* jobs that could never run after it (sim_result.stranded) */
 	uint32_t ntypes;
 	char type_names[SCHED_MAX_TYPES][SCHED_TYPE_NAME];
 	double gpu_hours[SCHED_MAX_TYPES];	/* GPU-hours held per type */

@@ -899,6 +899,18 @@ static void test_engine_quarantine(void **state)
 	assert_int_equal(r.quarantined, 0);
 	assert_true(r.failures_total >= 3);
 	sim_result_destroy(&r);
+
+	/* a job of 2 GPUs at its requested width (fifo) has none left once
+	 * the bad node goes: it never runs, and the run ends without it */
+	jobs[1].spec.tasks = jobs[1].spec.min_gpus = jobs[1].spec.max_gpus = 2;
+	w.njobs = 2;
+	o.quarantine_jobs = 1;
+	assert_int_equal(sim_engine_run_opts(&two, &w, p, &o, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.quarantined, 1);
+	assert_int_equal(r.completed, 1);
+	assert_int_equal(r.stranded, 1);
+	assert_true(r.finish_s[1] < 0 && r.failed_s[1] < 0);
+	sim_result_destroy(&r);
 	sched_policy_free(p);
 }
 
