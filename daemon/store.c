@@ -135,6 +135,19 @@ static const char store_migrate_4_sql[] =
 	"UPDATE meta SET value = '5' WHERE key = 'schema';"
 	"PRAGMA user_version = 5;";
 
+/* The upgrades, from version 1 on: store_migrations[v - 1] takes v to v + 1. */
+static const struct store_migration {
+	const char *sql;
+	const char *what;	/* for the log */
+} store_migrations[] = {
+	{ store_migrate_1_sql, "job proxy sizes, node drains" },
+	{ store_migrate_2_sql, "held jobs" },
+	{ store_migrate_3_sql, "GPU time of each lease" },
+	{ store_migrate_4_sql, "job dependencies" },
+};
+_Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION - 1,
+	       "one upgrade per schema version");
+
 #define STORE_JOB_COLS \
 	"id, user, name, model, tasks, min_gpus, max_gpus, rounds_total, rounds_done," \
 	" weight, types, command, state, submit_time, start_time, finish_time, restarts, loss," \
@@ -402,36 +415,20 @@ static int store_schema_locked(sqlite3 *db, const char *path, char *errbuf, size
 	}
 	if (version == STORE_SCHEMA_VERSION)
 		return 0;
-	if (version == 1) {
-		rc = sqlite3_exec(db, store_migrate_1_sql, NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			return store_open_fail(db, rc, path, "cannot upgrade schema 1 to 2", errbuf,
-					       errlen);
-		log_info("%s: schema upgraded from version 1 to 2 (job proxy sizes, node drains)", path);
-		version = 2;
-	}
-	if (version == 2) {
-		rc = sqlite3_exec(db, store_migrate_2_sql, NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			return store_open_fail(db, rc, path, "cannot upgrade schema 2 to 3", errbuf,
-					       errlen);
-		log_info("%s: schema upgraded from version 2 to 3 (held jobs)", path);
-		version = 3;
-	}
-	if (version == 3) {
-		rc = sqlite3_exec(db, store_migrate_3_sql, NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			return store_open_fail(db, rc, path, "cannot upgrade schema 3 to 4", errbuf,
-					       errlen);
-		log_info("%s: schema upgraded from version 3 to 4 (GPU time of each lease)", path);
-		version = 4;
-	}
-	if (version == 4) {
-		rc = sqlite3_exec(db, store_migrate_4_sql, NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			return store_open_fail(db, rc, path, "cannot upgrade schema 4 to 5", errbuf,
-					       errlen);
-		log_info("%s: schema upgraded from version 4 to 5 (job dependencies)", path);
+	if (version >= 1) {
+		for (; version < STORE_SCHEMA_VERSION; version++) {
+			const struct store_migration *m = &store_migrations[version - 1];
+			char what[64];
+
+			rc = sqlite3_exec(db, m->sql, NULL, NULL, NULL);
+			if (rc != SQLITE_OK) {
+				snprintf(what, sizeof(what), "cannot upgrade schema %lld to %lld",
+					 (long long)version, (long long)version + 1);
+				return store_open_fail(db, rc, path, what, errbuf, errlen);
+			}
+			log_info("%s: schema upgraded from version %lld to %lld (%s)", path,
+				 (long long)version, (long long)version + 1, m->what);
+		}
 		return 0;
 	}
 	if (version < 0 || objects > 0) {
