@@ -96,6 +96,23 @@ struct drv_after_dep {
 	UT_hash_handle hh;
 };
 
+/* Append id to a growing array of *n ids (*cap allocated); false when
+ * memory ran out. */
+static bool after_ids_push(uint64_t **ids, uint32_t *n, uint32_t *cap, uint64_t id)
+{
+	if (*n == *cap) {
+		uint32_t grown = *cap ? *cap * 2 : 4;
+		uint64_t *a = realloc(*ids, grown * sizeof(*a));
+
+		if (!a)
+			return false;
+		*ids = a;
+		*cap = grown;
+	}
+	(*ids)[(*n)++] = id;
+	return true;
+}
+
 /* Note that job runs after dep; false when memory ran out (ends then look
  * at every job: after_scan). */
 static bool after_index_add(struct driver *d, uint64_t dep, uint64_t job)
@@ -115,17 +132,7 @@ static bool after_index_add(struct driver *d, uint64_t dep, uint64_t job)
 			return false;
 		}
 	}
-	if (e->n == e->cap) {
-		uint32_t cap = e->cap ? e->cap * 2 : 4;
-		uint64_t *jobs = realloc(e->jobs, cap * sizeof(*jobs));
-
-		if (!jobs)
-			return false;
-		e->jobs = jobs;
-		e->cap = cap;
-	}
-	e->jobs[e->n++] = job;
-	return true;
+	return after_ids_push(&e->jobs, &e->n, &e->cap, job);
 }
 
 static void after_broken_set(struct driver *d, struct drv_job *j, uint64_t id,
@@ -146,17 +153,7 @@ static bool after_done_add(struct driver *d, uint64_t id)
 	for (uint32_t i = 0; i < d->nafter_done; i++)
 		if (d->after_done[i] == id)
 			return true;
-	if (d->nafter_done == d->after_done_cap) {
-		uint32_t cap = d->after_done_cap ? d->after_done_cap * 2 : 8;
-		uint64_t *a = realloc(d->after_done, cap * sizeof(*a));
-
-		if (!a)
-			return false;
-		d->after_done = a;
-		d->after_done_cap = cap;
-	}
-	d->after_done[d->nafter_done++] = id;
-	return true;
+	return after_ids_push(&d->after_done, &d->nafter_done, &d->after_done_cap, id);
 }
 
 void driver_after_resolve(struct driver *d, struct drv_job *j, bool stored)
