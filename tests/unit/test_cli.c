@@ -2269,6 +2269,31 @@ static int run_cli(char **out, char **err, int argc, char **argv)
 
 #define RUN(out, err, ...) run_cli((out), (err), ARGC(__VA_ARGS__), (char **)ARGV(__VA_ARGS__))
 
+/* One harectl run (argv[0] "harectl", then --socket PATH, then the rest)
+ * served by a fake hared of this mode, started and stopped here: the exit
+ * status, the fake (the caller frees it) in *fp. */
+static int fake_cli(enum fake_mode mode, struct fake **fp, char **out, char **err, int argc,
+		    char **argv)
+{
+	struct fake *f = fake_start_unix(mode);
+	char *full[40];
+	int status;
+
+	assert_true(argc + 2 <= (int)(sizeof(full) / sizeof(full[0])));
+	full[0] = argv[0];
+	full[1] = "--socket";
+	full[2] = f->path;
+	memcpy(full + 3, argv + 1, (size_t)(argc - 1) * sizeof(*full));
+	fake_run(f);
+	status = run_cli(out, err, argc + 2, full);
+	fake_stop(f);
+	*fp = f;
+	return status;
+}
+
+#define FAKE_RUN(mode, fp, out, err, ...) \
+	fake_cli((mode), (fp), (out), (err), ARGC(__VA_ARGS__), (char **)ARGV(__VA_ARGS__))
+
 static void test_cmd_submit(void **state)
 {
 	struct fake *f = fake_start_unix(FAKE_NORMAL);
@@ -2369,7 +2394,7 @@ static void test_cmd_submit_after(void **state)
 	static const char text[] = "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n\n"
 				   "[job]\nname = train\nmodel = m\ngpus = 1\nrounds = 1\nafter = prep, 41\n\n"
 				   "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 7,train,prep\n";
-	struct fake *f = fake_start_unix(FAKE_NORMAL);
+	struct fake *f;
 	char *out, *err;
 
 	(void)state;
@@ -2378,9 +2403,7 @@ static void test_cmd_submit_after(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	fake_run(f);
-	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--file", path), 0);
-	fake_stop(f);
+	assert_int_equal(FAKE_RUN(FAKE_NORMAL, &f, &out, &err, "submit", "--file", path), 0);
 	unlink(path);
 	assert_string_equal(out, "101\n102\n103\n");
 	assert_string_equal(err, "");
@@ -2397,11 +2420,8 @@ static void test_cmd_submit_after(void **state)
 	free(out);
 	free(err);
 
-	f = fake_start_unix(FAKE_NORMAL);
-	fake_run(f);
-	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--model", "m", "--gpus", "1",
-			     "--rounds", "1", "--after", "9, 8"), 0);
-	fake_stop(f);
+	assert_int_equal(FAKE_RUN(FAKE_NORMAL, &f, &out, &err, "submit", "--model", "m", "--gpus", "1",
+				  "--rounds", "1", "--after", "9, 8"), 0);
 	assert_string_equal(out, "101\n");
 	assert_int_equal(f->nafter[0], 2);
 	assert_int_equal(f->after[0][0], 9);
@@ -2412,23 +2432,17 @@ static void test_cmd_submit_after(void **state)
 
 	/* a hared that would ignore the list: nothing is sent; a job without
 	 * one still goes */
-	f = fake_start_unix(FAKE_OLD);
-	fake_run(f);
-	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--model", "m", "--gpus", "1",
-			     "--rounds", "1", "--after", "9"), 1);
+	assert_int_equal(FAKE_RUN(FAKE_OLD, &f, &out, &err, "submit", "--model", "m", "--gpus", "1",
+				  "--rounds", "1", "--after", "9"), 1);
 	assert_string_equal(out, "");
 	assert_string_equal(err, "harectl: this hared does not run jobs after others (it is older than "
 			    "harectl); nothing was submitted\n");
-	fake_stop(f);
 	assert_int_equal(f->nsubmits, 0);
 	fake_free(f);
 	free(out);
 	free(err);
-	f = fake_start_unix(FAKE_OLD);
-	fake_run(f);
-	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--model", "m", "--gpus", "1",
-			     "--rounds", "1"), 0);
-	fake_stop(f);
+	assert_int_equal(FAKE_RUN(FAKE_OLD, &f, &out, &err, "submit", "--model", "m", "--gpus", "1",
+				  "--rounds", "1"), 0);
 	assert_int_equal(f->nsubmits, 1);
 	assert_int_equal(f->nafter[0], 0);
 	fake_free(f);
