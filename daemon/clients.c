@@ -154,29 +154,43 @@ static int spec_texts(const Hare__JobSpec *s, struct store_job *out, char *errbu
 }
 
 /* The jobs it runs after: how many, each once, none 0 (that they exist is
- * the driver's to say: driver_after_check). */
+ * the driver's to say: driver_after_check), in the job's list by kind
+ * (after, then after_any, then after_notok: info_add relies on it). */
 static int spec_after(const Hare__JobSpec *s, struct store_job *out, char *errbuf, size_t errlen)
 {
-	if (s->n_after > STORE_MAX_AFTER) {
-		snprintf(errbuf, errlen, "after lists %zu jobs; at most %d", s->n_after,
-			 STORE_MAX_AFTER);
+	const struct {
+		size_t n;
+		const uint64_t *ids;
+	} lists[] = {
+		[STORE_AFTER_OK] = { s->n_after, s->after },
+		[STORE_AFTER_ANY] = { s->n_after_any, s->after_any },
+		[STORE_AFTER_NOTOK] = { s->n_after_notok, s->after_notok },
+	};
+	size_t total = s->n_after + s->n_after_any + s->n_after_notok;
+
+	if (total > STORE_MAX_AFTER) {
+		snprintf(errbuf, errlen, "after lists %zu jobs; at most %d", total, STORE_MAX_AFTER);
 		return ERR_BAD_SPEC;
 	}
-	for (size_t i = 0; i < s->n_after; i++) {
-		if (s->after[i] == 0 || s->after[i] > INT64_MAX) {
-			snprintf(errbuf, errlen, "after: no job %" PRIu64, s->after[i]);
-			return ERR_BAD_SPEC;
-		}
-		for (size_t k = 0; k < i; k++) {
-			if (s->after[k] == s->after[i]) {
-				snprintf(errbuf, errlen, "after lists job %" PRIu64 " twice",
-					 s->after[i]);
+	out->nafter = 0;
+	for (uint8_t kind = STORE_AFTER_OK; kind <= STORE_AFTER_NOTOK; kind++) {
+		for (size_t i = 0; i < lists[kind].n; i++) {
+			uint64_t id = lists[kind].ids[i];
+
+			if (id == 0 || id > INT64_MAX) {
+				snprintf(errbuf, errlen, "after: no job %" PRIu64, id);
 				return ERR_BAD_SPEC;
 			}
+			for (uint32_t k = 0; k < out->nafter; k++) {
+				if (out->after[k] == id) {
+					snprintf(errbuf, errlen, "after lists job %" PRIu64 " twice", id);
+					return ERR_BAD_SPEC;
+				}
+			}
+			out->after_kind[out->nafter] = kind;
+			out->after[out->nafter++] = id;
 		}
-		out->after[i] = s->after[i];
 	}
-	out->nafter = (uint32_t)s->n_after;
 	return 0;
 }
 
@@ -288,8 +302,8 @@ void clients_submit(struct conn *c, const Hare__Submit *m)
 	if (rc == 0)
 		rc = clients_jobs_allowed(c, why, sizeof(why));
 	if (rc == 0)
-		rc = driver_after_check(d->drv, p->items[p->n].job.after, p->items[p->n].job.nafter,
-					why, sizeof(why));
+		rc = driver_after_check(d->drv, p->items[p->n].job.after, p->items[p->n].job.after_kind,
+					p->items[p->n].job.nafter, why, sizeof(why));
 	if (rc < 0) {
 		log_info("conn=%" PRIu64 " user=%s submit refused: %s", c->id, c->user, why);
 		conn_send_error(c, rc, "%s", why);
@@ -499,6 +513,14 @@ static void info_add(struct hared *d, struct info_set *s, const struct store_job
 		s->types[s->ntypes++] = (char *)rec->types[t];
 	in->n_after = rec->nafter;
 	in->after = (uint64_t *)rec->after;
+	/* the list is by kind (spec_after, store_job_get): each kind's ids
+	 * follow the previous kind's */
+	for (uint32_t i = 0; i < rec->nafter; i++) {
+		if (rec->after_kind[i] == STORE_AFTER_ANY && in->n_after_any++ == 0)
+			in->after_any = (uint64_t *)&rec->after[i];
+		else if (rec->after_kind[i] == STORE_AFTER_NOTOK && in->n_after_notok++ == 0)
+			in->after_notok = (uint64_t *)&rec->after[i];
+	}
 	if (j) {
 		in->n_after_pending = j->nafter_wait;
 		in->after_pending = (uint64_t *)j->after_wait;
@@ -632,6 +654,38 @@ static int show_gpu_time(void *user, const char *gpu_type, double gpu_s)
 	return 0;
 }
 
+/* show: what a waiting job waits for: "it runs after jobs 41, 42, not DONE
+ * yet", or with other kinds "it waits for job 41 to be DONE, job 43 to
+ * end, job 44 to fail". */
+static void show_after_waiting(struct hared *d, const struct drv_job *j, char *buf, size_t len)
+{
+	static const char *const need[] = { [STORE_AFTER_OK] = "be DONE",
+					     [STORE_AFTER_ANY] = "end",
+					     [STORE_AFTER_NOTOK] = "fail" };
+	uint8_t kinds[STORE_MAX_AFTER];
+	bool all_ok = true;
+	size_t off;
+
+	for (uint32_t i = 0; i < j->nafter_wait; i++) {
+		kinds[i] = STORE_AFTER_OK;
+		for (uint32_t k = 0; k < j->rec.nafter && k < STORE_MAX_AFTER; k++)
+			if (j->rec.after[k] == j->after_wait[i] && j->rec.after_kind[k] <= STORE_AFTER_NOTOK)
+				kinds[i] = j->rec.after_kind[k];
+		all_ok = all_ok && kinds[i] == STORE_AFTER_OK;
+	}
+	off = (size_t)snprintf(buf, len, all_ok ? "it runs after job%s " : "it waits for",
+			       j->nafter_wait > 1 ? "s" : "");
+	/* one that is not active is DONE, its workers still exiting */
+	for (uint32_t i = 0; i < j->nafter_wait && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s%" PRIu64 "%s%s%s",
+					i ? ", " : all_ok ? "" : " ", all_ok ? "" : "job ", j->after_wait[i],
+					driver_job_find(d->drv, j->after_wait[i]) ? "" :
+					" (DONE, its workers still exiting)",
+					all_ok ? "" : " to ", all_ok ? "" : need[kinds[i]]);
+	if (all_ok && off < len)
+		snprintf(buf + off, len - off, ", not DONE yet");
+}
+
 void clients_show(struct conn *c, const Hare__ShowRequest *m)
 {
 	struct hared *d = c->d;
@@ -664,17 +718,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 			r.job->command = (char *)jr->command;
 	}
 	if (j && j->rec.state == STORE_QUEUED && j->nafter_wait && !j->rec.held) {
-		size_t off = (size_t)snprintf(waiting, sizeof(waiting), "it runs after job%s ",
-					      j->nafter_wait > 1 ? "s" : "");
-
-		/* one that is not active is DONE, its workers still exiting */
-		for (uint32_t i = 0; i < j->nafter_wait && off < sizeof(waiting); i++)
-			off += (size_t)snprintf(waiting + off, sizeof(waiting) - off, "%s%" PRIu64 "%s",
-						i ? ", " : "", j->after_wait[i],
-						driver_job_find(d->drv, j->after_wait[i]) ? "" :
-						" (DONE, its workers still exiting)");
-		if (off < sizeof(waiting))
-			snprintf(waiting + off, sizeof(waiting) - off, ", not DONE yet");
+		show_after_waiting(d, j, waiting, sizeof(waiting));
 		r.job->waiting = waiting;
 	} else if (j && j->rec.state == STORE_QUEUED &&
 		   !driver_job_fit(d->drv, m->job_id, waiting, sizeof(waiting))) {

@@ -209,12 +209,13 @@ struct drv_job {
 					 * exit from it credits the rounds it finished */
 	uint64_t prev_first;		/* that lease's round_first */
 	uint32_t npend;
-	/* Jobs it runs after (rec.after) that are not DONE yet: while any is
-	 * left it is kept out of plans (harectl shows WAITING). */
+	/* Jobs it runs after (rec.after) that have not ended as it needs yet:
+	 * while any is left it is kept out of plans (harectl shows WAITING). */
 	uint64_t after_wait[STORE_MAX_AFTER];
 	uint32_t nafter_wait;
-	/* One of them ended CANCELLED or FAILED (or is unknown): this job is
-	 * cancelled (driver_after_cancel). after_broken: its id, 0: none. */
+	/* One of them ended so that this job can never run (CANCELLED or FAILED
+	 * where it must be DONE, DONE where it must not be), or is unknown: this
+	 * job is cancelled (driver_after_cancel). after_broken: its id, 0: none. */
 	uint64_t after_broken;
 	enum store_job_state after_broken_state;	/* ... how it ended (0: unknown) */
 };
@@ -334,11 +335,14 @@ int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, 
  * not drained, of its types) are fewer than its min_gpus. */
 uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint32_t *out);
 
-/* At submit: whether a job may run after these jobs: each exists (in the
- * driver or the store) and is not CANCELLED or FAILED, none twice, at most
- * STORE_MAX_AFTER. 0, or ERR_BAD_SPEC with the reason in errbuf. */
-int driver_after_check(struct driver *d, const uint64_t *after, size_t n, char *errbuf,
-		       size_t errlen);
+/* At submit: whether a job may run after these jobs, of these kinds (enum
+ * store_after_kind per job; NULL: each must be DONE): each exists (in the
+ * driver or the store) and has not ended so that this job could never run
+ * (CANCELLED or FAILED where it must be DONE, DONE where it must not be),
+ * none twice, at most STORE_MAX_AFTER. 0, or ERR_BAD_SPEC with the reason in
+ * errbuf. */
+int driver_after_check(struct driver *d, const uint64_t *after, const uint8_t *kinds, size_t n,
+		       char *errbuf, size_t errlen);
 
 /* Active job by id, or NULL. Valid until the next driver call. */
 const struct drv_job *driver_job_find(const struct driver *d, uint64_t id);

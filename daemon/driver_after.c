@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Job dependencies (JobSpec.after): a job is kept out of plans until each
- * job it runs after is DONE, and is cancelled when one of them is
- * cancelled or fails, its own dependents in turn. */
+/* Job dependencies (JobSpec.after, after_any, after_notok): a job is kept
+ * out of plans until each job it runs after has ended as it needs (DONE;
+ * however; CANCELLED or FAILED), and is cancelled when one of them ends
+ * otherwise, its own dependents in turn. */
 #include "driver_impl.h"
 
 #include <errno.h>
@@ -52,8 +53,32 @@ static int after_state(struct driver *d, uint64_t id, enum store_job_state *stat
 	return rc;
 }
 
-int driver_after_check(struct driver *d, const uint64_t *after, size_t n, char *errbuf,
-		       size_t errlen)
+/* Whether a job it runs after with kind, ended in state, lets it run. */
+static bool after_satisfied(uint8_t kind, enum store_job_state state)
+{
+	switch (kind) {
+	case STORE_AFTER_ANY: return true;
+	case STORE_AFTER_NOTOK: return state != STORE_DONE;
+	default: return state == STORE_DONE;
+	}
+}
+
+static bool after_ended(enum store_job_state state)
+{
+	return state == STORE_DONE || state == STORE_CANCELLED || state == STORE_FAILED;
+}
+
+/* The kind j runs after job id with (STORE_AFTER_OK if not listed). */
+static uint8_t after_kind_of(const struct drv_job *j, uint64_t id)
+{
+	for (uint32_t i = 0; i < j->rec.nafter && i < STORE_MAX_AFTER; i++)
+		if (j->rec.after[i] == id)
+			return j->rec.after_kind[i];
+	return STORE_AFTER_OK;
+}
+
+int driver_after_check(struct driver *d, const uint64_t *after, const uint8_t *kinds, size_t n,
+		       char *errbuf, size_t errlen)
 {
 	enum store_job_state state;
 	int rc;
@@ -63,6 +88,8 @@ int driver_after_check(struct driver *d, const uint64_t *after, size_t n, char *
 		return ERR_BAD_SPEC;
 	}
 	for (size_t i = 0; i < n; i++) {
+		uint8_t kind = kinds ? kinds[i] : STORE_AFTER_OK;
+
 		for (size_t k = 0; k < i; k++) {
 			if (after[k] == after[i]) {
 				snprintf(errbuf, errlen, "after lists job %" PRIu64 " twice", after[i]);
@@ -79,9 +106,11 @@ int driver_after_check(struct driver *d, const uint64_t *after, size_t n, char *
 				 after[i], err_str(rc));
 			return rc;
 		}
-		if (state == STORE_CANCELLED || state == STORE_FAILED) {
-			snprintf(errbuf, errlen, "after: job %" PRIu64 " is %s, so this job would never run",
-				 after[i], after_state_name(state));
+		if (after_ended(state) && !after_satisfied(kind, state)) {
+			snprintf(errbuf, errlen, "after: job %" PRIu64 " is %s%s, so this job would never run",
+				 after[i], after_state_name(state),
+				 kind == STORE_AFTER_NOTOK ? " and this job runs after it only if it fails" :
+				 "");
 			return ERR_BAD_SPEC;
 		}
 	}
@@ -178,12 +207,18 @@ void driver_after_resolve(struct driver *d, struct drv_job *j, bool stored)
 			j->after_wait[j->nafter_wait++] = id;
 			continue;
 		}
+		if (rc == 0 && after_ended(state) && !after_satisfied(j->rec.after_kind[i], state)) {
+			after_broken_set(d, j, id, state);
+			continue;
+		}
 		/* DONE, but its workers may still run (saving what this one
 		 * reads): waited for as the jobs after it already are */
 		if (state == STORE_DONE && !(driver_job_vacating(d, id) && after_done_add(d, id)))
 			continue;
+		if (state == STORE_CANCELLED || state == STORE_FAILED)
+			continue;	/* as this one needs */
 		if (state != STORE_QUEUED && state != STORE_RUNNING && state != STORE_DONE) {
-			after_broken_set(d, j, id, state);
+			after_broken_set(d, j, id, state);	/* unknown */
 			continue;
 		}
 		j->after_wait[j->nafter_wait++] = id;
@@ -203,10 +238,11 @@ static void after_job_ended(struct driver *d, struct drv_job *j, uint64_t id,
 		if (j->after_wait[k] != id)
 			continue;
 		j->after_wait[k] = j->after_wait[--j->nafter_wait];
-		if (state != STORE_DONE)
+		if (!after_satisfied(after_kind_of(j, id), state))
 			after_broken_set(d, j, id, state);
 		else if (j->nafter_wait == 0)
-			log_info("job=%" PRIu64 " may run: the jobs it runs after are DONE", j->rec.id);
+			log_info("job=%" PRIu64 " may run: the jobs it runs after have ended as it needs",
+				 j->rec.id);
 		return;
 	}
 }
@@ -262,8 +298,10 @@ void driver_after_vacated(struct driver *d)
 		driver_after_ended(d, id, STORE_DONE);
 		released = true;
 	}
-	if (released)
+	if (released) {
+		driver_after_cancel(d);		/* the jobs after it only if it failed */
 		driver_replan_request(d);
+	}
 }
 
 double *driver_after_weights(const struct driver *d)
@@ -295,8 +333,9 @@ double *driver_after_weights(const struct driver *d)
 			int at = driver_job_index(d, j->after_wait[k]);
 
 			/* shares go to active jobs only (one DONE whose workers
-			 * are exiting, or unreadable, takes none) */
-			if (at >= 0)
+			 * are exiting, or unreadable, takes none), and not to
+			 * one this job runs after only if it fails */
+			if (at >= 0 && after_kind_of(j, j->after_wait[k]) != STORE_AFTER_NOTOK)
 				idx[n++] = (uint32_t)at;
 		}
 	}
@@ -368,8 +407,11 @@ void driver_after_cancel(struct driver *d)
 			d->ends_unsaved = true;
 		}
 		if (j->after_broken_state)
-			snprintf(why, sizeof(why), "job %" PRIu64 ", which it runs after, ended %s",
-				 j->after_broken, after_state_name(j->after_broken_state));
+			snprintf(why, sizeof(why), "job %" PRIu64 ", which it runs after%s, ended %s",
+				 j->after_broken,
+				 after_kind_of(j, j->after_broken) == STORE_AFTER_NOTOK ?
+				 " only if it fails" : "",
+				 after_state_name(j->after_broken_state));
 		else
 			snprintf(why, sizeof(why), "job %" PRIu64 ", which it runs after, is unknown",
 				 j->after_broken);

@@ -15,10 +15,12 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
+#define STORE_STR(x) #x
+#define STORE_XSTR(x) STORE_STR(x)	/* the version as text, for the SQL below */
 #define STORE_BUSY_TIMEOUT_MS 2000
 #define STORE_TYPES_LEN (STORE_MAX_TYPES * 16)
-#define STORE_AFTER_LEN (STORE_MAX_AFTER * 21)	/* 20 digits and a comma each */
+#define STORE_AFTER_LEN (STORE_MAX_AFTER * 27)	/* "notok:", 20 digits and a comma each */
 
 enum store_stmt_id {
 	ST_BEGIN,
@@ -64,10 +66,11 @@ struct store {
 	int write_error;
 };
 
-/* Version 5 of the schema. Times are unix seconds (0 = not yet); a NULL loss
+/* Version 6 of the schema. Times are unix seconds (0 = not yet); a NULL loss
  * is "none reported"; events.job_id is NULL for cluster-wide events;
  * jobs.held is 0 (not held), 1 (by its owner) or 2 (by root); jobs.after
- * the ids of the jobs it runs after, comma-joined ('' = none). usage: the
+ * the ids of the jobs it runs after, comma-joined ('' = none), each prefixed
+ * "any:" or "notok:" unless it must be DONE ("41,any:42"). usage: the
  * GPUs of each type a lease held, from its start to end_time (the lease's
  * end, or while it runs the last time hared wrote it down). */
 #define STORE_USAGE_SQL \
@@ -103,8 +106,9 @@ static const char store_schema_sql[] =
 	" ratio REAL NOT NULL, rounds REAL NOT NULL, PRIMARY KEY (model, gpu_type));"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	STORE_USAGE_SQL
-	"INSERT INTO meta (key, value) VALUES ('application', 'hared'), ('schema', '5');"
-	"PRAGMA user_version = 5;";
+	"INSERT INTO meta (key, value) VALUES ('application', 'hared'),"
+	" ('schema', '" STORE_XSTR(STORE_SCHEMA_VERSION) "');"
+	"PRAGMA user_version = " STORE_XSTR(STORE_SCHEMA_VERSION) ";";
 
 /* From version 1 (hared before job proxy sizes and node drains):
  * jobs.proxy, '' for every job already there, and nodes.drained and
@@ -135,6 +139,13 @@ static const char store_migrate_4_sql[] =
 	"UPDATE meta SET value = '5' WHERE key = 'schema';"
 	"PRAGMA user_version = 5;";
 
+/* From version 5 (hared before dependency kinds): the same tables; a
+ * jobs.after item may now carry a kind, which an older hared could not
+ * read, so the version says so. */
+static const char store_migrate_5_sql[] =
+	"UPDATE meta SET value = '6' WHERE key = 'schema';"
+	"PRAGMA user_version = 6;";
+
 /* The upgrades, from version 1 on: store_migrations[v - 1] takes v to v + 1. */
 static const struct store_migration {
 	const char *sql;
@@ -144,6 +155,7 @@ static const struct store_migration {
 	{ store_migrate_2_sql, "held jobs" },
 	{ store_migrate_3_sql, "GPU time of each lease" },
 	{ store_migrate_4_sql, "job dependencies" },
+	{ store_migrate_5_sql, "kinds of job dependencies" },
 };
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION - 1,
 	       "one upgrade per schema version");
@@ -618,7 +630,11 @@ static int store_types_join(const struct store_job *job, char *buf, size_t len)
 	return 0;
 }
 
-/* Join the ids of the jobs it runs after with commas; -EINVAL for a bad list. */
+/* The prefix of an after item of kind k ("" for STORE_AFTER_OK). */
+static const char *const store_after_prefix[] = { "", "any:", "notok:" };
+
+/* Join the ids of the jobs it runs after with commas, each with its kind's
+ * prefix; -EINVAL for a bad list. */
 static int store_after_join(const struct store_job *job, char *buf, size_t len)
 {
 	size_t used = 0;
@@ -627,10 +643,11 @@ static int store_after_join(const struct store_job *job, char *buf, size_t len)
 	if (job->nafter > STORE_MAX_AFTER)
 		return -EINVAL;
 	for (uint32_t i = 0; i < job->nafter; i++) {
-		if (job->after[i] == 0 || job->after[i] > INT64_MAX)
+		if (job->after[i] == 0 || job->after[i] > INT64_MAX ||
+		    job->after_kind[i] > STORE_AFTER_NOTOK)
 			return -EINVAL;
-		used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64, i ? "," : "",
-					 job->after[i]);
+		used += (size_t)snprintf(buf + used, len - used, "%s%s%" PRIu64, i ? "," : "",
+					 store_after_prefix[job->after_kind[i]], job->after[i]);
 	}
 	return 0;
 }
@@ -933,14 +950,33 @@ static int store_after_split(const char *joined, struct store_job *job)
 	while (*p) {
 		char *end;
 		unsigned long long v;
+		uint8_t kind = STORE_AFTER_OK;
+		uint32_t n;
 
+		for (uint8_t k = STORE_AFTER_ANY; k <= STORE_AFTER_NOTOK; k++) {
+			size_t len = strlen(store_after_prefix[k]);
+
+			if (strncmp(p, store_after_prefix[k], len) == 0) {
+				kind = k;
+				p += len;
+				break;
+			}
+		}
 		if (job->nafter == STORE_MAX_AFTER || *p < '1' || *p > '9')
 			return -EIO;
 		errno = 0;
 		v = strtoull(p, &end, 10);
 		if (errno || v > INT64_MAX || (*end && *end != ','))
 			return -EIO;
-		job->after[job->nafter++] = v;
+		/* kept by kind, in the order given within a kind (JobInfo's
+		 * after_any and after_notok are runs of the list) */
+		n = job->nafter++;
+		for (; n > 0 && job->after_kind[n - 1] > kind; n--) {
+			job->after[n] = job->after[n - 1];
+			job->after_kind[n] = job->after_kind[n - 1];
+		}
+		job->after_kind[n] = kind;
+		job->after[n] = v;
 		p = end;
 		if (*p == ',' && *++p == '\0')
 			return -EIO;

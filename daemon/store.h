@@ -32,6 +32,13 @@ enum store_held {
 	STORE_HELD_ADMIN = 2,
 };
 
+/* How a job it runs after must end for it to run. */
+enum store_after_kind {
+	STORE_AFTER_OK = 0,	/* DONE (JobSpec.after) */
+	STORE_AFTER_ANY = 1,	/* however (JobSpec.after_any) */
+	STORE_AFTER_NOTOK = 2,	/* CANCELLED or FAILED (JobSpec.after_notok) */
+};
+
 struct store_job {
 	uint64_t id;
 	char user[64];
@@ -49,8 +56,9 @@ struct store_job {
 	uint32_t restarts;
 	double loss;			/* last reported; NAN if none */
 	enum store_held held;
-	uint32_t nafter;		/* jobs it runs after (JobSpec.after) */
+	uint32_t nafter;		/* jobs it runs after (JobSpec.after, after_any, after_notok) */
 	uint64_t after[STORE_MAX_AFTER];
+	uint8_t after_kind[STORE_MAX_AFTER];	/* enum store_after_kind, per after[i] */
 };
 
 /* Open (creating if needed) the database at path, in WAL mode with

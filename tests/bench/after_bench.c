@@ -190,7 +190,7 @@ static int bench_check(struct bench *b, uint32_t n)
 	store_flush(b->st);
 	t0 = bench_now_ms();
 	for (uint32_t k = 0; k < 1000; k++)
-		if (driver_after_check(b->d, after, STORE_MAX_AFTER, msg, sizeof(msg)) != 0)
+		if (driver_after_check(b->d, after, NULL, STORE_MAX_AFTER, msg, sizeof(msg)) != 0)
 			return -EIO;
 	t1 = bench_now_ms();
 	bench_row("submit's check of 16 active jobs (x1000)", n, t1 - t0, 0);

@@ -177,8 +177,9 @@ static struct conn *client(struct fx *f)
 	m.hello = &h;
 	frame(c, &m);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
-	assert_int_equal(last(f)->welcome->n_features, 1);
+	assert_int_equal(last(f)->welcome->n_features, 2);
 	assert_string_equal(last(f)->welcome->features[0], "after");
+	assert_string_equal(last(f)->welcome->features[1], "after-kinds");
 	assert_int_equal(c->state, CONN_CLIENT);
 	return c;
 }
@@ -1042,6 +1043,31 @@ static void test_user_limits(void **state)
 
 /* Submit a resnet50 job on c after the jobs in after[0..n); the reply (a
  * SubmitReply or an Error), the submission committed. */
+/* ... after jobs of each kind: lists[k] of n[k] ids, k an enum store_after_kind */
+static const Hare__FromDaemon *submit_after_kinds(struct fx *f, struct conn *c, uint64_t *lists[3],
+						  const size_t n[3])
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit sub = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+
+	j.model = "resnet50";
+	j.tasks = 1;
+	j.rounds = 100000;
+	j.n_after = n[STORE_AFTER_OK];
+	j.after = lists[STORE_AFTER_OK];
+	j.n_after_any = n[STORE_AFTER_ANY];
+	j.after_any = lists[STORE_AFTER_ANY];
+	j.n_after_notok = n[STORE_AFTER_NOTOK];
+	j.after_notok = lists[STORE_AFTER_NOTOK];
+	sub.spec = &j;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &sub;
+	frame(c, &m);
+	clients_commit(&f->d);
+	return last(f);
+}
+
 static const Hare__FromDaemon *submit_after(struct fx *f, struct conn *c, uint64_t *after, size_t n)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
@@ -1156,6 +1182,84 @@ static void test_after(void **state)
 	assert_non_null(strstr(last(f)->submit_reply->warning, "cancelled at once"));
 	driver_ends_commit(f->d.drv);	/* hared's, at the end of the loop iteration */
 	assert_int_equal(committed_state(f, id), 4);
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
+/* Kinds: a job after_any one job and after_notok another waits until the
+ * first ends however and the second fails; show and queue say which ids
+ * are of which kind, in the order by kind; an id in two lists, or more
+ * than 16 in all, is refused. */
+static void test_after_kinds(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n1");
+	const Hare__JobInfo *in;
+	const Hare__FromDaemon *r;
+	uint64_t first, second, id, many[17], *lists[3];
+	size_t n[3];
+	char want[160];
+
+	agent_register(a, 4);
+	first = submit_rounds(f, c, 1, 100000);
+	second = submit_rounds(f, c, 1, 100000);
+	lists[STORE_AFTER_OK] = NULL;
+	lists[STORE_AFTER_ANY] = &first;
+	lists[STORE_AFTER_NOTOK] = &second;
+	n[0] = 0, n[1] = 1, n[2] = 1;
+	r = submit_after_kinds(f, c, lists, n);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	id = r->submit_reply->job_id;
+	plan_now(f);
+	in = show(f, c, id);
+	assert_int_equal(in->n_after, 2);
+	assert_true(in->after[0] == first && in->after[1] == second);
+	assert_int_equal(in->n_after_any, 1);
+	assert_int_equal(in->after_any[0], first);
+	assert_int_equal(in->n_after_notok, 1);
+	assert_int_equal(in->after_notok[0], second);
+	assert_int_equal(in->n_after_pending, 2);
+	snprintf(want, sizeof(want), "it waits for job %llu to end, job %llu to fail",
+		 (unsigned long long)first, (unsigned long long)second);
+	assert_string_equal(in->waiting, want);
+	/* first is cancelled: still waiting for second to fail */
+	assert_true(cancel(f, c, &first, 1)->results[0]->ok);
+	in = show(f, c, id);
+	assert_int_equal(in->state, HARE__JOB_STATE__QUEUED);
+	assert_int_equal(in->n_after_pending, 1);
+	snprintf(want, sizeof(want), "it waits for job %llu to fail", (unsigned long long)second);
+	assert_string_equal(in->waiting, want);
+	/* second is cancelled: it may run */
+	assert_true(cancel(f, c, &second, 1)->results[0]->ok);
+	in = show(f, c, id);
+	assert_int_equal(in->state, HARE__JOB_STATE__QUEUED);
+	assert_int_equal(in->n_after_pending, 0);
+	assert_int_equal(queue(f, c)->n_jobs, 1);
+	/* refusals: one id in two lists; 17 in all */
+	lists[STORE_AFTER_OK] = &id;
+	lists[STORE_AFTER_ANY] = &id;
+	n[0] = 1, n[1] = 1, n[2] = 0;
+	r = submit_after_kinds(f, c, lists, n);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	snprintf(want, sizeof(want), "after lists job %llu twice", (unsigned long long)id);
+	assert_string_equal(r->error->message, want);
+	for (uint64_t k = 0; k < 17; k++)
+		many[k] = k + 1;
+	lists[STORE_AFTER_OK] = many;
+	lists[STORE_AFTER_ANY] = many + 8;
+	lists[STORE_AFTER_NOTOK] = many + 16;
+	n[0] = 8, n[1] = 8, n[2] = 1;
+	r = submit_after_kinds(f, c, lists, n);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_string_equal(r->error->message, "after lists 17 jobs; at most 16");
+	/* after_notok a CANCELLED job: it may run at once (after_notok a
+	 * DONE job is refused: test_after_kinds of the driver) */
+	lists[STORE_AFTER_NOTOK] = &first;
+	n[0] = 0, n[1] = 0, n[2] = 1;
+	r = submit_after_kinds(f, c, lists, n);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	assert_int_equal(show(f, c, r->submit_reply->job_id)->n_after_pending, 0);
+	assert_int_equal(committed_int(f, "SELECT count(*) FROM jobs WHERE after LIKE 'notok:%'"), 1);
 	conn_fake_free(a);
 	conn_fake_free(c);
 }
@@ -2357,6 +2461,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usage, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_applies, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_command, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_kinds, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_user_limits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_session_ends, fx_setup, fx_teardown),

@@ -1326,6 +1326,20 @@ static uint64_t after_submit(struct fx *f, struct store *st, uint32_t tasks, uin
 	return j.id;
 }
 
+/* ... a one-task job of 100 rounds after one job, of a kind. */
+static uint64_t after_submit_kind(struct fx *f, struct store *st, uint64_t after, uint8_t kind)
+{
+	struct store_job j = job_rec(0, "resnet50", 1, 100);
+	char err[256];
+
+	j.nafter = 1;
+	j.after[0] = after;
+	j.after_kind[0] = kind;
+	assert_int_equal(store_job_insert(st, &j), 0);
+	assert_int_equal(driver_job_add(f->d, &j, err, sizeof(err)), 0);
+	return j.id;
+}
+
 /* A driver over a store of its own with one V100 (node n1, its agent
  * id in *n1), job *x running on it and job *y after it. */
 static struct driver *after_pair(struct fx *f, const struct driver_opts *o, char *dir,
@@ -1399,12 +1413,12 @@ static void test_after_waits(void **state)
 	assert_int_equal(driver_job_find(f->d, d)->nafter_wait, 2);
 	list[0] = a;
 	list[1] = e;
-	assert_int_equal(driver_after_check(f->d, list, 2, err, sizeof(err)), 0);
+	assert_int_equal(driver_after_check(f->d, list, NULL, 2, err, sizeof(err)), 0);
 	list[1] = a;
-	assert_int_equal(driver_after_check(f->d, list, 2, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_int_equal(driver_after_check(f->d, list, NULL, 2, err, sizeof(err)), ERR_BAD_SPEC);
 	assert_string_equal(err, "after lists job 1 twice");
 	list[1] = 999;
-	assert_int_equal(driver_after_check(f->d, list, 2, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_int_equal(driver_after_check(f->d, list, NULL, 2, err, sizeof(err)), ERR_BAD_SPEC);
 	assert_string_equal(err, "after: no job 999");
 	/* a runs to its end: b and d wait no more for it once its worker
 	 * has exited (it may save its model within finish_grace_s) */
@@ -1421,7 +1435,7 @@ static void test_after_waits(void **state)
 	assert_int_equal(driver_job_find(f->d, d)->after_wait[0], b);
 	assert_int_equal(driver_job_find(f->d, c)->nafter_wait, 1);
 	assert_int_equal(snap_njobs(f->d), 2);		/* b and e */
-	assert_int_equal(driver_after_check(f->d, &a, 1, err, sizeof(err)), 0);	/* DONE */
+	assert_int_equal(driver_after_check(f->d, &a, NULL, 1, err, sizeof(err)), 0);	/* DONE */
 	/* b is cancelled: c and d after it go too, e stays */
 	assert_int_equal(driver_job_cancel(f->d, b, "alice", false, err, sizeof(err)), 0);
 	assert_int_equal(store_flush(st), 0);
@@ -1437,7 +1451,7 @@ static void test_after_waits(void **state)
 	driver_stats_get(f->d, &ds);
 	assert_int_equal(ds.cancelled, 3);
 	assert_int_equal(ds.done, 1);
-	assert_int_equal(driver_after_check(f->d, &c, 1, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_int_equal(driver_after_check(f->d, &c, NULL, 1, err, sizeof(err)), ERR_BAD_SPEC);
 	snprintf(ev, sizeof(ev), "after: job %llu is CANCELLED, so this job would never run",
 		 (unsigned long long)c);
 	assert_string_equal(err, ev);
@@ -1555,6 +1569,81 @@ static void test_after_weights(void **state)
 	after_driver_free(f, keep, st, dir);
 }
 
+/* The kinds of dependency: a job after_any runs however the job before it
+ * ends, one after_notok only if it fails (cancelled when it is DONE, once
+ * its workers have exited), and lends it no planning weight; the submit's
+ * check refuses only what could never run. */
+static void test_after_kinds(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct hand h[1] = { { 1, { 0 }, { 1 } } };
+	struct store *st;
+	char dir[256], err[256], ev[200];
+	uint64_t x, ok, any, notok, x2, any2, notok2, lease;
+	uint8_t kind;
+	uint32_t n1;
+
+	o.max_retries = 0;
+	f->d = after_driver(f, &o, dir, &st);
+	n1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+	x = after_submit(f, st, 1, 100, NULL);
+	ok = after_submit_kind(f, st, x, STORE_AFTER_OK);
+	any = after_submit_kind(f, st, x, STORE_AFTER_ANY);
+	notok = after_submit_kind(f, st, x, STORE_AFTER_NOTOK);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	assert_int_equal(snap_njobs(f->d), 1);
+	/* planned with ok's and any's weight, not notok's */
+	assert_true(after_weight_of(f, x) == 3);
+	/* x fails: ok is cancelled, any and notok may run */
+	task_fail_code(f, n1, x, driver_job_find(f->d, x)->lease.id, 0, 1);
+	assert_null(driver_job_find(f->d, x));
+	assert_null(driver_job_find(f->d, ok));
+	assert_int_equal(driver_job_find(f->d, any)->nafter_wait, 0);
+	assert_int_equal(driver_job_find(f->d, notok)->nafter_wait, 0);
+	assert_int_equal(snap_njobs(f->d), 2);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(after_stored(st, ok, ev), STORE_CANCELLED);
+	/* the submit's check: after_any a FAILED job, after_notok one, fine;
+	 * after_notok a DONE job never runs */
+	kind = STORE_AFTER_ANY;
+	assert_int_equal(driver_after_check(f->d, &x, &kind, 1, err, sizeof(err)), 0);
+	kind = STORE_AFTER_NOTOK;
+	assert_int_equal(driver_after_check(f->d, &x, &kind, 1, err, sizeof(err)), 0);
+	kind = STORE_AFTER_OK;
+	assert_int_equal(driver_after_check(f->d, &x, &kind, 1, err, sizeof(err)), ERR_BAD_SPEC);
+	/* a job runs to DONE: the one after_notok it is cancelled, the one
+	 * after_any runs, both once its worker has exited */
+	assert_int_equal(driver_job_cancel(f->d, notok, "root", true, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_cancel(f->d, any, "root", true, err, sizeof(err)), 0);
+	x2 = after_submit(f, st, 1, 100, NULL);
+	any2 = after_submit_kind(f, st, x2, STORE_AFTER_ANY);
+	notok2 = after_submit_kind(f, st, x2, STORE_AFTER_NOTOK);
+	plan_apply(f, h, 1);
+	lease = driver_job_find(f->d, x2)->lease.id;
+	for (uint32_t k = 0; k < 2; k++)
+		report(f, n1, x2, lease, 0, 50 * k, 50);
+	assert_null(driver_job_find(f->d, x2));
+	assert_int_equal(driver_job_find(f->d, any2)->nafter_wait, 1);
+	assert_int_equal(driver_job_find(f->d, notok2)->nafter_wait, 1);
+	task_exit(f, n1, x2, lease, 0, HARE__TASK_STATUS__TASK_OK);
+	assert_int_equal(driver_job_find(f->d, any2)->nafter_wait, 0);
+	assert_null(driver_job_find(f->d, notok2));
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(after_stored(st, notok2, ev), STORE_CANCELLED);
+	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after only if it fails, ended DONE",
+		 (unsigned long long)x2);
+	assert_string_equal(ev, err);
+	kind = STORE_AFTER_NOTOK;
+	assert_int_equal(driver_after_check(f->d, &x2, &kind, 1, err, sizeof(err)), ERR_BAD_SPEC);
+	snprintf(ev, sizeof(ev), "after: job %llu is DONE and this job runs after it only if it "
+		 "fails, so this job would never run", (unsigned long long)x2);
+	assert_string_equal(err, ev);
+	after_driver_free(f, keep, st, dir);
+}
+
 /* A job after one DONE whose worker has not exited waits for that exit as
  * the jobs already after it do; a worker whose GPU is gone when its node
  * registers again (another type) is waited for no more. */
@@ -1626,6 +1715,7 @@ static void test_after_restart(void **state)
 	struct store_job ok = job_rec(0, "resnet50", 1, 10), broken = job_rec(0, "resnet50", 1, 10);
 	struct store_job later = job_rec(0, "resnet50", 1, 10), forward = job_rec(0, "resnet50", 1, 10);
 	struct store_job target = job_rec(0, "resnet50", 1, 10);
+	struct store_job any = job_rec(0, "resnet50", 1, 10), notok = job_rec(0, "resnet50", 1, 10);
 	struct store *st;
 	char dir[256], err[256], ev[200];
 
@@ -1634,6 +1724,17 @@ static void test_after_restart(void **state)
 	failed.state = STORE_FAILED;
 	assert_int_equal(store_job_insert(st, &done), 0);
 	assert_int_equal(store_job_insert(st, &failed), 0);
+	/* any: after a FAILED job, however it ended; notok: after a DONE
+	 * job, only if it failed */
+	any.nafter = notok.nafter = 1;
+	any.after[0] = failed.id;
+	any.after_kind[0] = STORE_AFTER_ANY;
+	notok.after[0] = done.id;
+	notok.after_kind[0] = STORE_AFTER_NOTOK;
+	assert_int_equal(store_job_insert(st, &any), 0);
+	assert_int_equal(store_job_insert(st, &notok), 0);
+	assert_int_equal(driver_job_load(f->d, &any), 0);
+	assert_int_equal(driver_job_load(f->d, &notok), 0);
 	ok.nafter = broken.nafter = later.nafter = 1;
 	ok.after[0] = done.id;
 	broken.after[0] = failed.id;
@@ -1667,7 +1768,13 @@ static void test_after_restart(void **state)
 	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after, is unknown",
 		 (unsigned long long)target.id);
 	assert_string_equal(ev, err);
-	assert_int_equal(snap_njobs(f->d), 2);		/* ok and target */
+	assert_int_equal(driver_job_find(f->d, any.id)->nafter_wait, 0);
+	assert_null(driver_job_find(f->d, notok.id));
+	assert_int_equal(after_stored(st, notok.id, ev), STORE_CANCELLED);
+	snprintf(err, sizeof(err), "cancel: job %llu, which it runs after only if it fails, ended DONE",
+		 (unsigned long long)done.id);
+	assert_string_equal(ev, err);
+	assert_int_equal(snap_njobs(f->d), 3);		/* any, ok and target */
 	after_driver_free(f, keep, st, dir);
 }
 
@@ -3589,6 +3696,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usage_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_waits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_failed_chain, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_after_kinds, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_done_worker_stuck, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_weights, fx_setup, fx_teardown),

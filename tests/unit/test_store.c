@@ -480,10 +480,10 @@ static void test_pragmas_and_schema(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 6);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 				  " AND name IN ('jobs', 'events', 'nodes', 'speeds', 'meta', 'usage')"), 6);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 6);
 	/* WAL mode is stored in the file header. */
 	assert_int_equal(peek_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -570,8 +570,8 @@ static void test_version_1_upgraded(void **state)
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM pragma_table_info('jobs')"
 				  " WHERE name = 'proxy'"), 0);
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 6);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.held, STORE_HELD_NONE);
 	assert_string_equal(got.name, "old");
@@ -604,7 +604,7 @@ static void test_version_2_upgraded_and_settings(void **state)
 	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN held; ALTER TABLE jobs DROP COLUMN after;"
 			  "UPDATE meta SET value = '2' WHERE key = 'schema'; PRAGMA user_version = 2;");
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 6);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.held, STORE_HELD_NONE);
 	assert_int_equal(got.rounds_done, 7);
@@ -786,7 +786,7 @@ static void test_reader(void **state)
 	assert_true(store_open_reader(f->path, &r, err, sizeof(err)) < 0);
 	assert_null(r);
 	assert_non_null(strstr(err, "schema changed"));
-	exec_sql(f->path, "PRAGMA user_version = 5");
+	exec_sql(f->path, "PRAGMA user_version = 6");
 }
 
 /* While a reader sums, the writer commits a new user's lease between the
@@ -923,8 +923,8 @@ static void test_version_3_upgraded(void **state)
 	exec_sql(f->path, "DROP TABLE usage; ALTER TABLE jobs DROP COLUMN after;"
 			  "UPDATE meta SET value = '3' WHERE key = 'schema'; PRAGMA user_version = 3;");
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 6);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM usage"), 0);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
 	lease_row(f->s, j.id, 9, "K80", 3, 10, 20);
@@ -947,8 +947,8 @@ static void test_version_4_upgraded(void **state)
 	exec_sql(f->path, "ALTER TABLE jobs DROP COLUMN after;"
 			  "UPDATE meta SET value = '4' WHERE key = 'schema'; PRAGMA user_version = 4;");
 	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 5);
-	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 5);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(peek_int(f->path, "SELECT value FROM meta WHERE key = 'schema'"), 6);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.nafter, 0);
 	k.nafter = 1;
@@ -959,6 +959,29 @@ static void test_version_4_upgraded(void **state)
 	assert_int_equal(got.after[0], j.id);
 }
 
+/* A version 5 database (dependencies without kinds): its lists read back
+ * as jobs that must be DONE. */
+static void test_version_5_upgraded(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j = sample_job("five"), k = sample_job("after"), got;
+	char err[256] = "";
+
+	assert_int_equal(store_job_insert(f->s, &j), 0);
+	k.nafter = 1;
+	k.after[0] = j.id;
+	assert_int_equal(store_job_insert(f->s, &k), 0);
+	store_close(f->s);
+	f->s = NULL;
+	exec_sql(f->path, "UPDATE meta SET value = '5' WHERE key = 'schema'; PRAGMA user_version = 5;");
+	assert_int_equal(store_open(f->path, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(peek_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(store_job_get(f->s, k.id, &got), 0);
+	assert_int_equal(got.nafter, 1);
+	assert_int_equal(got.after[0], j.id);
+	assert_int_equal(got.after_kind[0], STORE_AFTER_OK);
+}
+
 /* The jobs a job runs after come back in order, the largest id included;
  * a list store_job_insert cannot have written is refused (-EIO), and so
  * is a job with an id 0 or too many of them (-EINVAL, nothing written). */
@@ -967,16 +990,38 @@ static void test_job_after_round_trip(void **state)
 	struct fixture *f = *state;
 	struct store_job j = sample_job("after"), got;
 	static const char *const bad[] = { "1,", ",1", "0", "1,,2", "x", "1;2", "01",
-					   "9223372036854775808", "1 2" };
+					   "9223372036854775808", "1 2", "any:", "notok:0", "ok:1",
+					   "any:any:1", "any:notok:1", "ANY:1", "any: 1", "1,any" };
 
 	j.nafter = STORE_MAX_AFTER;
-	for (uint32_t i = 0; i < STORE_MAX_AFTER; i++)
+	for (uint32_t i = 0; i < STORE_MAX_AFTER; i++) {
 		j.after[i] = 100 - i;
-	j.after[3] = INT64_MAX;
+		j.after_kind[i] = i < 6 ? STORE_AFTER_OK : i < 11 ? STORE_AFTER_ANY : STORE_AFTER_NOTOK;
+	}
+	/* the longest item of each kind */
+	j.after[0] = INT64_MAX;
+	j.after[6] = INT64_MAX - 1;
+	j.after[11] = INT64_MAX - 2;
 	assert_int_equal(store_job_insert(f->s, &j), 0);
 	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
 	assert_int_equal(got.nafter, STORE_MAX_AFTER);
 	assert_memory_equal(got.after, j.after, sizeof(j.after));
+	assert_memory_equal(got.after_kind, j.after_kind, sizeof(j.after_kind));
+	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs WHERE after LIKE "
+				  "'9223372036854775807,99,%,any:9223372036854775806,any:93,%"
+				  "notok:9223372036854775805,notok:88,%'"), 1);
+	/* a list by hand, kinds mixed: read back by kind, in order within one */
+	exec_sql(f->path, "UPDATE jobs SET after = 'notok:5,3,any:4,2,notok:1'");
+	assert_int_equal(store_job_get(f->s, j.id, &got), 0);
+	assert_int_equal(got.nafter, 5);
+	{
+		static const uint64_t ids[] = { 3, 2, 4, 5, 1 };
+		static const uint8_t kinds[] = { STORE_AFTER_OK, STORE_AFTER_OK, STORE_AFTER_ANY,
+						 STORE_AFTER_NOTOK, STORE_AFTER_NOTOK };
+
+		assert_memory_equal(got.after, ids, sizeof(ids));
+		assert_memory_equal(got.after_kind, kinds, sizeof(kinds));
+	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char sql[160];
 
@@ -988,6 +1033,9 @@ static void test_job_after_round_trip(void **state)
 	j.after[0] = 0;
 	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
 	j.after[0] = 7;
+	j.after_kind[0] = STORE_AFTER_NOTOK + 1;
+	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
+	j.after_kind[0] = STORE_AFTER_OK;
 	j.nafter = STORE_MAX_AFTER + 1;
 	assert_int_equal(store_job_insert(f->s, &j), -EINVAL);
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM jobs"), 1);
@@ -1163,6 +1211,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_3_upgraded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_5_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_4_upgraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_after_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
