@@ -317,6 +317,8 @@ static int cli_handshake(int fd, const struct cli_target *t, char *errbuf, size_
 	for (size_t i = 0; t->features && i < reply->welcome->n_features; i++)
 		if (strcmp(reply->welcome->features[i], "after") == 0)
 			*t->features |= CLI_FEATURE_AFTER;
+		else if (strcmp(reply->welcome->features[i], "after-kinds") == 0)
+			*t->features |= CLI_FEATURE_AFTER_KINDS;
 	hare__from_daemon__free_unpacked(reply, NULL);
 	return 0;
 }

@@ -26,6 +26,7 @@ struct cli_target {
 /* What a daemon does beyond its protocol version (Welcome.features). */
 enum {
 	CLI_FEATURE_AFTER = 1u << 0,	/* "after": JobSpec.after is honoured */
+	CLI_FEATURE_AFTER_KINDS = 1u << 1,	/* "after-kinds": after_any, after_notok too */
 };
 
 /*

@@ -180,11 +180,20 @@ static int cli_cmd_submit(struct cli_run *r)
 	status = cli_run_prepare(r);
 	if (status == CLI_EXIT_OK)
 		status = cli_run_connect(r);
-	/* an older hared would ignore the list and run the jobs at once */
+	/* an older hared would ignore the lists and run the jobs at once */
 	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
+		bool kinds = false;
+
+		for (uint32_t k = 0; k < jobs[i].nafter; k++)
+			kinds = kinds || jobs[i].after_kind[k] != CLI_AFTER_OK;
 		if (jobs[i].nafter && !(r->features & CLI_FEATURE_AFTER)) {
 			fprintf(r->err, "harectl: this hared does not run jobs after others (it is older "
 				"than harectl); nothing was submitted\n");
+			status = CLI_EXIT_FAIL;
+		} else if (kinds && !(r->features & CLI_FEATURE_AFTER_KINDS)) {
+			fprintf(r->err, "harectl: this hared runs jobs only after others that are DONE "
+				"(it is older than harectl): 'any:' and 'notok:' are not known to it; "
+				"nothing was submitted\n");
 			status = CLI_EXIT_FAIL;
 		}
 	}

@@ -648,12 +648,14 @@ static bool cli_ids_have(const uint64_t *v, size_t n, uint64_t id)
 	return false;
 }
 
-/* "after:       41 (done), 42 (waiting)". hared lists the ones pending of
- * an active job only: a job that ran (RUNNING, DONE, FAILED) did so once
- * each was DONE, and of a CANCELLED one (by its owner, or because one of
- * them ended badly) nothing is known: bare ids. */
+/* "after:       41 (done), any:42 (waiting), notok:43 (waiting)". hared
+ * lists the ones pending of an active job only: a job that ran (RUNNING,
+ * DONE, FAILED) did so once each had ended as it needed, and of a
+ * CANCELLED one (by its owner, or because one of them did not end so)
+ * nothing is known: bare ids. */
 static void cli_show_after(FILE *f, const Hare__JobInfo *j)
 {
+	static const char *const ended[] = { " (done)", " (ended)", " (ended, not DONE)" };
 	bool queued = j->state == HARE__JOB_STATE__QUEUED;
 	bool known = j->state != HARE__JOB_STATE__CANCELLED;
 
@@ -662,9 +664,12 @@ static void cli_show_after(FILE *f, const Hare__JobInfo *j)
 	fprintf(f, "%-13s", "after:");
 	for (size_t i = 0; i < j->n_after; i++) {
 		bool pending = cli_ids_have(j->after_pending, j->n_after_pending, j->after[i]);
+		int kind = cli_ids_have(j->after_notok, j->n_after_notok, j->after[i]) ? 2 :
+			   cli_ids_have(j->after_any, j->n_after_any, j->after[i]) ? 1 : 0;
 
-		fprintf(f, "%s%llu%s", i ? ", " : "", (unsigned long long)j->after[i],
-			!known ? "" : !pending ? " (done)" : queued ? " (waiting)" : "");
+		fprintf(f, "%s%s%llu%s", i ? ", " : "", kind == 2 ? "notok:" : kind == 1 ? "any:" : "",
+			(unsigned long long)j->after[i],
+			!known ? "" : !pending ? ended[kind] : queued ? " (waiting)" : "");
 	}
 	fputc('\n', f);
 }
@@ -875,6 +880,8 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 	}
 	cli_json_ids(f, "after", j->after, j->n_after);
 	cli_json_ids(f, "after_pending", j->after_pending, j->n_after_pending);
+	cli_json_ids(f, "after_any", j->after_any, j->n_after_any);
+	cli_json_ids(f, "after_notok", j->after_notok, j->n_after_notok);
 	if (j->waiting && j->waiting[0]) {
 		cli_json_key(f, "waiting");
 		cli_json_string(f, j->waiting);

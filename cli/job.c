@@ -197,16 +197,43 @@ static uint64_t cli_job_id_parse(const char *s, size_t n)
 	return v;
 }
 
-/* One item of an after list: a job id; in a job file (a label without
- * "--"), anything but digits names an earlier [job], resolved once the
- * whole job is read. */
+/* The kind prefix of an after item ("any:41"): its kind, and s and n
+ * moved past it; none: CLI_AFTER_OK, unmoved. */
+static uint8_t cli_job_after_kind(const char **s, size_t *n)
+{
+	static const struct {
+		const char *prefix;
+		uint8_t kind;
+	} kinds[] = { { "ok:", CLI_AFTER_OK }, { "any:", CLI_AFTER_ANY },
+		      { "notok:", CLI_AFTER_NOTOK } };
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		size_t len = strlen(kinds[k].prefix);
+
+		if (*n >= len && memcmp(*s, kinds[k].prefix, len) == 0) {
+			*s += len;
+			*n -= len;
+			return kinds[k].kind;
+		}
+	}
+	return CLI_AFTER_OK;
+}
+
+/* One item of an after list: a job id, perhaps after a kind ("any:41");
+ * in a job file (a label without "--"), anything but digits names an
+ * earlier [job], resolved once the whole job is read. */
 static int cli_job_after_add(struct cli_job *j, const char *label, const char *s, size_t n, char *err,
 			     size_t errlen)
 {
+	uint8_t kind = cli_job_after_kind(&s, &n);
 	bool digits = n > 0 && cli_span(s, n, "0123456789") == n;
 	uint64_t id = cli_job_id_parse(s, n);
 	int w = (int)(n > 40 ? 40 : n);
 
+	if (n == 0 && kind != CLI_AFTER_OK) {
+		snprintf(err, errlen, "%s: a kind ('any:' or 'notok:') wants a job after it", label);
+		return ERR_BAD_SPEC;
+	}
 	if (n == 0) {
 		snprintf(err, errlen, "%s has an empty item", label);
 		return ERR_BAD_SPEC;
@@ -214,6 +241,7 @@ static int cli_job_after_add(struct cli_job *j, const char *label, const char *s
 	if ((digits && id == 0) || (!digits && strncmp(label, "--", 2) == 0)) {
 		/* names are for job files; "-3" or "4.5" is a number gone wrong */
 		snprintf(err, errlen, "%s: '%.*s' is not a job id (%s)", label, w, s,
+			 !digits && memchr(s, ':', n) ? "the kinds are any:ID and notok:ID" :
 			 !digits && !strchr("+-.0123456789", s[0]) ?
 			 "names of earlier [job] sections are for job files" : "want a number like 42");
 		return ERR_BAD_SPEC;
@@ -229,6 +257,7 @@ static int cli_job_after_add(struct cli_job *j, const char *label, const char *s
 		}
 	}
 	j->after[j->nafter] = id;
+	j->after_kind[j->nafter] = kind;
 	j->after_ref[j->nafter++] = digits ? -1 : CLI_AFTER_NAMED;
 	return 0;
 }
@@ -394,11 +423,28 @@ void cli_job_to_spec(const struct cli_job *j, const uint64_t *ids, Hare__JobSpec
 	spec->gpu_types = j->ntypes ? refs->types : NULL;
 	spec->command = cli_job_has(j, CLI_KEY_COMMAND) ? (char *)j->command : NULL;
 	spec->proxy = cli_job_has(j, CLI_KEY_PROXY) ? (char *)j->proxy : NULL;
-	/* an earlier [job] of the file: the id hared gave it */
-	for (uint32_t i = 0; i < j->nafter; i++)
-		refs->after[i] = j->after_ref[i] >= 0 && ids ? ids[j->after_ref[i]] : j->after[i];
-	spec->n_after = j->nafter;
-	spec->after = j->nafter ? refs->after : NULL;
+	/* by kind, each a run of refs->after; an earlier [job] of the file:
+	 * the id hared gave it */
+	{
+		uint64_t *lists[3] = { NULL };
+		size_t *counts[3] = { &spec->n_after, &spec->n_after_any, &spec->n_after_notok };
+		uint32_t n = 0;
+
+		for (uint8_t kind = CLI_AFTER_OK; kind <= CLI_AFTER_NOTOK; kind++) {
+			*counts[kind] = 0;
+			for (uint32_t i = 0; i < j->nafter; i++) {
+				if (j->after_kind[i] != kind)
+					continue;
+				if ((*counts[kind])++ == 0)
+					lists[kind] = &refs->after[n];
+				refs->after[n++] = j->after_ref[i] >= 0 && ids ? ids[j->after_ref[i]] :
+						   j->after[i];
+			}
+		}
+		spec->after = lists[CLI_AFTER_OK];
+		spec->after_any = lists[CLI_AFTER_ANY];
+		spec->after_notok = lists[CLI_AFTER_NOTOK];
+	}
 }
 
 /* ---- job files ---- */
@@ -496,7 +542,8 @@ static int cli_jobfile_after_find(const struct cli_jobfile *jf, const char *name
 	if (found == 1)
 		return index;
 	if (found == 0)
-		snprintf(reason, len, "after: no earlier [job] is named '%.*s'", w, name);
+		snprintf(reason, len, "after: no earlier [job] is named '%.*s'%s", w, name,
+			 memchr(name, ':', n) ? " (the kinds are any: and notok:)" : "");
 	else
 		snprintf(reason, len, "after: %u earlier [job] sections are named '%.*s'", found, w, name);
 	return ERR_BAD_SPEC;
@@ -517,6 +564,7 @@ static int cli_jobfile_after(struct cli_jobfile *jf)
 		int index;
 
 		cli_list_next(&p, &s, &n);
+		cli_job_after_kind(&s, &n);
 		if (j->after_ref[k] != CLI_AFTER_NAMED) {
 			/* digits are a job id: a [job] named so would be mistaken */
 			if (cli_jobfile_after_find(jf, s, n, reason, sizeof(reason)) >= 0) {

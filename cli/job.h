@@ -40,6 +40,13 @@ enum cli_job_key {
 	CLI_KEY_COUNT
 };
 
+/* How a job it runs after must end ("41", "any:41", "notok:41"). */
+enum cli_after_kind {
+	CLI_AFTER_OK = 0,	/* DONE (JobSpec.after) */
+	CLI_AFTER_ANY = 1,	/* however (JobSpec.after_any) */
+	CLI_AFTER_NOTOK = 2,	/* CANCELLED or FAILED (JobSpec.after_notok) */
+};
+
 struct cli_job {
 	char name[CLI_JOB_NAME_MAX + 1];
 	char model[CLI_JOB_MODEL_MAX + 1];
@@ -55,6 +62,7 @@ struct cli_job {
 	uint64_t after[CLI_JOB_AFTER_MAX];	/* job ids (0 where after_ref names a job) */
 	int32_t after_ref[CLI_JOB_AFTER_MAX];	/* job file: index of the earlier [job] it
 						 * named; -1 for an id */
+	uint8_t after_kind[CLI_JOB_AFTER_MAX];	/* enum cli_after_kind of each */
 	uint32_t set;			/* bit (1 << enum cli_job_key) per key given */
 	int line;			/* job file: line of its [job] header; 0 from flags */
 };

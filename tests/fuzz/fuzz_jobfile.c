@@ -38,7 +38,9 @@ static void fuzz_job(const struct cli_job *j, uint32_t i, const uint64_t *ids)
 		fuzz_check(j->after_ref[k] < 0 ? j->after_ref[k] == -1 && j->after[k] > 0 :
 			   (uint32_t)j->after_ref[k] < i);
 	cli_job_to_spec(j, ids, &spec, &refs);
-	fuzz_check(spec.n_after == j->nafter);
+	fuzz_check(spec.n_after + spec.n_after_any + spec.n_after_notok == j->nafter);
+	for (uint32_t k = 0; k < j->nafter; k++)
+		fuzz_check(j->after_kind[k] <= CLI_AFTER_NOTOK);
 	submit.spec = &spec;
 	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
 	m.submit = &submit;

@@ -7,7 +7,8 @@
 # meanwhile (and counted so in the metrics file). A job after a job that is
 # cancelled is cancelled with it, saying why. hared refuses a job after an
 # unknown or a cancelled job. A waiting job keeps waiting across a restart
-# of hared and runs once the job it waits for is DONE.
+# of hared and runs once the job it waits for is DONE. A job after any:X
+# runs however X ends, one after notok:X only if X does not end DONE.
 # Usage: job_after.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -100,5 +101,32 @@ r, w = (jobs[int(i)] for i in sys.argv[1:])
 if r["state"] != "DONE" or w["start_time"] < r["finish_time"]:
     print(r["state"], r.get("finish_time"), w.get("start_time"))' "$run" "$wait")
 [ -z "$bad" ] && echo "ok: job $wait ran once job $run was DONE" || fail "run/wait: $bad"
+
+# 4. Kinds: a job after any:X runs however X ends, one after notok:X only
+# if X is cancelled or fails; a plain one is cancelled with X.
+x=$("$harectl" submit --model resnet50 --gpus 1 --rounds 50000000 --name x) || fail "submit x"
+cleanup=$("$harectl" submit --model resnet18 --gpus 1 --rounds 100 --after "any:$x" --name cleanup) ||
+	fail "submit cleanup"
+alert=$("$harectl" submit --model resnet18 --gpus 1 --rounds 100 --after "notok:$x" --name alert) ||
+	fail "submit alert"
+plain=$("$harectl" submit --model resnet18 --gpus 1 --rounds 100 --after "$x" --name plain) ||
+	fail "submit plain"
+[ "$(field "$alert" waiting)" = "it waits for job $x to fail" ] &&
+	"$harectl" show "$cleanup" | grep -q "^after: *any:$x (waiting)$" &&
+	echo "ok: show says what each kind waits for" ||
+	fail "waiting of $alert: $(field "$alert" waiting); show $cleanup: $("$harectl" show "$cleanup")"
+wait_for 20 "job $x to run" progressed "$x"
+out=$("$harectl" cancel "$x") || fail "cancel $x"
+[ "$out" = "cancelled $x, and 1 job after it" ] || fail "cancel $x printed '$out'"
+kinds_done() { state_is "$cleanup" DONE && state_is "$alert" DONE; }
+wait_for 30 "the jobs after any:$x and notok:$x to finish" kinds_done
+state_is "$plain" CANCELLED && echo "ok: after $x was cancelled, any: and notok: ran, the plain one went" ||
+	fail "job $plain: $(field "$plain" state)"
+out=$("$harectl" submit --model resnet18 --gpus 1 --rounds 100 --after "notok:$run" 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$out" = "harectl: after: job $run is DONE and this job runs after it only if it fails, so this job would never run" ] &&
+	echo "ok: hared refuses a job after notok: a DONE job" ||
+	fail "after notok: a DONE job: exit $rc, '$out'"
+any=$("$harectl" submit --model resnet18 --gpus 1 --rounds 100 --after "any:$run") || fail "submit after any:$run"
+wait_for 30 "the job after any: a DONE job to finish" state_is "$any" DONE
 
 it_finish "job after"

@@ -97,6 +97,19 @@ static void test_args_after(void **state)
 	assert_int_equal(spec.n_after, 3);
 	assert_int_equal(spec.after[0], 42);
 	assert_int_equal(spec.after[1], 7);
+	/* kinds: each kind's ids go in their own list, in the order given */
+	assert_int_equal(PARSE(&a, msg, "submit", "--model", "m", "--gpus", "1", "--rounds", "1", "--after",
+			       "notok:5,41,any:42, any:3,ok:44"), 0);
+	assert_int_equal(a.job.nafter, 5);
+	assert_int_equal(a.job.after_kind[0], CLI_AFTER_NOTOK);
+	assert_int_equal(a.job.after_kind[4], CLI_AFTER_OK);
+	cli_job_to_spec(&a.job, NULL, &spec, &refs);
+	assert_int_equal(spec.n_after, 2);
+	assert_true(spec.after[0] == 41 && spec.after[1] == 44);
+	assert_int_equal(spec.n_after_any, 2);
+	assert_true(spec.after_any[0] == 42 && spec.after_any[1] == 3);
+	assert_int_equal(spec.n_after_notok, 1);
+	assert_int_equal(spec.after_notok[0], 5);
 	/* 16 is the most; no --after: none sent */
 	assert_int_equal(PARSE(&a, msg, "submit", "--model", "m", "--gpus", "1", "--rounds", "1", "--after=1,2,3,4,"
 			       "5,6,7,8,9,10,11,12,13,14,15,16"), 0);
@@ -105,6 +118,10 @@ static void test_args_after(void **state)
 	cli_job_to_spec(&a.job, NULL, &spec, &refs);
 	assert_int_equal(spec.n_after, 0);
 	assert_null(spec.after);
+	assert_int_equal(spec.n_after_any, 0);
+	assert_null(spec.after_any);
+	assert_int_equal(spec.n_after_notok, 0);
+	assert_null(spec.after_notok);
 }
 
 static void test_args_update(void **state)
@@ -315,6 +332,13 @@ static void test_args_errors(void **state)
 		{ 4, { "harectl", "submit", "--after", "41,prep" },
 		  "harectl submit: --after: 'prep' is not a job id (names of earlier [job] sections are for job files)" },
 		{ 4, { "harectl", "submit", "--after", "41,,42" }, "harectl submit: --after has an empty item" },
+		{ 4, { "harectl", "submit", "--after", "41,any:" },
+		  "harectl submit: --after: a kind ('any:' or 'notok:') wants a job after it" },
+		{ 4, { "harectl", "submit", "--after", "anyy:41" },
+		  "harectl submit: --after: 'anyy:41' is not a job id (the kinds are any:ID and notok:ID)" },
+		{ 4, { "harectl", "submit", "--after", "any:41,notok:41" }, "harectl submit: --after lists job 41 twice" },
+		{ 4, { "harectl", "submit", "--after", "any:x" },
+		  "harectl submit: --after: 'x' is not a job id (names of earlier [job] sections are for job files)" },
 		{ 3, { "harectl", "submit", "--after=" }, "harectl submit: --after is empty" },
 		{ 6, { "harectl", "submit", "--after", "4", "--after", "5" }, "harectl submit: --after given twice" },
 		{ 5, { "harectl", "update", "4", "--after", "3" },
@@ -454,6 +478,12 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
 		  "rounds = 1\nafter = prep, 4, prep\n", "j.ini:6: after lists 'prep' twice" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4, 4\n", "j.ini:5: after lists job 4 twice" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4, notok:4\n", "j.ini:5: after lists job 4 twice" },
+		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
+		  "rounds = 1\nafter = any:prep, notok:prep\n", "j.ini:6: after lists 'prep' twice" },
+		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
+		  "rounds = 1\nafter = nay:prep\n",
+		  "j.ini:6: after: no earlier [job] is named 'nay:prep' (the kinds are any: and notok:)" },
 		/* digits are a job id: an earlier [job] named so is refused */
 		{ "[job]\nname = 1\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
 		  "rounds = 1\nafter = 1\n", "j.ini:6: after: '1' is a job id, and also the name of an "
@@ -508,7 +538,7 @@ static const char after_jobfile[] =
 	"model = m\n"
 	"gpus = 1\n"
 	"rounds = 1\n"
-	"after = train run,prep,41\n";
+	"after = train run,any:prep,notok:41\n";
 
 static void test_jobfile_after(void **state)
 {
@@ -543,10 +573,12 @@ static void test_jobfile_after(void **state)
 	assert_int_equal(spec.after[0], 101);
 	assert_int_equal(spec.after[1], 7);
 	cli_job_to_spec(&jobs[3], ids, &spec, &refs);
-	assert_int_equal(spec.n_after, 3);
+	assert_int_equal(spec.n_after, 1);
 	assert_int_equal(spec.after[0], 103);
-	assert_int_equal(spec.after[1], 101);
-	assert_int_equal(spec.after[2], 41);
+	assert_int_equal(spec.n_after_any, 1);
+	assert_int_equal(spec.after_any[0], 101);
+	assert_int_equal(spec.n_after_notok, 1);
+	assert_int_equal(spec.after_notok[0], 41);
 	cli_job_to_spec(&jobs[0], ids, &spec, &refs);
 	assert_int_equal(spec.n_after, 0);
 	assert_null(spec.after);
@@ -1138,6 +1170,43 @@ static void test_after_output(void **state)
 	fclose(f);
 	assert_non_null(strstr(buf, "\nstate:       CANCELLED\nafter:       41, 42\ntasks:"));
 	free(buf);
+	/* kinds: prefixed, and how a job no longer waited for ended */
+	{
+		static uint64_t all[] = { 41, 42, 43, 44 }, any[] = { 42, 43 }, notok[] = { 44 };
+		static uint64_t still[] = { 43, 44 };
+
+		held = waiting;
+		held.n_after = 4;
+		held.after = all;
+		held.n_after_any = 2;
+		held.after_any = any;
+		held.n_after_notok = 1;
+		held.after_notok = notok;
+		held.n_after_pending = 2;
+		held.after_pending = still;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print(f, &held, NOW);
+		fclose(f);
+		assert_non_null(strstr(buf, "\nafter:       41 (done), any:42 (ended), any:43 (waiting), "
+				       "notok:44 (waiting)\n"));
+		free(buf);
+		held.n_after_pending = 0;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print(f, &held, NOW);
+		fclose(f);
+		assert_non_null(strstr(buf, "notok:44 (ended, not DONE)\n"));
+		free(buf);
+		held.n_after_pending = 2;
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		cli_job_print_json(f, &held);
+		fclose(f);
+		assert_non_null(strstr(buf, "\"after\":[41,42,43,44],\"after_pending\":[43,44],"
+				       "\"after_any\":[42,43],\"after_notok\":[44]"));
+		free(buf);
+	}
 	buf = NULL;
 	f = open_memstream(&buf, &len);
 	cli_job_print(f, &done, NOW);
@@ -1925,6 +1994,7 @@ enum fake_mode {
 	FAKE_SILENT,		/* never answer requests */
 	FAKE_CLOSE,		/* close after the handshake */
 	FAKE_OLD,		/* a hared older than JobSpec.after: no features */
+	FAKE_NO_KINDS,		/* one older than after_any and after_notok */
 };
 
 struct fake {
@@ -1948,6 +2018,7 @@ struct fake {
 	double weight[4];
 	uint32_t nafter[4];
 	uint64_t after[4][CLI_JOB_AFTER_MAX];
+	uint32_t nafter_any[4], nafter_notok[4];
 	bool queue_all;
 	uint64_t show_id;
 	size_t ncancel;
@@ -1996,6 +2067,8 @@ static void fake_record_submit(struct fake *f, const Hare__JobSpec *s)
 	f->nafter[i] = (uint32_t)s->n_after;
 	for (size_t k = 0; k < s->n_after && k < CLI_JOB_AFTER_MAX; k++)
 		f->after[i][k] = s->after[k];
+	f->nafter_any[i] = (uint32_t)s->n_after_any;
+	f->nafter_notok[i] = (uint32_t)s->n_after_notok;
 }
 
 static int fake_hello(struct fake *f, int fd, const Hare__Hello *h)
@@ -2010,11 +2083,11 @@ static int fake_hello(struct fake *f, int fd, const Hare__Hello *h)
 		fake_send_error(fd, ERR_PROTO, "bad client token");
 		return -1;
 	}
-	static char *features[] = { "after" };
+	static char *features[] = { "after", "after-kinds" };
 
 	w.version = HARE__VERSION__PROTOCOL_VERSION;
 	if (f->mode != FAKE_OLD) {
-		w.n_features = 1;
+		w.n_features = f->mode == FAKE_NO_KINDS ? 1 : 2;
 		w.features = features;
 	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;
@@ -2445,6 +2518,31 @@ static void test_cmd_submit_after(void **state)
 				  "--rounds", "1"), 0);
 	assert_int_equal(f->nsubmits, 1);
 	assert_int_equal(f->nafter[0], 0);
+	fake_free(f);
+	free(out);
+	free(err);
+
+	/* kinds go in their lists; a hared without them is sent nothing */
+	assert_int_equal(FAKE_RUN(FAKE_NORMAL, &f, &out, &err, "submit", "--model", "m", "--gpus", "1",
+				  "--rounds", "1", "--after", "9,any:8,notok:7,notok:6"), 0);
+	assert_int_equal(f->nafter[0], 1);
+	assert_int_equal(f->nafter_any[0], 1);
+	assert_int_equal(f->nafter_notok[0], 2);
+	fake_free(f);
+	free(out);
+	free(err);
+	assert_int_equal(FAKE_RUN(FAKE_NO_KINDS, &f, &out, &err, "submit", "--model", "m", "--gpus", "1",
+				  "--rounds", "1", "--after", "9,any:8"), 1);
+	assert_string_equal(err, "harectl: this hared runs jobs only after others that are DONE (it is "
+			    "older than harectl): 'any:' and 'notok:' are not known to it; nothing was "
+			    "submitted\n");
+	assert_int_equal(f->nsubmits, 0);
+	fake_free(f);
+	free(out);
+	free(err);
+	assert_int_equal(FAKE_RUN(FAKE_NO_KINDS, &f, &out, &err, "submit", "--model", "m", "--gpus", "1",
+				  "--rounds", "1", "--after", "9,ok:8"), 0);
+	assert_int_equal(f->nafter[0], 2);
 	fake_free(f);
 	free(out);
 	free(err);
