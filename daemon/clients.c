@@ -325,15 +325,14 @@ static void clients_reply_id(struct hared *d, uint64_t conn_id, uint64_t job_id)
 	if (!driver_job_find(d->drv, job_id)) {
 		struct store_job rec;
 
-		/* a job it runs after ended meanwhile, or the driver could not
-		 * take it (its log says why): stored, it runs after a restart */
+		/* a job it runs after ended meanwhile so that it never runs */
 		if (store_job_get(d->store, job_id, &rec) == 0 && rec.state == STORE_CANCELLED)
 			snprintf(warning, sizeof(warning), "cancelled at once: a job it runs after "
-				 "ended CANCELLED or FAILED since it was checked (harectl history %"
-				 PRIu64 ")", job_id);
+				 "ended, since it was checked, so that this one would never run "
+				 "(harectl history %" PRIu64 ")", job_id);
 		else
-			snprintf(warning, sizeof(warning), "stored, but not scheduled (see hared's "
-				 "log); it is scheduled when hared starts again");
+			snprintf(warning, sizeof(warning), "it is no longer queued (harectl history %"
+				 PRIu64 ")", job_id);
 		r.warning = warning;
 	} else if (!driver_job_fit(d->drv, job_id, warning, sizeof(warning))) {
 		r.warning = warning;
@@ -370,8 +369,15 @@ void clients_commit(struct hared *d)
 			continue;
 		}
 		d->submits++;
-		if (driver_job_add(d->drv, &it->job, why, sizeof(why)) < 0)
-			log_error("job=%" PRIu64 " committed but not scheduled: %s", it->job.id, why);
+		err = driver_job_add(d->drv, &it->job, why, sizeof(why));
+		if (err < 0) {
+			log_error("job=%" PRIu64 " stored but not scheduled: %s; marked FAILED", it->job.id,
+				  why);
+			if (c)
+				conn_send_error(c, err, "job %" PRIu64 " was stored, but hared could not "
+						"schedule it (%s); it is marked FAILED", it->job.id, why);
+			continue;
+		}
 		clients_reply_id(d, it->conn_id, it->job.id);
 	}
 	p->n = 0;

@@ -545,13 +545,30 @@ int driver_job_add(struct driver *d, const struct store_job *rec, char *errbuf, 
 	int rc;
 
 	j = drv_job_new(d, rec, errbuf, errlen, &rc);
-	if (!j)
-		return rc;
-	j->rec.state = STORE_QUEUED;
-	rc = drv_jobs_insert(d, j);
+	if (j) {
+		j->rec.state = STORE_QUEUED;
+		rc = drv_jobs_insert(d, j);
+		if (rc < 0) {
+			drv_job_free(j);
+			snprintf(errbuf, errlen, "%s", strerror(-rc));
+		}
+	}
 	if (rc < 0) {
-		drv_job_free(j);
-		snprintf(errbuf, errlen, "job %" PRIu64 ": %s", rec->id, strerror(-rc));
+		/* stored QUEUED, but it would run only after a restart (and
+		 * pass for a job that will run, to a later job's after):
+		 * FAILED now, with the reason */
+		d->ended[STORE_FAILED - STORE_DONE]++;
+		if (d->st) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "hared could not schedule it: %s", errbuf);
+			if (!d->ends_unsaved) {
+				d->ends_failures = store_write_failures(d->st, NULL);
+				d->ends_unsaved = true;
+			}
+			store_job_state(d->st, rec->id, STORE_FAILED, driver_now());
+			store_event(d->st, driver_now(), rec->id, "fail", why);
+		}
 		return rc;
 	}
 	driver_after_resolve(d, j, false);

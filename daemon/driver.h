@@ -326,7 +326,9 @@ void driver_node_measuring(struct driver *d, uint32_t agent_id, const char *type
  * transaction; hared calls it once per loop iteration. */
 void driver_ends_commit(struct driver *d);
 
-/* Add a newly committed job (QUEUED) and schedule a re-plan. */
+/* Add a newly committed job (QUEUED) and schedule a re-plan. On an error
+ * (its model's profile is gone, no memory) the stored job is marked FAILED
+ * with the reason, committed with the ends (driver_ends_commit). */
 int driver_job_add(struct driver *d, const struct store_job *job, char *errbuf, size_t errlen);
 
 /* The nodes job j avoids now (its workers failed there within

@@ -1569,6 +1569,29 @@ static void test_after_weights(void **state)
 	after_driver_free(f, keep, st, dir);
 }
 
+/* A committed job the driver cannot take (its model's profile gone
+ * between the submit's check and its commit) is marked FAILED with the
+ * reason, on disk with the ends' commit, so a job after it is refused. */
+static void test_job_add_fails(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	struct store_job j = job_rec(0, "nosuchmodel", 1, 10);
+	struct store *st;
+	char dir[256], err[256], ev[200];
+
+	f->d = after_driver(f, &o, dir, &st);
+	assert_int_equal(store_job_insert(st, &j), 0);
+	assert_true(driver_job_add(f->d, &j, err, sizeof(err)) < 0);
+	assert_null(driver_job_find(f->d, j.id));
+	driver_ends_commit(f->d);
+	assert_int_equal(after_stored(st, j.id, ev), STORE_FAILED);
+	assert_non_null(strstr(ev, "fail: hared could not schedule it: "));
+	assert_int_equal(driver_after_check(f->d, &j.id, NULL, 1, err, sizeof(err)), ERR_BAD_SPEC);
+	after_driver_free(f, keep, st, dir);
+}
+
 /* The kinds of dependency: a job after_any runs however the job before it
  * ends, one after_notok only if it fails (cancelled when it is DONE, once
  * its workers have exited), and lends it no planning weight; the submit's
@@ -3697,6 +3720,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_after_waits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_failed_chain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_kinds, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_job_add_fails, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_done_worker_stuck, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_weights, fx_setup, fx_teardown),
