@@ -11,11 +11,17 @@
  *   release:  C_i >= release_i + span_i               (first group of a job)
  *   chain:    C_i >= C_prev + gap_i + span_i          (later groups)
  *   parallel: for every set S of items,
- *             sum_S W_i (C_i - span_i / 2) >= W(S)^2 / (2 m)
- * The parallel row follows from mean busy times: work is done at rate <= m,
- * and a group's work at rate <= its task count inside [C_i - span_i, C_i].
- * With span_i = p_i and W_i = n_i p_i it is Hall et al.'s inequality
- * sum n p C >= (sum n p)^2/(2m) + 1/2 sum n p^2.
+ *             sum_S W_i (C_i - r0 - span_i / 2) >= W(S)^2 / (2 m)
+ * where r0 is the earliest release of a first group (lp_origin): no work
+ * is done before it. The parallel row follows from mean busy times: work
+ * is done at rate <= m from r0 on, and a group's work at rate <= its task
+ * count inside [C_i - span_i, C_i]. With r0 = 0, span_i = p_i and
+ * W_i = n_i p_i it is Hall et al.'s inequality
+ * sum n p C >= (sum n p)^2/(2m) + 1/2 sum n p^2. Measured from r0, the
+ * rows, and so the solution, move with the releases: releasing every item
+ * later by t makes every C_i later by t (with r0 = 0 a late release would
+ * leave the parallel rows slack, and the order would follow the spans
+ * alone, weights unseen).
  * Times are in any unit; the solvers rescale internally.
  */
 #ifndef HARE_LP_H
@@ -54,6 +60,16 @@ struct lp_stats {
 	double max_violation;	/* relative, at the returned solution */
 };
 
+/* The earliest release of a first group (prev < 0), or 0 if there is
+ * none: the origin of the parallel rows. */
+double lp_origin(const struct lp_input *in);
+
+/* For the solvers: *out is in with its releases measured from origin, its
+ * items a copy in *copy (free it), or in's own when origin is 0 (*copy
+ * NULL). 0 or -ENOMEM. */
+int lp_shift(const struct lp_input *in, double origin, struct lp_input *out,
+	     struct lp_item **copy);
+
 /* Default options: no time limit, tolerance 1e-9, 32 cuts per round. */
 void lp_options_default(struct lp_options *opt);
 
@@ -82,10 +98,11 @@ int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, doubl
 		  double *objective, struct lp_stats *stats);
 
 /*
- * Most violated parallel inequality at C: returns the largest relative
- * violation (rhs - lhs) / rhs over all sets (0 if none) and, if prefix_len is
- * not NULL, the size of the violating prefix of the order written to
- * order[n] (items sorted by C_i - span_i/2). order may be NULL.
+ * Most violated parallel inequality at C (from lp_origin): returns the
+ * largest relative violation (rhs - lhs) / rhs over all sets (0 if none)
+ * and, if prefix_len is not NULL, the size of the violating prefix of the
+ * order written to order[n] (items sorted by C_i - span_i/2). order may be
+ * NULL.
  */
 double lp_separate(const struct lp_input *in, const double *completion, uint32_t *order,
 		   size_t *prefix_len);

@@ -57,7 +57,7 @@ static int lp_item_check(const struct lp_item *it, size_t i, char *errbuf, size_
 	if (!what)
 		return 0;
 	if (errbuf && errlen)
-		snprintf(errbuf, errlen, "%s:%d: item %zu: %s", __FILE__, __LINE__, i, what);
+		snprintf(errbuf, errlen, "LP item %zu: %s", i, what);
 	return -EINVAL;
 }
 
@@ -75,7 +75,7 @@ int lp_input_check(const struct lp_input *in, char *errbuf, size_t errlen)
 		what = "machines must be finite, > 0 and <= 1e15";
 	if (what) {
 		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s:%d: %s", __FILE__, __LINE__, what);
+			snprintf(errbuf, errlen, "LP: %s", what);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < in->n; i++) {
@@ -84,6 +84,35 @@ int lp_input_check(const struct lp_input *in, char *errbuf, size_t errlen)
 		if (rc)
 			return rc;
 	}
+	return 0;
+}
+
+double lp_origin(const struct lp_input *in)
+{
+	double r0 = INFINITY;
+
+	for (size_t i = 0; i < in->n; i++)
+		if (in->items[i].prev < 0)
+			r0 = fmin(r0, in->items[i].release_s);
+	return isfinite(r0) && r0 > 0.0 ? r0 : 0.0;
+}
+
+int lp_shift(const struct lp_input *in, double origin, struct lp_input *out,
+	     struct lp_item **copy)
+{
+	*out = *in;
+	*copy = NULL;
+	if (!(origin > 0.0) || in->n == 0)
+		return 0;
+	*copy = malloc(in->n * sizeof(**copy));
+	if (!*copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < in->n; i++) {
+		(*copy)[i] = in->items[i];
+		/* the smallest is origin itself: none goes below 0 */
+		(*copy)[i].release_s = fmax(0.0, in->items[i].release_s - origin);
+	}
+	out->items = *copy;
 	return 0;
 }
 
@@ -145,7 +174,7 @@ double lp_separate(const struct lp_input *in, const double *completion, uint32_t
 {
 	struct lp_key *keys;
 	size_t len = 0;
-	double best;
+	double best, r0;
 
 	if (prefix_len)
 		*prefix_len = 0;
@@ -154,8 +183,9 @@ double lp_separate(const struct lp_input *in, const double *completion, uint32_t
 	keys = malloc(in->n * sizeof(*keys));
 	if (!keys)
 		return NAN;
+	r0 = lp_origin(in);
 	for (size_t i = 0; i < in->n; i++) {
-		keys[i].m = completion[i] - in->items[i].span_s / 2.0;
+		keys[i].m = completion[i] - r0 - in->items[i].span_s / 2.0;
 		keys[i].idx = (uint32_t)i;
 	}
 	qsort(keys, in->n, sizeof(*keys), lp_key_cmp);

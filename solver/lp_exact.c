@@ -200,7 +200,10 @@ static void lp_exact_greedy(struct lp_exact *ex, const struct lp_input *in, doub
 int lp_solve_exact(const struct lp_input *in, double *completion, double *objective)
 {
 	struct lp_exact ex = { 0 };
+	struct lp_input sh;
+	struct lp_item *copy = NULL;
 	long double obj = 0.0L;
+	double r0;
 	int rc = lp_input_check(in, NULL, 0);
 
 	if (rc)
@@ -210,20 +213,28 @@ int lp_solve_exact(const struct lp_input *in, double *completion, double *object
 			return ERR_LP_UNSUPPORTED;
 	if (in->n == 0)
 		goto out_objective;
+	/* solved from the earliest release (lp.h), then moved back */
+	r0 = lp_origin(in);
+	rc = lp_shift(in, r0, &sh, &copy);
+	if (rc)
+		return rc;
 	ex.items = malloc(in->n * sizeof(*ex.items));
 	ex.by_rho = malloc(in->n * sizeof(*ex.by_rho));
 	if (!ex.items || !ex.by_rho) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	lp_exact_load(&ex, in);
-	lp_exact_greedy(&ex, in, completion);
-	for (size_t i = 0; i < in->n; i++)
+	lp_exact_load(&ex, &sh);
+	lp_exact_greedy(&ex, &sh, completion);
+	for (size_t i = 0; i < in->n; i++) {
+		completion[i] += r0;
 		obj += (long double)in->items[i].weight * completion[i];
+	}
 out_objective:
 	if (objective)
 		*objective = (double)obj;
 out_free:
+	free(copy);
 	free(ex.items);
 	free(ex.by_rho);
 	return rc;

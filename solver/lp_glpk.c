@@ -719,12 +719,20 @@ int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, doubl
 {
 	struct lp_glpk g = { .in = in, .opt = opt };
 	struct lp_options def;
+	struct lp_input sh;
+	struct lp_item *copy = NULL;
 	long double obj = 0.0L;
-	double tol;
+	double tol, r0;
 	int rc = lp_input_check(in, NULL, 0);
 
 	if (rc)
 		return rc;
+	/* solved from the earliest release (lp.h), then moved back */
+	r0 = lp_origin(in);
+	rc = lp_shift(in, r0, &sh, &copy);
+	if (rc)
+		return rc;
+	g.in = &sh;
 	clock_gettime(CLOCK_MONOTONIC, &g.t0);
 	if (!opt) {
 		lp_options_default(&def);
@@ -750,9 +758,10 @@ int lp_solve_glpk(const struct lp_input *in, const struct lp_options *opt, doubl
 	rc = lp_glpk_loop(&g, tol);
 	if (rc && rc != ERR_LP_TIMEOUT && rc != ERR_LP_FAILED)
 		goto out_free;
-	memcpy(completion, g.sol, in->n * sizeof(*completion));
-	for (size_t i = 0; i < in->n; i++)
-		obj += (long double)in->items[i].weight * g.sol[i];
+	for (size_t i = 0; i < in->n; i++) {
+		completion[i] = g.sol[i] + r0;
+		obj += (long double)in->items[i].weight * completion[i];
+	}
 out_result:
 	if (objective)
 		*objective = (double)obj;
@@ -760,6 +769,7 @@ out_result:
 		*stats = g.st;
 out_free:
 	lp_glpk_free(&g);
+	free(copy);
 	return rc;
 }
 

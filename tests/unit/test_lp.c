@@ -281,6 +281,52 @@ static void random_flat(struct lp_item *items, size_t n, double *machines)
 	}
 }
 
+/* The rows are measured from the earliest release (lp_origin): released
+ * later by T, every completion is later by T. Two jobs released at 1000 on
+ * one machine are in WSPT order (weight 8 and work 2 first), as at 0; with
+ * the parallel rows measured from 0 they were slack, and the order went by
+ * span (the shorter first). */
+static void test_translation(void **state)
+{
+	struct lp_item two[2] = { item_make(2, 2, 1000, 8), item_make(1, 1, 1000, 1) };
+	struct lp_input in = { .n = 2, .items = two, .machines = 1 };
+	double want[2] = { 1002, 1003 };
+	struct lp_item items[40], moved[40];
+	double c[40], cm[40], obj, objm;
+	struct lp_stats st;
+
+	(void)state;
+	check_both(&in, want, 8 * 1002 + 1003);
+	rng_state = 0x5eed5eed5eed5eedULL;
+	for (int t = 0; t < 100; t++) {
+		struct lp_input a = { .n = 1 + rng_below(40), .items = items };
+		struct lp_input b;
+		double shift = pow(10.0, 7.0 * rng_uniform());
+
+		random_flat(items, a.n, &a.machines);
+		b = a;
+		b.items = moved;
+		for (size_t i = 0; i < a.n; i++) {
+			moved[i] = items[i];
+			moved[i].release_s += shift;
+		}
+		assert_int_equal(lp_solve_exact(&a, c, &obj), 0);
+		assert_int_equal(lp_solve_exact(&b, cm, &objm), 0);
+		for (size_t i = 0; i < a.n; i++)
+			assert_true(fabs(cm[i] - shift - c[i]) <= 1e-9 * (cm[i] + 1.0));
+		assert_true(lp_separate(&b, cm, NULL, NULL) <= 1e-9);
+		if (t % 10 == 0) {
+			/* GLPK's optimum (the objective; its C may be another) */
+			long double wsum = 0.0L;
+
+			for (size_t i = 0; i < a.n; i++)
+				wsum += a.items[i].weight;
+			assert_int_equal(lp_solve_glpk(&b, NULL, cm, &objm, &st), 0);
+			assert_true(fabs(objm - (double)(shift * wsum) - obj) <= 1e-6 * (objm + 1.0));
+		}
+	}
+}
+
 static void test_exact_vs_glpk_random(void **state)
 {
 	struct lp_item items[40];
@@ -364,6 +410,10 @@ static void test_glpk_chains(void **state)
 		struct lp_input min = { .n = jobs, .items = merged, .machines = in.machines };
 
 		in.n = random_chains(items, merged, jobs);
+		/* the same origin for both (lp_origin): the merged groups'
+		 * releases are later than the chains' first ones */
+		items[in.n++] = item_make(1.0, 0.0, 0.0, 0.0);
+		merged[min.n++] = item_make(1.0, 0.0, 0.0, 0.0);
 		assert_int_equal(lp_solve_glpk(&in, NULL, c, &obj, &st), 0);
 		assert_true(st.max_violation <= 1e-9);
 		assert_true(lp_separate(&in, c, NULL, NULL) <= 1e-9);
@@ -550,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_separate_hand),
 		cmocka_unit_test(test_zero_weights),
+		cmocka_unit_test(test_translation),
 		cmocka_unit_test(test_exact_vs_glpk_random),
 		cmocka_unit_test(test_glpk_chains),
 		cmocka_unit_test(test_glpk_chains_all_weights),
