@@ -498,6 +498,8 @@ static bool agent_task_send_exit(struct agent_task *t)
 	e.exit_code = t->exit_code;
 	e.has_rounds_done = true;
 	e.rounds_done = t->rounds_done;
+	e.has_round_first = true;
+	e.round_first = t->round_first;
 	e.message = t->message;
 	m.msg_case = HARE__TO_DAEMON__MSG_TASK_EXIT;
 	m.task_exit = &e;
@@ -615,6 +617,7 @@ static void agent_task_refuse(struct agent *a, const Hare__TaskStart *m, const c
 	if (!t)
 		return;
 	t->status = HARE__TASK_STATUS__TASK_FAILED;
+	t->round_first = m->round_first;
 	snprintf(t->message, sizeof(t->message), "%s", why);
 	t->phase = TASK_ENDED;
 	agent_tasks_send_exits(a);

@@ -616,12 +616,42 @@ static bool drv_prev_credit(struct driver *d, struct drv_job *j, const Hare__Tas
 	return true;
 }
 
+/* Rank 0 of the lease job j ran before hared's restart (j->adopt_wait)
+ * ended while hared was away, done or stopped after whole rounds, and its
+ * agent says from which round it counted (TaskExit.round_first): what it
+ * finished counts, as for a stopped lease, so a lease that ran to its last
+ * round is not run again. True when that finished the job (j is freed). */
+static bool drv_adopt_ended(struct driver *d, struct drv_job *j, const Hare__TaskExit *x)
+{
+	uint64_t end;
+
+	if (!j || !j->adopt_wait || x->rank != 0 || !x->has_rounds_done || !x->has_round_first ||
+	    x->round_first > j->rec.rounds_total ||
+	    (x->lease_id != j->run_lease && !(j->adopt && x->lease_id == j->adopt_lease)) ||
+	    (x->status != HARE__TASK_STATUS__TASK_STOPPED && x->status != HARE__TASK_STATUS__TASK_OK))
+		return false;
+	end = x->rounds_done < j->rec.rounds_total - x->round_first ? x->round_first + x->rounds_done :
+	      j->rec.rounds_total;
+	if (end <= j->rec.rounds_done)
+		return false;
+	log_info("job=%" PRIu64 " lease=%" PRIu64 ": its worker ended at round %" PRIu64 " while hared "
+		 "restarted (stored progress: %" PRIu64 ")", j->rec.id, x->lease_id, end,
+		 j->rec.rounds_done);
+	j->rec.rounds_done = end;
+	drv_dirty_mark(d, j);
+	if (end < j->rec.rounds_total)
+		return false;
+	driver_job_finish(d, j, STORE_DONE, "all rounds done (its worker ended while hared restarted)");
+	driver_adopt_maybe_done(d);
+	return true;
+}
+
 void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit *x)
 {
 	struct drv_job *j = driver_job_get(d, x->job_id);
 	struct drv_rank *rk = drv_rank_of(d, j, agent_id, x->lease_id, x->rank);
 
-	bool gone = !rk && drv_prev_credit(d, j, x);
+	bool gone = !rk && (drv_prev_credit(d, j, x) || drv_adopt_ended(d, j, x));
 	/* before the GPU is cleared: a lease of the job waiting for it must
 	 * not start on the node this exit charges */
 	bool blamed = !rk && drv_late_blame(d, gone ? NULL : j, agent_id - 1, x);

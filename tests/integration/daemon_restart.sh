@@ -5,7 +5,8 @@
 # tasks per GPU run; one agent restarts (its workers keep their lease: no
 # restart counted, progress goes on); then hared restarts and adopts both
 # leases exactly (same lease, GPUs and tasks per GPU) before the grace
-# period is over.
+# period is over. A job whose worker ends at its last round while hared is
+# down (kill -9) is DONE when hared is back, not run again.
 # Usage: daemon_restart.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -120,6 +121,25 @@ grep -h "reason=" "$tmp"/agent*.log | grep -qE "job=($wide|$split) " && fail "a 
 "$harectl" cancel "$wide" "$split" >/dev/null || fail "cancel"
 no_workers() { [ "$(workers_of "$wide")" = 0 ] && [ "$(workers_of "$split")" = 0 ]; }
 wait_for 8 "the workers to exit" no_workers
+
+# 4. A job whose worker runs to its last round while hared is down is
+# DONE when hared is back: not run again, no restart counted.
+fin=$("$harectl" submit --model resnet50 --gpus 1 --gpu-types V100 --rounds 15000 --name fin) ||
+	fail "submit fin"
+wait_for 10 "job $fin to run" progressed "$fin"
+kill -KILL "$hpid"
+wait "$hpid" 2>/dev/null
+exited() { grep -q "task exit job=$fin .*status=0" "$tmp"/agent*.log; }
+wait_for 20 "job $fin's worker to end while hared is down" exited
+mark=$(wc -l <"$tmp/hared.log")
+start_hared
+wait_for 10 "job $fin to be DONE" state_is "$fin" DONE
+read -r st rd rs _ <<<"$(info "$fin")"
+[ "$st $rd $rs" = "DONE 15000 0" ] || fail "job $fin after the restart: $st, $rd rounds, $rs restarts"
+log_has "$mark" "job=$fin lease=[0-9]* (start|requeue)" && fail "job $fin ran again after the restart"
+"$harectl" history "$fin" | grep -q "its worker ended while hared restarted" ||
+	fail "job $fin's history: $("$harectl" history "$fin")"
+[ $failures -eq 0 ] && echo "ok: a job that ended while hared was down is DONE, not run again"
 
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
 if [ $failures -ne 0 ]; then

@@ -1915,6 +1915,85 @@ static void test_adopt_failed_unlisted(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+/* A worker of a lease that ran before a restart ended while hared was
+ * away (its agent lists no task): rank 0's exit says from which round it
+ * counted, so what it finished counts; at the last round the job is DONE,
+ * not run again; short of it (stopped), the next lease starts there; an
+ * exit without round_first (an older agent) or of another rank credits
+ * nothing. */
+static void test_adopt_ended_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 600);
+	struct store_job rec = job_rec(0, "resnet50", 2, 3000), rec2 = job_rec(0, "resnet50", 1, 3000);
+	struct store_job got;
+	const struct drv_job *j;
+	char dir[256], err[256], ev[200];
+	struct store *st = NULL;
+	double t0 = driver_now();
+	uint32_t a1;
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+
+	st = tmp_store(dir, "adoptended");
+	rec.state = rec2.state = STORE_RUNNING;
+	rec.rounds_done = 736;
+	rec2.rounds_done = 100;
+	assert_int_equal(store_job_insert(st, &rec), 0);
+	assert_int_equal(store_job_insert(st, &rec2), 0);
+	assert_int_equal(store_event(st, t0 - 60, rec.id, "start", "lease=77 gpus=n1:0,n1:1"), 0);
+	assert_int_equal(store_event(st, t0 - 60, rec2.id, "restart", "lease=78 gpus=n1:2"), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d2, &rec), 0);
+	assert_int_equal(driver_job_load(d2, &rec2), 0);
+	f->d = d2;
+	driver_start(d2);
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	x.job_id = rec.id;
+	x.lease_id = 77;
+	x.status = HARE__TASK_STATUS__TASK_OK;
+	x.has_rounds_done = true;
+	x.rounds_done = 3000;
+	/* rank 1, or rank 0 of an older agent: nothing credited */
+	x.rank = 1;
+	x.has_round_first = true;
+	driver_task_exit(d2, a1, &x);
+	x.rank = 0;
+	x.has_round_first = false;
+	driver_task_exit(d2, a1, &x);
+	j = driver_job_find(d2, rec.id);
+	assert_non_null(j);
+	assert_int_equal(j->rec.rounds_done, 736);
+	/* rank 0 ran the lease from round 0 to the end */
+	x.has_round_first = true;
+	x.round_first = 0;
+	driver_task_exit(d2, a1, &x);
+	assert_null(driver_job_find(d2, rec.id));
+	driver_ends_commit(d2);
+	assert_int_equal(store_job_get(st, rec.id, &got), 0);
+	assert_int_equal(got.state, STORE_DONE);
+	assert_int_equal(got.rounds_done, 3000);
+	assert_int_equal(got.restarts, 0);
+	assert_int_equal(store_job_events(st, rec.id, 1, after_event, ev), 0);
+	assert_string_equal(ev, "done: all rounds done (its worker ended while hared restarted)");
+	/* rec2's worker was stopped at round 100 + 900: the next lease
+	 * starts there */
+	x.job_id = rec2.id;
+	x.lease_id = 78;
+	x.status = HARE__TASK_STATUS__TASK_STOPPED;
+	x.round_first = 100;
+	x.rounds_done = 900;
+	driver_task_exit(d2, a1, &x);
+	j = driver_job_find(d2, rec2.id);
+	assert_int_equal(j->rec.rounds_done, 1000);
+	driver_grace_end(d2);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->rec.rounds_done, 1000);
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
 static void test_adopt_exact(void **state)
 {
 	struct fx *f = *state;
@@ -3685,6 +3764,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rendezvous, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rendezvous_resend, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adoption, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_ended_meanwhile, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_exact, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_partial, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_exit_meanwhile, fx_setup_grace, fx_teardown),
