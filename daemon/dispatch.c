@@ -175,14 +175,45 @@ static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 	dispatch_welcome(c, 0);
 }
 
+/* The session of node other than c whose agent was heard from within
+ * half the heartbeat timeout (a live one), or NULL. */
+static struct conn *dispatch_live_twin(struct conn *c)
+{
+	struct hared *d = c->d;
+	uint64_t now = uv_now(d->loop), live_ms = (uint64_t)(d->cfg.heartbeat_timeout_s * 500);
+
+	for (struct conn *o = d->conns; o; o = o->next)
+		if (o != c && o->kind == CONN_AGENT && (o->state == CONN_AUTHED || o->state == CONN_READY) &&
+		    strcmp(o->node, c->node) == 0 && now - o->last_seen_ms < live_ms)
+			return o;
+	return NULL;
+}
+
 static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 {
 	struct hared *d = c->d;
+	struct conn *twin;
 	int id;
 
 	if (!auth_mac_verify(d->key, d->keylen, c->nonce, c->node, a->mac.data, a->mac.len)) {
 		conn_fail(c, -EACCES, "authentication failed for node %s (wrong cluster key?)",
 			  c->node);
+		return;
+	}
+	/* A new session replaces a node's silent one (its agent restarted, its
+	 * connection broke); while the old one is heard from, the newcomer is
+	 * another agent with the same node name, whose GPUs would take the
+	 * node's place turn by turn, each time its jobs restarting */
+	twin = dispatch_live_twin(c);
+	if (twin) {
+		double ago = (double)(uv_now(d->loop) - twin->last_seen_ms) / 1000;
+
+		log_warn("node=%s peer=%s refused: the node is connected from peer %s, heard from "
+			 "%.1f s ago; two agents with one node name?", c->node, c->peer, twin->peer, ago);
+		conn_fail(c, -EEXIST, "node %s is connected already (from %s, heard from %.1f s ago): "
+			  "is another agent using the node name %s? (hare-agent --node); a new "
+			  "session replaces one silent for %.0f s", c->node, twin->peer, ago, c->node,
+			  d->cfg.heartbeat_timeout_s / 2);
 		return;
 	}
 	id = driver_agent_attach(d->drv, c->node, c->peer);

@@ -4,7 +4,8 @@
 # a batch of jobs runs to DONE, a heavy short job overtakes a light long
 # one, cancel stops a running job's workers, a daemon restart keeps
 # every job and adopts the running one, a drained node's job moves to
-# another node, and a node whose agent stopped is forgotten (root only).
+# another node, and a node whose agent stopped is forgotten (root only). A
+# second agent with a connected node's name is refused.
 # Usage: daemon_cluster.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -254,6 +255,19 @@ print(" ".join(n["name"] for n in json.load(sys.stdin)["nodes"]))')
 	[ "$names" = "node1 node2 node3" ] && echo "ok: node4 forgotten once its agent stopped" ||
 		fail "nodes after forget: $names"
 fi
+
+# 7. A second agent with node1's name (two hosts with one name) is refused
+# while node1's agent is heard from; node1 keeps its GPUs and session
+twin_long=$(submit --model resnet50 --gpus 4 --min-gpus 4 --gpu-types V100 --rounds 2000000 --name twin)
+wait_for 10 "a job on the V100s" running_with_progress "$twin_long"
+timeout 4 "$agent" --daemon "127.0.0.1:$port" --node node1 --gpus K80:1 --key-file "$tmp/key" \
+	--work-dir="$tmp/w1b" --worker "$worker" >"$tmp/agent1b.log" 2>&1
+grep -q "node node1 is connected already" "$tmp/agent1b.log" &&
+	grep -q "node=node1 peer=.* refused: the node is connected from" "$tmp/hared.log" &&
+	[ "$(node_gpus node1)" = "V100:0:0 V100:0:0 V100:0:0 V100:0:0" ] && [ "$(field "$twin_long" restarts)" = 0 ] && state_is "$twin_long" RUNNING &&
+	echo "ok: a second agent named node1 is refused; node1 and its job go on" ||
+	fail "twin agent: $(tail -3 "$tmp/agent1b.log"); job $twin_long: $(field "$twin_long" state), $(field "$twin_long" restarts) restarts"
+"$harectl" cancel "$twin_long" >/dev/null || fail "cancel $twin_long"
 
 # Under ASan/UBSan builds the daemon reports memory errors and leaks here.
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
