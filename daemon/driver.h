@@ -120,6 +120,7 @@ struct drv_node {
 	bool attached;			/* an authenticated session exists */
 	bool up;			/* registered: its GPUs can be planned on */
 	double last_seen;		/* unix seconds */
+	double seen_stored;		/* the last_seen written to the store last */
 	double stop_grace_s;		/* its agent's stop grace (Register), or stop_grace_s */
 	bool drained;			/* out of planning (operator's drain; kept in the store) */
 	char drain_reason[DRIVER_DRAIN_REASON];
@@ -149,6 +150,7 @@ struct drv_rank {
 };
 
 #define DRIVER_MAX_STOP_GRACE_S 3600.0	/* most of an agent's stop grace believed */
+#define DRIVER_SEEN_WRITE_S 60.0	/* how often a node's last_seen goes to the store */
 
 /* largest rendezvous relayed and kept for resending: what agents accept */
 #define DRIVER_RDV_MAX RDV_DATA_MAX
@@ -466,6 +468,8 @@ void driver_store_sync(struct driver *d);
 /* Write the running leases' GPU time up to now into the store (batched),
  * for a reader of the usage table (harectl usage, show). */
 void driver_usage_sync(struct driver *d);
+/* Nodes up now were seen now: what a restart shows of them (hared's stop). */
+void driver_nodes_sync(struct driver *d);
 
 /* Plan count, plan latency p50/p99 over the last plans, last LP bound,
  * reports accepted and ignored. */

@@ -1246,12 +1246,23 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	if (d->st) {
 		store_node(d->st, n->name, text, n->last_seen);
 		store_event(d->st, n->last_seen, 0, "node-up", n->name);
+		n->seen_stored = n->last_seen;
 	}
 	log_info("node=%s agent=%u up gpus=%s running=%zu", n->name, agent_id, text, reg->n_running);
 	drv_running_check(d, agent_id - 1, reg->running, reg->n_running);
 	driver_rendezvous_resend(d, agent_id - 1);
 	driver_replan_request(d);
 	return 0;
+}
+
+/* Write n's last_seen (and GPUs) to the store. */
+static void drv_node_seen_store(struct driver *d, struct drv_node *n)
+{
+	char text[256];
+
+	drv_gpus_text(d, n, text, sizeof(text));
+	store_node(d->st, n->name, text, n->last_seen);
+	n->seen_stored = n->last_seen;
 }
 
 void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb)
@@ -1261,7 +1272,23 @@ void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Hea
 	if (!n || !n->up)
 		return;
 	n->last_seen = driver_now();
+	/* now and then in the store too: after a crash of hared, "last seen"
+	 * is within DRIVER_SEEN_WRITE_S of the truth */
+	if (d->st && n->last_seen - n->seen_stored >= DRIVER_SEEN_WRITE_S)
+		drv_node_seen_store(d, n);
 	drv_running_check(d, agent_id - 1, hb->running, hb->n_running);
+}
+
+void driver_nodes_sync(struct driver *d)
+{
+	double now = driver_now();
+
+	for (uint32_t i = 0; d->st && i < d->nnodes; i++) {
+		if (!d->nodes[i].up)
+			continue;
+		d->nodes[i].last_seen = now;
+		drv_node_seen_store(d, &d->nodes[i]);
+	}
 }
 
 /* The session of agent_id ends (replaced: by a new session of the node). */

@@ -496,8 +496,10 @@ void hared_stop(struct hared *d)
 	atomic_store(&d->usage_stop, true);	/* harectl usage sums give up */
 	sd_notify(0, "STOPPING=1");
 	conn_listen_stop(d);
-	if (d->drv)
+	if (d->drv) {
 		driver_usage_sync(d->drv);	/* running leases' GPU time until now */
+		driver_nodes_sync(d->drv);	/* nodes up were seen until now */
+	}
 	hared_flush(d);
 	if (d->start_time > 0)
 		hared_metrics(d, 0);	/* hare_up 0: stopped, not lost */

@@ -1569,6 +1569,57 @@ static void test_after_weights(void **state)
 	after_driver_free(f, keep, st, dir);
 }
 
+static int seen_cb(void *user, const char *name, bool drained, const char *reason,
+		   double last_seen, const char *gpus)
+{
+	(void)drained;
+	(void)reason;
+	(void)gpus;
+	if (strcmp(name, "n1") == 0)
+		*(double *)user = last_seen;
+	return 0;
+}
+
+/* A node's last_seen reaches the store when it registers, with a
+ * heartbeat DRIVER_SEEN_WRITE_S after the last write (so after a crash of
+ * hared it is that close), and for every node up when hared stops
+ * (driver_nodes_sync). */
+static void test_node_seen_stored(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	Hare__Heartbeat hb = HARE__HEARTBEAT__INIT;
+	struct drv_node *n;
+	struct store *st;
+	char dir[256];
+	double seen = 0, t0;
+	uint32_t a1;
+
+	f->d = after_driver(f, &o, dir, &st);
+	a1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+	assert_int_equal(store_nodes_load(st, seen_cb, &seen), 0);
+	t0 = seen;
+	assert_true(t0 > 0);
+	n = (struct drv_node *)driver_node_at(f->d, 0);
+	/* a heartbeat soon after: not written */
+	n->seen_stored = t0;
+	driver_agent_heartbeat(f->d, a1, &hb);
+	assert_int_equal(store_nodes_load(st, seen_cb, &seen), 0);
+	assert_true(seen == t0);
+	/* a minute after the last write: written */
+	n->seen_stored = t0 - DRIVER_SEEN_WRITE_S;
+	driver_agent_heartbeat(f->d, a1, &hb);
+	assert_int_equal(store_nodes_load(st, seen_cb, &seen), 0);
+	assert_true(seen >= t0 && seen == n->last_seen);
+	/* hared stops: seen now */
+	t0 = driver_now();
+	driver_nodes_sync(f->d);
+	assert_int_equal(store_nodes_load(st, seen_cb, &seen), 0);
+	assert_true(seen >= t0);
+	after_driver_free(f, keep, st, dir);
+}
+
 /* A committed job the driver cannot take (its model's profile gone
  * between the submit's check and its commit) is marked FAILED with the
  * reason, on disk with the ends' commit, so a job after it is refused. */
@@ -3801,6 +3852,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_after_failed_chain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_kinds, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_job_add_fails, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_seen_stored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_done_worker_stuck, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_weights, fx_setup, fx_teardown),
