@@ -692,6 +692,22 @@ static void show_after_waiting(struct hared *d, const struct drv_job *j, char *b
 		snprintf(buf + off, len - off, ", not DONE yet");
 }
 
+/* A failure's text for another user: the worker's last output line (the
+ * agent's "; last output: ..." inside "(exit code 3: ...)"), which harectl
+ * logs gives its owner and root only, is left out; what hared wrote after
+ * the parenthesis ("; 2 failures, giving up") stays. */
+static void show_output_hide(char *text, size_t len)
+{
+	char *cut = strstr(text, "; last output: "), *close, tail[128];
+	static const char hidden[] = "; its output is for its owner and root";
+
+	if (!cut)
+		return;
+	close = strrchr(cut, ')');
+	snprintf(tail, sizeof(tail), "%s", close ? close : "");
+	snprintf(cut, len - (size_t)(cut - text), "%s%s", hidden, tail);
+}
+
 void clients_show(struct conn *c, const Hare__ShowRequest *m)
 {
 	struct hared *d = c->d;
@@ -702,6 +718,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	struct info_set s;
 	struct show_times gt = { 0 };
 	char last_error[768], waiting[400];
+	bool mine;
 
 	if (!j) {
 		if (store_job_get(d->store, m->job_id, &rec) < 0) {
@@ -716,11 +733,13 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	}
 	info_add(d, &s, j ? &j->rec : &rec, j);
 	r.job = s.ptrs[0];
-	/* what runs for it, as submitted: its owner's and root's business */
+	/* what runs for it, as submitted, and what it printed: its owner's
+	 * and root's business */
 	{
 		const struct store_job *jr = j ? &j->rec : &rec;
 
-		if (jr->command[0] && (c->admin || strcmp(c->user, jr->user) == 0))
+		mine = c->admin || strcmp(c->user, jr->user) == 0;
+		if (jr->command[0] && mine)
 			r.job->command = (char *)jr->command;
 	}
 	if (j && j->rec.state == STORE_QUEUED && j->nafter_wait && !j->rec.held) {
@@ -732,6 +751,8 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	}
 	if (store_job_last_failure(d->store, m->job_id, last_error, sizeof(last_error),
 				   &r.job->last_error_time) == 0) {
+		if (!mine)
+			show_output_hide(last_error, sizeof(last_error));
 		r.job->last_error = last_error;
 		r.job->has_last_error_time = true;
 	}

@@ -1741,7 +1741,8 @@ static uint64_t started_lease(const struct fx *f, uint64_t job)
 
 /* Why a lease failed (node, rank, GPU, the agent's message) is in show's
  * last_error, while the job is retried and once it FAILED for good; a job
- * that never failed has none. */
+ * that never failed has none; another user does not see the worker's last
+ * output in it. */
 static void test_show_last_error(void **state)
 {
 	struct fx *f = *state;
@@ -1767,12 +1768,19 @@ static void test_show_last_error(void **state)
 	plan_now(f);
 	assert_int_not_equal(started_lease(f, id), lease);
 	task_ended(a, id, started_lease(f, id), 1, HARE__TASK_STATUS__TASK_FAILED, 3,
-		   "exited with code 3");
+		   "exited with code 3; last output: key=s3cr3t (bad shape)");
 	log_level_set("warn");
 	j = show(f, c, id);
 	assert_int_equal(j->state, HARE__JOB_STATE__FAILED);
-	assert_non_null(strstr(j->last_error, "failed (exit code 3: exited with code 3); 2 failures, "
-				"giving up"));
+	assert_non_null(strstr(j->last_error, "failed (exit code 3: exited with code 3; last output: "
+				"key=s3cr3t (bad shape)); 2 failures, giving up"));
+	/* another user: not the worker's output */
+	c->admin = false;
+	snprintf(c->user, sizeof(c->user), "mallory");
+	j = show(f, c, id);
+	assert_null(strstr(j->last_error, "s3cr3t"));
+	assert_non_null(strstr(j->last_error, "failed (exit code 3: exited with code 3; its output is "
+				"for its owner and root); 2 failures, giving up"));
 	conn_fake_free(a);
 	conn_fake_free(c);
 }
