@@ -294,6 +294,8 @@ void cli_controls_mask(char *s, size_t n, bool keep_newlines)
 
 			if (len == 0 || i + len > n)
 				s[i] = '?';
+			else if (utf8_bidi_len((const unsigned char *)s + i))
+				memset(s + i, '?', len), i += len - 1;	/* a text shown as another */
 			else
 				i += len - 1;
 		}

@@ -61,3 +61,22 @@ bool utf8_has_c1(const char *str)
 			return true;
 	return false;
 }
+
+size_t utf8_bidi_len(const unsigned char *s)
+{
+	if (s[0] != 0xe2)
+		return 0;
+	if (s[1] == 0x80 && s[2] >= 0xaa && s[2] <= 0xae)
+		return 3;
+	if (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9)
+		return 3;
+	return 0;
+}
+
+bool utf8_has_bidi(const char *str)
+{
+	for (const unsigned char *s = (const unsigned char *)str; *s; s++)
+		if (utf8_bidi_len(s))
+			return true;
+	return false;
+}

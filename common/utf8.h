@@ -23,4 +23,12 @@ bool utf8_has_c0(const char *s);
  * CSI), as UTF-8. */
 bool utf8_has_c1(const char *s);
 
+/* 3 if s starts with a bidirectional formatting character as UTF-8 (the
+ * embeddings and overrides U+202A..U+202E, the isolates U+2066..U+2069:
+ * they make a text display as another, "Trojan Source"), else 0. */
+size_t utf8_bidi_len(const unsigned char *s);
+
+/* s holds such a character. */
+bool utf8_has_bidi(const char *s);
+
 #endif

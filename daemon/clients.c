@@ -74,6 +74,11 @@ static int spec_text(const char *what, const char *text, size_t cap, char *errbu
 		snprintf(errbuf, errlen, "%s contains control characters", what);
 		return ERR_BAD_SPEC;
 	}
+	if (text && utf8_has_bidi(text)) {
+		snprintf(errbuf, errlen, "%s contains bidirectional control characters (U+202A..U+202E, "
+			 "U+2066..U+2069: it would display as another text)", what);
+		return ERR_BAD_SPEC;
+	}
 	return 0;
 }
 

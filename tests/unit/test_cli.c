@@ -654,6 +654,13 @@ static void test_json_escape(void **state)
 		cli_controls_mask(cell, sizeof(cell), false);
 		assert_string_equal(cell, "a??\xc3\xa9" "b??");
 	}
+	{
+		/* and a bidirectional override (stored by an older hared) */
+		char cell[32] = "ab\xe2\x80\xae" "cd\xe2\x80\x94";
+
+		cli_controls_mask(cell, sizeof(cell), false);
+		assert_string_equal(cell, "ab???cd\xe2\x80\x94");
+	}
 	assert_false(cli_utf8_valid("caf\xe9"));
 	assert_false(cli_utf8_valid("\xed\xa0\x80"));
 }

@@ -46,6 +46,14 @@ static void test_utf8(void **state)
 	assert_int_equal(utf8_seq_len((const unsigned char *)"\xe6\x97\xa5"), 3);
 	assert_true(utf8_has_c1("x\xc2\x9b"));
 	assert_false(utf8_has_c1("\xc2\xa0"));	/* no-break space */
+	/* bidirectional formatting: RLO (U+202E), LRE (U+202A), FSI, PDI */
+	assert_true(utf8_has_bidi("job\xe2\x80\xae"));
+	assert_true(utf8_has_bidi("\xe2\x80\xaax"));
+	assert_true(utf8_has_bidi("\xe2\x81\xa8"));
+	assert_true(utf8_has_bidi("a\xe2\x81\xa9"));
+	assert_false(utf8_has_bidi("\xe2\x80\xa9"));	/* paragraph separator */
+	assert_false(utf8_has_bidi("\xe2\x81\xa5"));	/* U+2065, unassigned */
+	assert_false(utf8_has_bidi("caf\xc3\xa9 \xe2\x82\xac"));	/* é, € */
 }
 
 struct kv {

@@ -143,6 +143,9 @@ static void test_bad(void **state)
 	expect_bad(&s, ERR_BAD_SPEC, "name is not valid UTF-8");
 	s.name = "csi\xc2\x9b" "2J";	/* U+009B, a terminal's CSI */
 	expect_bad(&s, ERR_BAD_SPEC, "name contains control characters");
+	s.name = "train\xe2\x80\xaetxt.exe";	/* U+202E: shown as "trainexe.txt" */
+	expect_bad(&s, ERR_BAD_SPEC, "name contains bidirectional control characters (U+202A..U+202E, "
+		   "U+2066..U+2069: it would display as another text)");
 }
 
 /* Proxy sizes are checked as hare-worker will check them, for the job's
