@@ -145,12 +145,15 @@ int config_parse_double(const char *value, double min, double max, double *out, 
 
 	errno = 0;
 	v = strtod(value, &end);
-	if (errno || end == value || *end != '\0' || !isfinite(v)) {
-		snprintf(err, errlen, "expected a number, got '%s'", value);
+	/* decimal only: strtod also reads "0x10" (hexadecimal) */
+	if (end == value || *end != '\0' || strpbrk(value, "xX") || !isfinite(v) ||
+	    (errno && fabs(v) >= 1.0)) {
+		snprintf(err, errlen, "expected a number, got '%.60s'", value);
 		return ERR_BAD_CONFIG;
 	}
+	/* a number too small for a double (1e-400) reads as 0 or nearly */
 	if (v < min || v > max) {
-		snprintf(err, errlen, "must be between %g and %g, got %g", min, max, v);
+		snprintf(err, errlen, "must be between %g and %g, got %.60s", min, max, value);
 		return ERR_BAD_CONFIG;
 	}
 	*out = v;

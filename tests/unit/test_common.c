@@ -126,6 +126,16 @@ static void test_parsers(void **state)
 	assert_true(d == 2.5);
 	assert_int_equal(config_parse_double("nan", 0, 10, &d, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_int_equal(config_parse_double("11", 0, 10, &d, err, sizeof(err)), ERR_BAD_CONFIG);
+	/* decimal only; a number too small for a double is out of range */
+	assert_int_equal(config_parse_double("0x10", 0, 100, &d, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "expected a number, got '0x10'");
+	assert_int_equal(config_parse_double("1e-320", 1e-300, 10, &d, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "must be between 1e-300 and 10, got 1e-320");
+	assert_int_equal(config_parse_double("1e-400", -1, 10, &d, err, sizeof(err)), 0);
+	assert_true(d == 0);
+	assert_int_equal(config_parse_double("1e400", 0, 10, &d, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "expected a number, got '1e400'");
+	assert_int_equal(config_parse_double("-1e-5", -1, 10, &d, err, sizeof(err)), 0);
 	assert_int_equal(config_parse_u32("-3", 0, 10, &u, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_string_equal(err, "must be between 0 and 10, got -3");
 	assert_int_equal(config_parse_u32("4x", 0, 10, &u, err, sizeof(err)), ERR_BAD_CONFIG);
