@@ -37,9 +37,11 @@ it_setup() {
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds
-# (every $wait_poll_s seconds, default 0.2).
+# (every $wait_poll_s seconds, default 0.2); SECONDS is multiplied by
+# $HARE_TEST_SLOW (a sanitized build's tests set 3), which only lengthens
+# a wait that would fail.
 wait_for() {
-	local secs=$1 what=$2 end
+	local secs=$(($1 * ${HARE_TEST_SLOW:-1})) what=$2 end
 	shift 2
 	end=$(($(date +%s) + secs))
 	while [ "$(date +%s)" -lt "$end" ]; do
