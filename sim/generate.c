@@ -177,6 +177,7 @@ int sim_gen_spec_parse(const char *text, struct sim_gen_spec *out, char *errbuf,
 /* Per model: its perf on the cluster and its V100 reference numbers. */
 struct gen_model {
 	uint32_t model;
+	uint32_t usable;		/* GPUs of the cluster it runs on */
 	struct sched_perf perf;		/* on the cluster's types */
 	struct sched_perf ref;		/* on the reference type alone */
 };
@@ -187,10 +188,12 @@ static int gen_models_pick(const struct profile *prof, const struct sched_cluste
 {
 	const char *names[SCHED_MAX_TYPES];
 	const char *ref = profile_reference_type(prof);
+	uint32_t type_gpus[SCHED_MAX_TYPES];
 	int rc;
 
 	for (uint32_t t = 0; t < c->ntypes; t++)
 		names[t] = c->type_names[t];
+	sim_type_gpus(c, type_gpus);
 	*n = 0;
 	for (uint32_t m = 0; m < profile_model_count(prof); m++) {
 		struct gen_model *g = &out[*n];
@@ -203,7 +206,8 @@ static int gen_models_pick(const struct profile *prof, const struct sched_cluste
 			rc = profile_perf_fill(prof, m, names, c->ntypes, &g->perf, errbuf, errlen);
 		if (rc < 0)
 			return rc;
-		if (g->ref.compute_s[0] > 0 && sched_perf_fastest(&g->perf, c->ntypes) > 0)
+		g->usable = sim_usable_gpus(type_gpus, c->ntypes, &g->perf, 0);
+		if (g->ref.compute_s[0] > 0 && g->usable > 0)
 			(*n)++;
 	}
 	if (*n == 0) {
@@ -244,7 +248,7 @@ static double gen_job_draw(struct sim_rng *r, const struct gen_model *models, ui
 	snprintf(j->name, sizeof(j->name), "job%u", id);
 	j->tasks = tasks;
 	j->min_gpus = 1;
-	j->max_gpus = tasks;
+	j->max_gpus = tasks < m->usable ? tasks : m->usable;	/* the importer's rule */
 	j->rounds_total = rounds >= 1 && rounds < 1e15 ? (uint64_t)rounds : 1;
 	j->perf = m->perf;
 	j->first_start_s = -1;
@@ -333,6 +337,25 @@ int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile 
 	if (rc < 0)
 		sim_workload_destroy(out);
 	return rc;
+}
+
+void sim_type_gpus(const struct sched_cluster *c, uint32_t *count)
+{
+	memset(count, 0, SCHED_MAX_TYPES * sizeof(*count));
+	for (uint32_t g = 0; g < c->ngpus; g++)
+		if (c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES)
+			count[c->gpus[g].type]++;
+}
+
+uint32_t sim_usable_gpus(const uint32_t *type_gpus, uint32_t ntypes, const struct sched_perf *perf,
+			 uint32_t mask)
+{
+	uint32_t n = 0;
+
+	for (uint32_t t = 0; t < ntypes && t < SCHED_MAX_TYPES; t++)
+		if ((!mask || (mask >> t & 1)) && perf->compute_s[t] > 0)
+			n += type_gpus[t];
+	return n;
 }
 
 void sim_workload_destroy(struct sim_workload *w)

@@ -68,9 +68,7 @@ static int trace_models_init(struct trace_ctx *x)
 
 	for (uint32_t t = 0; t < c->ntypes; t++)
 		names[t] = c->type_names[t];
-	for (uint32_t g = 0; g < c->ngpus; g++)
-		if (c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES)
-			x->type_gpus[c->gpus[g].type]++;
+	sim_type_gpus(c, x->type_gpus);
 	x->nmodels = profile_model_count(x->prof);
 	x->models = calloc(x->nmodels + 1, sizeof(*x->models));
 	x->draw = calloc(x->nmodels + 1, sizeof(*x->draw));

@@ -7,6 +7,7 @@
 #include "err.h"
 #include "profile.h"
 #include "rng.h"
+#include "workload.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -217,16 +218,11 @@ static void trace_rounds_from(const struct trace_ctx *x, struct trace_row *r, do
 }
 
 /* GPUs of the cluster that row r's model may run on (types allowed by
- * its mask and profiled for the model). */
+ * its mask and profiled for the model): sim_usable_gpus, as the generator. */
 static uint32_t trace_usable_gpus(const struct trace_ctx *x, const struct trace_row *r)
 {
-	uint32_t n = 0;
-
-	for (uint32_t t = 0; t < x->c->sched.ntypes && t < SCHED_MAX_TYPES; t++)
-		if ((!r->type_mask || (r->type_mask >> t & 1)) &&
-		    x->models[r->model].perf.compute_s[t] > 0)
-			n += x->type_gpus[t];
-	return n;
+	return sim_usable_gpus(x->type_gpus, x->c->sched.ntypes, &x->models[r->model].perf,
+			       r->type_mask);
 }
 
 /* Tasks from a foreign trace's GPU count, capped at x->max_tasks; the job

@@ -70,6 +70,20 @@ int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile 
  * -ENOMEM. Used by the generator and the trace importer. */
 int sim_workload_models_init(struct sim_workload *w, const struct profile *prof);
 
+/* Up GPUs of each type of cluster c, count[SCHED_MAX_TYPES]. */
+void sim_type_gpus(const struct sched_cluster *c, uint32_t *count);
+
+/*
+ * The GPUs of the cluster a job may use: the up GPUs (type_gpus, from
+ * sim_type_gpus) of the types perf runs on (compute_s > 0) that mask allows
+ * (bit t; 0: every type). The generator and the trace importer share the
+ * width rule built on it (sim/README.md): a job's max_gpus is lowered to
+ * this count, and a min_gpus above it is an error (the job could never
+ * run), so a job never asks for more GPUs than the cluster can give it.
+ */
+uint32_t sim_usable_gpus(const uint32_t *type_gpus, uint32_t ntypes, const struct sched_perf *perf,
+			 uint32_t mask);
+
 /* Free a workload; safe on a zeroed one. */
 void sim_workload_destroy(struct sim_workload *w);
 

@@ -717,6 +717,51 @@ static void test_engine_all_policies(void **state)
 	sim_cluster_destroy(&c);
 }
 
+/* Clusters smaller than the largest job (8 tasks): the generator lowers
+ * max_gpus to the GPUs a job's model can use there, as the trace import
+ * does, so every policy completes the workload (fifo, srtf, tiresias and
+ * gandiva run a job at min(max_gpus, tasks) GPUs and waited for ever). */
+static void test_gen_small_cluster(void **state)
+{
+	static const char *const clusters[] = {
+		"[v]\ntype=V100\nnodes=1\ngpus_per_node=1\n",
+		"[v]\ntype=V100\nnodes=1\ngpus_per_node=2\n[k]\ntype=K80\nnodes=1\ngpus_per_node=2\n",
+	};
+	const char *const *names = sched_policy_names();
+	struct sim_gen_spec spec;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_gen_spec_parse("jobs=60,seed=1", &spec, err, sizeof(err)), 0);
+	for (size_t k = 0; k < sizeof(clusters) / sizeof(clusters[0]); k++) {
+		struct sim_cluster c;
+		struct sim_workload w;
+		uint32_t wide = 0;
+
+		assert_int_equal(sim_cluster_parse("t.ini", clusters[k], prof, &c, err, sizeof(err)), 0);
+		if (sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)) != 0)
+			fail_msg("generate: %s", err);
+		for (uint32_t i = 0; i < w.njobs; i++) {
+			const struct sched_job *j = &w.jobs[i].spec;
+			uint32_t want = j->tasks < c.sched.ngpus ? j->tasks : c.sched.ngpus;
+
+			assert_int_equal(j->min_gpus, 1);
+			assert_int_equal(j->max_gpus, want);	/* every model runs on both types */
+			wide += j->tasks > c.sched.ngpus;
+		}
+		assert_true(wide > 0);
+		for (size_t i = 0; names[i]; i++) {
+			struct sim_result r;
+
+			run_policy(names[i], &c.sched, &w, &r);
+			assert_int_equal(r.completed, w.njobs);
+			sim_result_destroy(&r);
+		}
+		sim_workload_destroy(&w);
+		sim_cluster_destroy(&c);
+	}
+}
+
 /* The failure model on two one-GPU nodes, node 0 bad: a job placed there
  * fails after fail_after_s keeping its rounds; avoiding the node it
  * finishes on node 1; not avoiding it, it fails again until max_retries is
@@ -1188,6 +1233,7 @@ int main(void)
 		cmocka_unit_test(test_engine_bad_policy),
 		cmocka_unit_test(test_engine_same_lease),
 		cmocka_unit_test(test_engine_all_policies),
+		cmocka_unit_test(test_gen_small_cluster),
 		cmocka_unit_test(test_engine_failure_model),
 		cmocka_unit_test(test_engine_after),
 		cmocka_unit_test(test_engine_after_weights),
