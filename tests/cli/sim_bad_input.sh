@@ -79,6 +79,9 @@ expect_error "generate jobs=0" '^hare-sim: --generate: jobs: ' --cluster "$tiny"
 expect_error "generate no seed" '--generate: seed: missing' --cluster "$tiny" --generate "jobs=5"
 expect_error "generate bad number" '--generate: jobs: .*5x' --cluster "$tiny" --generate "jobs=5x,seed=1"
 expect_error "generate load<=0" '--generate: load: ' --cluster "$tiny" --generate "jobs=5,seed=1,load=0"
+expect_error "generate load too small" \
+	'^hare-sim: --generate: load: 1e-10 puts the last of 5 arrivals at .* past the limit of 1e\+11 s' \
+	--cluster "$tiny" --generate "jobs=5,seed=1,load=1e-10"
 expect_error "generate unknown key" '--generate: colour: unknown key' \
 	--cluster "$tiny" --generate "jobs=5,seed=1,colour=red"
 expect_error "generate empty" '--generate: empty item' --cluster "$tiny" --generate ""
@@ -94,6 +97,23 @@ expect_error "empty trace" 'empty\.csv: empty trace \(no header: the file is emp
 printf '# nothing\n\n' >"$tmp/blank.csv"
 expect_error "blank trace" 'blank\.csv:2: empty trace \(no header, only blank or comment lines\)$' \
 	--cluster "$tiny" --trace "$tmp/blank.csv"
+# Inputs past the LP bound's limits (1e15) are errors naming the field, not
+# the LP's internal check: arrivals rescaled past 1e11 s, a job's work past
+# 1e15 GPU-seconds on its fastest type.
+printf 'arrival_s,model,tasks,rounds\n0,resnet50,1,10\n100,resnet50,1,10\n' >"$tmp/two.csv"
+expect_error "trace --load too small" \
+	'two\.csv: --load: 1e-300 stretches the arrivals by .* past the limit of 1e\+11 s; use a larger --load$' \
+	--cluster "$tiny" --trace "$tmp/two.csv" --load 1e-300
+expect_error "trace --load too small, no bound" 'two\.csv: --load: 1e-300 ' \
+	--cluster "$tiny" --trace "$tmp/two.csv" --load 1e-300 --no-bound
+printf 'arrival_s,model,tasks,rounds\n0,resnet50,1,10\n1e6,resnet50,1,10\n' >"$tmp/late.csv"
+expect_error "trace --arrival-scale too large" \
+	'late\.csv: --arrival-scale: 1e\+06 puts the last arrival at 1e\+12 s, past the limit of 1e\+11 s' \
+	--cluster "$tiny" --trace "$tmp/late.csv" --arrival-scale 1e6
+printf 'arrival_s,model,tasks,rounds,gpu_types\n0,resnet50,4096,1000000000000,K80\n' >"$tmp/huge.csv"
+expect_error "trace work too large" \
+	'huge\.csv:2: rounds: 1e\+12 rounds of 4096 tasks are 5\.49e\+15 GPU-seconds on K80, its fastest GPU type here, more than 1e\+15$' \
+	--cluster "$tiny" --trace "$tmp/huge.csv"
 mkdir "$tmp/adir"
 expect_error "trace is a folder" 'adir: Is a directory$' --cluster "$tiny" --trace "$tmp/adir"
 

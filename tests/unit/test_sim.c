@@ -339,6 +339,34 @@ static void test_gen_golden(void **state)
 	sim_cluster_destroy(&c);
 }
 
+/* A load so small that the arrivals would run past 1e11 s (the LP bound
+ * takes times up to 1e15, and JCTs would vanish in the arrival times'
+ * rounding) is an error naming load, not the LP's internal one. */
+static void test_gen_limits(void **state)
+{
+	struct sim_gen_spec spec;
+	struct sim_cluster c;
+	struct sim_workload w;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_cluster_load(CLUSTERS "tiny-8.ini", prof, &c, err, sizeof(err)), 0);
+	assert_int_equal(sim_gen_spec_parse("jobs=5,seed=1,load=1e-10", &spec, err, sizeof(err)), 0);
+	assert_int_equal(sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)), ERR_BAD_SPEC);
+	if (strncmp(err, "--generate: load: 1e-10 puts the last of 5 arrivals at ", 55) != 0 ||
+	    !strstr(err, "past the limit of 1e+11 s; use a larger load"))
+		fail_msg("got '%s'", err);
+	assert_null(w.jobs);
+	assert_int_equal(sim_gen_spec_parse("jobs=5,seed=1,load=1e-300", &spec, err, sizeof(err)), 0);
+	assert_int_equal(sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_non_null(strstr(err, "load: 1e-300 puts the last of 5 arrivals at 1.13e+305 s"));
+	assert_int_equal(sim_gen_spec_parse("jobs=5,seed=1,load=1e-4", &spec, err, sizeof(err)), 0);
+	assert_int_equal(sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)), 0);
+	assert_true(w.jobs[4].spec.arrival_s > 1e6 && w.jobs[4].spec.arrival_s <= 1e11);
+	sim_workload_destroy(&w);
+	sim_cluster_destroy(&c);
+}
+
 /* V100 seconds of one round of job j with tasks on tasks V100s. */
 static double ref_round(const struct sim_workload *w, uint32_t i)
 {
@@ -1224,6 +1252,7 @@ int main(void)
 		cmocka_unit_test(test_gen_pipeline),
 		cmocka_unit_test(test_gen_golden),
 		cmocka_unit_test(test_gen_distribution),
+		cmocka_unit_test(test_gen_limits),
 		cmocka_unit_test(test_heap_order),
 		cmocka_unit_test(test_engine_one_job),
 		cmocka_unit_test(test_engine_fifo_two_jobs),
