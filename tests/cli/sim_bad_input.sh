@@ -114,6 +114,23 @@ printf 'arrival_s,model,tasks,rounds,gpu_types\n0,resnet50,4096,1000000000000,K8
 expect_error "trace work too large" \
 	'huge\.csv:2: rounds: 1e\+12 rounds of 4096 tasks are 5\.49e\+15 GPU-seconds on K80, its fastest GPU type here, more than 1e\+15$' \
 	--cluster "$tiny" --trace "$tmp/huge.csv"
+# A job no single GPU type can hold (5 GPUs of V100 or K80; 2 + 4 here): the
+# policies that run a job on one type refuse it up front, naming the job and
+# the policy; the others complete it (the type-blind ones pool its types).
+printf '[v]\ntype = V100\nnodes = 1\ngpus_per_node = 2\n[p]\ntype = P100\nnodes = 2\ngpus_per_node = 1\n[k]\ntype = K80\nnodes = 1\ngpus_per_node = 4\n' >"$tmp/c3.ini"
+printf 'arrival_s,model,min_gpus,max_gpus,tasks,rounds,gpu_types\n0,resnet50,5,5,5,100,V100;K80\n' >"$tmp/wide.csv"
+for policy in gavel gavel-tput allox; do
+	expect_error "no single type: $policy" \
+		"^hare-sim: job 0 \\(job0\\) needs 5 GPUs at once and policy $policy runs a job on GPUs of one type only; the largest type it may use here, K80, has 4$" \
+		--cluster "$tmp/c3.ini" --trace "$tmp/wide.csv" --policies "hare,$policy"
+done
+if "$sim" --cluster "$tmp/c3.ini" --trace "$tmp/wide.csv" --policies hare,optimus,fifo,srtf,tiresias,gandiva \
+	--quiet --json >"$tmp/wide.json" 2>"$tmp/err" &&
+	[ "$(grep -o '"jobs_completed":1,"jobs":1' "$tmp/wide.json" | wc -l)" -eq 6 ]; then
+	echo "ok: no single type: the other policies complete it"
+else
+	fail "no single type: the other policies: $(cat "$tmp/err")"
+fi
 mkdir "$tmp/adir"
 expect_error "trace is a folder" 'adir: Is a directory$' --cluster "$tiny" --trace "$tmp/adir"
 
