@@ -997,6 +997,56 @@ static int eng_loop(struct eng *e)
 	return 0;
 }
 
+/* Job j against policy p: see sim_engine_check; count[t] up GPUs of type t. */
+static int eng_check_job(const struct sched_cluster *c, const struct sched_job *j, uint32_t id,
+			 const struct sched_policy *p, const uint32_t *count, char *errbuf,
+			 size_t errlen)
+{
+	const char *name = sched_policy_name(p);
+	uint32_t usable = 0, most = 0, most_t = 0, need = j->min_gpus ? j->min_gpus : 1;
+	uint32_t width = j->max_gpus < j->tasks ? j->max_gpus : j->tasks;
+
+	for (uint32_t t = 0; t < c->ntypes && t < SCHED_MAX_TYPES; t++) {
+		if (!(j->perf.compute_s[t] > 0))
+			continue;
+		usable += count[t];
+		if (count[t] > most) {
+			most = count[t];
+			most_t = t;
+		}
+	}
+	if (usable == 0)
+		snprintf(errbuf, errlen, "job %u (%s) runs on no GPU type of the cluster", id, j->name);
+	else if (need > usable)
+		snprintf(errbuf, errlen, "job %u (%s) needs %u GPUs at once, but the cluster has %u "
+			 "it may use", id, j->name, need, usable);
+	else if (sched_policy_requested_width(p) && !sched_policy_one_type(p) && width > usable)
+		snprintf(errbuf, errlen, "job %u (%s) runs on %u GPUs at once under policy %s (its "
+			 "requested width, min(max_gpus, tasks)), but the cluster has %u it may use",
+			 id, j->name, width, name, usable);
+	else if (sched_policy_one_type(p) && need > most)
+		snprintf(errbuf, errlen, "job %u (%s) needs %u GPUs at once and policy %s runs a job "
+			 "on GPUs of one type only; the largest type it may use here, %s, has %u", id,
+			 j->name, need, name, c->type_names[most_t], most);
+	else
+		return 0;
+	return ERR_BAD_SPEC;
+}
+
+int sim_engine_check(const struct sched_cluster *c, const struct sim_workload *w,
+		     const struct sched_policy *p, char *errbuf, size_t errlen)
+{
+	uint32_t count[SCHED_MAX_TYPES] = { 0 };
+	int rc = 0;
+
+	for (uint32_t g = 0; g < c->ngpus; g++)
+		if (c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES)
+			count[c->gpus[g].type]++;
+	for (uint32_t i = 0; i < w->njobs && rc == 0; i++)
+		rc = eng_check_job(c, &w->jobs[i].spec, i, p, count, errbuf, errlen);
+	return rc;
+}
+
 int sim_engine_run(const struct sched_cluster *c, const struct sim_workload *w,
 		   struct sched_policy *p, struct sim_result *out, char *errbuf, size_t errlen)
 {
@@ -1016,7 +1066,9 @@ int sim_engine_run_opts(const struct sched_cluster *c, const struct sim_workload
 	out->ntypes = c->ntypes;
 	sim_heap_init(&e.heap);
 	sched_plan_init(&e.plan);
-	rc = eng_alloc(&e);
+	rc = sim_engine_check(c, w, p, errbuf, errlen);
+	if (rc == 0)
+		rc = eng_alloc(&e);
 	if (rc == 0)
 		rc = eng_arrivals_sort(&e);
 	if (rc == 0)

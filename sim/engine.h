@@ -89,13 +89,29 @@ struct sim_engine_opts {
 
 
 /*
+ * Whether policy p can run every job of w on cluster c (all its GPUs up):
+ * a job needs at least min_gpus GPUs of the types it may use at once; a
+ * policy that runs a job at its requested width (sched_policy_requested_width)
+ * needs min(max_gpus, tasks) of them; one that runs a job on GPUs of one
+ * type (sched_policy_one_type: gavel, gavel-tput, allox) needs min_gpus of
+ * a single type. Returns 0, or ERR_BAD_SPEC with a line naming the job and
+ * the policy in errbuf ("job 3 (name) needs 5 GPUs at once and policy allox
+ * runs a job on GPUs of one type only; the largest type it may use here,
+ * K80, has 4"). sim_engine_run checks it before running, so a job the policy
+ * could never run is refused up front, not left waiting.
+ */
+int sim_engine_check(const struct sched_cluster *c, const struct sim_workload *w,
+		     const struct sched_policy *p, char *errbuf, size_t errlen);
+
+/*
  * Run workload w on cluster c under policy p, from time 0 until every job
  * has completed. Events (arrivals, lease completions, the policy's
  * replan_at_s) at the same time are handled together with one plan call;
  * every plan is checked with sched_plan_check. Returns 0 with *out filled
  * (free with sim_result_destroy), -ENOMEM, or -EINVAL when the policy fails,
  * returns an invalid plan, or leaves jobs waiting with nothing left to wake
- * it; errbuf says which and when.
+ * it; ERR_BAD_SPEC when sim_engine_check refuses a job; errbuf says which
+ * and when.
  */
 int sim_engine_run(const struct sched_cluster *c, const struct sim_workload *w,
 		   struct sched_policy *p, struct sim_result *out, char *errbuf, size_t errlen);

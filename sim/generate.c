@@ -177,6 +177,7 @@ int sim_gen_spec_parse(const char *text, struct sim_gen_spec *out, char *errbuf,
 /* Per model: its perf on the cluster and its V100 reference numbers. */
 struct gen_model {
 	uint32_t model;
+	uint32_t usable;		/* GPUs of the cluster it runs on */
 	struct sched_perf perf;		/* on the cluster's types */
 	struct sched_perf ref;		/* on the reference type alone */
 };
@@ -187,10 +188,12 @@ static int gen_models_pick(const struct profile *prof, const struct sched_cluste
 {
 	const char *names[SCHED_MAX_TYPES];
 	const char *ref = profile_reference_type(prof);
+	uint32_t type_gpus[SCHED_MAX_TYPES];
 	int rc;
 
 	for (uint32_t t = 0; t < c->ntypes; t++)
 		names[t] = c->type_names[t];
+	sim_type_gpus(c, type_gpus);
 	*n = 0;
 	for (uint32_t m = 0; m < profile_model_count(prof); m++) {
 		struct gen_model *g = &out[*n];
@@ -203,7 +206,8 @@ static int gen_models_pick(const struct profile *prof, const struct sched_cluste
 			rc = profile_perf_fill(prof, m, names, c->ntypes, &g->perf, errbuf, errlen);
 		if (rc < 0)
 			return rc;
-		if (g->ref.compute_s[0] > 0 && sched_perf_fastest(&g->perf, c->ntypes) > 0)
+		g->usable = sim_usable_gpus(type_gpus, c->ntypes, &g->perf, 0);
+		if (g->ref.compute_s[0] > 0 && g->usable > 0)
 			(*n)++;
 	}
 	if (*n == 0) {
@@ -244,7 +248,7 @@ static double gen_job_draw(struct sim_rng *r, const struct gen_model *models, ui
 	snprintf(j->name, sizeof(j->name), "job%u", id);
 	j->tasks = tasks;
 	j->min_gpus = 1;
-	j->max_gpus = tasks;
+	j->max_gpus = tasks < m->usable ? tasks : m->usable;	/* the importer's rule */
 	j->rounds_total = rounds >= 1 && rounds < 1e15 ? (uint64_t)rounds : 1;
 	j->perf = m->perf;
 	j->first_start_s = -1;
@@ -284,6 +288,34 @@ static void gen_pipelines(uint64_t seed, double p, struct sim_workload *w)
 		w->jobs[i].nafter = 1;
 		w->jobs[i].after[0] = i - 1 - (uint32_t)sim_rng_below(&r, back);
 	}
+}
+
+/* The limits every workload keeps (SIM_MAX_SECONDS, SIM_MAX_WORK_S): a
+ * load so small that the arrivals run past them, or a profile whose times
+ * make a job's work too large, is the input's error. */
+static int gen_check(const struct sim_gen_spec *spec, const struct sched_cluster *c,
+		     const struct sim_workload *w, char *errbuf, size_t errlen)
+{
+	double last = w->jobs[w->njobs - 1].spec.arrival_s;
+	char why[160];
+
+	if (!(last <= SIM_MAX_SECONDS)) {
+		snprintf(errbuf, errlen, "--generate: load: %g puts the last of %u arrivals at %.3g s, "
+			 "past the limit of %g s; use a larger load", spec->load, w->njobs, last,
+			 SIM_MAX_SECONDS);
+		return ERR_BAD_SPEC;
+	}
+	for (uint32_t i = 0; i < w->njobs; i++) {
+		const struct sched_job *j = &w->jobs[i].spec;
+
+		if (sim_job_size_check(c, &j->perf, 0, j->tasks, (double)j->rounds_total, why,
+				       sizeof(why)) < 0) {
+			snprintf(errbuf, errlen, "--generate: job %u (%s): %s (the profile's times)",
+				 i, sim_workload_model_name(w, i), why);
+			return ERR_BAD_SPEC;
+		}
+	}
+	return 0;
 }
 
 int sim_workload_models_init(struct sim_workload *w, const struct profile *prof)
@@ -326,13 +358,59 @@ int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile 
 		for (uint32_t i = 0; i < out->njobs; i++)
 			work += gen_job_draw(&rng, models, nmodels, i, &out->jobs[i]);
 		gen_arrivals(&rng, out, work, (double)c->sched.ngpus, spec->load);
-		if (spec->pipeline > 0)
-			gen_pipelines(spec->seed, spec->pipeline, out);
+		rc = gen_check(spec, &c->sched, out, errbuf, errlen);
 	}
+	if (rc == 0 && spec->pipeline > 0)
+		gen_pipelines(spec->seed, spec->pipeline, out);
 	free(models);
 	if (rc < 0)
 		sim_workload_destroy(out);
 	return rc;
+}
+
+void sim_type_gpus(const struct sched_cluster *c, uint32_t *count)
+{
+	memset(count, 0, SCHED_MAX_TYPES * sizeof(*count));
+	for (uint32_t g = 0; g < c->ngpus; g++)
+		if (c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES)
+			count[c->gpus[g].type]++;
+}
+
+uint32_t sim_usable_gpus(const uint32_t *type_gpus, uint32_t ntypes, const struct sched_perf *perf,
+			 uint32_t mask)
+{
+	uint32_t n = 0;
+
+	for (uint32_t t = 0; t < ntypes && t < SCHED_MAX_TYPES; t++)
+		if ((!mask || (mask >> t & 1)) && perf->compute_s[t] > 0)
+			n += type_gpus[t];
+	return n;
+}
+
+int sim_job_size_check(const struct sched_cluster *c, const struct sched_perf *perf, uint32_t mask,
+		       uint32_t tasks, double rounds, char *why, size_t len)
+{
+	uint32_t best = UINT32_MAX;
+	double work, span;
+
+	for (uint32_t t = 0; t < c->ntypes && t < SCHED_MAX_TYPES; t++)
+		if ((!mask || (mask >> t & 1)) && perf->compute_s[t] > 0 &&
+		    (best == UINT32_MAX || perf->compute_s[t] < perf->compute_s[best]))
+			best = t;
+	if (best == UINT32_MAX)
+		return 0;	/* runs nowhere: the callers' own error */
+	work = (double)tasks * rounds * perf->compute_s[best];
+	span = rounds * (perf->compute_s[best] + sched_sync_time(perf, 1, false));
+	if (work <= SIM_MAX_WORK_S && span <= SIM_MAX_WORK_S)
+		return 0;
+	if (work > SIM_MAX_WORK_S)
+		snprintf(why, len, "%.4g rounds of %u tasks are %.3g GPU-seconds on %s, its fastest "
+			 "GPU type here, more than %g", rounds, tasks, work, c->type_names[best],
+			 SIM_MAX_WORK_S);
+	else
+		snprintf(why, len, "%.4g rounds take %.3g s on one %s, its fastest GPU type here, "
+			 "more than %g", rounds, span, c->type_names[best], SIM_MAX_WORK_S);
+	return -ERANGE;
 }
 
 void sim_workload_destroy(struct sim_workload *w)

@@ -787,6 +787,10 @@ static int sim_inputs_load(const struct sim_args *a, struct sim_run *run, char *
 	}
 	if (rc == 0)
 		rc = sim_policies_new(a, run, errbuf, errlen);
+	/* a job some policy could never run (gavel or allox: wider than any one
+	 * type it may use) is refused before any policy runs */
+	for (uint32_t i = 0; rc == 0 && i < a->npolicies; i++)
+		rc = sim_engine_check(&run->cluster.sched, &run->work, run->pol[i], errbuf, errlen);
 	return rc;
 }
 

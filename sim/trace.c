@@ -68,9 +68,7 @@ static int trace_models_init(struct trace_ctx *x)
 
 	for (uint32_t t = 0; t < c->ntypes; t++)
 		names[t] = c->type_names[t];
-	for (uint32_t g = 0; g < c->ngpus; g++)
-		if (c->gpus[g].up && c->gpus[g].type < SCHED_MAX_TYPES)
-			x->type_gpus[c->gpus[g].type]++;
+	sim_type_gpus(c, x->type_gpus);
 	x->nmodels = profile_model_count(x->prof);
 	x->models = calloc(x->nmodels + 1, sizeof(*x->models));
 	x->draw = calloc(x->nmodels + 1, sizeof(*x->draw));
@@ -304,6 +302,26 @@ static void trace_load(struct trace_ctx *x, const struct trace_rows *rows,
 	info->offered_load = info->source_load / info->arrival_scale;
 }
 
+/* The rescaled arrivals stay within SIM_MAX_SECONDS: a --load so small, or
+ * an --arrival-scale so large, that they would not is the input's error
+ * (the LP bound and the engine's clock need finite, bounded times). */
+static int trace_scale_check(struct trace_ctx *x, const struct trace_rows *rows,
+			     const struct sim_trace_info *info)
+{
+	double a0 = rows->v[0].arrival_s, base = x->format == SIM_TRACE_PHILLY ? 0 : a0;
+	double last = base + (rows->v[rows->n - 1].arrival_s - a0) * info->arrival_scale;
+
+	if (last <= SIM_MAX_SECONDS)
+		return 0;
+	if (x->o->arrival_scale > 0)
+		return trace_fail(x, 0, "--arrival-scale: %g puts the last arrival at %.3g s, past "
+				  "the limit of %g s; use a smaller --arrival-scale",
+				  x->o->arrival_scale, last, SIM_MAX_SECONDS);
+	return trace_fail(x, 0, "--load: %s%g stretches the arrivals by %.3g to end at %.3g s, past "
+			  "the limit of %g s; use a larger --load", x->o->load > 0 ? "" : "the default ",
+			  info->offered_load, info->arrival_scale, last, SIM_MAX_SECONDS);
+}
+
 static void trace_job_build(struct trace_ctx *x, const struct trace_row *r, uint32_t id,
 			    double arrival_s, struct sim_job *job)
 {
@@ -375,8 +393,10 @@ static int trace_run(struct trace_ctx *x, struct trace_cursor *cur, struct sim_w
 	}
 	if (rc == 0) {
 		trace_load(x, &rows, info);
-		rc = trace_workload_build(x, &rows, info, out);
+		rc = trace_scale_check(x, &rows, info);
 	}
+	if (rc == 0)
+		rc = trace_workload_build(x, &rows, info, out);
 	info->capped = x->capped;
 	free(rows.v);
 	free(x->line_buf);

@@ -10,6 +10,7 @@
 
 #include "sched.h"
 #include "trace.h"
+#include "workload.h"
 
 struct profile;
 struct sim_cluster;
@@ -19,7 +20,7 @@ struct sim_cluster;
 /* Largest tasks per round a row may ask for (a bound, not a cluster size). */
 #define TRACE_MAX_TASKS SIM_TRACE_MAX_TASKS
 #define TRACE_MAX_ROUNDS 1e12
-#define TRACE_MAX_SECONDS 1e11
+#define TRACE_MAX_SECONDS SIM_MAX_SECONDS
 
 /* One accepted row, ready to become a job. */
 struct trace_row {

@@ -206,6 +206,19 @@ static void trace_draw(const struct trace_ctx *x, struct trace_row *r, bool mode
 		r->weight = w;
 }
 
+/* The row's job within SIM_MAX_WORK_S (sim_job_size_check); field names
+ * what set its rounds. */
+static int trace_size_check(struct trace_ctx *x, uint32_t line, const struct trace_row *r,
+			    const char *field)
+{
+	char why[160];
+
+	if (sim_job_size_check(&x->c->sched, &x->models[r->model].perf, r->type_mask, r->tasks,
+			       r->rounds, why, sizeof(why)) < 0)
+		return trace_fail(x, line, "%s: %s", field, why);
+	return 0;
+}
+
 /* Duration (seconds at `gpus` reference GPUs) into rounds at r->tasks. */
 static void trace_rounds_from(const struct trace_ctx *x, struct trace_row *r, double seconds,
 			      uint32_t gpus)
@@ -217,16 +230,11 @@ static void trace_rounds_from(const struct trace_ctx *x, struct trace_row *r, do
 }
 
 /* GPUs of the cluster that row r's model may run on (types allowed by
- * its mask and profiled for the model). */
+ * its mask and profiled for the model): sim_usable_gpus, as the generator. */
 static uint32_t trace_usable_gpus(const struct trace_ctx *x, const struct trace_row *r)
 {
-	uint32_t n = 0;
-
-	for (uint32_t t = 0; t < x->c->sched.ntypes && t < SCHED_MAX_TYPES; t++)
-		if ((!r->type_mask || (r->type_mask >> t & 1)) &&
-		    x->models[r->model].perf.compute_s[t] > 0)
-			n += x->type_gpus[t];
-	return n;
+	return sim_usable_gpus(x->type_gpus, x->c->sched.ntypes, &x->models[r->model].perf,
+			       r->type_mask);
 }
 
 /* Tasks from a foreign trace's GPU count, capped at x->max_tasks; the job
@@ -300,7 +308,7 @@ static int trace_philly_row(struct trace_ctx *x, char **f, uint32_t line, struct
 	trace_draw(x, r, true, true);
 	trace_tasks_cap(x, r, gpus);
 	trace_rounds_from(x, r, dur, (uint32_t)gpus);
-	return 0;
+	return trace_size_check(x, line, r, "duration");
 }
 
 /* Gavel's job type "ResNet-50 (batch size 64)" names a model by alias. */
@@ -353,7 +361,7 @@ static int trace_gavel_row(struct trace_ctx *x, char **f, uint32_t n, uint32_t l
 	 * `tasks` tasks is `tasks` of them. */
 	rounds = floor((double)steps / r->tasks + 0.5);
 	r->rounds = rounds >= 1 ? fmin(rounds, TRACE_MAX_ROUNDS) : 1;
-	return 0;
+	return trace_size_check(x, line, r, "total_steps");
 }
 
 /* A hare-format field, or NULL when the column is absent or the field empty. */
@@ -495,6 +503,8 @@ static int trace_hare_work(struct trace_ctx *x, uint32_t line, char **f, struct 
 		if (rc == 0)
 			trace_rounds_from(x, r, d, r->tasks);
 	}
+	if (rc == 0)
+		rc = trace_size_check(x, line, r, rounds ? "rounds" : "duration_s");
 	r->weight = 1;
 	if (rc == 0 && w)
 		rc = trace_num(x, line, "weight", w, 0, true, 1e6, &r->weight);

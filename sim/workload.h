@@ -17,6 +17,13 @@ struct sim_cluster;
 #define SIM_GEN_MAX_JOBS 1000000u
 #define SIM_GEN_MAX_LOAD 1000.0
 
+/* Limits that keep every accepted workload inside the LP bound's (1e15 for
+ * any number, solver/lp_common.c) with room for the schedule: a job's
+ * arrival, generated, imported or rescaled, is at most SIM_MAX_SECONDS,
+ * and its work (sim_job_size_check) at most SIM_MAX_WORK_S. */
+#define SIM_MAX_SECONDS 1e11
+#define SIM_MAX_WORK_S 1e15
+
 #define SIM_MAX_AFTER 4		/* jobs one job runs after */
 #define SIM_GEN_PIPELINE_BACK 8	/* pipeline: the job waited for is one of the 8 before */
 
@@ -69,6 +76,32 @@ int sim_workload_generate(const struct sim_gen_spec *spec, const struct profile 
 /* Copy the profile's model names into w->model_names (w->nmodels); 0 or
  * -ENOMEM. Used by the generator and the trace importer. */
 int sim_workload_models_init(struct sim_workload *w, const struct profile *prof);
+
+/* Up GPUs of each type of cluster c, count[SCHED_MAX_TYPES]. */
+void sim_type_gpus(const struct sched_cluster *c, uint32_t *count);
+
+/*
+ * The GPUs of the cluster a job may use: the up GPUs (type_gpus, from
+ * sim_type_gpus) of the types perf runs on (compute_s > 0) that mask allows
+ * (bit t; 0: every type). The generator and the trace importer share the
+ * width rule built on it (sim/README.md): a job's max_gpus is lowered to
+ * this count, and a min_gpus above it is an error (the job could never
+ * run), so a job never asks for more GPUs than the cluster can give it.
+ */
+uint32_t sim_usable_gpus(const uint32_t *type_gpus, uint32_t ntypes, const struct sched_perf *perf,
+			 uint32_t mask);
+
+/*
+ * Whether a job of `tasks` tasks and `rounds` rounds on perf (the types
+ * mask allows, 0: all) stays within SIM_MAX_WORK_S: its work, tasks x
+ * rounds x its fastest compute time, in GPU-seconds (the LP bound's item),
+ * and its rounds' time on one GPU of that type with that GPU's sync (a
+ * bound on the item's span). 0, or -ERANGE with the reason in why ("1e+12
+ * rounds of 4096 tasks are 4.3e+15 GPU-seconds on K80, ...") for the
+ * caller to prefix with the field.
+ */
+int sim_job_size_check(const struct sched_cluster *c, const struct sched_perf *perf, uint32_t mask,
+		       uint32_t tasks, double rounds, char *why, size_t len);
 
 /* Free a workload; safe on a zeroed one. */
 void sim_workload_destroy(struct sim_workload *w);

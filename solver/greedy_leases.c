@@ -38,6 +38,7 @@ struct lease_ctx {
 	int32_t *bk_head;	/* [t * maxc + count] first node in bucket */
 	int32_t *bk_next, *bk_prev;	/* [node * nt + t] */
 	uint32_t *type_free;	/* [t] */
+	uint32_t type_up[SCHED_MAX_TYPES];	/* up GPUs of each type */
 	struct lease_heap *heaps;	/* [t] */
 	uint32_t *stamp;	/* per GPU, query marks */
 	uint32_t stamp_now;
@@ -48,6 +49,7 @@ struct lease_ctx {
 	double *hidden_free;	/* per GPU: gpu_free while hidden (lease_hide) */
 	uint8_t *hidden;	/* per GPU: 0, or 1 + free_now while hidden */
 	uint32_t *pick;		/* scratch: chosen GPUs */
+	uint32_t *skip;		/* scratch: heap entries put back (lease_earliest) */
 	uint16_t *ptasks;
 };
 
@@ -233,6 +235,7 @@ static void lease_ctx_free(struct lease_ctx *x)
 	free(x->heaps);
 	free(x->stamp);
 	free(x->pick);
+	free(x->skip);
 	free(x->ptasks);
 	free(x->owner);
 	free(x->holder);
@@ -257,6 +260,7 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->heaps = calloc(x->nt, sizeof(struct lease_heap));
 	x->stamp = calloc(ng, sizeof(uint32_t));
 	x->pick = calloc(3 * (size_t)ng, sizeof(uint32_t));
+	x->skip = calloc(ng, sizeof(uint32_t));
 	x->owner = calloc(ng, sizeof(uint32_t));
 	x->holder = calloc(ng, sizeof(uint32_t));
 	x->ptasks = calloc(ng, sizeof(uint16_t));
@@ -264,7 +268,7 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->hidden = calloc(ng, 1);
 	if (!x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
 	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
-	    !x->ptasks || !x->owner || !x->holder || !x->hidden_free || !x->hidden)
+	    !x->skip || !x->ptasks || !x->owner || !x->holder || !x->hidden_free || !x->hidden)
 		return -ENOMEM;
 	return 0;
 }
@@ -333,6 +337,8 @@ static int lease_ctx_init(struct lease_ctx *x)
 		x->cnt[c->gpus[g].node * x->nt + x->nt - 1]++;
 		x->type_free[c->gpus[g].type]++;
 		x->type_free[x->nt - 1]++;
+		if (c->gpus[g].type < SCHED_MAX_TYPES)
+			x->type_up[c->gpus[g].type]++;
 		if (heap_push(&x->heaps[c->gpus[g].type], x->now, g) ||
 		    heap_push(&x->heaps[x->nt - 1], x->now, g))
 			return -ENOMEM;
@@ -377,12 +383,67 @@ static bool lease_job_any_type(const struct lease_ctx *x, const struct sched_job
 	return true;
 }
 
+/* Whether a type-blind policy places job j from one pool of the types it
+ * may use (index nt-1) rather than from each type alone: when it may use
+ * every type, or when no type it may use has the k GPUs it runs on (a
+ * type-blind scheduler would mix them; the job could never run on one).
+ * Where one type has enough, its placements stay within a type. */
+static bool lease_blind_pooled(const struct lease_ctx *x, const struct sched_job *j, uint32_t k)
+{
+	if (lease_job_any_type(x, j))
+		return true;
+	for (uint32_t t = 0; t + 1 < x->nt; t++)
+		if (j->perf.compute_s[t] > 0 && x->type_up[t] >= k)
+			return false;
+	return true;
+}
+
+/* Free-now GPUs of pool t that job j may use: the pool's count, or for the
+ * pool of every type, when j may not use every type, those of its types. */
+static uint32_t lease_pool_free(const struct lease_ctx *x, const struct sched_job *j, uint32_t t)
+{
+	uint32_t n = 0;
+
+	if (t != x->nt - 1 || lease_job_any_type(x, j))
+		return x->type_free[t];
+	for (uint32_t u = 0; u + 1 < x->nt; u++)
+		if (j->perf.compute_s[u] > 0)
+			n += x->type_free[u];
+	return n;
+}
+
 static int32_t lease_best_fit(const struct lease_ctx *x, uint32_t t, uint32_t k)
 {
 	for (uint32_t c = k; c < x->maxc; c++)
 		if (x->bk_head[t * x->maxc + c] >= 0)
 			return (int32_t)bk_node(x, x->bk_head[t * x->maxc + c]);
 	return -1;
+}
+
+/* lease_best_fit for job j from pool t: the pool of every type counts a
+ * node's free GPUs of all types, so when j may not use every type the node
+ * with the fewest free GPUs of its types that still hold k is searched. */
+static int32_t lease_best_fit_for(const struct lease_ctx *x, const struct sched_job *j, uint32_t t,
+				  uint32_t k)
+{
+	int32_t best = -1;
+	uint32_t best_n = UINT32_MAX;
+
+	if (t != x->nt - 1 || lease_job_any_type(x, j))
+		return lease_best_fit(x, t, k);
+	for (uint32_t c = k; c < x->maxc && best_n > k; c++)
+		for (int32_t s = x->bk_head[t * x->maxc + c]; s >= 0 && best_n > k; s = x->bk_next[s]) {
+			uint32_t node = bk_node(x, s), n = 0;
+
+			for (uint32_t u = 0; u + 1 < x->nt; u++)
+				if (j->perf.compute_s[u] > 0)
+					n += x->cnt[node * x->nt + u];
+			if (n >= k && n < best_n) {
+				best = (int32_t)node;
+				best_n = n;
+			}
+		}
+	return best;
 }
 
 /* Up to k free-now GPUs of type t (any usable type for t == nt-1) on node,
@@ -529,13 +590,14 @@ static void lease_eval_mixed(const struct lease_ctx *x, const struct lease_job *
 	}
 }
 
-/* The kmax earliest-free GPUs of type t (any type: nt-1), by popping the
- * heap and pushing back; writes them in free-time order, returns count. */
+/* The kmax earliest-free GPUs of type t (any type: nt-1) that job j may
+ * use, by popping the heap and pushing back; writes them in free-time
+ * order, returns count. */
 static uint32_t lease_earliest(struct lease_ctx *x, const struct sched_job *j, uint32_t t,
 			       uint32_t kmax, uint32_t *out)
 {
 	struct lease_heap *h = &x->heaps[t];
-	uint32_t n = 0;
+	uint32_t n = 0, nskip = 0;
 
 	x->stamp_now++;
 	while (h->n && n < kmax) {
@@ -544,10 +606,15 @@ static uint32_t lease_earliest(struct lease_ctx *x, const struct sched_job *j, u
 		if (it.key != x->gpu_free[it.gpu] || x->stamp[it.gpu] == x->stamp_now)
 			continue;	/* stale or duplicate entry: drop */
 		x->stamp[it.gpu] = x->stamp_now;
-		out[n++] = it.gpu;	/* heap t only holds GPUs the caller may use */
+		if (j->perf.compute_s[x->c->gpus[it.gpu].type] <= 0)
+			x->skip[nskip++] = it.gpu;	/* the pool of every type: not j's type */
+		else
+			out[n++] = it.gpu;
 	}
 	for (uint32_t i = 0; i < n; i++)
 		heap_push(h, x->gpu_free[out[i]], out[i]);
+	for (uint32_t i = 0; i < nskip; i++)
+		heap_push(h, x->gpu_free[x->skip[i]], x->skip[i]);
 	return n;
 }
 
@@ -662,9 +729,9 @@ static void lease_eval_blind(struct lease_ctx *x, const struct lease_job *lj, ui
 	double slowest = 0;
 	struct lease_cand c = { .kind = 6, .type = t, .k = k, .start = x->now };
 
-	if (x->type_free[t] < k)
+	if (lease_pool_free(x, j, t) < k)
 		return;
-	node = lease_best_fit(x, t, k);
+	node = lease_best_fit_for(x, j, t, k);
 	x->stamp_now++;
 	n = node >= 0 ? lease_pick_node(x, j, (uint32_t)node, t, k, cand, 0)
 		      : lease_pick_spread(x, j, t, k, cand, 0);
@@ -684,7 +751,7 @@ static void lease_eval_all(struct lease_ctx *x, const struct lease_job *lj, stru
 			   uint32_t *fut)
 {
 	const struct sched_job *j = lj->j;
-	bool any = !x->opts->hetero && lease_job_any_type(x, j);
+	bool any = !x->opts->hetero && lease_blind_pooled(x, j, lj->kmax);
 
 	for (uint32_t t = any ? x->nt - 1 : 0; t < (any ? x->nt : x->nt - 1); t++) {
 		if (!lease_type_ok(x, j, t))

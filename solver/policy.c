@@ -83,6 +83,11 @@ bool sched_policy_requested_width(const struct sched_policy *p)
 	return p->ops->requested_width;
 }
 
+bool sched_policy_one_type(const struct sched_policy *p)
+{
+	return p->ops->one_type;
+}
+
 int sched_policy_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
 {
 	int rc = sched_plan_reset(out, snap->njobs);

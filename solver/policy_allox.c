@@ -407,6 +407,7 @@ static int allox_plan(struct sched_policy *p, const struct sched_snapshot *snap,
 const struct sched_policy_ops policy_allox_ops = {
 	.name = "allox",
 	.requested_width = true,
+	.one_type = true,
 	.summary = "AlloX min-cost matching of jobs to (GPU type, position) slots, non-preemptive",
 	.init = allox_init,
 	.plan = allox_plan,

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Baseline policies that ignore GPU types (they see one pool of GPUs and
- * split a job's tasks evenly, so its slowest GPU sets the pace):
+/* Baseline policies whose placement ignores GPU types (they see one pool of
+ * GPUs and split a job's tasks evenly, so its slowest GPU sets the pace;
+ * srtf ranks and optimus sizes jobs on estimates that do see the types):
  *  fifo     arrival order, the requested width, no preemption, strict head
  *           of line (nothing overtakes a job that cannot start);
  *  srtf     shortest remaining time first (estimated on the mean GPU type),
  *           the requested width, preemptive, later jobs may fill gaps;
  *  optimus  Optimus (EuroSys'18): admission in arrival order at the
  *           minimum width, extra GPUs by unweighted marginal gain of the
- *           speed model, re-sized on every event (a resize restarts the job),
- *           fewest-nodes placement. */
+ *           speed model, the round time at k GPUs estimated on the fastest
+ *           way to get k (alloc.c: one type that has k, or the k fastest
+ *           GPUs of any of the job's types), re-sized on every event (a
+ *           resize restarts the job), type-blind fewest-nodes placement. */
 #include "policy_impl.h"
 
 #include "alloc.h"
@@ -106,6 +109,7 @@ const struct sched_policy_ops policy_srtf_ops = {
 
 const struct sched_policy_ops policy_optimus_ops = {
 	.name = "optimus",
-	.summary = "Optimus marginal-gain widths, arrival-order admission, type-blind",
+	.summary = "Optimus marginal-gain widths sized on the fastest GPUs, arrival-order admission, "
+		   "type-blind placement",
 	.plan = optimus_plan,
 };

@@ -649,6 +649,7 @@ int policy_gavel_share(const struct sched_policy *p, uint32_t job_id, double *x,
 
 const struct sched_policy_ops policy_gavel_ops = {
 	.name = "gavel",
+	.one_type = true,
 	.summary = "Gavel heterogeneity-aware max-min fairness LP, 360 s round-based leases",
 	.init = gavel_init,
 	.plan = gavel_plan,
@@ -658,6 +659,7 @@ const struct sched_policy_ops policy_gavel_ops = {
 
 const struct sched_policy_ops policy_gavel_tput_ops = {
 	.name = "gavel-tput",
+	.one_type = true,
 	.summary = "Gavel max-sum-throughput LP, 360 s round-based leases",
 	.init = gavel_tput_init,
 	.plan = gavel_plan,

@@ -11,6 +11,7 @@ struct sched_policy_ops {
 	const char *name;
 	const char *summary;	/* one line for --help */
 	bool requested_width;	/* runs every job at min(max_gpus, tasks) GPUs */
+	bool one_type;		/* runs every job on GPUs of one type */
 	int (*init)(struct sched_policy *p);
 	int (*plan)(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out);
 	void (*forget)(struct sched_policy *p, uint32_t job_id);

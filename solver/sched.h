@@ -304,6 +304,12 @@ const char *sched_policy_name(const struct sched_policy *p);
  * GPUs (the baselines but gavel), rather than choosing a width from
  * min_gpus up. */
 bool sched_policy_requested_width(const struct sched_policy *p);
+/* Whether it runs every job on GPUs of one type (gavel, gavel-tput and
+ * allox, by design): a job whose min_gpus exceed the up GPUs of each type
+ * it may use never runs under it. The other policies may mix the types a
+ * job may use (hare by choice; the type-blind ones when no one type has
+ * the job's width). */
+bool sched_policy_one_type(const struct sched_policy *p);
 
 /* Compute a plan for the snapshot. The policy may keep state between calls
  * (previous order, queues) keyed by job id. Returns 0 or a negative error;

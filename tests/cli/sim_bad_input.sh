@@ -79,6 +79,9 @@ expect_error "generate jobs=0" '^hare-sim: --generate: jobs: ' --cluster "$tiny"
 expect_error "generate no seed" '--generate: seed: missing' --cluster "$tiny" --generate "jobs=5"
 expect_error "generate bad number" '--generate: jobs: .*5x' --cluster "$tiny" --generate "jobs=5x,seed=1"
 expect_error "generate load<=0" '--generate: load: ' --cluster "$tiny" --generate "jobs=5,seed=1,load=0"
+expect_error "generate load too small" \
+	'^hare-sim: --generate: load: 1e-10 puts the last of 5 arrivals at .* past the limit of 1e\+11 s' \
+	--cluster "$tiny" --generate "jobs=5,seed=1,load=1e-10"
 expect_error "generate unknown key" '--generate: colour: unknown key' \
 	--cluster "$tiny" --generate "jobs=5,seed=1,colour=red"
 expect_error "generate empty" '--generate: empty item' --cluster "$tiny" --generate ""
@@ -94,6 +97,40 @@ expect_error "empty trace" 'empty\.csv: empty trace \(no header: the file is emp
 printf '# nothing\n\n' >"$tmp/blank.csv"
 expect_error "blank trace" 'blank\.csv:2: empty trace \(no header, only blank or comment lines\)$' \
 	--cluster "$tiny" --trace "$tmp/blank.csv"
+# Inputs past the LP bound's limits (1e15) are errors naming the field, not
+# the LP's internal check: arrivals rescaled past 1e11 s, a job's work past
+# 1e15 GPU-seconds on its fastest type.
+printf 'arrival_s,model,tasks,rounds\n0,resnet50,1,10\n100,resnet50,1,10\n' >"$tmp/two.csv"
+expect_error "trace --load too small" \
+	'two\.csv: --load: 1e-300 stretches the arrivals by .* past the limit of 1e\+11 s; use a larger --load$' \
+	--cluster "$tiny" --trace "$tmp/two.csv" --load 1e-300
+expect_error "trace --load too small, no bound" 'two\.csv: --load: 1e-300 ' \
+	--cluster "$tiny" --trace "$tmp/two.csv" --load 1e-300 --no-bound
+printf 'arrival_s,model,tasks,rounds\n0,resnet50,1,10\n1e6,resnet50,1,10\n' >"$tmp/late.csv"
+expect_error "trace --arrival-scale too large" \
+	'late\.csv: --arrival-scale: 1e\+06 puts the last arrival at 1e\+12 s, past the limit of 1e\+11 s' \
+	--cluster "$tiny" --trace "$tmp/late.csv" --arrival-scale 1e6
+printf 'arrival_s,model,tasks,rounds,gpu_types\n0,resnet50,4096,1000000000000,K80\n' >"$tmp/huge.csv"
+expect_error "trace work too large" \
+	'huge\.csv:2: rounds: 1e\+12 rounds of 4096 tasks are 5\.49e\+15 GPU-seconds on K80, its fastest GPU type here, more than 1e\+15$' \
+	--cluster "$tiny" --trace "$tmp/huge.csv"
+# A job no single GPU type can hold (5 GPUs of V100 or K80; 2 + 4 here): the
+# policies that run a job on one type refuse it up front, naming the job and
+# the policy; the others complete it (the type-blind ones pool its types).
+printf '[v]\ntype = V100\nnodes = 1\ngpus_per_node = 2\n[p]\ntype = P100\nnodes = 2\ngpus_per_node = 1\n[k]\ntype = K80\nnodes = 1\ngpus_per_node = 4\n' >"$tmp/c3.ini"
+printf 'arrival_s,model,min_gpus,max_gpus,tasks,rounds,gpu_types\n0,resnet50,5,5,5,100,V100;K80\n' >"$tmp/wide.csv"
+for policy in gavel gavel-tput allox; do
+	expect_error "no single type: $policy" \
+		"^hare-sim: job 0 \\(job0\\) needs 5 GPUs at once and policy $policy runs a job on GPUs of one type only; the largest type it may use here, K80, has 4$" \
+		--cluster "$tmp/c3.ini" --trace "$tmp/wide.csv" --policies "hare,$policy"
+done
+if "$sim" --cluster "$tmp/c3.ini" --trace "$tmp/wide.csv" --policies hare,optimus,fifo,srtf,tiresias,gandiva \
+	--quiet --json >"$tmp/wide.json" 2>"$tmp/err" &&
+	[ "$(grep -o '"jobs_completed":1,"jobs":1' "$tmp/wide.json" | wc -l)" -eq 6 ]; then
+	echo "ok: no single type: the other policies complete it"
+else
+	fail "no single type: the other policies: $(cat "$tmp/err")"
+fi
 mkdir "$tmp/adir"
 expect_error "trace is a folder" 'adir: Is a directory$' --cluster "$tiny" --trace "$tmp/adir"
 

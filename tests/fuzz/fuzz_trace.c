@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bound.h"
 #include "cluster.h"
 #include "engine.h"
 #include "profile.h"
@@ -73,21 +74,25 @@ static void fuzz_check(const struct sim_workload *w, const struct sim_cluster *c
 
 		if (j->id != i || !(j->min_gpus >= 1 && j->min_gpus <= j->max_gpus &&
 				    j->max_gpus <= j->tasks) || j->rounds_total < 1 ||
-		    !(j->weight > 0) || !isfinite(j->arrival_s) || j->arrival_s < 0 ||
+		    !(j->weight > 0) || !(j->arrival_s >= 0 && j->arrival_s <= SIM_MAX_SECONDS) ||
 		    j->min_gpus > c->sched.ngpus || !(sched_perf_fastest(&j->perf, c->sched.ntypes) > 0) ||
 		    w->jobs[i].model >= w->nmodels || (i > 0 && j->arrival_s < w->jobs[i - 1].spec.arrival_s))
 			abort();
 	}
 }
 
+/* The LP bound takes every accepted workload, and fifo completes it. */
 static void fuzz_replay(const struct sim_workload *w, const struct sim_cluster *c)
 {
 	struct sched_policy *p;
 	struct sim_result r;
+	double bound;
 	char err[512];
 
 	if (w->njobs > FUZZ_MAX_REPLAY)
 		return;
+	if (sim_bound_compute(&c->sched, w, &bound, err, sizeof(err)) != 0 || !(bound >= 0))
+		abort();
 	if (sched_policy_new("fifo", NULL, &p) != 0)
 		abort();
 	if (sim_engine_run(&c->sched, w, p, &r, err, sizeof(err)) != 0 || r.completed != w->njobs)

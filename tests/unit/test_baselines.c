@@ -893,6 +893,93 @@ static void test_blind_type_mix(void **state)
 	}
 }
 
+/* A job that may use V100s and K80s and needs 5 GPUs at once, on 2 V100s,
+ * 2 T4s and 4 K80s: no type it may use has 5, so the type-blind policies
+ * pool its types (never the T4s), now when they are free and later when
+ * K80s are held; where one type has its width they keep to one type. The
+ * one-type policies (gavel, gavel-tput, allox) say so: they never run it
+ * (the simulator refuses such a job up front, sim_engine_check). */
+static void test_blind_pooled_types(void **state)
+{
+	static const char *const blind[] = { "fifo", "srtf", "optimus", "tiresias", "gandiva" };
+	static const uint32_t per[4] = { 2, 1, 1, 4 };
+	static const uint16_t types[4] = { 0, 1, 1, 2 };
+	static const double vk[3] = { 0.2, 0, 1.3 }, k80[3] = { 0, 0, 1.3 };
+	static struct sched_gpu gpus[8];
+	uint32_t held[4] = { 4, 5, 6, 7 };
+	uint16_t held_tasks[4] = { 1, 1, 1, 1 };
+	const char *const *names = sched_policy_names();
+	struct sched_cluster c;
+	struct sched_job jobs[2];
+
+	(void)state;
+	fx_cluster(&c, gpus, 4, per, types, 3);
+	fx_job(&jobs[0], 1, 1, 5, 100, vk, 3, 0.1);
+	jobs[0].min_gpus = 5;
+	fx_job(&jobs[1], 2, 1, 4, 1000, k80, 3, 0.1);
+	for (size_t p = 0; p < sizeof(blind) / sizeof(blind[0]); p++) {
+		struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 1, .jobs = jobs };
+		struct sched_policy *pol = NULL;
+		struct sched_plan plan;
+		const struct sched_assign *a;
+		uint32_t ntypes[3] = { 0 };
+
+		sched_plan_init(&plan);
+		assert_int_equal(sched_policy_new(blind[p], NULL, &pol), 0);
+		plan_ok(pol, &snap, &plan);
+		a = &plan.assigns[0];
+		for (uint32_t k = 0; k < a->ngpus; k++)
+			ntypes[gpus[plan.gpus[a->first + k]].type]++;
+		if (!a->run_now || a->ngpus != 5 || ntypes[1] != 0 || ntypes[0] == 0 || ntypes[2] == 0)
+			fail_msg("%s: %u GPUs (%u V100, %u T4, %u K80), run_now %d", blind[p], a->ngpus,
+				 ntypes[0], ntypes[1], ntypes[2], a->run_now);
+		/* the K80s held by a job placed before it: on 5 GPUs or none, never
+		 * a T4; fifo projects it onto the K80s when they free up, though
+		 * the T4s are free now */
+		run_job(&jobs[1], held, held_tasks, 4, 0);
+		snap.now_s = 10;
+		snap.njobs = 2;
+		plan_ok(pol, &snap, &plan);
+		a = &plan.assigns[0];
+		assert_true(a->ngpus == 0 || a->ngpus == 5);
+		for (uint32_t k = 0; k < a->ngpus; k++)
+			assert_int_not_equal(gpus[plan.gpus[a->first + k]].type, 1);
+		if (strcmp(blind[p], "fifo") == 0)
+			assert_true(!a->run_now && a->ngpus == 5 && a->start_s > 10 &&
+				    isfinite(a->start_s));
+		jobs[1].nheld = 0;
+		jobs[1].first_start_s = -1;
+		sched_plan_destroy(&plan);
+		sched_policy_free(pol);
+	}
+	/* 2 tasks: the V100s (or K80s) alone hold it, so it keeps to one type */
+	jobs[0].tasks = jobs[0].min_gpus = jobs[0].max_gpus = 2;
+	for (size_t p = 0; p < sizeof(blind) / sizeof(blind[0]); p++) {
+		struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 1, .jobs = jobs };
+		struct sched_policy *pol = NULL;
+		struct sched_plan plan;
+		const struct sched_assign *a;
+
+		sched_plan_init(&plan);
+		assert_int_equal(sched_policy_new(blind[p], NULL, &pol), 0);
+		plan_ok(pol, &snap, &plan);
+		a = &plan.assigns[0];
+		assert_true(a->run_now && a->ngpus == 2);
+		assert_int_equal(gpus[plan.gpus[a->first]].type, gpus[plan.gpus[a->first + 1]].type);
+		sched_plan_destroy(&plan);
+		sched_policy_free(pol);
+	}
+	for (size_t i = 0; names[i]; i++) {
+		struct sched_policy *pol = NULL;
+		bool one = strcmp(names[i], "gavel") == 0 || strcmp(names[i], "gavel-tput") == 0 ||
+			   strcmp(names[i], "allox") == 0;
+
+		assert_int_equal(sched_policy_new(names[i], NULL, &pol), 0);
+		assert_int_equal(sched_policy_one_type(pol), one);
+		sched_policy_free(pol);
+	}
+}
+
 static void test_registry_names(void **state)
 {
 	(void)state;
@@ -928,6 +1015,7 @@ int main(void)
 		cmocka_unit_test(test_gandiva_affinity),
 		cmocka_unit_test(test_random_replans_valid),
 		cmocka_unit_test(test_blind_type_mix),
+		cmocka_unit_test(test_blind_pooled_types),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,7 @@
 #include "summary.h"
 #include "sched.h"
 #include "timeline.h"
+#include "trace.h"
 #include "workload.h"
 
 #define FIXTURES HARE_SOURCE_DIR "/tests/fixtures/sim/"
@@ -335,6 +336,34 @@ static void test_gen_golden(void **state)
 				 w.jobs[i].spec.weight);
 	}
 	assert_true(w.jobs[0].spec.arrival_s == 0);
+	sim_workload_destroy(&w);
+	sim_cluster_destroy(&c);
+}
+
+/* A load so small that the arrivals would run past 1e11 s (the LP bound
+ * takes times up to 1e15, and JCTs would vanish in the arrival times'
+ * rounding) is an error naming load, not the LP's internal one. */
+static void test_gen_limits(void **state)
+{
+	struct sim_gen_spec spec;
+	struct sim_cluster c;
+	struct sim_workload w;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_cluster_load(CLUSTERS "tiny-8.ini", prof, &c, err, sizeof(err)), 0);
+	assert_int_equal(sim_gen_spec_parse("jobs=5,seed=1,load=1e-10", &spec, err, sizeof(err)), 0);
+	assert_int_equal(sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)), ERR_BAD_SPEC);
+	if (strncmp(err, "--generate: load: 1e-10 puts the last of 5 arrivals at ", 55) != 0 ||
+	    !strstr(err, "past the limit of 1e+11 s; use a larger load"))
+		fail_msg("got '%s'", err);
+	assert_null(w.jobs);
+	assert_int_equal(sim_gen_spec_parse("jobs=5,seed=1,load=1e-300", &spec, err, sizeof(err)), 0);
+	assert_int_equal(sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_non_null(strstr(err, "load: 1e-300 puts the last of 5 arrivals at 1.13e+305 s"));
+	assert_int_equal(sim_gen_spec_parse("jobs=5,seed=1,load=1e-4", &spec, err, sizeof(err)), 0);
+	assert_int_equal(sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)), 0);
+	assert_true(w.jobs[4].spec.arrival_s > 1e6 && w.jobs[4].spec.arrival_s <= 1e11);
 	sim_workload_destroy(&w);
 	sim_cluster_destroy(&c);
 }
@@ -715,6 +744,115 @@ static void test_engine_all_policies(void **state)
 	}
 	sim_workload_destroy(&w);
 	sim_cluster_destroy(&c);
+}
+
+/* Clusters smaller than the largest job (8 tasks): the generator lowers
+ * max_gpus to the GPUs a job's model can use there, as the trace import
+ * does, so every policy completes the workload (fifo, srtf, tiresias and
+ * gandiva run a job at min(max_gpus, tasks) GPUs and waited for ever). */
+static void test_gen_small_cluster(void **state)
+{
+	static const char *const clusters[] = {
+		"[v]\ntype=V100\nnodes=1\ngpus_per_node=1\n",
+		"[v]\ntype=V100\nnodes=1\ngpus_per_node=2\n[k]\ntype=K80\nnodes=1\ngpus_per_node=2\n",
+	};
+	const char *const *names = sched_policy_names();
+	struct sim_gen_spec spec;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_gen_spec_parse("jobs=60,seed=1", &spec, err, sizeof(err)), 0);
+	for (size_t k = 0; k < sizeof(clusters) / sizeof(clusters[0]); k++) {
+		struct sim_cluster c;
+		struct sim_workload w;
+		uint32_t wide = 0;
+
+		assert_int_equal(sim_cluster_parse("t.ini", clusters[k], prof, &c, err, sizeof(err)), 0);
+		if (sim_workload_generate(&spec, prof, &c, &w, err, sizeof(err)) != 0)
+			fail_msg("generate: %s", err);
+		for (uint32_t i = 0; i < w.njobs; i++) {
+			const struct sched_job *j = &w.jobs[i].spec;
+			uint32_t want = j->tasks < c.sched.ngpus ? j->tasks : c.sched.ngpus;
+
+			assert_int_equal(j->min_gpus, 1);
+			assert_int_equal(j->max_gpus, want);	/* every model runs on both types */
+			wide += j->tasks > c.sched.ngpus;
+		}
+		assert_true(wide > 0);
+		for (size_t i = 0; names[i]; i++) {
+			struct sim_result r;
+
+			run_policy(names[i], &c.sched, &w, &r);
+			assert_int_equal(r.completed, w.njobs);
+			sim_result_destroy(&r);
+		}
+		sim_workload_destroy(&w);
+		sim_cluster_destroy(&c);
+	}
+}
+
+/* A job the importer accepts that no single GPU type can hold (c3: 5 GPUs
+ * of V100 or K80, 2 + 4 of them; c2: 3 GPUs of any type, 2 + 2): every
+ * policy that may mix types completes it (the type-blind ones pool the
+ * types it may use); gavel, gavel-tput and allox, which run a job on one
+ * type, refuse it up front naming the job and the policy, never leaving it
+ * waiting. Other jobs around it complete too. */
+static void test_engine_no_single_type(void **state)
+{
+	static const struct { const char *cluster, *trace, *why; } cases[] = {
+		{ "[v]\ntype=V100\nnodes=1\ngpus_per_node=2\n[p]\ntype=P100\nnodes=2\n"
+		  "gpus_per_node=1\n[k]\ntype=K80\nnodes=1\ngpus_per_node=4\n",
+		  "arrival_s,model,min_gpus,max_gpus,tasks,rounds,gpu_types\n0,lm,1,1,1,2000,\n"
+		  "0,resnet50,5,5,5,100,V100;K80\n5,resnet18,2,4,4,300,P100;K80\n"
+		  "9,bert,1,2,2,50,V100\n",
+		  "job 1 (job1) needs 5 GPUs at once and policy %s runs a job on GPUs of one type "
+		  "only; the largest type it may use here, K80, has 4" },
+		{ "[v]\ntype=V100\nnodes=1\ngpus_per_node=2\n[k]\ntype=K80\nnodes=1\n"
+		  "gpus_per_node=2\n",
+		  "arrival_s,model,min_gpus,max_gpus,tasks,rounds\n0,resnet50,3,3,3,100\n"
+		  "1,lm,1,2,2,500\n",
+		  "job 0 (job0) needs 3 GPUs at once and policy %s runs a job on GPUs of one type "
+		  "only; the largest type it may use here, V100, has 2" },
+	};
+	const char *const *names = sched_policy_names();
+	char err[512], want[512];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct sim_trace_opts o;
+		struct sim_cluster c;
+		struct sim_workload w;
+
+		sim_trace_opts_default(&o);
+		assert_int_equal(sim_cluster_parse("t.ini", cases[k].cluster, prof, &c, err, sizeof(err)), 0);
+		if (sim_trace_parse("t.csv", cases[k].trace, strlen(cases[k].trace), &o, prof, &c, &w,
+				    NULL, err, sizeof(err)) != 0)
+			fail_msg("import: %s", err);
+		for (size_t i = 0; names[i]; i++) {
+			struct sched_policy *p;
+			struct sim_result r;
+
+			assert_int_equal(sched_policy_new(names[i], NULL, &p), 0);
+			if (!sched_policy_one_type(p)) {
+				assert_int_equal(sim_engine_check(&c.sched, &w, p, err, sizeof(err)), 0);
+				sched_policy_free(p);
+				run_policy(names[i], &c.sched, &w, &r);
+				assert_int_equal(r.completed, w.njobs);
+				sim_result_destroy(&r);
+				continue;
+			}
+			snprintf(want, sizeof(want), cases[k].why, names[i]);
+			assert_int_equal(sim_engine_check(&c.sched, &w, p, err, sizeof(err)), ERR_BAD_SPEC);
+			assert_string_equal(err, want);
+			err[0] = '\0';
+			assert_int_equal(sim_engine_run(&c.sched, &w, p, &r, err, sizeof(err)), ERR_BAD_SPEC);
+			assert_string_equal(err, want);
+			assert_null(r.finish_s);
+			sched_policy_free(p);
+		}
+		sim_workload_destroy(&w);
+		sim_cluster_destroy(&c);
+	}
 }
 
 /* The failure model on two one-GPU nodes, node 0 bad: a job placed there
@@ -1179,6 +1317,7 @@ int main(void)
 		cmocka_unit_test(test_gen_pipeline),
 		cmocka_unit_test(test_gen_golden),
 		cmocka_unit_test(test_gen_distribution),
+		cmocka_unit_test(test_gen_limits),
 		cmocka_unit_test(test_heap_order),
 		cmocka_unit_test(test_engine_one_job),
 		cmocka_unit_test(test_engine_fifo_two_jobs),
@@ -1188,6 +1327,8 @@ int main(void)
 		cmocka_unit_test(test_engine_bad_policy),
 		cmocka_unit_test(test_engine_same_lease),
 		cmocka_unit_test(test_engine_all_policies),
+		cmocka_unit_test(test_gen_small_cluster),
+		cmocka_unit_test(test_engine_no_single_type),
 		cmocka_unit_test(test_engine_failure_model),
 		cmocka_unit_test(test_engine_after),
 		cmocka_unit_test(test_engine_after_weights),

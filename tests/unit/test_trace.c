@@ -472,6 +472,67 @@ static void test_parse_text(void **state)
 	assert_non_null(strstr(err, "empty trace"));
 }
 
+/* Rows and options that would take a job past the LP bound's limits
+ * (1e15 for any number) are the input's errors naming the field: work
+ * over 1e15 GPU-seconds on the job's fastest type, arrivals rescaled past
+ * 1e11 s (sim/README.md). Just inside the limits, the import succeeds. */
+static void test_limits(void **state)
+{
+	static const char rounds[] = "arrival_s,model,tasks,rounds\n0,bert,4096,1000000000000\n";
+	static const char typed[] = "arrival_s,model,tasks,rounds,gpu_types\n"
+				    "0,resnet50,4096,1000000000000,K80\n";
+	static const char fits[] = "arrival_s,model,tasks,rounds\n0,resnet50,4096,1000000000000\n";
+	static const char two[] = "arrival_s,model,tasks,rounds\n0,resnet50,1,10\n1000000,resnet50,1,10\n";
+	static const char philly[] = "timestamp,duration,num_gpus\n2017-10-01 00:00:00,1e11,1000000\n";
+	static const char dense[] = "timestamp,duration,num_gpus\n2017-10-01 00:00:00,1e11,8\n"
+				    "2017-10-01 00:00:01,1e11,8\n";
+	struct sim_trace_opts o;
+	struct sim_workload w;
+	char err[512];
+
+	(void)state;
+	/* bert on a V100 (0.48 s a task): 4096 x 1e12 x 0.48 > 1e15 */
+	assert_int_equal(parse_text(rounds, strlen(rounds), &w, err, sizeof(err)), ERR_BAD_TRACE);
+	assert_non_null(strstr(err, "mem.csv:2: rounds: 1e+12 rounds of 4096 tasks are 1.97e+15 "
+				"GPU-seconds on V100, its fastest GPU type here, more than 1e+15"));
+	/* resnet50: 4096 x 1e12 x 0.22 on a V100 fits; on a K80 (1.34 s) not */
+	assert_int_equal(parse_text(fits, strlen(fits), &w, err, sizeof(err)), 0);
+	sim_workload_destroy(&w);
+	assert_int_equal(parse_text(typed, strlen(typed), &w, err, sizeof(err)), ERR_BAD_TRACE);
+	assert_non_null(strstr(err, "mem.csv:2: rounds: 1e+12 rounds of 4096 tasks are 5.49e+15 "
+				"GPU-seconds on K80"));
+	/* philly: seed 6 draws a model whose 1e12 rounds (capped) are too much */
+	sim_trace_opts_default(&o);
+	o.seed = 6;
+	o.max_tasks = 4096;
+	assert_int_equal(sim_trace_parse("p.csv", philly, strlen(philly), &o, prof, &tiny, &w, NULL,
+					 err, sizeof(err)), ERR_BAD_TRACE);
+	assert_non_null(strstr(err, "p.csv:2: duration: 1e+12 rounds of 4096 tasks are"));
+	/* rescaled arrivals: at most 1e11 s */
+	sim_trace_opts_default(&o);
+	o.load = 1e-300;
+	assert_int_equal(sim_trace_parse("t.csv", two, strlen(two), &o, prof, &tiny, &w, NULL, err,
+					 sizeof(err)), ERR_BAD_TRACE);
+	assert_non_null(strstr(err, "t.csv: --load: 1e-300 stretches the arrivals by "));
+	assert_non_null(strstr(err, "past the limit of 1e+11 s; use a larger --load"));
+	o.load = 0;
+	o.arrival_scale = 1e5;
+	assert_int_equal(sim_trace_parse("t.csv", two, strlen(two), &o, prof, &tiny, &w, NULL, err,
+					 sizeof(err)), 0);
+	assert_true(w.jobs[1].spec.arrival_s == 1e11);
+	sim_workload_destroy(&w);
+	o.arrival_scale = 1e6;
+	assert_int_equal(sim_trace_parse("t.csv", two, strlen(two), &o, prof, &tiny, &w, NULL, err,
+					 sizeof(err)), ERR_BAD_TRACE);
+	assert_string_equal(err, "t.csv: --arrival-scale: 1e+06 puts the last arrival at 1e+12 s, "
+			    "past the limit of 1e+11 s; use a smaller --arrival-scale");
+	/* philly's default load 0.5 on arrivals a second apart */
+	sim_trace_opts_default(&o);
+	assert_int_equal(sim_trace_parse("d.csv", dense, strlen(dense), &o, prof, &tiny, &w, NULL, err,
+					 sizeof(err)), ERR_BAD_TRACE);
+	assert_non_null(strstr(err, "d.csv: --load: the default 0.5 stretches the arrivals"));
+}
+
 static void test_formats_and_files(void **state)
 {
 	enum sim_trace_format f;
@@ -530,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_bad_traces),
 		cmocka_unit_test(test_skip_bad),
 		cmocka_unit_test(test_parse_text),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_formats_and_files),
 		cmocka_unit_test(test_vendored),
 	};
