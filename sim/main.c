@@ -688,6 +688,7 @@ static void sim_run_info_fill(const struct sim_args *a, const struct sim_run *ru
 	in->max_tasks = t->max_tasks;
 	in->thinned = t->thinned;
 	in->truncated = t->truncated;
+	in->after_dropped = t->after_dropped;
 	in->seed = a->topt.seed;
 	in->source_load = t->source_load;
 	in->arrival_scale = t->arrival_scale;
@@ -751,6 +752,10 @@ static void sim_trace_note(const struct sim_args *a, const struct sim_run *run)
 		sim_count_fmt(run->work.njobs, jobs, sizeof(jobs)),
 		sim_count_fmt(t->rows, rows, sizeof(rows)), sim_trace_format_name(t->format),
 		t->capped, t->max_tasks, t->thinned, t->truncated, t->arrival_scale, load);
+	if (t->after_dropped)
+		fprintf(stderr, "hare-sim: %s: %u dependenc%s (after) on rows dropped by --thin or "
+			"--max-jobs left out; those jobs run without them\n", a->trace, t->after_dropped,
+			t->after_dropped == 1 ? "y" : "ies");
 }
 
 /* Load the inputs; every failure here is the user's input: exit 2. */

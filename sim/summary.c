@@ -353,8 +353,9 @@ static void report_json_info(FILE *f, const struct sim_run_info *in)
 	else
 		fputs("null", f);
 	fprintf(f, ",\"jobs\":%u,\"rows\":%u,\"skipped\":%u,\"capped\":%u,\"max_tasks\":%u,"
-		"\"thinned\":%u,\"truncated\":%u,\"seed\":%llu,", in->jobs, in->rows, in->skipped,
-		in->capped, in->max_tasks, in->thinned, in->truncated, (unsigned long long)in->seed);
+		"\"thinned\":%u,\"truncated\":%u,\"after_dropped\":%u,\"seed\":%llu,", in->jobs,
+		in->rows, in->skipped, in->capped, in->max_tasks, in->thinned, in->truncated,
+		in->after_dropped, (unsigned long long)in->seed);
 	report_json_num(f, "source_load", in->source_load, 6);
 	fputc(',', f);
 	report_json_num(f, "arrival_scale", in->arrival_scale, 6);

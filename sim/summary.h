@@ -33,6 +33,7 @@ struct sim_run_info {
 	uint32_t max_tasks;	/* that cap */
 	uint32_t thinned;	/* dropped by --thin */
 	uint32_t truncated;	/* dropped by --max-jobs */
+	uint32_t after_dropped;	/* hare after: dependencies on dropped rows */
 	uint64_t seed;
 	double source_load;	/* offered load of the trace's own arrivals (NaN: n/a) */
 	double arrival_scale;	/* factor applied to arrival times (NaN: n/a) */

@@ -238,7 +238,8 @@ static int trace_read_rows(struct trace_ctx *x, struct trace_cursor *cur,
 		}
 		if (rows->n == SIM_TRACE_MAX_JOBS)
 			return trace_fail(x, cur->line, "more than %u jobs", SIM_TRACE_MAX_JOBS);
-		if (trace_rows_push(rows, &r) < 0)
+		r.index = x->nrows++;
+		if (trace_rows_push(rows, &r) < 0 || (r.name[0] && trace_name_add(x, &r) < 0))
 			return -ENOMEM;
 	}
 	if (!started)
@@ -350,9 +351,46 @@ static void trace_job_build(struct trace_ctx *x, const struct trace_row *r, uint
 	job->model = r->model;
 }
 
+/* hare's after column: the rows each runs after, by index among the rows
+ * read, become job ids; a row dropped by --thin or --max-jobs takes its
+ * place in its dependents' lists with it (info->after_dropped). */
+static int trace_after_build(struct trace_ctx *x, const struct trace_rows *rows,
+			     struct sim_trace_info *info, struct sim_workload *out)
+{
+	uint32_t *job_of;
+	bool any = false;
+
+	for (uint32_t i = 0; i < rows->n && !any; i++)
+		any = rows->v[i].nafter > 0;
+	if (!any)
+		return 0;
+	job_of = malloc(x->nrows * sizeof(*job_of));
+	if (!job_of)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < x->nrows; i++)
+		job_of[i] = UINT32_MAX;
+	for (uint32_t i = 0; i < rows->n; i++)
+		job_of[rows->v[i].index] = i;
+	for (uint32_t i = 0; i < rows->n; i++) {
+		struct sim_job *j = &out->jobs[i];
+
+		for (uint32_t k = 0; k < rows->v[i].nafter; k++) {
+			uint32_t id = job_of[rows->v[i].after[k]];
+
+			/* an earlier row: a smaller id, as the engine needs */
+			if (id == UINT32_MAX)
+				info->after_dropped++;
+			else
+				j->after[j->nafter++] = id;
+		}
+	}
+	free(job_of);
+	return 0;
+}
+
 /* Turn the selected rows into the workload, arrivals rescaled. */
 static int trace_workload_build(struct trace_ctx *x, const struct trace_rows *rows,
-				const struct sim_trace_info *info, struct sim_workload *out)
+				struct sim_trace_info *info, struct sim_workload *out)
 {
 	double a0 = rows->v[0].arrival_s, base = x->format == SIM_TRACE_PHILLY ? 0 : a0;
 	int rc = sim_workload_models_init(out, x->prof);
@@ -368,7 +406,7 @@ static int trace_workload_build(struct trace_ctx *x, const struct trace_rows *ro
 
 		trace_job_build(x, &rows->v[i], i, a, &out->jobs[i]);
 	}
-	return 0;
+	return trace_after_build(x, rows, info, out);
 }
 
 static int trace_run(struct trace_ctx *x, struct trace_cursor *cur, struct sim_workload *out,
@@ -400,6 +438,7 @@ static int trace_run(struct trace_ctx *x, struct trace_cursor *cur, struct sim_w
 	info->capped = x->capped;
 	free(rows.v);
 	free(x->line_buf);
+	trace_names_free(x);
 	return rc;
 }
 

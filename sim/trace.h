@@ -52,6 +52,8 @@ struct sim_trace_info {
 	uint32_t max_tasks;		/* the cap applied */
 	uint32_t thinned;		/* jobs dropped by thin */
 	uint32_t truncated;		/* jobs dropped by max_jobs */
+	uint32_t after_dropped;		/* hare after: dependencies on rows dropped by
+					 * thin or max_jobs, left out */
 	double source_load;		/* offered load of the trace's own arrivals */
 	double arrival_scale;		/* factor applied to arrival times (1: none) */
 	double offered_load;		/* offered load after scaling */

@@ -35,7 +35,13 @@ struct trace_row {
 	uint32_t model;		/* profile model index */
 	uint32_t type_mask;	/* cluster types the job may use (bit t); 0: all */
 	char name[SCHED_NAME_LEN];	/* "" until ids are known */
+	uint32_t index;		/* its place among the rows read (hare: after) */
+	uint32_t nafter;	/* hare's after column: the rows it runs after, */
+	uint32_t after[SIM_MAX_AFTER];	/* by index */
 };
+
+/* A name of a row read so far (hare's after column), by name. */
+struct trace_name;
 
 /* Per profile model: can it run here, and its V100 reference numbers. */
 struct trace_model {
@@ -60,6 +66,8 @@ struct trace_ctx {
 	uint32_t *draw;		/* drawable model indices */
 	uint32_t ndraw;
 	char *line_buf;		/* TRACE_LINE_MAX + 1 bytes */
+	struct trace_name *names;	/* uthash: the named rows read so far */
+	uint32_t nrows;		/* rows read so far (the next row's index) */
 	int col[TRACE_MAX_FIELDS];	/* header: column of each known field, -1 if absent */
 	uint32_t ncols;		/* fields per row (CSV formats) */
 	char *errbuf;
@@ -73,6 +81,11 @@ int trace_fail(struct trace_ctx *x, uint32_t line, const char *fmt, ...)
 /* Split s in place at sep into at most TRACE_MAX_FIELDS trimmed fields;
  * returns the count, or TRACE_MAX_FIELDS + 1 when there are more. */
 uint32_t trace_split(char *s, char sep, char **fields);
+
+/* Note row r (hare, named) under its name for later rows' after column;
+ * 0 or -ENOMEM. Free them all with trace_names_free. */
+int trace_name_add(struct trace_ctx *x, const struct trace_row *r);
+void trace_names_free(struct trace_ctx *x);
 
 /* Read the header line of a CSV format into x->col / x->ncols. */
 int trace_header_parse(struct trace_ctx *x, char *text, uint32_t line);

@@ -17,6 +17,11 @@
 #include <string.h>
 #include <strings.h>
 
+/* uthash exits on a failed allocation unless told otherwise */
+static int trace_oom;
+#define uthash_nonfatal_oom(obj) (trace_oom = 1)
+#include <uthash.h>
+
 /* Weights drawn for formats that have none (Philly and Gavel traces). */
 static const double trace_weights[] = { 1, 2, 4, 8 };
 
@@ -26,11 +31,11 @@ static const char *const philly_cols[] = { "timestamp", "duration", "num_gpus", 
 
 enum {
 	HR_ARRIVAL, HR_NAME, HR_MODEL, HR_MIN_GPUS, HR_MAX_GPUS, HR_TASKS, HR_ROUNDS, HR_DURATION,
-	HR_WEIGHT, HR_GPU_TYPES, HR_USER, HR_NCOLS
+	HR_WEIGHT, HR_GPU_TYPES, HR_USER, HR_AFTER, HR_NCOLS
 };
 static const char *const hare_cols[] = { "arrival_s", "name", "model", "min_gpus", "max_gpus",
 					 "tasks", "rounds", "duration_s", "weight", "gpu_types",
-					 "user" };
+					 "user", "after" };
 
 enum { GV_JOB_TYPE, GV_COMMAND, GV_STEPS_ARG, GV_DATA_DIR, GV_TOTAL_STEPS, GV_ARRIVAL, GV_SCALE,
        GV_NCOLS };
@@ -421,6 +426,79 @@ static int trace_hare_name(struct trace_ctx *x, uint32_t line, const char *s, st
 	return 0;
 }
 
+struct trace_name {
+	uint32_t index;		/* the row's, the last one so named */
+	uint32_t count;		/* rows so named */
+	UT_hash_handle hh;
+	char name[];
+};
+
+int trace_name_add(struct trace_ctx *x, const struct trace_row *r)
+{
+	struct trace_name *e;
+	size_t len = strlen(r->name);
+
+	HASH_FIND(hh, x->names, r->name, len, e);
+	if (!e) {
+		e = calloc(1, sizeof(*e) + len + 1);
+		if (!e)
+			return -ENOMEM;
+		memcpy(e->name, r->name, len + 1);
+		trace_oom = 0;
+		HASH_ADD(hh, x->names, name[0], len, e);
+		if (trace_oom) {
+			free(e);
+			return -ENOMEM;
+		}
+	}
+	e->index = r->index;
+	e->count++;
+	return 0;
+}
+
+void trace_names_free(struct trace_ctx *x)
+{
+	struct trace_name *e, *tmp;
+
+	HASH_ITER(hh, x->names, e, tmp) {
+		HASH_DEL(x->names, e);
+		free(e);
+	}
+}
+
+/* after: names of earlier rows, ';'-separated (as gpu_types), at most
+ * SIM_MAX_AFTER, each naming one earlier row, none twice. */
+static int trace_hare_after(struct trace_ctx *x, uint32_t line, const char *s, struct trace_row *r)
+{
+	char buf[TRACE_LINE_MAX + 1], q[48], *rest = buf, *tok;
+
+	if (!s || !s[0])
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	while ((tok = strsep(&rest, ";"))) {
+		char *name = trace_trim(tok);
+		struct trace_name *e;
+
+		if (name[0] == '\0')
+			return trace_fail(x, line, "after: empty name in '%s'", trace_quote(s, q, sizeof(q)));
+		HASH_FIND(hh, x->names, name, strlen(name), e);
+		if (!e)
+			return trace_fail(x, line, "after: no earlier row is named '%s'",
+					  trace_quote(name, q, sizeof(q)));
+		if (e->count > 1)
+			return trace_fail(x, line, "after: %u earlier rows are named '%s'", e->count,
+					  trace_quote(name, q, sizeof(q)));
+		for (uint32_t k = 0; k < r->nafter; k++)
+			if (r->after[k] == e->index)
+				return trace_fail(x, line, "after: '%s' given twice",
+						  trace_quote(name, q, sizeof(q)));
+		if (r->nafter == SIM_MAX_AFTER)
+			return trace_fail(x, line, "after: more than %d jobs", SIM_MAX_AFTER);
+		r->after[r->nafter++] = e->index;
+	}
+	return 0;
+}
+
 static int trace_hare_model(struct trace_ctx *x, uint32_t line, char **f, struct trace_row *r)
 {
 	const char *s = trace_hare_field(x, f, HR_MODEL);
@@ -526,6 +604,8 @@ static int trace_hare_row(struct trace_ctx *x, char **f, uint32_t line, struct t
 		rc = trace_hare_sizes(x, line, f, r);
 	if (rc == 0)
 		rc = trace_hare_work(x, line, f, r);
+	if (rc == 0)
+		rc = trace_hare_after(x, line, trace_hare_field(x, f, HR_AFTER), r);
 	if (rc == 0)
 		trace_draw(x, r, false, false);
 	return rc;

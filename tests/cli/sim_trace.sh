@@ -125,6 +125,35 @@ else
 	fail "window: exit $? ($(cat "$tmp/err"))"
 fi
 
+# A hare trace's after column: each job starts once the ones it names have
+# finished, under every policy; --max-jobs keeps the rows it depends on.
+cat >"$tmp/after.csv" <<EOF
+arrival_s,name,model,tasks,rounds,weight,after
+0,prep,resnet50,1,2000,1,
+0,train,resnet50,2,4000,2,prep
+10,other,resnet50,1,3000,4,
+20,report,resnet18,1,100,1,train;other
+EOF
+if "$sim" --cluster "$tiny" --trace "$tmp/after.csv" --policies hare,fifo,gavel --out "$tmp/run3" \
+	--quiet >/dev/null 2>"$tmp/err"; then
+	for pol in hare fifo gavel; do
+		bad=$(awk -F, 'NR > 1 { start[$2] = $5; fin[$2] = $6 }
+			END { if (start["train"] < fin["prep"] || start["report"] < fin["train"] ||
+				  start["report"] < fin["other"]) print "out of order" }' "$tmp/run3/$pol/jobs.csv")
+		[ -z "$bad" ] || fail "after: $pol ran a job before the one it runs after"
+	done
+	"$sim" --cluster "$tiny" --trace "$tmp/after.csv" --policies fifo --max-jobs 3 --json \
+		>"$tmp/json4" 2>"$tmp/err4" || fail "after: --max-jobs 3: exit $?"
+	grep -q '"after_dropped":0' "$tmp/json4" || fail "after: --max-jobs 3 dropped a dependency"
+	printf 'arrival_s,name,model,tasks,rounds,after\n0,a,lm,1,10,b\n' >"$tmp/after_bad.csv"
+	out=$("$sim" --cluster "$tiny" --trace "$tmp/after_bad.csv" --policies fifo 2>&1); rc=$?
+	[ $rc -eq 2 ] && [ "$out" = "hare-sim: $tmp/after_bad.csv:2: after: no earlier row is named 'b'" ] ||
+		fail "after: unknown name: exit $rc, '$out'"
+	[ "$failures" -eq 0 ] && echo "ok: after column"
+else
+	fail "after: exit $? ($(cat "$tmp/err"))"
+fi
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
 	exit 1

@@ -78,6 +78,16 @@ static void fuzz_check(const struct sim_workload *w, const struct sim_cluster *c
 		    j->min_gpus > c->sched.ngpus || !(sched_perf_fastest(&j->perf, c->sched.ntypes) > 0) ||
 		    w->jobs[i].model >= w->nmodels || (i > 0 && j->arrival_s < w->jobs[i - 1].spec.arrival_s))
 			abort();
+		/* after: earlier jobs, each once, as the engine needs */
+		if (w->jobs[i].nafter > SIM_MAX_AFTER)
+			abort();
+		for (uint32_t k = 0; k < w->jobs[i].nafter; k++) {
+			if (w->jobs[i].after[k] >= i)
+				abort();
+			for (uint32_t m = 0; m < k; m++)
+				if (w->jobs[i].after[m] == w->jobs[i].after[k])
+					abort();
+		}
 	}
 }
 

@@ -472,6 +472,96 @@ static void test_parse_text(void **state)
 	assert_non_null(strstr(err, "empty trace"));
 }
 
+/* hare's after column: names of earlier rows become job ids; errors name
+ * the row; a row dropped by --max-jobs or --thin leaves its dependents'
+ * lists (counted), a skipped bad row cannot be named. */
+static void test_after(void **state)
+{
+	static const char good[] = "arrival_s,name,model,tasks,rounds,after\n"
+				   "0,prep,lm,1,10,\n"
+				   "0,train,lm,1,10,prep\n"
+				   "5,,lm,1,10, train ; prep \n"
+				   "6,x,lm,1,10,\n";
+	static const char *const bad[][2] = {
+		{ "0,a,lm,1,10,b\n1,b,lm,1,10,\n", "mem.csv:2: after: no earlier row is named 'b'" },
+		{ "0,a,lm,1,10,a\n", "mem.csv:2: after: no earlier row is named 'a'" },
+		{ "0,a,lm,1,10,\n1,a,lm,1,10,\n2,c,lm,1,10,a\n",
+		  "mem.csv:4: after: 2 earlier rows are named 'a'" },
+		{ "0,a,lm,1,10,\n1,c,lm,1,10,a;a\n", "mem.csv:3: after: 'a' given twice" },
+		{ "0,a,lm,1,10,\n1,c,lm,1,10,a;;a\n", "mem.csv:3: after: empty name in 'a;;a'" },
+		{ "0,a,lm,1,10,\n0,b,lm,1,10,\n0,c,lm,1,10,\n0,d,lm,1,10,\n0,e,lm,1,10,\n"
+		  "1,f,lm,1,10,a;b;c;d;e\n", "mem.csv:7: after: more than 4 jobs" },
+	};
+	struct sim_trace_opts o;
+	struct sim_trace_info info = { 0 };
+	struct sim_workload w;
+	char err[512], text[512];
+
+	(void)state;
+	assert_int_equal(parse_text(good, strlen(good), &w, err, sizeof(err)), 0);
+	assert_int_equal(w.njobs, 4);
+	assert_int_equal(w.jobs[0].nafter, 0);
+	assert_int_equal(w.jobs[1].nafter, 1);
+	assert_int_equal(w.jobs[1].after[0], 0);
+	assert_int_equal(w.jobs[2].nafter, 2);
+	assert_true(w.jobs[2].after[0] == 1 && w.jobs[2].after[1] == 0);
+	sim_workload_destroy(&w);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "arrival_s,name,model,tasks,rounds,after\n%s", bad[i][0]);
+		assert_int_equal(parse_text(text, strlen(text), &w, err, sizeof(err)), ERR_BAD_TRACE);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("case %zu: '%s', want '%s'", i, err, bad[i][1]);
+	}
+	/* --max-jobs 3 keeps the three rows with the dependencies; --thin
+	 * dropping a row leaves it out of its dependents' lists (counted) */
+	sim_trace_opts_default(&o);
+	o.max_jobs = 3;
+	assert_int_equal(sim_trace_parse("mem.csv", good, strlen(good), &o, prof, &tiny, &w, &info,
+					 err, sizeof(err)), 0);
+	assert_int_equal(w.njobs, 3);
+	assert_int_equal(w.jobs[2].nafter, 2);
+	assert_int_equal(info.after_dropped, 0);
+	sim_workload_destroy(&w);
+	{
+		static const char mid[] = "arrival_s,name,model,tasks,rounds,after\n"
+					  "0,a,lm,1,10,\n1,b,lm,1,10,a\n2,c,lm,1,10,a;b\n";
+		uint32_t kept_c = 0;
+
+		/* thin: some seed drops a and keeps c */
+		for (uint64_t seed = 1; seed < 200 && !kept_c; seed++) {
+			sim_trace_opts_default(&o);
+			o.thin = 0.5;
+			o.seed = seed;
+			memset(&info, 0, sizeof(info));
+			assert_int_equal(sim_trace_parse("mem.csv", mid, strlen(mid), &o, prof, &tiny,
+							 &w, &info, err, sizeof(err)), 0);
+			if (w.njobs >= 1 && strcmp(w.jobs[0].spec.name, "a") != 0 &&
+			    strcmp(w.jobs[w.njobs - 1].spec.name, "c") == 0) {
+				kept_c = w.njobs;
+				assert_true(info.after_dropped >= 1);
+				for (uint32_t k = 0; k < w.jobs[w.njobs - 1].nafter; k++)
+					assert_true(w.jobs[w.njobs - 1].after[k] < w.njobs - 1);
+			}
+			sim_workload_destroy(&w);
+		}
+		assert_true(kept_c > 0);
+	}
+	/* a skipped bad row cannot be named: its dependents are bad rows too */
+	{
+		static const char skip[] = "arrival_s,name,model,tasks,rounds,after\n"
+					   "0,a,nosuch,1,10,\n1,b,lm,1,10,a\n2,c,lm,1,10,\n";
+
+		sim_trace_opts_default(&o);
+		o.skip_bad = true;
+		memset(&info, 0, sizeof(info));
+		assert_int_equal(sim_trace_parse("mem.csv", skip, strlen(skip), &o, prof, &tiny, &w,
+						 &info, err, sizeof(err)), 0);
+		assert_int_equal(w.njobs, 1);
+		assert_int_equal(info.skipped, 2);
+		sim_workload_destroy(&w);
+	}
+}
+
 /* Rows and options that would take a job past the LP bound's limits
  * (1e15 for any number) are the input's errors naming the field: work
  * over 1e15 GPU-seconds on the job's fastest type, arrivals rescaled past
@@ -591,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_bad_traces),
 		cmocka_unit_test(test_skip_bad),
 		cmocka_unit_test(test_parse_text),
+		cmocka_unit_test(test_after),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_formats_and_files),
 		cmocka_unit_test(test_vendored),
