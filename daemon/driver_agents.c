@@ -31,13 +31,29 @@ const char *driver_type_name(const struct driver *d, int32_t type)
 	return type >= 0 && (uint32_t)type < d->ntypes ? d->type_names[type] : "?";
 }
 
+/* "4xV100 2xT4": the GPUs up by type, into buf. */
+static const char *have_text(const struct driver *d, const uint32_t *up, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (uint32_t t = 0; t < d->ntypes && n < len; t++) {
+		int w;
+
+		if (!up[t])
+			continue;
+		w = snprintf(buf + n, len - n, "%s%ux%s", n ? " " : "", up[t], d->type_names[t]);
+		n += w > 0 ? (size_t)w : 0;
+	}
+	return buf;
+}
+
 bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 {
 	const struct drv_job *j = driver_job_find(d, id);
 	uint32_t usable = 0, drained = 0, up[SCHED_MAX_TYPES] = { 0 }, need;
 	bool whole = sched_policy_requested_width(d->policy);
 	char have[256] = "", more[96] = "";
-	size_t n = 0;
 
 	why[0] = '\0';
 	if (!j)
@@ -76,20 +92,31 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 			usable += j->perf.compute_s[t] > 0;
 		}
 	}
-	if (usable >= need)
-		return true;
+	if (usable >= need) {
+		/* gavel and allox run a job on GPUs of one type: that many of
+		 * one type, then */
+		uint32_t most = 0, most_t = 0;
+
+		if (!sched_policy_one_type(d->policy))
+			return true;
+		for (uint32_t t = 0; t < d->ntypes && t < SCHED_MAX_TYPES; t++) {
+			if (j->perf.compute_s[t] > 0 && up[t] > most) {
+				most = up[t];
+				most_t = t;
+			}
+		}
+		if (most >= need)
+			return true;
+		snprintf(why, len, "policy %s runs a job on GPUs of one type only, and it needs %u "
+			 "at once; the most of one type it can use up now are %u %s (up: %s); it "
+			 "waits until enough are", d->policy_name, need, most, d->type_names[most_t],
+			 have_text(d, up, have, sizeof(have)));
+		return false;
+	}
 	if (drained)
 		snprintf(more, sizeof(more), "; %u more on drained nodes (harectl undrain gives "
 			 "them back)", drained);
-	for (uint32_t t = 0; t < d->ntypes && n < sizeof(have); t++) {
-		int w;
-
-		if (!up[t])
-			continue;
-		w = snprintf(have + n, sizeof(have) - n, "%s%ux%s", n ? " " : "", up[t],
-			     d->type_names[t]);
-		n += w > 0 ? (size_t)w : 0;
-	}
+	have_text(d, up, have, sizeof(have));
 	if (usable == 0) {
 		char types[STORE_MAX_TYPES * 17] = "";
 		size_t k = 0;

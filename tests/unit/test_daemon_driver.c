@@ -3207,6 +3207,27 @@ static void test_job_fit_width(void **state)
 	driver_close(d2);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	driver_free(d2);
+	/* gavel runs a job on one type: 6 GPUs, 4 V100 and 4 T4 up */
+	o.policy = "gavel";
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, NULL, ob_send, &f->ob, &d2, err,
+				    sizeof(err)), 0);
+	f->d = d2;
+	agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", "T4", 4, NULL, 0);
+	rec = job_rec(1, "resnet50", 6, 100);
+	rec.min_gpus = 6;
+	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
+	assert_false(driver_job_fit(d2, 1, why, sizeof(why)));
+	assert_string_equal(why, "policy gavel runs a job on GPUs of one type only, and it needs 6 at "
+			    "once; the most of one type it can use up now are 4 T4 (up: 4xT4 "
+			    "4xV100); it waits until enough are");
+	rec = job_rec(2, "resnet50", 4, 100);
+	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
+	assert_true(driver_job_fit(d2, 2, why, sizeof(why)));
+	f->d = keep;
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
 }
 
 /* At start every node of the store is listed down, with its last-seen
