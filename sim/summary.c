@@ -358,7 +358,11 @@ static void report_json_info(FILE *f, const struct sim_run_info *in)
 		in->after_dropped, (unsigned long long)in->seed);
 	report_json_num(f, "source_load", in->source_load, 6);
 	fputc(',', f);
-	report_json_num(f, "arrival_scale", in->arrival_scale, 6);
+	/* a factor: its significant digits, however small (2.09e-10) */
+	if (isfinite(in->arrival_scale))
+		fprintf(f, "\"arrival_scale\":%.9g", in->arrival_scale);
+	else
+		fputs("\"arrival_scale\":null", f);
 	fputc(',', f);
 	report_json_num(f, "offered_load", in->offered_load, 6);
 	if (in->has_window)
