@@ -19,6 +19,7 @@
 #define CLI_LOG_BYTES_MAX 1048576	/* logs --bytes */
 #define CLI_FOLLOW_MS 1000		/* logs --follow: one poll a second */
 #define CLI_FOLLOW_END_POLLS 10		/* polls after the job's end, at most */
+#define CLI_FOLLOW_RECONNECT_S 120	/* logs --follow: how long hared may be away */
 #define CLI_HISTORY_MAX 1000		/* history --lines */
 
 /* queue --state bits */

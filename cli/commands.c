@@ -79,7 +79,9 @@ static int cli_run_prepare(struct cli_run *r)
 	return CLI_EXIT_OK;
 }
 
-static int cli_run_connect(struct cli_run *r)
+/* Connect as the options say: 0 (r->fd set), CLI_EXIT_USAGE, or a
+ * negative code with the reason in r->msg; quiet. */
+static int cli_run_connect_quiet(struct cli_run *r)
 {
 	const char *env_socket = getenv("HARE_SOCKET");
 	const char *env_token = getenv("HARE_TOKEN");
@@ -97,19 +99,24 @@ static int cli_run_connect(struct cli_run *r)
 	else if (env_token && env_token[0])
 		t.token = env_token;
 	if (t.host && !t.token) {
-		fprintf(r->err, "harectl: --host needs the client token: --token-file FILE or "
-			"$HARE_TOKEN\n");
+		snprintf(r->msg, sizeof(r->msg), "--host needs the client token: --token-file FILE or "
+			 "$HARE_TOKEN");
 		return CLI_EXIT_USAGE;
 	}
 	r->fd = cli_client_connect(&t, r->msg, sizeof(r->msg));
-	if (r->fd < 0) {
-		char clean[sizeof(r->msg)];
+	return r->fd < 0 ? r->fd : 0;
+}
 
-		/* may hold hared's (or, with --host, any peer's) Error text */
-		fprintf(r->err, "harectl: %s\n", cli_text_clean(r->msg, clean, sizeof(clean)));
-		return CLI_EXIT_FAIL;
-	}
-	return CLI_EXIT_OK;
+static int cli_run_connect(struct cli_run *r)
+{
+	char clean[sizeof(r->msg)];
+	int rc = cli_run_connect_quiet(r);
+
+	if (rc == 0)
+		return CLI_EXIT_OK;
+	/* may hold hared's (or, with --host, any peer's) Error text */
+	fprintf(r->err, "harectl: %s\n", cli_text_clean(r->msg, clean, sizeof(clean)));
+	return rc == CLI_EXIT_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 }
 
 /* One request and its reply; prints the failure (hared's Error message
@@ -423,14 +430,60 @@ static int cli_cmd_usage(struct cli_run *r)
 	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_USAGE_REPLY, now);
 }
 
+/* One request of --follow. A connection hared closed (it stopped, or
+ * restarts) is made again, once a second for up to
+ * CLI_FOLLOW_RECONNECT_S, and the request sent again: a follow goes on
+ * across a restart of hared. Failures are printed. */
+static int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect,
+			      Hare__FromDaemon **reply)
+{
+	const struct timespec pause = { CLI_FOLLOW_MS / 1000, (CLI_FOLLOW_MS % 1000) * 1000000L };
+	char clean[sizeof(r->msg)];
+	double until = 0;
+	int rc;
+
+	for (;;) {
+		rc = r->fd >= 0 ? cli_client_request(r->fd, req, expect, r->a->timeout_ms, reply, r->msg,
+						     sizeof(r->msg)) : -ECONNRESET;
+		if (rc != -ECONNRESET && rc != -EPIPE)
+			break;
+		if (r->fd >= 0) {
+			close(r->fd);
+			r->fd = -1;
+		}
+		if (until == 0) {
+			fprintf(r->err, "harectl: hared closed the connection; following on once it is "
+				"back (up to %d s)\n", CLI_FOLLOW_RECONNECT_S);
+			until = cli_wall_now() + CLI_FOLLOW_RECONNECT_S;
+		} else if (cli_wall_now() >= until) {
+			snprintf(r->msg, sizeof(r->msg), "hared was not back within %d s",
+				 CLI_FOLLOW_RECONNECT_S);
+			break;
+		}
+		nanosleep(&pause, NULL);
+		if (cli_run_connect_quiet(r) != 0 && r->fd >= 0) {
+			close(r->fd);
+			r->fd = -1;
+		}
+	}
+	if (rc < 0)
+		fprintf(r->err, "harectl: %s\n", cli_text_clean(r->msg, clean, sizeof(clean)));
+	return rc;
+}
+
 /* Whether the job has ended (DONE, CANCELLED, FAILED); -1 when hared
  * cannot say (the error is printed). */
 static int cli_job_ended(struct cli_run *r, uint64_t id)
 {
-	Hare__FromDaemon *reply = cli_show_request(r, id);
+	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
+	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
+	Hare__FromDaemon *reply;
 	int ended;
 
-	if (!reply)
+	show.job_id = id;
+	req.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	req.show = &show;
+	if (cli_follow_request(r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply) < 0)
 		return -1;
 	ended = reply->show_reply->job->state != HARE__JOB_STATE__QUEUED &&
 		reply->show_reply->job->state != HARE__JOB_STATE__RUNNING;
@@ -457,7 +510,7 @@ static int cli_logs_follow_loop(struct cli_run *r, Hare__ToDaemon *req,
 		ended = cli_job_ended(r, r->a->ids[0]);
 		if (ended < 0)
 			return CLI_EXIT_FAIL;
-		if (cli_run_request(r, req, HARE__FROM_DAEMON__MSG_LOGS_REPLY, &reply, NULL) < 0)
+		if (cli_follow_request(r, req, HARE__FROM_DAEMON__MSG_LOGS_REPLY, &reply) < 0)
 			return CLI_EXIT_FAIL;
 		cli_logs_follow_print(f, reply->logs_reply, r->out, r->err);
 		last = ended && (cli_logs_lease_ended(reply->logs_reply, rank) ||

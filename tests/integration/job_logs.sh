@@ -7,7 +7,8 @@
 # (control characters masked), --lines, --rank and bad requests. (2) A job
 # moved from node1 to node2 (drain, as root): logs prints both nodes'
 # files, oldest first; a node whose agent does not answer is named after
-# the 5 s timeout, and one that is down is named at once.
+# the 5 s timeout, and one that is down is named at once. logs -f goes on
+# across a restart of hared.
 # Usage: job_logs.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -96,6 +97,27 @@ if [ $rc -eq 0 ] && [ "$(state_of "$did")" = DONE ] && grep -qx bye "$tmp/follow
 	echo "ok: logs -f of a job DONE before its program ended printed it to the agent's last line"
 else
 	fail "logs -f after DONE: exit $rc, state $(state_of "$did"), printed '$(cat "$tmp/follow.out")' / '$(cat "$tmp/follow.err")', file '$(cat "$dfile")'"
+fi
+
+# logs -f goes on across a restart of hared (it reconnects), to the end
+write_conf "$port" time_scale=1 max_retries=1 retry_backoff_s=1 log_level=debug reconnect_grace_s=20
+cmd='echo before; sleep 5; echo after; printf "round 0 10 1 1 1\ndone 10\n" >&$HARE_REPORT_FD'
+rid=$("$harectl" submit --model lm --gpus 1 --rounds 10 --gpu-types V100 --command "$cmd")
+timeout 60 "$harectl" logs -f "$rid" >"$tmp/follow.out" 2>"$tmp/follow.err" &
+fpid=$!
+seen_before() { grep -qx before "$tmp/follow.out"; }
+wait_for 15 "logs -f to print the first line" seen_before
+kill -TERM "$hpid"
+wait "$hpid" 2>/dev/null
+start_hared
+wait "$fpid"; rc=$?
+rfile="$tmp/w1/logs/job-$rid.rank-0.log"
+if [ $rc -eq 0 ] && [ "$(state_of "$rid")" = DONE ] && grep -qx after "$tmp/follow.out" &&
+	grep -q "hared closed the connection; following on once it is back" "$tmp/follow.err" &&
+	[ "$(grep -v '^==> node ' "$tmp/follow.out" | grep -v '^$')" = "$(cat "$rfile")" ]; then
+	echo "ok: logs -f followed the job across a restart of hared to its end"
+else
+	fail "logs -f across a restart: exit $rc, state $(state_of "$rid"), printed '$(cat "$tmp/follow.out")' / '$(cat "$tmp/follow.err")', file '$(cat "$rfile")'"
 fi
 
 # 2. A job moved between nodes has output on both (drain needs root).
