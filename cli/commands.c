@@ -19,6 +19,7 @@
 #endif
 
 #define CLI_TOKEN_MAX 1024
+#define CLI_TOKEN_MIN 16		/* hared refuses a shorter token file (AUTH_SECRET_MIN) */
 
 /* One command's run: its session with hared and its streams. */
 struct cli_run {
@@ -66,14 +67,27 @@ static int cli_token_read(struct cli_run *r, const char *path)
 		snprintf(r->msg, sizeof(r->msg), "token file %s is empty", path);
 		return ERR_BAD_CONFIG;
 	}
+	if (n < CLI_TOKEN_MIN) {
+		snprintf(r->msg, sizeof(r->msg), "token file %s: the token is %zu bytes; hared's is at "
+			 "least %d", path, n, CLI_TOKEN_MIN);
+		return ERR_BAD_CONFIG;
+	}
 	return 0;
 }
 
 /* Resolve the token before anything is sent: exit status 2 on a bad file. */
 static int cli_run_prepare(struct cli_run *r)
 {
+	const char *env_token = getenv("HARE_TOKEN");
+
 	if (r->a->token_file && cli_token_read(r, r->a->token_file) < 0) {
 		fprintf(r->err, "harectl: %s\n", r->msg);
+		return CLI_EXIT_USAGE;
+	}
+	if (!r->a->token_file && r->a->host && env_token && env_token[0] &&
+	    strlen(env_token) < CLI_TOKEN_MIN) {
+		fprintf(r->err, "harectl: $HARE_TOKEN is %zu bytes; hared's token is at least %d\n",
+			strlen(env_token), CLI_TOKEN_MIN);
 		return CLI_EXIT_USAGE;
 	}
 	return CLI_EXIT_OK;

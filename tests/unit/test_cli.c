@@ -2893,13 +2893,13 @@ static void test_cmd_tcp_token(void **state)
 {
 	char path[80];
 	int fd;
-	struct fake *f = fake_start_tcp("s3cret");
+	struct fake *f = fake_start_tcp("s3cret-s3cret-s3cret");
 	char *out, *err;
 
 	(void)state;
 	tmp_template(path, sizeof(path), "hare-test-token");
 	fd = mkstemp(path);
-	assert_int_equal(write(fd, "s3cret \n", 8), 8);
+	assert_int_equal(write(fd, "s3cret-s3cret-s3cret \n", 22), 22);
 	close(fd);
 	fake_run(f);
 	assert_int_equal(RUN(&out, &err, "--host", f->host, "--token-file", path, "nodes"), 0);
@@ -2910,9 +2910,9 @@ static void test_cmd_tcp_token(void **state)
 	free(out);
 	free(err);
 
-	f = fake_start_tcp("s3cret");
+	f = fake_start_tcp("s3cret-s3cret-s3cret");
 	fake_run(f);
-	setenv("HARE_TOKEN", "wrong", 1);
+	setenv("HARE_TOKEN", "wrong-wrong-wrong-wrong", 1);
 	assert_int_equal(RUN(&out, &err, "--host", f->host, "nodes"), 1);
 	unsetenv("HARE_TOKEN");
 	fake_stop(f);
@@ -2920,6 +2920,25 @@ static void test_cmd_tcp_token(void **state)
 	assert_string_equal(err, "harectl: bad client token\n");
 	free(out);
 	free(err);
+
+	/* one shorter than hared's can be is refused before anything is sent */
+	{
+		FILE *tf = fopen(path, "w");
+
+		assert_non_null(tf);
+		fputs("short\n", tf);
+		fclose(tf);
+		assert_int_equal(RUN(&out, &err, "--host", "127.0.0.1:1", "--token-file", path, "nodes"), 2);
+		assert_non_null(strstr(err, ": the token is 5 bytes; hared's is at least 16\n"));
+		free(out);
+		free(err);
+		setenv("HARE_TOKEN", "short", 1);
+		assert_int_equal(RUN(&out, &err, "--host", "127.0.0.1:1", "nodes"), 2);
+		unsetenv("HARE_TOKEN");
+		assert_string_equal(err, "harectl: $HARE_TOKEN is 5 bytes; hared's token is at least 16\n");
+		free(out);
+		free(err);
+	}
 
 	/* a token longer than harectl sends is refused, not cut short */
 	{
