@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct clients_item {
 	uint64_t conn_id;
@@ -283,6 +284,33 @@ static int clients_jobs_allowed(const struct conn *c, char *errbuf, size_t errle
 	return -EDQUOT;
 }
 
+/* A GPU type the profile lacks but a node registered (harectl nodes: not
+ * profiled): say so, instead of "unknown GPU type". */
+static void clients_unprofiled_why(struct hared *d, const Hare__JobSpec *spec, char *why,
+				   size_t len)
+{
+	for (size_t i = 0; i < spec->n_gpu_types; i++) {
+		const char *type = spec->gpu_types[i];
+
+		if (profile_gpu_type_find(d->prof, type) >= 0)
+			continue;
+		for (uint32_t n = 0; n < driver_node_count(d->drv); n++) {
+			const struct drv_node *nd = driver_node_at(d->drv, n);
+
+			for (uint32_t g = 0; nd && g < nd->ngpus; g++) {
+				if (nd->gpus[g].type >= 0 || strcasecmp(nd->gpus[g].type_name, type) != 0)
+					continue;
+				snprintf(why, len, "GPU type '%s' is not profiled yet: node %s has it, and "
+					 "jobs may ask for it once its speeds are measured (%s; harectl "
+					 "nodes shows it)", type, nd->name,
+					 d->cfg.measure_gpus ? "hared has its agents measure it" :
+					 "measure_gpus is off in hared.conf");
+				return;
+			}
+		}
+	}
+}
+
 void clients_submit(struct conn *c, const Hare__Submit *m)
 {
 	struct hared *d = c->d;
@@ -302,6 +330,8 @@ void clients_submit(struct conn *c, const Hare__Submit *m)
 		p->cap = cap;
 	}
 	rc = clients_spec_check(d->prof, m->spec, c->user, &p->items[p->n].job, why, sizeof(why));
+	if (rc == ERR_UNKNOWN_GPU)
+		clients_unprofiled_why(d, m->spec, why, sizeof(why));
 	if (rc == 0)
 		rc = clients_weight_allowed(c, p->items[p->n].job.weight, why, sizeof(why));
 	if (rc == 0)
