@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for hared's configuration: defaults, keys and ranges, file:line
- * errors, cross-key checks, host:port parsing, and the secret files. */
+ * errors, cross-key checks, host:port parsing, the secret files, and the
+ * folders --check-config looks at. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "err.h"
+#include "hared.h"
 #include "hared_config.h"
+#include "profile.h"
 
 static void test_defaults(void **state)
 {
@@ -262,6 +266,98 @@ static void test_secret_and_mac(void **state)
 	rmdir(dir);
 }
 
+/* A configuration for the folder checks: its files in dir. */
+static void check_config(struct hared_config *c, const char *dir)
+{
+	char path[HARED_PATH_LEN];
+
+	hared_config_defaults(c);
+	snprintf(path, sizeof(path), "%s/key", dir);
+	write_file(path, "0123456789abcdef-secret\n");
+	snprintf(c->cluster_key_file, sizeof(c->cluster_key_file), "%s", path);
+	snprintf(c->profiles, sizeof(c->profiles), "%s", HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR);
+	snprintf(c->client_socket, sizeof(c->client_socket), "%s/hared.sock", dir);
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s/state", dir);
+	snprintf(c->agent_listen, sizeof(c->agent_listen), "127.0.0.1:0");
+}
+
+/* Expect hared_check to refuse c with a message starting with want. */
+static void expect_check_refused(const struct hared_config *c, const char *want)
+{
+	char err[512] = "";
+	int rc = hared_check(c, err, sizeof(err));
+
+	if (rc == 0 || strncmp(err, want, strlen(want)) != 0)
+		fail_msg("rc=%d err='%s', want a refusal starting with '%s'", rc, err, want);
+}
+
+/* --check-config answers as the start would: a state_dir whose parents
+ * are missing is fine (hared makes them) and the check makes nothing; one
+ * in a folder that takes none is refused. */
+static void test_check_folders(void **state)
+{
+	char dir[] = "/tmp/hare-cfg-XXXXXX", path[HARED_PATH_LEN], want[HARED_PATH_LEN * 2];
+	struct hared_config c;
+	char err[512] = "";
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	check_config(&c, dir);
+	assert_int_equal(hared_check(&c, err, sizeof(err)), 0);
+	snprintf(c.state_dir, sizeof(c.state_dir), "%s/deep/a//b/", dir);
+	if (hared_check(&c, err, sizeof(err)) != 0)
+		fail_msg("a state_dir with missing parents: '%s'", err);
+	snprintf(path, sizeof(path), "%s/deep", dir);
+	assert_int_equal(stat(path, &st), -1);	/* the check made nothing */
+
+	snprintf(c.state_dir, sizeof(c.state_dir), "/proc/hare-check-%d/a", (int)getpid());
+	snprintf(want, sizeof(want), "state_dir %s: cannot create ", c.state_dir);
+	expect_check_refused(&c, want);
+
+	unlink(c.cluster_key_file);
+	rmdir(dir);
+}
+
+/* The start makes a state_dir whose parents are missing (mkdir -p), and
+ * refuses one in a folder that takes none with the check's message. */
+static void test_init_makes_state_dir(void **state)
+{
+	char dir[] = "/tmp/hare-cfg-XXXXXX", path[HARED_PATH_LEN], check[512], err[512] = "";
+	struct hared *d = calloc(1, sizeof(*d));
+	struct hared_config c;
+	struct stat st;
+	uv_loop_t loop;
+
+	(void)state;
+	assert_non_null(d);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(uv_loop_init(&loop), 0);
+	check_config(&c, dir);
+	snprintf(c.state_dir, sizeof(c.state_dir), "%s/deep/a/b", dir);
+	if (hared_init(d, &loop, &c, err, sizeof(err)) != 0)
+		fail_msg("hared_init with a state_dir whose parents are missing: '%s'", err);
+	assert_int_equal(stat(c.state_dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777 & ~0750u, 0);	/* 0750 less the umask */
+	hared_stop(d);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	hared_destroy(d);
+
+	snprintf(c.state_dir, sizeof(c.state_dir), "/proc/hare-check-%d/a", (int)getpid());
+	assert_true(hared_check(&c, check, sizeof(check)) < 0);
+	assert_true(hared_init(d, &loop, &c, err, sizeof(err)) < 0);
+	assert_string_equal(err, check);
+	hared_stop(d);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	hared_destroy(d);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(d);
+
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +367,8 @@ int main(void)
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_reload_diff),
 		cmocka_unit_test(test_secret_and_mac),
+		cmocka_unit_test(test_check_folders),
+		cmocka_unit_test(test_init_makes_state_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
