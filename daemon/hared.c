@@ -232,6 +232,8 @@ int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
 	}
 	if (rc == 0)
 		rc = hared_state_dir(cfg->state_dir, false, errbuf, errlen);
+	if (rc == 0)
+		rc = conn_unix_path_check(cfg->client_socket, errbuf, errlen);
 	sched_policy_free(pol);
 	profile_free(prof);
 	memset(d->key, 0, sizeof(d->key));

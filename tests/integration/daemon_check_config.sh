@@ -3,8 +3,9 @@
 # hared --check-config answers as the start does for the folders the
 # configuration names: a state_dir whose parents are missing is accepted
 # (and the start makes them, like mkdir -p), one in a folder that takes no
-# new folders is refused by both with the same message. The reload's
-# "would hared start again" check says the same.
+# new folders is refused by both with the same message, and so is a
+# client_socket whose folder is missing. The reload's "would hared start
+# again" check says the same.
 # Usage: daemon_check_config.sh BUILD_DIR SOURCE_DIR (exit 77: hared or
 # python3 missing).
 set -u
@@ -52,6 +53,11 @@ kill -HUP "$hpid"
 wait_for 10 "the second reload" in_log "reload: hared would not start again with $tmp/hared.conf: \
 state_dir /proc/hare-check-$$/a: cannot create " &&
 	echo "ok: the reload warns of a state_dir that cannot be made"
+write_conf 0 state_dir="$tmp/deep/a/b" client_socket="$tmp/nodir/x.sock"
+kill -HUP "$hpid"
+wait_for 10 "the third reload" in_log "reload: hared would not start again with $tmp/hared.conf: \
+client_socket $tmp/nodir/x.sock: folder $tmp/nodir does not exist" &&
+	echo "ok: the reload warns of a client_socket whose folder is missing"
 [ -e "$tmp/deep/c" ] && fail "the reload's check made $tmp/deep/c"
 kill "$hpid"
 wait "$hpid"
@@ -61,6 +67,13 @@ wait "$hpid"
 write_conf 0 state_dir="/proc/hare-check-$$/a"
 refused_alike "state_dir /proc/hare-check-$$/a: cannot create " &&
 	echo "ok: a state_dir that cannot be made is refused by the check and the start alike"
+
+# 3. A client_socket whose folder is missing, or is a file.
+write_conf 0 client_socket="$tmp/nodir/x.sock"
+refused_alike "client_socket $tmp/nodir/x.sock: folder $tmp/nodir does not exist"
+write_conf 0 client_socket="$tmp/key/x.sock"
+refused_alike "client_socket $tmp/key/x.sock: $tmp/key is not a directory"
+echo "ok: a client_socket without its folder is refused by the check and the start alike"
 
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" "$tmp/start.log" && fail "sanitizer report in a log"
 if [ $failures -ne 0 ]; then

@@ -293,7 +293,8 @@ static void expect_check_refused(const struct hared_config *c, const char *want)
 
 /* --check-config answers as the start would: a state_dir whose parents
  * are missing is fine (hared makes them) and the check makes nothing; one
- * in a folder that takes none is refused. */
+ * in a folder that takes none is refused; so is a client_socket in a
+ * folder that is missing, or in place of a file. */
 static void test_check_folders(void **state)
 {
 	char dir[] = "/tmp/hare-cfg-XXXXXX", path[HARED_PATH_LEN], want[HARED_PATH_LEN * 2];
@@ -313,6 +314,18 @@ static void test_check_folders(void **state)
 
 	snprintf(c.state_dir, sizeof(c.state_dir), "/proc/hare-check-%d/a", (int)getpid());
 	snprintf(want, sizeof(want), "state_dir %s: cannot create ", c.state_dir);
+	expect_check_refused(&c, want);
+	snprintf(c.state_dir, sizeof(c.state_dir), "%s/state", dir);
+
+	snprintf(c.client_socket, sizeof(c.client_socket), "%s/nodir/x.sock", dir);
+	snprintf(want, sizeof(want), "client_socket %s: folder %s/nodir does not exist", c.client_socket,
+		 dir);
+	expect_check_refused(&c, want);
+	snprintf(c.client_socket, sizeof(c.client_socket), "%s/key/x.sock", dir);
+	snprintf(want, sizeof(want), "client_socket %s: %s/key is not a directory", c.client_socket, dir);
+	expect_check_refused(&c, want);
+	snprintf(c.client_socket, sizeof(c.client_socket), "%s/key", dir);
+	snprintf(want, sizeof(want), "client_socket %s exists and is not a socket", c.client_socket);
 	expect_check_refused(&c, want);
 
 	unlink(c.cluster_key_file);
