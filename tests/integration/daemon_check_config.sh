@@ -5,7 +5,8 @@
 # (and the start makes them, like mkdir -p), one in a folder that takes no
 # new folders is refused by both with the same message, and so is a
 # client_socket whose folder is missing. The reload's "would hared start
-# again" check says the same.
+# again" check says the same. One file may serve hared and hare-agent: hared
+# skips its [agent] section.
 # Usage: daemon_check_config.sh BUILD_DIR SOURCE_DIR (exit 77: hared or
 # python3 missing).
 set -u
@@ -74,6 +75,22 @@ refused_alike "client_socket $tmp/nodir/x.sock: folder $tmp/nodir does not exist
 write_conf 0 client_socket="$tmp/key/x.sock"
 refused_alike "client_socket $tmp/key/x.sock: $tmp/key is not a directory"
 echo "ok: a client_socket without its folder is refused by the check and the start alike"
+
+# 4. One file for hared and hare-agent.
+write_conf 0
+cat >>"$tmp/hared.conf" <<EOF
+
+[agent]
+daemon = 127.0.0.1:7070
+cluster_key_file = $tmp/key
+gpus = V100:1
+EOF
+check && [ "$out" = "hared: $tmp/hared.conf: configuration OK" ] || fail "check of a combined file: '$out'"
+start_hared
+"$harectl" queue >/dev/null || fail "harectl queue with a combined file"
+kill "$hpid"
+wait "$hpid"
+echo "ok: hared checks and starts with a file that has an [agent] section"
 
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" "$tmp/start.log" && fail "sanitizer report in a log"
 if [ $failures -ne 0 ]; then

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "auth.h"
 #include "err.h"
 #include "hared.h"
@@ -117,7 +118,8 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\npolicy = hares\n", "bad.conf:2: policy: unknown scheduling policy "
 		   "'hares' (known: hare, optimus, fifo, srtf, tiresias, gavel, gavel-tput, allox, gandiva)");
 	expect_bad("[daemon]\ncolour = blue\n", "bad.conf:2: unknown key 'colour'");
-	expect_bad("[agent]\nnode = x\n", "bad.conf:2: unknown section [agent]");
+	expect_bad("[agents]\nnode = x\n", "bad.conf:2: unknown section [agents] (hared reads "
+		   "[daemon] and skips [agent])");
 	expect_bad("[daemon]\n\ntime_scale = 0\n", "bad.conf:3: time_scale: must be between");
 	expect_bad("[daemon]\ntime_scale = fast\n", "time_scale: expected a number, got 'fast'");
 	expect_bad("[daemon]\nmax_frame = 10\n", "max_frame: must be between 1024");
@@ -151,6 +153,42 @@ static void diff_note(void *user, const char *key, const char *from, const char 
 	if (d->n < 8)
 		snprintf(d->lines[d->n++], sizeof(d->lines[0]), "%s %s -> %s%s", key, from, to,
 			 live ? "" : " (restart)");
+}
+
+/* One file for hared and hare-agent (docs/agent.md): each skips the
+ * other's section, hared without checking its keys, and reads its own
+ * whichever comes first. */
+static void test_combined_file(void **state)
+{
+	const char *text =
+		"[agent]\n"
+		"daemon = 127.0.0.1:7070\n"
+		"cluster_key_file = /etc/hare/cluster.key\n"
+		"gpus = V100:2\n"
+		"\n"
+		"[daemon]\n"
+		"agent_listen = 127.0.0.1:7070\n"
+		"policy = fifo\n"
+		"\n"
+		"[agent]\n"
+		"node = gpu-01\n";
+	struct hared_config c;
+	struct agent_config a;
+	char err[256] = "";
+
+	(void)state;
+	hared_config_defaults(&c);
+	if (hared_config_load_string("both.conf", text, &c, err, sizeof(err)) != 0)
+		fail_msg("hared refuses a file with an [agent] section: '%s'", err);
+	assert_string_equal(c.agent_listen, "127.0.0.1:7070");
+	assert_string_equal(c.policy, "fifo");
+	agent_config_defaults(&a);
+	if (agent_config_load_string(&a, "both.conf", text, err, sizeof(err)) != 0)
+		fail_msg("hare-agent refuses a file with a [daemon] section: '%s'", err);
+	assert_string_equal(a.daemon, "127.0.0.1:7070");
+	assert_string_equal(a.node, "gpu-01");
+	/* the [daemon] keys are still checked */
+	expect_bad("[agent]\nnode = x\n[daemon]\ncolour = blue\n", "bad.conf:4: unknown key 'colour'");
 }
 
 /* A reload: the keys that differ are named with their old and new values;
@@ -377,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_load_keys),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_combined_file),
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_reload_diff),
 		cmocka_unit_test(test_secret_and_mac),
