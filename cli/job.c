@@ -449,15 +449,17 @@ void cli_job_to_spec(const struct cli_job *j, const uint64_t *ids, Hare__JobSpec
 
 /* ---- job files ---- */
 
-/* State of one job-file parse; a chunk is the text of one [job] section (or
- * what precedes the first), handed to config_load_string on its own. */
+/* State of one job-file parse. Its lines are read here, by the INI rules
+ * (inih's: key = value or key: value, ';' or '#' comment lines, " ;" an
+ * inline comment, spaces around keys and values dropped), not by inih,
+ * whose lines are at most 199 bytes with their end: a command alone may
+ * be 511. */
 struct cli_jobfile {
 	const char *name;
 	struct cli_job *jobs;
 	uint32_t njobs, cap;
 	struct cli_job *cur;	/* NULL while in the text before the first [job] */
 	char after[CLI_JOBFILE_LINE_MAX + 1];	/* cur's after value, its names resolved at its end */
-	char *chunk;		/* scratch copy of the current chunk */
 	char *errbuf;
 	size_t errlen;
 };
@@ -473,13 +475,12 @@ static bool cli_section_is_job(const char *s, size_t n)
 	return n == 3 && strncasecmp(s, "job", 3) == 0;
 }
 
-static int cli_jobfile_on_key(void *user, const char *section, const char *key, const char *value, char *err,
+static int cli_jobfile_on_key(struct cli_jobfile *jf, const char *key, const char *value, char *err,
 			      size_t errlen)
 {
-	struct cli_jobfile *jf = user;
 	int rc;
 
-	if (!jf->cur || !cli_section_is_job(section, strlen(section))) {
+	if (!jf->cur) {
 		snprintf(err, errlen, "key '%.40s' outside a [job] section", key);
 		return ERR_BAD_SPEC;
 	}
@@ -498,23 +499,6 @@ static int cli_jobfile_on_key(void *user, const char *section, const char *key, 
 		memcpy(jf->after, value, strlen(value) + 1);
 	}
 	return rc;
-}
-
-/* config_load_string numbers lines from the start of the chunk: rewrite
- * "name:N: reason" to count from the start of the file. */
-static void cli_jobfile_relocate(struct cli_jobfile *jf, int first_line)
-{
-	size_t plen = strlen(jf->name);
-	char *end, reason[512];
-	long n;
-
-	if (strncmp(jf->errbuf, jf->name, plen) != 0 || jf->errbuf[plen] != ':')
-		return;
-	n = strtol(jf->errbuf + plen + 1, &end, 10);
-	if (end == jf->errbuf + plen + 1 || *end != ':')
-		return;
-	snprintf(reason, sizeof(reason), "%s", end + 1);
-	snprintf(jf->errbuf, jf->errlen, "%s:%ld:%s", jf->name, n + first_line - 1, reason);
 }
 
 static int cli_jobfile_fail(struct cli_jobfile *jf, int line, const char *reason)
@@ -590,22 +574,11 @@ static int cli_jobfile_after(struct cli_jobfile *jf)
 	return 0;
 }
 
-/* Parse text[0..n) (lines from first_line on) into the current job, then
- * check that job. */
-static int cli_jobfile_chunk(struct cli_jobfile *jf, const char *text, size_t n, int first_line)
+/* The current job is read whole (its section ends): check it. */
+static int cli_jobfile_end(struct cli_jobfile *jf)
 {
 	char reason[256];
-	int rc;
 
-	memcpy(jf->chunk, text, n);
-	jf->chunk[n] = '\0';
-	rc = config_load_string(jf->name, jf->chunk, cli_jobfile_on_key, jf, jf->errbuf, jf->errlen);
-	if (rc == -ENOMEM)
-		return rc;
-	if (rc < 0) {
-		cli_jobfile_relocate(jf, first_line);
-		return ERR_BAD_SPEC;
-	}
 	if (jf->cur && cli_job_check(jf->cur, "", reason, sizeof(reason)) < 0)
 		return cli_jobfile_fail(jf, jf->cur->line, reason);
 	return jf->cur ? cli_jobfile_after(jf) : 0;
@@ -642,8 +615,7 @@ static int cli_jobfile_begin(struct cli_jobfile *jf, int line, const char *hdr, 
 	return 0;
 }
 
-/* What the INI reader makes of one line (its rules, so that sections are
- * split where it would see them). */
+/* What an INI reader makes of one line (inih's rules). */
 enum cli_line_kind { CLI_LINE_BLANK, CLI_LINE_COMMENT, CLI_LINE_SECTION, CLI_LINE_KEY, CLI_LINE_CONTINUATION };
 
 static enum cli_line_kind cli_line_classify(const char *line, size_t n, bool after_key, const char **start)
@@ -674,17 +646,68 @@ static bool cli_comment_at(const char *s, size_t n)
 	return false;
 }
 
-/* One line of the pre-scan: starts a new job at a section header. */
-static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, size_t raw, int lineno,
-			    bool *after_key, const char **chunk, int *chunk_line)
+/* The offset in s[0..n) of the first byte in chars (none: n), or of an
+ * inline comment before it: a ';' after white space (inih's
+ * find_chars_or_comment). */
+static size_t cli_ini_find(const char *s, size_t n, const char *chars)
+{
+	bool was_space = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strchr(chars, s[i]) || (was_space && s[i] == ';'))
+			break;
+		was_space = isspace((unsigned char)s[i]);
+	}
+	return i;
+}
+
+/* A key line, from its first byte (s, n bytes without the line's end): the
+ * key and the value as inih would give them, to cli_jobfile_on_key. */
+static int cli_jobfile_key(struct cli_jobfile *jf, int lineno, const char *s, size_t n)
+{
+	char key[CLI_JOBFILE_LINE_MAX + 1], value[CLI_JOBFILE_LINE_MAX + 1], reason[256] = "";
+	size_t k = cli_ini_find(s, n, "=:"), v, vn;
+	int rc;
+
+	if (k == n || (s[k] != '=' && s[k] != ':'))
+		return cli_jobfile_fail(jf, lineno, "syntax error (expected [section] or key = value)");
+	v = k + 1;
+	vn = cli_ini_find(s + v, n - v, "");
+	while (k > 0 && isspace((unsigned char)s[k - 1]))
+		k--;
+	while (vn > 0 && isspace((unsigned char)s[v])) {
+		v++;
+		vn--;
+	}
+	while (vn > 0 && isspace((unsigned char)s[v + vn - 1]))
+		vn--;
+	memcpy(key, s, k);
+	key[k] = '\0';
+	memcpy(value, s + v, vn);
+	value[vn] = '\0';
+	rc = cli_jobfile_on_key(jf, key, value, reason, sizeof(reason));
+	if (rc < 0)
+		return cli_jobfile_fail(jf, lineno, reason);
+	return 0;
+}
+
+/* One line (n bytes, without its line end): a key of the current job, or
+ * a section header that ends it and starts the next. */
+static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, int lineno, bool *after_key)
 {
 	const char *start;
 	enum cli_line_kind kind = cli_line_classify(line, n, *after_key, &start);
 	int rc;
 
-	/* The INI reader splits longer lines (CR and LF included) in two. */
-	if (raw > CLI_JOBFILE_LINE_MAX)
-		return cli_jobfile_fail(jf, lineno, "line too long (at most 198 bytes)");
+	if (n > CLI_JOBFILE_LINE_MAX) {
+		char reason[64];
+
+		snprintf(reason, sizeof(reason), "line too long (at most %d bytes)", CLI_JOBFILE_LINE_MAX);
+		return cli_jobfile_fail(jf, lineno, reason);
+	}
+	/* an indented line continues the previous value in INI files: refused,
+	 * so that the file means the same to any INI reader */
 	if (kind == CLI_LINE_CONTINUATION)
 		return cli_jobfile_fail(jf, lineno, "indented line would continue the previous value; start "
 					"each key in the first column");
@@ -701,33 +724,32 @@ static int cli_jobfile_line(struct cli_jobfile *jf, const char *line, size_t n, 
 	if (kind == CLI_LINE_KEY && (memchr(start, '=', (size_t)(line + n - start)) ||
 				     memchr(start, ':', (size_t)(line + n - start))))
 		*after_key = true;
+	if (kind == CLI_LINE_KEY)
+		return cli_jobfile_key(jf, lineno, start, (size_t)(line + n - start));
 	if (kind != CLI_LINE_SECTION)
 		return 0;
-	rc = cli_jobfile_chunk(jf, *chunk, (size_t)(line - *chunk), *chunk_line);
+	rc = cli_jobfile_end(jf);
 	if (rc == 0)
 		rc = cli_jobfile_begin(jf, lineno, start, (size_t)(line + n - start));
 	*after_key = false;
-	*chunk = line;
-	*chunk_line = lineno;
 	return rc;
 }
 
 static int cli_jobfile_scan(struct cli_jobfile *jf, const char *text)
 {
-	const char *p = text, *chunk = text;
-	int lineno = 1, chunk_line = 1, rc;
+	const char *p = text;
+	int lineno = 1, rc;
 	bool after_key = false;
 
 	if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
 	while (*p) {
 		const char *nl = strchr(p, '\n');
-		size_t raw = nl ? (size_t)(nl - p) + 1 : strlen(p);
-		size_t n = nl ? (size_t)(nl - p) : raw;
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
 		if (n > 0 && p[n - 1] == '\r')
 			n--;
-		rc = cli_jobfile_line(jf, p, n, raw, lineno, &after_key, &chunk, &chunk_line);
+		rc = cli_jobfile_line(jf, p, n, lineno, &after_key);
 		if (rc < 0)
 			return rc;
 		if (!nl)
@@ -735,7 +757,7 @@ static int cli_jobfile_scan(struct cli_jobfile *jf, const char *text)
 		p = nl + 1;
 		lineno++;
 	}
-	rc = cli_jobfile_chunk(jf, chunk, strlen(chunk), chunk_line);
+	rc = cli_jobfile_end(jf);
 	if (rc == 0 && jf->njobs == 0) {
 		snprintf(jf->errbuf, jf->errlen, "%s: no [job] section", jf->name);
 		rc = ERR_BAD_SPEC;
@@ -747,15 +769,8 @@ int cli_jobfile_parse(const char *name, const char *text, struct cli_job **jobs,
 		      char *errbuf, size_t errlen)
 {
 	struct cli_jobfile jf = { .name = name, .errbuf = errbuf, .errlen = errlen };
-	int rc;
+	int rc = cli_jobfile_scan(&jf, text);
 
-	jf.chunk = malloc(strlen(text) + 1);
-	if (!jf.chunk) {
-		snprintf(errbuf, errlen, "%s: out of memory", name);
-		return -ENOMEM;
-	}
-	rc = cli_jobfile_scan(&jf, text);
-	free(jf.chunk);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			snprintf(errbuf, errlen, "%s: out of memory", name);

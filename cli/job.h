@@ -22,7 +22,7 @@
 #define CLI_JOB_AFTER_MAX 16		/* jobs one runs after */
 #define CLI_JOBFILE_JOBS_MAX 1000
 #define CLI_JOBFILE_BYTES_MAX (1u << 20)
-#define CLI_JOBFILE_LINE_MAX 199	/* bytes of a line with its CR/LF: what the INI reader takes whole */
+#define CLI_JOBFILE_LINE_MAX 1024	/* bytes of a line without its CR/LF (a command of 511 fits) */
 
 /* The keys of a job; flags are "--" + name, job files may also write '_'. */
 enum cli_job_key {
@@ -112,8 +112,9 @@ void cli_job_to_spec(const struct cli_job *j, const uint64_t *ids, Hare__JobSpec
 		     struct cli_spec_refs *refs);
 
 /*
- * Parse the text of a job file: one [job] section per job, keys as above.
- * `name` is the file name used in messages. Every job is checked, and the
+ * Parse the text of a job file: one [job] section per job, keys as above,
+ * by the INI rules, in lines of at most CLI_JOBFILE_LINE_MAX bytes. `name`
+ * is the file name used in messages. Every job is checked, and the
  * names in its after list are resolved to earlier [job] sections (each name
  * must be that of exactly one). Returns 0 with *jobs (free()) and *njobs >=
  * 1, or -ENOMEM, or ERR_BAD_SPEC with "name:line: reason" in errbuf (the

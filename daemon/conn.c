@@ -630,8 +630,45 @@ static int conn_listen_tcp(struct hared *d, uv_tcp_t *srv, bool *open, const cha
 	return 0;
 }
 
+int conn_unix_path_check(const char *path, char *errbuf, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	char dir[HARED_PATH_LEN];
+	struct stat st;
+	int e;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(n ? n : 1) : 1, slash ? path : ".");
+	if (stat(dir, &st) < 0) {
+		e = errno;
+		if (e == ENOENT)
+			snprintf(errbuf, errlen, "client_socket %s: folder %s does not exist (hared "
+				 "does not create it; under systemd, RuntimeDirectory= does)", path, dir);
+		else
+			snprintf(errbuf, errlen, "client_socket %s: folder %s: %s", path, dir,
+				 strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(errbuf, errlen, "client_socket %s: %s is not a directory", path, dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		e = errno;
+		snprintf(errbuf, errlen, "client_socket %s: folder %s: %s", path, dir, strerror(e));
+		return -e;
+	}
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		snprintf(errbuf, errlen, "client_socket %s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 /* A socket file left by a daemon that died is removed; one that a live
- * daemon answers on is not. */
+ * daemon answers on is not (conn_unix_path_check came first). */
 static int conn_unix_stale(const char *path, char *errbuf, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -640,10 +677,6 @@ static int conn_unix_stale(const char *path, char *errbuf, size_t errlen)
 
 	if (lstat(path, &st) < 0)
 		return 0;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(errbuf, errlen, "client_socket %s exists and is not a socket", path);
-		return -EEXIST;
-	}
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -663,8 +696,10 @@ static int conn_unix_stale(const char *path, char *errbuf, size_t errlen)
 static int conn_listen_unix(struct hared *d, char *errbuf, size_t errlen)
 {
 	const char *path = d->cfg.client_socket;
-	int rc = conn_unix_stale(path, errbuf, errlen);
+	int rc = conn_unix_path_check(path, errbuf, errlen);
 
+	if (rc == 0)
+		rc = conn_unix_stale(path, errbuf, errlen);
 	if (rc < 0)
 		return rc;
 	uv_pipe_init(d->loop, &d->client_srv, 0);

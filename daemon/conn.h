@@ -74,6 +74,12 @@ bool conn_user_full(const struct conn *c);
  * hard one first). 0 or a negative code with errbuf set. */
 int conn_listen(struct hared *d, char *errbuf, size_t errlen);
 
+/* Whether hared could make its Unix socket at path: a folder it may write
+ * in, holding no file of that name that is not a socket (libuv's bind says
+ * "permission denied" for a folder that is missing). 0 or a negative code
+ * with errbuf set. */
+int conn_unix_path_check(const char *path, char *errbuf, size_t errlen);
+
 /* Close the listeners (the Unix socket file is removed). */
 void conn_listen_stop(struct hared *d);
 

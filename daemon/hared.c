@@ -43,27 +43,101 @@ static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, c
 	return rc;
 }
 
+/* An existing state_dir: a folder hared may write in. */
+static int hared_state_dir_usable(const char *dir, const struct stat *st, char *errbuf,
+				  size_t errlen)
+{
+	if (!S_ISDIR(st->st_mode)) {
+		snprintf(errbuf, errlen, "state_dir %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* The length of path[0..len)'s parent ("/" for "/a"), 0 when it is the
+ * working directory ("a"). */
+static size_t hared_path_parent(const char *path, size_t len)
+{
+	while (len > 0 && path[len - 1] != '/')
+		len--;
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	return len;
+}
+
+/* A missing state_dir is made with the folders above it that are missing
+ * (mkdir -p: 0750 for state_dir, 0755 above it), in the nearest folder
+ * that exists, which must be one hared may write in. Without create, the
+ * first missing folder is made and removed at once, so that the check
+ * answers as the start would: access() says yes to root on /proc, where
+ * mkdir fails. The messages are the same either way. */
 static int hared_state_dir(const char *dir, bool create, char *errbuf, size_t errlen)
 {
+	char path[HARED_PATH_LEN], parent[HARED_PATH_LEN];
+	size_t n = strlen(dir), top, up;
 	struct stat st;
+	int e;
 
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode)) {
-			snprintf(errbuf, errlen, "state_dir %s is not a directory", dir);
-			return -ENOTDIR;
-		}
-		if (access(dir, W_OK | X_OK) < 0) {
-			snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(errno));
-			return -errno;
-		}
-		return 0;
+	if (stat(dir, &st) == 0)
+		return hared_state_dir_usable(dir, &st, errbuf, errlen);
+	if (errno != ENOENT || n >= sizeof(path)) {
+		e = n >= sizeof(path) ? ENAMETOOLONG : errno;
+		snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(e));
+		return -e;
 	}
-	if (create && mkdir(dir, 0750) == 0)
-		return 0;
-	if (!create && errno == ENOENT)
-		return 0;	/* created at start-up */
-	snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(errno));
-	return -errno;
+	memcpy(path, dir, n + 1);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	/* path[0..top) is the first missing folder, parent the one above it */
+	for (top = n;; top = up) {
+		up = hared_path_parent(path, top);
+		snprintf(parent, sizeof(parent), "%.*s", up ? (int)up : 1, up ? path : ".");
+		if (stat(parent, &st) == 0)
+			break;
+		if (errno != ENOENT || up == 0) {
+			e = errno;
+			snprintf(errbuf, errlen, "state_dir %s: %s: %s", dir, parent, strerror(e));
+			return -e;
+		}
+	}
+	if (!S_ISDIR(st.st_mode) || access(parent, W_OK | X_OK) < 0) {
+		e = S_ISDIR(st.st_mode) ? errno : ENOTDIR;
+		snprintf(errbuf, errlen, "state_dir %s: cannot create it in %s: %s", dir, parent,
+			 strerror(e));
+		return -e;
+	}
+	for (size_t end = top; end <= n; end++) {
+		if (end < n && path[end] != '/')
+			continue;
+		if (end > top && path[end - 1] == '/')
+			continue;	/* "a//b" */
+		path[end] = '\0';
+		if (mkdir(path, end == n ? 0750 : 0755) == 0) {
+			if (!create) {
+				rmdir(path);
+				return 0;
+			}
+		} else if (errno != EEXIST) {
+			e = errno;
+			snprintf(errbuf, errlen, "state_dir %s: cannot create %s: %s", dir, path,
+				 e == ENOENT ? "its file system takes no new folders" : strerror(e));
+			return -e;
+		} else if (!create) {
+			return 0;	/* made meanwhile, not by this check */
+		}
+		if (end < n)
+			path[end] = '/';
+	}
+	if (stat(dir, &st) < 0) {
+		e = errno;
+		snprintf(errbuf, errlen, "state_dir %s: %s", dir, strerror(e));
+		return -e;
+	}
+	return hared_state_dir_usable(dir, &st, errbuf, errlen);
 }
 
 /* One hared per state_dir: a second one would requeue the first one's
@@ -158,6 +232,8 @@ int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
 	}
 	if (rc == 0)
 		rc = hared_state_dir(cfg->state_dir, false, errbuf, errlen);
+	if (rc == 0)
+		rc = conn_unix_path_check(cfg->client_socket, errbuf, errlen);
 	sched_policy_free(pol);
 	profile_free(prof);
 	memset(d->key, 0, sizeof(d->key));

@@ -78,7 +78,8 @@ struct hared {
 };
 
 /* Check a configuration without starting anything: profile, key and token
- * files, policy name, state_dir. 0 or a negative code with errbuf set. */
+ * files, policy name, state_dir (there, or one hared could create) and
+ * client_socket's folder. 0 or a negative code with errbuf set. */
 int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen);
 
 /* Load the profile and secrets, open the store, create the driver and load

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hared's [daemon] configuration: a key table with parsers, defaults, and the
- * cross-key checks; host:port parsing for the listeners. */
+ * cross-key checks; host:port parsing for the listeners. An [agent] section
+ * is hare-agent's (one file may serve both): skipped, its keys unchecked. */
 #include "hared_config.h"
 
 #include "config.h"
@@ -206,8 +207,11 @@ static int cfg_on_entry(void *user, const char *section, const char *key, const 
 {
 	struct hared_config *c = user;
 
+	if (strcmp(section, "agent") == 0)
+		return 0;
 	if (strcmp(section, "daemon") != 0) {
-		snprintf(err, errlen, "unknown section [%s] (hared reads [daemon])", section);
+		snprintf(err, errlen, "unknown section [%s] (hared reads [daemon] and skips [agent])",
+			 section);
 		return ERR_BAD_CONFIG;
 	}
 	if (strcmp(key, "policy") == 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hared's configuration: the [daemon] section of an INI file (common/config.h)
- * with defaults, range checks and "file:line: key: reason" errors. */
+ * with defaults, range checks and "file:line: key: reason" errors; an
+ * [agent] section (hare-agent's, in a file serving both) is skipped. */
 #ifndef HARE_HARED_CONFIG_H
 #define HARE_HARED_CONFIG_H
 

@@ -4,7 +4,9 @@
 # files, traces, docs, example configurations and systemd units land where
 # README.md says, and the installed programs run from there (hare-sim on
 # the installed profiles and cluster file, hared --check-config on the
-# example configuration pointed at the installed profiles).
+# example configuration pointed at the installed profiles, with its
+# state_dir and client_socket in a temporary folder: /run/hare need not
+# exist here).
 # Usage: install.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$(cd "${1:?build dir}" && pwd)
@@ -60,6 +62,7 @@ head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
 chmod 600 "$tmp/key"
 sed -e "s#^profiles = .*#profiles = $p/share/hare/profiles#" \
 	-e "s#^state_dir = .*#state_dir = $tmp/state#" \
+	-e "s#^client_socket = .*#client_socket = $tmp/hared.sock#" \
 	-e "s#^cluster_key_file = .*#cluster_key_file = $tmp/key#" \
 	-e "s#^client_token_file = .*#client_token_file = $tmp/key#" \
 	"$p/share/doc/hare/examples/hared.conf.example" >"$tmp/hared.conf"

@@ -434,7 +434,7 @@ struct bad_file {
 
 static void test_jobfile_errors(void **state)
 {
-	static char long_line[400];
+	static char long_line[1200], long_command[600];
 	const struct bad_file cases[] = {
 		{ "", "j.ini: no [job] section" },
 		{ "; only a comment\n", "j.ini: no [job] section" },
@@ -458,7 +458,10 @@ static void test_jobfile_errors(void **state)
 		{ "[job\nmodel = m\n", "j.ini:1: section header without ']'" },
 		{ "[job]\nmodel = m\ngpus = 4\nrounds = 9\nmin-gpus = 3\nmax-gpus = 2\n",
 		  "j.ini:1: min-gpus (3) is greater than max-gpus (2)" },
-		{ long_line, "j.ini:2: line too long (at most 198 bytes)" },
+		{ long_line, "j.ini:2: line too long (at most 1024 bytes)" },
+		{ long_command, "j.ini:5: command is longer than 511 bytes" },
+		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nname ;x = y\n",
+		  "j.ini:5: syntax error (expected [section] or key = value)" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\ncommand = echo a ; echo b\n",
 		  "j.ini:5: command: \" ;\" starts a comment here, so the command would end before "
 		  "it; put the commands in a script, or write ';' with no space before it" },
@@ -495,7 +498,9 @@ static void test_jobfile_errors(void **state)
 	};
 
 	(void)state;
-	snprintf(long_line, sizeof(long_line), "[job]\ncommand = %0250d\n", 7);
+	snprintf(long_line, sizeof(long_line), "[job]\ncommand = %01015d\n", 7);
+	snprintf(long_command, sizeof(long_command), "[job]\nmodel = m\ngpus = 1\nrounds = 1\n"
+		 "command = %0512d\n", 7);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct cli_job *jobs = NULL;
 		uint32_t n = 0;
@@ -508,6 +513,40 @@ static void test_jobfile_errors(void **state)
 		assert_null(jobs);
 		assert_string_equal(err, cases[i].msg);
 	}
+}
+
+/* Lines are read here, not by inih (whose lines are at most 199 bytes): a
+ * command of 511 bytes fits, and so does a line of 1024 bytes, with the
+ * INI rules for what is key, value and comment. */
+static void test_jobfile_long_lines(void **state)
+{
+	static char text[4096], command[CLI_JOB_COMMAND_MAX + 1], name[CLI_JOB_NAME_MAX + 1];
+	struct cli_job *jobs = NULL;
+	uint32_t n = 0;
+	char err[256] = "";
+	int len;
+
+	(void)state;
+	for (size_t i = 0; i < CLI_JOB_COMMAND_MAX; i++)
+		command[i] = "python train.py --lr=0.1;x "[i % 27];
+	command[CLI_JOB_COMMAND_MAX - 1] = 'z';
+	memset(name, 'n', CLI_JOB_NAME_MAX);
+	len = snprintf(text, sizeof(text), "[job]\r\nmodel = m\r\ngpus = 1\r\nrounds = 1\r\n"
+		       "command  =\t%s%*s\r\n"
+		       "[job]\nmodel: m\ngpus = 1\nrounds = 1\nname = %s   ; a comment%*s\ncommand =%s\n",
+		       command, 1024 - (int)strlen("command  =\t") - CLI_JOB_COMMAND_MAX, "", name,
+		       1024 - (int)strlen("name =    ; a comment") - CLI_JOB_NAME_MAX, "", command);
+	assert_true(len > 0 && (size_t)len < sizeof(text));
+	if (cli_jobfile_parse("long.ini", text, &jobs, &n, err, sizeof(err)) != 0)
+		fail_msg("a job file with lines of 1024 bytes: '%s'", err);
+	assert_int_equal(n, 2);
+	assert_int_equal(strlen(jobs[0].command), CLI_JOB_COMMAND_MAX);
+	assert_string_equal(jobs[0].command, command);
+	assert_string_equal(jobs[1].name, name);
+	assert_string_equal(jobs[1].command, command);
+	assert_string_equal(jobs[1].model, "m");
+	assert_int_equal(jobs[1].line, 6);
+	free(jobs);
 }
 
 /* A pipeline: after names earlier [job]s; digits are always an id (a
@@ -3040,6 +3079,7 @@ int main(void)
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_jobfile_good),
 		cmocka_unit_test(test_jobfile_errors),
+		cmocka_unit_test(test_jobfile_long_lines),
 		cmocka_unit_test(test_jobfile_after),
 		cmocka_unit_test(test_jobfile_load),
 		cmocka_unit_test(test_json_escape),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for hared's configuration: defaults, keys and ranges, file:line
- * errors, cross-key checks, host:port parsing, and the secret files. */
+ * errors, cross-key checks, host:port parsing, the secret files, and the
+ * folders --check-config looks at. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,11 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "auth.h"
 #include "err.h"
+#include "hared.h"
 #include "hared_config.h"
+#include "profile.h"
 
 static void test_defaults(void **state)
 {
@@ -113,7 +118,8 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\npolicy = hares\n", "bad.conf:2: policy: unknown scheduling policy "
 		   "'hares' (known: hare, optimus, fifo, srtf, tiresias, gavel, gavel-tput, allox, gandiva)");
 	expect_bad("[daemon]\ncolour = blue\n", "bad.conf:2: unknown key 'colour'");
-	expect_bad("[agent]\nnode = x\n", "bad.conf:2: unknown section [agent]");
+	expect_bad("[agents]\nnode = x\n", "bad.conf:2: unknown section [agents] (hared reads "
+		   "[daemon] and skips [agent])");
 	expect_bad("[daemon]\n\ntime_scale = 0\n", "bad.conf:3: time_scale: must be between");
 	expect_bad("[daemon]\ntime_scale = fast\n", "time_scale: expected a number, got 'fast'");
 	expect_bad("[daemon]\nmax_frame = 10\n", "max_frame: must be between 1024");
@@ -147,6 +153,42 @@ static void diff_note(void *user, const char *key, const char *from, const char 
 	if (d->n < 8)
 		snprintf(d->lines[d->n++], sizeof(d->lines[0]), "%s %s -> %s%s", key, from, to,
 			 live ? "" : " (restart)");
+}
+
+/* One file for hared and hare-agent (docs/agent.md): each skips the
+ * other's section, hared without checking its keys, and reads its own
+ * whichever comes first. */
+static void test_combined_file(void **state)
+{
+	const char *text =
+		"[agent]\n"
+		"daemon = 127.0.0.1:7070\n"
+		"cluster_key_file = /etc/hare/cluster.key\n"
+		"gpus = V100:2\n"
+		"\n"
+		"[daemon]\n"
+		"agent_listen = 127.0.0.1:7070\n"
+		"policy = fifo\n"
+		"\n"
+		"[agent]\n"
+		"node = gpu-01\n";
+	struct hared_config c;
+	struct agent_config a;
+	char err[256] = "";
+
+	(void)state;
+	hared_config_defaults(&c);
+	if (hared_config_load_string("both.conf", text, &c, err, sizeof(err)) != 0)
+		fail_msg("hared refuses a file with an [agent] section: '%s'", err);
+	assert_string_equal(c.agent_listen, "127.0.0.1:7070");
+	assert_string_equal(c.policy, "fifo");
+	agent_config_defaults(&a);
+	if (agent_config_load_string(&a, "both.conf", text, err, sizeof(err)) != 0)
+		fail_msg("hare-agent refuses a file with a [daemon] section: '%s'", err);
+	assert_string_equal(a.daemon, "127.0.0.1:7070");
+	assert_string_equal(a.node, "gpu-01");
+	/* the [daemon] keys are still checked */
+	expect_bad("[agent]\nnode = x\n[daemon]\ncolour = blue\n", "bad.conf:4: unknown key 'colour'");
 }
 
 /* A reload: the keys that differ are named with their old and new values;
@@ -262,15 +304,123 @@ static void test_secret_and_mac(void **state)
 	rmdir(dir);
 }
 
+/* A configuration for the folder checks: its files in dir. */
+static void check_config(struct hared_config *c, const char *dir)
+{
+	char path[HARED_PATH_LEN];
+
+	hared_config_defaults(c);
+	snprintf(path, sizeof(path), "%s/key", dir);
+	write_file(path, "0123456789abcdef-secret\n");
+	snprintf(c->cluster_key_file, sizeof(c->cluster_key_file), "%s", path);
+	snprintf(c->profiles, sizeof(c->profiles), "%s", HARE_SOURCE_DIR "/" PROFILE_DEFAULT_DIR);
+	snprintf(c->client_socket, sizeof(c->client_socket), "%s/hared.sock", dir);
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s/state", dir);
+	snprintf(c->agent_listen, sizeof(c->agent_listen), "127.0.0.1:0");
+}
+
+/* Expect hared_check to refuse c with a message starting with want. */
+static void expect_check_refused(const struct hared_config *c, const char *want)
+{
+	char err[512] = "";
+	int rc = hared_check(c, err, sizeof(err));
+
+	if (rc == 0 || strncmp(err, want, strlen(want)) != 0)
+		fail_msg("rc=%d err='%s', want a refusal starting with '%s'", rc, err, want);
+}
+
+/* --check-config answers as the start would: a state_dir whose parents
+ * are missing is fine (hared makes them) and the check makes nothing; one
+ * in a folder that takes none is refused; so is a client_socket in a
+ * folder that is missing, or in place of a file. */
+static void test_check_folders(void **state)
+{
+	char dir[] = "/tmp/hare-cfg-XXXXXX", path[HARED_PATH_LEN], want[HARED_PATH_LEN * 2];
+	struct hared_config c;
+	char err[512] = "";
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	check_config(&c, dir);
+	assert_int_equal(hared_check(&c, err, sizeof(err)), 0);
+	snprintf(c.state_dir, sizeof(c.state_dir), "%s/deep/a//b/", dir);
+	if (hared_check(&c, err, sizeof(err)) != 0)
+		fail_msg("a state_dir with missing parents: '%s'", err);
+	snprintf(path, sizeof(path), "%s/deep", dir);
+	assert_int_equal(stat(path, &st), -1);	/* the check made nothing */
+
+	snprintf(c.state_dir, sizeof(c.state_dir), "/proc/hare-check-%d/a", (int)getpid());
+	snprintf(want, sizeof(want), "state_dir %s: cannot create ", c.state_dir);
+	expect_check_refused(&c, want);
+	snprintf(c.state_dir, sizeof(c.state_dir), "%s/state", dir);
+
+	snprintf(c.client_socket, sizeof(c.client_socket), "%s/nodir/x.sock", dir);
+	snprintf(want, sizeof(want), "client_socket %s: folder %s/nodir does not exist", c.client_socket,
+		 dir);
+	expect_check_refused(&c, want);
+	snprintf(c.client_socket, sizeof(c.client_socket), "%s/key/x.sock", dir);
+	snprintf(want, sizeof(want), "client_socket %s: %s/key is not a directory", c.client_socket, dir);
+	expect_check_refused(&c, want);
+	snprintf(c.client_socket, sizeof(c.client_socket), "%s/key", dir);
+	snprintf(want, sizeof(want), "client_socket %s exists and is not a socket", c.client_socket);
+	expect_check_refused(&c, want);
+
+	unlink(c.cluster_key_file);
+	rmdir(dir);
+}
+
+/* The start makes a state_dir whose parents are missing (mkdir -p), and
+ * refuses one in a folder that takes none with the check's message. */
+static void test_init_makes_state_dir(void **state)
+{
+	char dir[] = "/tmp/hare-cfg-XXXXXX", path[HARED_PATH_LEN], check[512], err[512] = "";
+	struct hared *d = calloc(1, sizeof(*d));
+	struct hared_config c;
+	struct stat st;
+	uv_loop_t loop;
+
+	(void)state;
+	assert_non_null(d);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(uv_loop_init(&loop), 0);
+	check_config(&c, dir);
+	snprintf(c.state_dir, sizeof(c.state_dir), "%s/deep/a/b", dir);
+	if (hared_init(d, &loop, &c, err, sizeof(err)) != 0)
+		fail_msg("hared_init with a state_dir whose parents are missing: '%s'", err);
+	assert_int_equal(stat(c.state_dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777 & ~0750u, 0);	/* 0750 less the umask */
+	hared_stop(d);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	hared_destroy(d);
+
+	snprintf(c.state_dir, sizeof(c.state_dir), "/proc/hare-check-%d/a", (int)getpid());
+	assert_true(hared_check(&c, check, sizeof(check)) < 0);
+	assert_true(hared_init(d, &loop, &c, err, sizeof(err)) < 0);
+	assert_string_equal(err, check);
+	hared_stop(d);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	hared_destroy(d);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(d);
+
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_load_keys),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_combined_file),
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_reload_diff),
 		cmocka_unit_test(test_secret_and_mac),
+		cmocka_unit_test(test_check_folders),
+		cmocka_unit_test(test_init_makes_state_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
