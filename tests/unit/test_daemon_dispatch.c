@@ -1670,6 +1670,42 @@ static const char *submit_warning(struct fx *f, struct conn *c, uint32_t gpus, u
 	return submit_spec(f, c, &j)->warning;
 }
 
+/* A GPU type the profile lacks: unknown, unless a node has it (not
+ * profiled yet), which the refusal says. */
+static void test_submit_unprofiled_type(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f), *a = agent(f, "n3");
+	static const char *const gpus[] = { "H100", "H100" };
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit s = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+	char *types[1] = { "B200" };
+
+	j.model = "resnet50";
+	j.tasks = 1;
+	j.rounds = 100;
+	j.gpu_types = types;
+	j.n_gpu_types = 1;
+	s.spec = &j;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &s;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(last(f)->error->code, ERR_UNKNOWN_GPU);
+	assert_non_null(strstr(last(f)->error->message, "unknown GPU type 'B200'"));
+	agent_register_types(a, gpus, 2);
+	types[0] = "h100";
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(last(f)->error->code, ERR_UNKNOWN_GPU);
+	assert_string_equal(last(f)->error->message, "GPU type 'h100' is not profiled yet: node n3 has "
+			    "it, and jobs may ask for it once its speeds are measured (hared has its "
+			    "agents measure it; harectl nodes shows it)");
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* A job that cannot run on the nodes up now is accepted with a warning
  * that says why; one that can gets none. */
 static void test_submit_warning(void **state)
@@ -2486,6 +2522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_tmp_replaced, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_logs_relay, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_submit_unprofiled_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
