@@ -355,12 +355,20 @@ if [ -x "$harectl" ]; then
 	else
 		fail "harectl unknown model: rc=$rc '$out'"
 	fi
-	out=$("$harectl" submit --model resnet50 --gpus 2 --rounds 10 --gpu-types Z9000 2>&1)
+	out=$("$harectl" submit --model resnet50 --gpus 2 --rounds 10 --gpu-types Q7 2>&1)
 	rc=$?
-	if [ $rc -ne 0 ] && echo "$out" | grep -q "unknown GPU type 'Z9000'"; then
+	if [ $rc -ne 0 ] && echo "$out" | grep -q "unknown GPU type 'Q7'"; then
 		echo "ok: harectl unknown GPU type: $out"
 	else
 		fail "harectl unknown GPU type: rc=$rc '$out'"
+	fi
+	# Z9000: a node registered it, not in the profile
+	out=$("$harectl" submit --model resnet50 --gpus 2 --rounds 10 --gpu-types Z9000 2>&1)
+	rc=$?
+	if [ $rc -eq 1 ] && echo "$out" | grep -q "GPU type 'Z9000' is not profiled yet: node good has it"; then
+		echo "ok: harectl type a node has, not profiled: $out"
+	else
+		fail "harectl type not profiled: rc=$rc '$out'"
 	fi
 	out=$("$harectl" submit --model resnet50 --gpus 0 --rounds 10 2>&1)
 	[ $? -ne 0 ] && echo "$out" | grep -q "between 1 and 64, got 0" \
