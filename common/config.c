@@ -5,12 +5,20 @@
 #include "err.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <ini.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* A key read so far, and where. */
+struct config_seen {
+	char *section_key;	/* "section\0key" */
+	size_t len;
+	int line;
+};
 
 struct config_ctx {
 	config_entry_cb cb;
@@ -19,8 +27,11 @@ struct config_ctx {
 	int code;
 	int line;		/* line the reader returned last */
 	int err_line;		/* line of the first rejected key */
+	bool indented;		/* that line starts with white space: a continuation */
 	FILE *file;		/* source: a file, or */
 	const char *text;	/* a string (advanced as it is read) */
+	struct config_seen *seen;	/* keys read so far (a key given twice is refused) */
+	size_t nseen, seen_cap;
 };
 
 /* inih reader: one line per call; counting calls gives the current line, so
@@ -35,6 +46,7 @@ static char *config_read_line(char *buf, int size, void *stream)
 		if (!fgets(buf, size, ctx->file))
 			return NULL;
 		ctx->line++;
+		ctx->indented = buf[0] == ' ' || buf[0] == '\t';
 		return buf;
 	}
 	if (!ctx->text || !*ctx->text)
@@ -47,16 +59,68 @@ static char *config_read_line(char *buf, int size, void *stream)
 	buf[n] = '\0';
 	ctx->text += n;
 	ctx->line++;
+	ctx->indented = buf[0] == ' ' || buf[0] == '\t';
 	return buf;
+}
+
+/* The line key was given at before in section, or 0; notes it at this
+ * line otherwise (without memory, keys go unchecked). */
+static int config_seen_before(struct config_ctx *ctx, const char *section, const char *key)
+{
+	size_t ls = strlen(section), lk = strlen(key), len = ls + 1 + lk;
+	struct config_seen *e;
+
+	for (size_t i = 0; i < ctx->nseen; i++)
+		if (ctx->seen[i].len == len && memcmp(ctx->seen[i].section_key, section, ls + 1) == 0 &&
+		    memcmp(ctx->seen[i].section_key + ls + 1, key, lk) == 0)
+			return ctx->seen[i].line;
+	if (ctx->nseen == ctx->seen_cap) {
+		size_t cap = ctx->seen_cap ? ctx->seen_cap * 2 : 32;
+		struct config_seen *v = realloc(ctx->seen, cap * sizeof(*v));
+
+		if (!v)
+			return 0;
+		ctx->seen = v;
+		ctx->seen_cap = cap;
+	}
+	e = &ctx->seen[ctx->nseen];
+	e->section_key = malloc(len + 1);
+	if (!e->section_key)
+		return 0;
+	memcpy(e->section_key, section, ls + 1);
+	memcpy(e->section_key + ls + 1, key, lk + 1);
+	e->len = len;
+	e->line = ctx->line;
+	ctx->nseen++;
+	return 0;
+}
+
+static void config_seen_free(struct config_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nseen; i++)
+		free(ctx->seen[i].section_key);
+	free(ctx->seen);
 }
 
 static int config_on_entry(void *user, const char *section, const char *key, const char *value)
 {
 	struct config_ctx *ctx = user;
 	char reason[256] = "";
-	int rc;
+	int rc, before = config_seen_before(ctx, section, key);
 
-	rc = ctx->cb(ctx->user, section, key, value, reason, sizeof(reason));
+	if (before && ctx->indented) {
+		/* inih reads an indented line as the previous value going on */
+		snprintf(reason, sizeof(reason), "an indented line continues the value of %.48s (line "
+			 "%d); keys start in the first column", key, before);
+		rc = ERR_BAD_CONFIG;
+	} else if (before) {
+		/* which of two values was meant is not ours to guess */
+		snprintf(reason, sizeof(reason), "%.48s given twice in [%.48s] (also at line %d)", key,
+			 section, before);
+		rc = ERR_BAD_CONFIG;
+	} else {
+		rc = ctx->cb(ctx->user, section, key, value, reason, sizeof(reason));
+	}
 	if (rc == 0)
 		return 1;
 	if (ctx->code == 0) {
@@ -107,6 +171,7 @@ int config_load(const char *path, config_entry_cb cb, void *user, char *errbuf, 
 	ctx.file = f;
 	line = ini_parse_stream(config_read_line, &ctx, config_on_entry, &ctx);
 	fclose(f);
+	config_seen_free(&ctx);
 	return config_finish(path, line, &ctx, errbuf, errlen);
 }
 
@@ -116,6 +181,7 @@ int config_load_string(const char *name, const char *text, config_entry_cb cb, v
 	struct config_ctx ctx = { .cb = cb, .user = user, .text = text };
 	int line = ini_parse_stream(config_read_line, &ctx, config_on_entry, &ctx);
 
+	config_seen_free(&ctx);
 	return config_finish(name, line, &ctx, errbuf, errlen);
 }
 

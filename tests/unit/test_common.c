@@ -110,6 +110,19 @@ static void test_config_errors(void **state)
 	assert_int_equal(config_load_string("o.ini", "[x\ngpus = 0\n", on_kv, &kv, err,
 					    sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "o.ini:1: syntax error"));
+	/* a key twice in a section, or an indented line (inih's continuation of
+	 * the value above); the same key in two sections is two keys */
+	assert_int_equal(config_load_string("d.ini", "[x]\ngpus = 4\nname = a\ngpus = 8\n", on_kv, &kv,
+					    err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "d.ini:4: gpus given twice in [x] (also at line 2)");
+	assert_int_equal(config_load_string("i.ini", "[x]\ngpus = 4\n  name = a\n", on_kv, &kv, err,
+					    sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "i.ini:3: an indented line continues the value of gpus (line 2); "
+			    "keys start in the first column");
+	kv.n = 0;
+	assert_int_equal(config_load_string("t.ini", "[x]\ngpus = 4\n[y]\ngpus = 8\n", on_kv, &kv, err,
+					    sizeof(err)), 0);
+	assert_int_equal(kv.n, 2);
 	assert_true(config_load("/nonexistent/hare.ini", on_kv, &kv, err, sizeof(err)) == -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/hare.ini"));
 }

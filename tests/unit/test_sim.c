@@ -154,9 +154,12 @@ static void test_cluster_bad_text(void **state)
 	expect_parse_error("# only a comment\n", "no node groups");
 	expect_parse_error("type = V100\n", "t.ini:1: key outside");
 	expect_parse_error("[a]\ntype=V100\ntype=K80\nnodes=1\ngpus_per_node=1\n",
-			   "t.ini:3: [a] type: given twice");
+			   "t.ini:3: type given twice in [a] (also at line 2)");
 	expect_parse_error("[a]\ntype=V100\nnodes=1\ngpus_per_node=1\n[b]\n[a]\nnodes=2\n",
-			   "nodes: given twice");
+			   "t.ini:7: nodes given twice in [a] (also at line 3)");
+	expect_parse_error("[a]\ntype=V100\nnodes=1\n  gpus_per_node=1\n",
+			   "t.ini:4: an indented line continues the value of nodes (line 3); keys start "
+			   "in the first column");
 	expect_parse_error("[a]\ntype=V100\nnodes=1\ngpus_per_node=1\n[b]\n", "t.ini:5: [b] type: missing");
 	expect_parse_error("[a]\ntype=V100\nnodes=4096\ngpus_per_node=128\n[b]\ntype=K80\n"
 			   "nodes=4096\ngpus_per_node=128\n", "larger than 65536 GPUs");

@@ -120,7 +120,8 @@ start_agent() {
 
 # write_conf PORT [KEY=VALUE...]: $tmp/hared.conf for an emulated cluster at
 # time_scale 1000, agents on 127.0.0.1:PORT (0: any; the bound port goes
-# to $tmp/ports), then each KEY = VALUE given (later keys override).
+# to $tmp/ports), then each KEY = VALUE given (a key given later replaces
+# the one before: the file has each once).
 write_conf() {
 	local kv
 	{
@@ -137,7 +138,7 @@ port_file = $tmp/ports
 EOF
 		shift
 		for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
-	} >"$tmp/hared.conf"
+	} | tac | awk -F' = ' '!seen[$1]++' | tac >"$tmp/hared.conf"	# hared refuses a key twice
 }
 
 # it_finish WHAT: a sanitizer report in a log fails; with failures, the
