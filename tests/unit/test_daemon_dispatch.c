@@ -1041,9 +1041,9 @@ static void test_user_limits(void **state)
 	conn_fake_free(c);
 }
 
-/* Submit a resnet50 job on c after the jobs in after[0..n); the reply (a
- * SubmitReply or an Error), the submission committed. */
-/* ... after jobs of each kind: lists[k] of n[k] ids, k an enum store_after_kind */
+/* Submit a resnet50 job on c after jobs of each kind: lists[k] of n[k]
+ * ids, k an enum store_after_kind; the reply (a SubmitReply or an Error),
+ * the submission committed. */
 static const Hare__FromDaemon *submit_after_kinds(struct fx *f, struct conn *c, uint64_t *lists[3],
 						  const size_t n[3])
 {
@@ -1068,23 +1068,13 @@ static const Hare__FromDaemon *submit_after_kinds(struct fx *f, struct conn *c, 
 	return last(f);
 }
 
+/* ... after the jobs in after[0..n), each to be DONE. */
 static const Hare__FromDaemon *submit_after(struct fx *f, struct conn *c, uint64_t *after, size_t n)
 {
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__Submit sub = HARE__SUBMIT__INIT;
-	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+	uint64_t *lists[3] = { after, NULL, NULL };
+	const size_t counts[3] = { n, 0, 0 };
 
-	j.model = "resnet50";
-	j.tasks = 1;
-	j.rounds = 100000;
-	j.n_after = n;
-	j.after = after;
-	sub.spec = &j;
-	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
-	m.submit = &sub;
-	frame(c, &m);
-	clients_commit(&f->d);
-	return last(f);
+	return submit_after_kinds(f, c, lists, counts);
 }
 
 /* A job after another waits (show and queue list what it waits for, the

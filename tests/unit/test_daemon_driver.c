@@ -3163,6 +3163,31 @@ static void test_forget_twice_restart(void **state)
 	tmp_driver_free(f, d3, st, dir);
 }
 
+/* A driver under policy with two nodes of 4 GPUs, n1 V100 and n2 of
+ * type2; it is f->d until fit_driver_free puts keep back. */
+static struct driver *fit_driver(struct fx *f, struct driver_opts *o, const char *policy,
+				 const char *type2)
+{
+	struct driver *d2 = NULL;
+	char err[256];
+
+	o->policy = policy;
+	assert_int_equal(driver_new(&f->loop, o, f->prof, NULL, ob_send, &f->ob, &d2, err,
+				    sizeof(err)), 0);
+	f->d = d2;
+	agent_up(f, "n1", "V100", 4, NULL, 0);
+	agent_up(f, "n2", type2, 4, NULL, 0);
+	return d2;
+}
+
+static void fit_driver_free(struct fx *f, struct driver *keep, struct driver *d2)
+{
+	f->d = keep;
+	driver_close(d2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	driver_free(d2);
+}
+
 /* Why a job cannot run: GPUs on drained nodes are named as such; under a
  * policy that runs every job at its requested width (tiresias), a job wider
  * than the GPUs up waits, and says so (hare would run it narrower). */
@@ -3187,12 +3212,7 @@ static void test_job_fit_width(void **state)
 	assert_string_equal(why, "it needs at least 8 GPUs and 4 it can use are up now (up: 4xV100; "
 			    "4 more on drained nodes (harectl undrain gives them back)); it waits "
 			    "until enough are");
-	o.policy = "tiresias";
-	assert_int_equal(driver_new(&f->loop, &o, f->prof, NULL, ob_send, &f->ob, &d2, err,
-				    sizeof(err)), 0);
-	f->d = d2;
-	agent_up(f, "n1", "V100", 4, NULL, 0);
-	agent_up(f, "n2", "V100", 4, NULL, 0);
+	d2 = fit_driver(f, &o, "tiresias", "V100");
 	rec = job_rec(1, "resnet50", 16, 100);
 	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
 	assert_false(driver_job_fit(d2, 1, why, sizeof(why)));
@@ -3203,17 +3223,9 @@ static void test_job_fit_width(void **state)
 	rec.max_gpus = 8;
 	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
 	assert_true(driver_job_fit(d2, 2, why, sizeof(why)));
-	f->d = keep;
-	driver_close(d2);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	driver_free(d2);
+	fit_driver_free(f, keep, d2);
 	/* gavel runs a job on one type: 6 GPUs, 4 V100 and 4 T4 up */
-	o.policy = "gavel";
-	assert_int_equal(driver_new(&f->loop, &o, f->prof, NULL, ob_send, &f->ob, &d2, err,
-				    sizeof(err)), 0);
-	f->d = d2;
-	agent_up(f, "n1", "V100", 4, NULL, 0);
-	agent_up(f, "n2", "T4", 4, NULL, 0);
+	d2 = fit_driver(f, &o, "gavel", "T4");
 	rec = job_rec(1, "resnet50", 6, 100);
 	rec.min_gpus = 6;
 	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
@@ -3224,10 +3236,7 @@ static void test_job_fit_width(void **state)
 	rec = job_rec(2, "resnet50", 4, 100);
 	assert_int_equal(driver_job_add(d2, &rec, err, sizeof(err)), 0);
 	assert_true(driver_job_fit(d2, 2, why, sizeof(why)));
-	f->d = keep;
-	driver_close(d2);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	driver_free(d2);
+	fit_driver_free(f, keep, d2);
 }
 
 /* At start every node of the store is listed down, with its last-seen
