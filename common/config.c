@@ -4,6 +4,7 @@
 
 #include "err.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <ini.h>
@@ -192,7 +193,8 @@ int config_parse_u32(const char *value, uint32_t min, uint32_t max, uint32_t *ou
 
 	errno = 0;
 	v = strtoll(value, &end, 10);
-	if (errno || end == value || *end != '\0') {
+	/* digits, or a minus for the range's message; strtoll also takes "+2" */
+	if (errno || end == value || *end != '\0' || value[0] == '+' || isspace((unsigned char)value[0])) {
 		snprintf(err, errlen, "expected a whole number, got '%s'", value);
 		return ERR_BAD_CONFIG;
 	}

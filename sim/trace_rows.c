@@ -110,8 +110,9 @@ static int trace_num(struct trace_ctx *x, uint32_t line, const char *field, cons
 
 	errno = 0;
 	v = strtod(s, &end);
+	/* decimal only: strtod also reads "0x10" */
 	if (s[0] == '\0' || end == s || *end != '\0' || errno == ERANGE || !isfinite(v) ||
-	    isspace((unsigned char)s[0]))
+	    isspace((unsigned char)s[0]) || strpbrk(s, "xX"))
 		return trace_fail(x, line, "%s: expected a number, got '%s'", field,
 				  trace_quote(s, q, sizeof(q)));
 	if (v < lo || (lo_open && v == lo) || v > hi)

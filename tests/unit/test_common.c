@@ -152,6 +152,8 @@ static void test_parsers(void **state)
 	assert_int_equal(config_parse_u32("-3", 0, 10, &u, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_string_equal(err, "must be between 0 and 10, got -3");
 	assert_int_equal(config_parse_u32("4x", 0, 10, &u, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(config_parse_u32("+2", 0, 10, &u, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "expected a whole number, got '+2'");
 	assert_int_equal(config_parse_bool("Yes", &b, err, sizeof(err)), 0);
 	assert_true(b);
 	assert_int_equal(config_parse_bool("maybe", &b, err, sizeof(err)), ERR_BAD_CONFIG);

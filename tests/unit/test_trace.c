@@ -450,6 +450,12 @@ static void test_parse_text(void **state)
 	assert_non_null(strstr(err, "mem.csv:2: quoted fields"));
 	assert_int_equal(parse_text(both, strlen(both), &w, err, sizeof(err)), ERR_BAD_TRACE);
 	assert_non_null(strstr(err, "mem.csv:2: give one of rounds and duration_s, not both"));
+	{
+		static const char hex[] = "arrival_s,model,tasks,rounds\n0x10,lm,1,7\n";
+
+		assert_int_equal(parse_text(hex, strlen(hex), &w, err, sizeof(err)), ERR_BAD_TRACE);
+		assert_non_null(strstr(err, "mem.csv:2: arrival_s: expected a number, got '0x10'"));
+	}
 	assert_int_equal(parse_text(wide, strlen(wide), &w, err, sizeof(err)), ERR_BAD_TRACE);
 	assert_non_null(strstr(err, "mem.csv:2: min_gpus: must be between 1 and 2, got 3"));
 	/* max_gpus is capped at the GPUs the job can use: tiny-8 has 4 K80s. */
