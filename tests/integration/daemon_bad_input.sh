@@ -348,28 +348,26 @@ PY
 
 export HARE_SOCKET="$tmp/hared.sock"
 if [ -x "$harectl" ]; then
-	out=$("$harectl" submit --model nosuch --gpus 2 --rounds 10 2>&1)
-	rc=$?
-	if [ $rc -ne 0 ] && echo "$out" | grep -q "unknown model 'nosuch'"; then
-		echo "ok: harectl unknown model: $out"
-	else
-		fail "harectl unknown model: rc=$rc '$out'"
-	fi
-	out=$("$harectl" submit --model resnet50 --gpus 2 --rounds 10 --gpu-types Q7 2>&1)
-	rc=$?
-	if [ $rc -ne 0 ] && echo "$out" | grep -q "unknown GPU type 'Q7'"; then
-		echo "ok: harectl unknown GPU type: $out"
-	else
-		fail "harectl unknown GPU type: rc=$rc '$out'"
-	fi
+	# refused LABEL RC TEXT ARGS...: harectl ARGS exits RC ("any": not 0)
+	# and prints TEXT
+	refused() {
+		local label=$1 want=$2 text=$3 out rc ok
+		shift 3
+		out=$("$harectl" "$@" 2>&1)
+		rc=$?
+		case $want in any) ok=$((rc != 0)) ;; *) ok=$((rc == want)) ;; esac
+		if [ $ok = 1 ] && echo "$out" | grep -q "$text"; then
+			echo "ok: harectl $label: $out"
+		else
+			fail "harectl $label: rc=$rc '$out'"
+		fi
+	}
+	refused "unknown model" any "unknown model 'nosuch'" submit --model nosuch --gpus 2 --rounds 10
+	refused "unknown GPU type" any "unknown GPU type 'Q7'" \
+		submit --model resnet50 --gpus 2 --rounds 10 --gpu-types Q7
 	# Z9000: a node registered it, not in the profile
-	out=$("$harectl" submit --model resnet50 --gpus 2 --rounds 10 --gpu-types Z9000 2>&1)
-	rc=$?
-	if [ $rc -eq 1 ] && echo "$out" | grep -q "GPU type 'Z9000' is not profiled yet: node good has it"; then
-		echo "ok: harectl type a node has, not profiled: $out"
-	else
-		fail "harectl type not profiled: rc=$rc '$out'"
-	fi
+	refused "type a node has, not profiled" 1 "GPU type 'Z9000' is not profiled yet: node good has it" \
+		submit --model resnet50 --gpus 2 --rounds 10 --gpu-types Z9000
 	out=$("$harectl" submit --model resnet50 --gpus 0 --rounds 10 2>&1)
 	[ $? -ne 0 ] && echo "$out" | grep -q "between 1 and 64, got 0" \
 		&& echo "ok: harectl 0 GPUs: $out" || fail "harectl 0 GPUs: '$out'"

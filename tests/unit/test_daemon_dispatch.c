@@ -198,7 +198,8 @@ static const Hare__QueueReply *queue(struct fx *f, struct conn *c)
 
 /* Submit a resnet50 job and commit it; its id. */
 /* Submit spec on c and commit it; the reply. */
-static const Hare__SubmitReply *submit_spec(struct fx *f, struct conn *c, Hare__JobSpec *j)
+/* Submit j on c, committed; the reply (a SubmitReply or an Error). */
+static const Hare__FromDaemon *submit_frame(struct fx *f, struct conn *c, Hare__JobSpec *j)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Submit s = HARE__SUBMIT__INIT;
@@ -208,7 +209,12 @@ static const Hare__SubmitReply *submit_spec(struct fx *f, struct conn *c, Hare__
 	m.submit = &s;
 	frame(c, &m);
 	clients_commit(&f->d);
-	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	return last(f);
+}
+
+static const Hare__SubmitReply *submit_spec(struct fx *f, struct conn *c, Hare__JobSpec *j)
+{
+	assert_int_equal(submit_frame(f, c, j)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
 	return last(f)->submit_reply;
 }
 
@@ -1047,8 +1053,6 @@ static void test_user_limits(void **state)
 static const Hare__FromDaemon *submit_after_kinds(struct fx *f, struct conn *c, uint64_t *lists[3],
 						  const size_t n[3])
 {
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__Submit sub = HARE__SUBMIT__INIT;
 	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
 
 	j.model = "resnet50";
@@ -1060,12 +1064,7 @@ static const Hare__FromDaemon *submit_after_kinds(struct fx *f, struct conn *c, 
 	j.after_any = lists[STORE_AFTER_ANY];
 	j.n_after_notok = n[STORE_AFTER_NOTOK];
 	j.after_notok = lists[STORE_AFTER_NOTOK];
-	sub.spec = &j;
-	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
-	m.submit = &sub;
-	frame(c, &m);
-	clients_commit(&f->d);
-	return last(f);
+	return submit_frame(f, c, &j);
 }
 
 /* ... after the jobs in after[0..n), each to be DONE. */
@@ -1667,8 +1666,6 @@ static void test_submit_unprofiled_type(void **state)
 	struct fx *f = *state;
 	struct conn *c = client(f), *a = agent(f, "n3");
 	static const char *const gpus[] = { "H100", "H100" };
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__Submit s = HARE__SUBMIT__INIT;
 	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
 	char *types[1] = { "B200" };
 
@@ -1677,17 +1674,12 @@ static void test_submit_unprofiled_type(void **state)
 	j.rounds = 100;
 	j.gpu_types = types;
 	j.n_gpu_types = 1;
-	s.spec = &j;
-	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
-	m.submit = &s;
-	frame(c, &m);
-	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(submit_frame(f, c, &j)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
 	assert_int_equal(last(f)->error->code, ERR_UNKNOWN_GPU);
 	assert_non_null(strstr(last(f)->error->message, "unknown GPU type 'B200'"));
 	agent_register_types(a, gpus, 2);
 	types[0] = "h100";
-	frame(c, &m);
-	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(submit_frame(f, c, &j)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
 	assert_int_equal(last(f)->error->code, ERR_UNKNOWN_GPU);
 	assert_string_equal(last(f)->error->message, "GPU type 'h100' is not profiled yet: node n3 has "
 			    "it, and jobs may ask for it once its speeds are measured (hared has its "
