@@ -80,7 +80,8 @@ int sim_bound_compute_window(const struct sched_cluster *c, const struct sim_wor
 			break;
 		}
 		items[i] = (struct lp_item){ .work = j->tasks * rounds * p,
-					     .span_s = rounds * p + (rounds - 1) * s,
+					     .span_s = rounds * p * sched_job_round_factor(j) +
+						       (rounds - 1) * s,
 					     .release_s = j->arrival_s, .weight = j->weight,
 					     .prev = -1 };
 		sum_w += j->weight;

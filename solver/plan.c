@@ -159,6 +159,13 @@ static bool sched_gpus_spread(const struct sched_cluster *c, const uint32_t *gpu
 	return false;
 }
 
+double sched_job_round_factor(const struct sched_job *j)
+{
+	uint32_t w = j->max_gpus && j->max_gpus < j->tasks ? j->max_gpus : j->tasks;
+
+	return w ? (double)j->tasks / w : 1;
+}
+
 double sched_round_time(const struct sched_cluster *c, const struct sched_job *j,
 			const uint32_t *gpus, const uint16_t *tasks, uint32_t n)
 {

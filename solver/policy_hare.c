@@ -7,7 +7,8 @@
  * Each re-plan relaxes the current jobs from `now`: a job's remaining rounds
  * form one LP group (or lp_stages chained groups with GLPK) whose work is
  * tasks * rounds * p (p = its fastest per-task time) and whose span is
- * rounds * p + (rounds - 1) * s (s = its smallest possible sync). With one
+ * rounds * p * tasks / w + (rounds - 1) * s (w = the most GPUs it may use,
+ * min(max_gpus, tasks); s = its smallest possible sync). With one
  * group per job the LP is solved exactly by lp_solve_exact; GLPK runs within
  * a time budget, and when it fails or times out the previous plan's order is
  * reused (new jobs after it by Smith's rule), or Smith's rule alone. */
@@ -90,18 +91,20 @@ static uint32_t hare_items(const struct sched_snapshot *snap, struct hare_state 
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];
 		double p = sched_perf_fastest(&j->perf, snap->cluster->ntypes), s = hare_min_sync(j);
+		double per_round;
 		uint64_t left = sched_job_rounds_left(j), done = 0;
 		uint32_t ng = stages < left ? stages : (uint32_t)(left ? left : 1);
 
 		if (p <= 0)
 			p = 1e9;	/* cannot run here: push it last */
+		per_round = p * sched_job_round_factor(j);
 		for (uint32_t g = 0; g < ng; g++) {
 			uint64_t r = left ? (left - done) / (ng - g) : 1;
 
 			done += r;
 			st->items[n] = (struct lp_item){
 				.work = (double)j->tasks * (double)r * p,
-				.span_s = (double)r * p + (double)(r - 1) * s,
+				.span_s = (double)r * per_round + (double)(r - 1) * s,
 				.release_s = snap->now_s,
 				.gap_s = s,
 				.weight = g + 1 == ng ? j->weight : 0,

@@ -239,6 +239,13 @@ bool sched_plan_keeps(const struct sched_job *j, const struct sched_plan *plan, 
  */
 int sched_plan_avoid(const struct sched_snapshot *snap, struct sched_plan *plan);
 
+/* tasks / min(max_gpus, tasks): a lower bound on a round's compute time
+ * over its fastest per-task time. The job's work is done by at most that
+ * many GPUs at once, each no faster than its fastest type, so the LP
+ * relaxation's span (and its mean-busy-time rows) may use it. 1 for a job
+ * that may take a GPU per task. */
+double sched_job_round_factor(const struct sched_job *j);
+
 /* Round time of job j on a placement (compute of the busiest GPU + sync). */
 double sched_round_time(const struct sched_cluster *c, const struct sched_job *j,
 			const uint32_t *gpus, const uint16_t *tasks, uint32_t n);

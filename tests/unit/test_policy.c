@@ -76,6 +76,35 @@ static void test_hare_weight_and_type(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* A job that may use fewer GPUs than it has tasks runs its rounds' tasks
+ * back to back: the LP's span counts them (8 tasks on at most 1 GPU: 8x the
+ * one-task round), so it no longer looks shorter than a job of half its
+ * real length. 8 GPUs, the parallel rows slack: the order is the spans'. */
+static void test_hare_span_width_cap(void **state)
+{
+	double c[2] = { 1.0, 1.0 };
+	struct sched_job jobs[2];
+	struct sched_plan plan;
+
+	(void)state;
+	sched_plan_init(&plan);
+	fx_job(&jobs[0], 1, 1, 8, 100, c, 2, 0);
+	jobs[0].max_gpus = 1;
+	fx_job(&jobs[1], 2, 1, 1, 400, c, 2, 0);
+	plan_two("hare", jobs, &plan, 4);
+	assert_int_equal(plan.lp_path, SCHED_LP_EXACT);
+	assert_true(fabs(plan.assigns[0].lp_completion_s - 800) < 1e-6);
+	assert_true(fabs(plan.assigns[1].lp_completion_s - 400) < 1e-6);
+	assert_int_equal(plan.assigns[1].rank, 0);
+	assert_int_equal(plan.assigns[0].rank, 1);
+	/* Allowed all 8 GPUs it is the shorter one again. */
+	jobs[0].max_gpus = 8;
+	plan_two("hare", jobs, &plan, 4);
+	assert_true(fabs(plan.assigns[0].lp_completion_s - 100) < 1e-6);
+	assert_int_equal(plan.assigns[0].rank, 0);
+	sched_plan_destroy(&plan);
+}
+
 static void test_fifo_and_srtf_order(void **state)
 {
 	double c[2] = { 1.0, 1.0 };
@@ -223,6 +252,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_hare_weight_and_type),
+		cmocka_unit_test(test_hare_span_width_cap),
 		cmocka_unit_test(test_fifo_and_srtf_order),
 		cmocka_unit_test(test_random_replans_valid),
 		cmocka_unit_test(test_hare_fallback_order),
