@@ -136,6 +136,13 @@ static int config_on_entry(void *user, const char *section, const char *key, con
 			snprintf(ctx->reason, sizeof(ctx->reason), "%.48s: %.200s", key, reason);
 		else
 			snprintf(ctx->reason, sizeof(ctx->reason), "%s", reason[0] ? reason : err_str(rc));
+		/* inih strips "; ..." after a value, not "# ...": say so */
+		if (strstr(value, " #") || strstr(value, "\t#")) {
+			size_t n = strlen(ctx->reason);
+
+			snprintf(ctx->reason + n, sizeof(ctx->reason) - n, " (a comment after a value "
+				 "starts with ';'; '#' only at the start of a line)");
+		}
 	}
 	return 0;
 }

@@ -119,6 +119,17 @@ static void test_config_errors(void **state)
 					    sizeof(err)), ERR_BAD_CONFIG);
 	assert_string_equal(err, "i.ini:3: an indented line continues the value of gpus (line 2); "
 			    "keys start in the first column");
+	/* '#' after a value is part of it (inih strips "; ..." only): a
+	 * refused value says so, a ';' comment is read as one */
+	assert_int_equal(config_load_string("h.ini", "[x]\ngpus = 4 # four\n", on_kv, &kv, err,
+					    sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "h.ini:2: "));
+	assert_non_null(strstr(err, " (a comment after a value starts with ';'; '#' only at the "
+				    "start of a line)"));
+	kv.n = 0;
+	assert_int_equal(config_load_string("k.ini", "[x]\ngpus = 4 ; four\n", on_kv, &kv, err,
+					    sizeof(err)), 0);
+	assert_int_equal(kv.n, 1);
 	kv.n = 0;
 	assert_int_equal(config_load_string("t.ini", "[x]\ngpus = 4\n[y]\ngpus = 8\n", on_kv, &kv, err,
 					    sizeof(err)), 0);
