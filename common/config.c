@@ -28,12 +28,24 @@ struct config_ctx {
 	int code;
 	int line;		/* line the reader returned last */
 	int err_line;		/* line of the first rejected key */
+	int report_line;	/* the line its error names (a section's header for
+				 * an unknown section) */
+	int section_line;	/* line of the last [section] header read */
 	bool indented;		/* that line starts with white space: a continuation */
 	FILE *file;		/* source: a file, or */
 	const char *text;	/* a string (advanced as it is read) */
 	struct config_seen *seen;	/* keys read so far (a key given twice is refused) */
 	size_t nseen, seen_cap;
 };
+
+/* Notes the line just read if it is a [section] header. */
+static void config_note_line(struct config_ctx *ctx, const char *buf)
+{
+	while (*buf == ' ' || *buf == '\t')
+		buf++;
+	if (*buf == '[')
+		ctx->section_line = ctx->line;
+}
 
 /* inih reader: one line per call; counting calls gives the current line, so
  * a rejected key is reported at its own line even after a syntax error. */
@@ -47,6 +59,7 @@ static char *config_read_line(char *buf, int size, void *stream)
 		if (!fgets(buf, size, ctx->file))
 			return NULL;
 		ctx->line++;
+		config_note_line(ctx, buf);
 		ctx->indented = buf[0] == ' ' || buf[0] == '\t';
 		return buf;
 	}
@@ -60,6 +73,7 @@ static char *config_read_line(char *buf, int size, void *stream)
 	buf[n] = '\0';
 	ctx->text += n;
 	ctx->line++;
+	config_note_line(ctx, buf);
 	ctx->indented = buf[0] == ' ' || buf[0] == '\t';
 	return buf;
 }
@@ -128,7 +142,10 @@ static int config_on_entry(void *user, const char *section, const char *key, con
 		size_t k = strlen(key);
 
 		ctx->code = rc;
-		ctx->err_line = ctx->line;
+		ctx->err_line = ctx->report_line = ctx->line;
+		/* inih names a section at its first key: point at the header */
+		if (strncmp(reason, "unknown section", 15) == 0 && ctx->section_line)
+			ctx->report_line = ctx->section_line;
 		/* a bad value ("must be ...", "expected ...") says whose:
 		 * "file:line: key: reason" */
 		if ((strncmp(reason, "must be", 7) == 0 || strncmp(reason, "expected", 8) == 0) &&
@@ -156,7 +173,7 @@ static int config_finish(const char *name, int line, struct config_ctx *ctx, cha
 		return -ENOMEM;
 	}
 	if (ctx->code != 0 && ctx->err_line == line) {
-		snprintf(errbuf, errlen, "%s:%d: %s", name, line, ctx->reason);
+		snprintf(errbuf, errlen, "%s:%d: %s", name, ctx->report_line, ctx->reason);
 		return ctx->code == -ENOMEM ? -ENOMEM : ERR_BAD_CONFIG;
 	}
 	snprintf(errbuf, errlen, "%s:%d: syntax error (expected [section] or key = value)", name, line);

@@ -124,7 +124,7 @@ static void test_config_bad(void **state)
 		{ "[agent]\ndaemon = ::1:80\n", "a.conf:2: daemon: expected host:port" },
 		{ "[agent]\ndaemon = [::1:80\n", "a.conf:2: daemon: expected [address]:port" },
 		{ "[agent]\nnode = a\nbogus = 1\n", "a.conf:3: unknown key 'bogus' in [agent]" },
-		{ "[agents]\nnode = a\n", "a.conf:2: unknown section [agents]" },
+		{ "[agents]\nnode = a\n", "a.conf:1: unknown section [agents]" },
 		{ "node = a\n", "a.conf:1: key 'node' outside a section" },
 		{ "[agent]\ngpus = V100:0\n", "a.conf:2: count of V100 must be between 1 and 64" },
 		{ "[agent]\n\n\ngpus = V100:4,,T4:2\n", "a.conf:4: gpus: expected TYPE:COUNT, got ''" },

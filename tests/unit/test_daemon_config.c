@@ -118,8 +118,11 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\npolicy = hares\n", "bad.conf:2: policy: unknown scheduling policy "
 		   "'hares' (known: hare, optimus, fifo, srtf, tiresias, gavel, gavel-tput, allox, gandiva)");
 	expect_bad("[daemon]\ncolour = blue\n", "bad.conf:2: unknown key 'colour'");
-	expect_bad("[agents]\nnode = x\n", "bad.conf:2: unknown section [agents] (hared reads "
+	expect_bad("[agents]\nnode = x\n", "bad.conf:1: unknown section [agents] (hared reads "
 		   "[daemon] and skips [agent])");
+	/* named at its header, not at its first key */
+	expect_bad("[daemon]\npolicy = hare\n\n[bogus]\n# why\nx = 1\n", "bad.conf:4: unknown "
+		   "section [bogus]");
 	expect_bad("[daemon]\n\ntime_scale = 0\n", "bad.conf:3: time_scale: must be between");
 	expect_bad("[daemon]\ntime_scale = fast\n", "time_scale: expected a number, got 'fast'");
 	expect_bad("[daemon]\nmax_frame = 10\n", "max_frame: must be between 1024");
