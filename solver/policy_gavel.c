@@ -3,7 +3,11 @@
  * over the jobs x GPU-types time-fraction matrix X (max-min fairness or
  * max-sum-throughput), turned into leases by rounds: each round the
  * (job, type) pairs with the largest X / (share of type time received) get
- * their width of GPUs of that type, and an unchanged lease simply goes on. */
+ * their width of GPUs of that type, and an unchanged lease simply goes on.
+ * The shares are Gavel's (scheduler.py, _reset_time_run_so_far and
+ * _update_priorities): when the allocation is recomputed every job is
+ * credited half a round on every type, and a job's share of a type is its
+ * time there over all the jobs' time there. */
 #include "policy_impl.h"
 
 #include "err.h"
@@ -23,8 +27,8 @@ enum gavel_goal { GAVEL_MAXMIN, GAVEL_TPUT };
 
 struct gavel_job {
 	double x[SCHED_MAX_TYPES];	/* time fractions of the last allocation */
-	double got_s[SCHED_MAX_TYPES];	/* time served per type since the allocation */
-	double since_s;			/* when the job's share started counting */
+	double got_s[SCHED_MAX_TYPES];	/* time served per type since the allocation
+					 * (from half a round) */
 };
 
 /* A (job, type) pair with its sort key. */
@@ -38,6 +42,7 @@ struct gavel_state {
 	enum gavel_goal goal;
 	struct policy_ids *ids;
 	uint64_t sig;		/* job set and capacities of the last allocation */
+	double type_s[SCHED_MAX_TYPES];	/* all jobs' got_s per type */
 	double last_plan_s;
 	double next_round_s;
 	bool have_plan;
@@ -435,9 +440,11 @@ static int gavel_allocate(struct sched_policy *p, const struct sched_snapshot *s
 			}
 		else
 			gavel_equal_x(st->thr + (size_t)i * nt, count, nt, snap->njobs, r->x);
-		memset(r->got_s, 0, sizeof(r->got_s));
-		r->since_s = snap->now_s;
+		for (uint32_t t = 0; t < nt; t++)
+			r->got_s[t] = GAVEL_ROUND_S / 2;
 	}
+	for (uint32_t t = 0; t < nt; t++)
+		st->type_s[t] = snap->njobs * (GAVEL_ROUND_S / 2);
 	gavel_lp_free(&l);
 	return rc == -ENOMEM ? rc : 0;
 }
@@ -451,28 +458,31 @@ static int gavel_account(struct gavel_state *st, const struct sched_snapshot *sn
 		bool created;
 		struct gavel_job *r = policy_ids_get(st->ids, j->id, &created);
 		double from;
+		uint32_t t;
 
 		if (!r)
 			return -ENOMEM;
 		st->rec[i] = r;
-		if (created)
-			r->since_s = snap->now_s;
+		(void)created;	/* X 0 until the next allocation credits it */
 		if (!sched_job_is_running(j) || !st->have_plan || j->held_gpus[0] >= snap->cluster->ngpus)
 			continue;
 		from = fmax(st->last_plan_s, j->lease_start_s);
-		r->got_s[snap->cluster->gpus[j->held_gpus[0]].type] += fmax(0.0, snap->now_s - from);
+		t = snap->cluster->gpus[j->held_gpus[0]].type;
+		r->got_s[t] += fmax(0.0, snap->now_s - from);
+		st->type_s[t] += fmax(0.0, snap->now_s - from);
 	}
 	return 0;
 }
 
-/* Priority of (job, type): X / fraction of the time served on the type. */
-static double gavel_priority(const struct gavel_job *r, uint32_t t, double now)
+/* Priority of (job, type): X / the job's share of the time served on the
+ * type (X x GAVEL_FIRST while the type has served nobody). */
+static double gavel_priority(const struct gavel_state *st, const struct gavel_job *r, uint32_t t)
 {
-	double elapsed = now - r->since_s, f;
+	double f;
 
 	if (r->x[t] <= 0)
 		return 0;
-	f = elapsed > 0 ? r->got_s[t] / elapsed : 0;
+	f = st->type_s[t] > 0 ? r->got_s[t] / st->type_s[t] : 0;
 	return f > 0 ? r->x[t] / f : r->x[t] * GAVEL_FIRST;
 }
 
@@ -543,7 +553,7 @@ static uint32_t gavel_pairs(struct gavel_state *st, const struct sched_snapshot 
 		for (uint32_t t = 0; t < nt; t++) {
 			if (st->thr[i * nt + t] <= 0 || left[t] < width[i])
 				continue;
-			v[n++] = (struct gavel_pair){ .prio = gavel_priority(r, t, snap->now_s),
+			v[n++] = (struct gavel_pair){ .prio = gavel_priority(st, r, t),
 						      .arrival = j->arrival_s, .id = j->id,
 						      .pair = i * nt + t, .on = gavel_on_type(snap, j, t) };
 		}

@@ -101,39 +101,68 @@ static uint32_t tiresias_queue(double service_gpu_s)
 	return q;
 }
 
+/* Job j's service since it last entered queue 0, and its executed time
+ * (service / width). */
+static double tiresias_service(const struct tiresias_job *r, const struct sched_job *j, double *exec_s)
+{
+	double service = fmax(0.0, j->attained_gpu_s - r->base_gpu_s);
+
+	*exec_s = service / policy_requested_width(j);
+	return service;
+}
+
 /* Job j's queue at now (its record updated); the starvation guard may send
  * it back to queue 0. As in Tiresias' simulator, a job of a lower queue is
  * promoted when its pending time since it entered queue 0, counted from its
  * first run after that, reaches knob x its executed time since then
  * (service / width): the time since that first run, less the executed
- * time. *wake is lowered to the next time this job changes queue on its own
- * (a crossing while it runs, a promotion while it waits). */
-static uint32_t tiresias_job_queue(struct tiresias_job *r, const struct sched_job *j, double now,
-				   double *wake)
+ * time. */
+static uint32_t tiresias_job_queue(struct tiresias_job *r, const struct sched_job *j, double now)
 {
-	double service = fmax(0.0, j->attained_gpu_s - r->base_gpu_s);
-	double exec_s = service / policy_requested_width(j);
+	double exec_s, service = tiresias_service(r, j, &exec_s);
 	uint32_t q = tiresias_queue(service);
 
 	if (r->run_from_s < 0 && sched_job_is_running(j))
 		r->run_from_s = j->lease_start_s;
 	else if (r->run_from_s < 0 && service > 0)
 		r->run_from_s = j->last_run_s - exec_s;	/* ran between two plans */
-	if (sched_job_is_running(j)) {
-		if (q + 1 < TIRESIAS_QUEUES)
-			*wake = fmin(*wake, now + (tiresias_limits[q] - service) / j->nheld +
-						    TIRESIAS_MARGIN_S);
-		return q;
-	}
-	if (q == 0 || TIRESIAS_KNOB <= 0 || r->run_from_s < 0)
+	if (sched_job_is_running(j) || q == 0 || TIRESIAS_KNOB <= 0 || r->run_from_s < 0)
 		return q;
 	if (now - r->run_from_s - exec_s >= TIRESIAS_KNOB * exec_s) {
 		r->base_gpu_s = j->attained_gpu_s;
 		r->run_from_s = -1;
 		return 0;
 	}
-	*wake = fmin(*wake, r->run_from_s + (1 + TIRESIAS_KNOB) * exec_s + TIRESIAS_MARGIN_S);
 	return q;
+}
+
+/* The next time a job changes queue on its own under the plan just made: a
+ * job the plan runs crosses its queue's limit (service grows by its
+ * placement's GPUs per second; a start's restart makes it later, and the
+ * re-plan then just sets the next wake), a waiting one is promoted by the
+ * starvation guard. From the plan, not from what ran before it: a job it
+ * starts would otherwise get no crossing, a job it stops a stale one. */
+static double tiresias_wake(const struct tiresias_state *st, const struct sched_snapshot *snap,
+			    const struct sched_plan *out)
+{
+	double wake = INFINITY;
+
+	for (uint32_t i = 0; i < snap->njobs; i++) {
+		const struct sched_job *j = &snap->jobs[i];
+		const struct tiresias_job *r = policy_ids_find(st->ids, j->id);
+		double exec_s, service = tiresias_service(r, j, &exec_s);
+		uint32_t q = tiresias_queue(service);
+
+		if (out->assigns[i].run_now && out->assigns[i].ngpus) {
+			if (q + 1 < TIRESIAS_QUEUES)
+				wake = fmin(wake, snap->now_s + (tiresias_limits[q] - service) /
+							   out->assigns[i].ngpus + TIRESIAS_MARGIN_S);
+		} else if (q > 0 && TIRESIAS_KNOB > 0 && r->run_from_s >= 0) {
+			wake = fmin(wake, r->run_from_s + (1 + TIRESIAS_KNOB) * exec_s +
+						  TIRESIAS_MARGIN_S);
+		}
+	}
+	return wake;
 }
 
 /*
@@ -145,7 +174,7 @@ static uint32_t tiresias_job_queue(struct tiresias_job *r, const struct sched_jo
  * waiting out a retry back-off in hared) comes back at the end of its
  * queue, as a new one. Key: queue, then the job's place in the list.
  */
-static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *snap, double *wake)
+static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *snap)
 {
 	struct tiresias_state *st = p->state;
 	uint32_t *q = p->width, nfresh = 0;
@@ -160,7 +189,7 @@ static int tiresias_keys(struct sched_policy *p, const struct sched_snapshot *sn
 			return -ENOMEM;
 		if (created)	/* new to the policy: in queue 0 since it first ran */
 			r->run_from_s = j->first_start_s;
-		q[i] = tiresias_job_queue(r, j, snap->now_s, wake);
+		q[i] = tiresias_job_queue(r, j, snap->now_s);
 		if (created || r->q != q[i] || r->plan + 1 != st->plans) {
 			r->q = q[i];
 			st->fresh[nfresh++] = i;
@@ -208,12 +237,11 @@ static int tiresias_plan(struct sched_policy *p, const struct sched_snapshot *sn
 			 struct sched_plan *out)
 {
 	struct tiresias_state *st = p->state;
-	double wake = INFINITY;
 	uint32_t nadm;
 	int rc = tiresias_grow(st, snap->njobs + 1);
 
 	if (rc == 0)
-		rc = tiresias_keys(p, snap, &wake);
+		rc = tiresias_keys(p, snap);
 	if (rc)
 		return rc;
 	policy_sort_by_key(snap, p->order, snap->njobs, p->key);
@@ -222,9 +250,10 @@ static int tiresias_plan(struct sched_policy *p, const struct sched_snapshot *sn
 	rc = policy_admit(snap, p->order, snap->njobs, st->type, NULL, st->admitted, &nadm);
 	if (rc == 0)
 		rc = policy_place_admitted(snap, st->admitted, nadm, st->type, NULL, out);
-	if (rc == 0)
+	if (rc == 0) {
 		tiresias_requeue(p, snap, out);
-	out->replan_at_s = wake;
+		out->replan_at_s = fmin(out->replan_at_s, tiresias_wake(st, snap, out));
+	}
 	return rc;
 }
 

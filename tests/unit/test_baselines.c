@@ -198,6 +198,35 @@ static void test_las_threshold_demotes(void **state)
 	las_free(&t);
 }
 
+/* The next crossing comes from the plan just made, not from what ran before
+ * it: job 1 (4,000 s of service, queue 1) is preempted at 4,000 by job 2
+ * (queue 0); at 7,250 job 2 drops to queue 1 behind job 1, which resumes
+ * and reaches 7,200 s (queue 2) at 10,450, where job 2 takes over. Before,
+ * the plan at 7,250 woke at job 2's stale crossing (7,250 + 7,200 - 3,250 =
+ * 11,200) and job 1 ran 750 s too long. */
+static void test_las_wake_from_plan(void **state)
+{
+	struct las t;
+
+	(void)state;
+	las_init(&t, 4000, 10000000);
+	t.jobs[1].arrival_s = 4000;
+	las_running(&t, 0, 0);
+	t.jobs[0].attained_gpu_s = 4000;
+	plan_ok(t.p, &t.snap, &t.plan);
+	assert_false(t.plan.assigns[0].run_now);
+	assert_true(t.plan.assigns[1].run_now);
+	assert_true(t.plan.replan_at_s > 7250 - 1e-6 && t.plan.replan_at_s < 7250 + 0.1);
+	las_step(&t, t.plan.replan_at_s);
+	assert_true(t.plan.assigns[0].run_now);
+	assert_false(t.plan.assigns[1].run_now);
+	assert_true(t.plan.replan_at_s > 10450 - 1e-6 && t.plan.replan_at_s < 10450 + 0.1);
+	las_step(&t, t.plan.replan_at_s);
+	assert_false(t.plan.assigns[0].run_now);	/* queue 2 */
+	assert_true(t.plan.assigns[1].run_now);
+	las_free(&t);
+}
+
 /* Tiresias counts a waiting job's pending time since it entered queue 0
  * (from its first run after that), not since it last ran: job 2 ran 20,000
  * s from t = 100 with a wait in between and last ran at 40,100, so at
@@ -446,6 +475,47 @@ static void test_gavel_extends_leases(void **state)
 		}
 		assert_int_equal(first_gpu(&plan, 0), g0);	/* same lease: no restart */
 		assert_int_equal(first_gpu(&plan, 1), g1);
+	}
+	sched_policy_free(p);
+	sched_plan_destroy(&plan);
+}
+
+/* One V100, one K80, jobs as fast as each other (2x slower on the K80),
+ * weights 1 and 2: max-min gives the V100 to job 2 and the K80 to job 1,
+ * and the simplex leaves each a share of about 1e-6 on the other type.
+ * Gavel credits every job half a round on every type at an allocation, so
+ * such a share has a priority of about 1e-6 x jobs and the leases go on;
+ * before, a share never served ranked first (X x 1e9) and the jobs swapped
+ * types every round, a restart each. */
+static void test_gavel_roundoff_keeps_leases(void **state)
+{
+	double c[2] = { 100.0, 200.0 };
+	struct sched_cluster cl;
+	struct sched_gpu gpus[2];
+	uint32_t per[2] = { 1, 1 };
+	uint16_t types[2] = { 0, 1 };
+	struct sched_job jobs[2];
+	struct lease_store ls;
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 2, .jobs = jobs };
+	struct sched_policy *p;
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&cl, gpus, 2, per, types, 2);
+	fx_job(&jobs[0], 1, 1, 1, 1000000, c, 2, 0);
+	fx_job(&jobs[1], 2, 2, 1, 1000000, c, 2, 0);
+	sched_plan_init(&plan);
+	assert_int_equal(sched_policy_new("gavel", NULL, &p), 0);
+	plan_ok(p, &snap, &plan);
+	assert_int_equal(first_gpu(&plan, 0), 1);	/* K80 */
+	assert_int_equal(first_gpu(&plan, 1), 0);	/* V100 to the heavier job */
+	for (int round = 1; round <= 4; round++) {
+		apply_plan(jobs, 2, &plan, &ls, snap.now_s);
+		advance(jobs, 2, snap.now_s, plan.replan_at_s);
+		snap.now_s = plan.replan_at_s;
+		plan_ok(p, &snap, &plan);
+		assert_int_equal(first_gpu(&plan, 0), 1);
+		assert_int_equal(first_gpu(&plan, 1), 0);
 	}
 	sched_policy_free(p);
 	sched_plan_destroy(&plan);
@@ -998,6 +1068,7 @@ int main(void)
 		cmocka_unit_test(test_registry_names),
 		cmocka_unit_test(test_las_preempts_most_attained),
 		cmocka_unit_test(test_las_threshold_demotes),
+		cmocka_unit_test(test_las_wake_from_plan),
 		cmocka_unit_test(test_las_starvation_guard),
 		cmocka_unit_test(test_las_three_queues),
 		cmocka_unit_test(test_las_starvation_cumulative),
@@ -1007,6 +1078,7 @@ int main(void)
 		cmocka_unit_test(test_gavel_maxmin_scale_factor),
 		cmocka_unit_test(test_gavel_extends_leases),
 		cmocka_unit_test(test_gavel_rounds_share),
+		cmocka_unit_test(test_gavel_roundoff_keeps_leases),
 		cmocka_unit_test(test_gavel_lp_feasible),
 		cmocka_unit_test(test_allox_matching_optimal),
 		cmocka_unit_test(test_allox_types),
