@@ -5,7 +5,9 @@
  *  fifo     arrival order, the requested width, no preemption, strict head
  *           of line (nothing overtakes a job that cannot start);
  *  srtf     shortest remaining time first (estimated on the mean GPU type),
- *           the requested width, preemptive, later jobs may fill gaps;
+ *           the requested width, preemptive; a job that cannot start does
+ *           not stop the jobs after it, but the GPUs free now that its
+ *           projected placement needs are kept for it (no backfilling);
  *  optimus  Optimus (EuroSys'18): admission in arrival order at the
  *           minimum width, extra GPUs by unweighted marginal gain of the
  *           speed model, the round time at k GPUs estimated on the fastest
