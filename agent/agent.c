@@ -53,6 +53,7 @@ int agent_new(uv_loop_t *loop, const struct agent_config *cfg, const uint8_t *ke
 	agent_timer_init(a, &a->flush_timer);
 	agent_timer_init(a, &a->prof.timer);
 	a->start_ms = uv_now(loop);
+	a->lock_fd = -1;
 	*out = a;
 	return 0;
 }
@@ -67,6 +68,8 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 {
 	int rc = agent_state_dir_make(a, err, errlen);
 
+	if (rc == 0)
+		rc = agent_state_lock(a, err, errlen);
 	if (rc < 0)
 		return rc;
 	agent_state_adopt_all(a);
@@ -122,6 +125,8 @@ void agent_maybe_done(struct agent *a)
 	user = a->close_user;
 	wire_reader_destroy(&a->reader);
 	explicit_bzero(a->key, sizeof(a->key));
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
 	free(a);
 	if (cb)
 		cb(user);

@@ -196,6 +196,7 @@ struct agent {
 	int requests;		/* getaddrinfo / connect / shutdown in flight */
 	char rbuf[65536];	/* read buffer for the link and the report pipes */
 	uint64_t start_ms;
+	int lock_fd;		/* work_dir/agent.lock, flock'ed; -1 before agent_start */
 	uint64_t pruned_ms;	/* when output files were last pruned */
 
 	struct agent_task *tasks;
@@ -362,6 +363,9 @@ void agent_profile_close(struct agent *a);
 
 /* agent_state.c: task state files and adoption */
 int agent_state_dir_make(struct agent *a, char *err, size_t errlen);
+/* Locks work_dir/agent.lock (-EBUSY, with the holder's pid in err, when
+ * another agent has it); the lock is a->lock_fd until the agent is freed. */
+int agent_state_lock(struct agent *a, char *err, size_t errlen);
 int agent_state_write(const struct agent_task *t);
 void agent_state_remove(const struct agent_task *t);
 void agent_state_adopt_all(struct agent *a);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +58,46 @@ int agent_state_dir_make(struct agent *a, char *err, size_t errlen)
 			snprintf(err, errlen, "task_logs %s: %s", logs, strerror(-rc));
 	}
 	return rc;
+}
+
+/* One agent per work_dir: a second one would adopt the first one's workers
+ * and read their report pipes with it (each getting half the lines), or
+ * stop them as leases it does not know. The lock (flock on
+ * work_dir/agent.lock, close-on-exec so workers never hold it) goes with
+ * the agent however it ends, and holds its pid for the message. */
+int agent_state_lock(struct agent *a, char *err, size_t errlen)
+{
+	char path[AGENT_PATH_MAX + 16], pid[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/agent.lock", a->cfg.work_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			snprintf(err, errlen, "work_dir %s is in use by another hare-agent%s%s%s: stop "
+				 "it first (systemctl stop hare-agent), or give this one a work_dir of "
+				 "its own", a->cfg.work_dir, pid[0] ? " (pid " : "", pid,
+				 pid[0] ? ")" : "");
+			return -EBUSY;
+		}
+		snprintf(err, errlen, "%s: lock: %s", path, strerror(e));
+		return -e;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
+	a->lock_fd = fd;
+	return 0;
 }
 
 /* Small and rare (task start and end): written in place on the loop. */

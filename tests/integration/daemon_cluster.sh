@@ -267,6 +267,17 @@ grep -q "node node1 is connected already" "$tmp/agent1b.log" &&
 	[ "$(node_gpus node1)" = "V100:0:0 V100:0:0 V100:0:0 V100:0:0" ] && [ "$(field "$twin_long" restarts)" = 0 ] && state_is "$twin_long" RUNNING &&
 	echo "ok: a second agent named node1 is refused; node1 and its job go on" ||
 	fail "twin agent: $(tail -3 "$tmp/agent1b.log"); job $twin_long: $(field "$twin_long" state), $(field "$twin_long" restarts) restarts"
+
+# 8. A second agent on node1's work dir (run by hand beside the service) is
+# refused before it adopts node1's workers; node1's job goes on
+rc=0
+timeout 4 "$agent" --daemon "127.0.0.1:$port" --node node1c --gpus K80:1 --key-file "$tmp/key" \
+	--work-dir="$tmp/w1" --worker "$worker" >"$tmp/agent1c.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "work_dir $tmp/w1 is in use by another hare-agent (pid ${node_pid[1]})" "$tmp/agent1c.log" &&
+	! grep -q "task adopt" "$tmp/agent1c.log" && ! grep -q "node=node1c" "$tmp/hared.log" &&
+	[ "$(field "$twin_long" restarts)" = 0 ] && state_is "$twin_long" RUNNING &&
+	echo "ok: a second agent on node1's work dir is refused; node1's job goes on" ||
+	fail "agent on a busy work dir: rc $rc, $(tail -3 "$tmp/agent1c.log"); job $twin_long: $(field "$twin_long" state)"
 "$harectl" cancel "$twin_long" >/dev/null || fail "cancel $twin_long"
 
 # Under ASan/UBSan builds the daemon reports memory errors and leaks here.
