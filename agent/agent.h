@@ -142,7 +142,8 @@ struct agent;
 
 enum agent_event {
 	AGENT_EVENT_REGISTERED = 1,	/* Welcome received and Register sent */
-	AGENT_EVENT_DISCONNECTED,	/* the link to the daemon dropped */
+	AGENT_EVENT_DISCONNECTED,	/* the link to the daemon dropped, or a try to
+					 * connect failed (agent_link_why says why) */
 };
 
 typedef void (*agent_event_cb)(void *user, enum agent_event ev);
@@ -176,6 +177,8 @@ int agent_new(uv_loop_t *loop, const struct agent_config *cfg, const uint8_t *ke
 
 /* Called on registration and disconnection (e.g. for sd_notify). */
 void agent_event_cb_set(struct agent *a, agent_event_cb cb, void *user);
+/* Why the link last dropped or failed ("" before that). */
+const char *agent_link_why(const struct agent *a);
 
 /*
  * Create the work directory, adopt workers a previous agent left running

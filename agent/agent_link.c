@@ -151,10 +151,14 @@ void agent_link_drop(struct agent *a, const char *why)
 	if (a->state == LINK_CLOSING)
 		return;
 	uv_timer_stop(&a->heartbeat_timer);
+	snprintf(a->link_why, sizeof(a->link_why), "%s", why);
 	if (!a->tcp_open) {
 		a->state = LINK_IDLE;
-		if (!a->closing)
+		if (!a->closing) {
 			agent_link_retry_later(a);
+			if (a->event_cb)
+				a->event_cb(a->event_user, AGENT_EVENT_DISCONNECTED);
+		}
 		return;
 	}
 	if (was_ready || (a->attempt == 0 && !a->closing))
@@ -165,8 +169,13 @@ void agent_link_drop(struct agent *a, const char *why)
 			  agent_state_name(a->state), why);
 	a->state = LINK_CLOSING;
 	uv_close((uv_handle_t *)&a->tcp, agent_on_tcp_closed);
-	if (was_ready && a->event_cb)
+	if (!a->closing && a->event_cb)
 		a->event_cb(a->event_user, AGENT_EVENT_DISCONNECTED);
+}
+
+const char *agent_link_why(const struct agent *a)
+{
+	return a->link_why;
 }
 
 static void agent_send_hello(struct agent *a)

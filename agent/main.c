@@ -33,7 +33,6 @@ struct agent_main {
 	uv_loop_t *loop;
 	struct agent *agent;
 	uv_signal_t sig_term, sig_int, sig_hup;
-	bool ready_sent;
 	char daemon[256];
 };
 
@@ -242,13 +241,11 @@ static void on_agent_event(void *user, enum agent_event ev)
 	struct agent_main *m = user;
 	char status[320];
 
-	if (ev == AGENT_EVENT_REGISTERED) {
-		snprintf(status, sizeof(status), "%sSTATUS=registered with %s",
-			 m->ready_sent ? "" : "READY=1\n", m->daemon);
-		m->ready_sent = true;
-	} else {
-		snprintf(status, sizeof(status), "STATUS=reconnecting to %s", m->daemon);
-	}
+	if (ev == AGENT_EVENT_REGISTERED)
+		snprintf(status, sizeof(status), "STATUS=registered with %s", m->daemon);
+	else
+		snprintf(status, sizeof(status), "STATUS=reconnecting to %s (%.200s)", m->daemon,
+			 m->agent ? agent_link_why(m->agent) : "");
 	sd_notify(0, status);
 }
 
@@ -286,7 +283,7 @@ static void on_signal(uv_signal_t *s, int signum)
 static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
 {
 	uint8_t key[AGENT_KEY_MAX];
-	char err[512];
+	char err[512], status[320];
 	size_t keylen;
 	bool loose;
 	int rc;
@@ -323,6 +320,11 @@ static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
 	}
 	log_info("agent start node=%s daemon=%s gpus=%u worker=%s work_dir=%s", cfg->node,
 		 cfg->daemon, cfg->ngpus, cfg->worker, cfg->work_dir);
+	/* Ready once it runs: its workers are adopted and it is connecting.
+	 * Waiting for hared here would hold up systemctl and the boot (the
+	 * target waits for its units) while hared is down or the key wrong. */
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=connecting to %s", m->daemon);
+	sd_notify(0, status);
 	uv_run(m->loop, UV_RUN_DEFAULT);
 	uv_loop_close(m->loop);
 	return 0;

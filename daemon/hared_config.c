@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #ifndef HARE_PROFILES_INSTALLED
 #define HARE_PROFILES_INSTALLED "/usr/local/share/hare/profiles"
@@ -73,6 +75,35 @@ static const struct cfg_key cfg_keys[] = {
 	  sizeof(((struct hared_config *)0)->log_level), 0, 0, true },
 };
 
+/* The default profiles: where make install put them under the configured
+ * prefix, or, when that holds none, share/hare/profiles beside the bin/
+ * this hared runs from (an install moved by cmake --install --prefix). */
+static void hared_default_profiles(char *out, size_t len)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 64];
+	ssize_t n;
+	char *slash;
+
+	snprintf(out, len, "%s", HARE_PROFILES_INSTALLED);
+	snprintf(path, sizeof(path), "%s/models.csv", HARE_PROFILES_INSTALLED);
+	if (access(path, R_OK) == 0)
+		return;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/../share/hare/profiles/models.csv", exe);
+	n = (ssize_t)strlen(path) - (ssize_t)strlen("/models.csv");
+	if ((size_t)n < len && access(path, R_OK) == 0) {
+		memcpy(out, path, (size_t)n);
+		out[n] = '\0';
+	}
+}
+
 void hared_config_defaults(struct hared_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -81,7 +112,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->client_socket_mode = 0666;
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hare");
 	snprintf(c->cluster_key_file, sizeof(c->cluster_key_file), "/etc/hare/cluster.key");
-	snprintf(c->profiles, sizeof(c->profiles), "%s", HARE_PROFILES_INSTALLED);
+	hared_default_profiles(c->profiles, sizeof(c->profiles));
 	snprintf(c->policy, sizeof(c->policy), "hare");
 	c->time_scale = 1;
 	c->noise_cv = 0;
