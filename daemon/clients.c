@@ -392,7 +392,7 @@ void clients_commit(struct hared *d)
 		p->items[i].rc = store_job_add(d->store, &p->items[i].job);
 	rc = store_flush(d->store);
 	if (rc < 0)
-		log_error("cannot store %u submitted jobs: %s", p->n, err_str(rc));
+		log_error("cannot store %u submitted jobs: %s", p->n, store_err_str(rc));
 	for (uint32_t i = 0; i < p->n; i++) {
 		struct clients_item *it = &p->items[i];
 		struct conn *c = conn_find(d, it->conn_id);
@@ -400,7 +400,7 @@ void clients_commit(struct hared *d)
 
 		if (err < 0) {
 			if (c)
-				conn_send_error(c, err, "cannot store the job: %s", err_str(err));
+				conn_send_error(c, err, "cannot store the job: %s", store_err_str(err));
 			continue;
 		}
 		d->submits++;
@@ -907,13 +907,13 @@ static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clien
 	}
 	rc = done ? store_flush_since(c->d->store, failures) : 0;
 	if (rc < 0) {
-		log_error("cannot store %zu %s(s): %s; %s", done, w->noun, err_str(rc), w->then);
+		log_error("cannot store %zu %s(s): %s; %s", done, w->noun, store_err_str(rc), w->then);
 		for (size_t i = 0; i < n; i++) {
 			if (!res[i].ok)
 				continue;
 			res[i].ok = false;
 			snprintf(res[i].message, CLIENTS_MSG_LEN, "job %" PRIu64 " %s, but the %s was "
-				 "not saved (%s): %s", res[i].job_id, w->done, w->noun, err_str(rc),
+				 "not saved (%s): %s", res[i].job_id, w->done, w->noun, store_err_str(rc),
 				 w->then);
 		}
 	}
@@ -950,7 +950,9 @@ static int cancel_one(struct conn *c, uint64_t id, const void *arg, char *msg, s
 void clients_cancel(struct conn *c, const Hare__CancelRequest *m)
 {
 	static const struct clients_job_words w = { "cancel", "stopped", "cancel",
-						    "it may run again if hared restarts" };
+						    "hared writes it again at each commit; the job "
+						    "runs again only if hared restarts before one "
+						    "succeeds" };
 
 	clients_per_job(c, m->job_ids, m->n_job_ids, cancel_one, NULL, &w, false);
 }

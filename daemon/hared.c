@@ -321,17 +321,48 @@ int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg,
 	return rc;
 }
 
+/* Store failures in the log: the first of an incident at once, then a
+ * summary at most once a minute while it lasts, and a line when writes
+ * succeed again (a count-based throttle stayed silent for the next
+ * incidents). */
+#define HARED_STORE_LOG_MS 60000
+
+static void hared_store_log(struct hared *d, int rc)
+{
+	static uint64_t lost_seen, total, pending, logged_ms;
+	static bool failing;
+	int last;
+	uint64_t lost = store_write_failures(d->store, &last), now = uv_now(d->loop);
+	uint64_t n = (rc < 0) + (lost - lost_seen);
+
+	lost_seen = lost;
+	if (n == 0) {
+		if (failing && rc == 0) {
+			log_info("store: writes succeed again (%" PRIu64 " failed in all)", total);
+			failing = false;
+		}
+		return;
+	}
+	if (!failing)
+		total = pending = 0;
+	total += n;
+	pending += n;
+	if (failing && now - logged_ms < HARED_STORE_LOG_MS)
+		return;
+	log_error("store: %" PRIu64 " write(s) failed%s: %s; job ends are kept and written again, "
+		  "other changes of the failed writes are lost", pending,
+		  failing ? " in the last minute" : "", store_err_str(rc < 0 ? rc : last));
+	failing = true;
+	pending = 0;
+	logged_ms = now;
+}
+
 void hared_flush(struct hared *d)
 {
-	static uint64_t failures;
-	int rc;
-
 	if (!d->drv || !d->store)
 		return;
 	driver_store_sync(d->drv);
-	rc = store_flush(d->store);
-	if (rc < 0 && (failures++ % 100) == 0)
-		log_error("store: cannot commit batched writes: %s (retrying)", err_str(rc));
+	hared_store_log(d, store_flush(d->store));
 }
 
 /* Group commit: state changes, events and submissions' neighbours reach the
@@ -339,16 +370,8 @@ void hared_flush(struct hared *d)
 static void hared_on_flush(uv_timer_t *t)
 {
 	struct hared *d = t->data;
-	static uint64_t failures, lost_seen, lost_reports;
-	int rc = store_flush(d->store), last;
-	uint64_t lost = store_write_failures(d->store, &last);
 
-	if (rc < 0 && (failures++ % 100) == 0)
-		log_error("store: cannot commit batched writes: %s (retrying)", err_str(rc));
-	if (lost != lost_seen && (lost_reports++ % 100) == 0)
-		log_error("store: %" PRIu64 " batched write(s) failed (%s); their changes are not "
-			  "saved", lost - lost_seen, err_str(last));
-	lost_seen = lost;
+	hared_store_log(d, store_flush(d->store));
 }
 
 /* Once a second: progress and learned speeds to the store (they change with

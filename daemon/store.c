@@ -4,6 +4,7 @@
  * transaction that store_flush or the next store_job_insert commits. */
 #include "store.h"
 
+#include "err.h"
 #include "log.h"
 
 #include <errno.h>
@@ -56,6 +57,14 @@ enum store_stmt_id {
 	ST_COUNT
 };
 
+/* A job's end (DONE, CANCELLED, FAILED) not known to be committed. */
+struct store_end {
+	uint64_t id;
+	int state;
+	double when;
+	bool staged;		/* written in the open transaction */
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
@@ -64,6 +73,18 @@ struct store {
 	 * transaction is not in the next commit), and the last one's error. */
 	uint64_t write_failures;
 	int write_error;
+	/* The database was busy (another process holds its lock): writes fail at
+	 * once, without the busy timeout, until a commit goes through, so the
+	 * loop does not wait out the timeout for every write. */
+	bool busy;
+	uint32_t txn_writes;	/* writes that went into the open transaction */
+	/* Ends written since the last commit, or whose write failed: kept, and
+	 * written again by store_flush, until a commit has them; the job reads
+	 * (store_job_get, store_jobs_load) show them meanwhile. Without this an
+	 * end lost to a locked or full database left the job RUNNING on disk
+	 * while hared had dropped it. */
+	struct store_end *ends;
+	size_t nends, ends_cap;
 };
 
 /* Version 6 of the schema. Times are unix seconds (0 = not yet); a NULL loss
@@ -302,11 +323,19 @@ static int store_batch_begin(struct store *s)
  * write opens a new one. */
 static int store_batch_end(struct store *s, int rc)
 {
-	if (rc && s->in_txn && sqlite3_get_autocommit(s->db))
+	if (rc && s->in_txn && sqlite3_get_autocommit(s->db)) {
 		s->in_txn = false;
+		s->txn_writes = 0;
+		for (size_t i = 0; i < s->nends; i++)	/* rolled back with it */
+			s->ends[i].staged = false;
+	}
 	if (rc && rc != -ENOENT) {
 		s->write_failures++;
 		s->write_error = rc;
+	}
+	if (rc == -EBUSY && !s->busy) {
+		s->busy = true;
+		sqlite3_busy_timeout(s->db, 0);
 	}
 	return rc;
 }
@@ -324,6 +353,8 @@ static int store_batch_step(struct store *s, sqlite3_stmt *st, bool must_change)
 	rc = store_step(s, st);
 	if (rc == 0 && must_change && sqlite3_changes(s->db) == 0)
 		rc = -ENOENT;
+	if (rc == 0)
+		s->txn_writes++;
 	return store_batch_end(s, rc);
 }
 
@@ -331,6 +362,7 @@ static int store_batch_step(struct store *s, sqlite3_stmt *st, bool must_change)
  * open (busy) keeps it for the next try; one that rolled back clears it. */
 static int store_commit(struct store *s)
 {
+	size_t kept = 0;
 	int rc;
 
 	if (!s->in_txn)
@@ -338,6 +370,24 @@ static int store_commit(struct store *s)
 	rc = store_step(s, s->st[ST_COMMIT]);
 	if (rc == 0 || sqlite3_get_autocommit(s->db))
 		s->in_txn = false;
+	if (rc == -EBUSY && !s->busy) {
+		s->busy = true;
+		sqlite3_busy_timeout(s->db, 0);
+	}
+	if (rc == 0 && s->busy && s->txn_writes > 0) {	/* it wrote: the lock is gone */
+		s->busy = false;
+		sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	}
+	if (!s->in_txn)
+		s->txn_writes = 0;
+	/* Committed ends are done with; the others are written again. */
+	for (size_t i = 0; i < s->nends; i++) {
+		if (rc == 0 && s->ends[i].staged)
+			continue;
+		s->ends[kept] = s->ends[i];
+		s->ends[kept++].staged = !s->in_txn ? false : s->ends[i].staged;
+	}
+	s->nends = kept;
 	return rc;
 }
 
@@ -347,6 +397,9 @@ static void store_rollback(struct store *s)
 	if (!sqlite3_get_autocommit(s->db))
 		store_step(s, s->st[ST_ROLLBACK]);
 	s->in_txn = false;
+	s->txn_writes = 0;
+	for (size_t i = 0; i < s->nends; i++)
+		s->ends[i].staged = false;
 }
 
 /* Record the reason of a failed open: "path: what was wrong". */
@@ -496,6 +549,7 @@ static void store_free(struct store *s)
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+	free(s->ends);
 	free(s);
 }
 
@@ -757,17 +811,57 @@ int store_job_progress(struct store *s, uint64_t id, uint64_t rounds_done, doubl
 	return store_batch_step(s, st, true);
 }
 
+/* The kept end of job id, or NULL. */
+static struct store_end *store_end_find(const struct store *s, uint64_t id)
+{
+	for (size_t i = 0; i < s->nends; i++)
+		if (s->ends[i].id == id)
+			return &s->ends[i];
+	return NULL;
+}
+
+static int store_job_state_write(struct store *s, uint64_t id, int state, double when)
+{
+	sqlite3_stmt *st = s->st[ST_JOB_STATE];
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int(st, 2, state);
+	sqlite3_bind_double(st, 3, when);
+	return store_batch_step(s, st, true);
+}
+
 int store_job_state(struct store *s, uint64_t id, enum store_job_state state, double when)
 {
-	sqlite3_stmt *st;
+	struct store_end *e;
+	int rc;
 
 	if (!s || !store_state_valid((int)state))
 		return -EINVAL;
-	st = s->st[ST_JOB_STATE];
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	sqlite3_bind_int(st, 2, (int)state);
-	sqlite3_bind_double(st, 3, when);
-	return store_batch_step(s, st, true);
+	e = store_end_find(s, id);
+	if (e && state < STORE_DONE) {	/* not ended after all: forget the end */
+		*e = s->ends[--s->nends];
+		e = NULL;
+	} else if (state >= STORE_DONE && !e) {
+		if (s->nends == s->ends_cap) {
+			size_t cap = s->ends_cap ? 2 * s->ends_cap : 16;
+			struct store_end *v = realloc(s->ends, cap * sizeof(*v));
+
+			if (v) {
+				s->ends = v;
+				s->ends_cap = cap;
+			}
+		}
+		if (s->nends < s->ends_cap)
+			e = &s->ends[s->nends++];
+	}
+	if (e)
+		*e = (struct store_end){ .id = id, .state = (int)state, .when = when };
+	rc = store_job_state_write(s, id, (int)state, when);
+	if (e && rc == 0)
+		e->staged = true;
+	else if (e && rc == -ENOENT)	/* no such job: nothing to keep */
+		*e = s->ends[--s->nends];
+	return rc;
 }
 
 int store_job_restarted(struct store *s, uint64_t id, uint32_t restarts)
@@ -872,11 +966,22 @@ int store_speed(struct store *s, const char *model, const char *gpu_type, double
 
 int store_flush(struct store *s)
 {
+	size_t retried = 0;
 	bool open;
 	int err;
 
 	if (!s)
 		return -EINVAL;
+	/* Ends a failed write or commit lost, again (stop at the first that
+	 * fails: the database is still busy or full). */
+	for (size_t i = 0; i < s->nends; i++) {
+		if (s->ends[i].staged)
+			continue;
+		if (store_job_state_write(s, s->ends[i].id, s->ends[i].state, s->ends[i].when) != 0)
+			break;
+		s->ends[i].staged = true;
+		retried++;
+	}
 	open = s->in_txn;
 	err = store_commit(s);
 	if (err) {
@@ -885,6 +990,8 @@ int store_flush(struct store *s)
 			s->write_failures++;
 			s->write_error = err;
 		}
+	} else if (retried) {
+		log_info("store: %zu job end(s) saved after an earlier write failed", retried);
 	}
 	return err;
 }
@@ -896,6 +1003,11 @@ int store_flush_since(struct store *s, uint64_t failures_before)
 	if (rc == 0 && store_write_failures(s, &lost) != failures_before)
 		rc = lost;
 	return rc;
+}
+
+const char *store_err_str(int rc)
+{
+	return rc == -EBUSY ? "the database is locked by another process" : err_str(rc);
 }
 
 uint64_t store_write_failures(const struct store *s, int *last_error)
@@ -1009,10 +1121,12 @@ static int store_job_texts(sqlite3_stmt *st, struct store_job *job)
 	return err;
 }
 
-/* Read the current row of a STORE_JOB_COLS query into job. */
-static int store_job_row(sqlite3_stmt *st, struct store_job *job)
+/* Read the current row of a STORE_JOB_COLS query into job, with its end
+ * if one is kept (not committed yet). */
+static int store_job_row(const struct store *s, sqlite3_stmt *st, struct store_job *job)
 {
 	int state = sqlite3_column_int(st, 12), held;
+	const struct store_end *e = store_end_find(s, (uint64_t)sqlite3_column_int64(st, 0));
 
 	memset(job, 0, sizeof(*job));
 	if (!store_state_valid(state))
@@ -1028,6 +1142,10 @@ static int store_job_row(sqlite3_stmt *st, struct store_job *job)
 	job->submit_time = sqlite3_column_double(st, 13);
 	job->start_time = sqlite3_column_double(st, 14);
 	job->finish_time = sqlite3_column_double(st, 15);
+	if (e) {
+		job->state = (enum store_job_state)e->state;
+		job->finish_time = e->when;
+	}
 	job->restarts = (uint32_t)sqlite3_column_int64(st, 16);
 	job->loss = sqlite3_column_type(st, 17) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 17);
 	held = sqlite3_column_int(st, 19);
@@ -1050,7 +1168,9 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 	if (sqlite3_stmt_busy(st))
 		return -EBUSY;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = store_job_row(st, &job);
+		err = store_job_row(s, st, &job);
+		if (!err && !include_final && job.state >= STORE_DONE)
+			continue;	/* ended, the end not committed yet */
 		if (!err)
 			err = cb(user, &job);
 		if (err)
@@ -1075,7 +1195,7 @@ int store_job_get(struct store *s, uint64_t id, struct store_job *out)
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		err = store_job_row(st, out);
+		err = store_job_row(s, st, out);
 	else
 		err = rc == SQLITE_DONE ? -ENOENT : store_rc(s->db, rc);
 	sqlite3_reset(st);

@@ -126,6 +126,11 @@ int store_speed(struct store *s, const char *model, const char *gpu_type, double
  * store_write_failures. */
 int store_flush(struct store *s);
 
+/* err_str for a store error, saying what a busy database means ("the
+ * database is locked by another process") instead of "Device or resource
+ * busy". */
+const char *store_err_str(int rc);
+
 /* How many batched writes have failed (their changes are lost) since the
  * store was opened, and the last one's error in *last_error (may be NULL).
  * A caller that acknowledges its writes after a flush compares the count

@@ -371,6 +371,72 @@ static void test_batch_error_reported(void **state)
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM events"), 1);
 }
 
+/* A job's end written while another process holds the database's lock is
+ * kept: reads show it, a load of active jobs skips the job, and the next
+ * flush after the lock writes it (before, it was lost and the job stayed
+ * RUNNING on disk while hared had dropped it). Writes after the first busy
+ * one fail at once; a commit restores the wait. An end lost to a failed
+ * commit is written again too. */
+static void test_end_kept_until_committed(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job a = sample_job("a"), b = sample_job("b"), got;
+	uint64_t failed;
+	struct rlimit old, lim;
+	char sql[128], wal[300];
+	struct stat sb;
+	sqlite3 *other;
+	int rc;
+
+	assert_int_equal(store_job_insert(f->s, &a), 0);
+	assert_int_equal(store_job_insert(f->s, &b), 0);
+	assert_int_equal(store_job_state(f->s, a.id, STORE_RUNNING, 2.0), 0);
+	assert_int_equal(store_job_state(f->s, b.id, STORE_RUNNING, 2.0), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	failed = store_write_failures(f->s, NULL);
+	assert_int_equal(store_job_state(f->s, a.id, STORE_CANCELLED, 7.0), -EBUSY);
+	assert_int_equal(store_job_progress(f->s, b.id, 3, 0.5), -EBUSY);	/* at once */
+	assert_int_not_equal(store_flush_since(f->s, failed), 0);	/* the retry fails too */
+	assert_int_equal(store_job_get(f->s, a.id, &got), 0);
+	assert_int_equal(got.state, STORE_CANCELLED);
+	assert_true(fabs(got.finish_time - 7.0) < 1e-9);
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %llu", (unsigned long long)a.id);
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(peek_int(f->path, sql), STORE_RUNNING);	/* not on disk yet */
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(peek_int(f->path, sql), STORE_CANCELLED);
+	sqlite3_close(other);
+	/* A commit that fails (the file may not grow: a full disk) loses the
+	 * batch, the end with it; the next flush writes the end again. */
+	assert_int_equal(store_job_state(f->s, b.id, STORE_DONE, 9.0), 0);
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(store_usage_start(f->s, b.id, (uint64_t)i + 1, "V100", 1, i), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = store_flush(f->s);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_true(rc < 0);
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %llu", (unsigned long long)b.id);
+	assert_int_equal(peek_int(f->path, sql), STORE_RUNNING);
+	assert_int_equal(store_job_get(f->s, b.id, &got), 0);
+	assert_int_equal(got.state, STORE_DONE);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(peek_int(f->path, sql), STORE_DONE);
+	reopen(f);
+	assert_int_equal(store_job_get(f->s, a.id, &got), 0);
+	assert_int_equal(got.state, STORE_CANCELLED);
+	assert_int_equal(store_job_get(f->s, b.id, &got), 0);
+	assert_int_equal(got.state, STORE_DONE);
+}
+
 struct load_seen {
 	int n;
 	uint64_t ids[16];
@@ -1202,6 +1268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_keeps_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batched_unknown_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_error_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_kept_until_committed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),
