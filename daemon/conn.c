@@ -34,8 +34,9 @@
 #define CONN_BACKLOG 4096
 /* Before a peer has said Hello (and authenticated, on the agent port) its
  * frames may be this large (Hello and Auth are tiny), and at most
- * CONN_PENDING_MAX such peers wait at once: strangers cannot pin memory or
- * file descriptors. */
+ * CONN_PENDING_MAX such peers wait at once on each listener (root on the
+ * unix socket is never refused): strangers cannot pin memory or file
+ * descriptors, nor keep local users, or root, out. */
 #define CONN_PREAUTH_FRAME (64u * 1024)
 #define CONN_PENDING_MAX 256
 /* Client sessions one user may hold at once (root: no limit). */
@@ -124,7 +125,7 @@ void conn_admitted(struct conn *c)
 {
 	if (c->pending) {
 		c->pending = false;
-		c->d->npending--;
+		c->d->npending[c->kind]--;
 	}
 	c->rd.max_frame = c->d->cfg.max_frame;
 }
@@ -179,7 +180,7 @@ static void conn_ended(struct conn *c)
 	conn_table_remove(d, c);
 	if (c->pending) {
 		c->pending = false;
-		d->npending--;
+		d->npending[c->kind]--;
 	}
 	/* At shutdown agents keep their workers and the jobs stay RUNNING in
 	 * the store, to be adopted by the next daemon. */
@@ -364,8 +365,9 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	/* a peer with the wrong key or token is an operator's business */
-	log_at(code == -EACCES ? LOG_LVL_WARN : LOG_LVL_INFO, "conn=%" PRIu64 " peer=%s closing: %s (%s)",
-	       c->id, c->peer, msg, err_name(code));
+	if (!c->refused)
+		log_at(code == -EACCES ? LOG_LVL_WARN : LOG_LVL_INFO, "conn=%" PRIu64 " peer=%s closing: "
+		       "%s (%s)", c->id, c->peer, msg, err_name(code));
 	conn_send_error(c, code, "%s", msg);
 	c->state = CONN_CLOSING;
 	if (c->sink)
@@ -538,6 +540,7 @@ static void conn_accept(uv_stream_t *srv, int status, enum conn_kind kind)
 {
 	struct hared *d = srv->data;
 	struct conn *c;
+	bool busy;
 
 	if (status < 0) {
 		log_warn("accept: %s", uv_strerror(status));
@@ -558,26 +561,34 @@ static void conn_accept(uv_stream_t *srv, int status, enum conn_kind kind)
 		uv_close(&c->h.handle, conn_on_close_orphan);
 		return;
 	}
-	if (d->nconns >= d->conn_max || d->npending >= CONN_PENDING_MAX) {
-		conn_refused_note(d, d->nconns >= d->conn_max
-			? "as many connections as file descriptors allow are open"
-			: "too many peers have connected without saying hello yet");
-		uv_close(&c->h.handle, conn_on_close_orphan);
-		return;
-	}
-	if (conn_table_add(d, c) < 0) {
-		uv_close(&c->h.handle, conn_on_close_orphan);
-		return;
-	}
-	c->pending = true;
-	d->npending++;
-	wire_reader_init(&c->rd, d->cfg.max_frame < CONN_PREAUTH_FRAME ? d->cfg.max_frame
-									 : CONN_PREAUTH_FRAME);
-	c->opened_ms = c->last_seen_ms = uv_now(d->loop);
 	if (kind == CONN_CLIENT_UNIX)
 		conn_peer_unix(c);
 	else
 		conn_peer_tcp(c);
+	if (d->nconns >= d->conn_max) {
+		conn_refused_note(d, "as many connections as file descriptors allow are open");
+		uv_close(&c->h.handle, conn_on_close_orphan);
+		return;
+	}
+	busy = d->npending[kind] >= CONN_PENDING_MAX && !(kind == CONN_CLIENT_UNIX && c->admin);
+	if (conn_table_add(d, c) < 0) {
+		uv_close(&c->h.handle, conn_on_close_orphan);
+		return;
+	}
+	wire_reader_init(&c->rd, d->cfg.max_frame < CONN_PREAUTH_FRAME ? d->cfg.max_frame
+									 : CONN_PREAUTH_FRAME);
+	c->opened_ms = c->last_seen_ms = uv_now(d->loop);
+	if (busy) {
+		/* told why, then closed: an Error frame is cheap */
+		conn_refused_note(d, kind == CONN_AGENT ? "too many peers on the agent port have not "
+			"authenticated yet" : "too many clients have connected without saying hello yet");
+		c->refused = true;
+		conn_fail(c, -EBUSY, "too many connections to hared are waiting to say hello; try "
+			  "again later");
+		return;
+	}
+	c->pending = true;
+	d->npending[kind]++;
 	log_debug("conn=%" PRIu64 " peer=%s accepted (%s)", c->id, c->peer,
 		  kind == CONN_AGENT ? "agent" : "client");
 	if (uv_read_start(&c->h.stream, conn_on_alloc, conn_on_read) < 0)

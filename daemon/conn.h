@@ -57,6 +57,7 @@ struct conn {
 	bool paused;			/* reading stopped until the next iteration */
 	uint64_t opened_ms;
 	size_t queued;			/* memory of not yet completed writes */
+	bool refused;			/* turned away at accept (logged in sum) */
 	bool pending;			/* no Hello (agents: no Auth) yet: counted in
 					 * hared.npending, small frames only */
 	conn_sink_cb sink;		/* set: no socket, frames go here (tests, fuzzing) */

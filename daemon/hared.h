@@ -35,7 +35,9 @@ struct hared {
 	/* Connections: a list for iteration, an id table for lookup. */
 	struct conn *conns;
 	uint32_t nconns;
-	uint32_t npending;		/* connections before Hello / Auth */
+	uint32_t npending[3];		/* connections before Hello / Auth, per
+					 * enum conn_kind (one listener's
+					 * strangers do not shut out another's) */
 	uint32_t conn_max;		/* connections at most (file descriptors) */
 	uint64_t conns_refused;		/* turned away at accept by those limits */
 	uint64_t refused_logged_ms;	/* uv_now of the last warning about them */
