@@ -27,6 +27,10 @@
 #include <unistd.h>
 
 #define CONN_HELLO_TIMEOUT_MS 30000
+/* A frame must be whole this long after its first bytes came: a peer that
+ * sends most of a large frame and stops would hold its buffer (up to
+ * max_frame) for as long as it stays connected. */
+#define CONN_FRAME_TIMEOUT_MS 120000
 /* Frames one connection may have handled in a loop iteration before its
  * reading pauses until the next one, so a flooding agent cannot starve
  * the others (every frame of a read is still handled). */
@@ -413,13 +417,19 @@ static void conn_frames(struct conn *c)
 	while (c->state != CONN_CLOSING) {
 		int rc = wire_reader_next(&c->rd, &p, &len);
 
-		if (rc == 0)
+		if (rc == 0) {
+			if (c->rd.len == c->rd.off)
+				c->partial_ms = 0;
+			else if (!c->partial_ms)
+				c->partial_ms = uv_now(c->d->loop);
 			return;
+		}
 		if (rc < 0) {
 			conn_frame_too_big(c);
 			return;
 		}
 		c->last_seen_ms = uv_now(c->d->loop);
+		c->partial_ms = 0;
 		c->d->frames_in++;
 		if (c->iter != c->d->iter) {
 			c->iter = c->d->iter;
@@ -821,6 +831,16 @@ int conn_fake_new(struct hared *d, enum conn_kind kind, conn_sink_cb sink, void 
 	return 0;
 }
 
+void conn_fake_feed(struct conn *c, const void *data, size_t n)
+{
+	if (wire_reader_feed(&c->rd, data, n) == ERR_FRAME_TOO_BIG) {
+		conn_frames(c);
+		conn_frame_too_big(c);
+		return;
+	}
+	conn_frames(c);
+}
+
 void conn_fake_free(struct conn *c)
 {
 	if (c)
@@ -840,12 +860,20 @@ int conn_agent_send(void *user, uint32_t agent_id, const Hare__FromDaemon *m)
 
 void conn_expire(struct hared *d)
 {
-	uint64_t now = uv_now(d->loop);
+	conn_expire_at(d, uv_now(d->loop));
+}
+
+void conn_expire_at(struct hared *d, uint64_t now)
+{
 	uint64_t hb_ms = (uint64_t)(d->cfg.heartbeat_timeout_s * 1000);
 
 	for (struct conn *c = d->conns; c; c = c->next) {
 		if (c->state == CONN_NEW && now - c->opened_ms > CONN_HELLO_TIMEOUT_MS)
 			conn_fail(c, -ETIMEDOUT, "no hello within %d s", CONN_HELLO_TIMEOUT_MS / 1000);
+		else if (c->state != CONN_CLOSING && c->partial_ms &&
+			 now - c->partial_ms > CONN_FRAME_TIMEOUT_MS)
+			conn_fail(c, -ETIMEDOUT, "a frame begun %d s ago is still not whole (%zu bytes)",
+				  CONN_FRAME_TIMEOUT_MS / 1000, c->rd.len - c->rd.off);
 		else if (c->kind == CONN_AGENT && c->state != CONN_CLOSING &&
 			 now - c->last_seen_ms > hb_ms)
 			conn_fail(c, -ETIMEDOUT, "agent %s silent for %.0f s", c->node[0] ? c->node : "?",

@@ -58,6 +58,7 @@ struct conn {
 	uint64_t opened_ms;
 	size_t queued;			/* memory of not yet completed writes */
 	bool refused;			/* turned away at accept (logged in sum) */
+	uint64_t partial_ms;		/* since when part of a frame is buffered (0: none) */
 	bool pending;			/* no Hello (agents: no Auth) yet: counted in
 					 * hared.npending, small frames only */
 	conn_sink_cb sink;		/* set: no socket, frames go here (tests, fuzzing) */
@@ -115,9 +116,11 @@ int conn_agent_send(void *user, uint32_t agent_id, const Hare__FromDaemon *m);
  * their share of the previous iteration. */
 void conn_resume_paused(struct hared *d);
 
-/* Drop agents silent for longer than the heartbeat timeout, and peers that
- * never said Hello. */
+/* Drop agents silent for longer than the heartbeat timeout, peers that
+ * never said Hello, and peers whose frame stays incomplete for 2 minutes.
+ * conn_expire_at: the same at loop time now_ms (tests). */
 void conn_expire(struct hared *d);
+void conn_expire_at(struct hared *d, uint64_t now_ms);
 
 /* A connection of kind without a socket, in d's table like any other, for
  * tests and fuzzing: feed it frames with dispatch_frame; what the daemon
@@ -126,6 +129,10 @@ void conn_expire(struct hared *d);
  * bound with conn_agent_bind). 0 or -ENOMEM. */
 int conn_fake_new(struct hared *d, enum conn_kind kind, conn_sink_cb sink, void *user,
 		  struct conn **out);
+
+/* Bytes read on a connection made by conn_fake_new, framed as a socket's
+ * are (its whole frames dispatched, a partial one kept). */
+void conn_fake_feed(struct conn *c, const void *data, size_t n);
 
 /* Free a connection made by conn_fake_new, closing its session as a socket
  * close would (its agent is detached unless the daemon is stopping). */

@@ -726,6 +726,37 @@ static void test_bad_input(void **state)
 	conn_fake_free(c);
 }
 
+/* A frame that stays incomplete (most of a large frame sent, then silence)
+ * closes its session after 2 minutes, so its buffer is not held for as
+ * long as the peer stays connected; whole frames in the meantime are fine. */
+static void test_partial_frame_expires(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f);
+	uint8_t part[14] = { 0, 0, 0, 100 };	/* header: 100 bytes; then 10 */
+	uint64_t t0;
+
+	conn_fake_feed(c, part, sizeof(part));
+	assert_int_equal(c->state, CONN_CLIENT);
+	assert_true(c->partial_ms > 0);
+	t0 = c->partial_ms;
+	conn_expire_at(&f->d, t0 + 60000);
+	assert_int_equal(c->state, CONN_CLIENT);
+	log_level_set("error");
+	conn_expire_at(&f->d, t0 + 121000);
+	log_level_set("warn");
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(last(f)->error->code, -ETIMEDOUT);
+	assert_non_null(strstr(last(f)->error->message, "a frame begun 120 s ago is still not whole "
+						       "(14 bytes)"));
+	conn_fake_free(c);
+	c = client(f);		/* a whole frame clears it */
+	assert_int_equal(queue(f, c)->n_jobs, 0);
+	assert_int_equal(c->partial_ms, 0);
+	conn_fake_free(c);
+}
+
 /* An agent whose session ends keeps its leases for reconnect_grace_s: the
  * job stays RUNNING on its GPUs (no TaskStop), and a new session that lists
  * the workers keeps them going. */
@@ -889,6 +920,19 @@ static void test_cancel_durable(void **state)
 /* A cancel that cannot be committed (another process holds the database
  * past the busy timeout) is not reported as cancelled: the reply says the
  * job stopped but the cancel was not saved. */
+static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ShowRequest r = HARE__SHOW_REQUEST__INIT;
+
+	r.job_id = id;
+	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	m.show = &r;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SHOW_REPLY);
+	return last(f)->show_reply->job;
+}
+
 static void test_cancel_not_saved(void **state)
 {
 	struct fx *f = *state;
@@ -909,23 +953,14 @@ static void test_cancel_not_saved(void **state)
 	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(other);
 	assert_false(r->results[0]->ok);
-	assert_non_null(strstr(r->results[0]->message, "the cancel was not saved"));
+	assert_non_null(strstr(r->results[0]->message, "the cancel was not saved (the database is "
+						       "locked by another process)"));
 	assert_int_equal(committed_state(f, id), 2);	/* still RUNNING on disk */
+	assert_int_equal(show(f, c, id)->state, HARE__JOB_STATE__CANCELLED);	/* kept */
+	hared_flush(&f->d);	/* the lock is gone: written again */
+	assert_int_equal(committed_state(f, id), 4);
 	conn_fake_free(a);
 	conn_fake_free(c);
-}
-
-static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
-{
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__ShowRequest r = HARE__SHOW_REQUEST__INIT;
-
-	r.job_id = id;
-	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
-	m.show = &r;
-	frame(c, &m);
-	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SHOW_REPLY);
-	return last(f)->show_reply->job;
 }
 
 /* show gives a job's command to its owner and root, not to other users. */
@@ -2481,6 +2516,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_partial_frame_expires, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forget, fx_setup, fx_teardown),
