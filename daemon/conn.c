@@ -519,6 +519,18 @@ static void conn_peer_tcp(struct conn *c)
 }
 
 /* The Unix peer's uid names the user (SO_PEERCRED). */
+bool conn_name_reserved(const char *name)
+{
+	if (strcmp(name, CONN_REMOTE_USER) == 0)
+		return true;
+	if (strncmp(name, "uid", 3) != 0 || !name[3])
+		return false;
+	for (const char *p = name + 3; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
 static void conn_peer_unix(struct conn *c)
 {
 	struct ucred cr;
@@ -535,7 +547,11 @@ static void conn_peer_unix(struct conn *c)
 	}
 	snprintf(c->peer, sizeof(c->peer), "uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
 	c->admin = cr.uid == 0;
-	if (getpwuid_r(cr.uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+	/* A name a session of another kind goes by (TCP clients are "remote",
+	 * a uid without a passwd entry "uidN") is not this user's: it goes by
+	 * its own uid, so it cannot own, nor be owned by, their jobs. */
+	if (getpwuid_r(cr.uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    !conn_name_reserved(pw.pw_name))
 		snprintf(c->user, sizeof(c->user), "%s", pw.pw_name);
 	else
 		snprintf(c->user, sizeof(c->user), "uid%u", (unsigned)cr.uid);

@@ -22,6 +22,15 @@ typedef void (*conn_sink_cb)(void *user, const uint8_t *payload, size_t len);
 
 enum conn_kind { CONN_AGENT, CONN_CLIENT_UNIX, CONN_CLIENT_TCP };
 
+/* The user every TCP client session is (they share the client token); a
+ * local user of that name goes by "uidN" instead. */
+#define CONN_REMOTE_USER "remote"
+
+/* Whether a local user's passwd name is one other sessions go by
+ * (CONN_REMOTE_USER, or "uid" and digits: a uid without a passwd entry);
+ * such a user goes by "uidN" of its own uid. */
+bool conn_name_reserved(const char *name);
+
 enum conn_state {
 	CONN_NEW,		/* waiting for Hello */
 	CONN_CHALLENGED,	/* agent: Challenge sent, waiting for Auth */

@@ -163,7 +163,7 @@ static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 			conn_fail(c, -EACCES, "wrong or missing client token");
 			return;
 		}
-		snprintf(c->user, sizeof(c->user), "remote");
+		snprintf(c->user, sizeof(c->user), "%s", CONN_REMOTE_USER);
 	}
 	if (conn_user_full(c)) {
 		conn_fail(c, -EUSERS, "user %s already has the most sessions one user may hold; "

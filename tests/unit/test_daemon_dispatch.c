@@ -726,6 +726,20 @@ static void test_bad_input(void **state)
 	conn_fake_free(c);
 }
 
+/* Local user names that are other sessions' names are not taken as such. */
+static void test_reserved_user_names(void **state)
+{
+	(void)state;
+	assert_true(conn_name_reserved("remote"));
+	assert_true(conn_name_reserved("uid4242"));
+	assert_true(conn_name_reserved("uid0"));
+	assert_false(conn_name_reserved("uid"));
+	assert_false(conn_name_reserved("uid42x"));
+	assert_false(conn_name_reserved("remote2"));
+	assert_false(conn_name_reserved("alice"));
+	assert_false(conn_name_reserved("root"));
+}
+
 /* A frame that stays incomplete (most of a large frame sent, then silence)
  * closes its session after 2 minutes, so its buffer is not held for as
  * long as the peer stays connected; whole frames in the meantime are fine. */
@@ -2517,6 +2531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_partial_frame_expires, fx_setup, fx_teardown),
+		cmocka_unit_test(test_reserved_user_names),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forget, fx_setup, fx_teardown),
