@@ -370,8 +370,17 @@ void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 		agent_link_dispatch(a, m);
 		hare__from_daemon__free_unpacked(m, NULL);
 	}
-	if (rc < 0)
+	if (rc < 0 && a->state == LINK_HELLO) {
+		/* the first bytes back are not hared's: say where to look */
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s in the first reply: is %s hared's agent_listen "
+			 "address? (the peer does not speak Hare's protocol)", err_str(rc),
+			 a->cfg.daemon);
+		agent_link_drop(a, why);
+	} else if (rc < 0) {
 		agent_link_drop(a, err_str(rc));
+	}
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -142,8 +142,18 @@ int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *e
 	}
 	plen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
 	if (plen > WIRE_FRAME_MAX_DEFAULT) {
-		snprintf(errbuf, errlen, "reply from hared too large (%u bytes, limit %u)", plen,
-			 WIRE_FRAME_MAX_DEFAULT);
+		bool text = true;
+
+		for (size_t i = 0; i < sizeof(hdr); i++)
+			text = text && hdr[i] >= 0x20 && hdr[i] < 0x7f;
+		/* "HTTP", "SSH-": not hared at the other end */
+		if (text)
+			snprintf(errbuf, errlen, "the peer answered with text ('%c%c%c%c...'), not "
+				 "hared's frames: is that address hared's socket or client_listen "
+				 "port?", hdr[0], hdr[1], hdr[2], hdr[3]);
+		else
+			snprintf(errbuf, errlen, "reply from hared too large (%u bytes, limit %u)",
+				 plen, WIRE_FRAME_MAX_DEFAULT);
 		return ERR_FRAME_TOO_BIG;
 	}
 	payload = malloc(plen ? plen : 1);

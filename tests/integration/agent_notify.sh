@@ -31,6 +31,22 @@ wait_for 5 "READY=1 with hared down" notified "^READY=1 | STATUS=connecting to 1
 wait_for 5 "a STATUS saying the link is down" notified "^STATUS=reconnecting to 127.0.0.1:$port (.\+)$" &&
 	echo "ok: STATUS says why the link is down: $(grep -m1 reconnecting "$tmp/notify.log")"
 
+# Something else on that port (a web server): the STATUS says the peer is
+# not hared.
+"$py" -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+while True:
+    c, _ = s.accept(); c.recv(256); c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"); c.close()
+' "$port" &
+web=$!
+pids+=($web)
+wait_for 15 "a STATUS saying the peer is not hared" notified "^STATUS=reconnecting to 127.0.0.1:$port (frame larger than the maximum in the first reply: is 127.0.0.1:$port hared's agent_listen address? (the peer does not speak Hare's protocol))$" &&
+	echo "ok: STATUS says a peer that is not hared is not hared"
+kill "$web"
+wait "$web" 2>/dev/null
+
 # hared comes up on that port: the agent registers and says so.
 write_conf "$port"
 start_hared

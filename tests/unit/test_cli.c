@@ -3001,6 +3001,31 @@ static void test_cmd_tcp_token(void **state)
 	free(err);
 }
 
+/* A peer that answers with text (a web server on that port) is named as
+ * not hared; a binary frame over the limit is "too large". */
+static void test_client_recv_not_hared(void **state)
+{
+	Hare__FromDaemon *reply = NULL;
+	static const uint8_t big[4] = { 0x7f, 0, 0, 0 };
+	char err[256];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], "HTTP/1.1 400 Bad Request\r\n\r\n", 28), 28);
+	assert_int_equal(cli_client_recv(sv[0], 1000, &reply, err, sizeof(err)), ERR_FRAME_TOO_BIG);
+	assert_string_equal(err, "the peer answered with text ('HTTP...'), not hared's frames: is that "
+			    "address hared's socket or client_listen port?");
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], big, sizeof(big)), 4);
+	assert_int_equal(cli_client_recv(sv[0], 1000, &reply, err, sizeof(err)), ERR_FRAME_TOO_BIG);
+	assert_non_null(strstr(err, "reply from hared too large (2130706432 bytes"));
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* The library on its own, as benchmarks use it. */
 static void test_client_api(void **state)
 {
@@ -3117,6 +3142,7 @@ int main(void)
 		cmocka_unit_test(test_cmd_failures),
 		cmocka_unit_test(test_cmd_tcp_token),
 		cmocka_unit_test(test_client_api),
+		cmocka_unit_test(test_client_recv_not_hared),
 		cmocka_unit_test(test_cli_main_usage),
 	};
 
