@@ -45,7 +45,7 @@ static const char help_overview[] =
 	"  harectl cancel 42 43\n"
 	"  harectl update 42 --weight 4\n"
 	"  harectl logs 42\n"
-	"  harectl --host head.example.org:7100 --token-file ~/.hare-token queue\n"
+	"  harectl --host head.example.org:7071 --token-file ~/.hare-token queue\n"
 	"\n"
 	"Exit status: 0 done, 1 hared unreachable or it refused the request (its\n"
 	"message is printed), 2 bad command line or job spec (nothing was sent).\n";

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "hared.h"
 #include "log.h"
+#include "measure.h"
 #include "profile.h"
 #include "proxy.h"
 #include "utf8.h"
@@ -298,13 +299,17 @@ static void clients_unprofiled_why(struct hared *d, const Hare__JobSpec *spec, c
 			const struct drv_node *nd = driver_node_at(d->drv, n);
 
 			for (uint32_t g = 0; nd && g < nd->ngpus; g++) {
+				char st[200];
+				const char *how;
+
 				if (nd->gpus[g].type >= 0 || strcasecmp(nd->gpus[g].type_name, type) != 0)
 					continue;
+				how = !d->cfg.measure_gpus ? "measure_gpus is off in hared.conf"
+				    : measure_status(d->measure, type, st, sizeof(st));
 				snprintf(why, len, "GPU type '%s' is not profiled yet: node %s has it, and "
 					 "jobs may ask for it once its speeds are measured (%s; harectl "
 					 "nodes shows it)", type, nd->name,
-					 d->cfg.measure_gpus ? "hared has its agents measure it" :
-					 "measure_gpus is off in hared.conf");
+					 how ? how : "hared has its agents measure it");
 				return;
 			}
 		}
@@ -315,7 +320,7 @@ void clients_submit(struct conn *c, const Hare__Submit *m)
 {
 	struct hared *d = c->d;
 	struct clients_pending *p = d->pending;
-	char why[300];
+	char why[512];
 	int rc;
 
 	if (p->n == p->cap) {
@@ -383,7 +388,7 @@ static void clients_reply_id(struct hared *d, uint64_t conn_id, uint64_t job_id)
 void clients_commit(struct hared *d)
 {
 	struct clients_pending *p = d->pending;
-	char why[300];
+	char why[512];
 	int rc;
 
 	if (p->n == 0)

@@ -40,6 +40,16 @@ static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, c
 				      &d->tokenlen, errbuf, errlen);
 	if (rc == 0 && cfg->client_listen[0])
 		rc = auth_token_check(cfg->client_token_file, d->token, d->tokenlen, errbuf, errlen);
+	if (rc == 0) {
+		/* as hare-agent says of its key: a secret others can read is none */
+		const char *files[2] = { cfg->cluster_key_file,
+					 cfg->client_listen[0] ? cfg->client_token_file : NULL };
+		struct stat st;
+
+		for (int i = 0; i < 2; i++)
+			if (files[i] && stat(files[i], &st) == 0 && (st.st_mode & 077))
+				log_warn("%s is readable by group or others; chmod 600 it", files[i]);
+	}
 	return rc;
 }
 
@@ -193,6 +203,9 @@ static int hared_profile_load(const struct hared_config *cfg, struct profile **o
 		if (strstr(errbuf, MEASURE_FILE))
 			snprintf(errbuf + strlen(errbuf), errlen - strlen(errbuf),
 				 " (GPU types measured on this cluster: fix or remove the file)");
+		else if (strncmp(errbuf, cfg->profiles, strlen(cfg->profiles)) == 0)
+			snprintf(errbuf + strlen(errbuf), errlen - strlen(errbuf),
+				 " (the profiles key: the throughput profiles' folder)");
 		return rc;
 	}
 	for (uint32_t t = 0; t < profile_gpu_type_count(*out); t++)
@@ -575,9 +588,15 @@ int hared_start(struct hared *d, char *errbuf, size_t errlen)
 		d->metrics_due = d->cfg.metrics_interval_s;
 	}
 	sd_notify(0, "READY=1");
-	log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s%s policy=%s "
-		 "time_scale=%g", d->cfg.agent_listen, d->agent_port, d->cfg.client_socket,
-		 d->client_tcp_open ? " client_listen=on" : "", d->cfg.policy, d->cfg.time_scale);
+	if (d->client_tcp_open)
+		log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s client_listen=%s "
+			 "client_port=%d policy=%s time_scale=%g", d->cfg.agent_listen, d->agent_port,
+			 d->cfg.client_socket, d->cfg.client_listen, d->client_port, d->cfg.policy,
+			 d->cfg.time_scale);
+	else
+		log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s policy=%s "
+			 "time_scale=%g", d->cfg.agent_listen, d->agent_port, d->cfg.client_socket,
+			 d->cfg.policy, d->cfg.time_scale);
 	return 0;
 }
 

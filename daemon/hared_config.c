@@ -192,7 +192,17 @@ static int cfg_key_set(const struct cfg_key *k, struct hared_config *c, const ch
 
 	switch (k->kind) {
 	case CFG_STR:
-		return cfg_set_str(k, field, value, err, errlen);
+		rc = cfg_set_str(k, field, value, err, errlen);
+		/* the listeners' addresses are checked here, where the line is known */
+		if (rc == 0 && value[0] && (strcmp(k->name, "agent_listen") == 0 ||
+					    strcmp(k->name, "client_listen") == 0)) {
+			struct sockaddr_storage ss;
+
+			rc = hared_addr_parse(value, &ss, why, sizeof(why));
+			if (rc < 0)
+				snprintf(err, errlen, "%s: %s", k->name, why);
+		}
+		return rc;
 	case CFG_MODE:
 		return cfg_set_mode(k, (uint32_t *)field, value, err, errlen);
 	case CFG_LEVEL:

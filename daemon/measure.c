@@ -697,3 +697,30 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	}
 	measure_prune(m, t);
 }
+
+const char *measure_status(struct measure *m, const char *name, char *buf, size_t len)
+{
+	struct measure_type *t = m ? measure_type_find(m, name) : NULL;
+	bool idle = false;
+
+	if (!t)
+		return NULL;
+	if (t->blocked) {
+		snprintf(buf, len, "it was measured, and hared uses the rows once it restarts");
+		return buf;
+	}
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (t->nodes[i].st == MEASURE_ASKED) {
+			snprintf(buf, len, "node %s measures it now", measure_node(m, t->nodes[i].agent));
+			return buf;
+		}
+		idle |= t->nodes[i].st == MEASURE_IDLE;
+	}
+	if (idle)
+		snprintf(buf, len, "hared has a node measure it once one of its GPUs is free");
+	else
+		snprintf(buf, len, "no node can measure it now (each that has it failed; see "
+			 "hared's log): add rows for it to the profile, or restart an agent that has "
+			 "it to try again");
+	return buf;
+}

@@ -1716,6 +1716,8 @@ static void test_submit_unprofiled_type(void **state)
 	struct conn *c = client(f), *a = agent(f, "n3");
 	static const char *const gpus[] = { "H100", "H100" };
 	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__ProfileResult pr = HARE__PROFILE_RESULT__INIT;
 	char *types[1] = { "B200" };
 
 	j.model = "resnet50";
@@ -1731,8 +1733,21 @@ static void test_submit_unprofiled_type(void **state)
 	assert_int_equal(submit_frame(f, c, &j)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
 	assert_int_equal(last(f)->error->code, ERR_UNKNOWN_GPU);
 	assert_string_equal(last(f)->error->message, "GPU type 'h100' is not profiled yet: node n3 has "
-			    "it, and jobs may ask for it once its speeds are measured (hared has its "
-			    "agents measure it; harectl nodes shows it)");
+			    "it, and jobs may ask for it once its speeds are measured (node n3 "
+			    "measures it now; harectl nodes shows it)");
+	/* n3 fails at it and no other node has it: the refusal says so, not
+	 * that hared has it measured */
+	pr.gpu_type = "H100";
+	pr.ok = false;
+	pr.message = "no GPU";
+	m.msg_case = HARE__TO_DAEMON__MSG_PROFILE_RESULT;
+	m.profile_result = &pr;
+	log_level_set("error");
+	frame(a, &m);
+	log_level_set("warn");
+	assert_int_equal(submit_frame(f, c, &j)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_non_null(strstr(last(f)->error->message, "(no node can measure it now (each that has it "
+							"failed; see hared's log): add rows for it"));
 	conn_fake_free(a);
 	conn_fake_free(c);
 }

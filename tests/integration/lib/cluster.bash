@@ -31,6 +31,7 @@ it_setup() {
 	t0=$(date +%s)
 	export HARE_SOCKET="$tmp/hared.sock"
 	head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
+	chmod 600 "$tmp/key"
 	trap it_cleanup EXIT
 }
 
