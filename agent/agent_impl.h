@@ -197,7 +197,7 @@ struct agent {
 	char rbuf[65536];	/* read buffer for the link and the report pipes */
 	uint64_t start_ms;
 	int lock_fd;		/* work_dir/agent.lock, flock'ed; -1 before agent_start */
-	char link_why[200];	/* why the link last dropped or failed */
+	char link_why[400];	/* why the link last dropped or failed */
 	uint64_t pruned_ms;	/* when output files were last pruned */
 
 	struct agent_task *tasks;

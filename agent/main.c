@@ -239,12 +239,12 @@ static void agent_main_list(const struct agent_config *cfg)
 static void on_agent_event(void *user, enum agent_event ev)
 {
 	struct agent_main *m = user;
-	char status[320];
+	char status[720];
 
 	if (ev == AGENT_EVENT_REGISTERED)
 		snprintf(status, sizeof(status), "STATUS=registered with %s", m->daemon);
 	else
-		snprintf(status, sizeof(status), "STATUS=reconnecting to %s (%.200s)", m->daemon,
+		snprintf(status, sizeof(status), "STATUS=reconnecting to %s (%.400s)", m->daemon,
 			 m->agent ? agent_link_why(m->agent) : "");
 	sd_notify(0, status);
 }
