@@ -35,12 +35,14 @@ grep -v "^-- Installing: $p/\|^-- Up-to-date: $p/\|^-- Install configuration" "$
 	grep -q "Installing" && fail "installed outside the prefix: $(grep Installing "$tmp/install.log" | grep -v "$p/")"
 [ $failures -eq 0 ] && echo "ok: $(find "$p" -type f | wc -l) files installed under the prefix"
 
-# the units start the programs where the configured prefix puts them
-cfg_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
-grep -q "^ExecStart=$cfg_prefix/bin/hared " "$p/lib/systemd/system/hared.service" &&
-	grep -q "^ExecStart=$cfg_prefix/bin/hare-agent " "$p/lib/systemd/system/hare-agent.service" &&
-	echo "ok: the installed units start $cfg_prefix/bin/hared and hare-agent" ||
-	fail "units: $(grep -h ExecStart "$p"/lib/systemd/system/*.service)"
+# the units start the programs where this install put them (--prefix at
+# install time, not only the configured one), and name its docs
+grep -q "^ExecStart=$p/bin/hared " "$p/lib/systemd/system/hared.service" &&
+	grep -q "^ExecStart=$p/bin/hare-agent " "$p/lib/systemd/system/hare-agent.service" &&
+	grep -q "^Documentation=file://$p/share/doc/hare/agent.md$" "$p/lib/systemd/system/hare-agent.service" &&
+	[ -f "$p/share/doc/hare/agent.md" ] &&
+	echo "ok: the installed units start $p/bin/hared and hare-agent" ||
+	fail "units: $(grep -h "ExecStart\|Documentation" "$p"/lib/systemd/system/*.service)"
 
 # every program says its version
 ver=$(sed -n 's/^project(hare VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
@@ -70,6 +72,17 @@ if out=$("$p/bin/hared" --config "$tmp/hared.conf" --check-config 2>&1); then
 	echo "ok: installed hared accepts the installed example configuration: $out"
 else
 	fail "installed hared --check-config: $out"
+fi
+# without a profiles key, hared installed under a prefix other than the
+# configured one finds the profiles beside its bin/
+cfg_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
+if [ ! -e "$cfg_prefix/share/hare/profiles/models.csv" ]; then
+	grep -v "^profiles = " "$tmp/hared.conf" >"$tmp/hared-noprof.conf"
+	if out=$("$p/bin/hared" --config "$tmp/hared-noprof.conf" --check-config 2>&1); then
+		echo "ok: installed hared finds the profiles beside its bin/: $out"
+	else
+		fail "installed hared without a profiles key: $out"
+	fi
 fi
 [ $failures -eq 0 ] || exit 1
 echo "all install checks passed"
