@@ -11,6 +11,7 @@
 
 static const struct sched_policy_ops *const policy_table[] = {
 	&policy_hare_ops,
+	&policy_hare_smith_ops,
 	&policy_optimus_ops,
 	&policy_fifo_ops,
 	&policy_srtf_ops,

@@ -32,12 +32,22 @@ struct hare_state {
 	/* Previous order, as job id -> rank, for the budget fallback. */
 	uint32_t *prev_ids;
 	uint32_t nprev;
+	bool smith;		/* hare-smith: jobs in Smith's order, not the LP's */
 };
 
 static int hare_init(struct sched_policy *p)
 {
 	p->state = calloc(1, sizeof(struct hare_state));
 	return p->state ? 0 : -ENOMEM;
+}
+
+static int hare_smith_init(struct sched_policy *p)
+{
+	int rc = hare_init(p);
+
+	if (rc == 0)
+		((struct hare_state *)p->state)->smith = true;
+	return rc;
 }
 
 static void hare_destroy(struct sched_policy *p)
@@ -216,6 +226,9 @@ static int hare_plan(struct sched_policy *p, const struct sched_snapshot *snap, 
 		out->assigns[i].lp_completion_s = out->lp_path == SCHED_LP_EXACT ||
 			out->lp_path == SCHED_LP_GLPK ? p->key[i] : 0;
 	}
+	/* hare-smith: Smith's order, the LP kept for its bound and times */
+	if (st->smith)
+		hare_wspt_keys(snap, p->key);
 	policy_sort_by_key(snap, p->order, snap->njobs, p->key);
 	if (!p->opt.preempt)
 		for (uint32_t i = 0; i < snap->njobs; i++)
@@ -252,6 +265,17 @@ const struct sched_policy_ops policy_hare_ops = {
 	.name = "hare",
 	.summary = "relaxed-LP order, weighted marginal-gain widths, earliest-finish placement",
 	.init = hare_init,
+	.plan = hare_plan,
+	.forget = hare_forget,
+	.destroy = hare_destroy,
+};
+
+/* hare with Smith's rule (remaining fastest work over weight) for its order
+ * and everything else hare's; docs/scheduling.md has the comparison. */
+const struct sched_policy_ops policy_hare_smith_ops = {
+	.name = "hare-smith",
+	.summary = "hare with Smith's-rule order (work over weight) instead of the LP's",
+	.init = hare_smith_init,
 	.plan = hare_plan,
 	.forget = hare_forget,
 	.destroy = hare_destroy,

@@ -105,6 +105,36 @@ static void test_hare_span_width_cap(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* hare-smith: Smith's order (work over weight), hare's LP still solved for
+ * its bound and completion times. On 8 GPUs the LP's rows are slack, so
+ * hare goes by span (job 1, 100 s, first); Smith's rule puts job 2 (400
+ * s of work, weight 8: 50 per unit of weight, against 100) first. */
+static void test_hare_smith_order(void **state)
+{
+	double c[2] = { 1.0, 1.0 };
+	struct sched_job jobs[2];
+	struct sched_plan plan;
+	double lp[2], bound;
+
+	(void)state;
+	sched_plan_init(&plan);
+	fx_job(&jobs[0], 1, 1, 1, 100, c, 2, 0);
+	fx_job(&jobs[1], 2, 8, 1, 400, c, 2, 0);
+	plan_two("hare", jobs, &plan, 4);
+	assert_int_equal(plan.assigns[0].rank, 0);
+	lp[0] = plan.assigns[0].lp_completion_s;
+	lp[1] = plan.assigns[1].lp_completion_s;
+	bound = plan.lp_bound;
+	plan_two("hare-smith", jobs, &plan, 4);
+	assert_int_equal(plan.assigns[1].rank, 0);
+	assert_int_equal(plan.assigns[0].rank, 1);
+	assert_int_equal(plan.lp_path, SCHED_LP_EXACT);
+	assert_true(fabs(plan.assigns[0].lp_completion_s - lp[0]) < 1e-9);
+	assert_true(fabs(plan.assigns[1].lp_completion_s - lp[1]) < 1e-9);
+	assert_true(fabs(plan.lp_bound - bound) < 1e-9);
+	sched_plan_destroy(&plan);
+}
+
 static void test_fifo_and_srtf_order(void **state)
 {
 	double c[2] = { 1.0, 1.0 };
@@ -253,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_hare_weight_and_type),
 		cmocka_unit_test(test_hare_span_width_cap),
+		cmocka_unit_test(test_hare_smith_order),
 		cmocka_unit_test(test_fifo_and_srtf_order),
 		cmocka_unit_test(test_random_replans_valid),
 		cmocka_unit_test(test_hare_fallback_order),
