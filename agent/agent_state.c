@@ -4,6 +4,7 @@
  * is, and its outcome once ended); a starting agent adopts them. */
 #include "agent_impl.h"
 
+#include "fileio.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,37 +67,20 @@ int agent_state_dir_make(struct agent *a, char *err, size_t errlen)
  * the agent however it ends, and holds its pid for the message. */
 int agent_state_lock(struct agent *a, char *err, size_t errlen)
 {
-	char path[AGENT_PATH_MAX + 16], pid[32] = "";
-	int fd, n;
+	char path[AGENT_PATH_MAX + 16], pid[32];
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/agent.lock", a->cfg.work_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-
-		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		close(fd);
-		if (e == EWOULDBLOCK) {
-			snprintf(err, errlen, "work_dir %s is in use by another hare-agent%s%s%s: stop "
-				 "it first (systemctl stop hare-agent), or give this one a work_dir of "
-				 "its own", a->cfg.work_dir, pid[0] ? " (pid " : "", pid,
-				 pid[0] ? ")" : "");
-			return -EBUSY;
-		}
-		snprintf(err, errlen, "%s: lock: %s", path, strerror(e));
-		return -e;
-	}
-	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+	rc = file_lock_pid(path, &a->lock_fd, pid, sizeof(pid));
+	if (rc == -EBUSY)
+		snprintf(err, errlen, "work_dir %s is in use by another hare-agent%s%s%s: stop it first "
+			 "(systemctl stop hare-agent), or give this one a work_dir of its own",
+			 a->cfg.work_dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+	else if (rc < 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	else if (rc > 0)
 		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
-	a->lock_fd = fd;
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* Small and rare (task start and end): written in place on the loop. */

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Durable writes (fileio.h). */
+/* Durable writes and pid lock files (fileio.h). */
 #include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 int file_write_all(int fd, const void *data, size_t n)
@@ -34,4 +37,30 @@ int file_sync_dir(const char *dir)
 		rc = -errno;
 	close(fd);
 	return rc;
+}
+
+int file_lock_pid(const char *path, int *fd, char *holder, size_t holder_len)
+{
+	char pid[32];
+	int f, n;
+
+	if (holder_len)
+		holder[0] = '\0';
+	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (f < 0)
+		return -errno;
+	if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		if (e == EWOULDBLOCK && holder_len) {
+			n = (int)pread(f, holder, holder_len - 1, 0);
+			holder[n > 0 ? n : 0] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
+		}
+		close(f);
+		return e == EWOULDBLOCK ? -EBUSY : -e;
+	}
+	*fd = f;
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	return ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n ? 1 : 0;
 }

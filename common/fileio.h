@@ -13,4 +13,11 @@ int file_write_all(int fd, const void *data, size_t n);
  * -errno. */
 int file_sync_dir(const char *dir);
 
+/* One process per folder: flock path (made 0640 if missing; close-on-exec,
+ * so children never hold it; the kernel drops it however the process ends)
+ * and write this pid into it. 0 (*fd the lock; 1 when the pid could not be
+ * written), -EBUSY when another process holds it (its pid in holder, ""
+ * if unknown), or -errno. */
+int file_lock_pid(const char *path, int *fd, char *holder, size_t holder_len);
+
 #endif

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "driver.h"
 #include "err.h"
+#include "fileio.h"
 #include "log.h"
 #include "logs.h"
 #include "measure.h"
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -156,35 +156,21 @@ static int hared_state_dir(const char *dir, bool create, char *errbuf, size_t er
  * holds its pid for the message. */
 static int hared_lock(struct hared *d, const char *dir, char *errbuf, size_t errlen)
 {
-	char path[HARED_PATH_LEN + 16], pid[32] = "";
-	int fd, n;
+	char path[HARED_PATH_LEN + 16], pid[32];
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/hared.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-
-		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		close(fd);
-		if (e == EWOULDBLOCK) {
-			snprintf(errbuf, errlen, "state_dir %s is in use by another hared%s%s%s: stop it "
-				 "first, or give this one a state_dir of its own", dir,
-				 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
-			return -EBUSY;
-		}
-		snprintf(errbuf, errlen, "%s: lock: %s", path, strerror(e));
-		return -e;
-	}
-	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+	rc = file_lock_pid(path, &d->lock_fd, pid, sizeof(pid));
+	if (rc == -EBUSY)
+		snprintf(errbuf, errlen, "state_dir %s is in use by another hared%s%s%s: stop it first, "
+			 "or give this one a state_dir of its own", dir, pid[0] ? " (pid " : "", pid,
+			 pid[0] ? ")" : "");
+	else if (rc < 0)
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(-rc));
+	else if (rc > 0)
 		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
-	d->lock_fd = fd;
+	if (rc < 0)
+		return rc;
 	d->locked = true;
 	return 0;
 }

@@ -9,10 +9,13 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "err.h"
+#include "fileio.h"
 #include "utf8.h"
 
 static void test_err_names(void **state)
@@ -170,6 +173,32 @@ static void test_parsers(void **state)
 	assert_int_equal(config_parse_bool("maybe", &b, err, sizeof(err)), ERR_BAD_CONFIG);
 }
 
+/* One holder of a pid lock file: a second open of it (as by a second
+ * process) is refused with the holder's pid; after close it is free. */
+static void test_lock_pid(void **state)
+{
+	char dir[] = "/tmp/hare-lock-XXXXXX", path[64], holder[32], want[32];
+	int fd = -1, fd2 = -1;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/x.lock", dir);
+	assert_int_equal(file_lock_pid(path, &fd, holder, sizeof(holder)), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(file_lock_pid(path, &fd2, holder, sizeof(holder)), -EBUSY);
+	snprintf(want, sizeof(want), "%d", (int)getpid());
+	assert_string_equal(holder, want);
+	assert_int_equal(fd2, -1);
+	close(fd);
+	assert_int_equal(file_lock_pid(path, &fd2, holder, sizeof(holder)), 0);
+	close(fd2);
+	snprintf(path, sizeof(path), "%s/no/such/x.lock", dir);
+	assert_int_equal(file_lock_pid(path, &fd, holder, sizeof(holder)), -ENOENT);
+	snprintf(path, sizeof(path), "%s/x.lock", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +207,7 @@ int main(void)
 		cmocka_unit_test(test_config_ok),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_parsers),
+		cmocka_unit_test(test_lock_pid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
