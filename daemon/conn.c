@@ -518,7 +518,6 @@ static void conn_peer_tcp(struct conn *c)
 	uv_tcp_nodelay(&c->h.tcp, 1);
 }
 
-/* The Unix peer's uid names the user (SO_PEERCRED). */
 bool conn_name_reserved(const char *name)
 {
 	if (strcmp(name, CONN_REMOTE_USER) == 0)
@@ -531,6 +530,7 @@ bool conn_name_reserved(const char *name)
 	return true;
 }
 
+/* The Unix peer's uid names the user (SO_PEERCRED). */
 static void conn_peer_unix(struct conn *c)
 {
 	struct ucred cr;

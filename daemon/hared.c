@@ -328,32 +328,31 @@ int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg,
 
 static void hared_store_log(struct hared *d, int rc)
 {
-	static uint64_t lost_seen, total, pending, logged_ms;
-	static bool failing;
+	struct hared_store_log *g = &d->store_log;
 	int last;
 	uint64_t lost = store_write_failures(d->store, &last), now = uv_now(d->loop);
-	uint64_t n = (rc < 0) + (lost - lost_seen);
+	uint64_t n = (rc < 0) + (lost >= g->lost_seen ? lost - g->lost_seen : lost);
 
-	lost_seen = lost;
+	g->lost_seen = lost;
 	if (n == 0) {
-		if (failing && rc == 0) {
-			log_info("store: writes succeed again (%" PRIu64 " failed in all)", total);
-			failing = false;
+		if (g->failing && rc == 0) {
+			log_info("store: writes succeed again (%" PRIu64 " failed in all)", g->total);
+			g->failing = false;
 		}
 		return;
 	}
-	if (!failing)
-		total = pending = 0;
-	total += n;
-	pending += n;
-	if (failing && now - logged_ms < HARED_STORE_LOG_MS)
+	if (!g->failing)
+		g->total = g->pending = 0;
+	g->total += n;
+	g->pending += n;
+	if (g->failing && now - g->logged_ms < HARED_STORE_LOG_MS)
 		return;
 	log_error("store: %" PRIu64 " write(s) failed%s: %s; job ends are kept and written again, "
-		  "other changes of the failed writes are lost", pending,
-		  failing ? " in the last minute" : "", store_err_str(rc < 0 ? rc : last));
-	failing = true;
-	pending = 0;
-	logged_ms = now;
+		  "other changes of the failed writes are lost", g->pending,
+		  g->failing ? " in the last minute" : "", store_err_str(rc < 0 ? rc : last));
+	g->failing = true;
+	g->pending = 0;
+	g->logged_ms = now;
 }
 
 void hared_flush(struct hared *d)

@@ -20,6 +20,12 @@ struct profile;
 struct clients_pending;
 struct measure;
 
+/* What the log has said of store failures (hared_store_log in hared.c). */
+struct hared_store_log {
+	uint64_t lost_seen, total, pending, logged_ms;
+	bool failing;
+};
+
 struct hared {
 	uv_loop_t *loop;
 	struct hared_config cfg;
@@ -35,6 +41,7 @@ struct hared {
 	/* Connections: a list for iteration, an id table for lookup. */
 	struct conn *conns;
 	uint32_t nconns;
+	struct hared_store_log store_log;	/* store failures in the log */
 	uint32_t npending[3];		/* connections before Hello / Auth, per
 					 * enum conn_kind (one listener's
 					 * strangers do not shut out another's) */

@@ -78,6 +78,14 @@ struct store {
 	 * loop does not wait out the timeout for every write. */
 	bool busy;
 	uint32_t txn_writes;	/* writes that went into the open transaction */
+	/* The first job id inserted in the open transaction (0: none): a
+	 * rollback gives its ids back to later inserts, so kept ends of them
+	 * go too. */
+	uint64_t txn_first_id;
+	/* A transaction SQLite rolled back on its own (a full disk, an I/O
+	 * error) since the last store_flush: what it held, submissions
+	 * included, is gone, and the flush must say so. */
+	bool txn_lost;
 	/* Ends written since the last commit, or whose write failed: kept, and
 	 * written again by store_flush, until a commit has them; the job reads
 	 * (store_job_get, store_jobs_load) show them meanwhile. Without this an
@@ -318,16 +326,33 @@ static int store_batch_begin(struct store *s)
 	return rc;
 }
 
+/* The open transaction is gone without a commit: its writes are undone, the
+ * ends it held are not staged any more, and ends of jobs it inserted are
+ * dropped (their ids will be given again). */
+static void store_txn_gone(struct store *s)
+{
+	size_t kept = 0;
+
+	s->in_txn = false;
+	s->txn_writes = 0;
+	for (size_t i = 0; i < s->nends; i++) {
+		if (s->txn_first_id && s->ends[i].id >= s->txn_first_id)
+			continue;
+		s->ends[kept] = s->ends[i];
+		s->ends[kept++].staged = false;
+	}
+	s->nends = kept;
+	s->txn_first_id = 0;
+}
+
 /* After a batched write: an I/O error, a full disk or out of memory can make
  * SQLite roll the whole transaction back; notice it so the next batched
  * write opens a new one. */
 static int store_batch_end(struct store *s, int rc)
 {
 	if (rc && s->in_txn && sqlite3_get_autocommit(s->db)) {
-		s->in_txn = false;
-		s->txn_writes = 0;
-		for (size_t i = 0; i < s->nends; i++)	/* rolled back with it */
-			s->ends[i].staged = false;
+		store_txn_gone(s);
+		s->txn_lost = true;
 	}
 	if (rc && rc != -ENOENT) {
 		s->write_failures++;
@@ -378,14 +403,19 @@ static int store_commit(struct store *s)
 		s->busy = false;
 		sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
 	}
-	if (!s->in_txn)
+	if (rc != 0 && !s->in_txn) {	/* rolled back */
+		store_txn_gone(s);
+		return rc;
+	}
+	if (!s->in_txn) {
 		s->txn_writes = 0;
+		s->txn_first_id = 0;
+	}
 	/* Committed ends are done with; the others are written again. */
 	for (size_t i = 0; i < s->nends; i++) {
 		if (rc == 0 && s->ends[i].staged)
 			continue;
-		s->ends[kept] = s->ends[i];
-		s->ends[kept++].staged = !s->in_txn ? false : s->ends[i].staged;
+		s->ends[kept++] = s->ends[i];
 	}
 	s->nends = kept;
 	return rc;
@@ -396,10 +426,7 @@ static void store_rollback(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		store_step(s, s->st[ST_ROLLBACK]);
-	s->in_txn = false;
-	s->txn_writes = 0;
-	for (size_t i = 0; i < s->nends; i++)
-		s->ends[i].staged = false;
+	store_txn_gone(s);
 }
 
 /* Record the reason of a failed open: "path: what was wrong". */
@@ -638,12 +665,47 @@ int store_open(const char *path, struct store **out, char *errbuf, size_t errlen
 	return 0;
 }
 
+static int store_job_state_write(struct store *s, uint64_t id, int state, double when);
+
+/* Write the kept ends not in the open transaction again; 0, or the first
+ * error (the database still busy or full: the rest wait too). An end whose
+ * job has no row any more is dropped. */
+static int store_ends_retry(struct store *s, size_t *retried)
+{
+	for (size_t i = 0; i < s->nends; i++) {
+		int rc;
+
+		if (s->ends[i].staged)
+			continue;
+		rc = store_job_state_write(s, s->ends[i].id, s->ends[i].state, s->ends[i].when);
+		if (rc == -ENOENT) {
+			s->ends[i--] = s->ends[--s->nends];
+			continue;
+		}
+		if (rc)
+			return rc;
+		s->ends[i].staged = true;
+		(*retried)++;
+	}
+	return 0;
+}
+
 void store_close(struct store *s)
 {
+	size_t retried = 0;
+
 	if (!s)
 		return;
+	/* a last try for the kept ends, with the busy wait back */
+	if (s->nends) {
+		sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+		store_ends_retry(s, &retried);
+	}
 	if (store_commit(s) != 0)
 		store_rollback(s);
+	for (size_t i = 0; i < s->nends; i++)
+		log_error("store: the end of job %" PRIu64 " (state %d) could not be saved: after a "
+			  "restart the job is active again", s->ends[i].id, s->ends[i].state);
 	store_free(s);
 }
 
@@ -773,6 +835,9 @@ static int store_job_stage(struct store *s, struct store_job *job)
 	if (err)
 		return err;
 	job->id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+	s->txn_writes++;
+	if (!s->txn_first_id)
+		s->txn_first_id = job->id;
 	return 0;
 }
 
@@ -853,6 +918,9 @@ int store_job_state(struct store *s, uint64_t id, enum store_job_state state, do
 		}
 		if (s->nends < s->ends_cap)
 			e = &s->ends[s->nends++];
+		else
+			log_warn("store: out of memory keeping the end of job %" PRIu64 "; it is not "
+				 "written again if this write fails", id);
 	}
 	if (e)
 		*e = (struct store_end){ .id = id, .state = (int)state, .when = when };
@@ -968,20 +1036,11 @@ int store_flush(struct store *s)
 {
 	size_t retried = 0;
 	bool open;
-	int err;
+	int err, ends;
 
 	if (!s)
 		return -EINVAL;
-	/* Ends a failed write or commit lost, again (stop at the first that
-	 * fails: the database is still busy or full). */
-	for (size_t i = 0; i < s->nends; i++) {
-		if (s->ends[i].staged)
-			continue;
-		if (store_job_state_write(s, s->ends[i].id, s->ends[i].state, s->ends[i].when) != 0)
-			break;
-		s->ends[i].staged = true;
-		retried++;
-	}
+	ends = store_ends_retry(s, &retried);
 	open = s->in_txn;
 	err = store_commit(s);
 	if (err) {
@@ -990,10 +1049,22 @@ int store_flush(struct store *s)
 			s->write_failures++;
 			s->write_error = err;
 		}
+	} else if (s->txn_lost) {
+		/* SQLite undid a transaction since the last flush: staged
+		 * submissions of it are gone, not committed */
+		err = s->write_error ? s->write_error : -EIO;
+	} else if (ends) {
+		err = ends;	/* an end is still not on disk */
 	} else if (retried) {
 		log_info("store: %zu job end(s) saved after an earlier write failed", retried);
 	}
+	s->txn_lost = false;
 	return err;
+}
+
+bool store_busy(const struct store *s)
+{
+	return s && s->busy;
 }
 
 int store_flush_since(struct store *s, uint64_t failures_before)

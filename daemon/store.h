@@ -123,8 +123,17 @@ int store_speed(struct store *s, const char *model, const char *gpu_type, double
 /* Commit every batched write in one transaction. Cheap when nothing is
  * pending. A batched write that failed on its own (the database locked
  * past the busy timeout, a full disk) is not in it: see
- * store_write_failures. */
+ * store_write_failures. A job's end (store_job_state to DONE, CANCELLED or
+ * FAILED) that a failed write or commit lost is kept and written again here
+ * until a commit has it, and shown by the job reads meanwhile. 0 only when
+ * the transaction committed, no transaction SQLite undid since the last
+ * flush (submissions staged by store_job_add included) and every kept end
+ * is on disk. */
 int store_flush(struct store *s);
+
+/* Whether a write found the database locked by another process and writes
+ * fail at once, without the busy wait, until a commit that wrote. */
+bool store_busy(const struct store *s);
 
 /* err_str for a store error, saying what a busy database means ("the
  * database is locked by another process") instead of "Device or resource

@@ -371,6 +371,31 @@ static void test_batch_error_reported(void **state)
 	assert_int_equal(peek_int(f->path, "SELECT count(*) FROM events"), 1);
 }
 
+/* store_flush of a batch too large for the file to grow by (RLIMIT_FSIZE
+ * at the WAL's size: a full disk): its commit fails. 2000 usage rows of
+ * job_id make the batch large. The flush's result. */
+static int flush_disk_full(struct fixture *f, uint64_t job_id)
+{
+	struct rlimit old, lim;
+	char wal[300];
+	struct stat sb;
+	int rc;
+
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(store_usage_start(f->s, job_id, (uint64_t)i + 1, "V100", 1, i), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = store_flush(f->s);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	return rc;
+}
+
 /* A job's end written while another process holds the database's lock is
  * kept: reads show it, a load of active jobs skips the job, and the next
  * flush after the lock writes it (before, it was lost and the job stayed
@@ -382,11 +407,8 @@ static void test_end_kept_until_committed(void **state)
 	struct fixture *f = *state;
 	struct store_job a = sample_job("a"), b = sample_job("b"), got;
 	uint64_t failed;
-	struct rlimit old, lim;
-	char sql[128], wal[300];
-	struct stat sb;
+	char sql[128];
 	sqlite3 *other;
-	int rc;
 
 	assert_int_equal(store_job_insert(f->s, &a), 0);
 	assert_int_equal(store_job_insert(f->s, &b), 0);
@@ -395,10 +417,13 @@ static void test_end_kept_until_committed(void **state)
 	assert_int_equal(store_flush(f->s), 0);
 	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	failed = store_write_failures(f->s, NULL);
+	assert_false(store_busy(f->s));
 	assert_int_equal(store_job_state(f->s, a.id, STORE_CANCELLED, 7.0), -EBUSY);
-	assert_int_equal(store_job_progress(f->s, b.id, 3, 0.5), -EBUSY);	/* at once */
-	assert_int_not_equal(store_flush_since(f->s, failed), 0);	/* the retry fails too */
+	assert_true(store_busy(f->s));	/* the next writes fail at once */
+	assert_int_equal(store_job_progress(f->s, b.id, 3, 0.5), -EBUSY);
+	failed = store_write_failures(f->s, NULL);
+	assert_int_equal(store_flush(f->s), -EBUSY);	/* the end is still not on disk */
+	assert_true(store_write_failures(f->s, NULL) > failed);	/* its retry was tried */
 	assert_int_equal(store_job_get(f->s, a.id, &got), 0);
 	assert_int_equal(got.state, STORE_CANCELLED);
 	assert_true(fabs(got.finish_time - 7.0) < 1e-9);
@@ -407,23 +432,12 @@ static void test_end_kept_until_committed(void **state)
 	assert_int_equal(peek_int(f->path, sql), STORE_RUNNING);	/* not on disk yet */
 	assert_int_equal(store_flush(f->s), 0);
 	assert_int_equal(peek_int(f->path, sql), STORE_CANCELLED);
+	assert_false(store_busy(f->s));
 	sqlite3_close(other);
 	/* A commit that fails (the file may not grow: a full disk) loses the
 	 * batch, the end with it; the next flush writes the end again. */
 	assert_int_equal(store_job_state(f->s, b.id, STORE_DONE, 9.0), 0);
-	for (int i = 0; i < 2000; i++)
-		assert_int_equal(store_usage_start(f->s, b.id, (uint64_t)i + 1, "V100", 1, i), 0);
-	snprintf(wal, sizeof(wal), "%s-wal", f->path);
-	assert_int_equal(stat(wal, &sb), 0);
-	signal(SIGXFSZ, SIG_IGN);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
-	lim.rlim_cur = (rlim_t)sb.st_size;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	rc = store_flush(f->s);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_DFL);
-	assert_true(rc < 0);
+	assert_true(flush_disk_full(f, b.id) < 0);
 	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %llu", (unsigned long long)b.id);
 	assert_int_equal(peek_int(f->path, sql), STORE_RUNNING);
 	assert_int_equal(store_job_get(f->s, b.id, &got), 0);
@@ -435,6 +449,56 @@ static void test_end_kept_until_committed(void **state)
 	assert_int_equal(got.state, STORE_CANCELLED);
 	assert_int_equal(store_job_get(f->s, b.id, &got), 0);
 	assert_int_equal(got.state, STORE_DONE);
+}
+
+/* The edges of kept ends: an end of a job whose insert was undone with it
+ * goes (its id is given again, and the new job is not ended); an end whose
+ * job has no row does not hold up the others; a commit of submissions only
+ * ends the busy mode; a transaction SQLite undid makes the flush fail, so
+ * staged submissions are not acknowledged; store_close makes a last try. */
+static void test_end_kept_edges(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job a = sample_job("a"), x = sample_job("x"), y = sample_job("y"), z, got;
+	char sql[128];
+	sqlite3 *other;
+
+	assert_int_equal(store_job_insert(f->s, &a), 0);
+	assert_int_equal(store_job_state(f->s, a.id, STORE_RUNNING, 2.0), 0);
+	assert_int_equal(store_flush(f->s), 0);
+	/* x staged and ended in one batch whose commit fails */
+	assert_int_equal(store_job_add(f->s, &x), 0);
+	assert_int_equal(store_job_state(f->s, x.id, STORE_DONE, 3.0), 0);
+	assert_true(flush_disk_full(f, a.id) < 0);
+	assert_int_equal(store_job_get(f->s, x.id, &got), -ENOENT);
+	assert_int_equal(store_job_insert(f->s, &y), 0);
+	assert_int_equal(y.id, x.id);	/* the id comes back */
+	assert_int_equal(store_job_get(f->s, y.id, &got), 0);
+	assert_int_equal(got.state, STORE_QUEUED);	/* not x's end */
+	assert_int_equal(store_flush(f->s), 0);
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %llu", (unsigned long long)y.id);
+	assert_int_equal(peek_int(f->path, sql), STORE_QUEUED);
+	/* a's end lost to a lock, then the lock goes: an insert-only commit
+	 * ends the busy mode, and the next flush writes a's end */
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_job_state(f->s, a.id, STORE_FAILED, 4.0), -EBUSY);
+	assert_true(store_busy(f->s));
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	z = sample_job("z");
+	assert_int_equal(store_job_insert(f->s, &z), 0);
+	assert_false(store_busy(f->s));
+	assert_int_equal(store_flush(f->s), 0);
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %llu", (unsigned long long)a.id);
+	assert_int_equal(peek_int(f->path, sql), STORE_FAILED);
+	/* an end kept at close is written by store_close */
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_job_state(f->s, z.id, STORE_CANCELLED, 5.0), -EBUSY);
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	reopen(f);
+	assert_int_equal(store_job_get(f->s, z.id, &got), 0);
+	assert_int_equal(got.state, STORE_CANCELLED);
 }
 
 struct load_seen {
@@ -1269,6 +1333,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batched_unknown_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_kept_until_committed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_kept_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_speeds_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas_and_schema, setup, teardown),
