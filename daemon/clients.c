@@ -25,6 +25,7 @@
 struct clients_item {
 	uint64_t conn_id;
 	int rc;			/* of store_job_add */
+	uint64_t batch;		/* store_batch_id it was staged in */
 	struct store_job job;
 };
 
@@ -393,15 +394,19 @@ void clients_commit(struct hared *d)
 
 	if (p->n == 0)
 		return;
-	for (uint32_t i = 0; i < p->n; i++)
+	for (uint32_t i = 0; i < p->n; i++) {
 		p->items[i].rc = store_job_add(d->store, &p->items[i].job);
+		p->items[i].batch = store_batch_id(d->store);
+	}
 	rc = store_flush(d->store);
 	if (rc < 0)
 		log_error("cannot store %u submitted jobs: %s", p->n, store_err_str(rc));
 	for (uint32_t i = 0; i < p->n; i++) {
 		struct clients_item *it = &p->items[i];
 		struct conn *c = conn_find(d, it->conn_id);
-		int err = rc < 0 ? rc : it->rc;
+		/* staged in a transaction SQLite undid later (a full disk): gone */
+		int err = rc < 0 ? rc : it->rc < 0 ? it->rc
+			: !store_batch_committed(d->store, it->batch) ? -EIO : 0;
 
 		if (err < 0) {
 			if (c)

@@ -82,10 +82,11 @@ struct store {
 	 * rollback gives its ids back to later inserts, so kept ends of them
 	 * go too. */
 	uint64_t txn_first_id;
-	/* A transaction SQLite rolled back on its own (a full disk, an I/O
-	 * error) since the last store_flush: what it held, submissions
-	 * included, is gone, and the flush must say so. */
-	bool txn_lost;
+	/* Counts the transactions that ended (committed or undone): a write
+	 * staged under one number is durable only if the commit that ends it
+	 * succeeds (store_batch_id). */
+	uint64_t txn_gen;
+	uint64_t committed_gen;	/* the last transaction a commit made durable */
 	/* Ends written since the last commit, or whose write failed: kept, and
 	 * written again by store_flush, until a commit has them; the job reads
 	 * (store_job_get, store_jobs_load) show them meanwhile. Without this an
@@ -335,6 +336,7 @@ static void store_txn_gone(struct store *s)
 
 	s->in_txn = false;
 	s->txn_writes = 0;
+	s->txn_gen++;
 	for (size_t i = 0; i < s->nends; i++) {
 		if (s->txn_first_id && s->ends[i].id >= s->txn_first_id)
 			continue;
@@ -350,10 +352,8 @@ static void store_txn_gone(struct store *s)
  * write opens a new one. */
 static int store_batch_end(struct store *s, int rc)
 {
-	if (rc && s->in_txn && sqlite3_get_autocommit(s->db)) {
+	if (rc && s->in_txn && sqlite3_get_autocommit(s->db))
 		store_txn_gone(s);
-		s->txn_lost = true;
-	}
 	if (rc && rc != -ENOENT) {
 		s->write_failures++;
 		s->write_error = rc;
@@ -410,6 +410,7 @@ static int store_commit(struct store *s)
 	if (!s->in_txn) {
 		s->txn_writes = 0;
 		s->txn_first_id = 0;
+		s->committed_gen = s->txn_gen++;
 	}
 	/* Committed ends are done with; the others are written again. */
 	for (size_t i = 0; i < s->nends; i++) {
@@ -1049,22 +1050,26 @@ int store_flush(struct store *s)
 			s->write_failures++;
 			s->write_error = err;
 		}
-	} else if (s->txn_lost) {
-		/* SQLite undid a transaction since the last flush: staged
-		 * submissions of it are gone, not committed */
-		err = s->write_error ? s->write_error : -EIO;
-	} else if (ends) {
-		err = ends;	/* an end is still not on disk */
 	} else if (retried) {
 		log_info("store: %zu job end(s) saved after an earlier write failed", retried);
 	}
-	s->txn_lost = false;
+	(void)ends;	/* a failed retry counts in store_write_failures */
 	return err;
 }
 
 bool store_busy(const struct store *s)
 {
 	return s && s->busy;
+}
+
+uint64_t store_batch_id(const struct store *s)
+{
+	return s ? s->txn_gen : 0;
+}
+
+bool store_batch_committed(const struct store *s, uint64_t id)
+{
+	return s && s->committed_gen == id && s->txn_gen > id;
 }
 
 int store_flush_since(struct store *s, uint64_t failures_before)

@@ -125,11 +125,18 @@ int store_speed(struct store *s, const char *model, const char *gpu_type, double
  * past the busy timeout, a full disk) is not in it: see
  * store_write_failures. A job's end (store_job_state to DONE, CANCELLED or
  * FAILED) that a failed write or commit lost is kept and written again here
- * until a commit has it, and shown by the job reads meanwhile. 0 only when
- * the transaction committed, no transaction SQLite undid since the last
- * flush (submissions staged by store_job_add included) and every kept end
- * is on disk. */
+ * until a commit has it, and shown by the job reads meanwhile (a retry that
+ * fails counts in store_write_failures). 0 when the open transaction, if
+ * any, committed. */
 int store_flush(struct store *s);
+
+/* The batch (transaction) writes go into now, and whether the last commit
+ * made batch id durable. A write staged under an id is durable once
+ * store_batch_committed says so after a store_flush; a transaction SQLite
+ * undoes on its own (a full disk, an I/O error) or a failed commit ends the
+ * batch, and writes staged in it are gone. */
+uint64_t store_batch_id(const struct store *s);
+bool store_batch_committed(const struct store *s, uint64_t id);
 
 /* Whether a write found the database locked by another process and writes
  * fail at once, without the busy wait, until a commit that wrote. */
