@@ -45,6 +45,9 @@ struct lease_ctx {
 	uint32_t *owner;	/* per GPU: protected for this job index + 1, 0 none */
 	uint32_t *holder;	/* per GPU: running job index + 1 holding it and not
 				 * yet planned (0 none); such GPUs are taken last */
+	uint32_t *place;	/* per job index: its place in the order (UINT32_MAX:
+				 * not in it); of held GPUs, those of the job
+				 * planned last are taken first */
 	uint32_t placing;	/* job index + 1 being placed */
 	double *hidden_free;	/* per GPU: gpu_free while hidden (lease_hide) */
 	uint8_t *hidden;	/* per GPU: 0, or 1 + free_now while hidden */
@@ -239,6 +242,7 @@ static void lease_ctx_free(struct lease_ctx *x)
 	free(x->ptasks);
 	free(x->owner);
 	free(x->holder);
+	free(x->place);
 	free(x->hidden_free);
 	free(x->hidden);
 }
@@ -263,13 +267,17 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->skip = calloc(ng, sizeof(uint32_t));
 	x->owner = calloc(ng, sizeof(uint32_t));
 	x->holder = calloc(ng, sizeof(uint32_t));
+	x->place = malloc((x->snap->njobs + 1) * sizeof(uint32_t));
 	x->ptasks = calloc(ng, sizeof(uint16_t));
 	x->hidden_free = calloc(ng, sizeof(double));
 	x->hidden = calloc(ng, 1);
 	if (!x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
 	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
-	    !x->skip || !x->ptasks || !x->owner || !x->holder || !x->hidden_free || !x->hidden)
+	    !x->skip || !x->ptasks || !x->owner || !x->holder || !x->place || !x->hidden_free ||
+	    !x->hidden)
 		return -ENOMEM;
+	for (uint32_t i = 0; i <= x->snap->njobs; i++)
+		x->place[i] = UINT32_MAX;
 	return 0;
 }
 
@@ -446,22 +454,53 @@ static int32_t lease_best_fit_for(const struct lease_ctx *x, const struct sched_
 	return best;
 }
 
-/* Up to k free-now GPUs of type t (any usable type for t == nt-1) on node,
- * of preference class <= maxcls (lease_gpu_class). */
+/* Whether free-now GPU g may be picked for job j as type t (any usable
+ * type for t == nt-1) at preference class <= maxcls (lease_gpu_class). */
+static bool lease_pickable(const struct lease_ctx *x, const struct sched_job *j, uint32_t g,
+			   uint32_t t, unsigned maxcls)
+{
+	uint32_t gt = x->c->gpus[g].type;
+
+	if (!x->free_now[g] || x->stamp[g] == x->stamp_now || lease_gpu_class(x, g) > maxcls)
+		return false;
+	return t == x->nt - 1 ? j->perf.compute_s[gt] > 0 : gt == t;
+}
+
+/* Up to k free-now GPUs of type t on node, of preference class <= maxcls,
+ * in index order; for hare (hetero), of GPUs of running jobs (class 2)
+ * those of the job planned last first: it is the likeliest to be moved
+ * anyway, and a job planned before it may then keep its own (taking the
+ * first job's GPUs in index order moved both). The type-blind baselines
+ * keep index order (their results are the comparison's). */
 static uint32_t lease_pick_node_cls(const struct lease_ctx *x, const struct sched_job *j, uint32_t node,
 				    uint32_t t, uint32_t k, unsigned maxcls, uint32_t *out, uint32_t nout)
 {
 	uint32_t first = x->node_first[node], end = first + x->node_n[node];
 
-	for (uint32_t g = first; g < end && nout < k; g++) {
-		uint32_t gt = x->c->gpus[g].type;
+	while (nout < k) {
+		uint32_t best = UINT32_MAX;
 
-		if (!x->free_now[g] || x->stamp[g] == x->stamp_now || lease_gpu_class(x, g) > maxcls)
-			continue;
-		if (t == x->nt - 1 ? j->perf.compute_s[gt] <= 0 : gt != t)
-			continue;
-		x->stamp[g] = x->stamp_now;
-		out[nout++] = g;
+		for (uint32_t g = first; g < end; g++) {
+			unsigned cg, cb;
+
+			if (!lease_pickable(x, j, g, t, maxcls))
+				continue;
+			if (best == UINT32_MAX) {
+				best = g;
+				if (maxcls < 2 || !x->opts->hetero)
+					break;	/* index order */
+				continue;
+			}
+			cg = lease_gpu_class(x, g);
+			cb = lease_gpu_class(x, best);
+			if (cg < cb || (cg == 2 && cb == 2 &&
+					x->place[x->holder[g] - 1] > x->place[x->holder[best] - 1]))
+				best = g;
+		}
+		if (best == UINT32_MAX)
+			break;
+		x->stamp[best] = x->stamp_now;
+		out[nout++] = best;
 	}
 	return nout;
 }
@@ -1005,6 +1044,10 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 {
 	struct lease_ctx x = { .snap = snap, .c = snap->cluster, .opts = opts, .now = snap->now_s };
 	int rc = lease_ctx_init(&x);
+
+	for (uint32_t r = 0; rc == 0 && r < norder; r++)
+		if (order[r] < snap->njobs)
+			x.place[order[r]] = r;
 
 	if (rc == 0 && (!opts->preempt || opts->min_lease_s > 0))
 		lease_protect_running(&x);

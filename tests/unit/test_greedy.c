@@ -122,6 +122,49 @@ static void test_keep_running_and_strict_order(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* A job first in the order that must take running jobs' GPUs (4 alike on
+ * one node, all held) takes those of the running job planned last: the
+ * one planned before it keeps its own. Taking GPUs in index order took the
+ * first job's and moved both (a restart each). */
+static void test_takes_last_planned_holder(void **state)
+{
+	double compute[1] = { 1.0 };
+	struct sched_cluster one;
+	struct sched_gpu g4[4];
+	uint32_t per[1] = { 4 };
+	uint16_t types[1] = { 0 }, ones[2] = { 1, 1 };
+	struct sched_job jobs[3];
+	struct sched_snapshot snap = { .now_s = 100, .cluster = &one, .njobs = 3, .jobs = jobs };
+	struct sched_lease_opts lo = { .hetero = true, .keep_running = true, .preempt = true };
+	uint32_t order[3] = { 0, 1, 2 }, width[3] = { 2, 2, 2 }, b_gpus[2] = { 0, 1 },
+		 a_gpus[2] = { 2, 3 };
+	struct sched_plan plan;
+
+	(void)state;
+	fx_cluster(&one, g4, 1, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 2, 10, compute, 1, 0.1);
+	fx_job(&jobs[1], 2, 1, 2, 1000, compute, 1, 0.1);
+	fx_job(&jobs[2], 3, 1, 2, 1000, compute, 1, 0.1);
+	jobs[1].nheld = jobs[2].nheld = 2;
+	jobs[1].held_gpus = b_gpus;
+	jobs[2].held_gpus = a_gpus;
+	jobs[1].held_tasks = jobs[2].held_tasks = ones;
+	jobs[1].first_start_s = jobs[2].first_start_s = 0;
+	jobs[1].lease_start_s = jobs[2].lease_start_s = 0;
+	sched_plan_init(&plan);
+	assert_int_equal(sched_plan_reset(&plan, 3), 0);
+	assert_int_equal(sched_greedy_leases(&snap, order, 3, width, &lo, &plan), 0);
+	assert_true(plan.assigns[0].run_now);
+	assert_int_equal(plan.assigns[0].ngpus, 2);
+	assert_int_equal(plan.gpus[plan.assigns[0].first], 2);
+	assert_int_equal(plan.gpus[plan.assigns[0].first + 1], 3);
+	assert_true(plan.assigns[1].run_now);	/* keeps GPUs 0 and 1 */
+	assert_int_equal(plan.gpus[plan.assigns[1].first], 0);
+	assert_int_equal(plan.gpus[plan.assigns[1].first + 1], 1);
+	assert_false(plan.assigns[2].run_now);
+	sched_plan_destroy(&plan);
+}
+
 /* Two running jobs: the first in order would finish sooner on the second's
  * fast GPUs. Without preemption it must not take them. */
 static void test_running_gpus_protected(void **state)
@@ -483,6 +526,7 @@ int main(void)
 		cmocka_unit_test_setup(test_slow_now_beats_waiting, setup),
 		cmocka_unit_test_setup(test_keep_running_and_strict_order, setup),
 		cmocka_unit_test_setup(test_running_gpus_protected, setup),
+		cmocka_unit_test(test_takes_last_planned_holder),
 		cmocka_unit_test_setup(test_avoids_running_jobs_gpus, setup),
 		cmocka_unit_test_setup(test_type_slack, setup),
 		cmocka_unit_test(test_min_lease_replan_at_expiry),
