@@ -152,16 +152,20 @@ const char *cli_state_name(int state)
 	}
 }
 
+/* A span: seconds under a minute, minutes and seconds under ten minutes
+ * (110 s is 1m50s, not "1m"), then minutes, rounded to the nearest. */
 static void cli_span_format(double secs, char *buf, size_t len)
 {
-	long s = (long)secs;
+	long s = (long)(secs + 0.5), m = (s + 30) / 60;
 
 	if (s < 60)
 		snprintf(buf, len, "%lds", s);
-	else if (s < 3600)
-		snprintf(buf, len, "%ldm", s / 60);
+	else if (s < 600 && s % 60)
+		snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+	else if (m < 60)
+		snprintf(buf, len, "%ldm", m);
 	else
-		snprintf(buf, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+		snprintf(buf, len, "%ldh%02ldm", m / 60, m % 60);
 }
 
 /* Local time of t, false where t is not a time_t at all (converting such a

@@ -714,7 +714,13 @@ static void test_time_format(void **state)
 	cli_time_format(NOW + 45, NOW, false, b, sizeof(b));
 	assert_string_equal(b, "in 45s");
 	cli_time_format(NOW - 150, NOW, false, b, sizeof(b));
-	assert_string_equal(b, "2m ago");
+	assert_string_equal(b, "2m30s ago");
+	cli_time_format(NOW + 110, NOW, true, b, sizeof(b));	/* not "1m": 50 s more */
+	assert_string_equal(b, "~in 1m50s");
+	cli_time_format(NOW + 1710, NOW, true, b, sizeof(b));	/* 28.5 min: the nearest */
+	assert_string_equal(b, "~in 29m");
+	cli_time_format(NOW + 3590, NOW, true, b, sizeof(b));
+	assert_string_equal(b, "~in 1h00m");
 	cli_time_format(NOW + 180, NOW, true, b, sizeof(b));
 	assert_string_equal(b, "~in 3m");
 	cli_time_format(NOW - 600, NOW, true, b, sizeof(b));
