@@ -620,13 +620,14 @@ int cli_reply_case(enum cli_command cmd)
 	}
 }
 
-static void cli_drain_print(const Hare__DrainReply *d, FILE *out)
+static void cli_drain_print(const struct cli_args *a, const Hare__DrainReply *d, FILE *out)
 {
 	char node[128];
 
 	cli_text_clean(d->node, node, sizeof(node));
 	if (d->drained && d->has_was_drained && d->was_drained)
-		fprintf(out, "node %s was drained already (reason updated)\n", node);
+		fprintf(out, "node %s was drained already (reason %s)\n", node,
+			a->reason && a->reason[0] ? "updated" : "kept");
 	else if (d->drained)
 		fprintf(out, "node %s drained (%u job%s moved)\n", node, d->jobs_moved,
 			d->jobs_moved == 1 ? "" : "s");
@@ -795,7 +796,7 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 		}
 		return cli_table_status(cli_usage_print(out, m->usage_reply, err), err);
 	default:
-		cli_drain_print(m->drain_reply, out);
+		cli_drain_print(a, m->drain_reply, out);
 		return CLI_EXIT_OK;
 	}
 }

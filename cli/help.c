@@ -238,8 +238,9 @@ static const char help_drain[] =
 	"Options:\n"
 	"  --reason TEXT      why (one line, up to 127 bytes), shown by harectl nodes\n"
 	"\n"
-	"Prints \"node NODE drained (N jobs moved)\", or \"node NODE was drained\n"
-	"already (reason updated)\".\n"
+	"Prints \"node NODE drained (N jobs moved)\", or for a node drained already\n"
+	"\"node NODE was drained already (reason updated)\", or \"(reason kept)\"\n"
+	"without --reason.\n"
 	"\n"
 	"Example:\n"
 	"  sudo harectl drain gpu07 --reason 'replace GPU 3'\n";

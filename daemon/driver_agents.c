@@ -376,8 +376,10 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 			seen[nseen++] = n->gpus[k].job_id;
 	}
 	*moved = nseen;
+	/* drained again without a reason: the one it has stays */
+	if (!drain || !n->drained || (reason && reason[0]))
+		snprintf(n->drain_reason, sizeof(n->drain_reason), "%s", drain && reason ? reason : "");
 	n->drained = drain;
-	snprintf(n->drain_reason, sizeof(n->drain_reason), "%s", drain && reason ? reason : "");
 	/* given back after maintenance: jobs that failed there may use it
 	 * again, and its old failures no longer count towards a quarantine */
 	if (!drain) {

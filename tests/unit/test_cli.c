@@ -1575,13 +1575,17 @@ static void test_reply_drain_state(void **state)
 	f = open_memstream(&out, &len);
 	r.drained = r.was_drained = true;
 	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	a.reason = "fans";
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	a.reason = NULL;
 	r.drained = r.was_drained = false;
 	a.cmd = CLI_CMD_UNDRAIN;
 	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
 	r.was_drained = true;
 	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
 	fclose(f);
-	assert_string_equal(out, "node n2 was drained already (reason updated)\n"
+	assert_string_equal(out, "node n2 was drained already (reason kept)\n"
+			    "node n2 was drained already (reason updated)\n"
 			    "node n2 was not drained\n"
 			    "node n2 undrained\n");
 	free(out);

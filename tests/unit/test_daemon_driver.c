@@ -789,6 +789,12 @@ static void test_drain(void **state)
 	assert_int_equal(moved, 1);
 	assert_true(driver_node_at(f->d, 0)->drained);
 	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "fan");
+	/* drained again without a reason: "fan" stays; with one, it changes */
+	assert_int_equal(driver_node_drain(f->d, "n1", true, NULL, &moved, msg, sizeof(msg)), 0);
+	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "fan");
+	assert_int_equal(driver_node_drain(f->d, "n1", true, "", &moved, msg, sizeof(msg)), 0);
+	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "fan");
+	assert_int_equal(driver_node_drain(f->d, "n1", true, "fan", &moved, msg, sizeof(msg)), 0);
 	ob_clear(&f->ob);
 	assert_int_equal(driver_plan_apply(f->d, s), 0);
 	driver_snapshot_free(s);
