@@ -751,6 +751,8 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now)
 	cli_show_time(f, "est_finish:", j->has_est_finish && cli_job_active(j), j->est_finish, true, now);
 	if (j->waiting && j->waiting[0])
 		fprintf(f, "%-13s%s\n", "waiting:", j->waiting);
+	if (j->end_reason && j->end_reason[0])
+		fprintf(f, "%-13s%s\n", "cancelled:", j->end_reason);
 	if (j->n_avoided_nodes > 0) {
 		fprintf(f, "%-13s", "avoiding:");
 		for (size_t i = 0; i < j->n_avoided_nodes; i++)
@@ -891,6 +893,10 @@ static void cli_json_job(FILE *f, const Hare__JobInfo *j)
 	if (j->waiting && j->waiting[0]) {
 		cli_json_key(f, "waiting");
 		cli_json_string(f, j->waiting);
+	}
+	if (j->end_reason && j->end_reason[0]) {
+		cli_json_key(f, "end_reason");
+		cli_json_string(f, j->end_reason);
 	}
 	if (j->last_error && j->last_error[0]) {
 		cli_json_key(f, "last_error");

@@ -762,7 +762,7 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	struct store_job rec;
 	struct info_set s;
 	struct show_times gt = { 0 };
-	char last_error[768], waiting[400];
+	char last_error[768], waiting[400], end_reason[400];
 	bool mine;
 
 	if (!j) {
@@ -794,6 +794,9 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 		   !driver_job_fit(d->drv, m->job_id, waiting, sizeof(waiting))) {
 		r.job->waiting = waiting;
 	}
+	if (r.job->state == HARE__JOB_STATE__CANCELLED &&
+	    store_job_cancel_reason(d->store, m->job_id, end_reason, sizeof(end_reason), NULL) == 0)
+		r.job->end_reason = end_reason;
 	if (store_job_last_failure(d->store, m->job_id, last_error, sizeof(last_error),
 				   &r.job->last_error_time) == 0) {
 		if (!mine)

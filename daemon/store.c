@@ -43,6 +43,7 @@ enum store_stmt_id {
 	ST_NODE_KNOWN,
 	ST_NODE_FORGET,
 	ST_JOB_LAST_FAIL,
+	ST_JOB_LAST_CANCEL,
 	ST_JOB_SETTINGS,
 	ST_JOB_EVENTS,
 	ST_JOB_FAILURES,
@@ -230,6 +231,8 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_NODE_FORGET] = "DELETE FROM nodes WHERE name = ?1",
 	[ST_JOB_LAST_FAIL] = "SELECT time, detail FROM events WHERE job_id = ?1"
 		" AND kind IN ('fail', 'blame') ORDER BY id DESC LIMIT 1",
+	[ST_JOB_LAST_CANCEL] = "SELECT time, detail FROM events WHERE job_id = ?1"
+		" AND kind = 'cancel' ORDER BY id DESC LIMIT 1",
 	[ST_JOB_SETTINGS] = "UPDATE jobs SET name = ?2, weight = ?3, min_gpus = ?4, max_gpus = ?5,"
 		" held = ?6 WHERE id = ?1",
 	/* the newest ?2, oldest first */
@@ -1405,14 +1408,16 @@ int store_job_last_lease(struct store *s, uint64_t job_id, uint64_t *lease_id)
 	return err;
 }
 
-int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when)
+/* The newest event of statement which (ST_JOB_LAST_FAIL, _CANCEL) of job id. */
+static int store_job_last_event(struct store *s, int which, uint64_t id, char *detail, size_t len,
+				double *when)
 {
 	sqlite3_stmt *st;
 	int rc, err;
 
 	if (!s || !detail || len == 0)
 		return -EINVAL;
-	st = s->st[ST_JOB_LAST_FAIL];
+	st = s->st[which];
 	if (sqlite3_stmt_busy(st))
 		return -EBUSY;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
@@ -1429,6 +1434,16 @@ int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t le
 	}
 	sqlite3_reset(st);
 	return err;
+}
+
+int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when)
+{
+	return store_job_last_event(s, ST_JOB_LAST_FAIL, id, detail, len, when);
+}
+
+int store_job_cancel_reason(struct store *s, uint64_t id, char *detail, size_t len, double *when)
+{
+	return store_job_last_event(s, ST_JOB_LAST_CANCEL, id, detail, len, when);
 }
 
 int store_speeds_load(struct store *s, store_speed_cb cb, void *user)

@@ -199,6 +199,10 @@ int store_job_last_lease(struct store *s, uint64_t job_id, uint64_t *lease_id);
  * of this connection not committed yet included): 0, or -ENOENT when none. */
 int store_job_last_failure(struct store *s, uint64_t id, char *detail, size_t len, double *when);
 
+/* The detail and time of job id's last "cancel" event (who cancelled it,
+ * or the job it ran after): 0, -ENOENT if none, or a negative code. */
+int store_job_cancel_reason(struct store *s, uint64_t id, char *detail, size_t len, double *when);
+
 /* Learned speeds, for start-up: cb(user, model, type, ratio, rounds). */
 typedef int (*store_speed_cb)(void *user, const char *model, const char *gpu_type, double ratio,
 			      double rounds);

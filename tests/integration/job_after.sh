@@ -72,7 +72,9 @@ out=$("$harectl" cancel "$long") || fail "cancel $long"
 [ "$out" = "cancelled $long, and 1 job after it" ] || fail "cancel $long printed '$out'"
 state_is "$next" CANCELLED &&
 	"$harectl" history "$next" | grep -q "job $long, which it runs after, ended CANCELLED" &&
-	echo "ok: the job after a cancelled job is cancelled, and its history says why" ||
+	"$harectl" show "$next" | grep -qx "cancelled:   job $long, which it runs after, ended CANCELLED" &&
+	[ "$(field "$next" end_reason)" = "job $long, which it runs after, ended CANCELLED" ] &&
+	echo "ok: the job after a cancelled job is cancelled, and show and history say why" ||
 	fail "job $next after the cancel: $(field "$next" state); $("$harectl" history "$next")"
 out=$("$harectl" submit --model resnet50 --gpus 1 --rounds 100 --after 999999 2>&1); rc=$?
 [ $rc -eq 1 ] && [ "$out" = "harectl: after: no job 999999" ] || fail "after an unknown job: exit $rc, '$out'"

@@ -1267,7 +1267,9 @@ static void test_after_kinds(void **state)
 	assert_string_equal(in->waiting, want);
 	/* first is cancelled: still waiting for second to fail */
 	assert_true(cancel(f, c, &first, 1)->results[0]->ok);
+	assert_string_equal(show(f, c, first)->end_reason, "cancelled by root");	/* and why */
 	in = show(f, c, id);
+	assert_null(in->end_reason);
 	assert_int_equal(in->state, HARE__JOB_STATE__QUEUED);
 	assert_int_equal(in->n_after_pending, 1);
 	snprintf(want, sizeof(want), "it waits for job %llu to fail", (unsigned long long)second);
