@@ -426,6 +426,31 @@ static bool drv_unblamed_holds(const struct driver *d, uint64_t job, uint32_t no
 	return false;
 }
 
+/* "exit code E" and the agent's message, without saying the code twice:
+ * "exit code 3; last output: X" for "exited with code 3; last output: X",
+ * "exit code 75: a peer rank or the network failed" for "exited with code
+ * 75 (a peer rank or the network failed)", else "exit code E: MESSAGE". */
+static void drv_exit_words(const Hare__TaskExit *x, char *buf, size_t len)
+{
+	const char *m = x->message ? x->message : "", *close;
+	char said[40];
+	size_t n;
+
+	if (!x->has_exit_code) {
+		snprintf(buf, len, "no exit code%s%.420s", m[0] ? ": " : "", m);
+		return;
+	}
+	n = (size_t)snprintf(said, sizeof(said), "exited with code %d", x->exit_code);
+	close = strncmp(m, said, n) == 0 && m[n] == ' ' && m[n + 1] == '(' ? strchr(m + n, ')') : NULL;
+	if (strncmp(m, said, n) == 0 && (m[n] == '\0' || m[n] == ';'))
+		snprintf(buf, len, "exit code %d%.420s", x->exit_code, m + n);
+	else if (close)	/* "exited with code 75 (why)..." */
+		snprintf(buf, len, "exit code %d: %.*s%.420s", x->exit_code,
+			 (int)(close - (m + n + 2)), m + n + 2, close + 1);
+	else
+		snprintf(buf, len, "exit code %d%s%.420s", x->exit_code, m[0] ? ": " : "", m);
+}
+
 /* An exit of a lease that is no longer current, from the agent of node:
  * when a peer failure ended that lease without charging a node
  * (d->unblamed) and this rank failed by itself, its node is charged now,
@@ -436,7 +461,7 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 {
 	double now = driver_now();
 	struct drv_unblamed *u = NULL;
-	char why[600];
+	char why[640], code[480];
 
 	if (!drv_exit_own_failure(x) || node >= d->nnodes)
 		return false;
@@ -467,9 +492,9 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 			break;
 		}
 	}
-	snprintf(why, sizeof(why), "rank %u on node %s failed (exit code %d%s%.420s) after a peer's "
-		 "failure had ended the lease", x->rank, d->nodes[node].name, x->exit_code,
-		 x->message ? ": " : "", x->message ? x->message : "");
+	drv_exit_words(x, code, sizeof(code));
+	snprintf(why, sizeof(why), "rank %u on node %s failed (%s) after a peer's failure had ended "
+		 "the lease", x->rank, d->nodes[node].name, code);
 	if (d->st)
 		store_event(d->st, now, x->job_id, "blame", why);
 	log_warn("job=%" PRIu64 " lease=%" PRIu64 ": %s; node %s charged", x->job_id, x->lease_id,
@@ -486,19 +511,15 @@ static bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node,
 static void drv_fail_text(const struct driver *d, uint32_t node, int gpu, const char *when,
 			  bool peer, const Hare__TaskExit *x, char *why, size_t len)
 {
-	char code[32], at[24] = "";
+	char code[480], at[24] = "";
 
-	if (x->has_exit_code)
-		snprintf(code, sizeof(code), "exit code %d", x->exit_code);
-	else
-		snprintf(code, sizeof(code), "no exit code");
+	drv_exit_words(x, code, sizeof(code));
 	if (gpu >= 0)
 		snprintf(at, sizeof(at), " GPU %d", gpu);
-	snprintf(why, len, "%srank %u on node %s%s %s%s (%s%s%.400s)%s",
+	snprintf(why, len, "%srank %u on node %s%s %s%s (%s)%s",
 		 !peer ? "" : x->has_exit_code ? "peer failure: " : "failure of unknown cause: ",
 		 x->rank, d->nodes[node].name, at,
 		 !peer ? "failed" : x->has_exit_code ? "lost a peer" : "ended", when, code,
-		 x->message ? ": " : "", x->message ? x->message : "",
 		 peer ? "; its node is not charged" : "");
 }
 

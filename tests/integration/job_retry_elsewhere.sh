@@ -31,7 +31,7 @@ id=$("$harectl" submit --model lm --gpus 1 --rounds 5 --gpu-types V100 --command
 failed_once() { [ -n "$(field "$id" last_error)" ]; }
 wait_for 20 "job $id to fail on node1" failed_once
 case "$(field "$id" last_error)" in
-*"on node node1 GPU 0 failed (exit code 3: exited with code 3; last output: CUDA error: uncorrectable ECC error)"*)
+*"on node node1 GPU 0 failed (exit code 3; last output: CUDA error: uncorrectable ECC error)"*)
 	echo "ok: the first lease failed on node1" ;;
 *) fail "last_error: $(field "$id" last_error)" ;;
 esac

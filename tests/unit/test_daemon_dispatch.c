@@ -1861,14 +1861,14 @@ static void test_show_last_error(void **state)
 	log_level_set("warn");
 	j = show(f, c, id);
 	assert_int_equal(j->state, HARE__JOB_STATE__FAILED);
-	assert_non_null(strstr(j->last_error, "failed (exit code 3: exited with code 3; last output: "
+	assert_non_null(strstr(j->last_error, "failed (exit code 3; last output: "
 				"key=s3cr3t (bad shape)); 2 failures, giving up"));
 	/* another user: not the worker's output */
 	c->admin = false;
 	snprintf(c->user, sizeof(c->user), "mallory");
 	j = show(f, c, id);
 	assert_null(strstr(j->last_error, "s3cr3t"));
-	assert_non_null(strstr(j->last_error, "failed (exit code 3: exited with code 3; its output is "
+	assert_non_null(strstr(j->last_error, "failed (exit code 3; its output is "
 				"for its owner and root); 2 failures, giving up"));
 	conn_fake_free(a);
 	conn_fake_free(c);

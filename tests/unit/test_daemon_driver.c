@@ -1966,8 +1966,8 @@ static void test_adopt_failed_unlisted(void **state)
 	assert_int_equal(driver_job_avoids(d2, j, nodes), 0);	/* n1 is all there is */
 	assert_int_equal(j->navoid, 1);
 	assert_int_equal(store_job_last_failure(st, rec.id, detail, sizeof(detail), &when), 0);
-	assert_string_equal(detail, "rank 0 on node n1 failed while hared restarted (exit code 3: "
-			    "exited with code 3; last output: CUDA error: uncorrectable ECC error)");
+	assert_string_equal(detail, "rank 0 on node n1 failed while hared restarted (exit code 3; "
+			    "last output: CUDA error: uncorrectable ECC error)");
 	f->d = keep;
 	tmp_driver_free(f, d2, st, dir);
 }
