@@ -41,6 +41,11 @@ static int upd_range(const struct drv_job *j, const struct driver_update *u, uin
 			 "got %u", j->rec.id, j->rec.tasks, *hi);
 		return -EINVAL;
 	}
+	if (*lo > *hi && !u->has_min_gpus) {	/* the option given is the one to blame */
+		snprintf(msg, msglen, "job %" PRIu64 ": max_gpus %u is below its min_gpus (%u); give "
+			 "min_gpus too (harectl update --min-gpus)", j->rec.id, *hi, *lo);
+		return -EINVAL;
+	}
 	if (*lo < 1 || *lo > *hi) {
 		snprintf(msg, msglen, "job %" PRIu64 ": min_gpus must be between 1 and max_gpus (%u), "
 			 "got %u", j->rec.id, *hi, *lo);

@@ -3706,6 +3706,12 @@ static void test_update_weight_range(void **state)
 	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 3, 2, msg, sizeof(msg)), -EINVAL);
 	assert_string_equal(msg, "job 1: min_gpus must be between 1 and max_gpus (2), got 3");
 	assert_int_equal(driver_job_find(f->d, 1)->rec.max_gpus, 4);
+	/* min 3 set, then max 2 alone: the max is to blame, not the min */
+	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 3, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 0, 2, msg, sizeof(msg)), -EINVAL);
+	assert_string_equal(msg, "job 1: max_gpus 2 is below its min_gpus (3); give min_gpus too "
+			    "(harectl update --min-gpus)");
+	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 1, 0, msg, sizeof(msg)), 0);
 	assert_int_equal(upd(f, 1, "alice", false, -1, 0, 0, 0, msg, sizeof(msg)), 0);
 	assert_string_equal(msg, "job 1: nothing to change");
 	assert_int_equal(upd(f, 1, "alice", false, -1, 3.5, 0, 0, msg, sizeof(msg)), 0);
