@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "text.h"
 #include "utf8.h"
 
 #include <errno.h>
@@ -116,28 +117,6 @@ static const char *cli_hint(const struct cli_parse *p)
 	return hint;
 }
 
-/* Edit distance, capped: close enough to suggest when <= 2. */
-static size_t cli_distance(const char *s, const char *t)
-{
-	size_t ls = strlen(s), lt = strlen(t), prev[33], cur[33];
-
-	if (ls > 32 || lt > 32)
-		return 99;
-	for (size_t j = 0; j <= lt; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= ls; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lt; j++) {
-			size_t sub = prev[j - 1] + (s[i - 1] != t[j - 1]);
-			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-
-			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-		}
-		memcpy(prev, cur, sizeof(cur));
-	}
-	return prev[lt];
-}
-
 static bool cli_opt_fits(const struct cli_opt *o, enum cli_command cmd)
 {
 	return o->cmds == 0 || (o->cmds & CMD_BIT(cmd));
@@ -192,7 +171,7 @@ static int cli_unknown_option(struct cli_parse *p, const char *arg)
 
 	snprintf(name, sizeof(name), "%.*s", (int)(n < 39 ? n : 39), arg[1] == '-' ? arg + 2 : arg + 1);
 	for (size_t k = 0; k < CLI_NOPTS; k++)
-		if (cli_opt_fits(&cli_opts[k], p->a->cmd) && cli_distance(name, cli_opts[k].name) <= 2 &&
+		if (cli_opt_fits(&cli_opts[k], p->a->cmd) && text_distance(name, cli_opts[k].name) <= 2 &&
 		    strlen(name) >= 3)
 			best = cli_opts[k].name;
 	if (best)
@@ -526,7 +505,7 @@ static bool cli_has_flag(int argc, char *const *argv, const char *lng, const cha
 static int cli_unknown_command(struct cli_parse *p, const char *name)
 {
 	for (int c = CLI_CMD_NONE + 1; c < CLI_CMD_COUNT; c++)
-		if (cli_distance(name, cli_command_name(c)) <= 2)
+		if (text_distance(name, cli_command_name(c)) <= 2)
 			return cli_usage_fail(p, "unknown command '%.40s' (did you mean %s? see harectl --help)", name,
 					      cli_command_name(c));
 	return cli_usage_fail(p, "unknown command '%.40s' (see harectl --help)", name);

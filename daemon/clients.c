@@ -225,6 +225,27 @@ static int spec_proxy(const struct store_job *j, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/* The model and GPU types as the profile spells them ("ResNet-50" and
+ * "v100" become "resnet50" and "V100"), so jobs group by them; a job
+ * without a name is named after the model so spelled. */
+static void spec_canonical(const struct profile *prof, const Hare__JobSpec *spec, uint32_t model,
+			   struct store_job *out)
+{
+	const char *name = profile_model_name(prof, model);
+
+	if (name)
+		snprintf(out->model, sizeof(out->model), "%s", name);
+	if (name && !(spec->name && spec->name[0]))
+		snprintf(out->name, sizeof(out->name), "%s", name);
+	for (uint32_t i = 0; i < out->ntypes; i++) {
+		int t = profile_gpu_type_find(prof, out->types[i]);
+		const char *type = t >= 0 ? profile_gpu_type_name(prof, (uint32_t)t) : NULL;
+
+		if (type)
+			snprintf(out->types[i], sizeof(out->types[i]), "%s", type);
+	}
+}
+
 int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, const char *user,
 		       struct store_job *out, char *errbuf, size_t errlen)
 {
@@ -240,6 +261,8 @@ int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, co
 		rc = spec_after(spec, out, errbuf, errlen);
 	if (rc == 0)
 		rc = driver_perf_fill(prof, out, &model, &perf, errbuf, errlen);
+	if (rc == 0)
+		spec_canonical(prof, spec, model, out);
 	if (rc == 0)
 		rc = spec_proxy(out, errbuf, errlen);
 	if (rc < 0)

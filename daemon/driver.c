@@ -7,6 +7,7 @@
 #include "err.h"
 #include "log.h"
 #include "profile.h"
+#include "text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -384,12 +385,29 @@ static void drv_jobs_remove(struct driver *d, uint64_t id)
 
 /* ---- perf ---- */
 
-static void drv_names_list(const struct profile *p, bool models, char *buf, size_t len)
+/* "known: a, b, c" of the profile's models or GPU types, after "did you
+ * mean X? " when one is within two edits of what was asked for. */
+static void drv_names_list(const struct profile *p, bool models, const char *asked, char *buf,
+			   size_t len)
 {
 	uint32_t n = models ? profile_model_count(p) : profile_gpu_type_count(p);
-	size_t off = 0;
+	const char *best = NULL;
+	size_t off = 0, best_d = 3;
 
+	for (uint32_t i = 0; i < n; i++) {
+		const char *name = models ? profile_model_name(p, i) : profile_gpu_type_name(p, i);
+		size_t d = text_distance(asked, name);
+
+		if (d < best_d) {
+			best_d = d;
+			best = name;
+		}
+	}
 	buf[0] = '\0';
+	if (best)
+		off = (size_t)snprintf(buf, len, "did you mean %s? ", best);
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, "known: ");
 	for (uint32_t i = 0; i < n && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
 					models ? profile_model_name(p, i) : profile_gpu_type_name(p, i));
@@ -408,9 +426,8 @@ static int drv_perf_restrict(const struct profile *prof, const struct store_job 
 		int t = profile_gpu_type_find(prof, job->types[i]);
 
 		if (t < 0 || (uint32_t)t >= ntypes) {
-			drv_names_list(prof, false, known, sizeof(known));
-			snprintf(errbuf, errlen, "unknown GPU type '%s' (known: %s)", job->types[i],
-				 known);
+			drv_names_list(prof, false, job->types[i], known, sizeof(known));
+			snprintf(errbuf, errlen, "unknown GPU type '%s' (%s)", job->types[i], known);
 			return ERR_UNKNOWN_GPU;
 		}
 		allowed[t] = true;
@@ -431,8 +448,8 @@ int driver_perf_fill(const struct profile *prof, const struct store_job *job, ui
 
 	m = profile_model_find(prof, job->model);
 	if (m < 0) {
-		drv_names_list(prof, true, known, sizeof(known));
-		snprintf(errbuf, errlen, "unknown model '%s' (known: %s)", job->model, known);
+		drv_names_list(prof, true, job->model, known, sizeof(known));
+		snprintf(errbuf, errlen, "unknown model '%s' (%s)", job->model, known);
 		return ERR_UNKNOWN_MODEL;
 	}
 	if (ntypes > SCHED_MAX_TYPES)

@@ -42,7 +42,7 @@ gap=$(( $(date -d "$(echo "$starts" | sed -n 2p)" +%s) - $(date -d "$(echo "$sta
 	fail "expected 2 lines saying how the leases ended in $file: $(cat "$file")"
 err=$(field "$id" last_error)
 case "$err" in
-*"exited with code 3; last output: ValueError: boom); 2 failures, giving up") echo "ok: show's last_error quotes the output: $err" ;;
+*"(exit code 3; last output: ValueError: boom); 2 failures, giving up") echo "ok: show's last_error quotes the output: $err" ;;
 *) fail "last_error is '$err'" ;;
 esac
 

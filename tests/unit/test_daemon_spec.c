@@ -72,7 +72,15 @@ static void test_good(void **state)
 	assert_int_equal(clients_spec_check(prof, &s, "bob", &j, err, sizeof(err)), 0);
 	assert_string_equal(j.name, "sweep-1");
 	assert_int_equal(j.ntypes, 2);
-	assert_string_equal(j.types[0], "v100");
+	assert_string_equal(j.types[0], "V100");	/* as the profile spells it */
+	assert_string_equal(j.types[1], "T4");
+	/* a model by its alias: stored by its name, the job named after it */
+	s.model = "ResNet-50";
+	s.name = NULL;
+	assert_int_equal(clients_spec_check(prof, &s, "bob", &j, err, sizeof(err)), 0);
+	assert_string_equal(j.model, "resnet50");
+	assert_string_equal(j.name, "resnet50");
+	s.model = "resnet50";
 	assert_int_equal(j.min_gpus, 2);
 	assert_int_equal(j.max_gpus, 3);
 	assert_true(j.weight == 2.5);
@@ -127,6 +135,9 @@ static void test_bad(void **state)
 	s.has_weight = false;
 	s.model = "nosuch";
 	expect_bad(&s, ERR_UNKNOWN_MODEL, "unknown model 'nosuch' (known: resnet18");
+	s.model = "resnt50";	/* a typo: the model it is closest to */
+	expect_bad(&s, ERR_UNKNOWN_MODEL, "unknown model 'resnt50' (did you mean resnet50? known: "
+		   "resnet18");
 	s.model = "";
 	expect_bad(&s, ERR_BAD_SPEC, "model is missing");
 	s.model = "resnet50";
