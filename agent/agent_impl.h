@@ -54,6 +54,10 @@ struct agent_task {
 	uint64_t round_first;
 	uint64_t round_count;
 	int pid;
+	/* the worker's start time (/proc/PID/stat, clock ticks since boot): a
+	 * pid seen again is this worker only with the same start time (0:
+	 * unknown, a state file of an older agent) */
+	uint64_t pid_start;
 	enum agent_task_phase phase;
 
 	uv_process_t proc;
@@ -375,8 +379,12 @@ int agent_task_pipe_attach(struct agent_task *t, int fd);
 /* An adopted worker is not our child: look every AGENT_ADOPT_WATCH_MS
  * whether it is gone, to end its task as a child's exit would. */
 void agent_task_watch(struct agent_task *t);
-/* pid runs (a zombie does not; pids 0 and 1 are never a worker of ours). */
-bool agent_pid_alive(int pid);
+/* pid runs (a zombie does not; pids 0 and 1 are never a worker of ours),
+ * and, with start != 0, is the process that started then (not a later one
+ * given the same pid). */
+bool agent_pid_alive(int pid, uint64_t start);
+/* When process pid started (clock ticks since boot; 0 when unknown). */
+uint64_t agent_pid_start(int pid);
 /* Close callback of a task's handles (data = the task). */
 void agent_task_on_handle_closed(uv_handle_t *h);
 struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);

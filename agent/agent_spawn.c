@@ -297,6 +297,7 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	} else {
 		t->proc_open = true;
 		t->pid = t->proc.pid;
+		t->pid_start = agent_pid_start(t->pid);
 	}
 out:
 	if (logfd >= 0)

@@ -95,6 +95,8 @@ int agent_state_write(const struct agent_task *t)
 	f = fopen(tmp, "w");
 	if (!f)
 		goto fail;
+	if (t->pid_start)
+		fprintf(f, "pid_start=%" PRIu64 "\n", t->pid_start);
 	fprintf(f, "job=%" PRIu64 "\nlease=%" PRIu64 "\nrank=%u\ngpu=%u\npid=%d\n", t->job_id,
 		t->lease_id, t->rank, t->gpu_index, t->pid);
 	fprintf(f, "round_first=%" PRIu64 "\nround_count=%" PRIu64 "\n", t->round_first,
@@ -134,6 +136,7 @@ struct agent_saved {
 	uint64_t job, lease, first, count, rounds_done;
 	uint32_t rank, gpu, world_size, tasks;
 	int pid, status, exit_code;
+	uint64_t pid_start;
 	bool has_status, has_exit_code;
 	int64_t log_off;
 	char message[400];
@@ -157,6 +160,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		s->fields += sscanf(v, "%u", &s->rank) == 1;
 	else if (KEY("pid"))
 		s->fields += sscanf(v, "%d", &s->pid) == 1;
+	else if (KEY("pid_start"))
+		sscanf(v, "%" SCNu64, &s->pid_start);
 	else if (KEY("gpu"))
 		sscanf(v, "%u", &s->gpu);
 	else if (KEY("world_size"))
@@ -216,6 +221,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		return;
 	t->adopted = true;
 	t->pid = s->pid;
+	t->pid_start = s->pid_start;
 	t->gpu_index = s->gpu;
 	t->world_size = s->world_size;
 	t->tasks = s->tasks;
@@ -248,13 +254,21 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 			close(w);
 	}
 	if (fd < 0 || agent_task_pipe_attach(t, fd) < 0) {
+		/* its reports cannot be read: a worker still running (the same
+		 * process: its start time matches) is stopped, not left on a GPU
+		 * hared gives to others */
+		bool alive = t->pid_start && agent_pid_alive(t->pid, t->pid_start);
+
+		if (alive)
+			agent_kill(a, -t->pid, SIGKILL);
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
-		snprintf(t->message, sizeof(t->message), "report pipe of the adopted worker is gone");
+		snprintf(t->message, sizeof(t->message), "report pipe of the adopted worker is gone%s",
+			 alive ? "; the worker was killed" : "");
 		agent_task_end(t);
 		return;
 	}
 	agent_task_watch(t);
-	t->adopted_dead = !agent_pid_alive(s->pid);
+	t->adopted_dead = !agent_pid_alive(s->pid, s->pid_start);
 	log_info("task adopt job=%llu lease=%llu rank=%u pid=%d alive=%s",
 		 (unsigned long long)s->job, (unsigned long long)s->lease, s->rank, s->pid,
 		 t->adopted_dead ? "no" : "yes");

@@ -107,6 +107,10 @@ void agent_task_signal(struct agent_task *t, int sig)
 {
 	if (t->pid <= 1)
 		return;
+	/* an adopted worker that is gone may have left its pid to another
+	 * process: never signal that one */
+	if (t->adopted && (t->adopted_dead || !agent_pid_alive(t->pid, t->pid_start)))
+		return;
 	if (agent_kill(t->agent, -t->pid, sig) < 0 && errno == ESRCH && !t->exited)
 		agent_kill(t->agent, t->pid, sig);
 }
@@ -233,24 +237,56 @@ static void agent_task_pipe_close(struct agent_task *t)
 	agent_task_close_handle(t, (uv_handle_t *)&t->pipe);
 }
 
-/* pid runs (a zombie does not). */
-bool agent_pid_alive(int pid)
+/* /proc/PID/stat after the command's ")": "S ppid ..."; false without it. */
+static bool agent_proc_stat(int pid, char *buf, size_t len, const char **rest)
 {
-	char path[64], buf[512], *p;
+	char path[64], *p;
 	size_t n;
 	FILE *f;
 
-	if (pid <= 1 || (kill(pid, 0) < 0 && errno != EPERM))
-		return false;
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	f = fopen(path, "r");
 	if (!f)
-		return true;	/* no procfs: kill says it is there */
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+		return false;
+	n = fread(buf, 1, len - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	p = strrchr(buf, ')');
-	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+	if (!p || p[1] != ' ')
+		return false;
+	*rest = p + 2;
+	return true;
+}
+
+uint64_t agent_pid_start(int pid)
+{
+	char buf[1024];
+	const char *p;
+	unsigned long long start;
+
+	if (pid <= 1 || !agent_proc_stat(pid, buf, sizeof(buf), &p))
+		return 0;
+	/* field 22, starttime; p is at field 3 */
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p && sscanf(p, "%llu", &start) == 1 ? (uint64_t)start : 0;
+}
+
+bool agent_pid_alive(int pid, uint64_t start)
+{
+	char buf[1024];
+	const char *p;
+
+	if (pid <= 1 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	if (!agent_proc_stat(pid, buf, sizeof(buf), &p))
+		return true;	/* no procfs: kill says it is there */
+	if (p[0] == 'Z' || p[0] == 'X')
+		return false;
+	return start == 0 || agent_pid_start(pid) == start;
 }
 
 /* A task ends when its worker has exited and its pipe is closed; an
@@ -258,7 +294,7 @@ bool agent_pid_alive(int pid)
 static void agent_task_maybe_end(struct agent_task *t)
 {
 	if (t->phase == TASK_RUNNING && !t->pipe_open &&
-	    (t->exited || (t->adopted && !agent_pid_alive(t->pid))))
+	    (t->exited || (t->adopted && !agent_pid_alive(t->pid, t->pid_start))))
 		agent_task_end(t);
 }
 
@@ -308,7 +344,7 @@ static void on_task_timer(uv_timer_t *timer)
 
 	if (t->phase != TASK_RUNNING)
 		return;
-	if (t->adopted && !t->exited && !agent_pid_alive(t->pid)) {
+	if (t->adopted && !t->exited && !agent_pid_alive(t->pid, t->pid_start)) {
 		/* the adopted worker is gone (its exit status is not ours to
 		 * know): as after a child's exit, wait a moment for the pipe */
 		t->exited = true;
@@ -467,8 +503,10 @@ void agent_task_end(struct agent_task *t)
 	/* What the worker left in its process group (a child that ignores
 	 * SIGTERM, a daemonized data loader) must not hold the GPU the next
 	 * lease gets. The group outlives its leader while it has members, so
-	 * its id is still ours; an adopted worker's is not known to be. */
-	if (!t->adopted && t->pid > 1 && agent_kill(a, -t->pid, SIGKILL) == 0)
+	 * its id is still ours; an adopted worker's is when its start time
+	 * matched at adoption (an older agent's state file has none). */
+	if ((!t->adopted || (t->pid_start && !t->adopted_dead)) && t->pid > 1 &&
+	    agent_kill(a, -t->pid, SIGKILL) == 0)
 		log_info("task end job=%llu lease=%llu rank=%u: killed what was left of its process "
 			 "group", (unsigned long long)t->job_id, (unsigned long long)t->lease_id,
 			 t->rank);
@@ -660,5 +698,15 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 		return;
 	}
 	a->stats.tasks_started++;
-	agent_state_write(t);
+	if (agent_state_write(t) < 0) {
+		/* without its state file a restarted agent could not adopt it: it
+		 * would run on unseen while hared gives its GPU to another lease */
+		int e = errno;
+
+		t->status = HARE__TASK_STATUS__TASK_FAILED;
+		snprintf(t->message, sizeof(t->message), "cannot write its task state in %.200s/tasks "
+			 "(%s); stopped, since an agent restart could not adopt it",
+			 a->cfg.work_dir, strerror(e));
+		agent_task_signal(t, SIGKILL);
+	}
 }

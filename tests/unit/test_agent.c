@@ -1315,9 +1315,9 @@ static void test_task_group_killed(void **state)
 	fclose(fp);
 	pid = atoi(line);
 	assert_true(pid > 1);
-	for (int i = 0; i < 200 && agent_pid_alive(pid); i++)
+	for (int i = 0; i < 200 && agent_pid_alive(pid, 0); i++)
 		usleep(10000);
-	if (agent_pid_alive(pid))
+	if (agent_pid_alive(pid, 0))
 		fail_msg("the child that ignores SIGTERM (pid %d) still runs: state %c", pid,
 			 proc_state(pid));
 	fake_free(f);
@@ -1776,6 +1776,99 @@ static void test_adopt_worker_died_while_away(void **state)
 	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
 	assert_string_equal(e->message, "worker ended without a done line while the agent was away");
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	fake_free(f);
+}
+
+static pid_t reused_pid;
+static int reused_kills;
+
+static int reused_kill(pid_t pid, int sig)
+{
+	if (pid == reused_pid || pid == -reused_pid)
+		reused_kills++;
+	return kill(pid, sig);
+}
+
+/* The pid of a worker that ended while the agent was away now belongs to
+ * another process (a reboot, a long outage): its start time differs from
+ * the one in the task state, so the agent does not adopt it as the worker,
+ * never signals it (not at the stop, not at the end), and reports the task
+ * ended. Before, it adopted the stranger and killed it at the stop. */
+static void test_adopt_pid_reused(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	struct start_args s = { .job = 8, .lease = 5, .rank = 0, .world = 1, .gpu = 0, .first = 0,
+				.count = 100000, .round_s = 1, .scale = 1000 };
+	char path[512], line[256], text[2048] = "";
+	size_t used = 0;
+	FILE *fp;
+	int pid = 0;
+
+	(void)state;
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_relayed(f, 8, 5, 0).reports >= 1, 5);
+	fake_agent_stop(f);
+	snprintf(path, sizeof(path), "%s/work/tasks/8.5.0.task", f->dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "pid=%d", &pid) == 1)
+			continue;	/* written again below, as the stranger's */
+		used += (size_t)snprintf(text + used, sizeof(text) - used, "%s", line);
+	}
+	fclose(fp);
+	assert_true(pid > 1);
+	assert_non_null(strstr(text, "pid_start="));
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	reused_pid = fork();
+	assert_true(reused_pid >= 0);
+	if (reused_pid == 0) {
+		setsid();
+		execlp("sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "%spid=%d\n", text, (int)reused_pid);
+	fclose(fp);
+	reused_kills = 0;
+	fake_agent_start(f);
+	f->agent->kill_hook = reused_kill;
+	RUN_UNTIL(f, f->registers == 2, 5);
+	assert_int_equal(f->reg_running, 0);	/* not counted as running */
+	fake_task_stop(f, 8, 5);
+	RUN_UNTIL(f, fake_exit(f, 8, 5, 0), 5);
+	assert_int_equal(reused_kills, 0);
+	assert_int_equal(kill(reused_pid, 0), 0);	/* the stranger runs on */
+	kill(reused_pid, SIGKILL);
+	waitpid(reused_pid, NULL, 0);
+	fake_free(f);
+}
+
+/* A task whose state file cannot be written (a full disk; here a folder in
+ * the way of its temporary file) is stopped and reported FAILED: a
+ * restarted agent could not adopt it, and it would run on unseen. */
+static void test_task_state_unwritable(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	struct start_args s = { .job = 8, .lease = 6, .rank = 0, .world = 1, .gpu = 0, .first = 0,
+				.count = 100000, .round_s = 1, .scale = 1000 };
+	const Hare__TaskExit *e;
+	char path[512];
+
+	(void)state;
+	fake_agent_registered(f);
+	snprintf(path, sizeof(path), "%s/work/tasks/8.6.0.task.tmp", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 8, 6, 0), 5);
+	e = fake_exit(f, 8, 6, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_non_null(strstr(e->message, "cannot write its task state in "));
+	assert_non_null(strstr(e->message, "stopped, since an agent restart could not adopt it"));
+	rmdir(path);
 	fake_free(f);
 }
 
@@ -2739,6 +2832,8 @@ int main(void)
 		cmocka_unit_test(test_adopt_after_agent_restart),
 		cmocka_unit_test(test_adopt_damaged_state),
 		cmocka_unit_test(test_adopt_worker_died_while_away),
+		cmocka_unit_test(test_adopt_pid_reused),
+		cmocka_unit_test(test_task_state_unwritable),
 		cmocka_unit_test(test_adopt_watch),
 		cmocka_unit_test(test_bad_key),
 		cmocka_unit_test(test_relay_throughput),
