@@ -243,6 +243,16 @@ static void real_checkpoint(struct real *r, uint64_t round)
 	if (rc == 0)
 		rc = ckpt_write(o->checkpoint_dir, &r->meta, r->hp, r->hv, path, sizeof(path), err,
 				sizeof(err));
+	if (rc == -ENOSPC && o->checkpoint_keep > 1) {
+		/* old checkpoints are pruned after a write: on a full disk make
+		 * the room first (keeping the newest), once, or no later
+		 * checkpoint would ever be written */
+		char perr[256];
+
+		ckpt_prune(o->checkpoint_dir, 1, perr, sizeof(perr));
+		rc = ckpt_write(o->checkpoint_dir, &r->meta, r->hp, r->hv, path, sizeof(path), err,
+				sizeof(err));
+	}
 	r->last_ckpt_s = worker_now_s();
 	if (rc < 0) {
 		log_error("worker job=%llu: checkpoint at round %llu failed: %s",
@@ -332,15 +342,14 @@ static int real_train(struct real *r)
 	stopped = real_rounds(r, start, &next);
 	if (stopped < 0)
 		return stopped;
-	if (!stopped && o->rank == 0 && o->checkpoint_dir[0] && next != r->last_ckpt) {
-		if (o->checkpoint_dir_default)
-			real_cleanup_default_dir(r);
-		else
-			real_checkpoint(r, next);
-	} else if (!stopped) {
+	if (!stopped && o->rank == 0 && o->checkpoint_dir[0] && next != r->last_ckpt &&
+	    !o->checkpoint_dir_default)
+		real_checkpoint(r, next);
+	/* The default folder goes only once the done line is delivered: a job
+	 * whose end hared did not hear (its agent gone meanwhile) is planned
+	 * again from its last reported round, which needs the checkpoints. */
+	if (worker_out_finish(&r->out, !stopped, &real_stop) == 0 && !stopped)
 		real_cleanup_default_dir(r);
-	}
-	worker_out_finish(&r->out, !stopped, &real_stop);
 	log_info("worker job=%llu lease=%llu rank=%u: %s after %llu rounds; device-timed %.6f s, "
 		 "host wall %.6f s (ratio %.4f)", (unsigned long long)o->job_id,
 		 (unsigned long long)o->lease_id, o->rank, stopped ? "stopped" : "done",
@@ -370,8 +379,16 @@ int worker_real_run(const struct worker_opts *o)
 		rc = real_engine(&r);
 	if (rc == 0)
 		rc = real_open(&r);
-	if (rc == 0)
+	if (rc == -EINTR && real_stop) {
+		/* stopped before training began (waiting for the rendezvous): a
+		 * stop like any other, at the round it was to start from */
+		log_info("worker job=%llu lease=%llu rank=%u: %s", (unsigned long long)o->job_id,
+			 (unsigned long long)o->lease_id, o->rank, r.err);
+		worker_out_finish(&r.out, false, &real_stop);
+		rc = 0;
+	} else if (rc == 0) {
 		rc = real_train(&r);
+	}
 	if (rc < 0 && r.out.count > 0)
 		worker_out_flush(&r.out, worker_now_s());	/* completed rounds are progress */
 	if (rc < 0)

@@ -229,6 +229,36 @@ static void test_sigterm_checkpoint(void **state)
 	rm_dir(dir);
 }
 
+/* SIGTERM while rank 1 waits for rank 0's rendezvous is a stop like any
+ * other: "stopped 0", exit 0 (it was exit 1 without a word). */
+static void test_sigterm_in_rendezvous(void **state)
+{
+	char dir[512], path[600], line[REPORT_LINE_MAX + 2], err[160];
+	struct report_line l = { 0 };
+	int st;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	temp_dir(dir, sizeof(dir), "rdvstop");
+	snprintf(path, sizeof(path), "%s/id", dir);
+	f = spawn_stdout((const char *const[]){ WORKER, "--model", "lm", "--engine", "cpu", "--job", "1",
+						"--lease", "1", "--rank", "1", "--world-size", "2",
+						"--round-count", "3", "--nccl-id-file", path,
+						"--rendezvous-timeout-s", "20", NULL }, &pid);
+	assert_non_null(f);
+	usleep(1000000);	/* waiting for the id file by now */
+	kill(pid, SIGTERM);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_int_equal(report_line_parse(line, strlen(line), &l, err, sizeof(err)), 0);
+	assert_int_equal(l.kind, REPORT_STOPPED);
+	assert_int_equal(l.rounds, 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	rmdir(dir);
+}
+
 /* Orphaned (nobody reads its reports: its agent is gone for good), a real
  * worker stops after --orphan-timeout-s with a checkpoint at the stop, from
  * which the job resumes on its trajectory. */
@@ -396,6 +426,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resume_same_trajectory),
 		cmocka_unit_test(test_sigterm_checkpoint),
+		cmocka_unit_test(test_sigterm_in_rendezvous),
 		cmocka_unit_test(test_orphan_stop),
 		cmocka_unit_test(test_default_dir),
 		cmocka_unit_test(test_errors),
