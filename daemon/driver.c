@@ -846,7 +846,7 @@ int driver_lease_start(struct driver *d, struct drv_job *j, const struct drv_ran
 		return -ENOMEM;
 	memcpy(r, ranks, n * sizeof(*r));
 	j->lease = (struct drv_lease){ .id = d->next_lease++, .round_first = j->rec.rounds_done,
-				       .nranks = n, .ranks = r, .start = now };
+				       .nranks = n, .ranks = r, .start = now, .progress_at = now };
 	for (uint32_t i = 0; i < n; i++) {
 		r[i].round_end = j->rec.rounds_done;
 		r[i].exited = false;

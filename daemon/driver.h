@@ -61,7 +61,20 @@ struct driver_opts {
 	uint32_t quarantine_max_nodes;	/* ... while fewer nodes than this are so drained */
 	double max_user_weight;		/* > 0: the most weight a job of a user (not root)
 					 * is planned with, the jobs after it included */
+	double stall_timeout_s;		/* a running lease with no round reported for this
+					 * long (wall seconds; at least DRIVER_STALL_ROUNDS
+					 * of its rounds) is a failure: hung workers (0: never) */
 };
+
+#define DRIVER_STALL_ROUNDS 20.0	/* rounds' time a stalled lease is given at least */
+
+struct driver;
+/* Fail the running leases that reported no new round for longer than
+ * stall_timeout_s (and DRIVER_STALL_ROUNDS of their rounds, plus their
+ * restore) at unix time now: their workers are stopped and the job retried
+ * as after a worker failure, charged to no node. hared calls it once a
+ * second. */
+void driver_stall_check(struct driver *d, double now);
 
 #define DRIVER_AVOID_MAX 8		/* nodes one job avoids at a time */
 #define DRIVER_NODE_FAILS 64		/* worker failures remembered per node */
@@ -162,6 +175,8 @@ struct drv_lease {
 	uint32_t nranks;
 	struct drv_rank *ranks;
 	double start;			/* unix seconds */
+	double progress_at;		/* unix: its start, adoption or last new round (0:
+					 * unknown); driver_stall_check measures from it */
 	double round_s;			/* profile seconds per round as profiled */
 	bool adopted;			/* taken over after a restart */
 	bool guessed;			/* adopted from agents that did not say their GPU,

@@ -340,7 +340,7 @@ static bool drv_adopt_lease(struct driver *d, struct drv_job *j, const char **wh
 	}
 	j->lease = (struct drv_lease){ .id = j->adopt_lease, .nranks = n, .ranks = r,
 				       .start = drv_adopt_start(d, j), .adopted = true,
-				       .guessed = !exact };
+				       .guessed = !exact, .progress_at = driver_now() };
 	j->lease.round_first = j->adopt_first != UINT64_MAX ? j->adopt_first : j->rec.rounds_done;
 	j->lease.round_s = driver_round_s(d, j, r, n, &sync_s);
 	if (isfinite(j->adopt_loss))

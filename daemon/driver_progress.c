@@ -60,6 +60,7 @@ bool driver_progress_update(struct driver *d, struct drv_job *j)
 			low = j->lease.ranks[i].round_end;
 	if (j->lease.nranks == 0 || low <= j->rec.rounds_done)
 		return false;
+	j->lease.progress_at = driver_now();
 	j->rec.rounds_done = low < j->rec.rounds_total ? low : j->rec.rounds_total;
 	drv_dirty_mark(d, j);
 	if (j->rec.rounds_done < j->rec.rounds_total)
@@ -561,6 +562,62 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 			snprintf(why + len, sizeof(why) - len, ")");
 	}
 	drv_fail_requeue(d, j, why);
+}
+
+void driver_stall_check(struct driver *d, double now)
+{
+	double limit_s = d->o.stall_timeout_s, ts = d->o.time_scale > 0 ? d->o.time_scale : 1;
+
+	uint64_t stalled[64];
+	uint32_t n = 0;
+
+	if (!(limit_s > 0))
+		return;
+	/* ids first: a job that gives up leaves the job table */
+	for (uint32_t k = 0; k < d->njobs && n < sizeof(stalled) / sizeof(stalled[0]); k++) {
+		const struct drv_job *j = d->jobs[k];
+		double allowed;
+
+		if (!j->lease.id || j->lease.unsent || j->adopt_wait || j->pend ||
+		    j->rec.state != STORE_RUNNING || !(j->lease.progress_at > 0))
+			continue;
+		/* at least DRIVER_STALL_ROUNDS of its rounds, and its restore */
+		allowed = fmax(limit_s, DRIVER_STALL_ROUNDS * j->lease.round_s / ts) +
+			  j->lease.restart_s / ts;
+		if (now - j->lease.progress_at > allowed)
+			stalled[n++] = j->rec.id;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		struct drv_job *j = driver_job_get(d, stalled[k]);
+		double quiet;
+		char why[600];
+		size_t len;
+
+		if (!j)
+			continue;
+		quiet = now - j->lease.progress_at;
+		j->failures++;
+		d->worker_failures++;
+		/* charged to no node: a hang may be the job's own (a deadlock,
+		 * an all-reduce waiting for a rank that hung) */
+		len = (size_t)snprintf(why, sizeof(why), "no progress: no round for %.0f s after round "
+				       "%" PRIu64 " (stall_timeout_s %g) on node", quiet,
+				       j->rec.rounds_done, limit_s);
+		for (uint32_t i = 0; i < j->lease.nranks && len < sizeof(why); i++) {
+			uint32_t node = j->lease.ranks[i].node;
+			bool seen = false;
+
+			for (uint32_t q = 0; q < i && !seen; q++)
+				seen = j->lease.ranks[q].node == node;
+			if (!seen && node < d->nnodes)
+				len += (size_t)snprintf(why + len, sizeof(why) - len, "%s %s",
+							i ? "," : "", d->nodes[node].name);
+		}
+		if (len < sizeof(why))
+			snprintf(why + len, sizeof(why) - len, "; its workers were stopped (hung?)");
+		log_warn("job=%" PRIu64 " lease=%" PRIu64 ": %s", j->rec.id, j->lease.id, why);
+		drv_fail_requeue(d, j, why);
+	}
 }
 
 /* Rank rk of j's current lease ended cleanly (done before the last round,

@@ -263,6 +263,7 @@ static struct driver_opts hared_driver_opts(const struct hared_config *cfg)
 		.finish_grace_s = cfg->finish_grace_s,
 		.failed_node_avoid_s = cfg->failed_node_avoid_s,
 		.retry_backoff_s = cfg->retry_backoff_s,
+		.stall_timeout_s = cfg->stall_timeout_s,
 		.quarantine_jobs = cfg->quarantine_jobs,
 		.quarantine_users = cfg->quarantine_users,
 		.quarantine_max_nodes = cfg->quarantine_max_nodes,
@@ -401,6 +402,7 @@ static void hared_on_tick(uv_timer_t *t)
 	struct hared *d = t->data;
 
 	driver_store_sync(d->drv);
+	driver_stall_check(d->drv, driver_now());
 	conn_expire(d);
 	logs_expire(d);
 	if (d->metrics_due > 0 && --d->metrics_due == 0) {

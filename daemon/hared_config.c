@@ -61,6 +61,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "finish_grace_s", CFG_N(CFG_DOUBLE, finish_grace_s), 0, 86400, true },
 	{ "failed_node_avoid_s", CFG_N(CFG_DOUBLE, failed_node_avoid_s), 0, 30 * 86400, true },
 	{ "retry_backoff_s", CFG_N(CFG_DOUBLE, retry_backoff_s), 0, 600, true },
+	{ "stall_timeout_s", CFG_N(CFG_DOUBLE, stall_timeout_s), 0, 86400, true },
 	{ "quarantine_jobs", CFG_N(CFG_U32, quarantine_jobs), 0, 64, true },
 	{ "quarantine_users", CFG_N(CFG_U32, quarantine_users), 1, 64, true },
 	{ "quarantine_max_nodes", CFG_N(CFG_U32, quarantine_max_nodes), 1, 100000, true },
@@ -133,6 +134,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->quarantine_max_nodes = 1;
 	c->metrics_interval_s = 15;
 	c->retry_backoff_s = 10;
+	c->stall_timeout_s = 1800;
 	c->measure_gpus = true;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }

@@ -42,6 +42,7 @@ struct hared_config {
 	double finish_grace_s;			/* a DONE job's workers exit on their own within */
 	double failed_node_avoid_s;		/* a job is not placed where its worker failed */
 	double retry_backoff_s;			/* a failed job's first wait before a retry */
+	double stall_timeout_s;			/* no round from a running lease this long: failed */
 	uint32_t quarantine_jobs;		/* drain a node where workers of this many jobs
 						 * failed within the hour (0: never) */
 	uint32_t quarantine_users;		/* ... of at least this many users */

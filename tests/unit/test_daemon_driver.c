@@ -683,6 +683,52 @@ static void test_failure(void **state)
 	assert_int_equal(gpu_of(f, 0, 0)->job_id, 0);
 }
 
+/* A lease that reports no new round for stall_timeout_s (and 20 of its
+ * rounds) is a failure: its workers are stopped (hung, say an all-reduce
+ * waiting for a rank that hangs), the job is queued again, charged to no
+ * node; a round reported in time keeps it going. */
+static void test_stall(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 4 }, { 1, 1 } } };
+	struct driver_opts o;
+	const struct drv_job *j;
+	uint32_t a1, a2;
+	uint64_t lease;
+	double t0;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 100000);
+	driver_start(f->d);
+	driver_opts_get(f->d, &o);
+	o.stall_timeout_s = 60;
+	driver_opts_set(f->d, &o);
+	plan_apply(f, h, 1);
+	j = driver_job_find(f->d, 1);
+	lease = j->lease.id;
+	t0 = j->lease.progress_at;
+	assert_true(t0 > 0);
+	driver_stall_check(f->d, t0 + 50);	/* within the timeout */
+	assert_int_equal(j->rec.state, STORE_RUNNING);
+	report(f, a1, 1, lease, 0, 0, 10);
+	report(f, a2, 1, lease, 1, 0, 10);
+	assert_int_equal(j->rec.rounds_done, 10);
+	assert_true(j->lease.progress_at >= t0);
+	ob_clear(&f->ob);
+	driver_stall_check(f->d, j->lease.progress_at + 61);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->failures, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a2, 1), 1);
+	assert_int_equal(driver_node_failures(f->d, 0), 0);	/* no node charged */
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	/* off: never */
+	o.stall_timeout_s = 0;
+	driver_opts_set(f->d, &o);
+	driver_stall_check(f->d, t0 + 1e6);
+}
+
 /* A node that goes down takes its leases with it; the rest are stopped. */
 static void test_node_down(void **state)
 {
@@ -3851,6 +3897,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_plan, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_progress, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stall, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_move_waits_and_credits, fx_setup, fx_teardown),
