@@ -177,6 +177,15 @@ static void las_free(struct las *t)
 	sched_plan_destroy(&t->plan);
 }
 
+/* The last plan runs job 0 or job 1 (which), and asks to be re-run at
+ * wake (just after it: the crossing's margin). */
+static void las_expect(const struct las *t, int which, double wake)
+{
+	assert_true(t->plan.assigns[which].run_now);
+	assert_false(t->plan.assigns[1 - which].run_now);
+	assert_true(t->plan.replan_at_s > wake - 1e-6 && t->plan.replan_at_s < wake + 0.1);
+}
+
 static void test_las_threshold_demotes(void **state)
 {
 	struct las t;
@@ -188,9 +197,7 @@ static void test_las_threshold_demotes(void **state)
 	t.jobs[0].attained_gpu_s = 3000;
 	plan_ok(t.p, &t.snap, &t.plan);
 	/* Both in queue 0: arrival order; the runner crosses 3,250 in 250 s. */
-	assert_true(t.plan.assigns[0].run_now);
-	assert_false(t.plan.assigns[1].run_now);
-	assert_true(t.plan.replan_at_s > 3250 - 1e-6 && t.plan.replan_at_s < 3250 + 0.1);
+	las_expect(&t, 0, 3250);
 	las_step(&t, t.plan.replan_at_s);
 	assert_false(t.plan.assigns[0].run_now);	/* demoted to queue 1 */
 	assert_true(t.plan.assigns[1].run_now);
@@ -214,13 +221,9 @@ static void test_las_wake_from_plan(void **state)
 	las_running(&t, 0, 0);
 	t.jobs[0].attained_gpu_s = 4000;
 	plan_ok(t.p, &t.snap, &t.plan);
-	assert_false(t.plan.assigns[0].run_now);
-	assert_true(t.plan.assigns[1].run_now);
-	assert_true(t.plan.replan_at_s > 7250 - 1e-6 && t.plan.replan_at_s < 7250 + 0.1);
+	las_expect(&t, 1, 7250);
 	las_step(&t, t.plan.replan_at_s);
-	assert_true(t.plan.assigns[0].run_now);
-	assert_false(t.plan.assigns[1].run_now);
-	assert_true(t.plan.replan_at_s > 10450 - 1e-6 && t.plan.replan_at_s < 10450 + 0.1);
+	las_expect(&t, 0, 10450);
 	las_step(&t, t.plan.replan_at_s);
 	assert_false(t.plan.assigns[0].run_now);	/* queue 2 */
 	assert_true(t.plan.assigns[1].run_now);
