@@ -350,10 +350,13 @@ static int real_train(struct real *r)
 	 * again from its last reported round, which needs the checkpoints. */
 	if (worker_out_finish(&r->out, !stopped, &real_stop) == 0 && !stopped)
 		real_cleanup_default_dir(r);
+	/* the lease's rounds it trained, not those delivered (an orphan's were
+	 * not); replayed rounds before round_first are not the lease's */
 	log_info("worker job=%llu lease=%llu rank=%u: %s after %llu rounds; device-timed %.6f s, "
 		 "host wall %.6f s (ratio %.4f)", (unsigned long long)o->job_id,
 		 (unsigned long long)o->lease_id, o->rank, stopped ? "stopped" : "done",
-		 (unsigned long long)r->out.reported, r->event_s, r->wall_s,
+		 (unsigned long long)(next > o->round_first ? next - o->round_first : 0), r->event_s,
+		 r->wall_s,
 		 r->wall_s > 0 ? r->event_s / r->wall_s : 0);
 	return 0;
 }
