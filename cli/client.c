@@ -329,6 +329,8 @@ static int cli_handshake(int fd, const struct cli_target *t, char *errbuf, size_
 			*t->features |= CLI_FEATURE_AFTER;
 		else if (strcmp(reply->welcome->features[i], "after-kinds") == 0)
 			*t->features |= CLI_FEATURE_AFTER_KINDS;
+		else if (strcmp(reply->welcome->features[i], "check") == 0)
+			*t->features |= CLI_FEATURE_CHECK;
 	hare__from_daemon__free_unpacked(reply, NULL);
 	return 0;
 }

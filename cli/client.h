@@ -27,6 +27,7 @@ struct cli_target {
 enum {
 	CLI_FEATURE_AFTER = 1u << 0,	/* "after": JobSpec.after is honoured */
 	CLI_FEATURE_AFTER_KINDS = 1u << 1,	/* "after-kinds": after_any, after_notok too */
+	CLI_FEATURE_CHECK = 1u << 2,		/* "check": Submit.check_only */
 };
 
 /*

@@ -149,11 +149,14 @@ static int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, H
 }
 
 /* Submit one job; ids: those hared gave the file's jobs before it (NULL
- * from flags), where its id goes on success. */
+ * from flags), where its id goes on success. check: only have hared check
+ * it (Submit.check_only; the file's jobs it runs after are left out, none
+ * has an id yet); nothing is printed but a refusal. */
 static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const char *file, uint64_t *ids,
-			  uint32_t index)
+			  uint32_t index, bool check)
 {
 	struct cli_spec_refs refs;
+	struct cli_job outside;
 	Hare__JobSpec spec;
 	Hare__Submit submit = HARE__SUBMIT__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
@@ -161,6 +164,18 @@ static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const ch
 	char where[300] = "";
 	int status;
 
+	if (check) {
+		outside = *job;
+		outside.nafter = 0;
+		for (uint32_t k = 0; k < job->nafter; k++)
+			if (job->after_ref[k] < 0) {
+				outside.after[outside.nafter] = job->after[k];
+				outside.after_kind[outside.nafter] = job->after_kind[k];
+				outside.after_ref[outside.nafter++] = -1;
+			}
+		job = &outside;
+		submit.has_check_only = submit.check_only = true;
+	}
 	cli_job_to_spec(job, ids, &spec, &refs);
 	submit.spec = &spec;
 	req.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
@@ -169,6 +184,10 @@ static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const ch
 		snprintf(where, sizeof(where), "%s:%d: ", strcmp(file, "-") ? file : "<stdin>", job->line);
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY, &reply, where) < 0)
 		return CLI_EXIT_FAIL;
+	if (check) {
+		hare__from_daemon__free_unpacked(reply, NULL);
+		return CLI_EXIT_OK;
+	}
 	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
 	fflush(r->out);
 	if (ids)
@@ -218,9 +237,17 @@ static int cli_cmd_submit(struct cli_run *r)
 			status = CLI_EXIT_FAIL;
 		}
 	}
+	/* a file's jobs checked by hared first, so a mistake only hared sees
+	 * (an unknown model) leaves none of them submitted */
+	for (uint32_t i = 0; njobs > 1 && (r->features & CLI_FEATURE_CHECK) && i < njobs &&
+			     status == CLI_EXIT_OK; i++) {
+		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i, true);
+		if (status != CLI_EXIT_OK)
+			fprintf(r->err, "harectl: nothing was submitted\n");
+	}
 	/* in file order: a job names only earlier ones, whose ids are known */
 	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
-		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i);
+		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i, false);
 		if (status != CLI_EXIT_OK && i > 0)
 			fprintf(r->err, "harectl: the %u job%s before it stay%s submitted\n", i, i > 1 ? "s" : "",
 				i > 1 ? "" : "s");

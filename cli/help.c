@@ -118,8 +118,9 @@ static const char help_submit[] =
 	"  harectl submit --file jobs.ini\n"
 	"\n"
 	"Prints one job id per line. Exit status 1 if hared refused a job (its\n"
-	"message is printed; jobs before it in a file stay submitted), 2 if a job\n"
-	"is invalid (nothing is sent).\n";
+	"message is printed; hared checks a file's jobs before any is submitted,\n"
+	"so one refused leaves none submitted), 2 if a job is invalid (nothing is\n"
+	"sent).\n";
 
 static const char help_queue[] =
 	"Usage: harectl queue [--all] [--user USER] [--state LIST] [-o table|json]\n"

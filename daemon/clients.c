@@ -373,6 +373,15 @@ void clients_submit(struct conn *c, const Hare__Submit *m)
 		conn_send_error(c, rc, "%s", why);
 		return;
 	}
+	if (m->has_check_only && m->check_only) {	/* a submission would be taken */
+		Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+		Hare__SubmitReply r = HARE__SUBMIT_REPLY__INIT;
+
+		out.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
+		out.submit_reply = &r;
+		conn_send(c, &out);
+		return;
+	}
 	p->items[p->n++].conn_id = c->id;
 }
 

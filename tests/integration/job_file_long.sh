@@ -3,7 +3,8 @@
 # harectl submit --file with long lines, end to end: a command of 511
 # characters (the most a job may have) on a line of 1024 bytes reaches hared
 # whole, as harectl show prints it; one of 512 is refused with its reason,
-# and a line of 1025 bytes with the line limit; nothing is sent then.
+# and a line of 1025 bytes with the line limit; nothing is sent then. A
+# file whose third job names an unknown model submits none of its jobs.
 # Usage: job_file_long.sh BUILD_DIR SOURCE_DIR (exit 77: hared or python3
 # missing).
 set -u
@@ -39,6 +40,15 @@ out=$("$harectl" submit --file "$tmp/longer.ini" 2>&1); rc=$?
 	fail "a line of 1025 bytes: exit $rc, '$out'"
 [ "$(queue_json | "$py" -c 'import json, sys; print(len(json.load(sys.stdin)["jobs"]))')" = 1 ] ||
 	fail "a refused job file sent a job"
+
+# A mistake only hared sees (an unknown model) in the third job: hared
+# checks every job first, and none is submitted.
+printf '[job]\nname = a\nmodel = resnet50\ngpus = 1\nrounds = 10\n\n[job]\nname = b\nmodel = bert\ngpus = 1\nrounds = 10\nafter = a\n\n[job]\nname = c\nmodel = resnt50\ngpus = 1\nrounds = 10\n' >"$tmp/typo.ini"
+out=$("$harectl" submit --file "$tmp/typo.ini" 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ $out == "harectl: $tmp/typo.ini:14: unknown model 'resnt50' (did you mean resnet50? known: "*$'\n'"harectl: nothing was submitted" ]] &&
+	[ "$(queue_json | "$py" -c 'import json, sys; print(len(json.load(sys.stdin)["jobs"]))')" = 1 ] &&
+	echo "ok: a job file with an unknown model on its third job submits none of its jobs" ||
+	fail "job file with a typo: exit $rc, '$out'"
 
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" && fail "sanitizer report in the hared log"
 if [ $failures -ne 0 ]; then

@@ -2051,6 +2051,7 @@ enum fake_mode {
 	FAKE_CLOSE,		/* close after the handshake */
 	FAKE_OLD,		/* a hared older than JobSpec.after: no features */
 	FAKE_NO_KINDS,		/* one older than after_any and after_notok */
+	FAKE_CHECK,		/* one that checks submissions (Submit.check_only) */
 };
 
 struct fake {
@@ -2062,6 +2063,8 @@ struct fake {
 	enum fake_mode mode;
 	const char *want_token;		/* refuse Hello without it */
 	int submit_fail_at;		/* 1-based submit to refuse; 0 none */
+	int check_fail_at;		/* 1-based check to refuse; 0 none */
+	int nchecks;
 	/* What it saw. */
 	int nmsgs;
 	int kinds[16];
@@ -2139,11 +2142,11 @@ static int fake_hello(struct fake *f, int fd, const Hare__Hello *h)
 		fake_send_error(fd, ERR_PROTO, "bad client token");
 		return -1;
 	}
-	static char *features[] = { "after", "after-kinds" };
+	static char *features[] = { "after", "after-kinds", "check" };
 
 	w.version = HARE__VERSION__PROTOCOL_VERSION;
 	if (f->mode != FAKE_OLD) {
-		w.n_features = f->mode == FAKE_NO_KINDS ? 1 : 2;
+		w.n_features = f->mode == FAKE_NO_KINDS ? 1 : f->mode == FAKE_CHECK ? 3 : 2;
 		w.features = features;
 	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;
@@ -2232,6 +2235,14 @@ static int fake_request(struct fake *f, int fd, const Hare__ToDaemon *req)
 
 	switch (req->msg_case) {
 	case HARE__TO_DAEMON__MSG_SUBMIT:
+		if (req->submit->has_check_only && req->submit->check_only) {
+			if (++f->nchecks == f->check_fail_at)
+				return fake_send_error(fd, ERR_UNKNOWN_MODEL, "unknown model 'nosuch' "
+						       "(known: resnet50, bert)");
+			m.msg_case = HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
+			m.submit_reply = &sr;	/* job_id 0 */
+			return fake_send(fd, &m);
+		}
 		fake_record_submit(f, req->submit->spec);
 		if (f->nsubmits == f->submit_fail_at)
 			return fake_send_error(fd, ERR_UNKNOWN_MODEL, "unknown model 'nosuch' (known: resnet50, bert)");
@@ -2499,6 +2510,34 @@ static void test_cmd_submit_file(void **state)
 	snprintf(want, sizeof(want), "harectl: %s:12: unknown model 'nosuch' (known: resnet50, bert)\n"
 		 "harectl: the 2 jobs before it stay submitted\n", path);
 	assert_string_equal(err, want);
+	free(out);
+	free(err);
+
+	/* A hared that checks: the file's jobs are checked first, and one it
+	 * refuses leaves none submitted */
+	f = fake_start_unix(FAKE_CHECK);
+	f->check_fail_at = 3;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--file", path), 1);
+	fake_stop(f);
+	assert_int_equal(f->nchecks, 3);
+	assert_int_equal(f->nsubmits, 0);
+	fake_free(f);
+	assert_string_equal(out, "");
+	snprintf(want, sizeof(want), "harectl: %s:12: unknown model 'nosuch' (known: resnet50, bert)\n"
+		 "harectl: nothing was submitted\n", path);
+	assert_string_equal(err, want);
+	free(out);
+	free(err);
+	/* ... and one it takes: checked, then submitted */
+	f = fake_start_unix(FAKE_CHECK);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--file", path), 0);
+	fake_stop(f);
+	assert_int_equal(f->nchecks, 3);
+	assert_int_equal(f->nsubmits, 3);
+	fake_free(f);
+	assert_string_equal(out, "101\n102\n103\n");
 	free(out);
 	free(err);
 

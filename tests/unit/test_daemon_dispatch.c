@@ -177,9 +177,10 @@ static struct conn *client(struct fx *f)
 	m.hello = &h;
 	frame(c, &m);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
-	assert_int_equal(last(f)->welcome->n_features, 2);
+	assert_int_equal(last(f)->welcome->n_features, 3);
 	assert_string_equal(last(f)->welcome->features[0], "after");
 	assert_string_equal(last(f)->welcome->features[1], "after-kinds");
+	assert_string_equal(last(f)->welcome->features[2], "check");
 	assert_int_equal(c->state, CONN_CLIENT);
 	return c;
 }
@@ -1715,6 +1716,37 @@ static const char *submit_warning(struct fx *f, struct conn *c, uint32_t gpus, u
 	return submit_spec(f, c, &j)->warning;
 }
 
+/* Submit.check_only: a job a submission would take gets SubmitReply{0}
+ * and nothing is stored; one it would refuse gets the same Error. */
+static void test_submit_check_only(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f);
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Submit s = HARE__SUBMIT__INIT;
+	Hare__JobSpec j = HARE__JOB_SPEC__INIT;
+
+	j.model = "resnet50";
+	j.tasks = 1;
+	j.rounds = 100;
+	s.spec = &j;
+	s.has_check_only = s.check_only = true;
+	m.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
+	m.submit = &s;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY);
+	assert_int_equal(last(f)->submit_reply->job_id, 0);
+	clients_commit(&f->d);
+	assert_int_equal(queue(f, c)->n_jobs, 0);	/* nothing stored */
+	j.model = "resnt50";
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(last(f)->error->code, ERR_UNKNOWN_MODEL);
+	assert_non_null(strstr(last(f)->error->message, "did you mean resnet50?"));
+	assert_int_equal(c->state, CONN_CLIENT);	/* the session goes on */
+	conn_fake_free(c);
+}
+
 /* A GPU type the profile lacks: unknown, unless a node has it (not
  * profiled yet), which the refusal says. */
 static void test_submit_unprofiled_type(void **state)
@@ -2578,6 +2610,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_show_last_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_logs_relay, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_unprofiled_type, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_submit_check_only, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
