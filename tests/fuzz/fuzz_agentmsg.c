@@ -131,12 +131,14 @@ static void fz_clean_dir(void)
 
 static void fz_cleanup(void)
 {
-	char logs[200];
+	char logs[200], lock[200];
 
 	snprintf(logs, sizeof(logs), "%s/logs", fz.dir);
+	snprintf(lock, sizeof(lock), "%s/agent.lock", fz.dir);
 	fz_clean_dir();
 	rmdir(fz.tasks);
 	rmdir(logs);
+	unlink(lock);	/* the agent's work_dir lock, left as any agent leaves it */
 	rmdir(fz.dir);
 	uv_loop_close(&fz.loop);
 }
