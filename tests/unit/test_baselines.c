@@ -87,6 +87,16 @@ static uint32_t first_gpu(const struct sched_plan *plan, uint32_t i)
 	return plan->gpus[plan->assigns[i].first];
 }
 
+/* Two nodes of one GPU each: a V100 (type 0, GPU 0) and a K80 (type 1,
+ * GPU 1). */
+static void vk_cluster(struct sched_cluster *cl, struct sched_gpu *gpus)
+{
+	static const uint32_t per[2] = { 1, 1 };
+	static const uint16_t types[2] = { 0, 1 };
+
+	fx_cluster(cl, gpus, 2, per, types, 2);
+}
+
 /* ---- tiresias ---- */
 
 static void test_las_preempts_most_attained(void **state)
@@ -376,10 +386,8 @@ static void test_las_starvation_guard(void **state)
 static void gavel_pair(struct sched_cluster *cl, struct sched_gpu *gpus, struct sched_job *jobs)
 {
 	double c1[2] = { 1.0, 1.0 }, c2[2] = { 1.0, 4.0 };
-	uint32_t per[2] = { 1, 1 };
-	uint16_t types[2] = { 0, 1 };
 
-	fx_cluster(cl, gpus, 2, per, types, 2);
+	vk_cluster(cl, gpus);
 	fx_job(&jobs[0], 1, 1, 1, 1000000, c1, 2, 0);
 	fx_job(&jobs[1], 2, 1, 1, 1000000, c2, 2, 0);
 	jobs[1].arrival_s = 1;
@@ -495,8 +503,6 @@ static void test_gavel_roundoff_keeps_leases(void **state)
 	double c[2] = { 100.0, 200.0 };
 	struct sched_cluster cl;
 	struct sched_gpu gpus[2];
-	uint32_t per[2] = { 1, 1 };
-	uint16_t types[2] = { 0, 1 };
 	struct sched_job jobs[2];
 	struct lease_store ls;
 	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 2, .jobs = jobs };
@@ -504,7 +510,7 @@ static void test_gavel_roundoff_keeps_leases(void **state)
 	struct sched_plan plan;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 2, per, types, 2);
+	vk_cluster(&cl, gpus);
 	fx_job(&jobs[0], 1, 1, 1, 1000000, c, 2, 0);
 	fx_job(&jobs[1], 2, 2, 1, 1000000, c, 2, 0);
 	sched_plan_init(&plan);
@@ -695,8 +701,6 @@ static void test_allox_types(void **state)
 	double c1[2] = { 1.0, 10.0 }, c2[2] = { 1.0, 1.5 };
 	struct sched_cluster cl;
 	struct sched_gpu gpus[2];
-	uint32_t per[2] = { 1, 1 };
-	uint16_t types[2] = { 0, 1 };
 	struct sched_job jobs[3];
 	struct lease_store ls;
 	struct sched_snapshot snap = { .now_s = 0, .cluster = &cl, .njobs = 2, .jobs = jobs };
@@ -704,7 +708,7 @@ static void test_allox_types(void **state)
 	struct sched_plan plan;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 2, per, types, 2);
+	vk_cluster(&cl, gpus);
 	fx_job(&jobs[0], 1, 1, 1, 100, c1, 2, 0);
 	fx_job(&jobs[1], 2, 1, 1, 100, c2, 2, 0);
 	sched_plan_init(&plan);
@@ -736,15 +740,15 @@ static void test_allox_free_gpus(void **state)
 	double c[2] = { 1.0, 2.0 };
 	struct sched_cluster cl;
 	struct sched_gpu gpus[2];
-	uint32_t per[2] = { 1, 1 }, g0 = 0;
-	uint16_t types[2] = { 0, 1 }, one = 1;
+	uint32_t g0 = 0;
+	uint16_t one = 1;
 	struct sched_job jobs[2];
 	struct sched_snapshot snap = { .now_s = 10, .cluster = &cl, .njobs = 2, .jobs = jobs };
 	struct sched_policy *p;
 	struct sched_plan plan;
 
 	(void)state;
-	fx_cluster(&cl, gpus, 2, per, types, 2);
+	vk_cluster(&cl, gpus);
 	fx_job(&jobs[0], 1, 1, 1, 100, c, 2, 0);
 	fx_job(&jobs[1], 2, 1, 1, 100, c, 2, 0);
 	jobs[1].arrival_s = 5;
