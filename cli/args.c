@@ -548,7 +548,7 @@ static int cli_parse_finish(struct cli_parse *p)
 	case CLI_CMD_SUBMIT:
 		if (a->file && a->job_flags)
 			return cli_usage_fail(p, "--file cannot be combined with job options such as --model");
-		if (a->file || cli_job_check(&a->job, "--", reason, sizeof(reason)) == 0)
+		if (a->file || cli_job_check(&a->job, "--", NULL, reason, sizeof(reason)) == 0)
 			return 0;
 		if (strncmp(reason, "missing", 7) == 0)
 			return cli_usage_fail(p, "%s (see %s)", reason, cli_hint(p));

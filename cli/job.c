@@ -373,11 +373,17 @@ bool cli_job_has(const struct cli_job *j, enum cli_job_key key)
 	return j->set & (1u << key);
 }
 
-int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t errlen)
+int cli_job_check(const struct cli_job *j, const char *prefix, enum cli_job_key *blame, char *err,
+		  size_t errlen)
 {
+	enum cli_job_key unused;
 	static const enum cli_job_key required[] = { CLI_KEY_MODEL, CLI_KEY_GPUS, CLI_KEY_ROUNDS };
 	uint32_t lo = cli_job_has(j, CLI_KEY_MIN_GPUS) ? j->min_gpus : 1;
 	uint32_t hi = cli_job_has(j, CLI_KEY_MAX_GPUS) ? j->max_gpus : j->gpus;
+
+	if (!blame)
+		blame = &unused;
+	*blame = CLI_KEY_COUNT;
 
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (!cli_job_has(j, required[i])) {
@@ -386,16 +392,19 @@ int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t
 		}
 	}
 	if (cli_job_has(j, CLI_KEY_MAX_GPUS) && j->max_gpus > j->gpus) {
+		*blame = CLI_KEY_MAX_GPUS;
 		snprintf(err, errlen, "%smax-gpus (%u) is greater than %sgpus (%u)", prefix, j->max_gpus, prefix,
 			 j->gpus);
 		return ERR_BAD_SPEC;
 	}
 	if (lo > hi) {
+		*blame = CLI_KEY_MIN_GPUS;
 		snprintf(err, errlen, "%smin-gpus (%u) is greater than %s%s (%u)", prefix, lo, prefix,
 			 cli_job_has(j, CLI_KEY_MAX_GPUS) ? "max-gpus" : "gpus", hi);
 		return ERR_BAD_SPEC;
 	}
 	if (cli_job_has(j, CLI_KEY_PROXY) && cli_job_has(j, CLI_KEY_COMMAND)) {
+		*blame = CLI_KEY_PROXY;
 		snprintf(err, errlen, "%sproxy sizes are for the built-in worker: not with %scommand", prefix,
 			 prefix);
 		return ERR_BAD_SPEC;
@@ -475,8 +484,8 @@ static bool cli_section_is_job(const char *s, size_t n)
 	return n == 3 && strncasecmp(s, "job", 3) == 0;
 }
 
-static int cli_jobfile_on_key(struct cli_jobfile *jf, const char *key, const char *value, char *err,
-			      size_t errlen)
+static int cli_jobfile_on_key(struct cli_jobfile *jf, int lineno, const char *key, const char *value,
+			      char *err, size_t errlen)
 {
 	int rc;
 
@@ -498,6 +507,8 @@ static int cli_jobfile_on_key(struct cli_jobfile *jf, const char *key, const cha
 		}
 		memcpy(jf->after, value, strlen(value) + 1);
 	}
+	if (rc == 0)
+		jf->cur->key_line[cli_job_key_find(key)] = lineno;
 	return rc;
 }
 
@@ -535,11 +546,12 @@ static int cli_jobfile_after_find(const struct cli_jobfile *jf, const char *name
 
 /* The current job's after names (its value in jf->after, item k being
  * after[k]) to the indexes of the earlier [job] sections they name; errors
- * name the job's [job] line, as for a missing key. */
+ * name its after line. */
 static int cli_jobfile_after(struct cli_jobfile *jf)
 {
 	struct cli_job *j = jf->cur;
 	const char *p = jf->after;
+	int line = j->key_line[CLI_KEY_AFTER];
 	char reason[160];
 
 	for (uint32_t k = 0; p && k < j->nafter; k++) {
@@ -555,18 +567,18 @@ static int cli_jobfile_after(struct cli_jobfile *jf)
 				snprintf(reason, sizeof(reason), "after: '%.*s' is a job id, and also the "
 					 "name of an earlier [job]: rename that [job] to run after it",
 					 (int)(n > 20 ? 20 : n), s);
-				return cli_jobfile_fail(jf, j->line, reason);
+				return cli_jobfile_fail(jf, line, reason);
 			}
 			continue;
 		}
 		index = cli_jobfile_after_find(jf, s, n, reason, sizeof(reason));
 		if (index < 0)
-			return cli_jobfile_fail(jf, j->line, reason);
+			return cli_jobfile_fail(jf, line, reason);
 		for (uint32_t m = 0; m < k; m++) {
 			if (j->after_ref[m] == index) {
 				snprintf(reason, sizeof(reason), "after lists '%.*s' twice",
 					 (int)(n > CLI_JOB_NAME_MAX ? CLI_JOB_NAME_MAX : n), s);
-				return cli_jobfile_fail(jf, j->line, reason);
+				return cli_jobfile_fail(jf, line, reason);
 			}
 		}
 		j->after_ref[k] = index;
@@ -577,10 +589,13 @@ static int cli_jobfile_after(struct cli_jobfile *jf)
 /* The current job is read whole (its section ends): check it. */
 static int cli_jobfile_end(struct cli_jobfile *jf)
 {
+	enum cli_job_key blame;
 	char reason[256];
 
-	if (jf->cur && cli_job_check(jf->cur, "", reason, sizeof(reason)) < 0)
-		return cli_jobfile_fail(jf, jf->cur->line, reason);
+	/* a missing key is the [job]'s; a conflict, its key's line */
+	if (jf->cur && cli_job_check(jf->cur, "", &blame, reason, sizeof(reason)) < 0)
+		return cli_jobfile_fail(jf, blame < CLI_KEY_COUNT && jf->cur->key_line[blame] ?
+					    jf->cur->key_line[blame] : jf->cur->line, reason);
 	return jf->cur ? cli_jobfile_after(jf) : 0;
 }
 
@@ -686,7 +701,7 @@ static int cli_jobfile_key(struct cli_jobfile *jf, int lineno, const char *s, si
 	key[k] = '\0';
 	memcpy(value, s + v, vn);
 	value[vn] = '\0';
-	rc = cli_jobfile_on_key(jf, key, value, reason, sizeof(reason));
+	rc = cli_jobfile_on_key(jf, lineno, key, value, reason, sizeof(reason));
 	if (rc < 0)
 		return cli_jobfile_fail(jf, lineno, reason);
 	return 0;

@@ -65,6 +65,7 @@ struct cli_job {
 	uint8_t after_kind[CLI_JOB_AFTER_MAX];	/* enum cli_after_kind of each */
 	uint32_t set;			/* bit (1 << enum cli_job_key) per key given */
 	int line;			/* job file: line of its [job] header; 0 from flags */
+	int key_line[CLI_KEY_COUNT];	/* job file: line of each key given; 0 from flags */
 };
 
 void cli_job_init(struct cli_job *j);
@@ -91,9 +92,12 @@ bool cli_job_has(const struct cli_job *j, enum cli_job_key key);
 /*
  * Check the job as a whole: model, gpus and rounds given, and min-gpus <=
  * max-gpus <= gpus. Keys are named with `prefix` before them ("--" for
- * flags, "" for files). 0, or ERR_BAD_SPEC with the reason in err.
+ * flags, "" for files). 0, or ERR_BAD_SPEC with the reason in err and, when
+ * blame is not NULL, in *blame the key the reason names first (the one to
+ * change), or CLI_KEY_COUNT for a missing key.
  */
-int cli_job_check(const struct cli_job *j, const char *prefix, char *err, size_t errlen);
+int cli_job_check(const struct cli_job *j, const char *prefix, enum cli_job_key *blame, char *err,
+		  size_t errlen);
 
 /* What a JobSpec filled by cli_job_to_spec points into besides its job;
  * the caller's, alive as long as the spec. */
@@ -118,7 +122,8 @@ void cli_job_to_spec(const struct cli_job *j, const uint64_t *ids, Hare__JobSpec
  * names in its after list are resolved to earlier [job] sections (each name
  * must be that of exactly one). Returns 0 with *jobs (free()) and *njobs >=
  * 1, or -ENOMEM, or ERR_BAD_SPEC with "name:line: reason" in errbuf (the
- * job's [job] line for a missing key or a name not resolved).
+ * key's line; of keys that disagree, the one cli_job_check blames; the
+ * job's [job] line for a missing key).
  */
 int cli_jobfile_parse(const char *name, const char *text, struct cli_job **jobs, uint32_t *njobs,
 		      char *errbuf, size_t errlen);

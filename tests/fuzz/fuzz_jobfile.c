@@ -31,7 +31,7 @@ static void fuzz_job(const struct cli_job *j, uint32_t i, const uint64_t *ids)
 	uint8_t *buf = NULL;
 	size_t len;
 
-	fuzz_check(cli_job_check(j, "", reason, sizeof(reason)) == 0);
+	fuzz_check(cli_job_check(j, "", NULL, reason, sizeof(reason)) == 0);
 	fuzz_check(j->line >= 1);
 	fuzz_check(j->nafter <= CLI_JOB_AFTER_MAX);
 	for (uint32_t k = 0; k < j->nafter; k++)

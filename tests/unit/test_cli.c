@@ -457,7 +457,12 @@ static void test_jobfile_errors(void **state)
 		  "j.ini:8: syntax error (expected [section] or key = value)" },
 		{ "[job\nmodel = m\n", "j.ini:1: section header without ']'" },
 		{ "[job]\nmodel = m\ngpus = 4\nrounds = 9\nmin-gpus = 3\nmax-gpus = 2\n",
-		  "j.ini:1: min-gpus (3) is greater than max-gpus (2)" },
+		  "j.ini:5: min-gpus (3) is greater than max-gpus (2)" },
+		/* a conflict names the line of the key its message names first */
+		{ "[job]\nmax-gpus = 8\nmodel = m\ngpus = 4\nrounds = 9\n",
+		  "j.ini:2: max-gpus (8) is greater than gpus (4)" },
+		{ "[job]\nmodel = m\ngpus = 4\nrounds = 9\ncommand = ./t\nproxy = layers=2\n",
+		  "j.ini:6: proxy sizes are for the built-in worker: not with command" },
 		{ long_line, "j.ini:2: line too long (at most 1024 bytes)" },
 		{ long_command, "j.ini:5: command is longer than 511 bytes" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nname ;x = y\n",
@@ -468,28 +473,28 @@ static void test_jobfile_errors(void **state)
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\ncommand = echo a\t; echo b\n",
 		  "j.ini:5: command: \" ;\" starts a comment here, so the command would end before "
 		  "it; put the commands in a script, or write ';' with no space before it" },
-		/* after: names of earlier [job]s, errors at the job's [job] line */
+		/* after: names of earlier [job]s, errors at the job's after line */
 		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n\n[job]\nmodel = m\ngpus = 1\n"
-		  "rounds = 1\nafter = prepp\n", "j.ini:7: after: no earlier [job] is named 'prepp'" },
+		  "rounds = 1\nafter = prepp\n", "j.ini:11: after: no earlier [job] is named 'prepp'" },
 		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nname = prep\nmodel = m\n"
 		  "gpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 3, prep\n",
-		  "j.ini:11: after: 2 earlier [job] sections are named 'prep'" },
+		  "j.ini:15: after: 2 earlier [job] sections are named 'prep'" },
 		{ "[job]\nname = self\nmodel = m\ngpus = 1\nrounds = 1\nafter = self\n",
-		  "j.ini:1: after: no earlier [job] is named 'self'" },
+		  "j.ini:6: after: no earlier [job] is named 'self'" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = later\n[job]\nname = later\nmodel = m\n"
-		  "gpus = 1\nrounds = 1\n", "j.ini:1: after: no earlier [job] is named 'later'" },
+		  "gpus = 1\nrounds = 1\n", "j.ini:5: after: no earlier [job] is named 'later'" },
 		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
-		  "rounds = 1\nafter = prep, 4, prep\n", "j.ini:6: after lists 'prep' twice" },
+		  "rounds = 1\nafter = prep, 4, prep\n", "j.ini:10: after lists 'prep' twice" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4, 4\n", "j.ini:5: after lists job 4 twice" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 4, notok:4\n", "j.ini:5: after lists job 4 twice" },
 		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
-		  "rounds = 1\nafter = any:prep, notok:prep\n", "j.ini:6: after lists 'prep' twice" },
+		  "rounds = 1\nafter = any:prep, notok:prep\n", "j.ini:10: after lists 'prep' twice" },
 		{ "[job]\nname = prep\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
 		  "rounds = 1\nafter = nay:prep\n",
-		  "j.ini:6: after: no earlier [job] is named 'nay:prep' (the kinds are any: and notok:)" },
+		  "j.ini:10: after: no earlier [job] is named 'nay:prep' (the kinds are any: and notok:)" },
 		/* digits are a job id: an earlier [job] named so is refused */
 		{ "[job]\nname = 1\nmodel = m\ngpus = 1\nrounds = 1\n[job]\nmodel = m\ngpus = 1\n"
-		  "rounds = 1\nafter = 1\n", "j.ini:6: after: '1' is a job id, and also the name of an "
+		  "rounds = 1\nafter = 1\n", "j.ini:10: after: '1' is a job id, and also the name of an "
 		  "earlier [job]: rename that [job] to run after it" },
 		{ "[job]\nmodel = m\ngpus = 1\nrounds = 1\nafter = 0\n",
 		  "j.ini:5: after: '0' is not a job id (want a number like 42)" },
