@@ -72,6 +72,10 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		rc = agent_state_lock(a, err, errlen);
 	if (rc < 0)
 		return rc;
+	agent_account_dirs(a);
+	if (a->cfg.run_as_owner && geteuid() != 0)
+		log_info("agent runs as uid %u, not root: every worker runs as it, whoever owns "
+			 "the job", (unsigned)geteuid());
 	agent_state_adopt_all(a);
 	agent_rdv_sweep(a);
 	agent_log_prune(a, time(NULL));

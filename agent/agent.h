@@ -43,6 +43,7 @@ struct agent_config {
 	struct agent_gpu gpus[AGENT_GPUS_MAX];
 	char worker[AGENT_PATH_MAX];	/* default: hare-worker next to the agent */
 	bool worker_cpu;		/* worker_engine = cpu: emulated GPUs train on the CPU engine */
+	bool run_as_owner;		/* as root: workers run as their job's owner (yes) */
 	char work_dir[AGENT_PATH_MAX];	/* report pipes and task state */
 	char task_logs[AGENT_PATH_MAX];	/* workers' output files ("": work_dir/logs;
 					 * "none": the agent's own stderr) */
@@ -61,6 +62,11 @@ struct agent_config {
 	uint32_t profile_timeout_s;	/* one model's measurement at most (3600) */
 	char log_level[16];		/* "" or error/warn/info/debug */
 };
+
+/* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: the agent's child
+ * becoming a job's owner before it execs the worker (main() hands argv over
+ * when argv[1] is --exec-as). Returns only on failure, the exit status. */
+int agent_exec_as(int argc, char **argv);
 
 /* Defaults for every key; daemon, key_file and node are left empty. */
 void agent_config_defaults(struct agent_config *c);

@@ -27,6 +27,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->profile_timeout_s = 3600;
 	c->task_log_keep_days = 30;
 	c->worker_orphan_timeout_s = AGENT_UNSET;
+	c->run_as_owner = true;
 	c->worker_progress_s = AGENT_UNSET;
 }
 
@@ -174,6 +175,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 					 "none, got '%.200s'", value);
 		return agent_set_str(c->task_logs, sizeof(c->task_logs), key, value, err, errlen);
 	}
+	if (strcmp(key, "run_as_owner") == 0)
+		return config_parse_bool(value, &c->run_as_owner, err, errlen);
 	if (strcmp(key, "worker_orphan_timeout_s") == 0)
 		return config_parse_u32(value, 0, 864000, &c->worker_orphan_timeout_s, err, errlen);
 	if (strcmp(key, "worker_progress_s") == 0)

@@ -58,6 +58,9 @@ struct agent_task {
 	 * pid seen again is this worker only with the same start time (0:
 	 * unknown, a state file of an older agent) */
 	uint64_t pid_start;
+	/* the account it runs as: its rendezvous file is given to it (-1:
+	 * the agent's, or unknown: an adopted worker, whose process says) */
+	int64_t run_uid, run_gid;
 	enum agent_task_phase phase;
 
 	uv_process_t proc;
@@ -330,6 +333,34 @@ void agent_spawn_check(const struct agent *a, const Hare__TaskStart *m, char *wh
 /* Make the report FIFO and spawn the worker (or the job's command) for t.
  * 0, or a negative code with the reason in why. */
 int agent_spawn(struct agent_task *t, const Hare__TaskStart *m, char *why, size_t len);
+
+/* The account a worker runs as (agent_user.c). */
+struct agent_account {
+	uid_t uid;
+	gid_t gid;
+	bool passwd;			/* has a passwd entry (else a bare "uidN") */
+	char name[64];
+	char home[AGENT_PATH_MAX];
+};
+
+/* Look an account name up on this node ("uidN" without a passwd entry:
+ * that uid, group nogroup). 0, or -errno with the reason in why. */
+int agent_account_find(const char *name, struct agent_account *acc, char *why, size_t len);
+
+/* Whether m's worker runs as another account than the agent's: 1 with it
+ * in acc, 0 (run as the agent: not root, run_as_owner off, no user in m, or
+ * the agent's own account), or -errno with the reason in why. */
+int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct agent_account *acc,
+		     char *why, size_t len);
+
+/* Make work_dir/checkpoints/JOB the account's (0700); another account's
+ * folder there is removed first. 0, or -errno with the reason. */
+int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct agent_account *acc,
+			   char *why, size_t len);
+
+/* At start, as root with run_as_owner: work_dir and its tasks/ let
+ * other accounts through (search permission only). */
+void agent_account_dirs(const struct agent *a);
 
 /* agent_rdv.c: the rendezvous relay */
 /* The lease's id file: work_dir/tasks/JOB.LEASE.rdv */

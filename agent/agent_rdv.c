@@ -15,12 +15,32 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void agent_rdv_path(const struct agent *a, uint64_t job, uint64_t lease, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/tasks/%llu.%llu.rdv", a->cfg.work_dir, (unsigned long long)job,
 		 (unsigned long long)lease);
+}
+
+/* The account the lease's workers here run as, when not the agent's: the
+ * file is given to it. An adopted worker's is its process's. */
+static void agent_rdv_owner(const struct agent_task *t, uid_t *uid, gid_t *gid)
+{
+	char proc[32];
+	struct stat st;
+
+	if (t->run_uid >= 0) {
+		*uid = (uid_t)t->run_uid;
+		*gid = (gid_t)t->run_gid;
+		return;
+	}
+	snprintf(proc, sizeof(proc), "/proc/%d", t->pid);
+	if (t->adopted && t->pid > 0 && stat(proc, &st) == 0 && st.st_uid != geteuid()) {
+		*uid = st.st_uid;
+		*gid = st.st_gid;
+	}
 }
 
 static bool agent_rdv_same(const struct agent_task *t, const uint8_t *data, size_t len)
@@ -38,6 +58,8 @@ static int agent_rdv_store(struct agent *a, uint64_t job, uint64_t lease, const 
 {
 	char path[AGENT_FILE_MAX], err[AGENT_FILE_MAX + 64];
 	bool any = false, fresh = false;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 	int rc;
 
 	for (struct agent_task *t = a->tasks; t; t = t->next) {
@@ -45,13 +67,14 @@ static int agent_rdv_store(struct agent *a, uint64_t job, uint64_t lease, const 
 			continue;
 		any = true;
 		fresh |= !agent_rdv_same(t, data, len);
+		agent_rdv_owner(t, &uid, &gid);
 	}
 	if (!any)
 		return -ENOENT;
 	if (!fresh)
 		return 0;
 	agent_rdv_path(a, job, lease, path, sizeof(path));
-	rc = rdv_file_write(path, data, len, err, sizeof(err));
+	rc = rdv_file_write_as(path, data, len, uid, gid, err, sizeof(err));
 	if (rc < 0) {
 		log_warn("agent rendezvous job=%llu lease=%llu from=%s: %s", (unsigned long long)job,
 			 (unsigned long long)lease, from, err);

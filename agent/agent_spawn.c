@@ -140,7 +140,14 @@ static void agent_argv_worker(struct agent_strv *av, const struct agent *a,
 static bool agent_env_ours(const char *e)
 {
 	return strncmp(e, "HARE_", 5) == 0 || strncmp(e, "CUDA_VISIBLE_DEVICES=", 21) == 0 ||
-	       strncmp(e, "CUDA_DEVICE_ORDER=", 18) == 0;
+	       strncmp(e, "CUDA_DEVICE_ORDER=", 18) == 0 || strncmp(e, "NOTIFY_SOCKET=", 14) == 0;
+}
+
+/* The account's own, for a worker that runs as another account. */
+static bool agent_env_account(const char *e)
+{
+	return strncmp(e, "HOME=", 5) == 0 || strncmp(e, "USER=", 5) == 0 ||
+	       strncmp(e, "LOGNAME=", 8) == 0 || strncmp(e, "MAIL=", 5) == 0;
 }
 
 /* What the agent's children share of its environment: not what the agent
@@ -153,11 +160,21 @@ void agent_env_inherit(struct agent_strv *env)
 	}
 }
 
-/* The agent's environment without HARE_* / CUDA_*, plus the task's. */
+/* The agent's environment without HARE_* / CUDA_*, plus the task's; a
+ * worker of another account (acc) gets its HOME, USER and LOGNAME. */
 static void agent_env_build(struct agent_strv *env, const struct agent *a,
-			    const Hare__TaskStart *m, bool emulated, uint64_t seed, const char *rdv)
+			    const Hare__TaskStart *m, bool emulated, uint64_t seed, const char *rdv,
+			    const struct agent_account *acc)
 {
-	agent_env_inherit(env);
+	for (char **e = environ; e && *e; e++) {
+		if (!agent_env_ours(*e) && !(acc && agent_env_account(*e)))
+			agent_strv_add(env, "%s", *e);
+	}
+	if (acc) {
+		agent_strv_add(env, "HOME=%s", acc->home);
+		agent_strv_add(env, "USER=%s", acc->name);
+		agent_strv_add(env, "LOGNAME=%s", acc->name);
+	}
 	agent_strv_add(env, "HARE_JOB_ID=%llu", (unsigned long long)m->job_id);
 	agent_strv_add(env, "HARE_LEASE_ID=%llu", (unsigned long long)m->lease_id);
 	agent_strv_add(env, "HARE_RANK=%u", m->rank);
@@ -258,9 +275,26 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	struct agent_strv av = { 0 }, env = { 0 };
 	uv_stdio_container_t stdio[AGENT_REPORT_FD + 1];
 	uv_process_options_t o;
+	struct agent_account acc;
 	char rdv[AGENT_FILE_MAX];
-	int rc, logfd = -1;
+	int rc, logfd = -1, as;
 
+	/* the job owner's account, its checkpoint folder made its own */
+	as = agent_account_of(a, m, &acc, why, len);
+	if (as > 0)
+		as = agent_account_ckpt_dir(a, m->job_id, &acc, why, len) < 0 ? -EACCES : 1;
+	if (as < 0)
+		return as;
+	if (as > 0) {
+		/* hare-agent --exec-as drops root in the child, then execs */
+		t->run_uid = acc.uid;
+		t->run_gid = acc.gid;
+		agent_strv_add(&av, "/proc/self/exe");
+		agent_strv_add(&av, "--exec-as");
+		agent_strv_add(&av, "%s", acc.name);
+		agent_strv_add(&av, "%u", (unsigned)acc.uid);
+		agent_strv_add(&av, "%u", (unsigned)acc.gid);
+	}
 	/* where ranks > 0 find rank 0's rendezvous (agent_rdv.c) */
 	agent_rdv_path(a, m->job_id, m->lease_id, rdv, sizeof(rdv));
 	if (m->command && m->command[0]) {
@@ -273,7 +307,8 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	} else {
 		agent_argv_worker(&av, a, m, g->emulated, seed, m->world_size > 1 ? rdv : NULL);
 	}
-	agent_env_build(&env, a, m, g->emulated, seed, m->world_size > 1 ? rdv : NULL);
+	agent_env_build(&env, a, m, g->emulated, seed, m->world_size > 1 ? rdv : NULL,
+			as > 0 ? &acc : NULL);
 	if (av.failed || env.failed) {
 		snprintf(why, len, "out of memory");
 		rc = -ENOMEM;

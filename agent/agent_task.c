@@ -30,6 +30,7 @@ struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t leas
 	t->rank = rank;
 	t->phase = TASK_RUNNING;
 	t->log_off = -1;
+	t->run_uid = t->run_gid = -1;
 	report_reader_init(&t->reader);
 	snprintf(t->base, sizeof(t->base), "%s/tasks/%llu.%llu.%u", a->cfg.work_dir,
 		 (unsigned long long)job, (unsigned long long)lease, rank);

@@ -338,6 +338,9 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc;
 
+	/* the agent's own child becoming a job's owner (agent_user.c) */
+	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
+		return agent_exec_as(argc, argv);
 	/* a daemon that went away must not kill the agent mid-write */
 	signal(SIGPIPE, SIG_IGN);
 	rc = agent_main_config(argc, argv, &cfg, &list);

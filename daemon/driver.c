@@ -820,6 +820,8 @@ static void drv_send_start(struct driver *d, const struct drv_job *j, uint32_t r
 	ts.seed = j->rec.id;
 	ts.command = j->rec.command[0] ? (char *)j->rec.command : NULL;
 	ts.proxy = j->rec.proxy[0] ? (char *)j->rec.proxy : NULL;
+	ts.user = d->o.remote_owner && strcmp(j->rec.user, d->o.remote_owner) == 0 ?
+			  d->o.remote_user : (char *)j->rec.user;
 	ts.compute_s = j->perf_prof.compute_s[g->type];
 	ts.sync_s = sync_s;
 	ts.has_noise_cv = ts.has_round_s = ts.has_restart_s = true;

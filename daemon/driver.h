@@ -64,6 +64,9 @@ struct driver_opts {
 	double stall_timeout_s;		/* a running lease with no round reported for this
 					 * long (wall seconds; at least DRIVER_STALL_ROUNDS
 					 * of its rounds) is a failure: hung workers (0: never) */
+	const char *remote_owner;	/* the owner name of remote clients' jobs (NULL: none) */
+	char remote_user[32];		/* the account their workers run as (TaskStart.user);
+					 * every other job's runs as its owner */
 };
 
 #define DRIVER_STALL_ROUNDS 20.0	/* rounds' time a stalled lease is given at least */

@@ -250,7 +250,7 @@ static int hared_job_loaded(void *user, const struct store_job *job)
 /* The driver's options from the configuration (at start, and at a reload). */
 static struct driver_opts hared_driver_opts(const struct hared_config *cfg)
 {
-	return (struct driver_opts){
+	struct driver_opts o = {
 		.policy = cfg->policy,
 		.time_scale = cfg->time_scale,
 		.noise_cv = cfg->noise_cv,
@@ -268,7 +268,11 @@ static struct driver_opts hared_driver_opts(const struct hared_config *cfg)
 		.quarantine_users = cfg->quarantine_users,
 		.quarantine_max_nodes = cfg->quarantine_max_nodes,
 		.max_user_weight = cfg->max_user_weight,
+		.remote_owner = CONN_REMOTE_USER,
 	};
+
+	snprintf(o.remote_user, sizeof(o.remote_user), "%s", cfg->remote_user);
+	return o;
 }
 
 static int hared_driver_open(struct hared *d, char *errbuf, size_t errlen)

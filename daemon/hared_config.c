@@ -67,6 +67,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "quarantine_max_nodes", CFG_N(CFG_U32, quarantine_max_nodes), 1, 100000, true },
 	{ "max_user_jobs", CFG_N(CFG_U32, max_user_jobs), 0, 1000000, true },
 	{ "max_user_weight", CFG_N(CFG_DOUBLE, max_user_weight), 0, 1e6, true },	/* CLIENTS_MAX_WEIGHT */
+	{ "remote_user", CFG_S(remote_user), 0, 0, true },
 	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0, false },
 	{ "measure_models", CFG_S(measure_models), 0, 0, false },
 	{ "port_file", CFG_S(port_file), 0, 0, false },
@@ -136,6 +137,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->retry_backoff_s = 10;
 	c->stall_timeout_s = 1800;
 	c->measure_gpus = true;
+	snprintf(c->remote_user, sizeof(c->remote_user), "nobody");
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -203,6 +205,14 @@ static int cfg_key_set(const struct cfg_key *k, struct hared_config *c, const ch
 			rc = hared_addr_parse(value, &ss, why, sizeof(why));
 			if (rc < 0)
 				snprintf(err, errlen, "%s: %s", k->name, why);
+		}
+		/* an account name as useradd takes it: the agents look it up */
+		if (rc == 0 && strcmp(k->name, "remote_user") == 0 &&
+		    (!value[0] || value[0] == '-' || strspn(value, "abcdefghijklmnopqrstuvwxyz"
+						    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value))) {
+			snprintf(err, errlen, "%s: expected an account name (letters, digits, '.', '_', "
+				 "'-'), got '%.40s'", k->name, value);
+			rc = ERR_BAD_CONFIG;
 		}
 		return rc;
 	case CFG_MODE:

@@ -49,6 +49,7 @@ struct hared_config {
 	uint32_t quarantine_max_nodes;		/* ... while fewer nodes are so drained */
 	uint32_t max_user_jobs;			/* active jobs of one user (not root); 0: no limit */
 	double max_user_weight;			/* highest weight a user (not root) may give; 0: none */
+	char remote_user[32];			/* the account remote clients' jobs run as on the nodes */
 	bool measure_gpus;			/* ask agents to measure GPU types the profile lacks */
 	char measure_models[HARED_PATH_LEN];	/* models they measure ("a,b"; "": every model) */
 	char port_file[HARED_PATH_LEN];		/* optional: write the bound ports here */

@@ -110,6 +110,13 @@ int rdv_line_parse(const char *line, size_t len, uint8_t *data, size_t cap, size
 
 int rdv_file_write(const char *path, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
+	return rdv_file_write_as(path, data, len, (uid_t)-1, (gid_t)-1, err, errlen);
+}
+
+int rdv_file_write_as(const char *path, const uint8_t *data, size_t len, uid_t uid, gid_t gid,
+		      char *err, size_t errlen)
+{
+	bool given = uid != (uid_t)-1 || gid != (gid_t)-1;
 	char line[RDV_LINE_MAX], tmp[4096];
 	int n = rdv_line_format(data, len, line, sizeof(line)), fd, rc = 0;
 
@@ -121,8 +128,10 @@ int rdv_file_write(const char *path, const uint8_t *data, size_t len, char *err,
 		snprintf(err, errlen, "%s: path too long", path);
 		return -ENAMETOOLONG;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0)
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, given ? 0600 : 0644);
+	if (fd < 0 || (given && fchown(fd, uid, gid) < 0) || write(fd, line, (size_t)n) != n ||
+	    fsync(fd) < 0)
 		rc = -errno;
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = -errno;

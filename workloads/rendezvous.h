@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Line grammar: "rendezvous" SP BASE64 LF, BASE64 being RFC 4648 with
@@ -44,6 +45,11 @@ int rdv_data_decode(const char *s, size_t len, size_t col, uint8_t *data, size_t
 /* Write the line for data to path atomically (temp file + rename). 0 or
  * -errno with err. */
 int rdv_file_write(const char *path, const uint8_t *data, size_t len, char *err, size_t errlen);
+
+/* The same, the file given to uid:gid with mode 0600 before it takes the
+ * path ((uid_t)-1, (gid_t)-1: kept the writer's, mode 0644). */
+int rdv_file_write_as(const char *path, const uint8_t *data, size_t len, uid_t uid, gid_t gid,
+		      char *err, size_t errlen);
 
 /*
  * Wait for path to hold a rendezvous line, polling every 50 ms for up to

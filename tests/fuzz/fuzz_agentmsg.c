@@ -174,6 +174,8 @@ static void fz_init(void)
 	fz_set("work_dir", fz.dir);
 	fz_set("stop_grace_ms", "100");
 	fz_set("profile_iters", "2");
+	/* as root, TaskStart.user would start workers as real accounts */
+	fz_set("run_as_owner", "no");
 	fz_check(agent_config_finish(&fz.cfg, NULL, err, sizeof(err)) == 0);
 	atexit(fz_cleanup);
 	fz.ready = true;

@@ -68,7 +68,7 @@ partial=$(cut -d' ' -f1 "$tmp/progress" | sort -u | wc -l)
 # hared's view against the workers': every round done, a loss near ln 2
 # (two classes), and start-to-finish no shorter than the workers' own
 # timed rounds and not much longer (worker start-up on a loaded machine).
-cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/agents.log"	# with the workers' output
+cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/all.log"	# with the workers' output
 for id in "${jobs[@]}"; do
 	"$harectl" show "$id" >"$tmp/show.$id" || fail "harectl show $id"
 	"$harectl" show "$id" -o json | "$py" -c '
@@ -98,12 +98,12 @@ if errs:
     print("job %d: %s" % (jid, "; ".join(errs)))
     sys.exit(1)
 print("ok: job %d (%s) DONE, %d rounds in %.2f s (%.1f ms/round; worker %.2f s), loss %.4f"
-      % (jid, j["name"], j["rounds_total"], span, 1000 * per, wall, loss))' "$tmp/agents.log" \
+      % (jid, j["name"], j["rounds_total"], span, 1000 * per, wall, loss))' "$tmp/all.log" \
 		|| fail "job $id"
 done
 grep -q "worker job=${jobs[2]} lease=[0-9]* rank=0/1 model=ncf engine=cpu .* tasks=2 first_task=0 job_tasks=2" \
-	"$tmp/agents.log" || fail "job ${jobs[2]}: not one rank running both tasks"
-grep -q "bad report line" "$tmp/agents.log" && fail "an agent logged bad report lines"
+	"$tmp/all.log" || fail "job ${jobs[2]}: not one rank running both tasks"
+grep -q "bad report line" "$tmp/all.log" && fail "an agent logged bad report lines"
 
 # 1b. A job of its own proxy sizes: an lm small enough for the CPU engine
 # (at its default sizes a round takes seconds here). Its workers get the
@@ -111,9 +111,9 @@ grep -q "bad report line" "$tmp/agents.log" && fail "an agent logged bad report 
 lm=$(submit --model lm --gpus 1 --rounds 200 --name lm-small \
 	--proxy batch=8,vocab=64,classes=64,seq=8,hidden=32,layers=1)
 wait_for 30 "the small lm job" finished "$lm"
-cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/agents.log"	# with the workers' output
+cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/all.log"	# with the workers' output
 params=$(sed -n "s/.*worker job=$lm lease=[0-9]* rank=0\/1 model=lm engine=cpu .* params=\([0-9]*\) .*/\1/p" \
-	"$tmp/agents.log" | head -1)
+	"$tmp/all.log" | head -1)
 "$harectl" show "$lm" -o json | "$py" -c '
 import json, math, sys
 j = json.load(sys.stdin)
@@ -157,14 +157,65 @@ fi
 # then the one-rank CPU engine refuses (the job fails after its retry).
 pair=$(submit --model ncf --gpus 2 --min-gpus 2 --rounds 10 --name pair)
 wait_for 30 "the two-rank job to end" finished "$pair"
-cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/agents.log"	# with the workers' output
-opened=$(grep -c "hare-worker: job $pair rank 1: the cpu engine runs a single rank, not 2" "$tmp/agents.log")
-relayed=$(grep -c "agent rendezvous job=$pair lease=[0-9]* from=daemon bytes=144 written" "$tmp/agents.log")
+cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/all.log"	# with the workers' output
+opened=$(grep -c "hare-worker: job $pair rank 1: the cpu engine runs a single rank, not 2" "$tmp/all.log")
+relayed=$(grep -c "agent rendezvous job=$pair lease=[0-9]* from=daemon bytes=144 written" "$tmp/all.log")
 if [ "$opened" -ge 1 ] && [ "$relayed" -ge 1 ] &&
-	! grep -q "hare-worker: job $pair rank 1: .*rendezvous" "$tmp/agents.log"; then
+	! grep -q "hare-worker: job $pair rank 1: .*rendezvous" "$tmp/all.log"; then
 	echo "ok: job $pair: rank 1 met rank 0 through hared $relayed time(s), then the one-rank engine refused"
 else
-	fail "job $pair: rank 1 opened the engine $opened time(s), relayed $relayed; $(grep "job $pair rank 1" "$tmp/agents.log" | head -3)"
+	fail "job $pair: rank 1 opened the engine $opened time(s), relayed $relayed; $(grep "job $pair rank 1" "$tmp/all.log" | head -3)"
+fi
+
+# 4. Workers run as their job's owner (the agents here are root): a user
+# without a passwd entry (hared names it uid4242; the agents run its workers
+# as uid 4242, group nogroup) gets its own ids and HOME, its own checkpoint
+# folder (0700), and its lease's id file (0600, its own) readable through
+# the agent's work_dir, which it cannot list. Skipped where the test is not
+# root or uid 4242 cannot reach the binaries (a private home folder).
+u=4242
+as_u() { setpriv --reuid=$u --regid=65534 --clear-groups "$@"; }
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+	echo "skip: workers as their owner (not root, or no setpriv)"
+elif ! as_u test -x "$worker" || ! as_u test -x "$harectl"; then
+	echo "skip: workers as their owner (uid $u cannot reach $build)"
+else
+	chmod 711 "$tmp"
+	mkdir -m 700 "$tmp/u$u" && chown "$u" "$tmp/u$u"
+	cat >"$tmp/u$u/ids.sh" <<EOF
+#!/bin/sh
+echo "ids \$(id -u):\$(id -g) home \$HOME user \$USER rank \$HARE_RANK"
+if [ "\$HARE_RANK" = 0 ]; then
+	printf 'rendezvous %s\n' "$b64" >&\$HARE_REPORT_FD
+else
+	i=0
+	while [ ! -s "\$HARE_NCCL_ID_FILE" ] && [ \$i -lt 300 ]; do sleep 0.05; i=\$((i + 1)); done
+	echo "id file \$(stat -c %u:%a "\$HARE_NCCL_ID_FILE") \$(cat "\$HARE_NCCL_ID_FILE")"
+	ls "\$(dirname "\$HARE_NCCL_ID_FILE")" >/dev/null 2>&1 && echo "tasks folder listed"
+	ls -d "\$PWD/checkpoints/\$HARE_JOB_ID" >/dev/null 2>&1 || echo "no checkpoint folder"
+fi
+printf 'round 0 1 0.01 0 1\ndone 1\n' >&\$HARE_REPORT_FD
+EOF
+	chown "$u" "$tmp/u$u/ids.sh"
+	owned=$(as_u "$harectl" submit --model ncf --gpus 2 --min-gpus 2 --rounds 1 --name owned \
+		--command "sh $tmp/u$u/ids.sh") || fail "submit as uid $u"
+	own_real=$(as_u "$harectl" submit --model ncf --gpus 1 --rounds 100 --name owned-real) ||
+		fail "submit a real job as uid $u"
+	wait_for 30 "uid $u's jobs" finished "$owned" "$own_real"
+	"$harectl" logs "$owned" --rank 0 >"$tmp/owned0.txt" 2>&1
+	"$harectl" logs "$owned" --rank 1 >"$tmp/owned1.txt" 2>&1
+	ckpt=$(stat -c %u:%a "$tmp"/w*/checkpoints/"$own_real" 2>/dev/null | head -1)
+	if grep -q "^ids $u:65534 home / user uid$u rank 0" "$tmp/owned0.txt" &&
+		grep -q "^ids $u:65534 home / user uid$u rank 1" "$tmp/owned1.txt" &&
+		grep -q "^id file $u:600 rendezvous $b64" "$tmp/owned1.txt" &&
+		! grep -q "tasks folder listed\|no checkpoint folder" "$tmp/owned1.txt" &&
+		state_is "$owned" DONE && state_is "$own_real" DONE && [ "$ckpt" = "$u:700" ]; then
+		echo "ok: uid $u's workers ran as $u:65534 (HOME /, USER uid$u), read their 0600 id file," \
+			"could not list tasks/; a real job of it DONE with its checkpoint folder $ckpt"
+	else
+		fail "workers as their owner: states $(field "$owned" state)/$(field "$own_real" state)," \
+			"checkpoint folder '$ckpt'; rank 0: $(head -c 300 "$tmp/owned0.txt"); rank 1: $(head -c 400 "$tmp/owned1.txt")"
+	fi
 fi
 
 # Every lease is over: no id file is left.

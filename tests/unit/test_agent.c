@@ -54,6 +54,29 @@ static double now_s(void)
 static bool file_exists(const char *path);
 static void read_text(const char *path, char *buf, size_t len);
 
+/* Accounts workers run as: a passwd name, a bare uid as hared names it
+ * (group nogroup), and a name this node lacks, refused with a reason. */
+static void test_account_find(void **state)
+{
+	struct agent_account acc;
+	char why[256] = "";
+
+	(void)state;
+	assert_int_equal(agent_account_find("root", &acc, why, sizeof(why)), 0);
+	assert_int_equal(acc.uid, 0);
+	assert_true(acc.passwd);
+	assert_int_equal(agent_account_find("uid4242", &acc, why, sizeof(why)), 0);
+	assert_int_equal(acc.uid, 4242);
+	assert_int_equal(acc.gid, 65534);
+	assert_false(acc.passwd);
+	assert_string_equal(acc.home, "/");
+	assert_int_equal(agent_account_find("no-such-user-hq7", &acc, why, sizeof(why)), -ENOENT);
+	assert_string_equal(why, "user 'no-such-user-hq7' has no account on this node");
+	assert_int_equal(agent_account_find("uid042", &acc, why, sizeof(why)), -ENOENT);
+	assert_int_equal(agent_account_find("uid99999999999", &acc, why, sizeof(why)), -ENOENT);
+	assert_int_equal(agent_account_find("", &acc, why, sizeof(why)), -EINVAL);
+}
+
 static void test_config_ok(void **state)
 {
 	struct agent_config c;
@@ -63,6 +86,7 @@ static void test_config_ok(void **state)
 	agent_config_defaults(&c);
 	assert_int_equal(c.report_interval_ms, 100);
 	assert_int_equal(c.stop_grace_ms, 5000);
+	assert_true(c.run_as_owner);
 	assert_int_equal(agent_config_load_string(&c, "agent.conf",
 		"[daemon]\nagent_listen = 0.0.0.0:7070\n"
 		"[agent]\ndaemon = hared.example:7070\nnode = gpu-01\n"
@@ -70,8 +94,9 @@ static void test_config_ok(void **state)
 		"worker = /opt/hare/bin/hare-worker\nwork_dir = /tmp/w\nreport_interval_ms = 50\n"
 		"heartbeat_ms = 1000\nstop_grace_ms = 300\nlog_level = debug\nworker_engine = cpu\n"
 		"profile_unknown = yes\nprofile_proxy = batch=8,mlp=4-2\nprofile_iters = 5\n"
-		"profile_timeout_s = 600\n",
+		"profile_timeout_s = 600\nrun_as_owner = no\n",
 		err, sizeof(err)), 0);
+	assert_false(c.run_as_owner);
 	assert_string_equal(c.daemon, "hared.example:7070");
 	assert_string_equal(c.node, "gpu-01");
 	assert_string_equal(c.key_file, "/etc/hare/cluster.key");
@@ -2806,6 +2831,7 @@ int main(void)
 		cmocka_unit_test(test_config_ok),
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_bad),
+		cmocka_unit_test(test_account_find),
 		cmocka_unit_test(test_config_finish),
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_gpus_parse),

@@ -370,6 +370,35 @@ static const struct drv_gpu *gpu_of(struct fx *f, uint32_t node, uint32_t slot)
 	return &driver_node_at(f->d, node)->gpus[slot];
 }
 
+/* TaskStart.user: the job's owner; a remote client's job (owner "remote"),
+ * hared's remote_user, set by a reload too. */
+static void test_task_start_user(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[2] = { { 1, { 0 }, { 1 } }, { 1, { 1 }, { 1 } } };
+	struct store_job j = job_rec(2, "lm", 1, 100);
+	struct driver_opts o;
+	char err[256];
+
+	driver_opts_get(f->d, &o);
+	o.remote_owner = "remote";
+	snprintf(o.remote_user, sizeof(o.remote_user), "research");
+	driver_opts_set(f->d, &o);
+	agent_up(f, "n1", "V100", 2, NULL, 0);
+	job_add(f, 1, "resnet50", 1, 100);
+	snprintf(j.user, sizeof(j.user), "remote");
+	assert_int_equal(driver_job_add(f->d, &j, err, sizeof(err)), 0);
+	driver_start(f->d);
+	plan_apply(f, h, 2);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 0), 2);
+	for (uint32_t i = 0; i < f->ob.n; i++) {
+		const Hare__TaskStart *ts = f->ob.msg[i]->task_start;
+
+		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_START)
+			assert_string_equal(ts->user, ts->job_id == 1 ? "alice" : "research");
+	}
+}
+
 /* Two nodes (V100 x4, T4 x4), two jobs placed by hand, then moved. */
 static void test_plan_apply(void **state)
 {
@@ -3892,6 +3921,7 @@ static void test_stale_and_gone(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_task_start_user, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_plan_apply, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_plan_stale, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_policy_plan, fx_setup, fx_teardown),

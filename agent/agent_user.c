@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* Whose account a worker runs as. hared names the job's owner in
+ * TaskStart.user; an agent running as root (run_as_owner = yes, the
+ * default) looks the name up on its node and starts the worker as that
+ * account, with its groups, through itself (hare-agent --exec-as: the
+ * child drops root, then execs), so one user's job can neither read nor
+ * signal another's, nor act as root. The worker's checkpoint folder,
+ * work_dir/checkpoints/JOB, is made the account's (0700); the report pipe
+ * and the output file are opened by the agent and handed over as
+ * descriptors, and the lease's rendezvous file is written 0600 and given
+ * to the account. An agent that is not root runs every worker as itself. */
+#include "agent_impl.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AGENT_NOGROUP 65534	/* the group of an account without a passwd entry */
+
+/* "uid" and digits (no leading zero), as hared names a uid without a
+ * passwd entry: that uid, or -1. */
+static long long agent_user_uidn(const char *name)
+{
+	const char *d = name + 3;
+	char *end;
+	long long v;
+
+	if (strncmp(name, "uid", 3) != 0 || !d[0] || strspn(d, "0123456789") != strlen(d) ||
+	    (d[0] == '0' && d[1]) || strlen(d) > 10)
+		return -1;
+	errno = 0;
+	v = strtoll(d, &end, 10);
+	return errno || v < 0 || v >= (long long)UINT32_MAX ? -1 : v;
+}
+
+int agent_account_find(const char *name, struct agent_account *acc, char *why, size_t len)
+{
+	char buf[16384];
+	struct passwd pw, *res = NULL;
+	long long uidn;
+	int rc;
+
+	memset(acc, 0, sizeof(*acc));
+	if (!name[0] || strlen(name) >= sizeof(acc->name)) {
+		snprintf(why, len, "the job's owner '%.40s' is not an account name", name);
+		return -EINVAL;
+	}
+	snprintf(acc->name, sizeof(acc->name), "%s", name);
+	rc = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+	if (rc == 0 && res) {
+		acc->uid = pw.pw_uid;
+		acc->gid = pw.pw_gid;
+		acc->passwd = true;
+		snprintf(acc->home, sizeof(acc->home), "%s", pw.pw_dir && pw.pw_dir[0] ? pw.pw_dir : "/");
+		return 0;
+	}
+	uidn = agent_user_uidn(name);
+	if (uidn >= 0) {
+		/* a uid hared's host knows no name for: it, with no group */
+		acc->uid = (uid_t)uidn;
+		acc->gid = AGENT_NOGROUP;
+		snprintf(acc->home, sizeof(acc->home), "/");
+		return 0;
+	}
+	snprintf(why, len, "user '%s' has no account on this node%s%s", name, rc ? ": " : "",
+		 rc ? strerror(rc) : "");
+	return -ENOENT;
+}
+
+int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct agent_account *acc,
+		     char *why, size_t len)
+{
+	int rc;
+
+	if (!a->cfg.run_as_owner || geteuid() != 0 || !m->user || !m->user[0])
+		return 0;
+	rc = agent_account_find(m->user, acc, why, len);
+	if (rc < 0)
+		return rc;
+	return acc->uid != geteuid() || acc->gid != getegid();
+}
+
+/* Remove what is under a folder and the folder, symbolic links as links. */
+static int agent_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct agent_account *acc,
+			   char *why, size_t len)
+{
+	char dir[AGENT_PATH_MAX + 16], path[AGENT_PATH_MAX + 48];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/checkpoints", a->cfg.work_dir);
+	if (mkdir(dir, 0711) < 0 && errno != EEXIST)
+		goto fail_dir;
+	snprintf(path, sizeof(path), "%s/%llu", dir, (unsigned long long)job);
+	if (lstat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_uid != acc->uid)) {
+		/* another account's (job ids begin again with a new hared
+		 * database) or not a folder: its checkpoints are not this job's */
+		log_warn("job=%llu: %s belongs to uid %u, not %s (uid %u): removed",
+			 (unsigned long long)job, path, (unsigned)st.st_uid, acc->name, (unsigned)acc->uid);
+		if (nftw(path, agent_rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+			goto fail;
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		goto fail;
+	if (lchown(path, acc->uid, acc->gid) < 0 || chmod(path, 0700) < 0)
+		goto fail;
+	return 0;
+fail_dir:
+	snprintf(path, sizeof(path), "%s", dir);
+fail:
+	snprintf(why, len, "%.200s: %s", path, strerror(errno));
+	return -errno;
+}
+
+/* Search (not read) permission for others on a folder workers must
+ * traverse; the agent's own files in it stay 0600. */
+static void agent_dir_traversable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || (st.st_mode & 0011) == 0011)
+		return;
+	if (chmod(path, (st.st_mode & 07777) | 0011) < 0)
+		log_warn("%s: cannot let workers of other accounts through (chmod: %s); their "
+			 "tasks will fail", path, strerror(errno));
+	else
+		log_info("%s: mode %04o -> %04o, so workers running as their jobs' owners reach "
+			 "their checkpoints and rendezvous files (nothing in it can be listed)",
+			 path, (unsigned)(st.st_mode & 07777), (unsigned)((st.st_mode & 07777) | 0011));
+}
+
+void agent_account_dirs(const struct agent *a)
+{
+	char path[AGENT_PATH_MAX + 16];
+
+	if (!a->cfg.run_as_owner || geteuid() != 0)
+		return;
+	agent_dir_traversable(a->cfg.work_dir);
+	snprintf(path, sizeof(path), "%s/tasks", a->cfg.work_dir);
+	agent_dir_traversable(path);
+}
+
+/* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: in the worker's
+ * process (the agent's child, root), take the account's groups and ids and
+ * exec the program. Never returns on success. */
+int agent_exec_as(int argc, char **argv)
+{
+	char *end;
+	unsigned long uid, gid;
+	const char *name;
+	struct passwd *pw;
+
+	if (argc < 6) {
+		fprintf(stderr, "hare-agent: --exec-as NAME UID GID PROGRAM [ARGS...]\n");
+		return 126;
+	}
+	name = argv[2];
+	errno = 0;
+	uid = strtoul(argv[3], &end, 10);
+	if (errno || *end || uid >= UINT32_MAX)
+		goto bad;
+	gid = strtoul(argv[4], &end, 10);
+	if (errno || *end || gid >= UINT32_MAX)
+		goto bad;
+	pw = getpwnam(name);
+	if ((pw && pw->pw_uid == (uid_t)uid ? initgroups(name, (gid_t)gid) : setgroups(0, NULL)) < 0 ||
+	    setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0) {
+		fprintf(stderr, "hare-agent: cannot run as %s (uid %lu, gid %lu): %s\n", name, uid, gid,
+			strerror(errno));
+		return 126;
+	}
+	if (uid != 0 && setuid(0) == 0) {
+		fprintf(stderr, "hare-agent: root could be taken back after becoming %s: not run\n",
+			name);
+		return 126;
+	}
+	execvp(argv[5], argv + 5);
+	fprintf(stderr, "hare-agent: cannot run %s as %s: %s\n", argv[5], name, strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+bad:
+	fprintf(stderr, "hare-agent: --exec-as: bad uid or gid '%s' '%s'\n", argv[3], argv[4]);
+	return 126;
+}
