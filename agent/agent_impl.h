@@ -358,6 +358,11 @@ int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct age
 int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct agent_account *acc,
 			   char *why, size_t len);
 
+/* Remove the empty checkpoint folders of jobs with no task here (a worker
+ * of another account empties its own but cannot remove it); with the
+ * output files' pruning. */
+void agent_account_ckpt_sweep(const struct agent *a);
+
 /* At start, as root with run_as_owner: work_dir and its tasks/ let
  * other accounts through (search permission only). */
 void agent_account_dirs(const struct agent *a);

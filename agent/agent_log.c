@@ -243,6 +243,7 @@ uint32_t agent_log_prune(struct agent *a, time_t now)
 	struct dirent *e;
 	DIR *d;
 
+	agent_account_ckpt_sweep(a);
 	a->pruned_ms = agent_now_ms(a);
 	if (a->cfg.task_log_keep_days == 0 || !agent_log_dir(a, dir, sizeof(dir)))
 		return 0;

@@ -13,6 +13,7 @@
 
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <grp.h>
@@ -125,6 +126,33 @@ fail_dir:
 fail:
 	snprintf(why, len, "%.200s: %s", path, strerror(errno));
 	return -errno;
+}
+
+void agent_account_ckpt_sweep(const struct agent *a)
+{
+	char dir[AGENT_PATH_MAX + 16], path[AGENT_PATH_MAX + 300];
+	unsigned long long job;
+	struct dirent *e;
+	bool here;
+	int end;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/checkpoints", a->cfg.work_dir);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		end = 0;
+		if (sscanf(e->d_name, "%llu%n", &job, &end) != 1 || e->d_name[end])
+			continue;
+		here = false;
+		for (const struct agent_task *t = a->tasks; t && !here; t = t->next)
+			here = t->job_id == job;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (!here && rmdir(path) == 0)
+			log_debug("agent removed empty checkpoint folder %s", path);
+	}
+	closedir(d);
 }
 
 /* Search (not read) permission for others on a folder workers must

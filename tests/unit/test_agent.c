@@ -1626,6 +1626,8 @@ static void test_task_output_prune(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
 	struct start_args s = { .job = 21, .lease = 1, .count = 5, .command = "sleep 30" };
+	static const char *const ckpts[] = { "30", "31", "21", "x1" };
+	char path[400];
 
 	(void)state;
 	fake_set(f, "task_log_keep_days", "7");
@@ -1641,7 +1643,21 @@ static void test_task_output_prune(void **state)
 	old_file(f, "job- 5.rank-0.log", 100);
 	old_file(f, "job-+5.rank-0.log", 100);
 	old_file(f, "job-05.rank-0.log", 100);
+	/* checkpoint folders: an empty one of a job not here goes, one with
+	 * files or of a job running here stays, other names stay */
+	snprintf(path, sizeof(path), "%s/work/checkpoints", f->dir);
+	mkdir(path, 0711);
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/work/checkpoints/%s", f->dir, ckpts[i]);
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+	snprintf(path, sizeof(path), "%s/work/checkpoints/31/ckpt-1", f->dir);
+	write_file(path, "x", 0600);
 	assert_int_equal(agent_log_prune(f->agent, time(NULL)), 2);
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/work/checkpoints/%s", f->dir, ckpts[i]);
+		assert_int_equal(file_exists(path), i != 0);
+	}
 	assert_false(log_exists(f, "job-20.rank-0.log") || log_exists(f, "job-20.rank-3.log"));
 	assert_true(log_exists(f, "job-21.rank-0.log") && log_exists(f, "job-22.rank-0.log"));
 	assert_true(log_exists(f, "notes.txt") && log_exists(f, "job-23.rank-0.log.1"));
