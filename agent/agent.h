@@ -142,6 +142,14 @@ int agent_key_load(const char *path, uint8_t *key, size_t cap, size_t *len, bool
 int agent_auth_mac(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
 		   const char *node, uint8_t mac[AGENT_MAC_LEN]);
 
+#define AGENT_NONCE_LEN 32	/* hared's challenge, and the agent's own */
+
+/* Whether proof (prooflen bytes, Challenge.proof) is hared's
+ * HMAC-SHA256(key, "hared" NUL || agent_nonce || nonce || node), both nonces
+ * AGENT_NONCE_LEN bytes; compared in constant time. */
+bool agent_auth_proof_ok(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+			 const uint8_t *nonce, const char *node, const uint8_t *proof, size_t prooflen);
+
 /* ---- the running agent ---- */
 
 struct agent;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -67,6 +68,29 @@ int agent_key_load(const char *path, uint8_t *key, size_t cap, size_t *len, bool
 	}
 	*len = n;
 	return 0;
+}
+
+bool agent_auth_proof_ok(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+			 const uint8_t *nonce, const char *node, const uint8_t *proof, size_t prooflen)
+{
+	static const char label[] = "hared";	/* with its NUL */
+	uint8_t msg[sizeof(label) + 2 * AGENT_NONCE_LEN + AGENT_NAME_MAX], want[AGENT_MAC_LEN];
+	size_t nodelen = strlen(node), n = 0;
+	unsigned int len = 0;
+
+	if (prooflen != AGENT_MAC_LEN || nodelen >= AGENT_NAME_MAX || keylen > AGENT_KEY_MAX)
+		return false;
+	memcpy(msg, label, sizeof(label));
+	n += sizeof(label);
+	memcpy(msg + n, agent_nonce, AGENT_NONCE_LEN);
+	n += AGENT_NONCE_LEN;
+	memcpy(msg + n, nonce, AGENT_NONCE_LEN);
+	n += AGENT_NONCE_LEN;
+	memcpy(msg + n, node, nodelen);
+	n += nodelen;
+	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, n, want, &len) || len != AGENT_MAC_LEN)
+		return false;
+	return CRYPTO_memcmp(want, proof, AGENT_MAC_LEN) == 0;
 }
 
 int agent_auth_mac(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,

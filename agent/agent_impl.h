@@ -182,6 +182,7 @@ struct agent {
 	uv_loop_t *loop;
 	struct agent_config cfg;
 	uint8_t key[AGENT_KEY_MAX];
+	uint8_t hello_nonce[AGENT_NONCE_LEN];	/* this session's, in Hello.agent_nonce */
 	size_t keylen;
 	char host[256];
 	char port[8];

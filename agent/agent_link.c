@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const char *agent_state_name(enum agent_link_state s)
 {
@@ -186,6 +187,15 @@ static void agent_send_hello(struct agent *a)
 	h.version = HARE__VERSION__PROTOCOL_VERSION;
 	h.role = HARE__ROLE__ROLE_AGENT;
 	h.node = a->cfg.node;
+	/* hared must prove it holds the key over this: a server that does not
+	 * (a wrong address, a spoofed name) is told nothing and sends nothing */
+	if (getrandom(a->hello_nonce, sizeof(a->hello_nonce), 0) != (ssize_t)sizeof(a->hello_nonce)) {
+		agent_link_drop(a, "cannot draw a nonce");
+		return;
+	}
+	h.has_agent_nonce = true;
+	h.agent_nonce.data = a->hello_nonce;
+	h.agent_nonce.len = sizeof(a->hello_nonce);
 	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
 	m.hello = &h;
 	if (agent_link_write(a, &m) == 0)
@@ -198,9 +208,20 @@ static void agent_on_challenge(struct agent *a, const Hare__Challenge *c)
 	Hare__Auth auth = HARE__AUTH__INIT;
 	uint8_t mac[AGENT_MAC_LEN];
 
-	if (c->nonce.len < 16 || c->nonce.len > 256 ||
+	if (c->nonce.len != AGENT_NONCE_LEN ||
 	    agent_auth_mac(a->key, a->keylen, c->nonce.data, c->nonce.len, a->cfg.node, mac) < 0) {
 		agent_link_drop(a, "unusable challenge");
+		return;
+	}
+	if (!c->has_proof) {
+		agent_link_drop(a, "the server did not prove it holds the cluster key: not hared, or "
+			       "a hared older than this agent (upgrade hared first)");
+		return;
+	}
+	if (!agent_auth_proof_ok(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
+				 c->proof.data, c->proof.len)) {
+		agent_link_drop(a, "the server's proof of the cluster key is wrong: not this "
+			       "cluster's hared (or a different cluster_key_file)");
 		return;
 	}
 	auth.mac.data = mac;

@@ -123,6 +123,29 @@ int auth_mac_compute(const uint8_t *key, size_t keylen, const uint8_t *nonce, si
 	return 0;
 }
 
+int auth_proof_compute(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+		       const uint8_t *nonce, const char *node, uint8_t proof[AUTH_MAC_LEN])
+{
+	static const char label[] = "hared";	/* with its NUL: never an agent's MAC */
+	uint8_t msg[sizeof(label) + 2 * AUTH_NONCE_LEN + 256];
+	size_t nodelen = strlen(node), n = 0;
+	unsigned int len = 0;
+
+	if (nodelen > 256)
+		return -EINVAL;
+	memcpy(msg, label, sizeof(label));
+	n += sizeof(label);
+	memcpy(msg + n, agent_nonce, AUTH_NONCE_LEN);
+	n += AUTH_NONCE_LEN;
+	memcpy(msg + n, nonce, AUTH_NONCE_LEN);
+	n += AUTH_NONCE_LEN;
+	memcpy(msg + n, node, nodelen);
+	n += nodelen;
+	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, n, proof, &len) || len != AUTH_MAC_LEN)
+		return -EIO;
+	return 0;
+}
+
 bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, const char *node,
 		     const uint8_t *mac, size_t maclen)
 {

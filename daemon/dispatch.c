@@ -116,10 +116,16 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Challenge ch = HARE__CHALLENGE__INIT;
 	size_t len = h->node ? strlen(h->node) : 0;
+	uint8_t proof[AUTH_MAC_LEN];
 
 	if (len == 0 || len >= sizeof(c->node)) {
 		conn_fail(c, ERR_PROTO, "agent hello needs a node name of 1 to %zu characters",
 			  sizeof(c->node) - 1);
+		return;
+	}
+	if (h->has_agent_nonce && h->agent_nonce.len != AUTH_NONCE_LEN) {
+		conn_fail(c, ERR_PROTO, "agent hello: agent_nonce must be %d bytes, got %zu",
+			  AUTH_NONCE_LEN, h->agent_nonce.len);
 		return;
 	}
 	memcpy(c->node, h->node, len + 1);
@@ -129,6 +135,17 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	}
 	ch.nonce.data = c->nonce;
 	ch.nonce.len = AUTH_NONCE_LEN;
+	/* the agent's half: hared shows it holds the key too */
+	if (h->has_agent_nonce) {
+		if (auth_proof_compute(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
+				       proof) < 0) {
+			conn_fail(c, -EIO, "cannot compute the proof for the agent");
+			return;
+		}
+		ch.has_proof = true;
+		ch.proof.data = proof;
+		ch.proof.len = sizeof(proof);
+	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &ch;
 	if (conn_send(c, &m) == 0)

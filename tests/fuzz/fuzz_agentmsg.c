@@ -11,6 +11,8 @@
  * must hold. FZ_LOG=debug in the environment shows what the agent did. */
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -508,18 +510,30 @@ static void fz_frame(const Hare__FromDaemon *m)
 	free(buf);
 }
 
-/* The handshake as hared would answer the Hello (the agent checks no MAC). */
+/* The handshake as hared would answer the Hello, its proof made with the
+ * agent's key and nonce. */
 static void fz_handshake(uint8_t start)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Challenge c = HARE__CHALLENGE__INIT;
 	Hare__Welcome w = HARE__WELCOME__INIT;
-	uint8_t nonce[32] = { 1, 2, 3 };
+	uint8_t nonce[32] = { 1, 2, 3 }, proof[32], msg[6 + 64 + 64];
+	size_t nodelen = strlen(FZ_NODE);
+	unsigned int len = 0;
 
 	if (start == 0)
 		return;
 	c.nonce.data = nonce;
 	c.nonce.len = sizeof(nonce);
+	memcpy(msg, "hared", 6);
+	memcpy(msg + 6, fz.agent->hello_nonce, 32);
+	memcpy(msg + 38, nonce, 32);
+	memcpy(msg + 70, FZ_NODE, nodelen);
+	fz_check(HMAC(EVP_sha256(), fz.agent->key, (int)fz.agent->keylen, msg, 70 + nodelen, proof,
+		      &len) != NULL);
+	c.has_proof = true;
+	c.proof.data = proof;
+	c.proof.len = sizeof(proof);
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &c;
 	fz_frame(&m);

@@ -760,8 +760,9 @@ struct fake {
 	uint16_t port;
 	const char *key;	/* the daemon's key (may differ from the agent's) */
 	uint8_t nonce[32];
-	int hellos, auths_bad, registers;
+	int hellos, auths, auths_bad, registers;
 	bool mute;		/* leave Hellos unanswered: the agent never registers */
+	bool no_proof;		/* a Challenge without hared's proof (an older hared) */
 	size_t reg_msgs;	/* messages heard before the last Register */
 	char reg_measuring[256];	/* its measuring types, comma-separated */
 	uint32_t reg_gpus;
@@ -831,10 +832,13 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Challenge c = HARE__CHALLENGE__INIT;
+	uint8_t msg[6 + 64 + 9], proof[32];
+	unsigned int len = 0;
 
 	assert_int_equal(h->version, HARE__VERSION__PROTOCOL_VERSION);
 	assert_int_equal(h->role, HARE__ROLE__ROLE_AGENT);
 	assert_string_equal(h->node, "test-node");
+	assert_true(h->has_agent_nonce && h->agent_nonce.len == 32);
 	f->hellos++;
 	if (f->mute)
 		return;
@@ -842,6 +846,15 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 		f->nonce[i] = (uint8_t)(i * 7 + f->hellos);
 	c.nonce.data = f->nonce;
 	c.nonce.len = sizeof(f->nonce);
+	/* hared's proof, with the fake's key, by OpenSSL directly */
+	memcpy(msg, "hared", 6);
+	memcpy(msg + 6, h->agent_nonce.data, 32);
+	memcpy(msg + 38, f->nonce, 32);
+	memcpy(msg + 70, "test-node", 9);
+	HMAC(EVP_sha256(), f->key, (int)strlen(f->key), msg, sizeof(msg), proof, &len);
+	c.has_proof = !f->no_proof;
+	c.proof.data = proof;
+	c.proof.len = sizeof(proof);
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &c;
 	fake_send(f, &m);
@@ -856,6 +869,7 @@ static void fake_on_auth(struct fake *f, const Hare__Auth *a)
 	uint8_t msg[64], want[32];
 	unsigned int len = 0;
 
+	f->auths++;
 	memcpy(msg, f->nonce, 32);
 	memcpy(msg + 32, "test-node", 9);
 	HMAC(EVP_sha256(), f->key, (int)strlen(f->key), msg, 41, want, &len);
@@ -2039,15 +2053,35 @@ static void test_adopt_damaged_state(void **state)
 	fake_free(f);
 }
 
+/* A server with another key cannot prove it holds the agent's: the agent
+ * answers no Challenge of it, says why, and retries with back-off (0.1-0.2
+ * s, 0.2-0.4 s ...). */
 static void test_bad_key(void **state)
 {
 	struct fake *f = fake_new("another-key-that-does-not-match", "V100:1");
 
 	(void)state;
 	fake_agent_start(f);
-	/* refused, then retried with back-off (0.1-0.2 s, 0.2-0.4 s ...) */
-	RUN_UNTIL(f, f->auths_bad >= 3, 5);
+	RUN_UNTIL(f, f->hellos >= 3, 5);
+	assert_int_equal(f->auths, 0);
 	assert_int_equal(f->registers, 0);
+	assert_non_null(strstr(agent_link_why(f->agent), "proof of the cluster key is wrong"));
+	fake_free(f);
+}
+
+/* A server that proves nothing (an older hared, or a stranger at hared's
+ * address): no Auth, no Register, and a reason that says what to do. */
+static void test_no_proof(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+
+	(void)state;
+	f->no_proof = true;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->hellos >= 2, 5);
+	assert_int_equal(f->auths, 0);
+	assert_int_equal(f->registers, 0);
+	assert_non_null(strstr(agent_link_why(f->agent), "upgrade hared first"));
 	fake_free(f);
 }
 
@@ -2878,6 +2912,7 @@ int main(void)
 		cmocka_unit_test(test_task_state_unwritable),
 		cmocka_unit_test(test_adopt_watch),
 		cmocka_unit_test(test_bad_key),
+		cmocka_unit_test(test_no_proof),
 		cmocka_unit_test(test_relay_throughput),
 		cmocka_unit_test(test_rendezvous_local),
 		cmocka_unit_test(test_rendezvous_from_daemon),

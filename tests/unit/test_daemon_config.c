@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +286,22 @@ static void test_secret_and_mac(void **state)
 	assert_false(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac) - 1));
 	mac[5] ^= 1;
 	assert_false(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac)));
+	/* hared's proof to the agent: "hared" NUL, the agent's nonce, hared's,
+	 * the node, as OpenSSL computes it here */
+	{
+		uint8_t an[AUTH_NONCE_LEN] = { 9, 8, 7 }, proof[AUTH_MAC_LEN], want[32], msg[6 + 64 + 5];
+		unsigned int wl = 0;
+
+		memcpy(msg, "hared", 6);
+		memcpy(msg + 6, an, 32);
+		memcpy(msg + 38, nonce, 32);
+		memcpy(msg + 70, "node1", 5);
+		HMAC(EVP_sha256(), key, (int)len, msg, sizeof(msg), want, &wl);
+		assert_int_equal(auth_proof_compute(key, len, an, nonce, "node1", proof), 0);
+		assert_memory_equal(proof, want, 32);
+		assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node1", mac), 0);
+		assert_memory_not_equal(proof, mac, 32);
+	}
 	assert_true(auth_token_equal(key, len, "0123456789abcdef-secret"));
 	assert_false(auth_token_equal(key, len, "0123456789abcdef-secreT"));
 	assert_false(auth_token_equal(key, len, "0123456789abcdef-secret!"));
