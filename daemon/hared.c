@@ -204,38 +204,48 @@ static int hared_profile_load(const struct hared_config *cfg, struct profile **o
 	return 0;
 }
 
-int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
+/* What --check-config checks, in d (d->cfg set): the profile (d->prof), the
+ * key and token files, measure_models (d->measure), the policy name,
+ * state_dir (made when create) and client_socket's folder. The check and
+ * the start run the same steps, so they refuse with the same message. */
+static int hared_config_steps(struct hared *d, bool create, char *errbuf, size_t errlen)
 {
-	struct hared *d = calloc(1, sizeof(*d));
+	const struct hared_config *cfg = &d->cfg;
 	struct sched_policy *pol = NULL;
-	struct profile *prof = NULL;
-	int rc;
+	int rc = hared_profile_load(cfg, &d->prof, errbuf, errlen);
 
-	if (!d)
-		return -ENOMEM;
-	rc = hared_profile_load(cfg, &prof, errbuf, errlen);
 	if (rc == 0)
 		rc = hared_secrets_load(d, cfg, errbuf, errlen);
-	if (rc == 0) {
-		struct measure *m = NULL;
-
-		d->cfg = *cfg;
-		d->prof = prof;
-		rc = measure_new(d, &m, errbuf, errlen);
-		measure_free(m);
-	}
+	if (rc == 0)
+		rc = measure_new(d, &d->measure, errbuf, errlen);
 	if (rc == 0) {
 		rc = sched_policy_new(cfg->policy, NULL, &pol);
 		if (rc < 0)
 			snprintf(errbuf, errlen, "policy: %s '%s'", err_str(rc), cfg->policy);
+		sched_policy_free(pol);
 	}
 	if (rc == 0)
-		rc = hared_state_dir(cfg->state_dir, false, errbuf, errlen);
+		rc = hared_state_dir(cfg->state_dir, create, errbuf, errlen);
 	if (rc == 0)
 		rc = conn_unix_path_check(cfg->client_socket, errbuf, errlen);
-	sched_policy_free(pol);
-	profile_free(prof);
+	if (rc == -ENOMEM && !errbuf[0])
+		snprintf(errbuf, errlen, "out of memory");
+	return rc;
+}
+
+int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
+{
+	struct hared *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	d->cfg = *cfg;
+	rc = hared_config_steps(d, false, errbuf, errlen);
+	measure_free(d->measure);
+	profile_free(d->prof);
 	memset(d->key, 0, sizeof(d->key));
+	memset(d->token, 0, sizeof(d->token));
 	free(d);
 	return rc;
 }
@@ -306,23 +316,19 @@ int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg,
 	log_level_set(cfg->log_level);
 	if (clients_pending_init(d) < 0)
 		return -ENOMEM;
-	rc = hared_profile_load(cfg, &d->prof, errbuf, errlen);
-	if (rc == 0)
-		rc = hared_secrets_load(d, cfg, errbuf, errlen);
-	if (rc == 0)
-		rc = hared_state_dir(cfg->state_dir, true, errbuf, errlen);
-	if (rc == 0)
-		rc = hared_lock(d, cfg->state_dir, errbuf, errlen);
+	rc = hared_config_steps(d, true, errbuf, errlen);
+	if (rc < 0) {
+		d->config_error = rc != -ENOMEM;
+		return rc;
+	}
+	rc = hared_lock(d, cfg->state_dir, errbuf, errlen);
 	if (rc < 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/hare.db", cfg->state_dir);
 	rc = store_open(path, &d->store, errbuf, errlen);
 	if (rc < 0)
 		return rc;
-	rc = hared_driver_open(d, errbuf, errlen);
-	if (rc == 0)
-		rc = measure_new(d, &d->measure, errbuf, errlen);
-	return rc;
+	return hared_driver_open(d, errbuf, errlen);
 }
 
 /* Store failures in the log: the first of an incident at once, then a

@@ -84,6 +84,8 @@ struct hared {
 	bool locked;
 	const char *config_path;		/* re-read on SIGHUP (NULL: no reload) */
 	uint64_t reloads;			/* configurations applied by a reload */
+	bool config_error;			/* hared_init failed on what --check-config
+						 * checks (exit 2, not 1) */
 };
 
 /* Check a configuration without starting anything: profile, key and token
@@ -92,7 +94,10 @@ struct hared {
 int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen);
 
 /* Load the profile and secrets, open the store, create the driver and load
- * the jobs that were queued or running. 0 or a negative code (errbuf). */
+ * the jobs that were queued or running. 0 or a negative code (errbuf);
+ * config_error says whether the failure was one of hared_check's (a file
+ * the configuration names, a bad value) rather than of the moment (the
+ * store locked by another hared, no memory). */
 int hared_init(struct hared *d, uv_loop_t *loop, const struct hared_config *cfg, char *errbuf,
 	       size_t errlen);
 

@@ -34,7 +34,9 @@ static void usage(FILE *f)
 		"says which). A configuration that is not valid changes nothing.\n"
 		"\n"
 		"Exit status: 0 after a clean shutdown (SIGTERM, SIGINT) or a good check,\n"
-		"1 when the daemon cannot start, 2 on a usage or configuration error.\n",
+		"1 when the daemon cannot start for a cause of the moment (a port in use),\n"
+		"2 on a usage or configuration error (at start too: what --check-config\n"
+		"refuses).\n",
 		HARED_CONFIG_DEFAULT);
 }
 
@@ -92,6 +94,7 @@ static int run(const struct hared_config *cfg, const char *path)
 	struct hared *d = calloc(1, sizeof(*d));
 	char err[512] = "";
 	uv_loop_t loop;
+	bool config_error;
 	int rc;
 
 	if (!d || uv_loop_init(&loop) < 0) {
@@ -111,10 +114,12 @@ static int run(const struct hared_config *cfg, const char *path)
 	hared_signals_close(d);
 	hared_destroy(d);
 	uv_loop_close(&loop);
+	config_error = d->config_error;
 	free(d);
 	if (rc == 0)
 		log_info("hared stopped");
-	return rc < 0 ? 1 : 0;
+	/* 2 as --check-config would say: systemd does not restart it (hared.service) */
+	return rc == 0 ? 0 : config_error ? 2 : 1;
 }
 
 int main(int argc, char **argv)

@@ -6,7 +6,10 @@
 # new folders is refused by both with the same message, and so is a
 # client_socket whose folder is missing. The reload's "would hared start
 # again" check says the same. One file may serve hared and hare-agent: hared
-# skips its [agent] section.
+# skips its [agent] section. A start refused for what the check checks (a
+# missing key file or profiles folder) exits 2, which hared.service does
+# not restart; one refused for the moment (a port in use, a state_dir
+# another hared holds) exits 1.
 # Usage: daemon_check_config.sh BUILD_DIR SOURCE_DIR (exit 77: hared or
 # python3 missing).
 set -u
@@ -20,7 +23,8 @@ check() {
 }
 
 # refused_alike WANT: the check and the start both refuse the
-# configuration, with the same message, which starts with WANT.
+# configuration, with the same message, which starts with WANT; the start
+# exits 2, as the check does.
 refused_alike() {
 	local log="$tmp/start.log" rc msg
 	check && { fail "check accepted it ($out), want '$1'"; return; }
@@ -28,7 +32,7 @@ refused_alike() {
 	[ "${msg#"$1"}" != "$msg" ] || fail "check: '$out', want '$1...'"
 	timeout 20 "$hared" --config "$tmp/hared.conf" >"$log" 2>&1
 	rc=$?
-	[ $rc -eq 1 ] || fail "start with '$1': exit $rc, want 1"
+	[ $rc -eq 2 ] || fail "start with '$1': exit $rc, want 2"
 	grep -qxF "<3>hared: $msg" "$log" || { fail "the start does not say '$msg'"; cat "$log"; }
 }
 
@@ -91,6 +95,32 @@ start_hared
 kill "$hpid"
 wait "$hpid"
 echo "ok: hared checks and starts with a file that has an [agent] section"
+
+# 5. A missing key file or profiles folder: exit 2 from the start too.
+write_conf 0 cluster_key_file="$tmp/nokey"
+refused_alike "$tmp/nokey: " && echo "ok: a missing cluster_key_file: the start exits 2"
+write_conf 0 profiles="$tmp/noprofiles"
+refused_alike "$tmp/noprofiles" && echo "ok: a missing profiles folder: the start exits 2"
+
+# 6. A port in use is not the configuration's fault: exit 1 (systemd
+# tries again).
+write_conf 0
+start_hared
+write_conf "$port" state_dir="$tmp/state2" client_socket="$tmp/second.sock"
+check || fail "check with agent_listen in use: '$out'"
+timeout 20 "$hared" --config "$tmp/hared.conf" >"$tmp/start.log" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -qF "cannot listen on 127.0.0.1:$port" "$tmp/start.log" &&
+	echo "ok: a port in use: the start exits 1" ||
+	{ fail "start with port $port in use: exit $rc, want 1"; cat "$tmp/start.log"; }
+write_conf 0 client_socket="$tmp/second.sock"
+timeout 20 "$hared" --config "$tmp/hared.conf" >"$tmp/start.log" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -qF "is in use by another hared" "$tmp/start.log" &&
+	echo "ok: a state_dir in use by another hared: the start exits 1" ||
+	{ fail "start with state_dir in use: exit $rc, want 1"; cat "$tmp/start.log"; }
+kill "$hpid"
+wait "$hpid"
 
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" "$tmp/start.log" && fail "sanitizer report in a log"
 if [ $failures -ne 0 ]; then
