@@ -68,6 +68,7 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 {
 	int rc = agent_state_dir_make(a, err, errlen);
 
+	a->start_config_error = rc < 0;
 	if (rc == 0)
 		rc = agent_state_lock(a, err, errlen);
 	if (rc < 0)
@@ -81,6 +82,11 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 	agent_log_prune(a, time(NULL));
 	agent_link_connect(a);
 	return 0;
+}
+
+bool agent_start_config_error(const struct agent *a)
+{
+	return a->start_config_error;
 }
 
 static void on_flush(uv_timer_t *t)

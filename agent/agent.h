@@ -197,9 +197,14 @@ const char *agent_link_why(const struct agent *a);
 /*
  * Create the work directory, adopt workers a previous agent left running
  * (their report pipes are in work_dir), and start connecting. 0, or -errno
- * when the work directory cannot be made (err says which).
+ * when the work directory cannot be made or locked (err says which).
  */
 int agent_start(struct agent *a, char *err, size_t errlen);
+
+/* After agent_start failed: whether the configuration is at fault (work_dir
+ * or task_logs cannot be made; a restart will not help) rather than the
+ * moment (work_dir locked by another agent). */
+bool agent_start_config_error(const struct agent *a);
 
 /*
  * Shut down: send what is pending if connected, close the link and every

@@ -205,6 +205,7 @@ struct agent {
 	char rbuf[65536];	/* read buffer for the link and the report pipes */
 	uint64_t start_ms;
 	int lock_fd;		/* work_dir/agent.lock, flock'ed; -1 before agent_start */
+	bool start_config_error;	/* agent_start: a folder of the config cannot be made */
 	char link_why[400];	/* why the link last dropped or failed */
 	uint64_t pruned_ms;	/* when output files were last pruned */
 

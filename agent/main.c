@@ -313,10 +313,13 @@ static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
 	uv_signal_start(&m->sig_hup, on_hup, SIGHUP);
 	rc = agent_start(m->agent, err, sizeof(err));
 	if (rc < 0) {
+		/* 2: the unit does not restart what a restart will not fix */
+		int code = agent_start_config_error(m->agent) ? EXIT_USAGE : EXIT_FAILURE;
+
 		log_error("agent: %s", err);
 		agent_close(m->agent, on_agent_closed, m);
 		uv_run(m->loop, UV_RUN_DEFAULT);
-		return EXIT_FAILURE;
+		return code;
 	}
 	log_info("agent start node=%s daemon=%s gpus=%u worker=%s work_dir=%s", cfg->node,
 		 cfg->daemon, cfg->ngpus, cfg->worker, cfg->work_dir);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# hare-agent's exit status when it cannot start: 2 (which
+# hare-agent.service does not restart) when a folder of its configuration
+# cannot be made (work_dir, task_logs), 1 when the moment is at fault (its
+# work_dir locked by another agent).
+# Usage: agent_start_exit.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$(cd "${1:?build dir}" && pwd)
+agent="$build/agent/hare-agent"
+worker="$build/workloads/hare-worker"
+[ -x "$agent" ] && [ -x "$worker" ] || { echo "skip: hare-agent or hare-worker not built"; exit 77; }
+tmp=$(mktemp -d)
+first=
+trap '[ -n "$first" ] && kill "$first" 2>/dev/null; rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
+chmod 600 "$tmp/key"
+args=(--daemon 127.0.0.1:1 --node n1 --gpus V100:1 --key-file "$tmp/key" --worker "$worker")
+
+# expect RC WANT ARGS...: the agent exits RC and says WANT.
+expect() {
+	local want_rc=$1 want=$2 out rc
+	shift 2
+	out=$(timeout 20 "$agent" "$@" 2>&1)
+	rc=$?
+	case "$rc:$out" in
+	"$want_rc":*"$want"*) echo "ok: exit $rc: $want" ;;
+	*) fail "want exit $want_rc and '$want': rc=$rc '$out'" ;;
+	esac
+}
+
+# /proc takes no new folders, even for root.
+expect 2 "work_dir /proc/hare-nope-$$: " "${args[@]}" --work-dir "/proc/hare-nope-$$"
+cat >"$tmp/agent.conf" <<CONF
+[agent]
+daemon = 127.0.0.1:1
+node = n1
+gpus = V100:1
+cluster_key_file = $tmp/key
+worker = $worker
+work_dir = $tmp/w1
+task_logs = /proc/hare-nope-$$/logs
+CONF
+expect 2 "task_logs /proc/hare-nope-$$/logs: " --config "$tmp/agent.conf"
+
+# A work_dir another agent holds: exit 1, the unit tries again later.
+"$agent" "${args[@]}" --work-dir "$tmp/w2" >"$tmp/first.log" 2>&1 &
+first=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/w2/agent.lock" ] && break
+	sleep 0.05
+done
+expect 1 "work_dir $tmp/w2 is in use by another hare-agent (pid $first)" "${args[@]}" --work-dir "$tmp/w2"
+kill "$first"
+wait "$first"
+first=
+
+[ $failures -eq 0 ] || exit 1
+echo "all agent start exit checks passed"
