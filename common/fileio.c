@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Durable writes and pid lock files (fileio.h). */
+/* Durable writes, pid lock files and installed data folders (fileio.h). */
 #include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,4 +64,29 @@ int file_lock_pid(const char *path, int *fd, char *holder, size_t holder_len)
 	*fd = f;
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	return ftruncate(f, 0) < 0 || pwrite(f, pid, (size_t)n, 0) != n ? 1 : 0;
+}
+
+bool file_beside_exe(const char *rel, const char *probe, char *out, size_t len)
+{
+	char exe[PATH_MAX], path[PATH_MAX * 2];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+	int k;
+
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	k = snprintf(path, sizeof(path), "%s/%s", exe, rel);
+	if (k < 0 || (size_t)k >= len)
+		return false;
+	snprintf(path + k, sizeof(path) - (size_t)k, "/%s", probe);
+	if (access(path, R_OK) < 0)
+		return false;
+	memcpy(out, path, (size_t)k);
+	out[k] = '\0';
+	return true;
 }

@@ -6,13 +6,13 @@
 
 #include "config.h"
 #include "err.h"
+#include "fileio.h"
 #include "sched.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -82,28 +82,9 @@ static const struct cfg_key cfg_keys[] = {
  * this hared runs from (an install moved by cmake --install --prefix). */
 static void hared_default_profiles(char *out, size_t len)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 64];
-	ssize_t n;
-	char *slash;
-
 	snprintf(out, len, "%s", HARE_PROFILES_INSTALLED);
-	snprintf(path, sizeof(path), "%s/models.csv", HARE_PROFILES_INSTALLED);
-	if (access(path, R_OK) == 0)
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	snprintf(path, sizeof(path), "%s/../share/hare/profiles/models.csv", exe);
-	n = (ssize_t)strlen(path) - (ssize_t)strlen("/models.csv");
-	if ((size_t)n < len && access(path, R_OK) == 0) {
-		memcpy(out, path, (size_t)n);
-		out[n] = '\0';
-	}
+	if (access(HARE_PROFILES_INSTALLED "/models.csv", R_OK) < 0)
+		file_beside_exe("../share/hare/profiles", "models.csv", out, len);
 }
 
 void hared_config_defaults(struct hared_config *c)

@@ -6,6 +6,7 @@
 #include "cluster.h"
 #include "engine.h"
 #include "err.h"
+#include "fileio.h"
 #include "profile.h"
 #include "summary.h"
 #include "timeline.h"
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,10 +32,16 @@
 #define HARE_PROFILE_INSTALLED HARE_PROFILE_DIR
 #endif
 
-/* The default --profiles: the source tree's (a build run from it), else
- * the installed copy (make install). */
+/* The default --profiles: share/hare/profiles beside the bin/ hare-sim runs
+ * from (an installed hare-sim, whatever cmake --install --prefix said, as
+ * hared finds them), else the source tree's (a build run from it), else
+ * the installed copy under the configured prefix. */
 static const char *sim_profiles_default(void)
 {
+	static char dir[PATH_MAX];
+
+	if (dir[0] || file_beside_exe("../share/hare/profiles", "models.csv", dir, sizeof(dir)))
+		return dir;
 	return access(HARE_PROFILE_DIR "/models.csv", R_OK) == 0 ? HARE_PROFILE_DIR
 								  : HARE_PROFILE_INSTALLED;
 }

@@ -3,7 +3,8 @@
 # make install into a temporary prefix: the programs, the profiles, cluster
 # files, traces, docs, example configurations and systemd units land where
 # README.md says, and the installed programs run from there (hare-sim on
-# the installed profiles and cluster file, hared --check-config on the
+# the installed profiles and cluster file, also from outside the source
+# tree without --profiles, hared --check-config on the
 # example configuration, with its state_dir and client_socket in a
 # temporary folder: /run/hare need not exist here; it sets no profiles, so
 # hared finds the installed ones).
@@ -59,6 +60,20 @@ if out=$("$p/bin/hare-sim" --cluster "$p/share/hare/clusters/tiny-8.ini" --profi
 else
 	fail "installed hare-sim: $out"
 fi
+# without --profiles, from outside the source tree: the profiles beside its
+# bin/, not the source tree's (which an installed hare-sim must not need)
+if out=$(cd "$tmp" && "$p/bin/hare-sim" --cluster "$p/share/hare/clusters/tiny-8.ini" \
+	--generate jobs=20,seed=1 --policies hare 2>&1); then
+	echo "ok: installed hare-sim runs without --profiles"
+else
+	fail "installed hare-sim without --profiles: $out"
+fi
+out=$(cd "$tmp" && "$p/bin/hare-sim" --help 2>&1)
+case "$out" in
+*"--profiles DIR "*"(default: $p/bin/../share/hare/profiles)"*)
+	echo "ok: installed hare-sim's default profiles are the installed ones" ;;
+*) fail "installed hare-sim --help: $(grep -F -- --profiles <<<"$out")" ;;
+esac
 # the example configuration with its paths pointed into the prefix; it
 # leaves profiles to hared's default
 head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
