@@ -173,7 +173,8 @@ static const char usage[] =
 	"  hare-sim --cluster deploy/clusters/paper-200.ini --generate jobs=300,seed=1 \\\n"
 	"           --policies hare,optimus,fifo,srtf --out results --json\n"
 	"  hare-sim --cluster deploy/clusters/paper-200.ini \\\n"
-	"           --trace workloads/traces/philly.csv --policies hare,fifo --out results\n"
+	"           --trace workloads/traces/philly.csv --max-jobs 5000 \\\n"
+	"           --policies hare,fifo --out results\n"
 	"\n"
 	"Exit status: 0 done, 1 a policy or output failed, 2 bad usage or input.\n";
 
