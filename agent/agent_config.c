@@ -6,6 +6,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "text.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -150,9 +151,37 @@ static int agent_set_profile(struct agent_config *c, const char *value, char *er
 	return agent_bad(err, errlen, "profile_unknown must be auto, yes or no, got '%.32s'", value);
 }
 
+/* The key of [agent] nearest to an unknown one (a typo), or NULL; keys
+ * holds every key agent_config_set takes. */
+static const char *agent_key_near(const char *key)
+{
+	static const char *const keys[] = {
+		"daemon", "node", "cluster_key_file", "gpus", "worker", "worker_engine", "work_dir",
+		"task_logs", "worker_orphan_timeout_s", "worker_progress_s", "task_log_keep_days",
+		"report_interval_ms", "heartbeat_ms", "stop_grace_ms", "max_frame", "log_level",
+		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
+	};
+	const char *best = NULL;
+	size_t best_d = 3;
+
+	if (strlen(key) < 3)
+		return NULL;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		size_t d = text_distance(key, keys[i]);
+
+		if (d < best_d) {
+			best = keys[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
+	const char *near;
+
 	if (strcmp(key, "daemon") == 0)
 		return agent_set_daemon(c, value, err, errlen);
 	if (strcmp(key, "node") == 0)
@@ -202,6 +231,10 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return config_parse_u32(value, 1, 100000, &c->profile_iters, err, errlen);
 	if (strcmp(key, "profile_timeout_s") == 0)
 		return config_parse_u32(value, 1, 86400, &c->profile_timeout_s, err, errlen);
+	near = agent_key_near(key);
+	if (near)
+		return agent_bad(err, errlen, "unknown key '%.64s' in [agent] (did you mean %s?)", key,
+				 near);
 	return agent_bad(err, errlen, "unknown key '%.64s' in [agent]", key);
 }
 

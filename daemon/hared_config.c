@@ -8,6 +8,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "sched.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -236,13 +237,37 @@ static int cfg_set_policy(struct hared_config *c, const char *value, char *err, 
 	return ERR_BAD_CONFIG;
 }
 
+/* The key of [daemon] nearest to an unknown one (a typo), or NULL. */
+static const char *cfg_key_near(const char *key)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+
+	if (strlen(key) < 3)
+		return NULL;
+	for (size_t i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
+		size_t d = text_distance(key, cfg_keys[i].name);
+
+		if (d < best_d) {
+			best = cfg_keys[i].name;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 static int cfg_on_entry(void *user, const char *section, const char *key, const char *value,
 			char *err, size_t errlen)
 {
 	struct hared_config *c = user;
+	const char *near;
 
 	if (strcmp(section, "agent") == 0)
 		return 0;
+	if (section[0] == '\0') {
+		snprintf(err, errlen, "key '%s' outside a section (expected [daemon])", key);
+		return ERR_BAD_CONFIG;
+	}
 	if (strcmp(section, "daemon") != 0) {
 		snprintf(err, errlen, "unknown section [%s] (hared reads [daemon] and skips [agent])",
 			 section);
@@ -253,7 +278,11 @@ static int cfg_on_entry(void *user, const char *section, const char *key, const 
 	for (size_t i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
 		if (strcmp(key, cfg_keys[i].name) == 0)
 			return cfg_key_set(&cfg_keys[i], c, value, err, errlen);
-	snprintf(err, errlen, "unknown key '%s' in [daemon]", key);
+	near = cfg_key_near(key);
+	if (near)
+		snprintf(err, errlen, "unknown key '%s' in [daemon] (did you mean %s?)", key, near);
+	else
+		snprintf(err, errlen, "unknown key '%s' in [daemon]", key);
 	return ERR_BAD_CONFIG;
 }
 

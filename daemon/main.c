@@ -6,6 +6,7 @@
 #include "log.h"
 #include "hare.pb-c.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,6 +134,11 @@ int main(int argc, char **argv)
 		return 2;
 	hared_config_defaults(&cfg);
 	rc = hared_config_load(a.config, &cfg, err, sizeof(err));
+	if (rc == -ENOENT && strcmp(a.config, HARED_CONFIG_DEFAULT) == 0) {
+		fprintf(stderr, "hared: %s (use --config FILE; an example is hared.conf.example, in "
+			"share/doc/hare/examples/ of the install)\n", err);
+		return 2;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "hared: %s\n", err);
 		return 2;

@@ -122,6 +122,16 @@ rc=$?
 kill "$hpid"
 wait "$hpid"
 
+# 7. No configuration file where hared looks by default: say how to give one.
+if [ ! -e /etc/hare/hared.conf ]; then
+	out=$("$hared" --check-config 2>&1)
+	rc=$?
+	[ $rc -eq 2 ] && [ "$out" = "hared: /etc/hare/hared.conf: No such file or directory (use --config \
+FILE; an example is hared.conf.example, in share/doc/hare/examples/ of the install)" ] &&
+		echo "ok: without /etc/hare/hared.conf hared says to use --config" ||
+		fail "without /etc/hare/hared.conf: exit $rc, '$out'"
+fi
+
 grep -qE "Sanitizer|runtime error" "$tmp/hared.log" "$tmp/start.log" && fail "sanitizer report in a log"
 if [ $failures -ne 0 ]; then
 	echo "--- hared log (tail)"; tail -30 "$tmp/hared.log"

@@ -149,6 +149,8 @@ static void test_config_bad(void **state)
 		{ "[agent]\ndaemon = ::1:80\n", "a.conf:2: daemon: expected host:port" },
 		{ "[agent]\ndaemon = [::1:80\n", "a.conf:2: daemon: expected [address]:port" },
 		{ "[agent]\nnode = a\nbogus = 1\n", "a.conf:3: unknown key 'bogus' in [agent]" },
+		{ "[agent]\nheartbeat_s = 1\n", "a.conf:2: unknown key 'heartbeat_s' in [agent] (did you mean heartbeat_ms?)" },
+		{ "[agent]\nworkdir = /x\n", "a.conf:2: unknown key 'workdir' in [agent] (did you mean work_dir?)" },
 		{ "[agents]\nnode = a\n", "a.conf:1: unknown section [agents]" },
 		{ "node = a\n", "a.conf:1: key 'node' outside a section" },
 		{ "[agent]\ngpus = V100:0\n", "a.conf:2: count of V100 must be between 1 and 64" },

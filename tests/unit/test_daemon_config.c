@@ -120,6 +120,12 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\npolicy = hares\n", "bad.conf:2: policy: unknown scheduling policy "
 		   "'hares' (known: hare, hare-smith, optimus, fifo, srtf, tiresias, gavel, gavel-tput, allox, gandiva)");
 	expect_bad("[daemon]\ncolour = blue\n", "bad.conf:2: unknown key 'colour'");
+	expect_bad("[daemon]\nplicy = fifo\n", "bad.conf:2: unknown key 'plicy' in [daemon] (did you "
+		   "mean policy?)");
+	expect_bad("[daemon]\nheartbeat_timeout = 9\n", "bad.conf:2: unknown key 'heartbeat_timeout' in "
+		   "[daemon] (did you mean heartbeat_timeout_s?)");
+	expect_bad("policy = fifo\n[daemon]\n", "bad.conf:1: key 'policy' outside a section (expected "
+		   "[daemon])");
 	expect_bad("[agents]\nnode = x\n", "bad.conf:1: unknown section [agents] (hared reads "
 		   "[daemon] and skips [agent])");
 	/* named at its header, not at its first key */
