@@ -160,6 +160,7 @@ static const char *agent_key_near(const char *key)
 		"task_logs", "worker_orphan_timeout_s", "worker_progress_s", "task_log_keep_days",
 		"report_interval_ms", "heartbeat_ms", "stop_grace_ms", "max_frame", "log_level",
 		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
+		"run_as_owner",
 	};
 	const char *best = NULL;
 	size_t best_d = 3;
