@@ -94,8 +94,12 @@ static void drv_speed_learn(struct driver *d, struct drv_job *j, const Hare__Rou
 	speed_model_observe(&j->speed, busiest, sched_sync_time(&j->perf, j->lease.nranks, spread),
 			    j->lease.nranks, measured / d->o.time_scale, r->round_count);
 	obs = measured / j->lease.round_s;
-	/* a job of its own proxy sizes says nothing of its model's speed */
-	if (!one_type || type < 0 || !(obs > 0.1 && obs < 10) || j->rec.proxy[0])
+	/* a job of its own proxy sizes says nothing of its model's speed, nor
+	 * a user's own program, which reports what it likes: the ratios new
+	 * jobs of every user start from learn from the built-in worker (and
+	 * root's programs) only */
+	if (!one_type || type < 0 || !(obs > 0.1 && obs < 10) || j->rec.proxy[0] ||
+	    (j->rec.command[0] && strcmp(j->rec.user, "root") != 0))
 		return;
 	k = (size_t)j->model * d->ntypes + (size_t)type;
 	d->ratio[k] = (d->ratio[k] * d->ratio_rounds[k] + obs * r->round_count) /

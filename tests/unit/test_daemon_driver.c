@@ -1018,6 +1018,41 @@ static void test_speed_learning_proxy(void **state)
 	assert_true(fabs(j->perf.compute_s[v100] - j->perf_prof.compute_s[v100] / 1000) < 1e-15);
 }
 
+/* A user's own program reports what it likes: its job's speed model learns
+ * its rounds, the model's shared ratio does not; root's program's does. */
+static void speed_learning_command(struct fx *f, const char *owner, bool shared)
+{
+	struct hand h[1] = { { 1, { 0 }, { 1 } } };
+	struct store_job rec = job_rec(1, "resnet50", 1, 100000);
+	uint32_t a1, v100 = (uint32_t)profile_gpu_type_find(f->prof, "V100");
+	const struct drv_job *j;
+	char err[256];
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	snprintf(rec.user, sizeof(rec.user), "%s", owner);
+	snprintf(rec.command, sizeof(rec.command), "python3 /shared/train.py");
+	assert_int_equal(driver_job_add(f->d, &rec, err, sizeof(err)), 0);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	j = driver_job_find(f->d, 1);
+	report(f, a1, 1, j->lease.id, 0, 0, 100);
+	assert_true(driver_job_find(f->d, 1)->speed.weight_sum == 100);
+	job_add(f, 2, "resnet50", 1, 1000);	/* a new job of the model */
+	j = driver_job_find(f->d, 2);
+	assert_int_equal(fabs(j->perf.compute_s[v100] - j->perf_prof.compute_s[v100] / 1000) > 1e-15,
+			 shared);
+}
+
+static void test_speed_learning_command(void **state)
+{
+	speed_learning_command(*state, "alice", false);
+}
+
+static void test_speed_learning_command_root(void **state)
+{
+	speed_learning_command(*state, "root", true);
+}
+
 /* Rendezvous data goes to every agent of the lease, and only from one. */
 static void test_rendezvous(void **state)
 {
@@ -3989,6 +4024,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_and_gone, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_grace_per_agent, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning_proxy, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_speed_learning_command, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_speed_learning_command_root, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain_persists, fx_setup, fx_teardown),
 	};
