@@ -38,6 +38,14 @@ proxy_args() { [ -n "$tiny" ] && echo "--proxy $(tiny_proxy "$1")"; }
 gpu_env "$build"
 [ -x "$check" ] || { echo "skip: $check not built (no nvcc when configured?)"; exit 77; }
 [ -x "$worker" ] || { echo "skip: $worker not built"; exit 77; }
+# cuBLAS and NCCL come from this machine (too large to carry): name what the
+# loader cannot find, rather than a FAIL row per section
+missing=$(ldd "$check" "$build/workloads/libhare_worker_cuda.so" 2>/dev/null | awk '/not found/ { print $1 }' | sort -u | tr '\n' ' ')
+if [ -n "$missing" ]; then
+	echo "cannot load the CUDA engine: ${missing}not found (cuBLAS 13 and NCCL must be on this machine: LD_LIBRARY_PATH, or a pip nvidia-cublas / nvidia-nccl-cu13 that tests/gpu/env.bash finds)"
+	[ -e /dev/nvidia0 ] && exit 2
+	exit 77
+fi
 "$check" none >/dev/null 2>&1
 [ $? -eq 77 ] && { echo "skip: no CUDA driver or GPU"; "$check" none; exit 77; }
 
@@ -101,7 +109,7 @@ full_stack() {
 	for b in "$hared" "$agent" "$harectl"; do
 		[ -x "$b" ] || { add stack "hared + agent" "skipped: $b not built" skip; return; }
 	done
-	[ -n "$py" ] || { add stack "hared + agent" "skipped: no python3" skip; return; }
+	[ -n "$py" ] || { add stack "hared + agent" "no python3: the stack's checks need it" FAIL; return; }
 	[ -n "$type" ] || { add stack "hared + agent" "skipped: no profile rows" FAIL; return; }
 	mkdir -p "$tmp/profiles" "$tmp/work"
 	cp "$src"/workloads/profiles/*.csv "$tmp/profiles/"
@@ -161,7 +169,7 @@ EOF
 	done
 	# the workers' own lines are in their output files (task_logs)
 	cat "$tmp"/work/logs/*.log >"$tmp/workers.log" 2>/dev/null
-	"$py" - "$tmp/queue.json" "$tmp/workers.log" "$table" <<'EOF' ||
+	"$py" - "$tmp/queue.json" "$tmp/workers.log" "$table" "$tiny" <<'EOF' ||
 import json, re, sys
 jobs = json.load(open(sys.argv[1]))["jobs"]
 out = open(sys.argv[3], "a")
@@ -184,7 +192,9 @@ for line in open(sys.argv[2], errors="replace"):
     dev = abs(ev - wall) / wall if wall > 0 else 1
     add("job %s lease %s timing" % (m.group(1), m.group(2)),
         "%s rounds: reported (events) %.3f s, host wall %.3f s, %.2f%% apart" % (m.group(5), ev, wall, 100 * dev),
-        "ok" if dev <= 0.02 else "FAIL")
+        # tiny rounds (well under a millisecond) are mostly the fixed cost
+        # around the events: the 2% is judged at the real sizes only
+        "ok" if dev <= 0.02 else "tiny" if sys.argv[4] else "FAIL")
 if seen == 0:
     add("worker timing", "no worker summary line in the workers' output files", "FAIL")
 EOF
@@ -211,7 +221,7 @@ measure_stack() {
 	for b in "$hared" "$agent" "$harectl"; do
 		[ -x "$b" ] || { add measure "hared + agent" "skipped: $b not built" skip; return; }
 	done
-	[ -n "$py" ] || { add measure "hared + agent" "skipped: no python3" skip; return; }
+	[ -n "$py" ] || { add measure "hared + agent" "no python3: the measurement's checks need it" FAIL; return; }
 	[ -s "$key" ] || head -c 48 /dev/urandom | base64 -w0 >"$key"
 	mkdir -p "$tmp/work-m"
 	cat >"$tmp/hared-m.conf" <<EOF

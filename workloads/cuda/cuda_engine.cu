@@ -29,6 +29,21 @@
 		return cu_fail((c), NC_RC(r_), __FILE__, __LINE__, #call, ncclGetErrorString(r_)); \
 } while (0)
 
+/* Between ncclGroupStart and ncclGroupEnd: the first failure is kept (g)
+ * and the calls after it skipped, but the group is still ended, or every
+ * later NCCL call of the thread would be deferred into it. */
+#define NC_GROUP_OP(g, call) do { \
+	if ((g) == ncclSuccess) \
+		(g) = (call); \
+} while (0)
+#define NC_GROUP_END(c, g, what) do { \
+	ncclResult_t e_ = ncclGroupEnd(); \
+	if ((g) == ncclSuccess) \
+		(g) = e_; \
+	if ((g) != ncclSuccess) \
+		return cu_fail((c), NC_RC(g), __FILE__, __LINE__, what, ncclGetErrorString(g)); \
+} while (0)
+
 struct cu_engine {
 	struct cu_net n;
 	struct engine_conf conf;
@@ -283,6 +298,7 @@ static int cu_state_bcast(void *eng, uint64_t *round, char *err, size_t errlen)
 	struct cu_engine *e = (struct cu_engine *)eng;
 	struct cu_net *n = &e->n;
 	size_t np = n->net->nparams;
+	ncclResult_t g = ncclSuccess;
 
 	cu_err_to(e, err, errlen);
 	if (!e->comm)
@@ -291,10 +307,10 @@ static int cu_state_bcast(void *eng, uint64_t *round, char *err, size_t errlen)
 	CU_CHECK(n, cudaMemcpyAsync(e->d_round, e->h_round, sizeof(*round), cudaMemcpyHostToDevice,
 				    n->st));
 	NC_CHECK(n, ncclGroupStart());
-	NC_CHECK(n, ncclBroadcast(n->params, n->params, np, ncclFloat, 0, e->comm, n->st));
-	NC_CHECK(n, ncclBroadcast(n->mom, n->mom, np, ncclFloat, 0, e->comm, n->st));
-	NC_CHECK(n, ncclBroadcast(e->d_round, e->d_round, 1, ncclUint64, 0, e->comm, n->st));
-	NC_CHECK(n, ncclGroupEnd());
+	NC_GROUP_OP(g, ncclBroadcast(n->params, n->params, np, ncclFloat, 0, e->comm, n->st));
+	NC_GROUP_OP(g, ncclBroadcast(n->mom, n->mom, np, ncclFloat, 0, e->comm, n->st));
+	NC_GROUP_OP(g, ncclBroadcast(e->d_round, e->d_round, 1, ncclUint64, 0, e->comm, n->st));
+	NC_GROUP_END(n, g, "ncclBroadcast of the restored state (group)");
 	CU_CHECK(n, cudaMemcpyAsync(e->h_round, e->d_round, sizeof(*round), cudaMemcpyDeviceToHost,
 				    n->st));
 	CU_TRY(cu_sync(e));
@@ -369,11 +385,13 @@ static void cu_ar_free(struct cu_ar *a)
 static int cu_ar_rounds(struct cu_net *c, struct cu_ar *a, uint64_t floats, uint32_t iters)
 {
 	for (uint32_t i = 0; i < iters; i++) {
+		ncclResult_t g = ncclSuccess;
+
 		NC_CHECK(c, ncclGroupStart());
 		for (uint32_t d = 0; d < a->gpus; d++)
-			NC_CHECK(c, ncclAllReduce(a->buf[d], a->buf[d], floats, ncclFloat, ncclSum,
-						  a->comm[d], a->st[d]));
-		NC_CHECK(c, ncclGroupEnd());
+			NC_GROUP_OP(g, ncclAllReduce(a->buf[d], a->buf[d], floats, ncclFloat, ncclSum,
+						     a->comm[d], a->st[d]));
+		NC_GROUP_END(c, g, "ncclAllReduce (group)");
 	}
 	for (uint32_t d = 0; d < a->gpus; d++)
 		CU_CHECK(c, cudaStreamSynchronize(a->st[d]));
