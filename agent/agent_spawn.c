@@ -201,7 +201,7 @@ static void agent_env_build(struct agent_strv *env, const struct agent *a,
 	if (emulated)
 		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=");
 	else
-		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=%u", m->gpu_index);
+		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=%u", a->cfg.gpus[m->gpu_index].index);
 }
 
 /* The report FIFO: read end for the agent (non-blocking), write end for the
