@@ -129,7 +129,8 @@ static int ckpt_mkdirs(const char *dir, char *err, size_t errlen)
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		buf[i] = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+		/* the owner's only: a checkpoint holds the job's trained weights */
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
 			int e = errno;
 
 			snprintf(err, errlen, "%s: cannot create: %s", buf, strerror(e));
@@ -178,7 +179,7 @@ int ckpt_write(const char *dir, const struct ckpt_meta *m, const float *params,
 		snprintf(err, errlen, "%s: path too long", dir);
 		return -ENAMETOOLONG;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(-rc));

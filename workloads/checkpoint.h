@@ -47,8 +47,10 @@ uint32_t ckpt_crc32c(uint32_t crc, const void *data, size_t n);
 
 /*
  * Write params and momentum (m->nfloats each) as dir/round-<m->round>.hckpt,
- * creating dir (and its parents) when missing. Atomic: a crash leaves the
- * old files and at most a stray ".tmp" file, never a partial checkpoint.
+ * creating dir (and its parents) when missing. They are the owner's only:
+ * folders made are 0700, the file 0600 (less where the umask says so).
+ * Atomic: a crash leaves the old files and at most a stray ".tmp" file,
+ * never a partial checkpoint.
  * The path written goes to path (may be NULL). Returns 0, or -errno with
  * "dir: what failed" in err.
  */

@@ -95,11 +95,13 @@ static void test_round_trip(void **state)
 	struct ckpt_meta got;
 	float p[N], v[N];
 	struct stat st;
+	mode_t mask = umask(022);	/* the usual one: group and others may read */
 
 	assert_int_equal(ckpt_write(f->dir, &f->m, f->p, f->v, path, sizeof(path), err, sizeof(err)), 0);
 	assert_non_null(strstr(path, "/round-00000000000000000040.hckpt"));
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, CKPT_HEADER_SIZE + 2 * N * 4);
+	assert_int_equal(st.st_mode & 07777, 0600);	/* the job's weights: its owner's only */
 	assert_int_equal(count_files(f->dir), 1);	/* no temp file left */
 	assert_int_equal(ckpt_read(path, &f->m, p, v, &got, err, sizeof(err)), 0);
 	assert_memory_equal(p, f->p, sizeof(p));
@@ -110,12 +112,20 @@ static void test_round_trip(void **state)
 	/* a missing directory (and its parents) is created */
 	snprintf(path, sizeof(path), "%s/a/b", f->dir);
 	assert_int_equal(ckpt_write(path, &f->m, f->p, f->v, NULL, 0, err, sizeof(err)), 0);
+	umask(mask);
 	snprintf(path, sizeof(path), "%s/a/b/round-00000000000000000040.hckpt", f->dir);
 	assert_int_equal(ckpt_read(path, &f->m, p, v, &got, err, sizeof(err)), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
 	unlink(path);
+	/* the folders it made are the owner's only too */
 	snprintf(path, sizeof(path), "%s/a/b", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
 	rmdir(path);
 	snprintf(path, sizeof(path), "%s/a", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
 	rmdir(path);
 }
 
