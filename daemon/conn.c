@@ -734,6 +734,7 @@ static int conn_listen_unix(struct hared *d, char *errbuf, size_t errlen)
 {
 	const char *path = d->cfg.client_socket;
 	int rc = conn_unix_path_check(path, errbuf, errlen);
+	mode_t mask;
 
 	if (rc == 0)
 		rc = conn_unix_stale(path, errbuf, errlen);
@@ -742,9 +743,12 @@ static int conn_listen_unix(struct hared *d, char *errbuf, size_t errlen)
 	uv_pipe_init(d->loop, &d->client_srv, 0);
 	d->client_srv.data = d;
 	d->client_srv_open = true;
+	/* The socket is made with its mode (0777 less the umask): a chmod of
+	 * the path after bind would follow a link put in its place meanwhile.
+	 * The umask is the process's, but no other thread runs yet. */
+	mask = umask(~(mode_t)d->cfg.client_socket_mode & 0777);
 	rc = uv_pipe_bind(&d->client_srv, path);
-	if (rc == 0 && chmod(path, (mode_t)d->cfg.client_socket_mode) < 0)
-		rc = -errno;
+	umask(mask);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&d->client_srv, CONN_BACKLOG, conn_on_client_unix);
 	if (rc < 0) {

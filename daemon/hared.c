@@ -524,7 +524,10 @@ static void hared_on_hup(uv_signal_t *s, int signum)
 }
 
 /* "agent_port=N\n[client_port=M\n]", written whole (rename) so a reader
- * never sees half of it. */
+ * never sees half of it. The temporary file is made anew (O_EXCL, a stale
+ * one removed first) and never through a link: in a folder others may
+ * write in, a link put there would have hared (root) truncate and write the
+ * file it points to. */
 static int hared_port_file(const struct hared *d, char *errbuf, size_t errlen)
 {
 	char tmp[HARED_PATH_LEN + 8], text[96];
@@ -536,15 +539,29 @@ static int hared_port_file(const struct hared *d, char *errbuf, size_t errlen)
 	if (d->client_tcp_open)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "client_port=%d\n", d->client_port);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg.port_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "port_file %s: cannot remove the old %s: %s",
+			 d->cfg.port_file, tmp, strerror(-rc));
+		return rc;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {
+		snprintf(errbuf, errlen, "port_file %s: %s appeared again after hared removed it "
+			 "(is another hared writing the same port_file?)", d->cfg.port_file, tmp);
+		return -EEXIST;
+	}
 	if (fd < 0 || write(fd, text, (size_t)n) != n)
 		rc = -errno;
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, d->cfg.port_file) < 0)
 		rc = -errno;
-	if (rc < 0)
+	if (rc < 0) {
 		snprintf(errbuf, errlen, "port_file %s: %s", d->cfg.port_file, strerror(-rc));
+		if (fd >= 0)
+			unlink(tmp);	/* ours: made just now */
+	}
 	return rc;
 }
 

@@ -22,17 +22,31 @@ client_listen = 127.0.0.1:0
 client_token_file = $tmp/token
 profiles = $src/workloads/profiles
 port_file = $tmp/ports
+client_socket_mode = 0660
 max_frame = 131072
 max_queued_mib = 16
 replan_debounce_ms = 10
 log_level = debug
 EOF
 
+# A link where port_file's temporary file goes (someone who may write in its
+# folder): hared writes a file of its own, not the one the link names.
+echo keep >"$tmp/victim"
+ln -s "$tmp/victim" "$tmp/ports.tmp"
 "$hared" --config "$tmp/hared.conf" >"$tmp/hared.log" 2>&1 &
 hpid=$!
 pids+=("$hpid")
 for _ in $(seq 100); do [ -s "$tmp/ports" ] && break; sleep 0.05; done
 [ -s "$tmp/ports" ] || { cat "$tmp/hared.log"; echo "FAIL: hared did not start"; exit 1; }
+if [ "$(cat "$tmp/victim")" = keep ] && [ ! -L "$tmp/ports" ] && [ ! -e "$tmp/ports.tmp" ]; then
+	echo "ok: port_file is written past a link at its temporary name, not through it"
+else
+	fail "port_file: the link's target holds '$(cat "$tmp/victim")'"
+fi
+# the socket is made with client_socket_mode (no chmod of the path after it)
+mode=$(stat -c %a "$tmp/hared.sock")
+[ "$mode" = 660 ] && echo "ok: the client socket has client_socket_mode 0660" ||
+	fail "client socket mode $mode, want 660"
 port=$(sed -n 's/^agent_port=//p' "$tmp/ports")
 cport=$(sed -n 's/^client_port=//p' "$tmp/ports")
 
