@@ -225,7 +225,8 @@ static int drv_node_find(const struct driver *d, const char *name)
 
 /* A down node's GPUs from the store's text ("V100:4,T4:2", drv_gpus_text),
  * numbered 0, 1, ... (its agent's Register replaces them); nothing from a
- * text that is not of that form. */
+ * text that is not of that form, or names a type with characters no type
+ * has (stored before registrations were checked for them). */
 static void drv_gpus_restore(struct driver *d, struct drv_node *n, const char *text)
 {
 	struct drv_gpu *g = calloc(DRIVER_MAX_NODE_GPUS, sizeof(*g));
@@ -237,7 +238,8 @@ static void drv_gpus_restore(struct driver *d, struct drv_node *n, const char *t
 		int used = 0, t;
 
 		if (sscanf(p, "%63[^:,]:%u%n", type, &count, &used) != 2 || count == 0 ||
-		    count > DRIVER_MAX_NODE_GPUS - ng || (p[used] && p[used] != ',')) {
+		    count > DRIVER_MAX_NODE_GPUS - ng || (p[used] && p[used] != ',') ||
+		    !profile_type_chars_ok(type)) {
 			ng = 0;
 			break;
 		}
@@ -1161,6 +1163,16 @@ static int drv_gpus_parse(struct driver *d, const Hare__Register *reg, struct dr
 			snprintf(errbuf, errlen, in->index >= DRIVER_MAX_NODE_GPUS
 				 ? "GPU index %u: a node's GPUs are numbered below %d"
 				 : "GPU %u has no type", in->index, DRIVER_MAX_NODE_GPUS);
+			free(g);
+			return ERR_PROTO;
+		}
+		/* The name goes to logs, the store and harectl nodes: one with
+		 * other characters (a terminal's escape sequences) is not taken,
+		 * nor repeated here. hare-agent names every GPU so. */
+		if (!profile_type_chars_ok(in->type)) {
+			snprintf(errbuf, errlen, "GPU %u: its type name may hold only A-Z a-z 0-9 . _ + - "
+				 "(hare-agent names GPUs so; set gpus = TYPE:COUNT in its config)",
+				 in->index);
 			free(g);
 			return ERR_PROTO;
 		}

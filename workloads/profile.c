@@ -266,6 +266,13 @@ static bool profile_parse_uint(const char *s, uint32_t max, uint32_t *out)
 	return true;
 }
 
+/* A character of a name: [A-Za-z0-9._+-]. */
+static bool profile_name_char_ok(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("._+-", ch));
+}
+
 /* Names: 1..len-1 characters of [A-Za-z0-9._+-]. */
 static bool profile_name_ok(const char *s, size_t len)
 {
@@ -273,13 +280,9 @@ static bool profile_name_ok(const char *s, size_t len)
 
 	if (n == 0 || n >= len)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || strchr("._+-", ch)))
+	for (size_t i = 0; i < n; i++)
+		if (!profile_name_char_ok(s[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -712,6 +715,16 @@ void profile_free(struct profile *p)
 bool profile_type_name_ok(const char *name)
 {
 	return profile_name_ok(name, SCHED_TYPE_NAME);
+}
+
+bool profile_type_chars_ok(const char *name)
+{
+	if (!name || !name[0])
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!profile_name_char_ok(*p))
+			return false;
+	return true;
 }
 
 uint32_t profile_measured_skipped(const struct profile *p)

@@ -39,6 +39,9 @@ uint32_t profile_measured_skipped(const struct profile *p);
 /* Whether name can be a GPU type of a profile: 1 to SCHED_TYPE_NAME - 1
  * characters of A-Z a-z 0-9 . _ + - */
 bool profile_type_name_ok(const char *name);
+/* Whether name is made of those characters only, whatever its length (a
+ * GPU an agent names so but longer is known, and not planned on). */
+bool profile_type_chars_ok(const char *name);
 /* Whether type came from the measured file. */
 bool profile_gpu_type_measured(const struct profile *p, uint32_t type);
 void profile_free(struct profile *p);

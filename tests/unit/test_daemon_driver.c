@@ -782,6 +782,44 @@ static void test_node_down(void **state)
 	assert_true(driver_node_at(f->d, a2 - 1)->up);
 }
 
+/* A GPU type name goes to logs, the store and harectl nodes: a registration
+ * naming one with characters no type has (a terminal's escape sequence) is
+ * refused, without repeating the name; a long name of those characters is
+ * taken (not planned on), as hare-agent sends for a GPU it does not know. */
+static void test_register_type_chars(void **state)
+{
+	static const char *const bad[] = { "V100\033]0;pwned\007", "T4\r", "A 100", "V100;",
+					   "H100\xc2\x9b" };
+	struct fx *f = *state;
+	Hare__GpuInfo g = HARE__GPU_INFO__INIT, *gp = &g;
+	Hare__Register reg = HARE__REGISTER__INIT;
+	const struct drv_node *n;
+	char err[256];
+	int id = driver_agent_attach(f->d, "n1", "127.0.0.1");
+
+	assert_true(id > 0);
+	reg.n_gpus = 1;
+	reg.gpus = &gp;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		g.type = (char *)bad[i];
+		err[0] = '\0';
+		assert_int_equal(driver_agent_register(f->d, (uint32_t)id, &reg, err, sizeof(err)),
+				 ERR_PROTO);
+		assert_string_equal(err, "GPU 0: its type name may hold only A-Z a-z 0-9 . _ + - "
+				    "(hare-agent names GPUs so; set gpus = TYPE:COUNT in its config)");
+		assert_false(driver_node_at(f->d, (uint32_t)id - 1)->up);
+	}
+	g.type = "NVIDIA-GeForce-RTX-4090";
+	assert_int_equal(driver_agent_register(f->d, (uint32_t)id, &reg, err, sizeof(err)), 0);
+	n = driver_node_at(f->d, (uint32_t)id - 1);
+	assert_true(n->up);
+	assert_int_equal(n->ngpus, 1);
+	assert_true(n->gpus[0].type < 0 && n->gpus[0].type_cut);
+	g.type = "V100";
+	assert_int_equal(driver_agent_register(f->d, (uint32_t)id, &reg, err, sizeof(err)), 0);
+	assert_string_equal(driver_node_at(f->d, (uint32_t)id - 1)->gpus[0].type_name, "V100");
+}
+
 /* Rank 0's round times teach the job's speed model and the (model, type)
  * ratio that new jobs of the model start from. */
 static void test_speed_learning(void **state)
@@ -3964,6 +4002,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stall, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_register_type_chars, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_move_waits_and_credits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rendezvous, fx_setup, fx_teardown),
