@@ -238,6 +238,14 @@ a = agent(); a.sendall(frame(hello(2)))
 expect_error("client hello on the agent port", a, ERR_PROTO, "for agents")
 a = agent(); a.sendall(frame(hello(1, node="")))
 expect_error("agent without a node name", a, ERR_PROTO, "node name")
+# A GPU type name with a terminal's escape sequence is refused, not logged.
+a = agent(); a.sendall(frame(hello(1, node="esc")))
+nonce = dict(fields(recv(a)[1]))[1]
+a.sendall(frame(fb(2, fb(1, hmac.new(key, nonce + b"esc", hashlib.sha256).digest()))))
+r = recv(a)
+a.sendall(frame(fb(3, fb(1, fv(1, 0) + fb(2, b"V100\x1b]0;owned\x07")))))
+expect_error("a GPU type name with an escape sequence", a, ERR_PROTO,
+             "GPU 0: its type name may hold only A-Z a-z 0-9 . _ + -")
 
 a = agent(); a.sendall(frame(hello(1, node="good")))
 nonce = dict(fields(recv(a)[1]))[1]
