@@ -26,7 +26,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CONN_HELLO_TIMEOUT_MS 30000
+/* A peer must say Hello (an agent: authenticate) this long after it
+ * connected: harectl and hare-agent do at once, and a peer waiting holds a
+ * place of the few below. */
+#define CONN_HELLO_TIMEOUT_MS 10000
 /* A frame must be whole this long after its first bytes came: a peer that
  * sends most of a large frame and stops would hold its buffer (up to
  * max_frame) for as long as it stays connected. */
@@ -38,11 +41,18 @@
 #define CONN_BACKLOG 4096
 /* Before a peer has said Hello (and authenticated, on the agent port) its
  * frames may be this large (Hello and Auth are tiny), and at most
- * CONN_PENDING_MAX such peers wait at once on each listener (root on the
- * unix socket is never refused): strangers cannot pin memory or file
- * descriptors, nor keep local users, or root, out. */
+ * CONN_PENDING_MAX such peers wait at once on each listener, of them
+ * CONN_PENDING_UID_MAX of one uid on the unix socket and
+ * CONN_PENDING_ADDR_MAX from one address on a TCP port (root on the unix
+ * socket is never refused): strangers cannot pin memory or file
+ * descriptors, nor keep local users, agents, or root, out, and one user or
+ * address cannot fill a listener for the others. */
 #define CONN_PREAUTH_FRAME (64u * 1024)
 #define CONN_PENDING_MAX 256
+#define CONN_PENDING_UID_MAX 8
+#define CONN_PENDING_ADDR_MAX 16
+#define CONN_STR_(x) #x
+#define CONN_STR(x) CONN_STR_(x)
 /* Client sessions one user may hold at once (root: no limit). */
 #define CONN_USER_MAX 64
 /* Past max_queued_mib for all peers together, the peer with the most queued
@@ -157,6 +167,36 @@ static void conn_refused_note(struct hared *d, const char *why)
 	log_warn("connections refused: %s (%" PRIu64 " so far; said at most every 10 s)", why,
 		 d->conns_refused);
 	d->refused_logged_ms = now;
+}
+
+/* Peers of kind from source waiting for their Hello or Auth. A scan of
+ * every connection: those past the wait are few (sessions of users, at most
+ * CONN_USER_MAX each, and agents), those waiting 3 x CONN_PENDING_MAX and
+ * root's. */
+static uint32_t conn_pending_from(const struct hared *d, enum conn_kind kind, const char *source)
+{
+	uint32_t n = 0;
+
+	for (const struct conn *c = d->conns; c; c = c->next)
+		n += c->pending && c->kind == kind && strcmp(c->source, source) == 0;
+	return n;
+}
+
+const char *conn_pending_refusal(const struct hared *d, const struct conn *c)
+{
+	if (c->kind == CONN_CLIENT_UNIX && c->admin)
+		return NULL;
+	if (c->kind == CONN_CLIENT_UNIX &&
+	    conn_pending_from(d, c->kind, c->source) >= CONN_PENDING_UID_MAX)
+		return "too many of your connections to hared (" CONN_STR(CONN_PENDING_UID_MAX) " per "
+		       "user) are waiting to say hello; close some and try again";
+	if (c->kind != CONN_CLIENT_UNIX &&
+	    conn_pending_from(d, c->kind, c->source) >= CONN_PENDING_ADDR_MAX)
+		return "too many connections to hared from your address (" CONN_STR(CONN_PENDING_ADDR_MAX)
+		       ") are waiting to say hello; close some and try again";
+	if (d->npending[c->kind] >= CONN_PENDING_MAX)
+		return "too many connections to hared are waiting to say hello; try again later";
+	return NULL;
 }
 
 /* Client sessions of user now open (root's are not counted). */
@@ -515,6 +555,7 @@ static void conn_peer_tcp(struct conn *c)
 			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", ip);
+	snprintf(c->source, sizeof(c->source), "%s", ip);
 	uv_tcp_nodelay(&c->h.tcp, 1);
 }
 
@@ -543,9 +584,11 @@ static void conn_peer_unix(struct conn *c)
 	if (uv_fileno(&c->h.handle, &fd) < 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
 		snprintf(c->peer, sizeof(c->peer), "unix");
+		snprintf(c->source, sizeof(c->source), "unix");
 		return;
 	}
 	snprintf(c->peer, sizeof(c->peer), "uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
+	snprintf(c->source, sizeof(c->source), "uid %u", (unsigned)cr.uid);
 	c->admin = cr.uid == 0;
 	/* A name a session of another kind goes by (TCP clients are "remote",
 	 * a uid without a passwd entry "uidN") is not this user's: it goes by
@@ -565,8 +608,8 @@ static void conn_on_close_orphan(uv_handle_t *h)
 static void conn_accept(uv_stream_t *srv, int status, enum conn_kind kind)
 {
 	struct hared *d = srv->data;
+	const char *busy;
 	struct conn *c;
-	bool busy;
 
 	if (status < 0) {
 		log_warn("accept: %s", uv_strerror(status));
@@ -596,7 +639,7 @@ static void conn_accept(uv_stream_t *srv, int status, enum conn_kind kind)
 		uv_close(&c->h.handle, conn_on_close_orphan);
 		return;
 	}
-	busy = d->npending[kind] >= CONN_PENDING_MAX && !(kind == CONN_CLIENT_UNIX && c->admin);
+	busy = conn_pending_refusal(d, c);
 	if (conn_table_add(d, c) < 0) {
 		uv_close(&c->h.handle, conn_on_close_orphan);
 		return;
@@ -605,12 +648,22 @@ static void conn_accept(uv_stream_t *srv, int status, enum conn_kind kind)
 									 : CONN_PREAUTH_FRAME);
 	c->opened_ms = c->last_seen_ms = uv_now(d->loop);
 	if (busy) {
+		char why[160];
+
 		/* told why, then closed: an Error frame is cheap */
-		conn_refused_note(d, kind == CONN_AGENT ? "too many peers on the agent port have not "
-			"authenticated yet" : "too many clients have connected without saying hello yet");
+		if (d->npending[kind] >= CONN_PENDING_MAX)
+			snprintf(why, sizeof(why), "%s", kind == CONN_AGENT ? "too many peers on the "
+				 "agent port have not authenticated yet" : "too many clients have "
+				 "connected without saying hello yet");
+		else
+			snprintf(why, sizeof(why), "%s (%s) holds as many connections waiting to %s "
+				 "as one %s may", c->source, kind == CONN_AGENT ? "agent port" :
+				 kind == CONN_CLIENT_TCP ? "client port" : "unix socket",
+				 kind == CONN_AGENT ? "authenticate" : "say hello",
+				 kind == CONN_CLIENT_UNIX ? "user" : "address");
+		conn_refused_note(d, why);
 		c->refused = true;
-		conn_fail(c, -EBUSY, "too many connections to hared are waiting to say hello; try "
-			  "again later");
+		conn_fail(c, -EBUSY, "%s", busy);
 		return;
 	}
 	c->pending = true;
@@ -843,6 +896,7 @@ int conn_fake_new(struct hared *d, enum conn_kind kind, conn_sink_cb sink, void 
 	}
 	wire_reader_init(&c->rd, d->cfg.max_frame);
 	snprintf(c->peer, sizeof(c->peer), "fake");
+	snprintf(c->source, sizeof(c->source), "fake");
 	if (kind == CONN_CLIENT_UNIX) {
 		snprintf(c->user, sizeof(c->user), "root");
 		c->admin = true;
@@ -890,6 +944,10 @@ void conn_expire_at(struct hared *d, uint64_t now)
 	for (struct conn *c = d->conns; c; c = c->next) {
 		if (c->state == CONN_NEW && now - c->opened_ms > CONN_HELLO_TIMEOUT_MS)
 			conn_fail(c, -ETIMEDOUT, "no hello within %d s", CONN_HELLO_TIMEOUT_MS / 1000);
+		else if (c->pending && c->state == CONN_CHALLENGED &&
+			 now - c->opened_ms > CONN_HELLO_TIMEOUT_MS)
+			conn_fail(c, -ETIMEDOUT, "no authentication within %d s",
+				  CONN_HELLO_TIMEOUT_MS / 1000);
 		else if (c->state != CONN_CLOSING && c->partial_ms &&
 			 now - c->partial_ms > CONN_FRAME_TIMEOUT_MS)
 			conn_fail(c, -ETIMEDOUT, "a frame begun %d s ago is still not whole (%zu bytes)",

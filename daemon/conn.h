@@ -54,6 +54,8 @@ struct conn {
 	enum conn_state state;
 	struct wire_reader rd;
 	char peer[64];			/* address, or "uid N" */
+	char source[48];		/* whose pending connections it counts among:
+					 * "uid N" (unix socket) or the address (TCP) */
 	char user[64];			/* clients: user name */
 	bool admin;			/* clients: root may cancel any job and drain nodes */
 	char node[64];			/* agents: node name */
@@ -77,6 +79,14 @@ struct conn {
 /* The peer said Hello (a client) or authenticated (an agent): it may send
  * frames up to max_frame and no longer counts among the peers waiting. */
 void conn_admitted(struct conn *c);
+
+/* Why c, a peer just accepted (kind, source and admin set), may not wait
+ * for its Hello (an agent: its Auth) now, as the Error it is sent; NULL
+ * when it may. Each listener lets CONN_PENDING_MAX peers wait, one uid
+ * CONN_PENDING_UID_MAX of them on the unix socket and one address
+ * CONN_PENDING_ADDR_MAX on a TCP port, so that one local user or one
+ * stranger cannot fill it for all; root on the unix socket always may. */
+const char *conn_pending_refusal(const struct hared *d, const struct conn *c);
 
 /* The client's user holds as many sessions as one user may (root: never). */
 bool conn_user_full(const struct conn *c);

@@ -316,16 +316,30 @@ s = client_session(); s.sendall(frame(QUEUE))
 r = recv(s)
 check("daemon still answers after 300 random and mutated frames", r is not None and r[0] == 11)
 
-# At most 256 peers wait for their hello at once on each listener: the
-# next is told so and closed; peers that said hello are not held back, the
-# unix socket's clients are not shut out by the agent port's strangers (nor
-# root by anyone), and the room comes back.
-silent = []
-for _ in range(256):
-    silent.append(agent())
-time.sleep(0.3)
+# At most 16 peers of one address wait for their hello at once on a TCP
+# port, 256 in all on each listener: the next is told so and closed while
+# other addresses still get in (an agent can register past a stranger);
+# peers that said hello are not held back, the unix socket's clients are not
+# shut out by the agent port's strangers (nor root by anyone), and the room
+# comes back. 127.0.0.0/8 is all loopback: each address is another peer.
+def agent_from(n):
+    return socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.%d" % n, 0))
+
 EBUSY = -16
-expect_error("peer 257 without a hello on the agent port is turned away", agent(), EBUSY,
+silent = [agent_from(2) for _ in range(16)]
+time.sleep(0.3)
+expect_error("peer 17 of one address without a hello on the agent port is turned away",
+             agent_from(2), EBUSY, "too many connections to hared from your address (16) are "
+             "waiting to say hello")
+a = agent_from(30); a.sendall(frame(hello(1, node="late")))
+r = recv(a)
+ok = r is not None and r[0] == 1
+check("an agent from another address is challenged meanwhile", ok, "" if ok else "got %r" % (r,))
+a.close()
+for n in range(3, 3 + 15):
+    silent += [agent_from(n) for _ in range(16)]
+time.sleep(0.3)
+expect_error("peer 257 without a hello on the agent port is turned away", agent_from(40), EBUSY,
              "too many connections to hared are waiting to say hello")
 try:
     s = client_session(); s.sendall(frame(QUEUE)); r = recv(s)

@@ -741,6 +741,130 @@ static void test_reserved_user_names(void **state)
 	assert_false(conn_name_reserved("root"));
 }
 
+/* A peer of kind from source that has not said hello yet, as conn_accept
+ * leaves it. */
+static struct conn *waiting(struct fx *f, enum conn_kind kind, const char *source)
+{
+	struct conn *c;
+
+	assert_int_equal(conn_fake_new(&f->d, kind, sink, &f->out, &c), 0);
+	c->admin = false;
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	c->pending = true;
+	f->d.npending[kind]++;
+	return c;
+}
+
+/* Whether a new peer of kind from source would be let in to say hello;
+ * why not in *why. */
+static bool let_in(struct fx *f, enum conn_kind kind, const char *source, bool admin,
+		   const char **why)
+{
+	struct conn *c;
+
+	assert_int_equal(conn_fake_new(&f->d, kind, sink, &f->out, &c), 0);
+	c->admin = admin;
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	*why = conn_pending_refusal(&f->d, c);
+	conn_fake_free(c);
+	return *why == NULL;
+}
+
+/* Peers waiting for their hello: 8 of one uid on the unix socket, 16 from
+ * one address on a TCP port, 256 in all on each listener; one user or
+ * address past its share is refused while the others still get in, and
+ * root on the unix socket always; a peer that says hello, or goes, leaves
+ * room. */
+static void test_pending_caps(void **state)
+{
+	struct fx *f = *state;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Hello h = HARE__HELLO__INIT;
+	struct conn *mine[8], *agents[16], *all[256];
+	const char *why;
+	char src[32];
+
+	for (int i = 0; i < 8; i++)
+		mine[i] = waiting(f, CONN_CLIENT_UNIX, "uid 1000");
+	assert_false(let_in(f, CONN_CLIENT_UNIX, "uid 1000", false, &why));
+	assert_string_equal(why, "too many of your connections to hared (8 per user) are waiting "
+			    "to say hello; close some and try again");
+	assert_true(let_in(f, CONN_CLIENT_UNIX, "uid 1001", false, &why));
+	assert_true(let_in(f, CONN_CLIENT_UNIX, "uid 0", true, &why));
+	/* the client port counts addresses, and apart from the unix socket */
+	assert_true(let_in(f, CONN_CLIENT_TCP, "uid 1000", false, &why));
+	for (int i = 0; i < 16; i++)
+		agents[i] = waiting(f, CONN_AGENT, "192.0.2.7");
+	assert_false(let_in(f, CONN_AGENT, "192.0.2.7", false, &why));
+	assert_string_equal(why, "too many connections to hared from your address (16) are "
+			    "waiting to say hello; close some and try again");
+	assert_true(let_in(f, CONN_AGENT, "192.0.2.8", false, &why));
+	assert_true(let_in(f, CONN_CLIENT_TCP, "192.0.2.7", false, &why));
+	/* one that says hello waits no more; one that goes leaves too */
+	h.version = HARE__VERSION__PROTOCOL_VERSION;
+	h.role = HARE__ROLE__ROLE_CLIENT;
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &h;
+	snprintf(mine[0]->user, sizeof(mine[0]->user), "alice");
+	frame(mine[0], &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	assert_false(mine[0]->pending);
+	assert_true(let_in(f, CONN_CLIENT_UNIX, "uid 1000", false, &why));
+	conn_fake_free(agents[0]);
+	assert_true(let_in(f, CONN_AGENT, "192.0.2.7", false, &why));
+	/* the listener's own cap: 256 waiting of many users shut out a new
+	 * user, not root */
+	for (int i = 0; i < 256 - 7; i++) {
+		snprintf(src, sizeof(src), "uid %d", 2000 + i / 8);
+		all[i] = waiting(f, CONN_CLIENT_UNIX, src);
+	}
+	assert_int_equal(f->d.npending[CONN_CLIENT_UNIX], 256);
+	assert_false(let_in(f, CONN_CLIENT_UNIX, "uid 3000", false, &why));
+	assert_string_equal(why, "too many connections to hared are waiting to say hello; try "
+			    "again later");
+	assert_true(let_in(f, CONN_CLIENT_UNIX, "uid 0", true, &why));
+	assert_true(let_in(f, CONN_AGENT, "192.0.2.9", false, &why));
+	conn_fake_free(all[0]);
+	assert_true(let_in(f, CONN_CLIENT_UNIX, "uid 3000", false, &why));
+	for (int i = 1; i < 256 - 7; i++)
+		conn_fake_free(all[i]);
+	for (int i = 0; i < 8; i++)
+		conn_fake_free(mine[i]);
+	for (int i = 1; i < 16; i++)
+		conn_fake_free(agents[i]);
+	assert_int_equal(f->d.npending[CONN_CLIENT_UNIX], 0);
+	assert_int_equal(f->d.npending[CONN_AGENT], 0);
+}
+
+/* A peer has 10 s to say hello, an agent to authenticate too; past that it
+ * is told why and closed. */
+static void test_pending_expires(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = waiting(f, CONN_CLIENT_UNIX, "uid 1000");
+	struct conn *a = waiting(f, CONN_AGENT, "192.0.2.7");
+
+	a->state = CONN_CHALLENGED;
+	c->opened_ms = a->opened_ms = c->last_seen_ms = a->last_seen_ms = 1000;
+	conn_expire_at(&f->d, 1000 + 9000);
+	assert_int_equal(c->state, CONN_NEW);
+	assert_int_equal(a->state, CONN_CHALLENGED);
+	log_level_set("error");
+	conn_expire_at(&f->d, 1000 + 10001);
+	log_level_set("warn");
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_int_equal(a->state, CONN_CLOSING);
+	assert_int_equal(f->out.n, 2);
+	assert_int_equal(f->out.msg[0]->error->code, -ETIMEDOUT);
+	assert_int_equal(f->out.msg[1]->error->code, -ETIMEDOUT);
+	assert_true((strcmp(f->out.msg[0]->error->message, "no hello within 10 s") == 0 &&
+		     strcmp(f->out.msg[1]->error->message, "no authentication within 10 s") == 0) ||
+		    (strcmp(f->out.msg[1]->error->message, "no hello within 10 s") == 0 &&
+		     strcmp(f->out.msg[0]->error->message, "no authentication within 10 s") == 0));
+	conn_fake_free(c);
+	conn_fake_free(a);
+}
+
 /* A frame that stays incomplete (most of a large frame sent, then silence)
  * closes its session after 2 minutes, so its buffer is not held for as
  * long as the peer stays connected; whole frames in the meantime are fine. */
@@ -2587,6 +2711,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_partial_frame_expires, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pending_caps, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pending_expires, fx_setup, fx_teardown),
 		cmocka_unit_test(test_reserved_user_names),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
