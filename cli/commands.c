@@ -760,6 +760,8 @@ static int cli_queue_filtered(const struct cli_args *a, const Hare__QueueReply *
 		rc = 0;
 	} else {
 		rc = cli_queue_print(out, &sub, now);
+		cli_queue_cut_note(err, q, a->user || a->states,
+				   a->all || (a->states & CLI_STATES_FINAL));
 	}
 	free(keep);
 	return cli_table_status(rc, err);

@@ -490,6 +490,25 @@ static void cli_queue_footer(FILE *f, const Hare__QueueReply *q)
 	fputc('\n', f);
 }
 
+void cli_queue_cut_note(FILE *err, const Hare__QueueReply *q, bool filters, bool all)
+{
+	if (!q->has_cut_jobs || q->cut_jobs == 0)
+		return;
+	fprintf(err, "harectl: %u more job%s not shown (%s): the queue is more than one reply of "
+		"hared holds", q->cut_jobs, q->cut_jobs == 1 ? "" : "s",
+		all ? "finished ones first, the oldest first, then the newest active ones" :
+		"the newest");
+	/* --user and --state choose among the jobs hared sent, not before */
+	if (filters)
+		fprintf(err, "; --user and --state choose among the jobs sent, so some left out may "
+			"match too");
+	if (all)
+		fprintf(err, "; without --all (and finished states in --state) hared sends active "
+			"jobs only\n");
+	else
+		fprintf(err, "; harectl show JOBID shows any job\n");
+}
+
 int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now)
 {
 	static const char *const headers[] = { "JOBID", "USER", "NAME", "STATE", "GPUS", "TYPES", "PROGRESS",
@@ -928,6 +947,7 @@ void cli_queue_print_json(FILE *f, const Hare__QueueReply *q)
 	cli_json_opt_u(f, "plans", q->has_plans, q->plans);
 	cli_json_opt_d(f, "plan_p50_ms", q->has_plan_p50_ms, q->plan_p50_ms);
 	cli_json_opt_d(f, "plan_p99_ms", q->has_plan_p99_ms, q->plan_p99_ms);
+	cli_json_opt_u(f, "cut_jobs", q->has_cut_jobs, q->cut_jobs);
 	fputs("}\n", f);
 }
 

@@ -59,8 +59,13 @@ void cli_types_format(const Hare__JobInfo *j, char *buf, size_t len);
  * them. 0 or -ENOMEM. */
 int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now);
 
+/* When hared left jobs out of q (QueueReply.cut_jobs), a line on err that
+ * says how many and which, and what helps: filters (--user, --state) were
+ * given, all (finished jobs) was asked for. */
+void cli_queue_cut_note(FILE *err, const Hare__QueueReply *q, bool filters, bool all);
+
 /* {"jobs": [JobInfo...], "lp_bound_s": N, "plans": N, "plan_p50_ms": N,
- * "plan_p99_ms": N}: every field the daemon set. */
+ * "plan_p99_ms": N, "cut_jobs": N}: every field the daemon set. */
 void cli_queue_print_json(FILE *f, const Hare__QueueReply *q);
 
 /* Every field of one job as "key: value" lines. */

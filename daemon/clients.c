@@ -646,6 +646,48 @@ static int finals_add(void *user, const struct store_job *job)
 	return 0;
 }
 
+static bool queue_job_active(const Hare__JobInfo *in)
+{
+	return in->state == HARE__JOB_STATE__QUEUED || in->state == HARE__JOB_STATE__RUNNING;
+}
+
+/* Leave jobs out of r until the reply m is at most half a frame (total
+ * bytes now): finished jobs first, the oldest first, then active ones from
+ * the end of the list (the newest), so what is left reads as the queue's
+ * head. The rest keep their order; r->cut_jobs counts those left out. */
+static int queue_cut(Hare__QueueReply *r, size_t total, size_t max)
+{
+	bool *out;
+	size_t k = 0;
+
+	if (total <= max) {
+		r->cut_jobs = 0;
+		return 0;
+	}
+	out = calloc(r->n_jobs, sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_jobs && total > max; i++) {
+		if (queue_job_active(r->jobs[i]))
+			continue;
+		out[i] = true;
+		total -= clients_field_size(hare__job_info__get_packed_size(r->jobs[i]));
+	}
+	for (size_t i = r->n_jobs; i-- > 0 && total > max;) {
+		if (out[i])
+			continue;
+		out[i] = true;
+		total -= clients_field_size(hare__job_info__get_packed_size(r->jobs[i]));
+	}
+	for (size_t i = 0; i < r->n_jobs; i++)
+		if (!out[i])
+			r->jobs[k++] = r->jobs[i];
+	r->cut_jobs = (uint32_t)(r->n_jobs - k);
+	r->n_jobs = k;
+	free(out);
+	return 0;
+}
+
 static void queue_reply(struct conn *c, struct info_set *s)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
@@ -663,8 +705,15 @@ static void queue_reply(struct conn *c, struct info_set *s)
 	r.has_plan_p50_ms = r.has_plan_p99_ms = st.plans > 0;
 	r.plan_p50_ms = st.plan_p50_ms;
 	r.plan_p99_ms = st.plan_p99_ms;
+	/* sized with the largest cut_jobs can be */
+	r.has_cut_jobs = true;
+	r.cut_jobs = s->n;
 	m.msg_case = HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
 	m.queue_reply = &r;
+	if (queue_cut(&r, hare__from_daemon__get_packed_size(&m), c->d->cfg.max_frame / 2) < 0) {
+		conn_send_error(c, -ENOMEM, "out of memory");
+		return;
+	}
 	snprintf(what, sizeof(what), "queue (%u jobs)", s->n);
 	clients_reply(c, &m, what);
 }

@@ -1315,6 +1315,91 @@ static void test_reply_print(void **state)
 	free(buf);
 }
 
+/* A queue hared cut (QueueReply.cut_jobs): the jobs it sent, and a line on
+ * stderr saying how many it left out, which, and what helps: --user and
+ * --state choose among the jobs sent; without --all only active jobs are
+ * sent. JSON has the count. */
+static void test_reply_queue_cut(void **state)
+{
+	Hare__QueueReply q = HARE__QUEUE_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__JobInfo *two[] = { &j12, &j13 };
+	struct cli_args a = { .cmd = CLI_CMD_QUEUE };
+	char *out = NULL, *err = NULL;
+	size_t olen, elen;
+	FILE *fo, *fe;
+
+	(void)state;
+	q.n_jobs = 2;
+	q.jobs = two;
+	q.has_cut_jobs = 1;
+	q.cut_jobs = 99998;
+	m.msg_case = HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
+	m.queue_reply = &q;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_non_null(strstr(out, "\n12 "));
+	assert_non_null(strstr(out, "\n13 "));
+	assert_string_equal(err, "harectl: 99998 more jobs not shown (the newest): the queue is more "
+			    "than one reply of hared holds; harectl show JOBID shows any job\n");
+	free(out);
+	free(err);
+	/* a filter chooses among the jobs sent */
+	a.user = "bob";
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_null(strstr(out, "\n12 "));
+	assert_non_null(strstr(out, "\n13 "));
+	assert_string_equal(err, "harectl: 99998 more jobs not shown (the newest): the queue is more "
+			    "than one reply of hared holds; --user and --state choose among the jobs "
+			    "sent, so some left out may match too; harectl show JOBID shows any job\n");
+	free(out);
+	free(err);
+	/* --all: finished jobs went first */
+	a.user = NULL;
+	a.all = true;
+	q.cut_jobs = 1;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(err, "harectl: 1 more job not shown (finished ones first, the oldest "
+			    "first, then the newest active ones): the queue is more than one reply "
+			    "of hared holds; without --all (and finished states in --state) hared "
+			    "sends active jobs only\n");
+	free(out);
+	free(err);
+	/* JSON: the count, nothing on stderr */
+	a.json = true;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_non_null(strstr(out, "],\"cut_jobs\":1}\n"));
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+	/* not cut: no line (an older hared sends no count) */
+	a.json = false;
+	q.cut_jobs = 0;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+}
+
 /* A submission accepted with a warning: the id on stdout, the warning on
  * stderr (control characters masked), exit 0. */
 static void test_reply_submit_warning(void **state)
@@ -3167,6 +3252,7 @@ int main(void)
 		cmocka_unit_test(test_queue_table_wide),
 		cmocka_unit_test(test_queue_json),
 		cmocka_unit_test(test_queue_plans),
+		cmocka_unit_test(test_reply_queue_cut),
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_after_output),
 		cmocka_unit_test(test_reply_print),

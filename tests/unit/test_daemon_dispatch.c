@@ -1038,6 +1038,78 @@ static const Hare__CancelReply *cancel(struct fx *f, struct conn *c, uint64_t *i
 	return last(f)->cancel_reply;
 }
 
+
+static const Hare__QueueReply *queue_all(struct fx *f, struct conn *c)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
+
+	q.has_all = q.all = true;
+	m.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
+	m.queue = &q;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_QUEUE_REPLY);
+	return last(f)->queue_reply;
+}
+
+/* A queue that does not fit in half a frame is cut to what does, in the
+ * list's order (the newest active jobs left out), and says how many it
+ * left out (a queue of 100000 jobs got an Error instead); with finished
+ * jobs (--all) those are left out first, the oldest first. The reply
+ * decodes (the sink decodes every frame). */
+static void test_queue_cut(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f);
+	const Hare__QueueReply *q;
+	uint64_t ids[12];
+	size_t one;
+
+	for (int i = 0; i < 12; i++)
+		ids[i] = submit_rounds(f, c, 1, 1000);
+	q = queue(f, c);
+	assert_int_equal(q->n_jobs, 12);
+	assert_true(q->has_cut_jobs);
+	assert_int_equal(q->cut_jobs, 0);
+	/* half a frame holds about 5 of them */
+	one = clients_field_size(hare__job_info__get_packed_size(q->jobs[11]));
+	f->d.cfg.max_frame = (uint32_t)(2 * (5 * one + 30));
+	q = queue(f, c);
+	assert_true(q->n_jobs >= 3 && q->n_jobs <= 6);
+	assert_int_equal(q->cut_jobs, 12 - q->n_jobs);
+	for (size_t i = 0; i < q->n_jobs; i++)
+		assert_int_equal(q->jobs[i]->job_id, ids[i]);	/* the head is kept */
+	assert_true(hare__queue_reply__get_packed_size(q) <= f->d.cfg.max_frame / 2);
+	/* the 4 oldest end: with --all they are left out before any active one */
+	f->d.cfg.max_frame = WIRE_FRAME_MAX_DEFAULT;
+	cancel(f, c, ids, 4);
+	clients_commit(&f->d);
+	assert_int_equal(queue_all(f, c)->n_jobs, 12);
+	f->d.cfg.max_frame = (uint32_t)(2 * (5 * one + 30));
+	q = queue_all(f, c);
+	assert_true(q->n_jobs >= 3 && q->n_jobs <= 6);
+	assert_int_equal(q->cut_jobs, 12 - q->n_jobs);
+	for (size_t i = 0; i < q->n_jobs; i++) {
+		assert_int_equal(q->jobs[i]->job_id, ids[4 + i]);
+		assert_int_equal(q->jobs[i]->state, HARE__JOB_STATE__QUEUED);
+	}
+	/* 9 of 12 ended: the 3 active ones stay, and the newest ended ones
+	 * that fit before them */
+	f->d.cfg.max_frame = WIRE_FRAME_MAX_DEFAULT;
+	cancel(f, c, ids + 4, 5);
+	clients_commit(&f->d);
+	f->d.cfg.max_frame = (uint32_t)(2 * (5 * one + 30));
+	q = queue_all(f, c);
+	f->d.cfg.max_frame = WIRE_FRAME_MAX_DEFAULT;
+	assert_true(q->n_jobs >= 3 && q->n_jobs <= 6);
+	assert_int_equal(q->cut_jobs, 12 - q->n_jobs);
+	for (size_t i = 0; i < q->n_jobs; i++)
+		assert_int_equal(q->jobs[i]->job_id, ids[12 - q->n_jobs + i]);
+	assert_int_equal(q->jobs[q->n_jobs - 3]->state, HARE__JOB_STATE__QUEUED);
+	if (q->n_jobs > 3)
+		assert_int_equal(q->jobs[q->n_jobs - 4]->state, HARE__JOB_STATE__CANCELLED);
+	conn_fake_free(c);
+}
 /* A cancel is committed before its reply, as a submission is: hared
  * killed right after "cancelled" must not run the job again. */
 static void test_cancel_durable(void **state)
@@ -2709,6 +2781,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_cut, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_partial_frame_expires, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pending_caps, fx_setup, fx_teardown),
