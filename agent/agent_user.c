@@ -90,6 +90,8 @@ int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct age
 	return acc->uid != geteuid() || acc->gid != getegid();
 }
 
+static void agent_dir_traversable(const char *path);
+
 /* Remove what is under a folder and the folder, symbolic links as links. */
 static int agent_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
@@ -107,6 +109,8 @@ int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct age
 	snprintf(dir, sizeof(dir), "%s/checkpoints", a->cfg.work_dir);
 	if (mkdir(dir, 0711) < 0 && errno != EEXIST)
 		goto fail_dir;
+	/* made 0700 by a worker of root's job (checkpoint.c) */
+	agent_dir_traversable(dir);
 	snprintf(path, sizeof(path), "%s/%llu", dir, (unsigned long long)job);
 	if (lstat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_uid != acc->uid)) {
 		/* another account's (job ids begin again with a new hared
@@ -181,6 +185,9 @@ void agent_account_dirs(const struct agent *a)
 	agent_dir_traversable(a->cfg.work_dir);
 	snprintf(path, sizeof(path), "%s/tasks", a->cfg.work_dir);
 	agent_dir_traversable(path);
+	snprintf(path, sizeof(path), "%s/checkpoints", a->cfg.work_dir);
+	if (mkdir(path, 0711) < 0 && errno == EEXIST)
+		agent_dir_traversable(path);
 }
 
 /* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: in the worker's
