@@ -19,6 +19,7 @@ struct profile;
 #define CLIENTS_MAX_WEIGHT 1e6
 #define CLIENTS_HISTORY_DEFAULT 100	/* events of harectl history */
 #define CLIENTS_HISTORY_MAX 1000
+#define CLIENTS_QUEUE_FINALS_MAX 20000	/* newest finished jobs harectl queue --all reads */
 
 /* Validate a job spec for user and turn it into a QUEUED store record
  * (submit_time now, defaults applied). 0, or ERR_BAD_SPEC,

@@ -36,6 +36,8 @@ enum store_stmt_id {
 	ST_SPEED,
 	ST_JOBS_ACTIVE,
 	ST_JOBS_ALL,
+	ST_JOBS_NEWEST,
+	ST_JOBS_OLDER_FINAL,
 	ST_JOB_GET,
 	ST_SPEEDS,
 	ST_NODE_DRAIN,
@@ -220,6 +222,9 @@ static const char *const store_sql[ST_COUNT] = {
 		" rounds = excluded.rounds",
 	[ST_JOBS_ACTIVE] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE state IN (1, 2) ORDER BY id",
 	[ST_JOBS_ALL] = "SELECT " STORE_JOB_COLS " FROM jobs ORDER BY id",
+	[ST_JOBS_NEWEST] = "SELECT * FROM (SELECT " STORE_JOB_COLS " FROM jobs ORDER BY id DESC"
+		" LIMIT ?1) ORDER BY id",
+	[ST_JOBS_OLDER_FINAL] = "SELECT COUNT(*) FROM jobs WHERE id < ?1 AND state NOT IN (1, 2)",
 	[ST_JOB_GET] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_SPEEDS] = "SELECT model, gpu_type, ratio, rounds FROM speeds ORDER BY model, gpu_type",
 	[ST_NODE_DRAIN] = "INSERT INTO nodes (name, gpus, last_seen, drained, drain_reason)"
@@ -1256,6 +1261,48 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 			break;
 	}
 	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_jobs_load_newest(struct store *s, uint32_t max, store_job_cb cb, void *user,
+			   uint64_t *older_final)
+{
+	struct store_job job;
+	sqlite3_stmt *st;
+	uint64_t first = 0;
+	int rc, err = 0;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[ST_JOBS_NEWEST];
+	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(s->st[ST_JOBS_OLDER_FINAL]))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = store_job_row(s, st, &job);
+		if (!err && first == 0)
+			first = job.id;
+		if (!err)
+			err = cb(user, &job);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_rc(s->db, rc);
+	sqlite3_reset(st);
+	if (err || !older_final)
+		return err;
+	*older_final = 0;
+	if (first == 0)
+		return 0;
+	st = s->st[ST_JOBS_OLDER_FINAL];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*older_final = (uint64_t)sqlite3_column_int64(st, 0);
+	else
 		err = store_rc(s->db, rc);
 	sqlite3_reset(st);
 	return err;

@@ -164,6 +164,12 @@ int store_flush_since(struct store *s, uint64_t failures_before);
 typedef int (*store_job_cb)(void *user, const struct store_job *job);
 int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *user);
 
+/* The newest max jobs in the table, in id order, as store_jobs_load with
+ * include_final gives them; *older_final (may be NULL) counts the jobs in
+ * a final state older than those. 0, a non-zero cb return, or -errno. */
+int store_jobs_load_newest(struct store *s, uint32_t max, store_job_cb cb, void *user,
+			   uint64_t *older_final);
+
 /* One job by id: 0, or -ENOENT. */
 int store_job_get(struct store *s, uint64_t id, struct store_job *out);
 

@@ -572,7 +572,7 @@ static int profile_throughput_read(struct profile *p, const char *path, bool mea
 		return rc;
 	rc = csv_header(&c, cols, errbuf, errlen);
 	while (rc == 0 && (rc = csv_row(&c, errbuf, errlen)) == 1) {
-		struct profile_row r;
+		struct profile_row r = { 0 };
 
 		rc = profile_row_keys(p, &c, cols, &r, errbuf, errlen);
 		if (rc == 0 && measured && r.type < p->nshipped) {

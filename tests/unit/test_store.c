@@ -551,6 +551,22 @@ static void test_jobs_load(void **state)
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(seen.ids[i], ids[i]);
 
+	/* the newest 3 (ids[3..5]) in id order; older ended ones: DONE (1) */
+	{
+		uint64_t older = 99;
+
+		memset(&seen, 0, sizeof(seen));
+		assert_int_equal(store_jobs_load_newest(f->s, 3, on_job, &seen, &older), 0);
+		assert_int_equal(seen.n, 3);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(seen.ids[i], ids[3 + i]);
+		assert_int_equal(older, 1);
+		memset(&seen, 0, sizeof(seen));
+		assert_int_equal(store_jobs_load_newest(f->s, 100, on_job, &seen, &older), 0);
+		assert_int_equal(seen.n, 6);
+		assert_int_equal(older, 0);
+	}
+
 	memset(&seen, 0, sizeof(seen));
 	seen.s = f->s;
 	assert_int_equal(store_jobs_load(f->s, false, on_job, &seen), 0);
