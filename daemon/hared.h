@@ -26,6 +26,10 @@ struct hared_store_log {
 	bool failing;
 };
 
+/* harectl usage sums on the thread pool at once, one per user: libuv's four
+ * threads also plan, so two stay free */
+#define HARED_USAGE_INFLIGHT 2
+
 struct hared {
 	uv_loop_t *loop;
 	struct hared_config cfg;
@@ -76,6 +80,7 @@ struct hared {
 	uint32_t nlogs;
 	uint64_t next_log_id;
 	uint32_t usage_inflight;		/* harectl usage sums on the thread pool */
+	char usage_users[HARED_USAGE_INFLIGHT][64];	/* whose they are ("": a free slot) */
 	atomic_bool usage_stop;			/* hared stops: running sums give up */
 	double start_time;			/* unix seconds, at hared_start */
 	uint32_t metrics_due;			/* ticks until the next metrics write */

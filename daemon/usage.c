@@ -22,7 +22,6 @@
 #define CLIENTS_USAGE_DAYS 7		/* the window when since is not given */
 /* Sums running at once (more are told to wait): one, so that plans, on the
  * same thread pool (4 threads), never wait for them. */
-#define CLIENTS_USAGE_INFLIGHT 1
 #define CLIENTS_USAGE_MAX_S 60		/* a longer sum is given up */
 
 /* The users (ST_USAGE_USERS order), then their types' rows, in the same
@@ -145,6 +144,7 @@ struct usage_work {
 	uv_work_t work;
 	struct hared *d;
 	uint64_t conn_id;
+	uint32_t slot;		/* in d->usage_users */
 	char *path, *user;
 	double since, until;
 	struct usage u;
@@ -200,6 +200,7 @@ static void usage_on_after_work(uv_work_t *w, int status)
 	Hare__UsageReply r = HARE__USAGE_REPLY__INIT;
 
 	x->d->usage_inflight--;
+	x->d->usage_users[x->slot][0] = '\0';
 	if (!c || status < 0) {
 		usage_work_free(x);	/* the client left, or hared stops */
 		return;
@@ -233,6 +234,7 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 	double until = m->has_until ? m->until : now;
 	double since = m->has_since ? m->since : fmax(0, until - CLIENTS_USAGE_DAYS * 86400.0);
 	struct usage_work *x;
+	uint32_t slot;
 	int rc;
 
 	if (!isfinite(since) || !isfinite(until)) {
@@ -245,8 +247,20 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 				" >= 0), got %.0f to %.0f", since, until);
 		return;
 	}
-	if (d->usage_inflight >= CLIENTS_USAGE_INFLIGHT) {
-		conn_send_error(c, -EBUSY, "another usage sum is in progress; try again in a moment");
+	/* one sum per user at a time, and a few in all: a user asking again
+	 * and again cannot keep the others' out */
+	for (slot = 0; slot < HARED_USAGE_INFLIGHT; slot++) {
+		if (strcmp(d->usage_users[slot], c->user) == 0) {
+			conn_send_error(c, -EBUSY, "your last usage sum is still in progress; try again "
+					"in a moment");
+			return;
+		}
+	}
+	for (slot = 0; slot < HARED_USAGE_INFLIGHT && d->usage_users[slot][0]; slot++)
+		;
+	if (slot == HARED_USAGE_INFLIGHT || d->usage_inflight >= HARED_USAGE_INFLIGHT) {
+		conn_send_error(c, -EBUSY, "%d usage sums are in progress; try again in a moment",
+				HARED_USAGE_INFLIGHT);
 		return;
 	}
 	x = calloc(1, sizeof(*x));
@@ -281,4 +295,6 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 		return;
 	}
 	d->usage_inflight++;
+	x->slot = slot;
+	snprintf(d->usage_users[slot], sizeof(d->usage_users[slot]), "%s", c->user);
 }

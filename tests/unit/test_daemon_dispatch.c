@@ -498,12 +498,25 @@ static void test_usage(void **state)
 	assert_non_null(strstr(r->error->message, "the window must have since before until"));
 	r = usage(f, c, NAN, -1, NULL);
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
-	f->d.usage_inflight = 100;	/* sums enough on the thread pool */
+	/* one sum per user, two in all */
+	snprintf(f->d.usage_users[1], sizeof(f->d.usage_users[1]), "%s", c->user);
 	r = usage(f, c, -1, -1, NULL);
-	f->d.usage_inflight = 0;
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
 	assert_int_equal(r->error->code, -EBUSY);
-	assert_string_equal(r->error->message, "another usage sum is in progress; try again in a moment");
+	assert_string_equal(r->error->message, "your last usage sum is still in progress; try again "
+			    "in a moment");
+	snprintf(f->d.usage_users[0], sizeof(f->d.usage_users[0]), "mallory");
+	snprintf(f->d.usage_users[1], sizeof(f->d.usage_users[1]), "trudy");
+	r = usage(f, c, -1, -1, NULL);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EBUSY);
+	assert_string_equal(r->error->message, "2 usage sums are in progress; try again in a moment");
+	f->d.usage_users[1][0] = '\0';	/* one of theirs ends: room for c's */
+	r = usage(f, c, 0, now, "zed");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_USAGE_REPLY);
+	assert_string_equal(f->d.usage_users[0], "mallory");
+	assert_string_equal(f->d.usage_users[1], "");
+	f->d.usage_users[0][0] = '\0';
 	assert_int_equal(c->state, CONN_CLIENT);
 	f->d.cfg.max_frame = 160;	/* half: room for one user */
 	r = usage(f, c, 0, now, NULL);
