@@ -1239,22 +1239,20 @@ static int store_job_row(const struct store *s, sqlite3_stmt *st, struct store_j
 	return store_job_texts(st, job);
 }
 
-int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *user)
+/* Each job row of st (bound) to cb, ended ones unless include_final; *first
+ * (may be NULL) gets the first id given. */
+static int store_jobs_each(struct store *s, sqlite3_stmt *st, bool include_final, store_job_cb cb,
+			   void *user, uint64_t *first)
 {
 	struct store_job job;
-	sqlite3_stmt *st;
 	int rc, err = 0;
 
-	if (!s || !cb)
-		return -EINVAL;
-	st = s->st[include_final ? ST_JOBS_ALL : ST_JOBS_ACTIVE];
-	/* A callback that loads again would restart this very statement. */
-	if (sqlite3_stmt_busy(st))
-		return -EBUSY;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = store_job_row(s, st, &job);
 		if (!err && !include_final && job.state >= STORE_DONE)
 			continue;	/* ended, the end not committed yet */
+		if (!err && first && *first == 0)
+			*first = job.id;
 		if (!err)
 			err = cb(user, &job);
 		if (err)
@@ -1266,13 +1264,25 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 	return err;
 }
 
+int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *user)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[include_final ? ST_JOBS_ALL : ST_JOBS_ACTIVE];
+	/* A callback that loads again would restart this very statement. */
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	return store_jobs_each(s, st, include_final, cb, user, NULL);
+}
+
 int store_jobs_load_newest(struct store *s, uint32_t max, store_job_cb cb, void *user,
 			   uint64_t *older_final)
 {
-	struct store_job job;
 	sqlite3_stmt *st;
 	uint64_t first = 0;
-	int rc, err = 0;
+	int rc, err;
 
 	if (!s || !cb)
 		return -EINVAL;
@@ -1280,18 +1290,7 @@ int store_jobs_load_newest(struct store *s, uint32_t max, store_job_cb cb, void 
 	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(s->st[ST_JOBS_OLDER_FINAL]))
 		return -EBUSY;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = store_job_row(s, st, &job);
-		if (!err && first == 0)
-			first = job.id;
-		if (!err)
-			err = cb(user, &job);
-		if (err)
-			break;
-	}
-	if (!err && rc != SQLITE_DONE)
-		err = store_rc(s->db, rc);
-	sqlite3_reset(st);
+	err = store_jobs_each(s, st, true, cb, user, &first);
 	if (err || !older_final)
 		return err;
 	*older_final = 0;
