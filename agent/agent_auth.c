@@ -2,14 +2,12 @@
 /* The agent's side of the challenge-response: the cluster key file and
  * HMAC-SHA256(key, nonce || node) with OpenSSL. */
 #include "agent.h"
+#include "auth_hmac.h"
 
 #include "err.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,39 +71,18 @@ int agent_key_load(const char *path, uint8_t *key, size_t cap, size_t *len, bool
 bool agent_auth_proof_ok(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
 			 const uint8_t *nonce, const char *node, const uint8_t *proof, size_t prooflen)
 {
-	static const char label[] = "hared";	/* with its NUL */
-	uint8_t msg[sizeof(label) + 2 * AGENT_NONCE_LEN + AGENT_NAME_MAX], want[AGENT_MAC_LEN];
-	size_t nodelen = strlen(node), n = 0;
-	unsigned int len = 0;
+	uint8_t want[AGENT_MAC_LEN];
 
-	if (prooflen != AGENT_MAC_LEN || nodelen >= AGENT_NAME_MAX || keylen > AGENT_KEY_MAX)
+	if (prooflen != AGENT_MAC_LEN || strlen(node) >= AGENT_NAME_MAX || keylen > AGENT_KEY_MAX)
 		return false;
-	memcpy(msg, label, sizeof(label));
-	n += sizeof(label);
-	memcpy(msg + n, agent_nonce, AGENT_NONCE_LEN);
-	n += AGENT_NONCE_LEN;
-	memcpy(msg + n, nonce, AGENT_NONCE_LEN);
-	n += AGENT_NONCE_LEN;
-	memcpy(msg + n, node, nodelen);
-	n += nodelen;
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, n, want, &len) || len != AGENT_MAC_LEN)
-		return false;
-	return CRYPTO_memcmp(want, proof, AGENT_MAC_LEN) == 0;
+	return auth_hmac_proof(key, keylen, agent_nonce, nonce, node, want) == 0 &&
+	       auth_hmac_equal(want, proof, AGENT_MAC_LEN);
 }
 
 int agent_auth_mac(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
 		   const char *node, uint8_t mac[AGENT_MAC_LEN])
 {
-	uint8_t msg[256 + AGENT_NAME_MAX];
-	size_t nodelen = strlen(node);
-	unsigned int maclen = 0;
-
-	if (noncelen > 256 || nodelen >= AGENT_NAME_MAX || keylen > AGENT_KEY_MAX)
+	if (noncelen > 256 || strlen(node) >= AGENT_NAME_MAX || keylen > AGENT_KEY_MAX)
 		return -EINVAL;
-	memcpy(msg, nonce, noncelen);
-	memcpy(msg + noncelen, node, nodelen);
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, noncelen + nodelen, mac, &maclen) ||
-	    maclen != AGENT_MAC_LEN)
-		return -EIO;
-	return 0;
+	return auth_hmac_answer(key, keylen, nonce, noncelen, node, mac);
 }

@@ -2,14 +2,12 @@
 /* Challenge-response with HMAC-SHA256 (OpenSSL) for agents, constant-time
  * comparisons, and secret files. */
 #include "auth.h"
+#include "auth_hmac.h"
 
 #include "err.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -109,41 +107,15 @@ int auth_nonce_fill(uint8_t *nonce)
 int auth_mac_compute(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
 		     const char *node, uint8_t mac[AUTH_MAC_LEN])
 {
-	uint8_t msg[AUTH_NONCE_LEN + 256];
-	size_t nodelen = strlen(node);
-	unsigned int maclen = 0;
-
-	if (noncelen > AUTH_NONCE_LEN || nodelen > 256)
+	if (noncelen > AUTH_NONCE_LEN)
 		return -EINVAL;
-	memcpy(msg, nonce, noncelen);
-	memcpy(msg + noncelen, node, nodelen);
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, noncelen + nodelen, mac, &maclen) ||
-	    maclen != AUTH_MAC_LEN)
-		return -EIO;
-	return 0;
+	return auth_hmac_answer(key, keylen, nonce, noncelen, node, mac);
 }
 
 int auth_proof_compute(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
 		       const uint8_t *nonce, const char *node, uint8_t proof[AUTH_MAC_LEN])
 {
-	static const char label[] = "hared";	/* with its NUL: never an agent's MAC */
-	uint8_t msg[sizeof(label) + 2 * AUTH_NONCE_LEN + 256];
-	size_t nodelen = strlen(node), n = 0;
-	unsigned int len = 0;
-
-	if (nodelen > 256)
-		return -EINVAL;
-	memcpy(msg, label, sizeof(label));
-	n += sizeof(label);
-	memcpy(msg + n, agent_nonce, AUTH_NONCE_LEN);
-	n += AUTH_NONCE_LEN;
-	memcpy(msg + n, nonce, AUTH_NONCE_LEN);
-	n += AUTH_NONCE_LEN;
-	memcpy(msg + n, node, nodelen);
-	n += nodelen;
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, n, proof, &len) || len != AUTH_MAC_LEN)
-		return -EIO;
-	return 0;
+	return auth_hmac_proof(key, keylen, agent_nonce, nonce, node, proof);
 }
 
 bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, const char *node,
@@ -155,7 +127,7 @@ bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, co
 		return false;
 	if (auth_mac_compute(key, keylen, nonce, AUTH_NONCE_LEN, node, want) < 0)
 		return false;
-	return CRYPTO_memcmp(want, mac, AUTH_MAC_LEN) == 0;
+	return auth_hmac_equal(want, mac, AUTH_MAC_LEN);
 }
 
 bool auth_token_equal(const uint8_t *secret, size_t len, const char *text)

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* The handshake's two HMAC-SHA256 messages, one definition for hared and the
+ * agent: the agent's answer to hared's challenge, and hared's proof to the
+ * agent that it holds the cluster key too (OpenSSL). */
+#ifndef HARE_AUTH_HMAC_H
+#define HARE_AUTH_HMAC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUTH_HMAC_LEN 32	/* bytes of either */
+#define AUTH_HMAC_NONCE 32	/* bytes of each nonce of the proof */
+#define AUTH_HMAC_PART_MAX 256	/* longest challenge nonce or node name taken */
+
+/* The agent's answer: HMAC-SHA256(key, nonce || node). 0, -EINVAL (a part
+ * too long), or -EIO. */
+int auth_hmac_answer(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
+		     const char *node, uint8_t out[AUTH_HMAC_LEN]);
+
+/* hared's proof: HMAC-SHA256(key, "hared" NUL || agent_nonce || nonce ||
+ * node), both nonces AUTH_HMAC_NONCE bytes (the label's NUL keeps it from
+ * ever being an answer). 0, -EINVAL, or -EIO. */
+int auth_hmac_proof(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+		    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN]);
+
+/* Constant-time comparison of n bytes. */
+bool auth_hmac_equal(const uint8_t *a, const uint8_t *b, size_t n);
+
+#endif
