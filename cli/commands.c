@@ -278,6 +278,7 @@ static int cli_cmd_queue(struct cli_run *r)
 
 	q.all = r->a->all || (r->a->states & CLI_STATES_FINAL);
 	q.has_all = q.all;
+	q.user = (char *)r->a->user;	/* hared reads only theirs (an older one sends all) */
 	req.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
 	req.queue = &q;
 	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, cli_wall_now());
@@ -760,7 +761,7 @@ static int cli_queue_filtered(const struct cli_args *a, const Hare__QueueReply *
 		rc = 0;
 	} else {
 		rc = cli_queue_print(out, &sub, now);
-		cli_queue_cut_note(err, q, a->user || a->states,
+		cli_queue_cut_note(err, q, a->states != 0,
 				   a->all || (a->states & CLI_STATES_FINAL));
 	}
 	free(keep);

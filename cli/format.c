@@ -498,10 +498,9 @@ void cli_queue_cut_note(FILE *err, const Hare__QueueReply *q, bool filters, bool
 		"hared holds", q->cut_jobs, q->cut_jobs == 1 ? "" : "s",
 		all ? "finished ones first, the oldest first, then the newest active ones" :
 		"the newest");
-	/* --user and --state choose among the jobs hared sent, not before */
+	/* --state chooses among the jobs hared sent, not before */
 	if (filters)
-		fprintf(err, "; --user and --state choose among the jobs sent, so some left out may "
-			"match too");
+		fprintf(err, "; --state chooses among the jobs sent, so some left out may match too");
 	if (all)
 		fprintf(err, "; without --all (and finished states in --state) hared sends active "
 			"jobs only\n");

@@ -727,6 +727,8 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m)
 	struct info_set s;
 	uint32_t nact = driver_job_count(d->drv), ranks = 0, types = 0, a = 0, k = 0;
 	uint64_t older = 0;
+	/* one user's jobs only: read so from the store, not cut from all */
+	const char *owner = m->user && m->user[0] ? m->user : NULL;
 
 	/* Finished jobs come from the store; its connection sees its own
 	 * batched, not yet committed writes, so no commit is needed here. Only
@@ -734,8 +736,10 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m)
 	 * proportion to every job ever run (200,000: 380 MB, half a second),
 	 * for a reply that holds a few tens of thousands at most. */
 	if (m->has_all && m->all) {
-		if (store_jobs_load_newest(d->store, CLIENTS_QUEUE_FINALS_MAX + nact, finals_add, &f,
-					   &older) < 0) {
+		if ((owner ? store_jobs_load_newest_of(d->store, owner, CLIENTS_QUEUE_FINALS_MAX + nact,
+						       finals_add, &f, &older)
+			   : store_jobs_load_newest(d->store, CLIENTS_QUEUE_FINALS_MAX + nact, finals_add,
+						    &f, &older)) < 0) {
 			free(f.jobs);
 			conn_send_error(c, -EIO, "cannot read finished jobs from the store");
 			return;
@@ -755,7 +759,8 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m)
 			const struct drv_job *j = a < nact ? driver_job_at(d->drv, a) : NULL;
 
 			if (j && (k == f.n || j->rec.id < f.jobs[k].id)) {
-				info_add(d, &s, &j->rec, j);
+				if (!owner || strcmp(j->rec.user, owner) == 0)
+					info_add(d, &s, &j->rec, j);
 				a++;
 			} else {
 				info_add(d, &s, &f.jobs[k++], NULL);

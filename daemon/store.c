@@ -38,6 +38,8 @@ enum store_stmt_id {
 	ST_JOBS_ALL,
 	ST_JOBS_NEWEST,
 	ST_JOBS_OLDER_FINAL,
+	ST_JOBS_NEWEST_OF,
+	ST_JOBS_OLDER_FINAL_OF,
 	ST_JOB_GET,
 	ST_SPEEDS,
 	ST_NODE_DRAIN,
@@ -225,6 +227,10 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_JOBS_NEWEST] = "SELECT * FROM (SELECT " STORE_JOB_COLS " FROM jobs ORDER BY id DESC"
 		" LIMIT ?1) ORDER BY id",
 	[ST_JOBS_OLDER_FINAL] = "SELECT COUNT(*) FROM jobs WHERE id < ?1 AND state NOT IN (1, 2)",
+	[ST_JOBS_NEWEST_OF] = "SELECT * FROM (SELECT " STORE_JOB_COLS " FROM jobs WHERE user = ?2"
+		" ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[ST_JOBS_OLDER_FINAL_OF] = "SELECT COUNT(*) FROM jobs WHERE id < ?1 AND state NOT IN (1, 2)"
+		" AND user = ?2",
 	[ST_JOB_GET] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",
 	[ST_SPEEDS] = "SELECT model, gpu_type, ratio, rounds FROM speeds ORDER BY model, gpu_type",
 	[ST_NODE_DRAIN] = "INSERT INTO nodes (name, gpus, last_seen, drained, drain_reason)"
@@ -1277,34 +1283,55 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 	return store_jobs_each(s, st, include_final, cb, user, NULL);
 }
 
-int store_jobs_load_newest(struct store *s, uint32_t max, store_job_cb cb, void *user,
-			   uint64_t *older_final)
+/* The newest max jobs (of owner, when not NULL), and the count of the
+ * ended ones older than those. */
+static int store_jobs_newest(struct store *s, const char *owner, uint32_t max, store_job_cb cb,
+			     void *user, uint64_t *older_final)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = s->st[owner ? ST_JOBS_NEWEST_OF : ST_JOBS_NEWEST];
+	sqlite3_stmt *older = s->st[owner ? ST_JOBS_OLDER_FINAL_OF : ST_JOBS_OLDER_FINAL];
 	uint64_t first = 0;
 	int rc, err;
 
-	if (!s || !cb)
-		return -EINVAL;
-	st = s->st[ST_JOBS_NEWEST];
-	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(s->st[ST_JOBS_OLDER_FINAL]))
+	if (sqlite3_stmt_busy(st) || sqlite3_stmt_busy(older))
 		return -EBUSY;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+	if (owner)
+		sqlite3_bind_text(st, 2, owner, -1, SQLITE_TRANSIENT);
 	err = store_jobs_each(s, st, true, cb, user, &first);
+	sqlite3_clear_bindings(st);
 	if (err || !older_final)
 		return err;
 	*older_final = 0;
 	if (first == 0)
 		return 0;
-	st = s->st[ST_JOBS_OLDER_FINAL];
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
-	rc = sqlite3_step(st);
+	sqlite3_bind_int64(older, 1, (sqlite3_int64)first);
+	if (owner)
+		sqlite3_bind_text(older, 2, owner, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(older);
 	if (rc == SQLITE_ROW)
-		*older_final = (uint64_t)sqlite3_column_int64(st, 0);
+		*older_final = (uint64_t)sqlite3_column_int64(older, 0);
 	else
 		err = store_rc(s->db, rc);
-	sqlite3_reset(st);
+	sqlite3_reset(older);
+	sqlite3_clear_bindings(older);
 	return err;
+}
+
+int store_jobs_load_newest(struct store *s, uint32_t max, store_job_cb cb, void *user,
+			   uint64_t *older_final)
+{
+	if (!s || !cb)
+		return -EINVAL;
+	return store_jobs_newest(s, NULL, max, cb, user, older_final);
+}
+
+int store_jobs_load_newest_of(struct store *s, const char *owner, uint32_t max, store_job_cb cb,
+			      void *user, uint64_t *older_final)
+{
+	if (!s || !cb || !owner)
+		return -EINVAL;
+	return store_jobs_newest(s, owner, max, cb, user, older_final);
 }
 
 int store_job_get(struct store *s, uint64_t id, struct store_job *out)

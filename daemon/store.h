@@ -170,6 +170,10 @@ int store_jobs_load(struct store *s, bool include_final, store_job_cb cb, void *
 int store_jobs_load_newest(struct store *s, uint32_t max, store_job_cb cb, void *user,
 			   uint64_t *older_final);
 
+/* The same, of one owner's jobs only. */
+int store_jobs_load_newest_of(struct store *s, const char *owner, uint32_t max, store_job_cb cb,
+			      void *user, uint64_t *older_final);
+
 /* One job by id: 0, or -ENOENT. */
 int store_job_get(struct store *s, uint64_t id, struct store_job *out);
 

@@ -1123,6 +1123,48 @@ static void test_queue_cut(void **state)
 		assert_int_equal(q->jobs[q->n_jobs - 4]->state, HARE__JOB_STATE__CANCELLED);
 	conn_fake_free(c);
 }
+/* QueueRequest.user: hared reads only that user's jobs, active and (with
+ * all) finished, so a cut never hides theirs behind others'. */
+static void test_queue_user(void **state)
+{
+	struct fx *f = *state;
+	struct conn *c = client(f);
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
+	const Hare__QueueReply *r;
+	uint64_t ids[6];
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(c->user, sizeof(c->user), "%s", i % 2 ? "bob" : "alice");
+		ids[i] = submit_rounds(f, c, 1, 1000);
+	}
+	snprintf(c->user, sizeof(c->user), "root");
+	cancel(f, c, ids, 2);	/* alice's first and bob's first end */
+	clients_commit(&f->d);
+	q.user = "bob";
+	m.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
+	m.queue = &q;
+	frame(c, &m);
+	r = last(f)->queue_reply;
+	assert_int_equal(r->n_jobs, 2);		/* bob's active ones */
+	assert_int_equal(r->jobs[0]->job_id, ids[3]);
+	assert_int_equal(r->jobs[1]->job_id, ids[5]);
+	q.has_all = q.all = true;
+	frame(c, &m);
+	r = last(f)->queue_reply;
+	assert_int_equal(r->n_jobs, 3);		/* and his ended one */
+	assert_int_equal(r->jobs[0]->job_id, ids[1]);
+	assert_int_equal(r->jobs[0]->state, HARE__JOB_STATE__CANCELLED);
+	for (size_t i = 0; i < r->n_jobs; i++)
+		assert_string_equal(r->jobs[i]->user, "bob");
+	assert_int_equal(r->cut_jobs, 0);
+	q.user = "nobody-here";
+	frame(c, &m);
+	assert_int_equal(last(f)->queue_reply->n_jobs, 0);
+	assert_int_equal(queue_all(f, c)->n_jobs, 6);	/* no user: everyone's */
+	conn_fake_free(c);
+}
+
 /* A cancel is committed before its reply, as a submission is: hared
  * killed right after "cancelled" must not run the job again. */
 static void test_cancel_durable(void **state)
@@ -2795,6 +2837,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue_stats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_cut, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_user, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_partial_frame_expires, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pending_caps, fx_setup, fx_teardown),
