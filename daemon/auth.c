@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -128,6 +129,142 @@ bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, co
 	if (auth_mac_compute(key, keylen, nonce, AUTH_NONCE_LEN, node, want) < 0)
 		return false;
 	return auth_hmac_equal(want, mac, AUTH_MAC_LEN);
+}
+
+static bool auth_user_name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > AUTH_USER_NAME_MAX || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789_.-", s[i]))
+			return false;
+	return true;
+}
+
+/* Names hared gives others: root (uid 0 on the socket), remote (the shared
+ * token's clients), uid and digits (a uid without a passwd entry). */
+static bool auth_user_name_taken(const char *name)
+{
+	const char *p = name + 3;
+
+	if (strcmp(name, "root") == 0 || strcmp(name, "remote") == 0)
+		return true;
+	if (strncmp(name, "uid", 3) != 0 || !*p)
+		return false;
+	return strspn(p, "0123456789") == strlen(p);
+}
+
+static int auth_users_line(const char *path, uint32_t line, char *text, struct auth_user *u,
+			   char *errbuf, size_t errlen)
+{
+	char *name = text + strspn(text, " \t"), *tok;
+	size_t nl = strcspn(name, " \t"), tl;
+
+	tok = name + nl + strspn(name + nl, " \t");
+	tl = strcspn(tok, " \t");
+	if (!nl || !tl || tok[tl + strspn(tok + tl, " \t")]) {
+		snprintf(errbuf, errlen, "%s:%u: expected NAME TOKEN", path, line);
+		return ERR_BAD_CONFIG;
+	}
+	name[nl] = '\0';
+	if (!auth_user_name_ok(name, nl) || auth_user_name_taken(name)) {
+		snprintf(errbuf, errlen, "%s:%u: '%.40s' is not a name a remote client may have (an "
+			 "account name, a-z 0-9 _ . -, not root, remote nor uidN)", path, line, name);
+		return ERR_BAD_CONFIG;
+	}
+	if (tl < AUTH_SECRET_MIN || tl > AUTH_TOKEN_MAX) {
+		snprintf(errbuf, errlen, "%s:%u: %s's token is %zu bytes; want %d to %d", path, line,
+			 name, tl, AUTH_SECRET_MIN, AUTH_TOKEN_MAX);
+		return ERR_BAD_CONFIG;
+	}
+	memcpy(u->name, name, nl + 1);
+	memcpy(u->token, tok, tl);
+	u->len = tl;
+	return 0;
+}
+
+int auth_users_load(const char *path, struct auth_user **users, uint32_t *n, char *errbuf,
+		    size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	struct auth_user *v = NULL;
+	char buf[AUTH_TOKEN_MAX + 128];
+	uint32_t line = 0, k = 0, cap = 0;
+	int rc = 0;
+
+	*users = NULL;
+	*n = 0;
+	if (!f) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	while (rc == 0 && fgets(buf, sizeof(buf), f)) {
+		size_t len = strlen(buf);
+
+		line++;
+		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n') {
+			snprintf(errbuf, errlen, "%s:%u: line too long", path, line);
+			rc = ERR_BAD_CONFIG;
+			break;
+		}
+		buf[strcspn(buf, "\r\n")] = '\0';
+		if (buf[strspn(buf, " \t")] == '\0' || buf[strspn(buf, " \t")] == '#')
+			continue;
+		if (k == AUTH_USERS_MAX) {
+			snprintf(errbuf, errlen, "%s:%u: more than %d users", path, line, AUTH_USERS_MAX);
+			rc = ERR_BAD_CONFIG;
+			break;
+		}
+		if (k == cap) {
+			struct auth_user *w = realloc(v, (cap ? 2 * cap : 8) * sizeof(*v));
+
+			if (!w) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = w;
+			cap = cap ? 2 * cap : 8;
+		}
+		rc = auth_users_line(path, line, buf, &v[k], errbuf, errlen);
+		for (uint32_t i = 0; rc == 0 && i < k; i++) {
+			if (strcmp(v[i].name, v[k].name) == 0 ||
+			    (v[i].len == v[k].len && memcmp(v[i].token, v[k].token, v[k].len) == 0)) {
+				snprintf(errbuf, errlen, "%s:%u: %s's %s given before", path, line,
+					 v[k].name, strcmp(v[i].name, v[k].name) ? "token was" : "name was");
+				rc = ERR_BAD_CONFIG;
+			}
+		}
+		if (rc == 0)
+			k++;
+	}
+	if (rc == 0 && ferror(f)) {
+		rc = -EIO;
+		snprintf(errbuf, errlen, "%s: cannot read", path);
+	}
+	fclose(f);
+	memset(buf, 0, sizeof(buf));
+	if (rc < 0) {	/* ERR_BAD_CONFIG too */
+		if (rc == -ENOMEM)
+			snprintf(errbuf, errlen, "%s: out of memory", path);
+		if (v)
+			memset(v, 0, cap * sizeof(*v));	/* the tokens */
+		free(v);
+		return rc;
+	}
+	*users = v;
+	*n = k;
+	return 0;
+}
+
+int auth_users_find(const struct auth_user *users, uint32_t n, const char *text)
+{
+	int found = -1;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (auth_token_equal(users[i].token, users[i].len, text) && found < 0)
+			found = (int)i;
+	return found;
 }
 
 bool auth_token_equal(const uint8_t *secret, size_t len, const char *text)

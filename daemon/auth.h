@@ -50,4 +50,29 @@ bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, co
  * length. */
 bool auth_token_equal(const uint8_t *secret, size_t len, const char *text);
 
+#define AUTH_USERS_MAX 4096		/* lines of client_users_file */
+#define AUTH_USER_NAME_MAX 31
+
+/* A remote client's own token (client_users_file): it acts as name. */
+struct auth_user {
+	char name[AUTH_USER_NAME_MAX + 1];
+	uint8_t token[AUTH_TOKEN_MAX];
+	size_t len;
+};
+
+/*
+ * Read client_users_file: one "NAME TOKEN" a line (blank lines and lines
+ * beginning with '#' skipped). NAME is an account name (a-z, 0-9, '_', '.',
+ * '-'; a letter or '_' first; at most 31 bytes), not root nor a name hared
+ * gives others (remote, uid and digits); TOKEN, 16 to AUTH_TOKEN_MAX bytes
+ * without blanks. Names and tokens must be distinct. 0 with *users
+ * (free()) and *n, -errno, or ERR_BAD_CONFIG with "path:line: reason".
+ */
+int auth_users_load(const char *path, struct auth_user **users, uint32_t *n, char *errbuf,
+		    size_t errlen);
+
+/* Index of the user whose token text is, or -1; every token is compared,
+ * in constant time each, whichever matches. */
+int auth_users_find(const struct auth_user *users, uint32_t n, const char *text);
+
 #endif

@@ -176,11 +176,18 @@ static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 		return;
 	}
 	if (c->kind == CONN_CLIENT_TCP) {
-		if (!h->token || !auth_token_equal(d->token, d->tokenlen, h->token)) {
+		/* a token of client_users_file acts as its user; the shared one as
+		 * "remote" */
+		int u = h->token ? auth_users_find(d->users, d->nusers, h->token) : -1;
+
+		if (u >= 0) {
+			snprintf(c->user, sizeof(c->user), "%s", d->users[u].name);
+		} else if (h->token && d->tokenlen && auth_token_equal(d->token, d->tokenlen, h->token)) {
+			snprintf(c->user, sizeof(c->user), "%s", CONN_REMOTE_USER);
+		} else {
 			conn_fail(c, -EACCES, "wrong or missing client token");
 			return;
 		}
-		snprintf(c->user, sizeof(c->user), "%s", CONN_REMOTE_USER);
 	}
 	if (conn_user_full(c)) {
 		conn_fail(c, -EUSERS, "user %s already has the most sessions one user may hold; "

@@ -29,24 +29,38 @@
 
 #define HARED_TICK_MS 1000
 
+static void hared_users_free(struct hared *d)
+{
+	if (d->users)
+		memset(d->users, 0, d->nusers * sizeof(*d->users));	/* the tokens */
+	free(d->users);
+	d->users = NULL;
+	d->nusers = 0;
+}
+
 static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, char *errbuf,
 			      size_t errlen)
 {
 	int rc = auth_secret_load(cfg->cluster_key_file, d->key, sizeof(d->key), &d->keylen, errbuf,
 				  errlen);
 
-	if (rc == 0 && cfg->client_listen[0])
+	bool token = cfg->client_listen[0] && cfg->client_token_file[0];
+	bool users = cfg->client_listen[0] && cfg->client_users_file[0];
+
+	if (rc == 0 && token)
 		rc = auth_secret_load(cfg->client_token_file, d->token, sizeof(d->token),
 				      &d->tokenlen, errbuf, errlen);
-	if (rc == 0 && cfg->client_listen[0])
+	if (rc == 0 && token)
 		rc = auth_token_check(cfg->client_token_file, d->token, d->tokenlen, errbuf, errlen);
+	if (rc == 0 && users)
+		rc = auth_users_load(cfg->client_users_file, &d->users, &d->nusers, errbuf, errlen);
 	if (rc == 0) {
 		/* as hare-agent says of its key: a secret others can read is none */
-		const char *files[2] = { cfg->cluster_key_file,
-					 cfg->client_listen[0] ? cfg->client_token_file : NULL };
+		const char *files[3] = { cfg->cluster_key_file, token ? cfg->client_token_file : NULL,
+					 users ? cfg->client_users_file : NULL };
 		struct stat st;
 
-		for (int i = 0; i < 2; i++)
+		for (int i = 0; i < 3; i++)
 			if (files[i] && stat(files[i], &st) == 0 && (st.st_mode & 077))
 				log_warn("%s is readable by group or others; chmod 600 it", files[i]);
 	}
@@ -246,6 +260,7 @@ int hared_check(const struct hared_config *cfg, char *errbuf, size_t errlen)
 	profile_free(d->prof);
 	memset(d->key, 0, sizeof(d->key));
 	memset(d->token, 0, sizeof(d->token));
+	hared_users_free(d);
 	free(d);
 	return rc;
 }
@@ -672,6 +687,7 @@ void hared_destroy(struct hared *d)
 	free(d->paused);
 	memset(d->key, 0, sizeof(d->key));
 	memset(d->token, 0, sizeof(d->token));
+	hared_users_free(d);
 	if (d->locked)
 		close(d->lock_fd);	/* after the store's last commit */
 	d->locked = false;

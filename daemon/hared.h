@@ -41,6 +41,8 @@ struct hared {
 	size_t keylen;
 	uint8_t token[AUTH_SECRET_MAX];
 	size_t tokenlen;
+	struct auth_user *users;		/* client_users_file's */
+	uint32_t nusers;
 
 	/* Connections: a list for iteration, an id table for lookup. */
 	struct conn *conns;

@@ -43,6 +43,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "client_socket_mode", CFG_N(CFG_MODE, client_socket_mode), 0, 0777, false },
 	{ "client_listen", CFG_S(client_listen), 0, 0, false },
 	{ "client_token_file", CFG_S(client_token_file), 0, 0, false },
+	{ "client_users_file", CFG_S(client_users_file), 0, 0, false },
 	{ "state_dir", CFG_S(state_dir), 0, 0, false },
 	{ "cluster_key_file", CFG_S(cluster_key_file), 0, 0, false },
 	{ "profiles", CFG_S(profiles), 0, 0, false },
@@ -301,8 +302,9 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 		snprintf(errbuf, errlen, "%s: client_listen: %s", name, why);
 		return ERR_BAD_CONFIG;
 	}
-	if (c->client_listen[0] && !c->client_token_file[0]) {
-		snprintf(errbuf, errlen, "%s: client_listen needs client_token_file", name);
+	if (c->client_listen[0] && !c->client_token_file[0] && !c->client_users_file[0]) {
+		snprintf(errbuf, errlen, "%s: client_listen needs client_token_file (a token they "
+			 "share) or client_users_file (a token each)", name);
 		return ERR_BAD_CONFIG;
 	}
 	if (!c->client_socket[0] || strlen(c->client_socket) > HARED_SOCKET_PATH_MAX) {

@@ -21,7 +21,9 @@ struct hared_config {
 	char client_socket[HARED_PATH_LEN];	/* Unix socket for local clients */
 	uint32_t client_socket_mode;		/* permission bits of that socket */
 	char client_listen[HARED_ADDR_LEN];	/* optional host:port for remote clients */
-	char client_token_file[HARED_PATH_LEN];	/* their shared token (required with client_listen) */
+	char client_token_file[HARED_PATH_LEN];	/* their shared token: they act as "remote" */
+	char client_users_file[HARED_PATH_LEN];	/* "NAME TOKEN" lines: each acts as NAME
+						 * (client_listen needs this or the token) */
 	char state_dir[HARED_PATH_LEN];		/* holds hare.db */
 	char cluster_key_file[HARED_PATH_LEN];	/* agents' shared key */
 	char profiles[HARED_PATH_LEN];		/* throughput profile directory */

@@ -12,6 +12,10 @@ set -u
 it_setup "$@" daemon-only
 
 head -c 48 /dev/urandom | base64 -w0 >"$tmp/token"
+# a token of her own: alice acts as alice over TCP, not as "remote"
+head -c 48 /dev/urandom | base64 -w0 >"$tmp/alice.token"
+{ echo "# NAME TOKEN"; echo "alice $(cat "$tmp/alice.token")"; } >"$tmp/users"
+chmod 600 "$tmp/users"
 cat >"$tmp/hared.conf" <<EOF
 [daemon]
 agent_listen = 127.0.0.1:0
@@ -20,6 +24,7 @@ state_dir = $tmp/state
 cluster_key_file = $tmp/key
 client_listen = 127.0.0.1:0
 client_token_file = $tmp/token
+client_users_file = $tmp/users
 profiles = $src/workloads/profiles
 port_file = $tmp/ports
 client_socket_mode = 0660
@@ -412,6 +417,22 @@ if [ -x "$harectl" ]; then
 	fi
 else
 	echo "note: harectl not built; CLI checks skipped"
+fi
+
+# Over TCP, a token of client_users_file acts as its user, the shared one
+# as "remote": each owns the jobs it submits, and may not cancel the other's.
+if [ -x "$harectl" ]; then
+	tcp() { local tok=$1; shift; HARE_SOCKET= "$harectl" --host "127.0.0.1:$cport" --token-file "$tok" "$@"; }
+	ja=$(tcp "$tmp/alice.token" submit --model resnet50 --gpus 1 --rounds 10 --name by-alice)
+	jr=$(tcp "$tmp/token" submit --model resnet50 --gpus 1 --rounds 10 --name by-remote)
+	ua=$("$harectl" show "$ja" -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("user"))')
+	ur=$("$harectl" show "$jr" -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("user"))')
+	if [ "$ua" = alice ] && [ "$ur" = remote ] && ! tcp "$tmp/token" cancel "$ja" >/dev/null 2>&1 &&
+		tcp "$tmp/alice.token" cancel "$ja" >/dev/null; then
+		echo "ok: over TCP alice's token acts as alice (job $ja), the shared one as remote (job $jr); remote cannot cancel alice's job, she can"
+	else
+		fail "client_users_file: job $ja of '$ua', job $jr of '$ur'"
+	fi
 fi
 
 # A second hared on the same state_dir (other listeners) is refused: it

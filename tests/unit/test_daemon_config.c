@@ -140,7 +140,8 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nagent_listen = nowhere\n", "agent_listen: expected host:port");
 	expect_bad("[daemon]\nagent_listen = 1.2.3.4:70000\n", "agent_listen: port: must be between");
 	expect_bad("[daemon]\nagent_listen = example.com:1\n", "not a numeric IPv4 or IPv6 address");
-	expect_bad("[daemon]\nclient_listen = 127.0.0.1:9\n", "client_listen needs client_token_file");
+	expect_bad("[daemon]\nclient_listen = 127.0.0.1:9\n", "client_listen needs client_token_file "
+		   "(a token they share) or client_users_file (a token each)");
 	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
 	expect_bad("[daemon]\nquarantine_jobs = 2\nquarantine_users = 3\n",
@@ -271,6 +272,54 @@ static void write_file(const char *path, const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
+}
+
+/* client_users_file: NAME TOKEN lines; names hared gives others, repeated
+ * names or tokens, short tokens and malformed lines are refused with their
+ * line; a token finds its user, any other none. */
+static void test_users_file(void **state)
+{
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{ "alice 0123456789abcdef\nroot 0123456789abcdeX\n", "u:2: 'root' is not a name" },
+		{ "remote 0123456789abcdef\n", "u:1: 'remote' is not a name" },
+		{ "uid42 0123456789abcdef\n", "u:1: 'uid42' is not a name" },
+		{ "Alice 0123456789abcdef\n", "u:1: 'Alice' is not a name" },
+		{ "alice short\n", "u:1: alice's token is 5 bytes; want 16 to 1024" },
+		{ "alice 0123456789abcdef extra\n", "u:1: expected NAME TOKEN" },
+		{ "alice\n", "u:1: expected NAME TOKEN" },
+		{ "alice 0123456789abcdef\nalice 0123456789abcdeX\n", "u:2: alice's name was given before" },
+		{ "alice 0123456789abcdef\nbob 0123456789abcdef\n", "u:2: bob's token was given before" },
+	};
+	char dir[] = "/tmp/hare-cfg-XXXXXX", path[64], err[256];
+	struct auth_user *u;
+	uint32_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/u", dir);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i].text);
+		assert_int_equal(auth_users_load(path, &u, &n, err, sizeof(err)), ERR_BAD_CONFIG);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("case %zu: '%s', want '%s'", i, err, bad[i].msg);
+		assert_null(u);
+	}
+	write_file(path, "# who may connect over TCP\n\n  alice\t0123456789abcdef\r\nbob.b   "
+			 "fedcba9876543210fedc\n");
+	assert_int_equal(auth_users_load(path, &u, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(u[0].name, "alice");
+	assert_string_equal(u[1].name, "bob.b");
+	assert_int_equal(auth_users_find(u, n, "fedcba9876543210fedc"), 1);
+	assert_int_equal(auth_users_find(u, n, "0123456789abcdef"), 0);
+	assert_int_equal(auth_users_find(u, n, "0123456789abcde"), -1);
+	assert_int_equal(auth_users_find(u, n, ""), -1);
+	free(u);
+	unlink(path);
+	assert_int_equal(auth_users_load(path, &u, &n, err, sizeof(err)), -ENOENT);
+	rmdir(dir);
 }
 
 static void test_secret_and_mac(void **state)
@@ -446,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_reload_diff),
 		cmocka_unit_test(test_secret_and_mac),
+		cmocka_unit_test(test_users_file),
 		cmocka_unit_test(test_check_folders),
 		cmocka_unit_test(test_init_makes_state_dir),
 	};
