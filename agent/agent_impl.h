@@ -349,14 +349,21 @@ struct agent_account {
  * that uid, group nogroup). 0, or -errno with the reason in why. */
 int agent_account_find(const char *name, struct agent_account *acc, char *why, size_t len);
 
-/* Whether m's worker runs as another account than the agent's: 1 with it
- * in acc, 0 (run as the agent: not root, run_as_owner off, no user in m, or
- * the agent's own account), or -errno with the reason in why. */
+/* The account m's worker runs as: 1 with it in acc (the agent is root with
+ * run_as_owner, and m names a user), 0 (the agent's, whoever owns the
+ * job: not root, run_as_owner off, or no user in m), or -errno with the
+ * reason in why. */
 int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct agent_account *acc,
 		     char *why, size_t len);
 
-/* Make work_dir/checkpoints/JOB the account's (0700); another account's
- * folder there is removed first. 0, or -errno with the reason. */
+/* Whether acc is another account than the agent's (the worker drops root). */
+bool agent_account_other(const struct agent_account *acc);
+
+/* Make work_dir/checkpoints/JOB the account's (0700). One there of another
+ * account is given to it when a system account's (uid below 1000: root's,
+ * or the agent's own before an upgrade), else removed (another job's);
+ * either walked by descriptors, never through a link. 0, or -errno with
+ * the reason. */
 int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct agent_account *acc,
 			   char *why, size_t len);
 

@@ -37,7 +37,9 @@ static void agent_rdv_owner(const struct agent_task *t, uid_t *uid, gid_t *gid)
 		return;
 	}
 	snprintf(proc, sizeof(proc), "/proc/%d", t->pid);
-	if (t->adopted && t->pid > 0 && stat(proc, &st) == 0 && st.st_uid != geteuid()) {
+	/* its process, not another of a reused pid (agent_pid_alive's test) */
+	if (t->adopted && t->pid > 0 && (!t->pid_start || agent_pid_start(t->pid) == t->pid_start) &&
+	    stat(proc, &st) == 0 && st.st_uid != geteuid()) {
 		*uid = st.st_uid;
 		*gid = st.st_gid;
 	}

@@ -279,10 +279,12 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	char rdv[AGENT_FILE_MAX];
 	int rc, logfd = -1, as;
 
-	/* the job owner's account, its checkpoint folder made its own */
+	/* the job owner's account (root's too), its checkpoint folder made its
+	 * own; the worker drops root unless it is root's */
 	as = agent_account_of(a, m, &acc, why, len);
 	if (as > 0)
-		as = agent_account_ckpt_dir(a, m->job_id, &acc, why, len) < 0 ? -EACCES : 1;
+		as = agent_account_ckpt_dir(a, m->job_id, &acc, why, len) < 0 ? -EACCES :
+		     agent_account_other(&acc);
 	if (as < 0)
 		return as;
 	if (as > 0) {

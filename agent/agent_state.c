@@ -88,13 +88,20 @@ int agent_state_write(const struct agent_task *t)
 {
 	char path[AGENT_FILE_MAX], tmp[AGENT_FILE_MAX];
 	FILE *f;
-	int ok;
+	int ok, fd;
 
 	snprintf(path, sizeof(path), "%s.task", t->base);
 	snprintf(tmp, sizeof(tmp), "%s.task.tmp", t->base);
-	f = fopen(tmp, "w");
-	if (!f)
+	/* the agent's only (tasks/ lets workers of other accounts through to
+	 * their id files): a state holds the worker's last output line */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		goto fail;
+	}
 	if (t->pid_start)
 		fprintf(f, "pid_start=%" PRIu64 "\n", t->pid_start);
 	fprintf(f, "job=%" PRIu64 "\nlease=%" PRIu64 "\nrank=%u\ngpu=%u\npid=%d\n", t->job_id,

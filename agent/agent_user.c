@@ -15,7 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #define AGENT_NOGROUP 65534	/* the group of an account without a passwd entry */
+#define AGENT_SYSTEM_UID_END 1000	/* uids below: root and system accounts */
 
 /* "uid" and digits (no leading zero), as hared names a uid without a
  * passwd entry: that uid, or -1. */
@@ -40,7 +41,8 @@ static long long agent_user_uidn(const char *name)
 		return -1;
 	errno = 0;
 	v = strtoll(d, &end, 10);
-	return errno || v < 0 || v >= (long long)UINT32_MAX ? -1 : v;
+	/* uid 0 has a passwd entry (root): "uid0" is nobody's name */
+	return errno || v <= 0 || v >= (long long)UINT32_MAX ? -1 : v;
 }
 
 int agent_account_find(const char *name, struct agent_account *acc, char *why, size_t len)
@@ -85,25 +87,60 @@ int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct age
 	if (!a->cfg.run_as_owner || geteuid() != 0 || !m->user || !m->user[0])
 		return 0;
 	rc = agent_account_find(m->user, acc, why, len);
-	if (rc < 0)
-		return rc;
+	return rc < 0 ? rc : 1;
+}
+
+bool agent_account_other(const struct agent_account *acc)
+{
 	return acc->uid != geteuid() || acc->gid != getegid();
 }
 
 static void agent_dir_traversable(const char *path);
+#define AGENT_TREE_DEPTH 64	/* folders deep a stale checkpoint tree may be */
 
-/* Remove what is under a folder and the folder, symbolic links as links. */
-static int agent_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+/* name in folder dfd and what is under it, walked by descriptors, never
+ * through a symbolic link (one is removed, or given, as a link): its
+ * owner may rename and plant links in it while root walks it. give: each
+ * entry is given to uid:gid (the folder last) instead of removed. */
+static int agent_tree_at(int dfd, const char *name, int depth, bool give, uid_t uid, gid_t gid)
 {
-	(void)st;
-	(void)f;
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (fd < 0) {
+		if (errno != ENOTDIR && errno != ELOOP)
+			return -errno;
+		/* a file, or a link: the entry itself */
+		if (give)
+			return fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	}
+	if (depth > AGENT_TREE_DEPTH || !(d = fdopendir(fd))) {
+		close(fd);
+		return -ELOOP;
+	}
+	while ((e = readdir(d))) {
+		int r;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		r = agent_tree_at(dirfd(d), e->d_name, depth + 1, give, uid, gid);
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	if (give && rc == 0 && fchown(dirfd(d), uid, gid) < 0)
+		rc = -errno;
+	closedir(d);
+	if (rc == 0 && !give && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
 }
 
 int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct agent_account *acc,
 			   char *why, size_t len)
 {
-	char dir[AGENT_PATH_MAX + 16], path[AGENT_PATH_MAX + 48];
+	char dir[AGENT_PATH_MAX + 16], path[AGENT_PATH_MAX + 48], name[24];
 	struct stat st;
 
 	snprintf(dir, sizeof(dir), "%s/checkpoints", a->cfg.work_dir);
@@ -112,13 +149,30 @@ int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct age
 	/* made 0700 by a worker of root's job (checkpoint.c) */
 	agent_dir_traversable(dir);
 	snprintf(path, sizeof(path), "%s/%llu", dir, (unsigned long long)job);
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)job);
 	if (lstat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_uid != acc->uid)) {
-		/* another account's (job ids begin again with a new hared
-		 * database) or not a folder: its checkpoints are not this job's */
-		log_warn("job=%llu: %s belongs to uid %u, not %s (uid %u): removed",
-			 (unsigned long long)job, path, (unsigned)st.st_uid, acc->name, (unsigned)acc->uid);
-		if (nftw(path, agent_rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		/* a system account's (root's, or the agent's own before it ran
+		 * workers as their owners: an upgrade) holds the job's own
+		 * checkpoints: given to the owner; a user's is another job's (job
+		 * ids begin again with a new hared database): removed */
+		bool give = S_ISDIR(st.st_mode) && st.st_uid < AGENT_SYSTEM_UID_END;
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
+
+		if (dfd < 0)
+			goto fail_dir;
+		if (!S_ISDIR(st.st_mode))
+			log_warn("job=%llu: %s is not a folder: removed", (unsigned long long)job, path);
+		else
+			log_warn("job=%llu: %s belongs to uid %u, not %s (uid %u): %s",
+				 (unsigned long long)job, path, (unsigned)st.st_uid, acc->name,
+				 (unsigned)acc->uid, give ? "given to it (an account below 1000)" :
+				 "removed (another job's)");
+		rc = agent_tree_at(dfd, name, 0, give, acc->uid, acc->gid);
+		close(dfd);
+		if (rc < 0) {
+			errno = -rc;
 			goto fail;
+		}
 	}
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		goto fail;
@@ -224,6 +278,11 @@ int agent_exec_as(int argc, char **argv)
 			name);
 		return 126;
 	}
+	/* nothing the agent inherited goes on: stdin, the output file and the
+	 * report pipe (fd 3) only */
+	if (close_range(4, ~0u, 0) < 0)
+		for (int fd = 4; fd < 1024; fd++)
+			close(fd);
 	execvp(argv[5], argv + 5);
 	fprintf(stderr, "hare-agent: cannot run %s as %s: %s\n", argv[5], name, strerror(errno));
 	return errno == ENOENT ? 127 : 126;

@@ -197,6 +197,12 @@ static int cfg_key_set(const struct cfg_key *k, struct hared_config *c, const ch
 				 "'-'), got '%.40s'", k->name, value);
 			rc = ERR_BAD_CONFIG;
 		}
+		/* whoever holds the shared token would run programs as root */
+		if (rc == 0 && strcmp(k->name, "remote_user") == 0 &&
+		    (strcmp(value, "root") == 0 || strcmp(value, "uid0") == 0)) {
+			snprintf(err, errlen, "%s: remote clients' jobs may not run as root", k->name);
+			rc = ERR_BAD_CONFIG;
+		}
 		return rc;
 	case CFG_MODE:
 		return cfg_set_mode(k, (uint32_t *)field, value, err, errlen);

@@ -179,7 +179,9 @@ int ckpt_write(const char *dir, const struct ckpt_meta *m, const float *params,
 		snprintf(err, errlen, "%s: path too long", dir);
 		return -ENAMETOOLONG;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* made anew: a name planted there (a link) is removed, never followed */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(-rc));

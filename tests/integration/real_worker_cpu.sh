@@ -201,7 +201,19 @@ EOF
 		--command "sh $tmp/u$u/ids.sh") || fail "submit as uid $u"
 	own_real=$(as_u "$harectl" submit --model ncf --gpus 1 --rounds 100 --name owned-real) ||
 		fail "submit a real job as uid $u"
-	wait_for 30 "uid $u's jobs" finished "$owned" "$own_real"
+	# two ranks of real workers as uid 4242: rank 0 cannot write the id
+	# file in the agent's tasks/ (its agent does, from its line); rank 1
+	# gets it and then meets the one-rank engine's refusal, as in 3.
+	own_pair=$(as_u "$harectl" submit --model ncf --gpus 2 --min-gpus 2 --rounds 10 --name owned-pair) ||
+		fail "submit a two-rank job as uid $u"
+	wait_for 30 "uid $u's jobs" finished "$owned" "$own_real" "$own_pair"
+	cat "$tmp"/agent*.log "$tmp"/w*/logs/*.log >"$tmp/all.log"
+	if grep -q "hare-worker: job $own_pair rank 1: the cpu engine runs a single rank, not 2" "$tmp/all.log" &&
+		! grep -q "job $own_pair rank 0: .*cannot write" "$tmp/all.log"; then
+		echo "ok: job $own_pair of uid $u: rank 1 met rank 0 through the agents' id files, then the one-rank engine refused"
+	else
+		fail "job $own_pair of uid $u: $(grep "job $own_pair rank" "$tmp/all.log" | head -3)"
+	fi
 	"$harectl" logs "$owned" --rank 0 >"$tmp/owned0.txt" 2>&1
 	"$harectl" logs "$owned" --rank 1 >"$tmp/owned1.txt" 2>&1
 	ckpt=$(stat -c %u:%a "$tmp"/w*/checkpoints/"$own_real" 2>/dev/null | head -1)

@@ -1636,6 +1636,75 @@ static bool log_exists(const struct fake *f, const char *name)
 	return file_exists(path);
 }
 
+/* A checkpoint folder made the job owner's (as root): a user's stale one
+ * (another job's, after a new database) is removed, a system account's (an
+ * upgrade) given over with what is in it, a link in its place removed as a
+ * link; links planted inside are never followed, so nothing outside
+ * work_dir is touched. */
+static void test_account_ckpt_dir(void **state)
+{
+	struct fake *f;
+	struct agent_account alice = { .uid = 4242, .gid = 4242, .name = "alice" };
+	char path[512], victim[512], why[256];
+	struct stat st;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	f = fake_new(TEST_KEY, "V100:1");
+	fake_agent_start(f);	/* makes checkpoints/ 0711 */
+	snprintf(victim, sizeof(victim), "%s/victim", f->dir);
+	write_file(victim, "keep", 0600);
+	/* as a worker of root's job leaves it (checkpoint.c): 0700 */
+	snprintf(path, sizeof(path), "%s/work/checkpoints", f->dir);
+	assert_int_equal(chmod(path, 0700), 0);
+	/* job 5: bob's (uid 5000), with a link out and a nested folder */
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5/z", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5/z/ckpt", f->dir);
+	write_file(path, "bob's", 0600);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5/out", f->dir);
+	assert_int_equal(symlink(victim, path), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5", f->dir);
+	assert_int_equal(chown(path, 5000, 5000), 0);
+	assert_int_equal(agent_account_ckpt_dir(f->agent, 5, &alice, why, sizeof(why)), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode) && st.st_uid == 4242 && (st.st_mode & 07777) == 0700);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5/z", f->dir);
+	assert_false(file_exists(path));	/* bob's went */
+	assert_true(file_exists(victim));	/* not through the link */
+	/* job 6: the agent's former account's (uid 998): given over, kept */
+	snprintf(path, sizeof(path), "%s/work/checkpoints/6", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/6/round-1", f->dir);
+	write_file(path, "alice's", 0600);
+	assert_int_equal(chown(path, 998, 998), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/6/out", f->dir);
+	assert_int_equal(symlink(victim, path), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/6", f->dir);
+	assert_int_equal(chown(path, 998, 998), 0);
+	assert_int_equal(agent_account_ckpt_dir(f->agent, 6, &alice, why, sizeof(why)), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/6/round-1", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 4242);
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_uid, 0);		/* the link's target stays root's */
+	/* job 7: a link where the folder goes */
+	snprintf(path, sizeof(path), "%s/work/checkpoints/7", f->dir);
+	assert_int_equal(symlink(f->dir, path), 0);
+	assert_int_equal(agent_account_ckpt_dir(f->agent, 7, &alice, why, sizeof(why)), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode) && st.st_uid == 4242);
+	assert_true(file_exists(victim));
+	/* checkpoints/ itself: searchable by others */
+	snprintf(path, sizeof(path), "%s/work/checkpoints", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0011, 0011);
+	fake_free(f);
+}
+
 /* Output files unchanged for task_log_keep_days go, unless a worker of
  * their job is here; other files stay; 0 keeps everything. */
 static void test_task_output_prune(void **state)
@@ -2884,6 +2953,7 @@ int main(void)
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_bad),
 		cmocka_unit_test(test_account_find),
+		cmocka_unit_test(test_account_ckpt_dir),
 		cmocka_unit_test(test_config_finish),
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_gpus_parse),

@@ -140,6 +140,8 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nagent_listen = nowhere\n", "agent_listen: expected host:port");
 	expect_bad("[daemon]\nagent_listen = 1.2.3.4:70000\n", "agent_listen: port: must be between");
 	expect_bad("[daemon]\nagent_listen = example.com:1\n", "not a numeric IPv4 or IPv6 address");
+	expect_bad("[daemon]\nremote_user = root\n", "remote_user: remote clients' jobs may not run as root");
+	expect_bad("[daemon]\nremote_user = a/b\n", "remote_user: expected an account name");
 	expect_bad("[daemon]\nclient_listen = 127.0.0.1:9\n", "client_listen needs client_token_file "
 		   "(a token they share) or client_users_file (a token each)");
 	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
