@@ -68,7 +68,11 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 {
 	int rc = agent_state_dir_make(a, err, errlen);
 
-	a->start_config_error = rc < 0;
+	/* a folder the configuration names that cannot be made is the
+	 * configuration's fault, unless the disk is (full, read-only, failing):
+	 * that may pass, so the unit should try again */
+	a->start_config_error = rc < 0 && rc != -ENOSPC && rc != -EROFS && rc != -EIO &&
+				rc != -EDQUOT && rc != -ENOMEM;
 	if (rc == 0)
 		rc = agent_state_lock(a, err, errlen);
 	if (rc < 0)
