@@ -3,7 +3,7 @@
 # hare-agent's exit status when it cannot start: 2 (which
 # hare-agent.service does not restart) when a folder of its configuration
 # cannot be made (work_dir, task_logs), 1 when the moment is at fault (its
-# work_dir locked by another agent).
+# work_dir locked by another agent); and, as root, hare-agent --exec-as.
 # Usage: agent_start_exit.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$(cd "${1:?build dir}" && pwd)
@@ -56,6 +56,23 @@ expect 1 "work_dir $tmp/w2 is in use by another hare-agent (pid $first)" "${args
 kill "$first"
 wait "$first"
 first=
+
+# --exec-as, the agent's child becoming a job's owner (as root only): the
+# account's ids, none of the descriptors it inherited past fd 3, and a
+# clear word with 126 or 127 when it cannot.
+if [ "$(id -u)" = 0 ]; then
+	out=$(exec 5</dev/null; "$agent" --exec-as nobody 65534 65534 /bin/sh -c \
+		'echo "$(id -u):$(id -g)"; ls /proc/self/fd | tr "\n" " "' 2>&1)
+	case "$out" in
+	"65534:65534"*" 5 "*) fail "--exec-as kept fd 5: '$out'" ;;
+	"65534:65534"*) echo "ok: --exec-as runs as 65534:65534 without inherited descriptors" ;;
+	*) fail "--exec-as nobody: '$out'" ;;
+	esac
+	expect 127 "cannot run /nonexistent/hare-prog as nobody" --exec-as nobody 65534 65534 /nonexistent/hare-prog
+	expect 126 "--exec-as: bad uid or gid 'x'" --exec-as nobody x 65534 /bin/true
+else
+	echo "skip: --exec-as checks need root"
+fi
 
 [ $failures -eq 0 ] || exit 1
 echo "all agent start exit checks passed"
