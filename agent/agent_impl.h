@@ -183,6 +183,11 @@ struct agent {
 	struct agent_config cfg;
 	uint8_t key[AGENT_KEY_MAX];
 	uint8_t hello_nonce[AGENT_NONCE_LEN];	/* this session's, in Hello.agent_nonce */
+	/* once hared proved itself: every frame from it carries a tag with the
+	 * session's key (auth_hmac_frame), the seq-th of the session */
+	bool signed_in;
+	uint8_t session[AGENT_MAC_LEN];
+	uint64_t seq_in;
 	size_t keylen;
 	char host[256];
 	char port[8];

@@ -4,6 +4,8 @@
  * daemon's messages, and reconnection with jittered exponential back-off. */
 #include "agent_impl.h"
 
+#include "auth_hmac.h"
+
 #include "err.h"
 #include "log.h"
 
@@ -196,6 +198,7 @@ static void agent_send_hello(struct agent *a)
 	h.has_agent_nonce = true;
 	h.agent_nonce.data = a->hello_nonce;
 	h.agent_nonce.len = sizeof(a->hello_nonce);
+	a->signed_in = false;
 	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
 	m.hello = &h;
 	if (agent_link_write(a, &m) == 0)
@@ -224,6 +227,14 @@ static void agent_on_challenge(struct agent *a, const Hare__Challenge *c)
 			       "cluster's hared (or a different cluster_key_file)");
 		return;
 	}
+	/* from here on a frame without the session's tag is not hared's */
+	if (auth_hmac_session(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
+			      a->session) < 0) {
+		agent_link_drop(a, "cannot derive the session key");
+		return;
+	}
+	a->signed_in = true;
+	a->seq_in = 0;
 	auth.mac.data = mac;
 	auth.mac.len = sizeof(mac);
 	m.msg_case = HARE__TO_DAEMON__MSG_AUTH;
@@ -385,6 +396,19 @@ void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 	       (rc = wire_reader_next(&a->reader, &payload, &len)) == 1) {
 		Hare__FromDaemon *m = NULL;
 
+		if (a->signed_in) {
+			uint8_t want[AGENT_MAC_LEN];
+
+			if (len < AGENT_MAC_LEN ||
+			    auth_hmac_frame(a->session, a->seq_in++, payload, len - AGENT_MAC_LEN,
+					    want) < 0 ||
+			    !auth_hmac_equal(want, payload + len - AGENT_MAC_LEN, AGENT_MAC_LEN)) {
+				agent_link_drop(a, "a frame without hared's tag for this session "
+					       "(altered on the way, or not from hared)");
+				return;
+			}
+			len -= AGENT_MAC_LEN;
+		}
 		rc = wire_decode_from_daemon(payload, len, &m);
 		if (rc < 0)
 			break;

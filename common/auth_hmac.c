@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <string.h>
 
 static int auth_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t n,
@@ -31,23 +32,60 @@ int auth_hmac_answer(const uint8_t *key, size_t keylen, const uint8_t *nonce, si
 	return auth_hmac(key, keylen, msg, noncelen + nodelen, out);
 }
 
-int auth_hmac_proof(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
-		    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN])
+/* label (with its NUL) || agent_nonce || nonce || node, as the proof and
+ * the session key are made */
+static int auth_hmac_labelled(const char *label, const uint8_t *key, size_t keylen,
+			      const uint8_t *agent_nonce, const uint8_t *nonce, const char *node,
+			      uint8_t out[AUTH_HMAC_LEN])
 {
-	static const char label[] = "hared";	/* with its NUL */
-	uint8_t msg[sizeof(label) + 2 * AUTH_HMAC_NONCE + AUTH_HMAC_PART_MAX];
-	size_t nodelen = strlen(node), n = 0;
+	uint8_t msg[16 + 2 * AUTH_HMAC_NONCE + AUTH_HMAC_PART_MAX];
+	size_t nodelen = strlen(node), ll = strlen(label) + 1, n = 0;
 
-	if (nodelen > AUTH_HMAC_PART_MAX)
+	if (nodelen > AUTH_HMAC_PART_MAX || ll > 16)
 		return -EINVAL;
-	memcpy(msg, label, sizeof(label));
-	n += sizeof(label);
+	memcpy(msg, label, ll);
+	n += ll;
 	memcpy(msg + n, agent_nonce, AUTH_HMAC_NONCE);
 	n += AUTH_HMAC_NONCE;
 	memcpy(msg + n, nonce, AUTH_HMAC_NONCE);
 	n += AUTH_HMAC_NONCE;
 	memcpy(msg + n, node, nodelen);
 	return auth_hmac(key, keylen, msg, n + nodelen, out);
+}
+
+int auth_hmac_proof(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+		    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN])
+{
+	return auth_hmac_labelled("hared", key, keylen, agent_nonce, nonce, node, out);
+}
+
+int auth_hmac_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+		      const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN])
+{
+	return auth_hmac_labelled("session", key, keylen, agent_nonce, nonce, node, out);
+}
+
+int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
+		    size_t len, uint8_t out[AUTH_HMAC_LEN])
+{
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+				OSSL_PARAM_construct_end() };
+	static EVP_MAC *mac;	/* fetched once: each frame is tagged (one thread) */
+	EVP_MAC_CTX *ctx;
+	uint8_t be[8];
+	size_t outl = 0;
+	int ok;
+
+	if (!mac)
+		mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(seq >> (56 - 8 * i));
+	ok = ctx && EVP_MAC_init(ctx, session, AUTH_HMAC_LEN, params) &&
+	     EVP_MAC_update(ctx, be, sizeof(be)) && EVP_MAC_update(ctx, payload, len) &&
+	     EVP_MAC_final(ctx, out, &outl, AUTH_HMAC_LEN) && outl == AUTH_HMAC_LEN;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : -EIO;
 }
 
 bool auth_hmac_equal(const uint8_t *a, const uint8_t *b, size_t n)

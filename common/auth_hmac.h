@@ -24,6 +24,17 @@ int auth_hmac_answer(const uint8_t *key, size_t keylen, const uint8_t *nonce, si
 int auth_hmac_proof(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
 		    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN]);
 
+/* The session's key, once hared proved itself: HMAC-SHA256(key, "session"
+ * NUL || agent_nonce || nonce || node). 0, -EINVAL, or -EIO. */
+int auth_hmac_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+		      const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN]);
+
+/* A frame's tag from hared to an agent: HMAC-SHA256(session, seq as 8
+ * bytes big-endian || payload); seq counts the session's frames after the
+ * Challenge from 0. 0 or -EIO. */
+int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
+		    size_t len, uint8_t out[AUTH_HMAC_LEN]);
+
 /* Constant-time comparison of n bytes. */
 bool auth_hmac_equal(const uint8_t *a, const uint8_t *b, size_t n);
 

@@ -4,6 +4,8 @@
  * frame, send Error and close on bad input, detach agents on close. */
 #include "conn.h"
 
+#include "auth_hmac.h"
+
 #include "dispatch.h"
 #include "driver.h"
 #include "err.h"
@@ -307,7 +309,7 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 {
 	struct hared *d = c->d;
 	struct conn_wreq *w;
-	size_t plen;
+	size_t plen, tag;
 	uv_buf_t buf;
 	int rc;
 
@@ -319,17 +321,24 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 		return ERR_PROTO;
 	}
 	plen = hare__from_daemon__get_packed_size(m);
-	if (plen > d->cfg.max_frame)
+	tag = c->sign && !c->sink ? AUTH_MAC_LEN : 0;
+	if (plen + tag > d->cfg.max_frame)
 		return ERR_FRAME_TOO_BIG;
-	w = malloc(sizeof(*w) + WIRE_HEADER_LEN + plen);
+	w = malloc(sizeof(*w) + WIRE_HEADER_LEN + plen + tag);
 	if (!w)
 		return -ENOMEM;
-	w->len = WIRE_HEADER_LEN + plen;
-	w->data[0] = (uint8_t)(plen >> 24);
-	w->data[1] = (uint8_t)(plen >> 16);
-	w->data[2] = (uint8_t)(plen >> 8);
-	w->data[3] = (uint8_t)plen;
+	w->len = WIRE_HEADER_LEN + plen + tag;
+	w->data[0] = (uint8_t)((plen + tag) >> 24);
+	w->data[1] = (uint8_t)((plen + tag) >> 16);
+	w->data[2] = (uint8_t)((plen + tag) >> 8);
+	w->data[3] = (uint8_t)(plen + tag);
 	hare__from_daemon__pack(m, w->data + WIRE_HEADER_LEN);
+	/* the agent acts on no frame of this session without hared's tag */
+	if (tag && auth_hmac_frame(c->session, c->sign_seq++, w->data + WIRE_HEADER_LEN, plen,
+				   w->data + WIRE_HEADER_LEN + plen) < 0) {
+		free(w);
+		return -EIO;
+	}
 	if (c->sink) {
 		c->sink(c->sink_user, w->data + WIRE_HEADER_LEN, plen);
 		d->frames_out++;

@@ -62,6 +62,11 @@ struct conn {
 	bool logs;			/* agents: keeps workers' output (Register.logs) */
 	uint32_t agent_id;
 	uint8_t nonce[AUTH_NONCE_LEN];
+	/* agents that sent Hello.agent_nonce: frames to them after the
+	 * Challenge carry a tag (auth_hmac_frame) with this session's key */
+	bool sign;
+	uint8_t session[AUTH_MAC_LEN];
+	uint64_t sign_seq;
 	uint64_t last_seen_ms;		/* uv_now of the last frame */
 	uint64_t iter;			/* loop iteration of frames_iter */
 	uint32_t frames_iter;		/* frames handled in that iteration */

@@ -4,6 +4,8 @@
  * messages to the driver and requests to the client handlers. */
 #include "dispatch.h"
 
+#include "auth_hmac.h"
+
 #include "auth.h"
 #include "clients.h"
 #include "conn.h"
@@ -135,10 +137,13 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	}
 	ch.nonce.data = c->nonce;
 	ch.nonce.len = AUTH_NONCE_LEN;
-	/* the agent's half: hared shows it holds the key too */
+	/* the agent's half: hared shows it holds the key too, and tags each
+	 * frame after this one with the session's key */
 	if (h->has_agent_nonce) {
 		if (auth_proof_compute(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
-				       proof) < 0) {
+				       proof) < 0 ||
+		    auth_hmac_session(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
+				      c->session) < 0) {
 			conn_fail(c, -EIO, "cannot compute the proof for the agent");
 			return;
 		}
@@ -148,8 +153,11 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &ch;
-	if (conn_send(c, &m) == 0)
+	if (conn_send(c, &m) == 0) {
 		c->state = CONN_CHALLENGED;
+		c->sign = ch.has_proof;
+		c->sign_seq = 0;
+	}
 }
 
 static void dispatch_hello(struct conn *c, const Hare__Hello *h)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent_impl.h"
+#include "auth_hmac.h"
 #include "frame.h"
 #include "log.h"
 
@@ -500,14 +501,59 @@ static void fz_make_pipes(void)
 	}
 }
 
+/* Feed one frame's payload as hared would send it: with the session's tag
+ * once the agent expects one. */
+static void fz_payload(const uint8_t *p, size_t n)
+{
+	size_t tag = fz.agent->signed_in ? AUTH_HMAC_LEN : 0, len = WIRE_HEADER_LEN + n + tag;
+	uint8_t *buf = malloc(len);
+
+	fz_check(buf != NULL);
+	buf[0] = (uint8_t)((n + tag) >> 24);
+	buf[1] = (uint8_t)((n + tag) >> 16);
+	buf[2] = (uint8_t)((n + tag) >> 8);
+	buf[3] = (uint8_t)(n + tag);
+	memcpy(buf + WIRE_HEADER_LEN, p, n);
+	if (tag)
+		fz_check(auth_hmac_frame(fz.agent->session, fz.agent->seq_in, p, n,
+					 buf + WIRE_HEADER_LEN + n) == 0);
+	agent_link_feed(fz.agent, buf, len);
+	free(buf);
+}
+
 static void fz_frame(const Hare__FromDaemon *m)
 {
 	uint8_t *buf;
 	size_t len;
 
 	fz_check(wire_encode_from_daemon(m, 0, &buf, &len) == 0);
-	agent_link_feed(fz.agent, buf, len);
+	fz_payload(buf + WIRE_HEADER_LEN, len - WIRE_HEADER_LEN);
 	free(buf);
+}
+
+/* The fuzzer's bytes as frames, each tagged as hared would (so what the
+ * agent does with them is what is fuzzed, not the tag check); bytes that
+ * do not make a whole frame are fed as they are. */
+static void fz_feed(const uint8_t *data, size_t size)
+{
+	struct wire_reader r;
+	const uint8_t *p;
+	size_t n, used = 0;
+
+	wire_reader_init(&r, fz.cfg.max_frame);
+	if (wire_reader_feed(&r, data, size) < 0) {
+		wire_reader_destroy(&r);
+		agent_link_feed(fz.agent, data, size);
+		return;
+	}
+	while (fz.agent->state != LINK_CLOSING && fz.agent->state != LINK_IDLE &&
+	       wire_reader_next(&r, &p, &n) == 1) {
+		used += WIRE_HEADER_LEN + n;
+		fz_payload(p, n);
+	}
+	wire_reader_destroy(&r);
+	if (used < size && fz.agent->state != LINK_CLOSING && fz.agent->state != LINK_IDLE)
+		agent_link_feed(fz.agent, data + used, size - used);
 }
 
 /* The handshake as hared would answer the Hello, its proof made with the
@@ -691,7 +737,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_agent_new();
 	fz_handshake(fz.mode & FZ_START);
 	if (size > off)
-		agent_link_feed(fz.agent, data + off, size - off);
+		fz_feed(data + off, size - off);
 	/* what the loop would do next: read the workers' pipes, then they exit */
 	fz_run_nowait();
 	fz_check_tasks();

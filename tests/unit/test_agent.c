@@ -765,6 +765,10 @@ struct fake {
 	int hellos, auths, auths_bad, registers;
 	bool mute;		/* leave Hellos unanswered: the agent never registers */
 	bool no_proof;		/* a Challenge without hared's proof (an older hared) */
+	bool sign;		/* tag frames (after the Challenge), as hared does */
+	bool bad_tag;		/* ... with a wrong tag: a frame altered on the way */
+	uint8_t session[32];
+	uint64_t seq;
 	size_t reg_msgs;	/* messages heard before the last Register */
 	char reg_measuring[256];	/* its measuring types, comma-separated */
 	uint32_t reg_gpus;
@@ -811,6 +815,31 @@ static void fake_send(struct fake *f, const Hare__FromDaemon *m)
 		free(req);
 		return;
 	}
+	if (f->sign) {
+		/* HMAC(session, seq big-endian || payload) appended, by OpenSSL
+		 * directly; the header counts it */
+		size_t plen = len - WIRE_HEADER_LEN;
+		uint8_t *msg = malloc(8 + plen), *out = realloc(buf, len + 32);
+		unsigned int tl = 0;
+
+		assert_non_null(msg);
+		assert_non_null(out);
+		buf = out;
+		for (int i = 0; i < 8; i++)
+			msg[i] = (uint8_t)(f->seq >> (56 - 8 * i));
+		memcpy(msg + 8, buf + WIRE_HEADER_LEN, plen);
+		HMAC(EVP_sha256(), f->session, 32, msg, 8 + plen, buf + len, &tl);
+		free(msg);
+		f->seq++;
+		if (f->bad_tag)
+			buf[len + 5] ^= 1;
+		len += 32;
+		plen += 32;
+		buf[0] = (uint8_t)(plen >> 24);
+		buf[1] = (uint8_t)(plen >> 16);
+		buf[2] = (uint8_t)(plen >> 8);
+		buf[3] = (uint8_t)plen;
+	}
 	req->data = buf;
 	b = uv_buf_init((char *)buf, (unsigned int)len);
 	assert_int_equal(uv_write(req, (uv_stream_t *)&f->client, &b, 1, fake_on_written), 0);
@@ -842,6 +871,7 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 	assert_string_equal(h->node, "test-node");
 	assert_true(h->has_agent_nonce && h->agent_nonce.len == 32);
 	f->hellos++;
+	f->sign = false;
 	if (f->mute)
 		return;
 	for (size_t i = 0; i < sizeof(f->nonce); i++)
@@ -857,9 +887,21 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 	c.has_proof = !f->no_proof;
 	c.proof.data = proof;
 	c.proof.len = sizeof(proof);
+	/* the session's key, for the frames after this one */
+	{
+		uint8_t sm[8 + 64 + 9];
+
+		memcpy(sm, "session", 8);
+		memcpy(sm + 8, h->agent_nonce.data, 32);
+		memcpy(sm + 40, f->nonce, 32);
+		memcpy(sm + 72, "test-node", 9);
+		HMAC(EVP_sha256(), f->key, (int)strlen(f->key), sm, sizeof(sm), f->session, &len);
+	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &c;
 	fake_send(f, &m);
+	f->sign = c.has_proof;
+	f->seq = 0;
 }
 
 /* Checked with OpenSSL directly, not with the agent's own function. */
@@ -2140,6 +2182,24 @@ static void test_bad_key(void **state)
 	fake_free(f);
 }
 
+/* A frame after the Challenge whose tag is wrong (altered on the way, or
+ * injected by one who relays the session) is not acted on: the link is
+ * dropped before the Welcome, so the agent never registers. */
+static void test_bad_tag(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+
+	(void)state;
+	f->bad_tag = true;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->auths >= 2, 5);
+	assert_int_equal(f->registers, 0);
+	assert_non_null(strstr(agent_link_why(f->agent), "a frame without hared's tag"));
+	f->bad_tag = false;	/* the next session's tags are right */
+	RUN_UNTIL(f, f->registers >= 1, 5);
+	fake_free(f);
+}
+
 /* A server that proves nothing (an older hared, or a stranger at hared's
  * address): no Auth, no Register, and a reason that says what to do. */
 static void test_no_proof(void **state)
@@ -2985,6 +3045,7 @@ int main(void)
 		cmocka_unit_test(test_adopt_watch),
 		cmocka_unit_test(test_bad_key),
 		cmocka_unit_test(test_no_proof),
+		cmocka_unit_test(test_bad_tag),
 		cmocka_unit_test(test_relay_throughput),
 		cmocka_unit_test(test_rendezvous_local),
 		cmocka_unit_test(test_rendezvous_from_daemon),
