@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define AGENT_NOGROUP 65534	/* the group of an account without a passwd entry */
@@ -96,45 +97,102 @@ bool agent_account_other(const struct agent_account *acc)
 }
 
 static void agent_dir_traversable(const char *path);
-#define AGENT_TREE_DEPTH 64	/* folders deep a stale checkpoint tree may be */
+#define AGENT_TREE_DEPTH 64	/* folders deep a tree handed over may be */
 
-/* name in folder dfd and what is under it, walked by descriptors, never
- * through a symbolic link (one is removed, or given, as a link): its
- * owner may rename and plant links in it while root walks it. give: each
- * entry is given to uid:gid (the folder last) instead of removed. */
-static int agent_tree_at(int dfd, const char *name, int depth, bool give, uid_t uid, gid_t gid)
+/* Remove path, a folder set aside in root's checkpoints/, in the
+ * background: what is in it as its owner (find -delete run as uid:gid,
+ * which follows no link: links its owner planted lead the removal only
+ * where that owner could go anyway), then the empty folder as root. The
+ * agent waits for neither: a process of its own (reparented to init) does
+ * both. */
+static void agent_remove_as(const char *path, uid_t uid, gid_t gid)
+{
+	pid_t p = fork();
+
+	if (p == 0) {
+		/* only async-signal-safe calls: the agent may have threads */
+		if (fork() == 0) {
+			pid_t q = fork();
+
+			if (q == 0) {
+				/* in it before root is dropped: the owner need not
+				 * reach it through work_dir */
+				if (chdir(path) == 0 && setgroups(0, NULL) == 0 && setgid(gid) == 0 &&
+				    setuid(uid) == 0)
+					execl("/usr/bin/find", "find", ".", "-mindepth", "1", "-delete",
+					      (char *)NULL);
+				_exit(127);
+			}
+			if (q > 0)
+				waitpid(q, NULL, 0);
+			rmdir(path);
+			_exit(0);
+		}
+		_exit(0);
+	}
+	if (p > 0)
+		waitpid(p, NULL, 0);
+	else
+		log_warn("%s: cannot remove it (fork: %s); the next sweep tries again", path,
+			 strerror(errno));
+}
+
+/* Give the tree at name in folder dfd, a system account's (from), to
+ * uid:gid, walked by descriptors, never through a link: a link, a special
+ * file, an entry of another owner or a file with other names (a hard link
+ * to a file elsewhere) is removed from the tree, not given. 0, or -errno
+ * (the caller then sets the tree aside). */
+static int agent_tree_give(int dfd, const char *name, int depth, uid_t from, uid_t uid, gid_t gid)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
 	struct dirent *e;
+	struct stat st;
 	DIR *d;
 
 	if (fd < 0) {
 		if (errno != ENOTDIR && errno != ELOOP)
 			return -errno;
-		/* a file, or a link: the entry itself */
-		if (give)
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		if (S_ISREG(st.st_mode) && st.st_uid == from && st.st_nlink == 1)
 			return fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	}
-	if (depth > AGENT_TREE_DEPTH || !(d = fdopendir(fd))) {
+	if (fstat(fd, &st) < 0 || st.st_uid != from || depth > AGENT_TREE_DEPTH ||
+	    !(d = fdopendir(fd))) {
 		close(fd);
-		return -ELOOP;
+		return -EPERM;
 	}
 	while ((e = readdir(d))) {
 		int r;
 
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		r = agent_tree_at(dirfd(d), e->d_name, depth + 1, give, uid, gid);
+		r = agent_tree_give(dirfd(d), e->d_name, depth + 1, from, uid, gid);
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
-	if (give && rc == 0 && fchown(dirfd(d), uid, gid) < 0)
+	if (rc == 0 && fchown(dirfd(d), uid, gid) < 0)
 		rc = -errno;
 	closedir(d);
-	if (rc == 0 && !give && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		rc = -errno;
 	return rc;
+}
+
+/* Set checkpoints/name aside (.stale-NAME-PID-N, in root's folder) and
+ * remove it in the background as its owner. */
+static int agent_tree_discard(int dfd, const char *dir, const char *name, const struct stat *st)
+{
+	static unsigned seq;
+	char aside[64], path[AGENT_PATH_MAX + 96];
+
+	if (!S_ISDIR(st->st_mode))	/* a file or a link: the entry itself */
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	snprintf(aside, sizeof(aside), ".stale-%s-%ld-%u", name, (long)getpid(), seq++);
+	if (renameat(dfd, name, dfd, aside) < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s", dir, aside);
+	agent_remove_as(path, st->st_uid, st->st_gid);
+	return 0;
 }
 
 int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct agent_account *acc,
@@ -151,24 +209,28 @@ int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct age
 	snprintf(path, sizeof(path), "%s/%llu", dir, (unsigned long long)job);
 	snprintf(name, sizeof(name), "%llu", (unsigned long long)job);
 	if (lstat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_uid != acc->uid)) {
-		/* a system account's (root's, or the agent's own before it ran
-		 * workers as their owners: an upgrade) holds the job's own
-		 * checkpoints: given to the owner; a user's is another job's (job
-		 * ids begin again with a new hared database): removed */
-		bool give = S_ISDIR(st.st_mode) && st.st_uid < AGENT_SYSTEM_UID_END;
+		/* a system account's (the agent's own before it ran workers as
+		 * their owners: an upgrade) holds the job's own checkpoints:
+		 * given to the owner; root's (a root job's) or a user's is
+		 * another job's (job ids begin again with a new hared
+		 * database): set aside and removed */
+		bool give = S_ISDIR(st.st_mode) && st.st_uid > 0 && st.st_uid < AGENT_SYSTEM_UID_END;
 		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
 
 		if (dfd < 0)
 			goto fail_dir;
+		rc = give ? agent_tree_give(dfd, name, 0, st.st_uid, acc->uid, acc->gid) : -EPERM;
+		if (rc < 0)
+			rc = agent_tree_discard(dfd, dir, name, &st);
+		close(dfd);
 		if (!S_ISDIR(st.st_mode))
 			log_warn("job=%llu: %s is not a folder: removed", (unsigned long long)job, path);
 		else
-			log_warn("job=%llu: %s belongs to uid %u, not %s (uid %u): %s",
+			log_warn("job=%llu: %s belonged to uid %u, not %s (uid %u): %s",
 				 (unsigned long long)job, path, (unsigned)st.st_uid, acc->name,
-				 (unsigned)acc->uid, give ? "given to it (an account below 1000)" :
-				 "removed (another job's)");
-		rc = agent_tree_at(dfd, name, 0, give, acc->uid, acc->gid);
-		close(dfd);
+				 (unsigned)acc->uid, give && rc == 0 ? "given to it (a system "
+				 "account's: the agent's own before an upgrade)" : "set aside and removed "
+				 "(another job's)");
 		if (rc < 0) {
 			errno = -rc;
 			goto fail;
@@ -200,7 +262,16 @@ void agent_account_ckpt_sweep(const struct agent *a)
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
+		struct stat st;
+
 		end = 0;
+		/* a folder set aside whose removal did not finish: again */
+		if (strncmp(e->d_name, ".stale-", 7) == 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+				agent_remove_as(path, st.st_uid, st.st_gid);
+			continue;
+		}
 		if (sscanf(e->d_name, "%llu%n", &job, &end) != 1 || e->d_name[end])
 			continue;
 		here = false;
@@ -280,9 +351,12 @@ int agent_exec_as(int argc, char **argv)
 	}
 	/* nothing the agent inherited goes on: stdin, the output file and the
 	 * report pipe (fd 3) only */
-	if (close_range(4, ~0u, 0) < 0)
-		for (int fd = 4; fd < 1024; fd++)
-			close(fd);
+	if (close_range(4, ~0u, 0) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = 4; fd < (max > 0 ? max : 65536); fd++)
+			close((int)fd);
+	}
 	execvp(argv[5], argv + 5);
 	fprintf(stderr, "hare-agent: cannot run %s as %s: %s\n", argv[5], name, strerror(errno));
 	return errno == ENOENT ? 127 : 126;

@@ -334,11 +334,17 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 	w->data[3] = (uint8_t)(plen + tag);
 	hare__from_daemon__pack(m, w->data + WIRE_HEADER_LEN);
 	/* the agent acts on no frame of this session without hared's tag */
-	if (tag && auth_hmac_frame(c->session, c->sign_seq++, w->data + WIRE_HEADER_LEN, plen,
+	if (tag && auth_hmac_frame(c->session, c->sign_seq, w->data + WIRE_HEADER_LEN, plen,
 				   w->data + WIRE_HEADER_LEN + plen) < 0) {
 		free(w);
+		/* the next frame's tag would not be the agent's next: the session
+		 * cannot go on (no Error: it would need a tag too) */
+		log_error("conn=%" PRIu64 " peer=%s: cannot tag a frame for the agent; closing", c->id,
+			  c->peer);
+		conn_close(c);
 		return -EIO;
 	}
+	c->sign_seq += tag != 0;
 	if (c->sink) {
 		c->sink(c->sink_user, w->data + WIRE_HEADER_LEN, plen);
 		d->frames_out++;

@@ -1678,16 +1678,31 @@ static bool log_exists(const struct fake *f, const char *name)
 	return file_exists(path);
 }
 
-/* A checkpoint folder made the job owner's (as root): a user's stale one
- * (another job's, after a new database) is removed, a system account's (an
- * upgrade) given over with what is in it, a link in its place removed as a
- * link; links planted inside are never followed, so nothing outside
- * work_dir is touched. */
+/* Entries of dir set aside for removal (.stale-*). */
+static int stale_count(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += strncmp(e->d_name, ".stale-", 7) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* A checkpoint folder made the job owner's (as root): a user's or root's
+ * stale one (another job's, after a new database) is set aside and removed
+ * as its owner, a system account's (an upgrade) given over with what is its
+ * own in it (a hard link to another's file is taken out), a link in its
+ * place removed as a link; links planted inside are never followed, so
+ * nothing outside work_dir is touched. */
 static void test_account_ckpt_dir(void **state)
 {
 	struct fake *f;
 	struct agent_account alice = { .uid = 4242, .gid = 4242, .name = "alice" };
-	char path[512], victim[512], why[256];
+	char path[512], victim[512], other[512], why[256];
 	struct stat st;
 
 	(void)state;
@@ -1709,6 +1724,11 @@ static void test_account_ckpt_dir(void **state)
 	write_file(path, "bob's", 0600);
 	snprintf(path, sizeof(path), "%s/work/checkpoints/5/out", f->dir);
 	assert_int_equal(symlink(victim, path), 0);
+	assert_int_equal(lchown(path, 5000, 5000), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5/z/ckpt", f->dir);
+	assert_int_equal(chown(path, 5000, 5000), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/5/z", f->dir);
+	assert_int_equal(chown(path, 5000, 5000), 0);
 	snprintf(path, sizeof(path), "%s/work/checkpoints/5", f->dir);
 	assert_int_equal(chown(path, 5000, 5000), 0);
 	assert_int_equal(agent_account_ckpt_dir(f->agent, 5, &alice, why, sizeof(why)), 0);
@@ -1725,6 +1745,12 @@ static void test_account_ckpt_dir(void **state)
 	assert_int_equal(chown(path, 998, 998), 0);
 	snprintf(path, sizeof(path), "%s/work/checkpoints/6/out", f->dir);
 	assert_int_equal(symlink(victim, path), 0);
+	/* a hard link to another account's file: taken out, not given */
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	write_file(other, "carol's", 0660);
+	assert_int_equal(chown(other, 4000, 4000), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/6/hard", f->dir);
+	assert_int_equal(link(other, path), 0);
 	snprintf(path, sizeof(path), "%s/work/checkpoints/6", f->dir);
 	assert_int_equal(chown(path, 998, 998), 0);
 	assert_int_equal(agent_account_ckpt_dir(f->agent, 6, &alice, why, sizeof(why)), 0);
@@ -1733,6 +1759,20 @@ static void test_account_ckpt_dir(void **state)
 	assert_int_equal(st.st_uid, 4242);
 	assert_int_equal(stat(victim, &st), 0);
 	assert_int_equal(st.st_uid, 0);		/* the link's target stays root's */
+	assert_int_equal(stat(other, &st), 0);
+	assert_int_equal(st.st_uid, 4000);	/* carol's stays carol's */
+	snprintf(path, sizeof(path), "%s/work/checkpoints/6/hard", f->dir);
+	assert_false(file_exists(path));
+	/* job 8: root's (a root job's, ids begun again): set aside, not given */
+	snprintf(path, sizeof(path), "%s/work/checkpoints/8", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/work/checkpoints/8/round-1", f->dir);
+	write_file(path, "root's", 0600);
+	assert_int_equal(agent_account_ckpt_dir(f->agent, 8, &alice, why, sizeof(why)), 0);
+	assert_false(file_exists(path));
+	snprintf(path, sizeof(path), "%s/work/checkpoints/8", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 4242);
 	/* job 7: a link where the folder goes */
 	snprintf(path, sizeof(path), "%s/work/checkpoints/7", f->dir);
 	assert_int_equal(symlink(f->dir, path), 0);
@@ -1744,6 +1784,11 @@ static void test_account_ckpt_dir(void **state)
 	snprintf(path, sizeof(path), "%s/work/checkpoints", f->dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0011, 0011);
+	/* the folders set aside (5's, 8's) are removed in the background */
+	for (int i = 0; i < 100 && stale_count(path) > 0; i++)
+		usleep(20000);
+	assert_int_equal(stale_count(path), 0);
+	assert_true(file_exists(victim));
 	fake_free(f);
 }
 
