@@ -113,12 +113,6 @@ int auth_mac_compute(const uint8_t *key, size_t keylen, const uint8_t *nonce, si
 	return auth_hmac_answer(key, keylen, nonce, noncelen, node, mac);
 }
 
-int auth_proof_compute(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
-		       const uint8_t *nonce, const char *node, uint8_t proof[AUTH_MAC_LEN])
-{
-	return auth_hmac_proof(key, keylen, agent_nonce, nonce, node, proof);
-}
-
 bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, const char *node,
 		     const uint8_t *mac, size_t maclen)
 {

@@ -35,12 +35,6 @@ int auth_nonce_fill(uint8_t *nonce);
 int auth_mac_compute(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
 		     const char *node, uint8_t mac[AUTH_MAC_LEN]);
 
-/* hared's proof to an agent (Challenge.proof): HMAC-SHA256(key, "hared" NUL
- * || agent_nonce || nonce || node), both nonces AUTH_NONCE_LEN bytes. 0, or
- * -EINVAL / -EIO. */
-int auth_proof_compute(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
-		       const uint8_t *nonce, const char *node, uint8_t proof[AUTH_MAC_LEN]);
-
 /* Is mac (maclen bytes, from the agent) the right answer to nonce for node?
  * Compared in constant time; a wrong length is false. */
 bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, const char *node,

@@ -140,7 +140,7 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	/* the agent's half: hared shows it holds the key too, and tags each
 	 * frame after this one with the session's key */
 	if (h->has_agent_nonce) {
-		if (auth_proof_compute(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
+		if (auth_hmac_proof(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
 				       proof) < 0 ||
 		    auth_hmac_session(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
 				      c->session) < 0) {

@@ -2211,20 +2211,26 @@ static void test_adopt_damaged_state(void **state)
 	fake_free(f);
 }
 
+/* The agent, started against f, answers none of its Challenges (no Auth,
+ * no Register) and says why (want in its link's reason). */
+static void refused_at_challenge(struct fake *f, int hellos, const char *want)
+{
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->hellos >= hellos, 5);
+	assert_int_equal(f->auths, 0);
+	assert_int_equal(f->registers, 0);
+	assert_non_null(strstr(agent_link_why(f->agent), want));
+	fake_free(f);
+}
+
 /* A server with another key cannot prove it holds the agent's: the agent
  * answers no Challenge of it, says why, and retries with back-off (0.1-0.2
  * s, 0.2-0.4 s ...). */
 static void test_bad_key(void **state)
 {
-	struct fake *f = fake_new("another-key-that-does-not-match", "V100:1");
-
 	(void)state;
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->hellos >= 3, 5);
-	assert_int_equal(f->auths, 0);
-	assert_int_equal(f->registers, 0);
-	assert_non_null(strstr(agent_link_why(f->agent), "proof of the cluster key is wrong"));
-	fake_free(f);
+	refused_at_challenge(fake_new("another-key-that-does-not-match", "V100:1"), 3,
+			     "proof of the cluster key is wrong");
 }
 
 /* A frame after the Challenge whose tag is wrong (altered on the way, or
@@ -2253,12 +2259,7 @@ static void test_no_proof(void **state)
 
 	(void)state;
 	f->no_proof = true;
-	fake_agent_start(f);
-	RUN_UNTIL(f, f->hellos >= 2, 5);
-	assert_int_equal(f->auths, 0);
-	assert_int_equal(f->registers, 0);
-	assert_non_null(strstr(agent_link_why(f->agent), "upgrade hared first"));
-	fake_free(f);
+	refused_at_challenge(f, 2, "upgrade hared first");
 }
 
 /* Lines from a file through cat, so the agent, not the writer, is measured. */

@@ -21,6 +21,7 @@
 
 #include "agent.h"
 #include "auth.h"
+#include "auth_hmac.h"
 #include "err.h"
 #include "hared.h"
 #include "hared_config.h"
@@ -354,7 +355,7 @@ static void test_secret_and_mac(void **state)
 		memcpy(msg + 38, nonce, 32);
 		memcpy(msg + 70, "node1", 5);
 		HMAC(EVP_sha256(), key, (int)len, msg, sizeof(msg), want, &wl);
-		assert_int_equal(auth_proof_compute(key, len, an, nonce, "node1", proof), 0);
+		assert_int_equal(auth_hmac_proof(key, len, an, nonce, "node1", proof), 0);
 		assert_memory_equal(proof, want, 32);
 		assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node1", mac), 0);
 		assert_memory_not_equal(proof, mac, 32);
