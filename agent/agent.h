@@ -145,10 +145,12 @@ int agent_auth_mac(const uint8_t *key, size_t keylen, const uint8_t *nonce, size
 #define AGENT_NONCE_LEN 32	/* hared's challenge, and the agent's own */
 
 /* Whether proof (prooflen bytes, Challenge.proof) is hared's
- * HMAC-SHA256(key, "hared" NUL || agent_nonce || nonce || node), both nonces
- * AGENT_NONCE_LEN bytes; compared in constant time. */
+ * HMAC-SHA256(key, label NUL || agent_nonce || nonce || node), both nonces
+ * AGENT_NONCE_LEN bytes, label "hared+tags" (tags) or "hared" (a hared that
+ * did not see Hello.tags); compared in constant time. */
 bool agent_auth_proof_ok(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
-			 const uint8_t *nonce, const char *node, const uint8_t *proof, size_t prooflen);
+			 const uint8_t *nonce, const char *node, bool tags, const uint8_t *proof,
+			 size_t prooflen);
 
 /* ---- the running agent ---- */
 

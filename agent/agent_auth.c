@@ -69,13 +69,14 @@ int agent_key_load(const char *path, uint8_t *key, size_t cap, size_t *len, bool
 }
 
 bool agent_auth_proof_ok(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
-			 const uint8_t *nonce, const char *node, const uint8_t *proof, size_t prooflen)
+			 const uint8_t *nonce, const char *node, bool tags, const uint8_t *proof,
+			 size_t prooflen)
 {
 	uint8_t want[AGENT_MAC_LEN];
 
 	if (prooflen != AGENT_MAC_LEN || strlen(node) >= AGENT_NAME_MAX || keylen > AGENT_KEY_MAX)
 		return false;
-	return auth_hmac_proof(key, keylen, agent_nonce, nonce, node, want) == 0 &&
+	return auth_hmac_proof(key, keylen, agent_nonce, nonce, node, tags, want) == 0 &&
 	       auth_hmac_equal(want, proof, AGENT_MAC_LEN);
 }
 

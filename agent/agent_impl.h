@@ -188,6 +188,11 @@ struct agent {
 	bool signed_in;
 	uint8_t session[AGENT_MAC_LEN];
 	uint64_t seq_in;
+	/* ... and every frame to it after the Challenge carries a tag with the
+	 * agent's own session key (Hello.tags), the seq_out-th */
+	bool signed_out;
+	uint8_t session_out[AGENT_MAC_LEN];
+	uint64_t seq_out;
 	size_t keylen;
 	char host[256];
 	char port[8];

@@ -80,12 +80,41 @@ static void on_written(uv_write_t *req, int status)
 		agent_link_drop(a, uv_strerror(status));
 }
 
+/* m as one frame (header included) in *buf, malloc'd; once the session
+ * is signed out, with its tag after the payload, counted in the header. */
+static int agent_link_encode(struct agent *a, const Hare__ToDaemon *m, uint8_t **buf, size_t *len)
+{
+	size_t plen;
+	uint8_t *b;
+	int rc = wire_encode_to_daemon(m, 0, buf, len);
+
+	if (rc < 0 || !a->signed_out)
+		return rc;
+	plen = *len - WIRE_HEADER_LEN;
+	b = realloc(*buf, *len + AGENT_MAC_LEN);
+	if (!b || plen + AGENT_MAC_LEN > UINT32_MAX ||
+	    auth_hmac_frame(a->session_out, a->seq_out, b + WIRE_HEADER_LEN, plen, b + *len) < 0) {
+		free(b ? b : *buf);
+		*buf = NULL;
+		return b ? -EIO : -ENOMEM;
+	}
+	a->seq_out++;
+	plen += AGENT_MAC_LEN;
+	b[0] = (uint8_t)(plen >> 24);
+	b[1] = (uint8_t)(plen >> 16);
+	b[2] = (uint8_t)(plen >> 8);
+	b[3] = (uint8_t)plen;
+	*buf = b;
+	*len += AGENT_MAC_LEN;
+	return 0;
+}
+
 /* A link without a socket (test seam): the frame goes to the sink. */
 static int agent_link_write_sink(struct agent *a, const Hare__ToDaemon *m)
 {
 	uint8_t *buf;
 	size_t len;
-	int rc = wire_encode_to_daemon(m, 0, &buf, &len);
+	int rc = agent_link_encode(a, m, &buf, &len);
 
 	if (rc < 0)
 		return rc;
@@ -110,9 +139,9 @@ static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
 	w = malloc(sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	rc = wire_encode_to_daemon(m, 0, &w->buf, &len);
+	rc = agent_link_encode(a, m, &w->buf, &len);
 	if (rc < 0) {
-		free(w);
+		free(w);	/* not tagged: seq_out is as it was */
 		return rc;
 	}
 	b = uv_buf_init((char *)w->buf, (unsigned int)len);
@@ -198,7 +227,11 @@ static void agent_send_hello(struct agent *a)
 	h.has_agent_nonce = true;
 	h.agent_nonce.data = a->hello_nonce;
 	h.agent_nonce.len = sizeof(a->hello_nonce);
+	/* and tags its own frames, so hared reads no report not this agent's */
+	h.has_tags = true;
+	h.tags = true;
 	a->signed_in = false;
+	a->signed_out = false;
 	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
 	m.hello = &h;
 	if (agent_link_write(a, &m) == 0)
@@ -222,19 +255,32 @@ static void agent_on_challenge(struct agent *a, const Hare__Challenge *c)
 		return;
 	}
 	if (!agent_auth_proof_ok(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
-				 c->proof.data, c->proof.len)) {
-		agent_link_drop(a, "the server's proof of the cluster key is wrong: not this "
-			       "cluster's hared (or a different cluster_key_file)");
+				 true, c->proof.data, c->proof.len)) {
+		/* hared's proof for an agent that does not tag: hared did not see
+		 * Hello.tags (older, or the flag was taken out on the way) and
+		 * would not check this agent's frames */
+		if (agent_auth_proof_ok(a->key, a->keylen, a->hello_nonce, c->nonce.data,
+					a->cfg.node, false, c->proof.data, c->proof.len))
+			agent_link_drop(a, "hared does not check this agent's frame tags: a hared "
+				       "older than this agent (upgrade hared first)");
+		else
+			agent_link_drop(a, "the server's proof of the cluster key is wrong: not this "
+				       "cluster's hared (or a different cluster_key_file)");
 		return;
 	}
-	/* from here on a frame without the session's tag is not hared's */
+	/* from here on a frame without the session's tag is not hared's, and
+	 * each of this agent's frames, its Auth first, carries its own */
 	if (auth_hmac_session(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
-			      a->session) < 0) {
+			      a->session) < 0 ||
+	    auth_hmac_agent_session(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
+				    a->session_out) < 0) {
 		agent_link_drop(a, "cannot derive the session key");
 		return;
 	}
 	a->signed_in = true;
 	a->seq_in = 0;
+	a->signed_out = true;
+	a->seq_out = 0;
 	auth.mac.data = mac;
 	auth.mac.len = sizeof(mac);
 	m.msg_case = HARE__TO_DAEMON__MSG_AUTH;

@@ -54,15 +54,21 @@ static int auth_hmac_labelled(const char *label, const uint8_t *key, size_t keyl
 }
 
 int auth_hmac_proof(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
-		    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN])
+		    const uint8_t *nonce, const char *node, bool tags, uint8_t out[AUTH_HMAC_LEN])
 {
-	return auth_hmac_labelled("hared", key, keylen, agent_nonce, nonce, node, out);
+	return auth_hmac_labelled(tags ? "hared+tags" : "hared", key, keylen, agent_nonce, nonce, node, out);
 }
 
 int auth_hmac_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
 		      const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN])
 {
 	return auth_hmac_labelled("session", key, keylen, agent_nonce, nonce, node, out);
+}
+
+int auth_hmac_agent_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+			    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN])
+{
+	return auth_hmac_labelled("agent-session", key, keylen, agent_nonce, nonce, node, out);
 }
 
 int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,

@@ -18,20 +18,29 @@
 int auth_hmac_answer(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
 		     const char *node, uint8_t out[AUTH_HMAC_LEN]);
 
-/* hared's proof: HMAC-SHA256(key, "hared" NUL || agent_nonce || nonce ||
+/* hared's proof: HMAC-SHA256(key, label NUL || agent_nonce || nonce ||
  * node), both nonces AUTH_HMAC_NONCE bytes (the label's NUL keeps it from
- * ever being an answer). 0, -EINVAL, or -EIO. */
+ * ever being an answer). The label is "hared+tags" for an agent that tags
+ * its own frames (Hello.tags), so one who strips that flag on the way makes
+ * the proof wrong; "hared" for an agent that does not. 0, -EINVAL, or -EIO. */
 int auth_hmac_proof(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
-		    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN]);
+		    const uint8_t *nonce, const char *node, bool tags, uint8_t out[AUTH_HMAC_LEN]);
 
 /* The session's key, once hared proved itself: HMAC-SHA256(key, "session"
  * NUL || agent_nonce || nonce || node). 0, -EINVAL, or -EIO. */
 int auth_hmac_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
 		      const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN]);
 
-/* A frame's tag from hared to an agent: HMAC-SHA256(session, seq as 8
- * bytes big-endian || payload); seq counts the session's frames after the
- * Challenge from 0. 0 or -EIO. */
+/* The key of the agent's own tags (Hello.tags): HMAC-SHA256(key,
+ * "agent-session" NUL || agent_nonce || nonce || node), a key of its own so
+ * that none of hared's frames is ever a valid agent's frame. 0, -EINVAL, or
+ * -EIO. */
+int auth_hmac_agent_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
+			    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN]);
+
+/* A frame's tag: HMAC-SHA256(session, seq as 8 bytes big-endian ||
+ * payload), with the sender's session key; seq counts the sender's frames
+ * after the Challenge from 0 (the agent's Auth is its 0th). 0 or -EIO. */
 int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
 		    size_t len, uint8_t out[AUTH_HMAC_LEN]);
 

@@ -67,6 +67,12 @@ struct conn {
 	bool sign;
 	uint8_t session[AUTH_MAC_LEN];
 	uint64_t sign_seq;
+	/* agents that sent Hello.tags too: each of their frames after the
+	 * Challenge ends with a tag with the agent's own session key, checked
+	 * before it is read (dispatch_frame) */
+	bool check;
+	uint8_t agent_session[AUTH_MAC_LEN];
+	uint64_t check_seq;
 	uint64_t last_seen_ms;		/* uv_now of the last frame */
 	uint64_t iter;			/* loop iteration of frames_iter */
 	uint32_t frames_iter;		/* frames handled in that iteration */

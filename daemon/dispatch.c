@@ -130,6 +130,10 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 			  AUTH_NONCE_LEN, h->agent_nonce.len);
 		return;
 	}
+	if (h->has_tags && h->tags && !h->has_agent_nonce) {
+		conn_fail(c, ERR_PROTO, "agent hello: tags needs an agent_nonce");
+		return;
+	}
 	memcpy(c->node, h->node, len + 1);
 	if (auth_nonce_fill(c->nonce) < 0) {
 		conn_fail(c, -EIO, "cannot draw a challenge");
@@ -140,10 +144,14 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	/* the agent's half: hared shows it holds the key too, and tags each
 	 * frame after this one with the session's key */
 	if (h->has_agent_nonce) {
+		bool tags = h->has_tags && h->tags;
+
 		if (auth_hmac_proof(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
-				       proof) < 0 ||
+				    tags, proof) < 0 ||
 		    auth_hmac_session(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
-				      c->session) < 0) {
+				      c->session) < 0 ||
+		    (tags && auth_hmac_agent_session(c->d->key, c->d->keylen, h->agent_nonce.data,
+						     c->nonce, c->node, c->agent_session) < 0)) {
 			conn_fail(c, -EIO, "cannot compute the proof for the agent");
 			return;
 		}
@@ -157,6 +165,12 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 		c->state = CONN_CHALLENGED;
 		c->sign = ch.has_proof;
 		c->sign_seq = 0;
+		c->check = h->has_tags && h->tags;
+		c->check_seq = 0;
+		if (!c->check)
+			log_warn("node=%s peer=%s: its agent does not tag its frames (a hare-agent "
+				 "older than this hared): what it reports could be altered on the "
+				 "way; upgrade it", c->node, c->peer);
 	}
 }
 
@@ -374,8 +388,25 @@ static void dispatch_msg(struct conn *c, const Hare__ToDaemon *m)
 void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
 {
 	Hare__ToDaemon *m = NULL;
-	int rc = wire_decode_to_daemon(payload, len, &m);
+	int rc;
 
+	/* an agent that tags its frames: none is read without its tag */
+	if (c->check) {
+		uint8_t want[AUTH_MAC_LEN];
+
+		if (len < AUTH_MAC_LEN ||
+		    auth_hmac_frame(c->agent_session, c->check_seq++, payload, len - AUTH_MAC_LEN,
+				    want) < 0 ||
+		    !auth_hmac_equal(want, payload + len - AUTH_MAC_LEN, AUTH_MAC_LEN)) {
+			log_warn("node=%s peer=%s: a frame without its agent's tag for this session "
+				 "(altered on the way, or not from the agent); closing", c->node,
+				 c->peer);
+			conn_fail(c, -EACCES, "a frame without this session's tag");
+			return;
+		}
+		len -= AUTH_MAC_LEN;
+	}
+	rc = wire_decode_to_daemon(payload, len, &m);
 	if (rc < 0) {
 		conn_fail(c, ERR_PROTO, "malformed frame (%zu bytes): not a valid ToDaemon message",
 			  len);

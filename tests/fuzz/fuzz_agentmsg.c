@@ -80,6 +80,7 @@ static struct {
 	size_t ntypes;
 	uint64_t profiled;	/* hare-worker --profile "processes" started */
 	bool profiling;		/* one of them has not exited yet */
+	uint64_t seq_out;	/* the agent's tagged frames this session */
 } fz;
 
 /* A property the agent promised does not hold: make the fuzzer report it. */
@@ -268,6 +269,18 @@ static void fz_sink(void *user, const uint8_t *frame, size_t len)
 	fz_check(len >= WIRE_HEADER_LEN);
 	n = (size_t)frame[0] << 24 | (size_t)frame[1] << 16 | (size_t)frame[2] << 8 | frame[3];
 	fz_check(n == len - WIRE_HEADER_LEN);
+	/* after the Challenge each ends with the agent's tag, counted from 0 */
+	if (fz.agent->signed_out) {
+		uint8_t want[AUTH_HMAC_LEN];
+
+		fz_check(n >= AUTH_HMAC_LEN);
+		n -= AUTH_HMAC_LEN;
+		fz_check(auth_hmac_frame(fz.agent->session_out, fz.seq_out++, frame + WIRE_HEADER_LEN,
+					 n, want) == 0);
+		fz_check(memcmp(want, frame + WIRE_HEADER_LEN + n, AUTH_HMAC_LEN) == 0);
+	} else {
+		fz.seq_out = 0;
+	}
 	fz_check(wire_decode_to_daemon(frame + WIRE_HEADER_LEN, n, &m) == 0);
 	switch (m->msg_case) {
 	case HARE__TO_DAEMON__MSG_HELLO:
@@ -563,7 +576,7 @@ static void fz_handshake(uint8_t start)
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Challenge c = HARE__CHALLENGE__INIT;
 	Hare__Welcome w = HARE__WELCOME__INIT;
-	uint8_t nonce[32] = { 1, 2, 3 }, proof[32], msg[6 + 64 + 64];
+	uint8_t nonce[32] = { 1, 2, 3 }, proof[32], msg[11 + 64 + 64];
 	size_t nodelen = strlen(FZ_NODE);
 	unsigned int len = 0;
 
@@ -571,11 +584,11 @@ static void fz_handshake(uint8_t start)
 		return;
 	c.nonce.data = nonce;
 	c.nonce.len = sizeof(nonce);
-	memcpy(msg, "hared", 6);
-	memcpy(msg + 6, fz.agent->hello_nonce, 32);
-	memcpy(msg + 38, nonce, 32);
-	memcpy(msg + 70, FZ_NODE, nodelen);
-	fz_check(HMAC(EVP_sha256(), fz.agent->key, (int)fz.agent->keylen, msg, 70 + nodelen, proof,
+	memcpy(msg, "hared+tags", 11);
+	memcpy(msg + 11, fz.agent->hello_nonce, 32);
+	memcpy(msg + 43, nonce, 32);
+	memcpy(msg + 75, FZ_NODE, nodelen);
+	fz_check(HMAC(EVP_sha256(), fz.agent->key, (int)fz.agent->keylen, msg, 75 + nodelen, proof,
 		      &len) != NULL);
 	c.has_proof = true;
 	c.proof.data = proof;

@@ -767,8 +767,14 @@ struct fake {
 	bool no_proof;		/* a Challenge without hared's proof (an older hared) */
 	bool sign;		/* tag frames (after the Challenge), as hared does */
 	bool bad_tag;		/* ... with a wrong tag: a frame altered on the way */
+	bool untagged_proof;	/* the proof for an agent that does not tag (an
+				 * older hared, or Hello.tags taken out on the way) */
 	uint8_t session[32];
 	uint64_t seq;
+	bool check;		/* the agent's frames carry its tags: checked */
+	uint8_t session_in[32];
+	uint64_t seq_in;
+	int tagged;		/* frames whose agent's tag was right */
 	size_t reg_msgs;	/* messages heard before the last Register */
 	char reg_measuring[256];	/* its measuring types, comma-separated */
 	uint32_t reg_gpus;
@@ -863,15 +869,18 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Challenge c = HARE__CHALLENGE__INIT;
-	uint8_t msg[6 + 64 + 9], proof[32];
+	uint8_t msg[11 + 64 + 9], proof[32];
+	size_t ll = f->untagged_proof ? 6 : 11;
 	unsigned int len = 0;
 
 	assert_int_equal(h->version, HARE__VERSION__PROTOCOL_VERSION);
 	assert_int_equal(h->role, HARE__ROLE__ROLE_AGENT);
 	assert_string_equal(h->node, "test-node");
 	assert_true(h->has_agent_nonce && h->agent_nonce.len == 32);
+	assert_true(h->has_tags && h->tags);
 	f->hellos++;
 	f->sign = false;
+	f->check = false;
 	if (f->mute)
 		return;
 	for (size_t i = 0; i < sizeof(f->nonce); i++)
@@ -879,11 +888,11 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 	c.nonce.data = f->nonce;
 	c.nonce.len = sizeof(f->nonce);
 	/* hared's proof, with the fake's key, by OpenSSL directly */
-	memcpy(msg, "hared", 6);
-	memcpy(msg + 6, h->agent_nonce.data, 32);
-	memcpy(msg + 38, f->nonce, 32);
-	memcpy(msg + 70, "test-node", 9);
-	HMAC(EVP_sha256(), f->key, (int)strlen(f->key), msg, sizeof(msg), proof, &len);
+	memcpy(msg, f->untagged_proof ? "hared" : "hared+tags", ll);
+	memcpy(msg + ll, h->agent_nonce.data, 32);
+	memcpy(msg + ll + 32, f->nonce, 32);
+	memcpy(msg + ll + 64, "test-node", 9);
+	HMAC(EVP_sha256(), f->key, (int)strlen(f->key), msg, ll + 64 + 9, proof, &len);
 	c.has_proof = !f->no_proof;
 	c.proof.data = proof;
 	c.proof.len = sizeof(proof);
@@ -897,11 +906,23 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 		memcpy(sm + 72, "test-node", 9);
 		HMAC(EVP_sha256(), f->key, (int)strlen(f->key), sm, sizeof(sm), f->session, &len);
 	}
+	/* and the agent's, for its frames after this one */
+	{
+		uint8_t am[14 + 64 + 9];
+
+		memcpy(am, "agent-session", 14);
+		memcpy(am + 14, h->agent_nonce.data, 32);
+		memcpy(am + 46, f->nonce, 32);
+		memcpy(am + 78, "test-node", 9);
+		HMAC(EVP_sha256(), f->key, (int)strlen(f->key), am, sizeof(am), f->session_in, &len);
+	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &c;
 	fake_send(f, &m);
 	f->sign = c.has_proof;
 	f->seq = 0;
+	f->check = c.has_proof;
+	f->seq_in = 0;
 }
 
 /* Checked with OpenSSL directly, not with the agent's own function. */
@@ -1002,6 +1023,24 @@ static void fake_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		while (wire_reader_next(&f->reader, &p, &len) == 1) {
 			Hare__ToDaemon *m = NULL;
 
+			/* HMAC(agent's session, seq big-endian || payload) at its
+			 * end, checked with OpenSSL directly */
+			if (f->check) {
+				uint8_t *msg = malloc(8 + len), want[32];
+				unsigned int tl = 0;
+
+				assert_non_null(msg);
+				assert_true(len >= 32);
+				len -= 32;
+				for (int i = 0; i < 8; i++)
+					msg[i] = (uint8_t)(f->seq_in >> (56 - 8 * i));
+				memcpy(msg + 8, p, len);
+				HMAC(EVP_sha256(), f->session_in, 32, msg, 8 + len, want, &tl);
+				free(msg);
+				assert_memory_equal(want, p + len, 32);
+				f->seq_in++;
+				f->tagged++;
+			}
 			assert_int_equal(wire_decode_to_daemon(p, len, &m), 0);
 			fake_on_message(f, m);
 		}
@@ -1019,6 +1058,7 @@ static void fake_on_connection(uv_stream_t *server, int status)
 	f->client.data = f;
 	assert_int_equal(uv_accept(server, (uv_stream_t *)&f->client), 0);
 	f->client_open = true;
+	f->check = false;	/* a new session: its Hello is not tagged */
 	wire_reader_init(&f->reader, 0);
 	uv_read_start((uv_stream_t *)&f->client, fake_alloc, fake_on_read);
 }
@@ -1050,11 +1090,13 @@ static void fake_agent_start(struct fake *f)
 	assert_int_equal(agent_start(f->agent, err, sizeof(err)), 0);
 }
 
-/* Start the agent and wait for its first Register. */
+/* Start the agent and wait for its first Register; its Auth and Register
+ * carried its tags. */
 static void fake_agent_registered(struct fake *f)
 {
 	fake_agent_start(f);
 	RUN_UNTIL(f, f->registers == 1, 5);
+	assert_true(f->tagged >= 2);
 }
 
 static void fake_agent_stop(struct fake *f)
@@ -2262,6 +2304,20 @@ static void test_no_proof(void **state)
 	refused_at_challenge(f, 2, "upgrade hared first");
 }
 
+/* A proof for an agent that does not tag its frames: hared did not see
+ * Hello.tags (an older hared, or the flag taken out on the way, so that
+ * hared would not check this agent's frames): no Auth, and a reason that
+ * says what to do. */
+static void test_untagged_proof(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+
+	(void)state;
+	f->untagged_proof = true;
+	refused_at_challenge(f, 2, "hared does not check this agent's frame tags: a hared older "
+			     "than this agent (upgrade hared first)");
+}
+
 /* Lines from a file through cat, so the agent, not the writer, is measured. */
 static void test_relay_throughput(void **state)
 {
@@ -3091,6 +3147,7 @@ int main(void)
 		cmocka_unit_test(test_adopt_watch),
 		cmocka_unit_test(test_bad_key),
 		cmocka_unit_test(test_no_proof),
+		cmocka_unit_test(test_untagged_proof),
 		cmocka_unit_test(test_bad_tag),
 		cmocka_unit_test(test_relay_throughput),
 		cmocka_unit_test(test_rendezvous_local),

@@ -355,8 +355,30 @@ static void test_secret_and_mac(void **state)
 		memcpy(msg + 38, nonce, 32);
 		memcpy(msg + 70, "node1", 5);
 		HMAC(EVP_sha256(), key, (int)len, msg, sizeof(msg), want, &wl);
-		assert_int_equal(auth_hmac_proof(key, len, an, nonce, "node1", proof), 0);
+		assert_int_equal(auth_hmac_proof(key, len, an, nonce, "node1", false, proof), 0);
 		assert_memory_equal(proof, want, 32);
+		/* for an agent that tags its frames: "hared+tags" NUL, the rest
+		 * alike, so the two proofs differ */
+		{
+			uint8_t tmsg[14 + 64 + 5], twant[32];
+
+			memcpy(tmsg, "hared+tags", 11);
+			memcpy(tmsg + 11, an, 32);
+			memcpy(tmsg + 43, nonce, 32);
+			memcpy(tmsg + 75, "node1", 5);
+			HMAC(EVP_sha256(), key, (int)len, tmsg, 11 + 64 + 5, twant, &wl);
+			assert_int_equal(auth_hmac_proof(key, len, an, nonce, "node1", true, proof), 0);
+			assert_memory_equal(proof, twant, 32);
+			assert_memory_not_equal(twant, want, 32);
+			/* the agent's session key: "agent-session" NUL, the same */
+			memcpy(tmsg, "agent-session", 14);
+			memcpy(tmsg + 14, an, 32);
+			memcpy(tmsg + 46, nonce, 32);
+			memcpy(tmsg + 78, "node1", 5);
+			HMAC(EVP_sha256(), key, (int)len, tmsg, 14 + 64 + 5, twant, &wl);
+			assert_int_equal(auth_hmac_agent_session(key, len, an, nonce, "node1", proof), 0);
+			assert_memory_equal(proof, twant, 32);
+		}
 		assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node1", mac), 0);
 		assert_memory_not_equal(proof, mac, 32);
 	}

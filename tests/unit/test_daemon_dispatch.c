@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "auth_hmac.h"
 #include "clients.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -876,6 +878,166 @@ static void test_pending_expires(void **state)
 		     strcmp(f->out.msg[0]->error->message, "no authentication within 10 s") == 0));
 	conn_fake_free(c);
 	conn_fake_free(a);
+}
+
+/* m as an agent that tags its frames sends it: the payload, then
+ * HMAC(session, seq || payload). */
+static void frame_tagged(struct conn *c, const Hare__ToDaemon *m, const uint8_t *session,
+			 uint64_t seq)
+{
+	uint8_t *buf, *b;
+	size_t len;
+
+	assert_int_equal(wire_encode_to_daemon(m, 0, &buf, &len), 0);
+	b = realloc(buf, len + AUTH_HMAC_LEN);
+	assert_non_null(b);
+	assert_int_equal(auth_hmac_frame(session, seq, b + WIRE_HEADER_LEN, len - WIRE_HEADER_LEN,
+					 b + len), 0);
+	dispatch_frame(c, b + WIRE_HEADER_LEN, len - WIRE_HEADER_LEN + AUTH_HMAC_LEN);
+	free(b);
+}
+
+/* An agent's Hello with its nonce (an), tags or not, answered by a
+ * Challenge whose proof is right for it; hared's nonce in nonce. */
+static struct conn *agent_hello(struct fx *f, const uint8_t *an, bool tags, uint8_t *nonce)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Hello h = HARE__HELLO__INIT;
+	uint8_t want[AUTH_HMAC_LEN];
+	struct conn *c;
+
+	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+	h.version = HARE__VERSION__PROTOCOL_VERSION;
+	h.role = HARE__ROLE__ROLE_AGENT;
+	h.node = "n9";
+	h.has_agent_nonce = true;
+	h.agent_nonce.data = (uint8_t *)an;
+	h.agent_nonce.len = AUTH_HMAC_NONCE;
+	h.has_tags = tags;
+	h.tags = tags;
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &h;
+	log_level_set("error");		/* an untagged agent is warned of */
+	frame(c, &m);
+	log_level_set("warn");
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_CHALLENGE);
+	assert_int_equal(last(f)->challenge->nonce.len, AUTH_HMAC_NONCE);
+	memcpy(nonce, last(f)->challenge->nonce.data, AUTH_HMAC_NONCE);
+	assert_int_equal(auth_hmac_proof(f->d.key, f->d.keylen, an, nonce, "n9", tags, want), 0);
+	assert_true(last(f)->challenge->has_proof);
+	assert_memory_equal(last(f)->challenge->proof.data, want, AUTH_HMAC_LEN);
+	assert_int_equal(c->check, tags);
+	return c;
+}
+
+static void agent_auth_msg(struct fx *f, const uint8_t *nonce, Hare__ToDaemon *m,
+			   Hare__Auth *a, uint8_t *mac)
+{
+	assert_int_equal(auth_mac_compute(f->d.key, f->d.keylen, nonce, AUTH_HMAC_NONCE, "n9", mac),
+			 0);
+	a->mac.data = mac;
+	a->mac.len = AUTH_HMAC_LEN;
+	m->msg_case = HARE__TO_DAEMON__MSG_AUTH;
+	m->auth = a;
+}
+
+/* An agent that says it tags its frames (Hello.tags) gets the proof for
+ * one that does, and hared reads none of its frames after the Challenge
+ * without its tag: a right one is read, a frame replayed (an earlier
+ * sequence number), an untagged or altered one closes the session. An
+ * older agent (no tags) is served untagged as before; tags without a
+ * nonce are refused. */
+static void test_agent_tags(void **state)
+{
+	struct fx *f = *state;
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT, hb = HARE__TO_DAEMON__INIT;
+	Hare__Auth a = HARE__AUTH__INIT;
+	Hare__Register r = HARE__REGISTER__INIT;
+	Hare__GpuInfo g = HARE__GPU_INFO__INIT, *gp = &g;
+	uint8_t an[AUTH_HMAC_NONCE] = { 4, 5, 6 }, nonce[AUTH_HMAC_NONCE], mac[AUTH_HMAC_LEN];
+	uint8_t as[AUTH_HMAC_LEN];
+	struct conn *c;
+
+	memcpy(f->d.key, "0123456789abcdef-cluster", 24);
+	f->d.keylen = 24;
+	g.type = "V100";
+	r.n_gpus = 1;
+	r.gpus = &gp;
+	hb.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+	hb.register_ = &r;
+	/* tagged: Auth (seq 0), a Register (1); the Register again as seq 1 */
+	c = agent_hello(f, an, true, nonce);
+	assert_int_equal(auth_hmac_agent_session(f->d.key, f->d.keylen, an, nonce, "n9", as), 0);
+	agent_auth_msg(f, nonce, &m, &a, mac);
+	frame_tagged(c, &m, as, 0);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	assert_int_equal(c->state, CONN_AUTHED);
+	frame_tagged(c, &hb, as, 1);
+	assert_int_equal(c->state, CONN_READY);
+	log_level_set("error");
+	frame_tagged(c, &hb, as, 1);
+	log_level_set("warn");
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
+	conn_fake_free(c);
+	/* an Auth without its tag is not read */
+	c = agent_hello(f, an, true, nonce);
+	agent_auth_msg(f, nonce, &m, &a, mac);
+	log_level_set("error");
+	frame(c, &m);
+	log_level_set("warn");
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
+	conn_fake_free(c);
+	/* ... nor one altered on the way (a bit of its tag) */
+	c = agent_hello(f, an, true, nonce);
+	assert_int_equal(auth_hmac_agent_session(f->d.key, f->d.keylen, an, nonce, "n9", as), 0);
+	as[3] ^= 1;
+	agent_auth_msg(f, nonce, &m, &a, mac);
+	log_level_set("error");
+	frame_tagged(c, &m, as, 0);
+	log_level_set("warn");
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
+	conn_fake_free(c);
+	/* ... nor one tagged with hared's own session key (a frame of hared's
+	 * sent back) */
+	c = agent_hello(f, an, true, nonce);
+	assert_int_equal(auth_hmac_session(f->d.key, f->d.keylen, an, nonce, "n9", as), 0);
+	agent_auth_msg(f, nonce, &m, &a, mac);
+	log_level_set("error");
+	frame_tagged(c, &m, as, 0);
+	log_level_set("warn");
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
+	conn_fake_free(c);
+	/* an older agent: untagged frames, read */
+	c = agent_hello(f, an, false, nonce);
+	agent_auth_msg(f, nonce, &m, &a, mac);
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	frame(c, &hb);
+	assert_int_equal(c->state, CONN_READY);
+	conn_fake_free(c);
+	/* tags without a nonce */
+	{
+		Hare__Hello hl = HARE__HELLO__INIT;
+
+		assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+		hl.version = HARE__VERSION__PROTOCOL_VERSION;
+		hl.role = HARE__ROLE__ROLE_AGENT;
+		hl.node = "n9";
+		hl.has_tags = hl.tags = true;
+		m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+		m.hello = &hl;
+		log_level_set("error");
+		frame(c, &m);
+		log_level_set("warn");
+		assert_int_equal(c->state, CONN_CLOSING);
+		assert_string_equal(last(f)->error->message, "agent hello: tags needs an agent_nonce");
+		conn_fake_free(c);
+	}
 }
 
 /* A frame that stays incomplete (most of a large frame sent, then silence)
@@ -2842,6 +3004,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_frame_expires, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pending_caps, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pending_expires, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_tags, fx_setup, fx_teardown),
 		cmocka_unit_test(test_reserved_user_names),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
