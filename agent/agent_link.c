@@ -265,7 +265,9 @@ static void agent_on_challenge(struct agent *a, const Hare__Challenge *c)
 				       "older than this agent (upgrade hared first)");
 		else
 			agent_link_drop(a, "the server's proof of the cluster key is wrong: not this "
-				       "cluster's hared (or a different cluster_key_file)");
+				       "cluster's hared, or hared holds another key for this node (a "
+				       "different cluster_key_file, or a file of its own in hared's "
+				       "agent_keys_dir)");
 		return;
 	}
 	/* from here on a frame without the session's tag is not hared's, and

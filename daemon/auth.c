@@ -36,20 +36,14 @@ static int auth_read_all(int fd, uint8_t *buf, size_t cap, size_t *len)
 	return 0;
 }
 
-int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, char *errbuf,
-		     size_t errlen)
+/* The secret in fd (path names it in errors): trailing whitespace
+ * removed, at least AUTH_SECRET_MIN bytes. */
+static int auth_secret_read(int fd, const char *path, uint8_t *buf, size_t cap, size_t *len,
+			    char *errbuf, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t n = 0;
-	int rc;
+	int rc = auth_read_all(fd, buf, cap, &n);
 
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return rc;
-	}
-	rc = auth_read_all(fd, buf, cap, &n);
-	close(fd);
 	if (rc == -EFBIG) {
 		snprintf(errbuf, errlen, "%s: longer than %zu bytes", path, cap - 1);
 		return ERR_BAD_CONFIG;
@@ -68,6 +62,53 @@ int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, ch
 	}
 	*len = n;
 	return 0;
+}
+
+int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, char *errbuf,
+		     size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	rc = auth_secret_read(fd, path, buf, cap, len, errbuf, errlen);
+	close(fd);
+	return rc;
+}
+
+int auth_node_key_load(const char *dir, const char *node, uint8_t *buf, size_t cap, size_t *len,
+		       bool *loose, char *errbuf, size_t errlen)
+{
+	char path[4200];
+	struct stat st;
+	int fd, rc;
+
+	*loose = false;
+	if (!node[0] || strchr(node, '/') || snprintf(path, sizeof(path), "%s/%s.key", dir, node) >=
+	    (int)sizeof(path)) {
+		snprintf(errbuf, errlen, "%s/%s.key: not a usable file name", dir, node);
+		return -EINVAL;
+	}
+	/* never blocks on what is not a file (a FIFO would stop the loop) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "%s: not a regular file", path);
+		close(fd);
+		return ERR_BAD_CONFIG;
+	}
+	*loose = (st.st_mode & 077) != 0;
+	rc = auth_secret_read(fd, path, buf, cap, len, errbuf, errlen);
+	close(fd);
+	return rc;
 }
 
 int auth_token_check(const char *path, const uint8_t *secret, size_t len, char *errbuf,
@@ -113,16 +154,9 @@ int auth_mac_compute(const uint8_t *key, size_t keylen, const uint8_t *nonce, si
 	return auth_hmac_answer(key, keylen, nonce, noncelen, node, mac);
 }
 
-bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, const char *node,
-		     const uint8_t *mac, size_t maclen)
+bool auth_mac_matches(const uint8_t want[AUTH_MAC_LEN], const uint8_t *mac, size_t maclen)
 {
-	uint8_t want[AUTH_MAC_LEN];
-
-	if (maclen != AUTH_MAC_LEN)
-		return false;
-	if (auth_mac_compute(key, keylen, nonce, AUTH_NONCE_LEN, node, want) < 0)
-		return false;
-	return auth_hmac_equal(want, mac, AUTH_MAC_LEN);
+	return maclen == AUTH_MAC_LEN && auth_hmac_equal(want, mac, AUTH_MAC_LEN);
 }
 
 static bool auth_user_name_ok(const char *s, size_t n)

@@ -22,6 +22,13 @@
 int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, char *errbuf,
 		     size_t errlen);
 
+/* A node's own key, dir/node.key (agent_keys_dir), read as a secret is;
+ * node has no '/'. Only a regular file is opened (without blocking);
+ * loose: the file is readable by group or others. 0, -ENOENT (no such
+ * file), another -errno, or ERR_BAD_CONFIG; errbuf says "path: reason". */
+int auth_node_key_load(const char *dir, const char *node, uint8_t *buf, size_t cap, size_t *len,
+		       bool *loose, char *errbuf, size_t errlen);
+
 /* A client token is one line of text of at most AUTH_TOKEN_MAX bytes
  * (harectl sends its token file's first line, up to that length): 0, or
  * ERR_BAD_CONFIG with "path: reason" for a secret no client could send. */
@@ -35,10 +42,10 @@ int auth_nonce_fill(uint8_t *nonce);
 int auth_mac_compute(const uint8_t *key, size_t keylen, const uint8_t *nonce, size_t noncelen,
 		     const char *node, uint8_t mac[AUTH_MAC_LEN]);
 
-/* Is mac (maclen bytes, from the agent) the right answer to nonce for node?
- * Compared in constant time; a wrong length is false. */
-bool auth_mac_verify(const uint8_t *key, size_t keylen, const uint8_t *nonce, const char *node,
-		     const uint8_t *mac, size_t maclen);
+/* Is mac (maclen bytes, from the agent) the answer want (auth_mac_compute,
+ * made when the challenge was)? Compared in constant time; a wrong length
+ * is false. */
+bool auth_mac_matches(const uint8_t want[AUTH_MAC_LEN], const uint8_t *mac, size_t maclen);
 
 /* Does text equal the secret (len bytes)? Constant time in the secret's
  * length. */

@@ -62,6 +62,8 @@ struct conn {
 	bool logs;			/* agents: keeps workers' output (Register.logs) */
 	uint32_t agent_id;
 	uint8_t nonce[AUTH_NONCE_LEN];
+	uint8_t expect[AUTH_MAC_LEN];	/* agents: the right Auth.mac for nonce */
+	bool own_key;			/* agents: with the node's own key (agent_keys_dir) */
 	/* agents that sent Hello.agent_nonce: frames to them after the
 	 * Challenge carry a tag (auth_hmac_frame) with this session's key */
 	bool sign;

@@ -113,16 +113,63 @@ static void dispatch_welcome(struct conn *c, uint32_t agent_id)
 	conn_send(c, &m);
 }
 
+/* The key node c->node's agent holds: its own (agent_keys_dir/NODE.key),
+ * else the cluster's; in own, or d->key. NULL, the session failed, when
+ * there is none or it cannot be read. */
+static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap, size_t *len)
+{
+	struct hared *d = c->d;
+	char err[512];
+	bool loose = false;
+	int rc;
+
+	c->own_key = false;
+	if (d->cfg.agent_keys_dir[0]) {
+		rc = auth_node_key_load(d->cfg.agent_keys_dir, c->node, own, cap, len, &loose, err,
+					sizeof(err));
+		if (rc == 0) {
+			if (loose)
+				log_warn("%s/%s.key is readable by group or others; chmod 600 it",
+					 d->cfg.agent_keys_dir, c->node);
+			c->own_key = true;
+			return own;
+		}
+		if (rc != -ENOENT) {
+			log_error("node=%s peer=%s refused: its key: %s", c->node, c->peer, err);
+			d->agent_refused_nokey++;
+			conn_fail(c, -EACCES, "hared cannot read the key of node %s (its log says why)",
+				  c->node);
+			return NULL;
+		}
+		if (!d->keylen) {
+			log_warn("node=%s peer=%s refused: no key of its own (%s/%s.key) and no "
+				 "cluster_key_file", c->node, c->peer, d->cfg.agent_keys_dir, c->node);
+			d->agent_refused_nokey++;
+			conn_fail(c, -EACCES, "node %s has no key on hared (agent_keys_dir)", c->node);
+			return NULL;
+		}
+	}
+	*len = d->keylen;
+	return d->key;
+}
+
 static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Challenge ch = HARE__CHALLENGE__INIT;
-	size_t len = h->node ? strlen(h->node) : 0;
-	uint8_t proof[AUTH_MAC_LEN];
+	size_t len = h->node ? strlen(h->node) : 0, keylen = 0;
+	uint8_t proof[AUTH_MAC_LEN], own[AUTH_SECRET_MAX];
+	const uint8_t *key;
+	int rc;
 
 	if (len == 0 || len >= sizeof(c->node)) {
 		conn_fail(c, ERR_PROTO, "agent hello needs a node name of 1 to %zu characters",
 			  sizeof(c->node) - 1);
+		return;
+	}
+	if (!driver_node_name_ok(h->node)) {
+		conn_fail(c, -EINVAL, "node name '%s' must be letters, digits, '.', '_' or '-'",
+			  h->node);
 		return;
 	}
 	if (h->has_agent_nonce && h->agent_nonce.len != AUTH_NONCE_LEN) {
@@ -135,29 +182,37 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 		return;
 	}
 	memcpy(c->node, h->node, len + 1);
-	if (auth_nonce_fill(c->nonce) < 0) {
-		conn_fail(c, -EIO, "cannot draw a challenge");
+	key = dispatch_node_key(c, own, sizeof(own), &keylen);
+	if (!key)
 		return;
-	}
+	/* what the key is needed for is made now: the answer the agent's Auth
+	 * must hold, hared's proof and the session keys */
+	rc = auth_nonce_fill(c->nonce);
+	if (rc == 0)
+		rc = auth_mac_compute(key, keylen, c->nonce, AUTH_NONCE_LEN, c->node, c->expect);
 	ch.nonce.data = c->nonce;
 	ch.nonce.len = AUTH_NONCE_LEN;
 	/* the agent's half: hared shows it holds the key too, and tags each
 	 * frame after this one with the session's key */
-	if (h->has_agent_nonce) {
+	if (rc == 0 && h->has_agent_nonce) {
 		bool tags = h->has_tags && h->tags;
 
-		if (auth_hmac_proof(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
-				    tags, proof) < 0 ||
-		    auth_hmac_session(c->d->key, c->d->keylen, h->agent_nonce.data, c->nonce, c->node,
+		if (auth_hmac_proof(key, keylen, h->agent_nonce.data, c->nonce, c->node, tags,
+				    proof) < 0 ||
+		    auth_hmac_session(key, keylen, h->agent_nonce.data, c->nonce, c->node,
 				      c->session) < 0 ||
-		    (tags && auth_hmac_agent_session(c->d->key, c->d->keylen, h->agent_nonce.data,
-						     c->nonce, c->node, c->agent_session) < 0)) {
-			conn_fail(c, -EIO, "cannot compute the proof for the agent");
-			return;
-		}
+		    (tags && auth_hmac_agent_session(key, keylen, h->agent_nonce.data, c->nonce,
+						     c->node, c->agent_session) < 0))
+			rc = -EIO;
 		ch.has_proof = true;
 		ch.proof.data = proof;
 		ch.proof.len = sizeof(proof);
+	}
+	if (c->own_key)
+		explicit_bzero(own, sizeof(own));
+	if (rc < 0) {
+		conn_fail(c, -EIO, "cannot draw a challenge");
+		return;
 	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &ch;
@@ -241,9 +296,11 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 	struct conn *twin;
 	int id;
 
-	if (!auth_mac_verify(d->key, d->keylen, c->nonce, c->node, a->mac.data, a->mac.len)) {
-		conn_fail(c, -EACCES, "authentication failed for node %s (wrong cluster key?)",
-			  c->node);
+	if (!auth_mac_matches(c->expect, a->mac.data, a->mac.len)) {
+		d->agent_refused_key++;
+		conn_fail(c, -EACCES, "authentication failed for node %s (%s)", c->node,
+			  c->own_key ? "its key in hared's agent_keys_dir is not the agent's" :
+			  "wrong cluster key?");
 		return;
 	}
 	/* A new session replaces a node's silent one (its agent restarted, its
@@ -401,6 +458,7 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
 			log_warn("node=%s peer=%s: a frame without its agent's tag for this session "
 				 "(altered on the way, or not from the agent); closing", c->node,
 				 c->peer);
+			c->d->agent_refused_tag++;
 			conn_fail(c, -EACCES, "a frame without this session's tag");
 			return;
 		}

@@ -415,6 +415,10 @@ const char *driver_type_name(const struct driver *d, int32_t type);
  * why (for the submitter: such a job waits, it is not refused). */
 bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len);
 
+/* Whether name may be a node's: 1 to DRIVER_NODE_NAME - 1 letters,
+ * digits, '.', '_' or '-'. */
+bool driver_node_name_ok(const char *name);
+
 /* An agent for node authenticated (addr: its peer address). Returns its
  * agent id (stable per node name, > 0), or a negative code (too many nodes,
  * bad name). A node that was still attached is detached first. */

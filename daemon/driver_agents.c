@@ -159,7 +159,7 @@ static struct drv_node *drv_node_get(struct driver *d, uint32_t agent_id)
 	return &d->nodes[agent_id - 1];
 }
 
-static bool drv_name_ok(const char *name)
+bool driver_node_name_ok(const char *name)
 {
 	size_t len = strlen(name);
 
@@ -278,7 +278,7 @@ static int drv_node_loaded(void *user, const char *name, bool drained, const cha
 	struct driver *d = l->d;
 	int i = drv_node_find(d, name);
 
-	if (i < 0 && drv_name_ok(name))
+	if (i < 0 && driver_node_name_ok(name))
 		i = drv_node_add(d, name) - 1;
 	if (i < 0) {
 		if (drained)
@@ -358,7 +358,7 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	struct drv_node *n;
 
 	*moved = 0;
-	if (i < 0 && d->st && drv_name_ok(node) && store_node_known(d->st, node) == 1)
+	if (i < 0 && d->st && driver_node_name_ok(node) && store_node_known(d->st, node) == 1)
 		i = drv_node_add(d, node) - 1;	/* down since the restart */
 	if (i < 0) {
 		drv_nodes_known(d, msg, msglen, node);
@@ -541,7 +541,7 @@ int driver_node_forget(struct driver *d, const char *node, bool *was_drained, ui
 
 	*was_drained = false;
 	*fails = 0;
-	if (i < 0 && !(d->st && drv_name_ok(node) && store_node_known(d->st, node) == 1)) {
+	if (i < 0 && !(d->st && driver_node_name_ok(node) && store_node_known(d->st, node) == 1)) {
 		drv_nodes_known(d, msg, msglen, node);
 		return -ENOENT;
 	}
@@ -1024,7 +1024,7 @@ int driver_agent_attach(struct driver *d, const char *node, const char *addr)
 	struct drv_node *n = NULL;
 	int id = -1;
 
-	if (!drv_name_ok(node))
+	if (!driver_node_name_ok(node))
 		return -EINVAL;
 	for (uint32_t i = 0; i < d->nnodes && id < 0; i++)
 		if (strcmp(d->nodes[i].name, node) == 0)

@@ -38,11 +38,36 @@ static void hared_users_free(struct hared *d)
 	d->nusers = 0;
 }
 
+/* agent_keys_dir: a folder hared can read, which only its owner may add
+ * keys to (a warning otherwise). */
+static int hared_keys_dir_check(const char *dir, char *errbuf, size_t errlen)
+{
+	struct stat st;
+	int rc = 0;
+
+	if (stat(dir, &st) < 0)
+		rc = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	else if (access(dir, R_OK | X_OK) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "agent_keys_dir %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	if (st.st_mode & 022)
+		log_warn("agent_keys_dir %s is writable by group or others: whoever can write "
+			 "there can add a node; chmod go-w it", dir);
+	return 0;
+}
+
 static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, char *errbuf,
 			      size_t errlen)
 {
-	int rc = auth_secret_load(cfg->cluster_key_file, d->key, sizeof(d->key), &d->keylen, errbuf,
-				  errlen);
+	/* none: only nodes with a key of their own in agent_keys_dir */
+	int rc = cfg->cluster_key_file[0] ? auth_secret_load(cfg->cluster_key_file, d->key,
+							     sizeof(d->key), &d->keylen, errbuf,
+							     errlen) : 0;
 
 	bool token = cfg->client_listen[0] && cfg->client_token_file[0];
 	bool users = cfg->client_listen[0] && cfg->client_users_file[0];
@@ -54,6 +79,8 @@ static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, c
 		rc = auth_token_check(cfg->client_token_file, d->token, d->tokenlen, errbuf, errlen);
 	if (rc == 0 && users)
 		rc = auth_users_load(cfg->client_users_file, &d->users, &d->nusers, errbuf, errlen);
+	if (rc == 0 && cfg->agent_keys_dir[0])
+		rc = hared_keys_dir_check(cfg->agent_keys_dir, errbuf, errlen);
 	if (rc == 0) {
 		/* as hare-agent says of its key: a secret others can read is none */
 		const char *files[3] = { cfg->cluster_key_file, token ? cfg->client_token_file : NULL,

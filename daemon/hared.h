@@ -78,6 +78,9 @@ struct hared {
 	uint32_t npaused, paused_cap;
 	bool stopping;
 	uint64_t submits, frames_in, frames_out;
+	/* agent sessions refused: a wrong Auth, a frame whose tag is wrong,
+	 * no key for the node (or one that cannot be read) */
+	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey;
 	struct logs_req *logs;			/* harectl logs waiting for nodes (logs.h) */
 	uint32_t nlogs;
 	uint64_t next_log_id;

@@ -46,6 +46,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "client_users_file", CFG_S(client_users_file), 0, 0, false },
 	{ "state_dir", CFG_S(state_dir), 0, 0, false },
 	{ "cluster_key_file", CFG_S(cluster_key_file), 0, 0, false },
+	{ "agent_keys_dir", CFG_S(agent_keys_dir), 0, 0, true },
 	{ "profiles", CFG_S(profiles), 0, 0, false },
 	{ "policy", CFG_S(policy), 0, 0, false },
 	{ "time_scale", CFG_N(CFG_DOUBLE, time_scale), 1e-3, 1e6, false },
@@ -318,10 +319,14 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 			 c->client_socket[0] ? "path longer than 107 bytes" : "missing");
 		return ERR_BAD_CONFIG;
 	}
-	if (!c->state_dir[0] || !c->cluster_key_file[0] || !c->profiles[0] || !c->policy[0]) {
-		snprintf(errbuf, errlen, "%s: %s: missing", name,
-			 !c->state_dir[0] ? "state_dir" : !c->cluster_key_file[0] ?
-			 "cluster_key_file" : !c->profiles[0] ? "profiles" : "policy");
+	if (!c->state_dir[0] || !c->profiles[0] || !c->policy[0]) {
+		snprintf(errbuf, errlen, "%s: %s: missing", name, !c->state_dir[0] ? "state_dir" :
+			 !c->profiles[0] ? "profiles" : "policy");
+		return ERR_BAD_CONFIG;
+	}
+	if (!c->cluster_key_file[0] && !c->agent_keys_dir[0]) {
+		snprintf(errbuf, errlen, "%s: cluster_key_file: missing (it may be empty only with "
+			 "agent_keys_dir, when every node has a key of its own)", name);
 		return ERR_BAD_CONFIG;
 	}
 	if (c->quarantine_jobs > 0 && c->quarantine_users > c->quarantine_jobs) {

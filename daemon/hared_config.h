@@ -25,7 +25,9 @@ struct hared_config {
 	char client_users_file[HARED_PATH_LEN];	/* "NAME TOKEN" lines: each acts as NAME
 						 * (client_listen needs this or the token) */
 	char state_dir[HARED_PATH_LEN];		/* holds hare.db */
-	char cluster_key_file[HARED_PATH_LEN];	/* agents' shared key */
+	char cluster_key_file[HARED_PATH_LEN];	/* agents' shared key ("": none) */
+	char agent_keys_dir[HARED_PATH_LEN];	/* NODE.key: a node's own key, used
+						 * before the shared one ("": none) */
 	char profiles[HARED_PATH_LEN];		/* throughput profile directory */
 	char policy[32];			/* scheduling policy (solver/sched.h names) */
 	double time_scale;			/* profile seconds per wall second */

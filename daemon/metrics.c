@@ -87,6 +87,9 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 		m->type_names[t] = driver_type_name(d->drv, (int32_t)t);
 	m->submits = d->submits;
 	m->store_write_failures = store_write_failures(d->store, NULL);
+	m->agent_refused_key = d->agent_refused_key;
+	m->agent_refused_tag = d->agent_refused_tag;
+	m->agent_refused_nokey = d->agent_refused_nokey;
 	metrics_nodes(d, m);
 	for (const struct conn *c = d->conns; c; c = c->next) {
 		m->agents += c->state == CONN_READY;
@@ -226,6 +229,13 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_counter(f, "hare_store_write_failures_total",
 			"Batched database writes lost (locked past the timeout, disk full).",
 			m->store_write_failures);
+	metrics_head(f, "hare_agent_refusals_total", "counter",
+		     "Agent sessions refused: a wrong key, a frame without its tag, no key.");
+	fprintf(f, "hare_agent_refusals_total{reason=\"key\"} %llu\n"
+		"hare_agent_refusals_total{reason=\"tag\"} %llu\n"
+		"hare_agent_refusals_total{reason=\"no_key\"} %llu\n",
+		(unsigned long long)m->agent_refused_key, (unsigned long long)m->agent_refused_tag,
+		(unsigned long long)m->agent_refused_nokey);
 	metrics_head(f, "hare_connections", "gauge", "Open sessions: registered agents, clients.");
 	fprintf(f, "hare_connections{role=\"agent\"} %u\nhare_connections{role=\"client\"} %u\n",
 		m->agents, m->clients);

@@ -30,6 +30,7 @@ struct metrics_sample {
 	uint32_t ntypes;
 	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];
 	uint64_t store_write_failures;
+	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey;
 	const char *type_names[SCHED_MAX_TYPES];	/* of drv.gpu_s */
 	uint32_t agents, clients;
 };

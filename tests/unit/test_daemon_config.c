@@ -146,6 +146,8 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nclient_listen = 127.0.0.1:9\n", "client_listen needs client_token_file "
 		   "(a token they share) or client_users_file (a token each)");
 	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
+	expect_bad("[daemon]\ncluster_key_file =\n", "cluster_key_file: missing (it may be empty "
+		   "only with agent_keys_dir, when every node has a key of its own)");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
 	expect_bad("[daemon]\nquarantine_jobs = 2\nquarantine_users = 3\n",
 		   "bad.conf: quarantine_users (3; default 2) is above quarantine_jobs (2): no node "
@@ -339,11 +341,17 @@ static void test_secret_and_mac(void **state)
 	assert_int_equal(len, strlen("0123456789abcdef-secret"));
 	assert_memory_equal(key, "0123456789abcdef-secret", len);
 	assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node1", mac), 0);
-	assert_true(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac)));
-	assert_false(auth_mac_verify(key, len, nonce, "node2", mac, sizeof(mac)));
-	assert_false(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac) - 1));
-	mac[5] ^= 1;
-	assert_false(auth_mac_verify(key, len, nonce, "node1", mac, sizeof(mac)));
+	{
+		uint8_t want1[AUTH_MAC_LEN], want2[AUTH_MAC_LEN];
+
+		assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node1", want1), 0);
+		assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node2", want2), 0);
+		assert_true(auth_mac_matches(want1, mac, sizeof(mac)));
+		assert_false(auth_mac_matches(want2, mac, sizeof(mac)));
+		assert_false(auth_mac_matches(want1, mac, sizeof(mac) - 1));
+		mac[5] ^= 1;
+		assert_false(auth_mac_matches(want1, mac, sizeof(mac)));
+	}
 	/* hared's proof to the agent: "hared" NUL, the agent's nonce, hared's,
 	 * the node, as OpenSSL computes it here */
 	{
@@ -467,7 +475,32 @@ static void test_check_folders(void **state)
 	snprintf(want, sizeof(want), "client_socket %s exists and is not a socket", c.client_socket);
 	expect_check_refused(&c, want);
 
-	unlink(c.cluster_key_file);
+	snprintf(c.client_socket, sizeof(c.client_socket), "%s/hared.sock", dir);
+
+	/* agent_keys_dir: a folder; with it, no cluster key is needed */
+	snprintf(c.agent_keys_dir, sizeof(c.agent_keys_dir), "%s/keys", dir);
+	snprintf(want, sizeof(want), "agent_keys_dir %s/keys: No such file or directory", dir);
+	expect_check_refused(&c, want);
+	snprintf(c.agent_keys_dir, sizeof(c.agent_keys_dir), "%s/key", dir);
+	snprintf(want, sizeof(want), "agent_keys_dir %s/key: Not a directory", dir);
+	expect_check_refused(&c, want);
+	snprintf(c.agent_keys_dir, sizeof(c.agent_keys_dir), "%s", dir);
+	c.cluster_key_file[0] = '\0';
+	if (hared_check(&c, err, sizeof(err)) != 0)
+		fail_msg("agent_keys_dir without a cluster key: '%s'", err);
+	{
+		struct hared_config l;
+
+		hared_config_defaults(&l);
+		assert_int_equal(hared_config_load_string("ok.conf", "[daemon]\ncluster_key_file =\n"
+							   "agent_keys_dir = /etc/hare/nodes\n", &l,
+							   err, sizeof(err)), 0);
+		assert_string_equal(l.agent_keys_dir, "/etc/hare/nodes");
+		assert_string_equal(l.cluster_key_file, "");
+	}
+
+	snprintf(path, sizeof(path), "%s/key", dir);
+	unlink(path);
 	rmdir(dir);
 }
 

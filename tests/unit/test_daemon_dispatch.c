@@ -897,19 +897,18 @@ static void frame_tagged(struct conn *c, const Hare__ToDaemon *m, const uint8_t 
 	free(b);
 }
 
-/* An agent's Hello with its nonce (an), tags or not, answered by a
- * Challenge whose proof is right for it; hared's nonce in nonce. */
-static struct conn *agent_hello(struct fx *f, const uint8_t *an, bool tags, uint8_t *nonce)
+/* The Hello of node's agent with its nonce (an), tags or not; what hared
+ * sent back (a Challenge, or an Error) is last(f). */
+static struct conn *agent_hello_of(struct fx *f, const char *node, const uint8_t *an, bool tags)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Hello h = HARE__HELLO__INIT;
-	uint8_t want[AUTH_HMAC_LEN];
 	struct conn *c;
 
 	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
 	h.version = HARE__VERSION__PROTOCOL_VERSION;
 	h.role = HARE__ROLE__ROLE_AGENT;
-	h.node = "n9";
+	h.node = (char *)node;
 	h.has_agent_nonce = true;
 	h.agent_nonce.data = (uint8_t *)an;
 	h.agent_nonce.len = AUTH_HMAC_NONCE;
@@ -920,25 +919,58 @@ static struct conn *agent_hello(struct fx *f, const uint8_t *an, bool tags, uint
 	log_level_set("error");		/* an untagged agent is warned of */
 	frame(c, &m);
 	log_level_set("warn");
+	return c;
+}
+
+/* ... answered by a Challenge whose proof is right for it with key;
+ * hared's nonce in nonce. */
+static struct conn *agent_hello_key(struct fx *f, const char *node, const char *key,
+				    const uint8_t *an, bool tags, uint8_t *nonce)
+{
+	uint8_t want[AUTH_HMAC_LEN];
+	struct conn *c = agent_hello_of(f, node, an, tags);
+
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_CHALLENGE);
 	assert_int_equal(last(f)->challenge->nonce.len, AUTH_HMAC_NONCE);
 	memcpy(nonce, last(f)->challenge->nonce.data, AUTH_HMAC_NONCE);
-	assert_int_equal(auth_hmac_proof(f->d.key, f->d.keylen, an, nonce, "n9", tags, want), 0);
+	assert_int_equal(auth_hmac_proof((const uint8_t *)key, strlen(key), an, nonce, node, tags,
+					 want), 0);
 	assert_true(last(f)->challenge->has_proof);
 	assert_memory_equal(last(f)->challenge->proof.data, want, AUTH_HMAC_LEN);
 	assert_int_equal(c->check, tags);
 	return c;
 }
 
-static void agent_auth_msg(struct fx *f, const uint8_t *nonce, Hare__ToDaemon *m,
-			   Hare__Auth *a, uint8_t *mac)
+/* ... node n9, the cluster key (f->d.key) */
+static struct conn *agent_hello(struct fx *f, const uint8_t *an, bool tags, uint8_t *nonce)
 {
-	assert_int_equal(auth_mac_compute(f->d.key, f->d.keylen, nonce, AUTH_HMAC_NONCE, "n9", mac),
-			 0);
+	char key[AUTH_SECRET_MAX + 1];
+
+	memcpy(key, f->d.key, f->d.keylen);
+	key[f->d.keylen] = '\0';
+	return agent_hello_key(f, "n9", key, an, tags, nonce);
+}
+
+/* node's Auth with key's answer to nonce (mac holds it). */
+static void agent_auth_key(const char *node, const char *key, const uint8_t *nonce,
+			   Hare__ToDaemon *m, Hare__Auth *a, uint8_t *mac)
+{
+	assert_int_equal(auth_mac_compute((const uint8_t *)key, strlen(key), nonce,
+					  AUTH_HMAC_NONCE, node, mac), 0);
 	a->mac.data = mac;
 	a->mac.len = AUTH_HMAC_LEN;
 	m->msg_case = HARE__TO_DAEMON__MSG_AUTH;
 	m->auth = a;
+}
+
+static void agent_auth_msg(struct fx *f, const uint8_t *nonce, Hare__ToDaemon *m,
+			   Hare__Auth *a, uint8_t *mac)
+{
+	char key[AUTH_SECRET_MAX + 1];
+
+	memcpy(key, f->d.key, f->d.keylen);
+	key[f->d.keylen] = '\0';
+	agent_auth_key("n9", key, nonce, m, a, mac);
 }
 
 /* An agent that says it tags its frames (Hello.tags) gets the proof for
@@ -1012,6 +1044,8 @@ static void test_agent_tags(void **state)
 	assert_int_equal(c->state, CONN_CLOSING);
 	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
 	conn_fake_free(c);
+	assert_int_equal(f->d.agent_refused_tag, 4);	/* replayed, untagged, altered, hared's */
+	assert_int_equal(f->d.agent_refused_key, 0);
 	/* an older agent: untagged frames, read */
 	c = agent_hello(f, an, false, nonce);
 	agent_auth_msg(f, nonce, &m, &a, mac);
@@ -1038,6 +1072,92 @@ static void test_agent_tags(void **state)
 		assert_string_equal(last(f)->error->message, "agent hello: tags needs an agent_nonce");
 		conn_fake_free(c);
 	}
+}
+
+/* With agent_keys_dir, a node with a file NODE.key there is challenged
+ * with that key, its own: the cluster key does not answer for it; a node
+ * without one uses the cluster key, or is refused when there is none; an
+ * unusable key file (too short, a FIFO) refuses the node without
+ * blocking; a node name that is no file name is refused at its Hello. */
+static void test_agent_own_keys(void **state)
+{
+	struct fx *f = *state;
+	static const char cluster[] = "0123456789abcdef-cluster", n9key[] = "n9-own-key-0123456789";
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Auth a = HARE__AUTH__INIT;
+	uint8_t an[AUTH_HMAC_NONCE] = { 7 }, nonce[AUTH_HMAC_NONCE], mac[AUTH_HMAC_LEN];
+	uint8_t as[AUTH_HMAC_LEN];
+	char dir[200], path[240];
+	struct conn *c;
+	FILE *fp;
+
+	memcpy(f->d.key, cluster, sizeof(cluster) - 1);
+	f->d.keylen = sizeof(cluster) - 1;
+	snprintf(dir, sizeof(dir), "%s/keys", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/n9.key", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fprintf(fp, "%s\n", n9key);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/n7.key", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fprintf(fp, "short\n");
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/n6.key", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(f->d.cfg.agent_keys_dir, sizeof(f->d.cfg.agent_keys_dir), "%s", dir);
+	/* n9: its own key, tags and all */
+	c = agent_hello_key(f, "n9", n9key, an, true, nonce);
+	assert_int_equal(auth_hmac_agent_session((const uint8_t *)n9key, strlen(n9key), an, nonce,
+						 "n9", as), 0);
+	agent_auth_key("n9", n9key, nonce, &m, &a, mac);
+	frame_tagged(c, &m, as, 0);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	conn_fake_free(c);
+	/* ... the cluster key does not answer for n9 (an older agent, untagged) */
+	c = agent_hello_key(f, "n9", n9key, an, false, nonce);
+	agent_auth_key("n9", cluster, nonce, &m, &a, mac);
+	frame(c, &m);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (its key "
+			    "in hared's agent_keys_dir is not the agent's)");
+	conn_fake_free(c);
+	/* n8 has none: the cluster key */
+	c = agent_hello_key(f, "n8", cluster, an, false, nonce);
+	agent_auth_key("n8", cluster, nonce, &m, &a, mac);
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	conn_fake_free(c);
+	/* unusable key files, a name that is no file's, and no cluster key */
+	log_level_set("error");
+	c = agent_hello_of(f, "n7", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "hared cannot read the key of node n7 (its "
+			    "log says why)");
+	conn_fake_free(c);
+	c = agent_hello_of(f, "n6", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "hared cannot read the key of node n6 (its "
+			    "log says why)");
+	conn_fake_free(c);
+	c = agent_hello_of(f, "../n9", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "node name '../n9' must be letters, digits, "
+			    "'.', '_' or '-'");
+	conn_fake_free(c);
+	f->d.keylen = 0;
+	memset(f->d.key, 0, sizeof(f->d.key));
+	c = agent_hello_of(f, "n8", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "node n8 has no key on hared (agent_keys_dir)");
+	conn_fake_free(c);
+	log_level_set("warn");
+	c = agent_hello_key(f, "n9", n9key, an, true, nonce);	/* n9 still comes in */
+	conn_fake_free(c);
+	assert_int_equal(f->d.agent_refused_key, 1);	/* the cluster key for n9 */
+	assert_int_equal(f->d.agent_refused_nokey, 3);	/* n7, n6, n8 without a cluster key */
+	assert_int_equal(f->d.agent_refused_tag, 0);
 }
 
 /* A frame that stays incomplete (most of a large frame sent, then silence)
@@ -1957,6 +2077,8 @@ static void test_metrics(void **state)
 	submit(f, c, 2);
 	submit(f, c, 4);
 	assert_non_null(update(f, c, id + 1, 1, 0));
+	f->d.agent_refused_tag = 2;	/* as dispatch counts them */
+	f->d.agent_refused_nokey = 1;
 	metrics_gather(&f->d, &m);
 	mf = open_memstream(&text, &len);
 	assert_int_equal(metrics_format(&m, mf), 0);
@@ -1971,6 +2093,9 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(text, "\nhare_nodes{state=\"up\"} 1\n"));
 	assert_non_null(strstr(text, "\nhare_connections{role=\"agent\"} 1\n"
 				"hare_connections{role=\"client\"} 1\n"));
+	assert_non_null(strstr(text, "\nhare_agent_refusals_total{reason=\"key\"} 0\n"
+				"hare_agent_refusals_total{reason=\"tag\"} 2\n"
+				"hare_agent_refusals_total{reason=\"no_key\"} 1\n"));
 	assert_non_null(strstr(text, "\n# TYPE hare_jobs_ended_total counter\n"));
 	/* A summary: quantiles, then the sum and count of every plan. */
 	assert_true(m.drv.plans > 0 && m.drv.plan_ms_sum > 0);
@@ -3005,6 +3130,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending_caps, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pending_expires, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_tags, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_agent_own_keys, fx_setup, fx_teardown),
 		cmocka_unit_test(test_reserved_user_names),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
