@@ -3,7 +3,8 @@
 # hare-agent's exit status when it cannot start: 2 (which
 # hare-agent.service does not restart) when a folder of its configuration
 # cannot be made (work_dir, task_logs), 1 when the moment is at fault (its
-# work_dir locked by another agent); and, as root, hare-agent --exec-as.
+# work_dir locked by another agent, a full or read-only disk); and, as
+# root, hare-agent --exec-as.
 # Usage: agent_start_exit.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$(cd "${1:?build dir}" && pwd)
@@ -12,7 +13,7 @@ worker="$build/workloads/hare-worker"
 [ -x "$agent" ] && [ -x "$worker" ] || { echo "skip: hare-agent or hare-worker not built"; exit 77; }
 tmp=$(mktemp -d)
 first=
-trap '[ -n "$first" ] && kill "$first" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -n "$first" ] && kill "$first" 2>/dev/null; umount "$tmp/mnt" 2>/dev/null; rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 head -c 48 /dev/urandom | base64 -w0 >"$tmp/key"
@@ -56,6 +57,23 @@ expect 1 "work_dir $tmp/w2 is in use by another hare-agent (pid $first)" "${args
 kill "$first"
 wait "$first"
 first=
+
+# A full or read-only disk under work_dir is the moment's fault: exit 1, so
+# the unit tries again (root, where tmpfs can be mounted: a small one with
+# no inode left, then a read-only one).
+mnt="$tmp/mnt"
+mkdir "$mnt"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k,nr_inodes=3 hare-test "$mnt" 2>/dev/null; then
+	touch "$mnt/a" "$mnt/b" 2>/dev/null
+	expect 1 "work_dir $mnt/w: No space left on device" "${args[@]}" --work-dir "$mnt/w"
+	umount "$mnt"
+	if mount -t tmpfs -o ro,size=64k hare-test "$mnt" 2>/dev/null; then
+		expect 1 "work_dir $mnt/w: Read-only file system" "${args[@]}" --work-dir "$mnt/w"
+		umount "$mnt"
+	fi
+else
+	echo "skip: the full and read-only disk checks need root and a tmpfs mount"
+fi
 
 # --exec-as, the agent's child becoming a job's owner (as root only): the
 # account's ids, none of the descriptors it inherited past fd 3, and a
