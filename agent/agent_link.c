@@ -86,7 +86,9 @@ static int agent_link_encode(struct agent *a, const Hare__ToDaemon *m, uint8_t *
 {
 	size_t plen;
 	uint8_t *b;
-	int rc = wire_encode_to_daemon(m, 0, buf, len);
+	/* hared's frame limit counts the tag */
+	int rc = wire_encode_to_daemon(m, a->signed_out ? WIRE_FRAME_MAX_DEFAULT - AGENT_MAC_LEN : 0,
+				       buf, len);
 
 	if (rc < 0 || !a->signed_out)
 		return rc;
@@ -182,6 +184,10 @@ void agent_link_drop(struct agent *a, const char *why)
 
 	if (a->state == LINK_CLOSING)
 		return;
+	/* the session's keys go with it */
+	a->signed_in = a->signed_out = false;
+	explicit_bzero(a->session, sizeof(a->session));
+	explicit_bzero(a->session_out, sizeof(a->session_out));
 	uv_timer_stop(&a->heartbeat_timer);
 	snprintf(a->link_why, sizeof(a->link_why), "%s", why);
 	if (!a->tcp_open) {

@@ -13,7 +13,7 @@ static int auth_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size
 {
 	unsigned int len = 0;
 
-	if (keylen > (size_t)INT32_MAX ||
+	if (keylen == 0 || keylen > (size_t)INT32_MAX ||	/* no key is no secret */
 	    !HMAC(EVP_sha256(), key, (int)keylen, msg, n, out, &len) || len != AUTH_HMAC_LEN)
 		return -EIO;
 	return 0;

@@ -83,30 +83,56 @@ int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, ch
 int auth_node_key_load(const char *dir, const char *node, uint8_t *buf, size_t cap, size_t *len,
 		       bool *loose, char *errbuf, size_t errlen)
 {
-	char path[4200];
+	char name[300];
 	struct stat st;
-	int fd, rc;
+	int dfd, fd, rc;
 
 	*loose = false;
-	if (!node[0] || strchr(node, '/') || snprintf(path, sizeof(path), "%s/%s.key", dir, node) >=
-	    (int)sizeof(path)) {
+	if (!node[0] || strchr(node, '/') ||
+	    snprintf(name, sizeof(name), "%s.key", node) >= (int)sizeof(name)) {
 		snprintf(errbuf, errlen, "%s/%s.key: not a usable file name", dir, node);
 		return -EINVAL;
 	}
-	/* never blocks on what is not a file (a FIFO would stop the loop) */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
+	/* the folder first: one that is gone (renamed, a typo after a reload)
+	 * is an error, not "no key of its own here" */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
 		rc = -errno;
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		snprintf(errbuf, errlen, "agent_keys_dir %s: %s", dir, strerror(errno));
+		return rc == -ENOENT ? -ENOTDIR : rc;
+	}
+	/* a regular file itself, not a link to one (the cluster key, say) nor
+	 * a device or FIFO, which opening could act on or block on */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s/%s: %s", dir, name, strerror(errno));
+		close(dfd);
 		return rc;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "%s/%s: not a regular file", dir, name);
+		close(dfd);
+		return ERR_BAD_CONFIG;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+	rc = fd < 0 ? -errno : 0;
+	close(dfd);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "%s/%s: %s", dir, name, strerror(-rc));
+		return rc == -ENOENT ? -EAGAIN : rc;	/* gone since: not "none" */
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(errbuf, errlen, "%s: not a regular file", path);
+		snprintf(errbuf, errlen, "%s/%s: not a regular file", dir, name);
 		close(fd);
 		return ERR_BAD_CONFIG;
 	}
 	*loose = (st.st_mode & 077) != 0;
-	rc = auth_secret_read(fd, path, buf, cap, len, errbuf, errlen);
+	{
+		char path[4400];
+
+		snprintf(path, sizeof(path), "%.4000s/%s", dir, name);
+		rc = auth_secret_read(fd, path, buf, cap, len, errbuf, errlen);
+	}
 	close(fd);
 	return rc;
 }

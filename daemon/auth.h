@@ -23,9 +23,11 @@ int auth_secret_load(const char *path, uint8_t *buf, size_t cap, size_t *len, ch
 		     size_t errlen);
 
 /* A node's own key, dir/node.key (agent_keys_dir), read as a secret is;
- * node has no '/'. Only a regular file is opened (without blocking);
- * loose: the file is readable by group or others. 0, -ENOENT (no such
- * file), another -errno, or ERR_BAD_CONFIG; errbuf says "path: reason". */
+ * node has no '/'. Only a regular file is opened (not a link, without
+ * blocking); loose: the file is readable by group or others. 0, -ENOENT
+ * (the folder has no such file: the node has no key of its own),
+ * -ENOTDIR (no such folder), another -errno, or ERR_BAD_CONFIG; errbuf
+ * says "path: reason". */
 int auth_node_key_load(const char *dir, const char *node, uint8_t *buf, size_t cap, size_t *len,
 		       bool *loose, char *errbuf, size_t errlen);
 

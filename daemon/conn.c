@@ -241,6 +241,10 @@ static void conn_ended(struct conn *c)
 	}
 	log_debug("conn=%" PRIu64 " peer=%s closed", c->id, c->peer);
 	wire_reader_destroy(&c->rd);
+	/* what was made with the node's key goes with the session */
+	explicit_bzero(c->session, sizeof(c->session));
+	explicit_bzero(c->agent_session, sizeof(c->agent_session));
+	explicit_bzero(c->expect, sizeof(c->expect));
 	free(c);
 }
 
@@ -355,6 +359,8 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 	rc = uv_write(&w->req, &c->h.stream, &buf, 1, conn_on_write);
 	if (rc < 0) {
 		free(w);
+		if (tag)	/* the agent's next tag would not be this one's */
+			conn_close(c);
 		return rc;
 	}
 	/* what the write holds, its request included: small replies cost
@@ -540,6 +546,10 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (nread != UV_EOF)
 			log_debug("conn=%" PRIu64 " peer=%s read: %s", c->id, c->peer,
 				  uv_strerror((int)nread));
+		/* an agent that checks hared's proof and leaves at it holds
+		 * another key for its node than hared does */
+		if (c->kind == CONN_AGENT && c->state == CONN_CHALLENGED && c->check)
+			dispatch_agent_left_at_proof(c);
 		conn_close(c);
 		return;
 	}

@@ -19,6 +19,7 @@
 #include "usage.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,15 +114,38 @@ static void dispatch_welcome(struct conn *c, uint32_t agent_id)
 	conn_send(c, &m);
 }
 
+/* A refused agent's detail for the log: at most once every 10 s (anyone
+ * may say Hello with any node name), the rest at debug. */
+static void dispatch_key_note(struct conn *c, const char *fmt, ...)
+{
+	struct hared *d = c->d;
+	uint64_t now = uv_now(d->loop);
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (d->key_logged_ms && now - d->key_logged_ms < 10000) {
+		log_debug("node=%s peer=%s refused: %s", c->node, c->peer, msg);
+		return;
+	}
+	d->key_logged_ms = now;
+	log_warn("node=%s peer=%s refused: %s (such refusals are logged at most every 10 s; "
+		 "hare_agent_refusals_total counts them)", c->node, c->peer, msg);
+}
+
 /* The key node c->node's agent holds: its own (agent_keys_dir/NODE.key),
  * else the cluster's; in own, or d->key. NULL, the session failed, when
- * there is none or it cannot be read. */
+ * there is none or it cannot be read: never an empty key, and never the
+ * cluster key for a node whose own cannot be read (or whose folder is
+ * gone), which would let the cluster key in where the node's alone may. */
 static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap, size_t *len)
 {
 	struct hared *d = c->d;
-	char err[512];
+	char err[512] = "";
 	bool loose = false;
-	int rc;
+	int rc = -ENOENT;
 
 	c->own_key = false;
 	if (d->cfg.agent_keys_dir[0]) {
@@ -134,23 +158,20 @@ static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap
 			c->own_key = true;
 			return own;
 		}
-		if (rc != -ENOENT) {
-			log_error("node=%s peer=%s refused: its key: %s", c->node, c->peer, err);
-			d->agent_refused_nokey++;
-			conn_fail(c, -EACCES, "hared cannot read the key of node %s (its log says why)",
-				  c->node);
-			return NULL;
-		}
-		if (!d->keylen) {
-			log_warn("node=%s peer=%s refused: no key of its own (%s/%s.key) and no "
-				 "cluster_key_file", c->node, c->peer, d->cfg.agent_keys_dir, c->node);
-			d->agent_refused_nokey++;
-			conn_fail(c, -EACCES, "node %s has no key on hared (agent_keys_dir)", c->node);
-			return NULL;
-		}
 	}
-	*len = d->keylen;
-	return d->key;
+	if (rc == -ENOENT && d->keylen > 0) {
+		*len = d->keylen;
+		return d->key;
+	}
+	if (rc == -ENOENT)
+		dispatch_key_note(c, "no key of its own (%s/%s.key) and no cluster_key_file",
+				  d->cfg.agent_keys_dir[0] ? d->cfg.agent_keys_dir : "(no agent_keys_dir)",
+				  c->node);
+	else
+		dispatch_key_note(c, "its key: %s", err);
+	d->agent_refused_nokey++;
+	conn_fail(c, -EACCES, "hared has no usable key for node %s (its log says why)", c->node);
+	return NULL;
 }
 
 static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
@@ -183,8 +204,10 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	}
 	memcpy(c->node, h->node, len + 1);
 	key = dispatch_node_key(c, own, sizeof(own), &keylen);
-	if (!key)
+	if (!key) {
+		explicit_bzero(own, sizeof(own));	/* what a refused file held */
 		return;
+	}
 	/* what the key is needed for is made now: the answer the agent's Auth
 	 * must hold, hared's proof and the session keys */
 	rc = auth_nonce_fill(c->nonce);
@@ -208,8 +231,7 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 		ch.proof.data = proof;
 		ch.proof.len = sizeof(proof);
 	}
-	if (c->own_key)
-		explicit_bzero(own, sizeof(own));
+	explicit_bzero(own, sizeof(own));
 	if (rc < 0) {
 		conn_fail(c, -EIO, "cannot draw a challenge");
 		return;
@@ -222,10 +244,6 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 		c->sign_seq = 0;
 		c->check = h->has_tags && h->tags;
 		c->check_seq = 0;
-		if (!c->check)
-			log_warn("node=%s peer=%s: its agent does not tag its frames (a hare-agent "
-				 "older than this hared): what it reports could be altered on the "
-				 "way; upgrade it", c->node, c->peer);
 	}
 }
 
@@ -290,6 +308,26 @@ static struct conn *dispatch_live_twin(struct conn *c)
 	return NULL;
 }
 
+/* The agent's answer, or its first frame's tag (made with a key of the
+ * same one), is not for the key hared holds for the node. */
+static void dispatch_auth_failed(struct conn *c)
+{
+	c->d->agent_refused_key++;
+	dispatch_key_note(c, "its answer is not made with the key hared holds for it (%s)",
+			  c->own_key ? "its own, in agent_keys_dir" : "the cluster key");
+	conn_fail(c, -EACCES, "authentication failed for node %s (%s)", c->node,
+		  c->own_key ? "its key in hared's agent_keys_dir is not the agent's" :
+		  "wrong cluster key?");
+}
+
+void dispatch_agent_left_at_proof(struct conn *c)
+{
+	c->d->agent_refused_key++;
+	dispatch_key_note(c, "its agent left at hared's proof: it holds another key for the node "
+			  "than hared's (%s)", c->own_key ? "its own, in agent_keys_dir" :
+			  "the cluster key");
+}
+
 static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 {
 	struct hared *d = c->d;
@@ -297,12 +335,13 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 	int id;
 
 	if (!auth_mac_matches(c->expect, a->mac.data, a->mac.len)) {
-		d->agent_refused_key++;
-		conn_fail(c, -EACCES, "authentication failed for node %s (%s)", c->node,
-			  c->own_key ? "its key in hared's agent_keys_dir is not the agent's" :
-			  "wrong cluster key?");
+		dispatch_auth_failed(c);
 		return;
 	}
+	if (!c->check)
+		log_warn("node=%s peer=%s: its agent does not tag its frames (a hare-agent older "
+			 "than this hared): what it reports could be altered on the way; upgrade "
+			 "it", c->node, c->peer);
 	/* A new session replaces a node's silent one (its agent restarted, its
 	 * connection broke); while the old one is heard from, the newcomer is
 	 * another agent with the same node name, whose GPUs would take the
@@ -455,6 +494,12 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
 		    auth_hmac_frame(c->agent_session, c->check_seq++, payload, len - AUTH_MAC_LEN,
 				    want) < 0 ||
 		    !auth_hmac_equal(want, payload + len - AUTH_MAC_LEN, AUTH_MAC_LEN)) {
+			/* the Auth's tag is made with the agent's key: a wrong one
+			 * there is most likely a wrong key, not an attack */
+			if (c->state == CONN_CHALLENGED) {
+				dispatch_auth_failed(c);
+				return;
+			}
 			log_warn("node=%s peer=%s: a frame without its agent's tag for this session "
 				 "(altered on the way, or not from the agent); closing", c->node,
 				 c->peer);

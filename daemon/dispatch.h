@@ -15,4 +15,9 @@ struct conn;
  * Error and closes c; nothing else is affected. Loop thread. */
 void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len);
 
+/* An agent that tags its frames closed its connection at hared's
+ * Challenge: it found hared's proof wrong, so it holds another key for its
+ * node than hared (counted as a key refusal, and logged). */
+void dispatch_agent_left_at_proof(struct conn *c);
+
 #endif

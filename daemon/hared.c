@@ -500,14 +500,44 @@ static void hared_reload_key(void *user, const char *key, const char *from, cons
 	}
 }
 
+/* next, or a copy of it in *checked keeping the agent_keys_dir in use
+ * when the new one would leave a node's key unreadable: a folder that is
+ * not there (every node would fall back to the cluster key), or none while
+ * hared has no cluster key (cluster_key_file is read at start). */
+static const struct hared_config *hared_reload_keys_dir(struct hared *d,
+							const struct hared_config *next,
+							struct hared_config *checked)
+{
+	char err[HARED_PATH_LEN + 128];
+	const char *why = NULL;
+
+	if (strcmp(next->agent_keys_dir, d->cfg.agent_keys_dir) == 0)
+		return next;
+	if (!next->agent_keys_dir[0] && d->keylen == 0)
+		why = "hared started without a cluster key (cluster_key_file is read at start), "
+		      "so no node could come in; restart hared with both changes";
+	else if (next->agent_keys_dir[0] &&
+		 hared_keys_dir_check(next->agent_keys_dir, err, sizeof(err)) < 0)
+		why = err;
+	if (!why)
+		return next;
+	log_error("reload: agent_keys_dir %s kept: %s", d->cfg.agent_keys_dir[0] ?
+		  d->cfg.agent_keys_dir : "(none)", why);
+	*checked = *next;
+	memcpy(checked->agent_keys_dir, d->cfg.agent_keys_dir, sizeof(checked->agent_keys_dir));
+	return checked;
+}
+
 uint32_t hared_reload(struct hared *d, const struct hared_config *next)
 {
 	struct hared_reload_count n = { 0, 0 };
+	struct hared_config checked;
 	uint32_t flush_ms = d->cfg.flush_ms, diff;
 	struct driver_opts o;
 
 	if (d->stopping)
 		return 0;
+	next = hared_reload_keys_dir(d, next, &checked);
 	diff = hared_config_diff(&d->cfg, next, hared_reload_key, &n);
 	log_level_set(d->cfg.log_level);
 	/* d->cfg holds the new live keys; driver_opts_set keeps the others */

@@ -81,6 +81,7 @@ struct hared {
 	/* agent sessions refused: a wrong Auth, a frame whose tag is wrong,
 	 * no key for the node (or one that cannot be read) */
 	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey;
+	uint64_t key_logged_ms;			/* last such refusal logged (uv_now) */
 	struct logs_req *logs;			/* harectl logs waiting for nodes (logs.h) */
 	uint32_t nlogs;
 	uint64_t next_log_id;

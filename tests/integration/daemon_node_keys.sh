@@ -61,8 +61,14 @@ wait_for 10 "node3's agent to be refused" refused 3 && refused 4 && nodes_are "n
 	echo "ok: node3 with the cluster key and node4 with node1's key are refused" ||
 	fail "node3/node4: $(tail -2 "$tmp/agent3.log") / $(tail -2 "$tmp/agent4.log"); nodes: $(up_nodes)"
 
-# 3. a reload to a folder where node3's key is the cluster key lets it in
-# (it retries with back-off)
+# 3. a reload to a folder that is not there keeps the one in use (else
+# every node would take the cluster key); one to a folder where node3's key
+# is the cluster key lets it in (it retries with back-off)
+write_conf "$port" "agent_keys_dir=$tmp/typo" log_level=debug
+kill -HUP "$hpid"
+typo_kept() { grep -q "reload: agent_keys_dir $tmp/keys kept: agent_keys_dir $tmp/typo: No such file" "$tmp/hared.log"; }
+wait_for 10 "the reload to a missing folder refused" typo_kept && sleep 1 && nodes_are "node1 node2" &&
+	echo "ok: a reload to a missing agent_keys_dir keeps the folder in use; node3 stays out"
 write_conf "$port" "agent_keys_dir=$tmp/keys2" log_level=debug
 kill -HUP "$hpid"
 wait_for 30 "node3 after the reload" nodes_are "node1 node2 node3" &&
@@ -79,13 +85,13 @@ write_conf "$port" "agent_keys_dir=$tmp/keys" "cluster_key_file=" log_level=debu
 kill "$hpid"
 wait "$hpid" 2>/dev/null
 start_hared
-no_key() { grep -q "node node2 has no key on hared (agent_keys_dir)" "$tmp/agent2.log"; }
+no_key() { grep -q "hared has no usable key for node node2 (its log says why)" "$tmp/agent2.log"; }
 wait_for 30 "node1 back, node2 refused" no_key && wait_for 30 "node1 back" nodes_are node1 &&
 	echo "ok: without a cluster key node2 is refused at its Hello; node1 comes back"
-no_key_counted() { grep -qE '^hare_agent_refusals_total\{reason="no_key"\} [1-9]' "$tmp/hare.prom"; }
-wait_for 5 "the refusals in the metrics" no_key_counted &&
+counted() { grep -qE "^hare_agent_refusals_total\\{reason=\"$1\"\\} [1-9]" "$tmp/hare.prom"; }
+wait_for 5 "the refusals in the metrics" counted no_key && wait_for 10 "node3's in the metrics" counted key &&
 	grep -q '^hare_agent_refusals_total{reason="tag"} 0$' "$tmp/hare.prom" &&
-	echo "ok: hare_agent_refusals_total counts node2's refusals (no_key), no tag refusal" ||
+	echo "ok: hare_agent_refusals_total counts node2's refusals (no_key) and node3's agent leaving at the proof (key), no tag refusal" ||
 	fail "metrics: $(grep refusals "$tmp/hare.prom")"
 
 it_finish "node key"

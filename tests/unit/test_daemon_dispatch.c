@@ -357,6 +357,38 @@ static const Hare__FromDaemon *drain(struct fx *f, struct conn *c, const char *n
 	return last(f);
 }
 
+/* A reload applies a new agent_keys_dir that is a folder, and keeps the
+ * one in use when the new one is no folder (every node would take the
+ * cluster key) or is none while hared has no cluster key. */
+static void test_reload_keys_dir(void **state)
+{
+	struct fx *f = *state;
+	struct hared_config next = f->d.cfg;
+	char a[200], b[200];
+
+	snprintf(a, sizeof(a), "%s/keys-a", f->dir);
+	snprintf(b, sizeof(b), "%s/keys-b", f->dir);
+	assert_int_equal(mkdir(a, 0700), 0);
+	assert_int_equal(mkdir(b, 0700), 0);
+	snprintf(f->d.cfg.agent_keys_dir, sizeof(f->d.cfg.agent_keys_dir), "%s", a);
+	f->d.keylen = 0;	/* started with cluster_key_file empty */
+	snprintf(next.agent_keys_dir, sizeof(next.agent_keys_dir), "%s/typo", f->dir);
+	hared_reload(&f->d, &next);
+	assert_string_equal(f->d.cfg.agent_keys_dir, a);
+	next.agent_keys_dir[0] = '\0';
+	hared_reload(&f->d, &next);
+	assert_string_equal(f->d.cfg.agent_keys_dir, a);
+	snprintf(next.agent_keys_dir, sizeof(next.agent_keys_dir), "%s", b);
+	hared_reload(&f->d, &next);
+	assert_string_equal(f->d.cfg.agent_keys_dir, b);
+	/* with a cluster key, none is fine: every node takes it */
+	memcpy(f->d.key, "0123456789abcdef-cluster", 24);
+	f->d.keylen = 24;
+	next.agent_keys_dir[0] = '\0';
+	hared_reload(&f->d, &next);
+	assert_string_equal(f->d.cfg.agent_keys_dir, "");
+}
+
 /* A reload hands each key hared reads as it goes to the driver (every one
  * a value of its own, so that a swapped key shows), clips the wait for the
  * next metrics write, and keeps the policy and the time scale the driver
@@ -1013,14 +1045,16 @@ static void test_agent_tags(void **state)
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
 	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
 	conn_fake_free(c);
-	/* an Auth without its tag is not read */
+	/* an Auth without its tag is not read: its tag is made with the
+	 * agent's key, so it is a key refusal */
 	c = agent_hello(f, an, true, nonce);
 	agent_auth_msg(f, nonce, &m, &a, mac);
 	log_level_set("error");
 	frame(c, &m);
 	log_level_set("warn");
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
+	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
+			    "cluster key?)");
 	conn_fake_free(c);
 	/* ... nor one altered on the way (a bit of its tag) */
 	c = agent_hello(f, an, true, nonce);
@@ -1031,7 +1065,8 @@ static void test_agent_tags(void **state)
 	frame_tagged(c, &m, as, 0);
 	log_level_set("warn");
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
+	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
+			    "cluster key?)");
 	conn_fake_free(c);
 	/* ... nor one tagged with hared's own session key (a frame of hared's
 	 * sent back) */
@@ -1042,10 +1077,16 @@ static void test_agent_tags(void **state)
 	frame_tagged(c, &m, as, 0);
 	log_level_set("warn");
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
+	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
+			    "cluster key?)");
 	conn_fake_free(c);
-	assert_int_equal(f->d.agent_refused_tag, 4);	/* replayed, untagged, altered, hared's */
-	assert_int_equal(f->d.agent_refused_key, 0);
+	assert_int_equal(f->d.agent_refused_tag, 1);	/* the replayed Register */
+	assert_int_equal(f->d.agent_refused_key, 3);	/* Auths untagged, altered, hared's */
+	/* a tagging agent that leaves at hared's proof holds another key */
+	c = agent_hello(f, an, true, nonce);
+	dispatch_agent_left_at_proof(c);
+	assert_int_equal(f->d.agent_refused_key, 4);
+	conn_fake_free(c);
 	/* an older agent: untagged frames, read */
 	c = agent_hello(f, an, false, nonce);
 	agent_auth_msg(f, nonce, &m, &a, mac);
@@ -1133,12 +1174,12 @@ static void test_agent_own_keys(void **state)
 	log_level_set("error");
 	c = agent_hello_of(f, "n7", an, true);
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "hared cannot read the key of node n7 (its "
+	assert_string_equal(last(f)->error->message, "hared has no usable key for node n7 (its "
 			    "log says why)");
 	conn_fake_free(c);
 	c = agent_hello_of(f, "n6", an, true);
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "hared cannot read the key of node n6 (its "
+	assert_string_equal(last(f)->error->message, "hared has no usable key for node n6 (its "
 			    "log says why)");
 	conn_fake_free(c);
 	c = agent_hello_of(f, "../n9", an, true);
@@ -1150,13 +1191,56 @@ static void test_agent_own_keys(void **state)
 	memset(f->d.key, 0, sizeof(f->d.key));
 	c = agent_hello_of(f, "n8", an, true);
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "node n8 has no key on hared (agent_keys_dir)");
+	assert_string_equal(last(f)->error->message, "hared has no usable key for node n8 (its "
+			    "log says why)");
 	conn_fake_free(c);
 	log_level_set("warn");
 	c = agent_hello_key(f, "n9", n9key, an, true, nonce);	/* n9 still comes in */
 	conn_fake_free(c);
+	/* the folder gone (renamed, mistyped): no node falls back to the
+	 * cluster key, n9 least of all */
+	memcpy(f->d.key, cluster, sizeof(cluster) - 1);
+	f->d.keylen = sizeof(cluster) - 1;
+	snprintf(path, sizeof(path), "%s.old", dir);
+	assert_int_equal(rename(dir, path), 0);
+	log_level_set("error");
+	c = agent_hello_of(f, "n9", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	conn_fake_free(c);
+	c = agent_hello_of(f, "n8", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	conn_fake_free(c);
+	log_level_set("warn");
+	assert_int_equal(rename(path, dir), 0);
+	/* a link to the cluster key is not n5's own key, nor a way to it */
+	snprintf(path, sizeof(path), "%s/n5.key", dir);
+	{
+		char target[240];
+
+		snprintf(target, sizeof(target), "%s/cluster.key", f->dir);
+		assert_non_null(fp = fopen(target, "w"));
+		fprintf(fp, "%s\n", cluster);
+		fclose(fp);
+		assert_int_equal(symlink(target, path), 0);
+	}
+	log_level_set("error");
+	c = agent_hello_of(f, "n5", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "hared has no usable key for node n5 (its "
+			    "log says why)");
+	conn_fake_free(c);
+	/* no key at all (what a reload could once leave): nobody */
+	f->d.cfg.agent_keys_dir[0] = '\0';
+	f->d.keylen = 0;
+	memset(f->d.key, 0, sizeof(f->d.key));
+	c = agent_hello_of(f, "n8", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	conn_fake_free(c);
+	log_level_set("warn");
 	assert_int_equal(f->d.agent_refused_key, 1);	/* the cluster key for n9 */
-	assert_int_equal(f->d.agent_refused_nokey, 3);	/* n7, n6, n8 without a cluster key */
+	/* n7, n6, n8 without a cluster key; n9, n8 without the folder; n5's
+	 * link; n8 without any key */
+	assert_int_equal(f->d.agent_refused_nokey, 7);
 	assert_int_equal(f->d.agent_refused_tag, 0);
 }
 
@@ -3131,6 +3215,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending_expires, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_tags, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_own_keys, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_keys_dir, fx_setup, fx_teardown),
 		cmocka_unit_test(test_reserved_user_names),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
