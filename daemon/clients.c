@@ -730,6 +730,16 @@ void clients_queue(struct conn *c, const Hare__QueueRequest *m)
 	/* one user's jobs only: read so from the store, not cut from all */
 	const char *owner = m->user && m->user[0] ? m->user : NULL;
 
+	/* private_data = jobs: a user's own, whatever was asked */
+	if (!c->admin && hared_private(&d->cfg, "jobs")) {
+		if (owner && strcmp(owner, c->user) != 0) {
+			conn_send_error(c, -EPERM, "only your own jobs are listed to you (private_data "
+					"= jobs in hared's configuration)");
+			return;
+		}
+		owner = c->user;
+	}
+
 	/* Finished jobs come from the store; its connection sees its own
 	 * batched, not yet committed writes, so no commit is needed here. Only
 	 * the newest are read: all of them would cost memory and time in
@@ -863,6 +873,13 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 			conn_send_error(c, -ENOENT, "no job %" PRIu64, m->job_id);
 			return;
 		}
+	}
+	if (!c->admin && hared_private(&d->cfg, "jobs") &&
+	    strcmp(c->user, j ? j->rec.user : rec.user) != 0) {
+		conn_send_error(c, -EPERM, "job %" PRIu64 " is another user's; only your own are "
+				"shown to you (private_data = jobs in hared's configuration)",
+				m->job_id);
+		return;
 	}
 	if (info_set_init(&s, 1, j ? j->lease.nranks : 0, STORE_MAX_TYPES + DRIVER_AVOID_MAX) < 0) {
 		info_set_destroy(&s);

@@ -71,6 +71,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "max_user_jobs", CFG_N(CFG_U32, max_user_jobs), 0, 1000000, true },
 	{ "max_user_weight", CFG_N(CFG_DOUBLE, max_user_weight), 0, 1e6, true },	/* CLIENTS_MAX_WEIGHT */
 	{ "remote_user", CFG_S(remote_user), 0, 0, true },
+	{ "private_data", CFG_S(private_data), 0, 0, true },
 	{ "measure_gpus", CFG_N(CFG_BOOL, measure_gpus), 0, 0, false },
 	{ "measure_models", CFG_S(measure_models), 0, 0, false },
 	{ "port_file", CFG_S(port_file), 0, 0, false },
@@ -294,6 +295,8 @@ static int cfg_on_entry(void *user, const char *section, const char *key, const 
 	return ERR_BAD_CONFIG;
 }
 
+static int hared_private_check(const char *v, char *why, size_t len);
+
 int hared_config_check(const char *name, const struct hared_config *c, char *errbuf,
 		       size_t errlen)
 {
@@ -329,6 +332,10 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 			 "agent_keys_dir, when every node has a key of its own)", name);
 		return ERR_BAD_CONFIG;
 	}
+	if (hared_private_check(c->private_data, why, sizeof(why)) < 0) {
+		snprintf(errbuf, errlen, "%s: private_data: %s", name, why);
+		return ERR_BAD_CONFIG;
+	}
 	if (c->quarantine_jobs > 0 && c->quarantine_users > c->quarantine_jobs) {
 		snprintf(errbuf, errlen, "%s: quarantine_users (%u; default 2) is above quarantine_jobs "
 			 "(%u): no node would ever be quarantined; set quarantine_users to at most %u",
@@ -336,6 +343,47 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 		return ERR_BAD_CONFIG;
 	}
 	return 0;
+}
+
+/* Whether item is one of list's comma-separated items (blanks around
+ * them ignored). */
+static bool hared_list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+
+	for (const char *p = list; *p;) {
+		size_t len;
+
+		p += strspn(p, " \t,");
+		len = strcspn(p, ",");
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == n && strncmp(p, item, n) == 0)
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+/* private_data: jobs, usage, both, or none (empty, or "none"). */
+static int hared_private_check(const char *v, char *why, size_t len)
+{
+	char rest[sizeof(((struct hared_config *)0)->private_data)];
+	char *save = NULL;
+
+	snprintf(rest, sizeof(rest), "%s", v);
+	for (char *t = strtok_r(rest, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+		if (strcmp(t, "jobs") != 0 && strcmp(t, "usage") != 0 && strcmp(t, "none") != 0) {
+			snprintf(why, len, "unknown item '%s' (expected jobs, usage, or none)", t);
+			return ERR_BAD_CONFIG;
+		}
+	}
+	return 0;
+}
+
+bool hared_private(const struct hared_config *c, const char *what)
+{
+	return hared_list_has(c->private_data, what);
 }
 
 int hared_config_load(const char *path, struct hared_config *c, char *errbuf, size_t errlen)

@@ -26,6 +26,9 @@ struct hared_config {
 						 * (client_listen needs this or the token) */
 	char state_dir[HARED_PATH_LEN];		/* holds hare.db */
 	char cluster_key_file[HARED_PATH_LEN];	/* agents' shared key ("": none) */
+	char private_data[32];			/* "jobs", "usage", both (comma-
+						 * separated) or "": what users see
+						 * of others' (hared_private) */
 	char agent_keys_dir[HARED_PATH_LEN];	/* NODE.key: a node's own key, used
 						 * before the shared one ("": none) */
 	char profiles[HARED_PATH_LEN];		/* throughput profile directory */
@@ -94,5 +97,9 @@ uint32_t hared_config_diff(struct hared_config *cur, const struct hared_config *
 /* Parse "host:port" or "[v6]:port" (numeric host, or "localhost"/"*") into a
  * socket address. 0 or ERR_BAD_CONFIG with a reason in err. */
 int hared_addr_parse(const char *text, struct sockaddr_storage *out, char *err, size_t errlen);
+
+/* Whether private_data lists what ("jobs" or "usage"): then a user other
+ * than root sees only their own. */
+bool hared_private(const struct hared_config *c, const char *what);
 
 #endif

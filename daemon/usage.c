@@ -237,6 +237,17 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 	uint32_t slot;
 	int rc;
 
+	/* private_data = usage: a user's own, whatever was asked */
+	const char *user = m->user;
+
+	if (!c->admin && hared_private(&d->cfg, "usage")) {
+		if (user && user[0] && strcmp(user, c->user) != 0) {
+			conn_send_error(c, -EPERM, "only your own usage is summed for you (private_data "
+					"= usage in hared's configuration)");
+			return;
+		}
+		user = c->user;
+	}
 	if (!isfinite(since) || !isfinite(until)) {
 		conn_send_error(c, ERR_BAD_SPEC, "the window's since and until must be numbers (unix "
 				"seconds)");
@@ -266,9 +277,9 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 	x = calloc(1, sizeof(*x));
 	if (x) {
 		x->path = strdup(store_path(d->store));
-		x->user = m->user ? strdup(m->user) : NULL;
+		x->user = user ? strdup(user) : NULL;
 	}
-	if (!x || !x->path || (m->user && !x->user)) {
+	if (!x || !x->path || (user && !x->user)) {
 		if (x)
 			usage_work_free(x);
 		conn_send_error(c, -ENOMEM, "out of memory");

@@ -146,6 +146,8 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nclient_listen = 127.0.0.1:9\n", "client_listen needs client_token_file "
 		   "(a token they share) or client_users_file (a token each)");
 	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
+	expect_bad("[daemon]\nprivate_data = jobs,nodes\n", "bad.conf: private_data: unknown item "
+		   "'nodes' (expected jobs, usage, or none)");
 	expect_bad("[daemon]\ncluster_key_file =\n", "cluster_key_file: missing (it may be empty "
 		   "only with agent_keys_dir, when every node has a key of its own)");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
@@ -496,6 +498,12 @@ static void test_check_folders(void **state)
 							   "agent_keys_dir = /etc/hare/nodes\n", &l,
 							   err, sizeof(err)), 0);
 		assert_string_equal(l.agent_keys_dir, "/etc/hare/nodes");
+		assert_int_equal(hared_config_load_string("ok.conf", "[daemon]\nprivate_data = "
+							   "usage , jobs\n", &l, err, sizeof(err)), 0);
+		assert_true(hared_private(&l, "jobs") && hared_private(&l, "usage"));
+		assert_int_equal(hared_config_load_string("ok.conf", "[daemon]\nprivate_data = none\n",
+							   &l, err, sizeof(err)), 0);
+		assert_false(hared_private(&l, "jobs") || hared_private(&l, "usage"));
 		assert_string_equal(l.cluster_key_file, "");
 	}
 

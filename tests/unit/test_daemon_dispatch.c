@@ -1565,6 +1565,77 @@ static const Hare__JobInfo *show(struct fx *f, struct conn *c, uint64_t id)
 	return last(f)->show_reply->job;
 }
 
+/* A request as a frame on c; what hared answered. */
+static const Hare__FromDaemon *ask(struct fx *f, struct conn *c, Hare__ToDaemon *m)
+{
+	frame(c, m);
+	return last(f);
+}
+
+/* private_data = jobs,usage: a user other than root lists, shows and sums
+ * only their own (asking for another's is refused, not answered empty);
+ * root sees everyone's; without it users see each other's. */
+static void test_private_data(void **state)
+{
+	struct fx *f = *state;
+	struct conn *alice = client(f), *bob = client(f), *root = client(f);
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
+	Hare__ShowRequest sr = HARE__SHOW_REQUEST__INIT;
+	const Hare__FromDaemon *r;
+	uint64_t a, b;
+
+	snprintf(alice->user, sizeof(alice->user), "alice");
+	snprintf(bob->user, sizeof(bob->user), "bob");
+	alice->admin = bob->admin = false;
+	root->admin = true;
+	a = submit_rounds(f, alice, 1, 1000);
+	b = submit_rounds(f, bob, 1, 1000);
+	snprintf(f->d.cfg.private_data, sizeof(f->d.cfg.private_data), "jobs, usage");
+	m.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
+	m.queue = &q;
+	q.has_all = q.all = true;
+	r = ask(f, bob, &m);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_QUEUE_REPLY);
+	assert_int_equal(r->queue_reply->n_jobs, 1);
+	assert_int_equal(r->queue_reply->jobs[0]->job_id, b);
+	assert_int_equal(ask(f, root, &m)->queue_reply->n_jobs, 2);
+	q.user = "alice";
+	r = ask(f, bob, &m);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EPERM);
+	assert_string_equal(r->error->message, "only your own jobs are listed to you "
+			    "(private_data = jobs in hared's configuration)");
+	assert_int_equal(ask(f, alice, &m)->queue_reply->n_jobs, 1);
+	assert_int_equal(ask(f, root, &m)->queue_reply->jobs[0]->job_id, a);
+	m.msg_case = HARE__TO_DAEMON__MSG_SHOW;
+	m.show = &sr;
+	sr.job_id = a;
+	r = ask(f, bob, &m);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EPERM);
+	assert_non_null(strstr(r->error->message, "is another user's; only your own are shown"));
+	assert_int_equal(show(f, alice, a)->job_id, a);
+	assert_int_equal(show(f, root, a)->job_id, a);
+	/* usage: bob's own only; alice's refused; root's everyone's */
+	r = usage(f, bob, -1, -1, "alice");
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, -EPERM);
+	r = usage(f, bob, 0, -1, NULL);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_USAGE_REPLY);
+	for (size_t i = 0; i < r->usage_reply->n_users; i++)
+		assert_string_equal(r->usage_reply->users[i]->user, "bob");
+	/* only jobs private: usage is everyone's again, and the other way */
+	snprintf(f->d.cfg.private_data, sizeof(f->d.cfg.private_data), "jobs");
+	assert_int_equal(usage(f, bob, 0, -1, "alice")->msg_case,
+			 HARE__FROM_DAEMON__MSG_USAGE_REPLY);
+	snprintf(f->d.cfg.private_data, sizeof(f->d.cfg.private_data), "usage");
+	assert_int_equal(show(f, bob, a)->job_id, a);
+	m.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
+	q.user = NULL;
+	assert_int_equal(ask(f, bob, &m)->queue_reply->n_jobs, 2);
+}
+
 /* A cancel that cannot be committed (another process holds the database
  * past the busy timeout) is not reported as cancelled: the reply says the
  * job stopped but the cancel was not saved;
@@ -3216,6 +3287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_tags, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_own_keys, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keys_dir, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_private_data, fx_setup, fx_teardown),
 		cmocka_unit_test(test_reserved_user_names),
 		cmocka_unit_test_setup_teardown(test_user_session_cap, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
