@@ -619,6 +619,8 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 6, "not profiled: %s", unprofiled);
 	else if (!node->up)
 		cli_table_set(t, 6, "%s", seen);
+	else if (node->has_tagged && !node->tagged)
+		cli_table_set(t, 6, "agent older than hared: its frames are not tagged");
 	else
 		cli_table_set(t, 6, "-");
 }
@@ -962,6 +964,10 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 	}
 	cli_json_opt_d(f, "last_seen", node->has_last_seen, node->last_seen);
 	cli_json_opt_u(f, "recent_failures", node->has_recent_failures, node->recent_failures);
+	if (node->has_own_key)
+		fprintf(f, ",\"own_key\":%s", node->own_key ? "true" : "false");
+	if (node->has_tagged)
+		fprintf(f, ",\"tagged\":%s", node->tagged ? "true" : "false");
 	fputs(",\"gpus\":[", f);
 	for (size_t g = 0; g < node->n_gpus; g++) {
 		const Hare__NodeGpu *gpu = node->gpus[g];

@@ -1330,6 +1330,15 @@ void clients_nodes(struct conn *c)
 		o->recent_failures = driver_node_failures(drv, i);
 		o->has_last_seen = n->last_seen > 0;
 		o->last_seen = n->last_seen;
+		{
+			/* how its agent came in (node i is agent i + 1) */
+			const struct conn *ac = i + 1 < c->d->agent_conn_cap && c->d->agent_conn[i + 1] ?
+						conn_find(c->d, c->d->agent_conn[i + 1]) : NULL;
+
+			o->has_own_key = o->has_tagged = n->up && ac;
+			o->own_key = ac && ac->own_key;
+			o->tagged = ac && ac->check;
+		}
 		o->gpus = gip + g;
 		o->n_gpus = n->ngpus;
 		for (uint32_t k = 0; k < n->ngpus; k++, g++) {

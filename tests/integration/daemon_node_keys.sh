@@ -43,6 +43,15 @@ run_agent 1 "$tmp/keys/node1.key"
 run_agent 2 "$tmp/key"
 wait_for 10 "node1 (its own key) and node2 (the cluster key)" nodes_are "node1 node2" &&
 	echo "ok: node1 with its own key and node2 with the cluster key registered"
+how_in() {
+	"$harectl" nodes -o json 2>/dev/null | "$py" -c '
+import json, sys
+print(" ".join("%s:%s:%s" % (n["name"], n.get("own_key"), n.get("tagged"))
+               for n in json.load(sys.stdin)["nodes"] if n["up"]))'
+}
+[ "$(how_in)" = "node1:True:True node2:False:True" ] &&
+	echo "ok: harectl nodes says node1 came in with its own key, node2 with the cluster key, both tagged" ||
+	fail "nodes: $(how_in)"
 
 # 1. a job across both nodes runs to DONE (each session tagged both ways)
 id=$("$harectl" submit --model resnet50 --gpus 2 --min-gpus 2 --rounds 400) || fail "submit"

@@ -764,9 +764,9 @@ static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor)
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
-				 0, 0, NULL, 1, 3 };
+				 0, 0, NULL, 1, 3, 0, 0, 0, 0 };
 static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0,
-				 1, 1, "fan noise", 0, 0 };
+				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0 };
 static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 
@@ -2080,6 +2080,23 @@ static void test_nodes_output(void **state)
 		"  {\"name\":\"n2\",\"up\":false,\"drained\":true,\"drain_reason\":\"fan noise\",\"gpus\":[{\"index\":2,\"type\":\"T4\",\"job_id\":0,\"emulated\":false,\"stopping\":false,\"unprofiled\":false,\"measuring\":false}]}\n"
 		"]}\n");
 	free(buf);
+	/* an up node's agent: its own key, and not tagging (older than hared) */
+	node1.has_own_key = node1.own_key = node1.has_tagged = true;
+	node1.tagged = false;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_nodes_print(f, &nodes_reply, NOW), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "n1    up       2xV100+1xT4  2     1     3      agent older than hared: "
+				"its frames are not tagged\n"));
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_nodes_print_json(f, &nodes_reply);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"recent_failures\":3,\"own_key\":true,\"tagged\":false,\"gpus\":["));
+	free(buf);
+	node1.has_own_key = node1.own_key = node1.has_tagged = false;
 	/* GPUs of a type the daemon has no profile for are not free; the
 	 * reason says whether the node measures it */
 	{

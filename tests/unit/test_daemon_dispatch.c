@@ -1155,6 +1155,29 @@ static void test_agent_own_keys(void **state)
 	agent_auth_key("n9", n9key, nonce, &m, &a, mac);
 	frame_tagged(c, &m, as, 0);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	/* registered: harectl nodes says how it came in */
+	{
+		Hare__ToDaemon rm = HARE__TO_DAEMON__INIT, nm = HARE__TO_DAEMON__INIT;
+		Hare__Register r = HARE__REGISTER__INIT;
+		Hare__NodesRequest nr = HARE__NODES_REQUEST__INIT;
+		struct conn *cl = client(f);
+		const Hare__NodeInfo *ni = NULL;
+
+		rm.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
+		rm.register_ = &r;
+		frame_tagged(c, &rm, as, 1);
+		assert_int_equal(c->state, CONN_READY);
+		nm.msg_case = HARE__TO_DAEMON__MSG_NODES;
+		nm.nodes = &nr;
+		frame(cl, &nm);
+		assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_NODES_REPLY);
+		for (size_t i = 0; i < last(f)->nodes_reply->n_nodes; i++)
+			if (strcmp(last(f)->nodes_reply->nodes[i]->name, "n9") == 0)
+				ni = last(f)->nodes_reply->nodes[i];
+		assert_non_null(ni);
+		assert_true(ni->up && ni->has_own_key && ni->own_key && ni->has_tagged && ni->tagged);
+		conn_fake_free(cl);
+	}
 	conn_fake_free(c);
 	/* ... the cluster key does not answer for n9 (an older agent, untagged) */
 	c = agent_hello_key(f, "n9", n9key, an, false, nonce);
