@@ -451,12 +451,7 @@ void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 		Hare__FromDaemon *m = NULL;
 
 		if (a->signed_in) {
-			uint8_t want[AGENT_MAC_LEN];
-
-			if (len < AGENT_MAC_LEN ||
-			    auth_hmac_frame(a->session, a->seq_in++, payload, len - AGENT_MAC_LEN,
-					    want) < 0 ||
-			    !auth_hmac_equal(want, payload + len - AGENT_MAC_LEN, AGENT_MAC_LEN)) {
+			if (!auth_hmac_frame_ok(a->session, a->seq_in++, payload, len)) {
 				agent_link_drop(a, "a frame without hared's tag for this session "
 					       "(altered on the way, or not from hared)");
 				return;

@@ -94,6 +94,16 @@ int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const ui
 	return ok ? 0 : -EIO;
 }
 
+bool auth_hmac_frame_ok(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
+			size_t len)
+{
+	uint8_t want[AUTH_HMAC_LEN];
+
+	return len >= AUTH_HMAC_LEN &&
+	       auth_hmac_frame(session, seq, payload, len - AUTH_HMAC_LEN, want) == 0 &&
+	       auth_hmac_equal(want, payload + len - AUTH_HMAC_LEN, AUTH_HMAC_LEN);
+}
+
 bool auth_hmac_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;

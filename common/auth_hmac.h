@@ -44,6 +44,12 @@ int auth_hmac_agent_session(const uint8_t *key, size_t keylen, const uint8_t *ag
 int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
 		    size_t len, uint8_t out[AUTH_HMAC_LEN]);
 
+/* Whether a received frame's payload (len bytes, its tag last) ends with
+ * the tag auth_hmac_frame gives the rest for seq; compared in constant
+ * time. A frame shorter than a tag has none. */
+bool auth_hmac_frame_ok(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
+			size_t len);
+
 /* Constant-time comparison of n bytes. */
 bool auth_hmac_equal(const uint8_t *a, const uint8_t *b, size_t n);
 

@@ -488,12 +488,7 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
 
 	/* an agent that tags its frames: none is read without its tag */
 	if (c->check) {
-		uint8_t want[AUTH_MAC_LEN];
-
-		if (len < AUTH_MAC_LEN ||
-		    auth_hmac_frame(c->agent_session, c->check_seq++, payload, len - AUTH_MAC_LEN,
-				    want) < 0 ||
-		    !auth_hmac_equal(want, payload + len - AUTH_MAC_LEN, AUTH_MAC_LEN)) {
+		if (!auth_hmac_frame_ok(c->agent_session, c->check_seq++, payload, len)) {
 			/* the Auth's tag is made with the agent's key: a wrong one
 			 * there is most likely a wrong key, not an attack */
 			if (c->state == CONN_CHALLENGED) {

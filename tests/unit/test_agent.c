@@ -865,13 +865,29 @@ static void fake_drop(struct fake *f)
 		uv_close((uv_handle_t *)&f->client, fake_on_client_closed);
 }
 
+/* HMAC-SHA256(the fake's key, label NUL || agent_nonce || the fake's
+ * nonce || "test-node"), as hared makes its proof and session keys, by
+ * OpenSSL directly. */
+static void fake_hmac(struct fake *f, const char *label, const uint8_t *agent_nonce,
+		      uint8_t out[32])
+{
+	uint8_t msg[16 + 64 + 9];
+	size_t ll = strlen(label) + 1;
+	unsigned int len = 0;
+
+	assert_true(ll <= 16);
+	memcpy(msg, label, ll);
+	memcpy(msg + ll, agent_nonce, 32);
+	memcpy(msg + ll + 32, f->nonce, 32);
+	memcpy(msg + ll + 64, "test-node", 9);
+	assert_non_null(HMAC(EVP_sha256(), f->key, (int)strlen(f->key), msg, ll + 64 + 9, out, &len));
+}
+
 static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Challenge c = HARE__CHALLENGE__INIT;
-	uint8_t msg[11 + 64 + 9], proof[32];
-	size_t ll = f->untagged_proof ? 6 : 11;
-	unsigned int len = 0;
+	uint8_t proof[32];
 
 	assert_int_equal(h->version, HARE__VERSION__PROTOCOL_VERSION);
 	assert_int_equal(h->role, HARE__ROLE__ROLE_AGENT);
@@ -887,35 +903,15 @@ static void fake_on_hello(struct fake *f, const Hare__Hello *h)
 		f->nonce[i] = (uint8_t)(i * 7 + f->hellos);
 	c.nonce.data = f->nonce;
 	c.nonce.len = sizeof(f->nonce);
-	/* hared's proof, with the fake's key, by OpenSSL directly */
-	memcpy(msg, f->untagged_proof ? "hared" : "hared+tags", ll);
-	memcpy(msg + ll, h->agent_nonce.data, 32);
-	memcpy(msg + ll + 32, f->nonce, 32);
-	memcpy(msg + ll + 64, "test-node", 9);
-	HMAC(EVP_sha256(), f->key, (int)strlen(f->key), msg, ll + 64 + 9, proof, &len);
+	/* hared's proof, with the fake's key, by OpenSSL directly; the
+	 * session's key, for hared's frames after this one, and the agent's,
+	 * for its frames */
+	fake_hmac(f, f->untagged_proof ? "hared" : "hared+tags", h->agent_nonce.data, proof);
+	fake_hmac(f, "session", h->agent_nonce.data, f->session);
+	fake_hmac(f, "agent-session", h->agent_nonce.data, f->session_in);
 	c.has_proof = !f->no_proof;
 	c.proof.data = proof;
 	c.proof.len = sizeof(proof);
-	/* the session's key, for the frames after this one */
-	{
-		uint8_t sm[8 + 64 + 9];
-
-		memcpy(sm, "session", 8);
-		memcpy(sm + 8, h->agent_nonce.data, 32);
-		memcpy(sm + 40, f->nonce, 32);
-		memcpy(sm + 72, "test-node", 9);
-		HMAC(EVP_sha256(), f->key, (int)strlen(f->key), sm, sizeof(sm), f->session, &len);
-	}
-	/* and the agent's, for its frames after this one */
-	{
-		uint8_t am[14 + 64 + 9];
-
-		memcpy(am, "agent-session", 14);
-		memcpy(am + 14, h->agent_nonce.data, 32);
-		memcpy(am + 46, f->nonce, 32);
-		memcpy(am + 78, "test-node", 9);
-		HMAC(EVP_sha256(), f->key, (int)strlen(f->key), am, sizeof(am), f->session_in, &len);
-	}
 	m.msg_case = HARE__FROM_DAEMON__MSG_CHALLENGE;
 	m.challenge = &c;
 	fake_send(f, &m);

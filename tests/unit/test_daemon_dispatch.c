@@ -1005,6 +1005,36 @@ static void agent_auth_msg(struct fx *f, const uint8_t *nonce, Hare__ToDaemon *m
 	agent_auth_key("n9", key, nonce, m, a, mac);
 }
 
+enum auth_tag_how { AUTH_UNTAGGED, AUTH_ALTERED, AUTH_HAREDS };
+
+/* n9's Auth with the cluster key's answer sent untagged, with a tag one
+ * bit off, or tagged with hared's session key: refused as a wrong key. */
+static void auth_tag_refused(struct fx *f, const uint8_t *an, enum auth_tag_how how)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Auth a = HARE__AUTH__INIT;
+	uint8_t nonce[AUTH_HMAC_NONCE], mac[AUTH_HMAC_LEN], as[AUTH_HMAC_LEN];
+	struct conn *c = agent_hello(f, an, true, nonce);
+
+	if (how == AUTH_HAREDS)
+		assert_int_equal(auth_hmac_session(f->d.key, f->d.keylen, an, nonce, "n9", as), 0);
+	else
+		assert_int_equal(auth_hmac_agent_session(f->d.key, f->d.keylen, an, nonce, "n9", as),
+				 0);
+	as[3] ^= how == AUTH_ALTERED;
+	agent_auth_msg(f, nonce, &m, &a, mac);
+	log_level_set("error");
+	if (how == AUTH_UNTAGGED)
+		frame(c, &m);
+	else
+		frame_tagged(c, &m, as, 0);
+	log_level_set("warn");
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
+			    "cluster key?)");
+	conn_fake_free(c);
+}
+
 /* An agent that says it tags its frames (Hello.tags) gets the proof for
  * one that does, and hared reads none of its frames after the Challenge
  * without its tag: a right one is read, a frame replayed (an earlier
@@ -1045,41 +1075,13 @@ static void test_agent_tags(void **state)
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
 	assert_string_equal(last(f)->error->message, "a frame without this session's tag");
 	conn_fake_free(c);
-	/* an Auth without its tag is not read: its tag is made with the
-	 * agent's key, so it is a key refusal */
-	c = agent_hello(f, an, true, nonce);
-	agent_auth_msg(f, nonce, &m, &a, mac);
-	log_level_set("error");
-	frame(c, &m);
-	log_level_set("warn");
-	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
-			    "cluster key?)");
-	conn_fake_free(c);
-	/* ... nor one altered on the way (a bit of its tag) */
-	c = agent_hello(f, an, true, nonce);
-	assert_int_equal(auth_hmac_agent_session(f->d.key, f->d.keylen, an, nonce, "n9", as), 0);
-	as[3] ^= 1;
-	agent_auth_msg(f, nonce, &m, &a, mac);
-	log_level_set("error");
-	frame_tagged(c, &m, as, 0);
-	log_level_set("warn");
-	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
-			    "cluster key?)");
-	conn_fake_free(c);
-	/* ... nor one tagged with hared's own session key (a frame of hared's
-	 * sent back) */
-	c = agent_hello(f, an, true, nonce);
-	assert_int_equal(auth_hmac_session(f->d.key, f->d.keylen, an, nonce, "n9", as), 0);
-	agent_auth_msg(f, nonce, &m, &a, mac);
-	log_level_set("error");
-	frame_tagged(c, &m, as, 0);
-	log_level_set("warn");
-	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
-			    "cluster key?)");
-	conn_fake_free(c);
+	/* an Auth without its tag is not read, nor one altered on the way (a
+	 * bit of its tag), nor one tagged with hared's own session key (a
+	 * frame of hared's sent back): its tag is made with the agent's key,
+	 * so each is a key refusal */
+	auth_tag_refused(f, an, AUTH_UNTAGGED);
+	auth_tag_refused(f, an, AUTH_ALTERED);
+	auth_tag_refused(f, an, AUTH_HAREDS);
 	assert_int_equal(f->d.agent_refused_tag, 1);	/* the replayed Register */
 	assert_int_equal(f->d.agent_refused_key, 3);	/* Auths untagged, altered, hared's */
 	/* a tagging agent that leaves at hared's proof holds another key */
