@@ -126,6 +126,14 @@ int auth_node_key_load(const char *dir, const char *node, uint8_t *buf, size_t c
 		close(fd);
 		return ERR_BAD_CONFIG;
 	}
+	/* a file with another name too (a hard link to the cluster key, say)
+	 * is not the node's own */
+	if (st.st_nlink != 1) {
+		snprintf(errbuf, errlen, "%s/%s: has other names (hard links): give the node a file "
+			 "of its own", dir, name);
+		close(fd);
+		return ERR_BAD_CONFIG;
+	}
 	*loose = (st.st_mode & 077) != 0;
 	{
 		char path[4400];

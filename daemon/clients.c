@@ -856,6 +856,19 @@ static void show_output_hide(char *text, size_t len)
 	snprintf(cut, len - (size_t)(cut - text), "%s%s", hidden, tail);
 }
 
+bool clients_job_hidden(struct conn *c, uint64_t id)
+{
+	const struct drv_job *j;
+	struct store_job rec;
+
+	if (c->admin || !hared_private(&c->d->cfg, "jobs"))
+		return false;
+	j = driver_job_find(c->d->drv, id);
+	if (j)
+		return strcmp(j->rec.user, c->user) != 0;
+	return store_job_get(c->d->store, id, &rec) < 0 || strcmp(rec.user, c->user) != 0;
+}
+
 void clients_show(struct conn *c, const Hare__ShowRequest *m)
 {
 	struct hared *d = c->d;
@@ -868,18 +881,15 @@ void clients_show(struct conn *c, const Hare__ShowRequest *m)
 	char last_error[768], waiting[400], end_reason[400];
 	bool mine;
 
+	if (clients_job_hidden(c, m->job_id)) {
+		conn_send_error(c, -ENOENT, "no job %" PRIu64 " of yours", m->job_id);
+		return;
+	}
 	if (!j) {
 		if (store_job_get(d->store, m->job_id, &rec) < 0) {
 			conn_send_error(c, -ENOENT, "no job %" PRIu64, m->job_id);
 			return;
 		}
-	}
-	if (!c->admin && hared_private(&d->cfg, "jobs") &&
-	    strcmp(c->user, j ? j->rec.user : rec.user) != 0) {
-		conn_send_error(c, -EPERM, "job %" PRIu64 " is another user's; only your own are "
-				"shown to you (private_data = jobs in hared's configuration)",
-				m->job_id);
-		return;
 	}
 	if (info_set_init(&s, 1, j ? j->lease.nranks : 0, STORE_MAX_TYPES + DRIVER_AVOID_MAX) < 0) {
 		info_set_destroy(&s);
@@ -1021,9 +1031,14 @@ static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clien
 		hare__cancel_result__init(&res[i]);
 		res[i].job_id = ids[i];
 		res[i].message = msg;
-		rc = fn(c, ids[i], arg, msg, CLIENTS_MSG_LEN);
-		if (rc == -ENOENT)
-			clients_not_active(c->d, ids[i], msg, CLIENTS_MSG_LEN);
+		if (clients_job_hidden(c, ids[i])) {
+			snprintf(msg, CLIENTS_MSG_LEN, "no job %" PRIu64 " of yours", ids[i]);
+			rc = -ENOENT;
+		} else {
+			rc = fn(c, ids[i], arg, msg, CLIENTS_MSG_LEN);
+			if (rc == -ENOENT)
+				clients_not_active(c->d, ids[i], msg, CLIENTS_MSG_LEN);
+		}
 		res[i].ok = rc == 0;
 		done += res[i].ok;
 		ptrs[i] = &res[i];
@@ -1181,6 +1196,10 @@ void clients_history(struct conn *c, const Hare__HistoryRequest *m)
 	const char *user;
 	int rc;
 
+	if (clients_job_hidden(c, m->job_id)) {
+		conn_send_error(c, -ENOENT, "no job %" PRIu64 " of yours", m->job_id);
+		return;
+	}
 	if (max < 1 || max > CLIENTS_HISTORY_MAX) {
 		conn_send_error(c, ERR_BAD_SPEC, "max must be between 1 and %d, got %u",
 				CLIENTS_HISTORY_MAX, max);

@@ -32,6 +32,12 @@ int clients_spec_check(const struct profile *prof, const Hare__JobSpec *spec, co
  * Error and the connection stays open. */
 void clients_submit(struct conn *c, const Hare__Submit *m);
 void clients_queue(struct conn *c, const Hare__QueueRequest *m);
+/* Whether job id is kept from c's user: private_data lists jobs, the user
+ * is not root, and the job is another's, or no one's (so that an id
+ * answers alike whether it exists or not). Its refusal: "no job N of
+ * yours" (-ENOENT). */
+bool clients_job_hidden(struct conn *c, uint64_t id);
+
 void clients_show(struct conn *c, const Hare__ShowRequest *m);
 void clients_cancel(struct conn *c, const Hare__CancelRequest *m);
 void clients_nodes(struct conn *c);

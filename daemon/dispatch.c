@@ -114,25 +114,36 @@ static void dispatch_welcome(struct conn *c, uint32_t agent_id)
 	conn_send(c, &m);
 }
 
-/* A refused agent's detail for the log: at most once every 10 s (anyone
- * may say Hello with any node name), the rest at debug. */
+/* A slot of d->key_logged_ms for node name (FNV-1a): a node's notes are
+ * limited by its own slot, so one who says Hello under other names does
+ * not hide a misconfigured node's. */
+static uint64_t *dispatch_key_slot(struct hared *d, const char *node)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = node; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &d->key_logged_ms[h % HARED_KEY_LOG_SLOTS];
+}
+
+/* A note on node's key for the log: at most once every 10 s for a node
+ * name's slot (anyone may say Hello with any node name), else at debug. */
 static void dispatch_key_note(struct conn *c, const char *fmt, ...)
 {
-	struct hared *d = c->d;
-	uint64_t now = uv_now(d->loop);
+	uint64_t now = uv_now(c->d->loop), *last = dispatch_key_slot(c->d, c->node);
 	char msg[600];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (d->key_logged_ms && now - d->key_logged_ms < 10000) {
-		log_debug("node=%s peer=%s refused: %s", c->node, c->peer, msg);
+	if (*last && now - *last < 10000) {
+		log_debug("node=%s peer=%s: %s", c->node, c->peer, msg);
 		return;
 	}
-	d->key_logged_ms = now;
-	log_warn("node=%s peer=%s refused: %s (such refusals are logged at most every 10 s; "
-		 "hare_agent_refusals_total counts them)", c->node, c->peer, msg);
+	*last = now ? now : 1;
+	log_warn("node=%s peer=%s: %s (said at most every 10 s for a node; "
+		 "hare_agent_refusals_total counts refusals)", c->node, c->peer, msg);
 }
 
 /* The key node c->node's agent holds: its own (agent_keys_dir/NODE.key),
@@ -153,8 +164,8 @@ static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap
 					sizeof(err));
 		if (rc == 0) {
 			if (loose)
-				log_warn("%s/%s.key is readable by group or others; chmod 600 it",
-					 d->cfg.agent_keys_dir, c->node);
+				dispatch_key_note(c, "%s/%s.key is readable by group or others; chmod "
+						  "600 it", d->cfg.agent_keys_dir, c->node);
 			c->own_key = true;
 			return own;
 		}
@@ -164,12 +175,13 @@ static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap
 		return d->key;
 	}
 	if (rc == -ENOENT)
-		dispatch_key_note(c, "no key of its own (%s/%s.key) and no cluster_key_file",
+		dispatch_key_note(c, "refused: no key of its own (%s/%s.key) and no cluster_key_file",
 				  d->cfg.agent_keys_dir[0] ? d->cfg.agent_keys_dir : "(no agent_keys_dir)",
 				  c->node);
 	else
-		dispatch_key_note(c, "its key: %s", err);
+		dispatch_key_note(c, "refused: its key: %s", err);
 	d->agent_refused_nokey++;
+	c->refused = true;	/* said above, at most every 10 s */
 	conn_fail(c, -EACCES, "hared has no usable key for node %s (its log says why)", c->node);
 	return NULL;
 }
@@ -313,17 +325,18 @@ static struct conn *dispatch_live_twin(struct conn *c)
 static void dispatch_auth_failed(struct conn *c)
 {
 	c->d->agent_refused_key++;
-	dispatch_key_note(c, "its answer is not made with the key hared holds for it (%s)",
-			  c->own_key ? "its own, in agent_keys_dir" : "the cluster key");
-	conn_fail(c, -EACCES, "authentication failed for node %s (%s)", c->node,
-		  c->own_key ? "its key in hared's agent_keys_dir is not the agent's" :
-		  "wrong cluster key?");
+	dispatch_key_note(c, "refused: its answer is not made with the key hared holds for it "
+			  "(%s)", c->own_key ? "its own, in agent_keys_dir" : "the cluster key");
+	c->refused = true;	/* said above, at most every 10 s */
+	/* the same words whichever key: a stranger learns nothing of them */
+	conn_fail(c, -EACCES, "authentication failed for node %s (a wrong key? hared's log says "
+		  "which it holds)", c->node);
 }
 
 void dispatch_agent_left_at_proof(struct conn *c)
 {
 	c->d->agent_refused_key++;
-	dispatch_key_note(c, "its agent left at hared's proof: it holds another key for the node "
+	dispatch_key_note(c, "refused: its agent left at hared's proof: it holds another key for the node "
 			  "than hared's (%s)", c->own_key ? "its own, in agent_keys_dir" :
 			  "the cluster key");
 }

@@ -14,6 +14,8 @@
 #include "hared_config.h"
 #include "store.h"
 
+#define HARED_KEY_LOG_SLOTS 64	/* node names' slots for notes on their keys */
+
 struct conn;
 struct driver;
 struct profile;
@@ -81,7 +83,8 @@ struct hared {
 	/* agent sessions refused: a wrong Auth, a frame whose tag is wrong,
 	 * no key for the node (or one that cannot be read) */
 	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey;
-	uint64_t key_logged_ms;			/* last such refusal logged (uv_now) */
+	uint64_t key_logged_ms[HARED_KEY_LOG_SLOTS];	/* notes on nodes' keys, by name's
+							 * slot: last logged (uv_now) */
 	struct logs_req *logs;			/* harectl logs waiting for nodes (logs.h) */
 	uint32_t nlogs;
 	uint64_t next_log_id;

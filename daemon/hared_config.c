@@ -345,8 +345,8 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 	return 0;
 }
 
-/* Whether item is one of list's comma-separated items (blanks around
- * them ignored). */
+/* Whether item is one of list's items (separated by commas, blanks or
+ * both, as hared_private_check splits them). */
 static bool hared_list_has(const char *list, const char *item)
 {
 	size_t n = strlen(item);
@@ -354,22 +354,22 @@ static bool hared_list_has(const char *list, const char *item)
 	for (const char *p = list; *p;) {
 		size_t len;
 
-		p += strspn(p, " \t,");
-		len = strcspn(p, ",");
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
 		if (len == n && strncmp(p, item, n) == 0)
 			return true;
-		p += strcspn(p, ",");
+		p += len;
 	}
 	return false;
 }
 
-/* private_data: jobs, usage, both, or none (empty, or "none"). */
+/* private_data: jobs, usage, both (separated by commas or blanks), or
+ * none (empty, or "none" alone). */
 static int hared_private_check(const char *v, char *why, size_t len)
 {
 	char rest[sizeof(((struct hared_config *)0)->private_data)];
 	char *save = NULL;
+	int items = 0;
 
 	snprintf(rest, sizeof(rest), "%s", v);
 	for (char *t = strtok_r(rest, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
@@ -377,6 +377,11 @@ static int hared_private_check(const char *v, char *why, size_t len)
 			snprintf(why, len, "unknown item '%s' (expected jobs, usage, or none)", t);
 			return ERR_BAD_CONFIG;
 		}
+		items++;
+	}
+	if (items > 1 && hared_list_has(v, "none")) {
+		snprintf(why, len, "'none' goes alone (got '%s')", v);
+		return ERR_BAD_CONFIG;
 	}
 	return 0;
 }

@@ -6,6 +6,7 @@
  * from the oldest end. */
 #include "logs.h"
 
+#include "clients.h"
 #include "conn.h"
 #include "driver.h"
 #include "err.h"
@@ -205,6 +206,10 @@ static int logs_check(struct conn *c, const Hare__LogsRequest *m, uint32_t *max_
 	const struct store_job *job = j ? &j->rec : NULL;
 	uint32_t mine = 0;
 
+	if (clients_job_hidden(c, m->job_id)) {
+		snprintf(why, len, "no job %" PRIu64 " of yours", m->job_id);
+		return -ENOENT;
+	}
 	if (!job) {
 		if (store_job_get(d->store, m->job_id, &rec) < 0) {
 			snprintf(why, len, "no job %" PRIu64, m->job_id);

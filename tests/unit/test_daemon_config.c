@@ -148,6 +148,8 @@ static void test_errors(void **state)
 	expect_bad("[daemon]\nstate_dir =\n", "state_dir: missing");
 	expect_bad("[daemon]\nprivate_data = jobs,nodes\n", "bad.conf: private_data: unknown item "
 		   "'nodes' (expected jobs, usage, or none)");
+	expect_bad("[daemon]\nprivate_data = none, jobs\n", "bad.conf: private_data: 'none' goes "
+		   "alone (got 'none, jobs')");
 	expect_bad("[daemon]\ncluster_key_file =\n", "cluster_key_file: missing (it may be empty "
 		   "only with agent_keys_dir, when every node has a key of its own)");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
@@ -504,6 +506,11 @@ static void test_check_folders(void **state)
 		assert_int_equal(hared_config_load_string("ok.conf", "[daemon]\nprivate_data = none\n",
 							   &l, err, sizeof(err)), 0);
 		assert_false(hared_private(&l, "jobs") || hared_private(&l, "usage"));
+		/* blanks alone separate items too: as checked, so applied */
+		assert_int_equal(hared_config_load_string("ok.conf", "[daemon]\nprivate_data = jobs "
+							   "\tusage\n", &l, err, sizeof(err)), 0);
+		assert_true(hared_private(&l, "jobs") && hared_private(&l, "usage"));
+		assert_false(hared_private(&l, "job") || hared_private(&l, "jobs usage"));
 		assert_string_equal(l.cluster_key_file, "");
 	}
 

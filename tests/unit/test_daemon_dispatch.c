@@ -1030,8 +1030,8 @@ static void auth_tag_refused(struct fx *f, const uint8_t *an, enum auth_tag_how 
 		frame_tagged(c, &m, as, 0);
 	log_level_set("warn");
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (wrong "
-			    "cluster key?)");
+	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (a wrong "
+			    "key? hared's log says which it holds)");
 	conn_fake_free(c);
 }
 
@@ -1186,8 +1186,9 @@ static void test_agent_own_keys(void **state)
 	agent_auth_key("n9", cluster, nonce, &m, &a, mac);
 	frame(c, &m);
 	assert_int_equal(c->state, CONN_CLOSING);
-	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (its key "
-			    "in hared's agent_keys_dir is not the agent's)");
+	/* in the same words as for a node of the cluster key */
+	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (a wrong "
+			    "key? hared's log says which it holds)");
 	conn_fake_free(c);
 	/* n8 has none: the cluster key */
 	c = agent_hello_key(f, "n8", cluster, an, false, nonce);
@@ -1254,6 +1255,17 @@ static void test_agent_own_keys(void **state)
 	assert_string_equal(last(f)->error->message, "hared has no usable key for node n5 (its "
 			    "log says why)");
 	conn_fake_free(c);
+	/* ... nor a hard link to it */
+	{
+		char target[240];
+
+		snprintf(target, sizeof(target), "%s/cluster.key", f->dir);
+		snprintf(path, sizeof(path), "%s/n4.key", dir);
+		assert_int_equal(link(target, path), 0);
+	}
+	c = agent_hello_of(f, "n4", an, true);
+	assert_int_equal(c->state, CONN_CLOSING);
+	conn_fake_free(c);
 	/* no key at all (what a reload could once leave): nobody */
 	f->d.cfg.agent_keys_dir[0] = '\0';
 	f->d.keylen = 0;
@@ -1264,8 +1276,8 @@ static void test_agent_own_keys(void **state)
 	log_level_set("warn");
 	assert_int_equal(f->d.agent_refused_key, 1);	/* the cluster key for n9 */
 	/* n7, n6, n8 without a cluster key; n9, n8 without the folder; n5's
-	 * link; n8 without any key */
-	assert_int_equal(f->d.agent_refused_nokey, 7);
+	 * and n4's links; n8 without any key */
+	assert_int_equal(f->d.agent_refused_nokey, 8);
 	assert_int_equal(f->d.agent_refused_tag, 0);
 }
 
@@ -1638,8 +1650,39 @@ static void test_private_data(void **state)
 	sr.job_id = a;
 	r = ask(f, bob, &m);
 	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
-	assert_int_equal(r->error->code, -EPERM);
-	assert_non_null(strstr(r->error->message, "is another user's; only your own are shown"));
+	assert_int_equal(r->error->code, -ENOENT);
+	assert_string_equal(r->error->message, "no job 1 of yours");
+	/* a job no one has answers alike */
+	sr.job_id = 999;
+	assert_string_equal(ask(f, bob, &m)->error->message, "no job 999 of yours");
+	/* nor do history, logs and cancel name alice, or say how it is */
+	{
+		Hare__ToDaemon hm = HARE__TO_DAEMON__INIT;
+		Hare__HistoryRequest hr = HARE__HISTORY_REQUEST__INIT;
+		Hare__LogsRequest lr = HARE__LOGS_REQUEST__INIT;
+		Hare__CancelRequest cr = HARE__CANCEL_REQUEST__INIT;
+		uint64_t ids[1] = { a };
+
+		hr.job_id = lr.job_id = a;
+		hm.msg_case = HARE__TO_DAEMON__MSG_HISTORY;
+		hm.history = &hr;
+		assert_string_equal(ask(f, bob, &hm)->error->message, "no job 1 of yours");
+		hm.msg_case = HARE__TO_DAEMON__MSG_LOGS;
+		hm.logs = &lr;
+		r = ask(f, bob, &hm);
+		assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+		assert_string_equal(r->error->message, "no job 1 of yours");
+		cr.n_job_ids = 1;
+		cr.job_ids = ids;
+		hm.msg_case = HARE__TO_DAEMON__MSG_CANCEL;
+		hm.cancel = &cr;
+		frame(bob, &hm);
+		clients_commit(&f->d);
+		r = last(f);
+		assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_CANCEL_REPLY);
+		assert_false(r->cancel_reply->results[0]->ok);
+		assert_string_equal(r->cancel_reply->results[0]->message, "no job 1 of yours");
+	}
 	assert_int_equal(show(f, alice, a)->job_id, a);
 	assert_int_equal(show(f, root, a)->job_id, a);
 	/* usage: bob's own only; alice's refused; root's everyone's */
@@ -1659,6 +1702,9 @@ static void test_private_data(void **state)
 	m.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
 	q.user = NULL;
 	assert_int_equal(ask(f, bob, &m)->queue_reply->n_jobs, 2);
+	conn_fake_free(alice);
+	conn_fake_free(bob);
+	conn_fake_free(root);
 }
 
 /* A cancel that cannot be committed (another process holds the database
