@@ -110,7 +110,9 @@ int auth_node_key_load(const char *dir, const char *node, uint8_t *buf, size_t c
 		return rc;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(errbuf, errlen, "%s/%s: not a regular file", dir, name);
+		snprintf(errbuf, errlen, "%s/%s: %s", dir, name, S_ISLNK(st.st_mode) ?
+			 "a symbolic link, not a file of its own: put the key itself there" :
+			 "not a regular file");
 		close(dfd);
 		return ERR_BAD_CONFIG;
 	}

@@ -114,36 +114,57 @@ static void dispatch_welcome(struct conn *c, uint32_t agent_id)
 	conn_send(c, &m);
 }
 
-/* A slot of d->key_logged_ms for node name (FNV-1a): a node's notes are
- * limited by its own slot, so one who says Hello under other names does
- * not hide a misconfigured node's. */
-static uint64_t *dispatch_key_slot(struct hared *d, const char *node)
+/* node name's slot of slots (FNV-1a): a node's notes are limited by its
+ * own slot, so one who says Hello under other names does not hide a
+ * misconfigured node's. */
+static uint64_t *dispatch_key_slot(uint64_t *slots, const char *node)
 {
 	uint32_t h = 2166136261u;
 
 	for (const char *p = node; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	return &d->key_logged_ms[h % HARED_KEY_LOG_SLOTS];
+	return &slots[h % HARED_KEY_LOG_SLOTS];
 }
 
-/* A note on node's key for the log: at most once every 10 s for a node
- * name's slot (anyone may say Hello with any node name), else at debug. */
-static void dispatch_key_note(struct conn *c, const char *fmt, ...)
+/* A note for the log about node's key, at most once every 10 s for a
+ * node name's slot of slots (anyone may say Hello with any node name),
+ * else at debug. */
+static void dispatch_note_limited(struct conn *c, uint64_t *slots, const char *tail,
+				  const char *fmt, va_list ap)
 {
-	uint64_t now = uv_now(c->d->loop), *last = dispatch_key_slot(c->d, c->node);
+	uint64_t now = uv_now(c->d->loop), *last = dispatch_key_slot(slots, c->node);
 	char msg[600];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (*last && now - *last < 10000) {
 		log_debug("node=%s peer=%s: %s", c->node, c->peer, msg);
 		return;
 	}
 	*last = now ? now : 1;
-	log_warn("node=%s peer=%s: %s (said at most every 10 s for a node; "
-		 "hare_agent_refusals_total counts refusals)", c->node, c->peer, msg);
+	log_warn("node=%s peer=%s: %s (said at most every 10 s for a node%s)", c->node, c->peer,
+		 msg, tail);
+}
+
+/* Why node's agent was refused. */
+static void dispatch_key_note(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	dispatch_note_limited(c, c->d->key_logged_ms, "; hare_agent_refusals_total counts them",
+			      fmt, ap);
+	va_end(ap);
+}
+
+/* A warning about the key node's agent came in with, which a refusal's
+ * note does not hold back. */
+static void dispatch_key_warn(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	dispatch_note_limited(c, c->d->key_warned_ms, "", fmt, ap);
+	va_end(ap);
 }
 
 /* The key node c->node's agent holds: its own (agent_keys_dir/NODE.key),
@@ -164,7 +185,7 @@ static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap
 					sizeof(err));
 		if (rc == 0) {
 			if (loose)
-				dispatch_key_note(c, "%s/%s.key is readable by group or others; chmod "
+				dispatch_key_warn(c, "%s/%s.key is readable by group or others; chmod "
 						  "600 it", d->cfg.agent_keys_dir, c->node);
 			c->own_key = true;
 			return own;

@@ -272,10 +272,11 @@ static uint32_t drv_adopt_count(const struct drv_job *j, const char **why)
 		}
 	}
 	*why = "not running on any agent after the restart";
-	if (n == 0)
+	if (present == 0)
 		return 0;
+	/* rank 0 among those missing: n is 0, but the others came back */
 	*why = "some workers of its lease did not come back after the restart";
-	if (n != present || (j->adopt_world && n != j->adopt_world))
+	if (n == 0 || n != present || (j->adopt_world && n != j->adopt_world))
 		return 0;
 	*why = "its lease does not fit the job's GPU range";
 	return n >= j->rec.min_gpus && n <= j->rec.max_gpus ? n : 0;

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "profile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -40,6 +41,23 @@ static void hared_users_free(struct hared *d)
 
 /* agent_keys_dir: a folder hared can read, which only its owner may add
  * keys to (a warning otherwise). */
+/* Whether dir holds a NODE.key (any name ending so). */
+static bool hared_keys_dir_has_key(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	bool any = false;
+
+	while (dh && !any && (e = readdir(dh))) {
+		size_t n = strlen(e->d_name);
+
+		any = n > 4 && strcmp(e->d_name + n - 4, ".key") == 0;
+	}
+	if (dh)
+		closedir(dh);
+	return any;
+}
+
 static int hared_keys_dir_check(const char *dir, char *errbuf, size_t errlen)
 {
 	struct stat st;
@@ -81,6 +99,10 @@ static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, c
 		rc = auth_users_load(cfg->client_users_file, &d->users, &d->nusers, errbuf, errlen);
 	if (rc == 0 && cfg->agent_keys_dir[0])
 		rc = hared_keys_dir_check(cfg->agent_keys_dir, errbuf, errlen);
+	if (rc == 0 && cfg->agent_keys_dir[0] && !cfg->cluster_key_file[0] &&
+	    !hared_keys_dir_has_key(cfg->agent_keys_dir))
+		log_warn("agent_keys_dir %s holds no NODE.key and there is no cluster_key_file: no "
+			 "node can come in until a key is put there", cfg->agent_keys_dir);
 	if (rc == 0) {
 		/* as hare-agent says of its key: a secret others can read is none */
 		const char *files[3] = { cfg->cluster_key_file, token ? cfg->client_token_file : NULL,
@@ -500,6 +522,31 @@ static void hared_reload_key(void *user, const char *key, const char *from, cons
 	}
 }
 
+/* agent_keys_dir becomes dir: say which connected nodes came in with keys
+ * of their own from the folder before, whose next sessions take their keys
+ * from the new one (or the cluster key). */
+static void hared_reload_keys_note(struct hared *d, const char *dir)
+{
+	char names[512] = "";
+	uint32_t n = 0;
+
+	for (const struct conn *c = d->conns; c; c = c->next) {
+		size_t used = strlen(names);
+
+		if (c->kind != CONN_AGENT || !c->own_key || c->state == CONN_CLOSING)
+			continue;
+		if (n++ < 16)
+			snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", c->node);
+	}
+	if (n)
+		log_warn("reload: %u node%s connected with %s own key%s from %s (%s%s): %s keep%s "
+			 "the session, and the next take%s the key from %s%s", n, n == 1 ? "" : "s",
+			 n == 1 ? "its" : "their", n == 1 ? "" : "s", d->cfg.agent_keys_dir, names,
+			 n > 16 ? ", ..." : "", n == 1 ? "it" : "they", n == 1 ? "s" : "",
+			 n == 1 ? "s" : "", dir[0] ? dir : "the cluster key",
+			 dir[0] ? " (or the cluster key)" : "");
+}
+
 /* next, or a copy of it in *checked keeping the agent_keys_dir in use
  * when the new one would leave a node's key unreadable: a folder that is
  * not there (every node would fall back to the cluster key), or none while
@@ -519,8 +566,10 @@ static const struct hared_config *hared_reload_keys_dir(struct hared *d,
 	else if (next->agent_keys_dir[0] &&
 		 hared_keys_dir_check(next->agent_keys_dir, err, sizeof(err)) < 0)
 		why = err;
-	if (!why)
+	if (!why) {
+		hared_reload_keys_note(d, next->agent_keys_dir);
 		return next;
+	}
 	log_error("reload: agent_keys_dir %s kept: %s", d->cfg.agent_keys_dir[0] ?
 		  d->cfg.agent_keys_dir : "(none)", why);
 	*checked = *next;

@@ -328,8 +328,8 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 		return ERR_BAD_CONFIG;
 	}
 	if (!c->cluster_key_file[0] && !c->agent_keys_dir[0]) {
-		snprintf(errbuf, errlen, "%s: cluster_key_file: missing (it may be empty only with "
-			 "agent_keys_dir, when every node has a key of its own)", name);
+		snprintf(errbuf, errlen, "%s: cluster_key_file is empty or missing: it may be empty "
+			 "only with agent_keys_dir, when every node has a key of its own", name);
 		return ERR_BAD_CONFIG;
 	}
 	if (hared_private_check(c->private_data, why, sizeof(why)) < 0) {

@@ -83,6 +83,10 @@ kill -HUP "$hpid"
 wait_for 30 "node3 after the reload" nodes_are "node1 node2 node3" &&
 	grep -q "reload: agent_keys_dir $tmp/keys -> $tmp/keys2" "$tmp/hared.log" &&
 	echo "ok: after a reload of agent_keys_dir, node3 registers"
+# node1, in with its own key from the old folder, is named
+grep -q "reload: 1 node connected with its own key from $tmp/keys (node1): it keeps the session, and the next takes the key from $tmp/keys2 (or the cluster key)" "$tmp/hared.log" &&
+	echo "ok: the reload names node1, whose next session takes its key from the new folder" ||
+	fail "no reload note for node1: $(grep 'reload: ' "$tmp/hared.log" | tail -3)"
 
 # 4. without a cluster key (a restart: cluster_key_file is read at start)
 # only nodes with keys of their own come in: node2 is refused at its Hello

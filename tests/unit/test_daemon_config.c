@@ -150,8 +150,8 @@ static void test_errors(void **state)
 		   "'nodes' (expected jobs, usage, or none)");
 	expect_bad("[daemon]\nprivate_data = none, jobs\n", "bad.conf: private_data: 'none' goes "
 		   "alone (got 'none, jobs')");
-	expect_bad("[daemon]\ncluster_key_file =\n", "cluster_key_file: missing (it may be empty "
-		   "only with agent_keys_dir, when every node has a key of its own)");
+	expect_bad("[daemon]\ncluster_key_file =\n", "cluster_key_file is empty or missing: it may "
+		   "be empty only with agent_keys_dir, when every node has a key of its own");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
 	expect_bad("[daemon]\nquarantine_jobs = 2\nquarantine_users = 3\n",
 		   "bad.conf: quarantine_users (3; default 2) is above quarantine_jobs (2): no node "

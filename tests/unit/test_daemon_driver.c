@@ -2282,6 +2282,41 @@ static void test_adopt_partial(void **state)
 	assert_true(driver_gpu_is_free(gpu_of(f, 0, 0)) && driver_gpu_is_free(gpu_of(f, 0, 1)));
 }
 
+/* Why a lease was not adopted, as its requeue event says: none of its
+ * workers back; some back, rank 0 among the missing too (its others did
+ * come back, so "not running on any agent" would be wrong). */
+static void test_adopt_reason(void **state)
+{
+	struct fx *f = *state;
+	struct driver *keep = f->d, *d2 = NULL;
+	struct driver_opts o = fx_opts(5, 0, 0, 600);
+	struct store_job a = job_rec(0, "resnet50", 3, 3000), b = job_rec(0, "resnet50", 1, 3000);
+	char dir[256], err[256], ev[200];
+	struct store *st = tmp_store(dir, "adoptwhy");
+	Hare__RunningTask t[2], *p[2] = { &t[0], &t[1] };
+
+	a.state = b.state = STORE_RUNNING;
+	assert_int_equal(store_job_insert(st, &a), 0);
+	assert_int_equal(store_job_insert(st, &b), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	assert_int_equal(driver_job_load(d2, &a), 0);
+	assert_int_equal(driver_job_load(d2, &b), 0);
+	f->d = d2;
+	driver_start(d2);
+	/* ranks 1 and 2 of a's 3 come back; nothing of b's */
+	t[0] = rt_full(a.id, 77, 1, 1, 1, 3, 0);
+	t[1] = rt_full(a.id, 77, 2, 2, 1, 3, 0);
+	agent_up(f, "n1", "V100", 4, p, 2);
+	driver_grace_end(d2);
+	assert_int_equal(after_stored(st, a.id, ev), STORE_QUEUED);
+	assert_string_equal(ev, "requeue: some workers of its lease did not come back after the restart");
+	assert_int_equal(after_stored(st, b.id, ev), STORE_QUEUED);
+	assert_string_equal(ev, "requeue: not running on any agent after the restart");
+	f->d = keep;
+	tmp_driver_free(f, d2, st, dir);
+}
+
 /* A worker that ends during the grace period (not at the last round) keeps
  * its lease from being adopted. */
 static void test_adopt_exit_meanwhile(void **state)
@@ -4011,6 +4046,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_ended_meanwhile, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_exact, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_partial, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_reason, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_exit_meanwhile, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_newer_lease, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_away_keeps_lease, fx_setup_grace, fx_teardown),
