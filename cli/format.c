@@ -563,7 +563,7 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 	const char *names[256];
 	size_t busy = 0, k = 0, unused = 0;
 	char cell[CLI_CELL], unprofiled[CLI_CELL] = "", measuring[CLI_CELL] = "";
-	char seen[CLI_CELL + 16] = "";
+	char seen[2 * CLI_CELL] = "";
 
 	for (size_t g = 0; g < node->n_gpus; g++) {
 		const char *type = cli_str(node->gpus[g]->type);
@@ -606,6 +606,14 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		snprintf(seen, sizeof(seen), "last seen %s", cell);
 	} else if (!node->up) {
 		snprintf(seen, sizeof(seen), "not back since hared started");
+	}
+	if (!node->up && node->refused && node->refused[0]) {
+		char when[CLI_CELL];
+		size_t used = strlen(seen);
+
+		cli_time_format(node->has_refused_at ? fmin(node->refused_at, nr->now) : nr->now,
+				nr->now, false, when, sizeof(when));
+		snprintf(seen + used, sizeof(seen) - used, "; refused %s %s", when, node->refused);
 	}
 	if (node->drained && node->drain_reason && node->drain_reason[0] && !node->up)
 		cli_table_set(t, 6, "%s; down, %s", node->drain_reason, seen);
@@ -968,6 +976,11 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 		fprintf(f, ",\"own_key\":%s", node->own_key ? "true" : "false");
 	if (node->has_tagged)
 		fprintf(f, ",\"tagged\":%s", node->tagged ? "true" : "false");
+	if (node->refused && node->refused[0]) {
+		cli_json_key(f, "refused");
+		cli_json_string(f, node->refused);
+		cli_json_opt_d(f, "refused_at", node->has_refused_at, node->refused_at);
+	}
 	fputs(",\"gpus\":[", f);
 	for (size_t g = 0; g < node->n_gpus; g++) {
 		const Hare__NodeGpu *gpu = node->gpus[g];

@@ -1358,6 +1358,11 @@ void clients_nodes(struct conn *c)
 			o->own_key = ac && ac->own_key;
 			o->tagged = ac && ac->check;
 		}
+		if (!n->up && n->refused[0]) {
+			o->refused = (char *)n->refused;
+			o->has_refused_at = true;
+			o->refused_at = n->refused_at;
+		}
 		o->gpus = gip + g;
 		o->n_gpus = n->ngpus;
 		for (uint32_t k = 0; k < n->ngpus; k++, g++) {

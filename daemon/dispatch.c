@@ -167,6 +167,16 @@ static void dispatch_key_warn(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A known node's agent was refused: why, for harectl nodes (with where
+ * from, since anyone may say Hello under its name). */
+static void dispatch_node_refused(struct conn *c, const char *why)
+{
+	char note[96];
+
+	snprintf(note, sizeof(note), "from %.40s: %s", c->peer, why);
+	driver_node_refused(c->d->drv, c->node, note);
+}
+
 /* The key node c->node's agent holds: its own (agent_keys_dir/NODE.key),
  * else the cluster's; in own, or d->key. NULL, the session failed, when
  * there is none or it cannot be read: never an empty key, and never the
@@ -202,6 +212,7 @@ static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap
 	else
 		dispatch_key_note(c, "refused: its key: %s", err);
 	d->agent_refused_nokey++;
+	dispatch_node_refused(c, "hared has no usable key for it");
 	c->refused = true;	/* said above, at most every 10 s */
 	conn_fail(c, -EACCES, "hared has no usable key for node %s (its log says why)", c->node);
 	return NULL;
@@ -346,6 +357,7 @@ static struct conn *dispatch_live_twin(struct conn *c)
 static void dispatch_auth_failed(struct conn *c)
 {
 	c->d->agent_refused_key++;
+	dispatch_node_refused(c, "a wrong key");
 	dispatch_key_note(c, "refused: its answer is not made with the key hared holds for it "
 			  "(%s)", c->own_key ? "its own, in agent_keys_dir" : "the cluster key");
 	c->refused = true;	/* said above, at most every 10 s */
@@ -357,6 +369,7 @@ static void dispatch_auth_failed(struct conn *c)
 void dispatch_agent_left_at_proof(struct conn *c)
 {
 	c->d->agent_refused_key++;
+	dispatch_node_refused(c, "a wrong key (its agent refused hared's proof)");
 	dispatch_key_note(c, "refused: its agent left at hared's proof: it holds another key for the node "
 			  "than hared's (%s)", c->own_key ? "its own, in agent_keys_dir" :
 			  "the cluster key");

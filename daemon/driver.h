@@ -151,6 +151,9 @@ struct drv_node {
 	uint32_t sus_next;
 	bool quarantine_held;		/* quarantine was due but the cap held it back (said
 					 * once while it stays due) */
+	char refused[96];		/* while down: why an agent under its name was
+					 * refused last ("" none; driver_node_refused) */
+	double refused_at;		/* unix seconds */
 };
 
 /* One rank (GPU) of a lease. */
@@ -414,6 +417,10 @@ const char *driver_type_name(const struct driver *d, int32_t type);
  * enough GPUs of types it may use and its model has times for. When not,
  * why (for the submitter: such a job waits, it is not refused). */
 bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len);
+
+/* An agent saying it is node name, known and not attached, was refused
+ * (a wrong key, none): why, for harectl nodes, until an agent attaches. */
+void driver_node_refused(struct driver *d, const char *name, const char *why);
 
 /* Whether name may be a node's: 1 to DRIVER_NODE_NAME - 1 letters,
  * digits, '.', '_' or '-'. */

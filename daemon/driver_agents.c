@@ -223,6 +223,16 @@ static int drv_node_find(const struct driver *d, const char *name)
 	return -1;
 }
 
+void driver_node_refused(struct driver *d, const char *name, const char *why)
+{
+	int i = drv_node_find(d, name);
+
+	if (i < 0 || d->nodes[i].attached)
+		return;
+	snprintf(d->nodes[i].refused, sizeof(d->nodes[i].refused), "%s", why);
+	d->nodes[i].refused_at = driver_now();
+}
+
 /* A down node's GPUs from the store's text ("V100:4,T4:2", drv_gpus_text),
  * numbered 0, 1, ... (its agent's Register replaces them); nothing from a
  * text that is not of that form, or names a type with characters no type
@@ -1039,6 +1049,7 @@ int driver_agent_attach(struct driver *d, const char *node, const char *addr)
 	n->attached = true;
 	n->up = false;
 	n->last_seen = driver_now();
+	n->refused[0] = '\0';	/* its agent is in */
 	snprintf(n->addr, sizeof(n->addr), "%s", addr ? addr : "");
 	return id;
 }

@@ -101,6 +101,10 @@ start_hared
 no_key() { grep -q "hared has no usable key for node node2 (its log says why)" "$tmp/agent2.log"; }
 wait_for 30 "node1 back, node2 refused" no_key && wait_for 30 "node1 back" nodes_are node1 &&
 	echo "ok: without a cluster key node2 is refused at its Hello; node1 comes back"
+refused_shown() { "$harectl" nodes | grep -E "^node2 .*refused .* from 127\.0\.0\.1: hared has no usable key for it" >/dev/null; }
+wait_for 5 "harectl nodes to say why node2 is down" refused_shown &&
+	echo "ok: harectl nodes says node2 was refused (from where, and why)" ||
+	fail "nodes: $("$harectl" nodes)"
 counted() { grep -qE "^hare_agent_refusals_total\\{reason=\"$1\"\\} [1-9]" "$tmp/hare.prom"; }
 wait_for 5 "the refusals in the metrics" counted no_key && wait_for 10 "node3's in the metrics" counted key &&
 	grep -q '^hare_agent_refusals_total{reason="tag"} 0$' "$tmp/hare.prom" &&

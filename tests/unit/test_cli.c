@@ -764,9 +764,9 @@ static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor)
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
-				 0, 0, NULL, 1, 3, 0, 0, 0, 0 };
+				 0, 0, NULL, 1, 3, 0, 0, 0, 0, NULL, 0, 0 };
 static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0,
-				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0 };
+				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0, NULL, 0, 0 };
 static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 
@@ -2097,6 +2097,25 @@ static void test_nodes_output(void **state)
 	assert_non_null(strstr(buf, "\"recent_failures\":3,\"own_key\":true,\"tagged\":false,\"gpus\":["));
 	free(buf);
 	node1.has_own_key = node1.own_key = node1.has_tagged = false;
+	/* a down node whose agent was refused: why, and when */
+	node2.refused = "from 10.0.0.7:41234: a wrong key";
+	node2.has_refused_at = true;
+	node2.refused_at = NOW - 5;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_nodes_print(f, &nodes_reply, NOW), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "fan noise; down, not back since hared started; refused 5s ago "
+				"from 10.0.0.7:41234: a wrong key\n"));
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_nodes_print_json(f, &nodes_reply);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"refused\":\"from 10.0.0.7:41234: a wrong key\",\"refused_at\":1699999995"));
+	free(buf);
+	node2.refused = NULL;
+	node2.has_refused_at = false;
 	/* GPUs of a type the daemon has no profile for are not free; the
 	 * reason says whether the node measures it */
 	{

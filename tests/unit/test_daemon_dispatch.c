@@ -1189,6 +1189,27 @@ static void test_agent_own_keys(void **state)
 	/* in the same words as for a node of the cluster key */
 	assert_string_equal(last(f)->error->message, "authentication failed for node n9 (a wrong "
 			    "key? hared's log says which it holds)");
+	/* ... and harectl nodes says so of n9, down now, with where from */
+	{
+		Hare__ToDaemon nm = HARE__TO_DAEMON__INIT;
+		Hare__NodesRequest nr = HARE__NODES_REQUEST__INIT;
+		struct conn *cl = client(f);
+		const Hare__NodeInfo *ni = NULL;
+		const Hare__FromDaemon *r;
+
+		nm.msg_case = HARE__TO_DAEMON__MSG_NODES;
+		nm.nodes = &nr;
+		frame(cl, &nm);
+		r = last(f);
+		for (size_t i = 0; i < r->nodes_reply->n_nodes; i++)
+			if (strcmp(r->nodes_reply->nodes[i]->name, "n9") == 0)
+				ni = r->nodes_reply->nodes[i];
+		assert_non_null(ni);
+		assert_false(ni->up);
+		assert_string_equal(ni->refused, "from fake: a wrong key");
+		assert_true(ni->has_refused_at && ni->refused_at > 0);
+		conn_fake_free(cl);
+	}
 	conn_fake_free(c);
 	/* n8 has none: the cluster key */
 	c = agent_hello_key(f, "n8", cluster, an, false, nonce);
