@@ -423,7 +423,9 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 	}
 	c->state = CONN_AUTHED;
 	conn_admitted(c);
-	log_info("node=%s agent=%d peer=%s authenticated", c->node, id, c->peer);
+	log_info("node=%s agent=%d peer=%s authenticated (%s, %s)", c->node, id, c->peer,
+		 c->own_key ? "its own key" : "the cluster key",
+		 c->check ? "frames tagged both ways" : "its frames untagged");
 	dispatch_welcome(c, (uint32_t)id);
 }
 
