@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -39,7 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The first byte of an input. */
 enum {
 	FZ_KIND = 3,		/* 0 agent, 1 agent authenticated, 2 Unix client, 3 TCP client */
-	FZ_REGISTERED = 4,	/* kind 1: already registered with 4 V100 */
+	FZ_REGISTERED = 4,	/* kind 1: already registered with 4 V100; kind 0: keys
+				 * of the nodes' own (fz_keys) and no cluster key;
+				 * kinds 2, 3: private_data = jobs, usage, and the Unix
+				 * client is user07, not root */
 	FZ_RESTART = 8,		/* jobs loaded as after a restart: one RUNNING, one QUEUED */
 	FZ_GRACE_END = 16,	/* end the adoption grace period after the stream */
 	FZ_SMALL_FRAMES = 32,	/* max_frame 1024 */
@@ -73,6 +77,46 @@ static void fz_check(int cond)
 		__builtin_trap();
 }
 
+/* fz.dir/keys: NODE.key files of every kind auth_node_key_load meets:
+ * a good one, one others may read, a link, a second name of another file
+ * (hard-target), a folder, one too short; the seeds name them. */
+static const char *const fz_key_names[] = { "fuzz-node", "loose-node", "link-node", "hard-node",
+					    "dir-node", "short-node" };
+
+static void fz_keys_make(void)
+{
+	char path[160], target[160];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/keys", fz.dir);
+	fz_check(mkdir(path, 0700) == 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/keys/%s.key", fz.dir, fz_key_names[i]);
+		f = fopen(path, "w");
+		fz_check(f != NULL);
+		fputs("fuzz-node-own-key-0123456789\n", f);
+		fclose(f);
+		fz_check(chmod(path, i ? 0644 : 0600) == 0);
+	}
+	snprintf(target, sizeof(target), "%s/keys/fuzz-node.key", fz.dir);
+	snprintf(path, sizeof(path), "%s/keys/link-node.key", fz.dir);
+	fz_check(symlink(target, path) == 0);
+	snprintf(target, sizeof(target), "%s/keys/hard-target", fz.dir);
+	f = fopen(target, "w");
+	fz_check(f != NULL);
+	fputs("fuzz-node-own-key-0123456789\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/keys/hard-node.key", fz.dir);
+	fz_check(link(target, path) == 0);
+	snprintf(path, sizeof(path), "%s/keys/dir-node.key", fz.dir);
+	fz_check(mkdir(path, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/keys/short-node.key", fz.dir);
+	f = fopen(path, "w");
+	fz_check(f != NULL);
+	fputs("short\n", f);
+	fclose(f);
+}
+
 static void fz_cleanup(void)
 {
 	char path[128];
@@ -85,6 +129,15 @@ static void fz_cleanup(void)
 		snprintf(path, sizeof(path), "%s/hare.db%s", fz.dir, *s);
 		unlink(path);
 	}
+	for (size_t i = 0; i < sizeof(fz_key_names) / sizeof(fz_key_names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/keys/%s.key", fz.dir, fz_key_names[i]);
+		if (unlink(path) < 0)
+			rmdir(path);
+	}
+	snprintf(path, sizeof(path), "%s/keys/hard-target", fz.dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/keys", fz.dir);
+	rmdir(path);
 	rmdir(fz.dir);
 }
 
@@ -108,6 +161,7 @@ static void fz_init(void)
 	snprintf(path, sizeof(path), "%s/hare.db", fz.dir);
 	fz_check(store_open(path, &fz.store, err, sizeof(err)) == 0);
 	fz_store_fill(path);
+	fz_keys_make();
 	atexit(fz_cleanup);
 	fz.ready = true;
 }
@@ -329,6 +383,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_check(conn_fake_new(d, kinds[mode & FZ_KIND], fz_sink, &sent, &c) == 0);
 	if ((mode & FZ_KIND) == 1)
 		fz_agent_bind(d, c, mode);
+	if ((mode & FZ_KIND) == 0 && (mode & FZ_REGISTERED)) {
+		snprintf(d->cfg.agent_keys_dir, sizeof(d->cfg.agent_keys_dir), "%s/keys", fz.dir);
+		d->keylen = 0;
+	}
+	if ((mode & FZ_KIND) >= 2 && (mode & FZ_REGISTERED)) {
+		snprintf(d->cfg.private_data, sizeof(d->cfg.private_data), "jobs, usage");
+		if ((mode & FZ_KIND) == 2) {
+			snprintf(c->user, sizeof(c->user), "user07");
+			c->admin = false;
+		}
+	}
 	if (then_client) {
 		stream = data + 2;
 		nstream = size - 2;

@@ -47,8 +47,13 @@ static void fuzz_accepted(const struct hared_config *c)
 	fuzz_check(isfinite(c->min_lease_s) && c->min_lease_s >= 0);
 	fuzz_check(c->max_frame > 0 && c->flush_ms > 0);
 	fuzz_check(c->client_socket_mode <= 0777);
-	/* client_listen needs its token file */
-	fuzz_check(!c->client_listen[0] || c->client_token_file[0]);
+	/* client_listen needs a token file, shared or each user's */
+	fuzz_check(!c->client_listen[0] || c->client_token_file[0] || c->client_users_file[0]);
+	/* some key for agents; private_data's items known, "none" alone */
+	fuzz_check(c->cluster_key_file[0] || c->agent_keys_dir[0]);
+	fuzz_check(memchr(c->private_data, '\0', sizeof(c->private_data)) != NULL);
+	if (hared_private(c, "jobs") || hared_private(c, "usage"))
+		fuzz_check(!hared_private(c, "none"));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
