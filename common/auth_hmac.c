@@ -56,7 +56,8 @@ static int auth_hmac_labelled(const char *label, const uint8_t *key, size_t keyl
 int auth_hmac_proof(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
 		    const uint8_t *nonce, const char *node, bool tags, uint8_t out[AUTH_HMAC_LEN])
 {
-	return auth_hmac_labelled(tags ? "hared+tags" : "hared", key, keylen, agent_nonce, nonce, node, out);
+	return auth_hmac_labelled(tags ? "hared+tags" : "hared", key, keylen, agent_nonce, nonce,
+				  node, out);
 }
 
 int auth_hmac_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,

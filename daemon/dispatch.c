@@ -370,8 +370,8 @@ void dispatch_agent_left_at_proof(struct conn *c)
 {
 	c->d->agent_refused_key++;
 	dispatch_node_refused(c, "a wrong key (its agent refused hared's proof)");
-	dispatch_key_note(c, "refused: its agent left at hared's proof: it holds another key for the node "
-			  "than hared's (%s)", c->own_key ? "its own, in agent_keys_dir" :
+	dispatch_key_note(c, "refused: its agent left at hared's proof: it holds another key for "
+			  "the node than hared's (%s)", c->own_key ? "its own, in agent_keys_dir" :
 			  "the cluster key");
 }
 
@@ -385,10 +385,6 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 		dispatch_auth_failed(c);
 		return;
 	}
-	if (!c->check)
-		log_warn("node=%s peer=%s: its agent does not tag its frames (a hare-agent older "
-			 "than this hared): what it reports could be altered on the way; upgrade "
-			 "it", c->node, c->peer);
 	/* A new session replaces a node's silent one (its agent restarted, its
 	 * connection broke); while the old one is heard from, the newcomer is
 	 * another agent with the same node name, whose GPUs would take the
@@ -426,6 +422,10 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 	log_info("node=%s agent=%d peer=%s authenticated (%s, %s)", c->node, id, c->peer,
 		 c->own_key ? "its own key" : "the cluster key",
 		 c->check ? "frames tagged both ways" : "its frames untagged");
+	if (!c->check)
+		log_warn("node=%s peer=%s: its agent does not tag its frames (a hare-agent older "
+			 "than this hared): what it reports could be altered on the way; upgrade "
+			 "it", c->node, c->peer);
 	dispatch_welcome(c, (uint32_t)id);
 }
 
