@@ -4,6 +4,8 @@
  * that leaves the workers running. */
 #include "agent_impl.h"
 
+#include "auth_hmac.h"
+
 #include "log.h"
 
 #include <errno.h>
@@ -138,6 +140,8 @@ void agent_maybe_done(struct agent *a)
 	cb = a->close_cb;
 	user = a->close_user;
 	wire_reader_destroy(&a->reader);
+	auth_hmac_key_free(a->mac_in);
+	auth_hmac_key_free(a->mac_out);
 	explicit_bzero(a->key, sizeof(a->key));
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);

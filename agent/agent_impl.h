@@ -178,6 +178,8 @@ struct agent_write {
  * (header included; borrowed for the call). See agent_link_connect. */
 typedef void (*agent_link_sink_cb)(void *user, const uint8_t *frame, size_t len);
 
+struct auth_hmac_key;
+
 struct agent {
 	uv_loop_t *loop;
 	struct agent_config cfg;
@@ -186,12 +188,12 @@ struct agent {
 	/* once hared proved itself: every frame from it carries a tag with the
 	 * session's key (auth_hmac_frame), the seq-th of the session */
 	bool signed_in;
-	uint8_t session[AGENT_MAC_LEN];
+	struct auth_hmac_key *mac_in;
 	uint64_t seq_in;
 	/* ... and every frame to it after the Challenge carries a tag with the
 	 * agent's own session key (Hello.tags), the seq_out-th */
 	bool signed_out;
-	uint8_t session_out[AGENT_MAC_LEN];
+	struct auth_hmac_key *mac_out;
 	uint64_t seq_out;
 	size_t keylen;
 	char host[256];

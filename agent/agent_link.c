@@ -95,7 +95,7 @@ static int agent_link_encode(struct agent *a, const Hare__ToDaemon *m, uint8_t *
 	plen = *len - WIRE_HEADER_LEN;
 	b = realloc(*buf, *len + AGENT_MAC_LEN);
 	if (!b || plen + AGENT_MAC_LEN > UINT32_MAX ||
-	    auth_hmac_frame(a->session_out, a->seq_out, b + WIRE_HEADER_LEN, plen, b + *len) < 0) {
+	    auth_hmac_frame(a->mac_out, a->seq_out, b + WIRE_HEADER_LEN, plen, b + *len) < 0) {
 		free(b ? b : *buf);
 		*buf = NULL;
 		return b ? -EIO : -ENOMEM;
@@ -186,8 +186,9 @@ void agent_link_drop(struct agent *a, const char *why)
 		return;
 	/* the session's keys go with it */
 	a->signed_in = a->signed_out = false;
-	explicit_bzero(a->session, sizeof(a->session));
-	explicit_bzero(a->session_out, sizeof(a->session_out));
+	auth_hmac_key_free(a->mac_in);
+	auth_hmac_key_free(a->mac_out);
+	a->mac_in = a->mac_out = NULL;
 	uv_timer_stop(&a->heartbeat_timer);
 	snprintf(a->link_why, sizeof(a->link_why), "%s", why);
 	if (!a->tcp_open) {
@@ -278,12 +279,24 @@ static void agent_on_challenge(struct agent *a, const Hare__Challenge *c)
 	}
 	/* from here on a frame without the session's tag is not hared's, and
 	 * each of this agent's frames, its Auth first, carries its own */
-	if (auth_hmac_session(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
-			      a->session) < 0 ||
-	    auth_hmac_agent_session(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
-				    a->session_out) < 0) {
-		agent_link_drop(a, "cannot derive the session key");
-		return;
+	{
+		uint8_t in[AGENT_MAC_LEN], out[AGENT_MAC_LEN];
+		bool ok;
+
+		auth_hmac_key_free(a->mac_in);
+		auth_hmac_key_free(a->mac_out);
+		a->mac_in = a->mac_out = NULL;
+		ok = auth_hmac_session(a->key, a->keylen, a->hello_nonce, c->nonce.data, a->cfg.node,
+				       in) == 0 &&
+		     auth_hmac_agent_session(a->key, a->keylen, a->hello_nonce, c->nonce.data,
+					     a->cfg.node, out) == 0 &&
+		     auth_hmac_key_new(in, &a->mac_in) == 0 && auth_hmac_key_new(out, &a->mac_out) == 0;
+		explicit_bzero(in, sizeof(in));
+		explicit_bzero(out, sizeof(out));
+		if (!ok) {
+			agent_link_drop(a, "cannot derive the session key");
+			return;
+		}
 	}
 	a->signed_in = true;
 	a->seq_in = 0;
@@ -451,7 +464,7 @@ void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 		Hare__FromDaemon *m = NULL;
 
 		if (a->signed_in) {
-			if (!auth_hmac_frame_ok(a->session, a->seq_in++, payload, len)) {
+			if (!auth_hmac_frame_ok(a->mac_in, a->seq_in++, payload, len)) {
 				agent_link_drop(a, "a frame without hared's tag for this session "
 					       "(altered on the way, or not from hared)");
 				return;

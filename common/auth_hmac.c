@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/params.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int auth_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t n,
@@ -72,36 +73,60 @@ int auth_hmac_agent_session(const uint8_t *key, size_t keylen, const uint8_t *ag
 	return auth_hmac_labelled("agent-session", key, keylen, agent_nonce, nonce, node, out);
 }
 
-int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
-		    size_t len, uint8_t out[AUTH_HMAC_LEN])
+struct auth_hmac_key {
+	EVP_MAC_CTX *ctx;	/* keyed with the session; initialised again per frame */
+};
+
+int auth_hmac_key_new(const uint8_t session[AUTH_HMAC_LEN], struct auth_hmac_key **out)
 {
 	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
 				OSSL_PARAM_construct_end() };
-	static EVP_MAC *mac;	/* fetched once: each frame is tagged (one thread) */
-	EVP_MAC_CTX *ctx;
-	uint8_t be[8];
-	size_t outl = 0;
-	int ok;
+	static EVP_MAC *mac;	/* fetched once (one thread makes keys) */
+	struct auth_hmac_key *k;
 
+	*out = NULL;
 	if (!mac)
 		mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	for (int i = 0; i < 8; i++)
-		be[i] = (uint8_t)(seq >> (56 - 8 * i));
-	ok = ctx && EVP_MAC_init(ctx, session, AUTH_HMAC_LEN, params) &&
-	     EVP_MAC_update(ctx, be, sizeof(be)) && EVP_MAC_update(ctx, payload, len) &&
-	     EVP_MAC_final(ctx, out, &outl, AUTH_HMAC_LEN) && outl == AUTH_HMAC_LEN;
-	EVP_MAC_CTX_free(ctx);
-	return ok ? 0 : -EIO;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	if (!k->ctx || !EVP_MAC_init(k->ctx, session, AUTH_HMAC_LEN, params)) {
+		auth_hmac_key_free(k);
+		return -EIO;
+	}
+	*out = k;
+	return 0;
 }
 
-bool auth_hmac_frame_ok(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
-			size_t len)
+void auth_hmac_key_free(struct auth_hmac_key *k)
+{
+	if (!k)
+		return;
+	EVP_MAC_CTX_free(k->ctx);	/* clears what it holds of the key */
+	free(k);
+}
+
+int auth_hmac_frame(struct auth_hmac_key *k, uint64_t seq, const uint8_t *payload, size_t len,
+		    uint8_t out[AUTH_HMAC_LEN])
+{
+	uint8_t be[8];
+	size_t outl = 0;
+
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(seq >> (56 - 8 * i));
+	/* init without a key starts a new MAC with the key set before */
+	return k && EVP_MAC_init(k->ctx, NULL, 0, NULL) && EVP_MAC_update(k->ctx, be, sizeof(be)) &&
+	       EVP_MAC_update(k->ctx, payload, len) &&
+	       EVP_MAC_final(k->ctx, out, &outl, AUTH_HMAC_LEN) && outl == AUTH_HMAC_LEN ? 0 : -EIO;
+}
+
+bool auth_hmac_frame_ok(struct auth_hmac_key *k, uint64_t seq, const uint8_t *payload, size_t len)
 {
 	uint8_t want[AUTH_HMAC_LEN];
 
 	return len >= AUTH_HMAC_LEN &&
-	       auth_hmac_frame(session, seq, payload, len - AUTH_HMAC_LEN, want) == 0 &&
+	       auth_hmac_frame(k, seq, payload, len - AUTH_HMAC_LEN, want) == 0 &&
 	       auth_hmac_equal(want, payload + len - AUTH_HMAC_LEN, AUTH_HMAC_LEN);
 }
 

@@ -38,17 +38,26 @@ int auth_hmac_session(const uint8_t *key, size_t keylen, const uint8_t *agent_no
 int auth_hmac_agent_session(const uint8_t *key, size_t keylen, const uint8_t *agent_nonce,
 			    const uint8_t *nonce, const char *node, uint8_t out[AUTH_HMAC_LEN]);
 
+/* A session key made ready to tag frames with (HMAC-SHA256 keyed once,
+ * so each tag costs the hashing of its frame alone). */
+struct auth_hmac_key;
+
+/* *out for session (AUTH_HMAC_LEN bytes). 0, -ENOMEM or -EIO. */
+int auth_hmac_key_new(const uint8_t session[AUTH_HMAC_LEN], struct auth_hmac_key **out);
+
+/* Free k (NULL: nothing), its key material wiped. */
+void auth_hmac_key_free(struct auth_hmac_key *k);
+
 /* A frame's tag: HMAC-SHA256(session, seq as 8 bytes big-endian ||
  * payload), with the sender's session key; seq counts the sender's frames
  * after the Challenge from 0 (the agent's Auth is its 0th). 0 or -EIO. */
-int auth_hmac_frame(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
-		    size_t len, uint8_t out[AUTH_HMAC_LEN]);
+int auth_hmac_frame(struct auth_hmac_key *k, uint64_t seq, const uint8_t *payload, size_t len,
+		    uint8_t out[AUTH_HMAC_LEN]);
 
 /* Whether a received frame's payload (len bytes, its tag last) ends with
  * the tag auth_hmac_frame gives the rest for seq; compared in constant
  * time. A frame shorter than a tag has none. */
-bool auth_hmac_frame_ok(const uint8_t session[AUTH_HMAC_LEN], uint64_t seq, const uint8_t *payload,
-			size_t len);
+bool auth_hmac_frame_ok(struct auth_hmac_key *k, uint64_t seq, const uint8_t *payload, size_t len);
 
 /* Constant-time comparison of n bytes. */
 bool auth_hmac_equal(const uint8_t *a, const uint8_t *b, size_t n);

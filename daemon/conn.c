@@ -242,8 +242,8 @@ static void conn_ended(struct conn *c)
 	log_debug("conn=%" PRIu64 " peer=%s closed", c->id, c->peer);
 	wire_reader_destroy(&c->rd);
 	/* what was made with the node's key goes with the session */
-	explicit_bzero(c->session, sizeof(c->session));
-	explicit_bzero(c->agent_session, sizeof(c->agent_session));
+	auth_hmac_key_free(c->sign_key);
+	auth_hmac_key_free(c->check_key);
 	explicit_bzero(c->expect, sizeof(c->expect));
 	free(c);
 }
@@ -338,7 +338,7 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 	w->data[3] = (uint8_t)(plen + tag);
 	hare__from_daemon__pack(m, w->data + WIRE_HEADER_LEN);
 	/* the agent acts on no frame of this session without hared's tag */
-	if (tag && auth_hmac_frame(c->session, c->sign_seq, w->data + WIRE_HEADER_LEN, plen,
+	if (tag && auth_hmac_frame(c->sign_key, c->sign_seq, w->data + WIRE_HEADER_LEN, plen,
 				   w->data + WIRE_HEADER_LEN + plen) < 0) {
 		free(w);
 		/* the next frame's tag would not be the agent's next: the session

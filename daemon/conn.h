@@ -31,6 +31,8 @@ enum conn_kind { CONN_AGENT, CONN_CLIENT_UNIX, CONN_CLIENT_TCP };
  * such a user goes by "uidN" of its own uid. */
 bool conn_name_reserved(const char *name);
 
+struct auth_hmac_key;
+
 enum conn_state {
 	CONN_NEW,		/* waiting for Hello */
 	CONN_CHALLENGED,	/* agent: Challenge sent, waiting for Auth */
@@ -67,13 +69,13 @@ struct conn {
 	/* agents that sent Hello.agent_nonce: frames to them after the
 	 * Challenge carry a tag (auth_hmac_frame) with this session's key */
 	bool sign;
-	uint8_t session[AUTH_MAC_LEN];
+	struct auth_hmac_key *sign_key;
 	uint64_t sign_seq;
 	/* agents that sent Hello.tags too: each of their frames after the
 	 * Challenge ends with a tag with the agent's own session key, checked
 	 * before it is read (dispatch_frame) */
 	bool check;
-	uint8_t agent_session[AUTH_MAC_LEN];
+	struct auth_hmac_key *check_key;
 	uint64_t check_seq;
 	uint64_t last_seen_ms;		/* uv_now of the last frame */
 	uint64_t iter;			/* loop iteration of frames_iter */

@@ -263,14 +263,18 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	 * frame after this one with the session's key */
 	if (rc == 0 && h->has_agent_nonce) {
 		bool tags = h->has_tags && h->tags;
+		uint8_t sk[AUTH_MAC_LEN], ak[AUTH_MAC_LEN];
 
 		if (auth_hmac_proof(key, keylen, h->agent_nonce.data, c->nonce, c->node, tags,
 				    proof) < 0 ||
-		    auth_hmac_session(key, keylen, h->agent_nonce.data, c->nonce, c->node,
-				      c->session) < 0 ||
-		    (tags && auth_hmac_agent_session(key, keylen, h->agent_nonce.data, c->nonce,
-						     c->node, c->agent_session) < 0))
+		    auth_hmac_session(key, keylen, h->agent_nonce.data, c->nonce, c->node, sk) < 0 ||
+		    auth_hmac_key_new(sk, &c->sign_key) < 0 ||
+		    (tags && (auth_hmac_agent_session(key, keylen, h->agent_nonce.data, c->nonce,
+						      c->node, ak) < 0 ||
+			      auth_hmac_key_new(ak, &c->check_key) < 0)))
 			rc = -EIO;
+		explicit_bzero(sk, sizeof(sk));
+		explicit_bzero(ak, sizeof(ak));
 		ch.has_proof = true;
 		ch.proof.data = proof;
 		ch.proof.len = sizeof(proof);
@@ -537,7 +541,7 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len)
 
 	/* an agent that tags its frames: none is read without its tag */
 	if (c->check) {
-		if (!auth_hmac_frame_ok(c->agent_session, c->check_seq++, payload, len)) {
+		if (!auth_hmac_frame_ok(c->check_key, c->check_seq++, payload, len)) {
 			/* the Auth's tag is made with the agent's key: a wrong one
 			 * there is most likely a wrong key, not an attack */
 			if (c->state == CONN_CHALLENGED) {

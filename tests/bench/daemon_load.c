@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Load on hared over loopback: fake agents (raw protocol) flood round
  * reports for the leases the daemon gives them, while a client measures
- * request latency; then concurrent clients submit jobs (each acknowledged
+ * request latency, once as older agents (frames untagged) and once as
+ * agents that tag their frames (each checked by hared), each against a
+ * hared of its own; then concurrent clients submit jobs (each acknowledged
  * only once durable). Prints a table of rates and latency percentiles. */
+#include <sys/random.h>
 #include "auth.h"
+#include "auth_hmac.h"
 #include "client.h"
 #include "err.h"
 #include "frame.h"
@@ -195,6 +199,7 @@ static void bench_stop(struct bench *b)
 			if (system(cmd) != 0)
 				fprintf(stderr, "daemon_load: no log\n");
 		}
+		b->pid = 0;	/* a second stop signals nothing */
 	}
 	if (b->o.keep) {
 		printf("kept %s\n", b->dir);
@@ -304,14 +309,42 @@ struct agent {
 	double until;
 	uint64_t sent;
 	int rc;
+	bool tags;			/* tags its frames (Hello.tags), as hare-agent does */
+	bool tagging;			/* past the Challenge: frames tagged both ways */
+	struct auth_hmac_key *key_in, *key_out;
+	uint64_t seq_in, seq_out;
 };
+
+/* The tag of a frame (header and payload at buf, payload n bytes) after
+ * it, the header counting it; the frame's new length. */
+static size_t agent_tag(struct agent *a, uint8_t *buf, size_t n)
+{
+	size_t tagged = n + AUTH_HMAC_LEN;
+
+	auth_hmac_frame(a->key_out, a->seq_out++, buf + WIRE_HEADER_LEN, n,
+			buf + WIRE_HEADER_LEN + n);
+	buf[0] = (uint8_t)(tagged >> 24);
+	buf[1] = (uint8_t)(tagged >> 16);
+	buf[2] = (uint8_t)(tagged >> 8);
+	buf[3] = (uint8_t)tagged;
+	return WIRE_HEADER_LEN + tagged;
+}
 
 static int agent_send(struct agent *a, const Hare__ToDaemon *m)
 {
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, *t;
 	size_t len, off = 0;
 	int rc = wire_encode_to_daemon(m, 0, &buf, &len);
 
+	if (rc == 0 && a->tagging) {
+		t = realloc(buf, len + AUTH_HMAC_LEN);
+		if (!t) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = t;
+		len = agent_tag(a, buf, len - WIRE_HEADER_LEN);
+	}
 	while (rc == 0 && off < len) {
 		ssize_t n = send(a->fd, buf + off, len - off, MSG_NOSIGNAL);
 
@@ -335,6 +368,11 @@ static int agent_recv(struct agent *a, Hare__FromDaemon **out)
 		int rc = wire_reader_next(&a->rd, &p, &len);
 		ssize_t n;
 
+		if (rc == 1 && a->tagging) {
+			if (!auth_hmac_frame_ok(a->key_in, a->seq_in++, p, len))
+				return -EBADMSG;
+			len -= AUTH_HMAC_LEN;
+		}
 		if (rc == 1)
 			return wire_decode_from_daemon(p, len, out);
 		if (rc < 0)
@@ -357,7 +395,7 @@ static int agent_join(struct agent *a)
 	Hare__Register reg = HARE__REGISTER__INIT;
 	Hare__GpuInfo g[BENCH_MAX_GPUS], *gp[BENCH_MAX_GPUS];
 	Hare__FromDaemon *r = NULL;
-	uint8_t mac[AUTH_MAC_LEN];
+	uint8_t mac[AUTH_MAC_LEN], an[AUTH_HMAC_NONCE];
 	char node[32];
 	int rc;
 
@@ -365,6 +403,13 @@ static int agent_join(struct agent *a)
 	h.version = HARE__VERSION__PROTOCOL_VERSION;
 	h.role = HARE__ROLE__ROLE_AGENT;
 	h.node = node;
+	if (a->tags) {
+		if (getrandom(an, sizeof(an), 0) != (ssize_t)sizeof(an))
+			return -EIO;
+		h.has_agent_nonce = h.has_tags = h.tags = true;
+		h.agent_nonce.data = an;
+		h.agent_nonce.len = sizeof(an);
+	}
 	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
 	m.hello = &h;
 	rc = agent_send(a, &m);
@@ -374,6 +419,21 @@ static int agent_join(struct agent *a)
 		return rc < 0 ? rc : ERR_PROTO;
 	auth_mac_compute(a->b->key, a->b->keylen, r->challenge->nonce.data, r->challenge->nonce.len,
 			 node, mac);
+	/* the session's keys (hared's proof is not checked: a bench) */
+	if (a->tags) {
+		uint8_t in[AUTH_HMAC_LEN], out[AUTH_HMAC_LEN];
+
+		if (r->challenge->nonce.len != AUTH_HMAC_NONCE ||
+		    auth_hmac_session(a->b->key, a->b->keylen, an, r->challenge->nonce.data, node,
+				      in) < 0 ||
+		    auth_hmac_agent_session(a->b->key, a->b->keylen, an, r->challenge->nonce.data,
+					    node, out) < 0 ||
+		    auth_hmac_key_new(in, &a->key_in) < 0 || auth_hmac_key_new(out, &a->key_out) < 0) {
+			hare__from_daemon__free_unpacked(r, NULL);
+			return -EIO;
+		}
+	}
+	a->tagging = a->tags;
 	hare__from_daemon__free_unpacked(r, NULL);
 	au.mac.data = mac;
 	au.mac.len = sizeof(mac);
@@ -441,14 +501,14 @@ static size_t agent_batch(struct agent *a, uint8_t *buf, size_t cap)
 		rr.round_first = l->next++;
 		rr.loss = 1.0 / (double)(rr.round_first + 1);
 		n = hare__to_daemon__get_packed_size(&m);
-		if (off + WIRE_HEADER_LEN + n > cap)
+		if (off + WIRE_HEADER_LEN + n + AUTH_HMAC_LEN > cap)
 			break;
 		buf[off] = (uint8_t)(n >> 24);
 		buf[off + 1] = (uint8_t)(n >> 16);
 		buf[off + 2] = (uint8_t)(n >> 8);
 		buf[off + 3] = (uint8_t)n;
 		hare__to_daemon__pack(&m, buf + off + WIRE_HEADER_LEN);
-		off += WIRE_HEADER_LEN + n;
+		off += a->tagging ? agent_tag(a, buf + off, n) : WIRE_HEADER_LEN + n;
 		a->sent++;
 	}
 	return off;
@@ -456,7 +516,7 @@ static size_t agent_batch(struct agent *a, uint8_t *buf, size_t cap)
 
 static int agent_flood(struct agent *a)
 {
-	uint8_t scratch[4096], buf[BENCH_BATCH * 64];
+	uint8_t scratch[4096], buf[BENCH_BATCH * (64 + AUTH_HMAC_LEN)];
 
 	while (!atomic_load(a->go))
 		usleep(1000);
@@ -537,7 +597,8 @@ static void *submitter_main(void *p)
 /* ---- phases ---- */
 
 /* Jobs for every fake GPU (one task, endless), then the agents that get them. */
-static int agents_start(struct bench *b, int fd, struct agent *ag, atomic_bool *go, uint64_t *first)
+static int agents_start(struct bench *b, int fd, struct agent *ag, atomic_bool *go, bool tags,
+			uint64_t *first)
 {
 	uint64_t id;
 	int rc = 0;
@@ -548,7 +609,7 @@ static int agents_start(struct bench *b, int fd, struct agent *ag, atomic_bool *
 		*first = *first ? *first : id;
 	}
 	for (uint32_t i = 0; i < b->o.agents && rc == 0; i++) {
-		ag[i] = (struct agent){ .b = b, .idx = i, .go = go };
+		ag[i] = (struct agent){ .b = b, .idx = i, .go = go, .tags = tags };
 		rc = -pthread_create(&ag[i].th, NULL, agent_main, &ag[i]);
 	}
 	return rc;
@@ -576,13 +637,15 @@ static void agents_close(struct bench *b, struct agent *ag)
 		if (ag[i].fd > 0)
 			close(ag[i].fd);
 		wire_reader_destroy(&ag[i].rd);
+		auth_hmac_key_free(ag[i].key_in);
+		auth_hmac_key_free(ag[i].key_out);
 	}
 }
 
 /* Agents flood reports; meanwhile one client times ShowRequests. The rate
  * is what the daemon counted (one round per report) over the time it took
  * to count them all. */
-static int phase_reports(struct bench *b)
+static int phase_reports(struct bench *b, bool tags, double *rate)
 {
 	struct agent *ag = calloc(b->o.agents, sizeof(*ag));
 	struct lat show = { 0 };
@@ -591,7 +654,7 @@ static int phase_reports(struct bench *b)
 	double t0, t1, deadline;
 	int fd = client_open(b);
 
-	if (!ag || fd < 0 || agents_start(b, fd, ag, &go, &first) < 0)
+	if (!ag || fd < 0 || agents_start(b, fd, ag, &go, tags, &first) < 0)
 		return -EIO;
 	usleep(500000);	/* registrations, the plan, TaskStarts */
 	t0 = now_s();
@@ -611,8 +674,10 @@ static int phase_reports(struct bench *b)
 	while (now_s() < deadline && client_rounds(fd, first, &seen) == 0 && seen < sent)
 		usleep(5000);
 	t1 = now_s();
-	printf("%-34s %12.0f  (%llu reports in %.2f s, %llu counted)\n", "round reports/s",
-	       (double)seen / (t1 - t0), (unsigned long long)sent, t1 - t0, (unsigned long long)seen);
+	*rate = (double)seen / (t1 - t0);
+	printf("%-34s %12.0f  (%llu reports in %.2f s, %llu counted)\n",
+	       tags ? "round reports/s, tagged agents" : "round reports/s, untagged agents", *rate,
+	       (unsigned long long)sent, t1 - t0, (unsigned long long)seen);
 	printf("%-34s %12.3f / %.3f ms  (%zu requests)\n", "show latency p50 / p99 under reports",
 	       lat_pct(&show, 0.5), lat_pct(&show, 0.99), show.n);
 	agents_close(b, ag);
@@ -710,6 +775,7 @@ static int opts_parse(int argc, char **argv, struct bench_opts *o)
 int main(int argc, char **argv)
 {
 	struct bench b = { 0 };
+	double plain = 0, tagged = 0;
 	int rc;
 
 	if (opts_parse(argc, argv, &b.o) < 0)
@@ -728,7 +794,15 @@ int main(int argc, char **argv)
 	printf("hared load on loopback: %u fake agents x %u GPUs, %u submit clients, %.1f s phases\n",
 	       b.o.agents, b.o.gpus, b.o.clients, b.o.seconds);
 	printf("%-34s %12s\n", "metric", "value");
-	rc = phase_reports(&b);
+	/* older agents, then agents that tag, each with a hared of its own */
+	rc = phase_reports(&b, false, &plain);
+	bench_stop(&b);
+	if (rc == 0)
+		rc = bench_start(&b);
+	if (rc == 0)
+		rc = phase_reports(&b, true, &tagged);
+	if (rc == 0)
+		printf("%-34s %12.3f\n", "tagged / untagged reports/s", tagged / plain);
 	if (rc == 0)
 		rc = phase_submits(&b);
 	bench_stop(&b);

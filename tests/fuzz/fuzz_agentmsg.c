@@ -275,7 +275,7 @@ static void fz_sink(void *user, const uint8_t *frame, size_t len)
 
 		fz_check(n >= AUTH_HMAC_LEN);
 		n -= AUTH_HMAC_LEN;
-		fz_check(auth_hmac_frame(fz.agent->session_out, fz.seq_out++, frame + WIRE_HEADER_LEN,
+		fz_check(auth_hmac_frame(fz.agent->mac_out, fz.seq_out++, frame + WIRE_HEADER_LEN,
 					 n, want) == 0);
 		fz_check(memcmp(want, frame + WIRE_HEADER_LEN + n, AUTH_HMAC_LEN) == 0);
 	} else {
@@ -528,7 +528,7 @@ static void fz_payload(const uint8_t *p, size_t n)
 	buf[3] = (uint8_t)(n + tag);
 	memcpy(buf + WIRE_HEADER_LEN, p, n);
 	if (tag)
-		fz_check(auth_hmac_frame(fz.agent->session, fz.agent->seq_in, p, n,
+		fz_check(auth_hmac_frame(fz.agent->mac_in, fz.agent->seq_in, p, n,
 					 buf + WIRE_HEADER_LEN + n) == 0);
 	agent_link_feed(fz.agent, buf, len);
 	free(buf);

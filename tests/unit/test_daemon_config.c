@@ -391,6 +391,23 @@ static void test_secret_and_mac(void **state)
 			assert_int_equal(auth_hmac_agent_session(key, len, an, nonce, "node1", proof), 0);
 			assert_memory_equal(proof, twant, 32);
 		}
+		/* frame tags with a key made once: the one-shot HMAC of seq (8
+		 * bytes, big-endian) || payload, frame after frame */
+		{
+			struct auth_hmac_key *k;
+			uint8_t sess[32] = { 5, 4, 3 }, fm[8 + 5], tag[32], want2[32];
+
+			assert_int_equal(auth_hmac_key_new(sess, &k), 0);
+			for (uint64_t seq = 0; seq < 3; seq++) {
+				memset(fm, 0, 8);
+				fm[7] = (uint8_t)seq;
+				memcpy(fm + 8, "frame", 5);
+				HMAC(EVP_sha256(), sess, 32, fm, sizeof(fm), want2, &wl);
+				assert_int_equal(auth_hmac_frame(k, seq, fm + 8, 5, tag), 0);
+				assert_memory_equal(tag, want2, 32);
+			}
+			auth_hmac_key_free(k);
+		}
 		assert_int_equal(auth_mac_compute(key, len, nonce, sizeof(nonce), "node1", mac), 0);
 		assert_memory_not_equal(proof, mac, 32);
 	}

@@ -917,16 +917,19 @@ static void test_pending_expires(void **state)
 static void frame_tagged(struct conn *c, const Hare__ToDaemon *m, const uint8_t *session,
 			 uint64_t seq)
 {
+	struct auth_hmac_key *k;
 	uint8_t *buf, *b;
 	size_t len;
 
+	assert_int_equal(auth_hmac_key_new(session, &k), 0);
 	assert_int_equal(wire_encode_to_daemon(m, 0, &buf, &len), 0);
 	b = realloc(buf, len + AUTH_HMAC_LEN);
 	assert_non_null(b);
-	assert_int_equal(auth_hmac_frame(session, seq, b + WIRE_HEADER_LEN, len - WIRE_HEADER_LEN,
+	assert_int_equal(auth_hmac_frame(k, seq, b + WIRE_HEADER_LEN, len - WIRE_HEADER_LEN,
 					 b + len), 0);
 	dispatch_frame(c, b + WIRE_HEADER_LEN, len - WIRE_HEADER_LEN + AUTH_HMAC_LEN);
 	free(b);
+	auth_hmac_key_free(k);
 }
 
 /* The Hello of node's agent with its nonce (an), tags or not; what hared
