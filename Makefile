@@ -59,7 +59,7 @@ demo: build
 
 bench: build
 	@for b in $(BUILD)/tests/bench/*; do \
-		[ -x "$$b" ] || continue; echo "== $$(basename $$b)"; "$$b" || exit 1; \
+		[ -f "$$b" ] && [ -x "$$b" ] || continue; echo "== $$(basename $$b)"; "$$b" || exit 1; \
 	done
 
 eval: build
