@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,16 +78,24 @@ struct auth_hmac_key {
 	EVP_MAC_CTX *ctx;	/* keyed with the session; initialised again per frame */
 };
 
+static pthread_once_t auth_hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *auth_hmac_mac;	/* HMAC, fetched once for every key */
+
+static void auth_hmac_fetch(void)
+{
+	auth_hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 int auth_hmac_key_new(const uint8_t session[AUTH_HMAC_LEN], struct auth_hmac_key **out)
 {
 	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
 				OSSL_PARAM_construct_end() };
-	static EVP_MAC *mac;	/* fetched once (one thread makes keys) */
 	struct auth_hmac_key *k;
+	EVP_MAC *mac;
 
 	*out = NULL;
-	if (!mac)
-		mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	pthread_once(&auth_hmac_once, auth_hmac_fetch);
+	mac = auth_hmac_mac;
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
