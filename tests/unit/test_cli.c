@@ -2051,6 +2051,24 @@ static void test_reply_control_chars(void **state)
 	free(buf);
 }
 
+/* nodes_reply as harectl nodes prints it (json: -o json) holds want. */
+static void nodes_text_expect(bool json, const char *want)
+{
+	char *buf = NULL;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	if (json)
+		cli_nodes_print_json(f, &nodes_reply);
+	else
+		assert_int_equal(cli_nodes_print(f, &nodes_reply, NOW), 0);
+	fclose(f);
+	if (!strstr(buf, want))
+		fail_msg("nodes output lacks '%s':\n%s", want, buf);
+	free(buf);
+}
+
 static void test_nodes_output(void **state)
 {
 	FILE *f;
@@ -2083,37 +2101,18 @@ static void test_nodes_output(void **state)
 	/* an up node's agent: its own key, and not tagging (older than hared) */
 	node1.has_own_key = node1.own_key = node1.has_tagged = true;
 	node1.tagged = false;
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	assert_int_equal(cli_nodes_print(f, &nodes_reply, NOW), 0);
-	fclose(f);
-	assert_non_null(strstr(buf, "n1    up       2xV100+1xT4  2     1     3      agent older than hared: "
-				"its frames are not tagged\n"));
-	free(buf);
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	cli_nodes_print_json(f, &nodes_reply);
-	fclose(f);
-	assert_non_null(strstr(buf, "\"recent_failures\":3,\"own_key\":true,\"tagged\":false,\"gpus\":["));
-	free(buf);
+	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      agent older than "
+			  "hared: its frames are not tagged\n");
+	nodes_text_expect(true, "\"recent_failures\":3,\"own_key\":true,\"tagged\":false,\"gpus\":[");
 	node1.has_own_key = node1.own_key = node1.has_tagged = false;
 	/* a down node whose agent was refused: why, and when */
 	node2.refused = "from 10.0.0.7:41234: a wrong key";
 	node2.has_refused_at = true;
 	node2.refused_at = NOW - 5;
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	assert_int_equal(cli_nodes_print(f, &nodes_reply, NOW), 0);
-	fclose(f);
-	assert_non_null(strstr(buf, "fan noise; down, not back since hared started; refused 5s ago "
-				"from 10.0.0.7:41234: a wrong key\n"));
-	free(buf);
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	cli_nodes_print_json(f, &nodes_reply);
-	fclose(f);
-	assert_non_null(strstr(buf, "\"refused\":\"from 10.0.0.7:41234: a wrong key\",\"refused_at\":1699999995"));
-	free(buf);
+	nodes_text_expect(false, "fan noise; down, not back since hared started; refused 5s ago "
+			  "from 10.0.0.7:41234: a wrong key\n");
+	nodes_text_expect(true, "\"refused\":\"from 10.0.0.7:41234: a wrong key\",\"refused_at\":"
+			  "1699999995");
 	node2.refused = NULL;
 	node2.has_refused_at = false;
 	/* GPUs of a type the daemon has no profile for are not free; the
