@@ -44,6 +44,7 @@ struct agent_config {
 	char worker[AGENT_PATH_MAX];	/* default: hare-worker next to the agent */
 	bool worker_cpu;		/* worker_engine = cpu: emulated GPUs train on the CPU engine */
 	bool run_as_owner;		/* as root: workers run as their job's owner (yes) */
+	bool tls;			/* the link to hared in TLS, keyed with key_file (yes) */
 	char work_dir[AGENT_PATH_MAX];	/* report pipes and task state */
 	char task_logs[AGENT_PATH_MAX];	/* workers' output files ("": work_dir/logs;
 					 * "none": the agent's own stderr) */

@@ -29,6 +29,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->task_log_keep_days = 30;
 	c->worker_orphan_timeout_s = AGENT_UNSET;
 	c->run_as_owner = true;
+	c->tls = true;
 	c->worker_progress_s = AGENT_UNSET;
 }
 
@@ -160,7 +161,7 @@ static const char *agent_key_near(const char *key)
 		"task_logs", "worker_orphan_timeout_s", "worker_progress_s", "task_log_keep_days",
 		"report_interval_ms", "heartbeat_ms", "stop_grace_ms", "max_frame", "log_level",
 		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
-		"run_as_owner",
+		"run_as_owner", "tls",
 	};
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -207,6 +208,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "run_as_owner") == 0)
 		return config_parse_bool(value, &c->run_as_owner, err, errlen);
+	if (strcmp(key, "tls") == 0)
+		return config_parse_bool(value, &c->tls, err, errlen);
 	if (strcmp(key, "worker_orphan_timeout_s") == 0)
 		return config_parse_u32(value, 0, 864000, &c->worker_orphan_timeout_s, err, errlen);
 	if (strcmp(key, "worker_progress_s") == 0)

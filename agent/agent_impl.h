@@ -7,6 +7,7 @@
 #include "agent.h"
 
 #include "frame.h"
+#include "tls_link.h"
 #include "workloads/report.h"
 
 #include <time.h>
@@ -205,6 +206,7 @@ struct agent {
 	uv_shutdown_t shutdown_req;
 	uv_tcp_t tcp;
 	bool tcp_open;
+	struct tls_link *tls;	/* cfg.tls: the session's TLS (NULL before connect) */
 	struct wire_reader reader;
 	uint32_t attempt;	/* failed attempts since the last Welcome */
 	uint64_t rng;		/* back-off jitter */
@@ -215,6 +217,7 @@ struct agent {
 	int handles;		/* the agent's own open handles */
 	int requests;		/* getaddrinfo / connect / shutdown in flight */
 	char rbuf[65536];	/* read buffer for the link and the report pipes */
+	uint8_t tbuf[16384];	/* what TLS decrypts of it */
 	uint64_t start_ms;
 	int lock_fd;		/* work_dir/agent.lock, flock'ed; -1 before agent_start */
 	bool start_config_error;	/* agent_start: a folder of the config cannot be made */

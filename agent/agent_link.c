@@ -126,6 +126,35 @@ static int agent_link_write_sink(struct agent *a, const Hare__ToDaemon *m)
 	return 0;
 }
 
+/* Send what the TLS session has for hared (handshake, records, an alert).
+ * 0 or a negative code, the link dropped. */
+static int agent_tls_flush(struct agent *a)
+{
+	size_t n = a->tls ? tls_link_pending(a->tls) : 0;
+	struct agent_write *w;
+	uv_buf_t b;
+	int rc;
+
+	if (n == 0 || !a->tcp_open || uv_is_closing((uv_handle_t *)&a->tcp))
+		return 0;
+	w = malloc(sizeof(*w));
+	if (w)
+		w->buf = malloc(n);
+	if (!w || !w->buf) {
+		free(w);
+		agent_link_drop(a, "out of memory");
+		return -ENOMEM;
+	}
+	b = uv_buf_init((char *)w->buf, (unsigned int)tls_link_take(a->tls, w->buf, n));
+	rc = uv_write(&w->req, (uv_stream_t *)&a->tcp, &b, 1, on_written);
+	if (rc < 0) {
+		free(w->buf);
+		free(w);
+		agent_link_drop(a, uv_strerror(rc));
+	}
+	return rc;
+}
+
 /* Queue one envelope on the connection, whatever the session state. */
 static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
 {
@@ -145,6 +174,18 @@ static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
 	if (rc < 0) {
 		free(w);	/* not tagged: seq_out is as it was */
 		return rc;
+	}
+	if (a->tls) {
+		/* encrypted: the frame's bytes go into the session, its records out */
+		rc = tls_link_write(a->tls, w->buf, len);
+		free(w->buf);
+		free(w);
+		if (rc < 0) {
+			agent_link_drop(a, "cannot encrypt a frame for hared");
+			return -EIO;
+		}
+		a->stats.frames_sent++;
+		return agent_tls_flush(a);
 	}
 	b = uv_buf_init((char *)w->buf, (unsigned int)len);
 	rc = uv_write(&w->req, (uv_stream_t *)&a->tcp, &b, 1, on_written);
@@ -189,6 +230,8 @@ void agent_link_drop(struct agent *a, const char *why)
 	auth_hmac_key_free(a->mac_in);
 	auth_hmac_key_free(a->mac_out);
 	a->mac_in = a->mac_out = NULL;
+	tls_link_free(a->tls);
+	a->tls = NULL;
 	uv_timer_stop(&a->heartbeat_timer);
 	snprintf(a->link_why, sizeof(a->link_why), "%s", why);
 	if (!a->tcp_open) {
@@ -490,6 +533,56 @@ void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 	}
 }
 
+/* Why the TLS handshake with hared failed, in words an operator can act on. */
+static void agent_tls_why(struct agent *a, char *why, size_t len)
+{
+	const char *e = tls_link_error(a->tls);
+
+	if (tls_link_bad_key(a->tls))
+		snprintf(why, len, "hared refused this node's key (TLS: %.100s): %.150s holds another key "
+			 "than hared has for node %s (agent_keys_dir/%s.key, else its "
+			 "cluster_key_file)", e, a->cfg.key_file, a->cfg.node, a->cfg.node);
+	else if (strstr(e, "alert handshake failure"))
+		snprintf(why, len, "hared refused the TLS handshake for node %s (%.100s): it has no "
+			 "usable key for the node (hared's log says why)", a->cfg.node, e);
+	else
+		snprintf(why, len, "TLS with %.100s failed (%.100s): is it hared's agent_listen, and is "
+			 "hared as new as this agent? (an older hared does not speak TLS: upgrade it, "
+			 "or set tls = no here meanwhile)", a->cfg.daemon, e);
+}
+
+/* Bytes of the TLS session: the handshake goes on (Hello once it is done),
+ * then what it decrypts is read as hared's frames. */
+static void agent_tls_in(struct agent *a, const uint8_t *p, size_t n)
+{
+	bool was_ready = tls_link_ready(a->tls);
+	ssize_t r = tls_link_feed(a->tls, p, n) < 0 ? TLS_LINK_FAILED : 0;
+	char why[600];
+
+	while (r >= 0 && a->tls && a->state != LINK_CLOSING && a->state != LINK_IDLE) {
+		r = tls_link_read(a->tls, a->tbuf, sizeof(a->tbuf));
+		if (!was_ready && tls_link_ready(a->tls)) {
+			was_ready = true;
+			agent_send_hello(a);
+		}
+		if (r <= 0)
+			break;
+		agent_link_feed(a, a->tbuf, (size_t)r);
+	}
+	if (!a->tls)
+		return;	/* dropped meanwhile */
+	agent_tls_flush(a);
+	if (r == TLS_LINK_EOF) {
+		agent_link_drop(a, "closed by the daemon");
+	} else if (r == TLS_LINK_FAILED) {
+		agent_tls_why(a, why, sizeof(why));
+		/* hared turned this node away: said each time, as its Error is */
+		if (strncmp(why, "hared refused", 13) == 0)
+			log_error("agent daemon=%s refused: %s", a->cfg.daemon, why);
+		agent_link_drop(a, why);
+	}
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct agent *a = s->data;
@@ -498,7 +591,29 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		agent_link_drop(a, nread == UV_EOF ? "closed by the daemon" : uv_strerror((int)nread));
 		return;
 	}
-	agent_link_feed(a, (const uint8_t *)buf->base, (size_t)nread);
+	if (a->tls)
+		agent_tls_in(a, (const uint8_t *)buf->base, (size_t)nread);
+	else
+		agent_link_feed(a, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+/* Begin TLS keyed for this node (a client end: its ClientHello goes out). */
+static int agent_tls_begin(struct agent *a)
+{
+	uint8_t psk[TLS_PSK_LEN];
+	int rc = tls_psk_derive(a->key, a->keylen, a->cfg.node, psk);
+
+	if (rc == 0)
+		rc = tls_link_client(a->cfg.node, psk, &a->tls);
+	explicit_bzero(psk, sizeof(psk));
+	if (rc == 0 && tls_link_read(a->tls, a->tbuf, 0) < 0)
+		rc = -EIO;
+	if (rc < 0) {
+		agent_link_drop(a, rc == -EINVAL ? "the node name cannot be a TLS identity" :
+				"cannot begin TLS");
+		return rc;
+	}
+	return agent_tls_flush(a);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -515,7 +630,10 @@ static void on_connected(uv_connect_t *req, int status)
 		return;
 	}
 	uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read);
-	agent_send_hello(a);
+	if (a->cfg.tls)
+		agent_tls_begin(a);	/* Hello once the handshake is done */
+	else
+		agent_send_hello(a);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)

@@ -40,7 +40,7 @@ static const char agent_usage[] =
 	"usage: hare-agent [--config FILE] [--daemon HOST:PORT] [--node NAME]\n"
 	"                  [--gpus V100:4,T4:4] [--key-file FILE] [--work-dir DIR]\n"
 	"                  [--worker PATH] [--worker-engine emulate|cpu]\n"
-	"                  [--log-level LEVEL] [--list-gpus]\n"
+	"                  [--tls yes|no] [--log-level LEVEL] [--list-gpus]\n"
 	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
 	"  --config FILE          INI file with an [agent] section\n"
 	"                         (default " AGENT_DEFAULT_CONFIG ")\n"
@@ -54,6 +54,9 @@ static const char agent_usage[] =
 	"  --worker PATH          the hare-worker program (key worker)\n"
 	"  --worker-engine E      emulated GPUs: emulate (sleep) or cpu (real training\n"
 	"                         on the CPU engine) (key worker_engine)\n"
+	"  --tls yes|no           the link to hared in TLS 1.3, keyed with the key file\n"
+	"                         (key tls; default yes; no: for a hared older than\n"
+	"                         this agent, and in the clear)\n"
 	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
 	"  --list-gpus            print the GPUs the agent would register, then exit\n"
 	"  -h, --help             this help\n"
@@ -83,6 +86,7 @@ static const struct option agent_longopts[] = {
 	{ "worker", required_argument, NULL, 'W' },
 	{ "worker-engine", required_argument, NULL, 'E' },
 	{ "log-level", required_argument, NULL, 'l' },
+	{ "tls", required_argument, NULL, 'T' },
 	{ "list-gpus", no_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -101,6 +105,7 @@ static const char *agent_flag_key(int c)
 	case 'W': return "worker";
 	case 'E': return "worker_engine";
 	case 'l': return "log_level";
+	case 'T': return "tls";
 	default: return NULL;
 	}
 }

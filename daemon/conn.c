@@ -244,6 +244,7 @@ static void conn_ended(struct conn *c)
 	/* what was made with the node's key goes with the session */
 	auth_hmac_key_free(c->sign_key);
 	auth_hmac_key_free(c->check_key);
+	tls_link_free(c->tls);
 	explicit_bzero(c->expect, sizeof(c->expect));
 	free(c);
 }
@@ -309,16 +310,77 @@ static size_t conn_queue_total(const struct hared *d)
 	return (size_t)(d->cfg.max_queued_mib ? d->cfg.max_queued_mib : 512) << 20;
 }
 
+/* Write w (taken) on c's stream, counted in what c and all peers have
+ * queued; a peer that does not read is dropped. A write that cannot be
+ * queued closes c when the stream's state moved on (tagged or TLS): the
+ * peer's next frame would not follow. */
+static int conn_queue(struct conn *c, struct conn_wreq *w, bool stateful)
+{
+	struct hared *d = c->d;
+	uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned int)w->len);
+	int rc = uv_write(&w->req, &c->h.stream, &buf, 1, conn_on_write);
+
+	if (rc < 0) {
+		free(w);
+		if (stateful)
+			conn_close(c);
+		return rc;
+	}
+	/* what the write holds, its request included: small replies cost
+	 * more in uv_write_t than in bytes */
+	c->queued += sizeof(*w) + w->len;
+	d->queued_total += sizeof(*w) + w->len;
+	if (c->queued > conn_queue_limit(d)) {
+		log_warn("conn=%" PRIu64 " peer=%s does not read its replies (%zu bytes queued); "
+			 "closing", c->id, c->peer, c->queued);
+		conn_close(c);
+	} else if (d->queued_total > conn_queue_total(d)) {
+		struct conn *big = c;
+
+		for (struct conn *o = d->conns; o; o = o->next)
+			if (o->queued > big->queued && o->state != CONN_CLOSING)
+				big = o;
+		/* the rest is held by peers already closing: it is on its way
+		 * out, and a peer that reads is not to pay for it */
+		if (big->queued < CONN_QUEUE_HOG && big->queued < conn_queue_total(d) / 4)
+			return 0;
+		log_warn("conn=%" PRIu64 " peer=%s: %zu bytes queued for all peers (max_queued_mib "
+			 "%u); closing this one, which does not read its %zu", big->id, big->peer,
+			 d->queued_total, d->cfg.max_queued_mib, big->queued);
+		conn_close(big);
+	}
+	return 0;
+}
+
+/* Send what c's TLS session has for the peer (handshake, records, an
+ * alert). 0 or the write's error. */
+static int conn_tls_flush(struct conn *c)
+{
+	size_t n = tls_link_pending(c->tls);
+	struct conn_wreq *w;
+
+	if (n == 0 || uv_is_closing(&c->h.handle))
+		return 0;
+	w = malloc(sizeof(*w) + n);
+	if (!w) {
+		conn_close(c);
+		return -ENOMEM;
+	}
+	w->len = tls_link_take(c->tls, w->data, n);
+	return conn_queue(c, w, true);
+}
+
 int conn_send(struct conn *c, const Hare__FromDaemon *m)
 {
 	struct hared *d = c->d;
 	struct conn_wreq *w;
 	size_t plen, tag;
-	uv_buf_t buf;
 	int rc;
 
 	if (c->state == CONN_CLOSING || (!c->sink && uv_is_closing(&c->h.handle)))
 		return -EPIPE;
+	if (c->tls && !tls_link_ready(c->tls))
+		return -ENOTCONN;	/* no session to say it in */
 	if (m->msg_case == HARE__FROM_DAEMON__MSG__NOT_SET || !protobuf_c_message_check(&m->base)) {
 		log_error("conn=%" PRIu64 ": refusing to send an incomplete message (case %d)", c->id,
 			  (int)m->msg_case);
@@ -355,39 +417,21 @@ int conn_send(struct conn *c, const Hare__FromDaemon *m)
 		free(w);
 		return 0;
 	}
-	buf = uv_buf_init((char *)w->data, (unsigned int)w->len);
-	rc = uv_write(&w->req, &c->h.stream, &buf, 1, conn_on_write);
-	if (rc < 0) {
-		free(w);
-		if (tag)	/* the agent's next tag would not be this one's */
-			conn_close(c);
-		return rc;
-	}
-	/* what the write holds, its request included: small replies cost
-	 * more in uv_write_t than in bytes */
-	c->queued += sizeof(*w) + w->len;
-	d->queued_total += sizeof(*w) + w->len;
 	d->frames_out++;
-	if (c->queued > conn_queue_limit(d)) {
-		log_warn("conn=%" PRIu64 " peer=%s does not read its replies (%zu bytes queued); "
-			 "closing", c->id, c->peer, c->queued);
-		conn_close(c);
-	} else if (d->queued_total > conn_queue_total(d)) {
-		struct conn *big = c;
-
-		for (struct conn *o = d->conns; o; o = o->next)
-			if (o->queued > big->queued && o->state != CONN_CLOSING)
-				big = o;
-		/* the rest is held by peers already closing: it is on its way
-		 * out, and a peer that reads is not to pay for it */
-		if (big->queued < CONN_QUEUE_HOG && big->queued < conn_queue_total(d) / 4)
-			return 0;
-		log_warn("conn=%" PRIu64 " peer=%s: %zu bytes queued for all peers (max_queued_mib "
-			 "%u); closing this one, which does not read its %zu", big->id, big->peer,
-			 d->queued_total, d->cfg.max_queued_mib, big->queued);
-		conn_close(big);
+	if (c->tls) {
+		/* the frame goes out encrypted; a TLS session that cannot take
+		 * it is over */
+		rc = tls_link_write(c->tls, w->data, w->len);
+		free(w);
+		if (rc < 0) {
+			log_debug("conn=%" PRIu64 " peer=%s: cannot encrypt a frame: %s", c->id, c->peer,
+				  tls_link_error(c->tls));
+			conn_close(c);
+			return -EPIPE;
+		}
+		return conn_tls_flush(c);
 	}
-	return 0;
+	return conn_queue(c, w, tag != 0);
 }
 
 static int conn_send_errorv(struct conn *c, int code, const char *fmt, va_list ap)
@@ -418,9 +462,24 @@ int conn_send_error(struct conn *c, int code, const char *fmt, ...)
 	return rc;
 }
 
-void conn_fail(struct conn *c, int code, const char *fmt, ...)
+/* Read no more; close once what is queued is written. */
+static void conn_end(struct conn *c)
 {
 	uv_shutdown_t *req;
+
+	c->state = CONN_CLOSING;
+	if (c->sink)
+		return;
+	uv_read_stop(&c->h.stream);
+	req = malloc(sizeof(*req));
+	if (!req || uv_shutdown(req, &c->h.stream, conn_on_shutdown) < 0) {
+		free(req);
+		conn_close(c);
+	}
+}
+
+void conn_fail(struct conn *c, int code, const char *fmt, ...)
+{
 	char msg[512];
 	va_list ap;
 
@@ -434,15 +493,7 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...)
 		log_at(code == -EACCES ? LOG_LVL_WARN : LOG_LVL_INFO, "conn=%" PRIu64 " peer=%s closing: "
 		       "%s (%s)", c->id, c->peer, msg, err_name(code));
 	conn_send_error(c, code, "%s", msg);
-	c->state = CONN_CLOSING;
-	if (c->sink)
-		return;
-	uv_read_stop(&c->h.stream);
-	req = malloc(sizeof(*req));
-	if (!req || uv_shutdown(req, &c->h.stream, conn_on_shutdown) < 0) {
-		free(req);
-		conn_close(c);
-	}
+	conn_end(c);
 }
 
 /* ---- reading ---- */
@@ -537,10 +588,89 @@ void conn_resume_paused(struct hared *d)
 	}
 }
 
+/* Plaintext from the peer (read, or decrypted): into the frame reader,
+ * every whole frame dispatched. */
+static void conn_plain_in(struct conn *c, const uint8_t *p, size_t n)
+{
+	int rc = wire_reader_feed(&c->rd, p, n);
+
+	conn_frames(c);
+	if (rc == ERR_FRAME_TOO_BIG)
+		conn_frame_too_big(c);
+	else if (rc < 0)
+		conn_fail(c, rc, "cannot buffer input: %s", err_str(rc));
+}
+
+/* The peer's first bytes on a TCP port: TLS begins with a handshake record;
+ * anything else is an older peer's frame, refused with tls = required. 0,
+ * or < 0 when c is closing. */
+static int conn_tls_begin(struct conn *c, uint8_t first)
+{
+	struct hared *d = c->d;
+	int rc;
+
+	if (first == TLS_LINK_FIRST_BYTE) {
+		rc = tls_link_server(dispatch_tls_psk, c, &c->tls);
+		if (rc < 0) {
+			log_error("conn=%" PRIu64 " peer=%s: cannot begin TLS: %s", c->id, c->peer,
+				  err_str(rc));
+			conn_close(c);
+		}
+		return rc;
+	}
+	c->plain = true;
+	d->plain_sessions[c->kind]++;
+	if (!hared_tls_required(&d->cfg))
+		return 0;
+	conn_refused_note(d, c->kind == CONN_AGENT ? "an agent without TLS on the agent port "
+			  "(tls = required)" : "a client without TLS on the client port (tls = "
+			  "required)");
+	c->refused = true;
+	conn_fail(c, -EPROTONOSUPPORT, "hared takes only TLS on this port (tls = required in "
+		  "hared.conf): %s", c->kind == CONN_AGENT ? "upgrade this hare-agent, or set tls = "
+		  "yes in its configuration" : "upgrade harectl, and do not give it --no-tls");
+	return -EPROTONOSUPPORT;
+}
+
+/* Bytes of a TLS session: the handshake goes on, then what it decrypts is
+ * read as frames; what TLS has for the peer goes out. */
+static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
+{
+	struct hared *d = c->d;
+	bool was_ready = tls_link_ready(c->tls);
+	ssize_t r = tls_link_feed(c->tls, p, n) < 0 ? TLS_LINK_FAILED : 0;
+
+	while (r == 0 || r > 0) {
+		r = tls_link_read(c->tls, d->tbuf, sizeof(d->tbuf));
+		if (!was_ready && tls_link_ready(c->tls)) {
+			was_ready = true;
+			d->tls_sessions++;
+		}
+		if (r <= 0)
+			break;
+		conn_plain_in(c, d->tbuf, (size_t)r);
+		if (c->state == CONN_CLOSING)
+			return;
+	}
+	conn_tls_flush(c);
+	if (r == TLS_LINK_EOF) {
+		conn_close(c);
+	} else if (r == TLS_LINK_FAILED) {
+		d->tls_failed++;
+		dispatch_tls_failed(c);
+		if (!c->refused)
+			log_at(c->kind == CONN_AGENT || tls_link_ready(c->tls) ? LOG_LVL_WARN :
+			       LOG_LVL_INFO, "conn=%" PRIu64 " peer=%s closing: TLS %s failed: %s",
+			       c->id, c->peer, tls_link_ready(c->tls) ? "session" : "handshake",
+			       tls_link_error(c->tls));
+		/* the alert is on its way; then the end */
+		conn_end(c);
+	}
+}
+
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = s->data;
-	int rc;
 
 	if (nread < 0) {
 		if (nread != UV_EOF)
@@ -555,13 +685,14 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0 || c->state == CONN_CLOSING)
 		return;
-	rc = wire_reader_feed(&c->rd, buf->base, (size_t)nread);
-	conn_frames(c);
-	if (rc == ERR_FRAME_TOO_BIG)
-		conn_frame_too_big(c);
-	else if (rc < 0)
-		conn_fail(c, rc, "cannot buffer input: %s", err_str(rc));
-	else if (c->frames_iter >= CONN_FRAMES_PER_ITER && c->state != CONN_CLOSING && !c->paused)
+	if (c->kind != CONN_CLIENT_UNIX && !c->tls && !c->plain &&
+	    conn_tls_begin(c, (uint8_t)buf->base[0]) < 0)
+		return;
+	if (c->tls)
+		conn_tls_in(c, (const uint8_t *)buf->base, (size_t)nread);
+	else
+		conn_plain_in(c, (const uint8_t *)buf->base, (size_t)nread);
+	if (c->frames_iter >= CONN_FRAMES_PER_ITER && c->state != CONN_CLOSING && !c->paused)
 		conn_pause(c);
 }
 

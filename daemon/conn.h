@@ -87,6 +87,11 @@ struct conn {
 	uint64_t partial_ms;		/* since when part of a frame is buffered (0: none) */
 	bool pending;			/* no Hello (agents: no Auth) yet: counted in
 					 * hared.npending, small frames only */
+	/* TCP peers: TLS (tls_link.h) when their first byte begins it, else
+	 * plain (an older agent or harectl; refused with tls = required) */
+	struct tls_link *tls;
+	bool plain;
+	char tls_user[64];		/* client port: whose token keyed the TLS session */
 	conn_sink_cb sink;		/* set: no socket, frames go here (tests, fuzzing) */
 	void *sink_user;
 };

@@ -178,11 +178,12 @@ static void dispatch_node_refused(struct conn *c, const char *why)
 }
 
 /* The key node c->node's agent holds: its own (agent_keys_dir/NODE.key),
- * else the cluster's; in own, or d->key. NULL, the session failed, when
- * there is none or it cannot be read: never an empty key, and never the
- * cluster key for a node whose own cannot be read (or whose folder is
- * gone), which would let the cluster key in where the node's alone may. */
-static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap, size_t *len)
+ * else the cluster's; in own, or d->key. NULL when there is none or it
+ * cannot be read (said, counted and noted for harectl nodes): never an
+ * empty key, and never the cluster key for a node whose own cannot be read
+ * (or whose folder is gone), which would let the cluster key in where the
+ * node's alone may. */
+static const uint8_t *dispatch_node_key_get(struct conn *c, uint8_t *own, size_t cap, size_t *len)
 {
 	struct hared *d = c->d;
 	char err[512] = "";
@@ -214,8 +215,62 @@ static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap
 	d->agent_refused_nokey++;
 	dispatch_node_refused(c, "hared has no usable key for it");
 	c->refused = true;	/* said above, at most every 10 s */
-	conn_fail(c, -EACCES, "hared has no usable key for node %s (its log says why)", c->node);
 	return NULL;
+}
+
+/* The same, the session failed when there is none. */
+static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap, size_t *len)
+{
+	const uint8_t *key = dispatch_node_key_get(c, own, cap, len);
+
+	if (!key)
+		conn_fail(c, -EACCES, "hared has no usable key for node %s (its log says why)",
+			  c->node);
+	return key;
+}
+
+int dispatch_tls_psk(void *user, const char *identity, uint8_t psk[TLS_PSK_LEN])
+{
+	struct conn *c = user;
+	struct hared *d = c->d;
+	uint8_t own[AUTH_SECRET_MAX];
+	const uint8_t *key;
+	size_t len = strlen(identity), keylen = 0;
+	int rc;
+
+	if (c->kind != CONN_AGENT) {
+		/* a remote client: the identity names its token, never the token */
+		for (uint32_t i = 0; i < d->nusers; i++)
+			if (d->user_tls_ids && strcmp(identity, d->user_tls_ids[i]) == 0) {
+				snprintf(c->tls_user, sizeof(c->tls_user), "%s", d->users[i].name);
+				return tls_psk_derive(d->users[i].token, d->users[i].len, identity, psk);
+			}
+		if (d->tokenlen && strcmp(identity, d->token_tls_id) == 0) {
+			snprintf(c->tls_user, sizeof(c->tls_user), "%s", CONN_REMOTE_USER);
+			return tls_psk_derive(d->token, d->tokenlen, identity, psk);
+		}
+		return -ENOENT;
+	}
+	/* an agent: the identity is its node's name, whose key it holds */
+	if (len >= sizeof(c->node) || !driver_node_name_ok(identity))
+		return -EINVAL;
+	memcpy(c->node, identity, len + 1);
+	key = dispatch_node_key_get(c, own, sizeof(own), &keylen);
+	rc = key ? tls_psk_derive(key, keylen, identity, psk) : -EACCES;
+	explicit_bzero(own, sizeof(own));
+	return rc;
+}
+
+void dispatch_tls_failed(struct conn *c)
+{
+	if (c->kind != CONN_AGENT || !tls_link_bad_key(c->tls))
+		return;
+	/* the handshake's binder was not made with the key hared holds */
+	c->d->agent_refused_key++;
+	dispatch_node_refused(c, "a wrong key");
+	dispatch_key_note(c, "refused: its TLS handshake is not made with the key hared holds for "
+			  "it (%s)", c->own_key ? "its own, in agent_keys_dir" : "the cluster key");
+	c->refused = true;
 }
 
 static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
@@ -244,6 +299,11 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	}
 	if (h->has_tags && h->tags && !h->has_agent_nonce) {
 		conn_fail(c, ERR_PROTO, "agent hello: tags needs an agent_nonce");
+		return;
+	}
+	if (c->tls && strcmp(tls_link_identity(c->tls), h->node) != 0) {
+		conn_fail(c, -EACCES, "agent hello names node %s, but its TLS session is node %s's",
+			  h->node, tls_link_identity(c->tls));
 		return;
 	}
 	memcpy(c->node, h->node, len + 1);
@@ -329,6 +389,12 @@ static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 			snprintf(c->user, sizeof(c->user), "%s", CONN_REMOTE_USER);
 		} else {
 			conn_fail(c, -EACCES, "wrong or missing client token");
+			return;
+		}
+		/* the token that keyed the TLS session is the one said */
+		if (c->tls && strcmp(c->user, c->tls_user) != 0) {
+			conn_fail(c, -EACCES, "the client token in Hello is not the one this TLS "
+				  "session was made with");
 			return;
 		}
 	}

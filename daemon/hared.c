@@ -35,8 +35,27 @@ static void hared_users_free(struct hared *d)
 	if (d->users)
 		memset(d->users, 0, d->nusers * sizeof(*d->users));	/* the tokens */
 	free(d->users);
+	free(d->user_tls_ids);
 	d->users = NULL;
+	d->user_tls_ids = NULL;
 	d->nusers = 0;
+}
+
+/* The TLS identities remote clients' tokens go by (tls_token_identity). */
+static int hared_token_ids(struct hared *d, char *errbuf, size_t errlen)
+{
+	int rc = d->tokenlen ? tls_token_identity(d->token, d->tokenlen, d->token_tls_id) : 0;
+
+	if (rc == 0 && d->nusers) {
+		d->user_tls_ids = calloc(d->nusers, sizeof(*d->user_tls_ids));
+		if (!d->user_tls_ids)
+			rc = -ENOMEM;
+	}
+	for (uint32_t i = 0; rc == 0 && i < d->nusers; i++)
+		rc = tls_token_identity(d->users[i].token, d->users[i].len, d->user_tls_ids[i]);
+	if (rc < 0)
+		snprintf(errbuf, errlen, "cannot name the client tokens for TLS: %s", strerror(-rc));
+	return rc;
 }
 
 /* agent_keys_dir: a folder hared can read, which only its owner may add
@@ -97,6 +116,8 @@ static int hared_secrets_load(struct hared *d, const struct hared_config *cfg, c
 		rc = auth_token_check(cfg->client_token_file, d->token, d->tokenlen, errbuf, errlen);
 	if (rc == 0 && users)
 		rc = auth_users_load(cfg->client_users_file, &d->users, &d->nusers, errbuf, errlen);
+	if (rc == 0)
+		rc = hared_token_ids(d, errbuf, errlen);
 	if (rc == 0 && cfg->agent_keys_dir[0])
 		rc = hared_keys_dir_check(cfg->agent_keys_dir, errbuf, errlen);
 	if (rc == 0 && cfg->agent_keys_dir[0] && !cfg->cluster_key_file[0] &&

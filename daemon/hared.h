@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "hared_config.h"
 #include "store.h"
+#include "tls_link.h"
 
 #define HARED_KEY_LOG_SLOTS 64	/* node names' slots for notes on their keys */
 
@@ -45,6 +46,10 @@ struct hared {
 	size_t tokenlen;
 	struct auth_user *users;		/* client_users_file's */
 	uint32_t nusers;
+	/* the TLS identities remote clients name their tokens by
+	 * (tls_token_identity): the shared token's, and each user's */
+	char token_tls_id[TLS_IDENTITY_MAX];
+	char (*user_tls_ids)[TLS_IDENTITY_MAX];
 
 	/* Connections: a list for iteration, an id table for lookup. */
 	struct conn *conns;
@@ -75,6 +80,10 @@ struct hared {
 	bool handles_open;
 
 	uint8_t rbuf[16 * 1024];		/* read buffer shared by all connections */
+	uint8_t tbuf[16 * 1024];		/* what TLS decrypts of it */
+	/* TCP sessions by how they began: TLS, TLS whose handshake failed, and
+	 * plaintext (older agents and harectl), by enum conn_kind */
+	uint64_t tls_sessions, tls_failed, plain_sessions[3];
 	uint64_t iter;				/* loop iterations (check callbacks) */
 	uint64_t *paused;			/* connections to resume reading */
 	uint32_t npaused, paused_cap;

@@ -47,6 +47,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "state_dir", CFG_S(state_dir), 0, 0, false },
 	{ "cluster_key_file", CFG_S(cluster_key_file), 0, 0, false },
 	{ "agent_keys_dir", CFG_S(agent_keys_dir), 0, 0, true },
+	{ "tls", CFG_S(tls), 0, 0, true },
 	{ "profiles", CFG_S(profiles), 0, 0, false },
 	{ "policy", CFG_S(policy), 0, 0, false },
 	{ "time_scale", CFG_N(CFG_DOUBLE, time_scale), 1e-3, 1e6, false },
@@ -123,6 +124,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->stall_timeout_s = 1800;
 	c->measure_gpus = true;
 	snprintf(c->remote_user, sizeof(c->remote_user), "nobody");
+	snprintf(c->tls, sizeof(c->tls), "optional");
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 }
 
@@ -332,6 +334,11 @@ int hared_config_check(const char *name, const struct hared_config *c, char *err
 			 "only with agent_keys_dir, when every node has a key of its own", name);
 		return ERR_BAD_CONFIG;
 	}
+	if (strcmp(c->tls, "optional") != 0 && strcmp(c->tls, "required") != 0) {
+		snprintf(errbuf, errlen, "%s: tls: '%s' is neither optional (TLS and older "
+			 "plaintext peers) nor required (TLS only)", name, c->tls);
+		return ERR_BAD_CONFIG;
+	}
 	if (hared_private_check(c->private_data, why, sizeof(why)) < 0) {
 		snprintf(errbuf, errlen, "%s: private_data: %s", name, why);
 		return ERR_BAD_CONFIG;
@@ -384,6 +391,11 @@ static int hared_private_check(const char *v, char *why, size_t len)
 		return ERR_BAD_CONFIG;
 	}
 	return 0;
+}
+
+bool hared_tls_required(const struct hared_config *c)
+{
+	return strcmp(c->tls, "required") == 0;
 }
 
 bool hared_private(const struct hared_config *c, const char *what)

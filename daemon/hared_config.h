@@ -29,6 +29,8 @@ struct hared_config {
 	char private_data[32];			/* "jobs", "usage", both (comma-
 						 * separated) or "": what users see
 						 * of others' (hared_private) */
+	char tls[16];				/* "optional" (TLS or plaintext peers on the
+						 * TCP ports) or "required" (TLS only) */
 	char agent_keys_dir[HARED_PATH_LEN];	/* NODE.key: a node's own key, used
 						 * before the shared one ("": none) */
 	char profiles[HARED_PATH_LEN];		/* throughput profile directory */
@@ -97,6 +99,9 @@ uint32_t hared_config_diff(struct hared_config *cur, const struct hared_config *
 /* Parse "host:port" or "[v6]:port" (numeric host, or "localhost"/"*") into a
  * socket address. 0 or ERR_BAD_CONFIG with a reason in err. */
 int hared_addr_parse(const char *text, struct sockaddr_storage *out, char *err, size_t errlen);
+
+/* Whether tls is "required": a TCP peer that does not begin TLS is refused. */
+bool hared_tls_required(const struct hared_config *c);
 
 /* Whether private_data lists what ("jobs" or "usage"): then a user other
  * than root sees only their own. */

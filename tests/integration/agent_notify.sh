@@ -42,7 +42,7 @@ while True:
 ' "$port" &
 web=$!
 pids+=($web)
-wait_for 15 "a STATUS saying the peer is not hared" notified "^STATUS=reconnecting to 127.0.0.1:$port (frame larger than the maximum in the first reply: is 127.0.0.1:$port hared's agent_listen address? (the peer does not speak Hare's protocol))$" &&
+wait_for 15 "a STATUS saying the peer is not hared" notified "^STATUS=reconnecting to 127.0.0.1:$port (TLS with 127.0.0.1:$port failed (.*): is it hared's agent_listen, and is hared as new as this agent? .*)$" &&
 	echo "ok: STATUS says a peer that is not hared is not hared"
 kill "$web"
 wait "$web" 2>/dev/null

@@ -62,11 +62,14 @@ grep -q "does not tag its frames" "$tmp/hared.log" && fail "hared says an agent 
 # node1's key does not answer for node4
 run_agent 3 "$tmp/key"
 mkdir -p "$tmp/w4"
-timeout 3 "$agent" --daemon "127.0.0.1:$port" --node node4 --gpus V100:1 \
+# node4 without TLS, so that the Challenge's answer is what is refused
+timeout 3 "$agent" --daemon "127.0.0.1:$port" --node node4 --gpus V100:1 --tls no \
 	--key-file "$tmp/keys/node1.key" --work-dir="$tmp/w4" --worker "$worker" \
 	>>"$tmp/agent4.log" 2>&1
-refused() { grep -q "proof of the cluster key is wrong" "$tmp/agent$1.log"; }
-wait_for 10 "node3's agent to be refused" refused 3 && refused 4 && nodes_are "node1 node2" &&
+wrong_key_tls="hared refused this node's key (TLS"
+refused() { grep -qF "${2:-$wrong_key_tls}" "$tmp/agent$1.log"; }
+wait_for 10 "node3's agent to be refused" refused 3 &&
+	refused 4 "proof of the cluster key is wrong" && nodes_are "node1 node2" &&
 	echo "ok: node3 with the cluster key and node4 with node1's key are refused" ||
 	fail "node3/node4: $(tail -2 "$tmp/agent3.log") / $(tail -2 "$tmp/agent4.log"); nodes: $(up_nodes)"
 
@@ -98,7 +101,7 @@ write_conf "$port" "agent_keys_dir=$tmp/keys" "cluster_key_file=" log_level=debu
 kill "$hpid"
 wait "$hpid" 2>/dev/null
 start_hared
-no_key() { grep -q "hared has no usable key for node node2 (its log says why)" "$tmp/agent2.log"; }
+no_key() { grep -q "hared refused the TLS handshake for node node2 (.*): it has no usable key for the node (hared's log says why)" "$tmp/agent2.log"; }
 wait_for 30 "node1 back, node2 refused" no_key && wait_for 30 "node1 back" nodes_are node1 &&
 	echo "ok: without a cluster key node2 is refused at its Hello; node1 comes back"
 refused_shown() { "$harectl" nodes | grep -E "^node2 .*refused .* from 127\.0\.0\.1: hared has no usable key for it" >/dev/null; }
@@ -108,7 +111,7 @@ wait_for 5 "harectl nodes to say why node2 is down" refused_shown &&
 counted() { grep -qE "^hare_agent_refusals_total\\{reason=\"$1\"\\} [1-9]" "$tmp/hare.prom"; }
 wait_for 5 "the refusals in the metrics" counted no_key && wait_for 10 "node3's in the metrics" counted key &&
 	grep -q '^hare_agent_refusals_total{reason="tag"} 0$' "$tmp/hare.prom" &&
-	echo "ok: hare_agent_refusals_total counts node2's refusals (no_key) and node3's agent leaving at the proof (key), no tag refusal" ||
+	echo "ok: hare_agent_refusals_total counts node2's refusals (no_key) and node3's TLS handshakes with the wrong key (key), no tag refusal" ||
 	fail "metrics: $(grep refusals "$tmp/hare.prom")"
 
 it_finish "node key"

@@ -29,6 +29,7 @@
 #include "frame.h"
 #include "log.h"
 #include "spawn_stdout.h"
+#include "tls_link.h"
 #include "workloads/report.h"
 
 #define WORKER_BIN HARE_BINARY_DIR "/workloads/hare-worker"
@@ -775,6 +776,12 @@ struct fake {
 	uint8_t session_in[32];
 	uint64_t seq_in;
 	int tagged;		/* frames whose agent's tag was right */
+	/* TLS (the agent's default): the session's server end, keyed with
+	 * key; sessions whose handshake ended well or failed */
+	struct tls_link *tls;
+	int tls_ok, tls_failed;
+	bool old_hared;		/* no TLS: a TLS peer gets a plaintext Error */
+	bool tls_start;		/* the session's first bytes are still to come */
 	size_t reg_msgs;	/* messages heard before the last Register */
 	char reg_measuring[256];	/* its measuring types, comma-separated */
 	uint32_t reg_gpus;
@@ -846,9 +853,46 @@ static void fake_send(struct fake *f, const Hare__FromDaemon *m)
 		buf[2] = (uint8_t)(plen >> 8);
 		buf[3] = (uint8_t)plen;
 	}
+	if (f->tls) {
+		assert_int_equal(tls_link_write(f->tls, buf, len), 0);
+		free(buf);
+		len = tls_link_pending(f->tls);
+		buf = malloc(len);
+		assert_non_null(buf);
+		assert_int_equal(tls_link_take(f->tls, buf, len), len);
+	}
 	req->data = buf;
 	b = uv_buf_init((char *)buf, (unsigned int)len);
 	assert_int_equal(uv_write(req, (uv_stream_t *)&f->client, &b, 1, fake_on_written), 0);
+}
+
+/* What the TLS session has for the agent (its handshake, an alert). */
+static void fake_tls_flush(struct fake *f)
+{
+	size_t len = tls_link_pending(f->tls);
+	uv_write_t *req;
+	uint8_t *buf;
+	uv_buf_t b;
+
+	if (len == 0)
+		return;
+	req = malloc(sizeof(*req));
+	buf = malloc(len);
+	assert_non_null(req);
+	assert_non_null(buf);
+	assert_int_equal(tls_link_take(f->tls, buf, len), len);
+	req->data = buf;
+	b = uv_buf_init((char *)buf, (unsigned int)len);
+	assert_int_equal(uv_write(req, (uv_stream_t *)&f->client, &b, 1, fake_on_written), 0);
+}
+
+/* The fake's key for the node (tls_psk_find_cb). */
+static int fake_tls_psk(void *user, const char *identity, uint8_t psk[TLS_PSK_LEN])
+{
+	struct fake *f = user;
+
+	assert_string_equal(identity, "test-node");
+	return tls_psk_derive((const uint8_t *)f->key, strlen(f->key), identity, psk);
 }
 
 static void fake_on_client_closed(uv_handle_t *h)
@@ -857,6 +901,8 @@ static void fake_on_client_closed(uv_handle_t *h)
 
 	f->client_open = false;
 	wire_reader_destroy(&f->reader);
+	tls_link_free(f->tls);
+	f->tls = NULL;
 }
 
 static void fake_drop(struct fake *f)
@@ -1014,8 +1060,41 @@ static void fake_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread < 0) {
 		fake_drop(f);
+	} else if (nread > 0 && f->tls_start && (uint8_t)buf->base[0] == TLS_LINK_FIRST_BYTE &&
+		   f->old_hared) {
+		/* an older hared reads a TLS record as a frame far too large */
+		static const Hare__Error e = { PROTOBUF_C_MESSAGE_INIT(&hare__error__descriptor),
+					       ERR_FRAME_TOO_BIG, "frame larger than 65536 bytes" };
+		Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+
+		m.msg_case = HARE__FROM_DAEMON__MSG_ERROR;
+		m.error = (Hare__Error *)&e;
+		fake_send(f, &m);
+		f->tls_failed++;
+		fake_drop(f);
 	} else if (nread > 0) {
-		assert_int_equal(wire_reader_feed(&f->reader, buf->base, (size_t)nread), 0);
+		if (f->tls_start && (uint8_t)buf->base[0] == TLS_LINK_FIRST_BYTE)
+			assert_int_equal(tls_link_server(fake_tls_psk, f, &f->tls), 0);
+		f->tls_start = false;
+		if (f->tls) {
+			uint8_t plain[16384];
+			bool was = tls_link_ready(f->tls);
+			ssize_t r;
+
+			assert_int_equal(tls_link_feed(f->tls, buf->base, (size_t)nread), 0);
+			while ((r = tls_link_read(f->tls, plain, sizeof(plain))) > 0)
+				assert_int_equal(wire_reader_feed(&f->reader, plain, (size_t)r), 0);
+			f->tls_ok += !was && tls_link_ready(f->tls);
+			fake_tls_flush(f);
+			if (r == TLS_LINK_FAILED) {
+				f->tls_failed++;
+				fake_drop(f);
+				free(buf->base);
+				return;
+			}
+		} else {
+			assert_int_equal(wire_reader_feed(&f->reader, buf->base, (size_t)nread), 0);
+		}
 		while (wire_reader_next(&f->reader, &p, &len) == 1) {
 			Hare__ToDaemon *m = NULL;
 
@@ -1055,6 +1134,7 @@ static void fake_on_connection(uv_stream_t *server, int status)
 	assert_int_equal(uv_accept(server, (uv_stream_t *)&f->client), 0);
 	f->client_open = true;
 	f->check = false;	/* a new session: its Hello is not tagged */
+	f->tls_start = true;
 	wire_reader_init(&f->reader, 0);
 	uv_read_start((uv_stream_t *)&f->client, fake_alloc, fake_on_read);
 }
@@ -1093,6 +1173,9 @@ static void fake_agent_registered(struct fake *f)
 	fake_agent_start(f);
 	RUN_UNTIL(f, f->registers == 1, 5);
 	assert_true(f->tagged >= 2);
+	/* in TLS, unless the test turned it off */
+	assert_int_equal(f->tls_ok >= 1, f->cfg.tls);
+	assert_int_equal(f->tls != NULL, f->cfg.tls);
 }
 
 static void fake_agent_stop(struct fake *f)
@@ -2266,9 +2349,48 @@ static void refused_at_challenge(struct fake *f, int hellos, const char *want)
  * s, 0.2-0.4 s ...). */
 static void test_bad_key(void **state)
 {
+	struct fake *f = fake_new("another-key-that-does-not-match", "V100:1");
+
 	(void)state;
-	refused_at_challenge(fake_new("another-key-that-does-not-match", "V100:1"), 3,
-			     "proof of the cluster key is wrong");
+	f->cfg.tls = false;	/* the Challenge's proof is checked (in TLS too) */
+	refused_at_challenge(f, 3, "proof of the cluster key is wrong");
+}
+
+/* In TLS a server with another key fails the handshake: the agent never
+ * says Hello, says why, and retries with back-off. */
+static void test_tls_bad_key(void **state)
+{
+	struct fake *f = fake_new("another-key-that-does-not-match", "V100:1");
+
+	(void)state;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->tls_failed >= 2, 5);
+	assert_int_equal(f->hellos, 0);
+	assert_int_equal(f->tls_ok, 0);
+	assert_non_null(strstr(agent_link_why(f->agent), "hared refused this node's key (TLS"));
+	assert_non_null(strstr(agent_link_why(f->agent), "holds another key than hared has for "
+			       "node test-node"));
+	fake_free(f);
+}
+
+/* An older hared reads the ClientHello as a frame too large and says so
+ * in plaintext: the agent says to upgrade hared (or set tls = no), and
+ * with tls = no it registers with that hared. */
+static void test_tls_older_hared(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+
+	(void)state;
+	f->old_hared = true;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->tls_failed >= 2, 5);
+	assert_int_equal(f->hellos, 0);
+	assert_non_null(strstr(agent_link_why(f->agent), "an older hared does not speak TLS: "
+			       "upgrade it, or set tls = no here meanwhile"));
+	fake_agent_stop(f);
+	f->cfg.tls = false;
+	fake_agent_registered(f);
+	fake_free(f);
 }
 
 /* A frame after the Challenge whose tag is wrong (altered on the way, or
@@ -3142,6 +3264,8 @@ int main(void)
 		cmocka_unit_test(test_task_state_unwritable),
 		cmocka_unit_test(test_adopt_watch),
 		cmocka_unit_test(test_bad_key),
+		cmocka_unit_test(test_tls_bad_key),
+		cmocka_unit_test(test_tls_older_hared),
 		cmocka_unit_test(test_no_proof),
 		cmocka_unit_test(test_untagged_proof),
 		cmocka_unit_test(test_bad_tag),
