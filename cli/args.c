@@ -19,6 +19,7 @@ enum cli_opt_id {
 	OPT_SOCKET,
 	OPT_HOST,
 	OPT_TOKEN_FILE,
+	OPT_NO_TLS,
 	OPT_TIMEOUT,
 	OPT_HELP,
 	OPT_VERSION,
@@ -54,6 +55,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "socket", 0, true, OPT_SOCKET, 0 },
 	{ "host", 0, true, OPT_HOST, 0 },
 	{ "token-file", 0, true, OPT_TOKEN_FILE, 0 },
+	{ "no-tls", 0, false, OPT_NO_TLS, 0 },
 	{ "timeout", 0, true, OPT_TIMEOUT, 0 },
 	{ "help", 'h', false, OPT_HELP, 0 },
 	{ "version", 0, false, OPT_VERSION, 0 },
@@ -400,6 +402,8 @@ static int cli_apply(struct cli_parse *p, const struct cli_opt *o, const char *l
 		p->a->version = true;
 	else if (o->id == OPT_FOLLOW)
 		p->a->follow = true;
+	else if (o->id == OPT_NO_TLS)
+		p->a->no_tls = true;
 	else
 		p->a->all = true;
 	return 0;
@@ -544,6 +548,9 @@ static int cli_parse_finish(struct cli_parse *p)
 	/* the token goes with TCP only; on the local socket it would be ignored */
 	if (a->token_file && !a->host)
 		return cli_usage_fail(p, "--token-file goes with --host (the local socket needs no token)");
+	if (a->no_tls && !a->host)
+		return cli_usage_fail(p, "--no-tls goes with --host (the local socket is not encrypted: "
+				      "it never leaves the host)");
 	switch (a->cmd) {
 	case CLI_CMD_SUBMIT:
 		if (a->file && a->job_flags)

@@ -69,6 +69,7 @@ struct cli_args {
 	const char *socket_path;	/* --socket */
 	const char *host;		/* --host */
 	const char *token_file;		/* --token-file */
+	bool no_tls;			/* --no-tls: TCP in the clear (an older hared) */
 	uint32_t timeout_ms;		/* --timeout; 0: default */
 	bool all;			/* queue --all */
 	const char *user;		/* queue, usage --user: only this user's jobs */

@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "frame.h"
+#include "tls_link.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +53,7 @@ static int cli_wait(int fd, short events, int64_t deadline_ms)
 	}
 }
 
-static int cli_write_all(int fd, const uint8_t *p, size_t n, int64_t deadline_ms)
+static int cli_write_raw(int fd, const uint8_t *p, size_t n, int64_t deadline_ms)
 {
 	while (n > 0) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -72,18 +73,16 @@ static int cli_write_all(int fd, const uint8_t *p, size_t n, int64_t deadline_ms
 	return 0;
 }
 
-/* Read exactly n bytes: 0, -ECONNRESET on end of stream, -ETIMEDOUT, -errno. */
-static int cli_read_all(int fd, uint8_t *p, size_t n, int64_t deadline_ms)
+/* Read what the socket has (waiting for some): the count, -ECONNRESET at
+ * end of stream, -ETIMEDOUT, -errno. */
+static ssize_t cli_read_some(int fd, uint8_t *p, size_t n, int64_t deadline_ms)
 {
-	while (n > 0) {
+	for (;;) {
 		ssize_t r = read(fd, p, n);
 		int rc;
 
-		if (r > 0) {
-			p += r;
-			n -= (size_t)r;
-			continue;
-		}
+		if (r > 0)
+			return r;
 		if (r == 0)
 			return -ECONNRESET;
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -91,6 +90,96 @@ static int cli_read_all(int fd, uint8_t *p, size_t n, int64_t deadline_ms)
 		rc = cli_wait(fd, POLLIN, deadline_ms);
 		if (rc < 0)
 			return rc;
+	}
+}
+
+/* Send what the TLS session has for hared. */
+static int cli_tls_flush(struct cli_conn *c, int64_t deadline_ms)
+{
+	uint8_t buf[16384];
+	size_t n;
+	int rc = 0;
+
+	while (rc == 0 && (n = tls_link_take(c->tls, buf, sizeof(buf))) > 0)
+		rc = cli_write_raw(c->fd, buf, n, deadline_ms);
+	return rc;
+}
+
+/* More of the TLS session: what it decrypts is appended to c->in. 0 (some
+ * came), -EPROTO (TLS failed), -ECONNRESET, -ETIMEDOUT, -errno. */
+static int cli_tls_more(struct cli_conn *c, int64_t deadline_ms)
+{
+	uint8_t raw[16384];
+	ssize_t r;
+	int rc;
+
+	for (;;) {
+		if (c->off == c->len)
+			c->off = c->len = 0;
+		if (c->cap - c->len < sizeof(raw)) {
+			uint8_t *in = realloc(c->in, c->len + sizeof(raw));
+
+			if (!in)
+				return -ENOMEM;
+			c->in = in;
+			c->cap = c->len + sizeof(raw);
+		}
+		r = tls_link_read(c->tls, c->in + c->len, c->cap - c->len);
+		rc = cli_tls_flush(c, deadline_ms);
+		if (r > 0) {
+			c->len += (size_t)r;
+			return 0;
+		}
+		if (r == TLS_LINK_EOF)
+			return -ECONNRESET;
+		if (r < 0)
+			return -EPROTO;
+		if (rc < 0)
+			return rc;
+		r = cli_read_some(c->fd, raw, sizeof(raw), deadline_ms);
+		if (r < 0)
+			return (int)r;
+		if (tls_link_feed(c->tls, raw, (size_t)r) < 0)
+			return -ENOMEM;
+	}
+}
+
+static int cli_write_all(struct cli_conn *c, const uint8_t *p, size_t n, int64_t deadline_ms)
+{
+	if (!c->tls)
+		return cli_write_raw(c->fd, p, n, deadline_ms);
+	if (tls_link_write(c->tls, p, n) < 0)
+		return -EPROTO;
+	return cli_tls_flush(c, deadline_ms);
+}
+
+/* Read exactly n bytes: 0, -ECONNRESET on end of stream, -ETIMEDOUT, -errno. */
+static int cli_read_all(struct cli_conn *c, uint8_t *p, size_t n, int64_t deadline_ms)
+{
+	while (n > 0) {
+		ssize_t r;
+		size_t k;
+
+		if (!c->tls) {
+			r = cli_read_some(c->fd, p, n, deadline_ms);
+			if (r < 0)
+				return (int)r;
+			p += r;
+			n -= (size_t)r;
+			continue;
+		}
+		if (c->off == c->len) {
+			int rc = cli_tls_more(c, deadline_ms);
+
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		k = c->len - c->off < n ? c->len - c->off : n;
+		memcpy(p, c->in + c->off, k);
+		c->off += k;
+		p += k;
+		n -= k;
 	}
 	return 0;
 }
@@ -102,11 +191,13 @@ static void cli_io_error(int rc, uint32_t timeout_ms, const char *what, char *er
 			 timeout_ms / 1000.0);
 	else if (rc == -ECONNRESET || rc == -EPIPE)
 		snprintf(errbuf, errlen, "hared closed the connection");
+	else if (rc == -EPROTO)
+		snprintf(errbuf, errlen, "the TLS session with hared failed");
 	else
 		snprintf(errbuf, errlen, "talking to hared: %s", strerror(-rc));
 }
 
-int cli_client_send(int fd, const Hare__ToDaemon *m, uint32_t timeout_ms, char *errbuf, size_t errlen)
+int cli_client_send(struct cli_conn *c, const Hare__ToDaemon *m, uint32_t timeout_ms, char *errbuf, size_t errlen)
 {
 	uint8_t *buf;
 	size_t len;
@@ -118,14 +209,14 @@ int cli_client_send(int fd, const Hare__ToDaemon *m, uint32_t timeout_ms, char *
 		snprintf(errbuf, errlen, "cannot encode the request: %s", err_str(rc));
 		return rc;
 	}
-	rc = cli_write_all(fd, buf, len, cli_now_ms() + timeout_ms);
+	rc = cli_write_all(c, buf, len, cli_now_ms() + timeout_ms);
 	free(buf);
 	if (rc < 0)
 		cli_io_error(rc, timeout_ms, "room to send", errbuf, errlen);
 	return rc;
 }
 
-int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *errbuf, size_t errlen)
+int cli_client_recv(struct cli_conn *c, uint32_t timeout_ms, Hare__FromDaemon **out, char *errbuf, size_t errlen)
 {
 	int64_t deadline;
 	uint8_t hdr[WIRE_HEADER_LEN];
@@ -135,7 +226,7 @@ int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *e
 
 	timeout_ms = cli_timeout(timeout_ms);
 	deadline = cli_now_ms() + timeout_ms;
-	rc = cli_read_all(fd, hdr, sizeof(hdr), deadline);
+	rc = cli_read_all(c, hdr, sizeof(hdr), deadline);
 	if (rc < 0) {
 		cli_io_error(rc, timeout_ms, "reply", errbuf, errlen);
 		return rc;
@@ -161,7 +252,7 @@ int cli_client_recv(int fd, uint32_t timeout_ms, Hare__FromDaemon **out, char *e
 		snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	rc = cli_read_all(fd, payload, plen, deadline);
+	rc = cli_read_all(c, payload, plen, deadline);
 	if (rc < 0)
 		cli_io_error(rc, timeout_ms, "reply", errbuf, errlen);
 	else if ((rc = wire_decode_from_daemon(payload, plen, out)) < 0)
@@ -183,15 +274,15 @@ int cli_client_reply_check(const Hare__FromDaemon *m, int expect, char *errbuf, 
 	return 0;
 }
 
-int cli_client_request(int fd, const Hare__ToDaemon *req, int expect, uint32_t timeout_ms,
+int cli_client_request(struct cli_conn *c, const Hare__ToDaemon *req, int expect, uint32_t timeout_ms,
 		       Hare__FromDaemon **reply, char *errbuf, size_t errlen)
 {
 	Hare__FromDaemon *m = NULL;
 	int rc;
 
-	rc = cli_client_send(fd, req, timeout_ms, errbuf, errlen);
+	rc = cli_client_send(c, req, timeout_ms, errbuf, errlen);
 	if (rc == 0)
-		rc = cli_client_recv(fd, timeout_ms, &m, errbuf, errlen);
+		rc = cli_client_recv(c, timeout_ms, &m, errbuf, errlen);
 	if (rc < 0)
 		return rc;
 	rc = cli_client_reply_check(m, expect, errbuf, errlen);
@@ -309,7 +400,8 @@ static int cli_connect_tcp(const char *spec, int64_t deadline_ms, char *errbuf, 
 	return fd;
 }
 
-static int cli_handshake(int fd, const struct cli_target *t, char *errbuf, size_t errlen)
+static int cli_handshake(struct cli_conn *c, const struct cli_target *t, char *errbuf,
+			 size_t errlen)
 {
 	Hare__Hello hello = HARE__HELLO__INIT;
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
@@ -321,7 +413,8 @@ static int cli_handshake(int fd, const struct cli_target *t, char *errbuf, size_
 	hello.token = (char *)t->token;
 	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
 	m.hello = &hello;
-	rc = cli_client_request(fd, &m, HARE__FROM_DAEMON__MSG_WELCOME, t->timeout_ms, &reply, errbuf, errlen);
+	rc = cli_client_request(c, &m, HARE__FROM_DAEMON__MSG_WELCOME, t->timeout_ms, &reply, errbuf,
+				errlen);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; t->features && i < reply->welcome->n_features; i++)
@@ -335,22 +428,99 @@ static int cli_handshake(int fd, const struct cli_target *t, char *errbuf, size_
 	return 0;
 }
 
-int cli_client_connect(const struct cli_target *t, char *errbuf, size_t errlen)
+/* TLS keyed with the token (its identity names it, tls_token_identity),
+ * to the end of the handshake. 0 or a negative code with errbuf set. */
+static int cli_tls_handshake(struct cli_conn *c, const struct cli_target *t, int64_t deadline,
+			     char *errbuf, size_t errlen)
 {
-	int64_t deadline = cli_now_ms() + cli_timeout(t->timeout_ms);
-	int fd, rc;
+	char id[TLS_IDENTITY_MAX];
+	uint8_t psk[TLS_PSK_LEN];
+	size_t n = strlen(t->token);
+	int rc = tls_token_identity((const uint8_t *)t->token, n, id);
 
-	if (t->host)
-		fd = cli_connect_tcp(t->host, deadline, errbuf, errlen);
-	else
-		fd = cli_connect_unix(t->socket_path ? t->socket_path : CLI_SOCKET_DEFAULT, deadline, errbuf,
-				      errlen);
-	if (fd < 0)
-		return fd;
-	rc = cli_handshake(fd, t, errbuf, errlen);
+	if (rc == 0)
+		rc = tls_psk_derive((const uint8_t *)t->token, n, id, psk);
+	if (rc == 0)
+		rc = tls_link_client(id, psk, &c->tls);
+	explicit_bzero(psk, sizeof(psk));
 	if (rc < 0) {
-		close(fd);
+		snprintf(errbuf, errlen, "cannot begin TLS: %s", strerror(-rc));
 		return rc;
 	}
-	return fd;
+	while (rc == 0 && !tls_link_ready(c->tls)) {
+		uint8_t raw[16384];
+		ssize_t r = tls_link_read(c->tls, NULL, 0);	/* the handshake's next step */
+
+		rc = cli_tls_flush(c, deadline);
+		if (r < 0)
+			rc = -EPROTO;
+		if (rc < 0 || tls_link_ready(c->tls))
+			break;
+		r = cli_read_some(c->fd, raw, sizeof(raw), deadline);
+		if (r < 0)
+			rc = (int)r;
+		else if (tls_link_feed(c->tls, raw, (size_t)r) < 0)
+			rc = -ENOMEM;
+	}
+	if (rc == -EPROTO && tls_link_bad_key(c->tls))
+		snprintf(errbuf, errlen, "hared refused the token (TLS: %s): it is not a token of "
+			 "client_token_file or client_users_file", tls_link_error(c->tls));
+	else if (rc == -EPROTO && strstr(tls_link_error(c->tls), "alert handshake failure"))
+		snprintf(errbuf, errlen, "hared knows no such token (TLS: %s): it is not a token of "
+			 "client_token_file or client_users_file", tls_link_error(c->tls));
+	else if (rc == -EPROTO || rc == -ECONNRESET)
+		snprintf(errbuf, errlen, "TLS with %s failed (%s): is it hared's client_listen, and "
+			 "is hared as new as harectl? (an older hared does not speak TLS: --no-tls "
+			 "talks to it, the token in the clear)", t->host, rc == -EPROTO ?
+			 tls_link_error(c->tls) : "the peer closed the connection");
+	else if (rc < 0)
+		cli_io_error(rc, cli_timeout(t->timeout_ms), "TLS handshake", errbuf, errlen);
+	return rc;
+}
+
+void cli_client_close(struct cli_conn *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	tls_link_free(c->tls);
+	if (c->in)
+		explicit_bzero(c->in, c->cap);
+	free(c->in);
+	free(c);
+}
+
+int cli_client_connect(const struct cli_target *t, struct cli_conn **out, char *errbuf,
+		       size_t errlen)
+{
+	int64_t deadline = cli_now_ms() + cli_timeout(t->timeout_ms);
+	struct cli_conn *c = calloc(1, sizeof(*c));
+	int rc;
+
+	*out = NULL;
+	if (!c) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (t->host)
+		c->fd = cli_connect_tcp(t->host, deadline, errbuf, errlen);
+	else
+		c->fd = cli_connect_unix(t->socket_path ? t->socket_path : CLI_SOCKET_DEFAULT, deadline,
+					 errbuf, errlen);
+	if (c->fd < 0) {
+		rc = c->fd;
+		free(c);
+		return rc;
+	}
+	rc = t->host && !t->no_tls && t->token ? cli_tls_handshake(c, t, deadline, errbuf, errlen)
+					       : 0;
+	if (rc == 0)
+		rc = cli_handshake(c, t, errbuf, errlen);
+	if (rc < 0) {
+		cli_client_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
 }

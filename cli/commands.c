@@ -25,7 +25,7 @@
 struct cli_run {
 	const struct cli_args *a;
 	FILE *out, *err;
-	int fd;
+	struct cli_conn *conn;		/* NULL: not connected */
 	char token[CLI_TOKEN_MAX + 2];	/* one byte more: a longer token is refused */
 	char msg[1024];
 	uint32_t features;		/* the daemon's (CLI_FEATURE_*) */
@@ -93,7 +93,7 @@ static int cli_run_prepare(struct cli_run *r)
 	return CLI_EXIT_OK;
 }
 
-/* Connect as the options say: 0 (r->fd set), CLI_EXIT_USAGE, or a
+/* Connect as the options say: 0 (r->conn set), CLI_EXIT_USAGE, or a
  * negative code with the reason in r->msg; quiet. */
 static int cli_run_connect_quiet(struct cli_run *r)
 {
@@ -104,6 +104,7 @@ static int cli_run_connect_quiet(struct cli_run *r)
 		.host = r->a->host,
 		.timeout_ms = r->a->timeout_ms,
 		.features = &r->features,
+		.no_tls = r->a->no_tls,
 	};
 
 	if (!t.socket_path)
@@ -117,8 +118,7 @@ static int cli_run_connect_quiet(struct cli_run *r)
 			 "$HARE_TOKEN");
 		return CLI_EXIT_USAGE;
 	}
-	r->fd = cli_client_connect(&t, r->msg, sizeof(r->msg));
-	return r->fd < 0 ? r->fd : 0;
+	return cli_client_connect(&t, &r->conn, r->msg, sizeof(r->msg));
 }
 
 static int cli_run_connect(struct cli_run *r)
@@ -138,7 +138,7 @@ static int cli_run_connect(struct cli_run *r)
 static int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply,
 			   const char *where)
 {
-	int rc = cli_client_request(r->fd, req, expect, r->a->timeout_ms, reply, r->msg, sizeof(r->msg));
+	int rc = cli_client_request(r->conn, req, expect, r->a->timeout_ms, reply, r->msg, sizeof(r->msg));
 
 	char clean[sizeof(r->msg)];
 
@@ -485,14 +485,12 @@ static int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect
 	int rc;
 
 	for (;;) {
-		rc = r->fd >= 0 ? cli_client_request(r->fd, req, expect, r->a->timeout_ms, reply, r->msg,
+		rc = r->conn ? cli_client_request(r->conn, req, expect, r->a->timeout_ms, reply, r->msg,
 						     sizeof(r->msg)) : -ECONNRESET;
 		if (rc != -ECONNRESET && rc != -EPIPE)
 			break;
-		if (r->fd >= 0) {
-			close(r->fd);
-			r->fd = -1;
-		}
+		cli_client_close(r->conn);
+		r->conn = NULL;
 		if (until == 0) {
 			fprintf(r->err, "harectl: hared closed the connection; following on once it is "
 				"back (up to %d s)\n", CLI_FOLLOW_RECONNECT_S);
@@ -503,9 +501,9 @@ static int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect
 			break;
 		}
 		nanosleep(&pause, NULL);
-		if (cli_run_connect_quiet(r) != 0 && r->fd >= 0) {
-			close(r->fd);
-			r->fd = -1;
+		if (cli_run_connect_quiet(r) != 0) {
+			cli_client_close(r->conn);
+			r->conn = NULL;
 		}
 	}
 	if (rc < 0)
@@ -884,7 +882,7 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err)
 	r->a = a;
 	r->out = out;
 	r->err = err;
-	r->fd = -1;
+	r->conn = NULL;
 	if (cli_args_parse(argc, argv, a, r->msg, sizeof(r->msg)) < 0) {
 		fprintf(err, "%s\n", r->msg);
 		status = CLI_EXIT_USAGE;
@@ -897,8 +895,7 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err)
 	} else {
 		status = cli_dispatch(r);
 	}
-	if (r->fd >= 0)
-		close(r->fd);
+	cli_client_close(r->conn);
 	fflush(out);
 	free(a);
 	free(r);

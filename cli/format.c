@@ -629,6 +629,8 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 6, "%s", seen);
 	else if (node->has_tagged && !node->tagged)
 		cli_table_set(t, 6, "agent older than hared: its frames are not tagged");
+	else if (node->has_tls && !node->tls)
+		cli_table_set(t, 6, "its link is not in TLS (an older agent, or its tls = no)");
 	else
 		cli_table_set(t, 6, "-");
 }
@@ -976,6 +978,8 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 		fprintf(f, ",\"own_key\":%s", node->own_key ? "true" : "false");
 	if (node->has_tagged)
 		fprintf(f, ",\"tagged\":%s", node->tagged ? "true" : "false");
+	if (node->has_tls)
+		fprintf(f, ",\"tls\":%s", node->tls ? "true" : "false");
 	if (node->refused && node->refused[0]) {
 		cli_json_key(f, "refused");
 		cli_json_string(f, node->refused);

@@ -1354,9 +1354,10 @@ void clients_nodes(struct conn *c)
 			const struct conn *ac = i + 1 < c->d->agent_conn_cap && c->d->agent_conn[i + 1] ?
 						conn_find(c->d, c->d->agent_conn[i + 1]) : NULL;
 
-			o->has_own_key = o->has_tagged = n->up && ac;
+			o->has_own_key = o->has_tagged = o->has_tls = n->up && ac;
 			o->own_key = ac && ac->own_key;
 			o->tagged = ac && ac->check;
+			o->tls = ac && ac->tls;
 		}
 		if (!n->up && n->refused[0]) {
 			o->refused = (char *)n->refused;

@@ -355,6 +355,20 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	}
 }
 
+/* A remote client without TLS sent its token in the clear: said at most
+ * once a minute (scripts call harectl in loops). */
+static void dispatch_plain_client_warn(struct conn *c)
+{
+	uint64_t now = uv_now(c->d->loop);
+
+	if (c->d->plain_warned_ms && now - c->d->plain_warned_ms < 60000)
+		return;
+	c->d->plain_warned_ms = now;
+	log_warn("client peer=%s user=%s: over TCP without TLS, so its token went in the clear "
+		 "(a harectl older than this hared, or --no-tls); tls = required refuses such "
+		 "sessions (said at most once a minute)", c->peer, c->user);
+}
+
 static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 {
 	struct hared *d = c->d;
@@ -398,6 +412,8 @@ static void dispatch_hello(struct conn *c, const Hare__Hello *h)
 			return;
 		}
 	}
+	if (c->kind == CONN_CLIENT_TCP && c->plain)
+		dispatch_plain_client_warn(c);
 	if (conn_user_full(c)) {
 		conn_fail(c, -EUSERS, "user %s already has the most sessions one user may hold; "
 			  "close some (harectl logs -f?) and retry", c->user);
@@ -489,9 +505,14 @@ static void dispatch_auth(struct conn *c, const Hare__Auth *a)
 	}
 	c->state = CONN_AUTHED;
 	conn_admitted(c);
-	log_info("node=%s agent=%d peer=%s authenticated (%s, %s)", c->node, id, c->peer,
+	log_info("node=%s agent=%d peer=%s authenticated (%s, %s, %s)", c->node, id, c->peer,
 		 c->own_key ? "its own key" : "the cluster key",
-		 c->check ? "frames tagged both ways" : "its frames untagged");
+		 c->check ? "frames tagged both ways" : "its frames untagged",
+		 c->tls ? "in TLS" : "in the clear");
+	if (c->plain && c->check)
+		log_warn("node=%s peer=%s: its agent does not use TLS (tls = no in its "
+			 "configuration?): what goes between them can be read on the way", c->node,
+			 c->peer);
 	if (!c->check)
 		log_warn("node=%s peer=%s: its agent does not tag its frames (a hare-agent older "
 			 "than this hared): what it reports could be altered on the way; upgrade "

@@ -84,6 +84,7 @@ struct hared {
 	/* TCP sessions by how they began: TLS, TLS whose handshake failed, and
 	 * plaintext (older agents and harectl), by enum conn_kind */
 	uint64_t tls_sessions, tls_failed, plain_sessions[3];
+	uint64_t plain_warned_ms;		/* uv_now of the last plaintext client warning */
 	uint64_t iter;				/* loop iterations (check callbacks) */
 	uint64_t *paused;			/* connections to resume reading */
 	uint32_t npaused, paused_cap;

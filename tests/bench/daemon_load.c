@@ -212,19 +212,19 @@ static void bench_stop(struct bench *b)
 
 /* ---- clients ---- */
 
-static int client_open(const struct bench *b)
+static struct cli_conn *client_open(const struct bench *b)
 {
 	struct cli_target t = { .socket_path = b->sock, .timeout_ms = 10000 };
+	struct cli_conn *c = NULL;
 	char err[256];
-	int fd = cli_client_connect(&t, err, sizeof(err));
 
-	if (fd < 0)
+	if (cli_client_connect(&t, &c, err, sizeof(err)) < 0)
 		fprintf(stderr, "daemon_load: %s\n", err);
-	return fd;
+	return c;
 }
 
 /* Submit one job; its id in *id. */
-static int client_submit(int fd, const char *model, uint32_t tasks, uint64_t rounds, uint64_t *id)
+static int client_submit(struct cli_conn *fd, const char *model, uint32_t tasks, uint64_t rounds, uint64_t *id)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Submit s = HARE__SUBMIT__INIT;
@@ -251,7 +251,7 @@ static int client_submit(int fd, const char *model, uint32_t tasks, uint64_t rou
 }
 
 /* Sum of rounds_done over jobs with id >= first (a QueueRequest). */
-static int client_rounds(int fd, uint64_t first, uint64_t *sum)
+static int client_rounds(struct cli_conn *fd, uint64_t first, uint64_t *sum)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
@@ -273,7 +273,7 @@ static int client_rounds(int fd, uint64_t first, uint64_t *sum)
 	return 0;
 }
 
-static int client_show(int fd, uint64_t id)
+static int client_show(struct cli_conn *fd, uint64_t id)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__ShowRequest s = HARE__SHOW_REQUEST__INIT;
@@ -574,10 +574,10 @@ struct submitter {
 static void *submitter_main(void *p)
 {
 	struct submitter *s = p;
-	int fd = client_open(s->b);
+	struct cli_conn *fd = client_open(s->b);
 
-	if (fd < 0) {
-		s->rc = fd;
+	if (!fd) {
+		s->rc = -ECONNREFUSED;
 		return NULL;
 	}
 	while (now_s() < s->until) {
@@ -590,14 +590,14 @@ static void *submitter_main(void *p)
 		lat_add(&s->lat, (now_s() - t0) * 1e3);
 		s->done++;
 	}
-	close(fd);
+	cli_client_close(fd);
 	return NULL;
 }
 
 /* ---- phases ---- */
 
 /* Jobs for every fake GPU (one task, endless), then the agents that get them. */
-static int agents_start(struct bench *b, int fd, struct agent *ag, atomic_bool *go, bool tags,
+static int agents_start(struct bench *b, struct cli_conn *fd, struct agent *ag, atomic_bool *go, bool tags,
 			uint64_t *first)
 {
 	uint64_t id;
@@ -652,9 +652,9 @@ static int phase_reports(struct bench *b, bool tags, double *rate)
 	atomic_bool go = false;
 	uint64_t first = 0, sent, seen = 0;
 	double t0, t1, deadline;
-	int fd = client_open(b);
+	struct cli_conn *fd = client_open(b);
 
-	if (!ag || fd < 0 || agents_start(b, fd, ag, &go, tags, &first) < 0)
+	if (!ag || !fd || agents_start(b, fd, ag, &go, tags, &first) < 0)
 		return -EIO;
 	usleep(500000);	/* registrations, the plan, TaskStarts */
 	t0 = now_s();
@@ -683,7 +683,7 @@ static int phase_reports(struct bench *b, bool tags, double *rate)
 	agents_close(b, ag);
 	free(ag);
 	free(show.v);
-	close(fd);
+	cli_client_close(fd);
 	return seen == sent ? 0 : -EIO;
 }
 

@@ -30,7 +30,7 @@ comp=$(echo "$_harectl_commands" | sorted)
 	fail "commands: harectl has '$cmds', the completion '$comp'"
 for c in $cmds; do
 	want=$("$harectl" "$c" --help | grep -oE '^  (-[a-z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+' |
-		grep -vxE -- '--(help|socket|host|token-file|timeout|version)' | sorted)
+		grep -vxE -- '--(help|socket|host|token-file|no-tls|timeout|version)' | sorted)
 	got=$(_harectl_opts "$c" | sorted)
 	[ "$want" = "$got" ] || fail "$c: harectl --help has options '$want', the completion '$got'"
 done

@@ -311,9 +311,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!devnull || (size && write(fd, data, size) != (ssize_t)size) || lseek(fd, 0, SEEK_SET) != 0)
 		goto out;
 	for (;;) {
+		struct cli_conn c = { .fd = fd };
+
 		m = NULL;
 		errbuf[0] = '\0';
-		rc = cli_client_recv(fd, 1000, &m, errbuf, sizeof(errbuf));
+		rc = cli_client_recv(&c, 1000, &m, errbuf, sizeof(errbuf));
 		if (rc < 0) {
 			fz_check(m == NULL && errbuf[0] != '\0');
 			break;

@@ -271,6 +271,7 @@ static void test_args_errors(void **state)
 		{ 6, { "harectl", "--socket", "/a", "--host", "h:1", "nodes" }, "harectl nodes: --socket and --host cannot be used together" },
 		{ 4, { "harectl", "--host", "nohost", "nodes" }, "harectl nodes: --host wants HOST:PORT ([::1]:PORT for IPv6), got 'nohost'" },
 		{ 4, { "harectl", "--token-file", "t", "nodes" }, "harectl nodes: --token-file goes with --host (the local socket needs no token)" },
+		{ 3, { "harectl", "--no-tls", "nodes" }, "harectl nodes: --no-tls goes with --host (the local socket is not encrypted: it never leaves the host)" },
 		{ 2, { "harectl", "submit" }, "harectl submit: missing --model (see harectl submit --help)" },
 		{ 6, { "harectl", "submit", "--model", "m", "--gpus", "4" }, "harectl submit: missing --rounds (see harectl submit --help)" },
 		{ 4, { "harectl", "submit", "--gpus", "0" }, "harectl submit: --gpus must be between 1 and 64, got 0" },
@@ -764,9 +765,9 @@ static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor)
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
-				 0, 0, NULL, 1, 3, 0, 0, 0, 0, NULL, 0, 0 };
+				 0, 0, NULL, 1, 3, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
 static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0,
-				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0, NULL, 0, 0 };
+				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
 static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 
@@ -2104,7 +2105,16 @@ static void test_nodes_output(void **state)
 	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      agent older than "
 			  "hared: its frames are not tagged\n");
 	nodes_text_expect(true, "\"recent_failures\":3,\"own_key\":true,\"tagged\":false,\"gpus\":[");
-	node1.has_own_key = node1.own_key = node1.has_tagged = false;
+	/* one that tags but is not in TLS (tls = no) */
+	node1.tagged = node1.has_tls = true;
+	node1.tls = false;
+	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      its link is not in TLS "
+			  "(an older agent, or its tls = no)\n");
+	nodes_text_expect(true, "\"own_key\":true,\"tagged\":true,\"tls\":false,\"gpus\":[");
+	node1.tls = true;
+	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      -\n");
+	node1.has_own_key = node1.own_key = node1.has_tagged = node1.tagged = node1.has_tls = false;
+	node1.tls = false;
 	/* a down node whose agent was refused: why, and when */
 	node2.refused = "from 10.0.0.7:41234: a wrong key";
 	node2.has_refused_at = true;
@@ -3117,8 +3127,10 @@ static void test_cmd_tcp_token(void **state)
 	fd = mkstemp(path);
 	assert_int_equal(write(fd, "s3cret-s3cret-s3cret \n", 22), 22);
 	close(fd);
+	/* the fake is a hared older than TLS: in the clear */
 	fake_run(f);
-	assert_int_equal(RUN(&out, &err, "--host", f->host, "--token-file", path, "nodes"), 0);
+	assert_int_equal(RUN(&out, &err, "--host", f->host, "--no-tls", "--token-file", path, "nodes"),
+			 0);
 	fake_stop(f);
 	fake_free(f);
 	assert_string_equal(err, "");
@@ -3126,10 +3138,24 @@ static void test_cmd_tcp_token(void **state)
 	free(out);
 	free(err);
 
+	/* ... which harectl in TLS (the default) names as such */
+	f = fake_start_tcp("s3cret-s3cret-s3cret");
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "--host", f->host, "--token-file", path, "nodes"), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_non_null(strstr(err, "harectl: TLS with 127.0.0.1:"));
+	assert_non_null(strstr(err, "is it hared's client_listen, and is hared as new as harectl? "
+			       "(an older hared does not speak TLS: --no-tls talks to it, the token "
+			       "in the clear)\n"));
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+
 	f = fake_start_tcp("s3cret-s3cret-s3cret");
 	fake_run(f);
 	setenv("HARE_TOKEN", "wrong-wrong-wrong-wrong", 1);
-	assert_int_equal(RUN(&out, &err, "--host", f->host, "nodes"), 1);
+	assert_int_equal(RUN(&out, &err, "--no-tls", "--host", f->host, "nodes"), 1);
 	unsetenv("HARE_TOKEN");
 	fake_stop(f);
 	fake_free(f);
@@ -3184,20 +3210,23 @@ static void test_client_recv_not_hared(void **state)
 {
 	Hare__FromDaemon *reply = NULL;
 	static const uint8_t big[4] = { 0x7f, 0, 0, 0 };
+	struct cli_conn c = { .fd = -1 };
 	char err[256];
 	int sv[2];
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(write(sv[1], "HTTP/1.1 400 Bad Request\r\n\r\n", 28), 28);
-	assert_int_equal(cli_client_recv(sv[0], 1000, &reply, err, sizeof(err)), ERR_FRAME_TOO_BIG);
+	c.fd = sv[0];
+	assert_int_equal(cli_client_recv(&c, 1000, &reply, err, sizeof(err)), ERR_FRAME_TOO_BIG);
 	assert_string_equal(err, "the peer answered with text ('HTTP...'), not hared's frames: is that "
 			    "address hared's socket or client_listen port?");
 	close(sv[0]);
 	close(sv[1]);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(write(sv[1], big, sizeof(big)), 4);
-	assert_int_equal(cli_client_recv(sv[0], 1000, &reply, err, sizeof(err)), ERR_FRAME_TOO_BIG);
+	c.fd = sv[0];
+	assert_int_equal(cli_client_recv(&c, 1000, &reply, err, sizeof(err)), ERR_FRAME_TOO_BIG);
 	assert_non_null(strstr(err, "reply from hared too large (2130706432 bytes"));
 	close(sv[0]);
 	close(sv[1]);
@@ -3212,14 +3241,14 @@ static void test_client_api(void **state)
 	Hare__NodesRequest nodes = HARE__NODES_REQUEST__INIT;
 	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
 	Hare__FromDaemon *reply = NULL;
+	struct cli_conn *fd = NULL;
 	char err[256];
-	int fd;
 
 	(void)state;
 	t.socket_path = f->path;
 	fake_run(f);
-	fd = cli_client_connect(&t, err, sizeof(err));
-	assert_true(fd >= 0);
+	assert_int_equal(cli_client_connect(&t, &fd, err, sizeof(err)), 0);
+	assert_non_null(fd);
 	req.msg_case = HARE__TO_DAEMON__MSG_NODES;
 	req.nodes = &nodes;
 	/* Two requests back to back, then both replies: nothing is lost. */
@@ -3244,7 +3273,7 @@ static void test_client_api(void **state)
 	req.nodes = &nodes;
 	assert_int_equal(cli_client_request(fd, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, 1000, &reply, err,
 					    sizeof(err)), ERR_PROTO);
-	close(fd);
+	cli_client_close(fd);
 	fake_stop(f);
 	fake_free(f);
 }
