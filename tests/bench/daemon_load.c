@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* Load on hared over loopback: fake agents (raw protocol) flood round
  * reports for the leases the daemon gives them, while a client measures
- * request latency, once as older agents (frames untagged) and once as
- * agents that tag their frames (each checked by hared), each against a
- * hared of its own; then concurrent clients submit jobs (each acknowledged
- * only once durable). Prints a table of rates and latency percentiles. */
+ * request latency, as older agents (frames untagged, in the clear), as
+ * agents that tag their frames (each checked by hared) in the clear, and
+ * as agents of this version (tagged, in TLS), each against a hared of its
+ * own; then concurrent clients submit jobs (each acknowledged only once
+ * durable). Prints a table of rates and latency percentiles. */
 #include <sys/random.h>
 #include "auth.h"
 #include "auth_hmac.h"
 #include "client.h"
 #include "err.h"
 #include "frame.h"
+#include "tls_link.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -310,6 +312,10 @@ struct agent {
 	uint64_t sent;
 	int rc;
 	bool tags;			/* tags its frames (Hello.tags), as hare-agent does */
+	bool tls;			/* in TLS, as hare-agent is */
+	struct tls_link *link;
+	char node[32];
+	uint8_t wire[16384];		/* ciphertext on its way out or in */
 	bool tagging;			/* past the Challenge: frames tagged both ways */
 	struct auth_hmac_key *key_in, *key_out;
 	uint64_t seq_in, seq_out;
@@ -330,10 +336,89 @@ static size_t agent_tag(struct agent *a, uint8_t *buf, size_t n)
 	return WIRE_HEADER_LEN + tagged;
 }
 
+static int agent_send_raw(struct agent *a, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = send(a->fd, buf + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0)
+			off += (size_t)n;
+	}
+	return 0;
+}
+
+/* What the TLS session has for hared, sent. */
+static int agent_tls_flush(struct agent *a)
+{
+	size_t n;
+	int rc = 0;
+
+	while (rc == 0 && (n = tls_link_take(a->link, a->wire, sizeof(a->wire))) > 0)
+		rc = agent_send_raw(a, a->wire, n);
+	return rc;
+}
+
+/* len bytes of frames to hared: encrypted in TLS. */
+static int agent_out(struct agent *a, const uint8_t *buf, size_t len)
+{
+	if (!a->link)
+		return agent_send_raw(a, buf, len);
+	if (tls_link_write(a->link, buf, len) < 0)
+		return -EIO;
+	return agent_tls_flush(a);
+}
+
+/* Some bytes from hared (blocking): decrypted in TLS. */
+static ssize_t agent_in(struct agent *a, uint8_t *buf, size_t cap)
+{
+	for (;;) {
+		ssize_t n, r;
+
+		if (!a->link) {
+			n = recv(a->fd, buf, cap, 0);
+			return n < 0 ? -errno : n;
+		}
+		r = tls_link_read(a->link, buf, cap);
+		if (r > 0 || r < 0)
+			return r > 0 ? r : -EIO;
+		n = recv(a->fd, a->wire, sizeof(a->wire), 0);
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		if (tls_link_feed(a->link, a->wire, (size_t)n) < 0)
+			return -ENOMEM;
+	}
+}
+
+/* The TLS handshake, keyed for the node as hare-agent keys it. */
+static int agent_tls_begin(struct agent *a)
+{
+	uint8_t psk[TLS_PSK_LEN];
+
+	if (tls_psk_derive(a->b->key, a->b->keylen, a->node, psk) < 0 ||
+	    tls_link_client(a->node, psk, &a->link) < 0)
+		return -EIO;
+	while (!tls_link_ready(a->link)) {
+		ssize_t n;
+
+		if (tls_link_read(a->link, NULL, 0) < 0 || agent_tls_flush(a) < 0)
+			return -EIO;
+		if (tls_link_ready(a->link))
+			break;
+		n = recv(a->fd, a->wire, sizeof(a->wire), 0);
+		if (n <= 0 || tls_link_feed(a->link, a->wire, (size_t)n) < 0)
+			return -ECONNRESET;
+	}
+	return 0;
+}
+
 static int agent_send(struct agent *a, const Hare__ToDaemon *m)
 {
 	uint8_t *buf = NULL, *t;
-	size_t len, off = 0;
+	size_t len;
 	int rc = wire_encode_to_daemon(m, 0, &buf, &len);
 
 	if (rc == 0 && a->tagging) {
@@ -345,14 +430,8 @@ static int agent_send(struct agent *a, const Hare__ToDaemon *m)
 		buf = t;
 		len = agent_tag(a, buf, len - WIRE_HEADER_LEN);
 	}
-	while (rc == 0 && off < len) {
-		ssize_t n = send(a->fd, buf + off, len - off, MSG_NOSIGNAL);
-
-		if (n < 0 && errno != EINTR)
-			rc = -errno;
-		else if (n > 0)
-			off += (size_t)n;
-	}
+	if (rc == 0)
+		rc = agent_out(a, buf, len);
 	free(buf);
 	return rc;
 }
@@ -377,9 +456,9 @@ static int agent_recv(struct agent *a, Hare__FromDaemon **out)
 			return wire_decode_from_daemon(p, len, out);
 		if (rc < 0)
 			return rc;
-		n = recv(a->fd, buf, sizeof(buf), 0);
+		n = agent_in(a, buf, sizeof(buf));
 		if (n <= 0)
-			return n == 0 ? -ECONNRESET : -errno;
+			return n == 0 ? -ECONNRESET : (int)n;
 		rc = wire_reader_feed(&a->rd, buf, (size_t)n);
 		if (rc < 0)
 			return rc;
@@ -396,13 +475,12 @@ static int agent_join(struct agent *a)
 	Hare__GpuInfo g[BENCH_MAX_GPUS], *gp[BENCH_MAX_GPUS];
 	Hare__FromDaemon *r = NULL;
 	uint8_t mac[AUTH_MAC_LEN], an[AUTH_HMAC_NONCE];
-	char node[32];
+	const char *node = a->node;
 	int rc;
 
-	snprintf(node, sizeof(node), "bench%u", a->idx);
 	h.version = HARE__VERSION__PROTOCOL_VERSION;
 	h.role = HARE__ROLE__ROLE_AGENT;
-	h.node = node;
+	h.node = (char *)node;
 	if (a->tags) {
 		if (getrandom(an, sizeof(an), 0) != (ssize_t)sizeof(an))
 			return -EIO;
@@ -521,17 +599,13 @@ static int agent_flood(struct agent *a)
 	while (!atomic_load(a->go))
 		usleep(1000);
 	while (now_s() < a->until) {
-		size_t len = agent_batch(a, buf, sizeof(buf)), off = 0;
+		size_t len = agent_batch(a, buf, sizeof(buf));
+		int rc = agent_out(a, buf, len);
 
-		while (off < len) {
-			ssize_t n = send(a->fd, buf + off, len - off, MSG_NOSIGNAL);
-
-			if (n < 0 && errno != EINTR)
-				return -errno;
-			if (n > 0)
-				off += (size_t)n;
-		}
-		/* The daemon sends nothing here; drain whatever it does. */
+		if (rc < 0)
+			return rc;
+		/* The daemon sends nothing here; drain whatever it does (in TLS
+		 * unread: the session is not read again). */
 		while (recv(a->fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
 			;
 	}
@@ -552,7 +626,10 @@ static void *agent_main(void *p)
 		return NULL;
 	}
 	setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	a->rc = agent_join(a);
+	snprintf(a->node, sizeof(a->node), "bench%u", a->idx);
+	a->rc = a->tls ? agent_tls_begin(a) : 0;
+	if (a->rc == 0)
+		a->rc = agent_join(a);
 	if (a->rc == 0)
 		a->rc = agent_leases(a);
 	if (a->rc == 0)
@@ -597,8 +674,12 @@ static void *submitter_main(void *p)
 /* ---- phases ---- */
 
 /* Jobs for every fake GPU (one task, endless), then the agents that get them. */
-static int agents_start(struct bench *b, struct cli_conn *fd, struct agent *ag, atomic_bool *go, bool tags,
-			uint64_t *first)
+/* How the fake agents talk: as older agents, tagging in the clear, or as
+ * hare-agent of this version does (tagging, in TLS). */
+enum agent_kind { AGENT_UNTAGGED, AGENT_TAGGED, AGENT_TLS };
+
+static int agents_start(struct bench *b, struct cli_conn *fd, struct agent *ag, atomic_bool *go,
+			enum agent_kind kind, uint64_t *first)
 {
 	uint64_t id;
 	int rc = 0;
@@ -609,7 +690,8 @@ static int agents_start(struct bench *b, struct cli_conn *fd, struct agent *ag, 
 		*first = *first ? *first : id;
 	}
 	for (uint32_t i = 0; i < b->o.agents && rc == 0; i++) {
-		ag[i] = (struct agent){ .b = b, .idx = i, .go = go, .tags = tags };
+		ag[i] = (struct agent){ .b = b, .idx = i, .go = go, .tags = kind != AGENT_UNTAGGED,
+					.tls = kind == AGENT_TLS };
 		rc = -pthread_create(&ag[i].th, NULL, agent_main, &ag[i]);
 	}
 	return rc;
@@ -639,13 +721,14 @@ static void agents_close(struct bench *b, struct agent *ag)
 		wire_reader_destroy(&ag[i].rd);
 		auth_hmac_key_free(ag[i].key_in);
 		auth_hmac_key_free(ag[i].key_out);
+		tls_link_free(ag[i].link);
 	}
 }
 
 /* Agents flood reports; meanwhile one client times ShowRequests. The rate
  * is what the daemon counted (one round per report) over the time it took
  * to count them all. */
-static int phase_reports(struct bench *b, bool tags, double *rate)
+static int phase_reports(struct bench *b, enum agent_kind kind, double *rate)
 {
 	struct agent *ag = calloc(b->o.agents, sizeof(*ag));
 	struct lat show = { 0 };
@@ -654,7 +737,7 @@ static int phase_reports(struct bench *b, bool tags, double *rate)
 	double t0, t1, deadline;
 	struct cli_conn *fd = client_open(b);
 
-	if (!ag || !fd || agents_start(b, fd, ag, &go, tags, &first) < 0)
+	if (!ag || !fd || agents_start(b, fd, ag, &go, kind, &first) < 0)
 		return -EIO;
 	usleep(500000);	/* registrations, the plan, TaskStarts */
 	t0 = now_s();
@@ -676,7 +759,8 @@ static int phase_reports(struct bench *b, bool tags, double *rate)
 	t1 = now_s();
 	*rate = (double)seen / (t1 - t0);
 	printf("%-34s %12.0f  (%llu reports in %.2f s, %llu counted)\n",
-	       tags ? "round reports/s, tagged agents" : "round reports/s, untagged agents", *rate,
+	       kind == AGENT_TLS ? "round reports/s, agents in TLS" : kind == AGENT_TAGGED ?
+	       "round reports/s, tagged agents" : "round reports/s, untagged agents", *rate,
 	       (unsigned long long)sent, t1 - t0, (unsigned long long)seen);
 	printf("%-34s %12.3f / %.3f ms  (%zu requests)\n", "show latency p50 / p99 under reports",
 	       lat_pct(&show, 0.5), lat_pct(&show, 0.99), show.n);
@@ -775,7 +859,7 @@ static int opts_parse(int argc, char **argv, struct bench_opts *o)
 int main(int argc, char **argv)
 {
 	struct bench b = { 0 };
-	double plain = 0, tagged = 0;
+	double plain = 0, tagged = 0, tls = 0;
 	int rc;
 
 	if (opts_parse(argc, argv, &b.o) < 0)
@@ -794,15 +878,22 @@ int main(int argc, char **argv)
 	printf("hared load on loopback: %u fake agents x %u GPUs, %u submit clients, %.1f s phases\n",
 	       b.o.agents, b.o.gpus, b.o.clients, b.o.seconds);
 	printf("%-34s %12s\n", "metric", "value");
-	/* older agents, then agents that tag, each with a hared of its own */
-	rc = phase_reports(&b, false, &plain);
+	/* older agents, agents that tag, and agents in TLS, each with a hared
+	 * of its own */
+	rc = phase_reports(&b, AGENT_UNTAGGED, &plain);
 	bench_stop(&b);
 	if (rc == 0)
 		rc = bench_start(&b);
 	if (rc == 0)
-		rc = phase_reports(&b, true, &tagged);
+		rc = phase_reports(&b, AGENT_TAGGED, &tagged);
+	bench_stop(&b);
 	if (rc == 0)
-		printf("%-34s %12.3f\n", "tagged / untagged reports/s", tagged / plain);
+		rc = bench_start(&b);
+	if (rc == 0)
+		rc = phase_reports(&b, AGENT_TLS, &tls);
+	if (rc == 0)
+		printf("%-34s %12.3f\n%-34s %12.3f\n", "tagged / untagged reports/s", tagged / plain,
+		       "TLS / tagged reports/s", tls / tagged);
 	if (rc == 0)
 		rc = phase_submits(&b);
 	bench_stop(&b);
