@@ -150,6 +150,8 @@ static void test_errors(void **state)
 		   "'nodes' (expected jobs, usage, or none)");
 	expect_bad("[daemon]\nprivate_data = none, jobs\n", "bad.conf: private_data: 'none' goes "
 		   "alone (got 'none, jobs')");
+	expect_bad("[daemon]\ntls = yes\n", "bad.conf: tls: 'yes' is neither optional (TLS and "
+		   "older plaintext peers) nor required (TLS only)");
 	expect_bad("[daemon]\ncluster_key_file =\n", "cluster_key_file is empty or missing: it may "
 		   "be empty only with agent_keys_dir, when every node has a key of its own");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
@@ -529,6 +531,11 @@ static void test_check_folders(void **state)
 		assert_true(hared_private(&l, "jobs") && hared_private(&l, "usage"));
 		assert_false(hared_private(&l, "job") || hared_private(&l, "jobs usage"));
 		assert_string_equal(l.cluster_key_file, "");
+		/* tls: optional unless said */
+		assert_false(hared_tls_required(&l));
+		assert_int_equal(hared_config_load_string("ok.conf", "[daemon]\ntls = required\n", &l,
+							   err, sizeof(err)), 0);
+		assert_true(hared_tls_required(&l));
 	}
 
 	snprintf(path, sizeof(path), "%s/key", dir);

@@ -147,6 +147,8 @@ static int fx_teardown(void **state)
 	clients_pending_free(&f->d);
 	free(f->d.conn_slots);
 	free(f->d.agent_conn);
+	free(f->d.users);
+	free(f->d.user_tls_ids);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	sent_clear(&f->out);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
@@ -1125,6 +1127,152 @@ static void test_agent_tags(void **state)
  * without one uses the cluster key, or is refused when there is none; an
  * unusable key file (too short, a FIFO) refuses the node without
  * blocking; a node name that is no file name is refused at its Hello. */
+/* Run a TLS handshake by hand between a client end for identity (keyed
+ * with key) and a server end asking dispatch_tls_psk of c; the server end
+ * becomes c's session when it is done. Whether it is. */
+static bool tls_pair(struct conn *c, const char *identity, const uint8_t *key, size_t keylen)
+{
+	uint8_t psk[TLS_PSK_LEN], buf[4096];
+	struct tls_link *cl, *sv;
+	size_t n;
+
+	assert_int_equal(tls_psk_derive(key, keylen, identity, psk), 0);
+	assert_int_equal(tls_link_client(identity, psk, &cl), 0);
+	assert_int_equal(tls_link_server(dispatch_tls_psk, c, &sv), 0);
+	for (int i = 0; i < 4 && !(tls_link_ready(cl) && tls_link_ready(sv)); i++) {
+		(void)tls_link_read(cl, NULL, 0);
+		while ((n = tls_link_take(cl, buf, sizeof(buf))) > 0)
+			assert_int_equal(tls_link_feed(sv, buf, n), 0);
+		(void)tls_link_read(sv, NULL, 0);
+		while ((n = tls_link_take(sv, buf, sizeof(buf))) > 0)
+			assert_int_equal(tls_link_feed(cl, buf, n), 0);
+	}
+	tls_link_free(cl);
+	if (!tls_link_ready(sv)) {
+		tls_link_free(sv);
+		return false;
+	}
+	c->tls = sv;
+	return true;
+}
+
+/* TLS keys by identity (dispatch_tls_psk): an agent's node with its own key
+ * or the cluster key, never a name that is no node's nor a node without a
+ * key (counted); a remote client's token by its identity, whose user the
+ * session is. The Hello inside must be the identity's. */
+static void test_tls_psk(void **state)
+{
+	struct fx *f = *state;
+	static const char cluster[] = "0123456789abcdef-cluster", n9key[] = "n9-own-key-0123456789";
+	static const char alice[] = "alice-token-0123456789", shared[] = "shared-token-0123456789";
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Hello h = HARE__HELLO__INIT;
+	uint8_t psk[TLS_PSK_LEN], want[TLS_PSK_LEN];
+	char dir[200], path[240], id[TLS_IDENTITY_MAX], longname[80];
+	struct conn *c;
+	FILE *fp;
+
+	memcpy(f->d.key, cluster, sizeof(cluster) - 1);
+	f->d.keylen = sizeof(cluster) - 1;
+	snprintf(dir, sizeof(dir), "%s/keys", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/n9.key", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fprintf(fp, "%s\n", n9key);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(f->d.cfg.agent_keys_dir, sizeof(f->d.cfg.agent_keys_dir), "%s", dir);
+
+	/* agents: the node's own key, else the cluster's */
+	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+	assert_int_equal(dispatch_tls_psk(c, "n9", psk), 0);
+	assert_int_equal(tls_psk_derive((const uint8_t *)n9key, strlen(n9key), "n9", want), 0);
+	assert_memory_equal(psk, want, sizeof(psk));
+	assert_true(c->own_key);
+	assert_int_equal(dispatch_tls_psk(c, "n1", psk), 0);
+	assert_int_equal(tls_psk_derive((const uint8_t *)cluster, strlen(cluster), "n1", want), 0);
+	assert_memory_equal(psk, want, sizeof(psk));
+	assert_false(c->own_key);
+	assert_int_equal(dispatch_tls_psk(c, "../n9", psk), -EINVAL);
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(dispatch_tls_psk(c, longname, psk), -EINVAL);
+	f->d.keylen = 0;	/* no cluster key: n1 has no key at all */
+	assert_int_equal(dispatch_tls_psk(c, "n1", psk), -EACCES);
+	assert_int_equal(f->d.agent_refused_nokey, 1);
+	f->d.keylen = sizeof(cluster) - 1;
+	conn_fake_free(c);
+
+	/* an agent in TLS as n9 says Hello as n8: refused */
+	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+	assert_true(tls_pair(c, "n9", (const uint8_t *)n9key, strlen(n9key)));
+	h.version = HARE__VERSION__PROTOCOL_VERSION;
+	h.role = HARE__ROLE__ROLE_AGENT;
+	h.node = "n8";
+	m.msg_case = HARE__TO_DAEMON__MSG_HELLO;
+	m.hello = &h;
+	frame(c, &m);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "agent hello names node n8, but its TLS "
+			    "session is node n9's");
+	conn_fake_free(c);
+	/* ... as n9: challenged */
+	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+	assert_true(tls_pair(c, "n9", (const uint8_t *)n9key, strlen(n9key)));
+	h.node = "n9";
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_CHALLENGE);
+	conn_fake_free(c);
+	/* the cluster key does not make a session for n9 */
+	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
+	assert_false(tls_pair(c, "n9", (const uint8_t *)cluster, strlen(cluster)));
+	conn_fake_free(c);
+
+	/* remote clients: the token the identity names */
+	f->d.users = calloc(1, sizeof(*f->d.users));
+	f->d.user_tls_ids = calloc(1, sizeof(*f->d.user_tls_ids));
+	assert_non_null(f->d.users);
+	assert_non_null(f->d.user_tls_ids);
+	f->d.nusers = 1;
+	snprintf(f->d.users[0].name, sizeof(f->d.users[0].name), "alice");
+	memcpy(f->d.users[0].token, alice, sizeof(alice) - 1);
+	f->d.users[0].len = sizeof(alice) - 1;
+	assert_int_equal(tls_token_identity((const uint8_t *)alice, sizeof(alice) - 1,
+					    f->d.user_tls_ids[0]), 0);
+	memcpy(f->d.token, shared, sizeof(shared) - 1);
+	f->d.tokenlen = sizeof(shared) - 1;
+	assert_int_equal(tls_token_identity(f->d.token, f->d.tokenlen, f->d.token_tls_id), 0);
+	assert_int_equal(conn_fake_new(&f->d, CONN_CLIENT_TCP, sink, &f->out, &c), 0);
+	assert_int_equal(dispatch_tls_psk(c, f->d.user_tls_ids[0], psk), 0);
+	assert_string_equal(c->tls_user, "alice");
+	assert_int_equal(tls_psk_derive((const uint8_t *)alice, strlen(alice), f->d.user_tls_ids[0],
+					want), 0);
+	assert_memory_equal(psk, want, sizeof(psk));
+	assert_int_equal(dispatch_tls_psk(c, f->d.token_tls_id, psk), 0);
+	assert_string_equal(c->tls_user, "remote");
+	assert_int_equal(dispatch_tls_psk(c, "t-0000000000000000", psk), -ENOENT);
+	conn_fake_free(c);
+	/* in alice's session, the shared token's Hello is refused; hers is welcome */
+	assert_int_equal(tls_token_identity((const uint8_t *)alice, strlen(alice), id), 0);
+	assert_int_equal(conn_fake_new(&f->d, CONN_CLIENT_TCP, sink, &f->out, &c), 0);
+	assert_true(tls_pair(c, id, (const uint8_t *)alice, strlen(alice)));
+	h.role = HARE__ROLE__ROLE_CLIENT;
+	h.node = NULL;
+	h.token = (char *)shared;
+	frame(c, &m);
+	assert_int_equal(c->state, CONN_CLOSING);
+	assert_string_equal(last(f)->error->message, "the client token in Hello is not the one "
+			    "this TLS session was made with");
+	conn_fake_free(c);
+	assert_int_equal(conn_fake_new(&f->d, CONN_CLIENT_TCP, sink, &f->out, &c), 0);
+	assert_true(tls_pair(c, id, (const uint8_t *)alice, strlen(alice)));
+	h.token = (char *)alice;
+	frame(c, &m);
+	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
+	assert_string_equal(c->user, "alice");
+	conn_fake_free(c);
+}
+
 static void test_agent_own_keys(void **state)
 {
 	struct fx *f = *state;
@@ -3381,6 +3529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending_expires, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_tags, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_agent_own_keys, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tls_psk, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keys_dir, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_private_data, fx_setup, fx_teardown),
 		cmocka_unit_test(test_reserved_user_names),
