@@ -142,6 +142,7 @@ void agent_maybe_done(struct agent *a)
 	wire_reader_destroy(&a->reader);
 	auth_hmac_key_free(a->mac_in);
 	auth_hmac_key_free(a->mac_out);
+	tls_link_free(a->tls);
 	explicit_bzero(a->key, sizeof(a->key));
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);

@@ -210,6 +210,8 @@ void agent_on_tcp_closed(uv_handle_t *h)
 
 	a->tcp_open = false;
 	a->state = LINK_IDLE;
+	tls_link_free(a->tls);	/* the next connection makes its own */
+	a->tls = NULL;
 	wire_reader_destroy(&a->reader);
 	wire_reader_init(&a->reader, a->cfg.max_frame);
 	if (a->closing)
