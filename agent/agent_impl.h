@@ -207,6 +207,9 @@ struct agent {
 	uv_tcp_t tcp;
 	bool tcp_open;
 	struct tls_link *tls;	/* cfg.tls: the session's TLS (NULL before connect) */
+	uint8_t tls_first[512];	/* the first bytes back, kept until the handshake is
+				 * done: hared may answer in the clear */
+	size_t ntls_first;
 	struct wire_reader reader;
 	uint32_t attempt;	/* failed attempts since the last Welcome */
 	uint64_t rng;		/* back-off jitter */

@@ -539,18 +539,27 @@ void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 static void agent_tls_why(struct agent *a, char *why, size_t len)
 {
 	const char *e = tls_link_error(a->tls);
+	char said[300];
 
-	if (tls_link_bad_key(a->tls))
+	if (wire_peek_error(a->tls_first, a->ntls_first, said, sizeof(said))) {
+		/* hared's Error in the clear: an older hared, or one too busy */
+		if (strstr(said, "frame larger than"))
+			snprintf(why, len, "hared at %.100s does not speak TLS (it says '%.150s'): a "
+				 "hared older than this agent; upgrade it (tls = no here talks to it "
+				 "meanwhile, in the clear)", a->cfg.daemon, said);
+		else
+			snprintf(why, len, "hared refused the connection: %.300s", said);
+	} else if (tls_link_bad_key(a->tls))
 		snprintf(why, len, "hared refused this node's key (TLS: %.100s): %.150s holds another key "
 			 "than hared has for node %s (agent_keys_dir/%s.key, else its "
 			 "cluster_key_file)", e, a->cfg.key_file, a->cfg.node, a->cfg.node);
 	else if (strstr(e, "alert handshake failure"))
 		snprintf(why, len, "hared refused the TLS handshake for node %s (%.100s): it has no "
-			 "usable key for the node (hared's log says why)", a->cfg.node, e);
+			 "usable key for the node (hared's log says why; or is %.100s hared's "
+			 "client_listen? agents talk to agent_listen)", a->cfg.node, e, a->cfg.daemon);
 	else
-		snprintf(why, len, "TLS with %.100s failed (%.100s): is it hared's agent_listen, and is "
-			 "hared as new as this agent? (an older hared does not speak TLS: upgrade it, "
-			 "or set tls = no here meanwhile)", a->cfg.daemon, e);
+		snprintf(why, len, "TLS with %.100s failed (%.100s): is it hared's agent_listen?",
+			 a->cfg.daemon, e);
 }
 
 /* Bytes of the TLS session: the handshake goes on (Hello once it is done),
@@ -560,6 +569,14 @@ static void agent_tls_in(struct agent *a, const uint8_t *p, size_t n)
 	bool was_ready = tls_link_ready(a->tls);
 	ssize_t r = tls_link_feed(a->tls, p, n) < 0 ? TLS_LINK_FAILED : 0;
 	char why[600];
+
+	if (!was_ready && a->ntls_first < sizeof(a->tls_first)) {
+		size_t k = n < sizeof(a->tls_first) - a->ntls_first ? n :
+			   sizeof(a->tls_first) - a->ntls_first;
+
+		memcpy(a->tls_first + a->ntls_first, p, k);
+		a->ntls_first += k;
+	}
 
 	while (r >= 0 && a->tls && a->state != LINK_CLOSING && a->state != LINK_IDLE) {
 		r = tls_link_read(a->tls, a->tbuf, sizeof(a->tbuf));
@@ -571,10 +588,12 @@ static void agent_tls_in(struct agent *a, const uint8_t *p, size_t n)
 			break;
 		agent_link_feed(a, a->tbuf, (size_t)r);
 	}
-	if (!a->tls)
+	if (!a->tls || agent_tls_flush(a) < 0 || !a->tls)
 		return;	/* dropped meanwhile */
-	agent_tls_flush(a);
-	if (r == TLS_LINK_EOF) {
+	if (r == TLS_LINK_EOF && !was_ready) {
+		agent_tls_why(a, why, sizeof(why));
+		agent_link_drop(a, why);
+	} else if (r == TLS_LINK_EOF) {
 		agent_link_drop(a, "closed by the daemon");
 	} else if (r == TLS_LINK_FAILED) {
 		agent_tls_why(a, why, sizeof(why));
@@ -608,6 +627,7 @@ static int agent_tls_begin(struct agent *a)
 	if (rc == 0)
 		rc = tls_link_client(a->cfg.node, psk, &a->tls);
 	explicit_bzero(psk, sizeof(psk));
+	a->ntls_first = 0;
 	if (rc == 0 && tls_link_read(a->tls, a->tbuf, 0) < 0)
 		rc = -EIO;
 	if (rc < 0) {

@@ -433,9 +433,9 @@ static int cli_handshake(struct cli_conn *c, const struct cli_target *t, char *e
 static int cli_tls_handshake(struct cli_conn *c, const struct cli_target *t, int64_t deadline,
 			     char *errbuf, size_t errlen)
 {
-	char id[TLS_IDENTITY_MAX];
-	uint8_t psk[TLS_PSK_LEN];
-	size_t n = strlen(t->token);
+	char id[TLS_IDENTITY_MAX], said[400];
+	uint8_t psk[TLS_PSK_LEN], first[1024];
+	size_t n = strlen(t->token), nfirst = 0;
 	int rc = tls_token_identity((const uint8_t *)t->token, n, id);
 
 	if (rc == 0)
@@ -457,24 +457,42 @@ static int cli_tls_handshake(struct cli_conn *c, const struct cli_target *t, int
 		if (rc < 0 || tls_link_ready(c->tls))
 			break;
 		r = cli_read_some(c->fd, raw, sizeof(raw), deadline);
-		if (r < 0)
+		if (r < 0) {
 			rc = (int)r;
-		else if (tls_link_feed(c->tls, raw, (size_t)r) < 0)
+		} else if (tls_link_feed(c->tls, raw, (size_t)r) < 0) {
 			rc = -ENOMEM;
+		} else if (nfirst < sizeof(first)) {
+			/* kept: hared may have answered in the clear */
+			size_t k = (size_t)r < sizeof(first) - nfirst ? (size_t)r : sizeof(first) - nfirst;
+
+			memcpy(first + nfirst, raw, k);
+			nfirst += k;
+		}
 	}
-	if (rc == -EPROTO && tls_link_bad_key(c->tls))
+	if (rc == 0)
+		return 0;
+	if ((rc == -EPROTO || rc == -ECONNRESET) && wire_peek_error(first, nfirst, said, sizeof(said))) {
+		/* hared's Error in the clear: an older hared, or one too busy */
+		if (strstr(said, "frame larger than"))
+			snprintf(errbuf, errlen, "hared at %s does not speak TLS (it says '%s'): a hared "
+				 "older than harectl; upgrade it (--no-tls talks to it meanwhile, but sends "
+				 "the token in the clear)", t->host, said);
+		else
+			snprintf(errbuf, errlen, "%s", said);
+	} else if (rc == -EPROTO && tls_link_bad_key(c->tls)) {
 		snprintf(errbuf, errlen, "hared refused the token (TLS: %s): it is not a token of "
 			 "client_token_file or client_users_file", tls_link_error(c->tls));
-	else if (rc == -EPROTO && strstr(tls_link_error(c->tls), "alert handshake failure"))
+	} else if (rc == -EPROTO && strstr(tls_link_error(c->tls), "alert handshake failure")) {
 		snprintf(errbuf, errlen, "hared knows no such token (TLS: %s): it is not a token of "
-			 "client_token_file or client_users_file", tls_link_error(c->tls));
-	else if (rc == -EPROTO || rc == -ECONNRESET)
-		snprintf(errbuf, errlen, "TLS with %s failed (%s): is it hared's client_listen, and "
-			 "is hared as new as harectl? (an older hared does not speak TLS: --no-tls "
-			 "talks to it, the token in the clear)", t->host, rc == -EPROTO ?
-			 tls_link_error(c->tls) : "the peer closed the connection");
-	else if (rc < 0)
+			 "client_token_file or client_users_file (or is %s hared's agent_listen? "
+			 "harectl talks to client_listen)", tls_link_error(c->tls), t->host);
+	} else if (rc == -EPROTO || rc == -ECONNRESET) {
+		snprintf(errbuf, errlen, "TLS with %s failed (%s): is it hared's client_listen?",
+			 t->host, rc == -EPROTO ? tls_link_error(c->tls) :
+			 "the peer closed the connection");
+	} else {
 		cli_io_error(rc, cli_timeout(t->timeout_ms), "TLS handshake", errbuf, errlen);
+	}
 	return rc;
 }
 

@@ -24,6 +24,7 @@ struct tls_link {
 	bool failed;
 	bool bad_key;
 	bool psk_found;		/* server: cb had a key for the identity */
+	bool asked;		/* server: cb was asked (for the first identity only) */
 	tls_psk_find_cb cb;
 	void *user;
 	uint8_t psk[TLS_PSK_LEN];	/* client */
@@ -64,7 +65,12 @@ static int tls_find_session(SSL *ssl, const unsigned char *id, size_t n, SSL_SES
 	uint8_t psk[TLS_PSK_LEN];
 
 	*sess = NULL;
-	if (!t || !tls_identity_ok(id, n))
+	/* the first identity offered only: a ClientHello may offer thousands,
+	 * each a key lookup (a file read on the agent port) */
+	if (!t || t->asked)
+		return 1;
+	t->asked = true;
+	if (!tls_identity_ok(id, n))
 		return 1;	/* no key: the handshake fails */
 	memcpy(t->identity, id, n);
 	t->identity[n] = '\0';

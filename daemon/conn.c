@@ -63,6 +63,8 @@
 #define CONN_QUEUE_HOG (16u * 1024 * 1024)
 /* File descriptors kept free of connections (store, logs, workers' files). */
 #define CONN_FD_RESERVE 64
+/* Bytes a peer may send before its TLS handshake is done (ours: about 300). */
+#define CONN_TLS_HANDSHAKE_MAX (16u * 1024)
 
 struct conn_wreq {
 	uv_write_t req;
@@ -638,7 +640,19 @@ static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
 {
 	struct hared *d = c->d;
 	bool was_ready = tls_link_ready(c->tls);
-	ssize_t r = tls_link_feed(c->tls, p, n) < 0 ? TLS_LINK_FAILED : 0;
+	ssize_t r;
+
+	/* a handshake is a few hundred bytes each way; OpenSSL would buffer a
+	 * stranger's ClientHello up to 128 KiB */
+	c->tls_in += n;
+	if (!was_ready && c->tls_in > CONN_TLS_HANDSHAKE_MAX) {
+		d->tls_failed++;
+		log_info("conn=%" PRIu64 " peer=%s closing: a TLS handshake of more than %u bytes",
+			 c->id, c->peer, CONN_TLS_HANDSHAKE_MAX);
+		conn_close(c);
+		return;
+	}
+	r = tls_link_feed(c->tls, p, n) < 0 ? TLS_LINK_FAILED : 0;
 
 	while (r == 0 || r > 0) {
 		r = tls_link_read(c->tls, d->tbuf, sizeof(d->tbuf));
@@ -659,10 +673,13 @@ static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
 		d->tls_failed++;
 		dispatch_tls_failed(c);
 		if (!c->refused)
-			log_at(c->kind == CONN_AGENT || tls_link_ready(c->tls) ? LOG_LVL_WARN :
-			       LOG_LVL_INFO, "conn=%" PRIu64 " peer=%s closing: TLS %s failed: %s",
-			       c->id, c->peer, tls_link_ready(c->tls) ? "session" : "handshake",
-			       tls_link_error(c->tls));
+			log_warn("conn=%" PRIu64 " peer=%s closing: TLS %s failed: %s%s", c->id,
+				 c->peer, tls_link_ready(c->tls) ? "session" : "handshake",
+				 tls_link_error(c->tls), c->kind == CONN_AGENT ? "" :
+				 tls_link_bad_key(c->tls) ? " (a wrong client token)" :
+				 strncmp(tls_link_identity(c->tls), "t-", 2) == 0 ? " (no client token "
+				 "has that identity: a wrong or old token)" : tls_link_identity(c->tls)[0] ?
+				 " (not a client token's identity: an agent pointed at client_listen?)" : "");
 		/* the alert is on its way; then the end */
 		conn_end(c);
 	}

@@ -90,6 +90,7 @@ struct conn {
 	/* TCP peers: TLS (tls_link.h) when their first byte begins it, else
 	 * plain (an older agent or harectl; refused with tls = required) */
 	struct tls_link *tls;
+	uint64_t tls_in;		/* bytes fed to it */
 	bool plain;
 	char tls_user[64];		/* client port: whose token keyed the TLS session */
 	conn_sink_cb sink;		/* set: no socket, frames go here (tests, fuzzing) */

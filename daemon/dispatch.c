@@ -254,6 +254,20 @@ int dispatch_tls_psk(void *user, const char *identity, uint8_t psk[TLS_PSK_LEN])
 	/* an agent: the identity is its node's name, whose key it holds */
 	if (len >= sizeof(c->node) || !driver_node_name_ok(identity))
 		return -EINVAL;
+	/* a client token's (harectl --host at the agent port): no node's refusal */
+	if (strncmp(identity, "t-", 2) == 0) {
+		bool token = d->tokenlen && strcmp(identity, d->token_tls_id) == 0;
+
+		for (uint32_t i = 0; !token && d->user_tls_ids && i < d->nusers; i++)
+			token = strcmp(identity, d->user_tls_ids[i]) == 0;
+		if (token) {
+			log_info("conn=%" PRIu64 " peer=%s: a client token's TLS identity on the agent "
+				 "port (harectl --host pointed at agent_listen, not client_listen?)",
+				 c->id, c->peer);
+			c->refused = true;
+			return -ENOENT;
+		}
+	}
 	memcpy(c->node, identity, len + 1);
 	key = dispatch_node_key_get(c, own, sizeof(own), &keylen);
 	rc = key ? tls_psk_derive(key, keylen, identity, psk) : -EACCES;

@@ -598,11 +598,39 @@ static const struct hared_config *hared_reload_keys_dir(struct hared *d,
 	return checked;
 }
 
+/* tls became required: the TCP sessions in the clear are closed (their
+ * peers are told why, and reconnect to be refused the same way), so that
+ * none stays in the clear after the operator asked for none. */
+static void hared_reload_tls_required(struct hared *d)
+{
+	char names[512] = "";
+	uint32_t n = 0;
+
+	for (struct conn *c = d->conns; c; c = c->next) {
+		size_t used = strlen(names);
+
+		if (!c->plain || c->state == CONN_CLOSING)
+			continue;
+		if (n++ < 16)
+			snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "",
+				 c->kind == CONN_AGENT && c->node[0] ? c->node : c->peer);
+		c->refused = true;	/* said here, once for all */
+		conn_fail(c, -EPROTONOSUPPORT, "hared now takes only TLS on this port (tls = "
+			  "required in hared.conf): %s", c->kind == CONN_AGENT ? "upgrade this "
+			  "hare-agent, or set tls = yes in its configuration" : "upgrade harectl, and "
+			  "do not give it --no-tls");
+	}
+	if (n)
+		log_warn("reload: tls = required: closed %u session%s in the clear (%s%s)", n,
+			 n == 1 ? "" : "s", names, n > 16 ? ", ..." : "");
+}
+
 uint32_t hared_reload(struct hared *d, const struct hared_config *next)
 {
 	struct hared_reload_count n = { 0, 0 };
 	struct hared_config checked;
 	uint32_t flush_ms = d->cfg.flush_ms, diff;
+	bool required = hared_tls_required(&d->cfg);
 	struct driver_opts o;
 
 	if (d->stopping)
@@ -617,6 +645,8 @@ uint32_t hared_reload(struct hared *d, const struct hared_config *next)
 		uv_timer_start(&d->flush_timer, hared_on_flush, d->cfg.flush_ms, d->cfg.flush_ms);
 	if (d->metrics_due > d->cfg.metrics_interval_s)	/* a shorter interval: from now */
 		d->metrics_due = d->cfg.metrics_interval_s;
+	if (!required && hared_tls_required(&d->cfg))
+		hared_reload_tls_required(d);
 	d->reloads++;
 	log_info("reload: %u setting%s changed now, %u at the next start", n.now,
 		 n.now == 1 ? "" : "s", n.later);

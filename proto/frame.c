@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,4 +309,26 @@ int wire_decode_from_daemon(const uint8_t *p, size_t len, Hare__FromDaemon **out
 	}
 	*out = (Hare__FromDaemon *)m;
 	return 0;
+}
+
+bool wire_peek_error(const uint8_t *p, size_t n, char *msg, size_t msglen)
+{
+	Hare__FromDaemon *m = NULL;
+	uint32_t plen;
+	bool ok;
+
+	if (n < WIRE_HEADER_LEN || msglen == 0)
+		return false;
+	plen = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	if (plen > n - WIRE_HEADER_LEN || wire_decode_from_daemon(p + WIRE_HEADER_LEN, plen, &m) < 0)
+		return false;
+	ok = m->msg_case == HARE__FROM_DAEMON__MSG_ERROR && m->error->message;
+	if (ok) {
+		snprintf(msg, msglen, "%s", m->error->message);
+		for (char *c = msg; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = ' ';
+	}
+	hare__from_daemon__free_unpacked(m, NULL);
+	return ok;
 }

@@ -5,6 +5,7 @@
 #ifndef HARE_FRAME_H
 #define HARE_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +46,12 @@ int wire_encode_from_daemon(const Hare__FromDaemon *m, uint32_t max_frame, uint8
  * (resp. hare__from_daemon__free_unpacked). */
 int wire_decode_to_daemon(const uint8_t *p, size_t len, Hare__ToDaemon **out);
 int wire_decode_from_daemon(const uint8_t *p, size_t len, Hare__FromDaemon **out);
+
+/* Whether the n bytes at p begin with one whole frame holding hared's
+ * Error (what hared says in the clear to a peer it turns away before
+ * reading it: a TLS client that gets it talks to a hared older than TLS,
+ * or one too busy to wait for it); its message into msg (cleaned of
+ * control characters). */
+bool wire_peek_error(const uint8_t *p, size_t n, char *msg, size_t msglen);
 
 #endif

@@ -101,7 +101,7 @@ write_conf "$port" "agent_keys_dir=$tmp/keys" "cluster_key_file=" log_level=debu
 kill "$hpid"
 wait "$hpid" 2>/dev/null
 start_hared
-no_key() { grep -q "hared refused the TLS handshake for node node2 (.*): it has no usable key for the node (hared's log says why)" "$tmp/agent2.log"; }
+no_key() { grep -q "hared refused the TLS handshake for node node2 (.*): it has no usable key for the node (hared's log says why" "$tmp/agent2.log"; }
 wait_for 30 "node1 back, node2 refused" no_key && wait_for 30 "node1 back" nodes_are node1 &&
 	echo "ok: without a cluster key node2 is refused at its Hello; node1 comes back"
 refused_shown() { "$harectl" nodes | grep -E "^node2 .*refused .* from 127\.0\.0\.1: hared has no usable key for it" >/dev/null; }

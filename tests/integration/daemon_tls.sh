@@ -94,6 +94,13 @@ out=$(HARE_SOCKET= "$harectl" --host "127.0.0.1:$cport" --token-file "$tmp/wrong
 write_conf 0 "${conf[@]}" tls=required
 kill -HUP "$hpid"
 wait_for 10 "the reload" logged "reload: tls optional -> required"
+# node2, in the clear, is closed at the reload and refused after it
+wait_for 5 "node2's session closed" logged "reload: tls = required: closed 1 session in the clear (node2)"
+down2() { "$harectl" nodes | grep -q "^node2 *down"; }
+refused2() { grep -qF "hared now takes only TLS on this port (tls = required in hared.conf)" "$tmp/agent2.log"; }
+wait_for 20 "node2 down, told why" down2 && refused2 &&
+	echo "ok: the reload to tls = required closes node2's session in the clear, and tells its agent why" ||
+	fail "node2 after the reload: $("$harectl" nodes | grep node2) / $(tail -2 "$tmp/agent2.log")"
 out=$(HARE_SOCKET= "$harectl" --host "127.0.0.1:$cport" --token-file "$tmp/alice.token" --no-tls queue 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -qF "hared takes only TLS on this port (tls = required in hared.conf): upgrade harectl, and do not give it --no-tls" &&
 	echo "ok: with tls = required harectl --no-tls is refused: $out" || fail "--no-tls after required: '$out'"

@@ -2385,8 +2385,9 @@ static void test_tls_older_hared(void **state)
 	fake_agent_start(f);
 	RUN_UNTIL(f, f->tls_failed >= 2, 5);
 	assert_int_equal(f->hellos, 0);
-	assert_non_null(strstr(agent_link_why(f->agent), "an older hared does not speak TLS: "
-			       "upgrade it, or set tls = no here meanwhile"));
+	assert_non_null(strstr(agent_link_why(f->agent), "does not speak TLS (it says 'frame larger "
+			       "than 65536 bytes'): a hared older than this agent; upgrade it (tls = "
+			       "no here talks to it meanwhile, in the clear)"));
 	fake_agent_stop(f);
 	f->cfg.tls = false;
 	fake_agent_registered(f);

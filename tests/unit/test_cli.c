@@ -2190,6 +2190,7 @@ enum fake_mode {
 	FAKE_OLD,		/* a hared older than JobSpec.after: no features */
 	FAKE_NO_KINDS,		/* one older than after_any and after_notok */
 	FAKE_CHECK,		/* one that checks submissions (Submit.check_only) */
+	FAKE_BUSY,		/* Error at once, in the clear, then close (too many waiting) */
 };
 
 struct fake {
@@ -2457,12 +2458,24 @@ static void *fake_main(void *arg)
 	fd = accept(f->lfd, NULL, NULL);
 	if (fd < 0)
 		return NULL;
+	if (f->mode == FAKE_BUSY) {
+		fake_send_error(fd, -EBUSY, "too many connections to hared from your address (16) "
+				"are waiting to say hello; close some and try again");
+		close(fd);
+		return NULL;
+	}
 	wire_reader_init(&r, 0);
 	pfd.fd = fd;
 	while (poll(&pfd, 1, 10000) == 1) {
 		ssize_t got = read(fd, buf, sizeof(buf));
+		int rc = got > 0 ? wire_reader_feed(&r, buf, (size_t)got) : -1;
 
-		if (got <= 0 || wire_reader_feed(&r, buf, (size_t)got) < 0 || fake_frames(f, fd, &r) < 0)
+		/* as hared before TLS: a frame too large before Hello is said in
+		 * the clear (a ClientHello reads as one) */
+		if (rc == ERR_FRAME_TOO_BIG)
+			fake_send_error(fd, ERR_FRAME_TOO_BIG, "frame larger than 65536 bytes before "
+					"hello");
+		if (rc < 0 || fake_frames(f, fd, &r) < 0)
 			break;
 	}
 	wire_reader_destroy(&r);
@@ -3144,11 +3157,24 @@ static void test_cmd_tcp_token(void **state)
 	assert_int_equal(RUN(&out, &err, "--host", f->host, "--token-file", path, "nodes"), 1);
 	fake_stop(f);
 	fake_free(f);
-	assert_non_null(strstr(err, "harectl: TLS with 127.0.0.1:"));
-	assert_non_null(strstr(err, "is it hared's client_listen, and is hared as new as harectl? "
-			       "(an older hared does not speak TLS: --no-tls talks to it, the token "
-			       "in the clear)\n"));
+	assert_non_null(strstr(err, "harectl: hared at 127.0.0.1:"));
+	assert_non_null(strstr(err, " does not speak TLS (it says 'frame larger than 65536 bytes "
+			       "before hello'): a hared older than harectl; upgrade it (--no-tls talks "
+			       "to it meanwhile, but sends the token in the clear)\n"));
 	assert_string_equal(out, "");
+	free(out);
+	free(err);
+
+	/* one too busy to wait for the first byte says so in the clear: said
+	 * as it is, with no advice to leave TLS */
+	f = fake_start_tcp("s3cret-s3cret-s3cret");
+	f->mode = FAKE_BUSY;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "--host", f->host, "--token-file", path, "nodes"), 1);
+	fake_stop(f);
+	fake_free(f);
+	assert_string_equal(err, "harectl: too many connections to hared from your address (16) are "
+			    "waiting to say hello; close some and try again\n");
 	free(out);
 	free(err);
 
