@@ -694,8 +694,9 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			log_debug("conn=%" PRIu64 " peer=%s read: %s", c->id, c->peer,
 				  uv_strerror((int)nread));
 		/* an agent that checks hared's proof and leaves at it holds
-		 * another key for its node than hared does */
-		if (c->kind == CONN_AGENT && c->state == CONN_CHALLENGED && c->check)
+		 * another key for its node than hared does (in TLS the key was
+		 * right: it left for another reason) */
+		if (c->kind == CONN_AGENT && c->state == CONN_CHALLENGED && c->check && !c->tls)
 			dispatch_agent_left_at_proof(c);
 		conn_close(c);
 		return;
