@@ -126,14 +126,27 @@ static int agent_link_write_sink(struct agent *a, const Hare__ToDaemon *m)
 	return 0;
 }
 
+/* Write w (taken: its len bytes at w->buf) on the link; a write that cannot
+ * be queued drops the link. 0 or its error. */
+static int agent_write_queue(struct agent *a, struct agent_write *w, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned int)len);
+	int rc = uv_write(&w->req, (uv_stream_t *)&a->tcp, &b, 1, on_written);
+
+	if (rc < 0) {
+		free(w->buf);
+		free(w);
+		agent_link_drop(a, uv_strerror(rc));
+	}
+	return rc;
+}
+
 /* Send what the TLS session has for hared (handshake, records, an alert).
  * 0 or a negative code, the link dropped. */
 static int agent_tls_flush(struct agent *a)
 {
 	size_t n = a->tls ? tls_link_pending(a->tls) : 0;
 	struct agent_write *w;
-	uv_buf_t b;
-	int rc;
 
 	if (n == 0 || !a->tcp_open || uv_is_closing((uv_handle_t *)&a->tcp))
 		return 0;
@@ -145,21 +158,13 @@ static int agent_tls_flush(struct agent *a)
 		agent_link_drop(a, "out of memory");
 		return -ENOMEM;
 	}
-	b = uv_buf_init((char *)w->buf, (unsigned int)tls_link_take(a->tls, w->buf, n));
-	rc = uv_write(&w->req, (uv_stream_t *)&a->tcp, &b, 1, on_written);
-	if (rc < 0) {
-		free(w->buf);
-		free(w);
-		agent_link_drop(a, uv_strerror(rc));
-	}
-	return rc;
+	return agent_write_queue(a, w, tls_link_take(a->tls, w->buf, n));
 }
 
 /* Queue one envelope on the connection, whatever the session state. */
 static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
 {
 	struct agent_write *w;
-	uv_buf_t b;
 	size_t len;
 	int rc;
 
@@ -187,16 +192,9 @@ static int agent_link_write(struct agent *a, const Hare__ToDaemon *m)
 		a->stats.frames_sent++;
 		return agent_tls_flush(a);
 	}
-	b = uv_buf_init((char *)w->buf, (unsigned int)len);
-	rc = uv_write(&w->req, (uv_stream_t *)&a->tcp, &b, 1, on_written);
-	if (rc < 0) {
-		free(w->buf);
-		free(w);
-		agent_link_drop(a, uv_strerror(rc));
-		return rc;
-	}
-	a->stats.frames_sent++;
-	return 0;
+	rc = agent_write_queue(a, w, len);
+	a->stats.frames_sent += rc == 0;
+	return rc;
 }
 
 int agent_link_send(struct agent *a, const Hare__ToDaemon *m)

@@ -1127,6 +1127,26 @@ static void test_agent_tags(void **state)
  * without one uses the cluster key, or is refused when there is none; an
  * unusable key file (too short, a FIFO) refuses the node without
  * blocking; a node name that is no file name is refused at its Hello. */
+/* The cluster key, and f->dir/keys (dir) holding n9.key, mode 0600, as
+ * agent_keys_dir. */
+static void keys_dir_n9(struct fx *f, const char *cluster, const char *n9key, char *dir,
+			size_t dirlen)
+{
+	char path[240];
+	FILE *fp;
+
+	memcpy(f->d.key, cluster, strlen(cluster));
+	f->d.keylen = strlen(cluster);
+	snprintf(dir, dirlen, "%s/keys", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/n9.key", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fprintf(fp, "%s\n", n9key);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(f->d.cfg.agent_keys_dir, sizeof(f->d.cfg.agent_keys_dir), "%s", dir);
+}
+
 /* Run a TLS handshake by hand between a client end for identity (keyed
  * with key) and a server end asking dispatch_tls_psk of c; the server end
  * becomes c's session when it is done. Whether it is. */
@@ -1168,20 +1188,10 @@ static void test_tls_psk(void **state)
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Hello h = HARE__HELLO__INIT;
 	uint8_t psk[TLS_PSK_LEN], want[TLS_PSK_LEN];
-	char dir[200], path[240], id[TLS_IDENTITY_MAX], longname[80];
+	char dir[200], id[TLS_IDENTITY_MAX], longname[80];
 	struct conn *c;
-	FILE *fp;
 
-	memcpy(f->d.key, cluster, sizeof(cluster) - 1);
-	f->d.keylen = sizeof(cluster) - 1;
-	snprintf(dir, sizeof(dir), "%s/keys", f->dir);
-	assert_int_equal(mkdir(dir, 0700), 0);
-	snprintf(path, sizeof(path), "%s/n9.key", dir);
-	assert_non_null(fp = fopen(path, "w"));
-	fprintf(fp, "%s\n", n9key);
-	fclose(fp);
-	assert_int_equal(chmod(path, 0600), 0);
-	snprintf(f->d.cfg.agent_keys_dir, sizeof(f->d.cfg.agent_keys_dir), "%s", dir);
+	keys_dir_n9(f, cluster, n9key, dir, sizeof(dir));
 
 	/* agents: the node's own key, else the cluster's */
 	assert_int_equal(conn_fake_new(&f->d, CONN_AGENT, sink, &f->out, &c), 0);
@@ -1285,22 +1295,13 @@ static void test_agent_own_keys(void **state)
 	struct conn *c;
 	FILE *fp;
 
-	memcpy(f->d.key, cluster, sizeof(cluster) - 1);
-	f->d.keylen = sizeof(cluster) - 1;
-	snprintf(dir, sizeof(dir), "%s/keys", f->dir);
-	assert_int_equal(mkdir(dir, 0700), 0);
-	snprintf(path, sizeof(path), "%s/n9.key", dir);
-	assert_non_null(fp = fopen(path, "w"));
-	fprintf(fp, "%s\n", n9key);
-	fclose(fp);
-	assert_int_equal(chmod(path, 0600), 0);
+	keys_dir_n9(f, cluster, n9key, dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/n7.key", dir);
 	assert_non_null(fp = fopen(path, "w"));
 	fprintf(fp, "short\n");
 	fclose(fp);
 	snprintf(path, sizeof(path), "%s/n6.key", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	snprintf(f->d.cfg.agent_keys_dir, sizeof(f->d.cfg.agent_keys_dir), "%s", dir);
 	/* n9: its own key, tags and all */
 	c = agent_hello_key(f, "n9", n9key, an, true, nonce);
 	assert_int_equal(auth_hmac_agent_session((const uint8_t *)n9key, strlen(n9key), an, nonce,
