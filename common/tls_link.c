@@ -27,7 +27,7 @@ struct tls_link {
 	bool asked;		/* server: cb was asked (for the first identity only) */
 	tls_psk_find_cb cb;
 	void *user;
-	uint8_t psk[TLS_PSK_LEN];	/* client */
+	uint8_t psk[TLS_PSK_LEN];	/* client; server: the one found (a retried ClientHello) */
 	char identity[TLS_IDENTITY_MAX];
 	char err[200];
 };
@@ -65,10 +65,17 @@ static int tls_find_session(SSL *ssl, const unsigned char *id, size_t n, SSL_SES
 	uint8_t psk[TLS_PSK_LEN];
 
 	*sess = NULL;
-	/* the first identity offered only: a ClientHello may offer thousands,
-	 * each a key lookup (a file read on the agent port) */
-	if (!t || t->asked)
+	if (!t)
 		return 1;
+	/* the first identity offered only: a ClientHello may offer thousands,
+	 * each a key lookup (a file read on the agent port); the second
+	 * ClientHello after a HelloRetryRequest offers it again, and gets the
+	 * key found for the first */
+	if (t->asked) {
+		if (t->psk_found && n == strlen(t->identity) && memcmp(id, t->identity, n) == 0)
+			*sess = tls_psk_session(ssl, t->psk);
+		return 1;
+	}
 	t->asked = true;
 	if (!tls_identity_ok(id, n))
 		return 1;	/* no key: the handshake fails */
@@ -77,8 +84,10 @@ static int tls_find_session(SSL *ssl, const unsigned char *id, size_t n, SSL_SES
 	if (t->cb(t->user, t->identity, psk) < 0)
 		return 1;
 	*sess = tls_psk_session(ssl, psk);
-	explicit_bzero(psk, sizeof(psk));
 	t->psk_found = *sess != NULL;
+	if (t->psk_found)
+		memcpy(t->psk, psk, sizeof(psk));
+	explicit_bzero(psk, sizeof(psk));
 	return *sess ? 1 : 0;
 }
 
@@ -114,10 +123,13 @@ static SSL_CTX *tls_ctx_make(bool server)
 	if (!ctx)
 		return NULL;
 	/* the suites whose hash is the PSK's: a server choosing another (the
-	 * client's first is SHA-384's) would pass the PSK over */
+	 * client's first is SHA-384's) would pass the PSK over; the (EC)DHE
+	 * groups every TLS 1.3 stack has (a client offering a share of another
+	 * is asked again, HelloRetryRequest) */
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
-	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")) {
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256") ||
+	    !SSL_CTX_set1_groups_list(ctx, "X25519:P-256")) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

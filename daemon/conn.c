@@ -63,7 +63,8 @@
 #define CONN_QUEUE_HOG (16u * 1024 * 1024)
 /* File descriptors kept free of connections (store, logs, workers' files). */
 #define CONN_FD_RESERVE 64
-/* Bytes a peer may send before its TLS handshake is done (ours: about 300). */
+/* Bytes a peer may have sent (besides one read more) before its TLS
+ * handshake is done (ours: about 300). */
 #define CONN_TLS_HANDSHAKE_MAX (16u * 1024)
 
 struct conn_wreq {
@@ -643,8 +644,8 @@ static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
 	ssize_t r;
 
 	/* a handshake is a few hundred bytes each way; OpenSSL would buffer a
-	 * stranger's ClientHello up to 128 KiB */
-	c->tls_in += n;
+	 * stranger's ClientHello up to 128 KiB. Counted before this read, so
+	 * data that comes with the last flight of a handshake is not. */
 	if (!was_ready && c->tls_in > CONN_TLS_HANDSHAKE_MAX) {
 		d->tls_failed++;
 		log_info("conn=%" PRIu64 " peer=%s closing: a TLS handshake of more than %u bytes",
@@ -652,6 +653,7 @@ static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
 		conn_close(c);
 		return;
 	}
+	c->tls_in += n;
 	r = tls_link_feed(c->tls, p, n) < 0 ? TLS_LINK_FAILED : 0;
 
 	while (r == 0 || r > 0) {

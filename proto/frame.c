@@ -325,9 +325,11 @@ bool wire_peek_error(const uint8_t *p, size_t n, char *msg, size_t msglen)
 	ok = m->msg_case == HARE__FROM_DAEMON__MSG_ERROR && m->error->message;
 	if (ok) {
 		snprintf(msg, msglen, "%s", m->error->message);
+		/* a stranger's text, printed and logged: ASCII only (hared's
+		 * refusals are), no control, C1 or bidirectional characters */
 		for (char *c = msg; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = ' ';
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				*c = '?';
 	}
 	hare__from_daemon__free_unpacked(m, NULL);
 	return ok;

@@ -738,6 +738,37 @@ static void test_encode_refusals(void **state)
 	free(buf);
 }
 
+/* hared's Error in the clear, as a TLS client finds it: whole frames only,
+ * Errors only, the text ASCII without control, C1 or bidi characters. */
+static void test_peek_error(void **state)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Error e = HARE__ERROR__INIT;
+	Hare__Welcome w = HARE__WELCOME__INIT;
+	uint8_t *buf;
+	size_t len;
+	char msg[64];
+
+	(void)state;
+	e.code = -16;
+	e.message = "busy \x1b[31m\xc2\x9b" "31m \xe2\x80\xae ok";
+	m.msg_case = HARE__FROM_DAEMON__MSG_ERROR;
+	m.error = &e;
+	assert_int_equal(wire_encode_from_daemon(&m, 0, &buf, &len), 0);
+	assert_true(wire_peek_error(buf, len, msg, sizeof(msg)));
+	assert_string_equal(msg, "busy ?[31m??31m ??? ok");
+	assert_false(wire_peek_error(buf, len - 1, msg, sizeof(msg)));	/* not whole */
+	assert_true(wire_peek_error(buf, len, msg, 5));
+	assert_string_equal(msg, "busy");
+	free(buf);
+	m.msg_case = HARE__FROM_DAEMON__MSG_WELCOME;
+	m.welcome = &w;
+	assert_int_equal(wire_encode_from_daemon(&m, 0, &buf, &len), 0);
+	assert_false(wire_peek_error(buf, len, msg, sizeof(msg)));	/* not an Error */
+	free(buf);
+	assert_false(wire_peek_error((const uint8_t *)"\x16\x03\x01\x00", 4, msg, sizeof(msg)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -755,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_string_with_nul),
 		cmocka_unit_test(test_encode_refusals),
+		cmocka_unit_test(test_peek_error),
 	};
 
 	fill_messages();

@@ -16,6 +16,8 @@
 
 #include "tls_link.h"
 
+#include <openssl/ssl.h>
+
 static const uint8_t key_a[] = "0123456789abcdef0123";
 static const uint8_t key_b[] = "0123456789abcdef0124";
 
@@ -267,6 +269,70 @@ static void test_tls_bad_identity(void **state)
 	tls_link_free(cl);
 }
 
+/* A client of another TLS stack whose first key share hared does not take
+ * (X448) is asked for another (HelloRetryRequest) and offers its PSK again
+ * in its second ClientHello: the key found for the first is used, with one
+ * lookup. */
+static uint8_t hrr_psk[TLS_PSK_LEN];
+
+static int hrr_use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+			   SSL_SESSION **sess)
+{
+	static const unsigned char aes128[] = { 0x13, 0x01 };
+	SSL_SESSION *s = SSL_SESSION_new();
+
+	(void)md;
+	assert_non_null(s);
+	assert_true(SSL_SESSION_set1_master_key(s, hrr_psk, sizeof(hrr_psk)));
+	assert_true(SSL_SESSION_set_cipher(s, SSL_CIPHER_find(ssl, aes128)));
+	assert_true(SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION));
+	*sess = s;
+	*id = (const unsigned char *)"node1";
+	*idlen = 5;
+	return 1;
+}
+
+static void test_tls_retry_request(void **state)
+{
+	struct keys k = { 0 };
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct tls_link *sv;
+	uint8_t buf[8192];
+	BIO *in, *out;
+	SSL *ssl;
+	int done = 0, n;
+
+	(void)state;
+	assert_non_null(ctx);
+	assert_true(SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION));
+	assert_true(SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256"));
+	assert_true(SSL_CTX_set1_groups_list(ctx, "X448:X25519"));	/* a share of X448 first */
+	SSL_CTX_set_psk_use_session_callback(ctx, hrr_use_session);
+	assert_int_equal(tls_psk_derive(key_a, sizeof(key_a) - 1, "node1", hrr_psk), 0);
+	ssl = SSL_new(ctx);
+	in = BIO_new(BIO_s_mem());
+	out = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(in, -1);
+	SSL_set_bio(ssl, in, out);
+	SSL_set_connect_state(ssl);
+	assert_int_equal(tls_link_server(find_key, &k, &sv), 0);
+	for (int i = 0; i < 6 && !(done == 1 && tls_link_ready(sv)); i++) {
+		done = SSL_do_handshake(ssl);
+		while ((n = BIO_read(out, buf, sizeof(buf))) > 0)
+			assert_int_equal(tls_link_feed(sv, buf, (size_t)n), 0);
+		assert_true(tls_link_read(sv, NULL, 0) >= 0);
+		while ((n = (int)tls_link_take(sv, buf, sizeof(buf))) > 0)
+			assert_int_equal(BIO_write(in, buf, n), n);
+	}
+	assert_int_equal(done, 1);
+	assert_true(tls_link_ready(sv));
+	assert_int_equal(k.asked, 1);
+	assert_int_equal(SSL_get_negotiated_group(ssl), NID_X25519);	/* the retried share */
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	tls_link_free(sv);
+}
+
 /* The derivations against `openssl dgst -sha256 -mac HMAC`. */
 static void test_tls_derive(void **state)
 {
@@ -298,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_tls_altered),
 		cmocka_unit_test(test_tls_not_tls),
 		cmocka_unit_test(test_tls_bad_identity),
+		cmocka_unit_test(test_tls_retry_request),
 		cmocka_unit_test(test_tls_derive),
 	};
 
