@@ -142,11 +142,19 @@ EOF
 	} | tac | awk -F' = ' '!seen[$1]++' | tac >"$tmp/hared.conf"	# hared refuses a key twice
 }
 
-# it_finish WHAT: a sanitizer report in a log fails; with failures, the
-# tails of hared's and the agents' logs, and exit 1; else "all WHAT checks
-# passed".
+# it_finish WHAT: the agents and hared are stopped (SIGTERM) and waited
+# for; a sanitizer report in a log fails; with failures, the tails of
+# hared's and the agents' logs, and exit 1; else "all WHAT checks passed".
 it_finish() {
-	local f
+	local f p
+	# the agents and hared end first (SIGTERM, as systemd stops them), so
+	# that a sanitizer's report at exit (a leak) is in their logs too
+	for p in "${apid[@]}" "${hpid:-}"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null
+	done
+	for p in "${apid[@]}" "${hpid:-}"; do
+		[ -n "$p" ] && timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null
+	done
 	grep -qE "Sanitizer|runtime error" "$tmp/hared.log" "$tmp"/agent*.log && fail "sanitizer report in a log"
 	if [ $failures -ne 0 ]; then
 		for f in "$tmp/hared.log" "$tmp"/agent*.log; do
