@@ -327,8 +327,8 @@ static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
 		uv_run(m->loop, UV_RUN_DEFAULT);
 		return code;
 	}
-	log_info("agent start node=%s daemon=%s gpus=%u worker=%s work_dir=%s", cfg->node,
-		 cfg->daemon, cfg->ngpus, cfg->worker, cfg->work_dir);
+	log_info("agent start node=%s daemon=%s tls=%s gpus=%u worker=%s work_dir=%s", cfg->node,
+		 cfg->daemon, cfg->tls ? "yes" : "no", cfg->ngpus, cfg->worker, cfg->work_dir);
 	/* Ready once it runs: its workers are adopted and it is connecting.
 	 * Waiting for hared here would hold up systemctl and the boot (the
 	 * target waits for its units) while hared is down or the key wrong. */

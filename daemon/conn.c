@@ -623,15 +623,14 @@ static int conn_tls_begin(struct conn *c, uint8_t first)
 	}
 	c->plain = true;
 	d->plain_sessions[c->kind]++;
-	if (!hared_tls_required(&d->cfg))
+	/* an agent is refused at its Hello, which names its node (harectl
+	 * nodes and the log say why that node is out) */
+	if (!hared_tls_required(&d->cfg) || c->kind == CONN_AGENT)
 		return 0;
-	conn_refused_note(d, c->kind == CONN_AGENT ? "an agent without TLS on the agent port "
-			  "(tls = required)" : "a client without TLS on the client port (tls = "
-			  "required)");
+	conn_refused_note(d, "a client without TLS on the client port (tls = required)");
 	c->refused = true;
 	conn_fail(c, -EPROTONOSUPPORT, "hared takes only TLS on this port (tls = required in "
-		  "hared.conf): %s", c->kind == CONN_AGENT ? "upgrade this hare-agent, or set tls = "
-		  "yes in its configuration" : "upgrade harectl, and do not give it --no-tls");
+		  "hared.conf): upgrade harectl, and do not give it --no-tls");
 	return -EPROTONOSUPPORT;
 }
 
@@ -647,7 +646,7 @@ static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
 	 * stranger's ClientHello up to 128 KiB. Counted before this read, so
 	 * data that comes with the last flight of a handshake is not. */
 	if (!was_ready && c->tls_in > CONN_TLS_HANDSHAKE_MAX) {
-		d->tls_failed++;
+		d->tls_failed[c->kind]++;
 		log_info("conn=%" PRIu64 " peer=%s closing: a TLS handshake of more than %u bytes",
 			 c->id, c->peer, CONN_TLS_HANDSHAKE_MAX);
 		conn_close(c);
@@ -660,7 +659,7 @@ static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
 		r = tls_link_read(c->tls, d->tbuf, sizeof(d->tbuf));
 		if (!was_ready && tls_link_ready(c->tls)) {
 			was_ready = true;
-			d->tls_sessions++;
+			d->tls_sessions[c->kind]++;
 		}
 		if (r <= 0)
 			break;
@@ -672,7 +671,7 @@ static void conn_tls_in(struct conn *c, const uint8_t *p, size_t n)
 	if (r == TLS_LINK_EOF) {
 		conn_close(c);
 	} else if (r == TLS_LINK_FAILED) {
-		d->tls_failed++;
+		d->tls_failed[c->kind]++;
 		dispatch_tls_failed(c);
 		if (!c->refused)
 			log_warn("conn=%" PRIu64 " peer=%s closing: TLS %s failed: %s%s", c->id,

@@ -315,6 +315,17 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 		conn_fail(c, ERR_PROTO, "agent hello: tags needs an agent_nonce");
 		return;
 	}
+	memcpy(c->node, h->node, len + 1);
+	if (c->plain && hared_tls_required(&c->d->cfg)) {
+		dispatch_node_refused(c, "its agent does not use TLS (tls = required)");
+		dispatch_key_note(c, "refused: its agent does not use TLS (tls = required; an agent "
+				  "older than hared, or tls = no in its configuration)");
+		c->refused = true;	/* said above, at most every 10 s */
+		conn_fail(c, -EPROTONOSUPPORT, "hared takes only TLS on this port (tls = required in "
+			  "hared.conf): upgrade this hare-agent, or set tls = yes in its "
+			  "configuration");
+		return;
+	}
 	if (c->tls && strcmp(tls_link_identity(c->tls), h->node) != 0) {
 		conn_fail(c, -EACCES, "agent hello names node %s, but its TLS session is node %s's",
 			  h->node, tls_link_identity(c->tls));

@@ -776,13 +776,13 @@ int hared_start(struct hared *d, char *errbuf, size_t errlen)
 	sd_notify(0, "READY=1");
 	if (d->client_tcp_open)
 		log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s client_listen=%s "
-			 "client_port=%d policy=%s time_scale=%g", d->cfg.agent_listen, d->agent_port,
-			 d->cfg.client_socket, d->cfg.client_listen, d->client_port, d->cfg.policy,
-			 d->cfg.time_scale);
+			 "client_port=%d tls=%s policy=%s time_scale=%g", d->cfg.agent_listen,
+			 d->agent_port, d->cfg.client_socket, d->cfg.client_listen, d->client_port,
+			 d->cfg.tls, d->cfg.policy, d->cfg.time_scale);
 	else
-		log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s policy=%s "
+		log_info("hared ready agent_listen=%s agent_port=%d client_socket=%s tls=%s policy=%s "
 			 "time_scale=%g", d->cfg.agent_listen, d->agent_port, d->cfg.client_socket,
-			 d->cfg.policy, d->cfg.time_scale);
+			 d->cfg.tls, d->cfg.policy, d->cfg.time_scale);
 	return 0;
 }
 

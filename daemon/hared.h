@@ -81,9 +81,10 @@ struct hared {
 
 	uint8_t rbuf[16 * 1024];		/* read buffer shared by all connections */
 	uint8_t tbuf[16 * 1024];		/* what TLS decrypts of it */
-	/* TCP sessions by how they began: TLS, TLS whose handshake failed, and
-	 * plaintext (older agents and harectl), by enum conn_kind */
-	uint64_t tls_sessions, tls_failed, plain_sessions[3];
+	/* TCP sessions by how they began, by enum conn_kind: TLS (handshake
+	 * done), TLS that failed, and in the clear (older agents and harectl,
+	 * served or refused) */
+	uint64_t tls_sessions[3], tls_failed[3], plain_sessions[3];
 	uint64_t plain_warned_ms;		/* uv_now of the last plaintext client warning */
 	uint64_t iter;				/* loop iterations (check callbacks) */
 	uint64_t *paused;			/* connections to resume reading */

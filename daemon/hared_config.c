@@ -201,6 +201,12 @@ static int cfg_key_set(const struct cfg_key *k, struct hared_config *c, const ch
 				 "'-'), got '%.40s'", k->name, value);
 			rc = ERR_BAD_CONFIG;
 		}
+		if (rc == 0 && strcmp(k->name, "tls") == 0 && strcmp(value, "optional") != 0 &&
+		    strcmp(value, "required") != 0) {
+			snprintf(err, errlen, "expected optional (TLS, and older peers in the clear) or "
+				 "required (TLS only), got '%.40s'", value);
+			rc = ERR_BAD_CONFIG;
+		}
 		/* whoever holds the shared token would run programs as root */
 		if (rc == 0 && strcmp(k->name, "remote_user") == 0 &&
 		    (strcmp(value, "root") == 0 || strcmp(value, "uid0") == 0)) {

@@ -90,8 +90,10 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 	m->agent_refused_key = d->agent_refused_key;
 	m->agent_refused_tag = d->agent_refused_tag;
 	m->agent_refused_nokey = d->agent_refused_nokey;
-	m->tls_sessions = d->tls_sessions;
-	m->tls_failed = d->tls_failed;
+	m->tls_agent = d->tls_sessions[CONN_AGENT];
+	m->tls_client = d->tls_sessions[CONN_CLIENT_TCP];
+	m->failed_agent = d->tls_failed[CONN_AGENT];
+	m->failed_client = d->tls_failed[CONN_CLIENT_TCP];
 	m->plain_agent = d->plain_sessions[CONN_AGENT];
 	m->plain_client = d->plain_sessions[CONN_CLIENT_TCP];
 	metrics_nodes(d, m);
@@ -241,13 +243,17 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		(unsigned long long)m->agent_refused_key, (unsigned long long)m->agent_refused_tag,
 		(unsigned long long)m->agent_refused_nokey);
 	metrics_head(f, "hare_tcp_sessions_total", "counter",
-		     "Sessions on the TCP ports: in TLS, whose TLS failed (a wrong key or token, "
-		     "altered bytes), in the clear (older agents and harectl).");
-	fprintf(f, "hare_tcp_sessions_total{tls=\"yes\"} %llu\n"
-		"hare_tcp_sessions_total{tls=\"failed\"} %llu\n"
+		     "Sessions begun on the TCP ports: in TLS, whose TLS failed (a wrong key or "
+		     "token, altered bytes), in the clear (older agents and harectl, served or "
+		     "refused).");
+	fprintf(f, "hare_tcp_sessions_total{tls=\"yes\",port=\"agent\"} %llu\n"
+		"hare_tcp_sessions_total{tls=\"yes\",port=\"client\"} %llu\n"
+		"hare_tcp_sessions_total{tls=\"failed\",port=\"agent\"} %llu\n"
+		"hare_tcp_sessions_total{tls=\"failed\",port=\"client\"} %llu\n"
 		"hare_tcp_sessions_total{tls=\"no\",port=\"agent\"} %llu\n"
 		"hare_tcp_sessions_total{tls=\"no\",port=\"client\"} %llu\n",
-		(unsigned long long)m->tls_sessions, (unsigned long long)m->tls_failed,
+		(unsigned long long)m->tls_agent, (unsigned long long)m->tls_client,
+		(unsigned long long)m->failed_agent, (unsigned long long)m->failed_client,
 		(unsigned long long)m->plain_agent, (unsigned long long)m->plain_client);
 	metrics_head(f, "hare_connections", "gauge", "Open sessions: registered agents, clients.");
 	fprintf(f, "hare_connections{role=\"agent\"} %u\nhare_connections{role=\"client\"} %u\n",

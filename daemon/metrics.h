@@ -33,7 +33,7 @@ struct metrics_sample {
 	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey;
 	/* TCP sessions: begun in TLS (handshake done), whose TLS failed, and in
 	 * the clear on the agent and the client port */
-	uint64_t tls_sessions, tls_failed, plain_agent, plain_client;
+	uint64_t tls_agent, tls_client, failed_agent, failed_client, plain_agent, plain_client;
 	const char *type_names[SCHED_MAX_TYPES];	/* of drv.gpu_s */
 	uint32_t agents, clients;
 };

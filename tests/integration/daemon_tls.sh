@@ -110,6 +110,9 @@ mkdir -p "$tmp/w3"
 	--work-dir="$tmp/w3" --worker "$worker" >>"$tmp/agent3.log" 2>&1 &
 apid[3]=$!
 refused3() { grep -qF "hared takes only TLS on this port (tls = required in hared.conf): upgrade this hare-agent, or set tls = yes in its configuration" "$tmp/agent3.log"; }
+shown2() { "$harectl" nodes | grep -q "^node2 .*refused .* from 127\.0\.0\.1: its agent does not use TLS (tls = required)"; }
+wait_for 10 "harectl nodes saying why node2 is out" shown2 &&
+	echo "ok: harectl nodes says node2's agent does not use TLS" || fail "nodes: $("$harectl" nodes)"
 wait_for 10 "node3 (tls = no) refused" refused3 && ! "$harectl" nodes | grep -q "^node3 *up" &&
 	echo "ok: an agent with tls = no is refused and says why" || fail "node3: $(tail -3 "$tmp/agent3.log")"
 "$harectl" nodes | grep -q "^node1 *up" && echo "ok: node1, in TLS, stays up" || fail "node1 went down"
@@ -117,7 +120,8 @@ wait_for 10 "node3 (tls = no) refused" refused3 && ! "$harectl" nodes | grep -q 
 # 5. the metrics
 counted() { awk -v k="hare_tcp_sessions_total{$1}" -v n="$2" '$1 == k && $2 >= n { f = 1 } END { exit !f }' "$tmp/hare.prom"; }
 all_counted() {
-	counted 'tls="yes"' 3 && counted 'tls="failed"' 1 && counted 'tls="no",port="agent"' 2 &&
+	counted 'tls="yes",port="agent"' 1 && counted 'tls="yes",port="client"' 2 &&
+		counted 'tls="failed",port="client"' 1 && counted 'tls="no",port="agent"' 2 &&
 		counted 'tls="no",port="client"' 2
 }
 wait_for 5 "the session counts" all_counted &&

@@ -150,8 +150,11 @@ static void test_errors(void **state)
 		   "'nodes' (expected jobs, usage, or none)");
 	expect_bad("[daemon]\nprivate_data = none, jobs\n", "bad.conf: private_data: 'none' goes "
 		   "alone (got 'none, jobs')");
-	expect_bad("[daemon]\ntls = yes\n", "bad.conf: tls: 'yes' is neither optional (TLS and "
-		   "older plaintext peers) nor required (TLS only)");
+	expect_bad("[daemon]\ntls = yes\n", "bad.conf:2: tls: expected optional (TLS, and older "
+		   "peers in the clear) or required (TLS only), got 'yes'");
+	expect_bad("[daemon]\ntls = required # c\n", "bad.conf:2: tls: expected optional (TLS, and "
+		   "older peers in the clear) or required (TLS only), got 'required # c' (a comment "
+		   "after a value starts with ';'; '#' only at the start of a line)");
 	expect_bad("[daemon]\ncluster_key_file =\n", "cluster_key_file is empty or missing: it may "
 		   "be empty only with agent_keys_dir, when every node has a key of its own");
 	expect_bad("[daemon]\nthis is not ini\n", "bad.conf:2: syntax error");
