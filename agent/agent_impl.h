@@ -94,6 +94,7 @@ struct agent_task {
 	int32_t exit_code;
 	uint64_t rounds_done;
 	char message[400];
+	bool no_account;	/* not started: its owner has no account here */
 	/* where this lease's output starts in the rank's log file (-1: no
 	 * file, or not known for an adopted task) */
 	int64_t log_off;
@@ -364,13 +365,15 @@ struct agent_account {
 };
 
 /* Look an account name up on this node ("uidN" without a passwd entry:
- * that uid, group nogroup). 0, or -errno with the reason in why. */
+ * that uid, group nogroup). 0, -ENOENT (no such account), or another
+ * -errno (the lookup failed), with the reason in why. */
 int agent_account_find(const char *name, struct agent_account *acc, char *why, size_t len);
 
 /* The account m's worker runs as: 1 with it in acc (the agent is root with
  * run_as_owner, and m names a user), 0 (the agent's, whoever owns the
  * job: not root, run_as_owner off, or no user in m), or -errno with the
- * reason in why. */
+ * reason in why: -ESRCH when the node has no account of that name (the
+ * job's matter: TaskExit.no_account), another when the lookup failed. */
 int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct agent_account *acc,
 		     char *why, size_t len);
 

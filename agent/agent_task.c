@@ -540,6 +540,7 @@ static bool agent_task_send_exit(struct agent_task *t)
 	e.has_round_first = true;
 	e.round_first = t->round_first;
 	e.message = t->message;
+	e.has_no_account = e.no_account = t->no_account;
 	m.msg_case = HARE__TO_DAEMON__MSG_TASK_EXIT;
 	m.task_exit = &e;
 	if (agent_link_send(t->agent, &m) < 0)
@@ -666,6 +667,7 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 {
 	struct agent_task *t;
 	char why[200] = "";
+	int rc;
 
 	if (agent_task_find(a, m->job_id, m->lease_id, m->rank)) {
 		log_warn("task start job=%llu lease=%llu rank=%u: already here, ignored",
@@ -690,8 +692,10 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 	t->round_count = m->round_count;
 	t->next_first = m->round_first;
 	t->last_sent_ms = agent_now_ms(a);
-	if (agent_spawn(t, m, why, sizeof(why)) < 0) {
+	rc = agent_spawn(t, m, why, sizeof(why));
+	if (rc < 0) {
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
+		t->no_account = rc == -ESRCH;
 		snprintf(t->message, sizeof(t->message), "%s", why);
 		log_warn("task start job=%llu lease=%llu rank=%u failed: %s",
 			 (unsigned long long)m->job_id, (unsigned long long)m->lease_id, m->rank, why);

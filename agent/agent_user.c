@@ -77,7 +77,9 @@ int agent_account_find(const char *name, struct agent_account *acc, char *why, s
 	}
 	snprintf(why, len, "user '%s' has no account on this node%s%s", name, rc ? ": " : "",
 		 rc ? strerror(rc) : "");
-	return -ENOENT;
+	/* a lookup that failed (NSS, LDAP down) is the node's trouble; no
+	 * such name, the job's */
+	return rc ? -rc : -ENOENT;
 }
 
 int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct agent_account *acc,
@@ -88,7 +90,7 @@ int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct age
 	if (!a->cfg.run_as_owner || geteuid() != 0 || !m->user || !m->user[0])
 		return 0;
 	rc = agent_account_find(m->user, acc, why, len);
-	return rc < 0 ? rc : 1;
+	return rc == -ENOENT ? -ESRCH : rc < 0 ? rc : 1;
 }
 
 bool agent_account_other(const struct agent_account *acc)

@@ -537,6 +537,17 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 
 	j->failures++;
 	d->worker_failures++;
+	if (x->has_no_account && x->no_account) {
+		/* its owner has no account there: the job's matter, not the
+		 * node's; the job keeps off it a while, the node is not charged
+		 * (no text "rank R on node N": not after a restart either) */
+		driver_job_avoid_add(d, j, rk->node, driver_now() + d->o.failed_node_avoid_s);
+		snprintf(why, sizeof(why), "not started on node %s (rank %u): %.400s; its node is not "
+			 "charged", d->nodes[rk->node].name, x->rank,
+			 x->message && x->message[0] ? x->message : "its owner has no account there");
+		drv_fail_requeue(d, j, why);
+		return;
+	}
 	if (peer) {
 		/* the rank that failed by itself, when it reports, is charged
 		 * (drv_late_blame); a partition charges nobody */

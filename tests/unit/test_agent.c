@@ -1248,6 +1248,7 @@ struct start_args {
 	const char *command;
 	const char *model;	/* default resnet50 */
 	const char *proxy;	/* TaskStart.proxy */
+	const char *user;	/* TaskStart.user */
 };
 
 static void fake_task_start(struct fake *f, const struct start_args *s)
@@ -1274,6 +1275,7 @@ static void fake_task_start(struct fake *f, const struct start_args *s)
 	t.seed = 42;
 	t.command = (char *)s->command;
 	t.proxy = (char *)s->proxy;
+	t.user = (char *)s->user;
 	if (s->round_s > 0) {
 		t.has_round_s = t.has_compute_s = t.has_noise_cv = true;
 		t.round_s = s->round_s;
@@ -1811,6 +1813,36 @@ static int stale_count(const char *dir)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/* As root, a task whose owner has no account on the node is not started,
+ * and its exit says so (TaskExit.no_account: the job's matter, not the
+ * node's); one that runs as root is no such case. */
+static void test_no_account(void **state)
+{
+	const Hare__TaskExit *e;
+	struct fake *f;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	f = fake_new(TEST_KEY, "V100:2");
+	fake_agent_registered(f);
+	fake_task_start(f, &(struct start_args){ .job = 7, .lease = 1, .count = 3, .round_s = 0.01,
+						 .user = "no-such-user-hq7" });
+	RUN_UNTIL(f, fake_exit(f, 7, 1, 0), 5);
+	e = fake_exit(f, 7, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_true(e->has_no_account && e->no_account);
+	assert_false(e->has_exit_code);
+	assert_string_equal(e->message, "user 'no-such-user-hq7' has no account on this node");
+	fake_task_start(f, &(struct start_args){ .job = 8, .lease = 1, .count = 3, .round_s = 0.01,
+						 .gpu = 1, .user = "root" });
+	RUN_UNTIL(f, fake_exit(f, 8, 1, 0), 10);
+	e = fake_exit(f, 8, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_false(e->has_no_account && e->no_account);
+	fake_free(f);
 }
 
 /* A checkpoint folder made the job owner's (as root): a user's or root's
@@ -3234,6 +3266,7 @@ int main(void)
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_bad),
 		cmocka_unit_test(test_account_find),
+		cmocka_unit_test(test_no_account),
 		cmocka_unit_test(test_account_ckpt_dir),
 		cmocka_unit_test(test_config_finish),
 		cmocka_unit_test(test_addr_parse),

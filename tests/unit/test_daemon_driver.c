@@ -712,6 +712,54 @@ static void test_failure(void **state)
 	assert_int_equal(gpu_of(f, 0, 0)->job_id, 0);
 }
 
+/* A worker not started because its job's owner has no account on the
+ * node: the job is queued again and keeps off that node, which is not
+ * charged (no failure on its ring, so no quarantine), and the event says
+ * so without "rank R on node N" (which a restarted hared would charge). */
+static void test_failure_no_account(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 4 }, { 1, 1 } } };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	const struct drv_job *j;
+	const char *reason = NULL;
+	struct driver_opts o;
+	uint32_t a1, a2;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	driver_opts_get(f->d, &o);
+	o.failed_node_avoid_s = 3600;
+	driver_opts_set(f->d, &o);
+	plan_apply(f, h, 1);
+	ob_clear(&f->ob);
+	j = driver_job_find(f->d, 1);
+	x.job_id = 1;
+	x.lease_id = j->lease.id;
+	x.rank = 0;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.message = "user 'opuser' has no account on this node";
+	x.has_no_account = x.no_account = true;
+	driver_task_exit(f->d, a1, &x);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->failures, 1);
+	assert_int_equal(driver_node_failures(f->d, 0), 0);	/* not charged */
+	assert_int_equal(j->navoid, 1);
+	assert_int_equal(j->avoid[0].node, 0);
+	assert_true(j->avoid[0].until > driver_now());
+	/* the other rank is stopped, told why */
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.agent[i] == a2 && f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			reason = f->ob.msg[i]->task_stop->reason;
+	assert_non_null(reason);
+	assert_string_equal(reason, "not started on node n1 (rank 0): user 'opuser' has no account "
+			    "on this node; its node is not charged");
+	task_exit(f, a2, 1, x.lease_id, 0, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_int_equal(driver_node_failures(f->d, 1), 0);
+}
+
 /* A lease that reports no new round for stall_timeout_s (and 20 of its
  * rounds) is a failure: its workers are stopped (hung, say an all-reduce
  * waiting for a rank that hangs), the job is queued again, charged to no
@@ -4035,6 +4083,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_plan, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_progress, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failure_no_account, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stall, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_register_type_chars, fx_setup, fx_teardown),
