@@ -365,8 +365,9 @@ struct agent_account {
 };
 
 /* Look an account name up on this node ("uidN" without a passwd entry:
- * that uid, group nogroup). 0, -ENOENT (no such account), or another
- * -errno (the lookup failed), with the reason in why. */
+ * that uid, group nogroup). 0, -ENOENT (no such account), -EIO (the
+ * lookup failed), or -EINVAL (not an account name), with the reason in
+ * why. */
 int agent_account_find(const char *name, struct agent_account *acc, char *why, size_t len);
 
 /* The account m's worker runs as: 1 with it in acc (the agent is root with

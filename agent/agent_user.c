@@ -77,9 +77,10 @@ int agent_account_find(const char *name, struct agent_account *acc, char *why, s
 	}
 	snprintf(why, len, "user '%s' has no account on this node%s%s", name, rc ? ": " : "",
 		 rc ? strerror(rc) : "");
-	/* a lookup that failed (NSS, LDAP down) is the node's trouble; no
-	 * such name, the job's */
-	return rc ? -rc : -ENOENT;
+	/* no such name (glibc: 0 and no entry), the job's; a lookup that failed
+	 * (glibc says ENOENT for an unreadable passwd file, EIO, ...) the
+	 * node's. A missing NSS module also reads as no such name. */
+	return rc ? -EIO : -ENOENT;
 }
 
 int agent_account_of(const struct agent *a, const Hare__TaskStart *m, struct agent_account *acc,

@@ -317,6 +317,7 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 	}
 	memcpy(c->node, h->node, len + 1);
 	if (c->plain && hared_tls_required(&c->d->cfg)) {
+		c->d->agent_refused_tls++;
 		dispatch_node_refused(c, "its agent does not use TLS (tls = required)");
 		dispatch_key_note(c, "refused: its agent does not use TLS (tls = required; an agent "
 				  "older than hared, or tls = no in its configuration)");

@@ -533,11 +533,13 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 {
 	bool peer = drv_exit_peer(j, rk, x);
 	char why[1100];
-	uint32_t n = 0, nodes[DRIVER_MAX_GPUS];	/* a lease has at most so many ranks */
+	uint32_t n = 0, nodes[DRIVER_MAX_GPUS] = { 0 };	/* a lease has at most so many ranks */
 
 	j->failures++;
 	d->worker_failures++;
-	if (x->has_no_account && x->no_account) {
+	/* believed of a worker that never ran: no exit code, no round */
+	if (x->has_no_account && x->no_account && !x->has_exit_code &&
+	    !(x->has_rounds_done && x->rounds_done > 0)) {
 		/* its owner has no account there: the job's matter, not the
 		 * node's; the job keeps off it a while, the node is not charged
 		 * (no text "rank R on node N": not after a restart either) */

@@ -94,6 +94,7 @@ struct hared {
 	/* agent sessions refused: a wrong Auth, a frame whose tag is wrong,
 	 * no key for the node (or one that cannot be read) */
 	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey;
+	uint64_t agent_refused_tls;		/* in the clear under tls = required */
 	uint64_t key_logged_ms[HARED_KEY_LOG_SLOTS];	/* refusals of nodes' agents, by
 							 * name's slot: last logged (uv_now) */
 	uint64_t key_warned_ms[HARED_KEY_LOG_SLOTS];	/* warnings on their key files */

@@ -90,6 +90,7 @@ void metrics_gather(struct hared *d, struct metrics_sample *m)
 	m->agent_refused_key = d->agent_refused_key;
 	m->agent_refused_tag = d->agent_refused_tag;
 	m->agent_refused_nokey = d->agent_refused_nokey;
+	m->agent_refused_tls = d->agent_refused_tls;
 	m->tls_agent = d->tls_sessions[CONN_AGENT];
 	m->tls_client = d->tls_sessions[CONN_CLIENT_TCP];
 	m->failed_agent = d->tls_failed[CONN_AGENT];
@@ -236,12 +237,14 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			"Batched database writes lost (locked past the timeout, disk full).",
 			m->store_write_failures);
 	metrics_head(f, "hare_agent_refusals_total", "counter",
-		     "Agent sessions refused: a wrong key, a frame without its tag, no key.");
+		     "Agent sessions refused: a wrong key, a frame without its tag, no key, in the "
+		     "clear under tls = required.");
 	fprintf(f, "hare_agent_refusals_total{reason=\"key\"} %llu\n"
 		"hare_agent_refusals_total{reason=\"tag\"} %llu\n"
-		"hare_agent_refusals_total{reason=\"no_key\"} %llu\n",
+		"hare_agent_refusals_total{reason=\"no_key\"} %llu\n"
+		"hare_agent_refusals_total{reason=\"tls\"} %llu\n",
 		(unsigned long long)m->agent_refused_key, (unsigned long long)m->agent_refused_tag,
-		(unsigned long long)m->agent_refused_nokey);
+		(unsigned long long)m->agent_refused_nokey, (unsigned long long)m->agent_refused_tls);
 	metrics_head(f, "hare_tcp_sessions_total", "counter",
 		     "Sessions begun on the TCP ports: in TLS, whose TLS failed (a wrong key or "
 		     "token, altered bytes), in the clear (older agents and harectl, served or "

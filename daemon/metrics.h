@@ -30,7 +30,7 @@ struct metrics_sample {
 	uint32_t ntypes;
 	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];
 	uint64_t store_write_failures;
-	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey;
+	uint64_t agent_refused_key, agent_refused_tag, agent_refused_nokey, agent_refused_tls;
 	/* TCP sessions: begun in TLS (handshake done), whose TLS failed, and in
 	 * the clear on the agent and the client port */
 	uint64_t tls_agent, tls_client, failed_agent, failed_client, plain_agent, plain_client;

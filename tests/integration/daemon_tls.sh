@@ -124,7 +124,8 @@ all_counted() {
 		counted 'tls="failed",port="client"' 1 && counted 'tls="no",port="agent"' 2 &&
 		counted 'tls="no",port="client"' 2
 }
-wait_for 5 "the session counts" all_counted &&
+all_counted_tls() { all_counted && grep -qE '^hare_agent_refusals_total\{reason="tls"\} [1-9]' "$tmp/hare.prom"; }
+wait_for 5 "the session counts" all_counted_tls &&
 	echo "ok: hare_tcp_sessions_total counts TLS, failed and plaintext sessions: $(grep '^hare_tcp_sessions_total' "$tmp/hare.prom" | tr '\n' ' ')" ||
 	fail "metrics: $(grep tcp_sessions "$tmp/hare.prom")"
 

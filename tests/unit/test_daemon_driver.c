@@ -732,6 +732,7 @@ static void test_failure_no_account(void **state)
 	driver_start(f->d);
 	driver_opts_get(f->d, &o);
 	o.failed_node_avoid_s = 3600;
+	o.retry_backoff_s = 0;
 	driver_opts_set(f->d, &o);
 	plan_apply(f, h, 1);
 	ob_clear(&f->ob);
@@ -756,8 +757,19 @@ static void test_failure_no_account(void **state)
 	assert_non_null(reason);
 	assert_string_equal(reason, "not started on node n1 (rank 0): user 'opuser' has no account "
 			    "on this node; its node is not charged");
-	task_exit(f, a2, 1, x.lease_id, 0, HARE__TASK_STATUS__TASK_STOPPED);
+	task_exit(f, a2, 1, x.lease_id, 1, HARE__TASK_STATUS__TASK_STOPPED);
 	assert_int_equal(driver_node_failures(f->d, 1), 0);
+	/* a worker that ran (an exit code) is charged, whatever the flag says */
+	{
+		struct hand h2[1] = { { 2, { 4, 5 }, { 1, 1 } } };	/* both on n2 */
+
+		plan_apply(f, h2, 1);
+		x.lease_id = j->lease.id;
+		x.has_exit_code = true;
+		x.exit_code = 3;
+		driver_task_exit(f->d, a2, &x);
+		assert_int_equal(driver_node_failures(f->d, 1), 1);
+	}
 }
 
 /* A lease that reports no new round for stall_timeout_s (and 20 of its
