@@ -717,6 +717,8 @@ struct drv_fail_row {
 	double t;
 	uint64_t job;
 	uint32_t node;
+	bool avoid_only;	/* "not started on node N": the job keeps off it, the
+				 * node is not charged (its owner had no account) */
 	char user[64];
 };
 
@@ -911,12 +913,31 @@ static int drv_peer_loaded(struct drv_fail_load *l, double t, uint64_t job, cons
  * on node N failed ... after a peer's failure"), kept if it still counts for
  * something (FAILS, or its active job's avoided nodes) and is not older than
  * the node's last undrain. */
+/* A failure of job on node name at t, as read back: charged to the node
+ * (avoid_only: only kept off by the job). 0 or -ENOMEM. */
+static int drv_fail_row_add(struct drv_fail_load *l, double t, uint64_t job, const char *name,
+			    const char *job_user, bool avoid_only)
+{
+	int i;
+
+	if (t < l->now - DRIVER_FAIL_WINDOW_S && !driver_job_get(l->d, job))
+		return 0;
+	i = drv_node_find(l->d, name);	/* driver_nodes_load knows the store's */
+	if (i < 0)
+		return 0;
+	if (drv_grow(&l->rows, &l->cap, l->n, sizeof(*l->rows)) < 0)
+		return -ENOMEM;
+	l->rows[l->n] = (struct drv_fail_row){ .t = t, .job = job, .node = (uint32_t)i,
+					       .avoid_only = avoid_only };
+	snprintf(l->rows[l->n++].user, sizeof(l->rows[0].user), "%s", job_user);
+	return 0;
+}
+
 static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind, const char *detail,
 			   const char *job_user)
 {
 	struct drv_fail_load *l = user;
 	char name[DRIVER_NODE_NAME];
-	int i;
 
 	/* failures before an undrain count no more; nor do those before a
 	 * node was forgotten (a node of that name since is another one) */
@@ -944,19 +965,13 @@ static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind,
 		return drv_sus_loaded(l, t, job, detail, job_user);
 	if (strcmp(kind, "fail") == 0 && drv_peer_loaded(l, t, job, detail, job_user) < 0)
 		return -ENOMEM;
+	if (strcmp(kind, "fail") == 0 && sscanf(detail, "not started on node %63s (rank", name) == 1)
+		return drv_fail_row_add(l, t, job, name, job_user, true);
 	if (sscanf(detail, "rank %*u on node %63s", name) != 1)
 		return 0;	/* not charged to a node (a peer failure, a job the profile lost) */
-	if (drv_fail_undrained(l, name) >= 0 ||
-	    (t < l->now - DRIVER_FAIL_WINDOW_S && !driver_job_get(l->d, job)))
+	if (drv_fail_undrained(l, name) >= 0)
 		return 0;
-	i = drv_node_find(l->d, name);	/* driver_nodes_load knows the store's */
-	if (i < 0)
-		return 0;
-	if (drv_grow(&l->rows, &l->cap, l->n, sizeof(*l->rows)) < 0)
-		return -ENOMEM;
-	l->rows[l->n] = (struct drv_fail_row){ .t = t, .job = job, .node = (uint32_t)i };
-	snprintf(l->rows[l->n++].user, sizeof(l->rows[0].user), "%s", job_user);
-	return 0;
+	return drv_fail_row_add(l, t, job, name, job_user, false);
 }
 
 void driver_failures_load(struct driver *d)
@@ -976,7 +991,7 @@ void driver_failures_load(struct driver *d)
 		const struct drv_fail_row *r = &l.rows[k];
 		struct drv_job *j = driver_job_get(d, r->job);
 
-		if (r->t >= l.now - DRIVER_FAIL_WINDOW_S) {
+		if (r->t >= l.now - DRIVER_FAIL_WINDOW_S && !r->avoid_only) {
 			nodes += driver_node_failures(d, r->node) == 0;
 			driver_node_fail_note(&d->nodes[r->node], r->t, r->job, r->user);
 		}

@@ -2661,16 +2661,18 @@ static int node_index(const struct driver *d, const char *name)
 /* After a restart, the store's recent worker failures come back: the
  * nodes' FAILS counts (last hour) and the active jobs' avoided nodes
  * (failed_node_avoid_s), but not those from before a node's undrain, nor
- * failures that are no worker's. */
+ * failures that are no worker's; a worker not started for want of its
+ * owner's account keeps its job off the node without charging it. */
 static void test_failures_restored(void **state)
 {
 	struct fx *f = *state;
 	struct driver_opts o = fx_opts(0, 0, 0, 1800);
 	struct store_job a = job_rec(0, "resnet50", 1, 1000), b = job_rec(0, "resnet50", 1, 1000);
+	struct store_job c = job_rec(0, "resnet50", 1, 1000);
 	char dir[256], err[256];
 	struct store *st = NULL;
 	struct driver *d2 = NULL;
-	const struct drv_job *ja, *jb;
+	const struct drv_job *ja, *jb, *jc;
 	double t0 = driver_now();
 	int n1, n2;
 
@@ -2681,6 +2683,7 @@ static void test_failures_restored(void **state)
 	snprintf(b.user, sizeof(b.user), "bob");
 	assert_int_equal(store_job_insert(st, &a), 0);
 	assert_int_equal(store_job_insert(st, &b), 0);
+	assert_int_equal(store_job_insert(st, &c), 0);
 	assert_int_equal(store_node_drain(st, "n1", false, ""), 0);
 	assert_int_equal(store_node_drain(st, "n2", false, ""), 0);
 	/* too old for both */
@@ -2697,11 +2700,15 @@ static void test_failures_restored(void **state)
 	assert_int_equal(store_event(st, t0 - 80, b.id, "fail", "model gone from the profile"), 0);
 	assert_int_equal(store_event(st, t0 - 60, b.id, "fail", "rank 0 on node n1 GPU 1 failed "
 				     "(exit code 1); 4 failures, giving up"), 0);
+	/* c's owner had no account on n2: c keeps off it, n2 is not charged */
+	assert_int_equal(store_event(st, t0 - 50, c.id, "fail", "not started on node n2 (rank 0): "
+				     "user 'x' has no account on this node; its node is not charged"), 0);
 	assert_int_equal(store_flush(st), 0);
 
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	assert_int_equal(driver_job_load(d2, &a), 0);
 	assert_int_equal(driver_job_load(d2, &b), 0);
+	assert_int_equal(driver_job_load(d2, &c), 0);
 	driver_failures_load(d2);
 	n1 = node_index(d2, "n1");
 	n2 = node_index(d2, "n2");
@@ -2720,6 +2727,11 @@ static void test_failures_restored(void **state)
 	assert_int_equal(ja->failures, 4);	/* its "fail" events, peer failure included */
 	assert_int_equal(jb->navoid, 1);
 	assert_int_equal(jb->failures, 2);
+	jc = driver_job_find(d2, c.id);
+	assert_int_equal(jc->navoid, 1);
+	assert_int_equal(jc->avoid[0].node, (uint32_t)n2);
+	assert_true(fabs(jc->avoid[0].until - (t0 - 50 + 1800)) < 1e-3);
+	assert_int_equal(jc->failures, 1);
 	tmp_driver_free(f, d2, st, dir);
 }
 
