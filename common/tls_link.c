@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "tls_link.h"
 
+#include "auth_hmac.h"
+
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -344,37 +345,23 @@ bool tls_link_bad_key(const struct tls_link *t)
 	return t->bad_key;
 }
 
-static int tls_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t n,
-		    uint8_t out[32])
-{
-	unsigned int len = 0;
-
-	if (keylen == 0 || keylen > (size_t)INT32_MAX)
-		return -EINVAL;
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, n, out, &len) || len != 32)
-		return -EIO;
-	return 0;
-}
-
 int tls_psk_derive(const uint8_t *key, size_t keylen, const char *identity,
 		   uint8_t psk[TLS_PSK_LEN])
 {
 	static const char label[] = "hare-tls-psk";	/* with its NUL */
-	uint8_t msg[sizeof(label) + TLS_IDENTITY_MAX];
-	size_t n = strlen(identity);
 
-	if (n >= TLS_IDENTITY_MAX)
+	if (keylen == 0 || strlen(identity) >= TLS_IDENTITY_MAX)
 		return -EINVAL;
-	memcpy(msg, label, sizeof(label));
-	memcpy(msg + sizeof(label), identity, n);
-	return tls_hmac(key, keylen, msg, sizeof(label) + n, psk);
+	/* HMAC(key, label NUL || identity), as the handshake's answer is made */
+	return auth_hmac_answer(key, keylen, (const uint8_t *)label, sizeof(label), identity, psk);
 }
 
 int tls_token_identity(const uint8_t *token, size_t len, char out[TLS_IDENTITY_MAX])
 {
 	static const char label[] = "hare-token-id";
-	uint8_t h[32];
-	int rc = tls_hmac(token, len, (const uint8_t *)label, sizeof(label) - 1, h);
+	uint8_t h[AUTH_HMAC_LEN];
+	int rc = len ? auth_hmac_answer(token, len, (const uint8_t *)label, sizeof(label) - 1, "",
+					h) : -EINVAL;
 
 	if (rc < 0)
 		return rc;

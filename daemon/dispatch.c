@@ -229,44 +229,52 @@ static const uint8_t *dispatch_node_key(struct conn *c, uint8_t *own, size_t cap
 	return key;
 }
 
-int dispatch_tls_psk(void *user, const char *identity, uint8_t psk[TLS_PSK_LEN])
+/* The client token whose TLS identity (tls_token_identity) is identity,
+ * and the user it acts as: client_users_file's, else client_token_file's. */
+static bool dispatch_token_of(const struct hared *d, const char *identity, const char **user,
+			      const uint8_t **token, size_t *len)
 {
-	struct conn *c = user;
+	for (uint32_t i = 0; d->user_tls_ids && i < d->nusers; i++)
+		if (strcmp(identity, d->user_tls_ids[i]) == 0) {
+			*user = d->users[i].name;
+			*token = d->users[i].token;
+			*len = d->users[i].len;
+			return true;
+		}
+	if (!d->tokenlen || strcmp(identity, d->token_tls_id) != 0)
+		return false;
+	*user = CONN_REMOTE_USER;
+	*token = d->token;
+	*len = d->tokenlen;
+	return true;
+}
+
+int dispatch_tls_psk(void *cb_user, const char *identity, uint8_t psk[TLS_PSK_LEN])
+{
+	struct conn *c = cb_user;
 	struct hared *d = c->d;
 	uint8_t own[AUTH_SECRET_MAX];
-	const uint8_t *key;
-	size_t len = strlen(identity), keylen = 0;
+	const uint8_t *key, *token;
+	const char *user;
+	size_t len = strlen(identity), keylen = 0, tokenlen;
 	int rc;
 
 	if (c->kind != CONN_AGENT) {
 		/* a remote client: the identity names its token, never the token */
-		for (uint32_t i = 0; i < d->nusers; i++)
-			if (d->user_tls_ids && strcmp(identity, d->user_tls_ids[i]) == 0) {
-				snprintf(c->tls_user, sizeof(c->tls_user), "%s", d->users[i].name);
-				return tls_psk_derive(d->users[i].token, d->users[i].len, identity, psk);
-			}
-		if (d->tokenlen && strcmp(identity, d->token_tls_id) == 0) {
-			snprintf(c->tls_user, sizeof(c->tls_user), "%s", CONN_REMOTE_USER);
-			return tls_psk_derive(d->token, d->tokenlen, identity, psk);
-		}
-		return -ENOENT;
+		if (!dispatch_token_of(d, identity, &user, &token, &tokenlen))
+			return -ENOENT;
+		snprintf(c->tls_user, sizeof(c->tls_user), "%s", user);
+		return tls_psk_derive(token, tokenlen, identity, psk);
 	}
 	/* an agent: the identity is its node's name, whose key it holds */
 	if (len >= sizeof(c->node) || !driver_node_name_ok(identity))
 		return -EINVAL;
 	/* a client token's (harectl --host at the agent port): no node's refusal */
-	if (strncmp(identity, "t-", 2) == 0) {
-		bool token = d->tokenlen && strcmp(identity, d->token_tls_id) == 0;
-
-		for (uint32_t i = 0; !token && d->user_tls_ids && i < d->nusers; i++)
-			token = strcmp(identity, d->user_tls_ids[i]) == 0;
-		if (token) {
-			log_info("conn=%" PRIu64 " peer=%s: a client token's TLS identity on the agent "
-				 "port (harectl --host pointed at agent_listen, not client_listen?)",
-				 c->id, c->peer);
-			c->refused = true;
-			return -ENOENT;
-		}
+	if (dispatch_token_of(d, identity, &user, &token, &tokenlen)) {
+		log_info("conn=%" PRIu64 " peer=%s: a client token's TLS identity on the agent port "
+			 "(harectl --host pointed at agent_listen, not client_listen?)", c->id, c->peer);
+		c->refused = true;
+		return -ENOENT;
 	}
 	memcpy(c->node, identity, len + 1);
 	key = dispatch_node_key_get(c, own, sizeof(own), &keylen);

@@ -543,6 +543,16 @@ static void hared_reload_key(void *user, const char *key, const char *from, cons
 	}
 }
 
+/* Add name to a list of at most 16 for a log line ("a, b, ..."); n counts
+ * them all. */
+static void hared_names_add(char *names, size_t cap, uint32_t *n, const char *name)
+{
+	size_t used = strlen(names);
+
+	if ((*n)++ < 16)
+		snprintf(names + used, cap - used, "%s%s", used ? ", " : "", name);
+}
+
 /* agent_keys_dir becomes dir: say which connected nodes came in with keys
  * of their own from the folder before, whose next sessions take their keys
  * from the new one (or the cluster key). */
@@ -551,14 +561,9 @@ static void hared_reload_keys_note(struct hared *d, const char *dir)
 	char names[512] = "";
 	uint32_t n = 0;
 
-	for (const struct conn *c = d->conns; c; c = c->next) {
-		size_t used = strlen(names);
-
-		if (c->kind != CONN_AGENT || !c->own_key || c->state == CONN_CLOSING)
-			continue;
-		if (n++ < 16)
-			snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", c->node);
-	}
+	for (const struct conn *c = d->conns; c; c = c->next)
+		if (c->kind == CONN_AGENT && c->own_key && c->state != CONN_CLOSING)
+			hared_names_add(names, sizeof(names), &n, c->node);
 	if (n)
 		log_warn("reload: %u node%s connected with %s own key%s from %s (%s%s): %s keep%s "
 			 "the session, and the next take%s the key from %s%s", n, n == 1 ? "" : "s",
@@ -607,13 +612,10 @@ static void hared_reload_tls_required(struct hared *d)
 	uint32_t n = 0;
 
 	for (struct conn *c = d->conns; c; c = c->next) {
-		size_t used = strlen(names);
-
 		if (!c->plain || c->state == CONN_CLOSING)
 			continue;
-		if (n++ < 16)
-			snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "",
-				 c->kind == CONN_AGENT && c->node[0] ? c->node : c->peer);
+		hared_names_add(names, sizeof(names), &n,
+				c->kind == CONN_AGENT && c->node[0] ? c->node : c->peer);
 		c->refused = true;	/* said here, once for all */
 		conn_fail(c, -EPROTONOSUPPORT, "hared now takes only TLS on this port (tls = "
 			  "required in hared.conf): %s", c->kind == CONN_AGENT ? "upgrade this "
