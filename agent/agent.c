@@ -54,6 +54,7 @@ int agent_new(uv_loop_t *loop, const struct agent_config *cfg, const uint8_t *ke
 	agent_timer_init(a, &a->heartbeat_timer);
 	agent_timer_init(a, &a->flush_timer);
 	agent_timer_init(a, &a->prof.timer);
+	agent_timer_init(a, &a->health.timer);
 	a->start_ms = uv_now(loop);
 	a->lock_fd = -1;
 	*out = a;
@@ -86,7 +87,10 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 	agent_state_adopt_all(a);
 	agent_rdv_sweep(a);
 	agent_log_prune(a, time(NULL));
-	agent_link_connect(a);
+	if (agent_health_on(a))
+		agent_health_start(a);	/* connects once its first run has ended */
+	else
+		agent_link_connect(a);
 	return 0;
 }
 
@@ -134,7 +138,7 @@ void agent_maybe_done(struct agent *a)
 	void *user;
 
 	if (!a->closing || a->done || a->handles > 0 || a->requests > 0 || a->ntasks > 0 ||
-	    a->prof.handles > 0)
+	    a->prof.handles > 0 || a->health.handles > 0)
 		return;
 	a->done = true;
 	cb = a->close_cb;
@@ -221,4 +225,5 @@ void agent_close(struct agent *a, agent_close_cb cb, void *user)
 	agent_close_link(a);
 	agent_tasks_close(a);
 	agent_profile_close(a);
+	agent_health_close(a);
 }

@@ -62,6 +62,10 @@ struct agent_config {
 	uint32_t profile_iters;		/* hare-worker --profile-iters (0: its default) */
 	uint32_t profile_timeout_s;	/* one model's measurement at most (3600) */
 	char log_level[16];		/* "" or error/warn/info/debug */
+	char health_check[AGENT_PATH_MAX];	/* the node's health check program
+						 * ("": none) */
+	uint32_t health_check_interval_s;	/* from one run's end to the next (60) */
+	uint32_t health_check_timeout_s;	/* a run killed after this (30) */
 };
 
 /* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: the agent's child
@@ -97,6 +101,11 @@ int agent_config_load_string(struct agent_config *c, const char *name, const cha
  * Returns 0 or ERR_BAD_CONFIG with the reason in err.
  */
 int agent_config_finish(struct agent_config *c, const char *self_exe, char *err, size_t errlen);
+
+/* Whether the health_check program at path may run as the agent: a file,
+ * executable, written to by its owner only, owned by root or the agent's
+ * user. 0 or ERR_BAD_CONFIG with the reason in err. */
+int agent_health_check_ok(const char *path, char *err, size_t errlen);
 
 /* Split "host:port" or "[v6addr]:port" (port 1..65535). 0 or ERR_BAD_CONFIG. */
 int agent_addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port, char *err,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void agent_config_defaults(struct agent_config *c)
@@ -31,6 +32,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->run_as_owner = true;
 	c->tls = true;
 	c->worker_progress_s = AGENT_UNSET;
+	c->health_check_interval_s = 60;
+	c->health_check_timeout_s = 30;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -161,7 +164,8 @@ static const char *agent_key_near(const char *key)
 		"task_logs", "worker_orphan_timeout_s", "worker_progress_s", "task_log_keep_days",
 		"report_interval_ms", "heartbeat_ms", "stop_grace_ms", "max_frame", "log_level",
 		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
-		"run_as_owner", "tls",
+		"run_as_owner", "tls", "health_check", "health_check_interval_s",
+		"health_check_timeout_s",
 	};
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -235,6 +239,17 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return config_parse_u32(value, 1, 100000, &c->profile_iters, err, errlen);
 	if (strcmp(key, "profile_timeout_s") == 0)
 		return config_parse_u32(value, 1, 86400, &c->profile_timeout_s, err, errlen);
+	if (strcmp(key, "health_check") == 0) {
+		if (value[0] != '/')
+			return agent_bad(err, errlen, "health_check must be an absolute path to a "
+					 "program, got '%.200s'", value);
+		return agent_set_str(c->health_check, sizeof(c->health_check), key, value, err,
+				     errlen);
+	}
+	if (strcmp(key, "health_check_interval_s") == 0)
+		return config_parse_u32(value, 1, 86400, &c->health_check_interval_s, err, errlen);
+	if (strcmp(key, "health_check_timeout_s") == 0)
+		return config_parse_u32(value, 1, 3600, &c->health_check_timeout_s, err, errlen);
 	near = agent_key_near(key);
 	if (near)
 		return agent_bad(err, errlen, "unknown key '%.64s' in [agent] (did you mean %s?)", key,
@@ -315,7 +330,33 @@ int agent_config_finish(struct agent_config *c, const char *self_exe, char *err,
 		if (agent_set_node(c, host, err, errlen) < 0)
 			return ERR_BAD_CONFIG;
 	}
+	if (c->health_check[0] && agent_health_check_ok(c->health_check, err, errlen) < 0)
+		return ERR_BAD_CONFIG;
 	if (c->worker[0] == '\0')
 		return agent_worker_default(c, self_exe, err, errlen);
+	return 0;
+}
+
+/* The health check runs as the agent (root, as a rule): a program that
+ * another account may change would run that account's code as root. */
+int agent_health_check_ok(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return agent_bad(err, errlen, "health_check %.900s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return agent_bad(err, errlen, "health_check %.900s is not a file", path);
+	if (access(path, X_OK) < 0)
+		return agent_bad(err, errlen, "health_check %.900s is not executable by the agent "
+				 "(chmod +x?)", path);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return agent_bad(err, errlen, "health_check %.900s may be changed by others (mode "
+				 "%03o): it runs as the agent; chmod go-w it", path,
+				 (unsigned)(st.st_mode & 0777));
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return agent_bad(err, errlen, "health_check %.900s belongs to uid %u, neither root "
+				 "nor the agent's: it runs as the agent; chown it", path,
+				 (unsigned)st.st_uid);
 	return 0;
 }

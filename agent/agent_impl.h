@@ -171,6 +171,23 @@ struct agent_profile_run {
 	size_t linelen;
 };
 
+/* The node's health check (agent_health.c). */
+struct agent_health {
+	uv_process_t proc;	/* the run (one at a time) */
+	uv_timer_t timer;	/* the next run, or the running one's timeout (an agent handle) */
+	int handles;		/* proc, until its close callback */
+	bool proc_open;		/* not uv_close'd yet */
+	bool running;
+	bool timed_out;		/* SIGKILLed at health_check_timeout_s */
+	int pid;
+	uint64_t start_ms;
+	bool first_done;	/* a run has ended: the agent may register */
+	bool ok;
+	char reason[256];	/* why not ok */
+	uint64_t since_ms;	/* when ok last changed (or the first result came) */
+	uint64_t runs, failures;
+};
+
 struct agent_write {
 	uv_write_t req;
 	uint8_t *buf;
@@ -231,6 +248,8 @@ struct agent {
 	struct agent_task *tasks;
 	uint32_t ntasks;
 
+	struct agent_health health;
+
 	struct agent_profile *profiles;	/* in arrival order */
 	struct agent_profile_run prof;
 
@@ -272,6 +291,8 @@ void agent_link_drop(struct agent *a, const char *why);
  * Register itself, when not past Welcome), else 0 or an encoding error. */
 int agent_link_send(struct agent *a, const Hare__ToDaemon *m);
 bool agent_link_is_ready(const struct agent *a);
+/* Send a Heartbeat now (what the heartbeat timer sends). */
+void agent_link_heartbeat(struct agent *a);
 size_t agent_link_queued(const struct agent *a);
 void agent_on_tcp_closed(uv_handle_t *h);
 
@@ -432,6 +453,21 @@ void agent_profile_on_exit(struct agent *a, int64_t status, int sig);
 /* Agent close: forget every request, SIGTERM a running measurement and
  * close its handles once it exited (SIGKILL after AGENT_PROFILE_KILL_MS). */
 void agent_profile_close(struct agent *a);
+
+/* agent_health.c: the node's health check */
+/* Whether health_check is set. */
+bool agent_health_on(const struct agent *a);
+/* No check, or its first run has ended: the agent may register. */
+bool agent_health_ready(const struct agent *a);
+/* Fill h with the last outcome (for Register and Heartbeat); false when
+ * there is none to say (no check, or no run ended yet). */
+bool agent_health_fill(const struct agent *a, Hare__NodeHealth *h);
+/* Run the check now, and then every health_check_interval_s; the first
+ * outcome connects to hared (agent_start waits for it). Nothing without a
+ * check. */
+void agent_health_start(struct agent *a);
+/* Agent close: SIGKILL a running check's process group, close the handles. */
+void agent_health_close(struct agent *a);
 
 /* agent_state.c: task state files and adoption */
 int agent_state_dir_make(struct agent *a, char *err, size_t errlen);

@@ -357,6 +357,7 @@ static int agent_send_register(struct agent *a)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Register reg = HARE__REGISTER__INIT;
+	Hare__NodeHealth health;
 	Hare__GpuInfo gpus[AGENT_GPUS_MAX], *gp[AGENT_GPUS_MAX];
 	Hare__RunningTask **running = NULL;
 	char logdir[AGENT_PATH_MAX + 8];
@@ -387,6 +388,8 @@ static int agent_send_register(struct agent *a)
 	reg.has_measures = reg.measures = true;
 	reg.has_profile_cancel = reg.profile_cancel = true;
 	reg.has_logs = reg.logs = agent_log_dir(a, logdir, sizeof(logdir));
+	if (agent_health_fill(a, &health))
+		reg.health = &health;
 	rc = agent_profile_measuring(a, &reg.measuring, &reg.n_measuring);
 	if (rc < 0) {
 		free(running);
@@ -400,17 +403,18 @@ static int agent_send_register(struct agent *a)
 	return rc;
 }
 
-static void on_heartbeat(uv_timer_t *t)
+void agent_link_heartbeat(struct agent *a)
 {
-	struct agent *a = t->data;
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__Heartbeat hb = HARE__HEARTBEAT__INIT;
+	Hare__NodeHealth health;
 	Hare__RunningTask **running = NULL;
 	size_t nrun = 0;
 
-	agent_log_prune_due(a);
 	if (agent_tasks_running(a, &running, &nrun) < 0)
 		return;
+	if (agent_health_fill(a, &health))
+		hb.health = &health;
 	hb.has_uptime_s = true;
 	hb.uptime_s = (double)(agent_now_ms(a) - a->start_ms) / 1000.0;
 	hb.n_running = nrun;
@@ -419,6 +423,14 @@ static void on_heartbeat(uv_timer_t *t)
 	m.heartbeat = &hb;
 	agent_link_send(a, &m);
 	free(running);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+
+	agent_log_prune_due(a);
+	agent_link_heartbeat(a);
 }
 
 static void agent_on_welcome(struct agent *a, const Hare__Welcome *w)

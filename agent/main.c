@@ -40,7 +40,8 @@ static const char agent_usage[] =
 	"usage: hare-agent [--config FILE] [--daemon HOST:PORT] [--node NAME]\n"
 	"                  [--gpus V100:4,T4:4] [--key-file FILE] [--work-dir DIR]\n"
 	"                  [--worker PATH] [--worker-engine emulate|cpu]\n"
-	"                  [--tls yes|no] [--log-level LEVEL] [--list-gpus]\n"
+	"                  [--tls yes|no] [--health-check PROGRAM]\n"
+	"                  [--log-level LEVEL] [--list-gpus]\n"
 	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
 	"  --config FILE          INI file with an [agent] section\n"
 	"                         (default " AGENT_DEFAULT_CONFIG ")\n"
@@ -57,6 +58,10 @@ static const char agent_usage[] =
 	"  --tls yes|no           the link to hared in TLS 1.3, keyed with the key file\n"
 	"                         (key tls; default yes; no: for a hared older than\n"
 	"                         this agent, and in the clear)\n"
+	"  --health-check PROGRAM the node's health check (key health_check; default\n"
+	"                         none): run at start, before registering, then every\n"
+	"                         health_check_interval_s; while it exits non-zero\n"
+	"                         hared plans nothing here (its last line says why)\n"
 	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
 	"  --list-gpus            print the GPUs the agent would register, then exit\n"
 	"  -h, --help             this help\n"
@@ -74,6 +79,9 @@ static const char agent_usage[] =
 	"  profile_proxy SIZES    hare-worker --proxy when measuring (default none)\n"
 	"  profile_iters N        hare-worker --profile-iters (default: the worker's)\n"
 	"  profile_timeout_s S    one model's measurement at most (default 3600)\n"
+	"and for the health check:\n"
+	"  health_check_interval_s S   from one run's end to the next (default 60)\n"
+	"  health_check_timeout_s S    a run is killed after this (default 30)\n"
 	"Flags override the config file's keys.\n";
 
 static const struct option agent_longopts[] = {
@@ -87,6 +95,7 @@ static const struct option agent_longopts[] = {
 	{ "worker-engine", required_argument, NULL, 'E' },
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "tls", required_argument, NULL, 'T' },
+	{ "health-check", required_argument, NULL, 'H' },
 	{ "list-gpus", no_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -106,6 +115,7 @@ static const char *agent_flag_key(int c)
 	case 'E': return "worker_engine";
 	case 'l': return "log_level";
 	case 'T': return "tls";
+	case 'H': return "health_check";
 	default: return NULL;
 	}
 }

@@ -523,6 +523,8 @@ static const char *cli_node_state(const Hare__NodeInfo *node, size_t busy)
 {
 	if (node->drained)
 		return busy ? "draining" : "drained";
+	if (node->up && node->unhealthy && node->unhealthy[0])
+		return "unhealthy";
 	return node->up ? "up" : "down";
 }
 
@@ -593,7 +595,8 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 	cli_table_set(t, 1, "%s", cli_node_state(node, busy));
 	cli_table_set(t, 2, "%s", cell[0] ? cell : "-");
 	cli_table_set(t, 3, "%zu", busy);
-	cli_table_set(t, 4, "%zu", node->up && !node->drained && node->n_gpus >= busy + unused ?
+	cli_table_set(t, 4, "%zu", node->up && !node->drained && !(node->unhealthy && node->unhealthy[0]) &&
+				      node->n_gpus >= busy + unused ?
 				      node->n_gpus - busy - unused : 0);
 	if (node->has_recent_failures && node->recent_failures > 0)
 		cli_table_set(t, 5, "%u", node->recent_failures);
@@ -619,6 +622,12 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 6, "%s; down, %s", node->drain_reason, seen);
 	else if (node->drained && node->drain_reason && node->drain_reason[0])
 		cli_table_set(t, 6, "%s", node->drain_reason);
+	else if (node->up && node->unhealthy && node->unhealthy[0] && node->has_unhealthy_since) {
+		cli_time_format(fmin(node->unhealthy_since, nr->now), nr->now, false, cell,
+				sizeof(cell));
+		cli_table_set(t, 6, "%s (since %s)", node->unhealthy, cell);
+	} else if (node->up && node->unhealthy && node->unhealthy[0])
+		cli_table_set(t, 6, "%s", node->unhealthy);
 	else if (measuring[0] && unprofiled[0])
 		cli_table_set(t, 6, "measuring %s; not profiled: %s", measuring, unprofiled);
 	else if (measuring[0])
@@ -971,6 +980,12 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 	if (node->drained && node->drain_reason && node->drain_reason[0]) {
 		cli_json_key(f, "drain_reason");
 		cli_json_string(f, node->drain_reason);
+	}
+	if (node->unhealthy && node->unhealthy[0]) {
+		cli_json_key(f, "unhealthy");
+		cli_json_string(f, node->unhealthy);
+		cli_json_opt_d(f, "unhealthy_since", node->has_unhealthy_since,
+			       node->unhealthy_since);
 	}
 	cli_json_opt_d(f, "last_seen", node->has_last_seen, node->last_seen);
 	cli_json_opt_u(f, "recent_failures", node->has_recent_failures, node->recent_failures);

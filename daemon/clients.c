@@ -1345,6 +1345,11 @@ void clients_nodes(struct conn *c)
 		o->has_drained = n->drained;
 		o->drained = n->drained;
 		o->drain_reason = n->drained && n->drain_reason[0] ? (char *)n->drain_reason : NULL;
+		if (n->up && n->unhealthy) {
+			o->unhealthy = (char *)n->health_reason;
+			o->has_unhealthy_since = true;
+			o->unhealthy_since = n->unhealthy_since;
+		}
 		o->has_recent_failures = true;
 		o->recent_failures = driver_node_failures(drv, i);
 		o->has_last_seen = n->last_seen > 0;

@@ -29,6 +29,7 @@ struct driver_snapshot;
 #define DRIVER_MAX_NODE_GPUS 128
 #define DRIVER_DRAIN_REASON 128		/* bytes of a drain's reason, with its NUL */
 #define DRIVER_NODE_NAME 64
+#define DRIVER_HEALTH_REASON 256	/* bytes of a health check's reason, with its NUL */
 /* A stopped worker's GPU waits for its TaskExit at most the agents' stop
  * grace (SIGTERM to SIGKILL) plus this margin. */
 #define DRIVER_STOP_MARGIN_S 5.0
@@ -140,6 +141,12 @@ struct drv_node {
 	double stop_grace_s;		/* its agent's stop grace (Register), or stop_grace_s */
 	bool drained;			/* out of planning (operator's drain; kept in the store) */
 	char drain_reason[DRIVER_DRAIN_REASON];
+	/* its agent's health check fails (Register and Heartbeat say): out of
+	 * planning until it passes; not kept in the store (the agent says
+	 * again at each Register) */
+	bool unhealthy;
+	char health_reason[DRIVER_HEALTH_REASON];
+	double unhealthy_since;		/* unix seconds */
 	uint32_t ngpus;
 	struct drv_gpu *gpus;
 	double fail_at[DRIVER_NODE_FAILS];	/* when its workers failed, newest last
@@ -254,6 +261,7 @@ struct driver_stats {
 	uint64_t worker_failures;	/* leases ended by a failed worker */
 	uint64_t preemptions;		/* leases stopped by a plan to run other jobs */
 	uint64_t quarantines;		/* nodes drained by the quarantine */
+	uint64_t health_fails;		/* nodes that turned unhealthy (their health check) */
 	uint64_t peer_failures;		/* of worker_failures: a peer or the network failed,
 					 * the reporting node not charged */
 	uint64_t late_blames;		/* nodes charged after such a failure, when the

@@ -7,6 +7,7 @@
 #include "err.h"
 #include "log.h"
 #include "profile.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -51,9 +52,9 @@ static const char *have_text(const struct driver *d, const uint32_t *up, char *b
 bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 {
 	const struct drv_job *j = driver_job_find(d, id);
-	uint32_t usable = 0, drained = 0, up[SCHED_MAX_TYPES] = { 0 }, need;
+	uint32_t usable = 0, drained = 0, sick = 0, up[SCHED_MAX_TYPES] = { 0 }, need;
 	bool whole = sched_policy_requested_width(d->policy);
-	char have[256] = "", more[96] = "";
+	char have[256] = "", more[192] = "";
 
 	why[0] = '\0';
 	if (!j)
@@ -88,6 +89,10 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 				drained += j->perf.compute_s[t] > 0;
 				continue;
 			}
+			if (nd->unhealthy) {
+				sick += j->perf.compute_s[t] > 0;
+				continue;
+			}
 			up[t]++;
 			usable += j->perf.compute_s[t] > 0;
 		}
@@ -116,6 +121,9 @@ bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
 	if (drained)
 		snprintf(more, sizeof(more), "; %u more on drained nodes (harectl undrain gives "
 			 "them back)", drained);
+	if (sick)
+		snprintf(more + strlen(more), sizeof(more) - strlen(more), "; %u more on unhealthy "
+			 "nodes (their health check fails)", sick);
 	have_text(d, up, have, sizeof(have));
 	if (usable == 0) {
 		char types[STORE_MAX_TYPES * 17] = "";
@@ -1279,6 +1287,51 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
 	}
 }
 
+/* The agent's health check said h (NULL: it runs none, or is older than
+ * hared): a change takes the node out of planning, or gives it back. */
+static void drv_node_health(struct driver *d, struct drv_node *n, const Hare__NodeHealth *h)
+{
+	bool bad = h && !h->ok;
+	char reason[DRIVER_HEALTH_REASON] = "";
+	double now = driver_now();
+	uint32_t jobs = 0;
+
+	if (bad && h->reason && h->reason[0] && utf8_valid(h->reason) && !utf8_has_c0(h->reason) &&
+	    !utf8_has_c1(h->reason) && !utf8_has_bidi(h->reason))
+		snprintf(reason, sizeof(reason), "%s", h->reason);
+	else if (bad)
+		snprintf(reason, sizeof(reason), "its health check fails%s",
+			 h->reason && h->reason[0] ? " (its text is not shown: control characters "
+			 "or not UTF-8)" : "");
+	if (bad == n->unhealthy && (!bad || strcmp(reason, n->health_reason) == 0))
+		return;
+	for (uint32_t k = 0; k < n->ngpus; k++) {
+		bool dup = false;
+
+		for (uint32_t m = 0; m < k && !dup; m++)
+			dup = n->gpus[m].job_id == n->gpus[k].job_id;
+		jobs += n->gpus[k].job_id && !dup;
+	}
+	if (bad && !n->unhealthy) {
+		/* since when, by the agent's count (a day at most) */
+		n->unhealthy_since = now - (h->has_since && h->since > 0 ? fmin(h->since, 86400) : 0);
+		d->health_fails++;
+		log_warn("node=%s unhealthy: %s; nothing is planned there until its health check "
+			 "passes (%u job%s there move)", n->name, reason, jobs, jobs == 1 ? "" : "s");
+	} else if (bad) {
+		log_info("node=%s still unhealthy: %s", n->name, reason);
+	} else {
+		log_info("node=%s healthy again: its health check passes (unhealthy for %.0f s)",
+			 n->name, fmax(0, now - n->unhealthy_since));
+	}
+	if (d->st && bad != n->unhealthy)
+		store_event(d->st, now, 0, bad ? "node-unhealthy" : "node-healthy", n->name);
+	if (bad != n->unhealthy)
+		driver_replan_request(d);
+	n->unhealthy = bad;
+	snprintf(n->health_reason, sizeof(n->health_reason), "%s", reason);
+}
+
 int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Register *reg,
 			  char *errbuf, size_t errlen)
 {
@@ -1315,7 +1368,9 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 		store_event(d->st, n->last_seen, 0, "node-up", n->name);
 		n->seen_stored = n->last_seen;
 	}
-	log_info("node=%s agent=%u up gpus=%s running=%zu", n->name, agent_id, text, reg->n_running);
+	log_info("node=%s agent=%u up gpus=%s running=%zu%s", n->name, agent_id, text, reg->n_running,
+		 reg->health ? " health_check=yes" : "");
+	drv_node_health(d, n, reg->health);
 	drv_running_check(d, agent_id - 1, reg->running, reg->n_running);
 	driver_rendezvous_resend(d, agent_id - 1);
 	driver_replan_request(d);
@@ -1344,6 +1399,7 @@ void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Hea
 	if (d->st && n->last_seen - n->seen_stored >= DRIVER_SEEN_WRITE_S)
 		drv_node_seen_store(d, n);
 	drv_running_check(d, agent_id - 1, hb->running, hb->n_running);
+	drv_node_health(d, drv_node_get(d, agent_id), hb->health);
 }
 
 void driver_nodes_sync(struct driver *d)

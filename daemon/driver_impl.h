@@ -86,6 +86,7 @@ struct driver {
 	uint64_t worker_failures;	/* failed workers (each re-queued or ended its job) */
 	uint64_t preemptions;		/* leases a plan stopped to run others */
 	uint64_t quarantines;		/* nodes driver_node_quarantine drained */
+	uint64_t health_fails;		/* nodes that turned unhealthy */
 	uint64_t peer_failures, late_blames, unexplained;	/* see struct driver_stats */
 	double gpu_s_ended[SCHED_MAX_TYPES];	/* GPU-seconds of leases ended since the start */
 

@@ -195,7 +195,7 @@ static uint32_t drv_plan_ranks(const struct driver *d, const struct driver_snaps
 		if (n == DRIVER_MAX_GPUS || s->gpu_node[g] >= d->nnodes)
 			return 0;
 		node = &d->nodes[s->gpu_node[g]];
-		if (!node->up || node->drained || s->gpu_slot[g] >= node->ngpus ||
+		if (!node->up || node->drained || node->unhealthy || s->gpu_slot[g] >= node->ngpus ||
 		    (node->gpus[s->gpu_slot[g]].job_id && node->gpus[s->gpu_slot[g]].job_id != job) ||
 		    node->gpus[s->gpu_slot[g]].type != s->cluster.gpus[g].type)
 			return 0;
@@ -217,7 +217,8 @@ static void drv_plan_stats(struct driver *d, const struct driver_snapshot *s)
 }
 
 /* Why the plan stops j's lease, for its history and its workers' output: a
- * move off a drained node (by an operator or the quarantine) says so. */
+ * move off a drained node (by an operator or the quarantine) or off an
+ * unhealthy one says so. */
 static void drv_preempt_why(const struct driver *d, const struct drv_job *j, char *why, size_t len)
 {
 	for (uint32_t k = 0; k < j->lease.nranks; k++) {
@@ -227,6 +228,11 @@ static void drv_preempt_why(const struct driver *d, const struct drv_job *j, cha
 			snprintf(why, len, "moved off node %s, drained%s%.200s%s", n->name,
 				 n->drain_reason[0] ? " (" : "", n->drain_reason,
 				 n->drain_reason[0] ? ")" : "");
+			return;
+		}
+		if (j->lease.ranks[k].node < d->nnodes && n->unhealthy) {
+			snprintf(why, len, "moved off node %s, unhealthy (%.200s)", n->name,
+				 n->health_reason);
 			return;
 		}
 	}
@@ -376,6 +382,7 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	out->worker_failures = d->worker_failures;
 	out->preemptions = d->preemptions;
 	out->quarantines = d->quarantines;
+	out->health_fails = d->health_fails;
 	out->peer_failures = d->peer_failures;
 	out->late_blames = d->late_blames;
 	out->nodes_forgotten = d->nodes_forgotten;

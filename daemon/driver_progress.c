@@ -201,7 +201,7 @@ uint32_t driver_job_avoids(const struct driver *d, const struct drv_job *j, uint
 
 		for (uint32_t k = 0; k < n && !avoided; k++)
 			avoided = out[k] == i;
-		if (avoided || !nd->up || nd->drained)
+		if (avoided || !nd->up || nd->drained || nd->unhealthy)
 			continue;
 		for (uint32_t g = 0; g < nd->ngpus; g++)
 			usable += nd->gpus[g].type >= 0 && !nd->gpus[g].measuring &&

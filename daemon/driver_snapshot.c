@@ -65,7 +65,7 @@ static int snap_alloc(struct driver_snapshot *s, uint32_t ngpus, uint32_t nnodes
 }
 
 /* Cluster GPUs grouped by node; a GPU of an unknown type, being measured,
- * or of a drained node is never up. */
+ * or of a drained or unhealthy node is never up. */
 static void snap_cluster_fill(const struct driver *d, struct driver_snapshot *s)
 {
 	struct sched_cluster *c = &s->cluster;
@@ -81,7 +81,8 @@ static void snap_cluster_fill(const struct driver *d, struct driver_snapshot *s)
 		for (uint32_t k = 0; k < node->ngpus; k++, g++) {
 			c->gpus[g].type = (uint16_t)(node->gpus[k].type >= 0 ? node->gpus[k].type : 0);
 			c->gpus[g].node = n;
-			c->gpus[g].up = node->up && !node->drained && node->gpus[k].type >= 0 &&
+			c->gpus[g].up = node->up && !node->drained && !node->unhealthy &&
+					node->gpus[k].type >= 0 &&
 					!node->gpus[k].measuring;
 			s->gpu_node[g] = n;
 			s->gpu_slot[g] = k;

@@ -40,6 +40,8 @@ static void metrics_nodes(struct hared *d, struct metrics_sample *m)
 			continue;	/* forgotten */
 		if (n->drained)
 			m->nodes_drained++;
+		else if (n->up && n->unhealthy)
+			m->nodes_unhealthy++;
 		else if (n->up)
 			m->nodes_up++;
 		else
@@ -48,7 +50,7 @@ static void metrics_nodes(struct hared *d, struct metrics_sample *m)
 			const struct drv_gpu *gpu = &n->gpus[g];
 			struct metrics_gpus *row = metrics_type_row(m, gpu->type_name);
 
-			if (!n->up || n->drained || gpu->type < 0 || gpu->measuring)
+			if (!n->up || n->drained || n->unhealthy || gpu->type < 0 || gpu->measuring)
 				row->unavailable++;
 			else if (gpu->job_id || gpu->vacate_lease)
 				row->busy++;
@@ -185,12 +187,19 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			"Nodes forgotten: by harectl forget, or, the node table full, to make "
 			"room for a new node.",
 			m->drv.nodes_forgotten);
-	metrics_head(f, "hare_nodes", "gauge", "Nodes known: up, down (agent away), drained.");
+	metrics_counter(f, "hare_node_health_failures_total",
+			"Times a node turned unhealthy: its agent's health check failed "
+			"(health_check in agent.conf).",
+			m->drv.health_fails);
+	metrics_head(f, "hare_nodes", "gauge",
+		     "Nodes known: up, down (agent away), drained, unhealthy (up, its health "
+		     "check fails).");
 	fprintf(f, "hare_nodes{state=\"up\"} %u\nhare_nodes{state=\"down\"} %u\n"
-		"hare_nodes{state=\"drained\"} %u\n", m->nodes_up, m->nodes_down, m->nodes_drained);
+		"hare_nodes{state=\"drained\"} %u\nhare_nodes{state=\"unhealthy\"} %u\n",
+		m->nodes_up, m->nodes_down, m->nodes_drained, m->nodes_unhealthy);
 	metrics_head(f, "hare_gpus", "gauge",
 		     "GPUs by type: busy (a worker on it), free, unavailable (down, drained, "
-		     "unprofiled or being measured).");
+		     "unhealthy, unprofiled or being measured).");
 	for (uint32_t t = 0; t < m->ntypes; t++) {
 		const uint32_t v[3] = { m->gpus[t].busy, m->gpus[t].free, m->gpus[t].unavailable };
 

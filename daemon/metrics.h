@@ -26,7 +26,7 @@ struct metrics_sample {
 	uint32_t jobs_queued, jobs_backoff, jobs_held, jobs_waiting, jobs_running;
 	struct driver_stats drv;		/* plans, reports, ended jobs ... */
 	uint64_t submits;
-	uint32_t nodes_up, nodes_down, nodes_drained;
+	uint32_t nodes_up, nodes_down, nodes_drained, nodes_unhealthy;
 	uint32_t ntypes;
 	struct metrics_gpus gpus[METRICS_TYPES_MAX + 1];
 	uint64_t store_write_failures;

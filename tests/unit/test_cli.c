@@ -765,9 +765,9 @@ static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor)
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
-				 0, 0, NULL, 1, 3, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
+				 0, 0, NULL, 1, 3, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0 };
 static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0,
-				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
+				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0 };
 static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Node health checks (agent.conf health_check), on two emulated agents
+# (V100:2 each) at time_scale 1000. node1's check says what a control file
+# tells it; node2 has none.
+#  - node1's check fails from the start: the agent registers only once it
+#    has run, as unhealthy; harectl nodes shows why; a job runs on node2
+#    only, and a second one waits; one wider than node2 says why, counting
+#    the unhealthy GPUs;
+#  - the check passes: node1 is healthy again and the second job runs there;
+#  - it fails again: that job moves off (its history says why), and the
+#    metrics count both failures;
+#  - a check that hangs is killed at health_check_timeout_s, with its
+#    process group, and says so;
+#  - a restarted agent whose check fails comes back unhealthy;
+#  - the agent refuses a check others may write to, and a missing one.
+# Usage: daemon_health.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
+set -u
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
+it_setup "$@"
+
+conf=(reconnect_grace_s=3 retry_backoff_s=0.1 "metrics_file=$tmp/hare.prom" metrics_interval_s=1)
+write_conf 0 "${conf[@]}"
+start_hared
+write_conf "$port" "${conf[@]}"
+
+# The check: the control file's first line is "ok", "fail TEXT" or "hang".
+cat >"$tmp/check" <<EOF
+#!/bin/sh
+read -r what text <"$tmp/health1"
+case "\$what" in
+ok) exit 0 ;;
+hang) echo "looking at GPU \$HARE_GPU_INDICES"; sleep 30 & echo \$! >"$tmp/hang.pid"; wait ;;
+*) echo "checked \$HARE_NODE (\$HARE_GPU_TYPES)"; echo "\$text"; echo; exit 3 ;;
+esac
+EOF
+chmod 755 "$tmp/check"
+printf '[agent]\nhealth_check_interval_s = 1\nhealth_check_timeout_s = 2\n' >"$tmp/agent1.conf"
+echo "fail GPU 1: 3 uncorrectable ECC errors" >"$tmp/health1"
+
+start_agent 1 V100:2 --config "$tmp/agent1.conf" --health-check "$tmp/check"
+start_agent 2 V100:2
+nodes_json() { "$harectl" nodes -o json 2>/dev/null; }
+node_field() {
+	nodes_json | "$py" -c '
+import json, sys
+n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]]
+print(n[0].get(sys.argv[2], "") if n else "")' "$1" "$2"
+}
+both_up() { [ "$(node_field node1 up)" = True ] && [ "$(node_field node2 up)" = True ]; }
+wait_for 15 "both nodes up" both_up || exit 1
+
+# 1. Unhealthy from the start.
+reason=$(node_field node1 unhealthy)
+[ "$reason" = "health check exited with status 3: GPU 1: 3 uncorrectable ECC errors" ] &&
+	echo "ok: node1 registered unhealthy: $reason" || fail "node1's unhealthy: '$reason'"
+row=$("$harectl" nodes | awk '$1 == "node1"')
+echo "$row" | grep -q "^node1 *unhealthy .* GPU 1: 3 uncorrectable ECC errors (since " &&
+	echo "ok: harectl nodes: $row" || fail "harectl nodes row: '$row'"
+grep -q "node=node1 unhealthy: health check exited with status 3" "$tmp/agent1.log" &&
+	logged "node=node1 unhealthy: health check exited with status 3" &&
+	echo "ok: the agent and hared log it" || fail "logs do not say node1 is unhealthy"
+
+submit() { "$harectl" submit --model resnet50 --gpus 2 --rounds 50000000 "$@"; }
+placed_on() {
+	"$harectl" show "$1" -o json 2>/dev/null | "$py" -c '
+import json, sys
+print(" ".join(sorted(set(p["node"] for p in json.load(sys.stdin).get("placement", [])))))'
+}
+a=$(submit --name a) || fail "submit a"
+wait_for 15 "job $a to run" progressed "$a"
+[ "$(placed_on "$a")" = node2 ] && echo "ok: job $a runs on node2 only" ||
+	fail "job $a placed on '$(placed_on "$a")'"
+b=$(submit --name b) || fail "submit b"
+c=$("$harectl" submit --model resnet50 --gpus 4 --min-gpus 4 --rounds 50000000 --name c 2>"$tmp/c.err") ||
+	fail "submit c: $(cat "$tmp/c.err")"
+waiting=$("$harectl" show "$c" | sed -n 's/^waiting: *//p')
+[[ "$waiting" == *"2 it can use are up now (up: 2xV100; 2 more on unhealthy nodes (their health check fails))"* ]] &&
+	echo "ok: job $c, wider than the healthy nodes, waits: $waiting" || fail "job $c: waiting '$waiting'"
+"$harectl" cancel "$c" >/dev/null
+sleep 1
+state_is "$b" QUEUED && echo "ok: job $b waits" || fail "job $b: $(field "$b" state)"
+
+# 2. The check passes: node1 is back, and job b runs there.
+echo ok >"$tmp/health1"
+healthy() { [ -z "$(node_field node1 unhealthy)" ]; }
+wait_for 10 "node1 to be healthy" healthy && echo "ok: node1 healthy again"
+wait_for 15 "job $b to run" progressed "$b"
+[ "$(placed_on "$b")" = node1 ] && echo "ok: job $b runs on node1" ||
+	fail "job $b placed on '$(placed_on "$b")'"
+logged "node=node1 healthy again" || fail "hared does not log node1 healthy again"
+
+# 3. It fails again: job b moves off.
+echo "fail nvidia-smi: GPU has fallen off the bus" >"$tmp/health1"
+moved() { "$harectl" history "$b" | grep -q "moved off node node1, unhealthy (health check exited with status 3: nvidia-smi: GPU has fallen off the bus)"; }
+wait_for 10 "job $b to move off node1" moved && echo "ok: job $b moved off node1, its history says why"
+no_b() { [ "$(workers_of "$b")" = 0 ]; }
+wait_for 10 "job $b's workers to stop" no_b
+state_is "$b" QUEUED && [ "$(node_field node1 up)" = True ] &&
+	echo "ok: job $b waits again while node1 is unhealthy" || fail "job $b: $(field "$b" state)"
+counted() { metric 'hare_node_health_failures_total 2' && metric 'hare_nodes{state="unhealthy"} 1' &&
+	metric 'hare_gpus{type="V100",state="unavailable"} 2'; }
+wait_for 5 "the metrics to count two failures" counted && echo "ok: metrics count the failures" ||
+	grep -E "health|hare_nodes|V100" "$tmp/hare.prom"
+
+# 4. A check that hangs is killed with what it started.
+echo hang >"$tmp/health1"
+timed_out() { [[ "$(node_field node1 unhealthy)" == "health check did not end within 2 s (killed): looking at GPU 0,1" ]]; }
+wait_for 10 "the hung check to be killed" timed_out && echo "ok: a hung check is killed: $(node_field node1 unhealthy)"
+sleep_pid=$(cat "$tmp/hang.pid" 2>/dev/null)
+gone() { [ -n "$sleep_pid" ] && ! kill -0 "$sleep_pid" 2>/dev/null; }
+wait_for 5 "the check's child to be killed too" gone && echo "ok: its child process was killed with it"
+
+# 5. A restarted agent comes back unhealthy at once.
+echo "fail disk /scratch is 99% full" >"$tmp/health1"
+kill "${apid[1]}"
+wait "${apid[1]}" 2>/dev/null
+down() { [ "$(node_field node1 up)" = False ]; }
+wait_for 10 "node1 down" down
+start_agent 1 V100:2 --config "$tmp/agent1.conf" --health-check "$tmp/check"
+back_sick() { [ "$(node_field node1 up)" = True ] && [[ "$(node_field node1 unhealthy)" == *"disk /scratch is 99% full" ]]; }
+wait_for 15 "node1 back, unhealthy" back_sick && echo "ok: a restarted agent registers unhealthy"
+state_is "$b" QUEUED || fail "job $b ran on a node whose check failed: $(field "$b" state)"
+
+# 6. Checks the agent refuses to run.
+chmod 777 "$tmp/check"
+out=$("$agent" --daemon "127.0.0.1:$port" --node node9 --gpus V100:1 --key-file "$tmp/key" \
+	--work-dir "$tmp/w9" --health-check "$tmp/check" 2>&1); rc=$?
+[ $rc -eq 2 ] && [[ "$out" == *"may be changed by others (mode 777): it runs as the agent; chmod go-w it"* ]] &&
+	echo "ok: a check others may write to is refused (exit 2)" || fail "agent with a 777 check: exit $rc, '$out'"
+out=$("$agent" --daemon "127.0.0.1:$port" --node node9 --gpus V100:1 --key-file "$tmp/key" \
+	--work-dir "$tmp/w9" --health-check "$tmp/nothing" 2>&1); rc=$?
+[ $rc -eq 2 ] && [[ "$out" == *"health_check $tmp/nothing: No such file or directory"* ]] &&
+	echo "ok: a missing check is refused (exit 2)" || fail "agent with a missing check: exit $rc, '$out'"
+out=$("$agent" --daemon "127.0.0.1:$port" --node node9 --gpus V100:1 --key-file "$tmp/key" \
+	--work-dir "$tmp/w9" --health-check check 2>&1); rc=$?
+[ $rc -eq 2 ] && [[ "$out" == *"health_check must be an absolute path"* ]] &&
+	echo "ok: a relative check is refused (exit 2)" || fail "agent with a relative check: exit $rc, '$out'"
+
+"$harectl" cancel "$a" "$b" >/dev/null
+it_finish "health check"
