@@ -172,6 +172,14 @@ static void test_config_bad(void **state)
 		{ "[agent]\nprofile_iters = 0\n", "a.conf:2: profile_iters: must be between 1 and 100000, got 0" },
 		{ "[agent]\nprofile_timeout_s = 86401\n", "a.conf:2: profile_timeout_s: must be between 1 and 86400" },
 		{ "[agent]\nprofile_proxy =\n", "a.conf:2: profile_proxy must be 1 to 255" },
+		{ "[agent]\nhealth_check = check.sh\n",
+		  "a.conf:2: health_check must be an absolute path to a program, got 'check.sh'" },
+		{ "[agent]\nhealth_check_interval_s = 0\n",
+		  "a.conf:2: health_check_interval_s: must be between 1 and 86400, got 0" },
+		{ "[agent]\nhealth_check_timeout_s = 3601\n",
+		  "a.conf:2: health_check_timeout_s: must be between 1 and 3600, got 3601" },
+		{ "[agent]\nhealth_chek = /x\n",
+		  "a.conf:2: unknown key 'health_chek' in [agent] (did you mean health_check?)" },
 	};
 	struct agent_config c;
 	char err[512];
@@ -788,6 +796,8 @@ struct fake {
 	char reg_type0[16];
 	size_t reg_running;
 	bool reg_logs;		/* Register.logs */
+	int reg_health;		/* Register.health: -1 none, 0 not ok, 1 ok */
+	char reg_reason[256];	/* ... its reason */
 	uint64_t reg_running_job;
 	Hare__RunningTask reg_task0;	/* the first running task listed (copied) */
 	Hare__ToDaemon *msgs[FAKE_MSGS_MAX];
@@ -1012,6 +1022,9 @@ static void fake_on_register(struct fake *f, const Hare__Register *r)
 	assert_true(r->has_measures && r->measures);
 	assert_true(r->has_profile_cancel && r->profile_cancel);
 	f->reg_logs = r->has_logs && r->logs;
+	f->reg_health = r->health ? r->health->ok : -1;
+	snprintf(f->reg_reason, sizeof(f->reg_reason), "%s",
+		 r->health && r->health->reason ? r->health->reason : "");
 	f->reg_measuring[0] = '\0';
 	for (size_t i = 0; i < r->n_measuring; i++)
 		snprintf(f->reg_measuring + strlen(f->reg_measuring),
@@ -3236,6 +3249,173 @@ static void test_profile_cancel(void **state)
 
 /* The agent's close ends a measurement (SIGTERM), waits for it, and
  * leaves no handle behind (fake_free closes the loop). */
+/* ---- the node's health check ---- */
+
+/* A check at f->dir/check that does what f->dir/health says: "ok", "fail
+ * TEXT" (prints TEXT, exits 3), "hang" (starts a child that writes its pid
+ * to f->dir/hang.pid, then waits), or "raw" (prints control characters, an
+ * escape sequence and bytes that are not UTF-8, exits 1). */
+static void health_fake_setup(struct fake *f, const char *first, uint32_t timeout_s)
+{
+	char path[300], text[1400], err[512], v[32];
+
+	snprintf(path, sizeof(path), "%s/health", f->dir);
+	write_file(path, first, 0600);
+	snprintf(text, sizeof(text),
+		 "#!/bin/sh\n"
+		 "read -r what rest <%s/health\n"
+		 "case \"$what\" in\n"
+		 "ok) exit 0 ;;\n"
+		 "hang) sleep 30 & echo $! >%s/hang.pid; wait ;;\n"
+		 "raw) printf 'first line\\n\\033[31mred\\tand\\001 \\377\\376 caf\\303\\251 \\302\\233x\\n\\n  \\n'; "
+		 "exit 1 ;;\n"
+		 "*) echo \"node $HARE_NODE gpus $HARE_GPU_INDICES types $HARE_GPU_TYPES\"; "
+		 "echo \"$rest\"; exit 3 ;;\n"
+		 "esac\n", f->dir, f->dir);
+	snprintf(path, sizeof(path), "%s/check", f->dir);
+	write_file(path, text, 0755);
+	assert_int_equal(agent_config_set(&f->cfg, "health_check", path, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "health_check_interval_s", "1", err, sizeof(err)), 0);
+	snprintf(v, sizeof(v), "%u", timeout_s);
+	assert_int_equal(agent_config_set(&f->cfg, "health_check_timeout_s", v, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_finish(&f->cfg, AGENT_BIN, err, sizeof(err)), 0);
+}
+
+/* The newest heartbeat's health: -1 none, 0 not ok, 1 ok; its reason. */
+static int fake_last_health(const struct fake *f, char *reason, size_t len)
+{
+	for (size_t i = f->nmsgs; i-- > 0;) {
+		const Hare__Heartbeat *hb = f->msgs[i]->msg_case == HARE__TO_DAEMON__MSG_HEARTBEAT ?
+					    f->msgs[i]->heartbeat : NULL;
+
+		if (!hb)
+			continue;
+		if (reason)
+			snprintf(reason, len, "%s", hb->health && hb->health->reason ?
+				 hb->health->reason : "");
+		return hb->health ? hb->health->ok : -1;
+	}
+	return -1;
+}
+
+/* Registers once the first run ended, unhealthy with the check's last line;
+ * each change reaches hared in a Heartbeat; the check's environment. */
+static void test_health_check(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2,T4:1");
+	char path[300], reason[256] = "";
+
+	(void)state;
+	health_fake_setup(f, "fail GPU 2: ECC errors\n", 5);
+	fake_agent_registered(f);
+	assert_int_equal(f->reg_health, 0);
+	assert_string_equal(f->reg_reason, "health check exited with status 3: GPU 2: ECC errors");
+	/* no heartbeat yet, or one that says the same */
+	assert_true(fake_last_health(f, NULL, 0) <= 0);
+	snprintf(path, sizeof(path), "%s/health", f->dir);
+	write_file(path, "ok\n", 0600);
+	RUN_UNTIL(f, fake_last_health(f, NULL, 0) == 1, 5);
+	write_file(path, "fail disk full\n", 0600);
+	RUN_UNTIL(f, fake_last_health(f, reason, sizeof(reason)) == 0, 5);
+	assert_string_equal(reason, "health check exited with status 3: disk full");
+	/* what the check is told: the node and its GPUs (the line before) */
+	write_file(path, "fail\n", 0600);
+	RUN_UNTIL(f, (fake_last_health(f, reason, sizeof(reason)),
+		      strstr(reason, "node test-node gpus 0,1,2 types V100,V100,T4") != NULL), 5);
+	assert_string_equal(reason, "health check exited with status 3: node test-node gpus 0,1,2 "
+			    "types V100,V100,T4");
+	/* a reconnect registers with the last outcome */
+	fake_drop(f);
+	RUN_UNTIL(f, f->registers == 2, 10);
+	assert_int_equal(f->reg_health, 0);
+	assert_string_equal(f->reg_reason, reason);
+	fake_free(f);
+}
+
+/* The reason is one line of clean text: control characters, escapes, C1
+ * and bytes that are not UTF-8 become '?', valid UTF-8 stays. */
+static void test_health_check_raw_output(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+
+	(void)state;
+	health_fake_setup(f, "raw\n", 5);
+	fake_agent_registered(f);
+	assert_int_equal(f->reg_health, 0);
+	assert_string_equal(f->reg_reason, "health check exited with status 1: ?[31mred?and? ?? "
+			    "caf\xc3\xa9 ?x");
+	fake_free(f);
+}
+
+/* A hung check is killed with its process group at the timeout; an agent
+ * that closes while its first check runs does not wait for it, and kills
+ * it too. */
+static void test_health_check_hang(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char path[300], got[64] = "";
+	double t0;
+	int pid;
+
+	(void)state;
+	health_fake_setup(f, "hang\n", 1);
+	t0 = now_s();
+	fake_agent_registered(f);
+	assert_true(now_s() - t0 >= 0.9);
+	assert_int_equal(f->reg_health, 0);
+	assert_string_equal(f->reg_reason, "health check did not end within 1 s (killed)");
+	snprintf(path, sizeof(path), "%s/hang.pid", f->dir);
+	read_text(path, got, sizeof(got));
+	pid = atoi(got);
+	assert_true(pid > 1);
+	RUN_UNTIL(f, kill(pid, 0) < 0, 2);
+	fake_free(f);
+
+	f = fake_new(TEST_KEY, "V100:1");
+	health_fake_setup(f, "hang\n", 60);
+	fake_agent_start(f);
+	snprintf(path, sizeof(path), "%s/hang.pid", f->dir);
+	RUN_UNTIL(f, (read_text(path, got, sizeof(got)), atoi(got) > 1), 5);
+	pid = atoi(got);
+	assert_int_equal(f->registers, 0);	/* waits for the first outcome */
+	t0 = now_s();
+	fake_agent_stop(f);
+	assert_true(now_s() - t0 < 1.5);
+	RUN_UNTIL(f, kill(pid, 0) < 0, 2);
+	assert_int_equal(f->registers, 0);
+	fake_free(f);
+}
+
+/* agent_config_finish refuses a check that may not run as the agent. */
+static void test_health_check_refused(void **state)
+{
+	struct agent_config c;
+	char dir[200], path[300], err[512];
+
+	(void)state;
+	temp_dir(dir, sizeof(dir), "health");
+	snprintf(path, sizeof(path), "%s/check", dir);
+	agent_config_defaults(&c);
+	assert_int_equal(agent_config_set(&c, "daemon", "127.0.0.1:1", err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&c, "cluster_key_file", "/k", err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&c, "health_check", path, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "No such file or directory"));
+	write_file(path, "#!/bin/sh\n", 0644);
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "is not executable by the agent"));
+	assert_int_equal(chmod(path, 0775), 0);
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "may be changed by others (mode 775)"));
+	assert_int_equal(chmod(path, 0755), 0);
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_set(&c, "health_check", dir, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "is not a file"));
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 static void test_profile_close_kills(void **state)
 {
 	static const char *const term[] = { "term" };
@@ -3316,6 +3496,10 @@ int main(void)
 		cmocka_unit_test(test_profile_register_lists),
 		cmocka_unit_test(test_profile_close_kills),
 		cmocka_unit_test(test_profile_cancel),
+		cmocka_unit_test(test_health_check),
+		cmocka_unit_test(test_health_check_raw_output),
+		cmocka_unit_test(test_health_check_hang),
+		cmocka_unit_test(test_health_check_refused),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

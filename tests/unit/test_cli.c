@@ -1725,6 +1725,51 @@ static void test_nodes_down_seen(void **state)
 	free(buf);
 }
 
+/* An unhealthy node: its STATE, no FREE GPU, its check's reason and since
+ * when in REASON and in JSON; a drain's reason goes first. */
+static void test_nodes_unhealthy(void **state)
+{
+	Hare__NodeGpu g = HARE__NODE_GPU__INIT;
+	Hare__NodeGpu *gp[1] = { &g };
+	Hare__NodeInfo a = HARE__NODE_INFO__INIT, b = HARE__NODE_INFO__INIT;
+	Hare__NodeInfo *np[2] = { &a, &b };
+	Hare__NodesReply r = HARE__NODES_REPLY__INIT;
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	g.type = "V100";
+	a.name = "a";
+	a.up = true;
+	a.n_gpus = 1;
+	a.gpus = gp;
+	a.unhealthy = "health check exited with status 1: GPU 0: ECC errors";
+	a.has_unhealthy_since = true;
+	a.unhealthy_since = NOW - 300;
+	b = a;
+	b.name = "b";
+	b.has_drained = b.drained = true;
+	b.drain_reason = "psu";
+	r.n_nodes = 2;
+	r.nodes = np;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(cli_nodes_print(f, &r, NOW), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\na     unhealthy  1xV100  0     0     -      health check exited "
+				    "with status 1: GPU 0: ECC errors (since 5m ago)\n"));
+	assert_non_null(strstr(buf, "\nb     drained    1xV100  0     0     -      psu\n"));
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	cli_nodes_print_json(f, &r);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"name\":\"a\",\"up\":true,\"drained\":false,\"unhealthy\":"
+				    "\"health check exited with status 1: GPU 0: ECC errors\","
+				    "\"unhealthy_since\":"));
+	free(buf);
+}
+
 /* forget says what went with the node. */
 static void test_reply_forget(void **state)
 {
@@ -3356,6 +3401,7 @@ int main(void)
 		cmocka_unit_test(test_usage_output),
 		cmocka_unit_test(test_show_gpu_hours),
 		cmocka_unit_test(test_nodes_down_seen),
+		cmocka_unit_test(test_nodes_unhealthy),
 		cmocka_unit_test(test_logs_output),
 		cmocka_unit_test(test_logs_follow),
 		cmocka_unit_test(test_logs_lease_ended),

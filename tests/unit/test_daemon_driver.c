@@ -987,6 +987,120 @@ static void test_drain(void **state)
 	assert_int_equal(snap_up_bits(f), 0xf);
 }
 
+/* A heartbeat with the node's health (NULL: none, an agent without a check). */
+static void heartbeat_health(struct fx *f, uint32_t agent, const Hare__NodeHealth *h)
+{
+	Hare__Heartbeat hb = HARE__HEARTBEAT__INIT;
+
+	hb.health = (Hare__NodeHealth *)h;
+	driver_agent_heartbeat(f->d, agent, &hb);
+}
+
+/* An unhealthy node's GPUs leave the plans (a plan there starts nothing),
+ * the plan that moves its jobs off says why, and a heartbeat that says it
+ * passes again, or one from an agent without a check, gives them back; a
+ * reason that is not clean text is not kept; a node that registers says
+ * its health anew. */
+static void test_node_health(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[2] = { { 1, { 0 }, { 1 } }, { 1, { 1 }, { 1 } } },
+		    h3[3] = { { 1, { 2 }, { 1 } }, { 0 }, { 0 } };
+	struct driver_snapshot *s;
+	struct sched_plan *p;
+	struct store_job wide = job_rec(2, "resnet50", 4, 1000);
+	Hare__NodeHealth bad = HARE__NODE_HEALTH__INIT, good = HARE__NODE_HEALTH__INIT;
+	const struct drv_node *n1;
+	struct driver_stats st;
+	char why[512];
+	uint32_t a1;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	agent_up(f, "n2", "V100", 2, NULL, 0);
+	n1 = driver_node_at(f->d, 0);
+	job_add(f, 1, "resnet50", 1, 100000);
+	driver_start(f->d);
+	plan_apply(f, h1, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 1), 1);
+	bad.ok = false;
+	bad.reason = "health check exited with status 1: GPU 0: ECC errors";
+	bad.has_since = true;
+	bad.since = 30;
+	good.ok = true;
+	heartbeat_health(f, a1, &good);
+	assert_false(n1->unhealthy);
+	/* a plan made before the check failed that puts job 3 on n1 starts nothing */
+	job_add(f, 3, "resnet50", 1, 1000);
+	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
+	p = driver_snapshot_plan(s);
+	assert_int_equal(sched_plan_reset(p, 2), 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		p->assigns[i].rank = i;
+		assert_int_equal(sched_plan_place(p, i, h2[i].gpus, h2[i].tasks, 1), 0);
+		p->assigns[i].run_now = true;
+		p->assigns[i].start_s = driver_snapshot_view(s)->now_s;
+	}
+	heartbeat_health(f, a1, &bad);
+	assert_true(n1->unhealthy);
+	assert_string_equal(n1->health_reason, bad.reason);
+	assert_true(fabs(n1->unhealthy_since - (driver_now() - 30)) < 2);
+	ob_clear(&f->ob);
+	assert_int_equal(driver_plan_apply(f->d, s), 0);
+	driver_snapshot_free(s);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 3), 0);
+	assert_int_equal(snap_up_bits(f), 0xc);
+	/* a job too wide for n2 says why it waits */
+	wide.min_gpus = 4;
+	assert_int_equal(driver_job_add(f->d, &wide, why, sizeof(why)), 0);
+	assert_false(driver_job_fit(f->d, 2, why, sizeof(why)));
+	assert_non_null(strstr(why, "2 more on unhealthy nodes (their health check fails)"));
+	/* the plan that moves job 1 off n1 tells its workers why */
+	ob_clear(&f->ob);
+	plan_apply(f, h3, 3);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			assert_string_equal(f->ob.msg[i]->task_stop->reason,
+					    "moved off node n1, unhealthy (health check exited with "
+					    "status 1: GPU 0: ECC errors)");
+	/* the same again changes nothing; another reason is kept, still one failure */
+	heartbeat_health(f, a1, &bad);
+	bad.reason = "health check exited with status 1: disk full";
+	heartbeat_health(f, a1, &bad);
+	assert_string_equal(n1->health_reason, "health check exited with status 1: disk full");
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.health_fails, 1);
+	/* text that could fool a terminal is not kept */
+	bad.reason = "\x1b[2J gone";
+	heartbeat_health(f, a1, &bad);
+	assert_string_equal(n1->health_reason, "its health check fails (its text is not shown: "
+			    "control characters or not UTF-8)");
+	bad.reason = "caf\xe9";
+	heartbeat_health(f, a1, &bad);
+	assert_string_equal(n1->health_reason, "its health check fails (its text is not shown: "
+			    "control characters or not UTF-8)");
+	bad.reason = NULL;
+	heartbeat_health(f, a1, &bad);
+	assert_string_equal(n1->health_reason, "its health check fails");
+	/* healthy again */
+	heartbeat_health(f, a1, &good);
+	assert_false(n1->unhealthy);
+	assert_int_equal(snap_up_bits(f), 0xf);
+	/* unhealthy, then an agent without a check: healthy */
+	heartbeat_health(f, a1, &bad);
+	assert_int_equal(snap_up_bits(f), 0xc);
+	heartbeat_health(f, a1, NULL);
+	assert_int_equal(snap_up_bits(f), 0xf);
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.health_fails, 2);
+	/* down and back: the Register says the health anew */
+	heartbeat_health(f, a1, &bad);
+	driver_agent_detach(f->d, a1);
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	assert_false(driver_node_at(f->d, 0)->unhealthy);
+	assert_int_equal(snap_up_bits(f), 0xf);
+}
+
 /* A drain of an unknown node names the known ones by name, as harectl
  * nodes lists them, not in the order they came. */
 static void test_unknown_node_sorted(void **state)
@@ -4175,6 +4289,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_speed_learning_command, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_speed_learning_command_root, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_health, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain_persists, fx_setup, fx_teardown),
 	};
 
