@@ -215,7 +215,8 @@ static void on_health_timeout(uv_timer_t *t)
 }
 
 /* The check's environment: the agent's (less HARE_* and CUDA_*), the
- * node's name and its GPUs (indices and types in the same order). */
+ * node's name, its GPUs (indices and types in the same order; whether they
+ * are emulated) and the agent's work_dir. */
 static void agent_health_env(struct agent_strv *env, const struct agent *a)
 {
 	char idx[AGENT_GPUS_MAX * 11 + 1] = "", types[AGENT_GPUS_MAX * (AGENT_NAME_MAX + 1) + 1] = "";
@@ -231,6 +232,8 @@ static void agent_health_env(struct agent_strv *env, const struct agent *a)
 	agent_strv_add(env, "HARE_NODE=%s", a->cfg.node);
 	agent_strv_add(env, "HARE_GPU_INDICES=%s", idx);
 	agent_strv_add(env, "HARE_GPU_TYPES=%s", types);
+	agent_strv_add(env, "HARE_GPUS_EMULATED=%d", a->cfg.gpus_set ? 1 : 0);
+	agent_strv_add(env, "HARE_WORK_DIR=%s", a->cfg.work_dir);
 }
 
 /* Start one run; its output goes to work_dir/health-check.out. */

@@ -138,5 +138,40 @@ out=$("$agent" --daemon "127.0.0.1:$port" --node node9 --gpus V100:1 --key-file 
 [ $rc -eq 2 ] && [[ "$out" == *"health_check must be an absolute path"* ]] &&
 	echo "ok: a relative check is refused (exit 2)" || fail "agent with a relative check: exit $rc, '$out'"
 
+# 7. The example check (deploy/hare-health.example), with a stand-in
+# nvidia-smi that prints what $tmp/smi.out holds and exits with $tmp/smi.rc.
+example=$src/deploy/hare-health.example
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\ncat "%s/smi.out"\nexit $(cat "%s/smi.rc")\n' "$tmp" "$tmp" >"$tmp/bin/nvidia-smi"
+chmod 755 "$tmp/bin/nvidia-smi"
+run_example() {	# SMI_OUTPUT SMI_RC GPU_INDICES [ENV...]: "RC: LAST LINE"
+	printf '%b' "$1" >"$tmp/smi.out"
+	echo "$2" >"$tmp/smi.rc"
+	local out rc
+	out=$(env -i PATH="$tmp/bin:/usr/bin:/bin" HARE_GPU_INDICES="$3" HARE_GPUS_EMULATED=0 \
+		HARE_WORK_DIR="$tmp" HARE_HEALTH_DISK_MAX=101 "${@:4}" sh "$example" 2>&1)
+	rc=$?
+	echo "$rc: $(echo "$out" | tail -n 1)"
+}
+expect_example() {	# WANT SMI_OUTPUT SMI_RC GPU_INDICES [ENV...]
+	local got
+	got=$(run_example "${@:2}")
+	[ "$got" = "$1" ] || fail "example check ($2, exit $3, GPUs $4 ${*:5}): '$got', want '$1'"
+}
+f0=$failures
+expect_example "0: " '0, 0\n1, 0\n' 0 0,1
+expect_example "0: " '0, [N/A]\n' 0 0
+expect_example "1: GPU 1: 3 uncorrectable ECC errors" '0, 0\n1, 3\n' 0 0,1
+expect_example "1: GPU 1 is not listed by nvidia-smi (fallen off the bus?)" '0, 0\n' 0 0,1
+expect_example "1: nvidia-smi failed (exit 9): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." \
+	"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n" 9 0
+expect_example "0: " '' 9 0 HARE_GPUS_EMULATED=1
+got=$(run_example '0, 0\n' 0 0 HARE_HEALTH_DISK_MAX=0)
+[[ "$got" == "1: $tmp is "*"% full (the limit is 0%)" ]] || fail "example check, disk: '$got'"
+got=$(env -i PATH=/nonexistent HARE_GPU_INDICES=0 HARE_WORK_DIR="$tmp" /bin/sh "$example" 2>&1; echo "rc $?")
+[[ "$got" == *"nvidia-smi not found"*"rc 1" ]] || fail "example check without nvidia-smi: '$got'"
+[ "$failures" -eq "$f0" ] &&
+	echo "ok: the example check judges missing GPUs, ECC errors, nvidia-smi's failures and the disk"
+
 "$harectl" cancel "$a" "$b" >/dev/null
 it_finish "health check"
