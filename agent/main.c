@@ -299,7 +299,7 @@ static void on_signal(uv_signal_t *s, int signum)
 static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
 {
 	uint8_t key[AGENT_KEY_MAX];
-	char err[512], status[320];
+	char err[512], status[360];
 	size_t keylen;
 	bool loose;
 	int rc;
@@ -342,7 +342,9 @@ static int agent_main_run(struct agent_main *m, const struct agent_config *cfg)
 	/* Ready once it runs: its workers are adopted and it is connecting.
 	 * Waiting for hared here would hold up systemctl and the boot (the
 	 * target waits for its units) while hared is down or the key wrong. */
-	snprintf(status, sizeof(status), "READY=1\nSTATUS=connecting to %s", m->daemon);
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=%s%s", cfg->health_check[0] ?
+		 "running the first health check, then connecting to " : "connecting to ",
+		 m->daemon);
 	sd_notify(0, status);
 	uv_run(m->loop, UV_RUN_DEFAULT);
 	uv_loop_close(m->loop);
