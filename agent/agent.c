@@ -87,10 +87,8 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 	agent_state_adopt_all(a);
 	agent_rdv_sweep(a);
 	agent_log_prune(a, time(NULL));
-	if (agent_health_on(a))
-		agent_health_start(a);	/* connects once its first run has ended */
-	else
-		agent_link_connect(a);
+	if (!agent_health_start(a))
+		agent_link_connect(a);	/* else once the first check has ended */
 	return 0;
 }
 

@@ -103,8 +103,11 @@ int agent_config_load_string(struct agent_config *c, const char *name, const cha
 int agent_config_finish(struct agent_config *c, const char *self_exe, char *err, size_t errlen);
 
 /* Whether the health_check program at path may run as the agent: a file,
- * executable, written to by its owner only, owned by root or the agent's
- * user. 0 or ERR_BAD_CONFIG with the reason in err. */
+ * executable, owned by root or the agent's user and writable by its owner
+ * only, and so every folder above it (the path's and, through links, the
+ * file's own; a folder with the sticky bit may be writable by all). 0,
+ * ERR_BAD_CONFIG or -errno (it cannot be seen), with the reason in err.
+ * Checked before each run (agent_health.c). */
 int agent_health_check_ok(const char *path, char *err, size_t errlen);
 
 /* Split "host:port" or "[v6addr]:port" (port 1..65535). 0 or ERR_BAD_CONFIG. */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 void agent_config_defaults(struct agent_config *c)
@@ -330,33 +329,7 @@ int agent_config_finish(struct agent_config *c, const char *self_exe, char *err,
 		if (agent_set_node(c, host, err, errlen) < 0)
 			return ERR_BAD_CONFIG;
 	}
-	if (c->health_check[0] && agent_health_check_ok(c->health_check, err, errlen) < 0)
-		return ERR_BAD_CONFIG;
 	if (c->worker[0] == '\0')
 		return agent_worker_default(c, self_exe, err, errlen);
-	return 0;
-}
-
-/* The health check runs as the agent (root, as a rule): a program that
- * another account may change would run that account's code as root. */
-int agent_health_check_ok(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return agent_bad(err, errlen, "health_check %.900s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return agent_bad(err, errlen, "health_check %.900s is not a file", path);
-	if (access(path, X_OK) < 0)
-		return agent_bad(err, errlen, "health_check %.900s is not executable by the agent "
-				 "(chmod +x?)", path);
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return agent_bad(err, errlen, "health_check %.900s may be changed by others (mode "
-				 "%03o): it runs as the agent; chmod go-w it", path,
-				 (unsigned)(st.st_mode & 0777));
-	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return agent_bad(err, errlen, "health_check %.900s belongs to uid %u, neither root "
-				 "nor the agent's: it runs as the agent; chown it", path,
-				 (unsigned)st.st_uid);
 	return 0;
 }

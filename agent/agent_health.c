@@ -1,37 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /* The node's health check: an operator's program (agent.conf health_check)
- * run at start and then health_check_interval_s after each run ends, killed
- * (with its process group) after health_check_timeout_s. Exit status 0 is
- * healthy; anything else makes the node unhealthy, with the last line the
- * program wrote as the reason. The agent registers once the first run has
- * ended, and tells hared of every change at once (a Heartbeat) and in every
- * Heartbeat and Register after: hared plans nothing on an unhealthy node. */
+ * run at start and then health_check_interval_s after each run ends. Exit
+ * status 0 is healthy; anything else makes the node unhealthy, with the
+ * last line the program wrote as the reason. A run that outlasts
+ * health_check_timeout_s is unhealthy at once, and killed with its process
+ * group; whatever a run leaves behind is killed when it ends. Before each
+ * run the program, and every folder above it, must be root's (or the
+ * agent's) and writable by no one else: it runs as root, so anyone who can
+ * change it could run anything as root; one that is not so is not run (the
+ * node is unhealthy, and says why).
+ *
+ * The agent registers once the first run has ended, unless it adopted
+ * workers at start (a restart): those connect at once, since hared gives
+ * their leases up after its reconnect_grace_s. It tells hared of every
+ * change at once (a Heartbeat) and in every Heartbeat and Register after. */
 #include "agent_impl.h"
 
+#include "err.h"
 #include "log.h"
 #include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/* Bytes of the check's output read for its reason (its start). */
-#define HEALTH_OUT_MAX 4096
+/* Bytes of a line of the check's output shown as the reason, at most. */
+#define HEALTH_LINE_MAX 180
 
-static void agent_health_schedule(struct agent *a);
+static void agent_health_schedule(struct agent *a, uint64_t ms);
+static void agent_health_step(struct agent *a);
 
 bool agent_health_on(const struct agent *a)
 {
 	return a->cfg.health_check[0] != '\0';
-}
-
-bool agent_health_ready(const struct agent *a)
-{
-	return !agent_health_on(a) || a->health.first_done;
 }
 
 bool agent_health_fill(const struct agent *a, Hare__NodeHealth *h)
@@ -48,9 +56,88 @@ bool agent_health_fill(const struct agent *a, Hare__NodeHealth *h)
 	return true;
 }
 
+/* One path's owner and mode are fit for a program run as the agent. */
+static int agent_health_path_ok(const char *path, const struct stat *st, bool dir, char *err,
+				size_t errlen)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(err, errlen, "%s%.600s belongs to uid %u, neither root nor the agent's: the "
+			 "check runs as the agent", dir ? "its folder " : "", path,
+			 (unsigned)st->st_uid);
+		return ERR_BAD_CONFIG;
+	}
+	/* a folder with the sticky bit (/tmp) lets no one else rename or
+	 * remove what is root's in it */
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(dir && (st->st_mode & S_ISVTX))) {
+		snprintf(err, errlen, "%s%.600s may be changed by others (mode %03o): the check runs "
+			 "as the agent; chmod go-w it", dir ? "its folder " : "", path,
+			 (unsigned)(st->st_mode & 0777));
+		return ERR_BAD_CONFIG;
+	}
+	return 0;
+}
+
+/* Every folder above path, up to /, as agent_health_path_ok wants it. */
+static int agent_health_dirs_ok(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
+		slash[slash == dir] = '\0';
+		if (stat(dir, &st) < 0) {
+			int e = errno;
+
+			snprintf(err, errlen, "%.900s: %s", dir, strerror(e));
+			return -e;
+		}
+		if (agent_health_path_ok(dir, &st, true, err, errlen) < 0)
+			return ERR_BAD_CONFIG;
+		if (slash == dir)
+			break;
+	}
+	return 0;
+}
+
+int agent_health_check_ok(const char *path, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if (path[0] != '/') {
+		snprintf(err, errlen, "%.900s is not an absolute path", path);
+		return ERR_BAD_CONFIG;
+	}
+	if (!realpath(path, real) || stat(real, &st) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "%.900s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%.900s is not a file", path);
+		return ERR_BAD_CONFIG;
+	}
+	if (access(real, X_OK) < 0) {
+		snprintf(err, errlen, "%.900s is not executable by the agent (chmod +x?)", path);
+		return ERR_BAD_CONFIG;
+	}
+	if (agent_health_path_ok(real, &st, false, err, errlen) < 0)
+		return ERR_BAD_CONFIG;
+	/* the folders above it, and, where links lead elsewhere, those of
+	 * the path as written (where a link could be swapped) */
+	rc = agent_health_dirs_ok(real, err, errlen);
+	if (rc == 0 && strcmp(real, path) != 0)
+		rc = agent_health_dirs_ok(path, err, errlen);
+	return rc;
+}
+
 /* One line of text fit for hared's log and harectl's tables: valid UTF-8
  * without control, C1 or bidirectional formatting characters (each
- * replaced by '?'), blanks at either end dropped, at most len - 1 bytes. */
+ * replaced by '?'), blanks at either end dropped, whole characters only,
+ * at most len - 1 bytes. in[n] must be readable (a NUL or a newline). */
 static void agent_health_clean(const char *in, size_t n, char *out, size_t len)
 {
 	size_t o = 0, i = 0;
@@ -64,9 +151,10 @@ static void agent_health_clean(const char *in, size_t n, char *out, size_t len)
 		size_t k = p[0] ? utf8_seq_len(p) : 0;
 		bool c1 = k == 2 && p[0] == 0xC2 && p[1] < 0xA0;
 
-		if (k == 0 || i + k > n || c1 || utf8_bidi_len(p) || p[0] < 0x20 || p[0] == 0x7F) {
+		if (k == 0 || i + k > n || c1 || (k == 3 && utf8_bidi_len(p)) || p[0] < 0x20 ||
+		    p[0] == 0x7F) {
 			out[o++] = '?';
-			i += k ? k : 1;
+			i += k && i + k <= n ? k : 1;
 			continue;
 		}
 		if (o + k + 1 > len)
@@ -78,46 +166,40 @@ static void agent_health_clean(const char *in, size_t n, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* The last line of the check's output that is not blank, cleaned ("" if
- * none or unreadable). */
-static void agent_health_output(const struct agent *a, char *out, size_t len)
+/* The last line of the run's output that is not blank, cleaned ("" if
+ * none). The tail holds the output's end; when the output was longer, its
+ * first line is cut and skipped. */
+static void agent_health_last_line(struct agent_health *s, char *out, size_t len)
 {
-	char path[AGENT_PATH_MAX + 32], buf[HEALTH_OUT_MAX];
-	const char *line = NULL;
-	size_t n = 0, linelen = 0, start = 0;
-	ssize_t r;
-	int fd;
+	char *buf = s->tail;
+	size_t n = s->ntail, start = 0, linestart = 0, linelen = 0;
+	bool found = false;
 
 	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/health-check.out", a->cfg.work_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return;
-	while (n < sizeof(buf) && (r = read(fd, buf + n, sizeof(buf) - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += (size_t)r;
+	buf[n] = '\0';
+	if (s->tail_cut) {
+		char *nl = memchr(buf, '\n', n);
+
+		start = nl ? (size_t)(nl - buf) + 1 : n;
 	}
-	close(fd);
-	for (size_t i = 0; i <= n; i++) {
+	for (size_t i = start; i <= n; i++) {
 		if (i < n && buf[i] != '\n')
 			continue;
 		for (size_t k = start; k < i; k++) {
 			if (buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r') {
-				line = buf + start;
+				linestart = start;
 				linelen = i - start;
+				found = true;
 				break;
 			}
 		}
 		start = i + 1;
 	}
-	if (line)
-		agent_health_clean(line, linelen, out, len);
+	if (found)
+		agent_health_clean(buf + linestart, linelen, out, len);
 }
 
-/* A run ended with this outcome: keep it, say a change, tell hared. */
+/* An outcome: keep it, say a change, tell hared. */
 __attribute__((format(printf, 3, 4)))
 static void agent_health_result(struct agent *a, bool ok, const char *fmt, ...)
 {
@@ -130,38 +212,47 @@ static void agent_health_result(struct agent *a, bool ok, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(reason, sizeof(reason), fmt, ap);
 		va_end(ap);
-		s->failures++;
 	}
-	s->runs++;
-	if (first || ok != s->ok || strcmp(reason, s->reason) != 0) {
-		if (!ok)
-			log_warn("node=%s unhealthy: %s; hared plans nothing here until the check "
-				 "passes", a->cfg.node, reason);
-		else if (!first)
-			log_info("node=%s healthy again: the health check passes (it failed for "
-				 "%.0f s)", a->cfg.node,
-				 (double)(agent_now_ms(a) - s->since_ms) / 1000.0);
-		else
-			log_info("node=%s healthy: the health check passes", a->cfg.node);
-		if (first || ok != s->ok)
-			s->since_ms = agent_now_ms(a);
-		s->ok = ok;
-		snprintf(s->reason, sizeof(s->reason), "%s", reason);
-		s->first_done = true;
-		if (first && !a->closing)
-			agent_link_connect(a);	/* it waited for this */
-		else if (agent_link_is_ready(a))
-			agent_link_heartbeat(a);
-	}
-	agent_health_schedule(a);
+	if (!first && ok == s->ok && strcmp(reason, s->reason) == 0)
+		return;
+	if (!ok)
+		log_warn("node=%s unhealthy: %s (hared is told, and plans nothing here until the "
+			 "check passes)", a->cfg.node, reason);
+	else if (!first)
+		log_info("node=%s healthy again: the health check passes (it failed for %.0f s)",
+			 a->cfg.node, (double)(agent_now_ms(a) - s->since_ms) / 1000.0);
+	else
+		log_info("node=%s healthy: the health check passes", a->cfg.node);
+	if (first || ok != s->ok)
+		s->since_ms = agent_now_ms(a);
+	s->ok = ok;
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	s->first_done = true;
+	if (first && s->connect_waits && !a->closing)
+		agent_link_connect(a);	/* it waited for this */
+	else if (agent_link_is_ready(a))
+		agent_link_heartbeat(a);
 }
 
-static void on_health_proc_closed(uv_handle_t *h)
+static void on_health_closed(uv_handle_t *h)
 {
 	struct agent *a = h->data;
 
 	a->health.handles--;
-	agent_maybe_done(a);
+	if (a->closing)
+		agent_maybe_done(a);
+	else
+		agent_health_step(a);
+}
+
+static void agent_health_pipe_close(struct agent *a)
+{
+	struct agent_health *s = &a->health;
+
+	if (s->pipe_open) {
+		s->pipe_open = false;
+		uv_close((uv_handle_t *)&s->pipe, on_health_closed);
+	}
 }
 
 static void agent_health_proc_close(struct agent *a)
@@ -170,48 +261,137 @@ static void agent_health_proc_close(struct agent *a)
 
 	if (s->proc_open) {
 		s->proc_open = false;
-		uv_close((uv_handle_t *)&s->proc, on_health_proc_closed);
+		uv_close((uv_handle_t *)&s->proc, on_health_closed);
 	}
+}
+
+static void on_health_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct agent *a = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(a->rbuf, sizeof(a->rbuf));
+}
+
+/* Keep the output's last AGENT_HEALTH_TAIL bytes. */
+static void on_health_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct agent *a = st->data;
+	struct agent_health *s = &a->health;
+	size_t n = nread > 0 ? (size_t)nread : 0;
+	const char *p = buf->base;
+
+	if (nread < 0) {
+		agent_health_pipe_close(a);
+		return;
+	}
+	if (n >= AGENT_HEALTH_TAIL) {
+		p += n - AGENT_HEALTH_TAIL;
+		s->tail_cut |= s->ntail > 0 || n > AGENT_HEALTH_TAIL;
+		n = AGENT_HEALTH_TAIL;
+		s->ntail = 0;
+	} else if (s->ntail + n > AGENT_HEALTH_TAIL) {
+		size_t drop = s->ntail + n - AGENT_HEALTH_TAIL;
+
+		memmove(s->tail, s->tail + drop, s->ntail - drop);
+		s->ntail -= drop;
+		s->tail_cut = true;
+	}
+	memcpy(s->tail + s->ntail, p, n);
+	s->ntail += n;
+}
+
+/* The run ended (or outlasted its time, still_running): its outcome. */
+static void agent_health_judge(struct agent *a, bool still_running)
+{
+	struct agent_health *s = &a->health;
+	char line[HEALTH_LINE_MAX + 1];
+
+	agent_health_last_line(s, line, sizeof(line));
+	if (still_running)
+		agent_health_result(a, false, "health check did not end within %u s (killed)%s%s",
+				    a->cfg.health_check_timeout_s, line[0] ? ": " : "", line);
+	else if (s->term_signal)
+		agent_health_result(a, false, "health check killed by signal %d (%s)%s%s",
+				    s->term_signal, strsignal(s->term_signal), line[0] ? ": " : "",
+				    line);
+	else if (s->exit_status != 0)
+		agent_health_result(a, false, "health check exited with status %lld%s%s",
+				    (long long)s->exit_status, line[0] ? ": " : "", line);
+	else
+		agent_health_result(a, true, "%s", "");
+}
+
+/* A run is over once its process has exited and its output is closed (and
+ * both handles with it): judge it, unless its timeout did, and wait for
+ * the next. */
+static void agent_health_step(struct agent *a)
+{
+	struct agent_health *s = &a->health;
+
+	if (a->closing || !s->running || !s->exited || s->handles > 0)
+		return;
+	s->running = false;
+	uv_timer_stop(&s->timer);
+	if (!s->judged)
+		agent_health_judge(a, false);
+	agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
+}
+
+/* Whatever the check started and left running goes with it (the group
+ * stays while any of it lives, so its id is not another's yet). */
+static void agent_health_kill_group(struct agent_health *s)
+{
+	if (s->pid > 0)
+		kill(-s->pid, SIGKILL);
+}
+
+/* Its output is still open a while after its exit: something of it the
+ * SIGKILL did not end (stuck in the kernel) holds it. */
+static void on_health_eof_wait(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+
+	log_warn("node=%s health check pid=%d: its output is still open %d ms after its exit; "
+		 "closing it", a->cfg.node, a->health.pid, AGENT_EOF_WAIT_MS);
+	agent_health_pipe_close(a);
 }
 
 static void on_health_exit(uv_process_t *proc, int64_t status, int sig)
 {
 	struct agent *a = proc->data;
 	struct agent_health *s = &a->health;
-	uint32_t limit = a->cfg.health_check_timeout_s;
-	char line[sizeof(s->reason)];
 
-	s->running = false;
-	uv_timer_stop(&s->timer);
+	s->exited = true;
+	s->exit_status = status;
+	s->term_signal = sig;
+	agent_health_kill_group(s);
 	agent_health_proc_close(a);
 	if (a->closing)
 		return;
-	agent_health_output(a, line, sizeof(line));
-	if (s->timed_out)
-		agent_health_result(a, false, "health check did not end within %u s (killed)%s%.160s",
-				    limit, line[0] ? ": " : "", line);
-	else if (sig)
-		agent_health_result(a, false, "health check killed by signal %d (%s)%s%.160s", sig,
-				    strsignal(sig), line[0] ? ": " : "", line);
-	else if (status != 0)
-		agent_health_result(a, false, "health check exited with status %lld%s%.180s",
-				    (long long)status, line[0] ? ": " : "", line);
-	else
-		agent_health_result(a, true, "%s", "");
+	if (s->judged)
+		log_info("node=%s health check pid=%d that outlasted its time has ended", a->cfg.node,
+			 s->pid);
+	uv_timer_stop(&s->timer);
+	if (s->pipe_open)
+		uv_timer_start(&s->timer, on_health_eof_wait, AGENT_EOF_WAIT_MS, 0);
 }
 
+/* The run outlasted health_check_timeout_s: unhealthy now, whether or not
+ * the SIGKILL ends it (a process stuck in the kernel ignores it); the next
+ * run waits until this one has ended. */
 static void on_health_timeout(uv_timer_t *t)
 {
 	struct agent *a = t->data;
 	struct agent_health *s = &a->health;
 
-	if (!s->running)
+	if (!s->running || s->exited)
 		return;
 	log_warn("node=%s health check pid=%d still running after %u s; SIGKILL to its process "
 		 "group", a->cfg.node, s->pid, a->cfg.health_check_timeout_s);
-	s->timed_out = true;
-	if (s->pid > 0)
-		kill(-s->pid, SIGKILL);
+	agent_health_kill_group(s);
+	s->judged = true;
+	agent_health_judge(a, true);
 }
 
 /* The check's environment: the agent's (less HARE_* and CUDA_*), the
@@ -236,65 +416,98 @@ static void agent_health_env(struct agent_strv *env, const struct agent *a)
 	agent_strv_add(env, "HARE_WORK_DIR=%s", a->cfg.work_dir);
 }
 
-/* Start one run; its output goes to work_dir/health-check.out. */
-static void agent_health_run(struct agent *a)
+/* Spawn the check with its stdout and stderr on out_fd. 0 or a negative
+ * code with the reason in why. */
+static int agent_health_spawn(struct agent *a, int out_fd, char *why, size_t len)
 {
 	struct agent_health *s = &a->health;
 	struct agent_strv av = { 0 }, env = { 0 };
 	uv_stdio_container_t stdio[3];
 	uv_process_options_t o;
-	char path[AGENT_PATH_MAX + 32];
-	int fd, rc;
+	int rc = -ENOMEM;
 
-	snprintf(path, sizeof(path), "%s/health-check.out", a->cfg.work_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		agent_health_result(a, false, "health check not run: %.200s: %s", path,
-				    strerror(errno));
-		return;
-	}
 	agent_strv_add(&av, "%s", a->cfg.health_check);
 	agent_health_env(&env, a);
 	if (av.failed || env.failed) {
-		close(fd);
-		agent_strv_free(&av);
-		agent_strv_free(&env);
-		agent_health_result(a, false, "health check not run: out of memory");
-		return;
+		snprintf(why, len, "out of memory");
+		goto out;
 	}
 	memset(&o, 0, sizeof(o));
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = fd;
+	stdio[1].data.fd = out_fd;
 	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = fd;
+	stdio[2].data.fd = out_fd;
 	o.file = av.v[0];
 	o.args = av.v;
 	o.env = env.v;
 	o.cwd = "/";
-	/* a process group of its own: a timeout kills whatever it started */
+	/* a process group of its own: the timeout, and its end, kill what it started */
 	o.flags = UV_PROCESS_DETACHED;
 	o.exit_cb = on_health_exit;
 	o.stdio = stdio;
 	o.stdio_count = 3;
 	s->proc.data = a;
-	s->timed_out = false;
-	s->start_ms = agent_now_ms(a);
 	rc = uv_spawn(a->loop, &s->proc, &o);
 	s->proc_open = true;	/* initialised even when the spawn failed */
 	s->handles++;
-	close(fd);
+	if (rc < 0)
+		snprintf(why, len, "cannot start: %.200s: %s", a->cfg.health_check, uv_strerror(rc));
+	else
+		s->pid = s->proc.pid;
+out:
 	agent_strv_free(&av);
 	agent_strv_free(&env);
-	if (rc < 0) {
-		agent_health_proc_close(a);
-		agent_health_result(a, false, "health check cannot start: %.200s: %s",
-				    a->cfg.health_check, uv_strerror(rc));
+	return rc;
+}
+
+/* Start one run (the program checked first); its output comes through a
+ * pipe, of which the last AGENT_HEALTH_TAIL bytes are kept. */
+static void agent_health_run(struct agent *a)
+{
+	struct agent_health *s = &a->health;
+	char why[1024];
+	int fds[2], rc;
+
+	if (agent_health_check_ok(a->cfg.health_check, why, sizeof(why)) < 0) {
+		agent_health_result(a, false, "health check not run: %.200s", why);
+		agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
+		return;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		agent_health_result(a, false, "health check not run: pipe: %s", strerror(errno));
+		agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
 		return;
 	}
 	s->running = true;
-	s->pid = s->proc.pid;
+	s->exited = s->judged = s->tail_cut = false;
+	s->ntail = 0;
+	s->exit_status = 0;
+	s->term_signal = 0;
+	s->pid = 0;
+	uv_pipe_init(a->loop, &s->pipe, 0);
+	s->pipe.data = a;
+	s->pipe_open = true;
+	s->handles++;
+	rc = uv_pipe_open(&s->pipe, fds[0]);
+	if (rc < 0)
+		close(fds[0]);
+	else
+		rc = uv_read_start((uv_stream_t *)&s->pipe, on_health_alloc, on_health_read);
+	if (rc < 0)
+		snprintf(why, sizeof(why), "reading its output: %s", uv_strerror(rc));
+	else
+		rc = agent_health_spawn(a, fds[1], why, sizeof(why));
+	close(fds[1]);	/* the check's now, or nobody's */
+	if (rc < 0) {
+		agent_health_result(a, false, "health check %s", why);
+		s->judged = s->exited = true;
+		agent_health_pipe_close(a);
+		if (!s->pid)
+			agent_health_proc_close(a);	/* no exit will come */
+		return;	/* agent_health_step schedules the next once both closed */
+	}
 	log_debug("node=%s health check pid=%d started", a->cfg.node, s->pid);
 	uv_timer_start(&s->timer, on_health_timeout, (uint64_t)a->cfg.health_check_timeout_s * 1000,
 		       0);
@@ -304,41 +517,46 @@ static void on_health_due(uv_timer_t *t)
 {
 	struct agent *a = t->data;
 
-	if (a->closing || a->health.running)
-		return;
-	if (a->health.handles == 0)
+	if (!a->closing && !a->health.running)
 		agent_health_run(a);
-	else	/* the last run's handle is still closing */
-		uv_timer_start(&a->health.timer, on_health_due, 100, 0);
 }
 
-static void agent_health_schedule(struct agent *a)
+static void agent_health_schedule(struct agent *a, uint64_t ms)
 {
 	if (!a->closing)
-		uv_timer_start(&a->health.timer, on_health_due,
-			       (uint64_t)a->cfg.health_check_interval_s * 1000, 0);
+		uv_timer_start(&a->health.timer, on_health_due, ms, 0);
 }
 
-void agent_health_start(struct agent *a)
+bool agent_health_start(struct agent *a)
 {
+	struct agent_health *s = &a->health;
+	uint32_t live = agent_tasks_live(a);
+
 	if (!agent_health_on(a))
-		return;
-	log_info("node=%s health check %s every %u s (killed after %u s); registering once its "
-		 "first run has ended", a->cfg.node, a->cfg.health_check,
-		 a->cfg.health_check_interval_s, a->cfg.health_check_timeout_s);
+		return false;
+	/* workers adopted from before a restart: hared keeps their leases for
+	 * reconnect_grace_s only, so register now, and say the outcome when
+	 * it comes */
+	s->connect_waits = live == 0;
+	log_info("node=%s health check %s every %u s (killed after %u s); %s", a->cfg.node,
+		 a->cfg.health_check, a->cfg.health_check_interval_s,
+		 a->cfg.health_check_timeout_s, s->connect_waits ?
+		 "registering once its first run has ended" :
+		 "registering now (workers run here), its outcome follows");
 	agent_health_run(a);
+	return s->connect_waits;
 }
 
 void agent_health_close(struct agent *a)
 {
 	struct agent_health *s = &a->health;
 
-	if (s->running && s->pid > 0) {
+	if (s->running && !s->exited && s->pid > 0) {
 		log_info("node=%s health check pid=%d stopped: the agent is closing", a->cfg.node,
 			 s->pid);
-		kill(-s->pid, SIGKILL);
+		agent_health_kill_group(s);
 	}
-	s->running = false;
+	agent_health_pipe_close(a);
 	agent_health_proc_close(a);
 	uv_close((uv_handle_t *)&s->timer, agent_on_handle_closed);
 }

@@ -172,20 +172,28 @@ struct agent_profile_run {
 };
 
 /* The node's health check (agent_health.c). */
+#define AGENT_HEALTH_TAIL 4096	/* bytes of a run's output kept: its end */
 struct agent_health {
 	uv_process_t proc;	/* the run (one at a time) */
-	uv_timer_t timer;	/* the next run, or the running one's timeout (an agent handle) */
-	int handles;		/* proc, until its close callback */
-	bool proc_open;		/* not uv_close'd yet */
-	bool running;
-	bool timed_out;		/* SIGKILLed at health_check_timeout_s */
+	uv_pipe_t pipe;		/* its stdout and stderr */
+	uv_timer_t timer;	/* the next run, the running one's timeout, or the wait
+				 * for its output's end after its exit (an agent handle) */
+	int handles;		/* proc and pipe, until their close callbacks */
+	bool proc_open, pipe_open;	/* not uv_close'd yet */
+	bool running;		/* a run is on: until it exited and both handles closed */
+	bool exited;
+	bool judged;		/* its outcome is said (at its timeout, or a failed start) */
+	int64_t exit_status;
+	int term_signal;
 	int pid;
-	uint64_t start_ms;
-	bool first_done;	/* a run has ended: the agent may register */
+	char tail[AGENT_HEALTH_TAIL + 1];	/* the output's last bytes (ntail) */
+	size_t ntail;
+	bool tail_cut;		/* ... and there was more before them */
+	bool connect_waits;	/* the agent connects once the first run has ended */
+	bool first_done;	/* an outcome is known */
 	bool ok;
 	char reason[256];	/* why not ok */
-	uint64_t since_ms;	/* when ok last changed (or the first result came) */
-	uint64_t runs, failures;
+	uint64_t since_ms;	/* when ok last changed (or the first outcome came) */
 };
 
 struct agent_write {
@@ -457,15 +465,13 @@ void agent_profile_close(struct agent *a);
 /* agent_health.c: the node's health check */
 /* Whether health_check is set. */
 bool agent_health_on(const struct agent *a);
-/* No check, or its first run has ended: the agent may register. */
-bool agent_health_ready(const struct agent *a);
 /* Fill h with the last outcome (for Register and Heartbeat); false when
  * there is none to say (no check, or no run ended yet). */
 bool agent_health_fill(const struct agent *a, Hare__NodeHealth *h);
-/* Run the check now, and then every health_check_interval_s; the first
- * outcome connects to hared (agent_start waits for it). Nothing without a
- * check. */
-void agent_health_start(struct agent *a);
+/* Run the check now, and then every health_check_interval_s. True when
+ * the first outcome connects to hared (agent_start waits for it); false
+ * without a check, or with workers adopted (the agent connects now). */
+bool agent_health_start(struct agent *a);
 /* Agent close: SIGKILL a running check's process group, close the handles. */
 void agent_health_close(struct agent *a);
 

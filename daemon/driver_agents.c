@@ -1297,9 +1297,18 @@ static void drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	uint32_t jobs = 0;
 
 	if (bad && h->reason && h->reason[0] && utf8_valid(h->reason) && !utf8_has_c0(h->reason) &&
-	    !utf8_has_c1(h->reason) && !utf8_has_bidi(h->reason))
-		snprintf(reason, sizeof(reason), "%s", h->reason);
-	else if (bad)
+	    !utf8_has_c1(h->reason) && !utf8_has_bidi(h->reason)) {
+		size_t len = strlen(h->reason);
+
+		/* cut to fit, at a character's start */
+		if (len >= sizeof(reason)) {
+			len = sizeof(reason) - 1;
+			while (len > 0 && ((unsigned char)h->reason[len] & 0xC0) == 0x80)
+				len--;
+		}
+		memcpy(reason, h->reason, len);
+		reason[len] = '\0';
+	} else if (bad)
 		snprintf(reason, sizeof(reason), "its health check fails%s",
 			 h->reason && h->reason[0] ? " (its text is not shown: control characters "
 			 "or not UTF-8)" : "");

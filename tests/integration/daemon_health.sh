@@ -13,7 +13,11 @@
 #  - a check that hangs is killed at health_check_timeout_s, with its
 #    process group, and says so;
 #  - a restarted agent whose check fails comes back unhealthy;
-#  - the agent refuses a check others may write to, and a missing one.
+#  - one restarted under running workers registers before its first check
+#    ends, and the job keeps its lease;
+#  - a check others may write to, or a missing one, is not run, and the
+#    node is unhealthy; a relative path is a configuration error;
+#  - the example check (deploy/hare-health.example).
 # Usage: daemon_health.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -25,13 +29,15 @@ write_conf 0 "${conf[@]}"
 start_hared
 write_conf "$port" "${conf[@]}"
 
-# The check: the control file's first line is "ok", "fail TEXT" or "hang".
+# The check: the control file's first line is "ok", "fail TEXT", "hang"
+# or "slow" (5 s, then healthy).
 cat >"$tmp/check" <<EOF
 #!/bin/sh
 read -r what text <"$tmp/health1"
 case "\$what" in
 ok) exit 0 ;;
 hang) echo "looking at GPU \$HARE_GPU_INDICES"; sleep 30 & echo \$! >"$tmp/hang.pid"; wait ;;
+slow) sleep 5 ;;
 *) echo "checked \$HARE_NODE (\$HARE_GPU_TYPES)"; echo "\$text"; echo; exit 3 ;;
 esac
 EOF
@@ -123,22 +129,52 @@ back_sick() { [ "$(node_field node1 up)" = True ] && [[ "$(node_field node1 unhe
 wait_for 15 "node1 back, unhealthy" back_sick && echo "ok: a restarted agent registers unhealthy"
 state_is "$b" QUEUED || fail "job $b ran on a node whose check failed: $(field "$b" state)"
 
-# 6. Checks the agent refuses to run.
+# 6. An agent restarted under running workers registers at once, before
+# its first check ends (5 s here, past hared's reconnect_grace_s of 3 s):
+# the job keeps its lease.
+echo ok >"$tmp/health1"
+wait_for 10 "node1 to be healthy" healthy
+wait_for 15 "job $b to run on node1" progressed "$b"
+restarts=$(field "$b" restarts)
+printf '[agent]\nhealth_check_interval_s = 1\nhealth_check_timeout_s = 10\n' >"$tmp/agent1.conf"
+echo slow >"$tmp/health1"
+kill "${apid[1]}"
+wait "${apid[1]}" 2>/dev/null
+wait_for 10 "node1 down" down
+start_agent 1 V100:2 --config "$tmp/agent1.conf" --health-check "$tmp/check"
+up1() { [ "$(node_field node1 up)" = True ]; }
+wait_for 4 "node1 back before its first check ends" up1 &&
+	echo "ok: an agent with workers to adopt registers before its first check ends"
+grep -q "registering now (workers run here), its outcome follows" "$tmp/agent1.log" ||
+	fail "agent1 does not say it registers at once"
+sleep 6
+[ "$(field "$b" restarts)" = "$restarts" ] && [ "$(placed_on "$b")" = node1 ] &&
+	progressed "$b" "$(field "$b" rounds_done)" &&
+	echo "ok: job $b kept its lease on node1 across the agent's restart" ||
+	fail "job $b: restarts $(field "$b" restarts) (was $restarts), on '$(placed_on "$b")'"
+
+# 7. Checks the agent does not run: it says why, and the node is unhealthy
+# (a check that others may change would run their code as root); a
+# relative path is a configuration error.
+printf '[agent]\nhealth_check_interval_s = 1\nhealth_check_timeout_s = 2\n' >"$tmp/agent1.conf"
 chmod 777 "$tmp/check"
-out=$("$agent" --daemon "127.0.0.1:$port" --node node9 --gpus V100:1 --key-file "$tmp/key" \
-	--work-dir "$tmp/w9" --health-check "$tmp/check" 2>&1); rc=$?
-[ $rc -eq 2 ] && [[ "$out" == *"may be changed by others (mode 777): it runs as the agent; chmod go-w it"* ]] &&
-	echo "ok: a check others may write to is refused (exit 2)" || fail "agent with a 777 check: exit $rc, '$out'"
-out=$("$agent" --daemon "127.0.0.1:$port" --node node9 --gpus V100:1 --key-file "$tmp/key" \
-	--work-dir "$tmp/w9" --health-check "$tmp/nothing" 2>&1); rc=$?
-[ $rc -eq 2 ] && [[ "$out" == *"health_check $tmp/nothing: No such file or directory"* ]] &&
-	echo "ok: a missing check is refused (exit 2)" || fail "agent with a missing check: exit $rc, '$out'"
-out=$("$agent" --daemon "127.0.0.1:$port" --node node9 --gpus V100:1 --key-file "$tmp/key" \
-	--work-dir "$tmp/w9" --health-check check 2>&1); rc=$?
+refused() { [[ "$(node_field node1 unhealthy)" == "health check not run: $tmp/check may be changed by others (mode 777): the check runs as the agent; chmod go-w it" ]]; }
+wait_for 10 "a check others may write to to be refused" refused &&
+	echo "ok: a check others may write to is not run: $(node_field node1 unhealthy)"
+chmod 755 "$tmp/check"
+start_agent 9 V100:1 --health-check "$tmp/nothing"
+missing() { [[ "$(node_field node9 unhealthy)" == "health check not run: $tmp/nothing: No such file or directory" ]]; }
+wait_for 10 "node9 unhealthy, its check missing" missing &&
+	echo "ok: a missing check makes the node unhealthy: $(node_field node9 unhealthy)"
+kill "${apid[9]}"
+wait "${apid[9]}" 2>/dev/null
+unset 'apid[9]'
+out=$("$agent" --daemon "127.0.0.1:$port" --node node8 --gpus V100:1 --key-file "$tmp/key" \
+	--work-dir "$tmp/w8" --health-check check 2>&1); rc=$?
 [ $rc -eq 2 ] && [[ "$out" == *"health_check must be an absolute path"* ]] &&
 	echo "ok: a relative check is refused (exit 2)" || fail "agent with a relative check: exit $rc, '$out'"
 
-# 7. The example check (deploy/hare-health.example), with a stand-in
+# 8. The example check (deploy/hare-health.example), with a stand-in
 # nvidia-smi that prints what $tmp/smi.out holds and exits with $tmp/smi.rc.
 example=$src/deploy/hare-health.example
 mkdir -p "$tmp/bin"

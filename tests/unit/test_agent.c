@@ -30,6 +30,7 @@
 #include "log.h"
 #include "spawn_stdout.h"
 #include "tls_link.h"
+#include "utf8.h"
 #include "workloads/report.h"
 
 #define WORKER_BIN HARE_BINARY_DIR "/workloads/hare-worker"
@@ -3253,8 +3254,12 @@ static void test_profile_cancel(void **state)
 
 /* A check at f->dir/check that does what f->dir/health says: "ok", "fail
  * TEXT" (prints TEXT, exits 3), "hang" (starts a child that writes its pid
- * to f->dir/hang.pid, then waits), or "raw" (prints control characters, an
- * escape sequence and bytes that are not UTF-8, exits 1). */
+ * to f->dir/hang.pid, then waits), "raw" (prints control characters, an
+ * escape sequence and bytes that are not UTF-8, exits 1), "long" (100000
+ * lines, then the one that says why, exits 1), "wide" (a line of 200
+ * two-byte characters, exits 1), "leave" (starts a child that writes its
+ * pid to f->dir/leave.pid, exits 0 while it runs) or "edge" (4096 bytes
+ * that end in the first byte of a character, exits 1). */
 static void health_fake_setup(struct fake *f, const char *first, uint32_t timeout_s)
 {
 	char path[300], text[1400], err[512], v[32];
@@ -3269,9 +3274,14 @@ static void health_fake_setup(struct fake *f, const char *first, uint32_t timeou
 		 "hang) sleep 30 & echo $! >%s/hang.pid; wait ;;\n"
 		 "raw) printf 'first line\\n\\033[31mred\\tand\\001 \\377\\376 caf\\303\\251 \\302\\233x\\n\\n  \\n'; "
 		 "exit 1 ;;\n"
+		 "long) seq 100000; echo 'FINAL: GPU 3 has 12 retired pages'; exit 1 ;;\n"
+		 "wide) i=0; while [ $i -lt 200 ]; do printf '\\303\\251'; i=$((i+1)); done; exit 1 ;;\n"
+		 "leave) sleep 300 & echo $! >%s/leave.pid; exit 0 ;;\n"
+		 "edge) head -c 3990 /dev/zero | tr '\\000' a; echo; head -c 104 /dev/zero | "
+		 "tr '\\000' b; printf '\\342'; exit 1 ;;\n"
 		 "*) echo \"node $HARE_NODE gpus $HARE_GPU_INDICES types $HARE_GPU_TYPES\"; "
 		 "echo \"$rest\"; exit 3 ;;\n"
-		 "esac\n", f->dir, f->dir);
+		 "esac\n", f->dir, f->dir, f->dir);
 	snprintf(path, sizeof(path), "%s/check", f->dir);
 	write_file(path, text, 0755);
 	assert_int_equal(agent_config_set(&f->cfg, "health_check", path, err, sizeof(err)), 0);
@@ -3347,6 +3357,51 @@ static void test_health_check_raw_output(void **state)
 	fake_free(f);
 }
 
+/* Output of any length: the reason is its last line (the agent keeps the
+ * end of it), cut to whole characters; what a check leaves running is
+ * killed when it ends. */
+static void test_health_check_output_end(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char path[300], got[64] = "";
+	int pid;
+
+	(void)state;
+	health_fake_setup(f, "long\n", 10);
+	fake_agent_registered(f);
+	assert_string_equal(f->reg_reason, "health check exited with status 1: FINAL: GPU 3 has 12 "
+			    "retired pages");
+	snprintf(path, sizeof(path), "%s/health", f->dir);
+	write_file(path, "wide\n", 0600);
+	RUN_UNTIL(f, (fake_last_health(f, got, sizeof(got)), strstr(got, "\xc3\xa9") != NULL), 5);
+	{
+		char reason[256];
+
+		fake_last_health(f, reason, sizeof(reason));
+		assert_true(utf8_valid(reason));
+		assert_true(strlen(reason) <= 35 + 180);
+		assert_int_equal(strncmp(reason, "health check exited with status 1: \xc3\xa9", 37), 0);
+	}
+	/* the output's last byte starts a character it does not hold */
+	write_file(path, "edge\n", 0600);
+	RUN_UNTIL(f, (fake_last_health(f, got, sizeof(got)), strstr(got, "bbbb") != NULL), 5);
+	{
+		char reason[256];
+
+		fake_last_health(f, reason, sizeof(reason));
+		assert_int_equal(strlen(reason), 35 + 104 + 1);
+		assert_string_equal(reason + 35 + 104, "?");
+	}
+	write_file(path, "leave\n", 0600);
+	RUN_UNTIL(f, fake_last_health(f, NULL, 0) == 1, 5);
+	snprintf(path, sizeof(path), "%s/leave.pid", f->dir);
+	read_text(path, got, sizeof(got));
+	pid = atoi(got);
+	assert_true(pid > 1);
+	RUN_UNTIL(f, kill(pid, 0) < 0, 2);
+	fake_free(f);
+}
+
 /* A hung check is killed with its process group at the timeout; an agent
  * that closes while its first check runs does not wait for it, and kills
  * it too. */
@@ -3386,32 +3441,45 @@ static void test_health_check_hang(void **state)
 	fake_free(f);
 }
 
-/* agent_config_finish refuses a check that may not run as the agent. */
+/* A check that may not run as the agent (root): refused before each run,
+ * with why; one that is fine; a folder with the sticky bit is fine. */
 static void test_health_check_refused(void **state)
 {
-	struct agent_config c;
-	char dir[200], path[300], err[512];
+	char dir[200], path[300], other[300], err[1100];
 
 	(void)state;
 	temp_dir(dir, sizeof(dir), "health");
 	snprintf(path, sizeof(path), "%s/check", dir);
-	agent_config_defaults(&c);
-	assert_int_equal(agent_config_set(&c, "daemon", "127.0.0.1:1", err, sizeof(err)), 0);
-	assert_int_equal(agent_config_set(&c, "cluster_key_file", "/k", err, sizeof(err)), 0);
-	assert_int_equal(agent_config_set(&c, "health_check", path, err, sizeof(err)), 0);
-	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "No such file or directory"));
+	assert_int_equal(agent_health_check_ok("check", err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_string_equal(err, "check is not an absolute path");
 	write_file(path, "#!/bin/sh\n", 0644);
-	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "is not executable by the agent"));
 	assert_int_equal(chmod(path, 0775), 0);
-	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
-	assert_non_null(strstr(err, "may be changed by others (mode 775)"));
+	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "check may be changed by others (mode 775)"));
 	assert_int_equal(chmod(path, 0755), 0);
-	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), 0);
-	assert_int_equal(agent_config_set(&c, "health_check", dir, err, sizeof(err)), 0);
-	assert_int_equal(agent_config_finish(&c, AGENT_BIN, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), 0);
+	assert_int_equal(agent_health_check_ok(dir, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "is not a file"));
+	/* its folder writable by all: refused; with the sticky bit: fine */
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "its folder "));
+	assert_non_null(strstr(err, "may be changed by others (mode 777)"));
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), 0);
+	/* a link in a folder others may write to, to a check that is fine */
+	assert_int_equal(chmod(dir, 0700), 0);
+	snprintf(other, sizeof(other), "%s/open", dir);
+	assert_int_equal(mkdir(other, 0700), 0);
+	assert_int_equal(chmod(other, 0777), 0);
+	snprintf(other, sizeof(other), "%s/open/link", dir);
+	assert_int_equal(symlink(path, other), 0);
+	assert_int_equal(agent_health_check_ok(other, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "/open may be changed by others (mode 777)"));
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
 }
@@ -3498,6 +3566,7 @@ int main(void)
 		cmocka_unit_test(test_profile_cancel),
 		cmocka_unit_test(test_health_check),
 		cmocka_unit_test(test_health_check_raw_output),
+		cmocka_unit_test(test_health_check_output_end),
 		cmocka_unit_test(test_health_check_hang),
 		cmocka_unit_test(test_health_check_refused),
 	};
