@@ -576,7 +576,9 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 
 	switch (m->msg_case) {
 	case HARE__TO_DAEMON__MSG_HEARTBEAT:
-		driver_agent_heartbeat(drv, c->agent_id, m->heartbeat);
+		/* a node back to health may measure what nobody measures */
+		if (driver_agent_heartbeat(drv, c->agent_id, m->heartbeat) && c->d->measure)
+			measure_on_node_fit(c->d->measure);
 		break;
 	case HARE__TO_DAEMON__MSG_ROUND_REPORT:
 		driver_round_report(drv, c->agent_id, m->round_report);

@@ -478,8 +478,10 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 int driver_node_forget(struct driver *d, const char *node, bool *was_drained, uint32_t *fails,
 		       char *msg, size_t msglen);
 
-/* Heartbeat: last seen, and workers of leases no longer current are stopped. */
-void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb);
+/* Heartbeat: last seen, and workers of leases no longer current are stopped;
+ * the node's health (Heartbeat.health). True when the node is healthy again
+ * after its health check failed. */
+bool driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb);
 
 /* The agent's session ended: its GPUs go down. Leases with ranks there are
  * kept for reconnect_grace_s, out of the plans (their other GPUs stay

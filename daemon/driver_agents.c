@@ -1288,13 +1288,15 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
 }
 
 /* The agent's health check said h (NULL: it runs none, or is older than
- * hared): a change takes the node out of planning, or gives it back. */
-static void drv_node_health(struct driver *d, struct drv_node *n, const Hare__NodeHealth *h)
+ * hared): a change takes the node out of planning, or gives it back. True
+ * when it gave it back. */
+static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__NodeHealth *h)
 {
 	bool bad = h && !h->ok;
 	char reason[DRIVER_HEALTH_REASON] = "";
 	double now = driver_now();
 	uint32_t jobs = 0;
+	bool back;
 
 	if (bad && h->reason && h->reason[0] && utf8_valid(h->reason) && !utf8_has_c0(h->reason) &&
 	    !utf8_has_c1(h->reason) && !utf8_has_bidi(h->reason)) {
@@ -1313,7 +1315,7 @@ static void drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 			 h->reason && h->reason[0] ? " (its text is not shown: control characters "
 			 "or not UTF-8)" : "");
 	if (bad == n->unhealthy && (!bad || strcmp(reason, n->health_reason) == 0))
-		return;
+		return false;
 	for (uint32_t k = 0; k < n->ngpus; k++) {
 		bool dup = false;
 
@@ -1337,8 +1339,10 @@ static void drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 		store_event(d->st, now, 0, bad ? "node-unhealthy" : "node-healthy", n->name);
 	if (bad != n->unhealthy)
 		driver_replan_request(d);
+	back = n->unhealthy && !bad;
 	n->unhealthy = bad;
 	snprintf(n->health_reason, sizeof(n->health_reason), "%s", reason);
+	return back;
 }
 
 int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Register *reg,
@@ -1396,19 +1400,20 @@ static void drv_node_seen_store(struct driver *d, struct drv_node *n)
 	n->seen_stored = n->last_seen;
 }
 
-void driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb)
+bool driver_agent_heartbeat(struct driver *d, uint32_t agent_id, const Hare__Heartbeat *hb)
 {
 	struct drv_node *n = drv_node_get(d, agent_id);
 
 	if (!n || !n->up)
-		return;
+		return false;
 	n->last_seen = driver_now();
 	/* now and then in the store too: after a crash of hared, "last seen"
 	 * is within DRIVER_SEEN_WRITE_S of the truth */
 	if (d->st && n->last_seen - n->seen_stored >= DRIVER_SEEN_WRITE_S)
 		drv_node_seen_store(d, n);
 	drv_running_check(d, agent_id - 1, hb->running, hb->n_running);
-	drv_node_health(d, drv_node_get(d, agent_id), hb->health);
+	n = drv_node_get(d, agent_id);
+	return n && drv_node_health(d, n, hb->health);
 }
 
 void driver_nodes_sync(struct driver *d)

@@ -279,13 +279,30 @@ static void measure_cancel(struct measure *m, uint32_t agent_id, const char *typ
 			 type, why);
 }
 
-/* Ask the first node with the type that has not failed at it, unless one
- * measures it already, the profile has it, or its rows wait for a restart. */
+/* Whether the node may be asked: not drained, and its health check (if
+ * any) passes (numbers of a node that is not fit to run jobs would be kept
+ * for good). */
+static bool measure_node_fit(const struct measure *m, uint32_t agent_id)
+{
+	const struct drv_node *n = driver_node_at(m->d->drv, agent_id - 1);
+
+	return n && !n->drained && !n->unhealthy;
+}
+
+/* Ask the first node with the type that has not failed at it and is fit,
+ * unless one measures it already, the profile has it, or its rows wait for
+ * a restart. */
 static void measure_kick(struct measure *m, struct measure_type *t)
 {
 	for (uint32_t i = 0; i < t->n && !t->blocked && !measure_known(m, t) && !measure_busy(t); i++)
-		if (t->nodes[i].st == MEASURE_IDLE)
+		if (t->nodes[i].st == MEASURE_IDLE && measure_node_fit(m, t->nodes[i].agent))
 			measure_ask(m, t, &t->nodes[i]);
+}
+
+void measure_on_node_fit(struct measure *m)
+{
+	for (uint32_t i = 0; m && i < m->ntypes; i++)
+		measure_kick(m, &m->types[i]);
 }
 
 /* Types listed that the profile lacks (each may become one more). */

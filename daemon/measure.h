@@ -36,6 +36,10 @@ void measure_on_detach(struct measure *m, uint32_t agent_id);
  * checked, saved (fsync'd) and put to use; anything else is logged. */
 void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__ProfileResult *r);
 
+/* A node became fit to measure on (undrained; its health check passes
+ * again): types nobody measures are asked of it, or of another node. */
+void measure_on_node_fit(struct measure *m);
+
 /* Where the measurement of GPU type name stands, for a user's message:
  * "node n3 measures it now", "no node can measure it now: ...", ... NULL
  * when m does not track the type. */

@@ -268,6 +268,9 @@ static struct conn *agent(struct fx *f, const char *node)
 	return agent_to(f, node, &f->out);
 }
 
+/* The health the next registrations say (NULL: none). */
+static Hare__NodeHealth *reg_health;
+
 /* Register GPUs 0..ngpus-1 of the given types, as an agent that measures
  * GPU types and measures (or has results for) those of measuring[]. */
 /* cancels: the agent takes ProfileCancel (Register.profile_cancel) */
@@ -294,6 +297,7 @@ static void agent_register_ex(struct conn *c, const char *const *types, uint32_t
 	}
 	r.n_gpus = ngpus;
 	r.gpus = gp;
+	r.health = reg_health;
 	m.msg_case = HARE__TO_DAEMON__MSG_REGISTER;
 	m.register_ = &r;
 	frame(c, &m);
@@ -3138,6 +3142,48 @@ static const struct drv_gpu *gpu_of(const struct fx *f, const struct conn *a, ui
 	return &n->gpus[slot];
 }
 
+static void heartbeat_health(struct conn *a, Hare__NodeHealth *h)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__Heartbeat hb = HARE__HEARTBEAT__INIT;
+
+	hb.health = h;
+	m.msg_case = HARE__TO_DAEMON__MSG_HEARTBEAT;
+	m.heartbeat = &hb;
+	frame(a, &m);
+}
+
+/* A node whose health check fails, or that is drained, is not asked to
+ * measure a type the profile lacks (its numbers would be kept for good);
+ * once healthy and undrained, it is. */
+static void test_measure_node_fit(void **state)
+{
+	static const char *const h100[1] = { "H100" };
+	struct fx *f = *state;
+	struct sent o1 = { 0 };
+	struct conn *c = client(f), *a1 = agent_to(f, "n1", &o1);
+	Hare__NodeHealth bad = HARE__NODE_HEALTH__INIT, good = HARE__NODE_HEALTH__INIT;
+
+	bad.reason = "health check exited with status 1: GPU 0: ECC errors";
+	good.ok = true;
+	reg_health = &bad;
+	agent_register_types(a1, h100, 1);
+	reg_health = NULL;
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	assert_true(driver_node_at(f->d.drv, 0)->unhealthy);
+	/* drained too: healthy again, still not asked */
+	assert_int_equal(drain(f, c, "n1", true, "fans")->msg_case, HARE__FROM_DAEMON__MSG_DRAIN_REPLY);
+	heartbeat_health(a1, &good);
+	assert_false(driver_node_at(f->d.drv, 0)->unhealthy);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	/* undrained: asked */
+	assert_int_equal(drain(f, c, "n1", false, NULL)->msg_case, HARE__FROM_DAEMON__MSG_DRAIN_REPLY);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_string_equal(out_request(&o1)->gpu_type, "H100");
+	conn_fake_free(a1);
+	conn_fake_free(c);
+}
+
 /* A node with GPUs of a type the profile lacks is asked to measure it (one
  * node per type; those GPUs are kept out of plans); a failure moves the
  * request to another node; rows with a hole or absurd times are refused;
@@ -3561,6 +3607,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_submit_check_only, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_node_fit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_blocked, fx_setup, fx_teardown),
