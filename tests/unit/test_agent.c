@@ -3293,6 +3293,19 @@ static void health_fake_setup(struct fake *f, const char *first, uint32_t timeou
 	assert_int_equal(agent_config_finish(&f->cfg, AGENT_BIN, err, sizeof(err)), 0);
 }
 
+/* The pid a check wrote to f->dir/NAME is gone within 2 s. */
+static void health_child_gone(struct fake *f, const char *name)
+{
+	char path[300], got[64] = "";
+	int pid;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	read_text(path, got, sizeof(got));
+	pid = atoi(got);
+	assert_true(pid > 1);
+	RUN_UNTIL(f, kill(pid, 0) < 0, 2);
+}
+
 /* The newest heartbeat's health: -1 none, 0 not ok, 1 ok; its reason. */
 static int fake_last_health(const struct fake *f, char *reason, size_t len)
 {
@@ -3366,7 +3379,6 @@ static void test_health_check_output_end(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
 	char path[300], got[64] = "";
-	int pid;
 
 	(void)state;
 	health_fake_setup(f, "long\n", 10);
@@ -3396,11 +3408,7 @@ static void test_health_check_output_end(void **state)
 	}
 	write_file(path, "leave\n", 0600);
 	RUN_UNTIL(f, fake_last_health(f, NULL, 0) == 1, 5);
-	snprintf(path, sizeof(path), "%s/leave.pid", f->dir);
-	read_text(path, got, sizeof(got));
-	pid = atoi(got);
-	assert_true(pid > 1);
-	RUN_UNTIL(f, kill(pid, 0) < 0, 2);
+	health_child_gone(f, "leave.pid");
 	fake_free(f);
 }
 
@@ -3421,11 +3429,7 @@ static void test_health_check_hang(void **state)
 	assert_true(now_s() - t0 >= 0.9);
 	assert_int_equal(f->reg_health, 0);
 	assert_string_equal(f->reg_reason, "health check did not end within 1 s (killed)");
-	snprintf(path, sizeof(path), "%s/hang.pid", f->dir);
-	read_text(path, got, sizeof(got));
-	pid = atoi(got);
-	assert_true(pid > 1);
-	RUN_UNTIL(f, kill(pid, 0) < 0, 2);
+	health_child_gone(f, "hang.pid");
 	fake_free(f);
 
 	f = fake_new(TEST_KEY, "V100:1");

@@ -260,12 +260,12 @@ struct hand {
 	uint16_t tasks[12];
 };
 
-/* ... and return driver_plan_apply's result. */
-static int plan_apply_rc(struct fx *f, const struct hand *h, uint32_t njobs)
+/* A snapshot taken now with that plan made by hand in it, to apply (it
+ * may be applied later, after the cluster changed). */
+static struct driver_snapshot *plan_by_hand(struct fx *f, const struct hand *h, uint32_t njobs)
 {
 	struct driver_snapshot *s;
 	struct sched_plan *p;
-	int rc;
 
 	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
 	assert_int_equal(driver_snapshot_view(s)->njobs, njobs);
@@ -279,6 +279,15 @@ static int plan_apply_rc(struct fx *f, const struct hand *h, uint32_t njobs)
 		p->assigns[i].run_now = true;
 		p->assigns[i].start_s = driver_snapshot_view(s)->now_s;
 	}
+	return s;
+}
+
+/* ... and return driver_plan_apply's result. */
+static int plan_apply_rc(struct fx *f, const struct hand *h, uint32_t njobs)
+{
+	struct driver_snapshot *s = plan_by_hand(f, h, njobs);
+	int rc;
+
 	rc = driver_plan_apply(f->d, s);
 	driver_snapshot_free(s);
 	return rc;
@@ -934,7 +943,6 @@ static void test_drain(void **state)
 	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[2] = { { 1, { 0 }, { 1 } }, { 1, { 1 }, { 1 } } },
 		    h3[2] = { { 1, { 2 }, { 1 } }, { 0 } };
 	struct driver_snapshot *s;
-	struct sched_plan *p;
 	char msg[300];
 	uint32_t moved, a1;
 
@@ -949,15 +957,7 @@ static void test_drain(void **state)
 	assert_int_equal(snap_up_bits(f), 0xf);
 	/* a plan made before the drain that puts a new job on n1 starts nothing */
 	job_add(f, 2, "resnet50", 1, 1000);
-	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
-	p = driver_snapshot_plan(s);
-	assert_int_equal(sched_plan_reset(p, 2), 0);
-	for (uint32_t i = 0; i < 2; i++) {
-		p->assigns[i].rank = i;
-		assert_int_equal(sched_plan_place(p, i, h2[i].gpus, h2[i].tasks, 1), 0);
-		p->assigns[i].run_now = true;
-		p->assigns[i].start_s = driver_snapshot_view(s)->now_s;
-	}
+	s = plan_by_hand(f, h2, 2);
 	assert_int_equal(driver_node_drain(f->d, "n1", true, "fan", &moved, msg, sizeof(msg)), 0);
 	assert_int_equal(moved, 1);
 	assert_true(driver_node_at(f->d, 0)->drained);
@@ -1007,7 +1007,6 @@ static void test_node_health(void **state)
 	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[2] = { { 1, { 0 }, { 1 } }, { 1, { 1 }, { 1 } } },
 		    h3[3] = { { 1, { 2 }, { 1 } }, { 0 }, { 0 } };
 	struct driver_snapshot *s;
-	struct sched_plan *p;
 	struct store_job wide = job_rec(2, "resnet50", 4, 1000);
 	Hare__NodeHealth bad = HARE__NODE_HEALTH__INIT, good = HARE__NODE_HEALTH__INIT;
 	const struct drv_node *n1;
@@ -1031,15 +1030,7 @@ static void test_node_health(void **state)
 	assert_false(n1->unhealthy);
 	/* a plan made before the check failed that puts job 3 on n1 starts nothing */
 	job_add(f, 3, "resnet50", 1, 1000);
-	assert_int_equal(driver_snapshot_take(f->d, &s), 0);
-	p = driver_snapshot_plan(s);
-	assert_int_equal(sched_plan_reset(p, 2), 0);
-	for (uint32_t i = 0; i < 2; i++) {
-		p->assigns[i].rank = i;
-		assert_int_equal(sched_plan_place(p, i, h2[i].gpus, h2[i].tasks, 1), 0);
-		p->assigns[i].run_now = true;
-		p->assigns[i].start_s = driver_snapshot_view(s)->now_s;
-	}
+	s = plan_by_hand(f, h2, 2);
 	heartbeat_health(f, a1, &bad);
 	assert_true(n1->unhealthy);
 	assert_string_equal(n1->health_reason, bad.reason);
