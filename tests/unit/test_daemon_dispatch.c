@@ -3182,6 +3182,7 @@ static void test_measure_node_fit(void **state)
 	assert_string_equal(out_request(&o1)->gpu_type, "H100");
 	conn_fake_free(a1);
 	conn_fake_free(c);
+	sent_clear(&o1);
 }
 
 /* A node with GPUs of a type the profile lacks is asked to measure it (one
