@@ -46,9 +46,14 @@ bool agent_health_fill(const struct agent *a, Hare__NodeHealth *h)
 {
 	const struct agent_health *s = &a->health;
 
-	if (!agent_health_on(a) || !s->first_done)
+	if (!agent_health_on(a))
 		return false;
 	hare__node_health__init(h);
+	if (!s->first_done) {
+		h->has_pending = h->pending = true;
+		h->reason = "its first health check has not ended";
+		return true;
+	}
 	h->ok = s->ok;
 	h->reason = s->ok ? NULL : (char *)s->reason;
 	h->has_since = true;
@@ -77,61 +82,120 @@ static int agent_health_path_ok(const char *path, const struct stat *st, bool di
 	return 0;
 }
 
-/* Every folder above path, up to /, as agent_health_path_ok wants it. */
-static int agent_health_dirs_ok(const char *path, char *err, size_t errlen)
+/* Walk path as the kernel would, one name at a time, checking every folder
+ * entered (from / on) and the file with agent_health_path_ok, and every
+ * link passed: it must be root's or the agent's (the folder it sits in is
+ * checked already). What the walk ends at is then only root's (or the
+ * agent's) to change, and that file is what runs. */
+int agent_health_check_ok(const char *path, char *real, size_t reallen, char *err, size_t errlen)
 {
-	char dir[PATH_MAX];
+	char done[PATH_MAX] = "", todo[2 * PATH_MAX + 2], next[2 * PATH_MAX + 2], cand[PATH_MAX];
+	const char *p = todo;
+	unsigned links = 0;
 	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
-		slash[slash == dir] = '\0';
-		if (stat(dir, &st) < 0) {
-			int e = errno;
-
-			snprintf(err, errlen, "%.900s: %s", dir, strerror(e));
-			return -e;
-		}
-		if (agent_health_path_ok(dir, &st, true, err, errlen) < 0)
-			return ERR_BAD_CONFIG;
-		if (slash == dir)
-			break;
-	}
-	return 0;
-}
-
-int agent_health_check_ok(const char *path, char *err, size_t errlen)
-{
-	char real[PATH_MAX];
-	struct stat st;
-	int rc;
+	bool file = false;
 
 	if (path[0] != '/') {
 		snprintf(err, errlen, "%.900s is not an absolute path", path);
 		return ERR_BAD_CONFIG;
 	}
-	if (!realpath(path, real) || stat(real, &st) < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "%.900s: %s", path, strerror(e));
-		return -e;
+	if (strlen(path) >= PATH_MAX || stat("/", &st) < 0) {
+		snprintf(err, errlen, "%.900s: %s", path, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (agent_health_path_ok("/", &st, true, err, errlen) < 0)
+		return ERR_BAD_CONFIG;
+	snprintf(todo, sizeof(todo), "%s", path);
+	while (*p) {
+		size_t len, nd;
+
+		while (*p == '/')
+			p++;
+		len = strcspn(p, "/");
+		if (len == 0)
+			break;
+		if (file) {	/* a name after a file */
+			snprintf(err, errlen, "%.900s: %s", path, strerror(ENOTDIR));
+			return -ENOTDIR;
+		}
+		if (len == 1 && p[0] == '.') {
+			p += len;
+			continue;
+		}
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(done, '/');
+
+			if (slash)
+				*slash = '\0';
+			p += len;
+			continue;
+		}
+		nd = strlen(done);
+		if (nd + 1 + len >= sizeof(cand)) {
+			snprintf(err, errlen, "%.900s: %s", path, strerror(ENAMETOOLONG));
+			return -ENAMETOOLONG;
+		}
+		memcpy(cand, done, nd);
+		cand[nd] = '/';
+		memcpy(cand + nd + 1, p, len);
+		cand[nd + 1 + len] = '\0';
+		p += len;
+		if (lstat(cand, &st) < 0) {
+			int e = errno;
+
+			snprintf(err, errlen, "%.900s: %s", cand, strerror(e));
+			return -e;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n;
+
+			if (++links > 40) {
+				snprintf(err, errlen, "%.900s: %s", path, strerror(ELOOP));
+				return -ELOOP;
+			}
+			if (st.st_uid != 0 && st.st_uid != geteuid()) {
+				snprintf(err, errlen, "the link %.600s belongs to uid %u, neither root nor "
+					 "the agent's: the check runs as the agent", cand,
+					 (unsigned)st.st_uid);
+				return ERR_BAD_CONFIG;
+			}
+			n = readlink(cand, target, sizeof(target) - 1);
+			if (n < 0) {
+				int e = errno;
+
+				snprintf(err, errlen, "%.900s: %s", cand, strerror(e));
+				return -e;
+			}
+			target[n] = '\0';
+			if (target[0] == '/')
+				done[0] = '\0';
+			snprintf(next, sizeof(next), "%s/%s", target, p);
+			memcpy(todo, next, sizeof(todo));
+			p = todo;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (agent_health_path_ok(cand, &st, true, err, errlen) < 0)
+				return ERR_BAD_CONFIG;
+		} else {
+			file = true;
+		}
+		memcpy(done, cand, sizeof(done));
+	}
+	if (!file || stat(done, &st) < 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%.900s is not a file", path);
 		return ERR_BAD_CONFIG;
 	}
-	if (access(real, X_OK) < 0) {
+	if (access(done, X_OK) < 0) {
 		snprintf(err, errlen, "%.900s is not executable by the agent (chmod +x?)", path);
 		return ERR_BAD_CONFIG;
 	}
-	if (agent_health_path_ok(real, &st, false, err, errlen) < 0)
+	if (agent_health_path_ok(done, &st, false, err, errlen) < 0)
 		return ERR_BAD_CONFIG;
-	/* the folders above it, and, where links lead elsewhere, those of
-	 * the path as written (where a link could be swapped) */
-	rc = agent_health_dirs_ok(real, err, errlen);
-	if (rc == 0 && strcmp(real, path) != 0)
-		rc = agent_health_dirs_ok(path, err, errlen);
-	return rc;
+	if (real)
+		snprintf(real, reallen, "%s", done);
+	return 0;
 }
 
 /* One line of text fit for hared's log and harectl's tables: valid UTF-8
@@ -168,7 +232,8 @@ static void agent_health_clean(const char *in, size_t n, char *out, size_t len)
 
 /* The last line of the run's output that is not blank, cleaned ("" if
  * none). The tail holds the output's end; when the output was longer, its
- * first line is cut and skipped. */
+ * first line is cut: it is the last line only when no other line is (a
+ * line longer than the tail), shown as "..." and its end. */
 static void agent_health_last_line(struct agent_health *s, char *out, size_t len)
 {
 	char *buf = s->tail;
@@ -181,6 +246,23 @@ static void agent_health_last_line(struct agent_health *s, char *out, size_t len
 		char *nl = memchr(buf, '\n', n);
 
 		start = nl ? (size_t)(nl - buf) + 1 : n;
+		/* the cut line, until another is found: its last bytes from a
+		 * character's start */
+		linelen = nl ? (size_t)(nl - buf) : n;
+		linestart = linelen > len - 4 ? linelen - (len - 4) : 0;
+		while (linestart < linelen && ((unsigned char)buf[linestart] & 0xC0) == 0x80)
+			linestart++;
+		for (size_t k = linestart; k < linelen && !found; k++)
+			found = buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r';
+		if (found) {
+			char end = buf[linelen];
+
+			buf[linelen] = '\0';
+			memcpy(out, "...", 3);
+			agent_health_clean(buf + linestart, linelen - linestart, out + 3, len - 3);
+			buf[linelen] = end;
+			found = false;
+		}
 	}
 	for (size_t i = start; i <= n; i++) {
 		if (i < n && buf[i] != '\n')
@@ -199,19 +281,23 @@ static void agent_health_last_line(struct agent_health *s, char *out, size_t len
 		agent_health_clean(buf + linestart, linelen, out, len);
 }
 
+
 /* An outcome: keep it, say a change, tell hared. */
 __attribute__((format(printf, 3, 4)))
 static void agent_health_result(struct agent *a, bool ok, const char *fmt, ...)
 {
 	struct agent_health *s = &a->health;
-	char reason[sizeof(s->reason)] = "";
+	char reason[sizeof(s->reason)] = "", text[2 * sizeof(s->reason)];
 	bool first = !s->first_done;
 	va_list ap;
 
 	if (!ok) {
+		/* clean text cut to whole characters: the names of folders in
+		 * it are not */
 		va_start(ap, fmt);
-		vsnprintf(reason, sizeof(reason), fmt, ap);
+		vsnprintf(text, sizeof(text), fmt, ap);
 		va_end(ap);
+		agent_health_clean(text, strlen(text), reason, sizeof(reason));
 	}
 	if (!first && ok == s->ok && strcmp(reason, s->reason) == 0)
 		return;
@@ -416,9 +502,10 @@ static void agent_health_env(struct agent_strv *env, const struct agent *a)
 	agent_strv_add(env, "HARE_WORK_DIR=%s", a->cfg.work_dir);
 }
 
-/* Spawn the check with its stdout and stderr on out_fd. 0 or a negative
- * code with the reason in why. */
-static int agent_health_spawn(struct agent *a, int out_fd, char *why, size_t len)
+/* Spawn the check (the file real, as agent_health_check_ok resolved it;
+ * its argv[0] the path as configured) with its stdout and stderr on
+ * out_fd. 0 or a negative code with the reason in why. */
+static int agent_health_spawn(struct agent *a, const char *real, int out_fd, char *why, size_t len)
 {
 	struct agent_health *s = &a->health;
 	struct agent_strv av = { 0 }, env = { 0 };
@@ -439,7 +526,7 @@ static int agent_health_spawn(struct agent *a, int out_fd, char *why, size_t len
 	stdio[1].data.fd = out_fd;
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = out_fd;
-	o.file = av.v[0];
+	o.file = real;
 	o.args = av.v;
 	o.env = env.v;
 	o.cwd = "/";
@@ -467,10 +554,10 @@ out:
 static void agent_health_run(struct agent *a)
 {
 	struct agent_health *s = &a->health;
-	char why[1024];
+	char why[1024], real[PATH_MAX];
 	int fds[2], rc;
 
-	if (agent_health_check_ok(a->cfg.health_check, why, sizeof(why)) < 0) {
+	if (agent_health_check_ok(a->cfg.health_check, real, sizeof(real), why, sizeof(why)) < 0) {
 		agent_health_result(a, false, "health check not run: %.200s", why);
 		agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
 		return;
@@ -498,7 +585,7 @@ static void agent_health_run(struct agent *a)
 	if (rc < 0)
 		snprintf(why, sizeof(why), "reading its output: %s", uv_strerror(rc));
 	else
-		rc = agent_health_spawn(a, fds[1], why, sizeof(why));
+		rc = agent_health_spawn(a, real, fds[1], why, sizeof(why));
 	close(fds[1]);	/* the check's now, or nobody's */
 	if (rc < 0) {
 		agent_health_result(a, false, "health check %s", why);

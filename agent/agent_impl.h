@@ -465,8 +465,8 @@ void agent_profile_close(struct agent *a);
 /* agent_health.c: the node's health check */
 /* Whether health_check is set. */
 bool agent_health_on(const struct agent *a);
-/* Fill h with the last outcome (for Register and Heartbeat); false when
- * there is none to say (no check, or no run ended yet). */
+/* Fill h with the last outcome (for Register and Heartbeat), or say it is
+ * pending (no run has ended yet); false without a check. */
 bool agent_health_fill(const struct agent *a, Hare__NodeHealth *h);
 /* Run the check now, and then every health_check_interval_s. True when
  * the first outcome connects to hared (agent_start waits for it); false

@@ -1288,7 +1288,8 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
 }
 
 /* The agent's health check said h (NULL: it runs none, or is older than
- * hared): a change takes the node out of planning, or gives it back. True
+ * hared; pending: its first run has not ended, and what hared knew
+ * stands): a change takes the node out of planning, or gives it back. True
  * when it gave it back. */
 static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__NodeHealth *h)
 {
@@ -1298,6 +1299,8 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	uint32_t jobs = 0;
 	bool back;
 
+	if (h && h->has_pending && h->pending)
+		return false;
 	if (bad && h->reason && h->reason[0] && utf8_valid(h->reason) && !utf8_has_c0(h->reason) &&
 	    !utf8_has_c1(h->reason) && !utf8_has_bidi(h->reason)) {
 		size_t len = strlen(h->reason);

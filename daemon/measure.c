@@ -372,7 +372,7 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 				 measure_node(m, agent_id), t->name);
 		return;
 	}
-	if (was_asked && !measure_busy(t) && !t->blocked && !known)
+	if (was_asked && !measure_busy(t) && !t->blocked && !known && measure_node_fit(m, agent_id))
 		measure_ask(m, t, n);	/* the request was lost with its session */
 	measure_kick(m, t);
 }

@@ -147,9 +147,10 @@ wait_for 4 "node1 back before its first check ends" up1 &&
 	echo "ok: an agent with workers to adopt registers before its first check ends"
 grep -q "registering now (workers run here), its outcome follows" "$tmp/agent1.log" ||
 	fail "agent1 does not say it registers at once"
+rounds=$(field "$b" rounds_done)
 sleep 6
 [ "$(field "$b" restarts)" = "$restarts" ] && [ "$(placed_on "$b")" = node1 ] &&
-	progressed "$b" "$(field "$b" rounds_done)" &&
+	progressed "$b" "$rounds" && [ -z "$(node_field node1 unhealthy)" ] &&
 	echo "ok: job $b kept its lease on node1 across the agent's restart" ||
 	fail "job $b: restarts $(field "$b" restarts) (was $restarts), on '$(placed_on "$b")'"
 

@@ -3260,8 +3260,9 @@ static void test_profile_cancel(void **state)
  * escape sequence and bytes that are not UTF-8, exits 1), "long" (100000
  * lines, then the one that says why, exits 1), "wide" (a line of 200
  * two-byte characters, exits 1), "leave" (starts a child that writes its
- * pid to f->dir/leave.pid, exits 0 while it runs) or "edge" (4096 bytes
- * that end in the first byte of a character, exits 1). */
+ * pid to f->dir/leave.pid, exits 0 while it runs), "edge" (4096 bytes
+ * that end in the first byte of a character, exits 1) or "longline" (a
+ * last line of 10 KB, exits 1). */
 static void health_fake_setup(struct fake *f, const char *first, uint32_t timeout_s)
 {
 	char path[300], text[1400], err[512], v[32];
@@ -3281,6 +3282,8 @@ static void health_fake_setup(struct fake *f, const char *first, uint32_t timeou
 		 "leave) sleep 300 & echo $! >%s/leave.pid; exit 0 ;;\n"
 		 "edge) head -c 3990 /dev/zero | tr '\\000' a; echo; head -c 104 /dev/zero | "
 		 "tr '\\000' b; printf '\\342'; exit 1 ;;\n"
+		 "longline) echo first; head -c 10000 /dev/zero | tr '\\000' x; echo ' the end'; "
+		 "exit 1 ;;\n"
 		 "*) echo \"node $HARE_NODE gpus $HARE_GPU_INDICES types $HARE_GPU_TYPES\"; "
 		 "echo \"$rest\"; exit 3 ;;\n"
 		 "esac\n", f->dir, f->dir, f->dir);
@@ -3406,6 +3409,18 @@ static void test_health_check_output_end(void **state)
 		assert_int_equal(strlen(reason), 35 + 104 + 1);
 		assert_string_equal(reason + 35 + 104, "?");
 	}
+	/* a last line longer than what is kept: its end */
+	write_file(path, "longline\n", 0600);
+	RUN_UNTIL(f, (fake_last_health(f, got, sizeof(got)), strstr(got, "1: ...") != NULL), 5);
+	{
+		char reason[256];
+		size_t n;
+
+		fake_last_health(f, reason, sizeof(reason));
+		n = strlen(reason);
+		assert_true(n > 35 + 3 + 100 && n <= 35 + 180);
+		assert_string_equal(reason + n - 9, "x the end");
+	}
 	write_file(path, "leave\n", 0600);
 	RUN_UNTIL(f, fake_last_health(f, NULL, 0) == 1, 5);
 	health_child_gone(f, "leave.pid");
@@ -3448,35 +3463,41 @@ static void test_health_check_hang(void **state)
 }
 
 /* A check that may not run as the agent (root): refused before each run,
- * with why; one that is fine; a folder with the sticky bit is fine. */
+ * with why (a file, folder or link another account may change, also one
+ * the path reaches through a link); one that is fine, reached through
+ * links and "..", resolves to the file that runs; a folder with the
+ * sticky bit is fine. */
 static void test_health_check_refused(void **state)
 {
-	char dir[200], path[300], other[300], err[1100];
+	char dir[200], path[300], other[300], more[300], real[4096], err[1100];
 
 	(void)state;
 	temp_dir(dir, sizeof(dir), "health");
 	snprintf(path, sizeof(path), "%s/check", dir);
-	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), -ENOENT);
+	assert_int_equal(agent_health_check_ok(path, real, sizeof(real), err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "No such file or directory"));
-	assert_int_equal(agent_health_check_ok("check", err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok("check", NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_string_equal(err, "check is not an absolute path");
 	write_file(path, "#!/bin/sh\n", 0644);
-	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "is not executable by the agent"));
 	assert_int_equal(chmod(path, 0775), 0);
-	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "check may be changed by others (mode 775)"));
 	assert_int_equal(chmod(path, 0755), 0);
-	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), 0);
-	assert_int_equal(agent_health_check_ok(dir, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(path, real, sizeof(real), err, sizeof(err)), 0);
+	assert_string_equal(real, path);
+	assert_int_equal(agent_health_check_ok(dir, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "is not a file"));
+	snprintf(other, sizeof(other), "%s/check/x", dir);
+	assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), -ENOTDIR);
 	/* its folder writable by all: refused; with the sticky bit: fine */
 	assert_int_equal(chmod(dir, 0777), 0);
-	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "its folder "));
 	assert_non_null(strstr(err, "may be changed by others (mode 777)"));
 	assert_int_equal(chmod(dir, 01777), 0);
-	assert_int_equal(agent_health_check_ok(path, err, sizeof(err)), 0);
+	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), 0);
 	/* a link in a folder others may write to, to a check that is fine */
 	assert_int_equal(chmod(dir, 0700), 0);
 	snprintf(other, sizeof(other), "%s/open", dir);
@@ -3484,8 +3505,40 @@ static void test_health_check_refused(void **state)
 	assert_int_equal(chmod(other, 0777), 0);
 	snprintf(other, sizeof(other), "%s/open/link", dir);
 	assert_int_equal(symlink(path, other), 0);
-	assert_int_equal(agent_health_check_ok(other, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "/open may be changed by others (mode 777)"));
+	/* links and .. in folders that are fine: what runs is the file itself */
+	snprintf(other, sizeof(other), "%s/sub", dir);
+	assert_int_equal(mkdir(other, 0755), 0);
+	snprintf(other, sizeof(other), "%s/sub/rel", dir);
+	assert_int_equal(symlink("../check", other), 0);
+	snprintf(more, sizeof(more), "%s/sub/../sub/./rel", dir);
+	assert_int_equal(agent_health_check_ok(more, real, sizeof(real), err, sizeof(err)), 0);
+	assert_string_equal(real, path);
+	if (geteuid() == 0) {
+		/* a link of another account's, in a sticky folder: its owner
+		 * could point it anywhere */
+		snprintf(other, sizeof(other), "%s/sticky", dir);
+		assert_int_equal(mkdir(other, 0755), 0);
+		assert_int_equal(chmod(other, 01777), 0);
+		snprintf(other, sizeof(other), "%s/sticky/link", dir);
+		assert_int_equal(symlink(path, other), 0);
+		assert_int_equal(lchown(other, 65534, 65534), 0);
+		assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		assert_non_null(strstr(err, "the link "));
+		assert_non_null(strstr(err, "/sticky/link belongs to uid 65534"));
+		/* a root link that leads through another account's folder */
+		snprintf(other, sizeof(other), "%s/theirs", dir);
+		assert_int_equal(mkdir(other, 0755), 0);
+		snprintf(more, sizeof(more), "%s/theirs/link", dir);
+		assert_int_equal(symlink(path, more), 0);
+		assert_int_equal(chown(other, 65534, 65534), 0);
+		snprintf(other, sizeof(other), "%s/via", dir);
+		assert_int_equal(symlink(more, other), 0);
+		assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		assert_non_null(strstr(err, "its folder "));
+		assert_non_null(strstr(err, "/theirs belongs to uid 65534"));
+	}
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
 }

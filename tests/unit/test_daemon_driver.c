@@ -1073,6 +1073,20 @@ static void test_node_health(void **state)
 	bad.reason = NULL;
 	heartbeat_health(f, a1, &bad);
 	assert_string_equal(n1->health_reason, "its health check fails");
+	/* pending (an agent that registered before its first check ended):
+	 * what hared knew stands, unhealthy or healthy */
+	{
+		Hare__NodeHealth pend = HARE__NODE_HEALTH__INIT;
+
+		pend.has_pending = pend.pending = true;
+		pend.reason = "its first health check has not ended";
+		heartbeat_health(f, a1, &pend);
+		assert_true(n1->unhealthy);
+		assert_string_equal(n1->health_reason, "its health check fails");
+		heartbeat_health(f, a1, &good);
+		heartbeat_health(f, a1, &pend);
+		assert_false(n1->unhealthy);
+	}
 	/* healthy again */
 	heartbeat_health(f, a1, &good);
 	assert_false(n1->unhealthy);
