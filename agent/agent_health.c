@@ -66,58 +66,74 @@ static int agent_health_path_ok(const char *path, const struct stat *st, bool di
 				size_t errlen)
 {
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		snprintf(err, errlen, "%s%.600s belongs to uid %u, neither root nor the agent's: the "
-			 "check runs as the agent", dir ? "its folder " : "", path,
-			 (unsigned)st->st_uid);
+		snprintf(err, errlen, "uid %u, neither root nor the agent's, owns %s%.600s: the check "
+			 "runs as the agent", (unsigned)st->st_uid, dir ? "its folder " : "", path);
 		return ERR_BAD_CONFIG;
 	}
 	/* a folder with the sticky bit (/tmp) lets no one else rename or
-	 * remove what is root's in it */
+	 * remove what is root's in it; what may sit in one, the caller says */
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(dir && (st->st_mode & S_ISVTX))) {
-		snprintf(err, errlen, "%s%.600s may be changed by others (mode %03o): the check runs "
-			 "as the agent; chmod go-w it", dir ? "its folder " : "", path,
-			 (unsigned)(st->st_mode & 0777));
+		snprintf(err, errlen, "mode %03o lets others change %s%.600s (chmod go-w it): the check "
+			 "runs as the agent", (unsigned)(st->st_mode & 0777), dir ? "its folder " : "",
+			 path);
 		return ERR_BAD_CONFIG;
 	}
 	return 0;
 }
 
-/* Walk path as the kernel would, one name at a time, checking every folder
- * entered (from / on) and the file with agent_health_path_ok, and every
- * link passed: it must be root's or the agent's (the folder it sits in is
- * checked already). What the walk ends at is then only root's (or the
- * agent's) to change, and that file is what runs. */
+static int agent_health_errno(char *err, size_t errlen, const char *path, int e)
+{
+	snprintf(err, errlen, "%.900s: %s", path, strerror(e));
+	return -e;
+}
+
+/* The folder the walk is in (dir: "" for /). */
+static int agent_health_dir_stat(const char *dir, struct stat *st, char *err, size_t errlen)
+{
+	return stat(dir[0] ? dir : "/", st) < 0 ? agent_health_errno(err, errlen, dir[0] ? dir : "/",
+								     errno) : 0;
+}
+
+/* Walk path as the kernel would, one name at a time, from /: every folder
+ * entered must pass agent_health_path_ok, every link passed must be root's
+ * or the agent's, and so must the file it ends at. A link or the file may
+ * not sit in a folder others may write to, even a sticky one (another
+ * account could move a root-owned program or link there, at a name that is
+ * missing), and a folder entered from such a folder must be on its device
+ * (no mount). What the walk ends at is then only root's (or the agent's) to
+ * change, and that file is what runs. */
 int agent_health_check_ok(const char *path, char *real, size_t reallen, char *err, size_t errlen)
 {
 	char done[PATH_MAX] = "", todo[2 * PATH_MAX + 2], next[2 * PATH_MAX + 2], cand[PATH_MAX];
 	const char *p = todo;
 	unsigned links = 0;
-	struct stat st;
+	struct stat st, dirst;
 	bool file = false;
+	int rc;
 
 	if (path[0] != '/') {
 		snprintf(err, errlen, "%.900s is not an absolute path", path);
 		return ERR_BAD_CONFIG;
 	}
-	if (strlen(path) >= PATH_MAX || stat("/", &st) < 0) {
-		snprintf(err, errlen, "%.900s: %s", path, strerror(ENAMETOOLONG));
-		return -ENAMETOOLONG;
-	}
-	if (agent_health_path_ok("/", &st, true, err, errlen) < 0)
+	if (strlen(path) >= PATH_MAX)
+		return agent_health_errno(err, errlen, path, ENAMETOOLONG);
+	rc = agent_health_dir_stat("", &dirst, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (agent_health_path_ok("/", &dirst, true, err, errlen) < 0)
 		return ERR_BAD_CONFIG;
 	snprintf(todo, sizeof(todo), "%s", path);
 	while (*p) {
+		bool open_dir = (dirst.st_mode & (S_IWGRP | S_IWOTH)) != 0;
 		size_t len, nd;
 
+		if (file)	/* anything after a file, a '/' too */
+			return agent_health_errno(err, errlen, path, ENOTDIR);
 		while (*p == '/')
 			p++;
 		len = strcspn(p, "/");
 		if (len == 0)
 			break;
-		if (file) {	/* a name after a file */
-			snprintf(err, errlen, "%.900s: %s", path, strerror(ENOTDIR));
-			return -ENOTDIR;
-		}
 		if (len == 1 && p[0] == '.') {
 			p += len;
 			continue;
@@ -128,49 +144,54 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 			if (slash)
 				*slash = '\0';
 			p += len;
+			rc = agent_health_dir_stat(done, &dirst, err, errlen);
+			if (rc < 0)
+				return rc;
 			continue;
 		}
 		nd = strlen(done);
-		if (nd + 1 + len >= sizeof(cand)) {
-			snprintf(err, errlen, "%.900s: %s", path, strerror(ENAMETOOLONG));
-			return -ENAMETOOLONG;
-		}
+		if (nd + 1 + len >= sizeof(cand))
+			return agent_health_errno(err, errlen, path, ENAMETOOLONG);
 		memcpy(cand, done, nd);
 		cand[nd] = '/';
 		memcpy(cand + nd + 1, p, len);
 		cand[nd + 1 + len] = '\0';
 		p += len;
-		if (lstat(cand, &st) < 0) {
-			int e = errno;
-
-			snprintf(err, errlen, "%.900s: %s", cand, strerror(e));
-			return -e;
+		if (lstat(cand, &st) < 0)
+			return agent_health_errno(err, errlen, cand, errno);
+		if (!S_ISDIR(st.st_mode) && open_dir) {
+			snprintf(err, errlen, "mode %04o lets others put files in %.600s, where %s sits: "
+				 "the check, and each link on its path, must be in folders only root may "
+				 "write to", (unsigned)(dirst.st_mode & 07777), done[0] ? done : "/",
+				 cand + nd + 1);
+			return ERR_BAD_CONFIG;
 		}
 		if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX];
 			ssize_t n;
+			int w;
 
-			if (++links > 40) {
-				snprintf(err, errlen, "%.900s: %s", path, strerror(ELOOP));
-				return -ELOOP;
-			}
+			if (++links > 40)
+				return agent_health_errno(err, errlen, path, ELOOP);
 			if (st.st_uid != 0 && st.st_uid != geteuid()) {
-				snprintf(err, errlen, "the link %.600s belongs to uid %u, neither root nor "
-					 "the agent's: the check runs as the agent", cand,
-					 (unsigned)st.st_uid);
+				snprintf(err, errlen, "uid %u, neither root nor the agent's, owns the link "
+					 "%.600s: the check runs as the agent", (unsigned)st.st_uid, cand);
 				return ERR_BAD_CONFIG;
 			}
 			n = readlink(cand, target, sizeof(target) - 1);
-			if (n < 0) {
-				int e = errno;
-
-				snprintf(err, errlen, "%.900s: %s", cand, strerror(e));
-				return -e;
-			}
+			if (n < 0)
+				return agent_health_errno(err, errlen, cand, errno);
 			target[n] = '\0';
-			if (target[0] == '/')
+			/* the rest of the path is empty or starts with '/' */
+			w = snprintf(next, sizeof(next), "%s%s", target, p);
+			if (w < 0 || (size_t)w >= sizeof(next))
+				return agent_health_errno(err, errlen, path, ENAMETOOLONG);
+			if (target[0] == '/') {
 				done[0] = '\0';
-			snprintf(next, sizeof(next), "%s/%s", target, p);
+				rc = agent_health_dir_stat(done, &dirst, err, errlen);
+				if (rc < 0)
+					return rc;
+			}
 			memcpy(todo, next, sizeof(todo));
 			p = todo;
 			continue;
@@ -178,6 +199,12 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 		if (S_ISDIR(st.st_mode)) {
 			if (agent_health_path_ok(cand, &st, true, err, errlen) < 0)
 				return ERR_BAD_CONFIG;
+			if (open_dir && st.st_dev != dirst.st_dev) {
+				snprintf(err, errlen, "its folder %.600s is a mount in a folder others may "
+					 "write to: the check runs as the agent", cand);
+				return ERR_BAD_CONFIG;
+			}
+			dirst = st;
 		} else {
 			file = true;
 		}
@@ -193,8 +220,8 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 	}
 	if (agent_health_path_ok(done, &st, false, err, errlen) < 0)
 		return ERR_BAD_CONFIG;
-	if (real)
-		snprintf(real, reallen, "%s", done);
+	if (real && (size_t)snprintf(real, reallen, "%s", done) >= reallen)
+		return agent_health_errno(err, errlen, path, ENAMETOOLONG);
 	return 0;
 }
 
@@ -558,7 +585,7 @@ static void agent_health_run(struct agent *a)
 	int fds[2], rc;
 
 	if (agent_health_check_ok(a->cfg.health_check, real, sizeof(real), why, sizeof(why)) < 0) {
-		agent_health_result(a, false, "health check not run: %.200s", why);
+		agent_health_result(a, false, "health check not run: %s", why);
 		agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
 		return;
 	}

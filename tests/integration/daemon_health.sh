@@ -159,7 +159,7 @@ sleep 6
 # relative path is a configuration error.
 printf '[agent]\nhealth_check_interval_s = 1\nhealth_check_timeout_s = 2\n' >"$tmp/agent1.conf"
 chmod 777 "$tmp/check"
-refused() { [[ "$(node_field node1 unhealthy)" == "health check not run: $tmp/check may be changed by others (mode 777): the check runs as the agent; chmod go-w it" ]]; }
+refused() { [[ "$(node_field node1 unhealthy)" == "health check not run: mode 777 lets others change $tmp/check (chmod go-w it): the check runs as the agent" ]]; }
 wait_for 10 "a check others may write to to be refused" refused &&
 	echo "ok: a check others may write to is not run: $(node_field node1 unhealthy)"
 chmod 755 "$tmp/check"

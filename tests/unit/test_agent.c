@@ -3483,7 +3483,8 @@ static void test_health_check_refused(void **state)
 	assert_non_null(strstr(err, "is not executable by the agent"));
 	assert_int_equal(chmod(path, 0775), 0);
 	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
-	assert_non_null(strstr(err, "check may be changed by others (mode 775)"));
+	assert_non_null(strstr(err, "mode 775 lets others change "));
+	assert_non_null(strstr(err, "/check (chmod go-w it)"));
 	assert_int_equal(chmod(path, 0755), 0);
 	assert_int_equal(agent_health_check_ok(path, real, sizeof(real), err, sizeof(err)), 0);
 	assert_string_equal(real, path);
@@ -3491,13 +3492,29 @@ static void test_health_check_refused(void **state)
 	assert_non_null(strstr(err, "is not a file"));
 	snprintf(other, sizeof(other), "%s/check/x", dir);
 	assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), -ENOTDIR);
-	/* its folder writable by all: refused; with the sticky bit: fine */
+	/* its folder writable by all: refused; with the sticky bit too (another
+	 * account could move a program of root's there at a missing name);
+	 * a folder of root's in a sticky one is fine */
 	assert_int_equal(chmod(dir, 0777), 0);
 	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
-	assert_non_null(strstr(err, "its folder "));
-	assert_non_null(strstr(err, "may be changed by others (mode 777)"));
+	assert_non_null(strstr(err, "mode 777 lets others change its folder "));
 	assert_int_equal(chmod(dir, 01777), 0);
-	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+	assert_non_null(strstr(err, "mode 1777 lets others put files in "));
+	assert_non_null(strstr(err, ", where check sits: the check, and each link on its path, "
+			    "must be in folders only root may write to"));
+	snprintf(other, sizeof(other), "%s/safe", dir);
+	assert_int_equal(mkdir(other, 0755), 0);
+	snprintf(more, sizeof(more), "%s/safe/check", dir);
+	write_file(more, "#!/bin/sh\n", 0755);
+	assert_int_equal(agent_health_check_ok(more, NULL, 0, err, sizeof(err)), 0);
+	/* a '/' after the file, as the kernel says */
+	{
+		char slash[sizeof(more) + 1];
+
+		snprintf(slash, sizeof(slash), "%s/", more);
+		assert_int_equal(agent_health_check_ok(slash, NULL, 0, err, sizeof(err)), -ENOTDIR);
+	}
 	/* a link in a folder others may write to, to a check that is fine */
 	assert_int_equal(chmod(dir, 0700), 0);
 	snprintf(other, sizeof(other), "%s/open", dir);
@@ -3506,7 +3523,8 @@ static void test_health_check_refused(void **state)
 	snprintf(other, sizeof(other), "%s/open/link", dir);
 	assert_int_equal(symlink(path, other), 0);
 	assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
-	assert_non_null(strstr(err, "/open may be changed by others (mode 777)"));
+	assert_non_null(strstr(err, "mode 777 lets others change its folder "));
+	assert_non_null(strstr(err, "/open (chmod go-w it)"));
 	/* links and .. in folders that are fine: what runs is the file itself */
 	snprintf(other, sizeof(other), "%s/sub", dir);
 	assert_int_equal(mkdir(other, 0755), 0);
@@ -3515,6 +3533,26 @@ static void test_health_check_refused(void **state)
 	snprintf(more, sizeof(more), "%s/sub/../sub/./rel", dir);
 	assert_int_equal(agent_health_check_ok(more, real, sizeof(real), err, sizeof(err)), 0);
 	assert_string_equal(real, path);
+	/* links whose targets, put together, are longer than the walk keeps:
+	 * refused, not cut short (the kernel would run another file) */
+	{
+		char t1[4200] = "L2/", t2[4200] = "", l[320], q[700];
+
+		for (int i = 0; i < 2000; i++) {
+			strcat(t1, "./");
+			strcat(t2, "./");
+		}
+		strcat(t2, ".");
+		snprintf(l, sizeof(l), "%s/sub/L1", dir);
+		assert_int_equal(symlink(t1, l), 0);
+		snprintf(l, sizeof(l), "%s/sub/L2", dir);
+		assert_int_equal(symlink(t2, l), 0);
+		snprintf(q, sizeof(q), "%s/sub/L1/", dir);
+		for (int i = 0; i < 150; i++)
+			strcat(q, "./");
+		strcat(q, "rel");
+		assert_int_equal(agent_health_check_ok(q, NULL, 0, err, sizeof(err)), -ENAMETOOLONG);
+	}
 	if (geteuid() == 0) {
 		/* a link of another account's, in a sticky folder: its owner
 		 * could point it anywhere */
@@ -3525,8 +3563,13 @@ static void test_health_check_refused(void **state)
 		assert_int_equal(symlink(path, other), 0);
 		assert_int_equal(lchown(other, 65534, 65534), 0);
 		assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
-		assert_non_null(strstr(err, "the link "));
-		assert_non_null(strstr(err, "/sticky/link belongs to uid 65534"));
+		assert_non_null(strstr(err, "mode 1777 lets others put files in "));
+		/* ... and so, where links may sit, one of another account's */
+		assert_int_equal(chmod(other, 0755), 0);
+		snprintf(more, sizeof(more), "%s/sticky", dir);
+		assert_int_equal(chmod(more, 0755), 0);
+		assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		assert_non_null(strstr(err, "uid 65534, neither root nor the agent's, owns the link "));
 		/* a root link that leads through another account's folder */
 		snprintf(other, sizeof(other), "%s/theirs", dir);
 		assert_int_equal(mkdir(other, 0755), 0);
@@ -3536,8 +3579,8 @@ static void test_health_check_refused(void **state)
 		snprintf(other, sizeof(other), "%s/via", dir);
 		assert_int_equal(symlink(more, other), 0);
 		assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
-		assert_non_null(strstr(err, "its folder "));
-		assert_non_null(strstr(err, "/theirs belongs to uid 65534"));
+		assert_non_null(strstr(err, "uid 65534, neither root nor the agent's, owns its folder "));
+		assert_non_null(strstr(err, "/theirs: the check runs as the agent"));
 	}
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
