@@ -51,7 +51,7 @@ bool agent_health_fill(const struct agent *a, Hare__NodeHealth *h)
 	hare__node_health__init(h);
 	if (!s->first_done) {
 		h->has_pending = h->pending = true;
-		h->reason = "its first health check has not ended";
+		h->reason = (char *)"its first health check has not ended";
 		return true;
 	}
 	h->ok = s->ok;

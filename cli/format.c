@@ -519,11 +519,17 @@ int cli_queue_print(FILE *f, const Hare__QueueReply *q, double now)
 	return 0;
 }
 
+/* An up node whose health check fails (its reason). */
+static bool cli_node_unhealthy(const Hare__NodeInfo *node)
+{
+	return node->up && node->unhealthy && node->unhealthy[0];
+}
+
 static const char *cli_node_state(const Hare__NodeInfo *node, size_t busy)
 {
 	if (node->drained)
 		return busy ? "draining" : "drained";
-	if (node->up && node->unhealthy && node->unhealthy[0])
+	if (cli_node_unhealthy(node))
 		return "unhealthy";
 	return node->up ? "up" : "down";
 }
@@ -595,7 +601,7 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 	cli_table_set(t, 1, "%s", cli_node_state(node, busy));
 	cli_table_set(t, 2, "%s", cell[0] ? cell : "-");
 	cli_table_set(t, 3, "%zu", busy);
-	cli_table_set(t, 4, "%zu", node->up && !node->drained && !(node->unhealthy && node->unhealthy[0]) &&
+	cli_table_set(t, 4, "%zu", node->up && !node->drained && !cli_node_unhealthy(node) &&
 				      node->n_gpus >= busy + unused ?
 				      node->n_gpus - busy - unused : 0);
 	if (node->has_recent_failures && node->recent_failures > 0)
@@ -622,11 +628,11 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 6, "%s; down, %s", node->drain_reason, seen);
 	else if (node->drained && node->drain_reason && node->drain_reason[0])
 		cli_table_set(t, 6, "%s", node->drain_reason);
-	else if (node->up && node->unhealthy && node->unhealthy[0] && node->has_unhealthy_since) {
+	else if (cli_node_unhealthy(node) && node->has_unhealthy_since) {
 		cli_time_format(fmin(node->unhealthy_since, nr->now), nr->now, false, cell,
 				sizeof(cell));
 		cli_table_set(t, 6, "%s (since %s)", node->unhealthy, cell);
-	} else if (node->up && node->unhealthy && node->unhealthy[0])
+	} else if (cli_node_unhealthy(node))
 		cli_table_set(t, 6, "%s", node->unhealthy);
 	else if (measuring[0] && unprofiled[0])
 		cli_table_set(t, 6, "measuring %s; not profiled: %s", measuring, unprofiled);
