@@ -683,6 +683,17 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 				 "are added to the profile", t->name);
 		return;
 	}
+	if (!measure_node_fit(m, agent_id)) {
+		/* drained or unhealthy meanwhile: its numbers are not kept for
+		 * good; another node is asked, or this one once fit again */
+		const struct drv_node *dn = driver_node_at(m->d->drv, agent_id - 1);
+
+		log_warn("node=%s measured GPU type %s while %s: its rows are not kept; the type "
+			 "is asked of a node fit to run jobs", node, t->name,
+			 dn && dn->drained ? "drained" : "its health check failed");
+		measure_kick(m, t);
+		return;
+	}
 	rc = measure_save(m, r, agent_id, why, sizeof(why));
 	if (rc == ERR_BAD_PROFILE) {
 		log_error("node=%s measurements of GPU type %s refused: %s", node, t->name, why);

@@ -3155,7 +3155,8 @@ static void heartbeat_health(struct conn *a, Hare__NodeHealth *h)
 
 /* A node whose health check fails, or that is drained, is not asked to
  * measure a type the profile lacks (its numbers would be kept for good);
- * once healthy and undrained, it is. */
+ * once healthy and undrained, it is; rows it sends after it turned
+ * unhealthy are not kept, and it is asked again once healthy. */
 static void test_measure_node_fit(void **state)
 {
 	static const char *const h100[1] = { "H100" };
@@ -3180,6 +3181,19 @@ static void test_measure_node_fit(void **state)
 	assert_int_equal(drain(f, c, "n1", false, NULL)->msg_case, HARE__FROM_DAEMON__MSG_DRAIN_REPLY);
 	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
 	assert_string_equal(out_request(&o1)->gpu_type, "H100");
+	{
+		char text[4096];
+
+		heartbeat_health(a1, &bad);
+		profile_result(a1, "H100", true, 16);
+		assert_false(measured_file(f, text, sizeof(text)));
+		assert_int_equal(profile_gpu_type_find(f->d.prof, "H100"), ERR_UNKNOWN_GPU);
+		assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+		heartbeat_health(a1, &good);
+		assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
+		profile_result(a1, "H100", true, 16);
+		assert_true(measured_file(f, text, sizeof(text)));
+	}
 	conn_fake_free(a1);
 	conn_fake_free(c);
 	sent_clear(&o1);
