@@ -122,6 +122,14 @@ void agent_stats_get(const struct agent *a, struct agent_stats *out)
 	out->tasks_live = agent_tasks_live(a);
 }
 
+void agent_rbuf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct agent *a = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(a->rbuf, sizeof(a->rbuf));
+}
+
 void agent_on_handle_closed(uv_handle_t *h)
 {
 	struct agent *a = h->data;

@@ -378,14 +378,6 @@ static void agent_health_proc_close(struct agent *a)
 	}
 }
 
-static void on_health_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct agent *a = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(a->rbuf, sizeof(a->rbuf));
-}
-
 /* Keep the output's last AGENT_HEALTH_TAIL bytes. */
 static void on_health_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
@@ -608,7 +600,7 @@ static void agent_health_run(struct agent *a)
 	if (rc < 0)
 		close(fds[0]);
 	else
-		rc = uv_read_start((uv_stream_t *)&s->pipe, on_health_alloc, on_health_read);
+		rc = uv_read_start((uv_stream_t *)&s->pipe, agent_rbuf_alloc, on_health_read);
 	if (rc < 0)
 		snprintf(why, sizeof(why), "reading its output: %s", uv_strerror(rc));
 	else

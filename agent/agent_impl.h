@@ -305,6 +305,9 @@ size_t agent_link_queued(const struct agent *a);
 void agent_on_tcp_closed(uv_handle_t *h);
 
 /* agent.c: lifecycle */
+/* Read callbacks' buffer for a handle whose data is the agent: its rbuf
+ * (the link, the measuring worker's output, the health check's). */
+void agent_rbuf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 /* Close callback of the agent's own handles (data = the agent). */
 void agent_on_handle_closed(uv_handle_t *h);
 /* Free the agent once closing and nothing is left open. */

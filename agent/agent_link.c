@@ -498,14 +498,6 @@ static void agent_link_dispatch(struct agent *a, const Hare__FromDaemon *m)
 	}
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct agent *a = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(a->rbuf, sizeof(a->rbuf));
-}
-
 void agent_link_feed(struct agent *a, const uint8_t *data, size_t n)
 {
 	const uint8_t *payload;
@@ -661,7 +653,7 @@ static void on_connected(uv_connect_t *req, int status)
 		agent_link_drop(a, uv_strerror(status));
 		return;
 	}
-	uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&a->tcp, agent_rbuf_alloc, on_read);
 	if (a->cfg.tls)
 		agent_tls_begin(a);	/* Hello once the handshake is done */
 	else

@@ -516,14 +516,6 @@ static void agent_profile_feed(struct agent *a, const char *buf, size_t n)
 	}
 }
 
-static void on_profile_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct agent *a = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(a->rbuf, sizeof(a->rbuf));
-}
-
 static void on_profile_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct agent *a = s->data;
@@ -791,7 +783,7 @@ static int agent_profile_pipe_attach(struct agent *a, int fd)
 	if (rc < 0)
 		close(fd);	/* not the handle's yet */
 	else
-		rc = uv_read_start((uv_stream_t *)&r->pipe, on_profile_alloc, on_profile_read);
+		rc = uv_read_start((uv_stream_t *)&r->pipe, agent_rbuf_alloc, on_profile_read);
 	return rc;
 }
 

@@ -366,12 +366,26 @@ int driver_node_is_drained(const struct driver *d, const char *node)
 	return i < 0 ? -1 : d->nodes[i].drained;
 }
 
+/* How many jobs hold GPUs of node n (each counted once). */
+static uint32_t drv_node_jobs(const struct drv_node *n)
+{
+	uint32_t jobs = 0;
+
+	for (uint32_t k = 0; k < n->ngpus; k++) {
+		bool dup = false;
+
+		for (uint32_t m = 0; m < k && !dup; m++)
+			dup = n->gpus[m].job_id == n->gpus[k].job_id;
+		jobs += n->gpus[k].job_id && !dup;
+	}
+	return jobs;
+}
+
 int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
 		      uint32_t *moved, char *msg, size_t msglen)
 {
 	int i = drv_node_find(d, node);
-	uint64_t seen[DRIVER_MAX_NODE_GPUS];
-	uint32_t nseen = 0;
+	uint32_t nseen;
 	bool saved = true;
 	struct drv_node *n;
 
@@ -387,14 +401,7 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 		return -EINVAL;
 	}
 	n = &d->nodes[i];
-	for (uint32_t k = 0; k < n->ngpus && drain; k++) {
-		bool dup = false;
-
-		for (uint32_t s = 0; s < nseen && !dup; s++)
-			dup = seen[s] == n->gpus[k].job_id;
-		if (n->gpus[k].job_id && !dup && nseen < DRIVER_MAX_NODE_GPUS)
-			seen[nseen++] = n->gpus[k].job_id;
-	}
+	nseen = drain ? drv_node_jobs(n) : 0;
 	*moved = nseen;
 	/* drained again without a reason: the one it has stays */
 	if (!drain || !n->drained || (reason && reason[0]))
@@ -1296,7 +1303,7 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	bool bad = h && !h->ok;
 	char reason[DRIVER_HEALTH_REASON] = "";
 	double now = driver_now();
-	uint32_t jobs = 0;
+	uint32_t jobs = drv_node_jobs(n);
 	bool back;
 
 	if (h && h->has_pending && h->pending)
@@ -1319,13 +1326,6 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 			 "or not UTF-8)" : "");
 	if (bad == n->unhealthy && (!bad || strcmp(reason, n->health_reason) == 0))
 		return false;
-	for (uint32_t k = 0; k < n->ngpus; k++) {
-		bool dup = false;
-
-		for (uint32_t m = 0; m < k && !dup; m++)
-			dup = n->gpus[m].job_id == n->gpus[k].job_id;
-		jobs += n->gpus[k].job_id && !dup;
-	}
 	if (bad && !n->unhealthy) {
 		/* since when, by the agent's count (a day at most) */
 		n->unhealthy_since = now - (h->has_since && h->since > 0 ? fmin(h->since, 86400) : 0);
