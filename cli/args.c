@@ -36,12 +36,15 @@ enum cli_opt_id {
 	OPT_JOB,
 	OPT_SINCE,
 	OPT_UNTIL,
+	OPT_WAIT,
+	OPT_MAX_WAIT,
 };
 
 #define CMD_BIT(c) (1u << (c))
 #define CMDS_OUTPUT (CMD_BIT(CLI_CMD_QUEUE) | CMD_BIT(CLI_CMD_SHOW) | CMD_BIT(CLI_CMD_NODES))
 #define CMDS_JOB_SET (CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_UPDATE))
-#define CMDS_OUTPUT_MORE (CMDS_OUTPUT | CMD_BIT(CLI_CMD_HISTORY) | CMD_BIT(CLI_CMD_USAGE))
+#define CMDS_OUTPUT_MORE (CMDS_OUTPUT | CMD_BIT(CLI_CMD_HISTORY) | CMD_BIT(CLI_CMD_USAGE) | \
+			  CMD_BIT(CLI_CMD_WAIT))
 
 struct cli_opt {
 	const char *name;	/* long name, without "--" */
@@ -82,6 +85,8 @@ static const struct cli_opt cli_opts[] = {
 	{ "command", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "proxy", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "after", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "wait", 0, false, OPT_WAIT, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "max-wait", 0, true, OPT_MAX_WAIT, CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_WAIT) },
 };
 #define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
 
@@ -210,6 +215,7 @@ static int cli_parse_positional(struct cli_parse *p, const char *arg)
 	case CLI_CMD_HOLD:
 	case CLI_CMD_RELEASE:
 	case CLI_CMD_UPDATE:
+	case CLI_CMD_WAIT:
 		return cli_parse_id(p, arg);
 	default:
 		break;
@@ -317,6 +323,38 @@ static int cli_when_parse(const char *v, struct cli_when *w)
 	return -EINVAL;
 }
 
+/* A length of time: seconds, or a number followed by s, m, h or d ("90",
+ * "1.5h"), from 0 to CLI_MAX_WAIT_S. */
+static int cli_span_parse(const char *v, double *secs)
+{
+	static const struct { char unit; double secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	char *end;
+	double x;
+
+	if (!(v[0] >= '0' && v[0] <= '9'))
+		return -EINVAL;
+	errno = 0;
+	x = strtod(v, &end);
+	if (errno || !(x >= 0))
+		return -EINVAL;
+	if (*end) {
+		size_t k;
+
+		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+			if (end[0] == units[k].unit && end[1] == '\0')
+				break;
+		if (k == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+		x *= units[k].secs;
+	}
+	if (!(x <= CLI_MAX_WAIT_S))
+		return -EINVAL;
+	*secs = x;
+	return 0;
+}
+
 static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
 {
 	struct cli_args *a = p->a;
@@ -379,6 +417,13 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 					      "a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, "
 					      "got '%.40s'", label, value);
 		return 0;
+	case OPT_MAX_WAIT:
+		if (cli_span_parse(value, &a->max_wait_s) < 0)
+			return cli_usage_fail(p, "%s wants seconds, or a number followed by s, m, h or "
+					      "d (90, 30m, 1.5h), at most %.0f days, got '%.40s'", label,
+					      CLI_MAX_WAIT_S / 86400, value);
+		a->has_max_wait = true;
+		return 0;
 	case OPT_OUTPUT:
 		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
 			return cli_usage_fail(p, "%s wants table or json, got '%.40s'", label, value);
@@ -404,6 +449,8 @@ static int cli_apply(struct cli_parse *p, const struct cli_opt *o, const char *l
 		p->a->follow = true;
 	else if (o->id == OPT_NO_TLS)
 		p->a->no_tls = true;
+	else if (o->id == OPT_WAIT)
+		p->a->wait = true;
 	else
 		p->a->all = true;
 	return 0;
@@ -553,6 +600,8 @@ static int cli_parse_finish(struct cli_parse *p)
 				      "it never leaves the host)");
 	switch (a->cmd) {
 	case CLI_CMD_SUBMIT:
+		if (a->has_max_wait && !a->wait)
+			return cli_usage_fail(p, "--max-wait goes with --wait (see %s)", cli_hint(p));
 		if (a->file && a->job_flags)
 			return cli_usage_fail(p, "--file cannot be combined with job options such as --model");
 		if (a->file || cli_job_check(&a->job, "--", NULL, reason, sizeof(reason)) == 0)
@@ -585,6 +634,7 @@ static int cli_parse_finish(struct cli_parse *p)
 	case CLI_CMD_CANCEL:
 	case CLI_CMD_HOLD:
 	case CLI_CMD_RELEASE:
+	case CLI_CMD_WAIT:
 		if (a->nids == 0)
 			return cli_usage_fail(p, "missing job id (see %s)", cli_hint(p));
 		return 0;

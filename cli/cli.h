@@ -14,6 +14,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1		/* hared unreachable, refused, or a job not cancelled (changed) */
 #define CLI_EXIT_USAGE 2	/* bad command line or job spec, found before sending */
+#define CLI_EXIT_WAITED 3	/* wait --max-wait ran out with jobs not ended (none failed) */
 #define CLI_IDS_MAX 1024
 #define CLI_REASON_MAX 127	/* bytes of a drain's --reason */
 #define CLI_LOG_BYTES_MAX 1048576	/* logs --bytes */
@@ -21,6 +22,7 @@
 #define CLI_FOLLOW_END_POLLS 10		/* polls after the job's end, at most */
 #define CLI_FOLLOW_RECONNECT_S 120	/* logs --follow: how long hared may be away */
 #define CLI_HISTORY_MAX 1000		/* history --lines */
+#define CLI_MAX_WAIT_S (366.0 * 86400)	/* wait --max-wait */
 
 /* queue --state bits */
 enum {
@@ -50,6 +52,7 @@ enum cli_command {
 	CLI_CMD_HISTORY,
 	CLI_CMD_FORGET,
 	CLI_CMD_USAGE,
+	CLI_CMD_WAIT,
 	CLI_CMD_COUNT
 };
 
@@ -80,7 +83,8 @@ struct cli_args {
 	bool job_flags;			/* some job key was given as a flag */
 	struct cli_job job;		/* submit from flags, checked; update's
 					 * weight, min-gpus, max-gpus, name */
-	uint32_t nids;			/* show, cancel, logs, hold, release, update */
+	uint32_t nids;			/* show, cancel, logs, hold, release, update,
+					 * wait */
 	uint64_t ids[CLI_IDS_MAX];
 	const char *node;		/* drain, undrain, forget */
 	const char *reason;		/* drain --reason */
@@ -90,6 +94,9 @@ struct cli_args {
 	uint32_t lines;			/* logs --lines (0: all it got); history --lines
 					 * (0: hared's default) */
 	bool follow;			/* logs --follow */
+	bool wait;			/* submit --wait */
+	bool has_max_wait;		/* wait, submit --wait: --max-wait */
+	double max_wait_s;
 };
 
 /*

@@ -6,6 +6,7 @@
 #include "client.h"
 #include "err.h"
 #include "format.h"
+#include "run.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,20 +19,9 @@
 #define HARE_VERSION "unknown"
 #endif
 
-#define CLI_TOKEN_MAX 1024
 #define CLI_TOKEN_MIN 16		/* hared refuses a shorter token file (AUTH_SECRET_MIN) */
 
-/* One command's run: its session with hared and its streams. */
-struct cli_run {
-	const struct cli_args *a;
-	FILE *out, *err;
-	struct cli_conn *conn;		/* NULL: not connected */
-	char token[CLI_TOKEN_MAX + 2];	/* one byte more: a longer token is refused */
-	char msg[1024];
-	uint32_t features;		/* the daemon's (CLI_FEATURE_*) */
-};
-
-static double cli_wall_now(void)
+double cli_wall_now(void)
 {
 	struct timespec ts;
 
@@ -133,10 +123,8 @@ static int cli_run_connect(struct cli_run *r)
 	return rc == CLI_EXIT_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 }
 
-/* One request and its reply; prints the failure (hared's Error message
- * included) with an optional "file:line: " before it. */
-static int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply,
-			   const char *where)
+int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply,
+		    const char *where)
 {
 	int rc = cli_client_request(r->conn, req, expect, r->a->timeout_ms, reply, r->msg, sizeof(r->msg));
 
@@ -201,6 +189,7 @@ static int cli_cmd_submit(struct cli_run *r)
 	const struct cli_job *jobs = &r->a->job;
 	struct cli_job *loaded = NULL;
 	uint64_t *ids = NULL;		/* a file's: what hared gave each job */
+	uint64_t flag_id = 0;		/* the job from flags, for --wait */
 	uint32_t njobs = 1;
 	int status;
 
@@ -247,11 +236,14 @@ static int cli_cmd_submit(struct cli_run *r)
 	}
 	/* in file order: a job names only earlier ones, whose ids are known */
 	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
-		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i, false);
+		status = cli_submit_one(r, &jobs[i], r->a->file, ids ? ids : &flag_id, ids ? i : 0, false);
 		if (status != CLI_EXIT_OK && i > 0)
 			fprintf(r->err, "harectl: the %u job%s before it stay%s submitted\n", i, i > 1 ? "s" : "",
 				i > 1 ? "" : "s");
 	}
+	/* the ids stay on stdout alone; how each job ended goes to stderr */
+	if (status == CLI_EXIT_OK && r->a->wait)
+		status = cli_wait_ids(r, ids ? ids : &flag_id, njobs, r->err);
 	free(ids);
 	free(loaded);
 	return status;
@@ -472,12 +464,7 @@ static int cli_cmd_usage(struct cli_run *r)
 	return cli_request_print(r, &req, HARE__FROM_DAEMON__MSG_USAGE_REPLY, now);
 }
 
-/* One request of --follow. A connection hared closed (it stopped, or
- * restarts) is made again, once a second for up to
- * CLI_FOLLOW_RECONNECT_S, and the request sent again: a follow goes on
- * across a restart of hared. Failures are printed. */
-static int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect,
-			      Hare__FromDaemon **reply)
+int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply)
 {
 	const struct timespec pause = { CLI_FOLLOW_MS / 1000, (CLI_FOLLOW_MS % 1000) * 1000000L };
 	char clean[sizeof(r->msg)];
@@ -630,7 +617,8 @@ int cli_reply_case(enum cli_command cmd)
 	switch (cmd) {
 	case CLI_CMD_SUBMIT: return HARE__FROM_DAEMON__MSG_SUBMIT_REPLY;
 	case CLI_CMD_QUEUE: return HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
-	case CLI_CMD_SHOW: return HARE__FROM_DAEMON__MSG_SHOW_REPLY;
+	case CLI_CMD_SHOW:
+	case CLI_CMD_WAIT: return HARE__FROM_DAEMON__MSG_SHOW_REPLY;
 	case CLI_CMD_CANCEL: return HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
 	case CLI_CMD_NODES: return HARE__FROM_DAEMON__MSG_NODES_REPLY;
 	case CLI_CMD_DRAIN:
@@ -789,6 +777,9 @@ int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *o
 		else
 			return cli_show_print(m->show_reply->job, out, err, now);
 		return CLI_EXIT_OK;
+	case CLI_CMD_WAIT:
+		cli_wait_print(out, m->show_reply->job, a->json);
+		return m->show_reply->job->state == HARE__JOB_STATE__DONE ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 	case CLI_CMD_CANCEL:
 		return cli_results_print(a, m->cancel_reply->results, m->cancel_reply->n_results, out,
 					 err);
@@ -855,6 +846,7 @@ static int cli_dispatch(struct cli_run *r)
 	case CLI_CMD_DRAIN:
 	case CLI_CMD_UNDRAIN: return cli_run_simple(r, cli_cmd_drain);
 	case CLI_CMD_FORGET: return cli_run_simple(r, cli_cmd_forget);
+	case CLI_CMD_WAIT: return cli_run_simple(r, cli_cmd_wait);
 	case CLI_CMD_USAGE: {
 		Hare__UsageRequest u = HARE__USAGE_REQUEST__INIT;
 

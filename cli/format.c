@@ -961,6 +961,22 @@ void cli_job_print_json(FILE *f, const Hare__JobInfo *j)
 	fputc('\n', f);
 }
 
+void cli_wait_print(FILE *f, const Hare__JobInfo *j, bool json)
+{
+	const char *why = j->state == HARE__JOB_STATE__CANCELLED ? j->end_reason :
+			  j->state == HARE__JOB_STATE__FAILED ? j->last_error : NULL;
+	char clean[512];
+
+	if (json) {
+		cli_job_print_json(f, j);
+		return;
+	}
+	fprintf(f, "job %llu: %s", (unsigned long long)j->job_id, cli_state_name(j->state));
+	if (why && why[0])
+		fprintf(f, ": %s", cli_text_clean(why, clean, sizeof(clean)));
+	fputc('\n', f);
+}
+
 void cli_queue_print_json(FILE *f, const Hare__QueueReply *q)
 {
 	fputs("{\"jobs\":[", f);

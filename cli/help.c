@@ -25,6 +25,7 @@ static const char help_overview[] =
 	"  logs      the end of a job's output (its workers' stdout and stderr)\n"
 	"  history   what happened to a job: starts, preemptions, failures, ...\n"
 	"  usage     GPU-hours used, by user and GPU type, over a time window\n"
+	"  wait      wait until jobs have ended; exit status 0 only if all are DONE\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --socket PATH      hared's unix socket (default: $HARE_SOCKET, else\n"
@@ -51,7 +52,9 @@ static const char help_overview[] =
 	"  harectl --host head.example.org:7071 --token-file ~/.hare-token queue\n"
 	"\n"
 	"Exit status: 0 done, 1 hared unreachable or it refused the request (its\n"
-	"message is printed), 2 bad command line or job spec (nothing was sent).\n";
+	"message is printed), 2 bad command line or job spec (nothing was sent);\n"
+	"wait also has 1 for a job that did not end DONE and 3 for a wait that\n"
+	"ran out.\n";
 
 static const char help_submit[] =
 	"Usage: harectl submit --model MODEL --gpus N --rounds R [OPTIONS]\n"
@@ -89,6 +92,11 @@ static const char help_submit[] =
 	"                     (this job is cancelled when it is DONE)\n"
 	"  -f, --file FILE    submit every [job] section of an INI job file, in order\n"
 	"                     (\"-\" reads standard input); not with the options above\n"
+	"  --wait             then wait until the jobs submitted have ended, as\n"
+	"                     harectl wait does: a line on stderr as each ends, exit\n"
+	"                     status 0 only if all are DONE (see harectl wait --help)\n"
+	"  --max-wait SPAN    with --wait: give up waiting after SPAN (90, 30m, 2h;\n"
+	"                     exit status 3, the jobs go on)\n"
 	"\n"
 	"Job file: one [job] section per job, with the option names as keys\n"
 	"(min-gpus or min_gpus). Keys start in the first column; ';' and '#' start\n"
@@ -119,11 +127,12 @@ static const char help_submit[] =
 	"                 --rounds 20000 --weight 2 --gpu-types V100,T4 --name bert-ft\n"
 	"  harectl submit --model bert --gpus 4 --rounds 5000 --after 41,42\n"	"  harectl submit --model resnet50 --gpus 1 --rounds 10 --after any:43\n"
 	"  harectl submit --file jobs.ini\n"
+	"  harectl submit --file sweep.ini --wait --max-wait 12h\n"
 	"\n"
 	"Prints one job id per line. Exit status 1 if hared refused a job (its\n"
 	"message is printed; hared checks a file's jobs before any is submitted,\n"
 	"so one refused leaves none submitted), 2 if a job is invalid (nothing is\n"
-	"sent).\n";
+	"sent). With --wait, once all are submitted, that of harectl wait.\n";
 
 static const char help_queue[] =
 	"Usage: harectl queue [--all] [--user USER] [--state LIST] [-o table|json]\n"
@@ -405,6 +414,35 @@ static const char help_update[] =
 	"\n"
 	"Exit status 1 if any job was not changed.\n";
 
+static const char help_wait[] =
+	"Usage: harectl wait JOBID... [--max-wait SPAN] [-o table|json]\n"
+	"\n"
+	"Wait until every job given has ended (DONE, CANCELLED or FAILED), and\n"
+	"print a line for each as it ends: \"job 42: DONE\", \"job 43: FAILED: n2\n"
+	"rank 1: exited with status 1\" (the last failure, as show has it), \"job\n"
+	"44: CANCELLED: cancelled by alice\". A job that has already ended is\n"
+	"printed at once. hared is asked once a second for the first minute, then\n"
+	"every 5 s; a restart of hared is waited out (up to 120 s). Users wait on\n"
+	"jobs they may show. A held job does not end until it is released: a\n"
+	"note on stderr says so.\n"
+	"\n"
+	"Options:\n"
+	"  --max-wait SPAN    give up after SPAN: seconds, or a number followed by\n"
+	"                     s, m, h or d (90, 30m, 1.5h); 0 looks once. The jobs\n"
+	"                     not ended are named on stderr; they go on running\n"
+	"  -o, --output FMT   table (default: the lines above) or json: each ended\n"
+	"                     job as show -o json prints it, one object per line\n"
+	"\n"
+	"Examples:\n"
+	"  harectl wait 42\n"
+	"  harectl wait 42 43 --max-wait 2h && ./evaluate.sh\n"
+	"  harectl submit --model bert --gpus 4 --rounds 5000 --wait\n"
+	"\n"
+	"Exit status: 0 every job DONE; 1 one ended CANCELLED or FAILED, a job\n"
+	"does not exist (nothing is waited for), or hared is unreachable; 2 bad\n"
+	"command line; 3 --max-wait ran out before every job ended (and none of\n"
+	"those that ended failed).\n";
+
 static const char help_history[] =
 	"Usage: harectl history JOBID [-n N] [-o table|json]\n"
 	"\n"
@@ -445,6 +483,7 @@ const char *cli_help_text(enum cli_command cmd)
 	case CLI_CMD_HISTORY: return help_history;
 	case CLI_CMD_FORGET: return help_forget;
 	case CLI_CMD_USAGE: return help_usage;
+	case CLI_CMD_WAIT: return help_wait;
 	default: return help_overview;
 	}
 }
@@ -467,6 +506,7 @@ const char *cli_command_name(enum cli_command cmd)
 		[CLI_CMD_HISTORY] = "history",
 		[CLI_CMD_FORGET] = "forget",
 		[CLI_CMD_USAGE] = "usage",
+		[CLI_CMD_WAIT] = "wait",
 	};
 
 	return cmd < CLI_CMD_COUNT ? names[cmd] : "";

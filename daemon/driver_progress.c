@@ -383,7 +383,8 @@ static void drv_fail_requeue(struct driver *d, struct drv_job *j, const char *wh
 	if (j->failures > d->o.max_retries) {
 		char final[1200];
 
-		snprintf(final, sizeof(final), "%s; %u failures, giving up", why, j->failures);
+		snprintf(final, sizeof(final), "%s; %u failure%s, giving up", why, j->failures,
+			 j->failures == 1 ? "" : "s");
 		driver_job_finish(d, j, STORE_FAILED, final);
 		return;
 	}

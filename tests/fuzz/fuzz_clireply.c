@@ -206,7 +206,7 @@ static void fz_json_selftest(void)
 static bool fz_is_json_cmd(enum cli_command cmd)
 {
 	return cmd == CLI_CMD_QUEUE || cmd == CLI_CMD_SHOW || cmd == CLI_CMD_NODES ||
-	       cmd == CLI_CMD_USAGE;
+	       cmd == CLI_CMD_USAGE || cmd == CLI_CMD_WAIT;
 }
 
 /* cancel asks for the ids its results name, one they do not, and one twice. */

@@ -218,6 +218,58 @@ struct bad_args {
 	const char *msg;
 };
 
+/* harectl wait: job ids, --max-wait as seconds or with a unit; submit
+ * --wait with --max-wait; what each refuses. */
+static void test_args_wait(void **state)
+{
+	static const struct bad_args cases[] = {
+		{ 2, { "harectl", "wait" }, "harectl wait: missing job id (see harectl wait --help)" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=-1" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '-1'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=5x" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '5x'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=367d" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '367d'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=1hh" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '1hh'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=nan" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got 'nan'" },
+		{ 4, { "harectl", "wait", "4", "--wait" }, "harectl wait: --wait is not an option of wait (see harectl wait --help)" },
+		{ 3, { "harectl", "queue", "--wait" }, "harectl queue: --wait is not an option of queue (see harectl queue --help)" },
+		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "1", "--rounds", "5", "--max-wait", "5" },
+		  "harectl submit: --max-wait goes with --wait (see harectl submit --help)" },
+	};
+	static struct cli_args a;
+	char msg[256];
+
+	(void)state;
+	assert_int_equal(PARSE(&a, msg, "wait", "42", "43", "42", "--max-wait", "1.5h", "-o", "json"), 0);
+	assert_int_equal(a.cmd, CLI_CMD_WAIT);
+	assert_int_equal(a.nids, 2);
+	assert_true(a.ids[0] == 42 && a.ids[1] == 43);
+	assert_true(a.has_max_wait && a.max_wait_s == 5400);
+	assert_true(a.json);
+	assert_int_equal(PARSE(&a, msg, "wait", "7"), 0);
+	assert_false(a.has_max_wait);
+	assert_int_equal(PARSE(&a, msg, "wait", "7", "--max-wait", "0"), 0);
+	assert_true(a.has_max_wait && a.max_wait_s == 0);
+	assert_int_equal(PARSE(&a, msg, "wait", "7", "--max-wait", "90"), 0);
+	assert_true(a.max_wait_s == 90);
+	assert_int_equal(PARSE(&a, msg, "wait", "7", "--max-wait", "30m"), 0);
+	assert_true(a.max_wait_s == 1800);
+	assert_int_equal(PARSE(&a, msg, "wait", "7", "--max-wait", "2d"), 0);
+	assert_true(a.max_wait_s == 172800);
+	assert_int_equal(PARSE(&a, msg, "submit", "--model", "m", "--gpus", "1", "--rounds", "5", "--wait",
+			       "--max-wait", "12s"), 0);
+	assert_true(a.wait && a.has_max_wait && a.max_wait_s == 12);
+	assert_int_equal(PARSE(&a, msg, "submit", "--file", "jobs.ini", "--wait"), 0);
+	assert_true(a.wait && !a.has_max_wait);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(cli_args_parse(cases[i].argc, (char *const *)cases[i].argv, &a, msg, sizeof(msg)) < 0);
+		assert_string_equal(msg, cases[i].msg);
+	}
+}
+
 static void test_args_errors(void **state)
 {
 	static const struct bad_args cases[] = {
@@ -1316,6 +1368,47 @@ static void test_reply_print(void **state)
 	free(buf);
 }
 
+/* wait's line for a job that ended, and its exit status: DONE 0, else 1;
+ * why it ended as show has it, control characters masked; -o json. */
+static void test_wait_print(void **state)
+{
+	Hare__ShowReply show = HARE__SHOW_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__JobInfo j = j12;
+	struct cli_args a = { .cmd = CLI_CMD_WAIT };
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	show.job = &j;
+	m.msg_case = HARE__FROM_DAEMON__MSG_SHOW_REPLY;
+	m.show_reply = &show;
+	assert_int_equal(cli_reply_case(CLI_CMD_WAIT), HARE__FROM_DAEMON__MSG_SHOW_REPLY);
+	f = open_memstream(&buf, &len);
+	j.state = HARE__JOB_STATE__DONE;
+	j.last_error = "an earlier lease failed";	/* not why a DONE job ended */
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_OK);
+	j.state = HARE__JOB_STATE__FAILED;
+	j.last_error = "rank 0 on node n1 GPU 0 failed (exit code 3; last output: \033[31mboom)";
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_FAIL);
+	j.state = HARE__JOB_STATE__CANCELLED;
+	j.end_reason = "cancelled by alice";
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_FAIL);
+	j.end_reason = NULL;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_FAIL);
+	a.json = true;
+	assert_int_equal(cli_reply_print(&a, &m, f, stderr, NOW), CLI_EXIT_FAIL);
+	fclose(f);
+	assert_non_null(strstr(buf, "job 12: DONE\n"
+				    "job 12: FAILED: rank 0 on node n1 GPU 0 failed (exit code 3; last output: ?[31mboom)\n"
+				    "job 12: CANCELLED: cancelled by alice\n"
+				    "job 12: CANCELLED\n"
+				    "{\"job_id\":12,"));
+	assert_non_null(strstr(buf, "\"state\":\"CANCELLED\""));
+	free(buf);
+}
+
 /* A queue hared cut (QueueReply.cut_jobs): the jobs it sent, and a line on
  * stderr saying how many it left out, which, and what helps: --user and
  * --state choose among the jobs sent; without --all only active jobs are
@@ -2263,6 +2356,8 @@ struct fake {
 	uint64_t after[4][CLI_JOB_AFTER_MAX];
 	uint32_t nafter_any[4], nafter_notok[4];
 	bool queue_all;
+	char queue_user[64];		/* the last QueueRequest's user */
+	int nqueues;
 	uint64_t show_id;
 	size_t ncancel;
 	Hare__UpdateRequest update;	/* the last UpdateRequest's fields (no ids) */
@@ -2436,6 +2531,8 @@ static int fake_request(struct fake *f, int fd, const Hare__ToDaemon *req)
 		return fake_send(fd, &m);
 	case HARE__TO_DAEMON__MSG_QUEUE:
 		f->queue_all = req->queue->has_all && req->queue->all;
+		snprintf(f->queue_user, sizeof(f->queue_user), "%s", req->queue->user ? req->queue->user : "");
+		f->nqueues++;
 		m.msg_case = HARE__FROM_DAEMON__MSG_QUEUE_REPLY;
 		m.queue_reply = &queue3;
 		return fake_send(fd, &m);
@@ -2654,6 +2751,37 @@ static void test_cmd_submit(void **state)
 	assert_int_equal(f->min_gpus[0], 2);
 	assert_true(f->has_weight[0] && f->weight[0] == 3);
 	assert_int_equal(f->ntypes[0], 2);
+	fake_free(f);
+	free(out);
+	free(err);
+}
+
+/* wait against the fake: job 12 RUNNING is looked at, then the queue
+ * polled (only its owner's jobs asked for) until --max-wait runs out
+ * (exit 3, the job named); a job that does not exist stops the wait. */
+static void test_cmd_wait(void **state)
+{
+	struct fake *f;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(FAKE_RUN(FAKE_NORMAL, &f, &out, &err, "wait", "12", "--max-wait", "1.2"),
+			 CLI_EXIT_WAITED);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: 1 job not ended after --max-wait 1.2s: job 12 (RUNNING, "
+			    "1234/5000 rounds)\n");
+	assert_int_equal(f->show_id, 12);
+	assert_int_equal(f->nqueues, 2);	/* after 1 s, and at 1.2 s */
+	assert_false(f->queue_all);
+	assert_string_equal(f->queue_user, "alice");
+	fake_free(f);
+	free(out);
+	free(err);
+
+	assert_int_equal(FAKE_RUN(FAKE_NORMAL, &f, &out, &err, "wait", "12", "77"), CLI_EXIT_FAIL);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: no job 77\n");
+	assert_int_equal(f->nqueues, 0);
 	fake_free(f);
 	free(out);
 	free(err);
@@ -3379,6 +3507,7 @@ int main(void)
 		cmocka_unit_test(test_args_globals_anywhere),
 		cmocka_unit_test(test_args_help_version),
 		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_args_wait),
 		cmocka_unit_test(test_jobfile_good),
 		cmocka_unit_test(test_jobfile_errors),
 		cmocka_unit_test(test_jobfile_long_lines),
@@ -3394,6 +3523,7 @@ int main(void)
 		cmocka_unit_test(test_show),
 		cmocka_unit_test(test_after_output),
 		cmocka_unit_test(test_reply_print),
+		cmocka_unit_test(test_wait_print),
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
 		cmocka_unit_test(test_reply_forget),
@@ -3410,6 +3540,7 @@ int main(void)
 		cmocka_unit_test(test_nodes_output),
 		cmocka_unit_test(test_cmd_submit),
 		cmocka_unit_test(test_cmd_submit_refused),
+		cmocka_unit_test(test_cmd_wait),
 		cmocka_unit_test(test_cmd_submit_file),
 		cmocka_unit_test(test_cmd_submit_after),
 		cmocka_unit_test(test_cmd_queue),

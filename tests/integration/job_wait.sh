@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# harectl wait and submit --wait, end to end on one emulated V100 at
+# time_scale 1000. submit --wait keeps its id alone on stdout and says on
+# stderr how the job ended, exit 0 once it is DONE. wait prints a job that
+# has already ended at once, one that is cancelled while waited for with
+# who cancelled it (exit 1), one that fails with its last failure (exit 1);
+# --max-wait names the jobs still running and exits 3 (0 looks once); -o
+# json prints each ended job as show -o json does; an unknown job stops the
+# wait before it starts (exit 1); a held job gets a note; a wait goes on
+# across a restart of hared.
+# Usage: job_wait.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
+set -u
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
+it_setup "$@"
+
+one_v100 max_retries=0 retry_backoff_s=0.1 reconnect_grace_s=3
+
+long() { "$harectl" submit --model resnet50 --gpus 1 --rounds 50000000 "$@"; }
+
+# 1. submit --wait: the id on stdout, how it ended on stderr, exit 0.
+"$harectl" submit --model resnet50 --gpus 1 --rounds 2000 --name short --wait \
+	>"$tmp/out" 2>"$tmp/err"; rc=$?
+short=$(cat "$tmp/out")
+if [ $rc -eq 0 ] && [[ "$short" =~ ^[0-9]+$ ]] && [ "$(cat "$tmp/err")" = "job $short: DONE" ] &&
+	[ "$(field "$short" state)" = DONE ]; then
+	echo "ok: submit --wait printed id $short, then 'job $short: DONE' on stderr, exit 0"
+else
+	fail "submit --wait: exit $rc, out '$(cat "$tmp/out")', err '$(cat "$tmp/err")'"
+fi
+
+# 2. A job that already ended is printed at once; -o json as show has it.
+out=$("$harectl" wait "$short" 2>&1); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "job $short: DONE" ] && echo "ok: wait on an ended job returns at once" ||
+	fail "wait $short: exit $rc, '$out'"
+out=$("$harectl" wait -o json "$short"); rc=$?
+echo "$out" | "$py" -c 'import json, sys
+j = json.loads(sys.stdin.read())
+sys.exit(0 if j["job_id"] == int(sys.argv[1]) and j["state"] == "DONE" and j["name"] == "short" else 1)' "$short" &&
+	[ $rc -eq 0 ] && echo "ok: wait -o json prints the job as JSON" || fail "wait -o json: exit $rc, '$out'"
+
+# 3. --max-wait: the job still running is named, exit 3; 0 looks once.
+a=$(long --name a) || fail "submit a"
+wait_for 20 "job $a to run" progressed "$a"
+start=$(date +%s.%N)
+out=$("$harectl" wait "$a" --max-wait 2 2>&1); rc=$?
+took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+if [ $rc -eq 3 ] && [[ "$out" =~ ^"harectl: 1 job not ended after --max-wait 2s: job $a (RUNNING, "[0-9]+/50000000" rounds)"$ ]] &&
+	awk -v t="$took" 'BEGIN { exit !(t >= 2 && t < 6) }'; then
+	echo "ok: --max-wait 2 gave up after ${took}s, naming job $a, exit 3"
+else
+	fail "wait --max-wait 2: exit $rc after ${took}s, '$out'"
+fi
+out=$("$harectl" wait "$a" "$short" --max-wait 0 2>&1); rc=$?
+[ $rc -eq 3 ] && [ "$(echo "$out" | head -1)" = "job $short: DONE" ] &&
+	echo "$out" | grep -q "^harectl: 1 job not ended after --max-wait 0s: job $a (RUNNING" &&
+	echo "ok: --max-wait 0 looks once" || fail "wait --max-wait 0: exit $rc, '$out'"
+
+# 4. Cancelled while waited for: who cancelled it, exit 1.
+"$harectl" wait "$a" >"$tmp/wait_a" 2>&1 &
+wpid=$!
+sleep 1.5
+"$harectl" cancel "$a" >/dev/null || fail "cancel $a"
+end=$(($(date +%s) + 10))
+while kill -0 "$wpid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
+wait "$wpid"; rc=$?
+[ $rc -eq 1 ] && [ "$(cat "$tmp/wait_a")" = "job $a: CANCELLED: cancelled by $(id -un)" ] &&
+	echo "ok: a job cancelled while waited for ends the wait, exit 1" ||
+	fail "wait $a (cancelled): exit $rc, '$(cat "$tmp/wait_a")'"
+
+# 5. A failing job: its last failure, exit 1.
+out=$("$harectl" submit --model lm --gpus 1 --rounds 10 --command 'echo "boom: bad config" >&2; exit 3' \
+	--wait 2>&1); rc=$?
+f=$(echo "$out" | head -1)
+[ $rc -eq 1 ] && [[ "$(echo "$out" | sed -n 2p)" =~ ^"job $f: FAILED: rank 0 on node node1 ".*"boom: bad config" ]] &&
+	echo "ok: submit --wait of a failing job says why it failed, exit 1" ||
+	fail "submit --wait (failing): exit $rc, '$out'"
+
+# 6. An unknown job: nothing is waited for.
+out=$("$harectl" wait "$short" 999999 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$out" = $'job '"$short"$': DONE\nharectl: no job 999999' ] &&
+	echo "ok: an unknown job stops the wait at once, exit 1" || fail "wait 999999: exit $rc, '$out'"
+out=$("$harectl" wait 2>&1); rc=$?
+[ $rc -eq 2 ] && [ "$out" = "harectl wait: missing job id (see harectl wait --help)" ] ||
+	fail "wait without ids: exit $rc, '$out'"
+out=$("$harectl" wait "$short" --max-wait 5x 2>&1); rc=$?
+[ $rc -eq 2 ] && [[ "$out" =~ "--max-wait wants seconds" ]] || fail "--max-wait 5x: exit $rc, '$out'"
+out=$("$harectl" submit --model lm --gpus 1 --rounds 10 --max-wait 5 2>&1); rc=$?
+[ $rc -eq 2 ] && [[ "$out" =~ "--max-wait goes with --wait" ]] || fail "submit --max-wait alone: exit $rc, '$out'"
+
+# 7. A held job gets a note; the wait goes on across a restart of hared.
+b=$(long --name b) || fail "submit b"
+wait_for 20 "job $b to run" progressed "$b"
+"$harectl" hold "$b" >/dev/null || fail "hold $b"
+"$harectl" wait "$b" >"$tmp/wait_b" 2>"$tmp/wait_b.err" &
+wpid=$!
+sleep 1
+grep -qx "harectl: job $b is held by root: it does not end until released (harectl release $b)" \
+	"$tmp/wait_b.err" && echo "ok: waiting on a held job says it does not end until released" ||
+	fail "no held note: '$(cat "$tmp/wait_b.err")'"
+kill -TERM "$hpid"
+wait "$hpid" 2>/dev/null
+sleep 1.5
+start_hared
+"$harectl" release "$b" >/dev/null || fail "release $b"
+wait_for 20 "job $b to run again" state_is "$b" RUNNING
+"$harectl" cancel "$b" >/dev/null || fail "cancel $b"
+end=$(($(date +%s) + 15))
+while kill -0 "$wpid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
+wait "$wpid"; rc=$?
+[ $rc -eq 1 ] && [ "$(cat "$tmp/wait_b")" = "job $b: CANCELLED: cancelled by $(id -un)" ] &&
+	grep -q "following on once it is back" "$tmp/wait_b.err" &&
+	echo "ok: the wait went on across a restart of hared" ||
+	fail "wait $b across a restart: exit $rc, '$(cat "$tmp/wait_b")', '$(cat "$tmp/wait_b.err")'"
+
+it_finish "wait"
