@@ -38,6 +38,7 @@ enum cli_opt_id {
 	OPT_UNTIL,
 	OPT_WAIT,
 	OPT_MAX_WAIT,
+	OPT_ARRAY,
 };
 
 #define CMD_BIT(c) (1u << (c))
@@ -85,6 +86,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "command", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "proxy", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "after", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "array", 0, true, OPT_ARRAY, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "wait", 0, false, OPT_WAIT, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "max-wait", 0, true, OPT_MAX_WAIT, CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_WAIT) },
 };
@@ -417,6 +419,12 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 					      "a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, "
 					      "got '%.40s'", label, value);
 		return 0;
+	case OPT_ARRAY:
+		if (a->narray)
+			return cli_usage_fail(p, "%s given twice", label);
+		if (cli_array_parse(value, a->array, &a->narray, reason, sizeof(reason)) < 0)
+			return cli_usage_fail(p, "%s", reason);
+		return 0;
 	case OPT_MAX_WAIT:
 		if (cli_span_parse(value, &a->max_wait_s) < 0)
 			return cli_usage_fail(p, "%s wants seconds, or a number followed by s, m, h or "
@@ -602,6 +610,9 @@ static int cli_parse_finish(struct cli_parse *p)
 	case CLI_CMD_SUBMIT:
 		if (a->has_max_wait && !a->wait)
 			return cli_usage_fail(p, "--max-wait goes with --wait (see %s)", cli_hint(p));
+		if (a->file && a->narray)
+			return cli_usage_fail(p, "--array goes with job options, not --file (a job file "
+					      "lists its jobs)");
 		if (a->file && a->job_flags)
 			return cli_usage_fail(p, "--file cannot be combined with job options such as --model");
 		if (a->file || cli_job_check(&a->job, "--", NULL, reason, sizeof(reason)) == 0)

@@ -188,7 +188,7 @@ static int cli_cmd_submit(struct cli_run *r)
 {
 	const struct cli_job *jobs = &r->a->job;
 	struct cli_job *loaded = NULL;
-	uint64_t *ids = NULL;		/* a file's: what hared gave each job */
+	uint64_t *ids = NULL;		/* a file's or an array's: what hared gave each job */
 	uint64_t flag_id = 0;		/* the job from flags, for --wait */
 	uint32_t njobs = 1;
 	int status;
@@ -198,6 +198,24 @@ static int cli_cmd_submit(struct cli_run *r)
 			fprintf(r->err, "harectl: %s\n", r->msg);
 			return CLI_EXIT_USAGE;
 		}
+		ids = calloc(njobs, sizeof(*ids));
+		if (!ids) {
+			fprintf(r->err, "harectl: out of memory\n");
+			free(loaded);
+			return CLI_EXIT_FAIL;
+		}
+		jobs = loaded;
+	} else if (r->a->narray) {
+		/* one job per index, every one made (and so checked) before any is sent */
+		int rc = cli_array_expand(&r->a->job, r->a->array, r->a->narray, &loaded, r->msg,
+					  sizeof(r->msg));
+
+		if (rc < 0) {
+			fprintf(r->err, rc == -ENOMEM ? "harectl: out of memory\n" : "harectl submit: %s\n",
+				r->msg);
+			return rc == -ENOMEM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+		}
+		njobs = r->a->narray;
 		ids = calloc(njobs, sizeof(*ids));
 		if (!ids) {
 			fprintf(r->err, "harectl: out of memory\n");

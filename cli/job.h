@@ -22,6 +22,8 @@
 #define CLI_JOB_AFTER_MAX 16		/* jobs one runs after */
 #define CLI_JOBFILE_JOBS_MAX 1000
 #define CLI_JOBFILE_BYTES_MAX (1u << 20)
+#define CLI_ARRAY_MAX 1000		/* jobs of one submit --array */
+#define CLI_ARRAY_INDEX_MAX 999999
 #define CLI_JOBFILE_LINE_MAX 1024	/* bytes of a line without its CR/LF (a command of 511 fits) */
 
 /* The keys of a job; flags are "--" + name, job files may also write '_'. */
@@ -114,6 +116,24 @@ struct cli_spec_refs {
  */
 void cli_job_to_spec(const struct cli_job *j, const uint64_t *ids, Hare__JobSpec *spec,
 		     struct cli_spec_refs *refs);
+
+/*
+ * submit --array: "0-9", "1,3,8-12", "0-99:10" (every 10th), each index
+ * 0..CLI_ARRAY_INDEX_MAX, at most CLI_ARRAY_MAX in all, none twice, kept
+ * in the order given. 0, or ERR_BAD_SPEC with the reason in err.
+ */
+int cli_array_parse(const char *spec, uint32_t *idx, uint32_t *n, char *err, size_t errlen);
+
+/*
+ * The jobs of an array: for each index, a copy of j (from flags, checked)
+ * whose name has "%a" replaced by the index, or, without "%a", "-INDEX"
+ * added (no name: none), and whose command, if any, starts with
+ * "HARE_ARRAY_INDEX=I HARE_ARRAY_COUNT=N; export HARE_ARRAY_INDEX
+ * HARE_ARRAY_COUNT; ". 0 with *out (free()), -ENOMEM, or ERR_BAD_SPEC with
+ * the reason in err (a name or command grown too long).
+ */
+int cli_array_expand(const struct cli_job *j, const uint32_t *idx, uint32_t n, struct cli_job **out,
+		     char *err, size_t errlen);
 
 /*
  * Parse the text of a job file: one [job] section per job, keys as above,

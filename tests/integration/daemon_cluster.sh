@@ -195,8 +195,10 @@ s, span = sum(j.get("gpu_seconds", {}).values()), j["finish_time"] - j["start_ti
 if not (0.95 * span <= s <= 2 * span + 0.5):
     print("%.3f GPU-s in a run of %.3f s on 1-2 GPUs" % (s, span))')
 [ -z "$bad" ] || fail "GPU time of the adopted job $keep: $bad"
-total=$(queue_json | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
-[ "$total" -eq $((${#batch[@]} + 5)) ] || fail "expected $((${#batch[@]} + 5)) jobs, queue has $total"
+total=$("$harectl" queue --all -o json 2>"$tmp/queue.err" |
+	"$py" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))' 2>/dev/null)
+[ "$total" -eq $((${#batch[@]} + 5)) ] 2>/dev/null ||
+	fail "expected $((${#batch[@]} + 5)) jobs, queue has '$total' ($(cat "$tmp/queue.err"))"
 [ $failures -eq 0 ] && echo "ok: restart kept all $total jobs; job $keep adopted and DONE"
 
 # 5. Drain (root only): the node of a running job is drained; the job moves

@@ -8,7 +8,9 @@
 # --max-wait names the jobs still running and exits 3 (0 looks once); -o
 # json prints each ended job as show -o json does; an unknown job stops the
 # wait before it starts (exit 1); a held job gets a note; a wait goes on
-# across a restart of hared.
+# across a restart of hared. submit --array makes one job per index,
+# named after it, each command seeing its HARE_ARRAY_INDEX and
+# HARE_ARRAY_COUNT, and --wait waits for them all.
 # Usage: job_wait.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -113,5 +115,22 @@ wait "$wpid"; rc=$?
 	grep -q "following on once it is back" "$tmp/wait_b.err" &&
 	echo "ok: the wait went on across a restart of hared" ||
 	fail "wait $b across a restart: exit $rc, '$(cat "$tmp/wait_b")', '$(cat "$tmp/wait_b.err")'"
+
+# 8. submit --array with --wait: three jobs, each told its index.
+cmd='echo "index $HARE_ARRAY_INDEX of $HARE_ARRAY_COUNT"; printf "round 0 5 0.1 0.01 1\ndone 5\n" >&$HARE_REPORT_FD'
+"$harectl" submit --model lm --gpus 1 --rounds 5 --array 0-4:2 --name "sw-%a" --command "$cmd" --wait \
+	>"$tmp/out" 2>"$tmp/err"; rc=$?
+mapfile -t arr <"$tmp/out"
+ok=$([ $rc -eq 0 ] && [ ${#arr[@]} = 3 ] && echo yes)
+for k in 0 1 2; do
+	id=${arr[k]:-0} want=$((k * 2))
+	[ "$(field "$id" name)" = "sw-$want" ] && grep -qx "job $id: DONE" "$tmp/err" &&
+		grep -qx "index $want of 3" "$tmp/w1/logs/job-$id.rank-0.log" 2>/dev/null || ok=
+done
+[ -n "$ok" ] && echo "ok: submit --array 0-4:2 made jobs sw-0, sw-2, sw-4 (${arr[*]}), each told its index; --wait saw all DONE" ||
+	fail "submit --array: exit $rc, ids '${arr[*]}', err '$(cat "$tmp/err")'"
+out=$("$harectl" submit --model lm --gpus 1 --rounds 5 --array 1,1 2>&1); rc=$?
+[ $rc -eq 2 ] && [ "$out" = "harectl submit: --array: index 1 given twice" ] ||
+	fail "submit --array 1,1: exit $rc, '$out'"
 
 it_finish "wait"

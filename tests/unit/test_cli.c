@@ -270,6 +270,78 @@ static void test_args_wait(void **state)
 	}
 }
 
+/* submit --array: index lists, ranges and steps in the order given, and
+ * what is refused; each job of the array named and its command prefixed
+ * with its index, and what no longer fits. */
+static void test_array(void **state)
+{
+	static const char *const bad[] = { "", "-1", "5-", "3-1", "1,,2", "1,", "0-9:0", "0-9:", "1:2",
+					   "a", "1000000", "0-1000000", "1,1", "0-4,2", "0-1000", "1 ",
+					   "0x10", "1e3" };
+	static uint32_t idx[CLI_ARRAY_MAX];
+	static struct cli_args a;
+	struct cli_job j, *out;
+	uint32_t n;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cli_array_parse("0-3", idx, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	assert_true(idx[0] == 0 && idx[3] == 3);
+	assert_int_equal(cli_array_parse("7,1,10-20:5", idx, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 5);
+	assert_true(idx[0] == 7 && idx[1] == 1 && idx[2] == 10 && idx[3] == 15 && idx[4] == 20);
+	assert_int_equal(cli_array_parse("0-999", idx, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1000);
+	assert_int_equal(cli_array_parse("999999", idx, &n, err, sizeof(err)), 0);
+	assert_true(n == 1 && idx[0] == 999999);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(cli_array_parse(bad[i], idx, &n, err, sizeof(err)), ERR_BAD_SPEC);
+		assert_true(strncmp(err, "--array", 7) == 0);
+	}
+	cli_array_parse("1,1", idx, &n, err, sizeof(err));
+	assert_string_equal(err, "--array: index 1 given twice");
+	cli_array_parse("0-1000", idx, &n, err, sizeof(err));
+	assert_string_equal(err, "--array: more than 1000 jobs");
+
+	/* from the command line */
+	assert_int_equal(PARSE(&a, err, "submit", "--model", "bert", "--gpus", "1", "--rounds", "5",
+			       "--array", "2,4", "--name", "lr-%a-x", "--command", "python3 t.py"), 0);
+	assert_int_equal(a.narray, 2);
+	assert_int_equal(cli_array_expand(&a.job, a.array, a.narray, &out, err, sizeof(err)), 0);
+	assert_string_equal(out[0].name, "lr-2-x");
+	assert_string_equal(out[1].name, "lr-4-x");
+	assert_string_equal(out[1].command, "HARE_ARRAY_INDEX=4 HARE_ARRAY_COUNT=2; export HARE_ARRAY_INDEX "
+			    "HARE_ARRAY_COUNT; python3 t.py");
+	assert_int_equal(out[1].rounds, 5);
+	free(out);
+	/* no %a: -INDEX added; no command: none made */
+	cli_job_init(&j);
+	assert_int_equal(cli_job_set(&j, "--name", "sweep", err, sizeof(err)), 0);
+	idx[0] = 12;
+	assert_int_equal(cli_array_expand(&j, idx, 1, &out, err, sizeof(err)), 0);
+	assert_string_equal(out[0].name, "sweep-12");
+	assert_string_equal(out[0].command, "");
+	free(out);
+	/* too long once expanded */
+	memset(j.name, 'n', CLI_JOB_NAME_MAX - 2);
+	j.name[CLI_JOB_NAME_MAX - 2] = '\0';
+	assert_int_equal(cli_array_expand(&j, idx, 1, &out, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_string_equal(err, "--name with array index 12 is longer than 63 bytes");
+	cli_job_init(&j);
+	memset(j.command, 'c', 500);
+	j.command[500] = '\0';
+	j.set |= 1u << CLI_KEY_COMMAND;
+	assert_int_equal(cli_array_expand(&j, idx, 1, &out, err, sizeof(err)), ERR_BAD_SPEC);
+	assert_non_null(strstr(err, "is longer than 511 bytes"));
+	/* refused with --file, and twice */
+	assert_true(PARSE(&a, err, "submit", "--file", "x.ini", "--array", "0-1") < 0);
+	assert_string_equal(err, "harectl submit: --array goes with job options, not --file (a job file lists its jobs)");
+	assert_true(PARSE(&a, err, "submit", "--array", "0-1", "--array", "3") < 0);
+	assert_string_equal(err, "harectl submit: --array given twice");
+}
+
 static void test_args_errors(void **state)
 {
 	static const struct bad_args cases[] = {
@@ -3508,6 +3580,7 @@ int main(void)
 		cmocka_unit_test(test_args_help_version),
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_args_wait),
+		cmocka_unit_test(test_array),
 		cmocka_unit_test(test_jobfile_good),
 		cmocka_unit_test(test_jobfile_errors),
 		cmocka_unit_test(test_jobfile_long_lines),
