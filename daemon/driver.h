@@ -60,6 +60,10 @@ struct driver_opts {
 					 * failed there within DRIVER_FAIL_WINDOW_S (0: never) */
 	uint32_t quarantine_users;	/* ... jobs of at least this many users */
 	uint32_t quarantine_max_nodes;	/* ... while fewer nodes than this are so drained */
+	uint32_t quarantine_health_fails;	/* drain a node whose health check turned failing
+					 * this many times within DRIVER_FAIL_WINDOW_S (0:
+					 * never; at most DRIVER_HEALTH_FAILS), while fewer
+					 * than quarantine_max_nodes are so drained */
 	double max_user_weight;		/* > 0: the most weight a job of a user (not root)
 					 * is planned with, the jobs after it included */
 	double stall_timeout_s;		/* a running lease with no round reported for this
@@ -82,6 +86,8 @@ void driver_stall_check(struct driver *d, double now);
 
 #define DRIVER_AVOID_MAX 8		/* nodes one job avoids at a time */
 #define DRIVER_NODE_FAILS 64		/* worker failures remembered per node */
+#define DRIVER_HEALTH_FAILS 16		/* times a node's health check turned failing,
+					 * remembered per node */
 #define DRIVER_FAIL_WINDOW_S 3600.0	/* ... counted by driver_node_failures */
 #define DRIVER_UNBLAMED_MAX 32		/* leases a peer failure ended, waiting for the
 					 * exit of the rank that failed by itself */
@@ -147,6 +153,9 @@ struct drv_node {
 	bool unhealthy;
 	char health_reason[DRIVER_HEALTH_REASON];
 	double unhealthy_since;		/* unix seconds */
+	double health_fail_at[DRIVER_HEALTH_FAILS];	/* when it turned unhealthy, ring
+							 * from health_fail_next (0: none) */
+	uint32_t health_fail_next;
 	uint32_t ngpus;
 	struct drv_gpu *gpus;
 	double fail_at[DRIVER_NODE_FAILS];	/* when its workers failed, newest last

@@ -412,6 +412,7 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	if (!drain) {
 		memset(n->fail_at, 0, sizeof(n->fail_at));
 		memset(n->sus, 0, sizeof(n->sus));
+		memset(n->health_fail_at, 0, sizeof(n->health_fail_at));
 		n->quarantine_held = false;
 	}
 	for (uint32_t k = 0; k < d->njobs && !drain; k++)
@@ -720,6 +721,57 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 	snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": workers of %u job%s of %u user%s "
 		 "failed here within the hour%s", jobs, jobs == 1 ? "" : "s", users,
 		 users == 1 ? "" : "s", more);
+	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
+		return;
+	d->quarantines++;
+	log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
+}
+
+/* n's health check has just turned failing: n is drained (quarantined)
+ * once it did so quarantine_health_fails times within the hour (a check
+ * that keeps flapping moves its jobs each time), while fewer than
+ * quarantine_max_nodes nodes are quarantined. */
+static void drv_node_health_quarantine(struct driver *d, struct drv_node *n)
+{
+	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
+	uint32_t fails = 0, held = 0, moved;
+	char reason[DRIVER_DRAIN_REASON], msg[256];
+	const char *last;
+	size_t room, len;
+	bool cut;
+	int head;
+
+	if (d->o.quarantine_health_fails == 0 || n->drained)
+		return;
+	for (uint32_t k = 0; k < DRIVER_HEALTH_FAILS; k++)
+		fails += n->health_fail_at[k] > 0 && n->health_fail_at[k] >= since;
+	if (fails < d->o.quarantine_health_fails)
+		return;
+	for (uint32_t k = 0; k < d->nnodes; k++)
+		held += drv_node_quarantined(&d->nodes[k]);
+	if (held >= d->o.quarantine_max_nodes) {
+		log_warn("node=%s: its health check failed %u times within the hour; left in service, "
+			 "as %u node%s quarantined already (quarantine_max_nodes): check it", n->name,
+			 fails, held, held == 1 ? " is" : "s are");
+		return;
+	}
+	head = snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": health check failed %u times "
+			"within the hour (last: ", fails);
+	/* the last failure's text, less the agent's "health check " before
+	 * it, cut at a character's start to fit */
+	last = n->health_reason;
+	if (strncmp(last, "health check ", 13) == 0)
+		last += 13;
+	room = sizeof(reason) - (size_t)head - sizeof(")");
+	len = strlen(last);
+	cut = len > room;
+	if (cut) {
+		len = room - 3;
+		while (len > 0 && ((unsigned char)last[len] & 0xC0) == 0x80)
+			len--;
+	}
+	memcpy(reason + head, last, len);
+	snprintf(reason + (size_t)head + len, sizeof(reason) - (size_t)head - len, "%s)", cut ? "..." : "");
 	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
 		return;
 	d->quarantines++;
@@ -1304,7 +1356,7 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	char reason[DRIVER_HEALTH_REASON] = "";
 	double now = driver_now();
 	uint32_t jobs = drv_node_jobs(n);
-	bool back;
+	bool back, turned;
 
 	if (h && h->has_pending && h->pending)
 		return false;
@@ -1329,6 +1381,7 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	if (bad && !n->unhealthy) {
 		/* since when, by the agent's count (a day at most) */
 		n->unhealthy_since = now - (h->has_since && h->since > 0 ? fmin(h->since, 86400) : 0);
+		n->health_fail_at[n->health_fail_next++ % DRIVER_HEALTH_FAILS] = now;
 		d->health_fails++;
 		log_warn("node=%s unhealthy: %s; nothing is planned there until its health check "
 			 "passes (%u job%s there move)", n->name, reason, jobs, jobs == 1 ? "" : "s");
@@ -1343,8 +1396,11 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	if (bad != n->unhealthy)
 		driver_replan_request(d);
 	back = n->unhealthy && !bad;
+	turned = bad && !n->unhealthy;
 	n->unhealthy = bad;
 	snprintf(n->health_reason, sizeof(n->health_reason), "%s", reason);
+	if (turned)
+		drv_node_health_quarantine(d, n);
 	return back;
 }
 

@@ -342,6 +342,9 @@ static int hared_job_loaded(void *user, const struct store_job *job)
 	return driver_job_load(d->drv, job);
 }
 
+_Static_assert(HARED_HEALTH_FAILS_MAX <= DRIVER_HEALTH_FAILS, "a node keeps fewer health failures "
+	       "than quarantine_health_fails may ask for");
+
 /* The driver's options from the configuration (at start, and at a reload). */
 static struct driver_opts hared_driver_opts(const struct hared_config *cfg)
 {
@@ -362,6 +365,7 @@ static struct driver_opts hared_driver_opts(const struct hared_config *cfg)
 		.quarantine_jobs = cfg->quarantine_jobs,
 		.quarantine_users = cfg->quarantine_users,
 		.quarantine_max_nodes = cfg->quarantine_max_nodes,
+		.quarantine_health_fails = cfg->quarantine_health_fails,
 		.max_user_weight = cfg->max_user_weight,
 		.remote_owner = CONN_REMOTE_USER,
 	};

@@ -69,6 +69,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "quarantine_jobs", CFG_N(CFG_U32, quarantine_jobs), 0, 64, true },
 	{ "quarantine_users", CFG_N(CFG_U32, quarantine_users), 1, 64, true },
 	{ "quarantine_max_nodes", CFG_N(CFG_U32, quarantine_max_nodes), 1, 100000, true },
+	{ "quarantine_health_fails", CFG_N(CFG_U32, quarantine_health_fails), 0,
+	  HARED_HEALTH_FAILS_MAX, true },
 	{ "max_user_jobs", CFG_N(CFG_U32, max_user_jobs), 0, 1000000, true },
 	{ "max_user_weight", CFG_N(CFG_DOUBLE, max_user_weight), 0, 1e6, true },	/* CLIENTS_MAX_WEIGHT */
 	{ "remote_user", CFG_S(remote_user), 0, 0, true },
@@ -119,6 +121,7 @@ void hared_config_defaults(struct hared_config *c)
 	c->quarantine_jobs = 0;
 	c->quarantine_users = 2;
 	c->quarantine_max_nodes = 1;
+	c->quarantine_health_fails = 3;
 	c->metrics_interval_s = 15;
 	c->retry_backoff_s = 10;
 	c->stall_timeout_s = 1800;

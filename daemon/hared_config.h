@@ -16,6 +16,8 @@
 /* sun_path holds 108 bytes with its terminating NUL. */
 #define HARED_SOCKET_PATH_MAX 107
 
+#define HARED_HEALTH_FAILS_MAX 16	/* quarantine_health_fails (DRIVER_HEALTH_FAILS) */
+
 struct hared_config {
 	char agent_listen[HARED_ADDR_LEN];	/* host:port for agents (port 0: pick one) */
 	char client_socket[HARED_PATH_LEN];	/* Unix socket for local clients */
@@ -56,6 +58,8 @@ struct hared_config {
 						 * failed within the hour (0: never) */
 	uint32_t quarantine_users;		/* ... of at least this many users */
 	uint32_t quarantine_max_nodes;		/* ... while fewer nodes are so drained */
+	uint32_t quarantine_health_fails;	/* drain a node whose health check turned
+						 * failing this often within the hour (0: never) */
 	uint32_t max_user_jobs;			/* active jobs of one user (not root); 0: no limit */
 	double max_user_weight;			/* highest weight a user (not root) may give; 0: none */
 	char remote_user[32];			/* the account remote clients' jobs run as on the nodes */

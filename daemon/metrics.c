@@ -181,7 +181,8 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			m->drv.preemptions);
 	metrics_counter(f, "hare_node_quarantines_total",
 			"Nodes hared drained because workers of many jobs failed there "
-			"(quarantine_jobs).",
+			"(quarantine_jobs), or their health check kept failing "
+			"(quarantine_health_fails).",
 			m->drv.quarantines);
 	metrics_counter(f, "hare_nodes_forgotten_total",
 			"Nodes forgotten: by harectl forget, or, the node table full, to make "

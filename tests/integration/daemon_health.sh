@@ -10,6 +10,9 @@
 #  - the check passes: node1 is healthy again and the second job runs there;
 #  - it fails again: that job moves off (its history says why), and the
 #    metrics count both failures;
+#  - it passes and fails a third time within the hour: hared quarantines
+#    node1 (drains it, saying why; quarantine_health_fails = 3), and an
+#    undrain gives it back;
 #  - a check that hangs is killed at health_check_timeout_s, with its
 #    process group, and says so;
 #  - a restarted agent whose check fails comes back unhealthy;
@@ -109,6 +112,19 @@ counted() { metric 'hare_node_health_failures_total 2' && metric 'hare_nodes{sta
 	metric 'hare_gpus{type="V100",state="unavailable"} 2'; }
 wait_for 5 "the metrics to count two failures" counted && echo "ok: metrics count the failures" ||
 	grep -E "health|hare_nodes|V100" "$tmp/hare.prom"
+
+# 3b. A third failure within the hour: node1 is quarantined, until undrained.
+echo ok >"$tmp/health1"
+wait_for 10 "node1 to be healthy" healthy
+echo "fail GPU 0: fan at 0 rpm" >"$tmp/health1"
+want="quarantined by hared: health check failed 3 times within the hour (last: exited with status 3: GPU 0: fan at 0 rpm)"
+quarantined() { [ "$(node_field node1 drain_reason)" = "$want" ] && metric 'hare_node_quarantines_total 1'; }
+wait_for 10 "node1 to be quarantined" quarantined && logged "node=node1 $want; harectl undrain node1 gives it back" &&
+	echo "ok: a third failure within the hour drains node1: $want" ||
+	fail "node1 after a third failure: drained '$(node_field node1 drained)' reason '$(node_field node1 drain_reason)'"
+"$harectl" undrain node1 >/dev/null || fail "undrain node1"
+[ "$(node_field node1 drained)" = False ] && echo "ok: an undrain gives node1 back" ||
+	fail "node1 still drained after undrain"
 
 # 4. A check that hangs is killed with what it started.
 echo hang >"$tmp/health1"

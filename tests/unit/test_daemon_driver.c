@@ -126,6 +126,17 @@ static int fx_setup_quarantine(void **state)
 	return fx_setup_o(state, &o);
 }
 
+/* A node whose health check turned failing 3 times within the hour is
+ * quarantined, one node at most. */
+static int fx_setup_health_quarantine(void **state)
+{
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+
+	o.quarantine_health_fails = 3;
+	o.quarantine_max_nodes = 1;
+	return fx_setup_o(state, &o);
+}
+
 /* A failed job avoids the node charged for 600 s, and is retried 3 times. */
 static int fx_setup_blame(void **state)
 {
@@ -1104,6 +1115,72 @@ static void test_node_health(void **state)
 	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
 	assert_false(driver_node_at(f->d, 0)->unhealthy);
 	assert_int_equal(snap_up_bits(f), 0xf);
+}
+
+/* A flapping health check: the third time within the hour n1 turns
+ * unhealthy it is drained (quarantined), its reason saying so with the
+ * last failure's text cut to fit; turns older than the hour do not count;
+ * n2 flapping as much is only warned about (quarantine_max_nodes 1); after
+ * an undrain n1's old turns no longer count. */
+static void test_node_health_flaps(void **state)
+{
+	struct fx *f = *state;
+	Hare__NodeHealth bad = HARE__NODE_HEALTH__INIT, good = HARE__NODE_HEALTH__INIT;
+	struct drv_node *n1, *n2;
+	struct driver_stats st;
+	char msg[256];
+	uint32_t a1, a2, moved;
+
+	a1 = agent_up(f, "n1", "V100", 2, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 2, NULL, 0);
+	n1 = (struct drv_node *)driver_node_at(f->d, 0);
+	n2 = (struct drv_node *)driver_node_at(f->d, 1);
+	driver_start(f->d);
+	bad.ok = false;
+	bad.reason = "health check exited with status 1: GPU 1 is missing from nvidia-smi; "
+		     "GPU 3: 2 uncorrectable ECC errors";
+	good.ok = true;
+	/* two turns, then a third an hour and more after the first */
+	heartbeat_health(f, a1, &bad);
+	heartbeat_health(f, a1, &good);
+	heartbeat_health(f, a1, &bad);
+	heartbeat_health(f, a1, &good);
+	assert_false(n1->drained);
+	n1->health_fail_at[0] -= 3700;
+	heartbeat_health(f, a1, &bad);
+	assert_false(n1->drained);
+	heartbeat_health(f, a1, &good);
+	/* the third within the hour: drained, the reason cut at 127 bytes */
+	heartbeat_health(f, a1, &bad);
+	assert_true(n1->drained && n1->unhealthy);
+	assert_string_equal(n1->drain_reason, "quarantined by hared: health check failed 3 times within "
+			    "the hour (last: exited with status 1: GPU 1 is missing from nvidia...)");
+	assert_true(strlen(n1->drain_reason) < DRIVER_DRAIN_REASON);
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.quarantines, 1);
+	assert_int_equal(st.health_fails, 4);
+	/* n2 as much: left in service, n1 being quarantined already */
+	for (int k = 0; k < 3; k++) {
+		heartbeat_health(f, a2, &bad);
+		heartbeat_health(f, a2, &good);
+	}
+	assert_false(n2->drained);
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.quarantines, 1);
+	/* given back: its old turns are forgotten */
+	heartbeat_health(f, a1, &good);
+	assert_int_equal(driver_node_drain(f->d, "n1", false, NULL, &moved, msg, sizeof(msg)), 0);
+	heartbeat_health(f, a1, &bad);
+	heartbeat_health(f, a1, &good);
+	assert_false(n1->drained);
+	/* a short reason is kept whole */
+	bad.reason = "disk full";
+	heartbeat_health(f, a1, &bad);
+	heartbeat_health(f, a1, &good);
+	heartbeat_health(f, a1, &bad);
+	assert_true(n1->drained);
+	assert_string_equal(n1->drain_reason, "quarantined by hared: health check failed 3 times within "
+			    "the hour (last: disk full)");
 }
 
 /* A drain of an unknown node names the known ones by name, as harectl
@@ -4295,6 +4372,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_speed_learning_command_root, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_health, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_health_flaps, fx_setup_health_quarantine,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain_persists, fx_setup, fx_teardown),
 	};
 
