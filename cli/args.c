@@ -326,31 +326,36 @@ static int cli_when_parse(const char *v, struct cli_when *w)
 }
 
 /* A length of time: seconds, or a number followed by s, m, h or d ("90",
- * "1.5h"), from 0 to CLI_MAX_WAIT_S. */
+ * "1.5h"): digits, optionally a '.' and digits, then the unit; from 0 to
+ * CLI_MAX_WAIT_S. */
 static int cli_span_parse(const char *v, double *secs)
 {
 	static const struct { char unit; double secs; } units[] = {
 		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
 	};
-	char *end;
-	double x;
+	size_t n = strspn(v, "0123456789");
+	double x, unit = 1;
 
-	if (!(v[0] >= '0' && v[0] <= '9'))
+	if (n == 0 || n > 12)
 		return -EINVAL;
-	errno = 0;
-	x = strtod(v, &end);
-	if (errno || !(x >= 0))
-		return -EINVAL;
-	if (*end) {
+	if (v[n] == '.') {
+		size_t frac = strspn(v + n + 1, "0123456789");
+
+		if (frac == 0 || frac > 9)
+			return -EINVAL;
+		n += 1 + frac;
+	}
+	if (v[n]) {
 		size_t k;
 
 		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++)
-			if (end[0] == units[k].unit && end[1] == '\0')
+			if (v[n] == units[k].unit && v[n + 1] == '\0')
 				break;
 		if (k == sizeof(units) / sizeof(units[0]))
 			return -EINVAL;
-		x *= units[k].secs;
+		unit = units[k].secs;
 	}
+	x = strtod(v, NULL) * unit;
 	if (!(x <= CLI_MAX_WAIT_S))
 		return -EINVAL;
 	*secs = x;
@@ -431,6 +436,7 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 					      "d (90, 30m, 1.5h), at most %.0f days, got '%.40s'", label,
 					      CLI_MAX_WAIT_S / 86400, value);
 		a->has_max_wait = true;
+		a->max_wait_text = value;
 		return 0;
 	case OPT_OUTPUT:
 		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)

@@ -99,6 +99,7 @@ struct cli_args {
 	uint32_t array[CLI_ARRAY_MAX];
 	bool has_max_wait;		/* wait, submit --wait: --max-wait */
 	double max_wait_s;
+	const char *max_wait_text;	/* ... as given ("30m") */
 };
 
 /*

@@ -29,6 +29,14 @@ double cli_wall_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+double cli_mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* The token file's first line, trailing whitespace removed. */
 static int cli_token_read(struct cli_run *r, const char *path)
 {
@@ -497,12 +505,20 @@ int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare_
 		cli_client_close(r->conn);
 		r->conn = NULL;
 		if (until == 0) {
+			until = cli_mono_now() + CLI_FOLLOW_RECONNECT_S;
+			if (r->deadline > 0 && r->deadline < until)
+				until = r->deadline;
 			fprintf(r->err, "harectl: hared closed the connection; following on once it is "
-				"back (up to %d s)\n", CLI_FOLLOW_RECONNECT_S);
-			until = cli_wall_now() + CLI_FOLLOW_RECONNECT_S;
-		} else if (cli_wall_now() >= until) {
-			snprintf(r->msg, sizeof(r->msg), "hared was not back within %d s",
-				 CLI_FOLLOW_RECONNECT_S);
+				"back (up to %.0f s)\n", fmax(0, until - cli_mono_now()));
+		} else if (cli_mono_now() >= until) {
+			if (r->deadline > 0 && until == r->deadline) {
+				snprintf(r->msg, sizeof(r->msg), "hared was not back when --max-wait ran "
+					 "out");
+				rc = -ETIMEDOUT;
+			} else {
+				snprintf(r->msg, sizeof(r->msg), "hared was not back within %d s",
+					 CLI_FOLLOW_RECONNECT_S);
+			}
 			break;
 		}
 		nanosleep(&pause, NULL);

@@ -74,9 +74,10 @@ void cli_job_print(FILE *f, const Hare__JobInfo *j, double now);
 /* One JobInfo as a JSON object on its own line. */
 void cli_job_print_json(FILE *f, const Hare__JobInfo *j);
 
-/* harectl wait's line for a job that has ended: "job 43: FAILED: n2 rank
- * 1: exited with status 1" (its last failure; a CANCELLED job's end
- * reason), control characters as '?'; json: the job as show -o json. */
+/* harectl wait's line for a job that has ended: "job 43: FAILED: rank 1 on
+ * node n2 GPU 0 failed (exit code 1); 4 failures, giving up" (its last
+ * failure; a CANCELLED job's end reason), control characters as '?'; json:
+ * the job as show -o json. */
 void cli_wait_print(FILE *f, const Hare__JobInfo *j, bool json);
 
 /* NODE STATE GPUS BUSY FREE FAILS REASON, one row per node (a down node's

@@ -20,10 +20,15 @@ struct cli_run {
 	char token[CLI_TOKEN_MAX + 2];	/* one byte more: a longer token is refused */
 	char msg[1024];
 	uint32_t features;		/* the daemon's (CLI_FEATURE_*) */
+	double deadline;		/* cli_mono_now() at which a follow stops waiting
+					 * for hared to come back (0: after
+					 * CLI_FOLLOW_RECONNECT_S only) */
 };
 
 /* Unix seconds now (the wall clock relative times are shown against). */
 double cli_wall_now(void);
+/* Seconds on a clock that only goes forward (for spans: waits, deadlines). */
+double cli_mono_now(void);
 
 /* One request and its reply; prints the failure (hared's Error message
  * included) with an optional "file:line: " before it. 0 or negative. */
@@ -32,8 +37,9 @@ int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__Fr
 
 /* One request of a command that goes on for a while (logs --follow, wait):
  * a connection hared closed (it stopped, or restarts) is made again, once a
- * second for up to CLI_FOLLOW_RECONNECT_S, and the request sent again.
- * Failures are printed. 0 or negative. */
+ * second for up to CLI_FOLLOW_RECONNECT_S (or until r->deadline), and the
+ * request sent again. Failures are printed. 0 or negative (-ETIMEDOUT:
+ * hared was still away at r->deadline). */
 int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply);
 
 /* harectl wait, and submit --wait on the ids just submitted (their lines

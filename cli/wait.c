@@ -42,9 +42,12 @@ static int cli_wait_job_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* DONE, CANCELLED or FAILED (a state this harectl does not know is
+ * waited on). */
 static bool cli_wait_ended(int state)
 {
-	return state != HARE__JOB_STATE__QUEUED && state != HARE__JOB_STATE__RUNNING;
+	return state == HARE__JOB_STATE__DONE || state == HARE__JOB_STATE__CANCELLED ||
+	       state == HARE__JOB_STATE__FAILED;
 }
 
 static void cli_wait_print_end(struct cli_wait *w, const Hare__JobInfo *j)
@@ -57,7 +60,8 @@ static void cli_wait_print_end(struct cli_wait *w, const Hare__JobInfo *j)
 
 /* Ask hared for job k's show; print it and drop it from w if it has
  * ended. first: the first look (a refusal, "no job 99", is not retried
- * across a restart). 0, or CLI_EXIT_FAIL (printed). */
+ * across a restart). 0, or a negative code (printed; -ETIMEDOUT: hared was
+ * away when --max-wait ran out). */
 static int cli_wait_show(struct cli_wait *w, uint32_t k, bool first)
 {
 	Hare__ShowRequest show = HARE__SHOW_REQUEST__INIT;
@@ -72,7 +76,7 @@ static int cli_wait_show(struct cli_wait *w, uint32_t k, bool first)
 	rc = first ? cli_run_request(w->r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply, NULL)
 		   : cli_follow_request(w->r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply);
 	if (rc < 0)
-		return CLI_EXIT_FAIL;
+		return rc;
 	j = reply->show_reply->job;
 	if (cli_wait_ended(j->state)) {
 		cli_wait_print_end(w, j);
@@ -111,18 +115,20 @@ static void cli_wait_compact(struct cli_wait *w)
 /* One look at the queue (active jobs: one owner's when every job has
  * one): jobs in it are not ended; each one not in it is shown, which
  * prints and drops it if it has ended (a job left out of a cut reply is
- * only shown). 0 or CLI_EXIT_FAIL. */
+ * only shown). 0 or a negative code, as cli_wait_show. */
 static int cli_wait_poll(struct cli_wait *w)
 {
 	Hare__QueueRequest q = HARE__QUEUE_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 	Hare__FromDaemon *reply;
+	int rc;
 
 	q.user = w->owner[0] && !w->mixed ? w->owner : NULL;
 	req.msg_case = HARE__TO_DAEMON__MSG_QUEUE;
 	req.queue = &q;
-	if (cli_follow_request(w->r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, &reply) < 0)
-		return CLI_EXIT_FAIL;
+	rc = cli_follow_request(w->r, &req, HARE__FROM_DAEMON__MSG_QUEUE_REPLY, &reply);
+	if (rc < 0)
+		return rc;
 	for (uint32_t i = 0; i < w->n; i++)
 		w->jobs[i].seen = false;
 	for (size_t i = 0; i < reply->queue_reply->n_jobs; i++) {
@@ -138,11 +144,11 @@ static int cli_wait_poll(struct cli_wait *w)
 		found->rounds_total = j->rounds_total;
 	}
 	hare__from_daemon__free_unpacked(reply, NULL);
-	for (uint32_t i = 0; i < w->n; i++)
-		if (!w->jobs[i].seen && cli_wait_show(w, i, false) != 0)
-			return CLI_EXIT_FAIL;
+	for (uint32_t i = 0; i < w->n && rc == 0; i++)
+		if (!w->jobs[i].seen)
+			rc = cli_wait_show(w, i, false);
 	cli_wait_compact(w);
-	return 0;
+	return rc;
 }
 
 /* --max-wait ran out: name the jobs not ended on stderr. */
@@ -150,8 +156,8 @@ static void cli_wait_timed_out(const struct cli_wait *w)
 {
 	FILE *err = w->r->err;
 
-	fprintf(err, "harectl: %u job%s not ended after --max-wait %gs:", w->n, w->n == 1 ? "" : "s",
-		w->r->a->max_wait_s);
+	fprintf(err, "harectl: %u job%s not ended after --max-wait %s:", w->n, w->n == 1 ? "" : "s",
+		w->r->a->max_wait_text);
 	for (uint32_t i = 0; i < w->n && i < CLI_WAIT_NAMED_MAX; i++) {
 		const struct cli_wait_job *j = &w->jobs[i];
 
@@ -179,8 +185,8 @@ static void cli_wait_sleep(double secs)
 int cli_wait_ids(struct cli_run *r, const uint64_t *ids, uint32_t n, FILE *lines)
 {
 	struct cli_wait w = { .r = r, .lines = lines };
-	double start = cli_wall_now(), deadline = r->a->has_max_wait ? start + r->a->max_wait_s : INFINITY;
-	int status = CLI_EXIT_OK;
+	double start = cli_mono_now(), deadline = r->a->has_max_wait ? start + r->a->max_wait_s : INFINITY;
+	int rc = 0, status;
 
 	w.jobs = calloc(n ? n : 1, sizeof(*w.jobs));
 	if (!w.jobs) {
@@ -193,24 +199,30 @@ int cli_wait_ids(struct cli_run *r, const uint64_t *ids, uint32_t n, FILE *lines
 	qsort(w.jobs, w.n, sizeof(*w.jobs), cli_wait_job_cmp);
 	/* every job looked at once first: one that does not exist (or is
 	 * not the user's to see) stops the wait before it starts */
-	for (uint32_t i = 0; i < w.n && status == CLI_EXIT_OK; i++)
-		status = cli_wait_show(&w, i, true);
+	for (uint32_t i = 0; i < w.n && rc == 0; i++)
+		rc = cli_wait_show(&w, i, true);
 	cli_wait_compact(&w);
-	while (status == CLI_EXIT_OK && w.n > 0) {
-		double now = cli_wall_now();
+	/* hared away while --max-wait runs out ends the wait, as a timeout */
+	r->deadline = r->a->has_max_wait ? deadline : 0;
+	while (rc == 0 && w.n > 0) {
+		double now = cli_mono_now();
 		double step = (now - start < CLI_WAIT_FAST_S ? CLI_WAIT_FAST_MS : CLI_WAIT_SLOW_MS) / 1000.0;
 
 		if (now >= deadline) {
-			cli_wait_timed_out(&w);
-			status = w.notok ? CLI_EXIT_FAIL : CLI_EXIT_WAITED;
+			rc = -ETIMEDOUT;
 			break;
 		}
 		cli_wait_sleep(fmin(step, deadline - now));
-		status = cli_wait_poll(&w);
+		rc = cli_wait_poll(&w);
+	}
+	r->deadline = 0;
+	if (rc == -ETIMEDOUT && w.n > 0) {
+		cli_wait_timed_out(&w);
+		status = w.notok ? CLI_EXIT_FAIL : CLI_EXIT_WAITED;
+	} else {
+		status = rc < 0 || w.notok ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	}
 	free(w.jobs);
-	if (status == CLI_EXIT_OK && w.notok)
-		status = CLI_EXIT_FAIL;
 	return status;
 }
 

@@ -8,7 +8,8 @@
 # --max-wait names the jobs still running and exits 3 (0 looks once); -o
 # json prints each ended job as show -o json does; an unknown job stops the
 # wait before it starts (exit 1); a held job gets a note; a wait goes on
-# across a restart of hared. submit --array makes one job per index,
+# across a restart of hared, but not past --max-wait while hared is away.
+# submit --array makes one job per index,
 # named after it, each command seeing its HARE_ARRAY_INDEX and
 # HARE_ARRAY_COUNT, and --wait waits for them all.
 # Usage: job_wait.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
@@ -48,7 +49,7 @@ wait_for 20 "job $a to run" progressed "$a"
 start=$(date +%s.%N)
 out=$("$harectl" wait "$a" --max-wait 2 2>&1); rc=$?
 took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-if [ $rc -eq 3 ] && [[ "$out" =~ ^"harectl: 1 job not ended after --max-wait 2s: job $a (RUNNING, "[0-9]+/50000000" rounds)"$ ]] &&
+if [ $rc -eq 3 ] && [[ "$out" =~ ^"harectl: 1 job not ended after --max-wait 2: job $a (RUNNING, "[0-9]+/50000000" rounds)"$ ]] &&
 	awk -v t="$took" 'BEGIN { exit !(t >= 2 && t < 6) }'; then
 	echo "ok: --max-wait 2 gave up after ${took}s, naming job $a, exit 3"
 else
@@ -56,7 +57,7 @@ else
 fi
 out=$("$harectl" wait "$a" "$short" --max-wait 0 2>&1); rc=$?
 [ $rc -eq 3 ] && [ "$(echo "$out" | head -1)" = "job $short: DONE" ] &&
-	echo "$out" | grep -q "^harectl: 1 job not ended after --max-wait 0s: job $a (RUNNING" &&
+	echo "$out" | grep -q "^harectl: 1 job not ended after --max-wait 0: job $a (RUNNING" &&
 	echo "ok: --max-wait 0 looks once" || fail "wait --max-wait 0: exit $rc, '$out'"
 
 # 4. Cancelled while waited for: who cancelled it, exit 1.
@@ -132,5 +133,26 @@ done
 out=$("$harectl" submit --model lm --gpus 1 --rounds 5 --array 1,1 2>&1); rc=$?
 [ $rc -eq 2 ] && [ "$out" = "harectl submit: --array: index 1 given twice" ] ||
 	fail "submit --array 1,1: exit $rc, '$out'"
+
+# 9. hared stops while a wait runs: --max-wait still ends it, exit 3.
+c=$(long --name c) || fail "submit c"
+wait_for 20 "job $c to run" progressed "$c"
+start=$(date +%s.%N)
+"$harectl" wait "$c" --max-wait 4 >/dev/null 2>"$tmp/wait_c.err" &
+wpid=$!
+sleep 1.5
+kill -TERM "$hpid"
+wait "$hpid" 2>/dev/null
+end=$(($(date +%s) + 15))
+while kill -0 "$wpid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
+wait "$wpid"; rc=$?
+took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+if [ $rc -eq 3 ] && awk -v t="$took" 'BEGIN { exit !(t >= 3.5 && t < 8) }' &&
+	grep -qx "harectl: hared was not back when --max-wait ran out" "$tmp/wait_c.err" &&
+	grep -q "^harectl: 1 job not ended after --max-wait 4: job $c (RUNNING" "$tmp/wait_c.err"; then
+	echo "ok: with hared gone, --max-wait 4 still ended the wait after ${took}s, exit 3"
+else
+	fail "wait with hared gone: exit $rc after ${took}s, '$(cat "$tmp/wait_c.err")'"
+fi
 
 it_finish "wait"

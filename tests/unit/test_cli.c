@@ -232,6 +232,16 @@ static void test_args_wait(void **state)
 		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '367d'" },
 		{ 4, { "harectl", "wait", "4", "--max-wait=1hh" },
 		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '1hh'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=0x10" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '0x10'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=1e3" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '1e3'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=5." },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '5.'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=.5" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '.5'" },
+		{ 4, { "harectl", "wait", "4", "--max-wait=5H" },
+		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got '5H'" },
 		{ 4, { "harectl", "wait", "4", "--max-wait=nan" },
 		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got 'nan'" },
 		{ 4, { "harectl", "wait", "4", "--wait" }, "harectl wait: --wait is not an option of wait (see harectl wait --help)" },
@@ -248,6 +258,7 @@ static void test_args_wait(void **state)
 	assert_int_equal(a.nids, 2);
 	assert_true(a.ids[0] == 42 && a.ids[1] == 43);
 	assert_true(a.has_max_wait && a.max_wait_s == 5400);
+	assert_string_equal(a.max_wait_text, "1.5h");
 	assert_true(a.json);
 	assert_int_equal(PARSE(&a, msg, "wait", "7"), 0);
 	assert_false(a.has_max_wait);
@@ -2840,7 +2851,7 @@ static void test_cmd_wait(void **state)
 	assert_int_equal(FAKE_RUN(FAKE_NORMAL, &f, &out, &err, "wait", "12", "--max-wait", "1.2"),
 			 CLI_EXIT_WAITED);
 	assert_string_equal(out, "");
-	assert_string_equal(err, "harectl: 1 job not ended after --max-wait 1.2s: job 12 (RUNNING, "
+	assert_string_equal(err, "harectl: 1 job not ended after --max-wait 1.2: job 12 (RUNNING, "
 			    "1234/5000 rounds)\n");
 	assert_int_equal(f->show_id, 12);
 	assert_int_equal(f->nqueues, 2);	/* after 1 s, and at 1.2 s */
