@@ -178,6 +178,8 @@ static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const ch
 	req.submit = &submit;
 	if (file)
 		snprintf(where, sizeof(where), "%s:%d: ", strcmp(file, "-") ? file : "<stdin>", job->line);
+	else if (r->a->narray)
+		snprintf(where, sizeof(where), "--array index %u: ", r->a->array[index]);
 	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY, &reply, where) < 0)
 		return CLI_EXIT_FAIL;
 	if (check) {

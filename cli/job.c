@@ -503,8 +503,9 @@ int cli_array_parse(const char *spec, uint32_t *idx, uint32_t *n, char *err, siz
 
 		if (cli_array_item(p, stop, &lo, &hi, &step) < 0) {
 			snprintf(err, errlen, "--array wants indices from 0 to %d as N, A-B or A-B:STEP, "
-				 "comma-separated (0-9, 1,3,8-12, 0-99:10), got '%.40s'",
-				 CLI_ARRAY_INDEX_MAX, spec);
+				 "comma-separated (0-9, 1,3,8-12, 0-99:10), got '%.*s'%s",
+				 CLI_ARRAY_INDEX_MAX, (int)(stop - p < 40 ? stop - p : 40), p,
+				 p == spec && !*stop ? "" : " in the list");
 			return ERR_BAD_SPEC;
 		}
 		for (uint64_t i = lo; i <= hi; i += step) {
@@ -571,8 +572,10 @@ int cli_array_expand(const struct cli_job *j, const uint32_t *idx, uint32_t n, s
 		int w;
 
 		*c = *j;
-		if (cli_job_has(j, CLI_KEY_NAME) &&
-		    cli_array_name(j->name, idx[i], c->name, sizeof(c->name)) < 0) {
+		/* no name: MODEL-INDEX (31 + 7 bytes at most), so the jobs differ */
+		c->set |= 1u << CLI_KEY_NAME;
+		if (cli_array_name(cli_job_has(j, CLI_KEY_NAME) ? j->name : j->model, idx[i], c->name,
+				   sizeof(c->name)) < 0) {
 			snprintf(err, errlen, "--name with array index %u is longer than %d bytes",
 				 (unsigned)idx[i], CLI_JOB_NAME_MAX);
 			free(jobs);

@@ -127,7 +127,7 @@ int cli_array_parse(const char *spec, uint32_t *idx, uint32_t *n, char *err, siz
 /*
  * The jobs of an array: for each index, a copy of j (from flags, checked)
  * whose name has "%a" replaced by the index, or, without "%a", "-INDEX"
- * added (no name: none), and whose command, if any, starts with
+ * added (no name: MODEL-INDEX), and whose command, if any, starts with
  * "HARE_ARRAY_INDEX=I HARE_ARRAY_COUNT=N; export HARE_ARRAY_INDEX
  * HARE_ARRAY_COUNT; ". 0 with *out (free()), -ENOMEM, or ERR_BAD_SPEC with
  * the reason in err (a name or command grown too long).

@@ -315,6 +315,12 @@ static void test_array(void **state)
 	assert_string_equal(err, "--array: index 1 given twice");
 	cli_array_parse("0-1000", idx, &n, err, sizeof(err));
 	assert_string_equal(err, "--array: more than 1000 jobs");
+	cli_array_parse("1,3-2,5", idx, &n, err, sizeof(err));
+	assert_string_equal(err, "--array wants indices from 0 to 999999 as N, A-B or A-B:STEP, "
+			    "comma-separated (0-9, 1,3,8-12, 0-99:10), got '3-2' in the list");
+	cli_array_parse("x", idx, &n, err, sizeof(err));
+	assert_string_equal(err, "--array wants indices from 0 to 999999 as N, A-B or A-B:STEP, "
+			    "comma-separated (0-9, 1,3,8-12, 0-99:10), got 'x'");
 
 	/* from the command line */
 	assert_int_equal(PARSE(&a, err, "submit", "--model", "bert", "--gpus", "1", "--rounds", "5",
@@ -335,6 +341,15 @@ static void test_array(void **state)
 	assert_string_equal(out[0].name, "sweep-12");
 	assert_string_equal(out[0].command, "");
 	free(out);
+	/* no name: MODEL-INDEX */
+	cli_job_init(&j);
+	assert_int_equal(cli_job_set(&j, "--model", "resnet50", err, sizeof(err)), 0);
+	assert_int_equal(cli_array_expand(&j, idx, 1, &out, err, sizeof(err)), 0);
+	assert_string_equal(out[0].name, "resnet50-12");
+	assert_true(cli_job_has(&out[0], CLI_KEY_NAME));
+	free(out);
+	cli_job_init(&j);
+	assert_int_equal(cli_job_set(&j, "--name", "sweep", err, sizeof(err)), 0);
 	/* too long once expanded */
 	memset(j.name, 'n', CLI_JOB_NAME_MAX - 2);
 	j.name[CLI_JOB_NAME_MAX - 2] = '\0';

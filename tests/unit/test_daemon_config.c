@@ -46,6 +46,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.quarantine_jobs, 0);	/* off unless an operator asks */
 	assert_int_equal(c.quarantine_users, 2);
 	assert_int_equal(c.quarantine_max_nodes, 1);
+	assert_int_equal(c.quarantine_health_fails, 3);	/* on: a flapping check's node is drained */
 	assert_int_equal(hared_config_check("x", &c, err, sizeof(err)), 0);
 }
 
@@ -73,6 +74,7 @@ static void test_load_keys(void **state)
 		"quarantine_jobs = 3\n"
 		"quarantine_users = 3\n"
 		"quarantine_max_nodes = 4\n"
+		"quarantine_health_fails = 0\n"
 		"max_user_jobs = 500\n"
 		"max_user_weight = 10\n"
 		"port_file = /tmp/ports\n";
@@ -96,6 +98,7 @@ static void test_load_keys(void **state)
 	assert_int_equal(c.quarantine_jobs, 3);
 	assert_int_equal(c.quarantine_users, 3);
 	assert_int_equal(c.quarantine_max_nodes, 4);
+	assert_int_equal(c.quarantine_health_fails, 0);
 	assert_int_equal(c.max_user_jobs, 500);
 	assert_true(c.max_user_weight == 10.0);
 	/* Untouched keys keep their defaults. */
@@ -165,6 +168,8 @@ static void test_errors(void **state)
 		   "bad.conf: quarantine_users (2; default 2) is above quarantine_jobs (1)");
 	expect_bad("[daemon]\nquarantine_users = 0\n", "quarantine_users: must be between 1");
 	expect_bad("[daemon]\nquarantine_max_nodes = 0\n", "quarantine_max_nodes: must be between 1");
+	expect_bad("[daemon]\nquarantine_health_fails = 17\n",
+		   "bad.conf:2: quarantine_health_fails: must be between 0 and 16, got 17");
 }
 
 struct diff_seen {

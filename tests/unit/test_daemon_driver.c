@@ -1181,6 +1181,25 @@ static void test_node_health_flaps(void **state)
 	assert_true(n1->drained);
 	assert_string_equal(n1->drain_reason, "quarantined by hared: health check failed 3 times within "
 			    "the hour (last: disk full)");
+	/* a text of 2-byte characters is cut between two of them */
+	{
+		char wide[160] = "health check ";
+
+		for (int k = 0; k < 60; k++)
+			strcat(wide, "\xc3\xa9");	/* é */
+		bad.reason = wide;
+		heartbeat_health(f, a1, &good);
+		assert_int_equal(driver_node_drain(f->d, "n1", false, NULL, &moved, msg, sizeof(msg)), 0);
+		for (int k = 0; k < 3; k++) {
+			heartbeat_health(f, a1, &bad);
+			heartbeat_health(f, a1, &good);
+		}
+		assert_true(n1->drained);
+		assert_true(strlen(n1->drain_reason) <= DRIVER_DRAIN_REASON - 1);
+		assert_non_null(strstr(n1->drain_reason, "(last: \xc3\xa9"));
+		assert_int_equal(strlen(strstr(n1->drain_reason, "(last: ")), 7 + 50 + 4);
+		assert_string_equal(n1->drain_reason + strlen(n1->drain_reason) - 6, "\xc3\xa9...)");
+	}
 }
 
 /* A drain of an unknown node names the known ones by name, as harectl
