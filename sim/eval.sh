@@ -18,7 +18,7 @@ plots=sim/plots
 
 quick=${EVAL_QUICK:-0}
 [ "$quick" = 1 ] || quick=0
-wanted=${EVAL_POLICIES:-hare,optimus,fifo,srtf,tiresias,gavel,gavel-tput,allox,gandiva}
+wanted=${EVAL_POLICIES:-hare,optimus,fifo,fifo-backfill,srtf,tiresias,gavel,gavel-tput,allox,gandiva}
 cluster_a=${EVAL_CLUSTER:-deploy/clusters/paper-200.ini}
 jobs_a=${EVAL_JOBS:-300}
 trace=${EVAL_TRACE:-workloads/traces/philly.csv}

@@ -403,12 +403,25 @@ static void report_table_hours(FILE *f, double s, int width)
 		fprintf(f, " %*s", width, "-");
 }
 
+/* Width of the first column: the longest policy name, 10 at least. */
+static int report_name_width(const struct sim_summary *s, uint32_t n)
+{
+	size_t w = 10;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (strlen(s[i].name) > w)
+			w = strlen(s[i].name);
+	return (int)w;
+}
+
 static void report_table_main(FILE *f, const struct sim_summary *s, uint32_t n)
 {
-	fprintf(f, "%-10s %10s %10s %10s %10s %6s %10s %7s %11s\n", "policy", "wJCT(h)", "avgJCT(h)",
+	int nw = report_name_width(s, n);
+
+	fprintf(f, "%-*s %10s %10s %10s %10s %6s %10s %7s %11s\n", nw, "policy", "wJCT(h)", "avgJCT(h)",
 		"p99JCT(h)", "makespan", "util", "LPbound(h)", "ratio", "jobs done");
 	for (uint32_t i = 0; i < n; i++) {
-		fprintf(f, "%-10s", s[i].name);
+		fprintf(f, "%-*s", nw, s[i].name);
 		report_table_hours(f, s[i].weighted_jct_s, 10);
 		report_table_hours(f, s[i].avg_jct_s, 10);
 		report_table_hours(f, s[i].p99_jct_s, 10);
@@ -437,11 +450,13 @@ static void report_table_num(FILE *f, double v, int width, int prec)
 /* Second table: median JCT, queueing, fairness, restarts, latency, speed. */
 static void report_table_more(FILE *f, const struct sim_summary *s, uint32_t n)
 {
-	fprintf(f, "%-10s %10s %9s %9s %8s %8s %6s %9s %8s %8s %9s\n", "policy", "medJCT(h)",
+	int nw = report_name_width(s, n);
+
+	fprintf(f, "%-*s %10s %9s %9s %8s %8s %6s %9s %8s %8s %9s\n", nw, "policy", "medJCT(h)",
 		"avgQ(h)", "p99Q(h)", "rho avg", "rho max", "rho<=1", "restarts/j", "dec p50",
 		"dec p99", "jobs/s");
 	for (uint32_t i = 0; i < n; i++) {
-		fprintf(f, "%-10s", s[i].name);
+		fprintf(f, "%-*s", nw, s[i].name);
 		report_table_hours(f, s[i].p50_jct_s, 10);
 		report_table_hours(f, s[i].avg_queue_s, 9);
 		report_table_hours(f, s[i].p99_queue_s, 9);
@@ -460,14 +475,16 @@ static void report_table_more(FILE *f, const struct sim_summary *s, uint32_t n)
 /* Third table: GPU-hours held per type. */
 static void report_table_gpu_hours(FILE *f, const struct sim_summary *s, uint32_t n)
 {
+	int nw = report_name_width(s, n);
+
 	if (n == 0 || s[0].ntypes == 0)
 		return;
-	fprintf(f, "%-10s", "GPU-hours");
+	fprintf(f, "%-*s", nw, "GPU-hours");
 	for (uint32_t t = 0; t < s[0].ntypes; t++)
 		fprintf(f, " %10s", s[0].type_names[t]);
 	fputc('\n', f);
 	for (uint32_t i = 0; i < n; i++) {
-		fprintf(f, "%-10s", s[i].name);
+		fprintf(f, "%-*s", nw, s[i].name);
 		for (uint32_t t = 0; t < s[i].ntypes; t++)
 			fprintf(f, " %10.0f", s[i].gpu_hours[t]);
 		fputc('\n', f);

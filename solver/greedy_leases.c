@@ -51,6 +51,13 @@ struct lease_ctx {
 	uint32_t placing;	/* job index + 1 being placed */
 	double *hidden_free;	/* per GPU: gpu_free while hidden (lease_hide) */
 	uint8_t *hidden;	/* per GPU: 0, or 1 + free_now while hidden */
+	/* backfill: once the first job that cannot start now (the head) is
+	 * planned, later jobs start now or not at all (now_only); the head's
+	 * GPUs that are free now (lent[0..nlent)) may carry a job that ends
+	 * by its start, shadow_s */
+	bool now_only;
+	double shadow_s, head_finish_s;
+	uint32_t *lent, nlent;
 	uint32_t *pick;		/* scratch: chosen GPUs */
 	uint32_t *skip;		/* scratch: heap entries put back (lease_earliest) */
 	uint16_t *ptasks;
@@ -245,6 +252,7 @@ static void lease_ctx_free(struct lease_ctx *x)
 	free(x->place);
 	free(x->hidden_free);
 	free(x->hidden);
+	free(x->lent);
 }
 
 static int lease_ctx_alloc(struct lease_ctx *x)
@@ -271,7 +279,8 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->ptasks = calloc(ng, sizeof(uint16_t));
 	x->hidden_free = calloc(ng, sizeof(double));
 	x->hidden = calloc(ng, 1);
-	if (!x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
+	x->lent = calloc(ng, sizeof(uint32_t));
+	if (!x->lent || !x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
 	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
 	    !x->skip || !x->ptasks || !x->owner || !x->holder || !x->place || !x->hidden_free ||
 	    !x->hidden)
@@ -807,7 +816,7 @@ static void lease_eval_all(struct lease_ctx *x, const struct lease_job *lj, stru
 	/* A job that can start now does not wait for better GPUs unless asked:
 	 * the wait would hold the GPUs it reserves idle until then, which in the
 	 * simulator cost 20-25% weighted JCT on the paper-200 workloads. */
-	if (best->kind != 0 && !x->opts->wait_for_faster)
+	if ((best->kind != 0 && !x->opts->wait_for_faster) || x->now_only)
 		return;
 	for (uint32_t t = any ? x->nt - 1 : 0; t < (any ? x->nt : x->nt - 1); t++)
 		if (lease_type_ok(x, j, t))
@@ -907,6 +916,43 @@ static void lease_choose(struct lease_ctx *x, const struct lease_job *lj, struct
 	*n = lease_materialise(x, lj, best, fut);
 }
 
+/* Backfill: lend the head's GPUs that are still free now (on), or take
+ * back those no job took (off: busy again until the head's finish). */
+static void lease_lend(struct lease_ctx *x, bool on)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < x->nlent; i++) {
+		uint32_t g = x->lent[i];
+
+		if (on) {
+			lease_free_set(x, g, 1);
+			x->gpu_free[g] = x->now;
+			continue;
+		}
+		if (!x->free_now[g])
+			continue;	/* taken by a job that ends by shadow_s */
+		lease_free_set(x, g, 0);
+		x->gpu_free[g] = x->head_finish_s;
+		x->lent[k++] = g;
+	}
+	if (!on)
+		x->nlent = k;
+}
+
+/* The head of a backfilled plan (its first job that cannot start now) has
+ * just been planned on x->pick[0..n): its GPUs free now are lent later. */
+static void lease_reserve_head(struct lease_ctx *x, const struct sched_assign *a, uint32_t n)
+{
+	x->now_only = true;
+	x->shadow_s = a->start_s;
+	x->head_finish_s = a->finish_s;
+	x->nlent = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (x->free_now[x->pick[i]])
+			x->lent[x->nlent++] = x->pick[i];
+}
+
 /* Plan one job: evaluate candidates, materialise the best, book its GPUs. */
 static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uint32_t rank,
 			   struct sched_plan *plan)
@@ -916,6 +962,7 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 	struct lease_job lj = { .j = j, .rounds = (double)sched_job_rounds_left(j) };
 	struct lease_cand best = { .finish = INFINITY };
 	uint32_t *fut = x->pick + 2 * ((size_t)x->c->ngpus + 1), n;
+	bool lent = false, head;
 	int rc;
 
 	a->rank = rank;
@@ -935,26 +982,47 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 			lease_release_gpu(x, j->held_gpus[k]);
 		}
 	lease_choose(x, &lj, &best, fut, &n);
-	if (best.kind == 0)
+	if (best.kind == 0 && x->now_only && x->nlent > 0) {
+		/* backfill into the head's GPUs, if it ends by the head's start */
+		lent = true;
+		lease_lend(x, true);
+		lease_choose(x, &lj, &best, fut, &n);
+	}
+	if (best.kind == 0) {
+		if (lent)
+			lease_lend(x, false);
 		return 0;
+	}
 	if (best.kind == 5)
 		memcpy(x->ptasks, j->held_tasks, n * sizeof(*x->ptasks));
 	else if (x->opts->hetero)
 		sched_split_tasks(x->c, j, x->pick, n, x->ptasks);
 	else
 		lease_split_even(j->tasks, n, x->ptasks);
-	rc = sched_plan_place(plan, ji, x->pick, x->ptasks, n);
-	if (rc)
-		return rc;
 	if (best.kind != 5)
 		best.round = sched_round_time(x->c, j, x->pick, x->ptasks, n);
 	best.finish = best.start + (best.kind == 5 ? 0 : lj.restart) + lj.rounds * best.round;
+	if (lent && best.finish > x->shadow_s + LEASE_EPS * fmax(1.0, fabs(x->shadow_s))) {
+		lease_lend(x, false);
+		return 0;
+	}
+	rc = sched_plan_place(plan, ji, x->pick, x->ptasks, n);
+	if (rc) {
+		if (lent)
+			lease_lend(x, false);
+		return rc;
+	}
 	a->start_s = best.start;
 	a->round_s = best.round;
 	a->finish_s = best.finish;
 	a->run_now = best.start <= x->now + LEASE_EPS;
+	head = x->opts->backfill && !x->now_only && !a->run_now;
+	if (head)
+		lease_reserve_head(x, a, n);
 	for (uint32_t i = 0; i < n; i++)
 		lease_take_gpu(x, x->pick[i], best.finish);
+	if (lent)
+		lease_lend(x, false);
 	return 0;
 }
 
@@ -1065,7 +1133,15 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 		}
 		rc = lease_place_job(&x, ji, width[ji], r, plan);
 		lease_unhold(&x, ji);
-		if (opts->stop_at_blocked && !plan->assigns[ji].run_now) {
+		if (opts->backfill && opts->stop_at_blocked && !plan->assigns[ji].run_now &&
+		    !x.now_only) {
+			/* the head could not be planned at all: nothing to keep free */
+			x.now_only = true;
+			x.shadow_s = INFINITY;
+			x.nlent = 0;
+			continue;
+		}
+		if (opts->stop_at_blocked && !opts->backfill && !plan->assigns[ji].run_now) {
 			for (uint32_t q = r + 1; q < norder; q++)
 				if (order[q] < snap->njobs)
 					plan->assigns[order[q]].rank = q;

@@ -14,6 +14,7 @@ static const struct sched_policy_ops *const policy_table[] = {
 	&policy_hare_smith_ops,
 	&policy_optimus_ops,
 	&policy_fifo_ops,
+	&policy_fifo_backfill_ops,
 	&policy_srtf_ops,
 	&policy_tiresias_ops,
 	&policy_gavel_ops,

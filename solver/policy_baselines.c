@@ -4,6 +4,12 @@
  * srtf ranks and optimus sizes jobs on estimates that do see the types):
  *  fifo     arrival order, the requested width, no preemption, strict head
  *           of line (nothing overtakes a job that cannot start);
+ *  fifo-backfill  fifo with EASY backfilling (Lifka, 1995; Slurm's
+ *           sched/backfill): the first job that cannot start keeps a
+ *           reservation (its projected start and GPUs), and a later job
+ *           starts now where it does not delay it: on GPUs the reservation
+ *           leaves, or on the reservation's free GPUs if it ends by the
+ *           reserved start (on the profile's estimate of its rounds);
  *  srtf     shortest remaining time first (estimated on the mean GPU type),
  *           the requested width, preemptive; a job that cannot start does
  *           not stop the jobs after it, but the GPUs free now that its
@@ -26,10 +32,11 @@ static uint32_t base_requested_width(const struct sched_job *j)
 	return j->max_gpus < j->tasks ? j->max_gpus : j->tasks;
 }
 
-static int fifo_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
+static int fifo_plan_with(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out,
+			  bool backfill)
 {
 	struct sched_lease_opts lo = { .keep_running = true, .consolidate = true, .stop_at_blocked = true,
-				       .pin_running = true };
+				       .pin_running = true, .backfill = backfill };
 
 	for (uint32_t i = 0; i < snap->njobs; i++) {
 		const struct sched_job *j = &snap->jobs[i];
@@ -41,6 +48,17 @@ static int fifo_plan(struct sched_policy *p, const struct sched_snapshot *snap, 
 	}
 	policy_sort_by_key(snap, p->order, snap->njobs, p->key);
 	return sched_greedy_leases(snap, p->order, snap->njobs, p->width, &lo, out);
+}
+
+static int fifo_plan(struct sched_policy *p, const struct sched_snapshot *snap, struct sched_plan *out)
+{
+	return fifo_plan_with(p, snap, out, false);
+}
+
+static int fifo_backfill_plan(struct sched_policy *p, const struct sched_snapshot *snap,
+			      struct sched_plan *out)
+{
+	return fifo_plan_with(p, snap, out, true);
 }
 
 /* Mean per-task time over the types the job can use (a type-blind guess). */
@@ -100,6 +118,14 @@ const struct sched_policy_ops policy_fifo_ops = {
 	.requested_width = true,
 	.summary = "first come first served, requested width, no preemption, type-blind",
 	.plan = fifo_plan,
+};
+
+const struct sched_policy_ops policy_fifo_backfill_ops = {
+	.name = "fifo-backfill",
+	.requested_width = true,
+	.summary = "first come first served with EASY backfilling, requested width, no preemption, "
+		   "type-blind",
+	.plan = fifo_backfill_plan,
 };
 
 const struct sched_policy_ops policy_srtf_ops = {

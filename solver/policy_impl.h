@@ -40,6 +40,7 @@ void policy_sort_by_key(const struct sched_snapshot *snap, uint32_t *idx, uint32
 extern const struct sched_policy_ops policy_hare_ops;
 extern const struct sched_policy_ops policy_hare_smith_ops;
 extern const struct sched_policy_ops policy_fifo_ops;
+extern const struct sched_policy_ops policy_fifo_backfill_ops;
 extern const struct sched_policy_ops policy_srtf_ops;
 extern const struct sched_policy_ops policy_optimus_ops;
 extern const struct sched_policy_ops policy_tiresias_ops;

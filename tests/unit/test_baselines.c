@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for the evaluation baselines (solver/policy_tiresias.c,
- * policy_gavel.c, policy_allox.c, policy_gandiva.c): each one's defining
+ * policy_gavel.c, policy_allox.c, policy_gandiva.c, and fifo-backfill of
+ * policy_baselines.c): each one's defining
  * rule on a hand-checked case, AlloX's matching against brute force, and
  * valid plans over random re-planned snapshots. */
 #include <setjmp.h>
@@ -19,7 +20,8 @@
 #include "sched.h"
 #include "sched_fixture.h"
 
-static const char *const baseline_names[] = { "tiresias", "gavel", "gavel-tput", "allox", "gandiva" };
+static const char *const baseline_names[] = { "tiresias", "gavel", "gavel-tput", "allox", "gandiva",
+					       "fifo-backfill" };
 #define NBASELINES (sizeof(baseline_names) / sizeof(baseline_names[0]))
 
 /* Per-job lease storage for the tests' little driver. */
@@ -924,6 +926,76 @@ static void test_random_replans_valid(void **state)
 	sched_plan_destroy(&plan);
 }
 
+/* ---- fifo-backfill ---- */
+
+/* EASY backfilling on 4 V100s (node 0) and 2 T4s (node 1). A runs on
+ * V100s 0-2 until t=100; H, next in line, needs 4 V100s: fifo stops there,
+ * fifo-backfill reserves V100s 0-3 for it at t=100. Of the jobs behind H,
+ * C (500 s on a V100) may not take the free V100 3 (H would start late)
+ * but takes a T4, which H cannot use, for as long as it needs; B (50 s,
+ * V100s only) takes V100 3, as it ends before t=100; D (as B) finds
+ * nothing left it may take, E (2 V100s) neither. */
+static void test_fifo_backfill(void **state)
+{
+	static const uint32_t per[2] = { 4, 2 };
+	static const uint16_t types[2] = { 0, 1 };
+	static const double v100[2] = { 1.0, 0 }, any[2] = { 1.0, 2.0 };
+	static struct sched_gpu gpus[6];
+	uint32_t held[3] = { 0, 1, 2 };
+	uint16_t held_tasks[3] = { 1, 1, 1 };
+	struct sched_cluster c;
+	struct sched_job jobs[6];
+	struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 6, .jobs = jobs };
+	const char *const names[2] = { "fifo", "fifo-backfill" };
+
+	(void)state;
+	fx_cluster(&c, gpus, 2, per, types, 2);
+	fx_job(&jobs[0], 1, 1, 3, 100, v100, 2, 0);	/* A */
+	run_job(&jobs[0], held, held_tasks, 3, 0);
+	fx_job(&jobs[1], 2, 1, 4, 10, v100, 2, 0);	/* H */
+	jobs[1].min_gpus = 4;
+	jobs[1].arrival_s = 1;
+	fx_job(&jobs[2], 3, 1, 1, 500, any, 2, 0);	/* C: 500 s on a V100, 1000 on a T4 */
+	jobs[2].arrival_s = 2;
+	fx_job(&jobs[3], 4, 1, 1, 50, v100, 2, 0);	/* B: 50 s on a V100 */
+	jobs[3].arrival_s = 3;
+	fx_job(&jobs[4], 5, 1, 1, 50, v100, 2, 0);	/* D: as B */
+	jobs[4].arrival_s = 4;
+	fx_job(&jobs[5], 6, 1, 2, 30, v100, 2, 0);	/* E: 2 V100s: none free */
+	jobs[5].arrival_s = 5;
+	for (int k = 0; k < 2; k++) {
+		struct sched_policy *pol = NULL;
+		struct sched_plan plan;
+		const struct sched_assign *a = plan.assigns;
+
+		sched_plan_init(&plan);
+		assert_int_equal(sched_policy_new(names[k], NULL, &pol), 0);
+		plan_ok(pol, &snap, &plan);
+		a = plan.assigns;
+		assert_true(a[0].run_now && a[0].ngpus == 3);
+		assert_false(a[1].run_now);
+		if (k == 0) {
+			/* strict head of line: nothing behind H */
+			for (int i = 2; i < 6; i++)
+				assert_false(plan.assigns[i].run_now);
+		} else {
+			assert_int_equal(a[1].ngpus, 4);
+			assert_true(fabs(a[1].start_s - 100) < 1e-6);
+			for (uint32_t g = 0; g < 4; g++)
+				assert_int_equal(gpus[plan.gpus[a[1].first + g]].type, 0);
+			assert_true(a[2].run_now && a[2].ngpus == 1);
+			assert_int_equal(gpus[first_gpu(&plan, 2)].type, 1);
+			assert_true(a[3].run_now && a[3].ngpus == 1);
+			assert_int_equal(first_gpu(&plan, 3), 3);
+			assert_true(a[3].finish_s <= 100);
+			assert_false(a[4].run_now);
+			assert_false(a[5].run_now);
+		}
+		sched_plan_destroy(&plan);
+		sched_policy_free(pol);
+	}
+}
+
 /* Type-blind policies take equally free nodes in sched_node_tiebreak's
  * order, not the cluster's: on 32 V100 nodes listed before 32 K80 nodes
  * (one GPU each), 16 one-GPU jobs land on both types, not all on the
@@ -1092,6 +1164,7 @@ int main(void)
 		cmocka_unit_test(test_allox_free_gpus),
 		cmocka_unit_test(test_gandiva_time_slices),
 		cmocka_unit_test(test_gandiva_affinity),
+		cmocka_unit_test(test_fifo_backfill),
 		cmocka_unit_test(test_random_replans_valid),
 		cmocka_unit_test(test_blind_type_mix),
 		cmocka_unit_test(test_blind_pooled_types),

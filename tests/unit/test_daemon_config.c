@@ -122,7 +122,7 @@ static void test_errors(void **state)
 {
 	(void)state;
 	expect_bad("[daemon]\npolicy = hares\n", "bad.conf:2: policy: unknown scheduling policy "
-		   "'hares' (known: hare, hare-smith, optimus, fifo, srtf, tiresias, gavel, gavel-tput, allox, gandiva)");
+		   "'hares' (known: hare, hare-smith, optimus, fifo, fifo-backfill, srtf, tiresias, gavel, gavel-tput, allox, gandiva)");
 	expect_bad("[daemon]\ncolour = blue\n", "bad.conf:2: unknown key 'colour'");
 	expect_bad("[daemon]\nplicy = fifo\n", "bad.conf:2: unknown key 'plicy' in [daemon] (did you "
 		   "mean policy?)");
