@@ -39,6 +39,7 @@ enum cli_opt_id {
 	OPT_WAIT,
 	OPT_MAX_WAIT,
 	OPT_ARRAY,
+	OPT_CHECK,
 };
 
 #define CMD_BIT(c) (1u << (c))
@@ -88,6 +89,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "after", 0, true, OPT_JOB, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "array", 0, true, OPT_ARRAY, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "wait", 0, false, OPT_WAIT, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "check", 0, false, OPT_CHECK, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "max-wait", 0, true, OPT_MAX_WAIT, CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_WAIT) },
 };
 #define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
@@ -465,6 +467,8 @@ static int cli_apply(struct cli_parse *p, const struct cli_opt *o, const char *l
 		p->a->no_tls = true;
 	else if (o->id == OPT_WAIT)
 		p->a->wait = true;
+	else if (o->id == OPT_CHECK)
+		p->a->check = true;
 	else
 		p->a->all = true;
 	return 0;
@@ -614,6 +618,8 @@ static int cli_parse_finish(struct cli_parse *p)
 				      "it never leaves the host)");
 	switch (a->cmd) {
 	case CLI_CMD_SUBMIT:
+		if (a->check && a->wait)
+			return cli_usage_fail(p, "--check submits nothing to wait for: not with --wait");
 		if (a->has_max_wait && !a->wait)
 			return cli_usage_fail(p, "--max-wait goes with --wait (see %s)", cli_hint(p));
 		if (a->file && a->narray)

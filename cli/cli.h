@@ -95,6 +95,7 @@ struct cli_args {
 					 * (0: hared's default) */
 	bool follow;			/* logs --follow */
 	bool wait;			/* submit --wait */
+	bool check;			/* submit --check: hared checks, nothing is submitted */
 	uint32_t narray;		/* submit --array: its indices; 0: none */
 	uint32_t array[CLI_ARRAY_MAX];
 	bool has_max_wait;		/* wait, submit --wait: --max-wait */

@@ -254,13 +254,25 @@ static int cli_cmd_submit(struct cli_run *r)
 			status = CLI_EXIT_FAIL;
 		}
 	}
+	if (status == CLI_EXIT_OK && r->a->check && !(r->features & CLI_FEATURE_CHECK)) {
+		fprintf(r->err, "harectl: this hared cannot check jobs without submitting them (it is "
+			"older than harectl); nothing was sent\n");
+		status = CLI_EXIT_FAIL;
+	}
 	/* a file's jobs checked by hared first, so a mistake only hared sees
-	 * (an unknown model) leaves none of them submitted */
-	for (uint32_t i = 0; njobs > 1 && (r->features & CLI_FEATURE_CHECK) && i < njobs &&
-			     status == CLI_EXIT_OK; i++) {
+	 * (an unknown model) leaves none of them submitted; --check: only that */
+	for (uint32_t i = 0; (njobs > 1 || r->a->check) && (r->features & CLI_FEATURE_CHECK) &&
+			     i < njobs && status == CLI_EXIT_OK; i++) {
 		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i, true);
 		if (status != CLI_EXIT_OK)
 			fprintf(r->err, "harectl: nothing was submitted\n");
+	}
+	if (status == CLI_EXIT_OK && r->a->check) {
+		if (njobs == 1)
+			fprintf(r->out, "ok: hared would accept the job (nothing was submitted)\n");
+		else
+			fprintf(r->out, "ok: hared would accept all %u jobs (nothing was submitted)\n", njobs);
+		njobs = 0;	/* nothing to submit, nothing to wait for */
 	}
 	/* in file order: a job names only earlier ones, whose ids are known */
 	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {

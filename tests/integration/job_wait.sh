@@ -11,7 +11,8 @@
 # across a restart of hared, but not past --max-wait while hared is away.
 # submit --array makes one job per index,
 # named after it, each command seeing its HARE_ARRAY_INDEX and
-# HARE_ARRAY_COUNT, and --wait waits for them all.
+# HARE_ARRAY_COUNT, and --wait waits for them all. submit --check submits
+# nothing.
 # Usage: job_wait.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -89,6 +90,16 @@ out=$("$harectl" wait 2>&1); rc=$?
 	fail "wait without ids: exit $rc, '$out'"
 out=$("$harectl" wait "$short" --max-wait 5x 2>&1); rc=$?
 [ $rc -eq 2 ] && [[ "$out" =~ "--max-wait wants seconds" ]] || fail "--max-wait 5x: exit $rc, '$out'"
+before=$(queue_json | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
+out=$("$harectl" submit --model lm --gpus 1 --rounds 10 --check 2>&1); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "ok: hared would accept the job (nothing was submitted)" ] ||
+	fail "submit --check: exit $rc, '$out'"
+out=$("$harectl" submit --model nosuch --gpus 1 --rounds 10 --check 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == "harectl: unknown model 'nosuch'"*$'\nharectl: nothing was submitted' ]] ||
+	fail "submit --check of an unknown model: exit $rc, '$out'"
+after=$(queue_json | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
+[ "$before" = "$after" ] && echo "ok: submit --check says ok or why not, and submits nothing ($before jobs before and after)" ||
+	fail "submit --check changed the queue: $before -> $after jobs"
 out=$("$harectl" submit --model lm --gpus 1 --rounds 10 --max-wait 5 2>&1); rc=$?
 [ $rc -eq 2 ] && [[ "$out" =~ "--max-wait goes with --wait" ]] || fail "submit --max-wait alone: exit $rc, '$out'"
 

@@ -246,6 +246,8 @@ static void test_args_wait(void **state)
 		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got 'nan'" },
 		{ 4, { "harectl", "wait", "4", "--wait" }, "harectl wait: --wait is not an option of wait (see harectl wait --help)" },
 		{ 3, { "harectl", "queue", "--wait" }, "harectl queue: --wait is not an option of queue (see harectl queue --help)" },
+		{ 6, { "harectl", "submit", "--file", "x.ini", "--check", "--wait" },
+		  "harectl submit: --check submits nothing to wait for: not with --wait" },
 		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "1", "--rounds", "5", "--max-wait", "5" },
 		  "harectl submit: --max-wait goes with --wait (see harectl submit --help)" },
 	};
@@ -2960,6 +2962,54 @@ static void test_cmd_submit_file(void **state)
 	assert_int_equal(f->nsubmits, 3);
 	fake_free(f);
 	assert_string_equal(out, "101\n102\n103\n");
+	free(out);
+	free(err);
+	/* --check: checked only, nothing submitted; a refusal says why */
+	f = fake_start_unix(FAKE_CHECK);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--file", path, "--check"), 0);
+	fake_stop(f);
+	assert_int_equal(f->nchecks, 3);
+	assert_int_equal(f->nsubmits, 0);
+	fake_free(f);
+	assert_string_equal(out, "ok: hared would accept all 3 jobs (nothing was submitted)\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+	f = fake_start_unix(FAKE_CHECK);
+	f->check_fail_at = 1;
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--check", "--model", "nosuch",
+			     "--gpus", "1", "--rounds", "5"), 1);
+	fake_stop(f);
+	assert_int_equal(f->nchecks, 1);
+	assert_int_equal(f->nsubmits, 0);
+	fake_free(f);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "harectl: unknown model 'nosuch' (known: resnet50, bert)\n"
+			    "harectl: nothing was submitted\n");
+	free(out);
+	free(err);
+	f = fake_start_unix(FAKE_CHECK);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--check", "--model", "bert",
+			     "--gpus", "1", "--rounds", "5"), 0);
+	fake_stop(f);
+	assert_int_equal(f->nsubmits, 0);
+	fake_free(f);
+	assert_string_equal(out, "ok: hared would accept the job (nothing was submitted)\n");
+	free(out);
+	free(err);
+	/* an older hared cannot check: nothing is sent */
+	f = fake_start_unix(FAKE_NORMAL);
+	fake_run(f);
+	assert_int_equal(RUN(&out, &err, "submit", "--socket", f->path, "--check", "--model", "bert",
+			     "--gpus", "1", "--rounds", "5"), 1);
+	fake_stop(f);
+	assert_int_equal(f->nsubmits + f->nchecks, 0);
+	fake_free(f);
+	assert_string_equal(err, "harectl: this hared cannot check jobs without submitting them (it is "
+			    "older than harectl); nothing was sent\n");
 	free(out);
 	free(err);
 
