@@ -63,13 +63,15 @@ struct sched_lease_opts {
 	bool consolidate;	/* prefer fewest nodes among equal choices */
 	bool stop_at_blocked;	/* strict order: once a job cannot start now,
 				 * later jobs are not placed (FIFO's head of line) */
-	bool backfill;		/* with stop_at_blocked: EASY backfilling instead.
-				 * The first job that cannot start now keeps its
-				 * projected start and GPUs (its reservation); a
-				 * later job may start now, and only now, on GPUs
-				 * free now that the reservation leaves, for any
-				 * time, or on free ones it holds, if it finishes
-				 * by the reserved start */
+	bool backfill;		/* with stop_at_blocked (alone it does nothing):
+				 * EASY backfilling instead. The first job that
+				 * cannot start now but can be planned later (the
+				 * head) keeps its projected start and GPUs (its
+				 * reservation); a later job may start now, and
+				 * only now, on GPUs free now that the reservation
+				 * leaves, for any time, or on GPUs of the
+				 * reservation free before its start, if it
+				 * finishes by then */
 	bool preempt;		/* a job may take GPUs held by running jobs later
 				 * in the order (off: held GPUs are only ever
 				 * reused by their own job) */

@@ -58,6 +58,7 @@ struct lease_ctx {
 	bool now_only;
 	double shadow_s, head_finish_s;
 	uint32_t *lent, nlent;
+	uint8_t *resv;		/* per GPU: in the head's placement */
 	uint32_t *pick;		/* scratch: chosen GPUs */
 	uint32_t *skip;		/* scratch: heap entries put back (lease_earliest) */
 	uint16_t *ptasks;
@@ -253,6 +254,7 @@ static void lease_ctx_free(struct lease_ctx *x)
 	free(x->hidden_free);
 	free(x->hidden);
 	free(x->lent);
+	free(x->resv);
 }
 
 static int lease_ctx_alloc(struct lease_ctx *x)
@@ -280,7 +282,8 @@ static int lease_ctx_alloc(struct lease_ctx *x)
 	x->hidden_free = calloc(ng, sizeof(double));
 	x->hidden = calloc(ng, 1);
 	x->lent = calloc(ng, sizeof(uint32_t));
-	if (!x->lent || !x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
+	x->resv = calloc(ng, 1);
+	if (!x->lent || !x->resv || !x->gpu_free || !x->free_now || !x->node_first || !x->node_n || !x->cnt ||
 	    !x->bk_next || !x->bk_prev || !x->type_free || !x->heaps || !x->stamp || !x->pick ||
 	    !x->skip || !x->ptasks || !x->owner || !x->holder || !x->place || !x->hidden_free ||
 	    !x->hidden)
@@ -886,6 +889,20 @@ static void lease_hide(struct lease_ctx *x, const struct sched_job *j, bool on)
 	}
 }
 
+/* Whether job lj has, off the nodes it avoids, enough up GPUs of types it
+ * may use for its fewest GPUs (on an idle cluster; types pooled). */
+static bool lease_fits_unavoided(const struct lease_ctx *x, const struct lease_job *lj)
+{
+	uint32_t have = 0;
+
+	for (uint32_t g = 0; g < x->c->ngpus; g++) {
+		const struct sched_gpu *gpu = &x->c->gpus[g];
+
+		have += gpu->up && !sched_job_avoids(lj->j, gpu->node) && lease_type_ok(x, lj->j, gpu->type);
+	}
+	return have >= lj->kmin;
+}
+
 /* The best placement for job j, materialised in x->pick (count in *n);
  * best->kind 0: none. */
 static void lease_choose(struct lease_ctx *x, const struct lease_job *lj, struct lease_cand *best,
@@ -906,6 +923,10 @@ static void lease_choose(struct lease_ctx *x, const struct lease_job *lj, struct
 			*n = lease_materialise(x, lj, best, fut);
 		lease_hide(x, j, false);
 		if (best->kind != 0 || j->navoid == 0)
+			return;
+		/* backfilling, nothing is planned later: that it fits nowhere
+		 * else now does not mean it never will */
+		if (x->now_only && lease_fits_unavoided(x, lj))
 			return;
 		/* it fits nowhere else (a blind policy's fixed width): there */
 		lease_eval_all(x, lj, best, fut);
@@ -948,9 +969,11 @@ static void lease_reserve_head(struct lease_ctx *x, const struct sched_assign *a
 	x->shadow_s = a->start_s;
 	x->head_finish_s = a->finish_s;
 	x->nlent = 0;
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		x->resv[x->pick[i]] = 1;
 		if (x->free_now[x->pick[i]])
 			x->lent[x->nlent++] = x->pick[i];
+	}
 }
 
 /* Plan one job: evaluate candidates, materialise the best, book its GPUs. */
@@ -976,11 +999,21 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 		return 0;
 	lj.restart = j->first_start_s >= 0 ? j->perf.restart_s : 0;
 	x->placing = ji + 1;
-	for (uint32_t k = 0; k < j->nheld; k++)
-		if (j->held_gpus[k] < x->c->ngpus && x->owner[j->held_gpus[k]] == ji + 1) {
-			x->owner[j->held_gpus[k]] = 0;
-			lease_release_gpu(x, j->held_gpus[k]);
+	for (uint32_t k = 0; k < j->nheld; k++) {
+		uint32_t g = j->held_gpus[k];
+
+		if (g >= x->c->ngpus || x->owner[g] != ji + 1)
+			continue;
+		x->owner[g] = 0;
+		/* backfilling: a GPU of the head's it held is the head's from
+		 * its start, lent until then (to this job too) */
+		if (x->now_only && x->resv[g]) {
+			if (x->c->gpus[g].up && !x->free_now[g] && !x->hidden[g])
+				x->lent[x->nlent++] = g;
+		} else {
+			lease_release_gpu(x, g);
 		}
+	}
 	lease_choose(x, &lj, &best, fut, &n);
 	if (best.kind == 0 && x->now_only && x->nlent > 0) {
 		/* backfill into the head's GPUs, if it ends by the head's start */
@@ -1016,7 +1049,7 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 	a->round_s = best.round;
 	a->finish_s = best.finish;
 	a->run_now = best.start <= x->now + LEASE_EPS;
-	head = x->opts->backfill && !x->now_only && !a->run_now;
+	head = x->opts->backfill && x->opts->stop_at_blocked && !x->now_only && !a->run_now;
 	if (head)
 		lease_reserve_head(x, a, n);
 	for (uint32_t i = 0; i < n; i++)
@@ -1133,14 +1166,12 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 		}
 		rc = lease_place_job(&x, ji, width[ji], r, plan);
 		lease_unhold(&x, ji);
+		/* backfilling, a job that could not be planned at all (wider
+		 * than the GPUs of its types that are up) keeps nothing: the
+		 * next one that cannot start now is the head */
 		if (opts->backfill && opts->stop_at_blocked && !plan->assigns[ji].run_now &&
-		    !x.now_only) {
-			/* the head could not be planned at all: nothing to keep free */
-			x.now_only = true;
-			x.shadow_s = INFINITY;
-			x.nlent = 0;
+		    !x.now_only)
 			continue;
-		}
 		if (opts->stop_at_blocked && !opts->backfill && !plan->assigns[ji].run_now) {
 			for (uint32_t q = r + 1; q < norder; q++)
 				if (order[q] < snap->njobs)

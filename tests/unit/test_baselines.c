@@ -996,6 +996,206 @@ static void test_fifo_backfill(void **state)
 	}
 }
 
+/* fifo-backfill keeps the head's GPUs from long jobs in two harder cases
+ * (two nodes of two GPUs: g0, g1 on node 0, g2, g3 on node 1). A: the
+ * head H and the jobs behind it avoid node 0; R runs on g2 until t=100, so
+ * H is reserved g2 and g3 from t=100: J (500 s) may not take g3, nor go to
+ * node 0 (it can run on node 1 once it is free), while K (50 s) takes g3.
+ * B: g2 and g3 are down; X runs on g0 until t=50, R1 on g2 (down) is moved
+ * and becomes the head, reserved g0 and g1 from t=80, when R2, on g1 and
+ * g3 (down), would end: R2's g1 is the head's, lent, not free to all, so
+ * J (1000 s) does not start on it. C: a job that can never be planned is
+ * not the head; the next one is. */
+static void test_fifo_backfill_reserved(void **state)
+{
+	static const uint32_t per[2] = { 2, 2 };
+	static const uint16_t types[2] = { 0, 0 };
+	static const double one[1] = { 1.0 };
+	static struct sched_gpu gpus[4];
+	uint32_t node0 = 0, r_gpu = 2, x_gpu = 0, r1_gpu = 2, r2_gpus[2] = { 1, 3 };
+	uint16_t t1 = 1, t2 = 2, r2_tasks[2] = { 1, 1 };
+	struct sched_cluster c;
+	struct sched_job jobs[4];
+	struct sched_policy *pol = NULL;
+	struct sched_plan plan;
+	const struct sched_assign *a;
+
+	(void)state;
+	assert_int_equal(sched_policy_new("fifo-backfill", NULL, &pol), 0);
+	/* A */
+	fx_cluster(&c, gpus, 2, per, types, 1);
+	fx_job(&jobs[0], 1, 1, 1, 100, one, 1, 0);	/* R */
+	run_job(&jobs[0], &r_gpu, &t1, 1, 0);
+	fx_job(&jobs[1], 2, 1, 2, 10, one, 1, 0);	/* H */
+	jobs[1].min_gpus = 2;
+	fx_job(&jobs[2], 3, 1, 1, 500, one, 1, 0);	/* J */
+	fx_job(&jobs[3], 4, 1, 1, 50, one, 1, 0);	/* K */
+	for (int i = 1; i < 4; i++) {
+		jobs[i].arrival_s = i;
+		jobs[i].navoid = 1;
+		jobs[i].avoid_nodes = &node0;
+	}
+	{
+		struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 4, .jobs = jobs };
+
+		sched_plan_init(&plan);
+		plan_ok(pol, &snap, &plan);
+		a = plan.assigns;
+		assert_true(a[0].run_now && !a[1].run_now && a[1].ngpus == 2);
+		assert_true(fabs(a[1].start_s - 100) < 1e-6);
+		assert_false(a[2].run_now);
+		assert_true(a[3].run_now && first_gpu(&plan, 3) == 3 && a[3].finish_s <= 100);
+		sched_plan_destroy(&plan);
+	}
+	/* B */
+	gpus[2].up = gpus[3].up = false;
+	fx_job(&jobs[0], 1, 1, 1, 50, one, 1, 0);	/* X */
+	run_job(&jobs[0], &x_gpu, &t1, 1, 0);
+	fx_job(&jobs[1], 2, 1, 2, 100, one, 1, 0);	/* R1 */
+	run_job(&jobs[1], &r1_gpu, &t2, 1, 0);
+	jobs[1].arrival_s = 1;
+	fx_job(&jobs[2], 3, 1, 2, 80, one, 1, 0);	/* R2 */
+	jobs[2].min_gpus = 2;
+	run_job(&jobs[2], r2_gpus, r2_tasks, 2, 0);
+	jobs[2].arrival_s = 2;
+	fx_job(&jobs[3], 4, 1, 1, 1000, one, 1, 0);	/* J */
+	jobs[3].arrival_s = 3;
+	{
+		struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 4, .jobs = jobs };
+
+		sched_plan_init(&plan);
+		plan_ok(pol, &snap, &plan);
+		a = plan.assigns;
+		assert_true(a[0].run_now);
+		assert_false(a[1].run_now);
+		assert_false(a[3].run_now);
+		for (uint32_t i = 0; i < 4; i++)
+			for (uint32_t k = 0; a[i].run_now && i != 0 && k < a[i].ngpus; k++)
+				assert_true(a[i].finish_s <= a[1].start_s + 1e-6);
+		sched_plan_destroy(&plan);
+	}
+	/* C: node 0 only (g2, g3 down). W needs 4 GPUs and can never be
+	 * planned; the head is H (2 GPUs), reserved g0 and g1 from t=50, when
+	 * X ends: J (1000 s) does not take g1 */
+	fx_job(&jobs[1], 2, 1, 4, 10, one, 1, 0);	/* W */
+	jobs[1].min_gpus = 4;
+	jobs[1].arrival_s = 1;
+	fx_job(&jobs[2], 3, 1, 2, 10, one, 1, 0);	/* H */
+	jobs[2].min_gpus = 2;
+	jobs[2].arrival_s = 2;
+	{
+		struct sched_snapshot snap = { .now_s = 0, .cluster = &c, .njobs = 4, .jobs = jobs };
+
+		sched_plan_init(&plan);
+		plan_ok(pol, &snap, &plan);
+		a = plan.assigns;
+		assert_true(a[0].run_now && a[1].ngpus == 0 && !a[2].run_now && a[2].ngpus == 2);
+		assert_true(fabs(a[2].start_s - 50) < 1e-6);
+		assert_false(a[3].run_now);
+		sched_plan_destroy(&plan);
+	}
+	sched_policy_free(pol);
+}
+
+/* fifo-backfill's reservation on 2000 random small clusters (GPUs down,
+ * running jobs, some on down GPUs, jobs avoiding a node): every plan is
+ * valid, has one waiting job with a projected start at most (the head), and
+ * every job that starts now on a GPU of the head's ends by its start. */
+static void test_fifo_backfill_random(void **state)
+{
+	static struct sched_gpu gpus[16];
+	static struct sched_job jobs[10];
+	static uint32_t held[10][4], avoid[10];
+	static uint16_t htasks[10][4];
+	struct sched_cluster c;
+	struct sched_policy *pol = NULL;
+	struct sched_plan plan;
+	uint32_t heads = 0, backfilled = 0;
+
+	(void)state;
+	srand(11);
+	assert_int_equal(sched_policy_new("fifo-backfill", NULL, &pol), 0);
+	sched_plan_init(&plan);
+	for (int iter = 0; iter < 2000; iter++) {
+		uint32_t per[4], nn = 1 + rand() % 4, nj = 2 + rand() % 9;
+		uint16_t types[4];
+		uint8_t owned[16] = { 0 };
+		struct sched_snapshot snap = { .now_s = 100, .cluster = &c, .njobs = nj, .jobs = jobs };
+		int head = -1;
+
+		for (uint32_t n = 0; n < nn; n++) {
+			per[n] = 1 + rand() % 4;
+			types[n] = (uint16_t)(rand() % 2);
+		}
+		fx_cluster(&c, gpus, nn, per, types, 2);
+		for (uint32_t g = 0; g < c.ngpus; g++)
+			gpus[g].up = rand() % 8 != 0;
+		for (uint32_t i = 0; i < nj; i++) {
+			double comp[2] = { rand() % 4 ? 0.5 + rand() % 20 / 4.0 : 0, 0.5 + rand() % 20 / 4.0 };
+			struct sched_job *j = &jobs[i];
+
+			fx_job(j, i + 1, 1, 1 + rand() % 6, 1 + rand() % 200, comp, 2, 0.1 * (rand() % 3));
+			j->max_gpus = 1 + rand() % j->tasks;
+			j->min_gpus = 1 + rand() % j->max_gpus;
+			j->arrival_s = rand() % 100;
+			if (rand() % 3 == 0) {
+				uint32_t want = 1 + rand() % 3, k = 0;
+
+				for (int tries = 0; tries < 40 && k < want; tries++) {
+					uint32_t g = rand() % c.ngpus;
+
+					if (!owned[g]) {
+						owned[g] = 1;
+						held[i][k] = g;
+						htasks[i][k++] = 1;
+					}
+				}
+				if (k) {
+					j->tasks = j->max_gpus = k;
+					j->min_gpus = 1;
+					j->perf.compute_s[0] = j->perf.compute_s[1] = 1.0;
+					run_job(j, held[i], htasks[i], k, rand() % 100);
+					j->rounds_done = rand() % j->rounds_total;
+				}
+			} else if (rand() % 3 == 0) {
+				avoid[i] = rand() % nn;
+				j->navoid = 1;
+				j->avoid_nodes = &avoid[i];
+			}
+		}
+		plan_ok(pol, &snap, &plan);
+		for (uint32_t i = 0; i < nj; i++) {
+			const struct sched_assign *a = &plan.assigns[i];
+
+			if (a->ngpus && !a->run_now && isfinite(a->start_s)) {
+				if (head >= 0)
+					fail_msg("case %d: jobs %d and %u both wait with a start", iter, head, i);
+				head = (int)i;
+			}
+		}
+		if (head < 0)
+			continue;
+		heads++;
+		for (uint32_t i = 0; i < nj; i++) {
+			const struct sched_assign *a = &plan.assigns[i], *h = &plan.assigns[head];
+			bool on_head = false;
+
+			for (uint32_t k = 0; a->run_now && k < a->ngpus; k++)
+				for (uint32_t q = 0; q < h->ngpus; q++)
+					on_head |= plan.tasks[a->first + k] &&
+						   plan.gpus[a->first + k] == plan.gpus[h->first + q];
+			if (on_head && a->finish_s > h->start_s + 1e-6 * fmax(1.0, h->start_s))
+				fail_msg("case %d: job %u ends at %.3f on a GPU of the head's, reserved "
+					 "from %.3f", iter, i, a->finish_s, h->start_s);
+			backfilled += on_head;
+		}
+	}
+	/* the check had cases to check */
+	assert_true(heads > 200 && backfilled > 20);
+	sched_plan_destroy(&plan);
+	sched_policy_free(pol);
+}
+
 /* Type-blind policies take equally free nodes in sched_node_tiebreak's
  * order, not the cluster's: on 32 V100 nodes listed before 32 K80 nodes
  * (one GPU each), 16 one-GPU jobs land on both types, not all on the
@@ -1165,6 +1365,8 @@ int main(void)
 		cmocka_unit_test(test_gandiva_time_slices),
 		cmocka_unit_test(test_gandiva_affinity),
 		cmocka_unit_test(test_fifo_backfill),
+		cmocka_unit_test(test_fifo_backfill_reserved),
+		cmocka_unit_test(test_fifo_backfill_random),
 		cmocka_unit_test(test_random_replans_valid),
 		cmocka_unit_test(test_blind_type_mix),
 		cmocka_unit_test(test_blind_pooled_types),
