@@ -40,6 +40,7 @@ enum cli_opt_id {
 	OPT_MAX_WAIT,
 	OPT_ARRAY,
 	OPT_CHECK,
+	OPT_NODE,
 };
 
 #define CMD_BIT(c) (1u << (c))
@@ -90,6 +91,7 @@ static const struct cli_opt cli_opts[] = {
 	{ "array", 0, true, OPT_ARRAY, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "wait", 0, false, OPT_WAIT, CMD_BIT(CLI_CMD_SUBMIT) },
 	{ "check", 0, false, OPT_CHECK, CMD_BIT(CLI_CMD_SUBMIT) },
+	{ "node", 0, true, OPT_NODE, CMD_BIT(CLI_CMD_HISTORY) },
 	{ "max-wait", 0, true, OPT_MAX_WAIT, CMD_BIT(CLI_CMD_SUBMIT) | CMD_BIT(CLI_CMD_WAIT) },
 };
 #define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
@@ -432,6 +434,13 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 		if (cli_array_parse(value, a->array, &a->narray, reason, sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s", reason);
 		return 0;
+	case OPT_NODE:
+		if (strlen(value) > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						 "0123456789._-") != strlen(value))
+			return cli_usage_fail(p, "%s wants a node name (letters, digits, '.', '-', '_'; "
+					      "at most 63 bytes), got '%.40s'", label, value);
+		a->node = value;
+		return 0;
 	case OPT_MAX_WAIT:
 		if (cli_span_parse(value, &a->max_wait_s) < 0)
 			return cli_usage_fail(p, "%s wants seconds, or a number followed by s, m, h or "
@@ -648,6 +657,10 @@ static int cli_parse_finish(struct cli_parse *p)
 		if (a->lines > CLI_HISTORY_MAX)
 			return cli_usage_fail(p, "--lines must be between 1 and %d, got %u",
 					      CLI_HISTORY_MAX, a->lines);
+		if (a->node && a->nids)
+			return cli_usage_fail(p, "a job id or --node NAME, not both");
+		if (a->node)
+			return 0;
 		/* fall through */
 	case CLI_CMD_SHOW:
 	case CLI_CMD_LOGS:

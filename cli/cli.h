@@ -86,7 +86,7 @@ struct cli_args {
 	uint32_t nids;			/* show, cancel, logs, hold, release, update,
 					 * wait */
 	uint64_t ids[CLI_IDS_MAX];
-	const char *node;		/* drain, undrain, forget */
+	const char *node;		/* drain, undrain, forget; history --node */
 	const char *reason;		/* drain --reason */
 	bool has_rank;			/* logs --rank */
 	uint32_t rank;

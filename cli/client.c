@@ -424,6 +424,8 @@ static int cli_handshake(struct cli_conn *c, const struct cli_target *t, char *e
 			*t->features |= CLI_FEATURE_AFTER_KINDS;
 		else if (strcmp(reply->welcome->features[i], "check") == 0)
 			*t->features |= CLI_FEATURE_CHECK;
+		else if (strcmp(reply->welcome->features[i], "node-history") == 0)
+			*t->features |= CLI_FEATURE_NODE_HISTORY;
 	hare__from_daemon__free_unpacked(reply, NULL);
 	return 0;
 }

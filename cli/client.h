@@ -42,6 +42,7 @@ enum {
 	CLI_FEATURE_AFTER = 1u << 0,	/* "after": JobSpec.after is honoured */
 	CLI_FEATURE_AFTER_KINDS = 1u << 1,	/* "after-kinds": after_any, after_notok too */
 	CLI_FEATURE_CHECK = 1u << 2,		/* "check": Submit.check_only */
+	CLI_FEATURE_NODE_HISTORY = 1u << 3,	/* "node-history": HistoryRequest.node */
 };
 
 /*

@@ -452,7 +452,13 @@ static int cli_cmd_history(struct cli_run *r)
 	Hare__HistoryRequest h = HARE__HISTORY_REQUEST__INIT;
 	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
 
-	h.job_id = r->a->ids[0];
+	if (r->a->node && !(r->features & CLI_FEATURE_NODE_HISTORY)) {
+		fprintf(r->err, "harectl: this hared cannot list a node's events (it is older than "
+			"harectl)\n");
+		return CLI_EXIT_FAIL;
+	}
+	h.job_id = r->a->node ? 0 : r->a->ids[0];
+	h.node = (char *)r->a->node;
 	h.has_max = r->a->lines > 0;
 	h.max = r->a->lines;
 	req.msg_case = HARE__TO_DAEMON__MSG_HISTORY;

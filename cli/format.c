@@ -1067,20 +1067,34 @@ int cli_history_print(FILE *f, const Hare__HistoryReply *h, FILE *err)
 {
 	static const char *const headers[] = { "TIME", "EVENT", "DETAIL" };
 
+	char whose[96];
+
+	if (h->node && h->node[0]) {
+		char node[72];
+
+		snprintf(whose, sizeof(whose), "node %s", cli_text_clean(h->node, node, sizeof(node)));
+	} else {
+		snprintf(whose, sizeof(whose), "job %llu", (unsigned long long)h->job_id);
+	}
 	if (h->n_events == 0) {
-		fprintf(err, "harectl: job %llu has no events\n", (unsigned long long)h->job_id);
+		fprintf(err, "harectl: %s has no events\n", whose);
 		return 0;
 	}
 	cli_table_print(f, 3, headers, h->n_events, cli_history_row, h);
 	if (h->has_cut && h->cut)
-		fprintf(err, "harectl: older events of job %llu not shown\n",
-			(unsigned long long)h->job_id);
+		fprintf(err, "harectl: older events of %s not shown\n", whose);
 	return 0;
 }
 
 void cli_history_print_json(FILE *f, const Hare__HistoryReply *h)
 {
-	fprintf(f, "{\"job_id\":%llu,\"events\":[", (unsigned long long)h->job_id);
+	if (h->node && h->node[0]) {
+		fputs("{\"node\":", f);
+		cli_json_string(f, h->node);
+		fputs(",\"events\":[", f);
+	} else {
+		fprintf(f, "{\"job_id\":%llu,\"events\":[", (unsigned long long)h->job_id);
+	}
 	for (size_t i = 0; i < h->n_events; i++) {
 		const Hare__JobEvent *e = h->events[i];
 

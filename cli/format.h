@@ -91,7 +91,8 @@ void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n);
  * characters masked); a note on err when older events were left out.
  * 0 or -ENOMEM. */
 int cli_history_print(FILE *f, const Hare__HistoryReply *h, FILE *err);
-/* {"job_id": N, "events": [{"time", "kind", "detail"}], "cut": BOOL}. */
+/* {"job_id": N, "events": [{"time", "kind", "detail"}], "cut": BOOL}; a
+ * node's: {"node": NAME, "events": ..., "cut": BOOL}. */
 void cli_history_print_json(FILE *f, const Hare__HistoryReply *h);
 /* harectl usage: the window, then GPU-hours per user (and TOTAL), one
  * column per GPU type; a note on err when hared cut the list. 0, or

@@ -458,6 +458,7 @@ static const char help_wait[] =
 
 static const char help_history[] =
 	"Usage: harectl history JOBID [-n N] [-o table|json]\n"
+	"       harectl history --node NODE [-n N] [-o table|json]\n"
 	"\n"
 	"What happened to a job, oldest first, from hared's event log: submitted,\n"
 	"started (where), preempted or moved off a drained node, failed (node, rank\n"
@@ -467,17 +468,25 @@ static const char help_history[] =
 	"cancelled. Users see their own jobs; root any. The table cuts long details\n"
 	"(ending them with ...); -o json has them whole.\n"
 	"\n"
+	"With --node, what happened to a node instead, for anyone: node-up,\n"
+	"node-down, node-drain (and why: the operator's reason, or hared's\n"
+	"quarantine), node-undrain, node-unhealthy (and why), node-healthy,\n"
+	"node-forget.\n"
+	"\n"
 	"Columns: TIME (local), EVENT, DETAIL.\n"
 	"\n"
 	"Options:\n"
+	"  --node NODE        a node's events instead of a job's\n"
 	"  -n, --lines N      the last N events (default 100, at most 1000); a note\n"
 	"                     on stderr says when older ones were left out\n"
 	"  -o, --output FMT   table (default) or json: {\"job_id\": N, \"events\":\n"
 	"                     [{\"time\", \"kind\", \"detail\"}], \"cut\": BOOL}\n"
+	"                     (\"node\": NODE in place of job_id with --node)\n"
 	"\n"
 	"Examples:\n"
 	"  harectl history 42\n"
-	"  harectl history 42 -n 10\n";
+	"  harectl history 42 -n 10\n"
+	"  harectl history --node gpu-07\n";
 
 const char *cli_help_text(enum cli_command cmd)
 {

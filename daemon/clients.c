@@ -1185,10 +1185,60 @@ static void history_free(struct history *h)
 	free(h->ptrs);
 }
 
-void clients_history(struct conn *c, const Hare__HistoryRequest *m)
+/* Send a history reply: h's newest events (max at most) that fit in half
+ * a frame, oldest first; job (0) or node says whose. */
+static void history_reply(struct conn *c, struct history *h, uint32_t max, uint64_t job,
+			  const char *node)
 {
 	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
 	Hare__HistoryReply r = HARE__HISTORY_REPLY__INIT;
+
+	r.job_id = job;
+	r.node = (char *)node;
+	r.has_cut = true;
+	r.cut = h->n > max;
+	r.events = h->ptrs + (r.cut ? 1 : 0);
+	r.n_events = r.cut ? max : h->n;
+	out.msg_case = HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
+	out.history_reply = &r;
+	for (size_t total = hare__from_daemon__get_packed_size(&out);
+	     r.n_events > 1 && total > c->d->cfg.max_frame / 2; r.events++, r.n_events--) {
+		total -= clients_field_size(hare__job_event__get_packed_size(r.events[0]));
+		r.cut = true;
+	}
+	clients_reply(c, &out, "history");
+}
+
+/* history of a node (HistoryRequest.node, job_id 0): its node-* events, for
+ * anyone (harectl nodes shows the same nodes to all). */
+static void clients_node_history(struct conn *c, const char *node, uint32_t max)
+{
+	struct history h = { 0 };
+	int rc;
+
+	if (!driver_node_name_ok(node)) {
+		conn_send_error(c, ERR_BAD_SPEC, "not a node name (letters, digits, '.', '-', '_'; "
+				"at most 63 bytes)");
+		return;
+	}
+	h.cap = max + 1;
+	h.ev = calloc(h.cap, sizeof(*h.ev));
+	h.ptrs = calloc(h.cap, sizeof(*h.ptrs));
+	h.texts = calloc(2 * (size_t)h.cap, sizeof(*h.texts));
+	rc = h.ev && h.ptrs && h.texts ? store_node_events(c->d->store, node, h.cap, history_add, &h)
+				       : -ENOMEM;
+	if (rc < 0)
+		conn_send_error(c, rc, "cannot read the events of node %s: %s", node, err_str(rc));
+	else if (h.n == 0 && driver_node_is_drained(c->d->drv, node) < 0 &&
+		 store_node_known(c->d->store, node) != 1)
+		conn_send_error(c, -ENOENT, "unknown node '%s' (harectl nodes lists them)", node);
+	else
+		history_reply(c, &h, max, 0, node);
+	history_free(&h);
+}
+
+void clients_history(struct conn *c, const Hare__HistoryRequest *m)
+{
 	const struct drv_job *j = driver_job_find(c->d->drv, m->job_id);
 	uint32_t max = m->has_max ? m->max : CLIENTS_HISTORY_DEFAULT;
 	struct history h = { 0 };
@@ -1196,6 +1246,14 @@ void clients_history(struct conn *c, const Hare__HistoryRequest *m)
 	const char *user;
 	int rc;
 
+	if (m->job_id == 0 && m->node && m->node[0]) {
+		if (max < 1 || max > CLIENTS_HISTORY_MAX)
+			conn_send_error(c, ERR_BAD_SPEC, "max must be between 1 and %d, got %u",
+					CLIENTS_HISTORY_MAX, max);
+		else
+			clients_node_history(c, m->node, max);
+		return;
+	}
 	if (clients_job_hidden(c, m->job_id)) {
 		conn_send_error(c, -ENOENT, "no job %" PRIu64 " of yours", m->job_id);
 		return;
@@ -1231,20 +1289,7 @@ void clients_history(struct conn *c, const Hare__HistoryRequest *m)
 		history_free(&h);
 		return;
 	}
-	r.job_id = m->job_id;
-	r.has_cut = true;
-	r.cut = h.n > max;
-	r.events = h.ptrs + (r.cut ? 1 : 0);
-	r.n_events = r.cut ? max : h.n;
-	out.msg_case = HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
-	out.history_reply = &r;
-	/* the newest events that fit in half a frame */
-	for (size_t total = hare__from_daemon__get_packed_size(&out);
-	     r.n_events > 1 && total > c->d->cfg.max_frame / 2; r.events++, r.n_events--) {
-		total -= clients_field_size(hare__job_event__get_packed_size(r.events[0]));
-		r.cut = true;
-	}
-	clients_reply(c, &out, "history");
+	history_reply(c, &h, max, m->job_id, NULL);
 	history_free(&h);
 }
 

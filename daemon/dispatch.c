@@ -100,7 +100,7 @@ static void dispatch_welcome(struct conn *c, uint32_t agent_id)
 {
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__Welcome w = HARE__WELCOME__INIT;
-	static char *features[] = { "after", "after-kinds", "check" };
+	static char *features[] = { "after", "after-kinds", "check", "node-history" };
 
 	w.version = HARE__VERSION__PROTOCOL_VERSION;
 	if (agent_id == 0) {	/* a client's session */

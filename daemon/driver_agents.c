@@ -381,6 +381,16 @@ static uint32_t drv_node_jobs(const struct drv_node *n)
 	return jobs;
 }
 
+/* A node event's detail: its name, then ": " and why when there is a why
+ * (store_node_events finds the node's events so). */
+static void drv_node_event_text(const char *node, const char *why, char *buf, size_t len)
+{
+	if (why && why[0])
+		snprintf(buf, len, "%s: %s", node, why);
+	else
+		snprintf(buf, len, "%s", node);
+}
+
 int driver_node_drain(struct driver *d, const char *node, bool drain, const char *reason,
 		      uint32_t *moved, char *msg, size_t msglen)
 {
@@ -388,6 +398,7 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 	uint32_t nseen;
 	bool saved = true;
 	struct drv_node *n;
+	char detail[DRIVER_NODE_NAME + DRIVER_DRAIN_REASON + 2];
 
 	*moved = 0;
 	if (i < 0 && d->st && driver_node_name_ok(node) && store_node_known(d->st, node) == 1)
@@ -419,9 +430,12 @@ int driver_node_drain(struct driver *d, const char *node, bool drain, const char
 		for (uint32_t a = 0; a < d->jobs[k]->navoid; a++)
 			if (d->jobs[k]->avoid[a].node == (uint32_t)i)
 				d->jobs[k]->avoid[a].until = 0;
+	/* a drain's event says why (harectl history --node); an undrain's is
+	 * the name alone, as a restart reads it */
+	drv_node_event_text(n->name, drain ? n->drain_reason : "", detail, sizeof(detail));
 	if (d->st && (store_node_drain(d->st, n->name, drain, n->drain_reason) < 0 ||
 		      store_event(d->st, driver_now(), 0, drain ? "node-drain" : "node-undrain",
-				  n->name) < 0))
+				  detail) < 0))
 		saved = false;
 	log_info("node=%s %s%s%s (%u job%s there)", n->name, drain ? "drained" : "undrained",
 		 n->drain_reason[0] ? ": " : "", n->drain_reason, nseen, nseen == 1 ? "" : "s");
@@ -1391,8 +1405,12 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 		log_info("node=%s healthy again: its health check passes (unhealthy for %.0f s)",
 			 n->name, fmax(0, now - n->unhealthy_since));
 	}
-	if (d->st && bad != n->unhealthy)
-		store_event(d->st, now, 0, bad ? "node-unhealthy" : "node-healthy", n->name);
+	if (d->st && bad != n->unhealthy) {
+		char detail[DRIVER_NODE_NAME + DRIVER_HEALTH_REASON + 2];
+
+		drv_node_event_text(n->name, bad ? reason : "", detail, sizeof(detail));
+		store_event(d->st, now, 0, bad ? "node-unhealthy" : "node-healthy", detail);
+	}
 	if (bad != n->unhealthy)
 		driver_replan_request(d);
 	back = n->unhealthy && !bad;

@@ -50,6 +50,7 @@ enum store_stmt_id {
 	ST_JOB_LAST_CANCEL,
 	ST_JOB_SETTINGS,
 	ST_JOB_EVENTS,
+	ST_NODE_EVENTS,
 	ST_JOB_FAILURES,
 	ST_RECENT_EVENTS,
 	ST_LEASE_START,
@@ -250,6 +251,10 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_JOB_FAILURES] = "SELECT count(*) FROM events WHERE job_id = ?1 AND kind = 'fail'",
 	[ST_JOB_EVENTS] = "SELECT time, kind, detail FROM (SELECT id, time, kind, detail FROM events"
 		" WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+	/* a node's events: detail is its name, or its name, ": " and more */
+	[ST_NODE_EVENTS] = "SELECT time, kind, detail FROM (SELECT id, time, kind, detail FROM events"
+		" WHERE job_id IS NULL AND kind LIKE 'node-%' AND (detail = ?1 OR"
+		" substr(detail, 1, length(?1) + 2) = ?1 || ': ') ORDER BY id DESC LIMIT ?2) ORDER BY id",
 	/* newest first, read back from the end of the table (see store_failures_load) */
 	[ST_RECENT_EVENTS] = "SELECT e.time, e.job_id, e.kind, e.detail, coalesce(j.user, '')"
 		" FROM events e LEFT JOIN jobs j ON j.id = e.job_id ORDER BY e.id DESC",
@@ -1374,18 +1379,11 @@ int store_job_failures(struct store *s, uint64_t id, uint32_t *count)
 	return err;
 }
 
-int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user)
+/* The rows of one of the event queries (bound by the caller), to cb. */
+static int store_events_read(struct store *s, sqlite3_stmt *st, store_event_cb cb, void *user)
 {
-	sqlite3_stmt *st;
 	int rc, err = 0;
 
-	if (!s || !cb)
-		return -EINVAL;
-	st = s->st[ST_JOB_EVENTS];
-	if (sqlite3_stmt_busy(st))
-		return -EBUSY;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	sqlite3_bind_int64(st, 2, max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
 		const unsigned char *kind = sqlite3_column_text(st, 1);
 		const unsigned char *detail = sqlite3_column_text(st, 2);
@@ -1397,6 +1395,34 @@ int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb 
 		err = store_rc(s->db, rc);
 	sqlite3_reset(st);
 	return err;
+}
+
+int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !cb)
+		return -EINVAL;
+	st = s->st[ST_JOB_EVENTS];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(st, 2, max);
+	return store_events_read(s, st, cb, user);
+}
+
+int store_node_events(struct store *s, const char *node, uint32_t max, store_event_cb cb, void *user)
+{
+	sqlite3_stmt *st;
+
+	if (!s || !cb || !node)
+		return -EINVAL;
+	st = s->st[ST_NODE_EVENTS];
+	if (sqlite3_stmt_busy(st))
+		return -EBUSY;
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, max);
+	return store_events_read(s, st, cb, user);
 }
 
 int store_failures_load(struct store *s, double since, store_failure_cb cb, void *user)

@@ -186,6 +186,9 @@ int store_job_failures(struct store *s, uint64_t id, uint32_t *count);
  * stops and is returned. */
 typedef int (*store_event_cb)(void *user, double time, const char *kind, const char *detail);
 int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb cb, void *user);
+/* The same for a node's events (kind node-*, detail its name, or its name,
+ * ": " and why: "n1: quarantined by hared: ..."). */
+int store_node_events(struct store *s, const char *node, uint32_t max, store_event_cb cb, void *user);
 
 /* The "fail", "blame", "unexplained", "node-undrain" and "node-forget"
  * events since a unix time, newest first (it

@@ -125,6 +125,19 @@ wait_for 10 "node1 to be quarantined" quarantined && logged "node=node1 $want; h
 "$harectl" undrain node1 >/dev/null || fail "undrain node1"
 [ "$(node_field node1 drained)" = False ] && echo "ok: an undrain gives node1 back" ||
 	fail "node1 still drained after undrain"
+hist=$("$harectl" history --node node1 -o json | "$py" -c '
+import json, sys
+h = json.load(sys.stdin)
+print(h["node"], " ".join(e["kind"] for e in h["events"]))
+print([e["detail"] for e in h["events"] if e["kind"] == "node-drain"][-1])')
+want_kinds="node1 node-up node-unhealthy node-healthy node-unhealthy node-healthy node-unhealthy node-drain node-undrain"
+[ "$(echo "$hist" | head -1)" = "$want_kinds" ] && [ "$(echo "$hist" | sed -n 2p)" = "node1: $want" ] &&
+	"$harectl" history --node node1 | grep -q "node-unhealthy .*node1: health check exited with status 3: GPU 0: fan at 0 rpm" &&
+	echo "ok: harectl history --node node1 lists its ups, failures and the quarantine, with why" ||
+	fail "history --node node1: '$hist' / $("$harectl" history --node node1 2>&1)"
+out=$("$harectl" history --node nosuch 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$out" = "harectl: unknown node 'nosuch' (harectl nodes lists them)" ] ||
+	fail "history --node nosuch: exit $rc, '$out'"
 
 # 4. A check that hangs is killed with what it started.
 echo hang >"$tmp/health1"

@@ -246,6 +246,10 @@ static void test_args_wait(void **state)
 		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got 'nan'" },
 		{ 4, { "harectl", "wait", "4", "--wait" }, "harectl wait: --wait is not an option of wait (see harectl wait --help)" },
 		{ 3, { "harectl", "queue", "--wait" }, "harectl queue: --wait is not an option of queue (see harectl queue --help)" },
+		{ 5, { "harectl", "history", "4", "--node", "n1" }, "harectl history: a job id or --node NAME, not both" },
+		{ 4, { "harectl", "history", "--node", "n 1" },
+		  "harectl history: --node wants a node name (letters, digits, '.', '-', '_'; at most 63 bytes), got 'n 1'" },
+		{ 4, { "harectl", "queue", "--node", "n1" }, "harectl queue: --node is not an option of queue (see harectl queue --help)" },
 		{ 6, { "harectl", "submit", "--file", "x.ini", "--check", "--wait" },
 		  "harectl submit: --check submits nothing to wait for: not with --wait" },
 		{ 10, { "harectl", "submit", "--model", "m", "--gpus", "1", "--rounds", "5", "--max-wait", "5" },
@@ -262,6 +266,9 @@ static void test_args_wait(void **state)
 	assert_true(a.has_max_wait && a.max_wait_s == 5400);
 	assert_string_equal(a.max_wait_text, "1.5h");
 	assert_true(a.json);
+	assert_int_equal(PARSE(&a, msg, "history", "--node", "gpu-07", "-n", "5"), 0);
+	assert_true(a.cmd == CLI_CMD_HISTORY && a.nids == 0 && a.lines == 5);
+	assert_string_equal(a.node, "gpu-07");
 	assert_int_equal(PARSE(&a, msg, "wait", "7"), 0);
 	assert_false(a.has_max_wait);
 	assert_int_equal(PARSE(&a, msg, "wait", "7", "--max-wait", "0"), 0);

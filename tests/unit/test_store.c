@@ -1238,6 +1238,31 @@ static void test_job_events(void **state)
 	e.n = 0;
 	assert_int_equal(store_job_events(f->s, 999, 5, event_seen, &e), 0);
 	assert_int_equal(e.n, 0);
+	/* a node's events: its name, or its name and why; not another node
+	 * whose name it starts, nor a job's event that names it */
+	assert_int_equal(store_event(f->s, 20, 0, "node-up", "n1"), 0);
+	assert_int_equal(store_event(f->s, 21, 0, "node-up", "n10"), 0);
+	assert_int_equal(store_event(f->s, 22, 0, "node-drain", "n1: new DIMMs"), 0);
+	assert_int_equal(store_event(f->s, 23, j.id, "fail", "n1: rank 0 on node n1 failed"), 0);
+	assert_int_equal(store_event(f->s, 24, 0, "node-unhealthy", "n10: disk full"), 0);
+	assert_int_equal(store_event(f->s, 25, 0, "node-undrain", "n1"), 0);
+	e.n = 0;
+	assert_int_equal(store_node_events(f->s, "n1", 10, event_seen, &e), 0);
+	assert_int_equal(e.n, 3);
+	assert_string_equal(e.kind[0], "node-up");
+	assert_string_equal(e.detail[1], "n1: new DIMMs");
+	assert_string_equal(e.kind[2], "node-undrain");
+	e.n = 0;
+	assert_int_equal(store_node_events(f->s, "n1", 2, event_seen, &e), 0);
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.kind[0], "node-drain");
+	e.n = 0;
+	assert_int_equal(store_node_events(f->s, "n10", 10, event_seen, &e), 0);
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.detail[1], "n10: disk full");
+	e.n = 0;
+	assert_int_equal(store_node_events(f->s, "n", 10, event_seen, &e), 0);
+	assert_int_equal(e.n, 0);
 }
 
 static void test_newer_version_refused(void **state)
