@@ -74,7 +74,7 @@ static int cli_token_read(struct cli_run *r, const char *path)
 }
 
 /* Resolve the token before anything is sent: exit status 2 on a bad file. */
-static int cli_run_prepare(struct cli_run *r)
+int cli_run_prepare(struct cli_run *r)
 {
 	const char *env_token = getenv("HARE_TOKEN");
 
@@ -119,7 +119,7 @@ static int cli_run_connect_quiet(struct cli_run *r)
 	return cli_client_connect(&t, &r->conn, r->msg, sizeof(r->msg));
 }
 
-static int cli_run_connect(struct cli_run *r)
+int cli_run_connect(struct cli_run *r)
 {
 	char clean[sizeof(r->msg)];
 	int rc = cli_run_connect_quiet(r);
@@ -142,151 +142,6 @@ int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__Fr
 		fprintf(r->err, "harectl: %s%s\n", where ? where : "",
 			cli_text_clean(r->msg, clean, sizeof(clean)));
 	return rc;
-}
-
-/* Submit one job; ids: those hared gave the file's jobs before it (NULL
- * from flags), where its id goes on success. check: only have hared check
- * it (Submit.check_only; the file's jobs it runs after are left out, none
- * has an id yet); nothing is printed but a refusal. */
-static int cli_submit_one(struct cli_run *r, const struct cli_job *job, const char *file, uint64_t *ids,
-			  uint32_t index, bool check)
-{
-	struct cli_spec_refs refs;
-	struct cli_job outside;
-	Hare__JobSpec spec;
-	Hare__Submit submit = HARE__SUBMIT__INIT;
-	Hare__ToDaemon req = HARE__TO_DAEMON__INIT;
-	Hare__FromDaemon *reply;
-	char where[300] = "";
-	int status;
-
-	if (check) {
-		outside = *job;
-		outside.nafter = 0;
-		for (uint32_t k = 0; k < job->nafter; k++)
-			if (job->after_ref[k] < 0) {
-				outside.after[outside.nafter] = job->after[k];
-				outside.after_kind[outside.nafter] = job->after_kind[k];
-				outside.after_ref[outside.nafter++] = -1;
-			}
-		job = &outside;
-		submit.has_check_only = submit.check_only = true;
-	}
-	cli_job_to_spec(job, ids, &spec, &refs);
-	submit.spec = &spec;
-	req.msg_case = HARE__TO_DAEMON__MSG_SUBMIT;
-	req.submit = &submit;
-	if (file)
-		snprintf(where, sizeof(where), "%s:%d: ", strcmp(file, "-") ? file : "<stdin>", job->line);
-	else if (r->a->narray)
-		snprintf(where, sizeof(where), "--array index %u: ", r->a->array[index]);
-	if (cli_run_request(r, &req, HARE__FROM_DAEMON__MSG_SUBMIT_REPLY, &reply, where) < 0)
-		return CLI_EXIT_FAIL;
-	if (check) {
-		hare__from_daemon__free_unpacked(reply, NULL);
-		return CLI_EXIT_OK;
-	}
-	status = cli_reply_print(r->a, reply, r->out, r->err, 0);
-	fflush(r->out);
-	if (ids)
-		ids[index] = reply->submit_reply->job_id;
-	hare__from_daemon__free_unpacked(reply, NULL);
-	return status;
-}
-
-static int cli_cmd_submit(struct cli_run *r)
-{
-	const struct cli_job *jobs = &r->a->job;
-	struct cli_job *loaded = NULL;
-	uint64_t *ids = NULL;		/* a file's or an array's: what hared gave each job */
-	uint64_t flag_id = 0;		/* the job from flags, for --wait */
-	uint32_t njobs = 1;
-	int status;
-
-	if (r->a->file) {
-		if (cli_jobfile_load(r->a->file, &loaded, &njobs, r->msg, sizeof(r->msg)) < 0) {
-			fprintf(r->err, "harectl: %s\n", r->msg);
-			return CLI_EXIT_USAGE;
-		}
-		ids = calloc(njobs, sizeof(*ids));
-		if (!ids) {
-			fprintf(r->err, "harectl: out of memory\n");
-			free(loaded);
-			return CLI_EXIT_FAIL;
-		}
-		jobs = loaded;
-	} else if (r->a->narray) {
-		/* one job per index, every one made (and so checked) before any is sent */
-		int rc = cli_array_expand(&r->a->job, r->a->array, r->a->narray, &loaded, r->msg,
-					  sizeof(r->msg));
-
-		if (rc < 0) {
-			fprintf(r->err, rc == -ENOMEM ? "harectl: out of memory\n" : "harectl submit: %s\n",
-				r->msg);
-			return rc == -ENOMEM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
-		}
-		njobs = r->a->narray;
-		ids = calloc(njobs, sizeof(*ids));
-		if (!ids) {
-			fprintf(r->err, "harectl: out of memory\n");
-			free(loaded);
-			return CLI_EXIT_FAIL;
-		}
-		jobs = loaded;
-	}
-	status = cli_run_prepare(r);
-	if (status == CLI_EXIT_OK)
-		status = cli_run_connect(r);
-	/* an older hared would ignore the lists and run the jobs at once */
-	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
-		bool kinds = false;
-
-		for (uint32_t k = 0; k < jobs[i].nafter; k++)
-			kinds = kinds || jobs[i].after_kind[k] != CLI_AFTER_OK;
-		if (jobs[i].nafter && !(r->features & CLI_FEATURE_AFTER)) {
-			fprintf(r->err, "harectl: this hared does not run jobs after others (it is older "
-				"than harectl); nothing was submitted\n");
-			status = CLI_EXIT_FAIL;
-		} else if (kinds && !(r->features & CLI_FEATURE_AFTER_KINDS)) {
-			fprintf(r->err, "harectl: this hared runs jobs only after others that are DONE "
-				"(it is older than harectl): 'any:' and 'notok:' are not known to it; "
-				"nothing was submitted\n");
-			status = CLI_EXIT_FAIL;
-		}
-	}
-	if (status == CLI_EXIT_OK && r->a->check && !(r->features & CLI_FEATURE_CHECK)) {
-		fprintf(r->err, "harectl: this hared cannot check jobs without submitting them (it is "
-			"older than harectl); nothing was sent\n");
-		status = CLI_EXIT_FAIL;
-	}
-	/* a file's jobs checked by hared first, so a mistake only hared sees
-	 * (an unknown model) leaves none of them submitted; --check: only that */
-	for (uint32_t i = 0; (njobs > 1 || r->a->check) && (r->features & CLI_FEATURE_CHECK) &&
-			     i < njobs && status == CLI_EXIT_OK; i++) {
-		status = cli_submit_one(r, &jobs[i], r->a->file, ids, i, true);
-		if (status != CLI_EXIT_OK)
-			fprintf(r->err, "harectl: nothing was submitted\n");
-	}
-	if (status == CLI_EXIT_OK && r->a->check) {
-		if (njobs == 1)
-			fprintf(r->out, "ok: hared would accept the job (nothing was submitted)\n");
-		else
-			fprintf(r->out, "ok: hared would accept all %u jobs (nothing was submitted)\n", njobs);
-		njobs = 0;	/* nothing to submit, nothing to wait for */
-	}
-	/* in file order: a job names only earlier ones, whose ids are known */
-	for (uint32_t i = 0; i < njobs && status == CLI_EXIT_OK; i++) {
-		status = cli_submit_one(r, &jobs[i], r->a->file, ids ? ids : &flag_id, ids ? i : 0, false);
-		if (status != CLI_EXIT_OK && i > 0)
-			fprintf(r->err, "harectl: the %u job%s before it stay%s submitted\n", i, i > 1 ? "s" : "",
-				i > 1 ? "" : "s");
-	}
-	/* the ids stay on stdout alone; how each job ended goes to stderr */
-	if (status == CLI_EXIT_OK && r->a->wait)
-		status = cli_wait_ids(r, ids ? ids : &flag_id, njobs, r->err);
-	free(ids);
-	free(loaded);
-	return status;
 }
 
 /* Send req, print its reply (reply_case) as harectl does, times against

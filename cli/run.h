@@ -25,6 +25,12 @@ struct cli_run {
 					 * CLI_FOLLOW_RECONNECT_S only) */
 };
 
+/* Resolve the token before anything is sent (CLI_EXIT_USAGE on a bad
+ * file), then open the session (CLI_EXIT_FAIL when hared cannot be
+ * reached); each prints why. */
+int cli_run_prepare(struct cli_run *r);
+int cli_run_connect(struct cli_run *r);
+
 /* Unix seconds now (the wall clock relative times are shown against). */
 double cli_wall_now(void);
 /* Seconds on a clock that only goes forward (for spans: waits, deadlines). */
@@ -41,6 +47,9 @@ int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__Fr
  * request sent again. Failures are printed. 0 or negative (-ETIMEDOUT:
  * hared was still away at r->deadline). */
 int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply);
+
+/* harectl submit (submit.c). The exit status. */
+int cli_cmd_submit(struct cli_run *r);
 
 /* harectl wait, and submit --wait on the ids just submitted (their lines
  * to r->err then: standard output holds the ids). The exit status. */
