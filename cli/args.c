@@ -661,6 +661,8 @@ static int cli_parse_finish(struct cli_parse *p)
 			return cli_usage_fail(p, "a job id or --node NAME, not both");
 		if (a->node)
 			return 0;
+		if (a->nids == 0)
+			return cli_usage_fail(p, "missing job id, or --node NODE (see %s)", cli_hint(p));
 		/* fall through */
 	case CLI_CMD_SHOW:
 	case CLI_CMD_LOGS:

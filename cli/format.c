@@ -1052,15 +1052,26 @@ void cli_nodes_print_json(FILE *f, const Hare__NodesReply *n)
 
 static void cli_history_row(struct cli_table *t, size_t r, const void *user)
 {
-	const Hare__JobEvent *e = ((const Hare__HistoryReply *)user)->events[r];
+	const Hare__HistoryReply *h = user;
+	const Hare__JobEvent *e = h->events[r];
+	const char *detail = e->detail ? e->detail : "";
 	char iso[40] = "-";
 	struct tm tm;
 
 	if (e->time > 0 && cli_localtime(e->time, &tm))
 		strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	/* a node's events: its name before the why is left out */
+	if (h->node && h->node[0] && strncmp(detail, h->node, strlen(h->node)) == 0) {
+		size_t n = strlen(h->node);
+
+		if (detail[n] == '\0')
+			detail += n;
+		else if (detail[n] == ':' && detail[n + 1] == ' ')
+			detail += n + 2;
+	}
 	cli_table_set(t, 0, "%s", iso);
 	cli_table_set(t, 1, "%s", cli_str(e->kind));
-	cli_table_set(t, 2, "%s", e->detail && e->detail[0] ? e->detail : "-");
+	cli_table_set(t, 2, "%s", detail[0] ? detail : "-");
 }
 
 int cli_history_print(FILE *f, const Hare__HistoryReply *h, FILE *err)

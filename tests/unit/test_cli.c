@@ -401,7 +401,7 @@ static void test_args_errors(void **state)
 		{ 2, { "harectl", "cancel" }, "harectl cancel: missing job id (see harectl cancel --help)" },
 		{ 2, { "harectl", "logs" }, "harectl logs: missing job id (see harectl logs --help)" },
 		{ 2, { "harectl", "hold" }, "harectl hold: missing job id (see harectl hold --help)" },
-		{ 2, { "harectl", "history" }, "harectl history: missing job id (see harectl history --help)" },
+		{ 2, { "harectl", "history" }, "harectl history: missing job id, or --node NODE (see harectl history --help)" },
 		{ 5, { "harectl", "history", "4", "-n", "1001" }, "harectl history: -n must be between 1 and 1000, got 1001" },
 		{ 5, { "harectl", "history", "4", "-n", "0" }, "harectl history: -n must be between 1 and 1000, got 0" },
 		{ 4, { "harectl", "history", "4", "5" }, "harectl history: one job id at a time, got 2" },
@@ -1968,6 +1968,59 @@ static void test_nodes_unhealthy(void **state)
 				    "\"health check exited with status 1: GPU 0: ECC errors\","
 				    "\"unhealthy_since\":"));
 	free(buf);
+}
+
+/* history --node: the table leaves out the node's name before each why
+ * ("-" when there is none), cuts nothing of a 127-byte why; JSON has the
+ * node and each detail whole; an empty reply says the node has none. */
+static void test_history_node_output(void **state)
+{
+	static const char quarantine[] = "quarantined by hared: health check failed 3 times within the hour "
+					 "(last: exited with status 1: GPU 3: 3 uncorrectable ECC e...)";
+	Hare__JobEvent e[3] = { HARE__JOB_EVENT__INIT, HARE__JOB_EVENT__INIT, HARE__JOB_EVENT__INIT };
+	Hare__JobEvent *ev[3] = { &e[0], &e[1], &e[2] };
+	Hare__HistoryReply h = HARE__HISTORY_REPLY__INIT;
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	struct cli_args a = { .cmd = CLI_CMD_HISTORY };
+	char drain[200], *out = NULL, *err = NULL;
+	size_t olen, elen;
+	FILE *fo, *fe;
+
+	(void)state;
+	snprintf(drain, sizeof(drain), "gpu-07: %s", quarantine);
+	e[0].time = NOW - 60;
+	e[0].kind = "node-up";
+	e[0].detail = "gpu-07";
+	e[1].time = NOW - 30;
+	e[1].kind = "node-drain";
+	e[1].detail = drain;
+	e[2].time = NOW;
+	e[2].kind = "node-unhealthy";
+	e[2].detail = "gpu-070: not this node's name";
+	h.node = "gpu-07";
+	h.events = ev;
+	h.n_events = 3;
+	m.msg_case = HARE__FROM_DAEMON__MSG_HISTORY_REPLY;
+	m.history_reply = &h;
+	fo = open_memstream(&out, &olen);
+	fe = open_memstream(&err, &elen);
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	a.json = true;
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	h.n_events = 0;
+	a.json = false;
+	assert_int_equal(cli_reply_print(&a, &m, fo, fe, NOW), CLI_EXIT_OK);
+	fclose(fo);
+	fclose(fe);
+	assert_non_null(strstr(out, "node-up         -\n"));
+	assert_non_null(strstr(out, "node-drain      quarantined by hared: "));
+	assert_non_null(strstr(out, quarantine));
+	assert_non_null(strstr(out, "node-unhealthy  gpu-070: not this node's name\n"));
+	assert_non_null(strstr(out, "{\"node\":\"gpu-07\",\"events\":[{\"time\":"));
+	assert_non_null(strstr(out, "\"detail\":\"gpu-07: quarantined by hared"));
+	assert_string_equal(err, "harectl: node gpu-07 has no events\n");
+	free(out);
+	free(err);
 }
 
 /* forget says what went with the node. */
@@ -3683,6 +3736,7 @@ int main(void)
 		cmocka_unit_test(test_reply_submit_warning),
 		cmocka_unit_test(test_reply_drain_state),
 		cmocka_unit_test(test_reply_forget),
+		cmocka_unit_test(test_history_node_output),
 		cmocka_unit_test(test_usage_args),
 		cmocka_unit_test(test_usage_output),
 		cmocka_unit_test(test_show_gpu_hours),

@@ -181,10 +181,11 @@ static struct conn *client(struct fx *f)
 	m.hello = &h;
 	frame(c, &m);
 	assert_int_equal(last(f)->msg_case, HARE__FROM_DAEMON__MSG_WELCOME);
-	assert_int_equal(last(f)->welcome->n_features, 3);
+	assert_int_equal(last(f)->welcome->n_features, 4);
 	assert_string_equal(last(f)->welcome->features[0], "after");
 	assert_string_equal(last(f)->welcome->features[1], "after-kinds");
 	assert_string_equal(last(f)->welcome->features[2], "check");
+	assert_string_equal(last(f)->welcome->features[3], "node-history");
 	assert_int_equal(c->state, CONN_CLIENT);
 	return c;
 }
@@ -2433,6 +2434,66 @@ static void test_history(void **state)
 	conn_fake_free(c);
 }
 
+static const Hare__FromDaemon *node_history(struct fx *f, struct conn *c, const char *node,
+					     uint32_t max)
+{
+	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
+	Hare__HistoryRequest h = HARE__HISTORY_REQUEST__INIT;
+
+	h.job_id = 0;
+	h.node = (char *)node;
+	h.has_max = max > 0;
+	h.max = max;
+	m.msg_case = HARE__TO_DAEMON__MSG_HISTORY;
+	m.history = &h;
+	frame(c, &m);
+	return last(f);
+}
+
+/* harectl history --node: a node's events, oldest first, a drain's with
+ * its reason, for anyone (private_data = jobs too); not another node's
+ * whose name it starts; an unknown node, a bad name and a bad max get an
+ * Error. */
+static void test_node_history(void **state)
+{
+	struct fx *f = *state;
+	const Hare__FromDaemon *r;
+	struct conn *c, *a;
+	uint64_t id;
+	uint32_t moved;
+	char msg[256];
+
+	one_running_job(f, &c, &a, &id);
+	assert_int_equal(driver_node_drain(f->d.drv, "n1", true, "new DIMMs", &moved, msg, sizeof(msg)), 0);
+	assert_int_equal(store_event(f->d.store, driver_now(), 0, "node-up", "n10"), 0);
+	snprintf(f->d.cfg.private_data, sizeof(f->d.cfg.private_data), "jobs");
+	c->admin = false;
+	snprintf(c->user, sizeof(c->user), "mallory");
+	r = node_history(f, c, "n1", 0);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_HISTORY_REPLY);
+	assert_string_equal(r->history_reply->node, "n1");
+	assert_int_equal(r->history_reply->job_id, 0);
+	assert_int_equal(r->history_reply->n_events, 2);
+	assert_string_equal(r->history_reply->events[0]->kind, "node-up");
+	assert_string_equal(r->history_reply->events[0]->detail, "n1");
+	assert_string_equal(r->history_reply->events[1]->kind, "node-drain");
+	assert_string_equal(r->history_reply->events[1]->detail, "n1: new DIMMs");
+	assert_false(r->history_reply->cut);
+	r = node_history(f, c, "n1", 1);
+	assert_int_equal(r->history_reply->n_events, 1);
+	assert_true(r->history_reply->cut);
+	r = node_history(f, c, "n9", 0);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_string_equal(r->error->message, "unknown node 'n9' (harectl nodes lists them)");
+	r = node_history(f, c, "a b", 0);
+	assert_int_equal(r->msg_case, HARE__FROM_DAEMON__MSG_ERROR);
+	assert_int_equal(r->error->code, ERR_BAD_SPEC);
+	r = node_history(f, c, "n1", 1001);
+	assert_string_equal(r->error->message, "max must be between 1 and 1000, got 1001");
+	conn_fake_free(a);
+	conn_fake_free(c);
+}
+
 /* A job loaded after a restart keeps its failures against max_retries
  * (its "fail" events), rather than starting again from none. */
 static void test_failures_kept_across_restart(void **state)
@@ -3611,6 +3672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_not_saved, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update_hold_durable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_history, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_history, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failures_kept_across_restart, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_done_worker_after_restart, fx_setup, fx_teardown),
