@@ -132,7 +132,7 @@ print(h["node"], " ".join(e["kind"] for e in h["events"]))
 print([e["detail"] for e in h["events"] if e["kind"] == "node-drain"][-1])')
 want_kinds="node1 node-up node-unhealthy node-healthy node-unhealthy node-healthy node-unhealthy node-drain node-undrain"
 [ "$(echo "$hist" | head -1)" = "$want_kinds" ] && [ "$(echo "$hist" | sed -n 2p)" = "node1: $want" ] &&
-	"$harectl" history --node node1 | grep -q "node-unhealthy .*node1: health check exited with status 3: GPU 0: fan at 0 rpm" &&
+	"$harectl" history --node node1 | grep -q "node-unhealthy  *health check exited with status 3: GPU 0: fan at 0 rpm$" &&
 	echo "ok: harectl history --node node1 lists its ups, failures and the quarantine, with why" ||
 	fail "history --node node1: '$hist' / $("$harectl" history --node node1 2>&1)"
 out=$("$harectl" history --node nosuch 2>&1); rc=$?
