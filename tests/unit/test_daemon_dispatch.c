@@ -2371,18 +2371,26 @@ static void test_done_worker_after_restart(void **state)
 	conn_fake_free(a);
 }
 
-static const Hare__FromDaemon *history(struct fx *f, struct conn *c, uint64_t id, uint32_t max)
+/* A HistoryRequest (max 0: none) and its answer. */
+static const Hare__FromDaemon *history_ask(struct fx *f, struct conn *c, uint64_t id, const char *node,
+					   uint32_t max)
 {
 	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
 	Hare__HistoryRequest h = HARE__HISTORY_REQUEST__INIT;
 
 	h.job_id = id;
+	h.node = (char *)node;
 	h.has_max = max > 0;
 	h.max = max;
 	m.msg_case = HARE__TO_DAEMON__MSG_HISTORY;
 	m.history = &h;
 	frame(c, &m);
 	return last(f);
+}
+
+static const Hare__FromDaemon *history(struct fx *f, struct conn *c, uint64_t id, uint32_t max)
+{
+	return history_ask(f, c, id, NULL, max);
 }
 
 /* harectl history: a job's events, oldest first, for its owner or root;
@@ -2437,17 +2445,7 @@ static void test_history(void **state)
 static const Hare__FromDaemon *node_history(struct fx *f, struct conn *c, const char *node,
 					     uint32_t max)
 {
-	Hare__ToDaemon m = HARE__TO_DAEMON__INIT;
-	Hare__HistoryRequest h = HARE__HISTORY_REQUEST__INIT;
-
-	h.job_id = 0;
-	h.node = (char *)node;
-	h.has_max = max > 0;
-	h.max = max;
-	m.msg_case = HARE__TO_DAEMON__MSG_HISTORY;
-	m.history = &h;
-	frame(c, &m);
-	return last(f);
+	return history_ask(f, c, 0, node, max);
 }
 
 /* harectl history --node: a node's events, oldest first, a drain's with
