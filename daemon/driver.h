@@ -156,6 +156,8 @@ struct drv_node {
 	double health_fail_at[DRIVER_HEALTH_FAILS];	/* when it turned unhealthy, ring
 							 * from health_fail_next (0: none) */
 	uint32_t health_fail_next;
+	bool health_restored_bad;	/* unhealthy when hared stopped (its newest health
+					 * event), until its agent first says how it is */
 	uint32_t ngpus;
 	struct drv_gpu *gpus;
 	double fail_at[DRIVER_NODE_FAILS];	/* when its workers failed, newest last

@@ -842,6 +842,16 @@ struct drv_fail_load {
 	} *forgot;
 	size_t nforgot, capforgot;
 	uint32_t next_marker;
+	/* health checks: each node's newest node-unhealthy or node-healthy
+	 * event (the first read), and its turns to unhealthy of the hour not
+	 * followed by an undrain or a forget */
+	struct drv_health_row {
+		char name[DRIVER_NODE_NAME];
+		double t;
+		bool turn;		/* a turn to unhealthy; else its newest event */
+		bool unhealthy;		/* newest: it was unhealthy when hared stopped */
+	} *health;
+	size_t nhealth, caphealth;
 };
 
 /* Room for one more of size bytes at *v (n used of *cap). */
@@ -1014,11 +1024,62 @@ static int drv_fail_row_add(struct drv_fail_load *l, double t, uint64_t job, con
 	return 0;
 }
 
+/* A node-unhealthy or node-healthy event ("NODE" or "NODE: why"). */
+static int drv_health_loaded(struct drv_fail_load *l, double t, const char *kind, const char *detail)
+{
+	size_t n = strcspn(detail, ":");
+	bool bad = strcmp(kind, "node-unhealthy") == 0, newest = true;
+	char name[DRIVER_NODE_NAME];
+
+	if (n == 0 || n >= sizeof(name))
+		return 0;
+	memcpy(name, detail, n);
+	name[n] = '\0';
+	for (size_t k = 0; k < l->nhealth && newest; k++)
+		newest = l->health[k].turn || strcmp(l->health[k].name, name) != 0;
+	if (newest) {
+		if (drv_grow(&l->health, &l->caphealth, l->nhealth, sizeof(*l->health)) < 0)
+			return -ENOMEM;
+		l->health[l->nhealth] = (struct drv_health_row){ .t = t, .unhealthy = bad };
+		snprintf(l->health[l->nhealth++].name, sizeof(name), "%s", name);
+	}
+	if (!bad || t < l->now - DRIVER_FAIL_WINDOW_S || drv_fail_undrained(l, name) >= 0)
+		return 0;
+	if (drv_grow(&l->health, &l->caphealth, l->nhealth, sizeof(*l->health)) < 0)
+		return -ENOMEM;
+	l->health[l->nhealth] = (struct drv_health_row){ .t = t, .turn = true };
+	snprintf(l->health[l->nhealth++].name, sizeof(name), "%s", name);
+	return 0;
+}
+
+/* The health checks' failures of the hour back on their nodes' rings (the
+ * quarantine counts them), oldest first; a node that was unhealthy when
+ * hared stopped does not count its Register saying so again as a turn. */
+static void drv_health_restore(struct driver *d, const struct drv_fail_load *l)
+{
+	for (size_t k = l->nhealth; k-- > 0;) {
+		const struct drv_health_row *r = &l->health[k];
+		int i = drv_node_find(d, r->name);
+		struct drv_node *n;
+
+		if (i < 0)
+			continue;
+		n = &d->nodes[i];
+		if (r->turn)
+			n->health_fail_at[n->health_fail_next++ % DRIVER_HEALTH_FAILS] = r->t;
+		else
+			n->health_restored_bad = r->unhealthy;
+	}
+}
+
 static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind, const char *detail,
 			   const char *job_user)
 {
 	struct drv_fail_load *l = user;
 	char name[DRIVER_NODE_NAME];
+
+	if (strcmp(kind, "node-unhealthy") == 0 || strcmp(kind, "node-healthy") == 0)
+		return drv_health_loaded(l, t, kind, detail);
 
 	/* failures before an undrain count no more; nor do those before a
 	 * node was forgotten (a node of that name since is another one) */
@@ -1118,9 +1179,12 @@ void driver_failures_load(struct driver *d)
 	free(l.rows);
 	free(l.sus);
 	free(l.peer);
+	if (rc >= 0)
+		drv_health_restore(d, &l);
 	free(l.settled);
 	free(l.undrained);
 	free(l.forgot);
+	free(l.health);
 }
 
 static void drv_agent_detach(struct driver *d, uint32_t agent_id, bool replaced);
@@ -1370,10 +1434,11 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	char reason[DRIVER_HEALTH_REASON] = "";
 	double now = driver_now();
 	uint32_t jobs = drv_node_jobs(n);
-	bool back, turned;
+	bool back, turned, restored = n->health_restored_bad;
 
 	if (h && h->has_pending && h->pending)
 		return false;
+	n->health_restored_bad = false;
 	if (bad && h->reason && h->reason[0] && utf8_valid(h->reason) && !utf8_has_c0(h->reason) &&
 	    !utf8_has_c1(h->reason) && !utf8_has_bidi(h->reason)) {
 		size_t len = strlen(h->reason);
@@ -1395,7 +1460,9 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	if (bad && !n->unhealthy) {
 		/* since when, by the agent's count (a day at most) */
 		n->unhealthy_since = now - (h->has_since && h->since > 0 ? fmin(h->since, 86400) : 0);
-		n->health_fail_at[n->health_fail_next++ % DRIVER_HEALTH_FAILS] = now;
+		/* the failure it had when hared stopped is not a new one */
+		if (!restored)
+			n->health_fail_at[n->health_fail_next++ % DRIVER_HEALTH_FAILS] = now;
 		d->health_fails++;
 		log_warn("node=%s unhealthy: %s; nothing is planned there until its health check "
 			 "passes (%u job%s there move)", n->name, reason, jobs, jobs == 1 ? "" : "s");

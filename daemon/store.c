@@ -1447,7 +1447,8 @@ int store_failures_load(struct store *s, double since, store_failure_cb cb, void
 			break;
 		if (!kind || (strcmp(kind, "fail") != 0 && strcmp(kind, "blame") != 0 &&
 			      strcmp(kind, "unexplained") != 0 && strcmp(kind, "node-undrain") != 0 &&
-			      strcmp(kind, "node-forget") != 0))
+			      strcmp(kind, "node-forget") != 0 && strcmp(kind, "node-unhealthy") != 0 &&
+			      strcmp(kind, "node-healthy") != 0))
 			continue;
 		err = cb(user, t, (uint64_t)sqlite3_column_int64(st, 1), kind, detail ? detail : "",
 			 who ? who : "");

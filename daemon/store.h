@@ -190,8 +190,8 @@ int store_job_events(struct store *s, uint64_t id, uint32_t max, store_event_cb 
  * ": " and why: "n1: quarantined by hared: ..."). */
 int store_node_events(struct store *s, const char *node, uint32_t max, store_event_cb cb, void *user);
 
-/* The "fail", "blame", "unexplained", "node-undrain" and "node-forget"
- * events since a unix time, newest first (it
+/* The "fail", "blame", "unexplained", "node-undrain", "node-forget",
+ * "node-unhealthy" and "node-healthy" events since a unix time, newest first (it
  * stops at the first event older than since): cb(user, time, job id (0:
  * none), kind, detail, the job's user ("" if none)); a non-zero return
  * stops and is returned. For hared's start: where workers failed lately. */

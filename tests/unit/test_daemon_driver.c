@@ -2950,6 +2950,68 @@ static void test_failures_restored(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+/* Health checks' failures of the hour come back after a restart of hared
+ * (the quarantine counts them): not those older than the hour nor those
+ * before an undrain; a node unhealthy when hared stopped does not count its
+ * failure again when its agent says it, but a later one. */
+static void test_health_failures_restored(void **state)
+{
+	struct fx *f = *state;
+	struct driver_opts o = fx_opts(0, 0, 0, 0);
+	Hare__NodeHealth bad = HARE__NODE_HEALTH__INIT, good = HARE__NODE_HEALTH__INIT;
+	char dir[256], err[256];
+	struct store *st = NULL;
+	struct driver *d2 = NULL;
+	const struct drv_node *n1, *n2;
+	double t0 = driver_now();
+	uint32_t c1 = 0, c2 = 0, a1;
+	struct drv_node *n;
+
+	o.quarantine_health_fails = 3;
+	o.quarantine_max_nodes = 1;
+	st = tmp_store(dir, "health");
+	assert_int_equal(store_node_drain(st, "n1", false, ""), 0);
+	assert_int_equal(store_node_drain(st, "n2", false, ""), 0);
+	assert_int_equal(store_event(st, t0 - 7000, 0, "node-unhealthy", "n1: too old"), 0);
+	assert_int_equal(store_event(st, t0 - 1000, 0, "node-unhealthy", "n1: x"), 0);
+	assert_int_equal(store_event(st, t0 - 900, 0, "node-healthy", "n1"), 0);
+	assert_int_equal(store_event(st, t0 - 600, 0, "node-unhealthy", "n2: before the undrain"), 0);
+	assert_int_equal(store_event(st, t0 - 550, 0, "node-undrain", "n2"), 0);
+	assert_int_equal(store_event(st, t0 - 500, 0, "node-unhealthy", "n1"), 0);	/* an older hared's */
+	assert_int_equal(store_event(st, t0 - 400, 0, "node-healthy", "n1"), 0);
+	assert_int_equal(store_event(st, t0 - 300, 0, "node-unhealthy", "n2: z"), 0);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
+	driver_failures_load(d2);
+	n1 = driver_node_at(d2, (uint32_t)node_index(d2, "n1"));
+	n2 = driver_node_at(d2, (uint32_t)node_index(d2, "n2"));
+	for (uint32_t k = 0; k < DRIVER_HEALTH_FAILS; k++) {
+		c1 += n1->health_fail_at[k] > 0;
+		c2 += n2->health_fail_at[k] > 0;
+	}
+	assert_int_equal(c1, 2);
+	assert_int_equal(c2, 1);
+	assert_false(n1->health_restored_bad);
+	assert_true(n2->health_restored_bad);
+	assert_false(n1->drained || n2->drained);	/* loading quarantines nothing */
+	tmp_driver_free(f, d2, st, dir);
+
+	/* the failure a node had when hared stopped is not a new one */
+	a1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+	n = (struct drv_node *)driver_node_at(f->d, 0);
+	n->health_restored_bad = true;
+	bad.ok = false;
+	bad.reason = "disk full";
+	good.ok = true;
+	heartbeat_health(f, a1, &bad);
+	assert_true(n->unhealthy);
+	assert_int_equal(n->health_fail_next, 0);
+	assert_false(n->health_restored_bad);
+	heartbeat_health(f, a1, &good);
+	heartbeat_health(f, a1, &bad);
+	assert_int_equal(n->health_fail_next, 1);
+}
+
 /* Run the loop until job id has a message of msg_case in the outbox, or
  * limit_s pass; the time it took, or -1. */
 static double run_until_msg(struct fx *f, int msg_case, uint64_t id, double limit_s)
@@ -4393,6 +4455,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_health, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_health_flaps, fx_setup_health_quarantine,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_health_failures_restored, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain_persists, fx_setup, fx_teardown),
 	};
 
