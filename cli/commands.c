@@ -421,8 +421,7 @@ static int cli_job_ended(struct cli_run *r, uint64_t id)
 	req.show = &show;
 	if (cli_follow_request(r, &req, HARE__FROM_DAEMON__MSG_SHOW_REPLY, &reply) < 0)
 		return -1;
-	ended = reply->show_reply->job->state != HARE__JOB_STATE__QUEUED &&
-		reply->show_reply->job->state != HARE__JOB_STATE__RUNNING;
+	ended = cli_state_ended(reply->show_reply->job->state);
 	hare__from_daemon__free_unpacked(reply, NULL);
 	return ended;
 }

@@ -42,9 +42,7 @@ static int cli_wait_job_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* DONE, CANCELLED or FAILED (a state this harectl does not know is
- * waited on). */
-static bool cli_wait_ended(int state)
+bool cli_state_ended(int state)
 {
 	return state == HARE__JOB_STATE__DONE || state == HARE__JOB_STATE__CANCELLED ||
 	       state == HARE__JOB_STATE__FAILED;
@@ -78,7 +76,7 @@ static int cli_wait_show(struct cli_wait *w, uint32_t k, bool first)
 	if (rc < 0)
 		return rc;
 	j = reply->show_reply->job;
-	if (cli_wait_ended(j->state)) {
+	if (cli_state_ended(j->state)) {
 		cli_wait_print_end(w, j);
 		w->jobs[k].id = 0;	/* dropped by cli_wait_compact */
 	} else {
@@ -136,7 +134,7 @@ static int cli_wait_poll(struct cli_wait *w)
 		struct cli_wait_job key = { .id = j->job_id }, *found;
 
 		found = bsearch(&key, w->jobs, w->n, sizeof(*w->jobs), cli_wait_job_cmp);
-		if (!found || cli_wait_ended(j->state))
+		if (!found || cli_state_ended(j->state))
 			continue;
 		found->seen = true;
 		found->state = j->state;
