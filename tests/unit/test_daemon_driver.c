@@ -2980,6 +2980,12 @@ static void test_health_failures_restored(void **state)
 	assert_int_equal(store_event(st, t0 - 500, 0, "node-unhealthy", "n1"), 0);	/* an older hared's */
 	assert_int_equal(store_event(st, t0 - 400, 0, "node-healthy", "n1"), 0);
 	assert_int_equal(store_event(st, t0 - 300, 0, "node-unhealthy", "n2: z"), 0);
+	/* details no node has: left alone */
+	assert_int_equal(store_event(st, t0 - 200, 0, "node-unhealthy", ""), 0);
+	assert_int_equal(store_event(st, t0 - 199, 0, "node-unhealthy", ": no name"), 0);
+	assert_int_equal(store_event(st, t0 - 198, 0, "node-healthy", "a-name-longer-than-any-node-may-have-"
+				     "which-is-sixty-three-bytes-at-most"), 0);
+	assert_int_equal(store_event(st, t0 - 197, 0, "node-unhealthy", "n9: a node never seen"), 0);
 	assert_int_equal(store_flush(st), 0);
 	assert_int_equal(driver_new(&f->loop, &o, f->prof, st, ob_send, &f->ob, &d2, err, sizeof(err)), 0);
 	driver_failures_load(d2);
