@@ -366,6 +366,44 @@ static int cli_span_parse(const char *v, double *secs)
 	return 0;
 }
 
+/* A node name as hared takes it: letters, digits, '.', '-', '_'. */
+static bool cli_node_name_ok(const char *v)
+{
+	return strlen(v) <= CLI_NODE_NAME_MAX &&
+	       strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(v);
+}
+
+/* submit --array, history --node, wait and submit --max-wait. */
+static int cli_apply_more(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
+{
+	struct cli_args *a = p->a;
+	char reason[256];
+
+	switch (o->id) {
+	case OPT_ARRAY:
+		if (a->narray)
+			return cli_usage_fail(p, "%s given twice", label);
+		if (cli_array_parse(value, a->array, &a->narray, reason, sizeof(reason)) < 0)
+			return cli_usage_fail(p, "%s", reason);
+		return 0;
+	case OPT_NODE:
+		if (!cli_node_name_ok(value))
+			return cli_usage_fail(p, "%s wants a node name (letters, digits, '.', '-', '_'; "
+					      "at most %d bytes), got '%.40s'", label, CLI_NODE_NAME_MAX,
+					      value);
+		a->node = value;
+		return 0;
+	default:
+		if (cli_span_parse(value, &a->max_wait_s) < 0)
+			return cli_usage_fail(p, "%s wants seconds, or a number followed by s, m, h or "
+					      "d (90, 30m, 1.5h), at most %.0f days, got '%.40s'", label,
+					      CLI_MAX_WAIT_S / 86400, value);
+		a->has_max_wait = true;
+		a->max_wait_text = value;
+		return 0;
+	}
+}
+
 static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
 {
 	struct cli_args *a = p->a;
@@ -429,26 +467,9 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 					      "got '%.40s'", label, value);
 		return 0;
 	case OPT_ARRAY:
-		if (a->narray)
-			return cli_usage_fail(p, "%s given twice", label);
-		if (cli_array_parse(value, a->array, &a->narray, reason, sizeof(reason)) < 0)
-			return cli_usage_fail(p, "%s", reason);
-		return 0;
 	case OPT_NODE:
-		if (strlen(value) > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-						 "0123456789._-") != strlen(value))
-			return cli_usage_fail(p, "%s wants a node name (letters, digits, '.', '-', '_'; "
-					      "at most 63 bytes), got '%.40s'", label, value);
-		a->node = value;
-		return 0;
 	case OPT_MAX_WAIT:
-		if (cli_span_parse(value, &a->max_wait_s) < 0)
-			return cli_usage_fail(p, "%s wants seconds, or a number followed by s, m, h or "
-					      "d (90, 30m, 1.5h), at most %.0f days, got '%.40s'", label,
-					      CLI_MAX_WAIT_S / 86400, value);
-		a->has_max_wait = true;
-		a->max_wait_text = value;
-		return 0;
+		return cli_apply_more(p, o, label, value);
 	case OPT_OUTPUT:
 		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
 			return cli_usage_fail(p, "%s wants table or json, got '%.40s'", label, value);
@@ -611,11 +632,32 @@ static int cli_parse_command(struct cli_parse *p, int *index)
 	return 0;
 }
 
+/* submit's options that go together, and its job from flags as a whole. */
+static int cli_finish_submit(struct cli_parse *p)
+{
+	const struct cli_args *a = p->a;
+	char reason[256];
+
+	if (a->check && a->wait)
+		return cli_usage_fail(p, "--check submits nothing to wait for: not with --wait");
+	if (a->has_max_wait && !a->wait)
+		return cli_usage_fail(p, "--max-wait goes with --wait (see %s)", cli_hint(p));
+	if (a->file && a->narray)
+		return cli_usage_fail(p, "--array goes with job options, not --file (a job file "
+				      "lists its jobs)");
+	if (a->file && a->job_flags)
+		return cli_usage_fail(p, "--file cannot be combined with job options such as --model");
+	if (a->file || cli_job_check(&a->job, "--", NULL, reason, sizeof(reason)) == 0)
+		return 0;
+	if (strncmp(reason, "missing", 7) == 0)
+		return cli_usage_fail(p, "%s (see %s)", reason, cli_hint(p));
+	return cli_usage_fail(p, "%s", reason);
+}
+
 /* What a command needs once every argument is read. */
 static int cli_parse_finish(struct cli_parse *p)
 {
 	struct cli_args *a = p->a;
-	char reason[256];
 
 	if (a->socket_path && a->host)
 		return cli_usage_fail(p, "--socket and --host cannot be used together");
@@ -627,20 +669,7 @@ static int cli_parse_finish(struct cli_parse *p)
 				      "it never leaves the host)");
 	switch (a->cmd) {
 	case CLI_CMD_SUBMIT:
-		if (a->check && a->wait)
-			return cli_usage_fail(p, "--check submits nothing to wait for: not with --wait");
-		if (a->has_max_wait && !a->wait)
-			return cli_usage_fail(p, "--max-wait goes with --wait (see %s)", cli_hint(p));
-		if (a->file && a->narray)
-			return cli_usage_fail(p, "--array goes with job options, not --file (a job file "
-					      "lists its jobs)");
-		if (a->file && a->job_flags)
-			return cli_usage_fail(p, "--file cannot be combined with job options such as --model");
-		if (a->file || cli_job_check(&a->job, "--", NULL, reason, sizeof(reason)) == 0)
-			return 0;
-		if (strncmp(reason, "missing", 7) == 0)
-			return cli_usage_fail(p, "%s (see %s)", reason, cli_hint(p));
-		return cli_usage_fail(p, "%s", reason);
+		return cli_finish_submit(p);
 	case CLI_CMD_UPDATE:
 		if (a->nids == 0)
 			return cli_usage_fail(p, "missing job id (see %s)", cli_hint(p));
@@ -658,7 +687,7 @@ static int cli_parse_finish(struct cli_parse *p)
 			return cli_usage_fail(p, "--lines must be between 1 and %d, got %u",
 					      CLI_HISTORY_MAX, a->lines);
 		if (a->node && a->nids)
-			return cli_usage_fail(p, "a job id or --node NAME, not both");
+			return cli_usage_fail(p, "a job id or --node NODE, not both");
 		if (a->node)
 			return 0;
 		if (a->nids == 0)

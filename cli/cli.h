@@ -12,11 +12,13 @@
 #include "job.h"
 
 #define CLI_EXIT_OK 0
-#define CLI_EXIT_FAIL 1		/* hared unreachable, refused, or a job not cancelled (changed) */
+#define CLI_EXIT_FAIL 1		/* hared unreachable, refused, a job not cancelled (changed),
+				 * or (wait) a job that ended other than DONE */
 #define CLI_EXIT_USAGE 2	/* bad command line or job spec, found before sending */
 #define CLI_EXIT_WAITED 3	/* wait --max-wait ran out with jobs not ended (none failed) */
 #define CLI_IDS_MAX 1024
 #define CLI_REASON_MAX 127	/* bytes of a drain's --reason */
+#define CLI_NODE_NAME_MAX 63	/* bytes of history --node's name (hared's) */
 #define CLI_LOG_BYTES_MAX 1048576	/* logs --bytes */
 #define CLI_FOLLOW_MS 1000		/* logs --follow: one poll a second */
 #define CLI_FOLLOW_END_POLLS 10		/* polls after the job's end, at most */
@@ -134,7 +136,10 @@ int cli_reply_case(enum cli_command cmd);
  * Returns the exit status; CLI_EXIT_FAIL when m is not of
  * cli_reply_case(a->cmd). now (unix seconds) is what relative times are
  * shown against. cli_main uses it after each request; it is public so that
- * tests and the reply fuzzer can print replies without a daemon.
+ * tests and the reply fuzzer can print replies without a daemon. For wait
+ * (a ShowReply) it prints the line of a job that has ended, exit status 0
+ * only for DONE; harectl wait itself asks and prints in its own loop
+ * (wait.c), of which this is the printing.
  */
 int cli_reply_print(const struct cli_args *a, const Hare__FromDaemon *m, FILE *out, FILE *err, double now);
 

@@ -152,6 +152,12 @@ const char *cli_state_name(int state)
 	}
 }
 
+bool cli_state_ended(int state)
+{
+	return state == HARE__JOB_STATE__DONE || state == HARE__JOB_STATE__CANCELLED ||
+	       state == HARE__JOB_STATE__FAILED;
+}
+
 /* A span: seconds under a minute, minutes and seconds under ten minutes
  * (110 s is 1m50s, not "1m"), then minutes, rounded to the nearest. */
 static void cli_span_format(double secs, char *buf, size_t len)

@@ -39,6 +39,10 @@ void cli_json_string(FILE *f, const char *s);
 /* Name of a job state ("QUEUED"), or "UNKNOWN". */
 const char *cli_state_name(int state);
 
+/* Whether a job in state (Hare__JobState) has ended: DONE, CANCELLED or
+ * FAILED (a state this harectl does not know is not). */
+bool cli_state_ended(int state);
+
 /*
  * Time t relative to now: "now", "in 45s", "3m ago", "in 2h05m"; a day or
  * more away, local ISO time ("2025-03-01T14:05"). estimate prefixes "~" and

@@ -492,6 +492,14 @@ static int cli_array_item(const char *p, const char *stop, uint32_t *lo, uint32_
 	return *lo <= *hi ? 0 : -1;
 }
 
+static bool cli_array_has(const uint32_t *idx, uint32_t n, uint32_t i)
+{
+	for (uint32_t k = 0; k < n; k++)
+		if (idx[k] == i)
+			return true;
+	return false;
+}
+
 int cli_array_parse(const char *spec, uint32_t *idx, uint32_t *n, char *err, size_t errlen)
 {
 	const char *p = spec;
@@ -509,11 +517,10 @@ int cli_array_parse(const char *spec, uint32_t *idx, uint32_t *n, char *err, siz
 			return ERR_BAD_SPEC;
 		}
 		for (uint64_t i = lo; i <= hi; i += step) {
-			for (uint32_t k = 0; k < *n; k++)
-				if (idx[k] == i) {
-					snprintf(err, errlen, "--array: index %u given twice", (unsigned)i);
-					return ERR_BAD_SPEC;
-				}
+			if (cli_array_has(idx, *n, (uint32_t)i)) {
+				snprintf(err, errlen, "--array: index %u given twice", (unsigned)i);
+				return ERR_BAD_SPEC;
+			}
 			if (*n == CLI_ARRAY_MAX) {
 				snprintf(err, errlen, "--array: more than %d jobs", CLI_ARRAY_MAX);
 				return ERR_BAD_SPEC;

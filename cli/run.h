@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* One harectl command's run, shared by the files that carry out commands
- * (commands.c, wait.c): its session with hared, its streams, and the
+ * (commands.c, submit.c, wait.c): its session with hared, its streams, and the
  * request helpers that print failures as harectl does. */
 #ifndef HARE_CLI_RUN_H
 #define HARE_CLI_RUN_H
@@ -48,10 +48,6 @@ int cli_run_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__Fr
  * request sent again. Failures are printed. 0 or negative (-ETIMEDOUT:
  * hared was still away at r->deadline). */
 int cli_follow_request(struct cli_run *r, Hare__ToDaemon *req, int expect, Hare__FromDaemon **reply);
-
-/* Whether a job in state (Hare__JobState) has ended: DONE, CANCELLED or
- * FAILED (a state this harectl does not know is not). */
-bool cli_state_ended(int state);
 
 /* harectl submit (submit.c). The exit status. */
 int cli_cmd_submit(struct cli_run *r);

@@ -42,11 +42,6 @@ static int cli_wait_job_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-bool cli_state_ended(int state)
-{
-	return state == HARE__JOB_STATE__DONE || state == HARE__JOB_STATE__CANCELLED ||
-	       state == HARE__JOB_STATE__FAILED;
-}
 
 static void cli_wait_print_end(struct cli_wait *w, const Hare__JobInfo *j)
 {

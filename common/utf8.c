@@ -2,6 +2,8 @@
 /* UTF-8 checks (utf8.h). */
 #include "utf8.h"
 
+#include <string.h>
+
 static bool utf8_cont(unsigned char c)
 {
 	return (c & 0xc0) == 0x80;
@@ -79,4 +81,15 @@ bool utf8_has_bidi(const char *str)
 		if (utf8_bidi_len(s))
 			return true;
 	return false;
+}
+
+size_t utf8_cut_len(const char *s, size_t max)
+{
+	size_t len = strnlen(s, max);
+
+	if (len < max || s[len] == '\0')
+		return len;
+	while (len > 0 && utf8_cont((unsigned char)s[len]))
+		len--;
+	return len;
 }

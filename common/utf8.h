@@ -31,4 +31,9 @@ size_t utf8_bidi_len(const unsigned char *s);
 /* s holds such a character. */
 bool utf8_has_bidi(const char *s);
 
+/* The most bytes of the UTF-8 text s, at most max (and at most its
+ * length), that end where a character starts: s cut there keeps whole
+ * characters. */
+size_t utf8_cut_len(const char *s, size_t max);
+
 #endif

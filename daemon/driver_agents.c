@@ -704,11 +704,34 @@ static void drv_node_fail_spread(const struct driver *d, uint32_t i, uint32_t *j
 	}
 }
 
+/* Nodes quarantined now (either quarantine), against quarantine_max_nodes. */
+static uint32_t drv_quarantined_count(const struct driver *d)
+{
+	uint32_t held = 0;
+
+	for (uint32_t k = 0; k < d->nnodes; k++)
+		held += drv_node_quarantined(&d->nodes[k]);
+	return held;
+}
+
+/* Quarantine n: drained with reason (DRV_QUARANTINE_PREFIX ...), counted,
+ * logged. */
+static void drv_node_quarantine_drain(struct driver *d, struct drv_node *n, const char *reason)
+{
+	uint32_t moved;
+	char msg[256];
+
+	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
+		return;
+	d->quarantines++;
+	log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
+}
+
 void driver_node_quarantine(struct driver *d, uint32_t i)
 {
 	struct drv_node *n = &d->nodes[i];
-	uint32_t jobs, users, singled, held = 0, moved;
-	char reason[DRIVER_DRAIN_REASON], msg[256], more[48] = "";
+	uint32_t jobs, users, singled, held;
+	char reason[DRIVER_DRAIN_REASON], more[48] = "";
 
 	if (d->o.quarantine_jobs == 0 || i >= d->nnodes || n->drained)
 		return;
@@ -717,8 +740,7 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 		n->quarantine_held = false;	/* a later burst is warned about again */
 		return;
 	}
-	for (uint32_t k = 0; k < d->nnodes; k++)
-		held += drv_node_quarantined(&d->nodes[k]);
+	held = drv_quarantined_count(d);
 	if (held >= d->o.quarantine_max_nodes) {
 		if (!n->quarantine_held)
 			log_warn("node=%s: workers of %u job%s of %u user%s failed here within "
@@ -735,10 +757,7 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 	snprintf(reason, sizeof(reason), DRV_QUARANTINE_PREFIX ": workers of %u job%s of %u user%s "
 		 "failed here within the hour%s", jobs, jobs == 1 ? "" : "s", users,
 		 users == 1 ? "" : "s", more);
-	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
-		return;
-	d->quarantines++;
-	log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
+	drv_node_quarantine_drain(d, n, reason);
 }
 
 /* n's health check has just turned failing: n is drained (quarantined)
@@ -748,8 +767,8 @@ void driver_node_quarantine(struct driver *d, uint32_t i)
 static void drv_node_health_quarantine(struct driver *d, struct drv_node *n)
 {
 	double since = driver_now() - DRIVER_FAIL_WINDOW_S;
-	uint32_t fails = 0, held = 0, moved;
-	char reason[DRIVER_DRAIN_REASON], msg[256];
+	uint32_t fails = 0, held;
+	char reason[DRIVER_DRAIN_REASON];
 	const char *last;
 	size_t room, len;
 	bool cut;
@@ -761,8 +780,7 @@ static void drv_node_health_quarantine(struct driver *d, struct drv_node *n)
 		fails += n->health_fail_at[k] > 0 && n->health_fail_at[k] >= since;
 	if (fails < d->o.quarantine_health_fails)
 		return;
-	for (uint32_t k = 0; k < d->nnodes; k++)
-		held += drv_node_quarantined(&d->nodes[k]);
+	held = drv_quarantined_count(d);
 	if (held >= d->o.quarantine_max_nodes) {
 		log_warn("node=%s: its health check failed %u times within the hour; left in service, "
 			 "as %u node%s quarantined already (quarantine_max_nodes): check it", n->name,
@@ -774,22 +792,16 @@ static void drv_node_health_quarantine(struct driver *d, struct drv_node *n)
 	/* the last failure's text, less the agent's "health check " before
 	 * it, cut at a character's start to fit */
 	last = n->health_reason;
-	if (strncmp(last, "health check ", 13) == 0)
-		last += 13;
+	if (strncmp(last, "health check ", sizeof("health check ") - 1) == 0)
+		last += sizeof("health check ") - 1;
 	room = sizeof(reason) - (size_t)head - sizeof(")");
 	len = strlen(last);
 	cut = len > room;
-	if (cut) {
-		len = room - 3;
-		while (len > 0 && ((unsigned char)last[len] & 0xC0) == 0x80)
-			len--;
-	}
+	if (cut)
+		len = utf8_cut_len(last, room - 3);
 	memcpy(reason + head, last, len);
 	snprintf(reason + (size_t)head + len, sizeof(reason) - (size_t)head - len, "%s)", cut ? "..." : "");
-	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
-		return;
-	d->quarantines++;
-	log_warn("node=%s %s; harectl undrain %s gives it back", n->name, reason, n->name);
+	drv_node_quarantine_drain(d, n, reason);
 }
 
 /* ---- worker failures of before a restart ---- */
@@ -1428,6 +1440,23 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
  * hared; pending: its first run has not ended, and what hared knew
  * stands): a change takes the node out of planning, or gives it back. True
  * when it gave it back. */
+/* A failing check's reason as hared keeps it: the agent's, cut to fit at a
+ * character's start, or a text of its own for one that is missing, not
+ * UTF-8, or holds control, C1 or bidirectional formatting characters. */
+static void drv_health_reason(const char *text, char *reason, size_t len)
+{
+	if (text && text[0] && utf8_valid(text) && !utf8_has_c0(text) && !utf8_has_c1(text) &&
+	    !utf8_has_bidi(text)) {
+		size_t n = utf8_cut_len(text, len - 1);
+
+		memcpy(reason, text, n);
+		reason[n] = '\0';
+		return;
+	}
+	snprintf(reason, len, "its health check fails%s", text && text[0] ? " (its text is not shown: "
+		 "control characters or not UTF-8)" : "");
+}
+
 static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__NodeHealth *h)
 {
 	bool bad = h && !h->ok;
@@ -1439,22 +1468,8 @@ static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__No
 	if (h && h->has_pending && h->pending)
 		return false;
 	n->health_restored_bad = false;
-	if (bad && h->reason && h->reason[0] && utf8_valid(h->reason) && !utf8_has_c0(h->reason) &&
-	    !utf8_has_c1(h->reason) && !utf8_has_bidi(h->reason)) {
-		size_t len = strlen(h->reason);
-
-		/* cut to fit, at a character's start */
-		if (len >= sizeof(reason)) {
-			len = sizeof(reason) - 1;
-			while (len > 0 && ((unsigned char)h->reason[len] & 0xC0) == 0x80)
-				len--;
-		}
-		memcpy(reason, h->reason, len);
-		reason[len] = '\0';
-	} else if (bad)
-		snprintf(reason, sizeof(reason), "its health check fails%s",
-			 h->reason && h->reason[0] ? " (its text is not shown: control characters "
-			 "or not UTF-8)" : "");
+	if (bad)
+		drv_health_reason(h->reason, reason, sizeof(reason));
 	if (bad == n->unhealthy && (!bad || strcmp(reason, n->health_reason) == 0))
 		return false;
 	if (bad && !n->unhealthy) {

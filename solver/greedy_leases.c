@@ -55,9 +55,10 @@ struct lease_ctx {
 	 * planned, later jobs start now or not at all (now_only); the head's
 	 * GPUs that are free now (lent[0..nlent)) may carry a job that ends
 	 * by its start, shadow_s */
+	bool backfill;		/* opts backfill and stop_at_blocked */
 	bool now_only;
 	double shadow_s, head_finish_s;
-	uint32_t *lent, nlent;
+	uint32_t *lent, nlent;	/* also the head's GPUs held by a job that moves */
 	uint8_t *resv;		/* per GPU: in the head's placement */
 	uint32_t *pick;		/* scratch: chosen GPUs */
 	uint32_t *skip;		/* scratch: heap entries put back (lease_earliest) */
@@ -961,8 +962,10 @@ static void lease_lend(struct lease_ctx *x, bool on)
 		x->nlent = k;
 }
 
-/* The head of a backfilled plan (its first job that cannot start now) has
- * just been planned on x->pick[0..n): its GPUs free now are lent later. */
+/* The head of a backfilled plan (its first job that cannot start now but
+ * can be planned later: one that cannot be planned at all keeps nothing)
+ * has just been planned on x->pick[0..n): its GPUs free now are lent
+ * later. */
 static void lease_reserve_head(struct lease_ctx *x, const struct sched_assign *a, uint32_t n)
 {
 	x->now_only = true;
@@ -976,6 +979,56 @@ static void lease_reserve_head(struct lease_ctx *x, const struct sched_assign *a
 	}
 }
 
+/* Job ji's held GPUs protected for it go back to the free pool, as it is
+ * being planned; backfilling, a GPU of the head's is the head's from its
+ * start, lent until then (to this job too). */
+static void lease_release_held(struct lease_ctx *x, const struct sched_job *j, uint32_t ji)
+{
+	for (uint32_t k = 0; k < j->nheld; k++) {
+		uint32_t g = j->held_gpus[k];
+
+		if (g >= x->c->ngpus || x->owner[g] != ji + 1)
+			continue;
+		x->owner[g] = 0;
+		if (!x->now_only || !x->resv[g])
+			lease_release_gpu(x, g);
+		else if (x->c->gpus[g].up && !x->free_now[g] && !x->hidden[g])
+			x->lent[x->nlent++] = g;
+	}
+}
+
+/* Choose lj's placement into x->pick (*n GPUs), split its tasks and time
+ * it in *best (kind 0: none). Backfilling, when nothing else is free now,
+ * on the head's lent GPUs if it ends by the head's start: *lent says they
+ * are lent now (lease_lend(x, false) once the job has taken its own). */
+static void lease_choose_timed(struct lease_ctx *x, const struct lease_job *lj, struct lease_cand *best,
+			       uint32_t *n, bool *lent)
+{
+	const struct sched_job *j = lj->j;
+	uint32_t *fut = x->pick + 2 * ((size_t)x->c->ngpus + 1);
+
+	*lent = false;
+	lease_choose(x, lj, best, fut, n);
+	if (best->kind == 0 && x->now_only && x->nlent > 0) {
+		*lent = true;
+		lease_lend(x, true);
+		lease_choose(x, lj, best, fut, n);
+	}
+	if (best->kind == 0)
+		return;
+	if (best->kind == 5)
+		memcpy(x->ptasks, j->held_tasks, *n * sizeof(*x->ptasks));
+	else if (x->opts->hetero)
+		sched_split_tasks(x->c, j, x->pick, *n, x->ptasks);
+	else
+		lease_split_even(j->tasks, *n, x->ptasks);
+	if (best->kind != 5)
+		best->round = sched_round_time(x->c, j, x->pick, x->ptasks, *n);
+	best->finish = best->start + (best->kind == 5 ? 0 : lj->restart) + lj->rounds * best->round;
+	if (*lent && best->finish > x->shadow_s + LEASE_EPS * fmax(1.0, fabs(x->shadow_s)))
+		best->kind = 0;
+}
+
 /* Plan one job: evaluate candidates, materialise the best, book its GPUs. */
 static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uint32_t rank,
 			   struct sched_plan *plan)
@@ -984,8 +1037,8 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 	struct sched_assign *a = &plan->assigns[ji];
 	struct lease_job lj = { .j = j, .rounds = (double)sched_job_rounds_left(j) };
 	struct lease_cand best = { .finish = INFINITY };
-	uint32_t *fut = x->pick + 2 * ((size_t)x->c->ngpus + 1), n;
-	bool lent = false, head;
+	uint32_t n;
+	bool lent;
 	int rc;
 
 	a->rank = rank;
@@ -999,48 +1052,10 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 		return 0;
 	lj.restart = j->first_start_s >= 0 ? j->perf.restart_s : 0;
 	x->placing = ji + 1;
-	for (uint32_t k = 0; k < j->nheld; k++) {
-		uint32_t g = j->held_gpus[k];
-
-		if (g >= x->c->ngpus || x->owner[g] != ji + 1)
-			continue;
-		x->owner[g] = 0;
-		/* backfilling: a GPU of the head's it held is the head's from
-		 * its start, lent until then (to this job too) */
-		if (x->now_only && x->resv[g]) {
-			if (x->c->gpus[g].up && !x->free_now[g] && !x->hidden[g])
-				x->lent[x->nlent++] = g;
-		} else {
-			lease_release_gpu(x, g);
-		}
-	}
-	lease_choose(x, &lj, &best, fut, &n);
-	if (best.kind == 0 && x->now_only && x->nlent > 0) {
-		/* backfill into the head's GPUs, if it ends by the head's start */
-		lent = true;
-		lease_lend(x, true);
-		lease_choose(x, &lj, &best, fut, &n);
-	}
-	if (best.kind == 0) {
-		if (lent)
-			lease_lend(x, false);
-		return 0;
-	}
-	if (best.kind == 5)
-		memcpy(x->ptasks, j->held_tasks, n * sizeof(*x->ptasks));
-	else if (x->opts->hetero)
-		sched_split_tasks(x->c, j, x->pick, n, x->ptasks);
-	else
-		lease_split_even(j->tasks, n, x->ptasks);
-	if (best.kind != 5)
-		best.round = sched_round_time(x->c, j, x->pick, x->ptasks, n);
-	best.finish = best.start + (best.kind == 5 ? 0 : lj.restart) + lj.rounds * best.round;
-	if (lent && best.finish > x->shadow_s + LEASE_EPS * fmax(1.0, fabs(x->shadow_s))) {
-		lease_lend(x, false);
-		return 0;
-	}
-	rc = sched_plan_place(plan, ji, x->pick, x->ptasks, n);
-	if (rc) {
+	lease_release_held(x, j, ji);
+	lease_choose_timed(x, &lj, &best, &n, &lent);
+	rc = best.kind != 0 ? sched_plan_place(plan, ji, x->pick, x->ptasks, n) : 0;
+	if (best.kind == 0 || rc) {
 		if (lent)
 			lease_lend(x, false);
 		return rc;
@@ -1049,8 +1064,7 @@ static int lease_place_job(struct lease_ctx *x, uint32_t ji, uint32_t width, uin
 	a->round_s = best.round;
 	a->finish_s = best.finish;
 	a->run_now = best.start <= x->now + LEASE_EPS;
-	head = x->opts->backfill && x->opts->stop_at_blocked && !x->now_only && !a->run_now;
-	if (head)
+	if (x->backfill && !x->now_only && !a->run_now)
 		lease_reserve_head(x, a, n);
 	for (uint32_t i = 0; i < n; i++)
 		lease_take_gpu(x, x->pick[i], best.finish);
@@ -1143,7 +1157,8 @@ static void lease_replan_at_expiry(const struct lease_ctx *x, const uint32_t *or
 int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order, uint32_t norder,
 			const uint32_t *width, const struct sched_lease_opts *opts, struct sched_plan *plan)
 {
-	struct lease_ctx x = { .snap = snap, .c = snap->cluster, .opts = opts, .now = snap->now_s };
+	struct lease_ctx x = { .snap = snap, .c = snap->cluster, .opts = opts, .now = snap->now_s,
+			       .backfill = opts->backfill && opts->stop_at_blocked };
 	int rc = lease_ctx_init(&x);
 
 	for (uint32_t r = 0; rc == 0 && r < norder; r++)
@@ -1166,13 +1181,7 @@ int sched_greedy_leases(const struct sched_snapshot *snap, const uint32_t *order
 		}
 		rc = lease_place_job(&x, ji, width[ji], r, plan);
 		lease_unhold(&x, ji);
-		/* backfilling, a job that could not be planned at all (wider
-		 * than the GPUs of its types that are up) keeps nothing: the
-		 * next one that cannot start now is the head */
-		if (opts->backfill && opts->stop_at_blocked && !plan->assigns[ji].run_now &&
-		    !x.now_only)
-			continue;
-		if (opts->stop_at_blocked && !opts->backfill && !plan->assigns[ji].run_now) {
+		if (opts->stop_at_blocked && !x.backfill && !plan->assigns[ji].run_now) {
 			for (uint32_t q = r + 1; q < norder; q++)
 				if (order[q] < snap->njobs)
 					plan->assigns[order[q]].rank = q;

@@ -4,8 +4,8 @@
  * srtf ranks and optimus sizes jobs on estimates that do see the types):
  *  fifo     arrival order, the requested width, no preemption, strict head
  *           of line (nothing overtakes a job that cannot start);
- *  fifo-backfill  fifo with EASY backfilling (Lifka, 1995; Slurm's
- *           sched/backfill): the first job that cannot start keeps a
+ *  fifo-backfill  fifo with EASY backfilling (Lifka, 1995; only the
+ *           first job waiting is protected): the first job that cannot start keeps a
  *           reservation (its projected start and GPUs), and a later job
  *           starts now where it does not delay it: on GPUs the reservation
  *           leaves, or on the reservation's free GPUs if it ends by the

@@ -1202,7 +1202,8 @@ static void test_fifo_backfill_random(void **state)
  * types listed first or last. */
 static void test_blind_type_mix(void **state)
 {
-	static const char *const blind[] = { "fifo", "srtf", "optimus", "tiresias", "gandiva" };
+	static const char *const blind[] = { "fifo", "fifo-backfill", "srtf", "optimus", "tiresias",
+					     "gandiva" };
 	static struct sched_gpu gpus[64];
 	struct sched_cluster c;
 	struct sched_job jobs[16];
@@ -1250,7 +1251,8 @@ static void test_blind_type_mix(void **state)
  * (the simulator refuses such a job up front, sim_engine_check). */
 static void test_blind_pooled_types(void **state)
 {
-	static const char *const blind[] = { "fifo", "srtf", "optimus", "tiresias", "gandiva" };
+	static const char *const blind[] = { "fifo", "fifo-backfill", "srtf", "optimus", "tiresias",
+					     "gandiva" };
 	static const uint32_t per[4] = { 2, 1, 1, 4 };
 	static const uint16_t types[4] = { 0, 1, 1, 2 };
 	static const double vk[3] = { 0.2, 0, 1.3 }, k80[3] = { 0, 0, 1.3 };

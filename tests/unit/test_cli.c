@@ -246,7 +246,7 @@ static void test_args_wait(void **state)
 		  "harectl wait: --max-wait wants seconds, or a number followed by s, m, h or d (90, 30m, 1.5h), at most 366 days, got 'nan'" },
 		{ 4, { "harectl", "wait", "4", "--wait" }, "harectl wait: --wait is not an option of wait (see harectl wait --help)" },
 		{ 3, { "harectl", "queue", "--wait" }, "harectl queue: --wait is not an option of queue (see harectl queue --help)" },
-		{ 5, { "harectl", "history", "4", "--node", "n1" }, "harectl history: a job id or --node NAME, not both" },
+		{ 5, { "harectl", "history", "4", "--node", "n1" }, "harectl history: a job id or --node NODE, not both" },
 		{ 4, { "harectl", "history", "--node", "n 1" },
 		  "harectl history: --node wants a node name (letters, digits, '.', '-', '_'; at most 63 bytes), got 'n 1'" },
 		{ 4, { "harectl", "queue", "--node", "n1" }, "harectl queue: --node is not an option of queue (see harectl queue --help)" },

@@ -38,6 +38,11 @@ static void test_err_names(void **state)
 static void test_utf8(void **state)
 {
 	(void)state;
+	assert_int_equal(utf8_cut_len("caf\xc3\xa9!", 4), 3);	/* not inside the é */
+	assert_int_equal(utf8_cut_len("caf\xc3\xa9!", 5), 5);
+	assert_int_equal(utf8_cut_len("caf\xc3\xa9", 9), 5);	/* shorter than max */
+	assert_int_equal(utf8_cut_len("\xf0\x9f\x98\x80x", 3), 0);
+	assert_int_equal(utf8_cut_len("abc", 0), 0);
 	assert_true(utf8_valid(""));
 	assert_true(utf8_valid("caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"));
 	assert_false(utf8_valid("\xff"));
