@@ -946,6 +946,14 @@ static uint32_t snap_up_bits(struct fx *f)
 	return bits;
 }
 
+/* Every TaskStop in the outbox gives its workers this reason. */
+static void stops_say(const struct fx *f, const char *reason)
+{
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			assert_string_equal(f->ob.msg[i]->task_stop->reason, reason);
+}
+
 /* A drained node's GPUs leave the plans (a plan there starts nothing) and
  * its jobs are counted; undrain gives them back. */
 static void test_drain(void **state)
@@ -988,10 +996,7 @@ static void test_drain(void **state)
 	ob_clear(&f->ob);
 	plan_apply(f, h3, 2);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
-	for (uint32_t i = 0; i < f->ob.n; i++)
-		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
-			assert_string_equal(f->ob.msg[i]->task_stop->reason,
-					    "moved off node n1, drained (fan)");
+	stops_say(f, "moved off node n1, drained (fan)");
 	assert_int_equal(driver_node_drain(f->d, "n1", false, "ignored", &moved, msg, sizeof(msg)), 0);
 	assert_false(driver_node_at(f->d, 0)->drained);
 	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "");
@@ -1060,11 +1065,8 @@ static void test_node_health(void **state)
 	ob_clear(&f->ob);
 	plan_apply(f, h3, 3);
 	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
-	for (uint32_t i = 0; i < f->ob.n; i++)
-		if (f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
-			assert_string_equal(f->ob.msg[i]->task_stop->reason,
-					    "moved off node n1, unhealthy (health check exited with "
-					    "status 1: GPU 0: ECC errors)");
+	stops_say(f, "moved off node n1, unhealthy (health check exited with status 1: GPU 0: "
+		  "ECC errors)");
 	/* the same again changes nothing; another reason is kept, still one failure */
 	heartbeat_health(f, a1, &bad);
 	bad.reason = "health check exited with status 1: disk full";
