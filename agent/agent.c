@@ -144,7 +144,7 @@ void agent_maybe_done(struct agent *a)
 	void *user;
 
 	if (!a->closing || a->done || a->handles > 0 || a->requests > 0 || a->ntasks > 0 ||
-	    a->prof.handles > 0 || a->health.handles > 0)
+	    a->prof.handles > 0 || a->health.run.handles > 0)
 		return;
 	a->done = true;
 	cb = a->close_cb;

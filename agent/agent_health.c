@@ -24,18 +24,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Bytes of a line of the check's output shown as the reason, at most. */
-#define HEALTH_LINE_MAX 180
-
 static void agent_health_schedule(struct agent *a, uint64_t ms);
-static void agent_health_step(struct agent *a);
 
 bool agent_health_on(const struct agent *a)
 {
@@ -225,107 +220,16 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 	return 0;
 }
 
-/* One line of text fit for hared's log and harectl's tables: valid UTF-8
- * without control, C1 or bidirectional formatting characters (each
- * replaced by '?'), blanks at either end dropped, whole characters only,
- * at most len - 1 bytes. in[n] must be readable (a NUL or a newline). */
-static void agent_health_clean(const char *in, size_t n, char *out, size_t len)
-{
-	size_t o = 0, i = 0;
-
-	while (n > 0 && (in[n - 1] == ' ' || in[n - 1] == '\t' || in[n - 1] == '\r'))
-		n--;
-	while (i < n && (in[i] == ' ' || in[i] == '\t'))
-		i++;
-	while (i < n && o + 1 < len) {
-		const unsigned char *p = (const unsigned char *)in + i;
-		size_t k = p[0] ? utf8_seq_len(p) : 0;
-		bool c1 = k == 2 && p[0] == 0xC2 && p[1] < 0xA0;
-
-		if (k == 0 || i + k > n || c1 || (k == 3 && utf8_bidi_len(p)) || p[0] < 0x20 ||
-		    p[0] == 0x7F) {
-			out[o++] = '?';
-			i += k && i + k <= n ? k : 1;
-			continue;
-		}
-		if (o + k + 1 > len)
-			break;
-		memcpy(out + o, p, k);
-		o += k;
-		i += k;
-	}
-	out[o] = '\0';
-}
-
-/* The last line of the run's output that is not blank, cleaned ("" if
- * none). The tail holds the output's end; when the output was longer, its
- * first line is cut: it is the last line only when no other line is (a
- * line longer than the tail), shown as "..." and its end. */
-static void agent_health_last_line(struct agent_health *s, char *out, size_t len)
-{
-	char *buf = s->tail;
-	size_t n = s->ntail, start = 0, linestart = 0, linelen = 0;
-	bool found = false;
-
-	out[0] = '\0';
-	buf[n] = '\0';
-	if (s->tail_cut) {
-		char *nl = memchr(buf, '\n', n);
-
-		start = nl ? (size_t)(nl - buf) + 1 : n;
-		/* the cut line, until another is found: its last bytes from a
-		 * character's start */
-		linelen = nl ? (size_t)(nl - buf) : n;
-		linestart = linelen > len - 4 ? linelen - (len - 4) : 0;
-		while (linestart < linelen && ((unsigned char)buf[linestart] & 0xC0) == 0x80)
-			linestart++;
-		for (size_t k = linestart; k < linelen && !found; k++)
-			found = buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r';
-		if (found) {
-			char end = buf[linelen];
-
-			buf[linelen] = '\0';
-			memcpy(out, "...", 3);
-			agent_health_clean(buf + linestart, linelen - linestart, out + 3, len - 3);
-			buf[linelen] = end;
-			found = false;
-		}
-	}
-	for (size_t i = start; i <= n; i++) {
-		if (i < n && buf[i] != '\n')
-			continue;
-		for (size_t k = start; k < i; k++) {
-			if (buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r') {
-				linestart = start;
-				linelen = i - start;
-				found = true;
-				break;
-			}
-		}
-		start = i + 1;
-	}
-	if (found)
-		agent_health_clean(buf + linestart, linelen, out, len);
-}
-
-
 /* An outcome: keep it, say a change, tell hared. */
-__attribute__((format(printf, 3, 4)))
-static void agent_health_result(struct agent *a, bool ok, const char *fmt, ...)
+static void agent_health_result(struct agent *a, bool ok, const char *text)
 {
 	struct agent_health *s = &a->health;
-	char reason[sizeof(s->reason)] = "", text[2 * sizeof(s->reason)];
+	char reason[sizeof(s->reason)] = "";
 	bool first = !s->first_done;
-	va_list ap;
 
-	if (!ok) {
-		/* clean text cut to whole characters: the names of folders in
-		 * it are not */
-		va_start(ap, fmt);
-		vsnprintf(text, sizeof(text), fmt, ap);
-		va_end(ap);
-		agent_health_clean(text, strlen(text), reason, sizeof(reason));
-	}
+	/* clean text cut to whole characters: the names of folders in it are not */
+	if (!ok)
+		agent_text_clean(text, strlen(text), reason, sizeof(reason));
 	if (!first && ok == s->ok && strcmp(reason, s->reason) == 0)
 		return;
 	if (!ok)
@@ -347,162 +251,44 @@ static void agent_health_result(struct agent *a, bool ok, const char *fmt, ...)
 		agent_link_heartbeat(a);
 }
 
-static void on_health_closed(uv_handle_t *h)
+/* The run ended, or outlasted its time (still running): its outcome. */
+static void agent_health_judge(struct agent *a)
 {
-	struct agent *a = h->data;
+	char text[2 * sizeof(a->health.reason)];
+	bool ok = agent_script_outcome(&a->health.run, text, sizeof(text));
 
-	a->health.handles--;
-	if (a->closing)
-		agent_maybe_done(a);
-	else
-		agent_health_step(a);
-}
-
-static void agent_health_pipe_close(struct agent *a)
-{
-	struct agent_health *s = &a->health;
-
-	if (s->pipe_open) {
-		s->pipe_open = false;
-		uv_close((uv_handle_t *)&s->pipe, on_health_closed);
-	}
-}
-
-static void agent_health_proc_close(struct agent *a)
-{
-	struct agent_health *s = &a->health;
-
-	if (s->proc_open) {
-		s->proc_open = false;
-		uv_close((uv_handle_t *)&s->proc, on_health_closed);
-	}
-}
-
-/* Keep the output's last AGENT_HEALTH_TAIL bytes. */
-static void on_health_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-	struct agent *a = st->data;
-	struct agent_health *s = &a->health;
-	size_t n = nread > 0 ? (size_t)nread : 0;
-	const char *p = buf->base;
-
-	if (nread < 0) {
-		agent_health_pipe_close(a);
-		return;
-	}
-	if (n >= AGENT_HEALTH_TAIL) {
-		p += n - AGENT_HEALTH_TAIL;
-		s->tail_cut |= s->ntail > 0 || n > AGENT_HEALTH_TAIL;
-		n = AGENT_HEALTH_TAIL;
-		s->ntail = 0;
-	} else if (s->ntail + n > AGENT_HEALTH_TAIL) {
-		size_t drop = s->ntail + n - AGENT_HEALTH_TAIL;
-
-		memmove(s->tail, s->tail + drop, s->ntail - drop);
-		s->ntail -= drop;
-		s->tail_cut = true;
-	}
-	memcpy(s->tail + s->ntail, p, n);
-	s->ntail += n;
-}
-
-/* The run ended (or outlasted its time, still_running): its outcome. */
-static void agent_health_judge(struct agent *a, bool still_running)
-{
-	struct agent_health *s = &a->health;
-	char line[HEALTH_LINE_MAX + 1];
-
-	agent_health_last_line(s, line, sizeof(line));
-	if (still_running)
-		agent_health_result(a, false, "health check did not end within %u s (killed)%s%s",
-				    a->cfg.health_check_timeout_s, line[0] ? ": " : "", line);
-	else if (s->term_signal)
-		agent_health_result(a, false, "health check killed by signal %d (%s)%s%s",
-				    s->term_signal, strsignal(s->term_signal), line[0] ? ": " : "",
-				    line);
-	else if (s->exit_status != 0)
-		agent_health_result(a, false, "health check exited with status %lld%s%s",
-				    (long long)s->exit_status, line[0] ? ": " : "", line);
-	else
-		agent_health_result(a, true, "%s", "");
-}
-
-/* A run is over once its process has exited and its output is closed (and
- * both handles with it): judge it, unless its timeout did, and wait for
- * the next. */
-static void agent_health_step(struct agent *a)
-{
-	struct agent_health *s = &a->health;
-
-	if (a->closing || !s->running || !s->exited || s->handles > 0)
-		return;
-	s->running = false;
-	uv_timer_stop(&s->timer);
-	if (!s->judged)
-		agent_health_judge(a, false);
-	agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
-}
-
-/* Whatever the check started and left running goes with it (the group
- * stays while any of it lives, so its id is not another's yet). */
-static void agent_health_kill_group(struct agent_health *s)
-{
-	if (s->pid > 0)
-		kill(-s->pid, SIGKILL);
-}
-
-/* Its output is still open a while after its exit: something of it the
- * SIGKILL did not end (stuck in the kernel) holds it. */
-static void on_health_eof_wait(uv_timer_t *t)
-{
-	struct agent *a = t->data;
-
-	log_warn("node=%s health check pid=%d: its output is still open %d ms after its exit; "
-		 "closing it", a->cfg.node, a->health.pid, AGENT_EOF_WAIT_MS);
-	agent_health_pipe_close(a);
-}
-
-static void on_health_exit(uv_process_t *proc, int64_t status, int sig)
-{
-	struct agent *a = proc->data;
-	struct agent_health *s = &a->health;
-
-	s->exited = true;
-	s->exit_status = status;
-	s->term_signal = sig;
-	agent_health_kill_group(s);
-	agent_health_proc_close(a);
-	if (a->closing)
-		return;
-	if (s->judged)
-		log_info("node=%s health check pid=%d that outlasted its time has ended", a->cfg.node,
-			 s->pid);
-	uv_timer_stop(&s->timer);
-	if (s->pipe_open)
-		uv_timer_start(&s->timer, on_health_eof_wait, AGENT_EOF_WAIT_MS, 0);
+	a->health.judged = true;
+	agent_health_result(a, ok, text);
 }
 
 /* The run outlasted health_check_timeout_s: unhealthy now, whether or not
- * the SIGKILL ends it (a process stuck in the kernel ignores it); the next
- * run waits until this one has ended. */
-static void on_health_timeout(uv_timer_t *t)
+ * the SIGKILL ends it; the next run waits until this one has ended. */
+static void on_health_timeout(struct agent_script *run)
 {
-	struct agent *a = t->data;
-	struct agent_health *s = &a->health;
+	agent_health_judge(run->agent);
+}
 
-	if (!s->running || s->exited)
-		return;
-	log_warn("node=%s health check pid=%d still running after %u s; SIGKILL to its process "
-		 "group", a->cfg.node, s->pid, a->cfg.health_check_timeout_s);
-	agent_health_kill_group(s);
-	s->judged = true;
-	agent_health_judge(a, true);
+/* The run is over: its outcome, unless its timeout said it, and the next
+ * run health_check_interval_s later. */
+static void on_health_end(struct agent_script *run)
+{
+	struct agent *a = run->agent;
+
+	if (!a->health.judged)
+		agent_health_judge(a);
+	agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
+}
+
+static void on_health_closed(struct agent_script *run)
+{
+	if (run->agent->closing)
+		agent_maybe_done(run->agent);
 }
 
 /* The check's environment: the agent's (less HARE_* and CUDA_*), the
  * node's name, its GPUs (indices and types in the same order; whether they
  * are emulated) and the agent's work_dir. */
-static void agent_health_env(struct agent_strv *env, const struct agent *a)
+void agent_script_env_node(struct agent_strv *env, const struct agent *a)
 {
 	char idx[AGENT_GPUS_MAX * 11 + 1] = "", types[AGENT_GPUS_MAX * (AGENT_NAME_MAX + 1) + 1] = "";
 	size_t ni = 0, nt = 0;
@@ -521,109 +307,28 @@ static void agent_health_env(struct agent_strv *env, const struct agent *a)
 	agent_strv_add(env, "HARE_WORK_DIR=%s", a->cfg.work_dir);
 }
 
-/* Spawn the check (the file real, as agent_health_check_ok resolved it;
- * its argv[0] the path as configured) with its stdout and stderr on
- * out_fd. 0 or a negative code with the reason in why. */
-static int agent_health_spawn(struct agent *a, const char *real, int out_fd, char *why, size_t len)
-{
-	struct agent_health *s = &a->health;
-	struct agent_strv av = { 0 }, env = { 0 };
-	uv_stdio_container_t stdio[3];
-	uv_process_options_t o;
-	int rc = -ENOMEM;
-
-	agent_strv_add(&av, "%s", a->cfg.health_check);
-	agent_health_env(&env, a);
-	if (av.failed || env.failed) {
-		snprintf(why, len, "out of memory");
-		goto out;
-	}
-	memset(&o, 0, sizeof(o));
-	memset(stdio, 0, sizeof(stdio));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = out_fd;
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = out_fd;
-	o.file = real;
-	o.args = av.v;
-	o.env = env.v;
-	o.cwd = "/";
-	/* a process group of its own: the timeout, and its end, kill what it started */
-	o.flags = UV_PROCESS_DETACHED;
-	o.exit_cb = on_health_exit;
-	o.stdio = stdio;
-	o.stdio_count = 3;
-	s->proc.data = a;
-	rc = uv_spawn(a->loop, &s->proc, &o);
-	s->proc_open = true;	/* initialised even when the spawn failed */
-	s->handles++;
-	if (rc < 0)
-		snprintf(why, len, "cannot start: %.200s: %s", a->cfg.health_check, uv_strerror(rc));
-	else
-		s->pid = s->proc.pid;
-out:
-	agent_strv_free(&av);
-	agent_strv_free(&env);
-	return rc;
-}
-
-/* Start one run (the program checked first); its output comes through a
- * pipe, of which the last AGENT_HEALTH_TAIL bytes are kept. */
+/* Start one run. */
 static void agent_health_run(struct agent *a)
 {
-	struct agent_health *s = &a->health;
-	char why[1024], real[PATH_MAX];
-	int fds[2], rc;
+	struct agent_strv env = { 0 };
 
-	if (agent_health_check_ok(a->cfg.health_check, real, sizeof(real), why, sizeof(why)) < 0) {
-		agent_health_result(a, false, "health check not run: %s", why);
+	agent_script_env_node(&env, a);
+	if (env.failed) {
+		agent_health_result(a, false, "health check not run: out of memory");
 		agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
-		return;
+	} else {
+		a->health.judged = false;
+		agent_script_run(&a->health.run, a->cfg.health_check, env.v,
+				 a->cfg.health_check_timeout_s);
 	}
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		agent_health_result(a, false, "health check not run: pipe: %s", strerror(errno));
-		agent_health_schedule(a, (uint64_t)a->cfg.health_check_interval_s * 1000);
-		return;
-	}
-	s->running = true;
-	s->exited = s->judged = s->tail_cut = false;
-	s->ntail = 0;
-	s->exit_status = 0;
-	s->term_signal = 0;
-	s->pid = 0;
-	uv_pipe_init(a->loop, &s->pipe, 0);
-	s->pipe.data = a;
-	s->pipe_open = true;
-	s->handles++;
-	rc = uv_pipe_open(&s->pipe, fds[0]);
-	if (rc < 0)
-		close(fds[0]);
-	else
-		rc = uv_read_start((uv_stream_t *)&s->pipe, agent_rbuf_alloc, on_health_read);
-	if (rc < 0)
-		snprintf(why, sizeof(why), "reading its output: %s", uv_strerror(rc));
-	else
-		rc = agent_health_spawn(a, real, fds[1], why, sizeof(why));
-	close(fds[1]);	/* the check's now, or nobody's */
-	if (rc < 0) {
-		agent_health_result(a, false, "health check %s", why);
-		s->judged = s->exited = true;
-		agent_health_pipe_close(a);
-		if (!s->pid)
-			agent_health_proc_close(a);	/* no exit will come */
-		return;	/* agent_health_step schedules the next once both closed */
-	}
-	log_debug("node=%s health check pid=%d started", a->cfg.node, s->pid);
-	uv_timer_start(&s->timer, on_health_timeout, (uint64_t)a->cfg.health_check_timeout_s * 1000,
-		       0);
+	agent_strv_free(&env);
 }
 
 static void on_health_due(uv_timer_t *t)
 {
 	struct agent *a = t->data;
 
-	if (!a->closing && !a->health.running)
+	if (!a->closing && !a->health.run.running)
 		agent_health_run(a);
 }
 
@@ -640,6 +345,8 @@ bool agent_health_start(struct agent *a)
 
 	if (!agent_health_on(a))
 		return false;
+	agent_script_init(&s->run, a, "health check", NULL, on_health_end, on_health_closed);
+	s->run.on_timeout = on_health_timeout;
 	/* workers adopted from before a restart: hared keeps their leases for
 	 * reconnect_grace_s only, so register now, and say the outcome when
 	 * it comes */
@@ -655,14 +362,7 @@ bool agent_health_start(struct agent *a)
 
 void agent_health_close(struct agent *a)
 {
-	struct agent_health *s = &a->health;
-
-	if (s->running && !s->exited && s->pid > 0) {
-		log_info("node=%s health check pid=%d stopped: the agent is closing", a->cfg.node,
-			 s->pid);
-		agent_health_kill_group(s);
-	}
-	agent_health_pipe_close(a);
-	agent_health_proc_close(a);
-	uv_close((uv_handle_t *)&s->timer, agent_on_handle_closed);
+	if (agent_health_on(a) && a->health.run.agent)
+		agent_script_close(&a->health.run);
+	uv_close((uv_handle_t *)&a->health.timer, agent_on_handle_closed);
 }

@@ -171,24 +171,43 @@ struct agent_profile_run {
 	size_t linelen;
 };
 
-/* The node's health check (agent_health.c). */
-#define AGENT_HEALTH_TAIL 4096	/* bytes of a run's output kept: its end */
-struct agent_health {
+/* An operator's program run as the agent: the health check, a task's
+ * prolog or epilog (agent_script.c). */
+#define AGENT_SCRIPT_TAIL 4096	/* bytes of a run's output kept: its end */
+struct agent_script;
+typedef void (*agent_script_fn)(struct agent_script *s);
+struct agent_script {
+	struct agent *agent;
+	const char *what;	/* "health check", "prolog", "epilog" */
+	void *data;		/* its owner's */
 	uv_process_t proc;	/* the run (one at a time) */
 	uv_pipe_t pipe;		/* its stdout and stderr */
-	uv_timer_t timer;	/* the next run, the running one's timeout, or the wait
-				 * for its output's end after its exit (an agent handle) */
-	int handles;		/* proc and pipe, until their close callbacks */
-	bool proc_open, pipe_open;	/* not uv_close'd yet */
-	bool running;		/* a run is on: until it exited and both handles closed */
+	uv_timer_t timer;	/* its timeout, the wait for its output's end after its
+				 * exit, or a failed start's end */
+	int handles;		/* timer, proc and pipe, until their close callbacks */
+	bool timer_open, proc_open, pipe_open;	/* not uv_close'd yet */
+	bool running;		/* a run is on: until it exited and its handles closed */
 	bool exited;
-	bool judged;		/* its outcome is said (at its timeout, or a failed start) */
+	bool timed_out;		/* killed at its timeout */
+	bool start_failed;	/* not run (why) */
 	int64_t exit_status;
 	int term_signal;
 	int pid;
-	char tail[AGENT_HEALTH_TAIL + 1];	/* the output's last bytes (ntail) */
+	uint32_t timeout_s;
+	char why[1100];
+	char tail[AGENT_SCRIPT_TAIL + 1];	/* the output's last bytes (ntail) */
 	size_t ntail;
 	bool tail_cut;		/* ... and there was more before them */
+	agent_script_fn on_end;		/* the run is over */
+	agent_script_fn on_timeout;	/* it outlasted timeout_s (NULL: wait for on_end) */
+	agent_script_fn on_closed;	/* one of its handles closed (NULL: nothing) */
+};
+
+/* The node's health check (agent_health.c). */
+struct agent_health {
+	struct agent_script run;
+	uv_timer_t timer;	/* the next run (an agent handle) */
+	bool judged;		/* its outcome is said (at its timeout) */
 	bool connect_waits;	/* the agent connects once the first run has ended */
 	bool first_done;	/* an outcome is known */
 	bool ok;
@@ -465,7 +484,34 @@ void agent_profile_on_exit(struct agent *a, int64_t status, int sig);
  * close its handles once it exited (SIGKILL after AGENT_PROFILE_KILL_MS). */
 void agent_profile_close(struct agent *a);
 
+/* agent_script.c: an operator's program run as the agent */
+/* Make s (its timer: handles 1) for runs of what, owned by data. */
+void agent_script_init(struct agent_script *s, struct agent *a, const char *what, void *data,
+		       agent_script_fn on_end, agent_script_fn on_closed);
+/* Start a run of the program at path (checked first) with env, killed
+ * after timeout_s; s must not be running. Its end, a failed start too,
+ * comes through on_end at a later turn of the loop. */
+void agent_script_run(struct agent_script *s, const char *path, char **env, uint32_t timeout_s);
+/* The ended run's outcome in words ("prolog exited with status 1: LINE");
+ * true when it passed (exit status 0). */
+bool agent_script_outcome(struct agent_script *s, char *out, size_t len);
+/* The last line of its output that is not blank, cleaned ("" if none). */
+void agent_script_last_line(struct agent_script *s, char *out, size_t len);
+/* SIGKILL to a running run's process group. */
+void agent_script_kill(struct agent_script *s);
+/* Kill a running run and close the handles (on_closed hears of each). */
+void agent_script_close(struct agent_script *s);
+/* One line of text fit for hared's log and harectl's tables: valid UTF-8
+ * without control, C1 or bidirectional formatting characters (each
+ * replaced by '?'), blanks at either end dropped, whole characters only,
+ * at most len - 1 bytes. in[n] must be readable (a NUL or a newline). */
+void agent_text_clean(const char *in, size_t n, char *out, size_t len);
+
 /* agent_health.c: the node's health check */
+/* The agent's environment (less HARE_* and CUDA_*) and the node's:
+ * HARE_NODE, HARE_GPU_INDICES, HARE_GPU_TYPES, HARE_GPUS_EMULATED,
+ * HARE_WORK_DIR (the health check's; a prolog's and an epilog's start). */
+void agent_script_env_node(struct agent_strv *env, const struct agent *a);
 /* Whether health_check is set. */
 bool agent_health_on(const struct agent *a);
 /* Fill h with the last outcome (for Register and Heartbeat), or say it is
