@@ -66,6 +66,10 @@ struct agent_config {
 						 * ("": none) */
 	uint32_t health_check_interval_s;	/* from one run's end to the next (60) */
 	uint32_t health_check_timeout_s;	/* a run killed after this (30) */
+	char prolog[AGENT_PATH_MAX];	/* run before each worker starts ("": none) */
+	char epilog[AGENT_PATH_MAX];	/* run after each worker ended ("": none) */
+	uint32_t prolog_timeout_s;	/* a prolog killed (and failed) after this (60) */
+	uint32_t epilog_timeout_s;	/* an epilog killed (and failed) after this (60) */
 };
 
 /* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: the agent's child

@@ -33,6 +33,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->worker_progress_s = AGENT_UNSET;
 	c->health_check_interval_s = 60;
 	c->health_check_timeout_s = 30;
+	c->prolog_timeout_s = 60;
+	c->epilog_timeout_s = 60;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -164,7 +166,7 @@ static const char *agent_key_near(const char *key)
 		"report_interval_ms", "heartbeat_ms", "stop_grace_ms", "max_frame", "log_level",
 		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
 		"run_as_owner", "tls", "health_check", "health_check_interval_s",
-		"health_check_timeout_s",
+		"health_check_timeout_s", "prolog", "epilog", "prolog_timeout_s", "epilog_timeout_s",
 	};
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -238,17 +240,23 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return config_parse_u32(value, 1, 100000, &c->profile_iters, err, errlen);
 	if (strcmp(key, "profile_timeout_s") == 0)
 		return config_parse_u32(value, 1, 86400, &c->profile_timeout_s, err, errlen);
-	if (strcmp(key, "health_check") == 0) {
-		if (value[0] != '/')
-			return agent_bad(err, errlen, "health_check must be an absolute path to a "
-					 "program, got '%.200s'", value);
-		return agent_set_str(c->health_check, sizeof(c->health_check), key, value, err,
-				     errlen);
+	if (strcmp(key, "health_check") == 0 || strcmp(key, "prolog") == 0 ||
+	    strcmp(key, "epilog") == 0) {
+		char *dst = key[0] == 'h' ? c->health_check : key[0] == 'p' ? c->prolog : c->epilog;
+
+		if (value[0] != '/' && value[0] != '\0')
+			return agent_bad(err, errlen, "%s must be an absolute path to a program, got "
+					 "'%.200s'", key, value);
+		return agent_set_str(dst, AGENT_PATH_MAX, key, value, err, errlen);
 	}
 	if (strcmp(key, "health_check_interval_s") == 0)
 		return config_parse_u32(value, 1, 86400, &c->health_check_interval_s, err, errlen);
 	if (strcmp(key, "health_check_timeout_s") == 0)
 		return config_parse_u32(value, 1, 3600, &c->health_check_timeout_s, err, errlen);
+	if (strcmp(key, "prolog_timeout_s") == 0)
+		return config_parse_u32(value, 1, 3600, &c->prolog_timeout_s, err, errlen);
+	if (strcmp(key, "epilog_timeout_s") == 0)
+		return config_parse_u32(value, 1, 3600, &c->epilog_timeout_s, err, errlen);
 	near = agent_key_near(key);
 	if (near)
 		return agent_bad(err, errlen, "unknown key '%.64s' in [agent] (did you mean %s?)", key,

@@ -38,9 +38,43 @@ enum agent_link_state {
 };
 
 enum agent_task_phase {
+	TASK_PROLOG,		/* the prolog runs; the worker starts once it passed */
 	TASK_RUNNING,		/* worker alive (or adopted, pipe open) */
+	TASK_EPILOG,		/* outcome known, the epilog runs; TaskExit after it */
 	TASK_ENDED,		/* outcome known, TaskExit not yet sent */
 	TASK_GONE,		/* TaskExit sent; freed once its handles close */
+};
+
+/* An operator's program run as the agent: the health check, a task's
+ * prolog or epilog (agent_script.c). */
+#define AGENT_SCRIPT_TAIL 4096	/* bytes of a run's output kept: its end */
+struct agent_script;
+typedef void (*agent_script_fn)(struct agent_script *s);
+struct agent_script {
+	struct agent *agent;
+	const char *what;	/* "health check", "prolog", "epilog" */
+	void *data;		/* its owner's */
+	uv_process_t proc;	/* the run (one at a time) */
+	uv_pipe_t pipe;		/* its stdout and stderr */
+	uv_timer_t timer;	/* its timeout, the wait for its output's end after its
+				 * exit, or a failed start's end */
+	int handles;		/* timer, proc and pipe, until their close callbacks */
+	bool timer_open, proc_open, pipe_open;	/* not uv_close'd yet */
+	bool running;		/* a run is on: until it exited and its handles closed */
+	bool exited;
+	bool timed_out;		/* killed at its timeout */
+	bool start_failed;	/* not run (why) */
+	int64_t exit_status;
+	int term_signal;
+	int pid;
+	uint32_t timeout_s;
+	char why[1100];
+	char tail[AGENT_SCRIPT_TAIL + 1];	/* the output's last bytes (ntail) */
+	size_t ntail;
+	bool tail_cut;		/* ... and there was more before them */
+	agent_script_fn on_end;		/* the run is over */
+	agent_script_fn on_timeout;	/* it outlasted timeout_s (NULL: wait for on_end) */
+	agent_script_fn on_closed;	/* one of its handles closed (NULL: nothing) */
 };
 
 struct agent_task {
@@ -105,8 +139,17 @@ struct agent_task {
 	uint8_t rdv_out[RDV_DATA_MAX];	/* what this worker announced */
 	uint32_t rdv_out_len;
 	bool rdv_unsent;		/* rdv_out not yet sent to the daemon */
+	bool rdv_held;			/* rdv came during the prolog, not written yet */
 
 	char base[AGENT_BASE_MAX];	/* work_dir/tasks/JOB.LEASE.RANK */
+
+	/* prolog and epilog (agent_prolog.c; script.agent NULL: neither is set) */
+	struct agent_script script;	/* the prolog's run, then the epilog's */
+	uint8_t *start_msg;		/* the packed TaskStart, while the prolog runs */
+	size_t start_len;
+	char user[64];			/* the job's owner ("": unknown) */
+	/* a prolog or epilog that failed, in words: hared drains the node */
+	char node_fault[256];
 };
 
 /* Measuring GPU types the daemon's profile lacks (agent_profile.c). */
@@ -169,38 +212,6 @@ struct agent_profile_run {
 	uint64_t start_ms;
 	char line[AGENT_PROFILE_LINE_MAX + 1];	/* the line being read */
 	size_t linelen;
-};
-
-/* An operator's program run as the agent: the health check, a task's
- * prolog or epilog (agent_script.c). */
-#define AGENT_SCRIPT_TAIL 4096	/* bytes of a run's output kept: its end */
-struct agent_script;
-typedef void (*agent_script_fn)(struct agent_script *s);
-struct agent_script {
-	struct agent *agent;
-	const char *what;	/* "health check", "prolog", "epilog" */
-	void *data;		/* its owner's */
-	uv_process_t proc;	/* the run (one at a time) */
-	uv_pipe_t pipe;		/* its stdout and stderr */
-	uv_timer_t timer;	/* its timeout, the wait for its output's end after its
-				 * exit, or a failed start's end */
-	int handles;		/* timer, proc and pipe, until their close callbacks */
-	bool timer_open, proc_open, pipe_open;	/* not uv_close'd yet */
-	bool running;		/* a run is on: until it exited and its handles closed */
-	bool exited;
-	bool timed_out;		/* killed at its timeout */
-	bool start_failed;	/* not run (why) */
-	int64_t exit_status;
-	int term_signal;
-	int pid;
-	uint32_t timeout_s;
-	char why[1100];
-	char tail[AGENT_SCRIPT_TAIL + 1];	/* the output's last bytes (ntail) */
-	size_t ntail;
-	bool tail_cut;		/* ... and there was more before them */
-	agent_script_fn on_end;		/* the run is over */
-	agent_script_fn on_timeout;	/* it outlasted timeout_s (NULL: wait for on_end) */
-	agent_script_fn on_closed;	/* one of its handles closed (NULL: nothing) */
 };
 
 /* The node's health check (agent_health.c). */
@@ -449,6 +460,23 @@ void agent_account_ckpt_sweep(const struct agent *a);
  * other accounts through (search permission only). */
 void agent_account_dirs(const struct agent *a);
 
+/* agent_prolog.c: a task's prolog and epilog */
+/* Whether prolog or epilog is set. */
+bool agent_prolog_on(const struct agent *a);
+/* At t's allocation: its script, when prolog or epilog is set. */
+void agent_prolog_init(struct agent_task *t);
+/* Start t's prolog (TASK_PROLOG), keeping m for the worker's start once it
+ * passed (agent_task_launch); false without a prolog, or when it cannot be
+ * started (out of memory): the caller launches the worker now. */
+bool agent_prolog_start(struct agent_task *t, const Hare__TaskStart *m);
+/* A TaskStop during t's prolog: the prolog is killed, no worker starts. */
+void agent_prolog_stop(struct agent_task *t);
+/* t's outcome is known: start its epilog (TASK_EPILOG; its end sends the
+ * exit); false without one (or the agent closing). */
+bool agent_epilog_start(struct agent_task *t);
+/* What t holds of them, at its free. */
+void agent_prolog_free(struct agent_task *t);
+
 /* agent_rdv.c: the rendezvous relay */
 /* The lease's id file: work_dir/tasks/JOB.LEASE.rdv */
 void agent_rdv_path(const struct agent *a, uint64_t job, uint64_t lease, char *buf, size_t len);
@@ -462,6 +490,9 @@ void agent_rdv_send_pending(struct agent *a);
 void agent_rdv_release(const struct agent_task *t);
 /* On start, after adoption: remove id files of leases with no task here. */
 void agent_rdv_sweep(struct agent *a);
+/* t's worker has started after its prolog: the lease's data that came
+ * meanwhile (t->rdv_held) is written for it. */
+void agent_rdv_after_prolog(struct agent_task *t);
 
 /* agent_profile.c: measuring GPU types the daemon's profile lacks */
 /* The daemon's ProfileRequest: refused at once (ProfileResult ok=false),
@@ -547,5 +578,9 @@ uint64_t agent_pid_start(int pid);
 void agent_task_on_handle_closed(uv_handle_t *h);
 struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);
 void agent_task_end(struct agent_task *t);
+/* Start t's worker for m (after its prolog, if any). */
+void agent_task_launch(struct agent_task *t, const Hare__TaskStart *m);
+/* One of t's prolog's handles closed: free t if it is done with. */
+void agent_task_handle_gone(struct agent_task *t);
 
 #endif

@@ -52,27 +52,35 @@ static bool agent_rdv_same(const struct agent_task *t, const uint8_t *data, size
 
 /*
  * Write data to the lease's id file unless it holds it already. 1 when
- * written, 0 when it was there, -ENOENT when no worker of the lease runs
- * here, or the write's -errno.
+ * written, 0 when it was there (or a task of the lease in its prolog keeps
+ * it), -ENOENT when no worker of the lease runs here, or the write's
+ * -errno.
  */
 static int agent_rdv_store(struct agent *a, uint64_t job, uint64_t lease, const uint8_t *data,
 			   size_t len, const char *from)
 {
 	char path[AGENT_FILE_MAX], err[AGENT_FILE_MAX + 64];
-	bool any = false, fresh = false;
+	bool any = false, fresh = false, held = false;
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 	int rc;
 
 	for (struct agent_task *t = a->tasks; t; t = t->next) {
-		if (t->job_id != job || t->lease_id != lease || t->phase != TASK_RUNNING)
+		if (t->job_id != job || t->lease_id != lease || t->phase > TASK_RUNNING)
 			continue;
+		if (t->phase == TASK_PROLOG) {
+			/* written when its worker starts, as that worker's */
+			memcpy(t->rdv, data, len);
+			t->rdv_len = (uint32_t)len;
+			t->rdv_held = held = true;
+			continue;
+		}
 		any = true;
 		fresh |= !agent_rdv_same(t, data, len);
 		agent_rdv_owner(t, &uid, &gid);
 	}
 	if (!any)
-		return -ENOENT;
+		return held ? 0 : -ENOENT;
 	if (!fresh)
 		return 0;
 	agent_rdv_path(a, job, lease, path, sizeof(path));
@@ -217,4 +225,17 @@ void agent_rdv_sweep(struct agent *a)
 			log_debug("agent removed stale rendezvous file %s", path);
 	}
 	closedir(d);
+}
+
+void agent_rdv_after_prolog(struct agent_task *t)
+{
+	uint8_t data[RDV_DATA_MAX];
+	uint32_t len = t->rdv_len;
+
+	if (!t->rdv_held)
+		return;
+	t->rdv_held = false;
+	memcpy(data, t->rdv, len);
+	t->rdv_len = 0;	/* not the same as what it holds: written */
+	agent_rdv_store(t->agent, t->job_id, t->lease_id, data, len, "daemon, after a prolog");
 }

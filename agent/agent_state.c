@@ -111,11 +111,17 @@ int agent_state_write(const struct agent_task *t)
 	fprintf(f, "world_size=%u\ntasks=%u\n", t->world_size, t->tasks);
 	if (t->log_off >= 0)
 		fprintf(f, "log_offset=%" PRId64 "\n", t->log_off);
-	if (t->phase == TASK_ENDED) {
+	if (t->user[0])
+		fprintf(f, "user=%s\n", t->user);
+	if (t->phase == TASK_ENDED || t->phase == TASK_EPILOG) {
 		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
 		if (t->has_exit_code)
 			fprintf(f, "exit_code=%d\n", t->exit_code);
 		fprintf(f, "message=%s\n", t->message);
+		if (t->node_fault[0])
+			fprintf(f, "node_fault=%s\n", t->node_fault);
+		if (t->phase == TASK_EPILOG)
+			fprintf(f, "epilog=pending\n");
 	}
 	ok = !ferror(f);
 	if (fclose(f) != 0 || !ok || rename(tmp, path) < 0)
@@ -145,8 +151,11 @@ struct agent_saved {
 	int pid, status, exit_code;
 	uint64_t pid_start;
 	bool has_status, has_exit_code;
+	bool epilog_pending;	/* its epilog had not ended */
 	int64_t log_off;
 	char message[400];
+	char node_fault[256];
+	char user[64];
 	int fields;		/* of job, lease, rank, pid seen */
 };
 
@@ -189,6 +198,12 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		s->has_exit_code = sscanf(v, "%d", &s->exit_code) == 1;
 	else if (KEY("message"))
 		snprintf(s->message, sizeof(s->message), "%.*s", (int)strcspn(v, "\n"), v);
+	else if (KEY("node_fault"))
+		snprintf(s->node_fault, sizeof(s->node_fault), "%.*s", (int)strcspn(v, "\n"), v);
+	else if (KEY("user"))
+		snprintf(s->user, sizeof(s->user), "%.*s", (int)strcspn(v, "\n"), v);
+	else if (KEY("epilog"))
+		s->epilog_pending = strncmp(v, "pending", 7) == 0;
 #undef KEY
 }
 
@@ -237,6 +252,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	t->log_off = s->log_off;
 	t->next_first = s->first;
 	t->last_sent_ms = agent_now_ms(a);
+	snprintf(t->user, sizeof(t->user), "%s", s->user);
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
 	if (s->has_status) {
 		/* a damaged file must not put an unknown status on the wire */
@@ -245,8 +261,14 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		t->exit_code = s->exit_code;
 		t->rounds_done = s->rounds_done;
 		snprintf(t->message, sizeof(t->message), "%s", s->message[0] ? s->message : "ended");
+		snprintf(t->node_fault, sizeof(t->node_fault), "%s", s->node_fault);
 		t->phase = TASK_ENDED;
 		unlink(fifo);
+		/* its epilog was cut short by the agent's stop: run again */
+		if (s->epilog_pending && agent_epilog_start(t))
+			log_info("task job=%llu lease=%llu rank=%u: its epilog runs again (it had not "
+				 "ended when the agent stopped)", (unsigned long long)s->job,
+				 (unsigned long long)s->lease, s->rank);
 		return;
 	}
 	fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

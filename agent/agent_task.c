@@ -37,6 +37,7 @@ struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t leas
 	uv_timer_init(a->loop, &t->timer);
 	t->timer.data = t;
 	t->handles = 1;
+	agent_prolog_init(t);
 	t->next = a->tasks;
 	a->tasks = t;
 	a->ntasks++;
@@ -72,9 +73,10 @@ static void agent_task_maybe_free(struct agent_task *t)
 {
 	struct agent *a = t->agent;
 
-	if (t->handles > 0 || (t->phase != TASK_GONE && !a->closing))
+	if (t->handles > 0 || t->script.handles > 0 || (t->phase != TASK_GONE && !a->closing))
 		return;
 	agent_task_unlink(t);
+	agent_prolog_free(t);
 	free(t);
 	agent_maybe_done(a);
 }
@@ -84,6 +86,11 @@ void agent_task_on_handle_closed(uv_handle_t *h)
 	struct agent_task *t = h->data;
 
 	t->handles--;
+	agent_task_maybe_free(t);
+}
+
+void agent_task_handle_gone(struct agent_task *t)
+{
 	agent_task_maybe_free(t);
 }
 
@@ -399,11 +406,19 @@ void agent_task_stop(struct agent *a, uint64_t job_id, uint64_t lease_id, const 
 	int n = 0;
 
 	for (struct agent_task *t = a->tasks; t; t = t->next) {
-		if (t->job_id != job_id || t->lease_id != lease_id || t->phase != TASK_RUNNING)
+		if (t->job_id != job_id || t->lease_id != lease_id || t->phase > TASK_EPILOG)
 			continue;
 		n++;
-		if (t->stop_requested)
+		if (t->stop_requested || t->phase == TASK_EPILOG)
+			continue;	/* an epilog's task has ended: its exit follows */
+		if (t->phase == TASK_PROLOG) {
+			log_info("task stop job=%llu lease=%llu rank=%u during its prolog: the prolog "
+				 "is killed, the worker not started", (unsigned long long)job_id,
+				 (unsigned long long)lease_id, t->rank);
+			snprintf(t->stop_reason, sizeof(t->stop_reason), "%s", reason ? reason : "");
+			agent_prolog_stop(t);
 			continue;
+		}
 		if (t->exited) {
 			/* it ended on its own before the stop came (a child of it
 			 * still holds the pipe): its exit says how, a failure stays
@@ -500,7 +515,6 @@ void agent_task_end(struct agent_task *t)
 	uv_timer_stop(&t->timer);
 	if (t->message[0] == '\0')
 		agent_task_outcome(t);
-	t->phase = TASK_ENDED;
 	/* What the worker left in its process group (a child that ignores
 	 * SIGTERM, a daemonized data loader) must not hold the GPU the next
 	 * lease gets. The group outlives its leader while it has members, so
@@ -517,6 +531,9 @@ void agent_task_end(struct agent_task *t)
 			 t->status == HARE__TASK_STATUS__TASK_STOPPED ? "stopped" : "failed",
 			 (unsigned long long)t->rounds_done, t->message);
 	agent_log_end(t);
+	if (agent_epilog_start(t))
+		return;	/* its end sends the exit */
+	t->phase = TASK_ENDED;
 	agent_state_write(t);	/* so a restarted agent still sends the exit */
 	agent_tasks_send_exits(a);
 }
@@ -541,6 +558,7 @@ static bool agent_task_send_exit(struct agent_task *t)
 	e.round_first = t->round_first;
 	e.message = t->message;
 	e.has_no_account = e.no_account = t->no_account;
+	e.node_fault = t->node_fault[0] ? t->node_fault : NULL;
 	m.msg_case = HARE__TO_DAEMON__MSG_TASK_EXIT;
 	m.task_exit = &e;
 	if (agent_link_send(t->agent, &m) < 0)
@@ -565,6 +583,8 @@ bool agent_tasks_send_exits(struct agent *a)
 		t->phase = TASK_GONE;
 		agent_state_remove(t);
 		agent_rdv_release(t);
+		if (t->script.agent)
+			agent_script_close(&t->script);
 		agent_task_close_handle(t, (uv_handle_t *)&t->timer);
 	}
 	/* held back by a full write queue: the batching timer retries */
@@ -589,7 +609,7 @@ uint32_t agent_tasks_live(const struct agent *a)
 	uint32_t n = 0;
 
 	for (const struct agent_task *t = a->tasks; t; t = t->next)
-		n += t->phase == TASK_RUNNING;
+		n += t->phase <= TASK_EPILOG;
 	return n;
 }
 
@@ -599,15 +619,16 @@ int agent_tasks_running(struct agent *a, Hare__RunningTask ***out, size_t *n)
 	Hare__RunningTask **v, *r;
 	void *mem;
 
+	/* one in its prolog or epilog too: its GPU is not free yet */
 	for (struct agent_task *t = a->tasks; t; t = t->next)
-		count += t->phase == TASK_RUNNING;
+		count += t->phase <= TASK_EPILOG;
 	mem = calloc(1, count * (sizeof(*v) + sizeof(*r)) + 1);
 	if (!mem)
 		return -ENOMEM;
 	v = mem;
 	r = (Hare__RunningTask *)(v + count);
 	for (struct agent_task *t = a->tasks; t; t = t->next) {
-		if (t->phase != TASK_RUNNING)
+		if (t->phase > TASK_EPILOG)
 			continue;
 		hare__running_task__init(&r[i]);
 		r[i].job_id = t->job_id;
@@ -640,6 +661,8 @@ void agent_tasks_close(struct agent *a)
 		t->handles++;	/* hold the task while its handles close */
 		if (t->proc_open)
 			agent_task_close_handle(t, (uv_handle_t *)&t->proc);
+		if (t->script.agent)
+			agent_script_close(&t->script);
 		agent_task_pipe_close(t);
 		agent_task_close_handle(t, (uv_handle_t *)&t->timer);
 		t->handles--;
@@ -667,7 +690,6 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 {
 	struct agent_task *t;
 	char why[200] = "";
-	int rc;
 
 	if (agent_task_find(a, m->job_id, m->lease_id, m->rank)) {
 		log_warn("task start job=%llu lease=%llu rank=%u: already here, ignored",
@@ -692,6 +714,17 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 	t->round_count = m->round_count;
 	t->next_first = m->round_first;
 	t->last_sent_ms = agent_now_ms(a);
+	snprintf(t->user, sizeof(t->user), "%s", m->user ? m->user : "");
+	if (!agent_prolog_start(t, m))
+		agent_task_launch(t, m);
+}
+
+void agent_task_launch(struct agent_task *t, const Hare__TaskStart *m)
+{
+	struct agent *a = t->agent;
+	char why[200] = "";
+	int rc;
+
 	rc = agent_spawn(t, m, why, sizeof(why));
 	if (rc < 0) {
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
@@ -703,6 +736,7 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 		return;
 	}
 	a->stats.tasks_started++;
+	agent_rdv_after_prolog(t);
 	if (agent_state_write(t) < 0) {
 		/* without its state file a restarted agent could not adopt it: it
 		 * would run on unseen while hared gives its GPU to another lease */

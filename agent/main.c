@@ -41,6 +41,7 @@ static const char agent_usage[] =
 	"                  [--gpus V100:4,T4:4] [--key-file FILE] [--work-dir DIR]\n"
 	"                  [--worker PATH] [--worker-engine emulate|cpu]\n"
 	"                  [--tls yes|no] [--health-check PROGRAM]\n"
+	"                  [--prolog PROGRAM] [--epilog PROGRAM]\n"
 	"                  [--log-level LEVEL] [--list-gpus]\n"
 	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
 	"  --config FILE          INI file with an [agent] section\n"
@@ -62,6 +63,11 @@ static const char agent_usage[] =
 	"                         none): run at start, before registering, then every\n"
 	"                         health_check_interval_s; while it exits non-zero\n"
 	"                         hared plans nothing here (its last line says why)\n"
+	"  --prolog PROGRAM       run before each worker starts (key prolog; default\n"
+	"                         none); a failure fails the task and hared drains\n"
+	"                         the node\n"
+	"  --epilog PROGRAM       run after each worker ended, before its end is told\n"
+	"                         (key epilog; default none); a failure drains the node\n"
 	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
 	"  --list-gpus            print the GPUs the agent would register, then exit\n"
 	"  -h, --help             this help\n"
@@ -82,6 +88,8 @@ static const char agent_usage[] =
 	"and for the health check:\n"
 	"  health_check_interval_s S   from one run's end to the next (default 60)\n"
 	"  health_check_timeout_s S    a run is killed after this (default 30)\n"
+	"  prolog_timeout_s S, epilog_timeout_s S   killed, and failed, after this\n"
+	"                              (default 60 each)\n"
 	"Flags override the config file's keys.\n";
 
 static const struct option agent_longopts[] = {
@@ -96,6 +104,8 @@ static const struct option agent_longopts[] = {
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "tls", required_argument, NULL, 'T' },
 	{ "health-check", required_argument, NULL, 'H' },
+	{ "prolog", required_argument, NULL, 'p' },
+	{ "epilog", required_argument, NULL, 'e' },
 	{ "list-gpus", no_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -116,6 +126,8 @@ static const char *agent_flag_key(int c)
 	case 'l': return "log_level";
 	case 'T': return "tls";
 	case 'H': return "health_check";
+	case 'p': return "prolog";
+	case 'e': return "epilog";
 	default: return NULL;
 	}
 }

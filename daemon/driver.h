@@ -273,6 +273,7 @@ struct driver_stats {
 	uint64_t preemptions;		/* leases stopped by a plan to run other jobs */
 	uint64_t quarantines;		/* nodes drained by the quarantine */
 	uint64_t health_fails;		/* nodes that turned unhealthy (their health check) */
+	uint64_t node_faults;		/* prologs and epilogs that failed (TaskExit.node_fault) */
 	uint64_t peer_failures;		/* of worker_failures: a peer or the network failed,
 					 * the reporting node not charged */
 	uint64_t late_blames;		/* nodes charged after such a failure, when the

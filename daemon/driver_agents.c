@@ -1440,21 +1440,50 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
  * hared; pending: its first run has not ended, and what hared knew
  * stands): a change takes the node out of planning, or gives it back. True
  * when it gave it back. */
-/* A failing check's reason as hared keeps it: the agent's, cut to fit at a
- * character's start, or a text of its own for one that is missing, not
- * UTF-8, or holds control, C1 or bidirectional formatting characters. */
-static void drv_health_reason(const char *text, char *reason, size_t len)
+/* An agent's text (a failing check's reason, a prolog's failure) as hared
+ * keeps it: the agent's, cut to fit at a character's start, or fallback
+ * for one that is missing, not UTF-8, or holds control, C1 or
+ * bidirectional formatting characters. */
+static void drv_agent_text(const char *text, const char *fallback, char *out, size_t len)
 {
 	if (text && text[0] && utf8_valid(text) && !utf8_has_c0(text) && !utf8_has_c1(text) &&
 	    !utf8_has_bidi(text)) {
 		size_t n = utf8_cut_len(text, len - 1);
 
-		memcpy(reason, text, n);
-		reason[n] = '\0';
+		memcpy(out, text, n);
+		out[n] = '\0';
 		return;
 	}
-	snprintf(reason, len, "its health check fails%s", text && text[0] ? " (its text is not shown: "
+	snprintf(out, len, "%s%s", fallback, text && text[0] ? " (its text is not shown: "
 		 "control characters or not UTF-8)" : "");
+}
+
+static void drv_health_reason(const char *text, char *reason, size_t len)
+{
+	drv_agent_text(text, "its health check fails", reason, len);
+}
+
+void driver_node_fault(struct driver *d, uint32_t i, const Hare__TaskExit *x)
+{
+	struct drv_node *n;
+	char text[DRIVER_DRAIN_REASON], reason[DRIVER_DRAIN_REASON], msg[256], tail[64];
+	uint32_t moved;
+
+	if (i >= d->nnodes || !x->node_fault || !x->node_fault[0])
+		return;
+	n = &d->nodes[i];
+	d->node_faults++;
+	snprintf(tail, sizeof(tail), " (job %" PRIu64 " rank %u)", x->job_id, x->rank);
+	drv_agent_text(x->node_fault, "its prolog or epilog failed", text,
+		       sizeof(text) - strlen(tail));
+	snprintf(reason, sizeof(reason), "%s%s", text, tail);
+	if (n->drained) {
+		log_warn("node=%s: %s; drained already (%s)", n->name, reason, n->drain_reason);
+		return;
+	}
+	if (driver_node_drain(d, n->name, true, reason, &moved, msg, sizeof(msg)) < 0)
+		return;
+	log_warn("node=%s drained: %s; harectl undrain %s gives it back", n->name, reason, n->name);
 }
 
 static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__NodeHealth *h)

@@ -87,6 +87,7 @@ struct driver {
 	uint64_t preemptions;		/* leases a plan stopped to run others */
 	uint64_t quarantines;		/* nodes driver_node_quarantine drained */
 	uint64_t health_fails;		/* nodes that turned unhealthy */
+	uint64_t node_faults;		/* prologs and epilogs that failed */
 	uint64_t peer_failures, late_blames, unexplained;	/* see struct driver_stats */
 	double gpu_s_ended[SCHED_MAX_TYPES];	/* GPU-seconds of leases ended since the start */
 
@@ -195,6 +196,10 @@ void driver_unblamed_restore(struct driver *d, uint64_t job, uint64_t lease, con
  * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,
  * once). Off when quarantine_jobs is 0. */
 void driver_node_quarantine(struct driver *d, uint32_t i);
+/* A TaskExit from node i says its prolog or epilog failed (node_fault):
+ * the node is drained with that reason, as Slurm does, unless it is
+ * drained already (its reason stays). */
+void driver_node_fault(struct driver *d, uint32_t i, const Hare__TaskExit *x);
 void driver_job_perf_scale(struct driver *d, struct drv_job *j);
 
 /* Profile-second round time of a lease on ranks, and its sync part. */

@@ -382,6 +382,7 @@ void driver_stats_get(const struct driver *d, struct driver_stats *out)
 	out->worker_failures = d->worker_failures;
 	out->preemptions = d->preemptions;
 	out->quarantines = d->quarantines;
+	out->node_faults = d->node_faults;
 	out->health_fails = d->health_fails;
 	out->peer_failures = d->peer_failures;
 	out->late_blames = d->late_blames;

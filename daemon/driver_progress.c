@@ -536,6 +536,16 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	char why[1100];
 	uint32_t n = 0, nodes[DRIVER_MAX_GPUS] = { 0 };	/* a lease has at most so many ranks */
 
+	if (x->node_fault && x->node_fault[0] && !x->has_exit_code &&
+	    !(x->has_rounds_done && x->rounds_done > 0)) {
+		/* its prolog failed, no worker ran: the node's fault (it is
+		 * drained), not the job's; no failure counted, no backoff */
+		snprintf(why, sizeof(why), "not run on node %s (rank %u): %.400s; the node is "
+			 "drained, the job is not charged", d->nodes[rk->node].name, x->rank,
+			 x->message && x->message[0] ? x->message : "its prolog failed");
+		driver_job_requeue(d, j, "requeue", why);
+		return;
+	}
 	j->failures++;
 	d->worker_failures++;
 	/* believed of a worker that never ran: no exit code, no round */
@@ -747,7 +757,12 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 	struct drv_job *j = driver_job_get(d, x->job_id);
 	struct drv_rank *rk = drv_rank_of(d, j, agent_id, x->lease_id, x->rank);
 
-	bool gone = !rk && (drv_prev_credit(d, j, x) || drv_adopt_ended(d, j, x));
+	bool gone;
+
+	/* first: the requeue below must not plan the job on that node again */
+	if (agent_id >= 1)
+		driver_node_fault(d, agent_id - 1, x);
+	gone = !rk && (drv_prev_credit(d, j, x) || drv_adopt_ended(d, j, x));
 	/* before the GPU is cleared: a lease of the job waiting for it must
 	 * not start on the node this exit charges */
 	bool blamed = !rk && drv_late_blame(d, gone ? NULL : j, agent_id - 1, x);

@@ -184,6 +184,10 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			"(quarantine_jobs), or their health check kept failing "
 			"(quarantine_health_fails).",
 			m->drv.quarantines);
+	metrics_counter(f, "hare_node_prolog_failures_total",
+			"Prologs and epilogs (prolog, epilog in agent.conf) that failed; hared "
+			"drains the node of each, unless it is drained already.",
+			m->drv.node_faults);
 	metrics_counter(f, "hare_nodes_forgotten_total",
 			"Nodes forgotten: by harectl forget, or, the node table full, to make "
 			"room for a new node.",

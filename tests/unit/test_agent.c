@@ -3609,6 +3609,254 @@ static void test_profile_close_kills(void **state)
 	fake_free(f);
 }
 
+/* ---- a task's prolog and epilog ---- */
+
+/* A prolog and an epilog (NULL: none) at f->dir/prolog and f->dir/epilog,
+ * each doing what f->dir/NAME.ctl says: "ok" (appends its HARE_*
+ * environment, then "end", to f->dir/NAME.env; exits 0), "slow" (writes
+ * f->dir/NAME.started, sleeps 2 s, then as ok), "fail TEXT" (prints a line
+ * and TEXT, exits 2) or "hang" (sleeps 30 s: past its 1 s timeout; 5 s
+ * for one that starts slow). */
+static void prolog_fake_setup(struct fake *f, const char *prolog, const char *epilog)
+{
+	const char *names[2] = { "prolog", "epilog" }, *ctl[2] = { prolog, epilog };
+	char path[300], text[2400], err[512], key[32];
+
+	for (int i = 0; i < 2; i++) {
+		if (!ctl[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.ctl", f->dir, names[i]);
+		write_file(path, ctl[i], 0600);
+		snprintf(text, sizeof(text),
+			 "#!/bin/sh\n"
+			 "read -r what rest <%s/%s.ctl\n"
+			 "case \"$what\" in\n"
+			 "slow) : >%s/%s.started; sleep 2 ;;\n"
+			 "fail) echo first; echo \"$rest\"; exit 2 ;;\n"
+			 "hang) sleep 30 ;;\n"
+			 "esac\n"
+			 "env | grep '^HARE_' | sort >>%s/%s.env; echo end >>%s/%s.env\n",
+			 f->dir, names[i], f->dir, names[i], f->dir, names[i], f->dir, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
+		write_file(path, text, 0755);
+		assert_int_equal(agent_config_set(&f->cfg, names[i], path, err, sizeof(err)), 0);
+		snprintf(key, sizeof(key), "%s_timeout_s", names[i]);
+		assert_int_equal(agent_config_set(&f->cfg, key, strncmp(ctl[i], "slow", 4) == 0 ?
+						  "5" : "1", err, sizeof(err)), 0);
+	}
+	assert_int_equal(agent_config_finish(&f->cfg, AGENT_BIN, err, sizeof(err)), 0);
+}
+
+/* What f->dir/NAME.env holds ("" if nothing). */
+static void prolog_env(struct fake *f, const char *name, char *buf, size_t len)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/%s.env", f->dir, name);
+	buf[0] = '\0';
+	read_text(path, buf, len);
+}
+
+/* A worker that reports one round and is done, after touching f->dir/ran. */
+static void prolog_worker(struct fake *f, char *cmd, size_t len)
+{
+	snprintf(cmd, len, ": >%s/ran; printf 'round 0 1 1 1 1\\ndone 1\\n' >&$HARE_REPORT_FD", f->dir);
+}
+
+/* The prolog runs before the worker, the epilog after it and before its
+ * TaskExit; each is told the task, the epilog how it ended. */
+static void test_prolog_epilog(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1,T4:1");
+	char cmd[600], env[2048], path[300];
+	struct start_args s = { .job = 7, .lease = 3, .gpu = 1, .count = 1, .command = cmd };
+	const Hare__TaskExit *e;
+
+	(void)state;
+	prolog_fake_setup(f, "ok\n", "ok\n");
+	/* the worker fails unless the prolog ran before it */
+	snprintf(cmd, sizeof(cmd), "test -s %s/prolog.env || exit 9; : >%s/ran; "
+		 "printf 'round 0 1 1 1 1\\ndone 1\\n' >&$HARE_REPORT_FD", f->dir, f->dir);
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 7, 3, 0), 10);
+	e = fake_exit(f, 7, 3, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_true(e->has_rounds_done && e->rounds_done == 1);
+	assert_null(e->node_fault);
+	prolog_env(f, "prolog", env, sizeof(env));
+	assert_non_null(strstr(env, "HARE_JOB_ID=7\n"));
+	assert_non_null(strstr(env, "HARE_LEASE_ID=3\n"));
+	assert_non_null(strstr(env, "HARE_RANK=0\n"));
+	assert_non_null(strstr(env, "HARE_WORLD_SIZE=1\n"));
+	assert_non_null(strstr(env, "HARE_GPU_INDEX=1\n"));
+	assert_non_null(strstr(env, "HARE_GPU_TYPE=T4\n"));
+	assert_non_null(strstr(env, "HARE_NODE=test-node\n"));
+	assert_null(strstr(env, "HARE_TASK_STATUS"));
+	/* the exit waited for the epilog */
+	prolog_env(f, "epilog", env, sizeof(env));
+	assert_non_null(strstr(env, "HARE_JOB_ID=7\n"));
+	assert_non_null(strstr(env, "HARE_TASK_STATUS=DONE\n"));
+	assert_non_null(strstr(env, "HARE_ROUNDS_DONE=1\n"));
+	assert_non_null(strstr(env, "HARE_EXIT_CODE=0\n"));
+	assert_non_null(strstr(env, "\nend\n"));
+	snprintf(path, sizeof(path), "%s/ran", f->dir);
+	assert_true(file_exists(path));
+	fake_free(f);
+}
+
+/* A prolog that fails, or outlasts its time, fails the task without a
+ * worker: no exit code, no round, and the node's fault (hared drains it);
+ * the epilog still runs. */
+static void test_prolog_fails(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:2");
+	char cmd[600], env[2048], path[300];
+	struct start_args s = { .job = 8, .lease = 1, .count = 1, .command = cmd };
+	const Hare__TaskExit *e;
+
+	(void)state;
+	prolog_fake_setup(f, "fail GPU 0 holds 3 processes\n", "ok\n");
+	prolog_worker(f, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 8, 1, 0), 10);
+	e = fake_exit(f, 8, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_false(e->has_exit_code);
+	assert_true(e->has_rounds_done && e->rounds_done == 0);
+	assert_string_equal(e->message, "prolog exited with status 2: GPU 0 holds 3 processes");
+	assert_string_equal(e->node_fault, "prolog exited with status 2: GPU 0 holds 3 processes");
+	prolog_env(f, "epilog", env, sizeof(env));
+	assert_non_null(strstr(env, "HARE_TASK_STATUS=FAILED\n"));
+	assert_null(strstr(env, "HARE_EXIT_CODE"));
+	snprintf(path, sizeof(path), "%s/ran", f->dir);
+	assert_false(file_exists(path));
+	/* one that hangs is killed at its timeout */
+	snprintf(path, sizeof(path), "%s/prolog.ctl", f->dir);
+	write_file(path, "hang\n", 0600);
+	s.lease = 2;
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 8, 2, 0), 10);
+	e = fake_exit(f, 8, 2, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_string_equal(e->node_fault, "prolog did not end within 1 s (killed)");
+	snprintf(path, sizeof(path), "%s/ran", f->dir);
+	assert_false(file_exists(path));
+	fake_free(f);
+}
+
+/* A TaskStop during the prolog kills it: the task is stopped, not failed,
+ * no worker starts, and the node is not at fault; while the prolog runs
+ * the task counts as running (its GPU is busy). */
+static void test_prolog_stopped(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[600], path[300];
+	struct start_args s = { .job = 9, .lease = 4, .count = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	size_t seen;
+	double t0;
+
+	(void)state;
+	prolog_fake_setup(f, "slow\n", NULL);
+	prolog_worker(f, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	snprintf(path, sizeof(path), "%s/prolog.started", f->dir);
+	RUN_UNTIL(f, file_exists(path), 5);
+	seen = f->nmsgs;
+	RUN_UNTIL(f, fake_heartbeats_running(f) >= 1 && f->nmsgs > seen, 5);
+	t0 = now_s();
+	fake_task_stop(f, 9, 4);
+	RUN_UNTIL(f, fake_exit(f, 9, 4, 0), 5);
+	assert_true(now_s() - t0 < 1.0);
+	e = fake_exit(f, 9, 4, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_null(e->node_fault);
+	assert_string_equal(e->message, "stopped during its prolog (prolog killed by signal 9 "
+			    "(Killed))");
+	snprintf(path, sizeof(path), "%s/ran", f->dir);
+	assert_false(file_exists(path));
+	fake_free(f);
+}
+
+/* An epilog that fails leaves the task's outcome as it was and says the
+ * node's fault; one cut short by the agent's stop runs again at its next
+ * start, before the exit is sent. */
+static void test_epilog_fails_and_reruns(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[600], path[300], text[4096], env[2048];
+	struct start_args s = { .job = 10, .lease = 1, .count = 1, .command = cmd };
+	const Hare__TaskExit *e;
+
+	(void)state;
+	prolog_fake_setup(f, NULL, "fail /scratch/job-10 is still there\n");
+	prolog_worker(f, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 10, 1, 0), 10);
+	e = fake_exit(f, 10, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_string_equal(e->node_fault, "epilog exited with status 2: /scratch/job-10 is still there");
+	assert_string_equal(e->message, "done after 1 rounds; epilog exited with status 2: "
+			    "/scratch/job-10 is still there");
+	/* the agent stops during the next task's epilog */
+	snprintf(path, sizeof(path), "%s/epilog.ctl", f->dir);
+	write_file(path, "slow\n", 0600);
+	s.lease = 2;
+	fake_task_start(f, &s);
+	snprintf(path, sizeof(path), "%s/epilog.started", f->dir);
+	RUN_UNTIL(f, file_exists(path), 10);
+	assert_null(fake_exit(f, 10, 2, 0));
+	fake_agent_stop(f);
+	snprintf(path, sizeof(path), "%s/work/tasks/10.2.0.task", f->dir);
+	read_text(path, text, sizeof(text));
+	assert_non_null(strstr(text, "epilog=pending\n"));
+	prolog_env(f, "epilog", env, sizeof(env));
+	assert_string_equal(env, "");	/* killed before it wrote */
+	snprintf(path, sizeof(path), "%s/epilog.ctl", f->dir);
+	write_file(path, "ok\n", 0600);
+	fake_agent_start(f);
+	RUN_UNTIL(f, fake_exit(f, 10, 2, 0), 10);
+	e = fake_exit(f, 10, 2, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
+	assert_null(e->node_fault);
+	prolog_env(f, "epilog", env, sizeof(env));
+	assert_non_null(strstr(env, "HARE_JOB_ID=10\nHARE_LEASE_ID=2\n"));
+	assert_non_null(strstr(env, "HARE_TASK_STATUS=DONE\n"));
+	fake_free(f);
+}
+
+/* Rank 0's rendezvous that hared relays while this node's rank is still in
+ * its prolog is kept, and written for the worker once it starts. */
+static void test_prolog_rendezvous_held(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], out[256], path[300], got[512];
+	struct start_args s = { .job = 11, .lease = 2, .world = 2, .rank = 1, .command = cmd };
+	struct agent_stats st;
+
+	(void)state;
+	prolog_fake_setup(f, "slow\n", NULL);
+	snprintf(out, sizeof(out), "%s/r1", f->dir);
+	rdv_reader_cmd(cmd, sizeof(cmd), out);
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	snprintf(path, sizeof(path), "%s/prolog.started", f->dir);
+	RUN_UNTIL(f, file_exists(path), 5);
+	fake_send_rdv(f, 11, 2, (const uint8_t *)"\1\2\3\4\5\6", 6);
+	RUN_UNTIL(f, fake_exit(f, 11, 2, 1), 15);
+	assert_int_equal(fake_exit(f, 11, 2, 1)->status, HARE__TASK_STATUS__TASK_OK);
+	read_text(out, got, sizeof(got));
+	assert_string_equal(got, "rendezvous AQIDBAUG\n");
+	agent_stats_get(f->agent, &st);
+	assert_int_equal(st.rendezvous_ignored, 0);
+	assert_int_equal(st.rendezvous_written, 1);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3671,6 +3919,11 @@ int main(void)
 		cmocka_unit_test(test_health_check_output_end),
 		cmocka_unit_test(test_health_check_hang),
 		cmocka_unit_test(test_health_check_refused),
+		cmocka_unit_test(test_prolog_epilog),
+		cmocka_unit_test(test_prolog_fails),
+		cmocka_unit_test(test_prolog_stopped),
+		cmocka_unit_test(test_epilog_fails_and_reruns),
+		cmocka_unit_test(test_prolog_rendezvous_held),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -792,6 +792,84 @@ static void test_failure_no_account(void **state)
 	}
 }
 
+/* A prolog that failed (TaskExit.node_fault, no worker ran): its node is
+ * drained with the agent's text, the job queued again without a failure
+ * counted and its node not charged; an epilog's failure on an exit of a
+ * lease that is no longer current drains its node too; a node drained
+ * already keeps its reason; text that is not fit to show is not shown. */
+static void test_node_fault(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 4 }, { 1, 1 } } };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	const struct drv_node *n1, *n2;
+	const struct drv_job *j;
+	struct driver_stats st;
+	const char *reason = NULL;
+	uint64_t lease;
+	uint32_t a1, a2;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	n1 = driver_node_at(f->d, 0);
+	n2 = driver_node_at(f->d, 1);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	ob_clear(&f->ob);
+	j = driver_job_find(f->d, 1);
+	lease = j->lease.id;
+	x.job_id = 1;
+	x.lease_id = lease;
+	x.rank = 0;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.has_rounds_done = true;
+	x.message = "prolog exited with status 2: GPU 0 holds 3 processes";
+	x.node_fault = x.message;
+	driver_task_exit(f->d, a1, &x);
+	assert_true(n1->drained);
+	assert_string_equal(n1->drain_reason, "prolog exited with status 2: GPU 0 holds 3 processes "
+			    "(job 1 rank 0)");
+	assert_false(n2->drained);
+	assert_int_equal(j->rec.state, STORE_QUEUED);
+	assert_int_equal(j->failures, 0);
+	assert_int_equal(driver_node_failures(f->d, 0), 0);
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.agent[i] == a2 && f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			reason = f->ob.msg[i]->task_stop->reason;
+	assert_non_null(reason);
+	assert_string_equal(reason, "not run on node n1 (rank 0): prolog exited with status 2: GPU 0 "
+			    "holds 3 processes; the node is drained, the job is not charged");
+	/* rank 1, stopped, says its epilog failed: n2 is drained too */
+	x.rank = 1;
+	x.status = HARE__TASK_STATUS__TASK_STOPPED;
+	x.has_exit_code = true;
+	x.exit_code = 0;
+	x.message = "stopped after 0 rounds (exit code 0); epilog exited with status 1: scratch left";
+	x.node_fault = "epilog exited with status 1: scratch left";
+	driver_task_exit(f->d, a2, &x);
+	assert_true(n2->drained);
+	assert_string_equal(n2->drain_reason, "epilog exited with status 1: scratch left (job 1 rank 1)");
+	assert_int_equal(j->failures, 0);
+	/* drained already: its reason stays; text with control characters */
+	x.rank = 0;
+	x.node_fault = "epilog \033[2J failed";
+	driver_task_exit(f->d, a1, &x);
+	assert_string_equal(n1->drain_reason, "prolog exited with status 2: GPU 0 holds 3 processes "
+			    "(job 1 rank 0)");
+	{
+		uint32_t moved;
+		char msg[256];
+
+		assert_int_equal(driver_node_drain(f->d, "n1", false, NULL, &moved, msg, sizeof(msg)), 0);
+	}
+	driver_task_exit(f->d, a1, &x);
+	assert_string_equal(n1->drain_reason, "its prolog or epilog failed (its text is not shown: "
+			    "control characters or not UTF-8) (job 1 rank 0)");
+	driver_stats_get(f->d, &st);
+	assert_int_equal(st.node_faults, 4);
+}
+
 /* A lease that reports no new round for stall_timeout_s (and 20 of its
  * rounds) is a failure: its workers are stopped (hung, say an all-reduce
  * waiting for a rank that hangs), the job is queued again, charged to no
@@ -4393,6 +4471,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progress, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure_no_account, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_fault, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stall, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_register_type_chars, fx_setup, fx_teardown),

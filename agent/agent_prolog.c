@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* A task's prolog and epilog: operator's programs (agent.conf prolog and
+ * epilog) run as the agent, as Slurm's Prolog and Epilog, to ready a GPU
+ * for a job and to clean up after it (scratch space, stray processes, GPU
+ * state). The prolog runs before the worker starts, and the worker starts
+ * only once it passed (exit status 0); one that fails or outlasts
+ * prolog_timeout_s fails the task without a worker. The epilog runs once
+ * the task's outcome is known, whatever it is (a failed prolog included),
+ * and its TaskExit waits for it; the node stays busy meanwhile, as a Slurm
+ * node that is completing. A failed prolog or epilog is the node's fault
+ * (TaskExit.node_fault): hared drains the node with it. An epilog under
+ * way when the agent stops runs again when it starts (the task's state
+ * file says so): an epilog should bear running twice. */
+#include "agent_impl.h"
+
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool agent_prolog_on(const struct agent *a)
+{
+	return a->cfg.prolog[0] || a->cfg.epilog[0];
+}
+
+static const char *agent_task_status_word(int status)
+{
+	return status == HARE__TASK_STATUS__TASK_OK ? "DONE" :
+	       status == HARE__TASK_STATUS__TASK_STOPPED ? "STOPPED" : "FAILED";
+}
+
+/* The node's environment (agent_script_env_node) and the task's: its job,
+ * lease, rank, world size, GPU (CUDA ordinal and type) and owner; for an
+ * epilog, how the task ended too. */
+static void agent_prolog_env(struct agent_strv *env, const struct agent_task *t)
+{
+	const struct agent *a = t->agent;
+
+	agent_script_env_node(env, a);
+	agent_strv_add(env, "HARE_JOB_ID=%" PRIu64, t->job_id);
+	agent_strv_add(env, "HARE_LEASE_ID=%" PRIu64, t->lease_id);
+	agent_strv_add(env, "HARE_RANK=%u", t->rank);
+	if (t->world_size)
+		agent_strv_add(env, "HARE_WORLD_SIZE=%u", t->world_size);
+	if (t->gpu_index < a->cfg.ngpus) {
+		agent_strv_add(env, "HARE_GPU_INDEX=%u", a->cfg.gpus[t->gpu_index].index);
+		agent_strv_add(env, "HARE_GPU_TYPE=%s", a->cfg.gpus[t->gpu_index].type);
+	}
+	if (t->user[0])
+		agent_strv_add(env, "HARE_USER=%s", t->user);
+	if (t->phase != TASK_EPILOG)
+		return;
+	agent_strv_add(env, "HARE_TASK_STATUS=%s", agent_task_status_word(t->status));
+	agent_strv_add(env, "HARE_ROUNDS_DONE=%" PRIu64, t->rounds_done);
+	if (t->has_exit_code)
+		agent_strv_add(env, "HARE_EXIT_CODE=%d", t->exit_code);
+}
+
+/* Run t's prolog or epilog (as its phase says); false when it cannot be
+ * (out of memory), and then nothing runs. */
+static bool agent_prolog_run(struct agent_task *t)
+{
+	struct agent *a = t->agent;
+	bool epilog = t->phase == TASK_EPILOG;
+	struct agent_strv env = { 0 };
+	bool ok;
+
+	t->script.what = epilog ? "epilog" : "prolog";
+	agent_prolog_env(&env, t);
+	ok = !env.failed;
+	if (ok)
+		agent_script_run(&t->script, epilog ? a->cfg.epilog : a->cfg.prolog, env.v,
+				 epilog ? a->cfg.epilog_timeout_s : a->cfg.prolog_timeout_s);
+	agent_strv_free(&env);
+	return ok;
+}
+
+/* The prolog has ended: the worker starts if it passed and no stop came;
+ * else the task ends without one (its epilog runs). */
+static void agent_prolog_ended(struct agent_task *t, bool ok, const char *how)
+{
+	Hare__TaskStart *m = NULL;
+
+	if (ok && !t->stop_requested)
+		m = hare__task_start__unpack(NULL, t->start_len, t->start_msg);
+	free(t->start_msg);
+	t->start_msg = NULL;
+	if (m) {
+		t->phase = TASK_RUNNING;
+		agent_task_launch(t, m);
+		hare__task_start__free_unpacked(m, NULL);
+		return;
+	}
+	t->phase = TASK_RUNNING;	/* agent_task_end's to end */
+	if (t->stop_requested) {
+		t->status = HARE__TASK_STATUS__TASK_STOPPED;
+		snprintf(t->message, sizeof(t->message), "stopped during its prolog (%s)", how);
+	} else {
+		t->status = HARE__TASK_STATUS__TASK_FAILED;
+		snprintf(t->message, sizeof(t->message), "%s", ok ? "out of memory" : how);
+		if (!ok)
+			snprintf(t->node_fault, sizeof(t->node_fault), "%s", how);
+		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s; the worker was not "
+			 "started (hared drains the node)", t->job_id, t->lease_id, t->rank, how);
+	}
+	agent_task_end(t);
+}
+
+/* The epilog has ended: the task's exit goes to hared now. */
+static void agent_epilog_ended(struct agent_task *t, bool ok, const char *how)
+{
+	if (!ok) {
+		size_t n = strlen(t->message);
+
+		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s (hared drains the "
+			 "node)", t->job_id, t->lease_id, t->rank, how);
+		if (!t->node_fault[0])
+			snprintf(t->node_fault, sizeof(t->node_fault), "%s", how);
+		snprintf(t->message + n, sizeof(t->message) - n, "; %s", how);
+	}
+	t->phase = TASK_ENDED;
+	agent_state_write(t);	/* the epilog is done: a restart sends the exit only */
+	agent_tasks_send_exits(t->agent);
+}
+
+static void on_prolog_end(struct agent_script *s)
+{
+	struct agent_task *t = s->data;
+	char how[sizeof(t->node_fault)];
+	bool ok = agent_script_outcome(s, how, sizeof(how));
+
+	if (t->phase == TASK_PROLOG)
+		agent_prolog_ended(t, ok, how);
+	else if (t->phase == TASK_EPILOG)
+		agent_epilog_ended(t, ok, how);
+}
+
+static void on_prolog_closed(struct agent_script *s)
+{
+	agent_task_handle_gone(s->data);
+}
+
+void agent_prolog_init(struct agent_task *t)
+{
+	if (agent_prolog_on(t->agent))
+		agent_script_init(&t->script, t->agent, "prolog", t, on_prolog_end,
+				  on_prolog_closed);
+}
+
+bool agent_prolog_start(struct agent_task *t, const Hare__TaskStart *m)
+{
+	size_t n;
+
+	if (!t->agent->cfg.prolog[0] || !t->script.agent)
+		return false;
+	n = hare__task_start__get_packed_size(m);
+	t->start_msg = malloc(n ? n : 1);
+	if (!t->start_msg)
+		return false;
+	t->start_len = hare__task_start__pack(m, t->start_msg);
+	t->phase = TASK_PROLOG;
+	if (!agent_prolog_run(t)) {
+		free(t->start_msg);
+		t->start_msg = NULL;
+		t->phase = TASK_RUNNING;
+		return false;
+	}
+	log_info("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: prolog started",
+		 t->job_id, t->lease_id, t->rank);
+	return true;
+}
+
+void agent_prolog_stop(struct agent_task *t)
+{
+	t->stop_requested = true;
+	agent_script_kill(&t->script);
+}
+
+bool agent_epilog_start(struct agent_task *t)
+{
+	struct agent *a = t->agent;
+
+	if (!a->cfg.epilog[0] || !t->script.agent || a->closing)
+		return false;
+	t->phase = TASK_EPILOG;
+	if (!agent_prolog_run(t)) {
+		t->phase = TASK_ENDED;
+		return false;
+	}
+	agent_state_write(t);	/* epilog=pending: a restart runs it again */
+	return true;
+}
+
+void agent_prolog_free(struct agent_task *t)
+{
+	free(t->start_msg);
+	t->start_msg = NULL;
+}
