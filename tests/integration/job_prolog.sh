@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A node's prolog and epilog (agent.conf prolog, epilog), end to end on
+# emulated V100s at time_scale 1000. node1's prolog and epilog do what a
+# control file says, and log what they were told.
+#  - both pass: a job runs, the prolog before its worker, the epilog after
+#    it with how it ended (DONE);
+#  - the prolog fails: the worker is not started, hared drains node1 with
+#    the prolog's reason (harectl nodes, history --node, the metrics), the
+#    job is queued again without being charged a failure, the epilog still
+#    runs (FAILED), and the job runs on node2 once that comes up;
+#  - undrained, with an epilog that fails: the job ends DONE, and node1 is
+#    drained with the epilog's reason.
+# Usage: job_prolog.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
+set -u
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
+it_setup "$@"
+
+conf=(max_retries=0 retry_backoff_s=0.1 "metrics_file=$tmp/hare.prom" metrics_interval_s=1)
+write_conf 0 "${conf[@]}"
+start_hared
+write_conf "$port" "${conf[@]}"
+
+# Each control file's first line: "ok" or "fail TEXT".
+for what in prolog epilog; do
+	echo ok >"$tmp/$what.ctl"
+	cat >"$tmp/$what" <<EOF
+#!/bin/sh
+read -r how text <"$tmp/$what.ctl"
+echo "$what job=\$HARE_JOB_ID rank=\$HARE_RANK gpu=\$HARE_GPU_INDEX type=\$HARE_GPU_TYPE status=\${HARE_TASK_STATUS:-} rounds=\${HARE_ROUNDS_DONE:-}" >>"$tmp/$what.log"
+[ "\$how" = ok ] && exit 0
+echo "checking node \$HARE_NODE"
+echo "\$text"
+exit 2
+EOF
+	chmod 755 "$tmp/$what"
+done
+printf '[agent]\nprolog_timeout_s = 5\nepilog_timeout_s = 5\n' >"$tmp/agent1.conf"
+start_agent 1 V100:1 --config "$tmp/agent1.conf" --prolog "$tmp/prolog" --epilog "$tmp/epilog"
+up1() { [ "$(node_gpus node1)" = "V100:0:0" ]; }
+wait_for 10 "node1 to register" up1 || exit 1
+
+nodes_json() { "$harectl" nodes -o json 2>/dev/null; }
+drain_reason() {
+	nodes_json | "$py" -c '
+import json, sys
+n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]]
+print(n[0].get("drain_reason", "") if n and n[0].get("drained") else "")' "$1"
+}
+short() { "$harectl" submit --model resnet50 --gpus 1 --rounds 2000 "$@"; }
+
+# 1. Both pass.
+a=$(short --name a) || fail "submit a"
+"$harectl" wait --max-wait 30s "$a" >/dev/null 2>&1 && echo "ok: job $a DONE" ||
+	fail "job $a: $(field "$a" state)"
+[ "$(cat "$tmp/prolog.log")" = "prolog job=$a rank=0 gpu=0 type=V100 status= rounds=" ] &&
+	echo "ok: the prolog was told the task: $(cat "$tmp/prolog.log")" ||
+	fail "prolog log: '$(cat "$tmp/prolog.log")'"
+[ "$(cat "$tmp/epilog.log")" = "epilog job=$a rank=0 gpu=0 type=V100 status=DONE rounds=2000" ] &&
+	echo "ok: the epilog was told how it ended: $(cat "$tmp/epilog.log")" ||
+	fail "epilog log: '$(cat "$tmp/epilog.log")'"
+[ -z "$(drain_reason node1)" ] || fail "node1 drained: $(drain_reason node1)"
+
+# 2. The prolog fails: node1 is drained, the job waits, uncharged.
+echo "fail /scratch is full" >"$tmp/prolog.ctl"
+b=$(short --name b) || fail "submit b"
+want="prolog exited with status 2: /scratch is full (job $b rank 0)"
+drained() { [ "$(drain_reason node1)" = "$want" ]; }
+wait_for 15 "node1 to be drained" drained && echo "ok: node1 drained: $want" ||
+	fail "node1's drain reason: '$(drain_reason node1)'"
+queued() { state_is "$b" QUEUED; }
+wait_for 5 "job $b to be queued" queued && echo "ok: job $b queued again" ||
+	fail "job $b: $(field "$b" state)"
+"$harectl" history "$b" | grep -q "not run on node node1 (rank 0): prolog exited with status 2: /scratch is full; the node is drained, the job is not charged" &&
+	echo "ok: job $b's history says why" || { fail "job $b's history:"; "$harectl" history "$b"; }
+"$harectl" history --node node1 | grep -q "node-drain .*prolog exited with status 2: /scratch is full (job $b rank 0)" &&
+	echo "ok: node1's history has the drain" || { fail "node1's history:"; "$harectl" history --node node1; }
+epilog_b() { grep -q "epilog job=$b rank=0 gpu=0 type=V100 status=FAILED rounds=0" "$tmp/epilog.log"; }
+wait_for 5 "the epilog of job $b" epilog_b && echo "ok: the epilog ran after the failed prolog"
+counted() { metric 'hare_node_prolog_failures_total 1' && metric 'hare_nodes{state="drained"} 1'; }
+wait_for 5 "the metrics to count the failure" counted && echo "ok: metrics count it" ||
+	grep -E "prolog|hare_nodes" "$tmp/hare.prom"
+logged "node=node1 drained: $want" || fail "hared does not log the drain"
+start_agent 2 V100:1
+# with max_retries = 0 a failure charged to the job would have ended it
+"$harectl" wait --max-wait 30s "$b" >/dev/null 2>&1 && echo "ok: job $b DONE on node2, uncharged" ||
+	fail "job $b: $(field "$b" state) $(field "$b" message)"
+charged=$(nodes_json | "$py" -c '
+import json, sys
+print([n.get("recent_failures", 0) for n in json.load(sys.stdin)["nodes"] if n["name"] == "node1"][0])')
+[ "$charged" = 0 ] && echo "ok: node1 not charged a worker failure" || fail "node1 charged $charged"
+
+# 3. Undrained, the epilog fails: the job is DONE, node1 drained again.
+kill "${apid[2]}"
+down2() { "$harectl" nodes | awk '$1 == "node2"' | grep -q down; }
+wait_for 10 "node2 to be down" down2
+echo ok >"$tmp/prolog.ctl"
+echo "fail /scratch/job left behind" >"$tmp/epilog.ctl"
+"$harectl" undrain node1 >/dev/null || fail "undrain node1"
+c=$(short --name c) || fail "submit c"
+"$harectl" wait --max-wait 30s "$c" >/dev/null 2>&1 && echo "ok: job $c DONE despite its epilog" ||
+	fail "job $c: $(field "$c" state)"
+want="epilog exited with status 2: /scratch/job left behind (job $c rank 0)"
+wait_for 10 "node1 to be drained" drained && echo "ok: node1 drained: $want" ||
+	fail "node1's drain reason: '$(drain_reason node1)'"
+
+it_finish "prolog and epilog"
