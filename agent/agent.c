@@ -84,6 +84,7 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 	if (a->cfg.run_as_owner && geteuid() != 0)
 		log_info("agent runs as uid %u, not root: every worker runs as it, whoever owns "
 			 "the job", (unsigned)geteuid());
+	agent_prolog_check(a);
 	agent_state_adopt_all(a);
 	agent_rdv_sweep(a);
 	agent_log_prune(a, time(NULL));

@@ -106,14 +106,14 @@ int agent_config_load_string(struct agent_config *c, const char *name, const cha
  */
 int agent_config_finish(struct agent_config *c, const char *self_exe, char *err, size_t errlen);
 
-/* Whether the health_check program at path may run as the agent: path is
- * walked one name at a time, and every folder entered (from / on) must be
- * owned by root or the agent's user and writable by its owner only (or
- * have the sticky bit), every link passed must be root's or the agent's,
- * and the file it ends at so too, and executable. 0 with that file's path
- * in real (reallen bytes; NULL: not wanted), or ERR_BAD_CONFIG or -errno
- * (it cannot be seen), with the reason in err. Checked before each run,
- * which then runs real (agent_health.c). */
+/* Whether the program at path (health_check, prolog, epilog) may run as
+ * the agent: path is walked one name at a time, and every folder entered
+ * (from / on) must be owned by root or the agent's user and writable by
+ * its owner only (or have the sticky bit), every link passed must be
+ * root's or the agent's, and the file it ends at so too, and executable.
+ * 0 with that file's path in real (reallen bytes; NULL: not wanted), or
+ * ERR_BAD_CONFIG or -errno (it cannot be seen), with the reason in err.
+ * Checked before each run, which then runs real (agent_script.c). */
 int agent_health_check_ok(const char *path, char *real, size_t reallen, char *err, size_t errlen);
 
 /* Split "host:port" or "[v6addr]:port" (port 1..65535). 0 or ERR_BAD_CONFIG. */

@@ -61,15 +61,15 @@ static int agent_health_path_ok(const char *path, const struct stat *st, bool di
 				size_t errlen)
 {
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		snprintf(err, errlen, "uid %u, neither root nor the agent's, owns %s%.600s: the check "
-			 "runs as the agent", (unsigned)st->st_uid, dir ? "its folder " : "", path);
+		snprintf(err, errlen, "uid %u, neither root nor the agent's, owns %s%.600s: it runs "
+			 "as the agent", (unsigned)st->st_uid, dir ? "its folder " : "", path);
 		return ERR_BAD_CONFIG;
 	}
 	/* a folder with the sticky bit (/tmp) lets no one else rename or
 	 * remove what is root's in it; what may sit in one, the caller says */
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(dir && (st->st_mode & S_ISVTX))) {
-		snprintf(err, errlen, "mode %03o lets others change %s%.600s (chmod go-w it): the check "
-			 "runs as the agent", (unsigned)(st->st_mode & 0777), dir ? "its folder " : "",
+		snprintf(err, errlen, "mode %03o lets others change %s%.600s (chmod go-w it): it runs "
+			 "as the agent", (unsigned)(st->st_mode & 0777), dir ? "its folder " : "",
 			 path);
 		return ERR_BAD_CONFIG;
 	}
@@ -156,7 +156,7 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 			return agent_health_errno(err, errlen, cand, errno);
 		if (!S_ISDIR(st.st_mode) && open_dir) {
 			snprintf(err, errlen, "mode %04o lets others put files in %.600s, where %s sits: "
-				 "the check, and each link on its path, must be in folders only root may "
+				 "the program, and each link on its path, must be in folders only root may "
 				 "write to", (unsigned)(dirst.st_mode & 07777), done[0] ? done : "/",
 				 cand + nd + 1);
 			return ERR_BAD_CONFIG;
@@ -170,7 +170,7 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 				return agent_health_errno(err, errlen, path, ELOOP);
 			if (st.st_uid != 0 && st.st_uid != geteuid()) {
 				snprintf(err, errlen, "uid %u, neither root nor the agent's, owns the link "
-					 "%.600s: the check runs as the agent", (unsigned)st.st_uid, cand);
+					 "%.600s: it runs as the agent", (unsigned)st.st_uid, cand);
 				return ERR_BAD_CONFIG;
 			}
 			n = readlink(cand, target, sizeof(target) - 1);
@@ -196,7 +196,7 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 				return ERR_BAD_CONFIG;
 			if (open_dir && st.st_dev != dirst.st_dev) {
 				snprintf(err, errlen, "its folder %.600s is a mount in a folder others may "
-					 "write to: the check runs as the agent", cand);
+					 "write to: it runs as the agent", cand);
 				return ERR_BAD_CONFIG;
 			}
 			dirst = st;

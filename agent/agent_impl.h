@@ -476,6 +476,9 @@ void agent_prolog_stop(struct agent_task *t);
 bool agent_epilog_start(struct agent_task *t);
 /* What t holds of them, at its free. */
 void agent_prolog_free(struct agent_task *t);
+/* At the agent's start: a warning for a prolog or epilog that would not
+ * run now (agent_health_check_ok). */
+void agent_prolog_check(const struct agent *a);
 
 /* agent_rdv.c: the rendezvous relay */
 /* The lease's id file: work_dir/tasks/JOB.LEASE.rdv */

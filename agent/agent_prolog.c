@@ -198,3 +198,21 @@ void agent_prolog_free(struct agent_task *t)
 	free(t->start_msg);
 	t->start_msg = NULL;
 }
+
+void agent_prolog_check(const struct agent *a)
+{
+	const char *paths[2] = { a->cfg.prolog, a->cfg.epilog }, *names[2] = { "prolog", "epilog" };
+	char why[1100];
+
+	for (int i = 0; i < 2; i++) {
+		if (!paths[i][0])
+			continue;
+		if (agent_health_check_ok(paths[i], NULL, 0, why, sizeof(why)) < 0)
+			log_warn("node=%s %s %s cannot run as it is now: %s (until it can, each task "
+				 "here fails and hared drains the node)", a->cfg.node, names[i],
+				 paths[i], why);
+		else
+			log_info("node=%s %s %s (killed after %u s)", a->cfg.node, names[i], paths[i],
+				 i == 0 ? a->cfg.prolog_timeout_s : a->cfg.epilog_timeout_s);
+	}
+}

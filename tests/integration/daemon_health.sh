@@ -188,7 +188,7 @@ sleep 6
 # relative path is a configuration error.
 printf '[agent]\nhealth_check_interval_s = 1\nhealth_check_timeout_s = 2\n' >"$tmp/agent1.conf"
 chmod 777 "$tmp/check"
-refused() { [[ "$(node_field node1 unhealthy)" == "health check not run: mode 777 lets others change $tmp/check (chmod go-w it): the check runs as the agent" ]]; }
+refused() { [[ "$(node_field node1 unhealthy)" == "health check not run: mode 777 lets others change $tmp/check (chmod go-w it): it runs as the agent" ]]; }
 wait_for 10 "a check others may write to to be refused" refused &&
 	echo "ok: a check others may write to is not run: $(node_field node1 unhealthy)"
 chmod 755 "$tmp/check"

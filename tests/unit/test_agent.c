@@ -3501,7 +3501,7 @@ static void test_health_check_refused(void **state)
 	assert_int_equal(chmod(dir, 01777), 0);
 	assert_int_equal(agent_health_check_ok(path, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 	assert_non_null(strstr(err, "mode 1777 lets others put files in "));
-	assert_non_null(strstr(err, ", where check sits: the check, and each link on its path, "
+	assert_non_null(strstr(err, ", where check sits: the program, and each link on its path, "
 			    "must be in folders only root may write to"));
 	snprintf(other, sizeof(other), "%s/safe", dir);
 	assert_int_equal(mkdir(other, 0755), 0);
@@ -3580,7 +3580,7 @@ static void test_health_check_refused(void **state)
 		assert_int_equal(symlink(more, other), 0);
 		assert_int_equal(agent_health_check_ok(other, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 		assert_non_null(strstr(err, "uid 65534, neither root nor the agent's, owns its folder "));
-		assert_non_null(strstr(err, "/theirs: the check runs as the agent"));
+		assert_non_null(strstr(err, "/theirs: it runs as the agent"));
 	}
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
