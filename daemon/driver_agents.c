@@ -1466,17 +1466,20 @@ static void drv_health_reason(const char *text, char *reason, size_t len)
 void driver_node_fault(struct driver *d, uint32_t i, const Hare__TaskExit *x)
 {
 	struct drv_node *n;
-	char text[DRIVER_DRAIN_REASON], reason[DRIVER_DRAIN_REASON], msg[256], tail[64];
+	char reason[DRIVER_DRAIN_REASON], msg[256], tail[48];
 	uint32_t moved;
+	size_t len;
 
 	if (i >= d->nnodes || !x->node_fault || !x->node_fault[0])
 		return;
 	n = &d->nodes[i];
 	d->node_faults++;
 	snprintf(tail, sizeof(tail), " (job %" PRIu64 " rank %u)", x->job_id, x->rank);
-	drv_agent_text(x->node_fault, "its prolog or epilog failed", text,
-		       sizeof(text) - strlen(tail));
-	snprintf(reason, sizeof(reason), "%s%s", text, tail);
+	/* the agent's text cut to leave room for the tail */
+	drv_agent_text(x->node_fault, "its prolog or epilog failed", reason,
+		       sizeof(reason) - strlen(tail));
+	len = strlen(reason);
+	memcpy(reason + len, tail, strlen(tail) + 1);
 	if (n->drained) {
 		log_warn("node=%s: %s; drained already (%s)", n->name, reason, n->drain_reason);
 		return;
