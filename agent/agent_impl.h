@@ -48,6 +48,7 @@ enum agent_task_phase {
 /* An operator's program run as the agent: the health check, a task's
  * prolog or epilog (agent_script.c). */
 #define AGENT_SCRIPT_TAIL 4096	/* bytes of a run's output kept: its end */
+#define AGENT_SCRIPT_STUCK_MS 5000	/* after its timeout's SIGKILL: given up as stuck */
 struct agent_script;
 typedef void (*agent_script_fn)(struct agent_script *s);
 struct agent_script {
@@ -75,6 +76,9 @@ struct agent_script {
 	agent_script_fn on_end;		/* the run is over */
 	agent_script_fn on_timeout;	/* it outlasted timeout_s (NULL: wait for on_end) */
 	agent_script_fn on_closed;	/* one of its handles closed (NULL: nothing) */
+	/* it does not end AGENT_SCRIPT_STUCK_MS after the SIGKILL of its
+	 * timeout (NULL: wait for on_end) */
+	agent_script_fn on_stuck;
 };
 
 struct agent_task {
@@ -150,6 +154,7 @@ struct agent_task {
 	char user[64];			/* the job's owner ("": unknown) */
 	/* a prolog or epilog that failed, in words: hared drains the node */
 	char node_fault[256];
+	bool prolog_failed;		/* ... the prolog: no worker ran */
 };
 
 /* Measuring GPU types the daemon's profile lacks (agent_profile.c). */

@@ -8,14 +8,18 @@
  * the task's outcome is known, whatever it is (a failed prolog included),
  * and its TaskExit waits for it; the node stays busy meanwhile, as a Slurm
  * node that is completing. A failed prolog or epilog is the node's fault
- * (TaskExit.node_fault): hared drains the node with it. An epilog under
+ * (TaskExit.node_fault; prolog_failed for a prolog): hared drains the node
+ * with it. One killed at its timeout that does not end (stuck in the
+ * kernel) is given up AGENT_SCRIPT_STUCK_MS later. An epilog under
  * way when the agent stops runs again when it starts (the task's state
  * file says so): an epilog should bear running twice. */
 #include "agent_impl.h"
 
 #include "log.h"
+#include "utf8.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +82,10 @@ static bool agent_prolog_run(struct agent_task *t)
 }
 
 /* The prolog has ended: the worker starts if it passed and no stop came;
- * else the task ends without one (its epilog runs). */
-static void agent_prolog_ended(struct agent_task *t, bool ok, const char *how)
+ * else the task ends without one (its epilog runs, unless the prolog does
+ * not end). own: it failed by itself, not by a TaskStop's kill: the
+ * node's fault. */
+static void agent_prolog_ended(struct agent_task *t, bool ok, bool own, const char *how)
 {
 	Hare__TaskStart *m = NULL;
 
@@ -94,16 +100,18 @@ static void agent_prolog_ended(struct agent_task *t, bool ok, const char *how)
 		return;
 	}
 	t->phase = TASK_RUNNING;	/* agent_task_end's to end */
+	if (own) {
+		snprintf(t->node_fault, sizeof(t->node_fault), "%s", how);
+		t->prolog_failed = true;
+		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s; the worker was not "
+			 "started (hared drains the node)", t->job_id, t->lease_id, t->rank, how);
+	}
 	if (t->stop_requested) {
 		t->status = HARE__TASK_STATUS__TASK_STOPPED;
 		snprintf(t->message, sizeof(t->message), "stopped during its prolog (%s)", how);
 	} else {
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
 		snprintf(t->message, sizeof(t->message), "%s", ok ? "out of memory" : how);
-		if (!ok)
-			snprintf(t->node_fault, sizeof(t->node_fault), "%s", how);
-		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s; the worker was not "
-			 "started (hared drains the node)", t->job_id, t->lease_id, t->rank, how);
 	}
 	agent_task_end(t);
 }
@@ -112,29 +120,68 @@ static void agent_prolog_ended(struct agent_task *t, bool ok, const char *how)
 static void agent_epilog_ended(struct agent_task *t, bool ok, const char *how)
 {
 	if (!ok) {
-		size_t n = strlen(t->message);
+		char more[sizeof(t->message)];
+		size_t n = strlen(t->message), k;
 
 		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s (hared drains the "
 			 "node)", t->job_id, t->lease_id, t->rank, how);
 		if (!t->node_fault[0])
 			snprintf(t->node_fault, sizeof(t->node_fault), "%s", how);
-		snprintf(t->message + n, sizeof(t->message) - n, "; %s", how);
+		/* added to the message, cut at a character's start */
+		snprintf(more, sizeof(more), "; %s", how);
+		k = utf8_cut_len(more, sizeof(t->message) - 1 - n);
+		memcpy(t->message + n, more, k);
+		t->message[n + k] = '\0';
 	}
 	t->phase = TASK_ENDED;
 	agent_state_write(t);	/* the epilog is done: a restart sends the exit only */
 	agent_tasks_send_exits(t->agent);
 }
 
+/* The run's outcome as one line of clean text (the program's path in it
+ * may be anything), at most len - 1 bytes; true when it passed. */
+static bool agent_prolog_outcome(struct agent_script *s, const char *more, char *how, size_t len)
+{
+	char text[2048];
+	bool ok = agent_script_outcome(s, text, sizeof(text));
+	size_t n = strlen(text);
+
+	snprintf(text + n, sizeof(text) - n, "%s", more);
+	agent_text_clean(text, strlen(text), how, len);
+	return ok;
+}
+
+/* Its run ended (its phase says which; one that no longer matches is a
+ * run given up as stuck, ended since). */
 static void on_prolog_end(struct agent_script *s)
 {
 	struct agent_task *t = s->data;
 	char how[sizeof(t->node_fault)];
-	bool ok = agent_script_outcome(s, how, sizeof(how));
+	bool ok = agent_prolog_outcome(s, "", how, sizeof(how));
+	/* failed by itself, not by the kill of a TaskStop */
+	bool own = !ok && !(t->stop_requested && s->term_signal == SIGKILL && !s->timed_out);
 
 	if (t->phase == TASK_PROLOG)
-		agent_prolog_ended(t, ok, how);
+		agent_prolog_ended(t, ok, own, how);
 	else if (t->phase == TASK_EPILOG)
 		agent_epilog_ended(t, ok, how);
+}
+
+/* Its run outlasted its timeout and does not end after the SIGKILL (a
+ * process stuck in the kernel, as nvidia-smi on a wedged GPU): failed
+ * now, the task goes on without it (no epilog after such a prolog). */
+static void on_prolog_stuck(struct agent_script *s)
+{
+	struct agent_task *t = s->data;
+	char how[sizeof(t->node_fault)];
+
+	agent_prolog_outcome(s, "; it does not end after SIGKILL", how, sizeof(how));
+	log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s", t->job_id, t->lease_id,
+		 t->rank, how);
+	if (t->phase == TASK_PROLOG)
+		agent_prolog_ended(t, false, true, how);
+	else if (t->phase == TASK_EPILOG)
+		agent_epilog_ended(t, false, how);
 }
 
 static void on_prolog_closed(struct agent_script *s)
@@ -144,9 +191,10 @@ static void on_prolog_closed(struct agent_script *s)
 
 void agent_prolog_init(struct agent_task *t)
 {
-	if (agent_prolog_on(t->agent))
-		agent_script_init(&t->script, t->agent, "prolog", t, on_prolog_end,
-				  on_prolog_closed);
+	if (!agent_prolog_on(t->agent))
+		return;
+	agent_script_init(&t->script, t->agent, "prolog", t, on_prolog_end, on_prolog_closed);
+	t->script.on_stuck = on_prolog_stuck;
 }
 
 bool agent_prolog_start(struct agent_task *t, const Hare__TaskStart *m)
@@ -184,6 +232,12 @@ bool agent_epilog_start(struct agent_task *t)
 
 	if (!a->cfg.epilog[0] || !t->script.agent || a->closing)
 		return false;
+	if (t->script.running) {
+		/* the prolog, given up as stuck, still holds the script */
+		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: its epilog is not run, its "
+			 "prolog pid=%d does not end", t->job_id, t->lease_id, t->rank, t->script.pid);
+		return false;
+	}
 	t->phase = TASK_EPILOG;
 	if (!agent_prolog_run(t)) {
 		t->phase = TASK_ENDED;

@@ -212,8 +212,10 @@ static void on_script_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 void agent_script_kill(struct agent_script *s)
 {
-	/* the group stays while any of it lives, so its id is not another's yet */
-	if (s->running && s->pid > 0)
+	/* the group stays while any of it lives, so its id is not another's
+	 * yet; once the run's process is reaped it may be (on_script_exit
+	 * kills what is left then) */
+	if (s->running && !s->exited && s->pid > 0)
 		kill(-s->pid, SIGKILL);
 }
 
@@ -235,7 +237,8 @@ static void on_script_exit(uv_process_t *proc, int64_t status, int sig)
 	s->exited = true;
 	s->exit_status = status;
 	s->term_signal = sig;
-	agent_script_kill(s);	/* whatever it started and left running */
+	if (s->pid > 0)
+		kill(-s->pid, SIGKILL);	/* whatever it started and left running */
 	script_close(s, (uv_handle_t *)&s->proc, &s->proc_open);
 	if (s->agent->closing)
 		return;
@@ -245,6 +248,15 @@ static void on_script_exit(uv_process_t *proc, int64_t status, int sig)
 	uv_timer_stop(&s->timer);
 	if (s->pipe_open)
 		uv_timer_start(&s->timer, on_script_eof_wait, AGENT_EOF_WAIT_MS, 0);
+}
+
+/* The run does not end AGENT_SCRIPT_STUCK_MS after its timeout's SIGKILL. */
+static void on_script_stuck(uv_timer_t *t)
+{
+	struct agent_script *s = t->data;
+
+	if (s->running && !s->exited && s->on_stuck)
+		s->on_stuck(s);
 }
 
 /* The run outlasted its time: its group is killed, and its owner told now,
@@ -260,6 +272,8 @@ static void on_script_timeout(uv_timer_t *t)
 		 s->agent->cfg.node, s->what, s->pid, s->timeout_s);
 	agent_script_kill(s);
 	s->timed_out = true;
+	if (s->on_stuck)
+		uv_timer_start(&s->timer, on_script_stuck, AGENT_SCRIPT_STUCK_MS, 0);
 	if (s->on_timeout)
 		s->on_timeout(s);
 }

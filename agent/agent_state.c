@@ -120,6 +120,8 @@ int agent_state_write(const struct agent_task *t)
 		fprintf(f, "message=%s\n", t->message);
 		if (t->node_fault[0])
 			fprintf(f, "node_fault=%s\n", t->node_fault);
+		if (t->prolog_failed)
+			fprintf(f, "prolog_failed=1\n");
 		if (t->phase == TASK_EPILOG)
 			fprintf(f, "epilog=pending\n");
 	}
@@ -152,6 +154,7 @@ struct agent_saved {
 	uint64_t pid_start;
 	bool has_status, has_exit_code;
 	bool epilog_pending;	/* its epilog had not ended */
+	bool prolog_failed;
 	int64_t log_off;
 	char message[400];
 	char node_fault[256];
@@ -202,6 +205,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		snprintf(s->node_fault, sizeof(s->node_fault), "%.*s", (int)strcspn(v, "\n"), v);
 	else if (KEY("user"))
 		snprintf(s->user, sizeof(s->user), "%.*s", (int)strcspn(v, "\n"), v);
+	else if (KEY("prolog_failed"))
+		s->prolog_failed = v[0] == '1';
 	else if (KEY("epilog"))
 		s->epilog_pending = strncmp(v, "pending", 7) == 0;
 #undef KEY
@@ -262,6 +267,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		t->rounds_done = s->rounds_done;
 		snprintf(t->message, sizeof(t->message), "%s", s->message[0] ? s->message : "ended");
 		snprintf(t->node_fault, sizeof(t->node_fault), "%s", s->node_fault);
+		t->prolog_failed = s->prolog_failed;
 		t->phase = TASK_ENDED;
 		unlink(fifo);
 		/* its epilog was cut short by the agent's stop: run again */

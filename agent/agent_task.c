@@ -559,6 +559,7 @@ static bool agent_task_send_exit(struct agent_task *t)
 	e.message = t->message;
 	e.has_no_account = e.no_account = t->no_account;
 	e.node_fault = t->node_fault[0] ? t->node_fault : NULL;
+	e.has_prolog_failed = e.prolog_failed = t->prolog_failed;
 	m.msg_case = HARE__TO_DAEMON__MSG_TASK_EXIT;
 	m.task_exit = &e;
 	if (agent_link_send(t->agent, &m) < 0)

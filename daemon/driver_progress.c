@@ -529,6 +529,26 @@ static void drv_fail_text(const struct driver *d, uint32_t node, int gpu, const 
 		 peer ? "; its node is not charged" : "");
 }
 
+/* The task's prolog failed (TaskExit.prolog_failed): no worker ran. */
+static bool drv_exit_prolog_failed(const Hare__TaskExit *x)
+{
+	return x->has_prolog_failed && x->prolog_failed && x->status == HARE__TASK_STATUS__TASK_FAILED;
+}
+
+/* j's lease ends, its worker on node never having run: its prolog failed,
+ * the node's fault (driver_node_fault drained it), not the job's; the job
+ * is queued again, no failure counted, no backoff. */
+static void drv_prolog_requeue(struct driver *d, struct drv_job *j, uint32_t node,
+			       const Hare__TaskExit *x)
+{
+	char why[600];
+
+	snprintf(why, sizeof(why), "not run on node %s (rank %u): %.400s; the node is drained, the "
+		 "job is not charged", d->nodes[node].name, x->rank,
+		 x->message && x->message[0] ? x->message : "its prolog failed");
+	driver_job_requeue(d, j, "requeue", why);
+}
+
 static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
 			    const Hare__TaskExit *x)
 {
@@ -536,14 +556,8 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	char why[1100];
 	uint32_t n = 0, nodes[DRIVER_MAX_GPUS] = { 0 };	/* a lease has at most so many ranks */
 
-	if (x->node_fault && x->node_fault[0] && !x->has_exit_code &&
-	    !(x->has_rounds_done && x->rounds_done > 0)) {
-		/* its prolog failed, no worker ran: the node's fault (it is
-		 * drained), not the job's; no failure counted, no backoff */
-		snprintf(why, sizeof(why), "not run on node %s (rank %u): %.400s; the node is "
-			 "drained, the job is not charged", d->nodes[rk->node].name, x->rank,
-			 x->message && x->message[0] ? x->message : "its prolog failed");
-		driver_job_requeue(d, j, "requeue", why);
+	if (drv_exit_prolog_failed(x)) {
+		drv_prolog_requeue(d, j, rk->node, x);
 		return;
 	}
 	j->failures++;
@@ -676,10 +690,13 @@ static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
 			     const Hare__TaskExit *x)
 {
 	bool peer = !x->has_exit_code || x->exit_code == REPORT_EXIT_PEER;
+	bool prolog = drv_exit_prolog_failed(x);
 	char why[600];
 
-	j->failures++;
-	d->worker_failures++;
+	if (!prolog) {
+		j->failures++;
+		d->worker_failures++;
+	}
 	j->adopt_wait = false;
 	/* workers of it were back: it ran until they are stopped, now */
 	if (j->adopt && d->st)
@@ -687,12 +704,16 @@ static void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node,
 	driver_adopt_stop(d, j, "a worker of the lease failed");
 	driver_adopt_drop(d, j);
 	driver_attained_load(d, j, 0);	/* its last lease ended as the store has it */
-	if (peer)
-		drv_unblamed_add(d, j, x->lease_id, NULL, 0);	/* its nodes are not known */
-	else
-		drv_node_charge(d, j, node, j->rec.id, j->rec.user);
-	drv_fail_text(d, node, -1, " while hared restarted", peer, x, why, sizeof(why));
-	drv_fail_requeue(d, j, why);
+	if (prolog) {
+		drv_prolog_requeue(d, j, node, x);	/* the node's fault: drained */
+	} else {
+		if (peer)
+			drv_unblamed_add(d, j, x->lease_id, NULL, 0);	/* its nodes are not known */
+		else
+			drv_node_charge(d, j, node, j->rec.id, j->rec.user);
+		drv_fail_text(d, node, -1, " while hared restarted", peer, x, why, sizeof(why));
+		drv_fail_requeue(d, j, why);
+	}
 	driver_adopt_maybe_done(d);
 }
 

@@ -184,7 +184,7 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			"(quarantine_jobs), or their health check kept failing "
 			"(quarantine_health_fails).",
 			m->drv.quarantines);
-	metrics_counter(f, "hare_node_prolog_failures_total",
+	metrics_counter(f, "hare_prolog_epilog_failures_total",
 			"Prologs and epilogs (prolog, epilog in agent.conf) that failed; hared "
 			"drains the node of each, unless it is drained already.",
 			m->drv.node_faults);

@@ -10,7 +10,10 @@
 #    job is queued again without being charged a failure, the epilog still
 #    runs (FAILED), and the job runs on node2 once that comes up;
 #  - undrained, with an epilog that fails: the job ends DONE, and node1 is
-#    drained with the epilog's reason.
+#    drained with the epilog's reason;
+#  - a job cancelled while an epilog of 7 s follows: the next job's prolog
+#    runs on the GPU only once that epilog has ended (hared holds the GPU
+#    for the agent's stop grace, 0.3 s, and its epilog_timeout_s, 15 s).
 # Usage: job_prolog.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -22,21 +25,24 @@ write_conf 0 "${conf[@]}"
 start_hared
 write_conf "$port" "${conf[@]}"
 
-# Each control file's first line: "ok" or "fail TEXT".
+# Each control file's first line: "ok", "sleep S" (then ok) or "fail
+# TEXT". Each run logs what it was told, and ends a line in order.log.
 for what in prolog epilog; do
 	echo ok >"$tmp/$what.ctl"
 	cat >"$tmp/$what" <<EOF
 #!/bin/sh
 read -r how text <"$tmp/$what.ctl"
 echo "$what job=\$HARE_JOB_ID rank=\$HARE_RANK gpu=\$HARE_GPU_INDEX type=\$HARE_GPU_TYPE status=\${HARE_TASK_STATUS:-} rounds=\${HARE_ROUNDS_DONE:-}" >>"$tmp/$what.log"
-[ "\$how" = ok ] && exit 0
+[ "\$how" = sleep ] && sleep "\$text"
+echo "$what \$HARE_JOB_ID" >>"$tmp/order.log"
+[ "\$how" != fail ] && exit 0
 echo "checking node \$HARE_NODE"
 echo "\$text"
 exit 2
 EOF
 	chmod 755 "$tmp/$what"
 done
-printf '[agent]\nprolog_timeout_s = 5\nepilog_timeout_s = 5\n' >"$tmp/agent1.conf"
+printf '[agent]\nprolog_timeout_s = 5\nepilog_timeout_s = 15\nstop_grace_ms = 300\n' >"$tmp/agent1.conf"
 start_agent 1 V100:1 --config "$tmp/agent1.conf" --prolog "$tmp/prolog" --epilog "$tmp/epilog"
 up1() { [ "$(node_gpus node1)" = "V100:0:0" ]; }
 wait_for 10 "node1 to register" up1 || exit 1
@@ -78,7 +84,7 @@ wait_for 5 "job $b to be queued" queued && echo "ok: job $b queued again" ||
 	echo "ok: node1's history has the drain" || { fail "node1's history:"; "$harectl" history --node node1; }
 epilog_b() { grep -q "epilog job=$b rank=0 gpu=0 type=V100 status=FAILED rounds=0" "$tmp/epilog.log"; }
 wait_for 5 "the epilog of job $b" epilog_b && echo "ok: the epilog ran after the failed prolog"
-counted() { metric 'hare_node_prolog_failures_total 1' && metric 'hare_nodes{state="drained"} 1'; }
+counted() { metric 'hare_prolog_epilog_failures_total 1' && metric 'hare_nodes{state="drained"} 1'; }
 wait_for 5 "the metrics to count the failure" counted && echo "ok: metrics count it" ||
 	grep -E "prolog|hare_nodes" "$tmp/hare.prom"
 logged "node=node1 drained: $want" || fail "hared does not log the drain"
@@ -104,5 +110,19 @@ c=$(short --name c) || fail "submit c"
 want="epilog exited with status 2: /scratch/job left behind (job $c rank 0)"
 wait_for 10 "node1 to be drained" drained && echo "ok: node1 drained: $want" ||
 	fail "node1's drain reason: '$(drain_reason node1)'"
+
+# 4. The GPU stays held while a stopped task's epilog runs.
+"$harectl" undrain node1 >/dev/null || fail "undrain node1"
+echo ok >"$tmp/epilog.ctl"
+d=$("$harectl" submit --model resnet50 --gpus 1 --rounds 50000000 --name d) || fail "submit d"
+wait_for 15 "job $d to run" progressed "$d"
+echo "sleep 7" >"$tmp/epilog.ctl"
+"$harectl" cancel "$d" >/dev/null || fail "cancel $d"
+e=$(short --name e) || fail "submit e"
+"$harectl" wait --max-wait 40s "$e" >/dev/null 2>&1 && echo "ok: job $e DONE" ||
+	fail "job $e: $(field "$e" state)"
+order=$(grep -E "^(epilog $d|prolog $e)\$" "$tmp/order.log" | tr '\n' ' ')
+[ "$order" = "epilog $d prolog $e " ] &&
+	echo "ok: job $e's prolog ran after job $d's epilog had ended" || fail "order: '$order'"
 
 it_finish "prolog and epilog"

@@ -3727,6 +3727,7 @@ static void test_prolog_fails(void **state)
 	assert_true(e->has_rounds_done && e->rounds_done == 0);
 	assert_string_equal(e->message, "prolog exited with status 2: GPU 0 holds 3 processes");
 	assert_string_equal(e->node_fault, "prolog exited with status 2: GPU 0 holds 3 processes");
+	assert_true(e->has_prolog_failed && e->prolog_failed);
 	prolog_env(f, "epilog", env, sizeof(env));
 	assert_non_null(strstr(env, "HARE_TASK_STATUS=FAILED\n"));
 	assert_null(strstr(env, "HARE_EXIT_CODE"));
@@ -3857,6 +3858,42 @@ static void test_prolog_rendezvous_held(void **state)
 	fake_free(f);
 }
 
+/* A prolog that cannot run (not executable, at a path of 2-byte
+ * characters longer than what is kept): the node's fault, its text cut at
+ * a character's start; no worker ran. */
+static void test_prolog_not_run(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char dir[600], path[700], err[512], cmd[600];
+	struct start_args s = { .job = 12, .lease = 1, .count = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	size_t n;
+
+	(void)state;
+	n = (size_t)snprintf(dir, sizeof(dir), "%s/", f->dir);
+	for (int i = 0; i < 120; i++)
+		n += (size_t)snprintf(dir + n, sizeof(dir) - n, "\xc3\xa9");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/prolog", dir);
+	write_file(path, "#!/bin/sh\nexit 0\n", 0644);
+	assert_int_equal(agent_config_set(&f->cfg, "prolog", path, err, sizeof(err)), 0);
+	assert_int_equal(agent_config_finish(&f->cfg, AGENT_BIN, err, sizeof(err)), 0);
+	prolog_worker(f, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 12, 1, 0), 5);
+	e = fake_exit(f, 12, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_true(e->prolog_failed);
+	assert_non_null(e->node_fault);
+	assert_int_equal(strncmp(e->node_fault, "prolog not run: ", 16), 0);
+	assert_true(strlen(e->node_fault) <= 255 && strlen(e->node_fault) > 200);
+	assert_true(utf8_valid(e->node_fault) && utf8_valid(e->message));
+	snprintf(path, sizeof(path), "%s/ran", f->dir);
+	assert_false(file_exists(path));
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3924,6 +3961,7 @@ int main(void)
 		cmocka_unit_test(test_prolog_stopped),
 		cmocka_unit_test(test_epilog_fails_and_reruns),
 		cmocka_unit_test(test_prolog_rendezvous_held),
+		cmocka_unit_test(test_prolog_not_run),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

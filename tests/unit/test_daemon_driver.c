@@ -826,6 +826,7 @@ static void test_node_fault(void **state)
 	x.has_rounds_done = true;
 	x.message = "prolog exited with status 2: GPU 0 holds 3 processes";
 	x.node_fault = x.message;
+	x.has_prolog_failed = x.prolog_failed = true;
 	driver_task_exit(f->d, a1, &x);
 	assert_true(n1->drained);
 	assert_string_equal(n1->drain_reason, "prolog exited with status 2: GPU 0 holds 3 processes "
@@ -841,6 +842,7 @@ static void test_node_fault(void **state)
 	assert_string_equal(reason, "not run on node n1 (rank 0): prolog exited with status 2: GPU 0 "
 			    "holds 3 processes; the node is drained, the job is not charged");
 	/* rank 1, stopped, says its epilog failed: n2 is drained too */
+	x.has_prolog_failed = x.prolog_failed = false;
 	x.rank = 1;
 	x.status = HARE__TASK_STATUS__TASK_STOPPED;
 	x.has_exit_code = true;
@@ -868,6 +870,25 @@ static void test_node_fault(void **state)
 			    "control characters or not UTF-8) (job 1 rank 0)");
 	driver_stats_get(f->d, &st);
 	assert_int_equal(st.node_faults, 4);
+	/* a worker that failed with no exit code (an adopted one) whose
+	 * epilog failed too is a failure like any other: charged */
+	{
+		struct hand h2[1] = { { 2, { 4, 5 }, { 1, 1 } } };	/* both on n2 */
+		uint32_t moved;
+		char msg[256];
+
+		assert_int_equal(driver_node_drain(f->d, "n2", false, NULL, &moved, msg, sizeof(msg)), 0);
+		plan_apply(f, h2, 1);
+		x.lease_id = j->lease.id;
+		x.rank = 0;
+		x.status = HARE__TASK_STATUS__TASK_FAILED;
+		x.has_exit_code = false;
+		x.message = "adopted worker ended without a done line; epilog exited with status 1: x";
+		x.node_fault = "epilog exited with status 1: x";
+		driver_task_exit(f->d, a2, &x);
+		assert_true(n2->drained);
+		assert_int_equal(j->failures, 1);
+	}
 }
 
 /* A lease that reports no new round for stall_timeout_s (and 20 of its
@@ -2672,6 +2693,38 @@ static void test_adopt_reason(void **state)
 	tmp_driver_free(f, d2, st, dir);
 }
 
+/* A prolog that fails while hared waits, after its restart, to adopt the
+ * lease (the agent listed the task, in its prolog, as running): the job
+ * is queued again uncharged, and the node drained. */
+static void test_node_fault_adopting(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t L = 8000000000000000ull;
+	Hare__RunningTask t[2] = { rt_full(5, L, 0, 0, 1, 2, 0), rt(5, L, 1) };
+	Hare__RunningTask *p[2] = { &t[0], &t[1] };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	uint32_t a1;
+
+	load_running(f, 5, 2, 100);
+	driver_start(f->d);
+	a1 = agent_up(f, "n1", "V100", 4, p, 2);
+	x.job_id = 5;
+	x.lease_id = L;
+	x.rank = 1;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.has_rounds_done = true;
+	x.message = "prolog exited with status 2: no scratch";
+	x.node_fault = x.message;
+	x.has_prolog_failed = x.prolog_failed = true;
+	driver_task_exit(f->d, a1, &x);
+	assert_int_equal(driver_job_find(f->d, 5)->lease.id, 0);
+	assert_int_equal(driver_job_find(f->d, 5)->failures, 0);
+	assert_int_equal(driver_job_find(f->d, 5)->rec.state, STORE_QUEUED);
+	assert_int_equal(driver_job_find(f->d, 5)->retry_at, 0);
+	assert_true(driver_node_at(f->d, 0)->drained);
+	assert_int_equal(driver_node_failures(f->d, 0), 0);
+}
+
 /* A worker that ends during the grace period (not at the last round) keeps
  * its lease from being adopted. */
 static void test_adopt_exit_meanwhile(void **state)
@@ -4472,6 +4525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure_no_account, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_fault, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_fault_adopting, fx_setup_grace, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stall, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_register_type_chars, fx_setup, fx_teardown),
