@@ -26,7 +26,8 @@ for f in bin/hared bin/hare-agent bin/harectl bin/hare-worker bin/hare-sim \
 	share/hare/traces/philly.csv share/hare/traces/PROVENANCE.md \
 	share/doc/hare/README.md share/doc/hare/hared.md share/doc/hare/sim.md \
 	share/doc/hare/examples/hared.conf.example share/doc/hare/examples/agent.conf.example \
-	share/doc/hare/examples/hare-health.example \
+	share/doc/hare/examples/hare-health.example share/doc/hare/examples/hare-prolog.example \
+	share/doc/hare/examples/hare-epilog.example \
 	lib/systemd/system/hared.service lib/systemd/system/hare-agent.service \
 	share/bash-completion/completions/harectl; do
 	[ -s "$p/$f" ] || fail "$f not installed"

@@ -13,7 +13,11 @@
 #    drained with the epilog's reason;
 #  - a job cancelled while an epilog of 7 s follows: the next job's prolog
 #    runs on the GPU only once that epilog has ended (hared holds the GPU
-#    for the agent's stop grace, 0.3 s, and its epilog_timeout_s, 15 s).
+#    for the agent's stop grace, 0.3 s, and its epilog_timeout_s, 15 s);
+#  - the example prolog and epilog (deploy/hare-prolog.example,
+#    hare-epilog.example) with a stand-in nvidia-smi: a busy GPU fails the
+#    prolog, the scratch folder is made for the job's owner and removed,
+#    the owner's process left on the GPU is killed.
 # Usage: job_prolog.sh BUILD_DIR SOURCE_DIR (exit 77: a binary missing).
 set -u
 
@@ -124,5 +128,45 @@ e=$(short --name e) || fail "submit e"
 order=$(grep -E "^(epilog $d|prolog $e)\$" "$tmp/order.log" | tr '\n' ' ')
 [ "$order" = "epilog $d prolog $e " ] &&
 	echo "ok: job $e's prolog ran after job $d's epilog had ended" || fail "order: '$order'"
+
+# 5. The example prolog and epilog, with a stand-in nvidia-smi that lists
+# the lines of $tmp/smi.out whose pid is alive, and exits with $tmp/smi.rc.
+mkdir -p "$tmp/bin" "$tmp/scratch"
+cat >"$tmp/bin/nvidia-smi" <<EOF
+#!/bin/sh
+while IFS= read -r line; do kill -0 "\${line%%,*}" 2>/dev/null && echo "\$line"; done <"$tmp/smi.out"
+exit \$(cat "$tmp/smi.rc")
+EOF
+chmod 755 "$tmp/bin/nvidia-smi"
+run_example() {	# WHICH SMI_LINES SMI_RC [ENV...]: "RC: LAST LINE"
+	printf '%b' "$2" >"$tmp/smi.out"
+	echo "$3" >"$tmp/smi.rc"
+	local out rc
+	out=$(env -i PATH="$tmp/bin:/usr/bin:/bin" HARE_GPU_INDEX=0 HARE_GPUS_EMULATED=0 \
+		HARE_JOB_ID=7 HARE_RANK=1 HARE_USER=nobody SCRATCH_DIR="$tmp/scratch" "${@:4}" \
+		sh "$src/deploy/hare-$1.example" 2>&1)
+	rc=$?
+	echo "$rc: $(echo "$out" | tail -n 1)"
+}
+f0=$failures
+sleep 60 &
+busy=$!
+got=$(run_example prolog "$busy, python\n" 0)
+[ "$got" = "1: GPU 0 is not free: it runs $busy, python" ] || fail "example prolog, busy GPU: '$got'"
+got=$(run_example prolog "" 9)
+[ "$got" = "1: nvidia-smi failed (exit 9): " ] || fail "example prolog, nvidia-smi fails: '$got'"
+got=$(run_example prolog "$busy, python\n" 0 HARE_GPUS_EMULATED=1)
+[ "$got" = "0: " ] || fail "example prolog, emulated: '$got'"
+got=$(run_example prolog "" 0)
+[ "$got" = "0: " ] && [ "$(stat -c '%U %a' "$tmp/scratch/job-7.rank-1")" = "nobody 700" ] ||
+	fail "example prolog: '$got', scratch '$(stat -c '%U %a' "$tmp/scratch/job-7.rank-1" 2>&1)'"
+got=$(run_example epilog "$busy, sleep\n" 0 HARE_USER=root)
+[ "$got" = "0: " ] && ! kill -0 "$busy" 2>/dev/null && [ ! -e "$tmp/scratch/job-7.rank-1" ] ||
+	fail "example epilog: '$got', pid $busy $(kill -0 "$busy" 2>/dev/null && echo alive)"
+got=$(run_example epilog "" 0)
+[ "$got" = "0: " ] || fail "example epilog, run again: '$got'"
+kill "$busy" 2>/dev/null
+[ "$failures" -eq "$f0" ] &&
+	echo "ok: the example prolog and epilog: a busy GPU, nvidia-smi failing, the scratch folder, a process left"
 
 it_finish "prolog and epilog"
