@@ -64,6 +64,7 @@ struct agent_script {
 	bool running;		/* a run is on: until it exited and its handles closed */
 	bool exited;
 	bool timed_out;		/* killed at its timeout */
+	bool stopped;		/* killed by agent_script_stop */
 	bool start_failed;	/* not run (why) */
 	int64_t exit_status;
 	int term_signal;
@@ -309,7 +310,7 @@ struct agent {
 	 * has no socket (agent_link_connect, agent_link_feed). spawn_hook stands
 	 * in for uv_spawn: 0 is a worker without a process or handle (pid 0) whose
 	 * exit the caller reports with agent_task_on_exit. kill_hook stands in
-	 * for kill(2) wherever a worker is signalled. */
+	 * for kill(2) wherever a worker, a prolog or an epilog is signalled. */
 	agent_link_sink_cb sink;
 	void *sink_user;
 	int (*spawn_hook)(struct agent_task *t, const uv_process_options_t *o);
@@ -468,6 +469,9 @@ void agent_account_dirs(const struct agent *a);
 /* agent_prolog.c: a task's prolog and epilog */
 /* Whether prolog or epilog is set. */
 bool agent_prolog_on(const struct agent *a);
+/* How much longer than stop_grace_ms a stopped task's exit may take for
+ * them (Register.script_grace_ms). */
+uint32_t agent_prolog_grace_ms(const struct agent *a);
 /* At t's allocation: its script, when prolog or epilog is set. */
 void agent_prolog_init(struct agent_task *t);
 /* Start t's prolog (TASK_PROLOG), keeping m for the worker's start once it
@@ -538,6 +542,9 @@ bool agent_script_outcome(struct agent_script *s, char *out, size_t len);
 void agent_script_last_line(struct agent_script *s, char *out, size_t len);
 /* SIGKILL to a running run's process group. */
 void agent_script_kill(struct agent_script *s);
+/* Kill a running run for its owner's sake (a stop): as at its timeout, it
+ * is given up as stuck (on_stuck) if it does not end. */
+void agent_script_stop(struct agent_script *s);
 /* Kill a running run and close the handles (on_closed hears of each). */
 void agent_script_close(struct agent_script *s);
 /* One line of text fit for hared's log and harectl's tables: valid UTF-8

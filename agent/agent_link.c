@@ -385,9 +385,10 @@ static int agent_send_register(struct agent *a)
 	reg.running = running;
 	reg.has_stop_grace_ms = true;
 	reg.stop_grace_ms = a->cfg.stop_grace_ms;
-	/* a task's exit waits for its epilog: hared keeps its GPU that long */
-	reg.has_epilog_timeout_ms = a->cfg.epilog[0] != '\0';
-	reg.epilog_timeout_ms = a->cfg.epilog_timeout_s * 1000;
+	/* a task's exit waits for its prolog's end and its epilog: hared
+	 * keeps its GPU that long */
+	reg.has_script_grace_ms = agent_prolog_on(a);
+	reg.script_grace_ms = agent_prolog_grace_ms(a);
 	reg.has_measures = reg.measures = true;
 	reg.has_profile_cancel = reg.profile_cancel = true;
 	reg.has_logs = reg.logs = agent_log_dir(a, logdir, sizeof(logdir));

@@ -29,6 +29,18 @@ bool agent_prolog_on(const struct agent *a)
 	return a->cfg.prolog[0] || a->cfg.epilog[0];
 }
 
+uint32_t agent_prolog_grace_ms(const struct agent *a)
+{
+	uint32_t ms = AGENT_EOF_WAIT_MS;
+
+	/* a killed prolog given up as stuck; an epilog to its timeout, then so */
+	if (a->cfg.prolog[0])
+		ms += AGENT_SCRIPT_STUCK_MS;
+	if (a->cfg.epilog[0])
+		ms += a->cfg.epilog_timeout_s * 1000 + AGENT_SCRIPT_STUCK_MS;
+	return ms;
+}
+
 static const char *agent_task_status_word(int status)
 {
 	return status == HARE__TASK_STATUS__TASK_OK ? "DONE" :
@@ -102,7 +114,8 @@ static void agent_prolog_ended(struct agent_task *t, bool ok, bool own, const ch
 	t->phase = TASK_RUNNING;	/* agent_task_end's to end */
 	if (own) {
 		snprintf(t->node_fault, sizeof(t->node_fault), "%s", how);
-		t->prolog_failed = true;
+		/* the job is not charged (a stopped task is not, anyway) */
+		t->prolog_failed = !t->stop_requested;
 		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s; the worker was not "
 			 "started (hared drains the node)", t->job_id, t->lease_id, t->rank, how);
 	}
@@ -152,10 +165,16 @@ static bool agent_prolog_outcome(struct agent_script *s, const char *more, char 
 }
 
 /* Its run ended (its phase says which; one that no longer matches is a
- * run given up as stuck, ended since). */
+ * run given up as stuck, ended since: its script closes now, and the task
+ * is freed if it is done with). */
 static void on_prolog_end(struct agent_script *s)
 {
 	struct agent_task *t = s->data;
+
+	if (t->phase == TASK_GONE) {
+		agent_script_close(s);
+		return;
+	}
 	char how[sizeof(t->node_fault)];
 	bool ok = agent_prolog_outcome(s, "", how, sizeof(how));
 	/* failed by itself, not by the kill of a TaskStop */
@@ -176,8 +195,6 @@ static void on_prolog_stuck(struct agent_script *s)
 	char how[sizeof(t->node_fault)];
 
 	agent_prolog_outcome(s, "; it does not end after SIGKILL", how, sizeof(how));
-	log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s", t->job_id, t->lease_id,
-		 t->rank, how);
 	if (t->phase == TASK_PROLOG)
 		agent_prolog_ended(t, false, true, how);
 	else if (t->phase == TASK_EPILOG)
@@ -223,7 +240,7 @@ bool agent_prolog_start(struct agent_task *t, const Hare__TaskStart *m)
 void agent_prolog_stop(struct agent_task *t)
 {
 	t->stop_requested = true;
-	agent_script_kill(&t->script);
+	agent_script_stop(&t->script);
 }
 
 bool agent_epilog_start(struct agent_task *t)

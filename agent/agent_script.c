@@ -133,6 +133,9 @@ bool agent_script_outcome(struct agent_script *s, char *out, size_t len)
 	else if (s->timed_out)
 		snprintf(out, len, "%s did not end within %u s (killed)%s%s", s->what, s->timeout_s,
 			 sep, line);
+	else if (!s->exited)
+		snprintf(out, len, "%s %s%s%s", s->what, s->stopped ? "killed" : "still runs", sep,
+			 line);
 	else if (s->term_signal)
 		snprintf(out, len, "%s killed by signal %d (%s)%s%s", s->what, s->term_signal,
 			 strsignal(s->term_signal), sep, line);
@@ -141,7 +144,8 @@ bool agent_script_outcome(struct agent_script *s, char *out, size_t len)
 			 (long long)s->exit_status, sep, line);
 	else
 		snprintf(out, len, "%s passed", s->what);
-	return !s->start_failed && !s->timed_out && !s->term_signal && s->exit_status == 0;
+	return s->exited && !s->start_failed && !s->timed_out && !s->term_signal &&
+	       s->exit_status == 0;
 }
 
 /* A run is over once its process has exited and its output is closed (and
@@ -216,7 +220,19 @@ void agent_script_kill(struct agent_script *s)
 	 * yet; once the run's process is reaped it may be (on_script_exit
 	 * kills what is left then) */
 	if (s->running && !s->exited && s->pid > 0)
-		kill(-s->pid, SIGKILL);
+		agent_kill(s->agent, -s->pid, SIGKILL);
+}
+
+static void on_script_stuck(uv_timer_t *t);
+
+void agent_script_stop(struct agent_script *s)
+{
+	if (!s->running || s->exited)
+		return;
+	agent_script_kill(s);
+	s->stopped = true;
+	if (s->on_stuck && !s->timed_out)
+		uv_timer_start(&s->timer, on_script_stuck, AGENT_SCRIPT_STUCK_MS, 0);
 }
 
 /* Its output is still open a while after its exit: something of it the
@@ -238,7 +254,7 @@ static void on_script_exit(uv_process_t *proc, int64_t status, int sig)
 	s->exit_status = status;
 	s->term_signal = sig;
 	if (s->pid > 0)
-		kill(-s->pid, SIGKILL);	/* whatever it started and left running */
+		agent_kill(s->agent, -s->pid, SIGKILL);	/* whatever it started and left running */
 	script_close(s, (uv_handle_t *)&s->proc, &s->proc_open);
 	if (s->agent->closing)
 		return;
@@ -250,7 +266,8 @@ static void on_script_exit(uv_process_t *proc, int64_t status, int sig)
 		uv_timer_start(&s->timer, on_script_eof_wait, AGENT_EOF_WAIT_MS, 0);
 }
 
-/* The run does not end AGENT_SCRIPT_STUCK_MS after its timeout's SIGKILL. */
+/* The run does not end AGENT_SCRIPT_STUCK_MS after its timeout's or its
+ * stop's SIGKILL. */
 static void on_script_stuck(uv_timer_t *t)
 {
 	struct agent_script *s = t->data;
@@ -336,7 +353,7 @@ void agent_script_run(struct agent_script *s, const char *path, char **env, uint
 	int fds[2], rc;
 
 	s->running = true;
-	s->exited = s->timed_out = s->start_failed = s->tail_cut = false;
+	s->exited = s->timed_out = s->stopped = s->start_failed = s->tail_cut = false;
 	s->ntail = 0;
 	s->exit_status = 0;
 	s->term_signal = 0;

@@ -584,7 +584,9 @@ bool agent_tasks_send_exits(struct agent *a)
 		t->phase = TASK_GONE;
 		agent_state_remove(t);
 		agent_rdv_release(t);
-		if (t->script.agent)
+		/* a run given up as stuck is left to end (and be reaped):
+		 * its end closes the script */
+		if (t->script.agent && !t->script.running)
 			agent_script_close(&t->script);
 		agent_task_close_handle(t, (uv_handle_t *)&t->timer);
 	}

@@ -145,7 +145,8 @@ struct drv_node {
 	double last_seen;		/* unix seconds */
 	double seen_stored;		/* the last_seen written to the store last */
 	double stop_grace_s;		/* its agent's stop grace (Register), or stop_grace_s, and
-				 * its epilog timeout (Register): how long an exit may take */
+				 * its prolog's and epilog's (Register.script_grace_ms):
+				 * how long an exit may take after a stop */
 	bool drained;			/* out of planning (operator's drain; kept in the store) */
 	char drain_reason[DRIVER_DRAIN_REASON];
 	/* its agent's health check fails (Register and Heartbeat say): out of

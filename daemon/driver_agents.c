@@ -1566,9 +1566,10 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	/* the agent's own grace (its config allows at most an hour) */
 	n->stop_grace_s = reg->has_stop_grace_ms ? fmin(reg->stop_grace_ms / 1000.0, DRIVER_MAX_STOP_GRACE_S)
 						  : d->o.stop_grace_s;
-	/* an exit waits for the task's epilog: the GPU is held that much longer */
-	if (reg->has_epilog_timeout_ms)
-		n->stop_grace_s = fmin(n->stop_grace_s + reg->epilog_timeout_ms / 1000.0,
+	/* an exit waits for the task's prolog and epilog: the GPU is held that
+	 * much longer */
+	if (reg->has_script_grace_ms)
+		n->stop_grace_s = fmin(n->stop_grace_s + reg->script_grace_ms / 1000.0,
 				       2 * DRIVER_MAX_STOP_GRACE_S);
 	drv_gpus_text(d, n, text, sizeof(text));
 	if (d->st) {

@@ -3615,8 +3615,9 @@ static void test_profile_close_kills(void **state)
  * each doing what f->dir/NAME.ctl says: "ok" (appends its HARE_*
  * environment, then "end", to f->dir/NAME.env; exits 0), "slow" (writes
  * f->dir/NAME.started, sleeps 2 s, then as ok), "fail TEXT" (prints a line
- * and TEXT, exits 2) or "hang" (sleeps 30 s: past its 1 s timeout; 5 s
- * for one that starts slow). */
+ * and TEXT, exits 2), "hang" (sleeps 30 s: past its 1 s timeout; 5 s
+ * for one that starts slow) or "stuck" (writes its pid to f->dir/NAME.pid,
+ * then as hang). */
 static void prolog_fake_setup(struct fake *f, const char *prolog, const char *epilog)
 {
 	const char *names[2] = { "prolog", "epilog" }, *ctl[2] = { prolog, epilog };
@@ -3634,9 +3635,11 @@ static void prolog_fake_setup(struct fake *f, const char *prolog, const char *ep
 			 "slow) : >%s/%s.started; sleep 2 ;;\n"
 			 "fail) echo first; echo \"$rest\"; exit 2 ;;\n"
 			 "hang) sleep 30 ;;\n"
+			 "stuck) echo $$ >%s/%s.pid; sleep 30 ;;\n"
 			 "esac\n"
 			 "env | grep '^HARE_' | sort >>%s/%s.env; echo end >>%s/%s.env\n",
-			 f->dir, names[i], f->dir, names[i], f->dir, names[i], f->dir, names[i]);
+			 f->dir, names[i], f->dir, names[i], f->dir, names[i], f->dir, names[i],
+			 f->dir, names[i]);
 		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
 		write_file(path, text, 0755);
 		assert_int_equal(agent_config_set(&f->cfg, names[i], path, err, sizeof(err)), 0);
@@ -3894,6 +3897,61 @@ static void test_prolog_not_run(void **state)
 	fake_free(f);
 }
 
+
+/* While set, SIGKILLs to process groups are not sent: a prolog stuck in
+ * the kernel, as nvidia-smi on a wedged GPU can be. */
+static bool kills_held;
+
+static int held_kill(pid_t pid, int sig)
+{
+	if (kills_held && pid < 0 && sig == SIGKILL)
+		return 0;
+	return kill(pid, sig);
+}
+
+/* A prolog that does not end after its timeout's SIGKILL is given up 5 s
+ * later: the task fails without a worker or an epilog, the node at fault;
+ * once it does end, it is reaped (no zombie) and the task freed. */
+static void test_prolog_stuck(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[600], path[300], got[64] = "", env[2048];
+	struct start_args s = { .job = 13, .lease = 1, .count = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	double t0;
+	int pid;
+
+	(void)state;
+	prolog_fake_setup(f, "stuck\n", "ok\n");
+	prolog_worker(f, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	f->agent->kill_hook = held_kill;
+	kills_held = true;
+	t0 = now_s();
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 13, 1, 0), 15);
+	assert_true(now_s() - t0 >= 5.5);
+	e = fake_exit(f, 13, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_true(e->prolog_failed);
+	assert_string_equal(e->node_fault, "prolog did not end within 1 s (killed); it does not "
+			    "end after SIGKILL");
+	prolog_env(f, "epilog", env, sizeof(env));
+	assert_string_equal(env, "");	/* no epilog after it */
+	snprintf(path, sizeof(path), "%s/ran", f->dir);
+	assert_false(file_exists(path));
+	/* it ends at last: reaped */
+	snprintf(path, sizeof(path), "%s/prolog.pid", f->dir);
+	read_text(path, got, sizeof(got));
+	pid = atoi(got);
+	assert_true(pid > 1);
+	kills_held = false;
+	assert_int_equal(kill(-pid, SIGKILL), 0);
+	RUN_UNTIL(f, kill(pid, 0) < 0, 5);
+	RUN_UNTIL(f, f->agent->ntasks == 0, 5);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3962,6 +4020,7 @@ int main(void)
 		cmocka_unit_test(test_epilog_fails_and_reruns),
 		cmocka_unit_test(test_prolog_rendezvous_held),
 		cmocka_unit_test(test_prolog_not_run),
+		cmocka_unit_test(test_prolog_stuck),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
