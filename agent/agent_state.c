@@ -296,6 +296,9 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 
 		if (alive)
 			agent_kill(a, -t->pid, SIGKILL);
+		/* not alive: its pid (and group id) may be another's by now,
+		 * which agent_task_end must not kill either */
+		t->adopted_dead = !alive;
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
 		snprintf(t->message, sizeof(t->message), "report pipe of the adopted worker is gone%s",
 			 alive ? "; the worker was killed" : "");

@@ -474,6 +474,28 @@ static void fz_scan(const uint8_t *data, size_t size)
 	wire_reader_destroy(&r);
 }
 
+/* The i-th state file's path: named for the task its text describes (the
+ * first job=, lease= and rank= lines), as the agent names it and only then
+ * adopts it; sI.task, which the agent sets aside, when it names none. */
+static void fz_state_name(const uint8_t *p, size_t n, int i, char *path, size_t len)
+{
+	char text[1024];
+	unsigned long long job, lease;
+	unsigned rank;
+	const char *pj, *pl, *pr;
+
+	snprintf(text, sizeof(text), "\n%.*s", (int)(n < sizeof(text) - 2 ? n : sizeof(text) - 2),
+		 (const char *)p);
+	pj = strstr(text, "\njob=");
+	pl = strstr(text, "\nlease=");
+	pr = strstr(text, "\nrank=");
+	if (pj && pl && pr && sscanf(pj + 5, "%llu", &job) == 1 &&
+	    sscanf(pl + 7, "%llu", &lease) == 1 && sscanf(pr + 6, "%u", &rank) == 1)
+		snprintf(path, len, "%s/%llu.%llu.%u.task", fz.tasks, job, lease, rank);
+	else
+		snprintf(path, len, "%s/s%d.task", fz.tasks, i);
+}
+
 /* State files as a previous agent would have left them (or damaged). */
 static size_t fz_write_state(const uint8_t *data, size_t size)
 {
@@ -491,7 +513,7 @@ static size_t fz_write_state(const uint8_t *data, size_t size)
 		size_t n = ff ? (size_t)(ff - p) : len - off;
 		FILE *f;
 
-		snprintf(path, sizeof(path), "%s/s%d.task", fz.tasks, i);
+		fz_state_name(p, n, i, path, sizeof(path));
 		f = fopen(path, "w");
 		fz_check(f != NULL);
 		fz_check(fwrite(p, 1, n, f) == n || n == 0);
