@@ -257,7 +257,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	t->log_off = s->log_off;
 	t->next_first = s->first;
 	t->last_sent_ms = agent_now_ms(a);
-	snprintf(t->user, sizeof(t->user), "%s", s->user);
+	agent_text_clean(s->user, strlen(s->user), t->user, sizeof(t->user));
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
 	if (s->has_status) {
 		/* a damaged file must not put an unknown status on the wire */
@@ -265,8 +265,11 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		t->has_exit_code = s->has_exit_code;
 		t->exit_code = s->exit_code;
 		t->rounds_done = s->rounds_done;
-		snprintf(t->message, sizeof(t->message), "%s", s->message[0] ? s->message : "ended");
-		snprintf(t->node_fault, sizeof(t->node_fault), "%s", s->node_fault);
+		/* texts for hared, clean whatever the file holds */
+		agent_text_clean(s->message[0] ? s->message : "ended",
+				 s->message[0] ? strlen(s->message) : 5, t->message, sizeof(t->message));
+		agent_text_clean(s->node_fault, strlen(s->node_fault), t->node_fault,
+				 sizeof(t->node_fault));
 		t->prolog_failed = s->prolog_failed;
 		t->phase = TASK_ENDED;
 		unlink(fifo);
