@@ -18,12 +18,9 @@
 
 #include "err.h"
 #include "log.h"
-#include "utf8.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
