@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,17 +100,25 @@ static bool agent_prolog_run(struct agent_task *t)
  * node's fault. */
 static void agent_prolog_ended(struct agent_task *t, bool ok, bool own, const char *how)
 {
-	Hare__TaskStart *m = NULL;
+	struct agent *a = t->agent;
+	Hare__TaskStart *m = hare__task_start__unpack(NULL, t->start_len, t->start_msg);
 
-	if (ok && !t->stop_requested)
-		m = hare__task_start__unpack(NULL, t->start_len, t->start_msg);
 	free(t->start_msg);
 	t->start_msg = NULL;
-	if (m) {
+	if (m && ok && !t->stop_requested) {
 		t->phase = TASK_RUNNING;
 		agent_task_launch(t, m);
 		hare__task_start__free_unpacked(m, NULL);
 		return;
+	}
+	if (m) {
+		/* its output file (harectl logs) says why no worker ran */
+		int fd = t->gpu_index < a->cfg.ngpus ?
+			 agent_log_open(t, m, a->cfg.gpus[t->gpu_index].type) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		hare__task_start__free_unpacked(m, NULL);
 	}
 	t->phase = TASK_RUNNING;	/* agent_task_end's to end */
 	if (own) {

@@ -3731,6 +3731,15 @@ static void test_prolog_fails(void **state)
 	assert_string_equal(e->message, "prolog exited with status 2: GPU 0 holds 3 processes");
 	assert_string_equal(e->node_fault, "prolog exited with status 2: GPU 0 holds 3 processes");
 	assert_true(e->has_prolog_failed && e->prolog_failed);
+	/* its output file says why no worker ran */
+	{
+		char log[2048];
+
+		snprintf(path, sizeof(path), "%s/work/logs/job-8.rank-0.log", f->dir);
+		read_text(path, log, sizeof(log));
+		assert_non_null(strstr(log, "job 8 lease 1 rank 0 failed: prolog exited with status "
+				       "2: GPU 0 holds 3 processes\n"));
+	}
 	prolog_env(f, "epilog", env, sizeof(env));
 	assert_non_null(strstr(env, "HARE_TASK_STATUS=FAILED\n"));
 	assert_null(strstr(env, "HARE_EXIT_CODE"));
