@@ -20,10 +20,10 @@
 
 #include <inttypes.h>
 #include <signal.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool agent_prolog_on(const struct agent *a)
 {
