@@ -475,8 +475,9 @@ uint32_t agent_prolog_grace_ms(const struct agent *a);
 /* At t's allocation: its script, when prolog or epilog is set. */
 void agent_prolog_init(struct agent_task *t);
 /* Start t's prolog (TASK_PROLOG), keeping m for the worker's start once it
- * passed (agent_task_launch); false without a prolog, or when it cannot be
- * started (out of memory): the caller launches the worker now. */
+ * passed (agent_task_launch); one that cannot be started (out of memory)
+ * fails the task. False without a prolog: the caller launches the worker
+ * now. */
 bool agent_prolog_start(struct agent_task *t, const Hare__TaskStart *m);
 /* A TaskStop during t's prolog: the prolog is killed, no worker starts. */
 void agent_prolog_stop(struct agent_task *t);

@@ -228,18 +228,23 @@ bool agent_prolog_start(struct agent_task *t, const Hare__TaskStart *m)
 	size_t n;
 
 	if (!t->agent->cfg.prolog[0] || !t->script.agent)
-		return false;
+		return false;	/* no prolog */
 	n = hare__task_start__get_packed_size(m);
 	t->start_msg = malloc(n ? n : 1);
-	if (!t->start_msg)
-		return false;
-	t->start_len = hare__task_start__pack(m, t->start_msg);
-	t->phase = TASK_PROLOG;
-	if (!agent_prolog_run(t)) {
+	if (t->start_msg) {
+		t->start_len = hare__task_start__pack(m, t->start_msg);
+		t->phase = TASK_PROLOG;
+	}
+	if (!t->start_msg || !agent_prolog_run(t)) {
+		/* never a worker without its prolog: the task fails */
 		free(t->start_msg);
 		t->start_msg = NULL;
-		t->phase = TASK_RUNNING;
-		return false;
+		t->phase = TASK_RUNNING;	/* agent_task_end's to end */
+		t->status = HARE__TASK_STATUS__TASK_FAILED;
+		snprintf(t->message, sizeof(t->message), "its prolog could not be started: out of "
+			 "memory");
+		agent_task_end(t);
+		return true;
 	}
 	log_info("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: prolog started",
 		 t->job_id, t->lease_id, t->rank);
