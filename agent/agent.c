@@ -80,12 +80,18 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		rc = agent_state_lock(a, err, errlen);
 	if (rc < 0)
 		return rc;
+	rc = agent_cgroup_init(a, err, errlen);
+	if (rc < 0) {
+		a->start_config_error = true;	/* cgroup = yes: Delegate=yes missing, say */
+		return rc;
+	}
 	agent_account_dirs(a);
 	if (a->cfg.run_as_owner && geteuid() != 0)
 		log_info("agent runs as uid %u, not root: every worker runs as it, whoever owns "
 			 "the job", (unsigned)geteuid());
 	agent_prolog_check(a);
 	agent_state_adopt_all(a);
+	agent_cgroup_sweep(a, true);
 	agent_rdv_sweep(a);
 	agent_log_prune(a, time(NULL));
 	if (!agent_health_start(a))
@@ -148,6 +154,7 @@ void agent_maybe_done(struct agent *a)
 	    a->prof.handles > 0 || a->health.run.handles > 0)
 		return;
 	a->done = true;
+	agent_cgroup_close(a);
 	cb = a->close_cb;
 	user = a->close_user;
 	wire_reader_destroy(&a->reader);

@@ -32,6 +32,13 @@ enum agent_profile_mode {
 	AGENT_PROFILE_NO,
 };
 
+/* cgroup: tracking each task's processes in a cgroup v2 of its own */
+enum agent_cgroup_mode {
+	AGENT_CGROUP_AUTO,		/* where the agent may make one, else process groups */
+	AGENT_CGROUP_YES,		/* required: the agent does not start without */
+	AGENT_CGROUP_NO,		/* process groups only */
+};
+
 #define AGENT_UNSET UINT32_MAX	/* a worker setting left to hare-worker */
 
 struct agent_config {
@@ -70,12 +77,18 @@ struct agent_config {
 	char epilog[AGENT_PATH_MAX];	/* run after each worker ended ("": none) */
 	uint32_t prolog_timeout_s;	/* a prolog killed (and failed) after this (60) */
 	uint32_t epilog_timeout_s;	/* an epilog killed (and failed) after this (60) */
+	enum agent_cgroup_mode cgroup;	/* auto */
 };
 
 /* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: the agent's child
  * becoming a job's owner before it execs the worker (main() hands argv over
  * when argv[1] is --exec-as). Returns only on failure, the exit status. */
 int agent_exec_as(int argc, char **argv);
+
+/* hare-agent --exec-in DIR PROGRAM ARGS... (or --exec-in DIR --exec-as
+ * ...): the agent's child joining the cgroup v2 DIR before it execs (main()
+ * hands argv over when argv[1] is --exec-in). Returns only on failure. */
+int agent_exec_in(int argc, char **argv);
 
 /* Defaults for every key; daemon, key_file and node are left empty. */
 void agent_config_defaults(struct agent_config *c);

@@ -156,6 +156,20 @@ static int agent_set_profile(struct agent_config *c, const char *value, char *er
 	return agent_bad(err, errlen, "profile_unknown must be auto, yes or no, got '%.32s'", value);
 }
 
+/* Whether each task's processes are tracked in a cgroup of their own. */
+static int agent_set_cgroup(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	static const char *const names[] = { "auto", "yes", "no" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(value, names[i]) == 0) {
+			c->cgroup = (enum agent_cgroup_mode)i;
+			return 0;
+		}
+	}
+	return agent_bad(err, errlen, "cgroup must be auto, yes or no, got '%.32s'", value);
+}
+
 /* The key of [agent] nearest to an unknown one (a typo), or NULL; keys
  * holds every key agent_config_set takes. */
 static const char *agent_key_near(const char *key)
@@ -167,6 +181,7 @@ static const char *agent_key_near(const char *key)
 		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
 		"run_as_owner", "tls", "health_check", "health_check_interval_s",
 		"health_check_timeout_s", "prolog", "epilog", "prolog_timeout_s", "epilog_timeout_s",
+		"cgroup",
 	};
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -249,6 +264,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 					 "'%.200s'", key, value);
 		return agent_set_str(dst, AGENT_PATH_MAX, key, value, err, errlen);
 	}
+	if (strcmp(key, "cgroup") == 0)
+		return agent_set_cgroup(c, value, err, errlen);
 	if (strcmp(key, "health_check_interval_s") == 0)
 		return config_parse_u32(value, 1, 86400, &c->health_check_interval_s, err, errlen);
 	if (strcmp(key, "health_check_timeout_s") == 0)

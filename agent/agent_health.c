@@ -344,6 +344,7 @@ bool agent_health_start(struct agent *a)
 		return false;
 	agent_script_init(&s->run, a, "health check", NULL, on_health_end, on_health_closed);
 	s->run.on_timeout = on_health_timeout;
+	snprintf(s->run.cg_name, sizeof(s->run.cg_name), "health");
 	/* workers adopted from before a restart: hared keeps their leases for
 	 * reconnect_grace_s only, so register now, and say the outcome when
 	 * it comes */

@@ -26,6 +26,9 @@
 /* work_dir/tasks/JOB.LEASE.RANK, and that plus a suffix */
 #define AGENT_BASE_MAX (AGENT_PATH_MAX + 96)
 #define AGENT_FILE_MAX (AGENT_BASE_MAX + 16)
+/* the agent's cgroup folder, and one of a run in it */
+#define AGENT_CGROUP_BASE_MAX AGENT_PATH_MAX
+#define AGENT_CGROUP_MAX (AGENT_CGROUP_BASE_MAX + 96)
 
 enum agent_link_state {
 	LINK_IDLE,		/* not connected; maybe a retry timer runs */
@@ -71,6 +74,8 @@ struct agent_script {
 	int pid;
 	uint32_t timeout_s;
 	char why[1100];
+	char cg_name[80];	/* its cgroup's name under the agent's ("": none) */
+	char cgroup[AGENT_CGROUP_MAX];	/* the run's cgroup ("": not in one) */
 	char tail[AGENT_SCRIPT_TAIL + 1];	/* the output's last bytes (ntail) */
 	size_t ntail;
 	bool tail_cut;		/* ... and there was more before them */
@@ -147,6 +152,7 @@ struct agent_task {
 	bool rdv_held;			/* rdv came during the prolog, not written yet */
 
 	char base[AGENT_BASE_MAX];	/* work_dir/tasks/JOB.LEASE.RANK */
+	char cgroup[AGENT_CGROUP_MAX];	/* the worker's cgroup ("": none) */
 
 	/* prolog and epilog (agent_prolog.c; script.agent NULL: neither is set) */
 	struct agent_script script;	/* the prolog's run, then the epilog's */
@@ -291,6 +297,9 @@ struct agent {
 
 	struct agent_task *tasks;
 	uint32_t ntasks;
+	/* CGROUP/hare.NODE.HASH, where each run gets a cgroup ("": process
+	 * groups only; agent_cgroup.c) */
+	char cg_base[AGENT_CGROUP_BASE_MAX];
 
 	struct agent_health health;
 
@@ -553,6 +562,32 @@ void agent_script_close(struct agent_script *s);
  * replaced by '?'), blanks at either end dropped, whole characters only,
  * at most len - 1 bytes. in[n] must be readable (a NUL or a newline). */
 void agent_text_clean(const char *in, size_t n, char *out, size_t len);
+
+/* agent_cgroup.c: a cgroup v2 for each run */
+/* At start: the agent's cgroup folder, per cfg.cgroup. 0 (on, or process
+ * groups only), or -errno with err said when cgroup = yes cannot be had. */
+int agent_cgroup_init(struct agent *a, char *err, size_t errlen);
+bool agent_cgroup_on(const struct agent *a);
+/* Make the cgroup NAME for a run (what an earlier run left in it is
+ * killed): its path in out; false (out "") when off or it cannot be made. */
+bool agent_cgroup_make(struct agent *a, const char *name, char *out, size_t len);
+/* Start av with the shim that puts the program in dir before it execs. */
+void agent_cgroup_argv(struct agent_strv *av, const char *dir);
+/* SIGKILL to every process in dir (cgroup.kill; the kill_hook, where one
+ * is set, for each). 0, or -errno; nothing for "". */
+int agent_cgroup_kill(const struct agent *a, const char *dir);
+/* sig to each process in dir outside process group pgid (which the caller
+ * signals itself). */
+void agent_cgroup_signal(const struct agent *a, const char *dir, int sig, pid_t pgid);
+/* 1 while dir holds a process, 0 once empty, -errno. */
+int agent_cgroup_populated(const char *dir);
+/* Whether a state file's path is a cgroup v2 folder named name. */
+bool agent_cgroup_adoptable(const char *path, const char *name);
+/* Remove the cgroups of runs that are over (empty ones; at start, those of
+ * no adopted task are emptied first). */
+void agent_cgroup_sweep(struct agent *a, bool start);
+/* Agent close: remove what is empty, the agent's folder too. */
+void agent_cgroup_close(struct agent *a);
 
 /* agent_health.c: the node's health check */
 /* The agent's environment (less HARE_* and CUDA_*) and the node's:

@@ -434,6 +434,7 @@ static void on_heartbeat(uv_timer_t *t)
 	struct agent *a = t->data;
 
 	agent_log_prune_due(a);
+	agent_cgroup_sweep(a, false);	/* ended runs' cgroups, once empty */
 	agent_link_heartbeat(a);
 }
 

@@ -85,6 +85,8 @@ static bool agent_prolog_run(struct agent_task *t)
 	bool ok;
 
 	t->script.what = epilog ? "epilog" : "prolog";
+	snprintf(t->script.cg_name, sizeof(t->script.cg_name), "%s.%" PRIu64 ".%" PRIu64 ".%u",
+		 t->script.what, t->job_id, t->lease_id, t->rank);
 	agent_prolog_env(&env, t);
 	ok = !env.failed;
 	if (ok)

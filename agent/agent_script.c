@@ -221,6 +221,8 @@ void agent_script_kill(struct agent_script *s)
 	 * kills what is left then) */
 	if (s->running && !s->exited && s->pid > 0)
 		agent_kill(s->agent, -s->pid, SIGKILL);
+	if (s->running)
+		agent_cgroup_kill(s->agent, s->cgroup);
 }
 
 static void on_script_stuck(uv_timer_t *t);
@@ -253,8 +255,10 @@ static void on_script_exit(uv_process_t *proc, int64_t status, int sig)
 	s->exited = true;
 	s->exit_status = status;
 	s->term_signal = sig;
+	/* whatever it started and left running, in its group or its cgroup */
 	if (s->pid > 0)
-		agent_kill(s->agent, -s->pid, SIGKILL);	/* whatever it started and left running */
+		agent_kill(s->agent, -s->pid, SIGKILL);
+	agent_cgroup_kill(s->agent, s->cgroup);
 	script_close(s, (uv_handle_t *)&s->proc, &s->proc_open);
 	if (s->agent->closing)
 		return;
@@ -320,6 +324,9 @@ static int script_spawn(struct agent_script *s, const char *real, const char *pa
 	uv_stdio_container_t stdio[3];
 	uv_process_options_t o;
 	char *args[2] = { (char *)path, NULL };
+	/* in its cgroup: hare-agent --exec-in puts it there, then runs it
+	 * (as the real file, its $0) */
+	char *shim[5] = { "/proc/self/exe", "--exec-in", s->cgroup, (char *)real, NULL };
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -329,8 +336,8 @@ static int script_spawn(struct agent_script *s, const char *real, const char *pa
 	stdio[1].data.fd = out_fd;
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = out_fd;
-	o.file = real;
-	o.args = args;
+	o.file = s->cgroup[0] ? shim[0] : real;
+	o.args = s->cgroup[0] ? shim : args;
 	o.env = env;
 	o.cwd = "/";
 	/* a process group of its own: the timeout, and its end, kill what it started */
@@ -358,7 +365,7 @@ void agent_script_run(struct agent_script *s, const char *path, char **env, uint
 	s->exit_status = 0;
 	s->term_signal = 0;
 	s->pid = 0;
-	s->why[0] = '\0';
+	s->why[0] = s->cgroup[0] = '\0';
 	s->timeout_s = timeout_s;
 	if (agent_health_check_ok(path, real, sizeof(real), why, sizeof(why)) < 0) {
 		script_fail_start(s, "%s%s", why, "");
@@ -368,6 +375,8 @@ void agent_script_run(struct agent_script *s, const char *path, char **env, uint
 		script_fail_start(s, "pipe: %s%s", strerror(errno), "");
 		return;
 	}
+	if (s->cg_name[0])
+		agent_cgroup_make(s->agent, s->cg_name, s->cgroup, sizeof(s->cgroup));
 	uv_pipe_init(s->agent->loop, &s->pipe, 0);
 	s->pipe.data = s;
 	s->pipe_open = true;

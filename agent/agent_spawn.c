@@ -276,8 +276,9 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	uv_stdio_container_t stdio[AGENT_REPORT_FD + 1];
 	uv_process_options_t o;
 	struct agent_account acc;
-	char rdv[AGENT_FILE_MAX];
+	char rdv[AGENT_FILE_MAX], name[80];
 	int rc, logfd = -1, as;
+	size_t prog;
 
 	/* the job owner's account (root's too), its checkpoint folder made its
 	 * own; the worker drops root unless it is root's */
@@ -287,16 +288,23 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 		     agent_account_other(&acc);
 	if (as < 0)
 		return as;
+	/* hare-agent --exec-in puts the child in the worker's cgroup */
+	snprintf(name, sizeof(name), "worker.%llu.%llu.%u", (unsigned long long)m->job_id,
+		 (unsigned long long)m->lease_id, m->rank);
+	if (!a->spawn_hook && agent_cgroup_make(a, name, t->cgroup, sizeof(t->cgroup)))
+		agent_cgroup_argv(&av, t->cgroup);
 	if (as > 0) {
 		/* hare-agent --exec-as drops root in the child, then execs */
 		t->run_uid = acc.uid;
 		t->run_gid = acc.gid;
-		agent_strv_add(&av, "/proc/self/exe");
+		if (!t->cgroup[0])
+			agent_strv_add(&av, "/proc/self/exe");
 		agent_strv_add(&av, "--exec-as");
 		agent_strv_add(&av, "%s", acc.name);
 		agent_strv_add(&av, "%u", (unsigned)acc.uid);
 		agent_strv_add(&av, "%u", (unsigned)acc.gid);
 	}
+	prog = av.n;	/* after the shims: the program itself */
 	/* where ranks > 0 find rank 0's rendezvous (agent_rdv.c) */
 	agent_rdv_path(a, m->job_id, m->lease_id, rdv, sizeof(rdv));
 	if (m->command && m->command[0]) {
@@ -322,14 +330,14 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 		/* test seam: no process and no handle; the worker's pid stays 0 */
 		rc = a->spawn_hook(t, &o);
 		if (rc < 0)
-			snprintf(why, len, "cannot start %.200s: %s", av.v[0], uv_strerror(rc));
+			snprintf(why, len, "cannot start %.200s: %s", av.v[prog], uv_strerror(rc));
 		goto out;
 	}
 	t->proc.data = t;
 	rc = uv_spawn(a->loop, &t->proc, &o);
 	t->handles++;	/* initialised even when the spawn failed */
 	if (rc < 0) {
-		snprintf(why, len, "cannot start %.200s: %s", av.v[0], uv_strerror(rc));
+		snprintf(why, len, "cannot start %.200s: %s", av.v[prog], uv_strerror(rc));
 		uv_close((uv_handle_t *)&t->proc, agent_task_on_handle_closed);
 	} else {
 		t->proc_open = true;

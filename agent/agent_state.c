@@ -113,6 +113,8 @@ int agent_state_write(const struct agent_task *t)
 		fprintf(f, "log_offset=%" PRId64 "\n", t->log_off);
 	if (t->user[0])
 		fprintf(f, "user=%s\n", t->user);
+	if (t->cgroup[0])
+		fprintf(f, "cgroup=%s\n", t->cgroup);
 	if (t->phase == TASK_ENDED || t->phase == TASK_EPILOG) {
 		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
 		if (t->has_exit_code)
@@ -159,6 +161,7 @@ struct agent_saved {
 	char message[400];
 	char node_fault[256];
 	char user[64];
+	char cgroup[AGENT_CGROUP_MAX];
 	int fields;		/* of job, lease, rank, pid seen */
 };
 
@@ -205,6 +208,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		snprintf(s->node_fault, sizeof(s->node_fault), "%.*s", (int)strcspn(v, "\n"), v);
 	else if (KEY("user"))
 		snprintf(s->user, sizeof(s->user), "%.*s", (int)strcspn(v, "\n"), v);
+	else if (KEY("cgroup"))
+		snprintf(s->cgroup, sizeof(s->cgroup), "%.*s", (int)strcspn(v, "\n"), v);
 	else if (KEY("prolog_failed"))
 		s->prolog_failed = v[0] == '1';
 	else if (KEY("epilog"))
@@ -214,7 +219,7 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 
 static int agent_saved_read(const char *path, struct agent_saved *s)
 {
-	char line[1024];
+	char line[AGENT_CGROUP_MAX + 16];
 	FILE *f = fopen(path, "r");
 
 	memset(s, 0, sizeof(*s));
@@ -231,6 +236,25 @@ static bool agent_status_known(int status)
 {
 	return status == HARE__TASK_STATUS__TASK_OK || status == HARE__TASK_STATUS__TASK_FAILED ||
 	       status == HARE__TASK_STATUS__TASK_STOPPED;
+}
+
+/* The worker's cgroup, as the state file names it: only a cgroup v2
+ * folder named for this very task (the agent writes into it). */
+static void agent_adopt_cgroup(struct agent_task *t, const char *path)
+{
+	char name[80];
+
+	if (!path[0] || access(path, F_OK) < 0)
+		return;	/* none, or gone (a reboot) */
+	snprintf(name, sizeof(name), "worker.%llu.%llu.%u", (unsigned long long)t->job_id,
+		 (unsigned long long)t->lease_id, t->rank);
+	if (agent_cgroup_adoptable(path, name))
+		snprintf(t->cgroup, sizeof(t->cgroup), "%s", path);
+	else
+		log_warn("task job=%llu lease=%llu rank=%u: its state names cgroup %s, which is "
+			 "not this task's: tracked by its process group only",
+			 (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank,
+			 path);
 }
 
 /* Take over one task a previous agent left: its outcome if it ended, else
@@ -258,6 +282,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	t->next_first = s->first;
 	t->last_sent_ms = agent_now_ms(a);
 	agent_text_clean(s->user, strlen(s->user), t->user, sizeof(t->user));
+	agent_adopt_cgroup(t, s->cgroup);
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
 	if (s->has_status) {
 		/* a damaged file must not put an unknown status on the wire */

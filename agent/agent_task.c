@@ -78,6 +78,8 @@ static void agent_task_maybe_free(struct agent_task *t)
 	agent_task_unlink(t);
 	agent_prolog_free(t);
 	free(t);
+	if (!a->closing)
+		agent_cgroup_sweep(a, false);	/* its cgroups, once empty */
 	agent_maybe_done(a);
 }
 
@@ -113,6 +115,12 @@ int agent_kill(const struct agent *a, pid_t pid, int sig)
  * process the agent may signal. */
 void agent_task_signal(struct agent_task *t, int sig)
 {
+	/* what left the group is in the worker's cgroup (a pid there is
+	 * still ours: the kernel moves no stranger in) */
+	if (sig == SIGKILL)
+		agent_cgroup_kill(t->agent, t->cgroup);
+	else if (t->pid > 1)
+		agent_cgroup_signal(t->agent, t->cgroup, sig, t->pid);
 	if (t->pid <= 1)
 		return;
 	/* an adopted worker that is gone may have left its pid to another
@@ -525,6 +533,11 @@ void agent_task_end(struct agent_task *t)
 		log_info("task end job=%llu lease=%llu rank=%u: killed what was left of its process "
 			 "group", (unsigned long long)t->job_id, (unsigned long long)t->lease_id,
 			 t->rank);
+	/* ... and of its cgroup: what escaped the group (setsid) */
+	if (t->cgroup[0] && agent_cgroup_populated(t->cgroup) == 1 &&
+	    agent_cgroup_kill(a, t->cgroup) == 0)
+		log_info("task end job=%llu lease=%llu rank=%u: killed what was left in its cgroup",
+			 (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank);
 	if (t->status != HARE__TASK_STATUS__TASK_OK)
 		log_info("task end job=%llu lease=%llu rank=%u status=%s rounds=%llu: %s",
 			 (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank,

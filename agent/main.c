@@ -41,7 +41,7 @@ static const char agent_usage[] =
 	"                  [--gpus V100:4,T4:4] [--key-file FILE] [--work-dir DIR]\n"
 	"                  [--worker PATH] [--worker-engine emulate|cpu]\n"
 	"                  [--tls yes|no] [--health-check PROGRAM]\n"
-	"                  [--prolog PROGRAM] [--epilog PROGRAM]\n"
+	"                  [--prolog PROGRAM] [--epilog PROGRAM] [--cgroup auto|yes|no]\n"
 	"                  [--log-level LEVEL] [--list-gpus]\n"
 	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
 	"  --config FILE          INI file with an [agent] section\n"
@@ -68,6 +68,10 @@ static const char agent_usage[] =
 	"                         the node\n"
 	"  --epilog PROGRAM       run after each worker ended, before its end is told\n"
 	"                         (key epilog; default none); a failure drains the node\n"
+	"  --cgroup auto|yes|no   each worker, prolog and epilog in a cgroup v2 of its\n"
+	"                         own, so what escapes its process group is killed\n"
+	"                         with it (key cgroup; default auto: where the agent\n"
+	"                         may make one; yes: required)\n"
 	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
 	"  --list-gpus            print the GPUs the agent would register, then exit\n"
 	"  -h, --help             this help\n"
@@ -106,6 +110,7 @@ static const struct option agent_longopts[] = {
 	{ "health-check", required_argument, NULL, 'H' },
 	{ "prolog", required_argument, NULL, 'p' },
 	{ "epilog", required_argument, NULL, 'e' },
+	{ "cgroup", required_argument, NULL, 'C' },
 	{ "list-gpus", no_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -128,6 +133,7 @@ static const char *agent_flag_key(int c)
 	case 'H': return "health_check";
 	case 'p': return "prolog";
 	case 'e': return "epilog";
+	case 'C': return "cgroup";
 	default: return NULL;
 	}
 }
@@ -374,6 +380,9 @@ int main(int argc, char **argv)
 	/* the agent's own child becoming a job's owner (agent_user.c) */
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		return agent_exec_as(argc, argv);
+	/* ... or joining its cgroup (agent_cgroup.c) */
+	if (argc > 1 && strcmp(argv[1], "--exec-in") == 0)
+		return agent_exec_in(argc, argv);
 	/* a daemon that went away must not kill the agent mid-write */
 	signal(SIGPIPE, SIG_IGN);
 	rc = agent_main_config(argc, argv, &cfg, &list);

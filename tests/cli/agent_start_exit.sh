@@ -4,7 +4,7 @@
 # hare-agent.service does not restart) when a folder of its configuration
 # cannot be made (work_dir, task_logs), 1 when the moment is at fault (its
 # work_dir locked by another agent, a full or read-only disk); and, as
-# root, hare-agent --exec-as.
+# root, hare-agent --exec-as; and --exec-in.
 # Usage: agent_start_exit.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$(cd "${1:?build dir}" && pwd)
@@ -90,6 +90,33 @@ if [ "$(id -u)" = 0 ]; then
 	expect 126 "--exec-as: bad uid or gid 'x'" --exec-as nobody x 65534 /bin/true
 else
 	echo "skip: --exec-as checks need root"
+fi
+
+# --exec-in, the agent's child joining its cgroup before it execs: one it
+# cannot join is said, and the program runs all the same (tracked by its
+# process group); one it can (root, a cgroup v2 it may write) holds it,
+# also on the way to --exec-as.
+out=$("$agent" --exec-in "$tmp/no-cgroup" /bin/sh -c 'echo ran' 2>&1); rc=$?
+case "$rc:$out" in
+0:*"cannot join cgroup $tmp/no-cgroup"*"tracked by its process group only"*ran*)
+	echo "ok: --exec-in a folder that is no cgroup: said, and run" ;;
+*) fail "--exec-in $tmp/no-cgroup: rc=$rc '$out'" ;;
+esac
+expect 127 "cannot run /nonexistent/hare-prog" --exec-in "$tmp" /nonexistent/hare-prog
+cg=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+if [ "$(id -u)" = 0 ] && [ -n "$cg" ] && mkdir "$cg$own/hare-test-exec-in.$$" 2>/dev/null; then
+	dir="$cg$own/hare-test-exec-in.$$"
+	out=$("$agent" --exec-in "$dir" /bin/sh -c 'sed -n "s/^0:://p" /proc/self/cgroup' 2>&1)
+	out2=$("$agent" --exec-in "$dir" --exec-as nobody 65534 65534 /bin/sh -c \
+		'echo "$(id -u) $(sed -n "s/^0:://p" /proc/self/cgroup)"' 2>&1)
+	rmdir "$dir"
+	case "$out|$out2" in
+	*"/hare-test-exec-in.$$|65534 "*"/hare-test-exec-in.$$") echo "ok: --exec-in puts the program in the cgroup, --exec-as too" ;;
+	*) fail "--exec-in $dir: '$out' '$out2'" ;;
+	esac
+else
+	echo "skip: --exec-in into a cgroup needs root and a cgroup v2 it may write"
 fi
 
 [ $failures -eq 0 ] || exit 1
