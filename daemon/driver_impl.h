@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The driver's private state, shared by driver.c (jobs, leases),
- * driver_plan.c (plans), driver_agents.c (nodes), driver_adopt.c (adoption
- * after a restart), driver_hold.c (absent agents, GPUs being vacated by stopped workers) and
- * driver_progress.c (reports). */
+ * driver_plan.c (plans), driver_agents.c (agents), driver_nodes.c (the node
+ * table), driver_failures.c (nodes' failures, quarantine), driver_adopt.c
+ * (adoption after a restart), driver_hold.c (absent agents, GPUs being
+ * vacated by stopped workers) and driver_progress.c (reports). */
 #ifndef HARE_DAEMON_DRIVER_IMPL_H
 #define HARE_DAEMON_DRIVER_IMPL_H
 
@@ -230,10 +231,27 @@ bool driver_adopt_report(struct driver *d, struct drv_job *j, uint32_t node,
 bool driver_adopt_exit(struct driver *d, struct drv_job *j, uint32_t node,
 		       const Hare__TaskExit *x);
 
-/* driver_agents.c */
+/* driver_nodes.c */
 /* The nodes the store knows (drained ones first, then the most lately
  * seen), down until their agents attach; no eviction meanwhile. */
 void driver_nodes_load(struct driver *d);
+/* Index of the node called name, or -1. */
+int driver_node_find(const struct driver *d, const char *name);
+/* A new node called name: a forgotten node's slot, a new one, or (the
+ * table full) the slot of a node long gone. Its agent id, or -E2BIG /
+ * -ENOMEM. */
+int driver_node_add(struct driver *d, const char *name);
+/* How many jobs hold GPUs of node n (each counted once). */
+uint32_t driver_node_jobs(const struct drv_node *n);
+/* A node event's detail: its name, then ": " and why when there is a why
+ * (store_node_events finds the node's events so). */
+void driver_node_event_text(const char *node, const char *why, char *buf, size_t len);
+
+/* driver_failures.c */
+/* n's health check has just turned failing: n is drained (quarantined)
+ * once it did so quarantine_health_fails times within the hour, while
+ * fewer than quarantine_max_nodes nodes are quarantined. */
+void driver_node_health_quarantine(struct driver *d, struct drv_node *n);
 
 /* driver_after.c */
 /* Set j's after_wait from rec.after (the jobs not DONE yet); a job
