@@ -78,12 +78,26 @@ kill_workers() {
 	done
 }
 
+# The cgroup folders the agents made (agent.conf cgroup; their logs name
+# them), once kill_workers has emptied them: a failed test leaves none.
+it_cgroups_remove() {
+	local d dirs
+	dirs=$(sed -n "s/.*in a cgroup of its own under //p" "$tmp"/agent*.log 2>/dev/null | sort -u)
+	[ -n "$dirs" ] || return 0
+	sleep 0.2
+	for d in $dirs; do
+		[ -d "$d" ] && rmdir "$d"/*/ "$d" 2>/dev/null
+	done
+	return 0
+}
+
 it_cleanup() {
 	local p
 	for p in "${pids[@]}" "${apid[@]}"; do kill "$p" 2>/dev/null; done
 	if declare -F it_extra_kill >/dev/null; then it_extra_kill; fi
 	wait 2>/dev/null
 	kill_workers
+	it_cgroups_remove
 	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 
