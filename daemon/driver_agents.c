@@ -403,10 +403,6 @@ static void drv_gpus_replace(struct driver *d, uint32_t node, struct drv_gpu *gp
 	}
 }
 
-/* The agent's health check said h (NULL: it runs none, or is older than
- * hared; pending: its first run has not ended, and what hared knew
- * stands): a change takes the node out of planning, or gives it back. True
- * when it gave it back. */
 /* An agent's text (a failing check's reason, a prolog's failure) as hared
  * keeps it: the agent's, cut to fit at a character's start, or fallback
  * for one that is missing, not UTF-8, or holds control, C1 or
@@ -456,6 +452,10 @@ void driver_node_fault(struct driver *d, uint32_t i, const Hare__TaskExit *x)
 	log_warn("node=%s drained: %s; harectl undrain %s gives it back", n->name, reason, n->name);
 }
 
+/* The agent's health check said h (NULL: it runs none, or is older than
+ * hared; pending: its first run has not ended, and what hared knew
+ * stands): a change takes the node out of planning, or gives it back. True
+ * when it gave it back. */
 static bool drv_node_health(struct driver *d, struct drv_node *n, const Hare__NodeHealth *h)
 {
 	bool bad = h && !h->ok;

@@ -418,11 +418,6 @@ static int drv_peer_loaded(struct drv_fail_load *l, double t, uint64_t job, cons
 	return drv_row_push(&l->peer, &l->npeer, &l->cappeer, &r, job_user);
 }
 
-/* store_failures_load's callback, newest first: a worker failure charged to
- * a node ("rank R on node N GPU G failed ...", or a "blame" event's "rank R
- * on node N failed ... after a peer's failure"), kept if it still counts for
- * something (FAILS, or its active job's avoided nodes) and is not older than
- * the node's last undrain. */
 /* A failure of job on node name at t, as read back: charged to the node
  * (avoid_only: only kept off by the job). 0 or -ENOMEM. */
 static int drv_fail_row_add(struct drv_fail_load *l, double t, uint64_t job, const char *name,
@@ -491,6 +486,11 @@ static void drv_health_restore(struct driver *d, const struct drv_fail_load *l)
 	}
 }
 
+/* store_failures_load's callback, newest first: a worker failure charged to
+ * a node ("rank R on node N GPU G failed ...", or a "blame" event's "rank R
+ * on node N failed ... after a peer's failure"), kept if it still counts for
+ * something (FAILS, or its active job's avoided nodes) and is not older than
+ * the node's last undrain. */
 static int drv_fail_loaded(void *user, double t, uint64_t job, const char *kind, const char *detail,
 			   const char *job_user)
 {

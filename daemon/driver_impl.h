@@ -165,42 +165,6 @@ void driver_usage_open(struct driver *d, const struct drv_job *j, double start);
  * lease but except_lease (0: none), which is running and counted when it
  * ends. */
 void driver_attained_load(struct driver *d, struct drv_job *j, uint64_t except_lease);
-/* j's worker failed on node: keep j off it until then (the entry that ends
- * first gives way when the list is full); nothing with failed_node_avoid_s 0. */
-void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until);
-/* ... only where that takes no room from another node it avoids (a free or
- * expired entry), and node is not avoided yet; true when it was added. */
-bool driver_job_avoid_spare(struct driver *d, struct drv_job *j, uint32_t node, double until);
-/* A worker of job (of user) failed on node n at t: its failure ring, the
- * oldest entry giving way. */
-void driver_node_fail_note(struct drv_node *n, double t, uint64_t job, const char *user);
-/* A lease of job (of user) on node i and peer[0..npeer) failed with no
- * rank to blame: node i's suspect ring, the oldest entry giving way. */
-void driver_node_suspect_note(struct drv_node *n, double t, uint64_t job, const char *user,
-			      const uint32_t *peer, uint32_t npeer);
-/* Node i's suspect failures within DRIVER_FAIL_WINDOW_S when they single it
- * out (at least two, and no other node in all of their leases), as indices
- * into its ring (idx: DRIVER_NODE_SUSPECTS); their number, else 0. */
-uint32_t driver_node_singled(const struct driver *d, uint32_t i, uint32_t *idx);
-/* Leases a peer failure ended whose culprit did not report in time: each
- * of their nodes notes a suspect failure, then the quarantine looks at it.
- * The next such deadline (INFINITY: none). */
-double driver_unblamed_expire(struct driver *d, double now);
-/* A peer failure of job's lease on node[0..nnode) at failed_at, read back at
- * a restart: it waits for its culprit for the rest of DRIVER_BLAME_WAIT_S
- * (the job, if active, avoiding those nodes meanwhile), as if hared had not
- * stopped. Nothing when every entry is taken. */
-void driver_unblamed_restore(struct driver *d, uint64_t job, uint64_t lease, const uint32_t *node,
-			     uint32_t nnode, double failed_at, const char *user);
-/* A worker failed on node i: drain it when workers of quarantine_jobs jobs
- * of quarantine_users users failed there within DRIVER_FAIL_WINDOW_S, and
- * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,
- * once). Off when quarantine_jobs is 0. */
-void driver_node_quarantine(struct driver *d, uint32_t i);
-/* A TaskExit from node i says its prolog or epilog failed (node_fault):
- * the node is drained with that reason, as Slurm does, unless it is
- * drained already (its reason stays). */
-void driver_node_fault(struct driver *d, uint32_t i, const Hare__TaskExit *x);
 void driver_job_perf_scale(struct driver *d, struct drv_job *j);
 
 /* Profile-second round time of a lease on ranks, and its sync part. */
@@ -208,6 +172,10 @@ double driver_round_s(const struct driver *d, const struct drv_job *j,
 		      const struct drv_rank *ranks, uint32_t n, double *sync_s);
 
 /* driver_agents.c */
+/* A TaskExit from node i says its prolog or epilog failed (node_fault):
+ * the node is drained with that reason, as Slurm does, unless it is
+ * drained already (its reason stays). */
+void driver_node_fault(struct driver *d, uint32_t i, const Hare__TaskExit *x);
 /* Slot of the GPU with this index on node, or -1. */
 int driver_slot_find(const struct driver *d, uint32_t node, uint32_t index);
 
@@ -248,6 +216,22 @@ uint32_t driver_node_jobs(const struct drv_node *n);
 void driver_node_event_text(const char *node, const char *why, char *buf, size_t len);
 
 /* driver_failures.c */
+/* A worker of job (of user) failed on node n at t: its failure ring, the
+ * oldest entry giving way. */
+void driver_node_fail_note(struct drv_node *n, double t, uint64_t job, const char *user);
+/* A lease of job (of user) on node i and peer[0..npeer) failed with no
+ * rank to blame: node i's suspect ring, the oldest entry giving way. */
+void driver_node_suspect_note(struct drv_node *n, double t, uint64_t job, const char *user,
+			      const uint32_t *peer, uint32_t npeer);
+/* Node i's suspect failures within DRIVER_FAIL_WINDOW_S when they single it
+ * out (at least two, and no other node in all of their leases), as indices
+ * into its ring (idx: DRIVER_NODE_SUSPECTS); their number, else 0. */
+uint32_t driver_node_singled(const struct driver *d, uint32_t i, uint32_t *idx);
+/* A worker failed on node i: drain it when workers of quarantine_jobs jobs
+ * of quarantine_users users failed there within DRIVER_FAIL_WINDOW_S, and
+ * fewer than quarantine_max_nodes nodes are so drained (otherwise a warning,
+ * once). Off when quarantine_jobs is 0. */
+void driver_node_quarantine(struct driver *d, uint32_t i);
 /* n's health check has just turned failing: n is drained (quarantined)
  * once it did so quarantine_health_fails times within the hour, while
  * fewer than quarantine_max_nodes nodes are quarantined. */
@@ -312,6 +296,22 @@ void driver_pend_try(struct driver *d);
 void driver_deadline_arm(struct driver *d, double when);
 
 /* driver_progress.c */
+/* j's worker failed on node: keep j off it until then (the entry that ends
+ * first gives way when the list is full); nothing with failed_node_avoid_s 0. */
+void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until);
+/* ... only where that takes no room from another node it avoids (a free or
+ * expired entry), and node is not avoided yet; true when it was added. */
+bool driver_job_avoid_spare(struct driver *d, struct drv_job *j, uint32_t node, double until);
+/* Leases a peer failure ended whose culprit did not report in time: each
+ * of their nodes notes a suspect failure, then the quarantine looks at it.
+ * The next such deadline (INFINITY: none). */
+double driver_unblamed_expire(struct driver *d, double now);
+/* A peer failure of job's lease on node[0..nnode) at failed_at, read back at
+ * a restart: it waits for its culprit for the rest of DRIVER_BLAME_WAIT_S
+ * (the job, if active, avoiding those nodes meanwhile), as if hared had not
+ * stopped. Nothing when every entry is taken. */
+void driver_unblamed_restore(struct driver *d, uint64_t job, uint64_t lease, const uint32_t *node,
+			     uint32_t nnode, double failed_at, const char *user);
 /* Progress = min over ranks; finishes the job when done (then j is freed:
  * returns true). */
 bool driver_progress_update(struct driver *d, struct drv_job *j);
