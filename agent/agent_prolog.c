@@ -250,6 +250,9 @@ bool agent_prolog_start(struct agent_task *t, const Hare__TaskStart *m)
 	}
 	log_info("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: prolog started",
 		 t->job_id, t->lease_id, t->rank);
+	/* prolog=running: an agent stopped meanwhile ends the task at its
+	 * restart (no worker ran), and runs the epilog */
+	agent_state_write(t);
 	return true;
 }
 

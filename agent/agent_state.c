@@ -115,6 +115,8 @@ int agent_state_write(const struct agent_task *t)
 		fprintf(f, "user=%s\n", t->user);
 	if (t->cgroup[0])
 		fprintf(f, "cgroup=%s\n", t->cgroup);
+	if (t->phase == TASK_PROLOG)
+		fprintf(f, "prolog=running\n");
 	if (t->phase == TASK_ENDED || t->phase == TASK_EPILOG) {
 		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
 		if (t->has_exit_code)
@@ -156,6 +158,7 @@ struct agent_saved {
 	uint64_t pid_start;
 	bool has_status, has_exit_code;
 	bool epilog_pending;	/* its epilog had not ended */
+	bool prolog_running;	/* its prolog had not ended: no worker ran */
 	bool prolog_failed;
 	int64_t log_off;
 	char message[400];
@@ -212,6 +215,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		snprintf(s->cgroup, sizeof(s->cgroup), "%.*s", (int)strcspn(v, "\n"), v);
 	else if (KEY("prolog_failed"))
 		s->prolog_failed = v[0] == '1';
+	else if (KEY("prolog"))
+		s->prolog_running = strncmp(v, "running", 7) == 0;
 	else if (KEY("epilog"))
 		s->epilog_pending = strncmp(v, "pending", 7) == 0;
 #undef KEY
@@ -303,6 +308,21 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 			log_info("task job=%llu lease=%llu rank=%u: its epilog runs again (it had not "
 				 "ended when the agent stopped)", (unsigned long long)s->job,
 				 (unsigned long long)s->lease, s->rank);
+		return;
+	}
+	if (s->prolog_running) {
+		/* the agent stopped during its prolog, which it killed (or which
+		 * died with it): no worker ran. Not the node's fault, nor the
+		 * job's: hared queues the job again, uncharged; the epilog runs
+		 * as after any failed prolog */
+		t->status = HARE__TASK_STATUS__TASK_FAILED;
+		t->prolog_failed = true;
+		snprintf(t->message, sizeof(t->message), "prolog cut short: the agent stopped while "
+			 "it ran, so no worker ran");
+		log_info("task job=%llu lease=%llu rank=%u: its prolog was cut short by the agent's "
+			 "stop; the task ends without a worker", (unsigned long long)s->job,
+			 (unsigned long long)s->lease, s->rank);
+		agent_task_end(t);
 		return;
 	}
 	fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

@@ -536,16 +536,18 @@ static bool drv_exit_prolog_failed(const Hare__TaskExit *x)
 }
 
 /* j's lease ends, its worker on node never having run: its prolog failed,
- * the node's fault (driver_node_fault drained it), not the job's; the job
- * is queued again, no failure counted, no backoff. */
+ * the node's fault (with node_fault: driver_node_fault drained it), or was
+ * cut short by the agent's stop; not the job's. The job is queued again, no
+ * failure counted, no backoff. */
 static void drv_prolog_requeue(struct driver *d, struct drv_job *j, uint32_t node,
 			       const Hare__TaskExit *x)
 {
 	char why[600];
 
-	snprintf(why, sizeof(why), "not run on node %s (rank %u): %.400s; the node is drained, the "
-		 "job is not charged", d->nodes[node].name, x->rank,
-		 x->message && x->message[0] ? x->message : "its prolog failed");
+	snprintf(why, sizeof(why), "not run on node %s (rank %u): %.400s; %sthe job is not charged",
+		 d->nodes[node].name, x->rank,
+		 x->message && x->message[0] ? x->message : "its prolog failed",
+		 x->node_fault && x->node_fault[0] ? "the node is drained, " : "");
 	driver_job_requeue(d, j, "requeue", why);
 }
 

@@ -3967,6 +3967,47 @@ static void test_prolog_stuck(void **state)
 	fake_free(f);
 }
 
+/* The agent stopped during a prolog (which it kills): its restart ends the
+ * task without a worker, as a failed prolog (hared requeues the job,
+ * uncharged) but not the node's fault, and runs the epilog. */
+static void test_prolog_cut_short(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[600], env[2048], path[300], st[2048];
+	struct start_args s = { .job = 9, .lease = 1, .count = 1, .command = cmd };
+	const Hare__TaskExit *e;
+
+	(void)state;
+	prolog_fake_setup(f, "slow\n", "ok\n");
+	prolog_worker(f, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	snprintf(path, sizeof(path), "%s/prolog.started", f->dir);
+	RUN_UNTIL(f, file_exists(path), 5);
+	fake_agent_stop(f);
+	snprintf(path, sizeof(path), "%s/work/tasks/9.1.0.task", f->dir);
+	read_text(path, st, sizeof(st));
+	assert_non_null(strstr(st, "\nprolog=running\n"));
+	assert_null(fake_exit(f, 9, 1, 0));
+	fake_agent_start(f);
+	RUN_UNTIL(f, fake_exit(f, 9, 1, 0), 10);
+	e = fake_exit(f, 9, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_true(e->has_prolog_failed && e->prolog_failed);
+	assert_null(e->node_fault);
+	assert_false(e->has_exit_code);
+	assert_string_equal(e->message, "prolog cut short: the agent stopped while it ran, so no "
+			    "worker ran");
+	prolog_env(f, "epilog", env, sizeof(env));
+	assert_non_null(strstr(env, "HARE_JOB_ID=9\n"));
+	assert_non_null(strstr(env, "HARE_TASK_STATUS=FAILED\n"));
+	snprintf(path, sizeof(path), "%s/ran", f->dir);
+	assert_false(file_exists(path));
+	snprintf(path, sizeof(path), "%s/work/tasks/9.1.0.task", f->dir);
+	RUN_UNTIL(f, !file_exists(path), 5);	/* removed once the exit is sent */
+	fake_free(f);
+}
+
 /* ---- each task's processes in a cgroup of its own ---- */
 
 /* f's agent with cgroup = auto, registered; false (the agent stopped) where
@@ -4271,6 +4312,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_prolog_rendezvous_held),
 		cmocka_unit_test(test_prolog_not_run),
 		cmocka_unit_test(test_prolog_stuck),
+		cmocka_unit_test(test_prolog_cut_short),
 		cmocka_unit_test(test_cgroup_worker_escapee),
 		cmocka_unit_test(test_cgroup_prolog_escapee),
 		cmocka_unit_test(test_cgroup_adopt),

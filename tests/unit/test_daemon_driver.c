@@ -870,6 +870,43 @@ static void test_node_fault(void **state)
 			    "control characters or not UTF-8) (job 1 rank 0)");
 	driver_stats_get(f->d, &st);
 	assert_int_equal(st.node_faults, 4);
+	/* a prolog cut short by the agent's stop (prolog_failed, no
+	 * node_fault): queued again, uncharged, and no node drained */
+	{
+		struct hand h3[1] = { { 2, { 0, 4 }, { 1, 1 } } };
+		uint32_t moved;
+		char msg[256];
+
+		assert_int_equal(driver_node_drain(f->d, "n1", false, NULL, &moved, msg, sizeof(msg)), 0);
+		assert_int_equal(driver_node_drain(f->d, "n2", false, NULL, &moved, msg, sizeof(msg)), 0);
+		plan_apply(f, h3, 1);
+		assert_int_equal(j->rec.state, STORE_RUNNING);
+		ob_clear(&f->ob);
+		x.lease_id = j->lease.id;
+		x.rank = 1;
+		x.status = HARE__TASK_STATUS__TASK_FAILED;
+		x.message = "prolog cut short: the agent stopped while it ran, so no worker ran";
+		x.node_fault = NULL;
+		x.has_prolog_failed = x.prolog_failed = true;
+		x.has_exit_code = false;
+		driver_task_exit(f->d, a2, &x);
+		assert_false(n1->drained || n2->drained);
+		assert_int_equal(j->rec.state, STORE_QUEUED);
+		assert_int_equal(j->failures, 0);
+		reason = NULL;
+		for (uint32_t i = 0; i < f->ob.n; i++)
+			if (f->ob.agent[i] == a1 &&
+			    f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+				reason = f->ob.msg[i]->task_stop->reason;
+		assert_non_null(reason);
+		assert_string_equal(reason, "not run on node n2 (rank 1): prolog cut short: the agent "
+				    "stopped while it ran, so no worker ran; the job is not charged");
+		/* rank 0, stopped, ends the old lease */
+		task_exit(f, a1, 1, x.lease_id, 0, HARE__TASK_STATUS__TASK_STOPPED);
+		driver_stats_get(f->d, &st);
+		assert_int_equal(st.node_faults, 4);	/* none more */
+		assert_int_equal(driver_node_drain(f->d, "n2", true, "again", &moved, msg, sizeof(msg)), 0);
+	}
 	/* a worker that failed with no exit code (an adopted one) whose
 	 * epilog failed too is a failure like any other: charged */
 	{
@@ -883,6 +920,7 @@ static void test_node_fault(void **state)
 		x.rank = 0;
 		x.status = HARE__TASK_STATUS__TASK_FAILED;
 		x.has_exit_code = false;
+		x.has_prolog_failed = x.prolog_failed = false;
 		x.message = "adopted worker ended without a done line; epilog exited with status 1: x";
 		x.node_fault = "epilog exited with status 1: x";
 		driver_task_exit(f->d, a2, &x);
