@@ -389,6 +389,8 @@ static int agent_send_register(struct agent *a)
 	 * keeps its GPU that long */
 	reg.has_script_grace_ms = agent_prolog_on(a);
 	reg.script_grace_ms = agent_prolog_grace_ms(a);
+	reg.has_prolog_ms = a->cfg.prolog[0] != '\0';
+	reg.prolog_ms = a->cfg.prolog_timeout_s * 1000 + AGENT_SCRIPT_STUCK_MS;
 	reg.has_measures = reg.measures = true;
 	reg.has_profile_cancel = reg.profile_cancel = true;
 	reg.has_logs = reg.logs = agent_log_dir(a, logdir, sizeof(logdir));

@@ -147,6 +147,8 @@ struct drv_node {
 	double stop_grace_s;		/* its agent's stop grace (Register), or stop_grace_s, and
 				 * its prolog's and epilog's (Register.script_grace_ms):
 				 * how long an exit may take after a stop */
+	double prolog_s;		/* how long its prolog may hold a worker's start
+					 * (Register.prolog_ms; 0: none) */
 	bool drained;			/* out of planning (operator's drain; kept in the store) */
 	char drain_reason[DRIVER_DRAIN_REASON];
 	/* its agent's health check fails (Register and Heartbeat say): out of

@@ -538,6 +538,8 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	if (reg->has_script_grace_ms)
 		n->stop_grace_s = fmin(n->stop_grace_s + reg->script_grace_ms / 1000.0,
 				       2 * DRIVER_MAX_STOP_GRACE_S);
+	/* ... and a worker's start waits for its prolog (at most two hours) */
+	n->prolog_s = reg->has_prolog_ms ? fmin(reg->prolog_ms / 1000.0, 7200) : 0;
 	drv_gpus_text(d, n, text, sizeof(text));
 	if (d->st) {
 		store_node(d->st, n->name, text, n->last_seen);

@@ -608,6 +608,17 @@ static void drv_exit_failed(struct driver *d, struct drv_job *j, const struct dr
 	drv_fail_requeue(d, j, why);
 }
 
+/* The longest any of the lease's nodes lets a prolog run (0: none). */
+static double drv_lease_prolog_s(const struct driver *d, const struct drv_job *j)
+{
+	double s = 0;
+
+	for (uint32_t i = 0; i < j->lease.nranks; i++)
+		if (j->lease.ranks[i].node < d->nnodes)
+			s = fmax(s, d->nodes[j->lease.ranks[i].node].prolog_s);
+	return s;
+}
+
 void driver_stall_check(struct driver *d, double now)
 {
 	double limit_s = d->o.stall_timeout_s, ts = d->o.time_scale > 0 ? d->o.time_scale : 1;
@@ -625,9 +636,12 @@ void driver_stall_check(struct driver *d, double now)
 		if (!j->lease.id || j->lease.unsent || j->adopt_wait || j->pend ||
 		    j->rec.state != STORE_RUNNING || !(j->lease.progress_at > 0))
 			continue;
-		/* at least DRIVER_STALL_ROUNDS of its rounds, and its restore */
+		/* at least DRIVER_STALL_ROUNDS of its rounds, and its restore;
+		 * before its first round, its nodes' prologs too */
 		allowed = fmax(limit_s, DRIVER_STALL_ROUNDS * j->lease.round_s / ts) +
 			  j->lease.restart_s / ts;
+		if (j->rec.rounds_done <= j->lease.round_first)
+			allowed += drv_lease_prolog_s(d, j);
 		if (now - j->lease.progress_at > allowed)
 			stalled[n++] = j->rec.id;
 	}

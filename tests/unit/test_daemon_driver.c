@@ -930,7 +930,8 @@ static void test_node_fault(void **state)
 }
 
 /* A lease that reports no new round for stall_timeout_s (and 20 of its
- * rounds) is a failure: its workers are stopped (hung, say an all-reduce
+ * rounds, and before its first round the longest prolog of its nodes) is
+ * a failure: its workers are stopped (hung, say an all-reduce
  * waiting for a rank that hangs), the job is queued again, charged to no
  * node; a round reported in time keeps it going. */
 static void test_stall(void **state)
@@ -944,7 +945,27 @@ static void test_stall(void **state)
 	double t0;
 
 	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
-	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	{
+		/* n2's agent runs a prolog of up to 100 s before each worker */
+		Hare__GpuInfo g[4], *gp[4];
+		Hare__Register reg = HARE__REGISTER__INIT;
+		char err[256];
+		int id = driver_agent_attach(f->d, "n2", "127.0.0.1");
+
+		assert_true(id > 0);
+		for (uint32_t i = 0; i < 4; i++) {
+			hare__gpu_info__init(&g[i]);
+			g[i].index = i;
+			g[i].type = "V100";
+			gp[i] = &g[i];
+		}
+		reg.n_gpus = 4;
+		reg.gpus = gp;
+		reg.has_prolog_ms = true;
+		reg.prolog_ms = 100000;
+		assert_int_equal(driver_agent_register(f->d, (uint32_t)id, &reg, err, sizeof(err)), 0);
+		a2 = (uint32_t)id;
+	}
 	job_add(f, 1, "resnet50", 2, 100000);
 	driver_start(f->d);
 	driver_opts_get(f->d, &o);
@@ -956,6 +977,9 @@ static void test_stall(void **state)
 	t0 = j->lease.progress_at;
 	assert_true(t0 > 0);
 	driver_stall_check(f->d, t0 + 50);	/* within the timeout */
+	assert_int_equal(j->rec.state, STORE_RUNNING);
+	/* before its first round, n2's prolog time is allowed too */
+	driver_stall_check(f->d, t0 + 150);
 	assert_int_equal(j->rec.state, STORE_RUNNING);
 	report(f, a1, 1, lease, 0, 0, 10);
 	report(f, a2, 1, lease, 1, 0, 10);
