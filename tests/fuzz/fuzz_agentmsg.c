@@ -180,6 +180,9 @@ static void fz_init(void)
 	fz_set("profile_iters", "2");
 	/* as root, TaskStart.user would start workers as real accounts */
 	fz_set("run_as_owner", "no");
+	/* no cgroup for each run (a folder and a probe process per input):
+	 * adopted tasks' cgroup= lines are read and checked all the same */
+	fz_set("cgroup", "no");
 	fz_check(agent_config_finish(&fz.cfg, NULL, err, sizeof(err)) == 0);
 	atexit(fz_cleanup);
 	fz.ready = true;
