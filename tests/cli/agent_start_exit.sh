@@ -119,5 +119,25 @@ else
 	echo "skip: --exec-in into a cgroup needs root and a cgroup v2 it may write"
 fi
 
+# Where the cgroup v2 is read-only (a mount namespace of its own, bound
+# read-only): cgroup = yes does not start (exit 2, the configuration's
+# matter), auto goes on with process groups and says why.
+if [ "$(id -u)" = 0 ] && [ -n "$cg" ] && command -v unshare >/dev/null &&
+	unshare -m sh -c "mount -o remount,bind,ro $cg" 2>/dev/null; then
+	ro() { unshare -m sh -c "mount -o remount,bind,ro $cg && exec \"\$@\"" sh "$@"; }
+	out=$(ro timeout 20 "$agent" "${args[@]}" --work-dir "$tmp/w3" --cgroup yes 2>&1); rc=$?
+	case "$rc:$out" in
+	"2:"*"cgroup = yes, but cannot make $cg"*"Read-only file system"*) echo "ok: exit 2: cgroup = yes without a cgroup it may make" ;;
+	*) fail "--cgroup yes on a read-only cgroup2: rc=$rc '$out'" ;;
+	esac
+	out=$(ro timeout 3 "$agent" "${args[@]}" --work-dir "$tmp/w4" 2>&1)
+	case "$out" in
+	*"tracks each task's processes by process group only: cannot make $cg"*) echo "ok: cgroup = auto falls back to process groups, saying why" ;;
+	*) fail "--cgroup auto on a read-only cgroup2: '$out'" ;;
+	esac
+else
+	echo "skip: the read-only cgroup checks need root, a cgroup v2 and unshare"
+fi
+
 [ $failures -eq 0 ] || exit 1
 echo "all agent start exit checks passed"
