@@ -56,6 +56,16 @@ static int cg_own_path(char *out, size_t len)
 	return rc;
 }
 
+/* Whether path has a ".." component. */
+static bool cg_has_dotdot(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")); p += 2) {
+		if ((p == path || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
+			return true;
+	}
+	return false;
+}
+
 /* A mountinfo field, with its octal escapes (\040 for a blank) undone. */
 static void cg_unescape(char *s)
 {
@@ -73,9 +83,23 @@ static void cg_unescape(char *s)
 	*o = '\0';
 }
 
+/* The length of root as a prefix of own (0 for "/"), or -1 when own is not
+ * in (or at) root: "/../x" is a cgroup above the root of the agent's cgroup
+ * namespace (one entered with setns), which only a mount made outside the
+ * namespace (its root "/..") shows. */
+static long cg_root_len(const char *root, const char *own)
+{
+	size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+
+	if (rl && (strncmp(own, root, rl) != 0 || (own[rl] != '/' && own[rl] != '\0')))
+		return -1;
+	return cg_has_dotdot(own + rl) ? -1 : (long)rl;
+}
+
 /* Where the cgroup v2 hierarchy is mounted, and the root of it that the
- * mount shows (not "/" inside some containers). */
-static int cg_mount(char *mnt, size_t mlen, char *root, size_t rlen)
+ * mount shows (not "/" inside some containers): the first mount that shows
+ * own, the agent's cgroup (a container may also have one of a subtree). */
+static int cg_mount(const char *own, char *mnt, size_t mlen, char *root, size_t rlen)
 {
 	char line[3 * AGENT_PATH_MAX], *f[5], *save = NULL, *sep;
 	FILE *in = fopen("/proc/self/mountinfo", "r");
@@ -83,7 +107,15 @@ static int cg_mount(char *mnt, size_t mlen, char *root, size_t rlen)
 
 	if (!in)
 		return -errno;
-	while (rc == -ENOENT && fgets(line, sizeof(line), in)) {
+	while (rc != 0 && fgets(line, sizeof(line), in)) {
+		if (!strchr(line, '\n')) {
+			/* longer than any path the agent takes: its rest is no line */
+			int c;
+
+			while ((c = fgetc(in)) != EOF && c != '\n')
+				;
+			continue;
+		}
 		sep = strstr(line, " - ");
 		if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
 			continue;
@@ -95,6 +127,10 @@ static int cg_mount(char *mnt, size_t mlen, char *root, size_t rlen)
 			continue;
 		cg_unescape(f[3]);
 		cg_unescape(f[4]);
+		if (cg_root_len(f[3], own) < 0) {
+			rc = -EXDEV;	/* a mount of another part of the tree */
+			continue;
+		}
 		if (snprintf(mnt, mlen, "%s", f[4]) >= (int)mlen ||
 		    snprintf(root, rlen, "%s", f[3]) >= (int)rlen)
 			rc = -ENAMETOOLONG;
@@ -174,17 +210,16 @@ static int cg_base_make(struct agent *a, char *why, size_t len)
 		snprintf(why, len, "no cgroup v2 line in /proc/self/cgroup (%s)", strerror(-rc));
 		return rc;
 	}
-	rc = cg_mount(mnt, sizeof(mnt), root, sizeof(root));
+	rc = cg_mount(own, mnt, sizeof(mnt), root, sizeof(root));
+	if (rc == -EXDEV) {
+		snprintf(why, len, "the agent's cgroup %.300s is outside every cgroup2 mount", own);
+		return -ENOENT;
+	}
 	if (rc < 0) {
 		snprintf(why, len, "no cgroup2 file system mounted (%s)", strerror(-rc));
 		return rc;
 	}
-	rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-	if (rl && (strncmp(own, root, rl) != 0 || (own[rl] != '/' && own[rl] != '\0'))) {
-		snprintf(why, len, "the agent's cgroup %.300s is outside the mounted %.300s", own,
-			 root);
-		return -ENOENT;
-	}
+	rl = (size_t)cg_root_len(root, own);
 	rel = own + rl;
 	if (snprintf(a->cg_base, sizeof(a->cg_base), "%s%s%share.%s.%08" PRIx32, mnt,
 		     strcmp(rel, "/") == 0 ? "" : rel, "/", a->cfg.node,
