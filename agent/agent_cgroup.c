@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,11 +360,22 @@ int agent_cgroup_populated(const char *dir)
 
 bool agent_cgroup_adoptable(const char *path, const char *name)
 {
-	const char *slash = strrchr(path, '/');
+	const char *slash = strrchr(path, '/'), *parent;
+	char real[PATH_MAX];
 	struct statfs fs;
 
-	return path[0] == '/' && slash && strcmp(slash + 1, name) == 0 &&
-	       statfs(path, &fs) == 0 && (uint64_t)fs.f_type == CGROUP2_SUPER_MAGIC;
+	if (path[0] != '/' || !slash || strcmp(slash + 1, name) != 0)
+		return false;
+	/* the path itself, no link nor ".." (the agent writes cgroup.kill
+	 * where it leads: through a link, into any cgroup at all) ... */
+	if (!realpath(path, real) || strcmp(real, path) != 0)
+		return false;
+	/* ... in a folder an agent made (hare.NODE.HASH) */
+	for (parent = slash; parent > path && parent[-1] != '/'; parent--)
+		;
+	if (parent == path || strncmp(parent, "hare.", 5) != 0)
+		return false;
+	return statfs(path, &fs) == 0 && (uint64_t)fs.f_type == CGROUP2_SUPER_MAGIC;
 }
 
 /* KIND.JOB.LEASE.RANK: the task's (true), else false. */

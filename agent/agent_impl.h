@@ -581,7 +581,8 @@ int agent_cgroup_kill(const struct agent *a, const char *dir);
 void agent_cgroup_signal(const struct agent *a, const char *dir, int sig, pid_t pgid);
 /* 1 while dir holds a process, 0 once empty, -errno. */
 int agent_cgroup_populated(const char *dir);
-/* Whether a state file's path is a cgroup v2 folder named name. */
+/* Whether a state file's path is a cgroup v2 folder named name, in an
+ * agent's folder (hare.*), the path itself (no link, no ".."). */
 bool agent_cgroup_adoptable(const char *path, const char *name);
 /* Remove the cgroups of runs that are over (empty ones; at start, those of
  * no adopted task are emptied first). */

@@ -4243,6 +4243,76 @@ static void test_cgroup_leftover(void **state)
 	fake_free(f);
 }
 
+/* A state file's cgroup is adopted only where an agent makes one: not
+ * through a link (the agent would write cgroup.kill wherever it leads), nor
+ * a path with "..", nor a folder of another's; a refused one is left
+ * alone at the task's end. */
+static void test_cgroup_adopt_refused(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char base[AGENT_CGROUP_BASE_MAX], victim[AGENT_CGROUP_MAX], dir[AGENT_CGROUP_MAX + 32];
+	char path[AGENT_CGROUP_MAX + 64], link[300], text[AGENT_CGROUP_MAX + 200];
+	int fds[2];
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0 || !cg_agent_registered(f)) {
+		fake_free(f);
+		skip();
+	}
+	snprintf(base, sizeof(base), "%s", f->agent->cg_base);
+	snprintf(victim, sizeof(victim), "%s/victim", base);
+	assert_int_equal(mkdir(victim, 0755), 0);
+	/* the child holds the agent's lock until its exec: wait for that */
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	pid = fork();
+	if (pid == 0) {
+		execlp("sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	close(fds[1]);
+	while (read(fds[0], text, 1) < 0 && errno == EINTR)
+		;
+	close(fds[0]);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", victim);
+	snprintf(text, sizeof(text), "%d", (int)pid);
+	write_file(path, text, 0644);
+	/* the agent's own */
+	snprintf(dir, sizeof(dir), "%s/worker.7.1.0", base);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_true(agent_cgroup_adoptable(dir, "worker.7.1.0"));
+	assert_false(agent_cgroup_adoptable(dir, "worker.7.1.1"));
+	snprintf(path, sizeof(path), "%s/../%s/worker.7.1.0", victim, strrchr(base, '/') + 1);
+	assert_false(agent_cgroup_adoptable(path, "worker.7.1.0"));
+	assert_int_equal(rmdir(dir), 0);
+	/* another's folder */
+	snprintf(dir, sizeof(dir), "%s/worker.7.1.0", victim);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_false(agent_cgroup_adoptable(dir, "worker.7.1.0"));
+	assert_int_equal(rmdir(dir), 0);
+	/* a link named for the task, to a cgroup with a process in it */
+	snprintf(link, sizeof(link), "%s/link", f->dir);
+	assert_int_equal(mkdir(link, 0755), 0);
+	snprintf(link, sizeof(link), "%s/link/worker.7.1.0", f->dir);
+	assert_int_equal(symlink(victim, link), 0);
+	assert_false(agent_cgroup_adoptable(link, "worker.7.1.0"));
+	fake_agent_stop(f);
+	snprintf(path, sizeof(path), "%s/work/tasks/7.1.0.task", f->dir);
+	snprintf(text, sizeof(text), "job=7\nlease=1\nrank=0\ngpu=0\npid=999999\ncgroup=%s\n", link);
+	write_file(path, text, 0600);
+	fake_agent_start(f);
+	RUN_UNTIL(f, fake_exit(f, 7, 1, 0), 5);
+	usleep(200000);
+	if (waitpid(pid, NULL, WNOHANG) == pid)
+		fail_msg("the agent killed the cgroup %s that a state file's link led to", victim);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	for (int i = 0; i < 200 && rmdir(victim) < 0; i++)
+		usleep(10000);
+	fake_free(f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -4317,6 +4387,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cgroup_prolog_escapee),
 		cmocka_unit_test(test_cgroup_adopt),
 		cmocka_unit_test(test_cgroup_leftover),
+		cmocka_unit_test(test_cgroup_adopt_refused),
 	};
 
 	/* a worker or script put in its cgroup comes back here first
