@@ -174,7 +174,7 @@ static int cg_probe(const char *base)
 {
 	char dir[AGENT_PATH_MAX + 64], path[AGENT_PATH_MAX + 96];
 	int status = 0, rc;
-	pid_t pid;
+	pid_t pid, got = 0;
 
 	snprintf(dir, sizeof(dir), "%s/probe.%d", base, (int)getpid());
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -187,9 +187,9 @@ static int cg_probe(const char *base)
 
 		_exit(fd < 0 ? 1 : write(fd, "0", 1) == 1 ? 0 : 2);
 	}
-	if (pid < 0)
-		rc = -errno;
-	else if (waitpid(pid, &status, 0) < 0)
+	while (pid > 0 && (got = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || got < 0)
 		rc = -errno;
 	else
 		rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EACCES;
