@@ -277,6 +277,8 @@ int agent_cgroup_init(struct agent *a, char *err, size_t errlen)
 
 bool agent_cgroup_make(struct agent *a, const char *name, char *out, size_t len)
 {
+	int rc;
+
 	out[0] = '\0';
 	if (!agent_cgroup_on(a))
 		return false;
@@ -284,7 +286,14 @@ bool agent_cgroup_make(struct agent *a, const char *name, char *out, size_t len)
 		out[0] = '\0';
 		return false;
 	}
-	if (mkdir(out, 0755) < 0 && errno != EEXIST) {
+	rc = mkdir(out, 0755) < 0 ? -errno : 0;
+	/* the agent's folder, made again if someone removed it (empty) */
+	if (rc == -ENOENT && mkdir(a->cg_base, 0755) == 0) {
+		log_warn("agent made its cgroup folder %s again: something removed it", a->cg_base);
+		rc = mkdir(out, 0755) < 0 ? -errno : 0;
+	}
+	if (rc < 0 && rc != -EEXIST) {
+		errno = -rc;
 		log_warn("agent cannot make cgroup %s (%s): the %s is tracked by its process group "
 			 "only", out, strerror(errno), name);
 		out[0] = '\0';
