@@ -82,7 +82,10 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 		return rc;
 	rc = agent_cgroup_init(a, err, errlen);
 	if (rc < 0) {
-		a->start_config_error = true;	/* cgroup = yes: Delegate=yes missing, say */
+		/* cgroup = yes: Delegate=yes missing, say; but a fork or a
+		 * mkdir that fails for want of memory or processes may pass */
+		a->start_config_error = rc != -ENOMEM && rc != -EAGAIN && rc != -EINTR &&
+					rc != -EBUSY;
 		return rc;
 	}
 	agent_account_dirs(a);
