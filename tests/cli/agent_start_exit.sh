@@ -103,7 +103,9 @@ case "$rc:$out" in
 *) fail "--exec-in $tmp/no-cgroup: rc=$rc '$out'" ;;
 esac
 expect 127 "cannot run /nonexistent/hare-prog" --exec-in "$tmp" /nonexistent/hare-prog
-cg=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+# the file system type follows the "-" that ends the optional fields (none,
+# one or more of them)
+cg=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") break; if ($(i + 1) == "cgroup2" && $4 == "/") { print $5; exit } }' /proc/self/mountinfo)
 own=$(sed -n 's/^0:://p' /proc/self/cgroup)
 if [ "$(id -u)" = 0 ] && [ -n "$cg" ] && mkdir "$cg$own/hare-test-exec-in.$$" 2>/dev/null; then
 	dir="$cg$own/hare-test-exec-in.$$"
