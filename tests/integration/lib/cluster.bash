@@ -78,15 +78,25 @@ kill_workers() {
 	done
 }
 
-# The cgroup folders the agents made (agent.conf cgroup; their logs name
-# them), once kill_workers has emptied them: a failed test leaves none.
-it_cgroups_remove() {
-	local d dirs
-	dirs=$(sed -n "s/.*in a cgroup of its own under //p" "$tmp"/agent*.log 2>/dev/null | sort -u)
-	[ -n "$dirs" ] || return 0
-	sleep 0.2
-	for d in $dirs; do
-		[ -d "$d" ] && rmdir "$d"/*/ "$d" 2>/dev/null
+# The cgroup folders this test's agents made (their logs name them): what
+# is left in them is killed (a worker's escapee too, which the cwd scan of
+# kill_workers may miss) and they go, so that runs of the tests do not pile
+# up folders of work dirs that are gone.
+kill_cgroups() {
+	local base d
+	for base in $(sed -n "s/.*in a cgroup of its own under //p" "$tmp"/agent*.log 2>/dev/null |
+		sort -u); do
+		[ -d "$base" ] || continue
+		for d in "$base"/*/; do
+			[ -f "$d/cgroup.kill" ] || continue
+			echo 1 >"$d/cgroup.kill" 2>/dev/null
+			for _ in $(seq 100); do
+				grep -q '^populated 0' "$d/cgroup.events" 2>/dev/null && break
+				sleep 0.02
+			done
+			rmdir "$d" 2>/dev/null
+		done
+		rmdir "$base" 2>/dev/null
 	done
 	return 0
 }
@@ -97,7 +107,7 @@ it_cleanup() {
 	if declare -F it_extra_kill >/dev/null; then it_extra_kill; fi
 	wait 2>/dev/null
 	kill_workers
-	it_cgroups_remove
+	kill_cgroups
 	if [ -n "${HARE_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 
