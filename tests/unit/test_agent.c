@@ -4313,6 +4313,33 @@ static void test_cgroup_adopt_refused(void **state)
 	fake_free(f);
 }
 
+/* The agent's cgroup folder, removed by someone while empty, is made again
+ * for the next run, which is in its cgroup as before. */
+static void test_cgroup_base_made_again(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1000], path[300], got[AGENT_CGROUP_MAX] = "";
+	struct start_args s = { .job = 8, .lease = 1, .count = 1, .command = cmd };
+
+	(void)state;
+	if (geteuid() != 0 || !cg_agent_registered(f)) {
+		fake_free(f);
+		skip();
+	}
+	assert_int_equal(rmdir(f->agent->cg_base), 0);
+	snprintf(cmd, sizeof(cmd), "sed -n 's/^0:://p' /proc/self/cgroup >%s/cg.t; mv %s/cg.t %s/cg; "
+		 "printf 'round 0 1 1 1 1\\ndone 1\\n' >&$HARE_REPORT_FD", f->dir, f->dir, f->dir);
+	fake_task_start(f, &s);
+	RUN_UNTIL(f, fake_exit(f, 8, 1, 0), 5);
+	assert_int_equal(fake_exit(f, 8, 1, 0)->status, HARE__TASK_STATUS__TASK_OK);
+	snprintf(path, sizeof(path), "%s/cg", f->dir);
+	read_text(path, got, sizeof(got));
+	got[strcspn(got, "\n")] = '\0';
+	assert_true(strlen(got) > 13);
+	assert_string_equal(got + strlen(got) - 13, "/worker.8.1.0");
+	fake_free(f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -4388,6 +4415,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cgroup_adopt),
 		cmocka_unit_test(test_cgroup_leftover),
 		cmocka_unit_test(test_cgroup_adopt_refused),
+		cmocka_unit_test(test_cgroup_base_made_again),
 	};
 
 	/* a worker or script put in its cgroup comes back here first
