@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -198,11 +200,29 @@ static int cg_probe(const char *base)
 	return rc;
 }
 
+/* Under systemd (INVOCATION_ID set), a warning when the agent's cgroup is
+ * not delegated to it (the unit lacks Delegate=yes; systemd 251 and later
+ * mark a delegated one with the trusted.delegate attribute): systemd then
+ * deems the cgroups below its own, and may move or empty them. */
+static void cg_delegated_check(const char *mnt, const char *rel)
+{
+	char dir[2 * AGENT_PATH_MAX + 2], v[8];
+
+	if (!getenv("INVOCATION_ID"))
+		return;
+	snprintf(dir, sizeof(dir), "%s%s", mnt, rel);
+	if (getxattr(dir, "trusted.delegate", v, sizeof(v)) < 0 && errno == ENODATA)
+		log_warn("agent runs under systemd in cgroup %s, which is not delegated to it: add "
+			 "Delegate=yes to its unit (hare-agent.service has it), or systemd may move "
+			 "or empty the cgroups of its tasks", rel[0] ? rel : "/");
+}
+
 /* The per-agent folder: made, and usable as the agent needs it. */
 static int cg_base_make(struct agent *a, char *why, size_t len)
 {
 	char own[AGENT_PATH_MAX], mnt[AGENT_PATH_MAX], root[AGENT_PATH_MAX], kill_file[AGENT_PATH_MAX + 16];
-	const char *rel;
+	char real[PATH_MAX];
+	const char *rel, *wd;
 	size_t rl;
 	int rc;
 
@@ -222,9 +242,12 @@ static int cg_base_make(struct agent *a, char *why, size_t len)
 	}
 	rl = (size_t)cg_root_len(root, own);
 	rel = own + rl;
+	cg_delegated_check(mnt, strcmp(rel, "/") == 0 ? "" : rel);
+	/* work_dir as the file system has it: one folder however it is spelt */
+	wd = realpath(a->cfg.work_dir, real);
 	if (snprintf(a->cg_base, sizeof(a->cg_base), "%s%s%share.%s.%08" PRIx32, mnt,
 		     strcmp(rel, "/") == 0 ? "" : rel, "/", a->cfg.node,
-		     cg_hash(a->cfg.work_dir)) >= (int)sizeof(a->cg_base)) {
+		     cg_hash(wd ? wd : a->cfg.work_dir)) >= (int)sizeof(a->cg_base)) {
 		snprintf(why, len, "its cgroup's path is too long");
 		return -ENAMETOOLONG;
 	}
@@ -233,11 +256,15 @@ static int cg_base_make(struct agent *a, char *why, size_t len)
 		snprintf(why, len, "cannot make %.600s: %s", a->cg_base, strerror(-rc));
 		return rc;
 	}
+	/* cgroup.kill (Linux 5.14), else each process killed while the
+	 * cgroup is frozen (cgroup.freeze, Linux 5.2), so none forks meanwhile */
 	snprintf(kill_file, sizeof(kill_file), "%s/cgroup.kill", a->cg_base);
-	if (access(kill_file, W_OK) < 0) {
+	a->cg_freeze_kill = access(kill_file, W_OK) < 0;
+	snprintf(kill_file, sizeof(kill_file), "%s/cgroup.freeze", a->cg_base);
+	if (a->cg_freeze_kill && access(kill_file, W_OK) < 0) {
 		rc = -errno;
-		snprintf(why, len, "%.600s: %s (cgroup.kill needs Linux 5.14 or later)", kill_file,
-			 strerror(-rc));
+		snprintf(why, len, "%.600s: %s (no cgroup.kill nor cgroup.freeze: Linux 5.2 or "
+			 "later is needed)", kill_file, strerror(-rc));
 		return rc;
 	}
 	rc = cg_probe(a->cg_base);
@@ -337,10 +364,20 @@ int agent_cgroup_kill(const struct agent *a, const char *dir)
 {
 	if (!dir[0])
 		return 0;
+	int rc;
+
 	/* the test seam stands in for every signal: each process, one by one */
 	if (a->kill_hook)
 		return cg_each(a, dir, SIGKILL, 0) > 0 ? 0 : -ESRCH;
-	return cg_write(dir, "cgroup.kill", "1");
+	if (!a->cg_freeze_kill)
+		return cg_write(dir, "cgroup.kill", "1");
+	/* before Linux 5.14: frozen, none of them forks while each is
+	 * killed; a frozen process still dies of SIGKILL once thawed */
+	rc = cg_write(dir, "cgroup.freeze", "1");
+	cg_each(a, dir, SIGKILL, 0);
+	if (rc == 0)
+		rc = cg_write(dir, "cgroup.freeze", "0");
+	return rc;
 }
 
 void agent_cgroup_signal(const struct agent *a, const char *dir, int sig, pid_t pgid)
@@ -439,8 +476,10 @@ void agent_cgroup_sweep(struct agent *a, bool start)
 		    (task && cg_task_here(a, job, lease, rank)))
 			continue;
 		/* later, the health check's is in use; at start nothing is
-		 * but the adopted tasks' */
-		if (!task && !(start && strcmp(e->d_name, "health") == 0))
+		 * but the adopted tasks' (a probe's is an agent's that died
+		 * while it started) */
+		if (!task && !(start && (strcmp(e->d_name, "health") == 0 ||
+					  strncmp(e->d_name, "probe.", 6) == 0)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", a->cg_base, e->d_name);
 		if (start && agent_cgroup_populated(path) == 1) {
@@ -468,30 +507,41 @@ void agent_cgroup_close(struct agent *a)
 	rmdir(a->cg_base);
 }
 
-/* hare-agent --exec-in DIR PROGRAM ARGS... (or --exec-in DIR --exec-as
- * ...): in the agent's child, join the cgroup DIR, then exec. Never returns
- * on success. */
+/* hare-agent --exec-in DIR [--argv0 NAME] PROGRAM ARGS... (or --exec-in
+ * DIR --exec-as ...): in the agent's child, join the cgroup DIR, then exec
+ * PROGRAM (as NAME, its argv[0], when given). Never returns on success. */
 int agent_exec_in(int argc, char **argv)
 {
+	const char *dir, *file;
+	char **args;
 	int rc;
 
-	if (argc < 4) {
-		fprintf(stderr, "hare-agent: --exec-in DIR PROGRAM [ARGS...]\n");
+	if (argc < 4 || (strcmp(argv[3], "--argv0") == 0 && argc < 6)) {
+		fprintf(stderr, "hare-agent: --exec-in DIR [--argv0 NAME] PROGRAM [ARGS...]\n");
 		return 126;
 	}
-	rc = cg_write(argv[2], "cgroup.procs", "0");
+	dir = argv[2];
+	args = argv + 3;	/* PROGRAM ARGS... */
+	file = args[0];
+	if (strcmp(args[0], "--argv0") == 0) {
+		/* --argv0 NAME PROGRAM ARGS...: NAME in PROGRAM's place */
+		file = args[2];
+		args[2] = args[1];
+		args += 2;
+	}
+	rc = cg_write(dir, "cgroup.procs", "0");
 	if (rc < 0)
 		fprintf(stderr, "hare-agent: cannot join cgroup %s (%s): what this program starts "
-			"is tracked by its process group only\n", argv[2], strerror(-rc));
-	if (strcmp(argv[3], "--exec-as") == 0)
-		return agent_exec_as(argc - 2, argv + 2);
+			"is tracked by its process group only\n", dir, strerror(-rc));
+	if (strcmp(args[0], "--exec-as") == 0)
+		return agent_exec_as(argc - (int)(args - argv) + 1, args - 1);
 	if (close_range(4, ~0u, 0) < 0) {
 		long max = sysconf(_SC_OPEN_MAX);
 
 		for (long fd = 4; fd < (max > 0 ? max : 65536); fd++)
 			close((int)fd);
 	}
-	execvp(argv[3], argv + 3);
-	fprintf(stderr, "hare-agent: cannot run %s: %s\n", argv[3], strerror(errno));
+	execvp(file, args);
+	fprintf(stderr, "hare-agent: cannot run %s: %s\n", file, strerror(errno));
 	return errno == ENOENT ? 127 : 126;
 }

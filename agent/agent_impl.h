@@ -300,6 +300,7 @@ struct agent {
 	/* CGROUP/hare.NODE.HASH, where each run gets a cgroup ("": process
 	 * groups only; agent_cgroup.c) */
 	char cg_base[AGENT_CGROUP_BASE_MAX];
+	bool cg_freeze_kill;	/* no cgroup.kill (before Linux 5.14): freeze, kill each */
 
 	struct agent_health health;
 

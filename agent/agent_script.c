@@ -324,9 +324,10 @@ static int script_spawn(struct agent_script *s, const char *real, const char *pa
 	uv_stdio_container_t stdio[3];
 	uv_process_options_t o;
 	char *args[2] = { (char *)path, NULL };
-	/* in its cgroup: hare-agent --exec-in puts it there, then runs it
-	 * (as the real file, its $0) */
-	char *shim[5] = { "/proc/self/exe", "--exec-in", s->cgroup, (char *)real, NULL };
+	/* in its cgroup: hare-agent --exec-in puts it there, then runs the
+	 * real file with the path as configured as its $0 */
+	char *shim[7] = { "/proc/self/exe", "--exec-in", s->cgroup, "--argv0", (char *)path,
+			  (char *)real, NULL };
 	int rc;
 
 	memset(&o, 0, sizeof(o));

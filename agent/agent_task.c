@@ -115,8 +115,8 @@ int agent_kill(const struct agent *a, pid_t pid, int sig)
  * process the agent may signal. */
 void agent_task_signal(struct agent_task *t, int sig)
 {
-	/* what left the group is in the worker's cgroup (a pid there is
-	 * still ours: the kernel moves no stranger in) */
+	/* what left the group is in the worker's cgroup (a worker running
+	 * as root could move a stranger in: only root's jobs can) */
 	if (sig == SIGKILL)
 		agent_cgroup_kill(t->agent, t->cgroup);
 	else if (t->pid > 1)
@@ -730,7 +730,9 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 	t->round_count = m->round_count;
 	t->next_first = m->round_first;
 	t->last_sent_ms = agent_now_ms(a);
-	snprintf(t->user, sizeof(t->user), "%s", m->user ? m->user : "");
+	/* into the task state and the prolog's environment: clean text */
+	agent_text_clean(m->user ? m->user : "", m->user ? strlen(m->user) : 0, t->user,
+			 sizeof(t->user));
 	if (!agent_prolog_start(t, m))
 		agent_task_launch(t, m);
 }

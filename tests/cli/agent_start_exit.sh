@@ -112,10 +112,11 @@ if [ "$(id -u)" = 0 ] && [ -n "$cg" ] && mkdir "$cg$own/hare-test-exec-in.$$" 2>
 	out=$("$agent" --exec-in "$dir" /bin/sh -c 'sed -n "s/^0:://p" /proc/self/cgroup' 2>&1)
 	out2=$("$agent" --exec-in "$dir" --exec-as nobody 65534 65534 /bin/sh -c \
 		'echo "$(id -u) $(sed -n "s/^0:://p" /proc/self/cgroup)"' 2>&1)
+	out3=$("$agent" --exec-in "$dir" --argv0 /etc/hare/check /bin/sh -c 'echo "$0"' 2>&1)
 	rmdir "$dir"
-	case "$out|$out2" in
-	*"/hare-test-exec-in.$$|65534 "*"/hare-test-exec-in.$$") echo "ok: --exec-in puts the program in the cgroup, --exec-as too" ;;
-	*) fail "--exec-in $dir: '$out' '$out2'" ;;
+	case "$out|$out2|$out3" in
+	*"/hare-test-exec-in.$$|65534 "*"/hare-test-exec-in.$$|/etc/hare/check") echo "ok: --exec-in puts the program in the cgroup, --exec-as too; --argv0 names it" ;;
+	*) fail "--exec-in $dir: '$out' '$out2' '$out3'" ;;
 	esac
 else
 	echo "skip: --exec-in into a cgroup needs root and a cgroup v2 it may write"

@@ -4088,7 +4088,7 @@ static void cg_escaping_command(struct fake *f, const char *name, char *cmd, siz
 static void test_cgroup_worker_escapee(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[2048], base[AGENT_CGROUP_BASE_MAX], err[256], path[300];
+	char cmd[2048], base[AGENT_CGROUP_BASE_MAX], err[256], path[AGENT_CGROUP_MAX];
 	struct start_args s = { .job = 4, .lease = 3, .command = cmd };
 	int pid, pid2;
 
@@ -4112,6 +4112,10 @@ static void test_cgroup_worker_escapee(void **state)
 	/* ... the one that heeds SIGTERM was asked first, as the worker was */
 	snprintf(path, sizeof(path), "%s/esc1.term", f->dir);
 	assert_true(file_exists(path));
+	/* the ended task's cgroup goes once empty (a heartbeat's sweep at the
+	 * latest), while the agent runs on */
+	snprintf(path, sizeof(path), "%s/worker.4.3.0", base);
+	RUN_UNTIL(f, !file_exists(path), 5);
 	fake_agent_stop(f);
 	assert_false(file_exists(base));
 	/* the same without a cgroup: the group kill alone misses it */
@@ -4132,12 +4136,40 @@ static void test_cgroup_worker_escapee(void **state)
 	fake_free(f);
 }
 
+/* Before Linux 5.14 (no cgroup.kill) the cgroup is frozen while each of
+ * its processes is killed: the same outcome. */
+static void test_cgroup_freeze_kill(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[2048];
+	struct start_args s = { .job = 4, .lease = 5, .command = cmd };
+	int pid, pid2;
+
+	(void)state;
+	if (geteuid() != 0 || !cg_agent_registered(f)) {
+		fake_free(f);
+		skip();
+	}
+	f->agent->cg_freeze_kill = true;
+	cg_escaping_command(f, "esc", cmd, sizeof(cmd));
+	fake_task_start(f, &s);
+	pid = cg_read_pid(f, "esc.1");
+	pid2 = cg_read_pid(f, "esc.2");
+	fake_task_stop(f, 4, 5);
+	RUN_UNTIL(f, fake_exit(f, 4, 5, 0), 5);
+	if (!cg_pid_gone(pid) || !cg_pid_gone(pid2))
+		fail_msg("processes that left the worker's group (pids %d %d) still run", pid, pid2);
+	fake_free(f);
+}
+
 /* What a prolog leaves running out of its group is killed once it exits,
- * before the worker starts. */
+ * before the worker starts. Through the shim as without it, the real file
+ * runs: a script's $0 is that file (the kernel's), not the link
+ * configured. */
 static void test_cgroup_prolog_escapee(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[600], path[300], text[900], err[256];
+	char cmd[600], path[300], text[1200], err[256], link[300];
 	struct start_args s = { .job = 5, .lease = 1, .count = 1, .command = cmd };
 	int pid;
 
@@ -4147,10 +4179,14 @@ static void test_cgroup_prolog_escapee(void **state)
 		skip();
 	}
 	snprintf(path, sizeof(path), "%s/prolog", f->dir);
-	snprintf(text, sizeof(text), "#!/bin/sh\nsetsid sleep 60 </dev/null >/dev/null 2>&1 &\n"
-		 "echo $! >%s/pro.tmp; mv %s/pro.tmp %s/pro.pid\n", f->dir, f->dir, f->dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\necho \"$0\" >%s/pro.argv0\n"
+		 "setsid sleep 60 </dev/null >/dev/null 2>&1 &\n"
+		 "echo $! >%s/pro.tmp; mv %s/pro.tmp %s/pro.pid\n", f->dir, f->dir, f->dir, f->dir);
+	assert_true(strlen(text) < sizeof(text) - 1);
 	write_file(path, text, 0755);
-	assert_int_equal(agent_config_set(&f->cfg, "prolog", path, err, sizeof(err)), 0);
+	snprintf(link, sizeof(link), "%s/prolog-link", f->dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(agent_config_set(&f->cfg, "prolog", link, err, sizeof(err)), 0);
 	/* the worker fails unless the prolog's escapee is gone when it starts */
 	snprintf(cmd, sizeof(cmd), "p=$(cat %s/pro.pid); for i in $(seq 100); do "
 		 "kill -0 $p 2>/dev/null || break; sleep 0.02; done; kill -0 $p 2>/dev/null && exit 9; "
@@ -4164,6 +4200,10 @@ static void test_cgroup_prolog_escapee(void **state)
 	assert_int_equal(fake_exit(f, 5, 1, 0)->status, HARE__TASK_STATUS__TASK_OK);
 	pid = cg_read_pid(f, "pro.pid");
 	assert_true(cg_pid_gone(pid));
+	snprintf(path, sizeof(path), "%s/pro.argv0", f->dir);
+	read_text(path, text, sizeof(text));
+	snprintf(path, sizeof(path), "%s/prolog\n", f->dir);
+	assert_string_equal(text, path);
 	fake_free(f);
 }
 
@@ -4411,6 +4451,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_prolog_stuck),
 		cmocka_unit_test(test_prolog_cut_short),
 		cmocka_unit_test(test_cgroup_worker_escapee),
+		cmocka_unit_test(test_cgroup_freeze_kill),
 		cmocka_unit_test(test_cgroup_prolog_escapee),
 		cmocka_unit_test(test_cgroup_adopt),
 		cmocka_unit_test(test_cgroup_leftover),
