@@ -142,32 +142,39 @@ static int agent_set_engine(struct agent_config *c, const char *value, char *err
 	return 0;
 }
 
-/* Whether to measure GPU types the daemon's profile lacks. */
-static int agent_set_profile(struct agent_config *c, const char *value, char *err, size_t errlen)
+/* auto, yes or no (the order of their enums) into *out. */
+static int agent_set_auto_yes_no(const char *key, const char *value, int *out, char *err,
+				 size_t errlen)
 {
 	static const char *const names[] = { "auto", "yes", "no" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(value, names[i]) == 0) {
-			c->profile_unknown = (enum agent_profile_mode)i;
+			*out = (int)i;
 			return 0;
 		}
 	}
-	return agent_bad(err, errlen, "profile_unknown must be auto, yes or no, got '%.32s'", value);
+	return agent_bad(err, errlen, "%s must be auto, yes or no, got '%.32s'", key, value);
+}
+
+/* Whether to measure GPU types the daemon's profile lacks. */
+static int agent_set_profile(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	int i = 0, rc = agent_set_auto_yes_no("profile_unknown", value, &i, err, errlen);
+
+	if (rc == 0)
+		c->profile_unknown = (enum agent_profile_mode)i;
+	return rc;
 }
 
 /* Whether each task's processes are tracked in a cgroup of their own. */
 static int agent_set_cgroup(struct agent_config *c, const char *value, char *err, size_t errlen)
 {
-	static const char *const names[] = { "auto", "yes", "no" };
+	int i = 0, rc = agent_set_auto_yes_no("cgroup", value, &i, err, errlen);
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(value, names[i]) == 0) {
-			c->cgroup = (enum agent_cgroup_mode)i;
-			return 0;
-		}
-	}
-	return agent_bad(err, errlen, "cgroup must be auto, yes or no, got '%.32s'", value);
+	if (rc == 0)
+		c->cgroup = (enum agent_cgroup_mode)i;
+	return rc;
 }
 
 /* The key of [agent] nearest to an unknown one (a typo), or NULL; keys
