@@ -314,7 +314,10 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		/* the agent stopped during its prolog, which it killed (or which
 		 * died with it): no worker ran. Not the node's fault, nor the
 		 * job's: hared queues the job again, uncharged; the epilog runs
-		 * as after any failed prolog */
+		 * as after any failed prolog. A pid the file names is none of
+		 * ours (a prolog's state has pid=0): never signalled */
+		t->pid = 0;
+		t->pid_start = 0;
 		t->status = HARE__TASK_STATUS__TASK_FAILED;
 		t->prolog_failed = true;
 		snprintf(t->message, sizeof(t->message), "prolog cut short: the agent stopped while "
