@@ -226,7 +226,7 @@ static void agent_health_result(struct agent *a, bool ok, const char *text)
 
 	/* clean text cut to whole characters: the names of folders in it are not */
 	if (!ok)
-		agent_text_clean(text, strlen(text), reason, sizeof(reason));
+		utf8_text_clean(text, strlen(text), reason, sizeof(reason));
 	if (!first && ok == s->ok && strcmp(reason, s->reason) == 0)
 		return;
 	if (!ok)

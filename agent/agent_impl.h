@@ -8,6 +8,7 @@
 
 #include "frame.h"
 #include "tls_link.h"
+#include "utf8.h"
 #include "workloads/report.h"
 
 #include <time.h>
@@ -558,11 +559,6 @@ void agent_script_kill(struct agent_script *s);
 void agent_script_stop(struct agent_script *s);
 /* Kill a running run and close the handles (on_closed hears of each). */
 void agent_script_close(struct agent_script *s);
-/* One line of text fit for hared's log and harectl's tables: valid UTF-8
- * without control, C1 or bidirectional formatting characters (each
- * replaced by '?'), blanks at either end dropped, whole characters only,
- * at most len - 1 bytes. in[n] must be readable (a NUL or a newline). */
-void agent_text_clean(const char *in, size_t n, char *out, size_t len);
 
 /* agent_cgroup.c: a cgroup v2 for each run */
 /* At start: the agent's cgroup folder, per cfg.cgroup. 0 (on, or process

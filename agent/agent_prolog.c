@@ -171,7 +171,7 @@ static bool agent_prolog_outcome(struct agent_script *s, const char *more, char 
 	size_t n = strlen(text);
 
 	snprintf(text + n, sizeof(text) - n, "%s", more);
-	agent_text_clean(text, strlen(text), how, len);
+	utf8_text_clean(text, strlen(text), how, len);
 	return ok;
 }
 

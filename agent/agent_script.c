@@ -39,34 +39,6 @@ void agent_script_init(struct agent_script *s, struct agent *a, const char *what
 	s->timer_open = true;
 }
 
-void agent_text_clean(const char *in, size_t n, char *out, size_t len)
-{
-	size_t o = 0, i = 0;
-
-	while (n > 0 && (in[n - 1] == ' ' || in[n - 1] == '\t' || in[n - 1] == '\r'))
-		n--;
-	while (i < n && (in[i] == ' ' || in[i] == '\t'))
-		i++;
-	while (i < n && o + 1 < len) {
-		const unsigned char *p = (const unsigned char *)in + i;
-		size_t k = p[0] ? utf8_seq_len(p) : 0;
-		bool c1 = k == 2 && p[0] == 0xC2 && p[1] < 0xA0;
-
-		if (k == 0 || i + k > n || c1 || (k == 3 && utf8_bidi_len(p)) || p[0] < 0x20 ||
-		    p[0] == 0x7F) {
-			out[o++] = '?';
-			i += k && i + k <= n ? k : 1;
-			continue;
-		}
-		if (o + k + 1 > len)
-			break;
-		memcpy(out + o, p, k);
-		o += k;
-		i += k;
-	}
-	out[o] = '\0';
-}
-
 /* Whether buf[from, to) holds more than blanks. */
 static bool script_has_text(const char *buf, size_t from, size_t to)
 {
@@ -103,7 +75,7 @@ void agent_script_last_line(struct agent_script *s, char *out, size_t len)
 
 			buf[linelen] = '\0';
 			memcpy(out, "...", 3);
-			agent_text_clean(buf + linestart, linelen - linestart, out + 3, len - 3);
+			utf8_text_clean(buf + linestart, linelen - linestart, out + 3, len - 3);
 			buf[linelen] = end;
 		}
 	}
@@ -118,7 +90,7 @@ void agent_script_last_line(struct agent_script *s, char *out, size_t len)
 		start = i + 1;
 	}
 	if (found)
-		agent_text_clean(buf + linestart, linelen, out, len);
+		utf8_text_clean(buf + linestart, linelen, out, len);
 }
 
 bool agent_script_outcome(struct agent_script *s, char *out, size_t len)

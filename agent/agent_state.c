@@ -286,7 +286,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	t->log_off = s->log_off;
 	t->next_first = s->first;
 	t->last_sent_ms = agent_now_ms(a);
-	agent_text_clean(s->user, strlen(s->user), t->user, sizeof(t->user));
+	utf8_text_clean(s->user, strlen(s->user), t->user, sizeof(t->user));
 	agent_adopt_cgroup(t, s->cgroup);
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
 	if (s->has_status) {
@@ -296,9 +296,9 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 		t->exit_code = s->exit_code;
 		t->rounds_done = s->rounds_done;
 		/* texts for hared, clean whatever the file holds */
-		agent_text_clean(s->message[0] ? s->message : "ended",
+		utf8_text_clean(s->message[0] ? s->message : "ended",
 				 s->message[0] ? strlen(s->message) : 5, t->message, sizeof(t->message));
-		agent_text_clean(s->node_fault, strlen(s->node_fault), t->node_fault,
+		utf8_text_clean(s->node_fault, strlen(s->node_fault), t->node_fault,
 				 sizeof(t->node_fault));
 		t->prolog_failed = s->prolog_failed;
 		t->phase = TASK_ENDED;

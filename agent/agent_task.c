@@ -731,7 +731,7 @@ void agent_task_start(struct agent *a, const Hare__TaskStart *m)
 	t->next_first = m->round_first;
 	t->last_sent_ms = agent_now_ms(a);
 	/* into the task state and the prolog's environment: clean text */
-	agent_text_clean(m->user ? m->user : "", m->user ? strlen(m->user) : 0, t->user,
+	utf8_text_clean(m->user ? m->user : "", m->user ? strlen(m->user) : 0, t->user,
 			 sizeof(t->user));
 	if (!agent_prolog_start(t, m))
 		agent_task_launch(t, m);

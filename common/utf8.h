@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* UTF-8 checks shared by hared (job specs) and harectl (tables, JSON). */
+/* UTF-8 checks shared by hared (job specs, agents' texts), harectl (tables,
+ * JSON) and hare-agent (its programs' output). */
 #ifndef HARE_COMMON_UTF8_H
 #define HARE_COMMON_UTF8_H
 
@@ -35,5 +36,12 @@ bool utf8_has_bidi(const char *s);
  * length), that end where a character starts: s cut there keeps whole
  * characters. */
 size_t utf8_cut_len(const char *s, size_t max);
+
+/* One line of text fit for a log and a table: in[0..n) as valid UTF-8
+ * without control, C1 or bidirectional formatting characters (each
+ * replaced by '?'), blanks at either end dropped, whole characters only,
+ * at most len - 1 bytes into out. in[n] must be readable (a NUL or a
+ * newline). */
+void utf8_text_clean(const char *in, size_t n, char *out, size_t len);
 
 #endif

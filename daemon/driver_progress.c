@@ -7,6 +7,7 @@
 #include "log.h"
 #include "profile.h"
 #include "report.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -793,8 +794,18 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 {
 	struct drv_job *j = driver_job_get(d, x->job_id);
 	struct drv_rank *rk = drv_rank_of(d, j, agent_id, x->lease_id, x->rank);
-
+	Hare__TaskExit clean;
+	char msg[480];
 	bool gone;
+
+	/* the agent's text, as hared keeps and relays it (events, show, stop
+	 * reasons): one clean line, whatever the agent sent */
+	if (x->message) {
+		clean = *x;
+		utf8_text_clean(x->message, strlen(x->message), msg, sizeof(msg));
+		clean.message = msg;
+		x = &clean;
+	}
 
 	/* first: the requeue below must not plan the job on that node again */
 	if (agent_id >= 1)

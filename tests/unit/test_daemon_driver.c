@@ -929,6 +929,39 @@ static void test_node_fault(void **state)
 	}
 }
 
+/* An agent's TaskExit.message with terminal escapes, a C1 control or
+ * bytes that are not UTF-8 is kept and relayed as one clean line: each
+ * such character a '?' (here in the stop reason to the other rank). */
+static void test_exit_text_clean(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 2, { 0, 4 }, { 1, 1 } } };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	const struct drv_job *j;
+	const char *reason = NULL;
+	uint32_t a1, a2;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 2, 1000);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	ob_clear(&f->ob);
+	j = driver_job_find(f->d, 1);
+	x.job_id = 1;
+	x.lease_id = j->lease.id;
+	x.status = HARE__TASK_STATUS__TASK_FAILED;
+	x.has_exit_code = true;
+	x.exit_code = 3;
+	x.message = "exited with code 3; last output: \033[2J\033]0;pwned\a \xc2\x9b boom \xff";
+	driver_task_exit(f->d, a1, &x);
+	for (uint32_t i = 0; i < f->ob.n; i++)
+		if (f->ob.agent[i] == a2 && f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			reason = f->ob.msg[i]->task_stop->reason;
+	assert_non_null(reason);
+	assert_non_null(strstr(reason, "(exit code 3; last output: ?[2J?]0;pwned? ? boom ?)"));
+}
+
 /* A lease that reports no new round for stall_timeout_s (and 20 of its
  * rounds, and before its first round the longest prolog of its nodes) is
  * a failure: its workers are stopped (hung, say an all-reduce
@@ -4588,6 +4621,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure_no_account, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_fault, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_fault_adopting, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_exit_text_clean, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stall, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_register_type_chars, fx_setup, fx_teardown),
