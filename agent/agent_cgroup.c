@@ -535,12 +535,7 @@ int agent_exec_in(int argc, char **argv)
 			"is tracked by its process group only\n", dir, strerror(-rc));
 	if (strcmp(args[0], "--exec-as") == 0)
 		return agent_exec_as(argc - (int)(args - argv) + 1, args - 1);
-	if (close_range(4, ~0u, 0) < 0) {
-		long max = sysconf(_SC_OPEN_MAX);
-
-		for (long fd = 4; fd < (max > 0 ? max : 65536); fd++)
-			close((int)fd);
-	}
+	agent_close_inherited();
 	execvp(file, args);
 	fprintf(stderr, "hare-agent: cannot run %s: %s\n", file, strerror(errno));
 	return errno == ENOENT ? 127 : 126;

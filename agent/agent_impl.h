@@ -473,6 +473,10 @@ int agent_account_ckpt_dir(const struct agent *a, uint64_t job, const struct age
  * output files' pruning. */
 void agent_account_ckpt_sweep(const struct agent *a);
 
+/* In the agent's child before it execs a program: nothing the agent
+ * inherited goes on, only stdin, stdout, stderr and the report pipe (fd 3). */
+void agent_close_inherited(void);
+
 /* At start, as root with run_as_owner: work_dir and its tasks/ let
  * other accounts through (search permission only). */
 void agent_account_dirs(const struct agent *a);

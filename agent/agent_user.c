@@ -318,6 +318,16 @@ void agent_account_dirs(const struct agent *a)
 		agent_dir_traversable(path);
 }
 
+void agent_close_inherited(void)
+{
+	if (close_range(4, ~0u, 0) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = 4; fd < (max > 0 ? max : 65536); fd++)
+			close((int)fd);
+	}
+}
+
 /* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: in the worker's
  * process (the agent's child, root), take the account's groups and ids and
  * exec the program. Never returns on success. */
@@ -352,14 +362,7 @@ int agent_exec_as(int argc, char **argv)
 			name);
 		return 126;
 	}
-	/* nothing the agent inherited goes on: stdin, the output file and the
-	 * report pipe (fd 3) only */
-	if (close_range(4, ~0u, 0) < 0) {
-		long max = sysconf(_SC_OPEN_MAX);
-
-		for (long fd = 4; fd < (max > 0 ? max : 65536); fd++)
-			close((int)fd);
-	}
+	agent_close_inherited();
 	execvp(argv[5], argv + 5);
 	fprintf(stderr, "hare-agent: cannot run %s as %s: %s\n", argv[5], name, strerror(errno));
 	return errno == ENOENT ? 127 : 126;

@@ -55,6 +55,17 @@ static int ob_send(void *user, uint32_t agent_id, const Hare__FromDaemon *m)
 	return 0;
 }
 
+/* The reason of the last TaskStop sent to agent (NULL: none). */
+static const char *ob_stop_reason(const struct outbox *ob, uint32_t agent)
+{
+	const char *reason = NULL;
+
+	for (uint32_t i = 0; i < ob->n; i++)
+		if (ob->agent[i] == agent && ob->msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
+			reason = ob->msg[i]->task_stop->reason;
+	return reason;
+}
+
 static void ob_clear(struct outbox *ob)
 {
 	for (uint32_t i = 0; i < ob->n; i++)
@@ -771,9 +782,7 @@ static void test_failure_no_account(void **state)
 	assert_int_equal(j->avoid[0].node, 0);
 	assert_true(j->avoid[0].until > driver_now());
 	/* the other rank is stopped, told why */
-	for (uint32_t i = 0; i < f->ob.n; i++)
-		if (f->ob.agent[i] == a2 && f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
-			reason = f->ob.msg[i]->task_stop->reason;
+	reason = ob_stop_reason(&f->ob, a2);
 	assert_non_null(reason);
 	assert_string_equal(reason, "not started on node n1 (rank 0): user 'opuser' has no account "
 			    "on this node; its node is not charged");
@@ -835,9 +844,7 @@ static void test_node_fault(void **state)
 	assert_int_equal(j->rec.state, STORE_QUEUED);
 	assert_int_equal(j->failures, 0);
 	assert_int_equal(driver_node_failures(f->d, 0), 0);
-	for (uint32_t i = 0; i < f->ob.n; i++)
-		if (f->ob.agent[i] == a2 && f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
-			reason = f->ob.msg[i]->task_stop->reason;
+	reason = ob_stop_reason(&f->ob, a2);
 	assert_non_null(reason);
 	assert_string_equal(reason, "not run on node n1 (rank 0): prolog exited with status 2: GPU 0 "
 			    "holds 3 processes; the node is drained, the job is not charged");
@@ -893,11 +900,7 @@ static void test_node_fault(void **state)
 		assert_false(n1->drained || n2->drained);
 		assert_int_equal(j->rec.state, STORE_QUEUED);
 		assert_int_equal(j->failures, 0);
-		reason = NULL;
-		for (uint32_t i = 0; i < f->ob.n; i++)
-			if (f->ob.agent[i] == a1 &&
-			    f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
-				reason = f->ob.msg[i]->task_stop->reason;
+		reason = ob_stop_reason(&f->ob, a1);
 		assert_non_null(reason);
 		assert_string_equal(reason, "not run on node n2 (rank 1): prolog cut short: the agent "
 				    "stopped while it ran, so no worker ran; the job is not charged");
@@ -955,9 +958,7 @@ static void test_exit_text_clean(void **state)
 	x.exit_code = 3;
 	x.message = "exited with code 3; last output: \033[2J\033]0;pwned\a \xc2\x9b boom \xff";
 	driver_task_exit(f->d, a1, &x);
-	for (uint32_t i = 0; i < f->ob.n; i++)
-		if (f->ob.agent[i] == a2 && f->ob.msg[i]->msg_case == HARE__FROM_DAEMON__MSG_TASK_STOP)
-			reason = f->ob.msg[i]->task_stop->reason;
+	reason = ob_stop_reason(&f->ob, a2);
 	assert_non_null(reason);
 	assert_non_null(strstr(reason, "(exit code 3; last output: ?[2J?]0;pwned? ? boom ?)"));
 }
