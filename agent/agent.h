@@ -78,6 +78,10 @@ struct agent_config {
 	uint32_t prolog_timeout_s;	/* a prolog killed (and failed) after this (60) */
 	uint32_t epilog_timeout_s;	/* an epilog killed (and failed) after this (60) */
 	enum agent_cgroup_mode cgroup;	/* auto */
+	/* how long a task's exit waits, after the SIGKILL at its end, for
+	 * its processes to be gone; then hared drains the node (60; 0: no
+	 * wait) */
+	uint32_t unkillable_timeout_s;
 };
 
 /* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: the agent's child

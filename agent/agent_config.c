@@ -35,6 +35,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->health_check_timeout_s = 30;
 	c->prolog_timeout_s = 60;
 	c->epilog_timeout_s = 60;
+	c->unkillable_timeout_s = 60;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -188,7 +189,7 @@ static const char *agent_key_near(const char *key)
 		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
 		"run_as_owner", "tls", "health_check", "health_check_interval_s",
 		"health_check_timeout_s", "prolog", "epilog", "prolog_timeout_s", "epilog_timeout_s",
-		"cgroup",
+		"cgroup", "unkillable_timeout_s",
 	};
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -281,6 +282,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return config_parse_u32(value, 1, 3600, &c->prolog_timeout_s, err, errlen);
 	if (strcmp(key, "epilog_timeout_s") == 0)
 		return config_parse_u32(value, 1, 3600, &c->epilog_timeout_s, err, errlen);
+	if (strcmp(key, "unkillable_timeout_s") == 0)
+		return config_parse_u32(value, 0, 3600, &c->unkillable_timeout_s, err, errlen);
 	near = agent_key_near(key);
 	if (near)
 		return agent_bad(err, errlen, "unknown key '%.64s' in [agent] (did you mean %s?)", key,

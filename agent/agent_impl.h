@@ -44,6 +44,8 @@ enum agent_link_state {
 enum agent_task_phase {
 	TASK_PROLOG,		/* the prolog runs; the worker starts once it passed */
 	TASK_RUNNING,		/* worker alive (or adopted, pipe open) */
+	TASK_REAPING,		/* outcome known, its processes killed: the wait
+				 * for them to be gone (agent_reap.c) */
 	TASK_EPILOG,		/* outcome known, the epilog runs; TaskExit after it */
 	TASK_ENDED,		/* outcome known, TaskExit not yet sent */
 	TASK_GONE,		/* TaskExit sent; freed once its handles close */
@@ -163,6 +165,9 @@ struct agent_task {
 	/* a prolog or epilog that failed, in words: hared drains the node */
 	char node_fault[256];
 	bool prolog_failed;		/* ... the prolog: no worker ran */
+	/* TASK_REAPING: until when (agent_now_ms) the wait goes on, and
+	 * when the next SIGKILL goes */
+	uint64_t reap_until_ms, reap_kill_ms;
 };
 
 /* Measuring GPU types the daemon's profile lacks (agent_profile.c). */
@@ -505,6 +510,22 @@ void agent_prolog_free(struct agent_task *t);
  * run now (agent_health_check_ok). */
 void agent_prolog_check(const struct agent *a);
 
+/* agent_reap.c: the wait, at a task's end, for its processes to be gone */
+#define AGENT_REAP_POLL_MS 50	/* how often it looks */
+#define AGENT_REAP_KILL_MS 1000	/* how often it sends SIGKILL again */
+/* t's outcome is known and what was left of it SIGKILLed: true when some of
+ * its processes are still there and the wait for them has begun
+ * (TASK_REAPING; agent_task_finish follows once they are gone, or with a
+ * node fault after unkillable_timeout_s); false when nothing is left, or
+ * nothing can be told (an adopted task's group after its worker's end). */
+bool agent_reap_start(struct agent_task *t);
+/* A restarted agent's task that was in its wait: its cgroup killed again
+ * and the wait begun anew (false: no cgroup, nothing left, or no wait). */
+bool agent_reap_resume(struct agent_task *t);
+/* Up to len - 1 bytes naming the processes still there ("" when none);
+ * how many there are. */
+int agent_reap_survivors(const struct agent_task *t, char *out, size_t len);
+
 /* agent_rdv.c: the rendezvous relay */
 /* The lease's id file: work_dir/tasks/JOB.LEASE.rdv */
 void agent_rdv_path(const struct agent *a, uint64_t job, uint64_t lease, char *buf, size_t len);
@@ -630,7 +651,13 @@ uint64_t agent_pid_start(int pid);
 /* Close callback of a task's handles (data = the task). */
 void agent_task_on_handle_closed(uv_handle_t *h);
 struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);
+/* t's worker has ended (or never ran) and its outcome is set, or set here:
+ * what was left of it is SIGKILLed, and once gone (agent_reap_start)
+ * agent_task_finish follows. */
 void agent_task_end(struct agent_task *t);
+/* Its end in its output file, then its epilog (TASK_EPILOG) or its exit
+ * (TASK_ENDED). */
+void agent_task_finish(struct agent_task *t);
 /* Start t's worker for m (after its prolog, if any). */
 void agent_task_launch(struct agent_task *t, const Hare__TaskStart *m);
 /* One of t's prolog's handles closed: free t if it is done with. */

@@ -391,6 +391,9 @@ static int agent_send_register(struct agent *a)
 	reg.script_grace_ms = agent_prolog_grace_ms(a);
 	reg.has_prolog_ms = a->cfg.prolog[0] != '\0';
 	reg.prolog_ms = a->cfg.prolog_timeout_s * 1000 + AGENT_SCRIPT_STUCK_MS;
+	/* ... and for its processes to be gone after the SIGKILL at its end */
+	reg.has_unkillable_ms = a->cfg.unkillable_timeout_s > 0;
+	reg.unkillable_ms = a->cfg.unkillable_timeout_s * 1000;
 	reg.has_measures = reg.measures = true;
 	reg.has_profile_cancel = reg.profile_cancel = true;
 	reg.has_logs = reg.logs = agent_log_dir(a, logdir, sizeof(logdir));

@@ -117,7 +117,7 @@ int agent_state_write(const struct agent_task *t)
 		fprintf(f, "cgroup=%s\n", t->cgroup);
 	if (t->phase == TASK_PROLOG)
 		fprintf(f, "prolog=running\n");
-	if (t->phase == TASK_ENDED || t->phase == TASK_EPILOG) {
+	if (t->phase == TASK_ENDED || t->phase == TASK_EPILOG || t->phase == TASK_REAPING) {
 		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
 		if (t->has_exit_code)
 			fprintf(f, "exit_code=%d\n", t->exit_code);
@@ -128,6 +128,8 @@ int agent_state_write(const struct agent_task *t)
 			fprintf(f, "prolog_failed=1\n");
 		if (t->phase == TASK_EPILOG)
 			fprintf(f, "epilog=pending\n");
+		if (t->phase == TASK_REAPING)
+			fprintf(f, "reap=pending\n");
 	}
 	ok = !ferror(f);
 	if (fclose(f) != 0 || !ok || rename(tmp, path) < 0)
@@ -158,6 +160,7 @@ struct agent_saved {
 	uint64_t pid_start;
 	bool has_status, has_exit_code;
 	bool epilog_pending;	/* its epilog had not ended */
+	bool reap_pending;	/* the wait for its processes' end had not ended */
 	bool prolog_running;	/* its prolog had not ended: no worker ran */
 	bool prolog_failed;
 	int64_t log_off;
@@ -219,6 +222,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		s->prolog_running = strncmp(v, "running", 7) == 0;
 	else if (KEY("epilog"))
 		s->epilog_pending = strncmp(v, "pending", 7) == 0;
+	else if (KEY("reap"))
+		s->reap_pending = strncmp(v, "pending", 7) == 0;
 #undef KEY
 }
 
@@ -262,6 +267,23 @@ static void agent_adopt_cgroup(struct agent_task *t, const char *path)
 			 path);
 }
 
+/* A task whose processes the previous agent waited for: they are waited
+ * for again (its cgroup tells), or, where nothing can tell (no cgroup: the
+ * worker's group id may be another's by now), its exit goes now. */
+static void agent_adopt_reaping(struct agent_task *t)
+{
+	if (agent_reap_resume(t)) {
+		log_info("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: the wait for its processes "
+			 "to be gone begins again", t->job_id, t->lease_id, t->rank);
+		return;
+	}
+	if (!t->cgroup[0])
+		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: the previous agent waited "
+			 "for its processes to be gone; without its cgroup this agent cannot tell "
+			 "whether they are", t->job_id, t->lease_id, t->rank);
+	agent_task_finish(t);
+}
+
 /* Take over one task a previous agent left: its outcome if it ended, else
  * its report pipe (EOF there means the worker is gone). */
 static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
@@ -302,7 +324,15 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 				 sizeof(t->node_fault));
 		t->prolog_failed = s->prolog_failed;
 		t->phase = TASK_ENDED;
+		/* its worker has ended: its pid and group id are nobody's to us */
+		t->adopted_dead = true;
 		unlink(fifo);
+		/* the agent stopped while it waited for the task's processes to
+		 * be gone: the wait begins anew (its epilog has not run) */
+		if (s->reap_pending) {
+			agent_adopt_reaping(t);
+			return;
+		}
 		/* its epilog was cut short by the agent's stop: run again */
 		if (s->epilog_pending && agent_epilog_start(t))
 			log_info("task job=%llu lease=%llu rank=%u: its epilog runs again (it had not "

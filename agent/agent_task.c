@@ -417,8 +417,8 @@ void agent_task_stop(struct agent *a, uint64_t job_id, uint64_t lease_id, const 
 		if (t->job_id != job_id || t->lease_id != lease_id || t->phase > TASK_EPILOG)
 			continue;
 		n++;
-		if (t->stop_requested || t->phase == TASK_EPILOG)
-			continue;	/* an epilog's task has ended: its exit follows */
+		if (t->stop_requested || t->phase == TASK_EPILOG || t->phase == TASK_REAPING)
+			continue;	/* the task has ended: its exit follows */
 		if (t->phase == TASK_PROLOG) {
 			log_info("task stop job=%llu lease=%llu rank=%u during its prolog: the prolog "
 				 "is killed, the worker not started", (unsigned long long)job_id,
@@ -543,12 +543,20 @@ void agent_task_end(struct agent_task *t)
 			 (unsigned long long)t->job_id, (unsigned long long)t->lease_id, t->rank,
 			 t->status == HARE__TASK_STATUS__TASK_STOPPED ? "stopped" : "failed",
 			 (unsigned long long)t->rounds_done, t->message);
+	/* the exit waits for them to be gone: the GPU is not free before */
+	if (agent_reap_start(t))
+		return;	/* its end finishes the task */
+	agent_task_finish(t);
+}
+
+void agent_task_finish(struct agent_task *t)
+{
 	agent_log_end(t);
 	if (agent_epilog_start(t))
 		return;	/* its end sends the exit */
 	t->phase = TASK_ENDED;
 	agent_state_write(t);	/* so a restarted agent still sends the exit */
-	agent_tasks_send_exits(a);
+	agent_tasks_send_exits(t->agent);
 }
 
 /* TaskExit after the task's last report; false when it has to wait. */

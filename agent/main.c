@@ -94,6 +94,9 @@ static const char agent_usage[] =
 	"  health_check_timeout_s S    a run is killed after this (default 30)\n"
 	"  prolog_timeout_s S, epilog_timeout_s S   killed, and failed, after this\n"
 	"                              (default 60 each)\n"
+	"  unkillable_timeout_s S   a task's end waits this long for its processes to\n"
+	"                         die of SIGKILL, then the node is drained (default 60;\n"
+	"                         0: no wait)\n"
 	"Flags override the config file's keys.\n";
 
 static const struct option agent_longopts[] = {

@@ -439,7 +439,7 @@ void driver_node_fault(struct driver *d, uint32_t i, const Hare__TaskExit *x)
 	d->node_faults++;
 	snprintf(tail, sizeof(tail), " (job %" PRIu64 " rank %u)", x->job_id, x->rank);
 	/* the agent's text cut to leave room for the tail */
-	drv_agent_text(x->node_fault, "its prolog or epilog failed", reason,
+	drv_agent_text(x->node_fault, "the agent reported a fault of the node", reason,
 		       sizeof(reason) - strlen(tail));
 	len = strlen(reason);
 	memcpy(reason + len, tail, strlen(tail) + 1);
@@ -538,6 +538,10 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 	if (reg->has_script_grace_ms)
 		n->stop_grace_s = fmin(n->stop_grace_s + reg->script_grace_ms / 1000.0,
 				       2 * DRIVER_MAX_STOP_GRACE_S);
+	/* ... and for what was left of it to be gone after its SIGKILL */
+	if (reg->has_unkillable_ms)
+		n->stop_grace_s = fmin(n->stop_grace_s + reg->unkillable_ms / 1000.0,
+				       3 * DRIVER_MAX_STOP_GRACE_S);
 	/* ... and a worker's start waits for its prolog (at most two hours) */
 	n->prolog_s = reg->has_prolog_ms ? fmin(reg->prolog_ms / 1000.0, 7200) : 0;
 	drv_gpus_text(d, n, text, sizeof(text));

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent_fake.h"
+#include "agent_impl.h"
 #include "err.h"
 
 /* A fresh directory under $TMPDIR (or /tmp) into buf. */
@@ -277,6 +278,9 @@ static void fake_on_register(struct fake *f, const Hare__Register *r)
 	/* hared waits this long for a stopped worker's exit */
 	assert_true(r->has_stop_grace_ms);
 	assert_int_equal(r->stop_grace_ms, f->cfg.stop_grace_ms);
+	/* ... and this much longer for its processes to die of SIGKILL */
+	assert_int_equal(r->has_unkillable_ms, f->cfg.unkillable_timeout_s > 0);
+	assert_int_equal(r->unkillable_ms, f->cfg.unkillable_timeout_s * 1000);
 	snprintf(f->reg_type0, sizeof(f->reg_type0), "%s", r->n_gpus ? r->gpus[0]->type : "");
 	if (r->n_gpus)
 		assert_true(r->gpus[0]->has_emulated && r->gpus[0]->emulated);
@@ -437,6 +441,8 @@ void fake_agent_start(struct fake *f)
 	assert_int_equal(agent_key_load(path, key, sizeof(key), &keylen, &loose, err, sizeof(err)), 0);
 	f->closed = false;
 	assert_int_equal(agent_new(&f->loop, &f->cfg, key, keylen, &f->agent), 0);
+	if (f->kill_hook)
+		f->agent->kill_hook = f->kill_hook;
 	assert_int_equal(agent_start(f->agent, err, sizeof(err)), 0);
 }
 

@@ -79,6 +79,8 @@ struct fake {
 	Hare__ToDaemon *msgs[FAKE_MSGS_MAX];
 	size_t nmsgs;
 	struct agent *agent;
+	/* the agent's kill_hook, set before it starts (adoption signals) */
+	int (*kill_hook)(pid_t pid, int sig);
 	struct agent_config cfg;
 	bool closed;
 	char dir[200];

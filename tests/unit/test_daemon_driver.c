@@ -214,6 +214,9 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
+/* Register.unkillable_ms of the next agent_up_grace (0: none), then 0. */
+static uint32_t next_unkillable_ms;
+
 /* Attach and register an agent with n GPUs of one type and running tasks. */
 /* An agent registers; grace_ms < 0: without a stop_grace_ms (older agents). */
 static uint32_t agent_up_grace(struct fx *f, const char *node, const char *type, uint32_t n,
@@ -237,6 +240,9 @@ static uint32_t agent_up_grace(struct fx *f, const char *node, const char *type,
 	reg.running = running;
 	reg.has_stop_grace_ms = grace_ms >= 0;
 	reg.stop_grace_ms = grace_ms >= 0 ? (uint32_t)grace_ms : 0;
+	reg.has_unkillable_ms = next_unkillable_ms > 0;
+	reg.unkillable_ms = next_unkillable_ms;
+	next_unkillable_ms = 0;
 	assert_int_equal(driver_agent_register(f->d, (uint32_t)id, &reg, err, sizeof(err)), 0);
 	return (uint32_t)id;
 }
@@ -873,8 +879,8 @@ static void test_node_fault(void **state)
 		assert_int_equal(driver_node_drain(f->d, "n1", false, NULL, &moved, msg, sizeof(msg)), 0);
 	}
 	driver_task_exit(f->d, a1, &x);
-	assert_string_equal(n1->drain_reason, "its prolog or epilog failed (its text is not shown: "
-			    "control characters or not UTF-8) (job 1 rank 0)");
+	assert_string_equal(n1->drain_reason, "the agent reported a fault of the node (its text "
+			    "is not shown: control characters or not UTF-8) (job 1 rank 0)");
 	driver_stats_get(f->d, &st);
 	assert_int_equal(st.node_faults, 4);
 	/* a prolog cut short by the agent's stop (prolog_failed, no
@@ -4551,24 +4557,30 @@ static void test_done_finishes(void **state)
 
 /* A stopped worker's GPU waits for its exit as long as its own agent's stop
  * grace (Register.stop_grace_ms, at most an hour) plus the margin; an agent
- * that does not say gets hared's stop_grace_s (2 s in the fixture). */
+ * that does not say gets hared's stop_grace_s (2 s in the fixture). An
+ * agent that waits for a task's processes to be gone after their SIGKILL
+ * (Register.unkillable_ms) gets that much longer. */
 static void test_stop_grace_per_agent(void **state)
 {
 	struct fx *f = *state;
-	Hare__RunningTask t[3] = { rt_full(42, 3, 0, 1, 1, 1, 0), rt_full(43, 4, 0, 1, 1, 1, 0),
-				   rt_full(44, 5, 0, 1, 1, 1, 0) };
-	Hare__RunningTask *p[3] = { &t[0], &t[1], &t[2] };
+	Hare__RunningTask t[4] = { rt_full(42, 3, 0, 1, 1, 1, 0), rt_full(43, 4, 0, 1, 1, 1, 0),
+				   rt_full(44, 5, 0, 1, 1, 1, 0), rt_full(45, 6, 0, 1, 1, 1, 0) };
+	Hare__RunningTask *p[4] = { &t[0], &t[1], &t[2], &t[3] };
 	double now = driver_now();
 
 	agent_up_grace(f, "n1", "V100", 2, &p[0], 1, 30000);
 	agent_up(f, "n2", "V100", 2, &p[1], 1);
 	agent_up_grace(f, "n3", "V100", 2, &p[2], 1, 4000000000ll);
+	next_unkillable_ms = 60000;
+	agent_up_grace(f, "n4", "V100", 2, &p[3], 1, 30000);
 	assert_int_equal(gpu_of(f, 0, 1)->vacate_lease, 3);
 	assert_int_equal(gpu_of(f, 1, 1)->vacate_lease, 4);
 	assert_int_equal(gpu_of(f, 2, 1)->vacate_lease, 5);
+	assert_int_equal(gpu_of(f, 3, 1)->vacate_lease, 6);
 	assert_true(fabs(gpu_of(f, 0, 1)->vacate_until - now - 35) < 1);
 	assert_true(fabs(gpu_of(f, 1, 1)->vacate_until - now - 7) < 1);
 	assert_true(fabs(gpu_of(f, 2, 1)->vacate_until - now - 3605) < 1);
+	assert_true(fabs(gpu_of(f, 3, 1)->vacate_until - now - 95) < 1);
 }
 
 /* A worker of no current lease is stopped and its GPU kept until it exits

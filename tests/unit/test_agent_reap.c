@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for hare-agent's wait, at a task's end, for its processes to be
+ * gone (agent_reap.c): the exit waits for them, and goes with a node fault
+ * naming them after unkillable_timeout_s. A process that survives SIGKILL
+ * (state D) cannot be made on purpose: the agent's kill_hook drops the
+ * SIGKILLs meant for one, for as long as a test says. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_fake.h"
+#include "agent_impl.h"
+#include "log.h"
+
+/* SIGKILLs to held_pid, or to its group with held_group, are dropped while
+ * held is set: the process "survives" them. */
+static bool held;
+static int held_pid;
+static bool held_group;
+static int held_drops;
+
+static int reap_kill(pid_t pid, int sig)
+{
+	if (held && sig == SIGKILL && (pid == held_pid || (held_group && pid < 0))) {
+		held_drops++;
+		return 0;
+	}
+	return kill(pid, sig);
+}
+
+/* The pid f->dir/NAME holds, once written (within 5 s). */
+static int read_pid(struct fake *f, const char *name)
+{
+	char path[300], got[32] = "";
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	RUN_UNTIL(f, (read_text(path, got, sizeof(got)), atoi(got) > 1), 5);
+	return atoi(got);
+}
+
+static bool gone(int pid)
+{
+	char st = proc_state(pid);
+
+	return st == 0 || st == 'Z';
+}
+
+/* A worker that starts a process ignoring SIGTERM, in its own process group
+ * (or, with escape, in a session of its own), which writes its pid to
+ * f->dir/kid (and does not hold the report pipe); it reports a round and
+ * runs on until stopped. */
+static void kid_command(struct fake *f, bool escape, char *cmd, size_t len)
+{
+	snprintf(cmd, len, "%s sh -c 'eval \"exec $HARE_REPORT_FD>&-\"; trap \"\" TERM; "
+		 "echo $$ >%s/kid.t; mv %s/kid.t %s/kid; exec sleep 60' </dev/null >/dev/null 2>&1 & "
+		 "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; while :; do sleep 0.05; done",
+		 escape ? "setsid" : "", f->dir, f->dir, f->dir);
+}
+
+static void reap_setup(struct fake *f, const char *timeout_s)
+{
+	fake_set(f, "unkillable_timeout_s", timeout_s);
+	held = false;
+	held_pid = 0;
+	held_group = false;
+	held_drops = 0;
+	f->kill_hook = reap_kill;
+}
+
+/* The exit waits while a process of the worker's group outlives its
+ * SIGKILL, sent again each second; it goes, without a fault, once the
+ * process is gone. */
+static void test_reap_group_waits(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024];
+	struct start_args s = { .job = 3, .lease = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	double t0;
+	int kid;
+
+	(void)state;
+	reap_setup(f, "10");
+	kid_command(f, false, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, fake_relayed(f, 3, 1, 0).reports >= 1, 5);
+	held = held_group = true;
+	t0 = now_s();
+	fake_task_stop(f, 3, 1);
+	RUN_UNTIL(f, now_s() - t0 > 0.6, 2);
+	assert_null(fake_exit(f, 3, 1, 0));
+	assert_false(gone(kid));
+	assert_true(held_drops >= 1);
+	held = false;	/* the next SIGKILL (within a second) gets through */
+	RUN_UNTIL(f, fake_exit(f, 3, 1, 0), 3);
+	assert_true(gone(kid));
+	e = fake_exit(f, 3, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_null(e->node_fault);
+	assert_null(strstr(e->message, "SIGKILL"));
+	RUN_UNTIL(f, f->agent->ntasks == 0, 5);
+	fake_free(f);
+}
+
+/* A process of the worker's group that does not die of SIGKILL: the exit
+ * goes after unkillable_timeout_s with a node fault naming it; with
+ * unkillable_timeout_s = 0 the exit does not wait. */
+static void test_reap_group_timeout(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], want[256];
+	struct start_args s = { .job = 4, .lease = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	double t0;
+	int kid;
+
+	(void)state;
+	reap_setup(f, "1");
+	kid_command(f, false, cmd, sizeof(cmd));
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, fake_relayed(f, 4, 1, 0).reports >= 1, 5);
+	held = held_group = true;
+	t0 = now_s();
+	fake_task_stop(f, 4, 1);
+	RUN_UNTIL(f, fake_exit(f, 4, 1, 0), 5);
+	assert_true(now_s() - t0 >= 1.0);
+	e = fake_exit(f, 4, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
+	snprintf(want, sizeof(want), "1 process of the task still alive 1 s after SIGKILL: "
+		 "%d (sleep, state S)", kid);
+	assert_non_null(e->node_fault);
+	assert_string_equal(e->node_fault, want);
+	assert_non_null(strstr(e->message, want));	/* harectl show says it too */
+	assert_false(gone(kid));
+	held = false;
+	kill(kid, SIGKILL);
+	fake_agent_stop(f);
+	/* no wait */
+	fake_set(f, "unkillable_timeout_s", "0");
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 2, 5);
+	s.lease = 2;
+	fake_task_start(f, &s);
+	snprintf(want, sizeof(want), "%s/kid", f->dir);
+	unlink(want);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, fake_relayed(f, 4, 2, 0).reports >= 1, 5);
+	held = true;
+	fake_task_stop(f, 4, 2);
+	RUN_UNTIL(f, fake_exit(f, 4, 2, 0), 5);
+	assert_null(fake_exit(f, 4, 2, 0)->node_fault);
+	assert_false(gone(kid));
+	held = false;
+	kill(kid, SIGKILL);
+	fake_free(f);
+}
+
+/* f's agent with cgroup = auto, registered; false where this host gives it
+ * no cgroup v2 it may write (the test skips). */
+static bool cg_registered(struct fake *f)
+{
+	if (geteuid() != 0)
+		return false;
+	fake_set(f, "cgroup", "auto");
+	fake_agent_registered(f);
+	if (agent_cgroup_on(f->agent))
+		return true;
+	print_message("no cgroup v2 the agent may write here: skipped\n");
+	return false;
+}
+
+/* With a cgroup: what left the worker's session is waited for too, and the
+ * wait goes on in a restarted agent (the state file says reap=pending; the
+ * task is still listed as running, so hared keeps its GPU). */
+static void test_reap_cgroup_restart(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], path[300], st[2048];
+	struct start_args s = { .job = 5, .lease = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	double t0;
+	int kid;
+
+	(void)state;
+	reap_setup(f, "30");
+	kid_command(f, true, cmd, sizeof(cmd));
+	if (!cg_registered(f)) {
+		fake_free(f);
+		skip();
+	}
+	fake_task_start(f, &s);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, fake_relayed(f, 5, 1, 0).reports >= 1, 5);
+	held_pid = kid;
+	held = true;
+	fake_task_stop(f, 5, 1);
+	snprintf(path, sizeof(path), "%s/work/tasks/5.1.0.task", f->dir);
+	RUN_UNTIL(f, (read_text(path, st, sizeof(st)), strstr(st, "reap=pending\n")), 5);
+	assert_null(fake_exit(f, 5, 1, 0));
+	fake_agent_stop(f);
+	held_drops = 0;
+	fake_agent_start(f);
+	RUN_UNTIL(f, f->registers == 2, 5);
+	assert_int_equal(f->reg_running, 1);
+	assert_true(held_drops >= 1);	/* the new agent killed it again */
+	t0 = now_s();
+	RUN_UNTIL(f, now_s() - t0 > 0.3, 2);
+	assert_null(fake_exit(f, 5, 1, 0));
+	assert_false(gone(kid));
+	held = false;
+	RUN_UNTIL(f, fake_exit(f, 5, 1, 0), 3);
+	assert_true(gone(kid));
+	e = fake_exit(f, 5, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
+	assert_null(e->node_fault);
+	fake_free(f);
+}
+
+/* With a cgroup, one that outlives the wait is named in the node fault. */
+static void test_reap_cgroup_timeout(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], want[256];
+	struct start_args s = { .job = 6, .lease = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	int kid;
+
+	(void)state;
+	reap_setup(f, "1");
+	kid_command(f, true, cmd, sizeof(cmd));
+	if (!cg_registered(f)) {
+		fake_free(f);
+		skip();
+	}
+	fake_task_start(f, &s);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, fake_relayed(f, 6, 1, 0).reports >= 1, 5);
+	held_pid = kid;
+	held = true;
+	fake_task_stop(f, 6, 1);
+	RUN_UNTIL(f, fake_exit(f, 6, 1, 0), 5);
+	e = fake_exit(f, 6, 1, 0);
+	snprintf(want, sizeof(want), "1 process of the task still alive 1 s after SIGKILL: "
+		 "%d (sleep, state S)", kid);
+	assert_non_null(e->node_fault);
+	assert_string_equal(e->node_fault, want);
+	held = false;
+	kill(kid, SIGKILL);
+	RUN_UNTIL(f, gone(kid), 5);	/* so the agent's close removes its cgroups */
+	fake_free(f);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reap_group_waits),
+		cmocka_unit_test(test_reap_group_timeout),
+		cmocka_unit_test(test_reap_cgroup_restart),
+		cmocka_unit_test(test_reap_cgroup_timeout),
+	};
+
+	/* a worker put in its cgroup comes back here first (/proc/self/exe
+	 * --exec-in, as in hare-agent) */
+	if (argc > 1 && strcmp(argv[1], "--exec-in") == 0)
+		return agent_exec_in(argc, argv);
+
+	signal(SIGPIPE, SIG_IGN);
+	log_level_set(getenv("HARE_TEST_LOG") ? getenv("HARE_TEST_LOG") : "warn");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
