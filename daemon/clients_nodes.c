@@ -187,6 +187,8 @@ void clients_drain(struct conn *c, const Hare__DrainRequest *m)
 	log_info("conn=%" PRIu64 " user=%s: %s", c->id, c->user, msg);
 	if (!m->drain && c->d->measure)
 		measure_on_node_fit(c->d->measure);
+	else if (m->drain)
+		measure_on_node_unfit(c->d->measure);
 	r.node = m->node;
 	r.drained = m->drain;
 	r.has_jobs_moved = m->drain;

@@ -565,8 +565,10 @@ static void dispatch_register(struct conn *c, const Hare__Register *r)
 	}
 	c->state = CONN_READY;
 	c->logs = r->has_logs && r->logs;
-	if (c->d->measure)
+	if (c->d->measure) {
 		measure_on_register(c->d->measure, c->agent_id, r);
+		measure_on_node_unfit(c->d->measure);	/* it says it measures, unfit */
+	}
 }
 
 /* Messages of an established session. */
@@ -579,12 +581,14 @@ static void dispatch_session(struct conn *c, const Hare__ToDaemon *m)
 		/* a node back to health may measure what nobody measures */
 		if (driver_agent_heartbeat(drv, c->agent_id, m->heartbeat) && c->d->measure)
 			measure_on_node_fit(c->d->measure);
+		measure_on_node_unfit(c->d->measure);	/* ... or its health check fails */
 		break;
 	case HARE__TO_DAEMON__MSG_ROUND_REPORT:
 		driver_round_report(drv, c->agent_id, m->round_report);
 		break;
 	case HARE__TO_DAEMON__MSG_TASK_EXIT:
 		driver_task_exit(drv, c->agent_id, m->task_exit);
+		measure_on_node_unfit(c->d->measure);	/* a node fault drains it */
 		break;
 	case HARE__TO_DAEMON__MSG_RENDEZVOUS:
 		driver_rendezvous(drv, c->agent_id, m->rendezvous);

@@ -41,6 +41,7 @@ struct measure_node {
 	uint32_t agent;
 	enum measure_state st;
 	bool cancels;			/* its agent takes ProfileCancel */
+	bool unfit_cancelled;		/* ... and was told to stop: unfit */
 	char type[SCHED_TYPE_NAME];	/* the type as this node spells it */
 };
 
@@ -226,6 +227,7 @@ static void measure_set(struct measure *m, struct measure_type *t, struct measur
 	if ((st == MEASURE_ASKED) != (n->st == MEASURE_ASKED))
 		driver_node_measuring(m->d->drv, n->agent, t->name, st == MEASURE_ASKED);
 	n->st = st;
+	n->unfit_cancelled = false;
 }
 
 static void measure_ask(struct measure *m, struct measure_type *t, struct measure_node *n)
@@ -303,6 +305,27 @@ void measure_on_node_fit(struct measure *m)
 {
 	for (uint32_t i = 0; m && i < m->ntypes; i++)
 		measure_kick(m, &m->types[i]);
+}
+
+void measure_on_node_unfit(struct measure *m)
+{
+	for (uint32_t i = 0; m && i < m->ntypes; i++) {
+		struct measure_type *t = &m->types[i];
+
+		for (uint32_t k = 0; k < t->n; k++) {
+			struct measure_node *n = &t->nodes[k];
+			const struct drv_node *dn = driver_node_at(m->d->drv, n->agent - 1);
+
+			if (n->st != MEASURE_ASKED || !n->cancels || n->unfit_cancelled ||
+			    measure_node_fit(m, n->agent))
+				continue;
+			/* its rows would not be kept (measure_on_result): no use
+			 * waiting up to profile_timeout_s for them */
+			measure_cancel(m, n->agent, n->type, dn && dn->drained ? "the node is drained"
+				       : "its health check fails");
+			n->unfit_cancelled = true;
+		}
+	}
 }
 
 /* Types listed that the profile lacks (each may become one more). */

@@ -40,6 +40,12 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
  * again): types nobody measures are asked of it, or of another node. */
 void measure_on_node_fit(struct measure *m);
 
+/* A node may have turned unfit (drained, its health check fails): one
+ * that measures a type is told to stop (ProfileCancel, once; an older
+ * agent that takes none runs to the end, and its rows are not kept); the
+ * type is asked of a fit node once it answered. */
+void measure_on_node_unfit(struct measure *m);
+
 /* Where the measurement of GPU type name stands, for a user's message:
  * "node n3 measures it now", "no node can measure it now: ...", ... NULL
  * when m does not track the type. */

@@ -3431,6 +3431,47 @@ static void profile_cancelled(struct conn *a, const char *type)
 	frame(a, &m);
 }
 
+/* A node drained while it measures is told to stop at once (its rows would
+ * not be kept), once however often it is looked at; the type goes to a
+ * fit node once it answered, not before (one node per type). A node whose
+ * health check fails is told so too. */
+static void test_measure_unfit_cancel(void **state)
+{
+	static const char *const h100[1] = { "H100" };
+	struct fx *f = *state;
+	struct sent o1 = { 0 }, o2 = { 0 };
+	struct conn *c = client(f), *a1 = agent_to(f, "n1", &o1), *a2 = agent_to(f, "n2", &o2);
+	Hare__NodeHealth bad = HARE__NODE_HEALTH__INIT, good = HARE__NODE_HEALTH__INIT;
+
+	bad.reason = "health check exited with status 1: GPU 0: fallen off the bus";
+	good.ok = true;
+	agent_register_ex(a1, h100, 1, true, true, NULL, 0);
+	agent_register_ex(a2, h100, 1, true, true, NULL, 0);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	assert_int_equal(drain(f, c, "n1", true, "fans")->msg_case,
+			 HARE__FROM_DAEMON__MSG_DRAIN_REPLY);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	assert_string_equal(out_cancel(&o1), "H100");
+	heartbeat_health(a1, &good);
+	heartbeat_health(a2, &good);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 0);
+	profile_cancelled(a1, "H100");
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 1);
+	/* n2's health check fails while it measures: told to stop too */
+	heartbeat_health(a2, &bad);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	heartbeat_health(a2, &bad);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	conn_fake_free(a1);
+	conn_fake_free(a2);
+	conn_fake_free(c);
+	sent_clear(&o1);
+	sent_clear(&o2);
+}
+
 /* When hared cannot take rows (here its measured file is a directory), the
  * type is not asked again, not even of a node that registers again; nodes
  * that still measure it, or register measuring it, are told to stop. */
@@ -3685,6 +3726,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_submit_warning, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_node_fit, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_unfit_cancel, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_blocked, fx_setup, fx_teardown),
