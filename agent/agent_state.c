@@ -117,6 +117,12 @@ int agent_state_write(const struct agent_task *t)
 		fprintf(f, "cgroup=%s\n", t->cgroup);
 	if (t->phase == TASK_PROLOG)
 		fprintf(f, "prolog=running\n");
+	/* its prolog or epilog, for an agent killed outright: the next one
+	 * kills it (without a cgroup nothing else would) */
+	if ((t->phase == TASK_PROLOG || t->phase == TASK_EPILOG) && t->script.running &&
+	    t->script.pid > 1)
+		fprintf(f, "script_pid=%d\nscript_start=%" PRIu64 "\n", t->script.pid,
+			agent_pid_start(t->script.pid));
 	if (t->phase == TASK_ENDED || t->phase == TASK_EPILOG || t->phase == TASK_REAPING) {
 		fprintf(f, "status=%d\nrounds_done=%" PRIu64 "\n", t->status, t->rounds_done);
 		if (t->has_exit_code)
@@ -163,6 +169,8 @@ struct agent_saved {
 	bool reap_pending;	/* the wait for its processes' end had not ended */
 	bool prolog_running;	/* its prolog had not ended: no worker ran */
 	bool prolog_failed;
+	int script_pid;		/* its prolog or epilog (0: none running) */
+	uint64_t script_start;	/* ... its start time */
 	int64_t log_off;
 	char message[400];
 	char node_fault[256];
@@ -190,6 +198,10 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		s->fields += sscanf(v, "%d", &s->pid) == 1;
 	else if (KEY("pid_start"))
 		sscanf(v, "%" SCNu64, &s->pid_start);
+	else if (KEY("script_pid"))
+		sscanf(v, "%d", &s->script_pid);
+	else if (KEY("script_start"))
+		sscanf(v, "%" SCNu64, &s->script_start);
 	else if (KEY("gpu"))
 		sscanf(v, "%u", &s->gpu);
 	else if (KEY("world_size"))
@@ -284,6 +296,22 @@ static void agent_adopt_reaping(struct agent_task *t)
 	agent_task_finish(t);
 }
 
+/* The prolog or epilog a previous agent ran for the task, if it still
+ * runs: that agent was killed outright (a stop kills it), and this one
+ * runs the epilog again or ends the task. Its group is killed; its
+ * cgroup, if any, the start's sweep empties. Only the very process (its
+ * start time matches) is ever signalled. */
+static void agent_adopt_script_kill(struct agent *a, const struct agent_saved *s)
+{
+	if (s->script_pid <= 1 || s->script_start == 0 ||
+	    !agent_pid_alive(s->script_pid, s->script_start))
+		return;
+	if (agent_kill(a, -s->script_pid, SIGKILL) == 0)
+		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: its %s (pid %d) still ran, "
+			 "left by an agent that did not stop cleanly; killed", s->job, s->lease,
+			 s->rank, s->prolog_running ? "prolog" : "epilog", s->script_pid);
+}
+
 /* Take over one task a previous agent left: its outcome if it ended, else
  * its report pipe (EOF there means the worker is gone). */
 static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
@@ -294,6 +322,7 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 
 	/* one task per (job, lease, rank): agent_state_adopt_all adopts only
 	 * the file named for its task, and names are unique */
+	agent_adopt_script_kill(a, s);
 	t = agent_task_alloc(a, s->job, s->lease, s->rank);
 	if (!t)
 		return;

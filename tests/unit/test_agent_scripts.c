@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_fake.h"
@@ -709,13 +710,17 @@ static void test_prolog_stuck(void **state)
 
 /* The agent stopped during a prolog (which it kills): its restart ends the
  * task without a worker, as a failed prolog (hared requeues the job,
- * uncharged) but not the node's fault, and runs the epilog. */
+ * uncharged) but not the node's fault, and runs the epilog. A prolog an
+ * agent killed outright left running (its pid and start time in the state
+ * file) is killed by the next agent. */
 static void test_prolog_cut_short(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[600], env[2048], path[300], st[2048];
+	char cmd[600], env[2048], path[300], st[2048], more[80];
 	struct start_args s = { .job = 9, .lease = 1, .count = 1, .command = cmd };
 	const Hare__TaskExit *e;
+	pid_t left;
+	FILE *fp;
 
 	(void)state;
 	prolog_fake_setup(f, "slow\n", "ok\n");
@@ -724,12 +729,32 @@ static void test_prolog_cut_short(void **state)
 	fake_task_start(f, &s);
 	snprintf(path, sizeof(path), "%s/prolog.started", f->dir);
 	RUN_UNTIL(f, file_exists(path), 5);
-	fake_agent_stop(f);
 	snprintf(path, sizeof(path), "%s/work/tasks/9.1.0.task", f->dir);
+	read_text(path, st, sizeof(st));
+	assert_non_null(strstr(st, "\nscript_pid="));
+	fake_agent_stop(f);
 	read_text(path, st, sizeof(st));
 	assert_non_null(strstr(st, "\nprolog=running\n"));
 	assert_null(fake_exit(f, 9, 1, 0));
+	/* as if the agent had been killed outright: its prolog (here a
+	 * stand-in in a group of its own) still runs */
+	left = fork();
+	assert_true(left >= 0);
+	if (left == 0) {
+		setsid();
+		execlp("sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	RUN_UNTIL(f, proc_state(left) != 0 && agent_pid_start(left) != 0, 2);
+	snprintf(more, sizeof(more), "script_pid=%d\nscript_start=%llu\n", (int)left,
+		 (unsigned long long)agent_pid_start(left));
+	fp = fopen(path, "a");
+	assert_non_null(fp);
+	fputs(more, fp);
+	fclose(fp);
 	fake_agent_start(f);
+	RUN_UNTIL(f, proc_state(left) == 'Z', 5);
+	waitpid(left, NULL, 0);
 	RUN_UNTIL(f, fake_exit(f, 9, 1, 0), 10);
 	e = fake_exit(f, 9, 1, 0);
 	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
