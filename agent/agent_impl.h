@@ -165,9 +165,11 @@ struct agent_task {
 	/* a prolog or epilog that failed, in words: hared drains the node */
 	char node_fault[256];
 	bool prolog_failed;		/* ... the prolog: no worker ran */
-	/* TASK_REAPING: until when (agent_now_ms) the wait goes on, and
-	 * when the next SIGKILL goes */
-	uint64_t reap_until_ms, reap_kill_ms;
+	/* TASK_REAPING: when the wait began (ms since boot: a restarted
+	 * agent waits for the rest), after how many ms of it the next
+	 * SIGKILL goes, and whether the log has told of the wait */
+	uint64_t reap_since_ms, reap_kill_ms;
+	bool reap_told;
 };
 
 /* Measuring GPU types the daemon's profile lacks (agent_profile.c). */
@@ -511,17 +513,19 @@ void agent_prolog_free(struct agent_task *t);
 void agent_prolog_check(const struct agent *a);
 
 /* agent_reap.c: the wait, at a task's end, for its processes to be gone */
-#define AGENT_REAP_POLL_MS 50	/* how often it looks */
+#define AGENT_REAP_POLL_MS 50	/* how often it looks (each 0.5 s after 1 s) */
 #define AGENT_REAP_KILL_MS 1000	/* how often it sends SIGKILL again */
 /* t's outcome is known and what was left of it SIGKILLed: true when some of
- * its processes are still there and the wait for them has begun
+ * its processes are still there (in its cgroup, or in its process group
+ * while that is the worker's) and the wait for them has begun
  * (TASK_REAPING; agent_task_finish follows once they are gone, or with a
  * node fault after unkillable_timeout_s); false when nothing is left, or
- * nothing can be told (an adopted task's group after its worker's end). */
+ * with unkillable_timeout_s 0. */
 bool agent_reap_start(struct agent_task *t);
-/* A restarted agent's task that was in its wait: its cgroup killed again
- * and the wait begun anew (false: no cgroup, nothing left, or no wait). */
-bool agent_reap_resume(struct agent_task *t);
+/* A restarted agent's task that was in its wait, begun at since (ms since
+ * boot; 0: unknown): its cgroup killed again and the wait goes on for the
+ * rest of the time (false: no cgroup, nothing left, or no wait). */
+bool agent_reap_resume(struct agent_task *t, uint64_t since);
 /* Up to len - 1 bytes naming the processes still there ("" when none);
  * how many there are. */
 int agent_reap_survivors(const struct agent_task *t, char *out, size_t len);

@@ -135,7 +135,7 @@ int agent_state_write(const struct agent_task *t)
 		if (t->phase == TASK_EPILOG)
 			fprintf(f, "epilog=pending\n");
 		if (t->phase == TASK_REAPING)
-			fprintf(f, "reap=pending\n");
+			fprintf(f, "reap=pending\nreap_since=%" PRIu64 "\n", t->reap_since_ms);
 	}
 	ok = !ferror(f);
 	if (fclose(f) != 0 || !ok || rename(tmp, path) < 0)
@@ -167,6 +167,7 @@ struct agent_saved {
 	bool has_status, has_exit_code;
 	bool epilog_pending;	/* its epilog had not ended */
 	bool reap_pending;	/* the wait for its processes' end had not ended */
+	uint64_t reap_since;	/* ... begun then (ms since boot) */
 	bool prolog_running;	/* its prolog had not ended: no worker ran */
 	bool prolog_failed;
 	int script_pid;		/* its prolog or epilog (0: none running) */
@@ -236,6 +237,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		s->epilog_pending = strncmp(v, "pending", 7) == 0;
 	else if (KEY("reap"))
 		s->reap_pending = strncmp(v, "pending", 7) == 0;
+	else if (KEY("reap_since"))
+		sscanf(v, "%" SCNu64, &s->reap_since);
 #undef KEY
 }
 
@@ -280,13 +283,14 @@ static void agent_adopt_cgroup(struct agent_task *t, const char *path)
 }
 
 /* A task whose processes the previous agent waited for: they are waited
- * for again (its cgroup tells), or, where nothing can tell (no cgroup: the
- * worker's group id may be another's by now), its exit goes now. */
-static void agent_adopt_reaping(struct agent_task *t)
+ * for the rest of the time (its cgroup tells), or, where nothing can tell
+ * (no cgroup: the worker's group id may be another's by now), its epilog
+ * and its exit go now. */
+static void agent_adopt_reaping(struct agent_task *t, uint64_t since)
 {
-	if (agent_reap_resume(t)) {
+	if (agent_reap_resume(t, since)) {
 		log_info("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: the wait for its processes "
-			 "to be gone begins again", t->job_id, t->lease_id, t->rank);
+			 "to be gone goes on", t->job_id, t->lease_id, t->rank);
 		return;
 	}
 	if (!t->cgroup[0])
@@ -312,13 +316,105 @@ static void agent_adopt_script_kill(struct agent *a, const struct agent_saved *s
 			 s->rank, s->prolog_running ? "prolog" : "epilog", s->script_pid);
 }
 
+/* An ended task (its outcome in the file): its exit goes to hared, after
+ * the wait for its processes or its epilog if the agent stopped during
+ * either. */
+static void agent_adopt_ended(struct agent_task *t, const struct agent_saved *s,
+			      const char *fifo)
+{
+	/* a damaged file must not put an unknown status on the wire */
+	t->status = agent_status_known(s->status) ? s->status : HARE__TASK_STATUS__TASK_FAILED;
+	t->has_exit_code = s->has_exit_code;
+	t->exit_code = s->exit_code;
+	t->rounds_done = s->rounds_done;
+	/* texts for hared, clean whatever the file holds */
+	utf8_text_clean(s->message[0] ? s->message : "ended",
+			 s->message[0] ? strlen(s->message) : 5, t->message, sizeof(t->message));
+	utf8_text_clean(s->node_fault, strlen(s->node_fault), t->node_fault,
+			 sizeof(t->node_fault));
+	t->prolog_failed = s->prolog_failed;
+	t->phase = TASK_ENDED;
+	/* its worker has ended: its pid and group id are nobody's to us */
+	t->adopted_dead = true;
+	unlink(fifo);
+	/* the agent stopped while it waited for the task's processes to
+	 * be gone: the wait begins anew (its epilog has not run) */
+	if (s->reap_pending) {
+		agent_adopt_reaping(t, s->reap_since);
+		return;
+	}
+	/* its epilog was cut short by the agent's stop: run again */
+	if (s->epilog_pending && agent_epilog_start(t))
+		log_info("task job=%llu lease=%llu rank=%u: its epilog runs again (it had not "
+			 "ended when the agent stopped)", (unsigned long long)s->job,
+			 (unsigned long long)s->lease, s->rank);
+}
+
+/* The agent stopped during its prolog, which it killed (or which died
+ * with it): no worker ran. Not the node's fault, nor the job's: hared
+ * queues the job again, uncharged; the epilog runs as after any failed
+ * prolog. A pid the file names is none of ours (a prolog's state has
+ * pid=0): never signalled. */
+static void agent_adopt_prolog_cut(struct agent_task *t, const struct agent_saved *s)
+{
+	t->pid = 0;
+	t->pid_start = 0;
+	t->status = HARE__TASK_STATUS__TASK_FAILED;
+	t->prolog_failed = true;
+	snprintf(t->message, sizeof(t->message), "prolog cut short: the agent stopped while "
+		 "it ran, so no worker ran");
+	log_info("task job=%llu lease=%llu rank=%u: its prolog was cut short by the agent's "
+		 "stop; the task ends without a worker", (unsigned long long)s->job,
+		 (unsigned long long)s->lease, s->rank);
+	agent_task_end(t);
+}
+
+/* A task whose worker ran when the agent stopped: its report pipe is read
+ * again (EOF there means the worker is gone). */
+static void agent_adopt_live(struct agent_task *t, const struct agent_saved *s, const char *fifo)
+{
+	int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0) {
+		/* A FIFO opened for reading without a writer shows no hang-up
+		 * until a writer has come and gone: a worker that died while the
+		 * agent was away would stay "running" for good. Be that writer
+		 * for a moment; a live worker still holds its own write end. */
+		int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (w >= 0)
+			close(w);
+	}
+	if (fd < 0 || agent_task_pipe_attach(t, fd) < 0) {
+		/* its reports cannot be read: a worker still running (the same
+		 * process: its start time matches) is stopped, not left on a GPU
+		 * hared gives to others */
+		bool alive = t->pid_start && agent_pid_alive(t->pid, t->pid_start);
+
+		if (alive)
+			agent_kill(t->agent, -t->pid, SIGKILL);
+		/* not alive: its pid (and group id) may be another's by now,
+		 * which agent_task_end must not kill either */
+		t->adopted_dead = !alive;
+		t->status = HARE__TASK_STATUS__TASK_FAILED;
+		snprintf(t->message, sizeof(t->message), "report pipe of the adopted worker is gone%s",
+			 alive ? "; the worker was killed" : "");
+		agent_task_end(t);
+		return;
+	}
+	agent_task_watch(t);
+	t->adopted_dead = !agent_pid_alive(s->pid, s->pid_start);
+	log_info("task adopt job=%llu lease=%llu rank=%u pid=%d alive=%s",
+		 (unsigned long long)s->job, (unsigned long long)s->lease, s->rank, s->pid,
+		 t->adopted_dead ? "no" : "yes");
+}
+
 /* Take over one task a previous agent left: its outcome if it ended, else
  * its report pipe (EOF there means the worker is gone). */
 static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 {
 	struct agent_task *t;
 	char fifo[AGENT_FILE_MAX];
-	int fd;
 
 	/* one task per (job, lease, rank): agent_state_adopt_all adopts only
 	 * the file named for its task, and names are unique */
@@ -340,86 +436,12 @@ static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 	utf8_text_clean(s->user, strlen(s->user), t->user, sizeof(t->user));
 	agent_adopt_cgroup(t, s->cgroup);
 	snprintf(fifo, sizeof(fifo), "%s.fifo", t->base);
-	if (s->has_status) {
-		/* a damaged file must not put an unknown status on the wire */
-		t->status = agent_status_known(s->status) ? s->status : HARE__TASK_STATUS__TASK_FAILED;
-		t->has_exit_code = s->has_exit_code;
-		t->exit_code = s->exit_code;
-		t->rounds_done = s->rounds_done;
-		/* texts for hared, clean whatever the file holds */
-		utf8_text_clean(s->message[0] ? s->message : "ended",
-				 s->message[0] ? strlen(s->message) : 5, t->message, sizeof(t->message));
-		utf8_text_clean(s->node_fault, strlen(s->node_fault), t->node_fault,
-				 sizeof(t->node_fault));
-		t->prolog_failed = s->prolog_failed;
-		t->phase = TASK_ENDED;
-		/* its worker has ended: its pid and group id are nobody's to us */
-		t->adopted_dead = true;
-		unlink(fifo);
-		/* the agent stopped while it waited for the task's processes to
-		 * be gone: the wait begins anew (its epilog has not run) */
-		if (s->reap_pending) {
-			agent_adopt_reaping(t);
-			return;
-		}
-		/* its epilog was cut short by the agent's stop: run again */
-		if (s->epilog_pending && agent_epilog_start(t))
-			log_info("task job=%llu lease=%llu rank=%u: its epilog runs again (it had not "
-				 "ended when the agent stopped)", (unsigned long long)s->job,
-				 (unsigned long long)s->lease, s->rank);
-		return;
-	}
-	if (s->prolog_running) {
-		/* the agent stopped during its prolog, which it killed (or which
-		 * died with it): no worker ran. Not the node's fault, nor the
-		 * job's: hared queues the job again, uncharged; the epilog runs
-		 * as after any failed prolog. A pid the file names is none of
-		 * ours (a prolog's state has pid=0): never signalled */
-		t->pid = 0;
-		t->pid_start = 0;
-		t->status = HARE__TASK_STATUS__TASK_FAILED;
-		t->prolog_failed = true;
-		snprintf(t->message, sizeof(t->message), "prolog cut short: the agent stopped while "
-			 "it ran, so no worker ran");
-		log_info("task job=%llu lease=%llu rank=%u: its prolog was cut short by the agent's "
-			 "stop; the task ends without a worker", (unsigned long long)s->job,
-			 (unsigned long long)s->lease, s->rank);
-		agent_task_end(t);
-		return;
-	}
-	fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd >= 0) {
-		/* A FIFO opened for reading without a writer shows no hang-up
-		 * until a writer has come and gone: a worker that died while the
-		 * agent was away would stay "running" for good. Be that writer
-		 * for a moment; a live worker still holds its own write end. */
-		int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-
-		if (w >= 0)
-			close(w);
-	}
-	if (fd < 0 || agent_task_pipe_attach(t, fd) < 0) {
-		/* its reports cannot be read: a worker still running (the same
-		 * process: its start time matches) is stopped, not left on a GPU
-		 * hared gives to others */
-		bool alive = t->pid_start && agent_pid_alive(t->pid, t->pid_start);
-
-		if (alive)
-			agent_kill(a, -t->pid, SIGKILL);
-		/* not alive: its pid (and group id) may be another's by now,
-		 * which agent_task_end must not kill either */
-		t->adopted_dead = !alive;
-		t->status = HARE__TASK_STATUS__TASK_FAILED;
-		snprintf(t->message, sizeof(t->message), "report pipe of the adopted worker is gone%s",
-			 alive ? "; the worker was killed" : "");
-		agent_task_end(t);
-		return;
-	}
-	agent_task_watch(t);
-	t->adopted_dead = !agent_pid_alive(s->pid, s->pid_start);
-	log_info("task adopt job=%llu lease=%llu rank=%u pid=%d alive=%s",
-		 (unsigned long long)s->job, (unsigned long long)s->lease, s->rank, s->pid,
-		 t->adopted_dead ? "no" : "yes");
+	if (s->has_status)
+		agent_adopt_ended(t, s, fifo);
+	else if (s->prolog_running)
+		agent_adopt_prolog_cut(t, s);
+	else
+		agent_adopt_live(t, s, fifo);
 }
 
 /* A task state file the agent will not adopt: renamed to PATH.ignored (kept

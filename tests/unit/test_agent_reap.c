@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,8 +140,7 @@ static void test_reap_group_timeout(void **state)
 	assert_true(now_s() - t0 >= 1.0);
 	e = fake_exit(f, 4, 1, 0);
 	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
-	snprintf(want, sizeof(want), "1 process of the task still alive 1 s after SIGKILL: "
-		 "%d (sleep, state S)", kid);
+	snprintf(want, sizeof(want), "processes alive 1 s after SIGKILL: %d sleep (S)", kid);
 	assert_non_null(e->node_fault);
 	assert_string_equal(e->node_fault, want);
 	assert_non_null(strstr(e->message, want));	/* harectl show says it too */
@@ -163,6 +163,72 @@ static void test_reap_group_timeout(void **state)
 	RUN_UNTIL(f, fake_exit(f, 4, 2, 0), 5);
 	assert_null(fake_exit(f, 4, 2, 0)->node_fault);
 	assert_false(gone(kid));
+	held = false;
+	kill(kid, SIGKILL);
+	fake_free(f);
+}
+
+/* test_agent_reap --thread-left PIDFILE: a process whose first thread
+ * exits while another runs on (its /proc/PID/stat says Z), ignoring
+ * SIGTERM, as a program with a thread stuck in a driver call may be. */
+static void *thread_sleep(void *arg)
+{
+	(void)arg;
+	sleep(60);
+	return NULL;
+}
+
+static int thread_left(const char *pidfile)
+{
+	pthread_t th;
+	char tmp[300];
+	FILE *fp;
+
+	signal(SIGTERM, SIG_IGN);
+	if (pthread_create(&th, NULL, thread_sleep, NULL) != 0)
+		return 1;
+	snprintf(tmp, sizeof(tmp), "%s.t", pidfile);
+	fp = fopen(tmp, "w");
+	if (!fp)
+		return 1;
+	fprintf(fp, "%d\n", (int)getpid());
+	fclose(fp);
+	rename(tmp, pidfile);
+	pthread_exit(NULL);
+}
+
+/* A process whose first thread has exited but another lives is not gone:
+ * the exit waits for it, and names it. */
+static void test_reap_thread_left(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], self[256], want[256];
+	struct start_args s = { .job = 7, .lease = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	ssize_t n;
+	int kid;
+
+	(void)state;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	reap_setup(f, "1");
+	snprintf(cmd, sizeof(cmd), "%s --thread-left %s/kid </dev/null >/dev/null 2>&1 & "
+		 "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; while :; do sleep 0.05; done",
+		 self, f->dir);
+	fake_agent_registered(f);
+	fake_task_start(f, &s);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, proc_state(kid) == 'Z', 5);	/* its first thread is gone */
+	RUN_UNTIL(f, fake_relayed(f, 7, 1, 0).reports >= 1, 5);
+	held = held_group = true;
+	fake_task_stop(f, 7, 1);
+	RUN_UNTIL(f, fake_exit(f, 7, 1, 0), 5);
+	e = fake_exit(f, 7, 1, 0);
+	snprintf(want, sizeof(want), "processes alive 1 s after SIGKILL: %d test_agent_reap (S)",
+		 kid);
+	assert_non_null(e->node_fault);
+	assert_string_equal(e->node_fault, want);
 	held = false;
 	kill(kid, SIGKILL);
 	fake_free(f);
@@ -229,6 +295,50 @@ static void test_reap_cgroup_restart(void **state)
 	fake_free(f);
 }
 
+/* A restarted agent waits only for the rest of the time: the exit comes
+ * unkillable_timeout_s after the first agent's SIGKILL, not after the
+ * restart. */
+static void test_reap_cgroup_restart_rest(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char cmd[1024], path[300], st[2048];
+	struct start_args s = { .job = 8, .lease = 1, .command = cmd };
+	const Hare__TaskExit *e;
+	double t0;
+	int kid;
+
+	(void)state;
+	reap_setup(f, "3");
+	kid_command(f, true, cmd, sizeof(cmd));
+	if (!cg_registered(f)) {
+		fake_free(f);
+		skip();
+	}
+	fake_task_start(f, &s);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, fake_relayed(f, 8, 1, 0).reports >= 1, 5);
+	held_pid = kid;
+	held = true;
+	t0 = now_s();
+	fake_task_stop(f, 8, 1);
+	snprintf(path, sizeof(path), "%s/work/tasks/8.1.0.task", f->dir);
+	RUN_UNTIL(f, (read_text(path, st, sizeof(st)), strstr(st, "\nreap_since=")), 5);
+	RUN_UNTIL(f, now_s() - t0 > 1.5, 3);
+	fake_agent_stop(f);
+	fake_agent_start(f);
+	RUN_UNTIL(f, fake_exit(f, 8, 1, 0), 5);
+	/* 3 s after the stop, not 3 s after the restart (4.5 s) */
+	if (now_s() - t0 > 4.2)
+		fail_msg("the exit came %.1f s after the stop", now_s() - t0);
+	e = fake_exit(f, 8, 1, 0);
+	assert_non_null(e->node_fault);
+	assert_non_null(strstr(e->node_fault, "processes alive 3 s after SIGKILL: "));
+	held = false;
+	kill(kid, SIGKILL);
+	RUN_UNTIL(f, gone(kid), 5);
+	fake_free(f);
+}
+
 /* With a cgroup, one that outlives the wait is named in the node fault. */
 static void test_reap_cgroup_timeout(void **state)
 {
@@ -253,8 +363,7 @@ static void test_reap_cgroup_timeout(void **state)
 	fake_task_stop(f, 6, 1);
 	RUN_UNTIL(f, fake_exit(f, 6, 1, 0), 5);
 	e = fake_exit(f, 6, 1, 0);
-	snprintf(want, sizeof(want), "1 process of the task still alive 1 s after SIGKILL: "
-		 "%d (sleep, state S)", kid);
+	snprintf(want, sizeof(want), "processes alive 1 s after SIGKILL: %d sleep (S)", kid);
 	assert_non_null(e->node_fault);
 	assert_string_equal(e->node_fault, want);
 	held = false;
@@ -268,7 +377,9 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reap_group_waits),
 		cmocka_unit_test(test_reap_group_timeout),
+		cmocka_unit_test(test_reap_thread_left),
 		cmocka_unit_test(test_reap_cgroup_restart),
+		cmocka_unit_test(test_reap_cgroup_restart_rest),
 		cmocka_unit_test(test_reap_cgroup_timeout),
 	};
 
@@ -276,6 +387,8 @@ int main(int argc, char **argv)
 	 * --exec-in, as in hare-agent) */
 	if (argc > 1 && strcmp(argv[1], "--exec-in") == 0)
 		return agent_exec_in(argc, argv);
+	if (argc > 2 && strcmp(argv[1], "--thread-left") == 0)
+		return thread_left(argv[2]);
 
 	signal(SIGPIPE, SIG_IGN);
 	log_level_set(getenv("HARE_TEST_LOG") ? getenv("HARE_TEST_LOG") : "warn");
