@@ -135,10 +135,9 @@ static void metrics_counter(FILE *f, const char *name, const char *help, uint64_
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
-int metrics_format(const struct metrics_sample *m, FILE *f)
+/* hared itself, and its jobs by state. */
+static void metrics_format_jobs(const struct metrics_sample *m, FILE *f)
 {
-	static const char *const gpu_states[] = { "busy", "free", "unavailable" };
-
 	metrics_head(f, "hare_up", "gauge", "1 while hared runs; 0 written as it stops.");
 	fprintf(f, "hare_up %d\n", m->up);
 	metrics_head(f, "hare_start_time_seconds", "gauge", "When hared started, unix seconds.");
@@ -161,6 +160,11 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_counter(f, "hare_submissions_total",
 			"Jobs submitted since hared started.",
 			m->submits);
+}
+
+/* What went wrong: failed workers, preemptions, quarantines, node faults. */
+static void metrics_format_failures(const struct metrics_sample *m, FILE *f)
+{
 	metrics_counter(f, "hare_worker_failures_total",
 			"Leases ended by a failed worker (the job retried or FAILED).",
 			m->drv.worker_failures);
@@ -185,8 +189,10 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			"(quarantine_health_fails).",
 			m->drv.quarantines);
 	metrics_counter(f, "hare_prolog_epilog_failures_total",
-			"Prologs and epilogs (prolog, epilog in agent.conf) that failed; hared "
-			"drains the node of each, unless it is drained already.",
+			"Node faults agents reported: prologs and epilogs (prolog, epilog in "
+			"agent.conf) that failed, and processes of a task that outlived SIGKILL "
+			"(unkillable_timeout_s); hared drains the node of each, unless it is "
+			"drained already.",
 			m->drv.node_faults);
 	metrics_counter(f, "hare_nodes_forgotten_total",
 			"Nodes forgotten: by harectl forget, or, the node table full, to make "
@@ -196,6 +202,13 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 			"Times a node turned unhealthy: its agent's health check failed "
 			"(health_check in agent.conf).",
 			m->drv.health_fails);
+}
+
+/* Nodes by state, and GPUs by type and state. */
+static void metrics_format_cluster(const struct metrics_sample *m, FILE *f)
+{
+	static const char *const gpu_states[] = { "busy", "free", "unavailable" };
+
 	metrics_head(f, "hare_nodes", "gauge",
 		     "Nodes known: up, down (agent away), drained, unhealthy (up, its health "
 		     "check fails).");
@@ -222,6 +235,11 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 		metrics_label(f, m->type_names[t] ? m->type_names[t] : "?");
 		fprintf(f, "\"} %.3f\n", m->drv.gpu_s[t]);
 	}
+}
+
+/* Plans, their latency and bound; round reports; the store. */
+static void metrics_format_plans(const struct metrics_sample *m, FILE *f)
+{
 	metrics_counter(f, "hare_plans_total",
 			"Plans applied since hared started.",
 			m->drv.plans);
@@ -250,6 +268,11 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_counter(f, "hare_store_write_failures_total",
 			"Batched database writes lost (locked past the timeout, disk full).",
 			m->store_write_failures);
+}
+
+/* Sessions: agents refused, TCP sessions, open connections. */
+static void metrics_format_sessions(const struct metrics_sample *m, FILE *f)
+{
 	metrics_head(f, "hare_agent_refusals_total", "counter",
 		     "Agent sessions refused: a wrong key, a frame without its tag, no key, in the "
 		     "clear under tls = required.");
@@ -275,6 +298,15 @@ int metrics_format(const struct metrics_sample *m, FILE *f)
 	metrics_head(f, "hare_connections", "gauge", "Open sessions: registered agents, clients.");
 	fprintf(f, "hare_connections{role=\"agent\"} %u\nhare_connections{role=\"client\"} %u\n",
 		m->agents, m->clients);
+}
+
+int metrics_format(const struct metrics_sample *m, FILE *f)
+{
+	metrics_format_jobs(m, f);
+	metrics_format_failures(m, f);
+	metrics_format_cluster(m, f);
+	metrics_format_plans(m, f);
+	metrics_format_sessions(m, f);
 	return ferror(f) ? -EIO : 0;
 }
 
