@@ -310,7 +310,9 @@ static void agent_adopt_script_kill(struct agent *a, const struct agent_saved *s
 	if (s->script_pid <= 1 || s->script_start == 0 ||
 	    !agent_pid_alive(s->script_pid, s->script_start))
 		return;
-	if (agent_kill(a, -s->script_pid, SIGKILL) == 0)
+	/* its group (a script runs in one of its own), else the process */
+	if (agent_kill(a, -s->script_pid, SIGKILL) == 0 ||
+	    (errno == ESRCH && agent_kill(a, s->script_pid, SIGKILL) == 0))
 		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: its %s (pid %d) still ran, "
 			 "left by an agent that did not stop cleanly; killed", s->job, s->lease,
 			 s->rank, s->prolog_running ? "prolog" : "epilog", s->script_pid);

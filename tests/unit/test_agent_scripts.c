@@ -745,7 +745,9 @@ static void test_prolog_cut_short(void **state)
 		execlp("sleep", "sleep", "60", (char *)NULL);
 		_exit(127);
 	}
-	RUN_UNTIL(f, proc_state(left) != 0 && agent_pid_start(left) != 0, 2);
+	/* once it runs sleep: after its setsid */
+	snprintf(more, sizeof(more), "/proc/%d/comm", (int)left);
+	RUN_UNTIL(f, (read_text(more, st, sizeof(st)), strcmp(st, "sleep\n") == 0), 5);
 	snprintf(more, sizeof(more), "script_pid=%d\nscript_start=%llu\n", (int)left,
 		 (unsigned long long)agent_pid_start(left));
 	fp = fopen(path, "a");
