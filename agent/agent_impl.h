@@ -172,11 +172,14 @@ struct agent_task {
 	bool reap_told;
 };
 
-/* Measuring GPU types the daemon's profile lacks (agent_profile.c). */
+/* Measuring GPU types the daemon's profile lacks (agent_profile.c,
+ * agent_profile_run.c). */
 #define AGENT_PROFILE_MODELS_MAX 32	/* models in one ProfileRequest */
 #define AGENT_PROFILE_ROWS_MAX 64	/* rows hare-worker may print per model */
 #define AGENT_PROFILE_LINE_MAX 4096	/* bytes in one line of its output */
 #define AGENT_PROFILE_MSG_MAX 512
+/* Characters of a bad line quoted in a message. */
+#define AGENT_PROFILE_QUOTE 80
 /* On agent close: SIGTERM to a running measurement, SIGKILL after this. */
 #define AGENT_PROFILE_KILL_MS 2000
 
@@ -561,6 +564,24 @@ void agent_profile_send_pending(struct agent *a);
 /* The types of Register.measuring: queued, running, or with a result not
  * sent yet (*types borrows their names; the caller frees the array). */
 int agent_profile_measuring(struct agent *a, char ***types, size_t *n);
+/* Free a request and its rows (unlinked already). */
+void agent_profile_free(struct agent_profile *p);
+/* Text of an untrusted string for a message or the log: at most max
+ * characters, control and non-ASCII bytes as '?', "..." when cut. */
+void agent_profile_quote(const char *s, size_t len, size_t max, char *out, size_t outlen);
+/* How many of this node's GPUs are of type, and whether any is emulated. */
+uint32_t agent_profile_gpus(const struct agent *a, const char *type, bool *emulated);
+/* p is done: an older result for its type not sent yet is replaced by it
+ * (one pending result per type), then it goes out if the link is up. */
+void agent_profile_done(struct agent *a, struct agent_profile *p);
+
+/* agent_profile_run.c: running hare-worker --profile for a request */
+/* Start the first queued request when nothing runs. */
+void agent_profile_next(struct agent *a);
+/* The running model failed (the first reason counts): its output is of no
+ * use any more, nor is the process (SIGKILL). */
+__attribute__((format(printf, 2, 3)))
+void agent_profile_fail(struct agent *a, const char *fmt, ...);
 /* The running hare-worker --profile exited (the profile_hook's caller
  * reports it; the agent's own processes report through uv_spawn). */
 void agent_profile_on_exit(struct agent *a, int64_t status, int sig);
