@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The driver's private state, shared by driver.c (jobs, leases),
- * driver_plan.c (plans), driver_agents.c (agents), driver_nodes.c (the node
- * table), driver_failures.c (nodes' failures, quarantine), driver_adopt.c
- * (adoption after a restart), driver_hold.c (absent agents, GPUs being
- * vacated by stopped workers) and driver_progress.c (reports). */
+/* The driver's private state, shared by driver.c (jobs), driver_lease.c
+ * (leases), driver_plan.c (plans), driver_agents.c (agents), driver_nodes.c
+ * (the node table), driver_failures.c (nodes' failures, quarantine),
+ * driver_adopt.c (adoption after a restart), driver_hold.c (absent agents,
+ * GPUs being vacated by stopped workers), driver_progress.c (reports) and
+ * driver_blame.c (failed workers). */
 #ifndef HARE_DAEMON_DRIVER_IMPL_H
 #define HARE_DAEMON_DRIVER_IMPL_H
 
@@ -137,6 +138,11 @@ struct drv_job *driver_job_get(struct driver *d, uint64_t id);
  * root); else NULL with *rc -ENOENT or -EPERM and why in msg. */
 struct drv_job *driver_job_mine(struct driver *d, uint64_t id, const char *user, bool admin,
 				const char *verb, int *rc, char *msg, size_t msglen);
+void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state state,
+		       const char *why);
+void driver_job_perf_scale(struct driver *d, struct drv_job *j);
+
+/* driver_lease.c */
 void driver_lease_stop(struct driver *d, struct drv_job *j, const char *reason);
 /* Start a lease of j on ranks (their GPUs checked free by the caller); its
  * TaskStarts leave with the next driver_starts_send. */
@@ -150,8 +156,6 @@ void driver_starts_send(struct driver *d);
 void driver_job_requeue_only(struct driver *d, struct drv_job *j, const char *kind,
 			     const char *why);
 void driver_job_requeue(struct driver *d, struct drv_job *j, const char *kind, const char *why);
-void driver_job_finish(struct driver *d, struct drv_job *j, enum store_job_state state,
-		       const char *why);
 int driver_send_stop(struct driver *d, uint32_t node, uint64_t job, uint64_t lease,
 		     const char *reason);
 void driver_rank_to_text(const struct driver *d, const struct drv_job *j, char *buf, size_t len);
@@ -165,11 +169,15 @@ void driver_usage_open(struct driver *d, const struct drv_job *j, double start);
  * lease but except_lease (0: none), which is running and counted when it
  * ends. */
 void driver_attained_load(struct driver *d, struct drv_job *j, uint64_t except_lease);
-void driver_job_perf_scale(struct driver *d, struct drv_job *j);
-
 /* Profile-second round time of a lease on ranks, and its sync part. */
 double driver_round_s(const struct driver *d, const struct drv_job *j,
 		      const struct drv_rank *ranks, uint32_t n, double *sync_s);
+/* Release the GPUs j's lease holds and account its GPU time; no messages. */
+void drv_lease_release(struct driver *d, struct drv_job *j);
+/* Keep the GPUs of j's workers that have not exited out of new leases until
+ * they do (finish_until: a DONE job's, which end on their own until then;
+ * 0: the lease is stopped). */
+void drv_lease_vacate(struct driver *d, struct drv_job *j, double finish_until);
 
 /* driver_agents.c */
 /* A TaskExit from node i says its prolog or epilog failed (node_fault):
@@ -295,7 +303,7 @@ void driver_pend_try(struct driver *d);
 /* Arm the deadline timer for when (unix) unless it fires earlier. */
 void driver_deadline_arm(struct driver *d, double when);
 
-/* driver_progress.c */
+/* driver_blame.c */
 /* j's worker failed on node: keep j off it until then (the entry that ends
  * first gives way when the list is full); nothing with failed_node_avoid_s 0. */
 void driver_job_avoid_add(struct driver *d, struct drv_job *j, uint32_t node, double until);
@@ -312,6 +320,23 @@ double driver_unblamed_expire(struct driver *d, double now);
  * stopped. Nothing when every entry is taken. */
 void driver_unblamed_restore(struct driver *d, uint64_t job, uint64_t lease, const uint32_t *node,
 			     uint32_t nnode, double failed_at, const char *user);
+/* An exit of a lease no longer current, from node: charges node when a peer
+ * failure ended that lease without charging one and this rank failed by
+ * itself (true). */
+bool drv_late_blame(struct driver *d, struct drv_job *j, uint32_t node, const Hare__TaskExit *x);
+/* Rank rk of j's current lease failed: charge the node (or wait for the
+ * culprit of a peer failure), then requeue j or end it FAILED. */
+void drv_exit_failed(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
+		     const Hare__TaskExit *x);
+/* Rank rk of j's current lease ended cleanly without progress (how: in
+ * words): a failure charged to no node. */
+void drv_exit_idle(struct driver *d, struct drv_job *j, const struct drv_rank *rk,
+		   const Hare__TaskExit *x, const char *how);
+/* A worker of the lease j waits to adopt failed on node before it could be
+ * adopted: the failure is counted and the job stops waiting. */
+void drv_adopt_failed(struct driver *d, struct drv_job *j, uint32_t node, const Hare__TaskExit *x);
+
+/* driver_progress.c */
 /* Progress = min over ranks; finishes the job when done (then j is freed:
  * returns true). */
 bool driver_progress_update(struct driver *d, struct drv_job *j);
