@@ -282,15 +282,19 @@ static void on_health_closed(struct agent_script *run)
 		agent_maybe_done(run->agent);
 }
 
-/* The check's environment: the agent's (less HARE_* and CUDA_*), the
- * node's name, its GPUs (indices and types in the same order; whether they
- * are emulated) and the agent's work_dir. */
+/* The check's environment: the agent's (less HARE_* and CUDA_*, but for
+ * the operator's settings HARE_HEALTH_*), the node's name, its GPUs
+ * (indices and types in the same order; whether they are emulated) and the
+ * agent's work_dir. */
 void agent_script_env_node(struct agent_strv *env, const struct agent *a)
 {
 	char idx[AGENT_GPUS_MAX * 11 + 1] = "", types[AGENT_GPUS_MAX * (AGENT_NAME_MAX + 1) + 1] = "";
 	size_t ni = 0, nt = 0;
 
 	agent_env_inherit(env);
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, "HARE_HEALTH_", 12) == 0)
+			agent_strv_add(env, "%s", *e);
 	for (uint32_t i = 0; i < a->cfg.ngpus; i++) {
 		ni += (size_t)snprintf(idx + ni, sizeof(idx) - ni, "%s%u", i ? "," : "",
 				       a->cfg.gpus[i].index);

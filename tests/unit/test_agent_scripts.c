@@ -428,9 +428,15 @@ static void test_prolog_epilog(void **state)
 	/* the worker fails unless the prolog ran before it */
 	snprintf(cmd, sizeof(cmd), "test -s %s/prolog.env || exit 9; : >%s/ran; "
 		 "printf 'round 0 1 1 1 1\\ndone 1\\n' >&$HARE_REPORT_FD", f->dir, f->dir);
+	/* the operator's settings for the scripts come through; no other
+	 * HARE_ variable of the agent's does */
+	setenv("HARE_HEALTH_DISK_MAX", "90", 1);
+	setenv("HARE_NODE_SPOOF", "x", 1);
 	fake_agent_registered(f);
 	fake_task_start(f, &s);
 	RUN_UNTIL(f, fake_exit(f, 7, 3, 0), 10);
+	unsetenv("HARE_HEALTH_DISK_MAX");
+	unsetenv("HARE_NODE_SPOOF");
 	e = fake_exit(f, 7, 3, 0);
 	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_OK);
 	assert_true(e->has_rounds_done && e->rounds_done == 1);
@@ -444,6 +450,8 @@ static void test_prolog_epilog(void **state)
 	assert_non_null(strstr(env, "HARE_GPU_TYPE=T4\n"));
 	assert_non_null(strstr(env, "HARE_NODE=test-node\n"));
 	assert_null(strstr(env, "HARE_TASK_STATUS"));
+	assert_non_null(strstr(env, "\nHARE_HEALTH_DISK_MAX=90\n"));
+	assert_null(strstr(env, "HARE_NODE_SPOOF"));
 	/* the exit waited for the epilog */
 	prolog_env(f, "epilog", env, sizeof(env));
 	assert_non_null(strstr(env, "HARE_JOB_ID=7\n"));
