@@ -20,6 +20,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,95 @@ static int agent_health_dir_stat(const char *dir, struct stat *st, char *err, si
 								     errno) : 0;
 }
 
+/* A walk of a path, one name at a time (agent_health_walk). */
+struct hc_walk {
+	const char *path;	/* as given */
+	char done[PATH_MAX];	/* walked so far ("" for /) */
+	char todo[2 * PATH_MAX + 2];	/* the rest starts at p */
+	const char *p;
+	unsigned links;
+	struct stat dirst;	/* the folder done */
+	bool file;		/* done is a file */
+	char *err;
+	size_t errlen;
+};
+
+/* A link at cand (lstat st) met with the rest of the path at w->p: its
+ * target takes its place. */
+static int hc_link(struct hc_walk *w, const char *cand, const struct stat *st)
+{
+	char target[PATH_MAX], next[2 * PATH_MAX + 2];
+	ssize_t n;
+	int k;
+
+	if (++w->links > 40)
+		return agent_health_errno(w->err, w->errlen, w->path, ELOOP);
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(w->err, w->errlen, "uid %u, neither root nor the agent's, owns the link "
+			 "%.600s: it runs as the agent", (unsigned)st->st_uid, cand);
+		return ERR_BAD_CONFIG;
+	}
+	n = readlink(cand, target, sizeof(target) - 1);
+	if (n < 0)
+		return agent_health_errno(w->err, w->errlen, cand, errno);
+	target[n] = '\0';
+	/* the rest of the path is empty or starts with '/' */
+	k = snprintf(next, sizeof(next), "%s%s", target, w->p);
+	if (k < 0 || (size_t)k >= sizeof(next))
+		return agent_health_errno(w->err, w->errlen, w->path, ENAMETOOLONG);
+	if (target[0] == '/') {
+		w->done[0] = '\0';
+		k = agent_health_dir_stat(w->done, &w->dirst, w->err, w->errlen);
+		if (k < 0)
+			return k;
+	}
+	memcpy(w->todo, next, sizeof(w->todo));
+	w->p = w->todo;
+	return 0;
+}
+
+/* The name of len bytes at w->p, in the folder w->done. */
+static int hc_name(struct hc_walk *w, size_t len)
+{
+	bool open_dir = (w->dirst.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+	char cand[PATH_MAX];
+	size_t nd = strlen(w->done);
+	struct stat st;
+
+	if (nd + 1 + len >= sizeof(cand))
+		return agent_health_errno(w->err, w->errlen, w->path, ENAMETOOLONG);
+	memcpy(cand, w->done, nd);
+	cand[nd] = '/';
+	memcpy(cand + nd + 1, w->p, len);
+	cand[nd + 1 + len] = '\0';
+	w->p += len;
+	if (lstat(cand, &st) < 0)
+		return agent_health_errno(w->err, w->errlen, cand, errno);
+	if (!S_ISDIR(st.st_mode) && open_dir) {
+		snprintf(w->err, w->errlen, "mode %04o lets others put files in %.600s, where %s "
+			 "sits: the program, and each link on its path, must be in folders only root "
+			 "may write to", (unsigned)(w->dirst.st_mode & 07777),
+			 w->done[0] ? w->done : "/", cand + nd + 1);
+		return ERR_BAD_CONFIG;
+	}
+	if (S_ISLNK(st.st_mode))
+		return hc_link(w, cand, &st);
+	if (S_ISDIR(st.st_mode)) {
+		if (agent_health_path_ok(cand, &st, true, w->err, w->errlen) < 0)
+			return ERR_BAD_CONFIG;
+		if (open_dir && st.st_dev != w->dirst.st_dev) {
+			snprintf(w->err, w->errlen, "its folder %.600s is a mount in a folder others "
+				 "may write to: it runs as the agent", cand);
+			return ERR_BAD_CONFIG;
+		}
+		w->dirst = st;
+	} else {
+		w->file = true;
+	}
+	memcpy(w->done, cand, sizeof(w->done));
+	return 0;
+}
+
 /* Walk path as the kernel would, one name at a time, from /: every folder
  * entered must pass agent_health_path_ok, every link passed must be root's
  * or the agent's, and so must the file it ends at. A link or the file may
@@ -93,14 +183,12 @@ static int agent_health_dir_stat(const char *dir, struct stat *st, char *err, si
  * account could move a root-owned program or link there, at a name that is
  * missing), and a folder entered from such a folder must be on its device
  * (no mount). What the walk ends at is then only root's (or the agent's) to
- * change, and that file is what runs. */
-int agent_health_check_ok(const char *path, char *real, size_t reallen, char *err, size_t errlen)
+ * change, and that file (in real, reallen bytes) is what runs. */
+static int agent_health_walk(const char *path, char *real, size_t reallen, char *err,
+			     size_t errlen)
 {
-	char done[PATH_MAX] = "", todo[2 * PATH_MAX + 2], next[2 * PATH_MAX + 2], cand[PATH_MAX];
-	const char *p = todo;
-	unsigned links = 0;
-	struct stat st, dirst;
-	bool file = false;
+	struct hc_walk w = { .path = path, .err = err, .errlen = errlen };
+	struct stat st;
 	int rc;
 
 	if (path[0] != '/') {
@@ -109,112 +197,116 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 	}
 	if (strlen(path) >= PATH_MAX)
 		return agent_health_errno(err, errlen, path, ENAMETOOLONG);
-	rc = agent_health_dir_stat("", &dirst, err, errlen);
+	rc = agent_health_dir_stat("", &w.dirst, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (agent_health_path_ok("/", &dirst, true, err, errlen) < 0)
+	if (agent_health_path_ok("/", &w.dirst, true, err, errlen) < 0)
 		return ERR_BAD_CONFIG;
-	snprintf(todo, sizeof(todo), "%s", path);
-	while (*p) {
-		bool open_dir = (dirst.st_mode & (S_IWGRP | S_IWOTH)) != 0;
-		size_t len, nd;
+	snprintf(w.todo, sizeof(w.todo), "%s", path);
+	w.p = w.todo;
+	while (*w.p) {
+		size_t len;
 
-		if (file)	/* anything after a file, a '/' too */
+		if (w.file)	/* anything after a file, a '/' too */
 			return agent_health_errno(err, errlen, path, ENOTDIR);
-		while (*p == '/')
-			p++;
-		len = strcspn(p, "/");
+		while (*w.p == '/')
+			w.p++;
+		len = strcspn(w.p, "/");
 		if (len == 0)
 			break;
-		if (len == 1 && p[0] == '.') {
-			p += len;
+		if (len == 1 && w.p[0] == '.') {
+			w.p += len;
 			continue;
 		}
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			char *slash = strrchr(done, '/');
+		if (len == 2 && w.p[0] == '.' && w.p[1] == '.') {
+			char *slash = strrchr(w.done, '/');
 
 			if (slash)
 				*slash = '\0';
-			p += len;
-			rc = agent_health_dir_stat(done, &dirst, err, errlen);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		nd = strlen(done);
-		if (nd + 1 + len >= sizeof(cand))
-			return agent_health_errno(err, errlen, path, ENAMETOOLONG);
-		memcpy(cand, done, nd);
-		cand[nd] = '/';
-		memcpy(cand + nd + 1, p, len);
-		cand[nd + 1 + len] = '\0';
-		p += len;
-		if (lstat(cand, &st) < 0)
-			return agent_health_errno(err, errlen, cand, errno);
-		if (!S_ISDIR(st.st_mode) && open_dir) {
-			snprintf(err, errlen, "mode %04o lets others put files in %.600s, where %s sits: "
-				 "the program, and each link on its path, must be in folders only root may "
-				 "write to", (unsigned)(dirst.st_mode & 07777), done[0] ? done : "/",
-				 cand + nd + 1);
-			return ERR_BAD_CONFIG;
-		}
-		if (S_ISLNK(st.st_mode)) {
-			char target[PATH_MAX];
-			ssize_t n;
-			int w;
-
-			if (++links > 40)
-				return agent_health_errno(err, errlen, path, ELOOP);
-			if (st.st_uid != 0 && st.st_uid != geteuid()) {
-				snprintf(err, errlen, "uid %u, neither root nor the agent's, owns the link "
-					 "%.600s: it runs as the agent", (unsigned)st.st_uid, cand);
-				return ERR_BAD_CONFIG;
-			}
-			n = readlink(cand, target, sizeof(target) - 1);
-			if (n < 0)
-				return agent_health_errno(err, errlen, cand, errno);
-			target[n] = '\0';
-			/* the rest of the path is empty or starts with '/' */
-			w = snprintf(next, sizeof(next), "%s%s", target, p);
-			if (w < 0 || (size_t)w >= sizeof(next))
-				return agent_health_errno(err, errlen, path, ENAMETOOLONG);
-			if (target[0] == '/') {
-				done[0] = '\0';
-				rc = agent_health_dir_stat(done, &dirst, err, errlen);
-				if (rc < 0)
-					return rc;
-			}
-			memcpy(todo, next, sizeof(todo));
-			p = todo;
-			continue;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (agent_health_path_ok(cand, &st, true, err, errlen) < 0)
-				return ERR_BAD_CONFIG;
-			if (open_dir && st.st_dev != dirst.st_dev) {
-				snprintf(err, errlen, "its folder %.600s is a mount in a folder others may "
-					 "write to: it runs as the agent", cand);
-				return ERR_BAD_CONFIG;
-			}
-			dirst = st;
+			w.p += len;
+			rc = agent_health_dir_stat(w.done, &w.dirst, err, errlen);
 		} else {
-			file = true;
+			rc = hc_name(&w, len);
 		}
-		memcpy(done, cand, sizeof(done));
+		if (rc < 0)
+			return rc;
 	}
-	if (!file || stat(done, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!w.file || stat(w.done, &st) < 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%.900s is not a file", path);
 		return ERR_BAD_CONFIG;
 	}
-	if (access(done, X_OK) < 0) {
+	if (access(w.done, X_OK) < 0) {
 		snprintf(err, errlen, "%.900s is not executable by the agent (chmod +x?)", path);
 		return ERR_BAD_CONFIG;
 	}
-	if (agent_health_path_ok(done, &st, false, err, errlen) < 0)
+	if (agent_health_path_ok(w.done, &st, false, err, errlen) < 0)
 		return ERR_BAD_CONFIG;
-	if (real && (size_t)snprintf(real, reallen, "%s", done) >= reallen)
+	if ((size_t)snprintf(real, reallen, "%s", w.done) >= reallen)
 		return agent_health_errno(err, errlen, path, ENAMETOOLONG);
 	return 0;
+}
+
+/* The interpreter a script at file names on its "#!" line, as the kernel
+ * reads it (the first 256 bytes; the name ends at a blank): 1 with it in
+ * out, 0 when file is no script, or ERR_BAD_CONFIG / -errno. */
+static int agent_health_interpreter(const char *file, char *out, size_t len, char *err,
+				    size_t errlen)
+{
+	char buf[257];
+	ssize_t n;
+	size_t k;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return agent_health_errno(err, errlen, file, errno);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return agent_health_errno(err, errlen, file, errno);
+	buf[n] = '\0';
+	if (n < 2 || buf[0] != '#' || buf[1] != '!')
+		return 0;
+	k = 2 + strspn(buf + 2, " \t");
+	n = (ssize_t)strcspn(buf + k, " \t\n");
+	if (n == 0)
+		return 0;	/* none: the kernel will not run it */
+	if (buf[k] != '/') {
+		snprintf(err, errlen, "%.600s names its interpreter by a relative path (%.*s)", file,
+			 (int)n, buf + k);
+		return ERR_BAD_CONFIG;
+	}
+	if ((size_t)n >= len)
+		return agent_health_errno(err, errlen, file, ENAMETOOLONG);
+	memcpy(out, buf + k, (size_t)n);
+	out[n] = '\0';
+	return 1;
+}
+
+int agent_health_check_ok(const char *path, char *real, size_t reallen, char *err, size_t errlen)
+{
+	char file[PATH_MAX], interp[PATH_MAX], why[1024];
+	int rc = agent_health_walk(path, file, sizeof(file), err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (real && (size_t)snprintf(real, reallen, "%s", file) >= reallen)
+		return agent_health_errno(err, errlen, path, ENAMETOOLONG);
+	/* a script's interpreter runs as the agent too, and the kernel
+	 * follows one script's to another's, 4 deep */
+	for (int depth = 0;; depth++) {
+		rc = agent_health_interpreter(file, interp, sizeof(interp), err, errlen);
+		if (rc <= 0)
+			return rc;
+		if (depth == 4) {
+			snprintf(err, errlen, "%.900s: too many levels of #! interpreters", path);
+			return ERR_BAD_CONFIG;
+		}
+		rc = agent_health_walk(interp, file, sizeof(file), why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "its interpreter %.200s: %s", interp, why);
+			return rc;
+		}
+	}
 }
 
 /* An outcome: keep it, say a change, tell hared. */

@@ -353,6 +353,37 @@ static void test_health_check_refused(void **state)
 		assert_non_null(strstr(err, "uid 65534, neither root nor the agent's, owns its folder "));
 		assert_non_null(strstr(err, "/theirs: it runs as the agent"));
 	}
+	/* a script's interpreter runs as the agent too: walked the same way,
+	 * through scripts of scripts (as the kernel, 4 deep) */
+	{
+		char a1[300], a2[300], text[700];
+
+		snprintf(a1, sizeof(a1), "%s/safe/interp", dir);
+		write_file(a1, "#!/bin/sh\n", 0755);
+		snprintf(a2, sizeof(a2), "%s/safe/script", dir);
+		snprintf(text, sizeof(text), "#! %s -e\necho hi\n", a1);
+		write_file(a2, text, 0755);
+		assert_int_equal(agent_health_check_ok(a2, real, sizeof(real), err, sizeof(err)), 0);
+		assert_string_equal(real, a2);	/* what runs is the script */
+		snprintf(a1, sizeof(a1), "%s/open/interp", dir);
+		write_file(a1, "#!/bin/sh\n", 0755);
+		snprintf(text, sizeof(text), "#!%s\n", a1);
+		write_file(a2, text, 0755);
+		assert_int_equal(agent_health_check_ok(a2, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		snprintf(text, sizeof(text), "its interpreter %s: mode 777 lets others change its "
+			 "folder ", a1);
+		assert_non_null(strstr(err, text));
+		write_file(a2, "#!bin/sh\n", 0755);
+		assert_int_equal(agent_health_check_ok(a2, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		assert_non_null(strstr(err, "names its interpreter by a relative path (bin/sh)"));
+		snprintf(a1, sizeof(a1), "%s/safe/loop", dir);
+		snprintf(text, sizeof(text), "#!%s\n", a2);
+		write_file(a1, text, 0755);
+		snprintf(text, sizeof(text), "#!%s\n", a1);
+		write_file(a2, text, 0755);
+		assert_int_equal(agent_health_check_ok(a2, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		assert_non_null(strstr(err, ": too many levels of #! interpreters"));
+	}
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
 }
