@@ -673,6 +673,11 @@ void agent_task_watch(struct agent_task *t);
 bool agent_pid_alive(int pid, uint64_t start);
 /* When process pid started (clock ticks since boot; 0 when unknown). */
 uint64_t agent_pid_start(int pid);
+/* /proc/PID/stat into buf (len bytes), *rest after the command's ")": "S
+ * ppid pgrp ..."; false when it cannot be read. */
+bool agent_proc_stat(int pid, char *buf, size_t len, const char **rest);
+/* "; more" added to t's message, cut (at a character's start) to fit. */
+void agent_task_message_add(struct agent_task *t, const char *more);
 /* Close callback of a task's handles (data = the task). */
 void agent_task_on_handle_closed(uv_handle_t *h);
 struct agent_task *agent_task_alloc(struct agent *a, uint64_t job, uint64_t lease, uint32_t rank);

@@ -144,18 +144,11 @@ static void agent_prolog_ended(struct agent_task *t, bool ok, bool own, const ch
 static void agent_epilog_ended(struct agent_task *t, bool ok, const char *how)
 {
 	if (!ok) {
-		char more[sizeof(t->message)];
-		size_t n = strlen(t->message), k;
-
 		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s (hared drains the "
 			 "node)", t->job_id, t->lease_id, t->rank, how);
 		if (!t->node_fault[0])
 			snprintf(t->node_fault, sizeof(t->node_fault), "%s", how);
-		/* added to the message, cut at a character's start */
-		snprintf(more, sizeof(more), "; %s", how);
-		k = utf8_cut_len(more, sizeof(t->message) - 1 - n);
-		memcpy(t->message + n, more, k);
-		t->message[n + k] = '\0';
+		agent_task_message_add(t, how);
 	}
 	t->phase = TASK_ENDED;
 	agent_state_write(t);	/* the epilog is done: a restart sends the exit only */

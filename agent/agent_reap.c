@@ -84,23 +84,17 @@ static char reap_threads(int pid)
  * its parent only has to reap it). */
 static bool reap_proc(int pid, char *comm, size_t len, char *state, int *pgrp)
 {
-	char path[64], buf[512], *open, *close;
+	char buf[512];
+	const char *open, *rest;
 	size_t n;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
+	if (!agent_proc_stat(pid, buf, sizeof(buf), &rest))
 		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
 	open = strchr(buf, '(');
-	close = strrchr(buf, ')');
-	if (!open || !close || close < open || sscanf(close + 1, " %c %*d %d", state, pgrp) != 2)
+	if (!open || open > rest - 2 || sscanf(rest, "%c %*d %d", state, pgrp) != 2)
 		return false;
 	/* a command name is the program's: kept printable for the text */
-	n = (size_t)(close - open - 1);
+	n = (size_t)(rest - 2 - open - 1);
 	if (n >= len)
 		n = len - 1;
 	for (size_t i = 0; i < n; i++)
@@ -216,20 +210,13 @@ static void reap_done(struct agent_task *t, const char *left, int n)
 {
 	uv_timer_stop(&t->timer);
 	if (n > 0) {
-		char more[sizeof(t->message)];
-		size_t len = strlen(t->message), k;
-
 		/* short: hared's drain reason is 128 bytes with the task's ids */
 		snprintf(t->node_fault, sizeof(t->node_fault), "processes alive %u s after SIGKILL: %s",
 			 reap_waited_s(t), left);
 		log_error("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: %s (%d in all); the exit "
 			  "goes with a node fault (hared drains the node)", t->job_id, t->lease_id,
 			  t->rank, t->node_fault, n);
-		/* added to the message, cut at a character's start */
-		snprintf(more, sizeof(more), "; %s", t->node_fault);
-		k = utf8_cut_len(more, sizeof(t->message) - 1 - len);
-		memcpy(t->message + len, more, k);
-		t->message[len + k] = '\0';
+		agent_task_message_add(t, t->node_fault);
 	} else if (t->reap_told) {
 		log_info("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: what was left of it is gone "
 			 "after %u s", t->job_id, t->lease_id, t->rank, reap_waited_s(t));

@@ -253,8 +253,7 @@ static void agent_task_pipe_close(struct agent_task *t)
 	agent_task_close_handle(t, (uv_handle_t *)&t->pipe);
 }
 
-/* /proc/PID/stat after the command's ")": "S ppid ..."; false without it. */
-static bool agent_proc_stat(int pid, char *buf, size_t len, const char **rest)
+bool agent_proc_stat(int pid, char *buf, size_t len, const char **rest)
 {
 	char path[64], *p;
 	size_t n;
@@ -514,6 +513,18 @@ static void agent_task_outcome(struct agent_task *t)
 		if (last[0])
 			snprintf(t->message + n, sizeof(t->message) - n, "; last output: %s", last);
 	}
+}
+
+void agent_task_message_add(struct agent_task *t, const char *more)
+{
+	size_t n = strlen(t->message), k;
+	char add[sizeof(t->message)];
+
+	/* cut at a character's start */
+	snprintf(add, sizeof(add), "; %s", more);
+	k = utf8_cut_len(add, sizeof(t->message) - 1 - n);
+	memcpy(t->message + n, add, k);
+	t->message[n + k] = '\0';
 }
 
 void agent_task_end(struct agent_task *t)

@@ -77,28 +77,44 @@ static void reap_setup(struct fake *f, const char *timeout_s)
 	f->kill_hook = reap_kill;
 }
 
+/* A task JOB.LEASE of the kid_command (escape: out of the worker's
+ * session) whose kid's SIGKILLs are dropped, stopped; the kid's pid. */
+static int kid_stopped_held(struct fake *f, uint64_t job, uint64_t lease, bool escape)
+{
+	char cmd[1024], path[300];
+	struct start_args s = { .job = job, .lease = lease, .command = cmd };
+	int kid;
+
+	snprintf(path, sizeof(path), "%s/kid", f->dir);
+	unlink(path);
+	kid_command(f, escape, cmd, sizeof(cmd));
+	fake_task_start(f, &s);
+	kid = read_pid(f, "kid");
+	RUN_UNTIL(f, fake_relayed(f, job, lease, 0).reports >= 1, 5);
+	if (escape)
+		held_pid = kid;	/* its cgroup's kill reaches it one by one */
+	else
+		held_group = true;
+	held = true;
+	fake_task_stop(f, job, lease);
+	return kid;
+}
+
 /* The exit waits while a process of the worker's group outlives its
  * SIGKILL, sent again each second; it goes, without a fault, once the
  * process is gone. */
 static void test_reap_group_waits(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[1024];
-	struct start_args s = { .job = 3, .lease = 1, .command = cmd };
 	const Hare__TaskExit *e;
 	double t0;
 	int kid;
 
 	(void)state;
 	reap_setup(f, "10");
-	kid_command(f, false, cmd, sizeof(cmd));
 	fake_agent_registered(f);
-	fake_task_start(f, &s);
-	kid = read_pid(f, "kid");
-	RUN_UNTIL(f, fake_relayed(f, 3, 1, 0).reports >= 1, 5);
-	held = held_group = true;
+	kid = kid_stopped_held(f, 3, 1, false);
 	t0 = now_s();
-	fake_task_stop(f, 3, 1);
 	RUN_UNTIL(f, now_s() - t0 > 0.6, 2);
 	assert_null(fake_exit(f, 3, 1, 0));
 	assert_false(gone(kid));
@@ -120,24 +136,18 @@ static void test_reap_group_waits(void **state)
 static void test_reap_group_timeout(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[1024], want[256];
-	struct start_args s = { .job = 4, .lease = 1, .command = cmd };
+	char want[256];
 	const Hare__TaskExit *e;
 	double t0;
 	int kid;
 
 	(void)state;
 	reap_setup(f, "1");
-	kid_command(f, false, cmd, sizeof(cmd));
 	fake_agent_registered(f);
-	fake_task_start(f, &s);
-	kid = read_pid(f, "kid");
-	RUN_UNTIL(f, fake_relayed(f, 4, 1, 0).reports >= 1, 5);
-	held = held_group = true;
+	kid = kid_stopped_held(f, 4, 1, false);
 	t0 = now_s();
-	fake_task_stop(f, 4, 1);
 	RUN_UNTIL(f, fake_exit(f, 4, 1, 0), 5);
-	assert_true(now_s() - t0 >= 1.0);
+	assert_true(now_s() - t0 >= 0.95);
 	e = fake_exit(f, 4, 1, 0);
 	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_STOPPED);
 	snprintf(want, sizeof(want), "processes alive 1 s after SIGKILL: %d sleep (S)", kid);
@@ -152,14 +162,7 @@ static void test_reap_group_timeout(void **state)
 	fake_set(f, "unkillable_timeout_s", "0");
 	fake_agent_start(f);
 	RUN_UNTIL(f, f->registers == 2, 5);
-	s.lease = 2;
-	fake_task_start(f, &s);
-	snprintf(want, sizeof(want), "%s/kid", f->dir);
-	unlink(want);
-	kid = read_pid(f, "kid");
-	RUN_UNTIL(f, fake_relayed(f, 4, 2, 0).reports >= 1, 5);
-	held = true;
-	fake_task_stop(f, 4, 2);
+	kid = kid_stopped_held(f, 4, 2, false);
 	RUN_UNTIL(f, fake_exit(f, 4, 2, 0), 5);
 	assert_null(fake_exit(f, 4, 2, 0)->node_fault);
 	assert_false(gone(kid));
@@ -254,25 +257,18 @@ static bool cg_registered(struct fake *f)
 static void test_reap_cgroup_restart(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[1024], path[300], st[2048];
-	struct start_args s = { .job = 5, .lease = 1, .command = cmd };
+	char path[300], st[2048];
 	const Hare__TaskExit *e;
 	double t0;
 	int kid;
 
 	(void)state;
 	reap_setup(f, "30");
-	kid_command(f, true, cmd, sizeof(cmd));
 	if (!cg_registered(f)) {
 		fake_free(f);
 		skip();
 	}
-	fake_task_start(f, &s);
-	kid = read_pid(f, "kid");
-	RUN_UNTIL(f, fake_relayed(f, 5, 1, 0).reports >= 1, 5);
-	held_pid = kid;
-	held = true;
-	fake_task_stop(f, 5, 1);
+	kid = kid_stopped_held(f, 5, 1, true);
 	snprintf(path, sizeof(path), "%s/work/tasks/5.1.0.task", f->dir);
 	RUN_UNTIL(f, (read_text(path, st, sizeof(st)), strstr(st, "reap=pending\n")), 5);
 	assert_null(fake_exit(f, 5, 1, 0));
@@ -301,26 +297,19 @@ static void test_reap_cgroup_restart(void **state)
 static void test_reap_cgroup_restart_rest(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[1024], path[300], st[2048];
-	struct start_args s = { .job = 8, .lease = 1, .command = cmd };
+	char path[300], st[2048];
 	const Hare__TaskExit *e;
 	double t0;
 	int kid;
 
 	(void)state;
 	reap_setup(f, "3");
-	kid_command(f, true, cmd, sizeof(cmd));
 	if (!cg_registered(f)) {
 		fake_free(f);
 		skip();
 	}
-	fake_task_start(f, &s);
-	kid = read_pid(f, "kid");
-	RUN_UNTIL(f, fake_relayed(f, 8, 1, 0).reports >= 1, 5);
-	held_pid = kid;
-	held = true;
+	kid = kid_stopped_held(f, 8, 1, true);
 	t0 = now_s();
-	fake_task_stop(f, 8, 1);
 	snprintf(path, sizeof(path), "%s/work/tasks/8.1.0.task", f->dir);
 	RUN_UNTIL(f, (read_text(path, st, sizeof(st)), strstr(st, "\nreap_since=")), 5);
 	RUN_UNTIL(f, now_s() - t0 > 1.5, 3);
@@ -343,24 +332,17 @@ static void test_reap_cgroup_restart_rest(void **state)
 static void test_reap_cgroup_timeout(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char cmd[1024], want[256];
-	struct start_args s = { .job = 6, .lease = 1, .command = cmd };
+	char want[256];
 	const Hare__TaskExit *e;
 	int kid;
 
 	(void)state;
 	reap_setup(f, "1");
-	kid_command(f, true, cmd, sizeof(cmd));
 	if (!cg_registered(f)) {
 		fake_free(f);
 		skip();
 	}
-	fake_task_start(f, &s);
-	kid = read_pid(f, "kid");
-	RUN_UNTIL(f, fake_relayed(f, 6, 1, 0).reports >= 1, 5);
-	held_pid = kid;
-	held = true;
-	fake_task_stop(f, 6, 1);
+	kid = kid_stopped_held(f, 6, 1, true);
 	RUN_UNTIL(f, fake_exit(f, 6, 1, 0), 5);
 	e = fake_exit(f, 6, 1, 0);
 	snprintf(want, sizeof(want), "processes alive 1 s after SIGKILL: %d sleep (S)", kid);
