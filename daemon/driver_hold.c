@@ -114,7 +114,8 @@ bool driver_job_vacating(const struct driver *d, uint64_t job)
 
 /* 1: every GPU of j's waiting lease is free now and none of j's stopped
  * workers is left; 0: some GPU is still being vacated; -1: some went away (node down,
- * GPU gone or taken). */
+ * drained or unhealthy meanwhile: a worker's exit with a node fault drains its
+ * node as it frees the GPU; GPU gone or taken). */
 static int drv_pend_ready(const struct driver *d, const struct drv_job *j)
 {
 	int ready = driver_job_vacating(d, j->rec.id) ? 0 : 1;
@@ -123,7 +124,8 @@ static int drv_pend_ready(const struct driver *d, const struct drv_job *j)
 		const struct drv_rank *r = &j->pend[i];
 		const struct drv_gpu *g;
 
-		if (r->node >= d->nnodes || !d->nodes[r->node].up || r->slot >= d->nodes[r->node].ngpus)
+		if (r->node >= d->nnodes || !d->nodes[r->node].up || d->nodes[r->node].drained ||
+		    d->nodes[r->node].unhealthy || r->slot >= d->nodes[r->node].ngpus)
 			return -1;
 		g = &d->nodes[r->node].gpus[r->slot];
 		if (g->job_id != j->rec.id)

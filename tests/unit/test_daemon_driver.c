@@ -4555,6 +4555,41 @@ static void test_done_finishes(void **state)
 	assert_true(gpu_of(f, 1, 0)->finish_until == 0);
 }
 
+/* A lease waiting for a GPU that a stopped worker holds is not started
+ * there when that worker's exit comes with a node fault (its processes
+ * outlived SIGKILL): the exit frees the GPU and drains the node at once,
+ * and the lease is planned anew. */
+static void test_node_fault_pend(void **state)
+{
+	struct fx *f = *state;
+	struct hand h1[1] = { { 1, { 0 }, { 1 } } }, h2[2] = { { 0, { 0 }, { 0 } },
+							   { 1, { 0 }, { 1 } } };
+	Hare__TaskExit x = HARE__TASK_EXIT__INIT;
+	uint32_t a1 = agent_up(f, "n1", "V100", 1, NULL, 0);
+
+	job_add(f, 1, "resnet50", 1, 1000);
+	driver_start(f->d);
+	plan_apply(f, h1, 1);
+	job_add(f, 2, "resnet50", 1, 1000);
+	ob_clear(&f->ob);
+	plan_apply(f, h2, 2);	/* job 1 stopped, job 2 waits for its GPU */
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_STOP, a1, 1), 1);
+	assert_int_equal(driver_job_find(f->d, 2)->npend, 1);
+	x.job_id = 1;
+	x.lease_id = gpu_of(f, 0, 0)->vacate_lease;
+	x.status = HARE__TASK_STATUS__TASK_STOPPED;
+	x.message = "stopped by signal 15 (Terminated); processes alive 60 s after SIGKILL: 4711 "
+		    "python3 (D)";
+	x.node_fault = "processes alive 60 s after SIGKILL: 4711 python3 (D)";
+	driver_task_exit(f->d, a1, &x);
+	assert_true(driver_node_at(f->d, 0)->drained);
+	assert_string_equal(driver_node_at(f->d, 0)->drain_reason, "processes alive 60 s after "
+			    "SIGKILL: 4711 python3 (D) (job 1 rank 0)");
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, a1, 2), 0);
+	assert_null(driver_job_find(f->d, 2)->pend);
+	assert_int_equal(driver_job_find(f->d, 2)->rec.state, STORE_QUEUED);
+}
+
 /* A stopped worker's GPU waits for its exit as long as its own agent's stop
  * grace (Register.stop_grace_ms, at most an hour) plus the margin; an agent
  * that does not say gets hared's stop_grace_s (2 s in the fixture). An
@@ -4634,6 +4669,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure_no_account, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_fault, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_fault_adopting, fx_setup_grace, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_node_fault_pend, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_exit_text_clean, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stall, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_node_down, fx_setup, fx_teardown),
