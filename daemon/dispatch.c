@@ -295,33 +295,30 @@ void dispatch_tls_failed(struct conn *c)
 	c->refused = true;
 }
 
-static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
+/* An agent's Hello checked: its node's name (kept in c->node), its nonce,
+ * and TLS as hared.conf asks; false when the session was failed. */
+static bool dispatch_hello_agent_ok(struct conn *c, const Hare__Hello *h)
 {
-	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
-	Hare__Challenge ch = HARE__CHALLENGE__INIT;
-	size_t len = h->node ? strlen(h->node) : 0, keylen = 0;
-	uint8_t proof[AUTH_MAC_LEN], own[AUTH_SECRET_MAX];
-	const uint8_t *key;
-	int rc;
+	size_t len = h->node ? strlen(h->node) : 0;
 
 	if (len == 0 || len >= sizeof(c->node)) {
 		conn_fail(c, ERR_PROTO, "agent hello needs a node name of 1 to %zu characters",
 			  sizeof(c->node) - 1);
-		return;
+		return false;
 	}
 	if (!driver_node_name_ok(h->node)) {
 		conn_fail(c, -EINVAL, "node name '%s' must be letters, digits, '.', '_' or '-'",
 			  h->node);
-		return;
+		return false;
 	}
 	if (h->has_agent_nonce && h->agent_nonce.len != AUTH_NONCE_LEN) {
 		conn_fail(c, ERR_PROTO, "agent hello: agent_nonce must be %d bytes, got %zu",
 			  AUTH_NONCE_LEN, h->agent_nonce.len);
-		return;
+		return false;
 	}
 	if (h->has_tags && h->tags && !h->has_agent_nonce) {
 		conn_fail(c, ERR_PROTO, "agent hello: tags needs an agent_nonce");
-		return;
+		return false;
 	}
 	memcpy(c->node, h->node, len + 1);
 	if (c->plain && hared_tls_required(&c->d->cfg)) {
@@ -333,14 +330,50 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 		conn_fail(c, -EPROTONOSUPPORT, "hared takes only TLS on this port (tls = required in "
 			  "hared.conf): upgrade this hare-agent, or set tls = yes in its "
 			  "configuration");
-		return;
+		return false;
 	}
 	if (c->tls && strcmp(tls_link_identity(c->tls), h->node) != 0) {
 		conn_fail(c, -EACCES, "agent hello names node %s, but its TLS session is node %s's",
 			  h->node, tls_link_identity(c->tls));
-		return;
+		return false;
 	}
-	memcpy(c->node, h->node, len + 1);
+	return true;
+}
+
+/* The agent's half of the handshake (it sent a nonce): hared's proof that
+ * it holds the key too (into proof), and the session's keys to tag each
+ * frame after the Challenge with, and to check the agent's with (tags). */
+static int dispatch_hello_keys(struct conn *c, const Hare__Hello *h, const uint8_t *key,
+			       size_t keylen, uint8_t proof[AUTH_MAC_LEN])
+{
+	bool tags = h->has_tags && h->tags;
+	uint8_t sk[AUTH_MAC_LEN], ak[AUTH_MAC_LEN];
+	int rc = 0;
+
+	if (auth_hmac_proof(key, keylen, h->agent_nonce.data, c->nonce, c->node, tags,
+			    proof) < 0 ||
+	    auth_hmac_session(key, keylen, h->agent_nonce.data, c->nonce, c->node, sk) < 0 ||
+	    auth_hmac_key_new(sk, &c->sign_key) < 0 ||
+	    (tags && (auth_hmac_agent_session(key, keylen, h->agent_nonce.data, c->nonce,
+					      c->node, ak) < 0 ||
+		      auth_hmac_key_new(ak, &c->check_key) < 0)))
+		rc = -EIO;
+	explicit_bzero(sk, sizeof(sk));
+	explicit_bzero(ak, sizeof(ak));
+	return rc;
+}
+
+static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
+{
+	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
+	Hare__Challenge ch = HARE__CHALLENGE__INIT;
+	uint8_t proof[AUTH_MAC_LEN], own[AUTH_SECRET_MAX];
+	size_t keylen = 0;
+	const uint8_t *key;
+	int rc;
+
+	if (!dispatch_hello_agent_ok(c, h))
+		return;
 	key = dispatch_node_key(c, own, sizeof(own), &keylen);
 	if (!key) {
 		explicit_bzero(own, sizeof(own));	/* what a refused file held */
@@ -353,22 +386,8 @@ static void dispatch_hello_agent(struct conn *c, const Hare__Hello *h)
 		rc = auth_mac_compute(key, keylen, c->nonce, AUTH_NONCE_LEN, c->node, c->expect);
 	ch.nonce.data = c->nonce;
 	ch.nonce.len = AUTH_NONCE_LEN;
-	/* the agent's half: hared shows it holds the key too, and tags each
-	 * frame after this one with the session's key */
 	if (rc == 0 && h->has_agent_nonce) {
-		bool tags = h->has_tags && h->tags;
-		uint8_t sk[AUTH_MAC_LEN], ak[AUTH_MAC_LEN];
-
-		if (auth_hmac_proof(key, keylen, h->agent_nonce.data, c->nonce, c->node, tags,
-				    proof) < 0 ||
-		    auth_hmac_session(key, keylen, h->agent_nonce.data, c->nonce, c->node, sk) < 0 ||
-		    auth_hmac_key_new(sk, &c->sign_key) < 0 ||
-		    (tags && (auth_hmac_agent_session(key, keylen, h->agent_nonce.data, c->nonce,
-						      c->node, ak) < 0 ||
-			      auth_hmac_key_new(ak, &c->check_key) < 0)))
-			rc = -EIO;
-		explicit_bzero(sk, sizeof(sk));
-		explicit_bzero(ak, sizeof(ak));
+		rc = dispatch_hello_keys(c, h, key, keylen, proof);
 		ch.has_proof = true;
 		ch.proof.data = proof;
 		ch.proof.len = sizeof(proof);
