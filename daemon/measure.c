@@ -41,7 +41,8 @@ struct measure_node {
 	uint32_t agent;
 	enum measure_state st;
 	bool cancels;			/* its agent takes ProfileCancel */
-	bool unfit_cancelled;		/* ... and was told to stop: unfit */
+	bool cancelled;			/* ... and was told to stop (ASKED) */
+	bool unfit_seen;		/* drained or unhealthy while ASKED */
 	char type[SCHED_TYPE_NAME];	/* the type as this node spells it */
 };
 
@@ -227,7 +228,7 @@ static void measure_set(struct measure *m, struct measure_type *t, struct measur
 	if ((st == MEASURE_ASKED) != (n->st == MEASURE_ASKED))
 		driver_node_measuring(m->d->drv, n->agent, t->name, st == MEASURE_ASKED);
 	n->st = st;
-	n->unfit_cancelled = false;
+	n->cancelled = n->unfit_seen = false;
 }
 
 static void measure_ask(struct measure *m, struct measure_type *t, struct measure_node *n)
@@ -263,7 +264,7 @@ static void measure_ask(struct measure *m, struct measure_type *t, struct measur
  * to stop, and answers with a cancelled ProfileResult once its worker
  * exited (a tracked node stays MEASURE_ASKED until then, its GPUs out of
  * plans). `type` as the node spells it. */
-static void measure_cancel(struct measure *m, uint32_t agent_id, const char *type, const char *why)
+static int measure_cancel(struct measure *m, uint32_t agent_id, const char *type, const char *why)
 {
 	Hare__FromDaemon msg = HARE__FROM_DAEMON__INIT;
 	Hare__ProfileCancel c = HARE__PROFILE_CANCEL__INIT;
@@ -279,6 +280,16 @@ static void measure_cancel(struct measure *m, uint32_t agent_id, const char *typ
 	else
 		log_info("node=%s stops measuring GPU type %.64s: %s", measure_node(m, agent_id),
 			 type, why);
+	return rc;
+}
+
+/* The same for a tracked node that measures (MEASURE_ASKED): once; one
+ * whose ProfileCancel could not be sent is told again at the next look. */
+static void measure_cancel_node(struct measure *m, struct measure_node *n, const char *why)
+{
+	if (n->st == MEASURE_ASKED && n->cancels && !n->cancelled &&
+	    measure_cancel(m, n->agent, n->type, why) == 0)
+		n->cancelled = true;
 }
 
 /* Whether the node may be asked: not drained, and its health check (if
@@ -316,14 +327,14 @@ void measure_on_node_unfit(struct measure *m)
 			struct measure_node *n = &t->nodes[k];
 			const struct drv_node *dn = driver_node_at(m->d->drv, n->agent - 1);
 
-			if (n->st != MEASURE_ASKED || !n->cancels || n->unfit_cancelled ||
-			    measure_node_fit(m, n->agent))
+			if (n->st != MEASURE_ASKED || measure_node_fit(m, n->agent))
 				continue;
-			/* its rows would not be kept (measure_on_result): no use
-			 * waiting up to profile_timeout_s for them */
-			measure_cancel(m, n->agent, n->type, dn && dn->drained ? "the node is drained"
-				       : "its health check fails");
-			n->unfit_cancelled = true;
+			/* its rows will not be kept (measure_on_result), even if
+			 * it is fit again when they come: no use waiting up to
+			 * profile_timeout_s for them */
+			n->unfit_seen = true;
+			measure_cancel_node(m, n, dn && dn->drained ? "the node is drained"
+					    : "its health check fails");
 		}
 	}
 }
@@ -386,10 +397,10 @@ static void measure_type_of_node(struct measure *m, uint32_t agent_id, const Har
 		/* it measures the type, or its result follows: wait for that
 		 * (told to stop first when the profile has the type) */
 		measure_set(m, t, n, MEASURE_ASKED);
-		if (known && cancels)
-			measure_cancel(m, agent_id, n->type, "the profile has it already");
-		else if (t->blocked && cancels)
-			measure_cancel(m, agent_id, n->type, "rows for it wait for a restart of hared");
+		if (known)
+			measure_cancel_node(m, n, "the profile has it already");
+		else if (t->blocked)
+			measure_cancel_node(m, n, "rows for it wait for a restart of hared");
 		else
 			log_info("node=%s measures GPU type %s (since before it registered)",
 				 measure_node(m, agent_id), t->name);
@@ -664,7 +675,7 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	char why[1024];
 	int rc;
 
-	bool cancelled = r->has_cancelled && r->cancelled;
+	bool cancelled = r->has_cancelled && r->cancelled, unfit;
 
 	if (i < 0) {
 		/* the answer to a cancel of an untracked type, one sent before a
@@ -680,6 +691,8 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 				 "register as unmeasured (ignored)", node, r->gpu_type);
 		return;
 	}
+	/* unfit at some look while it measured, or now */
+	unfit = t->nodes[i].unfit_seen || !measure_node_fit(m, agent_id);
 	/* its GPUs of the type are free again, whatever the outcome */
 	measure_set(m, t, &t->nodes[i], MEASURE_IDLE);
 	if (cancelled) {
@@ -706,14 +719,12 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 				 "are added to the profile", t->name);
 		return;
 	}
-	if (!measure_node_fit(m, agent_id)) {
+	if (unfit) {
 		/* drained or unhealthy meanwhile: its numbers are not kept for
 		 * good; another node is asked, or this one once fit again */
-		const struct drv_node *dn = driver_node_at(m->d->drv, agent_id - 1);
-
-		log_warn("node=%s measured GPU type %s while %s: its rows are not kept; the type "
-			 "is asked of a node fit to run jobs", node, t->name,
-			 dn && dn->drained ? "drained" : "its health check failed");
+		log_warn("node=%s measured GPU type %s while drained or failing its health check: "
+			 "its rows are not kept; the type is asked of a node fit to run jobs", node,
+			 t->name);
 		measure_kick(m, t);
 		return;
 	}
@@ -730,9 +741,7 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 			  "hared restarts", node, t->name, why);
 		t->blocked = true;
 		for (uint32_t k = 0; k < t->n; k++)
-			if (t->nodes[k].st == MEASURE_ASKED && t->nodes[k].cancels)
-				measure_cancel(m, t->nodes[k].agent, t->nodes[k].type,
-					       "rows for it wait for a restart of hared");
+			measure_cancel_node(m, &t->nodes[k], "rows for it wait for a restart of hared");
 		return;
 	}
 	log_info("node=%s measured GPU type %s: %zu rows saved in %s/%s; its GPUs are planned on "
@@ -740,12 +749,8 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 	/* nodes that still measure it (a session of theirs or of hared
 	 * ended meanwhile) are told to stop; their GPUs are planned on once
 	 * they answer */
-	for (uint32_t k = 0; k < t->n; k++) {
-		struct measure_node *o = &t->nodes[k];
-
-		if (o->st == MEASURE_ASKED && o->cancels)
-			measure_cancel(m, o->agent, o->type, "measured on another node");
-	}
+	for (uint32_t k = 0; k < t->n; k++)
+		measure_cancel_node(m, &t->nodes[k], "measured on another node");
 	measure_prune(m, t);
 }
 

@@ -3465,11 +3465,42 @@ static void test_measure_unfit_cancel(void **state)
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
 	heartbeat_health(a2, &bad);
 	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	/* healthy again when its rows come (made before the cancel reached
+	 * it): they are not kept all the same, and it is asked again */
+	heartbeat_health(a2, &good);
+	profile_result(a2, "H100", true, 16);
+	{
+		char text[4096];
+
+		assert_false(measured_file(f, text, sizeof(text)));
+	}
+	assert_int_equal(profile_gpu_type_find(f->d.prof, "H100"), ERR_UNKNOWN_GPU);
+	assert_int_equal(out_count(&o2, HARE__FROM_DAEMON__MSG_PROFILE_REQUEST), 2);
 	conn_fake_free(a1);
 	conn_fake_free(a2);
 	conn_fake_free(c);
 	sent_clear(&o1);
 	sent_clear(&o2);
+}
+
+/* A node told to stop (here: it registers measuring a type the profile
+ * has) is told once, whatever else would tell it (drained meanwhile). */
+static void test_measure_cancel_once(void **state)
+{
+	static const char *const v100[1] = { "V100" };
+	struct fx *f = *state;
+	struct sent o1 = { 0 };
+	struct conn *c = client(f), *a1 = agent_to(f, "n1", &o1);
+
+	agent_register_ex(a1, v100, 1, true, true, v100, 1);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	assert_int_equal(drain(f, c, "n1", true, "fans")->msg_case,
+			 HARE__FROM_DAEMON__MSG_DRAIN_REPLY);
+	heartbeat_health(a1, NULL);
+	assert_int_equal(out_count(&o1, HARE__FROM_DAEMON__MSG_PROFILE_CANCEL), 1);
+	conn_fake_free(a1);
+	conn_fake_free(c);
+	sent_clear(&o1);
 }
 
 /* When hared cannot take rows (here its measured file is a directory), the
@@ -3727,6 +3758,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_measure_unknown_type, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_node_fit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_unfit_cancel, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_measure_cancel_once, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_old_agent_and_detach, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_measure_blocked, fx_setup, fx_teardown),
