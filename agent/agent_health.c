@@ -247,8 +247,11 @@ static int agent_health_walk(const char *path, char *real, size_t reallen, char 
 }
 
 /* The interpreter a script at file names on its "#!" line, as the kernel
- * reads it (the first 256 bytes; the name ends at a blank): 1 with it in
- * out, 0 when file is no script, or ERR_BAD_CONFIG / -errno. */
+ * reads it (the name ends at a blank, a tab or the line's end): 1 with it
+ * in out, 0 when file is no script, or ERR_BAD_CONFIG / -errno. A name
+ * that reaches byte 127 is refused: kernels before 5.0 cut it there (and
+ * ran what the cut name names), later ones refuse a line longer than 256
+ * bytes. */
 static int agent_health_interpreter(const char *file, char *out, size_t len, char *err,
 				    size_t errlen)
 {
@@ -275,6 +278,10 @@ static int agent_health_interpreter(const char *file, char *out, size_t len, cha
 			 (int)n, buf + k);
 		return ERR_BAD_CONFIG;
 	}
+	if (k + (size_t)n >= 127) {
+		snprintf(err, errlen, "%.600s: its #! line is longer than kernels read", file);
+		return ERR_BAD_CONFIG;
+	}
 	if ((size_t)n >= len)
 		return agent_health_errno(err, errlen, file, ENAMETOOLONG);
 	memcpy(out, buf + k, (size_t)n);
@@ -292,13 +299,21 @@ int agent_health_check_ok(const char *path, char *real, size_t reallen, char *er
 	if (real && (size_t)snprintf(real, reallen, "%s", file) >= reallen)
 		return agent_health_errno(err, errlen, path, ENAMETOOLONG);
 	/* a script's interpreter runs as the agent too, and the kernel
-	 * follows one script's to another's, 4 deep */
+	 * follows one script's to another's, 5 deep */
 	for (int depth = 0;; depth++) {
 		rc = agent_health_interpreter(file, interp, sizeof(interp), err, errlen);
 		if (rc <= 0)
 			return rc;
-		if (depth == 4) {
+		if (depth == 5) {
 			snprintf(err, errlen, "%.900s: too many levels of #! interpreters", path);
+			return ERR_BAD_CONFIG;
+		}
+		/* env finds the program it runs in PATH, at the moment it runs:
+		 * no check can follow */
+		if (strcmp(strrchr(interp, '/') + 1, "env") == 0) {
+			snprintf(err, errlen, "%.400s runs its interpreter through %.200s, which looks it "
+				 "up in PATH where this check cannot follow: name the interpreter "
+				 "itself (#!/usr/bin/python3, say)", file, interp);
 			return ERR_BAD_CONFIG;
 		}
 		rc = agent_health_walk(interp, file, sizeof(file), why, sizeof(why));

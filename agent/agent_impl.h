@@ -673,6 +673,9 @@ void agent_task_watch(struct agent_task *t);
 bool agent_pid_alive(int pid, uint64_t start);
 /* When process pid started (clock ticks since boot; 0 when unknown). */
 uint64_t agent_pid_start(int pid);
+/* This boot's id (/proc/sys/kernel/random/boot_id; "" when unknown): a
+ * task state's pids are of the boot it names. */
+const char *agent_boot_id(void);
 /* /proc/PID/stat into buf (len bytes), *rest after the command's ")": "S
  * ppid pgrp ..."; false when it cannot be read. */
 bool agent_proc_stat(int pid, char *buf, size_t len, const char **rest);

@@ -18,6 +18,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *agent_boot_id(void)
+{
+	static char id[40];
+	static bool read_once;
+	FILE *f;
+
+	if (!read_once) {
+		read_once = true;
+		f = fopen("/proc/sys/kernel/random/boot_id", "r");
+		if (f) {
+			if (!fgets(id, sizeof(id), f))
+				id[0] = '\0';
+			id[strcspn(id, "\n")] = '\0';
+			fclose(f);
+		}
+	}
+	return id;
+}
+
 static int agent_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[AGENT_PATH_MAX];
@@ -104,6 +123,9 @@ int agent_state_write(const struct agent_task *t)
 	}
 	if (t->pid_start)
 		fprintf(f, "pid_start=%" PRIu64 "\n", t->pid_start);
+	/* pids and start times are of this boot only */
+	if (agent_boot_id()[0])
+		fprintf(f, "boot_id=%s\n", agent_boot_id());
 	fprintf(f, "job=%" PRIu64 "\nlease=%" PRIu64 "\nrank=%u\ngpu=%u\npid=%d\n", t->job_id,
 		t->lease_id, t->rank, t->gpu_index, t->pid);
 	fprintf(f, "round_first=%" PRIu64 "\nround_count=%" PRIu64 "\n", t->round_first,
@@ -171,6 +193,7 @@ struct agent_saved {
 	bool prolog_running;	/* its prolog had not ended: no worker ran */
 	bool prolog_failed;
 	int script_pid;		/* its prolog or epilog (0: none running) */
+	char boot_id[40];	/* the boot its pids are of ("": not said) */
 	uint64_t script_start;	/* ... its start time */
 	int64_t log_off;
 	char message[400];
@@ -201,6 +224,8 @@ static void agent_saved_line(struct agent_saved *s, const char *line)
 		sscanf(v, "%" SCNu64, &s->pid_start);
 	else if (KEY("script_pid"))
 		sscanf(v, "%d", &s->script_pid);
+	else if (KEY("boot_id"))
+		snprintf(s->boot_id, sizeof(s->boot_id), "%.*s", (int)strcspn(v, "\n"), v);
 	else if (KEY("script_start"))
 		sscanf(v, "%" SCNu64, &s->script_start);
 	else if (KEY("gpu"))
@@ -307,12 +332,17 @@ static void agent_adopt_reaping(struct agent_task *t, uint64_t since)
  * start time matches) is ever signalled. */
 static void agent_adopt_script_kill(struct agent *a, const struct agent_saved *s)
 {
-	if (s->script_pid <= 1 || s->script_start == 0 ||
-	    !agent_pid_alive(s->script_pid, s->script_start))
+	char buf[512];
+	const char *rest;
+	int pgrp = 0, sid = 0, pid = s->script_pid;
+
+	if (pid <= 1 || s->script_start == 0 || !agent_pid_alive(pid, s->script_start) ||
+	    !agent_proc_stat(pid, buf, sizeof(buf), &rest) ||
+	    sscanf(rest, "%*c %*d %d %d", &pgrp, &sid) != 2)
 		return;
-	/* its group (a script runs in one of its own), else the process */
-	if (agent_kill(a, -s->script_pid, SIGKILL) == 0 ||
-	    (errno == ESRCH && agent_kill(a, s->script_pid, SIGKILL) == 0))
+	/* its group while it leads the session the agent made for it, else
+	 * the process alone */
+	if (agent_kill(a, pgrp == pid && sid == pid ? -pid : pid, SIGKILL) == 0)
 		log_warn("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: its %s (pid %d) still ran, "
 			 "left by an agent that did not stop cleanly; killed", s->job, s->lease,
 			 s->rank, s->prolog_running ? "prolog" : "epilog", s->script_pid);
@@ -415,11 +445,22 @@ static void agent_adopt_live(struct agent_task *t, const struct agent_saved *s, 
  * its report pipe (EOF there means the worker is gone). */
 static void agent_adopt_one(struct agent *a, const struct agent_saved *s)
 {
+	struct agent_saved now;
 	struct agent_task *t;
 	char fifo[AGENT_FILE_MAX];
 
 	/* one task per (job, lease, rank): agent_state_adopt_all adopts only
 	 * the file named for its task, and names are unique */
+	if (s->boot_id[0] && agent_boot_id()[0] && strcmp(s->boot_id, agent_boot_id()) != 0) {
+		/* written before a reboot: its processes are gone, and its pids
+		 * (and start times) may be any process's now */
+		memcpy(&now, s, sizeof(now));
+		now.pid = now.script_pid = 0;
+		now.pid_start = now.script_start = 0;
+		s = &now;
+		log_info("task job=%" PRIu64 " lease=%" PRIu64 " rank=%u: its state is from before a "
+			 "reboot", s->job, s->lease, s->rank);
+	}
 	agent_adopt_script_kill(a, s);
 	t = agent_task_alloc(a, s->job, s->lease, s->rank);
 	if (!t)

@@ -204,6 +204,48 @@ static void test_adopt_pid_reused(void **state)
 	fake_free(f);
 }
 
+/* A task state written before a reboot (another boot_id): its pids, and
+ * start times, may be any process's now; a process that matches both is
+ * not signalled (not as its prolog either), and the task ends. */
+static void test_adopt_other_boot(void **state)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	char path[300], text[600], comm[64];
+	const Hare__TaskExit *e;
+	pid_t other;
+
+	(void)state;
+	other = fork();
+	assert_true(other >= 0);
+	if (other == 0) {
+		setsid();
+		execlp("sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)other);
+	RUN_UNTIL(f, (read_text(path, comm, sizeof(comm)), strcmp(comm, "sleep\n") == 0), 5);
+	snprintf(path, sizeof(path), "%s/work", f->dir);
+	mkdir(path, 0750);
+	snprintf(path, sizeof(path), "%s/work/tasks", f->dir);
+	mkdir(path, 0700);
+	snprintf(text, sizeof(text), "job=21\nlease=1\nrank=0\ngpu=0\npid=%d\npid_start=%llu\n"
+		 "boot_id=00000000-0000-0000-0000-000000000000\nscript_pid=%d\nscript_start=%llu\n"
+		 "prolog=running\n", (int)other, (unsigned long long)agent_pid_start(other),
+		 (int)other, (unsigned long long)agent_pid_start(other));
+	snprintf(path, sizeof(path), "%s/work/tasks/21.1.0.task", f->dir);
+	write_file(path, text, 0600);
+	fake_agent_registered(f);
+	RUN_UNTIL(f, fake_exit(f, 21, 1, 0), 5);
+	e = fake_exit(f, 21, 1, 0);
+	assert_int_equal(e->status, HARE__TASK_STATUS__TASK_FAILED);
+	assert_true(e->prolog_failed);
+	assert_int_equal(kill(other, 0), 0);	/* not signalled */
+	assert_int_equal(proc_state(other) != 'Z', 1);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	fake_free(f);
+}
+
 /* A task whose state file cannot be written (a full disk; here a folder in
  * the way of its temporary file) is stopped and reported FAILED: a
  * restarted agent could not adopt it, and it would run on unseen. */
@@ -363,6 +405,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_adopt_damaged_state),
 		cmocka_unit_test(test_adopt_worker_died_while_away),
 		cmocka_unit_test(test_adopt_pid_reused),
+		cmocka_unit_test(test_adopt_other_boot),
 		cmocka_unit_test(test_task_state_unwritable),
 		cmocka_unit_test(test_adopt_watch),
 	};

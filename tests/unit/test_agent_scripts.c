@@ -383,6 +383,18 @@ static void test_health_check_refused(void **state)
 		write_file(a2, text, 0755);
 		assert_int_equal(agent_health_check_ok(a2, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
 		assert_non_null(strstr(err, ": too many levels of #! interpreters"));
+		/* env looks its program up in PATH when it runs: refused */
+		write_file(a2, "#!/usr/bin/env sh\n", 0755);
+		assert_int_equal(agent_health_check_ok(a2, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		assert_non_null(strstr(err, "runs its interpreter through /usr/bin/env, which looks "
+				       "it up in PATH"));
+		/* a name kernels would cut short (before 5.0) or refuse */
+		memset(text, 'x', 200);
+		memcpy(text, "#!/bin/", 7);
+		text[200] = '\0';
+		write_file(a2, text, 0755);
+		assert_int_equal(agent_health_check_ok(a2, NULL, 0, err, sizeof(err)), ERR_BAD_CONFIG);
+		assert_non_null(strstr(err, ": its #! line is longer than kernels read"));
 	}
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	assert_int_equal(system(path), 0);
