@@ -27,20 +27,20 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.bash"
 it_setup "$@"
 
-conf=(reconnect_grace_s=3 retry_backoff_s=0.1 "metrics_file=$tmp/hare.prom" metrics_interval_s=1)
+conf=(reconnect_grace_s=6 retry_backoff_s=0.1 "metrics_file=$tmp/hare.prom" metrics_interval_s=1)
 write_conf 0 "${conf[@]}"
 start_hared
 write_conf "$port" "${conf[@]}"
 
 # The check: the control file's first line is "ok", "fail TEXT", "hang"
-# or "slow" (5 s, then healthy).
+# or "slow" (10 s, then healthy).
 cat >"$tmp/check" <<EOF
 #!/bin/sh
 read -r what text <"$tmp/health1"
 case "\$what" in
 ok) exit 0 ;;
 hang) echo "looking at GPU \$HARE_GPU_INDICES"; sleep 30 & echo \$! >"$tmp/hang.pid"; wait ;;
-slow) sleep 5 ;;
+slow) sleep 10 ;;
 *) echo "checked \$HARE_NODE (\$HARE_GPU_TYPES)"; echo "\$text"; echo; exit 3 ;;
 esac
 EOF
@@ -159,7 +159,8 @@ wait_for 15 "node1 back, unhealthy" back_sick && echo "ok: a restarted agent reg
 state_is "$b" QUEUED || fail "job $b ran on a node whose check failed: $(field "$b" state)"
 
 # 6. An agent restarted under running workers registers at once, before
-# its first check ends (5 s here, past hared's reconnect_grace_s of 3 s):
+# its first check ends (10 s here, past hared's reconnect_grace_s of 6 s:
+# room for a loaded machine):
 # the job keeps its lease.
 echo ok >"$tmp/health1"
 wait_for 10 "node1 to be healthy" healthy
@@ -172,12 +173,12 @@ wait "${apid[1]}" 2>/dev/null
 wait_for 10 "node1 down" down
 start_agent 1 V100:2 --config "$tmp/agent1.conf" --health-check "$tmp/check"
 up1() { [ "$(node_field node1 up)" = True ]; }
-wait_for 4 "node1 back before its first check ends" up1 &&
+wait_for 8 "node1 back before its first check ends" up1 &&
 	echo "ok: an agent with workers to adopt registers before its first check ends"
 grep -q "registering now (workers run here), its outcome follows" "$tmp/agent1.log" ||
 	fail "agent1 does not say it registers at once"
 rounds=$(field "$b" rounds_done)
-sleep 6
+sleep 7
 [ "$(field "$b" restarts)" = "$restarts" ] && [ "$(placed_on "$b")" = node1 ] &&
 	progressed "$b" "$rounds" && [ -z "$(node_field node1 unhealthy)" ] &&
 	echo "ok: job $b kept its lease on node1 across the agent's restart" ||
