@@ -393,7 +393,7 @@ int32_t lease_best_fit(const struct lease_ctx *x, uint32_t t, uint32_t k)
  * node's free GPUs of all types, so when j may not use every type the node
  * with the fewest free GPUs of its types that still hold k is searched. */
 int32_t lease_best_fit_for(const struct lease_ctx *x, const struct sched_job *j, uint32_t t,
-				  uint32_t k)
+			   uint32_t k)
 {
 	int32_t best = -1;
 	uint32_t best_n = UINT32_MAX;
@@ -469,7 +469,7 @@ static uint32_t lease_pick_node_cls(const struct lease_ctx *x, const struct sche
 /* Up to k free-now GPUs of type t on node: the job's own first, then
  * nobody's, then those of running jobs planned later. */
 uint32_t lease_pick_node(const struct lease_ctx *x, const struct sched_job *j, uint32_t node,
-				uint32_t t, uint32_t k, uint32_t *out, uint32_t nout)
+			 uint32_t t, uint32_t k, uint32_t *out, uint32_t nout)
 {
 	for (unsigned cls = 0; cls <= 2 && nout < k; cls++)
 		nout = lease_pick_node_cls(x, j, node, t, k, cls, out, nout);
@@ -479,7 +479,7 @@ uint32_t lease_pick_node(const struct lease_ctx *x, const struct sched_job *j, u
 /* k free-now GPUs of type t over as few nodes as possible (fullest first),
  * in passes: the job's own GPUs, then nobody's, then other running jobs'. */
 uint32_t lease_pick_spread(const struct lease_ctx *x, const struct sched_job *j, uint32_t t,
-				  uint32_t k, uint32_t *out, uint32_t nout)
+			   uint32_t k, uint32_t *out, uint32_t nout)
 {
 	for (unsigned cls = 0; cls <= 2 && nout < k; cls++)
 		for (uint32_t c = x->maxc; c-- > 1 && nout < k;)
@@ -526,7 +526,7 @@ int32_t lease_node_for(struct lease_ctx *x, const struct sched_job *j, uint32_t 
  * use, by popping the heap and pushing back; writes them in free-time
  * order, returns count. */
 uint32_t lease_earliest(struct lease_ctx *x, const struct sched_job *j, uint32_t t,
-			       uint32_t kmax, uint32_t *out)
+			uint32_t kmax, uint32_t *out)
 {
 	struct lease_heap *h = &x->heaps[t];
 	uint32_t n = 0, nskip = 0;
