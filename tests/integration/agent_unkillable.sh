@@ -40,13 +40,6 @@ start_agent 1 V100:1 --config "$tmp/agent1.conf"
 up1() { [ "$(node_gpus node1)" = "V100:0:0" ]; }
 wait_for 10 "node1 to register" up1 || exit 1
 
-nodes_json() { "$harectl" nodes -o json 2>/dev/null; }
-drain_reason() {
-	nodes_json | "$py" -c '
-import json, sys
-n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]]
-print(n[0].get("drain_reason", "") if n and n[0].get("drained") else "")' "$1"
-}
 alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 gone() { ! alive "$1"; }
 

@@ -50,7 +50,6 @@ echo "fail GPU 1: 3 uncorrectable ECC errors" >"$tmp/health1"
 
 start_agent 1 V100:2 --config "$tmp/agent1.conf" --health-check "$tmp/check"
 start_agent 2 V100:2
-nodes_json() { "$harectl" nodes -o json 2>/dev/null; }
 node_field() {
 	nodes_json | "$py" -c '
 import json, sys

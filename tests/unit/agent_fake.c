@@ -62,6 +62,29 @@ void read_text(const char *path, char *buf, size_t len)
 }
 
 /* The state letter of /proc/PID/stat ('Z' for a zombie), or 0. */
+pid_t session_sleep(unsigned secs)
+{
+	char arg[16], path[64], comm[64] = "";
+	double deadline = now_s() + 5;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u", secs);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setsid();
+		execlp("sleep", "sleep", arg, (char *)NULL);
+		_exit(127);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	while (read_text(path, comm, sizeof(comm)), strcmp(comm, "sleep\n") != 0) {
+		if (now_s() > deadline)
+			fail_msg("pid %d did not run sleep within 5 s", (int)pid);
+		usleep(10000);
+	}
+	return pid;
+}
+
 char proc_state(int pid)
 {
 	char path[64], buf[512], *p;

@@ -33,6 +33,9 @@ bool file_exists(const char *path);
 void read_text(const char *path, char *buf, size_t len);
 /* The state letter of /proc/PID/stat ('Z' for a zombie), or 0. */
 char proc_state(int pid);
+/* A child running `sleep SECS` in a session of its own, once it does
+ * (after its setsid); its pid. The caller kills and reaps it. */
+pid_t session_sleep(unsigned secs);
 
 /* ---- a fake daemon on loopback ---- */
 

@@ -210,20 +210,12 @@ static void test_adopt_pid_reused(void **state)
 static void test_adopt_other_boot(void **state)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char path[300], text[600], comm[64];
+	char path[300], text[600];
 	const Hare__TaskExit *e;
 	pid_t other;
 
 	(void)state;
-	other = fork();
-	assert_true(other >= 0);
-	if (other == 0) {
-		setsid();
-		execlp("sleep", "sleep", "30", (char *)NULL);
-		_exit(127);
-	}
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)other);
-	RUN_UNTIL(f, (read_text(path, comm, sizeof(comm)), strcmp(comm, "sleep\n") == 0), 5);
+	other = session_sleep(30);
 	snprintf(path, sizeof(path), "%s/work", f->dir);
 	mkdir(path, 0750);
 	snprintf(path, sizeof(path), "%s/work/tasks", f->dir);

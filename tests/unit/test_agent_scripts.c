@@ -789,16 +789,7 @@ static void test_prolog_cut_short(void **state)
 	assert_null(fake_exit(f, 9, 1, 0));
 	/* as if the agent had been killed outright: its prolog (here a
 	 * stand-in in a group of its own) still runs */
-	left = fork();
-	assert_true(left >= 0);
-	if (left == 0) {
-		setsid();
-		execlp("sleep", "sleep", "60", (char *)NULL);
-		_exit(127);
-	}
-	/* once it runs sleep: after its setsid */
-	snprintf(more, sizeof(more), "/proc/%d/comm", (int)left);
-	RUN_UNTIL(f, (read_text(more, st, sizeof(st)), strcmp(st, "sleep\n") == 0), 5);
+	left = session_sleep(60);
 	snprintf(more, sizeof(more), "script_pid=%d\nscript_start=%llu\n", (int)left,
 		 (unsigned long long)agent_pid_start(left));
 	fp = fopen(path, "a");

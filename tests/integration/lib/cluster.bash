@@ -215,6 +215,16 @@ one_v100() {
 	wait_for 10 "node1 to register" one_v100_up
 }
 
+# nodes_json: harectl nodes as JSON; drain_reason NODE: why NODE is
+# drained ("" when it is not).
+nodes_json() { "$harectl" nodes -o json 2>/dev/null; }
+drain_reason() {
+	nodes_json | "$py" -c '
+import json, sys
+n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]]
+print(n[0].get("drain_reason", "") if n and n[0].get("drained") else "")' "$1"
+}
+
 # state_is JOB STATE: harectl show says the job is in STATE.
 state_is() { [ "$(field "$1" state)" = "$2" ]; }
 
