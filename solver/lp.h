@@ -112,7 +112,7 @@ double lp_separate(const struct lp_input *in, const double *completion, uint32_t
  * jobs x GPU types): optimise obj'x subject to row_lo <= A x <= row_hi and
  * col_lo <= x <= col_hi, A given as nnz triplets (row ia[k], column ja[k],
  * value ar[k]; 0-based). Use -INFINITY / INFINITY for a missing bound.
- * Solved by GLPK's simplex (lp_glpk.c). Writes x[ncols] and *objective.
+ * Solved by GLPK's simplex (lp_general.c). Writes x[ncols] and *objective.
  * Returns 0, -EINVAL for a malformed problem (checked before GLPK sees it),
  * ERR_LP_INFEASIBLE, ERR_LP_TIMEOUT, ERR_LP_FAILED, -ENOMEM.
  */
