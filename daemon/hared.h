@@ -23,7 +23,7 @@ struct profile;
 struct clients_pending;
 struct measure;
 
-/* What the log has said of store failures (hared_store_log in hared.c). */
+/* What the log has said of store failures (hared_store_log in hared_loop.c). */
 struct hared_store_log {
 	uint64_t lost_seen, total, pending, logged_ms;
 	bool failing;
