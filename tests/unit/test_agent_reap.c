@@ -251,26 +251,43 @@ static bool cg_registered(struct fake *f)
 	return false;
 }
 
+/* A fake hared and its agent with cgroups and unkillable_timeout_s, or
+ * NULL where the host gives the agent no cgroup (the test skips). */
+static struct fake *cg_reap_fake(const char *timeout_s)
+{
+	struct fake *f = fake_new(TEST_KEY, "V100:1");
+
+	reap_setup(f, timeout_s);
+	if (cg_registered(f))
+		return f;
+	fake_free(f);
+	return NULL;
+}
+
+/* Wait up to 5 s for the task state of JOB.1.0 to hold text. */
+static void reap_state_wait(struct fake *f, uint64_t job, const char *text)
+{
+	char path[300], st[2048];
+
+	snprintf(path, sizeof(path), "%s/work/tasks/%llu.1.0.task", f->dir, (unsigned long long)job);
+	RUN_UNTIL(f, (read_text(path, st, sizeof(st)), strstr(st, text)), 5);
+}
+
 /* With a cgroup: what left the worker's session is waited for too, and the
  * wait goes on in a restarted agent (the state file says reap=pending; the
  * task is still listed as running, so hared keeps its GPU). */
 static void test_reap_cgroup_restart(void **state)
 {
-	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char path[300], st[2048];
+	struct fake *f = cg_reap_fake("30");
 	const Hare__TaskExit *e;
 	double t0;
 	int kid;
 
 	(void)state;
-	reap_setup(f, "30");
-	if (!cg_registered(f)) {
-		fake_free(f);
+	if (!f)
 		skip();
-	}
 	kid = kid_stopped_held(f, 5, 1, true);
-	snprintf(path, sizeof(path), "%s/work/tasks/5.1.0.task", f->dir);
-	RUN_UNTIL(f, (read_text(path, st, sizeof(st)), strstr(st, "reap=pending\n")), 5);
+	reap_state_wait(f, 5, "reap=pending\n");
 	assert_null(fake_exit(f, 5, 1, 0));
 	fake_agent_stop(f);
 	held_drops = 0;
@@ -296,22 +313,17 @@ static void test_reap_cgroup_restart(void **state)
  * restart. */
 static void test_reap_cgroup_restart_rest(void **state)
 {
-	struct fake *f = fake_new(TEST_KEY, "V100:1");
-	char path[300], st[2048];
+	struct fake *f = cg_reap_fake("3");
 	const Hare__TaskExit *e;
 	double t0;
 	int kid;
 
 	(void)state;
-	reap_setup(f, "3");
-	if (!cg_registered(f)) {
-		fake_free(f);
+	if (!f)
 		skip();
-	}
 	kid = kid_stopped_held(f, 8, 1, true);
 	t0 = now_s();
-	snprintf(path, sizeof(path), "%s/work/tasks/8.1.0.task", f->dir);
-	RUN_UNTIL(f, (read_text(path, st, sizeof(st)), strstr(st, "\nreap_since=")), 5);
+	reap_state_wait(f, 8, "\nreap_since=");
 	RUN_UNTIL(f, now_s() - t0 > 1.5, 3);
 	fake_agent_stop(f);
 	fake_agent_start(f);
@@ -331,17 +343,14 @@ static void test_reap_cgroup_restart_rest(void **state)
 /* With a cgroup, one that outlives the wait is named in the node fault. */
 static void test_reap_cgroup_timeout(void **state)
 {
-	struct fake *f = fake_new(TEST_KEY, "V100:1");
+	struct fake *f = cg_reap_fake("1");
 	char want[256];
 	const Hare__TaskExit *e;
 	int kid;
 
 	(void)state;
-	reap_setup(f, "1");
-	if (!cg_registered(f)) {
-		fake_free(f);
+	if (!f)
 		skip();
-	}
 	kid = kid_stopped_held(f, 6, 1, true);
 	RUN_UNTIL(f, fake_exit(f, 6, 1, 0), 5);
 	e = fake_exit(f, 6, 1, 0);
