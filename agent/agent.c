@@ -88,6 +88,13 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 					rc != -EBUSY;
 		return rc;
 	}
+	rc = agent_devices_init(a, err, errlen);
+	if (rc < 0) {
+		/* constrain_devices = yes: the same */
+		a->start_config_error = rc != -ENOMEM && rc != -EAGAIN && rc != -EINTR &&
+					rc != -EBUSY;
+		return rc;
+	}
 	agent_account_dirs(a);
 	if (a->cfg.run_as_owner && geteuid() != 0)
 		log_info("agent runs as uid %u, not root: every worker runs as it, whoever owns "

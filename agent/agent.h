@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #define AGENT_GPUS_MAX 64
@@ -23,6 +24,8 @@ struct agent_gpu {
 	char type[AGENT_NAME_MAX];	/* profile type name: V100, T4, ... */
 	uint64_t memory_mib;		/* 0 when unknown */
 	bool emulated;
+	bool has_dev;			/* its device file is known: */
+	dev_t dev;			/* ... /dev/nvidiaN's number */
 };
 
 /* profile_unknown: whether this node measures GPU types hared's profile lacks */
@@ -37,6 +40,13 @@ enum agent_cgroup_mode {
 	AGENT_CGROUP_AUTO,		/* where the agent may make one, else process groups */
 	AGENT_CGROUP_YES,		/* required: the agent does not start without */
 	AGENT_CGROUP_NO,		/* process groups only */
+};
+
+/* constrain_devices: a worker may open its own GPU's device file only */
+enum agent_devices_mode {
+	AGENT_DEVICES_AUTO,		/* where the agent can (real GPUs, cgroup v2, BPF) */
+	AGENT_DEVICES_YES,		/* required: the agent does not start without */
+	AGENT_DEVICES_NO,		/* CUDA_VISIBLE_DEVICES only */
 };
 
 #define AGENT_UNSET UINT32_MAX	/* a worker setting left to hare-worker */
@@ -82,6 +92,7 @@ struct agent_config {
 	 * its processes to be gone; then hared drains the node (60; 0: no
 	 * wait) */
 	uint32_t unkillable_timeout_s;
+	enum agent_devices_mode constrain_devices;	/* auto */
 };
 
 /* hare-agent --exec-as NAME UID GID PROGRAM ARGS...: the agent's child

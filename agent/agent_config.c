@@ -178,6 +178,16 @@ static int agent_set_cgroup(struct agent_config *c, const char *value, char *err
 	return rc;
 }
 
+/* Whether a worker may open its own GPU's device file only. */
+static int agent_set_devices(struct agent_config *c, const char *value, char *err, size_t errlen)
+{
+	int i = 0, rc = agent_set_auto_yes_no("constrain_devices", value, &i, err, errlen);
+
+	if (rc == 0)
+		c->constrain_devices = (enum agent_devices_mode)i;
+	return rc;
+}
+
 /* The key of [agent] nearest to an unknown one (a typo), or NULL; keys
  * holds every key agent_config_set takes. */
 static const char *agent_key_near(const char *key)
@@ -189,7 +199,7 @@ static const char *agent_key_near(const char *key)
 		"profile_unknown", "profile_proxy", "profile_iters", "profile_timeout_s",
 		"run_as_owner", "tls", "health_check", "health_check_interval_s",
 		"health_check_timeout_s", "prolog", "epilog", "prolog_timeout_s", "epilog_timeout_s",
-		"cgroup", "unkillable_timeout_s",
+		"cgroup", "unkillable_timeout_s", "constrain_devices",
 	};
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -274,6 +284,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "cgroup") == 0)
 		return agent_set_cgroup(c, value, err, errlen);
+	if (strcmp(key, "constrain_devices") == 0)
+		return agent_set_devices(c, value, err, errlen);
 	if (strcmp(key, "health_check_interval_s") == 0)
 		return config_parse_u32(value, 1, 86400, &c->health_check_interval_s, err, errlen);
 	if (strcmp(key, "health_check_timeout_s") == 0)

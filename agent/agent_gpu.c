@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 static bool agent_type_char_ok(char c)
 {
@@ -157,6 +158,7 @@ struct agent_nvml {
 	nvml_return_t (*handle)(unsigned int, nvml_device_t *);
 	nvml_return_t (*name)(nvml_device_t, char *, unsigned int);
 	nvml_return_t (*memory)(nvml_device_t, struct nvml_memory *);
+	nvml_return_t (*minor)(nvml_device_t, unsigned int *);	/* may be NULL */
 	const char *(*error_string)(nvml_return_t);
 };
 
@@ -174,6 +176,7 @@ static int agent_nvml_open(struct agent_nvml *nv, char *err, size_t errlen)
 	*(void **)&nv->handle = dlsym(nv->lib, "nvmlDeviceGetHandleByIndex_v2");
 	*(void **)&nv->name = dlsym(nv->lib, "nvmlDeviceGetName");
 	*(void **)&nv->memory = dlsym(nv->lib, "nvmlDeviceGetMemoryInfo");
+	*(void **)&nv->minor = dlsym(nv->lib, "nvmlDeviceGetMinorNumber");
 	*(void **)&nv->error_string = dlsym(nv->lib, "nvmlErrorString");
 	if (!nv->init || !nv->shutdown || !nv->count || !nv->handle || !nv->name || !nv->memory) {
 		snprintf(err, errlen, "libnvidia-ml.so.1 lacks the NVML functions the agent uses");
@@ -188,11 +191,26 @@ static const char *agent_nvml_error(const struct agent_nvml *nv, nvml_return_t r
 	return nv->error_string ? nv->error_string(r) : "NVML error";
 }
 
+/* The GPU's device file, /dev/nvidiaN for NVML's minor number N: its
+ * number into g (constrain_devices denies it to the other GPUs' workers). */
+static void agent_gpu_device(struct agent_gpu *g, unsigned int minor_number)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/nvidia%u", minor_number);
+	if (stat(path, &st) == 0 && S_ISCHR(st.st_mode)) {
+		g->dev = st.st_rdev;
+		g->has_dev = true;
+	}
+}
+
 /* Fill one GPU from NVML device i. */
 static int agent_nvml_device(const struct agent_nvml *nv, unsigned int i, struct agent_gpu *g,
 			     uint32_t *unknown, char *err, size_t errlen)
 {
 	char name[96] = "";
+	unsigned int minor_number;
 	struct nvml_memory mem;
 	nvml_device_t dev;
 	nvml_return_t r;
@@ -210,6 +228,8 @@ static int agent_nvml_device(const struct agent_nvml *nv, unsigned int i, struct
 		(*unknown)++;
 	if (nv->memory(dev, &mem) == 0)
 		g->memory_mib = mem.total / (1024 * 1024);
+	if (nv->minor && nv->minor(dev, &minor_number) == 0)
+		agent_gpu_device(g, minor_number);
 	return 0;
 }
 

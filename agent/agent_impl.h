@@ -312,6 +312,7 @@ struct agent {
 	 * groups only; agent_cgroup.c) */
 	char cg_base[AGENT_CGROUP_BASE_MAX];
 	bool cg_freeze_kill;	/* no cgroup.kill (before Linux 5.14): freeze, kill each */
+	bool dev_on;		/* each worker's cgroup gets a device rule (agent_devices.c) */
 
 	struct agent_health health;
 
@@ -636,6 +637,18 @@ bool agent_cgroup_adoptable(const char *path, const char *name);
 void agent_cgroup_sweep(struct agent *a, bool start);
 /* Agent close: remove what is empty, the agent's folder too. */
 void agent_cgroup_close(struct agent *a);
+
+/* agent_devices.c: each worker may open its own GPU's device file only */
+/* At start, after agent_cgroup_init: whether isolation is on, per
+ * cfg.constrain_devices. 0 (on, or off with an info line why), or -errno
+ * with err said when constrain_devices = yes cannot be had. */
+int agent_devices_init(struct agent *a, char *err, size_t errlen);
+bool agent_devices_on(const struct agent *a);
+/* Attach to cgroup (the worker's, before it joins) the rule that denies
+ * the device files of every GPU of the node but gpu. 0, or -errno with why
+ * said. */
+int agent_devices_limit(const struct agent *a, const char *cgroup, uint32_t gpu, char *why,
+			size_t len);
 
 /* agent_health.c: the node's health check */
 /* The agent's environment (less HARE_* and CUDA_*) and the node's:

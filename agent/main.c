@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #ifdef HARE_HAVE_SYSTEMD
@@ -42,6 +43,7 @@ static const char agent_usage[] =
 	"                  [--worker PATH] [--worker-engine emulate|cpu]\n"
 	"                  [--tls yes|no] [--health-check PROGRAM]\n"
 	"                  [--prolog PROGRAM] [--epilog PROGRAM] [--cgroup auto|yes|no]\n"
+	"                  [--constrain-devices auto|yes|no]\n"
 	"                  [--log-level LEVEL] [--list-gpus]\n"
 	"Connects to hared, registers this node's GPUs and runs the workers it is sent.\n"
 	"  --config FILE          INI file with an [agent] section\n"
@@ -72,6 +74,11 @@ static const char agent_usage[] =
 	"                         own, so what escapes its process group is killed\n"
 	"                         with it (key cgroup; default auto: where the agent\n"
 	"                         may make one; yes: required)\n"
+	"  --constrain-devices auto|yes|no   a worker may open its own GPU's device\n"
+	"                         file and no other GPU's (a BPF rule on its cgroup;\n"
+	"                         key constrain_devices; default auto: on real GPUs\n"
+	"                         where the agent has cgroups and may load BPF;\n"
+	"                         yes: required)\n"
 	"  --log-level LEVEL      error, warn, info or debug (key log_level)\n"
 	"  --list-gpus            print the GPUs the agent would register, then exit\n"
 	"  -h, --help             this help\n"
@@ -114,6 +121,7 @@ static const struct option agent_longopts[] = {
 	{ "prolog", required_argument, NULL, 'p' },
 	{ "epilog", required_argument, NULL, 'e' },
 	{ "cgroup", required_argument, NULL, 'C' },
+	{ "constrain-devices", required_argument, NULL, 'D' },
 	{ "list-gpus", no_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -137,6 +145,7 @@ static const char *agent_flag_key(int c)
 	case 'p': return "prolog";
 	case 'e': return "epilog";
 	case 'C': return "cgroup";
+	case 'D': return "constrain_devices";
 	default: return NULL;
 	}
 }
@@ -267,10 +276,16 @@ static void agent_main_discover(struct agent_config *cfg)
 
 static void agent_main_list(const struct agent_config *cfg)
 {
-	printf("index type memory_mib emulated\n");
-	for (uint32_t i = 0; i < cfg->ngpus; i++)
-		printf("%u %s %llu %s\n", cfg->gpus[i].index, cfg->gpus[i].type,
-		       (unsigned long long)cfg->gpus[i].memory_mib, cfg->gpus[i].emulated ? "yes" : "no");
+	printf("index type memory_mib emulated device\n");
+	for (uint32_t i = 0; i < cfg->ngpus; i++) {
+		const struct agent_gpu *g = &cfg->gpus[i];
+		char dev[32] = "-";
+
+		if (g->has_dev)
+			snprintf(dev, sizeof(dev), "%u:%u", major(g->dev), minor(g->dev));
+		printf("%u %s %llu %s %s\n", g->index, g->type, (unsigned long long)g->memory_mib,
+		       g->emulated ? "yes" : "no", dev);
+	}
 }
 
 static void on_agent_event(void *user, enum agent_event ev)

@@ -204,6 +204,7 @@ static void test_config_ok(void **state)
 	assert_int_equal(c.stop_grace_ms, 5000);
 	assert_true(c.run_as_owner);
 	assert_int_equal(c.cgroup, AGENT_CGROUP_AUTO);
+	assert_int_equal(c.constrain_devices, AGENT_DEVICES_AUTO);
 	assert_int_equal(agent_config_load_string(&c, "agent.conf",
 		"[daemon]\nagent_listen = 0.0.0.0:7070\n"
 		"[agent]\ndaemon = hared.example:7070\nnode = gpu-01\n"
@@ -211,10 +212,11 @@ static void test_config_ok(void **state)
 		"worker = /opt/hare/bin/hare-worker\nwork_dir = /tmp/w\nreport_interval_ms = 50\n"
 		"heartbeat_ms = 1000\nstop_grace_ms = 300\nlog_level = debug\nworker_engine = cpu\n"
 		"profile_unknown = yes\nprofile_proxy = batch=8,mlp=4-2\nprofile_iters = 5\n"
-		"profile_timeout_s = 600\nrun_as_owner = no\ncgroup = yes\n",
+		"profile_timeout_s = 600\nrun_as_owner = no\ncgroup = yes\nconstrain_devices = no\n",
 		err, sizeof(err)), 0);
 	assert_false(c.run_as_owner);
 	assert_int_equal(c.cgroup, AGENT_CGROUP_YES);
+	assert_int_equal(c.constrain_devices, AGENT_DEVICES_NO);
 	assert_string_equal(c.daemon, "hared.example:7070");
 	assert_string_equal(c.node, "gpu-01");
 	assert_string_equal(c.key_file, "/etc/hare/cluster.key");
@@ -288,6 +290,10 @@ static void test_config_bad(void **state)
 		  "a.conf:2: profile_unknown must be auto, yes or no, got 'maybe'" },
 		{ "[agent]\ncgroup = v1\n", "a.conf:2: cgroup must be auto, yes or no, got 'v1'" },
 		{ "[agent]\ncgroups = no\n", "a.conf:2: unknown key 'cgroups' in [agent] (did you mean cgroup?)" },
+		{ "[agent]\nconstrain_devices = on\n",
+		  "a.conf:2: constrain_devices must be auto, yes or no, got 'on'" },
+		{ "[agent]\nconstrain_device = no\n",
+		  "a.conf:2: unknown key 'constrain_device' in [agent] (did you mean constrain_devices?)" },
 		{ "[agent]\nprofile_iters = 0\n", "a.conf:2: profile_iters: must be between 1 and 100000, got 0" },
 		{ "[agent]\nprofile_timeout_s = 86401\n", "a.conf:2: profile_timeout_s: must be between 1 and 86400" },
 		{ "[agent]\nprofile_proxy =\n", "a.conf:2: profile_proxy must be 1 to 255" },
