@@ -331,11 +331,13 @@ bool agent_cgroup_make(struct agent *a, const char *name, char *out, size_t len)
 	return true;
 }
 
-void agent_cgroup_argv(struct agent_strv *av, const char *dir)
+void agent_cgroup_argv(struct agent_strv *av, const char *dir, bool must)
 {
 	agent_strv_add(av, "/proc/self/exe");
 	agent_strv_add(av, "--exec-in");
 	agent_strv_add(av, "%s", dir);
+	if (must)
+		agent_strv_add(av, "--must-join");
 }
 
 /* sig to each process in dir, but those of process group skip_pgid (0:
@@ -507,21 +509,24 @@ void agent_cgroup_close(struct agent *a)
 	rmdir(a->cg_base);
 }
 
-/* hare-agent --exec-in DIR [--argv0 NAME] PROGRAM ARGS... (or --exec-in
- * DIR --exec-as ...): in the agent's child, join the cgroup DIR, then exec
- * PROGRAM (as NAME, its argv[0], when given). Never returns on success. */
+/* hare-agent --exec-in DIR [--must-join] [--argv0 NAME] PROGRAM ARGS...
+ * (or --exec-in DIR [--must-join] --exec-as ...): in the agent's child,
+ * join the cgroup DIR, then exec PROGRAM (as NAME, its argv[0], when
+ * given). With --must-join (DIR holds the worker's device rule) a program
+ * that cannot join is not run. Never returns on success. */
 int agent_exec_in(int argc, char **argv)
 {
 	const char *dir, *file;
-	char **args;
+	bool must = argc > 3 && strcmp(argv[3], "--must-join") == 0;
+	char **args = argv + 3 + must;	/* PROGRAM ARGS... */
 	int rc;
 
-	if (argc < 4 || (strcmp(argv[3], "--argv0") == 0 && argc < 6)) {
-		fprintf(stderr, "hare-agent: --exec-in DIR [--argv0 NAME] PROGRAM [ARGS...]\n");
+	if (argc < 4 + must || (strcmp(args[0], "--argv0") == 0 && argc < 6 + must)) {
+		fprintf(stderr, "hare-agent: --exec-in DIR [--must-join] [--argv0 NAME] PROGRAM "
+			"[ARGS...]\n");
 		return 126;
 	}
 	dir = argv[2];
-	args = argv + 3;	/* PROGRAM ARGS... */
 	file = args[0];
 	if (strcmp(args[0], "--argv0") == 0) {
 		/* --argv0 NAME PROGRAM ARGS...: NAME in PROGRAM's place */
@@ -530,6 +535,12 @@ int agent_exec_in(int argc, char **argv)
 		args += 2;
 	}
 	rc = cg_write(dir, "cgroup.procs", "0");
+	if (rc < 0 && must) {
+		fprintf(stderr, "hare-agent: cannot join cgroup %s (%s): the program is not run, "
+			"since out of it it could open every GPU of the node (constrain_devices)\n",
+			dir, strerror(-rc));
+		return 126;
+	}
 	if (rc < 0)
 		fprintf(stderr, "hare-agent: cannot join cgroup %s (%s): what this program starts "
 			"is tracked by its process group only\n", dir, strerror(-rc));

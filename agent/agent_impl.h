@@ -619,8 +619,9 @@ bool agent_cgroup_on(const struct agent *a);
 /* Make the cgroup NAME for a run (what an earlier run left in it is
  * killed): its path in out; false (out "") when off or it cannot be made. */
 bool agent_cgroup_make(struct agent *a, const char *name, char *out, size_t len);
-/* Start av with the shim that puts the program in dir before it execs. */
-void agent_cgroup_argv(struct agent_strv *av, const char *dir);
+/* Start av with the shim that puts the program in dir before it execs
+ * (must: a program that cannot join is not run). */
+void agent_cgroup_argv(struct agent_strv *av, const char *dir, bool must);
 /* SIGKILL to every process in dir (cgroup.kill; the kill_hook, where one
  * is set, for each). 0, or -errno; nothing for "". */
 int agent_cgroup_kill(const struct agent *a, const char *dir);

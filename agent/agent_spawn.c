@@ -292,7 +292,7 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	snprintf(name, sizeof(name), "worker.%llu.%llu.%u", (unsigned long long)m->job_id,
 		 (unsigned long long)m->lease_id, m->rank);
 	if (!a->spawn_hook && agent_cgroup_make(a, name, t->cgroup, sizeof(t->cgroup)))
-		agent_cgroup_argv(&av, t->cgroup);
+		agent_cgroup_argv(&av, t->cgroup, agent_devices_on(a));
 	/* its GPU alone, before it joins the cgroup; a node that cannot is
 	 * drained rather than run a worker that may use others' GPUs (no
 	 * worker ran: the job is queued again uncharged, as after a prolog) */

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_fake.h"
@@ -231,6 +232,36 @@ static void test_devices_attach_fails(void **state)
 	fake_free(f);
 }
 
+/* The shim that puts a worker in its cgroup (hare-agent --exec-in DIR
+ * --must-join, as the agent starts workers while it isolates GPUs) does
+ * not run the program when it cannot join; without --must-join it does. */
+static void test_devices_must_join(void **state)
+{
+	char dir[200], out[300], cmd[1024], said[512];
+	int st;
+
+	(void)state;
+	temp_dir(dir, sizeof(dir), "devices");
+	for (int must = 0; must < 2; must++) {
+		snprintf(out, sizeof(out), "%s/ran%d", dir, must);
+		snprintf(cmd, sizeof(cmd), "/proc/%d/exe --exec-in %s/no-such-cgroup %s /bin/sh -c "
+			 "'touch %s' 2>%s/err%d", (int)getpid(), dir, must ? "--must-join" : "", out,
+			 dir, must);
+		st = system(cmd);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), must ? 126 : 0);
+		assert_int_equal(file_exists(out), !must);
+		snprintf(out, sizeof(out), "%s/err%d", dir, must);
+		read_text(out, said, sizeof(said));
+		if (!strstr(said, must ? "the program is not run, since out of it it could open "
+			    "every GPU of the node (constrain_devices)" :
+			    "is tracked by its process group only"))
+			fail_msg("the shim said '%s'", said);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +269,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_devices_off),
 		cmocka_unit_test(test_devices_yes_refused),
 		cmocka_unit_test(test_devices_attach_fails),
+		cmocka_unit_test(test_devices_must_join),
 	};
 
 	/* a worker put in its cgroup comes back here first (/proc/self/exe
