@@ -394,6 +394,8 @@ static int agent_send_register(struct agent *a)
 	/* ... and for its processes to be gone after the SIGKILL at its end */
 	reg.has_unkillable_ms = a->cfg.unkillable_timeout_s > 0;
 	reg.unkillable_ms = a->cfg.unkillable_timeout_s * 1000;
+	reg.has_gpus_isolated = true;
+	reg.gpus_isolated = agent_devices_on(a);
 	reg.has_measures = reg.measures = true;
 	reg.has_profile_cancel = reg.profile_cancel = true;
 	reg.has_logs = reg.logs = agent_log_dir(a, logdir, sizeof(logdir));

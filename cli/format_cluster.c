@@ -192,6 +192,16 @@ static bool cli_node_unhealthy(const Hare__NodeInfo *node)
 	return node->up && node->unhealthy && node->unhealthy[0];
 }
 
+/* Whether the node has a real GPU (one a worker could open another's of). */
+static bool cli_node_real_gpus(const Hare__NodeInfo *node)
+{
+	for (size_t g = 0; g < node->n_gpus; g++) {
+		if (!node->gpus[g]->emulated)
+			return true;
+	}
+	return false;
+}
+
 static const char *cli_node_state(const Hare__NodeInfo *node, size_t busy)
 {
 	if (node->drained)
@@ -313,6 +323,9 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 		cli_table_set(t, 6, "agent older than hared: its frames are not tagged");
 	else if (node->has_tls && !node->tls)
 		cli_table_set(t, 6, "its link is not in TLS (an older agent, or its tls = no)");
+	else if (node->has_gpus_isolated && !node->gpus_isolated && cli_node_real_gpus(node))
+		cli_table_set(t, 6, "GPUs not isolated: a worker may open any of them (the agent's "
+			      "log says why)");
 	else
 		cli_table_set(t, 6, "-");
 }
@@ -659,6 +672,8 @@ static void cli_json_node(FILE *f, const Hare__NodeInfo *node)
 		fprintf(f, ",\"tagged\":%s", node->tagged ? "true" : "false");
 	if (node->has_tls)
 		fprintf(f, ",\"tls\":%s", node->tls ? "true" : "false");
+	if (node->has_gpus_isolated)
+		fprintf(f, ",\"gpus_isolated\":%s", node->gpus_isolated ? "true" : "false");
 	if (node->refused && node->refused[0]) {
 		cli_json_key(f, "refused");
 		cli_json_string(f, node->refused);

@@ -282,6 +282,8 @@ void clients_nodes(struct conn *c)
 			o->tagged = ac && ac->check;
 			o->tls = ac && ac->tls;
 		}
+		o->has_gpus_isolated = n->up;
+		o->gpus_isolated = n->up && n->gpus_isolated;
 		if (!n->up && n->refused[0]) {
 			o->refused = (char *)n->refused;
 			o->has_refused_at = true;

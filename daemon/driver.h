@@ -149,6 +149,7 @@ struct drv_node {
 				 * how long an exit may take after a stop */
 	double prolog_s;		/* how long its prolog may hold a worker's start
 					 * (Register.prolog_ms; 0: none) */
+	bool gpus_isolated;		/* a worker may open its own GPU only (Register) */
 	bool drained;			/* out of planning (operator's drain; kept in the store) */
 	char drain_reason[DRIVER_DRAIN_REASON];
 	/* its agent's health check fails (Register and Heartbeat say): out of

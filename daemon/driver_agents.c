@@ -544,6 +544,7 @@ int driver_agent_register(struct driver *d, uint32_t agent_id, const Hare__Regis
 				       3 * DRIVER_MAX_STOP_GRACE_S);
 	/* ... and a worker's start waits for its prolog (at most two hours) */
 	n->prolog_s = reg->has_prolog_ms ? fmin(reg->prolog_ms / 1000.0, 7200) : 0;
+	n->gpus_isolated = reg->has_gpus_isolated && reg->gpus_isolated;
 	drv_gpus_text(d, n, text, sizeof(text));
 	if (d->st) {
 		store_node(d->st, n->name, text, n->last_seen);

@@ -23,6 +23,13 @@ if [ -z "$base" ]; then
 	exit 77
 fi
 echo "ok: the agent tracks tasks in cgroups under $base"
+# emulated GPUs have no device files: not isolated, said in the agent's log
+# and by harectl nodes -o json (Register.gpus_isolated)
+grep -q "agent does not isolate GPUs (constrain_devices = auto): the node's GPUs are emulated" \
+	"$tmp/agent1.log" || fail "the agent's log does not say why it does not isolate GPUs"
+nodes_json | grep -q '"name":"node1","up":true.*"gpus_isolated":false' ||
+	fail "harectl nodes -o json: $(nodes_json)"
+echo "ok: emulated GPUs are not isolated, and the log and harectl nodes -o json say so"
 
 # submit_escaping NAME: a job whose command starts the escaping process
 # (its pid to $tmp/NAME) and then runs on; prints the job id.

@@ -924,9 +924,9 @@ static Hare__NodeGpu g2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor)
 static Hare__NodeGpu *n1gpus[] = { &g0, &g1, &g2 };
 static Hare__NodeGpu *n2gpus[] = { &g2 };
 static Hare__NodeInfo node1 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 3, n1gpus, 1, NOW,
-				 0, 0, NULL, 1, 3, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0 };
+				 0, 0, NULL, 1, 3, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
 static Hare__NodeInfo node2 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n2", 0, 1, n2gpus, 0, 0,
-				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0 };
+				 1, 1, "fan noise", 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
 static Hare__NodeInfo *nodes2[] = { &node1, &node2 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 
@@ -2411,6 +2411,19 @@ static void test_nodes_output(void **state)
 	nodes_text_expect(true, "\"own_key\":true,\"tagged\":true,\"tls\":false,\"gpus\":[");
 	node1.tls = true;
 	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      -\n");
+	/* an agent that does not isolate its GPUs: said where one is real
+	 * (the T4), not where all are emulated */
+	node1.has_gpus_isolated = true;
+	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      GPUs not isolated: "
+			  "a worker may open any of them (the agent's log says why)\n");
+	nodes_text_expect(true, "\"tls\":true,\"gpus_isolated\":false,\"gpus\":[");
+	g2.emulated = true;
+	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      -\n");
+	g2.emulated = false;
+	node1.gpus_isolated = true;
+	nodes_text_expect(false, "n1    up       2xV100+1xT4  2     1     3      -\n");
+	nodes_text_expect(true, "\"tls\":true,\"gpus_isolated\":true,\"gpus\":[");
+	node1.has_gpus_isolated = node1.gpus_isolated = false;
 	node1.has_own_key = node1.own_key = node1.has_tagged = node1.tagged = node1.has_tls = false;
 	node1.tls = false;
 	/* a down node whose agent was refused: why, and when */

@@ -63,7 +63,7 @@ static Hare__CancelReply cancel_reply = HARE__CANCEL_REPLY__INIT;
 static Hare__NodeGpu ngpu0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_gpu__descriptor), 0, "K80", 1, 7, 1, 1, 0, 0, 0, 0, 0, 0 };
 static Hare__NodeGpu *ngpus[] = { &ngpu0 };
 static Hare__NodeInfo node0 = { PROTOBUF_C_MESSAGE_INIT(&hare__node_info__descriptor), "n1", 1, 1, ngpus, 1, 12.5,
-				0, 0, NULL, 1, 2, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0 };
+				0, 0, NULL, 1, 2, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, 0 };
 static Hare__NodeInfo *nodelist[] = { &node0 };
 static Hare__NodesReply nodes_reply = HARE__NODES_REPLY__INIT;
 static Hare__Error error = HARE__ERROR__INIT;
