@@ -266,6 +266,75 @@ static void agent_spawn_options(uv_process_options_t *o, uv_stdio_container_t *s
 	o->stdio_count = AGENT_REPORT_FD + 1;
 }
 
+/* The shims before the worker's program in av: hare-agent --exec-in puts
+ * the child in the worker's cgroup (with its device rule, where GPUs are
+ * isolated), --exec-as drops root for the job's owner (as > 0: acc). 0, or
+ * -errno with why said. */
+static int agent_spawn_shims(struct agent_task *t, const Hare__TaskStart *m,
+			     const struct agent_account *acc, int as, struct agent_strv *av,
+			     char *why, size_t len)
+{
+	struct agent *a = t->agent;
+	char name[80];
+	int rc;
+
+	snprintf(name, sizeof(name), "worker.%llu.%llu.%u", (unsigned long long)m->job_id,
+		 (unsigned long long)m->lease_id, m->rank);
+	if (!a->spawn_hook && agent_cgroup_make(a, name, t->cgroup, sizeof(t->cgroup)))
+		agent_cgroup_argv(av, t->cgroup, agent_devices_on(a));
+	/* its GPU alone, before it joins the cgroup; a node that cannot is
+	 * drained rather than run a worker that may use others' GPUs (no
+	 * worker ran: the job is queued again uncharged, as after a prolog) */
+	if (!a->spawn_hook && agent_devices_on(a)) {
+		rc = agent_devices_limit(a, t->cgroup, m->gpu_index, why, len);
+		if (rc < 0) {
+			snprintf(t->node_fault, sizeof(t->node_fault), "%s", why);
+			t->prolog_failed = true;
+			return rc;
+		}
+	}
+	if (as > 0) {
+		/* hare-agent --exec-as drops root in the child, then execs */
+		t->run_uid = acc->uid;
+		t->run_gid = acc->gid;
+		if (!t->cgroup[0])
+			agent_strv_add(av, "/proc/self/exe");
+		agent_strv_add(av, "--exec-as");
+		agent_strv_add(av, "%s", acc->name);
+		agent_strv_add(av, "%u", (unsigned)acc->uid);
+		agent_strv_add(av, "%u", (unsigned)acc->gid);
+	}
+	return 0;
+}
+
+/* Start the worker per o (prog: its program's name, for messages). */
+static int agent_spawn_run(struct agent_task *t, uv_process_options_t *o, const char *prog,
+			   char *why, size_t len)
+{
+	struct agent *a = t->agent;
+	int rc;
+
+	if (a->spawn_hook) {
+		/* test seam: no process and no handle; the worker's pid stays 0 */
+		rc = a->spawn_hook(t, o);
+		if (rc < 0)
+			snprintf(why, len, "cannot start %.200s: %s", prog, uv_strerror(rc));
+		return rc;
+	}
+	t->proc.data = t;
+	rc = uv_spawn(a->loop, &t->proc, o);
+	t->handles++;	/* initialised even when the spawn failed */
+	if (rc < 0) {
+		snprintf(why, len, "cannot start %.200s: %s", prog, uv_strerror(rc));
+		uv_close((uv_handle_t *)&t->proc, agent_task_on_handle_closed);
+	} else {
+		t->proc_open = true;
+		t->pid = t->proc.pid;
+		t->pid_start = agent_pid_start(t->pid);
+	}
+	return rc;
+}
+
 static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int wfd, char *why,
 			    size_t len)
 {
@@ -276,7 +345,7 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	uv_stdio_container_t stdio[AGENT_REPORT_FD + 1];
 	uv_process_options_t o;
 	struct agent_account acc;
-	char rdv[AGENT_FILE_MAX], name[80];
+	char rdv[AGENT_FILE_MAX];
 	int rc, logfd = -1, as;
 	size_t prog;
 
@@ -288,33 +357,9 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 		     agent_account_other(&acc);
 	if (as < 0)
 		return as;
-	/* hare-agent --exec-in puts the child in the worker's cgroup */
-	snprintf(name, sizeof(name), "worker.%llu.%llu.%u", (unsigned long long)m->job_id,
-		 (unsigned long long)m->lease_id, m->rank);
-	if (!a->spawn_hook && agent_cgroup_make(a, name, t->cgroup, sizeof(t->cgroup)))
-		agent_cgroup_argv(&av, t->cgroup, agent_devices_on(a));
-	/* its GPU alone, before it joins the cgroup; a node that cannot is
-	 * drained rather than run a worker that may use others' GPUs (no
-	 * worker ran: the job is queued again uncharged, as after a prolog) */
-	if (!a->spawn_hook && agent_devices_on(a)) {
-		rc = agent_devices_limit(a, t->cgroup, m->gpu_index, why, len);
-		if (rc < 0) {
-			snprintf(t->node_fault, sizeof(t->node_fault), "%s", why);
-			t->prolog_failed = true;
-			goto out;
-		}
-	}
-	if (as > 0) {
-		/* hare-agent --exec-as drops root in the child, then execs */
-		t->run_uid = acc.uid;
-		t->run_gid = acc.gid;
-		if (!t->cgroup[0])
-			agent_strv_add(&av, "/proc/self/exe");
-		agent_strv_add(&av, "--exec-as");
-		agent_strv_add(&av, "%s", acc.name);
-		agent_strv_add(&av, "%u", (unsigned)acc.uid);
-		agent_strv_add(&av, "%u", (unsigned)acc.gid);
-	}
+	rc = agent_spawn_shims(t, m, &acc, as, &av, why, len);
+	if (rc < 0)
+		goto out;
 	prog = av.n;	/* after the shims: the program itself */
 	/* where ranks > 0 find rank 0's rendezvous (agent_rdv.c) */
 	agent_rdv_path(a, m->job_id, m->lease_id, rdv, sizeof(rdv));
@@ -337,24 +382,7 @@ static int agent_spawn_proc(struct agent_task *t, const Hare__TaskStart *m, int 
 	}
 	logfd = agent_log_open(t, m, g->type);
 	agent_spawn_options(&o, stdio, &av, &env, a->cfg.work_dir, wfd, logfd);
-	if (a->spawn_hook) {
-		/* test seam: no process and no handle; the worker's pid stays 0 */
-		rc = a->spawn_hook(t, &o);
-		if (rc < 0)
-			snprintf(why, len, "cannot start %.200s: %s", av.v[prog], uv_strerror(rc));
-		goto out;
-	}
-	t->proc.data = t;
-	rc = uv_spawn(a->loop, &t->proc, &o);
-	t->handles++;	/* initialised even when the spawn failed */
-	if (rc < 0) {
-		snprintf(why, len, "cannot start %.200s: %s", av.v[prog], uv_strerror(rc));
-		uv_close((uv_handle_t *)&t->proc, agent_task_on_handle_closed);
-	} else {
-		t->proc_open = true;
-		t->pid = t->proc.pid;
-		t->pid_start = agent_pid_start(t->pid);
-	}
+	rc = agent_spawn_run(t, &o, av.v[prog], why, len);
 out:
 	if (logfd >= 0)
 		close(logfd);
