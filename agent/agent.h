@@ -26,6 +26,7 @@ struct agent_gpu {
 	bool emulated;
 	bool has_dev;			/* its device file is known: */
 	dev_t dev;			/* ... /dev/nvidiaN's number */
+	char uuid[96];			/* NVML's "GPU-..." ("": unknown) */
 };
 
 /* profile_unknown: whether this node measures GPU types hared's profile lacks */

@@ -41,6 +41,13 @@ static size_t dev_prog_build(const struct agent_config *c, uint32_t self, struct
 
 	for (uint32_t i = 0; i < c->ngpus; i++)
 		nd += i != self && c->gpus[i].has_dev;
+	if (nd == 0) {
+		/* nothing to deny (a node of one GPU): the verifier refuses
+		 * code that cannot be reached, so no tests at all */
+		p[n++] = DEV_INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1);
+		p[n++] = DEV_INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+		return n;
+	}
 	allow = 5 + 2 * (size_t)nd;
 	deny = allow + 2;
 	p[n++] = DEV_INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0);
@@ -68,35 +75,63 @@ static size_t dev_prog_build(const struct agent_config *c, uint32_t self, struct
 	return n;
 }
 
-/* The program loaded: its fd, or -errno with why said (the verifier's last
- * line where it refused it). */
-static int dev_prog_load(const struct agent_config *c, uint32_t self, char *why, size_t len)
+/* One BPF_PROG_LOAD of the n instructions p, with the verifier's log in
+ * vlog (NULL: none). The fd, or -errno. */
+static int dev_prog_load_one(const struct bpf_insn *p, size_t n, char *vlog, size_t vlen)
 {
-	struct bpf_insn p[DEV_PROG_MAX];
-	char vlog[1024] = "";
 	union bpf_attr at;
-	int fd, e;
+	int fd;
 
 	memset(&at, 0, sizeof(at));
 	at.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
 	at.insns = (uint64_t)(uintptr_t)p;
-	at.insn_cnt = (uint32_t)dev_prog_build(c, self, p);
+	at.insn_cnt = (uint32_t)n;
 	at.license = (uint64_t)(uintptr_t)"MIT";
-	at.log_buf = (uint64_t)(uintptr_t)vlog;
-	at.log_size = sizeof(vlog);
-	at.log_level = 1;
+	if (vlog) {
+		at.log_buf = (uint64_t)(uintptr_t)vlog;
+		at.log_size = (uint32_t)vlen;
+		at.log_level = 1;
+	}
 	fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &at, sizeof(at));
+	return fd >= 0 ? fd : -errno;
+}
+
+/* The verifier's last line of its log in vlog: why it refused. */
+static const char *dev_vlog_last(char *vlog)
+{
+	char *end = vlog + strlen(vlog), *line;
+
+	while (end > vlog && end[-1] == '\n')
+		*--end = '\0';
+	line = strrchr(vlog, '\n');
+	return line ? line + 1 : vlog;
+}
+
+/* The program loaded: its fd, or -errno with why said. Loaded without the
+ * verifier's log (which lists every instruction, and fails a program whose
+ * listing does not fit); where it is refused, again with a log that says
+ * why. */
+static int dev_prog_load(const struct agent_config *c, uint32_t self, char *why, size_t len)
+{
+	static char vlog[65536];
+	struct bpf_insn p[DEV_PROG_MAX];
+	size_t n = dev_prog_build(c, self, p);
+	int fd = dev_prog_load_one(p, n, NULL, 0), fd2;
+
 	if (fd >= 0)
 		return fd;
-	e = errno;
-	vlog[strcspn(vlog, "\n")] = '\0';
-	if (e == EPERM)
-		snprintf(why, len, "loading a BPF program is not permitted (the agent needs root, "
-			 "or CAP_BPF and CAP_SYS_ADMIN)");
-	else
-		snprintf(why, len, "loading its BPF program failed: %s%s%.200s", strerror(e),
-			 vlog[0] ? ": " : "", vlog);
-	return -e;
+	if (fd == -EPERM) {
+		snprintf(why, len, "loading a BPF program is not permitted (the agent needs root: "
+			 "CAP_SYS_ADMIN, or CAP_BPF with CAP_NET_ADMIN)");
+		return fd;
+	}
+	vlog[0] = '\0';
+	fd2 = dev_prog_load_one(p, n, vlog, sizeof(vlog));
+	if (fd2 >= 0)
+		return fd2;	/* it passed this time */
+	snprintf(why, len, "loading its BPF program failed: %s%s%.200s", strerror(-fd),
+		 vlog[0] ? ": " : "", dev_vlog_last(vlog));
+	return fd;
 }
 
 int agent_devices_limit(const struct agent *a, const char *cgroup, uint32_t gpu, char *why,
@@ -132,7 +167,9 @@ int agent_devices_limit(const struct agent *a, const char *cgroup, uint32_t gpu,
 		snprintf(why, len, "cannot isolate GPU %u: attaching its device rule to %.300s "
 			 "failed: %s", gpu, cgroup, strerror(-rc));
 	}
-	/* the cgroup holds the program now */
+	/* the cgroup holds the program now. One left by an earlier run of
+	 * the same rank (agent_cgroup_make keeps it) holds that run's rule
+	 * too: the same GPU's, as a lease's rank keeps its GPU */
 	close(cg);
 	close(prog);
 	return rc;
@@ -162,9 +199,12 @@ static int dev_probe(struct agent *a, char *why, size_t len)
 		snprintf(why, len, "the agent has no cgroup v2 for its tasks (key cgroup)");
 		return -ENOENT;
 	}
-	if (snprintf(dir, sizeof(dir), "%s/devices.%d", a->cg_base, (int)getpid()) >=
-	    (int)sizeof(dir))
+	/* probe.*: swept at the next start should the agent die meanwhile */
+	if (snprintf(dir, sizeof(dir), "%s/probe.devices.%d", a->cg_base, (int)getpid()) >=
+	    (int)sizeof(dir)) {
+		snprintf(why, len, "the path of its probe cgroup is too long");
 		return -ENAMETOOLONG;
+	}
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(why, len, "cannot make %.300s: %s", dir, strerror(-rc));

@@ -159,6 +159,7 @@ struct agent_nvml {
 	nvml_return_t (*name)(nvml_device_t, char *, unsigned int);
 	nvml_return_t (*memory)(nvml_device_t, struct nvml_memory *);
 	nvml_return_t (*minor)(nvml_device_t, unsigned int *);	/* may be NULL */
+	nvml_return_t (*uuid)(nvml_device_t, char *, unsigned int);	/* may be NULL */
 	const char *(*error_string)(nvml_return_t);
 };
 
@@ -177,6 +178,7 @@ static int agent_nvml_open(struct agent_nvml *nv, char *err, size_t errlen)
 	*(void **)&nv->name = dlsym(nv->lib, "nvmlDeviceGetName");
 	*(void **)&nv->memory = dlsym(nv->lib, "nvmlDeviceGetMemoryInfo");
 	*(void **)&nv->minor = dlsym(nv->lib, "nvmlDeviceGetMinorNumber");
+	*(void **)&nv->uuid = dlsym(nv->lib, "nvmlDeviceGetUUID");
 	*(void **)&nv->error_string = dlsym(nv->lib, "nvmlErrorString");
 	if (!nv->init || !nv->shutdown || !nv->count || !nv->handle || !nv->name || !nv->memory) {
 		snprintf(err, errlen, "libnvidia-ml.so.1 lacks the NVML functions the agent uses");
@@ -230,6 +232,8 @@ static int agent_nvml_device(const struct agent_nvml *nv, unsigned int i, struct
 		g->memory_mib = mem.total / (1024 * 1024);
 	if (nv->minor && nv->minor(dev, &minor_number) == 0)
 		agent_gpu_device(g, minor_number);
+	if (nv->uuid && nv->uuid(dev, g->uuid, sizeof(g->uuid)) != 0)
+		g->uuid[0] = '\0';
 	return 0;
 }
 

@@ -160,6 +160,21 @@ void agent_env_inherit(struct agent_strv *env)
 	}
 }
 
+/* CUDA_VISIBLE_DEVICES for a worker on real GPU g. Where GPUs are isolated,
+ * CUDA numbers only the devices the process may open (from 0, as in a
+ * container), so the node's index would name no device: the GPU's UUID
+ * names it whichever way CUDA counts ("0" where NVML gave none). */
+static void agent_env_cuda_device(struct agent_strv *env, const struct agent *a,
+				  const struct agent_gpu *g)
+{
+	if (!agent_devices_on(a))
+		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=%u", g->index);
+	else if (g->uuid[0])
+		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=%s", g->uuid);
+	else
+		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=0");
+}
+
 /* The agent's environment without HARE_* / CUDA_*, plus the task's; a
  * worker of another account (acc) gets its HOME, USER and LOGNAME. */
 static void agent_env_build(struct agent_strv *env, const struct agent *a,
@@ -201,7 +216,7 @@ static void agent_env_build(struct agent_strv *env, const struct agent *a,
 	if (emulated)
 		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=");
 	else
-		agent_strv_add(env, "CUDA_VISIBLE_DEVICES=%u", a->cfg.gpus[m->gpu_index].index);
+		agent_env_cuda_device(env, a, &a->cfg.gpus[m->gpu_index]);
 }
 
 /* The report FIFO: read end for the agent (non-blocking), write end for the

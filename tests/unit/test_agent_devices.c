@@ -23,6 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+
 #include "agent_fake.h"
 #include "agent_impl.h"
 #include "log.h"
@@ -55,6 +58,29 @@ static bool dev_files(struct fake *f, uint32_t n)
 	return true;
 }
 
+/* Whether this kernel lets the test load the least cgroup-device program
+ * (allow all); where it does, the agent must isolate. */
+static bool dev_bpf_loads(void)
+{
+	struct bpf_insn p[2] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr at;
+	int fd;
+
+	memset(&at, 0, sizeof(at));
+	at.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	at.insns = (uint64_t)(uintptr_t)p;
+	at.insn_cnt = 2;
+	at.license = (uint64_t)(uintptr_t)"MIT";
+	fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &at, sizeof(at));
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* f's agent with cgroups and constrain_devices = mode, registered; false
  * where the host gives it no cgroup v2 or no BPF (the test skips). */
 static bool dev_registered(struct fake *f, const char *mode)
@@ -66,10 +92,12 @@ static bool dev_registered(struct fake *f, const char *mode)
 		print_message("no cgroup v2 the agent may write here: skipped\n");
 		return false;
 	}
-	if (strcmp(mode, "no") != 0 && !agent_devices_on(f->agent)) {
-		print_message("the agent cannot attach device rules here: skipped\n");
+	if (strcmp(mode, "no") != 0 && !dev_bpf_loads()) {
+		print_message("this kernel loads no cgroup-device program for the test: skipped\n");
 		return false;
 	}
+	/* the agent isolates wherever the test could load a program */
+	assert_int_equal(agent_devices_on(f->agent), strcmp(mode, "no") != 0);
 	return true;
 }
 
@@ -90,9 +118,9 @@ static void dev_open_command(struct fake *f, uint32_t n, char *cmd, size_t len)
 				      d, i, d, i, d, i, d, i, d, i, d, i, d, i, d, i);
 		assert_true(k < len);
 	}
-	k += (size_t)snprintf(cmd + k, len - k, "wait; touch %s/done; "
-			      "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; "
-			      "while :; do sleep 0.05; done", d);
+	k += (size_t)snprintf(cmd + k, len - k, "wait; echo \"$CUDA_VISIBLE_DEVICES\" >%s/cvd; "
+			      "touch %s/done; "
+			      "printf 'round 0 1 1 1 1\\n' >&$HARE_REPORT_FD; exec sleep 30", d, d);
 	assert_true(k < len);
 }
 
@@ -113,8 +141,10 @@ static bool dev_denied(const char *said)
 }
 
 /* A worker on GPU 1 of three opens /dev/nvidia1's stand-in only; GPUs 0
- * and 2 are refused to it and to what it started in another session. With
- * constrain_devices = no, nothing is refused. */
+ * and 2 are refused to it and to what it started in another session; its
+ * CUDA_VISIBLE_DEVICES names the GPU by UUID (CUDA numbers only the devices
+ * it may open). With constrain_devices = no, nothing is refused, and the
+ * GPU is named by its index. The GPUs pass for real ones once registered. */
 static void dev_isolation_run(const char *mode)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:3");
@@ -127,9 +157,18 @@ static void dev_isolation_run(const char *mode)
 		skip();
 	}
 	assert_int_equal(agent_devices_on(f->agent), on);
+	/* real ones from here on (the fake hared has them registered emulated) */
+	for (uint32_t i = 0; i < 3; i++) {
+		struct agent_gpu *g = &f->agent->cfg.gpus[i];
+
+		g->emulated = false;
+		snprintf(g->uuid, sizeof(g->uuid), "GPU-test-%u", i);
+	}
 	dev_open_command(f, 3, cmd, sizeof(cmd));
 	fake_task_start(f, &s);
 	dev_said(f, "done", said, sizeof(said));
+	dev_said(f, "cvd", said, sizeof(said));
+	assert_string_equal(said, on ? "GPU-test-1\n" : "1\n");
 	for (uint32_t i = 0; i < 3; i++) {
 		for (int esc = 0; esc < 2; esc++) {
 			snprintf(name, sizeof(name), "%s%u", esc ? "esc" : "open", i);
@@ -156,6 +195,68 @@ static void test_devices_off(void **state)
 {
 	(void)state;
 	dev_isolation_run("no");
+}
+
+/* Whether a process in cgroup dir is refused path (EPERM): a child joins
+ * dir and opens it. */
+static bool dev_denied_in(const char *dir, const char *path)
+{
+	char procs[AGENT_CGROUP_MAX + 16];
+	int st = 0;
+	pid_t pid;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(procs, O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			_exit(2);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		_exit(fd < 0 && errno == EPERM ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) < 2);
+	return WEXITSTATUS(st) == 1;
+}
+
+/* Nodes of 1 to 64 GPUs: the agent isolates (its program loads, whatever
+ * its length, and one with nothing to deny too), and the rule for the
+ * first and the last GPU denies every other GPU's device and not its own. */
+static void test_devices_node_sizes(void **state)
+{
+	static const uint32_t sizes[] = { 1, 2, 4, 8, 16, 64 };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint32_t n = sizes[k];
+		char gpus[32], dir[AGENT_CGROUP_MAX], why[256], path[300];
+		struct fake *f;
+
+		snprintf(gpus, sizeof(gpus), "V100:%u", n);
+		f = fake_new(TEST_KEY, gpus);
+		if (!dev_files(f, n) || !dev_registered(f, "auto")) {
+			fake_free(f);
+			skip();
+		}
+		snprintf(dir, sizeof(dir), "%s/probe.test", f->agent->cg_base);
+		for (uint32_t self = 0; self < n; self += n > 1 ? n - 1 : 1) {
+			assert_int_equal(mkdir(dir, 0755), 0);
+			if (agent_devices_limit(f->agent, dir, self, why, sizeof(why)) < 0)
+				fail_msg("%u GPUs, GPU %u: %s", n, self, why);
+			for (uint32_t i = 0; i < n; i += i + 1 < n && n > 4 ? n / 4 : 1) {
+				snprintf(path, sizeof(path), "%s/nv%u", f->dir, i);
+				if (dev_denied_in(dir, path) != (i != self))
+					fail_msg("%u GPUs, the rule of GPU %u: GPU %u's device %s",
+						 n, self, i, i != self ? "allowed" : "denied");
+			}
+			snprintf(path, sizeof(path), "%s/nv%u", f->dir, n - 1);
+			assert_int_equal(dev_denied_in(dir, path), n - 1 != self);
+			assert_int_equal(rmdir(dir), 0);
+		}
+		fake_free(f);
+	}
 }
 
 /* constrain_devices = yes where it cannot be had: the agent does not
@@ -267,6 +368,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_devices_isolated),
 		cmocka_unit_test(test_devices_off),
+		cmocka_unit_test(test_devices_node_sizes),
 		cmocka_unit_test(test_devices_yes_refused),
 		cmocka_unit_test(test_devices_attach_fails),
 		cmocka_unit_test(test_devices_must_join),
