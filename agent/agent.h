@@ -43,7 +43,7 @@ enum agent_cgroup_mode {
 	AGENT_CGROUP_NO,		/* process groups only */
 };
 
-/* constrain_devices: a worker may open its own GPU's device file only */
+/* constrain_devices: a worker may open its lease's GPUs' device files only */
 enum agent_devices_mode {
 	AGENT_DEVICES_AUTO,		/* where the agent can (real GPUs, cgroup v2, BPF) */
 	AGENT_DEVICES_YES,		/* required: the agent does not start without */

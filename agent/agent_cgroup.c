@@ -7,8 +7,9 @@
  * run in it: worker.JOB.LEASE.RANK, prolog..., epilog..., health. A
  * program joins its child before it execs (hare-agent --exec-in), so
  * nothing it starts is missed. No controller is enabled: the cgroups only
- * track (and a worker's holds its device rule, agent_devices.c). Without a cgroup v2 the agent may write (cgroup = auto), process
- * groups alone are used. */
+ * track (and a worker's holds its device rule, agent_devices.c). Without
+ * a cgroup v2 the agent may write (cgroup = auto), process groups alone
+ * are used. */
 #include "agent_impl.h"
 
 #include "log.h"

@@ -178,7 +178,7 @@ static int agent_set_cgroup(struct agent_config *c, const char *value, char *err
 	return rc;
 }
 
-/* Whether a worker may open its own GPU's device file only. */
+/* Whether a worker may open its lease's GPUs' device files only. */
 static int agent_set_devices(struct agent_config *c, const char *value, char *err, size_t errlen)
 {
 	int i = 0, rc = agent_set_auto_yes_no("constrain_devices", value, &i, err, errlen);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Device isolation (constrain_devices), as Slurm's ConstrainDevices: a
- * worker may open its own GPU's device file and no other GPU's of the node.
+ * worker may open the device files of its lease's GPUs on the node (its
+ * own, and its peers' for NCCL's copies between them) and no other GPU's.
  * CUDA_VISIBLE_DEVICES only hides the others from CUDA; a program that
  * opens /dev/nvidia3 itself (or unsets the variable) would use a GPU
  * another job was given. Before a worker joins its cgroup (agent_cgroup.c)
  * the agent attaches to that cgroup a BPF program of type cgroup-device
- * that denies every access to the character devices of the node's other
- * GPUs and allows any other device (/dev/nvidiactl and /dev/nvidia-uvm,
+ * that denies every access to the character devices of the node's GPUs
+ * the lease does not have and allows any other device (/dev/nvidiactl and /dev/nvidia-uvm,
  * which CUDA needs, /dev/null, ...). The kernel keeps the program with the
  * cgroup (a restarted agent has nothing to do) and drops it with it. */
 #include "agent_impl.h"
@@ -31,16 +32,24 @@
  * allow and deny exits */
 #define DEV_PROG_MAX (5 + 2 * AGENT_GPUS_MAX + 4)
 
-/* The program for a worker on GPU self: struct bpf_cgroup_dev_ctx is
- * { access_type (access << 16 | type), major, minor }; 1 allows, 0 denies.
- * Returns the number of instructions. */
-static size_t dev_prog_build(const struct agent_config *c, uint32_t self, struct bpf_insn *p)
+/* Whether GPU i is denied by the rule that allows the GPUs of mask allow. */
+static bool dev_denied(const struct agent_config *c, uint64_t allow, uint32_t i)
+{
+	return c->gpus[i].has_dev && !(allow >> i & 1);
+}
+
+/* The program for a worker that may open the GPUs of mask allow (bit i:
+ * GPU i): struct bpf_cgroup_dev_ctx is { access_type (access << 16 |
+ * type), major, minor }; 1 allows, 0 denies. Returns the number of
+ * instructions. */
+static size_t dev_prog_build(const struct agent_config *c, uint64_t allow_mask,
+			     struct bpf_insn *p)
 {
 	size_t n = 0, allow, deny;
 	uint32_t nd = 0;
 
 	for (uint32_t i = 0; i < c->ngpus; i++)
-		nd += i != self && c->gpus[i].has_dev;
+		nd += dev_denied(c, allow_mask, i);
 	if (nd == 0) {
 		/* nothing to deny (a node of one GPU): the verifier refuses
 		 * code that cannot be reached, so no tests at all */
@@ -61,7 +70,7 @@ static size_t dev_prog_build(const struct agent_config *c, uint32_t self, struct
 	for (uint32_t i = 0; i < c->ngpus; i++) {
 		const struct agent_gpu *g = &c->gpus[i];
 
-		if (i == self || !g->has_dev)
+		if (!dev_denied(c, allow_mask, i))
 			continue;
 		p[n++] = DEV_INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_3, 0, 1, (int)major(g->dev));
 		p[n] = DEV_INSN(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_4, 0, (short)(deny - n - 1),
@@ -111,11 +120,11 @@ static const char *dev_vlog_last(char *vlog)
  * verifier's log (which lists every instruction, and fails a program whose
  * listing does not fit); where it is refused, again with a log that says
  * why. */
-static int dev_prog_load(const struct agent_config *c, uint32_t self, char *why, size_t len)
+static int dev_prog_load(const struct agent_config *c, uint64_t allow, char *why, size_t len)
 {
 	static char vlog[65536];
 	struct bpf_insn p[DEV_PROG_MAX];
-	size_t n = dev_prog_build(c, self, p);
+	size_t n = dev_prog_build(c, allow, p);
 	int fd = dev_prog_load_one(p, n, NULL, 0), fd2;
 
 	if (fd >= 0)
@@ -134,18 +143,22 @@ static int dev_prog_load(const struct agent_config *c, uint32_t self, char *why,
 	return fd;
 }
 
-int agent_devices_limit(const struct agent *a, const char *cgroup, uint32_t gpu, char *why,
-			size_t len)
+int agent_devices_limit(const struct agent *a, const char *cgroup, uint32_t gpu,
+			const uint32_t *also, size_t nalso, char *why, size_t len)
 {
+	uint64_t allow = gpu < 64 ? 1ull << gpu : 0;
 	union bpf_attr at;
 	int prog, cg, rc = 0;
+
+	for (size_t i = 0; i < nalso; i++)
+		allow |= also[i] < 64 ? 1ull << also[i] : 0;
 
 	if (!cgroup[0]) {
 		snprintf(why, len, "cannot isolate GPU %u: the worker has no cgroup to attach its "
 			 "device rule to", gpu);
 		return -ENOENT;
 	}
-	prog = dev_prog_load(&a->cfg, gpu, why, len);
+	prog = dev_prog_load(&a->cfg, allow, why, len);
 	if (prog < 0)
 		return prog;
 	cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -210,7 +223,7 @@ static int dev_probe(struct agent *a, char *why, size_t len)
 		snprintf(why, len, "cannot make %.300s: %s", dir, strerror(-rc));
 		return rc;
 	}
-	rc = agent_devices_limit(a, dir, 0, why, len);
+	rc = agent_devices_limit(a, dir, 0, NULL, 0, why, len);
 	rmdir(dir);
 	return rc;
 }
@@ -226,7 +239,7 @@ int agent_devices_init(struct agent *a, char *err, size_t errlen)
 	rc = dev_probe(a, why, sizeof(why));
 	if (rc == 0) {
 		a->dev_on = true;
-		log_info("agent isolates GPUs: a worker may open its own GPU's device file only "
+		log_info("agent isolates GPUs: a worker may open its lease's GPUs' device files only "
 			 "(constrain_devices)");
 		return 0;
 	}

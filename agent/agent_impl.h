@@ -639,17 +639,17 @@ void agent_cgroup_sweep(struct agent *a, bool start);
 /* Agent close: remove what is empty, the agent's folder too. */
 void agent_cgroup_close(struct agent *a);
 
-/* agent_devices.c: each worker may open its own GPU's device file only */
+/* agent_devices.c: each worker may open its lease's GPUs' device files only */
 /* At start, after agent_cgroup_init: whether isolation is on, per
  * cfg.constrain_devices. 0 (on, or off with an info line why), or -errno
  * with err said when constrain_devices = yes cannot be had. */
 int agent_devices_init(struct agent *a, char *err, size_t errlen);
 bool agent_devices_on(const struct agent *a);
 /* Attach to cgroup (the worker's, before it joins) the rule that denies
- * the device files of every GPU of the node but gpu. 0, or -errno with why
- * said. */
-int agent_devices_limit(const struct agent *a, const char *cgroup, uint32_t gpu, char *why,
-			size_t len);
+ * the device files of every GPU of the node but gpu and the nalso GPUs of
+ * also (its lease's others there). 0, or -errno with why said. */
+int agent_devices_limit(const struct agent *a, const char *cgroup, uint32_t gpu,
+			const uint32_t *also, size_t nalso, char *why, size_t len);
 
 /* agent_health.c: the node's health check */
 /* The agent's environment (less HARE_* and CUDA_*) and the node's:

@@ -297,11 +297,12 @@ static int agent_spawn_shims(struct agent_task *t, const Hare__TaskStart *m,
 		 (unsigned long long)m->lease_id, m->rank);
 	if (!a->spawn_hook && agent_cgroup_make(a, name, t->cgroup, sizeof(t->cgroup)))
 		agent_cgroup_argv(av, t->cgroup, agent_devices_on(a));
-	/* its GPU alone, before it joins the cgroup; a node that cannot is
+	/* its lease's GPUs alone, before it joins the cgroup; a node that cannot is
 	 * drained rather than run a worker that may use others' GPUs (no
 	 * worker ran: the job is queued again uncharged, as after a prolog) */
 	if (!a->spawn_hook && agent_devices_on(a)) {
-		rc = agent_devices_limit(a, t->cgroup, m->gpu_index, why, len);
+		rc = agent_devices_limit(a, t->cgroup, m->gpu_index, m->node_gpus, m->n_node_gpus,
+					 why, len);
 		if (rc < 0) {
 			snprintf(t->node_fault, sizeof(t->node_fault), "%s", why);
 			t->prolog_failed = true;

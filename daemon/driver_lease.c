@@ -213,6 +213,7 @@ static void drv_send_start(struct driver *d, const struct drv_job *j, uint32_t r
 	const struct drv_gpu *g = &n->gpus[r->slot];
 	Hare__FromDaemon m = HARE__FROM_DAEMON__INIT;
 	Hare__TaskStart ts = HARE__TASK_START__INIT;
+	uint32_t node_gpus[DRIVER_MAX_GPUS];
 
 	ts.job_id = j->rec.id;
 	ts.lease_id = j->lease.id;
@@ -241,6 +242,14 @@ static void drv_send_start(struct driver *d, const struct drv_job *j, uint32_t r
 	ts.gpu_type = (char *)d->type_names[g->type];
 	ts.round_s = j->lease.round_s;
 	ts.restart_s = restart_s;
+	/* the lease's GPUs on this node: its workers there may open them */
+	for (uint32_t i = 0; i < j->lease.nranks && ts.n_node_gpus < DRIVER_MAX_GPUS; i++) {
+		const struct drv_rank *o = &j->lease.ranks[i];
+
+		if (o->node == r->node)
+			node_gpus[ts.n_node_gpus++] = n->gpus[o->slot].index;
+	}
+	ts.node_gpus = node_gpus;
 	m.msg_case = HARE__FROM_DAEMON__MSG_TASK_START;
 	m.task_start = &ts;
 	if (d->send(d->send_user, n->agent_id, &m) < 0)

@@ -571,6 +571,8 @@ void fake_task_start(struct fake *f, const struct start_args *s)
 	t.command = (char *)s->command;
 	t.proxy = (char *)s->proxy;
 	t.user = (char *)s->user;
+	t.node_gpus = (uint32_t *)s->node_gpus;
+	t.n_node_gpus = s->n_node_gpus;
 	if (s->round_s > 0) {
 		t.has_round_s = t.has_compute_s = t.has_noise_cv = true;
 		t.round_s = s->round_s;

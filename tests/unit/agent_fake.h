@@ -127,6 +127,8 @@ struct start_args {
 	const char *model;	/* default resnet50 */
 	const char *proxy;	/* TaskStart.proxy */
 	const char *user;	/* TaskStart.user */
+	const uint32_t *node_gpus;	/* TaskStart.node_gpus (n_node_gpus) */
+	size_t n_node_gpus;
 };
 
 void fake_task_start(struct fake *f, const struct start_args *s);

@@ -140,16 +140,20 @@ static bool dev_denied(const char *said)
 	return strstr(said, "Operation not permitted") != NULL;
 }
 
-/* A worker on GPU 1 of three opens /dev/nvidia1's stand-in only; GPUs 0
- * and 2 are refused to it and to what it started in another session; its
- * CUDA_VISIBLE_DEVICES names the GPU by UUID (CUDA numbers only the devices
- * it may open). With constrain_devices = no, nothing is refused, and the
- * GPU is named by its index. The GPUs pass for real ones once registered. */
+/* A worker on GPU 1 of three, of a lease that has GPUs 1 and 2 of the
+ * node, opens the stand-ins of /dev/nvidia1 and /dev/nvidia2 only: GPU 0
+ * is refused to it and to what it started in another session; its
+ * CUDA_VISIBLE_DEVICES names its GPU by UUID (CUDA numbers only the
+ * devices it may open). With constrain_devices = no, nothing is refused,
+ * and the GPU is named by its index. The GPUs pass for real ones once
+ * registered. */
 static void dev_isolation_run(const char *mode)
 {
 	struct fake *f = fake_new(TEST_KEY, "V100:3");
 	char cmd[4096], said[512], name[32];
-	struct start_args s = { .job = 3, .lease = 1, .gpu = 1, .command = cmd };
+	static const uint32_t lease_gpus[] = { 2, 1 };
+	struct start_args s = { .job = 3, .lease = 1, .gpu = 1, .command = cmd,
+				.node_gpus = lease_gpus, .n_node_gpus = 2 };
 	bool on = strcmp(mode, "no") != 0;
 
 	if (!dev_files(f, 3) || !dev_registered(f, mode)) {
@@ -173,9 +177,9 @@ static void dev_isolation_run(const char *mode)
 		for (int esc = 0; esc < 2; esc++) {
 			snprintf(name, sizeof(name), "%s%u", esc ? "esc" : "open", i);
 			dev_said(f, name, said, sizeof(said));
-			if (dev_denied(said) != (on && i != 1))
-				fail_msg("constrain_devices = %s, worker on GPU 1, %s of GPU %u's "
-					 "device said '%s'", mode, esc ? "its escapee's open" :
+			if (dev_denied(said) != (on && i == 0))
+				fail_msg("constrain_devices = %s, worker on GPU 1 (lease: 1, 2), %s "
+					 "of GPU %u's device said '%s'", mode, esc ? "its escapee's open" :
 					 "its open", i, said);
 		}
 	}
@@ -243,7 +247,7 @@ static void test_devices_node_sizes(void **state)
 		snprintf(dir, sizeof(dir), "%s/probe.test", f->agent->cg_base);
 		for (uint32_t self = 0; self < n; self += n > 1 ? n - 1 : 1) {
 			assert_int_equal(mkdir(dir, 0755), 0);
-			if (agent_devices_limit(f->agent, dir, self, why, sizeof(why)) < 0)
+			if (agent_devices_limit(f->agent, dir, self, NULL, 0, why, sizeof(why)) < 0)
 				fail_msg("%u GPUs, GPU %u: %s", n, self, why);
 			for (uint32_t i = 0; i < n; i += i + 1 < n && n > 4 ? n / 4 : 1) {
 				snprintf(path, sizeof(path), "%s/nv%u", f->dir, i);
@@ -314,7 +318,7 @@ static void test_devices_attach_fails(void **state)
 	}
 	snprintf(dir, sizeof(dir), "%s/worker.6.2.0", f->agent->cg_base);
 	assert_int_equal(mkdir(dir, 0755), 0);
-	while (n < 1000 && agent_devices_limit(f->agent, dir, 0, why, sizeof(why)) == 0)
+	while (n < 1000 && agent_devices_limit(f->agent, dir, 0, NULL, 0, why, sizeof(why)) == 0)
 		n++;
 	assert_true(n >= 1 && n < 1000);
 	snprintf(path, sizeof(path), "touch %s/ran", f->dir);

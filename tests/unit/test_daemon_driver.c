@@ -436,6 +436,38 @@ static void test_task_start_user(void **state)
 	}
 }
 
+/* TaskStart.node_gpus: the lease's GPUs on the rank's own node (an agent
+ * that isolates GPUs lets its workers there open these): a lease on GPUs
+ * 1 and 3 of n1 and GPU 2 of n2. */
+static void test_task_start_node_gpus(void **state)
+{
+	struct fx *f = *state;
+	struct hand h[1] = { { 3, { 1, 3, 6 }, { 1, 1, 1 } } };
+	uint32_t a1, a2, seen = 0;
+
+	a1 = agent_up(f, "n1", "V100", 4, NULL, 0);
+	a2 = agent_up(f, "n2", "V100", 4, NULL, 0);
+	job_add(f, 1, "resnet50", 3, 100);
+	driver_start(f->d);
+	plan_apply(f, h, 1);
+	assert_int_equal(ob_count(&f->ob, HARE__FROM_DAEMON__MSG_TASK_START, 0, 1), 3);
+	for (uint32_t i = 0; i < f->ob.n; i++) {
+		const Hare__TaskStart *ts = f->ob.msg[i]->task_start;
+		uint32_t mask = 0;
+
+		if (f->ob.msg[i]->msg_case != HARE__FROM_DAEMON__MSG_TASK_START)
+			continue;
+		for (size_t k = 0; k < ts->n_node_gpus; k++)
+			mask |= 1u << ts->node_gpus[k];
+		assert_int_equal(ts->n_node_gpus, f->ob.agent[i] == a1 ? 2 : 1);
+		assert_int_equal(mask, f->ob.agent[i] == a1 ? 0xa : 0x4);
+		assert_true(mask >> ts->gpu_index & 1);
+		assert_true(f->ob.agent[i] == a1 || f->ob.agent[i] == a2);
+		seen |= 1u << ts->rank;
+	}
+	assert_int_equal(seen, 0x7);
+}
+
 /* Two nodes (V100 x4, T4 x4), two jobs placed by hand, then moved. */
 static void test_plan_apply(void **state)
 {
@@ -4660,6 +4692,7 @@ static void test_stale_and_gone(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_task_start_node_gpus, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_task_start_user, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_plan_apply, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_plan_stale, fx_setup, fx_teardown),
