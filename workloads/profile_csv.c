@@ -480,11 +480,6 @@ int profile_throughput_read(struct profile *p, const char *path, bool measured,
 			errbuf[0] = '\0';
 		return 0;	/* nothing measured yet */
 	}
-	if (rc == -ENOENT && measured) {
-		if (errbuf && errlen)
-			errbuf[0] = '\0';
-		return 0;	/* nothing measured yet */
-	}
 	if (rc)
 		return rc;
 	rc = csv_header(&c, cols, errbuf, errlen);
