@@ -277,15 +277,15 @@ static void agent_main_discover(struct agent_config *cfg)
 
 static void agent_main_list(const struct agent_config *cfg)
 {
-	printf("index type memory_mib emulated device\n");
+	printf("index type memory_mib emulated device uuid\n");
 	for (uint32_t i = 0; i < cfg->ngpus; i++) {
 		const struct agent_gpu *g = &cfg->gpus[i];
 		char dev[32] = "-";
 
 		if (g->has_dev)
 			snprintf(dev, sizeof(dev), "%u:%u", major(g->dev), minor(g->dev));
-		printf("%u %s %llu %s %s\n", g->index, g->type, (unsigned long long)g->memory_mib,
-		       g->emulated ? "yes" : "no", dev);
+		printf("%u %s %llu %s %s %s\n", g->index, g->type, (unsigned long long)g->memory_mib,
+		       g->emulated ? "yes" : "no", dev, g->uuid[0] ? g->uuid : "-");
 	}
 }
 
