@@ -140,6 +140,12 @@ EOF
 		--worker "$worker" --log-level info >"$tmp/agent.log" 2>&1 &
 	pids+=($!)
 	sleep 2
+	# whether the workers run with GPU isolation (constrain_devices = auto:
+	# as root with cgroup v2 and BPF; CUDA_VISIBLE_DEVICES is then the GPU's
+	# UUID): the jobs below run under it
+	local iso
+	iso=$(grep -o "agent isolates GPUs\|agent does not isolate GPUs.*" "$tmp/agent.log" | head -1)
+	add stack "GPU isolation" "${iso:-the agent log says nothing of it}" "$([ -n "$iso" ] && echo ok || echo FAIL)"
 	# "MODEL ROUNDS GPUS": one GPU each; with two GPUs or more, also a job
 	# of two ranks (NCCL across GPUs: rendezvous, broadcast, all-reduce)
 	local ngpu id2=""
