@@ -48,104 +48,149 @@ static const char *have_text(const struct driver *d, const uint32_t *up, char *b
 	return buf;
 }
 
-bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
-{
-	const struct drv_job *j = driver_job_find(d, id);
-	uint32_t usable = 0, drained = 0, sick = 0, up[SCHED_MAX_TYPES] = { 0 }, need;
-	bool whole = sched_policy_requested_width(d->policy);
-	char have[256] = "", more[192] = "";
+/* What a job could use on the nodes now: the GPUs up by type (neither
+ * drained nor unhealthy), and how many of those, of the drained and of the
+ * unhealthy ones its model has times for. */
+struct drv_fit {
+	uint32_t usable, drained, sick, up[SCHED_MAX_TYPES];
+};
 
-	why[0] = '\0';
-	if (!j)
-		return true;
+/* Whether job j is held or waits to be retried: if so, why, and true. */
+static bool drv_fit_blocked(const struct drv_job *j, char *why, size_t len)
+{
 	if (j->rec.held) {
 		snprintf(why, len, "held by %s; harectl release %" PRIu64 " lets it run",
 			 j->rec.held == STORE_HELD_ADMIN ? "root" : "its owner", j->rec.id);
-		return false;
+		return true;
 	}
 	if (j->retry_at > driver_now()) {
 		snprintf(why, len, "it failed %u time%s; retried in %.0f s", j->failures,
 			 j->failures == 1 ? "" : "s", ceil(j->retry_at - driver_now()));
-		return false;
+		return true;
 	}
-	/* the baselines run a job at its requested width, hare and optimus
-	 * from min_gpus up */
-	need = whole ? (j->rec.max_gpus < j->rec.tasks ? j->rec.max_gpus : j->rec.tasks)
-		     : j->rec.min_gpus;
-	need = need ? need : 1;
-	for (uint32_t i = 0; i < d->nnodes; i++) {
-		const struct drv_node *nd = &d->nodes[i];
+	return false;
+}
 
-		if (!nd->up)
+/* Adds to f the GPUs of up node nd, as job j could use them. */
+static void drv_fit_node(const struct drv_node *nd, const struct drv_job *j, struct drv_fit *f)
+{
+	for (uint32_t g = 0; g < nd->ngpus; g++) {
+		int32_t t = nd->gpus[g].type;
+
+		/* unknown types and GPUs being measured are not planned on */
+		if (t < 0 || nd->gpus[g].measuring)
 			continue;
-		for (uint32_t g = 0; g < nd->ngpus; g++) {
-			int32_t t = nd->gpus[g].type;
+		if (nd->drained) {
+			f->drained += j->perf.compute_s[t] > 0;
+			continue;
+		}
+		if (nd->unhealthy) {
+			f->sick += j->perf.compute_s[t] > 0;
+			continue;
+		}
+		f->up[t]++;
+		f->usable += j->perf.compute_s[t] > 0;
+	}
+}
 
-			/* unknown types and GPUs being measured are not planned on */
-			if (t < 0 || nd->gpus[g].measuring)
-				continue;
-			if (nd->drained) {
-				drained += j->perf.compute_s[t] > 0;
-				continue;
-			}
-			if (nd->unhealthy) {
-				sick += j->perf.compute_s[t] > 0;
-				continue;
-			}
-			up[t]++;
-			usable += j->perf.compute_s[t] > 0;
+/* Enough GPUs job j can use are up: whether the policy may run it on them,
+ * since gavel and allox run a job on GPUs of one type (need of one type,
+ * then); when not, why. */
+static bool drv_fit_one_type(const struct driver *d, const struct drv_job *j,
+			     const struct drv_fit *f, uint32_t need, char *why, size_t len)
+{
+	uint32_t most = 0, most_t = 0;
+	char have[256] = "";
+
+	if (!sched_policy_one_type(d->policy))
+		return true;
+	for (uint32_t t = 0; t < d->ntypes && t < SCHED_MAX_TYPES; t++) {
+		if (j->perf.compute_s[t] > 0 && f->up[t] > most) {
+			most = f->up[t];
+			most_t = t;
 		}
 	}
-	if (usable >= need) {
-		/* gavel and allox run a job on GPUs of one type: that many of
-		 * one type, then */
-		uint32_t most = 0, most_t = 0;
+	if (most >= need)
+		return true;
+	snprintf(why, len, "policy %s runs a job on GPUs of one type only, and it needs %u "
+		 "at once; the most of one type it can use up now are %u %s (up: %s); it "
+		 "waits until enough are", d->policy_name, need, most, d->type_names[most_t],
+		 have_text(d, f->up, have, sizeof(have)));
+	return false;
+}
 
-		if (!sched_policy_one_type(d->policy))
-			return true;
-		for (uint32_t t = 0; t < d->ntypes && t < SCHED_MAX_TYPES; t++) {
-			if (j->perf.compute_s[t] > 0 && up[t] > most) {
-				most = up[t];
-				most_t = t;
-			}
-		}
-		if (most >= need)
-			return true;
-		snprintf(why, len, "policy %s runs a job on GPUs of one type only, and it needs %u "
-			 "at once; the most of one type it can use up now are %u %s (up: %s); it "
-			 "waits until enough are", d->policy_name, need, most, d->type_names[most_t],
-			 have_text(d, up, have, sizeof(have)));
-		return false;
+/* "V100,T4": the GPU types job j may use, into buf ("" for any). */
+static const char *drv_fit_types(const struct drv_job *j, char *buf, size_t len)
+{
+	size_t k = 0;
+
+	buf[0] = '\0';
+	for (uint32_t t = 0; t < j->rec.ntypes && k < len; t++) {
+		int w = snprintf(buf + k, len - k, "%s%s", t ? "," : "", j->rec.types[t]);
+
+		k += w > 0 ? (size_t)w : 0;
 	}
-	if (drained)
+	return buf;
+}
+
+/* Too few GPUs job j can use are up (need at once, whole: at its requested
+ * width): why, with what is up and what drained or unhealthy nodes hold. */
+static void drv_fit_explain(const struct driver *d, const struct drv_job *j,
+			    const struct drv_fit *f, uint32_t need, bool whole, char *why,
+			    size_t len)
+{
+	char have[256] = "", more[192] = "";
+
+	if (f->drained)
 		snprintf(more, sizeof(more), "; %u more on drained nodes (harectl undrain gives "
-			 "them back)", drained);
-	if (sick)
+			 "them back)", f->drained);
+	if (f->sick)
 		snprintf(more + strlen(more), sizeof(more) - strlen(more), "; %u more on unhealthy "
-			 "nodes (their health check fails)", sick);
-	have_text(d, up, have, sizeof(have));
-	if (usable == 0) {
-		char types[STORE_MAX_TYPES * 17] = "";
-		size_t k = 0;
+			 "nodes (their health check fails)", f->sick);
+	have_text(d, f->up, have, sizeof(have));
+	if (f->usable == 0) {
+		char types[STORE_MAX_TYPES * 17];
 
-		for (uint32_t t = 0; t < j->rec.ntypes && k < sizeof(types); t++) {
-			int w = snprintf(types + k, sizeof(types) - k, "%s%s", t ? "," : "",
-					 j->rec.types[t]);
-
-			k += w > 0 ? (size_t)w : 0;
-		}
+		drv_fit_types(j, types, sizeof(types));
 		snprintf(why, len, "no GPU it can use is up now (its types: %s; up: %s%s); it "
 			 "waits until one is", types[0] ? types : "any its model is profiled on",
 			 have[0] ? have : "none", more);
 	} else if (whole) {
 		snprintf(why, len, "policy %s runs it on %u GPUs at once (min(max_gpus, tasks)) and "
 			 "%u it can use are up now (up: %s%s); it waits until enough are, or "
-			 "harectl update --max-gpus lowers it", d->policy_name, need, usable, have,
-			 more);
+			 "harectl update --max-gpus lowers it", d->policy_name, need, f->usable,
+			 have, more);
 	} else {
 		snprintf(why, len, "it needs at least %u GPUs and %u it can use are up now (up: "
-			 "%s%s); it waits until enough are", need, usable, have, more);
+			 "%s%s); it waits until enough are", need, f->usable, have, more);
 	}
+}
+
+/* Whether job id could run on the nodes up now, and when not why (see
+ * driver.h): held or retried later, else counts the GPUs it could use. */
+bool driver_job_fit(const struct driver *d, uint64_t id, char *why, size_t len)
+{
+	const struct drv_job *j = driver_job_find(d, id);
+	struct drv_fit f = { 0 };
+	bool whole = sched_policy_requested_width(d->policy);
+	uint32_t need;
+
+	why[0] = '\0';
+	if (!j)
+		return true;
+	if (drv_fit_blocked(j, why, len))
+		return false;
+	/* the baselines run a job at its requested width, hare and optimus
+	 * from min_gpus up */
+	need = whole ? (j->rec.max_gpus < j->rec.tasks ? j->rec.max_gpus : j->rec.tasks)
+		     : j->rec.min_gpus;
+	need = need ? need : 1;
+	for (uint32_t i = 0; i < d->nnodes; i++)
+		if (d->nodes[i].up)
+			drv_fit_node(&d->nodes[i], j, &f);
+	if (f.usable >= need)
+		return drv_fit_one_type(d, j, &f, need, why, len);
+	drv_fit_explain(d, j, &f, need, whole, why, len);
 	return false;
 }
 
