@@ -241,82 +241,103 @@ struct cli_node_rows {
 	double now;
 };
 
-static void cli_node_row(struct cli_table *t, size_t i, const void *user)
+/* What a node's GPUs come to: "2xV100+1xT4", how many are busy and how many
+ * are not planned on (not profiled or being measured), and the types being
+ * measured and the types not profiled (each once). */
+struct cli_node_gpus {
+	size_t busy, unused;
+	char types[CLI_CELL], measuring[CLI_CELL], unprofiled[CLI_CELL];
+};
+
+/* The types of the node's GPUs that are not profiled and not being measured
+ * on it, into list (comma-separated, each once). */
+static void cli_node_unprofiled(const Hare__NodeInfo *node, const char *measuring, char *list,
+				size_t len)
 {
-	const struct cli_node_rows *nr = user;
-	const Hare__NodeInfo *node = nr->n->nodes[i];
-	const char *names[256];
-	size_t busy = 0, k = 0, unused = 0;
-	char cell[CLI_CELL], unprofiled[CLI_CELL] = "", measuring[CLI_CELL] = "";
-	char seen[2 * CLI_CELL] = "";
-
-	for (size_t g = 0; g < node->n_gpus; g++) {
-		const char *type = cli_str(node->gpus[g]->type);
-
-		/* a stopped worker still runs there until it exits */
-		busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
-			node->gpus[g]->stopping;
-		if (node->gpus[g]->unprofiled || node->gpus[g]->measuring)
-			unused++;
-		/* every such type, once each */
-		if (node->gpus[g]->measuring)
-			cli_list_add(measuring, sizeof(measuring), type);
-		if (k < 256)
-			names[k++] = type;
-	}
-	/* types not profiled that are not being measured on this node */
 	for (size_t g = 0; g < node->n_gpus; g++) {
 		char one[CLI_CELL] = "";
 
 		cli_list_add(one, sizeof(one), cli_str(node->gpus[g]->type));
 		if (!node->gpus[g]->unprofiled || cli_list_has(measuring, one))
 			continue;
-		cli_list_add(unprofiled, sizeof(unprofiled), one);
+		cli_list_add(list, len, one);
 	}
-	cli_count_join(names, k, cell, sizeof(cell));
-	cli_table_set(t, 0, "%s", cli_str(node->name));
-	cli_table_set(t, 1, "%s", cli_node_state(node, busy));
-	cli_table_set(t, 2, "%s", cell[0] ? cell : "-");
-	cli_table_set(t, 3, "%zu", busy);
-	cli_table_set(t, 4, "%zu", node->up && !node->drained && !cli_node_unhealthy(node) &&
-				      node->n_gpus >= busy + unused ?
-				      node->n_gpus - busy - unused : 0);
-	if (node->has_recent_failures && node->recent_failures > 0)
-		cli_table_set(t, 5, "%u", node->recent_failures);
-	else
-		cli_table_set(t, 5, "-");
+}
+
+/* Fills c from the node's GPUs. */
+static void cli_node_gpus_count(const Hare__NodeInfo *node, struct cli_node_gpus *c)
+{
+	const char *names[256];
+	size_t k = 0;
+
+	c->busy = c->unused = 0;
+	c->measuring[0] = c->unprofiled[0] = '\0';
+	for (size_t g = 0; g < node->n_gpus; g++) {
+		const char *type = cli_str(node->gpus[g]->type);
+
+		/* a stopped worker still runs there until it exits */
+		c->busy += (node->gpus[g]->has_job_id && node->gpus[g]->job_id != 0) ||
+			   node->gpus[g]->stopping;
+		if (node->gpus[g]->unprofiled || node->gpus[g]->measuring)
+			c->unused++;
+		/* every such type, once each */
+		if (node->gpus[g]->measuring)
+			cli_list_add(c->measuring, sizeof(c->measuring), type);
+		if (k < 256)
+			names[k++] = type;
+	}
+	cli_node_unprofiled(node, c->measuring, c->unprofiled, sizeof(c->unprofiled));
+	cli_count_join(names, k, c->types, sizeof(c->types));
+}
+
+/* For a down node: since when it is gone and, if its agent was refused,
+ * when and why, into seen ("" for a node up). */
+static void cli_node_seen(const Hare__NodeInfo *node, double now, char *seen, size_t len)
+{
+	char cell[CLI_CELL];
+
+	seen[0] = '\0';
 	if (!node->up && node->has_last_seen && node->last_seen > 0) {
 		/* how long gone: a node gone for good is for harectl forget (a
 		 * clock behind hared's: "now", not "in 3m") */
-		cli_time_format(fmin(node->last_seen, nr->now), nr->now, false, cell, sizeof(cell));
-		snprintf(seen, sizeof(seen), "last seen %s", cell);
+		cli_time_format(fmin(node->last_seen, now), now, false, cell, sizeof(cell));
+		snprintf(seen, len, "last seen %s", cell);
 	} else if (!node->up) {
-		snprintf(seen, sizeof(seen), "not back since hared started");
+		snprintf(seen, len, "not back since hared started");
 	}
 	if (!node->up && node->refused && node->refused[0]) {
 		char when[CLI_CELL];
 		size_t used = strlen(seen);
 
-		cli_time_format(node->has_refused_at ? fmin(node->refused_at, nr->now) : nr->now,
-				nr->now, false, when, sizeof(when));
-		snprintf(seen + used, sizeof(seen) - used, "; refused %s %s", when, node->refused);
+		cli_time_format(node->has_refused_at ? fmin(node->refused_at, now) : now, now,
+				false, when, sizeof(when));
+		snprintf(seen + used, len - used, "; refused %s %s", when, node->refused);
 	}
+}
+
+/* The REASON cell (column 6): the first that holds of drained, unhealthy,
+ * GPUs measured or not profiled, down, and an agent's older or weaker link. */
+static void cli_node_reason(struct cli_table *t, const Hare__NodeInfo *node, double now,
+			    const struct cli_node_gpus *c)
+{
+	char cell[CLI_CELL], seen[2 * CLI_CELL];
+
+	cli_node_seen(node, now, seen, sizeof(seen));
 	if (node->drained && node->drain_reason && node->drain_reason[0] && !node->up)
 		cli_table_set(t, 6, "%s; down, %s", node->drain_reason, seen);
 	else if (node->drained && node->drain_reason && node->drain_reason[0])
 		cli_table_set(t, 6, "%s", node->drain_reason);
 	else if (cli_node_unhealthy(node) && node->has_unhealthy_since) {
-		cli_time_format(fmin(node->unhealthy_since, nr->now), nr->now, false, cell,
-				sizeof(cell));
+		cli_time_format(fmin(node->unhealthy_since, now), now, false, cell, sizeof(cell));
 		cli_table_set(t, 6, "%s (since %s)", node->unhealthy, cell);
 	} else if (cli_node_unhealthy(node))
 		cli_table_set(t, 6, "%s", node->unhealthy);
-	else if (measuring[0] && unprofiled[0])
-		cli_table_set(t, 6, "measuring %s; not profiled: %s", measuring, unprofiled);
-	else if (measuring[0])
-		cli_table_set(t, 6, "measuring %s", measuring);
-	else if (unprofiled[0])
-		cli_table_set(t, 6, "not profiled: %s", unprofiled);
+	else if (c->measuring[0] && c->unprofiled[0])
+		cli_table_set(t, 6, "measuring %s; not profiled: %s", c->measuring, c->unprofiled);
+	else if (c->measuring[0])
+		cli_table_set(t, 6, "measuring %s", c->measuring);
+	else if (c->unprofiled[0])
+		cli_table_set(t, 6, "not profiled: %s", c->unprofiled);
 	else if (!node->up)
 		cli_table_set(t, 6, "%s", seen);
 	else if (node->has_tagged && !node->tagged)
@@ -328,6 +349,29 @@ static void cli_node_row(struct cli_table *t, size_t i, const void *user)
 			      "log says why)");
 	else
 		cli_table_set(t, 6, "-");
+}
+
+/* Row i of harectl nodes: name, state, GPUs, busy, free, recent failures,
+ * reason. */
+static void cli_node_row(struct cli_table *t, size_t i, const void *user)
+{
+	const struct cli_node_rows *nr = user;
+	const Hare__NodeInfo *node = nr->n->nodes[i];
+	struct cli_node_gpus c;
+
+	cli_node_gpus_count(node, &c);
+	cli_table_set(t, 0, "%s", cli_str(node->name));
+	cli_table_set(t, 1, "%s", cli_node_state(node, c.busy));
+	cli_table_set(t, 2, "%s", c.types[0] ? c.types : "-");
+	cli_table_set(t, 3, "%zu", c.busy);
+	cli_table_set(t, 4, "%zu", node->up && !node->drained && !cli_node_unhealthy(node) &&
+				      node->n_gpus >= c.busy + c.unused ?
+				      node->n_gpus - c.busy - c.unused : 0);
+	if (node->has_recent_failures && node->recent_failures > 0)
+		cli_table_set(t, 5, "%u", node->recent_failures);
+	else
+		cli_table_set(t, 5, "-");
+	cli_node_reason(t, node, nr->now, &c);
 }
 
 int cli_nodes_print(FILE *f, const Hare__NodesReply *n, double now)
