@@ -96,32 +96,18 @@ static int logs_by_mtime(const void *a, const void *b)
 	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime ? 1 : strcmp(x->node, y->node);
 }
 
-/* The reply: found parts oldest first; the newest output is kept whole up
- * to max_bytes, older parts lose their beginning (or are left out). */
-static void logs_finish(struct hared *d, struct logs_req *r)
+/* What the reply lists as missing, into missing: the nodes not asked and the
+ * asked ones that could not say, up to LOGS_MISSING_MAX and then one line in
+ * more_text counting the rest. Returns how many. */
+static size_t logs_reply_missing(struct logs_req *r, char **missing, char *more_text,
+				 size_t len)
 {
-	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
-	Hare__LogsReply rep = HARE__LOGS_REPLY__INIT;
-	struct conn *c = conn_find(d, r->conn_id);
-	struct logs_ask **found = calloc(r->nask ? r->nask : 1, sizeof(*found));
-	Hare__LogPart *parts = calloc(r->nask ? r->nask : 1, sizeof(*parts));
-	Hare__LogPart **pp = calloc(r->nask ? r->nask : 1, sizeof(*pp));
-	char **missing = calloc(r->nmissing + r->nask + 1, sizeof(*missing));
-	uint64_t budget = r->max_bytes, cut = 0;
-	uint32_t nf = 0, np = 0, more = 0;
-	char more_text[64];
-	int rc;
+	size_t n = 0;
+	uint32_t more = 0;
 
-	logs_unlink(d, r);
-	if (!c)
-		goto out;
-	if (!found || !parts || !pp || !missing) {
-		conn_send_error(c, -ENOMEM, "out of memory");
-		goto out;
-	}
 	for (uint32_t i = 0; i < r->nmissing; i++) {
-		if (rep.n_missing < LOGS_MISSING_MAX)
-			missing[rep.n_missing++] = r->missing[i];
+		if (n < LOGS_MISSING_MAX)
+			missing[n++] = r->missing[i];
 		else
 			more++;
 	}
@@ -129,18 +115,27 @@ static void logs_finish(struct hared *d, struct logs_req *r)
 		struct logs_ask *a = &r->ask[i];
 
 		if (a->found)
-			found[nf++] = a;
-		else if (a->why[0] && rep.n_missing < LOGS_MISSING_MAX)
-			missing[rep.n_missing++] = a->why;
+			continue;
+		if (a->why[0] && n < LOGS_MISSING_MAX)
+			missing[n++] = a->why;
 		else if (a->why[0])
 			more++;
 	}
 	if (more) {
-		snprintf(more_text, sizeof(more_text), "%u more node%s", more, more == 1 ? "" : "s");
-		missing[rep.n_missing++] = more_text;
+		snprintf(more_text, len, "%u more node%s", more, more == 1 ? "" : "s");
+		missing[n++] = more_text;
 	}
-	qsort(found, nf, sizeof(*found), logs_by_mtime);
-	/* newest first into the budget; parts[] is filled oldest first */
+	return n;
+}
+
+/* Fills parts[k] from found[k] (oldest first), the newest kept whole within
+ * budget bytes and older ones losing their beginning; a part left out has
+ * no node. Returns the bytes cut. */
+static uint64_t logs_reply_parts(struct logs_ask *const *found, uint32_t nf, uint64_t budget,
+				 Hare__LogPart *parts)
+{
+	uint64_t cut = 0;
+
 	for (uint32_t k = nf; k-- > 0;) {
 		struct logs_ask *a = found[k];
 		size_t keep = a->len < budget ? a->len : (size_t)budget;
@@ -159,6 +154,54 @@ static void logs_finish(struct hared *d, struct logs_req *r)
 		parts[k].has_mtime = true;
 		parts[k].mtime = a->mtime;
 	}
+	return cut;
+}
+
+/* Sends rep to client c, or why it does not fit in one frame. */
+static void logs_reply_send(struct hared *d, struct conn *c, const struct logs_req *r,
+			    Hare__LogsReply *rep)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	int rc;
+
+	out.msg_case = HARE__FROM_DAEMON__MSG_LOGS_REPLY;
+	out.logs_reply = rep;
+	rc = conn_send(c, &out);
+	if (rc == ERR_FRAME_TOO_BIG)
+		conn_send_error(c, rc, "the output does not fit in one reply of %u bytes; ask for "
+				"fewer bytes", d->cfg.max_frame);
+	log_debug("logs job=%" PRIu64 " rank=%u conn=%" PRIu64 ": %zu part(s), %zu missing",
+		  r->job_id, r->rank, r->conn_id, rep->n_parts, rep->n_missing);
+}
+
+/* The reply: found parts oldest first; the newest output is kept whole up
+ * to max_bytes, older parts lose their beginning (or are left out). Frees r. */
+static void logs_finish(struct hared *d, struct logs_req *r)
+{
+	Hare__LogsReply rep = HARE__LOGS_REPLY__INIT;
+	struct conn *c = conn_find(d, r->conn_id);
+	struct logs_ask **found = calloc(r->nask ? r->nask : 1, sizeof(*found));
+	Hare__LogPart *parts = calloc(r->nask ? r->nask : 1, sizeof(*parts));
+	Hare__LogPart **pp = calloc(r->nask ? r->nask : 1, sizeof(*pp));
+	char **missing = calloc(r->nmissing + r->nask + 1, sizeof(*missing));
+	uint32_t nf = 0, np = 0;
+	char more_text[64];
+
+	logs_unlink(d, r);
+	if (!c)
+		goto out;
+	if (!found || !parts || !pp || !missing) {
+		conn_send_error(c, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rep.n_missing = logs_reply_missing(r, missing, more_text, sizeof(more_text));
+	for (uint32_t i = 0; i < r->nask; i++) {
+		if (r->ask[i].found)
+			found[nf++] = &r->ask[i];
+	}
+	qsort(found, nf, sizeof(*found), logs_by_mtime);
+	rep.cut_bytes = logs_reply_parts(found, nf, r->max_bytes, parts);
+	rep.has_cut_bytes = rep.cut_bytes > 0;
 	for (uint32_t k = 0; k < nf; k++) {
 		if (parts[k].node)
 			pp[np++] = &parts[k];
@@ -168,16 +211,7 @@ static void logs_finish(struct hared *d, struct logs_req *r)
 	rep.parts = pp;
 	rep.n_parts = np;
 	rep.missing = missing;
-	rep.has_cut_bytes = cut > 0;
-	rep.cut_bytes = cut;
-	out.msg_case = HARE__FROM_DAEMON__MSG_LOGS_REPLY;
-	out.logs_reply = &rep;
-	rc = conn_send(c, &out);
-	if (rc == ERR_FRAME_TOO_BIG)
-		conn_send_error(c, rc, "the output does not fit in one reply of %u bytes; ask for "
-				"fewer bytes", d->cfg.max_frame);
-	log_debug("logs job=%" PRIu64 " rank=%u conn=%" PRIu64 ": %u part(s), %zu missing",
-		  r->job_id, r->rank, r->conn_id, np, rep.n_missing);
+	logs_reply_send(d, c, r, &rep);
 out:
 	free(found);
 	free(parts);
