@@ -667,28 +667,88 @@ static int measure_save(struct measure *m, const Hare__ProfileResult *r, uint32_
 	return 0;
 }
 
+/* A ProfileResult for a type node is not measuring: the answer to a cancel
+ * of an untracked type, one sent before a ProfileCancel reached it, or a
+ * stray; it is only logged. */
+static void measure_result_stray(struct measure *m, const char *node,
+				 const Hare__ProfileResult *r, bool cancelled)
+{
+	if (cancelled)
+		log_info("node=%s stopped measuring GPU type %.64s (cancelled)", node,
+			 r->gpu_type);
+	else if (profile_gpu_type_find(m->d->prof, r->gpu_type) >= 0)
+		log_info("node=%s measured GPU type %.64s; the profile has it already "
+			 "(ignored)", node, r->gpu_type);
+	else
+		log_warn("node=%s sent measurements of GPU type '%.64s', which it did not "
+			 "register as unmeasured (ignored)", node, r->gpu_type);
+}
+
+/* Node mn could not measure type t: it is not asked again, another node is. */
+static void measure_result_failed(struct measure *m, struct measure_type *t,
+				  struct measure_node *mn, const char *node,
+				  const Hare__ProfileResult *r)
+{
+	log_warn("node=%s could not measure GPU type %s: %.300s", node, t->name,
+		 r->message ? r->message : "no reason given");
+	mn->st = MEASURE_FAILED;
+	measure_kick(m, t);
+	if (!measure_busy(t))
+		log_warn("GPU type %s: no other node can measure it now; its GPUs stay unused "
+			 "until a node measures it after registering again, or rows for it "
+			 "are added to the profile", t->name);
+}
+
+/* Node mn (agent_id) measured type t, fit all along: its rows are saved and
+ * used, and the other nodes measuring t are told to stop; or the rows are
+ * refused (another node is asked), or hared cannot take them until it
+ * restarts (no node is asked again). */
+static void measure_result_keep(struct measure *m, struct measure_type *t,
+				struct measure_node *mn, uint32_t agent_id, const char *node,
+				const Hare__ProfileResult *r)
+{
+	char why[1024];
+	int rc;
+
+	rc = measure_save(m, r, agent_id, why, sizeof(why));
+	if (rc == ERR_BAD_PROFILE) {
+		log_error("node=%s measurements of GPU type %s refused: %s", node, t->name, why);
+		mn->st = MEASURE_FAILED;
+		measure_kick(m, t);
+		return;
+	}
+	if (rc < 0) {
+		/* not the node's fault: asking others would end the same way */
+		log_error("node=%s measured GPU type %s, but %s; it is not measured again until "
+			  "hared restarts", node, t->name, why);
+		t->blocked = true;
+		for (uint32_t k = 0; k < t->n; k++)
+			measure_cancel_node(m, &t->nodes[k],
+					    "rows for it wait for a restart of hared");
+		return;
+	}
+	log_info("node=%s measured GPU type %s: %zu rows saved in %s/%s; its GPUs are planned on "
+		 "from now", node, t->name, r->n_rows, m->d->cfg.state_dir, MEASURE_FILE);
+	/* nodes that still measure it (a session of theirs or of hared
+	 * ended meanwhile) are told to stop; their GPUs are planned on once
+	 * they answer */
+	for (uint32_t k = 0; k < t->n; k++)
+		measure_cancel_node(m, &t->nodes[k], "measured on another node");
+	measure_prune(m, t);
+}
+
+/* A ProfileResult from agent_id (see measure.h): whatever the outcome, the
+ * node's GPUs of the type are free again; rows are kept only from a node
+ * fit all along, for a type still unmeasured. */
 void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__ProfileResult *r)
 {
 	const char *node = measure_node(m, agent_id);
 	struct measure_type *t = measure_type_find(m, r->gpu_type);
 	int i = t ? measure_node_index(t, agent_id) : -1;
-	char why[1024];
-	int rc;
-
 	bool cancelled = r->has_cancelled && r->cancelled, unfit;
 
 	if (i < 0) {
-		/* the answer to a cancel of an untracked type, one sent before a
-		 * ProfileCancel reached it, or a stray */
-		if (cancelled)
-			log_info("node=%s stopped measuring GPU type %.64s (cancelled)", node,
-				 r->gpu_type);
-		else if (profile_gpu_type_find(m->d->prof, r->gpu_type) >= 0)
-			log_info("node=%s measured GPU type %.64s; the profile has it already "
-				 "(ignored)", node, r->gpu_type);
-		else
-			log_warn("node=%s sent measurements of GPU type '%.64s', which it did not "
-				 "register as unmeasured (ignored)", node, r->gpu_type);
+		measure_result_stray(m, node, r, cancelled);
 		return;
 	}
 	/* unfit at some look while it measured, or now */
@@ -709,14 +769,7 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 		return;
 	}
 	if (!r->ok) {
-		log_warn("node=%s could not measure GPU type %s: %.300s", node, t->name,
-			 r->message ? r->message : "no reason given");
-		t->nodes[i].st = MEASURE_FAILED;
-		measure_kick(m, t);
-		if (!measure_busy(t))
-			log_warn("GPU type %s: no other node can measure it now; its GPUs stay unused "
-				 "until a node measures it after registering again, or rows for it "
-				 "are added to the profile", t->name);
+		measure_result_failed(m, t, &t->nodes[i], node, r);
 		return;
 	}
 	if (unfit) {
@@ -728,30 +781,7 @@ void measure_on_result(struct measure *m, uint32_t agent_id, const Hare__Profile
 		measure_kick(m, t);
 		return;
 	}
-	rc = measure_save(m, r, agent_id, why, sizeof(why));
-	if (rc == ERR_BAD_PROFILE) {
-		log_error("node=%s measurements of GPU type %s refused: %s", node, t->name, why);
-		t->nodes[i].st = MEASURE_FAILED;
-		measure_kick(m, t);
-		return;
-	}
-	if (rc < 0) {
-		/* not the node's fault: asking others would end the same way */
-		log_error("node=%s measured GPU type %s, but %s; it is not measured again until "
-			  "hared restarts", node, t->name, why);
-		t->blocked = true;
-		for (uint32_t k = 0; k < t->n; k++)
-			measure_cancel_node(m, &t->nodes[k], "rows for it wait for a restart of hared");
-		return;
-	}
-	log_info("node=%s measured GPU type %s: %zu rows saved in %s/%s; its GPUs are planned on "
-		 "from now", node, t->name, r->n_rows, m->d->cfg.state_dir, MEASURE_FILE);
-	/* nodes that still measure it (a session of theirs or of hared
-	 * ended meanwhile) are told to stop; their GPUs are planned on once
-	 * they answer */
-	for (uint32_t k = 0; k < t->n; k++)
-		measure_cancel_node(m, &t->nodes[k], "measured on another node");
-	measure_prune(m, t);
+	measure_result_keep(m, t, &t->nodes[i], agent_id, node, r);
 }
 
 const char *measure_status(struct measure *m, const char *name, char *buf, size_t len)
