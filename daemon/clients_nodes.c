@@ -233,6 +233,71 @@ void clients_forget(struct conn *c, const Hare__ForgetRequest *m)
 	clients_reply(c, &out, "forget reply");
 }
 
+/* How node i's agent came in (node i is agent i + 1): own key, tagged
+ * frames, TLS; said only for a node up with its agent connected. */
+static void clients_node_link(const struct conn *c, uint32_t i, const struct drv_node *n,
+			      Hare__NodeInfo *o)
+{
+	const struct conn *ac = i + 1 < c->d->agent_conn_cap && c->d->agent_conn[i + 1] ?
+				conn_find(c->d, c->d->agent_conn[i + 1]) : NULL;
+
+	o->has_own_key = o->has_tagged = o->has_tls = n->up && ac;
+	o->own_key = ac && ac->own_key;
+	o->tagged = ac && ac->check;
+	o->tls = ac && ac->tls;
+}
+
+/* Node i's entry in a NodesReply, but for its GPUs; o borrows n's strings. */
+static void clients_node_info(const struct conn *c, uint32_t i, const struct drv_node *n,
+			      Hare__NodeInfo *o)
+{
+	hare__node_info__init(o);
+	o->name = (char *)n->name;
+	o->up = n->up;
+	o->has_drained = n->drained;
+	o->drained = n->drained;
+	o->drain_reason = n->drained && n->drain_reason[0] ? (char *)n->drain_reason : NULL;
+	if (n->up && n->unhealthy) {
+		o->unhealthy = (char *)n->health_reason;
+		o->has_unhealthy_since = true;
+		o->unhealthy_since = n->unhealthy_since;
+	}
+	o->has_recent_failures = true;
+	o->recent_failures = driver_node_failures(c->d->drv, i);
+	o->has_last_seen = n->last_seen > 0;
+	o->last_seen = n->last_seen;
+	clients_node_link(c, i, n, o);
+	o->has_gpus_isolated = n->up;
+	o->gpus_isolated = n->up && n->gpus_isolated;
+	if (!n->up && n->refused[0]) {
+		o->refused = (char *)n->refused;
+		o->has_refused_at = true;
+		o->refused_at = n->refused_at;
+	}
+}
+
+/* Node n's GPUs into gi[0..n->ngpus), with gip[k] pointing at gi[k]; they
+ * borrow n's strings. */
+static void clients_node_gpus(const struct drv_node *n, Hare__NodeGpu *gi, Hare__NodeGpu **gip)
+{
+	for (uint32_t k = 0; k < n->ngpus; k++) {
+		hare__node_gpu__init(&gi[k]);
+		gi[k].index = n->gpus[k].index;
+		gi[k].type = (char *)n->gpus[k].type_name;
+		gi[k].has_job_id = n->gpus[k].job_id != 0;
+		gi[k].job_id = n->gpus[k].job_id;
+		gi[k].has_emulated = true;
+		gi[k].emulated = n->gpus[k].emulated;
+		gi[k].has_stopping = n->gpus[k].vacate_lease != 0;
+		gi[k].stopping = n->gpus[k].vacate_lease != 0;
+		gi[k].has_unprofiled = gi[k].unprofiled = n->gpus[k].type < 0;
+		gi[k].has_measuring = gi[k].measuring = n->gpus[k].measuring;
+		gip[k] = &gi[k];
+	}
+}
+
+/* harectl nodes: every node the driver knows (forgotten ones left out),
+ * with its GPUs, in one NodesReply. */
 void clients_nodes(struct conn *c)
 {
 	struct driver *drv = c->d->drv;
@@ -257,54 +322,11 @@ void clients_nodes(struct conn *c)
 
 		if (!n)
 			continue;	/* forgotten */
-		hare__node_info__init(o);
-		o->name = (char *)n->name;
-		o->up = n->up;
-		o->has_drained = n->drained;
-		o->drained = n->drained;
-		o->drain_reason = n->drained && n->drain_reason[0] ? (char *)n->drain_reason : NULL;
-		if (n->up && n->unhealthy) {
-			o->unhealthy = (char *)n->health_reason;
-			o->has_unhealthy_since = true;
-			o->unhealthy_since = n->unhealthy_since;
-		}
-		o->has_recent_failures = true;
-		o->recent_failures = driver_node_failures(drv, i);
-		o->has_last_seen = n->last_seen > 0;
-		o->last_seen = n->last_seen;
-		{
-			/* how its agent came in (node i is agent i + 1) */
-			const struct conn *ac = i + 1 < c->d->agent_conn_cap && c->d->agent_conn[i + 1] ?
-						conn_find(c->d, c->d->agent_conn[i + 1]) : NULL;
-
-			o->has_own_key = o->has_tagged = o->has_tls = n->up && ac;
-			o->own_key = ac && ac->own_key;
-			o->tagged = ac && ac->check;
-			o->tls = ac && ac->tls;
-		}
-		o->has_gpus_isolated = n->up;
-		o->gpus_isolated = n->up && n->gpus_isolated;
-		if (!n->up && n->refused[0]) {
-			o->refused = (char *)n->refused;
-			o->has_refused_at = true;
-			o->refused_at = n->refused_at;
-		}
+		clients_node_info(c, i, n, o);
 		o->gpus = gip + g;
 		o->n_gpus = n->ngpus;
-		for (uint32_t k = 0; k < n->ngpus; k++, g++) {
-			hare__node_gpu__init(&gi[g]);
-			gi[g].index = n->gpus[k].index;
-			gi[g].type = (char *)n->gpus[k].type_name;
-			gi[g].has_job_id = n->gpus[k].job_id != 0;
-			gi[g].job_id = n->gpus[k].job_id;
-			gi[g].has_emulated = true;
-			gi[g].emulated = n->gpus[k].emulated;
-			gi[g].has_stopping = n->gpus[k].vacate_lease != 0;
-			gi[g].stopping = n->gpus[k].vacate_lease != 0;
-			gi[g].has_unprofiled = gi[g].unprofiled = n->gpus[k].type < 0;
-			gi[g].has_measuring = gi[g].measuring = n->gpus[k].measuring;
-			gip[g] = &gi[g];
-		}
+		clients_node_gpus(n, gi + g, gip + g);
+		g += n->ngpus;
 		nip[r.n_nodes++] = o;
 	}
 	r.nodes = nip;
