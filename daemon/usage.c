@@ -227,44 +227,45 @@ static void usage_on_after_work(uv_work_t *w, int status)
 	usage_work_free(x);
 }
 
-void usage_request(struct conn *c, const Hare__UsageRequest *m)
+/* Whose usage c may have summed and over which window: with private_data =
+ * usage, a user's own whatever was asked (*user is set to it); the window
+ * must be numbers, since before until. 0, or -1 with the error sent. */
+static int usage_check(struct conn *c, double since, double until, const char **user)
 {
-	struct hared *d = c->d;
-	double now = driver_now();
-	double until = m->has_until ? m->until : now;
-	double since = m->has_since ? m->since : fmax(0, until - CLIENTS_USAGE_DAYS * 86400.0);
-	struct usage_work *x;
-	uint32_t slot;
-	int rc;
-
-	/* private_data = usage: a user's own, whatever was asked */
-	const char *user = m->user;
-
-	if (!c->admin && hared_private(&d->cfg, "usage")) {
-		if (user && user[0] && strcmp(user, c->user) != 0) {
+	if (!c->admin && hared_private(&c->d->cfg, "usage")) {
+		if (*user && (*user)[0] && strcmp(*user, c->user) != 0) {
 			conn_send_error(c, -EPERM, "only your own usage is summed for you (private_data "
 					"= usage in hared's configuration)");
-			return;
+			return -1;
 		}
-		user = c->user;
+		*user = c->user;
 	}
 	if (!isfinite(since) || !isfinite(until)) {
 		conn_send_error(c, ERR_BAD_SPEC, "the window's since and until must be numbers (unix "
 				"seconds)");
-		return;
+		return -1;
 	}
 	if (since < 0 || !(since < until)) {
 		conn_send_error(c, ERR_BAD_SPEC, "the window must have since before until (unix seconds"
 				" >= 0), got %.0f to %.0f", since, until);
-		return;
+		return -1;
 	}
-	/* one sum per user at a time, and a few in all: a user asking again
-	 * and again cannot keep the others' out */
+	return 0;
+}
+
+/* A free slot in d->usage_users for c's sum: one sum per user at a time, and
+ * a few in all, so that a user asking again and again cannot keep the
+ * others' out. The slot, or -1 with the error sent. */
+static int usage_slot(struct conn *c)
+{
+	struct hared *d = c->d;
+	uint32_t slot;
+
 	for (slot = 0; slot < HARED_USAGE_INFLIGHT; slot++) {
 		if (strcmp(d->usage_users[slot], c->user) == 0) {
 			conn_send_error(c, -EBUSY, "your last usage sum is still in progress; try again "
 					"in a moment");
-			return;
+			return -1;
 		}
 	}
 	for (slot = 0; slot < HARED_USAGE_INFLIGHT && d->usage_users[slot][0]; slot++)
@@ -272,9 +273,19 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 	if (slot == HARED_USAGE_INFLIGHT || d->usage_inflight >= HARED_USAGE_INFLIGHT) {
 		conn_send_error(c, -EBUSY, "%d usage sums are in progress; try again in a moment",
 				HARED_USAGE_INFLIGHT);
-		return;
+		return -1;
 	}
-	x = calloc(1, sizeof(*x));
+	return (int)slot;
+}
+
+/* The work of summing user's usage (NULL: everyone's) over since..until for
+ * c, with copies of the store's path and user; NULL when out of memory. */
+static struct usage_work *usage_work_new(struct conn *c, const char *user, double since,
+					 double until)
+{
+	struct hared *d = c->d;
+	struct usage_work *x = calloc(1, sizeof(*x));
+
 	if (x) {
 		x->path = strdup(store_path(d->store));
 		x->user = user ? strdup(user) : NULL;
@@ -282,8 +293,7 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 	if (!x || !x->path || (user && !x->user)) {
 		if (x)
 			usage_work_free(x);
-		conn_send_error(c, -ENOMEM, "out of memory");
-		return;
+		return NULL;
 	}
 	x->work.data = x;
 	x->d = d;
@@ -292,6 +302,31 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 	x->until = until;
 	x->stop = &d->usage_stop;
 	x->deadline_ns = uv_hrtime() + (uint64_t)CLIENTS_USAGE_MAX_S * 1000000000u;
+	return x;
+}
+
+/* A UsageRequest (see usage.h): checked, then summed on the thread pool
+ * once the store's batched writes are committed. */
+void usage_request(struct conn *c, const Hare__UsageRequest *m)
+{
+	struct hared *d = c->d;
+	double now = driver_now();
+	double until = m->has_until ? m->until : now;
+	double since = m->has_since ? m->since : fmax(0, until - CLIENTS_USAGE_DAYS * 86400.0);
+	const char *user = m->user;
+	struct usage_work *x;
+	int slot, rc;
+
+	if (usage_check(c, since, until, &user) < 0)
+		return;
+	slot = usage_slot(c);
+	if (slot < 0)
+		return;
+	x = usage_work_new(c, user, since, until);
+	if (!x) {
+		conn_send_error(c, -ENOMEM, "out of memory");
+		return;
+	}
 	/* what the other connection reads is committed: the running leases'
 	 * time until now with it */
 	driver_usage_sync(d->drv);
@@ -306,6 +341,6 @@ void usage_request(struct conn *c, const Hare__UsageRequest *m)
 		return;
 	}
 	d->usage_inflight++;
-	x->slot = slot;
+	x->slot = (uint32_t)slot;
 	snprintf(d->usage_users[slot], sizeof(d->usage_users[slot]), "%s", c->user);
 }
