@@ -528,6 +528,68 @@ static int clients_id_newer(const void *a, const void *b)
 	return (x->at > y->at) - (x->at < y->at);
 }
 
+/* Runs fn on job id for c, into res with its message in msg (CLIENTS_MSG_LEN
+ * bytes): a job c may not see is not found, and one fn finds not active is
+ * said to be ended or never to have been. */
+static void clients_job_one(struct conn *c, uint64_t id, clients_job_fn fn, const void *arg,
+			    Hare__CancelResult *res, char *msg)
+{
+	int rc;
+
+	hare__cancel_result__init(res);
+	res->job_id = id;
+	res->message = msg;
+	if (clients_job_hidden(c, id)) {
+		snprintf(msg, CLIENTS_MSG_LEN, "no job %" PRIu64 " of yours", id);
+		rc = -ENOENT;
+	} else {
+		rc = fn(c, id, arg, msg, CLIENTS_MSG_LEN);
+		if (rc == -ENOENT)
+			clients_not_active(c->d, id, msg, CLIENTS_MSG_LEN);
+	}
+	res->ok = rc == 0;
+}
+
+/* The done changes of res[0..n) could not be committed (rc): logged, and
+ * each changed job answered as not changed, with why. */
+static void clients_per_job_unsaved(Hare__CancelResult *res, size_t n, size_t done, int rc,
+				    const struct clients_job_words *w)
+{
+	log_error("cannot store %zu %s(s): %s; %s", done, w->noun, store_err_str(rc), w->then);
+	for (size_t i = 0; i < n; i++) {
+		if (!res[i].ok)
+			continue;
+		res[i].ok = false;
+		snprintf(res[i].message, CLIENTS_MSG_LEN, "job %" PRIu64 " %s, but the %s was "
+			 "not saved (%s): %s", res[i].job_id, w->done, w->noun, store_err_str(rc),
+			 w->then);
+	}
+}
+
+/* Sends the n results in a CancelReply or (update) an UpdateReply. */
+static void clients_per_job_reply(struct conn *c, Hare__CancelResult **ptrs, size_t n,
+				  const struct clients_job_words *w, bool update)
+{
+	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
+	Hare__CancelReply cr = HARE__CANCEL_REPLY__INIT;
+	Hare__UpdateReply ur = HARE__UPDATE_REPLY__INIT;
+	char what[48];
+
+	if (update) {
+		ur.n_results = n;
+		ur.results = ptrs;
+		out.msg_case = HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
+		out.update_reply = &ur;
+	} else {
+		cr.n_results = n;
+		cr.results = ptrs;
+		out.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
+		out.cancel_reply = &cr;
+	}
+	snprintf(what, sizeof(what), "%s results", w->request);
+	clients_reply(c, &out, what);
+}
+
 /* Run fn on each of ids and reply with a CancelResult per job, in a
  * CancelReply or (update) an UpdateReply. An acknowledged change must
  * survive a crash, as a submission does: what fn changed is committed
@@ -536,12 +598,9 @@ static int clients_id_newer(const void *a, const void *b)
 static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clients_job_fn fn,
 			    const void *arg, const struct clients_job_words *w, bool update)
 {
-	Hare__FromDaemon out = HARE__FROM_DAEMON__INIT;
-	Hare__CancelReply cr = HARE__CANCEL_REPLY__INIT;
-	Hare__UpdateReply ur = HARE__UPDATE_REPLY__INIT;
 	Hare__CancelResult *res, **ptrs;
 	struct clients_id *order;
-	char *msgs, what[48];
+	char *msgs;
 	size_t done = 0;
 	uint64_t failures;
 	int rc;
@@ -568,48 +627,15 @@ static void clients_per_job(struct conn *c, const uint64_t *ids, size_t n, clien
 		qsort(order, n, sizeof(*order), clients_id_newer);
 	for (size_t k = 0; k < n; k++) {
 		size_t i = order[k].at;
-		char *msg = msgs + i * CLIENTS_MSG_LEN;
 
-		hare__cancel_result__init(&res[i]);
-		res[i].job_id = ids[i];
-		res[i].message = msg;
-		if (clients_job_hidden(c, ids[i])) {
-			snprintf(msg, CLIENTS_MSG_LEN, "no job %" PRIu64 " of yours", ids[i]);
-			rc = -ENOENT;
-		} else {
-			rc = fn(c, ids[i], arg, msg, CLIENTS_MSG_LEN);
-			if (rc == -ENOENT)
-				clients_not_active(c->d, ids[i], msg, CLIENTS_MSG_LEN);
-		}
-		res[i].ok = rc == 0;
+		clients_job_one(c, ids[i], fn, arg, &res[i], msgs + i * CLIENTS_MSG_LEN);
 		done += res[i].ok;
 		ptrs[i] = &res[i];
 	}
 	rc = done ? store_flush_since(c->d->store, failures) : 0;
-	if (rc < 0) {
-		log_error("cannot store %zu %s(s): %s; %s", done, w->noun, store_err_str(rc), w->then);
-		for (size_t i = 0; i < n; i++) {
-			if (!res[i].ok)
-				continue;
-			res[i].ok = false;
-			snprintf(res[i].message, CLIENTS_MSG_LEN, "job %" PRIu64 " %s, but the %s was "
-				 "not saved (%s): %s", res[i].job_id, w->done, w->noun, store_err_str(rc),
-				 w->then);
-		}
-	}
-	if (update) {
-		ur.n_results = n;
-		ur.results = ptrs;
-		out.msg_case = HARE__FROM_DAEMON__MSG_UPDATE_REPLY;
-		out.update_reply = &ur;
-	} else {
-		cr.n_results = n;
-		cr.results = ptrs;
-		out.msg_case = HARE__FROM_DAEMON__MSG_CANCEL_REPLY;
-		out.cancel_reply = &cr;
-	}
-	snprintf(what, sizeof(what), "%s results", w->request);
-	clients_reply(c, &out, what);
+	if (rc < 0)
+		clients_per_job_unsaved(res, n, done, rc, w);
+	clients_per_job_reply(c, ptrs, n, w, update);
 out:
 	free(res);
 	free(ptrs);
