@@ -190,6 +190,72 @@ static bool drv_adopt_ended(struct driver *d, struct drv_job *j, const Hare__Tas
 	return true;
 }
 
+/* An exit for no current rank of job j (maybe gone) that neither credited
+ * nor blamed anything: a failed worker of a lease being adopted after a
+ * restart, another exit adoption waits for, or a stray (logged). */
+static void drv_exit_not_current(struct driver *d, struct drv_job *j, uint32_t agent_id,
+				 const Hare__TaskExit *x)
+{
+	if (j && j->adopt_wait && x->status == HARE__TASK_STATUS__TASK_FAILED &&
+	    agent_id - 1 < d->nnodes &&
+	    (x->lease_id == j->run_lease || (j->adopt && x->lease_id == j->adopt_lease))) {
+		drv_adopt_failed(d, j, agent_id - 1, x);
+		return;
+	}
+	if (driver_adopt_exit(d, j, agent_id - 1, x))
+		return;
+	log_debug("task exit job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, ignored",
+		  x->job_id, x->lease_id, x->rank);
+}
+
+/* The rounds rank rk says it finished before it exited count for it. */
+static void drv_exit_rounds(const struct drv_job *j, struct drv_rank *rk, const Hare__TaskExit *x)
+{
+	/* round_first <= rounds_total; a guessed one may be too high */
+	if (x->has_rounds_done && !j->lease.guessed) {
+		uint64_t left = j->rec.rounds_total - j->lease.round_first;
+		uint64_t end = x->rounds_done < left ? j->lease.round_first + x->rounds_done :
+			       j->rec.rounds_total;
+
+		if (end > rk->round_end)
+			rk->round_end = end;
+	}
+}
+
+/* Rank rk of job j's current lease exited, the job not finished by it:
+ * done with its part, idle, requeued, or failed, by the exit's status. */
+static void drv_exit_status(struct driver *d, struct drv_job *j, struct drv_rank *rk,
+			    const Hare__TaskExit *x)
+{
+	switch (x->status) {
+	case HARE__TASK_STATUS__TASK_OK:
+		if (rk->round_end >= j->rec.rounds_total) {
+			/* its part is done; the other ranks finish the last rounds */
+			driver_hold_check(d, j);
+			return;
+		}
+		if (j->rec.rounds_done <= j->lease.round_first) {
+			drv_exit_idle(d, j, rk, x, "said it was done");
+			return;
+		}
+		driver_job_requeue(d, j, "requeue", "a worker ended before its last round");
+		return;
+	case HARE__TASK_STATUS__TASK_STOPPED:
+		if (j->rec.rounds_done <= j->lease.round_first) {
+			drv_exit_idle(d, j, rk, x, "stopped unasked");
+			return;
+		}
+		driver_job_requeue(d, j, "requeue", "a worker was stopped by its agent");
+		return;
+	default:
+		drv_exit_failed(d, j, rk, x);
+		return;
+	}
+}
+
+/* A worker's exit (see driver.h): the node's fault record first, then what
+ * an earlier lease finished or is blamed for, the GPU it held, and for a
+ * current rank its rounds and what becomes of the job. */
 void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit *x)
 {
 	struct drv_job *j = driver_job_get(d, x->job_id);
@@ -221,55 +287,15 @@ void driver_task_exit(struct driver *d, uint32_t agent_id, const Hare__TaskExit 
 	}
 	if (gone || blamed)
 		return;
-	if (!rk && j && j->adopt_wait && x->status == HARE__TASK_STATUS__TASK_FAILED &&
-	    agent_id - 1 < d->nnodes &&
-	    (x->lease_id == j->run_lease || (j->adopt && x->lease_id == j->adopt_lease))) {
-		drv_adopt_failed(d, j, agent_id - 1, x);
-		return;
-	}
-	if (!rk && driver_adopt_exit(d, j, agent_id - 1, x))
-		return;
 	if (!rk) {
-		log_debug("task exit job=%" PRIu64 " lease=%" PRIu64 " rank=%u: not current, ignored",
-			  x->job_id, x->lease_id, x->rank);
+		drv_exit_not_current(d, j, agent_id, x);
 		return;
 	}
 	rk->exited = true;
-	/* round_first <= rounds_total; a guessed one may be too high */
-	if (x->has_rounds_done && !j->lease.guessed) {
-		uint64_t left = j->rec.rounds_total - j->lease.round_first;
-		uint64_t end = x->rounds_done < left ? j->lease.round_first + x->rounds_done :
-			       j->rec.rounds_total;
-
-		if (end > rk->round_end)
-			rk->round_end = end;
-	}
+	drv_exit_rounds(j, rk, x);
 	if (driver_progress_update(d, j))
 		return;
-	switch (x->status) {
-	case HARE__TASK_STATUS__TASK_OK:
-		if (rk->round_end >= j->rec.rounds_total) {
-			/* its part is done; the other ranks finish the last rounds */
-			driver_hold_check(d, j);
-			return;
-		}
-		if (j->rec.rounds_done <= j->lease.round_first) {
-			drv_exit_idle(d, j, rk, x, "said it was done");
-			return;
-		}
-		driver_job_requeue(d, j, "requeue", "a worker ended before its last round");
-		return;
-	case HARE__TASK_STATUS__TASK_STOPPED:
-		if (j->rec.rounds_done <= j->lease.round_first) {
-			drv_exit_idle(d, j, rk, x, "stopped unasked");
-			return;
-		}
-		driver_job_requeue(d, j, "requeue", "a worker was stopped by its agent");
-		return;
-	default:
-		drv_exit_failed(d, j, rk, x);
-		return;
-	}
+	drv_exit_status(d, j, rk, x);
 }
 
 void driver_rendezvous(struct driver *d, uint32_t agent_id, const Hare__Rendezvous *r)
