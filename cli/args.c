@@ -404,19 +404,19 @@ static int cli_apply_more(struct cli_parse *p, const struct cli_opt *o, const ch
 	}
 }
 
-static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const char *label, const char *value)
+/* The options whose value is text: socket, host, token file, file, reason,
+ * user and output. */
+static int cli_apply_text(struct cli_parse *p, const struct cli_opt *o, const char *label,
+			  const char *value)
 {
 	struct cli_args *a = p->a;
-	char reason[256];
-	double secs;
 
-	if (o->id != OPT_JOB && value[0] == '\0')
-		return cli_usage_fail(p, "%s needs a value (see %s)", label, cli_hint(p));
 	switch (o->id) {
 	case OPT_SOCKET: a->socket_path = value; return 0;
 	case OPT_HOST:
 		if (!cli_host_ok(value))
-			return cli_usage_fail(p, "%s wants HOST:PORT ([::1]:PORT for IPv6), got '%.60s'", label, value);
+			return cli_usage_fail(p, "%s wants HOST:PORT ([::1]:PORT for IPv6), "
+					      "got '%.60s'", label, value);
 		a->host = value;
 		return 0;
 	case OPT_TOKEN_FILE: a->token_file = value; return 0;
@@ -429,13 +429,37 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 					      "...): one line of text", label);
 		a->reason = value;
 		return 0;
+	case OPT_USER:
+		if (strlen(value) > 63)
+			return cli_usage_fail(p, "%s is longer than 63 bytes", label);
+		a->user = value;
+		return 0;
+	default:
+		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
+			return cli_usage_fail(p, "%s wants table or json, got '%.40s'", label,
+					      value);
+		a->json = strcmp(value, "json") == 0;
+		return 0;
+	}
+}
+
+/* The options whose value is a number: rank, bytes, lines and timeout. */
+static int cli_apply_number(struct cli_parse *p, const struct cli_opt *o, const char *label,
+			    const char *value)
+{
+	struct cli_args *a = p->a;
+	char reason[256];
+	double secs;
+
+	switch (o->id) {
 	case OPT_RANK:
 		if (config_parse_u32(value, 0, 4095, &a->rank, reason, sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s %s", label, reason);
 		a->has_rank = true;
 		return 0;
 	case OPT_BYTES:
-		if (config_parse_u32(value, 1, CLI_LOG_BYTES_MAX, &a->max_bytes, reason, sizeof(reason)) < 0)
+		if (config_parse_u32(value, 1, CLI_LOG_BYTES_MAX, &a->max_bytes, reason,
+				     sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s %s", label, reason);
 		return 0;
 	case OPT_LINES:
@@ -443,38 +467,66 @@ static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const c
 				     &a->lines, reason, sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s %s", label, reason);
 		return 0;
-	case OPT_TIMEOUT:
+	default:
 		if (config_parse_double(value, 0.1, 3600, &secs, reason, sizeof(reason)) < 0)
 			return cli_usage_fail(p, "%s %s", label, reason);
 		a->timeout_ms = (uint32_t)(secs * 1000 + 0.5);
 		return 0;
-	case OPT_USER:
-		if (strlen(value) > 63)
-			return cli_usage_fail(p, "%s is longer than 63 bytes", label);
-		a->user = value;
-		return 0;
-	case OPT_STATE:
+	}
+}
+
+/* The filters: --state, --since and --until. */
+static int cli_apply_filter(struct cli_parse *p, const struct cli_opt *o, const char *label,
+			    const char *value)
+{
+	struct cli_args *a = p->a;
+
+	if (o->id == OPT_STATE) {
 		if (cli_states_parse(value, &a->states) < 0)
 			return cli_usage_fail(p, "%s wants states among queued, waiting, held, running, "
 					      "done, cancelled, failed (comma-separated), got '%.60s'", label,
 					      value);
 		return 0;
+	}
+	if (cli_when_parse(value, o->id == OPT_SINCE ? &a->since : &a->until) < 0)
+		return cli_usage_fail(p, "%s wants now, a span before now (30m, 12h, 7d, 2w), "
+				      "a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, "
+				      "got '%.40s'", label, value);
+	return 0;
+}
+
+/* An option that takes a value (label: as it was given): an empty value is
+ * refused but for the job's own options, the rest by kind. */
+static int cli_apply_value(struct cli_parse *p, const struct cli_opt *o, const char *label,
+			   const char *value)
+{
+	struct cli_args *a = p->a;
+	char reason[256];
+
+	if (o->id != OPT_JOB && value[0] == '\0')
+		return cli_usage_fail(p, "%s needs a value (see %s)", label, cli_hint(p));
+	switch (o->id) {
+	case OPT_SOCKET:
+	case OPT_HOST:
+	case OPT_TOKEN_FILE:
+	case OPT_FILE:
+	case OPT_REASON:
+	case OPT_USER:
+	case OPT_OUTPUT:
+		return cli_apply_text(p, o, label, value);
+	case OPT_RANK:
+	case OPT_BYTES:
+	case OPT_LINES:
+	case OPT_TIMEOUT:
+		return cli_apply_number(p, o, label, value);
+	case OPT_STATE:
 	case OPT_SINCE:
 	case OPT_UNTIL:
-		if (cli_when_parse(value, o->id == OPT_SINCE ? &a->since : &a->until) < 0)
-			return cli_usage_fail(p, "%s wants now, a span before now (30m, 12h, 7d, 2w), "
-					      "a local date YYYY-MM-DD[THH:MM[:SS]] or @UNIXSECONDS, "
-					      "got '%.40s'", label, value);
-		return 0;
+		return cli_apply_filter(p, o, label, value);
 	case OPT_ARRAY:
 	case OPT_NODE:
 	case OPT_MAX_WAIT:
 		return cli_apply_more(p, o, label, value);
-	case OPT_OUTPUT:
-		if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
-			return cli_usage_fail(p, "%s wants table or json, got '%.40s'", label, value);
-		a->json = strcmp(value, "json") == 0;
-		return 0;
 	default:
 		a->job_flags = true;
 		if (cli_job_set(&a->job, label, value, reason, sizeof(reason)) < 0)
