@@ -29,7 +29,7 @@ struct cli_table {
 typedef void (*cli_row_fn)(struct cli_table *t, size_t r, const void *user);
 
 /* s, or "" for NULL. Inline: a call instead would keep GCC from inlining
- * cli_count_join into cli_node_row, and it would warn of names there. */
+ * cli_count_join into cli_node_gpus_count, and it would warn of names there. */
 static inline const char *cli_str(const char *s)
 {
 	return s ? s : "";
