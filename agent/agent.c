@@ -81,16 +81,12 @@ int agent_start(struct agent *a, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	rc = agent_cgroup_init(a, err, errlen);
+	if (rc == 0)
+		rc = agent_devices_init(a, err, errlen);
 	if (rc < 0) {
-		/* cgroup = yes: Delegate=yes missing, say; but a fork or a
+		/* cgroup = yes or constrain_devices = yes that cannot be had
+		 * (Delegate=yes missing, say); but a fork or a
 		 * mkdir that fails for want of memory or processes may pass */
-		a->start_config_error = rc != -ENOMEM && rc != -EAGAIN && rc != -EINTR &&
-					rc != -EBUSY;
-		return rc;
-	}
-	rc = agent_devices_init(a, err, errlen);
-	if (rc < 0) {
-		/* constrain_devices = yes: the same */
 		a->start_config_error = rc != -ENOMEM && rc != -EAGAIN && rc != -EINTR &&
 					rc != -EBUSY;
 		return rc;

@@ -7,8 +7,8 @@
  * another job was given. Before a worker joins its cgroup (agent_cgroup.c)
  * the agent attaches to that cgroup a BPF program of type cgroup-device
  * that denies every access to the character devices of the node's GPUs
- * the lease does not have and allows any other device (/dev/nvidiactl and /dev/nvidia-uvm,
- * which CUDA needs, /dev/null, ...). The kernel keeps the program with the
+ * the lease does not have and allows any other device (/dev/nvidiactl
+ * and /dev/nvidia-uvm, which CUDA needs, /dev/null, ...). The kernel keeps the program with the
  * cgroup (a restarted agent has nothing to do) and drops it with it. */
 #include "agent_impl.h"
 
